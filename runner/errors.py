@@ -1,0 +1,99 @@
+"""The one error hierarchy of the runner.
+
+Every error a user can see derives from :class:`RunnerError`. Errors that end a
+command line program carry the ``sysexits.h`` code the program exits with, so
+systemd's ``RestartPreventExitStatus`` and shell scripts can tell them apart.
+"""
+
+from __future__ import annotations
+
+from huey.exceptions import RetryTask
+from huey.exceptions import TaskTimeout as _HueyTaskTimeout
+
+#: sysexits.h codes used by ``run.py`` and ``python -m runner``.
+EX_DATAERR = 65
+EX_CANTCREAT = 73
+EX_TEMPFAIL = 75
+EX_CONFIG = 78
+
+
+class RunnerError(Exception):
+    """Base class of every error raised by the runner."""
+
+    exit_code: int = 1
+
+
+class ConfigError(RunnerError):
+    """settings.toml or an environment override is malformed or invalid."""
+
+    exit_code = EX_CONFIG
+
+
+class InvalidSchedule(ConfigError):
+    """A cron expression, time zone or schedule option cannot be used."""
+
+
+class DatabaseError(RunnerError):
+    """The jobs database cannot be used."""
+
+
+class DatabaseCorrupt(DatabaseError):
+    """The file is not a jobs database, or SQLite reports it damaged."""
+
+    exit_code = EX_DATAERR
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database file or its directory cannot be created or opened."""
+
+    exit_code = EX_CANTCREAT
+
+
+class DatabaseLocked(DatabaseError):
+    """The database stayed write-locked past the deadline; nothing was written."""
+
+    exit_code = EX_TEMPFAIL
+
+
+class SerializationError(RunnerError):
+    """Arguments or event data cannot be serialized; nothing was written."""
+
+    exit_code = EX_DATAERR
+
+
+class UnknownTask(RunnerError):
+    """No task is registered under the given name."""
+
+    exit_code = EX_DATAERR
+
+
+class QueueFull(RunnerError):
+    """The queue holds ``queue_size`` waiting jobs already; nothing was written."""
+
+    exit_code = EX_TEMPFAIL
+
+
+class JobNotFound(RunnerError):
+    """No job has the given id."""
+
+
+class InvalidAction(RunnerError):
+    """The action does not apply to the job in its current state."""
+
+
+class TaskTimeout(RunnerError, _HueyTaskTimeout):
+    """A task ran longer than its ``timeout``; the attempt is failed and retried per policy."""
+
+
+class Retry(RetryTask):
+    """Raised by a task to ask for another attempt, optionally after ``delay`` seconds.
+
+    A requested retry does not use up the task's retry limit.
+    """
+
+    def __init__(self, msg: str | None = None, *, delay: float | None = None) -> None:
+        super().__init__(msg, eta=None, delay=delay)
+
+
+class Fatal(Exception):  # noqa: N818 - named for what the task author means
+    """Raised by a task to fail the job at once, without further retries."""
