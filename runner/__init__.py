@@ -1,0 +1,54 @@
+"""jobrunner: background jobs on one SQLite file, with huey's consumer.
+
+The public API. Everything else in the package is internal.
+"""
+
+from __future__ import annotations
+
+from runner.config import Settings, load_settings
+from runner.decorators import get_huey, task
+from runner.errors import (
+    ConfigError,
+    DatabaseCorrupt,
+    DatabaseLocked,
+    DatabaseUnavailable,
+    Fatal,
+    InvalidSchedule,
+    JobNotFound,
+    QueueFull,
+    Retry,
+    RunnerError,
+    SerializationError,
+    TaskTimeout,
+    UnknownTask,
+)
+from runner.models import JobState
+from runner.tasks import Failure
+
+
+def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:
+    """Point this process at other settings or another database file.
+
+    Local scripts normally need nothing: settings.toml (or ``$RUNNER_SETTINGS``)
+    is read on first use. Returns the settings now in force.
+    """
+    huey = get_huey()
+    chosen = settings or huey.settings
+    if database is not None:
+        chosen = chosen.with_database(database)
+    huey.configure(chosen)
+    return chosen
+
+
+__all__ = [
+    # defining and enqueueing work
+    "task", "configure", "get_huey",
+    # control flow inside tasks
+    "Retry", "Fatal", "Failure",
+    # settings and states
+    "Settings", "load_settings", "JobState",
+    # errors
+    "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
+    "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
+    "TaskTimeout",
+]

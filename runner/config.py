@@ -1,0 +1,308 @@
+"""settings.toml plus environment overrides, loaded once into a frozen ``Settings``.
+
+Who reads what, and when:
+
+* ``run.py`` and ``python -m runner`` call :func:`load_settings` at start-up (and
+  again on SIGHUP); a bad file stops them with exit code 78.
+* Local scripts that enqueue get the same settings lazily, on first use.
+* Nothing below this module reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ConfigError
+
+#: Environment variable naming the settings file (default ``./settings.toml``).
+SETTINGS_ENV = "RUNNER_SETTINGS"
+
+QUEUE_TYPES = ("sqlite",)
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class RunnerSection:
+    """``[runner]``: where the jobs live and which task modules a worker loads."""
+
+    database: str = "jobs.db"
+    """Path of the SQLite file, relative to the settings file's directory."""
+    imports: tuple[str, ...] = ()
+    """Task modules the worker imports at start-up (dotted names)."""
+    timezone: str = "UTC"
+    """Default time zone of cron schedules."""
+
+
+@dataclass(frozen=True)
+class WorkerSection:
+    """``[worker]``: defaults for every task and the worker's own behaviour."""
+
+    max_concurrent_tasks: int = 10
+    """Worker threads per ``run.py`` process."""
+    retry_limit: int = 3
+    """Retries after the first attempt before a job is dead."""
+    retry_delay: float = 1.0
+    """Seconds before the first retry; later ones grow by ``backoff``."""
+    backoff: float = 2.0
+    """Multiplier applied to the retry delay at each retry."""
+    max_retry_delay: float = 3600.0
+    """Cap on the retry delay, in seconds."""
+    jitter: float = 0.1
+    """Random spread added to each retry delay, as a fraction of it (0 disables)."""
+    timeout: float = 300.0
+    """Seconds an attempt may run before it is cancelled (0 disables)."""
+    queue_size: int = 1000
+    """Most jobs that may wait in one queue; enqueues beyond it fail (0 = unbounded)."""
+    queue_type: str = "sqlite"
+    """Storage backend."""
+    queues: tuple[str, ...] = ()
+    """Queues this worker takes jobs from; empty means all."""
+    shutdown_timeout: float = 30.0
+    """Seconds a SIGTERM waits for running jobs before handing them back."""
+    lease_seconds: float = 60.0
+    """How long a claim stays valid without a heartbeat extending it."""
+    heartbeat_interval: float = 5.0
+    """Seconds between heartbeats, lease extensions and reaper passes."""
+    crash_limit: int = 3
+    """A job that was running when its worker died this many times goes to dead."""
+    poll_interval: float = 1.0
+    """Longest idle wait between looks at the queue when no wake-up arrives."""
+    log_level: str = "INFO"
+    """Level of the worker's log output."""
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    """``[database]``: SQLite pragmas."""
+
+    synchronous: str = "NORMAL"
+    """SQLite ``synchronous``: FULL makes every commit survive power loss."""
+    busy_timeout: float = 10.0
+    """Seconds a connection waits for the write lock before giving up."""
+    journal_size_limit: int = 64 * 1024 * 1024
+    """Bytes the WAL is truncated to after a checkpoint."""
+    write_deadline: float = 15.0
+    """Seconds an enqueue keeps retrying a locked database before it fails."""
+
+
+@dataclass(frozen=True)
+class TaskOverride:
+    """``[tasks.NAME]``: per-task options that win over the decorator's."""
+
+    timeout: float | None = None
+    priority: int | None = None
+    retry_delay: float | None = None
+    retry_limit: int | None = None
+    backoff: float | None = None
+    max_retry_delay: float | None = None
+    jitter: float | None = None
+    queue: str | None = None
+
+    def as_options(self) -> dict[str, Any]:
+        """The options that are set, as decorator keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the runner is configured with; built by :func:`load_settings`."""
+
+    runner: RunnerSection = field(default_factory=RunnerSection)
+    worker: WorkerSection = field(default_factory=WorkerSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    tasks: Mapping[str, TaskOverride] = field(default_factory=dict)
+    path: str | None = None
+    """The settings file these came from, or None for built-in defaults."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Sections owned by other modules (``[schedules]``, ``[events]``, ...), raw."""
+
+    @property
+    def database_path(self) -> Path:
+        """Absolute path of the jobs database."""
+        path = Path(self.runner.database).expanduser()
+        if not path.is_absolute() and self.path:
+            path = Path(self.path).resolve().parent / path
+        return path.absolute()
+
+    def task_override(self, name: str) -> TaskOverride:
+        """The ``[tasks.NAME]`` override for a task, empty when there is none."""
+        return self.tasks.get(name, TaskOverride())
+
+    def with_database(self, database: str | os.PathLike[str]) -> Settings:
+        """A copy pointing at another database file."""
+        return replace(self, runner=replace(self.runner, database=str(database)))
+
+
+# Sections other modules validate themselves; accepted here as raw tables.
+EXTRA_SECTIONS = ("schedules", "events", "logging", "metrics", "health", "retention", "tui")
+
+_SECTIONS = {"runner": RunnerSection, "worker": WorkerSection, "database": DatabaseSection}
+_ALIASES = {"max_retries": "retry_limit", "concurrency": "max_concurrent_tasks"}
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings.toml, apply environment overrides and validate everything.
+
+    Args:
+        path: the settings file; default ``$RUNNER_SETTINGS`` or ``./settings.toml``.
+            A missing default file means built-in defaults; a missing named file
+            is an error.
+        environ: the environment to read overrides from (default ``os.environ``).
+
+    Raises:
+        ConfigError: naming the file, the key (and line where TOML gives it).
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or SETTINGS_ENV in env
+    file = Path(path if path is not None else env.get(SETTINGS_ENV, "settings.toml"))
+    raw: dict[str, Any] = {}
+    shown = str(file)
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{shown}: TOML syntax error: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{shown}: cannot read settings: {exc}") from None
+    elif explicit:
+        raise ConfigError(f"{shown}: settings file not found")
+    settings = parse_settings(raw, source=shown if file.exists() else None)
+    return apply_environment(settings, env)
+
+
+def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Settings:
+    """Validate a parsed TOML document into :class:`Settings`."""
+    where = source or "settings"
+    sections: dict[str, Any] = {}
+    tasks: dict[str, TaskOverride] = {}
+    extra: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            sections[key] = _build(_SECTIONS[key], value, f"{where}: [{key}]")
+        elif key == "tasks":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [tasks] must be a table of [tasks.NAME] tables")
+            for name, table in value.items():
+                tasks[name] = _build(TaskOverride, table, f"{where}: [tasks.{name}]")
+        elif key in EXTRA_SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            extra[key] = value
+        else:
+            known = ", ".join(sorted([*_SECTIONS, "tasks", *EXTRA_SECTIONS]))
+            raise ConfigError(f"{where}: unknown section or key '{key}' (known: {known})")
+    settings = Settings(tasks=tasks, path=source, extra=extra, **sections)
+    _check(settings, where)
+    return settings
+
+
+def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """Apply ``WORKER_*`` and ``RUNNER_DATABASE`` overrides, validated like the file."""
+    worker: dict[str, Any] = {}
+    if "WORKER_QUEUE_TYPE" in environ:
+        worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
+    if "WORKER_CONCURRENCY" in environ:
+        text = environ["WORKER_CONCURRENCY"].strip()
+        if not text.isdigit():
+            raise ConfigError(f"WORKER_CONCURRENCY: expected a whole number, got {text!r}")
+        worker["max_concurrent_tasks"] = int(text)
+    if "WORKER_LOG_LEVEL" in environ:
+        worker["log_level"] = environ["WORKER_LOG_LEVEL"].strip().upper()
+    runner = settings.runner
+    if environ.get("RUNNER_DATABASE"):
+        runner = replace(runner, database=environ["RUNNER_DATABASE"])
+    result = replace(settings, runner=runner, worker=replace(settings.worker, **worker))
+    _check(result, "environment")
+    return result
+
+
+def _build(cls: type, table: Any, where: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _ALIASES.get(key, key)
+        if name not in known:
+            raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(known)})")
+        values[name] = _coerce(value, known[name].type, f"{where} {key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    kind = str(annotation)
+    if isinstance(value, bool) and "bool" not in kind:
+        raise ConfigError(f"{where}: expected {kind.replace(' | None', '')}, got a boolean")
+    if kind.startswith("int"):
+        if not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if kind.startswith("float"):
+        if not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if kind.startswith("str"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if kind.startswith("tuple"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    return value
+
+
+def _check(s: Settings, where: str) -> None:
+    w, d = s.worker, s.database
+    problems = []
+    if w.max_concurrent_tasks < 1:
+        problems.append(("worker", "max_concurrent_tasks", "must be at least 1"))
+    for key in ("retry_limit", "queue_size", "crash_limit"):
+        if getattr(w, key) < 0:
+            problems.append(("worker", key, "must not be negative"))
+    for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter"):
+        if getattr(w, key) < 0:
+            problems.append(("worker", key, "must not be negative"))
+    for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):
+        if getattr(w, key) <= 0:
+            problems.append(("worker", key, "must be greater than 0"))
+    if w.backoff < 1:
+        problems.append(("worker", "backoff", "must be at least 1"))
+    if w.heartbeat_interval * 2 > w.lease_seconds:
+        problems.append(("worker", "lease_seconds", "must be at least twice heartbeat_interval"))
+    if w.queue_type not in QUEUE_TYPES:
+        supported = ", ".join(QUEUE_TYPES)
+        problems.append(("worker", "queue_type",
+                         f"{w.queue_type!r} is not supported (use one of {supported})"))
+    if w.log_level.upper() not in LOG_LEVELS:
+        problems.append(("worker", "log_level", f"{w.log_level!r} is not one of {LOG_LEVELS}"))
+    for queue in w.queues:
+        if not _QUEUE_NAME.match(queue):
+            problems.append(("worker", "queues", f"{queue!r} is not a valid queue name"))
+    if d.synchronous.upper() not in SYNCHRONOUS:
+        problems.append(("database", "synchronous",
+                         f"{d.synchronous!r} is not one of {', '.join(SYNCHRONOUS)}"))
+    if d.busy_timeout < 0 or d.write_deadline < 0 or d.journal_size_limit < -1:
+        problems.append(("database", "busy_timeout", "timeouts and limits must not be negative"))
+    if not s.runner.database:
+        problems.append(("runner", "database", "must not be empty"))
+    for name, override in s.tasks.items():
+        if override.queue is not None and not _QUEUE_NAME.match(override.queue):
+            problems.append((f"tasks.{name}", "queue", f"{override.queue!r} is not a valid name"))
+        for key in ("timeout", "retry_delay", "retry_limit", "max_retry_delay", "jitter"):
+            value = getattr(override, key)
+            if value is not None and value < 0:
+                problems.append((f"tasks.{name}", key, "must not be negative"))
+    if problems:
+        section, key, why = problems[0]
+        raise ConfigError(f"{where}: [{section}] {key} {why}")

@@ -1,0 +1,186 @@
+"""Connections to the jobs database: pragmas, write transactions, error mapping.
+
+One :class:`Database` per file per process. Each thread gets its own SQLite
+connection (through peewee). Writes go through :meth:`Database.write`, which
+serialises the process's own writers on a lock (cheaper than SQLite's busy
+sleep), opens ``BEGIN IMMEDIATE`` so a read never has to be upgraded to a write,
+and retries a locked database until a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import peewee
+
+from runner.config import DatabaseSection
+from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_LOCKED = ("database is locked", "database table is locked", "database schema is locked")
+_CORRUPT = ("file is not a database", "database disk image is malformed")
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    """True for SQLITE_BUSY/SQLITE_LOCKED, which a later retry may get past."""
+    return isinstance(exc, (sqlite3.OperationalError, peewee.OperationalError)) and any(
+        text in str(exc) for text in _LOCKED)
+
+
+def is_corrupt_error(exc: BaseException) -> bool:
+    """True when SQLite says the file is damaged or not a database."""
+    return any(text in str(exc) for text in _CORRUPT)
+
+
+class Database:
+    """The jobs database of one file, shared by every thread of a process.
+
+    Args:
+        path: the SQLite file; its directory is created when missing.
+        options: the ``[database]`` settings.
+        readonly: open with ``mode=ro`` (the dashboard); no writes, no schema set-up.
+    """
+
+    def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
+                 readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.options = options or DatabaseSection()
+        self.readonly = readonly
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        pragmas: list[tuple[str, object]] = [("foreign_keys", 1), ("cache_size", -16000)]
+        if not readonly:
+            pragmas = [("journal_mode", "wal"),
+                       ("synchronous", self.options.synchronous.upper()),
+                       ("journal_size_limit", self.options.journal_size_limit),
+                       *pragmas]
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"{self.path}: cannot create the database directory ({exc.strerror}); "
+                    "create it or point [runner] database / RUNNER_DATABASE elsewhere") from None
+            name: str = str(self.path)
+            kwargs = {}
+        else:
+            if not self.path.exists():
+                raise DatabaseUnavailable(f"{self.path}: no such database file")
+            name = f"file:{self.path.absolute()}?mode=ro"
+            kwargs = {"uri": True}
+        self.peewee = peewee.SqliteDatabase(
+            name, pragmas=pragmas, timeout=self.options.busy_timeout,
+            check_same_thread=False, autoconnect=True, **kwargs)
+
+    # -- connections -------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        try:
+            return self.peewee.connection()
+        except peewee.OperationalError as exc:
+            raise self._translate(exc) from None
+        except peewee.DatabaseError as exc:
+            raise self._translate(exc) from None
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        if not self.peewee.is_closed():
+            self.peewee.close()
+
+    def _translate(self, exc: BaseException) -> Exception:
+        if is_corrupt_error(exc):
+            return DatabaseCorrupt(
+                f"{self.path}: {exc}; move the file aside and restore a backup, "
+                f"or try `sqlite3 {self.path} .recover`")
+        if is_locked_error(exc):
+            return DatabaseLocked(f"{self.path}: {exc}")
+        return DatabaseUnavailable(f"{self.path}: cannot open the database ({exc})")
+
+    # -- reads and writes --------------------------------------------------
+
+    def query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        """Run a read and fetch every row, so no cursor keeps a snapshot open."""
+        conn = self.connection()
+        try:
+            cursor = conn.execute(sql, params)
+            try:
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+        except sqlite3.DatabaseError as exc:
+            if is_corrupt_error(exc):
+                raise self._translate(exc) from None
+            raise
+
+    def write(self, fn: Callable[[sqlite3.Connection], T], *,
+              deadline: float | None = None) -> T:
+        """Run ``fn(conn)`` inside one ``BEGIN IMMEDIATE`` transaction.
+
+        The whole function is retried while the database is locked, until
+        ``deadline`` seconds (default ``write_deadline``) have passed.
+
+        Raises:
+            DatabaseLocked: the lock was not had in time; nothing was written.
+        """
+        limit = self.options.write_deadline if deadline is None else deadline
+        give_up = time.monotonic() + limit
+        delay = 0.005
+        while True:
+            try:
+                with self._write_lock:
+                    conn = self.connection()
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = fn(conn)
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                    return result
+            except sqlite3.OperationalError as exc:
+                if not is_locked_error(exc):
+                    if is_corrupt_error(exc):
+                        raise self._translate(exc) from None
+                    raise
+                if time.monotonic() >= give_up:
+                    raise DatabaseLocked(
+                        f"{self.path}: database stayed locked for {limit:g}s; nothing was "
+                        "written (another process holds the write lock)") from None
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.2)
+            except sqlite3.DatabaseError as exc:
+                if is_corrupt_error(exc):
+                    raise self._translate(exc) from None
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for several reads; the caller fetches all rows of each."""
+        yield self.connection()
+
+
+_open: dict[tuple[str, bool], Database] = {}
+_open_lock = threading.Lock()
+
+
+def open_database(path: str | Path, options: DatabaseSection | None = None, *,
+                  readonly: bool = False) -> Database:
+    """The process-wide :class:`Database` for a file (one per path and mode)."""
+    key = (str(Path(path).absolute()), readonly)
+    with _open_lock:
+        db = _open.get(key)
+        if db is None or (options is not None and db.options != options):
+            db = _open[key] = Database(path, options, readonly=readonly)
+        return db

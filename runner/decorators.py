@@ -1,0 +1,88 @@
+"""The ``@task`` decorator and the process-wide huey instance it registers with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from runner.app import RunnerHuey
+from runner.tasks import RunnerTaskWrapper, check_options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The process-wide instance: task modules register here, run.py consumes from it.
+huey = RunnerHuey("runner")
+
+
+def get_huey() -> RunnerHuey:
+    """The process-wide :class:`RunnerHuey`."""
+    return huey
+
+
+@overload
+def task(func: Callable[..., Any], /) -> RunnerTaskWrapper: ...
+
+
+@overload
+def task(*, name: str | None = None, queue: str | None = None, priority: int | None = None,
+         retry_limit: int | None = None, max_retries: int | None = None,
+         retry_delay: float | None = None, backoff: float | None = None,
+         max_retry_delay: float | None = None, jitter: float | None = None,
+         timeout: float | None = None,
+         retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         on_failure: Callable[..., Any] | None = None,
+         ) -> Callable[[Callable[..., Any]], RunnerTaskWrapper]: ...
+
+
+def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
+         queue: str | None = None, priority: int | None = None,
+         retry_limit: int | None = None, max_retries: int | None = None,
+         retry_delay: float | None = None, backoff: float | None = None,
+         max_retry_delay: float | None = None, jitter: float | None = None,
+         timeout: float | None = None,
+         retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         on_failure: Callable[..., Any] | None = None) -> Any:
+    """Make a function (plain or ``async def``) a task.
+
+    Calling the result enqueues a job into the configured database and returns
+    a huey ``Result``; ``.call_local()`` runs it inline; ``.schedule(delay=...)``
+    and ``.s(...).then(...)`` work as in huey.
+
+    Args:
+        name: stable task name (default: the function's name); ``[tasks.NAME]`` uses it.
+        queue: queue name (default ``"default"``).
+        priority: higher runs first.
+        retry_limit: retries after the first attempt (``max_retries`` is the same).
+        retry_delay: seconds before the first retry.
+        backoff: multiplier per retry (default 2).
+        max_retry_delay: cap on one delay.
+        jitter: random extra delay, as a fraction of the delay.
+        timeout: seconds an attempt may run; 0 disables.
+        retry_on: only these exception classes are retried.
+        no_retry_on: these exception classes fail the job at once.
+        on_failure: called (a plain function) or enqueued (a task) with a
+            :class:`~runner.tasks.Failure` once the job is dead.
+    """
+    if retry_limit is not None and max_retries is not None and retry_limit != max_retries:
+        raise TypeError("retry_limit and max_retries are the same option; give one")
+    options = {"queue": queue, "priority": priority,
+               "retry_limit": retry_limit if retry_limit is not None else max_retries,
+               "retry_delay": retry_delay, "backoff": backoff,
+               "max_retry_delay": max_retry_delay, "jitter": jitter, "timeout": timeout}
+
+    def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
+        check_options(name or fn.__name__, options)
+        return RunnerTaskWrapper(
+            huey, fn, name=name, options=dict(options), retry_on=_classes(retry_on),
+            no_retry_on=_classes(no_retry_on), on_failure=on_failure)
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def _classes(value: tuple[type[BaseException], ...] | type[BaseException]
+             ) -> tuple[type[BaseException], ...]:
+    return value if isinstance(value, tuple) else (value,)

@@ -1,0 +1,136 @@
+"""How one attempt of a task function runs: event loops for ``async def``, real timeouts.
+
+* ``async def`` tasks run on an event loop owned by the worker thread (one loop
+  per thread, reused across jobs); a timeout cancels the coroutine for real.
+* Plain functions get a real timeout too: a watchdog thread raises
+  :class:`~runner.errors.TaskTimeout` inside the worker thread once the deadline
+  passes (an asynchronous exception, as Dramatiq's time limit does).
+
+What a sync timeout can interrupt: any Python code (loops, calls between Python
+functions). What it cannot: a single blocking call into C, such as one long
+``time.sleep()``, a socket read without a timeout or a long SQL query; the
+exception is raised as soon as that call returns to Python. Use timeouts on
+your I/O, or write the task as ``async def``, whose awaits are cancelled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from runner.errors import TaskTimeout
+
+_local = threading.local()
+
+
+def thread_loop() -> asyncio.AbstractEventLoop:
+    """This worker thread's event loop, created on first use."""
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _local.loop = loop
+    return loop
+
+
+def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None) -> Any:
+    """Run a coroutine on this thread's loop, cancelling it after ``timeout`` seconds."""
+    loop = thread_loop()
+
+    async def guarded() -> Any:
+        if not timeout:
+            return await factory()
+        try:
+            return await asyncio.wait_for(factory(), timeout)
+        except TimeoutError:
+            raise TaskTimeout(f"timed out after {timeout:g}s (cancelled)") from None
+
+    return loop.run_until_complete(guarded())
+
+
+def run_sync(func: Callable[..., Any], args: tuple, kwargs: dict,
+             timeout: float | None) -> Any:
+    """Call ``func``, raising TaskTimeout inside it when ``timeout`` passes."""
+    if not timeout:
+        return func(*args, **kwargs)
+    token = watchdog().arm(threading.get_ident(), time.monotonic() + timeout, timeout)
+    fired = False
+    try:
+        return func(*args, **kwargs)
+    finally:
+        # The timeout may be pending but not yet raised; disarming clears it so
+        # it can never land in code outside the task. If it lands here, retry.
+        while True:
+            try:
+                fired = watchdog().disarm(token) or fired
+                break
+            except TaskTimeout:
+                fired = True
+        if fired:
+            raise TaskTimeout(f"timed out after {timeout:g}s (interrupted)")
+
+
+class Watchdog:
+    """One thread that raises TaskTimeout in worker threads whose deadline passed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._armed: dict[int, tuple[int, float]] = {}
+        self._fired: set[int] = set()
+        self._ids = itertools.count(1)
+        self._thread = threading.Thread(target=self._run, name="runner-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, thread_id: int, deadline: float, timeout: float) -> int:
+        """Watch a thread until :meth:`disarm`; returns the token to disarm with."""
+        with self._cond:
+            token = next(self._ids)
+            self._armed[token] = (thread_id, timeout)
+            heapq.heappush(self._heap, (deadline, token))
+            self._cond.notify()
+            return token
+
+    def disarm(self, token: int) -> bool:
+        """Stop watching; True when the timeout fired. Clears a still-pending raise."""
+        with self._cond:
+            entry = self._armed.pop(token, None)
+            fired = token in self._fired
+            self._fired.discard(token)
+            if fired and entry is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(entry[0]), None)
+            return fired
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now
+                                      or self._heap[0][1] not in self._armed):
+                    deadline, token = heapq.heappop(self._heap)
+                    if token in self._armed and token not in self._fired:
+                        thread_id, _ = self._armed[token]
+                        self._fired.add(token)
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                            ctypes.c_ulong(thread_id), ctypes.py_object(TaskTimeout))
+                wait = self._heap[0][0] - now if self._heap else None
+                self._cond.wait(wait)
+
+
+_watchdog: Watchdog | None = None
+_watchdog_lock = threading.Lock()
+
+
+def watchdog() -> Watchdog:
+    """The process's watchdog, started on first use."""
+    global _watchdog
+    if _watchdog is None:
+        with _watchdog_lock:
+            if _watchdog is None:
+                _watchdog = Watchdog()
+    return _watchdog

@@ -1,0 +1,485 @@
+"""A huey Storage over the ``runner_job`` table: claim with a lease instead of delete.
+
+huey's own SQLite storage deletes a message the moment a worker reads it, so a
+crash loses it. Here a claim marks the row ``executing`` with an owner and a
+lease; the row only reaches a final state when the attempt's outcome is
+written. The worker threads of one process share one claimer: whoever finds
+the local buffer empty claims for every idle thread in one transaction, and
+writes the completions that piled up since in that same transaction, so a busy
+worker pays about one commit per batch rather than two per job.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from huey.constants import EmptyData
+from huey.storage import BaseStorage
+
+from runner.config import Settings
+from runner.db import Database, open_database
+from runner.errors import DatabaseCorrupt, QueueFull
+from runner.models import WAITING, create_schema, is_jobs_database
+from runner.wakeup import Listener, Notifier
+
+logger = logging.getLogger(__name__)
+
+_WAITING = "('available','scheduled','retrying')"
+_schema_ready: set[str] = set()
+_schema_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a producer writes for one job."""
+
+    id: str
+    task: str
+    queue: str
+    priority: int
+    data: bytes
+    args: str | None
+    max_attempts: int
+    run_at: float
+    unique_key: str | None = None
+    event_id: str | None = None
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job a worker of this process holds under lease."""
+
+    id: str
+    data: bytes
+    attempt: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class FailureInfo:
+    """One failed attempt, as recorded in ``runner_job_error``."""
+
+    kind: str
+    error_type: str
+    message: str
+    traceback: str
+    started_at: float | None = None
+
+
+def prepare_database(db: Database) -> None:
+    """Create the schema once per file per process, refusing a foreign file."""
+    key = str(db.path.absolute())
+    if key in _schema_ready:
+        return
+    with _schema_lock:
+        if key in _schema_ready:
+            return
+        conn = db.connection()
+        try:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseCorrupt(
+                f"{db.path}: {exc}; this is not a jobs database. Move it aside or point "
+                "[runner] database / RUNNER_DATABASE at another file") from None
+        if tables and not is_jobs_database(conn) and not db.readonly:
+            names = {name for (name,) in tables}
+            if not names <= {"task", "schedule", "kv", "counter"}:
+                raise DatabaseCorrupt(
+                    f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
+                    "it is not a jobs database")
+        if not db.readonly:
+            db.write(lambda c: create_schema(c))
+        _schema_ready.add(key)
+
+
+class JobStorage(BaseStorage):
+    """huey storage whose queue is the jobs table (see module docstring)."""
+
+    blocking = True  # dequeue() waits for work itself; huey must not sleep on top
+
+    def __init__(self, name: str = "runner", *, settings: Settings) -> None:
+        super().__init__(name)
+        self.settings = settings
+        self.db = open_database(settings.database_path, settings.database)
+        prepare_database(self.db)
+        self.notifier = Notifier(self.db.path)
+        self.owner: str | None = None
+        self.queues: tuple[str, ...] = settings.worker.queues
+        self.lease_seconds = settings.worker.lease_seconds
+        self._cond = threading.Condition()
+        self._buffer: deque[Claimed] = deque()
+        self._claiming = False
+        self._idle = 0
+        self._acks: list[tuple[str, float]] = []
+        self._ack_lock = threading.Lock()
+        self._wake_seq = 0
+        self._stopping = False
+        self._listener: Listener | None = None
+        self._inflight: set[str] = set()
+
+    # -- producer side ---------------------------------------------------------
+
+    def insert_jobs(self, jobs: Sequence[NewJob], *, now: float | None = None) -> None:
+        """Write new jobs in one transaction, then wake the workers.
+
+        Raises:
+            QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
+        """
+        created = time.time() if now is None else now
+        limit = self.settings.worker.queue_size
+
+        def insert(conn: sqlite3.Connection) -> None:
+            if limit:
+                for queue in {job.queue for job in jobs}:
+                    adding = sum(1 for job in jobs if job.queue == queue)
+                    (waiting,) = conn.execute(
+                        f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+                        f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
+                        f"LIMIT ?)", (queue, limit)).fetchone()
+                    if waiting + adding > limit:
+                        raise QueueFull(
+                            f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                            f"{limit}; nothing was written (raise [worker] queue_size or "
+                            "start more workers)")
+            conn.executemany(
+                "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
+                "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(j.id, j.task, j.queue, j.priority,
+                  "scheduled" if j.run_at > created else "available", j.data, j.args,
+                  j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
+                 for j in jobs])
+
+        self.db.write(insert)
+        self.wake()
+
+    def wake(self) -> None:
+        """Tell the workers of this process and of every other one to look again."""
+        with self._cond:
+            self._wake_seq += 1
+            self._cond.notify_all()
+        self.notifier.notify()
+
+    # -- consumer side: claiming -----------------------------------------------
+
+    def start_consuming(self, owner: str, queues: Iterable[str] = ()) -> None:
+        """Become a worker: claims are made in ``owner``'s name; wake-ups are heard."""
+        self.owner = owner
+        self.queues = tuple(queues) or self.settings.worker.queues
+        self._stopping = False
+        self._listener = Listener(self.db.path, self._on_remote_wake)
+        self._listener.start()
+
+    def stop_consuming(self) -> list[str]:
+        """Stop claiming; hand back jobs claimed but not started; flush completions."""
+        with self._cond:
+            self._stopping = True
+            unstarted = list(self._buffer)
+            self._buffer.clear()
+            self._cond.notify_all()
+        if self._listener is not None:
+            self._listener.stop()
+        self.flush_acks()
+        for c in unstarted:
+            self._inflight.discard(c.id)
+        if unstarted:
+            self.db.write(lambda conn: conn.executemany(
+                "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
+                "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
+                [(c.id,) for c in unstarted]))
+        return [c.id for c in unstarted]
+
+    def _on_remote_wake(self) -> None:
+        with self._cond:
+            self._wake_seq += 1
+            self._cond.notify_all()
+
+    def claim_next(self) -> Claimed | None:
+        """Block until a job is claimed for this thread, or about ``poll_interval`` passes."""
+        poll = self.settings.worker.poll_interval
+        with self._cond:
+            while True:
+                if self._stopping:
+                    self._cond.wait(0.05)  # huey's loop is about to see its stop flag
+                    return None
+                if self._buffer:
+                    return self._buffer.popleft()
+                if not self._claiming:
+                    break
+                self._idle += 1
+                try:
+                    self._cond.wait(poll)
+                finally:
+                    self._idle -= 1
+            self._claiming = True
+            want = 1 + self._idle
+            seq = self._wake_seq
+        claimed: list[Claimed] = []
+        next_due: float | None = None
+        try:
+            claimed, next_due = self._claim(want)
+            self._inflight.update(c.id for c in claimed)
+        finally:
+            with self._cond:
+                self._claiming = False
+                mine = claimed[0] if claimed else None
+                self._buffer.extend(claimed[1:])
+                self._cond.notify_all()
+                if mine is None and not self._stopping and seq == self._wake_seq:
+                    wait = poll if next_due is None else max(0.0, min(poll, next_due - time.time()))
+                    self._idle += 1
+                    try:
+                        self._cond.wait(wait)
+                    finally:
+                        self._idle -= 1
+        return mine
+
+    def _claim(self, want: int) -> tuple[list[Claimed], float | None]:
+        now = time.time()
+        owner = self.owner or "local"
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+        queue_sql, params = self._queue_filter()
+
+        def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None]:
+            if acks:
+                _write_acks(conn, acks)
+            rows = conn.execute(
+                f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
+                f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+                f"{_WAITING} AND run_at <= ?{queue_sql} ORDER BY priority DESC, run_at LIMIT ?) "
+                f"RETURNING id, data, attempt, priority, run_at",
+                (now, owner, now + self.lease_seconds, now, *params, want)).fetchall()
+            next_due = None
+            if not rows:
+                found = conn.execute(
+                    f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                    f"WHERE state IN {_WAITING}{queue_sql}", params).fetchone()
+                next_due = found[0] if found else None
+            return [Claimed(r[0], r[1], r[2], now)
+                    for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due
+
+        try:
+            return self.db.write(claim)
+        except BaseException:
+            with self._ack_lock:
+                self._acks[:0] = acks
+            raise
+
+    def _queue_filter(self) -> tuple[str, tuple[str, ...]]:
+        if not self.queues:
+            return "", ()
+        return f" AND queue IN ({','.join('?' * len(self.queues))})", self.queues
+
+    # -- consumer side: outcomes -----------------------------------------------
+
+    def inflight_ids(self) -> list[str]:
+        """Jobs this process holds under lease right now."""
+        return list(self._inflight)
+
+    def release_inflight(self, job_id: str) -> None:
+        """The attempt is settled (or could not be): stop extending its lease."""
+        self._inflight.discard(job_id)
+
+    def release(self, job_id: str, run_at: float) -> None:
+        """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
+        self.db.write(lambda conn: conn.execute(
+            "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
+            "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+            (run_at, job_id)))
+
+    def ack_completed(self, job_id: str, finished_at: float | None = None) -> None:
+        """Record a success; written with the next claim (or :meth:`flush_acks`)."""
+        with self._ack_lock:
+            self._acks.append((job_id, time.time() if finished_at is None else finished_at))
+
+    def flush_acks(self) -> None:
+        """Write pending completions now."""
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+        if acks:
+            try:
+                self.db.write(lambda conn: _write_acks(conn, acks))
+            except BaseException:
+                with self._ack_lock:
+                    self._acks[:0] = acks
+                raise
+
+    def fail(self, job_id: str, attempt: int, failure: FailureInfo, *, state: str,
+             reason: str | None = None, run_at: float | None = None,
+             data: bytes | None = None) -> None:
+        """Record a failed attempt: ``retrying`` (with ``run_at``), or ``dead``."""
+        now = time.time()
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+
+        def write(conn: sqlite3.Connection) -> None:
+            if acks:
+                _write_acks(conn, acks)
+            _record_failure(conn, job_id, attempt, failure, self.owner, now)
+            conn.execute(
+                "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
+                "data=coalesce(?, data), finished_at=?, lease_owner=NULL, "
+                "lease_expires_at=NULL WHERE id=?",
+                (state, reason, run_at, data, now, job_id))
+
+        self.db.write(write)
+        if state == "retrying":
+            self.wake()
+
+    def finish(self, job_id: str, state: str, reason: str | None) -> None:
+        """Record an outcome without an error: cancelled, or handed back as available."""
+        now = time.time()
+        if state == "available":
+            sql = ("UPDATE runner_job SET state='available', reason=?, run_at=?, "
+                   "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'")
+            params: tuple = (reason, now, job_id)
+        else:
+            sql = ("UPDATE runner_job SET state=?, reason=?, finished_at=?, lease_owner=NULL, "
+                   "lease_expires_at=NULL WHERE id=?")
+            params = (state, reason, now, job_id)
+        self.db.write(lambda conn: conn.execute(sql, params))
+        if state == "available":
+            self.wake()
+
+    # -- huey's Storage interface ------------------------------------------------
+
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        raise NotImplementedError("jobs are written through RunnerHuey.enqueue")
+
+    def dequeue(self) -> bytes | None:
+        raise NotImplementedError("jobs are claimed through RunnerHuey.dequeue")
+
+    def queue_size(self) -> int:
+        return self.db.query(f"SELECT count(*) FROM runner_job WHERE state IN {_WAITING}")[0][0]
+
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        rows = self.db.query(
+            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN {_WAITING} "
+            "ORDER BY priority DESC, run_at LIMIT ?", (limit or -1,))
+        return [r[0] for r in rows]
+
+    def flush_queue(self) -> None:
+        self.db.write(lambda c: c.execute(
+            f"UPDATE runner_job SET state='cancelled', reason='queue flushed', finished_at=? "
+            f"WHERE state IN {_WAITING}", (time.time(),)))
+
+    def add_to_schedule(self, data: bytes, ts: object) -> None:
+        raise NotImplementedError("scheduled jobs are rows with a future run_at")
+
+    def read_schedule(self, ts: object) -> list[bytes]:
+        return []  # due jobs are claimed straight from runner_job
+
+    def schedule_size(self) -> int:
+        return self.db.query("SELECT count(*) FROM runner_job WHERE state='scheduled'")[0][0]
+
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
+        rows = self.db.query("SELECT data FROM runner_job WHERE state='scheduled' "
+                             "ORDER BY run_at LIMIT ?", (limit or -1,))
+        return [r[0] for r in rows]
+
+    def flush_schedule(self) -> None:
+        self.db.write(lambda c: c.execute(
+            "UPDATE runner_job SET state='cancelled', reason='schedule flushed', "
+            "finished_at=? WHERE state='scheduled'", (time.time(),)))
+
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        self.db.write(lambda c: c.execute(
+            "INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", (key, value)))
+
+    def peek_data(self, key: str) -> bytes | object:
+        rows = self.db.query("SELECT value FROM runner_kv WHERE key=?", (key,))
+        return rows[0][0] if rows else EmptyData
+
+    def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        return dict(self.db.query(
+            f"SELECT key, value FROM runner_kv WHERE key IN ({','.join('?' * len(keys))})",
+            tuple(keys)))
+
+    def pop_data(self, key: str) -> bytes | object:
+        if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
+            return EmptyData
+        rows = self.db.write(lambda c: c.execute(
+            "DELETE FROM runner_kv WHERE key=? RETURNING value", (key,)).fetchall())
+        return rows[0][0] if rows else EmptyData
+
+    def has_data_for_key(self, key: str) -> bool:
+        return bool(self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)))
+
+    def delete_data(self, key: str) -> bool:
+        if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
+            return False
+        return self.db.write(lambda c: c.execute(
+            "DELETE FROM runner_kv WHERE key=?", (key,)).rowcount) == 1
+
+    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        now = time.time()
+
+        def put(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM runner_kv WHERE key=? AND expires_at < ?", (key, now))
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO runner_kv (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, value, now + ttl if ttl else None))
+            return cur.rowcount == 1
+
+        return self.db.write(put)
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        return self.db.write(lambda c: c.execute(
+            "INSERT INTO runner_counter (key, value) VALUES (?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = value + excluded.value RETURNING value",
+            (key, amount)).fetchone()[0])
+
+    def delete_counter(self, key: str) -> None:
+        self.db.write(lambda c: c.execute("DELETE FROM runner_counter WHERE key=?", (key,)))
+
+    def result_store_size(self) -> int:
+        return self.db.query("SELECT count(*) FROM runner_kv")[0][0]
+
+    def result_items(self) -> dict[str, bytes]:
+        return dict(self.db.query("SELECT key, value FROM runner_kv"))
+
+    def flush_results(self) -> None:
+        self.db.write(lambda c: c.execute("DELETE FROM runner_kv"))
+
+    def flush_counters(self) -> None:
+        self.db.write(lambda c: c.execute("DELETE FROM runner_counter"))
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self.db.path
+
+
+def _write_acks(conn: sqlite3.Connection, acks: list[tuple[str, float]]) -> None:
+    conn.executemany(
+        "UPDATE runner_job SET state='completed', finished_at=?, lease_owner=NULL, "
+        "lease_expires_at=NULL, reason=NULL WHERE id=? AND state='executing'",
+        [(at, job_id) for job_id, at in acks])
+
+
+def _record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,
+                    failure: FailureInfo, worker: str | None, now: float) -> None:
+    conn.execute(
+        "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, traceback, "
+        "worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (job_id, attempt, failure.kind, failure.error_type, failure.message,
+         failure.traceback, worker, failure.started_at, now))
+    conn.execute(
+        "UPDATE runner_job SET failures=failures+1, first_failed_at=coalesce(first_failed_at, ?),"
+        " last_failed_at=?, error_type=?, error_message=?, last_error=? WHERE id=?",
+        (now, now, failure.error_type, failure.message[:2000], failure.traceback, job_id))
+
+
+WAITING_STATES = tuple(s.value for s in WAITING)
