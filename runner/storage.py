@@ -178,6 +178,12 @@ class JobStorage(BaseStorage):
         self._listener = Listener(self.db.path, self._on_remote_wake)
         self._listener.start()
 
+    def pause_claims(self) -> None:
+        """Stop claiming new jobs now; waiting worker threads return at once."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
     def stop_consuming(self) -> list[str]:
         """Stop claiming; hand back jobs claimed but not started; flush completions."""
         with self._cond:

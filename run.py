@@ -1,0 +1,8 @@
+"""Start the job runner's worker: ``python run.py --help`` lists options and exit codes."""
+
+import sys
+
+from runner.serve import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Example task modules loaded by the default settings.toml."""

@@ -1,0 +1,40 @@
+"""The example tasks: session cleanup, conversation archive, workspace set-up.
+
+Run ``python run.py`` and enqueue one from any script::
+
+    from tasks.examples import initialize_user_workspace
+    initialize_user_workspace(42)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from runner import task
+from tasks import demo_app
+
+logger = logging.getLogger(__name__)
+
+
+@task(retry_limit=3, timeout=60)
+async def cleanup_expired_sessions() -> int:
+    """Delete expired sessions."""
+    removed = demo_app.expire_sessions()
+    logger.info("removed %d expired sessions", removed)
+    return removed
+
+
+@task(retry_limit=3, timeout=300)
+async def archive_old_conversations(days: float = 30) -> int:
+    """Archive conversations untouched for ``days`` days."""
+    archived = demo_app.archive_conversations(days)
+    logger.info("archived %d conversations older than %g days", archived, days)
+    return archived
+
+
+@task(retry_limit=3, timeout=30, queue="high_priority", priority=10)
+async def initialize_user_workspace(user_id: int) -> bool:
+    """Create the workspace of a new user (idempotent)."""
+    created = demo_app.create_workspace(user_id)
+    logger.info("workspace for user %s %s", user_id, "created" if created else "already there")
+    return created
