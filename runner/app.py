@@ -51,6 +51,25 @@ class Attempt:
     outcome: str | None = None
     reason: str | None = None
     settled: bool = False
+    current: CurrentJob | None = None
+
+
+@dataclass(frozen=True)
+class CurrentJob:
+    """The job the calling worker thread is running."""
+
+    id: str
+    task: str
+    attempt: int
+    started_at: float
+
+
+def current_job() -> CurrentJob | None:
+    """The job running in this thread (inside a task), else None."""
+    attempt: Attempt | None = getattr(_local, "attempt", None)
+    if attempt is None:
+        return None
+    return attempt.current
 
 
 def to_timestamp(eta: datetime.datetime) -> float:
@@ -196,6 +215,9 @@ class RunnerHuey(Huey):
         if claimed is None or claimed.id != task.id or jobs is None:
             return super().execute(task, timestamp)
         attempt = Attempt(claimed)
+        attempt.current = CurrentJob(
+            claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
+            claimed.attempt, claimed.started_at)
         _local.attempt = attempt
         try:
             return super().execute(task, timestamp)
@@ -311,6 +333,27 @@ class RunnerHuey(Huey):
             fallback(failure)  # a task wrapper enqueues it; a plain function runs here
         except Exception:
             logger.exception("on_failure fallback of %s failed", wrapper.task_name)
+
+    def run_one(self) -> bool:
+        """Claim one due job and run it in this thread; False when none is due."""
+        jobs = self.jobs
+        if jobs is None:
+            return False
+        claimed = jobs.claim_due(1)
+        if not claimed:
+            jobs.flush_acks()
+            return False
+        try:
+            task = self.deserialize_task(claimed[0].data)
+        except Exception as exc:
+            jobs.fail(claimed[0].id, claimed[0].attempt, describe_failure(exc, "unreadable", None),
+                      state="dead", reason=f"cannot read job: {type(exc).__name__}: {exc}")
+            jobs.release_inflight(claimed[0].id)
+            return True
+        _local.claimed = claimed[0]
+        self.execute(task)
+        jobs.flush_acks()
+        return True
 
     # -- results ---------------------------------------------------------------
 

@@ -167,6 +167,8 @@ class JobRow:
     lease_owner: str | None
     crashes: int
     failures: int
+    first_failed_at: float | None
+    last_failed_at: float | None
     error_type: str | None
     error_message: str | None
     last_error: str | None

@@ -248,6 +248,17 @@ class JobStorage(BaseStorage):
                         self._idle -= 1
         return mine
 
+    def has_future_jobs(self) -> bool:
+        """True when some job waits for a later ``run_at`` (scheduled or retrying)."""
+        return bool(self.db.query(
+            "SELECT 1 FROM runner_job WHERE state IN ('scheduled','retrying') LIMIT 1"))
+
+    def claim_due(self, want: int = 1) -> list[Claimed]:
+        """Claim up to ``want`` due jobs now, without waiting (tests, ``drain()``)."""
+        claimed, _ = self._claim(want)
+        self._inflight.update(c.id for c in claimed)
+        return claimed
+
     def _claim(self, want: int) -> tuple[list[Claimed], float | None]:
         now = time.time()
         owner = self.owner or "local"

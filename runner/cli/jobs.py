@@ -1,0 +1,157 @@
+"""Job commands: enqueue, jobs, show, retry, discard, cancel, workers, check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from runner import actions, queries
+from runner.cli.format import age, progress, table, when
+from runner.errors import SerializationError, UnknownTask
+from runner.queries import JobFilter
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("enqueue", help="enqueue a job of a registered task")
+    p.add_argument("task", help="task name (as in [tasks.NAME]) or module.name")
+    p.add_argument("--args", default="[]", metavar="JSON", help="positional arguments (a list)")
+    p.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments (an object)")
+    p.add_argument("--delay", type=float, metavar="SECONDS", help="run no sooner than this")
+    p.add_argument("--priority", type=int, help="override the task's priority")
+    p.set_defaults(func=cmd_enqueue)
+
+    p = sub.add_parser("jobs", help="list jobs, newest first")
+    p.add_argument("--state", help="available, scheduled, executing, retrying, completed, "
+                   "dead, cancelled, or waiting/failed")
+    p.add_argument("--task", help="only this task")
+    p.add_argument("--queue", help="only this queue")
+    p.add_argument("--search", help="text in id, task, arguments or error")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("show", help="one job in full, with every failed attempt's traceback")
+    p.add_argument("id", help="job id (or a unique prefix)")
+    p.set_defaults(func=cmd_show)
+
+    for name, helptext in (("retry", "run a dead, cancelled or failed job again now"),
+                           ("discard", "discard a waiting or dead job"),
+                           ("cancel", "cancel a job that has not started")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("ids", nargs="+", metavar="ID")
+        p.set_defaults(func=cmd_act, action=name)
+
+    p = sub.add_parser("workers", help="worker processes and their heartbeats")
+    p.add_argument("--all", action="store_true", help="include stopped and dead workers")
+    p.set_defaults(func=cmd_workers)
+
+    p = sub.add_parser("check", help="validate settings, task imports and the database")
+    p.set_defaults(func=cmd_check)
+
+
+def find_task(ctx: Any, name: str) -> Any:
+    """The task wrapper registered under a short or full name."""
+    ctx.load_tasks()
+    registry = ctx.huey._registry._registry
+    by_short = {cls.wrapper.task_name: cls for cls in registry.values() if hasattr(cls, "wrapper")}
+    cls = registry.get(name) or by_short.get(name)
+    if cls is None:
+        known = ", ".join(sorted(by_short)) or "none"
+        raise UnknownTask(f"no task named '{name}' (registered: {known})")
+    return cls.wrapper
+
+
+def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
+    wrapper = find_task(ctx, args.task)
+    try:
+        positional = json.loads(args.args)
+        keywords = json.loads(args.kwargs)
+    except json.JSONDecodeError as exc:
+        raise SerializationError(f"--args/--kwargs is not valid JSON: {exc}") from None
+    if not isinstance(positional, list) or not isinstance(keywords, dict):
+        raise SerializationError("--args must be a JSON list and --kwargs a JSON object")
+    options: dict[str, Any] = {}
+    if args.delay:
+        options["delay"] = args.delay
+    if args.priority is not None:
+        options["priority"] = args.priority
+    result = ctx.huey.enqueue(wrapper.s(*positional, **keywords, **options))
+    print(result.id)
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
+    filters = JobFilter(state=args.state, task=args.task, queue=args.queue, text=args.search)
+    rows = queries.list_jobs(ctx.db, filters, limit=args.limit)
+    total = queries.count_jobs(ctx.db, filters)
+    print(table(
+        ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],
+        [(j.id[:8], j.task, j.queue, j.state, f"{j.attempt}/{j.max_attempts}",
+          when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
+          (j.error_message or "")[:60]) for j in rows]))
+    print(f"({len(rows)} of {total} jobs)")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
+    job = queries.get_job(ctx.db, args.id)
+    now = time.time()
+    fields = [
+        ("id", job.id), ("task", job.task), ("queue", job.queue), ("priority", job.priority),
+        ("state", job.state), ("reason", job.reason or "-"), ("arguments", job.args or "-"),
+        ("attempt", f"{job.attempt} of {job.max_attempts}"), ("crashes", job.crashes),
+        ("created", when(job.created_at)), ("run at", when(job.run_at)),
+        ("started", when(job.started_at)), ("finished", when(job.finished_at)),
+        ("duration", age(job.duration)),
+        ("running for", age(now - job.started_at) if job.state == "executing"
+         and job.started_at else "-"),
+        ("lease owner", job.lease_owner or "-"),
+        ("progress", f"{progress(job.progress_done, job.progress_total)} "
+                     f"{job.progress_message or ''}".strip() or "-"),
+        ("event", job.event_id or "-"), ("schedule", job.schedule or "-")]
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        print(f"{key.rjust(width)}: {value}")
+    errors = queries.job_errors(ctx.db, job.id)
+    if errors:
+        print(f"\nfailed attempts ({len(errors)}):")
+        for e in errors:
+            print(f"--- attempt {e.attempt} [{e.kind}] at {when(e.failed_at)} on {e.worker or '-'}:"
+                  f" {e.error_type}: {e.message}")
+            if e.traceback:
+                print(e.traceback.rstrip())
+    return 0
+
+
+def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
+    act = {"retry": actions.retry_job, "discard": actions.discard_job,
+           "cancel": actions.cancel_job}[args.action]
+    for job_id in args.ids:
+        act(ctx.db, job_id)
+        print(f"{args.action}: {job_id}")
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
+    now = time.time()
+    rows = queries.list_workers(ctx.db, include_stopped=args.all)
+    print(table(["WORKER", "STATE", "HEARTBEAT", "THREADS", "RUNNING", "RSS", "CPU", "QUEUES"],
+                [(w.id, w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
+                  f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
+                  w.queues) for w in rows]))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
+    settings = ctx.settings
+    ctx.load_tasks()
+    from runner.manager import Manager
+
+    manager = Manager(settings, huey=ctx.huey)
+    jobs = ctx.huey.jobs
+    manager.check_database(jobs)
+    count = len(ctx.huey._registry._registry)
+    print(f"ok: settings {settings.path or '(defaults)'}, {count} tasks, "
+          f"database {jobs.db.path}")
+    return 0

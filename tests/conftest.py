@@ -1,0 +1,138 @@
+"""Fixtures: a configured runner on a fresh SQLite file, and real worker subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import configure, get_huey
+from runner.app import RunnerHuey
+from runner.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FAST_SETTINGS = """
+[runner]
+database = "jobs.db"
+imports = ["tests.jobs"]
+
+[worker]
+max_concurrent_tasks = 4
+retry_delay = 0.01
+jitter = 0
+shutdown_timeout = 5
+lease_seconds = 4
+heartbeat_interval = 0.5
+poll_interval = 0.5
+queue_size = 0
+{worker_extra}
+
+[database]
+synchronous = "NORMAL"
+busy_timeout = 10
+"""
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0,
+             interval: float = 0.01, message: str = "condition") -> object:
+    """Poll ``condition`` until it is truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def write_settings(directory: Path, worker_extra: str = "", extra: str = "") -> Path:
+    path = directory / "settings.toml"
+    path.write_text(FAST_SETTINGS.format(worker_extra=worker_extra) + extra)
+    return path
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path) -> Path:
+    return write_settings(tmp_path)
+
+
+@pytest.fixture
+def huey(tmp_path: Path, settings_file: Path) -> Iterator[RunnerHuey]:
+    """The process-wide runner, pointed at a fresh database in tmp_path."""
+    import tests.jobs  # noqa: F401 - registers the test tasks
+
+    configure(load_settings(settings_file, environ={}))
+    instance = get_huey()
+    yield instance
+    jobs = instance.jobs
+    if jobs is not None:
+        jobs.db.close()
+
+
+@pytest.fixture
+def record_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "record.txt"
+    monkeypatch.setenv("TEST_RECORD_FILE", str(path))
+    return path
+
+
+def read_records(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class WorkerProcess:
+    """A real ``python run.py`` subprocess on the test's settings."""
+
+    def __init__(self, directory: Path, settings: Path, env: dict[str, str],
+                 args: tuple[str, ...] = ()) -> None:
+        self.directory = directory
+        self.log = directory / f"worker-{time.monotonic_ns()}.log"
+        self._log_file = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), "--settings", str(settings), *args],
+            cwd=directory, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.wait(10)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log_file.flush()
+
+
+@pytest.fixture
+def make_worker(tmp_path: Path, settings_file: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory of worker subprocesses; all are killed at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def make(*args: str, settings: Path | None = None, **env: str) -> WorkerProcess:
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("WORKER_", "RUNNER_"))}
+        environ.update(PYTHONPATH=str(ROOT), **env)
+        worker = WorkerProcess(tmp_path, settings or settings_file, environ, args)
+        started.append(worker)
+        return worker
+
+    yield make
+    for worker in started:
+        worker.kill()

@@ -1,0 +1,125 @@
+"""Task functions used by the tests, importable by worker subprocesses too."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from runner import Fatal, Retry, task
+
+#: Where tasks append what they did (one line per run), set by the tests.
+RECORD_ENV = "TEST_RECORD_FILE"
+
+
+def record(line: str) -> None:
+    """Append a line atomically (O_APPEND) to the record file, if one is set."""
+    path = os.environ.get(RECORD_ENV)
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+@task(retry_limit=0)
+def add(a, b):
+    return a + b
+
+
+@task(retry_limit=0)
+async def async_add(a, b):
+    await asyncio.sleep(0.001)
+    return a + b
+
+
+@task(retry_limit=0)
+def noop(n=0):
+    return None
+
+
+@task(retry_limit=0, timeout=0.3)
+def spin_forever():
+    while True:
+        pass
+
+
+@task(retry_limit=0, timeout=0.3)
+async def sleep_async(seconds):
+    await asyncio.sleep(seconds)
+    return "finished"
+
+
+@task(retry_limit=0)
+def sleep_then_record(seconds, label):
+    time.sleep(seconds)
+    record(label)
+    return label
+
+
+@task(retry_limit=2, retry_delay=0.01, jitter=0)
+def always_fails(label="x"):
+    record(f"fail {label}")
+    raise ValueError(f"always fails {label}")
+
+
+@task(retry_limit=5, retry_delay=0.01, jitter=0)
+def fatal_fails():
+    raise Fatal("cannot ever work")
+
+
+@task(retry_limit=5, retry_delay=0.01, jitter=0, no_retry_on=(KeyError,))
+def key_error():
+    raise KeyError("missing")
+
+
+@task(retry_limit=5, retry_delay=0.01, jitter=0, retry_on=(ConnectionError,))
+def type_error():
+    raise TypeError("not retried: not in retry_on")
+
+
+_attempts: dict[str, int] = {}
+
+
+@task(retry_limit=0)
+def retry_twice(key):
+    _attempts[key] = _attempts.get(key, 0) + 1
+    if _attempts[key] < 3:
+        raise Retry(delay=0)
+    return _attempts[key]
+
+
+def remember_failure(failure):
+    record(f"fallback {failure.task} {failure.error_type} {failure.args}")
+
+
+@task(retry_limit=1, retry_delay=0.01, jitter=0, on_failure=remember_failure)
+def fails_with_fallback(n):
+    raise RuntimeError(f"broken {n}")
+
+
+@task(retry_limit=0)
+def record_run(label):
+    """Records the job id and attempt so duplicates can be told from retries."""
+    from runner.app import current_job
+
+    job = current_job()
+    record(f"{label} {job.id if job else '-'} {job.attempt if job else 0}")
+    return label
+
+
+@task(retry_limit=0)
+def crash_worker():
+    os._exit(1)
+
+
+@task(retry_limit=0)
+def short_work(n):
+    """A job of a few milliseconds that records every run with its attempt."""
+    from runner.app import current_job
+
+    job = current_job()
+    time.sleep(0.002)
+    record(f"{n} {job.attempt if job else 0}")
+    return n
