@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +42,16 @@ def import_task_modules(modules: Sequence[str]) -> None:
 
 class RunnerConsumer(Consumer):
     """huey's consumer, told to stop claiming the moment a stop is asked for."""
+
+    pending_signal: int | None = None
+
+    def start(self) -> None:
+        # huey installs its handlers after the workers start; a SIGTERM in that
+        # window would kill the process with jobs in flight.
+        self._set_signal_handlers()
+        if self.pending_signal is not None:
+            self._handle_signal(self.pending_signal, None)
+        super().start()
 
     def stop(self, graceful: bool = False) -> None:
         jobs = self.huey.jobs
@@ -94,7 +105,22 @@ class Manager:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; returns the process exit code."""
-        jobs = self.prepare()
+        early: list[int] = []
+
+        def before_consumer(signum: int, frame: object) -> None:
+            if self.consumer is not None:
+                self.consumer._handle_signal(signum, frame)
+            else:
+                early.append(signum)
+
+        previous = {sig: signal.signal(sig, before_consumer)
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            jobs = self.prepare()
+        except BaseException:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            raise
         w = self.settings.worker
         jobs.start_consuming(self.owner, self.queues)
         self.lifeline = Lifeline(jobs, self.settings, self.owner)
@@ -103,6 +129,8 @@ class Manager:
             self.huey, workers=w.max_concurrent_tasks, periodic=False, worker_type="thread",
             graceful_signal="TERM", shutdown_timeout=w.shutdown_timeout,
             check_worker_health=True, health_check_interval=5)
+        if early:
+            self.consumer.pending_signal = early[0]
         logger.info("worker %s started: %d threads, queues %s, database %s", self.owner,
                     w.max_concurrent_tasks, ",".join(self.queues) or "all", jobs.db.path)
         try:

@@ -80,6 +80,9 @@ DDL = [
     # The claim: best priority first, then oldest due time, among waiting jobs only.
     f"""CREATE INDEX IF NOT EXISTS runner_job_claim ON runner_job
         (priority DESC, run_at) WHERE state IN {_WAITING_SQL}""",
+    # Jobs that were running when a worker died run alone (see JobStorage._claim).
+    f"""CREATE INDEX IF NOT EXISTS runner_job_suspect ON runner_job
+        (priority DESC, run_at) WHERE crashes > 0 AND state IN {_WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
         (queue, run_at) WHERE state IN {_WAITING_SQL}""",
     """CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job

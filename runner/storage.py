@@ -124,6 +124,7 @@ class JobStorage(BaseStorage):
         self._stopping = False
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
+        self._isolating: str | None = None
 
     # -- producer side ---------------------------------------------------------
 
@@ -260,22 +261,39 @@ class JobStorage(BaseStorage):
         return claimed
 
     def _claim(self, want: int) -> tuple[list[Claimed], float | None]:
+        """Write pending completions and claim up to ``want`` due jobs, in one transaction.
+
+        A job that was running when a worker died (``crashes > 0``) is a suspect:
+        it runs alone in its process, after the jobs in flight finish, so a
+        poison job's next crash is counted against it and not its neighbours.
+        """
         now = time.time()
         owner = self.owner or "local"
+        if self._isolating is not None:
+            return [], None
+        busy = bool(self._inflight)
         with self._ack_lock:
             acks, self._acks = self._acks, []
         queue_sql, params = self._queue_filter()
+        claim_sql = (
+            f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+            f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
+            f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+            f"{_WAITING} AND run_at <= ?{queue_sql} AND crashes {{}} "
+            f"ORDER BY priority DESC, run_at LIMIT ?) RETURNING id, data, attempt, priority, run_at")
+        lease = (now, owner, now + self.lease_seconds, now, *params)
 
-        def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None]:
+        def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None, bool]:
             if acks:
                 _write_acks(conn, acks)
-            rows = conn.execute(
-                f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
-                f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
-                f"{_WAITING} AND run_at <= ?{queue_sql} ORDER BY priority DESC, run_at LIMIT ?) "
-                f"RETURNING id, data, attempt, priority, run_at",
-                (now, owner, now + self.lease_seconds, now, *params, want)).fetchall()
+            suspect = conn.execute(
+                f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
+                f"{_WAITING} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
+                (now, *params)).fetchone()
+            if suspect and busy:
+                return [], None, True  # let the jobs in flight finish first
+            sql = claim_sql.format("> 0" if suspect else "= 0")
+            rows = conn.execute(sql, (*lease, 1 if suspect else want)).fetchall()
             next_due = None
             if not rows:
                 found = conn.execute(
@@ -283,14 +301,17 @@ class JobStorage(BaseStorage):
                     f"WHERE state IN {_WAITING}{queue_sql}", params).fetchone()
                 next_due = found[0] if found else None
             return [Claimed(r[0], r[1], r[2], now)
-                    for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due
+                    for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)
 
         try:
-            return self.db.write(claim)
+            claimed, next_due, suspect = self.db.write(claim)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
+        if suspect:
+            self._isolating = claimed[0].id if claimed else "(draining)"
+        return claimed, next_due
 
     def _queue_filter(self) -> tuple[str, tuple[str, ...]]:
         if not self.queues:
@@ -306,6 +327,11 @@ class JobStorage(BaseStorage):
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""
         self._inflight.discard(job_id)
+        if self._isolating is not None and (job_id == self._isolating or not self._inflight):
+            with self._cond:
+                self._isolating = None
+                self._wake_seq += 1
+                self._cond.notify_all()
 
     def release(self, job_id: str, run_at: float) -> None:
         """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""

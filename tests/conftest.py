@@ -24,15 +24,7 @@ database = "jobs.db"
 imports = ["tests.jobs"]
 
 [worker]
-max_concurrent_tasks = 4
-retry_delay = 0.01
-jitter = 0
-shutdown_timeout = 5
-lease_seconds = 4
-heartbeat_interval = 0.5
-poll_interval = 0.5
-queue_size = 0
-{worker_extra}
+{worker}
 
 [database]
 synchronous = "NORMAL"
@@ -53,9 +45,19 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0,
         time.sleep(interval)
 
 
-def write_settings(directory: Path, worker_extra: str = "", extra: str = "") -> Path:
-    path = directory / "settings.toml"
-    path.write_text(FAST_SETTINGS.format(worker_extra=worker_extra) + extra)
+WORKER_DEFAULTS: dict[str, object] = {
+    "max_concurrent_tasks": 4, "retry_delay": 0.01, "jitter": 0, "shutdown_timeout": 5,
+    "lease_seconds": 4, "heartbeat_interval": 0.5, "poll_interval": 0.5, "queue_size": 0}
+
+
+def write_settings(directory: Path, *, worker: dict[str, object] | None = None,
+                   extra: str = "", name: str = "settings.toml") -> Path:
+    """A settings file with fast test timings; ``worker`` overrides [worker] keys."""
+    values = {**WORKER_DEFAULTS, **(worker or {})}
+    lines = "\n".join(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"'
+                       for k, v in values.items())
+    path = directory / name
+    path.write_text(FAST_SETTINGS.format(worker=lines) + extra)
     return path
 
 
@@ -114,10 +116,9 @@ class WorkerProcess:
         return self.wait(10)
 
     def wait(self, timeout: float = 20.0) -> int:
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._log_file.flush()
+        code = self.proc.wait(timeout)
+        self._log_file.close()
+        return code
 
 
 @pytest.fixture
