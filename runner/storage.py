@@ -280,7 +280,8 @@ class JobStorage(BaseStorage):
             f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
             f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
             f"{_WAITING} AND run_at <= ?{queue_sql} AND crashes {{}} "
-            f"ORDER BY priority DESC, run_at LIMIT ?) RETURNING id, data, attempt, priority, run_at")
+            f"ORDER BY priority DESC, run_at LIMIT ?) "
+            f"RETURNING id, data, attempt, priority, run_at")
         lease = (now, owner, now + self.lease_seconds, now, *params)
 
         def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None, bool]:
