@@ -65,4 +65,5 @@ def python() -> str:
 def line(label: str, plain: float, ours: float, unit: str, higher_is_better: bool = True) -> str:
     """One row: both figures and ours/plain as a ratio (or plain/ours for costs)."""
     ratio = ours / plain if higher_is_better else plain / ours if ours else float("inf")
-    return f"  {label:<44} plain {plain:>10.1f} {unit:<7} ours {ours:>10.1f} {unit:<7} {ratio:5.2f}x"
+    return (f"  {label:<44} plain {plain:>10.1f} {unit:<7} ours {ours:>10.1f} {unit:<7} "
+            f"{ratio:5.2f}x")
