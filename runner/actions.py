@@ -94,3 +94,33 @@ def _in(states: Sequence[str]) -> str:
 
 __all__ = ["retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job",
            "cancel_job", "JobNotFound"]
+
+
+# -- schedules and events (the dashboard's p, t and replay keys) ---------------
+
+
+def pause_schedule(db: Database, name: str, paused: bool = True) -> None:
+    """Pause (or resume) a periodic schedule.
+
+    Raises:
+        InvalidAction: this database has no schedules.
+    """
+    raise InvalidAction("this version has no periodic schedules")
+
+
+def run_schedule_now(db: Database, name: str) -> None:
+    """Enqueue a schedule's task now, outside its cron times.
+
+    Raises:
+        InvalidAction: this database has no schedules.
+    """
+    raise InvalidAction("this version has no periodic schedules")
+
+
+def replay_event(db: Database, event_id: str) -> None:
+    """Deliver a stored event to its handlers again.
+
+    Raises:
+        InvalidAction: this database has no events.
+    """
+    raise InvalidAction("this version has no events")

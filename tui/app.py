@@ -1,0 +1,225 @@
+"""The dashboard application: screen registry, poll loop, writes, global keys.
+
+One poll at a time: a thread worker reads the summary, the tab counts and the
+current screen's data through the data layer, hands the result to the UI
+thread, and only then is the next poll timed (chained, so a slow database never
+piles polls up). Writes run in their own thread workers through
+:mod:`runner.actions` on a read-write handle, and trigger a poll when done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.worker import get_current_worker
+
+from runner.config import DatabaseSection, load_settings
+from runner.dashboard_events import unhandled_event_count
+from runner.dashboard_queries import summary as read_summary
+from runner.dashboard_queries import throughput
+from runner.dashboard_schedules import schedule_count
+from tui.format import stamp
+from tui.screens import SCREENS
+from tui.screens.base import DataScreen, TabCounts
+from tui.source import DataSource
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REFRESH = 1.0
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll read, or why it could not."""
+
+    at: float
+    seconds: float
+    counts: TabCounts | None = None
+    rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    data: Any = None
+    error: str | None = None
+
+
+class DashboardApp(App[None]):
+    """``python -m tui``: live views of the jobs database, with actions."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "jobrunner"
+    MODES = {cls.MODE: cls for cls in SCREENS}
+    DEFAULT_MODE = SCREENS[0].MODE
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("z", "freeze", "Freeze", id="freeze"),
+        Binding("ctrl+r", "refresh_now", "Refresh now", show=False, id="refresh"),
+        *[Binding(str(number), f"show_screen('{cls.MODE}')", cls.TITLE, show=False,
+                  id=f"screen.{cls.MODE}") for number, cls in enumerate(SCREENS, 1)],
+    ]
+
+    def __init__(self, source: DataSource, *, refresh_seconds: float = DEFAULT_REFRESH,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.source = source
+        self.refresh_seconds = max(0.2, refresh_seconds)
+        self.clock = clock
+        self.frozen = False
+        self.last: PollOutcome | None = None
+        self.polls = 0
+        self._timer: Timer | None = None
+        self._down_since: float | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return self.source.read_only
+
+    def on_mount(self) -> None:
+        if self.read_only:
+            self.sub_title = "read-only"
+        self.call_after_refresh(self.poll_now)
+
+    # -- polling -------------------------------------------------------------
+
+    def data_screen(self) -> DataScreen | None:
+        """The topmost data screen of the current mode (under any modal)."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DataScreen):
+                return screen
+        return None
+
+    def poll_now(self) -> None:
+        """Read everything the current screen shows, in a thread, now."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        screen = self.data_screen()
+        request = screen.poll_request() if screen is not None else None
+        self._poll(screen, request)
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll(self, screen: DataScreen | None, request: Any) -> None:
+        worker = get_current_worker()
+        started = time.perf_counter()
+        now = self.clock()
+        try:
+            with self.source.reading() as db:
+                rates = throughput(db, now)
+                counts = TabCounts(read_summary(db, now, rates), schedule_count(db),
+                                   unhandled_event_count(db))
+                data = screen.fetch(db, request, now) if screen is not None else None
+            outcome = PollOutcome(now, time.perf_counter() - started, counts, rates, data)
+        except Exception as exc:  # noqa: BLE001 - any failure is shown, then retried
+            logger.debug("poll failed", exc_info=True)
+            outcome = PollOutcome(now, time.perf_counter() - started, error=str(exc) or
+                                  type(exc).__name__)
+        if not worker.is_cancelled:
+            self.call_from_thread(self._apply, screen, outcome)
+
+    def _apply(self, screen: DataScreen | None, outcome: PollOutcome) -> None:
+        self.last = outcome
+        self.polls += 1
+        if outcome.error is None:
+            self._down_since = None
+        elif self._down_since is None:
+            self._down_since = outcome.at
+        if screen is not None and screen.is_attached:
+            screen.show_poll(outcome, self.status_text(outcome), self.tabs(outcome))
+        if not self.frozen:
+            self._timer = self.set_timer(self.refresh_seconds, self.poll_now)
+
+    def status_text(self, outcome: PollOutcome) -> str:
+        """The status line for a poll's outcome."""
+        if outcome.error is not None:
+            return (f"database unavailable since {stamp(self._down_since)}: {outcome.error} "
+                    f"(retrying every {self.refresh_seconds:g}s)")
+        state = "FROZEN (z resumes)" if self.frozen else f"every {self.refresh_seconds:g}s"
+        mode = "  read-only" if self.read_only else ""
+        return (f"updated {stamp(outcome.at)} in {outcome.seconds * 1000:.0f} ms, "
+                f"{state}{mode}  {self.source.path}")
+
+    def tabs(self, outcome: PollOutcome) -> list[tuple[str, str, str]]:
+        """(key, title, count) for every screen of the registry."""
+        return [(str(number), cls.TITLE,
+                 cls.tab_count(outcome.counts) if outcome.counts is not None else "")
+                for number, cls in enumerate(SCREENS, 1)]
+
+    # -- writes --------------------------------------------------------------
+
+    def run_write(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(db, *args)`` from :mod:`runner.actions` in a thread, then refresh."""
+        if self.read_only:
+            self.notify("read-only: actions are off", severity="warning")
+            return
+        self._write(label, fn, args)
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def _write(self, label: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            with self.source.writing() as db:
+                result = fn(db, *args)
+        except Exception as exc:  # noqa: BLE001 - refused actions are shown, not raised
+            self.call_from_thread(self.notify, f"{label}: {exc}", severity="error", timeout=8)
+        else:
+            text = label if result is None else f"{label}: {result}"
+            self.call_from_thread(self.notify, text)
+        self.call_from_thread(self.poll_now)
+
+    # -- keys ----------------------------------------------------------------
+
+    async def action_show_screen(self, mode: str) -> None:
+        await self.switch_mode(mode)
+        self.poll_now()
+
+    def action_refresh_now(self) -> None:
+        self.poll_now()
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        if self.frozen:
+            if self._timer is not None:
+                self._timer.stop()
+                self._timer = None
+            self.notify("refresh frozen (z resumes)")
+            screen = self.data_screen()
+            if screen is not None and self.last is not None:
+                screen.show_status(self.status_text(self.last), problem=False)
+        else:
+            self.poll_now()
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        screen = self.data_screen()
+        keys = list(getattr(screen, "HELP", [])) if screen is not None else []
+        title = screen.TITLE if screen is not None else "Dashboard"
+        self.push_screen(HelpScreen(title, keys, read_only=self.read_only))
+
+
+def make_app(*, db: str | Path | None = None, settings: str | Path | None = None,
+             read_only: bool = False, refresh: float | None = None,
+             clock: Callable[[], float] = time.time) -> DashboardApp:
+    """Build the dashboard from a database path or a settings file (tests and ``__main__``).
+
+    Raises:
+        ConfigError: the settings file is invalid.
+    """
+    options = DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
+    every = refresh
+    if db is None:
+        loaded = load_settings(settings)
+        path: Path = loaded.database_path
+        options = loaded.database
+        if every is None:
+            every = float(dict(loaded.extra.get("tui", {})).get("refresh", DEFAULT_REFRESH))
+    else:
+        path = Path(db)
+    source = DataSource(path, options, read_only=read_only)
+    return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock)

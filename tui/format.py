@@ -1,0 +1,96 @@
+"""How numbers, times and ages read on screen (pure functions, no Textual)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.markup import escape
+
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def age(seconds: float | None) -> str:
+    """``4s``, ``3m05s``, ``2h10m``, ``3d4h``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+def duration(seconds: float | None) -> str:
+    """A run time with a useful precision: ``12ms``, ``3.4s``, ``2m05s``."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return age(seconds)
+
+
+def stamp(ts: float | None, now: float | None = None) -> str:
+    """Local ``HH:MM:SS`` for today, ``MM-DD HH:MM`` for other days."""
+    if ts is None:
+        return "-"
+    when = dt.datetime.fromtimestamp(ts)
+    if now is not None and dt.datetime.fromtimestamp(now).date() == when.date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%m-%d %H:%M")
+
+
+def full_stamp(ts: float | None) -> str:
+    """Local ``YYYY-MM-DD HH:MM:SS``."""
+    return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def count(n: int | float) -> str:
+    """Thousands separated: ``1,204,331``."""
+    return f"{n:,.0f}"
+
+
+def rate(value: float | None) -> str:
+    """A fraction as a percentage, ``-`` when unknown."""
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def size(n: int | None) -> str:
+    """Bytes as ``123.4 MB``."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def progress_bar(done: float | None, total: float | None, width: int = 10) -> str:
+    """``█████▌     55%``; empty when the job reports no progress."""
+    if done is None:
+        return ""
+    if not total:
+        return f"{done:g}"
+    fraction = min(1.0, max(0.0, done / total))
+    eighths = int(fraction * width * 8)
+    bar = "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
+    return f"{bar:<{width}} {fraction * 100:3.0f}%"
+
+
+def one_line(text: str | None, limit: int = 80) -> str:
+    """The first line of ``text``, cut to ``limit`` characters."""
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def safe(text: str | None) -> str:
+    """Text shown as is inside markup (``[`` in error messages is not a tag)."""
+    return escape(text or "")

@@ -1,0 +1,101 @@
+"""Events: recent emits with each handler's outcome; unhandled ones; replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import Static
+
+from runner import actions
+from runner.dashboard_events import EventView, event_views
+from runner.db import Database
+from runner.queries import JobFilter
+from tui import format as fmt
+from tui.screens.base import DataScreen, TabCounts
+from tui.widgets.keyed_table import KeyedTable
+
+COLUMNS = [("id", "id"), ("name", "name"), ("emitted", "emitted"), ("status", "status"),
+           ("source", "source"), ("handlers", "handlers")]
+OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
+
+
+def event_cells(e: EventView, now: float) -> tuple:
+    """The table cells of one event."""
+    status = "[red]unhandled[/]" if e.status == "unhandled" else e.status
+    outcomes = "  ".join(
+        f"{fmt.safe(h)} [{OUTCOME_STYLE.get(o, 'dim')}]{o}[/]" for h, o in e.outcomes) or "-"
+    return (e.id[:8], fmt.safe(e.name), fmt.stamp(e.emitted_at, now), status,
+            fmt.safe(e.source or "-"), outcomes)
+
+
+class EventsScreen(DataScreen):
+    """What was emitted, and what every handler made of it."""
+
+    TITLE = "Events"
+    MODE = "events"
+    BINDINGS = [
+        Binding("enter", "open", "Handler jobs"),
+        Binding("u", "toggle_unhandled", "Unhandled only"),
+        Binding("r", "replay", "Replay"),
+    ]
+    HELP = [("enter", "the event's handler jobs on the Jobs screen"),
+            ("u", "show only unhandled events, or all"), ("r", "replay the event")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unhandled_only = False
+        self.events: dict[str, EventView] = {}
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static("", id="events-note", classes="section")
+        yield KeyedTable(COLUMNS, id="events")
+
+    @staticmethod
+    def tab_count(counts: TabCounts) -> str:
+        return f"{fmt.count(counts.unhandled_events)} unhandled" if counts.unhandled_events else ""
+
+    def poll_request(self) -> Any:
+        return self.unhandled_only
+
+    def fetch(self, db: Database, request: Any, now: float) -> Any:
+        return request, event_views(db, unhandled_only=request), now
+
+    def apply(self, data: Any) -> None:
+        if data is None or data[0] != self.unhandled_only:
+            return
+        _, views, now = data
+        self.events = {v.id: v for v in views}
+        which = "unhandled events" if self.unhandled_only else "recent events"
+        self.query_one("#events-note", Static).update(
+            f"{len(views)} {which}" if views else f"no {which} in this database")
+        self.query_one(KeyedTable).sync([(v.id, event_cells(v, now)) for v in views])
+
+    def _selected(self) -> EventView | None:
+        key = self.query_one(KeyedTable).selected_key
+        return self.events.get(key) if key else None
+
+    def action_toggle_unhandled(self) -> None:
+        self.unhandled_only = not self.unhandled_only
+        self.dashboard.poll_now()
+
+    def action_open(self) -> None:
+        if (e := self._selected()) is not None:
+            self.app.run_worker(self._open(e.id), exclusive=True, group="navigate")
+
+    async def _open(self, event_id: str) -> None:
+        await self.dashboard.switch_mode("jobs")
+        screen = self.dashboard.data_screen()
+        if screen is not None and hasattr(screen, "set_filter"):
+            screen.set_filter(JobFilter(event_id=event_id))
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_replay(self) -> None:
+        if (e := self._selected()) is not None:
+            self.confirm(f"Replay event [b]{fmt.safe(e.name)}[/] {e.id[:8]} to every handler?",
+                         lambda: self.act(f"replayed {e.id[:8]}", actions.replay_event, e.id))

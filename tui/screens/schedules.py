@@ -1,0 +1,87 @@
+"""Schedules: periodic tasks with next and last fire; pause, resume, run now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import Static
+
+from runner import actions
+from runner.dashboard_schedules import ScheduleView, schedule_views
+from runner.db import Database
+from tui import format as fmt
+from tui.screens.base import DataScreen, TabCounts
+from tui.widgets.keyed_table import KeyedTable
+
+COLUMNS = [("name", "name"), ("task", "task"), ("expression", "expression"), ("tz", "tz"),
+           ("next", "next fire"), ("last", "last fire"), ("outcome", "outcome"),
+           ("lag", "lag"), ("paused", "paused")]
+
+
+def schedule_cells(s: ScheduleView, now: float) -> tuple:
+    """The table cells of one schedule."""
+    paused = "[yellow]paused[/]" if s.paused else ("disabled" if not s.enabled else "")
+    outcome = s.last_outcome or "-"
+    if outcome in ("dead", "failed"):
+        outcome = f"[red]{outcome}[/]"
+    lag = fmt.duration(s.lag) if s.lag else "-"
+    return (fmt.safe(s.name), fmt.safe(s.task), fmt.safe(s.expression), s.tz,
+            fmt.stamp(s.next_fire_at, now), fmt.stamp(s.last_fired_at, now), outcome, lag,
+            paused)
+
+
+class SchedulesScreen(DataScreen):
+    """Is every periodic task firing on time?"""
+
+    TITLE = "Schedules"
+    MODE = "schedules"
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume"),
+        Binding("t", "run_now", "Run now"),
+    ]
+    HELP = [("p", "pause or resume the schedule"), ("t", "run the schedule's task now")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.schedules: dict[str, ScheduleView] = {}
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static("", id="schedules-note", classes="section")
+        yield KeyedTable(COLUMNS, id="schedules")
+
+    @staticmethod
+    def tab_count(counts: TabCounts) -> str:
+        return fmt.count(counts.schedules) if counts.schedules else ""
+
+    def poll_request(self) -> Any:
+        return True
+
+    def fetch(self, db: Database, request: Any, now: float) -> Any:
+        return schedule_views(db, now), now
+
+    def apply(self, data: Any) -> None:
+        if data is None:
+            return
+        views, now = data
+        self.schedules = {v.name: v for v in views}
+        self.query_one("#schedules-note", Static).update(
+            f"{len(views)} schedules" if views else
+            "no schedules in this database (define them with @scheduled_task)")
+        self.query_one(KeyedTable).sync([(v.name, schedule_cells(v, now)) for v in views])
+
+    def _selected(self) -> ScheduleView | None:
+        key = self.query_one(KeyedTable).selected_key
+        return self.schedules.get(key) if key else None
+
+    def action_pause(self) -> None:
+        if (s := self._selected()) is not None:
+            verb = "resumed" if s.paused else "paused"
+            self.act(f"{verb} {s.name}", actions.pause_schedule, s.name, not s.paused)
+
+    def action_run_now(self) -> None:
+        if (s := self._selected()) is not None:
+            self.confirm(f"Run schedule [b]{fmt.safe(s.name)}[/] ({fmt.safe(s.task)}) now?",
+                         lambda: self.act(f"ran {s.name}", actions.run_schedule_now, s.name))

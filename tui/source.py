@@ -1,0 +1,91 @@
+"""Where the dashboard's data comes from: one read-only and one read-write handle.
+
+Reads open the file with ``mode=ro`` and close the thread's connection when
+the read is over, so no snapshot (and no unfinished cursor) survives a refresh
+and the workers' checkpoints are never starved. Writes (actions) use a separate
+read-write :class:`Database`, only when an action is taken.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import peewee
+
+from runner.config import DatabaseSection
+from runner.db import Database
+from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, RunnerError
+from runner.models import is_jobs_database
+
+#: Errors a read may raise when the database is missing, locked or damaged.
+READ_ERRORS = (RunnerError, sqlite3.Error, peewee.DatabaseError, OSError)
+
+
+class DataSource:
+    """The jobs database as the dashboard uses it.
+
+    Args:
+        path: the SQLite file.
+        options: ``[database]`` settings (busy timeout for reads and actions).
+        read_only: refuse every action (``--read-only``).
+    """
+
+    def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
+                 read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.options = options or DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
+        self.read_only = read_only
+        self._reader: Database | None = None
+        self._writer: Database | None = None
+
+    def check(self) -> None:
+        """Open the file once and make sure it is a jobs database.
+
+        Raises:
+            DatabaseUnavailable: the file is missing or cannot be opened.
+            DatabaseCorrupt: the file is not a jobs database.
+            DatabaseLocked: the file stayed locked.
+        """
+        with self.reading() as db:
+            try:
+                ok = is_jobs_database(db.connection())
+            except sqlite3.DatabaseError as exc:
+                text = str(exc)
+                if "locked" in text:
+                    raise DatabaseLocked(f"{self.path}: {text}") from None
+                if "not a database" in text or "malformed" in text:
+                    raise DatabaseCorrupt(f"{self.path}: {text}") from None
+                raise DatabaseUnavailable(f"{self.path}: {text}") from None
+            if not ok:
+                raise DatabaseCorrupt(f"{self.path}: not a jobs database (no runner_job table)")
+
+    @contextmanager
+    def reading(self) -> Iterator[Database]:
+        """The read-only database for one refresh; this thread's connection closes after."""
+        if self._reader is None:
+            self._reader = Database(self.path, self.options, readonly=True)
+        db = self._reader
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[Database]:
+        """The read-write database for one action; this thread's connection closes after.
+
+        Raises:
+            DatabaseUnavailable: the dashboard was started with ``--read-only``.
+        """
+        if self.read_only:
+            raise DatabaseUnavailable("the dashboard is read-only (--read-only)")
+        if self._writer is None:
+            self._writer = Database(self.path, self.options)
+        db = self._writer
+        try:
+            yield db
+        finally:
+            db.close()

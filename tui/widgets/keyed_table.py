@@ -1,0 +1,88 @@
+"""A DataTable whose rows are keyed by id and updated in place.
+
+Refreshing never clears the table: stale rows are removed, changed cells are
+updated, new rows are added, and the cursor stays on the row it was on (by
+key, not by position), so a live table never makes the cursor jump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.binding import Binding
+from textual.widgets import DataTable
+from textual.widgets._data_table import RowDoesNotExist
+
+
+class KeyedTable(DataTable):
+    """DataTable with vi keys and :meth:`sync` for keyed, in-place updates."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "Top", show=False),
+        Binding("G", "scroll_bottom", "Bottom", show=False),
+    ]
+
+    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self._column_keys = [key for key, _label in columns]
+        for key, label in columns:
+            self.add_column(label, key=key)
+        self._order: list[str] = []
+        self._values: dict[str, tuple] = {}
+
+    @property
+    def selected_key(self) -> str | None:
+        """Key of the row under the cursor, or None when the table is empty."""
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except RowDoesNotExist:
+            return None
+
+    def action_scroll_top(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_scroll_bottom(self) -> None:
+        self.move_cursor(row=max(0, self.row_count - 1))
+
+    def sync(self, rows: Sequence[tuple[str, tuple]]) -> None:
+        """Show exactly ``rows`` (key, cell values) in this order, changing as little as can be."""
+        selected = self.selected_key
+        wanted = dict(rows)
+        order = [key for key, _ in rows]
+        if not wanted and not self._order:
+            return
+        with self.app.batch_update():
+            for key in [k for k in self._order if k not in wanted]:
+                self.remove_row(key)
+                self._values.pop(key, None)
+            for key, values in rows:
+                old = self._values.get(key)
+                if old is None:
+                    self.add_row(*values, key=key)
+                elif old != values:
+                    for column, (before, after) in zip(self._column_keys, zip(old, values,
+                                                                              strict=True),
+                                                       strict=True):
+                        if before != after:
+                            self.update_cell(key, column, after)
+                self._values[key] = values
+            current = [k for k in self._order if k in wanted]
+            current += [k for k in order if k not in current]
+            if current != order:
+                position = {key: i for i, key in enumerate(order)}
+                self._sort_by_position(position)
+            self._order = order
+            if selected in wanted:
+                index = self.get_row_index(selected)
+                if index != self.cursor_row:
+                    self.move_cursor(row=index, animate=False, scroll=False)
+
+    def _sort_by_position(self, position: dict[str, int]) -> None:
+        # DataTable.sort hands the key function cell values, not row keys: map the
+        # values we keep per key back to the wanted position.
+        by_values = {self._values[key]: pos for key, pos in position.items()}
+        self.sort(key=lambda values: by_values.get(tuple(values), 0))
