@@ -464,6 +464,19 @@ class JobStorage(BaseStorage):
             "DELETE FROM runner_kv WHERE key=? RETURNING value", (key,)).fetchall())
         return rows[0][0] if rows else EmptyData
 
+    def wait_result(self, key: str, timeout: float | None = None, backoff: float = 1.15,
+                    max_delay: float = 1.0) -> bool:
+        # huey starts polling at 50 ms; a local result is usually there in a few.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            if self.has_data_for_key(key):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(min(delay, max_delay))
+            delay *= backoff
+
     def has_data_for_key(self, key: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)))
 
