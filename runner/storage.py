@@ -125,6 +125,9 @@ class JobStorage(BaseStorage):
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
         self._isolating: str | None = None
+        # Whether any revocation exists, as of the last claim. huey looks for
+        # revocations of every job it runs; when there are none, skip the reads.
+        self._revocations = True
 
     # -- producer side ---------------------------------------------------------
 
@@ -287,6 +290,9 @@ class JobStorage(BaseStorage):
         def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None, bool]:
             if acks:
                 _write_acks(conn, acks)
+            self._revocations = bool(conn.execute(
+                "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
+                "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
             suspect = conn.execute(
                 f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
                 f"{_WAITING} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
@@ -445,7 +451,7 @@ class JobStorage(BaseStorage):
         return rows[0][0] if rows else EmptyData
 
     def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        if not keys:
+        if not keys or (not self._revocations and all(_is_revocation(k) for k in keys)):
             return {}
         return dict(self.db.query(
             f"SELECT key, value FROM runner_kv WHERE key IN ({','.join('?' * len(keys))})",
@@ -458,10 +464,25 @@ class JobStorage(BaseStorage):
             "DELETE FROM runner_kv WHERE key=? RETURNING value", (key,)).fetchall())
         return rows[0][0] if rows else EmptyData
 
+    def wait_result(self, key: str, timeout: float | None = None, backoff: float = 1.15,
+                    max_delay: float = 1.0) -> bool:
+        # huey starts polling at 50 ms; a local result is usually there in a few.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            if self.has_data_for_key(key):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(min(delay, max_delay))
+            delay *= backoff
+
     def has_data_for_key(self, key: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)))
 
     def delete_data(self, key: str) -> bool:
+        if not self._revocations and _is_revocation(key):
+            return False
         if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
             return False
         return self.db.write(lambda c: c.execute(
@@ -504,6 +525,10 @@ class JobStorage(BaseStorage):
     def path(self) -> Path:
         """The database file."""
         return self.db.path
+
+
+def _is_revocation(key: str) -> bool:
+    return key.startswith(("r:", "rt:"))
 
 
 def _write_acks(conn: sqlite3.Connection, acks: list[tuple[str, float]]) -> None:
