@@ -138,11 +138,12 @@ class DashboardApp(App[None]):
     def status_text(self, outcome: PollOutcome) -> str:
         """The status line for a poll's outcome."""
         if outcome.error is not None:
-            return (f"database unavailable since {stamp(self._down_since)}: {outcome.error} "
+            since = stamp(self._down_since, outcome.at)
+            return (f"database unavailable since {since}: {outcome.error} "
                     f"(retrying every {self.refresh_seconds:g}s)")
         state = "FROZEN (z resumes)" if self.frozen else f"every {self.refresh_seconds:g}s"
         mode = "  read-only" if self.read_only else ""
-        return (f"updated {stamp(outcome.at)} in {outcome.seconds * 1000:.0f} ms, "
+        return (f"updated {stamp(outcome.at, outcome.at)} in {outcome.seconds * 1000:.0f} ms, "
                 f"{state}{mode}  {self.source.path}")
 
     def tabs(self, outcome: PollOutcome) -> list[tuple[str, str, str]]:

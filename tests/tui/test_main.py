@@ -1,0 +1,65 @@
+"""Start-up errors read as one line, and a database that goes away comes back by itself."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from textual.widgets import Static
+
+from tests.tui.conftest import drive, wait_poll
+from tui.__main__ import main, parse_args
+
+
+def test_missing_file_is_a_message_not_a_traceback(tmp_path, capsys):
+    code = main(["--db", str(tmp_path / "nope.db")])
+    err = capsys.readouterr().err
+    assert code != 0 and "nope.db: no such database file" in err and "Traceback" not in err
+
+
+def test_a_file_that_is_not_a_jobs_database_is_refused(tmp_path, capsys):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite at all" * 100)
+    assert main(["--db", str(other)]) == 65
+    assert "not a jobs database" in capsys.readouterr().err
+    assert main(["--db", str(garbage)]) == 65
+    assert "not a database" in capsys.readouterr().err
+
+
+def test_options_parse():
+    args = parse_args(["--db", "x.db", "--read-only", "--refresh", "2.5"])
+    assert (args.db, args.read_only, args.refresh, args.settings) == ("x.db", True, 2.5, None)
+
+
+def test_unavailable_database_is_shown_and_recovers(dashboard, seeded):
+    aside = seeded.path.with_suffix(".aside")
+
+    async def scenario(app, pilot):
+        seeded.path.rename(aside)
+        before = app.polls
+        await pilot.press("ctrl+r")
+        await wait_poll(app, pilot, since=before)
+        status = app.screen.query_one("#status", Static)
+        assert "database unavailable" in str(status.render())
+        assert status.has_class("-problem")
+        aside.rename(seeded.path)
+        before = app.polls
+        await pilot.press("ctrl+r")
+        await wait_poll(app, pilot, since=before)
+        assert str(status.render()).startswith("updated ")
+        assert not status.has_class("-problem")
+
+    drive(dashboard(), scenario)
+
+
+def test_settings_file_gives_the_database(seeded, tmp_path):
+    from tui.app import make_app
+
+    settings = tmp_path / "dash.toml"
+    settings.write_text(f'[runner]\ndatabase = "{seeded.path}"\n\n[tui]\nrefresh = 3\n')
+    app = make_app(settings=settings)
+    assert app.source.path == seeded.path and app.refresh_seconds == 3
+    app.source.check()
