@@ -16,7 +16,7 @@ from runner.db import Database
 from runner.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.queries import JobFilter, WorkerRow, list_workers
 
-_LIVE = "('available','scheduled','retrying','executing')"
+_WAITING = "('available','scheduled','retrying')"
 
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, "available", "scheduled", "executing", "retrying",
@@ -59,12 +59,11 @@ def summary(db: Database, now: float | None = None,
             them already (saves reading the last hour twice).
     """
     at = time.time() if now is None else now
-    counts = dict(db.query(f"SELECT state, count(*) FROM runner_job WHERE state IN {_LIVE} "
-                           "GROUP BY state"))
-    dead = db.query("SELECT count(*) FROM runner_job WHERE state = 'dead'")[0][0]
-    oldest = db.query("SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                      "WHERE state IN ('available','scheduled','retrying') AND run_at <= ?",
-                      (at,))[0][0]
+    # One indexed count per state: covering ranges of (state, created_at).
+    counts = {state: db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state,))[0][0]
+              for state in ("available", "scheduled", "retrying", "executing", "dead")}
+    dead = counts["dead"]
+    oldest = min((o for _, o in _queue_oldest(db, at)), default=None)
     completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
     done, errors = sum(completed), sum(failed)
     return Summary(
@@ -104,6 +103,27 @@ def throughput(db: Database, now: float | None = None, *,
 # -- overview ----------------------------------------------------------------
 
 
+def _queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
+    """Each queue with waiting jobs and the ``run_at`` of its oldest due one.
+
+    A loose scan of the ``(queue, run_at)`` partial index: two index seeks per
+    queue, whatever the backlog.
+    """
+    found: list[tuple[str, float | None]] = []
+    after = ""
+    while True:
+        rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_waiting "
+                        f"WHERE state IN {_WAITING} AND queue > ? ORDER BY queue LIMIT 1",
+                        (after,))
+        if not rows:
+            return found
+        after = rows[0][0]
+        first = db.query(f"SELECT min(run_at) FROM runner_job INDEXED BY "
+                         f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING}",
+                         (after,))[0][0]
+        found.append((after, first if first is not None and first <= now else None))
+
+
 @dataclass(frozen=True)
 class QueueLoad:
     """One queue's backlog on the Overview."""
@@ -121,14 +141,14 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     the backlog, never the history.
     """
     at = time.time() if now is None else now
-    waiting = db.query(
-        "SELECT queue, count(*), min(CASE WHEN run_at <= ? THEN run_at END) FROM runner_job "
-        "INDEXED BY runner_job_queue_waiting WHERE state IN ('available','scheduled','retrying') "
-        "GROUP BY queue", (at,))
     running = dict(db.query("SELECT queue, count(*) FROM runner_job "
                             "WHERE state = 'executing' GROUP BY queue"))
-    loads = {q: QueueLoad(q, n, running.get(q, 0), None if o is None else max(0.0, at - o))
-             for q, n, o in waiting}
+    loads = {}
+    for queue, oldest in _queue_oldest(db, at):
+        waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                           f"WHERE queue = ? AND state IN {_WAITING}", (queue,))[0][0]
+        loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
+                                 None if oldest is None else max(0.0, at - oldest))
     for queue, count in running.items():
         loads.setdefault(queue, QueueLoad(queue, 0, count, None))
     return [loads[q] for q in sorted(loads)]
@@ -251,7 +271,7 @@ def failure_groups(db: Database, *, limit: int = 200) -> list[FailureGroup]:
     rows = db.query(
         "SELECT error_type, error_message, count(*), sum(state = 'dead'), "
         "sum(state = 'retrying'), group_concat(DISTINCT task), max(last_failed_at) "
-        "FROM runner_job WHERE state IN ('retrying','dead') "
+        "FROM runner_job INDEXED BY runner_job_failure WHERE state IN ('retrying','dead') "
         "GROUP BY error_type, error_message ORDER BY count(*) DESC, max(last_failed_at) DESC "
         "LIMIT ?", (limit,))
     groups = []
@@ -267,7 +287,8 @@ def failure_group_ids(db: Database, error_type: str | None, message: str | None,
                       limit: int = 100_000) -> list[str]:
     """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
     rows = db.query(
-        "SELECT id FROM runner_job WHERE state IN ('retrying','dead') "
+        "SELECT id FROM runner_job INDEXED BY runner_job_failure "
+        "WHERE state IN ('retrying','dead') "
         "AND error_type IS ? AND error_message IS ? LIMIT ?", (error_type, message, limit))
     return [r[0] for r in rows]
 

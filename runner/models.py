@@ -90,6 +90,10 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
     "CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at)",
     "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at)",
+    # The dashboard's Failures screen groups failed jobs by error; only failed rows are in it.
+    """CREATE INDEX IF NOT EXISTS runner_job_failure ON runner_job
+        (error_type, error_message, state, task, last_failed_at)
+        WHERE state IN ('retrying','dead')""",
     """CREATE UNIQUE INDEX IF NOT EXISTS runner_job_unique ON runner_job (unique_key)
         WHERE unique_key IS NOT NULL AND state NOT IN ('completed','dead','cancelled')""",
     "CREATE INDEX IF NOT EXISTS runner_job_event ON runner_job (event_id) "
@@ -107,6 +111,7 @@ DDL = [
         started_at REAL,
         failed_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS runner_job_error_job ON runner_job_error (job_id, attempt)",
+    "CREATE INDEX IF NOT EXISTS runner_job_error_failed ON runner_job_error (failed_at)",
     # huey's key/value store (results, revocations, locks) and counters.
     """CREATE TABLE IF NOT EXISTS runner_kv (
         key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)""",

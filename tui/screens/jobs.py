@@ -22,6 +22,7 @@ from tui.widgets.keyed_table import KeyedTable
 
 PAGE = 100
 COUNT_CAP = 10_000
+TEXT_RECOUNT = 15.0
 COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"),
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
@@ -87,6 +88,7 @@ class JobsScreen(DataScreen):
         self.filters = JobFilter()
         self.page = 0
         self.total = 0
+        self._counted: tuple[JobFilter, float, int, bool] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="filter-line")
@@ -109,7 +111,14 @@ class JobsScreen(DataScreen):
 
     def fetch(self, db: Database, request: JobsRequest, now: float) -> JobsData:
         jobs = job_page(db, request.filters, limit=PAGE, offset=request.page * PAGE)
-        total, capped = count_jobs_capped(db, request.filters, cap=COUNT_CAP)
+        # A text search scans every row; recount it only now and then, not every second.
+        kept = self._counted
+        if (request.filters.text and kept is not None and kept[0] == request.filters
+                and now - kept[1] < TEXT_RECOUNT):
+            total, capped = kept[2], kept[3]
+        else:
+            total, capped = count_jobs_capped(db, request.filters, cap=COUNT_CAP)
+            self._counted = (request.filters, now, total, capped)
         return JobsData(request, jobs, total, capped, now)
 
     def apply(self, data: JobsData | None) -> None:
