@@ -100,6 +100,25 @@ def throughput(db: Database, now: float | None = None, *,
     return tuple(completed), tuple(failed)
 
 
+def finished_per_second(db: Database, since: float, until: float | None = None
+                        ) -> tuple[dict[int, int], dict[int, int]]:
+    """Completions and failed attempts per whole second in ``[since, until)``.
+
+    The incremental form of :func:`throughput`: a caller that keeps history
+    re-reads only the last few seconds at each refresh, so the cost follows the
+    refresh interval, not the job rate times an hour.
+    """
+    end = float("inf") if until is None else until
+    completed = dict(db.query(
+        "SELECT CAST(finished_at AS INTEGER), count(*) FROM runner_job "
+        "INDEXED BY runner_job_finished WHERE finished_at >= ? AND finished_at < ? "
+        "AND state = 'completed' GROUP BY 1", (since, end)))
+    failed = dict(db.query(
+        "SELECT CAST(failed_at AS INTEGER), count(*) FROM runner_job_error "
+        "WHERE failed_at >= ? AND failed_at < ? GROUP BY 1", (since, end)))
+    return completed, failed
+
+
 # -- overview ----------------------------------------------------------------
 
 

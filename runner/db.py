@@ -50,10 +50,13 @@ class Database:
         path: the SQLite file; its directory is created when missing.
         options: the ``[database]`` settings.
         readonly: open with ``mode=ro`` (the dashboard); no writes, no schema set-up.
+        shared: one connection for every thread instead of one per thread; the
+            caller makes sure only one thread uses it at a time (the dashboard's
+            polls, which keep the page cache warm from one poll to the next).
     """
 
     def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, shared: bool = False) -> None:
         self.path = Path(path)
         self.options = options or DatabaseSection()
         self.readonly = readonly
@@ -80,7 +83,7 @@ class Database:
             kwargs = {"uri": True}
         self.peewee = peewee.SqliteDatabase(
             name, pragmas=pragmas, timeout=self.options.busy_timeout,
-            check_same_thread=False, autoconnect=True, **kwargs)
+            check_same_thread=False, autoconnect=True, thread_safe=not shared, **kwargs)
 
     # -- connections -------------------------------------------------------
 

@@ -25,9 +25,9 @@ from textual.worker import get_current_worker
 from runner.config import DatabaseSection, load_settings
 from runner.dashboard_events import unhandled_event_count
 from runner.dashboard_queries import summary as read_summary
-from runner.dashboard_queries import throughput
 from runner.dashboard_schedules import schedule_count
 from tui.format import stamp
+from tui.rates import RateHistory
 from tui.screens import SCREENS
 from tui.screens.base import DataScreen, TabCounts
 from tui.source import DataSource
@@ -76,6 +76,9 @@ class DashboardApp(App[None]):
         self.polls = 0
         self._timer: Timer | None = None
         self._down_since: float | None = None
+        self._polling = False
+        self._poll_again = False
+        self.rates = RateHistory()
 
     @property
     def read_only(self) -> bool:
@@ -96,10 +99,19 @@ class DashboardApp(App[None]):
         return None
 
     def poll_now(self) -> None:
-        """Read everything the current screen shows, in a thread, now."""
+        """Read everything the current screen shows, in a thread, now.
+
+        While a poll is running another is not started beside it: it starts as
+        soon as the running one is shown (polls are chained, never piled up).
+        """
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        if self._polling:
+            self._poll_again = True
+            return
+        self._polling = True
+        self._poll_again = False
         screen = self.data_screen()
         request = screen.poll_request() if screen is not None else None
         self._poll(screen, request)
@@ -111,7 +123,7 @@ class DashboardApp(App[None]):
         now = self.clock()
         try:
             with self.source.reading() as db:
-                rates = throughput(db, now)
+                rates = self.rates.update(db, now)
                 counts = TabCounts(read_summary(db, now, rates), schedule_count(db),
                                    unhandled_event_count(db))
                 data = screen.fetch(db, request, now) if screen is not None else None
@@ -120,10 +132,13 @@ class DashboardApp(App[None]):
             logger.debug("poll failed", exc_info=True)
             outcome = PollOutcome(now, time.perf_counter() - started, error=str(exc) or
                                   type(exc).__name__)
-        if not worker.is_cancelled:
+        if worker.is_cancelled:
+            self._polling = False
+        else:
             self.call_from_thread(self._apply, screen, outcome)
 
     def _apply(self, screen: DataScreen | None, outcome: PollOutcome) -> None:
+        self._polling = False
         self.last = outcome
         self.polls += 1
         if outcome.error is None:
@@ -132,7 +147,9 @@ class DashboardApp(App[None]):
             self._down_since = outcome.at
         if screen is not None and screen.is_attached:
             screen.show_poll(outcome, self.status_text(outcome), self.tabs(outcome))
-        if not self.frozen:
+        if self._poll_again:
+            self.poll_now()
+        elif not self.frozen:
             self._timer = self.set_timer(self.refresh_seconds, self.poll_now)
 
     def status_text(self, outcome: PollOutcome) -> str:
@@ -151,6 +168,9 @@ class DashboardApp(App[None]):
         return [(str(number), cls.TITLE,
                  cls.tab_count(outcome.counts) if outcome.counts is not None else "")
                 for number, cls in enumerate(SCREENS, 1)]
+
+    def on_unmount(self) -> None:
+        self.source.close()
 
     # -- writes --------------------------------------------------------------
 

@@ -1,14 +1,19 @@
 """Where the dashboard's data comes from: one read-only and one read-write handle.
 
-Reads open the file with ``mode=ro`` and close the thread's connection when
-the read is over, so no snapshot (and no unfinished cursor) survives a refresh
-and the workers' checkpoints are never starved. Writes (actions) use a separate
-read-write :class:`Database`, only when an action is taken.
+Reads go through one ``mode=ro`` connection that polls take turns on (a lock
+keeps them from overlapping), kept open between refreshes so SQLite's page
+cache stays warm. It is in autocommit mode and every query fetches all its rows
+and closes its cursor, so no snapshot survives a read and the workers'
+checkpoints are never starved. When the file goes away or is replaced, or a
+read fails, the connection is closed and the next read opens the file again.
+Writes (actions) use a separate read-write :class:`Database`, opened and closed
+for each action.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +45,8 @@ class DataSource:
         self.read_only = read_only
         self._reader: Database | None = None
         self._writer: Database | None = None
+        self._read_lock = threading.Lock()
+        self._inode: int | None = None
 
     def check(self) -> None:
         """Open the file once and make sure it is a jobs database.
@@ -64,14 +71,40 @@ class DataSource:
 
     @contextmanager
     def reading(self) -> Iterator[Database]:
-        """The read-only database for one refresh; this thread's connection closes after."""
-        if self._reader is None:
-            self._reader = Database(self.path, self.options, readonly=True)
-        db = self._reader
-        try:
-            yield db
-        finally:
-            db.close()
+        """The read-only database for one refresh (one refresh at a time).
+
+        Raises:
+            DatabaseUnavailable: the file is missing.
+        """
+        with self._read_lock:
+            try:
+                inode = self.path.stat().st_ino
+            except OSError as exc:
+                self._close_reader()
+                raise DatabaseUnavailable(f"{self.path}: {exc.strerror}") from None
+            if inode != self._inode:
+                self._close_reader()
+                self._inode = inode
+            if self._reader is None:
+                self._reader = Database(self.path, self.options, readonly=True, shared=True)
+            try:
+                yield self._reader
+            except BaseException:
+                self._close_reader()
+                raise
+            conn = self._reader.connection()
+            if conn.in_transaction:  # never carry a snapshot into the next refresh
+                conn.rollback()
+
+    def close(self) -> None:
+        """Close the read connection (the app calls this when it exits)."""
+        with self._read_lock:
+            self._close_reader()
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     @contextmanager
     def writing(self) -> Iterator[Database]:

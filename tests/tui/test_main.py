@@ -13,7 +13,7 @@ from tui.__main__ import main, parse_args
 def test_missing_file_is_a_message_not_a_traceback(tmp_path, capsys):
     code = main(["--db", str(tmp_path / "nope.db")])
     err = capsys.readouterr().err
-    assert code != 0 and "nope.db: no such database file" in err and "Traceback" not in err
+    assert code != 0 and "nope.db: No such file or directory" in err and "Traceback" not in err
 
 
 def test_a_file_that_is_not_a_jobs_database_is_refused(tmp_path, capsys):

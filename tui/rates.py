@@ -1,0 +1,69 @@
+"""Completed and failed per minute over the last hour, kept between refreshes.
+
+Reading an hour of completions at every refresh costs the job rate times an
+hour (millions of rows at full speed). :class:`RateHistory` instead keeps
+per-second counts: each refresh re-reads only the last :attr:`LOOKBACK`
+seconds (acknowledgements are committed in small batches, a little late) and
+back-fills older history one chunk per refresh until the hour is covered.
+"""
+
+from __future__ import annotations
+
+import time
+
+from runner.dashboard_queries import finished_per_second
+from runner.db import Database
+
+
+class RateHistory:
+    """Per-second completions and failures of the last ``minutes`` minutes."""
+
+    LOOKBACK = 10
+    """Seconds re-read at every refresh (late acknowledgements land there)."""
+
+    def __init__(self, minutes: int = 60) -> None:
+        self.minutes = minutes
+        self.completed: dict[int, int] = {}
+        self.failed: dict[int, int] = {}
+        self.loaded_from: int | None = None
+        self.chunk = 600
+        """Seconds of history back-filled per refresh; adapts to keep reads short."""
+
+    def update(self, db: Database, now: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Read what is new (and one chunk of older history); return the minute buckets."""
+        end = (int(now) // 60 + 1) * 60
+        start = end - self.minutes * 60
+        fresh = int(now) - self.LOOKBACK
+        if self.loaded_from is None or self.loaded_from > fresh:
+            self.loaded_from = max(start, fresh)
+        completed, failed = finished_per_second(db, fresh)
+        for counts, new in ((self.completed, completed), (self.failed, failed)):
+            for second in [s for s in counts if s >= fresh]:
+                del counts[second]
+            counts.update(new)
+        if self.loaded_from > start:
+            low = max(start, self.loaded_from - self.chunk)
+            began = time.perf_counter()
+            completed, failed = finished_per_second(db, low, self.loaded_from)
+            took = time.perf_counter() - began
+            self.chunk = max(60, self.chunk // 2) if took > 0.03 else (
+                min(3600, self.chunk * 2) if took < 0.01 else self.chunk)
+            self.completed.update(completed)
+            self.failed.update(failed)
+            self.loaded_from = low
+        return self.buckets(start), self._bucket(self.failed, start)
+
+    def buckets(self, start: int) -> tuple[int, ...]:
+        """Completions per minute from ``start`` (and drop older seconds)."""
+        for counts in (self.completed, self.failed):
+            for second in [s for s in counts if s < start]:
+                del counts[second]
+        return self._bucket(self.completed, start)
+
+    def _bucket(self, counts: dict[int, int], start: int) -> tuple[int, ...]:
+        minutes = [0] * self.minutes
+        for second, n in counts.items():
+            index = (second - start) // 60
+            if 0 <= index < self.minutes:
+                minutes[index] += n
+        return tuple(minutes)
