@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,8 @@ class DashboardApp(App[None]):
         self._polling = False
         self._poll_again = False
         self.rates = RateHistory()
+        self.timings: deque[tuple[float, float]] = deque(maxlen=1000)
+        """(read seconds in the poll thread, seconds to show it) of recent polls."""
 
     @property
     def read_only(self) -> bool:
@@ -145,8 +148,10 @@ class DashboardApp(App[None]):
             self._down_since = None
         elif self._down_since is None:
             self._down_since = outcome.at
+        began = time.perf_counter()
         if screen is not None and screen.is_attached:
             screen.show_poll(outcome, self.status_text(outcome), self.tabs(outcome))
+        self.timings.append((outcome.seconds, time.perf_counter() - began))
         if self._poll_again:
             self.poll_now()
         elif not self.frozen:
