@@ -1,0 +1,402 @@
+"""Event tasks: ``@event_handler``, ``emit()``, the fan-out job and ``replay()``.
+
+``emit(name, data)`` writes a ``runner_event`` row and one dispatch job in one
+transaction. The dispatch job is an ordinary job of the built-in task
+``runner.events.dispatch``: a worker claims it under a lease like any job,
+looks the event name up in *its own* handler registry, and writes one job per
+matching handler (linked by ``event_id``) in one transaction. Each handler job
+then retries, times out and dies on its own. Delivery is at least once per
+handler, like every job: make handlers idempotent.
+
+A handler is a normal task (all ``@task`` options and ``[tasks.NAME]`` apply)
+whose single argument is the event data; ``[events]`` settings can override
+its options (see :mod:`runner.event_settings`). Patterns are described in
+:mod:`runner.event_patterns`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner import event_store as store
+from runner.app import RunnerHuey, to_eta
+from runner.config import Settings
+from runner.decorators import get_huey, task
+from runner.errors import ConfigError, SerializationError, UnknownTask
+from runner.event_patterns import check_name, check_pattern, matches
+from runner.event_settings import event_settings
+from runner.event_store import NewEvent
+from runner.storage import NewJob
+from runner.tasks import RunnerTaskWrapper, check_options
+
+logger = logging.getLogger(__name__)
+
+#: Name of the built-in task that fans an event out to its handlers.
+DISPATCH_TASK = "runner.events.dispatch"
+#: Most events one dispatch job carries (emit_many batches are split).
+DISPATCH_BATCH = 500
+
+
+class EventHandlerWrapper(RunnerTaskWrapper):
+    """What ``@event_handler`` returns: a task subscribed to an event pattern."""
+
+    def __init__(self, huey: RunnerHuey, func: Callable[..., Any], *, pattern: str,
+                 **kwargs: Any) -> None:
+        self.pattern = pattern
+        super().__init__(huey, func, **kwargs)
+
+    def configured_options(self, settings: Settings) -> dict[str, Any]:
+        options = super().configured_options(settings)
+        options.update(event_settings(settings).override(self.task_name, self.pattern))
+        return options
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One subscription: a pattern and the handler task it feeds."""
+
+    pattern: str
+    wrapper: EventHandlerWrapper
+
+    @property
+    def name(self) -> str:
+        """The handler's task name (as in ``[tasks.NAME]`` and the jobs table)."""
+        return self.wrapper.task_name
+
+
+_registry: dict[str, Handler] = {}
+_matching: dict[str, list[Handler]] = {}
+_registry_lock = threading.Lock()
+
+
+def event_handler(pattern: str, *, name: str | None = None, queue: str | None = None,
+                  priority: int | None = None, retry_limit: int | None = None,
+                  max_retries: int | None = None, retry_delay: float | None = None,
+                  backoff: float | None = None, max_retry_delay: float | None = None,
+                  jitter: float | None = None, timeout: float | None = None,
+                  retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+                  no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+                  on_failure: Callable[..., Any] | None = None,
+                  ) -> Callable[[Callable[..., Any]], EventHandlerWrapper]:
+    """Subscribe a function (plain or ``async def``) to events matching ``pattern``.
+
+    The function receives the event data (a JSON value, usually a dict) as its
+    only argument. Every option means what it means for ``@task``.
+
+    Args:
+        pattern: an event name or a wildcard pattern (``user.*``, ``user.**``, ``*.signup``).
+        name: handler/task name (default: the function's name); unique per process.
+
+    Raises:
+        ConfigError: a bad pattern or option, or a name already used by another handler.
+    """
+    check_pattern(pattern)
+    if retry_limit is not None and max_retries is not None and retry_limit != max_retries:
+        raise TypeError("retry_limit and max_retries are the same option; give one")
+    options = {"queue": queue, "priority": priority,
+               "retry_limit": retry_limit if retry_limit is not None else max_retries,
+               "retry_delay": retry_delay, "backoff": backoff,
+               "max_retry_delay": max_retry_delay, "jitter": jitter, "timeout": timeout}
+
+    def decorate(fn: Callable[..., Any]) -> EventHandlerWrapper:
+        handler_name = name or fn.__name__
+        check_options(handler_name, options)
+        wrapper = EventHandlerWrapper(
+            get_huey(), fn, pattern=pattern, name=name, options=dict(options),
+            retry_on=_classes(retry_on), no_retry_on=_classes(no_retry_on),
+            on_failure=on_failure)
+        _register(Handler(pattern, wrapper))
+        return wrapper
+
+    return decorate
+
+
+def _register(handler: Handler) -> None:
+    with _registry_lock:
+        old = _registry.get(handler.name)
+        if old is not None and _origin(old) != _origin(handler):
+            raise ConfigError(f"event handler name '{handler.name}' is used by both "
+                              f"{_origin(old)} and {_origin(handler)}; pass name=")
+        _registry[handler.name] = handler
+        _matching.clear()
+
+
+def _origin(handler: Handler) -> str:
+    func = handler.wrapper.func
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def handlers() -> list[Handler]:
+    """Every subscription registered in this process, by pattern then name."""
+    return sorted(_registry.values(), key=lambda h: (h.pattern, h.name))
+
+
+def handlers_for(event_name: str) -> list[Handler]:
+    """The handlers of this process whose pattern matches ``event_name``."""
+    found = _matching.get(event_name)
+    if found is None:
+        found = [h for h in handlers() if matches(h.pattern, event_name)]
+        with _registry_lock:
+            if len(_matching) > 10_000:
+                _matching.clear()
+            _matching[event_name] = found
+    return found
+
+
+# -- producing ---------------------------------------------------------------------
+
+
+def emit(name: str, data: Any = None, *, key: str | None = None, delay: float | None = None,
+         now: float | None = None, source: str | None = None) -> str:
+    """Record an event and queue its fan-out; returns the event id.
+
+    Args:
+        name: dot-separated segments of ``[A-Za-z0-9_-]``, e.g. ``user.signup``.
+        data: a JSON-serializable value given to every handler (default ``{}``).
+        key: idempotency key: a second emit with the same key within
+            ``[events] dedupe_window`` seconds writes nothing and returns the
+            first event's id.
+        delay: seconds before the event is dispatched to its handlers.
+        now: the emit time (default: the clock); makes tests of the window exact.
+        source: recorded origin (default ``host/pid``).
+
+    Raises:
+        SerializationError: a bad name or data that is not JSON (the bad value's
+            path is named); nothing was written.
+        DatabaseLocked: the database stayed locked for ``[events] emit_deadline``
+            seconds; nothing was written.
+    """
+    return _emit([_new_event(name, data, key, delay)], now, source)[0]
+
+
+def emit_many(events: Iterable[tuple[str, Any] | Mapping[str, Any]], *,
+              now: float | None = None, source: str | None = None) -> list[str]:
+    """Record several events in one transaction; returns their ids in order.
+
+    Each item is ``(name, data)`` or a mapping with ``name`` and optional
+    ``data``, ``key`` and ``delay``. Every item is validated before anything
+    is written; errors and keys behave as in :func:`emit`.
+    """
+    items = []
+    for position, item in enumerate(events):
+        if isinstance(item, Mapping):
+            unknown = set(item) - {"name", "data", "key", "delay"}
+            if unknown or "name" not in item:
+                raise SerializationError(
+                    f"emit_many item {position}: expected keys name, data, key, delay; got "
+                    f"{sorted(item)}; nothing was written")
+            items.append(_new_event(item["name"], item.get("data"), item.get("key"),
+                                    item.get("delay")))
+        elif isinstance(item, (tuple, list)) and 1 <= len(item) <= 2:
+            items.append(_new_event(item[0], item[1] if len(item) > 1 else None, None, None))
+        else:
+            raise SerializationError(f"emit_many item {position}: expected (name, data) or a "
+                                     f"mapping, got {type(item).__name__}; nothing was written")
+    return _emit(items, now, source) if items else []
+
+
+def _new_event(name: Any, data: Any, key: Any, delay: Any) -> tuple[str, str, str | None, float]:
+    check_name(name)
+    if key is not None and (not isinstance(key, str) or not key):
+        raise SerializationError(f"event '{name}': key must be a non-empty string, got {key!r}")
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float))
+                              or delay < 0):
+        raise SerializationError(f"event '{name}': delay must be seconds >= 0, got {delay!r}")
+    return name, encode_data(name, {} if data is None else data), key, float(delay or 0)
+
+
+def encode_data(name: str, data: Any) -> str:
+    """Event data as compact JSON text.
+
+    Raises:
+        SerializationError: naming the path of the first value JSON cannot hold.
+    """
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        path, bad = _first_bad(data, "data")
+        text = repr(bad) if len(repr(bad)) <= 60 else repr(bad)[:57] + "..."
+        raise SerializationError(
+            f"event '{name}': {path} ({type(bad).__name__} {text}) is not JSON-serializable "
+            f"({exc}); nothing was written") from None
+
+
+def _first_bad(value: Any, path: str) -> tuple[str, Any]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{path} key {k!r}", k
+            found = _first_bad(v, f"{path}[{k!r}]")
+            if found[0]:
+                return found
+        return "", None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _first_bad(v, f"{path}[{i}]")
+            if found[0]:
+                return found
+        return "", None
+    if value is None or isinstance(value, (str, int, bool)):
+        return "", None
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return "", None
+    return path, value
+
+
+_host = socket.gethostname()
+
+
+def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
+          source: str | None) -> list[str]:
+    huey = get_huey()
+    jobs = huey.jobs
+    if jobs is None:
+        return _emit_inline(huey, items)
+    settings = event_settings(huey.settings)
+    at = time.time() if now is None else now
+    origin = source or f"{_host}/{os.getpid()}"
+    events = [NewEvent(str(uuid.uuid4()), name, data, key, origin)
+              for name, data, key, _ in items]
+    by_delay: dict[float, list[str]] = {}
+    for event, (_, _, _, delay) in zip(events, items, strict=True):
+        by_delay.setdefault(delay, []).append(event.id)
+    dispatch: list[tuple[NewJob, Sequence[str]]] = []
+    for delay, ids in by_delay.items():
+        for start in range(0, len(ids), DISPATCH_BATCH):
+            chunk = ids[start:start + DISPATCH_BATCH]
+            job = dispatch_task.s(*chunk)
+            job.queue = settings.dispatch_queue
+            job.priority = settings.dispatch_priority
+            if delay:
+                job.eta = to_eta(at + delay)
+            dispatch.append((huey.new_job(job), chunk))
+    ids = store.insert_events(jobs.db, events, dispatch, now=at,
+                              dedupe_window=settings.dedupe_window,
+                              deadline=settings.emit_deadline)
+    jobs.wake()
+    return ids
+
+
+def _emit_inline(huey: RunnerHuey, items: list[tuple[str, str, str | None, float]]) -> list[str]:
+    # Immediate mode (runner.testing.immediate): no database; handlers run at the call.
+    ids = []
+    for name, data, _, _ in items:
+        for handler in handlers_for(name):
+            huey.enqueue(handler.wrapper.s(json.loads(data)))
+        ids.append(str(uuid.uuid4()))
+    return ids
+
+
+# -- consuming: the dispatch job ---------------------------------------------------
+
+
+def _dispatch(*event_ids: str) -> int:
+    """Fan pending events out to this worker's handlers; returns handler jobs written."""
+    huey = get_huey()
+    jobs = huey.jobs
+    if jobs is None:
+        return 0
+    plan: dict[str, list[NewJob]] = {}
+    names: dict[str, str] = {}
+    for event in store.pending_events(jobs.db, event_ids):
+        names[event.id] = event.name
+        payload = event.payload
+        plan[event.id] = [_handler_job(huey, h, event.id, payload)
+                          for h in handlers_for(event.name)]
+    done = store.fan_out(jobs.db, plan)
+    written = sum(done.values())
+    if written:
+        jobs.wake()
+    for event_id, count in done.items():
+        if not count:
+            logger.warning("event %s (%s) matched no handler in this worker; recorded as "
+                           "unhandled (replay it once a handler exists)", event_id,
+                           names[event_id])
+    return written
+
+
+dispatch_task = task(name=DISPATCH_TASK, retry_limit=10, retry_delay=0.2, max_retry_delay=30,
+                     timeout=120)(_dispatch)
+
+
+def _handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any) -> NewJob:
+    job = handler.wrapper.s(payload)
+    job.event_id = event_id
+    return huey.new_job(job)
+
+
+# -- replay ------------------------------------------------------------------------
+
+
+def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False) -> list[str]:
+    """Deliver a stored event again, as new jobs linked to it; returns the job ids.
+
+    Args:
+        event_id: the event (or a unique prefix of its id).
+        handler: only this handler (by name); default every handler of this
+            process whose pattern matches the event.
+        only_failed: only handlers whose newest delivery of this event is dead.
+
+    Raises:
+        EventNotFound: no such event.
+        UnknownTask: ``handler`` is not registered here or does not match the event.
+    """
+    huey = get_huey()
+    jobs = huey.jobs
+    if jobs is None:
+        raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
+    event = store.get_event(jobs.db, event_id)
+    targets = handlers_for(event.name)
+    if handler is not None:
+        targets = [h for h in targets if h.name == handler]
+        if not targets:
+            known = ", ".join(h.name for h in handlers_for(event.name)) or "none"
+            raise UnknownTask(f"no handler '{handler}' for event '{event.name}' in this "
+                              f"process (matching handlers: {known})")
+    if only_failed:
+        dead = {o.handler for o in store.handler_outcomes(jobs.db, [event.id])[event.id]
+                if o.outcome == "dead"}
+        targets = [h for h in targets if h.name in dead]
+    if not targets:
+        return []
+    payload = event.payload
+    new = [_handler_job(huey, h, event.id, payload) for h in targets]
+    store.add_deliveries(jobs.db, event.id, new)
+    jobs.wake()
+    return [j.id for j in new]
+
+
+def replay_matching(pattern: str | None = None, *, since: float | None = None,
+                    handler: str | None = None, only_failed: bool = False,
+                    limit: int = 10_000) -> dict[str, list[str]]:
+    """Replay every stored event matching ``pattern`` emitted at or after ``since``.
+
+    Returns:
+        event id → new job ids, for the events that got at least one job.
+    """
+    huey = get_huey()
+    jobs = huey.jobs
+    if jobs is None:
+        raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
+    result: dict[str, list[str]] = {}
+    for event in store.list_events(jobs.db, pattern=pattern, since=since, limit=limit):
+        if handler is not None and handler not in {h.name for h in handlers_for(event.name)}:
+            continue
+        ids = replay(event.id, handler, only_failed=only_failed)
+        if ids:
+            result[event.id] = ids
+    return result
+
+
+def _classes(value: tuple[type[BaseException], ...] | type[BaseException]
+             ) -> tuple[type[BaseException], ...]:
+    return value if isinstance(value, tuple) else (value,)
