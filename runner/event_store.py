@@ -212,6 +212,14 @@ def get_event(db: Database, event_id: str) -> EventRow:
     return EventRow(*rows[0])
 
 
+def event_of_job(db: Database, job_id: str) -> EventRow | None:
+    """The event a job was created for, or None."""
+    rows = db.query(f"SELECT {', '.join('e.' + c for c in EventRow.__dataclass_fields__)} "
+                    "FROM runner_job j JOIN runner_event e ON e.id = j.event_id "
+                    "WHERE j.id = ?", (job_id,))
+    return EventRow(*rows[0]) if rows else None
+
+
 def list_events(db: Database, *, pattern: str | None = None, since: float | None = None,
                 status: str | None = None, limit: int = 100) -> list[EventRow]:
     """Events newest first, filtered by name pattern, emit time and status."""

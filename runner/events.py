@@ -188,20 +188,24 @@ def emit_many(events: Iterable[tuple[str, Any] | Mapping[str, Any]], *,
     """
     items = []
     for position, item in enumerate(events):
-        if isinstance(item, Mapping):
-            unknown = set(item) - {"name", "data", "key", "delay"}
-            if unknown or "name" not in item:
-                raise SerializationError(
-                    f"emit_many item {position}: expected keys name, data, key, delay; got "
-                    f"{sorted(item)}; nothing was written")
-            items.append(_new_event(item["name"], item.get("data"), item.get("key"),
-                                    item.get("delay")))
-        elif isinstance(item, (tuple, list)) and 1 <= len(item) <= 2:
-            items.append(_new_event(item[0], item[1] if len(item) > 1 else None, None, None))
-        else:
-            raise SerializationError(f"emit_many item {position}: expected (name, data) or a "
-                                     f"mapping, got {type(item).__name__}; nothing was written")
+        try:
+            items.append(_batch_item(item))
+        except SerializationError as exc:
+            raise SerializationError(f"emit_many item {position}: {exc}") from None
     return _emit(items, now, source) if items else []
+
+
+def _batch_item(item: Any) -> tuple[str, str, str | None, float]:
+    if isinstance(item, Mapping):
+        unknown = set(item) - {"name", "data", "key", "delay"}
+        if unknown or "name" not in item:
+            raise SerializationError(f"expected keys name, data, key, delay; got "
+                                     f"{sorted(item)}; nothing was written")
+        return _new_event(item["name"], item.get("data"), item.get("key"), item.get("delay"))
+    if isinstance(item, (tuple, list)) and 1 <= len(item) <= 2:
+        return _new_event(item[0], item[1] if len(item) > 1 else None, None, None)
+    raise SerializationError(f"expected (name, data) or a mapping, got {type(item).__name__}; "
+                             "nothing was written")
 
 
 def _new_event(name: Any, data: Any, key: Any, delay: Any) -> tuple[str, str, str | None, float]:
@@ -332,6 +336,17 @@ def _handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any
     job = handler.wrapper.s(payload)
     job.event_id = event_id
     return huey.new_job(job)
+
+
+def current_event() -> store.EventRow | None:
+    """Inside a handler: the event being handled (name, id, key, ...), else None."""
+    from runner.app import current_job
+
+    job = current_job()
+    jobs = get_huey().jobs
+    if job is None or jobs is None:
+        return None
+    return store.event_of_job(jobs.db, job.id)
 
 
 # -- replay ------------------------------------------------------------------------

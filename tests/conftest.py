@@ -117,7 +117,8 @@ class WorkerProcess:
         try:
             return self.proc.wait(timeout)
         finally:
-            self._log_file.flush()
+            if not self._log_file.closed:
+                self._log_file.close()
 
 
 @pytest.fixture
