@@ -7,7 +7,7 @@
     emit_deadline = 15          # seconds emit() retries a locked database
     retention_days = 30         # prune_events() default age
     dispatch_queue = "default"  # queue of the built-in fan-out job
-    dispatch_priority = 100     # fan-out runs before ordinary jobs
+    dispatch_priority = 0       # priority of the fan-out job
 
     [events.patterns."user.*"]  # options for handlers subscribed with this pattern
     queue = "events"
@@ -48,8 +48,9 @@ class EventSettings:
     """Age in days past which prune_events() deletes finished events."""
     dispatch_queue: str = "default"
     """Queue of the built-in dispatch (fan-out) job; a worker must serve it."""
-    dispatch_priority: int = 100
-    """Priority of the dispatch job; high so handlers start soon after an emit."""
+    dispatch_priority: int = 0
+    """Priority of the dispatch job. Equal to the handlers' by default: a higher one
+    would let a steady stream of emits starve the handlers of the worker."""
     patterns: Mapping[str, TaskOverride] = field(default_factory=dict)
     """``[events.patterns.PATTERN]``: options for handlers subscribed with PATTERN."""
     handlers: Mapping[str, TaskOverride] = field(default_factory=dict)

@@ -149,13 +149,25 @@ def pending_events(db: Database, ids: Sequence[str]) -> list[EventRow]:
     return [EventRow(*row) for row in rows]
 
 
+def due_pending_events(db: Database, *, now: float, limit: int) -> list[EventRow]:
+    """The oldest undispatched events whose dispatch job is due (not delayed)."""
+    rows = db.query(
+        f"SELECT {', '.join('e.' + c for c in EventRow.__dataclass_fields__)} "
+        "FROM runner_event e INDEXED BY runner_event_pending "
+        "JOIN runner_job j ON j.id = e.dispatch_job WHERE e.status = 'pending' "
+        "AND j.run_at <= ? ORDER BY e.emitted_at LIMIT ?", (now, limit))
+    return [EventRow(*row) for row in rows]
+
+
 def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
-            now: float | None = None) -> dict[str, int]:
+            settle: Sequence[str] = (), now: float | None = None) -> dict[str, int]:
     """Dispatch pending events: insert their handler jobs and mark them, in one transaction.
 
     Each event moves ``pending`` → ``dispatched`` (or ``unhandled`` when it has
     no jobs) with a compare-and-set, so a dispatch that runs twice (its worker
-    died after the commit) writes nothing the second time.
+    died after the commit) writes nothing the second time. For the events in
+    ``settle`` that this call dispatched, their own single-event dispatch job
+    (whose id is the event id) is marked completed if no worker has claimed it.
 
     Returns:
         event id → handler jobs written, for the events this call dispatched.
@@ -175,6 +187,12 @@ def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
                 done[event_id] = len(handler_jobs)
                 jobs.extend(handler_jobs)
         write_jobs(conn, jobs, at)
+        swept = [(at, i) for i in settle if i in done]
+        if swept:
+            conn.executemany(
+                "UPDATE runner_job SET state = 'completed', finished_at = ?, "
+                "reason = 'event dispatched by another dispatch job' WHERE id = ? "
+                "AND state IN ('available','scheduled','retrying')", swept)
         return done
 
     return db.write(write)

@@ -24,11 +24,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner import event_store as store
-from runner.app import RunnerHuey, to_eta
+from runner.app import RunnerHuey
 from runner.config import Settings
 from runner.decorators import get_huey, task
 from runner.errors import ConfigError, SerializationError, UnknownTask
@@ -277,12 +277,13 @@ def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
     for delay, ids in by_delay.items():
         for start in range(0, len(ids), DISPATCH_BATCH):
             chunk = ids[start:start + DISPATCH_BATCH]
-            job = dispatch_task.s(*chunk)
+            # A single event's dispatch job takes the event's id, so a dispatch that
+            # sweeps this event up can also settle the job (see _dispatch).
+            job = dispatch_task.s(*chunk, id=chunk[0] if len(chunk) == 1 else None)
             job.queue = settings.dispatch_queue
             job.priority = settings.dispatch_priority
-            if delay:
-                job.eta = to_eta(at + delay)
-            dispatch.append((huey.new_job(job), chunk))
+            # run_at is the emit time itself, so the row is 'available', not 'scheduled'.
+            dispatch.append((replace(huey.new_job(job), run_at=at + delay), chunk))
     ids = store.insert_events(jobs.db, events, dispatch, now=at,
                               dedupe_window=settings.dedupe_window,
                               deadline=settings.emit_deadline)
@@ -303,29 +304,35 @@ def _emit_inline(huey: RunnerHuey, items: list[tuple[str, str, str | None, float
 # -- consuming: the dispatch job ---------------------------------------------------
 
 
-def _dispatch(*event_ids: str) -> int:
-    """Fan pending events out to this worker's handlers; returns handler jobs written."""
+def _dispatch(*event_ids: str) -> None:
+    """Fan pending events out to this worker's handlers (returns None: no result is stored)."""
     huey = get_huey()
     jobs = huey.jobs
     if jobs is None:
-        return 0
+        return
     plan: dict[str, list[NewJob]] = {}
     names: dict[str, str] = {}
-    for event in store.pending_events(jobs.db, event_ids):
+    # Sweep up other due events too: under a burst one transaction fans out hundreds,
+    # and the dispatch jobs of swept events find nothing pending and cost one read.
+    found = store.pending_events(jobs.db, event_ids)
+    found += store.due_pending_events(jobs.db, now=time.time(), limit=DISPATCH_BATCH)
+    for event in found:
+        if event.id in plan:
+            continue
         names[event.id] = event.name
         payload = event.payload
         plan[event.id] = [_handler_job(huey, h, event.id, payload)
                           for h in handlers_for(event.name)]
-    done = store.fan_out(jobs.db, plan)
-    written = sum(done.values())
-    if written:
+    if not plan:
+        return
+    done = store.fan_out(jobs.db, plan, settle=[i for i in plan if i not in event_ids])
+    if any(done.values()):
         jobs.wake()
     for event_id, count in done.items():
         if not count:
             logger.warning("event %s (%s) matched no handler in this worker; recorded as "
                            "unhandled (replay it once a handler exists)", event_id,
                            names[event_id])
-    return written
 
 
 dispatch_task = task(name=DISPATCH_TASK, retry_limit=10, retry_delay=0.2, max_retry_delay=30,

@@ -141,6 +141,9 @@ DDL = [
         deliveries INTEGER NOT NULL DEFAULT 0,
         CHECK (status IN ('pending','dispatched','unhandled')))""",
     "CREATE INDEX IF NOT EXISTS runner_event_emitted ON runner_event (emitted_at)",
+    # Undispatched events, oldest first: what a dispatch job sweeps up besides its own.
+    "CREATE INDEX IF NOT EXISTS runner_event_pending ON runner_event (emitted_at) "
+    "WHERE status = 'pending'",
     # Idempotency keys: the newest event of a key, looked up at every keyed emit.
     "CREATE INDEX IF NOT EXISTS runner_event_key ON runner_event (key, emitted_at) "
     "WHERE key IS NOT NULL",
