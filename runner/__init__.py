@@ -23,7 +23,8 @@ from runner.errors import (
     TaskTimeout,
     UnknownTask,
 )
-from runner.events import emit, emit_many, event_handler, replay
+from runner.event_replay import replay
+from runner.events import emit, emit_many, event_handler
 from runner.models import JobState
 from runner.tasks import Failure
 

@@ -1,4 +1,4 @@
-"""Event names and subscription patterns: validation and matching (pure functions).
+"""Event names, data and subscription patterns: validation and matching (pure functions).
 
 An event name is one or more dot-separated segments of ``[A-Za-z0-9_-]``, such
 as ``user.signup`` or ``billing.invoice-paid``. A pattern is a name in which a
@@ -16,8 +16,10 @@ pattern means the same thing to every reader.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
+from typing import Any
 
 from runner.errors import ConfigError, SerializationError
 
@@ -84,3 +86,41 @@ def _match(pattern: tuple[str, ...], name: tuple[str, ...]) -> bool:
     if head == "*" or head == name[0]:
         return _match(rest, name[1:])
     return False
+
+
+def encode_data(name: str, data: Any) -> str:
+    """Event data as compact JSON text.
+
+    Raises:
+        SerializationError: naming the path of the first value JSON cannot hold.
+    """
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        path, bad = _first_bad(data, "data")
+        text = repr(bad) if len(repr(bad)) <= 60 else repr(bad)[:57] + "..."
+        raise SerializationError(
+            f"event '{name}': {path} ({type(bad).__name__} {text}) is not JSON-serializable "
+            f"({exc}); nothing was written") from None
+
+
+def _first_bad(value: Any, path: str) -> tuple[str, Any]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{path} key {k!r}", k
+            found = _first_bad(v, f"{path}[{k!r}]")
+            if found[0]:
+                return found
+        return "", None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _first_bad(v, f"{path}[{i}]")
+            if found[0]:
+                return found
+        return "", None
+    if value is None or isinstance(value, (str, int, bool)):
+        return "", None
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return "", None
+    return path, value

@@ -31,8 +31,8 @@ from runner import event_store as store
 from runner.app import RunnerHuey
 from runner.config import Settings
 from runner.decorators import get_huey, task
-from runner.errors import ConfigError, SerializationError, UnknownTask
-from runner.event_patterns import check_name, check_pattern, matches
+from runner.errors import ConfigError, SerializationError
+from runner.event_patterns import check_name, check_pattern, encode_data, matches
 from runner.event_settings import event_settings
 from runner.event_store import NewEvent
 from runner.storage import NewJob
@@ -218,44 +218,6 @@ def _new_event(name: Any, data: Any, key: Any, delay: Any) -> tuple[str, str, st
     return name, encode_data(name, {} if data is None else data), key, float(delay or 0)
 
 
-def encode_data(name: str, data: Any) -> str:
-    """Event data as compact JSON text.
-
-    Raises:
-        SerializationError: naming the path of the first value JSON cannot hold.
-    """
-    try:
-        return json.dumps(data, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        path, bad = _first_bad(data, "data")
-        text = repr(bad) if len(repr(bad)) <= 60 else repr(bad)[:57] + "..."
-        raise SerializationError(
-            f"event '{name}': {path} ({type(bad).__name__} {text}) is not JSON-serializable "
-            f"({exc}); nothing was written") from None
-
-
-def _first_bad(value: Any, path: str) -> tuple[str, Any]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                return f"{path} key {k!r}", k
-            found = _first_bad(v, f"{path}[{k!r}]")
-            if found[0]:
-                return found
-        return "", None
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            found = _first_bad(v, f"{path}[{i}]")
-            if found[0]:
-                return found
-        return "", None
-    if value is None or isinstance(value, (str, int, bool)):
-        return "", None
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return "", None
-    return path, value
-
-
 _host = socket.gethostname()
 
 
@@ -321,7 +283,7 @@ def _dispatch(*event_ids: str) -> None:
             continue
         names[event.id] = event.name
         payload = event.payload
-        plan[event.id] = [_handler_job(huey, h, event.id, payload)
+        plan[event.id] = [handler_job(huey, h, event.id, payload)
                           for h in handlers_for(event.name)]
     if not plan:
         return
@@ -339,7 +301,7 @@ dispatch_task = task(name=DISPATCH_TASK, retry_limit=10, retry_delay=0.2, max_re
                      timeout=120)(_dispatch)
 
 
-def _handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any) -> NewJob:
+def handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any) -> NewJob:
     job = handler.wrapper.s(payload)
     job.event_id = event_id
     return huey.new_job(job)
@@ -354,69 +316,6 @@ def current_event() -> store.EventRow | None:
     if job is None or jobs is None:
         return None
     return store.event_of_job(jobs.db, job.id)
-
-
-# -- replay ------------------------------------------------------------------------
-
-
-def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False) -> list[str]:
-    """Deliver a stored event again, as new jobs linked to it; returns the job ids.
-
-    Args:
-        event_id: the event (or a unique prefix of its id).
-        handler: only this handler (by name); default every handler of this
-            process whose pattern matches the event.
-        only_failed: only handlers whose newest delivery of this event is dead.
-
-    Raises:
-        EventNotFound: no such event.
-        UnknownTask: ``handler`` is not registered here or does not match the event.
-    """
-    huey = get_huey()
-    jobs = huey.jobs
-    if jobs is None:
-        raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
-    event = store.get_event(jobs.db, event_id)
-    targets = handlers_for(event.name)
-    if handler is not None:
-        targets = [h for h in targets if h.name == handler]
-        if not targets:
-            known = ", ".join(h.name for h in handlers_for(event.name)) or "none"
-            raise UnknownTask(f"no handler '{handler}' for event '{event.name}' in this "
-                              f"process (matching handlers: {known})")
-    if only_failed:
-        dead = {o.handler for o in store.handler_outcomes(jobs.db, [event.id])[event.id]
-                if o.outcome == "dead"}
-        targets = [h for h in targets if h.name in dead]
-    if not targets:
-        return []
-    payload = event.payload
-    new = [_handler_job(huey, h, event.id, payload) for h in targets]
-    store.add_deliveries(jobs.db, event.id, new)
-    jobs.wake()
-    return [j.id for j in new]
-
-
-def replay_matching(pattern: str | None = None, *, since: float | None = None,
-                    handler: str | None = None, only_failed: bool = False,
-                    limit: int = 10_000) -> dict[str, list[str]]:
-    """Replay every stored event matching ``pattern`` emitted at or after ``since``.
-
-    Returns:
-        event id → new job ids, for the events that got at least one job.
-    """
-    huey = get_huey()
-    jobs = huey.jobs
-    if jobs is None:
-        raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
-    result: dict[str, list[str]] = {}
-    for event in store.list_events(jobs.db, pattern=pattern, since=since, limit=limit):
-        if handler is not None and handler not in {h.name for h in handlers_for(event.name)}:
-            continue
-        ids = replay(event.id, handler, only_failed=only_failed)
-        if ids:
-            result[event.id] = ids
-    return result
 
 
 def _classes(value: tuple[type[BaseException], ...] | type[BaseException]

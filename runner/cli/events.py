@@ -121,7 +121,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
-    from runner.events import replay, replay_matching
+    from runner.event_replay import replay, replay_matching
 
     ctx.load_tasks()
     if args.ids:
