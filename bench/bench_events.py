@@ -90,7 +90,11 @@ def latency(work: Path, settings: Path, events: int) -> dict[str, tuple[float, f
                               cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     os.environ["BENCH_RECORD"] = str(record)
     try:
-        time.sleep(2.0)  # start-up: imports, recovery, first claim
+        # Start-up (imports, recovery) is not latency: wait until a first event is handled.
+        emit("bench.one", {"seq": -1, "t": time.time()})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (record.exists() and record.read_text()):
+            time.sleep(0.05)
         for seq in range(events):
             emit("bench.one", {"seq": seq, "t": time.time()})
             time.sleep(0.02)
@@ -100,7 +104,7 @@ def latency(work: Path, settings: Path, events: int) -> dict[str, tuple[float, f
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             lines = record.read_text().splitlines() if record.exists() else []
-            if len(lines) >= events * 4:
+            if len(lines) >= events * 4 + 1:
                 break
             time.sleep(0.1)
     finally:
@@ -109,7 +113,9 @@ def latency(work: Path, settings: Path, events: int) -> dict[str, tuple[float, f
         log.close()
     delays: dict[str, list[float]] = {"one": [], "three": []}
     for line in record.read_text().splitlines():
-        kind, _, emitted, started = line.split()
+        kind, seq, emitted, started = line.split()
+        if int(seq) < 0:
+            continue
         delays[kind].append(1000 * (float(started) - float(emitted)))
     return {k: (percentile(v, 50), percentile(v, 99), len(v)) for k, v in delays.items()}
 

@@ -126,6 +126,20 @@ def test_dispatch_that_runs_twice_writes_no_duplicate_handler_jobs(huey):
     assert count(huey, "SELECT count(*) FROM runner_job WHERE event_id = ?", (event_id,)) == 3
 
 
+def test_one_dispatch_sweeps_up_other_due_events_and_settles_their_jobs(huey, record_file):
+    # Given three events, each with its own dispatch job, and one delayed event
+    ids = [emit("early.bird", {"n": n}) for n in range(3)]
+    delayed = emit("early.bird", {"n": 9}, delay=3600)
+    # When the worker drains: the first dispatch fans out all three due events
+    assert drain() == 1 + 3
+    # Then the other dispatch jobs were settled without running; the delayed one waits
+    assert sorted(r.split()[1] for r in read_records(record_file)) == ["0", "1", "2"]
+    assert {store.get_event(db_of(huey), i).status for i in ids} == {"dispatched"}
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE reason LIKE "
+                       "'event dispatched by another%'") == 2
+    assert store.get_event(db_of(huey), delayed).status == "pending"
+
+
 def test_event_without_handler_is_recorded_unhandled_with_a_warning(huey, caplog):
     event_id = emit("nobody.listens", {"x": 1})
     with caplog.at_level(logging.WARNING, logger="runner.events"):
