@@ -12,6 +12,7 @@ from runner.errors import (
     DatabaseCorrupt,
     DatabaseLocked,
     DatabaseUnavailable,
+    EventNotFound,
     Fatal,
     InvalidSchedule,
     JobNotFound,
@@ -22,6 +23,8 @@ from runner.errors import (
     TaskTimeout,
     UnknownTask,
 )
+from runner.event_replay import replay
+from runner.events import emit, emit_many, event_handler
 from runner.models import JobState
 from runner.tasks import Failure
 
@@ -43,6 +46,8 @@ def configure(settings: Settings | None = None, *, database: str | None = None) 
 __all__ = [
     # defining and enqueueing work
     "task", "configure", "get_huey",
+    # events
+    "event_handler", "emit", "emit_many", "replay",
     # control flow inside tasks
     "Retry", "Fatal", "Failure",
     # settings and states
@@ -50,5 +55,5 @@ __all__ = [
     # errors
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
-    "TaskTimeout",
+    "EventNotFound", "TaskTimeout",
 ]

@@ -77,6 +77,10 @@ class JobNotFound(RunnerError):
     """No job has the given id."""
 
 
+class EventNotFound(RunnerError):
+    """No event has the given id."""
+
+
 class InvalidAction(RunnerError):
     """The action does not apply to the job in its current state."""
 

@@ -20,6 +20,7 @@ from runner.app import RunnerHuey
 from runner.config import Settings
 from runner.decorators import get_huey
 from runner.errors import ConfigError, DatabaseCorrupt
+from runner.event_settings import event_settings
 from runner.lifeline import Lifeline
 from runner.storage import JobStorage
 from runner.workers import make_worker_id, mark_stopped, recover_orphans, register
@@ -76,6 +77,7 @@ class Manager:
     def prepare(self) -> JobStorage:
         """Load tasks, open the database, register, recover orphans."""
         self.huey.configure(self.settings)
+        event_settings(self.settings)  # [events] is validated here: a bad key exits 78
         import_task_modules(self.settings.runner.imports)
         jobs = self.huey.jobs
         assert jobs is not None

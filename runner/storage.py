@@ -26,7 +26,7 @@ from huey.storage import BaseStorage
 from runner.config import Settings
 from runner.db import Database, open_database
 from runner.errors import DatabaseCorrupt, QueueFull
-from runner.models import WAITING, create_schema, is_jobs_database
+from runner.models import WAITING, create_schema, is_jobs_database, schema_is_current
 from runner.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ def prepare_database(db: Database) -> None:
                 raise DatabaseCorrupt(
                     f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
                     "it is not a jobs database")
-        if not db.readonly:
+        # Opening a current database needs no write lock: a producer can start while
+        # another process holds the lock, and fails only if it must write.
+        if not db.readonly and not schema_is_current(conn):
             db.write(lambda c: create_schema(c))
         _schema_ready.add(key)
 
@@ -153,14 +155,7 @@ class JobStorage(BaseStorage):
                             f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
                             f"{limit}; nothing was written (raise [worker] queue_size or "
                             "start more workers)")
-            conn.executemany(
-                "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
-                "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(j.id, j.task, j.queue, j.priority,
-                  "scheduled" if j.run_at > created else "available", j.data, j.args,
-                  j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
-                 for j in jobs])
+            write_jobs(conn, jobs, created)
 
         self.db.write(insert)
         self.wake()
@@ -529,6 +524,18 @@ class JobStorage(BaseStorage):
 
 def _is_revocation(key: str) -> bool:
     return key.startswith(("r:", "rt:"))
+
+
+def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float) -> None:
+    """Insert job rows inside the caller's write transaction (no queue_size check)."""
+    conn.executemany(
+        "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
+        "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(j.id, j.task, j.queue, j.priority,
+          "scheduled" if j.run_at > created else "available", j.data, j.args,
+          j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
+         for j in jobs])
 
 
 def _write_acks(conn: sqlite3.Connection, acks: list[tuple[str, float]]) -> None:
