@@ -22,7 +22,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,6 +34,7 @@ from runner.errors import ConfigError, SerializationError
 from runner.event_patterns import check_name, check_pattern, encode_data, matches
 from runner.event_settings import event_settings
 from runner.event_store import NewEvent
+from runner.ids import new_id
 from runner.storage import NewJob
 from runner.tasks import RunnerTaskWrapper, check_options
 
@@ -230,7 +230,7 @@ def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
     settings = event_settings(huey.settings)
     at = time.time() if now is None else now
     origin = source or f"{_host}/{os.getpid()}"
-    events = [NewEvent(str(uuid.uuid4()), name, data, key, origin)
+    events = [NewEvent(new_id(), name, data, key, origin)
               for name, data, key, _ in items]
     by_delay: dict[float, list[str]] = {}
     for event, (_, _, _, delay) in zip(events, items, strict=True):
@@ -259,7 +259,7 @@ def _emit_inline(huey: RunnerHuey, items: list[tuple[str, str, str | None, float
     for name, data, _, _ in items:
         for handler in handlers_for(name):
             huey.enqueue(handler.wrapper.s(json.loads(data)))
-        ids.append(str(uuid.uuid4()))
+        ids.append(new_id())
     return ids
 
 

@@ -17,6 +17,7 @@ from huey.api import Task, TaskWrapper
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
+from runner.ids import new_id
 from runner.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class RunnerTask(Task):
     default_timeout = None
     queue: str | None = None
     wrapper: RunnerTaskWrapper
+
+    def create_id(self) -> str:
+        return new_id()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
