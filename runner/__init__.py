@@ -23,6 +23,7 @@ from runner.errors import (
     UnknownTask,
 )
 from runner.models import JobState
+from runner.progress import Progress, get_progress, progress
 from runner.tasks import Failure
 
 
@@ -45,6 +46,8 @@ __all__ = [
     "task", "configure", "get_huey",
     # control flow inside tasks
     "Retry", "Fatal", "Failure",
+    # progress of a running job
+    "progress", "get_progress", "Progress",
     # settings and states
     "Settings", "load_settings", "JobState",
     # errors

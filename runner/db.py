@@ -22,7 +22,7 @@ from typing import TypeVar
 import peewee
 
 from runner.config import DatabaseSection
-from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable
+from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +30,19 @@ T = TypeVar("T")
 
 _LOCKED = ("database is locked", "database table is locked", "database schema is locked")
 _CORRUPT = ("file is not a database", "database disk image is malformed")
+_DISK = ("database or disk is full", "disk i/o error")
 
 
 def is_locked_error(exc: BaseException) -> bool:
     """True for SQLITE_BUSY/SQLITE_LOCKED, which a later retry may get past."""
     return isinstance(exc, (sqlite3.OperationalError, peewee.OperationalError)) and any(
         text in str(exc) for text in _LOCKED)
+
+
+def is_disk_error(exc: BaseException) -> bool:
+    """True for SQLITE_FULL and SQLITE_IOERR: the write could not reach the disk."""
+    text = str(exc).lower()
+    return any(t in text for t in _DISK)
 
 
 def is_corrupt_error(exc: BaseException) -> bool:
@@ -65,6 +72,8 @@ class Database:
                        ("synchronous", self.options.synchronous.upper()),
                        ("journal_size_limit", self.options.journal_size_limit),
                        *pragmas]
+            if self.options.max_page_count:
+                pragmas.append(("max_page_count", self.options.max_page_count))
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -153,6 +162,8 @@ class Database:
                 if not is_locked_error(exc):
                     if is_corrupt_error(exc):
                         raise self._translate(exc) from None
+                    if is_disk_error(exc):
+                        raise DiskFull(f"{self.path}: {exc}; nothing was written") from None
                     raise
                 if time.monotonic() >= give_up:
                     raise DatabaseLocked(

@@ -104,6 +104,7 @@ DDL = [
         started_at REAL,
         failed_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS runner_job_error_job ON runner_job_error (job_id, attempt)",
+    "CREATE INDEX IF NOT EXISTS runner_job_error_failed ON runner_job_error (failed_at)",
     # huey's key/value store (results, revocations, locks) and counters.
     """CREATE TABLE IF NOT EXISTS runner_kv (
         key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)""",
@@ -125,6 +126,19 @@ DDL = [
         running INTEGER NOT NULL DEFAULT 0,
         processed INTEGER NOT NULL DEFAULT 0,
         status TEXT)""",
+    # Log records: those emitted inside a job (job_id set) and the worker's own.
+    """CREATE TABLE IF NOT EXISTS runner_log (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        level INTEGER NOT NULL,
+        logger TEXT NOT NULL,
+        message TEXT NOT NULL,
+        job_id TEXT,
+        task TEXT,
+        worker TEXT)""",
+    "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
+    "WHERE job_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
 ]
 
 
@@ -204,3 +218,17 @@ class AttemptError:
     worker: str | None
     started_at: float | None
     failed_at: float
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One stored log record."""
+
+    id: int
+    created_at: float
+    level: int
+    logger: str
+    message: str
+    job_id: str | None
+    task: str | None
+    worker: str | None
