@@ -49,7 +49,7 @@ def parse_listen(text: str, settings: Settings) -> tuple[str, int]:
     """``"host:port"`` (``[::1]:9464`` for IPv6) as (host, port)."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen must be "
                           f"'host:port', got {text!r}")
     return host, int(port)

@@ -113,6 +113,9 @@ class WorkerProcess:
             self.proc.kill()
         return self.wait(10)
 
+    def close(self) -> None:
+        self._log_file.close()
+
     def wait(self, timeout: float = 20.0) -> int:
         try:
             return self.proc.wait(timeout)
@@ -136,3 +139,4 @@ def make_worker(tmp_path: Path, settings_file: Path) -> Iterator[Callable[..., W
     yield make
     for worker in started:
         worker.kill()
+        worker.close()
