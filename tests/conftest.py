@@ -74,6 +74,7 @@ def huey(tmp_path: Path, settings_file: Path) -> Iterator[RunnerHuey]:
     yield instance
     jobs = instance.jobs
     if jobs is not None:
+        jobs.notifier.close()
         jobs.db.close()
 
 
