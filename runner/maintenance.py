@@ -180,7 +180,13 @@ def checkpoint(db: Database, *, min_bytes: int = 0) -> tuple[int, int, bool]:
     before = wal_size(db)
     if before <= min_bytes and min_bytes:
         return before, before, False
-    busy, _, _ = db.query("PRAGMA wal_checkpoint(TRUNCATE)")[0]
+    # PASSIVE never waits; TRUNCATE waits for readers, so only try it once no
+    # reader pins old frames (else a dashboard's snapshot would stall this thread).
+    busy, log, done = db.query("PRAGMA wal_checkpoint(PASSIVE)")[0]
+    if not busy and done >= log:
+        busy, _, _ = db.query("PRAGMA wal_checkpoint(TRUNCATE)")[0]
+    else:
+        busy = 1
     after = wal_size(db)
     if busy:
         logger.warning("WAL checkpoint blocked by a reader or writer; WAL is %.1f MiB "
