@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from runner.config import parse_settings
 from runner.guard import ResourceGuard
@@ -20,7 +21,7 @@ def test_disk_full_holds_claims_and_resumes_when_space_is_freed(huey, make_worke
     conn = sqlite3.connect(huey.jobs.db.path, isolation_level=None)
     conn.execute("PRAGMA incremental_vacuum")
     cap = page_count(conn) + 40
-    settings = write_settings(tmp_path, extra="max_page_count = %d\n" % cap)
+    settings = write_settings(tmp_path, extra=f"max_page_count = {cap}\n")
     worker = make_worker(settings=settings)
     wait_for(lambda: "ready:" in worker.output(), message="worker ready")
     # When another process fills the file up to the cap
@@ -32,9 +33,11 @@ def test_disk_full_holds_claims_and_resumes_when_space_is_freed(huey, make_worke
              message="disk-full hold")
     # Then new jobs are not claimed, and the worker keeps running
     results = [jobs.record_run(f"job{i}") for i in range(10)]
-    wait_for(lambda: worker.output().count("lifeline") >= 0, timeout=1)
-    states = conn.execute("SELECT DISTINCT state FROM runner_job").fetchall()
-    assert states == [("available",)]
+    deadline = time.monotonic() + 1.5  # three poll intervals: an absence is observed, not awaited
+    while time.monotonic() < deadline:
+        assert conn.execute("SELECT DISTINCT state FROM runner_job").fetchall() == [
+            ("available",)]
+        time.sleep(0.05)
     assert worker.proc.poll() is None
     # When space is freed, claiming resumes without a restart and nothing is lost
     conn.execute("DROP TABLE filler")
