@@ -26,6 +26,7 @@ from runner.errors import (
 from runner.event_replay import replay
 from runner.events import emit, emit_many, event_handler
 from runner.models import JobState
+from runner.progress import Progress, get_progress, progress
 from runner.tasks import Failure
 
 
@@ -50,6 +51,8 @@ __all__ = [
     "event_handler", "emit", "emit_many", "replay",
     # control flow inside tasks
     "Retry", "Fatal", "Failure",
+    # progress of a running job
+    "progress", "get_progress", "Progress",
     # settings and states
     "Settings", "load_settings", "JobState",
     # errors

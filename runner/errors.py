@@ -15,6 +15,8 @@ EX_DATAERR = 65
 EX_CANTCREAT = 73
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
+#: Not a sysexits.h code: the worker went over ``[worker] max_memory_mb`` and drained.
+EX_MEMORY_LIMIT = 86
 
 
 class RunnerError(Exception):
@@ -47,6 +49,12 @@ class DatabaseUnavailable(DatabaseError):
     """The database file or its directory cannot be created or opened."""
 
     exit_code = EX_CANTCREAT
+
+
+class DiskFull(DatabaseError):
+    """SQLite could not write: the disk (or the database's page limit) is full, or I/O failed."""
+
+    exit_code = 74  # EX_IOERR
 
 
 class DatabaseLocked(DatabaseError):

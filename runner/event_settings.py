@@ -5,7 +5,6 @@
     [events]
     dedupe_window = 3600        # seconds an idempotency key suppresses repeats
     emit_deadline = 15          # seconds emit() retries a locked database
-    retention_days = 30         # prune_events() default age
     dispatch_queue = "default"  # queue of the built-in fan-out job
     dispatch_priority = 0       # priority of the fan-out job
 
@@ -44,8 +43,6 @@ class EventSettings:
     """Seconds during which a second emit with the same key returns the first event."""
     emit_deadline: float = 15.0
     """Seconds emit() retries a write-locked database before raising DatabaseLocked."""
-    retention_days: float = 30.0
-    """Age in days past which prune_events() deletes finished events."""
     dispatch_queue: str = "default"
     """Queue of the built-in dispatch (fan-out) job; a worker must serve it."""
     dispatch_priority: int = 0

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.db import Database
+from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
 from runner.storage import NewJob, write_jobs
@@ -214,20 +214,18 @@ def add_deliveries(db: Database, event_id: str, jobs: Sequence[NewJob], *,
 
 
 def get_event(db: Database, event_id: str) -> EventRow:
-    """One event by id, or by a unique prefix of its id.
+    """One event by id, or by a unique start or end of its id.
 
     Raises:
         EventNotFound: no event, or the prefix is ambiguous.
     """
-    rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE id = ?", (event_id,))
-    if not rows and len(event_id) >= 4:
-        rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE id >= ? AND id < ? "
-                        "LIMIT 2", (event_id, event_id + "\uffff"))
-        if len(rows) > 1:
-            raise EventNotFound(f"event id prefix '{event_id}' is ambiguous")
-    if not rows:
+    try:
+        row = lookup_id(db, "runner_event", _COLUMNS, event_id)
+    except AmbiguousId:
+        raise EventNotFound(f"event id '{event_id}' is ambiguous; give more of it") from None
+    if row is None:
         raise EventNotFound(f"no event with id '{event_id}'")
-    return EventRow(*rows[0])
+    return EventRow(*row)
 
 
 def event_of_job(db: Database, job_id: str) -> EventRow | None:
@@ -295,22 +293,28 @@ def handler_outcomes(db: Database, event_ids: Sequence[str]) -> dict[str, list[H
     return result
 
 
+_PRUNABLE = ("SELECT e.id FROM runner_event e INDEXED BY runner_event_emitted "
+             "WHERE e.emitted_at < ? AND e.status != 'pending' AND NOT EXISTS "
+             f"(SELECT 1 FROM runner_job j WHERE j.event_id = e.id AND j.state IN {_LIVE})")
+
+
 def prune_events(db: Database, older_than_days: float, *, now: float | None = None,
-                 batch: int = 1000) -> int:
+                 batch: int = 1000, dry_run: bool = False) -> int:
     """Delete events emitted more than ``older_than_days`` ago; returns how many.
 
     Kept whatever their age: events still ``pending`` (never dispatched) and
     events with a handler job that is not finished. Linked jobs are left to the
-    jobs' own retention. Deletes in short transactions of ``batch`` rows.
+    jobs' own retention. Deletes in short transactions of ``batch`` rows; with
+    ``dry_run`` only counts.
     """
     cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    if dry_run:
+        return db.query(f"SELECT count(*) FROM ({_PRUNABLE})", (cutoff,))[0][0]
     total = 0
     while True:
         deleted = db.write(lambda conn: conn.execute(
-            "DELETE FROM runner_event WHERE id IN (SELECT e.id FROM runner_event e "
-            "INDEXED BY runner_event_emitted WHERE e.emitted_at < ? AND e.status != 'pending' "
-            f"AND NOT EXISTS (SELECT 1 FROM runner_job j WHERE j.event_id = e.id "
-            f"AND j.state IN {_LIVE}) LIMIT ?)", (cutoff, batch)).rowcount)
+            f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT ?)",
+            (cutoff, batch)).rowcount)
         total += deleted
         if deleted < batch:
             return total

@@ -108,6 +108,7 @@ DDL = [
         started_at REAL,
         failed_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS runner_job_error_job ON runner_job_error (job_id, attempt)",
+    "CREATE INDEX IF NOT EXISTS runner_job_error_failed ON runner_job_error (failed_at)",
     # huey's key/value store (results, revocations, locks) and counters.
     """CREATE TABLE IF NOT EXISTS runner_kv (
         key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)""",
@@ -150,6 +151,19 @@ DDL = [
     # Idempotency keys: the newest event of a key, looked up at every keyed emit.
     "CREATE INDEX IF NOT EXISTS runner_event_key ON runner_event (key, emitted_at) "
     "WHERE key IS NOT NULL",
+    # Log records: those emitted inside a job (job_id set) and the worker's own.
+    """CREATE TABLE IF NOT EXISTS runner_log (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        level INTEGER NOT NULL,
+        logger TEXT NOT NULL,
+        message TEXT NOT NULL,
+        job_id TEXT,
+        task TEXT,
+        worker TEXT)""",
+    "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
+    "WHERE job_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
 ]
 
 _DDL_NAME = re.compile(r"IF NOT EXISTS (\w+)")
@@ -238,3 +252,17 @@ class AttemptError:
     worker: str | None
     started_at: float | None
     failed_at: float
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One stored log record."""
+
+    id: int
+    created_at: float
+    level: int
+    logger: str
+    message: str
+    job_id: str | None
+    task: str | None
+    worker: str | None

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from huey.storage import BaseStorage
 
 from runner.config import Settings
 from runner.db import Database, open_database
-from runner.errors import DatabaseCorrupt, QueueFull
+from runner.errors import DatabaseCorrupt, DiskFull, QueueFull
 from runner.models import WAITING, create_schema, is_jobs_database, schema_is_current
 from runner.wakeup import Listener, Notifier
 
@@ -130,6 +130,9 @@ class JobStorage(BaseStorage):
         # Whether any revocation exists, as of the last claim. huey looks for
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
+        self._holds: dict[str, str] = {}
+        #: Called (from a worker thread) when a claim fails because the disk is full.
+        self.on_disk_full: Callable[[DiskFull], None] | None = None
 
     # -- producer side ---------------------------------------------------------
 
@@ -183,6 +186,25 @@ class JobStorage(BaseStorage):
             self._stopping = True
             self._cond.notify_all()
 
+    def hold_claims(self, key: str, reason: str) -> None:
+        """Stop claiming until :meth:`release_claims` with the same key (resumable)."""
+        with self._cond:
+            self._holds[key] = reason
+            self._cond.notify_all()
+
+    def release_claims(self, key: str) -> bool:
+        """Lift one hold; claiming resumes once no hold is left. True if it was held."""
+        with self._cond:
+            held = self._holds.pop(key, None) is not None
+            self._wake_seq += 1
+            self._cond.notify_all()
+        return held
+
+    @property
+    def holds(self) -> dict[str, str]:
+        """Why claiming is held, by key (empty when claiming)."""
+        return dict(self._holds)
+
     def stop_consuming(self) -> list[str]:
         """Stop claiming; hand back jobs claimed but not started; flush completions."""
         with self._cond:
@@ -215,6 +237,9 @@ class JobStorage(BaseStorage):
                 if self._stopping:
                     self._cond.wait(0.05)  # huey's loop is about to see its stop flag
                     return None
+                if self._holds:
+                    self._cond.wait(poll)
+                    return None
                 if self._buffer:
                     return self._buffer.popleft()
                 if not self._claiming:
@@ -232,6 +257,10 @@ class JobStorage(BaseStorage):
         try:
             claimed, next_due = self._claim(want)
             self._inflight.update(c.id for c in claimed)
+        except DiskFull as exc:
+            self.hold_claims("disk", f"disk full: {exc}")
+            if self.on_disk_full is not None:
+                self.on_disk_full(exc)
         finally:
             with self._cond:
                 self._claiming = False

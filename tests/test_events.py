@@ -267,12 +267,12 @@ def test_cli_emit_events_and_handlers(huey, settings_file):
     drain(include_scheduled=True)
     listing = cli("events", "--name", "fix.*", "--since", "1h")
     assert listing.returncode == 0, listing.stderr
-    assert event_id[:8] in listing.stdout and "flaky:dead" in listing.stdout
+    assert event_id[-12:] in listing.stdout and "flaky:dead" in listing.stdout
     assert "steady:completed" in listing.stdout
     replayed = cli("events", "replay", "--name", "fix.*", "--since", "1h", "--only-failed")
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1 event(s) as 1 job(s)" in replayed.stdout
-    shown = cli("events", "show", event_id[:8])
+    shown = cli("events", "show", event_id[-12:])
     assert shown.returncode == 0 and "deliveries: 2" in shown.stdout
     subs = cli("handlers")
     assert subs.returncode == 0, subs.stderr

@@ -11,6 +11,7 @@ from typing import Any
 
 from runner import event_store
 from runner.cli.format import table, when
+from runner.db import short_id
 from runner.errors import SerializationError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -94,7 +95,7 @@ def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
     outcomes = event_store.handler_outcomes(ctx.db, [e.id for e in rows])
     print(table(
         ["ID", "NAME", "EMITTED", "STATUS", "KEY", "SOURCE", "HANDLERS"],
-        [(e.id[:8], e.name, when(e.emitted_at), e.status, e.key or "", e.source or "",
+        [(short_id(e.id), e.name, when(e.emitted_at), e.status, e.key or "", e.source or "",
           " ".join(f"{o.handler}:{o.outcome}" for o in outcomes[e.id]) or "-")
          for e in rows]))
     print(f"({len(rows)} events)")
