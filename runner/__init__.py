@@ -12,6 +12,7 @@ from runner.errors import (
     DatabaseCorrupt,
     DatabaseLocked,
     DatabaseUnavailable,
+    EventNotFound,
     Fatal,
     InvalidSchedule,
     JobNotFound,
@@ -22,7 +23,10 @@ from runner.errors import (
     TaskTimeout,
     UnknownTask,
 )
+from runner.event_replay import replay
+from runner.events import emit, emit_many, event_handler
 from runner.models import JobState
+from runner.progress import Progress, get_progress, progress
 from runner.tasks import Failure
 
 
@@ -43,12 +47,16 @@ def configure(settings: Settings | None = None, *, database: str | None = None) 
 __all__ = [
     # defining and enqueueing work
     "task", "configure", "get_huey",
+    # events
+    "event_handler", "emit", "emit_many", "replay",
     # control flow inside tasks
     "Retry", "Fatal", "Failure",
+    # progress of a running job
+    "progress", "get_progress", "Progress",
     # settings and states
     "Settings", "load_settings", "JobState",
     # errors
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
-    "TaskTimeout",
+    "EventNotFound", "TaskTimeout",
 ]

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,27 @@ def current_job() -> CurrentJob | None:
     return attempt.current
 
 
+#: Called in the worker thread after each attempt, while ``current_job()`` still answers.
+_attempt_end_hooks: list[Callable[[CurrentJob], None]] = []
+
+
+def on_attempt_end(hook: Callable[[CurrentJob], None]) -> Callable[[CurrentJob], None]:
+    """Register ``hook(job)`` to run after every attempt (flushes of per-job buffers)."""
+    if hook not in _attempt_end_hooks:
+        _attempt_end_hooks.append(hook)
+    return hook
+
+
+def _run_attempt_end_hooks(job: CurrentJob | None) -> None:
+    if job is None:
+        return
+    for hook in _attempt_end_hooks:
+        try:
+            hook(job)
+        except Exception:
+            logger.exception("end-of-attempt hook %r failed for job %s", hook, job.id)
+
+
 def to_timestamp(eta: datetime.datetime) -> float:
     """huey keeps ETAs as naive UTC datetimes; the jobs table keeps epoch seconds."""
     if eta.tzinfo is None:
@@ -114,6 +136,11 @@ class RunnerHuey(Huey):
         with self._storage_lock:
             self._settings = settings
             self._storage = None
+
+    def update_settings(self, settings: Settings) -> None:
+        """Swap the settings of a running worker (SIGHUP), keeping its open storage."""
+        with self._storage_lock:
+            self._settings = settings
 
     def create_storage(self) -> BaseStorage | None:
         if self._immediate and self.immediate_use_memory:
@@ -222,6 +249,7 @@ class RunnerHuey(Huey):
         try:
             return super().execute(task, timestamp)
         finally:
+            _run_attempt_end_hooks(attempt.current)
             _local.attempt = None
             try:
                 self._settle(jobs, task, attempt)

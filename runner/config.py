@@ -16,9 +16,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from runner.errors import ConfigError
+
+T = TypeVar("T")
 
 #: Environment variable naming the settings file (default ``./settings.toml``).
 SETTINGS_ENV = "RUNNER_SETTINGS"
@@ -77,6 +79,10 @@ class WorkerSection:
     """Longest idle wait between looks at the queue when no wake-up arrives."""
     log_level: str = "INFO"
     """Level of the worker's log output."""
+    max_memory_mb: int = 0
+    """RSS above which the worker stops claiming, drains and exits with code 86 (0 = off)."""
+    min_free_disk_mb: int = 64
+    """Free space under the database directory below which claiming pauses (0 = off)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class DatabaseSection:
     """Bytes the WAL is truncated to after a checkpoint."""
     write_deadline: float = 15.0
     """Seconds an enqueue keeps retrying a locked database before it fails."""
+    max_page_count: int = 0
+    """Hard cap on the file's size in pages (SQLite ``max_page_count``); 0 = no cap."""
 
 
 @dataclass(frozen=True)
@@ -239,8 +247,24 @@ def _build(cls: type, table: Any, where: str) -> Any:
     return cls(**values)
 
 
+def parse_section(settings: Settings, name: str, cls: type[T]) -> T:
+    """Validate the raw ``[name]`` table of ``settings.extra`` into the dataclass ``cls``.
+
+    A missing table gives ``cls()``'s defaults.
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong type, named.
+    """
+    where = f"{settings.path or 'settings'}: [{name}]"
+    return _build(cls, settings.extra.get(name, {}), where)
+
+
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     kind = str(annotation)
+    if kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
     if isinstance(value, bool) and "bool" not in kind:
         raise ConfigError(f"{where}: expected {kind.replace(' | None', '')}, got a boolean")
     if kind.startswith("int"):
@@ -267,7 +291,7 @@ def _check(s: Settings, where: str) -> None:
     problems = []
     if w.max_concurrent_tasks < 1:
         problems.append(("worker", "max_concurrent_tasks", "must be at least 1"))
-    for key in ("retry_limit", "queue_size", "crash_limit"):
+    for key in ("retry_limit", "queue_size", "crash_limit", "max_memory_mb", "min_free_disk_mb"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter"):

@@ -22,7 +22,7 @@ from typing import TypeVar
 import peewee
 
 from runner.config import DatabaseSection
-from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable
+from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +30,19 @@ T = TypeVar("T")
 
 _LOCKED = ("database is locked", "database table is locked", "database schema is locked")
 _CORRUPT = ("file is not a database", "database disk image is malformed")
+_DISK = ("database or disk is full", "disk i/o error")
 
 
 def is_locked_error(exc: BaseException) -> bool:
     """True for SQLITE_BUSY/SQLITE_LOCKED, which a later retry may get past."""
     return isinstance(exc, (sqlite3.OperationalError, peewee.OperationalError)) and any(
         text in str(exc) for text in _LOCKED)
+
+
+def is_disk_error(exc: BaseException) -> bool:
+    """True for SQLITE_FULL and SQLITE_IOERR: the write could not reach the disk."""
+    text = str(exc).lower()
+    return any(t in text for t in _DISK)
 
 
 def is_corrupt_error(exc: BaseException) -> bool:
@@ -68,6 +75,8 @@ class Database:
                        ("synchronous", self.options.synchronous.upper()),
                        ("journal_size_limit", self.options.journal_size_limit),
                        *pragmas]
+            if self.options.max_page_count:
+                pragmas.append(("max_page_count", self.options.max_page_count))
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -139,11 +148,21 @@ class Database:
         limit = self.options.write_deadline if deadline is None else deadline
         give_up = time.monotonic() + limit
         delay = 0.005
+        busy = self.options.busy_timeout
         while True:
             try:
                 with self._write_lock:
                     conn = self.connection()
-                    conn.execute("BEGIN IMMEDIATE")
+                    # SQLite's own busy wait must not outlast the deadline.
+                    remaining = give_up - time.monotonic()
+                    shortened = remaining < busy
+                    if shortened:
+                        conn.execute(f"PRAGMA busy_timeout = {max(0, int(remaining * 1000))}")
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                    finally:
+                        if shortened:
+                            conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
                     try:
                         result = fn(conn)
                     except BaseException:
@@ -156,6 +175,8 @@ class Database:
                 if not is_locked_error(exc):
                     if is_corrupt_error(exc):
                         raise self._translate(exc) from None
+                    if is_disk_error(exc):
+                        raise DiskFull(f"{self.path}: {exc}; nothing was written") from None
                     raise
                 if time.monotonic() >= give_up:
                     raise DatabaseLocked(
@@ -187,3 +208,33 @@ def open_database(path: str | Path, options: DatabaseSection | None = None, *,
         if db is None or (options is not None and db.options != options):
             db = _open[key] = Database(path, options, readonly=readonly)
         return db
+
+
+class AmbiguousId(LookupError):
+    """A shortened id matches more than one row."""
+
+
+def lookup_id(db: Database, table: str, columns: str, ident: str) -> tuple | None:
+    """The row whose id is ``ident``, or starts or ends with it (unique), or None.
+
+    Ids are time-ordered, so rows made in the same minute share a prefix; the
+    end of an id is random and makes a good short form (the CLI shows it).
+
+    Raises:
+        AmbiguousId: the shortened id matches several rows.
+    """
+    rows = db.query(f"SELECT {columns} FROM {table} WHERE id = ?", (ident,))
+    if not rows and len(ident) >= 4:
+        rows = db.query(f"SELECT {columns} FROM {table} WHERE id >= ? AND id < ? LIMIT 2",
+                        (ident, ident + "\uffff"))
+    if not rows and len(ident) >= 6:
+        rows = db.query(f"SELECT {columns} FROM {table} WHERE id LIKE ? LIMIT 2",
+                        ("%" + ident.replace("%", "").replace("_", ""),))
+    if len(rows) > 1:
+        raise AmbiguousId(ident)
+    return rows[0] if rows else None
+
+
+def short_id(ident: str) -> str:
+    """The random tail of an id: what listings show and lookups accept."""
+    return ident[-12:]

@@ -15,6 +15,8 @@ EX_DATAERR = 65
 EX_CANTCREAT = 73
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
+#: Not a sysexits.h code: the worker went over ``[worker] max_memory_mb`` and drained.
+EX_MEMORY_LIMIT = 86
 
 
 class RunnerError(Exception):
@@ -49,6 +51,12 @@ class DatabaseUnavailable(DatabaseError):
     exit_code = EX_CANTCREAT
 
 
+class DiskFull(DatabaseError):
+    """SQLite could not write: the disk (or the database's page limit) is full, or I/O failed."""
+
+    exit_code = 74  # EX_IOERR
+
+
 class DatabaseLocked(DatabaseError):
     """The database stayed write-locked past the deadline; nothing was written."""
 
@@ -75,6 +83,10 @@ class QueueFull(RunnerError):
 
 class JobNotFound(RunnerError):
     """No job has the given id."""
+
+
+class EventNotFound(RunnerError):
+    """No event has the given id."""
 
 
 class InvalidAction(RunnerError):

@@ -1,9 +1,12 @@
 """The worker process: ``python run.py`` builds a Manager and runs it.
 
 The manager loads the task modules, recovers what dead workers left behind,
-then runs huey's consumer (thread workers) with the lifeline beside it. SIGTERM
-and SIGINT drain: claiming stops at once, running jobs get ``shutdown_timeout``
-seconds, and whatever still runs after that is handed back to the queue.
+then runs huey's consumer (thread workers) with the lifeline and the
+operations (:mod:`runner.operations`: stored logs, resource guard, retention,
+metrics listener, systemd notify) beside it. SIGTERM and SIGINT drain: claiming
+stops at once, running jobs get ``shutdown_timeout`` seconds, and whatever
+still runs after that is handed back to the queue. SIGHUP reloads settings.
+Exit code 86 means the worker went over ``max_memory_mb`` and drained.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from huey.consumer import Consumer
+from huey.consumer import Consumer, ConsumerStopped
 
 from runner.app import RunnerHuey
 from runner.config import Settings
 from runner.decorators import get_huey
-from runner.errors import ConfigError, DatabaseCorrupt
+from runner.errors import EX_MEMORY_LIMIT, ConfigError, DatabaseCorrupt, RunnerError
+from runner.event_settings import event_settings
 from runner.lifeline import Lifeline
+from runner.operations import Operations, validate_sections
 from runner.storage import JobStorage
 from runner.workers import make_worker_id, mark_stopped, recover_orphans, register
 
@@ -41,7 +47,47 @@ def import_task_modules(modules: Sequence[str]) -> None:
 
 
 class RunnerConsumer(Consumer):
-    """huey's consumer, told to stop claiming the moment a stop is asked for."""
+    """huey's consumer with our signals and a main-loop tick.
+
+    * A stop request stops claiming at once.
+    * SIGHUP reloads settings (``on_reload``) instead of huey's drain-and-``execl``.
+    * ``on_tick`` runs in the main thread every loop pass (about 10 per second):
+      systemd notifications and watchdog pings live there.
+    * :meth:`request_stop` drains from any thread, as SIGTERM would.
+    """
+
+    def __init__(self, huey: RunnerHuey, *, on_tick: Callable[[], None] | None = None,
+                 on_reload: Callable[[], None] | None = None,
+                 on_stop: Callable[[], None] | None = None, **options: Any) -> None:
+        self.on_tick = on_tick
+        self.on_reload = on_reload
+        self.on_stop = on_stop
+        self._reload_pending = False
+        self._stop_requested = False
+        super().__init__(huey, **options)
+        self._signal_actions.pop(signal.SIGHUP, None)
+
+    def _set_signal_handlers(self) -> None:
+        super()._set_signal_handlers()
+        signal.signal(signal.SIGHUP, self._handle_reload_signal)
+
+    def _handle_reload_signal(self, signum: int, frame: object) -> None:
+        self._reload_pending = True
+
+    def request_stop(self) -> None:
+        """Drain and stop, as on SIGTERM (thread-safe)."""
+        self._stop_requested = True
+
+    def loop(self, health_check_ts: float | None = None) -> float | None:
+        if self._reload_pending:
+            self._reload_pending = False
+            self._call(self.on_reload, "settings reload")
+        if self._stop_requested and self._signum is None:
+            self._stop_requested = False
+            self.stop(graceful=True)
+            raise ConsumerStopped
+        self._call(self.on_tick, "main-loop tick")
+        return super().loop(health_check_ts)
 
     pending_signal: int | None = None
 
@@ -58,24 +104,42 @@ class RunnerConsumer(Consumer):
         self.stop_flag.set()
         if jobs is not None:
             jobs.pause_claims()
+        self._call(self.on_stop, "stop notification")
         super().stop(graceful)
+
+    def _call(self, hook: Callable[[], None] | None, what: str) -> None:
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:
+            logger.exception("%s failed", what)
+
+    def workers_alive(self) -> bool:
+        """True while every worker thread runs."""
+        return all(self.environment.is_alive(t) for _, t in self.worker_threads)
 
 
 class Manager:
     """One worker process: consumer, lifeline, recovery, clean shutdown."""
 
     def __init__(self, settings: Settings, *, queues: Sequence[str] = (),
-                 huey: RunnerHuey | None = None) -> None:
+                 huey: RunnerHuey | None = None,
+                 loader: Callable[[], Settings] | None = None) -> None:
         self.settings = settings
         self.queues = tuple(queues) or settings.worker.queues
         self.huey = huey or get_huey()
         self.owner = make_worker_id()
+        self.loader = loader
         self.consumer: RunnerConsumer | None = None
         self.lifeline: Lifeline | None = None
+        self.ops: Operations | None = None
+        self.exit_code = 0
 
     def prepare(self) -> JobStorage:
         """Load tasks, open the database, register, recover orphans."""
         self.huey.configure(self.settings)
+        event_settings(self.settings)  # [events] is validated here: a bad key exits 78
         import_task_modules(self.settings.runner.imports)
         jobs = self.huey.jobs
         assert jobs is not None
@@ -104,7 +168,7 @@ class Manager:
                 f"the file aside and run `sqlite3 {jobs.db.path} .recover`")
 
     def run(self) -> int:
-        """Run until SIGTERM/SIGINT; returns the process exit code."""
+        """Run until SIGTERM/SIGINT (or the memory limit); returns the process exit code."""
         early: list[int] = []
 
         def before_consumer(signum: int, frame: object) -> None:
@@ -116,19 +180,25 @@ class Manager:
         previous = {sig: signal.signal(sig, before_consumer)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            validate_sections(self.settings)
             jobs = self.prepare()
         except BaseException:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             raise
         w = self.settings.worker
+        self.ops = ops = Operations(self.settings, self.huey, jobs, self.owner,
+                                    on_memory_limit=self._memory_limit)
         jobs.start_consuming(self.owner, self.queues)
-        self.lifeline = Lifeline(jobs, self.settings, self.owner)
+        self.lifeline = Lifeline(jobs, self.settings, self.owner, status=ops.guard.status)
         self.lifeline.start()
-        self.consumer = RunnerConsumer(
+        ops.start()
+        self.consumer = consumer = RunnerConsumer(
             self.huey, workers=w.max_concurrent_tasks, periodic=False, worker_type="thread",
             graceful_signal="TERM", shutdown_timeout=w.shutdown_timeout,
-            check_worker_health=True, health_check_interval=5)
+            check_worker_health=True, health_check_interval=5,
+            on_tick=lambda: ops.tick(consumer, self.lifeline), on_reload=self.reload,
+            on_stop=ops.stopping)
         if early:
             self.consumer.pending_signal = early[0]
         logger.info("worker %s started: %d threads, queues %s, database %s", self.owner,
@@ -137,7 +207,27 @@ class Manager:
             self.consumer.run()
         finally:
             self.shutdown(jobs)
-        return 0
+        return self.exit_code
+
+    def reload(self) -> None:
+        """SIGHUP: load the settings file again; a bad file is logged and ignored."""
+        if self.loader is None or self.ops is None:
+            logger.warning("SIGHUP ignored: no settings file to reload")
+            return
+        try:
+            new = self.loader()
+            validate_sections(new)
+        except RunnerError as exc:
+            logger.error("SIGHUP: new settings rejected, keeping the old ones: %s", exc)
+            self.ops.notifier.status(f"settings reload rejected: {exc}"[:200])
+            return
+        self.ops.reload(new)
+        self.settings = self.ops.settings
+
+    def _memory_limit(self, rss_bytes: int) -> None:
+        self.exit_code = EX_MEMORY_LIMIT
+        if self.consumer is not None:
+            self.consumer.request_stop()
 
     def shutdown(self, jobs: JobStorage) -> None:
         """Hand back unstarted work, flush outcomes, deregister."""
@@ -150,4 +240,6 @@ class Manager:
             mark_stopped(jobs.db, self.owner)
         except Exception:
             logger.exception("clean shutdown failed; leases expire and jobs are recovered")
+        if self.ops is not None:
+            self.ops.stop()
         sys.stdout.flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.db import Database
+from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import JobNotFound
 from runner.models import JOB_COLUMNS, AttemptError, JobRow
 
@@ -77,20 +77,18 @@ def job_ids(db: Database, filters: JobFilter, *, limit: int = 100_000) -> list[s
 
 
 def get_job(db: Database, job_id: str) -> JobRow:
-    """One job by id, or by a unique prefix of its id.
+    """One job by id, or by a unique start or end of its id.
 
     Raises:
         JobNotFound: no job, or the prefix is ambiguous.
     """
-    rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job WHERE id = ?", (job_id,))
-    if not rows and len(job_id) >= 4:
-        rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job WHERE id LIKE ? LIMIT 2",
-                        (job_id + "%",))
-        if len(rows) > 1:
-            raise JobNotFound(f"job id prefix '{job_id}' is ambiguous")
-    if not rows:
+    try:
+        row = lookup_id(db, "runner_job", JOB_COLUMNS, job_id)
+    except AmbiguousId:
+        raise JobNotFound(f"job id '{job_id}' is ambiguous; give more of it") from None
+    if row is None:
         raise JobNotFound(f"no job with id '{job_id}'")
-    return JobRow(*rows[0])
+    return JobRow(*row)
 
 
 def job_errors(db: Database, job_id: str) -> list[AttemptError]:

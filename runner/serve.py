@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from runner.config import SETTINGS_ENV, load_settings
+from runner.config import SETTINGS_ENV, Settings, load_settings
 from runner.errors import RunnerError
+from runner.logconfig import configure_logging
 
 DESCRIPTION = """\
 Run the job runner: huey's consumer over the jobs database, with leases,
@@ -25,6 +25,13 @@ signals:
   SIGTERM, SIGINT   drain: stop claiming, wait up to [worker] shutdown_timeout for
                     running jobs, hand back what still runs, exit 0. A second
                     signal stops at once; unfinished jobs are recovered at next start.
+  SIGHUP            reload settings.toml (log level, [logging], [retention],
+                    [health], [tasks.*], retry defaults); a bad file is logged
+                    and the old settings are kept.
+
+systemd: with $NOTIFY_SOCKET set, sends READY=1 once recovery is done and the
+workers run, STATUS= lines, WATCHDOG=1 (when $WATCHDOG_USEC is set) while the
+lifeline and worker threads are alive, and STOPPING=1 at shutdown.
 
 exit codes:
   0   clean shutdown
@@ -33,6 +40,7 @@ exit codes:
   73  the database (or its directory) cannot be created or opened
   75  the database stayed locked
   78  bad settings: the message names the file and key
+  86  the worker went over [worker] max_memory_mb, drained and exited (restart it)
 """
 
 
@@ -64,24 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         environ["RUNNER_DATABASE"] = args.database
     try:
         settings = load_settings(args.settings, environ)
+        configure_logging(settings)
     except RunnerError as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return exc.exit_code
-    configure_logging(settings.worker.log_level)
     queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
     from runner.manager import Manager
 
+    def reload() -> Settings:
+        return load_settings(args.settings, environ)
+
     try:
-        return Manager(settings, queues=queues).run()
+        return Manager(settings, queues=queues, loader=reload).run()
     except RunnerError as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return exc.exit_code
-
-
-def configure_logging(level: str) -> None:
-    """Console logging at ``level``; huey's per-task lines only at DEBUG."""
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(processName)s %(threadName)s %(name)s: %(message)s")
-    if level.upper() != "DEBUG":
-        logging.getLogger("huey").setLevel(logging.WARNING)

@@ -16,17 +16,15 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from huey.constants import EmptyData
-from huey.storage import BaseStorage
-
 from runner.config import Settings
 from runner.db import Database, open_database
-from runner.errors import DatabaseCorrupt, QueueFull
-from runner.models import WAITING, create_schema, is_jobs_database
+from runner.errors import DatabaseCorrupt, DiskFull, QueueFull
+from runner.kvstore import KeyValueStore
+from runner.models import WAITING, create_schema, is_jobs_database, schema_is_current
 from runner.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
@@ -95,12 +93,14 @@ def prepare_database(db: Database) -> None:
                 raise DatabaseCorrupt(
                     f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
                     "it is not a jobs database")
-        if not db.readonly:
+        # Opening a current database needs no write lock: a producer can start while
+        # another process holds the lock, and fails only if it must write.
+        if not db.readonly and not schema_is_current(conn):
             db.write(lambda c: create_schema(c))
         _schema_ready.add(key)
 
 
-class JobStorage(BaseStorage):
+class JobStorage(KeyValueStore):
     """huey storage whose queue is the jobs table (see module docstring)."""
 
     blocking = True  # dequeue() waits for work itself; huey must not sleep on top
@@ -128,6 +128,9 @@ class JobStorage(BaseStorage):
         # Whether any revocation exists, as of the last claim. huey looks for
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
+        self._holds: dict[str, str] = {}
+        #: Called (from a worker thread) when a claim fails because the disk is full.
+        self.on_disk_full: Callable[[DiskFull], None] | None = None
 
     # -- producer side ---------------------------------------------------------
 
@@ -153,14 +156,7 @@ class JobStorage(BaseStorage):
                             f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
                             f"{limit}; nothing was written (raise [worker] queue_size or "
                             "start more workers)")
-            conn.executemany(
-                "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
-                "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(j.id, j.task, j.queue, j.priority,
-                  "scheduled" if j.run_at > created else "available", j.data, j.args,
-                  j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
-                 for j in jobs])
+            write_jobs(conn, jobs, created)
 
         self.db.write(insert)
         self.wake()
@@ -187,6 +183,25 @@ class JobStorage(BaseStorage):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+
+    def hold_claims(self, key: str, reason: str) -> None:
+        """Stop claiming until :meth:`release_claims` with the same key (resumable)."""
+        with self._cond:
+            self._holds[key] = reason
+            self._cond.notify_all()
+
+    def release_claims(self, key: str) -> bool:
+        """Lift one hold; claiming resumes once no hold is left. True if it was held."""
+        with self._cond:
+            held = self._holds.pop(key, None) is not None
+            self._wake_seq += 1
+            self._cond.notify_all()
+        return held
+
+    @property
+    def holds(self) -> dict[str, str]:
+        """Why claiming is held, by key (empty when claiming)."""
+        return dict(self._holds)
 
     def stop_consuming(self) -> list[str]:
         """Stop claiming; hand back jobs claimed but not started; flush completions."""
@@ -220,6 +235,9 @@ class JobStorage(BaseStorage):
                 if self._stopping:
                     self._cond.wait(0.05)  # huey's loop is about to see its stop flag
                     return None
+                if self._holds:
+                    self._cond.wait(poll)
+                    return None
                 if self._buffer:
                     return self._buffer.popleft()
                 if not self._claiming:
@@ -237,6 +255,10 @@ class JobStorage(BaseStorage):
         try:
             claimed, next_due = self._claim(want)
             self._inflight.update(c.id for c in claimed)
+        except DiskFull as exc:
+            self.hold_claims("disk", f"disk full: {exc}")
+            if self.on_disk_full is not None:
+                self.on_disk_full(exc)
         finally:
             with self._cond:
                 self._claiming = False
@@ -401,134 +423,22 @@ class JobStorage(BaseStorage):
         if state == "available":
             self.wake()
 
-    # -- huey's Storage interface ------------------------------------------------
-
-    def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        raise NotImplementedError("jobs are written through RunnerHuey.enqueue")
-
-    def dequeue(self) -> bytes | None:
-        raise NotImplementedError("jobs are claimed through RunnerHuey.dequeue")
-
-    def queue_size(self) -> int:
-        return self.db.query(f"SELECT count(*) FROM runner_job WHERE state IN {_WAITING}")[0][0]
-
-    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        rows = self.db.query(
-            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN {_WAITING} "
-            "ORDER BY priority DESC, run_at LIMIT ?", (limit or -1,))
-        return [r[0] for r in rows]
-
-    def flush_queue(self) -> None:
-        self.db.write(lambda c: c.execute(
-            f"UPDATE runner_job SET state='cancelled', reason='queue flushed', finished_at=? "
-            f"WHERE state IN {_WAITING}", (time.time(),)))
-
-    def add_to_schedule(self, data: bytes, ts: object) -> None:
-        raise NotImplementedError("scheduled jobs are rows with a future run_at")
-
-    def read_schedule(self, ts: object) -> list[bytes]:
-        return []  # due jobs are claimed straight from runner_job
-
-    def schedule_size(self) -> int:
-        return self.db.query("SELECT count(*) FROM runner_job WHERE state='scheduled'")[0][0]
-
-    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
-        rows = self.db.query("SELECT data FROM runner_job WHERE state='scheduled' "
-                             "ORDER BY run_at LIMIT ?", (limit or -1,))
-        return [r[0] for r in rows]
-
-    def flush_schedule(self) -> None:
-        self.db.write(lambda c: c.execute(
-            "UPDATE runner_job SET state='cancelled', reason='schedule flushed', "
-            "finished_at=? WHERE state='scheduled'", (time.time(),)))
-
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
-        self.db.write(lambda c: c.execute(
-            "INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", (key, value)))
-
-    def peek_data(self, key: str) -> bytes | object:
-        rows = self.db.query("SELECT value FROM runner_kv WHERE key=?", (key,))
-        return rows[0][0] if rows else EmptyData
-
-    def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        if not keys or (not self._revocations and all(_is_revocation(k) for k in keys)):
-            return {}
-        return dict(self.db.query(
-            f"SELECT key, value FROM runner_kv WHERE key IN ({','.join('?' * len(keys))})",
-            tuple(keys)))
-
-    def pop_data(self, key: str) -> bytes | object:
-        if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
-            return EmptyData
-        rows = self.db.write(lambda c: c.execute(
-            "DELETE FROM runner_kv WHERE key=? RETURNING value", (key,)).fetchall())
-        return rows[0][0] if rows else EmptyData
-
-    def wait_result(self, key: str, timeout: float | None = None, backoff: float = 1.15,
-                    max_delay: float = 1.0) -> bool:
-        # huey starts polling at 50 ms; a local result is usually there in a few.
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.002
-        while True:
-            if self.has_data_for_key(key):
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(min(delay, max_delay))
-            delay *= backoff
-
-    def has_data_for_key(self, key: str) -> bool:
-        return bool(self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)))
-
-    def delete_data(self, key: str) -> bool:
-        if not self._revocations and _is_revocation(key):
-            return False
-        if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
-            return False
-        return self.db.write(lambda c: c.execute(
-            "DELETE FROM runner_kv WHERE key=?", (key,)).rowcount) == 1
-
-    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        now = time.time()
-
-        def put(conn: sqlite3.Connection) -> bool:
-            conn.execute("DELETE FROM runner_kv WHERE key=? AND expires_at < ?", (key, now))
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO runner_kv (key, value, expires_at) VALUES (?, ?, ?)",
-                (key, value, now + ttl if ttl else None))
-            return cur.rowcount == 1
-
-        return self.db.write(put)
-
-    def incr(self, key: str, amount: int = 1) -> int:
-        return self.db.write(lambda c: c.execute(
-            "INSERT INTO runner_counter (key, value) VALUES (?, ?) ON CONFLICT (key) "
-            "DO UPDATE SET value = value + excluded.value RETURNING value",
-            (key, amount)).fetchone()[0])
-
-    def delete_counter(self, key: str) -> None:
-        self.db.write(lambda c: c.execute("DELETE FROM runner_counter WHERE key=?", (key,)))
-
-    def result_store_size(self) -> int:
-        return self.db.query("SELECT count(*) FROM runner_kv")[0][0]
-
-    def result_items(self) -> dict[str, bytes]:
-        return dict(self.db.query("SELECT key, value FROM runner_kv"))
-
-    def flush_results(self) -> None:
-        self.db.write(lambda c: c.execute("DELETE FROM runner_kv"))
-
-    def flush_counters(self) -> None:
-        self.db.write(lambda c: c.execute("DELETE FROM runner_counter"))
-
     @property
     def path(self) -> Path:
         """The database file."""
         return self.db.path
 
 
-def _is_revocation(key: str) -> bool:
-    return key.startswith(("r:", "rt:"))
+def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float) -> None:
+    """Insert job rows inside the caller's write transaction (no queue_size check)."""
+    conn.executemany(
+        "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
+        "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(j.id, j.task, j.queue, j.priority,
+          "scheduled" if j.run_at > created else "available", j.data, j.args,
+          j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
+         for j in jobs])
 
 
 def _write_acks(conn: sqlite3.Connection, acks: list[tuple[str, float]]) -> None:

@@ -70,6 +70,13 @@ class Notifier:
         except Exception:  # a wake-up is an optimisation; never fail a commit for it
             logger.debug("wake-up failed", exc_info=True)
 
+    def close(self) -> None:
+        """Close the sending socket (opened again on the next notify)."""
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
     def _list(self) -> list[str]:
         try:
             return [entry.path for entry in os.scandir(self.dir) if entry.name.endswith(".sock")]

@@ -96,6 +96,9 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
 
     Orphans are jobs in ``executing`` whose lease expired, or whose owner is a
     process of this host that no longer exists (found at once, no lease wait).
+    The caller's own jobs count too once their lease expired: the heartbeat that
+    runs just before extends every lease it still holds, so an expired one is a
+    job whose outcome could not be written (a full disk, say).
     """
     at = time.time() if now is None else now
     host = socket.gethostname()
@@ -114,13 +117,14 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         who = f" OR lease_owner IN ({marks})" if dead_here else ""
         rows = conn.execute(
             f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job "
-            f"WHERE state='executing' AND (lease_expires_at < ?{who})"
-            + (" AND lease_owner IS NOT ?" if me else ""),
-            (at, *dead_here, *((me,) if me else ()))).fetchall()
+            f"WHERE state='executing' AND (lease_expires_at < ?{who})",
+            (at, *dead_here)).fetchall()
         requeued, buried = [], []
         for job_id, owner, attempt, crashes, started_at in rows:
             crashes += 1
-            message = f"worker {owner} died while attempt {attempt} was running"
+            message = (f"worker {owner} died while attempt {attempt} was running"
+                       if owner != me else
+                       f"lease of attempt {attempt} expired: its outcome could not be written")
             conn.execute(
                 "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, "
                 "traceback, worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",

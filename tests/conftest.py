@@ -76,6 +76,7 @@ def huey(tmp_path: Path, settings_file: Path) -> Iterator[RunnerHuey]:
     yield instance
     jobs = instance.jobs
     if jobs is not None:
+        jobs.notifier.close()
         jobs.db.close()
 
 
@@ -115,10 +116,15 @@ class WorkerProcess:
             self.proc.kill()
         return self.wait(10)
 
-    def wait(self, timeout: float = 20.0) -> int:
-        code = self.proc.wait(timeout)
+    def close(self) -> None:
         self._log_file.close()
-        return code
+
+    def wait(self, timeout: float = 20.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if not self._log_file.closed:
+                self._log_file.close()
 
 
 @pytest.fixture
@@ -137,3 +143,4 @@ def make_worker(tmp_path: Path, settings_file: Path) -> Iterator[Callable[..., W
     yield make
     for worker in started:
         worker.kill()
+        worker.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 
@@ -123,3 +124,52 @@ def short_work(n):
     time.sleep(0.002)
     record(f"{n} {job.attempt if job else 0}")
     return n
+
+
+_log = logging.getLogger("tests.jobs")
+
+
+@task(retry_limit=0)
+def chatty(label):
+    """Logs through logging and print, as a task author would."""
+    _log.info("sync says %s", label)
+    print(f"printed {label}")
+    _log.warning("careful %s", label)
+    return label
+
+
+@task(retry_limit=0)
+async def async_chatty(label):
+    _log.info("async says %s", label)
+    await asyncio.sleep(0.001)
+    print(f"async printed {label}", end="")  # no newline: flushed at the end of the attempt
+    return label
+
+
+@task(retry_limit=0)
+def log_lines(count, size=100):
+    for i in range(count):
+        _log.info("line %d %s", i, "x" * size)
+
+
+@task(retry_limit=0)
+def reports_progress(total, gate_file):
+    """Reports progress, then waits until the test removes ``gate_file``."""
+    from runner import progress
+
+    for done in range(total + 1):
+        progress(done, total, f"step {done}")
+    deadline = time.monotonic() + 30
+    while os.path.exists(gate_file) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return total
+
+
+@task(retry_limit=0)
+async def async_progress(total):
+    from runner import progress
+
+    for done in range(total + 1):
+        progress(done, total)
+        await asyncio.sleep(0)
+    return total

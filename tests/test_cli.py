@@ -25,7 +25,7 @@ def test_enqueue_then_jobs_lists_it(huey, settings_file):
     job_id = done.stdout.strip()
     assert queries.get_job(huey.jobs.db, job_id).args == '{"args": [2, 3], "kwargs": {}}'
     listing = cli(settings_file, "jobs", "--state", "available")
-    assert job_id[:8] in listing.stdout and "(1 of 1 jobs)" in listing.stdout
+    assert job_id[-12:] in listing.stdout and "(1 of 1 jobs)" in listing.stdout
 
 
 def test_enqueue_refuses_unknown_tasks_and_bad_json_with_exit_65(huey, settings_file):
@@ -39,7 +39,7 @@ def test_enqueue_refuses_unknown_tasks_and_bad_json_with_exit_65(huey, settings_
 def test_show_prints_every_failed_attempt_with_its_traceback(huey, settings_file):
     result = jobs.always_fails("shown")
     drain(include_scheduled=True)
-    shown = cli(settings_file, "show", result.id[:8])
+    shown = cli(settings_file, "show", result.id[-12:])
     assert shown.returncode == 0, shown.stderr
     assert "state: dead" in shown.stdout
     assert shown.stdout.count("Traceback (most recent call last)") == 3

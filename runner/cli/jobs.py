@@ -9,6 +9,7 @@ from typing import Any
 
 from runner import actions, queries
 from runner.cli.format import age, progress, table, when
+from runner.db import short_id
 from runner.errors import SerializationError, UnknownTask
 from runner.queries import JobFilter
 
@@ -87,7 +88,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     total = queries.count_jobs(ctx.db, filters)
     print(table(
         ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],
-        [(j.id[:8], j.task, j.queue, j.state, f"{j.attempt}/{j.max_attempts}",
+        [(short_id(j.id), j.task, j.queue, j.state, f"{j.attempt}/{j.max_attempts}",
           when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
           (j.error_message or "")[:60]) for j in rows]))
     print(f"({len(rows)} of {total} jobs)")

@@ -1,0 +1,140 @@
+"""Operations commands: logs, stats, metrics, health, prune."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from runner import logstore, metrics
+from runner.cli.format import age, table, when
+from runner.db import short_id
+from runner.errors import ConfigError
+from runner.health import check
+from runner.maintenance import prune, retention_settings
+from runner.prometheus import render
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("logs", help="log lines stored by workers, per job or all")
+    p.add_argument("--job", metavar="ID", help="only lines emitted inside this job")
+    p.add_argument("--task", help="only lines of jobs of this task")
+    p.add_argument("--level", default="", help="lowest level: DEBUG, INFO, WARNING, ERROR")
+    p.add_argument("--worker-only", action="store_true", help="only the workers' own lines")
+    p.add_argument("--limit", type=int, default=200, help="lines shown at first (default 200)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    p.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("stats", help="throughput, latency, errors and backlog per task/queue")
+    p.add_argument("--window", type=float, default=60, metavar="MINUTES",
+                   help="minutes looked back (default 60)")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("metrics", help="the metrics in Prometheus text format")
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("health", help="exit 0 when healthy, else 1 with the reason")
+    p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("prune", help="apply [retention] now: delete old rows, vacuum, checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="only count what would go")
+    p.set_defaults(func=cmd_prune)
+
+
+def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
+    try:
+        level = logstore.parse_level(args.level) if args.level else 0
+    except ValueError as exc:
+        raise ConfigError(f"--level: {exc}") from None
+    job_id = None
+    if args.job:
+        from runner.queries import get_job
+
+        job_id = get_job(ctx.db, args.job).id
+    filters = logstore.LogFilter(job_id=job_id, task=args.task, level=level,
+                                 worker_only=args.worker_only)
+    rows = logstore.read_logs(ctx.db, filters, limit=args.limit)
+    last = _print_logs(rows, show_job=job_id is None)
+    while args.follow:
+        time.sleep(args.interval)
+        rows = logstore.read_logs(ctx.db, filters, after_id=last, limit=1000)
+        last = _print_logs(rows, show_job=job_id is None) or last
+    return 0
+
+
+def _print_logs(rows: list, show_job: bool) -> int:  # noqa: ANN001
+    import logging
+
+    for r in rows:
+        who = f" [{r.task} {short_id(r.job_id)}]" if show_job and r.job_id else ""
+        print(f"{when(r.created_at)} {logging.getLevelName(r.level):<7} {r.logger}{who}: "
+              f"{r.message}")
+    sys.stdout.flush()
+    return rows[-1].id if rows else 0
+
+
+def _rate(values: tuple[int, ...]) -> str:
+    return f"{sum(values[-5:]) / 5:.1f}"
+
+
+def _durations(marks: tuple[float, float, float] | None) -> list[str]:
+    return ["-"] * 3 if marks is None else [age(m) for m in marks]
+
+
+def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
+    snap = metrics.collect(ctx.db, window=args.window * 60)
+    minutes = int(args.window)
+    print("jobs by state: " + ", ".join(f"{k} {v}" for k, v in snap.states.items()))
+    print(f"\nper queue (last {minutes} min; rate = completed/min over the last 5 min):")
+    print(table(["QUEUE", "WAITING", "RUNNING", "RETRYING", "DEAD", "OLDEST WAIT", "DONE",
+                 "FAILED", "RATE", "ERR%", "P50", "P95", "P99"],
+                [(q.queue, q.states["available"] + q.states["scheduled"], q.states["executing"],
+                  q.states["retrying"], q.states["dead"], age(q.oldest_waiting_age),
+                  q.stats.completed, q.stats.failed, _rate(q.stats.completed_per_minute),
+                  _percent(q.stats.error_rate), *_durations(q.stats.durations))
+                 for q in snap.queues]))
+    print(f"\nper task (last {minutes} min):")
+    print(table(["TASK", "QUEUE", "DONE", "FAILED", "RETRIES", "DIED", "DEAD", "RATE", "ERR%",
+                 "P50", "P95", "P99"],
+                [(t.task, t.queue, t.stats.completed, t.stats.failed, t.stats.retries,
+                  t.stats.died, t.dead, _rate(t.stats.completed_per_minute),
+                  _percent(t.stats.error_rate), *_durations(t.stats.durations))
+                 for t in snap.tasks]))
+    if snap.schedule_lags is not None:
+        print("\nschedules (lag of the due fire):")
+        print(table(["SCHEDULE", "LAG"], [(n, age(v)) for n, v in snap.schedule_lags.items()]))
+    print("\nworkers:")
+    print(table(["WORKER", "HEARTBEAT", "RUNNING", "RSS", "CPU", "STATUS"],
+                [(w.id, f"{age(w.heartbeat_age)} ago", f"{w.running}/{w.concurrency}",
+                  f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
+                  w.status or "-") for w in snap.workers]))
+    return 0
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}"
+
+
+def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
+    sys.stdout.write(render(metrics.collect(ctx.db)))
+    return 0
+
+
+def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
+    report = check(ctx.db, ctx.settings)
+    print(report.reason if report.ok else f"unhealthy: {report.reason}")
+    return 0 if report.ok else 1
+
+
+def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
+    section = retention_settings(ctx.settings)
+    report = prune(ctx.db, section, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb}: " + ", ".join(f"{n} {what}" for what, n in report.deleted.items()))
+    if not args.dry_run:
+        print(f"vacuumed {report.vacuumed_pages} pages; WAL "
+              f"{report.wal_bytes_before / 2**20:.1f} -> {report.wal_bytes_after / 2**20:.1f} MiB"
+              + (" (checkpoint blocked by a reader)" if report.checkpoint_busy else ""))
+    return 0
