@@ -7,6 +7,7 @@ meanwhile is not touched, and the caller is told.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 
@@ -93,10 +94,6 @@ def _in(states: Sequence[str]) -> str:
     return "(" + ",".join(f"'{s}'" for s in states) + ")"
 
 
-__all__ = ["retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job",
-           "cancel_job", "JobNotFound"]
-
-
 # -- schedules and events (the dashboard's p, t and replay keys) ---------------
 
 
@@ -118,10 +115,43 @@ def run_schedule_now(db: Database, name: str) -> None:
     raise InvalidAction("this version has no periodic schedules")
 
 
-def replay_event(db: Database, event_id: str) -> None:
-    """Deliver a stored event to its handlers again.
+def replay_event(db: Database, event_id: str, *, now: float | None = None) -> str:
+    """Deliver a stored event again, to the handlers the workers have now.
+
+    The event goes back to ``pending`` and its dispatch job is made due again;
+    the worker that runs it fans the event out as at emit time (an unhandled
+    event reaches a handler added since). Works from any process: the handler
+    registry is the worker's, not the caller's.
 
     Raises:
-        InvalidAction: this database has no events.
+        EventNotFound: no such event.
+        InvalidAction: the event is being dispatched now, or its dispatch job was pruned.
     """
-    raise InvalidAction("this version has no events")
+    from runner.event_store import get_event
+
+    event = get_event(db, event_id)
+    at = time.time() if now is None else now
+    job_id = event.dispatch_job or event.id
+
+    def write(conn: sqlite3.Connection) -> str:
+        row = conn.execute("SELECT state FROM runner_job WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise InvalidAction(f"event {event.id}: its dispatch job is gone (pruned); replay "
+                                "it with `python -m runner events replay`")
+        if row[0] not in RETRYABLE or row[0] == "retrying":
+            raise InvalidAction(f"event {event.id} is being dispatched now ({row[0]})")
+        conn.execute("UPDATE runner_event SET status = 'pending' WHERE id = ?", (event.id,))
+        conn.execute(
+            "UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
+            "max_attempts=attempt + 1, reason='event replayed by hand', crashes=0 WHERE id=?",
+            (at, job_id))
+        return f"event {event.id[:8]} will be dispatched again"
+
+    result = db.write(write)
+    Notifier(db.path).notify()
+    return result
+
+
+__all__ = ["retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job",
+           "cancel_job", "pause_schedule", "run_schedule_now", "replay_event", "JobNotFound"]
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner import event_store
 from runner.dashboard_queries import has_table
 from runner.db import Database
 
@@ -17,6 +18,7 @@ class EventView:
     emitted_at: float
     status: str
     source: str | None
+    deliveries: int
     outcomes: tuple[tuple[str, str], ...]
     """(handler, outcome) pairs: pending, running, completed, dead, cancelled."""
 
@@ -25,12 +27,23 @@ def unhandled_event_count(db: Database) -> int:
     """Events no handler took (0 without the table)."""
     if not has_table(db, "runner_event"):
         return 0
-    return db.query("SELECT count(*) FROM runner_event WHERE status = 'unhandled'")[0][0]
+    return db.query("SELECT count(*) FROM runner_event INDEXED BY runner_event_unhandled "
+                    "WHERE status = 'unhandled'")[0][0]
 
 
 def event_views(db: Database, *, unhandled_only: bool = False,
                 limit: int = 200) -> list[EventView]:
-    """Recent events, newest first (empty without the table)."""
+    """Recent events, newest first, with each handler's outcome (empty without the table)."""
     if not has_table(db, "runner_event"):
         return []
-    return []
+    if unhandled_only:
+        columns = ", ".join(event_store.EventRow.__dataclass_fields__)
+        rows = db.query(f"SELECT {columns} FROM runner_event INDEXED BY runner_event_unhandled "
+                        "WHERE status = 'unhandled' ORDER BY emitted_at DESC LIMIT ?", (limit,))
+        events = [event_store.EventRow(*row) for row in rows]
+    else:
+        events = event_store.list_events(db, limit=limit)
+    outcomes = event_store.handler_outcomes(db, [e.id for e in events])
+    return [EventView(e.id, e.name, e.emitted_at, e.status, e.source, e.deliveries,
+                      tuple((o.handler, o.outcome) for o in outcomes.get(e.id, [])))
+            for e in events]

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from runner.db import Database
-from runner.models import JOB_COLUMNS, AttemptError, JobRow
+from runner.models import JOB_COLUMNS, AttemptError, JobRow, LogRow
 from runner.queries import JobFilter, WorkerRow, list_workers
 
 _WAITING = "('available','scheduled','retrying')"
@@ -238,21 +238,11 @@ class JobDetail:
 
     job: JobRow
     errors: list[AttemptError]
-    logs: list[LogLine]
+    logs: list[LogRow]
 
 
-@dataclass(frozen=True)
-class LogLine:
-    """A stored log record, job or worker."""
-
-    id: int
-    created_at: float
-    level: int
-    logger: str
-    message: str
-    job_id: str | None
-    task: str | None
-    worker: str | None
+#: A stored log record (``runner_log``) as the dashboard shows it.
+LogLine = LogRow
 
 
 def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
@@ -316,7 +306,7 @@ def failure_group_ids(db: Database, error_type: str | None, message: str | None,
 
 
 def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
-              min_level: int = 0, text: str | None = None, limit: int = 500) -> list[LogLine]:
+              min_level: int = 0, text: str | None = None, limit: int = 500) -> list[LogRow]:
     """Stored log records after ``after_id``, oldest first; with 0, the newest ``limit``.
 
     Empty when the database has no log table.
@@ -334,9 +324,9 @@ def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
         clauses.append("(message LIKE ? OR logger LIKE ? OR task LIKE ?)")
         params += [f"%{text}%"] * 3
     order = "ASC" if after_id else "DESC"
-    rows = db.query(f"SELECT {', '.join(LogLine.__dataclass_fields__)} FROM runner_log "
+    rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
                     f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",
                     [*params, limit])
     if not after_id:
         rows.reverse()
-    return [LogLine(*row) for row in rows]
+    return [LogRow(*row) for row in rows]

@@ -152,6 +152,9 @@ DDL = [
     # Undispatched events, oldest first: what a dispatch job sweeps up besides its own.
     "CREATE INDEX IF NOT EXISTS runner_event_pending ON runner_event (emitted_at) "
     "WHERE status = 'pending'",
+    # Events no handler took, for the dashboard's count and list (they are rare).
+    "CREATE INDEX IF NOT EXISTS runner_event_unhandled ON runner_event (emitted_at) "
+    "WHERE status = 'unhandled'",
     # Idempotency keys: the newest event of a key, looked up at every keyed emit.
     "CREATE INDEX IF NOT EXISTS runner_event_key ON runner_event (key, emitted_at) "
     "WHERE key IS NOT NULL",

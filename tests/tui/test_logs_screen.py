@@ -1,0 +1,78 @@
+"""Logs screen and the job's own lines in its detail, from runner_log."""
+
+from __future__ import annotations
+
+import time
+
+from textual.widgets import Log, Static
+
+from runner import logstore
+from tests.tui.conftest import drive, settle, wait_poll
+from tui.app import make_app
+from tui.widgets.keyed_table import KeyedTable
+
+
+def add_logs(huey, rows):
+    huey.jobs.db.write(lambda conn: logstore.insert_logs(conn, rows))
+
+
+def test_logs_tail_filter_and_follow(huey, seeded):
+    now = time.time()
+    job = seeded.completed[0]
+    add_logs(huey, [
+        (now, 20, "app.tasks", "sending invoice 1", job, "tests.jobs.add", None),
+        (now, 30, "app.tasks", "slow smtp server", job, "tests.jobs.add", None),
+        (now, 20, "runner.worker", "worker started", None, None, "w-1"),
+    ])
+
+    async def scenario(app, pilot):
+        await pilot.press("6")
+        await settle(app, pilot)
+        log = app.screen.query_one(Log)
+        assert log.line_count == 3 and "sending invoice 1" in log.lines[0]
+        await pilot.press("l", "l")  # all -> INFO -> WARNING
+        await settle(app, pilot)
+        assert log.line_count == 1 and "slow smtp server" in log.lines[0]
+        await pilot.press("l", "l")  # ERROR -> all
+        await settle(app, pilot)
+        app.screen.action_filter()
+        app.screen.query_one("#log-filter").value = "invoice"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert log.line_count == 1
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert log.line_count == 3
+        add_logs(huey, [(now, 40, "app.tasks", "new line arrives", None, None, "w-1")])
+        before = app.polls
+        await pilot.press("ctrl+r")
+        await wait_poll(app, pilot, since=before)
+        assert log.line_count == 4 and "new line arrives" in log.lines[-1]
+        await pilot.press("f")  # hold: new lines wait
+        add_logs(huey, [(now, 40, "app.tasks", "held back", None, None, "w-1")])
+        before = app.polls
+        await pilot.press("ctrl+r")
+        await wait_poll(app, pilot, since=before)
+        assert log.line_count == 4
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def test_job_detail_shows_the_jobs_own_lines(huey, seeded):
+    job = seeded.completed[0]
+    add_logs(huey, [(time.time(), 20, "app.tasks", "only this job's line", job, "add", None),
+                    (time.time(), 20, "app.tasks", "another job", seeded.completed[1], "add",
+                     None)])
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        table.move_cursor(row=table.get_row_index(job))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        text = str(app.screen.query_one("#detail", Static).render())
+        assert "Log (1 lines)" in text and "only this job's line" in text
+        assert "another job" not in text
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)
