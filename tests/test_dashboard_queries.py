@@ -6,6 +6,7 @@ import sqlite3
 
 from runner import dashboard_queries as dq
 from runner.dashboard_events import event_views, unhandled_event_count
+from runner.dashboard_failures import failure_group_ids, failure_groups
 from runner.dashboard_schedules import schedule_count, schedule_views
 from runner.db import Database
 from runner.queries import JobFilter, counts_by_state
@@ -84,10 +85,10 @@ def test_failure_groups_group_by_type_and_message(huey):
     jobs.always_fails("q")
     drain(include_scheduled=True)
     db = reader(huey)
-    groups = dq.failure_groups(db)
+    groups = failure_groups(db)
     assert [(g.error_type, g.count, g.dead) for g in groups] == [
         ("ValueError", 2, 2), ("Fatal", 1, 1)]
-    ids = dq.failure_group_ids(db, groups[1].error_type, groups[1].message)
+    ids = failure_group_ids(db, groups[1].error_type, groups[1].message)
     assert ids == [fatal]
 
 
@@ -107,7 +108,7 @@ def test_reads_leave_no_snapshot_open(huey):
     db = reader(huey)
     dq.summary(db)
     dq.job_page(db)
-    dq.failure_groups(db)
+    failure_groups(db)
     assert not db.connection().in_transaction
     jobs.noop(99)  # a write after the reads lands in the WAL
     other = sqlite3.connect(huey.jobs.path)

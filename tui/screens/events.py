@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from runner import actions
 from runner.dashboard_events import EventView, event_views
-from runner.db import Database
+from runner.db import Database, short_id
 from runner.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
@@ -27,7 +27,7 @@ def event_cells(e: EventView, now: float) -> tuple:
     status = "[red]unhandled[/]" if e.status == "unhandled" else e.status
     outcomes = "  ".join(
         f"{fmt.safe(h)} [{OUTCOME_STYLE.get(o, 'dim')}]{o}[/]" for h, o in e.outcomes) or "-"
-    return (e.id[:8], fmt.safe(e.name), fmt.stamp(e.emitted_at, now), status,
+    return (short_id(e.id), fmt.safe(e.name), fmt.stamp(e.emitted_at, now), status,
             fmt.safe(e.source or "-"), outcomes)
 
 
@@ -97,5 +97,6 @@ class EventsScreen(DataScreen):
 
     def action_replay(self) -> None:
         if (e := self._selected()) is not None:
-            self.confirm(f"Replay event [b]{fmt.safe(e.name)}[/] {e.id[:8]} to every handler?",
-                         lambda: self.act(f"replayed {e.id[:8]}", actions.replay_event, e.id))
+            self.confirm(
+                f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)} to every handler?",
+                lambda: self.act(f"replayed {short_id(e.id)}", actions.replay_event, e.id))

@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from runner import actions
-from runner.dashboard_queries import FailureGroup, failure_group_ids, failure_groups
+from runner.dashboard_failures import FailureGroup, failure_group_ids, failure_groups
 from runner.db import Database
 from runner.queries import JobFilter
 from tui import format as fmt

@@ -9,7 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 GLOBAL_KEYS = [
-    ("1-6", "switch screen"), ("j / k", "move down / up"), ("g / G", "first / last row"),
+    ("1-6", "switch screen (the tabs on top)"), ("j / k", "move down / up"),
+    ("g / G", "first / last row"),
     ("enter", "open the job"), ("esc", "back / clear the filter"), ("/", "filter"),
     ("z", "freeze or resume refreshing"), ("ctrl+r", "refresh now"), ("?", "this help"),
     ("q", "quit"),
@@ -29,9 +30,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines = [f"[b]{self.title_text}[/]", ""]
-        lines += [f"  [b]{key:<10}[/] {text}" for key, text in self.keys]
+        lines += [f"  [b]{key:<14}[/] {text}" for key, text in self.keys]
         lines += ["", "[b]Everywhere[/]", ""]
-        lines += [f"  [b]{key:<10}[/] {text}" for key, text in GLOBAL_KEYS]
+        lines += [f"  [b]{key:<14}[/] {text}" for key, text in GLOBAL_KEYS]
         if self.read_only:
             lines += ["", "[yellow]read-only: actions are off[/]"]
         with VerticalScroll(id="help"):

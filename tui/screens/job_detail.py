@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from runner import actions
 from runner.dashboard_queries import JobDetail, job_detail
-from runner.db import Database
+from runner.db import Database, short_id
 from runner.errors import JobNotFound
 from tui import format as fmt
 from tui.screens.base import DataScreen
@@ -40,22 +40,7 @@ def detail_text(detail: JobDetail, now: float) -> str:
                   f"{fmt.progress_bar(job.progress_done, job.progress_total, 30)}  "
                   f"{job.progress_done:g}/{job.progress_total or 0:g}  "
                   f"{escape(job.progress_message or '')}"]
-    lines += ["", "[b]Timeline[/]", f"  {fmt.full_stamp(job.created_at)}  enqueued"]
-    if job.run_at and job.run_at > job.created_at + 1:
-        lines.append(f"  {fmt.full_stamp(job.run_at)}  due")
-    for err in detail.errors:
-        began = f"started {fmt.full_stamp(err.started_at)}, " if err.started_at else ""
-        lines.append(f"  {fmt.full_stamp(err.failed_at)}  attempt {err.attempt} {err.kind}: "
-                     f"{escape(err.error_type or '')} {escape(fmt.one_line(err.message, 100))} "
-                     f"({began}worker {escape(err.worker or '-')})")
-    if job.started_at and job.state in ("executing", "completed"):
-        lines.append(f"  {fmt.full_stamp(job.started_at)}  attempt {job.attempt} started")
-    if job.finished_at:
-        lines.append(f"  {fmt.full_stamp(job.finished_at)}  {job.state} "
-                     f"(ran {fmt.duration(job.duration)})")
-    elif job.state == "executing" and job.started_at:
-        lines.append(f"  running for {fmt.age(now - job.started_at)} on "
-                     f"{escape(job.lease_owner or '-')}")
+    lines += ["", "[b]Timeline[/]", *timeline(detail, now)]
     tracebacks = [e for e in detail.errors if e.traceback]
     if tracebacks or job.last_error:
         lines += ["", "[b]Traceback[/]"]
@@ -71,6 +56,29 @@ def detail_text(detail: JobDetail, now: float) -> str:
     if not detail.logs:
         lines.append("  (no log lines stored for this job)")
     return "\n".join(lines)
+
+
+def timeline(detail: JobDetail, now: float) -> list[str]:
+    """Enqueue, due time, failed attempts, start and finish, oldest first."""
+    job = detail.job
+    events: list[tuple[float, str]] = [(job.created_at, "enqueued")]
+    if job.run_at and job.run_at > job.created_at + 1:
+        events.append((job.run_at, "due"))
+    for err in detail.errors:
+        began = f"started {fmt.full_stamp(err.started_at)}, " if err.started_at else ""
+        events.append((err.failed_at, f"attempt {err.attempt} {err.kind}: "
+                       f"{escape(err.error_type or '')} {escape(fmt.one_line(err.message, 100))} "
+                       f"({began}worker {escape(err.worker or '-')})"))
+    if job.started_at and job.state in ("executing", "completed"):
+        events.append((job.started_at, f"attempt {job.attempt} started"))
+    if job.finished_at:
+        events.append((job.finished_at, f"{job.state} (ran {fmt.duration(job.duration)})"))
+    lines = [f"  {fmt.full_stamp(at)}  {text}" for at, text in sorted(events,
+                                                                         key=lambda e: e[0])]
+    if job.state == "executing" and job.started_at:
+        lines.append(f"  running for {fmt.age(now - job.started_at)} on "
+                     f"{escape(job.lease_owner or '-')}")
+    return lines
 
 
 class JobDetailScreen(DataScreen):
@@ -134,15 +142,15 @@ class JobDetailScreen(DataScreen):
         self.query_one("#detail-scroll", VerticalScroll).scroll_end(animate=False)
 
     def action_retry(self) -> None:
-        self.act(f"retried {self.job_id[:8]}", actions.retry_job, self.job_id)
+        self.act(f"retried {short_id(self.job_id)}", actions.retry_job, self.job_id)
 
     def action_discard(self) -> None:
-        self.confirm(f"Discard job {self.job_id[:8]}? It will not run again.",
-                     lambda: self.act(f"discarded {self.job_id[:8]}", actions.discard_job,
+        self.confirm(f"Discard job {short_id(self.job_id)}? It will not run again.",
+                     lambda: self.act(f"discarded {short_id(self.job_id)}", actions.discard_job,
                                       self.job_id))
 
     def action_cancel(self) -> None:
-        self.act(f"cancelled {self.job_id[:8]}", actions.cancel_job, self.job_id)
+        self.act(f"cancelled {short_id(self.job_id)}", actions.cancel_job, self.job_id)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.job_id)

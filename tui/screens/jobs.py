@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 
 from runner import actions
 from runner.dashboard_queries import JOB_STATES, count_jobs_capped, job_page
-from runner.db import Database
+from runner.db import Database, short_id
 from runner.models import JobRow
 from runner.queries import JobFilter, job_ids
 from tui import format as fmt
@@ -51,7 +51,7 @@ def job_cells(job: JobRow, now: float) -> tuple:
     state = f"[{style}]{job.state}[/]" if style else job.state
     running = job.state == "executing" and job.started_at is not None
     took = now - job.started_at if running and job.started_at else job.duration
-    return (job.id[:8], fmt.safe(job.task), fmt.safe(job.queue), state,
+    return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
             f"{job.attempt}/{job.max_attempts}",
             fmt.stamp(job.created_at, now), fmt.stamp(job.started_at, now), fmt.duration(took),
             fmt.progress_bar(job.progress_done, job.progress_total),
@@ -197,16 +197,16 @@ class JobsScreen(DataScreen):
 
     def action_retry(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"retried {key[:8]}", actions.retry_job, key)
+            self.act(f"retried {short_id(key)}", actions.retry_job, key)
 
     def action_discard(self) -> None:
         if key := self.table.selected_key:
-            self.confirm(f"Discard job {key[:8]}? It will not run again.",
-                         lambda: self.act(f"discarded {key[:8]}", actions.discard_job, key))
+            self.confirm(f"Discard job {short_id(key)}? It will not run again.",
+                         lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key))
 
     def action_cancel(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"cancelled {key[:8]}", actions.cancel_job, key)
+            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key)
 
     def action_retry_all(self) -> None:
         self._bulk("Retry", actions.retry_jobs)

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Log, Static
 
 from runner.dashboard_queries import LogLine, tail_logs
-from runner.db import Database
+from runner.db import Database, short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen
 
@@ -30,9 +30,9 @@ class LogsRequest:
 
 def log_line(line: LogLine) -> str:
     """One record as plain text."""
-    where = line.job_id[:8] if line.job_id else (line.worker or "worker")
+    where = short_id(line.job_id) if line.job_id else (line.worker or "worker")
     return (f"{fmt.full_stamp(line.created_at)} {logging.getLevelName(line.level):<7} "
-            f"{where:<10} {line.logger}: {line.message}")
+            f"{where:<12} {line.logger}: {line.message}")
 
 
 class LogsScreen(DataScreen):
