@@ -1,4 +1,4 @@
-"""Dashboard benchmark: ``python -m bench.bench_tui [--jobs N] [--db PATH] [--reuse]``.
+"""Dashboard benchmark: ``python bench/bench_tui.py [--jobs N] [--db PATH] [--reuse]``.
 
 On a database seeded with a million jobs (see :mod:`bench.seed_dashboard`) it
 measures, headless:
@@ -25,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import python, read_record, spawn, stop, wait_until
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import python, read_record, spawn, stop, wait_until  # noqa: E402
 
 SCREENS = ["overview", "jobs", "failures", "schedules", "events", "logs"]
 WORKER_SETTINGS = """
