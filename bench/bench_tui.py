@@ -107,7 +107,7 @@ def measure_render(db: Path, refreshes: int) -> dict[str, object]:
 
 
 def run_dashboard(db: Path, stop_file: Path, stats: Path) -> None:
-    """Headless dashboard refreshing every second, cycling screens, until ``stop_file``."""
+    """Headless dashboard refreshing every second, another screen every 10 s, to ``stop_file``."""
     from tui.app import make_app
 
     async def run() -> None:
@@ -117,7 +117,7 @@ def run_dashboard(db: Path, stop_file: Path, stats: Path) -> None:
             while not stop_file.exists():
                 await pilot.press(str(turn % 3 + 1))  # overview, jobs, failures
                 turn += 1
-                for _ in range(15):
+                for _ in range(50):  # a new screen every 10 s, as someone watching
                     await asyncio.sleep(0.2)
             seconds = [read + show for read, show in app.timings]
             stats.write_text(json.dumps({"polls": app.polls, "seconds": seconds}))

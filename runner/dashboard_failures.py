@@ -50,3 +50,14 @@ def failure_group_ids(db: Database, error_type: str | None, message: str | None,
         "WHERE state IN ('retrying','dead') "
         "AND error_type IS ? AND error_message IS ? LIMIT ?", (error_type, message, limit))
     return [r[0] for r in rows]
+
+
+def failure_signature(db: Database) -> tuple[int, int]:
+    """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
+
+    Two cheap reads; the Failures screen groups again only when this changes.
+    """
+    count = db.query("SELECT count(*) FROM runner_job INDEXED BY runner_job_failure "
+                     "WHERE state IN ('retrying','dead')")[0][0]
+    newest = db.query("SELECT max(id) FROM runner_job_error")[0][0]
+    return count, newest or 0

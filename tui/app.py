@@ -155,7 +155,11 @@ class DashboardApp(App[None]):
         if self._poll_again:
             self.poll_now()
         elif not self.frozen:
-            self._timer = self.set_timer(self.refresh_seconds, self.poll_now)
+            self._timer = self.set_timer(self.next_delay(outcome), self.poll_now)
+
+    def next_delay(self, outcome: PollOutcome) -> float:
+        """The refresh interval, stretched so reading never takes over 10% of the time."""
+        return max(self.refresh_seconds, outcome.seconds * 10)
 
     def status_text(self, outcome: PollOutcome) -> str:
         """The status line for a poll's outcome."""

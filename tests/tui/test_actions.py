@@ -116,5 +116,6 @@ def test_retry_from_the_failures_screen_retries_the_whole_group(dashboard, seede
         await settle(app, pilot)
         assert state(seeded, seeded.fatal) == "available"
         assert state(seeded, seeded.dead[0]) == "dead"
+        assert [table.get_row_at(i)[3] for i in range(table.row_count)] == ["ValueError"]
 
     drive(dashboard(), scenario)

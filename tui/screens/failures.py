@@ -11,7 +11,12 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from runner import actions
-from runner.dashboard_failures import FailureGroup, failure_group_ids, failure_groups
+from runner.dashboard_failures import (
+    FailureGroup,
+    failure_group_ids,
+    failure_groups,
+    failure_signature,
+)
 from runner.db import Database
 from runner.queries import JobFilter
 from tui import format as fmt
@@ -44,6 +49,7 @@ class FailuresScreen(DataScreen):
     def __init__(self) -> None:
         super().__init__()
         self.groups: dict[str, FailureGroup] = {}
+        self._read: tuple[tuple[int, int], list[FailureGroup]] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("retrying and dead jobs by error, biggest group first", classes="section")
@@ -57,7 +63,11 @@ class FailuresScreen(DataScreen):
         return True
 
     def fetch(self, db: Database, request: Any, now: float) -> Any:
-        return failure_groups(db), now
+        # Grouping every failed job is the costly read; do it again only on a change.
+        signature = failure_signature(db)
+        if self._read is None or self._read[0] != signature:
+            self._read = (signature, failure_groups(db))
+        return self._read[1], now
 
     def apply(self, data: Any) -> None:
         if data is None:

@@ -96,4 +96,4 @@ class OverviewScreen(DataScreen):
             jobs += f" +{len(load.jobs) - 4}"
         cpu = "-" if w.cpu_percent is None else f"{w.cpu_percent:.0f}%"
         return (f"{w.host}/{w.pid}", w.state, heartbeat, fmt.size(w.rss_bytes), cpu,
-                f"{w.running}/{w.concurrency}", fmt.count(w.processed), jobs or "-")
+                f"{len(load.jobs)}/{w.concurrency}", fmt.count(w.processed), jobs or "-")
