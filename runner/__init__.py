@@ -18,11 +18,23 @@ from runner.errors import (
     QueueFull,
     Retry,
     RunnerError,
+    ScheduleNotFound,
     SerializationError,
     TaskTimeout,
     UnknownTask,
 )
 from runner.models import JobState
+from runner.schedule_control import (
+    get_schedule,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    run_schedule_now,
+    schedule_runs,
+    skip_next_run,
+)
+from runner.schedule_store import RunRow, ScheduleRow
+from runner.schedules import ScheduleDef, scheduled_task
 from runner.tasks import Failure
 
 
@@ -43,6 +55,10 @@ def configure(settings: Settings | None = None, *, database: str | None = None) 
 __all__ = [
     # defining and enqueueing work
     "task", "configure", "get_huey",
+    # periodic tasks and their control
+    "scheduled_task", "ScheduleDef", "list_schedules", "get_schedule", "schedule_runs",
+    "pause_schedule", "resume_schedule", "run_schedule_now", "skip_next_run", "ScheduleRow",
+    "RunRow",
     # control flow inside tasks
     "Retry", "Fatal", "Failure",
     # settings and states
@@ -50,5 +66,5 @@ __all__ = [
     # errors
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
-    "TaskTimeout",
+    "TaskTimeout", "ScheduleNotFound",
 ]

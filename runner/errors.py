@@ -77,6 +77,12 @@ class JobNotFound(RunnerError):
     """No job has the given id."""
 
 
+class ScheduleNotFound(RunnerError):
+    """No schedule has the given name."""
+
+    exit_code = EX_DATAERR
+
+
 class InvalidAction(RunnerError):
     """The action does not apply to the job in its current state."""
 

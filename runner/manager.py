@@ -12,6 +12,7 @@ import importlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from huey.consumer import Consumer
@@ -21,6 +22,7 @@ from runner.config import Settings
 from runner.decorators import get_huey
 from runner.errors import ConfigError, DatabaseCorrupt
 from runner.lifeline import Lifeline
+from runner.scheduler import Scheduler
 from runner.storage import JobStorage
 from runner.workers import make_worker_id, mark_stopped, recover_orphans, register
 
@@ -65,8 +67,11 @@ class Manager:
     """One worker process: consumer, lifeline, recovery, clean shutdown."""
 
     def __init__(self, settings: Settings, *, queues: Sequence[str] = (),
-                 huey: RunnerHuey | None = None) -> None:
+                 huey: RunnerHuey | None = None, role: str = "all") -> None:
         self.settings = settings
+        self.role = role  # "all", "scheduler" (--scheduler-only) or "workers" (--workers-only)
+        self.scheduler: Scheduler | None = None
+        self._stop_requested = threading.Event()
         self.queues = tuple(queues) or settings.worker.queues
         self.huey = huey or get_huey()
         self.owner = make_worker_id()
@@ -77,11 +82,13 @@ class Manager:
         """Load tasks, open the database, register, recover orphans."""
         self.huey.configure(self.settings)
         import_task_modules(self.settings.runner.imports)
+        scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
+        self.scheduler = scheduler if self.role != "workers" else None
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
-        register(jobs.db, self.owner, concurrency=self.settings.worker.max_concurrent_tasks,
-                 queues=self.queues)
+        threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
+        register(jobs.db, self.owner, concurrency=threads, queues=self.queues)
         recovery = recover_orphans(jobs.db, crash_limit=self.settings.worker.crash_limit,
                                    me=self.owner)
         if recovery.requeued or recovery.buried:
@@ -112,6 +119,7 @@ class Manager:
                 self.consumer._handle_signal(signum, frame)
             else:
                 early.append(signum)
+                self._stop_requested.set()
 
         previous = {sig: signal.signal(sig, before_consumer)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -122,9 +130,14 @@ class Manager:
                 signal.signal(sig, handler)
             raise
         w = self.settings.worker
-        jobs.start_consuming(self.owner, self.queues)
+        if self.role != "scheduler":
+            jobs.start_consuming(self.owner, self.queues)
         self.lifeline = Lifeline(jobs, self.settings, self.owner)
         self.lifeline.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if self.role == "scheduler":
+            return self.run_scheduler_only(jobs)
         self.consumer = RunnerConsumer(
             self.huey, workers=w.max_concurrent_tasks, periodic=False, worker_type="thread",
             graceful_signal="TERM", shutdown_timeout=w.shutdown_timeout,
@@ -139,8 +152,20 @@ class Manager:
             self.shutdown(jobs)
         return 0
 
+    def run_scheduler_only(self, jobs: JobStorage) -> int:
+        """``--scheduler-only``: fire schedules, run no jobs, until SIGTERM/SIGINT."""
+        logger.info("scheduler %s started (no workers), database %s", self.owner, jobs.db.path)
+        try:
+            while not self._stop_requested.wait(0.5):
+                pass
+        finally:
+            self.shutdown(jobs)
+        return 0
+
     def shutdown(self, jobs: JobStorage) -> None:
-        """Hand back unstarted work, flush outcomes, deregister."""
+        """Stop the scheduler, hand back unstarted work, flush outcomes, deregister."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.lifeline is not None:
             self.lifeline.stop()
         try:

@@ -136,30 +136,7 @@ class JobStorage(BaseStorage):
         """
         created = time.time() if now is None else now
         limit = self.settings.worker.queue_size
-
-        def insert(conn: sqlite3.Connection) -> None:
-            if limit:
-                for queue in {job.queue for job in jobs}:
-                    adding = sum(1 for job in jobs if job.queue == queue)
-                    (waiting,) = conn.execute(
-                        f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
-                        f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
-                        f"LIMIT ?)", (queue, limit)).fetchone()
-                    if waiting + adding > limit:
-                        raise QueueFull(
-                            f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                            f"{limit}; nothing was written (raise [worker] queue_size or "
-                            "start more workers)")
-            conn.executemany(
-                "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
-                "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(j.id, j.task, j.queue, j.priority,
-                  "scheduled" if j.run_at > created else "available", j.data, j.args,
-                  j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
-                 for j in jobs])
-
-        self.db.write(insert)
+        self.db.write(lambda conn: write_jobs(conn, jobs, created=created, queue_size=limit))
         self.wake()
 
     def wake(self) -> None:
@@ -504,6 +481,35 @@ class JobStorage(BaseStorage):
     def path(self) -> Path:
         """The database file."""
         return self.db.path
+
+
+def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], *, created: float,
+               queue_size: int) -> None:
+    """Insert job rows inside the caller's transaction (checks ``queue_size`` first).
+
+    Raises:
+        QueueFull: a queue would hold more than ``queue_size`` waiting jobs; nothing written.
+    """
+    if queue_size:
+        for queue in {job.queue for job in jobs}:
+            adding = sum(1 for job in jobs if job.queue == queue)
+            (waiting,) = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+                f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
+                f"LIMIT ?)", (queue, queue_size)).fetchone()
+            if waiting + adding > queue_size:
+                raise QueueFull(
+                    f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                    f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                    "start more workers)")
+    conn.executemany(
+        "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
+        "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(j.id, j.task, j.queue, j.priority,
+          "scheduled" if j.run_at > created else "available", j.data, j.args,
+          j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
+         for j in jobs])
 
 
 def _write_acks(conn: sqlite3.Connection, acks: list[tuple[str, float]]) -> None:
