@@ -262,8 +262,8 @@ def record_manual_run(db: Database, name: str, job: NewJob, *, now: float,
         conn.execute("INSERT INTO runner_schedule_run (schedule, slot, manual, fired_at, job_id, "
                      "outcome) VALUES (?, ?, 1, ?, ?, 'enqueued (run now)')",
                      (name, now, now, job.id))
-        conn.execute("UPDATE runner_schedule SET last_job_id = ?, fired = fired + 1, "
-                     "updated_at = ? WHERE name = ?", (job.id, now, name))
+        conn.execute("UPDATE runner_schedule SET last_job_id = ?, last_fired_at = ?, "
+                     "fired = fired + 1, updated_at = ? WHERE name = ?", (job.id, now, now, name))
 
     db.write(write)
 

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 RUN_RETENTION = 7 * 86400.0
 _PRUNE_EVERY = 3600.0
 _RETRY_AFTER = 1.0
+_COUNT_CAP = 1000  # missed slots counted beyond what the misfire policy needs
 
 
 def new_run_job(huey: RunnerHuey, definition: ScheduleDef, *, run_at: float) -> NewJob:
@@ -140,39 +141,43 @@ class Scheduler:
         first, at = to_datetime(expected), to_datetime(now)
         following = cron.next_fire(spec, first)
         if following > at:
-            missed, complete = [first], True  # the usual case: exactly one slot is due
+            missed, earlier = [first], 0  # the usual case: exactly one slot is due
         else:
-            missed, complete = self._missed(definition, first, at)
+            missed, earlier = self._missed(definition, first, at)
             following = cron.next_fire(spec, at)
         run = cron.plan_misfire(definition.misfire, missed, at, grace=definition.grace,
                                 max_catchup=definition.max_catchup, name=name)
         jobs = [new_run_job(self.huey, definition,
                             run_at=now + random.uniform(0, definition.jitter))
                 for _ in run]
-        dropped = len(missed) - len(run) + (0 if complete else 1)
+        dropped = len(missed) - len(run) + earlier
         return store.FirePlan(name, expected, following.timestamp(),
                               [s.timestamp() for s in run], jobs, definition.overlap, dropped)
 
     @staticmethod
     def _missed(definition: ScheduleDef, first: datetime,
-                now: datetime) -> tuple[list[datetime], bool]:
+                now: datetime) -> tuple[list[datetime], int]:
         """The latest missed slots in ``[first, now]`` the misfire policy may need.
 
-        Returns the slots and whether they are all of them. The window grows from the
-        end, so an every-second schedule down for a day costs little.
+        Returns those slots and how many earlier ones were missed (counted up to
+        :data:`_COUNT_CAP`). The window grows from the end, so an every-second schedule
+        that was down for a day costs little.
         """
         spec, lower = definition.spec, first - timedelta(microseconds=1)
         if definition.misfire == "skip":
             start = max(lower, now - timedelta(seconds=definition.grace, microseconds=1))
-            return cron.slots_between(spec, start, now, 1_000_000), start == lower
-        keep = 1 if definition.misfire == "once" else definition.max_catchup
-        span = timedelta(seconds=60)
-        while True:
-            start = max(lower, now - span)
             slots = cron.slots_between(spec, start, now, 1_000_000)
-            if len(slots) >= keep or start == lower:
-                return slots, start == lower
-            span *= 4
+        else:
+            keep = 1 if definition.misfire == "once" else definition.max_catchup
+            span = timedelta(seconds=60)
+            while True:
+                start = max(lower, now - span)
+                slots = cron.slots_between(spec, start, now, 1_000_000)
+                if len(slots) >= keep or start == lower:
+                    break
+                span *= 4
+        earlier = len(cron.slots_between(spec, lower, start, _COUNT_CAP)) if start > lower else 0
+        return slots, earlier
 
     # -- the thread ----------------------------------------------------------
 
