@@ -47,8 +47,8 @@ def jobs_of(huey, name: str) -> list[tuple]:
 
 
 def slots_of(huey, name: str) -> list[datetime]:
-    return [datetime.fromtimestamp(r.slot, UTC) for r in schedule_runs(name, limit=100_000, huey=huey)
-            if r.outcome == "enqueued"]
+    runs = schedule_runs(name, limit=100_000, huey=huey)
+    return [datetime.fromtimestamp(r.slot, UTC) for r in runs if r.outcome == "enqueued"]
 
 
 @pytest.mark.parametrize(("misfire", "max_catchup", "expected"),
