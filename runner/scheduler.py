@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 RUN_RETENTION = 7 * 86400.0
 _PRUNE_EVERY = 3600.0
 _RETRY_AFTER = 1.0
+_AHEAD = 5.0  # plan slots this many seconds before they are due
 _COUNT_CAP = 1000  # missed slots counted beyond what the misfire policy needs
 
 
@@ -83,6 +84,9 @@ class Scheduler:
         self._unknown: set[str] = set()
         self._pruned_at = 0.0
         self._ticked_at = 0.0
+        # Plans made while sleeping: name -> (slot, the slot after it, its job row).
+        self._ready: dict[str, tuple[float, datetime, NewJob]] = {}
+        self._prepared_for: float | None = None
 
     @property
     def db(self) -> Database:
@@ -139,7 +143,10 @@ class Scheduler:
             return None
         spec = definition.spec
         first, at = to_datetime(expected), to_datetime(now)
-        following = cron.next_fire(spec, first)
+        ready = self._ready.pop(name, None)
+        if ready is not None and ready[0] != expected:
+            ready = None
+        following = ready[1] if ready is not None else cron.next_fire(spec, first)
         if following > at:
             missed, earlier = [first], 0  # the usual case: exactly one slot is due
         else:
@@ -147,12 +154,24 @@ class Scheduler:
             following = cron.next_fire(spec, at)
         run = cron.plan_misfire(definition.misfire, missed, at, grace=definition.grace,
                                 max_catchup=definition.max_catchup, name=name)
-        jobs = [new_run_job(self.huey, definition,
-                            run_at=now + random.uniform(0, definition.jitter))
-                for _ in run]
+        jobs = [replace(ready[2], run_at=now) if ready is not None and slot == first
+                else new_run_job(self.huey, definition, run_at=now) for slot in run]
+        if definition.jitter:
+            jobs = [replace(j, run_at=now + random.uniform(0, definition.jitter)) for j in jobs]
         dropped = len(missed) - len(run) + earlier
         return store.FirePlan(name, expected, following.timestamp(),
                               [s.timestamp() for s in run], jobs, definition.overlap, dropped)
+
+    def prepare(self, horizon: float) -> None:
+        """Plan the slots due by ``horizon`` ahead of time, so firing is only the transaction."""
+        for name, expected in store.due_schedules(self.db, horizon):
+            definition = self.schedules.get(name)
+            ready = self._ready.get(name)
+            if definition is None or (ready is not None and ready[0] == expected):
+                continue
+            following = cron.next_fire(definition.spec, to_datetime(expected))
+            self._ready[name] = (expected, following,
+                                 new_run_job(self.huey, definition, run_at=expected))
 
     @staticmethod
     def _missed(definition: ScheduleDef, first: datetime,
@@ -220,6 +239,12 @@ class Scheduler:
                     logger.exception("scheduler: cannot read the next due time")
                     due = self.clock() + _RETRY_AFTER
             seen = version
+            if due is not None and due != self._prepared_for and due - self.clock() < _AHEAD:
+                self._prepared_for = due
+                try:
+                    self.prepare(due)
+                except Exception:
+                    logger.exception("scheduler: planning ahead failed; planning when due")
             self._prune()
 
     def _step(self) -> float | None:

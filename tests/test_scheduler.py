@@ -281,3 +281,17 @@ def test_bad_schedule_settings_are_rejected_naming_the_schedule_and_key(huey):
     with pytest.raises(ConfigError, match=r"\[schedules.nope\] names no schedule"):
         Scheduler(huey, settings('[schedules.nope]\nenabled = false'),
                   definitions=[definition()])
+
+
+def test_slots_planned_ahead_fire_with_the_prepared_job_only_once(huey):
+    s = scheduler(huey, definition(overlap="allow"))
+    other = scheduler(huey, definition(overlap="allow"))
+    s.sync(ts())
+    slot = T0.replace(minute=15, second=0).timestamp()
+    s.prepare(slot)
+    other.prepare(slot)
+    prepared = s._ready["quarter_hourly"][2].id
+    s.tick(slot + 0.01)
+    other.tick(slot + 0.02)  # planned the same slot ahead, but loses the compare-and-set
+    assert [j[0] for j in jobs_of(huey, "quarter_hourly")] == [prepared]
+    assert get_schedule("quarter_hourly", huey=huey).next_fire_at == slot + 900
