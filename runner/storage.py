@@ -121,6 +121,8 @@ class JobStorage(BaseStorage):
         self._acks: list[tuple[str, float]] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
+        self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
+        self._empty_seq = -1  # ... since this wake sequence number, nobody claims again
         self._stopping = False
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
@@ -197,7 +199,17 @@ class JobStorage(BaseStorage):
                 if self._buffer:
                     return self._buffer.popleft()
                 if not self._claiming:
-                    break
+                    idle_for = self._empty_until - time.time()
+                    if idle_for <= 0 or self._empty_seq != self._wake_seq or self._acks:
+                        break
+                    # Another thread just found nothing due and nothing was written since:
+                    # claiming again would only wake every idle thread in turn (a busy loop).
+                    self._idle += 1
+                    try:
+                        self._cond.wait(idle_for)
+                    finally:
+                        self._idle -= 1
+                    continue
                 self._idle += 1
                 try:
                     self._cond.wait(poll)
@@ -219,6 +231,7 @@ class JobStorage(BaseStorage):
                 self._cond.notify_all()
                 if mine is None and not self._stopping and seq == self._wake_seq:
                     wait = poll if next_due is None else max(0.0, min(poll, next_due - time.time()))
+                    self._empty_until, self._empty_seq = time.time() + wait, seq
                     self._idle += 1
                     try:
                         self._cond.wait(wait)
