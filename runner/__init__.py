@@ -12,6 +12,7 @@ from runner.errors import (
     DatabaseCorrupt,
     DatabaseLocked,
     DatabaseUnavailable,
+    EventNotFound,
     Fatal,
     InvalidSchedule,
     JobNotFound,
@@ -23,6 +24,8 @@ from runner.errors import (
     TaskTimeout,
     UnknownTask,
 )
+from runner.event_replay import replay
+from runner.events import emit, emit_many, event_handler
 from runner.models import JobState
 from runner.schedule_control import (
     get_schedule,
@@ -59,6 +62,8 @@ __all__ = [
     "scheduled_task", "ScheduleDef", "list_schedules", "get_schedule", "schedule_runs",
     "pause_schedule", "resume_schedule", "run_schedule_now", "skip_next_run", "ScheduleRow",
     "RunRow",
+    # events
+    "event_handler", "emit", "emit_many", "replay",
     # control flow inside tasks
     "Retry", "Fatal", "Failure",
     # settings and states
@@ -66,5 +71,5 @@ __all__ = [
     # errors
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
-    "TaskTimeout", "ScheduleNotFound",
+    "EventNotFound", "TaskTimeout", "ScheduleNotFound",
 ]

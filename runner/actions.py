@@ -39,20 +39,21 @@ def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None
 
 def discard_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Mark waiting or dead jobs cancelled ("discarded"); returns how many."""
-    at = time.time() if now is None else now
-    marks = _in(DISCARDABLE)
-    return _each(db, job_ids, lambda conn, job_id: conn.execute(
-        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason='discarded by hand' "
-        f"WHERE id=? AND state IN {marks}", (at, job_id)).rowcount)
+    return _cancel(db, job_ids, DISCARDABLE, "discarded by hand", now)
 
 
 def cancel_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Cancel jobs that have not started; returns how many."""
+    return _cancel(db, job_ids, CANCELLABLE, "cancelled by hand", now)
+
+
+def _cancel(db: Database, job_ids: Sequence[str], states: Sequence[str], reason: str,
+            now: float | None) -> int:
     at = time.time() if now is None else now
-    marks = _in(CANCELLABLE)
+    marks = _in(states)
     return _each(db, job_ids, lambda conn, job_id: conn.execute(
-        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason='cancelled by hand' "
-        f"WHERE id=? AND state IN {marks}", (at, job_id)).rowcount)
+        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
+        f"WHERE id=? AND state IN {marks}", (at, reason, job_id)).rowcount)
 
 
 def retry_job(db: Database, job_id: str) -> None:

@@ -308,6 +308,8 @@ class RunnerHuey(Huey):
             jobs.ack_completed(job_id)
         elif attempt.outcome == "interrupted":
             jobs.finish(job_id, "available", "interrupted")
+        elif attempt.outcome == "cancelled":
+            jobs.finish(job_id, "cancelled", attempt.reason)
         elif attempt.failure is not None:
             jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state="dead",
                       reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500])
@@ -315,8 +317,6 @@ class RunnerHuey(Huey):
                          getattr(getattr(task, "wrapper", None), "task_name", task.name),
                          attempt.claimed.attempt, attempt.failure.message)
             self._run_fallback(task, attempt)
-        elif attempt.outcome == "cancelled":
-            jobs.finish(job_id, "cancelled", attempt.reason)
         else:
             jobs.ack_completed(job_id)
 

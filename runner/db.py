@@ -136,11 +136,21 @@ class Database:
         limit = self.options.write_deadline if deadline is None else deadline
         give_up = time.monotonic() + limit
         delay = 0.005
+        busy = self.options.busy_timeout
         while True:
             try:
                 with self._write_lock:
                     conn = self.connection()
-                    conn.execute("BEGIN IMMEDIATE")
+                    # SQLite's own busy wait must not outlast the deadline.
+                    remaining = give_up - time.monotonic()
+                    shortened = remaining < busy
+                    if shortened:
+                        conn.execute(f"PRAGMA busy_timeout = {max(0, int(remaining * 1000))}")
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                    finally:
+                        if shortened:
+                            conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
                     try:
                         result = fn(conn)
                     except BaseException:

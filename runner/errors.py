@@ -83,6 +83,10 @@ class ScheduleNotFound(RunnerError):
     exit_code = EX_DATAERR
 
 
+class EventNotFound(RunnerError):
+    """No event has the given id."""
+
+
 class InvalidAction(RunnerError):
     """The action does not apply to the job in its current state."""
 

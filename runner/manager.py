@@ -21,6 +21,7 @@ from runner.app import RunnerHuey
 from runner.config import Settings
 from runner.decorators import get_huey
 from runner.errors import ConfigError, DatabaseCorrupt
+from runner.event_settings import event_settings
 from runner.lifeline import Lifeline
 from runner.scheduler import Scheduler
 from runner.storage import JobStorage
@@ -81,6 +82,7 @@ class Manager:
     def prepare(self) -> JobStorage:
         """Load tasks, open the database, register, recover orphans."""
         self.huey.configure(self.settings)
+        event_settings(self.settings)  # [events] is validated here: a bad key exits 78
         import_task_modules(self.settings.runner.imports)
         scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
         self.scheduler = scheduler if self.role != "workers" else None

@@ -7,6 +7,7 @@ they never clash with huey's own ``task``/``schedule``/``kv``/``counter``.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
@@ -168,7 +169,30 @@ DDL = [
         running INTEGER NOT NULL DEFAULT 0,
         processed INTEGER NOT NULL DEFAULT 0,
         status TEXT)""",
+    # Events: one row per emit; handler outcomes are the jobs linked by event_id.
+    """CREATE TABLE IF NOT EXISTS runner_event (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        key TEXT,
+        emitted_at REAL NOT NULL,
+        source TEXT,
+        status TEXT NOT NULL DEFAULT 'pending',
+        dispatched_at REAL,
+        dispatch_job TEXT,
+        handlers INTEGER NOT NULL DEFAULT 0,
+        deliveries INTEGER NOT NULL DEFAULT 0,
+        CHECK (status IN ('pending','dispatched','unhandled')))""",
+    "CREATE INDEX IF NOT EXISTS runner_event_emitted ON runner_event (emitted_at)",
+    # Undispatched events, oldest first: what a dispatch job sweeps up besides its own.
+    "CREATE INDEX IF NOT EXISTS runner_event_pending ON runner_event (emitted_at) "
+    "WHERE status = 'pending'",
+    # Idempotency keys: the newest event of a key, looked up at every keyed emit.
+    "CREATE INDEX IF NOT EXISTS runner_event_key ON runner_event (key, emitted_at) "
+    "WHERE key IS NOT NULL",
 ]
+
+_DDL_NAME = re.compile(r"IF NOT EXISTS (\w+)")
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
@@ -182,6 +206,13 @@ def create_schema(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
     conn.execute("INSERT OR IGNORE INTO runner_meta (key, value) VALUES ('schema', ?)",
                  (str(SCHEMA_VERSION),))
+
+
+def schema_is_current(conn: sqlite3.Connection) -> bool:
+    """True when every table and index of :data:`DDL` exists (no write needed to open)."""
+    wanted = {m.group(1) for statement in DDL for m in _DDL_NAME.finditer(statement)}
+    present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    return wanted <= present
 
 
 def is_jobs_database(conn: sqlite3.Connection) -> bool:

@@ -26,7 +26,7 @@ from huey.storage import BaseStorage
 from runner.config import Settings
 from runner.db import Database, open_database
 from runner.errors import DatabaseCorrupt, QueueFull
-from runner.models import WAITING, create_schema, is_jobs_database
+from runner.models import WAITING, create_schema, is_jobs_database, schema_is_current
 from runner.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ def prepare_database(db: Database) -> None:
                 raise DatabaseCorrupt(
                     f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
                     "it is not a jobs database")
-        if not db.readonly:
+        # Opening a current database needs no write lock: a producer can start while
+        # another process holds the lock, and fails only if it must write.
+        if not db.readonly and not schema_is_current(conn):
             db.write(lambda c: create_schema(c))
         _schema_ready.add(key)
 
@@ -127,6 +129,9 @@ class JobStorage(BaseStorage):
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
         self._isolating: str | None = None
+        # Whether any revocation exists, as of the last claim. huey looks for
+        # revocations of every job it runs; when there are none, skip the reads.
+        self._revocations = True
 
     # -- producer side ---------------------------------------------------------
 
@@ -138,7 +143,7 @@ class JobStorage(BaseStorage):
         """
         created = time.time() if now is None else now
         limit = self.settings.worker.queue_size
-        self.db.write(lambda conn: write_jobs(conn, jobs, created=created, queue_size=limit))
+        self.db.write(lambda conn: write_jobs(conn, jobs, created, queue_size=limit))
         self.wake()
 
     def wake(self) -> None:
@@ -277,6 +282,9 @@ class JobStorage(BaseStorage):
         def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None, bool]:
             if acks:
                 _write_acks(conn, acks)
+            self._revocations = bool(conn.execute(
+                "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
+                "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
             suspect = conn.execute(
                 f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
                 f"{_WAITING} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
@@ -435,7 +443,7 @@ class JobStorage(BaseStorage):
         return rows[0][0] if rows else EmptyData
 
     def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        if not keys:
+        if not keys or (not self._revocations and all(_is_revocation(k) for k in keys)):
             return {}
         return dict(self.db.query(
             f"SELECT key, value FROM runner_kv WHERE key IN ({','.join('?' * len(keys))})",
@@ -448,10 +456,25 @@ class JobStorage(BaseStorage):
             "DELETE FROM runner_kv WHERE key=? RETURNING value", (key,)).fetchall())
         return rows[0][0] if rows else EmptyData
 
+    def wait_result(self, key: str, timeout: float | None = None, backoff: float = 1.15,
+                    max_delay: float = 1.0) -> bool:
+        # huey starts polling at 50 ms; a local result is usually there in a few.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            if self.has_data_for_key(key):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(min(delay, max_delay))
+            delay *= backoff
+
     def has_data_for_key(self, key: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)))
 
     def delete_data(self, key: str) -> bool:
+        if not self._revocations and _is_revocation(key):
+            return False
         if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
             return False
         return self.db.write(lambda c: c.execute(
@@ -496,12 +519,17 @@ class JobStorage(BaseStorage):
         return self.db.path
 
 
-def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], *, created: float,
-               queue_size: int) -> None:
-    """Insert job rows inside the caller's transaction (checks ``queue_size`` first).
+def _is_revocation(key: str) -> bool:
+    return key.startswith(("r:", "rt:"))
+
+
+def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
+               queue_size: int = 0) -> None:
+    """Insert job rows inside the caller's write transaction.
 
     Raises:
-        QueueFull: a queue would hold more than ``queue_size`` waiting jobs; nothing written.
+        QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
+            waiting jobs; nothing is written.
     """
     if queue_size:
         for queue in {job.queue for job in jobs}:

@@ -17,6 +17,7 @@ from huey.api import Task, TaskWrapper
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
+from runner.ids import new_id
 from runner.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class RunnerTask(Task):
     default_timeout = None
     queue: str | None = None
     wrapper: RunnerTaskWrapper
+
+    def create_id(self) -> str:
+        return new_id()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,7 +129,7 @@ class RunnerTaskWrapper(TaskWrapper):
             "queue": "default", "priority": 0, "retry_limit": w.retry_limit,
             "retry_delay": w.retry_delay, "backoff": w.backoff,
             "max_retry_delay": w.max_retry_delay, "jitter": w.jitter, "timeout": w.timeout}
-        merged.update({k: v for k, v in self.options.items() if v is not None})
+        merged.update(self.configured_options(settings))
         merged.update(settings.task_override(self.task_name).as_options())
         options = TaskOptions(
             queue=merged["queue"], priority=int(merged["priority"]),
@@ -137,6 +141,10 @@ class RunnerTaskWrapper(TaskWrapper):
                 no_retry_on=self.no_retry_on))
         self._resolved = (id(settings), options)
         return options
+
+    def configured_options(self, settings: Settings) -> dict[str, Any]:
+        """The decorator's options (subclasses add their own settings before ``[tasks.NAME]``)."""
+        return {k: v for k, v in self.options.items() if v is not None}
 
     def prepare(self, task: RunnerTask) -> None:
         """Fill the options a caller did not give from the resolved ones."""

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.workers import pid_alive
+
 logger = logging.getLogger(__name__)
 
 _MAX_PATH = 100  # sun_path is 108 bytes on Linux; leave room for the file name.
@@ -77,21 +79,11 @@ class Notifier:
 
 def _unlink_stale(path: str) -> None:
     pid = Path(path).name.split("-", 1)[0]
-    if pid.isdigit() and not _alive(int(pid)):
+    if pid.isdigit() and not pid_alive(int(pid)):
         try:
             os.unlink(path)
         except OSError:
             pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Listener:

@@ -1,4 +1,5 @@
-"""A tiny application database the example tasks work on: sessions, conversations, workspaces.
+"""A tiny application database the example tasks work on: sessions, conversations,
+workspaces and an audit log.
 
 It lives in its own SQLite file (``DEMO_DATABASE``, default ``demo_app.db``), never
 in the jobs database.
@@ -20,6 +21,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     archived INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS workspaces (
     user_id INTEGER PRIMARY KEY, created_at REAL NOT NULL, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL);
 """
 
 
@@ -61,3 +64,17 @@ def create_workspace(user_id: int, now: float | None = None) -> bool:
             "INSERT OR IGNORE INTO workspaces (user_id, created_at, name) VALUES (?, ?, ?)",
             (user_id, at, f"workspace-{user_id}"))
         return cur.rowcount == 1
+
+
+def write_audit(event: str, detail: str, now: float | None = None) -> None:
+    """Append one line to the audit log."""
+    at = time.time() if now is None else now
+    with connect() as conn:
+        conn.execute("INSERT INTO audit_log (at, event, detail) VALUES (?, ?, ?)",
+                     (at, event, detail))
+
+
+def audit_lines() -> list[tuple[str, str]]:
+    """The audit log as (event, detail) pairs, oldest first."""
+    with connect() as conn:
+        return conn.execute("SELECT event, detail FROM audit_log ORDER BY id").fetchall()

@@ -1,17 +1,22 @@
-"""The example tasks: session cleanup, conversation archive, workspace set-up.
+"""The example tasks: session cleanup, conversation archive, workspace set-up on signup.
 
-``daily_cleanup`` and ``custom_task`` run on cron schedules. Run ``python run.py`` and
-enqueue the others from any script::
+``daily_cleanup`` and ``custom_task`` run on cron schedules. Run ``python run.py``
+and enqueue the others, or emit an event, from any script::
 
     from tasks.examples import initialize_user_workspace
     initialize_user_workspace(42)
+
+    from runner import emit
+    emit("user.signup", {"user_id": 42})   # handle_signup and audit_user_events both run
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
-from runner import scheduled_task, task
+from runner import event_handler, scheduled_task, task
+from runner.events import current_event
 from tasks import demo_app
 
 logger = logging.getLogger(__name__)
@@ -55,3 +60,17 @@ async def daily_cleanup() -> int:
 async def custom_task() -> None:
     """Every 15 minutes: the seed's placeholder periodic task."""
     logger.info("custom_task ran")
+
+
+@event_handler("user.signup", queue="high_priority", max_retries=3, timeout=30)
+async def handle_signup(event_data: dict) -> bool:
+    """Set up the new user's workspace (the same logic as ``initialize_user_workspace``)."""
+    return await initialize_user_workspace.func(event_data["user_id"])
+
+
+@event_handler("user.*", max_retries=5, timeout=10)
+def audit_user_events(event_data: dict) -> None:
+    """Write every ``user.*`` event to the audit log: a second handler of ``user.signup``."""
+    event = current_event()
+    demo_app.write_audit(event.name if event else "user.?",
+                         json.dumps(event_data, sort_keys=True))

@@ -116,9 +116,11 @@ class WorkerProcess:
         return self.wait(10)
 
     def wait(self, timeout: float = 20.0) -> int:
-        code = self.proc.wait(timeout)
-        self._log_file.close()
-        return code
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if not self._log_file.closed:
+                self._log_file.close()
 
 
 @pytest.fixture

@@ -121,3 +121,19 @@ def test_environment_overrides_concurrency(tmp_path, make_worker, huey):
     wait_for(lambda: queries.list_workers(huey.jobs.db), message="worker to register")
     assert queries.list_workers(huey.jobs.db)[0].concurrency == 2
     assert worker.terminate() == 0
+
+
+def test_two_workers_share_one_database_and_run_each_job_once(huey, make_worker, record_file):
+    first = make_worker(TEST_RECORD_FILE=str(record_file))
+    second = make_worker(TEST_RECORD_FILE=str(record_file))
+    results = [jobs.record_run(f"job{i}") for i in range(300)]
+    wait_for(lambda: len(read_records(record_file)) >= 300, timeout=60,
+             message="every job to run")
+    assert first.terminate() == 0 and second.terminate() == 0
+    labels = [line.split()[0] for line in read_records(record_file)]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    assert not twice, (twice, [queries.get_job(huey.jobs.db, r.id) for r in results
+                               if f"job{results.index(r)}" in twice])
+    assert sorted(labels) == sorted(f"job{i}" for i in range(300))
+    states = {queries.get_job(huey.jobs.db, r.id).state for r in results}
+    assert states == {"completed"}

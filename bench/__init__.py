@@ -1,0 +1,1 @@
+"""Benchmarks that measure the runner beside plain huey in the same run."""

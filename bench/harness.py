@@ -1,0 +1,69 @@
+"""Shared pieces of the benchmarks: processes, records, percentiles, printing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank; nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def read_record(path: Path) -> list[tuple[int, float]]:
+    """(id, time) pairs written by the benchmark tasks."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        n, at = line.split()
+        rows.append((int(n), float(at)))
+    return rows
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    with log.open("ab") as out:
+        return subprocess.Popen(args, cwd=cwd, env=environ, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def python() -> str:
+    return sys.executable
+
+
+def line(label: str, plain: float, ours: float, unit: str, higher_is_better: bool = True) -> str:
+    """One row: both figures and ours/plain as a ratio (or plain/ours for costs)."""
+    ratio = ours / plain if higher_is_better else plain / ours if ours else float("inf")
+    return (f"  {label:<44} plain {plain:>10.1f} {unit:<7} ours {ours:>10.1f} {unit:<7} "
+            f"{ratio:5.2f}x")

@@ -1,0 +1,126 @@
+"""Event names, data and subscription patterns: validation and matching (pure functions).
+
+An event name is one or more dot-separated segments of ``[A-Za-z0-9_-]``, such
+as ``user.signup`` or ``billing.invoice-paid``. A pattern is a name in which a
+whole segment may be a wildcard:
+
+* ``*`` matches exactly one segment: ``user.*`` matches ``user.signup`` but not
+  ``user`` nor ``user.signup.email``; ``*.signup`` matches ``user.signup``.
+* ``**`` (or its AMQP spelling ``#``) matches any number of segments,
+  **including zero**: ``user.**`` matches ``user``, ``user.signup`` and
+  ``user.signup.email``; ``**`` alone matches every event.
+
+Partial-segment wildcards (``user*``) are not patterns and are rejected, so a
+pattern means the same thing to every reader.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from runner.errors import ConfigError, SerializationError
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+NAME_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+#: Longest accepted event name, in characters.
+MAX_NAME = 200
+_ANY_DEPTH = ("**", "#")
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it is a valid event name.
+
+    Raises:
+        SerializationError: naming the bad name (exit code 65 from the CLI).
+    """
+    if not isinstance(name, str) or len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
+        raise SerializationError(
+            f"invalid event name {name!r}: use dot-separated segments of letters, digits, "
+            f"'_' and '-' (at most {MAX_NAME} characters), e.g. 'user.signup'; "
+            "nothing was written")
+    return name
+
+
+def check_pattern(pattern: object) -> str:
+    """Return ``pattern`` if it is a valid subscription pattern.
+
+    Raises:
+        ConfigError: naming the bad pattern or segment.
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise ConfigError(f"invalid event pattern {pattern!r}: expected a non-empty string")
+    for segment in pattern.split("."):
+        if segment in ("*", *_ANY_DEPTH) or _SEGMENT.fullmatch(segment):
+            continue
+        raise ConfigError(
+            f"invalid event pattern {pattern!r}: segment {segment!r} must be a name, "
+            "'*' (one segment) or '**'/'#' (any number of segments)")
+    return pattern
+
+
+def is_wildcard(pattern: str) -> bool:
+    """True when the pattern contains a wildcard segment."""
+    return any(s in ("*", *_ANY_DEPTH) for s in pattern.split("."))
+
+
+def matches(pattern: str, name: str) -> bool:
+    """True when event ``name`` matches subscription ``pattern`` (see module docstring)."""
+    if pattern == name:
+        return True
+    return _match(tuple(pattern.split(".")), tuple(name.split(".")))
+
+
+@lru_cache(maxsize=4096)
+def _match(pattern: tuple[str, ...], name: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not name
+    head, rest = pattern[0], pattern[1:]
+    if head in _ANY_DEPTH:
+        # Zero segments, or swallow one and try again: memoised, so linear in practice.
+        return _match(rest, name) or (bool(name) and _match(pattern, name[1:]))
+    if not name:
+        return False
+    if head == "*" or head == name[0]:
+        return _match(rest, name[1:])
+    return False
+
+
+def encode_data(name: str, data: Any) -> str:
+    """Event data as compact JSON text.
+
+    Raises:
+        SerializationError: naming the path of the first value JSON cannot hold.
+    """
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        path, bad = _first_bad(data, "data")
+        text = repr(bad) if len(repr(bad)) <= 60 else repr(bad)[:57] + "..."
+        raise SerializationError(
+            f"event '{name}': {path} ({type(bad).__name__} {text}) is not JSON-serializable "
+            f"({exc}); nothing was written") from None
+
+
+def _first_bad(value: Any, path: str) -> tuple[str, Any]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{path} key {k!r}", k
+            found = _first_bad(v, f"{path}[{k!r}]")
+            if found[0]:
+                return found
+        return "", None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _first_bad(v, f"{path}[{i}]")
+            if found[0]:
+                return found
+        return "", None
+    if value is None or isinstance(value, (str, int, bool)):
+        return "", None
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return "", None
+    return path, value

@@ -1,0 +1,22 @@
+"""Time-ordered ids for jobs and events.
+
+A random UUID4 key puts each new row at a random place in the primary-key
+B-tree, so every insert dirties a different page. These ids keep the UUID text
+form but start with the millisecond time (as UUIDv7 does), so new rows land at
+the right edge of the index: fewer pages written per commit, smaller WAL.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+
+def new_id(now: float | None = None) -> str:
+    """A UUIDv7-style id: 48 bits of epoch milliseconds, then 74 random bits."""
+    millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64 \
+        | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))

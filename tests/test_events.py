@@ -1,0 +1,350 @@
+"""Events: patterns, emit, fan-out, the event log, idempotency keys, replay, locks, load."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from runner import DatabaseLocked, SerializationError, emit, emit_many, replay
+from runner import event_store as store
+from runner.config import parse_settings
+from runner.errors import ConfigError
+from runner.event_patterns import check_pattern, matches
+from runner.event_settings import parse_events
+from runner.events import _dispatch, handlers_for
+from runner.testing import drain
+from tests import event_handlers
+from tests.conftest import ROOT, read_records, wait_for, write_settings
+
+EVENTS_SETTINGS = """
+[events]
+dedupe_window = 60
+emit_deadline = 0.3
+"""
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path) -> Path:
+    path = write_settings(tmp_path, extra=EVENTS_SETTINGS)
+    text = path.read_text().replace('imports = ["tests.jobs"]',
+                                    'imports = ["tests.jobs", "tests.event_handlers"]')
+    text = text.replace('busy_timeout = 10', 'busy_timeout = 10\nwrite_deadline = 0.3')
+    path.write_text(text)
+    return path
+
+
+def db_of(huey):
+    return huey.jobs.db
+
+
+def count(huey, sql: str, params: tuple = ()) -> int:
+    return db_of(huey).query(sql, params)[0][0]
+
+
+# -- patterns -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("pattern", "name", "expected"), [
+    ("user.signup", "user.signup", True),           # exact
+    ("user.signup", "user.signin", False),
+    ("user.signup", "user.signup.email", False),
+    ("user.*", "user.signup", True),                # one segment
+    ("user.*", "user", False),
+    ("user.*", "user.signup.email", False),
+    ("*.signup", "user.signup", True),              # leading wildcard
+    ("*.signup", "team.signup", True),
+    ("*.signup", "user.signup.email", False),
+    ("user.**", "user", True),                      # any depth, including zero
+    ("user.**", "user.signup", True),
+    ("user.**", "user.signup.email", True),
+    ("user.#", "user.a.b.c", True),                 # AMQP spelling
+    ("**", "anything.at.all", True),
+    ("**.failed", "job.step.failed", True),
+    ("**.failed", "failed", True),
+    ("a.*.c", "a.b.c", True),
+    ("a.*.c", "a.b.d", False),
+    ("a.**.c", "a.c", True),
+    ("a.**.c", "a.x.y.c", True),
+    ("user.*", "team.signup", False),               # no match
+    ("order", "orders", False),
+])
+def test_pattern_table(pattern, name, expected):
+    assert matches(check_pattern(pattern), name) is expected
+
+
+@pytest.mark.parametrize("bad", ["", "user.", "user*", "a..b", "us er", "a.b*c"])
+def test_bad_patterns_are_rejected(bad):
+    with pytest.raises(ConfigError):
+        check_pattern(bad)
+
+
+# -- emit and fan-out --------------------------------------------------------------
+
+def test_one_emit_fans_out_to_three_handlers_one_dies_others_complete_once(huey, record_file):
+    # Given three handlers matching shop.order.placed (exact, *, **), one always failing
+    assert {h.name for h in handlers_for("shop.order.placed")} == {
+        "order_exact", "order_wild", "order_broken"}
+    # When one event is emitted and the worker drains
+    event_id = emit("shop.order.placed", {"n": 7})
+    assert count(huey, "SELECT count(*) FROM runner_event") == 1
+    drain(include_scheduled=True)
+    # Then three jobs exist, linked to the event; the broken one is dead after 3 attempts
+    jobs = db_of(huey).query("SELECT task, state, attempt FROM runner_job WHERE event_id = ?",
+                             (event_id,))
+    assert sorted(jobs) == [("order_broken", "dead", 3), ("order_exact", "completed", 1),
+                            ("order_wild", "completed", 1)]
+    lines = Counter(line.split()[0] for line in read_records(record_file))
+    assert lines == {"exact": 1, "wild": 1, "broken": 3}
+    event = store.get_event(db_of(huey), event_id)
+    assert (event.status, event.handlers, event.name, event.payload) == (
+        "dispatched", 3, "shop.order.placed", {"n": 7})
+    outcomes = {o.handler: o.outcome
+                for o in store.handler_outcomes(db_of(huey), [event_id])[event_id]}
+    assert outcomes == {"order_exact": "completed", "order_wild": "completed",
+                        "order_broken": "dead"}
+
+
+def test_dispatch_that_runs_twice_writes_no_duplicate_handler_jobs(huey):
+    # Given an event whose dispatch job committed its fan-out
+    event_id = emit("shop.order.placed", {"n": 1})
+    _dispatch(event_id)
+    # When the dispatch runs again (its worker died after the commit) and the job is rerun
+    _dispatch(event_id)
+    dispatch_job = store.get_event(db_of(huey), event_id).dispatch_job
+    db_of(huey).write(lambda c: c.execute(
+        "UPDATE runner_job SET state='available' WHERE id=?", (dispatch_job,)))
+    drain(include_scheduled=True)
+    # Then each handler still has exactly one job
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE event_id = ?", (event_id,)) == 3
+
+
+def test_one_dispatch_sweeps_up_other_due_events_and_settles_their_jobs(huey, record_file):
+    # Given three events, each with its own dispatch job, and one delayed event
+    ids = [emit("early.bird", {"n": n}) for n in range(3)]
+    delayed = emit("early.bird", {"n": 9}, delay=3600)
+    # When the worker drains: the first dispatch fans out all three due events
+    assert drain() == 1 + 3
+    # Then the other dispatch jobs were settled without running; the delayed one waits
+    assert sorted(r.split()[1] for r in read_records(record_file)) == ["0", "1", "2"]
+    assert {store.get_event(db_of(huey), i).status for i in ids} == {"dispatched"}
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE reason LIKE "
+                       "'event dispatched by another%'") == 2
+    assert store.get_event(db_of(huey), delayed).status == "pending"
+
+
+def test_event_without_handler_is_recorded_unhandled_with_a_warning(huey, caplog):
+    event_id = emit("nobody.listens", {"x": 1})
+    with caplog.at_level(logging.WARNING, logger="runner.events"):
+        drain()
+    assert store.get_event(db_of(huey), event_id).status == "unhandled"
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE event_id = ?", (event_id,)) == 0
+    assert any(event_id in r.getMessage() and "no handler" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_invalid_name_or_data_is_named_and_nothing_is_written(huey):
+    with pytest.raises(SerializationError, match=r"data\['items'\]\[1\]"):
+        emit("shop.order.placed", {"items": [1, object()]})
+    with pytest.raises(SerializationError, match="nan"):
+        emit("shop.order.placed", {"price": float("nan")})
+    with pytest.raises(SerializationError, match="invalid event name"):
+        emit("shop..order")
+    with pytest.raises(SerializationError, match="item 1"):
+        emit_many([("a.b", {}), ("c.d", {1, 2})])  # a set is not JSON
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+    assert count(huey, "SELECT count(*) FROM runner_job") == 0
+
+
+def test_emit_many_writes_all_events_and_one_dispatch_job(huey, record_file):
+    ids = emit_many([("shop.order.placed", {"n": i}) for i in range(3)]
+                    + [{"name": "early.bird", "data": {"n": 9}}])
+    assert len(set(ids)) == 4
+    assert count(huey, "SELECT count(*) FROM runner_event") == 4
+    assert count(huey, "SELECT count(*) FROM runner_job") == 1
+    drain(include_scheduled=True)
+    assert sorted(r.split()[1] for r in read_records(record_file) if r.startswith("exact")) == \
+        ["0", "1", "2"]
+
+
+def test_idempotency_key_inside_and_after_the_window(huey):
+    t0 = 1_000_000.0
+    first = emit("shop.order.placed", {"n": 1}, key="order-1", now=t0)
+    # Inside the 60 s window: the first id, nothing written
+    assert emit("shop.order.placed", {"n": 1}, key="order-1", now=t0 + 59) == first
+    assert count(huey, "SELECT count(*) FROM runner_event") == 1
+    assert count(huey, "SELECT count(*) FROM runner_job") == 1
+    # Another key is another event; in one batch a repeated key is written once
+    other, again = emit_many([{"name": "a.b", "key": "order-2"},
+                              {"name": "a.b", "key": "order-2"}], now=t0 + 1)
+    assert other == again != first
+    # After the window: a new event
+    later = emit("shop.order.placed", {"n": 1}, key="order-1", now=t0 + 61)
+    assert later not in (first, other)
+    assert count(huey, "SELECT count(*) FROM runner_event") == 3
+
+
+def test_replay_of_only_the_failed_handler_after_a_fix(huey, record_file, monkeypatch):
+    # Given an event whose handler "flaky" died while "steady" completed
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", False)
+    event_id = emit("fix.me", {"n": 5})
+    drain(include_scheduled=True)
+    outcomes = {o.handler: o.outcome
+                for o in store.handler_outcomes(db_of(huey), [event_id])[event_id]}
+    assert outcomes == {"flaky": "dead", "steady": "completed"}
+    # When the code is fixed and only failed handlers are replayed
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
+    new = replay(event_id, only_failed=True)
+    assert len(new) == 1
+    drain(include_scheduled=True)
+    # Then only flaky ran again, as a new job linked to the same event, and completed
+    assert Counter(read_records(record_file)) == {"flaky 5 broken": 2, "steady 5": 1,
+                                                  "flaky 5 fixed": 1}
+    outcomes = {o.handler: (o.outcome, o.deliveries)
+                for o in store.handler_outcomes(db_of(huey), [event_id])[event_id]}
+    assert outcomes == {"flaky": ("completed", 2), "steady": ("completed", 1)}
+    assert store.get_event(db_of(huey), event_id).deliveries == 2
+    assert replay(event_id, only_failed=True) == []
+    assert len(replay(event_id, "steady")) == 1
+
+
+def test_events_settings_override_handler_options_and_unknown_keys_fail():
+    settings = parse_settings({"events": {
+        "patterns": {"fix.*": {"queue": "events"}},
+        "handlers": {"steady": {"max_retries": 7, "timeout": 4}}}})
+    options = handlers_for("fix.me")[1].wrapper.resolve(settings)
+    assert (options.queue, options.policy.retry_limit, options.timeout) == (None or "default",
+                                                                             7, 4.0)
+    with pytest.raises(ConfigError, match="dedupe_windw"):
+        parse_events({"dedupe_windw": 5})
+    with pytest.raises(ConfigError, match="tiemout"):
+        parse_events({"handlers": {"steady": {"tiemout": 1}}})
+
+
+# -- against a locked database --------------------------------------------------------
+
+def test_emit_on_a_locked_database_fails_clearly_and_writes_nothing(huey, settings_file):
+    holder = sqlite3.connect(db_of(huey).path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseLocked, match="nothing was written"):
+            emit("shop.order.placed", {"n": 1})
+        assert time.monotonic() - started < 5
+        cli = subprocess.run(
+            [sys.executable, "-m", "runner", "--settings", str(settings_file), "emit",
+             "shop.order.placed", "--data", '{"n": 1}'],
+            cwd=settings_file.parent, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert cli.returncode == 75, cli.stderr
+        assert "locked" in cli.stderr and "nothing was written" in cli.stderr
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+    assert count(huey, "SELECT count(*) FROM runner_job") == 0
+
+
+def test_cli_emit_events_and_handlers(huey, settings_file):
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "runner", "--settings", str(settings_file), *args],
+            cwd=settings_file.parent, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    done = cli("emit", "fix.me", "--data", '{"n": 1}', "--key", "k1")
+    assert done.returncode == 0, done.stderr
+    event_id = done.stdout.strip()
+    assert store.get_event(db_of(huey), event_id).source == "cli"
+    assert cli("emit", "fix.me", "--data", "{nope").returncode == 65
+    drain(include_scheduled=True)
+    listing = cli("events", "--name", "fix.*", "--since", "1h")
+    assert listing.returncode == 0, listing.stderr
+    assert event_id[:8] in listing.stdout and "flaky:dead" in listing.stdout
+    assert "steady:completed" in listing.stdout
+    replayed = cli("events", "replay", "--name", "fix.*", "--since", "1h", "--only-failed")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 1 event(s) as 1 job(s)" in replayed.stdout
+    shown = cli("events", "show", event_id[:8])
+    assert shown.returncode == 0 and "deliveries: 2" in shown.stdout
+    subs = cli("handlers")
+    assert subs.returncode == 0, subs.stderr
+    assert "shop.**" in subs.stdout and "order_broken" in subs.stdout
+
+
+# -- with real worker processes ---------------------------------------------------------
+
+def test_event_emitted_before_any_worker_is_handled_once_one_starts(
+        huey, record_file, make_worker):
+    # Given events emitted while no worker runs
+    ids = [emit("early.bird", {"n": n}) for n in range(3)]
+    assert count(huey, "SELECT count(*) FROM runner_event WHERE status='pending'") == 3
+    # When a worker starts
+    worker = make_worker()
+    wait_for(lambda: len(read_records(record_file)) == 3, timeout=30, message="handlers ran")
+    worker.terminate()
+    # Then every event was dispatched and handled exactly once
+    assert sorted(r.split()[1] for r in read_records(record_file)) == ["0", "1", "2"]
+    statuses = {store.get_event(db_of(huey), i).status for i in ids}
+    assert statuses == {"dispatched"}
+
+
+PRODUCER = textwrap.dedent("""
+    import sys
+    from runner import configure, emit, load_settings
+    configure(load_settings(sys.argv[1], environ={}))
+    producer, total = int(sys.argv[2]), int(sys.argv[3])
+    for i in range(total):
+        emit("load.tick", {"p": producer, "i": i})
+""")
+
+
+@pytest.mark.chaos
+@pytest.mark.timeout(150)
+def test_eight_producers_emit_40000_events_while_a_worker_consumes(
+        huey, record_file, make_worker, tmp_path):
+    producers, per_producer = 8, 5000
+    settings = tmp_path / "load.toml"
+    settings.write_text(Path(tmp_path / "settings.toml").read_text()
+                        .replace("max_concurrent_tasks = 4", "max_concurrent_tasks = 2")
+                        .replace("emit_deadline = 0.3", "emit_deadline = 30")
+                        .replace("write_deadline = 0.3", "write_deadline = 30"))
+    worker = make_worker(settings=settings)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_RECORD_FILE": str(record_file)}
+    procs = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(settings), str(p),
+                               str(per_producer)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for p in range(producers)]
+    # Kill the worker once mid-run, then start another: leased jobs must be recovered.
+    wait_for(lambda: len(read_records(record_file)) > 2000, timeout=60, interval=0.05,
+             message="some events handled")
+    worker.kill()
+    worker = make_worker(settings=settings)
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert "locked" not in err
+    total = producers * per_producer
+    assert count(huey, "SELECT count(*) FROM runner_event") == total
+    wait_for(lambda: count(huey, "SELECT count(*) FROM runner_job WHERE task='tick' "
+                                 "AND state='completed'") == total,
+             timeout=90, interval=0.2, message="every handler job completed")
+    worker.terminate()
+    # Every event was handled; one handler job per event; repeats only as later attempts
+    runs: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for line in read_records(record_file):
+        tick, job_id, attempt = line.split()
+        runs[tick].append((job_id, int(attempt)))
+    assert len(runs) == total
+    for tick, seen in runs.items():
+        assert len({job_id for job_id, _ in seen}) == 1, tick
+        assert len({attempt for _, attempt in seen}) == len(seen), tick
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE task='tick'") == total
+    assert count(huey, "SELECT count(*) FROM runner_event WHERE status != 'dispatched'") == 0
