@@ -121,6 +121,8 @@ class JobStorage(KeyValueStore):
         self._acks: list[tuple[str, float]] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
+        self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
+        self._empty_seq = -1  # ... since this wake sequence number, nobody claims again
         self._stopping = False
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
@@ -142,23 +144,7 @@ class JobStorage(KeyValueStore):
         """
         created = time.time() if now is None else now
         limit = self.settings.worker.queue_size
-
-        def insert(conn: sqlite3.Connection) -> None:
-            if limit:
-                for queue in {job.queue for job in jobs}:
-                    adding = sum(1 for job in jobs if job.queue == queue)
-                    (waiting,) = conn.execute(
-                        f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
-                        f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
-                        f"LIMIT ?)", (queue, limit)).fetchone()
-                    if waiting + adding > limit:
-                        raise QueueFull(
-                            f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                            f"{limit}; nothing was written (raise [worker] queue_size or "
-                            "start more workers)")
-            write_jobs(conn, jobs, created)
-
-        self.db.write(insert)
+        self.db.write(lambda conn: write_jobs(conn, jobs, created, queue_size=limit))
         self.wake()
 
     def wake(self) -> None:
@@ -241,7 +227,17 @@ class JobStorage(KeyValueStore):
                 if self._buffer:
                     return self._buffer.popleft()
                 if not self._claiming:
-                    break
+                    idle_for = self._empty_until - time.time()
+                    if idle_for <= 0 or self._empty_seq != self._wake_seq or self._acks:
+                        break
+                    # Another thread just found nothing due and nothing was written since:
+                    # claiming again would only wake every idle thread in turn (a busy loop).
+                    self._idle += 1
+                    try:
+                        self._cond.wait(idle_for)
+                    finally:
+                        self._idle -= 1
+                    continue
                 self._idle += 1
                 try:
                     self._cond.wait(poll)
@@ -267,6 +263,7 @@ class JobStorage(KeyValueStore):
                 self._cond.notify_all()
                 if mine is None and not self._stopping and seq == self._wake_seq:
                     wait = poll if next_due is None else max(0.0, min(poll, next_due - time.time()))
+                    self._empty_until, self._empty_seq = time.time() + wait, seq
                     self._idle += 1
                     try:
                         self._cond.wait(wait)
@@ -429,8 +426,26 @@ class JobStorage(KeyValueStore):
         return self.db.path
 
 
-def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float) -> None:
-    """Insert job rows inside the caller's write transaction (no queue_size check)."""
+def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
+               queue_size: int = 0) -> None:
+    """Insert job rows inside the caller's write transaction.
+
+    Raises:
+        QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
+            waiting jobs; nothing is written.
+    """
+    if queue_size:
+        for queue in {job.queue for job in jobs}:
+            adding = sum(1 for job in jobs if job.queue == queue)
+            (waiting,) = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+                f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
+                f"LIMIT ?)", (queue, queue_size)).fetchone()
+            if waiting + adding > queue_size:
+                raise QueueFull(
+                    f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                    f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                    "start more workers)")
     conn.executemany(
         "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
         "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
