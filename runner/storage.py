@@ -118,7 +118,7 @@ class JobStorage(KeyValueStore):
         self._buffer: deque[Claimed] = deque()
         self._claiming = False
         self._idle = 0
-        self._acks: list[tuple[str, float]] = []
+        self._acks: list[tuple[str, float | None, float]] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
         self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
@@ -244,7 +244,7 @@ class JobStorage(KeyValueStore):
                 finally:
                     self._idle -= 1
             self._claiming = True
-            want = 1 + self._idle
+            want = 1 + self._idle + self.settings.worker.prefetch
             seq = self._wake_seq
         claimed: list[Claimed] = []
         next_due: float | None = None
@@ -366,10 +366,16 @@ class JobStorage(KeyValueStore):
             "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
             (run_at, job_id)))
 
-    def ack_completed(self, job_id: str, finished_at: float | None = None) -> None:
-        """Record a success; written with the next claim (or :meth:`flush_acks`)."""
+    def ack_completed(self, job_id: str, *, started_at: float | None = None,
+                      finished_at: float | None = None) -> None:
+        """Record a success; written with the next claim (or :meth:`flush_acks`).
+
+        ``started_at`` is when the attempt really began, which is later than the
+        claim for a job that waited in this process's prefetch buffer.
+        """
         with self._ack_lock:
-            self._acks.append((job_id, time.time() if finished_at is None else finished_at))
+            self._acks.append((job_id, started_at,
+                               time.time() if finished_at is None else finished_at))
 
     def flush_acks(self) -> None:
         """Write pending completions now."""
@@ -397,9 +403,9 @@ class JobStorage(KeyValueStore):
             _record_failure(conn, job_id, attempt, failure, self.owner, now)
             conn.execute(
                 "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
-                "data=coalesce(?, data), finished_at=?, lease_owner=NULL, "
-                "lease_expires_at=NULL WHERE id=?",
-                (state, reason, run_at, data, now, job_id))
+                "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
+                "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+                (state, reason, run_at, data, failure.started_at, now, job_id))
 
         self.db.write(write)
         if state == "retrying":
@@ -456,11 +462,13 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float,
          for j in jobs])
 
 
-def _write_acks(conn: sqlite3.Connection, acks: list[tuple[str, float]]) -> None:
+def _write_acks(conn: sqlite3.Connection,
+                acks: list[tuple[str, float | None, float]]) -> None:
     conn.executemany(
-        "UPDATE runner_job SET state='completed', finished_at=?, lease_owner=NULL, "
-        "lease_expires_at=NULL, reason=NULL WHERE id=? AND state='executing'",
-        [(at, job_id) for job_id, at in acks])
+        "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
+        "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
+        "WHERE id=? AND state='executing'",
+        [(started, finished, job_id) for job_id, started, finished in acks])
 
 
 def _record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,
