@@ -19,6 +19,7 @@ from runner.errors import (
     QueueFull,
     Retry,
     RunnerError,
+    ScheduleNotFound,
     SerializationError,
     TaskTimeout,
     UnknownTask,
@@ -27,6 +28,17 @@ from runner.event_replay import replay
 from runner.events import emit, emit_many, event_handler
 from runner.models import JobState
 from runner.progress import Progress, get_progress, progress
+from runner.schedule_control import (
+    get_schedule,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    run_schedule_now,
+    schedule_runs,
+    skip_next_run,
+)
+from runner.schedule_store import RunRow, ScheduleRow
+from runner.schedules import ScheduleDef, scheduled_task
 from runner.tasks import Failure
 
 
@@ -47,6 +59,10 @@ def configure(settings: Settings | None = None, *, database: str | None = None) 
 __all__ = [
     # defining and enqueueing work
     "task", "configure", "get_huey",
+    # periodic tasks and their control
+    "scheduled_task", "ScheduleDef", "list_schedules", "get_schedule", "schedule_runs",
+    "pause_schedule", "resume_schedule", "run_schedule_now", "skip_next_run", "ScheduleRow",
+    "RunRow",
     # events
     "event_handler", "emit", "emit_many", "replay",
     # control flow inside tasks
@@ -58,5 +74,5 @@ __all__ = [
     # errors
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
-    "EventNotFound", "TaskTimeout",
+    "EventNotFound", "TaskTimeout", "ScheduleNotFound",
 ]

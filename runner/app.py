@@ -53,6 +53,7 @@ class Attempt:
     reason: str | None = None
     settled: bool = False
     current: CurrentJob | None = None
+    started_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -241,10 +242,10 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if claimed is None or claimed.id != task.id or jobs is None:
             return super().execute(task, timestamp)
-        attempt = Attempt(claimed)
+        attempt = Attempt(claimed, started_at=time.time())
         attempt.current = CurrentJob(
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
-            claimed.attempt, claimed.started_at)
+            claimed.attempt, attempt.started_at)
         _local.attempt = attempt
         try:
             return super().execute(task, timestamp)
@@ -259,7 +260,7 @@ class RunnerHuey(Huey):
     def _emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         attempt: Attempt | None = getattr(_local, "attempt", None)
         if attempt is not None and attempt.claimed.id == getattr(task, "id", None):
-            started = attempt.claimed.started_at
+            started = attempt.started_at
             if signal == S.SIGNAL_ERROR and args:
                 attempt.exception = args[0]
                 attempt.failure = describe_failure(args[0], "error", started)
@@ -295,7 +296,7 @@ class RunnerHuey(Huey):
         failure = attempt.failure or FailureInfo(
             kind="retry", error_type=type(attempt.exception).__name__ if attempt.exception
             else "Retry", message=str(attempt.exception or "retry requested"),
-            traceback="", started_at=attempt.claimed.started_at)
+            traceback="", started_at=attempt.started_at)
         jobs.fail(task.id, attempt.claimed.attempt, failure, state="retrying", run_at=run_at,
                   data=self.serialize_task(task), reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC")
         attempt.settled = True
@@ -333,7 +334,7 @@ class RunnerHuey(Huey):
             return
         job_id = attempt.claimed.id
         if attempt.outcome == "completed":
-            jobs.ack_completed(job_id)
+            jobs.ack_completed(job_id, started_at=attempt.started_at)
         elif attempt.outcome == "interrupted":
             jobs.finish(job_id, "available", "interrupted")
         elif attempt.outcome == "cancelled":
@@ -346,7 +347,7 @@ class RunnerHuey(Huey):
                          attempt.claimed.attempt, attempt.failure.message)
             self._run_fallback(task, attempt)
         else:
-            jobs.ack_completed(job_id)
+            jobs.ack_completed(job_id, started_at=attempt.started_at)
 
     def _run_fallback(self, task: Any, attempt: Attempt) -> None:
         wrapper = getattr(task, "wrapper", None)

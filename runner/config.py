@@ -49,6 +49,9 @@ class WorkerSection:
 
     max_concurrent_tasks: int = 10
     """Worker threads per ``run.py`` process."""
+    prefetch: int = 4
+    """Jobs a worker process claims ahead of its idle threads, in the same transaction
+    (fewer commits per job; they show as executing while they wait, under lease)."""
     retry_limit: int = 3
     """Retries after the first attempt before a job is dead."""
     retry_delay: float = 1.0

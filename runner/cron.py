@@ -8,11 +8,13 @@ handling fires a fall-back repeated time (e.g. a daily 02:30) twice.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from itertools import islice, takewhile
 from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -360,16 +362,23 @@ def _instants(spec: CronSpec, after: datetime) -> Iterator[datetime]:
             last = slot
 
 
+@lru_cache(maxsize=4096)
+def _template(normalized: str, hash_key: str | None, has_seconds: bool) -> croniter:
+    """A croniter with the expression expanded once; expanding costs milliseconds per call."""
+    return croniter(
+        normalized,
+        _PROBE_START,
+        ret_type=datetime,
+        hash_id=hash_key.encode() if hash_key is not None else None,
+        second_at_beginning=has_seconds,
+    )
+
+
 def _walls(spec: CronSpec, start: datetime) -> Iterator[datetime]:
     """Yield the naive wall-clock slots strictly after ``start``."""
-    hash_id = spec.hash_key.encode() if spec.hash_key is not None else None
-    walls = croniter(
-        spec.normalized,
-        start,
-        ret_type=datetime,
-        hash_id=hash_id,
-        second_at_beginning=spec.has_seconds,
-    )
+    # A shallow copy shares the expanded fields (read-only) and has its own position.
+    walls = copy.copy(_template(spec.normalized, spec.hash_key, spec.has_seconds))
+    walls.set_current(start, force=True)
     try:
         while True:
             yield walls.get_next()

@@ -85,6 +85,12 @@ class JobNotFound(RunnerError):
     """No job has the given id."""
 
 
+class ScheduleNotFound(RunnerError):
+    """No schedule has the given name."""
+
+    exit_code = EX_DATAERR
+
+
 class EventNotFound(RunnerError):
     """No event has the given id."""
 

@@ -15,6 +15,7 @@ import importlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from runner.errors import EX_MEMORY_LIMIT, ConfigError, DatabaseCorrupt, RunnerE
 from runner.event_settings import event_settings
 from runner.lifeline import Lifeline
 from runner.operations import Operations, validate_sections
+from runner.scheduler import Scheduler
 from runner.storage import JobStorage
 from runner.workers import make_worker_id, mark_stopped, recover_orphans, register
 
@@ -125,8 +127,11 @@ class Manager:
 
     def __init__(self, settings: Settings, *, queues: Sequence[str] = (),
                  huey: RunnerHuey | None = None,
-                 loader: Callable[[], Settings] | None = None) -> None:
+                 loader: Callable[[], Settings] | None = None, role: str = "all") -> None:
         self.settings = settings
+        self.role = role  # "all", "scheduler" (--scheduler-only) or "workers" (--workers-only)
+        self.scheduler: Scheduler | None = None
+        self._stop_requested = threading.Event()
         self.queues = tuple(queues) or settings.worker.queues
         self.huey = huey or get_huey()
         self.owner = make_worker_id()
@@ -141,11 +146,13 @@ class Manager:
         self.huey.configure(self.settings)
         event_settings(self.settings)  # [events] is validated here: a bad key exits 78
         import_task_modules(self.settings.runner.imports)
+        scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
+        self.scheduler = scheduler if self.role != "workers" else None
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
-        register(jobs.db, self.owner, concurrency=self.settings.worker.max_concurrent_tasks,
-                 queues=self.queues)
+        threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
+        register(jobs.db, self.owner, concurrency=threads, queues=self.queues)
         recovery = recover_orphans(jobs.db, crash_limit=self.settings.worker.crash_limit,
                                    me=self.owner)
         if recovery.requeued or recovery.buried:
@@ -176,6 +183,7 @@ class Manager:
                 self.consumer._handle_signal(signum, frame)
             else:
                 early.append(signum)
+                self._stop_requested.set()
 
         previous = {sig: signal.signal(sig, before_consumer)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -189,15 +197,21 @@ class Manager:
         w = self.settings.worker
         self.ops = ops = Operations(self.settings, self.huey, jobs, self.owner,
                                     on_memory_limit=self._memory_limit)
-        jobs.start_consuming(self.owner, self.queues)
+        if self.role != "scheduler":
+            jobs.start_consuming(self.owner, self.queues)
         self.lifeline = Lifeline(jobs, self.settings, self.owner, status=ops.guard.status)
         self.lifeline.start()
         ops.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if self.role == "scheduler":
+            return self.run_scheduler_only(jobs)
         self.consumer = consumer = RunnerConsumer(
             self.huey, workers=w.max_concurrent_tasks, periodic=False, worker_type="thread",
             graceful_signal="TERM", shutdown_timeout=w.shutdown_timeout,
             check_worker_health=True, health_check_interval=5,
-            on_tick=lambda: ops.tick(consumer, self.lifeline), on_reload=self.reload,
+            on_tick=lambda: ops.tick(consumer, self.lifeline, self.scheduler),
+            on_reload=self.reload,
             on_stop=ops.stopping)
         if early:
             self.consumer.pending_signal = early[0]
@@ -205,6 +219,17 @@ class Manager:
                     w.max_concurrent_tasks, ",".join(self.queues) or "all", jobs.db.path)
         try:
             self.consumer.run()
+        finally:
+            self.shutdown(jobs)
+        return self.exit_code
+
+    def run_scheduler_only(self, jobs: JobStorage) -> int:
+        """``--scheduler-only``: fire schedules, run no jobs, until SIGTERM/SIGINT."""
+        logger.info("scheduler %s started (no workers), database %s", self.owner, jobs.db.path)
+        try:
+            while not self._stop_requested.wait(0.1):
+                if self.ops is not None:
+                    self.ops.tick(None, self.lifeline, self.scheduler)
         finally:
             self.shutdown(jobs)
         return self.exit_code
@@ -226,11 +251,14 @@ class Manager:
 
     def _memory_limit(self, rss_bytes: int) -> None:
         self.exit_code = EX_MEMORY_LIMIT
+        self._stop_requested.set()
         if self.consumer is not None:
             self.consumer.request_stop()
 
     def shutdown(self, jobs: JobStorage) -> None:
-        """Hand back unstarted work, flush outcomes, deregister."""
+        """Stop the scheduler, hand back unstarted work, flush outcomes, deregister."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.lifeline is not None:
             self.lifeline.stop()
         try:

@@ -3,8 +3,8 @@
 Per task and per queue over the last ``window`` seconds (default one hour):
 completions and failed attempts per minute, processing time p50/p95/p99, error
 rate, retries and deaths; per queue: jobs by state and the age of the oldest
-due waiting job; per schedule: how late its next fire is (only when the
-``runner_schedule`` table exists); per worker: heartbeat age, RSS, CPU.
+due waiting job; per schedule: how late its next fire is; per worker: heartbeat
+age, RSS, CPU.
 
 Each query fetches all its rows at once (see :mod:`runner.queries`).
 """
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from runner.db import Database
+from runner.models import SCHEDULE_ACTIVE
 from runner.queries import list_workers, queue_depths
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,8 @@ class Snapshot:
     tasks: list[TaskMetrics]
     queues: list[QueueMetrics]
     workers: list[WorkerMetrics]
-    schedule_lags: dict[str, float] | None = field(default=None)
-    """Seconds each schedule's due fire is late (0 when on time); None without schedules."""
+    schedule_lags: dict[str, float] = field(default_factory=dict)
+    """Seconds each active schedule's due fire is late (0 when on time)."""
 
 
 def per_minute(stamps: Iterable[float], now: float, minutes: int) -> tuple[int, ...]:
@@ -186,16 +187,7 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
     return Snapshot(at, window, states, tasks, queues, workers, schedule_lags(db, at))
 
 
-def schedule_lags(db: Database, now: float) -> dict[str, float] | None:
-    """How late each schedule's next fire is; None when there is no schedules table."""
-    columns = [row[1] for row in db.query("PRAGMA table_info(runner_schedule)")]
-    if not columns:
-        return None
-    name = next((c for c in ("name", "id") if c in columns), None)
-    due = next((c for c in ("next_fire_at", "next_run_at", "next_run") if c in columns), None)
-    if name is None or due is None:
-        logger.debug("runner_schedule has no name/next-fire column; schedule lag unknown")
-        return None
-    paused = " WHERE NOT coalesce(paused, 0)" if "paused" in columns else ""
-    rows = db.query(f"SELECT {name}, {due} FROM runner_schedule{paused}")
+def schedule_lags(db: Database, now: float) -> dict[str, float]:
+    """How late each active schedule's due fire is (0 when on time)."""
+    rows = db.query(f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")
     return {str(n): max(0.0, now - float(t)) if t is not None else 0.0 for n, t in rows}

@@ -43,6 +43,8 @@ WAITING = (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING)
 FINAL = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 
 _WAITING_SQL = "('available','scheduled','retrying')"
+#: The condition of a schedule the scheduler fires (matches the partial index).
+SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS runner_meta (
@@ -118,6 +120,44 @@ DDL = [
         key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)""",
     """CREATE TABLE IF NOT EXISTS runner_counter (
         key TEXT PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0)""",
+    # Periodic schedules: one row each; firing is a compare-and-set on next_fire_at.
+    """CREATE TABLE IF NOT EXISTS runner_schedule (
+        name TEXT PRIMARY KEY,
+        task TEXT NOT NULL,
+        expression TEXT NOT NULL,
+        tz TEXT NOT NULL,
+        misfire TEXT NOT NULL,
+        overlap TEXT NOT NULL,
+        next_fire_at REAL,
+        last_slot_at REAL,
+        last_fired_at REAL,
+        last_lag REAL,
+        last_job_id TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        paused INTEGER NOT NULL DEFAULT 0,
+        orphaned INTEGER NOT NULL DEFAULT 0,
+        skip_next INTEGER NOT NULL DEFAULT 0,
+        fired INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        last_skip_at REAL,
+        last_skip_reason TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL)""",
+    f"""CREATE INDEX IF NOT EXISTS runner_schedule_due ON runner_schedule (next_fire_at)
+        WHERE {SCHEDULE_ACTIVE}""",
+    # One row per fired slot: UNIQUE keeps a slot from ever firing twice.
+    """CREATE TABLE IF NOT EXISTS runner_schedule_run (
+        id INTEGER PRIMARY KEY,
+        schedule TEXT NOT NULL,
+        slot REAL NOT NULL,
+        manual INTEGER NOT NULL DEFAULT 0,
+        fired_at REAL NOT NULL,
+        job_id TEXT,
+        outcome TEXT NOT NULL,
+        UNIQUE (schedule, slot, manual))""",
+    "CREATE INDEX IF NOT EXISTS runner_schedule_run_fired ON runner_schedule_run (fired_at)",
+    "CREATE INDEX IF NOT EXISTS runner_job_schedule ON runner_job (schedule, state) "
+    "WHERE schedule IS NOT NULL",
     # Every run.py process: liveness, resources and what it serves.
     """CREATE TABLE IF NOT EXISTS runner_worker (
         id TEXT PRIMARY KEY,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from runner.app import RunnerHuey
     from runner.lifeline import Lifeline
     from runner.manager import RunnerConsumer
+    from runner.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class Operations:
         base = f"{w.max_concurrent_tasks} threads, {len(self.storage.inflight_ids())} running"
         return f"paused ({held}); {base}" if held else f"running: {base}"
 
-    def tick(self, consumer: RunnerConsumer, lifeline: Lifeline | None) -> None:
+    def tick(self, consumer: RunnerConsumer | None, lifeline: Lifeline | None,
+             scheduler: Scheduler | None = None) -> None:
         """Main-thread pass: READY once, STATUS on change, WATCHDOG while alive."""
         status = self.status_line()
         if not self._ready:
@@ -114,15 +116,19 @@ class Operations:
             self.notifier.status(status)
         interval = self.notifier.watchdog_interval
         now = time.monotonic()
-        if interval and now - self._last_ping >= interval and self.alive(consumer, lifeline):
+        if interval and now - self._last_ping >= interval and self.alive(
+                consumer, lifeline, scheduler):
             self._last_ping = now
             self.notifier.watchdog()
 
-    def alive(self, consumer: RunnerConsumer, lifeline: Lifeline | None) -> bool:
+    def alive(self, consumer: RunnerConsumer | None, lifeline: Lifeline | None,
+              scheduler: Scheduler | None = None) -> bool:
         """Lifeline beating (or the disk guard explaining why not), threads running."""
         if lifeline is None or not lifeline.is_alive() or not self.housekeeper.is_alive():
             return False
-        if not consumer.workers_alive():
+        if consumer is not None and not consumer.workers_alive():
+            return False
+        if scheduler is not None and not scheduler.is_alive():
             return False
         limit = max(10.0, 3 * self.settings.worker.heartbeat_interval)
         fresh = lifeline.last_beat is not None and time.time() - lifeline.last_beat < limit

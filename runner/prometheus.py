@@ -95,7 +95,7 @@ def render(snapshot: Snapshot) -> str:
                  f"Failed attempts / (completed + failed) {window}.", s["error"])
         w.family(f"{prefix}_duration_seconds", "summary",
                  f"Processing time of jobs completed {window}.", s["duration"])
-    if snapshot.schedule_lags is not None:
+    if snapshot.schedule_lags:
         w.family("jobrunner_schedule_lag_seconds", "gauge",
                  "How late each schedule's due fire is.",
                  [("", {"schedule": n}, lag) for n, lag in snapshot.schedule_lags.items()])

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker threads (overrides [worker] max_concurrent_tasks)")
     parser.add_argument("--queues", "-q", metavar="Q1,Q2",
                         help="only take jobs from these queues (default: all)")
+    role = parser.add_mutually_exclusive_group()
+    role.add_argument("--scheduler-only", action="store_true",
+                      help="fire periodic schedules only; run no jobs")
+    role.add_argument("--workers-only", action="store_true",
+                      help="run jobs only; fire no schedules (default: both)")
     parser.add_argument("--log-level", metavar="LEVEL",
                         help="DEBUG, INFO, WARNING, ERROR (overrides WORKER_LOG_LEVEL)")
     return parser
@@ -83,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return load_settings(args.settings, environ)
 
     try:
-        return Manager(settings, queues=queues, loader=reload).run()
+        role = "scheduler" if args.scheduler_only else "workers" if args.workers_only else "all"
+        return Manager(settings, queues=queues, loader=reload, role=role).run()
     except RunnerError as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return exc.exit_code

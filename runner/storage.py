@@ -118,9 +118,11 @@ class JobStorage(KeyValueStore):
         self._buffer: deque[Claimed] = deque()
         self._claiming = False
         self._idle = 0
-        self._acks: list[tuple[str, float]] = []
+        self._acks: list[tuple[str, float | None, float]] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
+        self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
+        self._empty_seq = -1  # ... since this wake sequence number, nobody claims again
         self._stopping = False
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
@@ -142,23 +144,7 @@ class JobStorage(KeyValueStore):
         """
         created = time.time() if now is None else now
         limit = self.settings.worker.queue_size
-
-        def insert(conn: sqlite3.Connection) -> None:
-            if limit:
-                for queue in {job.queue for job in jobs}:
-                    adding = sum(1 for job in jobs if job.queue == queue)
-                    (waiting,) = conn.execute(
-                        f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
-                        f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
-                        f"LIMIT ?)", (queue, limit)).fetchone()
-                    if waiting + adding > limit:
-                        raise QueueFull(
-                            f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                            f"{limit}; nothing was written (raise [worker] queue_size or "
-                            "start more workers)")
-            write_jobs(conn, jobs, created)
-
-        self.db.write(insert)
+        self.db.write(lambda conn: write_jobs(conn, jobs, created, queue_size=limit))
         self.wake()
 
     def wake(self) -> None:
@@ -241,14 +227,24 @@ class JobStorage(KeyValueStore):
                 if self._buffer:
                     return self._buffer.popleft()
                 if not self._claiming:
-                    break
+                    idle_for = self._empty_until - time.time()
+                    if idle_for <= 0 or self._empty_seq != self._wake_seq or self._acks:
+                        break
+                    # Another thread just found nothing due and nothing was written since:
+                    # claiming again would only wake every idle thread in turn (a busy loop).
+                    self._idle += 1
+                    try:
+                        self._cond.wait(idle_for)
+                    finally:
+                        self._idle -= 1
+                    continue
                 self._idle += 1
                 try:
                     self._cond.wait(poll)
                 finally:
                     self._idle -= 1
             self._claiming = True
-            want = 1 + self._idle
+            want = 1 + self._idle + self.settings.worker.prefetch
             seq = self._wake_seq
         claimed: list[Claimed] = []
         next_due: float | None = None
@@ -267,6 +263,7 @@ class JobStorage(KeyValueStore):
                 self._cond.notify_all()
                 if mine is None and not self._stopping and seq == self._wake_seq:
                     wait = poll if next_due is None else max(0.0, min(poll, next_due - time.time()))
+                    self._empty_until, self._empty_seq = time.time() + wait, seq
                     self._idle += 1
                     try:
                         self._cond.wait(wait)
@@ -369,10 +366,16 @@ class JobStorage(KeyValueStore):
             "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
             (run_at, job_id)))
 
-    def ack_completed(self, job_id: str, finished_at: float | None = None) -> None:
-        """Record a success; written with the next claim (or :meth:`flush_acks`)."""
+    def ack_completed(self, job_id: str, *, started_at: float | None = None,
+                      finished_at: float | None = None) -> None:
+        """Record a success; written with the next claim (or :meth:`flush_acks`).
+
+        ``started_at`` is when the attempt really began, which is later than the
+        claim for a job that waited in this process's prefetch buffer.
+        """
         with self._ack_lock:
-            self._acks.append((job_id, time.time() if finished_at is None else finished_at))
+            self._acks.append((job_id, started_at,
+                               time.time() if finished_at is None else finished_at))
 
     def flush_acks(self) -> None:
         """Write pending completions now."""
@@ -400,9 +403,9 @@ class JobStorage(KeyValueStore):
             _record_failure(conn, job_id, attempt, failure, self.owner, now)
             conn.execute(
                 "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
-                "data=coalesce(?, data), finished_at=?, lease_owner=NULL, "
-                "lease_expires_at=NULL WHERE id=?",
-                (state, reason, run_at, data, now, job_id))
+                "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
+                "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+                (state, reason, run_at, data, failure.started_at, now, job_id))
 
         self.db.write(write)
         if state == "retrying":
@@ -429,8 +432,26 @@ class JobStorage(KeyValueStore):
         return self.db.path
 
 
-def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float) -> None:
-    """Insert job rows inside the caller's write transaction (no queue_size check)."""
+def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
+               queue_size: int = 0) -> None:
+    """Insert job rows inside the caller's write transaction.
+
+    Raises:
+        QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
+            waiting jobs; nothing is written.
+    """
+    if queue_size:
+        for queue in {job.queue for job in jobs}:
+            adding = sum(1 for job in jobs if job.queue == queue)
+            (waiting,) = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+                f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
+                f"LIMIT ?)", (queue, queue_size)).fetchone()
+            if waiting + adding > queue_size:
+                raise QueueFull(
+                    f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                    f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                    "start more workers)")
     conn.executemany(
         "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
         "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
@@ -441,11 +462,13 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float)
          for j in jobs])
 
 
-def _write_acks(conn: sqlite3.Connection, acks: list[tuple[str, float]]) -> None:
+def _write_acks(conn: sqlite3.Connection,
+                acks: list[tuple[str, float | None, float]]) -> None:
     conn.executemany(
-        "UPDATE runner_job SET state='completed', finished_at=?, lease_owner=NULL, "
-        "lease_expires_at=NULL, reason=NULL WHERE id=? AND state='executing'",
-        [(at, job_id) for job_id, at in acks])
+        "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
+        "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
+        "WHERE id=? AND state='executing'",
+        [(started, finished, job_id) for job_id, started, finished in acks])
 
 
 def _record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,

@@ -1,6 +1,7 @@
 """The example tasks: session cleanup, conversation archive, workspace set-up on signup.
 
-Run ``python run.py`` and enqueue one, or emit an event, from any script::
+``daily_cleanup`` and ``custom_task`` run on cron schedules. Run ``python run.py``
+and enqueue the others, or emit an event, from any script::
 
     from tasks.examples import initialize_user_workspace
     initialize_user_workspace(42)
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 
-from runner import event_handler, task
+from runner import event_handler, scheduled_task, task
 from runner.events import current_event
 from tasks import demo_app
 
@@ -43,6 +44,22 @@ async def initialize_user_workspace(user_id: int) -> bool:
     created = demo_app.create_workspace(user_id)
     logger.info("workspace for user %s %s", user_id, "created" if created else "already there")
     return created
+
+
+@scheduled_task(name="daily_cleanup", cron="0 0 * * *", retry_limit=3, timeout=300)
+async def daily_cleanup() -> int:
+    """Every midnight (``[runner] timezone``): expire sessions, archive old conversations."""
+    removed = demo_app.expire_sessions()
+    archived = demo_app.archive_conversations(30)
+    logger.info("daily cleanup: %d sessions expired, %d conversations archived", removed,
+                archived)
+    return removed + archived
+
+
+@scheduled_task(name="custom_task", cron="*/15 * * * *", retry_limit=3)
+async def custom_task() -> None:
+    """Every 15 minutes: the seed's placeholder periodic task."""
+    logger.info("custom_task ran")
 
 
 @event_handler("user.signup", queue="high_priority", max_retries=3, timeout=30)

@@ -10,6 +10,7 @@ from runner.cli import main as cli
 from runner.health import HealthFacts, evaluate, schedule_lag_problem
 from tests import jobs
 from tests.conftest import wait_for
+from tests.test_metrics import add_schedule_row
 
 LIMITS = {"heartbeat_max_age": 10.0, "max_waiting_age": 600.0, "max_schedule_lag": 300.0}
 
@@ -52,10 +53,7 @@ def test_stuck_queue_is_unhealthy(huey, capsys):
 
 def test_lagging_scheduler_is_unhealthy(huey, capsys):
     fresh_worker(huey.jobs.db)
-    huey.jobs.db.write(lambda c: c.execute(
-        "CREATE TABLE runner_schedule (name TEXT PRIMARY KEY, next_fire_at REAL)"))
-    huey.jobs.db.write(lambda c: c.execute(
-        "INSERT INTO runner_schedule VALUES ('nightly', ?)", (time.time() - 1800,)))
+    add_schedule_row(huey.jobs.db, "nightly", time.time() - 1800)
     code, out = health(huey, capsys)
     assert code == 1 and "scheduler lagging: schedule 'nightly'" in out
 

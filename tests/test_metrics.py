@@ -38,7 +38,7 @@ def test_counts_match_a_known_workload_and_the_text_parses(huey, capsys):
     assert fails.stats.error_rate == 1.0
     assert add.stats.durations is not None and add.stats.durations[0] <= add.stats.durations[2]
     assert snap.states["scheduled"] == 4 and snap.states["completed"] == 5
-    assert snap.schedule_lags is None  # no schedules table yet
+    assert snap.schedule_lags == {}  # no schedules
     # And the exposition text parses with the same numbers
     capsys.readouterr()
     assert cli(["--settings", str(huey.settings.path), "metrics"]) == 0
@@ -61,12 +61,10 @@ def test_counts_match_a_known_workload_and_the_text_parses(huey, capsys):
     assert "always_fails" in out and "per queue" in out
 
 
-def test_schedule_lag_appears_when_the_schedules_table_exists(huey):
+def test_schedule_lag_is_how_late_a_due_fire_is(huey):
     db = huey.jobs.db
-    db.write(lambda c: c.execute(
-        "CREATE TABLE runner_schedule (name TEXT PRIMARY KEY, next_fire_at REAL)"))
-    db.write(lambda c: c.executemany("INSERT INTO runner_schedule VALUES (?, ?)",
-                                     [("late", 1000.0), ("on_time", 5000.0)]))
+    add_schedule_row(db, "late", 1000.0)
+    add_schedule_row(db, "on_time", 5000.0)
     snap = metrics.collect(db, now=1300.0)
     assert snap.schedule_lags == {"late": 300.0, "on_time": 0.0}
     parsed = samples(render(snap))
@@ -77,3 +75,11 @@ def test_per_minute_buckets_and_percentiles_are_pure():
     assert metrics.per_minute([0.0, 59.0, 60.0, 179.0, 180.0], now=180.0, minutes=3) == (2, 1, 2)
     assert metrics.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
     assert metrics.percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
+
+
+def add_schedule_row(db, name, next_fire_at):
+    """A minimal active schedule row, as the scheduler would have written it."""
+    db.write(lambda c: c.execute(
+        "INSERT INTO runner_schedule (name, task, expression, tz, misfire, overlap, "
+        "next_fire_at, created_at, updated_at) VALUES (?, 't', '* * * * *', 'UTC', 'once', "
+        "'skip', ?, 0, 0)", (name, next_fire_at)))

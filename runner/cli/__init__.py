@@ -19,7 +19,8 @@ from runner.db import Database
 from runner.errors import RunnerError
 
 #: Command group modules, in the order their commands are listed by --help.
-COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.events", "runner.cli.ops"]
+COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
+                   "runner.cli.ops"]
 
 
 @dataclass

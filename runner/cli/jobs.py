@@ -152,7 +152,10 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     manager = Manager(settings, huey=ctx.huey)
     jobs = ctx.huey.jobs
     manager.check_database(jobs)
+    from runner.scheduler import Scheduler
+
+    schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(ctx.huey._registry._registry)
-    print(f"ok: settings {settings.path or '(defaults)'}, {count} tasks, "
+    print(f"ok: settings {settings.path or '(defaults)'}, {count} tasks, {schedules} schedules, "
           f"database {jobs.db.path}")
     return 0

@@ -1,0 +1,127 @@
+"""Schedule commands: schedules [list|show|pause|resume|run-now|skip-next], cron explain."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from runner import cron, schedule_control
+from runner.cli.format import age, table, when
+
+_ACTIONS = {
+    "pause": "pause a schedule (survives restarts)",
+    "resume": "resume a paused schedule from its next slot",
+    "run-now": "enqueue an extra run now; the schedule is not disturbed",
+    "skip-next": "skip the schedule's next slot",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schedules", help="periodic schedules: list, pause, resume, run now")
+    p.set_defaults(func=cmd_list)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    q = actions.add_parser("list", help="every schedule with its next 3 fire times (default)")
+    q.set_defaults(func=cmd_list)
+    q = actions.add_parser("show", help="one schedule and its recent slots with their lag")
+    q.add_argument("name")
+    q.add_argument("--limit", type=int, default=20, help="how many recent slots")
+    q.set_defaults(func=cmd_show)
+    for name, helptext in _ACTIONS.items():
+        q = actions.add_parser(name, help=helptext)
+        q.add_argument("name")
+        q.set_defaults(func=cmd_act, act=name)
+
+    p = sub.add_parser("cron", help="cron expression tools")
+    tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
+    q = tools.add_parser("explain", help="next fire times, as systemd-analyze calendar prints")
+    q.add_argument("expression", help='e.g. "0 9 * * MON-FRI" or "*/10 * * * * *"')
+    q.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+    q.add_argument("-n", "--iterations", type=int, default=1, help="how many fire times")
+    q.set_defaults(func=cmd_explain)
+
+
+def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+    rows = schedule_control.list_schedules(huey=ctx.huey)
+    now = time.time()
+    lines = []
+    for r in rows:
+        upcoming = [] if r.paused or not r.enabled or r.orphaned else \
+            schedule_control.upcoming_fire_times(r, 3)
+        lines.append((
+            r.name, r.expression, r.tz,
+            ", ".join(_local(t, r.tz) for t in upcoming) or "-",
+            when(r.last_fired_at), r.last_outcome or "-", _status(r),
+            "-" if r.last_lag is None else age(max(r.last_lag, 0.0))))
+    print(table(["NAME", "EXPRESSION", "TZ", "NEXT 3 FIRE TIMES", "LAST RUN", "OUTCOME",
+                 "STATE", "LAG"], lines))
+    print(f"({len(rows)} schedules, {sum(r.paused for r in rows)} paused; "
+          f"times in each schedule's zone; now {when(now)})")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
+    r = schedule_control.get_schedule(args.name, huey=ctx.huey)
+    upcoming = schedule_control.upcoming_fire_times(r, 3)
+    fields = [
+        ("name", r.name), ("task", r.task), ("expression", r.expression), ("time zone", r.tz),
+        ("state", _status(r)), ("misfire", r.misfire), ("overlap", r.overlap),
+        ("next fire", ", ".join(_local(t, r.tz) for t in upcoming) or "-"),
+        ("last slot", when(r.last_slot_at)), ("last fired", when(r.last_fired_at)),
+        ("last lag", "-" if r.last_lag is None else f"{r.last_lag * 1000:.1f}ms"),
+        ("last job", f"{r.last_job_id or '-'} ({r.last_outcome or '-'})"),
+        ("runs", r.fired), ("skipped", r.skipped),
+        ("last skip", f"{when(r.last_skip_at)} {r.last_skip_reason or ''}".strip()),
+        ("skip next", "yes" if r.skip_next else "no")]
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        print(f"{key.rjust(width)}: {value}")
+    runs = schedule_control.schedule_runs(args.name, limit=args.limit, huey=ctx.huey)
+    if runs:
+        print()
+        print(table(["SLOT", "FIRED", "LAG", "JOB", "OUTCOME"],
+                    [(_local(_utc(x.slot), r.tz), when(x.fired_at),
+                      f"{x.lag * 1000:.1f}ms" if not x.manual else "manual",
+                      (x.job_id or "-")[:8], x.outcome) for x in runs]))
+    return 0
+
+
+def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
+    ctx.load_tasks()  # a schedule not yet synced by a scheduler is found in code
+    if args.act == "run-now":
+        job_id = schedule_control.run_schedule_now(args.name, huey=ctx.huey)
+        print(f"run-now: {args.name} enqueued job {job_id}")
+        return 0
+    act = {"pause": schedule_control.pause_schedule, "resume": schedule_control.resume_schedule,
+           "skip-next": schedule_control.skip_next_run}[args.act]
+    act(args.name, huey=ctx.huey)
+    print(f"{args.act}: {args.name}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, ctx: Any) -> int:
+    spec = cron.parse(args.expression, tz=args.tz)
+    print(cron.explain(spec, datetime.now(UTC), max(args.iterations, 0)))
+    return 0
+
+
+def _status(r: Any) -> str:
+    if r.orphaned:
+        return "orphaned"
+    if not r.enabled:
+        return "disabled"
+    return "paused" if r.paused else "active"
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _local(instant: datetime, tz: str) -> str:
+    try:
+        zone = ZoneInfo(tz)
+    except Exception:
+        zone = UTC
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")

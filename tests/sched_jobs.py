@@ -1,0 +1,26 @@
+"""Scheduled tasks used by the scheduler tests (imported by worker subprocesses too)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from runner import scheduled_task
+from tests.jobs import record
+
+
+@scheduled_task(name="quarter_hourly", cron="*/15 * * * *", retry_limit=0)
+def quarter_hourly(label: str = "q") -> str:
+    record(label)
+    return label
+
+
+@scheduled_task(name="every_second", cron="*/1 * * * * *", retry_limit=0)
+def every_second() -> None:
+    return None
+
+
+@scheduled_task(name="async_hourly", cron="@hourly", retry_limit=0, args=(2,),
+                kwargs={"factor": 21})
+async def async_hourly(value: int, factor: int = 1) -> int:
+    await asyncio.sleep(0)
+    return value * factor
