@@ -11,8 +11,9 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from runner.db import Database
-from runner.errors import InvalidAction, JobNotFound
+from runner.config import Settings
+from runner.db import Database, short_id
+from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
 from runner.queries import get_job
 from runner.wakeup import Notifier
 
@@ -97,22 +98,57 @@ def _in(states: Sequence[str]) -> str:
 # -- schedules and events (the dashboard's p, t and replay keys) ---------------
 
 
-def pause_schedule(db: Database, name: str, paused: bool = True) -> None:
-    """Pause (or resume) a periodic schedule.
+def pause_schedule(db: Database, name: str, paused: bool = True, *,
+                   now: float | None = None) -> None:
+    """Pause a periodic schedule, or resume it from its next slot (no catch-up).
 
     Raises:
-        InvalidAction: this database has no schedules.
+        ScheduleNotFound: no schedule of that name in the database.
     """
-    raise InvalidAction("this version has no periodic schedules")
+    from runner import cron
+    from runner import schedule_store as store
+    from runner.scheduler import to_datetime
+    from runner.schedules import parse_spec
+
+    row = store.get_schedule(db, name)
+    if row is None:
+        raise ScheduleNotFound(f"no schedule named {name!r}")
+    at = time.time() if now is None else now
+    if paused:
+        store.set_paused(db, name, True, now=at)
+    else:
+        upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
+        store.set_paused(db, name, False, now=at, next_fire_at=upcoming.timestamp())
 
 
-def run_schedule_now(db: Database, name: str) -> None:
-    """Enqueue a schedule's task now, outside its cron times.
+def run_schedule_now(db: Database, name: str, *, settings: Settings | None = None) -> str:
+    """Enqueue one extra run of a schedule now; its next fire time is not touched.
+
+    The job is built from the schedule's definition in code, so the task
+    modules of ``settings`` (``[runner] imports``; default: the settings file
+    found as usual) are imported first, as ``python -m runner`` does.
+
+    Returns:
+        What was done, with the new job's id.
 
     Raises:
-        InvalidAction: this database has no schedules.
+        InvalidAction: the schedule is not defined in the imported modules.
+        ConfigError: a task module cannot be imported.
     """
-    raise InvalidAction("this version has no periodic schedules")
+    from runner import configure
+    from runner.config import load_settings
+    from runner.manager import import_task_modules
+    from runner.schedule_control import run_schedule_now as run_now
+
+    chosen = (settings or load_settings()).with_database(db.path)
+    configure(chosen)
+    import_task_modules(chosen.runner.imports)
+    try:
+        job_id = run_now(name)
+    except ScheduleNotFound as exc:
+        raise InvalidAction(f"{exc} (give the dashboard --settings whose [runner] imports "
+                            "define it)") from None
+    return f"enqueued job {short_id(job_id)}"
 
 
 def replay_event(db: Database, event_id: str, *, now: float | None = None) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from runner.dashboard_queries import has_table
 from runner.db import Database
+from runner.schedule_store import list_schedules
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class ScheduleView:
     lag: float | None
     paused: bool
     enabled: bool
+    overdue: bool = False
+    """The due fire is late (no scheduler running, or it is behind)."""
 
 
 def schedule_count(db: Database) -> int:
@@ -32,7 +36,23 @@ def schedule_count(db: Database) -> int:
 
 
 def schedule_views(db: Database, now: float | None = None) -> list[ScheduleView]:
-    """Every schedule by name (empty without the table)."""
+    """Every schedule by name (empty without the table).
+
+    ``lag`` is how late the due fire is when it is overdue, otherwise how late
+    the last fire was.
+    """
     if not has_table(db, "runner_schedule"):
         return []
-    return []
+    at = time.time() if now is None else now
+    views = []
+    for row in list_schedules(db):
+        active = row.enabled and not row.paused and not row.orphaned
+        overdue = row.next_fire_at is not None and active and row.next_fire_at < at - 1
+        lag = at - row.next_fire_at if overdue and row.next_fire_at is not None else row.last_lag
+        outcome = row.last_outcome
+        if row.last_skip_at and (row.last_fired_at is None or row.last_skip_at > row.last_fired_at):
+            outcome = f"skipped: {row.last_skip_reason}" if row.last_skip_reason else "skipped"
+        views.append(ScheduleView(row.name, row.task, row.expression, row.tz, row.next_fire_at,
+                                  row.last_fired_at, outcome, lag, row.paused, row.enabled,
+                                  overdue))
+    return views

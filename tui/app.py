@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from runner.config import DatabaseSection, load_settings
+from runner.config import DatabaseSection, Settings, load_settings
 from runner.dashboard_events import unhandled_event_count
 from runner.dashboard_queries import summary as read_summary
 from runner.dashboard_schedules import schedule_count
@@ -67,9 +67,11 @@ class DashboardApp(App[None]):
     ]
 
     def __init__(self, source: DataSource, *, refresh_seconds: float = DEFAULT_REFRESH,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, settings: Settings | None = None) -> None:
         super().__init__()
         self.source = source
+        self.settings = settings
+        """The settings the dashboard was started with (run-now imports their task modules)."""
         self.refresh_seconds = max(0.2, refresh_seconds)
         self.clock = clock
         self.frozen = False
@@ -243,13 +245,12 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
     """
     options = DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
     every = refresh
-    if db is None:
-        loaded = load_settings(settings)
-        path: Path = loaded.database_path
+    loaded = load_settings(settings) if settings is not None or db is None else None
+    if loaded is not None:
         options = loaded.database
         if every is None:
             every = float(dict(loaded.extra.get("tui", {})).get("refresh", DEFAULT_REFRESH))
-    else:
-        path = Path(db)
+    path = Path(db) if db is not None else loaded.database_path  # type: ignore[union-attr]
     source = DataSource(path, options, read_only=read_only)
-    return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock)
+    return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock,
+                        settings=loaded)

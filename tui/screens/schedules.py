@@ -25,9 +25,11 @@ def schedule_cells(s: ScheduleView, now: float) -> tuple:
     """The table cells of one schedule."""
     paused = "[yellow]paused[/]" if s.paused else ("disabled" if not s.enabled else "")
     outcome = s.last_outcome or "-"
-    if outcome in ("dead", "failed"):
+    if outcome in ("dead", "failed") or outcome.startswith("skipped"):
         outcome = f"[red]{outcome}[/]"
     lag = fmt.duration(s.lag) if s.lag else "-"
+    if s.overdue:
+        lag = f"[red]{lag} late[/]"
     return (fmt.safe(s.name), fmt.safe(s.task), fmt.safe(s.expression), s.tz,
             fmt.stamp(s.next_fire_at, now), fmt.stamp(s.last_fired_at, now), outcome, lag,
             paused)
@@ -84,4 +86,7 @@ class SchedulesScreen(DataScreen):
     def action_run_now(self) -> None:
         if (s := self._selected()) is not None:
             self.confirm(f"Run schedule [b]{fmt.safe(s.name)}[/] ({fmt.safe(s.task)}) now?",
-                         lambda: self.act(f"ran {s.name}", actions.run_schedule_now, s.name))
+                         lambda: self.act(f"ran {s.name}", self._run_now, s.name))
+
+    def _run_now(self, db: Database, name: str) -> str:
+        return actions.run_schedule_now(db, name, settings=self.dashboard.settings)

@@ -1,0 +1,61 @@
+"""Schedules screen: rows from runner_schedule; p pauses and resumes, t runs now."""
+
+from __future__ import annotations
+
+import time
+
+from runner import schedule_store
+from runner.dashboard_schedules import schedule_views
+from runner.db import Database
+from runner.scheduler import sync_item
+from runner.schedules import registry
+from tests import sched_jobs  # noqa: F401 - registers the test schedules
+from tests.conftest import write_settings
+from tests.tui.conftest import drive, settle
+from tui.app import make_app
+from tui.screens.confirm import ConfirmScreen
+from tui.widgets.keyed_table import KeyedTable
+
+
+def test_schedules_pause_resume_and_run_now(huey, tmp_path):
+    now = time.time()
+    for name in ("quarter_hourly", "every_second", "async_hourly"):
+        schedule_store.ensure_schedule(huey.jobs.db, sync_item(registry.get(name), now), now=now)
+    huey.jobs.db.close()
+    settings = write_settings(tmp_path, name="dash.toml")
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "tests.sched_jobs"]'))
+    reader = Database(huey.jobs.path, readonly=True)
+
+    def row(name):
+        return schedule_store.get_schedule(reader, name)
+
+    async def scenario(app, pilot):
+        assert "4 Schedules (3)" in str(app.screen.query_one("#nav").render())
+        await pilot.press("4")
+        await settle(app, pilot)
+        table = app.screen.query_one("#schedules", KeyedTable)
+        assert [k.value for k in table.rows] == ["async_hourly", "every_second",
+                                                 "quarter_hourly"]
+        assert table.get_row("quarter_hourly")[2] == "*/15 * * * *"
+        table.move_cursor(row=table.get_row_index("quarter_hourly"))
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert row("quarter_hourly").paused
+        assert "paused" in str(table.get_row("quarter_hourly")[8])
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert not row("quarter_hourly").paused
+        before = row("quarter_hourly").next_fire_at
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(app, pilot)
+        after = row("quarter_hourly")
+        assert after.last_job_id is not None and after.next_fire_at == before
+        assert after.last_outcome == "available"
+
+    drive(make_app(settings=settings, refresh=60), scenario)
+    assert {v.name for v in schedule_views(reader)} == {"quarter_hourly", "every_second",
+                                                        "async_hourly"}
