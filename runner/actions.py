@@ -181,7 +181,7 @@ def replay_event(db: Database, event_id: str, *, now: float | None = None) -> st
             "UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
             "max_attempts=attempt + 1, reason='event replayed by hand', crashes=0 WHERE id=?",
             (at, job_id))
-        return f"event {event.id[:8]} will be dispatched again"
+        return f"event {short_id(event.id)} will be dispatched again"
 
     result = db.write(write)
     Notifier(db.path).notify()

@@ -68,7 +68,7 @@ class KeyedTable(DataTable):
                                                                               strict=True),
                                                        strict=True):
                         if before != after:
-                            self.update_cell(key, column, after)
+                            self.update_cell(key, column, after, update_width=True)
                 self._values[key] = values
             current = [k for k in self._order if k in wanted]
             current += [k for k in order if k not in current]
