@@ -182,6 +182,8 @@ def main() -> None:
     parser.add_argument("--refreshes", type=int, default=10)
     parser.add_argument("--drain", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-render", action="store_true",
+                        help="only the throughput rounds")
     parser.add_argument("--dashboard-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--stop-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
@@ -204,7 +206,12 @@ def main() -> None:
 
     if not has_table(Database(db, readonly=True), "runner_log"):
         print("note: this schema has no runner_log table; log lines were not seeded")
-    render = measure_render(db, args.refreshes)
+    if not args.skip_render:
+        report_render(measure_render(db, args.refreshes))
+    drain_rounds(work, db, args.drain, args.rounds)
+
+
+def report_render(render: dict[str, object]) -> None:
     print(f"first render: Overview {render['first_overview']:.2f}s, Jobs (started on it) "
           f"{render['first_jobs']:.2f}s, Jobs after pressing 2 "
           f"{render['first_jobs_after_switch']:.2f}s   (target <= 1 s)")
@@ -214,13 +221,16 @@ def main() -> None:
         median, worst, read, show = render[mode]  # type: ignore[misc]
         print(f"  {mode:<10} median {1000 * median:6.1f}  max {1000 * worst:6.1f}   "
               f"(median read {1000 * read:5.1f}, show {1000 * show:5.1f})")
-    print(f"drain throughput, one worker (4 threads), {args.drain} no-op jobs per round:")
+
+
+def drain_rounds(work: Path, db: Path, jobs: int, rounds: int) -> None:
+    print(f"drain throughput, one worker (4 threads), {jobs} no-op jobs per round:")
     without: list[float] = []
     with_: list[float] = []
-    for round_no in range(args.rounds):
+    for round_no in range(rounds):
         # ABBA order, so a drift of the machine's load does not favour either side.
         for dashboard in ((False, True) if round_no % 2 == 0 else (True, False)):
-            rate = drain_rate(work, db, args.drain, dashboard=dashboard, round_no=round_no)
+            rate = drain_rate(work, db, jobs, dashboard=dashboard, round_no=round_no)
             (with_ if dashboard else without).append(rate)
             print(f"  round {round_no + 1} {'with' if dashboard else 'without'} dashboard: "
                   f"{rate:7.0f} jobs/s")

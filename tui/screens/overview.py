@@ -15,6 +15,7 @@ from runner.db import Database
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
+from tui.widgets.summary_bar import Line
 
 QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"), ("running", "running"),
                  ("oldest", "oldest waiting")]
@@ -37,13 +38,15 @@ class OverviewScreen(DataScreen):
     MODE = "overview"
     HELP = [("j / k", "move in the queues table"), ("tab", "next table")]
 
+    _rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="sparks"):
             with Vertical(classes="spark"):
-                yield Static("completed / min, last hour", id="completed-label")
+                yield Line("completed / min, last hour", id="completed-label")
                 yield Sparkline([0] * 60, id="completed")
             with Vertical(classes="spark"):
-                yield Static("failed attempts / min, last hour", id="failed-label")
+                yield Line("failed attempts / min, last hour", id="failed-label")
                 yield Sparkline([0] * 60, id="failed")
         yield Static("Queues", classes="section")
         yield KeyedTable(QUEUE_COLUMNS, id="queues")
@@ -61,14 +64,15 @@ class OverviewScreen(DataScreen):
         return OverviewData(queue_loads(db, now), worker_loads(db), now)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
-        if outcome.rates is not None:
+        if outcome.rates is not None and outcome.rates != self._rates:
+            self._rates = outcome.rates
             completed, failed = outcome.rates
             self.query_one("#completed", Sparkline).data = list(completed)
             self.query_one("#failed", Sparkline).data = list(failed)
-            self.query_one("#completed-label", Static).update(
+            self.query_one("#completed-label", Line).show_text(
                 f"completed / min, last hour: {fmt.count(sum(completed))} total, "
                 f"peak {fmt.count(max(completed))}")
-            self.query_one("#failed-label", Static).update(
+            self.query_one("#failed-label", Line).show_text(
                 f"failed attempts / min, last hour: {fmt.count(sum(failed))} total, "
                 f"peak {fmt.count(max(failed))}")
         super().show_poll(outcome, status, tabs)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from tui.widgets.summary_bar import Line
 
 
-class NavBar(Static):
+class NavBar(Line):
     """``1 Overview  2 Jobs (1,204)  3 Failures (12) ...`` with the current one marked."""
 
     def show(self, tabs: list[tuple[str, str, str]], current: str) -> None:
@@ -17,4 +17,4 @@ class NavBar(Static):
                 parts.append(f"[reverse b] {label} [/]")
             else:
                 parts.append(f" {label} ")
-        self.update(" ".join(parts))
+        self.show_text(" ".join(parts))

@@ -20,16 +20,27 @@ def summary_text(s: Summary) -> str:
             f"errors [b]{fmt.rate(s.error_rate)}[/]  oldest waiting [b]{latency}[/]")
 
 
-class SummaryBar(Static):
+class Line(Static):
+    """A one-row Static that repaints only when its text changes (no layout pass)."""
+
+    _shown: str | None = None
+
+    def show_text(self, text: str) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
+
+
+class SummaryBar(Line):
     """Counts, rates and latency, refreshed with every poll."""
 
     def show(self, summary: Summary) -> None:
-        self.update(summary_text(summary))
+        self.show_text(summary_text(summary))
 
 
-class StatusLine(Static):
+class StatusLine(Line):
     """``updated 12:04:31 (23 ms)``, ``FROZEN`` or ``database unavailable: ...``."""
 
     def show(self, text: str, *, problem: bool = False) -> None:
         self.set_class(problem, "-problem")
-        self.update(text)
+        self.show_text(text)
