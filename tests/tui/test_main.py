@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from textual.widgets import Static
+
+from runner.config import DatabaseSection
+from runner.errors import DatabaseLocked
+from runner.models import create_schema
 
 from tests.tui.conftest import drive, wait_poll
 from tui.__main__ import main, parse_args
+from tui.source import DataSource
 
 
 def test_missing_file_is_a_message_not_a_traceback(tmp_path, capsys):
@@ -63,3 +69,19 @@ def test_settings_file_gives_the_database(seeded, tmp_path):
     app = make_app(settings=settings)
     assert app.source.path == seeded.path and app.refresh_seconds == 3
     app.source.check()
+
+
+def test_a_locked_database_is_a_message(tmp_path):
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    create_schema(holder)  # a rollback-journal file: an exclusive writer locks readers out
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO runner_meta (key, value) VALUES ('x', 'y')")
+    try:
+        source = DataSource(path, DatabaseSection(busy_timeout=0.05))
+        with pytest.raises(DatabaseLocked, match="locked"):
+            source.check()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    source.check()  # and fine once the lock is gone
