@@ -32,6 +32,7 @@ from tui.rates import RateHistory
 from tui.screens import SCREENS
 from tui.screens.base import DataScreen, TabCounts
 from tui.source import DataSource
+from tui.throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ class DashboardApp(App[None]):
         self._polling = False
         self._poll_again = False
         self.rates = RateHistory()
+        self.throttle = Throttle()
+        """Costly reads (backlog counts) thin out on timed polls; explicit ones read all."""
+        self.fresh_pending = True
+        """The next poll is explicit (not the timer's): it reads everything anew."""
         self.timings: deque[tuple[float, float]] = deque(maxlen=1000)
         """(read seconds in the poll thread, seconds to show it) of recent polls."""
 
@@ -103,12 +108,15 @@ class DashboardApp(App[None]):
                 return screen
         return None
 
-    def poll_now(self) -> None:
+    def poll_now(self, *, timed: bool = False) -> None:
         """Read everything the current screen shows, in a thread, now.
 
         While a poll is running another is not started beside it: it starts as
         soon as the running one is shown (polls are chained, never piled up).
+        Only ``timed`` polls (the refresh timer's) may reuse costly counts.
         """
+        if not timed:
+            self.fresh_pending = True
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -119,18 +127,20 @@ class DashboardApp(App[None]):
         self._poll_again = False
         screen = self.data_screen()
         request = screen.poll_request() if screen is not None else None
-        self._poll(screen, request)
+        fresh, self.fresh_pending = self.fresh_pending, False
+        self._poll(screen, request, fresh)
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
-    def _poll(self, screen: DataScreen | None, request: Any) -> None:
+    def _poll(self, screen: DataScreen | None, request: Any, fresh: bool) -> None:
         worker = get_current_worker()
         started = time.perf_counter()
         now = self.clock()
         try:
             with self.source.reading() as db:
                 rates = self.rates.update(db, now)
-                counts = TabCounts(read_summary(db, now, rates), schedule_count(db),
-                                   unhandled_event_count(db))
+                summary = self.throttle.read(
+                    "summary", lambda: read_summary(db, now, rates), fresh=fresh)
+                counts = TabCounts(summary, schedule_count(db), unhandled_event_count(db))
                 data = screen.fetch(db, request, now) if screen is not None else None
             outcome = PollOutcome(now, time.perf_counter() - started, counts, rates, data)
         except Exception as exc:  # noqa: BLE001 - any failure is shown, then retried
@@ -157,7 +167,10 @@ class DashboardApp(App[None]):
         if self._poll_again:
             self.poll_now()
         elif not self.frozen:
-            self._timer = self.set_timer(self.next_delay(outcome), self.poll_now)
+            self._timer = self.set_timer(self.next_delay(outcome), self._timed_poll)
+
+    def _timed_poll(self) -> None:
+        self.poll_now(timed=True)
 
     def next_delay(self, outcome: PollOutcome) -> float:
         """The refresh interval, stretched so reading never takes over 10% of the time."""

@@ -58,10 +58,12 @@ class OverviewScreen(DataScreen):
         return ""
 
     def poll_request(self) -> Any:
-        return True
+        return self.dashboard.fresh_pending  # an explicit refresh reads the queues again
 
     def fetch(self, db: Database, request: Any, now: float) -> OverviewData:
-        return OverviewData(queue_loads(db, now), worker_loads(db), now)
+        queues = self.dashboard.throttle.read("queues", lambda: queue_loads(db, now),
+                                              fresh=request)
+        return OverviewData(queues, worker_loads(db), now)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
         if outcome.rates is not None and outcome.rates != self._rates:
