@@ -92,7 +92,9 @@ DDL = [
         (lease_expires_at) WHERE state = 'executing'""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
     "CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at)",
-    "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at)",
+    # Partial: an insert (finished_at NULL) does not touch it.
+    "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at) "
+    "WHERE finished_at IS NOT NULL",
     """CREATE UNIQUE INDEX IF NOT EXISTS runner_job_unique ON runner_job (unique_key)
         WHERE unique_key IS NOT NULL AND state NOT IN ('completed','dead','cancelled')""",
     "CREATE INDEX IF NOT EXISTS runner_job_event ON runner_job (event_id) "
