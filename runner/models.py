@@ -92,7 +92,9 @@ DDL = [
         (lease_expires_at) WHERE state = 'executing'""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
     "CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at)",
-    "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at)",
+    # Partial: an insert (finished_at NULL) does not touch it.
+    "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at) "
+    "WHERE finished_at IS NOT NULL",
     # The dashboard's Failures screen groups failed jobs by error; only failed rows are in it.
     """CREATE INDEX IF NOT EXISTS runner_job_failure ON runner_job
         (error_type, error_message, state, task, last_failed_at)
