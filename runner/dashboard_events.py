@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runner import event_store
-from runner.dashboard_queries import has_table
+from runner.dashboard_queries import has_table, index_hint
 from runner.db import Database
 
 
@@ -27,7 +27,8 @@ def unhandled_event_count(db: Database) -> int:
     """Events no handler took (0 without the table)."""
     if not has_table(db, "runner_event"):
         return 0
-    return db.query("SELECT count(*) FROM runner_event INDEXED BY runner_event_unhandled "
+    hint = index_hint(db, "runner_event_unhandled")
+    return db.query(f"SELECT count(*) FROM runner_event{hint} "
                     "WHERE status = 'unhandled'")[0][0]
 
 
@@ -38,7 +39,8 @@ def event_views(db: Database, *, unhandled_only: bool = False,
         return []
     if unhandled_only:
         columns = ", ".join(event_store.EventRow.__dataclass_fields__)
-        rows = db.query(f"SELECT {columns} FROM runner_event INDEXED BY runner_event_unhandled "
+        hint = index_hint(db, "runner_event_unhandled")
+        rows = db.query(f"SELECT {columns} FROM runner_event{hint} "
                         "WHERE status = 'unhandled' ORDER BY emitted_at DESC LIMIT ?", (limit,))
         events = [event_store.EventRow(*row) for row in rows]
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.dashboard_queries import index_hint
 from runner.db import Database
 
 
@@ -30,7 +31,8 @@ def failure_groups(db: Database, *, limit: int = 200) -> list[FailureGroup]:
     rows = db.query(
         "SELECT error_type, error_message, count(*), sum(state = 'dead'), "
         "sum(state = 'retrying'), group_concat(DISTINCT task), max(last_failed_at) "
-        "FROM runner_job INDEXED BY runner_job_failure WHERE state IN ('retrying','dead') "
+        f"FROM runner_job{index_hint(db, 'runner_job_failure')} "
+        "WHERE state IN ('retrying','dead') "
         "GROUP BY error_type, error_message ORDER BY count(*) DESC, max(last_failed_at) DESC "
         "LIMIT ?", (limit,))
     groups = []
@@ -46,7 +48,7 @@ def failure_group_ids(db: Database, error_type: str | None, message: str | None,
                       limit: int = 100_000) -> list[str]:
     """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
     rows = db.query(
-        "SELECT id FROM runner_job INDEXED BY runner_job_failure "
+        f"SELECT id FROM runner_job{index_hint(db, 'runner_job_failure')} "
         "WHERE state IN ('retrying','dead') "
         "AND error_type IS ? AND error_message IS ? LIMIT ?", (error_type, message, limit))
     return [r[0] for r in rows]
@@ -57,7 +59,7 @@ def failure_signature(db: Database) -> tuple[int, int]:
 
     Two cheap reads; the Failures screen groups again only when this changes.
     """
-    count = db.query("SELECT count(*) FROM runner_job INDEXED BY runner_job_failure "
+    count = db.query(f"SELECT count(*) FROM runner_job{index_hint(db, 'runner_job_failure')} "
                      "WHERE state IN ('retrying','dead')")[0][0]
     newest = db.query("SELECT max(id) FROM runner_job_error")[0][0]
     return count, newest or 0

@@ -28,6 +28,17 @@ def has_table(db: Database, name: str) -> bool:
     return bool(db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
 
 
+def index_hint(db: Database, name: str) -> str:
+    """``INDEXED BY name`` when the index exists, else nothing.
+
+    A database written by an older worker may lack an index the dashboard
+    prefers; the query then still runs, only slower, until a newer worker
+    starts and creates it.
+    """
+    found = db.query("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,))
+    return f" INDEXED BY {name}" if found else ""
+
+
 # -- summary strip -----------------------------------------------------------
 
 

@@ -115,3 +115,16 @@ def test_reads_leave_no_snapshot_open(huey):
     busy, log, checkpointed = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     other.close()
     assert busy == 0 and log == checkpointed
+
+
+def test_a_database_without_the_dashboard_indexes_still_reads(huey):
+    _, dead, fatal, _ = seed(huey)
+    conn = sqlite3.connect(huey.jobs.path)
+    conn.execute("DROP INDEX runner_job_failure")
+    conn.execute("DROP INDEX IF EXISTS runner_event_unhandled")
+    conn.commit()
+    conn.close()
+    db = reader(huey)
+    assert dq.index_hint(db, "runner_job_failure") == ""
+    assert {g.error_type for g in failure_groups(db)} == {"ValueError", "Fatal"}
+    assert unhandled_event_count(db) == 0
