@@ -88,7 +88,7 @@ class DashboardApp(App[None]):
         self.fresh_pending = True
         """The next poll is explicit (not the timer's): it reads everything anew."""
         self.timings: deque[tuple[float, float]] = deque(maxlen=1000)
-        """(read seconds in the poll thread, seconds to show it) of recent polls."""
+        """(seconds reading in the poll thread, seconds to update and paint) of recent polls."""
 
     @property
     def read_only(self) -> bool:
@@ -163,18 +163,25 @@ class DashboardApp(App[None]):
         began = time.perf_counter()
         if screen is not None and screen.is_attached:
             screen.show_poll(outcome, self.status_text(outcome), self.tabs(outcome))
-        self.timings.append((outcome.seconds, time.perf_counter() - began))
+        # Time the next poll once this one is on screen: painting a changed table can
+        # cost more than reading it, and both count against the refresh budget.
+        self.call_after_refresh(self._shown, outcome, began)
+
+    def _shown(self, outcome: PollOutcome, began: float) -> None:
+        painted = time.perf_counter() - began
+        self.timings.append((outcome.seconds, painted))
         if self._poll_again:
             self.poll_now()
-        elif not self.frozen:
-            self._timer = self.set_timer(self.next_delay(outcome), self._timed_poll)
+        elif not self.frozen and self._timer is None and not self._polling:
+            self._timer = self.set_timer(self.next_delay(outcome.seconds + painted),
+                                         self._timed_poll)
 
     def _timed_poll(self) -> None:
         self.poll_now(timed=True)
 
-    def next_delay(self, outcome: PollOutcome) -> float:
-        """The refresh interval, stretched so reading never takes over 10% of the time."""
-        return max(self.refresh_seconds, outcome.seconds * 10)
+    def next_delay(self, busy: float) -> float:
+        """The refresh interval, stretched so that reading and painting stay under 10%."""
+        return max(self.refresh_seconds, busy * 10)
 
     def status_text(self, outcome: PollOutcome) -> str:
         """The status line for a poll's outcome."""

@@ -55,6 +55,10 @@ class KeyedTable(DataTable):
         order = [key for key, _ in rows]
         if not wanted and not self._order:
             return
+        stale = sum(1 for key in self._order if key not in wanted)
+        if stale > max(10, len(self._order) // 2):
+            self._rebuild(rows, selected)
+            return
         with self.app.batch_update():
             for key in [k for k in self._order if k not in wanted]:
                 self.remove_row(key)
@@ -80,6 +84,23 @@ class KeyedTable(DataTable):
                 index = self.get_row_index(selected)
                 if index != self.cursor_row:
                     self.move_cursor(row=index, animate=False, scroll=False)
+
+    def _rebuild(self, rows: Sequence[tuple[str, tuple]], selected: str | None) -> None:
+        # Most rows went away (a busy first page): building anew is cheaper than
+        # removing and sorting row by row. The cursor stays on its job if it is
+        # still shown, else on the same line; the scroll position is kept.
+        line, scroll = self.cursor_row, self.scroll_y
+        with self.app.batch_update():
+            self.clear()
+            self._values = dict(rows)
+            self._order = [key for key, _ in rows]
+            for key, values in rows:
+                self.add_row(*values, key=key)
+            if selected in self._values:
+                line = self.get_row_index(selected)
+            self.move_cursor(row=min(line, max(0, self.row_count - 1)), animate=False,
+                             scroll=False)
+            self.scroll_y = scroll
 
     def _sort_by_position(self, position: dict[str, int]) -> None:
         # DataTable.sort hands the key function cell values, not row keys: map the
