@@ -37,6 +37,8 @@ from tui.throttle import Throttle
 logger = logging.getLogger(__name__)
 
 DEFAULT_REFRESH = 1.0
+#: Longest a busy machine stretches the refresh interval to, in seconds.
+MAX_STRETCH = 5.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class DashboardApp(App[None]):
         self._polling = False
         self._poll_again = False
         self.rates = RateHistory()
+        self.delay = self.refresh_seconds
+        """The interval before the next timed poll (stretched when polls are costly)."""
         self.throttle = Throttle()
         """Costly reads (backlog counts) thin out on timed polls; explicit ones read all."""
         self.fresh_pending = True
@@ -180,8 +184,13 @@ class DashboardApp(App[None]):
         self.poll_now(timed=True)
 
     def next_delay(self, busy: float) -> float:
-        """The refresh interval, stretched so that reading and painting stay under 10%."""
-        return max(self.refresh_seconds, busy * 10)
+        """The refresh interval, stretched so that reading and painting stay under 20%.
+
+        Never stretched past five seconds (or the interval, when that is longer).
+        """
+        self.delay = min(max(self.refresh_seconds, busy * 5),
+                         max(self.refresh_seconds, MAX_STRETCH))
+        return self.delay
 
     def status_text(self, outcome: PollOutcome) -> str:
         """The status line for a poll's outcome."""
@@ -190,6 +199,8 @@ class DashboardApp(App[None]):
             return (f"database unavailable since {since}: {outcome.error} "
                     f"(retrying every {self.refresh_seconds:g}s)")
         state = "FROZEN (z resumes)" if self.frozen else f"every {self.refresh_seconds:g}s"
+        if not self.frozen and self.delay > self.refresh_seconds + 0.05:
+            state += f" (slowed to {self.delay:.1f}s: the machine is busy)"
         mode = "  read-only" if self.read_only else ""
         return (f"updated {stamp(outcome.at, outcome.at)} in {outcome.seconds * 1000:.0f} ms, "
                 f"{state}{mode}  {self.source.path}")
