@@ -204,7 +204,7 @@ def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Sett
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [tasks] must be a table of [tasks.NAME] tables")
             for name, table in value.items():
-                tasks[name] = _build(TaskOverride, table, f"{where}: [tasks.{name}]")
+                tasks[name] = parse_task_override(table, f"{where}: [tasks.{name}]")
         elif key in EXTRA_SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [{key}] must be a table")
@@ -248,6 +248,19 @@ def _build(cls: type, table: Any, where: str) -> Any:
             raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(known)})")
         values[name] = _coerce(value, known[name].type, f"{where} {key}")
     return cls(**values)
+
+
+def parse_task_override(table: Any, where: str) -> TaskOverride:
+    """Validate one table of per-task options (``[tasks.NAME]`` and the like)."""
+    override: TaskOverride = _build(TaskOverride, table, where)
+    if override.queue is not None and not _QUEUE_NAME.match(override.queue):
+        raise ConfigError(f"{where}: queue {override.queue!r} is not a valid queue name")
+    for key in ("timeout", "retry_delay", "retry_limit", "max_retry_delay", "jitter",
+                "backoff"):
+        value = getattr(override, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"{where}: {key} must not be negative, got {value!r}")
+    return override
 
 
 def parse_section(settings: Settings, name: str, cls: type[T]) -> T:
@@ -323,13 +336,6 @@ def _check(s: Settings, where: str) -> None:
         problems.append(("database", "busy_timeout", "timeouts and limits must not be negative"))
     if not s.runner.database:
         problems.append(("runner", "database", "must not be empty"))
-    for name, override in s.tasks.items():
-        if override.queue is not None and not _QUEUE_NAME.match(override.queue):
-            problems.append((f"tasks.{name}", "queue", f"{override.queue!r} is not a valid name"))
-        for key in ("timeout", "retry_delay", "retry_limit", "max_retry_delay", "jitter"):
-            value = getattr(override, key)
-            if value is not None and value < 0:
-                problems.append((f"tasks.{name}", key, "must not be negative"))
     if problems:
         section, key, why = problems[0]
         raise ConfigError(f"{where}: [{section}] {key} {why}")

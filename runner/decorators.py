@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from runner.app import RunnerHuey
-from runner.tasks import RunnerTaskWrapper, check_options
+from runner.tasks import RunnerTaskWrapper, check_options, collect_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,12 +65,10 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
         on_failure: called (a plain function) or enqueued (a task) with a
             :class:`~runner.tasks.Failure` once the job is dead.
     """
-    if retry_limit is not None and max_retries is not None and retry_limit != max_retries:
-        raise TypeError("retry_limit and max_retries are the same option; give one")
-    options = {"queue": queue, "priority": priority,
-               "retry_limit": retry_limit if retry_limit is not None else max_retries,
-               "retry_delay": retry_delay, "backoff": backoff,
-               "max_retry_delay": max_retry_delay, "jitter": jitter, "timeout": timeout}
+    options = collect_options(
+        queue=queue, priority=priority, retry_limit=retry_limit, max_retries=max_retries,
+        retry_delay=retry_delay, backoff=backoff, max_retry_delay=max_retry_delay,
+        jitter=jitter, timeout=timeout)
 
     def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
         check_options(name or fn.__name__, options)

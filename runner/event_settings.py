@@ -27,12 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from runner.config import Settings, TaskOverride
+from runner.config import Settings, TaskOverride, parse_task_override
 from runner.errors import ConfigError
 from runner.event_patterns import check_pattern
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_ALIASES = {"max_retries": "retry_limit"}
 
 
 @dataclass(frozen=True)
@@ -125,24 +124,4 @@ def _number_or_name(key: str, value: Any, where: str) -> Any:
 
 
 def _override(table: Any, where: str) -> TaskOverride:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
-    known = {f.name: f for f in fields(TaskOverride)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        name = _ALIASES.get(key, key)
-        if name not in known:
-            raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(known)})")
-        if name == "queue":
-            if not isinstance(value, str) or not _QUEUE_NAME.match(value):
-                raise ConfigError(f"{where} queue: expected a queue name, got {value!r}")
-        elif name in ("priority", "retry_limit"):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{where} {key}: expected a whole number, got {value!r}")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"{where} {key}: expected a number >= 0, got {value!r}")
-        if name == "retry_limit" and value < 0:
-            raise ConfigError(f"{where} {key}: must not be negative")
-        values[name] = float(value) if name not in ("queue", "priority", "retry_limit") \
-            else value
-    return TaskOverride(**values)
+    return parse_task_override(table, where)

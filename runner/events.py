@@ -36,7 +36,7 @@ from runner.event_settings import event_settings
 from runner.event_store import NewEvent
 from runner.ids import new_id
 from runner.storage import NewJob
-from runner.tasks import RunnerTaskWrapper, check_options
+from runner.tasks import RunnerTaskWrapper, check_options, collect_options
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +100,10 @@ def event_handler(pattern: str, *, name: str | None = None, queue: str | None = 
         ConfigError: a bad pattern or option, or a name already used by another handler.
     """
     check_pattern(pattern)
-    if retry_limit is not None and max_retries is not None and retry_limit != max_retries:
-        raise TypeError("retry_limit and max_retries are the same option; give one")
-    options = {"queue": queue, "priority": priority,
-               "retry_limit": retry_limit if retry_limit is not None else max_retries,
-               "retry_delay": retry_delay, "backoff": backoff,
-               "max_retry_delay": max_retry_delay, "jitter": jitter, "timeout": timeout}
+    options = collect_options(
+        queue=queue, priority=priority, retry_limit=retry_limit, max_retries=max_retries,
+        retry_delay=retry_delay, backoff=backoff, max_retry_delay=max_retry_delay,
+        jitter=jitter, timeout=timeout)
 
     def decorate(fn: Callable[..., Any]) -> EventHandlerWrapper:
         handler_name = name or fn.__name__

@@ -159,6 +159,19 @@ class RunnerTaskWrapper(TaskWrapper):
             task.queue = options.queue
 
 
+def collect_options(*, queue: str | None, priority: int | None, retry_limit: int | None,
+                    max_retries: int | None, retry_delay: float | None, backoff: float | None,
+                    max_retry_delay: float | None, jitter: float | None,
+                    timeout: float | None) -> dict[str, Any]:
+    """A decorator's task options as one dict (``max_retries`` is ``retry_limit``)."""
+    if retry_limit is not None and max_retries is not None and retry_limit != max_retries:
+        raise TypeError("retry_limit and max_retries are the same option; give one")
+    return {"queue": queue, "priority": priority,
+            "retry_limit": retry_limit if retry_limit is not None else max_retries,
+            "retry_delay": retry_delay, "backoff": backoff,
+            "max_retry_delay": max_retry_delay, "jitter": jitter, "timeout": timeout}
+
+
 def check_options(name: str, options: dict[str, Any]) -> None:
     """Reject decorator options that could never work, at decoration time."""
     for key in ("retry_limit", "priority"):
