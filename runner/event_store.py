@@ -18,6 +18,7 @@ from typing import Any
 from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
+from runner.models import DISPATCH_TASK
 from runner.storage import NewJob, write_jobs
 
 
@@ -86,6 +87,14 @@ class HandlerOutcome:
     attempts: int
 
 
+def _waiting_dispatch_job(conn: sqlite3.Connection, now: float) -> str | None:
+    row = conn.execute(
+        "SELECT id FROM runner_job INDEXED BY runner_job_dispatch_waiting "
+        f"WHERE task = '{DISPATCH_TASK}' AND state = 'available' AND run_at <= ? LIMIT 1",
+        (now,)).fetchone()
+    return row[0] if row else None
+
+
 def insert_events(db: Database, events: Sequence[NewEvent],
                   dispatch: Sequence[tuple[NewJob, Sequence[str]]], *, now: float,
                   dedupe_window: float, deadline: float) -> list[str]:
@@ -95,7 +104,8 @@ def insert_events(db: Database, events: Sequence[NewEvent],
     ``dedupe_window`` seconds before ``now`` is not written: its slot in the
     result holds the earlier event's id. ``dispatch`` pairs each dispatch job
     with the event ids it dispatches; a job none of whose events was written
-    is not written either.
+    is not written either, nor is a due one while another due dispatch job
+    waits unclaimed (the events join that one).
 
     Raises:
         DatabaseLocked: the write lock was not had within ``deadline`` seconds;
@@ -120,8 +130,17 @@ def insert_events(db: Database, events: Sequence[NewEvent],
             rows.append(event)
         if not rows:
             return ids
-        jobs = [job for job, covered in dispatch if any(i in written for i in covered)]
-        owner = {i: job.id for job, covered in dispatch for i in covered}
+        waiting = _waiting_dispatch_job(conn, now)
+        jobs, owner = [], {}
+        for job, covered in dispatch:
+            if not any(i in written for i in covered):
+                continue
+            # A due dispatch job no worker has claimed yet sweeps up every due pending
+            # event when it runs (see events._dispatch): share it instead of writing one.
+            shared = waiting if job.run_at <= now else None
+            if shared is None:
+                jobs.append(job)
+            owner.update({i: shared or job.id for i in covered})
         conn.executemany(
             "INSERT INTO runner_event (id, name, data, key, emitted_at, source, dispatch_job) "
             "VALUES (?,?,?,?,?,?,?)",

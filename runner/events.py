@@ -35,15 +35,17 @@ from runner.event_patterns import check_name, check_pattern, encode_data, matche
 from runner.event_settings import event_settings
 from runner.event_store import NewEvent
 from runner.ids import new_id
-from runner.storage import NewJob
+from runner.models import DISPATCH_TASK
+from runner.storage import JobStorage, NewJob
 from runner.tasks import RunnerTaskWrapper, check_options, collect_options
 
 logger = logging.getLogger(__name__)
 
 #: Name of the built-in task that fans an event out to its handlers.
-DISPATCH_TASK = "runner.events.dispatch"
 #: Most events one dispatch job carries (emit_many batches are split).
 DISPATCH_BATCH = 500
+#: Longest one dispatch job keeps sweeping before it hands over to a new one.
+SWEEP_SECONDS = 10.0
 
 
 class EventHandlerWrapper(RunnerTaskWrapper):
@@ -265,17 +267,34 @@ def _emit_inline(huey: RunnerHuey, items: list[tuple[str, str, str | None, float
 
 
 def _dispatch(*event_ids: str) -> None:
-    """Fan pending events out to this worker's handlers (returns None: no result is stored)."""
+    """Fan pending events out to this worker's handlers (returns None: no result is stored).
+
+    Besides its own events it sweeps up every due pending event, in batches, until
+    none is left: emits made while a dispatch job waited unclaimed share that job
+    (see ``event_store.insert_events``) and rely on this sweep.
+    """
     huey = get_huey()
     jobs = huey.jobs
     if jobs is None:
         return
+    own = store.pending_events(jobs.db, event_ids)
+    give_up = time.monotonic() + SWEEP_SECONDS
+    while True:
+        due = store.due_pending_events(jobs.db, now=time.time(), limit=DISPATCH_BATCH)
+        _fan_out(huey, jobs, own + due, event_ids)
+        own = []
+        if len(due) < DISPATCH_BATCH:
+            return
+        if time.monotonic() > give_up:
+            # Leave the rest to a fresh dispatch job rather than hold this worker.
+            huey.enqueue(dispatch_task.s())
+            return
+
+
+def _fan_out(huey: RunnerHuey, jobs: JobStorage, found: list[store.EventRow],
+             event_ids: tuple[str, ...]) -> None:
     plan: dict[str, list[NewJob]] = {}
     names: dict[str, str] = {}
-    # Sweep up other due events too: under a burst one transaction fans out hundreds,
-    # and the dispatch jobs of swept events find nothing pending and cost one read.
-    found = store.pending_events(jobs.db, event_ids)
-    found += store.due_pending_events(jobs.db, now=time.time(), limit=DISPATCH_BATCH)
     for event in found:
         if event.id in plan:
             continue

@@ -44,6 +44,9 @@ FINAL = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 
 _WAITING_SQL = "('available','scheduled','retrying')"
 #: The condition of a schedule the scheduler fires (matches the partial index).
+#: Name of the built-in task that fans events out to their handlers.
+DISPATCH_TASK = "runner.events.dispatch"
+
 SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 
 DDL = [
@@ -101,6 +104,9 @@ DDL = [
         WHERE state IN ('retrying','dead')""",
     """CREATE UNIQUE INDEX IF NOT EXISTS runner_job_unique ON runner_job (unique_key)
         WHERE unique_key IS NOT NULL AND state NOT IN ('completed','dead','cancelled')""",
+    # The due dispatch job an emit can share (at most a few rows: see event_store).
+    "CREATE INDEX IF NOT EXISTS runner_job_dispatch_waiting ON runner_job (run_at) "
+    f"WHERE task = '{DISPATCH_TASK}' AND state = 'available'",
     "CREATE INDEX IF NOT EXISTS runner_job_event ON runner_job (event_id) "
     "WHERE event_id IS NOT NULL",
     # One row per failed attempt: the timeline and every traceback.

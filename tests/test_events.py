@@ -126,18 +126,38 @@ def test_dispatch_that_runs_twice_writes_no_duplicate_handler_jobs(huey):
     assert count(huey, "SELECT count(*) FROM runner_job WHERE event_id = ?", (event_id,)) == 3
 
 
-def test_one_dispatch_sweeps_up_other_due_events_and_settles_their_jobs(huey, record_file):
-    # Given three events, each with its own dispatch job, and one delayed event
+def test_events_emitted_while_a_dispatch_job_waits_share_it(huey, record_file):
+    # Given three events emitted while no worker runs, and one delayed event
     ids = [emit("early.bird", {"n": n}) for n in range(3)]
     delayed = emit("early.bird", {"n": 9}, delay=3600)
-    # When the worker drains: the first dispatch fans out all three due events
+    # Then the due ones share one waiting dispatch job; the delayed one has its own
+    dispatchers = count(huey, "SELECT count(*) FROM runner_job WHERE task = ?",
+                        ("runner.events.dispatch",))
+    assert dispatchers == 2
+    assert len({store.get_event(db_of(huey), i).dispatch_job for i in ids}) == 1
+    # When the worker drains: the one dispatch fans out all three due events
     assert drain() == 1 + 3
-    # Then the other dispatch jobs were settled without running; the delayed one waits
     assert sorted(r.split()[1] for r in read_records(record_file)) == ["0", "1", "2"]
     assert {store.get_event(db_of(huey), i).status for i in ids} == {"dispatched"}
-    assert count(huey, "SELECT count(*) FROM runner_job WHERE reason LIKE "
-                       "'event dispatched by another%'") == 2
     assert store.get_event(db_of(huey), delayed).status == "pending"
+
+
+def test_one_dispatch_sweeps_up_due_events_and_settles_their_own_jobs(huey, record_file):
+    # Given two events whose dispatch jobs were claimed apart (a worker took the first)
+    first = emit("early.bird", {"n": 1})
+    claimed = huey.jobs.claim_due(1)
+    second = emit("early.bird", {"n": 2})
+    assert store.get_event(db_of(huey), second).dispatch_job != claimed[0].id
+    # When the first dispatch runs, it sweeps the second event up too
+    from runner.app import _local
+
+    _local.claimed = claimed[0]
+    huey.execute(huey.deserialize_task(claimed[0].data))
+    huey.jobs.flush_acks()
+    assert {store.get_event(db_of(huey), i).status for i in (first, second)} == {"dispatched"}
+    # Then the second event's own dispatch job is settled without running
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE reason LIKE "
+                       "'event dispatched by another%'") == 1
 
 
 def test_event_without_handler_is_recorded_unhandled_with_a_warning(huey, caplog):
