@@ -10,13 +10,13 @@ import pytest
 from runner.cron import (
     POLICIES,
     CronSpec,
-    explain,
     fire_times,
     next_fire,
     parse,
     plan_misfire,
     slots_between,
 )
+from runner.cron_text import explain
 from runner.errors import EX_CONFIG, ConfigError, InvalidSchedule
 
 BERLIN = ZoneInfo("Europe/Berlin")

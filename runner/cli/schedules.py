@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from runner import cron, schedule_control
 from runner.cli.format import age, table, when
+from runner.cron_text import explain
 
 _ACTIONS = {
     "pause": "pause a schedule (survives restarts)",
@@ -103,7 +104,7 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_explain(args: argparse.Namespace, ctx: Any) -> int:
     spec = cron.parse(args.expression, tz=args.tz)
-    print(cron.explain(spec, datetime.now(UTC), max(args.iterations, 0)))
+    print(explain(spec, datetime.now(UTC), max(args.iterations, 0)))
     return 0
 
 
