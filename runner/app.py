@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-import pickle
 import sys
 import threading
 import time
@@ -29,8 +27,8 @@ from huey import signals as S
 from huey.api import Huey, Result, ResultGroup, chord, group
 from huey.storage import BaseStorage
 
+from runner.arguments import preview_args, unserializable
 from runner.config import Settings, load_settings
-from runner.errors import SerializationError
 from runner.retry import backoff_delay
 from runner.storage import Claimed, FailureInfo, JobStorage, NewJob
 from runner.tasks import Failure, RunnerTask
@@ -199,21 +197,7 @@ class RunnerHuey(Huey):
         try:
             return self.serialize_task(task)
         except Exception as exc:
-            name = task.wrapper.task_name
-            for position, value in enumerate(task.args, 1):
-                if not _pickles(value):
-                    raise SerializationError(
-                        f"task '{name}': argument {position} ({type(value).__name__} "
-                        f"{_short(value)}) cannot be serialized: {exc}; nothing was enqueued"
-                    ) from None
-            for key, value in task.kwargs.items():
-                if not _pickles(value):
-                    raise SerializationError(
-                        f"task '{name}': argument '{key}' ({type(value).__name__} "
-                        f"{_short(value)}) cannot be serialized: {exc}; nothing was enqueued"
-                    ) from None
-            raise SerializationError(
-                f"task '{name}': cannot be serialized: {exc}; nothing was enqueued") from None
+            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc) from None
 
     # -- consuming -------------------------------------------------------------
 
@@ -391,28 +375,6 @@ class RunnerHuey(Huey):
                preserve: bool = False) -> Any:
         return super().result(id, blocking, timeout, backoff, max_delay, revoke_on_timeout,
                               preserve)
-
-
-def preview_args(args: tuple, kwargs: dict) -> str:
-    """A short JSON view of the arguments for the CLI and the dashboard."""
-    try:
-        text = json.dumps({"args": list(args), "kwargs": kwargs}, default=repr)
-    except Exception:
-        text = repr((args, kwargs))
-    return text if len(text) <= 2000 else text[:1997] + "..."
-
-
-def _pickles(value: Any) -> bool:
-    try:
-        pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        return False
-    return True
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 __all__ = ["RunnerHuey", "Result", "to_eta", "to_timestamp"]

@@ -1,0 +1,43 @@
+"""Job arguments: the short JSON view kept on the row, and errors that name the bad one."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+from runner.errors import SerializationError
+
+
+def preview_args(args: tuple, kwargs: dict) -> str:
+    """A short JSON view of the arguments for the CLI and the dashboard."""
+    try:
+        text = json.dumps({"args": list(args), "kwargs": kwargs}, default=repr)
+    except Exception:
+        text = repr((args, kwargs))
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def unserializable(task: str, args: tuple, kwargs: dict, exc: Exception) -> SerializationError:
+    """The error for arguments that did not serialize, naming the first bad one."""
+    named = [(f"argument {i}", v) for i, v in enumerate(args, 1)]
+    named += [(f"argument '{k}'", v) for k, v in kwargs.items()]
+    for label, value in named:
+        if not _pickles(value):
+            return SerializationError(
+                f"task '{task}': {label} ({type(value).__name__} {_short(value)}) cannot be "
+                f"serialized: {exc}; nothing was enqueued")
+    return SerializationError(f"task '{task}': cannot be serialized: {exc}; nothing was enqueued")
+
+
+def _pickles(value: Any) -> bool:
+    try:
+        pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return False
+    return True
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
