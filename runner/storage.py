@@ -21,17 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.config import Settings
-from runner.db import Database, open_database
-from runner.errors import DatabaseCorrupt, DiskFull, QueueFull
+from runner.db import open_database
+from runner.errors import DiskFull, QueueFull
 from runner.kvstore import KeyValueStore
-from runner.models import WAITING, create_schema, is_jobs_database, schema_is_current
+from runner.models import WAITING
+from runner.schema import prepare_database
 from runner.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
 
 _WAITING = "('available','scheduled','retrying')"
-_schema_ready: set[str] = set()
-_schema_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -70,34 +69,6 @@ class FailureInfo:
     message: str
     traceback: str
     started_at: float | None = None
-
-
-def prepare_database(db: Database) -> None:
-    """Create the schema once per file per process, refusing a foreign file."""
-    key = str(db.path.absolute())
-    if key in _schema_ready:
-        return
-    with _schema_lock:
-        if key in _schema_ready:
-            return
-        conn = db.connection()
-        try:
-            tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseCorrupt(
-                f"{db.path}: {exc}; this is not a jobs database. Move it aside or point "
-                "[runner] database / RUNNER_DATABASE at another file") from None
-        if tables and not is_jobs_database(conn) and not db.readonly:
-            names = {name for (name,) in tables}
-            if not names <= {"task", "schedule", "kv", "counter"}:
-                raise DatabaseCorrupt(
-                    f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
-                    "it is not a jobs database")
-        # Opening a current database needs no write lock: a producer can start while
-        # another process holds the lock, and fails only if it must write.
-        if not db.readonly and not schema_is_current(conn):
-            db.write(lambda c: create_schema(c))
-        _schema_ready.add(key)
 
 
 class JobStorage(KeyValueStore):
