@@ -18,8 +18,8 @@ from typing import Any
 from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
+from runner.job_rows import NewJob, write_jobs
 from runner.models import DISPATCH_TASK
-from runner.storage import NewJob, write_jobs
 
 
 class EventStatus:

@@ -35,8 +35,9 @@ from runner.event_patterns import check_name, check_pattern, encode_data, matche
 from runner.event_settings import event_settings
 from runner.event_store import NewEvent
 from runner.ids import new_id
+from runner.job_rows import NewJob
 from runner.models import DISPATCH_TASK
-from runner.storage import JobStorage, NewJob
+from runner.storage import JobStorage
 from runner.tasks import RunnerTaskWrapper, check_options, collect_options
 
 logger = logging.getLogger(__name__)

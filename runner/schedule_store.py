@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from runner.db import Database
 from runner.errors import QueueFull
+from runner.job_rows import NewJob, write_jobs
 from runner.models import SCHEDULE_ACTIVE
-from runner.storage import NewJob, write_jobs
 
 _LIVE = "('available','scheduled','retrying','executing')"
 _WAITING = "('available','scheduled','retrying')"

@@ -22,8 +22,8 @@ from runner import schedule_store as store
 from runner.app import RunnerHuey
 from runner.config import Settings
 from runner.db import Database
+from runner.job_rows import NewJob
 from runner.schedules import ScheduleDef, effective_schedules
-from runner.storage import NewJob
 
 logger = logging.getLogger(__name__)
 
