@@ -13,10 +13,8 @@ import time
 from dataclasses import dataclass
 
 from runner.db import Database
-from runner.models import JOB_COLUMNS, AttemptError, JobRow, LogRow
+from runner.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
 from runner.queries import JobFilter, WorkerRow, list_workers
-
-_WAITING = "('available','scheduled','retrying')"
 
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, "available", "scheduled", "executing", "retrying",
@@ -143,13 +141,13 @@ def _queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
     after = ""
     while True:
         rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_waiting "
-                        f"WHERE state IN {_WAITING} AND queue > ? ORDER BY queue LIMIT 1",
+                        f"WHERE state IN {WAITING_SQL} AND queue > ? ORDER BY queue LIMIT 1",
                         (after,))
         if not rows:
             return found
         after = rows[0][0]
         first = db.query(f"SELECT min(run_at) FROM runner_job INDEXED BY "
-                         f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING}",
+                         f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL}",
                          (after,))[0][0]
         found.append((after, first if first is not None and first <= now else None))
 
@@ -176,7 +174,7 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     loads = {}
     for queue, oldest in _queue_oldest(db, at):
         waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                           f"WHERE queue = ? AND state IN {_WAITING}", (queue,))[0][0]
+                           f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
                                  None if oldest is None else max(0.0, at - oldest))
     for queue, count in running.items():

@@ -19,7 +19,7 @@ from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
 from runner.job_rows import NewJob, write_jobs
-from runner.models import DISPATCH_TASK
+from runner.models import DISPATCH_TASK, LIVE_SQL, WAITING_SQL
 
 
 class EventStatus:
@@ -37,7 +37,6 @@ class EventStatus:
 OUTCOME_OF_STATE = {"available": "pending", "scheduled": "pending", "retrying": "pending",
                     "executing": "running", "completed": "completed", "dead": "dead",
                     "cancelled": "cancelled"}
-_LIVE = "('available','scheduled','retrying','executing')"
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,7 @@ def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
             conn.executemany(
                 "UPDATE runner_job SET state = 'completed', finished_at = ?, "
                 "reason = 'event dispatched by another dispatch job' WHERE id = ? "
-                "AND state IN ('available','scheduled','retrying')", swept)
+                f"AND state IN {WAITING_SQL}", swept)
         return done
 
     return db.write(write)
@@ -314,7 +313,7 @@ def handler_outcomes(db: Database, event_ids: Sequence[str]) -> dict[str, list[H
 
 _PRUNABLE = ("SELECT e.id FROM runner_event e INDEXED BY runner_event_emitted "
              "WHERE e.emitted_at < ? AND e.status != 'pending' AND NOT EXISTS "
-             f"(SELECT 1 FROM runner_job j WHERE j.event_id = e.id AND j.state IN {_LIVE})")
+             f"(SELECT 1 FROM runner_job j WHERE j.event_id = e.id AND j.state IN {LIVE_SQL})")
 
 
 def prune_events(db: Database, older_than_days: float, *, now: float | None = None,

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
-
-_WAITING = "('available','scheduled','retrying')"
+from runner.models import WAITING_SQL
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float,
             adding = sum(1 for job in jobs if job.queue == queue)
             (waiting,) = conn.execute(
                 f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
-                f"runner_job_queue_waiting WHERE queue = ? AND state IN {_WAITING} "
+                f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
                 f"LIMIT ?)", (queue, queue_size)).fetchone()
             if waiting + adding > queue_size:
                 raise QueueFull(

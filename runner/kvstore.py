@@ -16,8 +16,7 @@ from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
 from runner.db import Database
-
-_WAITING = "('available','scheduled','retrying')"
+from runner.models import WAITING_SQL
 
 
 class KeyValueStore(BaseStorage):
@@ -34,18 +33,18 @@ class KeyValueStore(BaseStorage):
         raise NotImplementedError("jobs are claimed through RunnerHuey.dequeue")
 
     def queue_size(self) -> int:
-        return self.db.query(f"SELECT count(*) FROM runner_job WHERE state IN {_WAITING}")[0][0]
+        return self.db.query(f"SELECT count(*) FROM runner_job WHERE state IN {WAITING_SQL}")[0][0]
 
     def enqueued_items(self, limit: int | None = None) -> list[bytes]:
         rows = self.db.query(
-            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN {_WAITING} "
+            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN {WAITING_SQL} "
             "ORDER BY priority DESC, run_at LIMIT ?", (limit or -1,))
         return [r[0] for r in rows]
 
     def flush_queue(self) -> None:
         self.db.write(lambda c: c.execute(
             f"UPDATE runner_job SET state='cancelled', reason='queue flushed', finished_at=? "
-            f"WHERE state IN {_WAITING}", (time.time(),)))
+            f"WHERE state IN {WAITING_SQL}", (time.time(),)))
 
     def add_to_schedule(self, data: bytes, ts: object) -> None:
         raise NotImplementedError("scheduled jobs are rows with a future run_at")

@@ -19,14 +19,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from runner.db import Database
-from runner.models import SCHEDULE_ACTIVE
+from runner.models import LIVE_SQL, SCHEDULE_ACTIVE
 from runner.queries import list_workers, queue_depths
 
 logger = logging.getLogger(__name__)
 
 WINDOW = 3600.0
 STATES = ("available", "scheduled", "executing", "retrying", "completed", "dead", "cancelled")
-_LIVE = "('available','scheduled','retrying','executing')"
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,7 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
         done[(task, queue)].append((finished, max(0.0, finished - (started or finished))))
     failed: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
     for task, queue, failed_at, retried in db.query(
-            f"SELECT j.task, j.queue, e.failed_at, (e.attempt < j.attempt OR j.state IN {_LIVE})"
+            f"SELECT j.task, j.queue, e.failed_at, (e.attempt < j.attempt OR j.state IN {LIVE_SQL})"
             " FROM runner_job_error e JOIN runner_job j ON j.id = e.job_id "
             "WHERE e.failed_at >= ?", (since,)):
         failed[(task, queue)].append((failed_at, bool(retried)))

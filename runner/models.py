@@ -42,11 +42,15 @@ WAITING = (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING)
 #: States a job never leaves on its own.
 FINAL = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 
-_WAITING_SQL = "('available','scheduled','retrying')"
-#: The condition of a schedule the scheduler fires (matches the partial index).
+#: ``WAITING`` as an SQL list; partial indexes and the queries they serve spell it alike.
+WAITING_SQL = "(" + ",".join(f"'{s.value}'" for s in WAITING) + ")"
+#: Waiting or running: the states of a job that is not finished.
+LIVE_SQL = WAITING_SQL[:-1] + ",'executing')"
+
 #: Name of the built-in task that fans events out to their handlers.
 DISPATCH_TASK = "runner.events.dispatch"
 
+#: The condition of a schedule the scheduler fires (matches the partial index).
 SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 
 DDL = [
@@ -82,15 +86,15 @@ DDL = [
         unique_key TEXT,
         event_id TEXT,
         schedule TEXT,
-        CHECK (state IN {_WAITING_SQL[:-1]},'executing','completed','dead','cancelled')))""",
+        CHECK (state IN {WAITING_SQL[:-1]},'executing','completed','dead','cancelled')))""",
     # The claim: best priority first, then oldest due time, among waiting jobs only.
     f"""CREATE INDEX IF NOT EXISTS runner_job_claim ON runner_job
-        (priority DESC, run_at) WHERE state IN {_WAITING_SQL}""",
+        (priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
     # Jobs that were running when a worker died run alone (see JobStorage._claim).
     f"""CREATE INDEX IF NOT EXISTS runner_job_suspect ON runner_job
-        (priority DESC, run_at) WHERE crashes > 0 AND state IN {_WAITING_SQL}""",
+        (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
-        (queue, run_at) WHERE state IN {_WAITING_SQL}""",
+        (queue, run_at) WHERE state IN {WAITING_SQL}""",
     """CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = 'executing'""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",

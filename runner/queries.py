@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import JobNotFound
-from runner.models import JOB_COLUMNS, AttemptError, JobRow
-
-_WAITING = "('available','scheduled','retrying')"
+from runner.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class JobFilter:
         clauses, params = [], []
         if self.state:
             if self.state == "waiting":
-                clauses.append(f"state IN {_WAITING}")
+                clauses.append(f"state IN {WAITING_SQL}")
             elif self.state == "failed":
                 clauses.append("state IN ('retrying','dead')")
             else:
@@ -121,9 +119,9 @@ def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
     """Waiting and running jobs per queue, with the age of the oldest due waiting job."""
     at = time.time() if now is None else now
     rows = db.query(
-        f"SELECT queue, sum(state IN {_WAITING}), sum(state = 'executing'), "
-        f"min(CASE WHEN state IN {_WAITING} AND run_at <= ? THEN run_at END) "
-        f"FROM runner_job WHERE state IN {_WAITING[:-1]},'executing') GROUP BY queue "
+        f"SELECT queue, sum(state IN {WAITING_SQL}), sum(state = 'executing'), "
+        f"min(CASE WHEN state IN {WAITING_SQL} AND run_at <= ? THEN run_at END) "
+        f"FROM runner_job WHERE state IN {WAITING_SQL[:-1]},'executing') GROUP BY queue "
         f"ORDER BY queue", (at,))
     return [QueueDepth(q, int(w or 0), int(r or 0), None if o is None else max(0.0, at - o))
             for q, w, r, o in rows]

@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from runner.db import Database
 from runner.errors import QueueFull
 from runner.job_rows import NewJob, write_jobs
-from runner.models import SCHEDULE_ACTIVE
-
-_LIVE = "('available','scheduled','retrying','executing')"
-_WAITING = "('available','scheduled','retrying')"
+from runner.models import LIVE_SQL, SCHEDULE_ACTIVE, WAITING_SQL
 
 
 @dataclass(frozen=True)
@@ -190,8 +187,8 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
     if row is None:
         return result  # another scheduler fired it, or it was paused meanwhile
     waiting, running = conn.execute(
-        f"SELECT coalesce(sum(state IN {_WAITING}), 0), coalesce(sum(state = 'executing'), 0) "
-        f"FROM runner_job WHERE schedule = ? AND state IN {_LIVE}", (plan.name,)).fetchone()
+        f"SELECT coalesce(sum(state IN {WAITING_SQL}), 0), coalesce(sum(state = 'executing'), 0) "
+        f"FROM runner_job WHERE schedule = ? AND state IN {LIVE_SQL}", (plan.name,)).fetchone()
     reasons = _reasons(plan, bool(row[0]), waiting, running)
     last_job = None
     for slot, job, reason in zip(plan.slots, plan.jobs, reasons, strict=True):

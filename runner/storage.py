@@ -31,12 +31,12 @@ from runner.job_rows import (
     write_jobs,
 )
 from runner.kvstore import KeyValueStore
+from runner.models import WAITING_SQL
 from runner.schema import prepare_database
 from runner.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
 
-_WAITING = "('available','scheduled','retrying')"
 
 
 class JobStorage(KeyValueStore):
@@ -240,7 +240,7 @@ class JobStorage(KeyValueStore):
             f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
             f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
             f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
-            f"{_WAITING} AND run_at <= ?{queue_sql} AND crashes {{}} "
+            f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
             f"ORDER BY priority DESC, run_at LIMIT ?) "
             f"RETURNING id, data, attempt, priority, run_at")
         lease = (now, owner, now + self.lease_seconds, now, *params)
@@ -253,7 +253,7 @@ class JobStorage(KeyValueStore):
                 "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
             suspect = conn.execute(
                 f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
-                f"{_WAITING} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
+                f"{WAITING_SQL} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
                 (now, *params)).fetchone()
             if suspect and busy:
                 return [], None, True  # let the jobs in flight finish first
@@ -263,7 +263,7 @@ class JobStorage(KeyValueStore):
             if not rows:
                 found = conn.execute(
                     f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                    f"WHERE state IN {_WAITING}{queue_sql}", params).fetchone()
+                    f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
                 next_due = found[0] if found else None
             return [Claimed(r[0], r[1], r[2], now)
                     for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import sqlite3
 import threading
+from dataclasses import replace
 
 import pytest
 from huey.exceptions import TaskException
@@ -112,7 +113,6 @@ def test_timeouts_are_real_for_sync_and_async_tasks(huey):
 
 
 def test_higher_priority_runs_first_and_delay_waits(huey, record_file):
-    jobs.record_run.s("low").then  # noqa: B018 - signatures are plain objects
     huey.enqueue(jobs.record_run.s("low", priority=0))
     huey.enqueue(jobs.record_run.s("high", priority=10))
     later = jobs.record_run.schedule(("later",), delay=3600)
@@ -180,12 +180,10 @@ def test_unknown_task_and_unreadable_payload_go_to_dead_with_a_reason(huey):
     assert garbage.state == "dead" and garbage.reason.startswith("cannot read job")
 
 
-def test_queue_size_bounds_waiting_jobs_and_writes_nothing_more(huey, tmp_path):
+def test_queue_size_bounds_waiting_jobs_and_writes_nothing_more(huey):
     from runner import configure
 
-    configure(huey.settings.__class__(
-        runner=huey.settings.runner, database=huey.settings.database,
-        worker=huey.settings.worker.__class__(queue_size=2), path=huey.settings.path))
+    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=2)))
     jobs.add(1, 1)
     jobs.add(1, 2)
     with pytest.raises(QueueFull, match="queue 'default' is full"):
