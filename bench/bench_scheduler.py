@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -28,6 +27,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import percentile, python, spawn, stop, wait_until  # noqa: E402
 
 TASKS = '''
 import os
@@ -54,13 +56,10 @@ log_level = "WARNING"
 
 
 def start(directory: Path, schedules: int, cron: str, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
-    env.update(PYTHONPATH=f"{ROOT}{os.pathsep}{directory}", BENCH_SCHEDULES=str(schedules),
-               BENCH_CRON=cron)
-    log = (directory / "run.log").open("ab")
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--settings",
-                             str(directory / "settings.toml"), *args],
-                            cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{directory}", "BENCH_SCHEDULES": str(schedules),
+           "BENCH_CRON": cron}
+    return spawn([python(), str(ROOT / "run.py"), "--settings", str(directory / "settings.toml"),
+                  *args], env, directory, directory / "run.log")
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -76,21 +75,9 @@ def query(db: Path, sql: str) -> list[tuple]:
     raise RuntimeError(f"cannot read {db}")
 
 
-def wait_until(condition, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def wait_for(condition, timeout: float, what: str) -> None:  # noqa: ANN001
+    if not wait_until(condition, timeout):
+        raise RuntimeError(f"timed out waiting for {what}")
 
 
 def prepare(directory: Path, threads: int) -> Path:
@@ -100,20 +87,15 @@ def prepare(directory: Path, threads: int) -> Path:
     return directory / "jobs.db"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def bench_lag(base: Path, schedules: int, seconds: float) -> None:
     db = prepare(base / "lag", threads=4)
     proc = start(db.parent, schedules, "*/1 * * * * *")
     try:
-        wait_until(lambda: query(db, "SELECT count(*) FROM runner_schedule_run")[0][0] > 0
+        wait_for(lambda: query(db, "SELECT count(*) FROM runner_schedule_run")[0][0] > 0
                    if db.exists() else False, 60, "the first fired slot")
         (first,) = query(db, "SELECT min(slot) FROM runner_schedule_run")[0]
         end = first + seconds
-        wait_until(lambda: query(db, "SELECT max(slot) FROM runner_schedule_run")[0][0] >= end,
+        wait_for(lambda: query(db, "SELECT max(slot) FROM runner_schedule_run")[0][0] >= end,
                    seconds + 60, f"{seconds:g} s of slots")
         time.sleep(0.5)  # let the last batch commit before stopping
     finally:
@@ -130,7 +112,7 @@ def bench_lag(base: Path, schedules: int, seconds: float) -> None:
     print(f"lag: {schedules} schedules x every second for {seconds:g} s in one run.py: "
           f"{len(rows)} slots fired (expected {expected}), {missed} seconds missed, "
           f"{done} jobs completed")
-    print(f"     lag p50 {statistics.median(lags):.1f} ms, p99 {percentile(lags, 0.99):.1f} ms, "
+    print(f"     lag p50 {statistics.median(lags):.1f} ms, p99 {percentile(lags, 99):.1f} ms, "
           f"max {max(lags):.1f} ms (target p99 <= 50 ms)")
 
 
@@ -141,7 +123,7 @@ def bench_idle(base: Path, schedules: int, seconds: float, *args: str) -> float:
     minute = (time.gmtime().tm_min + 30) % 60
     proc = start(db.parent, schedules, f"{minute} 3 1 1 *", *args)
     try:
-        wait_until(lambda: db.exists() and query(
+        wait_for(lambda: db.exists() and query(
             db, "SELECT count(*) FROM runner_schedule")[0][0] == schedules, 60, "the sync")
         process = psutil.Process(proc.pid)
         time.sleep(2.0)  # let start-up work (imports, sync, first heartbeats) settle
