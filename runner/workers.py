@@ -102,15 +102,17 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     """
     at = time.time() if now is None else now
     host = socket.gethostname()
-    owners = [o for (o,) in db.query(
-        "SELECT DISTINCT lease_owner FROM runner_job WHERE state='executing'")]
+    rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
+                    "WHERE state='executing' GROUP BY lease_owner")
     dead_here = []
-    for owner in owners:
+    for owner, _ in rows:
         if owner is None or owner == me:
             continue
         owner_host, pid = parse_worker_id(owner)
         if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
             dead_here.append(owner)
+    if not dead_here and not any(expires is not None and expires < at for _, expires in rows):
+        return Recovery([], [])  # nothing to recover: no write transaction
 
     def recover(conn: sqlite3.Connection) -> Recovery:
         marks = ",".join("?" * len(dead_here))
