@@ -6,7 +6,6 @@ The public API. Everything else in the package is internal.
 from __future__ import annotations
 
 from runner.config import Settings, load_settings
-from runner.decorators import get_huey, task
 from runner.errors import (
     ConfigError,
     DatabaseCorrupt,
@@ -24,11 +23,11 @@ from runner.errors import (
     TaskTimeout,
     UnknownTask,
 )
-from runner.event_replay import replay
-from runner.events import emit, emit_many, event_handler
-from runner.models import JobState
+from runner.events.delivery import emit, emit_many, event_handler
+from runner.events.replay import replay
 from runner.progress import Progress, get_progress, progress
-from runner.schedule_control import (
+from runner.registry import get_huey, task
+from runner.scheduling.control import (
     get_schedule,
     list_schedules,
     pause_schedule,
@@ -37,9 +36,10 @@ from runner.schedule_control import (
     schedule_runs,
     skip_next_run,
 )
-from runner.schedule_store import RunRow, ScheduleRow
-from runner.schedules import ScheduleDef, scheduled_task
-from runner.tasks import Failure
+from runner.scheduling.definitions import ScheduleDef, scheduled_task
+from runner.store.models import JobState
+from runner.store.schedules import RunRow, ScheduleRow
+from runner.task import Failure
 
 
 def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:

@@ -12,10 +12,10 @@ import time
 from collections.abc import Sequence
 
 from runner.config import Settings
-from runner.db import Database, short_id
 from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
-from runner.queries import get_job
-from runner.wakeup import Notifier
+from runner.store.db import Database, short_id
+from runner.store.queries import get_job
+from runner.store.wakeup import Notifier
 
 RETRYABLE = ("dead", "cancelled", "retrying", "completed")
 DISCARDABLE = ("available", "scheduled", "retrying", "dead")
@@ -105,10 +105,10 @@ def pause_schedule(db: Database, name: str, paused: bool = True, *,
     Raises:
         ScheduleNotFound: no schedule of that name in the database.
     """
-    from runner import cron
-    from runner import schedule_store as store
-    from runner.scheduler import to_datetime
-    from runner.schedules import parse_spec
+    from runner.scheduling import cron
+    from runner.scheduling.definitions import parse_spec
+    from runner.scheduling.scheduler import to_datetime
+    from runner.store import schedules as store
 
     row = store.get_schedule(db, name)
     if row is None:
@@ -137,8 +137,8 @@ def run_schedule_now(db: Database, name: str, *, settings: Settings | None = Non
     """
     from runner import configure
     from runner.config import load_settings
-    from runner.manager import import_task_modules
-    from runner.schedule_control import run_schedule_now as run_now
+    from runner.scheduling.control import run_schedule_now as run_now
+    from runner.worker.manager import import_task_modules
 
     chosen = (settings or load_settings()).with_database(db.path)
     configure(chosen)
@@ -163,7 +163,7 @@ def replay_event(db: Database, event_id: str, *, now: float | None = None) -> st
         EventNotFound: no such event.
         InvalidAction: the event is being dispatched now, or its dispatch job was pruned.
     """
-    from runner.event_store import get_event
+    from runner.store.events import get_event
 
     event = get_event(db, event_id)
     at = time.time() if now is None else now

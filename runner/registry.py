@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from runner.app import RunnerHuey
-from runner.tasks import RunnerTaskWrapper, check_options, collect_options
+from runner.runner_huey import RunnerHuey
+from runner.task import RunnerTaskWrapper, check_options, collect_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 

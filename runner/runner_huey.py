@@ -29,10 +29,10 @@ from huey.storage import BaseStorage
 
 from runner.arguments import preview_args, unserializable
 from runner.config import Settings, load_settings
-from runner.job_rows import Claimed, FailureInfo, NewJob
 from runner.retry import backoff_delay
-from runner.storage import JobStorage
-from runner.tasks import Failure, RunnerTask
+from runner.store.job_rows import Claimed, FailureInfo, NewJob
+from runner.store.job_storage import JobStorage
+from runner.task import Failure, RunnerTask
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from runner.ids import new_id
 from runner.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from runner.app import RunnerHuey
+    from runner.runner_huey import RunnerHuey
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
                  "max_retry_delay", "jitter", "timeout")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from runner import configure, get_huey
-from runner.app import RunnerHuey
 from runner.config import load_settings
+from runner.runner_huey import RunnerHuey
 
 ROOT = Path(__file__).resolve().parent.parent
 

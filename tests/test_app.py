@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 from huey.exceptions import TaskException
 
-from runner import SerializationError, queries
+from runner import SerializationError
 from runner.errors import QueueFull
+from runner.store import queries
 from runner.testing import drain, immediate
 from tests import jobs
 from tests.conftest import read_records

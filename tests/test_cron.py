@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runner.cron import (
+from runner.errors import EX_CONFIG, ConfigError, InvalidSchedule
+from runner.scheduling.cron import (
     POLICIES,
     CronSpec,
     fire_times,
@@ -16,8 +17,7 @@ from runner.cron import (
     plan_misfire,
     slots_between,
 )
-from runner.cron_text import explain
-from runner.errors import EX_CONFIG, ConfigError, InvalidSchedule
+from runner.scheduling.cron_text import explain
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

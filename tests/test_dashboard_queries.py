@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from runner import dashboard_queries as dq
-from runner.dashboard_events import event_views, unhandled_event_count
-from runner.dashboard_failures import failure_group_ids, failure_groups
-from runner.dashboard_schedules import schedule_count, schedule_views
-from runner.db import Database
-from runner.queries import JobFilter, counts_by_state
+from runner.readmodel import dashboard as dq
+from runner.readmodel.events import event_views, unhandled_event_count
+from runner.readmodel.failures import failure_group_ids, failure_groups
+from runner.readmodel.schedules import schedule_count, schedule_views
+from runner.store.db import Database
+from runner.store.queries import JobFilter, counts_by_state
 from runner.testing import drain
 from tests import jobs
 

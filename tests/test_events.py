@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from runner import DatabaseLocked, SerializationError, emit, emit_many, replay
-from runner import event_store as store
 from runner.config import parse_settings
 from runner.errors import ConfigError
 from runner.event_patterns import check_pattern, matches
-from runner.event_settings import parse_events
-from runner.events import _dispatch, handlers_for
+from runner.events.delivery import _dispatch, handlers_for
+from runner.events.settings import parse_events
+from runner.store import events as store
 from runner.testing import drain
 from tests import event_handlers
 from tests.conftest import ROOT, read_records, wait_for, write_settings
@@ -149,7 +149,7 @@ def test_one_dispatch_sweeps_up_due_events_and_settles_their_own_jobs(huey, reco
     second = emit("early.bird", {"n": 2})
     assert store.get_event(db_of(huey), second).dispatch_job != claimed[0].id
     # When the first dispatch runs, it sweeps the second event up too
-    from runner.app import _local
+    from runner.runner_huey import _local
 
     _local.claimed = claimed[0]
     huey.execute(huey.deserialize_task(claimed[0].data))

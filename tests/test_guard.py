@@ -6,7 +6,7 @@ import sqlite3
 import time
 
 from runner.config import parse_settings
-from runner.guard import ResourceGuard
+from runner.worker.guard import ResourceGuard
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
 

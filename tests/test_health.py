@@ -7,7 +7,7 @@ import time
 import pytest
 
 from runner.cli import main as cli
-from runner.health import HealthFacts, evaluate, schedule_lag_problem
+from runner.readmodel.health import HealthFacts, evaluate, schedule_lag_problem
 from tests import jobs
 from tests.conftest import wait_for
 from tests.test_metrics import add_schedule_row

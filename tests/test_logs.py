@@ -6,14 +6,14 @@ import logging
 
 import pytest
 
-from runner import logstore
 from runner.cli import main as cli
 from runner.config import parse_settings
 from runner.errors import ConfigError
-from runner.logcapture import install_output_capture, uninstall_output_capture
-from runner.logconfig import LoggingSection, build_config, logging_settings
-from runner.logsink import LogSink
+from runner.store import logs as logstore
 from runner.testing import drain
+from runner.worker.log_capture import install_output_capture, uninstall_output_capture
+from runner.worker.log_config import LoggingSection, build_config, logging_settings
+from runner.worker.log_sink import LogSink
 from tests import jobs
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from runner import metrics
 from runner.cli import main as cli
-from runner.prometheus import render
+from runner.readmodel import metrics
+from runner.readmodel.prometheus import render
 from runner.testing import drain
 from tests import jobs
 

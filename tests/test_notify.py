@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from runner.systemd import SystemdNotifier, watchdog_interval
+from runner.worker.systemd import SystemdNotifier, watchdog_interval
 from tests.conftest import wait_for
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from runner import get_progress, progress, queries
+from runner import get_progress, progress
 from runner.cli import main as cli
+from runner.store import queries
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import wait_for

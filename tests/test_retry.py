@@ -40,7 +40,7 @@ def test_error_categories_decide_what_is_retried():
 def test_retried_job_waits_its_backoff_delay(huey):
     import time
 
-    from runner import queries
+    from runner.store import queries
     from runner.testing import drain
     from tests import jobs
 

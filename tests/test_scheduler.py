@@ -20,8 +20,8 @@ from runner import (
     skip_next_run,
 )
 from runner.config import parse_settings
-from runner.scheduler import Scheduler
-from runner.schedules import registry
+from runner.scheduling.definitions import registry
+from runner.scheduling.scheduler import Scheduler
 from runner.testing import drain
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 

@@ -24,9 +24,9 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from runner.config import DatabaseSection, Settings, load_settings
-from runner.dashboard_events import unhandled_event_count
-from runner.dashboard_queries import summary as read_summary
-from runner.dashboard_schedules import schedule_count
+from runner.readmodel.dashboard import summary as read_summary
+from runner.readmodel.events import unhandled_event_count
+from runner.readmodel.schedules import schedule_count
 from tui.format import stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from runner.config import Settings, load_settings
-from runner.db import Database
 from runner.errors import RunnerError
+from runner.store.db import Database
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
@@ -38,7 +38,7 @@ class Context:
 
     @cached_property
     def huey(self):  # noqa: ANN201 - RunnerHuey, imported lazily to keep --help fast
-        from runner.decorators import get_huey
+        from runner.registry import get_huey
 
         huey = get_huey()
         huey.configure(self.settings)
@@ -52,7 +52,7 @@ class Context:
 
     def load_tasks(self) -> None:
         """Import the task modules named in settings (to resolve task names)."""
-        from runner.manager import import_task_modules
+        from runner.worker.manager import import_task_modules
 
         self.huey  # noqa: B018 - configure first, so imports register with these settings
         import_task_modules(self.settings.runner.imports)

@@ -7,11 +7,12 @@ import json
 import time
 from typing import Any
 
-from runner import actions, queries
+from runner import control as actions
 from runner.cli.format import age, progress, table, when
-from runner.db import short_id
 from runner.errors import SerializationError, UnknownTask
-from runner.queries import JobFilter
+from runner.store import queries
+from runner.store.db import short_id
+from runner.store.queries import JobFilter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -147,12 +148,12 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     settings = ctx.settings
     ctx.load_tasks()
-    from runner.manager import Manager
+    from runner.worker.manager import Manager
 
     manager = Manager(settings, huey=ctx.huey)
     jobs = ctx.huey.jobs
     manager.check_database(jobs)
-    from runner.scheduler import Scheduler
+    from runner.scheduling.scheduler import Scheduler
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(ctx.huey._registry._registry)

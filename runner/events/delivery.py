@@ -26,19 +26,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner import event_store as store
-from runner.app import RunnerHuey
 from runner.config import Settings
-from runner.decorators import get_huey, task
 from runner.errors import ConfigError, SerializationError
 from runner.event_patterns import check_name, check_pattern, encode_data, matches
-from runner.event_settings import event_settings
-from runner.event_store import NewEvent
+from runner.events.settings import event_settings
 from runner.ids import new_id
-from runner.job_rows import NewJob
-from runner.models import DISPATCH_TASK
-from runner.storage import JobStorage
-from runner.tasks import RunnerTaskWrapper, check_options, collect_options
+from runner.registry import get_huey, task
+from runner.runner_huey import RunnerHuey
+from runner.store import events as store
+from runner.store.events import NewEvent
+from runner.store.job_rows import NewJob
+from runner.store.job_storage import JobStorage
+from runner.store.models import DISPATCH_TASK
+from runner.task import RunnerTaskWrapper, check_options, collect_options
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ def handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any)
 
 def current_event() -> store.EventRow | None:
     """Inside a handler: the event being handled (name, id, key, ...), else None."""
-    from runner.app import current_job
+    from runner.runner_huey import current_job
 
     job = current_job()
     jobs = get_huey().jobs

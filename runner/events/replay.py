@@ -7,10 +7,10 @@ the event's name as at dispatch.
 
 from __future__ import annotations
 
-from runner import event_store as store
-from runner.decorators import get_huey
 from runner.errors import UnknownTask
-from runner.events import handler_job, handlers_for
+from runner.events.delivery import handler_job, handlers_for
+from runner.registry import get_huey
+from runner.store import events as store
 
 
 def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False) -> list[str]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.db import Database
-from runner.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
-from runner.queries import JobFilter, WorkerRow, list_workers
+from runner.store.db import Database
+from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
+from runner.store.queries import JobFilter, WorkerRow, list_workers
 
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, "available", "scheduled", "executing", "retrying",
@@ -260,7 +260,7 @@ def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
     Raises:
         JobNotFound: no such job.
     """
-    from runner.queries import get_job, job_errors
+    from runner.store.queries import get_job, job_errors
 
     job = get_job(db, job_id)
     logs = tail_logs(db, job_id=job.id, limit=log_limit)

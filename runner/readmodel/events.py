@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner import event_store
-from runner.dashboard_queries import has_table, index_hint
-from runner.db import Database
+from runner.readmodel.dashboard import has_table, index_hint
+from runner.store import events as event_store
+from runner.store.db import Database
 
 
 @dataclass(frozen=True)

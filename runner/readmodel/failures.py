@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.dashboard_queries import index_hint
-from runner.db import Database
+from runner.readmodel.dashboard import index_hint
+from runner.store.db import Database
 
 
 @dataclass(frozen=True)

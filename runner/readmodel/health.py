@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from runner.cli.format import age
 from runner.config import Settings, parse_section
-from runner.db import Database
 from runner.errors import ConfigError
-from runner.metrics import schedule_lags
-from runner.queries import list_workers, queue_depths
+from runner.readmodel.metrics import schedule_lags
+from runner.store.db import Database
+from runner.store.queries import list_workers, queue_depths
 
 #: Worker status prefix that the resource guard writes while claims are held.
 PAUSED_PREFIX = "paused:"

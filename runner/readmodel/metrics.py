@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from runner.db import Database
-from runner.models import LIVE_SQL, SCHEDULE_ACTIVE
-from runner.queries import list_workers, queue_depths
+from runner.store.db import Database
+from runner.store.models import LIVE_SQL, SCHEDULE_ACTIVE
+from runner.store.queries import list_workers, queue_depths
 
 logger = logging.getLogger(__name__)
 

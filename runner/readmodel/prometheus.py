@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from runner.metrics import Snapshot, Throughput
+from runner.readmodel.metrics import Snapshot, Throughput
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.dashboard_queries import has_table
-from runner.db import Database
-from runner.schedule_store import list_schedules
+from runner.readmodel.dashboard import has_table
+from runner.store.db import Database
+from runner.store.schedules import list_schedules
 
 
 @dataclass(frozen=True)

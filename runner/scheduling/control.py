@@ -10,15 +10,15 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from runner import cron
-from runner import schedule_store as store
-from runner.app import RunnerHuey
-from runner.db import Database
-from runner.decorators import get_huey
 from runner.errors import ScheduleNotFound
-from runner.schedule_store import RunRow, ScheduleRow
-from runner.scheduler import new_run_job, sync_item, to_datetime
-from runner.schedules import ScheduleDef, effective_schedules, parse_spec, registry
+from runner.registry import get_huey
+from runner.runner_huey import RunnerHuey
+from runner.scheduling import cron
+from runner.scheduling.definitions import ScheduleDef, effective_schedules, parse_spec, registry
+from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
+from runner.store import schedules as store
+from runner.store.db import Database
+from runner.store.schedules import RunRow, ScheduleRow
 
 
 def list_schedules(*, huey: RunnerHuey | None = None) -> list[ScheduleRow]:

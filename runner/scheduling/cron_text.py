@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from runner.cron import CronSpec, fire_times, is_hashed
+from runner.scheduling.cron import CronSpec, fire_times, is_hashed
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from runner import cron
 from runner.config import Settings
-from runner.decorators import task
 from runner.errors import ConfigError, InvalidSchedule
-from runner.tasks import RunnerTaskWrapper
+from runner.registry import task
+from runner.scheduling import cron
+from runner.task import RunnerTaskWrapper
 
 #: Overlap policies: what to do when a slot comes while an earlier run is unfinished.
 OVERLAP_POLICIES = ("skip", "allow", "queue_one")

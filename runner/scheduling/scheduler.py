@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from runner import cron
-from runner import schedule_store as store
-from runner.app import RunnerHuey
 from runner.config import Settings
-from runner.db import Database
-from runner.job_rows import NewJob
-from runner.schedules import ScheduleDef, effective_schedules
+from runner.runner_huey import RunnerHuey
+from runner.scheduling import cron
+from runner.scheduling.definitions import ScheduleDef, effective_schedules
+from runner.store import schedules as store
+from runner.store.db import Database
+from runner.store.job_rows import NewJob
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
-from runner.job_rows import NewJob, write_jobs
-from runner.models import DISPATCH_TASK, LIVE_SQL, WAITING_SQL
+from runner.store.db import AmbiguousId, Database, lookup_id
+from runner.store.job_rows import NewJob, write_jobs
+from runner.store.models import DISPATCH_TASK, LIVE_SQL, WAITING_SQL
 
 
 class EventStatus:

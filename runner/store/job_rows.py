@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
-from runner.models import WAITING_SQL
+from runner.store.models import WAITING_SQL
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from runner.config import Settings
-from runner.db import open_database
 from runner.errors import DiskFull
-from runner.job_rows import (
+from runner.store.db import open_database
+from runner.store.job_rows import (
     Claimed,
     FailureInfo,
     NewJob,
@@ -30,10 +30,10 @@ from runner.job_rows import (
     write_acks,
     write_jobs,
 )
-from runner.kvstore import KeyValueStore
-from runner.models import WAITING_SQL
-from runner.schema import prepare_database
-from runner.wakeup import Listener, Notifier
+from runner.store.kvstore import KeyValueStore
+from runner.store.models import WAITING_SQL
+from runner.store.schema import prepare_database
+from runner.store.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
 

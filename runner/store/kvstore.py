@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
-from runner.db import Database
-from runner.models import WAITING_SQL
+from runner.store.db import Database
+from runner.store.models import WAITING_SQL
 
 
 class KeyValueStore(BaseStorage):

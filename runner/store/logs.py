@@ -11,8 +11,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from runner.db import Database
-from runner.models import LogRow
+from runner.store.db import Database
+from runner.store.models import LogRow
 
 _COLUMNS = ", ".join(LogRow.__dataclass_fields__)
 

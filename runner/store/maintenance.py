@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass, field
 
 from runner.config import Settings, parse_section
-from runner.db import Database
 from runner.errors import ConfigError
-from runner.event_store import prune_events
+from runner.store.db import Database
+from runner.store.events import prune_events
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.db import AmbiguousId, Database, lookup_id
 from runner.errors import JobNotFound
-from runner.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow
+from runner.store.db import AmbiguousId, Database, lookup_id
+from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from runner.db import Database
 from runner.errors import QueueFull
-from runner.job_rows import NewJob, write_jobs
-from runner.models import LIVE_SQL, SCHEDULE_ACTIVE, WAITING_SQL
+from runner.store.db import Database
+from runner.store.job_rows import NewJob, write_jobs
+from runner.store.models import LIVE_SQL, SCHEDULE_ACTIVE, WAITING_SQL
 
 
 @dataclass(frozen=True)

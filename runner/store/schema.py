@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from runner.db import Database
 from runner.errors import DatabaseCorrupt
-from runner.models import create_schema, is_jobs_database, schema_is_current
+from runner.store.db import Database
+from runner.store.models import create_schema, is_jobs_database, schema_is_current
 
 _schema_ready: set[str] = set()
 _schema_lock = threading.Lock()

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from runner.db import Database
+from runner.store.db import Database
 
 
 def make_worker_id(now: float | None = None) -> str:

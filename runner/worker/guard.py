@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from runner.config import Settings
 from runner.errors import DiskFull
-from runner.storage import JobStorage
+from runner.store.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ import time
 import psutil
 
 from runner.config import Settings
-from runner.db import Database
-from runner.guard import ResourceGuard
-from runner.maintenance import prune, retention_settings
 from runner.progress import flush_progress
+from runner.store.db import Database
+from runner.store.maintenance import prune, retention_settings
+from runner.worker.guard import ResourceGuard
 
 logger = logging.getLogger(__name__)
 

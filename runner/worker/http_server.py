@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from runner.config import Settings, parse_section
-from runner.db import Database
 from runner.errors import ConfigError
-from runner.health import HealthReport
-from runner.metrics import collect
-from runner.prometheus import CONTENT_TYPE, render
+from runner.readmodel.health import HealthReport
+from runner.readmodel.metrics import collect
+from runner.readmodel.prometheus import CONTENT_TYPE, render
+from runner.store.db import Database
 
 logger = logging.getLogger(__name__)
 

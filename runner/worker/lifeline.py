@@ -15,8 +15,8 @@ from collections.abc import Callable
 import psutil
 
 from runner.config import Settings
-from runner.storage import JobStorage
-from runner.workers import heartbeat, recover_orphans
+from runner.store.job_storage import JobStorage
+from runner.store.workers import heartbeat, recover_orphans
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from runner.app import CurrentJob, current_job, on_attempt_end
+from runner.runner_huey import CurrentJob, current_job, on_attempt_end
 
 _guard = threading.local()
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from runner.config import LOG_LEVELS, Settings, parse_section
 from runner.errors import ConfigError
-from runner.logcapture import original_stream
+from runner.worker.log_capture import original_stream
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s%(job)s: %(message)s"
 ROTATIONS = ("size", "watched", "none")
@@ -118,7 +118,7 @@ def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"job": {"()": "runner.logcapture.JobContextFilter"}},
+        "filters": {"job": {"()": "runner.worker.log_capture.JobContextFilter"}},
         "formatters": {"plain": {"format": section.format}},
         "handlers": handlers,
         "loggers": {"huey": {"level": "DEBUG" if level == "DEBUG" else "WARNING"}},

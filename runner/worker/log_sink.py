@@ -15,10 +15,10 @@ import threading
 import time
 from collections import OrderedDict, deque
 
-from runner.app import current_job
-from runner.db import Database
-from runner.logconfig import LoggingSection
-from runner.logstore import LogTuple, insert_logs, trim_logs
+from runner.runner_huey import current_job
+from runner.store.db import Database
+from runner.store.logs import LogTuple, insert_logs, trim_logs
+from runner.worker.log_config import LoggingSection
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from runner.config import SETTINGS_ENV, Settings, load_settings
 from runner.errors import RunnerError
-from runner.logconfig import configure_logging
+from runner.worker.log_config import configure_logging
 
 DESCRIPTION = """\
 Run the job runner: huey's consumer over the jobs database, with leases,
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"run.py: {exc}", file=sys.stderr)
         return exc.exit_code
     queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
-    from runner.manager import Manager
+    from runner.worker.manager import Manager
 
     def reload() -> Settings:
         return load_settings(args.settings, environ)

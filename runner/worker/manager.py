@@ -21,16 +21,16 @@ from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
-from runner.app import RunnerHuey
 from runner.config import Settings
-from runner.decorators import get_huey
 from runner.errors import EX_MEMORY_LIMIT, ConfigError, DatabaseCorrupt, RunnerError
-from runner.event_settings import event_settings
-from runner.lifeline import Lifeline
-from runner.operations import Operations, validate_sections
-from runner.scheduler import Scheduler
-from runner.storage import JobStorage
-from runner.workers import make_worker_id, mark_stopped, recover_orphans, register
+from runner.events.settings import event_settings
+from runner.registry import get_huey
+from runner.runner_huey import RunnerHuey
+from runner.scheduling.scheduler import Scheduler
+from runner.store.job_storage import JobStorage
+from runner.store.workers import make_worker_id, mark_stopped, recover_orphans, register
+from runner.worker.lifeline import Lifeline
+from runner.worker.operations import Operations, validate_sections
 
 logger = logging.getLogger(__name__)
 

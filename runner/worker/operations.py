@@ -24,22 +24,22 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from runner.config import Settings
-from runner.guard import ResourceGuard
-from runner.health import HealthReport, check, health_settings
-from runner.housekeeper import Housekeeper
-from runner.httpserver import MetricsServer, metrics_settings, parse_listen
-from runner.logcapture import install_output_capture, uninstall_output_capture
-from runner.logconfig import configure_logging, logging_settings
-from runner.logsink import LogSink
-from runner.maintenance import retention_settings
-from runner.storage import JobStorage
-from runner.systemd import SystemdNotifier
+from runner.readmodel.health import HealthReport, check, health_settings
+from runner.store.job_storage import JobStorage
+from runner.store.maintenance import retention_settings
+from runner.worker.guard import ResourceGuard
+from runner.worker.housekeeper import Housekeeper
+from runner.worker.http_server import MetricsServer, metrics_settings, parse_listen
+from runner.worker.log_capture import install_output_capture, uninstall_output_capture
+from runner.worker.log_config import configure_logging, logging_settings
+from runner.worker.log_sink import LogSink
+from runner.worker.systemd import SystemdNotifier
 
 if TYPE_CHECKING:
-    from runner.app import RunnerHuey
-    from runner.lifeline import Lifeline
-    from runner.manager import RunnerConsumer
-    from runner.scheduler import Scheduler
+    from runner.runner_huey import RunnerHuey
+    from runner.scheduling.scheduler import Scheduler
+    from runner.worker.lifeline import Lifeline
+    from runner.worker.manager import RunnerConsumer
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runner.db import Database
-from runner.queries import get_job
+from runner.store.db import Database
+from runner.store.queries import get_job
 from tests.tui.conftest import drive, settle
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.keyed_table import KeyedTable

@@ -17,8 +17,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
-from runner.dashboard_queries import Summary
-from runner.db import Database
+from runner.readmodel.dashboard import Summary
+from runner.store.db import Database
 from tui.widgets.nav_bar import NavBar
 from tui.widgets.summary_bar import StatusLine, SummaryBar
 
