@@ -26,7 +26,7 @@ from runner.errors import (
 from runner.events.delivery import emit, emit_many, event_handler
 from runner.events.replay import replay
 from runner.progress import Progress, get_progress, progress
-from runner.registry import get_huey, task
+from runner.registry import configure, get_huey, task
 from runner.scheduling.control import (
     get_schedule,
     list_schedules,
@@ -40,21 +40,6 @@ from runner.scheduling.definitions import ScheduleDef, scheduled_task
 from runner.store.models import JobState
 from runner.store.schedules import RunRow, ScheduleRow
 from runner.task import Failure
-
-
-def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:
-    """Point this process at other settings or another database file.
-
-    Local scripts normally need nothing: settings.toml (or ``$RUNNER_SETTINGS``)
-    is read on first use. Returns the settings now in force.
-    """
-    huey = get_huey()
-    chosen = settings or huey.settings
-    if database is not None:
-        chosen = chosen.with_database(database)
-    huey.configure(chosen)
-    return chosen
-
 
 __all__ = [
     # defining and enqueueing work

@@ -135,10 +135,9 @@ def run_schedule_now(db: Database, name: str, *, settings: Settings | None = Non
         InvalidAction: the schedule is not defined in the imported modules.
         ConfigError: a task module cannot be imported.
     """
-    from runner import configure
     from runner.config import load_settings
+    from runner.registry import configure, import_task_modules
     from runner.scheduling.control import run_schedule_now as run_now
-    from runner.worker.manager import import_task_modules
 
     chosen = (settings or load_settings()).with_database(db.path)
     configure(chosen)

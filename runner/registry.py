@@ -1,10 +1,13 @@
-"""The ``@task`` decorator and the process-wide huey instance it registers with."""
+"""The ``@task`` decorator, the process-wide huey instance it registers with, and its tasks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
+from runner.config import Settings
+from runner.errors import ConfigError
 from runner.runner_huey import RunnerHuey
 from runner.task import RunnerTaskWrapper, check_options, collect_options
 
@@ -17,6 +20,39 @@ huey = RunnerHuey("runner")
 def get_huey() -> RunnerHuey:
     """The process-wide :class:`RunnerHuey`."""
     return huey
+
+
+def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:
+    """Point this process at other settings or another database file.
+
+    Local scripts normally need nothing: settings.toml (or ``$RUNNER_SETTINGS``)
+    is read on first use. Returns the settings now in force.
+    """
+    huey = get_huey()
+    chosen = settings or huey.settings
+    if database is not None:
+        chosen = chosen.with_database(database)
+    huey.configure(chosen)
+    return chosen
+
+
+def import_task_modules(modules: Sequence[str]) -> None:
+    """Import the configured task modules, naming the one that fails."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"[runner] imports: cannot import task module '{name}': "
+                f"{type(exc).__name__}: {exc}") from exc
+
+
+def registered_tasks(huey: RunnerHuey | None = None) -> dict[str, RunnerTaskWrapper]:
+    """Every task registered with ``huey`` (default: the process-wide one), by full name."""
+    classes = (huey or get_huey())._registry._registry
+    return {name: cls.wrapper for name, cls in classes.items() if hasattr(cls, "wrapper")}
 
 
 @overload

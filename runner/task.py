@@ -10,18 +10,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
-from huey.api import Task, TaskWrapper
+from huey.api import Huey, Task, TaskWrapper
 
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
 from runner.ids import new_id
 from runner.retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from runner.runner_huey import RunnerHuey
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
                  "max_retry_delay", "jitter", "timeout")
@@ -71,12 +68,18 @@ class RunnerTask(Task):
         self.unique_key: str | None = None
 
 
+class _Configured(Protocol):
+    """What a wrapper needs of the huey it registers with (``RunnerHuey`` sits above)."""
+
+    settings: Settings
+
+
 class RunnerTaskWrapper(TaskWrapper):
     """What ``@task`` returns: call it to enqueue, ``.call_local()`` to run inline."""
 
     task_base = RunnerTask
 
-    def __init__(self, huey: RunnerHuey, func: Callable[..., Any], *, name: str | None,
+    def __init__(self, huey: Huey, func: Callable[..., Any], *, name: str | None,
                  options: dict[str, Any], retry_on: tuple[type[BaseException], ...] = (),
                  no_retry_on: tuple[type[BaseException], ...] = (),
                  on_failure: Callable[..., Any] | None = None) -> None:
@@ -120,7 +123,7 @@ class RunnerTaskWrapper(TaskWrapper):
 
     def resolve(self, settings: Settings | None = None) -> TaskOptions:
         """The task's options under ``settings`` (default: the runner's settings)."""
-        settings = settings or self.huey.settings
+        settings = settings or cast(_Configured, self.huey).settings
         cached = self._resolved
         if cached is not None and cached[0] == id(settings):
             return cached[1]

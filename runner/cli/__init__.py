@@ -52,7 +52,7 @@ class Context:
 
     def load_tasks(self) -> None:
         """Import the task modules named in settings (to resolve task names)."""
-        from runner.worker.manager import import_task_modules
+        from runner.registry import import_task_modules
 
         self.huey  # noqa: B018 - configure first, so imports register with these settings
         import_task_modules(self.settings.runner.imports)

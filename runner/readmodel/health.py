@@ -16,8 +16,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from runner.cli.format import age
 from runner.config import Settings, parse_section
+from runner.durations import age
 from runner.errors import ConfigError
 from runner.readmodel.metrics import schedule_lags
 from runner.store.db import Database

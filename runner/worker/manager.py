@@ -11,7 +11,6 @@ Exit code 86 means the worker went over ``max_memory_mb`` and drained.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import sys
@@ -22,9 +21,9 @@ from typing import Any
 from huey.consumer import Consumer, ConsumerStopped
 
 from runner.config import Settings
-from runner.errors import EX_MEMORY_LIMIT, ConfigError, DatabaseCorrupt, RunnerError
+from runner.errors import EX_MEMORY_LIMIT, DatabaseCorrupt, RunnerError
 from runner.events.settings import event_settings
-from runner.registry import get_huey
+from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
 from runner.store.job_storage import JobStorage
@@ -33,19 +32,6 @@ from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations, validate_sections
 
 logger = logging.getLogger(__name__)
-
-
-def import_task_modules(modules: Sequence[str]) -> None:
-    """Import the configured task modules, naming the one that fails."""
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ConfigError:
-            raise
-        except Exception as exc:
-            raise ConfigError(
-                f"[runner] imports: cannot import task module '{name}': "
-                f"{type(exc).__name__}: {exc}") from exc
 
 
 class RunnerConsumer(Consumer):

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from runner.config import Settings
 from runner.readmodel.health import HealthReport, check, health_settings
@@ -39,7 +39,13 @@ if TYPE_CHECKING:
     from runner.runner_huey import RunnerHuey
     from runner.scheduling.scheduler import Scheduler
     from runner.worker.lifeline import Lifeline
-    from runner.worker.manager import RunnerConsumer
+
+
+class ConsumerThreads(Protocol):
+    """What the watchdog asks of the consumer (the manager's ``RunnerConsumer``)."""
+
+    def workers_alive(self) -> bool: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +108,7 @@ class Operations:
         base = f"{w.max_concurrent_tasks} threads, {len(self.storage.inflight_ids())} running"
         return f"paused ({held}); {base}" if held else f"running: {base}"
 
-    def tick(self, consumer: RunnerConsumer | None, lifeline: Lifeline | None,
+    def tick(self, consumer: ConsumerThreads | None, lifeline: Lifeline | None,
              scheduler: Scheduler | None = None) -> None:
         """Main-thread pass: READY once, STATUS on change, WATCHDOG while alive."""
         status = self.status_line()
@@ -121,7 +127,7 @@ class Operations:
             self._last_ping = now
             self.notifier.watchdog()
 
-    def alive(self, consumer: RunnerConsumer | None, lifeline: Lifeline | None,
+    def alive(self, consumer: ConsumerThreads | None, lifeline: Lifeline | None,
               scheduler: Scheduler | None = None) -> bool:
         """Lifeline beating (or the disk guard explaining why not), threads running."""
         if lifeline is None or not lifeline.is_alive() or not self.housekeeper.is_alive():
