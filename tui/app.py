@@ -13,7 +13,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from runner.readmodel.schedules import schedule_count
 from tui.format import stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS
-from tui.screens.base import DataScreen, TabCounts
+from tui.screens.base import DataScreen, PollOutcome, TabCounts
 from tui.source import DataSource
 from tui.throttle import Throttle
 
@@ -39,18 +38,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_REFRESH = 1.0
 #: Longest a busy machine stretches the refresh interval to, in seconds.
 MAX_STRETCH = 5.0
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll read, or why it could not."""
-
-    at: float
-    seconds: float
-    counts: TabCounts | None = None
-    rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-    data: Any = None
-    error: str | None = None
 
 
 class DashboardApp(App[None]):
