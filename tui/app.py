@@ -4,7 +4,7 @@ One poll at a time: a thread worker reads the summary, the tab counts and the
 current screen's data through the data layer, hands the result to the UI
 thread, and only then is the next poll timed (chained, so a slow database never
 piles polls up). Writes run in their own thread workers through
-:mod:`runner.actions` on a read-write handle, and trigger a poll when done.
+:mod:`runner.control` on a read-write handle, and trigger a poll when done.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ class DashboardApp(App[None]):
     # -- writes --------------------------------------------------------------
 
     def run_write(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(db, *args)`` from :mod:`runner.actions` in a thread, then refresh."""
+        """Run ``fn(db, *args)`` from :mod:`runner.control` in a thread, then refresh."""
         if self.read_only:
             self.notify("read-only: actions are off", severity="warning")
             return

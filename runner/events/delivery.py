@@ -10,7 +10,7 @@ handler, like every job: make handlers idempotent.
 
 A handler is a normal task (all ``@task`` options and ``[tasks.NAME]`` apply)
 whose single argument is the event data; ``[events]`` settings can override
-its options (see :mod:`runner.event_settings`). Patterns are described in
+its options (see :mod:`runner.events.settings`). Patterns are described in
 :mod:`runner.event_patterns`.
 """
 

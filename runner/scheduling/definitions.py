@@ -2,7 +2,7 @@
 
 A scheduled task is a normal task (every task option applies to each run) plus a
 :class:`ScheduleDef` in the process-wide :data:`registry`. The scheduler thread
-(:mod:`runner.scheduler`) syncs the registry, with ``[schedules.NAME]`` overrides
+(:mod:`runner.scheduling.scheduler`) syncs the registry, with ``[schedules.NAME]`` overrides
 from settings.toml, into the ``runner_schedule`` table and fires it from there.
 """
 

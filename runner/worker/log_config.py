@@ -5,7 +5,7 @@ Console and ``worker.log`` (size-based rotation by default; ``rotation =
 is ``[worker] log_level`` (or ``WORKER_LOG_LEVEL`` / ``--log-level``). Every
 record carries the job id and task name when it was emitted inside a job
 (:class:`runner.logcapture.JobContextFilter`); the database sink
-(:mod:`runner.logsink`) is attached beside these handlers by the worker.
+(:mod:`runner.worker.log_sink`) is attached beside these handlers by the worker.
 
 Reloaded on SIGHUP: level, format, file, rotation and the sink's caps.
 """

@@ -2,7 +2,7 @@
 
 The manager loads the task modules, recovers what dead workers left behind,
 then runs huey's consumer (thread workers) with the lifeline and the
-operations (:mod:`runner.operations`: stored logs, resource guard, retention,
+operations (:mod:`runner.worker.operations`: stored logs, resource guard, retention,
 metrics listener, systemd notify) beside it. SIGTERM and SIGINT drain: claiming
 stops at once, running jobs get ``shutdown_timeout`` seconds, and whatever
 still runs after that is handed back to the queue. SIGHUP reloads settings.

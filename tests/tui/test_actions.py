@@ -1,4 +1,4 @@
-"""Keys that write: they change the database through runner.actions, unless read-only."""
+"""Keys that write: they change the database through runner.control, unless read-only."""
 
 from __future__ import annotations
 

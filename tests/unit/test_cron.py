@@ -1,4 +1,4 @@
-"""Tests for runner.cron: parsing, fire times across DST, misfire plans, explain text."""
+"""Tests for runner.scheduling.cron: parsing, fire times across DST, misfire plans, explain text."""
 
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ class DataScreen(Screen):
         return True
 
     def act(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
-        """Run a write from :mod:`runner.actions` in a thread, then refresh."""
+        """Run a write from :mod:`runner.control` in a thread, then refresh."""
         self.dashboard.run_write(label, fn, *args)
 
     def confirm(self, question: str, then: Callable[[], None]) -> None:
