@@ -7,19 +7,16 @@ meanwhile is not touched, and the caller is told.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 
 from runner.config import Settings
 from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
+from runner.store import job_control
 from runner.store.db import Database, short_id
 from runner.store.queries import get_job
+from runner.store.states import CANCELLABLE, DISCARDABLE, RETRYABLE
 from runner.store.wakeup import Notifier
-
-RETRYABLE = ("dead", "cancelled", "retrying", "completed")
-DISCARDABLE = ("available", "scheduled", "retrying", "dead")
-CANCELLABLE = ("available", "scheduled", "retrying")
 
 
 def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
@@ -27,13 +24,7 @@ def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None
 
     Dead, cancelled, retrying and completed jobs can be retried; others are left alone.
     """
-    at = time.time() if now is None else now
-    marks = _in(RETRYABLE)
-    changed = _each(db, job_ids, lambda conn, job_id: conn.execute(
-        f"UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
-        f"max_attempts=attempt + 1, "
-        f"reason='retried by hand', crashes=0 WHERE id=? AND state IN {marks}",
-        (at, job_id)).rowcount)
+    changed = job_control.retry_jobs(db, job_ids, now=time.time() if now is None else now)
     if changed:
         Notifier(db.path).notify()
     return changed
@@ -41,21 +32,12 @@ def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None
 
 def discard_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Mark waiting or dead jobs cancelled ("discarded"); returns how many."""
-    return _cancel(db, job_ids, DISCARDABLE, "discarded by hand", now)
+    return job_control.discard_jobs(db, job_ids, now=time.time() if now is None else now)
 
 
 def cancel_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Cancel jobs that have not started; returns how many."""
-    return _cancel(db, job_ids, CANCELLABLE, "cancelled by hand", now)
-
-
-def _cancel(db: Database, job_ids: Sequence[str], states: Sequence[str], reason: str,
-            now: float | None) -> int:
-    at = time.time() if now is None else now
-    marks = _in(states)
-    return _each(db, job_ids, lambda conn, job_id: conn.execute(
-        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
-        f"WHERE id=? AND state IN {marks}", (at, reason, job_id)).rowcount)
+    return job_control.cancel_jobs(db, job_ids, now=time.time() if now is None else now)
 
 
 def retry_job(db: Database, job_id: str) -> None:
@@ -79,20 +61,6 @@ def cancel_job(db: Database, job_id: str) -> None:
     job = get_job(db, job_id)
     if job.state not in CANCELLABLE or not cancel_jobs(db, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only waiting jobs can be cancelled")
-
-
-def _each(db: Database, job_ids: Sequence[str], update) -> int:  # noqa: ANN001
-    if not job_ids:
-        return 0
-    total = 0
-    for start in range(0, len(job_ids), 500):
-        chunk = job_ids[start:start + 500]
-        total += db.write(lambda conn, chunk=chunk: sum(update(conn, i) for i in chunk))
-    return total
-
-
-def _in(states: Sequence[str]) -> str:
-    return "(" + ",".join(f"'{s}'" for s in states) + ")"
 
 
 # -- schedules and events (the dashboard's p, t and replay keys) ---------------
@@ -168,23 +136,9 @@ def replay_event(db: Database, event_id: str, *, now: float | None = None) -> st
     at = time.time() if now is None else now
     job_id = event.dispatch_job or event.id
 
-    def write(conn: sqlite3.Connection) -> str:
-        row = conn.execute("SELECT state FROM runner_job WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise InvalidAction(f"event {event.id}: its dispatch job is gone (pruned); replay "
-                                "it with `python -m runner events replay`")
-        if row[0] not in RETRYABLE or row[0] == "retrying":
-            raise InvalidAction(f"event {event.id} is being dispatched now ({row[0]})")
-        conn.execute("UPDATE runner_event SET status = 'pending' WHERE id = ?", (event.id,))
-        conn.execute(
-            "UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
-            "max_attempts=attempt + 1, reason='event replayed by hand', crashes=0 WHERE id=?",
-            (at, job_id))
-        return f"event {short_id(event.id)} will be dispatched again"
-
-    result = db.write(write)
+    job_control.redispatch_event(db, event.id, job_id, now=at)
     Notifier(db.path).notify()
-    return result
+    return f"event {short_id(event.id)} will be dispatched again"
 
 
 __all__ = ["retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job",

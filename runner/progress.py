@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from runner.registry import get_huey
 from runner.runner_huey import CurrentJob, current_job, on_attempt_end
 from runner.store.db import Database
+from runner.store.job_storage import JobStorage
 from runner.store.queries import get_job
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def flush_progress() -> int:
 
 def get_progress(job_id: str, db: Database | None = None) -> Progress | None:
     """The recorded progress of a job, or None when it never reported any."""
-    database = db or _database()
+    database = db or _jobs().db
     job = get_job(database, job_id)
     if job.progress_done is None:
         return None
@@ -105,15 +106,13 @@ def _finish(job: CurrentJob) -> None:
 
 def _write(job_id: str, values: Progress) -> None:
     try:
-        _database().write(lambda conn: conn.execute(
-            "UPDATE runner_job SET progress_done=?, progress_total=?, progress_message=? "
-            "WHERE id=?", (values.done, values.total, values.message, job_id)))
+        _jobs().set_progress(job_id, values.done, values.total, values.message)
     except Exception as exc:  # progress is advisory: never fail the task for it
         logger.warning("could not record progress of job %s: %s", job_id, exc)
 
 
-def _database() -> Database:
+def _jobs() -> JobStorage:
     jobs = get_huey().jobs
     if jobs is None:
         raise RuntimeError("progress needs the jobs database (not in immediate mode)")
-    return jobs.db
+    return jobs

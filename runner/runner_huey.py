@@ -32,13 +32,15 @@ from runner.config import Settings, load_settings
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
+from runner.store.states import JobState
 from runner.task import Failure, RunnerTask
 
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
-                  S.SIGNAL_RATE_LIMITED: "rate_limited", S.SIGNAL_CANCELED: "cancelled"}
+                  S.SIGNAL_RATE_LIMITED: "rate_limited",
+                  S.SIGNAL_CANCELED: JobState.CANCELLED.value}
 
 
 @dataclass
@@ -215,7 +217,7 @@ class RunnerHuey(Huey):
             reason = f"cannot read job: {type(exc).__name__}: {exc}"
             logger.error("job %s is unreadable and goes to dead: %s", claimed.id, reason)
             jobs.fail(claimed.id, claimed.attempt, describe_failure(exc, "unreadable", None),
-                      state="dead", reason=reason)
+                      state=JobState.DEAD, reason=reason)
             jobs.release_inflight(claimed.id)
             return None
         _local.claimed = claimed
@@ -255,11 +257,11 @@ class RunnerHuey(Huey):
                     attempt.exception = exc
                     attempt.failure = describe_failure(exc, _ERROR_SIGNALS[signal], started)
                 if signal == S.SIGNAL_CANCELED:
-                    attempt.outcome, attempt.reason = "cancelled", "cancelled before running"
+                    attempt.outcome, attempt.reason = JobState.CANCELLED, "cancelled before running"
             elif signal == S.SIGNAL_COMPLETE:
-                attempt.outcome = "completed"
+                attempt.outcome = JobState.COMPLETED
             elif signal in (S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED):
-                attempt.outcome = "cancelled"
+                attempt.outcome = JobState.CANCELLED
                 attempt.reason = "revoked" if signal == S.SIGNAL_REVOKED else "expired"
             elif signal == S.SIGNAL_INTERRUPTED:
                 attempt.outcome = "interrupted"
@@ -282,7 +284,7 @@ class RunnerHuey(Huey):
             kind="retry", error_type=type(attempt.exception).__name__ if attempt.exception
             else "Retry", message=str(attempt.exception or "retry requested"),
             traceback="", started_at=attempt.started_at)
-        jobs.fail(task.id, attempt.claimed.attempt, failure, state="retrying", run_at=run_at,
+        jobs.fail(task.id, attempt.claimed.attempt, failure, state=JobState.RETRYING, run_at=run_at,
                   data=self.serialize_task(task), reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC")
         attempt.settled = True
         logger.info("job %s (%s) retries in %.2fs, %s retries left", task.id,
@@ -310,7 +312,7 @@ class RunnerHuey(Huey):
             return
         for task in in_flight:
             try:
-                jobs.finish(task.id, "available", "handed back at shutdown")
+                jobs.finish(task.id, JobState.AVAILABLE, "handed back at shutdown")
             except Exception:
                 logger.exception("could not hand back job %s; recovered at next start", task.id)
 
@@ -318,14 +320,14 @@ class RunnerHuey(Huey):
         if attempt.settled:
             return
         job_id = attempt.claimed.id
-        if attempt.outcome == "completed":
+        if attempt.outcome == JobState.COMPLETED:
             jobs.ack_completed(job_id, started_at=attempt.started_at)
         elif attempt.outcome == "interrupted":
-            jobs.finish(job_id, "available", "interrupted")
-        elif attempt.outcome == "cancelled":
-            jobs.finish(job_id, "cancelled", attempt.reason)
+            jobs.finish(job_id, JobState.AVAILABLE, "interrupted")
+        elif attempt.outcome == JobState.CANCELLED:
+            jobs.finish(job_id, JobState.CANCELLED, attempt.reason)
         elif attempt.failure is not None:
-            jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state="dead",
+            jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state=JobState.DEAD,
                       reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500])
             logger.error("job %s (%s) is dead after %d attempt(s): %s", job_id,
                          getattr(getattr(task, "wrapper", None), "task_name", task.name),
@@ -361,7 +363,7 @@ class RunnerHuey(Huey):
             task = self.deserialize_task(claimed[0].data)
         except Exception as exc:
             jobs.fail(claimed[0].id, claimed[0].attempt, describe_failure(exc, "unreadable", None),
-                      state="dead", reason=f"cannot read job: {type(exc).__name__}: {exc}")
+                      state=JobState.DEAD, reason=f"cannot read job: {type(exc).__name__}: {exc}")
             jobs.release_inflight(claimed[0].id)
             return True
         _local.claimed = claimed[0]

@@ -17,9 +17,11 @@ from typing import Any
 
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
+from runner.store import transitions
 from runner.store.db import AmbiguousId, Database, lookup_id
-from runner.store.job_rows import NewJob, write_jobs
-from runner.store.models import DISPATCH_TASK, LIVE_SQL, WAITING_SQL
+from runner.store.job_rows import NewJob
+from runner.store.models import DISPATCH_TASK
+from runner.store.states import AVAILABLE_SQL, FINAL, LIVE_SQL, WAITING, JobState
 
 
 class EventStatus:
@@ -34,9 +36,9 @@ class EventStatus:
 
 
 #: How a handler job's state reads in the event log.
-OUTCOME_OF_STATE = {"available": "pending", "scheduled": "pending", "retrying": "pending",
-                    "executing": "running", "completed": "completed", "dead": "dead",
-                    "cancelled": "cancelled"}
+OUTCOME_OF_STATE: dict[str, str] = {**{s: "pending" for s in WAITING},
+                                    JobState.EXECUTING: "running",
+                                    **{s: s.value for s in FINAL}}
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class HandlerOutcome:
 def _waiting_dispatch_job(conn: sqlite3.Connection, now: float) -> str | None:
     row = conn.execute(
         "SELECT id FROM runner_job INDEXED BY runner_job_dispatch_waiting "
-        f"WHERE task = '{DISPATCH_TASK}' AND state = 'available' AND run_at <= ? LIMIT 1",
+        f"WHERE task = '{DISPATCH_TASK}' AND state = {AVAILABLE_SQL} AND run_at <= ? LIMIT 1",
         (now,)).fetchone()
     return row[0] if row else None
 
@@ -144,7 +146,7 @@ def insert_events(db: Database, events: Sequence[NewEvent],
             "INSERT INTO runner_event (id, name, data, key, emitted_at, source, dispatch_job) "
             "VALUES (?,?,?,?,?,?,?)",
             [(e.id, e.name, e.data, e.key, now, e.source, owner.get(e.id)) for e in rows])
-        write_jobs(conn, jobs, now)
+        transitions.enqueue(conn, jobs, now)
         return ids
 
     return db.write(write, deadline=deadline)
@@ -204,13 +206,10 @@ def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
             if changed:
                 done[event_id] = len(handler_jobs)
                 jobs.extend(handler_jobs)
-        write_jobs(conn, jobs, at)
-        swept = [(at, i) for i in settle if i in done]
+        transitions.enqueue(conn, jobs, at)
+        swept = [i for i in settle if i in done]
         if swept:
-            conn.executemany(
-                "UPDATE runner_job SET state = 'completed', finished_at = ?, "
-                "reason = 'event dispatched by another dispatch job' WHERE id = ? "
-                f"AND state IN {WAITING_SQL}", swept)
+            transitions.settle_dispatch(conn, swept, now=at)
         return done
 
     return db.write(write)
@@ -226,7 +225,7 @@ def add_deliveries(db: Database, event_id: str, jobs: Sequence[NewJob], *,
             "UPDATE runner_event SET deliveries = deliveries + 1, handlers = max(handlers, ?), "
             "status = 'dispatched', dispatched_at = coalesce(dispatched_at, ?) WHERE id = ?",
             (len(jobs), at, event_id))
-        write_jobs(conn, jobs, at)
+        transitions.enqueue(conn, jobs, at)
 
     db.write(write)
 

@@ -21,18 +21,12 @@ from pathlib import Path
 
 from runner.config import Settings
 from runner.errors import DiskFull
+from runner.store import transitions
 from runner.store.db import open_database
-from runner.store.job_rows import (
-    Claimed,
-    FailureInfo,
-    NewJob,
-    record_failure,
-    write_acks,
-    write_jobs,
-)
+from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.kvstore import KeyValueStore
-from runner.store.models import WAITING_SQL
 from runner.store.schema import prepare_database
+from runner.store.states import FUTURE, JobState, sql_in
 from runner.store.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
@@ -83,7 +77,7 @@ class JobStorage(KeyValueStore):
         """
         created = time.time() if now is None else now
         limit = self.settings.worker.queue_size
-        self.db.write(lambda conn: write_jobs(conn, jobs, created, queue_size=limit))
+        self.db.write(lambda conn: transitions.enqueue(conn, jobs, created, queue_size=limit))
         self.wake()
 
     def wake(self) -> None:
@@ -141,10 +135,7 @@ class JobStorage(KeyValueStore):
         for c in unstarted:
             self._inflight.discard(c.id)
         if unstarted:
-            self.db.write(lambda conn: conn.executemany(
-                "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
-                "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
-                [(c.id,) for c in unstarted]))
+            self.db.write(lambda conn: transitions.unclaim(conn, [c.id for c in unstarted]))
         return [c.id for c in unstarted]
 
     def _on_remote_wake(self) -> None:
@@ -213,7 +204,7 @@ class JobStorage(KeyValueStore):
     def has_future_jobs(self) -> bool:
         """True when some job waits for a later ``run_at`` (scheduled or retrying)."""
         return bool(self.db.query(
-            "SELECT 1 FROM runner_job WHERE state IN ('scheduled','retrying') LIMIT 1"))
+            f"SELECT 1 FROM runner_job WHERE state IN {sql_in(FUTURE)} LIMIT 1"))
 
     def claim_due(self, want: int = 1) -> list[Claimed]:
         """Claim up to ``want`` due jobs now, without waiting (tests, ``drain()``)."""
@@ -235,53 +226,24 @@ class JobStorage(KeyValueStore):
         busy = bool(self._inflight)
         with self._ack_lock:
             acks, self._acks = self._acks, []
-        queue_sql, params = self._queue_filter()
-        claim_sql = (
-            f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-            f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
-            f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
-            f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
-            f"ORDER BY priority DESC, run_at LIMIT ?) "
-            f"RETURNING id, data, attempt, priority, run_at")
-        lease = (now, owner, now + self.lease_seconds, now, *params)
 
-        def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None, bool]:
+        def claim(conn: sqlite3.Connection) -> transitions.ClaimResult:
             if acks:
-                write_acks(conn, acks)
-            self._revocations = bool(conn.execute(
-                "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
-                "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
-            suspect = conn.execute(
-                f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
-                f"{WAITING_SQL} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
-                (now, *params)).fetchone()
-            if suspect and busy:
-                return [], None, True  # let the jobs in flight finish first
-            sql = claim_sql.format("> 0" if suspect else "= 0")
-            rows = conn.execute(sql, (*lease, 1 if suspect else want)).fetchall()
-            next_due = None
-            if not rows:
-                found = conn.execute(
-                    f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                    f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
-                next_due = found[0] if found else None
-            return [Claimed(r[0], r[1], r[2], now)
-                    for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)
+                transitions.complete(conn, acks)
+            return transitions.claim(conn, now=now, owner=owner, lease_seconds=self.lease_seconds,
+                                     want=want, busy=busy, queues=self.queues)
 
         try:
-            claimed, next_due, suspect = self.db.write(claim)
+            result = self.db.write(claim)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
-        if suspect:
+        self._revocations = result.revocations
+        claimed, next_due = result.claimed, result.next_due
+        if result.suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
         return claimed, next_due
-
-    def _queue_filter(self) -> tuple[str, tuple[str, ...]]:
-        if not self.queues:
-            return "", ()
-        return f" AND queue IN ({','.join('?' * len(self.queues))})", self.queues
 
     # -- consumer side: outcomes -----------------------------------------------
 
@@ -300,10 +262,7 @@ class JobStorage(KeyValueStore):
 
     def release(self, job_id: str, run_at: float) -> None:
         """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
-        self.db.write(lambda conn: conn.execute(
-            "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
-            "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
-            (run_at, job_id)))
+        self.db.write(lambda conn: transitions.release(conn, job_id, run_at))
 
     def ack_completed(self, job_id: str, *, started_at: float | None = None,
                       finished_at: float | None = None) -> None:
@@ -322,7 +281,7 @@ class JobStorage(KeyValueStore):
             acks, self._acks = self._acks, []
         if acks:
             try:
-                self.db.write(lambda conn: write_acks(conn, acks))
+                self.db.write(lambda conn: transitions.complete(conn, acks))
             except BaseException:
                 with self._ack_lock:
                     self._acks[:0] = acks
@@ -333,37 +292,39 @@ class JobStorage(KeyValueStore):
              data: bytes | None = None) -> None:
         """Record a failed attempt: ``retrying`` (with ``run_at``), or ``dead``."""
         now = time.time()
+        retrying = JobState(state) is JobState.RETRYING
         with self._ack_lock:
             acks, self._acks = self._acks, []
 
         def write(conn: sqlite3.Connection) -> None:
             if acks:
-                write_acks(conn, acks)
-            record_failure(conn, job_id, attempt, failure, self.owner, now)
-            conn.execute(
-                "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
-                "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
-                "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
-                (state, reason, run_at, data, failure.started_at, now, job_id))
+                transitions.complete(conn, acks)
+            if retrying:
+                transitions.retry(conn, job_id, attempt, failure, worker=self.owner, now=now,
+                                  run_at=run_at, reason=reason, data=data)
+            else:
+                transitions.bury(conn, job_id, attempt, failure, worker=self.owner, now=now,
+                                 reason=reason)
 
         self.db.write(write)
-        if state == "retrying":
+        if retrying:
             self.wake()
 
     def finish(self, job_id: str, state: str, reason: str | None) -> None:
         """Record an outcome without an error: cancelled, or handed back as available."""
         now = time.time()
-        if state == "available":
-            sql = ("UPDATE runner_job SET state='available', reason=?, run_at=?, "
-                   "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'")
-            params: tuple = (reason, now, job_id)
-        else:
-            sql = ("UPDATE runner_job SET state=?, reason=?, finished_at=?, lease_owner=NULL, "
-                   "lease_expires_at=NULL WHERE id=?")
-            params = (state, reason, now, job_id)
-        self.db.write(lambda conn: conn.execute(sql, params))
-        if state == "available":
+        if JobState(state) is JobState.AVAILABLE:
+            self.db.write(lambda conn: transitions.hand_back(conn, job_id, now=now,
+                                                             reason=reason))
             self.wake()
+        else:
+            self.db.write(lambda conn: transitions.cancel_attempt(conn, job_id, now=now,
+                                                                  reason=reason))
+
+    def set_progress(self, job_id: str, done: float, total: float | None,
+                     message: str | None) -> None:
+        """Record a running job's progress."""
+        self.db.write(lambda conn: transitions.set_progress(conn, job_id, done, total, message))
 
     @property
     def path(self) -> Path:

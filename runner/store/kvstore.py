@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
+from runner.store import transitions
 from runner.store.db import Database
-from runner.store.models import WAITING_SQL
+from runner.store.states import SCHEDULED_SQL, WAITING_SQL
 
 
 class KeyValueStore(BaseStorage):
@@ -42,9 +43,8 @@ class KeyValueStore(BaseStorage):
         return [r[0] for r in rows]
 
     def flush_queue(self) -> None:
-        self.db.write(lambda c: c.execute(
-            f"UPDATE runner_job SET state='cancelled', reason='queue flushed', finished_at=? "
-            f"WHERE state IN {WAITING_SQL}", (time.time(),)))
+        self.db.write(lambda c: transitions.cancel_waiting(c, now=time.time(),
+                                                           reason="queue flushed"))
 
     def add_to_schedule(self, data: bytes, ts: object) -> None:
         raise NotImplementedError("scheduled jobs are rows with a future run_at")
@@ -53,17 +53,17 @@ class KeyValueStore(BaseStorage):
         return []  # due jobs are claimed straight from runner_job
 
     def schedule_size(self) -> int:
-        return self.db.query("SELECT count(*) FROM runner_job WHERE state='scheduled'")[0][0]
+        return self.db.query(
+            f"SELECT count(*) FROM runner_job WHERE state={SCHEDULED_SQL}")[0][0]
 
     def scheduled_items(self, limit: int | None = None) -> list[bytes]:
-        rows = self.db.query("SELECT data FROM runner_job WHERE state='scheduled' "
+        rows = self.db.query(f"SELECT data FROM runner_job WHERE state={SCHEDULED_SQL} "
                              "ORDER BY run_at LIMIT ?", (limit or -1,))
         return [r[0] for r in rows]
 
     def flush_schedule(self) -> None:
-        self.db.write(lambda c: c.execute(
-            "UPDATE runner_job SET state='cancelled', reason='schedule flushed', "
-            "finished_at=? WHERE state='scheduled'", (time.time(),)))
+        self.db.write(lambda c: transitions.cancel_waiting(
+            c, now=time.time(), reason="schedule flushed", scheduled_only=True))
 
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         self.db.write(lambda c: c.execute(

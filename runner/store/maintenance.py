@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 
 from runner.config import Settings, parse_section
 from runner.errors import ConfigError
+from runner.store import transitions
 from runner.store.db import Database
 from runner.store.events import prune_events
+from runner.store.states import WorkerState, sql_is
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +88,8 @@ class PruneReport:
 
 
 def _jobs_where(section: RetentionSection, now: float) -> tuple[str, tuple[float, float]]:
-    return ("(state IN ('completed','cancelled') AND finished_at < ?) OR "
-            "(state = 'dead' AND finished_at < ?)",
-            (now - section.completed_days * DAY, now - section.dead_days * DAY))
+    return transitions.prunable(now - section.completed_days * DAY,
+                                now - section.dead_days * DAY)
 
 
 def prune(db: Database, section: RetentionSection, *, now: float | None = None,
@@ -109,15 +110,8 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
     size = section.batch_size
 
     def jobs_batch(conn: sqlite3.Connection) -> int:
-        ids = [r[0] for r in conn.execute(
-            f"SELECT id FROM runner_job WHERE {where} LIMIT ?", (*params, size)).fetchall()]
-        if ids:
-            marks = ",".join("?" * len(ids))
-            conn.execute(f"DELETE FROM runner_job_error WHERE job_id IN ({marks})", ids)
-            conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})", ids)
-            conn.execute(f"DELETE FROM runner_kv WHERE key IN ({marks})", ids)
-            conn.execute(f"DELETE FROM runner_job WHERE id IN ({marks})", ids)
-        return len(ids)
+        return transitions.prune(conn, completed_before=params[0], dead_before=params[1],
+                                 limit=size)
 
     report.deleted["jobs"] = _batches(db, jobs_batch, size)
     report.deleted["logs"] = _batches(db, lambda c: c.execute(
@@ -125,7 +119,8 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
         "LIMIT ?)", (log_cut, size)).rowcount, size)
     report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
     report.deleted["workers"] = db.write(lambda c: c.execute(
-        "DELETE FROM runner_worker WHERE state != 'running' AND heartbeat_at < ?",
+        f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
+        "AND heartbeat_at < ?",
         (at - section.workers_days * DAY,)).rowcount)
     if section.vacuum:
         report.vacuumed_pages = incremental_vacuum(db)

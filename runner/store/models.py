@@ -10,42 +10,27 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
-from enum import StrEnum
+
+from runner.store.states import (
+    EXECUTING_SQL,
+    FAILED_SQL,
+    FINAL,
+    FINAL_SQL,
+    LIVE,
+    LIVE_SQL,
+    WAITING,
+    WAITING_SQL,
+    JobState,
+    WorkerState,
+    sql_in,
+    sql_is,
+)
 
 SCHEMA_VERSION = 1
 
 
-class JobState(StrEnum):
-    """Where a job is in its life."""
-
-    #: waiting for a worker; due now
-    AVAILABLE = "available"
-    #: waiting for its ``eta``/``delay``
-    SCHEDULED = "scheduled"
-    #: claimed by a worker, under a lease
-    EXECUTING = "executing"
-    #: failed, waiting for its next attempt
-    RETRYING = "retrying"
-    #: finished without error
-    COMPLETED = "completed"
-    #: failed for good (retries used up, Fatal, unknown task, worker died)
-    DEAD = "dead"
-    #: revoked, expired or discarded before it could finish
-    CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-#: States a worker may claim from once ``run_at`` has passed.
-WAITING = (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING)
-#: States a job never leaves on its own.
-FINAL = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
-
-#: ``WAITING`` as an SQL list; partial indexes and the queries they serve spell it alike.
-WAITING_SQL = "(" + ",".join(f"'{s.value}'" for s in WAITING) + ")"
-#: Waiting or running: the states of a job that is not finished.
-LIVE_SQL = WAITING_SQL[:-1] + ",'executing')"
+#: Re-exported: the states live in :mod:`runner.store.states`.
+__all__ = ["JobState", "WAITING", "FINAL", "WAITING_SQL", "LIVE_SQL"]
 
 #: Name of the built-in task that fans events out to their handlers.
 DISPATCH_TASK = "runner.events.dispatch"
@@ -86,7 +71,7 @@ DDL = [
         unique_key TEXT,
         event_id TEXT,
         schedule TEXT,
-        CHECK (state IN {WAITING_SQL[:-1]},'executing','completed','dead','cancelled')))""",
+        CHECK (state IN {sql_in((*LIVE, *FINAL))}))""",
     # The claim: best priority first, then oldest due time, among waiting jobs only.
     f"""CREATE INDEX IF NOT EXISTS runner_job_claim ON runner_job
         (priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
@@ -95,22 +80,22 @@ DDL = [
         (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
         (queue, run_at) WHERE state IN {WAITING_SQL}""",
-    """CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
-        (lease_expires_at) WHERE state = 'executing'""",
+    f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
+        (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
     "CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at)",
     # Partial: an insert (finished_at NULL) does not touch it.
     "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at) "
     "WHERE finished_at IS NOT NULL",
     # The dashboard's Failures screen groups failed jobs by error; only failed rows are in it.
-    """CREATE INDEX IF NOT EXISTS runner_job_failure ON runner_job
+    f"""CREATE INDEX IF NOT EXISTS runner_job_failure ON runner_job
         (error_type, error_message, state, task, last_failed_at)
-        WHERE state IN ('retrying','dead')""",
-    """CREATE UNIQUE INDEX IF NOT EXISTS runner_job_unique ON runner_job (unique_key)
-        WHERE unique_key IS NOT NULL AND state NOT IN ('completed','dead','cancelled')""",
+        WHERE state IN {FAILED_SQL}""",
+    f"""CREATE UNIQUE INDEX IF NOT EXISTS runner_job_unique ON runner_job (unique_key)
+        WHERE unique_key IS NOT NULL AND state NOT IN {FINAL_SQL}""",
     # The due dispatch job an emit can share (at most a few rows: see event_store).
     "CREATE INDEX IF NOT EXISTS runner_job_dispatch_waiting ON runner_job (run_at) "
-    f"WHERE task = '{DISPATCH_TASK}' AND state = 'available'",
+    f"WHERE task = '{DISPATCH_TASK}' AND state = {sql_is(JobState.AVAILABLE)}",
     "CREATE INDEX IF NOT EXISTS runner_job_event ON runner_job (event_id) "
     "WHERE event_id IS NOT NULL",
     # One row per failed attempt: the timeline and every traceback.
@@ -171,14 +156,14 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS runner_job_schedule ON runner_job (schedule, state) "
     "WHERE schedule IS NOT NULL",
     # Every run.py process: liveness, resources and what it serves.
-    """CREATE TABLE IF NOT EXISTS runner_worker (
+    f"""CREATE TABLE IF NOT EXISTS runner_worker (
         id TEXT PRIMARY KEY,
         host TEXT NOT NULL,
         pid INTEGER NOT NULL,
         started_at REAL NOT NULL,
         heartbeat_at REAL NOT NULL,
         stopped_at REAL,
-        state TEXT NOT NULL DEFAULT 'running',
+        state TEXT NOT NULL DEFAULT {sql_is(WorkerState.RUNNING)},
         concurrency INTEGER NOT NULL DEFAULT 0,
         queues TEXT,
         rss_bytes INTEGER,

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 from runner.errors import JobNotFound
 from runner.store.db import AmbiguousId, Database, lookup_id
-from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow
+from runner.store.models import JOB_COLUMNS, AttemptError, JobRow
+from runner.store.states import (
+    ALL,
+    EXECUTING_SQL,
+    FAILED_SQL,
+    LIVE_SQL,
+    WAITING_SQL,
+    WorkerState,
+    sql_is,
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +41,7 @@ class JobFilter:
             if self.state == "waiting":
                 clauses.append(f"state IN {WAITING_SQL}")
             elif self.state == "failed":
-                clauses.append("state IN ('retrying','dead')")
+                clauses.append(f"state IN {FAILED_SQL}")
             else:
                 clauses.append("state = ?")
                 params.append(self.state)
@@ -99,8 +108,7 @@ def job_errors(db: Database, job_id: str) -> list[AttemptError]:
 
 def counts_by_state(db: Database) -> dict[str, int]:
     """Number of jobs in each state (states with none are 0)."""
-    counts = dict.fromkeys(("available", "scheduled", "executing", "retrying", "completed",
-                            "dead", "cancelled"), 0)
+    counts = dict.fromkeys((s.value for s in ALL), 0)
     counts.update(dict(db.query("SELECT state, count(*) FROM runner_job GROUP BY state")))
     return counts
 
@@ -119,9 +127,9 @@ def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
     """Waiting and running jobs per queue, with the age of the oldest due waiting job."""
     at = time.time() if now is None else now
     rows = db.query(
-        f"SELECT queue, sum(state IN {WAITING_SQL}), sum(state = 'executing'), "
+        f"SELECT queue, sum(state IN {WAITING_SQL}), sum(state = {EXECUTING_SQL}), "
         f"min(CASE WHEN state IN {WAITING_SQL} AND run_at <= ? THEN run_at END) "
-        f"FROM runner_job WHERE state IN {WAITING_SQL[:-1]},'executing') GROUP BY queue "
+        f"FROM runner_job WHERE state IN {LIVE_SQL} GROUP BY queue "
         f"ORDER BY queue", (at,))
     return [QueueDepth(q, int(w or 0), int(r or 0), None if o is None else max(0.0, at - o))
             for q, w, r, o in rows]
@@ -149,7 +157,7 @@ class WorkerRow:
 
 def list_workers(db: Database, *, include_stopped: bool = False) -> list[WorkerRow]:
     """Worker processes, most recent heartbeat first."""
-    where = "" if include_stopped else " WHERE state = 'running'"
+    where = "" if include_stopped else f" WHERE state = {sql_is(WorkerState.RUNNING)}"
     rows = db.query(f"SELECT {', '.join(WorkerRow.__dataclass_fields__)} FROM runner_worker"
                     f"{where} ORDER BY heartbeat_at DESC")
     return [WorkerRow(*row) for row in rows]

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 from runner.errors import QueueFull
 from runner.store.db import Database
-from runner.store.job_rows import NewJob, write_jobs
-from runner.store.models import LIVE_SQL, SCHEDULE_ACTIVE, WAITING_SQL
+from runner.store.job_rows import NewJob
+from runner.store.models import SCHEDULE_ACTIVE
+from runner.store.states import EXECUTING_SQL, LIVE_SQL, WAITING_SQL
+from runner.store.transitions import enqueue
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,8 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
     if row is None:
         return result  # another scheduler fired it, or it was paused meanwhile
     waiting, running = conn.execute(
-        f"SELECT coalesce(sum(state IN {WAITING_SQL}), 0), coalesce(sum(state = 'executing'), 0) "
+        f"SELECT coalesce(sum(state IN {WAITING_SQL}), 0), "
+        f"coalesce(sum(state = {EXECUTING_SQL}), 0) "
         f"FROM runner_job WHERE schedule = ? AND state IN {LIVE_SQL}", (plan.name,)).fetchone()
     reasons = _reasons(plan, bool(row[0]), waiting, running)
     last_job = None
@@ -201,7 +204,7 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
             continue  # this slot fired before: never twice
         if reason is None:
             try:
-                write_jobs(conn, [job], created=fired_at, queue_size=queue_size)
+                enqueue(conn, [job], created=fired_at, queue_size=queue_size)
             except QueueFull:
                 reason = f"queue '{job.queue}' is full"
                 conn.execute("UPDATE runner_schedule_run SET job_id = NULL, outcome = ? WHERE "
@@ -255,7 +258,7 @@ def record_manual_run(db: Database, name: str, job: NewJob, *, now: float,
     """Insert an extra run's job and slot record; the schedule's next fire is untouched."""
 
     def write(conn: sqlite3.Connection) -> None:
-        write_jobs(conn, [job], created=now, queue_size=queue_size)
+        enqueue(conn, [job], created=now, queue_size=queue_size)
         conn.execute("INSERT INTO runner_schedule_run (schedule, slot, manual, fired_at, job_id, "
                      "outcome) VALUES (?, ?, 1, ?, ?, 'enqueued (run now)')",
                      (name, now, now, job.id))

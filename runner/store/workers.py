@@ -14,7 +14,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from runner.store import transitions
 from runner.store.db import Database
+from runner.store.states import WorkerState, sql_is
 
 
 def make_worker_id(now: float | None = None) -> str:
@@ -56,8 +58,9 @@ def register(db: Database, owner: str, *, concurrency: int, queues: tuple[str, .
     host, pid = parse_worker_id(owner)
     db.write(lambda c: c.execute(
         "INSERT OR REPLACE INTO runner_worker (id, host, pid, started_at, heartbeat_at, state, "
-        "concurrency, queues) VALUES (?,?,?,?,?,'running',?,?)",
-        (owner, host, pid or 0, at, at, concurrency, ",".join(queues) or "*")))
+        "concurrency, queues) VALUES (?,?,?,?,?,?,?,?)",
+        (owner, host, pid or 0, at, at, WorkerState.RUNNING.value, concurrency,
+         ",".join(queues) or "*")))
 
 
 def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: float,
@@ -74,10 +77,7 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
             "processed=coalesce(?, processed), status=coalesce(?, status) WHERE id=?",
             (at, rss_bytes, cpu_percent, len(job_ids), processed, status, owner))
         if job_ids:
-            conn.executemany(
-                "UPDATE runner_job SET lease_expires_at=? WHERE id=? AND lease_owner=? "
-                "AND state='executing'",
-                [(at + lease_seconds, job_id, owner) for job_id in job_ids])
+            transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
 
     db.write(beat)
 
@@ -86,8 +86,8 @@ def mark_stopped(db: Database, owner: str, now: float | None = None) -> None:
     """Record a clean exit of a worker process."""
     at = time.time() if now is None else now
     db.write(lambda c: c.execute(
-        "UPDATE runner_worker SET state='stopped', stopped_at=?, running=0 WHERE id=?",
-        (at, owner)))
+        "UPDATE runner_worker SET state=?, stopped_at=?, running=0 WHERE id=?",
+        (WorkerState.STOPPED.value, at, owner)))
 
 
 def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
@@ -102,8 +102,8 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     """
     at = time.time() if now is None else now
     host = socket.gethostname()
-    rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
-                    "WHERE state='executing' GROUP BY lease_owner")
+    with db.read() as conn:
+        rows = transitions.lease_owners(conn)
     dead_here = []
     for owner, _ in rows:
         if owner is None or owner == me:
@@ -115,40 +115,23 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         return Recovery([], [])  # nothing to recover: no write transaction
 
     def recover(conn: sqlite3.Connection) -> Recovery:
-        marks = ",".join("?" * len(dead_here))
-        who = f" OR lease_owner IN ({marks})" if dead_here else ""
-        rows = conn.execute(
-            f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job "
-            f"WHERE state='executing' AND (lease_expires_at < ?{who})",
-            (at, *dead_here)).fetchall()
         requeued, buried = [], []
-        for job_id, owner, attempt, crashes, started_at in rows:
-            crashes += 1
-            message = (f"worker {owner} died while attempt {attempt} was running"
-                       if owner != me else
+        for orphan in transitions.orphans(conn, now=at, dead_owners=dead_here):
+            attempt = orphan.attempt
+            message = (f"worker {orphan.owner} died while attempt {attempt} was running"
+                       if orphan.owner != me else
                        f"lease of attempt {attempt} expired: its outcome could not be written")
-            conn.execute(
-                "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, "
-                "traceback, worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (job_id, attempt, "crash", "WorkerDied", message, "", owner, started_at, at))
-            if crash_limit and crashes >= crash_limit:
-                conn.execute(
-                    "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, "
-                    "reason=?, error_type='WorkerDied', error_message=?, lease_owner=NULL, "
-                    "lease_expires_at=NULL WHERE id=?",
-                    (crashes, at, f"worker died ({crashes} times while running it)",
-                     message, job_id))
-                buried.append(job_id)
+            if crash_limit and orphan.crashes + 1 >= crash_limit:
+                transitions.bury_orphan(conn, orphan, now=at, message=message)
+                buried.append(orphan.id)
             else:
-                conn.execute(
-                    "UPDATE runner_job SET state='available', crashes=?, run_at=?, "
-                    "reason='worker died; requeued', lease_owner=NULL, lease_expires_at=NULL "
-                    "WHERE id=?", (crashes, at, job_id))
-                requeued.append(job_id)
+                transitions.requeue_orphan(conn, orphan, now=at, message=message)
+                requeued.append(orphan.id)
         if dead_here:
             conn.execute(
-                f"UPDATE runner_worker SET state='dead', stopped_at=? WHERE id IN ({marks}) "
-                "AND state='running'", (at, *dead_here))
+                f"UPDATE runner_worker SET state={sql_is(WorkerState.DEAD)}, stopped_at=? "
+                f"WHERE id IN ({','.join('?' * len(dead_here))}) "
+                f"AND state={sql_is(WorkerState.RUNNING)}", (at, *dead_here))
         return Recovery(requeued, buried)
 
     return db.write(recover)

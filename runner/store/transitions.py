@@ -1,0 +1,384 @@
+"""The job state machine: every write to ``runner_job``, one named transition each.
+
+::
+
+    enqueue ──> available | scheduled ──claim──> executing ──complete──> completed
+                     ^                              │ ├─retry──> retrying ──(due)──> claim
+                     │                              │ ├─bury───> dead
+                     │                              │ ├─cancel_attempt──> cancelled
+                     └──hand_back / unclaim / requeue_orphan (lease expired, worker gone)
+    waiting ──cancel / discard──> cancelled     final ──retry_now──> available
+    final (old) ──prune──> deleted
+
+Each function runs inside the caller's write transaction (``Database.write``),
+so a caller can join a transition with its other writes (an event with its
+dispatch job, a schedule slot with its job). This module and
+:mod:`runner.store.states` are the only places that spell a state; the hot
+statements (claim, complete, enqueue) are tuned for SQLite and kept as written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runner.errors import QueueFull
+from runner.store.job_rows import Claimed, FailureInfo, NewJob
+from runner.store.states import (
+    CANCELLABLE,
+    DISCARDABLE,
+    RETRYABLE,
+    WAITING_SQL,
+    JobState,
+    sql_in,
+)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What one claim transaction found."""
+
+    claimed: list[Claimed]
+    next_due: float | None
+    """With nothing claimed: the earliest ``run_at`` of a waiting job."""
+    suspect: bool
+    """The claim took a job that was running when a worker died (it runs alone)."""
+    revocations: bool
+    """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
+
+
+#: (job id, started_at or None, finished_at): a completion waiting to be written.
+Ack = tuple[str, "float | None", float]
+
+
+# -- enqueue -----------------------------------------------------------------------
+
+
+def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
+            queue_size: int = 0) -> None:
+    """Insert job rows: ``scheduled`` when ``run_at`` is later than ``created``, else ``available``.
+
+    Raises:
+        QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
+            waiting jobs; nothing is written.
+    """
+    if queue_size:
+        for queue in {job.queue for job in jobs}:
+            adding = sum(1 for job in jobs if job.queue == queue)
+            (waiting,) = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+                f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
+                f"LIMIT ?)", (queue, queue_size)).fetchone()
+            if waiting + adding > queue_size:
+                raise QueueFull(
+                    f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                    f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                    "start more workers)")
+    conn.executemany(
+        "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
+        "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(j.id, j.task, j.queue, j.priority,
+          "scheduled" if j.run_at > created else "available", j.data, j.args,
+          j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
+         for j in jobs])
+
+
+# -- claim ---------------------------------------------------------------------------
+
+
+def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: float,
+          want: int, busy: bool, queues: Sequence[str] = ()) -> ClaimResult:
+    """Claim up to ``want`` due jobs under a lease: ``waiting`` → ``executing``.
+
+    A job that was running when a worker died (``crashes > 0``) is a suspect: it
+    is claimed alone, and only when this process runs nothing (``busy`` False),
+    so a poison job's next crash is counted against it and not its neighbours.
+    """
+    queue_sql, params = _queue_filter(queues)
+    claim_sql = (
+        f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
+        f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+        f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
+        f"ORDER BY priority DESC, run_at LIMIT ?) "
+        f"RETURNING id, data, attempt, priority, run_at")
+    lease = (now, owner, now + lease_seconds, now, *params)
+    revocations = bool(conn.execute(
+        "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
+        "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
+    suspect = conn.execute(
+        f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
+        f"{WAITING_SQL} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
+        (now, *params)).fetchone()
+    if suspect and busy:
+        return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
+    sql = claim_sql.format("> 0" if suspect else "= 0")
+    rows = conn.execute(sql, (*lease, 1 if suspect else want)).fetchall()
+    next_due = None
+    if not rows:
+        found = conn.execute(
+            f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
+            f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+        next_due = found[0] if found else None
+    claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
+    return ClaimResult(claimed, next_due, bool(suspect), revocations)
+
+
+def _queue_filter(queues: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    if not queues:
+        return "", ()
+    return f" AND queue IN ({','.join('?' * len(queues))})", tuple(queues)
+
+
+def extend_leases(conn: sqlite3.Connection, owner: str, job_ids: Sequence[str], *,
+                  expires_at: float) -> None:
+    """Keep ``owner``'s running jobs leased until ``expires_at``."""
+    conn.executemany(
+        "UPDATE runner_job SET lease_expires_at=? WHERE id=? AND lease_owner=? "
+        "AND state='executing'",
+        [(expires_at, job_id, owner) for job_id in job_ids])
+
+
+# -- outcomes of an attempt ----------------------------------------------------------
+
+
+def complete(conn: sqlite3.Connection, acks: Sequence[Ack]) -> None:
+    """``executing`` → ``completed`` for each finished attempt."""
+    conn.executemany(
+        "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
+        "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
+        "WHERE id=? AND state='executing'",
+        [(started, finished, job_id) for job_id, started, finished in acks])
+
+
+def record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,
+                   failure: FailureInfo, worker: str | None, now: float) -> None:
+    """Add a failed attempt to the job's timeline and its last-error columns."""
+    _insert_attempt_error(conn, job_id, attempt, failure, worker, now)
+    conn.execute(
+        "UPDATE runner_job SET failures=failures+1, first_failed_at=coalesce(first_failed_at, ?),"
+        " last_failed_at=?, error_type=?, error_message=?, last_error=? WHERE id=?",
+        (now, now, failure.error_type, failure.message[:2000], failure.traceback, job_id))
+
+
+def _insert_attempt_error(conn: sqlite3.Connection, job_id: str, attempt: int,
+                          failure: FailureInfo, worker: str | None, now: float) -> None:
+    conn.execute(
+        "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, traceback, "
+        "worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (job_id, attempt, failure.kind, failure.error_type, failure.message,
+         failure.traceback, worker, failure.started_at, now))
+
+
+def retry(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo, *,
+          worker: str | None, now: float, run_at: float | None, reason: str | None,
+          data: bytes | None = None) -> None:
+    """``executing`` → ``retrying``: the attempt failed; the next one is due at ``run_at``.
+
+    ``data`` is the task as serialized for its next attempt (huey counts retries in it).
+    """
+    _fail(conn, job_id, attempt, failure, JobState.RETRYING, worker=worker, now=now,
+          run_at=run_at, reason=reason, data=data)
+
+
+def bury(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo, *,
+         worker: str | None, now: float, reason: str | None) -> None:
+    """``executing`` → ``dead``: failed for good (retries used up, Fatal, unreadable, unknown)."""
+    _fail(conn, job_id, attempt, failure, JobState.DEAD, worker=worker, now=now, run_at=None,
+          reason=reason, data=None)
+
+
+def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo,
+          state: JobState, *, worker: str | None, now: float, run_at: float | None,
+          reason: str | None, data: bytes | None) -> None:
+    record_failure(conn, job_id, attempt, failure, worker, now)
+    conn.execute(
+        "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
+        "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+        (state.value, reason, run_at, data, failure.started_at, now, job_id))
+
+
+def cancel_attempt(conn: sqlite3.Connection, job_id: str, *, now: float,
+                   reason: str | None) -> None:
+    """``executing`` → ``cancelled``: revoked or expired when its worker looked."""
+    conn.execute(
+        "UPDATE runner_job SET state='cancelled', reason=?, finished_at=?, lease_owner=NULL, "
+        "lease_expires_at=NULL WHERE id=?", (reason, now, job_id))
+
+
+def hand_back(conn: sqlite3.Connection, job_id: str, *, now: float,
+              reason: str | None) -> None:
+    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown)."""
+    conn.execute(
+        "UPDATE runner_job SET state='available', reason=?, run_at=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'",
+        (reason, now, job_id))
+
+
+def release(conn: sqlite3.Connection, job_id: str, run_at: float) -> None:
+    """``executing`` → ``scheduled`` unstarted, due at ``run_at``; the attempt is not used."""
+    conn.execute(
+        "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
+        "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+        (run_at, job_id))
+
+
+def unclaim(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
+    """``executing`` → ``available`` for jobs claimed but never started (a stopping worker)."""
+    conn.executemany(
+        "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
+        "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
+        [(job_id,) for job_id in job_ids])
+
+
+def set_progress(conn: sqlite3.Connection, job_id: str, done: float, total: float | None,
+                 message: str | None) -> None:
+    """Record a running job's progress (no change of state)."""
+    conn.execute(
+        "UPDATE runner_job SET progress_done=?, progress_total=?, progress_message=? "
+        "WHERE id=?", (done, total, message, job_id))
+
+
+# -- recovery ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
+
+    id: str
+    owner: str | None
+    attempt: int
+    crashes: int
+    started_at: float | None
+
+
+def orphans(conn: sqlite3.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:
+    """Running jobs whose lease expired before ``now`` or whose owner is in ``dead_owners``."""
+    marks = ",".join("?" * len(dead_owners))
+    who = f" OR lease_owner IN ({marks})" if dead_owners else ""
+    rows = conn.execute(
+        f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job "
+        f"WHERE state='executing' AND (lease_expires_at < ?{who})",
+        (now, *dead_owners)).fetchall()
+    return [Orphan(*row) for row in rows]
+
+
+def lease_owners(conn: sqlite3.Connection) -> list[tuple[str | None, float | None]]:
+    """(owner, earliest lease expiry) of every owner with a running job."""
+    return conn.execute("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
+                        "WHERE state='executing' GROUP BY lease_owner").fetchall()
+
+
+def requeue_orphan(conn: sqlite3.Connection, orphan: Orphan, *, now: float,
+                   message: str) -> None:
+    """``executing`` → ``available`` after a worker died; the crash is counted."""
+    _record_crash(conn, orphan, now, message)
+    conn.execute(
+        "UPDATE runner_job SET state='available', crashes=?, run_at=?, "
+        "reason='worker died; requeued', lease_owner=NULL, lease_expires_at=NULL "
+        "WHERE id=?", (orphan.crashes + 1, now, orphan.id))
+
+
+def bury_orphan(conn: sqlite3.Connection, orphan: Orphan, *, now: float, message: str) -> None:
+    """``executing`` → ``dead``: its worker died while running it ``crash_limit`` times."""
+    crashes = orphan.crashes + 1
+    _record_crash(conn, orphan, now, message)
+    conn.execute(
+        "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, "
+        "reason=?, error_type='WorkerDied', error_message=?, lease_owner=NULL, "
+        "lease_expires_at=NULL WHERE id=?",
+        (crashes, now, f"worker died ({crashes} times while running it)", message, orphan.id))
+
+
+def _record_crash(conn: sqlite3.Connection, orphan: Orphan, now: float, message: str) -> None:
+    # The job's failure count and last error stay those of real failures: a crash
+    # is the worker's, recorded in the timeline only.
+    _insert_attempt_error(conn, orphan.id, orphan.attempt,
+                          FailureInfo("crash", "WorkerDied", message, "", orphan.started_at),
+                          orphan.owner, now)
+
+
+# -- by hand (CLI, dashboard) and by huey's flush ------------------------------------
+
+
+def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
+              reason: str = "retried by hand") -> int:
+    """A finished or retrying job → ``available`` for one more attempt; returns rows changed."""
+    return conn.execute(
+        f"UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
+        f"max_attempts=attempt + 1, "
+        f"reason=?, crashes=0 WHERE id=? AND state IN {sql_in(RETRYABLE)}",
+        (now, reason, job_id)).rowcount
+
+
+def state_of(conn: sqlite3.Connection, job_id: str) -> JobState | None:
+    """A job's state inside a transaction, or None when there is no such job."""
+    row = conn.execute("SELECT state FROM runner_job WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else JobState(row[0])
+
+
+def cancel(conn: sqlite3.Connection, job_id: str, *, now: float,
+           reason: str = "cancelled by hand") -> int:
+    """A job that has not started → ``cancelled``; returns rows changed."""
+    return _cancel(conn, job_id, CANCELLABLE, now, reason)
+
+
+def discard(conn: sqlite3.Connection, job_id: str, *, now: float,
+            reason: str = "discarded by hand") -> int:
+    """A waiting or dead job → ``cancelled`` ("discarded"); returns rows changed."""
+    return _cancel(conn, job_id, DISCARDABLE, now, reason)
+
+
+def _cancel(conn: sqlite3.Connection, job_id: str, states: Sequence[JobState], now: float,
+            reason: str) -> int:
+    return conn.execute(
+        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
+        f"WHERE id=? AND state IN {sql_in(states)}", (now, reason, job_id)).rowcount
+
+
+def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str,
+                   scheduled_only: bool = False) -> int:
+    """Every waiting (or only every ``scheduled``) job → ``cancelled`` (huey's flushes)."""
+    if scheduled_only:
+        return conn.execute(
+            "UPDATE runner_job SET state='cancelled', reason=?, "
+            "finished_at=? WHERE state='scheduled'", (reason, now)).rowcount
+    return conn.execute(
+        f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? "
+        f"WHERE state IN {WAITING_SQL}", (reason, now)).rowcount
+
+
+def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: float) -> None:
+    """Waiting dispatch jobs whose event another dispatch job fanned out → ``completed``."""
+    conn.executemany(
+        "UPDATE runner_job SET state = 'completed', finished_at = ?, "
+        "reason = 'event dispatched by another dispatch job' WHERE id = ? "
+        f"AND state IN {WAITING_SQL}", [(now, job_id) for job_id in job_ids])
+
+
+# -- prune ---------------------------------------------------------------------------
+
+
+def prunable(completed_before: float, dead_before: float) -> tuple[str, tuple[float, float]]:
+    """The condition (and parameters) of jobs retention deletes."""
+    return ("(state IN ('completed','cancelled') AND finished_at < ?) OR "
+            "(state = 'dead' AND finished_at < ?)", (completed_before, dead_before))
+
+
+def prune(conn: sqlite3.Connection, *, completed_before: float, dead_before: float,
+          limit: int) -> int:
+    """Delete up to ``limit`` old finished jobs with their errors, logs and results."""
+    where, params = prunable(completed_before, dead_before)
+    ids = [r[0] for r in conn.execute(
+        f"SELECT id FROM runner_job WHERE {where} LIMIT ?", (*params, limit)).fetchall()]
+    if ids:
+        marks = ",".join("?" * len(ids))
+        conn.execute(f"DELETE FROM runner_job_error WHERE job_id IN ({marks})", ids)
+        conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})", ids)
+        conn.execute(f"DELETE FROM runner_kv WHERE key IN ({marks})", ids)
+        conn.execute(f"DELETE FROM runner_job WHERE id IN ({marks})", ids)
+    return len(ids)
