@@ -14,6 +14,7 @@ from runner.registry import registered_tasks
 from runner.store import queries
 from runner.store.db import short_id
 from runner.store.queries import JobFilter
+from runner.store.states import JobState
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,7 +108,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         ("created", when(job.created_at)), ("run at", when(job.run_at)),
         ("started", when(job.started_at)), ("finished", when(job.finished_at)),
         ("duration", age(job.duration)),
-        ("running for", age(now - job.started_at) if job.state == "executing"
+        ("running for", age(now - job.started_at) if job.state == JobState.EXECUTING
          and job.started_at else "-"),
         ("lease owner", job.lease_owner or "-"),
         ("progress", f"{progress(job.progress_done, job.progress_total)} "

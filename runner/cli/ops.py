@@ -15,6 +15,7 @@ from runner.readmodel.prometheus import render
 from runner.store import logs as logstore
 from runner.store.db import short_id
 from runner.store.maintenance import prune, retention_settings
+from runner.store.states import JobState
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -91,8 +92,9 @@ def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
     print(f"\nper queue (last {minutes} min; rate = completed/min over the last 5 min):")
     print(table(["QUEUE", "WAITING", "RUNNING", "RETRYING", "DEAD", "OLDEST WAIT", "DONE",
                  "FAILED", "RATE", "ERR%", "P50", "P95", "P99"],
-                [(q.queue, q.states["available"] + q.states["scheduled"], q.states["executing"],
-                  q.states["retrying"], q.states["dead"], age(q.oldest_waiting_age),
+                [(q.queue, q.states[JobState.AVAILABLE] + q.states[JobState.SCHEDULED],
+                  q.states[JobState.EXECUTING], q.states[JobState.RETRYING],
+                  q.states[JobState.DEAD], age(q.oldest_waiting_age),
                   q.stats.completed, q.stats.failed, _rate(q.stats.completed_per_minute),
                   _percent(q.stats.error_rate), *_durations(q.stats.durations))
                  for q in snap.queues]))

@@ -11,6 +11,7 @@ from runner.errors import UnknownTask
 from runner.events.delivery import handler_job, handlers_for
 from runner.registry import get_huey
 from runner.store import events as store
+from runner.store.states import JobState
 
 
 def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False) -> list[str]:
@@ -40,7 +41,7 @@ def replay(event_id: str, handler: str | None = None, *, only_failed: bool = Fal
                               f"process (matching handlers: {known})")
     if only_failed:
         dead = {o.handler for o in store.handler_outcomes(jobs.db, [event.id])[event.id]
-                if o.outcome == "dead"}
+                if o.outcome == JobState.DEAD}
         targets = [h for h in targets if h.name in dead]
     if not targets:
         return []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.readmodel.dashboard import has_table, index_hint
 from runner.store import events as event_store
 from runner.store.db import Database
+from runner.store.integrity import has_table
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,7 @@ def unhandled_event_count(db: Database) -> int:
     """Events no handler took (0 without the table)."""
     if not has_table(db, "runner_event"):
         return 0
-    hint = index_hint(db, "runner_event_unhandled")
-    return db.query(f"SELECT count(*) FROM runner_event{hint} "
-                    "WHERE status = 'unhandled'")[0][0]
+    return event_store.count_unhandled(db)
 
 
 def event_views(db: Database, *, unhandled_only: bool = False,
@@ -38,11 +36,7 @@ def event_views(db: Database, *, unhandled_only: bool = False,
     if not has_table(db, "runner_event"):
         return []
     if unhandled_only:
-        columns = ", ".join(event_store.EventRow.__dataclass_fields__)
-        hint = index_hint(db, "runner_event_unhandled")
-        rows = db.query(f"SELECT {columns} FROM runner_event{hint} "
-                        "WHERE status = 'unhandled' ORDER BY emitted_at DESC LIMIT ?", (limit,))
-        events = [event_store.EventRow(*row) for row in rows]
+        events = event_store.unhandled_events(db, limit=limit)
     else:
         events = event_store.list_events(db, limit=limit)
     outcomes = event_store.handler_outcomes(db, [e.id for e in events])

@@ -21,6 +21,7 @@ from runner.durations import age
 from runner.errors import ConfigError
 from runner.readmodel.metrics import schedule_lags
 from runner.store.db import Database
+from runner.store.integrity import quick_check, read_schema
 from runner.store.queries import list_workers, queue_depths
 
 #: Worker status prefix that the resource guard writes while claims are held.
@@ -137,9 +138,9 @@ def check_database(db: Database) -> str | None:
     except OSError as exc:
         return f"{db.path}: {exc.strerror}"
     if size > _QUICK_CHECK_MAX_BYTES:
-        db.query("SELECT count(*) FROM sqlite_master")
+        read_schema(db)
         return None
-    (result,) = db.query("PRAGMA quick_check(1)")[0]
+    result = quick_check(db)
     return None if result == "ok" else f"quick_check: {result}"
 
 

@@ -18,14 +18,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from runner.store import stats
 from runner.store.db import Database
-from runner.store.models import LIVE_SQL, SCHEDULE_ACTIVE
 from runner.store.queries import list_workers, queue_depths
+from runner.store.states import ALL
 
 logger = logging.getLogger(__name__)
 
 WINDOW = 3600.0
-STATES = ("available", "scheduled", "executing", "retrying", "completed", "dead", "cancelled")
+STATES = tuple(s.value for s in ALL)
 
 
 @dataclass(frozen=True)
@@ -143,21 +144,14 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
     at = time.time() if now is None else now
     since = at - window
     done: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    for task, queue, started, finished in db.query(
-            "SELECT task, queue, started_at, finished_at FROM runner_job INDEXED BY "
-            "runner_job_finished WHERE finished_at >= ? AND state = 'completed'", (since,)):
+    for task, queue, started, finished in stats.completions_since(db, since):
         done[(task, queue)].append((finished, max(0.0, finished - (started or finished))))
     failed: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
-    for task, queue, failed_at, retried in db.query(
-            f"SELECT j.task, j.queue, e.failed_at, (e.attempt < j.attempt OR j.state IN {LIVE_SQL})"
-            " FROM runner_job_error e JOIN runner_job j ON j.id = e.job_id "
-            "WHERE e.failed_at >= ?", (since,)):
+    for task, queue, failed_at, retried in stats.failed_attempts_since(db, since):
         failed[(task, queue)].append((failed_at, bool(retried)))
     died: dict[tuple[str, str], int] = defaultdict(int)
     dead_now: dict[tuple[str, str], int] = defaultdict(int)
-    for task, queue, recent, total in db.query(
-            "SELECT task, queue, sum(finished_at >= ?), count(*) FROM runner_job "
-            "WHERE state = 'dead' GROUP BY task, queue", (since,)):
+    for task, queue, recent, total in stats.dead_by_task(db, since):
         died[(task, queue)], dead_now[(task, queue)] = int(recent or 0), int(total)
 
     keys = sorted(set(done) | set(failed) | set(dead_now))
@@ -166,8 +160,7 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
                          dead_now[(task, queue)]) for task, queue in keys]
 
     by_queue: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
-    for queue, state, count in db.query(
-            "SELECT queue, state, count(*) FROM runner_job GROUP BY queue, state"):
+    for queue, state, count in stats.counts_by_queue_and_state(db):
         by_queue[queue][state] = count
     oldest = {d.queue: d.oldest_waiting_age for d in queue_depths(db, at)}
     queues = []
@@ -188,5 +181,5 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
 
 def schedule_lags(db: Database, now: float) -> dict[str, float]:
     """How late each active schedule's due fire is (0 when on time)."""
-    rows = db.query(f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")
+    rows = stats.active_schedule_fires(db)
     return {str(n): max(0.0, now - float(t)) if t is not None else 0.0 for n, t in rows}

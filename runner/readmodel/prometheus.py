@@ -45,10 +45,10 @@ class _Writer:
 def _window_samples(rows: list[tuple[dict[str, str], Throughput]]
                     ) -> dict[str, list[tuple[str, dict[str, str], float]]]:
     out: dict[str, list[tuple[str, dict[str, str], float]]] = {
-        "completed": [], "failed": [], "retries": [], "died": [], "error": [], "duration": [],
+        "completions": [], "failed": [], "retries": [], "died": [], "error": [], "duration": [],
         "last_minute": []}
     for labels, s in rows:
-        out["completed"].append(("", labels, s.completed))
+        out["completions"].append(("", labels, s.completed))
         out["failed"].append(("", labels, s.failed))
         out["retries"].append(("", labels, s.retries))
         out["died"].append(("", labels, s.died))
@@ -83,7 +83,7 @@ def render(snapshot: Snapshot) -> str:
         prefix = f"jobrunner_{scope}"
         window = f"over the last {minutes} minutes"
         w.family(f"{prefix}_completed_window", "gauge", f"Completed jobs {window}.",
-                 s["completed"])
+                 s["completions"])
         w.family(f"{prefix}_completed_last_minute", "gauge",
                  "Completed jobs in the current minute.", s["last_minute"])
         w.family(f"{prefix}_failed_attempts_window", "gauge", f"Failed attempts {window}.",

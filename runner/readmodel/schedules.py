@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.readmodel.dashboard import has_table
 from runner.store.db import Database
-from runner.store.schedules import list_schedules
+from runner.store.integrity import has_table
+from runner.store.schedules import count_schedules, list_schedules
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def schedule_count(db: Database) -> int:
     """How many schedules the database holds (0 without the table)."""
     if not has_table(db, "runner_schedule"):
         return 0
-    return db.query("SELECT count(*) FROM runner_schedule")[0][0]
+    return count_schedules(db)
 
 
 def schedule_views(db: Database, now: float | None = None) -> list[ScheduleView]:

@@ -19,6 +19,7 @@ from runner.errors import EventNotFound
 from runner.event_patterns import matches
 from runner.store import transitions
 from runner.store.db import AmbiguousId, Database, lookup_id
+from runner.store.integrity import index_hint
 from runner.store.job_rows import NewJob
 from runner.store.models import DISPATCH_TASK
 from runner.store.states import AVAILABLE_SQL, FINAL, LIVE_SQL, WAITING, JobState
@@ -342,3 +343,18 @@ def count_events(db: Database, status: str | None = None) -> int:
     if status is None:
         return db.query("SELECT count(*) FROM runner_event")[0][0]
     return db.query("SELECT count(*) FROM runner_event WHERE status = ?", (status,))[0][0]
+
+
+def count_unhandled(db: Database) -> int:
+    """Events no handler took."""
+    hint = index_hint(db, "runner_event_unhandled")
+    return db.query(f"SELECT count(*) FROM runner_event{hint} "
+                    "WHERE status = 'unhandled'")[0][0]
+
+
+def unhandled_events(db: Database, *, limit: int = 200) -> list[EventRow]:
+    """Events no handler took, newest first."""
+    hint = index_hint(db, "runner_event_unhandled")
+    rows = db.query(f"SELECT {_COLUMNS} FROM runner_event{hint} "
+                    "WHERE status = 'unhandled' ORDER BY emitted_at DESC LIMIT ?", (limit,))
+    return [EventRow(*row) for row in rows]

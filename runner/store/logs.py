@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.store.db import Database
+from runner.store.integrity import has_table
 from runner.store.models import LogRow
 
 _COLUMNS = ", ".join(LogRow.__dataclass_fields__)
@@ -94,3 +95,30 @@ def job_log_bytes(db: Database, job_id: str) -> int:
     """Message bytes stored for one job."""
     return db.query("SELECT coalesce(sum(length(message)), 0) FROM runner_log "
                     "WHERE job_id = ?", (job_id,))[0][0]
+
+
+def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
+              min_level: int = 0, text: str | None = None, limit: int = 500) -> list[LogRow]:
+    """Stored log records after ``after_id``, oldest first; with 0, the newest ``limit``.
+
+    Empty when the database has no log table.
+    """
+    if not has_table(db, "runner_log"):
+        return []
+    clauses, params = ["id > ?"], [after_id]
+    if job_id:
+        clauses.append("job_id = ?")
+        params.append(job_id)
+    if min_level:
+        clauses.append("level >= ?")
+        params.append(min_level)
+    if text:
+        clauses.append("(message LIKE ? OR logger LIKE ? OR task LIKE ?)")
+        params += [f"%{text}%"] * 3
+    order = "ASC" if after_id else "DESC"
+    rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
+                    f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",
+                    [*params, limit])
+    if not after_id:
+        rows.reverse()
+    return [LogRow(*row) for row in rows]

@@ -318,3 +318,8 @@ def prune_runs(db: Database, *, before: float) -> int:
     """Delete slot records fired before ``before``; returns how many."""
     return db.write(lambda conn: conn.execute(
         "DELETE FROM runner_schedule_run WHERE fired_at < ?", (before,)).rowcount)
+
+
+def count_schedules(db: Database) -> int:
+    """How many schedules the database holds."""
+    return db.query("SELECT count(*) FROM runner_schedule")[0][0]

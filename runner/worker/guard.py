@@ -22,15 +22,12 @@ from collections.abc import Callable
 
 from runner.config import Settings
 from runner.errors import DiskFull
+from runner.store.integrity import probe_write
 from runner.store.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
 
 _PROBE_BYTES = 3 * 4096
-
-
-class ProbeRollback(Exception):
-    """Raised inside the probe transaction to roll it back."""
 
 
 class ResourceGuard:
@@ -108,16 +105,8 @@ class ResourceGuard:
 
     def _probe_write(self) -> str | None:
         """Try to allocate a few pages in a transaction that is rolled back."""
-
-        def probe(conn):  # noqa: ANN001, ANN202 - sqlite3.Connection
-            conn.execute("INSERT OR REPLACE INTO runner_meta (key, value) "
-                         "VALUES ('disk_probe', hex(randomblob(?)))", (_PROBE_BYTES // 2,))
-            raise ProbeRollback
-
         try:
-            self.storage.db.write(probe, deadline=2.0)
-        except ProbeRollback:
-            return None
+            probe_write(self.storage.db, _PROBE_BYTES, deadline=2.0)
         except DiskFull as exc:
             return str(exc)
         except Exception as exc:  # locked or otherwise: not a disk problem

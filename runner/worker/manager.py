@@ -26,6 +26,7 @@ from runner.events.settings import event_settings
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
+from runner.store.integrity import quick_check
 from runner.store.job_storage import JobStorage
 from runner.store.workers import make_worker_id, mark_stopped, recover_orphans, register
 from runner.worker.lifeline import Lifeline
@@ -154,7 +155,7 @@ class Manager:
             size = 0
         if size > 256 * 1024 * 1024:
             return
-        (result,) = jobs.db.query("PRAGMA quick_check(1)")[0]
+        result = quick_check(jobs.db)
         if result != "ok":
             raise DatabaseCorrupt(
                 f"{jobs.db.path}: integrity check failed ({result}); stop every worker, move "

@@ -13,13 +13,15 @@ from runner import control as actions
 from runner.readmodel.events import EventView, event_views
 from runner.store.db import Database, short_id
 from runner.store.queries import JobFilter
+from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = [("id", "id"), ("name", "name"), ("emitted", "emitted"), ("status", "status"),
            ("source", "source"), ("handlers", "handlers")]
-OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
+OUTCOME_STYLE = {JobState.DEAD: "red", "running": "cyan", "pending": "yellow",
+                 JobState.COMPLETED: "green"}
 
 
 def event_cells(e: EventView, now: float) -> tuple:

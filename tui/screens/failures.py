@@ -19,11 +19,13 @@ from runner.readmodel.failures import (
 )
 from runner.store.db import Database
 from runner.store.queries import JobFilter
+from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
 
-COLUMNS = [("count", "jobs"), ("dead", "dead"), ("retrying", "retrying"),
+COLUMNS = [("count", "jobs"), (JobState.DEAD.value, JobState.DEAD.value),
+           (JobState.RETRYING.value, JobState.RETRYING.value),
            ("type", "error"), ("message", "message"), ("tasks", "tasks"), ("last", "last failed")]
 
 

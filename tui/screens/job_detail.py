@@ -16,6 +16,7 @@ from runner import control as actions
 from runner.errors import JobNotFound
 from runner.readmodel.dashboard import JobDetail, job_detail
 from runner.store.db import Database, short_id
+from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen
 
@@ -69,13 +70,13 @@ def timeline(detail: JobDetail, now: float) -> list[str]:
         events.append((err.failed_at, f"attempt {err.attempt} {err.kind}: "
                        f"{escape(err.error_type or '')} {escape(fmt.one_line(err.message, 100))} "
                        f"({began}worker {escape(err.worker or '-')})"))
-    if job.started_at and job.state in ("executing", "completed"):
+    if job.started_at and job.state in (JobState.EXECUTING, JobState.COMPLETED):
         events.append((job.started_at, f"attempt {job.attempt} started"))
     if job.finished_at:
         events.append((job.finished_at, f"{job.state} (ran {fmt.duration(job.duration)})"))
     lines = [f"  {fmt.full_stamp(at)}  {text}" for at, text in sorted(events,
                                                                          key=lambda e: e[0])]
-    if job.state == "executing" and job.started_at:
+    if job.state == JobState.EXECUTING and job.started_at:
         lines.append(f"  running for {fmt.age(now - job.started_at)} on "
                      f"{escape(job.lease_owner or '-')}")
     return lines

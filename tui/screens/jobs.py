@@ -15,6 +15,7 @@ from runner.readmodel.dashboard import JOB_STATES, count_jobs_capped, job_page
 from runner.store.db import Database, short_id
 from runner.store.models import JobRow
 from runner.store.queries import JobFilter, job_ids
+from runner.store.states import JobState
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts
@@ -26,8 +27,8 @@ TEXT_RECOUNT = 15.0
 COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"),
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
-STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "completed": "green",
-               "cancelled": "dim"}
+STATE_STYLE = {JobState.DEAD: "red", JobState.RETRYING: "yellow", JobState.EXECUTING: "cyan",
+               JobState.COMPLETED: "green", JobState.CANCELLED: "dim"}
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,14 @@ def job_cells(job: JobRow, now: float) -> tuple:
     """The table cells of one job."""
     style = STATE_STYLE.get(job.state)
     state = f"[{style}]{job.state}[/]" if style else job.state
-    running = job.state == "executing" and job.started_at is not None
+    running = job.state == JobState.EXECUTING and job.started_at is not None
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
             f"{job.attempt}/{job.max_attempts}",
             fmt.stamp(job.created_at, now), fmt.stamp(job.started_at, now), fmt.duration(took),
             fmt.progress_bar(job.progress_done, job.progress_total),
             fmt.safe(fmt.one_line(job.error_message or job.reason
-                                  if job.state != "completed" else "", 60)))
+                                  if job.state != JobState.COMPLETED else "", 60)))
 
 
 class JobsScreen(DataScreen):

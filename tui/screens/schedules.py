@@ -12,6 +12,7 @@ from textual.widgets import Static
 from runner import control as actions
 from runner.readmodel.schedules import ScheduleView, schedule_views
 from runner.store.db import Database
+from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
@@ -25,7 +26,7 @@ def schedule_cells(s: ScheduleView, now: float) -> tuple:
     """The table cells of one schedule."""
     paused = "[yellow]paused[/]" if s.paused else ("disabled" if not s.enabled else "")
     outcome = s.last_outcome or "-"
-    if outcome in ("dead", "failed") or outcome.startswith("skipped"):
+    if outcome in (JobState.DEAD, "failed") or outcome.startswith("skipped"):
         outcome = f"[red]{outcome}[/]"
     lag = fmt.duration(s.lag) if s.lag else "-"
     if s.overdue:

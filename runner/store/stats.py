@@ -1,0 +1,212 @@
+"""Aggregate reads for the dashboard, metrics and health: counts, buckets, backlogs, failures.
+
+Each function runs a few short indexed queries through :meth:`Database.query`
+(which fetches every row and closes its cursor), so no snapshot outlives the
+call. :mod:`runner.readmodel` turns the rows into what its callers show.
+"""
+
+from __future__ import annotations
+
+from runner.store.db import Database
+from runner.store.integrity import index_hint
+from runner.store.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
+from runner.store.queries import JobFilter
+from runner.store.states import (
+    COMPLETED_SQL,
+    DEAD_SQL,
+    EXECUTING_SQL,
+    FAILED_SQL,
+    LIVE_SQL,
+    RETRYING_SQL,
+    WAITING_SQL,
+    JobState,
+)
+
+# -- counts and rates ----------------------------------------------------------------
+
+
+def count_in_state(db: Database, state: JobState) -> int:
+    """Jobs in one state (a covering range of the ``(state, created_at)`` index)."""
+    return db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state.value,))[0][0]
+
+
+def completed_per_minute(db: Database, start: float) -> list[tuple[int, int]]:
+    """(minute index from ``start``, completions) for jobs finished since ``start``."""
+    return db.query(
+        "SELECT CAST((finished_at - ?) / 60 AS INTEGER), count(*) FROM runner_job "
+        f"INDEXED BY runner_job_finished WHERE finished_at >= ? AND state = {COMPLETED_SQL} "
+        "GROUP BY 1", (start, start))
+
+
+def failed_per_minute(db: Database, start: float) -> list[tuple[int, int]]:
+    """(minute index from ``start``, failed attempts) for attempts failed since ``start``."""
+    return db.query(
+        "SELECT CAST((failed_at - ?) / 60 AS INTEGER), count(*) FROM runner_job_error "
+        "WHERE failed_at >= ? GROUP BY 1", (start, start))
+
+
+def finished_per_second(db: Database, since: float, until: float | None = None
+                        ) -> tuple[dict[int, int], dict[int, int]]:
+    """Completions and failed attempts per whole second in ``[since, until)``.
+
+    The incremental form of the per-minute buckets: a caller that keeps history
+    re-reads only the last few seconds at each refresh, so the cost follows the
+    refresh interval, not the job rate times an hour.
+    """
+    end = float("inf") if until is None else until
+    completed = dict(db.query(
+        "SELECT CAST(finished_at AS INTEGER), count(*) FROM runner_job "
+        "INDEXED BY runner_job_finished WHERE finished_at >= ? AND finished_at < ? "
+        f"AND state = {COMPLETED_SQL} GROUP BY 1", (since, end)))
+    failed = dict(db.query(
+        "SELECT CAST(failed_at AS INTEGER), count(*) FROM runner_job_error "
+        "WHERE failed_at >= ? AND failed_at < ? GROUP BY 1", (since, end)))
+    return completed, failed
+
+
+# -- queues and running jobs ---------------------------------------------------------
+
+
+def queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
+    """Each queue with waiting jobs and the ``run_at`` of its oldest due one.
+
+    A loose scan of the ``(queue, run_at)`` partial index: two index seeks per
+    queue, whatever the backlog.
+    """
+    found: list[tuple[str, float | None]] = []
+    after = ""
+    while True:
+        rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_waiting "
+                        f"WHERE state IN {WAITING_SQL} AND queue > ? ORDER BY queue LIMIT 1",
+                        (after,))
+        if not rows:
+            return found
+        after = rows[0][0]
+        first = db.query(f"SELECT min(run_at) FROM runner_job INDEXED BY "
+                         f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL}",
+                         (after,))[0][0]
+        found.append((after, first if first is not None and first <= now else None))
+
+
+def waiting_in_queue(db: Database, queue: str) -> int:
+    """Waiting jobs of one queue, read through its partial index."""
+    return db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                    f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
+
+
+def running_per_queue(db: Database) -> dict[str, int]:
+    """Running jobs per queue."""
+    return dict(db.query("SELECT queue, count(*) FROM runner_job "
+                         f"WHERE state = {EXECUTING_SQL} GROUP BY queue"))
+
+
+def running_jobs(db: Database) -> list[tuple[str | None, str, str, float | None]]:
+    """(lease owner, id, task, started_at) of every running job, oldest start first."""
+    return db.query("SELECT lease_owner, id, task, started_at FROM runner_job "
+                    f"WHERE state = {EXECUTING_SQL} ORDER BY started_at")
+
+
+def counts_by_queue_and_state(db: Database) -> list[tuple[str, str, int]]:
+    """(queue, state, jobs) for every pair that has jobs."""
+    return db.query("SELECT queue, state, count(*) FROM runner_job GROUP BY queue, state")
+
+
+# -- job pages -----------------------------------------------------------------------
+
+
+def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
+             offset: int = 0) -> list[JobRow]:
+    """One page of jobs, newest first, always read through an index.
+
+    With a state or task the ``(state|task, created_at)`` indexes give the
+    order; otherwise insertion order (rowid, the same as creation order) does,
+    so a million jobs never get sorted.
+    """
+    chosen = filters or JobFilter()
+    where, params = chosen.where()
+    if chosen.state in (None, "waiting", "failed") and not chosen.task:
+        order = "rowid DESC"
+    else:
+        order = "created_at DESC, id"
+    rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{where} ORDER BY {order} "
+                    "LIMIT ? OFFSET ?", [*params, limit, offset])
+    return [JobRow(*row) for row in rows]
+
+
+def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
+                      cap: int = 10_000) -> tuple[int, bool]:
+    """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
+    where, params = (filters or JobFilter()).where()
+    count = db.query(f"SELECT count(*) FROM (SELECT 1 FROM runner_job{where} LIMIT ?)",
+                     [*params, cap + 1])[0][0]
+    return min(count, cap), count > cap
+
+
+# -- failures ------------------------------------------------------------------------
+
+
+def failure_rows(db: Database, *, limit: int = 200
+                 ) -> list[tuple[str | None, str | None, int, int, int, str | None, float | None]]:
+    """(error type, message, jobs, dead, retrying, tasks comma-separated, last failure)
+    of retrying and dead jobs grouped by error, biggest group first.
+
+    Reads the partial index ``runner_job_failure`` (failed rows only), so the
+    cost is the number of failed jobs, never the history.
+    """
+    return db.query(
+        f"SELECT error_type, error_message, count(*), sum(state = {DEAD_SQL}), "
+        f"sum(state = {RETRYING_SQL}), group_concat(DISTINCT task), max(last_failed_at) "
+        f"FROM runner_job{index_hint(db, 'runner_job_failure')} "
+        f"WHERE state IN {FAILED_SQL} "
+        "GROUP BY error_type, error_message ORDER BY count(*) DESC, max(last_failed_at) DESC "
+        "LIMIT ?", (limit,))
+
+
+def failure_group_ids(db: Database, error_type: str | None, message: str | None, *,
+                      limit: int = 100_000) -> list[str]:
+    """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
+    rows = db.query(
+        f"SELECT id FROM runner_job{index_hint(db, 'runner_job_failure')} "
+        f"WHERE state IN {FAILED_SQL} "
+        "AND error_type IS ? AND error_message IS ? LIMIT ?", (error_type, message, limit))
+    return [r[0] for r in rows]
+
+
+def failure_signature(db: Database) -> tuple[int, int]:
+    """Changes whenever a failure group may have: (failed jobs, newest failed attempt id)."""
+    count = db.query(f"SELECT count(*) FROM runner_job{index_hint(db, 'runner_job_failure')} "
+                     f"WHERE state IN {FAILED_SQL}")[0][0]
+    newest = db.query("SELECT max(id) FROM runner_job_error")[0][0]
+    return count, newest or 0
+
+
+# -- metrics windows -----------------------------------------------------------------
+
+
+def completions_since(db: Database, since: float
+                      ) -> list[tuple[str, str, float | None, float]]:
+    """(task, queue, started_at, finished_at) of jobs completed since ``since``."""
+    return db.query(
+        "SELECT task, queue, started_at, finished_at FROM runner_job INDEXED BY "
+        f"runner_job_finished WHERE finished_at >= ? AND state = {COMPLETED_SQL}", (since,))
+
+
+def failed_attempts_since(db: Database, since: float) -> list[tuple[str, str, float, int]]:
+    """(task, queue, failed_at, retried) of attempts failed since ``since``; ``retried``
+    is 1 when another attempt followed (or may still follow)."""
+    return db.query(
+        f"SELECT j.task, j.queue, e.failed_at, (e.attempt < j.attempt OR j.state IN {LIVE_SQL})"
+        " FROM runner_job_error e JOIN runner_job j ON j.id = e.job_id "
+        "WHERE e.failed_at >= ?", (since,))
+
+
+def dead_by_task(db: Database, since: float) -> list[tuple[str, str, int | None, int]]:
+    """(task, queue, died since ``since``, dead now) per task and queue with dead jobs."""
+    return db.query(
+        "SELECT task, queue, sum(finished_at >= ?), count(*) FROM runner_job "
+        f"WHERE state = {DEAD_SQL} GROUP BY task, queue", (since,))
+
+
+def active_schedule_fires(db: Database) -> list[tuple[str, float | None]]:
+    """(name, next_fire_at) of every active schedule."""
+    return db.query(f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")

@@ -1,0 +1,112 @@
+"""One owner of the job state machine, and of SQL.
+
+The job states are spelled only in ``runner/store/states.py`` (the enum and the
+sets derived from it) and ``runner/store/transitions.py`` (every write to
+``runner_job``). SQL is written only under ``runner/store/``. Everything else
+names a state as ``JobState.DEAD`` and reaches the data through store functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from runner.store.states import JobState
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/transitions.py"}
+STATES = {s.value for s in JobState}
+_QUOTED_STATE = re.compile(r"'(" + "|".join(sorted(STATES)) + r")'")
+_SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|"
+                  r"DELETE\s+FROM|CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)|PRAGMA\s+\w+)\b",
+                  re.IGNORECASE | re.DOTALL)
+_WRITES_JOBS = re.compile(r"\b(UPDATE\s+runner_job\s+SET|INSERT\s+(OR\s+\w+\s+)?INTO\s+"
+                          r"runner_job\b|DELETE\s+FROM\s+runner_job\b)", re.IGNORECASE)
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if ROOT in path.parents else path.name
+
+
+def _sources(*packages: str) -> list[Path]:
+    return [path for package in packages for path in sorted((ROOT / package).rglob("*.py"))]
+
+
+def _strings(path: Path) -> list[tuple[int, str]]:
+    """Every string constant of a module with its line (documentation and widget ids left out)."""
+    tree = ast.parse(path.read_text(), str(path))
+    # A bare string statement is documentation (docstrings, attribute docstrings).
+    docstrings = {id(node.value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    widget_ids = {id(node.value) for node in ast.walk(tree)
+                  if isinstance(node, ast.keyword) and node.arg == "id"}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings and id(node) not in widget_ids]
+
+
+def state_literals(paths: list[Path]) -> list[str]:
+    """Places that spell a job state: a string that is one, or SQL that quotes one."""
+    found = []
+    for path in paths:
+        if path in STATE_OWNERS:
+            continue
+        for line, text in _strings(path):
+            if text in STATES or _QUOTED_STATE.search(text):
+                found.append(f"{_name(path)}:{line}: {text!r}")
+    return found
+
+
+def sql_outside_store(paths: list[Path]) -> list[str]:
+    found = []
+    for path in paths:
+        if (ROOT / "runner/store") in path.parents:
+            continue
+        for line, text in _strings(path):
+            if _SQL.search(text):
+                found.append(f"{_name(path)}:{line}: {text[:60]!r}")
+    return found
+
+
+def job_writes_outside_transitions(paths: list[Path]) -> list[str]:
+    found = []
+    for path in paths:
+        if path in STATE_OWNERS:
+            continue
+        for line, text in _strings(path):
+            if _WRITES_JOBS.search(text):
+                found.append(f"{_name(path)}:{line}: {text[:60]!r}")
+    return found
+
+
+def test_no_state_literal_outside_the_state_machine():
+    assert state_literals(_sources("runner", "tui")) == []
+
+
+def test_no_sql_outside_the_store():
+    assert sql_outside_store(_sources("runner", "tui")) == []
+
+
+def test_only_the_transitions_write_jobs():
+    assert job_writes_outside_transitions(_sources("runner", "tui")) == []
+
+
+def test_the_failed_attempt_insert_is_written_once():
+    text = (ROOT / "runner/store/transitions.py").read_text()
+    everywhere = "".join(p.read_text() for p in _sources("runner"))
+    assert everywhere.count("INSERT INTO runner_job_error") == 1
+    assert text.count("INSERT INTO runner_job_error") == 1
+
+
+def test_the_scans_find_what_they_look_for(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('"""Doc saying dead."""\n'
+                      'x = job.state == "dead"\n'
+                      'q = "SELECT id FROM runner_job WHERE state = \'executing\'"\n'
+                      'w = "UPDATE runner_job SET reason = ?"\n'
+                      'widget = Sparkline(id="completed")\n')
+    assert sorted(f.split(": ", 1)[0] for f in state_literals([sample])) == [
+        "sample.py:2", "sample.py:3"]
+    assert len(sql_outside_store([sample])) == 2
+    assert len(job_writes_outside_transitions([sample])) == 1
