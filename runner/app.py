@@ -176,7 +176,7 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         if jobs is None or not isinstance(task, RunnerTask):
             return super().enqueue(task)
-        self.insert_task(jobs, task)
+        task = self.insert_task(jobs, task)
         self._emit(S.SIGNAL_ENQUEUED, task)
         if task.eta is not None and to_timestamp(task.eta) > time.time():
             self._emit(S.SIGNAL_SCHEDULED, task)

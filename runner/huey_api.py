@@ -9,6 +9,7 @@ tasks depend on huey's in-process scheduler, which a runner worker does not run:
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import time
 from collections.abc import Callable
@@ -42,8 +43,8 @@ class HueyApi:
     def new_job(self, task: RunnerTask) -> NewJob:
         raise NotImplementedError  # RunnerHuey's
 
-    def insert_task(self, jobs: JobStorage, task: RunnerTask) -> None:
-        """Write the row of an enqueued task.
+    def insert_task(self, jobs: JobStorage, task: RunnerTask) -> RunnerTask:
+        """Write the row of an enqueued task; returns the task written (maybe a copy).
 
         huey runs a Task object again each time it is enqueued (a retried task's
         ``.error()`` handler is enqueued after every failed attempt, under one id).
@@ -53,7 +54,7 @@ class HueyApi:
         job = self.new_job(task)
         try:
             jobs.insert_jobs([job])
-            return
+            return task
         except sqlite3.IntegrityError as exc:
             if "runner_job.id" not in str(exc):
                 raise
@@ -61,10 +62,12 @@ class HueyApi:
         limit = jobs.settings.worker.queue_size
         if jobs.db.write(lambda conn: rearm_job(conn, job, time.time(), queue_size=limit)):
             jobs.wake()
-            return
-        task.id = task.create_id()
-        task.revoke_id = f"r:{task.id}"
-        jobs.insert_jobs([self.new_job(task)])
+            return task
+        twin = copy.copy(task)  # the caller's Task and its Result keep their id
+        twin.id = twin.create_id()
+        twin.revoke_id = f"r:{twin.id}"
+        jobs.insert_jobs([self.new_job(twin)])
+        return twin
 
     def task(self, retries: int | None = None, retry_delay: float | None = None,
              retry_backoff: float | None = None, priority: int | None = None,
