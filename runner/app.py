@@ -251,7 +251,9 @@ class RunnerHuey(HueyApi, Huey):
         """True inside the attempt of ``task_id`` when its claim saw no revocation at all.
 
         huey reads (and afterwards deletes) the revocation of every job it runs; a
-        claim already looked, so the worker skips both. Everything else reads.
+        claim already looked, so the worker skips both. Everything else reads. A
+        revoke in this process sets the flag at once; one written by another process
+        after the claim of a job that waited in the prefetch buffer is not seen.
         """
         attempt: Attempt | None = getattr(_local, "attempt", None)
         jobs = self.jobs
