@@ -38,6 +38,8 @@ from runner.tasks import Failure, RunnerTask
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
+#: Seconds after its claim within which an attempt trusts the claim's revocation check.
+_FRESH_CLAIM = 0.05
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited", S.SIGNAL_CANCELED: "cancelled"}
 
@@ -251,14 +253,15 @@ class RunnerHuey(HueyApi, Huey):
         """True inside the attempt of ``task_id`` when its claim saw no revocation at all.
 
         huey reads (and afterwards deletes) the revocation of every job it runs; a
-        claim already looked, so the worker skips both. Everything else reads. A
-        revoke in this process sets the flag at once; one written by another process
-        after the claim of a job that waited in the prefetch buffer is not seen.
+        claim already looked, so the worker skips both when the attempt starts right
+        after its claim. A job that waited in the prefetch buffer reads, since another
+        process may have revoked it meanwhile (a revoke in this process sets the flag).
         """
         attempt: Attempt | None = getattr(_local, "attempt", None)
         jobs = self.jobs
         return (attempt is not None and jobs is not None and attempt.claimed.id == task_id
-                and not jobs._revocations)
+                and not jobs._revocations
+                and attempt.started_at - attempt.claimed.started_at < _FRESH_CLAIM)
 
     def is_revoked(self, task: Any, timestamp: datetime.datetime | None = None,
                    peek: bool = True) -> bool:
