@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from huey.exceptions import TaskLockedException
 
 from runner import queries, task
@@ -74,18 +75,19 @@ def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(huey, make_wo
     assert state(slow) == "completed"
 
 
-def test_lock_with_a_ttl_reads_unlocked_once_it_expires(huey):
-    lock = huey.lock_task("short", ttl=0.2)
+def test_lock_with_a_ttl_is_held_until_it_expires(huey):
+    lock = huey.lock_task("long", ttl=60)
     lock.acquire()
-    assert lock.is_locked() and huey.is_locked("short")
-    try:
-        huey.lock_task("short").acquire()
-        raise AssertionError("a held lock was acquired twice")
-    except TaskLockedException:
-        pass
+    assert lock.is_locked() and huey.is_locked("long")
+    with pytest.raises(TaskLockedException):
+        huey.lock_task("long").acquire()
+
+
+def test_lock_with_a_ttl_reads_unlocked_once_it_expires(huey):
+    huey.lock_task("short", ttl=0.05).acquire()
     wait_for(lambda: not huey.is_locked("short"), timeout=5, message="the lock to expire")
-    assert huey.flush_locks("short") == set()  # nothing held any more
-    assert huey.lock_task("short", ttl=30).acquire()
+    assert huey.flush_locks("short") == set()  # nothing was held any more
+    assert huey.lock_task("short", ttl=60).acquire()
     assert huey.is_locked("short")
 
 
