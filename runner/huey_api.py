@@ -1,4 +1,4 @@
-"""huey's own decorators on a :class:`~runner.app.RunnerHuey`, giving runner tasks.
+"""huey's own decorators on a :class:`~runner.runner_huey.RunnerHuey`, giving runner tasks.
 
 Code written for huey calls ``huey.task()``; on our instance that makes the same
 task as :func:`runner.task` (huey's option names are accepted beside ours), so
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from huey.api import TaskWrapper
 
 from runner.errors import ConfigError
-from runner.job_rows import NewJob, rearm_job
-from runner.tasks import RunnerTask, RunnerTaskWrapper, check_options, collect_options
+from runner.store.job_rows import NewJob, rearm_job
+from runner.task import RunnerTask, RunnerTaskWrapper, check_options, collect_options
 
 if TYPE_CHECKING:
-    from runner.storage import JobStorage
+    from runner.store.job_storage import JobStorage
 
 #: Keywords of :func:`runner.task` that huey's ``task()`` does not have.
 _RUNNER_OPTIONS = frozenset({"queue", "retry_limit", "max_retries", "backoff",
