@@ -52,20 +52,24 @@ UPSTREAM_MODULES = (test_api, test_asyncio, test_consumer, test_immediate, test_
 HUEY_DEFAULTS = WorkerSection(retry_limit=0, retry_delay=0.0, backoff=1.0, jitter=0.0,
                               timeout=0.0, poll_interval=0.05, prefetch=0, queue_size=0)
 
-PERIODIC = ("periodic_task() is refused with a ConfigError naming runner.scheduled_task: the "
-            "worker does not run huey's in-process scheduler")
-ASYNC = "async def functions are tasks here (run on the worker's event loop); huey refuses them"
-SCHEDULE = ("a delayed job is a row with a future run_at: it is in scheduled() from the start "
-            "and dequeue() never hands it out early (huey queues it first and moves it to the "
-            "schedule when a worker reads it); read_schedule() is empty, due jobs are claimed")
-ORDER = ("jobs are claimed by priority, then by due time: a job rescheduled into the past runs "
-         "before older ones (huey's queue is first in, first out)")
-UTC = ("RunnerHuey keeps huey's utc=True (upstream tests use utc=False); huey's conversion of "
-       "a naive local eta or expiry to UTC drops its microseconds")
-OPTIONS = ("task options are resolved at enqueue ([worker], then the decorator, then "
-           "[tasks.NAME]) into a retry policy: the wrapper and Task class read None before, "
-           "and the decorator's retry delay is not copied onto each Task")
-STORAGE = "the queue is the jobs table: a test that swaps or inspects huey's storage class"
+# Each reason is short (pytest prints it for every test); the README's "Differences
+# from huey" says more.
+#: The worker does not run huey's in-process scheduler.
+PERIODIC = "periodic_task() refused with a ConfigError: use runner.scheduled_task"
+#: huey raises ConfigurationError for them; we run them on the worker thread's loop.
+ASYNC = "async def functions are tasks here"
+#: huey queues a delayed task first and moves it to the schedule when a worker reads it;
+#: read_schedule() is empty here because due jobs are claimed straight from the table.
+SCHEDULE = "a delayed job is in scheduled() at once, never dequeued early"
+#: huey's queue is first in, first out whatever the eta.
+ORDER = "jobs are claimed by priority, then due time"
+#: Upstream tests use utc=False; huey's local-to-UTC conversion drops microseconds.
+UTC = "RunnerHuey keeps times in UTC (utc=True)"
+#: [worker], then the decorator, then [tasks.NAME]; the wrapper and Task class read None
+#: until then, and the decorator's retry delay stays in the policy, not on each Task.
+OPTIONS = "task options are resolved at enqueue into a retry policy"
+#: The test swaps in or inspects one of huey's own storage classes.
+STORAGE = "the queue is the jobs table, not a huey storage class"
 
 #: ``Class.test`` -> why the runner differs from huey there on purpose.
 DIFFERENCES: dict[str, str] = {
