@@ -2,7 +2,7 @@
 
 ::
 
-    enqueue ──> available | scheduled ──claim──> executing ──complete──> completed
+    enqueue, rearm ──> available | scheduled ──claim──> executing ──complete──> completed
                      ^                              │ ├─retry──> retrying ──(due)──> claim
                      │                              │ ├─bury───> dead
                      │                              │ ├─cancel_attempt──> cancelled
@@ -63,18 +63,7 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
         QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
             waiting jobs; nothing is written.
     """
-    if queue_size:
-        for queue in {job.queue for job in jobs}:
-            adding = sum(1 for job in jobs if job.queue == queue)
-            (waiting,) = conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
-                f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
-                f"LIMIT ?)", (queue, queue_size)).fetchone()
-            if waiting + adding > queue_size:
-                raise QueueFull(
-                    f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                    f"{queue_size}; nothing was written (raise [worker] queue_size or "
-                    "start more workers)")
+    check_room(conn, jobs, queue_size)
     conn.executemany(
         "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
         "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
@@ -83,6 +72,40 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
           "scheduled" if j.run_at > created else "available", j.data, j.args,
           j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
          for j in jobs])
+
+
+def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
+    """Raise QueueFull when adding ``jobs`` would put more than ``queue_size`` in a queue."""
+    if not queue_size:
+        return
+    for queue in {job.queue for job in jobs}:
+        adding = sum(1 for job in jobs if job.queue == queue)
+        (waiting,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+            f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
+            f"LIMIT ?)", (queue, queue_size)).fetchone()
+        if waiting + adding > queue_size:
+            raise QueueFull(
+                f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                "start more workers)")
+
+
+def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
+    """A finished job (same id) → waiting again with new data; False if it is not finished.
+
+    This is what enqueueing a huey Task object a second time means: it runs again.
+    The row keeps its history (attempts, errors); its attempt budget starts afresh.
+    """
+    check_room(conn, [job], queue_size)
+    return conn.execute(
+        "UPDATE runner_job SET state=?, task=?, queue=?, priority=?, data=?, args=?, "
+        "max_attempts=attempt + ?, run_at=?, started_at=NULL, finished_at=NULL, reason=NULL, "
+        "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=?, event_id=?, "
+        "schedule=? WHERE id=? AND state IN ('completed','dead','cancelled')",
+        ("scheduled" if job.run_at > now else "available", job.task, job.queue, job.priority,
+         job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
+         job.schedule, job.id)).rowcount == 1
 
 
 # -- claim ---------------------------------------------------------------------------
@@ -340,16 +363,15 @@ def _cancel(conn: sqlite3.Connection, job_id: str, states: Sequence[JobState], n
         f"WHERE id=? AND state IN {sql_in(states)}", (now, reason, job_id)).rowcount
 
 
-def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str,
-                   scheduled_only: bool = False) -> int:
-    """Every waiting (or only every ``scheduled``) job → ``cancelled`` (huey's flushes)."""
-    if scheduled_only:
-        return conn.execute(
-            "UPDATE runner_job SET state='cancelled', reason=?, "
-            "finished_at=? WHERE state='scheduled'", (reason, now)).rowcount
+def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bool) -> int:
+    """Waiting jobs due by ``now`` (or, with ``due`` False, due later) → ``cancelled``.
+
+    huey's ``flush()`` of its queue and of its schedule.
+    """
+    compare = "<=" if due else ">"
     return conn.execute(
         f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? "
-        f"WHERE state IN {WAITING_SQL}", (reason, now)).rowcount
+        f"WHERE state IN {WAITING_SQL} AND run_at {compare} ?", (reason, now, now)).rowcount
 
 
 def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: float) -> None:
