@@ -19,7 +19,6 @@ from huey.api import TaskWrapper
 
 from runner.errors import ConfigError
 from runner.store.job_rows import NewJob
-from runner.store.transitions import rearm
 from runner.task import RunnerTask, RunnerTaskWrapper, check_options, collect_options
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ class HueyApi:
                 raise
         jobs.flush_acks()  # a completion still buffered in this process counts as finished
         limit = jobs.settings.worker.queue_size
-        if jobs.db.write(lambda conn: rearm(conn, job, time.time(), queue_size=limit)):
+        if jobs.store.rearm(job, now=time.time(), queue_size=limit):
             jobs.wake()
             return task
         twin = copy.copy(task)  # the caller's Task and its Result keep their id

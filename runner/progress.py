@@ -106,7 +106,7 @@ def _finish(job: CurrentJob) -> None:
 
 def _write(job_id: str, values: Progress) -> None:
     try:
-        _jobs().set_progress(job_id, values.done, values.total, values.message)
+        _jobs().store.set_progress(job_id, values.done, values.total, values.message)
     except Exception as exc:  # progress is advisory: never fail the task for it
         logger.warning("could not record progress of job %s: %s", job_id, exc)
 

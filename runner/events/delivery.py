@@ -247,7 +247,7 @@ def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
             job.priority = settings.dispatch_priority
             # run_at is the emit time itself, so the row is 'available', not 'scheduled'.
             dispatch.append((replace(huey.new_job(job), run_at=at + delay), chunk))
-    ids = store.insert_events(jobs.db, events, dispatch, now=at,
+    ids = jobs.store.insert_events(events, dispatch, now=at,
                               dedupe_window=settings.dedupe_window,
                               deadline=settings.emit_deadline)
     jobs.wake()
@@ -278,10 +278,10 @@ def _dispatch(*event_ids: str) -> None:
     jobs = huey.jobs
     if jobs is None:
         return
-    own = store.pending_events(jobs.db, event_ids)
+    own = jobs.store.pending_events(event_ids)
     give_up = time.monotonic() + SWEEP_SECONDS
     while True:
-        due = store.due_pending_events(jobs.db, now=time.time(), limit=DISPATCH_BATCH)
+        due = jobs.store.due_pending_events(now=time.time(), limit=DISPATCH_BATCH)
         _fan_out(huey, jobs, own + due, event_ids)
         own = []
         if len(due) < DISPATCH_BATCH:
@@ -305,7 +305,7 @@ def _fan_out(huey: RunnerHuey, jobs: JobStorage, found: list[store.EventRow],
                           for h in handlers_for(event.name)]
     if not plan:
         return
-    done = store.fan_out(jobs.db, plan, settle=[i for i in plan if i not in event_ids])
+    done = jobs.store.fan_out(plan, settle=[i for i in plan if i not in event_ids])
     if any(done.values()):
         jobs.wake()
     for event_id, count in done.items():
@@ -333,7 +333,7 @@ def current_event() -> store.EventRow | None:
     jobs = get_huey().jobs
     if job is None or jobs is None:
         return None
-    return store.event_of_job(jobs.db, job.id)
+    return jobs.store.event_of_job(job.id)
 
 
 def _classes(value: tuple[type[BaseException], ...] | type[BaseException]

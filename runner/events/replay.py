@@ -10,7 +10,6 @@ from __future__ import annotations
 from runner.errors import UnknownTask
 from runner.events.delivery import handler_job, handlers_for
 from runner.registry import get_huey
-from runner.store import events as store
 from runner.store.states import JobState
 
 
@@ -31,7 +30,7 @@ def replay(event_id: str, handler: str | None = None, *, only_failed: bool = Fal
     jobs = huey.jobs
     if jobs is None:
         raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
-    event = store.get_event(jobs.db, event_id)
+    event = jobs.store.get_event(event_id)
     targets = handlers_for(event.name)
     if handler is not None:
         targets = [h for h in targets if h.name == handler]
@@ -40,14 +39,14 @@ def replay(event_id: str, handler: str | None = None, *, only_failed: bool = Fal
             raise UnknownTask(f"no handler '{handler}' for event '{event.name}' in this "
                               f"process (matching handlers: {known})")
     if only_failed:
-        dead = {o.handler for o in store.handler_outcomes(jobs.db, [event.id])[event.id]
+        dead = {o.handler for o in jobs.store.handler_outcomes([event.id])[event.id]
                 if o.outcome == JobState.DEAD}
         targets = [h for h in targets if h.name in dead]
     if not targets:
         return []
     payload = event.payload
     new = [handler_job(huey, h, event.id, payload) for h in targets]
-    store.add_deliveries(jobs.db, event.id, new)
+    jobs.store.add_deliveries(event.id, new)
     jobs.wake()
     return [j.id for j in new]
 
@@ -65,7 +64,7 @@ def replay_matching(pattern: str | None = None, *, since: float | None = None,
     if jobs is None:
         raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
     result: dict[str, list[str]] = {}
-    for event in store.list_events(jobs.db, pattern=pattern, since=since, limit=limit):
+    for event in jobs.store.list_events(pattern=pattern, since=since, limit=limit):
         if handler is not None and handler not in {h.name for h in handlers_for(event.name)}:
             continue
         ids = replay(event.id, handler, only_failed=only_failed)

@@ -16,14 +16,13 @@ from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules, parse_spec, registry
 from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
-from runner.store import schedules as store
-from runner.store.db import Database
+from runner.store.backend import Store
 from runner.store.schedules import RunRow, ScheduleRow
 
 
 def list_schedules(*, huey: RunnerHuey | None = None) -> list[ScheduleRow]:
     """Every schedule in the database, by name, with its last job's state."""
-    return store.list_schedules(_db(huey))
+    return _store(huey).list_schedules()
 
 
 def get_schedule(name: str, *, huey: RunnerHuey | None = None) -> ScheduleRow:
@@ -39,7 +38,7 @@ def schedule_runs(name: str, *, limit: int = 100,
                   huey: RunnerHuey | None = None) -> list[RunRow]:
     """The most recent fired (or skipped) slots of a schedule, oldest first."""
     _require(name, huey)
-    return store.schedule_runs(_db(huey), name, limit=limit)
+    return _store(huey).schedule_runs(name, limit=limit)
 
 
 def pause_schedule(name: str, *, huey: RunnerHuey | None = None) -> None:
@@ -49,7 +48,7 @@ def pause_schedule(name: str, *, huey: RunnerHuey | None = None) -> None:
         ScheduleNotFound: no such schedule.
     """
     _require(name, huey)
-    store.set_paused(_db(huey), name, True, now=time.time())
+    _store(huey).set_paused(name, True, now=time.time())
 
 
 def resume_schedule(name: str, *, huey: RunnerHuey | None = None,
@@ -62,7 +61,7 @@ def resume_schedule(name: str, *, huey: RunnerHuey | None = None,
     row = _require(name, huey)
     at = time.time() if now is None else now
     upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
-    store.set_paused(_db(huey), name, False, now=at, next_fire_at=upcoming.timestamp())
+    _store(huey).set_paused(name, False, now=at, next_fire_at=upcoming.timestamp())
 
 
 def skip_next_run(name: str, *, huey: RunnerHuey | None = None) -> None:
@@ -72,7 +71,7 @@ def skip_next_run(name: str, *, huey: RunnerHuey | None = None) -> None:
         ScheduleNotFound: no such schedule.
     """
     _require(name, huey)
-    store.set_skip_next(_db(huey), name, True, now=time.time())
+    _store(huey).set_skip_next(name, True, now=time.time())
 
 
 def run_schedule_now(name: str, *, huey: RunnerHuey | None = None,
@@ -95,7 +94,7 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None,
     job = new_run_job(instance, definition, run_at=at)
     jobs = instance.jobs
     assert jobs is not None
-    store.record_manual_run(jobs.db, name, job, now=at,
+    jobs.store.record_manual_run(name, job, now=at,
                             queue_size=instance.settings.worker.queue_size)
     jobs.wake()
     return job.id
@@ -110,10 +109,10 @@ def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:
     return [first, *cron.fire_times(spec, first, n - 1)]
 
 
-def _db(huey: RunnerHuey | None) -> Database:
+def _store(huey: RunnerHuey | None) -> Store:
     jobs = (huey or get_huey()).jobs
     assert jobs is not None, "schedules need a database (not immediate mode)"
-    return jobs.db
+    return jobs.store
 
 
 def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
@@ -124,16 +123,16 @@ def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
 
 
 def _require(name: str, huey: RunnerHuey | None) -> ScheduleRow:
-    db = _db(huey)
-    row = store.get_schedule(db, name)
+    store = _store(huey)
+    row = store.get_schedule(name)
     if row is not None:
         return row
     definition = _definition(name, huey or get_huey())
     if definition is None:
-        known = ", ".join(r.name for r in store.list_schedules(db)) or "none"
+        known = ", ".join(r.name for r in store.list_schedules()) or "none"
         raise ScheduleNotFound(f"no schedule named {name!r} (known: {known})")
     now = time.time()
-    store.ensure_schedule(db, sync_item(definition, now), now=now)
-    row = store.get_schedule(db, name)
+    store.ensure_schedule(sync_item(definition, now), now=now)
+    row = store.get_schedule(name)
     assert row is not None
     return row

@@ -22,6 +22,7 @@ from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules
 from runner.store import schedules as store
+from runner.store.backend import Store
 from runner.store.db import Database
 from runner.store.job_rows import NewJob
 
@@ -95,12 +96,19 @@ class Scheduler:
         assert jobs is not None, "the scheduler needs a database (not immediate mode)"
         return jobs.db
 
+    @property
+    def store(self) -> Store:
+        """The jobs database's store."""
+        jobs = self.huey.jobs
+        assert jobs is not None, "the scheduler needs a database (not immediate mode)"
+        return jobs.store
+
     # -- the work --------------------------------------------------------------
 
     def sync(self, now: float | None = None) -> None:
         """Write the definitions into ``runner_schedule`` (see ``sync_schedules``)."""
         at = self.clock() if now is None else now
-        store.sync_schedules(self.db, [sync_item(d, at) for d in self.schedules.values()],
+        self.store.sync_schedules([sync_item(d, at) for d in self.schedules.values()],
                              now=at)
 
     def tick(self, now: float | None = None) -> float | None:
@@ -112,7 +120,7 @@ class Scheduler:
         at = self.clock() if now is None else now
         self._ticked_at = at
         plans = []
-        for name, expected in store.due_schedules(self.db, at):
+        for name, expected in self.store.due_schedules(at):
             try:
                 plan = self._plan(name, expected, at)
             except Exception:
@@ -124,14 +132,14 @@ class Scheduler:
             stamp = self.clock if now is None else (lambda: at)
             jobs = self.huey.jobs
             queue_size = self.settings.worker.queue_size
-            results = store.fire(self.db, plans, clock=stamp, queue_size=queue_size)
+            results = self.store.fire(plans, clock=stamp, queue_size=queue_size)
             if jobs is not None and any(r.enqueued for r in results):
                 jobs.wake()
             for r in results:
                 for slot, reason in r.skipped:
                     logger.info("schedule %r: slot %s skipped: %s", r.name,
                                 to_datetime(slot).isoformat(), reason)
-        return store.next_due(self.db)
+        return self.store.next_due()
 
     def _plan(self, name: str, expected: float, now: float) -> store.FirePlan | None:
         definition = self.schedules.get(name)
@@ -164,7 +172,7 @@ class Scheduler:
 
     def prepare(self, horizon: float) -> None:
         """Plan the slots due by ``horizon`` ahead of time, so firing is only the transaction."""
-        for name, expected in store.due_schedules(self.db, horizon):
+        for name, expected in self.store.due_schedules(horizon):
             definition = self.schedules.get(name)
             ready = self._ready.get(name)
             if definition is None or (ready is not None and ready[0] == expected):
@@ -234,7 +242,7 @@ class Scheduler:
                     due = self._ticked_at + self.check_interval
             elif version != seen:
                 try:
-                    due = store.next_due(self.db)
+                    due = self.store.next_due()
                 except Exception:
                     logger.exception("scheduler: cannot read the next due time")
                     due = self.clock() + _RETRY_AFTER
@@ -256,7 +264,7 @@ class Scheduler:
 
     def _version(self, previous: int | None) -> int | None:
         try:
-            return store.data_version(self.db)
+            return self.store.data_version()
         except Exception:
             return previous
 
@@ -266,6 +274,6 @@ class Scheduler:
             return
         self._pruned_at = now
         try:
-            store.prune_runs(self.db, before=now - RUN_RETENTION)
+            self.store.prune_runs(before=now - RUN_RETENTION)
         except Exception:
             logger.exception("scheduler: pruning old slot records failed")

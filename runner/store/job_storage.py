@@ -12,7 +12,6 @@ worker pays about one commit per batch rather than two per job.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -21,12 +20,13 @@ from pathlib import Path
 
 from runner.config import Settings
 from runner.errors import DiskFull
-from runner.store import transitions
+from runner.store.backend import Store
 from runner.store.db import open_database
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.kvstore import KeyValueStore
 from runner.store.schema import prepare_database
-from runner.store.states import FUTURE, JobState, sql_in
+from runner.store.sqlite import sqlite_store
+from runner.store.states import JobState
 from runner.store.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class JobStorage(KeyValueStore):
         self.settings = settings
         self.db = open_database(settings.database_path, settings.database)
         prepare_database(self.db)
+        #: The seam every other part of the runner reaches the data through.
+        self.store: Store = sqlite_store(self.db)
         self.notifier = Notifier(self.db.path)
         self.owner: str | None = None
         self.queues: tuple[str, ...] = settings.worker.queues
@@ -77,7 +79,7 @@ class JobStorage(KeyValueStore):
         """
         created = time.time() if now is None else now
         limit = self.settings.worker.queue_size
-        self.db.write(lambda conn: transitions.enqueue(conn, jobs, created, queue_size=limit))
+        self.store.enqueue(jobs, now=created, queue_size=limit)
         self.wake()
 
     def wake(self) -> None:
@@ -135,7 +137,7 @@ class JobStorage(KeyValueStore):
         for c in unstarted:
             self._inflight.discard(c.id)
         if unstarted:
-            self.db.write(lambda conn: transitions.unclaim(conn, [c.id for c in unstarted]))
+            self.store.unclaim([c.id for c in unstarted])
         return [c.id for c in unstarted]
 
     def _on_remote_wake(self) -> None:
@@ -203,8 +205,7 @@ class JobStorage(KeyValueStore):
 
     def has_future_jobs(self) -> bool:
         """True when some job waits for a later ``run_at`` (scheduled or retrying)."""
-        return bool(self.db.query(
-            f"SELECT 1 FROM runner_job WHERE state IN {sql_in(FUTURE)} LIMIT 1"))
+        return self.store.has_future_jobs()
 
     def claim_due(self, want: int = 1) -> list[Claimed]:
         """Claim up to ``want`` due jobs now, without waiting (tests, ``drain()``)."""
@@ -226,15 +227,9 @@ class JobStorage(KeyValueStore):
         busy = bool(self._inflight)
         with self._ack_lock:
             acks, self._acks = self._acks, []
-
-        def claim(conn: sqlite3.Connection) -> transitions.ClaimResult:
-            if acks:
-                transitions.complete(conn, acks)
-            return transitions.claim(conn, now=now, owner=owner, lease_seconds=self.lease_seconds,
-                                     want=want, busy=busy, queues=self.queues)
-
         try:
-            result = self.db.write(claim)
+            result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
+                                      want=want, busy=busy, queues=self.queues, acks=acks)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks
@@ -262,7 +257,7 @@ class JobStorage(KeyValueStore):
 
     def release(self, job_id: str, run_at: float) -> None:
         """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
-        self.db.write(lambda conn: transitions.release(conn, job_id, run_at))
+        self.store.release(job_id, run_at)
 
     def ack_completed(self, job_id: str, *, started_at: float | None = None,
                       finished_at: float | None = None) -> None:
@@ -281,7 +276,7 @@ class JobStorage(KeyValueStore):
             acks, self._acks = self._acks, []
         if acks:
             try:
-                self.db.write(lambda conn: transitions.complete(conn, acks))
+                self.store.complete(acks)
             except BaseException:
                 with self._ack_lock:
                     self._acks[:0] = acks
@@ -295,18 +290,12 @@ class JobStorage(KeyValueStore):
         retrying = JobState(state) is JobState.RETRYING
         with self._ack_lock:
             acks, self._acks = self._acks, []
-
-        def write(conn: sqlite3.Connection) -> None:
-            if acks:
-                transitions.complete(conn, acks)
-            if retrying:
-                transitions.retry(conn, job_id, attempt, failure, worker=self.owner, now=now,
-                                  run_at=run_at, reason=reason, data=data)
-            else:
-                transitions.bury(conn, job_id, attempt, failure, worker=self.owner, now=now,
-                                 reason=reason)
-
-        self.db.write(write)
+        if retrying:
+            self.store.retry(job_id, attempt, failure, worker=self.owner, now=now, run_at=run_at,
+                             reason=reason, data=data, acks=acks)
+        else:
+            self.store.bury(job_id, attempt, failure, worker=self.owner, now=now, reason=reason,
+                            acks=acks)
         if retrying:
             self.wake()
 
@@ -314,17 +303,15 @@ class JobStorage(KeyValueStore):
         """Record an outcome without an error: cancelled, or handed back as available."""
         now = time.time()
         if JobState(state) is JobState.AVAILABLE:
-            self.db.write(lambda conn: transitions.hand_back(conn, job_id, now=now,
-                                                             reason=reason))
+            self.store.hand_back(job_id, now=now, reason=reason)
             self.wake()
         else:
-            self.db.write(lambda conn: transitions.cancel_attempt(conn, job_id, now=now,
-                                                                  reason=reason))
+            self.store.cancel_attempt(job_id, now=now, reason=reason)
 
     def set_progress(self, job_id: str, done: float, total: float | None,
                      message: str | None) -> None:
         """Record a running job's progress."""
-        self.db.write(lambda conn: transitions.set_progress(conn, job_id, done, total, message))
+        self.store.set_progress(job_id, done, total, message)
 
     @property
     def path(self) -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
-from runner.store import transitions
+from runner.store.backend import Store
 from runner.store.db import Database
 from runner.store.states import WAITING_SQL
 
@@ -24,6 +24,7 @@ class KeyValueStore(BaseStorage):
     """Key/value and introspection methods huey calls; needs ``self.db``."""
 
     db: Database
+    store: Store
     #: Whether any revocation may exist: refreshed at every claim, set by every revoke.
     #: Only the revocation check of a job this process just claimed may skip reading
     #: when it is False (see RunnerHuey.is_revoked); every other read goes to the table.
@@ -49,8 +50,7 @@ class KeyValueStore(BaseStorage):
         return [r[0] for r in rows]
 
     def flush_queue(self) -> None:
-        self.db.write(lambda c: transitions.cancel_waiting(c, now=time.time(),
-                                                           reason="queue flushed", due=True))
+        self.store.cancel_waiting(now=time.time(), reason="queue flushed", due=True)
 
     def add_to_schedule(self, data: bytes, ts: object) -> None:
         raise NotImplementedError("scheduled jobs are rows with a future run_at")
@@ -70,8 +70,7 @@ class KeyValueStore(BaseStorage):
         return [r[0] for r in rows]
 
     def flush_schedule(self) -> None:
-        self.db.write(lambda c: transitions.cancel_waiting(c, now=time.time(),
-                                                           reason="schedule flushed", due=False))
+        self.store.cancel_waiting(now=time.time(), reason="schedule flushed", due=False)
 
     # Keys written with a TTL (huey's lock_task(ttl=...)) are gone once expired, for
     # every read; put_if_empty() deletes the expired row when it takes the key over.

@@ -36,6 +36,18 @@ def trim_logs(conn: sqlite3.Connection, max_rows: int) -> int:
     return conn.execute("DELETE FROM runner_log WHERE id <= ?", (top - max_rows,)).rowcount
 
 
+def write_logs(db: Database, rows: Sequence[LogTuple], *, trim_to: int = 0,
+               deadline: float = 5.0) -> None:
+    """Insert records in one transaction; with ``trim_to``, keep about that many newest."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        insert_logs(conn, rows)
+        if trim_to:
+            trim_logs(conn, trim_to)
+
+    db.write(write, deadline=deadline)
+
+
 @dataclass(frozen=True)
 class LogFilter:
     """Which records a listing shows; every field narrows it."""

@@ -145,10 +145,12 @@ def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
 # -- failures ------------------------------------------------------------------------
 
 
-def failure_rows(db: Database, *, limit: int = 200
-                 ) -> list[tuple[str | None, str | None, int, int, int, str | None, float | None]]:
-    """(error type, message, jobs, dead, retrying, tasks comma-separated, last failure)
-    of retrying and dead jobs grouped by error, biggest group first.
+#: (error type, message, jobs, dead, retrying, tasks comma-separated, last failure)
+FailureRow = tuple["str | None", "str | None", int, int, int, "str | None", "float | None"]
+
+
+def failure_rows(db: Database, *, limit: int = 200) -> list[FailureRow]:
+    """Retrying and dead jobs grouped by error type and message, biggest group first.
 
     Reads the partial index ``runner_job_failure`` (failed rows only), so the
     cost is the number of failed jobs, never the history.
@@ -192,8 +194,10 @@ def completions_since(db: Database, since: float
 
 
 def failed_attempts_since(db: Database, since: float) -> list[tuple[str, str, float, int]]:
-    """(task, queue, failed_at, retried) of attempts failed since ``since``; ``retried``
-    is 1 when another attempt followed (or may still follow)."""
+    """(task, queue, failed_at, retried) of attempts failed since ``since``.
+
+    ``retried`` is 1 when another attempt followed (or may still follow).
+    """
     return db.query(
         f"SELECT j.task, j.queue, e.failed_at, (e.attempt < j.attempt OR j.state IN {LIVE_SQL})"
         " FROM runner_job_error e JOIN runner_job j ON j.id = e.job_id "

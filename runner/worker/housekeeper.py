@@ -18,7 +18,8 @@ import psutil
 from runner.config import Settings
 from runner.progress import flush_progress
 from runner.store.db import Database
-from runner.store.maintenance import prune, retention_settings
+from runner.store.factory import store_for
+from runner.store.maintenance import retention_settings
 from runner.worker.guard import ResourceGuard
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Housekeeper:
             self._next_prune = time.monotonic() + self.retention.interval
             if self.guard.reason:
                 return  # no vacuum or checkpoint while the disk is full
-            report = prune(self.db, self.retention)
+            report = store_for(self.db).prune_retention(self.retention)
             if any(report.deleted.values()) or report.vacuumed_pages:
                 logger.info("retention: deleted %s, %d pages vacuumed, WAL %.1f -> %.1f MiB",
                             ", ".join(f"{n} {k}" for k, n in report.deleted.items() if n),

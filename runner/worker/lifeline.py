@@ -16,7 +16,6 @@ import psutil
 
 from runner.config import Settings
 from runner.store.job_storage import JobStorage
-from runner.store.workers import heartbeat, recover_orphans
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +65,12 @@ class Lifeline:
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)
-        heartbeat(self.storage.db, self.owner, self.storage.inflight_ids(),
+        self.storage.store.heartbeat(self.owner, self.storage.inflight_ids(),
                   lease_seconds=w.lease_seconds, rss_bytes=rss, cpu_percent=cpu,
                   status=self.status() if self.status else None, now=at)
         self.last_beat = at
-        recovery = recover_orphans(self.storage.db, crash_limit=w.crash_limit, me=self.owner,
-                                   now=at)
+        recovery = self.storage.store.recover_orphans(crash_limit=w.crash_limit, me=self.owner,
+                                                     now=at)
         if recovery.requeued or recovery.buried:
             logger.warning("recovered orphaned jobs: %d requeued, %d dead (worker died)",
                            len(recovery.requeued), len(recovery.buried))

@@ -17,7 +17,8 @@ from collections import OrderedDict, deque
 
 from runner.runner_huey import current_job
 from runner.store.db import Database
-from runner.store.logs import LogTuple, insert_logs, trim_logs
+from runner.store.factory import store_for
+from runner.store.logs import LogTuple
 from runner.worker.log_config import LoggingSection
 
 logger = logging.getLogger(__name__)
@@ -117,13 +118,9 @@ class LogSink(logging.Handler):
             self._since_trim += len(rows)
             trim = section.max_rows > 0 and self._since_trim >= max(100, section.max_rows // 20)
 
-            def write(conn):  # noqa: ANN001, ANN202 - sqlite3.Connection -> None
-                insert_logs(conn, rows)
-                if trim:
-                    trim_logs(conn, section.max_rows)
-
             try:
-                self.db.write(write, deadline=5.0)
+                store_for(self.db).write_logs(
+                    rows, trim_to=section.max_rows if trim else 0, deadline=5.0)
                 if trim:
                     self._since_trim = 0
             except Exception as exc:

@@ -28,7 +28,7 @@ from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
 from runner.store.integrity import quick_check
 from runner.store.job_storage import JobStorage
-from runner.store.workers import make_worker_id, mark_stopped, recover_orphans, register
+from runner.store.workers import make_worker_id
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations, validate_sections
 
@@ -139,9 +139,9 @@ class Manager:
         assert jobs is not None
         self.check_database(jobs)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
-        register(jobs.db, self.owner, concurrency=threads, queues=self.queues)
-        recovery = recover_orphans(jobs.db, crash_limit=self.settings.worker.crash_limit,
-                                   me=self.owner)
+        jobs.store.register(self.owner, concurrency=threads, queues=self.queues)
+        recovery = jobs.store.recover_orphans(crash_limit=self.settings.worker.crash_limit,
+                                              me=self.owner)
         if recovery.requeued or recovery.buried:
             logger.warning("start-up recovery: %d jobs of dead workers requeued, %d dead",
                            len(recovery.requeued), len(recovery.buried))
@@ -252,7 +252,7 @@ class Manager:
             handed = jobs.stop_consuming()
             if handed:
                 logger.info("handed back %d claimed jobs that had not started", len(handed))
-            mark_stopped(jobs.db, self.owner)
+            jobs.store.mark_stopped(self.owner)
         except Exception:
             logger.exception("clean shutdown failed; leases expire and jobs are recovered")
         if self.ops is not None:

@@ -1,0 +1,433 @@
+"""The storage seam: what a backend provides, typed as one :class:`Store` protocol.
+
+The worker, the scheduler, events, the CLI, metrics and the dashboard reach
+the data through these operations; SQLite implements them now
+(:class:`runner.store.sqlite.SqliteStore`), and a PostgreSQL or Redis backend
+implements the same ones. It is the delivery contract, not an SQL dialect:
+
+* enqueue (batch, unique keys, queue bounds) and claim a batch under a lease,
+  with the completions that piled up written in the same step;
+* complete, retry, bury, hand back, release: each outcome in one atomic step
+  with the attempt's error; extend leases; requeue the jobs of dead workers
+  and charge a crash only to attempts that started;
+* fire a schedule slot exactly once (compare-and-set), insert an event and
+  fan it out idempotently, store log lines, prune;
+* the reads the CLI, metrics and the dashboard need.
+
+``tests/conformance/`` runs one suite against every backend; a new backend
+adds one fixture there. Rows travel as the dataclasses of
+:mod:`runner.store.job_rows`, :mod:`runner.store.models`, :mod:`runner.store.events`,
+:mod:`runner.store.schedules` and :mod:`runner.store.queries`; states as
+:class:`~runner.store.states.JobState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from runner.store.events import EventRow, HandlerOutcome, NewEvent
+from runner.store.job_rows import FailureInfo, NewJob
+from runner.store.logs import LogFilter, LogTuple
+from runner.store.maintenance import PruneReport, RetentionSection
+from runner.store.models import AttemptError, JobRow, LogRow
+from runner.store.queries import JobFilter, QueueDepth, WorkerRow
+from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.states import JobState
+from runner.store.stats import FailureRow
+from runner.store.transitions import Ack, ClaimResult
+from runner.store.workers import Recovery
+
+
+@runtime_checkable
+class Store(Protocol):
+    """One jobs database, as every part of the runner uses it (see the module docstring)."""
+
+    @property
+    def path(self) -> Path:
+        """Where the data lives (a file for SQLite), for messages and wake-ups."""
+        ...
+
+    # -- jobs: the state machine ---------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+        """Insert jobs (``scheduled`` when ``run_at`` is later than ``now``) in one step.
+
+        Raises:
+            QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
+        """
+        ...
+
+    def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
+              busy: bool = False, queues: Sequence[str] = (),
+              acks: Sequence[Ack] = ()) -> ClaimResult:
+        """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step."""
+        ...
+
+    def complete(self, acks: Sequence[Ack]) -> None:
+        """Record finished attempts: ``executing`` → ``completed``."""
+        ...
+
+    def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+              now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
+              acks: Sequence[Ack] = ()) -> None:
+        """A failed attempt with another to come: ``executing`` → ``retrying`` at ``run_at``."""
+        ...
+
+    def bury(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+             now: float, reason: str | None, acks: Sequence[Ack] = ()) -> None:
+        """A failed attempt with none to come: ``executing`` → ``dead``."""
+        ...
+
+    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None) -> None:
+        """Revoked or expired when its worker looked: → ``cancelled``."""
+        ...
+
+    def hand_back(self, job_id: str, *, now: float, reason: str | None) -> None:
+        """Interrupted: ``executing`` → ``available``, the attempt counted."""
+        ...
+
+    def release(self, job_id: str, run_at: float) -> None:
+        """Claimed too early: back to ``scheduled`` at ``run_at``, the attempt not used."""
+        ...
+
+    def unclaim(self, job_ids: Sequence[str]) -> None:
+        """Claimed but never started (a stopping worker): back to ``available``."""
+        ...
+
+    def rearm(self, job: NewJob, *, now: float, queue_size: int = 0) -> bool:
+        """A finished job runs again as the same row; False when it is not finished."""
+        ...
+
+    def cancel_waiting(self, *, now: float, reason: str, due: bool) -> int:
+        """Cancel every waiting job due by ``now`` (or, ``due`` False, due later)."""
+        ...
+
+    def set_progress(self, job_id: str, done: float, total: float | None,
+                     message: str | None) -> None:
+        """Record a running job's progress."""
+        ...
+
+    def has_future_jobs(self) -> bool:
+        """True when some job waits for a later ``run_at``."""
+        ...
+
+    # -- workers -------------------------------------------------------------------------
+
+    def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
+                 now: float | None = None) -> None:
+        """Record a worker process as running."""
+        ...
+
+    def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
+                  rss_bytes: int | None = None, cpu_percent: float | None = None,
+                  processed: int | None = None, status: str | None = None,
+                  now: float | None = None) -> None:
+        """Say this worker is alive and extend the leases of the jobs it runs."""
+        ...
+
+    def mark_stopped(self, owner: str, now: float | None = None) -> None:
+        """Record a clean exit of a worker process."""
+        ...
+
+    def recover_orphans(self, *, crash_limit: int, me: str | None = None,
+                        now: float | None = None) -> Recovery:
+        """Requeue (or bury) jobs whose worker is gone."""
+        ...
+
+    def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
+        """Forget worker rows that stopped or went silent long ago."""
+        ...
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def write_logs(self, rows: Sequence[LogTuple], *, trim_to: int = 0,
+                   deadline: float = 5.0) -> None:
+        """Insert records in one transaction; with ``trim_to``, keep about that many newest."""
+        ...
+
+    def read_logs(self, filters: LogFilter | None = None, *, after_id: int = 0,
+                  limit: int = 200) -> list[LogRow]:
+        """Records after ``after_id``, oldest first; with ``after_id`` 0, the last ``limit``."""
+        ...
+
+    def tail_logs(self, *, after_id: int = 0, job_id: str | None = None, min_level: int = 0,
+                  text: str | None = None, limit: int = 500) -> list[LogRow]:
+        """Stored log records after ``after_id``, oldest first; with 0, the newest ``limit``."""
+        ...
+
+    def job_log_bytes(self, job_id: str) -> int:
+        """Message bytes stored for one job."""
+        ...
+
+    # -- schedules -----------------------------------------------------------------------
+
+    def sync_schedules(self, items: Sequence[SyncItem], *, now: float,
+                       orphan_others: bool = True) -> None:
+        """Upsert definitions; rows missing from ``items`` are marked orphaned (never deleted)."""
+        ...
+
+    def ensure_schedule(self, item: SyncItem, *, now: float) -> None:
+        """Insert a schedule's row if there is none yet (control before the first sync)."""
+        ...
+
+    def due_schedules(self, now: float) -> list[tuple[str, float]]:
+        """``(name, next_fire_at)`` of active schedules due at ``now``."""
+        ...
+
+    def next_due(self) -> float | None:
+        """The earliest ``next_fire_at`` of an active schedule."""
+        ...
+
+    def data_version(self) -> int:
+        """SQLite's ``data_version``: changes when another connection commits (cheap poll)."""
+        ...
+
+    def fire(self, plans: Sequence[FirePlan], *, clock: Callable[[], float],
+             queue_size: int) -> list[FireResult]:
+        """Fire due schedules in one transaction (see module docstring); returns the outcomes."""
+        ...
+
+    def record_manual_run(self, name: str, job: NewJob, *, now: float, queue_size: int) -> None:
+        """Insert an extra run's job and slot record; the schedule's next fire is untouched."""
+        ...
+
+    def set_paused(self, name: str, paused: bool, *, now: float,
+                   next_fire_at: float | None = None) -> bool:
+        """Pause or resume; resuming sets ``next_fire_at`` (no catch-up for paused time)."""
+        ...
+
+    def set_skip_next(self, name: str, skip: bool = True, *, now: float) -> bool:
+        """Ask to skip (or no longer skip) the next slot; False when there is no such schedule."""
+        ...
+
+    def list_schedules(self, name: str | None = None) -> list[ScheduleRow]:
+        """Every schedule (or the one named), by name, with its last job's state."""
+        ...
+
+    def get_schedule(self, name: str) -> ScheduleRow | None:
+        """One schedule, or None."""
+        ...
+
+    def schedule_runs(self, name: str, *, limit: int = 100) -> list[RunRow]:
+        """The most recent fired slots of a schedule, oldest first."""
+        ...
+
+    def prune_runs(self, *, before: float) -> int:
+        """Delete slot records fired before ``before``; returns how many."""
+        ...
+
+    def count_schedules(self) -> int:
+        """How many schedules the database holds."""
+        ...
+
+    # -- events --------------------------------------------------------------------------
+
+    def insert_events(self, events: Sequence[NewEvent],
+                      dispatch: Sequence[tuple[NewJob, Sequence[str]]], *, now: float,
+                      dedupe_window: float, deadline: float) -> list[str]:
+        """Write events and their dispatch jobs in one transaction; returns the event ids."""
+        ...
+
+    def pending_events(self, ids: Sequence[str]) -> list[EventRow]:
+        """The events among ``ids`` that are still waiting for their dispatch."""
+        ...
+
+    def due_pending_events(self, *, now: float, limit: int) -> list[EventRow]:
+        """The oldest undispatched events whose dispatch job is due (not delayed)."""
+        ...
+
+    def fan_out(self, deliveries: Mapping[str, Sequence[NewJob]], *, settle: Sequence[str] = (),
+                now: float | None = None) -> dict[str, int]:
+        """Dispatch pending events: insert their handler jobs and mark them, in one transaction."""
+        ...
+
+    def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
+                       now: float | None = None) -> None:
+        """Replay: insert new handler jobs linked to an event, counting the delivery."""
+        ...
+
+    def get_event(self, event_id: str) -> EventRow:
+        """One event by id, or by a unique start or end of its id."""
+        ...
+
+    def event_of_job(self, job_id: str) -> EventRow | None:
+        """The event a job was created for, or None."""
+        ...
+
+    def list_events(self, *, pattern: str | None = None, since: float | None = None,
+                    status: str | None = None, limit: int = 100) -> list[EventRow]:
+        """Events newest first, filtered by name pattern, emit time and status."""
+        ...
+
+    def handler_outcomes(self, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
+        """Per event, each handler's outcome (from its newest linked job), by handler name."""
+        ...
+
+    def prune_events(self, older_than_days: float, *, now: float | None = None, batch: int = 1000,
+                     dry_run: bool = False) -> int:
+        """Delete events emitted more than ``older_than_days`` ago; returns how many."""
+        ...
+
+    def count_events(self, status: str | None = None) -> int:
+        """How many events are stored (with ``status``, when given)."""
+        ...
+
+    def count_unhandled(self) -> int:
+        """Events no handler took."""
+        ...
+
+    def unhandled_events(self, *, limit: int = 200) -> list[EventRow]:
+        """Events no handler took, newest first."""
+        ...
+
+    # -- queries -------------------------------------------------------------------------
+
+    def list_jobs(self, filters: JobFilter | None = None, *, limit: int = 100,
+                  offset: int = 0) -> list[JobRow]:
+        """Jobs matching ``filters``, newest first, one page at a time."""
+        ...
+
+    def count_jobs(self, filters: JobFilter | None = None) -> int:
+        """How many jobs match ``filters``."""
+        ...
+
+    def job_ids(self, filters: JobFilter, *, limit: int = 100_000) -> list[str]:
+        """Ids of the jobs matching ``filters`` (for bulk actions)."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRow:
+        """One job by id, or by a unique start or end of its id."""
+        ...
+
+    def job_errors(self, job_id: str) -> list[AttemptError]:
+        """Every failed attempt of a job, oldest first (the timeline)."""
+        ...
+
+    def counts_by_state(self) -> dict[str, int]:
+        """Number of jobs in each state (states with none are 0)."""
+        ...
+
+    def queue_depths(self, now: float | None = None) -> list[QueueDepth]:
+        """Waiting and running jobs per queue, with the age of the oldest due waiting job."""
+        ...
+
+    def list_workers(self, *, include_stopped: bool = False) -> list[WorkerRow]:
+        """Worker processes, most recent heartbeat first."""
+        ...
+
+    # -- job_control ---------------------------------------------------------------------
+
+    def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        """Make finished or retrying jobs waiting again, due now; returns how many changed."""
+        ...
+
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        """Cancel jobs that have not started; returns how many changed."""
+        ...
+
+    def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        """Mark waiting or dead jobs cancelled ("discarded"); returns how many changed."""
+        ...
+
+    def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
+        """Put an event back to ``pending`` and make its dispatch job due again, in one step."""
+        ...
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def prune_retention(self, section: RetentionSection, *, now: float | None = None,
+                        dry_run: bool = False) -> PruneReport:
+        """Delete what retention says is old; with ``dry_run`` only count it."""
+        ...
+
+    # -- stats ---------------------------------------------------------------------------
+
+    def count_in_state(self, state: JobState) -> int:
+        """Jobs in one state (a covering range of the ``(state, created_at)`` index)."""
+        ...
+
+    def completed_per_minute(self, start: float) -> list[tuple[int, int]]:
+        """(minute index from ``start``, completions) for jobs finished since ``start``."""
+        ...
+
+    def failed_per_minute(self, start: float) -> list[tuple[int, int]]:
+        """(minute index from ``start``, failed attempts) for attempts failed since ``start``."""
+        ...
+
+    def finished_per_second(self, since: float,
+                            until: float | None = None) -> tuple[dict[int, int], dict[int, int]]:
+        """Completions and failed attempts per whole second in ``[since, until)``."""
+        ...
+
+    def queue_oldest(self, now: float) -> list[tuple[str, float | None]]:
+        """Each queue with waiting jobs and the ``run_at`` of its oldest due one."""
+        ...
+
+    def waiting_in_queue(self, queue: str) -> int:
+        """Waiting jobs of one queue, read through its partial index."""
+        ...
+
+    def running_per_queue(self) -> dict[str, int]:
+        """Running jobs per queue."""
+        ...
+
+    def running_jobs(self) -> list[tuple[str | None, str, str, float | None]]:
+        """(lease owner, id, task, started_at) of every running job, oldest start first."""
+        ...
+
+    def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:
+        """(queue, state, jobs) for every pair that has jobs."""
+        ...
+
+    def job_page(self, filters: JobFilter | None = None, *, limit: int = 100,
+                 offset: int = 0) -> list[JobRow]:
+        """One page of jobs, newest first, always read through an index."""
+        ...
+
+    def count_jobs_capped(self, filters: JobFilter | None = None, *,
+                          cap: int = 10_000) -> tuple[int, bool]:
+        """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
+        ...
+
+    def failure_rows(self, *, limit: int = 200) -> list[FailureRow]:
+        """Retrying and dead jobs grouped by error type and message, biggest group first."""
+        ...
+
+    def failure_group_ids(self, error_type: str | None, message: str | None, *,
+                          limit: int = 100_000) -> list[str]:
+        """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
+        ...
+
+    def failure_signature(self) -> tuple[int, int]:
+        """Changes whenever a failure group may have: (failed jobs, newest failed attempt id)."""
+        ...
+
+    def completions_since(self, since: float) -> list[tuple[str, str, float | None, float]]:
+        """(task, queue, started_at, finished_at) of jobs completed since ``since``."""
+        ...
+
+    def failed_attempts_since(self, since: float) -> list[tuple[str, str, float, int]]:
+        """(task, queue, failed_at, retried) of attempts failed since ``since``."""
+        ...
+
+    def dead_by_task(self, since: float) -> list[tuple[str, str, int | None, int]]:
+        """(task, queue, died since ``since``, dead now) per task and queue with dead jobs."""
+        ...
+
+    def active_schedule_fires(self) -> list[tuple[str, float | None]]:
+        """(name, next_fire_at) of every active schedule."""
+        ...
+
+    # -- integrity -----------------------------------------------------------------------
+
+    def has_table(self, name: str) -> bool:
+        """True when the database holds table ``name`` (newer features add tables)."""
+        ...
+
+    def quick_check(self) -> str:
+        """SQLite's ``quick_check(1)``: ``"ok"`` or the first problem found (O(file size))."""
+        ...
+
+

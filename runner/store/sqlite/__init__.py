@@ -1,0 +1,383 @@
+"""The SQLite backend of the storage seam: :class:`SqliteStore` over one jobs file.
+
+SQLite's statements live in the store modules it calls: the job state machine
+(:mod:`runner.store.transitions`, with the tuned claim, ack and enqueue), and
+the events, schedules, logs, workers, queries, stats and maintenance modules.
+Each method here is one transaction (``BEGIN IMMEDIATE``) or one read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from runner.store import events as _events
+from runner.store import integrity as _integrity
+from runner.store import job_control as _job_control
+from runner.store import logs as _logs
+from runner.store import maintenance as _maintenance
+from runner.store import queries as _queries
+from runner.store import schedules as _schedules
+from runner.store import stats as _stats
+from runner.store import transitions as _transitions
+from runner.store import workers as _workers
+from runner.store.db import Database
+from runner.store.events import EventRow, HandlerOutcome, NewEvent
+from runner.store.job_rows import FailureInfo, NewJob
+from runner.store.logs import LogFilter, LogTuple
+from runner.store.maintenance import PruneReport, RetentionSection
+from runner.store.models import AttemptError, JobRow, LogRow
+from runner.store.queries import JobFilter, QueueDepth, WorkerRow
+from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.states import FUTURE, JobState, sql_in
+from runner.store.stats import FailureRow
+from runner.store.transitions import Ack, ClaimResult
+from runner.store.workers import Recovery
+
+
+class SqliteStore:
+    """:class:`runner.store.backend.Store` on a SQLite file (see the module docstring)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    # -- jobs: the state machine ---------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+        self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now, queue_size=queue_size))
+
+    def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
+              busy: bool = False, queues: Sequence[str] = (),
+              acks: Sequence[Ack] = ()) -> ClaimResult:
+        def claim(conn: sqlite3.Connection) -> ClaimResult:
+            if acks:
+                _transitions.complete(conn, acks)
+            return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
+                                     want=want, busy=busy, queues=queues)
+
+        return self.db.write(claim)
+
+    def complete(self, acks: Sequence[Ack]) -> None:
+        self.db.write(lambda conn: _transitions.complete(conn, acks))
+
+    def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+              now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
+              acks: Sequence[Ack] = ()) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if acks:
+                _transitions.complete(conn, acks)
+            _transitions.retry(conn, job_id, attempt, failure, worker=worker, now=now,
+                              run_at=run_at, reason=reason, data=data)
+
+        self.db.write(write)
+
+    def bury(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+             now: float, reason: str | None, acks: Sequence[Ack] = ()) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if acks:
+                _transitions.complete(conn, acks)
+            _transitions.bury(conn, job_id, attempt, failure, worker=worker, now=now,
+                             reason=reason)
+
+        self.db.write(write)
+
+    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None) -> None:
+        self.db.write(lambda conn: _transitions.cancel_attempt(conn, job_id, now=now,
+                                                              reason=reason))
+
+    def hand_back(self, job_id: str, *, now: float, reason: str | None) -> None:
+        self.db.write(lambda conn: _transitions.hand_back(conn, job_id, now=now, reason=reason))
+
+    def release(self, job_id: str, run_at: float) -> None:
+        self.db.write(lambda conn: _transitions.release(conn, job_id, run_at))
+
+    def unclaim(self, job_ids: Sequence[str]) -> None:
+        self.db.write(lambda conn: _transitions.unclaim(conn, job_ids))
+
+    def rearm(self, job: NewJob, *, now: float, queue_size: int = 0) -> bool:
+        return self.db.write(lambda conn: _transitions.rearm(conn, job, now,
+                                                            queue_size=queue_size))
+
+    def cancel_waiting(self, *, now: float, reason: str, due: bool) -> int:
+        return self.db.write(lambda conn: _transitions.cancel_waiting(conn, now=now,
+                                                                     reason=reason, due=due))
+
+    def set_progress(self, job_id: str, done: float, total: float | None,
+                     message: str | None) -> None:
+        self.db.write(lambda conn: _transitions.set_progress(conn, job_id, done, total, message))
+
+    def has_future_jobs(self) -> bool:
+        return bool(self.db.query(
+            f"SELECT 1 FROM runner_job WHERE state IN {sql_in(FUTURE)} LIMIT 1"))
+
+    # -- workers -------------------------------------------------------------------------
+
+    def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
+                 now: float | None = None) -> None:
+        return _workers.register(self.db, owner, concurrency=concurrency, queues=queues, now=now)
+
+    def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
+                  rss_bytes: int | None = None, cpu_percent: float | None = None,
+                  processed: int | None = None, status: str | None = None,
+                  now: float | None = None) -> None:
+        return _workers.heartbeat(self.db, owner, job_ids, lease_seconds=lease_seconds,
+            rss_bytes=rss_bytes, cpu_percent=cpu_percent, processed=processed, status=status,
+            now=now)
+
+    def mark_stopped(self, owner: str, now: float | None = None) -> None:
+        return _workers.mark_stopped(self.db, owner, now)
+
+    def recover_orphans(self, *, crash_limit: int, me: str | None = None,
+                        now: float | None = None) -> Recovery:
+        return _workers.recover_orphans(self.db, crash_limit=crash_limit, me=me, now=now)
+
+    def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
+        return _workers.prune_workers(self.db, older_than=older_than, now=now)
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def write_logs(self, rows: Sequence[LogTuple], *, trim_to: int = 0,
+                   deadline: float = 5.0) -> None:
+        return _logs.write_logs(self.db, rows, trim_to=trim_to, deadline=deadline)
+
+    def read_logs(self, filters: LogFilter | None = None, *, after_id: int = 0,
+                  limit: int = 200) -> list[LogRow]:
+        return _logs.read_logs(self.db, filters, after_id=after_id, limit=limit)
+
+    def tail_logs(self, *, after_id: int = 0, job_id: str | None = None, min_level: int = 0,
+                  text: str | None = None, limit: int = 500) -> list[LogRow]:
+        return _logs.tail_logs(self.db, after_id=after_id, job_id=job_id, min_level=min_level,
+            text=text, limit=limit)
+
+    def job_log_bytes(self, job_id: str) -> int:
+        return _logs.job_log_bytes(self.db, job_id)
+
+    # -- schedules -----------------------------------------------------------------------
+
+    def sync_schedules(self, items: Sequence[SyncItem], *, now: float,
+                       orphan_others: bool = True) -> None:
+        return _schedules.sync_schedules(self.db, items, now=now, orphan_others=orphan_others)
+
+    def ensure_schedule(self, item: SyncItem, *, now: float) -> None:
+        return _schedules.ensure_schedule(self.db, item, now=now)
+
+    def due_schedules(self, now: float) -> list[tuple[str, float]]:
+        return _schedules.due_schedules(self.db, now)
+
+    def next_due(self) -> float | None:
+        return _schedules.next_due(self.db)
+
+    def data_version(self) -> int:
+        return _schedules.data_version(self.db)
+
+    def fire(self, plans: Sequence[FirePlan], *, clock: Callable[[], float],
+             queue_size: int) -> list[FireResult]:
+        return _schedules.fire(self.db, plans, clock=clock, queue_size=queue_size)
+
+    def record_manual_run(self, name: str, job: NewJob, *, now: float, queue_size: int) -> None:
+        return _schedules.record_manual_run(self.db, name, job, now=now, queue_size=queue_size)
+
+    def set_paused(self, name: str, paused: bool, *, now: float,
+                   next_fire_at: float | None = None) -> bool:
+        return _schedules.set_paused(self.db, name, paused, now=now, next_fire_at=next_fire_at)
+
+    def set_skip_next(self, name: str, skip: bool = True, *, now: float) -> bool:
+        return _schedules.set_skip_next(self.db, name, skip, now=now)
+
+    def list_schedules(self, name: str | None = None) -> list[ScheduleRow]:
+        return _schedules.list_schedules(self.db, name)
+
+    def get_schedule(self, name: str) -> ScheduleRow | None:
+        return _schedules.get_schedule(self.db, name)
+
+    def schedule_runs(self, name: str, *, limit: int = 100) -> list[RunRow]:
+        return _schedules.schedule_runs(self.db, name, limit=limit)
+
+    def prune_runs(self, *, before: float) -> int:
+        return _schedules.prune_runs(self.db, before=before)
+
+    def count_schedules(self) -> int:
+        return _schedules.count_schedules(self.db)
+
+    # -- events --------------------------------------------------------------------------
+
+    def insert_events(self, events: Sequence[NewEvent],
+                      dispatch: Sequence[tuple[NewJob, Sequence[str]]], *, now: float,
+                      dedupe_window: float, deadline: float) -> list[str]:
+        return _events.insert_events(self.db, events, dispatch, now=now,
+            dedupe_window=dedupe_window, deadline=deadline)
+
+    def pending_events(self, ids: Sequence[str]) -> list[EventRow]:
+        return _events.pending_events(self.db, ids)
+
+    def due_pending_events(self, *, now: float, limit: int) -> list[EventRow]:
+        return _events.due_pending_events(self.db, now=now, limit=limit)
+
+    def fan_out(self, deliveries: Mapping[str, Sequence[NewJob]], *, settle: Sequence[str] = (),
+                now: float | None = None) -> dict[str, int]:
+        return _events.fan_out(self.db, deliveries, settle=settle, now=now)
+
+    def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
+                       now: float | None = None) -> None:
+        return _events.add_deliveries(self.db, event_id, jobs, now=now)
+
+    def get_event(self, event_id: str) -> EventRow:
+        return _events.get_event(self.db, event_id)
+
+    def event_of_job(self, job_id: str) -> EventRow | None:
+        return _events.event_of_job(self.db, job_id)
+
+    def list_events(self, *, pattern: str | None = None, since: float | None = None,
+                    status: str | None = None, limit: int = 100) -> list[EventRow]:
+        return _events.list_events(self.db, pattern=pattern, since=since, status=status,
+            limit=limit)
+
+    def handler_outcomes(self, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
+        return _events.handler_outcomes(self.db, event_ids)
+
+    def prune_events(self, older_than_days: float, *, now: float | None = None, batch: int = 1000,
+                     dry_run: bool = False) -> int:
+        return _events.prune_events(self.db, older_than_days, now=now, batch=batch, dry_run=dry_run)
+
+    def count_events(self, status: str | None = None) -> int:
+        return _events.count_events(self.db, status)
+
+    def count_unhandled(self) -> int:
+        return _events.count_unhandled(self.db)
+
+    def unhandled_events(self, *, limit: int = 200) -> list[EventRow]:
+        return _events.unhandled_events(self.db, limit=limit)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def list_jobs(self, filters: JobFilter | None = None, *, limit: int = 100,
+                  offset: int = 0) -> list[JobRow]:
+        return _queries.list_jobs(self.db, filters, limit=limit, offset=offset)
+
+    def count_jobs(self, filters: JobFilter | None = None) -> int:
+        return _queries.count_jobs(self.db, filters)
+
+    def job_ids(self, filters: JobFilter, *, limit: int = 100_000) -> list[str]:
+        return _queries.job_ids(self.db, filters, limit=limit)
+
+    def get_job(self, job_id: str) -> JobRow:
+        return _queries.get_job(self.db, job_id)
+
+    def job_errors(self, job_id: str) -> list[AttemptError]:
+        return _queries.job_errors(self.db, job_id)
+
+    def counts_by_state(self) -> dict[str, int]:
+        return _queries.counts_by_state(self.db)
+
+    def queue_depths(self, now: float | None = None) -> list[QueueDepth]:
+        return _queries.queue_depths(self.db, now)
+
+    def list_workers(self, *, include_stopped: bool = False) -> list[WorkerRow]:
+        return _queries.list_workers(self.db, include_stopped=include_stopped)
+
+    # -- job_control ---------------------------------------------------------------------
+
+    def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return _job_control.retry_jobs(self.db, job_ids, now=now)
+
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return _job_control.cancel_jobs(self.db, job_ids, now=now)
+
+    def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return _job_control.discard_jobs(self.db, job_ids, now=now)
+
+    def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
+        return _job_control.redispatch_event(self.db, event_id, dispatch_job, now=now)
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def prune_retention(self, section: RetentionSection, *, now: float | None = None,
+                        dry_run: bool = False) -> PruneReport:
+        return _maintenance.prune(self.db, section, now=now, dry_run=dry_run)
+
+    # -- stats ---------------------------------------------------------------------------
+
+    def count_in_state(self, state: JobState) -> int:
+        return _stats.count_in_state(self.db, state)
+
+    def completed_per_minute(self, start: float) -> list[tuple[int, int]]:
+        return _stats.completed_per_minute(self.db, start)
+
+    def failed_per_minute(self, start: float) -> list[tuple[int, int]]:
+        return _stats.failed_per_minute(self.db, start)
+
+    def finished_per_second(self, since: float,
+                            until: float | None = None) -> tuple[dict[int, int], dict[int, int]]:
+        return _stats.finished_per_second(self.db, since, until)
+
+    def queue_oldest(self, now: float) -> list[tuple[str, float | None]]:
+        return _stats.queue_oldest(self.db, now)
+
+    def waiting_in_queue(self, queue: str) -> int:
+        return _stats.waiting_in_queue(self.db, queue)
+
+    def running_per_queue(self) -> dict[str, int]:
+        return _stats.running_per_queue(self.db)
+
+    def running_jobs(self) -> list[tuple[str | None, str, str, float | None]]:
+        return _stats.running_jobs(self.db)
+
+    def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:
+        return _stats.counts_by_queue_and_state(self.db)
+
+    def job_page(self, filters: JobFilter | None = None, *, limit: int = 100,
+                 offset: int = 0) -> list[JobRow]:
+        return _stats.job_page(self.db, filters, limit=limit, offset=offset)
+
+    def count_jobs_capped(self, filters: JobFilter | None = None, *,
+                          cap: int = 10_000) -> tuple[int, bool]:
+        return _stats.count_jobs_capped(self.db, filters, cap=cap)
+
+    def failure_rows(self, *, limit: int = 200) -> list[FailureRow]:
+        return _stats.failure_rows(self.db, limit=limit)
+
+    def failure_group_ids(self, error_type: str | None, message: str | None, *,
+                          limit: int = 100_000) -> list[str]:
+        return _stats.failure_group_ids(self.db, error_type, message, limit=limit)
+
+    def failure_signature(self) -> tuple[int, int]:
+        return _stats.failure_signature(self.db)
+
+    def completions_since(self, since: float) -> list[tuple[str, str, float | None, float]]:
+        return _stats.completions_since(self.db, since)
+
+    def failed_attempts_since(self, since: float) -> list[tuple[str, str, float, int]]:
+        return _stats.failed_attempts_since(self.db, since)
+
+    def dead_by_task(self, since: float) -> list[tuple[str, str, int | None, int]]:
+        return _stats.dead_by_task(self.db, since)
+
+    def active_schedule_fires(self) -> list[tuple[str, float | None]]:
+        return _stats.active_schedule_fires(self.db)
+
+    # -- integrity -----------------------------------------------------------------------
+
+    def has_table(self, name: str) -> bool:
+        return _integrity.has_table(self.db, name)
+
+    def quick_check(self) -> str:
+        return _integrity.quick_check(self.db)
+
+
+_stores: dict[int, SqliteStore] = {}
+_stores_lock = threading.Lock()
+
+
+def sqlite_store(db: Database) -> SqliteStore:
+    """The store of an open database (one per :class:`Database` object)."""
+    store = _stores.get(id(db))
+    if store is None or store.db is not db:
+        with _stores_lock:
+            store = _stores[id(db)] = SqliteStore(db)
+    return store
