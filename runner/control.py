@@ -12,9 +12,8 @@ from collections.abc import Sequence
 
 from runner.config import Settings
 from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
-from runner.store import job_control
 from runner.store.db import Database, short_id
-from runner.store.queries import get_job
+from runner.store.factory import store_for
 from runner.store.states import CANCELLABLE, DISCARDABLE, RETRYABLE
 from runner.store.wakeup import Notifier
 
@@ -24,7 +23,7 @@ def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None
 
     Dead, cancelled, retrying and completed jobs can be retried; others are left alone.
     """
-    changed = job_control.retry_jobs(db, job_ids, now=time.time() if now is None else now)
+    changed = store_for(db).retry_jobs(job_ids, now=time.time() if now is None else now)
     if changed:
         Notifier(db.path).notify()
     return changed
@@ -32,17 +31,17 @@ def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None
 
 def discard_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Mark waiting or dead jobs cancelled ("discarded"); returns how many."""
-    return job_control.discard_jobs(db, job_ids, now=time.time() if now is None else now)
+    return store_for(db).discard_jobs(job_ids, now=time.time() if now is None else now)
 
 
 def cancel_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Cancel jobs that have not started; returns how many."""
-    return job_control.cancel_jobs(db, job_ids, now=time.time() if now is None else now)
+    return store_for(db).cancel_jobs(job_ids, now=time.time() if now is None else now)
 
 
 def retry_job(db: Database, job_id: str) -> None:
     """Retry one job, or say why it cannot be."""
-    job = get_job(db, job_id)
+    job = store_for(db).get_job(job_id)
     if job.state not in RETRYABLE or not retry_jobs(db, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only {', '.join(RETRYABLE)} jobs "
                             "can be retried")
@@ -50,7 +49,7 @@ def retry_job(db: Database, job_id: str) -> None:
 
 def discard_job(db: Database, job_id: str) -> None:
     """Discard one job, or say why it cannot be."""
-    job = get_job(db, job_id)
+    job = store_for(db).get_job(job_id)
     if job.state not in DISCARDABLE or not discard_jobs(db, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only {', '.join(DISCARDABLE)} jobs "
                             "can be discarded")
@@ -58,7 +57,7 @@ def discard_job(db: Database, job_id: str) -> None:
 
 def cancel_job(db: Database, job_id: str) -> None:
     """Cancel one waiting job, or say why it cannot be."""
-    job = get_job(db, job_id)
+    job = store_for(db).get_job(job_id)
     if job.state not in CANCELLABLE or not cancel_jobs(db, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only waiting jobs can be cancelled")
 
@@ -76,17 +75,17 @@ def pause_schedule(db: Database, name: str, paused: bool = True, *,
     from runner.scheduling import cron
     from runner.scheduling.definitions import parse_spec
     from runner.scheduling.scheduler import to_datetime
-    from runner.store import schedules as store
 
-    row = store.get_schedule(db, name)
+    store = store_for(db)
+    row = store.get_schedule(name)
     if row is None:
         raise ScheduleNotFound(f"no schedule named {name!r}")
     at = time.time() if now is None else now
     if paused:
-        store.set_paused(db, name, True, now=at)
+        store.set_paused(name, True, now=at)
     else:
         upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
-        store.set_paused(db, name, False, now=at, next_fire_at=upcoming.timestamp())
+        store.set_paused(name, False, now=at, next_fire_at=upcoming.timestamp())
 
 
 def run_schedule_now(db: Database, name: str, *, settings: Settings | None = None) -> str:
@@ -130,13 +129,11 @@ def replay_event(db: Database, event_id: str, *, now: float | None = None) -> st
         EventNotFound: no such event.
         InvalidAction: the event is being dispatched now, or its dispatch job was pruned.
     """
-    from runner.store.events import get_event
-
-    event = get_event(db, event_id)
+    event = store_for(db).get_event(event_id)
     at = time.time() if now is None else now
     job_id = event.dispatch_job or event.id
 
-    job_control.redispatch_event(db, event.id, job_id, now=at)
+    store_for(db).redispatch_event(event.id, job_id, now=at)
     Notifier(db.path).notify()
     return f"event {short_id(event.id)} will be dispatched again"
 

@@ -81,6 +81,15 @@ class QueueFull(RunnerError):
     exit_code = EX_TEMPFAIL
 
 
+class DuplicateJob(RunnerError):
+    """A job with this id, or a live job with this unique key, exists; nothing was written."""
+
+    def __init__(self, message: str, *, by: str) -> None:
+        super().__init__(message)
+        #: ``"id"`` or ``"unique_key"``: what the new job shares with the existing one.
+        self.by = by
+
+
 class JobNotFound(RunnerError):
     """No job has the given id."""
 

@@ -10,14 +10,13 @@ tasks depend on huey's in-process scheduler, which a runner worker does not run:
 from __future__ import annotations
 
 import copy
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from huey.api import TaskWrapper
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DuplicateJob
 from runner.store.job_rows import NewJob
 from runner.task import RunnerTask, RunnerTaskWrapper, check_options, collect_options
 
@@ -55,8 +54,8 @@ class HueyApi:
         try:
             jobs.insert_jobs([job])
             return task
-        except sqlite3.IntegrityError as exc:
-            if "runner_job.id" not in str(exc):
+        except DuplicateJob as exc:
+            if exc.by != "id":
                 raise
         jobs.flush_acks()  # a completion still buffered in this process counts as finished
         limit = jobs.settings.worker.queue_size

@@ -19,7 +19,7 @@ from runner.runner_huey import RunnerHuey
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Each folder of tests is one kind, selectable with -m (see README, "Tests").
-KINDS = {"unit": "unit", "process": "process", "tui": "tui"}
+KINDS = {"unit": "unit", "process": "process", "tui": "tui", "conformance": "conformance"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from runner.cli.format import table, when
 from runner.errors import SerializationError
-from runner.store import events as event_store
 from runner.store.db import short_id
+from runner.store.factory import store_for
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -89,10 +89,10 @@ def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
-    rows = event_store.list_events(ctx.db, pattern=args.name,
+    rows = store_for(ctx.db).list_events(pattern=args.name,
                                    since=parse_since(args.since, time.time()),
                                    status=args.status, limit=args.limit)
-    outcomes = event_store.handler_outcomes(ctx.db, [e.id for e in rows])
+    outcomes = store_for(ctx.db).handler_outcomes([e.id for e in rows])
     print(table(
         ["ID", "NAME", "EMITTED", "STATUS", "KEY", "SOURCE", "HANDLERS"],
         [(short_id(e.id), e.name, when(e.emitted_at), e.status, e.key or "", e.source or "",
@@ -103,7 +103,7 @@ def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
-    event = event_store.get_event(ctx.db, args.id)
+    event = store_for(ctx.db).get_event(args.id)
     fields = [("id", event.id), ("name", event.name), ("status", event.status),
               ("key", event.key or "-"), ("source", event.source or "-"),
               ("emitted", when(event.emitted_at)), ("dispatched", when(event.dispatched_at)),
@@ -112,7 +112,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
         print(f"{key.rjust(width)}: {value}")
-    outcomes = event_store.handler_outcomes(ctx.db, [event.id])[event.id]
+    outcomes = store_for(ctx.db).handler_outcomes([event.id])[event.id]
     if outcomes:
         print()
         print(table(["HANDLER", "OUTCOME", "JOB", "ATTEMPTS", "DELIVERIES"],

@@ -11,8 +11,8 @@ from runner import control as actions
 from runner.cli.format import age, progress, table, when
 from runner.errors import SerializationError, UnknownTask
 from runner.registry import registered_tasks
-from runner.store import queries
 from runner.store.db import short_id
+from runner.store.factory import store_for
 from runner.store.queries import JobFilter
 from runner.store.states import JobState
 
@@ -87,8 +87,8 @@ def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     filters = JobFilter(state=args.state, task=args.task, queue=args.queue, text=args.search)
-    rows = queries.list_jobs(ctx.db, filters, limit=args.limit)
-    total = queries.count_jobs(ctx.db, filters)
+    rows = store_for(ctx.db).list_jobs(filters, limit=args.limit)
+    total = store_for(ctx.db).count_jobs(filters)
     print(table(
         ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],
         [(short_id(j.id), j.task, j.queue, j.state, f"{j.attempt}/{j.max_attempts}",
@@ -99,7 +99,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
-    job = queries.get_job(ctx.db, args.id)
+    job = store_for(ctx.db).get_job(args.id)
     now = time.time()
     fields = [
         ("id", job.id), ("task", job.task), ("queue", job.queue), ("priority", job.priority),
@@ -117,7 +117,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
         print(f"{key.rjust(width)}: {value}")
-    errors = queries.job_errors(ctx.db, job.id)
+    errors = store_for(ctx.db).job_errors(job.id)
     if errors:
         print(f"\nfailed attempts ({len(errors)}):")
         for e in errors:
@@ -139,7 +139,7 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
-    rows = queries.list_workers(ctx.db, include_stopped=args.all)
+    rows = store_for(ctx.db).list_workers(include_stopped=args.all)
     print(table(["WORKER", "STATE", "HEARTBEAT", "THREADS", "RUNNING", "RSS", "CPU", "QUEUES"],
                 [(w.id, w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
                   f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",

@@ -14,7 +14,8 @@ from runner.readmodel.health import check
 from runner.readmodel.prometheus import render
 from runner.store import logs as logstore
 from runner.store.db import short_id
-from runner.store.maintenance import prune, retention_settings
+from runner.store.factory import store_for
+from runner.store.maintenance import retention_settings
 from runner.store.states import JobState
 
 
@@ -52,16 +53,15 @@ def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
         raise ConfigError(f"--level: {exc}") from None
     job_id = None
     if args.job:
-        from runner.store.queries import get_job
 
-        job_id = get_job(ctx.db, args.job).id
+        job_id = store_for(ctx.db).get_job(args.job).id
     filters = logstore.LogFilter(job_id=job_id, task=args.task, level=level,
                                  worker_only=args.worker_only)
-    rows = logstore.read_logs(ctx.db, filters, limit=args.limit)
+    rows = store_for(ctx.db).read_logs(filters, limit=args.limit)
     last = _print_logs(rows, show_job=job_id is None)
     while args.follow:
         time.sleep(args.interval)
-        rows = logstore.read_logs(ctx.db, filters, after_id=last, limit=1000)
+        rows = store_for(ctx.db).read_logs(filters, after_id=last, limit=1000)
         last = _print_logs(rows, show_job=job_id is None) or last
     return 0
 
@@ -133,7 +133,7 @@ def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
     section = retention_settings(ctx.settings)
-    report = prune(ctx.db, section, dry_run=args.dry_run)
+    report = store_for(ctx.db).prune_retention(section, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb}: " + ", ".join(f"{n} {what}" for what, n in report.deleted.items()))
     if not args.dry_run:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.store import stats
 from runner.store.db import Database
-from runner.store.integrity import has_table, index_hint
-from runner.store.logs import tail_logs
+from runner.store.factory import store_for
+from runner.store.integrity import index_hint  # noqa: F401 - part of this module's reads
 from runner.store.models import AttemptError, JobRow, LogRow
-from runner.store.queries import WorkerRow, list_workers
+from runner.store.queries import JobFilter, WorkerRow
 from runner.store.states import JobState
-from runner.store.stats import count_jobs_capped, finished_per_second, job_page
 
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, *(s.value for s in (
@@ -59,11 +57,11 @@ def summary(db: Database, now: float | None = None,
     """
     at = time.time() if now is None else now
     # One indexed count per state: covering ranges of (state, created_at).
-    counts = {state: stats.count_in_state(db, state)
+    counts = {state: store_for(db).count_in_state(state)
               for state in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
                             JobState.EXECUTING, JobState.DEAD)}
     dead = counts[JobState.DEAD]
-    oldest = min((o for _, o in stats.queue_oldest(db, at)), default=None)
+    oldest = min((o for _, o in store_for(db).queue_oldest(at)), default=None)
     completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
     done, errors = sum(completed), sum(failed)
     return Summary(
@@ -86,10 +84,10 @@ def throughput(db: Database, now: float | None = None, *,
     start = end - minutes * 60
     completed = [0] * minutes
     failed = [0] * minutes
-    for index, count in stats.completed_per_minute(db, start):
+    for index, count in store_for(db).completed_per_minute(start):
         if 0 <= index < minutes:
             completed[index] += count
-    for index, count in stats.failed_per_minute(db, start):
+    for index, count in store_for(db).failed_per_minute(start):
         if 0 <= index < minutes:
             failed[index] += count
     return tuple(completed), tuple(failed)
@@ -115,10 +113,10 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     the backlog, never the history.
     """
     at = time.time() if now is None else now
-    running = stats.running_per_queue(db)
+    running = store_for(db).running_per_queue()
     loads = {}
-    for queue, oldest in stats.queue_oldest(db, at):
-        waiting = stats.waiting_in_queue(db, queue)
+    for queue, oldest in store_for(db).queue_oldest(at):
+        waiting = store_for(db).waiting_in_queue(queue)
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
                                  None if oldest is None else max(0.0, at - oldest))
     for queue, count in running.items():
@@ -146,10 +144,10 @@ class WorkerLoad:
 def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerLoad]:
     """Registered workers with the jobs each holds a lease on."""
     by_owner: dict[str, list[RunningJob]] = {}
-    for owner, job_id, task, started in stats.running_jobs(db):
+    for owner, job_id, task, started in store_for(db).running_jobs():
         by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
     return [WorkerLoad(w, by_owner.get(w.id, []))
-            for w in list_workers(db, include_stopped=include_stopped)]
+            for w in store_for(db).list_workers(include_stopped=include_stopped)]
 
 
 # -- jobs --------------------------------------------------------------------
@@ -174,15 +172,41 @@ def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
     Raises:
         JobNotFound: no such job.
     """
-    from runner.store.queries import get_job, job_errors
-
-    job = get_job(db, job_id)
-    logs = tail_logs(db, job_id=job.id, limit=log_limit)
-    return JobDetail(job, job_errors(db, job.id), logs)
+    store = store_for(db)
+    job = store.get_job(job_id)
+    logs = store.tail_logs(job_id=job.id, limit=log_limit)
+    return JobDetail(job, store.job_errors(job.id), logs)
 
 
 # -- logs --------------------------------------------------------------------
 
 
-__all__ = ["has_table", "index_hint", "finished_per_second", "job_page",
-           "count_jobs_capped", "tail_logs"]
+def has_table(db: Database, name: str) -> bool:
+    """True when the database holds table ``name`` (newer features add tables)."""
+    return store_for(db).has_table(name)
+
+
+def finished_per_second(db: Database, since: float, until: float | None = None
+                        ) -> tuple[dict[int, int], dict[int, int]]:
+    """Completions and failed attempts per whole second in ``[since, until)``."""
+    return store_for(db).finished_per_second(since, until)
+
+
+def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
+             offset: int = 0) -> list[JobRow]:
+    """One page of jobs, newest first, always read through an index."""
+    return store_for(db).job_page(filters, limit=limit, offset=offset)
+
+
+def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
+                      cap: int = 10_000) -> tuple[int, bool]:
+    """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
+    return store_for(db).count_jobs_capped(filters, cap=cap)
+
+
+def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
+              min_level: int = 0, text: str | None = None, limit: int = 500) -> list[LogRow]:
+    """Stored log records after ``after_id``, oldest first; with 0, the newest ``limit``."""
+    return store_for(db).tail_logs(after_id=after_id, job_id=job_id, min_level=min_level,
+                                   text=text, limit=limit)
+

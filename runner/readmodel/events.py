@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.store import events as event_store
 from runner.store.db import Database
-from runner.store.integrity import has_table
+from runner.store.factory import store_for
 
 
 @dataclass(frozen=True)
@@ -25,21 +24,21 @@ class EventView:
 
 def unhandled_event_count(db: Database) -> int:
     """Events no handler took (0 without the table)."""
-    if not has_table(db, "runner_event"):
+    if not store_for(db).has_table("runner_event"):
         return 0
-    return event_store.count_unhandled(db)
+    return store_for(db).count_unhandled()
 
 
 def event_views(db: Database, *, unhandled_only: bool = False,
                 limit: int = 200) -> list[EventView]:
     """Recent events, newest first, with each handler's outcome (empty without the table)."""
-    if not has_table(db, "runner_event"):
+    if not store_for(db).has_table("runner_event"):
         return []
     if unhandled_only:
-        events = event_store.unhandled_events(db, limit=limit)
+        events = store_for(db).unhandled_events(limit=limit)
     else:
-        events = event_store.list_events(db, limit=limit)
-    outcomes = event_store.handler_outcomes(db, [e.id for e in events])
+        events = store_for(db).list_events(limit=limit)
+    outcomes = store_for(db).handler_outcomes([e.id for e in events])
     return [EventView(e.id, e.name, e.emitted_at, e.status, e.source, e.deliveries,
                       tuple((o.handler, o.outcome) for o in outcomes.get(e.id, [])))
             for e in events]

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.store import stats
 from runner.store.db import Database
-from runner.store.stats import failure_group_ids, failure_signature
+from runner.store.factory import store_for
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,8 @@ class FailureGroup:
 def failure_groups(db: Database, *, limit: int = 200) -> list[FailureGroup]:
     """Retrying and dead jobs grouped by error type and message, biggest group first."""
     groups = []
-    for error_type, message, count, dead, retrying, tasks, last in stats.failure_rows(
-            db, limit=limit):
+    for error_type, message, count, dead, retrying, tasks, last in store_for(db).failure_rows(
+            limit=limit):
         names = (tasks or "").split(",")
         shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
         groups.append(FailureGroup(error_type, message, count, int(dead or 0),
@@ -39,4 +38,16 @@ def failure_groups(db: Database, *, limit: int = 200) -> list[FailureGroup]:
     return groups
 
 
-__all__ = ["FailureGroup", "failure_groups", "failure_group_ids", "failure_signature"]
+
+def failure_group_ids(db: Database, error_type: str | None, message: str | None, *,
+                      limit: int = 100_000) -> list[str]:
+    """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
+    return store_for(db).failure_group_ids(error_type, message, limit=limit)
+
+
+def failure_signature(db: Database) -> tuple[int, int]:
+    """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
+
+    Two cheap reads; the Failures screen groups again only when this changes.
+    """
+    return store_for(db).failure_signature()

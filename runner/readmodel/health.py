@@ -21,8 +21,8 @@ from runner.durations import age
 from runner.errors import ConfigError
 from runner.readmodel.metrics import schedule_lags
 from runner.store.db import Database
-from runner.store.integrity import quick_check, read_schema
-from runner.store.queries import list_workers, queue_depths
+from runner.store.factory import store_for
+from runner.store.integrity import read_schema
 
 #: Worker status prefix that the resource guard writes while claims are held.
 PAUSED_PREFIX = "paused:"
@@ -119,8 +119,8 @@ def gather(db: Database, *, quick_check: bool = True, now: float | None = None) 
     at = time.time() if now is None else now
     try:
         problem = check_database(db) if quick_check else None
-        workers = list_workers(db)
-        depths = queue_depths(db, at)
+        workers = store_for(db).list_workers()
+        depths = store_for(db).queue_depths(at)
         lags = schedule_lags(db, at)
     except Exception as exc:
         return HealthFacts(None, {}, None, database_problem=str(exc))
@@ -140,7 +140,7 @@ def check_database(db: Database) -> str | None:
     if size > _QUICK_CHECK_MAX_BYTES:
         read_schema(db)
         return None
-    result = quick_check(db)
+    result = store_for(db).quick_check()
     return None if result == "ok" else f"quick_check: {result}"
 
 

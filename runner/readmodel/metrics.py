@@ -18,9 +18,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from runner.store import stats
 from runner.store.db import Database
-from runner.store.queries import list_workers, queue_depths
+from runner.store.factory import store_for
 from runner.store.states import ALL
 
 logger = logging.getLogger(__name__)
@@ -142,16 +141,17 @@ def throughput(done: Sequence[tuple[float, float]], failed: Sequence[tuple[float
 def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -> Snapshot:
     """Read every metric (a handful of short queries)."""
     at = time.time() if now is None else now
+    store = store_for(db)
     since = at - window
     done: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    for task, queue, started, finished in stats.completions_since(db, since):
+    for task, queue, started, finished in store.completions_since(since):
         done[(task, queue)].append((finished, max(0.0, finished - (started or finished))))
     failed: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
-    for task, queue, failed_at, retried in stats.failed_attempts_since(db, since):
+    for task, queue, failed_at, retried in store.failed_attempts_since(since):
         failed[(task, queue)].append((failed_at, bool(retried)))
     died: dict[tuple[str, str], int] = defaultdict(int)
     dead_now: dict[tuple[str, str], int] = defaultdict(int)
-    for task, queue, recent, total in stats.dead_by_task(db, since):
+    for task, queue, recent, total in store.dead_by_task(since):
         died[(task, queue)], dead_now[(task, queue)] = int(recent or 0), int(total)
 
     keys = sorted(set(done) | set(failed) | set(dead_now))
@@ -160,9 +160,9 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
                          dead_now[(task, queue)]) for task, queue in keys]
 
     by_queue: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
-    for queue, state, count in stats.counts_by_queue_and_state(db):
+    for queue, state, count in store.counts_by_queue_and_state():
         by_queue[queue][state] = count
-    oldest = {d.queue: d.oldest_waiting_age for d in queue_depths(db, at)}
+    oldest = {d.queue: d.oldest_waiting_age for d in store.queue_depths(at)}
     queues = []
     for queue in sorted(set(by_queue) | {q for _, q in keys}):
         mine = [k for k in keys if k[1] == queue]
@@ -175,11 +175,12 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
         for state, count in counts.items():
             states[state] = states.get(state, 0) + count
     workers = [WorkerMetrics(w.id, max(0.0, at - w.heartbeat_at), w.rss_bytes, w.cpu_percent,
-                             w.running, w.concurrency, w.status) for w in list_workers(db)]
+                             w.running, w.concurrency, w.status)
+               for w in store.list_workers()]
     return Snapshot(at, window, states, tasks, queues, workers, schedule_lags(db, at))
 
 
 def schedule_lags(db: Database, now: float) -> dict[str, float]:
     """How late each active schedule's due fire is (0 when on time)."""
-    rows = stats.active_schedule_fires(db)
+    rows = store_for(db).active_schedule_fires()
     return {str(n): max(0.0, now - float(t)) if t is not None else 0.0 for n, t in rows}

@@ -6,8 +6,7 @@ import time
 from dataclasses import dataclass
 
 from runner.store.db import Database
-from runner.store.integrity import has_table
-from runner.store.schedules import count_schedules, list_schedules
+from runner.store.factory import store_for
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,9 @@ class ScheduleView:
 
 def schedule_count(db: Database) -> int:
     """How many schedules the database holds (0 without the table)."""
-    if not has_table(db, "runner_schedule"):
+    if not store_for(db).has_table("runner_schedule"):
         return 0
-    return count_schedules(db)
+    return store_for(db).count_schedules()
 
 
 def schedule_views(db: Database, now: float | None = None) -> list[ScheduleView]:
@@ -41,11 +40,11 @@ def schedule_views(db: Database, now: float | None = None) -> list[ScheduleView]
     ``lag`` is how late the due fire is when it is overdue, otherwise how late
     the last fire was.
     """
-    if not has_table(db, "runner_schedule"):
+    if not store_for(db).has_table("runner_schedule"):
         return []
     at = time.time() if now is None else now
     views = []
-    for row in list_schedules(db):
+    for row in store_for(db).list_schedules():
         active = row.enabled and not row.paused and not row.orphaned
         overdue = row.next_fire_at is not None and active and row.next_fire_at < at - 1
         lag = at - row.next_fire_at if overdue and row.next_fire_at is not None else row.last_lag

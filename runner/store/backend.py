@@ -56,6 +56,7 @@ class Store(Protocol):
 
         Raises:
             QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
+            DuplicateJob: a job has the id, or a live job the unique key, of a new one.
         """
         ...
 

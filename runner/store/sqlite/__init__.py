@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from runner.errors import DuplicateJob
 from runner.store import events as _events
 from runner.store import integrity as _integrity
 from runner.store import job_control as _job_control
@@ -50,7 +51,12 @@ class SqliteStore:
     # -- jobs: the state machine ---------------------------------------------------------
 
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
-        self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now, queue_size=queue_size))
+        try:
+            self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now,
+                                                            queue_size=queue_size))
+        except sqlite3.IntegrityError as exc:
+            by = "id" if "runner_job.id" in str(exc) else "unique_key"
+            raise DuplicateJob(f"{self.db.path}: {exc}; nothing was written", by=by) from None
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (),

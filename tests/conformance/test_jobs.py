@@ -1,0 +1,259 @@
+"""The job life cycle every backend provides: enqueue, claim, outcomes, recovery, by hand, prune."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.errors import DuplicateJob, QueueFull
+from runner.retry import RetryPolicy, backoff_delay
+from runner.store.backend import Store
+from runner.store.maintenance import RetentionSection
+from runner.store.queries import JobFilter
+from runner.store.states import JobState
+from tests.conformance.helpers import OTHER, OWNER, T0, failure, job
+
+LEASE = 30.0
+
+
+def claim(store: Store, now: float = T0, want: int = 10, owner: str = OWNER,
+          queues: tuple[str, ...] = ()) -> list[str]:
+    result = store.claim(now=now, owner=owner, lease_seconds=LEASE, want=want, queues=queues)
+    return [c.id for c in result.claimed]
+
+
+# -- enqueue -------------------------------------------------------------------------
+
+
+def test_enqueued_job_is_available_when_due_and_scheduled_when_later(store):
+    due, later = job(T0), job(T0 + 60)
+    store.enqueue([due, later], now=T0)
+    assert store.get_job(due.id).state == JobState.AVAILABLE
+    assert store.get_job(later.id).state == JobState.SCHEDULED
+    assert store.counts_by_state()[JobState.AVAILABLE] == 1
+
+
+def test_a_batch_over_the_queue_bound_writes_nothing(store):
+    store.enqueue([job(), job()], now=T0, queue_size=3)
+    with pytest.raises(QueueFull):
+        store.enqueue([job(), job()], now=T0, queue_size=3)
+    assert store.count_jobs() == 2
+    store.enqueue([job(queue="other")], now=T0, queue_size=3)  # the bound is per queue
+
+
+def test_a_unique_key_admits_one_live_job_at_a_time(store):
+    first = job(unique_key="report:42")
+    store.enqueue([first], now=T0)
+    with pytest.raises(DuplicateJob) as raised:
+        store.enqueue([job(unique_key="report:42")], now=T0)
+    assert raised.value.by == "unique_key"
+    [claimed] = claim(store)
+    store.complete([(claimed, T0, T0 + 1)])
+    store.enqueue([job(unique_key="report:42")], now=T0 + 2)  # the first one is finished
+
+
+def test_an_existing_id_is_refused_naming_the_id(store):
+    store.enqueue([job(job_id="same")], now=T0)
+    with pytest.raises(DuplicateJob) as raised:
+        store.enqueue([job(job_id="same")], now=T0)
+    assert raised.value.by == "id"
+
+
+# -- claim with a lease ----------------------------------------------------------------
+
+
+def test_claim_leases_due_jobs_best_priority_first(store):
+    low, high, later = job(priority=0), job(priority=5), job(T0 + 60, priority=9)
+    store.enqueue([low, high, later], now=T0)
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=10)
+    assert [c.id for c in result.claimed] == [high.id, low.id]
+    row = store.get_job(high.id)
+    assert (row.state, row.attempt, row.lease_owner) == (JobState.EXECUTING, 1, OWNER)
+    assert row.started_at == T0
+    assert store.get_job(later.id).state == JobState.SCHEDULED
+
+
+def test_claim_takes_no_more_than_wanted_and_nothing_twice(store):
+    store.enqueue([job() for _ in range(5)], now=T0)
+    first = claim(store, want=3)
+    second = claim(store, want=3, owner=OTHER)
+    assert len(first) == 3 and len(second) == 2 and not set(first) & set(second)
+    assert claim(store) == []
+
+
+def test_claim_serves_only_the_queues_asked_for(store):
+    mail, video = job(queue="mail"), job(queue="video")
+    store.enqueue([mail, video], now=T0)
+    assert claim(store, queues=("mail",)) == [mail.id]
+
+
+def test_nothing_due_reports_when_the_next_job_is(store):
+    store.enqueue([job(T0 + 42)], now=T0)
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=1)
+    assert result.claimed == [] and result.next_due == T0 + 42
+
+
+# -- outcomes ----------------------------------------------------------------------------
+
+
+def test_ack_completes_the_attempt(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store)
+    store.complete([(new.id, T0 + 0.5, T0 + 2)])
+    row = store.get_job(new.id)
+    assert (row.state, row.started_at, row.finished_at) == (JobState.COMPLETED, T0 + 0.5, T0 + 2)
+    assert row.lease_owner is None
+
+
+def test_acks_written_with_the_next_claim_land_in_the_same_step(store):
+    first, second = job(), job(T0 + 1)
+    store.enqueue([first, second], now=T0)
+    claim(store)
+    result = store.claim(now=T0 + 1, owner=OWNER, lease_seconds=LEASE, want=1,
+                         acks=[(first.id, None, T0 + 1)])
+    assert [c.id for c in result.claimed] == [second.id]
+    assert store.get_job(first.id).state == JobState.COMPLETED
+
+
+def test_a_retry_waits_out_its_backoff_and_runs_as_the_same_job(store):
+    policy = RetryPolicy(retry_limit=3, retry_delay=2.0, backoff=2.0, max_retry_delay=60.0,
+                         jitter=0.0)
+    new = job(max_attempts=4)
+    store.enqueue([new], now=T0)
+    claim(store)
+    run_at = T0 + backoff_delay(policy, 1)
+    store.retry(new.id, 1, failure(started_at=T0), worker=OWNER, now=T0 + 1, run_at=run_at,
+                reason="retry later")
+    row = store.get_job(new.id)
+    assert (row.state, row.failures, row.error_message) == (JobState.RETRYING, 1, "boom")
+    assert claim(store, now=run_at - 0.01) == []
+    assert claim(store, now=run_at) == [new.id]
+    assert store.get_job(new.id).attempt == 2
+    [attempt_error] = store.job_errors(new.id)
+    assert (attempt_error.attempt, attempt_error.kind, attempt_error.worker) == (1, "error", OWNER)
+
+
+def test_dead_after_the_retry_limit_with_every_attempt_recorded(store):
+    new = job(max_attempts=2)
+    store.enqueue([new], now=T0)
+    claim(store)
+    store.retry(new.id, 1, failure("first"), worker=OWNER, now=T0, run_at=T0 + 1, reason=None)
+    claim(store, now=T0 + 1)
+    row = store.get_job(new.id)
+    assert row.attempt == row.max_attempts  # the worker's cue: no attempt is left
+    store.bury(new.id, 2, failure("second"), worker=OWNER, now=T0 + 2, reason="error: second")
+    row = store.get_job(new.id)
+    assert (row.state, row.failures, row.error_message) == (JobState.DEAD, 2, "second")
+    assert [e.message for e in store.job_errors(new.id)] == ["first", "second"]
+    assert claim(store, now=T0 + 100) == []
+
+
+def test_hand_back_release_and_unclaim(store):
+    interrupted, early, unstarted = job(), job(), job()
+    store.enqueue([interrupted, early, unstarted], now=T0)
+    claim(store)
+    store.hand_back(interrupted.id, now=T0 + 1, reason="interrupted")
+    store.release(early.id, T0 + 50)
+    store.unclaim([unstarted.id])
+    assert (store.get_job(interrupted.id).state, store.get_job(interrupted.id).attempt) == (
+        JobState.AVAILABLE, 1)
+    assert (store.get_job(early.id).state, store.get_job(early.id).attempt) == (
+        JobState.SCHEDULED, 0)
+    assert (store.get_job(unstarted.id).state, store.get_job(unstarted.id).attempt) == (
+        JobState.AVAILABLE, 0)
+
+
+# -- crash recovery ------------------------------------------------------------------------
+
+
+def test_a_job_whose_lease_expired_is_requeued_with_the_crash_counted(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=OTHER)
+    assert store.recover_orphans(crash_limit=3, now=T0 + LEASE - 1).requeued == []
+    recovery = store.recover_orphans(crash_limit=3, now=T0 + LEASE + 1)
+    assert recovery.requeued == [new.id]
+    row = store.get_job(new.id)
+    assert (row.state, row.crashes, row.lease_owner) == (JobState.AVAILABLE, 1, None)
+    assert [e.kind for e in store.job_errors(new.id)] == ["crash"]
+    assert claim(store, now=T0 + LEASE + 1) == [new.id]
+
+
+def test_a_heartbeat_keeps_a_running_job_leased(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=OTHER)
+    store.register(OTHER, concurrency=1, queues=(), now=T0)
+    store.heartbeat(OTHER, [new.id], lease_seconds=LEASE, now=T0 + LEASE - 1)
+    assert store.recover_orphans(crash_limit=3, now=T0 + LEASE + 1).requeued == []
+    assert store.get_job(new.id).state == JobState.EXECUTING
+
+
+def test_crash_limit_buries_a_job_that_keeps_killing_its_worker(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    at = T0
+    for _ in range(2):
+        claim(store, now=at, owner=OTHER)
+        at += LEASE + 1
+        store.recover_orphans(crash_limit=3, now=at)
+    claim(store, now=at, owner=OTHER)
+    recovery = store.recover_orphans(crash_limit=3, now=at + LEASE + 1)
+    assert recovery.buried == [new.id]
+    row = store.get_job(new.id)
+    assert (row.state, row.crashes, row.error_type) == (JobState.DEAD, 3, "WorkerDied")
+
+
+# -- by hand ---------------------------------------------------------------------------------
+
+
+def test_cancel_takes_waiting_jobs_only(store):
+    running, waiting = job(), job(T0 + 10)
+    store.enqueue([running, waiting], now=T0)
+    assert claim(store) == [running.id]
+    assert store.cancel_jobs([waiting.id, running.id], now=T0 + 1) == 1
+    assert store.get_job(running.id).state == JobState.EXECUTING
+    assert store.get_job(waiting.id).state == JobState.CANCELLED
+
+
+def test_discard_takes_dead_and_waiting_jobs_never_running_ones(store):
+    dead, running, waiting = job(), job(), job()
+    store.enqueue([dead, running], now=T0)
+    claim(store)
+    store.enqueue([waiting], now=T0)
+    store.bury(dead.id, 1, failure(), worker=OWNER, now=T0, reason="x")
+    assert store.discard_jobs([dead.id, running.id, waiting.id], now=T0 + 1) == 2
+    assert store.get_job(running.id).state == JobState.EXECUTING
+    assert {store.get_job(i).state for i in (dead.id, waiting.id)} == {JobState.CANCELLED}
+
+
+def test_retry_now_gives_a_finished_job_one_more_attempt(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store)
+    store.bury(new.id, 1, failure(), worker=OWNER, now=T0, reason="x")
+    assert store.retry_jobs([new.id], now=T0 + 5) == 1
+    row = store.get_job(new.id)
+    assert (row.state, row.max_attempts) == (JobState.AVAILABLE, 2)
+    assert claim(store, now=T0 + 5) == [new.id]
+
+
+# -- prune -------------------------------------------------------------------------------------
+
+
+def test_prune_deletes_old_finished_jobs_with_their_errors_and_keeps_the_rest(store):
+    day = 86400.0
+    old_done, old_dead, recent_done, waiting = job(), job(), job(), job()
+    store.enqueue([old_done, old_dead, recent_done], now=T0)
+    claim(store)
+    store.complete([(old_done.id, T0, T0)])
+    store.bury(old_dead.id, 1, failure(), worker=OWNER, now=T0, reason="x")
+    store.complete([(recent_done.id, T0, T0 + 3 * day)])
+    store.enqueue([waiting], now=T0)
+    section = RetentionSection(completed_days=1, dead_days=5, vacuum=False)
+    report = store.prune_retention(section, now=T0 + 3.5 * day)
+    assert report.deleted["jobs"] == 1
+    remaining = {r.id for r in store.list_jobs(JobFilter(), limit=10)}
+    assert remaining == {old_dead.id, recent_done.id, waiting.id}
+    store.prune_retention(section, now=T0 + 6 * day)
+    assert store.job_errors(old_dead.id) == []

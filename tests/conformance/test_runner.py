@@ -1,0 +1,34 @@
+"""The runner over the backend: what the worker decides, written through the store.
+
+The runner (huey's consumer loop, run in this thread by ``drain``) works on the
+database the backend fixture opened; outcomes are read back through the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from runner.store.states import JobState
+from runner.testing import drain
+from tests import jobs
+from tests.conformance.helpers import job
+
+
+def test_an_unknown_task_and_an_unreadable_payload_go_to_dead_with_a_reason(huey, store):
+    message = huey.serializer.deserialize(huey.serialize_task(jobs.add.s(1, 1)))
+    unknown = huey.serializer.serialize(message._replace(id="gone", name="tests.jobs.gone"))
+    store.enqueue([replace(job(job_id="gone", task="tests.jobs.gone"), data=unknown),
+                   replace(job(job_id="garbage"), data=b"\x00\xff\x00")], now=0)
+    drain(huey)
+    gone, garbage = store.get_job("gone"), store.get_job("garbage")
+    assert gone.state == JobState.DEAD and "tests.jobs.gone not found" in gone.reason
+    assert garbage.state == JobState.DEAD and garbage.reason.startswith("cannot read job")
+    assert [e.kind for e in store.job_errors("garbage")] == ["unreadable"]
+
+
+def test_a_failing_task_is_dead_after_its_retry_limit(huey, store):
+    result = jobs.always_fails("x")  # retry_limit=2: three attempts
+    drain(huey, include_scheduled=True, timeout=10)
+    row = store.get_job(result.id)
+    assert (row.state, row.attempt, row.failures) == (JobState.DEAD, 3, 3)
+    assert [e.attempt for e in store.job_errors(result.id)] == [1, 2, 3]

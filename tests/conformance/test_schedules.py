@@ -1,0 +1,62 @@
+"""Firing a schedule slot: exactly once, however many schedulers race for it."""
+
+from __future__ import annotations
+
+import threading
+
+from runner.store.schedules import FirePlan, SyncItem
+from tests.conformance.helpers import T0, job
+
+SLOT = T0 + 60
+
+
+def _sync(store) -> None:  # noqa: ANN001 - a Store
+    store.sync_schedules([SyncItem("nightly", "tests.jobs.add", "* * * * *", "UTC", "once",
+                                   "allow", True, SLOT)], now=T0)
+
+
+def _plan(expected: float = SLOT) -> FirePlan:
+    return FirePlan("nightly", expected, SLOT + 60, [SLOT], [job(SLOT, schedule="nightly")],
+                    "allow")
+
+
+def test_a_due_slot_fires_once_and_the_schedule_moves_on(store):
+    _sync(store)
+    assert store.due_schedules(SLOT - 1) == []
+    assert store.due_schedules(SLOT) == [("nightly", SLOT)]
+    [result] = store.fire([_plan()], clock=lambda: SLOT + 0.1, queue_size=0)
+    assert result.won and len(result.enqueued) == 1
+    assert store.next_due() == SLOT + 60
+    [again] = store.fire([_plan()], clock=lambda: SLOT + 0.2, queue_size=0)
+    assert not again.won  # the compare-and-set on the old slot fails
+    assert [r.slot for r in store.schedule_runs("nightly")] == [SLOT]
+
+
+def test_two_schedulers_racing_for_a_slot_fire_it_exactly_once(store, another):
+    _sync(store)
+    schedulers = [store, another(), another(), another()]
+    start = threading.Barrier(len(schedulers))
+    results = []
+
+    def race(handle) -> None:  # noqa: ANN001 - a Store
+        plan = _plan()
+        start.wait()
+        results.extend(handle.fire([plan], clock=lambda: SLOT + 0.1, queue_size=0))
+
+    threads = [threading.Thread(target=race, args=(s,)) for s in schedulers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(r.won for r in results) == 1
+    assert len(store.schedule_runs("nightly")) == 1
+    assert store.count_jobs() == 1
+    assert store.list_schedules()[0].fired == 1
+
+
+def test_a_paused_schedule_does_not_fire(store):
+    _sync(store)
+    assert store.set_paused("nightly", True, now=T0)
+    assert store.due_schedules(SLOT) == []
+    [result] = store.fire([_plan()], clock=lambda: SLOT, queue_size=0)
+    assert not result.won and store.count_jobs() == 0
