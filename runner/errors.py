@@ -45,6 +45,12 @@ class DatabaseCorrupt(DatabaseError):
     exit_code = EX_DATAERR
 
 
+class SchemaTooNew(DatabaseError):
+    """The database was written by a newer version of jobrunner; nothing was changed."""
+
+    exit_code = EX_CONFIG
+
+
 class DatabaseUnavailable(DatabaseError):
     """The database file or its directory cannot be created or opened."""
 

@@ -11,22 +11,22 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
+from runner.store import migrations
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
     FINAL,
     FINAL_SQL,
-    LIVE,
     LIVE_SQL,
     WAITING,
     WAITING_SQL,
     JobState,
-    WorkerState,
-    sql_in,
     sql_is,
 )
+from runner.store.tables import TABLES, create_table_sql
 
-SCHEMA_VERSION = 1
+#: Re-exported from runner.store.migrations, where it is bumped.
+SCHEMA_VERSION = migrations.SCHEMA_VERSION
 
 
 #: Re-exported: the states live in :mod:`runner.store.states`.
@@ -38,40 +38,9 @@ DISPATCH_TASK = "runner.events.dispatch"
 #: The condition of a schedule the scheduler fires (matches the partial index).
 SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 
-DDL = [
-    """CREATE TABLE IF NOT EXISTS runner_meta (
-        key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
-    f"""CREATE TABLE IF NOT EXISTS runner_job (
-        id TEXT PRIMARY KEY,
-        task TEXT NOT NULL,
-        queue TEXT NOT NULL DEFAULT 'default',
-        priority INTEGER NOT NULL DEFAULT 0,
-        state TEXT NOT NULL,
-        data BLOB NOT NULL,
-        args TEXT,
-        attempt INTEGER NOT NULL DEFAULT 0,
-        max_attempts INTEGER NOT NULL DEFAULT 1,
-        run_at REAL NOT NULL,
-        created_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        lease_owner TEXT,
-        lease_expires_at REAL,
-        crashes INTEGER NOT NULL DEFAULT 0,
-        failures INTEGER NOT NULL DEFAULT 0,
-        first_failed_at REAL,
-        last_failed_at REAL,
-        error_type TEXT,
-        error_message TEXT,
-        last_error TEXT,
-        reason TEXT,
-        progress_done REAL,
-        progress_total REAL,
-        progress_message TEXT,
-        unique_key TEXT,
-        event_id TEXT,
-        schedule TEXT,
-        CHECK (state IN {sql_in((*LIVE, *FINAL))}))""",
+#: Indexes, per dialect (SQLite's here): partial indexes that the hot statements
+#: name with ``INDEXED BY``. The tables come from the models of runner.store.tables.
+INDEXES = [
     # The claim: best priority first, then oldest due time, among waiting jobs only.
     f"""CREATE INDEX IF NOT EXISTS runner_job_claim ON runner_job
         (priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
@@ -98,93 +67,13 @@ DDL = [
     f"WHERE task = '{DISPATCH_TASK}' AND state = {sql_is(JobState.AVAILABLE)}",
     "CREATE INDEX IF NOT EXISTS runner_job_event ON runner_job (event_id) "
     "WHERE event_id IS NOT NULL",
-    # One row per failed attempt: the timeline and every traceback.
-    """CREATE TABLE IF NOT EXISTS runner_job_error (
-        id INTEGER PRIMARY KEY,
-        job_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        error_type TEXT,
-        message TEXT,
-        traceback TEXT,
-        worker TEXT,
-        started_at REAL,
-        failed_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS runner_job_error_job ON runner_job_error (job_id, attempt)",
     "CREATE INDEX IF NOT EXISTS runner_job_error_failed ON runner_job_error (failed_at)",
-    # huey's key/value store (results, revocations, locks) and counters.
-    """CREATE TABLE IF NOT EXISTS runner_kv (
-        key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)""",
-    """CREATE TABLE IF NOT EXISTS runner_counter (
-        key TEXT PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0)""",
-    # Periodic schedules: one row each; firing is a compare-and-set on next_fire_at.
-    """CREATE TABLE IF NOT EXISTS runner_schedule (
-        name TEXT PRIMARY KEY,
-        task TEXT NOT NULL,
-        expression TEXT NOT NULL,
-        tz TEXT NOT NULL,
-        misfire TEXT NOT NULL,
-        overlap TEXT NOT NULL,
-        next_fire_at REAL,
-        last_slot_at REAL,
-        last_fired_at REAL,
-        last_lag REAL,
-        last_job_id TEXT,
-        enabled INTEGER NOT NULL DEFAULT 1,
-        paused INTEGER NOT NULL DEFAULT 0,
-        orphaned INTEGER NOT NULL DEFAULT 0,
-        skip_next INTEGER NOT NULL DEFAULT 0,
-        fired INTEGER NOT NULL DEFAULT 0,
-        skipped INTEGER NOT NULL DEFAULT 0,
-        last_skip_at REAL,
-        last_skip_reason TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL)""",
     f"""CREATE INDEX IF NOT EXISTS runner_schedule_due ON runner_schedule (next_fire_at)
         WHERE {SCHEDULE_ACTIVE}""",
-    # One row per fired slot: UNIQUE keeps a slot from ever firing twice.
-    """CREATE TABLE IF NOT EXISTS runner_schedule_run (
-        id INTEGER PRIMARY KEY,
-        schedule TEXT NOT NULL,
-        slot REAL NOT NULL,
-        manual INTEGER NOT NULL DEFAULT 0,
-        fired_at REAL NOT NULL,
-        job_id TEXT,
-        outcome TEXT NOT NULL,
-        UNIQUE (schedule, slot, manual))""",
     "CREATE INDEX IF NOT EXISTS runner_schedule_run_fired ON runner_schedule_run (fired_at)",
     "CREATE INDEX IF NOT EXISTS runner_job_schedule ON runner_job (schedule, state) "
     "WHERE schedule IS NOT NULL",
-    # Every run.py process: liveness, resources and what it serves.
-    f"""CREATE TABLE IF NOT EXISTS runner_worker (
-        id TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        started_at REAL NOT NULL,
-        heartbeat_at REAL NOT NULL,
-        stopped_at REAL,
-        state TEXT NOT NULL DEFAULT {sql_is(WorkerState.RUNNING)},
-        concurrency INTEGER NOT NULL DEFAULT 0,
-        queues TEXT,
-        rss_bytes INTEGER,
-        cpu_percent REAL,
-        running INTEGER NOT NULL DEFAULT 0,
-        processed INTEGER NOT NULL DEFAULT 0,
-        status TEXT)""",
-    # Events: one row per emit; handler outcomes are the jobs linked by event_id.
-    """CREATE TABLE IF NOT EXISTS runner_event (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        data TEXT NOT NULL,
-        key TEXT,
-        emitted_at REAL NOT NULL,
-        source TEXT,
-        status TEXT NOT NULL DEFAULT 'pending',
-        dispatched_at REAL,
-        dispatch_job TEXT,
-        handlers INTEGER NOT NULL DEFAULT 0,
-        deliveries INTEGER NOT NULL DEFAULT 0,
-        CHECK (status IN ('pending','dispatched','unhandled')))""",
     "CREATE INDEX IF NOT EXISTS runner_event_emitted ON runner_event (emitted_at)",
     # Undispatched events, oldest first: what a dispatch job sweeps up besides its own.
     "CREATE INDEX IF NOT EXISTS runner_event_pending ON runner_event (emitted_at) "
@@ -195,22 +84,15 @@ DDL = [
     # Idempotency keys: the newest event of a key, looked up at every keyed emit.
     "CREATE INDEX IF NOT EXISTS runner_event_key ON runner_event (key, emitted_at) "
     "WHERE key IS NOT NULL",
-    # Log records: those emitted inside a job (job_id set) and the worker's own.
-    """CREATE TABLE IF NOT EXISTS runner_log (
-        id INTEGER PRIMARY KEY,
-        created_at REAL NOT NULL,
-        level INTEGER NOT NULL,
-        logger TEXT NOT NULL,
-        message TEXT NOT NULL,
-        job_id TEXT,
-        task TEXT,
-        worker TEXT)""",
     "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
     "WHERE job_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
 ]
 
-_DDL_NAME = re.compile(r"IF NOT EXISTS (\w+)")
+#: Every statement that creates the schema, tables first.
+DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES]
+
+_DDL_NAME = re.compile(r'IF NOT EXISTS "?(\w+)')
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
@@ -223,7 +105,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for statement in DDL:
         conn.execute(statement)
     conn.execute("INSERT OR IGNORE INTO runner_meta (key, value) VALUES ('schema', ?)",
-                 (str(SCHEMA_VERSION),))
+                 (str(migrations.SCHEMA_VERSION),))
 
 
 def schema_is_current(conn: sqlite3.Connection) -> bool:

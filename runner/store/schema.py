@@ -1,4 +1,4 @@
-"""Opening a jobs database: refuse a foreign file, create what is missing, once per process."""
+"""Opening a jobs database: refuse a foreign or newer file, create and migrate, once per process."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 
 from runner.errors import DatabaseCorrupt
 from runner.store.db import Database
+from runner.store.migrations import SCHEMA_VERSION, migrate, recorded_version, refuse_newer
 from runner.store.models import create_schema, is_jobs_database, schema_is_current
 
 _schema_ready: set[str] = set()
@@ -34,8 +35,15 @@ def prepare_database(db: Database) -> None:
                 raise DatabaseCorrupt(
                     f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
                     "it is not a jobs database")
+        version = recorded_version(conn)
+        refuse_newer(db.path, version)
         # Opening a current database needs no write lock: a producer can start while
         # another process holds the lock, and fails only if it must write.
-        if not db.readonly and not schema_is_current(conn):
-            db.write(lambda c: create_schema(c))
+        if not db.readonly and (not schema_is_current(conn) or version != SCHEMA_VERSION):
+            def upgrade(c: sqlite3.Connection) -> None:
+                before = recorded_version(c)  # again: another process may have moved it
+                create_schema(c)
+                migrate(c, db.path, before)
+
+            db.write(upgrade)
         _schema_ready.add(key)

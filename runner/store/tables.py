@@ -1,0 +1,225 @@
+"""The tables of the jobs database, defined once as peewee models.
+
+SQLite and PostgreSQL share these definitions; each dialect gets its
+``CREATE TABLE`` from peewee. Indexes stay hand-written per dialect in
+:mod:`runner.store.models` (partial indexes the hot statements name with
+``INDEXED BY``), and so do the hot statements themselves
+(:mod:`runner.store.transitions`). Defaults are SQL defaults, so rows written
+by plain SQL get them too.
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from runner.store.states import FINAL, LIVE, WorkerState, sql_in, sql_is
+
+#: Bound to no database: the models describe the schema; the driver is runner.store.db's.
+schema_database = pw.SqliteDatabase(None)
+
+
+def _default(sql: str) -> list[pw.SQL]:
+    return [pw.SQL(f"DEFAULT {sql}")]
+
+
+class _Table(pw.Model):
+    class Meta:
+        database = schema_database
+        legacy_table_names = False
+
+
+class Meta(_Table):
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "runner_meta"
+
+
+class Job(_Table):
+    id = pw.TextField(primary_key=True)
+    task = pw.TextField()
+    queue = pw.TextField(constraints=_default("'default'"))
+    priority = pw.IntegerField(constraints=_default("0"))
+    state = pw.TextField()
+    data = pw.BlobField()
+    args = pw.TextField(null=True)
+    attempt = pw.IntegerField(constraints=_default("0"))
+    max_attempts = pw.IntegerField(constraints=_default("1"))
+    run_at = pw.FloatField()
+    created_at = pw.FloatField()
+    started_at = pw.FloatField(null=True)
+    finished_at = pw.FloatField(null=True)
+    lease_owner = pw.TextField(null=True)
+    lease_expires_at = pw.FloatField(null=True)
+    crashes = pw.IntegerField(constraints=_default("0"))
+    failures = pw.IntegerField(constraints=_default("0"))
+    first_failed_at = pw.FloatField(null=True)
+    last_failed_at = pw.FloatField(null=True)
+    error_type = pw.TextField(null=True)
+    error_message = pw.TextField(null=True)
+    last_error = pw.TextField(null=True)
+    reason = pw.TextField(null=True)
+    progress_done = pw.FloatField(null=True)
+    progress_total = pw.FloatField(null=True)
+    progress_message = pw.TextField(null=True)
+    unique_key = pw.TextField(null=True)
+    event_id = pw.TextField(null=True)
+    schedule = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "runner_job"
+        constraints = [pw.SQL(f"CHECK (state IN {sql_in((*LIVE, *FINAL))})")]
+
+
+class JobError(_Table):
+    """One row per failed attempt: the timeline and every traceback."""
+
+    id = pw.AutoField()
+    job_id = pw.TextField()
+    attempt = pw.IntegerField()
+    kind = pw.TextField()
+    error_type = pw.TextField(null=True)
+    message = pw.TextField(null=True)
+    traceback = pw.TextField(null=True)
+    worker = pw.TextField(null=True)
+    started_at = pw.FloatField(null=True)
+    failed_at = pw.FloatField()
+
+    class Meta:
+        table_name = "runner_job_error"
+
+
+class KeyValue(_Table):
+    """huey's key/value store: results, revocations, locks."""
+
+    key = pw.TextField(primary_key=True)
+    value = pw.BlobField()
+    expires_at = pw.FloatField(null=True)
+
+    class Meta:
+        table_name = "runner_kv"
+
+
+class Counter(_Table):
+    key = pw.TextField(primary_key=True)
+    value = pw.IntegerField(constraints=_default("0"))
+
+    class Meta:
+        table_name = "runner_counter"
+
+
+class Schedule(_Table):
+    """Periodic schedules: one row each; firing is a compare-and-set on next_fire_at."""
+
+    name = pw.TextField(primary_key=True)
+    task = pw.TextField()
+    expression = pw.TextField()
+    tz = pw.TextField()
+    misfire = pw.TextField()
+    overlap = pw.TextField()
+    next_fire_at = pw.FloatField(null=True)
+    last_slot_at = pw.FloatField(null=True)
+    last_fired_at = pw.FloatField(null=True)
+    last_lag = pw.FloatField(null=True)
+    last_job_id = pw.TextField(null=True)
+    enabled = pw.IntegerField(constraints=_default("1"))
+    paused = pw.IntegerField(constraints=_default("0"))
+    orphaned = pw.IntegerField(constraints=_default("0"))
+    skip_next = pw.IntegerField(constraints=_default("0"))
+    fired = pw.IntegerField(constraints=_default("0"))
+    skipped = pw.IntegerField(constraints=_default("0"))
+    last_skip_at = pw.FloatField(null=True)
+    last_skip_reason = pw.TextField(null=True)
+    created_at = pw.FloatField()
+    updated_at = pw.FloatField()
+
+    class Meta:
+        table_name = "runner_schedule"
+
+
+class ScheduleRun(_Table):
+    """One row per fired slot: UNIQUE keeps a slot from ever firing twice."""
+
+    id = pw.AutoField()
+    schedule = pw.TextField()
+    slot = pw.FloatField()
+    manual = pw.IntegerField(constraints=_default("0"))
+    fired_at = pw.FloatField()
+    job_id = pw.TextField(null=True)
+    outcome = pw.TextField()
+
+    class Meta:
+        table_name = "runner_schedule_run"
+        constraints = [pw.SQL("UNIQUE (schedule, slot, manual)")]
+
+
+class Worker(_Table):
+    """Every run.py process: liveness, resources and what it serves."""
+
+    id = pw.TextField(primary_key=True)
+    host = pw.TextField()
+    pid = pw.IntegerField()
+    started_at = pw.FloatField()
+    heartbeat_at = pw.FloatField()
+    stopped_at = pw.FloatField(null=True)
+    state = pw.TextField(constraints=_default(sql_is(WorkerState.RUNNING)))
+    concurrency = pw.IntegerField(constraints=_default("0"))
+    queues = pw.TextField(null=True)
+    rss_bytes = pw.IntegerField(null=True)
+    cpu_percent = pw.FloatField(null=True)
+    running = pw.IntegerField(constraints=_default("0"))
+    processed = pw.IntegerField(constraints=_default("0"))
+    status = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "runner_worker"
+
+
+class Event(_Table):
+    """One row per emit; handler outcomes are the jobs linked by event_id."""
+
+    id = pw.TextField(primary_key=True)
+    name = pw.TextField()
+    data = pw.TextField()
+    key = pw.TextField(null=True)
+    emitted_at = pw.FloatField()
+    source = pw.TextField(null=True)
+    status = pw.TextField(constraints=_default("'pending'"))
+    dispatched_at = pw.FloatField(null=True)
+    dispatch_job = pw.TextField(null=True)
+    handlers = pw.IntegerField(constraints=_default("0"))
+    deliveries = pw.IntegerField(constraints=_default("0"))
+
+    class Meta:
+        table_name = "runner_event"
+        constraints = [pw.SQL("CHECK (status IN ('pending','dispatched','unhandled'))")]
+
+
+class Log(_Table):
+    """Log records: those emitted inside a job (job_id set) and the worker's own."""
+
+    id = pw.AutoField()
+    created_at = pw.FloatField()
+    level = pw.IntegerField()
+    logger = pw.TextField()
+    message = pw.TextField()
+    job_id = pw.TextField(null=True)
+    task = pw.TextField(null=True)
+    worker = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "runner_log"
+
+
+#: Every table, in the order they are created.
+TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, Schedule, ScheduleRun,
+                                Worker, Event, Log]
+
+
+def create_table_sql(model: type[pw.Model], database: pw.Database = schema_database) -> str:
+    """The dialect's ``CREATE TABLE IF NOT EXISTS`` for one model."""
+    context = model._schema._create_table(safe=True)
+    sql, params = database.get_sql_context().sql(context).query()
+    assert not params, sql
+    return sql

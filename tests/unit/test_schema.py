@@ -1,0 +1,121 @@
+"""The schema: tables from the peewee models, a recorded version, forward migrations, refusal."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from runner.config import DatabaseSection
+from runner.errors import EX_CONFIG, SchemaTooNew
+from runner.store import migrations, schema
+from runner.store.db import Database
+from runner.store.job_rows import NewJob
+from runner.store.schema import prepare_database
+from runner.store.sqlite import SqliteStore
+from runner.store.states import JobState
+
+OLD_DDL = Path(__file__).parent / "data" / "schema_v1.sql"
+T0 = 1_700_000_000.0
+
+
+def _old_file(path: Path) -> Path:
+    """A database as the previous release left it, with a job in it."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_DDL.read_text())
+        conn.execute("INSERT INTO runner_job (id, task, state, data, run_at, created_at) "
+                     "VALUES ('old-job', 'tests.jobs.add', 'available', x'00', ?, ?)", (T0, T0))
+    conn.close()
+    return path
+
+
+def _open(path: Path) -> Database:
+    schema._schema_ready.discard(str(path.absolute()))  # as a new process would
+    db = Database(path, DatabaseSection())
+    prepare_database(db)
+    return db
+
+
+def _columns(path: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(path) as conn:
+        tables = [n for (n,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        # (name, declared type, default, pk) and NOT NULL, which a primary key now always is
+        return {t: [(c[1], c[2], c[4], c[5], bool(c[3]) or bool(c[5]))
+                    for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+
+
+def _indexes(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as conn:
+        return {n: " ".join(s.split()) for n, s in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
+
+
+def _contents(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return [*conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name"),
+                *conn.execute("SELECT * FROM runner_meta ORDER BY key"),
+                *conn.execute("SELECT id, state FROM runner_job ORDER BY id")]
+
+
+def test_a_file_of_the_previous_release_opens_and_keeps_working(tmp_path):
+    path = _old_file(tmp_path / "old.db")
+    store = SqliteStore(_open(path))
+    assert store.get_job("old-job").state == JobState.AVAILABLE
+    store.enqueue([NewJob("new-job", "tests.jobs.add", "default", 0, b"x", None, 1, T0)], now=T0)
+    claimed = store.claim(now=T0, owner="h:1:1", lease_seconds=30, want=10).claimed
+    assert {c.id for c in claimed} == {"old-job", "new-job"}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM runner_meta WHERE key='schema'").fetchone() == (
+            str(migrations.SCHEMA_VERSION),)
+
+
+def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_path):
+    old = _old_file(tmp_path / "old.db")
+    new = tmp_path / "new.db"
+    _open(new)
+    assert _columns(new) == _columns(old)
+    assert _indexes(new) == _indexes(old)
+
+
+def test_a_file_from_a_newer_release_is_refused_and_left_alone(tmp_path):
+    path = _old_file(tmp_path / "newer.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runner_meta SET value = '99' WHERE key = 'schema'")
+        conn.execute("DROP INDEX runner_log_created")  # what a start would otherwise add back
+    before = _contents(path)
+    with pytest.raises(SchemaTooNew, match="schema version 99, written by a newer jobrunner"):
+        _open(path)
+    assert SchemaTooNew.exit_code == EX_CONFIG == 78
+    assert _contents(path) == before
+
+
+def test_an_older_file_is_migrated_forward_once(tmp_path, monkeypatch):
+    path = _old_file(tmp_path / "old.db")
+    ran = []
+
+    def add_note(conn: sqlite3.Connection) -> None:
+        ran.append(True)
+        conn.execute("ALTER TABLE runner_job ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {2: add_note})
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    _open(path)
+    _open(path)  # a second start finds it current
+    assert ran == [True]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM runner_meta WHERE key='schema'").fetchone() == (
+            "2",)
+        assert "note" in {c[1] for c in conn.execute("PRAGMA table_info(runner_job)")}
+
+
+def test_a_file_with_tables_but_no_recorded_version_counts_as_the_first(tmp_path):
+    path = _old_file(tmp_path / "unversioned.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM runner_meta")
+        assert migrations.recorded_version(conn) == 1
+    _open(path)
+    with sqlite3.connect(path) as conn:
+        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
