@@ -227,6 +227,7 @@ class JobStorage(KeyValueStore):
         busy = bool(self._inflight)
         with self._ack_lock:
             acks, self._acks = self._acks, []
+        revocations_seen = self._revocation_writes
         try:
             result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
                                       want=want, busy=busy, queues=self.queues, acks=acks)
@@ -234,7 +235,8 @@ class JobStorage(KeyValueStore):
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
-        self._revocations = result.revocations
+        if self._revocation_writes == revocations_seen:  # else a revoke raced the claim
+            self._revocations = result.revocations
         claimed, next_due = result.claimed, result.next_due
         if result.suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"

@@ -29,6 +29,8 @@ class KeyValueStore(BaseStorage):
     #: Only the revocation check of a job this process just claimed may skip reading
     #: when it is False (see RunnerHuey.is_revoked); every other read goes to the table.
     _revocations: bool = True
+    #: Revocations written by this process; a claim that overlaps one keeps the flag set.
+    _revocation_writes: int = 0
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         raise NotImplementedError("jobs are written through RunnerHuey.enqueue")
@@ -77,6 +79,7 @@ class KeyValueStore(BaseStorage):
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         if _is_revocation(key):
             self._revocations = True
+            self._revocation_writes += 1
         self.db.write(lambda c: c.execute(
             "INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", (key, value)))
 
