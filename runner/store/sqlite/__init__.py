@@ -133,8 +133,8 @@ class SqliteStore:
                   processed: int | None = None, status: str | None = None,
                   now: float | None = None) -> None:
         return _workers.heartbeat(self.db, owner, job_ids, lease_seconds=lease_seconds,
-            rss_bytes=rss_bytes, cpu_percent=cpu_percent, processed=processed, status=status,
-            now=now)
+                                  rss_bytes=rss_bytes, cpu_percent=cpu_percent,
+                                  processed=processed, status=status, now=now)
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:
         return _workers.mark_stopped(self.db, owner, now)
@@ -159,7 +159,7 @@ class SqliteStore:
     def tail_logs(self, *, after_id: int = 0, job_id: str | None = None, min_level: int = 0,
                   text: str | None = None, limit: int = 500) -> list[LogRow]:
         return _logs.tail_logs(self.db, after_id=after_id, job_id=job_id, min_level=min_level,
-            text=text, limit=limit)
+                               text=text, limit=limit)
 
     def job_log_bytes(self, job_id: str) -> int:
         return _logs.job_log_bytes(self.db, job_id)
@@ -217,7 +217,7 @@ class SqliteStore:
                       dispatch: Sequence[tuple[NewJob, Sequence[str]]], *, now: float,
                       dedupe_window: float, deadline: float) -> list[str]:
         return _events.insert_events(self.db, events, dispatch, now=now,
-            dedupe_window=dedupe_window, deadline=deadline)
+                                     dedupe_window=dedupe_window, deadline=deadline)
 
     def pending_events(self, ids: Sequence[str]) -> list[EventRow]:
         return _events.pending_events(self.db, ids)
@@ -242,7 +242,7 @@ class SqliteStore:
     def list_events(self, *, pattern: str | None = None, since: float | None = None,
                     status: str | None = None, limit: int = 100) -> list[EventRow]:
         return _events.list_events(self.db, pattern=pattern, since=since, status=status,
-            limit=limit)
+                                   limit=limit)
 
     def handler_outcomes(self, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
         return _events.handler_outcomes(self.db, event_ids)
