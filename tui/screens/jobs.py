@@ -13,8 +13,9 @@ from textual.widgets import Input, Static
 from runner import control as actions
 from runner.readmodel.dashboard import JOB_STATES, count_jobs_capped, job_page
 from runner.store.db import Database, short_id
+from runner.store.factory import store_for
 from runner.store.models import JobRow
-from runner.store.queries import JobFilter, job_ids
+from runner.store.queries import JobFilter
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
@@ -232,5 +233,5 @@ class JobsScreen(DataScreen):
 
 def _bulk_action(fn: Any) -> Any:
     def run(db: Database, filters: JobFilter) -> str:
-        return f"{fn(db, job_ids(db, filters))} jobs"
+        return f"{fn(db, store_for(db).job_ids(filters))} jobs"
     return run
