@@ -106,6 +106,12 @@ class RunnerConsumer(Consumer):
         self.stop_flag.set()
         if jobs is not None:
             jobs.pause_claims()
+        running = len(self.huey._tasks_in_flight)
+        if graceful:
+            logger.info("stopping: draining %d jobs (shutdown_timeout %gs)", running,
+                        self.shutdown_timeout)
+        else:
+            logger.info("stopping now: interrupting %d jobs", running)
         self._call(self.on_stop, "stop notification")
         super().stop(graceful)
 
@@ -127,7 +133,8 @@ class Manager:
 
     def __init__(self, settings: Settings, *, queues: Sequence[str] = (),
                  huey: RunnerHuey | None = None,
-                 loader: Callable[[], Settings] | None = None, role: str = "all") -> None:
+                 loader: Callable[[], Settings] | None = None, role: str = "all",
+                 early_signals: list[int] | None = None) -> None:
         self.settings = settings
         self.role = role  # "all", "scheduler" (--scheduler-only) or "workers" (--workers-only)
         self.scheduler: Scheduler | None = None
@@ -140,6 +147,8 @@ class Manager:
         self.lifeline: Lifeline | None = None
         self.ops: Operations | None = None
         self.exit_code = 0
+        #: Stop signals received before :meth:`run` took over the handlers (still appended to).
+        self.early_signals = early_signals if early_signals is not None else []
 
     def prepare(self) -> JobStorage:
         """Load tasks, open the database, register, recover orphans."""
@@ -176,7 +185,7 @@ class Manager:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (or the memory limit); returns the process exit code."""
-        early: list[int] = []
+        early = self.early_signals
 
         def before_consumer(signum: int, frame: object) -> None:
             if self.consumer is not None:
@@ -187,6 +196,8 @@ class Manager:
 
         previous = {sig: signal.signal(sig, before_consumer)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
+        if early:
+            self._stop_requested.set()
         try:
             validate_sections(self.settings)
             jobs = self.prepare()
@@ -230,6 +241,7 @@ class Manager:
             while not self._stop_requested.wait(0.1):
                 if self.ops is not None:
                     self.ops.tick(None, self.lifeline, self.scheduler)
+            logger.info("stopping: draining 0 jobs (scheduler only)")
         finally:
             self.shutdown(jobs)
         return self.exit_code
@@ -268,6 +280,7 @@ class Manager:
             mark_stopped(jobs.db, self.owner)
         except Exception:
             logger.exception("clean shutdown failed; leases expire and jobs are recovered")
+        logger.info("stopped")  # before the stored-log sink is flushed and detached
         if self.ops is not None:
             self.ops.stop()
         sys.stdout.flush()

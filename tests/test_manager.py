@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 from runner import queries
@@ -137,3 +139,31 @@ def test_two_workers_share_one_database_and_run_each_job_once(huey, make_worker,
     assert sorted(labels) == sorted(f"job{i}" for i in range(300))
     states = {queries.get_job(huey.jobs.db, r.id).state for r in results}
     assert states == {"completed"}
+
+
+def test_sigterm_right_after_start_drains_to_exit_0_and_logs_the_stop(huey, tmp_path,
+                                                                     make_worker):
+    # The signal lands while run.py is still importing, then while the worker opens
+    # its database: each start must drain and exit 0, never die with 143. The
+    # delays count from the moment a bare interpreter is up on this machine now.
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    interpreter = time.monotonic() - started
+    for delay in (0.1, 0.2, 0.35):
+        worker = make_worker()
+        time.sleep(interpreter + delay)  # places the signal; nothing is awaited
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0, (delay, worker.output())
+    log = (tmp_path / "worker.log").read_text()
+    assert "stopping: draining 0 jobs (shutdown_timeout 5s)" in log
+    assert log.count(": stopped") >= 1
+
+
+def test_stop_is_logged_with_the_jobs_it_drains(huey, tmp_path, make_worker, record_file):
+    worker = make_worker(TEST_RECORD_FILE=str(record_file))
+    running = jobs.sleep_then_record(0.5, "finished")
+    wait_for(lambda: states(huey, [running.id]) == ["executing"], message="job to start")
+    assert worker.terminate() == 0
+    log = (tmp_path / "worker.log").read_text()
+    assert "stopping: draining 1 jobs (shutdown_timeout 5s)" in log
+    assert log.index("stopping: draining") < log.index(": stopped")
