@@ -120,7 +120,9 @@ class RunnerHuey(Huey):
         self._settings = settings
         self._storage: BaseStorage | None = None
         self._storage_lock = threading.Lock()
-        super().__init__(name, results=True, utc=True)
+        # A failed attempt that will be retried is not an outcome: Result.get()
+        # (and an .error() handler) waits for the last attempt.
+        super().__init__(name, results=True, utc=True, store_intermediate_errors=False)
 
     # -- settings and storage ------------------------------------------------
 

@@ -173,3 +173,17 @@ async def async_progress(total):
         progress(done, total)
         await asyncio.sleep(0)
     return total
+
+
+@task(retry_limit=5, retry_delay=0.01, jitter=0)
+def flaky(counter_file, fail_times):
+    """Fails its first ``fail_times`` attempts (counted in a file, across processes)."""
+    fd = os.open(counter_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, b".")
+    finally:
+        os.close(fd)
+    attempts = os.path.getsize(counter_file)
+    if attempts <= fail_times:
+        raise ConnectionError(f"attempt {attempts} fails")
+    return f"worked on attempt {attempts}"

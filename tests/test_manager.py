@@ -7,6 +7,9 @@ import subprocess
 import sys
 import time
 
+import pytest
+from huey.exceptions import TaskException
+
 from runner import queries
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
@@ -167,3 +170,14 @@ def test_stop_is_logged_with_the_jobs_it_drains(huey, tmp_path, make_worker, rec
     log = (tmp_path / "worker.log").read_text()
     assert "stopping: draining 1 jobs (shutdown_timeout 5s)" in log
     assert log.index("stopping: draining") < log.index(": stopped")
+
+
+def test_result_get_waits_for_the_outcome_of_the_last_attempt(huey, tmp_path, make_worker):
+    make_worker()
+    counter = tmp_path / "flaky.count"
+    result = jobs.flaky(str(counter), 2)
+    assert result.get(blocking=True, timeout=20) == "worked on attempt 3"
+    failing = jobs.flaky(str(tmp_path / "never.count"), 99)
+    with pytest.raises(TaskException, match="attempt 6 fails"):
+        failing.get(blocking=True, timeout=20)
+    assert queries.get_job(huey.jobs.db, failing.id).attempt == 6
