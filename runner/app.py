@@ -234,6 +234,7 @@ class RunnerHuey(Huey):
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
             claimed.attempt, attempt.started_at)
         _local.attempt = attempt
+        jobs.attempt_started(claimed.id, claimed.attempt)
         try:
             return super().execute(task, timestamp)
         finally:

@@ -32,6 +32,7 @@ from runner.job_rows import (
 )
 from runner.kvstore import KeyValueStore
 from runner.models import WAITING_SQL
+from runner.running_file import RunningFile, running_path
 from runner.schema import prepare_database
 from runner.wakeup import Listener, Notifier
 
@@ -70,6 +71,8 @@ class JobStorage(KeyValueStore):
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
         self._holds: dict[str, str] = {}
+        #: The attempts this worker process started, readable after its death.
+        self.running: RunningFile | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
@@ -100,6 +103,7 @@ class JobStorage(KeyValueStore):
         self.owner = owner
         self.queues = tuple(queues) or self.settings.worker.queues
         self._stopping = False
+        self.running = RunningFile(running_path(self.db.path, owner))
         self._listener = Listener(self.db.path, self._on_remote_wake)
         self._listener.start()
 
@@ -145,7 +149,20 @@ class JobStorage(KeyValueStore):
                 "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
                 "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
                 [(c.id,) for c in unstarted]))
+        if self.running is not None:
+            self.running.close()
+            self.running = None
         return [c.id for c in unstarted]
+
+    def attempt_started(self, job_id: str, attempt: int) -> None:
+        """Record that an attempt starts now (charged a crash if the process dies)."""
+        if self.running is not None:
+            self.running.started(job_id, attempt)
+
+    def _settled(self, job_ids: Iterable[str]) -> None:
+        running = self.running
+        if running is not None:
+            running.settled(job_ids)
 
     def _on_remote_wake(self) -> None:
         with self._cond:
@@ -274,6 +291,7 @@ class JobStorage(KeyValueStore):
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
+        self._settled(a[0] for a in acks)
         if suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
         return claimed, next_due
@@ -304,6 +322,7 @@ class JobStorage(KeyValueStore):
             "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
             "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
             (run_at, job_id)))
+        self._settled([job_id])
 
     def ack_completed(self, job_id: str, *, started_at: float | None = None,
                       finished_at: float | None = None) -> None:
@@ -327,6 +346,7 @@ class JobStorage(KeyValueStore):
                 with self._ack_lock:
                     self._acks[:0] = acks
                 raise
+            self._settled(a[0] for a in acks)
 
     def fail(self, job_id: str, attempt: int, failure: FailureInfo, *, state: str,
              reason: str | None = None, run_at: float | None = None,
@@ -346,7 +366,13 @@ class JobStorage(KeyValueStore):
                 "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
                 (state, reason, run_at, data, failure.started_at, now, job_id))
 
-        self.db.write(write)
+        try:
+            self.db.write(write)
+        except BaseException:
+            with self._ack_lock:
+                self._acks[:0] = acks
+            raise
+        self._settled([job_id, *(a[0] for a in acks)])
         if state == "retrying":
             self.wake()
 
@@ -362,6 +388,7 @@ class JobStorage(KeyValueStore):
                    "lease_expires_at=NULL WHERE id=?")
             params = (state, reason, now, job_id)
         self.db.write(lambda conn: conn.execute(sql, params))
+        self._settled([job_id])
         if state == "available":
             self.wake()
 

@@ -3,7 +3,9 @@
 A worker id is ``host:pid:started_ms``. A job whose lease expired, or whose
 owner is a process on this host that no longer exists, is an orphan: it goes
 back to ``available`` with its attempt still counted, or to ``dead`` ("worker
-died") once it has been running during ``crash_limit`` worker deaths.
+died") once it has been running during ``crash_limit`` worker deaths. Only an
+attempt that had started is charged: a job the dead worker had claimed ahead of
+its idle threads goes back as if never claimed (see :mod:`runner.running_file`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from runner.db import Database
+from runner.running_file import forget, read_started, running_dir
 
 
 def make_worker_id(now: float | None = None) -> str:
@@ -111,8 +114,10 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         owner_host, pid = parse_worker_id(owner)
         if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
             dead_here.append(owner)
+    forget_stale_files(db, host, {owner for owner, _ in rows if owner})
     if not dead_here and not any(expires is not None and expires < at for _, expires in rows):
         return Recovery([], [])  # nothing to recover: no write transaction
+    started = {owner: read_started(db.path, owner) for owner in dead_here}
 
     def recover(conn: sqlite3.Connection) -> Recovery:
         marks = ",".join("?" * len(dead_here))
@@ -123,6 +128,15 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
             (at, *dead_here)).fetchall()
         requeued, buried = [], []
         for job_id, owner, attempt, crashes, started_at in rows:
+            ran = started.get(owner)
+            if ran is not None and (job_id, attempt) not in ran:
+                conn.execute(
+                    "UPDATE runner_job SET state='available', attempt=attempt-1, run_at=?, "
+                    "started_at=NULL, reason='claimed by a worker that died before starting "
+                    "it; requeued', lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+                    (at, job_id))
+                requeued.append(job_id)
+                continue
             crashes += 1
             message = (f"worker {owner} died while attempt {attempt} was running"
                        if owner != me else
@@ -151,7 +165,23 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
                 "AND state='running'", (at, *dead_here))
         return Recovery(requeued, buried)
 
-    return db.write(recover)
+    recovery = db.write(recover)
+    for owner in dead_here:
+        forget(db.path, owner)
+    return recovery
+
+
+def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
+    """Remove running files of this host's dead workers that hold no job any more."""
+    try:
+        names = [p.name for p in running_dir(db.path).iterdir()]
+    except OSError:
+        return
+    for name in names:
+        owner_host, pid = parse_worker_id(name)
+        if owner_host == host and pid is not None and pid != os.getpid() \
+                and name not in holding and not pid_alive(pid):
+            forget(db.path, name)
 
 
 def prune_workers(db: Database, *, older_than: float, now: float | None = None) -> int:

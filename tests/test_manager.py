@@ -181,3 +181,27 @@ def test_result_get_waits_for_the_outcome_of_the_last_attempt(huey, tmp_path, ma
     with pytest.raises(TaskException, match="attempt 6 fails"):
         failing.get(blocking=True, timeout=20)
     assert queries.get_job(huey.jobs.db, failing.id).attempt == 6
+
+
+def test_jobs_claimed_ahead_of_idle_threads_go_back_untouched_when_the_worker_dies(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="one.toml", worker={
+        "max_concurrent_tasks": 1, "prefetch": 4, "crash_limit": 1})
+    running = jobs.sleep_then_record(60, "never")
+    waiting = [jobs.record_run(f"w{i}") for i in range(4)]
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    every = [running.id, *[r.id for r in waiting]]
+    wait_for(lambda: states(huey, every) == ["executing"] * 5, message="all five claimed")
+    worker.kill()
+
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: states(huey, every) == ["dead", *["completed"] * 4],
+             message="the running job buried, the prefetched ones run")
+    db = huey.jobs.db
+    assert [e.kind for e in queries.job_errors(db, running.id)] == ["crash"]
+    for result in waiting:
+        row = queries.get_job(db, result.id)
+        assert (row.attempt, row.crashes) == (1, 0), row
+        assert queries.job_errors(db, result.id) == []
+    assert sorted(line.split()[0] for line in read_records(record_file)) == [
+        "w0", "w1", "w2", "w3"]
