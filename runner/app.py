@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from huey import signals as S
@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 _local = threading.local()
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited", S.SIGNAL_CANCELED: "cancelled"}
+#: Signals huey sends once the task function has returned or raised.
+_AFTER_RUN_SIGNALS = {*_ERROR_SIGNALS, S.SIGNAL_ERROR, S.SIGNAL_COMPLETE, S.SIGNAL_INTERRUPTED,
+                      S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED}
 
 
 @dataclass
@@ -53,6 +56,12 @@ class Attempt:
     settled: bool = False
     current: CurrentJob | None = None
     started_at: float = 0.0
+    #: The task function has returned or raised: what huey writes from now on
+    #: (results, the next pipeline step) follows from the outcome.
+    returned: bool = False
+    results: list[tuple[str, bytes]] = field(default_factory=list)
+    follow_ups: list[NewJob] = field(default_factory=list)
+    escaped: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,13 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if jobs is None or not isinstance(task, RunnerTask):
             return super().enqueue(task)
-        jobs.insert_jobs([self.new_job(task)])
+        attempt = self._after_run()
+        if attempt is not None:
+            # A pipeline step (or error handler) of the job this thread just ran:
+            # written in the transaction that settles that job.
+            attempt.follow_ups.append(self.new_job(task))
+        else:
+            jobs.insert_jobs([self.new_job(task)])
         self._emit(S.SIGNAL_ENQUEUED, task)
         results = self._pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
@@ -194,6 +209,19 @@ class RunnerHuey(Huey):
             max_attempts=int(task.retries or 0) + 1,
             run_at=to_timestamp(task.eta) if task.eta else time.time(),
             unique_key=task.unique_key, event_id=task.event_id, schedule=task.schedule_name)
+
+    def put_result(self, key: str, data: Any) -> Any:
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        if self.jobs is not None and attempt is not None and (
+                attempt.returned or key == attempt.claimed.id):
+            # The job's result (or the error of each pipeline step): written with its outcome.
+            attempt.results.append((key, self.serializer.serialize(data)))
+            return None
+        return super().put_result(key, data)
+
+    def _after_run(self) -> Attempt | None:
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        return attempt if attempt is not None and attempt.returned else None
 
     def serialize_checked(self, task: RunnerTask) -> bytes:
         """Serialize a task, or say which argument cannot be; nothing is written."""
@@ -237,6 +265,9 @@ class RunnerHuey(Huey):
         jobs.attempt_started(claimed.id, claimed.attempt)
         try:
             return super().execute(task, timestamp)
+        except BaseException as exc:
+            attempt.escaped = exc
+            raise
         finally:
             _run_attempt_end_hooks(attempt.current)
             _local.attempt = None
@@ -249,6 +280,8 @@ class RunnerHuey(Huey):
         attempt: Attempt | None = getattr(_local, "attempt", None)
         if attempt is not None and attempt.claimed.id == getattr(task, "id", None):
             started = attempt.started_at
+            if signal in _AFTER_RUN_SIGNALS:
+                attempt.returned = True
             if signal == S.SIGNAL_ERROR and args:
                 attempt.exception = args[0]
                 attempt.failure = describe_failure(args[0], "error", started)
@@ -321,21 +354,37 @@ class RunnerHuey(Huey):
         if attempt.settled:
             return
         job_id = attempt.claimed.id
-        if attempt.outcome == "completed":
-            jobs.ack_completed(job_id, started_at=attempt.started_at)
+        if attempt.outcome == "completed" or (
+                attempt.outcome is None and attempt.failure is None and attempt.escaped is None):
+            jobs.ack_completed(job_id, attempt.claimed.attempt, started_at=attempt.started_at,
+                               results=attempt.results, jobs=attempt.follow_ups)
         elif attempt.outcome == "interrupted":
             jobs.finish(job_id, "available", "interrupted")
         elif attempt.outcome == "cancelled":
             jobs.finish(job_id, "cancelled", attempt.reason)
         elif attempt.failure is not None:
             jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state="dead",
-                      reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500])
+                      reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500],
+                      results=attempt.results, jobs=attempt.follow_ups)
             logger.error("job %s (%s) is dead after %d attempt(s): %s", job_id,
                          getattr(getattr(task, "wrapper", None), "task_name", task.name),
                          attempt.claimed.attempt, attempt.failure.message)
             self._run_fallback(task, attempt)
         else:
-            jobs.ack_completed(job_id, started_at=attempt.started_at)
+            self._settle_unknown(jobs, task, attempt)
+
+    def _settle_unknown(self, jobs: JobStorage, task: Any, attempt: Attempt) -> None:
+        """huey's own bookkeeping failed after the task ran: run the job again."""
+        exc = attempt.escaped
+        assert exc is not None
+        failure = describe_failure(exc, "error", attempt.started_at)
+        logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
+                     attempt.claimed.id, type(exc).__name__, exc)
+        jobs.fail(attempt.claimed.id, attempt.claimed.attempt, failure, state="retrying",
+                  run_at=time.time() + backoff_delay(task.wrapper.resolve().policy,
+                                                     max(1, attempt.claimed.attempt))
+                  if isinstance(task, RunnerTask) else time.time(),
+                  reason=f"outcome not recorded: {type(exc).__name__}: {exc}"[:500])
 
     def _run_fallback(self, task: Any, attempt: Attempt) -> None:
         wrapper = getattr(task, "wrapper", None)

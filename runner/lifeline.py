@@ -2,7 +2,8 @@
 
 Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``)
 records the worker's liveness and resources, extends the leases of the jobs it
-runs, and returns orphaned jobs of dead workers to the queue.
+runs (and of those whose outcome is not written yet), writes such outcomes, and
+returns orphaned jobs of dead workers to the queue.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class Lifeline:
                   lease_seconds=w.lease_seconds, rss_bytes=rss, cpu_percent=cpu,
                   status=self.status() if self.status else None, now=at)
         self.last_beat = at
+        if self.storage.pending_outcomes:
+            # Outcomes a failed write left queued: do not wait for the next claim,
+            # which a held queue (disk full, memory) may not make for a long time.
+            self.storage.try_flush_acks()
         recovery = recover_orphans(self.storage.db, crash_limit=w.crash_limit, me=self.owner,
                                    now=at)
         if recovery.requeued or recovery.buried:

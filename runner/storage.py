@@ -23,11 +23,13 @@ from runner.config import Settings
 from runner.db import open_database
 from runner.errors import DiskFull
 from runner.job_rows import (
+    Ack,
     Claimed,
     FailureInfo,
     NewJob,
     record_failure,
     write_acks,
+    write_follow_ups,
     write_jobs,
 )
 from runner.kvstore import KeyValueStore
@@ -58,7 +60,7 @@ class JobStorage(KeyValueStore):
         self._buffer: deque[Claimed] = deque()
         self._claiming = False
         self._idle = 0
-        self._acks: list[tuple[str, float | None, float]] = []
+        self._acks: list[Ack] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
         self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
@@ -291,7 +293,7 @@ class JobStorage(KeyValueStore):
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
-        self._settled(a[0] for a in acks)
+        self._settled(a.job_id for a in acks)
         if suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
         return claimed, next_due
@@ -304,8 +306,10 @@ class JobStorage(KeyValueStore):
     # -- consumer side: outcomes -----------------------------------------------
 
     def inflight_ids(self) -> list[str]:
-        """Jobs this process holds under lease right now."""
-        return list(self._inflight)
+        """Jobs this process holds under lease right now, unwritten outcomes included."""
+        with self._ack_lock:
+            pending = [a.job_id for a in self._acks]
+        return list(self._inflight.union(pending)) if pending else list(self._inflight)
 
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""
@@ -324,16 +328,46 @@ class JobStorage(KeyValueStore):
             (run_at, job_id)))
         self._settled([job_id])
 
-    def ack_completed(self, job_id: str, *, started_at: float | None = None,
-                      finished_at: float | None = None) -> None:
-        """Record a success; written with the next claim (or :meth:`flush_acks`).
+    def ack_completed(self, job_id: str, attempt: int, *, started_at: float | None = None,
+                      finished_at: float | None = None,
+                      results: Sequence[tuple[str, bytes]] = (),
+                      jobs: Sequence[NewJob] = ()) -> None:
+        """Record a success with its results and next steps, all in one transaction.
 
-        ``started_at`` is when the attempt really began, which is later than the
-        claim for a job that waited in this process's prefetch buffer.
+        A bare success is written with the next claim (or :meth:`flush_acks`);
+        one with results or next steps at once, so a caller waiting on them
+        sees them. ``started_at`` is when the attempt really began, which is
+        later than the claim for a job that waited in the prefetch buffer. If
+        the write fails the outcome stays queued here, the job's lease is still
+        extended, and every later write tries it again.
         """
+        ack = Ack(job_id, attempt, started_at, time.time() if finished_at is None else finished_at,
+                  tuple(results), tuple(jobs))
         with self._ack_lock:
-            self._acks.append((job_id, started_at,
-                               time.time() if finished_at is None else finished_at))
+            self._acks.append(ack)
+        if results or jobs:
+            self.try_flush_acks()
+
+    def try_flush_acks(self) -> bool:
+        """:meth:`flush_acks`, logging instead of raising; False when nothing could be written."""
+        try:
+            self.flush_acks()
+        except DiskFull as exc:
+            logger.error("outcomes of %d jobs not written (disk full), kept and retried: %s",
+                         self.pending_outcomes, exc)
+            if self.on_disk_full is not None:
+                self.on_disk_full(exc)
+            return False
+        except Exception as exc:
+            logger.warning("outcomes of %d jobs not written yet, kept and retried with the "
+                           "next write: %s", self.pending_outcomes, exc)
+            return False
+        return True
+
+    @property
+    def pending_outcomes(self) -> int:
+        """Finished attempts whose outcome is not written yet."""
+        return len(self._acks)
 
     def flush_acks(self) -> None:
         """Write pending completions now."""
@@ -346,12 +380,17 @@ class JobStorage(KeyValueStore):
                 with self._ack_lock:
                     self._acks[:0] = acks
                 raise
-            self._settled(a[0] for a in acks)
+            self._settled(a.job_id for a in acks)
 
     def fail(self, job_id: str, attempt: int, failure: FailureInfo, *, state: str,
              reason: str | None = None, run_at: float | None = None,
-             data: bytes | None = None) -> None:
-        """Record a failed attempt: ``retrying`` (with ``run_at``), or ``dead``."""
+             data: bytes | None = None, results: Sequence[tuple[str, bytes]] = (),
+             jobs: Sequence[NewJob] = ()) -> None:
+        """Record a failed attempt: ``retrying`` (with ``run_at``), or ``dead``.
+
+        ``results`` (the error huey stores for each step of the pipeline) and
+        ``jobs`` (an error handler) are written in the same transaction.
+        """
         now = time.time()
         with self._ack_lock:
             acks, self._acks = self._acks, []
@@ -365,6 +404,7 @@ class JobStorage(KeyValueStore):
                 "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
                 "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
                 (state, reason, run_at, data, failure.started_at, now, job_id))
+            write_follow_ups(conn, job_id, results, jobs, now)
 
         try:
             self.db.write(write)
@@ -372,7 +412,7 @@ class JobStorage(KeyValueStore):
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
-        self._settled([job_id, *(a[0] for a in acks)])
+        self._settled([job_id, *(a.job_id for a in acks)])
         if state == "retrying":
             self.wake()
 

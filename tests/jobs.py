@@ -187,3 +187,19 @@ def flaky(counter_file, fail_times):
     if attempts <= fail_times:
         raise ConnectionError(f"attempt {attempts} fails")
     return f"worked on attempt {attempts}"
+
+
+@task(retry_limit=0)
+def wait_for_file(path, value):
+    """Returns ``value`` once ``path`` exists (the test decides when the job ends)."""
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return value
+
+
+@task(retry_limit=0)
+def record_then_sleep(label, seconds):
+    """Records ``label`` as it starts, then sleeps (a job the test knows is running)."""
+    record(label)
+    time.sleep(seconds)
+    return label

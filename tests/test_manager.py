@@ -55,12 +55,13 @@ def test_job_still_running_after_shutdown_timeout_is_handed_back(huey, tmp_path,
 
 def test_killed_worker_job_runs_again_at_next_start(huey, make_worker, record_file):
     worker = make_worker(TEST_RECORD_FILE=str(record_file))
-    slow = jobs.sleep_then_record(2.0, "done")
-    wait_for(lambda: states(huey, [slow.id]) == ["executing"], message="job to start")
+    slow = jobs.record_then_sleep("started", 2.0)
+    wait_for(lambda: read_records(record_file) == ["started"], message="job to start")
     worker.kill()
     assert states(huey, [slow.id]) == ["executing"]
     make_worker(TEST_RECORD_FILE=str(record_file))
     wait_for(lambda: states(huey, [slow.id]) == ["completed"], message="job to finish")
+    assert read_records(record_file) == ["started", "started"]
     row = queries.get_job(huey.jobs.db, slow.id)
     assert (row.attempt, row.crashes) == (2, 1)
     assert [e.kind for e in queries.job_errors(huey.jobs.db, slow.id)] == ["crash"]
@@ -187,11 +188,12 @@ def test_jobs_claimed_ahead_of_idle_threads_go_back_untouched_when_the_worker_di
         huey, tmp_path, make_worker, record_file):
     settings = write_settings(tmp_path, name="one.toml", worker={
         "max_concurrent_tasks": 1, "prefetch": 4, "crash_limit": 1})
-    running = jobs.sleep_then_record(60, "never")
+    running = jobs.record_then_sleep("started", 60)
     waiting = [jobs.record_run(f"w{i}") for i in range(4)]
     worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
     every = [running.id, *[r.id for r in waiting]]
-    wait_for(lambda: states(huey, every) == ["executing"] * 5, message="all five claimed")
+    wait_for(lambda: read_records(record_file) == ["started"], message="first job to start")
+    assert states(huey, every) == ["executing"] * 5  # the other four wait in the process
     worker.kill()
 
     make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
@@ -204,4 +206,4 @@ def test_jobs_claimed_ahead_of_idle_threads_go_back_untouched_when_the_worker_di
         assert (row.attempt, row.crashes) == (1, 0), row
         assert queries.job_errors(db, result.id) == []
     assert sorted(line.split()[0] for line in read_records(record_file)) == [
-        "w0", "w1", "w2", "w3"]
+        "started", "w0", "w1", "w2", "w3"]
