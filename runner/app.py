@@ -33,6 +33,7 @@ from runner.job_rows import Claimed, FailureInfo, NewJob
 from runner.retry import backoff_delay
 from runner.storage import JobStorage
 from runner.tasks import Failure, RunnerTask
+from runner.workers import charge_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,25 @@ class Attempt:
     results: list[tuple[str, bytes]] = field(default_factory=list)
     follow_ups: list[NewJob] = field(default_factory=list)
     escaped: BaseException | None = None
+    thread: threading.Thread | None = None
+    timeout: float | None = None
+    #: ``time.monotonic()`` after which the attempt overruns its timeout.
+    deadline: float | None = None
+    #: Written off while stuck: its outcome was recorded for it; it writes nothing.
+    abandoned: bool = False
+    #: Its thread is writing the outcome: too late to write it off.
+    settling: bool = False
+
+    def overrun(self, now: float | None = None) -> float | None:
+        """Seconds past its timeout, or None while within it (or without one)."""
+        if self.deadline is None:
+            return None
+        over = (time.monotonic() if now is None else now) - self.deadline
+        return over if over >= 0 else None
+
+
+class ThreadWrittenOff(KeyboardInterrupt):
+    """Ends a worker thread that was written off; huey's thread loop exits quietly on it."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +135,12 @@ def to_eta(timestamp: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).replace(tzinfo=None)
 
 
+def stuck_message(attempt: Attempt, over: float, when: str) -> str:
+    """Why an attempt was written off, for its error record and the log."""
+    return (f"stuck in a blocking call {over:.0f}s past its {attempt.timeout:g}s timeout"
+            f"{' ' + when if when else ''}; the timeout cannot interrupt it")
+
+
 def describe_failure(exc: BaseException, kind: str, started_at: float | None) -> FailureInfo:
     """The recorded form of an exception."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -129,6 +155,8 @@ class RunnerHuey(Huey):
         self._settings = settings
         self._storage: BaseStorage | None = None
         self._storage_lock = threading.Lock()
+        self._running: dict[str, Attempt] = {}
+        self._attempt_lock = threading.Lock()
         # A failed attempt that will be retried is not an outcome: Result.get()
         # (and an .error() handler) waits for the last attempt.
         super().__init__(name, results=True, utc=True, store_intermediate_errors=False)
@@ -236,6 +264,8 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if jobs is None:
             return super().dequeue()
+        if jobs.is_retired(threading.get_ident()):
+            raise ThreadWrittenOff
         claimed = jobs.claim_next()
         if claimed is None:
             return None
@@ -257,11 +287,17 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if claimed is None or claimed.id != task.id or jobs is None:
             return super().execute(task, timestamp)
-        attempt = Attempt(claimed, started_at=time.time())
+        attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread())
         attempt.current = CurrentJob(
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
             claimed.attempt, attempt.started_at)
+        timeout = getattr(task, "timeout", None)
+        if timeout:
+            attempt.timeout = float(timeout)
+            attempt.deadline = time.monotonic() + attempt.timeout
         _local.attempt = attempt
+        with self._attempt_lock:
+            self._running[claimed.id] = attempt
         jobs.attempt_started(claimed.id, claimed.attempt)
         try:
             return super().execute(task, timestamp)
@@ -271,10 +307,49 @@ class RunnerHuey(Huey):
         finally:
             _run_attempt_end_hooks(attempt.current)
             _local.attempt = None
-            try:
-                self._settle(jobs, task, attempt)
-            finally:
-                jobs.release_inflight(task.id)
+            with self._attempt_lock:
+                if self._running.get(claimed.id) is attempt:
+                    del self._running[claimed.id]
+                attempt.settling = True
+            if not attempt.abandoned:
+                try:
+                    self._settle(jobs, task, attempt)
+                finally:
+                    jobs.release_inflight(task.id)
+
+    def running_attempts(self) -> list[Attempt]:
+        """The attempts worker threads of this process are running now."""
+        with self._attempt_lock:
+            return list(self._running.values())
+
+    def abandon(self, attempt: Attempt) -> bool:
+        """Take the outcome of a running attempt out of its thread's hands.
+
+        Returns False when the thread is already writing it (too late).
+        """
+        with self._attempt_lock:
+            if attempt.settling or attempt.abandoned:
+                return False
+            attempt.abandoned = True
+            if self._running.get(attempt.claimed.id) is attempt:
+                del self._running[attempt.claimed.id]
+            return True
+
+    def charge_stuck(self, attempt: Attempt, message: str) -> str | None:
+        """Record an abandoned attempt as stuck (a crash); the job's new state, or None."""
+        jobs = self.jobs
+        assert jobs is not None
+        try:
+            return charge_stuck(jobs.db, attempt.claimed.id, attempt.claimed.attempt,
+                                jobs.owner or "local", message,
+                                crash_limit=self.settings.worker.crash_limit)
+        except Exception:
+            logger.exception("could not record stuck job %s; its lease lapses and it is "
+                             "recovered", attempt.claimed.id)
+            return None
+        finally:
+            jobs.release_inflight(attempt.claimed.id)
+            jobs.attempt_settled(attempt.claimed.id)
 
     def _emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         attempt: Attempt | None = getattr(_local, "attempt", None)
@@ -307,6 +382,8 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if attempt is None or jobs is None or attempt.claimed.id != task.id:
             return super()._requeue_task(task, timestamp, retry_eta)
+        if attempt.abandoned:
+            return None
         task.retries -= 1
         if retry_eta is not None:
             run_at = to_timestamp(retry_eta)
@@ -328,6 +405,8 @@ class RunnerHuey(Huey):
         attempt: Attempt | None = getattr(_local, "attempt", None)
         jobs = self.jobs
         if attempt is not None and jobs is not None and attempt.claimed.id == task.id:
+            if attempt.abandoned:
+                return
             # Claimed before its ETA (clocks of two hosts disagree): put it back unstarted.
             jobs.release(task.id, to_timestamp(task.eta))
             attempt.settled = True
@@ -338,13 +417,27 @@ class RunnerHuey(Huey):
         super().add_schedule(task)
 
     def notify_interrupted_tasks(self) -> None:
-        """At shutdown: jobs still running are handed back, their attempt counted."""
+        """At shutdown: jobs still running are handed back, their attempt counted.
+
+        A job already past its timeout is stuck in a call the timeout could not
+        interrupt: it is charged a crash instead, or it would be claimed (alone,
+        as a suspect) and stick again at every start.
+        """
         jobs = self.jobs
         in_flight = list(self._tasks_in_flight)
         super().notify_interrupted_tasks()
         if jobs is None:
             return
+        running = {a.claimed.id: a for a in self.running_attempts()}
         for task in in_flight:
+            attempt = running.get(task.id)
+            over = attempt.overrun() if attempt is not None else None
+            if attempt is not None and over is not None:
+                if self.abandon(attempt):
+                    self.charge_stuck(attempt, stuck_message(attempt, over, "at shutdown"))
+                continue
+            if attempt is not None and attempt.abandoned:
+                continue
             try:
                 jobs.finish(task.id, "available", "handed back at shutdown")
             except Exception:

@@ -2,8 +2,9 @@
 
 Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``)
 records the worker's liveness and resources, extends the leases of the jobs it
-runs (and of those whose outcome is not written yet), writes such outcomes, and
-returns orphaned jobs of dead workers to the queue.
+runs (and of those whose outcome is not written yet), writes such outcomes,
+writes off jobs stuck past their timeout (:mod:`runner.stalls`), and returns
+orphaned jobs of dead workers to the queue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import psutil
 
 from runner.config import Settings
+from runner.stalls import StallWatch
 from runner.storage import JobStorage
 from runner.workers import heartbeat, recover_orphans
 
@@ -26,8 +28,10 @@ class Lifeline:
     """Background loop with ``start()``/``stop()``; one :meth:`beat` per interval."""
 
     def __init__(self, storage: JobStorage, settings: Settings, owner: str, *,
-                 status: Callable[[], str | None] | None = None) -> None:
+                 status: Callable[[], str | None] | None = None,
+                 stalls: StallWatch | None = None) -> None:
         self.storage = storage
+        self.stalls = stalls
         self.settings = settings
         self.owner = owner
         self.status = status
@@ -64,6 +68,11 @@ class Lifeline:
         """One pass: heartbeat with leases extended, then reap orphans."""
         at = time.time() if now is None else now
         w = self.settings.worker
+        if self.stalls is not None:
+            try:
+                self.stalls.check()  # before the heartbeat: a stuck job's lease is not extended
+            except Exception:
+                logger.exception("looking for stuck jobs failed")
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)

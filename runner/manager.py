@@ -5,8 +5,10 @@ then runs huey's consumer (thread workers) with the lifeline and the
 operations (:mod:`runner.operations`: stored logs, resource guard, retention,
 metrics listener, systemd notify) beside it. SIGTERM and SIGINT drain: claiming
 stops at once, running jobs get ``shutdown_timeout`` seconds, and whatever
-still runs after that is handed back to the queue. SIGHUP reloads settings.
-Exit code 86 means the worker went over ``max_memory_mb`` and drained.
+still runs after that is handed back to the queue (charged a crash if it is
+stuck past its timeout). SIGHUP reloads settings. Exit code 86 means the worker
+went over ``max_memory_mb`` and drained; 87 that more threads were stuck in
+blocking calls than it runs (:mod:`runner.stalls`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ from huey.consumer import Consumer, ConsumerStopped
 from runner.app import RunnerHuey
 from runner.config import Settings
 from runner.decorators import get_huey
-from runner.errors import EX_MEMORY_LIMIT, ConfigError, DatabaseCorrupt, RunnerError
+from runner.errors import (
+    EX_MEMORY_LIMIT,
+    EX_STUCK_THREADS,
+    ConfigError,
+    DatabaseCorrupt,
+    RunnerError,
+)
 from runner.event_settings import event_settings
+from runner.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.lifeline import Lifeline
 from runner.operations import Operations, validate_sections
 from runner.scheduler import Scheduler
+from runner.stalls import StallWatch
 from runner.storage import JobStorage
 from runner.workers import make_worker_id, mark_stopped, recover_orphans, register
 
@@ -66,6 +76,9 @@ class RunnerConsumer(Consumer):
         self.on_stop = on_stop
         self._reload_pending = False
         self._stop_requested = False
+        self._replace: list[threading.Thread] = []
+        self._replace_lock = threading.Lock()
+        self._spawned = 0
         super().__init__(huey, **options)
         self._signal_actions.pop(signal.SIGHUP, None)
 
@@ -80,6 +93,26 @@ class RunnerConsumer(Consumer):
         """Drain and stop, as on SIGTERM (thread-safe)."""
         self._stop_requested = True
 
+    def replace_worker(self, thread: threading.Thread) -> None:
+        """Start a new worker thread in place of one written off (thread-safe)."""
+        with self._replace_lock:
+            self._replace.append(thread)
+
+    def _replace_written_off(self) -> None:
+        with self._replace_lock:
+            gone, self._replace = self._replace, []
+        for thread in gone:
+            for i, (_, t) in enumerate(self.worker_threads):
+                if t is thread and not self.stop_flag.is_set():
+                    self._spawned += 1
+                    worker = self._create_worker()
+                    replacement = self._create_process(
+                        worker, f"Worker-{self.workers + self._spawned}")
+                    replacement.start()
+                    self.worker_threads[i] = (worker, replacement)
+                    logger.warning("thread %s written off; %s takes its place", thread.name,
+                                   replacement.name)
+
     def loop(self, health_check_ts: float | None = None) -> float | None:
         if self._reload_pending:
             self._reload_pending = False
@@ -88,6 +121,7 @@ class RunnerConsumer(Consumer):
             self._stop_requested = False
             self.stop(graceful=True)
             raise ConsumerStopped
+        self._replace_written_off()
         self._call(self.on_tick, "main-loop tick")
         return super().loop(health_check_ts)
 
@@ -146,6 +180,7 @@ class Manager:
         self.consumer: RunnerConsumer | None = None
         self.lifeline: Lifeline | None = None
         self.ops: Operations | None = None
+        self.stalls: StallWatch | None = None
         self.exit_code = 0
         #: Stop signals received before :meth:`run` took over the handlers (still appended to).
         self.early_signals = early_signals if early_signals is not None else []
@@ -210,7 +245,11 @@ class Manager:
                                     on_memory_limit=self._memory_limit)
         if self.role != "scheduler":
             jobs.start_consuming(self.owner, self.queues)
-        self.lifeline = Lifeline(jobs, self.settings, self.owner, status=ops.guard.status)
+        if self.role != "scheduler":
+            self.stalls = StallWatch(self.huey, jobs, self.settings,
+                                     on_written_off=self._thread_written_off)
+        self.lifeline = Lifeline(jobs, self.settings, self.owner, status=self._status,
+                                 stalls=self.stalls)
         self.lifeline.start()
         ops.start()
         if self.scheduler is not None:
@@ -260,6 +299,28 @@ class Manager:
             return
         self.ops.reload(new)
         self.settings = self.ops.settings
+
+    def _status(self) -> str:
+        """The status each heartbeat writes: paused (guard), stalled, or running."""
+        base = self.ops.guard.status() if self.ops is not None else "running"
+        stalled = self.stalls.status() if self.stalls is not None else None
+        if stalled is None or base.startswith(PAUSED_PREFIX):
+            return base
+        return f"{STALLED_PREFIX} {stalled}"
+
+    def _thread_written_off(self, thread: threading.Thread) -> None:
+        if self.consumer is not None:
+            self.consumer.replace_worker(thread)
+        threads = self.settings.worker.max_concurrent_tasks
+        if self.stalls is not None and self.stalls.blocked_threads() > threads \
+                and self.exit_code == 0:
+            logger.error("%d threads are blocked in jobs written off, more than the %d the "
+                         "worker runs: draining and exiting (code %d) for a restart",
+                         self.stalls.blocked_threads(), threads, EX_STUCK_THREADS)
+            self.exit_code = EX_STUCK_THREADS
+            self._stop_requested.set()
+            if self.consumer is not None:
+                self.consumer.request_stop()
 
     def _memory_limit(self, rss_bytes: int) -> None:
         self.exit_code = EX_MEMORY_LIMIT

@@ -41,6 +41,8 @@ exit codes:
   75  the database stayed locked
   78  bad settings: the message names the file and key
   86  the worker went over [worker] max_memory_mb, drained and exited (restart it)
+  87  more threads were stuck in blocking calls than the worker runs; it drained
+      and exited (restart it)
 """
 
 

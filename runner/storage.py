@@ -69,6 +69,9 @@ class JobStorage(KeyValueStore):
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
         self._isolating: str | None = None
+        self._isolating_since = 0.0
+        #: Threads written off while stuck in a job: they never claim again.
+        self._retired: set[int] = set()
         # Whether any revocation exists, as of the last claim. huey looks for
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
@@ -161,6 +164,10 @@ class JobStorage(KeyValueStore):
         if self.running is not None:
             self.running.started(job_id, attempt)
 
+    def attempt_settled(self, job_id: str) -> None:
+        """The attempt's outcome was committed elsewhere (a stuck job charged)."""
+        self._settled([job_id])
+
     def _settled(self, job_ids: Iterable[str]) -> None:
         running = self.running
         if running is not None:
@@ -249,7 +256,7 @@ class JobStorage(KeyValueStore):
         """
         now = time.time()
         owner = self.owner or "local"
-        if self._isolating is not None:
+        if self._isolating is not None and not self._isolation_over():
             return [], None
         busy = bool(self._inflight)
         with self._ack_lock:
@@ -296,7 +303,34 @@ class JobStorage(KeyValueStore):
         self._settled(a.job_id for a in acks)
         if suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
+            self._isolating_since = time.monotonic()
         return claimed, next_due
+
+    def _isolation_over(self) -> bool:
+        """A suspect has run alone for ``isolation_limit``: claim beside it from now on."""
+        alone = time.monotonic() - self._isolating_since
+        if alone < self.settings.worker.isolation_limit:
+            return False
+        logger.warning("suspect job %s still runs after %.0fs alone (isolation_limit); "
+                       "claiming other jobs beside it", self._isolating, alone)
+        self._isolating = None
+        return True
+
+    @property
+    def isolating(self) -> tuple[str, float] | None:
+        """(suspect job id, seconds it has run alone) while nothing else is claimed."""
+        job_id = self._isolating
+        if job_id is None:
+            return None
+        return job_id, time.monotonic() - self._isolating_since
+
+    def retire_thread(self, thread_id: int) -> None:
+        """The thread was written off: if it ever comes back, it claims nothing more."""
+        self._retired.add(thread_id)
+
+    def is_retired(self, thread_id: int) -> bool:
+        """True for a thread written off by :meth:`retire_thread`."""
+        return thread_id in self._retired
 
     def _queue_filter(self) -> tuple[str, tuple[str, ...]]:
         if not self.queues:

@@ -203,3 +203,19 @@ def record_then_sleep(label, seconds):
     record(label)
     time.sleep(seconds)
     return label
+
+
+@task(retry_limit=0, timeout=1)
+def block_in_c(label, seconds=10**6):
+    """Records ``label``, then blocks in one C call that a timeout cannot interrupt."""
+    record(label)
+    time.sleep(seconds)
+    return label
+
+
+@task(retry_limit=0, timeout=0)
+def block_untimed(label, seconds=10**6):
+    """Like :func:`block_in_c` without a timeout: a long job, not a stuck one."""
+    record(label)
+    time.sleep(seconds)
+    return label
