@@ -15,7 +15,7 @@ def _remember(signum: int, frame: object) -> None:
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, _remember)
 
-from runner.serve import main  # noqa: E402 - after the handlers on purpose
+from runner.worker.main import main  # noqa: E402 - after the handlers on purpose
 
 if __name__ == "__main__":
     sys.exit(main(early_signals=_early_signals))

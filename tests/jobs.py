@@ -103,7 +103,7 @@ def fails_with_fallback(n):
 @task(retry_limit=0)
 def record_run(label):
     """Records the job id and attempt so duplicates can be told from retries."""
-    from runner.app import current_job
+    from runner.runner_huey import current_job
 
     job = current_job()
     record(f"{label} {job.id if job else '-'} {job.attempt if job else 0}")
@@ -118,7 +118,7 @@ def crash_worker():
 @task(retry_limit=0)
 def short_work(n):
     """A job of a few milliseconds that records every run with its attempt."""
-    from runner.app import current_job
+    from runner.runner_huey import current_job
 
     job = current_job()
     time.sleep(0.002)
@@ -176,7 +176,7 @@ async def async_progress(total):
 
 
 @task(retry_limit=5, retry_delay=0.01, jitter=0)
-def flaky(counter_file, fail_times):
+def fails_then_works(counter_file, fail_times):
     """Fails its first ``fail_times`` attempts (counted in a file, across processes)."""
     fd = os.open(counter_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
