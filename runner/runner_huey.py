@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import sys
@@ -24,11 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from huey import signals as S
-from huey.api import Huey, Result, ResultGroup, chord, group
+from huey.api import Huey, Result, ResultGroup, Task, chord, group
 from huey.storage import BaseStorage
 
 from runner.arguments import preview_args, unserializable
 from runner.config import Settings, load_settings
+from runner.huey_api import HueyApi
+from runner.result import RunnerResult
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
@@ -38,11 +41,10 @@ from runner.task import Failure, RunnerTask
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
+#: Seconds after its claim within which an attempt trusts the claim's revocation check.
+_FRESH_CLAIM = 0.05
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited", S.SIGNAL_CANCELED: "cancelled"}
-#: Signals huey sends once the task function has returned or raised.
-_AFTER_RUN_SIGNALS = {*_ERROR_SIGNALS, S.SIGNAL_ERROR, S.SIGNAL_COMPLETE, S.SIGNAL_INTERRUPTED,
-                      S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED}
 
 
 @dataclass
@@ -57,9 +59,9 @@ class Attempt:
     settled: bool = False
     current: CurrentJob | None = None
     started_at: float = 0.0
-    #: The task function has returned or raised: what huey writes from now on
-    #: (results, the next pipeline step) follows from the outcome.
-    returned: bool = False
+    #: The job and the later steps of its pipeline: their results are written with
+    #: the job's outcome, and so is the next step.
+    pipeline: frozenset[str] = frozenset()
     results: list[tuple[str, bytes]] = field(default_factory=list)
     follow_ups: list[NewJob] = field(default_factory=list)
     escaped: BaseException | None = None
@@ -135,6 +137,14 @@ def to_eta(timestamp: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).replace(tzinfo=None)
 
 
+def _pipeline_ids(task: Any) -> list[str]:
+    ids = []
+    while task is not None:
+        ids.append(task.id)
+        task = getattr(task, "on_complete", None)
+    return ids
+
+
 def stuck_message(attempt: Attempt, over: float, when: str) -> str:
     """Why an attempt was written off, for its error record and the log."""
     return (f"stuck in a blocking call {over:.0f}s past its {attempt.timeout:g}s timeout"
@@ -148,7 +158,7 @@ def describe_failure(exc: BaseException, kind: str, started_at: float | None) ->
                        traceback=text, started_at=started_at)
 
 
-class RunnerHuey(Huey):
+class RunnerHuey(HueyApi, Huey):
     """huey over the jobs table; settings and storage are opened on first use."""
 
     def __init__(self, name: str = "runner", settings: Settings | None = None) -> None:
@@ -157,9 +167,7 @@ class RunnerHuey(Huey):
         self._storage_lock = threading.Lock()
         self._running: dict[str, Attempt] = {}
         self._attempt_lock = threading.Lock()
-        # A failed attempt that will be retried is not an outcome: Result.get()
-        # (and an .error() handler) waits for the last attempt.
-        super().__init__(name, results=True, utc=True, store_intermediate_errors=False)
+        super().__init__(name, results=True, utc=True)
 
     # -- settings and storage ------------------------------------------------
 
@@ -214,14 +222,16 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if jobs is None or not isinstance(task, RunnerTask):
             return super().enqueue(task)
-        attempt = self._after_run()
-        if attempt is not None:
-            # A pipeline step (or error handler) of the job this thread just ran:
-            # written in the transaction that settles that job.
-            attempt.follow_ups.append(self.new_job(task))
-        else:
-            jobs.insert_jobs([self.new_job(task)])
+        attempt = self._completed_here()
+        if attempt is None or task.id not in attempt.pipeline:
+            task = self.insert_task(jobs, task)
+        # else: the next step of the pipeline this thread just completed, written
+        # with that completion (see _run_post_execute).
         self._emit(S.SIGNAL_ENQUEUED, task)
+        if task.eta is not None and to_timestamp(task.eta) > time.time():
+            self._emit(S.SIGNAL_SCHEDULED, task)
+        if not self.results:
+            return None
         results = self._pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
 
@@ -240,16 +250,33 @@ class RunnerHuey(Huey):
 
     def put_result(self, key: str, data: Any) -> Any:
         attempt: Attempt | None = getattr(_local, "attempt", None)
-        if self.jobs is not None and attempt is not None and (
-                attempt.returned or key == attempt.claimed.id):
+        if self.jobs is not None and attempt is not None and key in attempt.pipeline:
             # The job's result (or the error of each pipeline step): written with its outcome.
             attempt.results.append((key, self.serializer.serialize(data)))
             return None
         return super().put_result(key, data)
 
-    def _after_run(self) -> Attempt | None:
+    def _completed_here(self) -> Attempt | None:
         attempt: Attempt | None = getattr(_local, "attempt", None)
-        return attempt if attempt is not None and attempt.returned else None
+        return attempt if attempt is not None and attempt.outcome == "completed" else None
+
+    def _run_post_execute(self, task: Any, task_value: Any, exception: Any) -> None:
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        jobs = self.jobs
+        if (exception is None and attempt is not None and jobs is not None
+                and attempt.claimed.id == getattr(task, "id", None) and not attempt.abandoned):
+            # Success: the completion, the result and the next pipeline step go in one
+            # transaction now, before SIGNAL_COMPLETE, so its receivers can read them.
+            follow_ups = []
+            if task.on_complete is not None:
+                step = copy.copy(task.on_complete)  # huey extends the original after us
+                step.extend_data(task_value)
+                follow_ups.append(self.new_job(step))
+            jobs.ack_completed(attempt.claimed.id, attempt.claimed.attempt,
+                               started_at=attempt.started_at, results=attempt.results,
+                               jobs=follow_ups)
+            attempt.outcome, attempt.settled = "completed", True
+        super()._run_post_execute(task, task_value, exception)
 
     def serialize_checked(self, task: RunnerTask) -> bytes:
         """Serialize a task, or say which argument cannot be; nothing is written."""
@@ -287,7 +314,8 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if claimed is None or claimed.id != task.id or jobs is None:
             return super().execute(task, timestamp)
-        attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread())
+        attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread(),
+                          pipeline=frozenset(_pipeline_ids(task)))
         attempt.current = CurrentJob(
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
             claimed.attempt, attempt.started_at)
@@ -351,12 +379,35 @@ class RunnerHuey(Huey):
             jobs.release_inflight(attempt.claimed.id)
             jobs.attempt_settled(attempt.claimed.id)
 
+    def _no_revocations_for(self, task_id: str | None) -> bool:
+        """True inside the attempt of ``task_id`` when its claim saw no revocation at all.
+
+        huey reads (and afterwards deletes) the revocation of every job it runs; a
+        claim already looked, so the worker skips both when the attempt starts right
+        after its claim. A job that waited in the prefetch buffer reads, since another
+        process may have revoked it meanwhile (a revoke in this process sets the flag).
+        """
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        jobs = self.jobs
+        return (attempt is not None and jobs is not None and attempt.claimed.id == task_id
+                and not jobs._revocations
+                and attempt.started_at - attempt.claimed.started_at < _FRESH_CLAIM)
+
+    def is_revoked(self, task: Any, timestamp: datetime.datetime | None = None,
+                   peek: bool = True) -> bool:
+        if not peek and self._no_revocations_for(getattr(task, "id", None)):
+            return False
+        return super().is_revoked(task, timestamp, peek)
+
+    def delete(self, key: str) -> bool:
+        if key.startswith("r:") and self._no_revocations_for(key[2:]):
+            return False
+        return super().delete(key)
+
     def _emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         attempt: Attempt | None = getattr(_local, "attempt", None)
         if attempt is not None and attempt.claimed.id == getattr(task, "id", None):
             started = attempt.started_at
-            if signal in _AFTER_RUN_SIGNALS:
-                attempt.returned = True
             if signal == S.SIGNAL_ERROR and args:
                 attempt.exception = args[0]
                 attempt.failure = describe_failure(args[0], "error", started)
@@ -387,6 +438,10 @@ class RunnerHuey(Huey):
         task.retries -= 1
         if retry_eta is not None:
             run_at = to_timestamp(retry_eta)
+        elif task.retry_delay:  # given for this call (huey's .s(retry_delay=...)): it wins
+            run_at = time.time() + task.retry_delay
+            if task.retry_backoff:
+                task.retry_delay *= task.retry_backoff
         else:
             policy = task.wrapper.resolve().policy
             run_at = time.time() + backoff_delay(policy, max(1, attempt.claimed.attempt))
@@ -396,8 +451,10 @@ class RunnerHuey(Huey):
             else "Retry", message=str(attempt.exception or "retry requested"),
             traceback="", started_at=attempt.started_at)
         jobs.fail(task.id, attempt.claimed.attempt, failure, state="retrying", run_at=run_at,
-                  data=self.serialize_task(task), reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC")
+                  data=self.serialize_task(task), reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC",
+                  results=attempt.results)
         attempt.settled = True
+        self._emit(S.SIGNAL_SCHEDULED if run_at > time.time() else S.SIGNAL_ENQUEUED, task)
         logger.info("job %s (%s) retries in %.2fs, %s retries left", task.id,
                     task.wrapper.task_name, run_at - time.time(), task.retries)
 
@@ -452,9 +509,9 @@ class RunnerHuey(Huey):
             jobs.ack_completed(job_id, attempt.claimed.attempt, started_at=attempt.started_at,
                                results=attempt.results, jobs=attempt.follow_ups)
         elif attempt.outcome == "interrupted":
-            jobs.finish(job_id, "available", "interrupted")
+            jobs.finish(job_id, "available", "interrupted", results=attempt.results)
         elif attempt.outcome == "cancelled":
-            jobs.finish(job_id, "cancelled", attempt.reason)
+            jobs.finish(job_id, "cancelled", attempt.reason, results=attempt.results)
         elif attempt.failure is not None:
             jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state="dead",
                       reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500],
@@ -519,8 +576,18 @@ class RunnerHuey(Huey):
     def result(self, id: str, blocking: bool = False, timeout: float | None = None,
                backoff: float = 1.15, max_delay: float = 0.1, revoke_on_timeout: bool = False,
                preserve: bool = False) -> Any:
-        return super().result(id, blocking, timeout, backoff, max_delay, revoke_on_timeout,
-                              preserve)
+        return RunnerResult(self, Task(id=id)).get(blocking, timeout, backoff, max_delay,
+                                                   revoke_on_timeout, preserve)
+
+    def _result_handle(self, task: Any) -> RunnerResult:
+        return RunnerResult(self, task)
+
+    def _pipeline_results(self, task: Any) -> list[RunnerResult]:
+        results = []
+        while task is not None:
+            results.append(RunnerResult(self, task))
+            task = task.on_complete
+        return results
 
 
 __all__ = ["RunnerHuey", "Result", "to_eta", "to_timestamp"]

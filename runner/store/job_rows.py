@@ -76,18 +76,7 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float,
         QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
             waiting jobs; nothing is written.
     """
-    if queue_size:
-        for queue in {job.queue for job in jobs}:
-            adding = sum(1 for job in jobs if job.queue == queue)
-            (waiting,) = conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
-                f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
-                f"LIMIT ?)", (queue, queue_size)).fetchone()
-            if waiting + adding > queue_size:
-                raise QueueFull(
-                    f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                    f"{queue_size}; nothing was written (raise [worker] queue_size or "
-                    "start more workers)")
+    check_room(conn, jobs, queue_size)
     conn.executemany(
         "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
         "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
@@ -98,17 +87,53 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float,
          for j in jobs])
 
 
+def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
+    """Raise QueueFull when adding ``jobs`` would put more than ``queue_size`` in a queue."""
+    if not queue_size:
+        return
+    for queue in {job.queue for job in jobs}:
+        adding = sum(1 for job in jobs if job.queue == queue)
+        (waiting,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+            f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
+            f"LIMIT ?)", (queue, queue_size)).fetchone()
+        if waiting + adding > queue_size:
+            raise QueueFull(
+                f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                "start more workers)")
+
+
+def rearm_job(conn: sqlite3.Connection, job: NewJob, now: float, *,
+              queue_size: int = 0) -> bool:
+    """Make a finished job (same id) wait again with new data; False if it is not finished.
+
+    This is what enqueueing a huey Task object a second time means: it runs again.
+    The row keeps its history (attempts, errors); its attempt budget starts afresh.
+    """
+    check_room(conn, [job], queue_size)
+    return conn.execute(
+        "UPDATE runner_job SET state=?, task=?, queue=?, priority=?, data=?, args=?, "
+        "max_attempts=attempt + ?, run_at=?, started_at=NULL, finished_at=NULL, reason=NULL, "
+        "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=?, event_id=?, "
+        "schedule=? WHERE id=? AND state IN ('completed','dead','cancelled')",
+        ("scheduled" if job.run_at > now else "available", job.task, job.queue, job.priority,
+         job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
+         job.schedule, job.id)).rowcount == 1
+
+
 _ACK_SQL = (
     "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
     "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
-    "WHERE id=? AND attempt=? AND state='executing'")
+    "WHERE id=? AND attempt=? AND state IN ('executing','available')")
 
 
 def write_acks(conn: sqlite3.Connection, acks: Sequence[Ack]) -> None:
     """Mark attempts completed, each with its results and next steps.
 
-    An attempt no longer ``executing`` (its lease expired and the job went back
-    to the queue) is not marked: the job's next attempt writes its own outcome.
+    An attempt handed back meanwhile (shutdown, an expired lease) still counts
+    while no later attempt has claimed the job; once one has, the late outcome
+    is not written and the job's next attempt writes its own.
     """
     conn.executemany(_ACK_SQL, [(a.started_at, a.finished_at, a.job_id, a.attempt)
                                 for a in acks if not a.results and not a.jobs])
@@ -123,21 +148,23 @@ def write_follow_ups(conn: sqlite3.Connection, job_id: str,
                      now: float) -> None:
     """Results and next steps of a settled job, inside the transaction that settles it.
 
-    A next step whose id is taken cannot be inserted; the job's reason says so
-    rather than the whole outcome failing for ever.
+    A next step whose id belongs to a finished job (a pipeline enqueued again)
+    makes that job wait again, as an enqueue would; one whose id is still
+    waiting or running is not written, and the settled job's reason says so
+    rather than its whole outcome failing for ever.
     """
     if results:
         conn.executemany("INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", results)
-    if not jobs:
-        return
-    conn.execute("SAVEPOINT follow_ups")
-    try:
-        write_jobs(conn, jobs, now)
-    except sqlite3.IntegrityError as exc:
-        conn.execute("ROLLBACK TO follow_ups")
-        conn.execute("UPDATE runner_job SET reason=? WHERE id=?",
-                     (f"next step not enqueued: {exc}"[:500], job_id))
-    conn.execute("RELEASE follow_ups")
+    for job in jobs:
+        conn.execute("SAVEPOINT follow_up")
+        try:
+            write_jobs(conn, [job], now)
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK TO follow_up")
+            if not rearm_job(conn, job, now):
+                conn.execute("UPDATE runner_job SET reason=? WHERE id=?",
+                             (f"next step {job.id} not enqueued: {exc}"[:500], job_id))
+        conn.execute("RELEASE follow_up")
 
 
 def record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,

@@ -33,7 +33,7 @@ from runner.store.job_rows import (
     write_jobs,
 )
 from runner.store.kvstore import KeyValueStore
-from runner.store.models import WAITING_SQL
+from runner.store.models import FINAL, WAITING_SQL
 from runner.store.running_file import RunningFile, running_path
 from runner.store.schema import prepare_database
 from runner.store.wakeup import Listener, Notifier
@@ -450,8 +450,12 @@ class JobStorage(KeyValueStore):
         if state == "retrying":
             self.wake()
 
-    def finish(self, job_id: str, state: str, reason: str | None) -> None:
-        """Record an outcome without an error: cancelled, or handed back as available."""
+    def finish(self, job_id: str, state: str, reason: str | None,
+               results: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Record an outcome without an error: cancelled, or handed back as available.
+
+        ``results`` (the error huey stores for a cancelled job) go in the same transaction.
+        """
         now = time.time()
         if state == "available":
             sql = ("UPDATE runner_job SET state='available', reason=?, run_at=?, "
@@ -461,10 +465,20 @@ class JobStorage(KeyValueStore):
             sql = ("UPDATE runner_job SET state=?, reason=?, finished_at=?, lease_owner=NULL, "
                    "lease_expires_at=NULL WHERE id=?")
             params = (state, reason, now, job_id)
-        self.db.write(lambda conn: conn.execute(sql, params))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(sql, params)
+            write_follow_ups(conn, job_id, results, (), now)
+
+        self.db.write(write)
         self._settled([job_id])
         if state == "available":
             self.wake()
+
+    def job_is_final(self, job_id: str) -> bool:
+        """True when the job completed, died or was cancelled (or there is no such job)."""
+        rows = self.db.query("SELECT state FROM runner_job WHERE id=?", (job_id,))
+        return not rows or rows[0][0] in FINAL
 
     @property
     def path(self) -> Path:
