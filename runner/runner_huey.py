@@ -19,9 +19,6 @@ import logging
 import sys
 import threading
 import time
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from huey import signals as S
@@ -29,6 +26,18 @@ from huey.api import Huey, Result, ResultGroup, Task, chord, group
 from huey.storage import BaseStorage
 
 from runner.arguments import preview_args, unserializable
+from runner.attempt import (
+    Attempt,
+    CurrentJob,
+    ThreadWrittenOff,
+    _local,
+    current_job,
+    describe_failure,
+    on_attempt_end,
+    pipeline_ids,
+    run_attempt_end_hooks,
+    stuck_message,
+)
 from runner.config import Settings, load_settings
 from runner.huey_api import HueyApi
 from runner.result import RunnerResult
@@ -40,89 +49,10 @@ from runner.task import Failure, RunnerTask
 
 logger = logging.getLogger(__name__)
 
-_local = threading.local()
 #: Seconds after its claim within which an attempt trusts the claim's revocation check.
 _FRESH_CLAIM = 0.05
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited", S.SIGNAL_CANCELED: "cancelled"}
-
-
-@dataclass
-class Attempt:
-    """What the worker thread learns about the attempt it is running."""
-
-    claimed: Claimed
-    failure: FailureInfo | None = None
-    exception: BaseException | None = None
-    outcome: str | None = None
-    reason: str | None = None
-    settled: bool = False
-    current: CurrentJob | None = None
-    started_at: float = 0.0
-    #: The job and the later steps of its pipeline: their results are written with
-    #: the job's outcome, and so is the next step.
-    pipeline: frozenset[str] = frozenset()
-    results: list[tuple[str, bytes]] = field(default_factory=list)
-    follow_ups: list[NewJob] = field(default_factory=list)
-    escaped: BaseException | None = None
-    thread: threading.Thread | None = None
-    timeout: float | None = None
-    #: ``time.monotonic()`` after which the attempt overruns its timeout.
-    deadline: float | None = None
-    #: Written off while stuck: its outcome was recorded for it; it writes nothing.
-    abandoned: bool = False
-    #: Its thread is writing the outcome: too late to write it off.
-    settling: bool = False
-
-    def overrun(self, now: float | None = None) -> float | None:
-        """Seconds past its timeout, or None while within it (or without one)."""
-        if self.deadline is None:
-            return None
-        over = (time.monotonic() if now is None else now) - self.deadline
-        return over if over >= 0 else None
-
-
-class ThreadWrittenOff(KeyboardInterrupt):
-    """Ends a worker thread that was written off; huey's thread loop exits quietly on it."""
-
-
-@dataclass(frozen=True)
-class CurrentJob:
-    """The job the calling worker thread is running."""
-
-    id: str
-    task: str
-    attempt: int
-    started_at: float
-
-
-def current_job() -> CurrentJob | None:
-    """The job running in this thread (inside a task), else None."""
-    attempt: Attempt | None = getattr(_local, "attempt", None)
-    if attempt is None:
-        return None
-    return attempt.current
-
-
-#: Called in the worker thread after each attempt, while ``current_job()`` still answers.
-_attempt_end_hooks: list[Callable[[CurrentJob], None]] = []
-
-
-def on_attempt_end(hook: Callable[[CurrentJob], None]) -> Callable[[CurrentJob], None]:
-    """Register ``hook(job)`` to run after every attempt (flushes of per-job buffers)."""
-    if hook not in _attempt_end_hooks:
-        _attempt_end_hooks.append(hook)
-    return hook
-
-
-def _run_attempt_end_hooks(job: CurrentJob | None) -> None:
-    if job is None:
-        return
-    for hook in _attempt_end_hooks:
-        try:
-            hook(job)
-        except Exception:
-            logger.exception("end-of-attempt hook %r failed for job %s", hook, job.id)
 
 
 def to_timestamp(eta: datetime.datetime) -> float:
@@ -135,27 +65,6 @@ def to_timestamp(eta: datetime.datetime) -> float:
 def to_eta(timestamp: float) -> datetime.datetime:
     """Epoch seconds as huey's naive UTC datetime."""
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).replace(tzinfo=None)
-
-
-def _pipeline_ids(task: Any) -> list[str]:
-    ids = []
-    while task is not None:
-        ids.append(task.id)
-        task = getattr(task, "on_complete", None)
-    return ids
-
-
-def stuck_message(attempt: Attempt, over: float, when: str) -> str:
-    """Why an attempt was written off, for its error record and the log."""
-    return (f"stuck in a blocking call {over:.0f}s past its {attempt.timeout:g}s timeout"
-            f"{' ' + when if when else ''}; the timeout cannot interrupt it")
-
-
-def describe_failure(exc: BaseException, kind: str, started_at: float | None) -> FailureInfo:
-    """The recorded form of an exception."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return FailureInfo(kind=kind, error_type=type(exc).__name__, message=str(exc) or repr(exc),
-                       traceback=text, started_at=started_at)
 
 
 class RunnerHuey(HueyApi, Huey):
@@ -315,7 +224,7 @@ class RunnerHuey(HueyApi, Huey):
         if claimed is None or claimed.id != task.id or jobs is None:
             return super().execute(task, timestamp)
         attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread(),
-                          pipeline=frozenset(_pipeline_ids(task)))
+                          pipeline=frozenset(pipeline_ids(task)))
         attempt.current = CurrentJob(
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
             claimed.attempt, attempt.started_at)
@@ -333,7 +242,7 @@ class RunnerHuey(HueyApi, Huey):
             attempt.escaped = exc
             raise
         finally:
-            _run_attempt_end_hooks(attempt.current)
+            run_attempt_end_hooks(attempt.current)
             _local.attempt = None
             with self._attempt_lock:
                 if self._running.get(claimed.id) is attempt:
@@ -590,4 +499,5 @@ class RunnerHuey(HueyApi, Huey):
         return results
 
 
-__all__ = ["RunnerHuey", "Result", "to_eta", "to_timestamp"]
+__all__ = ["RunnerHuey", "Result", "to_eta", "to_timestamp", "CurrentJob", "current_job",
+           "on_attempt_end", "describe_failure"]

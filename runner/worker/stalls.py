@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from runner.attempt import Attempt, stuck_message
 from runner.config import Settings
-from runner.runner_huey import Attempt, RunnerHuey, stuck_message
+from runner.runner_huey import RunnerHuey
 from runner.store.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
