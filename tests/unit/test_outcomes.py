@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from huey.exceptions import TaskException
 
@@ -39,3 +41,22 @@ def test_late_outcome_of_an_attempt_that_was_taken_back_is_not_written(huey):
                           results=[(fresh.id, huey.serializer.serialize(3))])
     assert queries.get_job(storage.db, result.id).state == "completed"
     assert result.get() == 3
+
+
+def test_blocking_get_waits_past_the_error_of_an_attempt_that_is_retried(huey, tmp_path):
+    result = jobs.fails_then_works(str(tmp_path / "count"), 2)
+    worker = threading.Thread(target=drain, kwargs={"include_scheduled": True, "timeout": 10})
+    worker.start()
+    try:
+        assert result.get(blocking=True, timeout=10) == "worked on attempt 3"
+    finally:
+        worker.join()
+
+
+def test_non_blocking_get_reads_the_error_of_an_attempt_that_is_retried_as_huey_does(
+        huey, tmp_path):
+    result = huey.enqueue(jobs.fails_then_works.s(str(tmp_path / "count"), 99, retry_delay=60))
+    assert drain() == 1  # the first attempt fails; the retry waits a minute
+    assert queries.get_job(huey.jobs.db, result.id).state == "retrying"
+    with pytest.raises(TaskException, match="attempt 1 fails"):
+        result.get()
