@@ -85,3 +85,16 @@ def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
     # Not handed back to be claimed alone again for ever: the stuck attempt is charged.
     assert (row.state, row.crashes) == ("available", 2)
     assert [e.kind for e in queries.job_errors(huey.jobs.db, suspect.id)] == ["crash", "crash"]
+
+
+def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="restart.toml", worker={
+        "max_concurrent_tasks": 1, "crash_limit": 0, "stuck_grace": 0.5})
+    stuck = jobs.block_in_c("stuck")
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    assert worker.wait(30) == 87, worker.output()
+    assert read_records(record_file) == ["stuck", "stuck"]  # written off twice, then the exit
+    row = queries.get_job(huey.jobs.db, stuck.id)
+    assert (row.state, row.crashes) == ("available", 2)
+    assert "draining and exiting (code 87)" in worker.output()
