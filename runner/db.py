@@ -23,6 +23,7 @@ import peewee
 
 from runner.config import DatabaseSection
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
+from runner.files import DEFAULT_FILE_MODE, create_private
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +61,13 @@ class Database:
         shared: one connection for every thread instead of one per thread; the
             caller makes sure only one thread uses it at a time (the dashboard's
             polls, which keep the page cache warm from one poll to the next).
+        file_mode: permissions of the file when this call creates it (the WAL
+            and shared-memory files follow the database file's).
     """
 
     def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
-                 readonly: bool = False, shared: bool = False) -> None:
+                 readonly: bool = False, shared: bool = False,
+                 file_mode: int = DEFAULT_FILE_MODE) -> None:
         self.path = Path(path)
         self.options = options or DatabaseSection()
         self.readonly = readonly
@@ -71,7 +75,10 @@ class Database:
         self._local = threading.local()
         pragmas: list[tuple[str, object]] = [("foreign_keys", 1), ("cache_size", -16000)]
         if not readonly:
-            pragmas = [("journal_mode", "wal"),
+            # auto_vacuum only takes on a file without tables, and not once WAL is
+            # on: it goes first, so a new file can give pages back when pruned.
+            pragmas = [("auto_vacuum", "INCREMENTAL"),
+                       ("journal_mode", "wal"),
                        ("synchronous", self.options.synchronous.upper()),
                        ("journal_size_limit", self.options.journal_size_limit),
                        *pragmas]
@@ -83,6 +90,13 @@ class Database:
                 raise DatabaseUnavailable(
                     f"{self.path}: cannot create the database directory ({exc.strerror}); "
                     "create it or point [runner] database / RUNNER_DATABASE elsewhere") from None
+            try:
+                create_private(self.path, file_mode)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"{self.path}: cannot create the database file ({exc.strerror}); "
+                    "make its directory writable or point [runner] database / "
+                    "RUNNER_DATABASE elsewhere") from None
             name: str = str(self.path)
             kwargs = {}
         else:
@@ -200,14 +214,20 @@ _open_lock = threading.Lock()
 
 
 def open_database(path: str | Path, options: DatabaseSection | None = None, *,
-                  readonly: bool = False) -> Database:
+                  readonly: bool = False, file_mode: int = DEFAULT_FILE_MODE) -> Database:
     """The process-wide :class:`Database` for a file (one per path and mode)."""
     key = (str(Path(path).absolute()), readonly)
     with _open_lock:
         db = _open.get(key)
         if db is None or (options is not None and db.options != options):
-            db = _open[key] = Database(path, options, readonly=readonly)
+            db = _open[key] = Database(path, options, readonly=readonly, file_mode=file_mode)
         return db
+
+
+def contains_pattern(text: str) -> str:
+    """A ``LIKE ? ESCAPE '\\'`` pattern matching ``text`` anywhere, ``%`` and ``_`` literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class AmbiguousId(LookupError):

@@ -17,6 +17,7 @@ from functools import cached_property
 from runner.config import Settings, load_settings
 from runner.db import Database
 from runner.errors import RunnerError
+from runner.printable import one_line
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, Context(args)) or 0)
     except RunnerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

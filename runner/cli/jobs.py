@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 from runner import actions, queries
-from runner.cli.format import age, progress, table, when
+from runner.cli import checks
+from runner.cli.format import age, key_values, progress, table, when
 from runner.db import short_id
 from runner.errors import SerializationError, UnknownTask
+from runner.printable import block, one_line
 from runner.queries import JobFilter
 
 
@@ -64,6 +66,8 @@ def find_task(ctx: Any, name: str) -> Any:
 
 
 def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
+    delay = checks.delay("--delay", args.delay)
+    priority = checks.priority("--priority", args.priority)
     wrapper = find_task(ctx, args.task)
     try:
         positional = json.loads(args.args)
@@ -73,10 +77,10 @@ def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
     if not isinstance(positional, list) or not isinstance(keywords, dict):
         raise SerializationError("--args must be a JSON list and --kwargs a JSON object")
     options: dict[str, Any] = {}
-    if args.delay:
-        options["delay"] = args.delay
-    if args.priority is not None:
-        options["priority"] = args.priority
+    if delay:
+        options["delay"] = delay
+    if priority is not None:
+        options["priority"] = priority
     result = ctx.huey.enqueue(wrapper.s(*positional, **keywords, **options))
     print(result.id)
     return 0
@@ -111,17 +115,15 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         ("progress", f"{progress(job.progress_done, job.progress_total)} "
                      f"{job.progress_message or ''}".strip() or "-"),
         ("event", job.event_id or "-"), ("schedule", job.schedule or "-")]
-    width = max(len(k) for k, _ in fields)
-    for key, value in fields:
-        print(f"{key.rjust(width)}: {value}")
+    print(key_values(fields))
     errors = queries.job_errors(ctx.db, job.id)
     if errors:
         print(f"\nfailed attempts ({len(errors)}):")
         for e in errors:
-            print(f"--- attempt {e.attempt} [{e.kind}] at {when(e.failed_at)} on {e.worker or '-'}:"
-                  f" {e.error_type}: {e.message}")
+            print(one_line(f"--- attempt {e.attempt} [{e.kind}] at {when(e.failed_at)} on "
+                           f"{e.worker or '-'}: {e.error_type}: {e.message}"))
             if e.traceback:
-                print(e.traceback.rstrip())
+                print(block(e.traceback))
     return 0
 
 

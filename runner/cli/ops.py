@@ -13,6 +13,7 @@ from runner.db import short_id
 from runner.errors import ConfigError
 from runner.health import check
 from runner.maintenance import prune, retention_settings
+from runner.printable import block, one_line
 from runner.prometheus import render
 
 
@@ -69,8 +70,12 @@ def _print_logs(rows: list, show_job: bool) -> int:  # noqa: ANN001
 
     for r in rows:
         who = f" [{r.task} {short_id(r.job_id)}]" if show_job and r.job_id else ""
-        print(f"{when(r.created_at)} {logging.getLevelName(r.level):<7} {r.logger}{who}: "
-              f"{r.message}")
+        # The first line is the record; what follows (a traceback) is indented.
+        first, _, rest = r.message.partition("\n")
+        print(one_line(f"{when(r.created_at)} {logging.getLevelName(r.level):<7} "
+                       f"{r.logger}{who}: {first}"))
+        if rest.strip():
+            print(block(rest))
     sys.stdout.flush()
     return rows[-1].id if rows else 0
 
@@ -124,7 +129,7 @@ def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
     report = check(ctx.db, ctx.settings)
-    print(report.reason if report.ok else f"unhealthy: {report.reason}")
+    print(one_line(report.reason if report.ok else f"unhealthy: {report.reason}"))
     return 0 if report.ok else 1
 
 
