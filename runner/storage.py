@@ -385,7 +385,7 @@ def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
     bad = conn.execute(
         f"UPDATE runner_job SET state='dead', finished_at=?, "
         f"reason='run_at is not a number: ' || quote(run_at) WHERE state IN {WAITING_SQL} "
-        f"AND typeof(run_at) NOT IN ('real', 'integer') RETURNING id, reason").fetchall()
+        f"AND typeof(run_at) NOT IN ('real', 'integer') RETURNING id, reason", (now,)).fetchall()
     for job_id, reason in bad:
         logger.error("job %s goes to dead: %s", job_id, reason)
     (next_due,) = conn.execute(
