@@ -203,6 +203,25 @@ class Database:
                     raise self._translate(exc) from None
                 raise
 
+    def outside_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in autocommit mode, holding this process's write lock
+        (``VACUUM`` cannot run inside a transaction).
+
+        Raises:
+            DatabaseLocked: another process held the database past ``busy_timeout``.
+            DiskFull: there was no room for the work.
+        """
+        with self._write_lock:
+            conn = self.connection()
+            try:
+                return fn(conn)
+            except sqlite3.OperationalError as exc:
+                if is_locked_error(exc):
+                    raise DatabaseLocked(f"{self.path}: {exc}") from None
+                if is_disk_error(exc):
+                    raise DiskFull(f"{self.path}: {exc}") from None
+                raise
+
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for several reads; the caller fetches all rows of each."""

@@ -27,6 +27,7 @@ from runner.decorators import get_huey
 from runner.errors import EX_MEMORY_LIMIT, ConfigError, DatabaseCorrupt, RunnerError
 from runner.event_settings import event_settings
 from runner.lifeline import Lifeline
+from runner.maintenance import enable_space_reclaim
 from runner.operations import Operations, validate_sections
 from runner.scheduler import Scheduler
 from runner.storage import JobStorage
@@ -151,6 +152,9 @@ class Manager:
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
+        reclaim = enable_space_reclaim(jobs.db, me=self.owner)
+        if reclaim:
+            logger.warning("%s: %s", jobs.db.path, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
         register(jobs.db, self.owner, concurrency=threads, queues=self.queues)
         recovery = recover_orphans(jobs.db, crash_limit=self.settings.worker.crash_limit,

@@ -158,6 +158,10 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(ctx.huey._registry._registry)
+    from runner.maintenance import AUTO_VACUUM_OFF, INCREMENTAL, auto_vacuum_mode
+
+    if auto_vacuum_mode(jobs.db) != INCREMENTAL:
+        print(f"note: {AUTO_VACUUM_OFF}")
     print(f"ok: settings {settings.path or '(defaults)'}, {count} tasks, {schedules} schedules, "
           f"database {jobs.db.path}")
     return 0

@@ -1,4 +1,4 @@
-"""Operations commands: logs, stats, metrics, health, prune."""
+"""Operations commands: logs, stats, metrics, health, prune, vacuum."""
 
 from __future__ import annotations
 
@@ -10,9 +10,17 @@ from typing import Any
 from runner import logstore, metrics
 from runner.cli.format import age, table, when
 from runner.db import short_id
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DatabaseLocked
 from runner.health import check
-from runner.maintenance import prune, retention_settings
+from runner.maintenance import (
+    AUTO_VACUUM_OFF,
+    INCREMENTAL,
+    auto_vacuum_mode,
+    other_running_workers,
+    prune,
+    retention_settings,
+    switch_to_incremental_vacuum,
+)
 from runner.printable import block, one_line
 from runner.prometheus import render
 
@@ -42,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="apply [retention] now: delete old rows, vacuum, checkpoint")
     p.add_argument("--dry-run", action="store_true", help="only count what would go")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("vacuum", help="rewrite the database once so that pruning gives space "
+                       "back (files made by older versions)")
+    p.add_argument("--force", action="store_true",
+                   help="run even while workers are running (they wait for it)")
+    p.set_defaults(func=cmd_vacuum)
 
 
 def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
@@ -142,4 +156,22 @@ def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
         print(f"vacuumed {report.vacuumed_pages} pages; WAL "
               f"{report.wal_bytes_before / 2**20:.1f} -> {report.wal_bytes_after / 2**20:.1f} MiB"
               + (" (checkpoint blocked by a reader)" if report.checkpoint_busy else ""))
+    if not report.auto_vacuum:
+        print(f"note: {AUTO_VACUUM_OFF}")
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace, ctx: Any) -> int:
+    db = ctx.db
+    if auto_vacuum_mode(db) == INCREMENTAL:
+        print(f"{db.path}: auto_vacuum is already incremental; nothing to do")
+        return 0
+    running = other_running_workers(db)
+    if running and not args.force:
+        raise DatabaseLocked(f"{db.path}: {running} worker(s) running; stop them first (the "
+                             "VACUUM copies the whole file under the write lock) or pass --force")
+    before = db.path.stat().st_size
+    switch_to_incremental_vacuum(db)
+    print(f"{db.path}: auto_vacuum is now incremental; file {before / 2**20:.1f} -> "
+          f"{db.path.stat().st_size / 2**20:.1f} MiB")
     return 0
