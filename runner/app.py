@@ -25,12 +25,16 @@ from typing import Any
 
 from huey import signals as S
 from huey.api import Huey, Result, ResultGroup, chord, group
+from huey.serializer import Serializer
 from huey.storage import BaseStorage
+from huey.utils import Error
 
 from runner.arguments import preview_args, unserializable
 from runner.config import Settings, load_settings
+from runner.errors import SerializationError
 from runner.job_rows import Claimed, FailureInfo, NewJob
 from runner.retry import backoff_delay
+from runner.serializers import UnsupportedValue, make_serializer
 from runner.storage import JobStorage
 from runner.tasks import Failure, RunnerTask
 
@@ -142,6 +146,20 @@ class RunnerHuey(Huey):
         with self._storage_lock:
             self._settings = settings
 
+    @property
+    def serializer(self) -> Serializer:
+        """Payloads and results: ``[runner] serializer`` ("pickle" or "json")."""
+        kind = self.settings.runner.serializer
+        serializer = self._serializers.get(kind)
+        if serializer is None:
+            serializer = self._serializers[kind] = make_serializer(kind)
+        return serializer
+
+    @serializer.setter
+    def serializer(self, value: Serializer) -> None:
+        # huey's __init__ sets its own pickle serializer; ours is chosen by settings.
+        self._serializers: dict[str, Serializer] = {}
+
     def create_storage(self) -> BaseStorage | None:
         if self._immediate and self.immediate_use_memory:
             return self.get_immediate_storage()
@@ -198,7 +216,8 @@ class RunnerHuey(Huey):
         try:
             return self.serialize_task(task)
         except Exception as exc:
-            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc) from None
+            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc,
+                                 self.serializer.serialize) from None
 
     # -- consuming -------------------------------------------------------------
 
@@ -241,6 +260,21 @@ class RunnerHuey(Huey):
                 self._settle(jobs, task, attempt)
             finally:
                 jobs.release_inflight(task.id)
+
+    def put_result(self, key: str, data: Any) -> Any:
+        try:
+            return super().put_result(key, data)
+        except UnsupportedValue as exc:
+            # The JSON serializer cannot carry this result: the job fails with the reason
+            # (and the waiting caller gets it) instead of completing without its result.
+            error = SerializationError(f"the result of job {key} cannot be stored: {exc}")
+            attempt: Attempt | None = getattr(_local, "attempt", None)
+            if attempt is not None and attempt.claimed.id == key:
+                attempt.exception = error
+                attempt.failure = describe_failure(error, "error", attempt.started_at)
+            super().put_result(key, Error({"error": repr(error), "retries": 0, "traceback": "",
+                                           "task_id": key}))
+            raise error from None
 
     def _emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         attempt: Attempt | None = getattr(_local, "attempt", None)
@@ -365,7 +399,10 @@ class RunnerHuey(Huey):
             jobs.release_inflight(claimed[0].id)
             return True
         _local.claimed = claimed[0]
-        self.execute(task)
+        try:
+            self.execute(task)
+        except SerializationError:
+            pass  # a result the serializer cannot carry: the job is already dead with the reason
         jobs.flush_acks()
         return True
 
