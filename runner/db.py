@@ -75,10 +75,7 @@ class Database:
         self._local = threading.local()
         pragmas: list[tuple[str, object]] = [("foreign_keys", 1), ("cache_size", -16000)]
         if not readonly:
-            # auto_vacuum only takes on a file without tables, and not once WAL is
-            # on: it goes first, so a new file can give pages back when pruned.
-            pragmas = [("auto_vacuum", "INCREMENTAL"),
-                       ("journal_mode", "wal"),
+            pragmas = [("journal_mode", "wal"),
                        ("synchronous", self.options.synchronous.upper()),
                        ("journal_size_limit", self.options.journal_size_limit),
                        *pragmas]
@@ -97,6 +94,7 @@ class Database:
                     f"{self.path}: cannot create the database file ({exc.strerror}); "
                     "make its directory writable or point [runner] database / "
                     "RUNNER_DATABASE elsewhere") from None
+            _initialize_new_file(self.path, self.options.busy_timeout)
             name: str = str(self.path)
             kwargs = {}
         else:
@@ -226,6 +224,28 @@ class Database:
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for several reads; the caller fetches all rows of each."""
         yield self.connection()
+
+
+def _initialize_new_file(path: Path, busy_timeout: float) -> None:
+    """Give an empty file incremental auto_vacuum, then WAL mode.
+
+    SQLite takes ``auto_vacuum`` only on a file without tables, outside a
+    transaction, and before WAL mode is on; later it needs a full VACUUM. Setting
+    it takes the write lock, so it is done once here, not on every connection.
+    """
+    try:
+        if path.stat().st_size:
+            return
+    except OSError:
+        return
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("PRAGMA journal_mode = wal")
+    except sqlite3.OperationalError:
+        pass  # another process is setting the file up at the same moment
+    finally:
+        conn.close()
 
 
 _open: dict[tuple[str, bool], Database] = {}
