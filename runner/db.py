@@ -88,13 +88,14 @@ class Database:
                     f"{self.path}: cannot create the database directory ({exc.strerror}); "
                     "create it or point [runner] database / RUNNER_DATABASE elsewhere") from None
             try:
-                create_private(self.path, file_mode)
+                created = create_private(self.path, file_mode)
             except OSError as exc:
                 raise DatabaseUnavailable(
                     f"{self.path}: cannot create the database file ({exc.strerror}); "
                     "make its directory writable or point [runner] database / "
                     "RUNNER_DATABASE elsewhere") from None
-            _initialize_new_file(self.path, self.options.busy_timeout)
+            if created:  # only the process that made the file sets it up: no race
+                _initialize_new_file(self.path, self.options.busy_timeout)
             name: str = str(self.path)
             kwargs = {}
         else:
@@ -233,17 +234,13 @@ def _initialize_new_file(path: Path, busy_timeout: float) -> None:
     transaction, and before WAL mode is on; later it needs a full VACUUM. Setting
     it takes the write lock, so it is done once here, not on every connection.
     """
-    try:
-        if path.stat().st_size:
-            return
-    except OSError:
-        return
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
     try:
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = wal")
-    except sqlite3.OperationalError:
-        pass  # another process is setting the file up at the same moment
+    except sqlite3.OperationalError as exc:
+        # Another process already wrote to the file: a worker's start switches it later.
+        logger.debug("%s: auto_vacuum not set on creation: %s", path, exc)
     finally:
         conn.close()
 
