@@ -234,10 +234,13 @@ def _initialize_new_file(path: Path, busy_timeout: float) -> None:
     transaction, and before WAL mode is on; later it needs a full VACUUM. Setting
     it takes the write lock, so it is done once here, not on every connection.
     """
-    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    # Short wait: once another process has written the file, this is moot (and a
+    # worker's start switches a file that missed it), so never queue behind its writes.
+    conn = sqlite3.connect(path, timeout=min(busy_timeout, 0.5), isolation_level=None)
     try:
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        conn.execute("PRAGMA journal_mode = wal")
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("PRAGMA journal_mode = wal")
     except sqlite3.OperationalError as exc:
         # Another process already wrote to the file: a worker's start switches it later.
         logger.debug("%s: auto_vacuum not set on creation: %s", path, exc)
