@@ -1,0 +1,110 @@
+"""settings.toml and environment overrides become one frozen, validated Settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from runner.config import load_settings
+from runner.errors import ConfigError
+from runner.store.maintenance import retention_settings
+
+
+def write(tmp_path, text):
+    path = tmp_path / "settings.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_match_the_seed_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(environ={})
+    w = settings.worker
+    assert (w.max_concurrent_tasks, w.retry_limit, w.timeout, w.queue_size) == (10, 3, 300, 1000)
+    assert (w.queue_type, settings.runner.database) == ("sqlite", "jobs.db")
+    assert settings.database_path == (tmp_path / "jobs.db").absolute()
+
+
+def test_settings_are_frozen(tmp_path):
+    settings = load_settings(write(tmp_path, ""), environ={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.worker.retry_limit = 9
+
+
+def test_database_path_is_relative_to_the_settings_file(tmp_path):
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "settings.toml"
+    path.write_text('[runner]\ndatabase = "data/jobs.db"\n')
+    assert load_settings(path, environ={}).database_path == tmp_path / "conf" / "data" / "jobs.db"
+
+
+def test_environment_overrides_win(tmp_path):
+    settings = load_settings(write(tmp_path, "[worker]\nmax_concurrent_tasks = 3\n"), environ={
+        "WORKER_CONCURRENCY": "7", "WORKER_LOG_LEVEL": "debug", "WORKER_QUEUE_TYPE": "SQLite",
+        "RUNNER_DATABASE": "/tmp/other.db"})
+    assert settings.worker.max_concurrent_tasks == 7
+    assert settings.worker.log_level == "DEBUG"
+    assert settings.worker.queue_type == "sqlite"
+    assert str(settings.database_path) == "/tmp/other.db"
+
+
+def test_runner_settings_env_names_the_file(tmp_path):
+    path = write(tmp_path, "[worker]\nretry_limit = 9\n")
+    assert load_settings(environ={"RUNNER_SETTINGS": str(path)}).worker.retry_limit == 9
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(environ={"RUNNER_SETTINGS": str(tmp_path / "missing.toml")})
+
+
+def test_task_overrides_and_the_max_retries_alias(tmp_path):
+    settings = load_settings(write(tmp_path, (
+        "[tasks.send_mail]\nmax_retries = 5\ntimeout = 12\nqueue = \"mail\"\n")), environ={})
+    override = settings.task_override("send_mail")
+    assert (override.retry_limit, override.timeout, override.queue) == (5, 12.0, "mail")
+    assert settings.task_override("other").as_options() == {}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[worker\n", "TOML syntax error"),
+    ("[worker]\nmax_concurent_tasks = 2\n", "unknown key 'max_concurent_tasks'"),
+    ("[wroker]\n", "unknown section or key 'wroker'"),
+    ("[worker]\nretry_limit = \"3\"\n", "retry_limit: expected a whole number"),
+    ("[worker]\ntimeout = true\n", "timeout: expected float, got a boolean"),
+    ("[worker]\nmax_concurrent_tasks = 0\n", "max_concurrent_tasks must be at least 1"),
+    ("[worker]\nqueue_type = \"redis\"\n", "queue_type 'redis' is not supported"),
+    ("[database]\nsynchronous = \"SOMETIMES\"\n", "synchronous 'SOMETIMES' is not one of"),
+    ("[tasks.x]\ntimeuot = 3\n", "[tasks.x]: unknown key 'timeuot'"),
+    ("[runner]\nimports = \"tasks\"\n", "imports: expected a list of strings"),
+    ("[worker]\ntimeout = nan\n", "[worker] timeout: expected a finite number, got nan"),
+    ("[worker]\nlease_seconds = inf\n", "[worker] lease_seconds: expected a finite number"),
+    ("[tasks.x]\ntimeout = -inf\n", "[tasks.x] timeout: expected a finite number"),
+    ("[retention]\ninterval = nan\n", None),
+    ("[runner]\ntimezone = \"Mars/Olympus\"\n", "[runner] timezone 'Mars/Olympus' is not a "
+                                                  "known time zone"),
+    ("[runner]\ntimezone = \"../../etc/passwd\"\n", "[runner] timezone"),
+    ("[runner]\nserializer = \"yaml\"\n", "[runner] serializer 'yaml' is not one of"),
+])
+def test_bad_settings_name_the_file_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        settings = load_settings(path, environ={})
+        retention_settings(settings)  # sections of other modules are checked where they load
+    assert message is None or message in str(error.value)
+    assert str(path) in str(error.value) or "TOML" not in message
+    assert error.value.exit_code == 78
+
+
+def test_toml_syntax_errors_carry_the_line(tmp_path):
+    with pytest.raises(ConfigError, match="line 3"):
+        load_settings(write(tmp_path, "[worker]\nretry_limit = 1\nbroken =\n"), environ={})
+
+
+def test_bad_environment_override_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="WORKER_CONCURRENCY"):
+        load_settings(write(tmp_path, ""), environ={"WORKER_CONCURRENCY": "lots"})
+
+
+def test_known_time_zones_are_accepted(tmp_path):
+    settings = load_settings(write(tmp_path, "[runner]\ntimezone = \"Europe/Paris\"\n"),
+                             environ={})
+    assert settings.runner.timezone == "Europe/Paris"
