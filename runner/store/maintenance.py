@@ -118,22 +118,27 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
                                                 dry_run=True)
         return report
     size = section.batch_size
-    job_logs = 0
 
-    def jobs_batch(conn: sqlite3.Connection) -> int:
-        nonlocal job_logs
+    def jobs_batch(conn: sqlite3.Connection) -> tuple[int, int]:
         ids = [r[0] for r in conn.execute(
             f"SELECT id FROM runner_job WHERE {where} LIMIT ?", (*params, size)).fetchall()]
+        logs = 0
         if ids:
             marks = ",".join("?" * len(ids))
             conn.execute(f"DELETE FROM runner_job_error WHERE job_id IN ({marks})", ids)
-            job_logs += conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})",
-                                     ids).rowcount
+            logs = conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})",
+                                ids).rowcount
             conn.execute(f"DELETE FROM runner_kv WHERE key IN ({marks})", ids)
             conn.execute(f"DELETE FROM runner_job WHERE id IN ({marks})", ids)
-        return len(ids)
+        return len(ids), logs
 
-    report.deleted["jobs"] = _batches(db, jobs_batch, size)
+    jobs = job_logs = 0
+    while True:
+        batch_jobs, batch_logs = db.write(jobs_batch)  # counted once committed
+        jobs, job_logs = jobs + batch_jobs, job_logs + batch_logs
+        if batch_jobs < size:
+            break
+    report.deleted["jobs"] = jobs
     report.deleted["logs"] = job_logs + _batches(db, lambda c: c.execute(
         "DELETE FROM runner_log WHERE id IN (SELECT id FROM runner_log WHERE created_at < ? "
         "LIMIT ?)", (log_cut, size)).rowcount, size)
