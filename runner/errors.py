@@ -72,6 +72,12 @@ class SerializationError(RunnerError):
     exit_code = EX_DATAERR
 
 
+class InvalidArgument(RunnerError):
+    """A command-line value is out of range or not a number; nothing was written."""
+
+    exit_code = EX_DATAERR
+
+
 class UnknownTask(RunnerError):
     """No task is registered under the given name."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.store.db import Database
+from runner.store.db import Database, contains_pattern
 from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
 from runner.store.queries import JobFilter, WorkerRow, list_workers
 
@@ -286,8 +286,9 @@ def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
         clauses.append("level >= ?")
         params.append(min_level)
     if text:
-        clauses.append("(message LIKE ? OR logger LIKE ? OR task LIKE ?)")
-        params += [f"%{text}%"] * 3
+        clauses.append("(message LIKE ? ESCAPE '\\' OR logger LIKE ? ESCAPE '\\' OR "
+                       "task LIKE ? ESCAPE '\\')")
+        params += [contains_pattern(text)] * 3
     order = "ASC" if after_id else "DESC"
     rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
                     f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",

@@ -49,7 +49,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def __init__(self, name: str = "runner", *, settings: Settings) -> None:
         super().__init__(name)
         self.settings = settings
-        self.db = open_database(settings.database_path, settings.database)
+        self.db = open_database(settings.database_path, settings.database,
+                                file_mode=settings.runner.file_mode_bits)
         prepare_database(self.db)
         self.notifier = Notifier(self.db.path)
         self.owner: str | None = None
@@ -273,9 +274,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             next_due = None
             if not rows:
                 found = conn.execute(
-                    f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                    f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+                    f"SELECT min(run_at), max(run_at) FROM runner_job INDEXED BY "
+                    f"runner_job_queue_waiting WHERE state IN {WAITING_SQL}{queue_sql}",
+                    params).fetchone()
                 next_due = found[0] if found else None
+                if found and not isinstance(found[1], (int, float, type(None))):
+                    next_due = bury_bad_run_at(conn, now)
             return [Claimed(r[0], r[1], r[2], now)
                     for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)
 
@@ -343,3 +347,21 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def path(self) -> Path:
         """The database file."""
         return self.db.path
+
+
+def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
+    """Send waiting jobs whose ``run_at`` is not a number (a hand edit) to dead, once.
+
+    SQLite sorts text after every number, so such a row is never due and would
+    otherwise come back as the next due time on every poll. Returns the next
+    due time among the rows left.
+    """
+    bad = conn.execute(
+        f"UPDATE runner_job SET state='dead', finished_at=?, "
+        f"reason='run_at is not a number: ' || quote(run_at) WHERE state IN {WAITING_SQL} "
+        f"AND typeof(run_at) NOT IN ('real', 'integer') RETURNING id, reason", (now,)).fetchall()
+    for job_id, reason in bad:
+        logger.error("job %s goes to dead: %s", job_id, reason)
+    (next_due,) = conn.execute(
+        f"SELECT min(run_at) FROM runner_job WHERE state IN {WAITING_SQL}").fetchone()
+    return next_due

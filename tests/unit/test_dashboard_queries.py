@@ -128,3 +128,15 @@ def test_a_database_without_the_dashboard_indexes_still_reads(huey):
     assert dq.index_hint(db, "runner_job_failure") == ""
     assert {g.error_type for g in failure_groups(db)} == {"ValueError", "Fatal"}
     assert unhandled_event_count(db) == 0
+
+
+def test_log_search_matches_percent_and_underscore_literally(huey):
+    from runner.store.logs import insert_logs
+
+    db = huey.jobs.db
+    db.write(lambda c: insert_logs(c, [(1.0, 20, "app", "disk 100% full", None, None, "w"),
+                                       (2.0, 20, "app", "disk 1000 ok", None, None, "w"),
+                                       (3.0, 20, "app", "user_id set", None, None, "w"),
+                                       (4.0, 20, "app", "userXid set", None, None, "w")]))
+    assert [r.message for r in dq.tail_logs(db, text="100%")] == ["disk 100% full"]
+    assert [r.message for r in dq.tail_logs(db, text="user_id")] == ["user_id set"]
