@@ -19,8 +19,9 @@ from textual.widgets import Footer
 
 from runner.dashboard_queries import Summary
 from runner.db import Database
+from runner.health import HealthReport
 from tui.widgets.nav_bar import NavBar
-from tui.widgets.summary_bar import StatusLine, SummaryBar
+from tui.widgets.summary_bar import HealthBanner, StatusLine, SummaryBar
 
 if TYPE_CHECKING:
     from tui.app import DashboardApp, PollOutcome
@@ -37,6 +38,8 @@ class TabCounts:
     summary: Summary
     schedules: int
     unhandled_events: int
+    health: HealthReport | None = None
+    """The verdict of ``python -m runner health``, with the same thresholds."""
 
 
 class DataScreen(Screen):
@@ -53,6 +56,7 @@ class DataScreen(Screen):
     def compose(self) -> ComposeResult:
         yield NavBar(id="nav")
         yield SummaryBar(id="summary")
+        yield HealthBanner(id="health")
         yield from self.compose_body()
         yield StatusLine(id="status")
         yield Footer()
@@ -78,34 +82,56 @@ class DataScreen(Screen):
         """Show data read by :meth:`fetch` (UI thread)."""
 
     def show_poll(self, outcome: PollOutcome, status: str,
-                  tabs: list[tuple[str, str, str]]) -> None:
-        """Show one poll: tabs, summary, status, then the screen's own data."""
+                  tabs: list[tuple[str, str, str, str]]) -> None:
+        """Show one poll: tabs, summary, status, then the screen's own data.
+
+        A failed poll keeps the last good data on screen, dimmed.
+        """
         self.query_one(NavBar).show(tabs, self.TITLE)
-        if outcome.error is not None or outcome.counts is None:
+        failed = outcome.error is not None or outcome.counts is None
+        self.set_class(failed, "-stale")
+        if failed:
             self.show_status(status, problem=True)
             return
         self.query_one(SummaryBar).show(outcome.counts.summary)
+        self.query_one(HealthBanner).show(outcome.counts.health)
         self.show_status(status)
         self.apply(outcome.data)
 
     def show_status(self, text: str, *, problem: bool = False) -> None:
         self.query_one(StatusLine).show(text, problem=problem)
 
+    def after_write(self) -> None:
+        """An action just wrote to the database: forget anything kept from before."""
+
+    def writes_on(self, key: str) -> bool:
+        """True when ``key`` is bound to a write action on this screen."""
+        return any(binding.action.split("(")[0] in WRITE_ACTIONS
+                   for binding in self._bindings.key_to_bindings.get(key, ()))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS and self.dashboard.read_only:
             return False
         return True
 
-    def act(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
-        """Run a write from :mod:`runner.actions` in a thread, then refresh."""
-        self.dashboard.run_write(label, fn, *args)
+    def act(self, done: str, fn: Callable[..., Any], *args: Any, refused: str) -> None:
+        """Run a write from :mod:`runner.actions` in a thread, then refresh.
 
-    def confirm(self, question: str, then: Callable[[], None]) -> None:
-        """Ask ``question`` in a modal; run ``then`` on yes."""
-        from tui.screens.confirm import ConfirmScreen
+        ``done`` is said on success; a refusal reads ``refused: reason``.
+        """
+        self.dashboard.run_write(done, fn, *args, refused=refused)
+
+    def confirm(self, question: str, then: Callable[[], None], *,
+                typed: str | None = None) -> None:
+        """Ask ``question`` in a modal; run ``then`` on yes.
+
+        With ``typed``, yes means typing exactly that text (a bulk action's count).
+        """
+        from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 
         def done(answer: bool | None) -> None:
             if answer:
                 then()
 
-        self.app.push_screen(ConfirmScreen(question), done)
+        modal = ConfirmScreen(question) if typed is None else TypedConfirmScreen(question, typed)
+        self.app.push_screen(modal, done)

@@ -99,4 +99,5 @@ class EventsScreen(DataScreen):
         if (e := self._selected()) is not None:
             self.confirm(
                 f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)} to every handler?",
-                lambda: self.act(f"replayed {short_id(e.id)}", actions.replay_event, e.id))
+                lambda: self.act(f"replayed {short_id(e.id)}", actions.replay_event, e.id,
+                                 refused=f"cannot replay {short_id(e.id)}"))

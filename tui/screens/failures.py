@@ -112,8 +112,12 @@ class FailuresScreen(DataScreen):
             return
 
         def run(db: Database) -> str:
-            return f"{fn(db, failure_group_ids(db, group.error_type, group.message))} jobs"
+            done = fn(db, failure_group_ids(db, group.error_type, group.message))
+            return f"{done:,} of {group.count:,} jobs"
 
-        self.confirm(f"{verb} all [b]{fmt.count(group.count)}[/] jobs failing with "
+        count = f"{group.count:,}"
+        self.confirm(f"{verb} all [b]{count}[/] jobs failing with "
                      f"{fmt.safe(group.error_type)}: {fmt.safe(fmt.one_line(group.message, 60))}?",
-                     lambda: self.act(f"{verb.lower()} group", run))
+                     lambda: self.act(f"{verb.lower()} group", run,
+                                      refused=f"{verb.lower()} group stopped"),
+                     typed=count)

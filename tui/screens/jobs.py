@@ -1,23 +1,24 @@
-"""Jobs: one table over every job, filtered and paged in SQL."""
+"""Jobs: one table over every job, filtered and keyset-paged in SQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from runner import actions
-from runner.dashboard_queries import JOB_STATES, count_jobs_capped, job_page
+from runner.dashboard_queries import JOB_STATES, PageKey, count_jobs_capped, job_page, page_key_at
 from runner.db import Database, short_id
+from runner.errors import InvalidFilter, RunnerError
 from runner.models import JobRow
-from runner.queries import JobFilter, job_ids
+from runner.queries import JobFilter
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts
+from tui.timejump import parse_time
 from tui.widgets.keyed_table import KeyedTable
 
 PAGE = 100
@@ -26,6 +27,8 @@ TEXT_RECOUNT = 15.0
 COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"),
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
+#: Below 120 cells: the columns that tell jobs apart and why they failed.
+NARROW = [("id", 8), ("task", 16), ("state", 9), ("attempt", 5), ("error", None)]
 STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "completed": "green",
                "cancelled": "dim"}
 
@@ -33,13 +36,19 @@ STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "comple
 @dataclass(frozen=True)
 class JobsRequest:
     filters: JobFilter
-    page: int
+    start: PageKey | None
+    """Where the page starts (None: the newest, or oldest, job)."""
+    oldest_first: bool
+    jump: float | None = None
+    """Start at this time instead (the page key is found in the poll thread)."""
 
 
 @dataclass(frozen=True)
 class JobsData:
     request: JobsRequest
     jobs: list[JobRow]
+    next_key: PageKey | None
+    start: PageKey | None
     total: int
     capped: bool
     now: float
@@ -65,36 +74,49 @@ class JobsScreen(DataScreen):
     TITLE = "Jobs"
     MODE = "jobs"
     BINDINGS = [
-        Binding("enter", "open", "Open", show=False),
+        Binding("enter", "open", "Open"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "cycle_state", "State"),
-        Binding("right_square_bracket", "page(1)", "Next page", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
+        Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
+        Binding("right_square_bracket", "page(1)", "Next", key_display="]"),
+        Binding("o", "order", "Oldest/newest"),
+        Binding("at", "jump", "Go to time", key_display="@"),
         Binding("escape", "clear", "Clear", show=False),
         Binding("r", "retry", "Retry"),
         Binding("d", "discard", "Discard"),
-        Binding("c", "cancel", "Cancel", show=False),
-        Binding("R", "retry_all", "Retry all", show=False),
-        Binding("D", "discard_all", "Discard all", show=False),
-        Binding("y", "copy", "Copy id", show=False),
+        Binding("c", "cancel", "Cancel"),
+        Binding("R", "retry_all", "Retry all"),
+        Binding("D", "discard_all", "Discard all"),
+        Binding("y", "copy", "Copy id"),
     ]
-    HELP = [("enter", "job detail"), ("/", "filter: state:dead queue:q task:t event:id text"),
-            ("s", "cycle state"), ("[ / ]", "previous / next page"), ("esc", "clear filter"),
+    HELP = [("j / k, g / G", "move, first / last row of the page"), ("enter", "job detail"),
+            ("/", "filter: state:dead queue:q task:t event:id text"),
+            ("s", "cycle state"), ("[ / ]", "previous / next page (to the very last job)"),
+            ("o", "newest or oldest first"),
+            ("@", "go to a time: 14:05, 2026-01-05 09:30, 2h (ago)"),
+            ("esc", "clear the filter"),
             ("r / d / c", "retry / discard / cancel the job"),
-            ("R / D", "retry / discard every job of the filter"), ("y", "copy the job id")]
+            ("R", "retry the filter's failed jobs (or its state); type the count"),
+            ("D", "discard the filter's jobs; type the count"), ("y", "copy the job id")]
 
     def __init__(self) -> None:
         super().__init__()
         self.filters = JobFilter()
-        self.page = 0
+        self.oldest_first = False
+        self.starts: list[PageKey | None] = [None]
+        """Start key of every page visited since the first; the last one is shown."""
+        self.jump: float | None = None
+        self.jumped_to: float | None = None
+        self.next_key: PageKey | None = None
         self.total = 0
         self._counted: tuple[JobFilter, float, int, bool] | None = None
+        self._prompt = "filter"
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="filter-line")
         yield Input(placeholder="state:dead queue:default task:name text  (enter applies, "
                                 "esc cancels)", id="filter")
-        yield KeyedTable(COLUMNS, id="jobs")
+        yield KeyedTable(COLUMNS, narrow=NARROW, id="jobs")
 
     def on_mount(self) -> None:
         self._describe()
@@ -102,15 +124,25 @@ class JobsScreen(DataScreen):
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
         s = counts.summary
-        return fmt.count(s.waiting + s.running + s.scheduled + s.retrying)
+        return f"{fmt.count(s.waiting + s.running + s.stalled + s.scheduled + s.retrying)} live"
+
+    @property
+    def page(self) -> int:
+        """The page number shown, from 0 (counted from the start or the time jumped to)."""
+        return len(self.starts) - 1
 
     # -- data ------------------------------------------------------------------
 
     def poll_request(self) -> JobsRequest:
-        return JobsRequest(self.filters, self.page)
+        return JobsRequest(self.filters, self.starts[-1], self.oldest_first, self.jump)
 
     def fetch(self, db: Database, request: JobsRequest, now: float) -> JobsData:
-        jobs = job_page(db, request.filters, limit=PAGE, offset=request.page * PAGE)
+        start = request.start
+        if request.jump is not None:
+            start = page_key_at(db, request.jump, request.filters,
+                                oldest_first=request.oldest_first)
+        page = job_page(db, request.filters, limit=PAGE, after=start,
+                        oldest_first=request.oldest_first)
         # A text search scans every row; recount it only now and then, not every second.
         kept = self._counted
         if (request.filters.text and kept is not None and kept[0] == request.filters
@@ -119,28 +151,43 @@ class JobsScreen(DataScreen):
         else:
             total, capped = count_jobs_capped(db, request.filters, cap=COUNT_CAP)
             self._counted = (request.filters, now, total, capped)
-        return JobsData(request, jobs, total, capped, now)
+        return JobsData(request, page.jobs, page.next_key, start, total, capped, now)
+
+    def after_write(self) -> None:
+        self._counted = None  # the text search's count changed with the write
 
     def apply(self, data: JobsData | None) -> None:
         if data is None or data.request != self.poll_request():
             return
+        if data.request.jump is not None:
+            self.jump = None
+            self.starts = [data.start]
         self.total = data.total
-        self.query_one("#jobs", KeyedTable).sync(
-            [(job.id, job_cells(job, data.now)) for job in data.jobs])
-        shown = f"{self.page * PAGE + 1}-{self.page * PAGE + len(data.jobs)}" if data.jobs else "0"
+        self.next_key = data.next_key
+        self.table.sync([(job.id, job_cells(job, data.now)) for job in data.jobs])
+        first = self.page * PAGE + 1
+        shown = f"{first:,}-{first + len(data.jobs) - 1:,}" if data.jobs else "none"
         more = "+" if data.capped else ""
-        self._describe(f"  {shown} of {fmt.count(data.total)}{more}")
+        where = "" if self.jumped_to is None else f" from {fmt.stamp(self.jumped_to, data.now)}"
+        last = "" if data.next_key is not None or not data.jobs else " (last page)"
+        self._describe(f"  {shown}{where} of {fmt.count(data.total)}{more}{last}")
 
     def _describe(self, counts: str = "") -> None:
         text = describe(self.filters)
+        order = "oldest first" if self.oldest_first else "newest first"
         self.query_one("#filter-line", Static).update(
-            f"state [b]{self.filters.state or 'all'}[/]  filter [b]{text or '-'}[/]  "
-            f"page {self.page + 1}{counts}")
+            f"state [b]{self.filters.state or 'all'}[/]  filter [b]{fmt.safe(text) or '-'}[/]  "
+            f"{order}  page {self.page + 1}{counts}")
 
     def set_filter(self, filters: JobFilter) -> None:
         """Show jobs matching ``filters`` from the first page."""
         self.filters = filters
-        self.page = 0
+        self._restart()
+
+    def _restart(self, jump: float | None = None) -> None:
+        self.starts = [None]
+        self.jump = self.jumped_to = jump
+        self.next_key = None
         self._describe()
         self.dashboard.poll_now()
 
@@ -161,24 +208,50 @@ class JobsScreen(DataScreen):
         event.stop()
         self.action_open()
 
-    def action_filter(self) -> None:
+    def _ask(self, prompt: str, value: str, placeholder: str) -> None:
+        self._prompt = prompt
         box = self.query_one("#filter", Input)
-        box.value = describe(self.filters)
+        box.placeholder = placeholder
+        box.value = value
         box.display = True
         box.focus()
 
+    def action_filter(self) -> None:
+        self._ask("filter", describe(self.filters),
+                  "state:dead queue:default task:name text  (enter applies, esc cancels)")
+
+    def action_jump(self) -> None:
+        self._ask("jump", "", "a time: 14:05, 2026-01-05 09:30, 2h (ago); empty: back to "
+                              "the start  (enter goes, esc cancels)")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            if self._prompt == "jump":
+                at = parse_time(event.value, self.dashboard.clock()) if event.value.strip() \
+                    else None
+            else:
+                filters = parse_filter(event.value, self.filters)
+        except (InvalidFilter, ValueError) as exc:
+            # The box stays open with what was typed: nothing is lost.
+            self.notify(str(exc), title="not applied", severity="error", timeout=8)
+            self.query_one("#filter-line", Static).update(f"[red]{fmt.safe(str(exc))}[/]")
+            return
         event.input.display = False
         self.table.focus()
-        self.set_filter(parse_filter(event.value, self.filters))
+        if self._prompt == "jump":
+            self._restart(at)
+        else:
+            self.set_filter(filters)
 
     def action_clear(self) -> None:
         box = self.query_one("#filter", Input)
         if box.display:
             box.display = False
             self.table.focus()
+            self._describe()
             return
-        if self.filters != JobFilter():
+        if self.filters != JobFilter() or self.jumped_to is not None:
             self.set_filter(JobFilter())
 
     def action_cycle_state(self) -> None:
@@ -186,42 +259,82 @@ class JobsScreen(DataScreen):
         current = states.index(self.filters.state) if self.filters.state in states else 0
         self.set_filter(with_state(self.filters, states[(current + 1) % len(states)]))
 
+    def action_order(self) -> None:
+        self.oldest_first = not self.oldest_first
+        self._restart()
+
     def action_page(self, step: int) -> None:
-        last = max(0, (self.total - 1) // PAGE)
-        page = min(max(0, self.page + step), last)
-        if page != self.page:
-            self.page = page
-            self.table.move_cursor(row=0)
-            self._describe()
-            self.dashboard.poll_now()
+        if self.jump is not None:
+            return
+        if step > 0:
+            if self.next_key is None:
+                self.notify("this is the last page")
+                return
+            self.starts.append(self.next_key)
+        elif len(self.starts) > 1:
+            self.starts.pop()
+        else:
+            return
+        self.next_key = None
+        self.table.move_cursor(row=0)
+        self._describe()
+        self.dashboard.poll_now()
 
     def action_retry(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"retried {short_id(key)}", actions.retry_job, key)
+            self.act(f"retried {short_id(key)}", actions.retry_job, key,
+                     refused=f"cannot retry {short_id(key)}")
 
     def action_discard(self) -> None:
         if key := self.table.selected_key:
             self.confirm(f"Discard job {short_id(key)}? It will not run again.",
-                         lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key))
+                         lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key,
+                                          refused=f"cannot discard {short_id(key)}"))
 
     def action_cancel(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key)
+            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key,
+                     refused=f"cannot cancel {short_id(key)}")
 
     def action_retry_all(self) -> None:
-        self._bulk("Retry", actions.retry_jobs)
+        self._bulk("retry")
 
     def action_discard_all(self) -> None:
-        self._bulk("Discard", actions.discard_jobs)
+        self._bulk("discard")
 
-    def _bulk(self, verb: str, fn: Any) -> None:
-        filters = self.filters
-        what = describe(filters) or "no filter"
+    def _bulk(self, verb: str) -> None:
+        """Count exactly what the action would change (in a thread), then ask for the count."""
+        if self.dashboard.read_only:
+            return
+        self.run_worker(lambda: self._plan(verb, self.filters), thread=True, group="plan",
+                        exit_on_error=False)
+
+    def _plan(self, verb: str, filters: JobFilter) -> None:
+        try:
+            with self.dashboard.source.reading() as db:
+                plan = actions.plan_bulk(db, verb, filters)
+        except RunnerError as exc:
+            self.app.call_from_thread(self.notify, f"cannot {verb}: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self._ask_bulk, plan)
+
+    def _ask_bulk(self, plan: actions.BulkPlan) -> None:
+        if not plan.count:
+            self.notify(f"nothing to {plan.verb}: no {'/'.join(plan.states)} job matches")
+            return
+        what = describe(plan.filters) or "no filter"
+        states = "/".join(plan.states)
+        note = (" Completed jobs are not retried unless the state filter names them."
+                if plan.verb == "retry" and plan.filters.state is None else "")
+        warning = ("\n[b red]No filter: this is every such job in the database.[/]"
+                   if plan.filters == JobFilter() else "")
+        count = f"{plan.count:,}"
         self.confirm(
-            f"{verb} every job matching state [b]{filters.state or 'all'}[/], {what}: "
-            f"[b]{fmt.count(self.total)}[/] jobs{' or more' if self.total >= COUNT_CAP else ''}?"
-            " Jobs in a state that does not allow it are left alone.",
-            lambda: self.act(f"{verb.lower()} all", _bulk_action(fn), filters))
+            f"{plan.verb.capitalize()} [b]{count}[/] {states} jobs (state "
+            f"[b]{plan.filters.state or 'all'}[/], {fmt.safe(what)}).{note}{warning}",
+            lambda: self.act(f"{plan.verb} all", _run_bulk, plan,
+                             refused=f"{plan.verb} all stopped"),
+            typed=count)
 
     def action_copy(self) -> None:
         if key := self.table.selected_key:
@@ -229,7 +342,8 @@ class JobsScreen(DataScreen):
             self.notify(f"copied {key}")
 
 
-def _bulk_action(fn: Any) -> Any:
-    def run(db: Database, filters: JobFilter) -> str:
-        return f"{fn(db, job_ids(db, filters))} jobs"
-    return run
+def _run_bulk(db: Database, plan: actions.BulkPlan) -> str:
+    done = actions.run_bulk(db, plan)
+    changed = plan.count - done
+    tail = f" ({changed:,} had changed state meanwhile and were left alone)" if changed else ""
+    return f"{done:,} of {plan.count:,} jobs{tail}"

@@ -30,9 +30,10 @@ def schedule_cells(s: ScheduleView, now: float) -> tuple:
     lag = fmt.duration(s.lag) if s.lag else "-"
     if s.overdue:
         lag = f"[red]{lag} late[/]"
+    # A paused schedule does not fire: its stored next fire is a past slot, not a plan.
+    upcoming = "[yellow]paused[/]" if s.paused else fmt.stamp(s.next_fire_at, now)
     return (fmt.safe(s.name), fmt.safe(s.task), fmt.safe(s.expression), s.tz,
-            fmt.stamp(s.next_fire_at, now), fmt.stamp(s.last_fired_at, now), outcome, lag,
-            paused)
+            upcoming, fmt.stamp(s.last_fired_at, now), outcome, lag, paused)
 
 
 class SchedulesScreen(DataScreen):
@@ -81,12 +82,14 @@ class SchedulesScreen(DataScreen):
     def action_pause(self) -> None:
         if (s := self._selected()) is not None:
             verb = "resumed" if s.paused else "paused"
-            self.act(f"{verb} {s.name}", actions.pause_schedule, s.name, not s.paused)
+            self.act(f"{verb} {s.name}", actions.pause_schedule, s.name, not s.paused,
+                     refused=f"cannot {'resume' if s.paused else 'pause'} {s.name}")
 
     def action_run_now(self) -> None:
         if (s := self._selected()) is not None:
             self.confirm(f"Run schedule [b]{fmt.safe(s.name)}[/] ({fmt.safe(s.task)}) now?",
-                         lambda: self.act(f"ran {s.name}", self._run_now, s.name))
+                         lambda: self.act(f"ran {s.name}", self._run_now, s.name,
+                                          refused=f"cannot run {s.name}"))
 
     def _run_now(self, db: Database, name: str) -> str:
         return actions.run_schedule_now(db, name, settings=self.dashboard.settings)
