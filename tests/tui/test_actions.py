@@ -209,6 +209,9 @@ def test_c_cancels_a_waiting_job_and_refuses_a_completed_one(dashboard, seeded):
         await pilot.press("c")
         await settle(app, pilot)
         assert state(seeded, seeded.completed[0]) == "completed"
+        short = seeded.completed[0][-12:]
+        assert notes(app)[-1].startswith(f"cannot cancel {short}: job ")
+        assert not any(n.startswith(f"cancelled {short}") for n in notes(app))
 
     drive(dashboard(), scenario)
 

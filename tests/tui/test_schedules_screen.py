@@ -43,6 +43,8 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
         await settle(app, pilot)
         assert row("quarter_hourly").paused
         assert "paused" in str(table.get_row("quarter_hourly")[8])
+        # a paused schedule does not fire: no (soon past) next fire time is shown
+        assert str(table.get_row("quarter_hourly")[4]) == "[yellow]paused[/]"
         await pilot.press("p")
         await settle(app, pilot)
         assert not row("quarter_hourly").paused
