@@ -98,7 +98,7 @@ class JobDetailScreen(DataScreen):
         Binding("G", "end", "Bottom", show=False),
     ]
     HELP = [("esc", "back"), ("r / d / c", "retry / discard / cancel"), ("y", "copy the id"),
-            ("j / k, g / G", "scroll")]
+            ("j / k, g / G", "scroll, top / bottom")]
 
     def __init__(self, job_id: str) -> None:
         super().__init__()

@@ -19,7 +19,7 @@ from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts
 from tui.timejump import parse_time
-from tui.widgets.keyed_table import KeyedTable
+from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 PAGE = 100
 COUNT_CAP = 10_000
@@ -74,7 +74,7 @@ class JobsScreen(DataScreen):
     TITLE = "Jobs"
     MODE = "jobs"
     BINDINGS = [
-        Binding("enter", "open", "Open"),
+        Binding("enter", "open", "Open", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("s", "cycle_state", "State"),
         Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
@@ -116,7 +116,7 @@ class JobsScreen(DataScreen):
         yield Static("", id="filter-line")
         yield Input(placeholder="state:dead queue:default task:name text  (enter applies, "
                                 "esc cancels)", id="filter")
-        yield KeyedTable(COLUMNS, narrow=NARROW, id="jobs")
+        yield OpenableTable(COLUMNS, narrow=NARROW, id="jobs")
 
     def on_mount(self) -> None:
         self._describe()

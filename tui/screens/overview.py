@@ -40,7 +40,7 @@ class OverviewScreen(DataScreen):
 
     TITLE = "Overview"
     MODE = "overview"
-    HELP = [("j / k, g / G", "move in the table"), ("tab", "next table")]
+    HELP = [("j / k, g / G", "move in the table (tab: the next table)")]
 
     _rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 

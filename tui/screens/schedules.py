@@ -19,6 +19,8 @@ from tui.widgets.keyed_table import KeyedTable
 COLUMNS = [("name", "name"), ("task", "task"), ("expression", "expression"), ("tz", "tz"),
            ("next", "next fire"), ("last", "last fire"), ("outcome", "outcome"),
            ("lag", "lag"), ("paused", "paused")]
+#: Below 120 cells: which schedule, when it fires next, how the last fire went.
+NARROW = [("name", 18), ("expression", 14), ("next", 14), ("outcome", 10), ("lag", None)]
 
 
 def schedule_cells(s: ScheduleView, now: float) -> tuple:
@@ -45,7 +47,8 @@ class SchedulesScreen(DataScreen):
         Binding("p", "pause", "Pause/resume"),
         Binding("t", "run_now", "Run now"),
     ]
-    HELP = [("p", "pause or resume the schedule"), ("t", "run the schedule's task now")]
+    HELP = [("j / k, g / G", "move, first / last schedule"),
+            ("p", "pause or resume the schedule"), ("t", "run the schedule's task now")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,7 +56,7 @@ class SchedulesScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="schedules-note", classes="section")
-        yield KeyedTable(COLUMNS, id="schedules")
+        yield KeyedTable(COLUMNS, narrow=NARROW, id="schedules")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:

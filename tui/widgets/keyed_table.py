@@ -156,3 +156,9 @@ class KeyedTable(DataTable):
         # values we keep per key back to the wanted position.
         by_values = {self._cells(self._values[key]): pos for key, pos in position.items()}
         self.sort(key=lambda values: by_values.get(tuple(values), 0))
+
+
+class OpenableTable(KeyedTable):
+    """A KeyedTable whose rows open something: ``enter`` is shown in the footer."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open")]
