@@ -59,7 +59,7 @@ class DataScreen(Screen):
         yield HealthBanner(id="health")
         yield from self.compose_body()
         yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; keys need the room
 
     def compose_body(self) -> Iterable[Widget]:
         """The screen's own widgets, between the summary strip and the status line."""

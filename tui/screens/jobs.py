@@ -28,7 +28,7 @@ COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
 #: Below 120 cells: the columns that tell jobs apart and why they failed.
-NARROW = [("id", 8), ("task", 16), ("state", 9), ("attempt", 5), ("error", None)]
+NARROW = [("id", 12), ("task", 16), ("state", 9), ("attempt", 5), ("error", None)]
 STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "completed": "green",
                "cancelled": "dim"}
 
@@ -73,8 +73,15 @@ class JobsScreen(DataScreen):
 
     TITLE = "Jobs"
     MODE = "jobs"
+    # Footer order: what acts on the job first; a narrow footer cuts from the end.
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
+        Binding("r", "retry", "Retry"),
+        Binding("d", "discard", "Discard"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("R", "retry_all", "Retry all"),
+        Binding("D", "discard_all", "Discard all"),
+        Binding("y", "copy", "Copy id"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "cycle_state", "State"),
         Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
@@ -82,12 +89,6 @@ class JobsScreen(DataScreen):
         Binding("o", "order", "Oldest/newest"),
         Binding("at", "jump", "Go to time", key_display="@"),
         Binding("escape", "clear", "Clear", show=False),
-        Binding("r", "retry", "Retry"),
-        Binding("d", "discard", "Discard"),
-        Binding("c", "cancel", "Cancel"),
-        Binding("R", "retry_all", "Retry all"),
-        Binding("D", "discard_all", "Discard all"),
-        Binding("y", "copy", "Copy id"),
     ]
     HELP = [("j / k, g / G", "move, first / last row of the page"), ("enter", "job detail"),
             ("/", "filter: state:dead queue:q task:t event:id text"),

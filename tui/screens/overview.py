@@ -21,11 +21,11 @@ from tui.widgets.summary_bar import Line
 QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"), ("running", "running"),
                  ("oldest", "oldest waiting")]
 WORKER_COLUMNS = [("worker", "host/pid"), ("state", "state"), ("heartbeat", "heartbeat"),
-                  ("rss", "RSS"), ("cpu", "CPU"), ("running", "running/threads"),
+                  ("rss", "RSS"), ("cpu", "CPU"), ("running", "running"),
                   ("prefetched", "prefetched"), ("processed", "processed"),
                   ("jobs", "current jobs")]
-WORKER_NARROW = [("worker", 16), ("state", 8), ("heartbeat", 12), ("running", 8),
-                 ("prefetched", 5), ("processed", 9), ("jobs", None)]
+WORKER_NARROW = [("worker", 14), ("state", 7), ("heartbeat", 14), ("running", 7),
+                 ("prefetched", 10), ("processed", None)]
 
 
 @dataclass(frozen=True)

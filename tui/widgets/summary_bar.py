@@ -20,8 +20,8 @@ _FORMS = (
     {"waiting": "wait", "running": "run", "stalled": "stalled", "scheduled": "sched",
      "retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err",
      "oldest": "oldest", "sep": SEPARATOR},
-    {"waiting": "wait", "running": "run", "stalled": "stall", "scheduled": "sch",
-     "retrying": "rtry", "dead": "dead", "done": "/m", "errors": "err", "oldest": "old",
+    {"waiting": "wait", "running": "run", "stalled": "stall", "scheduled": "sched",
+     "retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err", "oldest": "old",
      "sep": "│"},
 )
 
@@ -87,5 +87,4 @@ class HealthBanner(Line):
         bad = report is not None and not report.ok
         self.display = bad
         if bad:
-            self.show_text(f"UNHEALTHY: {fmt.safe(report.reason)}  "  # type: ignore[union-attr]
-                           "(as `python -m runner health` says)")
+            self.show_text(f"UNHEALTHY: {fmt.safe(report.reason)}")  # type: ignore[union-attr]
