@@ -54,8 +54,9 @@ def test_a_file_that_is_not_a_jobs_database_is_refused(tmp_path, capsys):
 
 
 def test_options_parse():
-    args = parse_args(["--db", "x.db", "--read-only", "--refresh", "2.5"])
-    assert (args.db, args.read_only, args.refresh, args.settings) == ("x.db", True, 2.5, None)
+    args = parse_args(["--db", "x.db", "--read-only", "--refresh", "2.5", "--error-log", "e"])
+    assert (args.db, args.read_only, args.refresh, args.settings, args.error_log) == (
+        "x.db", True, 2.5, None, "e")
 
 
 def test_unavailable_database_is_shown_and_recovers(dashboard, seeded):
