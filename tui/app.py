@@ -4,7 +4,7 @@ One poll at a time: a thread worker reads the summary, the tab counts and the
 current screen's data through the data layer, hands the result to the UI
 thread, and only then is the next poll timed (chained, so a slow database never
 piles polls up). Writes run in their own thread workers through
-:mod:`runner.actions` on a read-write handle, and trigger a poll when done.
+:mod:`runner.control` on a read-write handle, and trigger a poll when done.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,15 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from runner.config import DatabaseSection, Settings, load_settings
-from runner.dashboard_events import unhandled_event_count
-from runner.dashboard_health import HealthLimits, health_limits, health_verdict
-from runner.dashboard_queries import summary as read_summary
-from runner.dashboard_schedules import schedule_count
 from runner.errors import ConfigError
+from runner.readmodel.dashboard import summary as read_summary
+from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
+from runner.readmodel.events import unhandled_event_count
+from runner.readmodel.schedules import schedule_count
 from tui.format import stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS
-from tui.screens.base import DataScreen, TabCounts
+from tui.screens.base import DataScreen, PollOutcome, TabCounts
 from tui.source import DataSource, is_database_problem
 from tui.throttle import Throttle
 
@@ -52,20 +51,6 @@ def default_error_log() -> Path:
     """Where tracebacks of the dashboard's own errors go (``$XDG_STATE_HOME``)."""
     state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return Path(state) / "jobrunner" / "dashboard-errors.log"
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll read, or why it could not."""
-
-    at: float
-    seconds: float
-    counts: TabCounts | None = None
-    rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-    data: Any = None
-    error: str | None = None
-    bug: bool = False
-    """The error is a fault of the dashboard's code, not of the database."""
 
 
 class DashboardApp(App[None]):
@@ -273,7 +258,7 @@ class DashboardApp(App[None]):
     # -- writes --------------------------------------------------------------
 
     def run_write(self, done: str, fn: Callable[..., Any], *args: Any, refused: str) -> None:
-        """Run ``fn(db, *args)`` from :mod:`runner.actions` in a thread, then refresh.
+        """Run ``fn(db, *args)`` from :mod:`runner.control` in a thread, then refresh.
 
         ``done`` is the message on success; ``refused`` leads the reason on failure.
         """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from runner.dashboard_queries import JOB_STATES
 from runner.errors import InvalidFilter
-from runner.queries import JobFilter
+from runner.readmodel.dashboard import JOB_STATES
+from runner.store.queries import JobFilter
 
 _KEYS = ("state", "queue", "task", "event")
 #: Every state a filter may name: the job states and the two groups.

@@ -1,9 +1,9 @@
-"""Keys that write: they change the database through runner.actions, unless read-only."""
+"""Keys that write: they change the database through runner.control, unless read-only."""
 
 from __future__ import annotations
 
-from runner.db import Database
-from runner.queries import get_job
+from runner.store.db import Database
+from runner.store.queries import get_job
 from tests.tui.conftest import drive, settle
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.widgets.keyed_table import KeyedTable
@@ -117,7 +117,7 @@ async def type_answer(app, pilot, text: str) -> None:
 
 
 async def ask_bulk(app, pilot, key: str, **filters) -> None:
-    from runner.queries import JobFilter
+    from runner.store.queries import JobFilter
 
     await pilot.press("2")
     await settle(app, pilot)
@@ -183,7 +183,7 @@ def test_bulk_discard_with_a_wrong_count_typed_does_nothing(dashboard, seeded):
 
 def test_bulk_retry_of_a_state_that_cannot_be_retried_says_so(dashboard, seeded):
     async def scenario(app, pilot):
-        from runner.queries import JobFilter
+        from runner.store.queries import JobFilter
 
         await pilot.press("2")
         await settle(app, pilot)

@@ -10,9 +10,9 @@ from textual.widgets import Static
 
 from runner.cli import main as cli
 from runner.config import load_settings
-from runner.db import Database
-from runner.health import check
-from runner.queries import list_workers
+from runner.readmodel.health import check
+from runner.store.db import Database
+from runner.store.queries import list_workers
 from tests import jobs
 from tests.conftest import wait_for, write_settings
 from tests.tui.conftest import drive, wait_poll

@@ -8,8 +8,8 @@ import time
 
 from textual.widgets import Static
 
-from runner.db import Database
-from runner.queries import JobFilter
+from runner.store.db import Database
+from runner.store.queries import JobFilter
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import wait_for, write_settings

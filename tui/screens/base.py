@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
-from runner.dashboard_queries import Summary
-from runner.db import Database
-from runner.health import HealthReport
+from runner.config import Settings
+from runner.readmodel.dashboard import Summary
+from runner.readmodel.dashboard_health import HealthLimits
+from runner.readmodel.health import HealthReport
+from runner.store.db import Database
+from tui.source import DataSource
+from tui.throttle import Throttle
 from tui.widgets.nav_bar import NavBar
 from tui.widgets.summary_bar import HealthBanner, StatusLine, SummaryBar
-
-if TYPE_CHECKING:
-    from tui.app import DashboardApp, PollOutcome
 
 #: Actions that write; hidden and refused when the dashboard is read-only.
 WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "cancel",
@@ -42,6 +43,43 @@ class TabCounts:
     """The verdict of ``python -m runner health``, with the same thresholds."""
 
 
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll read, or why it could not."""
+
+    at: float
+    seconds: float
+    counts: TabCounts | None = None
+    rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    data: Any = None
+    error: str | None = None
+    bug: bool = False
+    """The error is a fault of the dashboard's code, not of the database."""
+
+
+class Dashboard(Protocol):
+    """What a screen uses of the app that polls for it (``tui.app.DashboardApp``)."""
+
+    settings: Settings | None
+    throttle: Throttle
+    fresh_pending: bool
+    source: DataSource
+    limits: HealthLimits
+    clock: Callable[[], float]
+
+    @property
+    def read_only(self) -> bool: ...
+
+    def data_screen(self) -> DataScreen | None: ...
+
+    def poll_now(self, *, timed: bool = False) -> None: ...
+
+    def run_write(self, done: str, fn: Callable[..., Any], *args: Any,
+                  refused: str) -> None: ...
+
+    def switch_mode(self, mode: str) -> Any: ...
+
+
 class DataScreen(Screen):
     """A screen fed by the app's poll loop."""
 
@@ -50,7 +88,7 @@ class DataScreen(Screen):
     AUTO_FOCUS = "KeyedTable, Log, VerticalScroll"
 
     @property
-    def dashboard(self) -> DashboardApp:
+    def dashboard(self) -> Dashboard:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -115,7 +153,7 @@ class DataScreen(Screen):
         return True
 
     def act(self, done: str, fn: Callable[..., Any], *args: Any, refused: str) -> None:
-        """Run a write from :mod:`runner.actions` in a thread, then refresh.
+        """Run a write from :mod:`runner.control` in a thread, then refresh.
 
         ``done`` is said on success; a refusal reads ``refused: reason``.
         """

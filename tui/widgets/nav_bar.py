@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
@@ -40,18 +39,19 @@ class NavBar(Horizontal):
     _tabs: list[tuple[str, str, str, str]] | None = None
     _current = ""
 
-    def compose(self) -> ComposeResult:
-        from tui.screens import SCREENS
-
-        for number, cls in enumerate(SCREENS, 1):
-            yield NavTab(cls.MODE, f" {number} {cls.TITLE} ", id=f"tab-{cls.MODE}")
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._widgets: dict[str, NavTab] = {}
 
     def show(self, tabs: list[tuple[str, str, str, str]], current: str) -> None:
         """Render ``(key, title, count, mode)`` tabs; ``current`` is the active title."""
         self._tabs, self._current = tabs, current
         labels = tab_labels(tabs, self.size.width or 1000)
         for (_, title, _, mode), label in zip(tabs, labels, strict=True):
-            tab = self.query_one(f"#tab-{mode}", NavTab)
+            tab = self._widgets.get(mode)
+            if tab is None:  # the first poll brings the registry's tabs
+                tab = self._widgets[mode] = NavTab(mode, id=f"tab-{mode}")
+                self.mount(tab)
             tab.set_class(title == current, "-current")
             tab.update(f" {label} ")
 

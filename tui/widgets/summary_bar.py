@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import Static
 
-from runner.dashboard_queries import Summary
-from runner.health import HealthReport
+from runner.readmodel.dashboard import Summary
+from runner.readmodel.health import HealthReport
 from tui import format as fmt
 
 SEPARATOR = " │ "
