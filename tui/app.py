@@ -9,11 +9,8 @@ piles polls up). Writes run in their own thread workers through
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import os
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +28,7 @@ from runner.readmodel.dashboard import summary as read_summary
 from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
 from runner.readmodel.events import unhandled_event_count
 from runner.readmodel.schedules import schedule_count
+from tui.error_log import ErrorLog
 from tui.format import stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS
@@ -45,12 +43,6 @@ DEFAULT_REFRESH = 1.0
 MAX_STRETCH = 5.0
 #: Keys that write on some screen; refused with a message when actions are off.
 WRITE_KEYS = ("r", "d", "c", "R", "D", "p", "t")
-
-
-def default_error_log() -> Path:
-    """Where tracebacks of the dashboard's own errors go (``$XDG_STATE_HOME``)."""
-    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(state) / "jobrunner" / "dashboard-errors.log"
 
 
 class DashboardApp(App[None]):
@@ -80,9 +72,8 @@ class DashboardApp(App[None]):
         """The settings the dashboard was started with (run-now imports their task modules)."""
         self.limits: HealthLimits = health_limits(settings)
         """The ``[health]`` thresholds: the banner and stale workers use the CLI's."""
-        self.error_log = error_log or default_error_log()
+        self.errors = ErrorLog(error_log)
         """Where tracebacks of the dashboard's own errors are appended."""
-        self._logged_error: str | None = None
         self.last_good: PollOutcome | None = None
         self.refresh_seconds = max(0.2, refresh_seconds)
         self.clock = clock
@@ -164,7 +155,7 @@ class DashboardApp(App[None]):
             text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             bug = not is_database_problem(exc)
             if bug:
-                self._log_bug(exc, text)
+                self.errors.record(exc, text, f"dashboard on {self.source.path}")
             else:
                 logger.debug("poll failed", exc_info=True)
             outcome = PollOutcome(now, time.perf_counter() - started,
@@ -173,20 +164,6 @@ class DashboardApp(App[None]):
             self._polling = False
         else:
             self.call_from_thread(self._apply, screen, outcome)
-
-    def _log_bug(self, exc: Exception, text: str) -> None:
-        """Append the traceback to the error log, once per distinct error."""
-        if text == self._logged_error:
-            return
-        self._logged_error = text
-        try:
-            self.error_log.parent.mkdir(parents=True, exist_ok=True)
-            with self.error_log.open("a") as out:
-                out.write(f"--- {dt.datetime.now().isoformat(timespec='seconds')} "
-                          f"dashboard on {self.source.path}\n")
-                out.write("".join(traceback.format_exception(exc)))
-        except OSError:
-            logger.exception("cannot write the error log %s", self.error_log)
 
     def _apply(self, screen: DataScreen | None, outcome: PollOutcome) -> None:
         self._polling = False
@@ -233,7 +210,7 @@ class DashboardApp(App[None]):
                      if self.last_good is not None else "")
             if outcome.bug:
                 return (f"dashboard error (a bug, not the database) since {since}: "
-                        f"{outcome.error}; traceback in {self.error_log}{shown}")
+                        f"{outcome.error}; traceback in {self.errors.path}{shown}")
             return (f"database unavailable since {since}: {outcome.error} "
                     f"(retrying every {self.refresh_seconds:g}s){shown}")
         state = "FROZEN (z resumes)" if self.frozen else f"every {self.refresh_seconds:g}s"

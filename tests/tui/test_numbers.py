@@ -8,12 +8,10 @@ import time
 
 from textual.widgets import Static
 
-from runner.store.db import Database
 from runner.store.queries import JobFilter
 from runner.testing import drain
 from tests import jobs
-from tests.conftest import wait_for, write_settings
-from tests.tui.conftest import drive, settle, wait_poll
+from tests.tui.conftest import drive, settle
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
 
@@ -52,39 +50,3 @@ def test_a_text_filter_count_follows_an_action_at_once(dashboard, seeded):
         assert "1-1 of 1" in str(line.render())
 
     drive(dashboard(), scenario)
-
-
-def test_workers_show_running_apart_from_prefetched_and_count_processed(
-        huey, make_worker, tmp_path):
-    settings = write_settings(tmp_path, name="one-thread.toml",
-                              worker={"max_concurrent_tasks": 1, "prefetch": 2})
-    db = huey.jobs.db
-    for i in range(2):
-        jobs.noop(i)
-    worker = make_worker(settings=settings)
-    wait_for(lambda: db.query("SELECT processed FROM runner_worker")
-             and db.query("SELECT processed FROM runner_worker")[0][0] == 2,
-             timeout=30, message="the heartbeat reports 2 processed jobs")
-    # Due at one instant: the one thread claims all three, runs one, holds two.
-    due = dt.datetime.now() + dt.timedelta(seconds=1)
-    for i in range(3):
-        jobs.sleep_then_record.schedule((60, f"long {i}"), eta=due)
-    wait_for(lambda: db.query("SELECT running FROM runner_worker")[0][0] == 1
-             and db.query("SELECT count(*) FROM runner_job WHERE state='executing'")[0][0] == 3,
-             timeout=30, message="one job running, two prefetched")
-    huey.jobs.notifier.close()
-
-    async def scenario(app, pilot):
-        table = app.screen.query_one("#workers", KeyedTable)
-        (key,) = [k.value for k in table.rows]
-        row = dict(zip(table.shown_columns, table.get_row(key), strict=True))
-        assert (row["running"], row["prefetched"], row["processed"]) == ("1/1", "2", "2")
-        strip = str(app.screen.query_one("#summary", Static).render())
-        assert "running: 3" in strip  # claimed by a live worker: none is stalled
-        before = app.polls
-        await pilot.press("ctrl+r")
-        await wait_poll(app, pilot, since=before)
-
-    drive(make_app(db=huey.jobs.path, refresh=60), scenario)
-    worker.kill()
-    Database(huey.jobs.path, readonly=True).close()

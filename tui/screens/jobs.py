@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from runner import control as actions
-from runner.errors import InvalidFilter, RunnerError
+from runner.errors import InvalidFilter
 from runner.readmodel.dashboard import (
     JOB_STATES,
     PageKey,
@@ -24,6 +24,7 @@ from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts
+from tui.screens.bulk import ask_bulk
 from tui.timejump import parse_time
 from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
@@ -304,53 +305,12 @@ class JobsScreen(DataScreen):
                      refused=f"cannot cancel {short_id(key)}")
 
     def action_retry_all(self) -> None:
-        self._bulk("retry")
+        ask_bulk(self, "retry", self.filters)
 
     def action_discard_all(self) -> None:
-        self._bulk("discard")
-
-    def _bulk(self, verb: str) -> None:
-        """Count exactly what the action would change (in a thread), then ask for the count."""
-        if self.dashboard.read_only:
-            return
-        self.run_worker(lambda: self._plan(verb, self.filters), thread=True, group="plan",
-                        exit_on_error=False)
-
-    def _plan(self, verb: str, filters: JobFilter) -> None:
-        try:
-            with self.dashboard.source.reading() as db:
-                plan = actions.plan_bulk(db, verb, filters)
-        except RunnerError as exc:
-            self.app.call_from_thread(self.notify, f"cannot {verb}: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self._ask_bulk, plan)
-
-    def _ask_bulk(self, plan: actions.BulkPlan) -> None:
-        if not plan.count:
-            self.notify(f"nothing to {plan.verb}: no {'/'.join(plan.states)} job matches")
-            return
-        what = describe(plan.filters) or "no filter"
-        states = "/".join(plan.states)
-        note = (" Completed jobs are not retried unless the state filter names them."
-                if plan.verb == "retry" and plan.filters.state is None else "")
-        warning = ("\n[b red]No filter: this is every such job in the database.[/]"
-                   if plan.filters == JobFilter() else "")
-        count = f"{plan.count:,}"
-        self.confirm(
-            f"{plan.verb.capitalize()} [b]{count}[/] {states} jobs (state "
-            f"[b]{plan.filters.state or 'all'}[/], {fmt.safe(what)}).{note}{warning}",
-            lambda: self.act(f"{plan.verb} all", _run_bulk, plan,
-                             refused=f"{plan.verb} all stopped"),
-            typed=count)
+        ask_bulk(self, "discard", self.filters)
 
     def action_copy(self) -> None:
         if key := self.table.selected_key:
             self.app.copy_to_clipboard(key)
             self.notify(f"copied {key}")
-
-
-def _run_bulk(db: Database, plan: actions.BulkPlan) -> str:
-    done = actions.run_bulk(db, plan)
-    changed = plan.count - done
-    tail = f" ({changed:,} had changed state meanwhile and were left alone)" if changed else ""
-    return f"{done:,} of {plan.count:,} jobs{tail}"

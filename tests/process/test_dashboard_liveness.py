@@ -1,8 +1,9 @@
-"""Liveness with real workers killed by SIGKILL: dead is shown as dead, never as running."""
+"""The dashboard beside real workers: SIGKILL shows as dead, prefetched apart from running."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 
 import pytest
@@ -91,3 +92,39 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
         assert "dead" in str(workers.get_row(killed_id)[1])
 
     drive(make_app(settings=settings_file, refresh=60.0), scenario)
+
+
+def test_workers_show_running_apart_from_prefetched_and_count_processed(
+        huey, make_worker, tmp_path):
+    settings = write_settings(tmp_path, name="one-thread.toml",
+                              worker={"max_concurrent_tasks": 1, "prefetch": 2})
+    db = huey.jobs.db
+    for i in range(2):
+        jobs.noop(i)
+    worker = make_worker(settings=settings)
+    wait_for(lambda: db.query("SELECT processed FROM runner_worker")
+             and db.query("SELECT processed FROM runner_worker")[0][0] == 2,
+             timeout=30, message="the heartbeat reports 2 processed jobs")
+    # Due at one instant: the one thread claims all three, runs one, holds two.
+    due = dt.datetime.now() + dt.timedelta(seconds=1)
+    for i in range(3):
+        jobs.sleep_then_record.schedule((60, f"long {i}"), eta=due)
+    wait_for(lambda: db.query("SELECT running FROM runner_worker")[0][0] == 1
+             and db.query("SELECT count(*) FROM runner_job WHERE state='executing'")[0][0] == 3,
+             timeout=30, message="one job running, two prefetched")
+    huey.jobs.notifier.close()
+
+    async def scenario(app, pilot):
+        table = app.screen.query_one("#workers", KeyedTable)
+        (key,) = [k.value for k in table.rows]
+        row = dict(zip(table.shown_columns, table.get_row(key), strict=True))
+        assert (row["running"], row["prefetched"], row["processed"]) == ("1/1", "2", "2")
+        strip = str(app.screen.query_one("#summary", Static).render())
+        assert "running: 3" in strip  # claimed by a live worker: none is stalled
+        before = app.polls
+        await pilot.press("ctrl+r")
+        await wait_poll(app, pilot, since=before)
+
+    drive(make_app(db=huey.jobs.path, refresh=60), scenario)
+    worker.kill()
+    Database(huey.jobs.path, readonly=True).close()
