@@ -97,6 +97,13 @@ def summary(db: Database, now: float | None = None,
         stalled=stalled)
 
 
+def live_worker_ids(db: Database, now: float, stale_after: float) -> frozenset[str]:
+    """Workers registered as running whose heartbeat is younger than ``stale_after``."""
+    return frozenset(r[0] for r in db.query(
+        "SELECT id FROM runner_worker WHERE state = 'running' AND heartbeat_at >= ?",
+        (now - stale_after,)))
+
+
 def stalled_count(db: Database, now: float, stale_after: float) -> int:
     """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
     return db.query(

@@ -16,7 +16,7 @@ from runner.store.db import Database
 from runner.store.queries import list_workers
 from tests import jobs
 from tests.conftest import wait_for, write_settings
-from tests.tui.conftest import drive, wait_poll
+from tests.tui.conftest import drive, settle, wait_poll
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
 
@@ -90,6 +90,11 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
         assert "running: 0" in strip and "stalled (worker gone): 2" in strip
         workers = app.screen.query_one("#workers", KeyedTable)
         assert "dead" in str(workers.get_row(killed_id)[1])
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        states = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+        assert states == ["[red]stalled[/]"] * 2
 
     drive(make_app(settings=settings_file, refresh=60.0), scenario)
 

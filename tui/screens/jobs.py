@@ -16,6 +16,7 @@ from runner.readmodel.dashboard import (
     PageKey,
     count_jobs_capped,
     job_page,
+    live_worker_ids,
     page_key_at,
 )
 from runner.store.db import Database, short_id
@@ -59,12 +60,16 @@ class JobsData:
     total: int
     capped: bool
     now: float
+    live: frozenset[str] = frozenset()
+    """Workers alive now: an executing job of any other worker is stalled."""
 
 
-def job_cells(job: JobRow, now: float) -> tuple:
-    """The table cells of one job."""
+def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tuple:
+    """The table cells of one job (``live``: the live workers, to tell stalled jobs)."""
     style = STATE_STYLE.get(job.state)
     state = f"[{style}]{job.state}[/]" if style else job.state
+    if job.state == "executing" and live is not None and job.lease_owner not in live:
+        state = "[red]stalled[/]"  # its worker is gone: nothing runs it until it is requeued
     running = job.state == "executing" and job.started_at is not None
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
@@ -159,7 +164,8 @@ class JobsScreen(DataScreen):
         else:
             total, capped = count_jobs_capped(db, request.filters, cap=COUNT_CAP)
             self._counted = (request.filters, now, total, capped)
-        return JobsData(request, page.jobs, page.next_key, start, total, capped, now)
+        live = live_worker_ids(db, now, self.dashboard.limits.heartbeat_max_age)
+        return JobsData(request, page.jobs, page.next_key, start, total, capped, now, live)
 
     def after_write(self) -> None:
         self._counted = None  # the text search's count changed with the write
@@ -172,7 +178,7 @@ class JobsScreen(DataScreen):
             self.starts = [data.start]
         self.total = data.total
         self.next_key = data.next_key
-        self.table.sync([(job.id, job_cells(job, data.now)) for job in data.jobs])
+        self.table.sync([(job.id, job_cells(job, data.now, data.live)) for job in data.jobs])
         first = self.page * PAGE + 1
         shown = f"{first:,}-{first + len(data.jobs) - 1:,}" if data.jobs else "none"
         more = "+" if data.capped else ""
