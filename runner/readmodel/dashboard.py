@@ -308,7 +308,9 @@ def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
     chosen = filters or JobFilter()
     if not _in_insertion_order(chosen):
         return PageKey(at, 2**62)  # past every rowid of that instant
-    low, high = db.query("SELECT min(rowid), max(rowid) FROM runner_job")[0]
+    # Two queries: SQLite answers a lone min() or max() with one seek, both at once with a scan.
+    low = db.query("SELECT min(rowid) FROM runner_job")[0][0]
+    high = db.query("SELECT max(rowid) FROM runner_job")[0][0]
     if low is None:
         return PageKey(at, 0)
     found = low - 1  # the last rowid created at or before ``at``
