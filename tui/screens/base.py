@@ -127,7 +127,8 @@ class DataScreen(Screen):
         """
         self.query_one(NavBar).show(tabs, self.TITLE)
         failed = outcome.error is not None or outcome.counts is None
-        self.set_class(failed, "-stale")
+        if self.has_class("-stale") != failed:  # a class change restyles the whole screen
+            self.set_class(failed, "-stale")
         if failed:
             self.show_status(status, problem=True)
             return

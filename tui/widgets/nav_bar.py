@@ -27,6 +27,13 @@ class NavTab(Static):
     def __init__(self, mode: str, label: str = "", **kwargs: object) -> None:
         super().__init__(label, **kwargs)  # type: ignore[arg-type]
         self.mode = mode
+        self._label = label
+
+    def show_label(self, label: str) -> None:
+        """Repaint only when the label changed (a layout pass on every refresh costs)."""
+        if label != self._label:
+            self._label = label
+            self.update(label)
 
     async def on_click(self, event: events.Click) -> None:
         event.stop()
@@ -52,8 +59,9 @@ class NavBar(Horizontal):
             if tab is None:  # the first poll brings the registry's tabs
                 tab = self._widgets[mode] = NavTab(mode, id=f"tab-{mode}")
                 self.mount(tab)
-            tab.set_class(title == current, "-current")
-            tab.update(f" {label} ")
+            if tab.has_class("-current") != (title == current):
+                tab.set_class(title == current, "-current")
+            tab.show_label(f" {label} ")
 
     def on_resize(self, event: events.Resize) -> None:
         if self._tabs is not None:

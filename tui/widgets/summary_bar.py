@@ -85,6 +85,7 @@ class HealthBanner(Line):
 
     def show(self, report: HealthReport | None) -> None:
         bad = report is not None and not report.ok
-        self.display = bad
+        if self.display != bad:
+            self.display = bad
         if bad:
             self.show_text(f"UNHEALTHY: {fmt.safe(report.reason)}")  # type: ignore[union-attr]
