@@ -108,6 +108,10 @@ class InvalidAction(RunnerError):
     """The action does not apply to the job in its current state."""
 
 
+class InvalidFilter(RunnerError):
+    """A job filter names a state, or uses a qualifier, that does not exist."""
+
+
 class TaskTimeout(RunnerError, _HueyTaskTimeout):
     """A task ran longer than its ``timeout``; the attempt is failed and retried per policy."""
 

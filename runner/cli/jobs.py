@@ -16,6 +16,7 @@ from runner.registry import registered_tasks
 from runner.store import queries
 from runner.store.db import short_id
 from runner.store.queries import JobFilter
+from runner.store.workers import worker_gone
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -142,7 +143,8 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
     rows = queries.list_workers(ctx.db, include_stopped=args.all)
     print(table(["WORKER", "STATE", "HEARTBEAT", "THREADS", "RUNNING", "RSS", "CPU", "QUEUES"],
-                [(w.id, w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
+                [(w.id, "dead (process gone)" if w.state == "running" and worker_gone(w.id)
+                  else w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
                   f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
                   w.queues) for w in rows]))
     return 0

@@ -58,6 +58,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.lease_seconds = settings.worker.lease_seconds
         self._cond = threading.Condition()
         self._buffer: deque[Claimed] = deque()
+        self.processed = 0
+        """Attempts this process has settled (its heartbeat reports the number)."""
         self._claiming = False
         self._idle = 0
         self._acks: list[Ack] = []
@@ -334,8 +336,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             pending = [a.job_id for a in self._acks]
         return list(self._inflight.union(pending)) if pending else list(self._inflight)
 
+    def running_count(self) -> int:
+        """Jobs held that a thread runs now (the rest wait in the prefetch buffer)."""
+        return max(0, len(self._inflight) - len(self._buffer))
+
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""
+        if job_id in self._inflight:
+            self.processed += 1
         self._inflight.discard(job_id)
         if self._isolating is not None and (job_id == self._isolating or not self._inflight):
             with self._cond:
