@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from runner.config import Settings
 from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
 from runner.store.db import Database, short_id
 from runner.store.factory import store_for
-from runner.store.states import CANCELLABLE, DISCARDABLE, RETRYABLE
+from runner.store.queries import JobFilter
+from runner.store.states import (
+    CANCELLABLE,
+    DISCARDABLE,
+    FAILED,
+    FAILED_OR_CANCELLED,
+    RETRYABLE,
+    WAITING,
+    JobState,
+)
 from runner.store.wakeup import Notifier
+
+#: What a bulk retry takes when the filter names no state: failed jobs only.
+FAILED_STATES = FAILED_OR_CANCELLED
+#: Rows changed per write transaction of a bulk action (keeps the write lock short).
+BULK_CHUNK = 500
 
 
 def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
@@ -60,6 +75,69 @@ def cancel_job(db: Database, job_id: str) -> None:
     job = store_for(db).get_job(job_id)
     if job.state not in CANCELLABLE or not cancel_jobs(db, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only waiting jobs can be cancelled")
+
+
+# -- bulk actions on a filtered set (the dashboard's R and D) -------------------
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """What a bulk action will touch, counted exactly before anyone confirms it."""
+
+    verb: str
+    """``retry`` or ``discard``."""
+    filters: JobFilter
+    states: tuple[str, ...]
+    """The states acted on: the filter's, narrowed to those the verb allows."""
+    count: int
+    up_to_rowid: int
+    """Jobs added after the count are left alone."""
+
+
+def bulk_states(verb: str, state: str | None) -> tuple[str, ...]:
+    """The states a bulk ``verb`` acts on under a state filter (None: no state named).
+
+    Retry without a named state takes failed jobs only (dead, retrying,
+    cancelled): completed jobs run again only when the filter says so.
+    """
+    allowed = RETRYABLE if verb == "retry" else DISCARDABLE
+    if state is None:
+        return FAILED_STATES if verb == "retry" else DISCARDABLE
+    named = {"waiting": WAITING, "failed": FAILED}.get(state, (state,))
+    return tuple(JobState(s) for s in named if s in allowed)
+
+
+def plan_bulk(db: Database, verb: str, filters: JobFilter) -> BulkPlan:
+    """Count the jobs a bulk ``retry``/``discard`` of ``filters`` would change.
+
+    Raises:
+        InvalidAction: no job of the filter's state can be acted on that way.
+    """
+    if verb not in ("retry", "discard"):
+        raise InvalidAction(f"unknown bulk action {verb!r}")
+    states = bulk_states(verb, filters.state)
+    if not states:
+        allowed = RETRYABLE if verb == "retry" else DISCARDABLE
+        done = "retried" if verb == "retry" else "discarded"
+        raise InvalidAction(f"{filters.state} jobs cannot be {done} (only "
+                            f"{', '.join(allowed)} jobs can)")
+    count, top = store_for(db).count_for_bulk(filters, states)
+    return BulkPlan(verb, filters, states, count, top)
+
+
+def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
+             chunk: int = BULK_CHUNK) -> int:
+    """Act on the planned set, oldest job first, in short transactions; returns how many.
+
+    A job that changed state since the count (a worker took it) is left alone,
+    and so is every job added after it.
+    """
+    at = time.time() if now is None else now
+    total = store_for(db).run_bulk(plan.verb, plan.filters, plan.states,
+                                   up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
+    if total and plan.verb == "retry":
+        Notifier(db.path).notify()
+    return total
 
 
 # -- schedules and events (the dashboard's p, t and replay keys) ---------------
@@ -139,5 +217,6 @@ def replay_event(db: Database, event_id: str, *, now: float | None = None) -> st
 
 
 __all__ = ["retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job",
-           "cancel_job", "pause_schedule", "run_schedule_now", "replay_event", "JobNotFound"]
+           "cancel_job", "BulkPlan", "bulk_states", "plan_bulk", "run_bulk", "pause_schedule",
+           "run_schedule_now", "replay_event", "JobNotFound"]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from runner.store.events import EventRow, HandlerOutcome, NewEvent
-from runner.store.job_rows import FailureInfo, NewJob
+from runner.store.job_rows import Ack, FailureInfo, NewJob
 from runner.store.logs import LogFilter, LogTuple
 from runner.store.maintenance import PruneReport, RetentionSection
 from runner.store.models import AttemptError, JobRow, LogRow
@@ -36,7 +36,7 @@ from runner.store.queries import JobFilter, QueueDepth, WorkerRow
 from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
 from runner.store.states import JobState
 from runner.store.stats import FailureRow
-from runner.store.transitions import Ack, ClaimResult
+from runner.store.transitions import ClaimResult
 from runner.store.workers import Recovery
 
 
@@ -63,7 +63,10 @@ class Store(Protocol):
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (),
               acks: Sequence[Ack] = ()) -> ClaimResult:
-        """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step."""
+        """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step.
+
+        Each ack's results and next steps are written with it.
+        """
         ...
 
     def complete(self, acks: Sequence[Ack]) -> None:
@@ -72,20 +75,24 @@ class Store(Protocol):
 
     def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
               now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
+              results: Sequence[tuple[str, bytes]] = (), jobs: Sequence[NewJob] = (),
               acks: Sequence[Ack] = ()) -> None:
         """A failed attempt with another to come: ``executing`` → ``retrying`` at ``run_at``."""
         ...
 
     def bury(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
-             now: float, reason: str | None, acks: Sequence[Ack] = ()) -> None:
+             now: float, reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+             jobs: Sequence[NewJob] = (), acks: Sequence[Ack] = ()) -> None:
         """A failed attempt with none to come: ``executing`` → ``dead``."""
         ...
 
-    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None) -> None:
+    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
+                       results: Sequence[tuple[str, bytes]] = ()) -> None:
         """Revoked or expired when its worker looked: → ``cancelled``."""
         ...
 
-    def hand_back(self, job_id: str, *, now: float, reason: str | None) -> None:
+    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+                  results: Sequence[tuple[str, bytes]] = ()) -> None:
         """Interrupted: ``executing`` → ``available``, the attempt counted."""
         ...
 
@@ -112,6 +119,10 @@ class Store(Protocol):
 
     def has_future_jobs(self) -> bool:
         """True when some job waits for a later ``run_at``."""
+        ...
+
+    def job_is_final(self, job_id: str) -> bool:
+        """True when the job completed, died or was cancelled (or there is no such job)."""
         ...
 
     # -- workers -------------------------------------------------------------------------
@@ -334,6 +345,15 @@ class Store(Protocol):
 
     def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
         """Put an event back to ``pending`` and make its dispatch job due again, in one step."""
+        ...
+
+    def count_for_bulk(self, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
+        """(jobs, highest rowid) of the jobs of ``filters`` in ``states``: a bulk action's set."""
+        ...
+
+    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *,
+                 up_to_rowid: int, now: float, chunk: int = 500) -> int:
+        """Retry now or discard a counted set, oldest first, in short transactions; how many."""
         ...
 
     # -- maintenance ---------------------------------------------------------------------

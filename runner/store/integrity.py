@@ -36,8 +36,11 @@ class _ProbeRollback(Exception):
     """Ends the probe transaction without committing."""
 
 
-def probe_write(db: Database, size: int, *, deadline: float) -> None:
-    """Allocate about ``size`` bytes in a transaction that is rolled back.
+def probe_write(db: Database, size: int, *, deadline: float, commit: bool = False) -> None:
+    """Allocate about ``size`` bytes: rolled back, or with ``commit`` committed and deleted.
+
+    A small rolled-back write may never leave SQLite's page cache, so only a
+    committed one proves the disk takes writes again.
 
     Raises:
         DiskFull: the pages could not be had.
@@ -47,9 +50,13 @@ def probe_write(db: Database, size: int, *, deadline: float) -> None:
     def probe(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT OR REPLACE INTO runner_meta (key, value) "
                      "VALUES ('disk_probe', hex(randomblob(?)))", (size // 2,))
-        raise _ProbeRollback
+        if not commit:
+            raise _ProbeRollback
 
     try:
         db.write(probe, deadline=deadline)
+        if commit:
+            db.write(lambda c: c.execute("DELETE FROM runner_meta WHERE key = 'disk_probe'"),
+                     deadline=deadline)
     except _ProbeRollback:
         return

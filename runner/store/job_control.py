@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from runner.errors import InvalidAction
 from runner.store import transitions
 from runner.store.db import Database
-from runner.store.states import FINAL
+from runner.store.queries import JobFilter
+from runner.store.states import FINAL, sql_in
 
 _CHUNK = 500
 
@@ -51,6 +53,37 @@ def redispatch_event(db: Database, event_id: str, dispatch_job: str, *, now: flo
         transitions.retry_now(conn, dispatch_job, now=now, reason="event replayed by hand")
 
     db.write(write)
+
+
+def _bulk_where(filters: JobFilter, states: Sequence[str]) -> tuple[str, list[object]]:
+    where, params = replace(filters, state=None).where()
+    joined = f"state IN {sql_in(states)}"
+    return (f"{where} AND {joined}" if where else f" WHERE {joined}"), params
+
+
+def count_for_bulk(db: Database, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
+    """(jobs, highest rowid) of the jobs of ``filters`` in ``states``: a bulk action's set."""
+    where, params = _bulk_where(filters, states)
+    count, top = db.query(f"SELECT count(*), max(rowid) FROM runner_job{where}", params)[0]
+    return count, top or 0
+
+
+def run_bulk(db: Database, verb: str, filters: JobFilter, states: Sequence[str], *,
+             up_to_rowid: int, now: float, chunk: int = _CHUNK) -> int:
+    """Retry now or discard a counted set, oldest first, in short transactions; how many.
+
+    A job that changed state since the count is left alone, and so is every job
+    added after it (rowid above ``up_to_rowid``).
+    """
+    where, params = _bulk_where(filters, states)
+    total, last = 0, 0
+    while True:
+        rows = db.write(lambda conn, last=last: transitions.by_hand_in_bulk(
+            conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now))
+        if not rows:
+            return total
+        total += len(rows)
+        last = max(rows)
 
 
 def _each(db: Database, job_ids: Sequence[str],

@@ -36,6 +36,22 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class Ack:
+    """A finished attempt waiting to be written, with what follows from it.
+
+    ``results`` (result store rows) and ``jobs`` (pipeline steps) are written in
+    the transaction that marks the job completed, and only if it does.
+    """
+
+    job_id: str
+    attempt: int
+    started_at: float | None
+    finished_at: float
+    results: tuple[tuple[str, bytes], ...] = ()
+    jobs: tuple[NewJob, ...] = ()
+
+
+@dataclass(frozen=True)
 class FailureInfo:
     """One failed attempt, as recorded in ``runner_job_error``."""
 

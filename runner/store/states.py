@@ -60,6 +60,8 @@ FINAL = (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 FAILED = (JobState.RETRYING, JobState.DEAD)
 #: Finished without success (what retention keeps for ``dead_days``).
 FINISHED_OK = (JobState.COMPLETED, JobState.CANCELLED)
+#: Failed or stopped by hand: what a bulk retry takes when no state is named.
+FAILED_OR_CANCELLED = (JobState.DEAD, JobState.RETRYING, JobState.CANCELLED)
 #: What "retry now" accepts: anything not waiting for a worker nor running.
 RETRYABLE = (JobState.DEAD, JobState.CANCELLED, JobState.RETRYING, JobState.COMPLETED)
 #: What "discard" accepts: anything not running nor finished well.

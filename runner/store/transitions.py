@@ -6,7 +6,7 @@
                      ^                              │ ├─retry──> retrying ──(due)──> claim
                      │                              │ ├─bury───> dead
                      │                              │ ├─cancel_attempt──> cancelled
-                     └──hand_back / unclaim / requeue_orphan (lease expired, worker gone)
+                     └──hand_back / unclaim / charge_crash (lease expired, worker gone)
     waiting ──cancel / discard──> cancelled     final ──retry_now──> available
     final (old) ──prune──> deleted
 
@@ -19,12 +19,13 @@ statements (claim, complete, enqueue) are tuned for SQLite and kept as written.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
-from runner.store.job_rows import Claimed, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -33,6 +34,8 @@ from runner.store.states import (
     JobState,
     sql_in,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,6 @@ class ClaimResult:
     """The claim took a job that was running when a worker died (it runs alone)."""
     revocations: bool
     """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
-
-
-#: (job id, started_at or None, finished_at): a completion waiting to be written.
-Ack = tuple[str, "float | None", float]
 
 
 # -- enqueue -----------------------------------------------------------------------
@@ -142,11 +141,32 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     next_due = None
     if not rows:
         found = conn.execute(
-            f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-            f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+            f"SELECT min(run_at), max(run_at) FROM runner_job INDEXED BY "
+            f"runner_job_queue_waiting WHERE state IN {WAITING_SQL}{queue_sql}",
+            params).fetchone()
         next_due = found[0] if found else None
+        if found and not isinstance(found[1], (int, float, type(None))):
+            next_due = bury_bad_run_at(conn, now)
     claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
     return ClaimResult(claimed, next_due, bool(suspect), revocations)
+
+
+def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
+    """Waiting jobs whose ``run_at`` is not a number (a hand edit) → ``dead``, once.
+
+    SQLite sorts text after every number, so such a row is never due and would
+    otherwise come back as the next due time on every poll. Returns the next
+    due time among the rows left.
+    """
+    bad = conn.execute(
+        f"UPDATE runner_job SET state='dead', finished_at=?, "
+        f"reason='run_at is not a number: ' || quote(run_at) WHERE state IN {WAITING_SQL} "
+        f"AND typeof(run_at) NOT IN ('real', 'integer') RETURNING id, reason", (now,)).fetchall()
+    for job_id, reason in bad:
+        logger.error("job %s goes to dead: %s", job_id, reason)
+    (next_due,) = conn.execute(
+        f"SELECT min(run_at) FROM runner_job WHERE state IN {WAITING_SQL}").fetchone()
+    return next_due
 
 
 def _queue_filter(queues: Sequence[str]) -> tuple[str, tuple[str, ...]]:
@@ -167,13 +187,49 @@ def extend_leases(conn: sqlite3.Connection, owner: str, job_ids: Sequence[str], 
 # -- outcomes of an attempt ----------------------------------------------------------
 
 
+_ACK_SQL = (
+    "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
+    "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
+    "WHERE id=? AND attempt=? AND state IN ('executing','available')")
+
+
 def complete(conn: sqlite3.Connection, acks: Sequence[Ack]) -> None:
-    """``executing`` → ``completed`` for each finished attempt."""
-    conn.executemany(
-        "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
-        "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
-        "WHERE id=? AND state='executing'",
-        [(started, finished, job_id) for job_id, started, finished in acks])
+    """``executing`` → ``completed`` for each finished attempt, with its results and next steps.
+
+    An attempt handed back meanwhile (shutdown, an expired lease) still counts
+    while no later attempt has claimed the job; once one has, the late outcome
+    is not written and the job's next attempt writes its own.
+    """
+    conn.executemany(_ACK_SQL, [(a.started_at, a.finished_at, a.job_id, a.attempt)
+                                for a in acks if not a.results and not a.jobs])
+    for a in acks:
+        if (a.results or a.jobs) and conn.execute(
+                _ACK_SQL, (a.started_at, a.finished_at, a.job_id, a.attempt)).rowcount:
+            write_follow_ups(conn, a.job_id, a.results, a.jobs, a.finished_at)
+
+
+def write_follow_ups(conn: sqlite3.Connection, job_id: str,
+                     results: Sequence[tuple[str, bytes]], jobs: Sequence[NewJob],
+                     now: float) -> None:
+    """Results and next steps of a settled job, inside the transaction that settles it.
+
+    A next step whose id belongs to a finished job (a pipeline enqueued again)
+    makes that job wait again, as an enqueue would; one whose id is still
+    waiting or running is not written, and the settled job's reason says so
+    rather than its whole outcome failing for ever.
+    """
+    if results:
+        conn.executemany("INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", results)
+    for job in jobs:
+        conn.execute("SAVEPOINT follow_up")
+        try:
+            enqueue(conn, [job], now)
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK TO follow_up")
+            if not rearm(conn, job, now):
+                conn.execute("UPDATE runner_job SET reason=? WHERE id=?",
+                             (f"next step {job.id} not enqueued: {exc}"[:500], job_id))
+        conn.execute("RELEASE follow_up")
 
 
 def record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,
@@ -197,20 +253,28 @@ def _insert_attempt_error(conn: sqlite3.Connection, job_id: str, attempt: int,
 
 def retry(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo, *,
           worker: str | None, now: float, run_at: float | None, reason: str | None,
-          data: bytes | None = None) -> None:
+          data: bytes | None = None, results: Sequence[tuple[str, bytes]] = (),
+          jobs: Sequence[NewJob] = ()) -> None:
     """``executing`` → ``retrying``: the attempt failed; the next one is due at ``run_at``.
 
     ``data`` is the task as serialized for its next attempt (huey counts retries in it).
     """
     _fail(conn, job_id, attempt, failure, JobState.RETRYING, worker=worker, now=now,
           run_at=run_at, reason=reason, data=data)
+    write_follow_ups(conn, job_id, results, jobs, now)
 
 
 def bury(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo, *,
-         worker: str | None, now: float, reason: str | None) -> None:
-    """``executing`` → ``dead``: failed for good (retries used up, Fatal, unreadable, unknown)."""
+         worker: str | None, now: float, reason: str | None,
+         results: Sequence[tuple[str, bytes]] = (), jobs: Sequence[NewJob] = ()) -> None:
+    """``executing`` → ``dead``: failed for good (retries used up, Fatal, unreadable, unknown).
+
+    ``results`` (the error huey stores for each pipeline step) and ``jobs`` (an
+    error handler) are written in the same step.
+    """
     _fail(conn, job_id, attempt, failure, JobState.DEAD, worker=worker, now=now, run_at=None,
           reason=reason, data=None)
+    write_follow_ups(conn, job_id, results, jobs, now)
 
 
 def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo,
@@ -296,33 +360,49 @@ def lease_owners(conn: sqlite3.Connection) -> list[tuple[str | None, float | Non
                         "WHERE state='executing' GROUP BY lease_owner").fetchall()
 
 
-def requeue_orphan(conn: sqlite3.Connection, orphan: Orphan, *, now: float,
-                   message: str) -> None:
-    """``executing`` → ``available`` after a worker died; the crash is counted."""
-    _record_crash(conn, orphan, now, message)
+def running_attempt(conn: sqlite3.Connection, job_id: str, attempt: int,
+                    owner: str) -> Orphan | None:
+    """The job if that attempt still runs under ``owner`` (to charge it a crash), else None."""
+    row = conn.execute(
+        "SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job WHERE id=? "
+        "AND attempt=? AND state='executing' AND lease_owner=?",
+        (job_id, attempt, owner)).fetchone()
+    return None if row is None else Orphan(*row)
+
+
+def requeue_unstarted(conn: sqlite3.Connection, job_id: str, *, now: float) -> None:
+    """``executing`` → ``available``, the attempt not used: its worker died before starting it."""
     conn.execute(
-        "UPDATE runner_job SET state='available', crashes=?, run_at=?, "
-        "reason='worker died; requeued', lease_owner=NULL, lease_expires_at=NULL "
-        "WHERE id=?", (orphan.crashes + 1, now, orphan.id))
+        "UPDATE runner_job SET state='available', attempt=attempt-1, run_at=?, "
+        "started_at=NULL, reason='claimed by a worker that died before starting "
+        "it; requeued', lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (now, job_id))
 
 
-def bury_orphan(conn: sqlite3.Connection, orphan: Orphan, *, now: float, message: str) -> None:
-    """``executing`` → ``dead``: its worker died while running it ``crash_limit`` times."""
+def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, crash_limit: int,
+                 error_type: str, now: float) -> bool:
+    """Charge a crash to a running attempt (its worker died, or it is stuck).
+
+    ``executing`` → ``available`` (requeued), or ``dead`` once it reached
+    ``crash_limit`` crashes; True when dead. The crash is recorded in the
+    timeline only: the job's failure count and last error stay those of real failures.
+    """
     crashes = orphan.crashes + 1
-    _record_crash(conn, orphan, now, message)
-    conn.execute(
-        "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, "
-        "reason=?, error_type='WorkerDied', error_message=?, lease_owner=NULL, "
-        "lease_expires_at=NULL WHERE id=?",
-        (crashes, now, f"worker died ({crashes} times while running it)", message, orphan.id))
-
-
-def _record_crash(conn: sqlite3.Connection, orphan: Orphan, now: float, message: str) -> None:
-    # The job's failure count and last error stay those of real failures: a crash
-    # is the worker's, recorded in the timeline only.
     _insert_attempt_error(conn, orphan.id, orphan.attempt,
-                          FailureInfo("crash", "WorkerDied", message, "", orphan.started_at),
+                          FailureInfo("crash", error_type, message, "", orphan.started_at),
                           orphan.owner, now)
+    if crash_limit and crashes >= crash_limit:
+        reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
+            f" ({crashes} times while running it)"
+        conn.execute(
+            "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
+            "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
+            "WHERE id=?", (crashes, now, reason, error_type, message, orphan.id))
+        return True
+    reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    conn.execute(
+        "UPDATE runner_job SET state='available', crashes=?, run_at=?, reason=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (crashes, now, reason, orphan.id))
+    return False
 
 
 # -- by hand (CLI, dashboard) and by huey's flush ------------------------------------
@@ -336,6 +416,25 @@ def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
         f"max_attempts=attempt + 1, "
         f"reason=?, crashes=0 WHERE id=? AND state IN {sql_in(RETRYABLE)}",
         (now, reason, job_id)).rowcount
+
+
+def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Sequence[object],
+                    *, after: int, up_to: int, limit: int, now: float) -> list[int]:
+    """Retry now (``verb`` "retry") or discard the next ``limit`` jobs of a filtered set.
+
+    ``where`` selects the set (its states among those the verb accepts); jobs are
+    taken by rowid after ``after`` up to ``up_to``. Returns the rowids changed.
+    """
+    pick = (f"SELECT rowid FROM runner_job{where} AND rowid > ? AND rowid <= ? "
+            f"ORDER BY rowid LIMIT {int(limit)}")
+    if verb == "retry":
+        change = ("state='available', run_at=?, finished_at=NULL, max_attempts=attempt + 1, "
+                  "reason='retried by hand', crashes=0")
+    else:
+        change = "state='cancelled', finished_at=?, reason='discarded by hand'"
+    return [r[0] for r in conn.execute(
+        f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid",
+        (now, *params, after, up_to)).fetchall()]
 
 
 def state_of(conn: sqlite3.Connection, job_id: str) -> JobState | None:
@@ -392,15 +491,19 @@ def prunable(completed_before: float, dead_before: float) -> tuple[str, tuple[fl
 
 
 def prune(conn: sqlite3.Connection, *, completed_before: float, dead_before: float,
-          limit: int) -> int:
-    """Delete up to ``limit`` old finished jobs with their errors, logs and results."""
+          limit: int) -> tuple[int, int]:
+    """Delete up to ``limit`` old finished jobs with their errors, logs and results.
+
+    Returns (jobs deleted, their log records deleted).
+    """
     where, params = prunable(completed_before, dead_before)
     ids = [r[0] for r in conn.execute(
         f"SELECT id FROM runner_job WHERE {where} LIMIT ?", (*params, limit)).fetchall()]
+    logs = 0
     if ids:
         marks = ",".join("?" * len(ids))
         conn.execute(f"DELETE FROM runner_job_error WHERE job_id IN ({marks})", ids)
-        conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})", ids)
+        logs = conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})", ids).rowcount
         conn.execute(f"DELETE FROM runner_kv WHERE key IN ({marks})", ids)
         conn.execute(f"DELETE FROM runner_job WHERE id IN ({marks})", ids)
-    return len(ids)
+    return len(ids), logs

@@ -3,7 +3,9 @@
 A worker id is ``host:pid:started_ms``. A job whose lease expired, or whose
 owner is a process on this host that no longer exists, is an orphan: it goes
 back to ``available`` with its attempt still counted, or to ``dead`` ("worker
-died") once it has been running during ``crash_limit`` worker deaths.
+died") once it has been running during ``crash_limit`` worker deaths. Only an
+attempt that had started is charged: a job the dead worker had claimed ahead of
+its idle threads goes back as if never claimed (see :mod:`runner.store.running_file`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 
 from runner.store import transitions
 from runner.store.db import Database
-from runner.store.states import WorkerState, sql_is
+from runner.store.running_file import forget, read_started, running_dir
+from runner.store.states import JobState, WorkerState, sql_is
 
 
 def make_worker_id(now: float | None = None) -> str:
@@ -43,6 +46,13 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def worker_gone(owner: str, host: str | None = None) -> bool:
+    """True when ``owner`` is a worker of this host whose process no longer exists."""
+    owner_host, pid = parse_worker_id(owner)
+    here = socket.gethostname() if host is None else host
+    return owner_host == here and pid is not None and not pid_alive(pid)
+
+
 @dataclass(frozen=True)
 class Recovery:
     """What one recovery pass did."""
@@ -66,8 +76,12 @@ def register(db: Database, owner: str, *, concurrency: int, queues: tuple[str, .
 def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: float,
               rss_bytes: int | None = None, cpu_percent: float | None = None,
               processed: int | None = None, status: str | None = None,
-              now: float | None = None) -> None:
-    """Say this worker is alive and extend the leases of the jobs it runs."""
+              running: int | None = None, now: float | None = None) -> None:
+    """Say this worker is alive and extend the leases of the jobs it runs.
+
+    ``running`` counts the jobs a thread runs now; the other ``job_ids`` are
+    prefetched (claimed, waiting in the process). Default: all of them.
+    """
     at = time.time() if now is None else now
 
     def beat(conn: sqlite3.Connection) -> None:
@@ -75,7 +89,8 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
             "UPDATE runner_worker SET heartbeat_at=?, rss_bytes=coalesce(?, rss_bytes), "
             "cpu_percent=coalesce(?, cpu_percent), running=?, "
             "processed=coalesce(?, processed), status=coalesce(?, status) WHERE id=?",
-            (at, rss_bytes, cpu_percent, len(job_ids), processed, status, owner))
+            (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
+             processed, status, owner))
         if job_ids:
             transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
 
@@ -111,30 +126,78 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         owner_host, pid = parse_worker_id(owner)
         if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
             dead_here.append(owner)
-    if not dead_here and not any(expires is not None and expires < at for _, expires in rows):
+    forget_stale_files(db, host, {owner for owner, _ in rows if owner})
+    # A worker killed while idle holds no job, but its row must not stay 'running'.
+    idle_dead = [w for (w,) in db.query(
+                 f"SELECT id FROM runner_worker WHERE state={sql_is(WorkerState.RUNNING)}")
+                 if w != me and w not in dead_here and worker_gone(w, host)]
+    if not dead_here and not idle_dead and not any(
+            expires is not None and expires < at for _, expires in rows):
         return Recovery([], [])  # nothing to recover: no write transaction
+    started = {owner: read_started(db.path, owner) for owner in dead_here}
 
     def recover(conn: sqlite3.Connection) -> Recovery:
         requeued, buried = [], []
         for orphan in transitions.orphans(conn, now=at, dead_owners=dead_here):
-            attempt = orphan.attempt
-            message = (f"worker {orphan.owner} died while attempt {attempt} was running"
+            ran = started.get(orphan.owner)
+            if ran is not None and (orphan.id, orphan.attempt) not in ran:
+                transitions.requeue_unstarted(conn, orphan.id, now=at)
+                requeued.append(orphan.id)
+                continue
+            message = (f"worker {orphan.owner} died while attempt {orphan.attempt} was running"
                        if orphan.owner != me else
-                       f"lease of attempt {attempt} expired: its outcome could not be written")
-            if crash_limit and orphan.crashes + 1 >= crash_limit:
-                transitions.bury_orphan(conn, orphan, now=at, message=message)
+                       f"lease of attempt {orphan.attempt} expired: its outcome could not be "
+                       "written")
+            if transitions.charge_crash(conn, orphan, message, crash_limit=crash_limit,
+                                        error_type="WorkerDied", now=at):
                 buried.append(orphan.id)
             else:
-                transitions.requeue_orphan(conn, orphan, now=at, message=message)
                 requeued.append(orphan.id)
-        if dead_here:
+        gone = dead_here + idle_dead
+        if gone:
             conn.execute(
-                f"UPDATE runner_worker SET state={sql_is(WorkerState.DEAD)}, stopped_at=? "
-                f"WHERE id IN ({','.join('?' * len(dead_here))}) "
-                f"AND state={sql_is(WorkerState.RUNNING)}", (at, *dead_here))
+                f"UPDATE runner_worker SET state={sql_is(WorkerState.DEAD)}, stopped_at=?, "
+                f"running=0 WHERE id IN ({','.join('?' * len(gone))}) "
+                f"AND state={sql_is(WorkerState.RUNNING)}", (at, *gone))
         return Recovery(requeued, buried)
 
-    return db.write(recover)
+    recovery = db.write(recover)
+    for owner in dead_here:
+        forget(db.path, owner)
+    return recovery
+
+
+def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
+    """Remove running files of this host's dead workers that hold no job any more."""
+    try:
+        names = [p.name for p in running_dir(db.path).iterdir()]
+    except OSError:
+        return
+    for name in names:
+        owner_host, pid = parse_worker_id(name)
+        if owner_host == host and pid is not None and pid != os.getpid() \
+                and name not in holding and not pid_alive(pid):
+            forget(db.path, name)
+
+
+def charge_stuck(db: Database, job_id: str, attempt: int, owner: str, message: str, *,
+                 crash_limit: int, now: float | None = None) -> str | None:
+    """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+
+    Returns the job's new state (``available`` or ``dead``), or None when that
+    attempt was no longer running under ``owner``.
+    """
+    at = time.time() if now is None else now
+
+    def charge(conn: sqlite3.Connection) -> str | None:
+        running = transitions.running_attempt(conn, job_id, attempt, owner)
+        if running is None:
+            return None
+        dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
+                                        error_type="JobStuck", now=at)
+        return JobState.DEAD if dead else JobState.AVAILABLE
+
+    return db.write(charge)
 
 
 def prune_workers(db: Database, *, older_than: float, now: float | None = None) -> int:

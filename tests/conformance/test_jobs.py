@@ -7,6 +7,7 @@ import pytest
 from runner.errors import DuplicateJob, QueueFull
 from runner.retry import RetryPolicy, backoff_delay
 from runner.store.backend import Store
+from runner.store.job_rows import Ack
 from runner.store.maintenance import RetentionSection
 from runner.store.queries import JobFilter
 from runner.store.states import JobState
@@ -47,7 +48,7 @@ def test_a_unique_key_admits_one_live_job_at_a_time(store):
         store.enqueue([job(unique_key="report:42")], now=T0)
     assert raised.value.by == "unique_key"
     [claimed] = claim(store)
-    store.complete([(claimed, T0, T0 + 1)])
+    store.complete([Ack(claimed, 1, T0, T0 + 1)])
     store.enqueue([job(unique_key="report:42")], now=T0 + 2)  # the first one is finished
 
 
@@ -95,11 +96,32 @@ def test_nothing_due_reports_when_the_next_job_is(store):
 # -- outcomes ----------------------------------------------------------------------------
 
 
+def test_a_late_ack_of_an_attempt_that_was_claimed_again_is_not_written(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store)
+    store.hand_back(new.id, now=T0 + 1, reason="shutdown")
+    claim(store, now=T0 + 1)  # attempt 2 runs
+    store.complete([Ack(new.id, 1, T0, T0 + 2)])
+    assert store.get_job(new.id).state == JobState.EXECUTING
+    store.complete([Ack(new.id, 2, T0 + 1, T0 + 3)])
+    assert store.get_job(new.id).state == JobState.COMPLETED
+
+
+def test_results_and_next_steps_are_written_with_the_completion(store):
+    new, step = job(), job()
+    store.enqueue([new], now=T0)
+    claim(store)
+    store.complete([Ack(new.id, 1, T0, T0 + 1, results=((new.id, b"42"),), jobs=(step,))])
+    assert store.get_job(step.id).state == JobState.AVAILABLE
+    assert store.get_job(new.id).state == JobState.COMPLETED
+
+
 def test_ack_completes_the_attempt(store):
     new = job()
     store.enqueue([new], now=T0)
     claim(store)
-    store.complete([(new.id, T0 + 0.5, T0 + 2)])
+    store.complete([Ack(new.id, 1, T0 + 0.5, T0 + 2)])
     row = store.get_job(new.id)
     assert (row.state, row.started_at, row.finished_at) == (JobState.COMPLETED, T0 + 0.5, T0 + 2)
     assert row.lease_owner is None
@@ -110,7 +132,7 @@ def test_acks_written_with_the_next_claim_land_in_the_same_step(store):
     store.enqueue([first, second], now=T0)
     claim(store)
     result = store.claim(now=T0 + 1, owner=OWNER, lease_seconds=LEASE, want=1,
-                         acks=[(first.id, None, T0 + 1)])
+                         acks=[Ack(first.id, 1, None, T0 + 1)])
     assert [c.id for c in result.claimed] == [second.id]
     assert store.get_job(first.id).state == JobState.COMPLETED
 
@@ -246,9 +268,9 @@ def test_prune_deletes_old_finished_jobs_with_their_errors_and_keeps_the_rest(st
     old_done, old_dead, recent_done, waiting = job(), job(), job(), job()
     store.enqueue([old_done, old_dead, recent_done], now=T0)
     claim(store)
-    store.complete([(old_done.id, T0, T0)])
+    store.complete([Ack(old_done.id, 1, T0, T0)])
     store.bury(old_dead.id, 1, failure(), worker=OWNER, now=T0, reason="x")
-    store.complete([(recent_done.id, T0, T0 + 3 * day)])
+    store.complete([Ack(recent_done.id, 1, T0, T0 + 3 * day)])
     store.enqueue([waiting], now=T0)
     section = RetentionSection(completed_days=1, dead_days=5, vacuum=False)
     report = store.prune_retention(section, now=T0 + 3.5 * day)

@@ -38,6 +38,9 @@ RECORDED: dict[type, dict[str, str]] = {
         "_emit": "(self, signal, task, *args, **kwargs)",
         "_requeue_task": "(self, task, timestamp, retry_eta=None)",
         "add_schedule": "(self, task)",
+        "_result_handle": "(self, task)",
+        "_run_post_execute": "(self, task, task_value, exception)",
+        "put_result": "(self, key, data)",
         "notify_interrupted_tasks": "(self)",
         "result": "(self, id, blocking=False, timeout=None, backoff=1.15, max_delay=1.0, "
                   "revoke_on_timeout=False, preserve=False)",

@@ -34,16 +34,25 @@ def _sources(*packages: str) -> list[Path]:
 
 
 def _strings(path: Path) -> list[tuple[int, str]]:
-    """Every string constant of a module with its line (documentation and widget ids left out)."""
+    """String constants of a module with their line.
+
+    Left out: documentation, widget ids, and the words of display tables and
+    message text (dict displays, f-strings) unless they hold SQL or a quoted state.
+    """
     tree = ast.parse(path.read_text(), str(path))
     # A bare string statement is documentation (docstrings, attribute docstrings).
     docstrings = {id(node.value) for node in ast.walk(tree)
                   if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
     widget_ids = {id(node.value) for node in ast.walk(tree)
                   if isinstance(node, ast.keyword) and node.arg == "id"}
+    # Words of a display table (labels, styles) and of message text are not states.
+    shown = {id(inner) for node in ast.walk(tree) if isinstance(node, (ast.Dict, ast.JoinedStr))
+             for inner in ast.walk(node) if isinstance(inner, ast.Constant)}
     return [(node.lineno, node.value) for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and id(node) not in docstrings and id(node) not in widget_ids]
+            and id(node) not in docstrings and id(node) not in widget_ids
+            and (id(node) not in shown or _SQL.search(node.value)
+                 or _QUOTED_STATE.search(node.value))]
 
 
 def state_literals(paths: list[Path]) -> list[str]:
@@ -105,8 +114,10 @@ def test_the_scans_find_what_they_look_for(tmp_path):
                       'x = job.state == "dead"\n'
                       'q = "SELECT id FROM runner_job WHERE state = \'executing\'"\n'
                       'w = "UPDATE runner_job SET reason = ?"\n'
-                      'widget = Sparkline(id="completed")\n')
+                      'widget = Sparkline(id="completed")\n'
+                      'labels = {"dead": "dead",\n'
+                      '          "x": "SELECT 1 FROM runner_job WHERE state=\'dead\'"}\n')
     assert sorted(f.split(": ", 1)[0] for f in state_literals([sample])) == [
-        "sample.py:2", "sample.py:3"]
-    assert len(sql_outside_store([sample])) == 2
+        "sample.py:2", "sample.py:3", "sample.py:7"]
+    assert len(sql_outside_store([sample])) == 3
     assert len(job_writes_outside_transitions([sample])) == 1

@@ -26,15 +26,15 @@ from runner.store import transitions as _transitions
 from runner.store import workers as _workers
 from runner.store.db import Database
 from runner.store.events import EventRow, HandlerOutcome, NewEvent
-from runner.store.job_rows import FailureInfo, NewJob
+from runner.store.job_rows import Ack, FailureInfo, NewJob
 from runner.store.logs import LogFilter, LogTuple
 from runner.store.maintenance import PruneReport, RetentionSection
 from runner.store.models import AttemptError, JobRow, LogRow
 from runner.store.queries import JobFilter, QueueDepth, WorkerRow
 from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
-from runner.store.states import FUTURE, JobState, sql_in
+from runner.store.states import FINAL, FUTURE, JobState, sql_in
 from runner.store.stats import FailureRow
-from runner.store.transitions import Ack, ClaimResult
+from runner.store.transitions import ClaimResult
 from runner.store.workers import Recovery
 
 
@@ -74,31 +74,43 @@ class SqliteStore:
 
     def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
               now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
+              results: Sequence[tuple[str, bytes]] = (), jobs: Sequence[NewJob] = (),
               acks: Sequence[Ack] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if acks:
                 _transitions.complete(conn, acks)
             _transitions.retry(conn, job_id, attempt, failure, worker=worker, now=now,
-                              run_at=run_at, reason=reason, data=data)
+                               run_at=run_at, reason=reason, data=data, results=results,
+                               jobs=jobs)
 
         self.db.write(write)
 
     def bury(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
-             now: float, reason: str | None, acks: Sequence[Ack] = ()) -> None:
+             now: float, reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+             jobs: Sequence[NewJob] = (), acks: Sequence[Ack] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if acks:
                 _transitions.complete(conn, acks)
             _transitions.bury(conn, job_id, attempt, failure, worker=worker, now=now,
-                             reason=reason)
+                              reason=reason, results=results, jobs=jobs)
 
         self.db.write(write)
 
-    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None) -> None:
-        self.db.write(lambda conn: _transitions.cancel_attempt(conn, job_id, now=now,
-                                                              reason=reason))
+    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
+                       results: Sequence[tuple[str, bytes]] = ()) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            _transitions.cancel_attempt(conn, job_id, now=now, reason=reason)
+            _transitions.write_follow_ups(conn, job_id, results, (), now)
 
-    def hand_back(self, job_id: str, *, now: float, reason: str | None) -> None:
-        self.db.write(lambda conn: _transitions.hand_back(conn, job_id, now=now, reason=reason))
+        self.db.write(write)
+
+    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+                  results: Sequence[tuple[str, bytes]] = ()) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            _transitions.hand_back(conn, job_id, now=now, reason=reason)
+            _transitions.write_follow_ups(conn, job_id, results, (), now)
+
+        self.db.write(write)
 
     def release(self, job_id: str, run_at: float) -> None:
         self.db.write(lambda conn: _transitions.release(conn, job_id, run_at))
@@ -121,6 +133,10 @@ class SqliteStore:
     def has_future_jobs(self) -> bool:
         return bool(self.db.query(
             f"SELECT 1 FROM runner_job WHERE state IN {sql_in(FUTURE)} LIMIT 1"))
+
+    def job_is_final(self, job_id: str) -> bool:
+        rows = self.db.query("SELECT state FROM runner_job WHERE id=?", (job_id,))
+        return not rows or rows[0][0] in FINAL
 
     # -- workers -------------------------------------------------------------------------
 
@@ -300,6 +316,14 @@ class SqliteStore:
 
     def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
         return _job_control.redispatch_event(self.db, event_id, dispatch_job, now=now)
+
+    def count_for_bulk(self, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
+        return _job_control.count_for_bulk(self.db, filters, states)
+
+    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *,
+                 up_to_rowid: int, now: float, chunk: int = 500) -> int:
+        return _job_control.run_bulk(self.db, verb, filters, states, up_to_rowid=up_to_rowid,
+                                     now=now, chunk=chunk)
 
     # -- maintenance ---------------------------------------------------------------------
 

@@ -1,0 +1,399 @@
+"""The SQL behind the dashboard's panels (``python -m tui``), one function per panel.
+
+Every function takes a (normally read-only) :class:`Database`, runs a few
+short indexed queries through :meth:`Database.query` (which fetches every row
+and closes its cursor) and returns plain dataclasses, so no snapshot outlives
+the call. Tables that a given database may not have yet (schedules, events,
+logs) read as empty instead of failing: the dashboard works on any version.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from runner.store.db import Database, contains_pattern
+from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
+from runner.store.queries import JobFilter, WorkerRow, list_workers
+from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
+
+RUNNING_SQL = sql_is(WorkerState.RUNNING)
+
+#: States the Jobs screen cycles through (``None`` is every job).
+JOB_STATES: tuple[str | None, ...] = (None, *(s.value for s in (
+    JobState.AVAILABLE, JobState.SCHEDULED, JobState.EXECUTING, JobState.RETRYING,
+    JobState.DEAD, JobState.COMPLETED, JobState.CANCELLED)))
+
+
+def has_table(db: Database, name: str) -> bool:
+    """True when the database holds table ``name`` (newer features add tables)."""
+    return bool(db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
+
+
+def index_hint(db: Database, name: str) -> str:
+    """``INDEXED BY name`` when the index exists, else nothing.
+
+    A database written by an older worker may lack an index the dashboard
+    prefers; the query then still runs, only slower, until a newer worker
+    starts and creates it.
+    """
+    found = db.query("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,))
+    return f" INDEXED BY {name}" if found else ""
+
+
+# -- summary strip -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The numbers shown on every screen."""
+
+    at: float
+    waiting: int
+    """Jobs due now and not started (``available``)."""
+    running: int
+    """Executing jobs whose worker is alive (its heartbeat is fresh)."""
+    scheduled: int
+    retrying: int
+    dead: int
+    completed_per_minute: float
+    """Completions in the last 60 seconds."""
+    error_rate: float | None
+    """Failed attempts / (completions + failed attempts) over the last hour; None if idle."""
+    oldest_waiting_age: float | None
+    """Seconds the oldest due waiting job has waited (the latency)."""
+    stalled: int = 0
+    """Executing jobs whose worker is dead or silent: nobody is running them."""
+
+
+def summary(db: Database, now: float | None = None,
+            rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+            done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+    """Counts of the live states and dead jobs, rates and the latency.
+
+    Args:
+        rates: the per-minute buckets of :func:`throughput` when the caller has
+            them already (saves reading the last hour twice).
+        done_last_minute: completions in the last 60 seconds when the caller
+            keeps them (else they are counted).
+        stale_after: a worker whose heartbeat is older than this is not alive;
+            the jobs it holds count as stalled, not running.
+    """
+    at = time.time() if now is None else now
+    # One indexed count per state: covering ranges of (state, created_at).
+    counts = {state: db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state,))[0][0]
+              for state in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
+                            JobState.EXECUTING, JobState.DEAD)}
+    stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
+    # A queue whose waiting jobs are all due later has no oldest due job (None).
+    oldest = min((o for _, o in oldest_due_by_queue(db, at) if o is not None), default=None)
+    completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
+    done, errors = sum(completed), sum(failed)
+    if done_last_minute is None:
+        done_last_minute = db.query(
+            "SELECT count(*) FROM runner_job INDEXED BY runner_job_finished "
+            f"WHERE finished_at > ? AND state = {COMPLETED_SQL}", (at - 60,))[0][0]
+    return Summary(
+        at=at, waiting=counts[JobState.AVAILABLE], running=counts[JobState.EXECUTING] - stalled,
+        scheduled=counts[JobState.SCHEDULED], retrying=counts[JobState.RETRYING],
+        dead=counts[JobState.DEAD],
+        completed_per_minute=float(done_last_minute),
+        error_rate=errors / (done + errors) if done + errors else None,
+        oldest_waiting_age=None if oldest is None else max(0.0, at - oldest),
+        stalled=stalled)
+
+
+def live_worker_ids(db: Database, now: float, stale_after: float) -> frozenset[str]:
+    """Workers registered as running whose heartbeat is younger than ``stale_after``."""
+    return frozenset(r[0] for r in db.query(
+        f"SELECT id FROM runner_worker WHERE state = {RUNNING_SQL} AND heartbeat_at >= ?",
+        (now - stale_after,)))
+
+
+def stalled_count(db: Database, now: float, stale_after: float) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+    return db.query(
+        f"SELECT count(*) FROM runner_job WHERE state = {EXECUTING_SQL} "
+        "AND (lease_expires_at < ? "
+        "OR lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runner_worker "
+        f"WHERE state = {RUNNING_SQL} AND heartbeat_at >= ?))", (now, now - stale_after))[0][0]
+
+
+def throughput(db: Database, now: float | None = None, *,
+               minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Completions and failed attempts per minute, oldest minute first.
+
+    The last bucket is the current (partial) minute. Minutes are aligned to the
+    clock so that buckets read at different times agree.
+    """
+    at = time.time() if now is None else now
+    end = (int(at) // 60 + 1) * 60
+    start = end - minutes * 60
+    completed = [0] * minutes
+    failed = [0] * minutes
+    for index, count in db.query(
+            "SELECT CAST((finished_at - ?) / 60 AS INTEGER), count(*) FROM runner_job "
+            f"INDEXED BY runner_job_finished WHERE finished_at >= ? AND state = {COMPLETED_SQL} "
+            "GROUP BY 1", (start, start)):
+        if 0 <= index < minutes:
+            completed[index] += count
+    for index, count in db.query(
+            "SELECT CAST((failed_at - ?) / 60 AS INTEGER), count(*) FROM runner_job_error "
+            "WHERE failed_at >= ? GROUP BY 1", (start, start)):
+        if 0 <= index < minutes:
+            failed[index] += count
+    return tuple(completed), tuple(failed)
+
+
+def finished_per_second(db: Database, since: float, until: float | None = None
+                        ) -> tuple[dict[int, int], dict[int, int]]:
+    """Completions and failed attempts per whole second in ``[since, until)``.
+
+    The incremental form of :func:`throughput`: a caller that keeps history
+    re-reads only the last few seconds at each refresh, so the cost follows the
+    refresh interval, not the job rate times an hour.
+    """
+    end = float("inf") if until is None else until
+    completed = dict(db.query(
+        "SELECT CAST(finished_at AS INTEGER), count(*) FROM runner_job "
+        "INDEXED BY runner_job_finished WHERE finished_at >= ? AND finished_at < ? "
+        f"AND state = {COMPLETED_SQL} GROUP BY 1", (since, end)))
+    failed = dict(db.query(
+        "SELECT CAST(failed_at AS INTEGER), count(*) FROM runner_job_error "
+        "WHERE failed_at >= ? AND failed_at < ? GROUP BY 1", (since, end)))
+    return completed, failed
+
+
+# -- overview ----------------------------------------------------------------
+
+
+def oldest_due_by_queue(db: Database, now: float) -> list[tuple[str, float | None]]:
+    """Each queue with waiting jobs and the ``run_at`` of its oldest due one.
+
+    A loose scan of the ``(queue, run_at)`` partial index: two index seeks per
+    queue, whatever the backlog.
+    """
+    found: list[tuple[str, float | None]] = []
+    after = ""
+    while True:
+        rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_waiting "
+                        f"WHERE state IN {WAITING_SQL} AND queue > ? ORDER BY queue LIMIT 1",
+                        (after,))
+        if not rows:
+            return found
+        after = rows[0][0]
+        first = db.query(f"SELECT min(run_at) FROM runner_job INDEXED BY "
+                         f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL}",
+                         (after,))[0][0]
+        found.append((after, first if first is not None and first <= now else None))
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    """One queue's backlog on the Overview."""
+
+    queue: str
+    waiting: int
+    running: int
+    oldest_waiting_age: float | None
+
+
+def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
+    """Waiting and running jobs per queue and the age of the oldest due one.
+
+    Reads each queue's waiting jobs through its partial index, so the cost is
+    the backlog, never the history.
+    """
+    at = time.time() if now is None else now
+    running = dict(db.query("SELECT queue, count(*) FROM runner_job "
+                            f"WHERE state = {EXECUTING_SQL} GROUP BY queue"))
+    loads = {}
+    for queue, oldest in oldest_due_by_queue(db, at):
+        waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                           f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
+        loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
+                                 None if oldest is None else max(0.0, at - oldest))
+    for queue, count in running.items():
+        loads.setdefault(queue, QueueLoad(queue, 0, count, None))
+    return [loads[q] for q in sorted(loads)]
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A job a worker is executing now."""
+
+    id: str
+    task: str
+    started_at: float | None
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    """A worker process and what it is running."""
+
+    worker: WorkerRow
+    jobs: list[RunningJob]
+
+
+def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerLoad]:
+    """Registered workers with the jobs each holds a lease on."""
+    by_owner: dict[str, list[RunningJob]] = {}
+    for owner, job_id, task, started in db.query(
+            "SELECT lease_owner, id, task, started_at FROM runner_job "
+            f"WHERE state = {EXECUTING_SQL} ORDER BY started_at"):
+        by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
+    return [WorkerLoad(w, by_owner.get(w.id, []))
+            for w in list_workers(db, include_stopped=include_stopped)]
+
+
+# -- jobs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of jobs starts: just past this (created_at, rowid) in the chosen order."""
+
+    created_at: float
+    rowid: int
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of jobs and the key that continues it, if there is more."""
+
+    jobs: list[JobRow]
+    next_key: PageKey | None
+
+
+def _in_insertion_order(filters: JobFilter) -> bool:
+    # With one state or a task, the (state|task, created_at) indexes give the order;
+    # otherwise insertion order (rowid, the same as creation order) does.
+    return filters.state in (None, "waiting", "failed") and not filters.task
+
+
+def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
+             after: PageKey | None = None, oldest_first: bool = False) -> JobPage:
+    """One page of jobs, newest (or oldest) first, from ``after`` on; keyset paged.
+
+    Every page is an index range read, so the last page of a million jobs
+    costs what the first does; a million jobs never get sorted or skipped.
+    """
+    chosen = filters or JobFilter()
+    where, params = chosen.where()
+    clauses = [where[len(" WHERE "):]] if where else []
+    sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
+    if _in_insertion_order(chosen):
+        if after is not None:
+            clauses.append(f"rowid {sign} ?")
+            params.append(after.rowid)
+        order = f"rowid {way}"
+    else:
+        if after is not None:
+            clauses.append(f"(created_at, rowid) {sign} (?, ?)")
+            params += [after.created_at, after.rowid]
+        order = f"created_at {way}, rowid {way}"
+    condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = db.query(f"SELECT rowid, {JOB_COLUMNS} FROM runner_job{condition} ORDER BY {order} "
+                    "LIMIT ?", [*params, limit + 1])
+    jobs = [JobRow(*row[1:]) for row in rows[:limit]]
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return JobPage(jobs, PageKey(last[1 + _CREATED], last[0]) if last is not None else None)
+
+
+_CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
+
+
+def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
+                oldest_first: bool = False) -> PageKey:
+    """The page key that starts a listing at the time ``at``.
+
+    Newest first, the page shows jobs created at or before ``at``; oldest first,
+    jobs created after it. In insertion order the rowid of that moment is found
+    by a binary search over rowids (about 20 index seeks on a million jobs).
+    """
+    chosen = filters or JobFilter()
+    if not _in_insertion_order(chosen):
+        return PageKey(at, 2**62)  # past every rowid of that instant
+    # Two queries: SQLite answers a lone min() or max() with one seek, both at once with a scan.
+    low = db.query("SELECT min(rowid) FROM runner_job")[0][0]
+    high = db.query("SELECT max(rowid) FROM runner_job")[0][0]
+    if low is None:
+        return PageKey(at, 0)
+    found = low - 1  # the last rowid created at or before ``at``
+    while low <= high:
+        middle = (low + high) // 2
+        row = db.query("SELECT rowid, created_at FROM runner_job WHERE rowid >= ? "
+                       "ORDER BY rowid LIMIT 1", (middle,))
+        if not row or row[0][1] > at:
+            high = middle - 1
+        else:
+            found = max(found, row[0][0])
+            low = row[0][0] + 1
+    return PageKey(at, found + 1 if not oldest_first else found)
+
+
+def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
+                      cap: int = 10_000) -> tuple[int, bool]:
+    """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
+    where, params = (filters or JobFilter()).where()
+    count = db.query(f"SELECT count(*) FROM (SELECT 1 FROM runner_job{where} LIMIT ?)",
+                     [*params, cap + 1])[0][0]
+    return min(count, cap), count > cap
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """Everything the Job detail screen shows."""
+
+    job: JobRow
+    errors: list[AttemptError]
+    logs: list[LogRow]
+
+
+#: A stored log record (``runner_log``) as the dashboard shows it.
+LogLine = LogRow
+
+
+def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
+    """A job with its failed attempts and its newest log lines.
+
+    Raises:
+        JobNotFound: no such job.
+    """
+    from runner.store.queries import get_job, job_errors
+
+    job = get_job(db, job_id)
+    logs = tail_logs(db, job_id=job.id, limit=log_limit)
+    return JobDetail(job, job_errors(db, job.id), logs)
+
+
+# -- logs --------------------------------------------------------------------
+
+
+def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
+              min_level: int = 0, text: str | None = None, limit: int = 500) -> list[LogRow]:
+    """Stored log records after ``after_id``, oldest first; with 0, the newest ``limit``.
+
+    Empty when the database has no log table.
+    """
+    if not has_table(db, "runner_log"):
+        return []
+    clauses, params = ["id > ?"], [after_id]
+    if job_id:
+        clauses.append("job_id = ?")
+        params.append(job_id)
+    if min_level:
+        clauses.append("level >= ?")
+        params.append(min_level)
+    if text:
+        clauses.append("(message LIKE ? ESCAPE '\\' OR logger LIKE ? ESCAPE '\\' OR "
+                       "task LIKE ? ESCAPE '\\')")
+        params += [contains_pattern(text)] * 3
+    order = "ASC" if after_id else "DESC"
+    rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
+                    f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",
+                    [*params, limit])
+    if not after_id:
+        rows.reverse()
+    return [LogRow(*row) for row in rows]
