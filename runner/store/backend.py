@@ -135,7 +135,7 @@ class Store(Protocol):
     def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
-                  now: float | None = None) -> None:
+                  running: int | None = None, now: float | None = None) -> None:
         """Say this worker is alive and extend the leases of the jobs it runs."""
         ...
 
@@ -351,8 +351,8 @@ class Store(Protocol):
         """(jobs, highest rowid) of the jobs of ``filters`` in ``states``: a bulk action's set."""
         ...
 
-    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *,
-                 up_to_rowid: int, now: float, chunk: int = 500) -> int:
+    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
+                 now: float, chunk: int = 500) -> int:
         """Retry now or discard a counted set, oldest first, in short transactions; how many."""
         ...
 
@@ -450,5 +450,3 @@ class Store(Protocol):
     def quick_check(self) -> str:
         """SQLite's ``quick_check(1)``: ``"ok"`` or the first problem found (O(file size))."""
         ...
-
-

@@ -69,7 +69,7 @@ def count_for_bulk(db: Database, filters: JobFilter, states: Sequence[str]) -> t
 
 
 def run_bulk(db: Database, verb: str, filters: JobFilter, states: Sequence[str], *,
-             up_to_rowid: int, now: float, chunk: int = _CHUNK) -> int:
+             up_to_rowid: int, now: float, chunk: int = 500) -> int:
     """Retry now or discard a counted set, oldest first, in short transactions; how many.
 
     A job that changed state since the count is left alone, and so is every job

@@ -147,10 +147,10 @@ class SqliteStore:
     def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
-                  now: float | None = None) -> None:
+                  running: int | None = None, now: float | None = None) -> None:
         return _workers.heartbeat(self.db, owner, job_ids, lease_seconds=lease_seconds,
                                   rss_bytes=rss_bytes, cpu_percent=cpu_percent,
-                                  processed=processed, status=status, now=now)
+                                  processed=processed, status=status, running=running, now=now)
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:
         return _workers.mark_stopped(self.db, owner, now)
@@ -265,7 +265,8 @@ class SqliteStore:
 
     def prune_events(self, older_than_days: float, *, now: float | None = None, batch: int = 1000,
                      dry_run: bool = False) -> int:
-        return _events.prune_events(self.db, older_than_days, now=now, batch=batch, dry_run=dry_run)
+        return _events.prune_events(self.db, older_than_days, now=now, batch=batch,
+                                    dry_run=dry_run)
 
     def count_events(self, status: str | None = None) -> int:
         return _events.count_events(self.db, status)
@@ -320,8 +321,8 @@ class SqliteStore:
     def count_for_bulk(self, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
         return _job_control.count_for_bulk(self.db, filters, states)
 
-    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *,
-                 up_to_rowid: int, now: float, chunk: int = 500) -> int:
+    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
+                 now: float, chunk: int = 500) -> int:
         return _job_control.run_bulk(self.db, verb, filters, states, up_to_rowid=up_to_rowid,
                                      now=now, chunk=chunk)
 
