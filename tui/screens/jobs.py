@@ -6,12 +6,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from runner import actions
-from runner.dashboard_queries import JOB_STATES, count_jobs_capped, job_page
+from runner.dashboard_queries import (
+    JOB_SORTS,
+    JOB_STATES,
+    SORT_WINDOW,
+    count_jobs_capped,
+    job_page,
+)
 from runner.db import Database, short_id
 from runner.models import JobRow
 from runner.queries import JobFilter, job_ids
@@ -26,6 +34,10 @@ TEXT_RECOUNT = 15.0
 COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"),
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
+#: The sort a click on a column header picks (a second click on ``enqueued`` reverses it).
+HEADER_SORTS = {"enqueued": "newest", "duration": "duration", "attempt": "attempts"}
+SORT_MARKS = {"enqueued": {"newest": " ▼", "oldest": " ▲"}, "duration": {"duration": " ▼"},
+              "attempt": {"attempts": " ▼"}}
 STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "completed": "green",
                "cancelled": "dim"}
 
@@ -34,6 +46,7 @@ STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "comple
 class JobsRequest:
     filters: JobFilter
     page: int
+    sort: str = "newest"
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,8 @@ def job_cells(job: JobRow, now: float) -> tuple:
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
             f"{job.attempt}/{job.max_attempts}",
-            fmt.stamp(job.created_at, now), fmt.stamp(job.started_at, now), fmt.duration(took),
+            fmt.relative(job.created_at, now), fmt.relative(job.started_at, now),
+            fmt.duration(took),
             fmt.progress_bar(job.progress_done, job.progress_total),
             fmt.safe(fmt.one_line(job.error_message or job.reason
                                   if job.state != "completed" else "", 60)))
@@ -68,6 +82,7 @@ class JobsScreen(DataScreen):
         Binding("enter", "open", "Open", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("s", "cycle_state", "State"),
+        Binding("o", "cycle_sort", "Sort"),
         Binding("right_square_bracket", "page(1)", "Next page", show=False),
         Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
         Binding("escape", "clear", "Clear", show=False),
@@ -79,7 +94,9 @@ class JobsScreen(DataScreen):
         Binding("y", "copy", "Copy id", show=False),
     ]
     HELP = [("enter", "job detail"), ("/", "filter: state:dead queue:q task:t event:id text"),
-            ("s", "cycle state"), ("[ / ]", "previous / next page"), ("esc", "clear filter"),
+            ("s", "cycle state"),
+            ("o", "sort: newest, oldest, duration, attempts (or click a column header)"),
+            ("[ / ]", "previous / next page"), ("esc", "clear filter"),
             ("r / d / c", "retry / discard / cancel the job"),
             ("R / D", "retry / discard every job of the filter"), ("y", "copy the job id")]
 
@@ -87,6 +104,7 @@ class JobsScreen(DataScreen):
         super().__init__()
         self.filters = JobFilter()
         self.page = 0
+        self.sort = "newest"
         self.total = 0
         self._counted: tuple[JobFilter, float, int, bool] | None = None
 
@@ -97,6 +115,7 @@ class JobsScreen(DataScreen):
         yield KeyedTable(COLUMNS, id="jobs")
 
     def on_mount(self) -> None:
+        self._mark_sort()
         self._describe()
 
     @staticmethod
@@ -107,10 +126,11 @@ class JobsScreen(DataScreen):
     # -- data ------------------------------------------------------------------
 
     def poll_request(self) -> JobsRequest:
-        return JobsRequest(self.filters, self.page)
+        return JobsRequest(self.filters, self.page, self.sort)
 
     def fetch(self, db: Database, request: JobsRequest, now: float) -> JobsData:
-        jobs = job_page(db, request.filters, limit=PAGE, offset=request.page * PAGE)
+        jobs = job_page(db, request.filters, limit=PAGE, offset=request.page * PAGE,
+                        sort=request.sort, now=now)
         # A text search scans every row; recount it only now and then, not every second.
         kept = self._counted
         if (request.filters.text and kept is not None and kept[0] == request.filters
@@ -133,9 +153,11 @@ class JobsScreen(DataScreen):
 
     def _describe(self, counts: str = "") -> None:
         text = describe(self.filters)
+        ranked = (f" (of the newest {fmt.count(SORT_WINDOW)})"
+                  if self.sort in ("duration", "attempts") else "")
         self.query_one("#filter-line", Static).update(
             f"state [b]{self.filters.state or 'all'}[/]  filter [b]{text or '-'}[/]  "
-            f"page {self.page + 1}{counts}")
+            f"sort [b]{self.sort}[/]{ranked}  page {self.page + 1}{counts}")
 
     def set_filter(self, filters: JobFilter) -> None:
         """Show jobs matching ``filters`` from the first page."""
@@ -185,6 +207,32 @@ class JobsScreen(DataScreen):
         states = list(JOB_STATES)
         current = states.index(self.filters.state) if self.filters.state in states else 0
         self.set_filter(with_state(self.filters, states[(current + 1) % len(states)]))
+
+    def set_sort(self, sort: str) -> None:
+        """Order the list by ``sort`` (one of ``JOB_SORTS``) from the first page."""
+        self.sort = sort
+        self.page = 0
+        self._mark_sort()
+        self.table.move_cursor(row=0)
+        self._describe()
+        self.dashboard.poll_now()
+
+    def _mark_sort(self) -> None:
+        for key, label in COLUMNS:
+            mark = SORT_MARKS.get(key, {}).get(self.sort, "")
+            self.table.columns[ColumnKey(key)].label = Text(label + mark)
+        self.table.refresh()
+
+    def action_cycle_sort(self) -> None:
+        self.set_sort(JOB_SORTS[(JOB_SORTS.index(self.sort) + 1) % len(JOB_SORTS)])
+
+    def on_data_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+        event.stop()
+        wanted = HEADER_SORTS.get(event.column_key.value or "")
+        if wanted == "newest" and self.sort == "newest":
+            wanted = "oldest"
+        if wanted is not None:
+            self.set_sort(wanted)
 
     def action_page(self, step: int) -> None:
         last = max(0, (self.total - 1) // PAGE)
