@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from runner.db import Database
 from runner.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
 from runner.queries import JobFilter, WorkerRow, list_workers
+
+if TYPE_CHECKING:
+    from runner.dashboard_results import ResultView
 
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, "available", "scheduled", "executing", "retrying",
@@ -273,6 +277,8 @@ class JobDetail:
     job: JobRow
     errors: list[AttemptError]
     logs: list[LogRow]
+    result: ResultView | None = None
+    """The stored return value (peeked, never consumed); None when none is stored."""
 
 
 #: A stored log record (``runner_log``) as the dashboard shows it.
@@ -285,11 +291,27 @@ def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
     Raises:
         JobNotFound: no such job.
     """
+    from runner.dashboard_results import job_result
     from runner.queries import get_job, job_errors
 
     job = get_job(db, job_id)
     logs = tail_logs(db, job_id=job.id, limit=log_limit)
-    return JobDetail(job, job_errors(db, job.id), logs)
+    result = job_result(db, job.id) if job.state == "completed" else None
+    return JobDetail(job, job_errors(db, job.id), logs, result)
+
+
+def resolve_job_id(db: Database, text: str) -> str:
+    """The full id of the job ``text`` names (a whole id, or a unique start or end of one).
+
+    Text that names no job is returned unchanged: log lines can outlive their job.
+    """
+    from runner.errors import JobNotFound
+    from runner.queries import get_job
+
+    try:
+        return get_job(db, text).id
+    except JobNotFound:
+        return text
 
 
 # -- logs --------------------------------------------------------------------
