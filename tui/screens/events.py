@@ -27,7 +27,7 @@ def event_cells(e: EventView, now: float) -> tuple:
     status = "[red]unhandled[/]" if e.status == "unhandled" else e.status
     outcomes = "  ".join(
         f"{fmt.safe(h)} [{OUTCOME_STYLE.get(o, 'dim')}]{o}[/]" for h, o in e.outcomes) or "-"
-    return (short_id(e.id), fmt.safe(e.name), fmt.stamp(e.emitted_at, now), status,
+    return (short_id(e.id), fmt.safe(e.name), fmt.relative(e.emitted_at, now), status,
             fmt.safe(e.source or "-"), outcomes)
 
 
@@ -37,11 +37,13 @@ class EventsScreen(DataScreen):
     TITLE = "Events"
     MODE = "events"
     BINDINGS = [
-        Binding("enter", "open", "Handler jobs"),
+        Binding("enter", "open", "Detail"),
+        Binding("h", "handler_jobs", "Handler jobs"),
         Binding("u", "toggle_unhandled", "Unhandled only"),
         Binding("r", "replay", "Replay"),
     ]
-    HELP = [("enter", "the event's handler jobs on the Jobs screen"),
+    HELP = [("enter", "the event: payload and handlers"),
+            ("h", "the event's handler jobs on the Jobs screen"),
             ("u", "show only unhandled events, or all"), ("r", "replay the event")]
 
     def __init__(self) -> None:
@@ -82,6 +84,12 @@ class EventsScreen(DataScreen):
         self.dashboard.poll_now()
 
     def action_open(self) -> None:
+        if (e := self._selected()) is not None:
+            from tui.screens.event_detail import EventDetailScreen
+
+            self.app.push_screen(EventDetailScreen(e.id))
+
+    def action_handler_jobs(self) -> None:
         if (e := self._selected()) is not None:
             self.app.run_worker(self._open(e.id), exclusive=True, group="navigate")
 
