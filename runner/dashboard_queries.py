@@ -9,6 +9,7 @@ logs) read as empty instead of failing: the dashboard works on any version.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -184,6 +185,58 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     for queue, count in running.items():
         loads.setdefault(queue, QueueLoad(queue, 0, count, None))
     return [loads[q] for q in sorted(loads)]
+
+
+#: Completions the run-time percentiles and per-queue rates are read from.
+RECENT_SAMPLE = 2_000
+
+
+@dataclass(frozen=True)
+class RunTimes:
+    """Run-time percentiles and completion rate from the newest completions."""
+
+    p50: float | None
+    p95: float | None
+    per_minute: float
+    """Completions per minute over the last minute (scaled from the sample when the
+    sample holds less than a minute)."""
+    sample: int
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of ``values`` (None for none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def recent_run_times(db: Database, now: float | None = None, *,
+                     sample: int = RECENT_SAMPLE) -> tuple[RunTimes, dict[str, RunTimes]]:
+    """p50/p95 run time and completions per minute, overall and per queue.
+
+    Reads only the newest ``sample`` completed jobs through the ``finished_at``
+    index, so the cost is fixed whatever the history or the job rate.
+    """
+    at = time.time() if now is None else now
+    rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
+                    "INDEXED BY runner_job_finished WHERE finished_at IS NOT NULL "
+                    "AND state = 'completed' ORDER BY finished_at DESC LIMIT ?", (sample,))
+    since = at - 60
+    # A full sample inside the last minute holds only part of it: scale to the minute.
+    span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
+    scale = 60.0 / max(span, 1.0)
+
+    def stats(picked: list[tuple[str, float, float | None]]) -> RunTimes:
+        took = [d for _, _, d in picked if d is not None and d >= 0]
+        recent = sum(1 for _, finished, _ in picked if finished >= since)
+        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
+                        len(picked))
+
+    by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
+    for row in rows:
+        by_queue.setdefault(row[0], []).append(row)
+    return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 from runner.queries import JobFilter
 
-_KEYS = ("state", "queue", "task", "event")
+_KEYS = ("state", "queue", "task", "event", "worker")
 
 
 def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
     """Qualifiers set fields; the remaining words are a substring search."""
     fields: dict[str, str | None] = {"state": None, "queue": None, "task": None,
-                                     "event_id": None}
+                                     "event_id": None, "worker": None}
     if base is not None:
         fields["state"] = base.state
     words = []
@@ -27,7 +27,8 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
 
 def describe(filters: JobFilter) -> str:
     """The filter as it would be typed (empty for none)."""
-    parts = [f"{k}:{getattr(filters, k)}" for k in ("queue", "task") if getattr(filters, k)]
+    parts = [f"{k}:{getattr(filters, k)}" for k in ("queue", "task", "worker")
+             if getattr(filters, k)]
     if filters.event_id:
         parts.append(f"event:{filters.event_id}")
     if filters.text:
