@@ -30,20 +30,19 @@ def test_charts_label_their_time_and_switch_range(dashboard, seeded):
         hour_start = (int(now) // 60 + 1) * 60 - 3600
         assert axis.startswith(hhmm(hour_start)) and axis.endswith("now")
         assert hhmm(hour_start + 1800) in axis
-        assert text(app, "#completed-label").startswith("completed per min, last 1h: 3 total")
+        assert text(app, "#completed-label").startswith("completed / min · 1h: 3 (peak")
         await pilot.press("t")
         await settle(app, pilot)
-        assert text(app, "#completed-label").startswith(
-            "completed per 5 min, last 6h: 3 total")
+        assert text(app, "#completed-label").startswith("completed / 5 min · 6h: 3 (peak")
         six_start = (int(now) // 300 + 1) * 300 - 6 * 3600
         assert text(app, "#completed-axis").startswith(hhmm(six_start))
         assert app.rates.minutes == 360  # history is now read back six hours
         await pilot.press("t")
         await settle(app, pilot)
-        assert "per 15 min, last 24h" in text(app, "#failed-label")
+        assert "/ 15 min · 24h" in text(app, "#failed-label")
         await pilot.press("t")
         await settle(app, pilot)
-        assert "per min, last 1h" in text(app, "#failed-label")
+        assert "/ min · 1h" in text(app, "#failed-label")
 
     drive(dashboard(), scenario)
 

@@ -51,9 +51,9 @@ def test_overview_text(frozen_db):
             "waiting 2  running 0  scheduled 0  retrying 0  dead 1  done/min 3  errors 50.0%  "
             "oldest waiting 1m29s")
         assert text(app, "#completed-label").startswith(
-            "completed per min, last 1h: 3 total, peak 3")
+            "completed / min · 1h: 3 (peak 3)")
         assert text(app, "#failed-label").startswith(
-            "failed attempts per min, last 1h: 3 total, peak 3")
+            "failed attempts / min · 1h: 3 (peak 3)")
         queues = app.screen.query_one("#queues", KeyedTable)
         assert queues.get_row("default")[:5] == ["default", "2", "0", "1m29s", "0"]
         assert text(app, "#status").startswith("updated 09:31:30 in ")

@@ -101,7 +101,8 @@ class FailuresScreen(DataScreen):
             rows.append((key, (fmt.count(g.count), fmt.count(g.dead), fmt.count(g.retrying),
                                mark + fmt.safe(g.error_type or "-"),
                                fmt.safe(fmt.one_line(g.message, 70)) + note,
-                               fmt.safe(g.tasks), fmt.relative(g.last_failed_at, now))))
+                               fmt.safe(fmt.one_line(g.tasks, 32)),
+                               fmt.relative(g.last_failed_at, now))))
             if several and key in self.expanded:
                 for m in g.messages:
                     child = message_key(g, m)

@@ -33,9 +33,10 @@ def detail_text(detail: JobDetail, now: float) -> str:
         f"attempt {job.attempt}/{job.max_attempts}  crashes {job.crashes}",
     ]
     if job.state == "retrying":
-        lines.append(f"[yellow]next attempt {fmt.relative(job.run_at, now)}[/] "
-                     f"(at {fmt.full_stamp(job.run_at)}, attempt {job.attempt + 1} of "
-                     f"{job.max_attempts})")
+        when = (f"next attempt {fmt.relative(job.run_at, now)}" if job.run_at > now else
+                f"next attempt due {fmt.relative(job.run_at, now)}, waiting for a worker")
+        lines.append(f"[yellow]{when}[/] (at {fmt.full_stamp(job.run_at)}, attempt "
+                     f"{job.attempt + 1} of {job.max_attempts})")
     elif job.state == "scheduled":
         lines.append(f"due {fmt.relative(job.run_at, now)} (at {fmt.full_stamp(job.run_at)})")
     if job.reason:

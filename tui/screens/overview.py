@@ -58,9 +58,10 @@ def time_axis(start: float, end: float, width: int) -> str:
 
 
 def range_label(name: str) -> str:
+    """``/ 5 min · 6h``: the bucket and the span of a chart range."""
     width, _count = RANGES[name]
     per = "min" if width == 60 else f"{width // 60} min"
-    return f"per {per}, last {name}"
+    return f"/ {per} · {name}"
 
 
 class OverviewScreen(DataScreen):
@@ -126,13 +127,13 @@ class OverviewScreen(DataScreen):
         self._shown_series = key
         width, count = RANGES[self.chart_range]
         partial = loaded is not None and loaded > start
-        note = f" (history read back to {fmt.stamp(loaded, now)})" if partial else ""
+        note = " [dim]reading history…[/]" if partial else ""
         for name, values, title in (("completed", completed, "completed"),
                                     ("failed", failed, "failed attempts")):
             self.query_one(f"#{name}", Sparkline).data = list(values)
             self.query_one(f"#{name}-label", Line).show_text(
-                f"{title} {range_label(self.chart_range)}: {fmt.count(sum(values))} total, "
-                f"peak {fmt.count(max(values))}{note}")
+                f"{title} {range_label(self.chart_range)}: {fmt.count(sum(values))} "
+                f"(peak {fmt.count(max(values))}){note}")
             spark = self.query_one(f"#{name}", Sparkline)
             self.query_one(f"#{name}-axis", Line).show_text(
                 time_axis(start, start + width * count, spark.size.width or 60))
