@@ -188,7 +188,7 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
 
 
 #: Completions the run-time percentiles and per-queue rates are read from.
-RECENT_SAMPLE = 2_000
+RECENT_SAMPLE = 1_000
 
 
 @dataclass(frozen=True)

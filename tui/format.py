@@ -57,11 +57,17 @@ def short_age(seconds: float) -> str:
     return f"{s // 86400}d{s % 86400 // 3600}h"
 
 
-def relative(ts: float | None, now: float) -> str:
-    """``3m ago`` for the past, ``in 12s`` for the future, ``now`` within a second."""
+def relative(ts: float | None, now: float, *, coarse: bool = False) -> str:
+    """``3m ago`` for the past, ``in 12s`` for the future, ``now`` within a second.
+
+    ``coarse`` says ``<1m`` under a minute: a table of many rows then changes
+    once a minute rather than every second (each changed cell costs a repaint).
+    """
     if ts is None:
         return "-"
     delta = ts - now
+    if coarse and abs(delta) < 60:
+        return "in <1m" if delta > 0 else "<1m ago"
     if abs(delta) < 1:
         return "now"
     return f"in {short_age(delta)}" if delta > 0 else f"{short_age(delta)} ago"

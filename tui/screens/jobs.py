@@ -66,7 +66,8 @@ def job_cells(job: JobRow, now: float) -> tuple:
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
             f"{job.attempt}/{job.max_attempts}",
-            fmt.relative(job.created_at, now), fmt.relative(job.started_at, now),
+            fmt.relative(job.created_at, now, coarse=True),
+            fmt.relative(job.started_at, now, coarse=True),
             fmt.duration(took),
             fmt.progress_bar(job.progress_done, job.progress_total),
             fmt.safe(fmt.one_line(job.error_message or job.reason

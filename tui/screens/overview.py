@@ -93,7 +93,7 @@ class OverviewScreen(DataScreen):
                 yield Line("failed attempts", id="failed-label")
                 yield Sparkline([0] * 60, id="failed")
                 yield Line("", id="failed-axis", classes="axis")
-        yield Static("Queues", classes="section", id="queues-title")
+        yield Line("Queues", classes="section", id="queues-title")
         yield KeyedTable(QUEUE_COLUMNS, id="queues")
         yield Static("Workers", classes="section")
         yield KeyedTable(WORKER_COLUMNS, id="workers")
@@ -143,7 +143,7 @@ class OverviewScreen(DataScreen):
             return
         overall, by_queue = data.times if data.times is not None else (None, {})
         if overall is not None:
-            self.query_one("#queues-title", Static).update(
+            self.query_one("#queues-title", Line).show_text(
                 f"Queues   run time p50 [b]{fmt.duration(overall.p50)}[/]  "
                 f"p95 [b]{fmt.duration(overall.p95)}[/]  done/min [b]"
                 f"{fmt.count(overall.per_minute)}[/]  [dim](newest "
