@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from runner.dashboard_queries import finished_per_second
-from runner.db import Database
+from runner.readmodel.dashboard import finished_per_second
+from runner.store.db import Database
 
 #: Chart ranges: name -> (seconds per bucket, buckets).
 RANGES: dict[str, tuple[int, int]] = {"1h": (60, 60), "6h": (300, 72), "24h": (900, 96)}

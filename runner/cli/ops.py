@@ -7,13 +7,14 @@ import sys
 import time
 from typing import Any
 
-from runner import logstore, metrics
 from runner.cli.format import age, table, when
-from runner.db import short_id
 from runner.errors import ConfigError
-from runner.health import check
-from runner.maintenance import prune, retention_settings
-from runner.prometheus import render
+from runner.readmodel import metrics
+from runner.readmodel.health import check
+from runner.readmodel.prometheus import render
+from runner.store import logs as logstore
+from runner.store.db import short_id
+from runner.store.maintenance import prune, retention_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +51,7 @@ def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
         raise ConfigError(f"--level: {exc}") from None
     job_id = None
     if args.job:
-        from runner.queries import get_job
+        from runner.store.queries import get_job
 
         job_id = get_job(ctx.db, args.job).id
     filters = logstore.LogFilter(job_id=job_id, task=args.task, level=level,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.dashboard_failures import mask_numbers
+from runner.readmodel.failures import mask_numbers
 from runner.testing import drain
 from tests import jobs
 from tests.tui.conftest import drive, settle

@@ -8,8 +8,8 @@ import time
 
 from textual.widgets import Static
 
-from runner import workers
-from runner.db import Database
+from runner.store import workers
+from runner.store.db import Database
 from tests.tui.conftest import drive, settle
 from tui.widgets.keyed_table import KeyedTable
 

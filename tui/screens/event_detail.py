@@ -12,13 +12,15 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from runner.dashboard_events import EventDetail, event_detail
-from runner.db import Database, short_id
 from runner.errors import EventNotFound
-from runner.queries import JobFilter
+from runner.readmodel.events import EventDetail, event_detail
+from runner.store.db import Database, short_id
+from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen
-from tui.screens.events import OUTCOME_STYLE
+
+#: How a handler's outcome is coloured (the Events table uses it too).
+OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
 
 
 def event_text(detail: EventDetail, now: float) -> str:

@@ -9,17 +9,17 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from runner import actions
-from runner.dashboard_events import EventView, event_views
-from runner.db import Database, short_id
-from runner.queries import JobFilter
+from runner import control as actions
+from runner.readmodel.events import EventView, event_views
+from runner.store.db import Database, short_id
+from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
+from tui.screens.event_detail import OUTCOME_STYLE, EventDetailScreen
 from tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = [("id", "id"), ("name", "name"), ("emitted", "emitted"), ("status", "status"),
            ("source", "source"), ("handlers", "handlers")]
-OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
 
 
 def event_cells(e: EventView, now: float) -> tuple:
@@ -85,8 +85,6 @@ class EventsScreen(DataScreen):
 
     def action_open(self) -> None:
         if (e := self._selected()) is not None:
-            from tui.screens.event_detail import EventDetailScreen
-
             self.app.push_screen(EventDetailScreen(e.id))
 
     def action_handler_jobs(self) -> None:

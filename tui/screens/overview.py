@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from runner.dashboard_queries import (
+from runner.readmodel.dashboard import (
     RECENT_SAMPLE,
     QueueLoad,
     RunTimes,
@@ -21,8 +21,8 @@ from runner.dashboard_queries import (
     recent_run_times,
     worker_loads,
 )
-from runner.db import Database
-from runner.queries import JobFilter
+from runner.store.db import Database
+from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.rates import RANGES
 from tui.screens.base import DataScreen, TabCounts
