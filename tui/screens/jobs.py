@@ -94,7 +94,8 @@ class JobsScreen(DataScreen):
         Binding("D", "discard_all", "Discard all", show=False),
         Binding("y", "copy", "Copy id", show=False),
     ]
-    HELP = [("enter", "job detail"), ("/", "filter: state:dead queue:q task:t event:id text"),
+    HELP = [("enter", "job detail"),
+            ("/", "filter: state:dead queue:q task:t event:id worker:id text"),
             ("s", "cycle state"),
             ("o", "sort: newest, oldest, duration, attempts (or click a column header)"),
             ("[ / ]", "previous / next page"), ("esc", "clear filter"),
