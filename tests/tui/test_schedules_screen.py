@@ -80,4 +80,4 @@ def test_next_fire_reads_relative_with_the_schedules_own_zone(huey, tmp_path):
         assert cell.startswith("in 2m") and cell.endswith("Asia/Tokyo")
         assert tokyo.strftime("%H:%M") in cell
 
-    drive(make_app(db=huey.jobs.path, refresh=60), scenario)
+    drive(make_app(db=huey.jobs.path, refresh=60, clock=lambda: now), scenario)
