@@ -33,7 +33,7 @@ def detail_text(detail: JobDetail, now: float) -> str:
         f"attempt {job.attempt}/{job.max_attempts}  crashes {job.crashes}",
     ]
     if job.state == "retrying":
-        when = (f"next attempt {fmt.relative(job.run_at, now)}" if job.run_at > now else
+        when = (f"next attempt in {fmt.age(job.run_at - now)}" if job.run_at > now else
                 f"next attempt due {fmt.relative(job.run_at, now)}, waiting for a worker")
         lines.append(f"[yellow]{when}[/] (at {fmt.full_stamp(job.run_at)}, attempt "
                      f"{job.attempt + 1} of {job.max_attempts})")
