@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.store import events as event_store
 from runner.store.db import Database
 from runner.store.factory import store_for
 
@@ -42,3 +43,22 @@ def event_views(db: Database, *, unhandled_only: bool = False,
     return [EventView(e.id, e.name, e.emitted_at, e.status, e.source, e.deliveries,
                       tuple((o.handler, o.outcome) for o in outcomes.get(e.id, [])))
             for e in events]
+
+
+@dataclass(frozen=True)
+class EventDetail:
+    """One event with its payload and each handler's outcome."""
+
+    event: event_store.EventRow
+    outcomes: list[event_store.HandlerOutcome]
+
+
+def event_detail(db: Database, event_id: str) -> EventDetail:
+    """An event by id (or a unique part of one) with its handlers' outcomes.
+
+    Raises:
+        EventNotFound: no such event.
+    """
+    store = store_for(db)
+    event = store.get_event(event_id)
+    return EventDetail(event, store.handler_outcomes([event.id]).get(event.id, []))

@@ -329,6 +329,10 @@ class Store(Protocol):
         """Worker processes, most recent heartbeat first."""
         ...
 
+    def stored_result(self, job_id: str) -> bytes | None:
+        """The result stored for a job (peeked, never consumed), or None."""
+        ...
+
     # -- job_control ---------------------------------------------------------------------
 
     def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:

@@ -33,6 +33,8 @@ class JobFilter:
     task: str | None = None
     text: str | None = None
     event_id: str | None = None
+    worker: str | None = None
+    """Jobs a worker is running now (its lease)."""
 
     def where(self) -> tuple[str, list[object]]:
         """The SQL condition and its parameters."""
@@ -54,6 +56,9 @@ class JobFilter:
         if self.event_id:
             clauses.append("event_id = ?")
             params.append(self.event_id)
+        if self.worker:
+            clauses.append("lease_owner = ?")
+            params.append(self.worker)
         if self.text:
             like = contains_pattern(self.text)
             clauses.append("(id LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' OR "
@@ -162,3 +167,9 @@ def list_workers(db: Database, *, include_stopped: bool = False) -> list[WorkerR
     rows = db.query(f"SELECT {', '.join(WorkerRow.__dataclass_fields__)} FROM runner_worker"
                     f"{where} ORDER BY heartbeat_at DESC")
     return [WorkerRow(*row) for row in rows]
+
+
+def stored_result(db: Database, job_id: str) -> bytes | None:
+    """The result stored for a job (peeked, never consumed), or None."""
+    rows = db.query("SELECT value FROM runner_kv WHERE key = ?", (job_id,))
+    return rows[0][0] if rows and rows[0][0] is not None else None

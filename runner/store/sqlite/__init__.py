@@ -304,6 +304,9 @@ class SqliteStore:
     def list_workers(self, *, include_stopped: bool = False) -> list[WorkerRow]:
         return _queries.list_workers(self.db, include_stopped=include_stopped)
 
+    def stored_result(self, job_id: str) -> bytes | None:
+        return _queries.stored_result(self.db, job_id)
+
     # -- job_control ---------------------------------------------------------------------
 
     def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
