@@ -51,8 +51,7 @@ def import_task_modules(modules: Sequence[str]) -> None:
 
 def registered_tasks(huey: RunnerHuey | None = None) -> dict[str, RunnerTaskWrapper]:
     """Every task registered with ``huey`` (default: the process-wide one), by full name."""
-    classes = (huey or get_huey())._registry._registry
-    return {name: cls.wrapper for name, cls in classes.items() if hasattr(cls, "wrapper")}
+    return (huey or get_huey()).task_registry.all()
 
 
 @overload

@@ -32,7 +32,7 @@ from runner.config import Settings, load_settings
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
-from runner.task import Failure, RunnerTask
+from runner.task import Failure, RunnerTask, TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +120,8 @@ class RunnerHuey(Huey):
         self._settings = settings
         self._storage: BaseStorage | None = None
         self._storage_lock = threading.Lock()
+        self.task_registry = TaskRegistry()
+        """Every task defined on this runner (``runner.registry.registered_tasks``)."""
         super().__init__(name, results=True, utc=True)
 
     # -- settings and storage ------------------------------------------------
