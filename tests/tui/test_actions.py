@@ -88,6 +88,37 @@ def test_bulk_retry_states_the_count_and_acts_on_the_filtered_set(dashboard, see
     drive(dashboard(), scenario)
 
 
+def test_bulk_retry_without_a_state_takes_failed_jobs_only(dashboard, seeded):
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert {state(seeded, j) for j in seeded.dead} == {"available"}
+        assert {state(seeded, j) for j in seeded.completed} == {"completed"}
+
+    drive(dashboard(), scenario)
+
+
+def test_bulk_discard_of_a_queue_filter_discards_that_queue_only(dashboard, seeded):
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        app.screen.set_filter(app.screen.filters.__class__(queue="mail"))
+        await settle(app, pilot)
+        await pilot.press("D")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert {state(seeded, j) for j in seeded.mail} == {"cancelled"}
+        assert {state(seeded, j) for j in seeded.waiting} == {"available"}
+        assert any("discard all: 2 of 2 jobs" in n.message for n in app._notifications)
+
+    drive(dashboard(), scenario)
+
+
 def test_c_cancels_a_waiting_job_and_refuses_a_completed_one(dashboard, seeded):
     async def scenario(app, pilot):
         await on_jobs_row(app, pilot, seeded.mail[0])

@@ -14,7 +14,7 @@ from runner import control as actions
 from runner.readmodel.dashboard import JOB_STATES, count_jobs_capped, job_page
 from runner.store.db import Database, short_id
 from runner.store.models import JobRow
-from runner.store.queries import JobFilter, job_ids
+from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts
@@ -209,19 +209,19 @@ class JobsScreen(DataScreen):
             self.act(f"cancelled {short_id(key)}", actions.cancel_job, key)
 
     def action_retry_all(self) -> None:
-        self._bulk("Retry", actions.retry_jobs)
+        self._bulk("Retry", "retry")
 
     def action_discard_all(self) -> None:
-        self._bulk("Discard", actions.discard_jobs)
+        self._bulk("Discard", "discard")
 
-    def _bulk(self, verb: str, fn: Any) -> None:
+    def _bulk(self, verb: str, action: str) -> None:
         filters = self.filters
         what = describe(filters) or "no filter"
         self.confirm(
             f"{verb} every job matching state [b]{filters.state or 'all'}[/], {what}: "
             f"[b]{fmt.count(self.total)}[/] jobs{' or more' if self.total >= COUNT_CAP else ''}?"
             " Jobs in a state that does not allow it are left alone.",
-            lambda: self.act(f"{verb.lower()} all", _bulk_action(fn), filters))
+            lambda: self.act(f"{verb.lower()} all", _bulk_action(action), filters))
 
     def action_copy(self) -> None:
         if key := self.table.selected_key:
@@ -229,7 +229,8 @@ class JobsScreen(DataScreen):
             self.notify(f"copied {key}")
 
 
-def _bulk_action(fn: Any) -> Any:
+def _bulk_action(action: str) -> Any:
     def run(db: Database, filters: JobFilter) -> str:
-        return f"{fn(db, job_ids(db, filters))} jobs"
+        plan = actions.plan_bulk(db, action, filters)
+        return f"{actions.run_bulk(db, plan)} of {plan.count} jobs"
     return run
