@@ -267,7 +267,7 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
     if loaded is not None:
         options = loaded.database
         if every is None:
-            every = float(dict(loaded.extra.get("tui", {})).get("refresh", DEFAULT_REFRESH))
+            every = loaded.tui.refresh
     path = Path(db) if db is not None else loaded.database_path  # type: ignore[union-attr]
     source = DataSource(path, options, read_only=read_only)
     return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock,

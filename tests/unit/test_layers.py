@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Lowest first. A module may import its own group and any lower layer; modules in
 #: different groups of one layer are siblings and may not import each other.
 LAYERS: list[dict[str, list[str]]] = [
-    {"base": ["runner.errors", "runner.config", "runner.ids", "runner.event_patterns",
-              "runner.durations"]},
+    {"base": ["runner.errors", "runner.config", "runner.sections", "runner.ids",
+              "runner.event_patterns", "runner.durations"]},
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.task", "runner.registry", "runner.retry",
                   "runner.execution", "runner.arguments", "runner.progress"],
