@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.config import Settings
-from runner.errors import Fatal, InvalidAction, UnknownTask
+from runner.errors import EventNotFound, Fatal, InvalidAction, UnknownTask
 from runner.events.delivery import DISPATCH_BATCH, handler_job, handlers_for
 from runner.events.settings import event_settings
 from runner.ids import derived_id
@@ -149,7 +149,7 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
     for event_id in event_ids:
         try:
             event = store.get_event(jobs.db, event_id)
-        except Exception:  # noqa: BLE001 - pruned since the request: nothing to deliver
+        except EventNotFound:  # pruned since the request: nothing to deliver
             logger.warning("replay: event %s is gone (pruned); skipped", event_id)
             continue
         targets = handlers_for(event.name)

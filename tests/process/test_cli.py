@@ -88,6 +88,9 @@ def test_bulk_retry_by_filter_takes_failed_jobs_and_prints_the_exact_count(
     # Completed jobs run again only when the filter names them
     assert queries.get_job(huey.jobs.db, done.id).state == "completed"
     assert queries.get_job(huey.jobs.db, waiting.id).state == "available"
+    # One by id, as before
+    assert cli(settings_file, "discard", dead[0]).returncode == 0
+    assert queries.get_job(huey.jobs.db, dead[0]).reason == "discarded by hand"
 
 
 def test_bulk_discard_and_cancel_by_task_leave_other_jobs_alone(huey, settings_file):
