@@ -162,6 +162,8 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
             dead = {o.handler for o in outcomes.get(event.id, []) if o.outcome == "dead"}
             targets = [h for h in targets if h.name in dead]
         if not targets:
+            logger.info("replay: event %s (%s) has no %shandler in this worker; nothing "
+                        "delivered", event.id, event.name, "failed " if only_failed else "")
             continue
         payload = event.payload
         # Ids derived from this replay job: a rerun after a crash writes nothing twice.
