@@ -64,11 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def find_task(ctx: Any, name: str) -> Any:
     """The task wrapper registered under a short or full name."""
     ctx.load_tasks()
-    registry = registered_tasks(ctx.huey)
-    by_short = {wrapper.task_name: wrapper for wrapper in registry.values()}
-    wrapper = registry.get(name) or by_short.get(name)
+    wrapper = ctx.huey.task_registry.find(name)
     if wrapper is None:
-        known = ", ".join(sorted(by_short)) or "none"
+        registry = registered_tasks(ctx.huey)
+        same = sorted(full for full, w in registry.items() if w.task_name == name)
+        if len(same) > 1:
+            raise UnknownTask(f"task name '{name}' is used by {', '.join(same)}; give the "
+                              "full name")
+        known = ", ".join(sorted({w.task_name for w in registry.values()})) or "none"
         raise UnknownTask(f"no task named '{name}' (registered: {known})")
     return wrapper
 

@@ -94,6 +94,7 @@ def test_bulk_retry_without_a_state_takes_failed_jobs_only(dashboard, seeded):
         await settle(app, pilot)
         await pilot.press("R")
         await pilot.pause()
+        assert "every [b]dead, retrying, cancelled[/] job" in app.screen.question
         await pilot.press("y")
         await settle(app, pilot)
         assert {state(seeded, j) for j in seeded.dead} == {"available"}

@@ -70,3 +70,20 @@ def test_a_short_name_used_by_two_modules_is_not_guessed():
     _wrapper(huey, other, name="job")
     assert len(registered_tasks(huey)) == 2
     assert huey.task_registry.find("job") is None
+
+
+def test_the_cli_names_both_modules_when_a_short_task_name_is_ambiguous(
+        huey, tmp_path, monkeypatch, capsys):
+    from runner.cli import main
+    from tests.conftest import write_settings
+
+    for module in ("twins_a", "twins_b"):
+        (tmp_path / f"{module}.py").write_text(
+            "from runner import task\n\n@task(name='twin')\ndef twin():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings = write_settings(tmp_path, name="twins.toml")
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "twins_a", "twins_b"]'))
+    assert main(["--settings", str(settings), "enqueue", "twin"]) == 65
+    assert "'twin' is used by twins_a.twin, twins_b.twin" in capsys.readouterr().err
+    assert main(["--settings", str(settings), "enqueue", "twins_b.twin"]) == 0

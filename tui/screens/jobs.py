@@ -217,10 +217,15 @@ class JobsScreen(DataScreen):
     def _bulk(self, verb: str, action: str) -> None:
         filters = self.filters
         what = describe(filters) or "no filter"
+        states = actions.bulk_states(action, filters.state)
+        if not states:
+            done = {"retry": "retried", "discard": "discarded"}[action]
+            self.notify(f"{filters.state} jobs cannot be {done}", severity="warning")
+            return
         self.confirm(
-            f"{verb} every job matching state [b]{filters.state or 'all'}[/], {what}: "
-            f"[b]{fmt.count(self.total)}[/] jobs{' or more' if self.total >= COUNT_CAP else ''}?"
-            " Jobs in a state that does not allow it are left alone.",
+            f"{verb} every [b]{', '.join(states)}[/] job matching {what}? The filter shows "
+            f"[b]{fmt.count(self.total)}[/] jobs{' or more' if self.total >= COUNT_CAP else ''};"
+            " jobs in other states are left alone.",
             lambda: self.act(f"{verb.lower()} all", _bulk_action(action), filters))
 
     def action_copy(self) -> None:
