@@ -1,0 +1,58 @@
+"""runner.control: the one write API; bulk actions act on exactly the planned set."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import control
+from runner.errors import InvalidAction
+from runner.store.queries import JobFilter, get_job
+from runner.testing import drain
+from tests import jobs
+from tests.unit.test_layers import _graph
+
+
+def test_bulk_retry_without_a_state_takes_failed_jobs_and_a_named_state_widens_it():
+    assert control.bulk_states("retry", None) == ("dead", "retrying", "cancelled")
+    assert control.bulk_states("retry", "completed") == ("completed",)
+    assert control.bulk_states("retry", "failed") == ("retrying", "dead")
+    assert control.bulk_states("discard", None) == control.DISCARDABLE
+    assert control.bulk_states("cancel", "waiting") == ("available", "scheduled", "retrying")
+    assert control.bulk_states("cancel", "dead") == ()
+
+
+def test_a_bulk_plan_counts_exactly_and_leaves_jobs_added_after_it_alone(huey):
+    dead = [jobs.fatal_fails().id for _ in range(5)]
+    drain()
+    plan = control.plan_bulk(huey.jobs.db, "retry", JobFilter(task="fatal_fails"))
+    assert plan.count == 5 and not plan.unfiltered
+    later = jobs.fatal_fails().id
+    drain()  # the newest one dies after the count
+    assert control.run_bulk(huey.jobs.db, plan, chunk=2) == 5
+    assert {get_job(huey.jobs.db, j).state for j in dead} == {"available"}
+    assert get_job(huey.jobs.db, later).state == "dead"
+
+
+def test_a_bulk_action_skips_a_job_that_changed_state_since_the_count(huey):
+    waiting = [jobs.add(i, i).id for i in range(3)]
+    plan = control.plan_bulk(huey.jobs.db, "cancel", JobFilter(task="add"))
+    assert plan.count == 3
+    assert huey.run_one()  # a worker takes one meanwhile
+    assert control.run_bulk(huey.jobs.db, plan) == 2
+    states = sorted(get_job(huey.jobs.db, j).state for j in waiting)
+    assert states == ["cancelled", "cancelled", "completed"]
+
+
+def test_a_bulk_action_that_cannot_apply_to_the_filtered_state_is_refused(huey):
+    with pytest.raises(InvalidAction, match="completed jobs cannot be cancelled"):
+        control.plan_bulk(huey.jobs.db, "cancel", JobFilter(state="completed"))
+    with pytest.raises(InvalidAction, match="unknown bulk action"):
+        control.plan_bulk(huey.jobs.db, "delete", JobFilter())
+
+
+def test_front_ends_write_only_through_runner_control():
+    graph = _graph()
+    below = ("runner.scheduling.control", "runner.events.replay")
+    for module, targets in graph.items():
+        if module.startswith(("tui", "runner.cli")):
+            assert not [t for t in targets if t in below], module
