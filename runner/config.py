@@ -46,7 +46,6 @@ SETTINGS_ENV = "RUNNER_SETTINGS"
 
 QUEUE_TYPES = ("sqlite",)
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-_QUEUE_NAME = QUEUE_NAME
 
 
 @dataclass(frozen=True)
@@ -290,12 +289,6 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
     return section
 
 
-def parse_task_override(table: Any, where: str) -> TaskOverride:
-    """Validate one table of per-task options (``[tasks.NAME]`` and the like)."""
-    override: TaskOverride = _build(TaskOverride, table, where)
-    return override
-
-
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     kind = str(annotation)
     if kind.startswith("bool"):
@@ -348,7 +341,7 @@ def _check(s: Settings, where: str) -> None:
     if w.log_level.upper() not in LOG_LEVELS:
         problems.append(("worker", "log_level", f"{w.log_level!r} is not one of {LOG_LEVELS}"))
     for queue in w.queues:
-        if not _QUEUE_NAME.match(queue):
+        if not QUEUE_NAME.match(queue):
             problems.append(("worker", "queues", f"{queue!r} is not a valid queue name"))
     if d.synchronous.upper() not in SYNCHRONOUS:
         problems.append(("database", "synchronous",
