@@ -152,12 +152,15 @@ def split_listen(text: str) -> tuple[str, int]:
     """``"host:port"`` (``[::1]:9464`` for IPv6) as (host, port).
 
     Raises:
-        ValueError: not ``host:port``.
+        ValueError: not ``host:port``, or an IPv6 address without brackets.
     """
     host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"must be 'host:port', got {text!r}")
+    if ":" in host and not bracketed:
+        raise ValueError(f"{text!r}: an IPv6 address goes in brackets, e.g. '[{host}]:{port}'")
     return host, int(port)
 
 
@@ -238,6 +241,8 @@ class TuiSection:
 
     refresh: float = 1.0
     """Seconds between refreshes (``--refresh`` wins)."""
+    actions: bool = True
+    """False turns every action of the dashboard off, as ``--read-only`` does."""
 
     def problems(self) -> list[Problem]:
         if not self.refresh > 0 or not math.isfinite(self.refresh):

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from runner.errors import InvalidFilter
+from runner.readmodel.dashboard import JOB_STATES
 from runner.store.queries import JobFilter
 
-_KEYS = ("state", "queue", "task", "event")
+_KEYS = ("state", "queue", "task", "event", "worker")
+#: Every state a filter may name: the job states and the two groups.
+STATE_NAMES = (*[s for s in JOB_STATES if s], "waiting", "failed")
 
 
 def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
-    """Qualifiers set fields; the remaining words are a substring search."""
+    """Qualifiers set fields; the remaining words are a substring search.
+
+    Raises:
+        InvalidFilter: a state that does not exist, or a qualifier without a value.
+    """
     fields: dict[str, str | None] = {"state": None, "queue": None, "task": None,
-                                     "event_id": None}
+                                     "event_id": None, "worker": None}
     if base is not None:
         fields["state"] = base.state
     words = []
     for word in text.split():
         key, sep, value = word.partition(":")
-        if sep and key in _KEYS and value:
+        if sep and key in _KEYS:
+            if not value:
+                raise InvalidFilter(f"'{key}:' needs a value, e.g. {key}:"
+                                    f"{'dead' if key == 'state' else 'name'}")
+            if key == "state" and value not in STATE_NAMES:
+                raise InvalidFilter(f"no state '{value}': use one of {', '.join(STATE_NAMES)}")
             fields["event_id" if key == "event" else key] = value
         else:
             words.append(word)
@@ -27,7 +40,8 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
 
 def describe(filters: JobFilter) -> str:
     """The filter as it would be typed (empty for none)."""
-    parts = [f"{k}:{getattr(filters, k)}" for k in ("queue", "task") if getattr(filters, k)]
+    parts = [f"{k}:{getattr(filters, k)}" for k in ("queue", "task", "worker")
+             if getattr(filters, k)]
     if filters.event_id:
         parts.append(f"event:{filters.event_id}")
     if filters.text:

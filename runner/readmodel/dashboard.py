@@ -9,12 +9,17 @@ logs) read as empty instead of failing: the dashboard works on any version.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from runner.store.db import Database
+from runner.store.db import Database, contains_pattern
 from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
 from runner.store.queries import JobFilter, WorkerRow, list_workers
+
+if TYPE_CHECKING:
+    from runner.readmodel.results import ResultView
 
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, "available", "scheduled", "executing", "retrying",
@@ -48,39 +53,68 @@ class Summary:
     waiting: int
     """Jobs due now and not started (``available``)."""
     running: int
+    """Executing jobs whose worker is alive (its heartbeat is fresh)."""
     scheduled: int
     retrying: int
     dead: int
     completed_per_minute: float
-    """Completions in the last full minute."""
+    """Completions in the last 60 seconds."""
     error_rate: float | None
     """Failed attempts / (completions + failed attempts) over the last hour; None if idle."""
     oldest_waiting_age: float | None
     """Seconds the oldest due waiting job has waited (the latency)."""
+    stalled: int = 0
+    """Executing jobs whose worker is dead or silent: nobody is running them."""
 
 
 def summary(db: Database, now: float | None = None,
-            rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> Summary:
+            rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+            done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
     """Counts of the live states and dead jobs, rates and the latency.
 
     Args:
         rates: the per-minute buckets of :func:`throughput` when the caller has
             them already (saves reading the last hour twice).
+        done_last_minute: completions in the last 60 seconds when the caller
+            keeps them (else they are counted).
+        stale_after: a worker whose heartbeat is older than this is not alive;
+            the jobs it holds count as stalled, not running.
     """
     at = time.time() if now is None else now
     # One indexed count per state: covering ranges of (state, created_at).
     counts = {state: db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state,))[0][0]
               for state in ("available", "scheduled", "retrying", "executing", "dead")}
-    dead = counts["dead"]
-    oldest = min((o for _, o in _queue_oldest(db, at)), default=None)
+    stalled = stalled_count(db, at, stale_after) if counts["executing"] else 0
+    # A queue whose waiting jobs are all due later has no oldest due job (None).
+    oldest = min((o for _, o in oldest_due_by_queue(db, at) if o is not None), default=None)
     completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
     done, errors = sum(completed), sum(failed)
+    if done_last_minute is None:
+        done_last_minute = db.query(
+            "SELECT count(*) FROM runner_job INDEXED BY runner_job_finished "
+            "WHERE finished_at > ? AND state = 'completed'", (at - 60,))[0][0]
     return Summary(
-        at=at, waiting=counts.get("available", 0), running=counts.get("executing", 0),
-        scheduled=counts.get("scheduled", 0), retrying=counts.get("retrying", 0), dead=dead,
-        completed_per_minute=float(completed[-2] if len(completed) > 1 else sum(completed)),
+        at=at, waiting=counts["available"], running=counts["executing"] - stalled,
+        scheduled=counts["scheduled"], retrying=counts["retrying"], dead=counts["dead"],
+        completed_per_minute=float(done_last_minute),
         error_rate=errors / (done + errors) if done + errors else None,
-        oldest_waiting_age=None if oldest is None else max(0.0, at - oldest))
+        oldest_waiting_age=None if oldest is None else max(0.0, at - oldest),
+        stalled=stalled)
+
+
+def live_worker_ids(db: Database, now: float, stale_after: float) -> frozenset[str]:
+    """Workers registered as running whose heartbeat is younger than ``stale_after``."""
+    return frozenset(r[0] for r in db.query(
+        "SELECT id FROM runner_worker WHERE state = 'running' AND heartbeat_at >= ?",
+        (now - stale_after,)))
+
+
+def stalled_count(db: Database, now: float, stale_after: float) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+    return db.query(
+        "SELECT count(*) FROM runner_job WHERE state = 'executing' AND (lease_expires_at < ? "
+        "OR lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runner_worker "
+        "WHERE state = 'running' AND heartbeat_at >= ?))", (now, now - stale_after))[0][0]
 
 
 def throughput(db: Database, now: float | None = None, *,
@@ -131,7 +165,7 @@ def finished_per_second(db: Database, since: float, until: float | None = None
 # -- overview ----------------------------------------------------------------
 
 
-def _queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
+def oldest_due_by_queue(db: Database, now: float) -> list[tuple[str, float | None]]:
     """Each queue with waiting jobs and the ``run_at`` of its oldest due one.
 
     A loose scan of the ``(queue, run_at)`` partial index: two index seeks per
@@ -172,7 +206,7 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     running = dict(db.query("SELECT queue, count(*) FROM runner_job "
                             "WHERE state = 'executing' GROUP BY queue"))
     loads = {}
-    for queue, oldest in _queue_oldest(db, at):
+    for queue, oldest in oldest_due_by_queue(db, at):
         waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
                            f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
@@ -180,6 +214,58 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     for queue, count in running.items():
         loads.setdefault(queue, QueueLoad(queue, 0, count, None))
     return [loads[q] for q in sorted(loads)]
+
+
+#: Completions the run-time percentiles and per-queue rates are read from.
+RECENT_SAMPLE = 1_000
+
+
+@dataclass(frozen=True)
+class RunTimes:
+    """Run-time percentiles and completion rate from the newest completions."""
+
+    p50: float | None
+    p95: float | None
+    per_minute: float
+    """Completions per minute over the last minute (scaled from the sample when the
+    sample holds less than a minute)."""
+    sample: int
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of ``values`` (None for none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def recent_run_times(db: Database, now: float | None = None, *,
+                     sample: int = RECENT_SAMPLE) -> tuple[RunTimes, dict[str, RunTimes]]:
+    """p50/p95 run time and completions per minute, overall and per queue.
+
+    Reads only the newest ``sample`` completed jobs through the ``finished_at``
+    index, so the cost is fixed whatever the history or the job rate.
+    """
+    at = time.time() if now is None else now
+    rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
+                    "INDEXED BY runner_job_finished WHERE finished_at IS NOT NULL "
+                    "AND state = 'completed' ORDER BY finished_at DESC LIMIT ?", (sample,))
+    since = at - 60
+    # A full sample inside the last minute holds only part of it: scale to the minute.
+    span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
+    scale = 60.0 / max(span, 1.0)
+
+    def stats(picked: list[tuple[str, float, float | None]]) -> RunTimes:
+        took = [d for _, _, d in picked if d is not None and d >= 0]
+        recent = sum(1 for _, finished, _ in picked if finished >= since)
+        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
+                        len(picked))
+
+    by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
+    for row in rows:
+        by_queue.setdefault(row[0], []).append(row)
+    return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
 
 
 @dataclass(frozen=True)
@@ -213,23 +299,130 @@ def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerL
 # -- jobs --------------------------------------------------------------------
 
 
-def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
-             offset: int = 0) -> list[JobRow]:
-    """One page of jobs, newest first, always read through an index.
+#: Orders the Jobs screen offers; the last two rank within :data:`SORT_WINDOW`.
+JOB_SORTS = ("newest", "oldest", "duration", "attempts")
+#: Duration and attempt sorts rank the newest this many matching jobs (no index orders
+#: by them, and sorting a million rows every refresh would stall the dashboard).
+SORT_WINDOW = 10_000
 
-    With a state or task the ``(state|task, created_at)`` indexes give the
-    order; otherwise insertion order (rowid, the same as creation order) does,
-    so a million jobs never get sorted.
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of jobs starts: just past this (created_at, rowid) in the chosen order.
+
+    In the ranked sorts (duration, attempts) ``rowid`` is the offset into the ranking.
     """
+
+    created_at: float
+    rowid: int
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of jobs and the key that continues it, if there is more."""
+
+    jobs: list[JobRow]
+    next_key: PageKey | None
+
+
+def _in_insertion_order(filters: JobFilter) -> bool:
+    # With one state or a task, the (state|task, created_at) indexes give the order;
+    # otherwise insertion order (rowid, the same as creation order) does.
+    return filters.state in (None, "waiting", "failed") and not filters.task
+
+
+def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
+             after: PageKey | None = None, oldest_first: bool = False, sort: str = "newest",
+             now: float | None = None) -> JobPage:
+    """One page of jobs in ``sort`` order from ``after`` on, always read through an index.
+
+    ``newest`` and ``oldest`` (or ``oldest_first``) are keyset paged: every page
+    is an index range read, so the last page of a million jobs costs what the
+    first does, and a million jobs never get sorted or skipped. ``duration``
+    (longest first; a running job counts until ``now``) and ``attempts`` (most
+    first) rank the newest :data:`SORT_WINDOW` matches.
+
+    Raises:
+        ValueError: ``sort`` is not one of :data:`JOB_SORTS`.
+    """
+    if sort not in JOB_SORTS:
+        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
     chosen = filters or JobFilter()
     where, params = chosen.where()
-    if chosen.state in (None, "waiting", "failed") and not chosen.task:
-        order = "rowid DESC"
+    if sort in ("duration", "attempts"):
+        return _ranked_page(db, where, params, limit=limit, after=after, sort=sort,
+                            by_rowid=_in_insertion_order(chosen), now=now)
+    oldest_first = oldest_first or sort == "oldest"
+    clauses = [where[len(" WHERE "):]] if where else []
+    sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
+    if _in_insertion_order(chosen):
+        if after is not None:
+            clauses.append(f"rowid {sign} ?")
+            params.append(after.rowid)
+        order = f"rowid {way}"
     else:
-        order = "created_at DESC, id"
-    rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{where} ORDER BY {order} "
-                    "LIMIT ? OFFSET ?", [*params, limit, offset])
-    return [JobRow(*row) for row in rows]
+        if after is not None:
+            clauses.append(f"(created_at, rowid) {sign} (?, ?)")
+            params += [after.created_at, after.rowid]
+        order = f"created_at {way}, rowid {way}"
+    condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = db.query(f"SELECT rowid, {JOB_COLUMNS} FROM runner_job{condition} ORDER BY {order} "
+                    "LIMIT ?", [*params, limit + 1])
+    jobs = [JobRow(*row[1:]) for row in rows[:limit]]
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return JobPage(jobs, PageKey(last[1 + _CREATED], last[0]) if last is not None else None)
+
+
+_CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
+
+
+def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
+                oldest_first: bool = False) -> PageKey:
+    """The page key that starts a listing at the time ``at``.
+
+    Newest first, the page shows jobs created at or before ``at``; oldest first,
+    jobs created after it. In insertion order the rowid of that moment is found
+    by a binary search over rowids (about 20 index seeks on a million jobs).
+    """
+    chosen = filters or JobFilter()
+    if not _in_insertion_order(chosen):
+        return PageKey(at, 2**62)  # past every rowid of that instant
+    # Two queries: SQLite answers a lone min() or max() with one seek, both at once with a scan.
+    low = db.query("SELECT min(rowid) FROM runner_job")[0][0]
+    high = db.query("SELECT max(rowid) FROM runner_job")[0][0]
+    if low is None:
+        return PageKey(at, 0)
+    found = low - 1  # the last rowid created at or before ``at``
+    while low <= high:
+        middle = (low + high) // 2
+        row = db.query("SELECT rowid, created_at FROM runner_job WHERE rowid >= ? "
+                       "ORDER BY rowid LIMIT 1", (middle,))
+        if not row or row[0][1] > at:
+            high = middle - 1
+        else:
+            found = max(found, row[0][0])
+            low = row[0][0] + 1
+    return PageKey(at, found + 1 if not oldest_first else found)
+
+
+def _ranked_page(db: Database, where: str, params: list, *, limit: int, after: PageKey | None,
+                 sort: str, by_rowid: bool, now: float | None) -> JobPage:
+    newest = "rowid DESC" if by_rowid else "created_at DESC, id"
+    offset = after.rowid if after is not None else 0
+    at = time.time() if now is None else now
+    rank = ("CASE WHEN state = 'executing' AND started_at IS NOT NULL THEN ? - started_at "
+            "WHEN finished_at >= started_at THEN finished_at - started_at END"
+            if sort == "duration" else "attempt")
+    rank_params = [at] if sort == "duration" else []
+    rows = db.query(
+        f"SELECT {JOB_COLUMNS} FROM (SELECT {JOB_COLUMNS}, rowid AS seq FROM runner_job{where} "
+        f"ORDER BY {newest} LIMIT ?) ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
+        "LIMIT ? OFFSET ?",
+        [*params, SORT_WINDOW, *rank_params, *rank_params, limit + 1, offset])
+    jobs = [JobRow(*row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return JobPage(jobs, PageKey(0.0, offset + limit) if more else None)
 
 
 def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
@@ -248,6 +441,8 @@ class JobDetail:
     job: JobRow
     errors: list[AttemptError]
     logs: list[LogRow]
+    result: ResultView | None = None
+    """The stored return value (peeked, never consumed); None when none is stored."""
 
 
 #: A stored log record (``runner_log``) as the dashboard shows it.
@@ -260,11 +455,27 @@ def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
     Raises:
         JobNotFound: no such job.
     """
+    from runner.readmodel.results import job_result
     from runner.store.queries import get_job, job_errors
 
     job = get_job(db, job_id)
     logs = tail_logs(db, job_id=job.id, limit=log_limit)
-    return JobDetail(job, job_errors(db, job.id), logs)
+    result = job_result(db, job.id) if job.state == "completed" else None
+    return JobDetail(job, job_errors(db, job.id), logs, result)
+
+
+def resolve_job_id(db: Database, text: str) -> str:
+    """The full id of the job ``text`` names (a whole id, or a unique start or end of one).
+
+    Text that names no job is returned unchanged: log lines can outlive their job.
+    """
+    from runner.errors import JobNotFound
+    from runner.store.queries import get_job
+
+    try:
+        return get_job(db, text).id
+    except JobNotFound:
+        return text
 
 
 # -- logs --------------------------------------------------------------------
@@ -286,8 +497,9 @@ def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
         clauses.append("level >= ?")
         params.append(min_level)
     if text:
-        clauses.append("(message LIKE ? OR logger LIKE ? OR task LIKE ?)")
-        params += [f"%{text}%"] * 3
+        clauses.append("(message LIKE ? ESCAPE '\\' OR logger LIKE ? ESCAPE '\\' OR "
+                       "task LIKE ? ESCAPE '\\')")
+        params += [contains_pattern(text)] * 3
     order = "ASC" if after_id else "DESC"
     rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
                     f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",

@@ -8,6 +8,7 @@ name tasks and queues, and there is no authentication.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +37,10 @@ def parse_listen(text: str, settings: Settings) -> tuple[str, int]:
         raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen {exc}") from None
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class MetricsServer:
     """``start()``/``stop()`` around a threading HTTP server."""
 
@@ -52,7 +57,8 @@ class MetricsServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 logger.debug("%s " + format, self.address_string(), *args)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, port), Handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -31,7 +31,7 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
         return schedule_store.get_schedule(reader, name)
 
     async def scenario(app, pilot):
-        assert "4 Schedules (3)" in str(app.screen.query_one("#nav").render())
+        assert "4 Schedules (3)" in app.screen.query_one("#nav").text
         await pilot.press("4")
         await settle(app, pilot)
         table = app.screen.query_one("#schedules", KeyedTable)
@@ -43,6 +43,8 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
         await settle(app, pilot)
         assert row("quarter_hourly").paused
         assert "paused" in str(table.get_row("quarter_hourly")[8])
+        # a paused schedule does not fire: no (soon past) next fire time is shown
+        assert str(table.get_row("quarter_hourly")[4]) == "[yellow]paused[/]"
         await pilot.press("p")
         await settle(app, pilot)
         assert not row("quarter_hourly").paused
@@ -62,3 +64,25 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
     drive(make_app(settings=settings, refresh=60), scenario)
     assert {v.name for v in schedule_views(reader)} == {"quarter_hourly", "every_second",
                                                         "async_hourly"}
+
+
+def test_next_fire_reads_relative_with_the_schedules_own_zone(huey, tmp_path):
+    import dataclasses
+    import datetime as dt
+
+    now = time.time()
+    due = now + 125
+    item = dataclasses.replace(sync_item(registry.get("quarter_hourly"), now),
+                               tz="Asia/Tokyo", next_fire_at=due)
+    schedule_store.ensure_schedule(huey.jobs.db, item, now=now)
+    huey.jobs.db.close()
+    tokyo = dt.datetime.fromtimestamp(due, dt.timezone(dt.timedelta(hours=9)))
+
+    async def scenario(app, pilot):
+        await pilot.press("4")
+        await settle(app, pilot)
+        cell = app.screen.query_one("#schedules", KeyedTable).get_row("quarter_hourly")[4]
+        assert cell.startswith("in 2m") and cell.endswith("Asia/Tokyo")
+        assert tokyo.strftime("%H:%M") in cell
+
+    drive(make_app(db=huey.jobs.path, refresh=60, clock=lambda: now), scenario)

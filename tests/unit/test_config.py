@@ -75,6 +75,14 @@ def test_task_overrides_and_the_max_retries_alias(tmp_path):
     ("[database]\nsynchronous = \"SOMETIMES\"\n", "synchronous 'SOMETIMES' is not one of"),
     ("[tasks.x]\ntimeuot = 3\n", "[tasks.x]: unknown key 'timeuot'"),
     ("[runner]\nimports = \"tasks\"\n", "imports: expected a list of strings"),
+    ("[worker]\ntimeout = nan\n", "[worker] timeout: expected a finite number, got nan"),
+    ("[worker]\nlease_seconds = inf\n", "[worker] lease_seconds: expected a finite number"),
+    ("[tasks.x]\ntimeout = -inf\n", "[tasks.x] timeout: expected a finite number"),
+    ("[retention]\ninterval = nan\n", "[retention] interval: expected a finite number"),
+    ("[runner]\ntimezone = \"Mars/Olympus\"\n", "[runner] timezone 'Mars/Olympus' is not a "
+                                                  "known time zone"),
+    ("[runner]\ntimezone = \"../../etc/passwd\"\n", "[runner] timezone"),
+    ("[runner]\nserializer = \"yaml\"\n", "[runner] serializer 'yaml' is not one of"),
 ])
 def test_bad_settings_name_the_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -87,7 +95,8 @@ def test_bad_settings_name_the_file_and_key(tmp_path, text, message):
 
 @pytest.mark.parametrize(("text", "message"), [
     *CASES,
-    ("[tui]\nrefresh = nan\n", "[tui] refresh must be a number of seconds greater than 0"),
+    ("[tui]\nrefresh = 0\n", "[tui] refresh must be a number of seconds greater than 0"),
+    ("[tui]\nrefresh = nan\n", "[tui] refresh: expected a finite number, got nan"),
     ("[logging]\nstore = \"yes\"\n", "[logging] store: expected true or false"),
     ('[logging]\nformat = "%(nope)s"\n', "[logging] format is not a usable log format"),
     ("[retention]\nbatch_size = 0\n", "[retention] batch_size must be at least 1"),
@@ -136,3 +145,9 @@ def test_toml_syntax_errors_carry_the_line(tmp_path):
 def test_bad_environment_override_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="WORKER_CONCURRENCY"):
         load_settings(write(tmp_path, ""), environ={"WORKER_CONCURRENCY": "lots"})
+
+
+def test_known_time_zones_are_accepted(tmp_path):
+    settings = load_settings(write(tmp_path, "[runner]\ntimezone = \"Europe/Paris\"\n"),
+                             environ={})
+    assert settings.runner.timezone == "Europe/Paris"

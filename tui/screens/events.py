@@ -15,11 +15,13 @@ from runner.store.db import Database, short_id
 from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
-from tui.widgets.keyed_table import KeyedTable
+from tui.screens.event_detail import OUTCOME_STYLE, EventDetailScreen
+from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 COLUMNS = [("id", "id"), ("name", "name"), ("emitted", "emitted"), ("status", "status"),
            ("source", "source"), ("handlers", "handlers")]
-OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
+#: Below 120 cells: which event, and what its handlers made of it.
+NARROW = [("id", 12), ("name", 16), ("status", 10), ("handlers", None)]
 
 
 def event_cells(e: EventView, now: float) -> tuple:
@@ -27,7 +29,7 @@ def event_cells(e: EventView, now: float) -> tuple:
     status = "[red]unhandled[/]" if e.status == "unhandled" else e.status
     outcomes = "  ".join(
         f"{fmt.safe(h)} [{OUTCOME_STYLE.get(o, 'dim')}]{o}[/]" for h, o in e.outcomes) or "-"
-    return (short_id(e.id), fmt.safe(e.name), fmt.stamp(e.emitted_at, now), status,
+    return (short_id(e.id), fmt.safe(e.name), fmt.relative(e.emitted_at, now), status,
             fmt.safe(e.source or "-"), outcomes)
 
 
@@ -37,11 +39,14 @@ class EventsScreen(DataScreen):
     TITLE = "Events"
     MODE = "events"
     BINDINGS = [
-        Binding("enter", "open", "Handler jobs"),
+        Binding("enter", "open", "Detail"),
+        Binding("h", "handler_jobs", "Handler jobs"),
         Binding("u", "toggle_unhandled", "Unhandled only"),
         Binding("r", "replay", "Replay"),
     ]
-    HELP = [("enter", "the event's handler jobs on the Jobs screen"),
+    HELP = [("j / k, g / G", "move, first / last event"),
+            ("enter", "the event: payload and handlers"),
+            ("h", "the event's handler jobs on the Jobs screen"),
             ("u", "show only unhandled events, or all"), ("r", "replay the event")]
 
     def __init__(self) -> None:
@@ -51,7 +56,7 @@ class EventsScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="events-note", classes="section")
-        yield KeyedTable(COLUMNS, id="events")
+        yield OpenableTable(COLUMNS, narrow=NARROW, id="events")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -83,6 +88,10 @@ class EventsScreen(DataScreen):
 
     def action_open(self) -> None:
         if (e := self._selected()) is not None:
+            self.app.push_screen(EventDetailScreen(e.id))
+
+    def action_handler_jobs(self) -> None:
+        if (e := self._selected()) is not None:
             self.app.run_worker(self._open(e.id), exclusive=True, group="navigate")
 
     async def _open(self, event_id: str) -> None:
@@ -100,7 +109,8 @@ class EventsScreen(DataScreen):
             self.confirm(
                 f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)}? A worker delivers it "
                 "again to every handler it has now.",
-                lambda: self.act(f"replay of {short_id(e.id)} queued", self._replay, e.id))
+                lambda: self.act(f"replay of {short_id(e.id)} queued", self._replay, e.id,
+                                 refused=f"cannot replay {short_id(e.id)}"))
 
     def _replay(self, db: Database, event_id: str) -> str:
         job = actions.replay(event_id, db=db, settings=self.dashboard.settings)

@@ -1,24 +1,37 @@
-"""Jobs: one table over every job, filtered and paged in SQL."""
+"""Jobs: one table over every job, filtered and keyset-paged in SQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from runner import control as actions
-from runner.readmodel.dashboard import JOB_STATES, count_jobs_capped, job_page
+from runner.errors import InvalidFilter
+from runner.readmodel.dashboard import (
+    JOB_SORTS,
+    JOB_STATES,
+    SORT_WINDOW,
+    PageKey,
+    count_jobs_capped,
+    job_page,
+    live_worker_ids,
+    page_key_at,
+)
 from runner.store.db import Database, short_id
 from runner.store.models import JobRow
 from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts
-from tui.widgets.keyed_table import KeyedTable
+from tui.screens.bulk import ask_bulk
+from tui.timejump import parse_time
+from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 PAGE = 100
 COUNT_CAP = 10_000
@@ -26,6 +39,12 @@ TEXT_RECOUNT = 15.0
 COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"),
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
+#: Below 120 cells: the columns that tell jobs apart and why they failed.
+NARROW = [("id", 12), ("task", 16), ("state", 9), ("attempt", 5), ("error", None)]
+#: The sort a click on a column header picks (a second click on ``enqueued`` reverses it).
+HEADER_SORTS = {"enqueued": "newest", "duration": "duration", "attempt": "attempts"}
+SORT_MARKS = {"enqueued": {"newest": " ▼", "oldest": " ▲"}, "duration": {"duration": " ▼"},
+              "attempt": {"attempts": " ▼"}}
 STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "completed": "green",
                "cancelled": "dim"}
 
@@ -33,27 +52,39 @@ STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "comple
 @dataclass(frozen=True)
 class JobsRequest:
     filters: JobFilter
-    page: int
+    start: PageKey | None
+    """Where the page starts (None: the first job in the sort order)."""
+    sort: str = "newest"
+    jump: float | None = None
+    """Start at this time instead (the page key is found in the poll thread)."""
 
 
 @dataclass(frozen=True)
 class JobsData:
     request: JobsRequest
     jobs: list[JobRow]
+    next_key: PageKey | None
+    start: PageKey | None
     total: int
     capped: bool
     now: float
+    live: frozenset[str] = frozenset()
+    """Workers alive now: an executing job of any other worker is stalled."""
 
 
-def job_cells(job: JobRow, now: float) -> tuple:
-    """The table cells of one job."""
+def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tuple:
+    """The table cells of one job (``live``: the live workers, to tell stalled jobs)."""
     style = STATE_STYLE.get(job.state)
     state = f"[{style}]{job.state}[/]" if style else job.state
+    if job.state == "executing" and live is not None and job.lease_owner not in live:
+        state = "[red]stalled[/]"  # its worker is gone: nothing runs it until it is requeued
     running = job.state == "executing" and job.started_at is not None
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
             f"{job.attempt}/{job.max_attempts}",
-            fmt.stamp(job.created_at, now), fmt.stamp(job.started_at, now), fmt.duration(took),
+            fmt.relative(job.created_at, now, coarse=True),
+            fmt.relative(job.started_at, now, coarse=True),
+            fmt.duration(took),
             fmt.progress_bar(job.progress_done, job.progress_total),
             fmt.safe(fmt.one_line(job.error_message or job.reason
                                   if job.state != "completed" else "", 60)))
@@ -64,53 +95,78 @@ class JobsScreen(DataScreen):
 
     TITLE = "Jobs"
     MODE = "jobs"
+    # Footer order: what acts on the job first; a narrow footer cuts from the end.
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("s", "cycle_state", "State"),
-        Binding("right_square_bracket", "page(1)", "Next page", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
-        Binding("escape", "clear", "Clear", show=False),
         Binding("r", "retry", "Retry"),
         Binding("d", "discard", "Discard"),
-        Binding("c", "cancel", "Cancel", show=False),
-        Binding("R", "retry_all", "Retry all", show=False),
-        Binding("D", "discard_all", "Discard all", show=False),
-        Binding("y", "copy", "Copy id", show=False),
+        Binding("c", "cancel", "Cancel"),
+        Binding("R", "retry_all", "Retry all"),
+        Binding("D", "discard_all", "Discard all"),
+        Binding("y", "copy", "Copy id"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "cycle_state", "State"),
+        Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
+        Binding("right_square_bracket", "page(1)", "Next", key_display="]"),
+        Binding("o", "cycle_sort", "Sort"),
+        Binding("at", "jump", "Go to time", key_display="@"),
+        Binding("escape", "clear", "Clear", show=False),
     ]
-    HELP = [("enter", "job detail"), ("/", "filter: state:dead queue:q task:t event:id text"),
-            ("s", "cycle state"), ("[ / ]", "previous / next page"), ("esc", "clear filter"),
+    HELP = [("j / k, g / G", "move, first / last row of the page"), ("enter", "job detail"),
+            ("/", "filter: state:dead queue:q task:t event:id worker:id text"),
+            ("s", "cycle state"), ("[ / ]", "previous / next page (to the very last job)"),
+            ("o", "sort: newest, oldest, duration, attempts (or click a column header)"),
+            ("@", "go to a time: 14:05, 2026-01-05 09:30, 2h (ago)"),
+            ("esc", "clear the filter"),
             ("r / d / c", "retry / discard / cancel the job"),
-            ("R / D", "retry / discard every job of the filter"), ("y", "copy the job id")]
+            ("R", "retry the filter's failed jobs (or its state); type the count"),
+            ("D", "discard the filter's jobs; type the count"), ("y", "copy the job id")]
 
     def __init__(self) -> None:
         super().__init__()
         self.filters = JobFilter()
-        self.page = 0
+        self.sort = "newest"
+        self.starts: list[PageKey | None] = [None]
+        """Start key of every page visited since the first; the last one is shown."""
+        self.jump: float | None = None
+        self.jumped_to: float | None = None
+        self.next_key: PageKey | None = None
         self.total = 0
         self._counted: tuple[JobFilter, float, int, bool] | None = None
+        self._prompt = "filter"
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="filter-line")
         yield Input(placeholder="state:dead queue:default task:name text  (enter applies, "
                                 "esc cancels)", id="filter")
-        yield KeyedTable(COLUMNS, id="jobs")
+        yield OpenableTable(COLUMNS, narrow=NARROW, id="jobs")
 
     def on_mount(self) -> None:
+        self._mark_sort()
         self._describe()
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
         s = counts.summary
-        return fmt.count(s.waiting + s.running + s.scheduled + s.retrying)
+        return f"{fmt.count(s.waiting + s.running + s.stalled + s.scheduled + s.retrying)} live"
+
+    @property
+    def page(self) -> int:
+        """The page number shown, from 0 (counted from the start or the time jumped to)."""
+        return len(self.starts) - 1
 
     # -- data ------------------------------------------------------------------
 
     def poll_request(self) -> JobsRequest:
-        return JobsRequest(self.filters, self.page)
+        return JobsRequest(self.filters, self.starts[-1], self.sort, self.jump)
 
     def fetch(self, db: Database, request: JobsRequest, now: float) -> JobsData:
-        jobs = job_page(db, request.filters, limit=PAGE, offset=request.page * PAGE)
+        start = request.start
+        if request.jump is not None:
+            start = page_key_at(db, request.jump, request.filters,
+                                oldest_first=request.sort == "oldest")
+        page = job_page(db, request.filters, limit=PAGE, after=start, sort=request.sort,
+                        now=now)
         # A text search scans every row; recount it only now and then, not every second.
         kept = self._counted
         if (request.filters.text and kept is not None and kept[0] == request.filters
@@ -119,28 +175,45 @@ class JobsScreen(DataScreen):
         else:
             total, capped = count_jobs_capped(db, request.filters, cap=COUNT_CAP)
             self._counted = (request.filters, now, total, capped)
-        return JobsData(request, jobs, total, capped, now)
+        live = live_worker_ids(db, now, self.dashboard.limits.heartbeat_max_age)
+        return JobsData(request, page.jobs, page.next_key, start, total, capped, now, live)
+
+    def after_write(self) -> None:
+        self._counted = None  # the text search's count changed with the write
 
     def apply(self, data: JobsData | None) -> None:
         if data is None or data.request != self.poll_request():
             return
+        if data.request.jump is not None:
+            self.jump = None
+            self.starts = [data.start]
         self.total = data.total
-        self.query_one("#jobs", KeyedTable).sync(
-            [(job.id, job_cells(job, data.now)) for job in data.jobs])
-        shown = f"{self.page * PAGE + 1}-{self.page * PAGE + len(data.jobs)}" if data.jobs else "0"
+        self.next_key = data.next_key
+        self.table.sync([(job.id, job_cells(job, data.now, data.live)) for job in data.jobs])
+        first = self.page * PAGE + 1
+        shown = f"{first:,}-{first + len(data.jobs) - 1:,}" if data.jobs else "none"
         more = "+" if data.capped else ""
-        self._describe(f"  {shown} of {fmt.count(data.total)}{more}")
+        where = "" if self.jumped_to is None else f" from {fmt.stamp(self.jumped_to, data.now)}"
+        last = "" if data.next_key is not None or not data.jobs else " (last page)"
+        self._describe(f"  {shown}{where} of {fmt.count(data.total)}{more}{last}")
 
     def _describe(self, counts: str = "") -> None:
         text = describe(self.filters)
+        ranked = (f" (of the newest {fmt.count(SORT_WINDOW)})"
+                  if self.sort in ("duration", "attempts") else "")
         self.query_one("#filter-line", Static).update(
-            f"state [b]{self.filters.state or 'all'}[/]  filter [b]{text or '-'}[/]  "
-            f"page {self.page + 1}{counts}")
+            f"state [b]{self.filters.state or 'all'}[/]  filter [b]{fmt.safe(text) or '-'}[/]  "
+            f"sort [b]{self.sort}[/]{ranked}  page {self.page + 1}{counts}")
 
     def set_filter(self, filters: JobFilter) -> None:
         """Show jobs matching ``filters`` from the first page."""
         self.filters = filters
-        self.page = 0
+        self._restart()
+
+    def _restart(self, jump: float | None = None) -> None:
+        self.starts = [None]
+        self.jump = self.jumped_to = jump
+        self.next_key = None
         self._describe()
         self.dashboard.poll_now()
 
@@ -161,24 +234,54 @@ class JobsScreen(DataScreen):
         event.stop()
         self.action_open()
 
-    def action_filter(self) -> None:
+    def _ask(self, prompt: str, value: str, placeholder: str) -> None:
+        self._prompt = prompt
         box = self.query_one("#filter", Input)
-        box.value = describe(self.filters)
+        box.placeholder = placeholder
+        box.value = value
         box.display = True
         box.focus()
 
+    def action_filter(self) -> None:
+        self._ask("filter", describe(self.filters),
+                  "state:dead queue:default task:name text  (enter applies, esc cancels)")
+
+    def action_jump(self) -> None:
+        if self.sort not in ("newest", "oldest"):
+            self.notify("go to a time works with the newest or oldest sort (o)",
+                        severity="warning")
+            return
+        self._ask("jump", "", "a time: 14:05, 2026-01-05 09:30, 2h (ago); empty: back to "
+                              "the start  (enter goes, esc cancels)")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            if self._prompt == "jump":
+                at = parse_time(event.value, self.dashboard.clock()) if event.value.strip() \
+                    else None
+            else:
+                filters = parse_filter(event.value, self.filters)
+        except (InvalidFilter, ValueError) as exc:
+            # The box stays open with what was typed: nothing is lost.
+            self.notify(str(exc), title="not applied", severity="error", timeout=8)
+            self.query_one("#filter-line", Static).update(f"[red]{fmt.safe(str(exc))}[/]")
+            return
         event.input.display = False
         self.table.focus()
-        self.set_filter(parse_filter(event.value, self.filters))
+        if self._prompt == "jump":
+            self._restart(at)
+        else:
+            self.set_filter(filters)
 
     def action_clear(self) -> None:
         box = self.query_one("#filter", Input)
         if box.display:
             box.display = False
             self.table.focus()
+            self._describe()
             return
-        if self.filters != JobFilter():
+        if self.filters != JobFilter() or self.jumped_to is not None:
             self.set_filter(JobFilter())
 
     def action_cycle_state(self) -> None:
@@ -186,56 +289,70 @@ class JobsScreen(DataScreen):
         current = states.index(self.filters.state) if self.filters.state in states else 0
         self.set_filter(with_state(self.filters, states[(current + 1) % len(states)]))
 
+    def set_sort(self, sort: str) -> None:
+        """Order the list by ``sort`` (one of ``JOB_SORTS``) from the first page."""
+        self.sort = sort
+        self._mark_sort()
+        self.table.move_cursor(row=0)
+        self._restart()
+
+    def _mark_sort(self) -> None:
+        for key, label in COLUMNS:
+            mark = SORT_MARKS.get(key, {}).get(self.sort, "")
+            self.table.columns[ColumnKey(key)].label = Text(label + mark)
+        self.table.refresh()
+
+    def action_cycle_sort(self) -> None:
+        self.set_sort(JOB_SORTS[(JOB_SORTS.index(self.sort) + 1) % len(JOB_SORTS)])
+
+    def on_data_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+        event.stop()
+        wanted = HEADER_SORTS.get(event.column_key.value or "")
+        if wanted == "newest" and self.sort == "newest":
+            wanted = "oldest"
+        if wanted is not None:
+            self.set_sort(wanted)
+
     def action_page(self, step: int) -> None:
-        last = max(0, (self.total - 1) // PAGE)
-        page = min(max(0, self.page + step), last)
-        if page != self.page:
-            self.page = page
-            self.table.move_cursor(row=0)
-            self._describe()
-            self.dashboard.poll_now()
+        if self.jump is not None:
+            return
+        if step > 0:
+            if self.next_key is None:
+                self.notify("this is the last page")
+                return
+            self.starts.append(self.next_key)
+        elif len(self.starts) > 1:
+            self.starts.pop()
+        else:
+            return
+        self.next_key = None
+        self.table.move_cursor(row=0)
+        self._describe()
+        self.dashboard.poll_now()
 
     def action_retry(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"retried {short_id(key)}", actions.retry_job, key)
+            self.act(f"retried {short_id(key)}", actions.retry_job, key,
+                     refused=f"cannot retry {short_id(key)}")
 
     def action_discard(self) -> None:
         if key := self.table.selected_key:
             self.confirm(f"Discard job {short_id(key)}? It will not run again.",
-                         lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key))
+                         lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key,
+                                          refused=f"cannot discard {short_id(key)}"))
 
     def action_cancel(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key)
+            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key,
+                     refused=f"cannot cancel {short_id(key)}")
 
     def action_retry_all(self) -> None:
-        self._bulk("Retry", "retry")
+        ask_bulk(self, "retry", self.filters)
 
     def action_discard_all(self) -> None:
-        self._bulk("Discard", "discard")
-
-    def _bulk(self, verb: str, action: str) -> None:
-        filters = self.filters
-        what = describe(filters) or "no filter"
-        states = actions.bulk_states(action, filters.state)
-        if not states:
-            done = {"retry": "retried", "discard": "discarded"}[action]
-            self.notify(f"{filters.state} jobs cannot be {done}", severity="warning")
-            return
-        self.confirm(
-            f"{verb} every [b]{', '.join(states)}[/] job matching {what}? The filter shows "
-            f"[b]{fmt.count(self.total)}[/] jobs{' or more' if self.total >= COUNT_CAP else ''};"
-            " jobs in other states are left alone.",
-            lambda: self.act(f"{verb.lower()} all", _bulk_action(action), filters))
+        ask_bulk(self, "discard", self.filters)
 
     def action_copy(self) -> None:
         if key := self.table.selected_key:
             self.app.copy_to_clipboard(key)
             self.notify(f"copied {key}")
-
-
-def _bulk_action(action: str) -> Any:
-    def run(db: Database, filters: JobFilter) -> str:
-        plan = actions.plan_bulk(db, action, filters)
-        return f"{actions.run_bulk(db, plan)} of {plan.count} jobs"
-    return run

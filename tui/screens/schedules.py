@@ -19,6 +19,8 @@ from tui.widgets.keyed_table import KeyedTable
 COLUMNS = [("name", "name"), ("task", "task"), ("expression", "expression"), ("tz", "tz"),
            ("next", "next fire"), ("last", "last fire"), ("outcome", "outcome"),
            ("lag", "lag"), ("paused", "paused")]
+#: Below 120 cells: which schedule, when it fires next, how the last fire went.
+NARROW = [("name", 18), ("expression", 14), ("next", 14), ("outcome", 10), ("lag", None)]
 
 
 def schedule_cells(s: ScheduleView, now: float) -> tuple:
@@ -30,9 +32,17 @@ def schedule_cells(s: ScheduleView, now: float) -> tuple:
     lag = fmt.duration(s.lag) if s.lag else "-"
     if s.overdue:
         lag = f"[red]{lag} late[/]"
+    # A paused schedule does not fire: its stored next fire is a past slot, not a plan.
+    upcoming = "[yellow]paused[/]" if s.paused else next_fire(s, now)
     return (fmt.safe(s.name), fmt.safe(s.task), fmt.safe(s.expression), s.tz,
-            fmt.stamp(s.next_fire_at, now), fmt.stamp(s.last_fired_at, now), outcome, lag,
-            paused)
+            upcoming, fmt.relative(s.last_fired_at, now), outcome, lag, paused)
+
+
+def next_fire(s: ScheduleView, now: float) -> str:
+    """``in 12s · 09:00 Europe/Paris``: when, and the wall time in the schedule's own zone."""
+    if s.next_fire_at is None or s.paused or not s.enabled:
+        return "-"
+    return f"{fmt.relative(s.next_fire_at, now)} · {fmt.zoned(s.next_fire_at, s.tz, now)}"
 
 
 class SchedulesScreen(DataScreen):
@@ -45,7 +55,8 @@ class SchedulesScreen(DataScreen):
         Binding("t", "run_now", "Run now"),
         Binding("n", "skip_next", "Skip next"),
     ]
-    HELP = [("p", "pause or resume the schedule"), ("t", "run the schedule's task now"),
+    HELP = [("j / k, g / G", "move, first / last schedule"),
+            ("p", "pause or resume the schedule"), ("t", "run the schedule's task now"),
             ("n", "skip the schedule's next slot")]
 
     def __init__(self) -> None:
@@ -54,7 +65,7 @@ class SchedulesScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="schedules-note", classes="section")
-        yield KeyedTable(COLUMNS, id="schedules")
+        yield KeyedTable(COLUMNS, narrow=NARROW, id="schedules")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -84,17 +95,20 @@ class SchedulesScreen(DataScreen):
         if (s := self._selected()) is not None:
             verb = "resumed" if s.paused else "paused"
             verb_fn = actions.resume_schedule if s.paused else actions.pause_schedule
-            self.act(f"{verb} {s.name}", lambda db: verb_fn(s.name, db=db))
+            self.act(f"{verb} {s.name}", lambda db: verb_fn(s.name, db=db),
+                     refused=f"cannot {'resume' if s.paused else 'pause'} {s.name}")
 
     def action_skip_next(self) -> None:
         if (s := self._selected()) is not None:
             self.act(f"skipping the next run of {s.name}",
-                     lambda db: actions.skip_next_run(s.name, db=db))
+                     lambda db: actions.skip_next_run(s.name, db=db),
+                     refused=f"cannot skip the next run of {s.name}")
 
     def action_run_now(self) -> None:
         if (s := self._selected()) is not None:
             self.confirm(f"Run schedule [b]{fmt.safe(s.name)}[/] ({fmt.safe(s.task)}) now?",
-                         lambda: self.act(f"ran {s.name}", self._run_now, s.name))
+                         lambda: self.act(f"ran {s.name}", self._run_now, s.name,
+                                          refused=f"cannot run {s.name}"))
 
     def _run_now(self, db: Database, name: str) -> str:
         job = actions.run_schedule_now(name, db=db, settings=self.dashboard.settings)
