@@ -420,7 +420,7 @@ def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
 
 def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Sequence[object],
                     *, after: int, up_to: int, limit: int, now: float) -> list[int]:
-    """Retry now (``verb`` "retry") or discard the next ``limit`` jobs of a filtered set.
+    """Retry now (``verb`` "retry"), discard or cancel the next ``limit`` jobs of a set.
 
     ``where`` selects the set (its states among those the verb accepts); jobs are
     taken by rowid after ``after`` up to ``up_to``. Returns the rowids changed.
@@ -431,7 +431,8 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
         change = ("state='available', run_at=?, finished_at=NULL, max_attempts=attempt + 1, "
                   "reason='retried by hand', crashes=0")
     else:
-        change = "state='cancelled', finished_at=?, reason='discarded by hand'"
+        reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
+        change = f"state='cancelled', finished_at=?, reason='{reason}'"
     return [r[0] for r in conn.execute(
         f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid",
         (now, *params, after, up_to)).fetchall()]

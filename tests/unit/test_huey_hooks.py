@@ -92,6 +92,7 @@ RECORDED: dict[type, dict[str, str]] = {
         "__init__": "(self, huey, func, context=False, name=None, task_base=None, **settings)",
         "create_task": "(self, func, context=False, name=None, **settings)",
         "call_local": "(self, *args, **kwargs)",
+        "unregister": "(self)",
     },
     Consumer: {
         "__init__": "(self, huey, workers=1, periodic=True, initial_delay=0.1, backoff=1.15, "
