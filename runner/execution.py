@@ -88,12 +88,28 @@ class Watchdog:
         self._thread.start()
 
     def arm(self, thread_id: int, deadline: float, timeout: float) -> int:
-        """Watch a thread until :meth:`disarm`; returns the token to disarm with."""
+        """Watch a thread until :meth:`disarm`; returns the token to disarm with.
+
+        The watchdog thread sleeps until the earliest deadline, so it is woken
+        only when this one comes sooner: with one timeout for every job (the
+        default 300 s), a new deadline is almost never the earliest, and a job
+        costs no thread switch.
+        """
         with self._cond:
+            heap = self._heap
+            # Deadlines of finished attempts are dropped here rather than by waking
+            # the thread; a rebuild bounds the heap when timeouts differ.
+            while heap and heap[0][1] not in self._armed:
+                heapq.heappop(heap)
+            if len(heap) > 64 + 2 * len(self._armed):
+                self._heap = heap = [e for e in heap if e[1] in self._armed]
+                heapq.heapify(heap)
             token = next(self._ids)
             self._armed[token] = (thread_id, timeout)
-            heapq.heappush(self._heap, (deadline, token))
-            self._cond.notify()
+            earliest = not heap or deadline < heap[0][0]
+            heapq.heappush(heap, (deadline, token))
+            if earliest:
+                self._cond.notify()
             return token
 
     def disarm(self, token: int) -> bool:
