@@ -26,7 +26,7 @@ from runner.errors import (
 from runner.events.delivery import emit, emit_many, event_handler
 from runner.events.replay import replay
 from runner.progress import Progress, get_progress, progress
-from runner.registry import configure, get_huey, task
+from runner.registry import configure, enqueue_many, get_huey, task
 from runner.scheduling.control import (
     get_schedule,
     list_schedules,
@@ -43,7 +43,7 @@ from runner.task import Failure
 
 __all__ = [
     # defining and enqueueing work
-    "task", "configure", "get_huey",
+    "task", "enqueue_many", "configure", "get_huey",
     # periodic tasks and their control
     "scheduled_task", "ScheduleDef", "list_schedules", "get_schedule", "schedule_runs",
     "pause_schedule", "resume_schedule", "run_schedule_now", "skip_next_run", "ScheduleRow",

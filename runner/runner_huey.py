@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from huey.storage import BaseStorage
 
 from runner.arguments import preview_args, unserializable
 from runner.config import Settings, load_settings
+from runner.errors import SerializationError
 from runner.huey_api import HueyApi
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
@@ -186,6 +187,41 @@ class RunnerHuey(HueyApi, Huey):
             return None
         results = self._pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
+
+    def enqueue_many(self, tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Result]:
+        """Enqueue many task calls (``my_task.s(...)``), one transaction per batch.
+
+        Every call is checked to serialize before anything is written; a call that
+        does not is named by its position and nothing is enqueued. Each batch is
+        written whole or not at all: a queue bound (``queue_size``) or a unique key
+        that refuses a batch leaves the earlier batches enqueued and says how many.
+
+        Raises:
+            SerializationError: a call's arguments cannot be serialized (nothing written).
+            QueueFull: a batch would overfill a queue (earlier batches stay enqueued).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+        items = list(tasks)
+        for position, task in enumerate(items):
+            if not isinstance(task, RunnerTask):
+                raise TypeError(f"enqueue_many item {position}: expected a task call such as "
+                                f"my_task.s(...), got {type(task).__name__}; nothing was "
+                                "enqueued")
+        if self._immediate or self.jobs is None:
+            return [self.enqueue(task) for task in items]
+        new = []
+        for position, task in enumerate(items):
+            try:
+                new.append(self.new_job(task))
+            except SerializationError as exc:
+                raise SerializationError(f"enqueue_many item {position}: {exc}") from None
+        self.jobs.insert_many(new, batch_size=batch_size)
+        receivers = self._signal.receivers
+        if receivers.get(S.SIGNAL_ENQUEUED) or receivers.get("any"):
+            for task in items:
+                self._emit(S.SIGNAL_ENQUEUED, task)
+        return [Result(self, task) for task in items]
 
     def new_job(self, task: RunnerTask) -> NewJob:
         """The row for a task: options resolved, arguments checked to serialize."""

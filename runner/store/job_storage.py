@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from runner.config import Settings
-from runner.errors import DiskFull
+from runner.errors import DiskFull, QueueFull
 from runner.store.db import open_database
 from runner.store.job_rows import (
     Claimed,
@@ -85,6 +85,26 @@ class JobStorage(KeyValueStore):
         limit = self.settings.worker.queue_size
         self.db.write(lambda conn: write_jobs(conn, jobs, created, queue_size=limit))
         self.wake()
+
+    def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,
+                    now: float | None = None) -> None:
+        """Write new jobs in transactions of ``batch_size``, waking the workers after each.
+
+        Raises:
+            QueueFull: a batch would overfill a queue; it is not written, the batches
+                before it are (the message says how many jobs).
+        """
+        created = time.time() if now is None else now
+        limit = self.settings.worker.queue_size
+        for start in range(0, len(jobs), batch_size):
+            batch = jobs[start:start + batch_size]
+            try:
+                self.db.write(lambda conn, b=batch: write_jobs(conn, b, created,
+                                                               queue_size=limit))
+            except QueueFull as exc:
+                raise QueueFull(f"{exc}; {start} of {len(jobs)} jobs were enqueued in "
+                                "earlier batches") from None
+            self.wake()
 
     def wake(self) -> None:
         """Tell the workers of this process and of every other one to look again."""
