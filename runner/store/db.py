@@ -116,7 +116,7 @@ class Database:
     def _file_identity(self) -> tuple[int, int] | None:
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
+        except OSError:  # missing, or a path that cannot exist: opening will say why
             return None
         return st.st_dev, st.st_ino
 
