@@ -37,6 +37,13 @@ from runner.store.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
 
+#: While attempts are this short on average, a claim takes enough jobs for about
+#: ``_AHEAD_SECONDS`` of work (at most ``_MAX_AHEAD``) instead of ``prefetch``: one
+#: commit then serves many short jobs, and jobs held ahead start within milliseconds.
+_SHORT_ATTEMPT = 0.005
+_AHEAD_SECONDS = 0.02
+_MAX_AHEAD = 64
+
 
 
 class JobStorage(KeyValueStore):
@@ -70,6 +77,8 @@ class JobStorage(KeyValueStore):
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
         self._holds: dict[str, str] = {}
+        # Mean duration of recent successful attempts (moving average), for the claim size.
+        self._mean_attempt = 1.0
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
@@ -203,7 +212,7 @@ class JobStorage(KeyValueStore):
                 finally:
                     self._idle -= 1
             self._claiming = True
-            want = 1 + self._idle + self.settings.worker.prefetch
+            want = self._claim_size()
             seq = self._wake_seq
         claimed: list[Claimed] = []
         next_due: float | None = None
@@ -229,6 +238,15 @@ class JobStorage(KeyValueStore):
                     finally:
                         self._idle -= 1
         return mine
+
+    def _claim_size(self) -> int:
+        """This thread, the idle ones, and ``prefetch`` ahead (more while jobs are short)."""
+        prefetch = self.settings.worker.prefetch
+        want = 1 + self._idle + prefetch
+        mean = self._mean_attempt
+        if prefetch and mean < _SHORT_ATTEMPT:
+            want = max(want, min(_MAX_AHEAD, int(_AHEAD_SECONDS / max(mean, 0.0003))))
+        return want
 
     def has_future_jobs(self) -> bool:
         """True when some job waits for a later ``run_at`` (scheduled or retrying)."""
@@ -332,9 +350,11 @@ class JobStorage(KeyValueStore):
         ``started_at`` is when the attempt really began, which is later than the
         claim for a job that waited in this process's prefetch buffer.
         """
+        finished = time.time() if finished_at is None else finished_at
         with self._ack_lock:
-            self._acks.append((job_id, started_at,
-                               time.time() if finished_at is None else finished_at))
+            self._acks.append((job_id, started_at, finished))
+            if started_at is not None:
+                self._mean_attempt += 0.1 * (finished - started_at - self._mean_attempt)
 
     def flush_acks(self) -> None:
         """Write pending completions now."""
