@@ -31,7 +31,7 @@ def test_a_claim_takes_more_ahead_while_attempts_are_short(huey):
     storage = huey.jobs
     settle_durations(storage, 0.001)
     assert storage.claim_next() is not None
-    assert len(storage._buffer) == 19  # about 20 ms of 1 ms jobs
+    assert 15 <= len(storage._buffer) <= 19  # about 20 ms of 1 ms jobs
 
 
 def test_no_prefetch_means_one_job_per_claim_however_short(huey):
