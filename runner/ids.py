@@ -13,13 +13,8 @@ import time
 
 
 def new_id(now: float | None = None) -> str:
-    """A UUIDv7-style id: 48 bits of epoch milliseconds, then 74 random bits."""
-    millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64 \
-        | (0b10 << 62) | (rand & ((1 << 62) - 1))
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """A UUIDv7-style id: 48 bits of epoch milliseconds, then 72 random bits."""
+    return new_ids(1, now)[0]
 
 
 def new_ids(count: int, now: float | None = None) -> list[str]:

@@ -180,8 +180,10 @@ class RunnerHuey(HueyApi, Huey):
         if jobs is None or not isinstance(task, RunnerTask):
             return super().enqueue(task)
         task = self.insert_task(jobs, task)
-        self._emit(S.SIGNAL_ENQUEUED, task)
-        if task.eta is not None and to_timestamp(task.eta) > time.time():
+        if self._listened(S.SIGNAL_ENQUEUED):
+            self._emit(S.SIGNAL_ENQUEUED, task)
+        if (task.eta is not None and self._listened(S.SIGNAL_SCHEDULED)
+                and to_timestamp(task.eta) > time.time()):
             self._emit(S.SIGNAL_SCHEDULED, task)
         if not self.results:
             return None
@@ -217,11 +219,15 @@ class RunnerHuey(HueyApi, Huey):
             except SerializationError as exc:
                 raise SerializationError(f"enqueue_many item {position}: {exc}") from None
         self.jobs.insert_many(new, batch_size=batch_size)
-        receivers = self._signal.receivers
-        if receivers.get(S.SIGNAL_ENQUEUED) or receivers.get("any"):
+        if self._listened(S.SIGNAL_ENQUEUED):
             for task in items:
                 self._emit(S.SIGNAL_ENQUEUED, task)
         return [Result(self, task) for task in items]
+
+    def _listened(self, signal: str) -> bool:
+        """Whether any receiver would hear ``signal`` (producers skip building the call)."""
+        receivers = self._signal.receivers
+        return bool(receivers.get(signal) or receivers.get("any"))
 
     def new_job(self, task: RunnerTask) -> NewJob:
         """The row for a task: options resolved, arguments checked to serialize."""
