@@ -46,6 +46,7 @@ imports = ["bench.core_tasks"]
 max_concurrent_tasks = {workers}
 queue_size = 0
 log_level = "INFO"
+{timeout}
 [database]
 synchronous = "{sync}"
 """
@@ -54,7 +55,8 @@ synchronous = "{sync}"
 class System:
     """How to enqueue into and consume from one system under test."""
 
-    def __init__(self, name: str, work: Path, workers: int, sync: str = "FULL") -> None:
+    def __init__(self, name: str, work: Path, workers: int, sync: str = "FULL",
+                 timeouts: bool = True) -> None:
         self.name, self.workers, self.sync = name, workers, sync
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-{sync}-w{workers}-", dir=work))
         self.record = self.dir / "record.txt"
@@ -62,7 +64,8 @@ class System:
         self.env = {"BENCH_RECORD": str(self.record), "BENCH_HUEY_DB": str(self.dir / "h.db")}
         self.settings = self.dir / "settings.toml"
         self.settings.write_text(SETTINGS.format(db=self.dir / "jobs.db", workers=workers,
-                                                 sync=sync))
+                                                 sync=sync,
+                                                 timeout="" if timeouts else "timeout = 0"))
 
     def enqueue(self, count: int, interval: float = 0.0, out: Path | None = None) -> float:
         args = [python(), "-m", "bench.enqueue", "plain" if self.name == "plain" else "ours",
@@ -128,6 +131,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--timeout-cost", action="store_true",
+                        help="also drain with task timeouts off, to price the watchdog")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-core-"))
     print(f"core benchmark: {args.jobs} no-op jobs, {args.rounds} rounds A B A B (medians), "
@@ -136,16 +141,24 @@ def main() -> None:
           "defaults (timeout 300 s, retries, INFO) at FULL (equal durability) and NORMAL "
           "(our default)\n")
     for workers in (1, 4):
-        runs: dict[str, list[tuple[float, float]]] = {"plain": [], "FULL": [], "NORMAL": []}
+        runs: dict[str, list[tuple[float, float]]] = {"plain": [], "FULL": [], "NORMAL": [],
+                                                      "untimed": []}
         for _ in range(args.rounds):
             runs["plain"].append(drain(System("plain", work, workers), args.jobs))
             runs["FULL"].append(drain(System("ours", work, workers, "FULL"), args.jobs))
             runs["NORMAL"].append(drain(System("ours", work, workers, "NORMAL"), args.jobs))
-        enq = {k: statistics.median(e for e, _ in v) for k, v in runs.items()}
-        rate = {k: statistics.median(d for _, d in v) for k, v in runs.items()}
+            if args.timeout_cost:
+                runs["untimed"].append(drain(System("ours", work, workers, "FULL", False),
+                                             args.jobs))
+        enq = {k: statistics.median(e for e, _ in v) for k, v in runs.items() if v}
+        rate = {k: statistics.median(d for _, d in v) for k, v in runs.items() if v}
         print(f"drain, {workers} worker(s):")
         print(line("jobs/s, ours at FULL", rate["plain"], rate["FULL"], "jobs/s"))
         print(line("jobs/s, ours at NORMAL", rate["plain"], rate["NORMAL"], "jobs/s"))
+        if "untimed" in rate:
+            print(f"  task timeouts on (300 s) cost {1 - rate['FULL'] / rate['untimed']:.1%} of "
+                  f"drain at FULL ({rate['FULL']:.0f} jobs/s against {rate['untimed']:.0f} "
+                  "with timeout = 0)")
         print(f"enqueue from a script (before the {workers}-worker drains):")
         print(line("enqueues/s, ours at FULL", enq["plain"], enq["FULL"], "/s"))
         print(line("enqueues/s, ours at NORMAL", enq["plain"], enq["NORMAL"], "/s"))
