@@ -78,6 +78,12 @@ class WorkerSection:
     """Seconds between heartbeats, lease extensions and reaper passes."""
     crash_limit: int = 3
     """A job that was running when its worker died this many times goes to dead."""
+    stuck_grace: float = 10.0
+    """Seconds past its timeout after which a job still running (blocked in a C call
+    the timeout cannot interrupt) is stuck: charged a crash, its thread replaced."""
+    isolation_limit: float = 60.0
+    """Longest a suspect job (running when a worker died) runs alone before the
+    worker claims other jobs beside it."""
     poll_interval: float = 1.0
     """Longest idle wait between looks at the queue when no wake-up arrives."""
     log_level: str = "INFO"
@@ -310,7 +316,8 @@ def _check(s: Settings, where: str) -> None:
     for key in ("retry_limit", "queue_size", "crash_limit", "max_memory_mb", "min_free_disk_mb"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
-    for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter"):
+    for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
+                "stuck_grace", "isolation_limit"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):

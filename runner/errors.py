@@ -17,6 +17,9 @@ EX_TEMPFAIL = 75
 EX_CONFIG = 78
 #: Not a sysexits.h code: the worker went over ``[worker] max_memory_mb`` and drained.
 EX_MEMORY_LIMIT = 86
+#: Not a sysexits.h code: more worker threads were stuck in blocking calls than the
+#: worker runs; it drained and exited so a restart frees them.
+EX_STUCK_THREADS = 87
 
 
 class RunnerError(Exception):

@@ -25,6 +25,8 @@ from runner.store.queries import list_workers, queue_depths
 
 #: Worker status prefix that the resource guard writes while claims are held.
 PAUSED_PREFIX = "paused:"
+#: Worker status prefix while a job overruns its timeout or a thread is written off.
+STALLED_PREFIX = "stalled:"
 _QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -69,6 +71,8 @@ class HealthFacts:
     database_problem: str | None = None
     paused: str | None = None
     """Why a worker holds its claims (disk full, memory), from its status."""
+    stalled: str | None = None
+    """A job past its timeout, or a thread written off, from a worker's status."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
                                    f"(limit {age(heartbeat_max_age)})")
     if facts.paused:
         return HealthReport(False, f"worker not claiming: {facts.paused}")
+    if facts.stalled:
+        return HealthReport(False, f"worker stalled: {facts.stalled}")
     if max_waiting_age:
         for queue, waited in sorted(facts.oldest_waiting.items(), key=lambda i: -i[1]):
             if waited > max_waiting_age:
@@ -127,7 +133,10 @@ def gather(db: Database, *, quick_check: bool = True, now: float | None = None) 
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
                    if w.status and w.status.startswith(PAUSED_PREFIX)), None)
     waiting = {d.queue: d.oldest_waiting_age for d in depths if d.oldest_waiting_age is not None}
-    return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused)
+    stalled = next((w.status[len(STALLED_PREFIX):].strip() for w in workers
+                    if w.status and w.status.startswith(STALLED_PREFIX)), None)
+    return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused,
+                       stalled)
 
 
 def check_database(db: Database) -> str | None:
@@ -150,7 +159,7 @@ def check(db: Database, settings: Settings, *, paused: str | None = None,
     facts = gather(db, quick_check=section.quick_check, now=now)
     if paused and not facts.paused:
         facts = HealthFacts(facts.newest_heartbeat_age, facts.oldest_waiting,
-                            facts.schedule_lags, facts.database_problem, paused)
+                            facts.schedule_lags, facts.database_problem, paused, facts.stalled)
     return evaluate(facts, heartbeat_max_age=heartbeat_limit(settings, section),
                     max_waiting_age=section.max_waiting_age,
                     max_schedule_lag=section.max_schedule_lag)

@@ -3,7 +3,9 @@
 A worker id is ``host:pid:started_ms``. A job whose lease expired, or whose
 owner is a process on this host that no longer exists, is an orphan: it goes
 back to ``available`` with its attempt still counted, or to ``dead`` ("worker
-died") once it has been running during ``crash_limit`` worker deaths.
+died") once it has been running during ``crash_limit`` worker deaths. Only an
+attempt that had started is charged: a job the dead worker had claimed ahead of
+its idle threads goes back as if never claimed (see :mod:`runner.store.running_file`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from runner.store.db import Database
+from runner.store.running_file import forget, read_started, running_dir
 
 
 def make_worker_id(now: float | None = None) -> str:
@@ -111,8 +114,10 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         owner_host, pid = parse_worker_id(owner)
         if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
             dead_here.append(owner)
+    forget_stale_files(db, host, {owner for owner, _ in rows if owner})
     if not dead_here and not any(expires is not None and expires < at for _, expires in rows):
         return Recovery([], [])  # nothing to recover: no write transaction
+    started = {owner: read_started(db.path, owner) for owner in dead_here}
 
     def recover(conn: sqlite3.Connection) -> Recovery:
         marks = ",".join("?" * len(dead_here))
@@ -123,27 +128,22 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
             (at, *dead_here)).fetchall()
         requeued, buried = [], []
         for job_id, owner, attempt, crashes, started_at in rows:
-            crashes += 1
+            ran = started.get(owner)
+            if ran is not None and (job_id, attempt) not in ran:
+                conn.execute(
+                    "UPDATE runner_job SET state='available', attempt=attempt-1, run_at=?, "
+                    "started_at=NULL, reason='claimed by a worker that died before starting "
+                    "it; requeued', lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+                    (at, job_id))
+                requeued.append(job_id)
+                continue
             message = (f"worker {owner} died while attempt {attempt} was running"
                        if owner != me else
                        f"lease of attempt {attempt} expired: its outcome could not be written")
-            conn.execute(
-                "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, "
-                "traceback, worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (job_id, attempt, "crash", "WorkerDied", message, "", owner, started_at, at))
-            if crash_limit and crashes >= crash_limit:
-                conn.execute(
-                    "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, "
-                    "reason=?, error_type='WorkerDied', error_message=?, lease_owner=NULL, "
-                    "lease_expires_at=NULL WHERE id=?",
-                    (crashes, at, f"worker died ({crashes} times while running it)",
-                     message, job_id))
+            if charge_crash(conn, job_id, owner, attempt, crashes, started_at, message,
+                            crash_limit=crash_limit, error_type="WorkerDied", now=at):
                 buried.append(job_id)
             else:
-                conn.execute(
-                    "UPDATE runner_job SET state='available', crashes=?, run_at=?, "
-                    "reason='worker died; requeued', lease_owner=NULL, lease_expires_at=NULL "
-                    "WHERE id=?", (crashes, at, job_id))
                 requeued.append(job_id)
         if dead_here:
             conn.execute(
@@ -151,7 +151,69 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
                 "AND state='running'", (at, *dead_here))
         return Recovery(requeued, buried)
 
-    return db.write(recover)
+    recovery = db.write(recover)
+    for owner in dead_here:
+        forget(db.path, owner)
+    return recovery
+
+
+def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
+    """Remove running files of this host's dead workers that hold no job any more."""
+    try:
+        names = [p.name for p in running_dir(db.path).iterdir()]
+    except OSError:
+        return
+    for name in names:
+        owner_host, pid = parse_worker_id(name)
+        if owner_host == host and pid is not None and pid != os.getpid() \
+                and name not in holding and not pid_alive(pid):
+            forget(db.path, name)
+
+
+def charge_crash(conn: sqlite3.Connection, job_id: str, owner: str | None, attempt: int,
+                 crashes: int, started_at: float | None, message: str, *, crash_limit: int,
+                 error_type: str, now: float) -> bool:
+    """Charge a crash to a running attempt: requeued, or dead at ``crash_limit``; True if dead."""
+    crashes += 1
+    conn.execute(
+        "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, "
+        "traceback, worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (job_id, attempt, "crash", error_type, message, "", owner, started_at, now))
+    if crash_limit and crashes >= crash_limit:
+        reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
+            f" ({crashes} times while running it)"
+        conn.execute(
+            "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
+            "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
+            "WHERE id=?", (crashes, now, reason, error_type, message, job_id))
+        return True
+    reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    conn.execute(
+        "UPDATE runner_job SET state='available', crashes=?, run_at=?, reason=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (crashes, now, reason, job_id))
+    return False
+
+
+def charge_stuck(db: Database, job_id: str, attempt: int, owner: str, message: str, *,
+                 crash_limit: int, now: float | None = None) -> str | None:
+    """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+
+    Returns the job's new state (``available`` or ``dead``), or None when that
+    attempt was no longer running under ``owner``.
+    """
+    at = time.time() if now is None else now
+
+    def charge(conn: sqlite3.Connection) -> str | None:
+        row = conn.execute(
+            "SELECT crashes, started_at FROM runner_job WHERE id=? AND attempt=? "
+            "AND state='executing' AND lease_owner=?", (job_id, attempt, owner)).fetchone()
+        if row is None:
+            return None
+        dead = charge_crash(conn, job_id, owner, attempt, row[0], row[1], message,
+                            crash_limit=crash_limit, error_type="JobStuck", now=at)
+        return "dead" if dead else "available"
+
+    return db.write(charge)
 
 
 def prune_workers(db: Database, *, older_than: float, now: float | None = None) -> int:

@@ -55,6 +55,8 @@ def test_no_worker_is_unhealthy(huey, capsys):
     (HealthFacts(1.0, {}, {"s": 301.0}), "schedule 's'"),
     (HealthFacts(1.0, {}, None, database_problem="quick_check: bad"), "database: quick_check"),
     (HealthFacts(1.0, {}, None, paused="disk full"), "worker not claiming: disk full"),
+    (HealthFacts(1.0, {}, None, stalled="job j (t) 3s past its 1s timeout"),
+     "worker stalled: job j (t) 3s past its 1s timeout"),
 ])
 def test_evaluate_is_a_pure_decision(facts, reason):
     report = evaluate(facts, **LIMITS)

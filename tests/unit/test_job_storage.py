@@ -14,7 +14,7 @@ def backlog(huey, count: int) -> None:
 
 def settle_durations(storage, seconds: float) -> None:
     for n in range(100):
-        storage.ack_completed(f"x{n}", started_at=100.0, finished_at=100.0 + seconds)
+        storage.ack_completed(f"x{n}", 1, started_at=100.0, finished_at=100.0 + seconds)
     storage._acks.clear()
 
 

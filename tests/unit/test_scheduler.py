@@ -141,7 +141,7 @@ def test_overlap_skip_when_a_run_outlasts_its_interval(huey):
     assert row.skipped == 1 and "still running" in row.last_skip_reason
     assert schedule_runs("quarter_hourly", huey=huey)[-1].outcome.startswith("skipped: overlap")
     # When the long run finishes, the next slot runs again
-    huey.jobs.ack_completed(claimed.id)
+    huey.jobs.ack_completed(claimed.id, claimed.attempt)
     huey.jobs.flush_acks()
     s.tick(slot + 1800)
     assert [state for _, state, _ in jobs_of(huey, "quarter_hourly")] == [
