@@ -72,6 +72,12 @@ class SerializationError(RunnerError):
     exit_code = EX_DATAERR
 
 
+class InvalidArgument(RunnerError):
+    """A command-line value is out of range or not a number; nothing was written."""
+
+    exit_code = EX_DATAERR
+
+
 class UnknownTask(RunnerError):
     """No task is registered under the given name."""
 
@@ -100,6 +106,10 @@ class EventNotFound(RunnerError):
 
 class InvalidAction(RunnerError):
     """The action does not apply to the job in its current state."""
+
+
+class InvalidFilter(RunnerError):
+    """A job filter names a state, or uses a qualifier, that does not exist."""
 
 
 class TaskTimeout(RunnerError, _HueyTaskTimeout):

@@ -24,7 +24,9 @@ from typing import Any
 
 from huey import signals as S
 from huey.api import Huey, Result, ResultGroup, Task, chord, group
+from huey.serializer import Serializer
 from huey.storage import BaseStorage
+from huey.utils import Error
 
 from runner.arguments import preview_args, unserializable
 from runner.attempt import (
@@ -44,6 +46,7 @@ from runner.errors import SerializationError
 from runner.huey_api import HueyApi
 from runner.result import RunnerResult
 from runner.retry import backoff_delay
+from runner.serializers import UnsupportedValue, make_serializer
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.workers import charge_stuck
@@ -99,6 +102,20 @@ class RunnerHuey(HueyApi, Huey):
         """Swap the settings of a running worker (SIGHUP), keeping its open storage."""
         with self._storage_lock:
             self._settings = settings
+
+    @property
+    def serializer(self) -> Serializer:
+        """Payloads and results: ``[runner] serializer`` ("pickle" or "json")."""
+        kind = self.settings.runner.serializer
+        serializer = self._serializers.get(kind)
+        if serializer is None:
+            serializer = self._serializers[kind] = make_serializer(kind)
+        return serializer
+
+    @serializer.setter
+    def serializer(self, value: Serializer) -> None:
+        # huey's __init__ sets its own pickle serializer; ours is chosen by settings.
+        self._serializers: dict[str, Serializer] = {}
 
     def create_storage(self) -> BaseStorage | None:
         if self._immediate and self.immediate_use_memory:
@@ -201,6 +218,21 @@ class RunnerHuey(HueyApi, Huey):
             unique_key=task.unique_key, event_id=task.event_id, schedule=task.schedule_name)
 
     def put_result(self, key: str, data: Any) -> Any:
+        try:
+            return self._put_result(key, data)
+        except UnsupportedValue as exc:
+            # The JSON serializer cannot carry this result: the job fails with the reason
+            # (and the waiting caller gets it) instead of completing without its result.
+            error = SerializationError(f"the result of job {key} cannot be stored: {exc}")
+            attempt: Attempt | None = getattr(_local, "attempt", None)
+            if attempt is not None and attempt.claimed.id == key:
+                attempt.exception = error
+                attempt.failure = describe_failure(error, "error", attempt.started_at)
+            self._put_result(key, Error({"error": repr(error), "retries": 0, "traceback": "",
+                                         "task_id": key}))
+            raise error from None
+
+    def _put_result(self, key: str, data: Any) -> Any:
         attempt: Attempt | None = getattr(_local, "attempt", None)
         if self.jobs is not None and attempt is not None and key in attempt.pipeline:
             # The job's result (or the error of each pipeline step): written with its outcome.
@@ -235,7 +267,8 @@ class RunnerHuey(HueyApi, Huey):
         try:
             return self.serialize_task(task)
         except Exception as exc:
-            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc) from None
+            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc,
+                                 self.serializer.serialize) from None
 
     # -- consuming -------------------------------------------------------------
 
@@ -519,7 +552,10 @@ class RunnerHuey(HueyApi, Huey):
             jobs.release_inflight(claimed[0].id)
             return True
         _local.claimed = claimed[0]
-        self.execute(task)
+        try:
+            self.execute(task)
+        except SerializationError:
+            pass  # a result the serializer cannot carry: the job is already dead with the reason
         jobs.flush_acks()
         return True
 

@@ -36,6 +36,12 @@ async def async_add(a, b):
 
 
 @task(retry_limit=0)
+def make_set(n):
+    """A result only pickle can carry."""
+    return set(range(n))
+
+
+@task(retry_limit=0)
 def noop(n=0):
     return None
 

@@ -21,6 +21,7 @@ from functools import cached_property
 
 from runner.config import Settings, load_settings
 from runner.errors import RunnerError
+from runner.printable import one_line
 from runner.store.db import Database
 
 #: Command group modules, in the order their commands are listed by --help.
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> i
     try:
         return int(args.func(args, Context(args)) or 0)
     except RunnerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -56,7 +56,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def __init__(self, name: str = "runner", *, settings: Settings) -> None:
         super().__init__(name)
         self.settings = settings
-        self.db = open_database(settings.database_path, settings.database)
+        self.db = open_database(settings.database_path, settings.database,
+                                file_mode=settings.runner.file_mode_bits)
         prepare_database(self.db)
         self.notifier = Notifier(self.db.path)
         self.owner: str | None = None
@@ -64,6 +65,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.lease_seconds = settings.worker.lease_seconds
         self._cond = threading.Condition()
         self._buffer: deque[Claimed] = deque()
+        self.processed = 0
+        """Attempts this process has settled (its heartbeat reports the number)."""
         self._claiming = False
         self._idle = 0
         self._acks: list[Ack] = []
@@ -311,9 +314,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             next_due = None
             if not rows:
                 found = conn.execute(
-                    f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                    f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+                    f"SELECT min(run_at), max(run_at) FROM runner_job INDEXED BY "
+                    f"runner_job_queue_waiting WHERE state IN {WAITING_SQL}{queue_sql}",
+                    params).fetchone()
                 next_due = found[0] if found else None
+                if found and not isinstance(found[1], (int, float, type(None))):
+                    next_due = bury_bad_run_at(conn, now)
             return [Claimed(r[0], r[1], r[2], now)
                     for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)
 
@@ -368,8 +374,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             pending = [a.job_id for a in self._acks]
         return list(self._inflight.union(pending)) if pending else list(self._inflight)
 
+    def running_count(self) -> int:
+        """Jobs held that a thread runs now (the rest wait in the prefetch buffer)."""
+        return max(0, len(self._inflight) - len(self._buffer))
+
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""
+        if job_id in self._inflight:
+            self.processed += 1
         self._inflight.discard(job_id)
         if self._isolating is not None and (job_id == self._isolating or not self._inflight):
             with self._cond:
@@ -381,3 +393,21 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def path(self) -> Path:
         """The database file."""
         return self.db.path
+
+
+def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
+    """Send waiting jobs whose ``run_at`` is not a number (a hand edit) to dead, once.
+
+    SQLite sorts text after every number, so such a row is never due and would
+    otherwise come back as the next due time on every poll. Returns the next
+    due time among the rows left.
+    """
+    bad = conn.execute(
+        f"UPDATE runner_job SET state='dead', finished_at=?, "
+        f"reason='run_at is not a number: ' || quote(run_at) WHERE state IN {WAITING_SQL} "
+        f"AND typeof(run_at) NOT IN ('real', 'integer') RETURNING id, reason", (now,)).fetchall()
+    for job_id, reason in bad:
+        logger.error("job %s goes to dead: %s", job_id, reason)
+    (next_due,) = conn.execute(
+        f"SELECT min(run_at) FROM runner_job WHERE state IN {WAITING_SQL}").fetchone()
+    return next_due

@@ -255,10 +255,9 @@ _QUEUE_COUNT_OBJECTS = ("runner_queue", "runner_queue_insert", "runner_queue_del
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create every table and index that is missing (safe to run concurrently).
 
-    ``auto_vacuum`` only takes effect on a database without tables, so it is set
-    first: pruning can then give pages back with ``incremental_vacuum``.
+    ``auto_vacuum`` is set when the connection opens (:class:`runner.db.Database`):
+    SQLite ignores it inside a transaction and once WAL mode is on.
     """
-    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
     marks = ",".join("?" * len(_QUEUE_COUNT_OBJECTS))
     counted = conn.execute(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})",
                            _QUEUE_COUNT_OBJECTS).fetchone()[0]

@@ -44,6 +44,13 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def worker_gone(owner: str, host: str | None = None) -> bool:
+    """True when ``owner`` is a worker of this host whose process no longer exists."""
+    owner_host, pid = parse_worker_id(owner)
+    here = socket.gethostname() if host is None else host
+    return owner_host == here and pid is not None and not pid_alive(pid)
+
+
 @dataclass(frozen=True)
 class Recovery:
     """What one recovery pass did."""
@@ -66,8 +73,12 @@ def register(db: Database, owner: str, *, concurrency: int, queues: tuple[str, .
 def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: float,
               rss_bytes: int | None = None, cpu_percent: float | None = None,
               processed: int | None = None, status: str | None = None,
-              now: float | None = None) -> None:
-    """Say this worker is alive and extend the leases of the jobs it runs."""
+              running: int | None = None, now: float | None = None) -> None:
+    """Say this worker is alive and extend the leases of the jobs it runs.
+
+    ``running`` counts the jobs a thread runs now; the other ``job_ids`` are
+    prefetched (claimed, waiting in the process). Default: all of them.
+    """
     at = time.time() if now is None else now
 
     def beat(conn: sqlite3.Connection) -> None:
@@ -75,7 +86,8 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
             "UPDATE runner_worker SET heartbeat_at=?, rss_bytes=coalesce(?, rss_bytes), "
             "cpu_percent=coalesce(?, cpu_percent), running=?, "
             "processed=coalesce(?, processed), status=coalesce(?, status) WHERE id=?",
-            (at, rss_bytes, cpu_percent, len(job_ids), processed, status, owner))
+            (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
+             processed, status, owner))
         if job_ids:
             conn.executemany(
                 "UPDATE runner_job SET lease_expires_at=? WHERE id=? AND lease_owner=? "
@@ -115,7 +127,11 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
             dead_here.append(owner)
     forget_stale_files(db, host, {owner for owner, _ in rows if owner})
-    if not dead_here and not any(expires is not None and expires < at for _, expires in rows):
+    # A worker killed while idle holds no job, but its row must not stay 'running'.
+    idle_dead = [w for (w,) in db.query("SELECT id FROM runner_worker WHERE state='running'")
+                 if w != me and w not in dead_here and worker_gone(w, host)]
+    if not dead_here and not idle_dead and not any(
+            expires is not None and expires < at for _, expires in rows):
         return Recovery([], [])  # nothing to recover: no write transaction
     started = {owner: read_started(db.path, owner) for owner in dead_here}
 
@@ -145,10 +161,11 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
                 buried.append(job_id)
             else:
                 requeued.append(job_id)
-        if dead_here:
+        gone = dead_here + idle_dead
+        if gone:
             conn.execute(
-                f"UPDATE runner_worker SET state='dead', stopped_at=? WHERE id IN ({marks}) "
-                "AND state='running'", (at, *dead_here))
+                f"UPDATE runner_worker SET state='dead', stopped_at=?, running=0 WHERE id IN "
+                f"({','.join('?' * len(gone))}) AND state='running'", (at, *gone))
         return Recovery(requeued, buried)
 
     recovery = db.write(recover)

@@ -78,6 +78,7 @@ class Lifeline:
             cpu = self._process.cpu_percent(None)
         heartbeat(self.storage.db, self.owner, self.storage.inflight_ids(),
                   lease_seconds=w.lease_seconds, rss_bytes=rss, cpu_percent=cpu,
+                  running=self.storage.running_count(), processed=self.storage.processed,
                   status=self.status() if self.status else None, now=at)
         self.last_beat = at
         if self.storage.pending_outcomes:

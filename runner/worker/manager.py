@@ -30,6 +30,7 @@ from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
 from runner.store.job_storage import JobStorage
+from runner.store.maintenance import enable_space_reclaim
 from runner.store.workers import make_worker_id, mark_stopped, recover_orphans, register
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations, validate_sections
@@ -175,6 +176,9 @@ class Manager:
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
+        reclaim = enable_space_reclaim(jobs.db, me=self.owner)
+        if reclaim:
+            logger.warning("%s: %s", jobs.db.path, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
         register(jobs.db, self.owner, concurrency=threads, queues=self.queues)
         recovery = recover_orphans(jobs.db, crash_limit=self.settings.worker.crash_limit,
