@@ -21,6 +21,7 @@ import asyncio
 import ctypes
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -86,16 +87,19 @@ class Watchdog:
         self._armed: dict[int, tuple[int, float]] = {}
         self._fired: set[int] = set()
         self._ids = itertools.count(1)
+        #: When the watchdog thread wakes next on its own (inf: only when notified).
+        self._wakes_at = math.inf
         self._thread = threading.Thread(target=self._run, name="runner-watchdog", daemon=True)
         self._thread.start()
 
     def arm(self, thread_id: int, deadline: float, timeout: float) -> int:
         """Watch a thread until :meth:`disarm`; returns the token to disarm with.
 
-        The watchdog thread sleeps until the earliest deadline, so it is woken
-        only when this one comes sooner: with one timeout for every job (the
-        default 300 s), a new deadline is almost never the earliest, and a job
-        costs no thread switch.
+        The watchdog thread sleeps until the earliest deadline it knew of, so
+        it is woken only when this one comes sooner: with one timeout for every
+        job (the default 300 s), a new deadline is almost never sooner, and a job
+        costs no thread switch (a thread that wakes for a finished attempt's
+        deadline just sleeps again until the next one).
         """
         with self._cond:
             heap = self._heap
@@ -108,9 +112,9 @@ class Watchdog:
                 heapq.heapify(heap)
             token = next(self._ids)
             self._armed[token] = (thread_id, timeout)
-            earliest = not heap or deadline < heap[0][0]
             heapq.heappush(heap, (deadline, token))
-            if earliest:
+            if deadline < self._wakes_at:
+                self._wakes_at = deadline
                 self._cond.notify()
             return token
 
@@ -136,8 +140,8 @@ class Watchdog:
                         self._fired.add(token)
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(
                             ctypes.c_ulong(thread_id), ctypes.py_object(TaskTimeout))
-                wait = self._heap[0][0] - now if self._heap else None
-                self._cond.wait(wait)
+                self._wakes_at = self._heap[0][0] if self._heap else math.inf
+                self._cond.wait(self._wakes_at - now if self._heap else None)
 
 
 _watchdog: Watchdog | None = None

@@ -56,3 +56,13 @@ def test_a_sync_task_times_out_after_many_quick_ones():
         assert run_sync(lambda: 1, (), {}, 300) == 1
     with pytest.raises(TaskTimeout, match="timed out after 0.05s"):
         run_sync(_spin, (10,), {}, 0.05)
+
+
+def test_a_deadline_after_a_finished_earlier_one_still_fires():
+    dog = Watchdog()
+    me = threading.get_ident()
+    dog.disarm(dog.arm(me, time.monotonic() + 0.05, 0.05))  # the thread sleeps until then
+    later = dog.arm(me, time.monotonic() + 0.2, 0.2)
+    with pytest.raises(TaskTimeout):
+        _spin(10)
+    assert dog.disarm(later)
