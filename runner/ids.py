@@ -8,6 +8,7 @@ the right edge of the index: fewer pages written per commit, smaller WAL.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -29,3 +30,19 @@ def new_ids(count: int, now: float | None = None) -> list[str]:
         r = noise[n:n + 18]
         out.append(f"{head}{r[:3]}-{variant[int(r[3], 16) & 3]}{r[4:7]}-{r[7:18]}{r[3]}")
     return out
+
+
+def derived_id(base: str, *parts: str) -> str:
+    """An id made from ``base`` and ``parts``: the same inputs give the same id.
+
+    It keeps ``base``'s time prefix (so it sorts beside it) and takes the rest
+    from a hash, so a job that writes derived rows and runs twice writes the
+    same rows twice, which the primary key then refuses or the writer detects.
+    """
+    digest = hashlib.sha256("\x1f".join((base, *parts)).encode()).digest()
+    rand = int.from_bytes(digest[:10], "big")
+    millis = int(base.replace("-", "")[:12], 16)
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64 \
+        | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
