@@ -51,7 +51,7 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None) 
         try:
             return await asyncio.wait_for(factory(), timeout)
         except TimeoutError:
-            raise TaskTimeout(f"timed out after {timeout:g}s (cancelled)") from None
+            raise TaskTimeout(f"timeout {timeout:g}s") from None
 
     return loop.run_until_complete(guarded())
 
@@ -75,7 +75,7 @@ def run_sync(func: Callable[..., Any], args: tuple, kwargs: dict,
             except TaskTimeout:
                 fired = True
         if fired:
-            raise TaskTimeout(f"timed out after {timeout:g}s (interrupted)")
+            raise TaskTimeout(f"timeout {timeout:g}s")
 
 
 class Watchdog:
