@@ -109,6 +109,16 @@ class Counter(_Table):
         table_name = "runner_counter"
 
 
+class QueueCount(_Table):
+    """Waiting jobs per queue, kept by triggers on runner_job (see runner.store.models)."""
+
+    queue = pw.TextField(primary_key=True)
+    waiting = pw.IntegerField(constraints=_default("0"))
+
+    class Meta:
+        table_name = "runner_queue"
+
+
 class Schedule(_Table):
     """Periodic schedules: one row each; firing is a compare-and-set on next_fire_at."""
 
@@ -213,8 +223,8 @@ class Log(_Table):
 
 
 #: Every table, in the order they are created.
-TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, Schedule, ScheduleRun,
-                                Worker, Event, Log]
+TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, QueueCount, Schedule,
+                                ScheduleRun, Worker, Event, Log]
 
 
 def create_table_sql(model: type[pw.Model], database: pw.Database = schema_database) -> str:

@@ -93,6 +93,7 @@ RECORDED: dict[type, dict[str, str]] = {
         "create_task": "(self, func, context=False, name=None, **settings)",
         "call_local": "(self, *args, **kwargs)",
         "unregister": "(self)",
+        "map": "(self, it)",
     },
     Consumer: {
         "__init__": "(self, huey, workers=1, periodic=True, initial_delay=0.1, backoff=1.15, "
