@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 from runner.config import Settings
+from runner.counters import count_where
 from runner.db import Database, short_id
 from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
 from runner.queries import get_job
@@ -53,9 +54,13 @@ def _cancel(db: Database, job_ids: Sequence[str], states: Sequence[str], reason:
             now: float | None) -> int:
     at = time.time() if now is None else now
     marks = _in(states)
-    return _each(db, job_ids, lambda conn, job_id: conn.execute(
-        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
-        f"WHERE id=? AND state IN {marks}", (at, reason, job_id)).rowcount)
+
+    def cancel(conn: sqlite3.Connection, job_id: str) -> int:
+        count_where(conn, "cancelled", f"id=? AND state IN {marks}", (job_id,))
+        return conn.execute(f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
+                            f"WHERE id=? AND state IN {marks}", (at, reason, job_id)).rowcount
+
+    return _each(db, job_ids, cancel)
 
 
 def retry_job(db: Database, job_id: str) -> None:

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from runner.counters import count_completions, count_enqueued
 from runner.errors import QueueFull
 from runner.models import WAITING_SQL
 
@@ -80,10 +81,12 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float,
           "scheduled" if j.run_at > created else "available", j.data, j.args,
           j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
          for j in jobs])
+    count_enqueued(conn, jobs)
 
 
 def write_acks(conn: sqlite3.Connection,
                 acks: list[tuple[str, float | None, float]]) -> None:
+    count_completions(conn, acks)
     conn.executemany(
         "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
         "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
+from runner.counters import count_where
 from runner.db import Database
 from runner.models import WAITING_SQL
 
@@ -42,9 +43,7 @@ class KeyValueStore(BaseStorage):
         return [r[0] for r in rows]
 
     def flush_queue(self) -> None:
-        self.db.write(lambda c: c.execute(
-            f"UPDATE runner_job SET state='cancelled', reason='queue flushed', finished_at=? "
-            f"WHERE state IN {WAITING_SQL}", (time.time(),)))
+        self.db.write(lambda c: _cancel_where(c, f"state IN {WAITING_SQL}", "queue flushed"))
 
     def add_to_schedule(self, data: bytes, ts: object) -> None:
         raise NotImplementedError("scheduled jobs are rows with a future run_at")
@@ -61,9 +60,7 @@ class KeyValueStore(BaseStorage):
         return [r[0] for r in rows]
 
     def flush_schedule(self) -> None:
-        self.db.write(lambda c: c.execute(
-            "UPDATE runner_job SET state='cancelled', reason='schedule flushed', "
-            "finished_at=? WHERE state='scheduled'", (time.time(),)))
+        self.db.write(lambda c: _cancel_where(c, "state='scheduled'", "schedule flushed"))
 
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         self.db.write(lambda c: c.execute(
@@ -148,3 +145,9 @@ class KeyValueStore(BaseStorage):
 
 def _is_revocation(key: str) -> bool:
     return key.startswith(("r:", "rt:"))
+
+
+def _cancel_where(conn: sqlite3.Connection, where: str, reason: str) -> None:
+    count_where(conn, "cancelled", where)
+    conn.execute(f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? WHERE {where}",
+                 (reason, time.time()))

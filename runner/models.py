@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
+from runner import counters
+
 SCHEMA_VERSION = 1
 
 
@@ -223,6 +225,8 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
     "WHERE job_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
+    # Lifetime counters per task and queue (see runner.counters).
+    *counters.DDL,
 ]
 
 _DDL_NAME = re.compile(r"IF NOT EXISTS (\w+)")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from runner.config import Settings
+from runner.counters import count_where
 from runner.db import open_database
 from runner.errors import DiskFull
 from runner.job_rows import (
@@ -340,6 +341,7 @@ class JobStorage(KeyValueStore):
             if acks:
                 write_acks(conn, acks)
             record_failure(conn, job_id, attempt, failure, self.owner, now)
+            count_where(conn, "retried" if state == "retrying" else "dead", "id = ?", (job_id,))
             conn.execute(
                 "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
                 "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
@@ -361,7 +363,13 @@ class JobStorage(KeyValueStore):
             sql = ("UPDATE runner_job SET state=?, reason=?, finished_at=?, lease_owner=NULL, "
                    "lease_expires_at=NULL WHERE id=?")
             params = (state, reason, now, job_id)
-        self.db.write(lambda conn: conn.execute(sql, params))
+
+        def write(conn: sqlite3.Connection) -> None:
+            if state == "cancelled":
+                count_where(conn, "cancelled", "id = ?", (job_id,))
+            conn.execute(sql, params)
+
+        self.db.write(write)
         if state == "available":
             self.wake()
 

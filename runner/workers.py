@@ -14,6 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from runner.counters import count_where
 from runner.db import Database
 
 
@@ -145,6 +146,9 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
                     "reason='worker died; requeued', lease_owner=NULL, lease_expires_at=NULL "
                     "WHERE id=?", (crashes, at, job_id))
                 requeued.append(job_id)
+        for outcome, ids in (("dead", buried), ("retried", requeued)):
+            if ids:
+                count_where(conn, outcome, f"id IN ({','.join('?' * len(ids))})", ids)
         if dead_here:
             conn.execute(
                 f"UPDATE runner_worker SET state='dead', stopped_at=? WHERE id IN ({marks}) "
