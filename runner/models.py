@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
-from runner import counters
+from runner import counters, exporter
 
 SCHEMA_VERSION = 1
 
@@ -227,6 +227,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
     # Lifetime counters per task and queue (see runner.counters).
     *counters.DDL,
+    *exporter.DDL,
 ]
 
 _DDL_NAME = re.compile(r"IF NOT EXISTS (\w+)")

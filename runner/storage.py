@@ -290,6 +290,10 @@ class JobStorage(KeyValueStore):
         """Jobs this process holds under lease right now."""
         return list(self._inflight)
 
+    def prefetched_count(self) -> int:
+        """Claimed jobs waiting in this process for a free thread (part of the in-flight)."""
+        return len(self._buffer)
+
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""
         self._inflight.discard(job_id)

@@ -148,14 +148,16 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     settings = ctx.settings
     ctx.load_tasks()
     from runner.manager import Manager
-
-    manager = Manager(settings, huey=ctx.huey)
-    jobs = ctx.huey.jobs
-    manager.check_database(jobs)
     from runner.scheduler import Scheduler
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(ctx.huey._registry._registry)
-    print(f"ok: settings {settings.path or '(defaults)'}, {count} tasks, {schedules} schedules, "
-          f"database {jobs.db.path}")
+    if ctx.database_exists():
+        Manager(settings, huey=ctx.huey).check_database(ctx.huey.jobs)
+        database = str(settings.database_path)
+    else:
+        database = f"{settings.database_path} (not created yet: the worker creates it)"
+    print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
+          f"(found via {ctx.settings_source}), {count} tasks, {schedules} schedules, "
+          f"database {database}")
     return 0
