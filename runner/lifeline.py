@@ -32,6 +32,7 @@ class Lifeline:
         self.status = status
         self.last_beat: float | None = None
         self.last_cpu_percent: float | None = None
+        self.started_at = time.time()
         self._progress_at = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -40,6 +41,7 @@ class Lifeline:
 
     def start(self) -> None:
         """Start beating in a daemon thread."""
+        self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name="runner-lifeline", daemon=True)
         self._thread.start()
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from runner.config import Settings
 from runner.exporter import ExporterElection
 from runner.guard import ResourceGuard
-from runner.health import HealthReport, check, health_settings
+from runner.health import HealthReport, check, health_settings, heartbeat_limit
 from runner.housekeeper import Housekeeper
 from runner.httpserver import MetricsServer, metrics_settings, parse_listen
 from runner.logcapture import install_output_capture, uninstall_output_capture
@@ -117,17 +117,19 @@ class Operations:
     def database_stuck(self, now: float | None = None) -> str | None:
         """Why this worker's heartbeats are not being written, or None while they are."""
         lifeline = self.lifeline
-        if lifeline is None or lifeline.last_beat is None:
+        if lifeline is None:
             return None
-        waited = (time.time() if now is None else now) - lifeline.last_beat
+        last = lifeline.started_at if lifeline.last_beat is None else lifeline.last_beat
+        waited = (time.time() if now is None else now) - last
         if waited < self.heartbeat_limit() or self.guard.reason is not None:
             return None
-        since = time.strftime("%H:%M:%S", time.localtime(lifeline.last_beat))
+        since = time.strftime("%H:%M:%S", time.localtime(last))
         return (f"no heartbeat written since {since} ({waited:.0f}s; another process may hold "
                 "the write lock)")
 
     def heartbeat_limit(self) -> float:
-        return max(10.0, 3 * self.settings.worker.heartbeat_interval)
+        """Seconds after which a heartbeat is stale (``[health] heartbeat_max_age``)."""
+        return heartbeat_limit(self.settings, health_settings(self.settings))
 
     def counts(self) -> tuple[int, int]:
         """(running, prefetched) jobs of this process."""

@@ -1,0 +1,203 @@
+"""/metrics as Prometheus reads it: counters never go down, naming rules hold, promtool agrees."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from runner.counters import BUCKETS, read_totals
+from runner.maintenance import RetentionSection, prune
+from runner.prometheus import render_database, render_worker
+from runner.scrape import (
+    BuildInfo,
+    ProcessStats,
+    WorkerSnapshot,
+    build_info,
+    read_database,
+    read_process,
+)
+from runner.testing import drain
+from tests import jobs
+from tests.conftest import wait_for, write_settings
+
+
+def families(text):
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def samples(text):
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def counter_samples(text):
+    """Every jobrunner counter and histogram sample: each must never go down.
+
+    (``process_*`` counters belong to one process and start again with it.)
+    """
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text) if f.type in ("counter", "histogram")
+            for s in f.samples if s.name.startswith("jobrunner_")}
+
+
+def assert_not_lower(before, after):
+    lower = {k: (v, after.get(k)) for k, v in before.items() if after.get(k, -1) < v}
+    assert not lower, f"counters went down or vanished: {lower}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, path, method="GET"):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), response.read().decode()
+
+
+def scrape_when(port, condition):
+    def attempt():
+        try:
+            text = get(port, "/metrics")[2]
+        except OSError:
+            return None
+        return text if condition(text) else None
+    return wait_for(attempt, timeout=20, message="a scrape showing the expected figures")
+
+
+def test_counters_never_go_down_across_a_worker_restart_and_a_window_boundary(
+        huey, make_worker, tmp_path):
+    port = free_port()
+    settings = write_settings(tmp_path, name="metrics.toml", extra=(
+        f'[metrics]\nlisten = "127.0.0.1:{port}"\nname = "alpha"\n'))
+    db = huey.jobs.db
+    worker = make_worker(settings=settings)
+    for i in range(5):
+        jobs.add(i, i)
+    jobs.always_fails("first")
+
+    def finished(n_add, n_dead):
+        def check():
+            by = {t.task: t for t in read_totals(db)}
+            return (by.get("add") and by["add"].completed == n_add and by.get("always_fails")
+                    and by["always_fails"].dead == n_dead)
+        return check
+
+    wait_for(finished(5, 1), message="the first jobs to finish")
+    first = scrape_when(port, lambda t: 'jobrunner_jobs_completed_total{task="add"' in t
+                        and "jobrunner_worker_exporter" in t)
+    parsed = samples(first)
+    assert parsed[("jobrunner_jobs_completed_total", (("queue", "default"), ("task", "add")))] == 5
+    assert parsed[("jobrunner_jobs_failed_total",
+                   (("queue", "default"), ("task", "always_fails")))] == 3
+    assert parsed[("jobrunner_job_duration_seconds_count",
+                   (("queue", "default"), ("task", "add")))] == 5
+    # This worker's own series carry its host and configured name, never a pid.
+    me = (("host", socket.gethostname()), ("worker", "alpha"))
+    assert parsed[("jobrunner_worker_threads", me)] == 4
+    assert parsed[("jobrunner_worker_running_jobs", me)] == 0
+    assert parsed[("jobrunner_worker_prefetched_jobs", me)] == 0
+    assert parsed[("jobrunner_worker_exporter", me)] == 1
+    assert parsed[("jobrunner_queue_oldest_waiting_seconds", (("queue", "default"),))] == 0
+    assert ("process_cpu_seconds_total", ()) in parsed
+    assert not [f for f in families(first).values() if f.type == "summary"]
+
+    # HEAD answers like GET, without a body.
+    status, headers, body = get(port, "/metrics", method="HEAD")
+    assert status == 200 and body == "" and int(headers["Content-Length"]) > 0
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+
+    # Across a window boundary (time is a parameter), and with the jobs pruned away.
+    t0 = time.time()
+    now_text = render_database(read_database(db, now=t0))
+    hour_later = render_database(read_database(db, now=t0 + 3601))
+    prune(db, RetentionSection(), now=t0 + 60 * 86400)
+    assert db.query("SELECT count(*) FROM runner_job")[0][0] == 0
+    pruned = render_database(read_database(db, now=t0 + 60 * 86400))
+    assert_not_lower(counter_samples(first), counter_samples(now_text))
+    assert_not_lower(counter_samples(now_text), counter_samples(hour_later))
+    assert_not_lower(counter_samples(hour_later), counter_samples(pruned))
+
+    # Across a worker restart.
+    assert worker.terminate() == 0
+    again = make_worker(settings=settings)
+    jobs.add(7, 7)
+    jobs.add(8, 8)
+    wait_for(finished(7, 1), message="the jobs after the restart to finish")
+    add = ("jobrunner_jobs_completed_total", (("queue", "default"), ("task", "add")))
+    second = scrape_when(port, lambda t: samples(t).get(add) == 7)
+    assert_not_lower(counter_samples(first), counter_samples(second))
+    assert again.terminate() == 0
+
+
+def test_histogram_buckets_parse_cumulative_with_inf_equal_to_count(huey):
+    for i in range(3):
+        jobs.add(i, i)
+    drain()
+    family = families(render_database(read_database(huey.jobs.db), build_info()))
+    hist = family["jobrunner_job_duration_seconds"]
+    assert hist.type == "histogram"
+    buckets = [s for s in hist.samples if s.name.endswith("_bucket")]
+    assert len(buckets) == len(BUCKETS) + 1
+    values = [s.value for s in buckets]
+    assert values == sorted(values) and buckets[-1].labels["le"] == "+Inf"
+    count = next(s.value for s in hist.samples if s.name.endswith("_count"))
+    assert values[-1] == count == 3
+    assert family["jobrunner_build_info"].samples[0].value == 1
+
+
+def test_oldest_waiting_is_zero_when_nothing_waits_and_counts_the_backlog(huey):
+    db = huey.jobs.db
+    jobs.add(1, 1)
+    drain()
+    (queue,) = read_database(db).queues
+    assert (queue.due, queue.scheduled, queue.oldest_waiting_seconds) == (0, 0, 0.0)
+    jobs.add(2, 2)
+    jobs.noop.schedule(delay=3600)
+    (queue,) = read_database(db, now=time.time() + 30).queues
+    assert (queue.due, queue.scheduled) == (1, 1) and queue.oldest_waiting_seconds >= 30
+
+
+def worker_snapshot():
+    return WorkerSnapshot(host="h", name="w", threads=4, running=2, prefetched=3,
+                          last_heartbeat=time.time(), cpu_ratio=0.25, paused=False,
+                          exporter=True, process=read_process())
+
+
+def test_promtool_check_metrics_finds_no_problem(huey):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus to run this check)")
+    jobs.add(1, 1)
+    jobs.always_fails("p")
+    drain(include_scheduled=True)
+    text = (render_worker(worker_snapshot(), build_info())
+            + render_database(read_database(huey.jobs.db)))
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), \
+        result.stdout + result.stderr
+
+
+def test_worker_series_follow_the_naming_rules():
+    text = render_worker(worker_snapshot(), BuildInfo("1.2.3", "3.11.7"))
+    fams = families(text)
+    assert fams["jobrunner_worker_cpu_ratio"].samples[0].value == 0.25
+    assert fams["jobrunner_worker_running_jobs"].samples[0].value == 2
+    assert fams["jobrunner_worker_prefetched_jobs"].samples[0].value == 3
+    assert fams["jobrunner_build_info"].samples[0].labels == {"version": "1.2.3",
+                                                              "python": "3.11.7"}
+    assert "jobrunner_worker_last_heartbeat_timestamp_seconds" in fams
+    stats = ProcessStats(1.5, 10, 20, 1000.0, None, None)
+    bare = render_worker(WorkerSnapshot("h", "w", 0, 0, 0, None, None, True, False, stats),
+                         BuildInfo("x", "y"))
+    assert "process_open_fds" not in bare and "last_heartbeat" not in bare
+    assert samples(bare)[("jobrunner_worker_paused", (("host", "h"), ("worker", "w")))] == 1
