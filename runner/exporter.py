@@ -60,6 +60,7 @@ class ExporterElection:
         self.interval = interval
         self.ttl = 3 * interval
         self._until = 0.0  # monotonic time our last successful renewal is good until
+        self.passes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -81,6 +82,7 @@ class ExporterElection:
                 self._until = began + self.ttl - self.interval if held else 0.0
             except Exception as exc:
                 logger.debug("metrics exporter lease not renewed: %s", exc)
+            self.passes += 1
             if self._stop.wait(self.interval):
                 return
 
