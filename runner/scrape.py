@@ -72,9 +72,9 @@ def read_database(db: Database, *, now: float | None = None,
     running = dict(db.query(
         "SELECT queue, count(*) FROM (SELECT queue FROM runner_job INDEXED BY runner_job_lease "
         f"WHERE state = 'executing' LIMIT {COUNT_LIMIT}) GROUP BY queue"))
-    names = sorted({t.queue for t in totals} | set(running))
     waiting = (f"FROM runner_job INDEXED BY runner_job_queue_waiting WHERE queue = ? "
                f"AND state IN {WAITING_SQL}")
+    names = sorted({t.queue for t in totals} | set(running) | set(waiting_queues(db)))
     queues = []
     for queue in names:
         due = _capped_count(db, f"SELECT 1 {waiting} AND run_at <= ?", (queue, at))
@@ -89,6 +89,15 @@ def read_database(db: Database, *, now: float | None = None,
     lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
         f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
     return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags)
+
+
+def waiting_queues(db: Database) -> list[str]:
+    """Queues with waiting jobs: one index seek per queue, however many jobs wait."""
+    index = f"runner_job INDEXED BY runner_job_queue_waiting WHERE state IN {WAITING_SQL}"
+    return [q for (q,) in db.query(
+        f"WITH RECURSIVE q(name) AS (SELECT min(queue) FROM {index} UNION ALL "
+        f"SELECT (SELECT min(queue) FROM {index} AND queue > q.name) FROM q "
+        f"WHERE q.name IS NOT NULL) SELECT name FROM q WHERE name IS NOT NULL")]
 
 
 @dataclass(frozen=True)

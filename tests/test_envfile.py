@@ -1,4 +1,4 @@
-"""The CLI finds the service's settings as the service does, and reading never creates a database."""
+"""The CLI finds the service's settings as the service does; reading never creates a database."""
 
 from __future__ import annotations
 

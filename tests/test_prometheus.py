@@ -166,6 +166,19 @@ def test_oldest_waiting_is_zero_when_nothing_waits_and_counts_the_backlog(huey):
     assert (queue.due, queue.scheduled) == (1, 1) and queue.oldest_waiting_seconds >= 30
 
 
+def test_queues_with_waiting_jobs_show_without_counters(huey):
+    db = huey.jobs.db
+    jobs.add(1, 1)
+    for queue in ("mail", "reports"):
+        db.write(lambda c, q=queue: c.execute(
+            "INSERT INTO runner_job (id, task, queue, state, data, run_at, created_at) "
+            "VALUES (?, 'add', ?, 'available', x'00', 0, 0)", (f"job-{q}", q)))
+    db.write(lambda c: c.execute("DELETE FROM runner_job_total"))  # a database made before
+    snapshot = read_database(db)
+    assert [(q.queue, q.due) for q in snapshot.queues] == [
+        ("default", 1), ("mail", 1), ("reports", 1)]
+
+
 def worker_snapshot():
     return WorkerSnapshot(host="h", name="w", threads=4, running=2, prefetched=3,
                           last_heartbeat=time.time(), cpu_ratio=0.25, paused=False,
