@@ -2,7 +2,7 @@
 
 import sys
 
-from runner.serve import main
+from runner.worker.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -203,8 +203,8 @@ def main() -> None:
         print(f"seeded {db}: {counts} in {time.perf_counter() - started:.0f}s")
     else:
         print(f"reusing {db}")
-    from runner.dashboard_queries import has_table
-    from runner.db import Database
+    from runner.readmodel.dashboard import has_table
+    from runner.store.db import Database
 
     if not has_table(Database(db, readonly=True), "runner_log"):
         print("note: this schema has no runner_log table; log lines were not seeded")

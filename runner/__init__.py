@@ -6,7 +6,6 @@ The public API. Everything else in the package is internal.
 from __future__ import annotations
 
 from runner.config import Settings, load_settings
-from runner.decorators import get_huey, task
 from runner.errors import (
     ConfigError,
     DatabaseCorrupt,
@@ -24,11 +23,11 @@ from runner.errors import (
     TaskTimeout,
     UnknownTask,
 )
-from runner.event_replay import replay
-from runner.events import emit, emit_many, event_handler
-from runner.models import JobState
+from runner.events.delivery import emit, emit_many, event_handler
+from runner.events.replay import replay
 from runner.progress import Progress, get_progress, progress
-from runner.schedule_control import (
+from runner.registry import configure, get_huey, task
+from runner.scheduling.control import (
     get_schedule,
     list_schedules,
     pause_schedule,
@@ -37,24 +36,10 @@ from runner.schedule_control import (
     schedule_runs,
     skip_next_run,
 )
-from runner.schedule_store import RunRow, ScheduleRow
-from runner.schedules import ScheduleDef, scheduled_task
-from runner.tasks import Failure
-
-
-def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:
-    """Point this process at other settings or another database file.
-
-    Local scripts normally need nothing: settings.toml (or ``$RUNNER_SETTINGS``)
-    is read on first use. Returns the settings now in force.
-    """
-    huey = get_huey()
-    chosen = settings or huey.settings
-    if database is not None:
-        chosen = chosen.with_database(database)
-    huey.configure(chosen)
-    return chosen
-
+from runner.scheduling.definitions import ScheduleDef, scheduled_task
+from runner.store.models import JobState
+from runner.store.schedules import RunRow, ScheduleRow
+from runner.task import Failure
 
 __all__ = [
     # defining and enqueueing work

@@ -16,10 +16,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from runner.app import CurrentJob, current_job, on_attempt_end
-from runner.db import Database
-from runner.decorators import get_huey
-from runner.queries import get_job
+from runner.registry import get_huey
+from runner.runner_huey import CurrentJob, current_job, on_attempt_end
+from runner.store.db import Database
+from runner.store.queries import get_job
 
 logger = logging.getLogger(__name__)
 

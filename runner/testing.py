@@ -25,8 +25,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from runner.app import RunnerHuey
-from runner.decorators import get_huey
+from runner.registry import get_huey
+from runner.runner_huey import RunnerHuey
 
 
 @contextmanager

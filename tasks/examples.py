@@ -16,7 +16,7 @@ import json
 import logging
 
 from runner import event_handler, scheduled_task, task
-from runner.events import current_event
+from runner.events.delivery import current_event
 from tasks import demo_app
 
 logger = logging.getLogger(__name__)

@@ -13,10 +13,25 @@ from pathlib import Path
 import pytest
 
 from runner import configure, get_huey
-from runner.app import RunnerHuey
 from runner.config import load_settings
+from runner.runner_huey import RunnerHuey
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Each folder of tests is one kind, selectable with -m (see README, "Tests").
+KINDS = {"unit": "unit", "process": "process", "tui": "tui"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(item.fspath).resolve().relative_to(here).parts[0]
+        kind = KINDS.get(folder)
+        assert kind is not None, f"{item.nodeid}: tests live in {sorted(KINDS)} by kind"
+        item.add_marker(kind)
+        if "make_worker" in getattr(item, "fixturenames", ()) and kind != "process":
+            raise pytest.UsageError(f"{item.nodeid} starts a worker process: move it to "
+                                    "tests/process/")
 
 FAST_SETTINGS = """
 [runner]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner import event_handler
-from runner.app import current_job
+from runner.runner_huey import current_job
 from tests.jobs import record
 
 #: Flipped by the replay test to "fix" the broken handler in-process.

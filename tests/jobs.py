@@ -103,7 +103,7 @@ def fails_with_fallback(n):
 @task(retry_limit=0)
 def record_run(label):
     """Records the job id and attempt so duplicates can be told from retries."""
-    from runner.app import current_job
+    from runner.runner_huey import current_job
 
     job = current_job()
     record(f"{label} {job.id if job else '-'} {job.attempt if job else 0}")
@@ -118,7 +118,7 @@ def crash_worker():
 @task(retry_limit=0)
 def short_work(n):
     """A job of a few milliseconds that records every run with its attempt."""
-    from runner.app import current_job
+    from runner.runner_huey import current_job
 
     job = current_job()
     time.sleep(0.002)

@@ -4,7 +4,7 @@ One poll at a time: a thread worker reads the summary, the tab counts and the
 current screen's data through the data layer, hands the result to the UI
 thread, and only then is the next poll timed (chained, so a slow database never
 piles polls up). Writes run in their own thread workers through
-:mod:`runner.actions` on a read-write handle, and trigger a poll when done.
+:mod:`runner.control` on a read-write handle, and trigger a poll when done.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,13 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from runner.config import DatabaseSection, Settings, load_settings
-from runner.dashboard_events import unhandled_event_count
-from runner.dashboard_queries import summary as read_summary
-from runner.dashboard_schedules import schedule_count
+from runner.readmodel.dashboard import summary as read_summary
+from runner.readmodel.events import unhandled_event_count
+from runner.readmodel.schedules import schedule_count
 from tui.format import stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS
-from tui.screens.base import DataScreen, TabCounts
+from tui.screens.base import DataScreen, PollOutcome, TabCounts
 from tui.source import DataSource
 from tui.throttle import Throttle
 
@@ -39,18 +38,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_REFRESH = 1.0
 #: Longest a busy machine stretches the refresh interval to, in seconds.
 MAX_STRETCH = 5.0
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll read, or why it could not."""
-
-    at: float
-    seconds: float
-    counts: TabCounts | None = None
-    rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-    data: Any = None
-    error: str | None = None
 
 
 class DashboardApp(App[None]):
@@ -217,7 +204,7 @@ class DashboardApp(App[None]):
     # -- writes --------------------------------------------------------------
 
     def run_write(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(db, *args)`` from :mod:`runner.actions` in a thread, then refresh."""
+        """Run ``fn(db, *args)`` from :mod:`runner.control` in a thread, then refresh."""
         if self.read_only:
             self.notify("read-only: actions are off", severity="warning")
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from runner.queries import JobFilter
+from runner.store.queries import JobFilter
 
 _KEYS = ("state", "queue", "task", "event")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from runner.dashboard_queries import finished_per_second
-from runner.db import Database
+from runner.readmodel.dashboard import finished_per_second
+from runner.store.db import Database
 
 
 class RateHistory:

@@ -21,9 +21,9 @@ from pathlib import Path
 import peewee
 
 from runner.config import DatabaseSection
-from runner.db import Database
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, RunnerError
-from runner.models import is_jobs_database
+from runner.store.db import Database
+from runner.store.models import is_jobs_database
 
 #: Errors a read may raise when the database is missing, locked or damaged.
 READ_ERRORS = (RunnerError, sqlite3.Error, peewee.DatabaseError, OSError)

@@ -1,4 +1,7 @@
-"""``python -m runner``: one module per command group, each adding its subcommands.
+"""``python -m runner`` and the ``jobrunner`` command: one module per command group.
+
+``jobrunner run`` is the worker (``python run.py``), ``jobrunner tui`` the
+dashboard (``python -m tui``); every other subcommand is ``python -m runner``'s.
 
 A command group is a module with ``register(subparsers)``; each subcommand sets
 ``func(args, ctx) -> int``. Errors of the runner end the program with their own
@@ -9,15 +12,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from runner.config import Settings, load_settings
-from runner.db import Database
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
+from runner.store.db import Database
 
 #: Commands that may create the database: the others only read, or act on rows that exist.
 CREATING = ("enqueue", "emit")
@@ -55,7 +59,7 @@ class Context:
 
     @cached_property
     def huey(self):  # noqa: ANN201 - RunnerHuey, imported lazily to keep --help fast
-        from runner.decorators import get_huey
+        from runner.registry import get_huey
 
         huey = get_huey()
         huey.configure(self.settings)
@@ -75,26 +79,56 @@ class Context:
 
     def load_tasks(self) -> None:
         """Import the task modules named in settings (to resolve task names)."""
-        from runner.manager import import_task_modules
+        from runner.registry import import_task_modules
 
         self.huey  # noqa: B018 - configure first, so imports register with these settings
         import_task_modules(self.settings.runner.imports)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runner",
+#: Subcommands that are whole programs with their own options: name -> (help, where).
+PROGRAMS = {
+    "run": ("start the worker (the options of python run.py; see run --help)",
+            "runner.worker.main"),
+    "tui": ("the terminal dashboard (the options of python -m tui; see tui --help)",
+            "tui.__main__"),
+}
+
+
+def build_parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Inspect and control the job runner.")
     parser.add_argument("--settings", metavar="PATH", help="settings file")
     parser.add_argument("--database", metavar="PATH", help="jobs database (overrides settings)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (text, _) in PROGRAMS.items():
+        sub.add_parser(name, help=text, add_help=False)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _program(argv: list[str]) -> tuple[str, list[str]] | None:
+    """``run``/``tui`` and the arguments to hand them, the global options carried over."""
+    carried: list[str] = []
+    rest = list(argv)
+    while len(rest) >= 2 and rest[0] in ("--settings", "--database"):
+        option, value, *rest = rest
+        carried += [option, value]
+    if not rest or rest[0] not in PROGRAMS:
+        return None
+    if rest[0] == "tui":  # the dashboard spells it --db
+        carried = ["--db" if arg == "--database" else arg for arg in carried]
+    return rest[0], rest[1:] + carried
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> int:
     """Run one command; returns the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    program = _program(argv)
+    if program is not None:
+        name, rest = program
+        return int(importlib.import_module(PROGRAMS[name][1]).main(rest) or 0)
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args, Context(args)) or 0)
@@ -105,3 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def jobrunner() -> int:
+    """The ``jobrunner`` console script.
+
+    Like ``python -m runner`` (and ``celery``), it puts the current directory on
+    the import path, so ``[runner] imports`` name modules of the project it runs in.
+    """
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return main(prog="jobrunner")

@@ -9,10 +9,10 @@ import re
 import time
 from typing import Any
 
-from runner import event_store
 from runner.cli.format import table, when
-from runner.db import short_id
 from runner.errors import SerializationError
+from runner.store import events as event_store
+from runner.store.db import short_id
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -76,7 +76,7 @@ def parse_since(text: str | None, now: float) -> float | None:
 
 
 def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
-    from runner.events import emit
+    from runner.events.delivery import emit
 
     try:
         data = json.loads(args.data)
@@ -122,7 +122,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
-    from runner.event_replay import replay, replay_matching
+    from runner.events.replay import replay, replay_matching
 
     ctx.load_tasks()
     if args.ids:
@@ -140,7 +140,7 @@ def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_handlers(args: argparse.Namespace, ctx: Any) -> int:
-    from runner.events import handlers
+    from runner.events.delivery import handlers
 
     ctx.load_tasks()
     rows = []

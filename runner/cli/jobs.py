@@ -7,11 +7,13 @@ import json
 import time
 from typing import Any
 
-from runner import actions, queries
+from runner import control as actions
 from runner.cli.format import age, progress, table, when
-from runner.db import short_id
 from runner.errors import SerializationError, UnknownTask
-from runner.queries import JobFilter
+from runner.registry import registered_tasks
+from runner.store import queries
+from runner.store.db import short_id
+from runner.store.queries import JobFilter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,13 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def find_task(ctx: Any, name: str) -> Any:
     """The task wrapper registered under a short or full name."""
     ctx.load_tasks()
-    registry = ctx.huey._registry._registry
-    by_short = {cls.wrapper.task_name: cls for cls in registry.values() if hasattr(cls, "wrapper")}
-    cls = registry.get(name) or by_short.get(name)
-    if cls is None:
+    registry = registered_tasks(ctx.huey)
+    by_short = {wrapper.task_name: wrapper for wrapper in registry.values()}
+    wrapper = registry.get(name) or by_short.get(name)
+    if wrapper is None:
         known = ", ".join(sorted(by_short)) or "none"
         raise UnknownTask(f"no task named '{name}' (registered: {known})")
-    return cls.wrapper
+    return wrapper
 
 
 def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
@@ -147,11 +149,11 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     settings = ctx.settings
     ctx.load_tasks()
-    from runner.manager import Manager
-    from runner.scheduler import Scheduler
+    from runner.scheduling.scheduler import Scheduler
+    from runner.worker.manager import Manager
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
-    count = len(ctx.huey._registry._registry)
+    count = len(registered_tasks(ctx.huey))
     if ctx.database_exists():
         Manager(settings, huey=ctx.huey).check_database(ctx.huey.jobs)
         database = str(settings.database_path)

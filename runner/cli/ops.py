@@ -9,14 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner import logstore, metrics
 from runner.cli.format import age, table, when
-from runner.db import short_id
 from runner.errors import ConfigError
-from runner.health import check
-from runner.maintenance import prune, retention_settings
-from runner.prometheus import render_database
-from runner.scrape import build_info, read_database
+from runner.readmodel import metrics
+from runner.readmodel.health import check
+from runner.readmodel.prometheus import render_database
+from runner.readmodel.scrape import build_info, read_database
+from runner.store import logs as logstore
+from runner.store.db import short_id
+from runner.store.maintenance import prune, retention_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +56,7 @@ def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
         raise ConfigError(f"--level: {exc}") from None
     job_id = None
     if args.job:
-        from runner.queries import get_job
+        from runner.store.queries import get_job
 
         job_id = get_job(ctx.db, args.job).id
     filters = logstore.LogFilter(job_id=job_id, task=args.task, level=level,
@@ -123,7 +124,7 @@ def _percent(rate: float | None) -> str:
 
 
 def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
-    from runner.health import health_settings, heartbeat_limit
+    from runner.readmodel.health import health_settings, heartbeat_limit
 
     limit = heartbeat_limit(ctx.settings, health_settings(ctx.settings))
     text = render_database(read_database(ctx.db, heartbeat_limit=limit), build_info())

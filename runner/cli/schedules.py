@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from runner import cron, schedule_control
 from runner.cli.format import age, table, when
-from runner.cron_text import explain
+from runner.scheduling import control as schedule_control
+from runner.scheduling import cron
+from runner.scheduling.cron_text import explain
 
 _ACTIONS = {
     "pause": "pause a schedule (survives restarts)",

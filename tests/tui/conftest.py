@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.app import RunnerHuey
+from runner.runner_huey import RunnerHuey
 from runner.testing import drain
 from tests import jobs
 from tests.tui import dashboard_jobs

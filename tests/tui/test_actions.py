@@ -1,9 +1,9 @@
-"""Keys that write: they change the database through runner.actions, unless read-only."""
+"""Keys that write: they change the database through runner.control, unless read-only."""
 
 from __future__ import annotations
 
-from runner.db import Database
-from runner.queries import get_job
+from runner.store.db import Database
+from runner.store.queries import get_job
 from tests.tui.conftest import drive, settle
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.keyed_table import KeyedTable

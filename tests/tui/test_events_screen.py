@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runner import emit
-from runner.dashboard_events import event_views, unhandled_event_count
-from runner.db import Database
+from runner.readmodel.events import event_views, unhandled_event_count
+from runner.store.db import Database
 from runner.testing import drain
 from tests import event_handlers  # noqa: F401 - registers the handlers
 from tests.tui.conftest import drive, settle

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from runner import dashboard_queries as dq
-from runner.db import Database
+from runner.readmodel import dashboard as dq
+from runner.store.db import Database
 from runner.testing import drain
 from tests import jobs
 from tui.rates import RateHistory

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from runner import schedule_store
-from runner.dashboard_schedules import schedule_views
-from runner.db import Database
-from runner.scheduler import sync_item
-from runner.schedules import registry
+from runner.readmodel.schedules import schedule_views
+from runner.scheduling.definitions import registry
+from runner.scheduling.scheduler import sync_item
+from runner.store import schedules as schedule_store
+from runner.store.db import Database
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 from tests.conftest import write_settings
 from tests.tui.conftest import drive, settle

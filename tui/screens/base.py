@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
-from runner.dashboard_queries import Summary
-from runner.db import Database
+from runner.config import Settings
+from runner.readmodel.dashboard import Summary
+from runner.store.db import Database
+from tui.throttle import Throttle
 from tui.widgets.nav_bar import NavBar
 from tui.widgets.summary_bar import StatusLine, SummaryBar
-
-if TYPE_CHECKING:
-    from tui.app import DashboardApp, PollOutcome
 
 #: Actions that write; hidden and refused when the dashboard is read-only.
 WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "cancel",
@@ -39,6 +38,37 @@ class TabCounts:
     unhandled_events: int
 
 
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll read, or why it could not."""
+
+    at: float
+    seconds: float
+    counts: TabCounts | None = None
+    rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    data: Any = None
+    error: str | None = None
+
+
+class Dashboard(Protocol):
+    """What a screen uses of the app that polls for it (``tui.app.DashboardApp``)."""
+
+    settings: Settings | None
+    throttle: Throttle
+    fresh_pending: bool
+
+    @property
+    def read_only(self) -> bool: ...
+
+    def data_screen(self) -> DataScreen | None: ...
+
+    def poll_now(self, *, timed: bool = False) -> None: ...
+
+    def run_write(self, label: str, fn: Callable[..., Any], *args: Any) -> None: ...
+
+    def switch_mode(self, mode: str) -> Any: ...
+
+
 class DataScreen(Screen):
     """A screen fed by the app's poll loop."""
 
@@ -47,7 +77,7 @@ class DataScreen(Screen):
     AUTO_FOCUS = "KeyedTable, Log, VerticalScroll"
 
     @property
-    def dashboard(self) -> DashboardApp:
+    def dashboard(self) -> Dashboard:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -97,7 +127,7 @@ class DataScreen(Screen):
         return True
 
     def act(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
-        """Run a write from :mod:`runner.actions` in a thread, then refresh."""
+        """Run a write from :mod:`runner.control` in a thread, then refresh."""
         self.dashboard.run_write(label, fn, *args)
 
     def confirm(self, question: str, then: Callable[[], None]) -> None:

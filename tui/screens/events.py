@@ -9,10 +9,10 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from runner import actions
-from runner.dashboard_events import EventView, event_views
-from runner.db import Database, short_id
-from runner.queries import JobFilter
+from runner import control as actions
+from runner.readmodel.events import EventView, event_views
+from runner.store.db import Database, short_id
+from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable

@@ -10,15 +10,15 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from runner import actions
-from runner.dashboard_failures import (
+from runner import control as actions
+from runner.readmodel.failures import (
     FailureGroup,
     failure_group_ids,
     failure_groups,
     failure_signature,
 )
-from runner.db import Database
-from runner.queries import JobFilter
+from runner.store.db import Database
+from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable

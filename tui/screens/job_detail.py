@@ -12,10 +12,10 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from runner import actions
-from runner.dashboard_queries import JobDetail, job_detail
-from runner.db import Database, short_id
+from runner import control as actions
 from runner.errors import JobNotFound
+from runner.readmodel.dashboard import JobDetail, job_detail
+from runner.store.db import Database, short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen
 

@@ -10,11 +10,11 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from runner import actions
-from runner.dashboard_queries import JOB_STATES, count_jobs_capped, job_page
-from runner.db import Database, short_id
-from runner.models import JobRow
-from runner.queries import JobFilter, job_ids
+from runner import control as actions
+from runner.readmodel.dashboard import JOB_STATES, count_jobs_capped, job_page
+from runner.store.db import Database, short_id
+from runner.store.models import JobRow
+from runner.store.queries import JobFilter, job_ids
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts

@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Log, Static
 
-from runner.dashboard_queries import LogLine, tail_logs
-from runner.db import Database, short_id
+from runner.readmodel.dashboard import LogLine, tail_logs
+from runner.store.db import Database, short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen
 

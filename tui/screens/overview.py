@@ -10,8 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from runner.dashboard_queries import QueueLoad, WorkerLoad, queue_loads, worker_loads
-from runner.db import Database
+from runner.readmodel.dashboard import QueueLoad, WorkerLoad, queue_loads, worker_loads
+from runner.store.db import Database
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable

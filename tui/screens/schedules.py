@@ -9,9 +9,9 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from runner import actions
-from runner.dashboard_schedules import ScheduleView, schedule_views
-from runner.db import Database
+from runner import control as actions
+from runner.readmodel.schedules import ScheduleView, schedule_views
+from runner.store.db import Database
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable

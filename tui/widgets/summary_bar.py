@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from runner.dashboard_queries import Summary
+from runner.readmodel.dashboard import Summary
 from tui import format as fmt
 
 

@@ -1,0 +1,156 @@
+"""Health: is a worker alive, is work flowing, is the database sound?
+
+Used by ``python -m runner health`` (exit 0, or 1 with the reason on one line)
+and by ``/healthz`` of the worker's metrics listener. The decision is a pure
+function of :class:`HealthFacts` (:func:`evaluate`); :func:`gather` reads the
+facts from the database.
+
+``[health]`` keys: ``heartbeat_max_age`` (0 = three heartbeat intervals, at
+least 10 s), ``max_waiting_age`` (600 s; 0 disables), ``max_schedule_lag``
+(300 s; 0 disables), ``quick_check`` (true).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from runner.config import Settings, parse_section
+from runner.durations import age
+from runner.errors import ConfigError
+from runner.readmodel.metrics import schedule_lags
+from runner.store.db import Database
+from runner.store.queries import list_workers, queue_depths
+
+#: Worker status prefix that the resource guard writes while claims are held.
+PAUSED_PREFIX = "paused:"
+_QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HealthSection:
+    """``[health]``: thresholds of the health check."""
+
+    heartbeat_max_age: float = 0.0
+    """A worker heartbeat older than this is stale (0 = 3 x heartbeat_interval, >= 10 s)."""
+    max_waiting_age: float = 600.0
+    """A due job waiting longer than this means a stuck queue (0 disables)."""
+    max_schedule_lag: float = 300.0
+    """A schedule this late means a lagging scheduler (0 disables)."""
+    quick_check: bool = True
+    """Run ``PRAGMA quick_check`` on databases up to 64 MiB."""
+
+
+def health_settings(settings: Settings) -> HealthSection:
+    """The validated ``[health]`` table."""
+    section = parse_section(settings, "health", HealthSection)
+    for key in ("heartbeat_max_age", "max_waiting_age", "max_schedule_lag"):
+        if getattr(section, key) < 0:
+            raise ConfigError(f"{settings.path or 'settings'}: [health] {key} must not be "
+                              "negative")
+    return section
+
+
+def heartbeat_limit(settings: Settings, section: HealthSection) -> float:
+    """Seconds after which a heartbeat is stale."""
+    return section.heartbeat_max_age or max(10.0, 3 * settings.worker.heartbeat_interval)
+
+
+@dataclass(frozen=True)
+class HealthFacts:
+    """What the decision needs, read at one moment."""
+
+    newest_heartbeat_age: float | None
+    """Age of the freshest running worker's heartbeat; None without workers."""
+    oldest_waiting: dict[str, float]
+    """Per queue, the age of the oldest due waiting job."""
+    schedule_lags: Mapping[str, float] | None
+    database_problem: str | None = None
+    paused: str | None = None
+    """Why a worker holds its claims (disk full, memory), from its status."""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The verdict: ``ok``, else the first reason."""
+
+    ok: bool
+    reason: str
+
+
+def schedule_lag_problem(lags: Mapping[str, float] | None, limit: float) -> str | None:
+    """The worst schedule later than ``limit`` seconds, described; None when all are on time."""
+    if not lags or not limit:
+        return None
+    name, lag = max(lags.items(), key=lambda item: item[1])
+    if lag <= limit:
+        return None
+    return f"scheduler lagging: schedule '{name}' is {age(lag)} late (limit {age(limit)})"
+
+
+def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: float,
+             max_schedule_lag: float) -> HealthReport:
+    """Decide health from the facts (pure)."""
+    if facts.database_problem:
+        return HealthReport(False, f"database: {facts.database_problem}")
+    if facts.newest_heartbeat_age is None:
+        return HealthReport(False, "no running worker has registered a heartbeat")
+    if facts.newest_heartbeat_age > heartbeat_max_age:
+        return HealthReport(False, f"worker heartbeat is stale: last one "
+                                   f"{age(facts.newest_heartbeat_age)} ago "
+                                   f"(limit {age(heartbeat_max_age)})")
+    if facts.paused:
+        return HealthReport(False, f"worker not claiming: {facts.paused}")
+    if max_waiting_age:
+        for queue, waited in sorted(facts.oldest_waiting.items(), key=lambda i: -i[1]):
+            if waited > max_waiting_age:
+                return HealthReport(False, f"queue '{queue}' stuck: oldest waiting job is "
+                                           f"{age(waited)} old (limit {age(max_waiting_age)})")
+    lag = schedule_lag_problem(facts.schedule_lags, max_schedule_lag)
+    if lag:
+        return HealthReport(False, lag)
+    return HealthReport(True, "ok")
+
+
+def gather(db: Database, *, quick_check: bool = True, now: float | None = None) -> HealthFacts:
+    """Read the facts from the database."""
+    at = time.time() if now is None else now
+    try:
+        problem = check_database(db) if quick_check else None
+        workers = list_workers(db)
+        depths = queue_depths(db, at)
+        lags = schedule_lags(db, at)
+    except Exception as exc:
+        return HealthFacts(None, {}, None, database_problem=str(exc))
+    fresh = min((at - w.heartbeat_at for w in workers), default=None)
+    paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
+                   if w.status and w.status.startswith(PAUSED_PREFIX)), None)
+    waiting = {d.queue: d.oldest_waiting_age for d in depths if d.oldest_waiting_age is not None}
+    return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused)
+
+
+def check_database(db: Database) -> str | None:
+    """``quick_check`` on small files, a schema read on big ones; the problem or None."""
+    try:
+        size = db.path.stat().st_size
+    except OSError as exc:
+        return f"{db.path}: {exc.strerror}"
+    if size > _QUICK_CHECK_MAX_BYTES:
+        db.query("SELECT count(*) FROM sqlite_master")
+        return None
+    (result,) = db.query("PRAGMA quick_check(1)")[0]
+    return None if result == "ok" else f"quick_check: {result}"
+
+
+def check(db: Database, settings: Settings, *, paused: str | None = None,
+          now: float | None = None) -> HealthReport:
+    """Gather and evaluate in one call; ``paused`` is the caller's own hold reason, if any."""
+    section = health_settings(settings)
+    facts = gather(db, quick_check=section.quick_check, now=now)
+    if paused and not facts.paused:
+        facts = HealthFacts(facts.newest_heartbeat_age, facts.oldest_waiting,
+                            facts.schedule_lags, facts.database_problem, paused)
+    return evaluate(facts, heartbeat_max_age=heartbeat_limit(settings, section),
+                    max_waiting_age=section.max_waiting_age,
+                    max_schedule_lag=section.max_schedule_lag)

@@ -1,0 +1,58 @@
+"""Schedules as the dashboard shows them; empty on a database without schedules."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from runner.readmodel.dashboard import has_table
+from runner.store.db import Database
+from runner.store.schedules import list_schedules
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """One periodic schedule with its last outcome."""
+
+    name: str
+    task: str
+    expression: str
+    tz: str
+    next_fire_at: float | None
+    last_fired_at: float | None
+    last_outcome: str | None
+    lag: float | None
+    paused: bool
+    enabled: bool
+    overdue: bool = False
+    """The due fire is late (no scheduler running, or it is behind)."""
+
+
+def schedule_count(db: Database) -> int:
+    """How many schedules the database holds (0 without the table)."""
+    if not has_table(db, "runner_schedule"):
+        return 0
+    return db.query("SELECT count(*) FROM runner_schedule")[0][0]
+
+
+def schedule_views(db: Database, now: float | None = None) -> list[ScheduleView]:
+    """Every schedule by name (empty without the table).
+
+    ``lag`` is how late the due fire is when it is overdue, otherwise how late
+    the last fire was.
+    """
+    if not has_table(db, "runner_schedule"):
+        return []
+    at = time.time() if now is None else now
+    views = []
+    for row in list_schedules(db):
+        active = row.enabled and not row.paused and not row.orphaned
+        overdue = row.next_fire_at is not None and active and row.next_fire_at < at - 1
+        lag = at - row.next_fire_at if overdue and row.next_fire_at is not None else row.last_lag
+        outcome = row.last_outcome
+        if row.last_skip_at and (row.last_fired_at is None or row.last_skip_at > row.last_fired_at):
+            outcome = f"skipped: {row.last_skip_reason}" if row.last_skip_reason else "skipped"
+        views.append(ScheduleView(row.name, row.task, row.expression, row.tz, row.next_fire_at,
+                                  row.last_fired_at, outcome, lag, row.paused, row.enabled,
+                                  overdue))
+    return views

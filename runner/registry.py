@@ -1,0 +1,122 @@
+"""The ``@task`` decorator, the process-wide huey instance it registers with, and its tasks."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
+
+from runner.config import Settings
+from runner.errors import ConfigError
+from runner.runner_huey import RunnerHuey
+from runner.task import RunnerTaskWrapper, check_options, collect_options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The process-wide instance: task modules register here, run.py consumes from it.
+huey = RunnerHuey("runner")
+
+
+def get_huey() -> RunnerHuey:
+    """The process-wide :class:`RunnerHuey`."""
+    return huey
+
+
+def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:
+    """Point this process at other settings or another database file.
+
+    Local scripts normally need nothing: settings.toml (or ``$RUNNER_SETTINGS``)
+    is read on first use. Returns the settings now in force.
+    """
+    huey = get_huey()
+    chosen = settings or huey.settings
+    if database is not None:
+        chosen = chosen.with_database(database)
+    huey.configure(chosen)
+    return chosen
+
+
+def import_task_modules(modules: Sequence[str]) -> None:
+    """Import the configured task modules, naming the one that fails."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"[runner] imports: cannot import task module '{name}': "
+                f"{type(exc).__name__}: {exc}") from exc
+
+
+def registered_tasks(huey: RunnerHuey | None = None) -> dict[str, RunnerTaskWrapper]:
+    """Every task registered with ``huey`` (default: the process-wide one), by full name."""
+    classes = (huey or get_huey())._registry._registry
+    return {name: cls.wrapper for name, cls in classes.items() if hasattr(cls, "wrapper")}
+
+
+@overload
+def task(func: Callable[..., Any], /) -> RunnerTaskWrapper: ...
+
+
+@overload
+def task(*, name: str | None = None, queue: str | None = None, priority: int | None = None,
+         retry_limit: int | None = None, max_retries: int | None = None,
+         retry_delay: float | None = None, backoff: float | None = None,
+         max_retry_delay: float | None = None, jitter: float | None = None,
+         timeout: float | None = None,
+         retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         on_failure: Callable[..., Any] | None = None,
+         ) -> Callable[[Callable[..., Any]], RunnerTaskWrapper]: ...
+
+
+def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
+         queue: str | None = None, priority: int | None = None,
+         retry_limit: int | None = None, max_retries: int | None = None,
+         retry_delay: float | None = None, backoff: float | None = None,
+         max_retry_delay: float | None = None, jitter: float | None = None,
+         timeout: float | None = None,
+         retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+         on_failure: Callable[..., Any] | None = None) -> Any:
+    """Make a function (plain or ``async def``) a task.
+
+    Calling the result enqueues a job into the configured database and returns
+    a huey ``Result``; ``.call_local()`` runs it inline; ``.schedule(delay=...)``
+    and ``.s(...).then(...)`` work as in huey.
+
+    Args:
+        name: stable task name (default: the function's name); ``[tasks.NAME]`` uses it.
+        queue: queue name (default ``"default"``).
+        priority: higher runs first.
+        retry_limit: retries after the first attempt (``max_retries`` is the same).
+        retry_delay: seconds before the first retry.
+        backoff: multiplier per retry (default 2).
+        max_retry_delay: cap on one delay.
+        jitter: random extra delay, as a fraction of the delay.
+        timeout: seconds an attempt may run; 0 disables.
+        retry_on: only these exception classes are retried.
+        no_retry_on: these exception classes fail the job at once.
+        on_failure: called (a plain function) or enqueued (a task) with a
+            :class:`~runner.tasks.Failure` once the job is dead.
+    """
+    options = collect_options(
+        queue=queue, priority=priority, retry_limit=retry_limit, max_retries=max_retries,
+        retry_delay=retry_delay, backoff=backoff, max_retry_delay=max_retry_delay,
+        jitter=jitter, timeout=timeout)
+
+    def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
+        check_options(name or fn.__name__, options)
+        return RunnerTaskWrapper(
+            huey, fn, name=name, options=dict(options), retry_on=_classes(retry_on),
+            no_retry_on=_classes(no_retry_on), on_failure=on_failure)
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def _classes(value: tuple[type[BaseException], ...] | type[BaseException]
+             ) -> tuple[type[BaseException], ...]:
+    return value if isinstance(value, tuple) else (value,)

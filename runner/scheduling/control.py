@@ -1,0 +1,139 @@
+"""Control of schedules from any process: pause, resume, run now, skip next, list.
+
+Each function is one short transaction on the jobs database; a running scheduler
+notices the change within its ``check_interval``. A schedule that is defined in
+this process but not yet in the table (no scheduler has started) is added first.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from runner.errors import ScheduleNotFound
+from runner.registry import get_huey
+from runner.runner_huey import RunnerHuey
+from runner.scheduling import cron
+from runner.scheduling.definitions import ScheduleDef, effective_schedules, parse_spec, registry
+from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
+from runner.store import schedules as store
+from runner.store.db import Database
+from runner.store.schedules import RunRow, ScheduleRow
+
+
+def list_schedules(*, huey: RunnerHuey | None = None) -> list[ScheduleRow]:
+    """Every schedule in the database, by name, with its last job's state."""
+    return store.list_schedules(_db(huey))
+
+
+def get_schedule(name: str, *, huey: RunnerHuey | None = None) -> ScheduleRow:
+    """One schedule.
+
+    Raises:
+        ScheduleNotFound: no schedule of that name, in the table or in code.
+    """
+    return _require(name, huey)
+
+
+def schedule_runs(name: str, *, limit: int = 100,
+                  huey: RunnerHuey | None = None) -> list[RunRow]:
+    """The most recent fired (or skipped) slots of a schedule, oldest first."""
+    _require(name, huey)
+    return store.schedule_runs(_db(huey), name, limit=limit)
+
+
+def pause_schedule(name: str, *, huey: RunnerHuey | None = None) -> None:
+    """Stop firing a schedule until :func:`resume_schedule`; survives restarts.
+
+    Raises:
+        ScheduleNotFound: no such schedule.
+    """
+    _require(name, huey)
+    store.set_paused(_db(huey), name, True, now=time.time())
+
+
+def resume_schedule(name: str, *, huey: RunnerHuey | None = None,
+                    now: float | None = None) -> None:
+    """Fire a paused schedule again, from its next slot (paused slots are not caught up).
+
+    Raises:
+        ScheduleNotFound: no such schedule.
+    """
+    row = _require(name, huey)
+    at = time.time() if now is None else now
+    upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
+    store.set_paused(_db(huey), name, False, now=at, next_fire_at=upcoming.timestamp())
+
+
+def skip_next_run(name: str, *, huey: RunnerHuey | None = None) -> None:
+    """Skip the schedule's next slot (recorded as skipped); later slots fire as usual.
+
+    Raises:
+        ScheduleNotFound: no such schedule.
+    """
+    _require(name, huey)
+    store.set_skip_next(_db(huey), name, True, now=time.time())
+
+
+def run_schedule_now(name: str, *, huey: RunnerHuey | None = None,
+                     now: float | None = None) -> str:
+    """Enqueue an extra run now; the schedule's next fire time is not touched.
+
+    Returns:
+        The new job's id.
+
+    Raises:
+        ScheduleNotFound: the schedule is not defined in this process (import its module).
+    """
+    instance = huey or get_huey()
+    definition = _definition(name, instance)
+    if definition is None:
+        raise ScheduleNotFound(f"schedule {name!r} is not defined in this process; import the "
+                               "module that defines it ([runner] imports)")
+    _require(name, instance)
+    at = time.time() if now is None else now
+    job = new_run_job(instance, definition, run_at=at)
+    jobs = instance.jobs
+    assert jobs is not None
+    store.record_manual_run(jobs.db, name, job, now=at,
+                            queue_size=instance.settings.worker.queue_size)
+    jobs.wake()
+    return job.id
+
+
+def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:
+    """The next ``n`` fire times of a stored schedule, from its ``next_fire_at``."""
+    if row.next_fire_at is None or n <= 0:
+        return []
+    spec = parse_spec(row.expression, row.tz, row.name)
+    first = to_datetime(row.next_fire_at)
+    return [first, *cron.fire_times(spec, first, n - 1)]
+
+
+def _db(huey: RunnerHuey | None) -> Database:
+    jobs = (huey or get_huey()).jobs
+    assert jobs is not None, "schedules need a database (not immediate mode)"
+    return jobs.db
+
+
+def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
+    definition = registry.get(name)
+    if definition is None:
+        return None
+    return effective_schedules(huey.settings, [definition], strict=False)[0]
+
+
+def _require(name: str, huey: RunnerHuey | None) -> ScheduleRow:
+    db = _db(huey)
+    row = store.get_schedule(db, name)
+    if row is not None:
+        return row
+    definition = _definition(name, huey or get_huey())
+    if definition is None:
+        known = ", ".join(r.name for r in store.list_schedules(db)) or "none"
+        raise ScheduleNotFound(f"no schedule named {name!r} (known: {known})")
+    now = time.time()
+    store.ensure_schedule(db, sync_item(definition, now), now=now)
+    row = store.get_schedule(db, name)
+    assert row is not None
+    return row

@@ -1,0 +1,254 @@
+"""Periodic tasks: the ``@scheduled_task`` decorator, the schedule registry, settings overrides.
+
+A scheduled task is a normal task (every task option applies to each run) plus a
+:class:`ScheduleDef` in the process-wide :data:`registry`. The scheduler thread
+(:mod:`runner.scheduling.scheduler`) syncs the registry, with ``[schedules.NAME]`` overrides
+from settings.toml, into the ``runner_schedule`` table and fires it from there.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+from runner.config import Settings
+from runner.errors import ConfigError, InvalidSchedule
+from runner.registry import task
+from runner.scheduling import cron
+from runner.task import RunnerTaskWrapper
+
+#: Overlap policies: what to do when a slot comes while an earlier run is unfinished.
+OVERLAP_POLICIES = ("skip", "allow", "queue_one")
+#: Seconds a slot may be late and still run under ``misfire="skip"``.
+DEFAULT_GRACE = 60.0
+#: Most catch-up runs under ``misfire="all"``.
+DEFAULT_MAX_CATCHUP = 100
+#: Keys a ``[schedules.NAME]`` table may set.
+OVERRIDE_KEYS = ("cron", "timezone", "enabled", "misfire", "max_catchup", "grace", "overlap",
+                 "jitter")
+
+
+@dataclass(frozen=True)
+class ScheduleDef:
+    """One schedule: when a task runs, and what happens when runs are missed or overlap."""
+
+    name: str
+    """Schedule name; also the task's name."""
+    cron: str
+    """Cron expression (5 fields, or 6 with seconds first, or an ``@alias``)."""
+    timezone: str | None = None
+    """IANA time zone; None means ``[runner] timezone``."""
+    misfire: str = "once"
+    """After downtime: ``skip``, ``once`` (one catch-up run) or ``all`` (each missed slot)."""
+    max_catchup: int = DEFAULT_MAX_CATCHUP
+    """Cap on catch-up runs under ``misfire="all"``."""
+    grace: float = DEFAULT_GRACE
+    """Seconds a slot may be late and still count as on time (matters under ``skip``)."""
+    overlap: str = "skip"
+    """``skip`` (no run while one waits or runs), ``allow``, ``queue_one`` (one waiting)."""
+    jitter: float = 0.0
+    """Random delay, up to this many seconds, added to each run's start."""
+    args: tuple[Any, ...] = ()
+    """Positional arguments of every run."""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword arguments of every run."""
+    enabled: bool = True
+    """False (``[schedules.NAME] enabled = false``) keeps the schedule from firing."""
+    wrapper: RunnerTaskWrapper | None = field(default=None, compare=False, repr=False)
+    """The task each run executes."""
+
+    @property
+    def tz(self) -> str:
+        """The time zone in force (``UTC`` until settings fill it)."""
+        return self.timezone or "UTC"
+
+    @property
+    def spec(self) -> cron.CronSpec:
+        """The parsed expression (``H`` fields hash on the schedule name)."""
+        return parse_spec(self.cron, self.tz, self.name)
+
+    def validate(self) -> ScheduleDef:
+        """Check every option; returns self.
+
+        Raises:
+            InvalidSchedule: naming the schedule and the option.
+        """
+        where = f"schedule {self.name!r}"
+        self.spec  # noqa: B018 - parsing validates expression and time zone
+        if self.misfire not in cron.POLICIES:
+            raise InvalidSchedule(f"{where}: misfire must be one of {', '.join(cron.POLICIES)}, "
+                                  f"got {self.misfire!r}")
+        if self.overlap not in OVERLAP_POLICIES:
+            raise InvalidSchedule(f"{where}: overlap must be one of "
+                                  f"{', '.join(OVERLAP_POLICIES)}, got {self.overlap!r}")
+        if not _whole(self.max_catchup) or self.max_catchup < 0:
+            raise InvalidSchedule(f"{where}: max_catchup must be a whole number >= 0, "
+                                  f"got {self.max_catchup!r}")
+        for key in ("grace", "jitter"):
+            value = getattr(self, key)
+            if not _number(value) or value < 0:
+                raise InvalidSchedule(f"{where}: {key} must be a number >= 0, got {value!r}")
+        if not isinstance(self.enabled, bool):
+            raise InvalidSchedule(f"{where}: enabled must be true or false")
+        try:
+            pickle.dumps((tuple(self.args), dict(self.kwargs)), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise InvalidSchedule(f"{where}: args/kwargs cannot be serialized: {exc}") from None
+        return self
+
+
+@lru_cache(maxsize=4096)
+def parse_spec(expression: str, tz: str, name: str) -> cron.CronSpec:
+    """Parse (and cache) a schedule's expression; ``H`` hashes on ``name``."""
+    return cron.parse(expression, tz=tz, name=name)
+
+
+class ScheduleRegistry:
+    """The schedules defined in code, by name."""
+
+    def __init__(self) -> None:
+        self._defs: dict[str, ScheduleDef] = {}
+
+    def add(self, definition: ScheduleDef) -> None:
+        """Register a schedule; the same function defined again (re-import) replaces it.
+
+        Raises:
+            InvalidSchedule: another function already uses the name.
+        """
+        old = self._defs.get(definition.name)
+        if old is not None and _origin(old) != _origin(definition):
+            raise InvalidSchedule(f"schedule {definition.name!r} is defined twice "
+                                  f"({_origin(old)} and {_origin(definition)})")
+        self._defs[definition.name] = definition
+
+    def get(self, name: str) -> ScheduleDef | None:
+        """The schedule named ``name``, or None."""
+        return self._defs.get(name)
+
+    def all(self) -> list[ScheduleDef]:
+        """Every registered schedule, by name."""
+        return [self._defs[name] for name in sorted(self._defs)]
+
+
+#: The process-wide registry ``@scheduled_task`` adds to.
+registry = ScheduleRegistry()
+
+
+def scheduled_task(*, cron: str, name: str | None = None, timezone: str | None = None,
+                   misfire: str = "once", max_catchup: int = DEFAULT_MAX_CATCHUP,
+                   grace: float = DEFAULT_GRACE, overlap: str = "skip", jitter: float = 0.0,
+                   args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None,
+                   queue: str | None = None, priority: int | None = None,
+                   retry_limit: int | None = None, max_retries: int | None = None,
+                   retry_delay: float | None = None, backoff: float | None = None,
+                   max_retry_delay: float | None = None, timeout: float | None = None,
+                   retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+                   no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+                   on_failure: Callable[..., Any] | None = None,
+                   ) -> Callable[[Callable[..., Any]], RunnerTaskWrapper]:
+    """Make a function (plain or ``async def``) a task that runs on a cron schedule.
+
+    The result is a normal task (call it to enqueue an extra run). Each slot is fired
+    exactly once by whichever ``run.py`` scheduler gets there first.
+
+    Args:
+        cron: 5 fields, 6 with seconds first, or ``@hourly``/``@daily``/...; ``H`` spreads.
+        name: schedule and task name (default: the function's name).
+        timezone: IANA zone the expression is read in (default ``[runner] timezone``).
+        misfire: after downtime, ``skip``, ``once`` (default) or ``all`` missed slots.
+        max_catchup: cap on catch-up runs under ``all``.
+        grace: seconds a slot may be late and still run under ``skip``.
+        overlap: ``skip`` (default), ``allow`` or ``queue_one``.
+        jitter: random delay up to this many seconds before each run starts.
+        args: positional arguments of each run.
+        kwargs: keyword arguments of each run.
+        queue, priority, retry_limit, max_retries, retry_delay, backoff, max_retry_delay,
+        timeout, retry_on, no_retry_on, on_failure: as for :func:`runner.task`.
+
+    Raises:
+        InvalidSchedule: a bad expression, time zone or option, naming the schedule.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
+        definition = ScheduleDef(
+            name=name or fn.__name__, cron=cron, timezone=timezone, misfire=misfire,
+            max_catchup=max_catchup, grace=grace, overlap=overlap, jitter=jitter,
+            args=tuple(args), kwargs=dict(kwargs or {})).validate()
+        wrapper = task(name=definition.name, queue=queue, priority=priority,
+                       retry_limit=retry_limit, max_retries=max_retries,
+                       retry_delay=retry_delay, backoff=backoff,
+                       max_retry_delay=max_retry_delay, timeout=timeout, retry_on=retry_on,
+                       no_retry_on=no_retry_on, on_failure=on_failure)(fn)
+        registry.add(replace(definition, wrapper=wrapper))
+        return wrapper
+
+    return decorate
+
+
+def effective_schedules(settings: Settings, definitions: Iterable[ScheduleDef] | None = None,
+                        *, strict: bool = True) -> list[ScheduleDef]:
+    """The schedules with ``[schedules.NAME]`` overrides and the default time zone applied.
+
+    Args:
+        settings: where the overrides and ``[runner] timezone`` come from.
+        definitions: the schedules (default: the whole registry).
+        strict: reject overrides naming a schedule outside ``definitions``.
+
+    Raises:
+        ConfigError: an unknown schedule name or key in ``[schedules]``.
+        InvalidSchedule: an override makes a schedule invalid (names the schedule).
+    """
+    defs = list(registry.all() if definitions is None else definitions)
+    overrides = schedule_overrides(settings)
+    known = {d.name for d in defs}
+    where = settings.path or "settings"
+    for name in overrides if strict else ():
+        if name not in known:
+            raise ConfigError(f"{where}: [schedules.{name}] names no schedule defined in code "
+                              f"(known: {', '.join(sorted(known)) or 'none'})")
+    result = []
+    for d in defs:
+        merged = replace(d, **overrides.get(d.name, {}))
+        if merged.timezone is None:
+            merged = replace(merged, timezone=settings.runner.timezone)
+        result.append(merged.validate())
+    return result
+
+
+def schedule_overrides(settings: Settings) -> dict[str, dict[str, Any]]:
+    """``[schedules.NAME]`` tables, checked for unknown keys and wrong types."""
+    where = settings.path or "settings"
+    raw = settings.extra.get("schedules", {})
+    result: dict[str, dict[str, Any]] = {}
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [schedules] {name} must be a [schedules.{name}] table")
+        for key, value in table.items():
+            if key not in OVERRIDE_KEYS:
+                raise ConfigError(f"{where}: [schedules.{name}] unknown key '{key}' "
+                                  f"(known: {', '.join(OVERRIDE_KEYS)})")
+            kind = {"cron": str, "timezone": str, "misfire": str, "overlap": str,
+                    "enabled": bool}.get(key)
+            ok = isinstance(value, kind) if kind else (
+                _whole(value) if key == "max_catchup" else _number(value))
+            if not ok:
+                raise ConfigError(f"{where}: [schedules.{name}] {key}: wrong type "
+                                  f"({type(value).__name__} {value!r})")
+        result[name] = {k: float(v) if k in ("grace", "jitter") else v for k, v in table.items()}
+    return result
+
+
+def _origin(definition: ScheduleDef) -> str:
+    fn = getattr(definition.wrapper, "func", None)
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

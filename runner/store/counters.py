@@ -1,0 +1,148 @@
+"""Lifetime job counters per task and queue, kept in the jobs database.
+
+``runner_job_total`` holds one row per (task, queue): jobs enqueued, completed,
+retried, dead and cancelled, failed attempts, and a histogram of the processing
+time of completed jobs. Its values only grow: pruning old jobs, restarting a
+worker or a window passing never lowers them, so Prometheus can ``rate()`` them.
+
+Each counter is added to inside the transaction that makes the change it
+counts, by one statement per batch (the writers call the functions below);
+a rolled back change is never counted. Failed attempts are counted by a
+trigger on ``runner_job_error``, which every failure path writes to. No trigger
+sits on ``runner_job`` itself: one there, even one that does nothing, makes
+every claim and completion measurably slower.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from runner.store.db import Database
+
+#: Upper bounds (seconds) of the duration histogram's buckets; +Inf is ``completed``.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+           1800.0)
+
+_BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
+TOTALS = ("enqueued", "completed", "failed", "retried", "dead", "cancelled")
+"""Counter columns: what happened to jobs (``failed`` counts attempts)."""
+#: Outcomes a writer may add with :func:`count_where`.
+OUTCOMES = ("retried", "dead", "cancelled")
+
+DDL = [
+    f"""CREATE TABLE IF NOT EXISTS runner_job_total (
+        task TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in TOTALS)},
+        duration_sum REAL NOT NULL DEFAULT 0,
+        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _BUCKET_COLUMNS)},
+        PRIMARY KEY (task, queue)) WITHOUT ROWID""",
+    """CREATE TRIGGER IF NOT EXISTS runner_job_error_counted AFTER INSERT ON runner_job_error
+        BEGIN
+        INSERT INTO runner_job_total (task, queue, failed)
+        SELECT task, queue, 1 FROM runner_job WHERE id = new.job_id
+        ON CONFLICT (task, queue) DO UPDATE SET failed = failed + 1;
+        END""",
+]
+
+
+def _add(columns: Sequence[str]) -> str:
+    return ("ON CONFLICT (task, queue) DO UPDATE SET "
+            + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns))
+
+
+class _Job(Protocol):
+    task: str
+    queue: str
+
+
+def count_enqueued(conn: sqlite3.Connection, jobs: Iterable[_Job]) -> None:
+    """Add new jobs to ``enqueued`` (one row per task and queue of the batch)."""
+    per = Counter((j.task, j.queue) for j in jobs)
+    if per:
+        conn.executemany(
+            f"INSERT INTO runner_job_total (task, queue, enqueued) VALUES (?,?,?) "
+            f"{_add(['enqueued'])}", [(t, q, n) for (t, q), n in per.items()])
+
+
+_COMPLETED_COLUMNS = ("completed", "duration_sum", *_BUCKET_COLUMNS)
+_ADD_COMPLETED = (f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPLETED_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * (2 + len(_COMPLETED_COLUMNS)))}) "
+                  + _add(_COMPLETED_COLUMNS))
+
+
+def count_completions(conn: sqlite3.Connection,
+                      acks: Sequence[tuple[str, float | None, float]]) -> None:
+    """Count (job id, started_at, finished_at) successes about to be written.
+
+    Call it just before the update that moves them from ``executing`` to
+    ``completed``, in the same transaction: it counts exactly the jobs that
+    update will change (one read of their rows, one upsert per task and queue).
+    """
+    if not acks:
+        return
+    times = {job_id: (started, finished) for job_id, started, finished in acks}
+    rows = conn.execute(
+        f"SELECT id, task, queue, started_at FROM runner_job WHERE id IN "
+        f"({','.join('?' * len(times))}) AND state = 'executing'", tuple(times)).fetchall()
+    per: dict[tuple[str, str], list] = {}
+    for job_id, task, queue, claimed_at in rows:
+        started, finished = times[job_id]
+        took = max(0.0, finished - (started if started is not None else claimed_at or finished))
+        row = per.get((task, queue))
+        if row is None:
+            row = per[(task, queue)] = [0, 0.0] + [0] * len(BUCKETS)
+        row[0] += 1
+        row[1] += took
+        for i in range(2 + bisect_left(BUCKETS, took), len(row)):
+            row[i] += 1
+    conn.executemany(_ADD_COMPLETED, [(t, q, *row) for (t, q), row in per.items()])
+
+
+def count_where(conn: sqlite3.Connection, outcome: str, where: str,
+                params: Sequence[object] = ()) -> None:
+    """Count the jobs matching ``where`` as ``outcome`` (retried, dead or cancelled).
+
+    Call it just before the update that gives them that outcome, with the same
+    condition, in the same transaction.
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    conn.execute(
+        f"INSERT INTO runner_job_total (task, queue, {outcome}) "
+        f"SELECT task, queue, count(*) FROM runner_job WHERE {where} GROUP BY task, queue "
+        f"{_add([outcome])}", tuple(params))
+
+
+@dataclass(frozen=True)
+class TaskTotals:
+    """Lifetime counters of one (task, queue)."""
+
+    task: str
+    queue: str
+    enqueued: int
+    completed: int
+    failed: int
+    """Failed attempts (each retry that failed, each crash)."""
+    retried: int
+    """Attempts that failed or crashed and were scheduled to run again."""
+    dead: int
+    cancelled: int
+    duration_sum: float
+    """Seconds of processing time of the completed jobs."""
+    buckets: tuple[int, ...]
+    """Completed jobs that took at most each of :data:`BUCKETS` (cumulative)."""
+
+
+def read_totals(db: Database) -> list[TaskTotals]:
+    """Every (task, queue)'s counters: one read of a table as small as the task list."""
+    rows = db.query(f"SELECT task, queue, {', '.join(TOTALS)}, duration_sum, "
+                    f"{', '.join(_BUCKET_COLUMNS)} FROM runner_job_total ORDER BY task, queue")
+    n = len(TOTALS)
+    return [TaskTotals(r[0], r[1], *(int(v) for v in r[2:2 + n]), float(r[2 + n]),
+                       tuple(int(v) for v in r[3 + n:])) for r in rows]

@@ -1,0 +1,345 @@
+"""All SQL of events: the ``runner_event`` log, fan-out, outcomes, replay and pruning.
+
+An event is one ``runner_event`` row. What happened to it is not stored twice:
+each handler delivery is an ordinary job whose ``event_id`` points back at the
+event, so a handler's outcome is read from the jobs table (the same rows the
+worker leases, retries and recovers).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import EventNotFound
+from runner.event_patterns import matches
+from runner.store.db import AmbiguousId, Database, lookup_id
+from runner.store.job_rows import NewJob, write_jobs
+from runner.store.models import DISPATCH_TASK, LIVE_SQL, WAITING_SQL
+
+
+class EventStatus:
+    """Where an event is in its life (the ``status`` column)."""
+
+    #: written by emit(); its dispatch job has not run yet
+    PENDING = "pending"
+    #: fanned out: one job per matching handler exists
+    DISPATCHED = "dispatched"
+    #: the dispatching worker had no handler for it (kept, visible, replayable)
+    UNHANDLED = "unhandled"
+
+
+#: How a handler job's state reads in the event log.
+OUTCOME_OF_STATE = {"available": "pending", "scheduled": "pending", "retrying": "pending",
+                    "executing": "running", "completed": "completed", "dead": "dead",
+                    "cancelled": "cancelled"}
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """What a producer writes for one event (``data`` is JSON text)."""
+
+    id: str
+    name: str
+    data: str
+    key: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """An event as the CLI and the dashboard see it."""
+
+    id: str
+    name: str
+    data: str
+    key: str | None
+    emitted_at: float
+    source: str | None
+    status: str
+    dispatched_at: float | None
+    dispatch_job: str | None
+    handlers: int
+    deliveries: int
+
+    @property
+    def payload(self) -> Any:
+        """The event data, decoded from JSON."""
+        return json.loads(self.data)
+
+
+_COLUMNS = ", ".join(EventRow.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class HandlerOutcome:
+    """One handler's deliveries of one event: the newest decides the outcome."""
+
+    handler: str
+    outcome: str
+    job_id: str
+    deliveries: int
+    attempts: int
+
+
+def _waiting_dispatch_job(conn: sqlite3.Connection, now: float) -> str | None:
+    row = conn.execute(
+        "SELECT id FROM runner_job INDEXED BY runner_job_dispatch_waiting "
+        f"WHERE task = '{DISPATCH_TASK}' AND state = 'available' AND run_at <= ? LIMIT 1",
+        (now,)).fetchone()
+    return row[0] if row else None
+
+
+def insert_events(db: Database, events: Sequence[NewEvent],
+                  dispatch: Sequence[tuple[NewJob, Sequence[str]]], *, now: float,
+                  dedupe_window: float, deadline: float) -> list[str]:
+    """Write events and their dispatch jobs in one transaction; returns the event ids.
+
+    An event whose key was already used by an event emitted within
+    ``dedupe_window`` seconds before ``now`` is not written: its slot in the
+    result holds the earlier event's id. ``dispatch`` pairs each dispatch job
+    with the event ids it dispatches; a job none of whose events was written
+    is not written either, nor is a due one while another due dispatch job
+    waits unclaimed (the events join that one).
+
+    Raises:
+        DatabaseLocked: the write lock was not had within ``deadline`` seconds;
+            nothing was written.
+    """
+
+    def write(conn: sqlite3.Connection) -> list[str]:
+        ids: list[str] = []
+        written: set[str] = set()
+        seen: dict[str, str] = {}
+        rows = []
+        for event in events:
+            if event.key is not None:
+                earlier = seen.get(event.key) or _recent_key(conn, event.key,
+                                                              now - dedupe_window)
+                if earlier is not None:
+                    ids.append(earlier)
+                    continue
+                seen[event.key] = event.id
+            ids.append(event.id)
+            written.add(event.id)
+            rows.append(event)
+        if not rows:
+            return ids
+        waiting = _waiting_dispatch_job(conn, now)
+        jobs, owner = [], {}
+        for job, covered in dispatch:
+            if not any(i in written for i in covered):
+                continue
+            # A due dispatch job no worker has claimed yet sweeps up every due pending
+            # event when it runs (see events._dispatch): share it instead of writing one.
+            shared = waiting if job.run_at <= now else None
+            if shared is None:
+                jobs.append(job)
+            owner.update({i: shared or job.id for i in covered})
+        conn.executemany(
+            "INSERT INTO runner_event (id, name, data, key, emitted_at, source, dispatch_job) "
+            "VALUES (?,?,?,?,?,?,?)",
+            [(e.id, e.name, e.data, e.key, now, e.source, owner.get(e.id)) for e in rows])
+        write_jobs(conn, jobs, now)
+        return ids
+
+    return db.write(write, deadline=deadline)
+
+
+def _recent_key(conn: sqlite3.Connection, key: str, since: float) -> str | None:
+    row = conn.execute(
+        "SELECT id FROM runner_event INDEXED BY runner_event_key WHERE key = ? "
+        "AND emitted_at > ? ORDER BY emitted_at DESC LIMIT 1", (key, since)).fetchone()
+    return row[0] if row else None
+
+
+def pending_events(db: Database, ids: Sequence[str]) -> list[EventRow]:
+    """The events among ``ids`` that are still waiting for their dispatch."""
+    rows: list[tuple] = []
+    for start in range(0, len(ids), 500):
+        chunk = tuple(ids[start:start + 500])
+        rows += db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE status = 'pending' AND "
+                         f"id IN ({','.join('?' * len(chunk))})", chunk)
+    return [EventRow(*row) for row in rows]
+
+
+def due_pending_events(db: Database, *, now: float, limit: int) -> list[EventRow]:
+    """The oldest undispatched events whose dispatch job is due (not delayed)."""
+    rows = db.query(
+        f"SELECT {', '.join('e.' + c for c in EventRow.__dataclass_fields__)} "
+        "FROM runner_event e INDEXED BY runner_event_pending "
+        "JOIN runner_job j ON j.id = e.dispatch_job WHERE e.status = 'pending' "
+        "AND j.run_at <= ? ORDER BY e.emitted_at LIMIT ?", (now, limit))
+    return [EventRow(*row) for row in rows]
+
+
+def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
+            settle: Sequence[str] = (), now: float | None = None) -> dict[str, int]:
+    """Dispatch pending events: insert their handler jobs and mark them, in one transaction.
+
+    Each event moves ``pending`` → ``dispatched`` (or ``unhandled`` when it has
+    no jobs) with a compare-and-set, so a dispatch that runs twice (its worker
+    died after the commit) writes nothing the second time. For the events in
+    ``settle`` that this call dispatched, their own single-event dispatch job
+    (whose id is the event id) is marked completed if no worker has claimed it.
+
+    Returns:
+        event id → handler jobs written, for the events this call dispatched.
+    """
+    at = time.time() if now is None else now
+
+    def write(conn: sqlite3.Connection) -> dict[str, int]:
+        done: dict[str, int] = {}
+        jobs: list[NewJob] = []
+        for event_id, handler_jobs in deliveries.items():
+            status = EventStatus.DISPATCHED if handler_jobs else EventStatus.UNHANDLED
+            changed = conn.execute(
+                "UPDATE runner_event SET status = ?, dispatched_at = ?, handlers = ?, "
+                "deliveries = 1 WHERE id = ? AND status = 'pending'",
+                (status, at, len(handler_jobs), event_id)).rowcount
+            if changed:
+                done[event_id] = len(handler_jobs)
+                jobs.extend(handler_jobs)
+        write_jobs(conn, jobs, at)
+        swept = [(at, i) for i in settle if i in done]
+        if swept:
+            conn.executemany(
+                "UPDATE runner_job SET state = 'completed', finished_at = ?, "
+                "reason = 'event dispatched by another dispatch job' WHERE id = ? "
+                f"AND state IN {WAITING_SQL}", swept)
+        return done
+
+    return db.write(write)
+
+
+def add_deliveries(db: Database, event_id: str, jobs: Sequence[NewJob], *,
+                   now: float | None = None) -> None:
+    """Replay: insert new handler jobs linked to an event, counting the delivery."""
+    at = time.time() if now is None else now
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE runner_event SET deliveries = deliveries + 1, handlers = max(handlers, ?), "
+            "status = 'dispatched', dispatched_at = coalesce(dispatched_at, ?) WHERE id = ?",
+            (len(jobs), at, event_id))
+        write_jobs(conn, jobs, at)
+
+    db.write(write)
+
+
+def get_event(db: Database, event_id: str) -> EventRow:
+    """One event by id, or by a unique start or end of its id.
+
+    Raises:
+        EventNotFound: no event, or the prefix is ambiguous.
+    """
+    try:
+        row = lookup_id(db, "runner_event", _COLUMNS, event_id)
+    except AmbiguousId:
+        raise EventNotFound(f"event id '{event_id}' is ambiguous; give more of it") from None
+    if row is None:
+        raise EventNotFound(f"no event with id '{event_id}'")
+    return EventRow(*row)
+
+
+def event_of_job(db: Database, job_id: str) -> EventRow | None:
+    """The event a job was created for, or None."""
+    rows = db.query(f"SELECT {', '.join('e.' + c for c in EventRow.__dataclass_fields__)} "
+                    "FROM runner_job j JOIN runner_event e ON e.id = j.event_id "
+                    "WHERE j.id = ?", (job_id,))
+    return EventRow(*rows[0]) if rows else None
+
+
+def list_events(db: Database, *, pattern: str | None = None, since: float | None = None,
+                status: str | None = None, limit: int = 100) -> list[EventRow]:
+    """Events newest first, filtered by name pattern, emit time and status."""
+    clauses, params = ["emitted_at >= ?"], [since if since is not None else 0.0]
+    if status:
+        clauses.append("status = ?")
+        params.append(status)
+    literal = _literal_prefix(pattern)
+    if literal:
+        # Narrow in SQL by the pattern's literal head; the wildcards are matched below.
+        clauses.append("(name = ? OR substr(name, 1, ?) = ?)")
+        params += [literal, len(literal) + 1, literal + "."]
+    found: list[EventRow] = []
+    before = float("inf")
+    while len(found) < limit:
+        rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE {' AND '.join(clauses)} "
+                        f"AND emitted_at < ? ORDER BY emitted_at DESC LIMIT 1000",
+                        [*params, before])
+        found += [e for e in (EventRow(*r) for r in rows)
+                  if pattern is None or matches(pattern, e.name)]
+        if len(rows) < 1000:
+            break
+        before = rows[-1][4]
+    return found[:limit]
+
+
+def _literal_prefix(pattern: str | None) -> str:
+    if not pattern:
+        return ""
+    head = []
+    for segment in pattern.split("."):
+        if segment in ("*", "**", "#"):
+            break
+        head.append(segment)
+    return ".".join(head)
+
+
+def handler_outcomes(db: Database, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
+    """Per event, each handler's outcome (from its newest linked job), by handler name."""
+    result: dict[str, list[HandlerOutcome]] = {i: [] for i in event_ids}
+    for start in range(0, len(event_ids), 500):
+        chunk = tuple(event_ids[start:start + 500])
+        rows = db.query(
+            "SELECT event_id, task, state, id, attempt, count(*) OVER w, "
+            "row_number() OVER (w ORDER BY created_at DESC, rowid DESC) AS newest "
+            "FROM runner_job INDEXED BY runner_job_event "
+            f"WHERE event_id IN ({','.join('?' * len(chunk))}) "
+            "WINDOW w AS (PARTITION BY event_id, task)", chunk)
+        for event_id, task, state, job_id, attempt, count, newest in rows:
+            if newest == 1:
+                result[event_id].append(HandlerOutcome(
+                    task, OUTCOME_OF_STATE.get(state, state), job_id, count, attempt))
+    for outcomes in result.values():
+        outcomes.sort(key=lambda o: o.handler)
+    return result
+
+
+_PRUNABLE = ("SELECT e.id FROM runner_event e INDEXED BY runner_event_emitted "
+             "WHERE e.emitted_at < ? AND e.status != 'pending' AND NOT EXISTS "
+             f"(SELECT 1 FROM runner_job j WHERE j.event_id = e.id AND j.state IN {LIVE_SQL})")
+
+
+def prune_events(db: Database, older_than_days: float, *, now: float | None = None,
+                 batch: int = 1000, dry_run: bool = False) -> int:
+    """Delete events emitted more than ``older_than_days`` ago; returns how many.
+
+    Kept whatever their age: events still ``pending`` (never dispatched) and
+    events with a handler job that is not finished. Linked jobs are left to the
+    jobs' own retention. Deletes in short transactions of ``batch`` rows; with
+    ``dry_run`` only counts.
+    """
+    cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    if dry_run:
+        return db.query(f"SELECT count(*) FROM ({_PRUNABLE})", (cutoff,))[0][0]
+    total = 0
+    while True:
+        deleted = db.write(lambda conn: conn.execute(
+            f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT ?)",
+            (cutoff, batch)).rowcount)
+        total += deleted
+        if deleted < batch:
+            return total
+
+
+def count_events(db: Database, status: str | None = None) -> int:
+    """How many events are stored (with ``status``, when given)."""
+    if status is None:
+        return db.query("SELECT count(*) FROM runner_event")[0][0]
+    return db.query("SELECT count(*) FROM runner_event WHERE status = ?", (status,))[0][0]

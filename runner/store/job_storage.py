@@ -1,0 +1,383 @@
+"""A huey Storage over the ``runner_job`` table: claim with a lease instead of delete.
+
+huey's own SQLite storage deletes a message the moment a worker reads it, so a
+crash loses it. Here a claim marks the row ``executing`` with an owner and a
+lease; the row only reaches a final state when the attempt's outcome is
+written. The worker threads of one process share one claimer: whoever finds
+the local buffer empty claims for every idle thread in one transaction, and
+writes the completions that piled up since in that same transaction, so a busy
+worker pays about one commit per batch rather than two per job.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from runner.config import Settings
+from runner.errors import DiskFull
+from runner.store.counters import count_where
+from runner.store.db import open_database
+from runner.store.job_rows import (
+    Claimed,
+    FailureInfo,
+    NewJob,
+    record_failure,
+    write_acks,
+    write_jobs,
+)
+from runner.store.kvstore import KeyValueStore
+from runner.store.models import WAITING_SQL
+from runner.store.schema import prepare_database
+from runner.store.wakeup import Listener, Notifier
+
+logger = logging.getLogger(__name__)
+
+
+
+class JobStorage(KeyValueStore):
+    """huey storage whose queue is the jobs table (see module docstring)."""
+
+    blocking = True  # dequeue() waits for work itself; huey must not sleep on top
+
+    def __init__(self, name: str = "runner", *, settings: Settings) -> None:
+        super().__init__(name)
+        self.settings = settings
+        self.db = open_database(settings.database_path, settings.database)
+        prepare_database(self.db)
+        self.notifier = Notifier(self.db.path)
+        self.owner: str | None = None
+        self.queues: tuple[str, ...] = settings.worker.queues
+        self.lease_seconds = settings.worker.lease_seconds
+        self._cond = threading.Condition()
+        self._buffer: deque[Claimed] = deque()
+        self._claiming = False
+        self._idle = 0
+        self._acks: list[tuple[str, float | None, float]] = []
+        self._ack_lock = threading.Lock()
+        self._wake_seq = 0
+        self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
+        self._empty_seq = -1  # ... since this wake sequence number, nobody claims again
+        self._stopping = False
+        self._listener: Listener | None = None
+        self._inflight: set[str] = set()
+        self._isolating: str | None = None
+        # Whether any revocation exists, as of the last claim. huey looks for
+        # revocations of every job it runs; when there are none, skip the reads.
+        self._revocations = True
+        self._holds: dict[str, str] = {}
+        #: Called (from a worker thread) when a claim fails because the disk is full.
+        self.on_disk_full: Callable[[DiskFull], None] | None = None
+
+    # -- producer side ---------------------------------------------------------
+
+    def insert_jobs(self, jobs: Sequence[NewJob], *, now: float | None = None) -> None:
+        """Write new jobs in one transaction, then wake the workers.
+
+        Raises:
+            QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
+        """
+        created = time.time() if now is None else now
+        limit = self.settings.worker.queue_size
+        self.db.write(lambda conn: write_jobs(conn, jobs, created, queue_size=limit))
+        self.wake()
+
+    def wake(self) -> None:
+        """Tell the workers of this process and of every other one to look again."""
+        with self._cond:
+            self._wake_seq += 1
+            self._cond.notify_all()
+        self.notifier.notify()
+
+    # -- consumer side: claiming -----------------------------------------------
+
+    def start_consuming(self, owner: str, queues: Iterable[str] = ()) -> None:
+        """Become a worker: claims are made in ``owner``'s name; wake-ups are heard."""
+        self.owner = owner
+        self.queues = tuple(queues) or self.settings.worker.queues
+        self._stopping = False
+        self._listener = Listener(self.db.path, self._on_remote_wake)
+        self._listener.start()
+
+    def pause_claims(self) -> None:
+        """Stop claiming new jobs now; waiting worker threads return at once."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def hold_claims(self, key: str, reason: str) -> None:
+        """Stop claiming until :meth:`release_claims` with the same key (resumable)."""
+        with self._cond:
+            self._holds[key] = reason
+            self._cond.notify_all()
+
+    def release_claims(self, key: str) -> bool:
+        """Lift one hold; claiming resumes once no hold is left. True if it was held."""
+        with self._cond:
+            held = self._holds.pop(key, None) is not None
+            self._wake_seq += 1
+            self._cond.notify_all()
+        return held
+
+    @property
+    def holds(self) -> dict[str, str]:
+        """Why claiming is held, by key (empty when claiming)."""
+        return dict(self._holds)
+
+    def stop_consuming(self) -> list[str]:
+        """Stop claiming; hand back jobs claimed but not started; flush completions."""
+        with self._cond:
+            self._stopping = True
+            unstarted = list(self._buffer)
+            self._buffer.clear()
+            self._cond.notify_all()
+        if self._listener is not None:
+            self._listener.stop()
+        self.flush_acks()
+        for c in unstarted:
+            self._inflight.discard(c.id)
+        if unstarted:
+            self.db.write(lambda conn: conn.executemany(
+                "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
+                "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
+                [(c.id,) for c in unstarted]))
+        return [c.id for c in unstarted]
+
+    def _on_remote_wake(self) -> None:
+        with self._cond:
+            self._wake_seq += 1
+            self._cond.notify_all()
+
+    def claim_next(self) -> Claimed | None:
+        """Block until a job is claimed for this thread, or about ``poll_interval`` passes."""
+        poll = self.settings.worker.poll_interval
+        with self._cond:
+            while True:
+                if self._stopping:
+                    self._cond.wait(0.05)  # huey's loop is about to see its stop flag
+                    return None
+                if self._holds:
+                    self._cond.wait(poll)
+                    return None
+                if self._buffer:
+                    return self._buffer.popleft()
+                if not self._claiming:
+                    idle_for = self._empty_until - time.time()
+                    if idle_for <= 0 or self._empty_seq != self._wake_seq or self._acks:
+                        break
+                    # Another thread just found nothing due and nothing was written since:
+                    # claiming again would only wake every idle thread in turn (a busy loop).
+                    self._idle += 1
+                    try:
+                        self._cond.wait(idle_for)
+                    finally:
+                        self._idle -= 1
+                    continue
+                self._idle += 1
+                try:
+                    self._cond.wait(poll)
+                finally:
+                    self._idle -= 1
+            self._claiming = True
+            want = 1 + self._idle + self.settings.worker.prefetch
+            seq = self._wake_seq
+        claimed: list[Claimed] = []
+        next_due: float | None = None
+        try:
+            claimed, next_due = self._claim(want)
+            self._inflight.update(c.id for c in claimed)
+        except DiskFull as exc:
+            self.hold_claims("disk", f"disk full: {exc}")
+            if self.on_disk_full is not None:
+                self.on_disk_full(exc)
+        finally:
+            with self._cond:
+                self._claiming = False
+                mine = claimed[0] if claimed else None
+                self._buffer.extend(claimed[1:])
+                self._cond.notify_all()
+                if mine is None and not self._stopping and seq == self._wake_seq:
+                    wait = poll if next_due is None else max(0.0, min(poll, next_due - time.time()))
+                    self._empty_until, self._empty_seq = time.time() + wait, seq
+                    self._idle += 1
+                    try:
+                        self._cond.wait(wait)
+                    finally:
+                        self._idle -= 1
+        return mine
+
+    def has_future_jobs(self) -> bool:
+        """True when some job waits for a later ``run_at`` (scheduled or retrying)."""
+        return bool(self.db.query(
+            "SELECT 1 FROM runner_job WHERE state IN ('scheduled','retrying') LIMIT 1"))
+
+    def claim_due(self, want: int = 1) -> list[Claimed]:
+        """Claim up to ``want`` due jobs now, without waiting (tests, ``drain()``)."""
+        claimed, _ = self._claim(want)
+        self._inflight.update(c.id for c in claimed)
+        return claimed
+
+    def _claim(self, want: int) -> tuple[list[Claimed], float | None]:
+        """Write pending completions and claim up to ``want`` due jobs, in one transaction.
+
+        A job that was running when a worker died (``crashes > 0``) is a suspect:
+        it runs alone in its process, after the jobs in flight finish, so a
+        poison job's next crash is counted against it and not its neighbours.
+        """
+        now = time.time()
+        owner = self.owner or "local"
+        if self._isolating is not None:
+            return [], None
+        busy = bool(self._inflight)
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+        queue_sql, params = self._queue_filter()
+        claim_sql = (
+            f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+            f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
+            f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+            f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
+            f"ORDER BY priority DESC, run_at LIMIT ?) "
+            f"RETURNING id, data, attempt, priority, run_at")
+        lease = (now, owner, now + self.lease_seconds, now, *params)
+
+        def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None, bool]:
+            if acks:
+                write_acks(conn, acks)
+            self._revocations = bool(conn.execute(
+                "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
+                "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
+            suspect = conn.execute(
+                f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
+                f"{WAITING_SQL} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
+                (now, *params)).fetchone()
+            if suspect and busy:
+                return [], None, True  # let the jobs in flight finish first
+            sql = claim_sql.format("> 0" if suspect else "= 0")
+            rows = conn.execute(sql, (*lease, 1 if suspect else want)).fetchall()
+            next_due = None
+            if not rows:
+                found = conn.execute(
+                    f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                    f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+                next_due = found[0] if found else None
+            return [Claimed(r[0], r[1], r[2], now)
+                    for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)
+
+        try:
+            claimed, next_due, suspect = self.db.write(claim)
+        except BaseException:
+            with self._ack_lock:
+                self._acks[:0] = acks
+            raise
+        if suspect:
+            self._isolating = claimed[0].id if claimed else "(draining)"
+        return claimed, next_due
+
+    def _queue_filter(self) -> tuple[str, tuple[str, ...]]:
+        if not self.queues:
+            return "", ()
+        return f" AND queue IN ({','.join('?' * len(self.queues))})", self.queues
+
+    # -- consumer side: outcomes -----------------------------------------------
+
+    def inflight_ids(self) -> list[str]:
+        """Jobs this process holds under lease right now."""
+        return list(self._inflight)
+
+    def prefetched_count(self) -> int:
+        """Claimed jobs waiting in this process for a free thread (part of the in-flight)."""
+        return len(self._buffer)
+
+    def release_inflight(self, job_id: str) -> None:
+        """The attempt is settled (or could not be): stop extending its lease."""
+        self._inflight.discard(job_id)
+        if self._isolating is not None and (job_id == self._isolating or not self._inflight):
+            with self._cond:
+                self._isolating = None
+                self._wake_seq += 1
+                self._cond.notify_all()
+
+    def release(self, job_id: str, run_at: float) -> None:
+        """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
+        self.db.write(lambda conn: conn.execute(
+            "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
+            "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+            (run_at, job_id)))
+
+    def ack_completed(self, job_id: str, *, started_at: float | None = None,
+                      finished_at: float | None = None) -> None:
+        """Record a success; written with the next claim (or :meth:`flush_acks`).
+
+        ``started_at`` is when the attempt really began, which is later than the
+        claim for a job that waited in this process's prefetch buffer.
+        """
+        with self._ack_lock:
+            self._acks.append((job_id, started_at,
+                               time.time() if finished_at is None else finished_at))
+
+    def flush_acks(self) -> None:
+        """Write pending completions now."""
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+        if acks:
+            try:
+                self.db.write(lambda conn: write_acks(conn, acks))
+            except BaseException:
+                with self._ack_lock:
+                    self._acks[:0] = acks
+                raise
+
+    def fail(self, job_id: str, attempt: int, failure: FailureInfo, *, state: str,
+             reason: str | None = None, run_at: float | None = None,
+             data: bytes | None = None) -> None:
+        """Record a failed attempt: ``retrying`` (with ``run_at``), or ``dead``."""
+        now = time.time()
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+
+        def write(conn: sqlite3.Connection) -> None:
+            if acks:
+                write_acks(conn, acks)
+            record_failure(conn, job_id, attempt, failure, self.owner, now)
+            count_where(conn, "retried" if state == "retrying" else "dead", "id = ?", (job_id,))
+            conn.execute(
+                "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
+                "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
+                "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+                (state, reason, run_at, data, failure.started_at, now, job_id))
+
+        self.db.write(write)
+        if state == "retrying":
+            self.wake()
+
+    def finish(self, job_id: str, state: str, reason: str | None) -> None:
+        """Record an outcome without an error: cancelled, or handed back as available."""
+        now = time.time()
+        if state == "available":
+            sql = ("UPDATE runner_job SET state='available', reason=?, run_at=?, "
+                   "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'")
+            params: tuple = (reason, now, job_id)
+        else:
+            sql = ("UPDATE runner_job SET state=?, reason=?, finished_at=?, lease_owner=NULL, "
+                   "lease_expires_at=NULL WHERE id=?")
+            params = (state, reason, now, job_id)
+
+        def write(conn: sqlite3.Connection) -> None:
+            if state == "cancelled":
+                count_where(conn, "cancelled", "id = ?", (job_id,))
+            conn.execute(sql, params)
+
+        self.db.write(write)
+        if state == "available":
+            self.wake()
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self.db.path

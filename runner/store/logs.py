@@ -1,0 +1,96 @@
+"""Data side of stored log records (``runner_log``): insert, cap, read, prune.
+
+Read by ``python -m runner logs`` and the dashboard's log tail; written by the
+worker's :class:`runner.logsink.LogSink`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runner.store.db import Database
+from runner.store.models import LogRow
+
+_COLUMNS = ", ".join(LogRow.__dataclass_fields__)
+
+#: (created_at, level, logger, message, job_id, task, worker)
+LogTuple = tuple[float, int, str, str, "str | None", "str | None", "str | None"]
+
+
+def insert_logs(conn: sqlite3.Connection, rows: Sequence[LogTuple]) -> None:
+    """Insert records inside the caller's transaction."""
+    conn.executemany(
+        "INSERT INTO runner_log (created_at, level, logger, message, job_id, task, worker) "
+        "VALUES (?,?,?,?,?,?,?)", rows)
+
+
+def trim_logs(conn: sqlite3.Connection, max_rows: int) -> int:
+    """Keep at most about ``max_rows`` newest records (ids are increasing); returns deleted."""
+    (top,) = conn.execute("SELECT max(id) FROM runner_log").fetchone()
+    if top is None or top <= max_rows:
+        return 0
+    return conn.execute("DELETE FROM runner_log WHERE id <= ?", (top - max_rows,)).rowcount
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which records a listing shows; every field narrows it."""
+
+    job_id: str | None = None
+    task: str | None = None
+    level: int = 0
+    worker_only: bool = False
+
+    def where(self) -> tuple[str, list[object]]:
+        """The SQL condition and its parameters."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.job_id:
+            clauses.append("job_id = ?")
+            params.append(self.job_id)
+        if self.task:
+            clauses.append("task = ?")
+            params.append(self.task)
+        if self.level:
+            clauses.append("level >= ?")
+            params.append(self.level)
+        if self.worker_only:
+            clauses.append("job_id IS NULL")
+        return (" AND " + " AND ".join(clauses)) if clauses else "", params
+
+
+def parse_level(text: str) -> int:
+    """A level name or number as its number (``"warning"`` -> 30).
+
+    Raises:
+        ValueError: not a level.
+    """
+    if text.isdigit():
+        return int(text)
+    level = logging.getLevelName(text.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"unknown log level {text!r}")
+    return level
+
+
+def read_logs(db: Database, filters: LogFilter | None = None, *, after_id: int = 0,
+              limit: int = 200) -> list[LogRow]:
+    """Records after ``after_id``, oldest first; with ``after_id`` 0, the last ``limit``."""
+    where, params = (filters or LogFilter()).where()
+    if after_id:
+        rows = db.query(f"SELECT {_COLUMNS} FROM runner_log WHERE id > ?{where} "
+                        f"ORDER BY id LIMIT ?", [after_id, *params, limit])
+    else:
+        rows = db.query(f"SELECT {_COLUMNS} FROM runner_log WHERE 1{where} "
+                        f"ORDER BY id DESC LIMIT ?", [*params, limit])
+        rows.reverse()
+    return [LogRow(*row) for row in rows]
+
+
+def job_log_bytes(db: Database, job_id: str) -> int:
+    """Message bytes stored for one job."""
+    return db.query("SELECT coalesce(sum(length(message)), 0) FROM runner_log "
+                    "WHERE job_id = ?", (job_id,))[0][0]

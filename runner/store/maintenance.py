@@ -1,0 +1,183 @@
+"""Retention and upkeep of the jobs database: prune, vacuum, checkpoint.
+
+``[retention]`` (on by default; every worker runs a pass each ``interval``
+seconds, and ``python -m runner prune`` runs one by hand):
+
+* completed and cancelled jobs older than ``completed_days``, dead jobs older
+  than ``dead_days`` are deleted with their errors, logs and results;
+* log records older than ``logs_days`` (job lines and worker lines);
+* events older than ``events_days`` whose handler jobs are all finished;
+* stopped worker rows older than ``workers_days``;
+* then ``PRAGMA incremental_vacuum`` returns freed pages to the file system,
+  and ``wal_checkpoint(TRUNCATE)`` shrinks the WAL once it is over
+  ``wal_truncate_mb`` (a reader holding an old snapshot, such as a dashboard,
+  only delays this to the next pass).
+
+Deletes go in batches of ``batch_size`` rows, one short transaction each, so
+claims are never held up for long.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from runner.config import Settings, parse_section
+from runner.errors import ConfigError
+from runner.store.db import Database
+from runner.store.events import prune_events
+
+logger = logging.getLogger(__name__)
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class RetentionSection:
+    """``[retention]``: how long rows are kept, and the upkeep pass."""
+
+    enabled: bool = True
+    """Run the pass in every worker."""
+    interval: float = 600.0
+    """Seconds between passes."""
+    completed_days: float = 7.0
+    """Keep completed and cancelled jobs this long after they finished."""
+    dead_days: float = 30.0
+    """Keep dead jobs this long."""
+    logs_days: float = 7.0
+    """Keep log records this long (a pruned job's records go with it)."""
+    events_days: float = 30.0
+    """Keep events this long (when the events table exists)."""
+    workers_days: float = 7.0
+    """Forget worker rows silent for this long."""
+    batch_size: int = 1000
+    """Rows deleted per transaction."""
+    vacuum: bool = True
+    """Give freed pages back with ``PRAGMA incremental_vacuum``."""
+    wal_truncate_mb: float = 16.0
+    """Checkpoint with TRUNCATE once the WAL is larger than this (0 = every pass)."""
+
+
+def retention_settings(settings: Settings) -> RetentionSection:
+    """The validated ``[retention]`` table."""
+    section = parse_section(settings, "retention", RetentionSection)
+    where = f"{settings.path or 'settings'}: [retention]"
+    for key in ("completed_days", "dead_days", "logs_days", "events_days", "workers_days",
+                "wal_truncate_mb"):
+        if getattr(section, key) < 0:
+            raise ConfigError(f"{where} {key} must not be negative")
+    if section.interval <= 0 or section.batch_size < 1:
+        raise ConfigError(f"{where} interval and batch_size must be greater than 0")
+    return section
+
+
+@dataclass
+class PruneReport:
+    """What one pass deleted (or, dry, would delete)."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    vacuumed_pages: int = 0
+    wal_bytes_before: int = 0
+    wal_bytes_after: int = 0
+    checkpoint_busy: bool = False
+
+
+def _jobs_where(section: RetentionSection, now: float) -> tuple[str, tuple[float, float]]:
+    return ("(state IN ('completed','cancelled') AND finished_at < ?) OR "
+            "(state = 'dead' AND finished_at < ?)",
+            (now - section.completed_days * DAY, now - section.dead_days * DAY))
+
+
+def prune(db: Database, section: RetentionSection, *, now: float | None = None,
+          dry_run: bool = False) -> PruneReport:
+    """Delete what retention says is old; with ``dry_run`` only count it."""
+    at = time.time() if now is None else now
+    report = PruneReport()
+    where, params = _jobs_where(section, at)
+    log_cut = at - section.logs_days * DAY
+    if dry_run:
+        report.deleted["jobs"] = db.query(f"SELECT count(*) FROM runner_job WHERE {where}",
+                                          params)[0][0]
+        report.deleted["logs"] = db.query(
+            "SELECT count(*) FROM runner_log WHERE created_at < ?", (log_cut,))[0][0]
+        report.deleted["events"] = prune_events(db, section.events_days, now=at,
+                                                dry_run=True)
+        return report
+    size = section.batch_size
+
+    def jobs_batch(conn: sqlite3.Connection) -> int:
+        ids = [r[0] for r in conn.execute(
+            f"SELECT id FROM runner_job WHERE {where} LIMIT ?", (*params, size)).fetchall()]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            conn.execute(f"DELETE FROM runner_job_error WHERE job_id IN ({marks})", ids)
+            conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})", ids)
+            conn.execute(f"DELETE FROM runner_kv WHERE key IN ({marks})", ids)
+            conn.execute(f"DELETE FROM runner_job WHERE id IN ({marks})", ids)
+        return len(ids)
+
+    report.deleted["jobs"] = _batches(db, jobs_batch, size)
+    report.deleted["logs"] = _batches(db, lambda c: c.execute(
+        "DELETE FROM runner_log WHERE id IN (SELECT id FROM runner_log WHERE created_at < ? "
+        "LIMIT ?)", (log_cut, size)).rowcount, size)
+    report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
+    report.deleted["workers"] = db.write(lambda c: c.execute(
+        "DELETE FROM runner_worker WHERE state != 'running' AND heartbeat_at < ?",
+        (at - section.workers_days * DAY,)).rowcount)
+    if section.vacuum:
+        report.vacuumed_pages = incremental_vacuum(db)
+    report.wal_bytes_before, report.wal_bytes_after, report.checkpoint_busy = checkpoint(
+        db, min_bytes=int(section.wal_truncate_mb * 2**20))
+    return report
+
+
+def _batches(db: Database, step, size: int) -> int:  # noqa: ANN001 - conn -> rows deleted
+    total = 0
+    while True:
+        deleted = db.write(step)
+        total += deleted
+        if deleted < size:
+            return total
+
+
+def incremental_vacuum(db: Database) -> int:
+    """Give free pages back to the file system; returns how many were freed."""
+    (before,) = db.query("PRAGMA freelist_count")[0]
+    if before:
+        db.write(lambda c: c.execute("PRAGMA incremental_vacuum").fetchall())
+    (after,) = db.query("PRAGMA freelist_count")[0]
+    return max(0, before - after)
+
+
+def wal_size(db: Database) -> int:
+    """Bytes of the database's WAL file (0 when there is none)."""
+    try:
+        return os.path.getsize(f"{db.path}-wal")
+    except OSError:
+        return 0
+
+
+def checkpoint(db: Database, *, min_bytes: int = 0) -> tuple[int, int, bool]:
+    """``wal_checkpoint(TRUNCATE)`` when the WAL is over ``min_bytes``.
+
+    Returns (WAL bytes before, after, busy); busy means a reader or writer kept
+    it from finishing, and the WAL size is logged.
+    """
+    before = wal_size(db)
+    if before <= min_bytes and min_bytes:
+        return before, before, False
+    # PASSIVE never waits; TRUNCATE waits for readers, so only try it once no
+    # reader pins old frames (else a dashboard's snapshot would stall this thread).
+    busy, log, done = db.query("PRAGMA wal_checkpoint(PASSIVE)")[0]
+    if not busy and done >= log:
+        busy, _, _ = db.query("PRAGMA wal_checkpoint(TRUNCATE)")[0]
+    else:
+        busy = 1
+    after = wal_size(db)
+    if busy:
+        logger.warning("WAL checkpoint blocked by a reader or writer; WAL is %.1f MiB "
+                       "(a process holds an old read snapshot?)", after / 2**20)
+    return before, after, bool(busy)

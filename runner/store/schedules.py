@@ -1,0 +1,317 @@
+"""The schedule tables: sync from code, the firing transaction, control and reads.
+
+``runner_schedule`` holds one row per schedule; ``runner_schedule_run`` one row per
+fired slot, UNIQUE on (schedule, slot). Firing is one ``BEGIN IMMEDIATE``
+transaction per batch: for each schedule a compare-and-set on ``next_fire_at``,
+the slot records and the job rows, so any number of schedulers fire a slot once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from runner.errors import QueueFull
+from runner.store.db import Database
+from runner.store.job_rows import NewJob, write_jobs
+from runner.store.models import LIVE_SQL, SCHEDULE_ACTIVE, WAITING_SQL
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """A schedule as stored, with the state of its last job."""
+
+    name: str
+    task: str
+    expression: str
+    tz: str
+    misfire: str
+    overlap: str
+    next_fire_at: float | None
+    last_slot_at: float | None
+    last_fired_at: float | None
+    last_lag: float | None
+    last_job_id: str | None
+    enabled: bool
+    paused: bool
+    orphaned: bool
+    skip_next: bool
+    fired: int
+    skipped: int
+    last_skip_at: float | None
+    last_skip_reason: str | None
+    created_at: float
+    updated_at: float
+    last_outcome: str | None
+    """State of the last job (``completed``, ``dead``, ...), None before the first run."""
+
+
+_COLUMNS = ", ".join(f"s.{name}" for name in list(ScheduleRow.__dataclass_fields__)[:-1])
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One fired slot."""
+
+    schedule: str
+    slot: float
+    manual: bool
+    fired_at: float
+    job_id: str | None
+    outcome: str
+
+    @property
+    def lag(self) -> float:
+        """Seconds between the planned slot and the actual firing."""
+        return self.fired_at - self.slot
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    """A schedule definition as written at scheduler start."""
+
+    name: str
+    task: str
+    expression: str
+    tz: str
+    misfire: str
+    overlap: str
+    enabled: bool
+    next_fire_at: float
+    """Used for a new row, or when the expression, zone or enabled state changes."""
+
+
+@dataclass
+class FirePlan:
+    """What a scheduler wants to do for one due schedule (built outside the transaction)."""
+
+    name: str
+    expected: float
+    """``next_fire_at`` as read; the compare-and-set fails if another scheduler moved it."""
+    next_fire_at: float
+    slots: list[float]
+    """Slots to run, oldest first (after the misfire policy)."""
+    jobs: list[NewJob]
+    """One job per slot."""
+    overlap: str
+    dropped: int = 0
+    """Missed slots the misfire policy dropped."""
+
+
+@dataclass
+class FireResult:
+    """What one compare-and-set achieved."""
+
+    name: str
+    won: bool
+    fired_at: float = 0.0
+    enqueued: list[tuple[float, str]] = field(default_factory=list)
+    skipped: list[tuple[float, str]] = field(default_factory=list)
+
+
+def sync_schedules(db: Database, items: Sequence[SyncItem], *, now: float,
+                   orphan_others: bool = True) -> None:
+    """Upsert definitions; rows missing from ``items`` are marked orphaned (never deleted).
+
+    ``next_fire_at`` of an existing row changes only when its expression, zone or
+    enabled state changed, or it was orphaned, so a restart never fires a slot again.
+    """
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO runner_schedule (name, task, expression, tz, misfire, overlap, "
+            "enabled, next_fire_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (name) DO UPDATE SET next_fire_at = CASE WHEN "
+            "expression != excluded.expression OR tz != excluded.tz OR orphaned = 1 "
+            "OR (enabled = 0 AND excluded.enabled = 1) THEN excluded.next_fire_at "
+            "ELSE next_fire_at END, task = excluded.task, expression = excluded.expression, "
+            "tz = excluded.tz, misfire = excluded.misfire, overlap = excluded.overlap, "
+            "enabled = excluded.enabled, orphaned = 0, updated_at = excluded.updated_at",
+            [(i.name, i.task, i.expression, i.tz, i.misfire, i.overlap, int(i.enabled),
+              i.next_fire_at, now, now) for i in items])
+        if orphan_others:
+            names = [i.name for i in items]
+            conn.execute(
+                f"UPDATE runner_schedule SET orphaned = 1, updated_at = ? WHERE orphaned = 0 "
+                f"AND name NOT IN ({','.join('?' * len(names))})", (now, *names))
+
+    db.write(write)
+
+
+def ensure_schedule(db: Database, item: SyncItem, *, now: float) -> None:
+    """Insert a schedule's row if there is none yet (control before the first sync)."""
+    db.write(lambda conn: conn.execute(
+        "INSERT OR IGNORE INTO runner_schedule (name, task, expression, tz, misfire, overlap, "
+        "enabled, next_fire_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (item.name, item.task, item.expression, item.tz, item.misfire, item.overlap,
+         int(item.enabled), item.next_fire_at, now, now)))
+
+
+def due_schedules(db: Database, now: float) -> list[tuple[str, float]]:
+    """``(name, next_fire_at)`` of active schedules due at ``now``."""
+    return [(r[0], r[1]) for r in db.query(
+        f"SELECT name, next_fire_at FROM runner_schedule INDEXED BY runner_schedule_due "
+        f"WHERE {SCHEDULE_ACTIVE} AND next_fire_at <= ? ORDER BY next_fire_at", (now,))]
+
+
+def next_due(db: Database) -> float | None:
+    """The earliest ``next_fire_at`` of an active schedule."""
+    rows = db.query(f"SELECT min(next_fire_at) FROM runner_schedule INDEXED BY "
+                    f"runner_schedule_due WHERE {SCHEDULE_ACTIVE}")
+    return rows[0][0] if rows else None
+
+
+def data_version(db: Database) -> int:
+    """SQLite's ``data_version``: changes when another connection commits (cheap poll)."""
+    return db.query("PRAGMA data_version")[0][0]
+
+
+def fire(db: Database, plans: Sequence[FirePlan], *, clock: Callable[[], float],
+         queue_size: int) -> list[FireResult]:
+    """Fire due schedules in one transaction (see module docstring); returns the outcomes."""
+
+    def write(conn: sqlite3.Connection) -> list[FireResult]:
+        return [_fire_one(conn, plan, clock(), queue_size) for plan in plans]
+
+    return db.write(write) if plans else []
+
+
+def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
+              queue_size: int) -> FireResult:
+    row = conn.execute(
+        f"UPDATE runner_schedule SET next_fire_at = ?, updated_at = ? WHERE name = ? AND "
+        f"next_fire_at = ? AND {SCHEDULE_ACTIVE} RETURNING skip_next",
+        (plan.next_fire_at, fired_at, plan.name, plan.expected)).fetchone()
+    result = FireResult(plan.name, row is not None, fired_at)
+    if row is None:
+        return result  # another scheduler fired it, or it was paused meanwhile
+    waiting, running = conn.execute(
+        f"SELECT coalesce(sum(state IN {WAITING_SQL}), 0), coalesce(sum(state = 'executing'), 0) "
+        f"FROM runner_job WHERE schedule = ? AND state IN {LIVE_SQL}", (plan.name,)).fetchone()
+    reasons = _reasons(plan, bool(row[0]), waiting, running)
+    last_job = None
+    for slot, job, reason in zip(plan.slots, plan.jobs, reasons, strict=True):
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO runner_schedule_run (schedule, slot, manual, fired_at, "
+            "job_id, outcome) VALUES (?, ?, 0, ?, ?, ?)",
+            (plan.name, slot, fired_at, None if reason else job.id,
+             f"skipped: {reason}" if reason else "enqueued"))
+        if cur.rowcount == 0:
+            continue  # this slot fired before: never twice
+        if reason is None:
+            try:
+                write_jobs(conn, [job], created=fired_at, queue_size=queue_size)
+            except QueueFull:
+                reason = f"queue '{job.queue}' is full"
+                conn.execute("UPDATE runner_schedule_run SET job_id = NULL, outcome = ? WHERE "
+                             "schedule = ? AND slot = ? AND manual = 0",
+                             (f"skipped: {reason}", plan.name, slot))
+        if reason is None:
+            result.enqueued.append((slot, job.id))
+            last_job = job.id
+        else:
+            result.skipped.append((slot, reason))
+    skip_reason = result.skipped[-1][1] if result.skipped else None
+    if plan.dropped and not skip_reason:
+        skip_reason = f"{plan.dropped} missed slot(s) dropped by the misfire policy"
+    last_slot = plan.slots[-1] if plan.slots else None
+    conn.execute(
+        "UPDATE runner_schedule SET skip_next = ?, last_slot_at = coalesce(?, last_slot_at), "
+        "last_fired_at = CASE WHEN ? IS NULL THEN last_fired_at ELSE ? END, "
+        "last_lag = coalesce(?, last_lag), last_job_id = coalesce(?, last_job_id), "
+        "fired = fired + ?, skipped = skipped + ?, "
+        "last_skip_at = CASE WHEN ? IS NULL THEN last_skip_at ELSE ? END, "
+        "last_skip_reason = coalesce(?, last_skip_reason) WHERE name = ?",
+        (int(bool(row[0]) and not plan.slots), last_slot, last_slot, fired_at,
+         None if last_slot is None else fired_at - last_slot, last_job, len(result.enqueued),
+         len(result.skipped) + plan.dropped, skip_reason, fired_at, skip_reason, plan.name))
+    return result
+
+
+def _reasons(plan: FirePlan, skip_next: bool, waiting: int, running: int) -> list[str | None]:
+    """Why each planned slot is skipped (None: it runs). A batch is not checked against itself."""
+    reasons: list[str | None] = [None] * len(plan.slots)
+    first = 0
+    if skip_next and reasons:
+        reasons[0] = "skip-next requested"
+        first = 1
+    rest = range(first, len(reasons))
+    if plan.overlap == "skip" and (waiting or running):
+        why = "overlap: the previous run is still " + ("running" if running else "waiting")
+        for i in rest:
+            reasons[i] = why
+    elif plan.overlap == "queue_one":
+        for i in rest:
+            if waiting:
+                reasons[i] = "overlap: a run is already waiting (queue_one)"
+            elif i != len(reasons) - 1:
+                reasons[i] = "coalesced with a later slot (queue_one)"
+    return reasons
+
+
+def record_manual_run(db: Database, name: str, job: NewJob, *, now: float,
+                      queue_size: int) -> None:
+    """Insert an extra run's job and slot record; the schedule's next fire is untouched."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        write_jobs(conn, [job], created=now, queue_size=queue_size)
+        conn.execute("INSERT INTO runner_schedule_run (schedule, slot, manual, fired_at, job_id, "
+                     "outcome) VALUES (?, ?, 1, ?, ?, 'enqueued (run now)')",
+                     (name, now, now, job.id))
+        conn.execute("UPDATE runner_schedule SET last_job_id = ?, last_fired_at = ?, "
+                     "fired = fired + 1, updated_at = ? WHERE name = ?", (job.id, now, now, name))
+
+    db.write(write)
+
+
+def set_paused(db: Database, name: str, paused: bool, *, now: float,
+               next_fire_at: float | None = None) -> bool:
+    """Pause or resume; resuming sets ``next_fire_at`` (no catch-up for paused time).
+
+    Returns:
+        False when there is no such schedule.
+    """
+    if paused:
+        sql, params = ("UPDATE runner_schedule SET paused = 1, updated_at = ? WHERE name = ?",
+                       (now, name))
+    else:
+        sql = ("UPDATE runner_schedule SET next_fire_at = CASE WHEN paused = 1 THEN ? ELSE "
+               "next_fire_at END, paused = 0, updated_at = ? WHERE name = ?")
+        params = (next_fire_at, now, name)
+    return db.write(lambda conn: conn.execute(sql, params).rowcount) == 1
+
+
+def set_skip_next(db: Database, name: str, skip: bool = True, *, now: float) -> bool:
+    """Ask to skip (or no longer skip) the next slot; False when there is no such schedule."""
+    return db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET skip_next = ?, updated_at = ? WHERE name = ?",
+        (int(skip), now, name)).rowcount) == 1
+
+
+def list_schedules(db: Database, name: str | None = None) -> list[ScheduleRow]:
+    """Every schedule (or the one named), by name, with its last job's state."""
+    where, params = (" WHERE s.name = ?", (name,)) if name is not None else ("", ())
+    rows = db.query(f"SELECT {_COLUMNS}, j.state FROM runner_schedule s LEFT JOIN runner_job j "
+                    f"ON j.id = s.last_job_id{where} ORDER BY s.name", params)
+    return [ScheduleRow(*r[:11], *(bool(v) for v in r[11:15]), *r[15:]) for r in rows]
+
+
+def get_schedule(db: Database, name: str) -> ScheduleRow | None:
+    """One schedule, or None."""
+    rows = list_schedules(db, name)
+    return rows[0] if rows else None
+
+
+def schedule_runs(db: Database, name: str, *, limit: int = 100) -> list[RunRow]:
+    """The most recent fired slots of a schedule, oldest first."""
+    rows = db.query("SELECT schedule, slot, manual, fired_at, job_id, outcome FROM "
+                    "runner_schedule_run WHERE schedule = ? ORDER BY fired_at DESC, slot DESC "
+                    "LIMIT ?", (name, limit))
+    return [RunRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5]) for r in reversed(rows)]
+
+
+def prune_runs(db: Database, *, before: float) -> int:
+    """Delete slot records fired before ``before``; returns how many."""
+    return db.write(lambda conn: conn.execute(
+        "DELETE FROM runner_schedule_run WHERE fired_at < ?", (before,)).rowcount)

@@ -1,0 +1,41 @@
+"""Opening a jobs database: refuse a foreign file, create what is missing, once per process."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+from runner.errors import DatabaseCorrupt
+from runner.store.db import Database
+from runner.store.models import create_schema, is_jobs_database, schema_is_current
+
+_schema_ready: set[str] = set()
+_schema_lock = threading.Lock()
+
+
+def prepare_database(db: Database) -> None:
+    """Create the schema once per file per process, refusing a foreign file."""
+    key = str(db.path.absolute())
+    if key in _schema_ready:
+        return
+    with _schema_lock:
+        if key in _schema_ready:
+            return
+        conn = db.connection()
+        try:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseCorrupt(
+                f"{db.path}: {exc}; this is not a jobs database. Move it aside or point "
+                "[runner] database / RUNNER_DATABASE at another file") from None
+        if tables and not is_jobs_database(conn) and not db.readonly:
+            names = {name for (name,) in tables}
+            if not names <= {"task", "schedule", "kv", "counter"}:
+                raise DatabaseCorrupt(
+                    f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
+                    "it is not a jobs database")
+        # Opening a current database needs no write lock: a producer can start while
+        # another process holds the lock, and fails only if it must write.
+        if not db.readonly and not schema_is_current(conn):
+            db.write(lambda c: create_schema(c))
+        _schema_ready.add(key)

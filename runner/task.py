@@ -1,0 +1,192 @@
+"""Task definitions: the ``@task`` decorator, option resolution, and how an attempt runs.
+
+Options are resolved at enqueue time, in this order: ``[worker]`` defaults, the
+decorator's arguments, then ``[tasks.NAME]`` from settings.toml, so an operator
+can change a task's timeout or queue without touching code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from huey.api import Huey, Task, TaskWrapper
+
+from runner.config import Settings
+from runner.errors import ConfigError
+from runner.execution import run_coroutine, run_sync
+from runner.ids import new_id
+from runner.retry import RetryPolicy
+
+_OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
+                 "max_retry_delay", "jitter", "timeout")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What an ``on_failure`` fallback receives once a job has failed for good."""
+
+    job_id: str
+    task: str
+    args: tuple
+    kwargs: dict
+    error_type: str
+    error: str
+    traceback: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """The effective options of a task under the current settings."""
+
+    queue: str = "default"
+    priority: int = 0
+    timeout: float | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class RunnerTask(Task):
+    """A huey Task that also knows its queue and what it was created for."""
+
+    # None means "not given": filled from the resolved options at enqueue time.
+    default_retries = None
+    default_priority = None
+    default_timeout = None
+    queue: str | None = None
+    wrapper: RunnerTaskWrapper
+
+    def create_id(self) -> str:
+        return new_id()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.event_id: str | None = None
+        self.schedule_name: str | None = None
+        self.unique_key: str | None = None
+
+
+class _Configured(Protocol):
+    """What a wrapper needs of the huey it registers with (``RunnerHuey`` sits above)."""
+
+    settings: Settings
+
+
+class RunnerTaskWrapper(TaskWrapper):
+    """What ``@task`` returns: call it to enqueue, ``.call_local()`` to run inline."""
+
+    task_base = RunnerTask
+
+    def __init__(self, huey: Huey, func: Callable[..., Any], *, name: str | None,
+                 options: dict[str, Any], retry_on: tuple[type[BaseException], ...] = (),
+                 no_retry_on: tuple[type[BaseException], ...] = (),
+                 on_failure: Callable[..., Any] | None = None) -> None:
+        self.task_name = name or func.__name__
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.options = options
+        self.retry_on = retry_on
+        self.no_retry_on = no_retry_on
+        self.on_failure = on_failure
+        self._resolved: tuple[int, TaskOptions] | None = None
+        super().__init__(huey, func, name=name)
+
+    def create_task(self, func: Callable[..., Any], context: bool = False,
+                    name: str | None = None, **settings: Any) -> type[RunnerTask]:
+        wrapper = self
+
+        def execute(task: RunnerTask) -> Any:
+            args, kwargs = task.data
+            return wrapper.run(task, args, kwargs)
+
+        attrs = {"context": context, "execute": execute, "wrapper": self,
+                 "__module__": func.__module__, "__doc__": func.__doc__}
+        return type(name or func.__name__, (self.task_base,), attrs)
+
+    def run(self, task: RunnerTask, args: tuple, kwargs: dict) -> Any:
+        """Run one attempt; errors this task does not retry use up its retries."""
+        try:
+            if self.is_async:
+                return run_coroutine(lambda: self.func(*args, **kwargs), task.timeout)
+            return run_sync(self.func, args, kwargs, task.timeout)
+        except Exception as exc:
+            if not self.resolve().policy.should_retry(exc):
+                task.retries = 0
+            raise
+
+    def call_local(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function here and now, without the queue (async ones too)."""
+        if self.is_async:
+            return run_coroutine(lambda: self.func(*args, **kwargs), None)
+        return self.func(*args, **kwargs)
+
+    def resolve(self, settings: Settings | None = None) -> TaskOptions:
+        """The task's options under ``settings`` (default: the runner's settings)."""
+        settings = settings or cast(_Configured, self.huey).settings
+        cached = self._resolved
+        if cached is not None and cached[0] == id(settings):
+            return cached[1]
+        w = settings.worker
+        merged: dict[str, Any] = {
+            "queue": "default", "priority": 0, "retry_limit": w.retry_limit,
+            "retry_delay": w.retry_delay, "backoff": w.backoff,
+            "max_retry_delay": w.max_retry_delay, "jitter": w.jitter, "timeout": w.timeout}
+        merged.update(self.configured_options(settings))
+        merged.update(settings.task_override(self.task_name).as_options())
+        options = TaskOptions(
+            queue=merged["queue"], priority=int(merged["priority"]),
+            timeout=float(merged["timeout"]) or None,
+            policy=RetryPolicy(
+                retry_limit=int(merged["retry_limit"]), retry_delay=float(merged["retry_delay"]),
+                backoff=float(merged["backoff"]), max_retry_delay=float(merged["max_retry_delay"]),
+                jitter=float(merged["jitter"]), retry_on=self.retry_on,
+                no_retry_on=self.no_retry_on))
+        self._resolved = (id(settings), options)
+        return options
+
+    def configured_options(self, settings: Settings) -> dict[str, Any]:
+        """The decorator's options (subclasses add their own settings before ``[tasks.NAME]``)."""
+        return {k: v for k, v in self.options.items() if v is not None}
+
+    def prepare(self, task: RunnerTask) -> None:
+        """Fill the options a caller did not give from the resolved ones."""
+        options = self.resolve()
+        if task.retries is None:
+            task.retries = options.policy.retry_limit
+        if task.priority is None:
+            task.priority = options.priority
+        if task.timeout is None:
+            task.timeout = options.timeout
+        if not task.queue:
+            task.queue = options.queue
+
+
+def collect_options(*, queue: str | None, priority: int | None, retry_limit: int | None,
+                    max_retries: int | None, retry_delay: float | None, backoff: float | None,
+                    max_retry_delay: float | None, jitter: float | None,
+                    timeout: float | None) -> dict[str, Any]:
+    """A decorator's task options as one dict (``max_retries`` is ``retry_limit``)."""
+    if retry_limit is not None and max_retries is not None and retry_limit != max_retries:
+        raise TypeError("retry_limit and max_retries are the same option; give one")
+    return {"queue": queue, "priority": priority,
+            "retry_limit": retry_limit if retry_limit is not None else max_retries,
+            "retry_delay": retry_delay, "backoff": backoff,
+            "max_retry_delay": max_retry_delay, "jitter": jitter, "timeout": timeout}
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Reject decorator options that could never work, at decoration time."""
+    for key in ("retry_limit", "priority"):
+        value = options.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"task '{name}': {key} must be a whole number, got {value!r}")
+    for key in ("retry_delay", "timeout", "max_retry_delay", "jitter", "backoff"):
+        value = options.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise ConfigError(f"task '{name}': {key} must be a number >= 0, got {value!r}")
+    if options.get("retry_limit") is not None and options["retry_limit"] < 0:
+        raise ConfigError(f"task '{name}': retry_limit must not be negative")
+    queue = options.get("queue")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise ConfigError(f"task '{name}': queue must be a non-empty string, got {queue!r}")

@@ -1,0 +1,130 @@
+"""Resource guard: memory limit and disk-full protection of one worker process.
+
+* Memory: when the RSS goes over ``[worker] max_memory_mb``, the worker stops
+  claiming, drains its running jobs (as on SIGTERM) and exits with code 86
+  (:data:`~runner.errors.EX_MEMORY_LIMIT`), so systemd's ``Restart=on-failure``
+  starts a fresh process. Thread workers share one interpreter, so restarting
+  the process is the only way to give memory back.
+* Disk: when free space under the database's directory falls below
+  ``[worker] min_free_disk_mb``, or SQLite reports the disk full (SQLITE_FULL,
+  including a ``max_page_count`` cap) or an I/O error on write, claiming is
+  held: running jobs finish, their outcomes wait in memory, health says why.
+  Each :meth:`ResourceGuard.check` probes again (a rolled-back write of a few
+  pages) and claiming resumes by itself once the disk has room.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+
+from runner.config import Settings
+from runner.errors import DiskFull
+from runner.store.job_storage import JobStorage
+
+logger = logging.getLogger(__name__)
+
+_PROBE_BYTES = 3 * 4096
+
+
+class ProbeRollback(Exception):
+    """Raised inside the probe transaction to roll it back."""
+
+
+class ResourceGuard:
+    """Decides when claiming must be held; ``check()`` once per housekeeping pass."""
+
+    def __init__(self, storage: JobStorage, settings: Settings, *,
+                 on_memory_limit: Callable[[int], None] | None = None) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.on_memory_limit = on_memory_limit
+        self.memory_exceeded = False
+        self._last_loud = 0.0
+        storage.on_disk_full = self.disk_full
+
+    @property
+    def reason(self) -> str | None:
+        """Why claiming is held, or None."""
+        holds = self.storage.holds
+        return "; ".join(holds.values()) if holds else None
+
+    def status(self) -> str:
+        """The worker status written with each heartbeat."""
+        reason = self.reason
+        return f"paused: {reason}" if reason else "running"
+
+    def check(self, rss_bytes: int | None = None) -> None:
+        """Memory and disk checks; holds or resumes claiming."""
+        if rss_bytes is not None:
+            self.check_memory(rss_bytes)
+        self.check_disk()
+
+    def check_memory(self, rss_bytes: int) -> None:
+        limit = self.settings.worker.max_memory_mb
+        if not limit or self.memory_exceeded or rss_bytes <= limit * 2**20:
+            return
+        self.memory_exceeded = True
+        reason = f"memory {rss_bytes / 2**20:.0f} MiB over max_memory_mb {limit}"
+        self.storage.hold_claims("memory", reason)
+        logger.error("%s: draining and exiting for a restart", reason)
+        if self.on_memory_limit is not None:
+            self.on_memory_limit(rss_bytes)
+
+    def disk_full(self, exc: DiskFull) -> None:
+        """A write failed for lack of space: hold claims now (from any thread)."""
+        self.storage.hold_claims("disk", f"disk full: {exc}")
+        self._loud(f"database writes fail ({exc}); claiming stopped until space returns")
+
+    def check_disk(self) -> None:
+        free_reason = self._low_free_space()
+        if free_reason:
+            self.storage.hold_claims("space", free_reason)
+            self._loud(f"{free_reason}; claiming stopped until space returns")
+        elif self.storage.release_claims("space"):
+            logger.warning("free space is back above min_free_disk_mb; claiming resumes")
+        probe = self._probe_write()
+        if probe:
+            self.storage.hold_claims("disk", f"disk full: {probe}")
+            self._loud(f"database writes fail ({probe}); claiming stopped until space returns")
+        elif "disk" in self.storage.holds and self.storage.release_claims("disk"):
+            logger.warning("database writes work again; claiming resumes")
+
+    def _low_free_space(self) -> str | None:
+        minimum = self.settings.worker.min_free_disk_mb
+        if not minimum:
+            return None
+        directory = self.storage.db.path.parent
+        try:
+            free = shutil.disk_usage(directory).free
+        except OSError as exc:
+            return f"cannot read free space of {directory}: {exc.strerror}"
+        if free < minimum * 2**20:
+            return (f"only {free / 2**20:.0f} MiB free under {directory} "
+                    f"(min_free_disk_mb {minimum})")
+        return None
+
+    def _probe_write(self) -> str | None:
+        """Try to allocate a few pages in a transaction that is rolled back."""
+
+        def probe(conn):  # noqa: ANN001, ANN202 - sqlite3.Connection
+            conn.execute("INSERT OR REPLACE INTO runner_meta (key, value) "
+                         "VALUES ('disk_probe', hex(randomblob(?)))", (_PROBE_BYTES // 2,))
+            raise ProbeRollback
+
+        try:
+            self.storage.db.write(probe, deadline=2.0)
+        except ProbeRollback:
+            return None
+        except DiskFull as exc:
+            return str(exc)
+        except Exception as exc:  # locked or otherwise: not a disk problem
+            logger.debug("disk probe inconclusive: %s", exc)
+        return None
+
+    def _loud(self, message: str) -> None:
+        if time.monotonic() - self._last_loud >= 60:
+            self._last_loud = time.monotonic()
+            logger.error(message)

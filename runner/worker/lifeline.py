@@ -1,0 +1,89 @@
+"""The lifeline thread: heartbeats, lease extension and the orphan reaper.
+
+Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``)
+records the worker's liveness and resources, extends the leases of the jobs it
+runs, and returns orphaned jobs of dead workers to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+from runner.config import Settings
+from runner.store.job_storage import JobStorage
+from runner.store.workers import heartbeat, recover_orphans
+
+logger = logging.getLogger(__name__)
+
+
+class Lifeline:
+    """Background loop with ``start()``/``stop()``; one :meth:`beat` per interval."""
+
+    def __init__(self, storage: JobStorage, settings: Settings, owner: str, *,
+                 status: Callable[[], str | None] | None = None) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.owner = owner
+        self.status = status
+        self.last_beat: float | None = None
+        self.last_cpu_percent: float | None = None
+        self.started_at = time.time()
+        self._progress_at = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)
+
+    def start(self) -> None:
+        """Start beating in a daemon thread."""
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._run, name="runner-lifeline", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    def is_alive(self) -> bool:
+        """True while the loop runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def progress_age(self) -> float:
+        """Seconds since the loop last started or finished a pass (the watchdog's evidence)."""
+        return time.monotonic() - self._progress_at
+
+    def _run(self) -> None:
+        interval = self.settings.worker.heartbeat_interval
+        while not self._stop.wait(interval):
+            self._progress_at = time.monotonic()
+            try:
+                self.beat()
+            except Exception:
+                logger.exception("lifeline pass failed; retrying in %.1fs", interval)
+            self._progress_at = time.monotonic()
+
+    def beat(self, now: float | None = None) -> None:
+        """One pass: heartbeat with leases extended, then reap orphans."""
+        at = time.time() if now is None else now
+        w = self.settings.worker
+        with self._process.oneshot():
+            rss = self._process.memory_info().rss
+            cpu = self._process.cpu_percent(None)
+        self.last_cpu_percent = cpu
+        heartbeat(self.storage.db, self.owner, self.storage.inflight_ids(),
+                  lease_seconds=w.lease_seconds, rss_bytes=rss, cpu_percent=cpu,
+                  status=self.status() if self.status else None, now=at)
+        self.last_beat = at
+        recovery = recover_orphans(self.storage.db, crash_limit=w.crash_limit, me=self.owner,
+                                   now=at)
+        if recovery.requeued or recovery.buried:
+            logger.warning("recovered orphaned jobs: %d requeued, %d dead (worker died)",
+                           len(recovery.requeued), len(recovery.buried))
+            self.storage.wake()

@@ -1,0 +1,157 @@
+"""``[logging]``: the worker's log configuration, built as a ``logging.config.dictConfig``.
+
+Console and ``worker.log`` (size-based rotation by default; ``rotation =
+"watched"`` for an external logrotate, see ``deploy/logrotate.conf``). The level
+is ``[worker] log_level`` (or ``WORKER_LOG_LEVEL`` / ``--log-level``). Every
+record carries the job id and task name when it was emitted inside a job
+(:class:`runner.logcapture.JobContextFilter`); the database sink
+(:mod:`runner.worker.log_sink`) is attached beside these handlers by the worker.
+
+Reloaded on SIGHUP: level, format, file, rotation and the sink's caps.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.config import LOG_LEVELS, Settings, parse_section
+from runner.errors import ConfigError
+from runner.worker.log_capture import original_stream
+
+DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s%(job)s: %(message)s"
+ROTATIONS = ("size", "watched", "none")
+
+
+@dataclass(frozen=True)
+class LoggingSection:
+    """``[logging]``: where log records go, and what is kept in the database."""
+
+    file: str = "worker.log"
+    """Log file, relative to the settings file's directory; "" for console only."""
+    rotation: str = "size"
+    """"size" (rotate at ``max_bytes``), "watched" (reopen after logrotate) or "none"."""
+    max_bytes: int = 10 * 1024 * 1024
+    """Size at which ``worker.log`` is rotated (rotation = "size")."""
+    backup_count: int = 5
+    """Rotated files kept (rotation = "size")."""
+    console: bool = True
+    """Also log to standard error (journald picks it up under systemd)."""
+    format: str = DEFAULT_FORMAT
+    """``logging.Formatter`` format; ``%(job)s`` is " [task job=ID]" inside a job."""
+    store: bool = True
+    """Keep records in the ``runner_log`` table (``python -m runner logs``)."""
+    store_level: str = "INFO"
+    """Lowest level kept in the database."""
+    store_worker_records: bool = True
+    """Also keep the worker's own records (outside any job), with no job id."""
+    capture_output: bool = True
+    """Turn ``print()`` output of a job into records of that job."""
+    job_max_bytes: int = 256 * 1024
+    """Most message bytes kept per job (per worker process); later lines are dropped."""
+    max_rows: int = 200_000
+    """Most rows ``runner_log`` keeps; the oldest go first."""
+    message_max_bytes: int = 8192
+    """Longer messages (tracebacks included) are cut to this length."""
+    flush_interval: float = 0.25
+    """Seconds between batched writes of stored records."""
+
+
+def logging_settings(settings: Settings) -> LoggingSection:
+    """The validated ``[logging]`` table.
+
+    Raises:
+        ConfigError: unknown key, wrong type or a bad value, named.
+    """
+    section = parse_section(settings, "logging", LoggingSection)
+    where = f"{settings.path or 'settings'}: [logging]"
+    if section.rotation not in ROTATIONS:
+        raise ConfigError(f"{where} rotation must be one of {', '.join(ROTATIONS)}, "
+                          f"got {section.rotation!r}")
+    if section.store_level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"{where} store_level {section.store_level!r} is not one of "
+                          f"{', '.join(LOG_LEVELS)}")
+    for key in ("max_bytes", "backup_count", "job_max_bytes", "max_rows", "message_max_bytes"):
+        if getattr(section, key) < 0:
+            raise ConfigError(f"{where} {key} must not be negative")
+    if section.flush_interval <= 0:
+        raise ConfigError(f"{where} flush_interval must be greater than 0")
+    try:
+        logging.Formatter(section.format).format(_probe_record())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{where} format is not a usable log format: {exc}") from None
+    return section
+
+
+def log_file_path(settings: Settings, section: LoggingSection) -> Path | None:
+    """Absolute path of the log file, or None when file logging is off."""
+    if not section.file:
+        return None
+    path = Path(section.file).expanduser()
+    if not path.is_absolute() and settings.path:
+        path = Path(settings.path).resolve().parent / path
+    return path.absolute()
+
+
+def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
+    """The ``dictConfig`` dictionary for these settings."""
+    level = settings.worker.log_level.upper()
+    handlers: dict[str, dict[str, Any]] = {}
+    if section.console:
+        handlers["console"] = {"class": "logging.StreamHandler", "formatter": "plain",
+                               "filters": ["job"], "stream": original_stream("stderr")}
+    path = log_file_path(settings, section)
+    if path is not None:
+        common = {"formatter": "plain", "filters": ["job"], "filename": str(path),
+                  "encoding": "utf-8", "delay": True}
+        if section.rotation == "size":
+            handlers["file"] = {"class": "logging.handlers.RotatingFileHandler",
+                                "maxBytes": section.max_bytes,
+                                "backupCount": section.backup_count, **common}
+        elif section.rotation == "watched":
+            handlers["file"] = {"class": "logging.handlers.WatchedFileHandler", **common}
+        else:
+            handlers["file"] = {"class": "logging.FileHandler", **common}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"job": {"()": "runner.worker.log_capture.JobContextFilter"}},
+        "formatters": {"plain": {"format": section.format}},
+        "handlers": handlers,
+        "loggers": {"huey": {"level": "DEBUG" if level == "DEBUG" else "WARNING"}},
+        "root": {"level": level, "handlers": list(handlers)},
+    }
+
+
+def configure_logging(settings: Settings, *,
+                      extra_handlers: tuple[logging.Handler, ...] = ()) -> LoggingSection:
+    """Apply ``[logging]``: replaces the root handlers, then adds ``extra_handlers``.
+
+    Raises:
+        ConfigError: ``[logging]`` is invalid, or the log file cannot be opened.
+    """
+    section = logging_settings(settings)
+    path = log_file_path(settings, section)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"[logging] file: cannot write {path} ({exc.strerror})") from None
+    logging.config.dictConfig(build_config(settings, section))
+    root = logging.getLogger()
+    for handler in extra_handlers:
+        root.addHandler(handler)
+    return section
+
+
+def _probe_record() -> logging.LogRecord:
+    record = logging.LogRecord("probe", logging.INFO, __file__, 1, "probe", None, None)
+    record.job = ""
+    record.job_id = None
+    record.task_name = None
+    return record

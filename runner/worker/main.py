@@ -1,0 +1,103 @@
+"""``python run.py``: argument parsing and exit codes of the worker process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from runner.config import SETTINGS_ENV, Settings, load_settings
+from runner.envfile import service_environment
+from runner.errors import RunnerError
+from runner.worker.log_config import configure_logging
+
+DESCRIPTION = """\
+Run the job runner: huey's consumer over the jobs database, with leases,
+retries, timeouts and orphan recovery.
+
+Settings come from --settings, else the file named by $RUNNER_SETTINGS, else
+RUNNER_SETTINGS in the environment file /etc/jobrunner/jobrunner.env (or
+$RUNNER_ENV_FILE; the CLI reads it too), else settings.toml in the working
+directory. Environment overrides (from the process or that file):
+WORKER_CONCURRENCY, WORKER_QUEUE_TYPE, WORKER_LOG_LEVEL, RUNNER_DATABASE.
+"""
+
+EPILOG = """\
+signals:
+  SIGTERM, SIGINT   drain: stop claiming, wait up to [worker] shutdown_timeout for
+                    running jobs, hand back what still runs, exit 0. A second
+                    signal stops at once; unfinished jobs are recovered at next start.
+  SIGHUP            reload settings.toml (log level, [logging], [retention],
+                    [health], [tasks.*], retry defaults); a bad file is logged
+                    and the old settings are kept.
+
+systemd: with $NOTIFY_SOCKET set, sends READY=1 once recovery is done and the
+workers run, STATUS= lines, WATCHDOG=1 (when $WATCHDOG_USEC is set) while the
+process's threads run and make progress (a locked database shows in STATUS,
+not by missing pings), RELOADING=1 then READY=1 around a SIGHUP reload
+(Type=notify-reload), and STOPPING=1 at shutdown.
+
+exit codes:
+  0   clean shutdown
+  1   unexpected error (see the log)
+  65  the database is corrupt or not a jobs database
+  73  the database (or its directory) cannot be created or opened
+  75  the database stayed locked
+  78  bad settings: the message names the file and key
+  86  the worker went over [worker] max_memory_mb, drained and exited (restart it)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", metavar="PATH",
+                        help=f"settings file (default: ${SETTINGS_ENV} or ./settings.toml)")
+    parser.add_argument("--database", metavar="PATH", help="jobs database (overrides settings)")
+    parser.add_argument("--concurrency", "-c", type=int, metavar="N",
+                        help="worker threads (overrides [worker] max_concurrent_tasks)")
+    parser.add_argument("--queues", "-q", metavar="Q1,Q2",
+                        help="only take jobs from these queues (default: all)")
+    role = parser.add_mutually_exclusive_group()
+    role.add_argument("--scheduler-only", action="store_true",
+                      help="fire periodic schedules only; run no jobs")
+    role.add_argument("--workers-only", action="store_true",
+                      help="run jobs only; fire no schedules (default: both)")
+    parser.add_argument("--log-level", metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING, ERROR (overrides WORKER_LOG_LEVEL)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``run.py``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        environ = service_environment().environ
+    except RunnerError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if args.concurrency is not None:
+        environ["WORKER_CONCURRENCY"] = str(args.concurrency)
+    if args.log_level:
+        environ["WORKER_LOG_LEVEL"] = args.log_level
+    if args.database:
+        environ["RUNNER_DATABASE"] = args.database
+    try:
+        settings = load_settings(args.settings, environ)
+        configure_logging(settings)
+    except RunnerError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return exc.exit_code
+    queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
+    from runner.worker.manager import Manager
+
+    def reload() -> Settings:
+        return load_settings(args.settings, environ)
+
+    try:
+        role = "scheduler" if args.scheduler_only else "workers" if args.workers_only else "all"
+        return Manager(settings, queues=queues, loader=reload, role=role).run()
+    except RunnerError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return exc.exit_code

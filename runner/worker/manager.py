@@ -1,0 +1,265 @@
+"""The worker process: ``python run.py`` builds a Manager and runs it.
+
+The manager loads the task modules, recovers what dead workers left behind,
+then runs huey's consumer (thread workers) with the lifeline and the
+operations (:mod:`runner.worker.operations`: stored logs, resource guard, retention,
+metrics listener, systemd notify) beside it. SIGTERM and SIGINT drain: claiming
+stops at once, running jobs get ``shutdown_timeout`` seconds, and whatever
+still runs after that is handed back to the queue. SIGHUP reloads settings.
+Exit code 86 means the worker went over ``max_memory_mb`` and drained.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from huey.consumer import Consumer, ConsumerStopped
+
+from runner.config import Settings
+from runner.errors import EX_MEMORY_LIMIT, DatabaseCorrupt, RunnerError
+from runner.events.settings import event_settings
+from runner.registry import get_huey, import_task_modules
+from runner.runner_huey import RunnerHuey
+from runner.scheduling.scheduler import Scheduler
+from runner.store.job_storage import JobStorage
+from runner.store.workers import make_worker_id, mark_stopped, recover_orphans, register
+from runner.worker.lifeline import Lifeline
+from runner.worker.operations import Operations, validate_sections
+
+logger = logging.getLogger(__name__)
+
+
+class RunnerConsumer(Consumer):
+    """huey's consumer with our signals and a main-loop tick.
+
+    * A stop request stops claiming at once.
+    * SIGHUP reloads settings (``on_reload``) instead of huey's drain-and-``execl``.
+    * ``on_tick`` runs in the main thread every loop pass (about 10 per second):
+      systemd notifications and watchdog pings live there.
+    * :meth:`request_stop` drains from any thread, as SIGTERM would.
+    """
+
+    def __init__(self, huey: RunnerHuey, *, on_tick: Callable[[], None] | None = None,
+                 on_reload: Callable[[], None] | None = None,
+                 on_stop: Callable[[], None] | None = None, **options: Any) -> None:
+        self.on_tick = on_tick
+        self.on_reload = on_reload
+        self.on_stop = on_stop
+        self._reload_pending = False
+        self._stop_requested = False
+        super().__init__(huey, **options)
+        self._signal_actions.pop(signal.SIGHUP, None)
+
+    def _set_signal_handlers(self) -> None:
+        super()._set_signal_handlers()
+        signal.signal(signal.SIGHUP, self._handle_reload_signal)
+
+    def _handle_reload_signal(self, signum: int, frame: object) -> None:
+        self._reload_pending = True
+
+    def request_stop(self) -> None:
+        """Drain and stop, as on SIGTERM (thread-safe)."""
+        self._stop_requested = True
+
+    def loop(self, health_check_ts: float | None = None) -> float | None:
+        if self._reload_pending:
+            self._reload_pending = False
+            self._call(self.on_reload, "settings reload")
+        if self._stop_requested and self._signum is None:
+            self._stop_requested = False
+            self.stop(graceful=True)
+            raise ConsumerStopped
+        self._call(self.on_tick, "main-loop tick")
+        return super().loop(health_check_ts)
+
+    pending_signal: int | None = None
+
+    def start(self) -> None:
+        # huey installs its handlers after the workers start; a SIGTERM in that
+        # window would kill the process with jobs in flight.
+        self._set_signal_handlers()
+        if self.pending_signal is not None:
+            self._handle_signal(self.pending_signal, None)
+        super().start()
+
+    def stop(self, graceful: bool = False) -> None:
+        jobs = self.huey.jobs
+        self.stop_flag.set()
+        if jobs is not None:
+            jobs.pause_claims()
+        self._call(self.on_stop, "stop notification")
+        super().stop(graceful)
+
+    def _call(self, hook: Callable[[], None] | None, what: str) -> None:
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:
+            logger.exception("%s failed", what)
+
+    def workers_alive(self) -> bool:
+        """True while every worker thread runs."""
+        return all(self.environment.is_alive(t) for _, t in self.worker_threads)
+
+
+class Manager:
+    """One worker process: consumer, lifeline, recovery, clean shutdown."""
+
+    def __init__(self, settings: Settings, *, queues: Sequence[str] = (),
+                 huey: RunnerHuey | None = None,
+                 loader: Callable[[], Settings] | None = None, role: str = "all") -> None:
+        self.settings = settings
+        self.role = role  # "all", "scheduler" (--scheduler-only) or "workers" (--workers-only)
+        self.scheduler: Scheduler | None = None
+        self._stop_requested = threading.Event()
+        self.queues = tuple(queues) or settings.worker.queues
+        self.huey = huey or get_huey()
+        self.owner = make_worker_id()
+        self.loader = loader
+        self.consumer: RunnerConsumer | None = None
+        self.lifeline: Lifeline | None = None
+        self.ops: Operations | None = None
+        self.exit_code = 0
+
+    def prepare(self) -> JobStorage:
+        """Load tasks, open the database, register, recover orphans."""
+        self.huey.configure(self.settings)
+        event_settings(self.settings)  # [events] is validated here: a bad key exits 78
+        import_task_modules(self.settings.runner.imports)
+        scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
+        self.scheduler = scheduler if self.role != "workers" else None
+        jobs = self.huey.jobs
+        assert jobs is not None
+        self.check_database(jobs)
+        threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
+        register(jobs.db, self.owner, concurrency=threads, queues=self.queues)
+        recovery = recover_orphans(jobs.db, crash_limit=self.settings.worker.crash_limit,
+                                   me=self.owner)
+        if recovery.requeued or recovery.buried:
+            logger.warning("start-up recovery: %d jobs of dead workers requeued, %d dead",
+                           len(recovery.requeued), len(recovery.buried))
+        return jobs
+
+    def check_database(self, jobs: JobStorage) -> None:
+        """A quick integrity check on small files (O(size)), at every start."""
+        try:
+            size = jobs.db.path.stat().st_size
+        except OSError:
+            size = 0
+        if size > 256 * 1024 * 1024:
+            return
+        (result,) = jobs.db.query("PRAGMA quick_check(1)")[0]
+        if result != "ok":
+            raise DatabaseCorrupt(
+                f"{jobs.db.path}: integrity check failed ({result}); stop every worker, move "
+                f"the file aside and run `sqlite3 {jobs.db.path} .recover`")
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or the memory limit); returns the process exit code."""
+        early: list[int] = []
+
+        def before_consumer(signum: int, frame: object) -> None:
+            if self.consumer is not None:
+                self.consumer._handle_signal(signum, frame)
+            else:
+                early.append(signum)
+                self._stop_requested.set()
+
+        previous = {sig: signal.signal(sig, before_consumer)
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            validate_sections(self.settings)
+            jobs = self.prepare()
+        except BaseException:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            raise
+        w = self.settings.worker
+        self.ops = ops = Operations(
+            self.settings, self.huey, jobs, self.owner, on_memory_limit=self._memory_limit,
+            threads=0 if self.role == "scheduler" else w.max_concurrent_tasks)
+        if self.role != "scheduler":
+            jobs.start_consuming(self.owner, self.queues)
+        self.lifeline = Lifeline(jobs, self.settings, self.owner, status=ops.guard.status)
+        self.lifeline.start()
+        ops.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if self.role == "scheduler":
+            return self.run_scheduler_only(jobs)
+        self.consumer = consumer = RunnerConsumer(
+            self.huey, workers=w.max_concurrent_tasks, periodic=False, worker_type="thread",
+            graceful_signal="TERM", shutdown_timeout=w.shutdown_timeout,
+            check_worker_health=True, health_check_interval=5,
+            on_tick=lambda: ops.tick(consumer, self.lifeline, self.scheduler),
+            on_reload=self.reload,
+            on_stop=ops.stopping)
+        if early:
+            self.consumer.pending_signal = early[0]
+        logger.info("worker %s started: %d threads, queues %s, database %s", self.owner,
+                    w.max_concurrent_tasks, ",".join(self.queues) or "all", jobs.db.path)
+        try:
+            self.consumer.run()
+        finally:
+            self.shutdown(jobs)
+        return self.exit_code
+
+    def run_scheduler_only(self, jobs: JobStorage) -> int:
+        """``--scheduler-only``: fire schedules, run no jobs, until SIGTERM/SIGINT."""
+        logger.info("scheduler %s started (no workers), database %s", self.owner, jobs.db.path)
+        try:
+            while not self._stop_requested.wait(0.1):
+                if self.ops is not None:
+                    self.ops.tick(None, self.lifeline, self.scheduler)
+        finally:
+            self.shutdown(jobs)
+        return self.exit_code
+
+    def reload(self) -> None:
+        """SIGHUP: load the settings file again; a bad file is logged and ignored."""
+        if self.loader is None or self.ops is None:
+            logger.warning("SIGHUP ignored: no settings file to reload")
+            return
+        # systemd's notify-reload: `systemctl reload` returns once READY=1 says it is applied.
+        self.ops.notifier.reloading()
+        try:
+            new = self.loader()
+            validate_sections(new)
+        except RunnerError as exc:
+            logger.error("SIGHUP: new settings rejected, keeping the old ones: %s", exc)
+            self.ops.notifier.ready(f"settings reload rejected: {exc}"[:200])
+            return
+        try:
+            self.ops.reload(new)
+            self.settings = self.ops.settings
+        finally:
+            self.ops.notifier.ready()
+
+    def _memory_limit(self, rss_bytes: int) -> None:
+        self.exit_code = EX_MEMORY_LIMIT
+        self._stop_requested.set()
+        if self.consumer is not None:
+            self.consumer.request_stop()
+
+    def shutdown(self, jobs: JobStorage) -> None:
+        """Stop the scheduler, hand back unstarted work, flush outcomes, deregister."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.lifeline is not None:
+            self.lifeline.stop()
+        try:
+            handed = jobs.stop_consuming()
+            if handed:
+                logger.info("handed back %d claimed jobs that had not started", len(handed))
+            mark_stopped(jobs.db, self.owner)
+        except Exception:
+            logger.exception("clean shutdown failed; leases expire and jobs are recovered")
+        if self.ops is not None:
+            self.ops.stop()
+        sys.stdout.flush()

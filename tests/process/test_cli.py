@@ -1,0 +1,87 @@
+"""python -m runner: job commands against a real database, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from runner.store import queries
+from runner.testing import drain
+from tests import jobs
+from tests.conftest import ROOT
+
+
+def cli(settings, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_enqueue_then_jobs_lists_it(huey, settings_file):
+    done = cli(settings_file, "enqueue", "add", "--args", "[2, 3]")
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip()
+    assert queries.get_job(huey.jobs.db, job_id).args == '{"args": [2, 3], "kwargs": {}}'
+    listing = cli(settings_file, "jobs", "--state", "available")
+    assert job_id[-12:] in listing.stdout and "(1 of 1 jobs)" in listing.stdout
+
+
+def test_enqueue_refuses_unknown_tasks_and_bad_json_with_exit_65(huey, settings_file):
+    unknown = cli(settings_file, "enqueue", "no_such_task")
+    assert unknown.returncode == 65 and "no task named 'no_such_task'" in unknown.stderr
+    bad = cli(settings_file, "enqueue", "add", "--args", "[1,")
+    assert bad.returncode == 65 and "not valid JSON" in bad.stderr
+    assert queries.count_jobs(huey.jobs.db) == 0
+
+
+def test_show_prints_every_failed_attempt_with_its_traceback(huey, settings_file):
+    result = jobs.always_fails("shown")
+    drain(include_scheduled=True)
+    shown = cli(settings_file, "show", result.id[-12:])
+    assert shown.returncode == 0, shown.stderr
+    assert "state: dead" in shown.stdout
+    assert shown.stdout.count("Traceback (most recent call last)") == 3
+    assert "ValueError: always fails shown" in shown.stdout
+
+
+def test_retry_makes_a_dead_job_waiting_and_it_runs_again(huey, settings_file):
+    result = jobs.fatal_fails()
+    drain()
+    assert cli(settings_file, "retry", result.id).returncode == 0
+    row = queries.get_job(huey.jobs.db, result.id)
+    assert (row.state, row.reason) == ("available", "retried by hand")
+    drain()
+    assert queries.get_job(huey.jobs.db, result.id).attempt == 2
+
+
+def test_discard_and_cancel_refuse_jobs_in_the_wrong_state(huey, settings_file):
+    waiting = jobs.add(1, 1)
+    done = jobs.add(2, 2)
+    huey.run_one()
+    huey.run_one()
+    fresh = jobs.add(3, 3)
+    assert cli(settings_file, "cancel", fresh.id).returncode == 0
+    assert queries.get_job(huey.jobs.db, fresh.id).state == "cancelled"
+    refused = cli(settings_file, "discard", done.id)
+    assert refused.returncode == 1 and "completed" in refused.stderr
+    assert queries.get_job(huey.jobs.db, waiting.id).state == "completed"
+
+
+def test_check_validates_settings_imports_and_database(huey, settings_file, tmp_path):
+    ok = cli(settings_file, "check")
+    assert ok.returncode == 0 and ok.stdout.startswith("ok:"), ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[worker]\nretry_limit = -1\n")
+    assert cli(bad, "check").returncode == 78
+
+
+def test_workers_lists_registered_processes(huey, settings_file, make_worker):
+    from tests.conftest import wait_for
+
+    worker = make_worker()
+    wait_for(lambda: queries.list_workers(huey.jobs.db), message="worker to register")
+    listing = cli(settings_file, "workers")
+    assert "running" in listing.stdout and str(worker.proc.pid) in listing.stdout
+    worker.terminate()

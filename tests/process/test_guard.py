@@ -1,0 +1,50 @@
+"""Disk full: the worker stops claiming without crashing and resumes once space is back."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from tests import jobs
+from tests.conftest import read_records, wait_for, write_settings
+
+
+def page_count(conn):
+    return conn.execute("PRAGMA page_count").fetchone()[0]
+
+
+def test_disk_full_holds_claims_and_resumes_when_space_is_freed(huey, make_worker, tmp_path,
+                                                                record_file):
+    # Given a worker whose database may not grow past the current size + headroom
+    conn = sqlite3.connect(huey.jobs.db.path, isolation_level=None)
+    conn.execute("PRAGMA incremental_vacuum")
+    cap = page_count(conn) + 40
+    settings = write_settings(tmp_path, extra=f"max_page_count = {cap}\n")
+    worker = make_worker(settings=settings)
+    wait_for(lambda: "ready:" in worker.output(), message="worker ready")
+    # When another process fills the file up to the cap
+    conn.execute("CREATE TABLE filler (b BLOB)")
+    while page_count(conn) < cap + 5:
+        conn.execute("INSERT INTO filler VALUES (randomblob(8000))")
+    conn.execute("PRAGMA incremental_vacuum")
+    wait_for(lambda: "claiming stopped until space returns" in worker.output(),
+             message="disk-full hold")
+    # Then new jobs are not claimed, and the worker keeps running
+    results = [jobs.record_run(f"job{i}") for i in range(10)]
+    deadline = time.monotonic() + 1.5  # three poll intervals: an absence is observed, not awaited
+    while time.monotonic() < deadline:
+        assert conn.execute("SELECT DISTINCT state FROM runner_job").fetchall() == [
+            ("available",)]
+        time.sleep(0.05)
+    assert worker.proc.poll() is None
+    # When space is freed, claiming resumes without a restart and nothing is lost
+    conn.execute("DROP TABLE filler")
+    wait_for(lambda: "claiming resumes" in worker.output(), message="resume")
+    assert [r.get(blocking=True, timeout=15) for r in results] == [f"job{i}" for i in range(10)]
+    labels = sorted(line.split()[0] for line in read_records(record_file))
+    assert labels == sorted(f"job{i}" for i in range(10))
+    assert worker.terminate() == 0
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+
+

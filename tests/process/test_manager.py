@@ -1,0 +1,139 @@
+"""A real run.py subprocess: draining on SIGTERM, poison jobs, start-up recovery."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from runner.store import queries
+from tests import jobs
+from tests.conftest import read_records, wait_for, write_settings
+
+
+def states(huey, ids):
+    return [queries.get_job(huey.jobs.db, i).state for i in ids]
+
+
+def test_worker_runs_enqueued_jobs_and_sigterm_exits_0(huey, make_worker):
+    worker = make_worker()
+    results = [jobs.add(i, i) for i in range(20)]
+    assert [r.get(blocking=True, timeout=15) for r in results] == [2 * i for i in range(20)]
+    assert worker.terminate() == 0
+    assert queries.list_workers(huey.jobs.db, include_stopped=True)[0].state == "stopped"
+
+
+def test_sigterm_waits_for_running_jobs_within_shutdown_timeout(huey, make_worker, record_file):
+    worker = make_worker(TEST_RECORD_FILE=str(record_file))
+    running = jobs.sleep_then_record(1.0, "finished")
+    waiting = [jobs.add(1, 1) for _ in range(3)]
+    wait_for(lambda: states(huey, [running.id]) == ["executing"], message="job to start")
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.wait(15) == 0
+    assert read_records(record_file) == ["finished"]
+    assert states(huey, [running.id]) == ["completed"]
+    # Jobs that never started stay (or go back to) waiting; none is lost.
+    assert all(s in ("available", "completed") for s in states(huey, [r.id for r in waiting]))
+
+
+def test_job_still_running_after_shutdown_timeout_is_handed_back(huey, tmp_path, make_worker):
+    settings = write_settings(tmp_path, worker={"shutdown_timeout": 0.5})
+    worker = make_worker(settings=settings)
+    slow = jobs.sleep_then_record(30, "never")
+    wait_for(lambda: states(huey, [slow.id]) == ["executing"], message="job to start")
+    started = time.monotonic()
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.wait(15) == 0
+    assert time.monotonic() - started < 10
+    row = queries.get_job(huey.jobs.db, slow.id)
+    assert (row.state, row.attempt) == ("available", 1)
+
+
+def test_killed_worker_job_runs_again_at_next_start(huey, make_worker, record_file):
+    worker = make_worker(TEST_RECORD_FILE=str(record_file))
+    slow = jobs.sleep_then_record(2.0, "done")
+    wait_for(lambda: states(huey, [slow.id]) == ["executing"], message="job to start")
+    worker.kill()
+    assert states(huey, [slow.id]) == ["executing"]
+    make_worker(TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: states(huey, [slow.id]) == ["completed"], message="job to finish")
+    row = queries.get_job(huey.jobs.db, slow.id)
+    assert (row.attempt, row.crashes) == (2, 1)
+    assert [e.kind for e in queries.job_errors(huey.jobs.db, slow.id)] == ["crash"]
+
+
+def test_poison_job_is_dead_after_three_crashes_while_others_keep_flowing(huey, make_worker):
+    poison = jobs.crash_worker()
+    others = [jobs.add(i, 1) for i in range(30)]
+    deaths = 0
+    deadline = time.monotonic() + 60
+    while states(huey, [poison.id]) != ["dead"] and time.monotonic() < deadline:
+        worker = make_worker()
+        code = worker.wait(30)
+        assert code == 1, worker.output()
+        deaths += 1
+        if deaths >= 3:
+            break
+    # The next worker finds the third death at start-up and buries the job.
+    worker = make_worker()
+    wait_for(lambda: states(huey, [poison.id]) == ["dead"], message="poison job to be dead")
+    wait_for(lambda: all(s == "completed" for s in states(huey, [r.id for r in others])),
+             message="other jobs to complete")
+    row = queries.get_job(huey.jobs.db, poison.id)
+    assert row.crashes == 3 and "worker died" in row.reason
+    assert worker.terminate() == 0
+
+
+def test_bad_settings_exit_78_naming_the_key(tmp_path, make_worker):
+    cases = {
+        "syntax": ("[worker\nmax_concurrent_tasks = 2\n", "TOML syntax error"),
+        "unknown": ("[worker]\nmax_concurent_tasks = 2\n", "unknown key 'max_concurent_tasks'"),
+        "type": ("[worker]\nretry_limit = \"three\"\n", "retry_limit: expected a whole number"),
+        "value": ("[database]\nsynchronous = \"SOMETIMES\"\n", "synchronous"),
+    }
+    for name, (text, expected) in cases.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text)
+        worker = make_worker(settings=path)
+        assert worker.wait(20) == 78, name
+        output = worker.output()
+        assert expected in output and str(path.name) in output, output
+
+
+def test_unimportable_task_module_exits_78(tmp_path, make_worker):
+    path = tmp_path / "bad_imports.toml"
+    path.write_text('[runner]\nimports = ["tests.no_such_module"]\n')
+    worker = make_worker(settings=path)
+    assert worker.wait(20) == 78
+    assert "tests.no_such_module" in worker.output()
+
+
+def test_corrupt_database_exits_65_and_uncreatable_exits_73(tmp_path, make_worker):
+    (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
+    worker = make_worker("--database", str(tmp_path / "garbage.db"))
+    assert worker.wait(20) == 65, worker.output()
+    (tmp_path / "file").write_text("")
+    worker = make_worker("--database", str(tmp_path / "file" / "sub" / "jobs.db"))
+    assert worker.wait(20) == 73, worker.output()
+
+
+def test_environment_overrides_concurrency(tmp_path, make_worker, huey):
+    worker = make_worker(WORKER_CONCURRENCY="2")
+    wait_for(lambda: queries.list_workers(huey.jobs.db), message="worker to register")
+    assert queries.list_workers(huey.jobs.db)[0].concurrency == 2
+    assert worker.terminate() == 0
+
+
+def test_two_workers_share_one_database_and_run_each_job_once(huey, make_worker, record_file):
+    first = make_worker(TEST_RECORD_FILE=str(record_file))
+    second = make_worker(TEST_RECORD_FILE=str(record_file))
+    results = [jobs.record_run(f"job{i}") for i in range(300)]
+    wait_for(lambda: len(read_records(record_file)) >= 300, timeout=60,
+             message="every job to run")
+    assert first.terminate() == 0 and second.terminate() == 0
+    labels = [line.split()[0] for line in read_records(record_file)]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    assert not twice, (twice, [queries.get_job(huey.jobs.db, r.id) for r in results
+                               if f"job{results.index(r)}" in twice])
+    assert sorted(labels) == sorted(f"job{i}" for i in range(300))
+    states = {queries.get_job(huey.jobs.db, r.id).state for r in results}
+    assert states == {"completed"}

@@ -1,0 +1,130 @@
+"""The dashboard's reads (runner.dashboard_*), without Textual, on a real database."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from runner.readmodel import dashboard as dq
+from runner.readmodel.events import event_views, unhandled_event_count
+from runner.readmodel.failures import failure_group_ids, failure_groups
+from runner.readmodel.schedules import schedule_count, schedule_views
+from runner.store.db import Database
+from runner.store.queries import JobFilter, counts_by_state
+from runner.testing import drain
+from tests import jobs
+
+
+def seed(huey):
+    done = [jobs.add(i, i).id for i in range(3)]
+    drain()
+    dead = jobs.always_fails("q").id
+    drain(include_scheduled=True)
+    fatal = jobs.fatal_fails().id
+    drain()
+    waiting = [jobs.noop(i).id for i in range(4)]
+    return done, dead, fatal, waiting
+
+
+def reader(huey) -> Database:
+    return Database(huey.jobs.path, readonly=True)
+
+
+def test_summary_counts_match_the_states_table(huey):
+    seed(huey)
+    db = reader(huey)
+    s = dq.summary(db)
+    states = counts_by_state(huey.jobs.db)
+    assert (s.waiting, s.running, s.scheduled, s.retrying, s.dead) == (
+        states["available"], states["executing"], states["scheduled"], states["retrying"],
+        states["dead"]) == (4, 0, 0, 0, 2)
+    # 3 completions and 4 failed attempts (3 of always_fails, 1 of fatal_fails) this hour
+    assert s.error_rate == 4 / 7
+    assert s.oldest_waiting_age is not None and s.oldest_waiting_age >= 0
+
+
+def test_throughput_buckets_by_clock_minute(huey):
+    seed(huey)
+    completed, failed = dq.throughput(reader(huey), minutes=60)
+    assert len(completed) == len(failed) == 60
+    assert sum(completed) == 3 and sum(failed) == 4
+    later_completed, _ = dq.throughput(reader(huey), now=__import__("time").time() + 7200)
+    assert sum(later_completed) == 0
+
+
+def test_queue_loads_and_worker_loads(huey):
+    seed(huey)
+    db = reader(huey)
+    (load,) = dq.queue_loads(db)
+    assert (load.queue, load.waiting, load.running) == ("default", 4, 0)
+    assert dq.worker_loads(db) == []
+
+
+def test_job_page_filters_and_pages_newest_first(huey):
+    done, dead, fatal, waiting = seed(huey)
+    db = reader(huey)
+    page = dq.job_page(db, limit=3)
+    assert [j.id for j in page] == waiting[::-1][:3]
+    assert [j.id for j in dq.job_page(db, limit=3, offset=3)][0] == waiting[0]
+    assert {j.id for j in dq.job_page(db, JobFilter(state="dead"))} == {dead, fatal}
+    assert [j.id for j in dq.job_page(db, JobFilter(task="add"))] == done[::-1]
+    assert [j.id for j in dq.job_page(db, JobFilter(text="always fails"))] == [dead]
+    assert dq.count_jobs_capped(db, JobFilter(state="available")) == (4, False)
+    assert dq.count_jobs_capped(db, cap=5) == (5, True)
+
+
+def test_job_detail_has_every_attempt_with_its_traceback(huey):
+    _, dead, _, _ = seed(huey)
+    detail = dq.job_detail(reader(huey), dead)
+    assert detail.job.state == "dead"
+    assert [e.attempt for e in detail.errors] == [1, 2, 3]
+    assert all("ValueError: always fails q" in e.traceback for e in detail.errors)
+
+
+def test_failure_groups_group_by_type_and_message(huey):
+    _, dead, fatal, _ = seed(huey)
+    jobs.always_fails("q")
+    drain(include_scheduled=True)
+    db = reader(huey)
+    groups = failure_groups(db)
+    assert [(g.error_type, g.count, g.dead) for g in groups] == [
+        ("ValueError", 2, 2), ("Fatal", 1, 1)]
+    ids = failure_group_ids(db, groups[1].error_type, groups[1].message)
+    assert ids == [fatal]
+
+
+def test_optional_tables_read_as_empty_when_missing(huey):
+    seed(huey)
+    db = reader(huey)
+    if not dq.has_table(db, "runner_log"):
+        assert dq.tail_logs(db) == []
+    if not dq.has_table(db, "runner_schedule"):
+        assert schedule_views(db) == [] and schedule_count(db) == 0
+    if not dq.has_table(db, "runner_event"):
+        assert event_views(db) == [] and unhandled_event_count(db) == 0
+
+
+def test_reads_leave_no_snapshot_open(huey):
+    seed(huey)
+    db = reader(huey)
+    dq.summary(db)
+    dq.job_page(db)
+    failure_groups(db)
+    assert not db.connection().in_transaction
+    jobs.noop(99)  # a write after the reads lands in the WAL
+    other = sqlite3.connect(huey.jobs.path)
+    busy, log, checkpointed = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    other.close()
+    assert busy == 0 and log == checkpointed
+
+
+def test_a_database_without_the_dashboard_indexes_still_reads(huey):
+    _, dead, fatal, _ = seed(huey)
+    conn = sqlite3.connect(huey.jobs.path)
+    conn.execute("DROP INDEX runner_job_failure")
+    conn.execute("DROP INDEX IF EXISTS runner_event_unhandled")
+    conn.commit()
+    conn.close()
+    db = reader(huey)
+    assert dq.index_hint(db, "runner_job_failure") == ""
+    assert {g.error_type for g in failure_groups(db)} == {"ValueError", "Fatal"}
+    assert unhandled_event_count(db) == 0

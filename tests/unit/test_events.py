@@ -1,0 +1,248 @@
+"""Events: patterns, emit, fan-out, the event log, idempotency keys, replay, locks, load."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from runner import SerializationError, emit, emit_many, replay
+from runner.config import parse_settings
+from runner.errors import ConfigError
+from runner.event_patterns import check_pattern, matches
+from runner.events.delivery import _dispatch, handlers_for
+from runner.events.settings import parse_events
+from runner.store import events as store
+from runner.testing import drain
+from tests import event_handlers
+from tests.conftest import read_records, write_settings
+
+EVENTS_SETTINGS = """
+[events]
+dedupe_window = 60
+emit_deadline = 0.3
+"""
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path) -> Path:
+    path = write_settings(tmp_path, extra=EVENTS_SETTINGS)
+    text = path.read_text().replace('imports = ["tests.jobs"]',
+                                    'imports = ["tests.jobs", "tests.event_handlers"]')
+    text = text.replace('busy_timeout = 10', 'busy_timeout = 10\nwrite_deadline = 0.3')
+    path.write_text(text)
+    return path
+
+
+def db_of(huey):
+    return huey.jobs.db
+
+
+def count(huey, sql: str, params: tuple = ()) -> int:
+    return db_of(huey).query(sql, params)[0][0]
+
+
+# -- patterns -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("pattern", "name", "expected"), [
+    ("user.signup", "user.signup", True),           # exact
+    ("user.signup", "user.signin", False),
+    ("user.signup", "user.signup.email", False),
+    ("user.*", "user.signup", True),                # one segment
+    ("user.*", "user", False),
+    ("user.*", "user.signup.email", False),
+    ("*.signup", "user.signup", True),              # leading wildcard
+    ("*.signup", "team.signup", True),
+    ("*.signup", "user.signup.email", False),
+    ("user.**", "user", True),                      # any depth, including zero
+    ("user.**", "user.signup", True),
+    ("user.**", "user.signup.email", True),
+    ("user.#", "user.a.b.c", True),                 # AMQP spelling
+    ("**", "anything.at.all", True),
+    ("**.failed", "job.step.failed", True),
+    ("**.failed", "failed", True),
+    ("a.*.c", "a.b.c", True),
+    ("a.*.c", "a.b.d", False),
+    ("a.**.c", "a.c", True),
+    ("a.**.c", "a.x.y.c", True),
+    ("user.*", "team.signup", False),               # no match
+    ("order", "orders", False),
+])
+def test_pattern_table(pattern, name, expected):
+    assert matches(check_pattern(pattern), name) is expected
+
+
+@pytest.mark.parametrize("bad", ["", "user.", "user*", "a..b", "us er", "a.b*c"])
+def test_bad_patterns_are_rejected(bad):
+    with pytest.raises(ConfigError):
+        check_pattern(bad)
+
+
+# -- emit and fan-out --------------------------------------------------------------
+
+def test_one_emit_fans_out_to_three_handlers_one_dies_others_complete_once(huey, record_file):
+    # Given three handlers matching shop.order.placed (exact, *, **), one always failing
+    assert {h.name for h in handlers_for("shop.order.placed")} == {
+        "order_exact", "order_wild", "order_broken"}
+    # When one event is emitted and the worker drains
+    event_id = emit("shop.order.placed", {"n": 7})
+    assert count(huey, "SELECT count(*) FROM runner_event") == 1
+    drain(include_scheduled=True)
+    # Then three jobs exist, linked to the event; the broken one is dead after 3 attempts
+    jobs = db_of(huey).query("SELECT task, state, attempt FROM runner_job WHERE event_id = ?",
+                             (event_id,))
+    assert sorted(jobs) == [("order_broken", "dead", 3), ("order_exact", "completed", 1),
+                            ("order_wild", "completed", 1)]
+    lines = Counter(line.split()[0] for line in read_records(record_file))
+    assert lines == {"exact": 1, "wild": 1, "broken": 3}
+    event = store.get_event(db_of(huey), event_id)
+    assert (event.status, event.handlers, event.name, event.payload) == (
+        "dispatched", 3, "shop.order.placed", {"n": 7})
+    outcomes = {o.handler: o.outcome
+                for o in store.handler_outcomes(db_of(huey), [event_id])[event_id]}
+    assert outcomes == {"order_exact": "completed", "order_wild": "completed",
+                        "order_broken": "dead"}
+
+
+def test_dispatch_that_runs_twice_writes_no_duplicate_handler_jobs(huey):
+    # Given an event whose dispatch job committed its fan-out
+    event_id = emit("shop.order.placed", {"n": 1})
+    _dispatch(event_id)
+    # When the dispatch runs again (its worker died after the commit) and the job is rerun
+    _dispatch(event_id)
+    dispatch_job = store.get_event(db_of(huey), event_id).dispatch_job
+    db_of(huey).write(lambda c: c.execute(
+        "UPDATE runner_job SET state='available' WHERE id=?", (dispatch_job,)))
+    drain(include_scheduled=True)
+    # Then each handler still has exactly one job
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE event_id = ?", (event_id,)) == 3
+
+
+def test_events_emitted_while_a_dispatch_job_waits_share_it(huey, record_file):
+    # Given three events emitted while no worker runs, and one delayed event
+    ids = [emit("early.bird", {"n": n}) for n in range(3)]
+    delayed = emit("early.bird", {"n": 9}, delay=3600)
+    # Then the due ones share one waiting dispatch job; the delayed one has its own
+    dispatchers = count(huey, "SELECT count(*) FROM runner_job WHERE task = ?",
+                        ("runner.events.dispatch",))
+    assert dispatchers == 2
+    assert len({store.get_event(db_of(huey), i).dispatch_job for i in ids}) == 1
+    # When the worker drains: the one dispatch fans out all three due events
+    assert drain() == 1 + 3
+    assert sorted(r.split()[1] for r in read_records(record_file)) == ["0", "1", "2"]
+    assert {store.get_event(db_of(huey), i).status for i in ids} == {"dispatched"}
+    assert store.get_event(db_of(huey), delayed).status == "pending"
+
+
+def test_one_dispatch_sweeps_up_due_events_and_settles_their_own_jobs(huey, record_file):
+    # Given two events whose dispatch jobs were claimed apart (a worker took the first)
+    first = emit("early.bird", {"n": 1})
+    claimed = huey.jobs.claim_due(1)
+    second = emit("early.bird", {"n": 2})
+    assert store.get_event(db_of(huey), second).dispatch_job != claimed[0].id
+    # When the first dispatch runs, it sweeps the second event up too
+    from runner.runner_huey import _local
+
+    _local.claimed = claimed[0]
+    huey.execute(huey.deserialize_task(claimed[0].data))
+    huey.jobs.flush_acks()
+    assert {store.get_event(db_of(huey), i).status for i in (first, second)} == {"dispatched"}
+    # Then the second event's own dispatch job is settled without running
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE reason LIKE "
+                       "'event dispatched by another%'") == 1
+
+
+def test_event_without_handler_is_recorded_unhandled_with_a_warning(huey, caplog):
+    event_id = emit("nobody.listens", {"x": 1})
+    with caplog.at_level(logging.WARNING, logger="runner.events"):
+        drain()
+    assert store.get_event(db_of(huey), event_id).status == "unhandled"
+    assert count(huey, "SELECT count(*) FROM runner_job WHERE event_id = ?", (event_id,)) == 0
+    assert any(event_id in r.getMessage() and "no handler" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_invalid_name_or_data_is_named_and_nothing_is_written(huey):
+    with pytest.raises(SerializationError, match=r"data\['items'\]\[1\]"):
+        emit("shop.order.placed", {"items": [1, object()]})
+    with pytest.raises(SerializationError, match="nan"):
+        emit("shop.order.placed", {"price": float("nan")})
+    with pytest.raises(SerializationError, match="invalid event name"):
+        emit("shop..order")
+    with pytest.raises(SerializationError, match="item 1"):
+        emit_many([("a.b", {}), ("c.d", {1, 2})])  # a set is not JSON
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+    assert count(huey, "SELECT count(*) FROM runner_job") == 0
+
+
+def test_emit_many_writes_all_events_and_one_dispatch_job(huey, record_file):
+    ids = emit_many([("shop.order.placed", {"n": i}) for i in range(3)]
+                    + [{"name": "early.bird", "data": {"n": 9}}])
+    assert len(set(ids)) == 4
+    assert count(huey, "SELECT count(*) FROM runner_event") == 4
+    assert count(huey, "SELECT count(*) FROM runner_job") == 1
+    drain(include_scheduled=True)
+    assert sorted(r.split()[1] for r in read_records(record_file) if r.startswith("exact")) == \
+        ["0", "1", "2"]
+
+
+def test_idempotency_key_inside_and_after_the_window(huey):
+    t0 = 1_000_000.0
+    first = emit("shop.order.placed", {"n": 1}, key="order-1", now=t0)
+    # Inside the 60 s window: the first id, nothing written
+    assert emit("shop.order.placed", {"n": 1}, key="order-1", now=t0 + 59) == first
+    assert count(huey, "SELECT count(*) FROM runner_event") == 1
+    assert count(huey, "SELECT count(*) FROM runner_job") == 1
+    # Another key is another event; in one batch a repeated key is written once
+    other, again = emit_many([{"name": "a.b", "key": "order-2"},
+                              {"name": "a.b", "key": "order-2"}], now=t0 + 1)
+    assert other == again != first
+    # After the window: a new event
+    later = emit("shop.order.placed", {"n": 1}, key="order-1", now=t0 + 61)
+    assert later not in (first, other)
+    assert count(huey, "SELECT count(*) FROM runner_event") == 3
+
+
+def test_replay_of_only_the_failed_handler_after_a_fix(huey, record_file, monkeypatch):
+    # Given an event whose handler "flaky" died while "steady" completed
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", False)
+    event_id = emit("fix.me", {"n": 5})
+    drain(include_scheduled=True)
+    outcomes = {o.handler: o.outcome
+                for o in store.handler_outcomes(db_of(huey), [event_id])[event_id]}
+    assert outcomes == {"flaky": "dead", "steady": "completed"}
+    # When the code is fixed and only failed handlers are replayed
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
+    new = replay(event_id, only_failed=True)
+    assert len(new) == 1
+    drain(include_scheduled=True)
+    # Then only flaky ran again, as a new job linked to the same event, and completed
+    assert Counter(read_records(record_file)) == {"flaky 5 broken": 2, "steady 5": 1,
+                                                  "flaky 5 fixed": 1}
+    outcomes = {o.handler: (o.outcome, o.deliveries)
+                for o in store.handler_outcomes(db_of(huey), [event_id])[event_id]}
+    assert outcomes == {"flaky": ("completed", 2), "steady": ("completed", 1)}
+    assert store.get_event(db_of(huey), event_id).deliveries == 2
+    assert replay(event_id, only_failed=True) == []
+    assert len(replay(event_id, "steady")) == 1
+
+
+def test_events_settings_override_handler_options_and_unknown_keys_fail():
+    settings = parse_settings({"events": {
+        "patterns": {"fix.*": {"queue": "events"}},
+        "handlers": {"steady": {"max_retries": 7, "timeout": 4}}}})
+    options = handlers_for("fix.me")[1].wrapper.resolve(settings)
+    assert (options.queue, options.policy.retry_limit, options.timeout) == (None or "default",
+                                                                             7, 4.0)
+    with pytest.raises(ConfigError, match="dedupe_windw"):
+        parse_events({"dedupe_windw": 5})
+    with pytest.raises(ConfigError, match="tiemout"):
+        parse_events({"handlers": {"steady": {"tiemout": 1}}})
+
+
+# -- against a locked database --------------------------------------------------------
+
+# -- with real worker processes ---------------------------------------------------------
+

@@ -1,0 +1,138 @@
+"""Log records emitted inside jobs are stamped, stored with the job and capped."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from runner.cli import main as cli
+from runner.config import parse_settings
+from runner.errors import ConfigError
+from runner.store import logs as logstore
+from runner.testing import drain
+from runner.worker.log_capture import install_output_capture, uninstall_output_capture
+from runner.worker.log_config import LoggingSection, build_config, logging_settings
+from runner.worker.log_sink import LogSink
+from tests import jobs
+
+
+@pytest.fixture
+def sink(huey):
+    def make(**options):
+        section = LoggingSection(**options)
+        handler = LogSink(huey.jobs.db, section, worker="test-worker")
+        root = logging.getLogger()
+        root.addHandler(handler)
+        old_level = root.level
+        root.setLevel(logging.INFO)
+        logging.getLogger("huey").setLevel(logging.WARNING)  # as the worker's config does
+        install_output_capture()
+        made.append((handler, old_level))
+        return handler
+
+    made: list = []
+    yield make
+    uninstall_output_capture()
+    logging.getLogger("huey").setLevel(logging.NOTSET)
+    for handler, level in made:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(level)
+        handler.stop()
+
+
+def messages(huey, job_id):
+    return [(r.level, r.logger, r.message, r.task)
+            for r in logstore.read_logs(huey.jobs.db, logstore.LogFilter(job_id=job_id))]
+
+
+def test_sync_and_async_job_lines_are_stored_with_their_job(huey, sink, capsys):
+    # Given a sink and print capture, when a sync and an async task log and print
+    store = sink()
+    sync, async_ = jobs.chatty("a"), jobs.async_chatty("b")
+    assert drain() == 2
+    store.flush()
+    # Then every line is stored with its own job and task
+    assert messages(huey, sync.id) == [
+        (logging.INFO, "tests.jobs", "sync says a", "chatty"),
+        (logging.INFO, "stdout", "printed a", "chatty"),
+        (logging.WARNING, "tests.jobs", "careful a", "chatty")]
+    assert messages(huey, async_.id) == [
+        (logging.INFO, "tests.jobs", "async says b", "async_chatty"),
+        (logging.INFO, "stdout", "async printed b", "async_chatty")]
+    # And `logs --job` shows them
+    capsys.readouterr()
+    assert cli(["--settings", str(huey.settings.path), "logs", "--job", sync.id[-12:]]) == 0
+    out = capsys.readouterr().out
+    assert "sync says a" in out and "printed a" in out and "careful a" in out
+    assert "async says b" not in out
+    assert cli(["--settings", str(huey.settings.path), "logs", "--task", "async_chatty",
+                "--level", "info"]) == 0
+    assert "async printed b" in capsys.readouterr().out
+
+
+def test_print_outside_a_job_passes_through(huey, sink, capsys):
+    sink()
+    print("plain output")
+    assert "plain output" in capsys.readouterr().out
+
+
+def test_worker_records_are_stored_without_a_job(huey, sink):
+    store = sink()
+    logging.getLogger("runner.manager").warning("worker line")
+    store.flush()
+    rows = logstore.read_logs(huey.jobs.db, logstore.LogFilter(worker_only=True))
+    assert [(r.message, r.job_id, r.worker) for r in rows] == [
+        ("worker line", None, "test-worker")]
+
+
+def test_per_job_cap_keeps_the_first_lines_and_says_the_rest_were_dropped(huey, sink):
+    store = sink(job_max_bytes=1000)
+    big = jobs.log_lines(50, 100)
+    small = jobs.log_lines(3, 10)
+    drain()
+    store.flush()
+    stored = messages(huey, big.id)
+    assert sum(len(m) for _, _, m, _ in stored[:-1]) <= 1000
+    assert "job_max_bytes (1000) reached" in stored[-1][2]
+    assert len(stored) < 15
+    assert len(messages(huey, small.id)) == 3
+
+
+def test_total_cap_trims_the_oldest_rows(huey, sink):
+    store = sink(max_rows=100, job_max_bytes=0)
+    jobs.log_lines(400, 5)
+    drain()
+    store.flush()
+    (count,) = huey.jobs.db.query("SELECT count(*) FROM runner_log")[0]
+    (oldest,) = huey.jobs.db.query("SELECT min(message) FROM runner_log "
+                                   "WHERE message LIKE 'line 3%'")[0]
+    assert count <= 100 + 100  # trimmed every max_rows // 20 (>= 100) rows
+    assert oldest is not None  # the newest lines survive
+
+
+def test_messages_are_cut_at_message_max_bytes(huey, sink):
+    store = sink(message_max_bytes=50)
+    result = jobs.log_lines(1, 500)
+    drain()
+    store.flush()
+    (_, _, message, _), = messages(huey, result.id)
+    assert message.endswith("[cut at 50 bytes]") and len(message) < 80
+
+
+def test_logging_section_is_validated_and_builds_rotation_handlers(tmp_path):
+    settings = parse_settings({"logging": {"rotation": "watched", "file": "w.log"}},
+                              source=str(tmp_path / "settings.toml"))
+    config = build_config(settings, logging_settings(settings))
+    assert config["handlers"]["file"]["class"] == "logging.handlers.WatchedFileHandler"
+    assert config["handlers"]["file"]["filename"] == str(tmp_path / "w.log")
+    size = parse_settings({"logging": {"max_bytes": 1000}})
+    handler = build_config(size, logging_settings(size))["handlers"]["file"]
+    assert (handler["class"], handler["maxBytes"]) == ("logging.handlers.RotatingFileHandler",
+                                                       1000)
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        logging_settings(parse_settings({"logging": {"colour": True}}))
+    with pytest.raises(ConfigError, match="rotation"):
+        logging_settings(parse_settings({"logging": {"rotation": "daily"}}))
+    with pytest.raises(ConfigError, match="expected true or false"):
+        logging_settings(parse_settings({"logging": {"store": "yes"}}))

@@ -1,0 +1,52 @@
+"""Backoff, cap and jitter are pure functions of the policy, the retry number and chance."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import Fatal
+from runner.retry import RetryPolicy, backoff_delay
+
+
+@pytest.mark.parametrize(("retry", "expected"), [(1, 2.0), (2, 6.0), (3, 18.0), (4, 54.0),
+                                                 (5, 100.0), (12, 100.0)])
+def test_delay_grows_by_backoff_and_stops_at_the_cap(retry, expected):
+    policy = RetryPolicy(retry_delay=2, backoff=3, max_retry_delay=100, jitter=0)
+    assert backoff_delay(policy, retry) == expected
+
+
+def test_jitter_adds_up_to_its_fraction_and_never_passes_the_cap():
+    policy = RetryPolicy(retry_delay=10, backoff=2, max_retry_delay=25, jitter=0.5)
+    assert backoff_delay(policy, 1, rand=lambda: 0.0) == 10
+    assert backoff_delay(policy, 1, rand=lambda: 1.0) == 15
+    assert backoff_delay(policy, 1, rand=lambda: 0.5) == 12.5
+    assert backoff_delay(policy, 2, rand=lambda: 1.0) == 25  # 20 * 1.5 capped
+
+
+def test_retry_numbers_start_at_one():
+    with pytest.raises(ValueError):
+        backoff_delay(RetryPolicy(), 0)
+
+
+def test_error_categories_decide_what_is_retried():
+    default = RetryPolicy()
+    assert default.should_retry(ValueError()) and not default.should_retry(Fatal())
+    only_io = RetryPolicy(retry_on=(OSError,))
+    assert only_io.should_retry(ConnectionError()) and not only_io.should_retry(ValueError())
+    never_key = RetryPolicy(no_retry_on=(KeyError,))
+    assert not never_key.should_retry(KeyError()) and never_key.should_retry(ValueError())
+
+
+def test_retried_job_waits_its_backoff_delay(huey):
+    import time
+
+    from runner.store import queries
+    from runner.testing import drain
+    from tests import jobs
+
+    result = jobs.always_fails("timing")
+    before = time.time()
+    drain()  # first attempt only: the retry is not due yet
+    row = queries.get_job(huey.jobs.db, result.id)
+    assert (row.state, row.attempt) == ("retrying", 1)
+    assert before < row.run_at <= time.time() + 0.011  # retry_delay 0.01, jitter 0

@@ -1,0 +1,74 @@
+"""``python -m runner schedules ...`` and ``python -m runner cron explain``."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.cli import main
+from runner.store.schedules import get_schedule, list_schedules, schedule_runs
+from tests import sched_jobs  # noqa: F401 - registers the test schedules
+from tests.conftest import write_settings
+
+
+@pytest.fixture
+def cli(huey, tmp_path):
+    """Run a CLI command against the test database; returns (exit code, stdout)."""
+    settings = write_settings(tmp_path, name="cli.toml")
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "tests.sched_jobs"]'))
+
+    def run(*argv: str) -> int:
+        return main(["--settings", str(settings), *argv])
+
+    return run
+
+
+def test_pause_resume_skip_next_and_run_now_from_the_command_line(cli, huey, capsys):
+    db = huey.jobs.db
+    assert cli("schedules", "pause", "quarter_hourly") == 0
+    assert get_schedule(db, "quarter_hourly").paused
+    assert cli("schedules", "skip-next", "quarter_hourly") == 0
+    assert get_schedule(db, "quarter_hourly").skip_next
+    assert cli("schedules", "resume", "quarter_hourly") == 0
+    assert not get_schedule(db, "quarter_hourly").paused
+    before = get_schedule(db, "quarter_hourly").next_fire_at
+    assert cli("schedules", "run-now", "quarter_hourly") == 0
+    row = get_schedule(db, "quarter_hourly")
+    assert row.next_fire_at == before and row.last_job_id is not None
+    assert [r.outcome for r in schedule_runs(db, "quarter_hourly")] == ["enqueued (run now)"]
+    out = capsys.readouterr().out
+    assert "pause: quarter_hourly" in out and f"enqueued job {row.last_job_id}" in out
+
+
+def test_schedules_lists_next_three_fire_times_last_run_and_state(cli, huey, capsys):
+    cli("schedules", "pause", "every_second")
+    cli("schedules", "run-now", "quarter_hourly")
+    capsys.readouterr()
+    assert cli("schedules") == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    assert "paused" in lines["every_second"]
+    quarter = lines["quarter_hourly"]
+    assert "*/15 * * * *" in quarter and "active" in quarter and "available" in quarter
+    assert quarter.count(":00:00") + quarter.count(":15:00") + quarter.count(":30:00") \
+        + quarter.count(":45:00") == 3
+    assert {r.name for r in list_schedules(huey.jobs.db)} == {"every_second", "quarter_hourly"}
+    assert cli("schedules", "show", "quarter_hourly") == 0
+    assert "enqueued (run now)" in capsys.readouterr().out
+
+
+def test_unknown_schedule_is_an_error_naming_it(cli, capsys):
+    assert cli("schedules", "pause", "no_such_schedule") == 65
+    assert "no_such_schedule" in capsys.readouterr().err
+
+
+def test_cron_explain_prints_fire_times_like_systemd(cli, capsys):
+    assert cli("cron", "explain", "30 2 * * *", "--tz", "Europe/Berlin", "-n", "3") == 0
+    out = capsys.readouterr().out
+    assert "Original form: 30 2 * * *" in out and "Time zone: Europe/Berlin" in out
+    assert out.count("02:30:00 CE") == 3 and "Iteration #3" in out
+
+
+def test_cron_explain_rejects_an_expression_that_never_fires(cli, capsys):
+    assert cli("cron", "explain", "0 0 31 2 *") == 78
+    assert "never fires" in capsys.readouterr().err
