@@ -29,6 +29,7 @@ from huey.storage import BaseStorage
 
 from runner.arguments import preview_args, unserializable
 from runner.config import Settings, load_settings
+from runner.huey_api import HueyApi
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
@@ -37,6 +38,8 @@ from runner.task import Failure, RunnerTask
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
+#: Seconds after its claim within which an attempt trusts the claim's revocation check.
+_FRESH_CLAIM = 0.05
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited", S.SIGNAL_CANCELED: "cancelled"}
 
@@ -113,7 +116,7 @@ def describe_failure(exc: BaseException, kind: str, started_at: float | None) ->
                        traceback=text, started_at=started_at)
 
 
-class RunnerHuey(Huey):
+class RunnerHuey(HueyApi, Huey):
     """huey over the jobs table; settings and storage are opened on first use."""
 
     def __init__(self, name: str = "runner", settings: Settings | None = None) -> None:
@@ -175,8 +178,12 @@ class RunnerHuey(Huey):
         jobs = self.jobs
         if jobs is None or not isinstance(task, RunnerTask):
             return super().enqueue(task)
-        jobs.insert_jobs([self.new_job(task)])
+        task = self.insert_task(jobs, task)
         self._emit(S.SIGNAL_ENQUEUED, task)
+        if task.eta is not None and to_timestamp(task.eta) > time.time():
+            self._emit(S.SIGNAL_SCHEDULED, task)
+        if not self.results:
+            return None
         results = self._pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
 
@@ -242,6 +249,31 @@ class RunnerHuey(Huey):
             finally:
                 jobs.release_inflight(task.id)
 
+    def _no_revocations_for(self, task_id: str | None) -> bool:
+        """True inside the attempt of ``task_id`` when its claim saw no revocation at all.
+
+        huey reads (and afterwards deletes) the revocation of every job it runs; a
+        claim already looked, so the worker skips both when the attempt starts right
+        after its claim. A job that waited in the prefetch buffer reads, since another
+        process may have revoked it meanwhile (a revoke in this process sets the flag).
+        """
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        jobs = self.jobs
+        return (attempt is not None and jobs is not None and attempt.claimed.id == task_id
+                and not jobs._revocations
+                and attempt.started_at - attempt.claimed.started_at < _FRESH_CLAIM)
+
+    def is_revoked(self, task: Any, timestamp: datetime.datetime | None = None,
+                   peek: bool = True) -> bool:
+        if not peek and self._no_revocations_for(getattr(task, "id", None)):
+            return False
+        return super().is_revoked(task, timestamp, peek)
+
+    def delete(self, key: str) -> bool:
+        if key.startswith("r:") and self._no_revocations_for(key[2:]):
+            return False
+        return super().delete(key)
+
     def _emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         attempt: Attempt | None = getattr(_local, "attempt", None)
         if attempt is not None and attempt.claimed.id == getattr(task, "id", None):
@@ -274,6 +306,10 @@ class RunnerHuey(Huey):
         task.retries -= 1
         if retry_eta is not None:
             run_at = to_timestamp(retry_eta)
+        elif task.retry_delay:  # given for this call (huey's .s(retry_delay=...)): it wins
+            run_at = time.time() + task.retry_delay
+            if task.retry_backoff:
+                task.retry_delay *= task.retry_backoff
         else:
             policy = task.wrapper.resolve().policy
             run_at = time.time() + backoff_delay(policy, max(1, attempt.claimed.attempt))
@@ -285,6 +321,7 @@ class RunnerHuey(Huey):
         jobs.fail(task.id, attempt.claimed.attempt, failure, state="retrying", run_at=run_at,
                   data=self.serialize_task(task), reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC")
         attempt.settled = True
+        self._emit(S.SIGNAL_SCHEDULED if run_at > time.time() else S.SIGNAL_ENQUEUED, task)
         logger.info("job %s (%s) retries in %.2fs, %s retries left", task.id,
                     task.wrapper.task_name, run_at - time.time(), task.retries)
 

@@ -82,7 +82,8 @@ class RunnerTaskWrapper(TaskWrapper):
     def __init__(self, huey: Huey, func: Callable[..., Any], *, name: str | None,
                  options: dict[str, Any], retry_on: tuple[type[BaseException], ...] = (),
                  no_retry_on: tuple[type[BaseException], ...] = (),
-                 on_failure: Callable[..., Any] | None = None) -> None:
+                 on_failure: Callable[..., Any] | None = None, context: bool = False,
+                 expires: Any = None) -> None:
         self.task_name = name or func.__name__
         self.is_async = inspect.iscoroutinefunction(func)
         self.options = options
@@ -90,7 +91,8 @@ class RunnerTaskWrapper(TaskWrapper):
         self.no_retry_on = no_retry_on
         self.on_failure = on_failure
         self._resolved: tuple[int, TaskOptions] | None = None
-        super().__init__(huey, func, name=name)
+        self.expires = expires
+        super().__init__(huey, func, context=context, name=name)
 
     def create_task(self, func: Callable[..., Any], context: bool = False,
                     name: str | None = None, **settings: Any) -> type[RunnerTask]:
@@ -98,9 +100,12 @@ class RunnerTaskWrapper(TaskWrapper):
 
         def execute(task: RunnerTask) -> Any:
             args, kwargs = task.data
+            if task.context:
+                kwargs = dict(kwargs, task=task)  # a copy: a retry must not store it
             return wrapper.run(task, args, kwargs)
 
         attrs = {"context": context, "execute": execute, "wrapper": self,
+                 "default_expires": self.expires,
                  "__module__": func.__module__, "__doc__": func.__doc__}
         return type(name or func.__name__, (self.task_base,), attrs)
 

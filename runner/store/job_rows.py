@@ -61,18 +61,7 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float,
         QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
             waiting jobs; nothing is written.
     """
-    if queue_size:
-        for queue in {job.queue for job in jobs}:
-            adding = sum(1 for job in jobs if job.queue == queue)
-            (waiting,) = conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
-                f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
-                f"LIMIT ?)", (queue, queue_size)).fetchone()
-            if waiting + adding > queue_size:
-                raise QueueFull(
-                    f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                    f"{queue_size}; nothing was written (raise [worker] queue_size or "
-                    "start more workers)")
+    check_room(conn, jobs, queue_size)
     conn.executemany(
         "INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
         "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
@@ -82,6 +71,41 @@ def write_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float,
           j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
          for j in jobs])
     count_enqueued(conn, jobs)
+
+
+def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
+    """Raise QueueFull when adding ``jobs`` would put more than ``queue_size`` in a queue."""
+    if not queue_size:
+        return
+    for queue in {job.queue for job in jobs}:
+        adding = sum(1 for job in jobs if job.queue == queue)
+        (waiting,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY "
+            f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL} "
+            f"LIMIT ?)", (queue, queue_size)).fetchone()
+        if waiting + adding > queue_size:
+            raise QueueFull(
+                f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                "start more workers)")
+
+
+def rearm_job(conn: sqlite3.Connection, job: NewJob, now: float, *,
+              queue_size: int = 0) -> bool:
+    """Make a finished job (same id) wait again with new data; False if it is not finished.
+
+    This is what enqueueing a huey Task object a second time means: it runs again.
+    The row keeps its history (attempts, errors); its attempt budget starts afresh.
+    """
+    check_room(conn, [job], queue_size)
+    return conn.execute(
+        "UPDATE runner_job SET state=?, task=?, queue=?, priority=?, data=?, args=?, "
+        "max_attempts=attempt + ?, run_at=?, started_at=NULL, finished_at=NULL, reason=NULL, "
+        "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=?, event_id=?, "
+        "schedule=? WHERE id=? AND state IN ('completed','dead','cancelled')",
+        ("scheduled" if job.run_at > now else "available", job.task, job.queue, job.priority,
+         job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
+         job.schedule, job.id)).rowcount == 1
 
 
 def write_acks(conn: sqlite3.Connection,

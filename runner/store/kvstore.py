@@ -2,7 +2,7 @@
 
 huey keeps results, revocations, locks and counters in a key/value store, and
 asks the storage about queue sizes for introspection. Here the key/value store
-is ``runner_kv`` and the queue is ``runner_job``; :class:`~runner.storage.JobStorage`
+is ``runner_kv`` and the queue is ``runner_job``; :class:`~runner.store.job_storage.JobStorage`
 adds claiming and outcomes on top.
 """
 
@@ -24,7 +24,9 @@ class KeyValueStore(BaseStorage):
     """Key/value and introspection methods huey calls; needs ``self.db``."""
 
     db: Database
-    #: Whether any revocation may exist; JobStorage refreshes it at every claim.
+    #: Whether any revocation may exist: refreshed at every claim, set by every revoke.
+    #: Only the revocation check of a job this process just claimed may skip reading
+    #: when it is False (see RunnerHuey.is_revoked); every other read goes to the table.
     _revocations: bool = True
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
@@ -33,17 +35,23 @@ class KeyValueStore(BaseStorage):
     def dequeue(self) -> bytes | None:
         raise NotImplementedError("jobs are claimed through RunnerHuey.dequeue")
 
+    # A job waits in the queue (pending) once it is due, and in the schedule until
+    # then: a delayed job and a retry waiting out its delay are both "scheduled".
     def queue_size(self) -> int:
-        return self.db.query(f"SELECT count(*) FROM runner_job WHERE state IN {WAITING_SQL}")[0][0]
+        return self.db.query(
+            f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
+            f"WHERE state IN {WAITING_SQL} AND run_at <= ?", (time.time(),))[0][0]
 
     def enqueued_items(self, limit: int | None = None) -> list[bytes]:
         rows = self.db.query(
             f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN {WAITING_SQL} "
-            "ORDER BY priority DESC, run_at LIMIT ?", (limit or -1,))
+            "AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?", (time.time(), limit or -1))
         return [r[0] for r in rows]
 
     def flush_queue(self) -> None:
-        self.db.write(lambda c: _cancel_where(c, f"state IN {WAITING_SQL}", "queue flushed"))
+        now = time.time()
+        self.db.write(lambda c: _cancel_where(
+            c, f"state IN {WAITING_SQL} AND run_at <= ?", (now,), "queue flushed", now))
 
     def add_to_schedule(self, data: bytes, ts: object) -> None:
         raise NotImplementedError("scheduled jobs are rows with a future run_at")
@@ -52,37 +60,48 @@ class KeyValueStore(BaseStorage):
         return []  # due jobs are claimed straight from runner_job
 
     def schedule_size(self) -> int:
-        return self.db.query("SELECT count(*) FROM runner_job WHERE state='scheduled'")[0][0]
+        return self.db.query(
+            f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
+            f"WHERE state IN {WAITING_SQL} AND run_at > ?", (time.time(),))[0][0]
 
     def scheduled_items(self, limit: int | None = None) -> list[bytes]:
-        rows = self.db.query("SELECT data FROM runner_job WHERE state='scheduled' "
-                             "ORDER BY run_at LIMIT ?", (limit or -1,))
+        rows = self.db.query(
+            f"SELECT data FROM runner_job WHERE state IN {WAITING_SQL} AND run_at > ? "
+            "ORDER BY run_at LIMIT ?", (time.time(), limit or -1))
         return [r[0] for r in rows]
 
     def flush_schedule(self) -> None:
-        self.db.write(lambda c: _cancel_where(c, "state='scheduled'", "schedule flushed"))
+        now = time.time()
+        self.db.write(lambda c: _cancel_where(
+            c, f"state IN {WAITING_SQL} AND run_at > ?", (now,), "schedule flushed", now))
 
+    # Keys written with a TTL (huey's lock_task(ttl=...)) are gone once expired, for
+    # every read; put_if_empty() deletes the expired row when it takes the key over.
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        if _is_revocation(key):
+            self._revocations = True
         self.db.write(lambda c: c.execute(
             "INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", (key, value)))
 
     def peek_data(self, key: str) -> bytes | object:
-        rows = self.db.query("SELECT value FROM runner_kv WHERE key=?", (key,))
+        rows = self.db.query(f"SELECT value FROM runner_kv WHERE key=?{_LIVE}",
+                             (key, time.time()))
         return rows[0][0] if rows else EmptyData
 
     def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        if not keys or (not self._revocations and all(_is_revocation(k) for k in keys)):
+        if not keys:
             return {}
         return dict(self.db.query(
-            f"SELECT key, value FROM runner_kv WHERE key IN ({','.join('?' * len(keys))})",
-            tuple(keys)))
+            f"SELECT key, value FROM runner_kv WHERE key IN ({','.join('?' * len(keys))})"
+            f"{_LIVE}", (*keys, time.time())))
 
     def pop_data(self, key: str) -> bytes | object:
         if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
             return EmptyData
+        now = time.time()
         rows = self.db.write(lambda c: c.execute(
-            "DELETE FROM runner_kv WHERE key=? RETURNING value", (key,)).fetchall())
-        return rows[0][0] if rows else EmptyData
+            "DELETE FROM runner_kv WHERE key=? RETURNING value, expires_at", (key,)).fetchall())
+        return rows[0][0] if rows and (rows[0][1] is None or rows[0][1] >= now) else EmptyData
 
     def wait_result(self, key: str, timeout: float | None = None, backoff: float = 1.15,
                     max_delay: float = 1.0) -> bool:
@@ -98,15 +117,17 @@ class KeyValueStore(BaseStorage):
             delay *= backoff
 
     def has_data_for_key(self, key: str) -> bool:
-        return bool(self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)))
+        return bool(self.db.query(f"SELECT 1 FROM runner_kv WHERE key=?{_LIVE}",
+                                  (key, time.time())))
 
     def delete_data(self, key: str) -> bool:
-        if not self._revocations and _is_revocation(key):
-            return False
+        """Delete a key; True when it held a live (unexpired) value."""
         if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
             return False
-        return self.db.write(lambda c: c.execute(
-            "DELETE FROM runner_kv WHERE key=?", (key,)).rowcount) == 1
+        now = time.time()
+        rows = self.db.write(lambda c: c.execute(
+            "DELETE FROM runner_kv WHERE key=? RETURNING expires_at", (key,)).fetchall())
+        return bool(rows) and (rows[0][0] is None or rows[0][0] >= now)
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         now = time.time()
@@ -143,11 +164,16 @@ class KeyValueStore(BaseStorage):
 
 
 
+#: Appended to a ``WHERE key ...`` clause; its parameter is the current time.
+_LIVE = " AND (expires_at IS NULL OR expires_at >= ?)"
+
+
 def _is_revocation(key: str) -> bool:
     return key.startswith(("r:", "rt:"))
 
 
-def _cancel_where(conn: sqlite3.Connection, where: str, reason: str) -> None:
-    count_where(conn, "cancelled", where)
+def _cancel_where(conn: sqlite3.Connection, where: str, params: tuple, reason: str,
+                  now: float) -> None:
+    count_where(conn, "cancelled", where, params)
     conn.execute(f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? WHERE {where}",
-                 (reason, time.time()))
+                 (reason, now, *params))

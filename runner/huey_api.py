@@ -1,0 +1,113 @@
+"""huey's own decorators on a :class:`~runner.runner_huey.RunnerHuey`, giving runner tasks.
+
+Code written for huey calls ``huey.task()``; on our instance that makes the same
+task as :func:`runner.task` (huey's option names are accepted beside ours), so
+jobs land in the jobs table with leases, retries and outcomes. huey's periodic
+tasks depend on huey's in-process scheduler, which a runner worker does not run:
+``periodic_task()`` refuses at once and names :func:`runner.scheduled_task`.
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from huey.api import TaskWrapper
+
+from runner.errors import ConfigError
+from runner.store.job_rows import NewJob, rearm_job
+from runner.task import RunnerTask, RunnerTaskWrapper, check_options, collect_options
+
+if TYPE_CHECKING:
+    from runner.store.job_storage import JobStorage
+
+#: Keywords of :func:`runner.task` that huey's ``task()`` does not have.
+_RUNNER_OPTIONS = frozenset({"queue", "retry_limit", "max_retries", "backoff",
+                             "max_retry_delay", "jitter"})
+_RUNNER_HOOKS = frozenset({"retry_on", "no_retry_on", "on_failure"})
+
+
+def classes(value: tuple[type[BaseException], ...] | type[BaseException]
+            ) -> tuple[type[BaseException], ...]:
+    """An exception class or tuple of them, as a tuple."""
+    return value if isinstance(value, tuple) else (value,)
+
+
+class HueyApi:
+    """``task()``, ``context_task()`` and ``periodic_task()`` as huey users call them,
+    and enqueueing the same Task object twice."""
+
+    def new_job(self, task: RunnerTask) -> NewJob:
+        raise NotImplementedError  # RunnerHuey's
+
+    def insert_task(self, jobs: JobStorage, task: RunnerTask) -> RunnerTask:
+        """Write the row of an enqueued task; returns the task written (maybe a copy).
+
+        huey runs a Task object again each time it is enqueued (a retried task's
+        ``.error()`` handler is enqueued after every failed attempt, under one id).
+        A finished row with that id waits again, keeping its history; a row still
+        waiting or running gets a copy under a new id, as huey would hold two messages.
+        """
+        job = self.new_job(task)
+        try:
+            jobs.insert_jobs([job])
+            return task
+        except sqlite3.IntegrityError as exc:
+            if "runner_job.id" not in str(exc):
+                raise
+        jobs.flush_acks()  # a completion still buffered in this process counts as finished
+        limit = jobs.settings.worker.queue_size
+        if jobs.db.write(lambda conn: rearm_job(conn, job, time.time(), queue_size=limit)):
+            jobs.wake()
+            return task
+        twin = copy.copy(task)  # the caller's Task and its Result keep their id
+        twin.id = twin.create_id()
+        twin.revoke_id = f"r:{twin.id}"
+        jobs.insert_jobs([self.new_job(twin)])
+        return twin
+
+    def task(self, retries: int | None = None, retry_delay: float | None = None,
+             retry_backoff: float | None = None, priority: int | None = None,
+             context: bool = False, name: str | None = None, expires: Any = None,
+             timeout: float | None = None, **options: Any
+             ) -> Callable[[Callable[..., Any]], RunnerTaskWrapper]:
+        """huey's ``@huey.task()``, making a runner task.
+
+        ``retries`` is ``retry_limit`` and ``retry_backoff`` is ``backoff``; an
+        option left out comes from ``[worker]`` (huey's own defaults are 0 retries
+        and no timeout), and ``[tasks.NAME]`` in settings.toml wins over all.
+        """
+        unknown = set(options) - _RUNNER_OPTIONS - _RUNNER_HOOKS
+        if unknown:
+            raise TypeError(f"task() got unknown option(s): {', '.join(sorted(unknown))}")
+        collected = collect_options(
+            queue=options.get("queue"), priority=priority,
+            retry_limit=options.get("retry_limit"),
+            max_retries=retries if retries is not None else options.get("max_retries"),
+            retry_delay=retry_delay,
+            backoff=retry_backoff if retry_backoff is not None else options.get("backoff"),
+            max_retry_delay=options.get("max_retry_delay"), jitter=options.get("jitter"),
+            timeout=timeout)
+
+        def decorate(func: Callable[..., Any]) -> RunnerTaskWrapper:
+            if isinstance(func, TaskWrapper):
+                func = func.func
+            check_options(name or func.__name__, collected)
+            return RunnerTaskWrapper(
+                self, func, name=name, options=dict(collected),  # type: ignore[arg-type]
+                retry_on=classes(options.get("retry_on", ())),
+                no_retry_on=classes(options.get("no_retry_on", ())),
+                on_failure=options.get("on_failure"), context=context, expires=expires)
+
+        return decorate
+
+    def periodic_task(self, validate_datetime: Callable[..., bool], *args: Any,
+                      **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Refused: periodic work is declared with :func:`runner.scheduled_task`."""
+        raise ConfigError(
+            "huey's periodic_task() does not run under the runner (its worker does not run "
+            "huey's scheduler); declare the task with runner.scheduled_task(cron=...) instead, "
+            "or runner.task for a task you enqueue yourself")

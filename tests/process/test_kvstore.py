@@ -1,0 +1,26 @@
+"""Revocations seen by a real worker process."""
+
+from __future__ import annotations
+
+from runner.store import queries
+from tests import jobs
+from tests.conftest import wait_for, write_settings
+
+
+def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(huey, make_worker, tmp_path,
+                                                                   record_file):
+    slow = jobs.sleep_then_record(1.0, "slow")
+    quick = jobs.record_run("quick")
+    one_thread = write_settings(tmp_path, worker={"max_concurrent_tasks": 1, "prefetch": 2},
+                                name="one-thread.toml")
+    make_worker(settings=one_thread)
+
+    def state(result):
+        return queries.get_job(huey.jobs.db, result.id).state
+
+    # Claimed together: the slow job runs, the quick one waits behind it in the buffer.
+    wait_for(lambda: state(slow) == state(quick) == "executing", message="both claimed")
+    quick.revoke()
+    wait_for(lambda: state(quick) in ("cancelled", "completed"), message="the quick job")
+    assert state(quick) == "cancelled"
+    assert state(slow) == "completed"
