@@ -15,11 +15,11 @@ the oldest waiting job is one index seek per queue.
 
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 
 import psutil
 
@@ -164,8 +164,15 @@ class BuildInfo:
     python: str
 
 
+@functools.cache
 def build_info() -> BuildInfo:
-    """The installed version of this package and the Python running it."""
+    """The installed version of this package and the Python running it.
+
+    Read at the first scrape, not at start-up: looking the version up takes
+    about 0.1 s.
+    """
+    from importlib import metadata
+
     try:
         version = metadata.version("jobrunner")
     except metadata.PackageNotFoundError:

@@ -76,20 +76,47 @@ _ADD_COMPLETED = (f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPL
                   + _add(_COMPLETED_COLUMNS))
 
 
+def _completions_sql(n: int) -> str:
+    """One statement counting ``n`` (id, seconds, bucket index) rows.
+
+    ``+j.state`` keeps SQLite on the primary key: the partial index of executing
+    jobs would be a scan of every running job.
+    """
+    buckets = ", ".join(f"sum(v.column3 <= {i})" for i in range(len(BUCKETS)))
+    return (f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPLETED_COLUMNS)}) "
+            f"SELECT j.task, j.queue, count(*), sum(v.column2), {buckets} "
+            f"FROM (VALUES {', '.join(['(?,?,?)'] * n)}) AS v "
+            f"JOIN runner_job j ON j.id = v.column1 WHERE +j.state = 'executing' "
+            f"GROUP BY j.task, j.queue " + _add(_COMPLETED_COLUMNS))
+
+
 def count_completions(conn: sqlite3.Connection,
                       acks: Sequence[tuple[str, float | None, float]]) -> None:
     """Count (job id, started_at, finished_at) successes about to be written.
 
     Call it just before the update that moves them from ``executing`` to
     ``completed``, in the same transaction: it counts exactly the jobs that
-    update will change (one read of their rows, one upsert per task and queue).
+    update will change, in one statement for the batch.
     """
     if not acks:
         return
+    if any(started is None for _, started, _ in acks):
+        _two_pass(conn, acks)
+        return
+    params: list[object] = []
+    for job_id, started, finished in acks:
+        took = max(0.0, finished - started)  # type: ignore[operator]
+        params += (job_id, took, bisect_left(BUCKETS, took))
+    conn.execute(_completions_sql(len(acks)), params)
+
+
+def _two_pass(conn: sqlite3.Connection,
+              acks: Sequence[tuple[str, float | None, float]]) -> None:
+    """:func:`count_completions` when a start time must come from the row (claim time)."""
     times = {job_id: (started, finished) for job_id, started, finished in acks}
     rows = conn.execute(
         f"SELECT id, task, queue, started_at FROM runner_job WHERE id IN "
-        f"({','.join('?' * len(times))}) AND state = 'executing'", tuple(times)).fetchall()
+        f"({','.join('?' * len(times))}) AND +state = 'executing'", tuple(times)).fetchall()
     per: dict[tuple[str, str], list] = {}
     for job_id, task, queue, claimed_at in rows:
         started, finished = times[job_id]

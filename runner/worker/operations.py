@@ -94,7 +94,6 @@ class Operations:
         self.election: ExporterElection | None = None
         self.threads = settings.worker.max_concurrent_tasks if threads is None else threads
         self.lifeline: Lifeline | None = None
-        self.build = build_info()
         self._ready = False
         self._last_ping = 0.0
         self._last_status: str | None = None
@@ -178,7 +177,7 @@ class Operations:
 
     def metrics_text(self) -> str:
         """This worker's ``/metrics``: its own series, plus the database's when elected."""
-        text = render_worker(self.worker_snapshot(), self.build)
+        text = render_worker(self.worker_snapshot(), build_info())
         if self.exports_database():
             text += render_database(read_database(self.storage.db,
                                                   heartbeat_limit=self.heartbeat_limit()))
