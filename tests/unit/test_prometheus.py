@@ -126,3 +126,23 @@ def test_worker_series_follow_the_naming_rules():
                          BuildInfo("x", "y"))
     assert "process_open_fds" not in bare and "last_heartbeat" not in bare
     assert samples(bare)[("jobrunner_worker_paused", (("host", "h"), ("worker", "w")))] == 1
+
+
+def test_cli_writes_the_database_series_to_a_textfile(huey, tmp_path, capsys):
+    from runner.cli import main as cli
+
+    jobs.add(1, 1)
+    drain()
+    target = tmp_path / "collector" / "jobrunner.prom"
+    target.parent.mkdir()
+    settings = str(huey.settings.path)
+    assert cli(["--settings", settings, "metrics", "--textfile", str(target)]) == 0
+    text = target.read_text()
+    assert samples(text)[("jobrunner_jobs_completed_total",
+                          (("queue", "default"), ("task", "add")))] == 1
+    assert "process_cpu_seconds_total" not in text  # node_exporter has its own process_*
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in target.parent.iterdir()] == ["jobrunner.prom"]
+    assert cli(["--settings", settings, "metrics", "--textfile",
+                str(tmp_path / "missing" / "x.prom")]) == 78
+    assert "--textfile" in capsys.readouterr().err
