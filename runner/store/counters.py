@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,59 +76,59 @@ _ADD_COMPLETED = (f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPL
                   + _add(_COMPLETED_COLUMNS))
 
 
-def _completions_sql(n: int) -> str:
-    """One statement counting ``n`` (id, seconds, bucket index) rows.
-
-    ``+j.state`` keeps SQLite on the primary key: the partial index of executing
-    jobs would be a scan of every running job.
-    """
-    buckets = ", ".join(f"sum(v.column3 <= {i})" for i in range(len(BUCKETS)))
-    return (f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPLETED_COLUMNS)}) "
-            f"SELECT j.task, j.queue, count(*), sum(v.column2), {buckets} "
-            f"FROM (VALUES {', '.join(['(?,?,?)'] * n)}) AS v "
-            f"JOIN runner_job j ON j.id = v.column1 WHERE +j.state = 'executing' "
-            f"GROUP BY j.task, j.queue " + _add(_COMPLETED_COLUMNS))
-
-
 def count_completions(conn: sqlite3.Connection,
-                      acks: Sequence[tuple[str, float | None, float]]) -> None:
-    """Count (job id, started_at, finished_at) successes about to be written.
+                      acks: Sequence[tuple[str, float | None, float]],
+                      labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """Count (job id, started_at, finished_at) successes just written.
 
-    Call it just before the update that moves them from ``executing`` to
-    ``completed``, in the same transaction: it counts exactly the jobs that
-    update will change, in one statement for the batch.
+    Call it right after the update that moved them to ``completed``, in the same
+    transaction. ``labels`` (job id -> (task, queue), known from the claim) is
+    passed when that update changed every row of the batch: the counts are then
+    added up here and written in one upsert per task and queue. Without it, a
+    read of the rows counts those this very write completed.
     """
     if not acks:
         return
-    if any(started is None for _, started, _ in acks):
-        _two_pass(conn, acks)
-        return
-    params: list[object] = []
-    for job_id, started, finished in acks:
-        took = max(0.0, finished - started)  # type: ignore[operator]
-        params += (job_id, took, bisect_left(BUCKETS, took))
-    conn.execute(_completions_sql(len(acks)), params)
-
-
-def _two_pass(conn: sqlite3.Connection,
-              acks: Sequence[tuple[str, float | None, float]]) -> None:
-    """:func:`count_completions` when a start time must come from the row (claim time)."""
-    times = {job_id: (started, finished) for job_id, started, finished in acks}
-    rows = conn.execute(
-        f"SELECT id, task, queue, started_at FROM runner_job WHERE id IN "
-        f"({','.join('?' * len(times))}) AND +state = 'executing'", tuple(times)).fetchall()
     per: dict[tuple[str, str], list] = {}
-    for job_id, task, queue, claimed_at in rows:
-        started, finished = times[job_id]
-        took = max(0.0, finished - (started if started is not None else claimed_at or finished))
-        row = per.get((task, queue))
+    unknown = []
+    for ack in acks:
+        job_id, started, finished = ack
+        label = labels.get(job_id) if labels is not None else None
+        if label is None or started is None:
+            unknown.append(ack)
+            continue
+        took = max(0.0, finished - started)
+        row = per.get(label)
         if row is None:
-            row = per[(task, queue)] = [0, 0.0] + [0] * len(BUCKETS)
+            row = per[label] = [0, 0.0] + [0] * len(BUCKETS)
         row[0] += 1
         row[1] += took
         for i in range(2 + bisect_left(BUCKETS, took), len(row)):
             row[i] += 1
-    conn.executemany(_ADD_COMPLETED, [(t, q, *row) for (t, q), row in per.items()])
+    if per:
+        conn.executemany(_ADD_COMPLETED, [(t, q, *row) for (t, q), row in per.items()])
+    if unknown:
+        _count_written(conn, unknown)
+
+
+def _count_written(conn: sqlite3.Connection,
+                   acks: Sequence[tuple[str, float | None, float]]) -> None:
+    """Count the acks whose row this write completed: same id, same finish time.
+
+    ``+j.state`` keeps SQLite on the primary key rather than a state index.
+    """
+    finished = {job_id: end for job_id, _, end in acks}
+    duration = "max(0.0, j.finished_at - coalesce(j.started_at, j.finished_at))"
+    buckets = ", ".join(f"sum(d <= {le!r})" for le in BUCKETS)
+    conn.execute(
+        f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPLETED_COLUMNS)}) "
+        f"SELECT task, queue, count(*), sum(d), {buckets} FROM ("
+        f"SELECT j.task, j.queue, {duration} AS d "
+        f"FROM (VALUES {', '.join(['(?,?)'] * len(finished))}) AS v "
+        f"JOIN runner_job j ON j.id = v.column1 "
+        f"WHERE +j.state = 'completed' AND j.finished_at = v.column2) "
+        f"GROUP BY task, queue " + _add(_COMPLETED_COLUMNS),
+        [x for item in finished.items() for x in item])
 
 
 def count_where(conn: sqlite3.Connection, outcome: str, where: str,

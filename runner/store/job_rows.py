@@ -7,7 +7,7 @@ inside transactions of their own.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
@@ -109,13 +109,15 @@ def rearm_job(conn: sqlite3.Connection, job: NewJob, now: float, *,
 
 
 def write_acks(conn: sqlite3.Connection,
-                acks: list[tuple[str, float | None, float]]) -> None:
-    count_completions(conn, acks)
-    conn.executemany(
+                acks: list[tuple[str, float | None, float]],
+                labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """Mark completions written and count them; ``labels``: task and queue by job id."""
+    changed = conn.executemany(
         "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
         "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
         "WHERE id=? AND state='executing'",
-        [(started, finished, job_id) for job_id, started, finished in acks])
+        [(started, finished, job_id) for job_id, started, finished in acks]).rowcount
+    count_completions(conn, acks, labels if changed == len(acks) else None)
 
 
 def record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,

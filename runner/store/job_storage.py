@@ -66,6 +66,8 @@ class JobStorage(KeyValueStore):
         self._stopping = False
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
+        # Task and queue of each claimed job, so completions are counted without a read.
+        self._labels: dict[str, tuple[str, str]] = {}
         self._isolating: str | None = None
         # Whether any revocation exists, as of the last claim. huey looks for
         # revocations of every job it runs; when there are none, skip the reads.
@@ -141,6 +143,7 @@ class JobStorage(KeyValueStore):
         self.flush_acks()
         for c in unstarted:
             self._inflight.discard(c.id)
+            self._labels.pop(c.id, None)
         if unstarted:
             self.db.write(lambda conn: conn.executemany(
                 "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
@@ -243,12 +246,12 @@ class JobStorage(KeyValueStore):
             f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
             f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
             f"ORDER BY priority DESC, run_at LIMIT ?) "
-            f"RETURNING id, data, attempt, priority, run_at")
+            f"RETURNING id, data, attempt, priority, run_at, task, queue")
         lease = (now, owner, now + self.lease_seconds, now, *params)
 
         def claim(conn: sqlite3.Connection) -> tuple[list[Claimed], float | None, bool]:
             if acks:
-                write_acks(conn, acks)
+                write_acks(conn, acks, self._labels)
             self._revocations = bool(conn.execute(
                 "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
                 "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
@@ -266,6 +269,7 @@ class JobStorage(KeyValueStore):
                     f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
                     f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
                 next_due = found[0] if found else None
+            self._labels.update((r[0], (r[5], r[6])) for r in rows)
             return [Claimed(r[0], r[1], r[2], now)
                     for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)
 
@@ -275,6 +279,7 @@ class JobStorage(KeyValueStore):
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
+        self._forget(acks)
         if suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
         return claimed, next_due
@@ -297,6 +302,8 @@ class JobStorage(KeyValueStore):
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""
         self._inflight.discard(job_id)
+        if not any(a[0] == job_id for a in self._acks):
+            self._labels.pop(job_id, None)  # a completion keeps it until it is written
         if self._isolating is not None and (job_id == self._isolating or not self._inflight):
             with self._cond:
                 self._isolating = None
@@ -327,11 +334,16 @@ class JobStorage(KeyValueStore):
             acks, self._acks = self._acks, []
         if acks:
             try:
-                self.db.write(lambda conn: write_acks(conn, acks))
+                self.db.write(lambda conn: write_acks(conn, acks, self._labels))
             except BaseException:
                 with self._ack_lock:
                     self._acks[:0] = acks
                 raise
+            self._forget(acks)
+
+    def _forget(self, acks: list[tuple[str, float | None, float]]) -> None:
+        for job_id, _, _ in acks:
+            self._labels.pop(job_id, None)
 
     def fail(self, job_id: str, attempt: int, failure: FailureInfo, *, state: str,
              reason: str | None = None, run_at: float | None = None,
@@ -343,7 +355,7 @@ class JobStorage(KeyValueStore):
 
         def write(conn: sqlite3.Connection) -> None:
             if acks:
-                write_acks(conn, acks)
+                write_acks(conn, acks, self._labels)
             record_failure(conn, job_id, attempt, failure, self.owner, now)
             count_where(conn, "retried" if state == "retrying" else "dead", "id = ?", (job_id,))
             conn.execute(
@@ -353,6 +365,7 @@ class JobStorage(KeyValueStore):
                 (state, reason, run_at, data, failure.started_at, now, job_id))
 
         self.db.write(write)
+        self._forget(acks)
         if state == "retrying":
             self.wake()
 

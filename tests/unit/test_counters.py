@@ -69,10 +69,9 @@ def test_a_rolled_back_outcome_is_not_counted(huey):
     with pytest.raises(RuntimeError):
         db.write(fails_after_writing)
     assert totals(db, "add").completed == 0
-    # The same completion written for real counts once; a second ack of it does not.
-    ack = (claimed.id, None, time.time())
-    db.write(lambda conn: write_acks(conn, [ack]))
-    db.write(lambda conn: write_acks(conn, [ack]))
+    # Written for real it counts once; a stale ack of the finished job does not.
+    db.write(lambda conn: write_acks(conn, [(claimed.id, None, time.time())]))
+    db.write(lambda conn: write_acks(conn, [(claimed.id, None, time.time() + 1)]))
     assert totals(db, "add").completed == 1
 
 
@@ -105,3 +104,21 @@ def test_counters_stay_when_the_jobs_are_pruned(huey):
 def test_count_where_refuses_an_unknown_outcome(huey):
     with pytest.raises(ValueError, match="unknown outcome"):
         huey.jobs.db.write(lambda conn: count_where(conn, "completed", "1"))
+
+
+def test_a_batch_with_a_stale_completion_counts_only_what_it_wrote(huey):
+    db = huey.jobs.db
+    first, second = jobs.add(1, 1), jobs.add(2, 2)
+    claimed = {c.id: c for c in huey.jobs.claim_due(2)}
+    db.write(lambda c: c.execute("UPDATE runner_job SET state='available' WHERE id=?",
+                                 (second.id,)))  # requeued by a recovery meanwhile
+    labels = {first.id: ("add", "default"), second.id: ("add", "default")}
+    acks = [(job_id, c.started_at, c.started_at + 0.2) for job_id, c in claimed.items()]
+    db.write(lambda conn: write_acks(conn, acks, labels))
+    add = totals(db, "add")
+    assert add.completed == 1 and add.duration_sum == pytest.approx(0.2)
+    # And a whole batch written with labels is counted from them alone
+    (again,) = huey.jobs.claim_due(1)
+    db.write(lambda conn: write_acks(conn, [(again.id, again.started_at, again.started_at + 2)],
+                                     {again.id: ("add", "default")}))
+    assert totals(db, "add").completed == 2
