@@ -20,6 +20,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Protocol
 
 from runner.store.db import Database
@@ -89,6 +90,7 @@ def count_completions(conn: sqlite3.Connection,
     """
     if not acks:
         return
+    # Per task and queue: [completed, seconds, jobs in each bucket (not yet cumulative)]
     per: dict[tuple[str, str], list] = {}
     unknown = []
     for ack in acks:
@@ -97,16 +99,16 @@ def count_completions(conn: sqlite3.Connection,
         if label is None or started is None:
             unknown.append(ack)
             continue
-        took = max(0.0, finished - started)
+        took = finished - started if finished > started else 0.0
         row = per.get(label)
         if row is None:
-            row = per[label] = [0, 0.0] + [0] * len(BUCKETS)
+            row = per[label] = [0, 0.0] + [0] * (len(BUCKETS) + 1)
         row[0] += 1
         row[1] += took
-        for i in range(2 + bisect_left(BUCKETS, took), len(row)):
-            row[i] += 1
+        row[2 + bisect_left(BUCKETS, took)] += 1
     if per:
-        conn.executemany(_ADD_COMPLETED, [(t, q, *row) for (t, q), row in per.items()])
+        conn.executemany(_ADD_COMPLETED, [(t, q, *row[:2], *accumulate(row[2:-1]))
+                                          for (t, q), row in per.items()])
     if unknown:
         _count_written(conn, unknown)
 

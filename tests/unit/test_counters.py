@@ -48,8 +48,10 @@ def test_histogram_buckets_are_cumulative_by_duration(huey):
     claimed = huey.jobs.claim_due(3)
     assert len(claimed) == 3
     took = {made[0].id: 0.001, made[1].id: 0.3, made[2].id: 100.0}
-    db.write(lambda conn: write_acks(conn, [(c.id, 1000.0, 1000.0 + took[c.id])
-                                            for c in claimed]))
+    acks = [(c.id, 1000.0, 1000.0 + took[c.id]) for c in claimed]
+    labels = {c.id: ("add", "default") for c in claimed}
+    db.write(lambda conn: write_acks(conn, acks[:2], labels))  # counted from the labels
+    db.write(lambda conn: write_acks(conn, acks[2:]))  # counted from the rows
     add = totals(db, "add")
     assert add.completed == 3 and add.duration_sum == pytest.approx(100.301)
     expected = tuple(sum(1 for d in took.values() if d <= le) for le in BUCKETS)
