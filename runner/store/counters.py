@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Protocol
@@ -62,13 +62,17 @@ class _Job(Protocol):
     queue: str
 
 
-def count_enqueued(conn: sqlite3.Connection, jobs: Iterable[_Job]) -> None:
+_ADD_ENQUEUED = ("INSERT INTO runner_job_total (task, queue, enqueued) VALUES (?,?,?) "
+                 + _add(["enqueued"]))
+
+
+def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
     """Add new jobs to ``enqueued`` (one row per task and queue of the batch)."""
-    per = Counter((j.task, j.queue) for j in jobs)
-    if per:
-        conn.executemany(
-            f"INSERT INTO runner_job_total (task, queue, enqueued) VALUES (?,?,?) "
-            f"{_add(['enqueued'])}", [(t, q, n) for (t, q), n in per.items()])
+    if len(jobs) == 1:
+        conn.execute(_ADD_ENQUEUED, (jobs[0].task, jobs[0].queue, 1))
+    elif jobs:
+        per = Counter((j.task, j.queue) for j in jobs)
+        conn.executemany(_ADD_ENQUEUED, [(t, q, n) for (t, q), n in per.items()])
 
 
 _COMPLETED_COLUMNS = ("completed", "duration_sum", *_BUCKET_COLUMNS)
