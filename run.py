@@ -1,8 +1,21 @@
 """Start the job runner's worker: ``python run.py --help`` lists options and exit codes."""
 
+import signal
 import sys
 
-from runner.worker.main import main
+# Importing the runner takes a few hundred milliseconds; a stop request in that
+# window is remembered here and honoured as a drain once the worker is up.
+_early_signals: list[int] = []
+
+
+def _remember(signum: int, frame: object) -> None:
+    _early_signals.append(signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_sig, _remember)
+
+from runner.worker.main import main  # noqa: E402 - after the handlers on purpose
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(early_signals=_early_signals))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 from runner.errors import SerializationError
@@ -18,21 +19,26 @@ def preview_args(args: tuple, kwargs: dict) -> str:
     return text if len(text) <= 2000 else text[:1997] + "..."
 
 
-def unserializable(task: str, args: tuple, kwargs: dict, exc: Exception) -> SerializationError:
+def unserializable(task: str, args: tuple, kwargs: dict, exc: Exception,
+                   serialize: Callable[[Any], object] | None = None) -> SerializationError:
     """The error for arguments that did not serialize, naming the first bad one."""
     named = [(f"argument {i}", v) for i, v in enumerate(args, 1)]
     named += [(f"argument '{k}'", v) for k, v in kwargs.items()]
     for label, value in named:
-        if not _pickles(value):
+        if not _serializes(value, serialize or _pickle):
             return SerializationError(
                 f"task '{task}': {label} ({type(value).__name__} {_short(value)}) cannot be "
                 f"serialized: {exc}; nothing was enqueued")
     return SerializationError(f"task '{task}': cannot be serialized: {exc}; nothing was enqueued")
 
 
-def _pickles(value: Any) -> bool:
+def _pickle(value: Any) -> bytes:
+    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
+def _serializes(value: Any, serialize: Callable[[Any], object]) -> bool:
     try:
-        pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        serialize(value)
     except Exception:
         return False
     return True

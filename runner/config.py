@@ -10,9 +10,11 @@ Who reads what, and when:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -26,6 +28,7 @@ T = TypeVar("T")
 SETTINGS_ENV = "RUNNER_SETTINGS"
 
 QUEUE_TYPES = ("sqlite",)
+SERIALIZERS = ("pickle", "json")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -41,6 +44,16 @@ class RunnerSection:
     """Task modules the worker imports at start-up (dotted names)."""
     timezone: str = "UTC"
     """Default time zone of cron schedules."""
+    file_mode: str = "0600"
+    """Octal permissions of the files the runner creates (database, WAL, log file)."""
+    serializer: str = "pickle"
+    """How job payloads and results are stored: "pickle" (any Python value) or "json"
+    (plain data only; a payload cannot run code when it is read)."""
+
+    @property
+    def file_mode_bits(self) -> int:
+        """``file_mode`` as a number (validated at load)."""
+        return int(self.file_mode[-3:], 8)
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,12 @@ class WorkerSection:
     """Seconds between heartbeats, lease extensions and reaper passes."""
     crash_limit: int = 3
     """A job that was running when its worker died this many times goes to dead."""
+    stuck_grace: float = 10.0
+    """Seconds past its timeout after which a job still running (blocked in a C call
+    the timeout cannot interrupt) is stuck: charged a crash, its thread replaced."""
+    isolation_limit: float = 60.0
+    """Longest a suspect job (running when a worker died) runs alone before the
+    worker claims other jobs beside it."""
     poll_interval: float = 1.0
     """Longest idle wait between looks at the queue when no wake-up arrives."""
     log_level: str = "INFO"
@@ -290,6 +309,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if kind.startswith("float"):
         if not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if kind.startswith("str"):
         if not isinstance(value, str):
@@ -302,6 +323,33 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
+def _runner_problems(r: RunnerSection) -> list[tuple[str, str, str]]:
+    problems = []
+    if not is_time_zone(r.timezone):
+        problems.append(("runner", "timezone",
+                         f"{r.timezone!r} is not a known time zone (e.g. 'UTC', 'Europe/Paris')"))
+    mode_ok = re.fullmatch(r"(0o|0)?[0-7]{3}", r.file_mode)
+    if not mode_ok or int(r.file_mode[-3:], 8) & 0o600 != 0o600:
+        problems.append(("runner", "file_mode",
+                         f"{r.file_mode!r} must be octal permissions that let the owner read "
+                         "and write, e.g. \"0600\" or \"0640\""))
+    if r.serializer not in SERIALIZERS:
+        problems.append(("runner", "serializer",
+                         f"{r.serializer!r} is not one of {', '.join(SERIALIZERS)}"))
+    return problems
+
+
+def is_time_zone(name: str) -> bool:
+    """True when ``name`` is an IANA time zone this system knows."""
+    if not name or name != name.strip() or name.startswith(("/", ".")):
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def _check(s: Settings, where: str) -> None:
     w, d = s.worker, s.database
     problems = []
@@ -310,7 +358,8 @@ def _check(s: Settings, where: str) -> None:
     for key in ("retry_limit", "queue_size", "crash_limit", "max_memory_mb", "min_free_disk_mb"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
-    for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter"):
+    for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
+                "stuck_grace", "isolation_limit"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):
@@ -336,6 +385,7 @@ def _check(s: Settings, where: str) -> None:
         problems.append(("database", "busy_timeout", "timeouts and limits must not be negative"))
     if not s.runner.database:
         problems.append(("runner", "database", "must not be empty"))
+    problems += _runner_problems(s.runner)
     if problems:
         section, key, why = problems[0]
         raise ConfigError(f"{where}: [{section}] {key} {why}")

@@ -10,17 +10,23 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from runner.config import Settings
 from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
 from runner.store.counters import count_where
 from runner.store.db import Database, short_id
-from runner.store.queries import get_job
+from runner.store.models import WAITING
+from runner.store.queries import JobFilter, get_job
 from runner.store.wakeup import Notifier
 
 RETRYABLE = ("dead", "cancelled", "retrying", "completed")
 DISCARDABLE = ("available", "scheduled", "retrying", "dead")
 CANCELLABLE = ("available", "scheduled", "retrying")
+#: What a bulk retry takes when the filter names no state: failed jobs only.
+FAILED_STATES = ("dead", "retrying", "cancelled")
+#: Rows changed per write transaction of a bulk action (keeps the write lock short).
+BULK_CHUNK = 500
 
 
 def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
@@ -98,6 +104,92 @@ def _each(db: Database, job_ids: Sequence[str], update) -> int:  # noqa: ANN001
 
 def _in(states: Sequence[str]) -> str:
     return "(" + ",".join(f"'{s}'" for s in states) + ")"
+
+
+# -- bulk actions on a filtered set (the dashboard's R and D) -------------------
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """What a bulk action will touch, counted exactly before anyone confirms it."""
+
+    verb: str
+    """``retry`` or ``discard``."""
+    filters: JobFilter
+    states: tuple[str, ...]
+    """The states acted on: the filter's, narrowed to those the verb allows."""
+    count: int
+    up_to_rowid: int
+    """Jobs added after the count are left alone."""
+
+
+def bulk_states(verb: str, state: str | None) -> tuple[str, ...]:
+    """The states a bulk ``verb`` acts on under a state filter (None: no state named).
+
+    Retry without a named state takes failed jobs only (dead, retrying,
+    cancelled): completed jobs run again only when the filter says so.
+    """
+    allowed = RETRYABLE if verb == "retry" else DISCARDABLE
+    if state is None:
+        return FAILED_STATES if verb == "retry" else DISCARDABLE
+    named = {"waiting": tuple(str(s) for s in WAITING),
+             "failed": ("retrying", "dead")}.get(state, (state,))
+    return tuple(s for s in named if s in allowed)
+
+
+def plan_bulk(db: Database, verb: str, filters: JobFilter) -> BulkPlan:
+    """Count the jobs a bulk ``retry``/``discard`` of ``filters`` would change.
+
+    Raises:
+        InvalidAction: no job of the filter's state can be acted on that way.
+    """
+    if verb not in ("retry", "discard"):
+        raise InvalidAction(f"unknown bulk action {verb!r}")
+    states = bulk_states(verb, filters.state)
+    if not states:
+        allowed = RETRYABLE if verb == "retry" else DISCARDABLE
+        done = "retried" if verb == "retry" else "discarded"
+        raise InvalidAction(f"{filters.state} jobs cannot be {done} (only "
+                            f"{', '.join(allowed)} jobs can)")
+    where, params = _bulk_where(filters, states)
+    count, top = db.query(f"SELECT count(*), max(rowid) FROM runner_job{where}", params)[0]
+    return BulkPlan(verb, filters, states, count, top or 0)
+
+
+def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
+             chunk: int = BULK_CHUNK) -> int:
+    """Act on the planned set, oldest job first, in short transactions; returns how many.
+
+    A job that changed state since the count (a worker took it) is left alone,
+    and so is every job added after it.
+    """
+    at = time.time() if now is None else now
+    where, params = _bulk_where(plan.filters, plan.states)
+    pick = (f"SELECT rowid FROM runner_job{where} AND rowid > ? AND rowid <= ? "
+            f"ORDER BY rowid LIMIT {int(chunk)}")
+    if plan.verb == "retry":
+        change = ("state='available', run_at=?, finished_at=NULL, max_attempts=attempt + 1, "
+                  "reason='retried by hand', crashes=0")
+    else:
+        change = "state='cancelled', finished_at=?, reason='discarded by hand'"
+    update = f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid"
+    total, last = 0, 0
+    while True:
+        rows = db.write(lambda conn, last=last: conn.execute(
+            update, (at, *params, last, plan.up_to_rowid)).fetchall())
+        if not rows:
+            break
+        total += len(rows)
+        last = max(r[0] for r in rows)
+    if total and plan.verb == "retry":
+        Notifier(db.path).notify()
+    return total
+
+
+def _bulk_where(filters: JobFilter, states: tuple[str, ...]) -> tuple[str, list[object]]:
+    where, params = replace(filters, state=None).where()
+    joined = f"state IN {_in(states)}"
+    return (f"{where} AND {joined}" if where else f" WHERE {joined}"), params
 
 
 # -- schedules and events (the dashboard's p, t and replay keys) ---------------
@@ -193,5 +285,6 @@ def replay_event(db: Database, event_id: str, *, now: float | None = None) -> st
 
 
 __all__ = ["retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job",
-           "cancel_job", "pause_schedule", "run_schedule_now", "replay_event", "JobNotFound"]
+           "cancel_job", "BulkPlan", "bulk_states", "plan_bulk", "run_bulk", "pause_schedule",
+           "run_schedule_now", "replay_event", "JobNotFound"]
 

@@ -17,6 +17,9 @@ EX_TEMPFAIL = 75
 EX_CONFIG = 78
 #: Not a sysexits.h code: the worker went over ``[worker] max_memory_mb`` and drained.
 EX_MEMORY_LIMIT = 86
+#: Not a sysexits.h code: more worker threads were stuck in blocking calls than the
+#: worker runs; it drained and exited so a restart frees them.
+EX_STUCK_THREADS = 87
 
 
 class RunnerError(Exception):
@@ -69,6 +72,12 @@ class SerializationError(RunnerError):
     exit_code = EX_DATAERR
 
 
+class InvalidArgument(RunnerError):
+    """A command-line value is out of range or not a number; nothing was written."""
+
+    exit_code = EX_DATAERR
+
+
 class UnknownTask(RunnerError):
     """No task is registered under the given name."""
 
@@ -97,6 +106,10 @@ class EventNotFound(RunnerError):
 
 class InvalidAction(RunnerError):
     """The action does not apply to the job in its current state."""
+
+
+class InvalidFilter(RunnerError):
+    """A job filter names a state, or uses a qualifier, that does not exist."""
 
 
 class TaskTimeout(RunnerError, _HueyTaskTimeout):

@@ -11,6 +11,8 @@ functions). What it cannot: a single blocking call into C, such as one long
 ``time.sleep()``, a socket read without a timeout or a long SQL query; the
 exception is raised as soon as that call returns to Python. Use timeouts on
 your I/O, or write the task as ``async def``, whose awaits are cancelled at once.
+A job still blocked ``stuck_grace`` seconds after its timeout fired is written
+off by :mod:`runner.worker.stalls`.
 """
 
 from __future__ import annotations

@@ -13,88 +13,50 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import sys
 import threading
 import time
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from huey import signals as S
-from huey.api import Huey, Result, ResultGroup, chord, group
+from huey.api import Huey, Result, ResultGroup, Task, chord, group
+from huey.serializer import Serializer
 from huey.storage import BaseStorage
+from huey.utils import Error
 
 from runner.arguments import preview_args, unserializable
+from runner.attempt import (
+    Attempt,
+    CurrentJob,
+    ThreadWrittenOff,
+    _local,
+    current_job,
+    describe_failure,
+    on_attempt_end,
+    pipeline_ids,
+    run_attempt_end_hooks,
+    stuck_message,
+)
 from runner.config import Settings, load_settings
+from runner.errors import SerializationError
 from runner.huey_api import HueyApi
+from runner.result import RunnerResult
 from runner.retry import backoff_delay
+from runner.serializers import UnsupportedValue, make_serializer
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
+from runner.store.workers import charge_stuck
 from runner.task import Failure, RunnerTask
 
 logger = logging.getLogger(__name__)
 
-_local = threading.local()
 #: Seconds after its claim within which an attempt trusts the claim's revocation check.
 _FRESH_CLAIM = 0.05
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited", S.SIGNAL_CANCELED: "cancelled"}
-
-
-@dataclass
-class Attempt:
-    """What the worker thread learns about the attempt it is running."""
-
-    claimed: Claimed
-    failure: FailureInfo | None = None
-    exception: BaseException | None = None
-    outcome: str | None = None
-    reason: str | None = None
-    settled: bool = False
-    current: CurrentJob | None = None
-    started_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class CurrentJob:
-    """The job the calling worker thread is running."""
-
-    id: str
-    task: str
-    attempt: int
-    started_at: float
-
-
-def current_job() -> CurrentJob | None:
-    """The job running in this thread (inside a task), else None."""
-    attempt: Attempt | None = getattr(_local, "attempt", None)
-    if attempt is None:
-        return None
-    return attempt.current
-
-
-#: Called in the worker thread after each attempt, while ``current_job()`` still answers.
-_attempt_end_hooks: list[Callable[[CurrentJob], None]] = []
-
-
-def on_attempt_end(hook: Callable[[CurrentJob], None]) -> Callable[[CurrentJob], None]:
-    """Register ``hook(job)`` to run after every attempt (flushes of per-job buffers)."""
-    if hook not in _attempt_end_hooks:
-        _attempt_end_hooks.append(hook)
-    return hook
-
-
-def _run_attempt_end_hooks(job: CurrentJob | None) -> None:
-    if job is None:
-        return
-    for hook in _attempt_end_hooks:
-        try:
-            hook(job)
-        except Exception:
-            logger.exception("end-of-attempt hook %r failed for job %s", hook, job.id)
 
 
 def to_timestamp(eta: datetime.datetime) -> float:
@@ -109,13 +71,6 @@ def to_eta(timestamp: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).replace(tzinfo=None)
 
 
-def describe_failure(exc: BaseException, kind: str, started_at: float | None) -> FailureInfo:
-    """The recorded form of an exception."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return FailureInfo(kind=kind, error_type=type(exc).__name__, message=str(exc) or repr(exc),
-                       traceback=text, started_at=started_at)
-
-
 class RunnerHuey(HueyApi, Huey):
     """huey over the jobs table; settings and storage are opened on first use."""
 
@@ -123,6 +78,8 @@ class RunnerHuey(HueyApi, Huey):
         self._settings = settings
         self._storage: BaseStorage | None = None
         self._storage_lock = threading.Lock()
+        self._running: dict[str, Attempt] = {}
+        self._attempt_lock = threading.Lock()
         super().__init__(name, results=True, utc=True)
 
     # -- settings and storage ------------------------------------------------
@@ -144,6 +101,20 @@ class RunnerHuey(HueyApi, Huey):
         """Swap the settings of a running worker (SIGHUP), keeping its open storage."""
         with self._storage_lock:
             self._settings = settings
+
+    @property
+    def serializer(self) -> Serializer:
+        """Payloads and results: ``[runner] serializer`` ("pickle" or "json")."""
+        kind = self.settings.runner.serializer
+        serializer = self._serializers.get(kind)
+        if serializer is None:
+            serializer = self._serializers[kind] = make_serializer(kind)
+        return serializer
+
+    @serializer.setter
+    def serializer(self, value: Serializer) -> None:
+        # huey's __init__ sets its own pickle serializer; ours is chosen by settings.
+        self._serializers: dict[str, Serializer] = {}
 
     def create_storage(self) -> BaseStorage | None:
         if self._immediate and self.immediate_use_memory:
@@ -178,7 +149,11 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         if jobs is None or not isinstance(task, RunnerTask):
             return super().enqueue(task)
-        task = self.insert_task(jobs, task)
+        attempt = self._completed_here()
+        if attempt is None or task.id not in attempt.pipeline:
+            task = self.insert_task(jobs, task)
+        # else: the next step of the pipeline this thread just completed, written
+        # with that completion (see _run_post_execute).
         self._emit(S.SIGNAL_ENQUEUED, task)
         if task.eta is not None and to_timestamp(task.eta) > time.time():
             self._emit(S.SIGNAL_SCHEDULED, task)
@@ -200,12 +175,58 @@ class RunnerHuey(HueyApi, Huey):
             run_at=to_timestamp(task.eta) if task.eta else time.time(),
             unique_key=task.unique_key, event_id=task.event_id, schedule=task.schedule_name)
 
+    def put_result(self, key: str, data: Any) -> Any:
+        try:
+            return self._put_result(key, data)
+        except UnsupportedValue as exc:
+            # The JSON serializer cannot carry this result: the job fails with the reason
+            # (and the waiting caller gets it) instead of completing without its result.
+            error = SerializationError(f"the result of job {key} cannot be stored: {exc}")
+            attempt: Attempt | None = getattr(_local, "attempt", None)
+            if attempt is not None and attempt.claimed.id == key:
+                attempt.exception = error
+                attempt.failure = describe_failure(error, "error", attempt.started_at)
+            self._put_result(key, Error({"error": repr(error), "retries": 0, "traceback": "",
+                                         "task_id": key}))
+            raise error from None
+
+    def _put_result(self, key: str, data: Any) -> Any:
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        if self.jobs is not None and attempt is not None and key in attempt.pipeline:
+            # The job's result (or the error of each pipeline step): written with its outcome.
+            attempt.results.append((key, self.serializer.serialize(data)))
+            return None
+        return super().put_result(key, data)
+
+    def _completed_here(self) -> Attempt | None:
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        return attempt if attempt is not None and attempt.outcome == "completed" else None
+
+    def _run_post_execute(self, task: Any, task_value: Any, exception: Any) -> None:
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        jobs = self.jobs
+        if (exception is None and attempt is not None and jobs is not None
+                and attempt.claimed.id == getattr(task, "id", None) and not attempt.abandoned):
+            # Success: the completion, the result and the next pipeline step go in one
+            # transaction now, before SIGNAL_COMPLETE, so its receivers can read them.
+            follow_ups = []
+            if task.on_complete is not None:
+                step = copy.copy(task.on_complete)  # huey extends the original after us
+                step.extend_data(task_value)
+                follow_ups.append(self.new_job(step))
+            jobs.ack_completed(attempt.claimed.id, attempt.claimed.attempt,
+                               started_at=attempt.started_at, results=attempt.results,
+                               jobs=follow_ups)
+            attempt.outcome, attempt.settled = "completed", True
+        super()._run_post_execute(task, task_value, exception)
+
     def serialize_checked(self, task: RunnerTask) -> bytes:
         """Serialize a task, or say which argument cannot be; nothing is written."""
         try:
             return self.serialize_task(task)
         except Exception as exc:
-            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc) from None
+            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc,
+                                 self.serializer.serialize) from None
 
     # -- consuming -------------------------------------------------------------
 
@@ -213,6 +234,8 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         if jobs is None:
             return super().dequeue()
+        if jobs.is_retired(threading.get_ident()):
+            raise ThreadWrittenOff
         claimed = jobs.claim_next()
         if claimed is None:
             return None
@@ -234,20 +257,70 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         if claimed is None or claimed.id != task.id or jobs is None:
             return super().execute(task, timestamp)
-        attempt = Attempt(claimed, started_at=time.time())
+        attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread(),
+                          pipeline=frozenset(pipeline_ids(task)))
         attempt.current = CurrentJob(
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
             claimed.attempt, attempt.started_at)
+        timeout = getattr(task, "timeout", None)
+        if timeout:
+            attempt.timeout = float(timeout)
+            attempt.deadline = time.monotonic() + attempt.timeout
         _local.attempt = attempt
+        with self._attempt_lock:
+            self._running[claimed.id] = attempt
+        jobs.attempt_started(claimed.id, claimed.attempt)
         try:
             return super().execute(task, timestamp)
+        except BaseException as exc:
+            attempt.escaped = exc
+            raise
         finally:
-            _run_attempt_end_hooks(attempt.current)
+            run_attempt_end_hooks(attempt.current)
             _local.attempt = None
-            try:
-                self._settle(jobs, task, attempt)
-            finally:
-                jobs.release_inflight(task.id)
+            with self._attempt_lock:
+                if self._running.get(claimed.id) is attempt:
+                    del self._running[claimed.id]
+                attempt.settling = True
+            if not attempt.abandoned:
+                try:
+                    self._settle(jobs, task, attempt)
+                finally:
+                    jobs.release_inflight(task.id)
+
+    def running_attempts(self) -> list[Attempt]:
+        """The attempts worker threads of this process are running now."""
+        with self._attempt_lock:
+            return list(self._running.values())
+
+    def abandon(self, attempt: Attempt) -> bool:
+        """Take the outcome of a running attempt out of its thread's hands.
+
+        Returns False when the thread is already writing it (too late).
+        """
+        with self._attempt_lock:
+            if attempt.settling or attempt.abandoned:
+                return False
+            attempt.abandoned = True
+            if self._running.get(attempt.claimed.id) is attempt:
+                del self._running[attempt.claimed.id]
+            return True
+
+    def charge_stuck(self, attempt: Attempt, message: str) -> str | None:
+        """Record an abandoned attempt as stuck (a crash); the job's new state, or None."""
+        jobs = self.jobs
+        assert jobs is not None
+        try:
+            return charge_stuck(jobs.db, attempt.claimed.id, attempt.claimed.attempt,
+                                jobs.owner or "local", message,
+                                crash_limit=self.settings.worker.crash_limit)
+        except Exception:
+            logger.exception("could not record stuck job %s; its lease lapses and it is "
+                             "recovered", attempt.claimed.id)
+            return None
+        finally:
+            jobs.release_inflight(attempt.claimed.id)
+            jobs.attempt_settled(attempt.claimed.id)
 
     def _no_revocations_for(self, task_id: str | None) -> bool:
         """True inside the attempt of ``task_id`` when its claim saw no revocation at all.
@@ -303,6 +376,8 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         if attempt is None or jobs is None or attempt.claimed.id != task.id:
             return super()._requeue_task(task, timestamp, retry_eta)
+        if attempt.abandoned:
+            return None
         task.retries -= 1
         if retry_eta is not None:
             run_at = to_timestamp(retry_eta)
@@ -319,7 +394,8 @@ class RunnerHuey(HueyApi, Huey):
             else "Retry", message=str(attempt.exception or "retry requested"),
             traceback="", started_at=attempt.started_at)
         jobs.fail(task.id, attempt.claimed.attempt, failure, state="retrying", run_at=run_at,
-                  data=self.serialize_task(task), reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC")
+                  data=self.serialize_task(task), reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC",
+                  results=attempt.results)
         attempt.settled = True
         self._emit(S.SIGNAL_SCHEDULED if run_at > time.time() else S.SIGNAL_ENQUEUED, task)
         logger.info("job %s (%s) retries in %.2fs, %s retries left", task.id,
@@ -329,6 +405,8 @@ class RunnerHuey(HueyApi, Huey):
         attempt: Attempt | None = getattr(_local, "attempt", None)
         jobs = self.jobs
         if attempt is not None and jobs is not None and attempt.claimed.id == task.id:
+            if attempt.abandoned:
+                return
             # Claimed before its ETA (clocks of two hosts disagree): put it back unstarted.
             jobs.release(task.id, to_timestamp(task.eta))
             attempt.settled = True
@@ -339,13 +417,27 @@ class RunnerHuey(HueyApi, Huey):
         super().add_schedule(task)
 
     def notify_interrupted_tasks(self) -> None:
-        """At shutdown: jobs still running are handed back, their attempt counted."""
+        """At shutdown: jobs still running are handed back, their attempt counted.
+
+        A job already past its timeout is stuck in a call the timeout could not
+        interrupt: it is charged a crash instead, or it would be claimed (alone,
+        as a suspect) and stick again at every start.
+        """
         jobs = self.jobs
         in_flight = list(self._tasks_in_flight)
         super().notify_interrupted_tasks()
         if jobs is None:
             return
+        running = {a.claimed.id: a for a in self.running_attempts()}
         for task in in_flight:
+            attempt = running.get(task.id)
+            over = attempt.overrun() if attempt is not None else None
+            if attempt is not None and over is not None:
+                if self.abandon(attempt):
+                    self.charge_stuck(attempt, stuck_message(attempt, over, "at shutdown"))
+                continue
+            if attempt is not None and attempt.abandoned:
+                continue
             try:
                 jobs.finish(task.id, "available", "handed back at shutdown")
             except Exception:
@@ -355,21 +447,37 @@ class RunnerHuey(HueyApi, Huey):
         if attempt.settled:
             return
         job_id = attempt.claimed.id
-        if attempt.outcome == "completed":
-            jobs.ack_completed(job_id, started_at=attempt.started_at)
+        if attempt.outcome == "completed" or (
+                attempt.outcome is None and attempt.failure is None and attempt.escaped is None):
+            jobs.ack_completed(job_id, attempt.claimed.attempt, started_at=attempt.started_at,
+                               results=attempt.results, jobs=attempt.follow_ups)
         elif attempt.outcome == "interrupted":
-            jobs.finish(job_id, "available", "interrupted")
+            jobs.finish(job_id, "available", "interrupted", results=attempt.results)
         elif attempt.outcome == "cancelled":
-            jobs.finish(job_id, "cancelled", attempt.reason)
+            jobs.finish(job_id, "cancelled", attempt.reason, results=attempt.results)
         elif attempt.failure is not None:
             jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state="dead",
-                      reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500])
+                      reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500],
+                      results=attempt.results, jobs=attempt.follow_ups)
             logger.error("job %s (%s) is dead after %d attempt(s): %s", job_id,
                          getattr(getattr(task, "wrapper", None), "task_name", task.name),
                          attempt.claimed.attempt, attempt.failure.message)
             self._run_fallback(task, attempt)
         else:
-            jobs.ack_completed(job_id, started_at=attempt.started_at)
+            self._settle_unknown(jobs, task, attempt)
+
+    def _settle_unknown(self, jobs: JobStorage, task: Any, attempt: Attempt) -> None:
+        """huey's own bookkeeping failed after the task ran: run the job again."""
+        exc = attempt.escaped
+        assert exc is not None
+        failure = describe_failure(exc, "error", attempt.started_at)
+        logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
+                     attempt.claimed.id, type(exc).__name__, exc)
+        jobs.fail(attempt.claimed.id, attempt.claimed.attempt, failure, state="retrying",
+                  run_at=time.time() + backoff_delay(task.wrapper.resolve().policy,
+                                                     max(1, attempt.claimed.attempt))
+                  if isinstance(task, RunnerTask) else time.time(),
+                  reason=f"outcome not recorded: {type(exc).__name__}: {exc}"[:500])
 
     def _run_fallback(self, task: Any, attempt: Attempt) -> None:
         wrapper = getattr(task, "wrapper", None)
@@ -402,7 +510,10 @@ class RunnerHuey(HueyApi, Huey):
             jobs.release_inflight(claimed[0].id)
             return True
         _local.claimed = claimed[0]
-        self.execute(task)
+        try:
+            self.execute(task)
+        except SerializationError:
+            pass  # a result the serializer cannot carry: the job is already dead with the reason
         jobs.flush_acks()
         return True
 
@@ -411,8 +522,19 @@ class RunnerHuey(HueyApi, Huey):
     def result(self, id: str, blocking: bool = False, timeout: float | None = None,
                backoff: float = 1.15, max_delay: float = 0.1, revoke_on_timeout: bool = False,
                preserve: bool = False) -> Any:
-        return super().result(id, blocking, timeout, backoff, max_delay, revoke_on_timeout,
-                              preserve)
+        return RunnerResult(self, Task(id=id)).get(blocking, timeout, backoff, max_delay,
+                                                   revoke_on_timeout, preserve)
+
+    def _result_handle(self, task: Any) -> RunnerResult:
+        return RunnerResult(self, task)
+
+    def _pipeline_results(self, task: Any) -> list[RunnerResult]:
+        results = []
+        while task is not None:
+            results.append(RunnerResult(self, task))
+            task = task.on_complete
+        return results
 
 
-__all__ = ["RunnerHuey", "Result", "to_eta", "to_timestamp"]
+__all__ = ["RunnerHuey", "Result", "to_eta", "to_timestamp", "CurrentJob", "current_job",
+           "on_attempt_end", "describe_failure"]

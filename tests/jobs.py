@@ -36,6 +36,12 @@ async def async_add(a, b):
 
 
 @task(retry_limit=0)
+def make_set(n):
+    """A result only pickle can carry."""
+    return set(range(n))
+
+
+@task(retry_limit=0)
 def noop(n=0):
     return None
 
@@ -173,3 +179,49 @@ async def async_progress(total):
         progress(done, total)
         await asyncio.sleep(0)
     return total
+
+
+@task(retry_limit=5, retry_delay=0.01, jitter=0)
+def fails_then_works(counter_file, fail_times):
+    """Fails its first ``fail_times`` attempts (counted in a file, across processes)."""
+    fd = os.open(counter_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, b".")
+    finally:
+        os.close(fd)
+    attempts = os.path.getsize(counter_file)
+    if attempts <= fail_times:
+        raise ConnectionError(f"attempt {attempts} fails")
+    return f"worked on attempt {attempts}"
+
+
+@task(retry_limit=0)
+def wait_for_file(path, value):
+    """Returns ``value`` once ``path`` exists (the test decides when the job ends)."""
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return value
+
+
+@task(retry_limit=0)
+def record_then_sleep(label, seconds):
+    """Records ``label`` as it starts, then sleeps (a job the test knows is running)."""
+    record(label)
+    time.sleep(seconds)
+    return label
+
+
+@task(retry_limit=0, timeout=1)
+def block_in_c(label, seconds=10**6):
+    """Records ``label``, then blocks in one C call that a timeout cannot interrupt."""
+    record(label)
+    time.sleep(seconds)
+    return label
+
+
+@task(retry_limit=0, timeout=0)
+def block_untimed(label, seconds=10**6):
+    """Like :func:`block_in_c` without a timeout: a long job, not a stuck one."""
+    record(label)
+    time.sleep(seconds)
+    return label

@@ -1,4 +1,5 @@
-"""``python -m tui [--db PATH] [--settings PATH] [--read-only] [--refresh SECONDS]``."""
+"""``python -m tui [--db PATH] [--settings PATH] [--read-only] [--refresh SECONDS]
+[--error-log PATH]``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="hide and refuse every action (retry, discard, ...)")
     parser.add_argument("--refresh", type=float, metavar="SECONDS",
                         help="seconds between refreshes (default 1)")
+    parser.add_argument("--error-log", metavar="PATH",
+                        help="where tracebacks of the dashboard's own errors go (default "
+                             "$XDG_STATE_HOME/jobrunner/dashboard-errors.log)")
     return parser.parse_args(argv)
 
 
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         app = make_app(db=args.db, settings=args.settings, read_only=args.read_only,
-                       refresh=args.refresh)
+                       refresh=args.refresh, error_log=args.error_log)
         app.source.check()
     except (ConfigError, DatabaseError) as exc:
         print(f"python -m tui: {exc}", file=sys.stderr)

@@ -23,14 +23,17 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from runner.config import DatabaseSection, Settings, load_settings
+from runner.errors import ConfigError
 from runner.readmodel.dashboard import summary as read_summary
+from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
 from runner.readmodel.events import unhandled_event_count
 from runner.readmodel.schedules import schedule_count
+from tui.error_log import ErrorLog
 from tui.format import stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS
 from tui.screens.base import DataScreen, PollOutcome, TabCounts
-from tui.source import DataSource
+from tui.source import DataSource, is_database_problem
 from tui.throttle import Throttle
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_REFRESH = 1.0
 #: Longest a busy machine stretches the refresh interval to, in seconds.
 MAX_STRETCH = 5.0
+#: Keys that write on some screen; refused with a message when actions are off.
+WRITE_KEYS = ("r", "d", "c", "R", "D", "p", "t")
 
 
 class DashboardApp(App[None]):
@@ -54,14 +59,22 @@ class DashboardApp(App[None]):
         Binding("ctrl+r", "refresh_now", "Refresh now", show=False, id="refresh"),
         *[Binding(str(number), f"show_screen('{cls.MODE}')", cls.TITLE, show=False,
                   id=f"screen.{cls.MODE}") for number, cls in enumerate(SCREENS, 1)],
+        # Reached only when the screen's own write binding is disabled (actions off).
+        *[Binding(key, f"write_refused('{key}')", show=False) for key in WRITE_KEYS],
     ]
 
     def __init__(self, source: DataSource, *, refresh_seconds: float = DEFAULT_REFRESH,
-                 clock: Callable[[], float] = time.time, settings: Settings | None = None) -> None:
+                 clock: Callable[[], float] = time.time, settings: Settings | None = None,
+                 error_log: Path | None = None) -> None:
         super().__init__()
         self.source = source
         self.settings = settings
         """The settings the dashboard was started with (run-now imports their task modules)."""
+        self.limits: HealthLimits = health_limits(settings)
+        """The ``[health]`` thresholds: the banner and stale workers use the CLI's."""
+        self.errors = ErrorLog(error_log)
+        """Where tracebacks of the dashboard's own errors are appended."""
+        self.last_good: PollOutcome | None = None
         self.refresh_seconds = max(0.2, refresh_seconds)
         self.clock = clock
         self.frozen = False
@@ -87,7 +100,7 @@ class DashboardApp(App[None]):
 
     def on_mount(self) -> None:
         if self.read_only:
-            self.sub_title = "read-only"
+            self.sub_title = f"read-only ({self.source.read_only_reason})"
         self.call_after_refresh(self.poll_now)
 
     # -- polling -------------------------------------------------------------
@@ -130,14 +143,23 @@ class DashboardApp(App[None]):
             with self.source.reading() as db:
                 rates = self.rates.update(db, now)
                 summary = self.throttle.read(
-                    "summary", lambda: read_summary(db, now, rates), fresh=fresh)
-                counts = TabCounts(summary, schedule_count(db), unhandled_event_count(db))
+                    "summary", lambda: read_summary(
+                        db, now, rates, done_last_minute=self.rates.last_minute(now),
+                        stale_after=self.limits.heartbeat_max_age), fresh=fresh)
+                health = health_verdict(db, self.limits, now)
+                counts = TabCounts(summary, schedule_count(db), unhandled_event_count(db),
+                                   health)
                 data = screen.fetch(db, request, now) if screen is not None else None
             outcome = PollOutcome(now, time.perf_counter() - started, counts, rates, data)
         except Exception as exc:  # noqa: BLE001 - any failure is shown, then retried
-            logger.debug("poll failed", exc_info=True)
-            outcome = PollOutcome(now, time.perf_counter() - started, error=str(exc) or
-                                  type(exc).__name__)
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            bug = not is_database_problem(exc)
+            if bug:
+                self.errors.record(exc, text, f"dashboard on {self.source.path}")
+            else:
+                logger.debug("poll failed", exc_info=True)
+            outcome = PollOutcome(now, time.perf_counter() - started,
+                                  error=text if bug else str(exc) or text, bug=bug)
         if worker.is_cancelled:
             self._polling = False
         else:
@@ -149,6 +171,7 @@ class DashboardApp(App[None]):
         self.polls += 1
         if outcome.error is None:
             self._down_since = None
+            self.last_good = outcome
         elif self._down_since is None:
             self._down_since = outcome.at
         began = time.perf_counter()
@@ -183,8 +206,13 @@ class DashboardApp(App[None]):
         """The status line for a poll's outcome."""
         if outcome.error is not None:
             since = stamp(self._down_since, outcome.at)
+            shown = (f"; showing data from {stamp(self.last_good.at, outcome.at)}"
+                     if self.last_good is not None else "")
+            if outcome.bug:
+                return (f"dashboard error (a bug, not the database) since {since}: "
+                        f"{outcome.error}; traceback in {self.errors.path}{shown}")
             return (f"database unavailable since {since}: {outcome.error} "
-                    f"(retrying every {self.refresh_seconds:g}s)")
+                    f"(retrying every {self.refresh_seconds:g}s){shown}")
         state = "FROZEN (z resumes)" if self.frozen else f"every {self.refresh_seconds:g}s"
         if not self.frozen and self.delay > self.refresh_seconds + 0.05:
             state += f" (slowed to {self.delay:.1f}s: the machine is busy)"
@@ -192,41 +220,62 @@ class DashboardApp(App[None]):
         return (f"updated {stamp(outcome.at, outcome.at)} in {outcome.seconds * 1000:.0f} ms, "
                 f"{state}{mode}  {self.source.path}")
 
-    def tabs(self, outcome: PollOutcome) -> list[tuple[str, str, str]]:
-        """(key, title, count) for every screen of the registry."""
-        return [(str(number), cls.TITLE,
-                 cls.tab_count(outcome.counts) if outcome.counts is not None else "")
-                for number, cls in enumerate(SCREENS, 1)]
+    def tabs(self, outcome: PollOutcome) -> list[tuple[str, str, str, str]]:
+        """(key, title, count, mode) for every screen of the registry.
+
+        While the database is unreadable the last good counts stay.
+        """
+        counts = outcome.counts or (self.last_good.counts if self.last_good else None)
+        return [(str(number), cls.TITLE, cls.tab_count(counts) if counts is not None else "",
+                 cls.MODE) for number, cls in enumerate(SCREENS, 1)]
 
     def on_unmount(self) -> None:
         self.source.close()
 
     # -- writes --------------------------------------------------------------
 
-    def run_write(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(db, *args)`` from :mod:`runner.control` in a thread, then refresh."""
+    def run_write(self, done: str, fn: Callable[..., Any], *args: Any, refused: str) -> None:
+        """Run ``fn(db, *args)`` from :mod:`runner.control` in a thread, then refresh.
+
+        ``done`` is the message on success; ``refused`` leads the reason on failure.
+        """
         if self.read_only:
             self.notify("read-only: actions are off", severity="warning")
             return
-        self._write(label, fn, args)
+        self._write(done, refused, fn, args)
 
     @work(thread=True, group="write", exit_on_error=False)
-    def _write(self, label: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def _write(self, done: str, refused: str, fn: Callable[..., Any],
+               args: tuple[Any, ...]) -> None:
         try:
             with self.source.writing() as db:
                 result = fn(db, *args)
         except Exception as exc:  # noqa: BLE001 - refused actions are shown, not raised
-            self.call_from_thread(self.notify, f"{label}: {exc}", severity="error", timeout=8)
+            self.call_from_thread(self.notify, f"{refused}: {exc}", severity="error",
+                                  timeout=8)
         else:
-            text = label if result is None else f"{label}: {result}"
+            text = done if result is None else f"{done}: {result}"
             self.call_from_thread(self.notify, text)
-        self.call_from_thread(self.poll_now)
+        self.call_from_thread(self._written)
+
+    def _written(self) -> None:
+        screen = self.data_screen()
+        if screen is not None:
+            screen.after_write()
+        self.poll_now()
 
     # -- keys ----------------------------------------------------------------
 
     async def action_show_screen(self, mode: str) -> None:
         await self.switch_mode(mode)
         self.poll_now()
+
+    def action_write_refused(self, key: str) -> None:
+        """A write key whose action is disabled: say why instead of doing nothing."""
+        screen = self.data_screen()
+        if self.read_only and screen is not None and screen.writes_on(key):
+            self.notify(f"read-only: actions are off ({self.source.read_only_reason})",
+                        severity="warning")
 
     def action_refresh_now(self) -> None:
         self.poll_now()
@@ -255,7 +304,8 @@ class DashboardApp(App[None]):
 
 def make_app(*, db: str | Path | None = None, settings: str | Path | None = None,
              read_only: bool = False, refresh: float | None = None,
-             clock: Callable[[], float] = time.time) -> DashboardApp:
+             clock: Callable[[], float] = time.time,
+             error_log: str | Path | None = None) -> DashboardApp:
     """Build the dashboard from a database path or a settings file (tests and ``__main__``).
 
     Raises:
@@ -264,11 +314,19 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
     options = DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
     every = refresh
     loaded = load_settings(settings) if settings is not None or db is None else None
+    reason = "--read-only"
     if loaded is not None:
         options = loaded.database
+        section = dict(loaded.extra.get("tui", {}))
         if every is None:
-            every = float(dict(loaded.extra.get("tui", {})).get("refresh", DEFAULT_REFRESH))
+            every = float(section.get("refresh", DEFAULT_REFRESH))
+        actions = section.get("actions", True)
+        if not isinstance(actions, bool):
+            raise ConfigError(f"{loaded.path or 'settings'}: [tui] actions must be true or "
+                              f"false, not {actions!r}")
+        if not actions and not read_only:
+            read_only, reason = True, "[tui] actions = false"
     path = Path(db) if db is not None else loaded.database_path  # type: ignore[union-attr]
-    source = DataSource(path, options, read_only=read_only)
+    source = DataSource(path, options, read_only=read_only, read_only_reason=reason)
     return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock,
-                        settings=loaded)
+                        settings=loaded, error_log=Path(error_log) if error_log else None)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from runner.errors import InvalidFilter
+from runner.readmodel.dashboard import JOB_STATES
 from runner.store.queries import JobFilter
 
 _KEYS = ("state", "queue", "task", "event")
+#: Every state a filter may name: the job states and the two groups.
+STATE_NAMES = (*[s for s in JOB_STATES if s], "waiting", "failed")
 
 
 def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
-    """Qualifiers set fields; the remaining words are a substring search."""
+    """Qualifiers set fields; the remaining words are a substring search.
+
+    Raises:
+        InvalidFilter: a state that does not exist, or a qualifier without a value.
+    """
     fields: dict[str, str | None] = {"state": None, "queue": None, "task": None,
                                      "event_id": None}
     if base is not None:
@@ -18,7 +26,12 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
     words = []
     for word in text.split():
         key, sep, value = word.partition(":")
-        if sep and key in _KEYS and value:
+        if sep and key in _KEYS:
+            if not value:
+                raise InvalidFilter(f"'{key}:' needs a value, e.g. {key}:"
+                                    f"{'dead' if key == 'state' else 'name'}")
+            if key == "state" and value not in STATE_NAMES:
+                raise InvalidFilter(f"no state '{value}': use one of {', '.join(STATE_NAMES)}")
             fields["event_id" if key == "event" else key] = value
         else:
             words.append(word)

@@ -53,6 +53,11 @@ class RateHistory:
             self.loaded_from = low
         return self.buckets(start), self._bucket(self.failed, start)
 
+    def last_minute(self, now: float) -> int:
+        """Completions in the last 60 seconds (what ``done/min`` shows)."""
+        since = int(now) - 59
+        return sum(n for second, n in self.completed.items() if second >= since)
+
     def buckets(self, start: int) -> tuple[int, ...]:
         """Completions per minute from ``start`` (and drop older seconds)."""
         for counts in (self.completed, self.failed):

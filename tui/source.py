@@ -21,12 +21,30 @@ from pathlib import Path
 import peewee
 
 from runner.config import DatabaseSection
-from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, RunnerError
+from runner.errors import (
+    DatabaseCorrupt,
+    DatabaseError,
+    DatabaseLocked,
+    DatabaseUnavailable,
+    RunnerError,
+)
 from runner.store.db import Database
 from runner.store.models import is_jobs_database
 
 #: Errors a read may raise when the database is missing, locked or damaged.
 READ_ERRORS = (RunnerError, sqlite3.Error, peewee.DatabaseError, OSError)
+
+
+def is_database_problem(exc: BaseException) -> bool:
+    """True when ``exc`` comes from the database file, False for a bug in the code.
+
+    SQLite's programming and interface errors (a wrong statement, a bad
+    parameter) are bugs; locked, missing, damaged or full files are not.
+    """
+    if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+        return False
+    return isinstance(exc, (DatabaseError, sqlite3.DatabaseError, peewee.DatabaseError,
+                            OSError))
 
 
 class DataSource:
@@ -35,14 +53,16 @@ class DataSource:
     Args:
         path: the SQLite file.
         options: ``[database]`` settings (busy timeout for reads and actions).
-        read_only: refuse every action (``--read-only``).
+        read_only: refuse every action (``--read-only``, or ``[tui] actions = false``).
+        read_only_reason: what turned actions off, for the messages.
     """
 
     def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, read_only_reason: str = "--read-only") -> None:
         self.path = Path(path)
         self.options = options or DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
         self.read_only = read_only
+        self.read_only_reason = read_only_reason
         self._reader: Database | None = None
         self._writer: Database | None = None
         self._read_lock = threading.Lock()
@@ -52,10 +72,11 @@ class DataSource:
         """Open the file once and make sure it is a jobs database.
 
         Raises:
-            DatabaseUnavailable: the file is missing or cannot be opened.
+            DatabaseUnavailable: the file is missing, is a directory or cannot be opened.
             DatabaseCorrupt: the file is not a jobs database.
             DatabaseLocked: the file stayed locked.
         """
+        self._check_path()
         with self.reading() as db:
             try:
                 ok = is_jobs_database(db.connection())
@@ -68,6 +89,21 @@ class DataSource:
                 raise DatabaseUnavailable(f"{self.path}: {text}") from None
             if not ok:
                 raise DatabaseCorrupt(f"{self.path}: not a jobs database (no runner_job table)")
+
+    def _check_path(self) -> None:
+        # What a newcomer needs: where the database comes from, not SQLite's I/O errors.
+        if self.path.is_dir():
+            inside = self.path / "jobs.db"
+            hint = (f"did you mean --db {inside}?" if inside.is_file() else
+                    "pass the database file with --db PATH")
+            raise DatabaseUnavailable(f"{self.path} is a directory, not a jobs database; {hint}")
+        if not self.path.exists():
+            where = ("no such directory" if not self.path.parent.is_dir() else
+                     "no such file")
+            raise DatabaseUnavailable(
+                f"{self.path}: {where}. The workers create the database: start "
+                "`python run.py` first, or pass `--db PATH` (or `--settings`) to point at "
+                "an existing one")
 
     @contextmanager
     def reading(self) -> Iterator[Database]:
@@ -114,7 +150,7 @@ class DataSource:
             DatabaseUnavailable: the dashboard was started with ``--read-only``.
         """
         if self.read_only:
-            raise DatabaseUnavailable("the dashboard is read-only (--read-only)")
+            raise DatabaseUnavailable(f"read-only: actions are off ({self.read_only_reason})")
         if self._writer is None:
             self._writer = Database(self.path, self.options)
         db = self._writer

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from functools import cached_property
 from runner.config import Settings, load_settings
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
+from runner.printable import one_line
 from runner.store.db import Database
 
 #: Commands that may create the database: the others only read, or act on rows that exist.
@@ -121,19 +123,30 @@ def _program(argv: list[str]) -> tuple[str, list[str]] | None:
     return rest[0], rest[1:] + carried
 
 
+def _run_worker(argv: list[str]) -> int:
+    """``run``: a stop request while the worker's modules load still drains (as run.py)."""
+    early: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: early.append(signum))
+    worker = importlib.import_module(PROGRAMS["run"][1])
+    return int(worker.main(argv, early_signals=early) or 0)
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> int:
     """Run one command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     program = _program(argv)
     if program is not None:
         name, rest = program
+        if name == "run":
+            return _run_worker(rest)
         return int(importlib.import_module(PROGRAMS[name][1]).main(rest) or 0)
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args, Context(args)) or 0)
     except RunnerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -9,7 +9,8 @@ import re
 import time
 from typing import Any
 
-from runner.cli.format import table, when
+from runner.cli import checks
+from runner.cli.format import key_values, table, when
 from runner.errors import SerializationError
 from runner.store import events as event_store
 from runner.store.db import short_id
@@ -78,13 +79,14 @@ def parse_since(text: str | None, now: float) -> float | None:
 def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
     from runner.events.delivery import emit
 
+    delay = checks.delay("--delay", args.delay)
     try:
         data = json.loads(args.data)
     except json.JSONDecodeError as exc:
         raise SerializationError(f"--data is not valid JSON: {exc}; nothing was written") \
             from None
     ctx.huey  # noqa: B018 - point the process-wide runner at these settings first
-    print(emit(args.name, data, key=args.key, delay=args.delay, source="cli"))
+    print(emit(args.name, data, key=args.key, delay=delay, source="cli"))
     return 0
 
 
@@ -109,9 +111,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
               ("emitted", when(event.emitted_at)), ("dispatched", when(event.dispatched_at)),
               ("dispatch job", event.dispatch_job or "-"), ("deliveries", event.deliveries),
               ("data", event.data)]
-    width = max(len(k) for k, _ in fields)
-    for key, value in fields:
-        print(f"{key.rjust(width)}: {value}")
+    print(key_values(fields))
     outcomes = event_store.handler_outcomes(ctx.db, [event.id])[event.id]
     if outcomes:
         print()

@@ -1,4 +1,9 @@
-"""Plain-text rendering helpers shared by the CLI commands."""
+"""Plain-text rendering helpers shared by the CLI commands.
+
+Every cell and field value goes through :func:`~runner.printable.one_line`, so
+text from jobs (arguments, error messages, event data) cannot break a listing
+into forged lines or send escape sequences to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import datetime
 from collections.abc import Sequence
 
 from runner.durations import age
+from runner.printable import one_line
 
-__all__ = ["age", "progress", "table", "when"]
+__all__ = ["age", "key_values", "progress", "table", "when"]
 
 
 def when(ts: float | None) -> str:
@@ -28,8 +34,15 @@ def progress(done: float | None, total: float | None) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A left-aligned text table."""
-    text = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    text = [[str(c) for c in headers]] + [["" if c is None else one_line(c) for c in r]
+                                          for r in rows]
     widths = [max(len(r[i]) for r in text) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
              for r in text]
     return "\n".join(lines)
+
+
+def key_values(pairs: Sequence[tuple[str, object]]) -> str:
+    """``key: value`` lines with the keys right-aligned."""
+    width = max(len(k) for k, _ in pairs)
+    return "\n".join(f"{key.rjust(width)}: {one_line(value)}" for key, value in pairs)

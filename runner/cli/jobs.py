@@ -8,12 +8,15 @@ import time
 from typing import Any
 
 from runner import control as actions
-from runner.cli.format import age, progress, table, when
+from runner.cli import checks
+from runner.cli.format import age, key_values, progress, table, when
 from runner.errors import SerializationError, UnknownTask
+from runner.printable import block, one_line
 from runner.registry import registered_tasks
 from runner.store import queries
 from runner.store.db import short_id
 from runner.store.queries import JobFilter
+from runner.store.workers import worker_gone
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,6 +69,8 @@ def find_task(ctx: Any, name: str) -> Any:
 
 
 def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
+    delay = checks.delay("--delay", args.delay)
+    priority = checks.priority("--priority", args.priority)
     wrapper = find_task(ctx, args.task)
     try:
         positional = json.loads(args.args)
@@ -75,10 +80,10 @@ def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
     if not isinstance(positional, list) or not isinstance(keywords, dict):
         raise SerializationError("--args must be a JSON list and --kwargs a JSON object")
     options: dict[str, Any] = {}
-    if args.delay:
-        options["delay"] = args.delay
-    if args.priority is not None:
-        options["priority"] = args.priority
+    if delay:
+        options["delay"] = delay
+    if priority is not None:
+        options["priority"] = priority
     result = ctx.huey.enqueue(wrapper.s(*positional, **keywords, **options))
     print(result.id)
     return 0
@@ -113,17 +118,15 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         ("progress", f"{progress(job.progress_done, job.progress_total)} "
                      f"{job.progress_message or ''}".strip() or "-"),
         ("event", job.event_id or "-"), ("schedule", job.schedule or "-")]
-    width = max(len(k) for k, _ in fields)
-    for key, value in fields:
-        print(f"{key.rjust(width)}: {value}")
+    print(key_values(fields))
     errors = queries.job_errors(ctx.db, job.id)
     if errors:
         print(f"\nfailed attempts ({len(errors)}):")
         for e in errors:
-            print(f"--- attempt {e.attempt} [{e.kind}] at {when(e.failed_at)} on {e.worker or '-'}:"
-                  f" {e.error_type}: {e.message}")
+            print(one_line(f"--- attempt {e.attempt} [{e.kind}] at {when(e.failed_at)} on "
+                           f"{e.worker or '-'}: {e.error_type}: {e.message}"))
             if e.traceback:
-                print(e.traceback.rstrip())
+                print(block(e.traceback))
     return 0
 
 
@@ -140,7 +143,8 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
     rows = queries.list_workers(ctx.db, include_stopped=args.all)
     print(table(["WORKER", "STATE", "HEARTBEAT", "THREADS", "RUNNING", "RSS", "CPU", "QUEUES"],
-                [(w.id, w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
+                [(w.id, "dead (process gone)" if w.state == "running" and worker_gone(w.id)
+                  else w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
                   f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
                   w.queues) for w in rows]))
     return 0
@@ -155,7 +159,12 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(registered_tasks(ctx.huey))
     if ctx.database_exists():
-        Manager(settings, huey=ctx.huey).check_database(ctx.huey.jobs)
+        jobs = ctx.huey.jobs
+        Manager(settings, huey=ctx.huey).check_database(jobs)
+        from runner.store.maintenance import AUTO_VACUUM_OFF, INCREMENTAL, auto_vacuum_mode
+
+        if auto_vacuum_mode(jobs.db) != INCREMENTAL:
+            print(f"note: {AUTO_VACUUM_OFF}")
         database = str(settings.database_path)
     else:
         database = f"{settings.database_path} (not created yet: the worker creates it)"

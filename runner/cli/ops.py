@@ -1,4 +1,4 @@
-"""Operations commands: logs, stats, metrics, health, prune."""
+"""Operations commands: logs, stats, metrics, health, prune, vacuum."""
 
 from __future__ import annotations
 
@@ -10,14 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from runner.cli.format import age, table, when
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DatabaseLocked
+from runner.printable import block, one_line
 from runner.readmodel import metrics
 from runner.readmodel.health import check
 from runner.readmodel.prometheus import render_database
 from runner.readmodel.scrape import build_info, read_database
 from runner.store import logs as logstore
 from runner.store.db import short_id
-from runner.store.maintenance import prune, retention_settings
+from runner.store.maintenance import (
+    AUTO_VACUUM_OFF,
+    INCREMENTAL,
+    auto_vacuum_mode,
+    other_running_workers,
+    prune,
+    retention_settings,
+    switch_to_incremental_vacuum,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="only count what would go")
     p.set_defaults(func=cmd_prune)
 
+    p = sub.add_parser("vacuum", help="rewrite the database once so that pruning gives space "
+                       "back (files made by older versions)")
+    p.add_argument("--force", action="store_true",
+                   help="run even while workers are running (they wait for it)")
+    p.set_defaults(func=cmd_vacuum)
+
 
 def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
     try:
@@ -75,8 +90,12 @@ def _print_logs(rows: list, show_job: bool) -> int:  # noqa: ANN001
 
     for r in rows:
         who = f" [{r.task} {short_id(r.job_id)}]" if show_job and r.job_id else ""
-        print(f"{when(r.created_at)} {logging.getLevelName(r.level):<7} {r.logger}{who}: "
-              f"{r.message}")
+        # The first line is the record; what follows (a traceback) is indented.
+        first, _, rest = r.message.partition("\n")
+        print(one_line(f"{when(r.created_at)} {logging.getLevelName(r.level):<7} "
+                       f"{r.logger}{who}: {first}"))
+        if rest.strip():
+            print(block(rest))
     sys.stdout.flush()
     return rows[-1].id if rows else 0
 
@@ -150,7 +169,7 @@ def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
               "no worker has run with these settings")
         return 1
     report = check(ctx.db, ctx.settings)
-    print(report.reason if report.ok else f"unhealthy: {report.reason}")
+    print(one_line(report.reason if report.ok else f"unhealthy: {report.reason}"))
     return 0 if report.ok else 1
 
 
@@ -163,4 +182,22 @@ def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
         print(f"vacuumed {report.vacuumed_pages} pages; WAL "
               f"{report.wal_bytes_before / 2**20:.1f} -> {report.wal_bytes_after / 2**20:.1f} MiB"
               + (" (checkpoint blocked by a reader)" if report.checkpoint_busy else ""))
+    if not report.auto_vacuum:
+        print(f"note: {AUTO_VACUUM_OFF}")
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace, ctx: Any) -> int:
+    db = ctx.db
+    if auto_vacuum_mode(db) == INCREMENTAL:
+        print(f"{db.path}: auto_vacuum is already incremental; nothing to do")
+        return 0
+    running = other_running_workers(db)
+    if running and not args.force:
+        raise DatabaseLocked(f"{db.path}: {running} worker(s) running; stop them first (the "
+                             "VACUUM copies the whole file under the write lock) or pass --force")
+    before = db.path.stat().st_size
+    switch_to_incremental_vacuum(db)
+    print(f"{db.path}: auto_vacuum is now incremental; file {before / 2**20:.1f} -> "
+          f"{db.path.stat().st_size / 2**20:.1f} MiB")
     return 0

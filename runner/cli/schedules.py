@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from runner.cli.format import age, table, when
+from runner.cli.format import age, key_values, table, when
 from runner.scheduling import control as schedule_control
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
@@ -77,9 +77,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         ("runs", r.fired), ("skipped", r.skipped),
         ("last skip", f"{when(r.last_skip_at)} {r.last_skip_reason or ''}".strip()),
         ("skip next", "yes" if r.skip_next else "no")]
-    width = max(len(k) for k, _ in fields)
-    for key, value in fields:
-        print(f"{key.rjust(width)}: {value}")
+    print(key_values(fields))
     runs = schedule_control.schedule_runs(args.name, limit=args.limit, huey=ctx.huey)
     if runs:
         print()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.store.db import Database
+from runner.store.db import Database, contains_pattern
 from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
 from runner.store.queries import JobFilter, WorkerRow, list_workers
 
@@ -48,39 +48,68 @@ class Summary:
     waiting: int
     """Jobs due now and not started (``available``)."""
     running: int
+    """Executing jobs whose worker is alive (its heartbeat is fresh)."""
     scheduled: int
     retrying: int
     dead: int
     completed_per_minute: float
-    """Completions in the last full minute."""
+    """Completions in the last 60 seconds."""
     error_rate: float | None
     """Failed attempts / (completions + failed attempts) over the last hour; None if idle."""
     oldest_waiting_age: float | None
     """Seconds the oldest due waiting job has waited (the latency)."""
+    stalled: int = 0
+    """Executing jobs whose worker is dead or silent: nobody is running them."""
 
 
 def summary(db: Database, now: float | None = None,
-            rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> Summary:
+            rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+            done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
     """Counts of the live states and dead jobs, rates and the latency.
 
     Args:
         rates: the per-minute buckets of :func:`throughput` when the caller has
             them already (saves reading the last hour twice).
+        done_last_minute: completions in the last 60 seconds when the caller
+            keeps them (else they are counted).
+        stale_after: a worker whose heartbeat is older than this is not alive;
+            the jobs it holds count as stalled, not running.
     """
     at = time.time() if now is None else now
     # One indexed count per state: covering ranges of (state, created_at).
     counts = {state: db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state,))[0][0]
               for state in ("available", "scheduled", "retrying", "executing", "dead")}
-    dead = counts["dead"]
-    oldest = min((o for _, o in _queue_oldest(db, at)), default=None)
+    stalled = stalled_count(db, at, stale_after) if counts["executing"] else 0
+    # A queue whose waiting jobs are all due later has no oldest due job (None).
+    oldest = min((o for _, o in oldest_due_by_queue(db, at) if o is not None), default=None)
     completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
     done, errors = sum(completed), sum(failed)
+    if done_last_minute is None:
+        done_last_minute = db.query(
+            "SELECT count(*) FROM runner_job INDEXED BY runner_job_finished "
+            "WHERE finished_at > ? AND state = 'completed'", (at - 60,))[0][0]
     return Summary(
-        at=at, waiting=counts.get("available", 0), running=counts.get("executing", 0),
-        scheduled=counts.get("scheduled", 0), retrying=counts.get("retrying", 0), dead=dead,
-        completed_per_minute=float(completed[-2] if len(completed) > 1 else sum(completed)),
+        at=at, waiting=counts["available"], running=counts["executing"] - stalled,
+        scheduled=counts["scheduled"], retrying=counts["retrying"], dead=counts["dead"],
+        completed_per_minute=float(done_last_minute),
         error_rate=errors / (done + errors) if done + errors else None,
-        oldest_waiting_age=None if oldest is None else max(0.0, at - oldest))
+        oldest_waiting_age=None if oldest is None else max(0.0, at - oldest),
+        stalled=stalled)
+
+
+def live_worker_ids(db: Database, now: float, stale_after: float) -> frozenset[str]:
+    """Workers registered as running whose heartbeat is younger than ``stale_after``."""
+    return frozenset(r[0] for r in db.query(
+        "SELECT id FROM runner_worker WHERE state = 'running' AND heartbeat_at >= ?",
+        (now - stale_after,)))
+
+
+def stalled_count(db: Database, now: float, stale_after: float) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+    return db.query(
+        "SELECT count(*) FROM runner_job WHERE state = 'executing' AND (lease_expires_at < ? "
+        "OR lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runner_worker "
+        "WHERE state = 'running' AND heartbeat_at >= ?))", (now, now - stale_after))[0][0]
 
 
 def throughput(db: Database, now: float | None = None, *,
@@ -131,7 +160,7 @@ def finished_per_second(db: Database, since: float, until: float | None = None
 # -- overview ----------------------------------------------------------------
 
 
-def _queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
+def oldest_due_by_queue(db: Database, now: float) -> list[tuple[str, float | None]]:
     """Each queue with waiting jobs and the ``run_at`` of its oldest due one.
 
     A loose scan of the ``(queue, run_at)`` partial index: two index seeks per
@@ -172,7 +201,7 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     running = dict(db.query("SELECT queue, count(*) FROM runner_job "
                             "WHERE state = 'executing' GROUP BY queue"))
     loads = {}
-    for queue, oldest in _queue_oldest(db, at):
+    for queue, oldest in oldest_due_by_queue(db, at):
         waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
                            f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
@@ -213,23 +242,88 @@ def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerL
 # -- jobs --------------------------------------------------------------------
 
 
-def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
-             offset: int = 0) -> list[JobRow]:
-    """One page of jobs, newest first, always read through an index.
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of jobs starts: just past this (created_at, rowid) in the chosen order."""
 
-    With a state or task the ``(state|task, created_at)`` indexes give the
-    order; otherwise insertion order (rowid, the same as creation order) does,
-    so a million jobs never get sorted.
+    created_at: float
+    rowid: int
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of jobs and the key that continues it, if there is more."""
+
+    jobs: list[JobRow]
+    next_key: PageKey | None
+
+
+def _in_insertion_order(filters: JobFilter) -> bool:
+    # With one state or a task, the (state|task, created_at) indexes give the order;
+    # otherwise insertion order (rowid, the same as creation order) does.
+    return filters.state in (None, "waiting", "failed") and not filters.task
+
+
+def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
+             after: PageKey | None = None, oldest_first: bool = False) -> JobPage:
+    """One page of jobs, newest (or oldest) first, from ``after`` on; keyset paged.
+
+    Every page is an index range read, so the last page of a million jobs
+    costs what the first does; a million jobs never get sorted or skipped.
     """
     chosen = filters or JobFilter()
     where, params = chosen.where()
-    if chosen.state in (None, "waiting", "failed") and not chosen.task:
-        order = "rowid DESC"
+    clauses = [where[len(" WHERE "):]] if where else []
+    sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
+    if _in_insertion_order(chosen):
+        if after is not None:
+            clauses.append(f"rowid {sign} ?")
+            params.append(after.rowid)
+        order = f"rowid {way}"
     else:
-        order = "created_at DESC, id"
-    rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{where} ORDER BY {order} "
-                    "LIMIT ? OFFSET ?", [*params, limit, offset])
-    return [JobRow(*row) for row in rows]
+        if after is not None:
+            clauses.append(f"(created_at, rowid) {sign} (?, ?)")
+            params += [after.created_at, after.rowid]
+        order = f"created_at {way}, rowid {way}"
+    condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = db.query(f"SELECT rowid, {JOB_COLUMNS} FROM runner_job{condition} ORDER BY {order} "
+                    "LIMIT ?", [*params, limit + 1])
+    jobs = [JobRow(*row[1:]) for row in rows[:limit]]
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return JobPage(jobs, PageKey(last[1 + _CREATED], last[0]) if last is not None else None)
+
+
+_CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
+
+
+def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
+                oldest_first: bool = False) -> PageKey:
+    """The page key that starts a listing at the time ``at``.
+
+    Newest first, the page shows jobs created at or before ``at``; oldest first,
+    jobs created after it. In insertion order the rowid of that moment is found
+    by a binary search over rowids (about 20 index seeks on a million jobs).
+    """
+    chosen = filters or JobFilter()
+    if not _in_insertion_order(chosen):
+        return PageKey(at, 2**62)  # past every rowid of that instant
+    # Two queries: SQLite answers a lone min() or max() with one seek, both at once with a scan.
+    low = db.query("SELECT min(rowid) FROM runner_job")[0][0]
+    high = db.query("SELECT max(rowid) FROM runner_job")[0][0]
+    if low is None:
+        return PageKey(at, 0)
+    found = low - 1  # the last rowid created at or before ``at``
+    while low <= high:
+        middle = (low + high) // 2
+        row = db.query("SELECT rowid, created_at FROM runner_job WHERE rowid >= ? "
+                       "ORDER BY rowid LIMIT 1", (middle,))
+        if not row or row[0][1] > at:
+            high = middle - 1
+        else:
+            found = max(found, row[0][0])
+            low = row[0][0] + 1
+    return PageKey(at, found + 1 if not oldest_first else found)
 
 
 def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
@@ -286,8 +380,9 @@ def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
         clauses.append("level >= ?")
         params.append(min_level)
     if text:
-        clauses.append("(message LIKE ? OR logger LIKE ? OR task LIKE ?)")
-        params += [f"%{text}%"] * 3
+        clauses.append("(message LIKE ? ESCAPE '\\' OR logger LIKE ? ESCAPE '\\' OR "
+                       "task LIKE ? ESCAPE '\\')")
+        params += [contains_pattern(text)] * 3
     order = "ASC" if after_id else "DESC"
     rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
                     f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",

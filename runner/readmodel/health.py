@@ -8,23 +8,30 @@ facts from the database.
 ``[health]`` keys: ``heartbeat_max_age`` (0 = three heartbeat intervals, at
 least 10 s), ``max_waiting_age`` (600 s; 0 disables), ``max_schedule_lag``
 (300 s; 0 disables), ``quick_check`` (true).
+
+A full disk stops heartbeats too, so when they are stale the check looks at
+the disk and says "disk full" rather than "heartbeat is stale".
 """
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.config import Settings, parse_section
 from runner.durations import age
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DiskFull
 from runner.readmodel.metrics import schedule_lags
 from runner.store.db import Database
 from runner.store.queries import list_workers, queue_depths
 
 #: Worker status prefix that the resource guard writes while claims are held.
 PAUSED_PREFIX = "paused:"
+#: Worker status prefix while a job overruns its timeout or a thread is written off.
+STALLED_PREFIX = "stalled:"
 _QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -69,6 +76,10 @@ class HealthFacts:
     database_problem: str | None = None
     paused: str | None = None
     """Why a worker holds its claims (disk full, memory), from its status."""
+    stalled: str | None = None
+    """A job past its timeout, or a thread written off, from a worker's status."""
+    disk_problem: str | None = None
+    """Why the database cannot be written (no room), looked at when heartbeats are stale."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,9 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
     """Decide health from the facts (pure)."""
     if facts.database_problem:
         return HealthReport(False, f"database: {facts.database_problem}")
+    if facts.disk_problem:
+        # A full disk also stops heartbeats: name the cause, not the symptom.
+        return HealthReport(False, facts.disk_problem)
     if facts.newest_heartbeat_age is None:
         return HealthReport(False, "no running worker has registered a heartbeat")
     if facts.newest_heartbeat_age > heartbeat_max_age:
@@ -102,6 +116,8 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
                                    f"(limit {age(heartbeat_max_age)})")
     if facts.paused:
         return HealthReport(False, f"worker not claiming: {facts.paused}")
+    if facts.stalled:
+        return HealthReport(False, f"worker stalled: {facts.stalled}")
     if max_waiting_age:
         for queue, waited in sorted(facts.oldest_waiting.items(), key=lambda i: -i[1]):
             if waited > max_waiting_age:
@@ -113,8 +129,14 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
     return HealthReport(True, "ok")
 
 
-def gather(db: Database, *, quick_check: bool = True, now: float | None = None) -> HealthFacts:
-    """Read the facts from the database."""
+def gather(db: Database, *, quick_check: bool = True, now: float | None = None,
+           heartbeat_max_age: float | None = None, min_free_disk_mb: int = 0) -> HealthFacts:
+    """Read the facts from the database.
+
+    With ``heartbeat_max_age``, a missing or stale heartbeat leads to a look at
+    the disk (free space, then a rolled-back write), which tells a full disk
+    from a dead worker.
+    """
     at = time.time() if now is None else now
     try:
         problem = check_database(db) if quick_check else None
@@ -127,7 +149,46 @@ def gather(db: Database, *, quick_check: bool = True, now: float | None = None) 
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
                    if w.status and w.status.startswith(PAUSED_PREFIX)), None)
     waiting = {d.queue: d.oldest_waiting_age for d in depths if d.oldest_waiting_age is not None}
-    return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused)
+    stalled = next((w.status[len(STALLED_PREFIX):].strip() for w in workers
+                    if w.status and w.status.startswith(STALLED_PREFIX)), None)
+    disk = None
+    if heartbeat_max_age is not None and (fresh is None or fresh > heartbeat_max_age):
+        disk = disk_problem(db, min_free_disk_mb)
+    return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused,
+                       stalled, disk)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def disk_problem(db: Database, min_free_disk_mb: int = 0) -> str | None:
+    """"disk full: ..." when free space is under the minimum or a small write does not fit."""
+    directory = db.path.parent
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        free = None
+    if free is not None and min_free_disk_mb and free < min_free_disk_mb * 2**20:
+        return (f"disk full: only {free / 2**20:.0f} MiB free under {directory} "
+                f"(min_free_disk_mb {min_free_disk_mb})")
+    if db.readonly:
+        return None
+
+    def probe(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT OR REPLACE INTO runner_meta (key, value) "
+                     "VALUES ('health_probe', hex(randomblob(6144)))")
+        raise _Rollback
+
+    try:
+        db.write(probe, deadline=1.0)
+    except _Rollback:
+        return None
+    except DiskFull as exc:
+        return f"disk full: {exc}"
+    except Exception:  # locked or busy: says nothing about the disk
+        return None
+    return None
 
 
 def check_database(db: Database) -> str | None:
@@ -147,10 +208,11 @@ def check(db: Database, settings: Settings, *, paused: str | None = None,
           now: float | None = None) -> HealthReport:
     """Gather and evaluate in one call; ``paused`` is the caller's own hold reason, if any."""
     section = health_settings(settings)
-    facts = gather(db, quick_check=section.quick_check, now=now)
+    limit = heartbeat_limit(settings, section)
+    facts = gather(db, quick_check=section.quick_check, now=now, heartbeat_max_age=limit,
+                   min_free_disk_mb=settings.worker.min_free_disk_mb)
     if paused and not facts.paused:
-        facts = HealthFacts(facts.newest_heartbeat_age, facts.oldest_waiting,
-                            facts.schedule_lags, facts.database_problem, paused)
-    return evaluate(facts, heartbeat_max_age=heartbeat_limit(settings, section),
+        facts = replace(facts, paused=paused)
+    return evaluate(facts, heartbeat_max_age=limit,
                     max_waiting_age=section.max_waiting_age,
                     max_schedule_lag=section.max_schedule_lag)

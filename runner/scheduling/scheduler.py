@@ -18,9 +18,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from runner.config import Settings
+from runner.errors import InvalidSchedule
 from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules
+from runner.serializers import make_serializer
 from runner.store import schedules as store
 from runner.store.db import Database
 from runner.store.job_rows import NewJob
@@ -77,6 +79,7 @@ class Scheduler:
         self.huey = huey
         self.settings = settings
         self.schedules = {d.name: d for d in effective_schedules(settings, definitions)}
+        _check_arguments_serialize(self.schedules.values(), settings.runner.serializer)
         self.clock = clock
         self.check_interval = check_interval
         self._stop = threading.Event()
@@ -269,3 +272,15 @@ class Scheduler:
             store.prune_runs(self.db, before=now - RUN_RETENTION)
         except Exception:
             logger.exception("scheduler: pruning old slot records failed")
+
+
+def _check_arguments_serialize(definitions: Iterable[ScheduleDef], kind: str) -> None:
+    """Refuse at start a schedule whose arguments the configured serializer cannot carry
+    (the definition itself only checks that they pickle)."""
+    serializer = make_serializer(kind)
+    for d in definitions:
+        try:
+            serializer.serialize((tuple(d.args), dict(d.kwargs)))
+        except Exception as exc:
+            raise InvalidSchedule(f"schedule '{d.name}': args/kwargs cannot be serialized with "
+                                  f"[runner] serializer = \"{kind}\": {exc}") from None

@@ -81,14 +81,19 @@ _ADD_COMPLETED = (f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPL
                   + _add(_COMPLETED_COLUMNS))
 
 
-def count_completions(conn: sqlite3.Connection,
-                      acks: Sequence[tuple[str, float | None, float]],
+class _Done(Protocol):
+    job_id: str
+    started_at: float | None
+    finished_at: float
+
+
+def count_completions(conn: sqlite3.Connection, acks: Sequence[_Done],
                       labels: Mapping[str, tuple[str, str]] | None = None) -> None:
-    """Count (job id, started_at, finished_at) successes just written.
+    """Count completed attempts just written.
 
     Call it right after the update that moved them to ``completed``, in the same
     transaction. ``labels`` (job id -> (task, queue), known from the claim) is
-    passed when that update changed every row of the batch: the counts are then
+    passed when that update changed every row in ``acks``: the counts are then
     added up here and written in one upsert per task and queue. Without it, a
     read of the rows counts those this very write completed.
     """
@@ -98,8 +103,8 @@ def count_completions(conn: sqlite3.Connection,
     per: dict[tuple[str, str], list] = {}
     unknown = []
     for ack in acks:
-        job_id, started, finished = ack
-        label = labels.get(job_id) if labels is not None else None
+        started, finished = ack.started_at, ack.finished_at
+        label = labels.get(ack.job_id) if labels is not None else None
         if label is None or started is None:
             unknown.append(ack)
             continue
@@ -117,13 +122,12 @@ def count_completions(conn: sqlite3.Connection,
         _count_written(conn, unknown)
 
 
-def _count_written(conn: sqlite3.Connection,
-                   acks: Sequence[tuple[str, float | None, float]]) -> None:
+def _count_written(conn: sqlite3.Connection, acks: Sequence[_Done]) -> None:
     """Count the acks whose row this write completed: same id, same finish time.
 
     ``+j.state`` keeps SQLite on the primary key rather than a state index.
     """
-    finished = {job_id: end for job_id, _, end in acks}
+    finished = {ack.job_id: ack.finished_at for ack in acks}
     duration = "max(0.0, j.finished_at - coalesce(j.started_at, j.finished_at))"
     buckets = ", ".join(f"sum(d <= {le!r})" for le in BUCKETS)
     conn.execute(

@@ -23,6 +23,7 @@ import peewee
 
 from runner.config import DatabaseSection
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
+from runner.files import DEFAULT_FILE_MODE, create_private
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +61,13 @@ class Database:
         shared: one connection for every thread instead of one per thread; the
             caller makes sure only one thread uses it at a time (the dashboard's
             polls, which keep the page cache warm from one poll to the next).
+        file_mode: permissions of the file when this call creates it (the WAL
+            and shared-memory files follow the database file's).
     """
 
     def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
-                 readonly: bool = False, shared: bool = False) -> None:
+                 readonly: bool = False, shared: bool = False,
+                 file_mode: int = DEFAULT_FILE_MODE) -> None:
         self.path = Path(path)
         self.options = options or DatabaseSection()
         self.readonly = readonly
@@ -83,6 +87,15 @@ class Database:
                 raise DatabaseUnavailable(
                     f"{self.path}: cannot create the database directory ({exc.strerror}); "
                     "create it or point [runner] database / RUNNER_DATABASE elsewhere") from None
+            try:
+                created = create_private(self.path, file_mode)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"{self.path}: cannot create the database file ({exc.strerror}); "
+                    "make its directory writable or point [runner] database / "
+                    "RUNNER_DATABASE elsewhere") from None
+            if created:  # only the process that made the file sets it up: no race
+                _initialize_new_file(self.path, self.options.busy_timeout)
             name: str = str(self.path)
             kwargs = {}
         else:
@@ -189,10 +202,50 @@ class Database:
                     raise self._translate(exc) from None
                 raise
 
+    def outside_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in autocommit mode, holding this process's write lock
+        (``VACUUM`` cannot run inside a transaction).
+
+        Raises:
+            DatabaseLocked: another process held the database past ``busy_timeout``.
+            DiskFull: there was no room for the work.
+        """
+        with self._write_lock:
+            conn = self.connection()
+            try:
+                return fn(conn)
+            except sqlite3.OperationalError as exc:
+                if is_locked_error(exc):
+                    raise DatabaseLocked(f"{self.path}: {exc}") from None
+                if is_disk_error(exc):
+                    raise DiskFull(f"{self.path}: {exc}") from None
+                raise
+
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for several reads; the caller fetches all rows of each."""
         yield self.connection()
+
+
+def _initialize_new_file(path: Path, busy_timeout: float) -> None:
+    """Give an empty file incremental auto_vacuum, then WAL mode.
+
+    SQLite takes ``auto_vacuum`` only on a file without tables, outside a
+    transaction, and before WAL mode is on; later it needs a full VACUUM. Setting
+    it takes the write lock, so it is done once here, not on every connection.
+    """
+    # Short wait: once another process has written the file, this is moot (and a
+    # worker's start switches a file that missed it), so never queue behind its writes.
+    conn = sqlite3.connect(path, timeout=min(busy_timeout, 0.5), isolation_level=None)
+    try:
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("PRAGMA journal_mode = wal")
+    except sqlite3.OperationalError as exc:
+        # Another process already wrote to the file: a worker's start switches it later.
+        logger.debug("%s: auto_vacuum not set on creation: %s", path, exc)
+    finally:
+        conn.close()
 
 
 _open: dict[tuple[str, bool], Database] = {}
@@ -200,14 +253,20 @@ _open_lock = threading.Lock()
 
 
 def open_database(path: str | Path, options: DatabaseSection | None = None, *,
-                  readonly: bool = False) -> Database:
+                  readonly: bool = False, file_mode: int = DEFAULT_FILE_MODE) -> Database:
     """The process-wide :class:`Database` for a file (one per path and mode)."""
     key = (str(Path(path).absolute()), readonly)
     with _open_lock:
         db = _open.get(key)
         if db is None or (options is not None and db.options != options):
-            db = _open[key] = Database(path, options, readonly=readonly)
+            db = _open[key] = Database(path, options, readonly=readonly, file_mode=file_mode)
         return db
+
+
+def contains_pattern(text: str) -> str:
+    """A ``LIKE ? ESCAPE '\\'`` pattern matching ``text`` anywhere, ``%`` and ``_`` literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class AmbiguousId(LookupError):

@@ -43,6 +43,22 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class Ack:
+    """A finished attempt waiting to be written, with what follows from it.
+
+    ``results`` (result store rows) and ``jobs`` (pipeline steps) are written in
+    the transaction that marks the job completed, and only if it does.
+    """
+
+    job_id: str
+    attempt: int
+    started_at: float | None
+    finished_at: float
+    results: tuple[tuple[str, bytes], ...] = ()
+    jobs: tuple[NewJob, ...] = ()
+
+
+@dataclass(frozen=True)
 class FailureInfo:
     """One failed attempt, as recorded in ``runner_job_error``."""
 
@@ -108,16 +124,59 @@ def rearm_job(conn: sqlite3.Connection, job: NewJob, now: float, *,
          job.schedule, job.id)).rowcount == 1
 
 
-def write_acks(conn: sqlite3.Connection,
-                acks: list[tuple[str, float | None, float]],
-                labels: Mapping[str, tuple[str, str]] | None = None) -> None:
-    """Mark completions written and count them; ``labels``: task and queue by job id."""
-    changed = conn.executemany(
-        "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
-        "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
-        "WHERE id=? AND state='executing'",
-        [(started, finished, job_id) for job_id, started, finished in acks]).rowcount
-    count_completions(conn, acks, labels if changed == len(acks) else None)
+_ACK_SQL = (
+    "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
+    "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
+    "WHERE id=? AND attempt=? AND state IN ('executing','available')")
+
+
+def write_acks(conn: sqlite3.Connection, acks: Sequence[Ack],
+               labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """Mark attempts completed, each with its results and next steps, and count them.
+
+    An attempt handed back meanwhile (shutdown, an expired lease) still counts
+    while no later attempt has claimed the job; once one has, the late outcome
+    is not written and the job's next attempt writes its own. ``labels`` (task
+    and queue by job id, from the claim) spare the counting a read.
+    """
+    plain = [a for a in acks if not a.results and not a.jobs]
+    changed = conn.executemany(_ACK_SQL, [(a.started_at, a.finished_at, a.job_id, a.attempt)
+                                          for a in plain]).rowcount
+    written: list[Ack] | None = plain if changed == len(plain) else None
+    for a in acks:
+        if (a.results or a.jobs) and conn.execute(
+                _ACK_SQL, (a.started_at, a.finished_at, a.job_id, a.attempt)).rowcount:
+            write_follow_ups(conn, a.job_id, a.results, a.jobs, a.finished_at)
+            if written is not None:
+                written.append(a)
+    if written is None:  # some row of the batch was not written: find out which from the rows
+        count_completions(conn, acks)
+    else:
+        count_completions(conn, written, labels)
+
+
+def write_follow_ups(conn: sqlite3.Connection, job_id: str,
+                     results: Sequence[tuple[str, bytes]], jobs: Sequence[NewJob],
+                     now: float) -> None:
+    """Results and next steps of a settled job, inside the transaction that settles it.
+
+    A next step whose id belongs to a finished job (a pipeline enqueued again)
+    makes that job wait again, as an enqueue would; one whose id is still
+    waiting or running is not written, and the settled job's reason says so
+    rather than its whole outcome failing for ever.
+    """
+    if results:
+        conn.executemany("INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", results)
+    for job in jobs:
+        conn.execute("SAVEPOINT follow_up")
+        try:
+            write_jobs(conn, [job], now)
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK TO follow_up")
+            if not rearm_job(conn, job, now):
+                conn.execute("UPDATE runner_job SET reason=? WHERE id=?",
+                             (f"next step {job.id} not enqueued: {exc}"[:500], job_id))
+        conn.execute("RELEASE follow_up")
 
 
 def record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,

@@ -6,7 +6,8 @@ lease; the row only reaches a final state when the attempt's outcome is
 written. The worker threads of one process share one claimer: whoever finds
 the local buffer empty claims for every idle thread in one transaction, and
 writes the completions that piled up since in that same transaction, so a busy
-worker pays about one commit per batch rather than two per job.
+worker pays about one commit per batch rather than two per job. How outcomes are
+written is :mod:`runner.store.outcomes`.
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ from pathlib import Path
 
 from runner.config import Settings
 from runner.errors import DiskFull
-from runner.store.counters import count_where
 from runner.store.db import open_database
 from runner.store.job_rows import (
+    Ack,
     Claimed,
-    FailureInfo,
     NewJob,
-    record_failure,
     write_acks,
     write_jobs,
 )
 from runner.store.kvstore import KeyValueStore
 from runner.store.models import WAITING_SQL
+from runner.store.outcomes import OutcomeWriter
+from runner.store.running_file import RunningFile, running_path
 from runner.store.schema import prepare_database
 from runner.store.wakeup import Listener, Notifier
 
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 
-class JobStorage(KeyValueStore):
+class JobStorage(OutcomeWriter, KeyValueStore):
     """huey storage whose queue is the jobs table (see module docstring)."""
 
     blocking = True  # dequeue() waits for work itself; huey must not sleep on top
@@ -48,7 +49,8 @@ class JobStorage(KeyValueStore):
     def __init__(self, name: str = "runner", *, settings: Settings) -> None:
         super().__init__(name)
         self.settings = settings
-        self.db = open_database(settings.database_path, settings.database)
+        self.db = open_database(settings.database_path, settings.database,
+                                file_mode=settings.runner.file_mode_bits)
         prepare_database(self.db)
         self.notifier = Notifier(self.db.path)
         self.owner: str | None = None
@@ -56,9 +58,11 @@ class JobStorage(KeyValueStore):
         self.lease_seconds = settings.worker.lease_seconds
         self._cond = threading.Condition()
         self._buffer: deque[Claimed] = deque()
+        self.processed = 0
+        """Attempts this process has settled (its heartbeat reports the number)."""
         self._claiming = False
         self._idle = 0
-        self._acks: list[tuple[str, float | None, float]] = []
+        self._acks: list[Ack] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
         self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
@@ -69,10 +73,15 @@ class JobStorage(KeyValueStore):
         # Task and queue of each claimed job, so completions are counted without a read.
         self._labels: dict[str, tuple[str, str]] = {}
         self._isolating: str | None = None
+        self._isolating_since = 0.0
+        #: Threads written off while stuck in a job: they never claim again.
+        self._retired: set[int] = set()
         # Whether any revocation exists, as of the last claim. huey looks for
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
         self._holds: dict[str, str] = {}
+        #: The attempts this worker process started, readable after its death.
+        self.running: RunningFile | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
@@ -103,6 +112,7 @@ class JobStorage(KeyValueStore):
         self.owner = owner
         self.queues = tuple(queues) or self.settings.worker.queues
         self._stopping = False
+        self.running = RunningFile(running_path(self.db.path, owner))
         self._listener = Listener(self.db.path, self._on_remote_wake)
         self._listener.start()
 
@@ -149,6 +159,9 @@ class JobStorage(KeyValueStore):
                 "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
                 "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
                 [(c.id,) for c in unstarted]))
+        if self.running is not None:
+            self.running.close()
+            self.running = None
         return [c.id for c in unstarted]
 
     def _on_remote_wake(self) -> None:
@@ -234,7 +247,7 @@ class JobStorage(KeyValueStore):
         """
         now = time.time()
         owner = self.owner or "local"
-        if self._isolating is not None:
+        if self._isolating is not None and not self._isolation_over():
             return [], None
         busy = bool(self._inflight)
         with self._ack_lock:
@@ -266,9 +279,12 @@ class JobStorage(KeyValueStore):
             next_due = None
             if not rows:
                 found = conn.execute(
-                    f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                    f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+                    f"SELECT min(run_at), max(run_at) FROM runner_job INDEXED BY "
+                    f"runner_job_queue_waiting WHERE state IN {WAITING_SQL}{queue_sql}",
+                    params).fetchone()
                 next_due = found[0] if found else None
+                if found and not isinstance(found[1], (int, float, type(None))):
+                    next_due = bury_bad_run_at(conn, now)
             self._labels.update((r[0], (r[5], r[6])) for r in rows)
             return [Claimed(r[0], r[1], r[2], now)
                     for r in sorted(rows, key=lambda r: (-r[3], r[4]))], next_due, bool(suspect)
@@ -279,10 +295,37 @@ class JobStorage(KeyValueStore):
             with self._ack_lock:
                 self._acks[:0] = acks
             raise
-        self._forget(acks)
+        self._settled(a.job_id for a in acks)
         if suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
+            self._isolating_since = time.monotonic()
         return claimed, next_due
+
+    def _isolation_over(self) -> bool:
+        """A suspect has run alone for ``isolation_limit``: claim beside it from now on."""
+        alone = time.monotonic() - self._isolating_since
+        if alone < self.settings.worker.isolation_limit:
+            return False
+        logger.warning("suspect job %s still runs after %.0fs alone (isolation_limit); "
+                       "claiming other jobs beside it", self._isolating, alone)
+        self._isolating = None
+        return True
+
+    @property
+    def isolating(self) -> tuple[str, float] | None:
+        """(suspect job id, seconds it has run alone) while nothing else is claimed."""
+        job_id = self._isolating
+        if job_id is None:
+            return None
+        return job_id, time.monotonic() - self._isolating_since
+
+    def retire_thread(self, thread_id: int) -> None:
+        """The thread was written off: if it ever comes back, it claims nothing more."""
+        self._retired.add(thread_id)
+
+    def is_retired(self, thread_id: int) -> bool:
+        """True for a thread written off by :meth:`retire_thread`."""
+        return thread_id in self._retired
 
     def _queue_filter(self) -> tuple[str, tuple[str, ...]]:
         if not self.queues:
@@ -292,8 +335,14 @@ class JobStorage(KeyValueStore):
     # -- consumer side: outcomes -----------------------------------------------
 
     def inflight_ids(self) -> list[str]:
-        """Jobs this process holds under lease right now."""
-        return list(self._inflight)
+        """Jobs this process holds under lease right now, unwritten outcomes included."""
+        with self._ack_lock:
+            pending = [a.job_id for a in self._acks]
+        return list(self._inflight.union(pending)) if pending else list(self._inflight)
+
+    def running_count(self) -> int:
+        """Jobs held that a thread runs now (the rest wait in the prefetch buffer)."""
+        return max(0, len(self._inflight) - len(self._buffer))
 
     def prefetched_count(self) -> int:
         """Claimed jobs waiting in this process for a free thread (part of the in-flight)."""
@@ -301,96 +350,34 @@ class JobStorage(KeyValueStore):
 
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""
+        if job_id in self._inflight:
+            self.processed += 1
         self._inflight.discard(job_id)
-        if not any(a[0] == job_id for a in self._acks):
-            self._labels.pop(job_id, None)  # a completion keeps it until it is written
         if self._isolating is not None and (job_id == self._isolating or not self._inflight):
             with self._cond:
                 self._isolating = None
                 self._wake_seq += 1
                 self._cond.notify_all()
 
-    def release(self, job_id: str, run_at: float) -> None:
-        """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
-        self.db.write(lambda conn: conn.execute(
-            "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
-            "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
-            (run_at, job_id)))
-
-    def ack_completed(self, job_id: str, *, started_at: float | None = None,
-                      finished_at: float | None = None) -> None:
-        """Record a success; written with the next claim (or :meth:`flush_acks`).
-
-        ``started_at`` is when the attempt really began, which is later than the
-        claim for a job that waited in this process's prefetch buffer.
-        """
-        with self._ack_lock:
-            self._acks.append((job_id, started_at,
-                               time.time() if finished_at is None else finished_at))
-
-    def flush_acks(self) -> None:
-        """Write pending completions now."""
-        with self._ack_lock:
-            acks, self._acks = self._acks, []
-        if acks:
-            try:
-                self.db.write(lambda conn: write_acks(conn, acks, self._labels))
-            except BaseException:
-                with self._ack_lock:
-                    self._acks[:0] = acks
-                raise
-            self._forget(acks)
-
-    def _forget(self, acks: list[tuple[str, float | None, float]]) -> None:
-        for job_id, _, _ in acks:
-            self._labels.pop(job_id, None)
-
-    def fail(self, job_id: str, attempt: int, failure: FailureInfo, *, state: str,
-             reason: str | None = None, run_at: float | None = None,
-             data: bytes | None = None) -> None:
-        """Record a failed attempt: ``retrying`` (with ``run_at``), or ``dead``."""
-        now = time.time()
-        with self._ack_lock:
-            acks, self._acks = self._acks, []
-
-        def write(conn: sqlite3.Connection) -> None:
-            if acks:
-                write_acks(conn, acks, self._labels)
-            record_failure(conn, job_id, attempt, failure, self.owner, now)
-            count_where(conn, "retried" if state == "retrying" else "dead", "id = ?", (job_id,))
-            conn.execute(
-                "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
-                "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
-                "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
-                (state, reason, run_at, data, failure.started_at, now, job_id))
-
-        self.db.write(write)
-        self._forget(acks)
-        if state == "retrying":
-            self.wake()
-
-    def finish(self, job_id: str, state: str, reason: str | None) -> None:
-        """Record an outcome without an error: cancelled, or handed back as available."""
-        now = time.time()
-        if state == "available":
-            sql = ("UPDATE runner_job SET state='available', reason=?, run_at=?, "
-                   "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'")
-            params: tuple = (reason, now, job_id)
-        else:
-            sql = ("UPDATE runner_job SET state=?, reason=?, finished_at=?, lease_owner=NULL, "
-                   "lease_expires_at=NULL WHERE id=?")
-            params = (state, reason, now, job_id)
-
-        def write(conn: sqlite3.Connection) -> None:
-            if state == "cancelled":
-                count_where(conn, "cancelled", "id = ?", (job_id,))
-            conn.execute(sql, params)
-
-        self.db.write(write)
-        if state == "available":
-            self.wake()
-
     @property
     def path(self) -> Path:
         """The database file."""
         return self.db.path
+
+
+def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
+    """Send waiting jobs whose ``run_at`` is not a number (a hand edit) to dead, once.
+
+    SQLite sorts text after every number, so such a row is never due and would
+    otherwise come back as the next due time on every poll. Returns the next
+    due time among the rows left.
+    """
+    bad = conn.execute(
+        f"UPDATE runner_job SET state='dead', finished_at=?, "
+        f"reason='run_at is not a number: ' || quote(run_at) WHERE state IN {WAITING_SQL} "
+        f"AND typeof(run_at) NOT IN ('real', 'integer') RETURNING id, reason", (now,)).fetchall()
+    for job_id, reason in bad:
+        logger.error("job %s goes to dead: %s", job_id, reason)
+    (next_due,) = conn.execute(
+        f"SELECT min(run_at) FROM runner_job WHERE state IN {WAITING_SQL}").fetchone()
+    return next_due

@@ -26,13 +26,19 @@ import time
 from dataclasses import dataclass, field
 
 from runner.config import Settings, parse_section
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DatabaseLocked
 from runner.store.db import Database
 from runner.store.events import prune_events
 
 logger = logging.getLogger(__name__)
 
 DAY = 86400.0
+INCREMENTAL = 2
+#: A worker switches a file up to this size by itself at start (a VACUUM copies it).
+AUTO_SWITCH_MAX_BYTES = 512 * 2**20
+AUTO_VACUUM_OFF = ("auto_vacuum is off in this database (it was made by an older version), so "
+                   "pruned rows leave free pages inside the file; run `python -m runner vacuum` "
+                   "once (a full VACUUM; workers wait for it) to give space back from now on")
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class PruneReport:
 
     deleted: dict[str, int] = field(default_factory=dict)
     vacuumed_pages: int = 0
+    auto_vacuum: bool = True
+    """False when the file cannot give pages back (made before auto_vacuum was set)."""
     wal_bytes_before: int = 0
     wal_bytes_after: int = 0
     checkpoint_busy: bool = False
@@ -98,29 +106,40 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
     report = PruneReport()
     where, params = _jobs_where(section, at)
     log_cut = at - section.logs_days * DAY
+    report.auto_vacuum = auto_vacuum_mode(db) == INCREMENTAL
     if dry_run:
         report.deleted["jobs"] = db.query(f"SELECT count(*) FROM runner_job WHERE {where}",
                                           params)[0][0]
+        # The real run deletes a pruned job's records with it, whatever their age.
         report.deleted["logs"] = db.query(
-            "SELECT count(*) FROM runner_log WHERE created_at < ?", (log_cut,))[0][0]
+            f"SELECT count(*) FROM runner_log WHERE created_at < ? OR job_id IN "
+            f"(SELECT id FROM runner_job WHERE {where})", (log_cut, *params))[0][0]
         report.deleted["events"] = prune_events(db, section.events_days, now=at,
                                                 dry_run=True)
         return report
     size = section.batch_size
 
-    def jobs_batch(conn: sqlite3.Connection) -> int:
+    def jobs_batch(conn: sqlite3.Connection) -> tuple[int, int]:
         ids = [r[0] for r in conn.execute(
             f"SELECT id FROM runner_job WHERE {where} LIMIT ?", (*params, size)).fetchall()]
+        logs = 0
         if ids:
             marks = ",".join("?" * len(ids))
             conn.execute(f"DELETE FROM runner_job_error WHERE job_id IN ({marks})", ids)
-            conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})", ids)
+            logs = conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})",
+                                ids).rowcount
             conn.execute(f"DELETE FROM runner_kv WHERE key IN ({marks})", ids)
             conn.execute(f"DELETE FROM runner_job WHERE id IN ({marks})", ids)
-        return len(ids)
+        return len(ids), logs
 
-    report.deleted["jobs"] = _batches(db, jobs_batch, size)
-    report.deleted["logs"] = _batches(db, lambda c: c.execute(
+    jobs = job_logs = 0
+    while True:
+        batch_jobs, batch_logs = db.write(jobs_batch)  # counted once committed
+        jobs, job_logs = jobs + batch_jobs, job_logs + batch_logs
+        if batch_jobs < size:
+            break
+    report.deleted["jobs"] = jobs
+    report.deleted["logs"] = job_logs + _batches(db, lambda c: c.execute(
         "DELETE FROM runner_log WHERE id IN (SELECT id FROM runner_log WHERE created_at < ? "
         "LIMIT ?)", (log_cut, size)).rowcount, size)
     report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
@@ -147,9 +166,76 @@ def incremental_vacuum(db: Database) -> int:
     """Give free pages back to the file system; returns how many were freed."""
     (before,) = db.query("PRAGMA freelist_count")[0]
     if before:
-        db.write(lambda c: c.execute("PRAGMA incremental_vacuum").fetchall())
+        # Python's sqlite3 steps a statement without result columns once, and each
+        # step of incremental_vacuum frees one page; a script runs it to the end
+        # (in its own transaction).
+        try:
+            db.outside_transaction(lambda c: c.executescript("PRAGMA incremental_vacuum;"))
+        except DatabaseLocked as exc:
+            logger.warning("incremental vacuum skipped, the database stayed locked: %s", exc)
     (after,) = db.query("PRAGMA freelist_count")[0]
     return max(0, before - after)
+
+
+def auto_vacuum_mode(db: Database) -> int:
+    """``PRAGMA auto_vacuum``: 0 none, 1 full, 2 incremental."""
+    return db.query("PRAGMA auto_vacuum")[0][0]
+
+
+def other_running_workers(db: Database, *, me: str | None = None,
+                          now: float | None = None) -> int:
+    """Workers registered as running with a heartbeat in the last minute, ``me`` aside."""
+    at = time.time() if now is None else now
+    return db.query("SELECT count(*) FROM runner_worker WHERE state = 'running' AND "
+                    "heartbeat_at > ? AND id IS NOT ?", (at - 60.0, me))[0][0]
+
+
+def switch_to_incremental_vacuum(db: Database) -> bool:
+    """Rewrite the file once (``VACUUM``) so that pruning can give space back.
+
+    A database made before ``auto_vacuum`` was set keeps freed pages for ever;
+    SQLite changes the mode of a file that has tables only with a full VACUUM,
+    which holds the write lock while it copies the file. Returns True when the
+    mode is incremental afterwards.
+
+    Raises:
+        DatabaseLocked: another process held the database past ``busy_timeout``.
+    """
+    if auto_vacuum_mode(db) == INCREMENTAL:
+        return True
+
+    def vacuum(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")
+
+    db.outside_transaction(vacuum)
+    return auto_vacuum_mode(db) == INCREMENTAL
+
+
+def enable_space_reclaim(db: Database, *, me: str | None = None) -> str | None:
+    """At a worker's start: switch an old file to incremental auto_vacuum when that is safe.
+
+    Safe means no other worker is running on the file (the VACUUM would make it
+    wait) and the file is small enough to copy quickly. Returns what the
+    operator should be told, or None when there is nothing to say.
+    """
+    if auto_vacuum_mode(db) == INCREMENTAL:
+        return None
+    try:
+        size = db.path.stat().st_size
+    except OSError:
+        size = 0
+    if size > AUTO_SWITCH_MAX_BYTES or other_running_workers(db, me=me):
+        return AUTO_VACUUM_OFF
+    try:
+        switched = switch_to_incremental_vacuum(db)
+    except DatabaseLocked:
+        return AUTO_VACUUM_OFF
+    if not switched:
+        return AUTO_VACUUM_OFF
+    logger.warning("%s: switched to incremental auto_vacuum (one-time VACUUM of %.1f MiB); "
+                   "pruning now gives space back", db.path, size / 2**20)
+    return None
 
 
 def wal_size(db: Database) -> int:

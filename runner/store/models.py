@@ -236,10 +236,9 @@ _DDL_NAME = re.compile(r"IF NOT EXISTS (\w+)")
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create every table and index that is missing (safe to run concurrently).
 
-    ``auto_vacuum`` only takes effect on a database without tables, so it is set
-    first: pruning can then give pages back with ``incremental_vacuum``.
+    ``auto_vacuum`` is set when the connection opens (:class:`runner.db.Database`):
+    SQLite ignores it inside a transaction and once WAL mode is on.
     """
-    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
     for statement in DDL:
         conn.execute(statement)
     conn.execute("INSERT OR IGNORE INTO runner_meta (key, value) VALUES ('schema', ?)",

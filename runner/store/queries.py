@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from runner.errors import JobNotFound
-from runner.store.db import AmbiguousId, Database, lookup_id
+from runner.store.db import AmbiguousId, Database, contains_pattern, lookup_id
 from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow
 
 
@@ -46,8 +46,9 @@ class JobFilter:
             clauses.append("event_id = ?")
             params.append(self.event_id)
         if self.text:
-            like = f"%{self.text}%"
-            clauses.append("(id LIKE ? OR task LIKE ? OR args LIKE ? OR error_message LIKE ?)")
+            like = contains_pattern(self.text)
+            clauses.append("(id LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' OR "
+                           "args LIKE ? ESCAPE '\\' OR error_message LIKE ? ESCAPE '\\')")
             params.extend([like] * 4)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 

@@ -3,7 +3,9 @@
 A worker id is ``host:pid:started_ms``. A job whose lease expired, or whose
 owner is a process on this host that no longer exists, is an orphan: it goes
 back to ``available`` with its attempt still counted, or to ``dead`` ("worker
-died") once it has been running during ``crash_limit`` worker deaths.
+died") once it has been running during ``crash_limit`` worker deaths. Only an
+attempt that had started is charged: a job the dead worker had claimed ahead of
+its idle threads goes back as if never claimed (see :mod:`runner.store.running_file`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from runner.store.counters import count_where
 from runner.store.db import Database
+from runner.store.running_file import forget, read_started, running_dir
 
 
 def make_worker_id(now: float | None = None) -> str:
@@ -42,6 +45,13 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def worker_gone(owner: str, host: str | None = None) -> bool:
+    """True when ``owner`` is a worker of this host whose process no longer exists."""
+    owner_host, pid = parse_worker_id(owner)
+    here = socket.gethostname() if host is None else host
+    return owner_host == here and pid is not None and not pid_alive(pid)
+
+
 @dataclass(frozen=True)
 class Recovery:
     """What one recovery pass did."""
@@ -64,8 +74,12 @@ def register(db: Database, owner: str, *, concurrency: int, queues: tuple[str, .
 def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: float,
               rss_bytes: int | None = None, cpu_percent: float | None = None,
               processed: int | None = None, status: str | None = None,
-              now: float | None = None) -> None:
-    """Say this worker is alive and extend the leases of the jobs it runs."""
+              running: int | None = None, now: float | None = None) -> None:
+    """Say this worker is alive and extend the leases of the jobs it runs.
+
+    ``running`` counts the jobs a thread runs now; the other ``job_ids`` are
+    prefetched (claimed, waiting in the process). Default: all of them.
+    """
     at = time.time() if now is None else now
 
     def beat(conn: sqlite3.Connection) -> None:
@@ -73,7 +87,8 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
             "UPDATE runner_worker SET heartbeat_at=?, rss_bytes=coalesce(?, rss_bytes), "
             "cpu_percent=coalesce(?, cpu_percent), running=?, "
             "processed=coalesce(?, processed), status=coalesce(?, status) WHERE id=?",
-            (at, rss_bytes, cpu_percent, len(job_ids), processed, status, owner))
+            (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
+             processed, status, owner))
         if job_ids:
             conn.executemany(
                 "UPDATE runner_job SET lease_expires_at=? WHERE id=? AND lease_owner=? "
@@ -112,8 +127,14 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         owner_host, pid = parse_worker_id(owner)
         if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
             dead_here.append(owner)
-    if not dead_here and not any(expires is not None and expires < at for _, expires in rows):
+    forget_stale_files(db, host, {owner for owner, _ in rows if owner})
+    # A worker killed while idle holds no job, but its row must not stay 'running'.
+    idle_dead = [w for (w,) in db.query("SELECT id FROM runner_worker WHERE state='running'")
+                 if w != me and w not in dead_here and worker_gone(w, host)]
+    if not dead_here and not idle_dead and not any(
+            expires is not None and expires < at for _, expires in rows):
         return Recovery([], [])  # nothing to recover: no write transaction
+    started = {owner: read_started(db.path, owner) for owner in dead_here}
 
     def recover(conn: sqlite3.Connection) -> Recovery:
         marks = ",".join("?" * len(dead_here))
@@ -124,38 +145,95 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
             (at, *dead_here)).fetchall()
         requeued, buried = [], []
         for job_id, owner, attempt, crashes, started_at in rows:
-            crashes += 1
+            ran = started.get(owner)
+            if ran is not None and (job_id, attempt) not in ran:
+                conn.execute(
+                    "UPDATE runner_job SET state='available', attempt=attempt-1, run_at=?, "
+                    "started_at=NULL, reason='claimed by a worker that died before starting "
+                    "it; requeued', lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+                    (at, job_id))
+                requeued.append(job_id)
+                continue
             message = (f"worker {owner} died while attempt {attempt} was running"
                        if owner != me else
                        f"lease of attempt {attempt} expired: its outcome could not be written")
-            conn.execute(
-                "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, "
-                "traceback, worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (job_id, attempt, "crash", "WorkerDied", message, "", owner, started_at, at))
-            if crash_limit and crashes >= crash_limit:
-                conn.execute(
-                    "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, "
-                    "reason=?, error_type='WorkerDied', error_message=?, lease_owner=NULL, "
-                    "lease_expires_at=NULL WHERE id=?",
-                    (crashes, at, f"worker died ({crashes} times while running it)",
-                     message, job_id))
+            if charge_crash(conn, job_id, owner, attempt, crashes, started_at, message,
+                            crash_limit=crash_limit, error_type="WorkerDied", now=at):
                 buried.append(job_id)
             else:
-                conn.execute(
-                    "UPDATE runner_job SET state='available', crashes=?, run_at=?, "
-                    "reason='worker died; requeued', lease_owner=NULL, lease_expires_at=NULL "
-                    "WHERE id=?", (crashes, at, job_id))
                 requeued.append(job_id)
-        for outcome, ids in (("dead", buried), ("retried", requeued)):
-            if ids:
-                count_where(conn, outcome, f"id IN ({','.join('?' * len(ids))})", ids)
-        if dead_here:
+        gone = dead_here + idle_dead
+        if gone:
             conn.execute(
-                f"UPDATE runner_worker SET state='dead', stopped_at=? WHERE id IN ({marks}) "
-                "AND state='running'", (at, *dead_here))
+                f"UPDATE runner_worker SET state='dead', stopped_at=?, running=0 WHERE id IN "
+                f"({','.join('?' * len(gone))}) AND state='running'", (at, *gone))
         return Recovery(requeued, buried)
 
-    return db.write(recover)
+    recovery = db.write(recover)
+    for owner in dead_here:
+        forget(db.path, owner)
+    return recovery
+
+
+def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
+    """Remove running files of this host's dead workers that hold no job any more."""
+    try:
+        names = [p.name for p in running_dir(db.path).iterdir()]
+    except OSError:
+        return
+    for name in names:
+        owner_host, pid = parse_worker_id(name)
+        if owner_host == host and pid is not None and pid != os.getpid() \
+                and name not in holding and not pid_alive(pid):
+            forget(db.path, name)
+
+
+def charge_crash(conn: sqlite3.Connection, job_id: str, owner: str | None, attempt: int,
+                 crashes: int, started_at: float | None, message: str, *, crash_limit: int,
+                 error_type: str, now: float) -> bool:
+    """Charge a crash to a running attempt: requeued, or dead at ``crash_limit``; True if dead."""
+    crashes += 1
+    conn.execute(
+        "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, "
+        "traceback, worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (job_id, attempt, "crash", error_type, message, "", owner, started_at, now))
+    if crash_limit and crashes >= crash_limit:
+        reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
+            f" ({crashes} times while running it)"
+        count_where(conn, "dead", "id = ?", (job_id,))
+        conn.execute(
+            "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
+            "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
+            "WHERE id=?", (crashes, now, reason, error_type, message, job_id))
+        return True
+    reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    count_where(conn, "retried", "id = ?", (job_id,))
+    conn.execute(
+        "UPDATE runner_job SET state='available', crashes=?, run_at=?, reason=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (crashes, now, reason, job_id))
+    return False
+
+
+def charge_stuck(db: Database, job_id: str, attempt: int, owner: str, message: str, *,
+                 crash_limit: int, now: float | None = None) -> str | None:
+    """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+
+    Returns the job's new state (``available`` or ``dead``), or None when that
+    attempt was no longer running under ``owner``.
+    """
+    at = time.time() if now is None else now
+
+    def charge(conn: sqlite3.Connection) -> str | None:
+        row = conn.execute(
+            "SELECT crashes, started_at FROM runner_job WHERE id=? AND attempt=? "
+            "AND state='executing' AND lease_owner=?", (job_id, attempt, owner)).fetchone()
+        if row is None:
+            return None
+        dead = charge_crash(conn, job_id, owner, attempt, row[0], row[1], message,
+                            crash_limit=crash_limit, error_type="JobStuck", now=at)
+        return "dead" if dead else "available"
+
+    return db.write(charge)
 
 
 def prune_workers(db: Database, *, older_than: float, now: float | None = None) -> int:

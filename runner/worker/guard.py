@@ -9,8 +9,13 @@
   ``[worker] min_free_disk_mb``, or SQLite reports the disk full (SQLITE_FULL,
   including a ``max_page_count`` cap) or an I/O error on write, claiming is
   held: running jobs finish, their outcomes wait in memory, health says why.
-  Each :meth:`ResourceGuard.check` probes again (a rolled-back write of a few
-  pages) and claiming resumes by itself once the disk has room.
+  Each :meth:`ResourceGuard.check` probes again (a rolled-back write) and
+  claiming resumes by itself once the disk has room.
+* Hysteresis, so claiming does not flap between held and resumed while the disk
+  sits at the edge: a write-failure hold ends only after
+  :data:`RESUME_AFTER` probes in a row succeed with a larger, committed write
+  (:data:`_RESUME_PROBE_BYTES`) than the one that detects it, and a low-space
+  hold ends only once free space is a margin above ``min_free_disk_mb``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,24 @@ from runner.store.job_storage import JobStorage
 logger = logging.getLogger(__name__)
 
 _PROBE_BYTES = 3 * 4096
+#: While held, a committed probe must fit this much: the room a few claims and outcomes need.
+_RESUME_PROBE_BYTES = 16 * 4096
+#: Consecutive good probes before a write-failure hold ends.
+RESUME_AFTER = 2
+
+
+def space_margin_mb(minimum_mb: int) -> int:
+    """How far above ``min_free_disk_mb`` free space must climb to end a hold."""
+    return max(8, minimum_mb // 4)
+
+
+def holds_for_space(free_mb: float, minimum_mb: int, held: bool) -> bool:
+    """Whether claiming stays held for low free space (pure, with hysteresis)."""
+    if not minimum_mb:
+        return False
+    if held:
+        return free_mb < minimum_mb + space_margin_mb(minimum_mb)
+    return free_mb < minimum_mb
 
 
 class ProbeRollback(Exception):
@@ -43,6 +66,7 @@ class ResourceGuard:
         self.on_memory_limit = on_memory_limit
         self.memory_exceeded = False
         self._last_loud = 0.0
+        self._good_probes = 0
         storage.on_disk_full = self.disk_full
 
     @property
@@ -75,6 +99,7 @@ class ResourceGuard:
 
     def disk_full(self, exc: DiskFull) -> None:
         """A write failed for lack of space: hold claims now (from any thread)."""
+        self._good_probes = 0
         self.storage.hold_claims("disk", f"disk full: {exc}")
         self._loud(f"database writes fail ({exc}); claiming stopped until space returns")
 
@@ -85,12 +110,17 @@ class ResourceGuard:
             self._loud(f"{free_reason}; claiming stopped until space returns")
         elif self.storage.release_claims("space"):
             logger.warning("free space is back above min_free_disk_mb; claiming resumes")
-        probe = self._probe_write()
+        held = "disk" in self.storage.holds
+        probe = (self._probe_write(_RESUME_PROBE_BYTES, commit=True) if held
+                 else self._probe_write())
         if probe:
+            self._good_probes = 0
             self.storage.hold_claims("disk", f"disk full: {probe}")
             self._loud(f"database writes fail ({probe}); claiming stopped until space returns")
-        elif "disk" in self.storage.holds and self.storage.release_claims("disk"):
-            logger.warning("database writes work again; claiming resumes")
+        elif held:
+            self._good_probes += 1
+            if self._good_probes >= RESUME_AFTER and self.storage.release_claims("disk"):
+                logger.warning("database writes work again; claiming resumes")
 
     def _low_free_space(self) -> str | None:
         minimum = self.settings.worker.min_free_disk_mb
@@ -101,21 +131,33 @@ class ResourceGuard:
             free = shutil.disk_usage(directory).free
         except OSError as exc:
             return f"cannot read free space of {directory}: {exc.strerror}"
-        if free < minimum * 2**20:
+        held = "space" in self.storage.holds
+        if holds_for_space(free / 2**20, minimum, held):
+            resume = (f"; claiming resumes above {minimum + space_margin_mb(minimum)} MiB"
+                      if held else "")
             return (f"only {free / 2**20:.0f} MiB free under {directory} "
-                    f"(min_free_disk_mb {minimum})")
+                    f"(min_free_disk_mb {minimum}{resume})")
         return None
 
-    def _probe_write(self) -> str | None:
-        """Try to allocate a few pages in a transaction that is rolled back."""
+    def _probe_write(self, size: int = _PROBE_BYTES, *, commit: bool = False) -> str | None:
+        """Try to allocate ``size`` bytes of pages; the problem, or None when it fits.
+
+        Rolled back by default. With ``commit`` the row is committed and then
+        deleted: a small rolled-back write may never leave SQLite's page cache,
+        so only a committed one proves the disk takes writes again.
+        """
 
         def probe(conn):  # noqa: ANN001, ANN202 - sqlite3.Connection
             conn.execute("INSERT OR REPLACE INTO runner_meta (key, value) "
-                         "VALUES ('disk_probe', hex(randomblob(?)))", (_PROBE_BYTES // 2,))
-            raise ProbeRollback
+                         "VALUES ('disk_probe', hex(randomblob(?)))", (size // 2,))
+            if not commit:
+                raise ProbeRollback
 
         try:
             self.storage.db.write(probe, deadline=2.0)
+            if commit:
+                self.storage.db.write(lambda c: c.execute(
+                    "DELETE FROM runner_meta WHERE key = 'disk_probe'"), deadline=2.0)
         except ProbeRollback:
             return None
         except DiskFull as exc:

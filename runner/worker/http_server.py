@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,10 +63,14 @@ def metrics_settings(settings: Settings) -> MetricsSection:
 def parse_listen(text: str, settings: Settings) -> tuple[str, int]:
     """``"host:port"`` (``[::1]:9464`` for IPv6) as (host, port)."""
     host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen must be "
                           f"'host:port', got {text!r}")
+    if ":" in host and not bracketed:
+        raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen {text!r}: an IPv6 "
+                          f"address goes in brackets, e.g. '[{host}]:{port}'")
     return host, int(port)
 
 
@@ -77,6 +82,10 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class MetricsServer:
@@ -100,7 +109,8 @@ class MetricsServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 logger.debug("%s " + format, self.address_string(), *args)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, port), Handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

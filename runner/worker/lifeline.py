@@ -2,7 +2,9 @@
 
 Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``)
 records the worker's liveness and resources, extends the leases of the jobs it
-runs, and returns orphaned jobs of dead workers to the queue.
+runs (and of those whose outcome is not written yet), writes such outcomes,
+writes off jobs stuck past their timeout (:mod:`runner.worker.stalls`), and returns
+orphaned jobs of dead workers to the queue.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import psutil
 from runner.config import Settings
 from runner.store.job_storage import JobStorage
 from runner.store.workers import heartbeat, recover_orphans
+from runner.worker.stalls import StallWatch
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +28,10 @@ class Lifeline:
     """Background loop with ``start()``/``stop()``; one :meth:`beat` per interval."""
 
     def __init__(self, storage: JobStorage, settings: Settings, owner: str, *,
-                 status: Callable[[], str | None] | None = None) -> None:
+                 status: Callable[[], str | None] | None = None,
+                 stalls: StallWatch | None = None) -> None:
         self.storage = storage
+        self.stalls = stalls
         self.settings = settings
         self.owner = owner
         self.status = status
@@ -73,14 +78,24 @@ class Lifeline:
         """One pass: heartbeat with leases extended, then reap orphans."""
         at = time.time() if now is None else now
         w = self.settings.worker
+        if self.stalls is not None:
+            try:
+                self.stalls.check()  # before the heartbeat: a stuck job's lease is not extended
+            except Exception:
+                logger.exception("looking for stuck jobs failed")
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)
         self.last_cpu_percent = cpu
         heartbeat(self.storage.db, self.owner, self.storage.inflight_ids(),
                   lease_seconds=w.lease_seconds, rss_bytes=rss, cpu_percent=cpu,
+                  running=self.storage.running_count(), processed=self.storage.processed,
                   status=self.status() if self.status else None, now=at)
         self.last_beat = at
+        if self.storage.pending_outcomes:
+            # Outcomes a failed write left queued: do not wait for the next claim,
+            # which a held queue (disk full, memory) may not make for a long time.
+            self.storage.try_flush_acks()
         recovery = recover_orphans(self.storage.db, crash_limit=w.crash_limit, me=self.owner,
                                    now=at)
         if recovery.requeued or recovery.buried:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import logging.handlers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.config import LOG_LEVELS, Settings, parse_section
 from runner.errors import ConfigError
+from runner.files import DEFAULT_FILE_MODE, create_private
+from runner.printable import block, one_line
 from runner.worker.log_capture import original_stream
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s%(job)s: %(message)s"
@@ -80,7 +83,7 @@ def logging_settings(settings: Settings) -> LoggingSection:
     if section.flush_interval <= 0:
         raise ConfigError(f"{where} flush_interval must be greater than 0")
     try:
-        logging.Formatter(section.format).format(_probe_record())
+        LineFormatter(section.format).format(_probe_record())
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{where} format is not a usable log format: {exc}") from None
     return section
@@ -106,20 +109,21 @@ def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
     path = log_file_path(settings, section)
     if path is not None:
         common = {"formatter": "plain", "filters": ["job"], "filename": str(path),
-                  "encoding": "utf-8", "delay": True}
+                  "encoding": "utf-8", "delay": True,
+                  "file_mode": settings.runner.file_mode_bits}
         if section.rotation == "size":
-            handlers["file"] = {"class": "logging.handlers.RotatingFileHandler",
+            handlers["file"] = {"class": f"{__name__}.PrivateRotatingFileHandler",
                                 "maxBytes": section.max_bytes,
                                 "backupCount": section.backup_count, **common}
         elif section.rotation == "watched":
-            handlers["file"] = {"class": "logging.handlers.WatchedFileHandler", **common}
+            handlers["file"] = {"class": f"{__name__}.PrivateWatchedFileHandler", **common}
         else:
-            handlers["file"] = {"class": "logging.FileHandler", **common}
+            handlers["file"] = {"class": f"{__name__}.PrivateFileHandler", **common}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"job": {"()": "runner.worker.log_capture.JobContextFilter"}},
-        "formatters": {"plain": {"format": section.format}},
+        "formatters": {"plain": {"()": f"{__name__}.LineFormatter", "fmt": section.format}},
         "handlers": handlers,
         "loggers": {"huey": {"level": "DEBUG" if level == "DEBUG" else "WARNING"}},
         "root": {"level": level, "handlers": list(handlers)},
@@ -138,8 +142,9 @@ def configure_logging(settings: Settings, *,
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8"):
-                pass
+            if not create_private(path, settings.runner.file_mode_bits):
+                with path.open("a", encoding="utf-8"):
+                    pass
         except OSError as exc:
             raise ConfigError(f"[logging] file: cannot write {path} ({exc.strerror})") from None
     logging.config.dictConfig(build_config(settings, section))
@@ -147,6 +152,59 @@ def configure_logging(settings: Settings, *,
     for handler in extra_handlers:
         root.addHandler(handler)
     return section
+
+
+class LineFormatter(logging.Formatter):
+    """One record, one line: control characters in the message are escaped, and
+    tracebacks are indented, so text from a job can never forge a record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.getMessage())
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + block(record.exc_text)
+        if record.stack_info:
+            text += "\n" + block(self.formatStack(record.stack_info))
+        return text
+
+
+class _PrivateFile:
+    """Opens its file with ``[runner] file_mode`` when it creates it (also after a rotation)."""
+
+    baseFilename: str  # noqa: N815 - logging's name
+    file_mode: int = DEFAULT_FILE_MODE
+
+    def _open(self):  # noqa: ANN202 - a text stream, as logging's own
+        create_private(self.baseFilename, self.file_mode)
+        return super()._open()  # type: ignore[misc]
+
+
+class PrivateFileHandler(_PrivateFile, logging.FileHandler):
+    """``logging.FileHandler`` creating a private file."""
+
+    def __init__(self, *args: Any, file_mode: int = DEFAULT_FILE_MODE, **kwargs: Any) -> None:
+        self.file_mode = file_mode
+        super().__init__(*args, **kwargs)
+
+
+class PrivateRotatingFileHandler(_PrivateFile, logging.handlers.RotatingFileHandler):
+    """``RotatingFileHandler`` whose new files are private too."""
+
+    def __init__(self, *args: Any, file_mode: int = DEFAULT_FILE_MODE, **kwargs: Any) -> None:
+        self.file_mode = file_mode
+        super().__init__(*args, **kwargs)
+
+
+class PrivateWatchedFileHandler(_PrivateFile, logging.handlers.WatchedFileHandler):
+    """``WatchedFileHandler`` reopening a private file after an external rotation."""
+
+    def __init__(self, *args: Any, file_mode: int = DEFAULT_FILE_MODE, **kwargs: Any) -> None:
+        self.file_mode = file_mode
+        super().__init__(*args, **kwargs)
 
 
 def _probe_record() -> logging.LogRecord:

@@ -45,6 +45,8 @@ exit codes:
   75  the database stayed locked
   78  bad settings: the message names the file and key
   86  the worker went over [worker] max_memory_mb, drained and exited (restart it)
+  87  more threads were stuck in blocking calls than the worker runs; it drained
+      and exited (restart it)
 """
 
 
@@ -69,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``run.py``; returns the exit code."""
+def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None = None) -> int:
+    """Entry point of ``run.py``; returns the exit code.
+
+    ``early_signals`` is the list run.py's first handlers append SIGTERM/SIGINT to
+    while the runner is imported; the worker drains for any found there.
+    """
     args = build_parser().parse_args(argv)
     try:
         environ = service_environment().environ
@@ -97,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         role = "scheduler" if args.scheduler_only else "workers" if args.workers_only else "all"
-        return Manager(settings, queues=queues, loader=reload, role=role).run()
+        return Manager(settings, queues=queues, loader=reload, role=role,
+                       early_signals=early_signals).run()
     except RunnerError as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return exc.exit_code

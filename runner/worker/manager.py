@@ -5,8 +5,10 @@ then runs huey's consumer (thread workers) with the lifeline and the
 operations (:mod:`runner.worker.operations`: stored logs, resource guard, retention,
 metrics listener, systemd notify) beside it. SIGTERM and SIGINT drain: claiming
 stops at once, running jobs get ``shutdown_timeout`` seconds, and whatever
-still runs after that is handed back to the queue. SIGHUP reloads settings.
-Exit code 86 means the worker went over ``max_memory_mb`` and drained.
+still runs after that is handed back to the queue (charged a crash if it is
+stuck past its timeout). SIGHUP reloads settings. Exit code 86 means the worker
+went over ``max_memory_mb`` and drained; 87 that more threads were stuck in
+blocking calls than it runs (:mod:`runner.worker.stalls`).
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from typing import Any
 from huey.consumer import Consumer, ConsumerStopped
 
 from runner.config import Settings
-from runner.errors import EX_MEMORY_LIMIT, DatabaseCorrupt, RunnerError
+from runner.errors import EX_MEMORY_LIMIT, EX_STUCK_THREADS, DatabaseCorrupt, RunnerError
 from runner.events.settings import event_settings
+from runner.readmodel.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
 from runner.store.job_storage import JobStorage
+from runner.store.maintenance import enable_space_reclaim
 from runner.store.workers import make_worker_id, mark_stopped, recover_orphans, register
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations, validate_sections
+from runner.worker.stalls import StallWatch
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,9 @@ class RunnerConsumer(Consumer):
         self.on_stop = on_stop
         self._reload_pending = False
         self._stop_requested = False
+        self._replace: list[threading.Thread] = []
+        self._replace_lock = threading.Lock()
+        self._spawned = 0
         super().__init__(huey, **options)
         self._signal_actions.pop(signal.SIGHUP, None)
 
@@ -66,6 +74,26 @@ class RunnerConsumer(Consumer):
         """Drain and stop, as on SIGTERM (thread-safe)."""
         self._stop_requested = True
 
+    def replace_worker(self, thread: threading.Thread) -> None:
+        """Start a new worker thread in place of one written off (thread-safe)."""
+        with self._replace_lock:
+            self._replace.append(thread)
+
+    def _replace_written_off(self) -> None:
+        with self._replace_lock:
+            gone, self._replace = self._replace, []
+        for thread in gone:
+            for i, (_, t) in enumerate(self.worker_threads):
+                if t is thread and not self.stop_flag.is_set():
+                    self._spawned += 1
+                    worker = self._create_worker()
+                    replacement = self._create_process(
+                        worker, f"Worker-{self.workers + self._spawned}")
+                    replacement.start()
+                    self.worker_threads[i] = (worker, replacement)
+                    logger.warning("thread %s written off; %s takes its place", thread.name,
+                                   replacement.name)
+
     def loop(self, health_check_ts: float | None = None) -> float | None:
         if self._reload_pending:
             self._reload_pending = False
@@ -74,6 +102,7 @@ class RunnerConsumer(Consumer):
             self._stop_requested = False
             self.stop(graceful=True)
             raise ConsumerStopped
+        self._replace_written_off()
         self._call(self.on_tick, "main-loop tick")
         return super().loop(health_check_ts)
 
@@ -92,6 +121,12 @@ class RunnerConsumer(Consumer):
         self.stop_flag.set()
         if jobs is not None:
             jobs.pause_claims()
+        running = len(self.huey._tasks_in_flight)
+        if graceful:
+            logger.info("stopping: draining %d jobs (shutdown_timeout %gs)", running,
+                        self.shutdown_timeout)
+        else:
+            logger.info("stopping now: interrupting %d jobs", running)
         self._call(self.on_stop, "stop notification")
         super().stop(graceful)
 
@@ -113,7 +148,8 @@ class Manager:
 
     def __init__(self, settings: Settings, *, queues: Sequence[str] = (),
                  huey: RunnerHuey | None = None,
-                 loader: Callable[[], Settings] | None = None, role: str = "all") -> None:
+                 loader: Callable[[], Settings] | None = None, role: str = "all",
+                 early_signals: list[int] | None = None) -> None:
         self.settings = settings
         self.role = role  # "all", "scheduler" (--scheduler-only) or "workers" (--workers-only)
         self.scheduler: Scheduler | None = None
@@ -125,7 +161,10 @@ class Manager:
         self.consumer: RunnerConsumer | None = None
         self.lifeline: Lifeline | None = None
         self.ops: Operations | None = None
+        self.stalls: StallWatch | None = None
         self.exit_code = 0
+        #: Stop signals received before :meth:`run` took over the handlers (still appended to).
+        self.early_signals = early_signals if early_signals is not None else []
 
     def prepare(self) -> JobStorage:
         """Load tasks, open the database, register, recover orphans."""
@@ -137,6 +176,9 @@ class Manager:
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
+        reclaim = enable_space_reclaim(jobs.db, me=self.owner)
+        if reclaim:
+            logger.warning("%s: %s", jobs.db.path, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
         register(jobs.db, self.owner, concurrency=threads, queues=self.queues)
         recovery = recover_orphans(jobs.db, crash_limit=self.settings.worker.crash_limit,
@@ -162,7 +204,7 @@ class Manager:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (or the memory limit); returns the process exit code."""
-        early: list[int] = []
+        early = self.early_signals
 
         def before_consumer(signum: int, frame: object) -> None:
             if self.consumer is not None:
@@ -173,6 +215,8 @@ class Manager:
 
         previous = {sig: signal.signal(sig, before_consumer)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
+        if early:
+            self._stop_requested.set()
         try:
             validate_sections(self.settings)
             jobs = self.prepare()
@@ -186,7 +230,11 @@ class Manager:
             threads=0 if self.role == "scheduler" else w.max_concurrent_tasks)
         if self.role != "scheduler":
             jobs.start_consuming(self.owner, self.queues)
-        self.lifeline = Lifeline(jobs, self.settings, self.owner, status=ops.guard.status)
+        if self.role != "scheduler":
+            self.stalls = StallWatch(self.huey, jobs, self.settings,
+                                     on_written_off=self._thread_written_off)
+        self.lifeline = Lifeline(jobs, self.settings, self.owner, status=self._status,
+                                 stalls=self.stalls)
         self.lifeline.start()
         ops.start()
         if self.scheduler is not None:
@@ -217,6 +265,7 @@ class Manager:
             while not self._stop_requested.wait(0.1):
                 if self.ops is not None:
                     self.ops.tick(None, self.lifeline, self.scheduler)
+            logger.info("stopping: draining 0 jobs (scheduler only)")
         finally:
             self.shutdown(jobs)
         return self.exit_code
@@ -241,6 +290,28 @@ class Manager:
         finally:
             self.ops.notifier.ready()
 
+    def _status(self) -> str:
+        """The status each heartbeat writes: paused (guard), stalled, or running."""
+        base = self.ops.guard.status() if self.ops is not None else "running"
+        stalled = self.stalls.status() if self.stalls is not None else None
+        if stalled is None or base.startswith(PAUSED_PREFIX):
+            return base
+        return f"{STALLED_PREFIX} {stalled}"
+
+    def _thread_written_off(self, thread: threading.Thread) -> None:
+        if self.consumer is not None:
+            self.consumer.replace_worker(thread)
+        threads = self.settings.worker.max_concurrent_tasks
+        if self.stalls is not None and self.stalls.blocked_threads() > threads \
+                and self.exit_code == 0:
+            logger.error("%d threads are blocked in jobs written off, more than the %d the "
+                         "worker runs: draining and exiting (code %d) for a restart",
+                         self.stalls.blocked_threads(), threads, EX_STUCK_THREADS)
+            self.exit_code = EX_STUCK_THREADS
+            self._stop_requested.set()
+            if self.consumer is not None:
+                self.consumer.request_stop()
+
     def _memory_limit(self, rss_bytes: int) -> None:
         self.exit_code = EX_MEMORY_LIMIT
         self._stop_requested.set()
@@ -260,6 +331,7 @@ class Manager:
             mark_stopped(jobs.db, self.owner)
         except Exception:
             logger.exception("clean shutdown failed; leases expire and jobs are recovered")
+        logger.info("stopped")  # before the stored-log sink is flushed and detached
         if self.ops is not None:
             self.ops.stop()
         sys.stdout.flush()

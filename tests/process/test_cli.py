@@ -85,3 +85,26 @@ def test_workers_lists_registered_processes(huey, settings_file, make_worker):
     listing = cli(settings_file, "workers")
     assert "running" in listing.stdout and str(worker.proc.pid) in listing.stdout
     worker.terminate()
+
+
+def test_enqueue_refuses_delays_and_priorities_out_of_range_with_exit_65(huey, settings_file):
+    for option, value in (("--delay", "nan"), ("--delay", "inf"), ("--delay", "1e300"),
+                          ("--delay", "-5"), ("--priority", str(10**23))):
+        done = cli(settings_file, "enqueue", "add", "--args", "[1, 2]", option, value)
+        assert done.returncode == 65, (option, value, done.stderr)
+        assert done.stderr.startswith(f"error: {option} ") and "Traceback" not in done.stderr
+    emitted = cli(settings_file, "emit", "user.signup", "--delay", "inf")
+    assert emitted.returncode == 65 and "Traceback" not in emitted.stderr
+    assert queries.count_jobs(huey.jobs.db) == 0
+    done = cli(settings_file, "enqueue", "add", "--args", "[1, 2]", "--delay", "60",
+               "--priority", str(2**63 - 1))
+    assert done.returncode == 0, done.stderr
+
+
+def test_search_matches_percent_and_underscore_literally(huey, settings_file):
+    jobs.add("100%", "a_b")
+    jobs.add("1000", "axb")
+    listing = cli(settings_file, "jobs", "--search", "100%")
+    assert "(1 of 1 jobs)" in listing.stdout, listing.stdout
+    assert "(1 of 1 jobs)" in cli(settings_file, "jobs", "--search", "a_b").stdout
+    assert "(2 of 2 jobs)" in cli(settings_file, "jobs", "--search", "100").stdout

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
+
+import pytest
+from huey.exceptions import TaskException
 
 from runner.store import queries
 from tests import jobs
@@ -50,12 +55,13 @@ def test_job_still_running_after_shutdown_timeout_is_handed_back(huey, tmp_path,
 
 def test_killed_worker_job_runs_again_at_next_start(huey, make_worker, record_file):
     worker = make_worker(TEST_RECORD_FILE=str(record_file))
-    slow = jobs.sleep_then_record(2.0, "done")
-    wait_for(lambda: states(huey, [slow.id]) == ["executing"], message="job to start")
+    slow = jobs.record_then_sleep("started", 2.0)
+    wait_for(lambda: read_records(record_file) == ["started"], message="job to start")
     worker.kill()
     assert states(huey, [slow.id]) == ["executing"]
     make_worker(TEST_RECORD_FILE=str(record_file))
     wait_for(lambda: states(huey, [slow.id]) == ["completed"], message="job to finish")
+    assert read_records(record_file) == ["started", "started"]
     row = queries.get_job(huey.jobs.db, slow.id)
     assert (row.attempt, row.crashes) == (2, 1)
     assert [e.kind for e in queries.job_errors(huey.jobs.db, slow.id)] == ["crash"]
@@ -137,3 +143,67 @@ def test_two_workers_share_one_database_and_run_each_job_once(huey, make_worker,
     assert sorted(labels) == sorted(f"job{i}" for i in range(300))
     states = {queries.get_job(huey.jobs.db, r.id).state for r in results}
     assert states == {"completed"}
+
+
+def test_sigterm_right_after_start_drains_to_exit_0_and_logs_the_stop(huey, tmp_path,
+                                                                     make_worker):
+    # The signal lands while run.py is still importing, then while the worker opens
+    # its database: each start must drain and exit 0, never die with 143. The
+    # delays count from the moment a bare interpreter is up on this machine now.
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    interpreter = time.monotonic() - started
+    for delay in (0.1, 0.25):
+        worker = make_worker()
+        time.sleep(interpreter + delay)  # places the signal; nothing is awaited
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0, (delay, worker.output())
+    log = (tmp_path / "worker.log").read_text()
+    assert "stopping: draining 0 jobs (shutdown_timeout 5s)" in log
+    assert log.count(": stopped") >= 1
+
+
+def test_stop_is_logged_with_the_jobs_it_drains(huey, tmp_path, make_worker, record_file):
+    worker = make_worker(TEST_RECORD_FILE=str(record_file))
+    running = jobs.sleep_then_record(0.5, "finished")
+    wait_for(lambda: states(huey, [running.id]) == ["executing"], message="job to start")
+    assert worker.terminate() == 0
+    log = (tmp_path / "worker.log").read_text()
+    assert "stopping: draining 1 jobs (shutdown_timeout 5s)" in log
+    assert log.index("stopping: draining") < log.index(": stopped")
+
+
+def test_result_get_waits_for_the_outcome_of_the_last_attempt(huey, tmp_path, make_worker):
+    make_worker()
+    counter = tmp_path / "flaky.count"
+    result = jobs.fails_then_works(str(counter), 2)
+    assert result.get(blocking=True, timeout=20) == "worked on attempt 3"
+    failing = jobs.fails_then_works(str(tmp_path / "never.count"), 99)
+    with pytest.raises(TaskException, match="attempt 6 fails"):
+        failing.get(blocking=True, timeout=20)
+    assert queries.get_job(huey.jobs.db, failing.id).attempt == 6
+
+
+def test_jobs_claimed_ahead_of_idle_threads_go_back_untouched_when_the_worker_dies(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="one.toml", worker={
+        "max_concurrent_tasks": 1, "prefetch": 4, "crash_limit": 1})
+    running = jobs.record_then_sleep("started", 60)
+    waiting = [jobs.record_run(f"w{i}") for i in range(4)]
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    every = [running.id, *[r.id for r in waiting]]
+    wait_for(lambda: read_records(record_file) == ["started"], message="first job to start")
+    assert states(huey, every) == ["executing"] * 5  # the other four wait in the process
+    worker.kill()
+
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: states(huey, every) == ["dead", *["completed"] * 4],
+             message="the running job buried, the prefetched ones run")
+    db = huey.jobs.db
+    assert [e.kind for e in queries.job_errors(db, running.id)] == ["crash"]
+    for result in waiting:
+        row = queries.get_job(db, result.id)
+        assert (row.attempt, row.crashes) == (1, 0), row
+        assert queries.job_errors(db, result.id) == []
+    assert sorted(line.split()[0] for line in read_records(record_file)) == [
+        "started", "w0", "w1", "w2", "w3"]

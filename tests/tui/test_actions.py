@@ -5,7 +5,7 @@ from __future__ import annotations
 from runner.store.db import Database
 from runner.store.queries import get_job
 from tests.tui.conftest import drive, settle
-from tui.screens.confirm import ConfirmScreen
+from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.widgets.keyed_table import KeyedTable
 
 
@@ -35,7 +35,11 @@ def test_r_on_a_dead_job_makes_it_waiting_again(dashboard, seeded):
     drive(dashboard(), scenario)
 
 
-def test_read_only_hides_and_refuses_retry(dashboard, seeded):
+def notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def test_read_only_hides_and_refuses_retry_saying_so_on_each_key(dashboard, seeded):
     dead = seeded.dead[0]
 
     async def scenario(app, pilot):
@@ -44,10 +48,44 @@ def test_read_only_hides_and_refuses_retry(dashboard, seeded):
         await settle(app, pilot)
         assert state(seeded, dead) == "dead"
         assert not isinstance(app.screen, ConfirmScreen)
-        keys = {b.binding.key for b in app.active_bindings.values()}
-        assert "r" not in keys and "d" not in keys
+        shown = {b.binding.key for b in app.active_bindings.values() if b.binding.show}
+        assert "r" not in shown and "d" not in shown and "R" not in shown
+        refused = [n for n in notes(app) if n.startswith("read-only: actions are off")]
+        assert len(refused) == 3
+        await pilot.press("s")  # not a write key: no message
+        await settle(app, pilot)
+        assert len([n for n in notes(app) if n.startswith("read-only")]) == 3
 
     drive(dashboard(read_only=True), scenario)
+
+
+def test_actions_false_in_the_settings_turns_actions_off(seeded, tmp_path):
+    from tui.app import make_app
+
+    settings = tmp_path / "dash.toml"
+    settings.write_text(f'[runner]\ndatabase = "{seeded.path}"\n\n[tui]\nactions = false\n')
+    dead = seeded.dead[0]
+
+    async def scenario(app, pilot):
+        await on_jobs_row(app, pilot, dead)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert state(seeded, dead) == "dead"
+        assert "read-only: actions are off ([tui] actions = false)" in notes(app)
+
+    drive(make_app(settings=settings, refresh=60.0), scenario)
+
+
+def test_a_non_boolean_actions_setting_is_refused(seeded, tmp_path):
+    import pytest
+
+    from runner.errors import ConfigError
+    from tui.app import make_app
+
+    settings = tmp_path / "dash.toml"
+    settings.write_text(f'[runner]\ndatabase = "{seeded.path}"\n\n[tui]\nactions = "no"\n')
+    with pytest.raises(ConfigError, match=r"\[tui\] actions must be true or false"):
+        make_app(settings=settings)
 
 
 def test_discard_asks_first_and_n_keeps_the_job(dashboard, seeded):
@@ -70,20 +108,92 @@ def test_discard_asks_first_and_n_keeps_the_job(dashboard, seeded):
     drive(dashboard(), scenario)
 
 
+async def type_answer(app, pilot, text: str) -> None:
+    from textual.widgets import Input
+
+    app.screen.query_one(Input).value = text
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def ask_bulk(app, pilot, key: str, **filters) -> None:
+    from runner.store.queries import JobFilter
+
+    await pilot.press("2")
+    await settle(app, pilot)
+    app.screen.set_filter(JobFilter(**filters))
+    await settle(app, pilot)
+    await pilot.press(key)
+    await settle(app, pilot)
+    assert isinstance(app.screen, TypedConfirmScreen)
+
+
 def test_bulk_retry_states_the_count_and_acts_on_the_filtered_set(dashboard, seeded):
     async def scenario(app, pilot):
-        await pilot.press("2")
+        await ask_bulk(app, pilot, "R", state="dead")
+        assert "[b]2[/] dead jobs" in app.screen.question
+        await pilot.press("y")  # a bulk action is not one key away
+        await pilot.press("enter")
         await settle(app, pilot)
-        app.screen.set_filter(app.screen.filters.__class__(state="dead"))
-        await settle(app, pilot)
-        await pilot.press("R")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        assert "2[/] jobs" in app.screen.question
-        await pilot.press("y")
-        await settle(app, pilot)
+        assert isinstance(app.screen, TypedConfirmScreen)
+        await type_answer(app, pilot, "2")
         assert {state(seeded, j) for j in seeded.dead} == {"available"}
         assert {state(seeded, j) for j in seeded.completed} == {"completed"}
+        assert "retry all: 2 of 2 jobs" in notes(app)
+
+    drive(dashboard(), scenario)
+
+
+def test_bulk_retry_without_a_state_takes_failed_jobs_only(dashboard, seeded):
+    async def scenario(app, pilot):
+        await ask_bulk(app, pilot, "R")
+        assert "[b]2[/] dead/retrying/cancelled jobs" in app.screen.question
+        assert "No filter" in app.screen.question
+        await type_answer(app, pilot, "2")
+        assert {state(seeded, j) for j in seeded.dead} == {"available"}
+        assert {state(seeded, j) for j in seeded.completed} == {"completed"}
+
+    drive(dashboard(), scenario)
+
+
+def test_bulk_retry_of_completed_jobs_needs_the_state_named(dashboard, seeded):
+    async def scenario(app, pilot):
+        await ask_bulk(app, pilot, "R", state="completed")
+        assert "[b]3[/] completed jobs" in app.screen.question
+        await type_answer(app, pilot, "3")
+        assert {state(seeded, j) for j in seeded.completed} == {"available"}
+
+    drive(dashboard(), scenario)
+
+
+def test_bulk_discard_with_a_wrong_count_typed_does_nothing(dashboard, seeded):
+    async def scenario(app, pilot):
+        await ask_bulk(app, pilot, "D")
+        # 6 waiting and 2 dead jobs can be discarded; completed ones cannot
+        assert "[b]8[/] available/scheduled/retrying/dead jobs" in app.screen.question
+        await type_answer(app, pilot, "100")
+        assert isinstance(app.screen, TypedConfirmScreen)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert {state(seeded, j) for j in seeded.waiting} == {"available"}
+        assert {state(seeded, j) for j in seeded.dead} == {"dead"}
+
+    drive(dashboard(), scenario)
+
+
+def test_bulk_retry_of_a_state_that_cannot_be_retried_says_so(dashboard, seeded):
+    async def scenario(app, pilot):
+        from runner.store.queries import JobFilter
+
+        await pilot.press("2")
+        await settle(app, pilot)
+        app.screen.set_filter(JobFilter(state="available"))
+        await settle(app, pilot)
+        await pilot.press("R")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, TypedConfirmScreen)
+        assert any(n.startswith("cannot retry: available jobs cannot be retried")
+                   for n in notes(app)), notes(app)
 
     drive(dashboard(), scenario)
 
@@ -99,6 +209,9 @@ def test_c_cancels_a_waiting_job_and_refuses_a_completed_one(dashboard, seeded):
         await pilot.press("c")
         await settle(app, pilot)
         assert state(seeded, seeded.completed[0]) == "completed"
+        short = seeded.completed[0][-12:]
+        assert notes(app)[-1].startswith(f"cannot cancel {short}: job ")
+        assert not any(n.startswith(f"cancelled {short}") for n in notes(app))
 
     drive(dashboard(), scenario)
 
@@ -111,9 +224,8 @@ def test_retry_from_the_failures_screen_retries_the_whole_group(dashboard, seede
         fatal_row = next(i for i in range(table.row_count) if table.get_row_at(i)[3] == "Fatal")
         table.move_cursor(row=fatal_row)
         await pilot.press("r")
-        await pilot.pause()
-        await pilot.press("y")
         await settle(app, pilot)
+        await type_answer(app, pilot, "1")
         assert state(seeded, seeded.fatal) == "available"
         assert state(seeded, seeded.dead[0]) == "dead"
         assert [table.get_row_at(i)[3] for i in range(table.row_count)] == ["ValueError"]

@@ -26,7 +26,7 @@ def test_events_show_outcomes_and_replay_an_unhandled_event(huey, record_file):
     huey.jobs.db.close()
 
     async def scenario(app, pilot):
-        assert "5 Events (1 unhandled)" in str(app.screen.query_one("#nav").render())
+        assert "5 Events (1 unhandled)" in app.screen.query_one("#nav").text
         await pilot.press("5")
         await settle(app, pilot)
         table = app.screen.query_one("#events", KeyedTable)

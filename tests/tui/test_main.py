@@ -15,10 +15,29 @@ from tui.__main__ import main, parse_args
 from tui.source import DataSource
 
 
-def test_missing_file_is_a_message_not_a_traceback(tmp_path, capsys):
+def test_missing_file_says_how_to_get_a_database(tmp_path, capsys):
     code = main(["--db", str(tmp_path / "nope.db")])
     err = capsys.readouterr().err
-    assert code != 0 and "nope.db: No such file or directory" in err and "Traceback" not in err
+    assert code != 0 and "Traceback" not in err
+    assert "nope.db: no such file" in err
+    assert "start `python run.py` first, or pass `--db PATH`" in err
+    assert "disk I/O" not in err
+
+
+def test_a_mistyped_directory_is_named(tmp_path, capsys):
+    code = main(["--db", str(tmp_path / "typo" / "jobs.db")])
+    err = capsys.readouterr().err
+    assert code != 0 and "no such directory" in err and "python run.py" in err
+
+
+def test_a_directory_is_not_a_database_and_the_file_inside_is_suggested(tmp_path, capsys):
+    code = main(["--db", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code != 0 and "is a directory, not a jobs database" in err
+    assert "disk I/O" not in err and "pass the database file with --db PATH" in err
+    (tmp_path / "jobs.db").write_bytes(b"")
+    main(["--db", str(tmp_path)])
+    assert f"did you mean --db {tmp_path / 'jobs.db'}?" in capsys.readouterr().err
 
 
 def test_a_file_that_is_not_a_jobs_database_is_refused(tmp_path, capsys):
@@ -35,8 +54,9 @@ def test_a_file_that_is_not_a_jobs_database_is_refused(tmp_path, capsys):
 
 
 def test_options_parse():
-    args = parse_args(["--db", "x.db", "--read-only", "--refresh", "2.5"])
-    assert (args.db, args.read_only, args.refresh, args.settings) == ("x.db", True, 2.5, None)
+    args = parse_args(["--db", "x.db", "--read-only", "--refresh", "2.5", "--error-log", "e"])
+    assert (args.db, args.read_only, args.refresh, args.settings, args.error_log) == (
+        "x.db", True, 2.5, None, "e")
 
 
 def test_unavailable_database_is_shown_and_recovers(dashboard, seeded):

@@ -31,7 +31,7 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
         return schedule_store.get_schedule(reader, name)
 
     async def scenario(app, pilot):
-        assert "4 Schedules (3)" in str(app.screen.query_one("#nav").render())
+        assert "4 Schedules (3)" in app.screen.query_one("#nav").text
         await pilot.press("4")
         await settle(app, pilot)
         table = app.screen.query_one("#schedules", KeyedTable)
@@ -43,6 +43,8 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
         await settle(app, pilot)
         assert row("quarter_hourly").paused
         assert "paused" in str(table.get_row("quarter_hourly")[8])
+        # a paused schedule does not fire: no (soon past) next fire time is shown
+        assert str(table.get_row("quarter_hourly")[4]) == "[yellow]paused[/]"
         await pilot.press("p")
         await settle(app, pilot)
         assert not row("quarter_hourly").paused

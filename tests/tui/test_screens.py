@@ -20,14 +20,14 @@ def test_overview_counts_match_the_database(dashboard, seeded):
 
     async def scenario(app, pilot):
         strip = text_of(app, "#summary")
-        assert states["available"] == 6 and f"waiting {states['available']}" in strip
-        assert f"dead {states['dead']}" in strip
+        assert states["available"] == 6 and f"waiting: {states['available']}" in strip
+        assert f"dead: {states['dead']}" in strip
         queues = app.screen.query_one("#queues", KeyedTable)
         assert queues.row_count == 2
         assert queues.get_row("mail")[:3] == ["mail", "2", "0"]
         assert queues.get_row("default")[:3] == ["default", "4", "0"]
-        nav = text_of(app, "#nav")
-        assert "2 Jobs (6)" in nav and "3 Failures (2)" in nav
+        nav = app.screen.query_one("#nav").text
+        assert "2 Jobs (6 live)" in nav and "3 Failures (2)" in nav
 
     drive(dashboard(), scenario)
 

@@ -8,7 +8,7 @@ import pytest
 
 from runner import control
 from runner.store.counters import BUCKETS, count_where, read_totals
-from runner.store.job_rows import write_acks
+from runner.store.job_rows import Ack, write_acks
 from runner.store.maintenance import RetentionSection, prune
 from runner.store.workers import recover_orphans
 from runner.testing import drain
@@ -48,7 +48,7 @@ def test_histogram_buckets_are_cumulative_by_duration(huey):
     claimed = huey.jobs.claim_due(3)
     assert len(claimed) == 3
     took = {made[0].id: 0.001, made[1].id: 0.3, made[2].id: 100.0}
-    acks = [(c.id, 1000.0, 1000.0 + took[c.id]) for c in claimed]
+    acks = [Ack(c.id, c.attempt, 1000.0, 1000.0 + took[c.id]) for c in claimed]
     labels = {c.id: ("add", "default") for c in claimed}
     db.write(lambda conn: write_acks(conn, acks[:2], labels))  # counted from the labels
     db.write(lambda conn: write_acks(conn, acks[2:]))  # counted from the rows
@@ -65,15 +65,16 @@ def test_a_rolled_back_outcome_is_not_counted(huey):
     (claimed,) = huey.jobs.claim_due(1)
 
     def fails_after_writing(conn):
-        write_acks(conn, [(claimed.id, None, time.time())])
+        write_acks(conn, [Ack(claimed.id, claimed.attempt, None, time.time())])
         raise RuntimeError("disk went away")
 
     with pytest.raises(RuntimeError):
         db.write(fails_after_writing)
     assert totals(db, "add").completed == 0
     # Written for real it counts once; a stale ack of the finished job does not.
-    db.write(lambda conn: write_acks(conn, [(claimed.id, None, time.time())]))
-    db.write(lambda conn: write_acks(conn, [(claimed.id, None, time.time() + 1)]))
+    db.write(lambda conn: write_acks(conn, [Ack(claimed.id, claimed.attempt, None, time.time())]))
+    db.write(lambda conn: write_acks(
+        conn, [Ack(claimed.id, claimed.attempt, None, time.time() + 1)]))
     assert totals(db, "add").completed == 1
 
 
@@ -112,15 +113,17 @@ def test_a_batch_with_a_stale_completion_counts_only_what_it_wrote(huey):
     db = huey.jobs.db
     first, second = jobs.add(1, 1), jobs.add(2, 2)
     claimed = {c.id: c for c in huey.jobs.claim_due(2)}
-    db.write(lambda c: c.execute("UPDATE runner_job SET state='available' WHERE id=?",
-                                 (second.id,)))  # requeued by a recovery meanwhile
+    db.write(lambda c: c.execute("UPDATE runner_job SET attempt=attempt+1 WHERE id=?",
+                                 (second.id,)))  # recovered and claimed again meanwhile
     labels = {first.id: ("add", "default"), second.id: ("add", "default")}
-    acks = [(job_id, c.started_at, c.started_at + 0.2) for job_id, c in claimed.items()]
+    acks = [Ack(job_id, c.attempt, c.started_at, c.started_at + 0.2)
+            for job_id, c in claimed.items()]
     db.write(lambda conn: write_acks(conn, acks, labels))
     add = totals(db, "add")
     assert add.completed == 1 and add.duration_sum == pytest.approx(0.2)
     # And a whole batch written with labels is counted from them alone
+    jobs.add(3, 3)
     (again,) = huey.jobs.claim_due(1)
-    db.write(lambda conn: write_acks(conn, [(again.id, again.started_at, again.started_at + 2)],
-                                     {again.id: ("add", "default")}))
+    ack = Ack(again.id, again.attempt, again.started_at, again.started_at + 2)
+    db.write(lambda conn: write_acks(conn, [ack], {again.id: ("add", "default")}))
     assert totals(db, "add").completed == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from runner.readmodel import dashboard as dq
 from runner.readmodel.events import event_views, unhandled_event_count
 from runner.readmodel.failures import failure_group_ids, failure_groups
@@ -63,11 +65,11 @@ def test_job_page_filters_and_pages_newest_first(huey):
     done, dead, fatal, waiting = seed(huey)
     db = reader(huey)
     page = dq.job_page(db, limit=3)
-    assert [j.id for j in page] == waiting[::-1][:3]
-    assert [j.id for j in dq.job_page(db, limit=3, offset=3)][0] == waiting[0]
-    assert {j.id for j in dq.job_page(db, JobFilter(state="dead"))} == {dead, fatal}
-    assert [j.id for j in dq.job_page(db, JobFilter(task="add"))] == done[::-1]
-    assert [j.id for j in dq.job_page(db, JobFilter(text="always fails"))] == [dead]
+    assert [j.id for j in page.jobs] == waiting[::-1][:3]
+    assert [j.id for j in dq.job_page(db, limit=3, after=page.next_key).jobs][0] == waiting[0]
+    assert {j.id for j in dq.job_page(db, JobFilter(state="dead")).jobs} == {dead, fatal}
+    assert [j.id for j in dq.job_page(db, JobFilter(task="add")).jobs] == done[::-1]
+    assert [j.id for j in dq.job_page(db, JobFilter(text="always fails")).jobs] == [dead]
     assert dq.count_jobs_capped(db, JobFilter(state="available")) == (4, False)
     assert dq.count_jobs_capped(db, cap=5) == (5, True)
 
@@ -128,3 +130,70 @@ def test_a_database_without_the_dashboard_indexes_still_reads(huey):
     assert dq.index_hint(db, "runner_job_failure") == ""
     assert {g.error_type for g in failure_groups(db)} == {"ValueError", "Fatal"}
     assert unhandled_event_count(db) == 0
+
+
+def test_log_search_matches_percent_and_underscore_literally(huey):
+    from runner.store.logs import insert_logs
+
+    db = huey.jobs.db
+    db.write(lambda c: insert_logs(c, [(1.0, 20, "app", "disk 100% full", None, None, "w"),
+                                       (2.0, 20, "app", "disk 1000 ok", None, None, "w"),
+                                       (3.0, 20, "app", "user_id set", None, None, "w"),
+                                       (4.0, 20, "app", "userXid set", None, None, "w")]))
+    assert [r.message for r in dq.tail_logs(db, text="100%")] == ["disk 100% full"]
+    assert [r.message for r in dq.tail_logs(db, text="user_id")] == ["user_id set"]
+
+
+def timed_jobs(huey, count: int, start: float = 1_700_000_000.0) -> list[str]:
+    """``count`` waiting jobs created one minute apart from ``start``, oldest first."""
+    ids = [jobs.noop(i).id for i in range(count)]
+    huey.jobs.db.write(lambda c: c.executemany(
+        "UPDATE runner_job SET created_at = ? WHERE id = ?",
+        [(start + 60 * i, job_id) for i, job_id in enumerate(ids)]))
+    return ids
+
+
+def every_page(db, filters=None, **options) -> list[list[str]]:
+    pages, key = [], None
+    while True:
+        page = dq.job_page(db, filters, limit=10, after=key, **options)
+        pages.append([j.id for j in page.jobs])
+        key = page.next_key
+        if key is None:
+            return pages
+
+
+@pytest.mark.parametrize("filters", [None, JobFilter(state="available")],
+                         ids=["insertion order", "state index order"])
+def test_keyset_pages_reach_the_last_job_both_ways(huey, filters):
+    ids = timed_jobs(huey, 25)
+    db = reader(huey)
+    newest = every_page(db, filters)
+    assert [len(p) for p in newest] == [10, 10, 5]
+    assert sum(newest, []) == ids[::-1]
+    assert sum(every_page(db, filters, oldest_first=True), []) == ids
+
+
+@pytest.mark.parametrize("filters", [None, JobFilter(state="available")],
+                         ids=["insertion order", "state index order"])
+def test_a_page_starts_at_a_time(huey, filters):
+    start = 1_700_000_000.0
+    ids = timed_jobs(huey, 25, start)
+    db = reader(huey)
+    at = start + 10 * 60 + 30  # between job 10 and job 11
+    key = dq.page_key_at(db, at, filters)
+    assert [j.id for j in dq.job_page(db, filters, limit=3, after=key).jobs] == ids[10:7:-1]
+    key = dq.page_key_at(db, at, filters, oldest_first=True)
+    assert [j.id for j in dq.job_page(db, filters, limit=3, after=key,
+                                      oldest_first=True).jobs] == ids[11:14]
+    before_all = dq.page_key_at(db, start - 1, filters)
+    assert dq.job_page(db, filters, after=before_all).jobs == []
+
+
+def test_summary_with_a_first_queue_that_has_nothing_due(huey):
+    from tests.tui import dashboard_jobs
+
+    jobs.noop.schedule(args=(1,), delay=3600)  # 'default' sorts first; nothing due there
+    dashboard_jobs.send_mail("due@example.com")
+    s = dq.summary(reader(huey))
+    assert (s.waiting, s.scheduled) == (1, 1) and s.oldest_waiting_age is not None

@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 #: different groups of one layer are siblings and may not import each other.
 LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.config", "runner.ids", "runner.event_patterns",
-              "runner.durations", "runner.envfile"]},
+              "runner.durations", "runner.files", "runner.printable", "runner.envfile"]},
     {"store": ["runner.store"]},
-    {"task API": ["runner.runner_huey", "runner.huey_api", "runner.task", "runner.registry",
-                  "runner.retry", "runner.execution", "runner.arguments", "runner.progress"],
+    {"task API": ["runner.runner_huey", "runner.huey_api", "runner.result", "runner.attempt",
+                  "runner.task",
+                  "runner.registry", "runner.retry", "runner.execution", "runner.arguments",
+                  "runner.progress", "runner.serializers"],
      "readmodel": ["runner.readmodel"]},
     {"scheduling": ["runner.scheduling"], "events": ["runner.events"]},
     {"worker": ["runner.worker"]},

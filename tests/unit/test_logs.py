@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import logging.handlers
 
 import pytest
 
@@ -79,7 +81,7 @@ def test_print_outside_a_job_passes_through(huey, sink, capsys):
 
 def test_worker_records_are_stored_without_a_job(huey, sink):
     store = sink()
-    logging.getLogger("runner.manager").warning("worker line")
+    logging.getLogger("runner.worker.manager").warning("worker line")
     store.flush()
     rows = logstore.read_logs(huey.jobs.db, logstore.LogFilter(worker_only=True))
     assert [(r.message, r.job_id, r.worker) for r in rows] == [
@@ -120,16 +122,22 @@ def test_messages_are_cut_at_message_max_bytes(huey, sink):
     assert message.endswith("[cut at 50 bytes]") and len(message) < 80
 
 
+def _handler_class(config: dict) -> type:
+    module, _, name = config["class"].rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 def test_logging_section_is_validated_and_builds_rotation_handlers(tmp_path):
     settings = parse_settings({"logging": {"rotation": "watched", "file": "w.log"}},
                               source=str(tmp_path / "settings.toml"))
     config = build_config(settings, logging_settings(settings))
-    assert config["handlers"]["file"]["class"] == "logging.handlers.WatchedFileHandler"
+    assert issubclass(_handler_class(config["handlers"]["file"]),
+                      logging.handlers.WatchedFileHandler)
     assert config["handlers"]["file"]["filename"] == str(tmp_path / "w.log")
     size = parse_settings({"logging": {"max_bytes": 1000}})
     handler = build_config(size, logging_settings(size))["handlers"]["file"]
-    assert (handler["class"], handler["maxBytes"]) == ("logging.handlers.RotatingFileHandler",
-                                                       1000)
+    assert issubclass(_handler_class(handler), logging.handlers.RotatingFileHandler)
+    assert handler["maxBytes"] == 1000
     with pytest.raises(ConfigError, match="unknown key 'colour'"):
         logging_settings(parse_settings({"logging": {"colour": True}}))
     with pytest.raises(ConfigError, match="rotation"):

@@ -32,11 +32,11 @@ def test_old_completed_and_dead_jobs_go_with_their_errors_and_logs(huey, capsys)
     # A dry run only counts
     capsys.readouterr()
     assert cli(["--settings", str(huey.settings.path), "prune", "--dry-run"]) == 0
-    assert "would delete: 2 jobs, 1 logs" in capsys.readouterr().out
+    assert "would delete: 2 jobs, 2 logs" in capsys.readouterr().out
     assert db.query("SELECT count(*) FROM runner_job")[0][0] == 3
     # The real pass deletes old jobs, their errors, logs and results
     report = prune(db, RetentionSection())
-    assert report.deleted["jobs"] == 2 and report.deleted["logs"] == 1
+    assert report.deleted["jobs"] == 2 and report.deleted["logs"] == 2
     assert [r[0] for r in db.query("SELECT id FROM runner_job")] == [new_ok.id]
     assert db.query("SELECT count(*) FROM runner_job_error")[0][0] == 0
     assert [r[0] for r in db.query("SELECT message FROM runner_log")] == ["new worker"]
@@ -92,3 +92,49 @@ def test_retention_section_is_validated():
 
     with pytest.raises(ConfigError, match="unknown key 'keep'"):
         retention_settings(parse_settings({"retention": {"keep": 1}}))
+
+
+def insert_finished_jobs(db, count, *, days_ago, payload=2000):
+    """``count`` completed jobs with ``payload`` bytes each, finished ``days_ago``, each with
+    an old log line."""
+    at = time.time() - days_ago * DAY
+    db.write(lambda c: c.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+        "INSERT INTO runner_job (id, task, state, data, run_at, created_at, finished_at) "
+        "SELECT 'old' || i, 'tests.jobs.add', 'completed', randomblob(?), ?, ?, ? FROM n",
+        (count, payload, at, at, at)))
+    db.write(lambda c: c.execute(
+        "INSERT INTO runner_log (created_at, level, logger, message, job_id) "
+        "SELECT ?, 20, 't', 'job line', id FROM runner_job WHERE id LIKE 'old%'", (at,)))
+
+
+def test_dry_run_and_real_run_agree_on_every_count(huey):
+    db = huey.jobs.db
+    insert_finished_jobs(db, 50, days_ago=30, payload=10)
+    now = time.time()
+    db.write(lambda c: c.executemany(
+        "INSERT INTO runner_log (created_at, level, logger, message) VALUES (?,?,?,?)",
+        [(now - 30 * DAY, 20, "w", "old worker line"), (now, 20, "w", "new worker line")]))
+    dry = prune(db, RetentionSection(), dry_run=True)
+    real = prune(db, RetentionSection())
+    assert dry.deleted["jobs"] == real.deleted["jobs"] == 50
+    assert dry.deleted["logs"] == real.deleted["logs"] == 51
+    assert db.query("SELECT message FROM runner_log") == [("new worker line",)]
+
+
+def test_a_new_database_gives_pruned_space_back_to_the_file_system(huey, capsys):
+    db = huey.jobs.db
+    assert db.query("PRAGMA auto_vacuum") == [(2,)]  # incremental, set before any table
+    insert_finished_jobs(db, 3000, days_ago=30)
+    checkpoint(db)
+    before = db.path.stat().st_size
+    assert before > 6_000_000
+    capsys.readouterr()
+    assert cli(["--settings", str(huey.settings.path), "prune"]) == 0
+    out = capsys.readouterr().out
+    assert "deleted: 3000 jobs, 3000 logs" in out
+    pages = int(out.split("vacuumed ")[1].split()[0])
+    assert pages > 1000
+    checkpoint(db)
+    assert db.path.stat().st_size < before / 4
+    assert "auto_vacuum is off" not in out

@@ -141,7 +141,7 @@ def test_overlap_skip_when_a_run_outlasts_its_interval(huey):
     assert row.skipped == 1 and "still running" in row.last_skip_reason
     assert schedule_runs("quarter_hourly", huey=huey)[-1].outcome.startswith("skipped: overlap")
     # When the long run finishes, the next slot runs again
-    huey.jobs.ack_completed(claimed.id)
+    huey.jobs.ack_completed(claimed.id, claimed.attempt)
     huey.jobs.flush_acks()
     s.tick(slot + 1800)
     assert [state for _, state, _ in jobs_of(huey, "quarter_hourly")] == [
@@ -295,3 +295,13 @@ def test_slots_planned_ahead_fire_with_the_prepared_job_only_once(huey):
     other.tick(slot + 0.02)  # planned the same slot ahead, but loses the compare-and-set
     assert [j[0] for j in jobs_of(huey, "quarter_hourly")] == [prepared]
     assert get_schedule("quarter_hourly", huey=huey).next_fire_at == slot + 900
+
+
+def test_schedule_arguments_json_cannot_carry_are_refused_at_start(huey):
+    settings = parse_settings({"runner": {"serializer": "json"}})
+    bad = definition(args=({1, 2},))
+    with pytest.raises(InvalidSchedule, match=r"schedule 'quarter_hourly': .*serializer = "
+                                              r"\"json\".*JSON cannot carry set"):
+        Scheduler(huey, settings, definitions=[bad])
+    assert Scheduler(huey, parse_settings({}), definitions=[bad]).schedules  # pickle carries it
+    Scheduler(huey, settings, definitions=[definition(args=("plain", 1))])

@@ -19,10 +19,13 @@ from textual.widgets import Footer
 
 from runner.config import Settings
 from runner.readmodel.dashboard import Summary
+from runner.readmodel.dashboard_health import HealthLimits
+from runner.readmodel.health import HealthReport
 from runner.store.db import Database
+from tui.source import DataSource
 from tui.throttle import Throttle
 from tui.widgets.nav_bar import NavBar
-from tui.widgets.summary_bar import StatusLine, SummaryBar
+from tui.widgets.summary_bar import HealthBanner, StatusLine, SummaryBar
 
 #: Actions that write; hidden and refused when the dashboard is read-only.
 WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "cancel",
@@ -36,6 +39,8 @@ class TabCounts:
     summary: Summary
     schedules: int
     unhandled_events: int
+    health: HealthReport | None = None
+    """The verdict of ``python -m runner health``, with the same thresholds."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class PollOutcome:
     rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     data: Any = None
     error: str | None = None
+    bug: bool = False
+    """The error is a fault of the dashboard's code, not of the database."""
 
 
 class Dashboard(Protocol):
@@ -56,6 +63,9 @@ class Dashboard(Protocol):
     settings: Settings | None
     throttle: Throttle
     fresh_pending: bool
+    source: DataSource
+    limits: HealthLimits
+    clock: Callable[[], float]
 
     @property
     def read_only(self) -> bool: ...
@@ -64,7 +74,8 @@ class Dashboard(Protocol):
 
     def poll_now(self, *, timed: bool = False) -> None: ...
 
-    def run_write(self, label: str, fn: Callable[..., Any], *args: Any) -> None: ...
+    def run_write(self, done: str, fn: Callable[..., Any], *args: Any,
+                  refused: str) -> None: ...
 
     def switch_mode(self, mode: str) -> Any: ...
 
@@ -83,9 +94,10 @@ class DataScreen(Screen):
     def compose(self) -> ComposeResult:
         yield NavBar(id="nav")
         yield SummaryBar(id="summary")
+        yield HealthBanner(id="health")
         yield from self.compose_body()
         yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; keys need the room
 
     def compose_body(self) -> Iterable[Widget]:
         """The screen's own widgets, between the summary strip and the status line."""
@@ -108,34 +120,57 @@ class DataScreen(Screen):
         """Show data read by :meth:`fetch` (UI thread)."""
 
     def show_poll(self, outcome: PollOutcome, status: str,
-                  tabs: list[tuple[str, str, str]]) -> None:
-        """Show one poll: tabs, summary, status, then the screen's own data."""
+                  tabs: list[tuple[str, str, str, str]]) -> None:
+        """Show one poll: tabs, summary, status, then the screen's own data.
+
+        A failed poll keeps the last good data on screen, dimmed.
+        """
         self.query_one(NavBar).show(tabs, self.TITLE)
-        if outcome.error is not None or outcome.counts is None:
+        failed = outcome.error is not None or outcome.counts is None
+        if self.has_class("-stale") != failed:  # a class change restyles the whole screen
+            self.set_class(failed, "-stale")
+        if failed:
             self.show_status(status, problem=True)
             return
         self.query_one(SummaryBar).show(outcome.counts.summary)
+        self.query_one(HealthBanner).show(outcome.counts.health)
         self.show_status(status)
         self.apply(outcome.data)
 
     def show_status(self, text: str, *, problem: bool = False) -> None:
         self.query_one(StatusLine).show(text, problem=problem)
 
+    def after_write(self) -> None:
+        """An action just wrote to the database: forget anything kept from before."""
+
+    def writes_on(self, key: str) -> bool:
+        """True when ``key`` is bound to a write action on this screen."""
+        return any(binding.action.split("(")[0] in WRITE_ACTIONS
+                   for binding in self._bindings.key_to_bindings.get(key, ()))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS and self.dashboard.read_only:
             return False
         return True
 
-    def act(self, label: str, fn: Callable[..., Any], *args: Any) -> None:
-        """Run a write from :mod:`runner.control` in a thread, then refresh."""
-        self.dashboard.run_write(label, fn, *args)
+    def act(self, done: str, fn: Callable[..., Any], *args: Any, refused: str) -> None:
+        """Run a write from :mod:`runner.control` in a thread, then refresh.
 
-    def confirm(self, question: str, then: Callable[[], None]) -> None:
-        """Ask ``question`` in a modal; run ``then`` on yes."""
-        from tui.screens.confirm import ConfirmScreen
+        ``done`` is said on success; a refusal reads ``refused: reason``.
+        """
+        self.dashboard.run_write(done, fn, *args, refused=refused)
+
+    def confirm(self, question: str, then: Callable[[], None], *,
+                typed: str | None = None) -> None:
+        """Ask ``question`` in a modal; run ``then`` on yes.
+
+        With ``typed``, yes means typing exactly that text (a bulk action's count).
+        """
+        from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 
         def done(answer: bool | None) -> None:
             if answer:
                 then()
 
-        self.app.push_screen(ConfirmScreen(question), done)
+        modal = ConfirmScreen(question) if typed is None else TypedConfirmScreen(question, typed)
+        self.app.push_screen(modal, done)

@@ -1,4 +1,4 @@
-"""A yes/no modal in front of every destructive action."""
+"""The modals in front of every destructive action."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -28,3 +28,37 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class TypedConfirmScreen(ModalScreen[bool]):
+    """A bulk action: goes ahead only when ``expected`` (the count) is typed exactly."""
+
+    BINDINGS = [Binding("escape", "cancel", "No")]
+
+    def __init__(self, question: str, expected: str) -> None:
+        super().__init__()
+        self.question = question
+        self.expected = expected
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.question, id="question")
+            yield Static(f"Type [b]{self.expected}[/] and press enter to go ahead; "
+                         "[b]esc[/] cancels.", id="choices")
+            yield Input(placeholder=self.expected, id="typed")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        typed = event.value.strip().replace(",", "").replace("_", "")
+        if typed == self.expected.replace(",", ""):
+            self.dismiss(True)
+        else:
+            self.query_one("#choices", Static).update(
+                f"[red]{event.value.strip() or 'nothing'} is not {self.expected}[/]: type "
+                f"[b]{self.expected}[/] to go ahead, or [b]esc[/] to cancel.")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -15,10 +15,12 @@ from runner.store.db import Database, short_id
 from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
-from tui.widgets.keyed_table import KeyedTable
+from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 COLUMNS = [("id", "id"), ("name", "name"), ("emitted", "emitted"), ("status", "status"),
            ("source", "source"), ("handlers", "handlers")]
+#: Below 120 cells: which event, and what its handlers made of it.
+NARROW = [("id", 12), ("name", 16), ("status", 10), ("handlers", None)]
 OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
 
 
@@ -37,11 +39,12 @@ class EventsScreen(DataScreen):
     TITLE = "Events"
     MODE = "events"
     BINDINGS = [
-        Binding("enter", "open", "Handler jobs"),
+        Binding("enter", "open", "Handler jobs", show=False),
         Binding("u", "toggle_unhandled", "Unhandled only"),
         Binding("r", "replay", "Replay"),
     ]
-    HELP = [("enter", "the event's handler jobs on the Jobs screen"),
+    HELP = [("j / k, g / G", "move, first / last event"),
+            ("enter", "the event's handler jobs on the Jobs screen"),
             ("u", "show only unhandled events, or all"), ("r", "replay the event")]
 
     def __init__(self) -> None:
@@ -51,7 +54,7 @@ class EventsScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="events-note", classes="section")
-        yield KeyedTable(COLUMNS, id="events")
+        yield OpenableTable(COLUMNS, narrow=NARROW, id="events")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -99,4 +102,5 @@ class EventsScreen(DataScreen):
         if (e := self._selected()) is not None:
             self.confirm(
                 f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)} to every handler?",
-                lambda: self.act(f"replayed {short_id(e.id)}", actions.replay_event, e.id))
+                lambda: self.act(f"replayed {short_id(e.id)}", actions.replay_event, e.id,
+                                 refused=f"cannot replay {short_id(e.id)}"))

@@ -21,10 +21,12 @@ from runner.store.db import Database
 from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
-from tui.widgets.keyed_table import KeyedTable
+from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 COLUMNS = [("count", "jobs"), ("dead", "dead"), ("retrying", "retrying"),
            ("type", "error"), ("message", "message"), ("tasks", "tasks"), ("last", "last failed")]
+#: Below 120 cells: how many, which error, what it said.
+NARROW = [("count", 6), ("type", 16), ("message", None)]
 
 
 def group_key(group: FailureGroup) -> str:
@@ -39,12 +41,14 @@ class FailuresScreen(DataScreen):
     TITLE = "Failures"
     MODE = "failures"
     BINDINGS = [
-        Binding("enter", "open", "Jobs of group"),
+        Binding("enter", "open", "Jobs of group", show=False),
         Binding("r", "retry", "Retry group"),
         Binding("d", "discard", "Discard group"),
     ]
-    HELP = [("enter", "the group's jobs on the Jobs screen (act on one there)"),
-            ("r", "retry every job of the group"), ("d", "discard every job of the group")]
+    HELP = [("j / k, g / G", "move, first / last group"),
+            ("enter", "the group's jobs on the Jobs screen (act on one there)"),
+            ("r", "retry every job of the group; type the count"),
+            ("d", "discard every job of the group; type the count")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,7 +57,7 @@ class FailuresScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("retrying and dead jobs by error, biggest group first", classes="section")
-        yield KeyedTable(COLUMNS, id="failures")
+        yield OpenableTable(COLUMNS, narrow=NARROW, id="failures")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -112,8 +116,12 @@ class FailuresScreen(DataScreen):
             return
 
         def run(db: Database) -> str:
-            return f"{fn(db, failure_group_ids(db, group.error_type, group.message))} jobs"
+            done = fn(db, failure_group_ids(db, group.error_type, group.message))
+            return f"{done:,} of {group.count:,} jobs"
 
-        self.confirm(f"{verb} all [b]{fmt.count(group.count)}[/] jobs failing with "
+        count = f"{group.count:,}"
+        self.confirm(f"{verb} all [b]{count}[/] jobs failing with "
                      f"{fmt.safe(group.error_type)}: {fmt.safe(fmt.one_line(group.message, 60))}?",
-                     lambda: self.act(f"{verb.lower()} group", run))
+                     lambda: self.act(f"{verb.lower()} group", run,
+                                      refused=f"{verb.lower()} group stopped"),
+                     typed=count)

@@ -8,10 +8,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+#: Keys that work on every screen; each screen lists its own (its ``HELP``).
 GLOBAL_KEYS = [
-    ("1-6", "switch screen (the tabs on top)"), ("j / k", "move down / up"),
-    ("g / G", "first / last row"),
-    ("enter", "open the job"), ("esc", "back / clear the filter"), ("/", "filter"),
+    ("1-6", "switch screen (or click a tab on top)"), ("tab", "next table or field"),
     ("z", "freeze or resume refreshing"), ("ctrl+r", "refresh now"), ("?", "this help"),
     ("q", "quit"),
 ]

@@ -98,7 +98,7 @@ class JobDetailScreen(DataScreen):
         Binding("G", "end", "Bottom", show=False),
     ]
     HELP = [("esc", "back"), ("r / d / c", "retry / discard / cancel"), ("y", "copy the id"),
-            ("j / k, g / G", "scroll")]
+            ("j / k, g / G", "scroll, top / bottom")]
 
     def __init__(self, job_id: str) -> None:
         super().__init__()
@@ -142,15 +142,20 @@ class JobDetailScreen(DataScreen):
         self.query_one("#detail-scroll", VerticalScroll).scroll_end(animate=False)
 
     def action_retry(self) -> None:
-        self.act(f"retried {short_id(self.job_id)}", actions.retry_job, self.job_id)
+        short = short_id(self.job_id)
+        self.act(f"retried {short}", actions.retry_job, self.job_id,
+                 refused=f"cannot retry {short}")
 
     def action_discard(self) -> None:
-        self.confirm(f"Discard job {short_id(self.job_id)}? It will not run again.",
-                     lambda: self.act(f"discarded {short_id(self.job_id)}", actions.discard_job,
-                                      self.job_id))
+        short = short_id(self.job_id)
+        self.confirm(f"Discard job {short}? It will not run again.",
+                     lambda: self.act(f"discarded {short}", actions.discard_job, self.job_id,
+                                      refused=f"cannot discard {short}"))
 
     def action_cancel(self) -> None:
-        self.act(f"cancelled {short_id(self.job_id)}", actions.cancel_job, self.job_id)
+        short = short_id(self.job_id)
+        self.act(f"cancelled {short}", actions.cancel_job, self.job_id,
+                 refused=f"cannot cancel {short}")
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.job_id)

@@ -1,24 +1,33 @@
-"""Jobs: one table over every job, filtered and paged in SQL."""
+"""Jobs: one table over every job, filtered and keyset-paged in SQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from runner import control as actions
-from runner.readmodel.dashboard import JOB_STATES, count_jobs_capped, job_page
+from runner.errors import InvalidFilter
+from runner.readmodel.dashboard import (
+    JOB_STATES,
+    PageKey,
+    count_jobs_capped,
+    job_page,
+    live_worker_ids,
+    page_key_at,
+)
 from runner.store.db import Database, short_id
 from runner.store.models import JobRow
-from runner.store.queries import JobFilter, job_ids
+from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts
-from tui.widgets.keyed_table import KeyedTable
+from tui.screens.bulk import ask_bulk
+from tui.timejump import parse_time
+from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 PAGE = 100
 COUNT_CAP = 10_000
@@ -26,6 +35,8 @@ TEXT_RECOUNT = 15.0
 COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"),
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
+#: Below 120 cells: the columns that tell jobs apart and why they failed.
+NARROW = [("id", 12), ("task", 16), ("state", 9), ("attempt", 5), ("error", None)]
 STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "completed": "green",
                "cancelled": "dim"}
 
@@ -33,22 +44,32 @@ STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "comple
 @dataclass(frozen=True)
 class JobsRequest:
     filters: JobFilter
-    page: int
+    start: PageKey | None
+    """Where the page starts (None: the newest, or oldest, job)."""
+    oldest_first: bool
+    jump: float | None = None
+    """Start at this time instead (the page key is found in the poll thread)."""
 
 
 @dataclass(frozen=True)
 class JobsData:
     request: JobsRequest
     jobs: list[JobRow]
+    next_key: PageKey | None
+    start: PageKey | None
     total: int
     capped: bool
     now: float
+    live: frozenset[str] = frozenset()
+    """Workers alive now: an executing job of any other worker is stalled."""
 
 
-def job_cells(job: JobRow, now: float) -> tuple:
-    """The table cells of one job."""
+def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tuple:
+    """The table cells of one job (``live``: the live workers, to tell stalled jobs)."""
     style = STATE_STYLE.get(job.state)
     state = f"[{style}]{job.state}[/]" if style else job.state
+    if job.state == "executing" and live is not None and job.lease_owner not in live:
+        state = "[red]stalled[/]"  # its worker is gone: nothing runs it until it is requeued
     running = job.state == "executing" and job.started_at is not None
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
@@ -64,37 +85,51 @@ class JobsScreen(DataScreen):
 
     TITLE = "Jobs"
     MODE = "jobs"
+    # Footer order: what acts on the job first; a narrow footer cuts from the end.
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("s", "cycle_state", "State"),
-        Binding("right_square_bracket", "page(1)", "Next page", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
-        Binding("escape", "clear", "Clear", show=False),
         Binding("r", "retry", "Retry"),
         Binding("d", "discard", "Discard"),
-        Binding("c", "cancel", "Cancel", show=False),
-        Binding("R", "retry_all", "Retry all", show=False),
-        Binding("D", "discard_all", "Discard all", show=False),
-        Binding("y", "copy", "Copy id", show=False),
+        Binding("c", "cancel", "Cancel"),
+        Binding("R", "retry_all", "Retry all"),
+        Binding("D", "discard_all", "Discard all"),
+        Binding("y", "copy", "Copy id"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "cycle_state", "State"),
+        Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
+        Binding("right_square_bracket", "page(1)", "Next", key_display="]"),
+        Binding("o", "order", "Oldest/newest"),
+        Binding("at", "jump", "Go to time", key_display="@"),
+        Binding("escape", "clear", "Clear", show=False),
     ]
-    HELP = [("enter", "job detail"), ("/", "filter: state:dead queue:q task:t event:id text"),
-            ("s", "cycle state"), ("[ / ]", "previous / next page"), ("esc", "clear filter"),
+    HELP = [("j / k, g / G", "move, first / last row of the page"), ("enter", "job detail"),
+            ("/", "filter: state:dead queue:q task:t event:id text"),
+            ("s", "cycle state"), ("[ / ]", "previous / next page (to the very last job)"),
+            ("o", "newest or oldest first"),
+            ("@", "go to a time: 14:05, 2026-01-05 09:30, 2h (ago)"),
+            ("esc", "clear the filter"),
             ("r / d / c", "retry / discard / cancel the job"),
-            ("R / D", "retry / discard every job of the filter"), ("y", "copy the job id")]
+            ("R", "retry the filter's failed jobs (or its state); type the count"),
+            ("D", "discard the filter's jobs; type the count"), ("y", "copy the job id")]
 
     def __init__(self) -> None:
         super().__init__()
         self.filters = JobFilter()
-        self.page = 0
+        self.oldest_first = False
+        self.starts: list[PageKey | None] = [None]
+        """Start key of every page visited since the first; the last one is shown."""
+        self.jump: float | None = None
+        self.jumped_to: float | None = None
+        self.next_key: PageKey | None = None
         self.total = 0
         self._counted: tuple[JobFilter, float, int, bool] | None = None
+        self._prompt = "filter"
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="filter-line")
         yield Input(placeholder="state:dead queue:default task:name text  (enter applies, "
                                 "esc cancels)", id="filter")
-        yield KeyedTable(COLUMNS, id="jobs")
+        yield OpenableTable(COLUMNS, narrow=NARROW, id="jobs")
 
     def on_mount(self) -> None:
         self._describe()
@@ -102,15 +137,25 @@ class JobsScreen(DataScreen):
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
         s = counts.summary
-        return fmt.count(s.waiting + s.running + s.scheduled + s.retrying)
+        return f"{fmt.count(s.waiting + s.running + s.stalled + s.scheduled + s.retrying)} live"
+
+    @property
+    def page(self) -> int:
+        """The page number shown, from 0 (counted from the start or the time jumped to)."""
+        return len(self.starts) - 1
 
     # -- data ------------------------------------------------------------------
 
     def poll_request(self) -> JobsRequest:
-        return JobsRequest(self.filters, self.page)
+        return JobsRequest(self.filters, self.starts[-1], self.oldest_first, self.jump)
 
     def fetch(self, db: Database, request: JobsRequest, now: float) -> JobsData:
-        jobs = job_page(db, request.filters, limit=PAGE, offset=request.page * PAGE)
+        start = request.start
+        if request.jump is not None:
+            start = page_key_at(db, request.jump, request.filters,
+                                oldest_first=request.oldest_first)
+        page = job_page(db, request.filters, limit=PAGE, after=start,
+                        oldest_first=request.oldest_first)
         # A text search scans every row; recount it only now and then, not every second.
         kept = self._counted
         if (request.filters.text and kept is not None and kept[0] == request.filters
@@ -119,28 +164,44 @@ class JobsScreen(DataScreen):
         else:
             total, capped = count_jobs_capped(db, request.filters, cap=COUNT_CAP)
             self._counted = (request.filters, now, total, capped)
-        return JobsData(request, jobs, total, capped, now)
+        live = live_worker_ids(db, now, self.dashboard.limits.heartbeat_max_age)
+        return JobsData(request, page.jobs, page.next_key, start, total, capped, now, live)
+
+    def after_write(self) -> None:
+        self._counted = None  # the text search's count changed with the write
 
     def apply(self, data: JobsData | None) -> None:
         if data is None or data.request != self.poll_request():
             return
+        if data.request.jump is not None:
+            self.jump = None
+            self.starts = [data.start]
         self.total = data.total
-        self.query_one("#jobs", KeyedTable).sync(
-            [(job.id, job_cells(job, data.now)) for job in data.jobs])
-        shown = f"{self.page * PAGE + 1}-{self.page * PAGE + len(data.jobs)}" if data.jobs else "0"
+        self.next_key = data.next_key
+        self.table.sync([(job.id, job_cells(job, data.now, data.live)) for job in data.jobs])
+        first = self.page * PAGE + 1
+        shown = f"{first:,}-{first + len(data.jobs) - 1:,}" if data.jobs else "none"
         more = "+" if data.capped else ""
-        self._describe(f"  {shown} of {fmt.count(data.total)}{more}")
+        where = "" if self.jumped_to is None else f" from {fmt.stamp(self.jumped_to, data.now)}"
+        last = "" if data.next_key is not None or not data.jobs else " (last page)"
+        self._describe(f"  {shown}{where} of {fmt.count(data.total)}{more}{last}")
 
     def _describe(self, counts: str = "") -> None:
         text = describe(self.filters)
+        order = "oldest first" if self.oldest_first else "newest first"
         self.query_one("#filter-line", Static).update(
-            f"state [b]{self.filters.state or 'all'}[/]  filter [b]{text or '-'}[/]  "
-            f"page {self.page + 1}{counts}")
+            f"state [b]{self.filters.state or 'all'}[/]  filter [b]{fmt.safe(text) or '-'}[/]  "
+            f"{order}  page {self.page + 1}{counts}")
 
     def set_filter(self, filters: JobFilter) -> None:
         """Show jobs matching ``filters`` from the first page."""
         self.filters = filters
-        self.page = 0
+        self._restart()
+
+    def _restart(self, jump: float | None = None) -> None:
+        self.starts = [None]
+        self.jump = self.jumped_to = jump
+        self.next_key = None
         self._describe()
         self.dashboard.poll_now()
 
@@ -161,24 +222,50 @@ class JobsScreen(DataScreen):
         event.stop()
         self.action_open()
 
-    def action_filter(self) -> None:
+    def _ask(self, prompt: str, value: str, placeholder: str) -> None:
+        self._prompt = prompt
         box = self.query_one("#filter", Input)
-        box.value = describe(self.filters)
+        box.placeholder = placeholder
+        box.value = value
         box.display = True
         box.focus()
 
+    def action_filter(self) -> None:
+        self._ask("filter", describe(self.filters),
+                  "state:dead queue:default task:name text  (enter applies, esc cancels)")
+
+    def action_jump(self) -> None:
+        self._ask("jump", "", "a time: 14:05, 2026-01-05 09:30, 2h (ago); empty: back to "
+                              "the start  (enter goes, esc cancels)")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            if self._prompt == "jump":
+                at = parse_time(event.value, self.dashboard.clock()) if event.value.strip() \
+                    else None
+            else:
+                filters = parse_filter(event.value, self.filters)
+        except (InvalidFilter, ValueError) as exc:
+            # The box stays open with what was typed: nothing is lost.
+            self.notify(str(exc), title="not applied", severity="error", timeout=8)
+            self.query_one("#filter-line", Static).update(f"[red]{fmt.safe(str(exc))}[/]")
+            return
         event.input.display = False
         self.table.focus()
-        self.set_filter(parse_filter(event.value, self.filters))
+        if self._prompt == "jump":
+            self._restart(at)
+        else:
+            self.set_filter(filters)
 
     def action_clear(self) -> None:
         box = self.query_one("#filter", Input)
         if box.display:
             box.display = False
             self.table.focus()
+            self._describe()
             return
-        if self.filters != JobFilter():
+        if self.filters != JobFilter() or self.jumped_to is not None:
             self.set_filter(JobFilter())
 
     def action_cycle_state(self) -> None:
@@ -186,50 +273,50 @@ class JobsScreen(DataScreen):
         current = states.index(self.filters.state) if self.filters.state in states else 0
         self.set_filter(with_state(self.filters, states[(current + 1) % len(states)]))
 
+    def action_order(self) -> None:
+        self.oldest_first = not self.oldest_first
+        self._restart()
+
     def action_page(self, step: int) -> None:
-        last = max(0, (self.total - 1) // PAGE)
-        page = min(max(0, self.page + step), last)
-        if page != self.page:
-            self.page = page
-            self.table.move_cursor(row=0)
-            self._describe()
-            self.dashboard.poll_now()
+        if self.jump is not None:
+            return
+        if step > 0:
+            if self.next_key is None:
+                self.notify("this is the last page")
+                return
+            self.starts.append(self.next_key)
+        elif len(self.starts) > 1:
+            self.starts.pop()
+        else:
+            return
+        self.next_key = None
+        self.table.move_cursor(row=0)
+        self._describe()
+        self.dashboard.poll_now()
 
     def action_retry(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"retried {short_id(key)}", actions.retry_job, key)
+            self.act(f"retried {short_id(key)}", actions.retry_job, key,
+                     refused=f"cannot retry {short_id(key)}")
 
     def action_discard(self) -> None:
         if key := self.table.selected_key:
             self.confirm(f"Discard job {short_id(key)}? It will not run again.",
-                         lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key))
+                         lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key,
+                                          refused=f"cannot discard {short_id(key)}"))
 
     def action_cancel(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key)
+            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key,
+                     refused=f"cannot cancel {short_id(key)}")
 
     def action_retry_all(self) -> None:
-        self._bulk("Retry", actions.retry_jobs)
+        ask_bulk(self, "retry", self.filters)
 
     def action_discard_all(self) -> None:
-        self._bulk("Discard", actions.discard_jobs)
-
-    def _bulk(self, verb: str, fn: Any) -> None:
-        filters = self.filters
-        what = describe(filters) or "no filter"
-        self.confirm(
-            f"{verb} every job matching state [b]{filters.state or 'all'}[/], {what}: "
-            f"[b]{fmt.count(self.total)}[/] jobs{' or more' if self.total >= COUNT_CAP else ''}?"
-            " Jobs in a state that does not allow it are left alone.",
-            lambda: self.act(f"{verb.lower()} all", _bulk_action(fn), filters))
+        ask_bulk(self, "discard", self.filters)
 
     def action_copy(self) -> None:
         if key := self.table.selected_key:
             self.app.copy_to_clipboard(key)
             self.notify(f"copied {key}")
-
-
-def _bulk_action(fn: Any) -> Any:
-    def run(db: Database, filters: JobFilter) -> str:
-        return f"{fn(db, job_ids(db, filters))} jobs"
-    return run

@@ -46,7 +46,8 @@ class LogsScreen(DataScreen):
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear", "Clear", show=False),
     ]
-    HELP = [("f", "follow new lines, or hold the view"), ("l", "cycle the lowest level shown"),
+    HELP = [("up / down, pageup / pagedown, home / end", "scroll"),
+            ("f", "follow new lines, or hold the view"), ("l", "cycle the lowest level shown"),
             ("/", "text filter"), ("esc", "clear the filter")]
 
     def __init__(self) -> None:

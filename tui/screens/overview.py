@@ -12,6 +12,7 @@ from textual.widgets import Sparkline, Static
 
 from runner.readmodel.dashboard import QueueLoad, WorkerLoad, queue_loads, worker_loads
 from runner.store.db import Database
+from runner.store.workers import worker_gone
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
@@ -21,7 +22,10 @@ QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"), ("running", "runnin
                  ("oldest", "oldest waiting")]
 WORKER_COLUMNS = [("worker", "host/pid"), ("state", "state"), ("heartbeat", "heartbeat"),
                   ("rss", "RSS"), ("cpu", "CPU"), ("running", "running"),
-                  ("processed", "processed"), ("jobs", "current jobs")]
+                  ("prefetched", "prefetched"), ("processed", "processed"),
+                  ("jobs", "current jobs")]
+WORKER_NARROW = [("worker", 14), ("state", 7), ("heartbeat", 14), ("running", 7),
+                 ("prefetched", 10), ("processed", None)]
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class OverviewScreen(DataScreen):
 
     TITLE = "Overview"
     MODE = "overview"
-    HELP = [("j / k", "move in the queues table"), ("tab", "next table")]
+    HELP = [("j / k, g / G", "move in the table (tab: the next table)")]
 
     _rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
@@ -51,7 +55,7 @@ class OverviewScreen(DataScreen):
         yield Static("Queues", classes="section")
         yield KeyedTable(QUEUE_COLUMNS, id="queues")
         yield Static("Workers", classes="section")
-        yield KeyedTable(WORKER_COLUMNS, id="workers")
+        yield KeyedTable(WORKER_COLUMNS, narrow=WORKER_NARROW, id="workers")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -86,20 +90,27 @@ class OverviewScreen(DataScreen):
             (q.queue, (q.queue, fmt.count(q.waiting), fmt.count(q.running),
                        fmt.age(q.oldest_waiting_age)))
             for q in data.queues])
+        stale_after = self.dashboard.limits.heartbeat_max_age
         self.query_one("#workers", KeyedTable).sync([
-            (w.worker.id, self._worker_cells(w, data.now)) for w in data.workers])
+            (w.worker.id, self._worker_cells(w, data.now, stale_after)) for w in data.workers])
 
     @staticmethod
-    def _worker_cells(load: WorkerLoad, now: float) -> tuple:
+    def _worker_cells(load: WorkerLoad, now: float, stale_after: float) -> tuple:
         w = load.worker
         beat = now - w.heartbeat_at
         heartbeat = fmt.age(beat) + " ago"
-        if beat > 30:
-            heartbeat = f"[red]{heartbeat} (stale)[/]"
+        state = w.state
+        if worker_gone(w.id):
+            state, heartbeat = "[red]dead[/]", f"[red]{heartbeat} (process gone)[/]"
+        elif beat > stale_after:  # the threshold of `python -m runner health`
+            state, heartbeat = "[red]silent[/]", f"[red]{heartbeat} (stale)[/]"
         jobs = ", ".join(f"{j.task} {fmt.age(now - j.started_at) if j.started_at else ''}"
                          for j in load.jobs[:4])
         if len(load.jobs) > 4:
             jobs += f" +{len(load.jobs) - 4}"
         cpu = "-" if w.cpu_percent is None else f"{w.cpu_percent:.0f}%"
-        return (f"{w.host}/{w.pid}", w.state, heartbeat, fmt.size(w.rss_bytes), cpu,
-                f"{len(load.jobs)}/{w.concurrency}", fmt.count(w.processed), jobs or "-")
+        # The heartbeat says how many jobs threads run; the rest it holds are prefetched.
+        running = min(w.running, len(load.jobs))
+        return (f"{w.host}/{w.pid}", state, heartbeat, fmt.size(w.rss_bytes), cpu,
+                f"{running}/{w.concurrency}", fmt.count(len(load.jobs) - running),
+                fmt.count(w.processed), jobs or "-")

@@ -19,6 +19,8 @@ from tui.widgets.keyed_table import KeyedTable
 COLUMNS = [("name", "name"), ("task", "task"), ("expression", "expression"), ("tz", "tz"),
            ("next", "next fire"), ("last", "last fire"), ("outcome", "outcome"),
            ("lag", "lag"), ("paused", "paused")]
+#: Below 120 cells: which schedule, when it fires next, how the last fire went.
+NARROW = [("name", 18), ("expression", 14), ("next", 14), ("outcome", 10), ("lag", None)]
 
 
 def schedule_cells(s: ScheduleView, now: float) -> tuple:
@@ -30,9 +32,10 @@ def schedule_cells(s: ScheduleView, now: float) -> tuple:
     lag = fmt.duration(s.lag) if s.lag else "-"
     if s.overdue:
         lag = f"[red]{lag} late[/]"
+    # A paused schedule does not fire: its stored next fire is a past slot, not a plan.
+    upcoming = "[yellow]paused[/]" if s.paused else fmt.stamp(s.next_fire_at, now)
     return (fmt.safe(s.name), fmt.safe(s.task), fmt.safe(s.expression), s.tz,
-            fmt.stamp(s.next_fire_at, now), fmt.stamp(s.last_fired_at, now), outcome, lag,
-            paused)
+            upcoming, fmt.stamp(s.last_fired_at, now), outcome, lag, paused)
 
 
 class SchedulesScreen(DataScreen):
@@ -44,7 +47,8 @@ class SchedulesScreen(DataScreen):
         Binding("p", "pause", "Pause/resume"),
         Binding("t", "run_now", "Run now"),
     ]
-    HELP = [("p", "pause or resume the schedule"), ("t", "run the schedule's task now")]
+    HELP = [("j / k, g / G", "move, first / last schedule"),
+            ("p", "pause or resume the schedule"), ("t", "run the schedule's task now")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,7 +56,7 @@ class SchedulesScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="schedules-note", classes="section")
-        yield KeyedTable(COLUMNS, id="schedules")
+        yield KeyedTable(COLUMNS, narrow=NARROW, id="schedules")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -81,12 +85,14 @@ class SchedulesScreen(DataScreen):
     def action_pause(self) -> None:
         if (s := self._selected()) is not None:
             verb = "resumed" if s.paused else "paused"
-            self.act(f"{verb} {s.name}", actions.pause_schedule, s.name, not s.paused)
+            self.act(f"{verb} {s.name}", actions.pause_schedule, s.name, not s.paused,
+                     refused=f"cannot {'resume' if s.paused else 'pause'} {s.name}")
 
     def action_run_now(self) -> None:
         if (s := self._selected()) is not None:
             self.confirm(f"Run schedule [b]{fmt.safe(s.name)}[/] ({fmt.safe(s.task)}) now?",
-                         lambda: self.act(f"ran {s.name}", self._run_now, s.name))
+                         lambda: self.act(f"ran {s.name}", self._run_now, s.name,
+                                          refused=f"cannot run {s.name}"))
 
     def _run_now(self, db: Database, name: str) -> str:
         return actions.run_schedule_now(db, name, settings=self.dashboard.settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowDoesNotExist
@@ -24,13 +25,61 @@ class KeyedTable(DataTable):
         Binding("G", "scroll_bottom", "Bottom", show=False),
     ]
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: object) -> None:
+    def __init__(self, columns: Sequence[tuple[str, str]], *,
+                 narrow: Sequence[tuple[str, int | None]] | None = None,
+                 narrow_below: int = 120, **kwargs: object) -> None:
+        """``narrow``: (column key, width or None to fill) shown below ``narrow_below`` cells.
+
+        A narrow terminal drops columns instead of scrolling sideways.
+        """
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self._column_keys = [key for key, _label in columns]
-        for key, label in columns:
-            self.add_column(label, key=key)
+        self._all = list(columns)
+        self._labels = dict(columns)
+        self._narrow = list(narrow) if narrow else None
+        self._narrow_below = narrow_below
+        self._layout: tuple[tuple[str, int | None], ...] = ()
+        self._index: list[int] = []
+        self._set_columns([(key, None) for key, _ in columns])
         self._order: list[str] = []
         self._values: dict[str, tuple] = {}
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """Keys of the columns shown now."""
+        return [key for key, _ in self._layout]
+
+    def _set_columns(self, layout: Sequence[tuple[str, int | None]]) -> None:
+        self._layout = tuple(layout)
+        keys = [key for key, _ in self._all]
+        self._index = [keys.index(key) for key, _ in layout]
+        self._column_keys = [key for key, _ in layout]
+        for key, width in layout:
+            self.add_column(self._labels[key], key=key, width=width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit(event.size.width)
+
+    def fit(self, width: int) -> None:
+        """Show every column, or the narrow set when ``width`` is below the threshold."""
+        if self._narrow is None:
+            return
+        if width >= self._narrow_below:
+            layout = [(key, None) for key, _ in self._all]
+        else:
+            fixed = sum(w for _, w in self._narrow if w) + 2 * len(self._narrow) + 2
+            layout = [(key, w if w else max(8, width - fixed)) for key, w in self._narrow]
+        if tuple(layout) == self._layout:
+            return
+        rows = [(key, self._values[key]) for key in self._order]
+        selected = self.selected_key
+        with self.app.batch_update():
+            self.clear(columns=True)
+            self._set_columns(layout)
+            self._order, self._values = [], {}
+            self._rebuild(rows, selected)
+
+    def _cells(self, values: tuple) -> tuple:
+        return tuple(values[i] for i in self._index)
 
     @property
     def selected_key(self) -> str | None:
@@ -66,11 +115,11 @@ class KeyedTable(DataTable):
             for key, values in rows:
                 old = self._values.get(key)
                 if old is None:
-                    self.add_row(*values, key=key)
+                    self.add_row(*self._cells(values), key=key)
                 elif old != values:
-                    for column, (before, after) in zip(self._column_keys, zip(old, values,
-                                                                              strict=True),
-                                                       strict=True):
+                    for column, (before, after) in zip(
+                            self._column_keys, zip(self._cells(old), self._cells(values),
+                                                   strict=True), strict=True):
                         if before != after:
                             self.update_cell(key, column, after, update_width=True)
                 self._values[key] = values
@@ -95,7 +144,7 @@ class KeyedTable(DataTable):
             self._values = dict(rows)
             self._order = [key for key, _ in rows]
             for key, values in rows:
-                self.add_row(*values, key=key)
+                self.add_row(*self._cells(values), key=key)
             if selected in self._values:
                 line = self.get_row_index(selected)
             self.move_cursor(row=min(line, max(0, self.row_count - 1)), animate=False,
@@ -105,5 +154,11 @@ class KeyedTable(DataTable):
     def _sort_by_position(self, position: dict[str, int]) -> None:
         # DataTable.sort hands the key function cell values, not row keys: map the
         # values we keep per key back to the wanted position.
-        by_values = {self._values[key]: pos for key, pos in position.items()}
+        by_values = {self._cells(self._values[key]): pos for key, pos in position.items()}
         self.sort(key=lambda values: by_values.get(tuple(values), 0))
+
+
+class OpenableTable(KeyedTable):
+    """A KeyedTable whose rows open something: ``enter`` is shown in the footer."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open")]

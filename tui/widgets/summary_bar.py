@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual.events import Resize
 from textual.widgets import Static
 
 from runner.readmodel.dashboard import Summary
+from runner.readmodel.health import HealthReport
 from tui import format as fmt
 
+SEPARATOR = " │ "
 
-def summary_text(s: Summary) -> str:
-    """The strip as markup (pure, so it can be tested without a terminal)."""
+#: Labels from the widest form to the most compact one; the first that fits is shown.
+_FORMS = (
+    {"waiting": "waiting", "running": "running", "stalled": "stalled (worker gone)",
+     "scheduled": "scheduled", "retrying": "retrying", "dead": "dead", "done": "done/min",
+     "errors": "errors", "oldest": "oldest waiting", "sep": SEPARATOR},
+    {"waiting": "wait", "running": "run", "stalled": "stalled", "scheduled": "sched",
+     "retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err",
+     "oldest": "oldest", "sep": SEPARATOR},
+    {"waiting": "wait", "running": "run", "stalled": "stall", "scheduled": "sched",
+     "retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err", "oldest": "old",
+     "sep": "│"},
+)
+
+
+def summary_text(s: Summary, width: int = 1000) -> str:
+    """The strip as markup, in the widest form that fits ``width`` cells (pure)."""
     late = s.oldest_waiting_age or 0
     latency = f"[red]{fmt.age(s.oldest_waiting_age)}[/]" if late > 60 else fmt.age(
         s.oldest_waiting_age)
-    dead = f"[red]{fmt.count(s.dead)}[/]" if s.dead else "0"
-    return (f"waiting [b]{fmt.count(s.waiting)}[/]  running [b]{fmt.count(s.running)}[/]  "
-            f"scheduled [b]{fmt.count(s.scheduled)}[/]  retrying [b]{fmt.count(s.retrying)}[/]  "
-            f"dead [b]{dead}[/]  done/min [b]{fmt.count(s.completed_per_minute)}[/]  "
-            f"errors [b]{fmt.rate(s.error_rate)}[/]  oldest waiting [b]{latency}[/]")
+    values = {
+        "waiting": fmt.count(s.waiting), "running": fmt.count(s.running),
+        "stalled": f"[red]{fmt.count(s.stalled)}[/]",
+        "scheduled": fmt.count(s.scheduled), "retrying": fmt.count(s.retrying),
+        "dead": f"[red]{fmt.count(s.dead)}[/]" if s.dead else "0",
+        "done": fmt.count(s.completed_per_minute), "errors": fmt.rate(s.error_rate),
+        "oldest": latency}
+    keys = [k for k in values if k != "stalled" or s.stalled]
+    text = ""
+    for form in _FORMS:
+        text = form["sep"].join(f"{form[k]}: [b]{values[k]}[/]" for k in keys)
+        if Text.from_markup(text).cell_len <= width:
+            break
+    return text
 
 
 class Line(Static):
@@ -34,8 +61,15 @@ class Line(Static):
 class SummaryBar(Line):
     """Counts, rates and latency, refreshed with every poll."""
 
+    _summary: Summary | None = None
+
     def show(self, summary: Summary) -> None:
-        self.show_text(summary_text(summary))
+        self._summary = summary
+        self.show_text(summary_text(summary, self.content_size.width or 1000))
+
+    def on_resize(self, event: Resize) -> None:
+        if self._summary is not None:
+            self.show(self._summary)
 
 
 class StatusLine(Line):
@@ -44,3 +78,14 @@ class StatusLine(Line):
     def show(self, text: str, *, problem: bool = False) -> None:
         self.set_class(problem, "-problem")
         self.show_text(text)
+
+
+class HealthBanner(Line):
+    """The health verdict when it is not ok (hidden while healthy)."""
+
+    def show(self, report: HealthReport | None) -> None:
+        bad = report is not None and not report.ok
+        if self.display != bad:
+            self.display = bad
+        if bad:
+            self.show_text(f"UNHEALTHY: {fmt.safe(report.reason)}")  # type: ignore[union-attr]

@@ -1,0 +1,125 @@
+"""What a worker thread knows about the attempt it runs, and what others may ask of it.
+
+The :class:`Attempt` lives in a thread-local while huey runs the job: the job's
+identity (``current_job()``), its deadline (for :mod:`runner.worker.stalls`),
+what huey wants written with its outcome (results, the next pipeline step) and
+whether it was written off. Hooks registered with :func:`on_attempt_end` run in
+the thread after each attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.store.job_rows import Claimed, FailureInfo, NewJob
+
+logger = logging.getLogger(__name__)
+
+_local = threading.local()
+
+
+@dataclass
+class Attempt:
+    """What the worker thread learns about the attempt it is running."""
+
+    claimed: Claimed
+    failure: FailureInfo | None = None
+    exception: BaseException | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    settled: bool = False
+    current: CurrentJob | None = None
+    started_at: float = 0.0
+    #: The job and the later steps of its pipeline: their results are written with
+    #: the job's outcome, and so is the next step.
+    pipeline: frozenset[str] = frozenset()
+    results: list[tuple[str, bytes]] = field(default_factory=list)
+    follow_ups: list[NewJob] = field(default_factory=list)
+    escaped: BaseException | None = None
+    thread: threading.Thread | None = None
+    timeout: float | None = None
+    #: ``time.monotonic()`` after which the attempt overruns its timeout.
+    deadline: float | None = None
+    #: Written off while stuck: its outcome was recorded for it; it writes nothing.
+    abandoned: bool = False
+    #: Its thread is writing the outcome: too late to write it off.
+    settling: bool = False
+
+    def overrun(self, now: float | None = None) -> float | None:
+        """Seconds past its timeout, or None while within it (or without one)."""
+        if self.deadline is None:
+            return None
+        over = (time.monotonic() if now is None else now) - self.deadline
+        return over if over >= 0 else None
+
+
+class ThreadWrittenOff(KeyboardInterrupt):
+    """Ends a worker thread that was written off; huey's thread loop exits quietly on it."""
+
+
+@dataclass(frozen=True)
+class CurrentJob:
+    """The job the calling worker thread is running."""
+
+    id: str
+    task: str
+    attempt: int
+    started_at: float
+
+
+def current_job() -> CurrentJob | None:
+    """The job running in this thread (inside a task), else None."""
+    attempt: Attempt | None = getattr(_local, "attempt", None)
+    if attempt is None:
+        return None
+    return attempt.current
+
+
+#: Called in the worker thread after each attempt, while ``current_job()`` still answers.
+_attempt_end_hooks: list[Callable[[CurrentJob], None]] = []
+
+
+def on_attempt_end(hook: Callable[[CurrentJob], None]) -> Callable[[CurrentJob], None]:
+    """Register ``hook(job)`` to run after every attempt (flushes of per-job buffers)."""
+    if hook not in _attempt_end_hooks:
+        _attempt_end_hooks.append(hook)
+    return hook
+
+
+def run_attempt_end_hooks(job: CurrentJob | None) -> None:
+    """Run the :func:`on_attempt_end` hooks in this thread (a failing one is logged)."""
+    if job is None:
+        return
+    for hook in _attempt_end_hooks:
+        try:
+            hook(job)
+        except Exception:
+            logger.exception("end-of-attempt hook %r failed for job %s", hook, job.id)
+
+
+def pipeline_ids(task: Any) -> list[str]:
+    """The ids of a task and of every later step of its pipeline."""
+    ids = []
+    while task is not None:
+        ids.append(task.id)
+        task = getattr(task, "on_complete", None)
+    return ids
+
+
+def stuck_message(attempt: Attempt, over: float, when: str) -> str:
+    """Why an attempt was written off, for its error record and the log."""
+    return (f"stuck in a blocking call {over:.0f}s past its {attempt.timeout:g}s timeout"
+            f"{' ' + when if when else ''}; the timeout cannot interrupt it")
+
+
+def describe_failure(exc: BaseException, kind: str, started_at: float | None) -> FailureInfo:
+    """The recorded form of an exception."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return FailureInfo(kind=kind, error_type=type(exc).__name__, message=str(exc) or repr(exc),
+                       traceback=text, started_at=started_at)

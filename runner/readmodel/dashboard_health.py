@@ -1,0 +1,64 @@
+"""The health verdict as the dashboard shows it: the same decision as ``runner health``.
+
+:func:`runner.readmodel.health.evaluate` decides; this module only reads its facts
+cheaply enough for every refresh (index seeks instead of the CLI's full
+per-queue aggregate, no ``quick_check``: a damaged file already fails the
+dashboard's own reads).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from runner.config import Settings
+from runner.readmodel.dashboard import has_table, oldest_due_by_queue
+from runner.readmodel.health import (
+    PAUSED_PREFIX,
+    HealthFacts,
+    HealthReport,
+    evaluate,
+    health_settings,
+    heartbeat_limit,
+)
+from runner.readmodel.metrics import schedule_lags
+from runner.store.db import Database
+from runner.store.queries import list_workers
+
+
+@dataclass(frozen=True)
+class HealthLimits:
+    """The ``[health]`` thresholds, resolved once from the settings."""
+
+    heartbeat_max_age: float
+    max_waiting_age: float
+    max_schedule_lag: float
+
+
+def health_limits(settings: Settings | None) -> HealthLimits:
+    """The thresholds ``python -m runner health`` would use with these settings.
+
+    Raises:
+        ConfigError: the ``[health]`` table is invalid.
+    """
+    chosen = settings or Settings()
+    section = health_settings(chosen)
+    return HealthLimits(heartbeat_limit(chosen, section), section.max_waiting_age,
+                        section.max_schedule_lag)
+
+
+def health_verdict(db: Database, limits: HealthLimits, now: float | None = None
+                   ) -> HealthReport:
+    """``ok``, or the first reason the runner is unhealthy."""
+    at = time.time() if now is None else now
+    workers = list_workers(db)
+    fresh = min((at - w.heartbeat_at for w in workers), default=None)
+    paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
+                   if w.status and w.status.startswith(PAUSED_PREFIX)), None)
+    waiting = {queue: max(0.0, at - oldest) for queue, oldest in oldest_due_by_queue(db, at)
+               if oldest is not None}
+    lags = schedule_lags(db, at) if has_table(db, "runner_schedule") else None
+    facts = HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, None, paused)
+    return evaluate(facts, heartbeat_max_age=limits.heartbeat_max_age,
+                    max_waiting_age=limits.max_waiting_age,
+                    max_schedule_lag=limits.max_schedule_lag)

@@ -1,0 +1,135 @@
+"""How job payloads and results are stored: ``[runner] serializer``.
+
+* ``"pickle"`` (default, as huey): any Python value travels, but reading a
+  payload can run code, so whoever can write ``jobs.db`` can run code as the
+  worker.
+* ``"json"``: plain data only (None, bools, numbers, strings, lists, dicts, plus
+  tuples, bytes, datetimes and timedeltas, tagged). Reading a payload never
+  runs code: a pickled payload is refused, not loaded. A value JSON cannot
+  carry fails at the call with :class:`~runner.errors.SerializationError`.
+
+Both read JSON payloads, so a database can be switched from pickle to json
+(jobs still pickled then go to ``dead`` with the reason) and back.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import math
+from typing import Any
+
+from huey.registry import Message
+from huey.serializer import Serializer
+from huey.utils import Error
+
+_TAGS = ("__tuple__", "__dict__", "__bytes__", "__datetime__", "__timedelta__", "__message__",
+         "__error__")
+_PICKLE_START = 0x80  # protocol 2 and later begin with the PROTO opcode
+
+
+class UnsupportedValue(TypeError):
+    """A value the JSON serializer cannot carry."""
+
+
+def _encode(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnsupportedValue(f"JSON cannot carry the float {value!r}")
+        return value
+    if isinstance(value, Message):
+        return {"__message__": {k: _encode(v) for k, v in value._asdict().items()}}
+    if isinstance(value, Error):
+        return {"__error__": _encode(value.metadata)}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, tuple) and type(value) is tuple:
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, dict) and type(value) is dict:
+        if all(isinstance(k, str) for k in value) and not (len(value) == 1 and
+                                                           next(iter(value)) in _TAGS):
+            return {k: _encode(v) for k, v in value.items()}
+        return {"__dict__": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, (bytes, bytearray)):
+        return {"__bytes__": base64.b64encode(bytes(value)).decode("ascii")}
+    if type(value) is datetime.datetime:
+        return {"__datetime__": value.isoformat()}
+    if type(value) is datetime.timedelta:
+        return {"__timedelta__": value.total_seconds()}
+    raise UnsupportedValue(f"JSON cannot carry {type(value).__name__} values "
+                           f"([runner] serializer = \"json\")")
+
+
+def _decode_object(obj: dict[str, Any]) -> Any:
+    if len(obj) != 1:
+        return obj
+    ((tag, value),) = obj.items()
+    if tag == "__tuple__":
+        return tuple(value)
+    if tag == "__dict__":
+        return {_hashable(k): v for k, v in value}
+    if tag == "__bytes__":
+        return base64.b64decode(value)
+    if tag == "__datetime__":
+        return datetime.datetime.fromisoformat(value)
+    if tag == "__timedelta__":
+        return datetime.timedelta(seconds=value)
+    if tag == "__message__":
+        return Message(**{k: v for k, v in value.items() if k in Message._fields})
+    if tag == "__error__":
+        return Error(value)
+    return obj
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
+
+
+def is_json_payload(data: bytes) -> bool:
+    """True when ``data`` was written by the JSON serializer."""
+    return data[:1] in (b"{", b"[", b'"') or data[:1].isdigit() or data in (b"null", b"true",
+                                                                            b"false")
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as JSON bytes.
+
+    Raises:
+        UnsupportedValue: some part of it cannot be carried.
+    """
+    return json.dumps(_encode(value), separators=(",", ":"), allow_nan=False).encode()
+
+
+def loads(data: bytes) -> Any:
+    """The value of JSON bytes written by :func:`dumps`."""
+    return json.loads(data, object_hook=_decode_object)
+
+
+class JsonSerializer(Serializer):
+    """huey's serializer interface over :func:`dumps`/:func:`loads`; never unpickles."""
+
+    def _serialize(self, data: Any) -> bytes:
+        return dumps(data)
+
+    def _deserialize(self, data: bytes) -> Any:
+        if data[:1] == bytes([_PICKLE_START]):
+            raise ValueError('payload is a pickle and [runner] serializer is "json": it is '
+                             "not loaded, since loading a pickle can run code")
+        return loads(data)
+
+
+class PickleSerializer(Serializer):
+    """huey's pickle serializer that also reads JSON payloads (after a switch back)."""
+
+    def _deserialize(self, data: bytes) -> Any:
+        if is_json_payload(data):
+            return loads(data)
+        return super()._deserialize(data)
+
+
+def make_serializer(kind: str) -> Serializer:
+    """The serializer named by ``[runner] serializer``."""
+    return JsonSerializer() if kind == "json" else PickleSerializer()

@@ -1,0 +1,195 @@
+"""How a worker writes the outcomes of its attempts: the other half of the job storage.
+
+A completion is queued in the process and written with the next claim (one
+commit per batch), unless it carries a result or a next pipeline step: then it
+is written at once, all in one transaction. A write that fails keeps the
+outcomes queued, and every later write tries them again; meanwhile their jobs'
+leases are still extended. Failures, cancellations and hand-backs are written
+at once, with whatever completions are queued.
+
+Each attempt that starts is noted in the process's running file (see
+:mod:`runner.store.running_file`) until its outcome is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from runner.errors import DiskFull
+from runner.store.counters import count_where
+from runner.store.db import Database
+from runner.store.job_rows import (
+    Ack,
+    FailureInfo,
+    NewJob,
+    record_failure,
+    write_acks,
+    write_follow_ups,
+)
+from runner.store.models import FINAL
+from runner.store.running_file import RunningFile
+
+logger = logging.getLogger(__name__)
+
+
+class OutcomeWriter:
+    """The outcome half of the job storage; needs the attributes declared here."""
+
+    db: Database
+    owner: str | None
+    running: RunningFile | None
+    on_disk_full: Callable[[DiskFull], None] | None
+    _acks: list[Ack]
+    _labels: dict[str, tuple[str, str]]
+    _ack_lock: threading.Lock
+    wake: Callable[[], None]
+
+    def attempt_started(self, job_id: str, attempt: int) -> None:
+        """Record that an attempt starts now (charged a crash if the process dies)."""
+        if self.running is not None:
+            self.running.started(job_id, attempt)
+
+    def attempt_settled(self, job_id: str) -> None:
+        """The attempt's outcome was committed elsewhere (a stuck job charged)."""
+        self._settled([job_id])
+
+    def _settled(self, job_ids: Iterable[str]) -> None:
+        ids = list(job_ids)
+        for job_id in ids:
+            self._labels.pop(job_id, None)
+        running = self.running
+        if running is not None:
+            running.settled(ids)
+
+    def release(self, job_id: str, run_at: float) -> None:
+        """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
+        self.db.write(lambda conn: conn.execute(
+            "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
+            "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+            (run_at, job_id)))
+        self._settled([job_id])
+
+    def ack_completed(self, job_id: str, attempt: int, *, started_at: float | None = None,
+                      finished_at: float | None = None,
+                      results: Sequence[tuple[str, bytes]] = (),
+                      jobs: Sequence[NewJob] = ()) -> None:
+        """Record a success with its results and next steps, all in one transaction.
+
+        A bare success is written with the next claim (or :meth:`flush_acks`);
+        one with results or next steps at once, so a caller waiting on them
+        sees them. ``started_at`` is when the attempt really began, which is
+        later than the claim for a job that waited in the prefetch buffer. If
+        the write fails the outcome stays queued here, the job's lease is still
+        extended, and every later write tries it again.
+        """
+        ack = Ack(job_id, attempt, started_at, time.time() if finished_at is None else finished_at,
+                  tuple(results), tuple(jobs))
+        with self._ack_lock:
+            self._acks.append(ack)
+        if results or jobs:
+            self.try_flush_acks()
+
+    def try_flush_acks(self) -> bool:
+        """:meth:`flush_acks`, logging instead of raising; False when nothing could be written."""
+        try:
+            self.flush_acks()
+        except DiskFull as exc:
+            logger.error("outcomes of %d jobs not written (disk full), kept and retried: %s",
+                         self.pending_outcomes, exc)
+            if self.on_disk_full is not None:
+                self.on_disk_full(exc)
+            return False
+        except Exception as exc:
+            logger.warning("outcomes of %d jobs not written yet, kept and retried with the "
+                           "next write: %s", self.pending_outcomes, exc)
+            return False
+        return True
+
+    @property
+    def pending_outcomes(self) -> int:
+        """Finished attempts whose outcome is not written yet."""
+        return len(self._acks)
+
+    def flush_acks(self) -> None:
+        """Write pending completions now."""
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+        if acks:
+            try:
+                self.db.write(lambda conn: write_acks(conn, acks, self._labels))
+            except BaseException:
+                with self._ack_lock:
+                    self._acks[:0] = acks
+                raise
+            self._settled(a.job_id for a in acks)
+
+    def fail(self, job_id: str, attempt: int, failure: FailureInfo, *, state: str,
+             reason: str | None = None, run_at: float | None = None,
+             data: bytes | None = None, results: Sequence[tuple[str, bytes]] = (),
+             jobs: Sequence[NewJob] = ()) -> None:
+        """Record a failed attempt: ``retrying`` (with ``run_at``), or ``dead``.
+
+        ``results`` (the error huey stores for each step of the pipeline) and
+        ``jobs`` (an error handler) are written in the same transaction.
+        """
+        now = time.time()
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+
+        def write(conn: sqlite3.Connection) -> None:
+            if acks:
+                write_acks(conn, acks, self._labels)
+            record_failure(conn, job_id, attempt, failure, self.owner, now)
+            count_where(conn, "retried" if state == "retrying" else "dead", "id = ?", (job_id,))
+            conn.execute(
+                "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
+                "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
+                "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+                (state, reason, run_at, data, failure.started_at, now, job_id))
+            write_follow_ups(conn, job_id, results, jobs, now)
+
+        try:
+            self.db.write(write)
+        except BaseException:
+            with self._ack_lock:
+                self._acks[:0] = acks
+            raise
+        self._settled([job_id, *(a.job_id for a in acks)])
+        if state == "retrying":
+            self.wake()
+
+    def finish(self, job_id: str, state: str, reason: str | None,
+               results: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Record an outcome without an error: cancelled, or handed back as available.
+
+        ``results`` (the error huey stores for a cancelled job) go in the same transaction.
+        """
+        now = time.time()
+        if state == "available":
+            sql = ("UPDATE runner_job SET state='available', reason=?, run_at=?, "
+                   "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'")
+            params: tuple = (reason, now, job_id)
+        else:
+            sql = ("UPDATE runner_job SET state=?, reason=?, finished_at=?, lease_owner=NULL, "
+                   "lease_expires_at=NULL WHERE id=?")
+            params = (state, reason, now, job_id)
+
+        def write(conn: sqlite3.Connection) -> None:
+            if state == "cancelled":
+                count_where(conn, "cancelled", "id = ?", (job_id,))
+            conn.execute(sql, params)
+            write_follow_ups(conn, job_id, results, (), now)
+
+        self.db.write(write)
+        self._settled([job_id])
+        if state == "available":
+            self.wake()
+
+    def job_is_final(self, job_id: str) -> bool:
+        """True when the job completed, died or was cancelled (or there is no such job)."""
+        rows = self.db.query("SELECT state FROM runner_job WHERE id=?", (job_id,))
+        return not rows or rows[0][0] in FINAL

@@ -1,0 +1,32 @@
+"""A worker refuses bad settings at start: exit 78 naming the key, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def write(tmp_path, text):
+    path = tmp_path / "settings.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[worker]\ntimeout = nan\n", "[worker] timeout"),
+    ("[worker]\nlease_seconds = inf\n", "[worker] lease_seconds"),
+    ("[runner]\ntimezone = \"Nowhere/Special\"\n", "[runner] timezone"),
+])
+def test_a_worker_refuses_bad_values_at_start_with_exit_78(tmp_path, text, key):
+    path = write(tmp_path, text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--settings", str(path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 78, done.stderr
+    assert key in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,131 @@
+"""Files the runner creates are private: 0600 (or ``[runner] file_mode``) whoever creates them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from runner.config import parse_settings
+from runner.errors import ConfigError
+from runner.store.db import Database
+from tests.conftest import ROOT, wait_for, write_settings
+
+PRODUCER = """
+import sys
+from runner import configure
+from runner.config import load_settings
+configure(load_settings(sys.argv[1]))
+from tests import jobs
+print(jobs.add(1, 2).id)
+"""
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def clean_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture
+def open_umask():
+    """The most permissive umask a careless shell may have."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def database_files(directory):
+    return {name: mode(directory / name) for name in ("jobs.db", "jobs.db-wal", "jobs.db-shm")
+            if (directory / name).exists()}
+
+
+def test_a_producer_script_creates_the_database_and_its_wal_private(tmp_path, open_umask):
+    settings = write_settings(tmp_path)
+    done = subprocess.run([sys.executable, "-c", PRODUCER, str(settings)], cwd=tmp_path,
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    # The producer has exited; open the file again to see the WAL files as a worker would.
+    db = Database(tmp_path / "jobs.db")
+    db.query("SELECT count(*) FROM runner_job")
+    files = database_files(tmp_path)
+    assert set(files) >= {"jobs.db", "jobs.db-wal", "jobs.db-shm"}
+    assert files == dict.fromkeys(files, 0o600)
+    db.close()
+
+
+def test_the_cli_creates_a_private_database(tmp_path, open_umask):
+    settings = write_settings(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), "jobs"],
+                          cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert mode(tmp_path / "jobs.db") == 0o600
+
+
+def test_a_worker_creates_its_database_and_log_private(tmp_path, make_worker, open_umask):
+    worker = make_worker()
+    wait_for(lambda: "ready:" in worker.output(), message="worker ready")
+    files = database_files(tmp_path)
+    assert set(files) == {"jobs.db", "jobs.db-wal", "jobs.db-shm"}
+    assert files == dict.fromkeys(files, 0o600)
+    assert mode(tmp_path / "worker.log") == 0o600
+    assert worker.terminate() == 0
+
+
+def test_a_configured_file_mode_is_honoured_even_against_the_umask(tmp_path, make_worker):
+    settings = write_settings(tmp_path, extra='[logging]\nfile = "logs/w.log"\n')
+    text = settings.read_text().replace('[runner]\n', '[runner]\nfile_mode = "0640"\n', 1)
+    settings.write_text(text)
+    old = os.umask(0o077)
+    try:
+        worker = make_worker(settings=settings)
+        wait_for(lambda: "ready:" in worker.output(), message="worker ready")
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "jobs.db") == 0o640
+    assert mode(tmp_path / "logs" / "w.log") == 0o640
+    assert worker.terminate() == 0
+
+
+def test_rotated_log_files_stay_private(tmp_path, open_umask):
+    from runner.worker.log_config import PrivateRotatingFileHandler
+
+    handler = PrivateRotatingFileHandler(str(tmp_path / "w.log"), maxBytes=50, backupCount=2,
+                                         delay=True, file_mode=0o600)
+    for n in range(5):
+        handler.emit(logging.LogRecord("x", logging.INFO, __file__, 1, "line %d " * 4,
+                                       (n,) * 4, None))
+    handler.close()
+    assert (tmp_path / "w.log.1").exists()
+    assert {p.name: mode(p) for p in tmp_path.iterdir()} == {
+        "w.log": 0o600, "w.log.1": 0o600, "w.log.2": 0o600}
+
+
+def test_an_existing_file_keeps_the_permissions_its_owner_chose(tmp_path):
+    from runner.files import create_private
+
+    path = tmp_path / "shared.db"
+    path.touch()
+    path.chmod(0o640)
+    assert not create_private(path)
+    assert mode(path) == 0o640
+
+
+@pytest.mark.parametrize("value", ["644x", "0400", "1777", "", "rw-------"])
+def test_file_mode_must_be_octal_and_let_the_owner_read_and_write(value):
+    with pytest.raises(ConfigError, match=r"\[runner\] file_mode"):
+        parse_settings({"runner": {"file_mode": value}})
+
+
+def test_file_mode_accepts_octal_spellings():
+    assert parse_settings({"runner": {"file_mode": "0o640"}}).runner.file_mode_bits == 0o640
+    assert parse_settings({"runner": {"file_mode": "600"}}).runner.file_mode_bits == 0o600

@@ -1,0 +1,46 @@
+"""A job's outcome and what follows from it are written together, or the job runs again."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from runner.store import queries
+from tests import jobs
+from tests.conftest import read_records, wait_for, write_settings
+
+
+def locked_settings(tmp_path):
+    path = write_settings(tmp_path, name="locked.toml")
+    path.write_text(path.read_text().replace(
+        "busy_timeout = 10", "busy_timeout = 0.2\nwrite_deadline = 1"))
+    return path
+
+
+def test_result_and_pipeline_step_survive_a_lock_held_past_write_deadline(
+        huey, tmp_path, make_worker, record_file):
+    make_worker(settings=locked_settings(tmp_path), TEST_RECORD_FILE=str(record_file))
+    gate = tmp_path / "gate"
+    pipeline = jobs.wait_for_file.s(str(gate), "forty-two").then(jobs.record_run)
+    first, second = huey.enqueue(pipeline)
+    db = huey.jobs.db
+    wait_for(lambda: queries.get_job(db, first.id).state == "executing", message="job to start")
+
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # every writer of the worker waits from now on
+    try:
+        gate.touch()  # the job returns while it cannot write its outcome
+        # The lock outlasts write_deadline (1 s) three times over: every write the
+        # worker tries in that span, its outcome's included, gives up.
+        time.sleep(3)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    assert first.get(blocking=True, timeout=20) == "forty-two"
+    assert second.get(blocking=True, timeout=20) == "forty-two"
+    wait_for(lambda: queries.get_job(db, second.id).state == "completed",
+             message="the pipeline step to complete")
+    row = queries.get_job(db, first.id)
+    assert (row.state, row.attempt, row.crashes) == ("completed", 1, 0)
+    assert [line.split()[0] for line in read_records(record_file)] == ["forty-two"]

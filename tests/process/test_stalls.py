@@ -1,0 +1,100 @@
+"""Jobs stuck in a blocking call past their timeout never stall a real worker."""
+
+from __future__ import annotations
+
+import signal
+
+from runner.config import load_settings
+from runner.readmodel.health import check
+from runner.store import queries
+from tests import jobs
+from tests.conftest import read_records, wait_for, write_settings
+
+
+def state(huey, job_id):
+    return queries.get_job(huey.jobs.db, job_id).state
+
+
+def make_suspect(huey, make_worker, settings, record_file, task=jobs.block_in_c):
+    """A job that was running when its worker was SIGKILLed (crashes = 1)."""
+    suspect = task("suspect")
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: read_records(record_file) == ["suspect"], message="suspect to start")
+    worker.kill()
+    return suspect
+
+
+def test_stuck_thread_is_written_off_and_replaced_so_the_queue_keeps_flowing(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="one.toml", worker={
+        "max_concurrent_tasks": 1, "crash_limit": 1, "stuck_grace": 1})
+    stuck = jobs.block_in_c("stuck")
+    others = [jobs.add(i, i) for i in range(10)]
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    assert [r.get(blocking=True, timeout=20) for r in others] == [2 * i for i in range(10)]
+    row = queries.get_job(huey.jobs.db, stuck.id)
+    assert (row.state, row.crashes) == ("dead", 1)
+    assert "stuck" in row.error_message and "past its 1s timeout" in row.error_message
+    wait_for(lambda: "written off" in worker.output(), message="the write-off in the log")
+    assert worker.terminate() == 0  # the blocked thread does not hold the exit
+
+
+def test_stuck_suspect_running_alone_does_not_block_the_other_jobs(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="two.toml", worker={
+        "max_concurrent_tasks": 2, "crash_limit": 3, "stuck_grace": 1})
+    suspect = make_suspect(huey, make_worker, settings, record_file)
+    others = [jobs.add(i, 1) for i in range(20)]
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    assert [r.get(blocking=True, timeout=30) for r in others] == [i + 1 for i in range(20)]
+    wait_for(lambda: state(huey, suspect.id) == "dead", timeout=30,
+             message="the stuck suspect to be buried")
+    row = queries.get_job(huey.jobs.db, suspect.id)
+    assert row.crashes == 3
+    kinds = [e.kind for e in queries.job_errors(huey.jobs.db, suspect.id)]
+    assert kinds == ["crash", "crash", "crash"]
+
+
+def test_suspect_without_timeout_runs_alone_only_up_to_isolation_limit(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="iso.toml", worker={
+        "max_concurrent_tasks": 2, "isolation_limit": 1})
+    suspect = make_suspect(huey, make_worker, settings, record_file, task=jobs.block_untimed)
+    others = [jobs.add(i, 2) for i in range(5)]
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    assert [r.get(blocking=True, timeout=20) for r in others] == [i + 2 for i in range(5)]
+    assert state(huey, suspect.id) == "executing"  # long, not stuck: it keeps running
+
+
+def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
+        huey, tmp_path, make_worker, record_file):
+    settings_path = write_settings(tmp_path, name="health.toml", worker={
+        "stuck_grace": 600, "shutdown_timeout": 0.5})
+    settings = load_settings(settings_path, environ={})
+    suspect = make_suspect(huey, make_worker, settings_path, record_file)
+    worker = make_worker(settings=settings_path, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: read_records(record_file) == ["suspect", "suspect"],
+             message="suspect to start again")
+    report = wait_for(lambda: (lambda r: r if not r.ok else None)(
+        check(huey.jobs.db, settings)), message="health to report the overrun")
+    assert "past its 1s timeout" in report.reason and suspect.id in report.reason
+    assert "claims nothing else" in report.reason
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    row = queries.get_job(huey.jobs.db, suspect.id)
+    # Not handed back to be claimed alone again for ever: the stuck attempt is charged.
+    assert (row.state, row.crashes) == ("available", 2)
+    assert [e.kind for e in queries.job_errors(huey.jobs.db, suspect.id)] == ["crash", "crash"]
+
+
+def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="restart.toml", worker={
+        "max_concurrent_tasks": 1, "crash_limit": 0, "stuck_grace": 0.5})
+    stuck = jobs.block_in_c("stuck")
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    assert worker.wait(30) == 87, worker.output()
+    assert read_records(record_file) == ["stuck", "stuck"]  # written off twice, then the exit
+    row = queries.get_job(huey.jobs.db, stuck.id)
+    assert (row.state, row.crashes) == ("available", 2)
+    assert "draining and exiting (code 87)" in worker.output()

@@ -1,0 +1,101 @@
+"""Jobs: keyset pages to the very last job, either order, a jump to a time, bad filters."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Static
+
+from tests import jobs
+from tests.tui.conftest import drive, settle
+from tui.app import make_app
+from tui.screens.jobs import PAGE
+from tui.widgets.keyed_table import KeyedTable
+
+START = 1_700_000_000.0
+
+
+def line(app) -> str:
+    return str(app.screen.query_one("#filter-line", Static).render())
+
+
+def notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def type_into(app, pilot, key: str, text: str) -> None:
+    await pilot.press(key)
+    await settle(app, pilot)
+    app.screen.query_one("#filter", Input).value = text
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+def timed_jobs(huey, count: int) -> list[str]:
+    ids = [jobs.noop(i).id for i in range(count)]
+    huey.jobs.db.write(lambda c: c.executemany(
+        "UPDATE runner_job SET created_at = ? WHERE id = ?",
+        [(START + 60 * i, job_id) for i, job_id in enumerate(ids)]))
+    huey.jobs.db.close()
+    return ids
+
+
+def test_pages_reach_the_oldest_job_and_back(huey):
+    ids = timed_jobs(huey, 2 * PAGE + 30)
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        assert table.selected_key == ids[-1]
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await settle(app, pilot)
+        assert table.row_count == 30 and ids[0] in {k.value for k in table.rows}
+        assert "201-230 of 230 (last page)" in line(app)
+        await pilot.press("right_square_bracket")
+        await settle(app, pilot)
+        assert notes(app)[-1] == "this is the last page"
+        await pilot.press("left_square_bracket")
+        await settle(app, pilot)
+        assert "101-200" in line(app) and table.row_count == PAGE
+        await pilot.press("o")  # oldest first
+        await settle(app, pilot)
+        assert "oldest first" in line(app) and table.selected_key == ids[0]
+
+    drive(make_app(db=huey.jobs.path, refresh=60), scenario)
+
+
+def test_at_jumps_to_a_time(huey):
+    ids = timed_jobs(huey, 50)
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        import datetime as dt
+
+        when = dt.datetime.fromtimestamp(START + 20 * 60 + 30).strftime("%Y-%m-%d %H:%M:%S")
+        await type_into(app, pilot, "at", when)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        assert [k.value for k in table.rows][:2] == [ids[20], ids[19]]
+        assert "from " in line(app)
+        await type_into(app, pilot, "at", "yesterday-ish")
+        assert isinstance(app.screen.focused, Input)  # kept open with what was typed
+        assert app.screen.query_one("#filter", Input).value == "yesterday-ish"
+        assert "cannot read the time 'yesterday-ish'" in notes(app)[-1]
+
+    drive(make_app(db=huey.jobs.path, refresh=60), scenario)
+
+
+def test_a_bad_state_in_the_filter_is_named_and_nothing_is_lost(dashboard, seeded):
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        await type_into(app, pilot, "slash", "state:bogus queue:mail")
+        assert notes(app)[-1].startswith("no state 'bogus': use one of available, scheduled")
+        assert "no state 'bogus'" in line(app)
+        assert app.screen.query_one("#filter", Input).value == "state:bogus queue:mail"
+        assert app.screen.filters.state is None  # the old filter still applies
+        app.screen.query_one("#filter", Input).value = "state:dead"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen.query_one("#jobs", KeyedTable).row_count == 2
+
+    drive(dashboard(), scenario)

@@ -1,0 +1,51 @@
+"""80x24: nothing cut from the navigation or the summary; tables drop columns, never scroll."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tests.tui.conftest import drive, settle
+from tui.widgets.keyed_table import KeyedTable
+from tui.widgets.nav_bar import NavBar, NavTab
+
+
+def fits_without_scrolling(table: KeyedTable) -> bool:
+    return table.virtual_size.width <= table.scrollable_content_region.width
+
+
+def test_at_80_columns_every_tab_the_whole_summary_and_the_job_error_show(dashboard, seeded):
+    async def scenario(app, pilot):
+        nav = app.screen.query_one(NavBar)
+        assert sum(tab.outer_size.width for tab in nav.query(NavTab)) <= 80
+        for label in ("1 Over", "2 Jobs 6", "3 Fail 2", "4 Sched", "5 Evts", "6 Logs"):
+            assert label in nav.text
+        summary = app.screen.query_one("#summary", Static)
+        strip = Text.from_markup(str(summary.render())).plain
+        assert len(strip) <= summary.content_size.width
+        assert "err: " in strip and "old: " in strip and "dead: 2" in strip
+        for key, table_id in (("1", "#workers"), ("3", "#failures"), ("4", "#schedules"),
+                              ("5", "#events"), ("2", "#jobs")):
+            await pilot.press(key)
+            await settle(app, pilot)
+            assert fits_without_scrolling(app.screen.query_one(table_id, KeyedTable)), table_id
+        table = app.screen.query_one("#jobs", KeyedTable)
+        assert table.shown_columns == ["id", "task", "state", "attempt", "error"]
+        row = dict(zip(table.shown_columns, table.get_row(seeded.fatal), strict=True))
+        assert "cannot ever work" in row["error"]
+
+    drive(dashboard(), scenario, size=(80, 24))
+
+
+def test_widening_the_terminal_brings_every_column_back(dashboard, seeded):
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        assert len(table.shown_columns) == 5
+        await pilot.resize_terminal(160, 40)
+        await settle(app, pilot)
+        assert len(table.shown_columns) == 10 and table.row_count == 11
+        assert "1 Overview" in app.screen.query_one(NavBar).text
+
+    drive(dashboard(), scenario, size=(80, 24))

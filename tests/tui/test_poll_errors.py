@@ -1,0 +1,72 @@
+"""A failed poll: a database problem is told from a bug, and the last data stays, dimmed."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from tests.tui.conftest import drive, settle, wait_poll
+from tui.app import make_app
+from tui.widgets.keyed_table import KeyedTable
+
+
+async def refresh(app, pilot) -> str:
+    before = app.polls
+    await pilot.press("ctrl+r")
+    await wait_poll(app, pilot, since=before)
+    return str(app.screen.query_one("#status", Static).render())
+
+
+def test_a_bug_is_not_called_a_database_problem_and_its_traceback_is_kept(
+        seeded, tmp_path, monkeypatch):
+    log = tmp_path / "errors.log"
+    broken = {"on": False}
+
+    import tui.app as dashboard
+
+    real = dashboard.health_verdict
+
+    def verdict(*args, **kwargs):
+        if broken["on"]:
+            return None < 1.0  # the kind of slip that blanked the dashboard
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard, "health_verdict", verdict)
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        assert table.row_count == 11
+        broken["on"] = True
+        status = await refresh(app, pilot)
+        assert status.startswith("dashboard error (a bug, not the database)")
+        assert "TypeError" in status and str(log) in status and "showing data from" in status
+        assert "database unavailable" not in status
+        assert "Traceback (most recent call last)" in log.read_text()
+        assert "'<' not supported" in log.read_text()
+        assert table.row_count == 11 and app.screen.has_class("-stale")
+        await refresh(app, pilot)
+        assert log.read_text().count("Traceback") == 1  # the same error is logged once
+        broken["on"] = False
+        status = await refresh(app, pilot)
+        assert status.startswith("updated ") and not app.screen.has_class("-stale")
+
+    drive(make_app(db=seeded.path, refresh=60.0, error_log=log), scenario)
+
+
+def test_a_missing_database_keeps_the_last_data_dimmed(dashboard, seeded, tmp_path):
+    aside = seeded.path.with_suffix(".aside")
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        seeded.path.rename(aside)
+        status = await refresh(app, pilot)
+        assert status.startswith("database unavailable") and "showing data from" in status
+        assert app.screen.query_one("#jobs", KeyedTable).row_count == 11
+        assert app.screen.has_class("-stale")
+        assert "2 Jobs (6 live)" in app.screen.query_one("#nav").text
+        aside.rename(seeded.path)
+        assert (await refresh(app, pilot)).startswith("updated ")
+
+    drive(dashboard(), scenario)
