@@ -1,5 +1,8 @@
 """``python -m tui [--db PATH] [--settings PATH] [--read-only] [--refresh SECONDS]
-[--error-log PATH]``."""
+[--error-log PATH]``.
+
+``--web [--host H] [--port P] [--actions]`` serves the same dashboard to a browser.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--error-log", metavar="PATH",
                         help="where tracebacks of the dashboard's own errors go (default "
                              "$XDG_STATE_HOME/jobrunner/dashboard-errors.log)")
-    return parser.parse_args(argv)
+    web = parser.add_argument_group("browser", "serve the dashboard to a browser instead")
+    web.add_argument("--web", action="store_true",
+                     help="serve the dashboard over HTTP (textual-serve); read-only unless "
+                          "--actions")
+    web.add_argument("--host", default=None,
+                     help="address to listen on with --web (default 127.0.0.1: this machine "
+                          "only)")
+    web.add_argument("--port", type=int, default=None, help="port for --web (default 8000)")
+    web.add_argument("--actions", action="store_true",
+                     help="with --web, allow retry, discard and the other actions")
+    args = parser.parse_args(argv)
+    if not args.web and (args.host is not None or args.port is not None or args.actions):
+        parser.error("--host, --port and --actions only apply with --web")
+    if args.web and args.actions and args.read_only:
+        parser.error("--actions and --read-only contradict each other")
+    if args.port is not None and not 0 < args.port < 65536:
+        parser.error(f"--port {args.port}: choose a port between 1 and 65535")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatabaseError) as exc:
         print(f"python -m tui: {exc}", file=sys.stderr)
         return exc.exit_code
+    if args.web:
+        from tui import web
+
+        app.source.close()
+        web.serve(web.dashboard_command(db=app.source.path, settings=args.settings,
+                                        refresh=args.refresh, actions=args.actions),
+                  host=args.host or web.DEFAULT_HOST, port=args.port or web.DEFAULT_PORT)
+        return 0
     app.run()
     return 0
 

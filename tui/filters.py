@@ -8,7 +8,7 @@ from runner.errors import InvalidFilter
 from runner.readmodel.dashboard import JOB_STATES
 from runner.store.queries import JobFilter
 
-_KEYS = ("state", "queue", "task", "event")
+_KEYS = ("state", "queue", "task", "event", "worker")
 #: Every state a filter may name: the job states and the two groups.
 STATE_NAMES = (*[s for s in JOB_STATES if s], "waiting", "failed")
 
@@ -20,7 +20,7 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
         InvalidFilter: a state that does not exist, or a qualifier without a value.
     """
     fields: dict[str, str | None] = {"state": None, "queue": None, "task": None,
-                                     "event_id": None}
+                                     "event_id": None, "worker": None}
     if base is not None:
         fields["state"] = base.state
     words = []
@@ -40,7 +40,8 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
 
 def describe(filters: JobFilter) -> str:
     """The filter as it would be typed (empty for none)."""
-    parts = [f"{k}:{getattr(filters, k)}" for k in ("queue", "task") if getattr(filters, k)]
+    parts = [f"{k}:{getattr(filters, k)}" for k in ("queue", "task", "worker")
+             if getattr(filters, k)]
     if filters.event_id:
         parts.append(f"event:{filters.event_id}")
     if filters.text:

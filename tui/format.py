@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.markup import escape
 
@@ -42,6 +43,52 @@ def stamp(ts: float | None, now: float | None = None) -> str:
     if now is not None and dt.datetime.fromtimestamp(now).date() == when.date():
         return when.strftime("%H:%M:%S")
     return when.strftime("%m-%d %H:%M")
+
+
+def short_age(seconds: float) -> str:
+    """``12s``, ``3m``, ``2h10m``, ``3d4h``: an age read at a glance."""
+    s = int(abs(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+def relative(ts: float | None, now: float, *, coarse: bool = False) -> str:
+    """``3m ago`` for the past, ``in 12s`` for the future, ``now`` within a second.
+
+    ``coarse`` says ``<1m`` under a minute: a table of many rows then changes
+    once a minute rather than every second (each changed cell costs a repaint).
+    """
+    if ts is None:
+        return "-"
+    delta = ts - now
+    if coarse and abs(delta) < 60:
+        return "in <1m" if delta > 0 else "<1m ago"
+    if abs(delta) < 1:
+        return "now"
+    return f"in {short_age(delta)}" if delta > 0 else f"{short_age(delta)} ago"
+
+
+def zoned(ts: float | None, tz: str, now: float) -> str:
+    """``09:00 Europe/Paris`` (today there) or ``01-06 09:00 UTC``: a time in a named zone."""
+    if ts is None:
+        return "-"
+    try:
+        zone: dt.tzinfo = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone, tz = dt.UTC, "UTC"
+    when = dt.datetime.fromtimestamp(ts, zone)
+    today = dt.datetime.fromtimestamp(now, zone).date() == when.date()
+    return f"{when.strftime('%H:%M' if today else '%m-%d %H:%M')} {tz}"
+
+
+def local_zone() -> str:
+    """The abbreviation of the local time zone the dashboard's times are in (``UTC``, ``CET``)."""
+    return dt.datetime.now().astimezone().tzname() or "local"
 
 
 def full_stamp(ts: float | None) -> str:

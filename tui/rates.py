@@ -14,6 +14,9 @@ import time
 from runner.readmodel.dashboard import finished_per_second
 from runner.store.db import Database
 
+#: Chart ranges: name -> (seconds per bucket, buckets).
+RANGES: dict[str, tuple[int, int]] = {"1h": (60, 60), "6h": (300, 72), "24h": (900, 96)}
+
 
 class RateHistory:
     """Per-second completions and failures of the last ``minutes`` minutes."""
@@ -23,6 +26,7 @@ class RateHistory:
 
     def __init__(self, minutes: int = 60) -> None:
         self.minutes = minutes
+        """How much history is kept (and back-filled); a longer chart range raises it."""
         self.completed: dict[int, int] = {}
         self.failed: dict[int, int] = {}
         self.loaded_from: int | None = None
@@ -30,7 +34,7 @@ class RateHistory:
         """Seconds of history back-filled per refresh; adapts to keep reads short."""
 
     def update(self, db: Database, now: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Read what is new (and one chunk of older history); return the minute buckets."""
+        """Read what is new (and one chunk of older history); return the last hour by minute."""
         end = (int(now) // 60 + 1) * 60
         start = end - self.minutes * 60
         fresh = int(now) - self.LOOKBACK
@@ -51,7 +55,12 @@ class RateHistory:
             self.completed.update(completed)
             self.failed.update(failed)
             self.loaded_from = low
-        return self.buckets(start), self._bucket(self.failed, start)
+        for counts in (self.completed, self.failed):
+            for second in [s for s in counts if s < start]:
+                del counts[second]
+        hour = end - 3600
+        return (self._bucket(self.completed, hour, 60, 60),
+                self._bucket(self.failed, hour, 60, 60))
 
     def last_minute(self, now: float) -> int:
         """Completions in the last 60 seconds (what ``done/min`` shows)."""
@@ -59,16 +68,28 @@ class RateHistory:
         return sum(n for second, n in self.completed.items() if second >= since)
 
     def buckets(self, start: int) -> tuple[int, ...]:
-        """Completions per minute from ``start`` (and drop older seconds)."""
-        for counts in (self.completed, self.failed):
-            for second in [s for s in counts if s < start]:
-                del counts[second]
-        return self._bucket(self.completed, start)
+        """Completions per minute for the hour from ``start``."""
+        return self._bucket(self.completed, start, 60, 60)
 
-    def _bucket(self, counts: dict[int, int], start: int) -> tuple[int, ...]:
-        minutes = [0] * self.minutes
+    def series(self, name: str, now: float) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+        """(first bucket's start, completions, failures) per bucket of chart range ``name``.
+
+        Buckets are aligned to the clock; the last one is the current, partial one.
+        """
+        width, count = RANGES[name]
+        start = (int(now) // width + 1) * width - width * count
+        return (start, self._bucket(self.completed, start, width, count),
+                self._bucket(self.failed, start, width, count))
+
+    def loaded_since(self) -> int | None:
+        """The oldest second whose history has been read (None before the first read)."""
+        return self.loaded_from
+
+    def _bucket(self, counts: dict[int, int], start: int, width: int,
+                count: int) -> tuple[int, ...]:
+        buckets = [0] * count
         for second, n in counts.items():
-            index = (second - start) // 60
-            if 0 <= index < self.minutes:
-                minutes[index] += n
-        return tuple(minutes)
+            index = (second - start) // width
+            if 0 <= index < count:
+                buckets[index] += n
+        return tuple(buckets)

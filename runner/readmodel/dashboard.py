@@ -9,12 +9,17 @@ logs) read as empty instead of failing: the dashboard works on any version.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from runner.store.db import Database, contains_pattern
 from runner.store.models import JOB_COLUMNS, WAITING_SQL, AttemptError, JobRow, LogRow
 from runner.store.queries import JobFilter, WorkerRow, list_workers
+
+if TYPE_CHECKING:
+    from runner.readmodel.results import ResultView
 
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, "available", "scheduled", "executing", "retrying",
@@ -211,6 +216,58 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     return [loads[q] for q in sorted(loads)]
 
 
+#: Completions the run-time percentiles and per-queue rates are read from.
+RECENT_SAMPLE = 1_000
+
+
+@dataclass(frozen=True)
+class RunTimes:
+    """Run-time percentiles and completion rate from the newest completions."""
+
+    p50: float | None
+    p95: float | None
+    per_minute: float
+    """Completions per minute over the last minute (scaled from the sample when the
+    sample holds less than a minute)."""
+    sample: int
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of ``values`` (None for none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def recent_run_times(db: Database, now: float | None = None, *,
+                     sample: int = RECENT_SAMPLE) -> tuple[RunTimes, dict[str, RunTimes]]:
+    """p50/p95 run time and completions per minute, overall and per queue.
+
+    Reads only the newest ``sample`` completed jobs through the ``finished_at``
+    index, so the cost is fixed whatever the history or the job rate.
+    """
+    at = time.time() if now is None else now
+    rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
+                    "INDEXED BY runner_job_finished WHERE finished_at IS NOT NULL "
+                    "AND state = 'completed' ORDER BY finished_at DESC LIMIT ?", (sample,))
+    since = at - 60
+    # A full sample inside the last minute holds only part of it: scale to the minute.
+    span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
+    scale = 60.0 / max(span, 1.0)
+
+    def stats(picked: list[tuple[str, float, float | None]]) -> RunTimes:
+        took = [d for _, _, d in picked if d is not None and d >= 0]
+        recent = sum(1 for _, finished, _ in picked if finished >= since)
+        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
+                        len(picked))
+
+    by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
+    for row in rows:
+        by_queue.setdefault(row[0], []).append(row)
+    return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
+
+
 @dataclass(frozen=True)
 class RunningJob:
     """A job a worker is executing now."""
@@ -242,9 +299,19 @@ def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerL
 # -- jobs --------------------------------------------------------------------
 
 
+#: Orders the Jobs screen offers; the last two rank within :data:`SORT_WINDOW`.
+JOB_SORTS = ("newest", "oldest", "duration", "attempts")
+#: Duration and attempt sorts rank the newest this many matching jobs (no index orders
+#: by them, and sorting a million rows every refresh would stall the dashboard).
+SORT_WINDOW = 10_000
+
+
 @dataclass(frozen=True)
 class PageKey:
-    """Where a page of jobs starts: just past this (created_at, rowid) in the chosen order."""
+    """Where a page of jobs starts: just past this (created_at, rowid) in the chosen order.
+
+    In the ranked sorts (duration, attempts) ``rowid`` is the offset into the ranking.
+    """
 
     created_at: float
     rowid: int
@@ -265,14 +332,27 @@ def _in_insertion_order(filters: JobFilter) -> bool:
 
 
 def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
-             after: PageKey | None = None, oldest_first: bool = False) -> JobPage:
-    """One page of jobs, newest (or oldest) first, from ``after`` on; keyset paged.
+             after: PageKey | None = None, oldest_first: bool = False, sort: str = "newest",
+             now: float | None = None) -> JobPage:
+    """One page of jobs in ``sort`` order from ``after`` on, always read through an index.
 
-    Every page is an index range read, so the last page of a million jobs
-    costs what the first does; a million jobs never get sorted or skipped.
+    ``newest`` and ``oldest`` (or ``oldest_first``) are keyset paged: every page
+    is an index range read, so the last page of a million jobs costs what the
+    first does, and a million jobs never get sorted or skipped. ``duration``
+    (longest first; a running job counts until ``now``) and ``attempts`` (most
+    first) rank the newest :data:`SORT_WINDOW` matches.
+
+    Raises:
+        ValueError: ``sort`` is not one of :data:`JOB_SORTS`.
     """
+    if sort not in JOB_SORTS:
+        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
     chosen = filters or JobFilter()
     where, params = chosen.where()
+    if sort in ("duration", "attempts"):
+        return _ranked_page(db, where, params, limit=limit, after=after, sort=sort,
+                            by_rowid=_in_insertion_order(chosen), now=now)
+    oldest_first = oldest_first or sort == "oldest"
     clauses = [where[len(" WHERE "):]] if where else []
     sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
     if _in_insertion_order(chosen):
@@ -326,6 +406,25 @@ def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
     return PageKey(at, found + 1 if not oldest_first else found)
 
 
+def _ranked_page(db: Database, where: str, params: list, *, limit: int, after: PageKey | None,
+                 sort: str, by_rowid: bool, now: float | None) -> JobPage:
+    newest = "rowid DESC" if by_rowid else "created_at DESC, id"
+    offset = after.rowid if after is not None else 0
+    at = time.time() if now is None else now
+    rank = ("CASE WHEN state = 'executing' AND started_at IS NOT NULL THEN ? - started_at "
+            "WHEN finished_at >= started_at THEN finished_at - started_at END"
+            if sort == "duration" else "attempt")
+    rank_params = [at] if sort == "duration" else []
+    rows = db.query(
+        f"SELECT {JOB_COLUMNS} FROM (SELECT {JOB_COLUMNS}, rowid AS seq FROM runner_job{where} "
+        f"ORDER BY {newest} LIMIT ?) ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
+        "LIMIT ? OFFSET ?",
+        [*params, SORT_WINDOW, *rank_params, *rank_params, limit + 1, offset])
+    jobs = [JobRow(*row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return JobPage(jobs, PageKey(0.0, offset + limit) if more else None)
+
+
 def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
                       cap: int = 10_000) -> tuple[int, bool]:
     """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
@@ -342,6 +441,8 @@ class JobDetail:
     job: JobRow
     errors: list[AttemptError]
     logs: list[LogRow]
+    result: ResultView | None = None
+    """The stored return value (peeked, never consumed); None when none is stored."""
 
 
 #: A stored log record (``runner_log``) as the dashboard shows it.
@@ -354,11 +455,27 @@ def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
     Raises:
         JobNotFound: no such job.
     """
+    from runner.readmodel.results import job_result
     from runner.store.queries import get_job, job_errors
 
     job = get_job(db, job_id)
     logs = tail_logs(db, job_id=job.id, limit=log_limit)
-    return JobDetail(job, job_errors(db, job.id), logs)
+    result = job_result(db, job.id) if job.state == "completed" else None
+    return JobDetail(job, job_errors(db, job.id), logs, result)
+
+
+def resolve_job_id(db: Database, text: str) -> str:
+    """The full id of the job ``text`` names (a whole id, or a unique start or end of one).
+
+    Text that names no job is returned unchanged: log lines can outlive their job.
+    """
+    from runner.errors import JobNotFound
+    from runner.store.queries import get_job
+
+    try:
+        return get_job(db, text).id
+    except JobNotFound:
+        return text
 
 
 # -- logs --------------------------------------------------------------------

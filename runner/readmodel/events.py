@@ -49,3 +49,21 @@ def event_views(db: Database, *, unhandled_only: bool = False,
     return [EventView(e.id, e.name, e.emitted_at, e.status, e.source, e.deliveries,
                       tuple((o.handler, o.outcome) for o in outcomes.get(e.id, [])))
             for e in events]
+
+
+@dataclass(frozen=True)
+class EventDetail:
+    """One event with its payload and each handler's outcome."""
+
+    event: event_store.EventRow
+    outcomes: list[event_store.HandlerOutcome]
+
+
+def event_detail(db: Database, event_id: str) -> EventDetail:
+    """An event by id (or a unique part of one) with its handlers' outcomes.
+
+    Raises:
+        EventNotFound: no such event.
+    """
+    event = event_store.get_event(db, event_id)
+    return EventDetail(event, event_store.handler_outcomes(db, [event.id]).get(event.id, []))

@@ -24,6 +24,8 @@ class JobFilter:
     task: str | None = None
     text: str | None = None
     event_id: str | None = None
+    worker: str | None = None
+    """Jobs a worker is running now (its lease)."""
 
     def where(self) -> tuple[str, list[object]]:
         """The SQL condition and its parameters."""
@@ -45,6 +47,9 @@ class JobFilter:
         if self.event_id:
             clauses.append("event_id = ?")
             params.append(self.event_id)
+        if self.worker:
+            clauses.append("lease_owner = ?")
+            params.append(self.worker)
         if self.text:
             like = contains_pattern(self.text)
             clauses.append("(id LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' OR "

@@ -45,3 +45,36 @@ def test_events_show_outcomes_and_replay_an_unhandled_event(huey, record_file):
     drain()  # the worker dispatches it again: still no handler, unhandled once more
     assert [v.id for v in event_views(reader, unhandled_only=True)] == [lost]
     assert {v.id: v for v in event_views(reader)}[lost].deliveries == 1
+
+
+def test_enter_shows_the_payload_and_h_the_handler_jobs(huey, record_file):
+    from textual.widgets import Static
+
+    from tui.screens.event_detail import EventDetailScreen
+
+    placed = emit("shop.order.placed", {"n": 7, "customer": "ada"})
+    drain(include_scheduled=True)
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("5")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, EventDetailScreen)
+        text = str(app.screen.query_one("#event-detail", Static).render())
+        assert '"customer": "ada"' in text and '"n": 7' in text
+        assert "order_broken" in text and "dead" in text and "order_exact" in text
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard and '"customer"' in app.clipboard
+        await pilot.press("h")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert app.current_mode == "jobs"
+        jobs_table = app.screen.query_one("#jobs", KeyedTable)
+        assert jobs_table.row_count == 3  # one job per handler
+        assert app.screen.filters.event_id == placed
+
+    drive(make_app(db=path, refresh=60), scenario)

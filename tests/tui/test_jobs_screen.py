@@ -58,7 +58,7 @@ def test_pages_reach_the_oldest_job_and_back(huey):
         assert "101-200" in line(app) and table.row_count == PAGE
         await pilot.press("o")  # oldest first
         await settle(app, pilot)
-        assert "oldest first" in line(app) and table.selected_key == ids[0]
+        assert "sort oldest" in line(app) and table.selected_key == ids[0]
 
     drive(make_app(db=huey.jobs.path, refresh=60), scenario)
 

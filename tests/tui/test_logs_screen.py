@@ -76,3 +76,83 @@ def test_job_detail_shows_the_jobs_own_lines(huey, seeded):
         assert "another job" not in text
 
     drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def segment_styles(log: Log, y: int) -> dict[str, object]:
+    return {seg.text.strip(): seg.style for seg in log.render_line(y) if seg.text.strip()}
+
+
+def test_levels_are_coloured(huey, seeded):
+    now = time.time()
+    add_logs(huey, [(now, 20, "app", "fine", None, None, "w-1"),
+                    (now, 30, "app", "careful", None, None, "w-1"),
+                    (now, 40, "app", "broken", None, None, "w-1")])
+
+    async def scenario(app, pilot):
+        await pilot.press("6")
+        await settle(app, pilot)
+        log = app.screen.query_one(Log)
+        info, warning, error = (segment_styles(log, y) for y in range(3))
+        assert info["INFO"].color.name == "green"
+        assert warning["WARNING"].color.name == "yellow"
+        assert error["ERROR"].color.name == "red"
+        assert any(text.endswith("broken") and style.color.name == "red"
+                   for text, style in error.items())
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def test_job_filter_shows_one_jobs_lines(huey, seeded):
+    now = time.time()
+    mine, other = seeded.completed[:2]
+    add_logs(huey, [(now, 20, "app", "line of mine", mine, "add", None),
+                    (now, 20, "app", "line of other", other, "add", None),
+                    (now, 20, "app", "second of mine", mine, "add", None)])
+
+    async def scenario(app, pilot):
+        await pilot.press("6")
+        await settle(app, pilot)
+        log = app.screen.query_one(Log)
+        assert log.line_count == 3
+        app.screen.action_filter()
+        app.screen.query_one("#log-filter").value = f"job:{mine[-12:]}"  # the short id
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert [line.split(": ")[-1] for line in log.lines] == ["line of mine", "second of mine"]
+        app.screen.action_filter()
+        app.screen.query_one("#log-filter").value = f"job:{mine} second"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert [line.split(": ")[-1] for line in log.lines] == ["second of mine"]
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert log.line_count == 3
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def test_vi_keys_scroll_and_k_holds_the_view(huey, seeded):
+    now = time.time()
+    add_logs(huey, [(now, 20, "app", f"line {i}", None, None, "w-1") for i in range(200)])
+
+    async def scenario(app, pilot):
+        await pilot.press("6")
+        await settle(app, pilot)
+        log = app.screen.query_one(Log)
+        await pilot.pause()
+        bottom = log.max_scroll_y
+        assert bottom > 0 and log.scroll_y == bottom
+        await pilot.press("k", "k")
+        await pilot.pause()
+        assert log.scroll_y == bottom - 2 and not app.screen.follow
+        await pilot.press("j")
+        await pilot.pause()
+        assert log.scroll_y == bottom - 1
+        await pilot.press("g")
+        await pilot.pause()
+        assert log.scroll_y == 0
+        await pilot.press("G")
+        await settle(app, pilot)
+        assert log.scroll_y == log.max_scroll_y and app.screen.follow
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)

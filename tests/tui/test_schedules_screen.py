@@ -61,3 +61,25 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
     drive(make_app(settings=settings, refresh=60), scenario)
     assert {v.name for v in schedule_views(reader)} == {"quarter_hourly", "every_second",
                                                         "async_hourly"}
+
+
+def test_next_fire_reads_relative_with_the_schedules_own_zone(huey, tmp_path):
+    import dataclasses
+    import datetime as dt
+
+    now = time.time()
+    due = now + 125
+    item = dataclasses.replace(sync_item(registry.get("quarter_hourly"), now),
+                               tz="Asia/Tokyo", next_fire_at=due)
+    schedule_store.ensure_schedule(huey.jobs.db, item, now=now)
+    huey.jobs.db.close()
+    tokyo = dt.datetime.fromtimestamp(due, dt.timezone(dt.timedelta(hours=9)))
+
+    async def scenario(app, pilot):
+        await pilot.press("4")
+        await settle(app, pilot)
+        cell = app.screen.query_one("#schedules", KeyedTable).get_row("quarter_hourly")[4]
+        assert cell.startswith("in 2m") and cell.endswith("Asia/Tokyo")
+        assert tokyo.strftime("%H:%M") in cell
+
+    drive(make_app(db=huey.jobs.path, refresh=60, clock=lambda: now), scenario)

@@ -15,13 +15,13 @@ from runner.store.db import Database, short_id
 from runner.store.queries import JobFilter
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
+from tui.screens.event_detail import OUTCOME_STYLE, EventDetailScreen
 from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 COLUMNS = [("id", "id"), ("name", "name"), ("emitted", "emitted"), ("status", "status"),
            ("source", "source"), ("handlers", "handlers")]
 #: Below 120 cells: which event, and what its handlers made of it.
 NARROW = [("id", 12), ("name", 16), ("status", 10), ("handlers", None)]
-OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
 
 
 def event_cells(e: EventView, now: float) -> tuple:
@@ -29,7 +29,7 @@ def event_cells(e: EventView, now: float) -> tuple:
     status = "[red]unhandled[/]" if e.status == "unhandled" else e.status
     outcomes = "  ".join(
         f"{fmt.safe(h)} [{OUTCOME_STYLE.get(o, 'dim')}]{o}[/]" for h, o in e.outcomes) or "-"
-    return (short_id(e.id), fmt.safe(e.name), fmt.stamp(e.emitted_at, now), status,
+    return (short_id(e.id), fmt.safe(e.name), fmt.relative(e.emitted_at, now), status,
             fmt.safe(e.source or "-"), outcomes)
 
 
@@ -39,12 +39,14 @@ class EventsScreen(DataScreen):
     TITLE = "Events"
     MODE = "events"
     BINDINGS = [
-        Binding("enter", "open", "Handler jobs", show=False),
+        Binding("enter", "open", "Detail"),
+        Binding("h", "handler_jobs", "Handler jobs"),
         Binding("u", "toggle_unhandled", "Unhandled only"),
         Binding("r", "replay", "Replay"),
     ]
     HELP = [("j / k, g / G", "move, first / last event"),
-            ("enter", "the event's handler jobs on the Jobs screen"),
+            ("enter", "the event: payload and handlers"),
+            ("h", "the event's handler jobs on the Jobs screen"),
             ("u", "show only unhandled events, or all"), ("r", "replay the event")]
 
     def __init__(self) -> None:
@@ -85,6 +87,10 @@ class EventsScreen(DataScreen):
         self.dashboard.poll_now()
 
     def action_open(self) -> None:
+        if (e := self._selected()) is not None:
+            self.app.push_screen(EventDetailScreen(e.id))
+
+    def action_handler_jobs(self) -> None:
         if (e := self._selected()) is not None:
             self.app.run_worker(self._open(e.id), exclusive=True, group="navigate")
 

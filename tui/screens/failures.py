@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from runner import control as actions
 from runner.readmodel.failures import (
+    ExactMessage,
     FailureGroup,
     failure_group_ids,
     failure_groups,
@@ -35,24 +36,40 @@ def group_key(group: FailureGroup) -> str:
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
+def message_key(group: FailureGroup, exact: ExactMessage) -> str:
+    """A stable row key for one exact message of an expanded group."""
+    raw = f"{group.error_type}\x00{exact.message}".encode()
+    return "m" + hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+def _messages(group: FailureGroup) -> list[str | None]:
+    return [m.message for m in group.messages] or [group.message]
+
+
 class FailuresScreen(DataScreen):
     """Which errors are hurting, and how much; act on a whole group."""
 
     TITLE = "Failures"
     MODE = "failures"
     BINDINGS = [
-        Binding("enter", "open", "Jobs of group", show=False),
+        Binding("enter", "open", "Jobs / expand"),
+        Binding("space", "expand", "Expand"),
         Binding("r", "retry", "Retry group"),
         Binding("d", "discard", "Discard group"),
     ]
     HELP = [("j / k, g / G", "move, first / last group"),
-            ("enter", "the group's jobs on the Jobs screen (act on one there)"),
+            ("enter", "the jobs of a message on the Jobs screen; on a group of several "
+                      "messages (numbers masked as #), expand it"),
+            ("space", "expand a group to its exact messages, or fold it"),
             ("r", "retry every job of the group; type the count"),
             ("d", "discard every job of the group; type the count")]
 
     def __init__(self) -> None:
         super().__init__()
         self.groups: dict[str, FailureGroup] = {}
+        self.exact: dict[str, tuple[FailureGroup, ExactMessage]] = {}
+        self.expanded: set[str] = set()
+        self._last: tuple[list[FailureGroup], float] | None = None
         self._read: tuple[tuple[int, int], list[FailureGroup]] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -76,29 +93,70 @@ class FailuresScreen(DataScreen):
     def apply(self, data: Any) -> None:
         if data is None:
             return
+        self._last = data
         groups, now = data
         self.groups = {group_key(g): g for g in groups}
-        self.query_one(KeyedTable).sync([
-            (key, (fmt.count(g.count), fmt.count(g.dead), fmt.count(g.retrying),
-                   fmt.safe(g.error_type or "-"), fmt.safe(fmt.one_line(g.message, 70)),
-                   fmt.safe(g.tasks),
-                   fmt.stamp(g.last_failed_at, now)))
-            for key, g in self.groups.items()])
+        self.exact = {}
+        rows = []
+        for key, g in self.groups.items():
+            several = len(g.messages) > 1
+            mark = ("▼ " if key in self.expanded else "▶ ") if several else ""
+            note = f"  [dim]({len(g.messages)} messages)[/]" if several else ""
+            rows.append((key, (fmt.count(g.count), fmt.count(g.dead), fmt.count(g.retrying),
+                               mark + fmt.safe(g.error_type or "-"),
+                               fmt.safe(fmt.one_line(g.message, 70)) + note,
+                               fmt.safe(fmt.one_line(g.tasks, 32)),
+                               fmt.relative(g.last_failed_at, now))))
+            if several and key in self.expanded:
+                for m in g.messages:
+                    child = message_key(g, m)
+                    self.exact[child] = (g, m)
+                    rows.append((child, (fmt.count(m.count), fmt.count(m.dead),
+                                         fmt.count(m.retrying), "  └",
+                                         fmt.safe(fmt.one_line(m.message, 70)), "",
+                                         fmt.relative(m.last_failed_at, now))))
+        self.query_one(KeyedTable).sync(rows)
 
     def _selected(self) -> FailureGroup | None:
         key = self.query_one(KeyedTable).selected_key
+        if key in self.exact:
+            return self.exact[key][0]
         return self.groups.get(key) if key else None
 
-    def action_open(self) -> None:
-        group = self._selected()
-        if group is not None:
-            self.app.run_worker(self._open(group), exclusive=True, group="navigate")
+    def action_expand(self) -> None:
+        key = self.query_one(KeyedTable).selected_key
+        if key in self.exact:
+            key = group_key(self.exact[key][0])
+        group = self.groups.get(key) if key else None
+        if group is None or len(group.messages) < 2:
+            return
+        self.expanded.symmetric_difference_update({key})
+        if self._last is not None:
+            self.apply(self._last)
+        table = self.query_one(KeyedTable)
+        table.move_cursor(row=table.get_row_index(key))
 
-    async def _open(self, group: FailureGroup) -> None:
+    def action_open(self) -> None:
+        key = self.query_one(KeyedTable).selected_key
+        if key in self.exact:
+            group, exact = self.exact[key]
+            message = exact.message
+        else:
+            group = self.groups.get(key) if key else None
+            if group is None:
+                return
+            if len(group.messages) > 1:
+                self.action_expand()
+                return
+            message = group.message
+        self.app.run_worker(self._open(group.error_type, message), exclusive=True,
+                            group="navigate")
+
+    async def _open(self, error_type: str | None, message: str | None) -> None:
         await self.dashboard.switch_mode("jobs")
         screen = self.dashboard.data_screen()
         if screen is not None and hasattr(screen, "set_filter"):
-            screen.set_filter(JobFilter(state="failed", text=group.message or None))
+            screen.set_filter(JobFilter(state="failed", text=message or None))
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
@@ -111,17 +169,24 @@ class FailuresScreen(DataScreen):
         self._group_action("Discard", actions.discard_jobs)
 
     def _group_action(self, verb: str, fn: Any) -> None:
-        group = self._selected()
-        if group is None:
+        key = self.query_one(KeyedTable).selected_key
+        if key in self.exact:  # an exact message of an expanded group: just its jobs
+            group, exact = self.exact[key]
+            error_type, messages, count, text = (group.error_type, [exact.message], exact.count,
+                                                 exact.message)
+        elif (group := self.groups.get(key) if key else None) is not None:
+            error_type, messages, count, text = (group.error_type, _messages(group), group.count,
+                                                 group.message)
+        else:
             return
 
         def run(db: Database) -> str:
-            done = fn(db, failure_group_ids(db, group.error_type, group.message))
-            return f"{done:,} of {group.count:,} jobs"
+            done = fn(db, failure_group_ids(db, error_type, messages))
+            return f"{done:,} of {count:,} jobs"
 
-        count = f"{group.count:,}"
-        self.confirm(f"{verb} all [b]{count}[/] jobs failing with "
-                     f"{fmt.safe(group.error_type)}: {fmt.safe(fmt.one_line(group.message, 60))}?",
+        typed = f"{count:,}"
+        self.confirm(f"{verb} all [b]{typed}[/] jobs failing with "
+                     f"{fmt.safe(error_type)}: {fmt.safe(fmt.one_line(text, 60))}?",
                      lambda: self.act(f"{verb.lower()} group", run,
                                       refused=f"{verb.lower()} group stopped"),
-                     typed=count)
+                     typed=typed)

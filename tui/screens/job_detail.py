@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +21,8 @@ from runner.store.db import Database, short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen
 
+TRACEBACK = "Traceback (most recent call last)"
+
 
 def detail_text(detail: JobDetail, now: float) -> str:
     """The whole detail as markup (pure, so it can be tested without a terminal)."""
@@ -28,6 +32,13 @@ def detail_text(detail: JobDetail, now: float) -> str:
         f"state [b]{job.state}[/]  queue {escape(job.queue)}  priority {job.priority}  "
         f"attempt {job.attempt}/{job.max_attempts}  crashes {job.crashes}",
     ]
+    if job.state == "retrying":
+        when = (f"next attempt in {fmt.age(job.run_at - now)}" if job.run_at > now else
+                f"next attempt due {fmt.relative(job.run_at, now)}, waiting for a worker")
+        lines.append(f"[yellow]{when}[/] (at {fmt.full_stamp(job.run_at)}, attempt "
+                     f"{job.attempt + 1} of {job.max_attempts})")
+    elif job.state == "scheduled":
+        lines.append(f"due {fmt.relative(job.run_at, now)} (at {fmt.full_stamp(job.run_at)})")
     if job.reason:
         lines.append(f"reason: {escape(job.reason)}")
     if job.schedule:
@@ -40,6 +51,9 @@ def detail_text(detail: JobDetail, now: float) -> str:
                   f"{fmt.progress_bar(job.progress_done, job.progress_total, 30)}  "
                   f"{job.progress_done:g}/{job.progress_total or 0:g}  "
                   f"{escape(job.progress_message or '')}"]
+    if job.state == "completed":
+        lines += ["", "[b]Result[/]", escape(detail.result.text) if detail.result is not None
+                  else "[dim](none stored: the task returned None, or its caller took it)[/]"]
     lines += ["", "[b]Timeline[/]", *timeline(detail, now)]
     tracebacks = [e for e in detail.errors if e.traceback]
     if tracebacks or job.last_error:
@@ -50,12 +64,39 @@ def detail_text(detail: JobDetail, now: float) -> str:
         else:
             lines.append(escape(job.last_error.rstrip()))
     lines += ["", f"[b]Log[/] ({len(detail.logs)} lines)"]
+    shown = [e.traceback.strip() for e in tracebacks] or [(job.last_error or "").strip()]
     for log in detail.logs:
         level = logging.getLevelName(log.level)
-        lines.append(f"  {fmt.full_stamp(log.created_at)} {level:<7} {escape(log.message)}")
+        lines.append(f"  {fmt.full_stamp(log.created_at)} {level:<7} "
+                     f"{escape(without_shown_traceback(log.message, shown))}")
     if not detail.logs:
         lines.append("  (no log lines stored for this job)")
     return "\n".join(lines)
+
+
+def without_shown_traceback(message: str, shown: list[str]) -> str:
+    """A log message minus a traceback the Traceback section already shows."""
+    start = message.find(TRACEBACK)
+    if start < 0:
+        return message
+    trace = message[start:].strip()
+    if not any(trace and (trace in s or s in trace) for s in shown if s):
+        return message
+    return message[:start].rstrip() + "  (traceback above)"
+
+
+def detail_json(detail: JobDetail) -> str:
+    """The job, its failed attempts and its result as JSON (what ``Y`` copies)."""
+    job = dataclasses.asdict(detail.job)
+    try:
+        job["args"] = json.loads(job["args"]) if job["args"] else None
+    except ValueError:
+        pass
+    result: object = None
+    if detail.result is not None:
+        result = detail.result.value if detail.result.decoded else detail.result.text
+    return json.dumps({"job": job, "attempts": [dataclasses.asdict(e) for e in detail.errors],
+                       "result": result}, indent=2, default=repr)
 
 
 def timeline(detail: JobDetail, now: float) -> list[str]:
@@ -92,12 +133,16 @@ class JobDetailScreen(DataScreen):
         Binding("d", "discard", "Discard"),
         Binding("c", "cancel", "Cancel"),
         Binding("y", "copy", "Copy id"),
+        Binding("Y", "copy_json", "Copy JSON"),
+        Binding("l", "logs", "Logs"),
         Binding("j", "scroll(1)", "Down", show=False),
         Binding("k", "scroll(-1)", "Up", show=False),
         Binding("g", "home", "Top", show=False),
         Binding("G", "end", "Bottom", show=False),
     ]
     HELP = [("esc", "back"), ("r / d / c", "retry / discard / cancel"), ("y", "copy the id"),
+            ("Y", "copy the job, its attempts and result as JSON"),
+            ("l", "this job's lines on the Logs screen"),
             ("j / k, g / G", "scroll, top / bottom")]
 
     def __init__(self, job_id: str) -> None:
@@ -114,6 +159,8 @@ class JobDetailScreen(DataScreen):
     def poll_request(self) -> str:
         return self.job_id
 
+    detail: JobDetail | None = None
+
     def fetch(self, db: Database, request: Any, now: float) -> Any:
         try:
             return job_detail(db, request), now
@@ -124,6 +171,8 @@ class JobDetailScreen(DataScreen):
         if data is None:
             return
         detail, now = data
+        if not isinstance(detail, str):
+            self.detail = detail
         text = detail if isinstance(detail, str) else detail_text(detail, now)
         self.query_one("#detail", Static).update(text)
 
@@ -160,3 +209,21 @@ class JobDetailScreen(DataScreen):
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.job_id)
         self.notify(f"copied {self.job_id}")
+
+    def action_copy_json(self) -> None:
+        if self.detail is None:
+            self.notify("the job is not loaded yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(detail_json(self.detail))
+        self.notify(f"copied {short_id(self.job_id)} as JSON")
+
+    def action_logs(self) -> None:
+        self.app.run_worker(self._logs(), exclusive=True, group="navigate")
+
+    async def _logs(self) -> None:
+        job_id = self.job_id
+        self.app.pop_screen()
+        await self.dashboard.switch_mode("logs")
+        screen = self.dashboard.data_screen()
+        if screen is not None and hasattr(screen, "set_job"):
+            screen.set_job(job_id)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from runner import control as actions
 from runner.errors import InvalidFilter
 from runner.readmodel.dashboard import (
+    JOB_SORTS,
     JOB_STATES,
+    SORT_WINDOW,
     PageKey,
     count_jobs_capped,
     job_page,
@@ -37,6 +41,10 @@ COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
 #: Below 120 cells: the columns that tell jobs apart and why they failed.
 NARROW = [("id", 12), ("task", 16), ("state", 9), ("attempt", 5), ("error", None)]
+#: The sort a click on a column header picks (a second click on ``enqueued`` reverses it).
+HEADER_SORTS = {"enqueued": "newest", "duration": "duration", "attempt": "attempts"}
+SORT_MARKS = {"enqueued": {"newest": " ▼", "oldest": " ▲"}, "duration": {"duration": " ▼"},
+              "attempt": {"attempts": " ▼"}}
 STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "completed": "green",
                "cancelled": "dim"}
 
@@ -45,8 +53,8 @@ STATE_STYLE = {"dead": "red", "retrying": "yellow", "executing": "cyan", "comple
 class JobsRequest:
     filters: JobFilter
     start: PageKey | None
-    """Where the page starts (None: the newest, or oldest, job)."""
-    oldest_first: bool
+    """Where the page starts (None: the first job in the sort order)."""
+    sort: str = "newest"
     jump: float | None = None
     """Start at this time instead (the page key is found in the poll thread)."""
 
@@ -74,7 +82,9 @@ def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tu
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
             f"{job.attempt}/{job.max_attempts}",
-            fmt.stamp(job.created_at, now), fmt.stamp(job.started_at, now), fmt.duration(took),
+            fmt.relative(job.created_at, now, coarse=True),
+            fmt.relative(job.started_at, now, coarse=True),
+            fmt.duration(took),
             fmt.progress_bar(job.progress_done, job.progress_total),
             fmt.safe(fmt.one_line(job.error_message or job.reason
                                   if job.state != "completed" else "", 60)))
@@ -98,14 +108,14 @@ class JobsScreen(DataScreen):
         Binding("s", "cycle_state", "State"),
         Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
         Binding("right_square_bracket", "page(1)", "Next", key_display="]"),
-        Binding("o", "order", "Oldest/newest"),
+        Binding("o", "cycle_sort", "Sort"),
         Binding("at", "jump", "Go to time", key_display="@"),
         Binding("escape", "clear", "Clear", show=False),
     ]
     HELP = [("j / k, g / G", "move, first / last row of the page"), ("enter", "job detail"),
-            ("/", "filter: state:dead queue:q task:t event:id text"),
+            ("/", "filter: state:dead queue:q task:t event:id worker:id text"),
             ("s", "cycle state"), ("[ / ]", "previous / next page (to the very last job)"),
-            ("o", "newest or oldest first"),
+            ("o", "sort: newest, oldest, duration, attempts (or click a column header)"),
             ("@", "go to a time: 14:05, 2026-01-05 09:30, 2h (ago)"),
             ("esc", "clear the filter"),
             ("r / d / c", "retry / discard / cancel the job"),
@@ -115,7 +125,7 @@ class JobsScreen(DataScreen):
     def __init__(self) -> None:
         super().__init__()
         self.filters = JobFilter()
-        self.oldest_first = False
+        self.sort = "newest"
         self.starts: list[PageKey | None] = [None]
         """Start key of every page visited since the first; the last one is shown."""
         self.jump: float | None = None
@@ -132,6 +142,7 @@ class JobsScreen(DataScreen):
         yield OpenableTable(COLUMNS, narrow=NARROW, id="jobs")
 
     def on_mount(self) -> None:
+        self._mark_sort()
         self._describe()
 
     @staticmethod
@@ -147,15 +158,15 @@ class JobsScreen(DataScreen):
     # -- data ------------------------------------------------------------------
 
     def poll_request(self) -> JobsRequest:
-        return JobsRequest(self.filters, self.starts[-1], self.oldest_first, self.jump)
+        return JobsRequest(self.filters, self.starts[-1], self.sort, self.jump)
 
     def fetch(self, db: Database, request: JobsRequest, now: float) -> JobsData:
         start = request.start
         if request.jump is not None:
             start = page_key_at(db, request.jump, request.filters,
-                                oldest_first=request.oldest_first)
-        page = job_page(db, request.filters, limit=PAGE, after=start,
-                        oldest_first=request.oldest_first)
+                                oldest_first=request.sort == "oldest")
+        page = job_page(db, request.filters, limit=PAGE, after=start, sort=request.sort,
+                        now=now)
         # A text search scans every row; recount it only now and then, not every second.
         kept = self._counted
         if (request.filters.text and kept is not None and kept[0] == request.filters
@@ -188,10 +199,11 @@ class JobsScreen(DataScreen):
 
     def _describe(self, counts: str = "") -> None:
         text = describe(self.filters)
-        order = "oldest first" if self.oldest_first else "newest first"
+        ranked = (f" (of the newest {fmt.count(SORT_WINDOW)})"
+                  if self.sort in ("duration", "attempts") else "")
         self.query_one("#filter-line", Static).update(
             f"state [b]{self.filters.state or 'all'}[/]  filter [b]{fmt.safe(text) or '-'}[/]  "
-            f"{order}  page {self.page + 1}{counts}")
+            f"sort [b]{self.sort}[/]{ranked}  page {self.page + 1}{counts}")
 
     def set_filter(self, filters: JobFilter) -> None:
         """Show jobs matching ``filters`` from the first page."""
@@ -235,6 +247,10 @@ class JobsScreen(DataScreen):
                   "state:dead queue:default task:name text  (enter applies, esc cancels)")
 
     def action_jump(self) -> None:
+        if self.sort not in ("newest", "oldest"):
+            self.notify("go to a time works with the newest or oldest sort (o)",
+                        severity="warning")
+            return
         self._ask("jump", "", "a time: 14:05, 2026-01-05 09:30, 2h (ago); empty: back to "
                               "the start  (enter goes, esc cancels)")
 
@@ -273,9 +289,29 @@ class JobsScreen(DataScreen):
         current = states.index(self.filters.state) if self.filters.state in states else 0
         self.set_filter(with_state(self.filters, states[(current + 1) % len(states)]))
 
-    def action_order(self) -> None:
-        self.oldest_first = not self.oldest_first
+    def set_sort(self, sort: str) -> None:
+        """Order the list by ``sort`` (one of ``JOB_SORTS``) from the first page."""
+        self.sort = sort
+        self._mark_sort()
+        self.table.move_cursor(row=0)
         self._restart()
+
+    def _mark_sort(self) -> None:
+        for key, label in COLUMNS:
+            mark = SORT_MARKS.get(key, {}).get(self.sort, "")
+            self.table.columns[ColumnKey(key)].label = Text(label + mark)
+        self.table.refresh()
+
+    def action_cycle_sort(self) -> None:
+        self.set_sort(JOB_SORTS[(JOB_SORTS.index(self.sort) + 1) % len(JOB_SORTS)])
+
+    def on_data_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+        event.stop()
+        wanted = HEADER_SORTS.get(event.column_key.value or "")
+        if wanted == "newest" and self.sort == "newest":
+            wanted = "oldest"
+        if wanted is not None:
+            self.set_sort(wanted)
 
     def action_page(self, step: int) -> None:
         if self.jump is not None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.highlighter import Highlighter
+from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Log, Static
 
-from runner.readmodel.dashboard import LogLine, tail_logs
+from runner.readmodel.dashboard import LogLine, resolve_job_id, tail_logs
 from runner.store.db import Database, short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen
@@ -26,6 +30,7 @@ class LogsRequest:
     after_id: int
     level: int
     text: str | None
+    job: str | None = None
 
 
 def log_line(line: LogLine) -> str:
@@ -33,6 +38,46 @@ def log_line(line: LogLine) -> str:
     where = short_id(line.job_id) if line.job_id else (line.worker or "worker")
     return (f"{fmt.full_stamp(line.created_at)} {logging.getLevelName(line.level):<7} "
             f"{where:<12} {line.logger}: {line.message}")
+
+
+LEVEL_STYLES = {"DEBUG": Style(dim=True), "INFO": Style(color="green"),
+                "WARNING": Style(color="yellow", bold=True), "ERROR": Style(color="red", bold=True),
+                "CRITICAL": Style(color="white", bgcolor="red", bold=True)}
+_LEVEL = re.compile(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+
+
+class LevelHighlighter(Highlighter):
+    """Colours a log line's level; errors colour the whole line."""
+
+    def highlight(self, text: Text) -> None:
+        found = _LEVEL.match(text.plain)
+        if found is None:
+            return
+        name = found.group(1)
+        text.stylize(LEVEL_STYLES[name], found.start(1), found.end(1))
+        if name in ("ERROR", "CRITICAL"):
+            text.stylize(Style(color="red"), found.end(1))
+
+
+def parse_log_filter(text: str) -> tuple[str | None, str | None]:
+    """``job:ID words`` -> (job, words): ``job:`` takes a whole id or a unique part of one."""
+    job, words = None, []
+    for word in text.split():
+        key, sep, value = word.partition(":")
+        if sep and key == "job" and value:
+            job = value
+        else:
+            words.append(word)
+    return job, " ".join(words) or None
+
+
+class TailLog(Log):
+    """A log that stays at its last line while following, also when it changes size."""
+
+    def on_resize(self) -> None:
+        # A banner or filter box appearing shrinks the log after the lines were written.
+        if self.auto_scroll:
+            self.scroll_end(animate=False)
 
 
 class LogsScreen(DataScreen):
@@ -45,10 +90,15 @@ class LogsScreen(DataScreen):
         Binding("l", "level", "Level"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear", "Clear", show=False),
+        Binding("j", "scroll(1)", "Down", show=False),
+        Binding("k", "scroll(-1)", "Up", show=False),
+        Binding("g", "top", "Top", show=False),
+        Binding("G", "bottom", "Bottom", show=False),
     ]
-    HELP = [("up / down, pageup / pagedown, home / end", "scroll"),
-            ("f", "follow new lines, or hold the view"), ("l", "cycle the lowest level shown"),
-            ("/", "text filter"), ("esc", "clear the filter")]
+    HELP = [("f", "follow new lines, or hold the view"), ("l", "cycle the lowest level shown"),
+            ("/", "filter: job:ID (a job's own lines) and text"), ("esc", "clear the filter"),
+            ("j / k", "scroll a line (k holds the view)"),
+            ("g / G", "top (holds the view) / bottom (follows)")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,33 +106,38 @@ class LogsScreen(DataScreen):
         self.after_id = 0
         self.level = 0
         self.text: str | None = None
+        self.job: str | None = None
         self.follow = True
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="logs-line")
         yield Input(placeholder="text to look for (enter applies, esc cancels)", id="log-filter")
-        yield Log(max_lines=MAX_LINES, id="log", auto_scroll=True)
+        log = TailLog(max_lines=MAX_LINES, id="log", auto_scroll=True, highlight=True)
+        log.highlighter = LevelHighlighter()
+        yield log
 
     def on_mount(self) -> None:
         self._describe()
 
     def _describe(self, note: str = "") -> None:
         level = logging.getLevelName(self.level) if self.level else "all"
+        job = f"job [b]{fmt.safe(self.job)}[/]  " if self.job else ""
         self.query_one("#logs-line", Static).update(
-            f"level [b]{level}[/]  filter [b]{fmt.safe(self.text or '-')}[/]  "
+            f"level [b]{level}[/]  {job}filter [b]{fmt.safe(self.text or '-')}[/]  "
             f"{'following' if self.follow else '[yellow]held (f follows)[/]'}{note}")
 
     def poll_request(self) -> LogsRequest | None:
         if not self.follow and self.after_id:
             return None
-        return LogsRequest(self.generation, self.after_id, self.level, self.text)
+        return LogsRequest(self.generation, self.after_id, self.level, self.text, self.job)
 
     def fetch(self, db: Database, request: LogsRequest | None, now: float) -> Any:
         if request is None:
             return None
+        job = resolve_job_id(db, request.job) if request.job else None
         return request, tail_logs(db, after_id=request.after_id, min_level=request.level,
-                                  text=request.text, limit=MAX_LINES if not request.after_id
-                                  else 2000)
+                                  text=request.text, job_id=job,
+                                  limit=MAX_LINES if not request.after_id else 2000)
 
     def apply(self, data: Any) -> None:
         if data is None:
@@ -116,21 +171,46 @@ class LogsScreen(DataScreen):
 
     def action_filter(self) -> None:
         box = self.query_one("#log-filter", Input)
-        box.value = self.text or ""
+        box.value = " ".join(([f"job:{self.job}"] if self.job else []) + [self.text or ""]).strip()
         box.display = True
         box.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.input.display = False
         self.query_one(Log).focus()
-        self.text = event.value.strip() or None
+        self.job, self.text = parse_log_filter(event.value)
         self._restart()
+
+    def set_job(self, job_id: str) -> None:
+        """Show only the lines of job ``job_id`` (the Job detail's ``l``)."""
+        self.job, self.text = job_id, None
+        self.follow = True
+        self.query_one(Log).auto_scroll = True
+        self._restart()
+
+    def action_scroll(self, step: int) -> None:
+        if step < 0:
+            self._hold()
+        self.query_one(Log).scroll_relative(y=step, animate=False)
+
+    def action_top(self) -> None:
+        self._hold()
+        self.query_one(Log).scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        if not self.follow:
+            self.action_follow()
+        self.query_one(Log).scroll_end(animate=False)
+
+    def _hold(self) -> None:
+        if self.follow:
+            self.action_follow()
 
     def action_clear(self) -> None:
         box = self.query_one("#log-filter", Input)
         if box.display:
             box.display = False
             self.query_one(Log).focus()
-        elif self.text:
-            self.text = None
+        elif self.text or self.job:
+            self.text = self.job = None
             self._restart()

@@ -1,31 +1,45 @@
-"""Overview: throughput sparklines, queues and workers."""
+"""Overview: throughput charts over a chosen range, queues with run times, workers."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from runner.readmodel.dashboard import QueueLoad, WorkerLoad, queue_loads, worker_loads
+from runner.readmodel.dashboard import (
+    RECENT_SAMPLE,
+    QueueLoad,
+    RunTimes,
+    WorkerLoad,
+    queue_loads,
+    recent_run_times,
+    worker_loads,
+)
 from runner.store.db import Database
+from runner.store.queries import JobFilter
 from runner.store.workers import worker_gone
 from tui import format as fmt
+from tui.rates import RANGES
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
 from tui.widgets.summary_bar import Line
 
 QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"), ("running", "running"),
-                 ("oldest", "oldest waiting")]
+                 ("oldest", "oldest waiting"), ("rate", "done/min"), ("p50", "p50"),
+                 ("p95", "p95")]
 WORKER_COLUMNS = [("worker", "host/pid"), ("state", "state"), ("heartbeat", "heartbeat"),
                   ("rss", "RSS"), ("cpu", "CPU"), ("running", "running"),
                   ("prefetched", "prefetched"), ("processed", "processed"),
                   ("jobs", "current jobs")]
 WORKER_NARROW = [("worker", 14), ("state", 7), ("heartbeat", 14), ("running", 7),
                  ("prefetched", 10), ("processed", None)]
+RANGE_NAMES = tuple(RANGES)
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,25 @@ class OverviewData:
     queues: list[QueueLoad]
     workers: list[WorkerLoad]
     now: float
+    times: tuple[RunTimes, dict[str, RunTimes]] | None = None
+
+
+def time_axis(start: float, end: float, width: int) -> str:
+    """``09:00        09:30        now`` spread over ``width`` cells (local time)."""
+    width = max(width, 12)
+    left = dt.datetime.fromtimestamp(start).strftime("%H:%M")
+    middle = dt.datetime.fromtimestamp((start + end) / 2).strftime("%H:%M")
+    right = "now"
+    gap = width - len(left) - len(middle) - len(right)
+    first = gap // 2
+    return f"{left}{' ' * first}{middle}{' ' * (gap - first)}{right}"
+
+
+def range_label(name: str) -> str:
+    """``/ 5 min · 6h``: the bucket and the span of a chart range."""
+    width, _count = RANGES[name]
+    per = "min" if width == 60 else f"{width // 60} min"
+    return f"/ {per} · {name}"
 
 
 class OverviewScreen(DataScreen):
@@ -40,19 +73,31 @@ class OverviewScreen(DataScreen):
 
     TITLE = "Overview"
     MODE = "overview"
-    HELP = [("j / k, g / G", "move in the table (tab: the next table)")]
+    BINDINGS = [
+        Binding("enter", "open", "Jobs of row"),
+        Binding("t", "cycle_range", "Chart range"),
+    ]
+    HELP = [("j / k, g / G", "move in the table"), ("tab", "next table"),
+            ("enter", "the jobs of the queue, or the jobs the worker is running"),
+            ("t", "chart range: last 1h, 6h, 24h")]
 
-    _rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    _shown_series: Any = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chart_range = RANGE_NAMES[0]
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="sparks"):
             with Vertical(classes="spark"):
-                yield Line("completed / min, last hour", id="completed-label")
+                yield Line("completed", id="completed-label")
                 yield Sparkline([0] * 60, id="completed")
+                yield Line("", id="completed-axis", classes="axis")
             with Vertical(classes="spark"):
-                yield Line("failed attempts / min, last hour", id="failed-label")
+                yield Line("failed attempts", id="failed-label")
                 yield Sparkline([0] * 60, id="failed")
-        yield Static("Queues", classes="section")
+                yield Line("", id="failed-axis", classes="axis")
+        yield Line("Queues", classes="section", id="queues-title")
         yield KeyedTable(QUEUE_COLUMNS, id="queues")
         yield Static("Workers", classes="section")
         yield KeyedTable(WORKER_COLUMNS, narrow=WORKER_NARROW, id="workers")
@@ -65,31 +110,60 @@ class OverviewScreen(DataScreen):
         return self.dashboard.fresh_pending  # an explicit refresh reads the queues again
 
     def fetch(self, db: Database, request: Any, now: float) -> OverviewData:
-        queues = self.dashboard.throttle.read("queues", lambda: queue_loads(db, now),
-                                              fresh=request)
-        return OverviewData(queues, worker_loads(db), now)
+        throttle = self.dashboard.throttle
+        queues = throttle.read("queues", lambda: queue_loads(db, now), fresh=request)
+        times = throttle.read("run-times", lambda: recent_run_times(db, now), fresh=request)
+        return OverviewData(queues, worker_loads(db), now, times)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
-        if outcome.rates is not None and outcome.rates != self._rates:
-            self._rates = outcome.rates
-            completed, failed = outcome.rates
-            self.query_one("#completed", Sparkline).data = list(completed)
-            self.query_one("#failed", Sparkline).data = list(failed)
-            self.query_one("#completed-label", Line).show_text(
-                f"completed / min, last hour: {fmt.count(sum(completed))} total, "
-                f"peak {fmt.count(max(completed))}")
-            self.query_one("#failed-label", Line).show_text(
-                f"failed attempts / min, last hour: {fmt.count(sum(failed))} total, "
-                f"peak {fmt.count(max(failed))}")
+        if outcome.error is None:
+            self.show_chart(outcome.at)
         super().show_poll(outcome, status, tabs)
+
+    def show_chart(self, now: float) -> None:
+        """Draw both charts for the chosen range from the app's rate history."""
+        rates = self.dashboard.rates
+        start, completed, failed = rates.series(self.chart_range, now)
+        loaded = rates.loaded_since()
+        key = (self.chart_range, start, completed, failed, loaded)
+        if key == self._shown_series:
+            return
+        self._shown_series = key
+        width, count = RANGES[self.chart_range]
+        partial = loaded is not None and loaded > start
+        note = " [dim]reading history…[/]" if partial else ""
+        for name, values, title in (("completed", completed, "completed"),
+                                    ("failed", failed, "failed attempts")):
+            self.query_one(f"#{name}", Sparkline).data = list(values)
+            self.query_one(f"#{name}-label", Line).show_text(
+                f"{title} {range_label(self.chart_range)}: {fmt.count(sum(values))} "
+                f"(peak {fmt.count(max(values))}){note}")
+            spark = self.query_one(f"#{name}", Sparkline)
+            self.query_one(f"#{name}-axis", Line).show_text(
+                time_axis(start, start + width * count, spark.size.width or 60))
 
     def apply(self, data: OverviewData | None) -> None:
         if data is None:
             return
-        self.query_one("#queues", KeyedTable).sync([
-            (q.queue, (q.queue, fmt.count(q.waiting), fmt.count(q.running),
-                       fmt.age(q.oldest_waiting_age)))
-            for q in data.queues])
+        overall, by_queue = data.times if data.times is not None else (None, {})
+        if overall is not None:
+            self.query_one("#queues-title", Line).show_text(
+                f"Queues   run time p50 [b]{fmt.duration(overall.p50)}[/]  "
+                f"p95 [b]{fmt.duration(overall.p95)}[/]  done/min [b]"
+                f"{fmt.count(overall.per_minute)}[/]  [dim](newest "
+                f"{fmt.count(min(overall.sample, RECENT_SAMPLE))} completed jobs)[/]")
+        queues = {q.queue: q for q in data.queues}
+        for name in by_queue:
+            queues.setdefault(name, QueueLoad(name, 0, 0, None))
+        rows = []
+        for name in sorted(queues):
+            q, t = queues[name], by_queue.get(name)
+            rows.append((name, (name, fmt.count(q.waiting), fmt.count(q.running),
+                                fmt.age(q.oldest_waiting_age),
+                                fmt.count(t.per_minute) if t else "0",
+                                fmt.duration(t.p50) if t else "-",
+                                fmt.duration(t.p95) if t else "-")))
+        self.query_one("#queues", KeyedTable).sync(rows)
         stale_after = self.dashboard.limits.heartbeat_max_age
         self.query_one("#workers", KeyedTable).sync([
             (w.worker.id, self._worker_cells(w, data.now, stale_after)) for w in data.workers])
@@ -114,3 +188,35 @@ class OverviewScreen(DataScreen):
         return (f"{w.host}/{w.pid}", state, heartbeat, fmt.size(w.rss_bytes), cpu,
                 f"{running}/{w.concurrency}", fmt.count(len(load.jobs) - running),
                 fmt.count(w.processed), jobs or "-")
+
+    # -- keys ------------------------------------------------------------------
+
+    def action_cycle_range(self) -> None:
+        self.chart_range = RANGE_NAMES[(RANGE_NAMES.index(self.chart_range) + 1)
+                                       % len(RANGE_NAMES)]
+        width, count = RANGES[self.chart_range]
+        rates = self.dashboard.rates
+        rates.minutes = max(rates.minutes, width * count // 60)
+        self.show_chart(self.dashboard.clock())
+        self.dashboard.poll_now()
+
+    def action_open(self) -> None:
+        focused = self.focused
+        if not isinstance(focused, KeyedTable) or focused.selected_key is None:
+            return
+        key = focused.selected_key
+        if focused.id == "queues":
+            wanted = JobFilter(queue=key)
+        else:
+            wanted = JobFilter(state="executing", worker=key)
+        self.app.run_worker(self._open(wanted), exclusive=True, group="navigate")
+
+    async def _open(self, wanted: JobFilter) -> None:
+        await self.dashboard.switch_mode("jobs")
+        screen = self.dashboard.data_screen()
+        if screen is not None and hasattr(screen, "set_filter"):
+            screen.set_filter(wanted)
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()

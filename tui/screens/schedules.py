@@ -33,9 +33,16 @@ def schedule_cells(s: ScheduleView, now: float) -> tuple:
     if s.overdue:
         lag = f"[red]{lag} late[/]"
     # A paused schedule does not fire: its stored next fire is a past slot, not a plan.
-    upcoming = "[yellow]paused[/]" if s.paused else fmt.stamp(s.next_fire_at, now)
+    upcoming = "[yellow]paused[/]" if s.paused else next_fire(s, now)
     return (fmt.safe(s.name), fmt.safe(s.task), fmt.safe(s.expression), s.tz,
-            upcoming, fmt.stamp(s.last_fired_at, now), outcome, lag, paused)
+            upcoming, fmt.relative(s.last_fired_at, now), outcome, lag, paused)
+
+
+def next_fire(s: ScheduleView, now: float) -> str:
+    """``in 12s · 09:00 Europe/Paris``: when, and the wall time in the schedule's own zone."""
+    if s.next_fire_at is None or s.paused or not s.enabled:
+        return "-"
+    return f"{fmt.relative(s.next_fire_at, now)} · {fmt.zoned(s.next_fire_at, s.tz, now)}"
 
 
 class SchedulesScreen(DataScreen):

@@ -1,0 +1,74 @@
+"""Failures: messages that differ only in numbers make one group, expandable to each."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from runner.readmodel.failures import mask_numbers
+from runner.testing import drain
+from tests import jobs
+from tests.tui.conftest import drive, settle
+from tui.app import make_app
+from tui.screens.confirm import TypedConfirmScreen
+from tui.widgets.keyed_table import KeyedTable
+
+
+def rows(table: KeyedTable) -> list[list]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def test_numbers_are_masked():
+    assert mask_numbers("host:12 after 3.5s (0x7f3a)") == "host:# after #s (#)"
+    assert mask_numbers(None) is None
+
+
+def test_host_numbers_make_one_group_that_expands_to_the_exact_messages(huey):
+    failing = [jobs.always_fails(f"host:{i}").id for i in range(1, 7)]
+    other = jobs.fatal_fails().id
+    drain(include_scheduled=True)
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#failures", KeyedTable)
+        shown = rows(table)
+        assert len(shown) == 2
+        assert shown[0][0] == "6" and "always fails host:#" in shown[0][4]
+        assert "(6 messages)" in shown[0][4] and shown[0][3].startswith("▶")
+        table.move_cursor(row=0)
+        await pilot.press("space")
+        await pilot.pause()
+        shown = rows(table)
+        assert len(shown) == 8
+        assert sorted(r[4] for r in shown[1:7]) == [f"always fails host:{i}" for i in range(1, 7)]
+        assert all(r[0] == "1" for r in shown[1:7])
+        assert "Fatal" in shown[7][3]
+        # enter on one exact message lists its jobs only
+        table.move_cursor(row=1)
+        message = shown[1][4]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        listed = app.screen.query_one("#jobs", KeyedTable)
+        assert listed.row_count == 1
+        assert listed.selected_key == failing[int(message.rsplit(":", 1)[1]) - 1]
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#failures", KeyedTable)
+        table.move_cursor(row=0)
+        await pilot.press("space")  # fold again
+        await pilot.pause()
+        assert table.row_count == 2
+        await pilot.press("r")  # retry the whole masked group
+        await pilot.pause()
+        assert isinstance(app.screen, TypedConfirmScreen)  # the count must be typed
+        assert "[b]6[/]" in app.screen.question
+        app.screen.query_one(Input).value = "6"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert [r[3].strip() for r in rows(table)] == ["Fatal"]
+
+    drive(make_app(db=path, refresh=60), scenario)
+    assert other

@@ -1,0 +1,116 @@
+"""Job detail: result, next attempt, logs key, copy as JSON, one traceback each."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from textual.widgets import Log, Static
+
+from runner.store import logs as logstore
+from runner.store.db import Database
+from runner.store.queries import get_job, job_errors
+from runner.testing import drain
+from tests import jobs
+from tests.tui.conftest import drive, settle
+from tui.app import make_app
+from tui.screens.job_detail import JobDetailScreen
+from tui.screens.logs import LogsScreen
+
+
+def detail_text(app) -> str:
+    return str(app.screen.query_one("#detail", Static).render())
+
+
+async def open_job(app, pilot, job_id: str) -> None:
+    app.push_screen(JobDetailScreen(job_id))
+    await settle(app, pilot)
+
+
+def test_completed_job_shows_its_result_without_consuming_it(huey):
+    job = jobs.add(2, 40)
+    drain()
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await open_job(app, pilot, job.id)
+        text = detail_text(app)
+        assert "Result" in text and "\n42\n" in text
+
+    drive(make_app(db=path, refresh=60), scenario)
+    assert job.get() == 42  # the caller still gets it
+
+
+def test_retrying_job_says_when_the_next_attempt_runs(huey):
+    job = jobs.always_fails("later")
+    drain()  # first attempt fails; the retry waits
+    path = huey.jobs.path
+    row = get_job(huey.jobs.db, job.id)
+    huey.jobs.db.close()
+    assert row.state == "retrying"
+
+    async def scenario(app, pilot):
+        await open_job(app, pilot, job.id)
+        assert "next attempt in 42s" in detail_text(app)
+        assert "attempt 2 of 3" in detail_text(app)
+
+    drive(make_app(db=path, refresh=60, clock=lambda: row.run_at - 42), scenario)
+
+
+def test_each_traceback_is_shown_once(huey, seeded):
+    db = Database(seeded.path)
+    errors = job_errors(db, seeded.dead[0])
+    # As the worker's log sink stores them: the message, then the formatted traceback.
+    db.write(lambda conn: logstore.insert_logs(conn, [
+        (time.time(), 40, "huey", f"Unhandled exception in task {seeded.dead[0]}.\n"
+         f"{e.traceback.rstrip()}", seeded.dead[0], "tests.jobs.always_fails", "w-1")
+        for e in errors]))
+    db.close()
+
+    async def scenario(app, pilot):
+        await open_job(app, pilot, seeded.dead[0])
+        text = detail_text(app)
+        assert len(errors) == 3
+        assert text.count("Traceback (most recent call last)") == 3
+        assert text.count("Unhandled exception in task") == 3
+        assert text.count("(traceback above)") == 3
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def test_l_opens_the_logs_of_the_job(huey, seeded):
+    job = seeded.completed[0]
+    db = Database(seeded.path)
+    db.write(lambda conn: logstore.insert_logs(conn, [
+        (time.time(), 20, "app", "mine", job, "add", None),
+        (time.time(), 20, "app", "someone else's", seeded.completed[1], "add", None),
+        (time.time(), 20, "runner", "worker line", None, None, "w-1")]))
+    db.close()
+
+    async def scenario(app, pilot):
+        await open_job(app, pilot, job)
+        await pilot.press("l")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert isinstance(app.screen, LogsScreen)
+        log = app.screen.query_one(Log)
+        assert [line.split()[-1] for line in log.lines] == ["mine"]
+        assert "job" in str(app.screen.query_one("#logs-line", Static).render())
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def test_shift_y_copies_the_job_as_json(huey, seeded):
+    async def scenario(app, pilot):
+        await open_job(app, pilot, seeded.dead[0])
+        await pilot.press("Y")
+        await pilot.pause()
+        copied = json.loads(app.clipboard)
+        assert copied["job"]["id"] == seeded.dead[0]
+        assert copied["job"]["state"] == "dead"
+        assert copied["job"]["args"] == {"args": ["boom"], "kwargs": {}}
+        assert [a["attempt"] for a in copied["attempts"]] == [1, 2, 3]
+        assert copied["attempts"][0]["traceback"].startswith("Traceback")
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)

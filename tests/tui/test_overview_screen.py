@@ -1,0 +1,101 @@
+"""Overview: chart time labels and range, run-time percentiles, per-queue rate, drill-down."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+
+from textual.widgets import Static
+
+from runner.store import workers
+from runner.store.db import Database
+from tests.tui.conftest import drive, settle
+from tui.widgets.keyed_table import KeyedTable
+
+
+def text(app, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def hhmm(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M")
+
+
+def test_charts_label_their_time_and_switch_range(dashboard, seeded):
+    now = time.time()
+
+    async def scenario(app, pilot):
+        axis = text(app, "#completed-axis")
+        hour_start = (int(now) // 60 + 1) * 60 - 3600
+        assert axis.startswith(hhmm(hour_start)) and axis.endswith("now")
+        assert hhmm(hour_start + 1800) in axis
+        assert text(app, "#completed-label").startswith("completed / min · 1h: 3 (peak")
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert text(app, "#completed-label").startswith("completed / 5 min · 6h: 3 (peak")
+        six_start = (int(now) // 300 + 1) * 300 - 6 * 3600
+        assert text(app, "#completed-axis").startswith(hhmm(six_start))
+        assert app.rates.minutes == 360  # history is now read back six hours
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert "/ 15 min · 24h" in text(app, "#failed-label")
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert "/ min · 1h" in text(app, "#failed-label")
+
+    drive(dashboard(clock=lambda: now), scenario)  # a fixed clock: no minute turns mid-test
+
+
+def test_run_time_percentiles_and_rate_per_queue(dashboard, seeded):
+    now = time.time()
+    with sqlite3.connect(seeded.path) as conn:
+        for job_id, took in zip(seeded.completed, (1.0, 2.0, 10.0), strict=True):
+            conn.execute("UPDATE runner_job SET started_at = ?, finished_at = ? WHERE id = ?",
+                         (now - 5 - took, now - 5, job_id))
+    conn.close()
+
+    async def scenario(app, pilot):
+        title = text(app, "#queues-title")
+        assert "p50 2.0s" in title and "p95 10.0s" in title and "done/min 3" in title
+        queues = app.screen.query_one("#queues", KeyedTable)
+        assert queues.get_row("default")[4:] == ["3", "2.0s", "10.0s"]
+        assert queues.get_row("mail")[4:] == ["0", "-", "-"]
+
+    drive(dashboard(clock=lambda: now), scenario)
+
+
+def test_enter_on_a_queue_or_a_worker_opens_its_jobs(dashboard, seeded):
+    owner = "host-a:4242:1"
+    db = Database(seeded.path)
+    workers.register(db, owner, concurrency=2, queues=("default",))
+    running = seeded.waiting[0]
+    db.write(lambda c: c.execute(
+        "UPDATE runner_job SET state = 'executing', lease_owner = ?, started_at = ? "
+        "WHERE id = ?", (owner, time.time(), running)))
+    db.close()
+
+    async def scenario(app, pilot):
+        queues = app.screen.query_one("#queues", KeyedTable)
+        queues.focus()
+        queues.move_cursor(row=queues.get_row_index("mail"))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert app.current_mode == "jobs"
+        listed = app.screen.query_one("#jobs", KeyedTable)
+        assert {k.value for k in listed.rows} == set(seeded.mail)
+        await pilot.press("1")
+        await settle(app, pilot)
+        table = app.screen.query_one("#workers", KeyedTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index(owner))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert app.current_mode == "jobs"
+        listed = app.screen.query_one("#jobs", KeyedTable)
+        assert [k.value for k in listed.rows] == [running]
+        assert f"worker:{owner}" in text(app, "#filter-line")
+
+    drive(dashboard(), scenario)

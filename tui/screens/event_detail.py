@@ -1,0 +1,114 @@
+"""Event detail: the payload, where it came from, and what each handler made of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from rich.markup import escape
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from runner.errors import EventNotFound
+from runner.readmodel.events import EventDetail, event_detail
+from runner.store.db import Database, short_id
+from runner.store.queries import JobFilter
+from tui import format as fmt
+from tui.screens.base import DataScreen
+
+#: How a handler's outcome is coloured (the Events table uses it too).
+OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
+
+
+def event_text(detail: EventDetail, now: float) -> str:
+    """The whole event as markup (pure, so it can be tested without a terminal)."""
+    e = detail.event
+    try:
+        payload = json.dumps(json.loads(e.data), indent=2, ensure_ascii=False)
+    except ValueError:
+        payload = e.data
+    lines = [f"[b]{escape(e.name)}[/]  {e.id}",
+             f"status [b]{e.status}[/]  emitted {fmt.full_stamp(e.emitted_at)} "
+             f"({fmt.relative(e.emitted_at, now)})  source {escape(e.source or '-')}  "
+             f"key {escape(e.key or '-')}  deliveries {e.deliveries}",
+             "", "[b]Payload[/]", escape(payload), "", "[b]Handlers[/]"]
+    for o in detail.outcomes:
+        style = OUTCOME_STYLE.get(o.outcome, "dim")
+        lines.append(f"  {escape(o.handler):<30} [{style}]{o.outcome}[/]  job {short_id(o.job_id)}"
+                     f"  attempts {o.attempts}  deliveries {o.deliveries}")
+    if not detail.outcomes:
+        lines.append("  (no handler has taken it)")
+    return "\n".join(lines)
+
+
+class EventDetailScreen(DataScreen):
+    """One event, refreshed live; ``esc`` goes back."""
+
+    TITLE = "Event"
+    MODE = ""
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("h", "handler_jobs", "Handler jobs"),
+        Binding("y", "copy", "Copy payload"),
+        Binding("j", "scroll(1)", "Down", show=False),
+        Binding("k", "scroll(-1)", "Up", show=False),
+    ]
+    HELP = [("esc", "back"), ("h", "the event's handler jobs on the Jobs screen"),
+            ("y", "copy the payload"), ("j / k", "scroll")]
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__()
+        self.event_id = event_id
+        self.detail: EventDetail | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="event-scroll"):
+            yield Static("loading…", id="event-detail")
+
+    def on_mount(self) -> None:
+        self.dashboard.poll_now()
+
+    def poll_request(self) -> str:
+        return self.event_id
+
+    def fetch(self, db: Database, request: Any, now: float) -> Any:
+        try:
+            return event_detail(db, request), now
+        except EventNotFound as exc:
+            return str(exc), now
+
+    def apply(self, data: Any) -> None:
+        if data is None:
+            return
+        detail, now = data
+        if not isinstance(detail, str):
+            self.detail = detail
+        text = detail if isinstance(detail, str) else event_text(detail, now)
+        self.query_one("#event-detail", Static).update(text)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+        self.dashboard.poll_now()
+
+    def action_scroll(self, step: int) -> None:
+        self.query_one("#event-scroll", VerticalScroll).scroll_relative(y=step * 3,
+                                                                        animate=False)
+
+    def action_copy(self) -> None:
+        if self.detail is not None:
+            self.app.copy_to_clipboard(self.detail.event.data)
+            self.notify(f"copied the payload of {short_id(self.event_id)}")
+
+    def action_handler_jobs(self) -> None:
+        self.app.run_worker(self._jobs(), exclusive=True, group="navigate")
+
+    async def _jobs(self) -> None:
+        event_id = self.event_id
+        self.app.pop_screen()
+        await self.dashboard.switch_mode("jobs")
+        screen = self.dashboard.data_screen()
+        if screen is not None and hasattr(screen, "set_filter"):
+            screen.set_filter(JobFilter(event_id=event_id))
