@@ -6,6 +6,16 @@ The public API. Everything else in the package is internal.
 from __future__ import annotations
 
 from runner.config import Settings, load_settings
+from runner.control import (
+    get_schedule,
+    list_schedules,
+    pause_schedule,
+    replay,
+    resume_schedule,
+    run_schedule_now,
+    schedule_runs,
+    skip_next_run,
+)
 from runner.errors import (
     ConfigError,
     DatabaseCorrupt,
@@ -24,18 +34,8 @@ from runner.errors import (
     UnknownTask,
 )
 from runner.events.delivery import emit, emit_many, event_handler
-from runner.events.replay import replay
 from runner.progress import Progress, get_progress, progress
 from runner.registry import configure, get_huey, task
-from runner.scheduling.control import (
-    get_schedule,
-    list_schedules,
-    pause_schedule,
-    resume_schedule,
-    run_schedule_now,
-    schedule_runs,
-    skip_next_run,
-)
 from runner.scheduling.definitions import ScheduleDef, scheduled_task
 from runner.store.models import JobState
 from runner.store.schedules import RunRow, ScheduleRow

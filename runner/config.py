@@ -1,5 +1,11 @@
 """settings.toml plus environment overrides, loaded once into a frozen ``Settings``.
 
+Every section is typed and validated here, at load (the sections beyond
+``[runner]``, ``[worker]`` and ``[database]`` are declared in
+:mod:`runner.sections`): an unknown section or key, a wrong type or a bad
+value raises ``ConfigError`` naming the file, the section and the key, which
+``run.py``, ``python -m runner`` and ``python -m tui`` turn into exit code 78.
+
 Who reads what, and when:
 
 * ``run.py`` and ``python -m runner`` call :func:`load_settings` at start-up (and
@@ -21,6 +27,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runner.errors import ConfigError
+from runner.event_patterns import check_pattern
+from runner.sections import (
+    LOG_LEVELS,
+    QUEUE_NAME,
+    EventSettings,
+    HealthSection,
+    LoggingSection,
+    MetricsSection,
+    Problem,
+    RetentionSection,
+    ScheduleOverride,
+    TaskOverride,
+    TuiSection,
+)
 
 T = TypeVar("T")
 
@@ -30,8 +50,6 @@ SETTINGS_ENV = "RUNNER_SETTINGS"
 QUEUE_TYPES = ("sqlite",)
 SERIALIZERS = ("pickle", "json")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -124,25 +142,6 @@ class DatabaseSection:
 
 
 @dataclass(frozen=True)
-class TaskOverride:
-    """``[tasks.NAME]``: per-task options that win over the decorator's."""
-
-    timeout: float | None = None
-    priority: int | None = None
-    retry_delay: float | None = None
-    retry_limit: int | None = None
-    backoff: float | None = None
-    max_retry_delay: float | None = None
-    jitter: float | None = None
-    queue: str | None = None
-
-    def as_options(self) -> dict[str, Any]:
-        """The options that are set, as decorator keyword arguments."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None}
-
-
-@dataclass(frozen=True)
 class Settings:
     """Everything the runner is configured with; built by :func:`load_settings`."""
 
@@ -150,10 +149,16 @@ class Settings:
     worker: WorkerSection = field(default_factory=WorkerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     tasks: Mapping[str, TaskOverride] = field(default_factory=dict)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    health: HealthSection = field(default_factory=HealthSection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
+    events: EventSettings = field(default_factory=EventSettings)
+    schedules: Mapping[str, ScheduleOverride] = field(default_factory=dict)
+    """``[schedules.NAME]``; a name no schedule in code has is refused by the scheduler."""
+    tui: TuiSection = field(default_factory=TuiSection)
     path: str | None = None
     """The settings file these came from, or None for built-in defaults."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Sections owned by other modules (``[schedules]``, ``[events]``, ...), raw."""
 
     @property
     def database_path(self) -> Path:
@@ -172,10 +177,12 @@ class Settings:
         return replace(self, runner=replace(self.runner, database=str(database)))
 
 
-# Sections other modules validate themselves; accepted here as raw tables.
-EXTRA_SECTIONS = ("schedules", "events", "logging", "metrics", "health", "retention", "tui")
-
-_SECTIONS = {"runner": RunnerSection, "worker": WorkerSection, "database": DatabaseSection}
+_SECTIONS: dict[str, type] = {
+    "runner": RunnerSection, "worker": WorkerSection, "database": DatabaseSection,
+    "logging": LoggingSection, "metrics": MetricsSection, "health": HealthSection,
+    "retention": RetentionSection, "tui": TuiSection}
+#: Sections that are tables of named tables.
+_NAMED = ("tasks", "events", "schedules")
 _ALIASES = {"max_retries": "retry_limit", "concurrency": "max_concurrent_tasks"}
 
 
@@ -211,29 +218,55 @@ def load_settings(path: str | os.PathLike[str] | None = None,
 
 
 def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Settings:
-    """Validate a parsed TOML document into :class:`Settings`."""
+    """Validate a parsed TOML document into :class:`Settings`.
+
+    Raises:
+        ConfigError: naming the section and key of the first problem.
+    """
     where = source or "settings"
     sections: dict[str, Any] = {}
-    tasks: dict[str, TaskOverride] = {}
-    extra: dict[str, Any] = {}
     for key, value in raw.items():
         if key in _SECTIONS:
             sections[key] = _build(_SECTIONS[key], value, f"{where}: [{key}]")
         elif key == "tasks":
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: [tasks] must be a table of [tasks.NAME] tables")
-            for name, table in value.items():
-                tasks[name] = parse_task_override(table, f"{where}: [tasks.{name}]")
-        elif key in EXTRA_SECTIONS:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: [{key}] must be a table")
-            extra[key] = value
+            sections[key] = _named_tables(value, where, "tasks", TaskOverride)
+        elif key == "schedules":
+            sections[key] = _named_tables(value, where, "schedules", ScheduleOverride)
+        elif key == "events":
+            sections[key] = _parse_events(value, where)
         else:
-            known = ", ".join(sorted([*_SECTIONS, "tasks", *EXTRA_SECTIONS]))
+            known = ", ".join(sorted([*_SECTIONS, *_NAMED]))
             raise ConfigError(f"{where}: unknown section or key '{key}' (known: {known})")
-    settings = Settings(tasks=tasks, path=source, extra=extra, **sections)
+    settings = Settings(path=source, **sections)
     _check(settings, where)
     return settings
+
+
+def _named_tables(value: Any, where: str, section: str, cls: type[T]) -> dict[str, T]:
+    """``[section.NAME]`` tables (``[tasks.NAME]``, ...): one ``cls`` per name."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{section}] must be a table of [{section}.NAME] tables")
+    for name, table in value.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] {name} must be a [{section}.{name}] table")
+    return {name: _build(cls, table, f"{where}: [{section}.{name}]")
+            for name, table in value.items()}
+
+
+def _parse_events(value: Any, where: str) -> EventSettings:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [events] must be a table")
+    scalars = {k: v for k, v in value.items() if k not in ("patterns", "handlers")}
+    patterns = _named_tables(value.get("patterns", {}), where, "events.patterns", TaskOverride)
+    for pattern in patterns:
+        try:
+            check_pattern(pattern)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: [events.patterns]: {exc}") from None
+    handlers = _named_tables(value.get("handlers", {}), where, "events.handlers", TaskOverride)
+    built: EventSettings = _build(EventSettings, scalars, f"{where}: [events]",
+                                  skip=("patterns", "handlers"))
+    return replace(built, patterns=patterns, handlers=handlers)
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
@@ -256,42 +289,24 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
     return result
 
 
-def _build(cls: type, table: Any, where: str) -> Any:
+def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> Any:
+    """One section's table as ``cls``: unknown keys, wrong types and bad values refused."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
-    known = {f.name: f for f in fields(cls)}
+    known = {f.name: f for f in fields(cls) if f.name not in skip}
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = _ALIASES.get(key, key)
         if name not in known:
-            raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(known)})")
+            names = ", ".join([*known, *skip])
+            raise ConfigError(f"{where}: unknown key '{key}' (known: {names})")
         values[name] = _coerce(value, known[name].type, f"{where} {key}")
-    return cls(**values)
-
-
-def parse_task_override(table: Any, where: str) -> TaskOverride:
-    """Validate one table of per-task options (``[tasks.NAME]`` and the like)."""
-    override: TaskOverride = _build(TaskOverride, table, where)
-    if override.queue is not None and not _QUEUE_NAME.match(override.queue):
-        raise ConfigError(f"{where}: queue {override.queue!r} is not a valid queue name")
-    for key in ("timeout", "retry_delay", "retry_limit", "max_retry_delay", "jitter",
-                "backoff"):
-        value = getattr(override, key)
-        if value is not None and value < 0:
-            raise ConfigError(f"{where}: {key} must not be negative, got {value!r}")
-    return override
-
-
-def parse_section(settings: Settings, name: str, cls: type[T]) -> T:
-    """Validate the raw ``[name]`` table of ``settings.extra`` into the dataclass ``cls``.
-
-    A missing table gives ``cls()``'s defaults.
-
-    Raises:
-        ConfigError: an unknown key or a value of the wrong type, named.
-    """
-    where = f"{settings.path or 'settings'}: [{name}]"
-    return _build(cls, settings.extra.get(name, {}), where)
+    section = cls(**values)
+    problems: list[Problem] = section.problems() if hasattr(section, "problems") else []
+    if problems:
+        key, why = problems[0]
+        raise ConfigError(f"{where} {key} {why}")
+    return section
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -376,7 +391,7 @@ def _check(s: Settings, where: str) -> None:
     if w.log_level.upper() not in LOG_LEVELS:
         problems.append(("worker", "log_level", f"{w.log_level!r} is not one of {LOG_LEVELS}"))
     for queue in w.queues:
-        if not _QUEUE_NAME.match(queue):
+        if not QUEUE_NAME.match(queue):
             problems.append(("worker", "queues", f"{queue!r} is not a valid queue name"))
     if d.synchronous.upper() not in SYNCHRONOUS:
         problems.append(("database", "synchronous",

@@ -1,8 +1,16 @@
-"""Write side used by the CLI and the dashboard: retry, discard, cancel.
+"""The one control API of the CLI and the dashboard: every verb either can use.
 
-Each action is one short ``BEGIN IMMEDIATE`` transaction that checks the state
-it expects, so acting on a live worker's database is safe: a job that started
-meanwhile is not touched, and the caller is told.
+* Jobs: retry, discard, cancel one job (:func:`retry_job`, ...), many by id
+  (:func:`retry_jobs`, ...), or every job of a filter (:func:`plan_bulk`, then
+  :func:`run_bulk`).
+* Schedules: pause, resume, skip the next slot, run now
+  (:mod:`runner.scheduling.control`).
+* Events: replay, meaning one thing everywhere: a worker delivers the event
+  again to the handlers *it* has now (:mod:`runner.events.replay`).
+
+Each job action is one short ``BEGIN IMMEDIATE`` transaction that checks the
+state it expects, so acting on a live worker's database is safe: a job that
+started meanwhile is not touched, and the caller is told.
 """
 
 from __future__ import annotations
@@ -12,10 +20,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from runner.config import Settings
-from runner.errors import InvalidAction, JobNotFound, ScheduleNotFound
+from runner.errors import InvalidAction, JobNotFound
+from runner.events.replay import ReplayRequest, replay, replay_events, replay_matching
+from runner.scheduling.control import (
+    get_schedule,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    run_schedule_now,
+    schedule_runs,
+    skip_next_run,
+    upcoming_fire_times,
+)
 from runner.store.counters import count_where
-from runner.store.db import Database, short_id
+from runner.store.db import Database
 from runner.store.models import WAITING
 from runner.store.queries import JobFilter, get_job
 from runner.store.wakeup import Notifier
@@ -27,6 +45,7 @@ CANCELLABLE = ("available", "scheduled", "retrying")
 FAILED_STATES = ("dead", "retrying", "cancelled")
 #: Rows changed per write transaction of a bulk action (keeps the write lock short).
 BULK_CHUNK = 500
+BULK_VERBS = {"retry": RETRYABLE, "discard": DISCARDABLE, "cancel": CANCELLABLE}
 
 
 def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
@@ -106,7 +125,7 @@ def _in(states: Sequence[str]) -> str:
     return "(" + ",".join(f"'{s}'" for s in states) + ")"
 
 
-# -- bulk actions on a filtered set (the dashboard's R and D) -------------------
+# -- bulk actions on a filtered set (the dashboard's R and D, the CLI's --state ...) -
 
 
 @dataclass(frozen=True)
@@ -114,13 +133,18 @@ class BulkPlan:
     """What a bulk action will touch, counted exactly before anyone confirms it."""
 
     verb: str
-    """``retry`` or ``discard``."""
+    """``retry``, ``discard`` or ``cancel``."""
     filters: JobFilter
     states: tuple[str, ...]
     """The states acted on: the filter's, narrowed to those the verb allows."""
     count: int
     up_to_rowid: int
     """Jobs added after the count are left alone."""
+
+    @property
+    def unfiltered(self) -> bool:
+        """No filter at all: every job of the allowed states (front ends ask for more)."""
+        return self.filters == JobFilter()
 
 
 def bulk_states(verb: str, state: str | None) -> tuple[str, ...]:
@@ -129,28 +153,28 @@ def bulk_states(verb: str, state: str | None) -> tuple[str, ...]:
     Retry without a named state takes failed jobs only (dead, retrying,
     cancelled): completed jobs run again only when the filter says so.
     """
-    allowed = RETRYABLE if verb == "retry" else DISCARDABLE
+    allowed = BULK_VERBS[verb]
     if state is None:
-        return FAILED_STATES if verb == "retry" else DISCARDABLE
+        return FAILED_STATES if verb == "retry" else allowed
     named = {"waiting": tuple(str(s) for s in WAITING),
              "failed": ("retrying", "dead")}.get(state, (state,))
     return tuple(s for s in named if s in allowed)
 
 
 def plan_bulk(db: Database, verb: str, filters: JobFilter) -> BulkPlan:
-    """Count the jobs a bulk ``retry``/``discard`` of ``filters`` would change.
+    """Count the jobs a bulk ``retry``/``discard``/``cancel`` of ``filters`` would change.
 
     Raises:
-        InvalidAction: no job of the filter's state can be acted on that way.
+        InvalidAction: an unknown verb, or no job of the filter's state can be
+            acted on that way.
     """
-    if verb not in ("retry", "discard"):
-        raise InvalidAction(f"unknown bulk action {verb!r}")
+    if verb not in BULK_VERBS:
+        raise InvalidAction(f"unknown bulk action {verb!r} (one of {', '.join(BULK_VERBS)})")
     states = bulk_states(verb, filters.state)
     if not states:
-        allowed = RETRYABLE if verb == "retry" else DISCARDABLE
-        done = "retried" if verb == "retry" else "discarded"
+        done = {"retry": "retried", "discard": "discarded", "cancel": "cancelled"}[verb]
         raise InvalidAction(f"{filters.state} jobs cannot be {done} (only "
-                            f"{', '.join(allowed)} jobs can)")
+                            f"{', '.join(BULK_VERBS[verb])} jobs can)")
     where, params = _bulk_where(filters, states)
     count, top = db.query(f"SELECT count(*), max(rowid) FROM runner_job{where}", params)[0]
     return BulkPlan(verb, filters, states, count, top or 0)
@@ -171,12 +195,19 @@ def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
         change = ("state='available', run_at=?, finished_at=NULL, max_attempts=attempt + 1, "
                   "reason='retried by hand', crashes=0")
     else:
-        change = "state='cancelled', finished_at=?, reason='discarded by hand'"
+        reason = "discarded by hand" if plan.verb == "discard" else "cancelled by hand"
+        change = f"state='cancelled', finished_at=?, reason='{reason}'"
     update = f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid"
     total, last = 0, 0
+
+    def act(conn: sqlite3.Connection, last: int) -> list[tuple]:
+        chosen = (*params, last, plan.up_to_rowid)
+        if plan.verb != "retry":  # the same rows the update picks, in this transaction
+            count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
+        return conn.execute(update, (at, *chosen)).fetchall()
+
     while True:
-        rows = db.write(lambda conn, last=last: conn.execute(
-            update, (at, *params, last, plan.up_to_rowid)).fetchall())
+        rows = db.write(lambda conn, last=last: act(conn, last))
         if not rows:
             break
         total += len(rows)
@@ -192,99 +223,13 @@ def _bulk_where(filters: JobFilter, states: tuple[str, ...]) -> tuple[str, list[
     return (f"{where} AND {joined}" if where else f" WHERE {joined}"), params
 
 
-# -- schedules and events (the dashboard's p, t and replay keys) ---------------
-
-
-def pause_schedule(db: Database, name: str, paused: bool = True, *,
-                   now: float | None = None) -> None:
-    """Pause a periodic schedule, or resume it from its next slot (no catch-up).
-
-    Raises:
-        ScheduleNotFound: no schedule of that name in the database.
-    """
-    from runner.scheduling import cron
-    from runner.scheduling.definitions import parse_spec
-    from runner.scheduling.scheduler import to_datetime
-    from runner.store import schedules as store
-
-    row = store.get_schedule(db, name)
-    if row is None:
-        raise ScheduleNotFound(f"no schedule named {name!r}")
-    at = time.time() if now is None else now
-    if paused:
-        store.set_paused(db, name, True, now=at)
-    else:
-        upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
-        store.set_paused(db, name, False, now=at, next_fire_at=upcoming.timestamp())
-
-
-def run_schedule_now(db: Database, name: str, *, settings: Settings | None = None) -> str:
-    """Enqueue one extra run of a schedule now; its next fire time is not touched.
-
-    The job is built from the schedule's definition in code, so the task
-    modules of ``settings`` (``[runner] imports``; default: the settings file
-    found as usual) are imported first, as ``python -m runner`` does.
-
-    Returns:
-        What was done, with the new job's id.
-
-    Raises:
-        InvalidAction: the schedule is not defined in the imported modules.
-        ConfigError: a task module cannot be imported.
-    """
-    from runner.config import load_settings
-    from runner.registry import configure, import_task_modules
-    from runner.scheduling.control import run_schedule_now as run_now
-
-    chosen = (settings or load_settings()).with_database(db.path)
-    configure(chosen)
-    import_task_modules(chosen.runner.imports)
-    try:
-        job_id = run_now(name)
-    except ScheduleNotFound as exc:
-        raise InvalidAction(f"{exc} (give the dashboard --settings whose [runner] imports "
-                            "define it)") from None
-    return f"enqueued job {short_id(job_id)}"
-
-
-def replay_event(db: Database, event_id: str, *, now: float | None = None) -> str:
-    """Deliver a stored event again, to the handlers the workers have now.
-
-    The event goes back to ``pending`` and its dispatch job is made due again;
-    the worker that runs it fans the event out as at emit time (an unhandled
-    event reaches a handler added since). Works from any process: the handler
-    registry is the worker's, not the caller's.
-
-    Raises:
-        EventNotFound: no such event.
-        InvalidAction: the event is being dispatched now, or its dispatch job was pruned.
-    """
-    from runner.store.events import get_event
-
-    event = get_event(db, event_id)
-    at = time.time() if now is None else now
-    job_id = event.dispatch_job or event.id
-
-    def write(conn: sqlite3.Connection) -> str:
-        row = conn.execute("SELECT state FROM runner_job WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise InvalidAction(f"event {event.id}: its dispatch job is gone (pruned); replay "
-                                "it with `python -m runner events replay`")
-        if row[0] not in RETRYABLE or row[0] == "retrying":
-            raise InvalidAction(f"event {event.id} is being dispatched now ({row[0]})")
-        conn.execute("UPDATE runner_event SET status = 'pending' WHERE id = ?", (event.id,))
-        conn.execute(
-            "UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
-            "max_attempts=attempt + 1, reason='event replayed by hand', crashes=0 WHERE id=?",
-            (at, job_id))
-        return f"event {short_id(event.id)} will be dispatched again"
-
-    result = db.write(write)
-    Notifier(db.path).notify()
-    return result
-
-
-__all__ = ["retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job",
-           "cancel_job", "BulkPlan", "bulk_states", "plan_bulk", "run_bulk", "pause_schedule",
-           "run_schedule_now", "replay_event", "JobNotFound"]
-
+__all__ = [
+    # jobs
+    "retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job", "cancel_job",
+    "BulkPlan", "bulk_states", "plan_bulk", "run_bulk", "JobNotFound",
+    # schedules
+    "list_schedules", "get_schedule", "schedule_runs", "pause_schedule", "resume_schedule",
+    "skip_next_run", "run_schedule_now", "upcoming_fire_times",
+    # events
+    "replay", "replay_events", "replay_matching", "ReplayRequest",
+]

@@ -8,6 +8,7 @@ the right edge of the index: fewer pages written per commit, smaller WAL.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -16,6 +17,22 @@ def new_id(now: float | None = None) -> str:
     """A UUIDv7-style id: 48 bits of epoch milliseconds, then 74 random bits."""
     millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
     rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64 \
+        | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def derived_id(base: str, *parts: str) -> str:
+    """An id made from ``base`` and ``parts``: the same inputs give the same id.
+
+    It keeps ``base``'s time prefix (so it sorts beside it) and takes the rest
+    from a hash, so a job that writes derived rows and runs twice writes the
+    same rows twice, which the primary key then refuses or the writer detects.
+    """
+    digest = hashlib.sha256("\x1f".join((base, *parts)).encode()).digest()
+    rand = int.from_bytes(digest[:10], "big")
+    millis = int(base.replace("-", "")[:12], 16)
     value = (millis << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64 \
         | (0b10 << 62) | (rand & ((1 << 62) - 1))
     text = f"{value:032x}"

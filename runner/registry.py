@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from runner.config import Settings
@@ -36,6 +38,22 @@ def configure(settings: Settings | None = None, *, database: str | None = None) 
     return chosen
 
 
+def runner_for(settings: Settings | None = None, database: str | os.PathLike[str] | None = None,
+               *, huey: RunnerHuey | None = None) -> RunnerHuey:
+    """A runner (default the process-wide one) pointed at ``settings`` and ``database``.
+
+    The control verbs use it to act on the database a front end has open; the
+    runner is reconfigured only when it points elsewhere, so its open storage is kept.
+    """
+    runner = huey or get_huey()
+    chosen = settings or runner.settings
+    if database is not None and Path(database).resolve() != chosen.database_path.resolve():
+        chosen = chosen.with_database(database)
+    if chosen != runner.settings:
+        runner.configure(chosen)
+    return runner
+
+
 def import_task_modules(modules: Sequence[str]) -> None:
     """Import the configured task modules, naming the one that fails."""
     for name in modules:
@@ -51,8 +69,7 @@ def import_task_modules(modules: Sequence[str]) -> None:
 
 def registered_tasks(huey: RunnerHuey | None = None) -> dict[str, RunnerTaskWrapper]:
     """Every task registered with ``huey`` (default: the process-wide one), by full name."""
-    classes = (huey or get_huey())._registry._registry
-    return {name: cls.wrapper for name, cls in classes.items() if hasattr(cls, "wrapper")}
+    return (huey or get_huey()).task_registry.all()
 
 
 @overload

@@ -49,7 +49,7 @@ from runner.serializers import UnsupportedValue, make_serializer
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.workers import charge_stuck
-from runner.task import Failure, RunnerTask
+from runner.task import Failure, RunnerTask, TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class RunnerHuey(HueyApi, Huey):
         self._storage_lock = threading.Lock()
         self._running: dict[str, Attempt] = {}
         self._attempt_lock = threading.Lock()
+        self.task_registry = TaskRegistry()
+        """Every task defined on this runner (``runner.registry.registered_tasks``)."""
         super().__init__(name, results=True, utc=True)
 
     # -- settings and storage ------------------------------------------------

@@ -8,6 +8,7 @@ can change a task's timeout or queue without touching code.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -68,10 +69,44 @@ class RunnerTask(Task):
         self.unique_key: str | None = None
 
 
+class TaskRegistry:
+    """The tasks defined on one runner, by full name (``module.name``).
+
+    Every wrapper registers here when it is decorated, so the CLI and the
+    worker list and find tasks without reading huey's private registry.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, RunnerTaskWrapper] = {}
+        self._lock = threading.Lock()
+
+    def register(self, full_name: str, wrapper: RunnerTaskWrapper) -> None:
+        with self._lock:
+            self._tasks[full_name] = wrapper
+
+    def unregister(self, full_name: str) -> None:
+        with self._lock:
+            self._tasks.pop(full_name, None)
+
+    def all(self) -> dict[str, RunnerTaskWrapper]:
+        """Every registered task, by full name."""
+        with self._lock:
+            return dict(self._tasks)
+
+    def find(self, name: str) -> RunnerTaskWrapper | None:
+        """The task of a full name, or of a short name (``[tasks.NAME]``) when unique."""
+        tasks = self.all()
+        if name in tasks:
+            return tasks[name]
+        short = [w for w in tasks.values() if w.task_name == name]
+        return short[0] if len(short) == 1 else None
+
+
 class _Configured(Protocol):
     """What a wrapper needs of the huey it registers with (``RunnerHuey`` sits above)."""
 
     settings: Settings
+    task_registry: TaskRegistry
 
 
 class RunnerTaskWrapper(TaskWrapper):
@@ -93,6 +128,17 @@ class RunnerTaskWrapper(TaskWrapper):
         self._resolved: tuple[int, TaskOptions] | None = None
         self.expires = expires
         super().__init__(huey, func, context=context, name=name)
+        # After huey's own registration, which refuses a duplicate name.
+        cast(_Configured, huey).task_registry.register(self.full_name, self)
+
+    @property
+    def full_name(self) -> str:
+        """``module.name``: unique per runner (the name huey serializes jobs under)."""
+        return f"{self.task_class.__module__}.{self.task_class.__name__}"
+
+    def unregister(self) -> bool:
+        cast(_Configured, self.huey).task_registry.unregister(self.full_name)
+        return bool(super().unregister())
 
     def create_task(self, func: Callable[..., Any], context: bool = False,
                     name: str | None = None, **settings: Any) -> type[RunnerTask]:

@@ -23,7 +23,6 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from runner.config import DatabaseSection, Settings, load_settings
-from runner.errors import ConfigError
 from runner.readmodel.dashboard import summary as read_summary
 from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
 from runner.readmodel.events import unhandled_event_count
@@ -317,14 +316,9 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
     reason = "--read-only"
     if loaded is not None:
         options = loaded.database
-        section = dict(loaded.extra.get("tui", {}))
         if every is None:
-            every = float(section.get("refresh", DEFAULT_REFRESH))
-        actions = section.get("actions", True)
-        if not isinstance(actions, bool):
-            raise ConfigError(f"{loaded.path or 'settings'}: [tui] actions must be true or "
-                              f"false, not {actions!r}")
-        if not actions and not read_only:
+            every = loaded.tui.refresh
+        if not loaded.tui.actions and not read_only:
             read_only, reason = True, "[tui] actions = false"
     path = Path(db) if db is not None else loaded.database_path  # type: ignore[union-attr]
     source = DataSource(path, options, read_only=read_only, read_only_reason=reason)

@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("id", help="event id (or a unique prefix)")
     s.set_defaults(func=cmd_show)
 
-    r = events_sub.add_parser("replay", help="deliver stored events again (new jobs)")
+    r = events_sub.add_parser("replay", help="deliver stored events again, through a worker, "
+                              "to the handlers it has now")
     _add_filters(r)
     r.add_argument("--id", dest="ids", action="append", metavar="EVENT_ID",
                    help="this event (repeatable); else every event matching --name/--since")
@@ -122,20 +123,22 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
-    from runner.events.replay import replay, replay_matching
+    from runner import control
 
-    ctx.load_tasks()
     if args.ids:
-        done = {i: replay(i, args.handler, only_failed=args.only_failed) for i in args.ids}
+        done = control.replay_events(args.ids, args.handler, only_failed=args.only_failed,
+                                     db=ctx.db, settings=ctx.settings)
     else:
         if not args.name and not args.since:
             raise SerializationError("events replay: give --id, or --name and/or --since")
-        done = replay_matching(args.name, since=parse_since(args.since, time.time()),
-                               handler=args.handler, only_failed=args.only_failed)
-    jobs = sum(len(ids) for ids in done.values())
-    for event_id, ids in done.items():
-        print(f"{event_id}: {len(ids)} job(s) {' '.join(ids)}")
-    print(f"replayed {sum(1 for ids in done.values() if ids)} event(s) as {jobs} job(s)")
+        done = control.replay_matching(args.name, since=parse_since(args.since, time.time()),
+                                       handler=args.handler, only_failed=args.only_failed,
+                                       db=ctx.db, settings=ctx.settings)
+    if not done.jobs:
+        print("no dispatched event matches; nothing to replay")
+        return 0
+    print(f"replay of {len(done.events)} event(s) queued as job(s) {' '.join(done.jobs)}: "
+          "a worker delivers them to the handlers it has now")
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from runner import control as actions
 from runner.cli import checks
 from runner.cli.format import age, key_values, progress, table, when
-from runner.errors import SerializationError, UnknownTask
+from runner.errors import InvalidAction, SerializationError, UnknownTask
 from runner.printable import block, one_line
 from runner.registry import registered_tasks
 from runner.store import queries
@@ -41,11 +41,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id", help="job id (or a unique prefix)")
     p.set_defaults(func=cmd_show)
 
-    for name, helptext in (("retry", "run a dead, cancelled or failed job again now"),
-                           ("discard", "discard a waiting or dead job"),
-                           ("cancel", "cancel a job that has not started")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("ids", nargs="+", metavar="ID")
+    for name, helptext in (("retry", "run dead, cancelled or failed jobs again now"),
+                           ("discard", "discard waiting or dead jobs"),
+                           ("cancel", "cancel jobs that have not started")):
+        p = sub.add_parser(name, help=f"{helptext}: by id, or every job of a filter")
+        p.add_argument("ids", nargs="*", metavar="ID")
+        p.add_argument("--state", help="only jobs in this state (retry without it takes "
+                       "failed jobs: dead, retrying, cancelled)")
+        p.add_argument("--task", help="only this task")
+        p.add_argument("--queue", help="only this queue")
+        p.add_argument("--search", help="text in id, task, arguments or error")
+        p.add_argument("--all", action="store_true",
+                       help="with no other filter: every job the action applies to")
+        p.add_argument("--dry-run", action="store_true", help="count, change nothing")
         p.set_defaults(func=cmd_act, action=name)
 
     p = sub.add_parser("workers", help="worker processes and their heartbeats")
@@ -59,11 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def find_task(ctx: Any, name: str) -> Any:
     """The task wrapper registered under a short or full name."""
     ctx.load_tasks()
-    registry = registered_tasks(ctx.huey)
-    by_short = {wrapper.task_name: wrapper for wrapper in registry.values()}
-    wrapper = registry.get(name) or by_short.get(name)
+    wrapper = ctx.huey.task_registry.find(name)
     if wrapper is None:
-        known = ", ".join(sorted(by_short)) or "none"
+        registry = registered_tasks(ctx.huey)
+        same = sorted(full for full, w in registry.items() if w.task_name == name)
+        if len(same) > 1:
+            raise UnknownTask(f"task name '{name}' is used by {', '.join(same)}; give the "
+                              "full name")
+        known = ", ".join(sorted({w.task_name for w in registry.values()})) or "none"
         raise UnknownTask(f"no task named '{name}' (registered: {known})")
     return wrapper
 
@@ -131,11 +142,27 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
-    act = {"retry": actions.retry_job, "discard": actions.discard_job,
-           "cancel": actions.cancel_job}[args.action]
-    for job_id in args.ids:
-        act(ctx.db, job_id)
-        print(f"{args.action}: {job_id}")
+    filters = JobFilter(state=args.state, task=args.task, queue=args.queue, text=args.search)
+    if args.ids:
+        if filters != JobFilter() or args.all or args.dry_run:
+            raise InvalidAction(f"{args.action}: give job ids or a filter, not both")
+        act = {"retry": actions.retry_job, "discard": actions.discard_job,
+               "cancel": actions.cancel_job}[args.action]
+        for job_id in args.ids:
+            act(ctx.db, job_id)
+            print(f"{args.action}: {job_id}")
+        return 0
+    if filters == JobFilter() and not args.all:
+        raise InvalidAction(f"{args.action}: give job ids, a filter (--state, --task, --queue, "
+                            "--search), or --all for every job it applies to")
+    plan = actions.plan_bulk(ctx.db, args.action, filters)
+    states = ", ".join(plan.states)
+    if args.dry_run:
+        print(f"{args.action}: {plan.count} jobs ({states}) match; nothing changed (dry run)")
+        return 0
+    done = actions.run_bulk(ctx.db, plan)
+    print(f"{args.action}: {done} of {plan.count} jobs ({states})"
+          + ("" if done == plan.count else "; the others changed state meanwhile"))
     return 0
 
 

@@ -143,9 +143,9 @@ def _percent(rate: float | None) -> str:
 
 
 def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
-    from runner.readmodel.health import health_settings, heartbeat_limit
+    from runner.readmodel.health import heartbeat_limit
 
-    limit = heartbeat_limit(ctx.settings, health_settings(ctx.settings))
+    limit = heartbeat_limit(ctx.settings, ctx.settings.health)
     text = render_database(read_database(ctx.db, heartbeat_limit=limit), build_info())
     if not args.textfile:
         sys.stdout.write(text)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from runner import control as schedule_control
 from runner.cli.format import age, key_values, table, when
-from runner.scheduling import control as schedule_control
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
 
@@ -91,12 +91,12 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
     ctx.load_tasks()  # a schedule not yet synced by a scheduler is found in code
     if args.act == "run-now":
-        job_id = schedule_control.run_schedule_now(args.name, huey=ctx.huey)
+        job_id = schedule_control.run_schedule_now(args.name, db=ctx.db, settings=ctx.settings)
         print(f"run-now: {args.name} enqueued job {job_id}")
         return 0
     act = {"pause": schedule_control.pause_schedule, "resume": schedule_control.resume_schedule,
            "skip-next": schedule_control.skip_next_run}[args.act]
-    act(args.name, huey=ctx.huey)
+    act(args.name, db=ctx.db)
     print(f"{args.act}: {args.name}")
     return 0
 

@@ -14,6 +14,7 @@ from runner.events.delivery import (
     handlers,
     handlers_for,
 )
+from runner.events.replay import replay  # registers the replay task wherever events are
 
 __all__ = ["Handler", "current_event", "emit", "emit_many", "event_handler", "handlers",
-           "handlers_for"]
+           "handlers_for", "replay"]

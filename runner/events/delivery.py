@@ -319,8 +319,9 @@ dispatch_task = task(name=DISPATCH_TASK, retry_limit=10, retry_delay=0.2, max_re
                      timeout=120)(_dispatch)
 
 
-def handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any) -> NewJob:
-    job = handler.wrapper.s(payload)
+def handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any, *,
+                job_id: str | None = None) -> NewJob:
+    job = handler.wrapper.s(payload, id=job_id)
     job.event_id = event_id
     return huey.new_job(job)
 

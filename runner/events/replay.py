@@ -1,73 +1,182 @@
-"""Replay: deliver stored events again, as new handler jobs linked to the original event.
+"""Replay: deliver stored events again, through a worker, to the handlers it has now.
 
-The handlers are those of the calling process (a script or ``python -m runner
-events replay``, which imports the configured task modules), matched against
-the event's name as at dispatch.
+Replaying an event enqueues one job of the built-in task ``runner.events.replay``.
+The worker that runs it looks each event up in *its own* handler registry,
+as the dispatch job does at emit time, and writes one new handler job per
+matching handler, linked to the event. So the caller needs no task modules
+(the dashboard, ``python -m runner events replay`` and a script all mean the
+same thing), and a handler deployed since the event was emitted receives it.
+
+Options narrow the handlers: ``handler`` (one by name) and ``only_failed``
+(those whose newest delivery of the event is dead). The replay job is
+idempotent: if its worker dies after writing, the rerun writes nothing more.
 """
 
 from __future__ import annotations
 
-from runner.errors import UnknownTask
-from runner.events.delivery import handler_job, handlers_for
-from runner.registry import get_huey
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runner.config import Settings
+from runner.errors import EventNotFound, Fatal, InvalidAction, UnknownTask
+from runner.events.delivery import DISPATCH_BATCH, handler_job, handlers_for
+from runner.events.settings import event_settings
+from runner.ids import derived_id
+from runner.registry import get_huey, runner_for, task
+from runner.runner_huey import RunnerHuey, current_job
 from runner.store import events as store
+from runner.store.db import Database, short_id
+from runner.store.events import EventStatus
+from runner.store.job_storage import JobStorage
+
+logger = logging.getLogger(__name__)
+
+#: Name of the built-in task that replays events in a worker.
+REPLAY_TASK = "runner.events.replay"
+#: Most events one replay job carries.
+REPLAY_BATCH = DISPATCH_BATCH
 
 
-def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False) -> list[str]:
-    """Deliver a stored event again, as new jobs linked to it; returns the job ids.
+@dataclass(frozen=True)
+class ReplayRequest:
+    """What a replay enqueued: the replay jobs and the events they carry."""
+
+    jobs: tuple[str, ...]
+    events: tuple[str, ...]
+
+
+def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False,
+           huey: RunnerHuey | None = None, db: Database | None = None,
+           settings: Settings | None = None) -> str:
+    """Deliver a stored event again, through a worker; returns the replay job's id.
+
+    The worker that runs the replay job writes one new job per handler of
+    *its* registry that matches the event (narrowed by ``handler`` and
+    ``only_failed``), linked to the event like the first delivery.
 
     Args:
-        event_id: the event (or a unique prefix of its id).
-        handler: only this handler (by name); default every handler of this
-            process whose pattern matches the event.
+        event_id: the event (or a unique start or end of its id).
+        handler: only this handler (by name).
         only_failed: only handlers whose newest delivery of this event is dead.
+        huey: the runner to enqueue on (default: the process-wide one).
+        db: the jobs database (default: the runner's); the runner is pointed at it.
+        settings: settings to point the process-wide runner at first (the dashboard's).
 
     Raises:
         EventNotFound: no such event.
-        UnknownTask: ``handler`` is not registered here or does not match the event.
+        InvalidAction: the event has not been dispatched yet (it will be, once).
     """
-    huey = get_huey()
-    jobs = huey.jobs
-    if jobs is None:
-        raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
-    event = store.get_event(jobs.db, event_id)
-    targets = handlers_for(event.name)
-    if handler is not None:
-        targets = [h for h in targets if h.name == handler]
-        if not targets:
-            known = ", ".join(h.name for h in handlers_for(event.name)) or "none"
-            raise UnknownTask(f"no handler '{handler}' for event '{event.name}' in this "
-                              f"process (matching handlers: {known})")
-    if only_failed:
-        dead = {o.handler for o in store.handler_outcomes(jobs.db, [event.id])[event.id]
-                if o.outcome == "dead"}
-        targets = [h for h in targets if h.name in dead]
-    if not targets:
-        return []
-    payload = event.payload
-    new = [handler_job(huey, h, event.id, payload) for h in targets]
-    store.add_deliveries(jobs.db, event.id, new)
-    jobs.wake()
-    return [j.id for j in new]
+    return replay_events([event_id], handler, only_failed=only_failed, huey=huey, db=db,
+                         settings=settings).jobs[0]
 
 
 def replay_matching(pattern: str | None = None, *, since: float | None = None,
                     handler: str | None = None, only_failed: bool = False,
-                    limit: int = 10_000) -> dict[str, list[str]]:
-    """Replay every stored event matching ``pattern`` emitted at or after ``since``.
+                    limit: int = 10_000, huey: RunnerHuey | None = None,
+                    db: Database | None = None,
+                    settings: Settings | None = None) -> ReplayRequest:
+    """Replay every dispatched event matching ``pattern`` emitted at or after ``since``.
 
-    Returns:
-        event id → new job ids, for the events that got at least one job.
+    Events still pending are left to their own dispatch. Returns the replay
+    jobs enqueued (none when no event matched) and the events they carry.
     """
+    runner = _runner(huey, db, settings)
+    jobs = _jobs(runner)
+    found = [e.id for e in store.list_events(jobs.db, pattern=pattern, since=since,
+                                             limit=limit)
+             if e.status != EventStatus.PENDING]
+    if not found:
+        return ReplayRequest((), ())
+    return _enqueue(runner, found, handler, only_failed)
+
+
+def replay_events(event_ids: Sequence[str], handler: str | None = None, *,
+                  only_failed: bool = False, huey: RunnerHuey | None = None,
+                  db: Database | None = None,
+                  settings: Settings | None = None) -> ReplayRequest:
+    """Replay the given events (ids or unique parts of them); see :func:`replay`."""
+    runner = _runner(huey, db, settings)
+    jobs = _jobs(runner)
+    events = [store.get_event(jobs.db, event_id) for event_id in event_ids]
+    for event in events:
+        if event.status == EventStatus.PENDING:
+            raise InvalidAction(f"event {short_id(event.id)} has not been dispatched yet; its "
+                                "dispatch job delivers it to every handler (nothing to replay)")
+    return _enqueue(runner, [e.id for e in events], handler, only_failed)
+
+
+def _enqueue(runner: RunnerHuey, event_ids: list[str], handler: str | None,
+             only_failed: bool) -> ReplayRequest:
+    settings = event_settings(runner.settings)
+    ids = []
+    for start in range(0, len(event_ids), REPLAY_BATCH):
+        job = replay_task.s(event_ids[start:start + REPLAY_BATCH], handler, only_failed)
+        # Served wherever dispatch jobs are: a worker that fans events out replays them.
+        job.queue = settings.dispatch_queue
+        job.priority = settings.dispatch_priority
+        ids.append(runner.enqueue(job).id)
+    return ReplayRequest(tuple(ids), tuple(event_ids))
+
+
+def _runner(huey: RunnerHuey | None, db: Database | None,
+            settings: Settings | None) -> RunnerHuey:
+    return runner_for(settings, None if db is None else db.path, huey=huey)
+
+
+def _jobs(runner: RunnerHuey) -> JobStorage:
+    jobs = runner.jobs
+    if jobs is None:
+        raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
+    return jobs
+
+
+# -- in the worker: the replay job --------------------------------------------------
+
+
+def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> None:
+    """Write new handler jobs for each event, from this worker's handler registry."""
     huey = get_huey()
     jobs = huey.jobs
     if jobs is None:
-        raise UnknownTask("replay needs the jobs database (not available in immediate mode)")
-    result: dict[str, list[str]] = {}
-    for event in store.list_events(jobs.db, pattern=pattern, since=since, limit=limit):
-        if handler is not None and handler not in {h.name for h in handlers_for(event.name)}:
+        return
+    job = current_job()
+    replay_id = job.id if job is not None else ""
+    outcomes = store.handler_outcomes(jobs.db, event_ids) if only_failed else {}
+    unknown = []
+    written = 0
+    for event_id in event_ids:
+        try:
+            event = store.get_event(jobs.db, event_id)
+        except EventNotFound:  # pruned since the request: nothing to deliver
+            logger.warning("replay: event %s is gone (pruned); skipped", event_id)
             continue
-        ids = replay(event.id, handler, only_failed=only_failed)
-        if ids:
-            result[event.id] = ids
-    return result
+        targets = handlers_for(event.name)
+        if handler is not None:
+            targets = [h for h in targets if h.name == handler]
+            if not targets:
+                unknown.append(event.name)
+                continue
+        if only_failed:
+            dead = {o.handler for o in outcomes.get(event.id, []) if o.outcome == "dead"}
+            targets = [h for h in targets if h.name in dead]
+        if not targets:
+            logger.info("replay: event %s (%s) has no %shandler in this worker; nothing "
+                        "delivered", event.id, event.name, "failed " if only_failed else "")
+            continue
+        payload = event.payload
+        # Ids derived from this replay job: a rerun after a crash writes nothing twice.
+        new = [handler_job(huey, h, event.id, payload,
+                           job_id=derived_id(replay_id, event.id, h.name) if replay_id else None)
+               for h in targets]
+        if store.add_deliveries(jobs.db, event.id, new, now=time.time()):
+            written += len(new)
+    if written:
+        jobs.wake()
+    if unknown:
+        raise Fatal(f"no handler '{handler}' in this worker for event(s) named "
+                    f"{', '.join(sorted(set(unknown)))}; deploy it, then replay again")
+
+
+replay_task = task(name=REPLAY_TASK, retry_limit=3, retry_delay=1.0, timeout=300)(_replay)

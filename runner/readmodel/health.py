@@ -21,10 +21,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from runner.config import Settings, parse_section
+from runner.config import Settings
 from runner.durations import age
-from runner.errors import ConfigError, DiskFull
+from runner.errors import DiskFull
 from runner.readmodel.metrics import schedule_lags
+from runner.sections import HealthSection
 from runner.store.db import Database
 from runner.store.queries import list_workers, queue_depths
 
@@ -35,28 +36,9 @@ STALLED_PREFIX = "stalled:"
 _QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class HealthSection:
-    """``[health]``: thresholds of the health check."""
-
-    heartbeat_max_age: float = 0.0
-    """A worker heartbeat older than this is stale (0 = 3 x heartbeat_interval, >= 10 s)."""
-    max_waiting_age: float = 600.0
-    """A due job waiting longer than this means a stuck queue (0 disables)."""
-    max_schedule_lag: float = 300.0
-    """A schedule this late means a lagging scheduler (0 disables)."""
-    quick_check: bool = True
-    """Run ``PRAGMA quick_check`` on databases up to 64 MiB."""
-
-
 def health_settings(settings: Settings) -> HealthSection:
-    """The validated ``[health]`` table."""
-    section = parse_section(settings, "health", HealthSection)
-    for key in ("heartbeat_max_age", "max_waiting_age", "max_schedule_lag"):
-        if getattr(section, key) < 0:
-            raise ConfigError(f"{settings.path or 'settings'}: [health] {key} must not be "
-                              "negative")
-    return section
+    """The ``[health]`` section (typed and validated when the settings were loaded)."""
+    return settings.health
 
 
 def heartbeat_limit(settings: Settings, section: HealthSection) -> float:

@@ -1,8 +1,12 @@
 """Control of schedules from any process: pause, resume, run now, skip next, list.
 
-Each function is one short transaction on the jobs database; a running scheduler
-notices the change within its ``check_interval``. A schedule that is defined in
-this process but not yet in the table (no scheduler has started) is added first.
+The one implementation behind the public API, ``python -m runner schedules``
+and the dashboard (all reach it through :mod:`runner.control`). Each function
+acts on ``db`` when given (the dashboard's read-write handle), else on the
+runner's database (``huey``, default the process-wide one). Each is one short
+transaction; a running scheduler notices the change within its
+``check_interval``. A schedule that is defined in this process but not yet in
+the table (no scheduler has started) is added first.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from runner.config import Settings
 from runner.errors import ScheduleNotFound
-from runner.registry import get_huey
+from runner.registry import get_huey, import_task_modules, runner_for
 from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules, parse_spec, registry
@@ -21,76 +26,87 @@ from runner.store.db import Database
 from runner.store.schedules import RunRow, ScheduleRow
 
 
-def list_schedules(*, huey: RunnerHuey | None = None) -> list[ScheduleRow]:
+def list_schedules(*, huey: RunnerHuey | None = None,
+                   db: Database | None = None) -> list[ScheduleRow]:
     """Every schedule in the database, by name, with its last job's state."""
-    return store.list_schedules(_db(huey))
+    return store.list_schedules(_db(huey, db))
 
 
-def get_schedule(name: str, *, huey: RunnerHuey | None = None) -> ScheduleRow:
+def get_schedule(name: str, *, huey: RunnerHuey | None = None,
+                 db: Database | None = None) -> ScheduleRow:
     """One schedule.
 
     Raises:
         ScheduleNotFound: no schedule of that name, in the table or in code.
     """
-    return _require(name, huey)
+    return _require(name, huey, db)
 
 
-def schedule_runs(name: str, *, limit: int = 100,
-                  huey: RunnerHuey | None = None) -> list[RunRow]:
+def schedule_runs(name: str, *, limit: int = 100, huey: RunnerHuey | None = None,
+                  db: Database | None = None) -> list[RunRow]:
     """The most recent fired (or skipped) slots of a schedule, oldest first."""
-    _require(name, huey)
-    return store.schedule_runs(_db(huey), name, limit=limit)
+    _require(name, huey, db)
+    return store.schedule_runs(_db(huey, db), name, limit=limit)
 
 
-def pause_schedule(name: str, *, huey: RunnerHuey | None = None) -> None:
+def pause_schedule(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
+                   now: float | None = None) -> None:
     """Stop firing a schedule until :func:`resume_schedule`; survives restarts.
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey)
-    store.set_paused(_db(huey), name, True, now=time.time())
+    _require(name, huey, db)
+    store.set_paused(_db(huey, db), name, True, now=time.time() if now is None else now)
 
 
-def resume_schedule(name: str, *, huey: RunnerHuey | None = None,
+def resume_schedule(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
                     now: float | None = None) -> None:
     """Fire a paused schedule again, from its next slot (paused slots are not caught up).
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    row = _require(name, huey)
+    row = _require(name, huey, db)
     at = time.time() if now is None else now
     upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
-    store.set_paused(_db(huey), name, False, now=at, next_fire_at=upcoming.timestamp())
+    store.set_paused(_db(huey, db), name, False, now=at, next_fire_at=upcoming.timestamp())
 
 
-def skip_next_run(name: str, *, huey: RunnerHuey | None = None) -> None:
+def skip_next_run(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
+                  now: float | None = None) -> None:
     """Skip the schedule's next slot (recorded as skipped); later slots fire as usual.
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey)
-    store.set_skip_next(_db(huey), name, True, now=time.time())
+    _require(name, huey, db)
+    store.set_skip_next(_db(huey, db), name, True, now=time.time() if now is None else now)
 
 
-def run_schedule_now(name: str, *, huey: RunnerHuey | None = None,
-                     now: float | None = None) -> str:
+def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
+                     settings: Settings | None = None, now: float | None = None) -> str:
     """Enqueue an extra run now; the schedule's next fire time is not touched.
+
+    The job is built from the schedule's definition in code. With ``settings``
+    (the dashboard, ``python -m runner``) the process-wide runner is pointed at
+    them, and at ``db``, and their ``[runner] imports`` are imported first.
 
     Returns:
         The new job's id.
 
     Raises:
         ScheduleNotFound: the schedule is not defined in this process (import its module).
+        ConfigError: a task module cannot be imported.
     """
-    instance = huey or get_huey()
+    instance = runner_for(settings, None if db is None else db.path, huey=huey)
+    if settings is not None:
+        import_task_modules(settings.runner.imports)
     definition = _definition(name, instance)
     if definition is None:
         raise ScheduleNotFound(f"schedule {name!r} is not defined in this process; import the "
                                "module that defines it ([runner] imports)")
-    _require(name, instance)
+    _require(name, instance, None)
     at = time.time() if now is None else now
     job = new_run_job(instance, definition, run_at=at)
     jobs = instance.jobs
@@ -110,7 +126,9 @@ def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:
     return [first, *cron.fire_times(spec, first, n - 1)]
 
 
-def _db(huey: RunnerHuey | None) -> Database:
+def _db(huey: RunnerHuey | None, db: Database | None) -> Database:
+    if db is not None:
+        return db
     jobs = (huey or get_huey()).jobs
     assert jobs is not None, "schedules need a database (not immediate mode)"
     return jobs.db
@@ -123,17 +141,19 @@ def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
     return effective_schedules(huey.settings, [definition], strict=False)[0]
 
 
-def _require(name: str, huey: RunnerHuey | None) -> ScheduleRow:
-    db = _db(huey)
-    row = store.get_schedule(db, name)
+def _require(name: str, huey: RunnerHuey | None, db: Database | None) -> ScheduleRow:
+    target = _db(huey, db)
+    row = store.get_schedule(target, name)
     if row is not None:
         return row
-    definition = _definition(name, huey or get_huey())
+    definition = registry.get(name)
+    if definition is not None:
+        definition = _definition(name, huey or get_huey())
     if definition is None:
-        known = ", ".join(r.name for r in store.list_schedules(db)) or "none"
+        known = ", ".join(r.name for r in store.list_schedules(target)) or "none"
         raise ScheduleNotFound(f"no schedule named {name!r} (known: {known})")
     now = time.time()
-    store.ensure_schedule(db, sync_item(definition, now), now=now)
-    row = store.get_schedule(db, name)
+    store.ensure_schedule(target, sync_item(definition, now), now=now)
+    row = store.get_schedule(target, name)
     assert row is not None
     return row

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from runner.errors import InvalidSchedule
+from runner.sections import MISFIRE_POLICIES
 
 #: Misfire policies accepted by :func:`plan_misfire`.
-POLICIES = ("skip", "once", "all")
+POLICIES = MISFIRE_POLICIES
 
 # Aliases resolve to fixed expressions; croniter would hash them when given a hash id, which
 # would make ``@daily`` mean "some time of day" instead of midnight.

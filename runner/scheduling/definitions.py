@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -18,17 +18,15 @@ from runner.config import Settings
 from runner.errors import ConfigError, InvalidSchedule
 from runner.registry import task
 from runner.scheduling import cron
+from runner.sections import OVERLAP_POLICIES, ScheduleOverride
 from runner.task import RunnerTaskWrapper
 
-#: Overlap policies: what to do when a slot comes while an earlier run is unfinished.
-OVERLAP_POLICIES = ("skip", "allow", "queue_one")
 #: Seconds a slot may be late and still run under ``misfire="skip"``.
 DEFAULT_GRACE = 60.0
 #: Most catch-up runs under ``misfire="all"``.
 DEFAULT_MAX_CATCHUP = 100
 #: Keys a ``[schedules.NAME]`` table may set.
-OVERRIDE_KEYS = ("cron", "timezone", "enabled", "misfire", "max_catchup", "grace", "overlap",
-                 "jitter")
+OVERRIDE_KEYS = tuple(f.name for f in fields(ScheduleOverride))
 
 
 @dataclass(frozen=True)
@@ -219,26 +217,8 @@ def effective_schedules(settings: Settings, definitions: Iterable[ScheduleDef] |
 
 
 def schedule_overrides(settings: Settings) -> dict[str, dict[str, Any]]:
-    """``[schedules.NAME]`` tables, checked for unknown keys and wrong types."""
-    where = settings.path or "settings"
-    raw = settings.extra.get("schedules", {})
-    result: dict[str, dict[str, Any]] = {}
-    for name, table in raw.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: [schedules] {name} must be a [schedules.{name}] table")
-        for key, value in table.items():
-            if key not in OVERRIDE_KEYS:
-                raise ConfigError(f"{where}: [schedules.{name}] unknown key '{key}' "
-                                  f"(known: {', '.join(OVERRIDE_KEYS)})")
-            kind = {"cron": str, "timezone": str, "misfire": str, "overlap": str,
-                    "enabled": bool}.get(key)
-            ok = isinstance(value, kind) if kind else (
-                _whole(value) if key == "max_catchup" else _number(value))
-            if not ok:
-                raise ConfigError(f"{where}: [schedules.{name}] {key}: wrong type "
-                                  f"({type(value).__name__} {value!r})")
-        result[name] = {k: float(v) if k in ("grace", "jitter") else v for k, v in table.items()}
-    return result
+    """``[schedules.NAME]`` tables (typed and checked when the settings were loaded)."""
+    return {name: override.as_options() for name, override in settings.schedules.items()}
 
 
 def _origin(definition: ScheduleDef) -> str:

@@ -217,18 +217,26 @@ def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
 
 
 def add_deliveries(db: Database, event_id: str, jobs: Sequence[NewJob], *,
-                   now: float | None = None) -> None:
-    """Replay: insert new handler jobs linked to an event, counting the delivery."""
+                   now: float | None = None) -> bool:
+    """Replay: insert new handler jobs linked to an event, counting the delivery.
+
+    Returns False, writing nothing, when the first job exists already: the same
+    replay ran before (its worker died after this commit) and must not deliver twice.
+    """
     at = time.time() if now is None else now
 
-    def write(conn: sqlite3.Connection) -> None:
+    def write(conn: sqlite3.Connection) -> bool:
+        if not jobs or conn.execute("SELECT 1 FROM runner_job WHERE id = ?",
+                                    (jobs[0].id,)).fetchone():
+            return False
         conn.execute(
             "UPDATE runner_event SET deliveries = deliveries + 1, handlers = max(handlers, ?), "
             "status = 'dispatched', dispatched_at = coalesce(dispatched_at, ?) WHERE id = ?",
             (len(jobs), at, event_id))
         write_jobs(conn, jobs, at)
+        return True
 
-    db.write(write)
+    return db.write(write)
 
 
 def get_event(db: Database, event_id: str) -> EventRow:

@@ -25,8 +25,9 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-from runner.config import Settings, parse_section
-from runner.errors import ConfigError, DatabaseLocked
+from runner.config import Settings
+from runner.errors import DatabaseLocked
+from runner.sections import RetentionSection
 from runner.store.db import Database
 from runner.store.events import prune_events
 
@@ -41,43 +42,9 @@ AUTO_VACUUM_OFF = ("auto_vacuum is off in this database (it was made by an older
                    "once (a full VACUUM; workers wait for it) to give space back from now on")
 
 
-@dataclass(frozen=True)
-class RetentionSection:
-    """``[retention]``: how long rows are kept, and the upkeep pass."""
-
-    enabled: bool = True
-    """Run the pass in every worker."""
-    interval: float = 600.0
-    """Seconds between passes."""
-    completed_days: float = 7.0
-    """Keep completed and cancelled jobs this long after they finished."""
-    dead_days: float = 30.0
-    """Keep dead jobs this long."""
-    logs_days: float = 7.0
-    """Keep log records this long (a pruned job's records go with it)."""
-    events_days: float = 30.0
-    """Keep events this long (when the events table exists)."""
-    workers_days: float = 7.0
-    """Forget worker rows silent for this long."""
-    batch_size: int = 1000
-    """Rows deleted per transaction."""
-    vacuum: bool = True
-    """Give freed pages back with ``PRAGMA incremental_vacuum``."""
-    wal_truncate_mb: float = 16.0
-    """Checkpoint with TRUNCATE once the WAL is larger than this (0 = every pass)."""
-
-
 def retention_settings(settings: Settings) -> RetentionSection:
-    """The validated ``[retention]`` table."""
-    section = parse_section(settings, "retention", RetentionSection)
-    where = f"{settings.path or 'settings'}: [retention]"
-    for key in ("completed_days", "dead_days", "logs_days", "events_days", "workers_days",
-                "wal_truncate_mb"):
-        if getattr(section, key) < 0:
-            raise ConfigError(f"{where} {key} must not be negative")
-    if section.interval <= 0 or section.batch_size < 1:
-        raise ConfigError(f"{where} interval and batch_size must be greater than 0")
-    return section
+    """The ``[retention]`` section (typed and validated when the settings were loaded)."""
+    return settings.retention
 
 
 @dataclass

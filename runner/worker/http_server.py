@@ -9,79 +9,33 @@ memory or database reads in the worker.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from runner.config import Settings, parse_section
+from runner.config import Settings
 from runner.errors import ConfigError
 from runner.readmodel.health import HealthReport
 from runner.readmodel.prometheus import CONTENT_TYPE
+from runner.sections import MetricsSection, split_listen
 from runner.store.db import Database
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class MetricsSection:
-    """``[metrics]``: the worker's HTTP listener (needs a restart to change)."""
-
-    listen: str = ""
-    """``host:port`` to serve ``/metrics`` and ``/healthz`` on; "" = off."""
-    allow_remote: bool = False
-    """Allow a non-loopback ``listen`` address."""
-    name: str = "worker"
-    """This worker's ``worker`` label (with ``host``); give each worker of a host its own."""
-    database: str = "elected"
-    """Database-wide series in this worker's ``/metrics``: "elected" (one worker at a
-    time serves them), "always", or "never" (scrape ``python -m runner metrics``)."""
-
-DATABASE_MODES = ("elected", "always", "never")
-
-
 def metrics_settings(settings: Settings) -> MetricsSection:
-    """The validated ``[metrics]`` table."""
-    section = parse_section(settings, "metrics", MetricsSection)
-    where = settings.path or "settings"
-    if section.database not in DATABASE_MODES:
-        raise ConfigError(f"{where}: [metrics] database must be one of "
-                          f"{', '.join(DATABASE_MODES)}, got {section.database!r}")
-    if not section.name.strip():
-        raise ConfigError(f"{where}: [metrics] name must not be empty")
-    if section.listen:
-        host, port = parse_listen(section.listen, settings)
-        if not section.allow_remote and not is_loopback(host):
-            raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen {host!r} is not "
-                              "a loopback address; set allow_remote = true to serve it")
-    return section
+    """The ``[metrics]`` section (typed and validated when the settings were loaded)."""
+    return settings.metrics
 
 
 def parse_listen(text: str, settings: Settings) -> tuple[str, int]:
     """``"host:port"`` (``[::1]:9464`` for IPv6) as (host, port)."""
-    host, sep, port = text.rpartition(":")
-    bracketed = host.startswith("[") and host.endswith("]")
-    host = host[1:-1] if bracketed else host
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen must be "
-                          f"'host:port', got {text!r}")
-    if ":" in host and not bracketed:
-        raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen {text!r}: an IPv6 "
-                          f"address goes in brackets, e.g. '[{host}]:{port}'")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses."""
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return split_listen(text)
+    except ValueError as exc:
+        raise ConfigError(f"{settings.path or 'settings'}: [metrics] listen {exc}") from None
 
 
 class _IPv6Server(ThreadingHTTPServer):

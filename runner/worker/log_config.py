@@ -15,78 +15,20 @@ from __future__ import annotations
 import logging
 import logging.config
 import logging.handlers
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.config import LOG_LEVELS, Settings, parse_section
+from runner.config import Settings
 from runner.errors import ConfigError
 from runner.files import DEFAULT_FILE_MODE, create_private
 from runner.printable import block, one_line
+from runner.sections import LoggingSection
 from runner.worker.log_capture import original_stream
-
-DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s%(job)s: %(message)s"
-ROTATIONS = ("size", "watched", "none")
-
-
-@dataclass(frozen=True)
-class LoggingSection:
-    """``[logging]``: where log records go, and what is kept in the database."""
-
-    file: str = "worker.log"
-    """Log file, relative to the settings file's directory; "" for console only."""
-    rotation: str = "size"
-    """"size" (rotate at ``max_bytes``), "watched" (reopen after logrotate) or "none"."""
-    max_bytes: int = 10 * 1024 * 1024
-    """Size at which ``worker.log`` is rotated (rotation = "size")."""
-    backup_count: int = 5
-    """Rotated files kept (rotation = "size")."""
-    console: bool = True
-    """Also log to standard error (journald picks it up under systemd)."""
-    format: str = DEFAULT_FORMAT
-    """``logging.Formatter`` format; ``%(job)s`` is " [task job=ID]" inside a job."""
-    store: bool = True
-    """Keep records in the ``runner_log`` table (``python -m runner logs``)."""
-    store_level: str = "INFO"
-    """Lowest level kept in the database."""
-    store_worker_records: bool = True
-    """Also keep the worker's own records (outside any job), with no job id."""
-    capture_output: bool = True
-    """Turn ``print()`` output of a job into records of that job."""
-    job_max_bytes: int = 256 * 1024
-    """Most message bytes kept per job (per worker process); later lines are dropped."""
-    max_rows: int = 200_000
-    """Most rows ``runner_log`` keeps; the oldest go first."""
-    message_max_bytes: int = 8192
-    """Longer messages (tracebacks included) are cut to this length."""
-    flush_interval: float = 0.25
-    """Seconds between batched writes of stored records."""
 
 
 def logging_settings(settings: Settings) -> LoggingSection:
-    """The validated ``[logging]`` table.
-
-    Raises:
-        ConfigError: unknown key, wrong type or a bad value, named.
-    """
-    section = parse_section(settings, "logging", LoggingSection)
-    where = f"{settings.path or 'settings'}: [logging]"
-    if section.rotation not in ROTATIONS:
-        raise ConfigError(f"{where} rotation must be one of {', '.join(ROTATIONS)}, "
-                          f"got {section.rotation!r}")
-    if section.store_level.upper() not in LOG_LEVELS:
-        raise ConfigError(f"{where} store_level {section.store_level!r} is not one of "
-                          f"{', '.join(LOG_LEVELS)}")
-    for key in ("max_bytes", "backup_count", "job_max_bytes", "max_rows", "message_max_bytes"):
-        if getattr(section, key) < 0:
-            raise ConfigError(f"{where} {key} must not be negative")
-    if section.flush_interval <= 0:
-        raise ConfigError(f"{where} flush_interval must be greater than 0")
-    try:
-        LineFormatter(section.format).format(_probe_record())
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{where} format is not a usable log format: {exc}") from None
-    return section
+    """The ``[logging]`` section (typed and validated when the settings were loaded)."""
+    return settings.logging
 
 
 def log_file_path(settings: Settings, section: LoggingSection) -> Path | None:
@@ -206,10 +148,3 @@ class PrivateWatchedFileHandler(_PrivateFile, logging.handlers.WatchedFileHandle
         self.file_mode = file_mode
         super().__init__(*args, **kwargs)
 
-
-def _probe_record() -> logging.LogRecord:
-    record = logging.LogRecord("probe", logging.INFO, __file__, 1, "probe", None, None)
-    record.job = ""
-    record.job_id = None
-    record.task_name = None
-    return record

@@ -24,7 +24,6 @@ from huey.consumer import Consumer, ConsumerStopped
 
 from runner.config import Settings
 from runner.errors import EX_MEMORY_LIMIT, EX_STUCK_THREADS, DatabaseCorrupt, RunnerError
-from runner.events.settings import event_settings
 from runner.readmodel.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
@@ -33,7 +32,7 @@ from runner.store.job_storage import JobStorage
 from runner.store.maintenance import enable_space_reclaim
 from runner.store.workers import make_worker_id, mark_stopped, recover_orphans, register
 from runner.worker.lifeline import Lifeline
-from runner.worker.operations import Operations, validate_sections
+from runner.worker.operations import Operations
 from runner.worker.stalls import StallWatch
 
 logger = logging.getLogger(__name__)
@@ -169,7 +168,6 @@ class Manager:
     def prepare(self) -> JobStorage:
         """Load tasks, open the database, register, recover orphans."""
         self.huey.configure(self.settings)
-        event_settings(self.settings)  # [events] is validated here: a bad key exits 78
         import_task_modules(self.settings.runner.imports)
         scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
         self.scheduler = scheduler if self.role != "workers" else None
@@ -218,7 +216,6 @@ class Manager:
         if early:
             self._stop_requested.set()
         try:
-            validate_sections(self.settings)
             jobs = self.prepare()
         except BaseException:
             for sig, handler in previous.items():
@@ -278,8 +275,7 @@ class Manager:
         # systemd's notify-reload: `systemctl reload` returns once READY=1 says it is applied.
         self.ops.notifier.reloading()
         try:
-            new = self.loader()
-            validate_sections(new)
+            new = self.loader()  # every section is validated at load
         except RunnerError as exc:
             logger.error("SIGHUP: new settings rejected, keeping the old ones: %s", exc)
             self.ops.notifier.ready(f"settings reload rejected: {exc}"[:200])

@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from runner.config import Settings
-from runner.readmodel.health import HealthReport, check, health_settings, heartbeat_limit
+from runner.readmodel.health import HealthReport, check, heartbeat_limit
 from runner.readmodel.prometheus import render_database, render_worker
 from runner.readmodel.scrape import (
     WorkerSnapshot,
@@ -37,7 +37,6 @@ from runner.readmodel.scrape import (
     read_process,
 )
 from runner.store.job_storage import JobStorage
-from runner.store.maintenance import retention_settings
 from runner.worker.exporter import ExporterElection
 from runner.worker.guard import ResourceGuard
 from runner.worker.housekeeper import Housekeeper
@@ -65,21 +64,12 @@ _RESTART_ONLY = ("max_concurrent_tasks", "queues", "queue_type", "shutdown_timeo
                  "lease_seconds", "heartbeat_interval", "poll_interval")
 
 
-def validate_sections(settings: Settings) -> None:
-    """Validate every section this module reads (raises ConfigError)."""
-    logging_settings(settings)
-    health_settings(settings)
-    retention_settings(settings)
-    metrics_settings(settings)
-
-
 class Operations:
     """Started by the manager after recovery; stopped after the consumer."""
 
     def __init__(self, settings: Settings, huey: RunnerHuey, storage: JobStorage, owner: str,
                  *, on_memory_limit: Callable[[int], None],
                  notifier: SystemdNotifier | None = None, threads: int | None = None) -> None:
-        validate_sections(settings)
         self.settings = settings
         self.huey = huey
         self.storage = storage
@@ -140,7 +130,7 @@ class Operations:
 
     def heartbeat_limit(self) -> float:
         """Seconds after which a heartbeat is stale (``[health] heartbeat_max_age``)."""
-        return heartbeat_limit(self.settings, health_settings(self.settings))
+        return heartbeat_limit(self.settings, self.settings.health)
 
     def counts(self) -> tuple[int, int]:
         """(running, prefetched) jobs of this process."""
@@ -237,7 +227,7 @@ class Operations:
             restart.append("[runner]")
         if old.database != new.database:
             restart.append("[database]")
-        if old.extra.get("metrics") != new.extra.get("metrics"):
+        if old.metrics != new.metrics:
             restart.append("[metrics]")
         # Keep what cannot change live, so the running process stays consistent.
         applied = replace(new, runner=old.runner, database=old.database, worker=replace(

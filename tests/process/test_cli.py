@@ -69,6 +69,47 @@ def test_discard_and_cancel_refuse_jobs_in_the_wrong_state(huey, settings_file):
     assert queries.get_job(huey.jobs.db, waiting.id).state == "completed"
 
 
+def test_bulk_retry_by_filter_takes_failed_jobs_and_prints_the_exact_count(
+        huey, settings_file):
+    dead = [jobs.fatal_fails().id for _ in range(3)]
+    done = jobs.add(1, 2)
+    drain()
+    waiting = jobs.add(3, 4)
+    # No filter at all is refused: the whole table is never one keystroke away
+    refused = cli(settings_file, "retry")
+    assert refused.returncode == 1 and "--all" in refused.stderr
+    dry = cli(settings_file, "retry", "--all", "--dry-run")
+    assert dry.returncode == 0 and "3 jobs (dead, retrying, cancelled) match" in dry.stdout
+    assert {queries.get_job(huey.jobs.db, j).state for j in dead} == {"dead"}
+    retried = cli(settings_file, "retry", "--all")
+    assert retried.returncode == 0, retried.stderr
+    assert "retry: 3 of 3 jobs" in retried.stdout
+    assert {queries.get_job(huey.jobs.db, j).state for j in dead} == {"available"}
+    # Completed jobs run again only when the filter names them
+    assert queries.get_job(huey.jobs.db, done.id).state == "completed"
+    assert queries.get_job(huey.jobs.db, waiting.id).state == "available"
+    # One by id, as before
+    assert cli(settings_file, "discard", dead[0]).returncode == 0
+    assert queries.get_job(huey.jobs.db, dead[0]).reason == "discarded by hand"
+
+
+def test_bulk_discard_and_cancel_by_task_leave_other_jobs_alone(huey, settings_file):
+    adds = [jobs.add(i, i).id for i in range(2)]
+    noops = [jobs.noop(i).id for i in range(3)]
+    cancelled = cli(settings_file, "cancel", "--task", "noop")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancel: 3 of 3 jobs" in cancelled.stdout
+    assert {queries.get_job(huey.jobs.db, j).reason for j in noops} == {"cancelled by hand"}
+    assert {queries.get_job(huey.jobs.db, j).state for j in adds} == {"available"}
+    discarded = cli(settings_file, "discard", "--state", "available", "--search", "add")
+    assert "discard: 2 of 2 jobs" in discarded.stdout, discarded.stderr
+    assert {queries.get_job(huey.jobs.db, j).reason for j in adds} == {"discarded by hand"}
+    both = cli(settings_file, "discard", adds[0], "--task", "add")
+    assert both.returncode == 1 and "not both" in both.stderr
+    wrong = cli(settings_file, "cancel", "--state", "completed")
+    assert wrong.returncode == 1 and "completed jobs cannot be cancelled" in wrong.stderr
+
+
 def test_check_validates_settings_imports_and_database(huey, settings_file, tmp_path):
     ok = cli(settings_file, "check")
     assert ok.returncode == 0 and ok.stdout.startswith("ok:"), ok.stderr

@@ -16,6 +16,7 @@ import pytest
 from runner import DatabaseLocked, emit
 from runner.store import events as store
 from runner.testing import drain
+from tests import event_handlers  # noqa: F401 - the handlers drain() runs here
 from tests.conftest import ROOT, read_records, wait_for, write_settings
 
 EVENTS_SETTINGS = """
@@ -90,7 +91,9 @@ def test_cli_emit_events_and_handlers(huey, settings_file):
     assert "steady:completed" in listing.stdout
     replayed = cli("events", "replay", "--name", "fix.*", "--since", "1h", "--only-failed")
     assert replayed.returncode == 0, replayed.stderr
-    assert "replayed 1 event(s) as 1 job(s)" in replayed.stdout
+    assert "replay of 1 event(s) queued as job(s)" in replayed.stdout
+    assert store.get_event(db_of(huey), event_id).deliveries == 1  # a worker delivers it
+    drain(include_scheduled=True)
     shown = cli("events", "show", event_id[-12:])
     assert shown.returncode == 0 and "deliveries: 2" in shown.stdout
     subs = cli("handlers")

@@ -84,7 +84,7 @@ def test_a_non_boolean_actions_setting_is_refused(seeded, tmp_path):
 
     settings = tmp_path / "dash.toml"
     settings.write_text(f'[runner]\ndatabase = "{seeded.path}"\n\n[tui]\nactions = "no"\n')
-    with pytest.raises(ConfigError, match=r"\[tui\] actions must be true or false"):
+    with pytest.raises(ConfigError, match=r"\[tui\] actions: expected true or false, got 'no'"):
         make_app(settings=settings)
 
 
@@ -194,6 +194,17 @@ def test_bulk_retry_of_a_state_that_cannot_be_retried_says_so(dashboard, seeded)
         assert not isinstance(app.screen, TypedConfirmScreen)
         assert any(n.startswith("cannot retry: available jobs cannot be retried")
                    for n in notes(app)), notes(app)
+
+    drive(dashboard(), scenario)
+
+
+def test_bulk_discard_of_a_queue_filter_discards_that_queue_only(dashboard, seeded):
+    async def scenario(app, pilot):
+        await ask_bulk(app, pilot, "D", queue="mail")
+        await type_answer(app, pilot, "2")
+        assert {state(seeded, j) for j in seeded.mail} == {"cancelled"}
+        assert {state(seeded, j) for j in seeded.waiting} == {"available"}
+        assert any("discard all: 2 of 2 jobs" in n.message for n in app._notifications)
 
     drive(dashboard(), scenario)
 

@@ -48,6 +48,9 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
         await pilot.press("p")
         await settle(app, pilot)
         assert not row("quarter_hourly").paused
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert row("quarter_hourly").skip_next
         before = row("quarter_hourly").next_fire_at
         await pilot.press("t")
         await pilot.pause()

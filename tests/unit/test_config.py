@@ -8,7 +8,7 @@ import pytest
 
 from runner.config import load_settings
 from runner.errors import ConfigError
-from runner.store.maintenance import retention_settings
+from tests.process.test_settings import CASES
 
 
 def write(tmp_path, text):
@@ -78,7 +78,7 @@ def test_task_overrides_and_the_max_retries_alias(tmp_path):
     ("[worker]\ntimeout = nan\n", "[worker] timeout: expected a finite number, got nan"),
     ("[worker]\nlease_seconds = inf\n", "[worker] lease_seconds: expected a finite number"),
     ("[tasks.x]\ntimeout = -inf\n", "[tasks.x] timeout: expected a finite number"),
-    ("[retention]\ninterval = nan\n", None),
+    ("[retention]\ninterval = nan\n", "[retention] interval: expected a finite number"),
     ("[runner]\ntimezone = \"Mars/Olympus\"\n", "[runner] timezone 'Mars/Olympus' is not a "
                                                   "known time zone"),
     ("[runner]\ntimezone = \"../../etc/passwd\"\n", "[runner] timezone"),
@@ -87,11 +87,54 @@ def test_task_overrides_and_the_max_retries_alias(tmp_path):
 def test_bad_settings_name_the_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:
-        settings = load_settings(path, environ={})
-        retention_settings(settings)  # sections of other modules are checked where they load
-    assert message is None or message in str(error.value)
+        load_settings(path, environ={})
+    assert message in str(error.value)
     assert str(path) in str(error.value) or "TOML" not in message
     assert error.value.exit_code == 78
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    *CASES,
+    ("[tui]\nrefresh = 0\n", "[tui] refresh must be a number of seconds greater than 0"),
+    ("[tui]\nrefresh = nan\n", "[tui] refresh: expected a finite number, got nan"),
+    ("[logging]\nstore = \"yes\"\n", "[logging] store: expected true or false"),
+    ('[logging]\nformat = "%(nope)s"\n', "[logging] format is not a usable log format"),
+    ("[retention]\nbatch_size = 0\n", "[retention] batch_size must be at least 1"),
+    ("[retention]\nkeep = 1\n", "[retention]: unknown key 'keep'"),
+    ("[health]\nmax_waiting_age = -1\n", "[health] max_waiting_age must not be negative"),
+    ('[metrics]\nlisten = "0.0.0.0:9100"\n', "[metrics] listen '0.0.0.0' is not a loopback"),
+    ("[events]\ndispatch_priority = 1.5\n", "[events] dispatch_priority: expected a whole"),
+    ("[events.handlers.h]\ntiemout = 1\n", "[events.handlers.h]: unknown key 'tiemout'"),
+    ('[events.patterns."a..b"]\nqueue = "q"\n', "[events.patterns]"),
+    ("[schedules.nightly]\ncrom = \"0 * * * *\"\n", "[schedules.nightly]: unknown key 'crom'"),
+    ('[schedules.nightly]\nmisfire = "sometimes"\n', "[schedules.nightly] misfire must be one"),
+    ("[schedules]\nnightly = 1\n", "[schedules] nightly must be a [schedules.nightly] table"),
+])
+def test_every_section_is_validated_at_load(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, environ={})
+    assert message in str(error.value) and str(path) in str(error.value)
+    assert error.value.exit_code == 78
+
+
+def test_every_section_loads_into_one_frozen_typed_tree(tmp_path):
+    settings = load_settings(write(tmp_path, (
+        "[tui]\nrefresh = 2\n[logging]\nrotation = \"watched\"\n"
+        "[metrics]\nlisten = \"127.0.0.1:9464\"\n[health]\nquick_check = false\n"
+        "[retention]\ndead_days = 3\n[events]\ndedupe_window = 60\n"
+        "[events.handlers.h]\ntimeout = 4\n[schedules.nightly]\nenabled = false\n")),
+        environ={})
+    assert settings.tui.refresh == 2.0 and isinstance(settings.tui.refresh, float)
+    assert settings.logging.rotation == "watched"
+    assert settings.metrics.listen == "127.0.0.1:9464"
+    assert settings.health.quick_check is False
+    assert settings.retention.dead_days == 3.0
+    assert settings.events.dedupe_window == 60.0
+    assert settings.events.override("h", "x.*") == {"timeout": 4.0}
+    assert settings.schedules["nightly"].as_options() == {"enabled": False}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.tui.refresh = 5  # type: ignore[misc]
 
 
 def test_toml_syntax_errors_carry_the_line(tmp_path):

@@ -127,3 +127,14 @@ def test_a_batch_with_a_stale_completion_counts_only_what_it_wrote(huey):
     ack = Ack(again.id, again.attempt, again.started_at, again.started_at + 2)
     db.write(lambda conn: write_acks(conn, [ack], {again.id: ("add", "default")}))
     assert totals(db, "add").completed == 2
+
+
+def test_a_bulk_cancel_counts_each_job_it_cancels(huey):
+    from runner.store.queries import JobFilter
+
+    db = huey.jobs.db
+    for i in range(5):
+        jobs.add.schedule(args=(i, i), delay=3600)
+    plan = control.plan_bulk(db, "cancel", JobFilter(task="add"))
+    assert control.run_bulk(db, plan, chunk=2) == 5
+    assert totals(db, "add").cancelled == 5

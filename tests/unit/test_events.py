@@ -10,11 +10,13 @@ import pytest
 
 from runner import SerializationError, emit, emit_many, replay
 from runner.config import parse_settings
-from runner.errors import ConfigError
+from runner.errors import ConfigError, InvalidAction
 from runner.event_patterns import check_pattern, matches
 from runner.events.delivery import _dispatch, handlers_for
+from runner.events.replay import REPLAY_TASK
 from runner.events.settings import parse_events
 from runner.store import events as store
+from runner.store import queries
 from runner.testing import drain
 from tests import event_handlers
 from tests.conftest import read_records, write_settings
@@ -215,8 +217,9 @@ def test_replay_of_only_the_failed_handler_after_a_fix(huey, record_file, monkey
     assert outcomes == {"flaky": "dead", "steady": "completed"}
     # When the code is fixed and only failed handlers are replayed
     monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
-    new = replay(event_id, only_failed=True)
-    assert len(new) == 1
+    replay_job = replay(event_id, only_failed=True)
+    assert queries.get_job(db_of(huey), replay_job).task == REPLAY_TASK
+    assert store.get_event(db_of(huey), event_id).deliveries == 1  # the worker delivers
     drain(include_scheduled=True)
     # Then only flaky ran again, as a new job linked to the same event, and completed
     assert Counter(read_records(record_file)) == {"flaky 5 broken": 2, "steady 5": 1,
@@ -225,8 +228,45 @@ def test_replay_of_only_the_failed_handler_after_a_fix(huey, record_file, monkey
                 for o in store.handler_outcomes(db_of(huey), [event_id])[event_id]}
     assert outcomes == {"flaky": ("completed", 2), "steady": ("completed", 1)}
     assert store.get_event(db_of(huey), event_id).deliveries == 2
-    assert replay(event_id, only_failed=True) == []
-    assert len(replay(event_id, "steady")) == 1
+    # Nothing failed any more: a second replay of the failed ones delivers nothing
+    replay(event_id, only_failed=True)
+    drain()
+    assert store.get_event(db_of(huey), event_id).deliveries == 2
+    replay(event_id, "steady")
+    drain()
+    assert Counter(read_records(record_file))["steady 5"] == 2
+
+
+def test_a_replay_job_run_twice_delivers_once(huey, record_file):
+    # Given a replay job whose worker died after writing the new deliveries
+    event_id = emit("fix.me", {"n": 8})
+    drain(include_scheduled=True)
+    replay_job = replay(event_id, "steady")
+    drain()
+    db = db_of(huey)
+    db.write(lambda conn: conn.execute(
+        "UPDATE runner_job SET state = 'available' WHERE id = ?", (replay_job,)))
+    # When it runs again
+    drain()
+    # Then the handler got the event once more, not twice
+    assert Counter(read_records(record_file))["steady 8"] == 2
+    assert store.get_event(db, event_id).deliveries == 2
+
+
+def test_replay_of_a_handler_the_worker_lacks_fails_the_replay_job_saying_so(huey):
+    event_id = emit("fix.me", {"n": 9})
+    drain(include_scheduled=True)
+    replay_job = replay(event_id, "gone_handler")
+    drain()
+    job = queries.get_job(db_of(huey), replay_job)
+    assert job.state == "dead"
+    assert "no handler 'gone_handler' in this worker" in job.error_message
+
+
+def test_a_pending_event_is_not_replayed_its_dispatch_delivers_it(huey):
+    event_id = emit("fix.me", {"n": 1})
+    with pytest.raises(InvalidAction, match="not been dispatched yet"):
+        replay(event_id)
 
 
 def test_events_settings_override_handler_options_and_unknown_keys_fail():

@@ -22,6 +22,7 @@ from runner import (
 from runner.config import parse_settings
 from runner.scheduling.definitions import registry
 from runner.scheduling.scheduler import Scheduler
+from runner.sections import ScheduleOverride
 from runner.testing import drain
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 
@@ -229,8 +230,8 @@ def test_jitter_delays_the_run_but_the_slot_record_keeps_the_planned_slot(huey):
 def test_expression_change_recomputes_next_fire_and_removed_schedules_are_orphaned(huey):
     s = scheduler(huey, definition(), definition("async_hourly"))
     s.sync(ts())
-    settings = replace(huey.settings, extra={"schedules": {"quarter_hourly": {
-        "cron": "0 6 * * *", "timezone": "Europe/Berlin"}}})
+    settings = replace(huey.settings, schedules={"quarter_hourly": ScheduleOverride(
+        cron="0 6 * * *", timezone="Europe/Berlin")})
     changed = Scheduler(huey, settings, definitions=[definition()])
     changed.sync(ts(timedelta(minutes=1)))
     row = get_schedule("quarter_hourly", huey=huey)
@@ -241,7 +242,7 @@ def test_expression_change_recomputes_next_fire_and_removed_schedules_are_orphan
 
 def test_settings_can_disable_a_schedule(huey):
     settings = replace(huey.settings,
-                       extra={"schedules": {"quarter_hourly": {"enabled": False}}})
+                       schedules={"quarter_hourly": ScheduleOverride(enabled=False)})
     s = Scheduler(huey, settings, definitions=[definition()])
     s.sync(ts())
     s.tick(ts(timedelta(hours=1)))
@@ -275,7 +276,7 @@ def test_bad_schedule_settings_are_rejected_naming_the_schedule_and_key(huey):
     with pytest.raises(InvalidSchedule, match="'quarter_hourly'.*never fires"):
         Scheduler(huey, settings('[schedules.quarter_hourly]\ncron = "0 0 30 2 *"'),
                   definitions=[definition()])
-    with pytest.raises(ConfigError, match=r"\[schedules.quarter_hourly\] unknown key 'crom'"):
+    with pytest.raises(ConfigError, match=r"\[schedules.quarter_hourly\]: unknown key 'crom'"):
         Scheduler(huey, settings('[schedules.quarter_hourly]\ncrom = "0 * * * *"'),
                   definitions=[definition()])
     with pytest.raises(ConfigError, match=r"\[schedules.nope\] names no schedule"):

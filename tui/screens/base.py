@@ -29,7 +29,7 @@ from tui.widgets.summary_bar import HealthBanner, StatusLine, SummaryBar
 
 #: Actions that write; hidden and refused when the dashboard is read-only.
 WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "cancel",
-                           "pause", "run_now", "replay"})
+                           "pause", "run_now", "skip_next", "replay"})
 
 
 @dataclass(frozen=True)

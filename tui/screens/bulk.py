@@ -38,7 +38,7 @@ def _confirm(screen: DataScreen, plan: control.BulkPlan) -> None:
     note = (" Completed jobs are not retried unless the state filter names them."
             if plan.verb == "retry" and plan.filters.state is None else "")
     warning = ("\n[b red]No filter: this is every such job in the database.[/]"
-               if plan.filters == JobFilter() else "")
+               if plan.unfiltered else "")
     count = f"{plan.count:,}"
     screen.confirm(
         f"{plan.verb.capitalize()} [b]{count}[/] {states} jobs (state "

@@ -107,6 +107,11 @@ class EventsScreen(DataScreen):
     def action_replay(self) -> None:
         if (e := self._selected()) is not None:
             self.confirm(
-                f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)} to every handler?",
-                lambda: self.act(f"replayed {short_id(e.id)}", actions.replay_event, e.id,
+                f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)}? A worker delivers it "
+                "again to every handler it has now.",
+                lambda: self.act(f"replay of {short_id(e.id)} queued", self._replay, e.id,
                                  refused=f"cannot replay {short_id(e.id)}"))
+
+    def _replay(self, db: Database, event_id: str) -> str:
+        job = actions.replay(event_id, db=db, settings=self.dashboard.settings)
+        return f"job {short_id(job)}"

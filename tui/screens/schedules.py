@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from runner import control as actions
 from runner.readmodel.schedules import ScheduleView, schedule_views
-from runner.store.db import Database
+from runner.store.db import Database, short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
@@ -53,9 +53,11 @@ class SchedulesScreen(DataScreen):
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
         Binding("t", "run_now", "Run now"),
+        Binding("n", "skip_next", "Skip next"),
     ]
     HELP = [("j / k, g / G", "move, first / last schedule"),
-            ("p", "pause or resume the schedule"), ("t", "run the schedule's task now")]
+            ("p", "pause or resume the schedule"), ("t", "run the schedule's task now"),
+            ("n", "skip the schedule's next slot")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -92,8 +94,15 @@ class SchedulesScreen(DataScreen):
     def action_pause(self) -> None:
         if (s := self._selected()) is not None:
             verb = "resumed" if s.paused else "paused"
-            self.act(f"{verb} {s.name}", actions.pause_schedule, s.name, not s.paused,
+            verb_fn = actions.resume_schedule if s.paused else actions.pause_schedule
+            self.act(f"{verb} {s.name}", lambda db: verb_fn(s.name, db=db),
                      refused=f"cannot {'resume' if s.paused else 'pause'} {s.name}")
+
+    def action_skip_next(self) -> None:
+        if (s := self._selected()) is not None:
+            self.act(f"skipping the next run of {s.name}",
+                     lambda db: actions.skip_next_run(s.name, db=db),
+                     refused=f"cannot skip the next run of {s.name}")
 
     def action_run_now(self) -> None:
         if (s := self._selected()) is not None:
@@ -102,4 +111,5 @@ class SchedulesScreen(DataScreen):
                                           refused=f"cannot run {s.name}"))
 
     def _run_now(self, db: Database, name: str) -> str:
-        return actions.run_schedule_now(db, name, settings=self.dashboard.settings)
+        job = actions.run_schedule_now(name, db=db, settings=self.dashboard.settings)
+        return f"enqueued job {short_id(job)}"
