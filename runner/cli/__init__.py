@@ -25,9 +25,6 @@ from runner.errors import DatabaseUnavailable, RunnerError
 from runner.printable import one_line
 from runner.store.db import Database
 
-#: Commands that may create the database: the others only read, or act on rows that exist.
-CREATING = ("enqueue", "emit")
-
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
                    "runner.cli.ops"]
@@ -69,7 +66,9 @@ class Context:
 
     @cached_property
     def db(self) -> Database:
-        if self.args.command not in CREATING and not self.database_exists():
+        # Only commands that write new rows (``creates``) may create the database: the
+        # others read, or act on rows that must already be there.
+        if not getattr(self.args, "creates", False) and not self.database_exists():
             shown = self.settings.path or "built-in defaults"
             raise DatabaseUnavailable(
                 f"{self.settings.database_path}: no jobs database here (settings: {shown}, "

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments (an object)")
     p.add_argument("--delay", type=float, metavar="SECONDS", help="run no sooner than this")
     p.add_argument("--priority", type=int, help="override the task's priority")
-    p.set_defaults(func=cmd_enqueue)
+    p.set_defaults(func=cmd_enqueue, creates=True)
 
     p = sub.add_parser("jobs", help="list jobs, newest first")
     p.add_argument("--state", help="available, scheduled, executing, retrying, completed, "
