@@ -30,6 +30,6 @@ def plain_noop(n: int) -> None:
     _record(n)
 
 
-@task(retry_limit=0, timeout=0)
+@task()  # the defaults a user gets: timeout 300 s, 3 retries
 def runner_noop(n: int) -> None:
     _record(n)

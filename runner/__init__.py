@@ -35,7 +35,7 @@ from runner.errors import (
 )
 from runner.events.delivery import emit, emit_many, event_handler
 from runner.progress import Progress, get_progress, progress
-from runner.registry import configure, get_huey, task
+from runner.registry import configure, enqueue_many, get_huey, task
 from runner.scheduling.definitions import ScheduleDef, scheduled_task
 from runner.store.models import JobState
 from runner.store.schedules import RunRow, ScheduleRow
@@ -43,7 +43,7 @@ from runner.task import Failure
 
 __all__ = [
     # defining and enqueueing work
-    "task", "configure", "get_huey",
+    "task", "enqueue_many", "configure", "get_huey",
     # periodic tasks and their control
     "scheduled_task", "ScheduleDef", "list_schedules", "get_schedule", "schedule_runs",
     "pause_schedule", "resume_schedule", "run_schedule_now", "skip_next_run", "ScheduleRow",

@@ -9,11 +9,14 @@ from typing import Any
 
 from runner.errors import SerializationError
 
+#: One encoder for every preview (``json.dumps(default=...)`` builds one per call).
+_encode = json.JSONEncoder(default=repr).encode
+
 
 def preview_args(args: tuple, kwargs: dict) -> str:
     """A short JSON view of the arguments for the CLI and the dashboard."""
     try:
-        text = json.dumps({"args": list(args), "kwargs": kwargs}, default=repr)
+        text = _encode({"args": list(args), "kwargs": kwargs})
     except Exception:
         text = repr((args, kwargs))
     return text if len(text) <= 2000 else text[:1997] + "..."

@@ -21,6 +21,7 @@ import asyncio
 import ctypes
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -50,7 +51,7 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None) 
         try:
             return await asyncio.wait_for(factory(), timeout)
         except TimeoutError:
-            raise TaskTimeout(f"timed out after {timeout:g}s (cancelled)") from None
+            raise TaskTimeout(f"timeout {timeout:g}s") from None
 
     return loop.run_until_complete(guarded())
 
@@ -74,7 +75,7 @@ def run_sync(func: Callable[..., Any], args: tuple, kwargs: dict,
             except TaskTimeout:
                 fired = True
         if fired:
-            raise TaskTimeout(f"timed out after {timeout:g}s (interrupted)")
+            raise TaskTimeout(f"timeout {timeout:g}s")
 
 
 class Watchdog:
@@ -86,16 +87,35 @@ class Watchdog:
         self._armed: dict[int, tuple[int, float]] = {}
         self._fired: set[int] = set()
         self._ids = itertools.count(1)
+        #: When the watchdog thread wakes next on its own (inf: only when notified).
+        self._wakes_at = math.inf
         self._thread = threading.Thread(target=self._run, name="runner-watchdog", daemon=True)
         self._thread.start()
 
     def arm(self, thread_id: int, deadline: float, timeout: float) -> int:
-        """Watch a thread until :meth:`disarm`; returns the token to disarm with."""
+        """Watch a thread until :meth:`disarm`; returns the token to disarm with.
+
+        The watchdog thread sleeps until the earliest deadline it knew of, so
+        it is woken only when this one comes sooner: with one timeout for every
+        job (the default 300 s), a new deadline is almost never sooner, and a job
+        costs no thread switch (a thread that wakes for a finished attempt's
+        deadline just sleeps again until the next one).
+        """
         with self._cond:
+            heap = self._heap
+            # Deadlines of finished attempts are dropped here rather than by waking
+            # the thread; a rebuild bounds the heap when timeouts differ.
+            while heap and heap[0][1] not in self._armed:
+                heapq.heappop(heap)
+            if len(heap) > 64 + 2 * len(self._armed):
+                self._heap = heap = [e for e in heap if e[1] in self._armed]
+                heapq.heapify(heap)
             token = next(self._ids)
             self._armed[token] = (thread_id, timeout)
-            heapq.heappush(self._heap, (deadline, token))
-            self._cond.notify()
+            heapq.heappush(heap, (deadline, token))
+            if deadline < self._wakes_at:
+                self._wakes_at = deadline
+                self._cond.notify()
             return token
 
     def disarm(self, token: int) -> bool:
@@ -120,8 +140,8 @@ class Watchdog:
                         self._fired.add(token)
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(
                             ctypes.c_ulong(thread_id), ctypes.py_object(TaskTimeout))
-                wait = self._heap[0][0] - now if self._heap else None
-                self._cond.wait(wait)
+                self._wakes_at = self._heap[0][0] if self._heap else math.inf
+                self._cond.wait(self._wakes_at - now if self._heap else None)
 
 
 _watchdog: Watchdog | None = None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from runner.config import Settings
 from runner.errors import ConfigError
-from runner.runner_huey import RunnerHuey
+from runner.runner_huey import Result, RunnerHuey
 from runner.task import RunnerTaskWrapper, check_options, collect_options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,6 +22,16 @@ huey = RunnerHuey("runner")
 def get_huey() -> RunnerHuey:
     """The process-wide :class:`RunnerHuey`."""
     return huey
+
+
+def enqueue_many(tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Result]:
+    """Enqueue many task calls (``my_task.s(...)``) at once, one transaction per batch.
+
+    Every call is checked to serialize first (a bad one is named by position and
+    nothing is enqueued); each batch is written whole or not at all, honouring
+    ``queue_size``. Returns one :class:`huey.api.Result` per call, in order.
+    """
+    return get_huey().enqueue_many(tasks, batch_size=batch_size)
 
 
 def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:

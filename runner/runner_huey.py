@@ -19,6 +19,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from huey import signals as S
@@ -156,13 +157,54 @@ class RunnerHuey(HueyApi, Huey):
             task = self.insert_task(jobs, task)
         # else: the next step of the pipeline this thread just completed, written
         # with that completion (see _run_post_execute).
-        self._emit(S.SIGNAL_ENQUEUED, task)
-        if task.eta is not None and to_timestamp(task.eta) > time.time():
+        if self._listened(S.SIGNAL_ENQUEUED):
+            self._emit(S.SIGNAL_ENQUEUED, task)
+        if (task.eta is not None and self._listened(S.SIGNAL_SCHEDULED)
+                and to_timestamp(task.eta) > time.time()):
             self._emit(S.SIGNAL_SCHEDULED, task)
         if not self.results:
             return None
         results = self._pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
+
+    def enqueue_many(self, tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Result]:
+        """Enqueue many task calls (``my_task.s(...)``), one transaction per batch.
+
+        Every call is checked to serialize before anything is written; a call that
+        does not is named by its position and nothing is enqueued. Each batch is
+        written whole or not at all: a queue bound (``queue_size``) or a unique key
+        that refuses a batch leaves the earlier batches enqueued and says how many.
+
+        Raises:
+            SerializationError: a call's arguments cannot be serialized (nothing written).
+            QueueFull: a batch would overfill a queue (earlier batches stay enqueued).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+        items = list(tasks)
+        for position, task in enumerate(items):
+            if not isinstance(task, RunnerTask):
+                raise TypeError(f"enqueue_many item {position}: expected a task call such as "
+                                f"my_task.s(...), got {type(task).__name__}; nothing was "
+                                "enqueued")
+        if self._immediate or self.jobs is None:
+            return [self.enqueue(task) for task in items]
+        new = []
+        for position, task in enumerate(items):
+            try:
+                new.append(self.new_job(task))
+            except SerializationError as exc:
+                raise SerializationError(f"enqueue_many item {position}: {exc}") from None
+        self.jobs.insert_many(new, batch_size=batch_size)
+        if self._listened(S.SIGNAL_ENQUEUED):
+            for task in items:
+                self._emit(S.SIGNAL_ENQUEUED, task)
+        return [self._result_handle(task) for task in items]
+
+    def _listened(self, signal: str) -> bool:
+        """Whether any receiver would hear ``signal`` (producers skip building the call)."""
+        receivers = self._signal.receivers
+        return bool(receivers.get(signal) or receivers.get("any"))
 
     def new_job(self, task: RunnerTask) -> NewJob:
         """The row for a task: options resolved, arguments checked to serialize."""

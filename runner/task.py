@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from huey.api import Huey, Task, TaskWrapper
+from huey.api import Huey, ResultGroup, Task, TaskWrapper
 
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
-from runner.ids import new_id
+from runner.ids import new_id, new_ids
 from runner.retry import RetryPolicy
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
@@ -106,7 +106,10 @@ class _Configured(Protocol):
     """What a wrapper needs of the huey it registers with (``RunnerHuey`` sits above)."""
 
     settings: Settings
+    results: bool
     task_registry: TaskRegistry
+
+    def enqueue_many(self, tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Any]: ...
 
 
 class RunnerTaskWrapper(TaskWrapper):
@@ -165,6 +168,19 @@ class RunnerTaskWrapper(TaskWrapper):
             if not self.resolve().policy.should_retry(exc):
                 task.retries = 0
             raise
+
+    def map(self, it: Iterable[Any], *, batch_size: int = 1000) -> ResultGroup | None:
+        """Enqueue one job per item (a tuple of arguments, or one argument), in batches.
+
+        One transaction per ``batch_size`` jobs; see :func:`runner.enqueue_many`.
+        """
+        huey = cast(_Configured, self.huey)
+        items = [i if isinstance(i, tuple) else (i,) for i in it]
+        make = self.task_class
+        tasks = [make(args, {}, id=ident) for args, ident in zip(items, new_ids(len(items)),
+                                                                 strict=True)]
+        results = huey.enqueue_many(tasks, batch_size=batch_size)
+        return ResultGroup(results) if huey.results else None
 
     def call_local(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function here and now, without the queue (async ones too)."""

@@ -30,7 +30,7 @@ from runner.config import Settings
 from runner.errors import ConfigError, SerializationError
 from runner.event_patterns import check_name, check_pattern, encode_data, matches
 from runner.events.settings import event_settings
-from runner.ids import new_id
+from runner.ids import new_id, new_ids
 from runner.registry import get_huey, task
 from runner.runner_huey import RunnerHuey
 from runner.store import events as store
@@ -231,8 +231,8 @@ def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
     settings = event_settings(huey.settings)
     at = time.time() if now is None else now
     origin = source or f"{_host}/{os.getpid()}"
-    events = [NewEvent(new_id(), name, data, key, origin)
-              for name, data, key, _ in items]
+    events = [NewEvent(ident, name, data, key, origin)
+              for ident, (name, data, key, _) in zip(new_ids(len(items)), items, strict=True)]
     by_delay: dict[float, list[str]] = {}
     for event, (_, _, _, delay) in zip(events, items, strict=True):
         by_delay.setdefault(delay, []).append(event.id)

@@ -10,6 +10,7 @@ and retries a locked database until a deadline.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -73,6 +74,9 @@ class Database:
         self.readonly = readonly
         self._write_lock = threading.RLock()
         self._local = threading.local()
+        self._identity = self._file_identity()
+        #: Called with this database once the file was found replaced (schema checks).
+        self.on_replaced: list[Callable[[Database], None]] = []
         pragmas: list[tuple[str, object]] = [("foreign_keys", 1), ("cache_size", -16000)]
         if not readonly:
             pragmas = [("journal_mode", "wal"),
@@ -112,11 +116,49 @@ class Database:
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
         try:
+            if self.peewee.is_closed():
+                conn = self.peewee.connection()
+                self._local.identity = self._file_identity()
+                return conn
             return self.peewee.connection()
         except peewee.OperationalError as exc:
             raise self._translate(exc) from None
         except peewee.DatabaseError as exc:
             raise self._translate(exc) from None
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:  # missing, or a path that cannot exist: opening will say why
+            return None
+        return st.st_dev, st.st_ino
+
+    def _check_file(self) -> None:
+        """Reopen when the file was replaced under this thread's connection.
+
+        A restore from backup swaps the file; a connection still open on the old
+        one would write where no worker reads. A deleted file is refused.
+
+        Raises:
+            DatabaseUnavailable: the file was deleted; nothing was written.
+        """
+        if self.readonly or self.peewee.is_closed():
+            return
+        now = self._file_identity()
+        mine = getattr(self._local, "identity", None)
+        if now == mine:
+            return
+        if now is None:
+            raise DatabaseUnavailable(
+                f"{self.path}: the database file was deleted while open; nothing was written "
+                "(restore the file or restart this process)")
+        logger.warning("%s was replaced (a restore?); reopening it", self.path)
+        self.peewee.close()
+        self.connection()
+        if now != self._identity:
+            self._identity = now
+            for hook in list(self.on_replaced):
+                hook(self)
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
@@ -165,6 +207,7 @@ class Database:
         while True:
             try:
                 with self._write_lock:
+                    self._check_file()
                     conn = self.connection()
                     # SQLite's own busy wait must not outlast the deadline.
                     remaining = give_up - time.monotonic()

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from runner.config import Settings
-from runner.errors import DiskFull
+from runner.errors import DiskFull, QueueFull
 from runner.store.db import open_database
 from runner.store.job_rows import (
     Ack,
@@ -38,6 +38,13 @@ from runner.store.schema import prepare_database
 from runner.store.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
+
+#: While attempts are this short on average, a claim takes enough jobs for about
+#: ``_AHEAD_SECONDS`` of work (at most ``_MAX_AHEAD``) instead of ``prefetch``: one
+#: commit then serves many short jobs, and jobs held ahead start within milliseconds.
+_SHORT_ATTEMPT = 0.005
+_AHEAD_SECONDS = 0.02
+_MAX_AHEAD = 64
 
 
 
@@ -80,6 +87,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
         self._holds: dict[str, str] = {}
+        # Mean duration of recent successful attempts (moving average), for the claim size.
+        self._mean_attempt = 1.0
         #: The attempts this worker process started, readable after its death.
         self.running: RunningFile | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
@@ -97,6 +106,26 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         limit = self.settings.worker.queue_size
         self.db.write(lambda conn: write_jobs(conn, jobs, created, queue_size=limit))
         self.wake()
+
+    def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,
+                    now: float | None = None) -> None:
+        """Write new jobs in transactions of ``batch_size``, waking the workers after each.
+
+        Raises:
+            QueueFull: a batch would overfill a queue; it is not written, the batches
+                before it are (the message says how many jobs).
+        """
+        created = time.time() if now is None else now
+        limit = self.settings.worker.queue_size
+        for start in range(0, len(jobs), batch_size):
+            batch = jobs[start:start + batch_size]
+            try:
+                self.db.write(lambda conn, b=batch: write_jobs(conn, b, created,
+                                                               queue_size=limit))
+            except QueueFull as exc:
+                raise QueueFull(f"{exc}; {start} of {len(jobs)} jobs were enqueued in "
+                                "earlier batches") from None
+            self.wake()
 
     def wake(self) -> None:
         """Tell the workers of this process and of every other one to look again."""
@@ -200,7 +229,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 finally:
                     self._idle -= 1
             self._claiming = True
-            want = 1 + self._idle + self.settings.worker.prefetch
+            want = self._claim_size()
             seq = self._wake_seq
         claimed: list[Claimed] = []
         next_due: float | None = None
@@ -226,6 +255,15 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     finally:
                         self._idle -= 1
         return mine
+
+    def _claim_size(self) -> int:
+        """This thread, the idle ones, and ``prefetch`` ahead (more while jobs are short)."""
+        prefetch = self.settings.worker.prefetch
+        want = 1 + self._idle + prefetch
+        mean = self._mean_attempt
+        if prefetch and mean < _SHORT_ATTEMPT:
+            want = max(want, min(_MAX_AHEAD, int(_AHEAD_SECONDS / max(mean, 0.0003))))
+        return want
 
     def has_future_jobs(self) -> bool:
         """True when some job waits for a later ``run_at`` (scheduled or retrying)."""

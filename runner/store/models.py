@@ -134,6 +134,27 @@ DDL = [
         key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)""",
     """CREATE TABLE IF NOT EXISTS runner_counter (
         key TEXT PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0)""",
+    # Waiting jobs per queue, kept exact by the triggers below inside the very
+    # statement that moves a job into or out of a waiting state (whatever code
+    # writes it), so a queue bound costs one row read whatever the backlog.
+    """CREATE TABLE IF NOT EXISTS runner_queue (
+        queue TEXT PRIMARY KEY, waiting INTEGER NOT NULL DEFAULT 0)""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_insert AFTER INSERT ON runner_job
+        WHEN NEW.state IN {WAITING_SQL} BEGIN
+        INSERT INTO runner_queue (queue, waiting) VALUES (NEW.queue, 1)
+            ON CONFLICT (queue) DO UPDATE SET waiting = waiting + 1; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_delete AFTER DELETE ON runner_job
+        WHEN OLD.state IN {WAITING_SQL} BEGIN
+        UPDATE runner_queue SET waiting = waiting - 1 WHERE queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_leave AFTER UPDATE OF state, queue
+        ON runner_job WHEN OLD.state IN {WAITING_SQL}
+        AND (NEW.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
+        UPDATE runner_queue SET waiting = waiting - 1 WHERE queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_enter AFTER UPDATE OF state, queue
+        ON runner_job WHEN NEW.state IN {WAITING_SQL}
+        AND (OLD.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
+        INSERT INTO runner_queue (queue, waiting) VALUES (NEW.queue, 1)
+            ON CONFLICT (queue) DO UPDATE SET waiting = waiting + 1; END""",
     # Periodic schedules: one row each; firing is a compare-and-set on next_fire_at.
     """CREATE TABLE IF NOT EXISTS runner_schedule (
         name TEXT PRIMARY KEY,
@@ -231,6 +252,9 @@ DDL = [
 ]
 
 _DDL_NAME = re.compile(r"IF NOT EXISTS (\w+)")
+#: The count of waiting jobs per queue and the triggers that keep it.
+_QUEUE_COUNT_OBJECTS = ("runner_queue", "runner_queue_insert", "runner_queue_delete",
+                        "runner_queue_leave", "runner_queue_enter")
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
@@ -239,8 +263,15 @@ def create_schema(conn: sqlite3.Connection) -> None:
     ``auto_vacuum`` is set when the connection opens (:class:`runner.db.Database`):
     SQLite ignores it inside a transaction and once WAL mode is on.
     """
+    marks = ",".join("?" * len(_QUEUE_COUNT_OBJECTS))
+    counted = conn.execute(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})",
+                           _QUEUE_COUNT_OBJECTS).fetchone()[0]
     for statement in DDL:
         conn.execute(statement)
+    if counted < len(_QUEUE_COUNT_OBJECTS):  # a file from before the counts: count once
+        conn.execute("DELETE FROM runner_queue")
+        conn.execute(f"INSERT INTO runner_queue (queue, waiting) SELECT queue, count(*) "
+                     f"FROM runner_job WHERE state IN {WAITING_SQL} GROUP BY queue")
     conn.execute("INSERT OR IGNORE INTO runner_meta (key, value) VALUES ('schema', ?)",
                  (str(SCHEMA_VERSION),))
 

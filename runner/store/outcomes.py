@@ -46,6 +46,7 @@ class OutcomeWriter:
     _acks: list[Ack]
     _labels: dict[str, tuple[str, str]]
     _ack_lock: threading.Lock
+    _mean_attempt: float
     wake: Callable[[], None]
 
     def attempt_started(self, job_id: str, attempt: int) -> None:
@@ -86,10 +87,12 @@ class OutcomeWriter:
         the write fails the outcome stays queued here, the job's lease is still
         extended, and every later write tries it again.
         """
-        ack = Ack(job_id, attempt, started_at, time.time() if finished_at is None else finished_at,
-                  tuple(results), tuple(jobs))
+        finished = time.time() if finished_at is None else finished_at
+        ack = Ack(job_id, attempt, started_at, finished, tuple(results), tuple(jobs))
         with self._ack_lock:
             self._acks.append(ack)
+            if started_at is not None:  # the claim size follows how long attempts take
+                self._mean_attempt += 0.1 * (finished - started_at - self._mean_attempt)
         if results or jobs:
             self.try_flush_acks()
 

@@ -39,3 +39,11 @@ def prepare_database(db: Database) -> None:
         if not db.readonly and not schema_is_current(conn):
             db.write(lambda c: create_schema(c))
         _schema_ready.add(key)
+        if _recheck not in db.on_replaced:
+            db.on_replaced.append(_recheck)
+
+
+def _recheck(db: Database) -> None:
+    """The file was replaced (a restore): check the new one as on first open."""
+    _schema_ready.discard(str(db.path.absolute()))
+    prepare_database(db)

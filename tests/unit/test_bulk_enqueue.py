@@ -1,0 +1,93 @@
+"""Bulk enqueue: ``task.map()`` and ``enqueue_many()``, one transaction per batch."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+from huey import signals as S
+
+from runner import QueueFull, SerializationError, configure, enqueue_many
+from runner.store import queries
+from runner.testing import drain, immediate
+from tests import jobs
+
+
+def bounded(huey, size: int):
+    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=size)))
+
+
+def test_map_enqueues_one_job_per_item_and_each_runs_once(huey):
+    results = jobs.add.map([(1, n) for n in range(50)])
+    assert queries.count_jobs(huey.jobs.db) == 50
+    assert drain() == 50
+    assert [r.get() for r in results] == [1 + n for n in range(50)]
+
+
+def test_map_takes_single_arguments_as_one_argument(huey, record_file):
+    jobs.record_run.map(["a", "b"])
+    drain()
+    assert sorted(line.split()[0] for line in record_file.read_text().splitlines()) == ["a", "b"]
+
+
+def test_enqueue_many_keeps_the_order_and_the_options_of_each_call(huey):
+    calls = [jobs.add.s(1, 1), jobs.add.s(2, 2, priority=5),
+             jobs.record_run.s("later", delay=3600)]
+    results = enqueue_many(calls)
+    assert [r.id for r in results] == [c.id for c in calls]
+    rows = {r.id: queries.get_job(huey.jobs.db, r.id) for r in results}
+    assert rows[calls[1].id].priority == 5
+    assert rows[calls[2].id].state == "scheduled"
+    assert drain() == 2
+
+
+def test_a_batch_that_would_overfill_the_queue_is_not_written(huey):
+    bounded(huey, 5)
+    jobs.add.map([(1, n) for n in range(3)])
+    with pytest.raises(QueueFull, match="3 jobs waiting, queue_size is 5"):
+        jobs.add.map([(2, n) for n in range(3)])
+    assert queries.count_jobs(huey.jobs.db) == 3
+
+
+def test_batches_before_the_full_one_stay_enqueued_and_the_error_says_how_many(huey):
+    bounded(huey, 3)
+    with pytest.raises(QueueFull, match="2 of 4 jobs were enqueued in earlier batches"):
+        jobs.add.map([(1, n) for n in range(4)], batch_size=2)
+    assert queries.count_jobs(huey.jobs.db) == 2
+
+
+def test_an_argument_that_cannot_be_serialized_is_named_and_nothing_is_written(huey):
+    calls = [jobs.add.s(1, 1), jobs.add.s(1, threading.Lock())]
+    with pytest.raises(SerializationError, match=r"enqueue_many item 1: .*argument 2 \(lock"):
+        enqueue_many(calls, batch_size=1)
+    with pytest.raises(SerializationError, match="item 2"):
+        jobs.add.map([(1, 1), (2, 2), (3, lambda: 3)])
+    assert queries.count_jobs(huey.jobs.db) == 0
+
+
+def test_something_other_than_a_task_call_is_refused_before_writing(huey):
+    with pytest.raises(TypeError, match="item 1: expected a task call"):
+        enqueue_many([jobs.add.s(1, 1), (1, 1)])
+    with pytest.raises(ValueError, match="batch_size"):
+        enqueue_many([jobs.add.s(1, 1)], batch_size=0)
+    assert queries.count_jobs(huey.jobs.db) == 0
+
+
+def test_enqueued_signal_is_sent_for_every_job(huey):
+    seen = []
+
+    @huey.signal(S.SIGNAL_ENQUEUED)
+    def on_enqueued(signal, task):
+        seen.append(task.id)
+
+    try:
+        results = jobs.add.map([(1, 1), (2, 2)])
+    finally:
+        huey.disconnect_signal(on_enqueued)
+    assert seen == [r.id for r in results]
+
+
+def test_map_runs_inline_in_immediate_mode(huey):
+    with immediate():
+        assert [r.get() for r in jobs.add.map([(1, 2), (3, 4)])] == [3, 7]

@@ -1,0 +1,61 @@
+"""A producer whose jobs file is replaced or deleted under it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from runner import DatabaseUnavailable
+from tests import jobs
+
+
+def ids_in(path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT id FROM runner_job")}
+    finally:
+        conn.close()
+
+
+def restore(backup, path) -> None:
+    """What the README says: move the file and its -wal/-shm aside, put the copy in place."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.replace(f"{path}{suffix}", f"{path}.broken{suffix}")
+    os.replace(backup, path)
+
+
+def test_a_producer_writes_into_the_restored_file_not_the_replaced_one(huey, tmp_path):
+    path = huey.jobs.db.path
+    before = jobs.add(1, 1)
+    backup = tmp_path / "backup.db"
+    source = sqlite3.connect(path)
+    target = sqlite3.connect(backup)
+    source.backup(target)
+    source.close()
+    target.close()
+    jobs.add(2, 2)  # written after the backup: lost with the restore
+    restore(backup, path)
+    after = jobs.add(3, 3)
+    assert ids_in(path) == {before.id, after.id}
+
+
+def test_a_producer_recreates_the_schema_in_an_empty_replacement(huey, tmp_path):
+    path = huey.jobs.db.path
+    jobs.add(1, 1)
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    restore(empty, path)
+    after = jobs.add(2, 2)
+    assert ids_in(path) == {after.id}
+
+
+def test_a_deleted_file_is_refused_loudly_and_nothing_is_written(huey):
+    path = huey.jobs.db.path
+    jobs.add(1, 1)
+    os.remove(path)
+    with pytest.raises(DatabaseUnavailable, match="deleted while open"):
+        jobs.add(2, 2)
+    assert not path.exists()
