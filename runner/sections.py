@@ -125,6 +125,9 @@ def _probe_record() -> logging.LogRecord:
 
 # -- [metrics] -------------------------------------------------------------------------
 
+#: Where a worker's ``/metrics`` gets the database-wide series from (``[metrics] database``).
+METRICS_DATABASE_MODES = ("elected", "always", "never")
+
 
 @dataclass(frozen=True)
 class MetricsSection:
@@ -134,8 +137,18 @@ class MetricsSection:
     """``host:port`` to serve ``/metrics`` and ``/healthz`` on; "" = off."""
     allow_remote: bool = False
     """Allow a non-loopback ``listen`` address."""
+    name: str = "worker"
+    """This worker's ``worker`` label (with ``host``); give each worker of a host its own."""
+    database: str = "elected"
+    """Database-wide series in this worker's ``/metrics``: "elected" (one worker at a
+    time serves them), "always", or "never" (scrape ``python -m runner metrics``)."""
 
     def problems(self) -> list[Problem]:
+        if self.database not in METRICS_DATABASE_MODES:
+            return [("database", f"must be one of {', '.join(METRICS_DATABASE_MODES)}, "
+                                 f"got {self.database!r}")]
+        if not self.name.strip():
+            return [("name", "must not be empty")]
         if not self.listen:
             return []
         try:

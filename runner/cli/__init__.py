@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from runner.config import Settings, load_settings
-from runner.errors import RunnerError
+from runner.envfile import ServiceEnvironment, service_environment
+from runner.errors import DatabaseUnavailable, RunnerError
 from runner.printable import one_line
 from runner.store.db import Database
 
@@ -36,11 +37,24 @@ class Context:
     args: argparse.Namespace
 
     @cached_property
+    def service(self) -> ServiceEnvironment:
+        """The environment the service runs with (see :mod:`runner.envfile`)."""
+        return service_environment()
+
+    @cached_property
     def settings(self) -> Settings:
-        settings = load_settings(self.args.settings)
+        settings = load_settings(self.args.settings, self.service.environ)
         if self.args.database:
             settings = settings.with_database(self.args.database)
         return settings
+
+    @property
+    def settings_source(self) -> str:
+        """How the settings file was found."""
+        return self.service.settings_source(self.args.settings)
+
+    def database_exists(self) -> bool:
+        return self.settings.database_path.exists()
 
     @cached_property
     def huey(self):  # noqa: ANN201 - RunnerHuey, imported lazily to keep --help fast
@@ -52,6 +66,14 @@ class Context:
 
     @cached_property
     def db(self) -> Database:
+        # Only commands that write new rows (``creates``) may create the database: the
+        # others read, or act on rows that must already be there.
+        if not getattr(self.args, "creates", False) and not self.database_exists():
+            shown = self.settings.path or "built-in defaults"
+            raise DatabaseUnavailable(
+                f"{self.settings.database_path}: no jobs database here (settings: {shown}, "
+                f"found via {self.settings_source}); this command does not create one. Start "
+                "a worker first, or pass the service's --settings or --database")
         jobs = self.huey.jobs
         assert jobs is not None
         return jobs.db

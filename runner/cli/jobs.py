@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments (an object)")
     p.add_argument("--delay", type=float, metavar="SECONDS", help="run no sooner than this")
     p.add_argument("--priority", type=int, help="override the task's priority")
-    p.set_defaults(func=cmd_enqueue)
+    p.set_defaults(func=cmd_enqueue, creates=True)
 
     p = sub.add_parser("jobs", help="list jobs, newest first")
     p.add_argument("--state", help="available, scheduled, executing, retrying, completed, "
@@ -181,19 +181,22 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     settings = ctx.settings
     ctx.load_tasks()
-    from runner.worker.manager import Manager
-
-    manager = Manager(settings, huey=ctx.huey)
-    jobs = ctx.huey.jobs
-    manager.check_database(jobs)
     from runner.scheduling.scheduler import Scheduler
+    from runner.worker.manager import Manager
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(registered_tasks(ctx.huey))
-    from runner.store.maintenance import AUTO_VACUUM_OFF, INCREMENTAL, auto_vacuum_mode
+    if ctx.database_exists():
+        jobs = ctx.huey.jobs
+        Manager(settings, huey=ctx.huey).check_database(jobs)
+        from runner.store.maintenance import AUTO_VACUUM_OFF, INCREMENTAL, auto_vacuum_mode
 
-    if auto_vacuum_mode(jobs.db) != INCREMENTAL:
-        print(f"note: {AUTO_VACUUM_OFF}")
-    print(f"ok: settings {settings.path or '(defaults)'}, {count} tasks, {schedules} schedules, "
-          f"database {jobs.db.path}")
+        if auto_vacuum_mode(jobs.db) != INCREMENTAL:
+            print(f"note: {AUTO_VACUUM_OFF}")
+        database = str(settings.database_path)
+    else:
+        database = f"{settings.database_path} (not created yet: the worker creates it)"
+    print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
+          f"(found via {ctx.settings_source}), {count} tasks, {schedules} schedules, "
+          f"database {database}")
     return 0

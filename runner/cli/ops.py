@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from runner.cli.format import age, table, when
@@ -12,7 +14,8 @@ from runner.errors import ConfigError, DatabaseLocked
 from runner.printable import block, one_line
 from runner.readmodel import metrics
 from runner.readmodel.health import check
-from runner.readmodel.prometheus import render
+from runner.readmodel.prometheus import render_database
+from runner.readmodel.scrape import build_info, read_database
 from runner.store import logs as logstore
 from runner.store.db import short_id
 from runner.store.factory import store_for
@@ -43,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="minutes looked back (default 60)")
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("metrics", help="the metrics in Prometheus text format")
+    p = sub.add_parser("metrics", help="the database-wide metrics in Prometheus text format")
+    p.add_argument("--textfile", metavar="PATH",
+                   help="write them to PATH atomically (node_exporter's textfile collector)")
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("health", help="exit 0 when healthy, else 1 with the reason")
@@ -139,11 +144,31 @@ def _percent(rate: float | None) -> str:
 
 
 def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
-    sys.stdout.write(render(metrics.collect(ctx.db)))
+    from runner.readmodel.health import heartbeat_limit
+
+    limit = heartbeat_limit(ctx.settings, ctx.settings.health)
+    text = render_database(read_database(ctx.db, heartbeat_limit=limit), build_info())
+    if not args.textfile:
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.textfile)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.chmod(0o644)  # node_exporter runs as another user
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ConfigError(f"--textfile {target}: {exc.strerror or exc}") from None
     return 0
 
 
 def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
+    if not ctx.database_exists():
+        print(f"unhealthy: database: {ctx.settings.database_path} does not exist (settings "
+              f"{ctx.settings.path or 'built-in defaults'}, found via {ctx.settings_source}); "
+              "no worker has run with these settings")
+        return 1
     report = check(ctx.db, ctx.settings)
     print(one_line(report.reason if report.ok else f"unhealthy: {report.reason}"))
     return 0 if report.ok else 1

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, helptext in _ACTIONS.items():
         q = actions.add_parser(name, help=helptext)
         q.add_argument("name")
-        q.set_defaults(func=cmd_act, act=name)
+        q.set_defaults(func=cmd_act, act=name, creates=True)
 
     p = sub.add_parser("cron", help="cron expression tools")
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)

@@ -1,4 +1,7 @@
-"""Metrics read from the jobs database: one snapshot for the CLI, Prometheus and the dashboard.
+"""Window figures read from the jobs database, for ``python -m runner stats`` and the dashboard.
+
+Prometheus reads lifetime counters instead (:mod:`runner.scrape`): these
+figures fall as jobs leave the window, and their cost grows with its jobs.
 
 Per task and per queue over the last ``window`` seconds (default one hour):
 completions and failed attempts per minute, processing time p50/p95/p99, error
@@ -33,7 +36,7 @@ class Throughput:
     """What happened to one task, or one queue, during the window."""
 
     completed_per_minute: tuple[int, ...]
-    """Completions per minute, oldest minute first (the last is the current one)."""
+    """Completions per minute, oldest first; the last bucket is the last 60 seconds."""
     failed_per_minute: tuple[int, ...]
     """Failed attempts per minute, same buckets."""
     completed: int

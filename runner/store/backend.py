@@ -61,15 +61,16 @@ class Store(Protocol):
         ...
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
-              busy: bool = False, queues: Sequence[str] = (),
-              acks: Sequence[Ack] = ()) -> ClaimResult:
+              busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
+              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
         """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step.
 
         Each ack's results and next steps are written with it.
         """
         ...
 
-    def complete(self, acks: Sequence[Ack]) -> None:
+    def complete(self, acks: Sequence[Ack],
+                 labels: Mapping[str, tuple[str, str]] | None = None) -> None:
         """Record finished attempts: ``executing`` → ``completed``."""
         ...
 

@@ -73,6 +73,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._stopping = False
         self._listener: Listener | None = None
         self._inflight: set[str] = set()
+        # Task and queue of each claimed job, so completions are counted without a read.
+        self._labels: dict[str, tuple[str, str]] = {}
         self._isolating: str | None = None
         self._isolating_since = 0.0
         #: Threads written off while stuck in a job: they never claim again.
@@ -175,6 +177,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.flush_acks()
         for c in unstarted:
             self._inflight.discard(c.id)
+            self._labels.pop(c.id, None)
         if unstarted:
             self.store.unclaim([c.id for c in unstarted])
         if self.running is not None:
@@ -281,7 +284,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         revocations_seen = self._revocation_writes
         try:
             result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
-                                      want=want, busy=busy, queues=self.queues, acks=acks)
+                                      want=want, busy=busy, queues=self.queues, acks=acks,
+                                      labels=self._labels)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks
@@ -289,6 +293,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         if self._revocation_writes == revocations_seen:  # else a revoke raced the claim
             self._revocations = result.revocations
         claimed, next_due = result.claimed, result.next_due
+        self._labels.update(result.labels)
         self._settled(a.job_id for a in acks)
         if result.suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
@@ -332,6 +337,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def running_count(self) -> int:
         """Jobs held that a thread runs now (the rest wait in the prefetch buffer)."""
         return max(0, len(self._inflight) - len(self._buffer))
+
+    def prefetched_count(self) -> int:
+        """Claimed jobs waiting in this process for a free thread (part of the in-flight)."""
+        return len(self._buffer)
 
     def release_inflight(self, job_id: str) -> None:
         """The attempt is settled (or could not be): stop extending its lease."""

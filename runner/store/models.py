@@ -11,7 +11,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from runner.store import migrations
+from runner.store import counters, leases, migrations
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -106,10 +106,15 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
     "WHERE job_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
+    # Lifetime counters per task and queue (see runner.counters).
+    *counters.DDL,
+    *leases.DDL,
 ]
 
 #: Every statement that creates the schema, tables first.
-DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES]
+DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES,
+       # Kept as SQL beside the code that owns them: lifetime counters and leases.
+       *counters.DDL, *leases.DDL]
 
 _DDL_NAME = re.compile(r'IF NOT EXISTS "?(\w+)')
 #: The count of waiting jobs per queue and the triggers that keep it.

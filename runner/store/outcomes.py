@@ -37,6 +37,7 @@ class OutcomeWriter:
     running: RunningFile | None
     on_disk_full: Callable[[DiskFull], None] | None
     _acks: list[Ack]
+    _labels: dict[str, tuple[str, str]]
     _ack_lock: threading.Lock
     _mean_attempt: float
     wake: Callable[[], None]
@@ -51,9 +52,12 @@ class OutcomeWriter:
         self._settled([job_id])
 
     def _settled(self, job_ids: Iterable[str]) -> None:
+        ids = list(job_ids)
+        for job_id in ids:
+            self._labels.pop(job_id, None)
         running = self.running
         if running is not None:
-            running.settled(job_ids)
+            running.settled(ids)
 
     def release(self, job_id: str, run_at: float) -> None:
         """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
@@ -109,7 +113,7 @@ class OutcomeWriter:
             acks, self._acks = self._acks, []
         if acks:
             try:
-                self.store.complete(acks)
+                self.store.complete(acks, self._labels)
             except BaseException:
                 with self._ack_lock:
                     self._acks[:0] = acks

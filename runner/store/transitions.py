@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from runner.errors import QueueFull
+from runner.store.counters import count_completions, count_enqueued, count_where
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.states import (
     CANCELLABLE,
@@ -49,6 +50,8 @@ class ClaimResult:
     """The claim took a job that was running when a worker died (it runs alone)."""
     revocations: bool
     """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """(task, queue) of each claimed job, so its completion is counted without a read."""
 
 
 # -- enqueue -----------------------------------------------------------------------
@@ -71,6 +74,7 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
         conn.execute(_INSERT_JOB, rows[0])
     else:
         conn.executemany(_INSERT_JOB, rows)
+    count_enqueued(conn, jobs)
 
 
 _INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
@@ -136,7 +140,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
         f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
         f"ORDER BY priority DESC, run_at LIMIT ?) "
-        f"RETURNING id, data, attempt, priority, run_at")
+        f"RETURNING id, data, attempt, priority, run_at, task, queue")
     lease = (now, owner, now + lease_seconds, now, *params)
     revocations = bool(conn.execute(
         "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
@@ -159,7 +163,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         if found and not isinstance(found[1], (int, float, type(None))):
             next_due = bury_bad_run_at(conn, now)
     claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
-    return ClaimResult(claimed, next_due, bool(suspect), revocations)
+    return ClaimResult(claimed, next_due, bool(suspect), revocations,
+                       {r[0]: (r[5], r[6]) for r in rows})
 
 
 def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
@@ -204,19 +209,30 @@ _ACK_SQL = (
     "WHERE id=? AND attempt=? AND state IN ('executing','available')")
 
 
-def complete(conn: sqlite3.Connection, acks: Sequence[Ack]) -> None:
-    """``executing`` → ``completed`` for each finished attempt, with its results and next steps.
+def complete(conn: sqlite3.Connection, acks: Sequence[Ack],
+             labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """``executing`` → ``completed`` for each finished attempt, with its results and next
+    steps, and count them.
 
     An attempt handed back meanwhile (shutdown, an expired lease) still counts
     while no later attempt has claimed the job; once one has, the late outcome
-    is not written and the job's next attempt writes its own.
+    is not written and the job's next attempt writes its own. ``labels`` (task
+    and queue by job id, from the claim) spare the counting a read.
     """
-    conn.executemany(_ACK_SQL, [(a.started_at, a.finished_at, a.job_id, a.attempt)
-                                for a in acks if not a.results and not a.jobs])
+    plain = [a for a in acks if not a.results and not a.jobs]
+    changed = conn.executemany(_ACK_SQL, [(a.started_at, a.finished_at, a.job_id, a.attempt)
+                                          for a in plain]).rowcount
+    written: list[Ack] | None = plain if changed == len(plain) else None
     for a in acks:
         if (a.results or a.jobs) and conn.execute(
                 _ACK_SQL, (a.started_at, a.finished_at, a.job_id, a.attempt)).rowcount:
             write_follow_ups(conn, a.job_id, a.results, a.jobs, a.finished_at)
+            if written is not None:
+                written.append(a)
+    if written is None:  # some row of the batch was not written: find out which from the rows
+        count_completions(conn, acks)
+    else:
+        count_completions(conn, written, labels)
 
 
 def write_follow_ups(conn: sqlite3.Connection, job_id: str,
@@ -292,6 +308,7 @@ def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureI
           state: JobState, *, worker: str | None, now: float, run_at: float | None,
           reason: str | None, data: bytes | None) -> None:
     record_failure(conn, job_id, attempt, failure, worker, now)
+    count_where(conn, "retried" if state is JobState.RETRYING else "dead", "id = ?", (job_id,))
     conn.execute(
         "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
         "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
@@ -302,6 +319,7 @@ def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureI
 def cancel_attempt(conn: sqlite3.Connection, job_id: str, *, now: float,
                    reason: str | None) -> None:
     """``executing`` → ``cancelled``: revoked or expired when its worker looked."""
+    count_where(conn, "cancelled", "id = ?", (job_id,))
     conn.execute(
         "UPDATE runner_job SET state='cancelled', reason=?, finished_at=?, lease_owner=NULL, "
         "lease_expires_at=NULL WHERE id=?", (reason, now, job_id))
@@ -404,12 +422,14 @@ def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, cras
     if crash_limit and crashes >= crash_limit:
         reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
             f" ({crashes} times while running it)"
+        count_where(conn, "dead", "id = ?", (orphan.id,))
         conn.execute(
             "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
             "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
             "WHERE id=?", (crashes, now, reason, error_type, message, orphan.id))
         return True
     reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    count_where(conn, "retried", "id = ?", (orphan.id,))
     conn.execute(
         "UPDATE runner_job SET state='available', crashes=?, run_at=?, reason=?, "
         "lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (crashes, now, reason, orphan.id))
@@ -444,9 +464,12 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
         change = f"state='cancelled', finished_at=?, reason='{reason}'"
+    chosen = (*params, after, up_to)
+    if verb != "retry":  # the same rows the update picks, in this transaction
+        count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
     return [r[0] for r in conn.execute(
         f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid",
-        (now, *params, after, up_to)).fetchall()]
+        (now, *chosen)).fetchall()]
 
 
 def state_of(conn: sqlite3.Connection, job_id: str) -> JobState | None:
@@ -469,6 +492,7 @@ def discard(conn: sqlite3.Connection, job_id: str, *, now: float,
 
 def _cancel(conn: sqlite3.Connection, job_id: str, states: Sequence[JobState], now: float,
             reason: str) -> int:
+    count_where(conn, "cancelled", f"id=? AND state IN {sql_in(states)}", (job_id,))
     return conn.execute(
         f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
         f"WHERE id=? AND state IN {sql_in(states)}", (now, reason, job_id)).rowcount
@@ -480,6 +504,7 @@ def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bo
     huey's ``flush()`` of its queue and of its schedule.
     """
     compare = "<=" if due else ">"
+    count_where(conn, "cancelled", f"state IN {WAITING_SQL} AND run_at {compare} ?", (now,))
     return conn.execute(
         f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? "
         f"WHERE state IN {WAITING_SQL} AND run_at {compare} ?", (reason, now, now)).rowcount

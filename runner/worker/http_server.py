@@ -2,7 +2,9 @@
 
 Off unless ``[metrics] listen = "127.0.0.1:9464"`` is set. It binds loopback
 addresses only, unless ``allow_remote = true`` says otherwise: the metrics
-name tasks and queues, and there is no authentication.
+name tasks and queues, and there is no authentication. GET and HEAD are
+answered; scrapes run one at a time, so concurrent scrapers cannot pile up
+memory or database reads in the worker.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.readmodel.health import HealthReport
-from runner.readmodel.metrics import collect
-from runner.readmodel.prometheus import CONTENT_TYPE, render
+from runner.readmodel.prometheus import CONTENT_TYPE
 from runner.sections import MetricsSection, split_listen
 from runner.store.db import Database
 
@@ -45,14 +46,19 @@ class MetricsServer:
     """``start()``/``stop()`` around a threading HTTP server."""
 
     def __init__(self, db: Database, host: str, port: int,
-                 health: Callable[[], HealthReport]) -> None:
+                 health: Callable[[], HealthReport], metrics: Callable[[], str]) -> None:
         self.db = db
         self.health = health
+        self.metrics = metrics
+        self._scrape_lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 server.handle(self)
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                server.handle(self, body=False)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 logger.debug("%s " + format, self.address_string(), *args)
@@ -78,25 +84,28 @@ class MetricsServer:
         if self._thread is not None:
             self._thread.join(5.0)
 
-    def handle(self, request: BaseHTTPRequestHandler) -> None:
+    def handle(self, request: BaseHTTPRequestHandler, *, body: bool = True) -> None:
         path = request.path.split("?", 1)[0]
         try:
             if path == "/metrics":
-                status, body, kind = 200, render(collect(self.db)), CONTENT_TYPE
+                with self._scrape_lock:
+                    status, text, kind = 200, self.metrics(), CONTENT_TYPE
             elif path == "/healthz":
-                report = self.health()
+                with self._scrape_lock:
+                    report = self.health()
                 status = 200 if report.ok else 503
-                body, kind = report.reason + "\n", "text/plain; charset=utf-8"
+                text, kind = report.reason + "\n", "text/plain; charset=utf-8"
             else:
-                status, body, kind = 404, "not found: try /metrics or /healthz\n", "text/plain"
+                status, text, kind = 404, "not found: try /metrics or /healthz\n", "text/plain"
         except Exception as exc:
             logger.exception("metrics request %s failed", path)
-            status, body, kind = 500, f"error: {exc}\n", "text/plain"
+            status, text, kind = 500, f"error: {exc}\n", "text/plain"
         finally:
             self.db.close()
-        data = body.encode()
+        data = text.encode()
         request.send_response(status)
         request.send_header("Content-Type", kind)
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
-        request.wfile.write(data)
+        if body:
+            request.wfile.write(data)

@@ -35,6 +35,9 @@ class Lifeline:
         self.owner = owner
         self.status = status
         self.last_beat: float | None = None
+        self.last_cpu_percent: float | None = None
+        self.started_at = time.time()
+        self._progress_at = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()
@@ -42,6 +45,7 @@ class Lifeline:
 
     def start(self) -> None:
         """Start beating in a daemon thread."""
+        self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name="runner-lifeline", daemon=True)
         self._thread.start()
 
@@ -55,13 +59,19 @@ class Lifeline:
         """True while the loop runs."""
         return self._thread is not None and self._thread.is_alive()
 
+    def progress_age(self) -> float:
+        """Seconds since the loop last started or finished a pass (the watchdog's evidence)."""
+        return time.monotonic() - self._progress_at
+
     def _run(self) -> None:
         interval = self.settings.worker.heartbeat_interval
         while not self._stop.wait(interval):
+            self._progress_at = time.monotonic()
             try:
                 self.beat()
             except Exception:
                 logger.exception("lifeline pass failed; retrying in %.1fs", interval)
+            self._progress_at = time.monotonic()
 
     def beat(self, now: float | None = None) -> None:
         """One pass: heartbeat with leases extended, then reap orphans."""
@@ -75,6 +85,7 @@ class Lifeline:
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)
+        self.last_cpu_percent = cpu
         self.storage.store.heartbeat(self.owner, self.storage.inflight_ids(),
                   lease_seconds=w.lease_seconds, rss_bytes=rss, cpu_percent=cpu,
                   running=self.storage.running_count(), processed=self.storage.processed,

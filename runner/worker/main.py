@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from runner.config import SETTINGS_ENV, Settings, load_settings
+from runner.envfile import service_environment
 from runner.errors import RunnerError
 from runner.worker.log_config import configure_logging
 
@@ -15,9 +15,11 @@ DESCRIPTION = """\
 Run the job runner: huey's consumer over the jobs database, with leases,
 retries, timeouts and orphan recovery.
 
-Settings come from settings.toml in the working directory, or the file named by
-$RUNNER_SETTINGS (or --settings). Environment overrides: WORKER_CONCURRENCY,
-WORKER_QUEUE_TYPE, WORKER_LOG_LEVEL, RUNNER_DATABASE.
+Settings come from --settings, else the file named by $RUNNER_SETTINGS, else
+RUNNER_SETTINGS in the environment file /etc/jobrunner/jobrunner.env (or
+$RUNNER_ENV_FILE; the CLI reads it too), else settings.toml in the working
+directory. Environment overrides (from the process or that file):
+WORKER_CONCURRENCY, WORKER_QUEUE_TYPE, WORKER_LOG_LEVEL, RUNNER_DATABASE.
 """
 
 EPILOG = """\
@@ -31,7 +33,9 @@ signals:
 
 systemd: with $NOTIFY_SOCKET set, sends READY=1 once recovery is done and the
 workers run, STATUS= lines, WATCHDOG=1 (when $WATCHDOG_USEC is set) while the
-lifeline and worker threads are alive, and STOPPING=1 at shutdown.
+process's threads run and make progress (a locked database shows in STATUS,
+not by missing pings), RELOADING=1 then READY=1 around a SIGHUP reload
+(Type=notify-reload), and STOPPING=1 at shutdown.
 
 exit codes:
   0   clean shutdown
@@ -74,7 +78,11 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
     while the runner is imported; the worker drains for any found there.
     """
     args = build_parser().parse_args(argv)
-    environ = dict(os.environ)
+    try:
+        environ = service_environment().environ
+    except RunnerError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.concurrency is not None:
         environ["WORKER_CONCURRENCY"] = str(args.concurrency)
     if args.log_level:

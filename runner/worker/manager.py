@@ -223,8 +223,9 @@ class Manager:
                 signal.signal(sig, handler)
             raise
         w = self.settings.worker
-        self.ops = ops = Operations(self.settings, self.huey, jobs, self.owner,
-                                    on_memory_limit=self._memory_limit)
+        self.ops = ops = Operations(
+            self.settings, self.huey, jobs, self.owner, on_memory_limit=self._memory_limit,
+            threads=0 if self.role == "scheduler" else w.max_concurrent_tasks)
         if self.role != "scheduler":
             jobs.start_consuming(self.owner, self.queues)
         if self.role != "scheduler":
@@ -272,14 +273,19 @@ class Manager:
         if self.loader is None or self.ops is None:
             logger.warning("SIGHUP ignored: no settings file to reload")
             return
+        # systemd's notify-reload: `systemctl reload` returns once READY=1 says it is applied.
+        self.ops.notifier.reloading()
         try:
             new = self.loader()  # every section is validated at load
         except RunnerError as exc:
             logger.error("SIGHUP: new settings rejected, keeping the old ones: %s", exc)
-            self.ops.notifier.status(f"settings reload rejected: {exc}"[:200])
+            self.ops.notifier.ready(f"settings reload rejected: {exc}"[:200])
             return
-        self.ops.reload(new)
-        self.settings = self.ops.settings
+        try:
+            self.ops.reload(new)
+            self.settings = self.ops.settings
+        finally:
+            self.ops.notifier.ready()
 
     def _status(self) -> str:
         """The status each heartbeat writes: paused (guard), stalled, or running."""

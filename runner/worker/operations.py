@@ -2,10 +2,13 @@
 
 :class:`Operations` owns what the manager starts around huey's consumer: the
 database log sink and ``print`` capture, the resource guard and housekeeping
-thread, the optional ``/metrics`` listener, and systemd notifications
-(READY once workers run, STATUS lines, WATCHDOG pings only while the lifeline,
-housekeeper and worker threads are visibly alive, STOPPING at shutdown). It
-also applies a reloaded settings file (SIGHUP).
+thread, the optional ``/metrics`` listener (and its exporter election), and
+systemd notifications: READY once workers run, STATUS lines, STOPPING at
+shutdown, and WATCHDOG pings while the process itself is alive: the main loop
+ticks, and the lifeline, housekeeper and worker threads run and make progress.
+A database another process keeps locked does not stop the pings (restarting
+would not help); it shows in STATUS and in health instead. It also applies a
+reloaded settings file (SIGHUP).
 
 Reloaded on SIGHUP: ``[worker] log_level`` and ``[logging]``, ``[retention]``,
 ``[health]``, ``[tasks.NAME]`` overrides and the retry defaults of ``[worker]``,
@@ -24,8 +27,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from runner.config import Settings
-from runner.readmodel.health import HealthReport, check
+from runner.readmodel.health import HealthReport, check, heartbeat_limit
+from runner.readmodel.prometheus import render_database, render_worker
+from runner.readmodel.scrape import (
+    WorkerSnapshot,
+    build_info,
+    host_name,
+    read_database,
+    read_process,
+)
 from runner.store.job_storage import JobStorage
+from runner.worker.exporter import ExporterElection
 from runner.worker.guard import ResourceGuard
 from runner.worker.housekeeper import Housekeeper
 from runner.worker.http_server import MetricsServer, metrics_settings, parse_listen
@@ -57,7 +69,7 @@ class Operations:
 
     def __init__(self, settings: Settings, huey: RunnerHuey, storage: JobStorage, owner: str,
                  *, on_memory_limit: Callable[[int], None],
-                 notifier: SystemdNotifier | None = None) -> None:
+                 notifier: SystemdNotifier | None = None, threads: int | None = None) -> None:
         self.settings = settings
         self.huey = huey
         self.storage = storage
@@ -69,6 +81,9 @@ class Operations:
         self.guard = ResourceGuard(storage, settings, on_memory_limit=on_memory_limit)
         self.housekeeper = Housekeeper(storage.db, settings, self.guard)
         self.server: MetricsServer | None = None
+        self.election: ExporterElection | None = None
+        self.threads = settings.worker.max_concurrent_tasks if threads is None else threads
+        self.lifeline: Lifeline | None = None
         self._ready = False
         self._last_ping = 0.0
         self._last_status: str | None = None
@@ -84,23 +99,84 @@ class Operations:
         listen = metrics_settings(self.settings).listen
         if listen:
             host, port = parse_listen(listen, self.settings)
-            self.server = MetricsServer(self.storage.db, host, port, self.health)
+            if metrics_settings(self.settings).database == "elected":
+                self.election = ExporterElection(self.storage.db, self.owner,
+                                                 self.settings.worker.heartbeat_interval)
+                self.election.start()
+            self.server = MetricsServer(self.storage.db, host, port, self.health,
+                                        self.metrics_text)
             self.server.start()
             logger.info("serving /metrics and /healthz on %s:%d", host, self.server.port)
 
     def health(self) -> HealthReport:
-        """The health verdict, including this process's own hold reason."""
+        """The health verdict, including this process's own hold reason and database wait."""
+        stuck = self.database_stuck()
+        if stuck:
+            return HealthReport(False, f"database: {stuck}")
         return check(self.storage.db, self.settings, paused=self.guard.reason)
 
+    def database_stuck(self, now: float | None = None) -> str | None:
+        """Why this worker's heartbeats are not being written, or None while they are."""
+        lifeline = self.lifeline
+        if lifeline is None:
+            return None
+        last = lifeline.started_at if lifeline.last_beat is None else lifeline.last_beat
+        waited = (time.time() if now is None else now) - last
+        if waited < self.heartbeat_limit() or self.guard.reason is not None:
+            return None
+        since = time.strftime("%H:%M:%S", time.localtime(last))
+        return (f"no heartbeat written since {since} ({waited:.0f}s; another process may hold "
+                "the write lock)")
+
+    def heartbeat_limit(self) -> float:
+        """Seconds after which a heartbeat is stale (``[health] heartbeat_max_age``)."""
+        return heartbeat_limit(self.settings, self.settings.health)
+
+    def counts(self) -> tuple[int, int]:
+        """(running, prefetched) jobs of this process."""
+        prefetched = self.storage.prefetched_count()
+        return max(0, len(self.storage.inflight_ids()) - prefetched), prefetched
+
     def status_line(self) -> str:
-        w = self.settings.worker
         held = self.guard.reason
-        base = f"{w.max_concurrent_tasks} threads, {len(self.storage.inflight_ids())} running"
+        running, prefetched = self.counts()
+        base = f"{self.threads} threads, {running} running, {prefetched} prefetched"
+        stuck = self.database_stuck()
+        if stuck:
+            return f"database stuck; {stuck}; {base}"
         return f"paused ({held}); {base}" if held else f"running: {base}"
+
+    def exports_database(self) -> bool:
+        """True when this worker's ``/metrics`` carries the database-wide series."""
+        mode = metrics_settings(self.settings).database
+        if mode == "elected":
+            return self.election is not None and self.election.elected
+        return mode == "always"
+
+    def worker_snapshot(self) -> WorkerSnapshot:
+        running, prefetched = self.counts()
+        lifeline = self.lifeline
+        cpu = lifeline.last_cpu_percent if lifeline is not None else None
+        return WorkerSnapshot(
+            host=host_name(), name=metrics_settings(self.settings).name, threads=self.threads,
+            running=running, prefetched=prefetched,
+            last_heartbeat=lifeline.last_beat if lifeline is not None else None,
+            cpu_ratio=None if cpu is None else cpu / 100.0,
+            paused=self.guard.reason is not None, exporter=self.exports_database(),
+            process=read_process())
+
+    def metrics_text(self) -> str:
+        """This worker's ``/metrics``: its own series, plus the database's when elected."""
+        text = render_worker(self.worker_snapshot(), build_info())
+        if self.exports_database():
+            text += render_database(read_database(self.storage.db,
+                                                  heartbeat_limit=self.heartbeat_limit()))
+        return text
 
     def tick(self, consumer: ConsumerThreads | None, lifeline: Lifeline | None,
              scheduler: Scheduler | None = None) -> None:
         """Main-thread pass: READY once, STATUS on change, WATCHDOG while alive."""
+        self.lifeline = lifeline
         status = self.status_line()
         if not self._ready:
             self._ready = True
@@ -119,16 +195,25 @@ class Operations:
 
     def alive(self, consumer: ConsumerThreads | None, lifeline: Lifeline | None,
               scheduler: Scheduler | None = None) -> bool:
-        """Lifeline beating (or the disk guard explaining why not), threads running."""
+        """Threads running, and the lifeline's loop making progress.
+
+        The caller is the main loop, so it ticks. The lifeline may wait on the
+        database, but never longer than its write deadlines allow: past that
+        bound it is wedged, whatever the database does.
+        """
         if lifeline is None or not lifeline.is_alive() or not self.housekeeper.is_alive():
             return False
         if consumer is not None and not consumer.workers_alive():
             return False
         if scheduler is not None and not scheduler.is_alive():
             return False
-        limit = max(10.0, 3 * self.settings.worker.heartbeat_interval)
-        fresh = lifeline.last_beat is not None and time.time() - lifeline.last_beat < limit
-        return fresh or self.guard.reason is not None
+        return lifeline.progress_age() < self.progress_limit()
+
+    def progress_limit(self) -> float:
+        """Seconds a lifeline pass may take: two writes that each wait out their deadline."""
+        s = self.settings
+        return s.worker.heartbeat_interval + 2 * (s.database.write_deadline
+                                                  + s.database.busy_timeout) + 10.0
 
     def stopping(self) -> None:
         self.notifier.stopping("draining running jobs")
@@ -162,6 +247,8 @@ class Operations:
         """Stop everything started, flushing stored logs last."""
         if self.server is not None:
             self.server.stop()
+        if self.election is not None:
+            self.election.stop()
         self.housekeeper.stop()
         if self.capture:
             uninstall_output_capture()

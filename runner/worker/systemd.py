@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ class SystemdNotifier:
     def ready(self, status: str | None = None) -> bool:
         """Start-up is complete."""
         return self.notify("READY=1", *([f"STATUS={status}"] if status else []))
+
+    def reloading(self) -> bool:
+        """A reload has begun (``Type=notify-reload``: ``READY=1`` ends it)."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        return self.notify("RELOADING=1", f"MONOTONIC_USEC={usec}")
 
     def status(self, text: str) -> bool:
         """A line for ``systemctl status``."""

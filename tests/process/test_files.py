@@ -64,7 +64,9 @@ def test_a_producer_script_creates_the_database_and_its_wal_private(tmp_path, op
 
 def test_the_cli_creates_a_private_database(tmp_path, open_umask):
     settings = write_settings(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), "jobs"],
+    # (enqueue: commands that only read never create a database)
+    done = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                           "enqueue", "add", "--args", "[1, 2]"],
                           cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: different groups of one layer are siblings and may not import each other.
 LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.config", "runner.sections", "runner.ids",
-              "runner.event_patterns", "runner.durations", "runner.files", "runner.printable"]},
+              "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
+              "runner.envfile"]},
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.huey_api", "runner.result", "runner.attempt",
                   "runner.task",

@@ -41,7 +41,8 @@ def ipv6_loopback() -> bool:
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
 def test_a_bracketed_ipv6_loopback_address_is_served(huey):
     assert metrics_settings(settings("[::1]:9100")).listen == "[::1]:9100"
-    server = MetricsServer(huey.jobs.db, "::1", 0, lambda: HealthReport(True, "ok"))
+    server = MetricsServer(huey.jobs.db, "::1", 0, lambda: HealthReport(True, "ok"),
+                           lambda: "")
     server.start()
     try:
         with urllib.request.urlopen(f"http://[::1]:{server.port}/healthz", timeout=10) as reply:

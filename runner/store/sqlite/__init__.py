@@ -59,18 +59,19 @@ class SqliteStore:
             raise DuplicateJob(f"{self.db.path}: {exc}; nothing was written", by=by) from None
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
-              busy: bool = False, queues: Sequence[str] = (),
-              acks: Sequence[Ack] = ()) -> ClaimResult:
+              busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
+              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
         def claim(conn: sqlite3.Connection) -> ClaimResult:
             if acks:
-                _transitions.complete(conn, acks)
+                _transitions.complete(conn, acks, labels)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
                                      want=want, busy=busy, queues=queues)
 
         return self.db.write(claim)
 
-    def complete(self, acks: Sequence[Ack]) -> None:
-        self.db.write(lambda conn: _transitions.complete(conn, acks))
+    def complete(self, acks: Sequence[Ack],
+                 labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+        self.db.write(lambda conn: _transitions.complete(conn, acks, labels))
 
     def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
               now: float, run_at: float | None, reason: str | None, data: bytes | None = None,

@@ -1,0 +1,187 @@
+"""Lifetime job counters per task and queue, kept in the jobs database.
+
+``runner_job_total`` holds one row per (task, queue): jobs enqueued, completed,
+retried, dead and cancelled, failed attempts, and a histogram of the processing
+time of completed jobs. Its values only grow: pruning old jobs, restarting a
+worker or a window passing never lowers them, so Prometheus can ``rate()`` them.
+
+Each counter is added to inside the transaction that makes the change it
+counts, by one statement per batch (the writers call the functions below);
+a rolled back change is never counted. Failed attempts are counted by a
+trigger on ``runner_job_error``, which every failure path writes to. No trigger
+sits on ``runner_job`` itself: one there, even one that does nothing, makes
+every claim and completion measurably slower.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Protocol
+
+from runner.store.db import Database
+from runner.store.states import COMPLETED_SQL, JobState
+
+#: Upper bounds (seconds) of the duration histogram's buckets; +Inf is ``completed``.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+           1800.0)
+
+_BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
+TOTALS = ("enqueued", JobState.COMPLETED.value, "failed", "retried", JobState.DEAD.value,
+          JobState.CANCELLED.value)
+"""Counter columns: what happened to jobs (``failed`` counts attempts)."""
+#: Outcomes a writer may add with :func:`count_where`.
+OUTCOMES = ("retried", JobState.DEAD.value, JobState.CANCELLED.value)
+
+DDL = [
+    f"""CREATE TABLE IF NOT EXISTS runner_job_total (
+        task TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in TOTALS)},
+        duration_sum REAL NOT NULL DEFAULT 0,
+        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _BUCKET_COLUMNS)},
+        PRIMARY KEY (task, queue)) WITHOUT ROWID""",
+    """CREATE TRIGGER IF NOT EXISTS runner_job_error_counted AFTER INSERT ON runner_job_error
+        BEGIN
+        INSERT INTO runner_job_total (task, queue, failed)
+        SELECT task, queue, 1 FROM runner_job WHERE id = new.job_id
+        ON CONFLICT (task, queue) DO UPDATE SET failed = failed + 1;
+        END""",
+]
+
+
+def _add(columns: Sequence[str]) -> str:
+    return ("ON CONFLICT (task, queue) DO UPDATE SET "
+            + ", ".join(f"{c} = {c} + excluded.{c}" for c in columns))
+
+
+class _Job(Protocol):
+    task: str
+    queue: str
+
+
+_ADD_ENQUEUED = ("INSERT INTO runner_job_total (task, queue, enqueued) VALUES (?,?,?) "
+                 + _add(["enqueued"]))
+
+
+def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
+    """Add new jobs to ``enqueued`` (one row per task and queue of the batch)."""
+    if len(jobs) == 1:
+        conn.execute(_ADD_ENQUEUED, (jobs[0].task, jobs[0].queue, 1))
+    elif jobs:
+        per = Counter((j.task, j.queue) for j in jobs)
+        conn.executemany(_ADD_ENQUEUED, [(t, q, n) for (t, q), n in per.items()])
+
+
+_COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)
+_ADD_COMPLETED = (f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPLETED_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * (2 + len(_COMPLETED_COLUMNS)))}) "
+                  + _add(_COMPLETED_COLUMNS))
+
+
+class _Done(Protocol):
+    job_id: str
+    started_at: float | None
+    finished_at: float
+
+
+def count_completions(conn: sqlite3.Connection, acks: Sequence[_Done],
+                      labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """Count completed attempts just written.
+
+    Call it right after the update that moved them to ``completed``, in the same
+    transaction. ``labels`` (job id -> (task, queue), known from the claim) is
+    passed when that update changed every row in ``acks``: the counts are then
+    added up here and written in one upsert per task and queue. Without it, a
+    read of the rows counts those this very write completed.
+    """
+    if not acks:
+        return
+    # Per task and queue: [completed, seconds, jobs in each bucket (not yet cumulative)]
+    per: dict[tuple[str, str], list] = {}
+    unknown = []
+    for ack in acks:
+        started, finished = ack.started_at, ack.finished_at
+        label = labels.get(ack.job_id) if labels is not None else None
+        if label is None or started is None:
+            unknown.append(ack)
+            continue
+        took = finished - started if finished > started else 0.0
+        row = per.get(label)
+        if row is None:
+            row = per[label] = [0, 0.0] + [0] * (len(BUCKETS) + 1)
+        row[0] += 1
+        row[1] += took
+        row[2 + bisect_left(BUCKETS, took)] += 1
+    if per:
+        conn.executemany(_ADD_COMPLETED, [(t, q, *row[:2], *accumulate(row[2:-1]))
+                                          for (t, q), row in per.items()])
+    if unknown:
+        _count_written(conn, unknown)
+
+
+def _count_written(conn: sqlite3.Connection, acks: Sequence[_Done]) -> None:
+    """Count the acks whose row this write completed: same id, same finish time.
+
+    ``+j.state`` keeps SQLite on the primary key rather than a state index.
+    """
+    finished = {ack.job_id: ack.finished_at for ack in acks}
+    duration = "max(0.0, j.finished_at - coalesce(j.started_at, j.finished_at))"
+    buckets = ", ".join(f"sum(d <= {le!r})" for le in BUCKETS)
+    conn.execute(
+        f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPLETED_COLUMNS)}) "
+        f"SELECT task, queue, count(*), sum(d), {buckets} FROM ("
+        f"SELECT j.task, j.queue, {duration} AS d "
+        f"FROM (VALUES {', '.join(['(?,?)'] * len(finished))}) AS v "
+        f"JOIN runner_job j ON j.id = v.column1 "
+        f"WHERE +j.state = {COMPLETED_SQL} AND j.finished_at = v.column2) "
+        f"GROUP BY task, queue " + _add(_COMPLETED_COLUMNS),
+        [x for item in finished.items() for x in item])
+
+
+def count_where(conn: sqlite3.Connection, outcome: str, where: str,
+                params: Sequence[object] = ()) -> None:
+    """Count the jobs matching ``where`` as ``outcome`` (retried, dead or cancelled).
+
+    Call it just before the update that gives them that outcome, with the same
+    condition, in the same transaction.
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    conn.execute(
+        f"INSERT INTO runner_job_total (task, queue, {outcome}) "
+        f"SELECT task, queue, count(*) FROM runner_job WHERE {where} GROUP BY task, queue "
+        f"{_add([outcome])}", tuple(params))
+
+
+@dataclass(frozen=True)
+class TaskTotals:
+    """Lifetime counters of one (task, queue)."""
+
+    task: str
+    queue: str
+    enqueued: int
+    completed: int
+    failed: int
+    """Failed attempts (each retry that failed, each crash)."""
+    retried: int
+    """Attempts that failed or crashed and were scheduled to run again."""
+    dead: int
+    cancelled: int
+    duration_sum: float
+    """Seconds of processing time of the completed jobs."""
+    buckets: tuple[int, ...]
+    """Completed jobs that took at most each of :data:`BUCKETS` (cumulative)."""
+
+
+def read_totals(db: Database) -> list[TaskTotals]:
+    """Every (task, queue)'s counters: one read of a table as small as the task list."""
+    rows = db.query(f"SELECT task, queue, {', '.join(TOTALS)}, duration_sum, "
+                    f"{', '.join(_BUCKET_COLUMNS)} FROM runner_job_total ORDER BY task, queue")
+    n = len(TOTALS)
+    return [TaskTotals(r[0], r[1], *(int(v) for v in r[2:2 + n]), float(r[2 + n]),
+                       tuple(int(v) for v in r[3 + n:])) for r in rows]

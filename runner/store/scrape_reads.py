@@ -1,0 +1,89 @@
+"""The database-wide figures a Prometheus scrape reads (see runner.readmodel.scrape).
+
+Every read is bounded: the counters table has a row per task and queue;
+backlog counts walk a partial index and stop at :data:`COUNT_LIMIT`; the
+oldest waiting job is one index seek per queue.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from runner.store.counters import TaskTotals, read_totals
+from runner.store.db import Database
+from runner.store.models import SCHEDULE_ACTIVE
+from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
+
+#: Backlog counts stop here, so a scrape costs the same with a million waiting jobs.
+COUNT_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class QueueGauges:
+    """One queue right now."""
+
+    queue: str
+    due: int
+    """Waiting jobs whose time has come (the backlog), up to :data:`COUNT_LIMIT`."""
+    scheduled: int
+    """Waiting jobs due later (delayed, or retrying after a backoff), up to the limit."""
+    running: int
+    """Jobs claimed by a worker (running or prefetched)."""
+    oldest_waiting_seconds: float
+    """How long the oldest due job has waited; 0 when none waits."""
+
+
+@dataclass(frozen=True)
+class DatabaseSnapshot:
+    """The database-wide figures at one moment."""
+
+    at: float
+    totals: list[TaskTotals]
+    queues: list[QueueGauges]
+    dead: int
+    """Jobs in ``dead`` now, up to :data:`COUNT_LIMIT`."""
+    workers: int
+    """Worker processes with a fresh heartbeat."""
+    schedule_lags: dict[str, float] = field(default_factory=dict)
+
+
+def _capped_count(db: Database, sql: str, params: tuple) -> int:
+    return int(db.query(f"SELECT count(*) FROM ({sql} LIMIT {COUNT_LIMIT})", params)[0][0])
+
+
+def read_database(db: Database, *, now: float | None = None,
+                  heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
+    """Read the database-wide snapshot (cost bounded by tasks x queues, not by jobs)."""
+    at = time.time() if now is None else now
+    totals = read_totals(db)
+    running = dict(db.query(
+        "SELECT queue, count(*) FROM (SELECT queue FROM runner_job INDEXED BY runner_job_lease "
+        f"WHERE state = {EXECUTING_SQL} LIMIT {COUNT_LIMIT}) GROUP BY queue"))
+    waiting = (f"FROM runner_job INDEXED BY runner_job_queue_waiting WHERE queue = ? "
+               f"AND state IN {WAITING_SQL}")
+    names = sorted({t.queue for t in totals} | set(running) | set(waiting_queues(db)))
+    queues = []
+    for queue in names:
+        due = _capped_count(db, f"SELECT 1 {waiting} AND run_at <= ?", (queue, at))
+        later = _capped_count(db, f"SELECT 1 {waiting} AND run_at > ?", (queue, at))
+        (oldest,) = db.query(f"SELECT min(run_at) {waiting}", (queue,))[0]
+        age = max(0.0, at - oldest) if oldest is not None and oldest <= at else 0.0
+        queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
+    dead = _capped_count(db, "SELECT 1 FROM runner_job INDEXED BY runner_job_state_created "
+                             f"WHERE state = {DEAD_SQL}", ())
+    (workers,) = db.query(f"SELECT count(*) FROM runner_worker WHERE state = "
+                          f"{sql_is(WorkerState.RUNNING)} AND heartbeat_at >= ?",
+                          (at - heartbeat_limit,))[0]
+    lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
+        f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
+    return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags)
+
+
+def waiting_queues(db: Database) -> list[str]:
+    """Queues with waiting jobs: one index seek per queue, however many jobs wait."""
+    index = f"runner_job INDEXED BY runner_job_queue_waiting WHERE state IN {WAITING_SQL}"
+    return [q for (q,) in db.query(
+        f"WITH RECURSIVE q(name) AS (SELECT min(queue) FROM {index} UNION ALL "
+        f"SELECT (SELECT min(queue) FROM {index} AND queue > q.name) FROM q "
+        f"WHERE q.name IS NOT NULL) SELECT name FROM q WHERE name IS NOT NULL")]

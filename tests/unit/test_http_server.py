@@ -1,0 +1,52 @@
+"""The worker's HTTP listener: scrapes one at a time, HEAD like GET without a body."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+from runner.readmodel.health import HealthReport
+from runner.worker.http_server import MetricsServer
+
+
+def test_concurrent_scrapes_run_one_at_a_time_and_head_has_no_body(huey):
+    inside = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def metrics() -> str:
+        nonlocal inside, peak
+        with lock:
+            inside += 1
+            peak = max(peak, inside)
+        time.sleep(0.05)  # widen the window in which two scrapes could overlap
+        with lock:
+            inside -= 1
+        return "jobrunner_workers 1\n"
+
+    server = MetricsServer(huey.jobs.db, "127.0.0.1", 0, lambda: HealthReport(True, "ok"),
+                           metrics)
+    server.start()
+    url = f"http://127.0.0.1:{server.port}"
+    statuses: list[int] = []
+
+    def scrape() -> None:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+            statuses.append(response.status)
+
+    try:
+        threads = [threading.Thread(target=scrape) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert statuses == [200] * 4 and peak == 1
+        head = urllib.request.Request(f"{url}/metrics", method="HEAD")
+        with urllib.request.urlopen(head, timeout=10) as response:
+            assert response.status == 200 and response.read() == b""
+            assert int(response.headers["Content-Length"]) == len("jobrunner_workers 1\n")
+        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
+            assert response.read() == b"ok\n"
+    finally:
+        server.stop()
