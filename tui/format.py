@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.markup import escape
 
+from runner.durations import under_a_minute
+
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
@@ -28,11 +30,8 @@ def duration(seconds: float | None) -> str:
     """A run time with a useful precision: ``12ms``, ``3.4s``, ``2m05s``."""
     if seconds is None:
         return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    return age(seconds)
+    short = under_a_minute(seconds)
+    return age(seconds) if short is None else short
 
 
 def stamp(ts: float | None, now: float | None = None) -> str:
