@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
 
 from rich.markup import escape
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widget import Widget
-from textual.widgets import Static
 
 from runner.errors import EventNotFound
 from runner.readmodel.events import EventDetail, event_detail
 from runner.store.db import Database, short_id
 from runner.store.queries import JobFilter
 from tui import format as fmt
-from tui.screens.base import DataScreen
+from tui.screens.detail import DetailScreen
 
 #: How a handler's outcome is coloured (the Events table uses it too).
 OUTCOME_STYLE = {"dead": "red", "running": "cyan", "pending": "yellow", "completed": "green"}
@@ -44,7 +39,7 @@ def event_text(detail: EventDetail, now: float) -> str:
     return "\n".join(lines)
 
 
-class EventDetailScreen(DataScreen):
+class EventDetailScreen(DetailScreen):
     """One event, refreshed live; ``esc`` goes back."""
 
     TITLE = "Event"
@@ -59,43 +54,20 @@ class EventDetailScreen(DataScreen):
     HELP = [("esc", "back"), ("h", "the event's handler jobs on the Jobs screen"),
             ("y", "copy the payload"), ("j / k", "scroll")]
 
+    NOT_FOUND = EventNotFound
+    SCROLL_ID = "event-scroll"
+    TEXT_ID = "event-detail"
+
     def __init__(self, event_id: str) -> None:
-        super().__init__()
+        super().__init__(event_id)
         self.event_id = event_id
         self.detail: EventDetail | None = None
 
-    def compose_body(self) -> Iterable[Widget]:
-        with VerticalScroll(id="event-scroll"):
-            yield Static("loading…", id="event-detail")
+    def read_detail(self, db: Database, record_id: str) -> EventDetail:
+        return event_detail(db, record_id)
 
-    def on_mount(self) -> None:
-        self.dashboard.poll_now()
-
-    def poll_request(self) -> str:
-        return self.event_id
-
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
-        try:
-            return event_detail(db, request), now
-        except EventNotFound as exc:
-            return str(exc), now
-
-    def apply(self, data: Any) -> None:
-        if data is None:
-            return
-        detail, now = data
-        if not isinstance(detail, str):
-            self.detail = detail
-        text = detail if isinstance(detail, str) else event_text(detail, now)
-        self.query_one("#event-detail", Static).update(text)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-        self.dashboard.poll_now()
-
-    def action_scroll(self, step: int) -> None:
-        self.query_one("#event-scroll", VerticalScroll).scroll_relative(y=step * 3,
-                                                                        animate=False)
+    def detail_markup(self, detail: EventDetail, now: float) -> str:
+        return event_text(detail, now)
 
     def action_copy(self) -> None:
         if self.detail is not None:

@@ -5,14 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable
-from typing import Any
 
 from rich.markup import escape
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widget import Widget
-from textual.widgets import Static
 
 from runner import control as actions
 from runner.errors import JobNotFound
@@ -20,7 +16,7 @@ from runner.readmodel.dashboard import JobDetail, job_detail
 from runner.store.db import Database, short_id
 from runner.store.states import JobState
 from tui import format as fmt
-from tui.screens.base import DataScreen
+from tui.screens.detail import DetailScreen
 
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -123,7 +119,7 @@ def timeline(detail: JobDetail, now: float) -> list[str]:
     return lines
 
 
-class JobDetailScreen(DataScreen):
+class JobDetailScreen(DetailScreen):
     """One job, refreshed live; ``esc`` goes back."""
 
     TITLE = "Job"
@@ -146,44 +142,20 @@ class JobDetailScreen(DataScreen):
             ("l", "this job's lines on the Logs screen"),
             ("j / k, g / G", "scroll, top / bottom")]
 
+    NOT_FOUND = JobNotFound
+    SCROLL_ID = "detail-scroll"
+    TEXT_ID = "detail"
+
     def __init__(self, job_id: str) -> None:
-        super().__init__()
+        super().__init__(job_id)
         self.job_id = job_id
+        self.detail: JobDetail | None = None
 
-    def compose_body(self) -> Iterable[Widget]:
-        with VerticalScroll(id="detail-scroll"):
-            yield Static("loading…", id="detail")
+    def read_detail(self, db: Database, record_id: str) -> JobDetail:
+        return job_detail(db, record_id)
 
-    def on_mount(self) -> None:
-        self.dashboard.poll_now()
-
-    def poll_request(self) -> str:
-        return self.job_id
-
-    detail: JobDetail | None = None
-
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
-        try:
-            return job_detail(db, request), now
-        except JobNotFound as exc:
-            return str(exc), now
-
-    def apply(self, data: Any) -> None:
-        if data is None:
-            return
-        detail, now = data
-        if not isinstance(detail, str):
-            self.detail = detail
-        text = detail if isinstance(detail, str) else detail_text(detail, now)
-        self.query_one("#detail", Static).update(text)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-        self.dashboard.poll_now()
-
-    def action_scroll(self, step: int) -> None:
-        self.query_one("#detail-scroll", VerticalScroll).scroll_relative(y=step * 3,
-                                                                         animate=False)
+    def detail_markup(self, detail: JobDetail, now: float) -> str:
+        return detail_text(detail, now)
 
     def action_home(self) -> None:
         self.query_one("#detail-scroll", VerticalScroll).scroll_home(animate=False)
