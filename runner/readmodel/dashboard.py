@@ -26,27 +26,26 @@ from runner.store.dashboard_reads import (
     RunTimes,
     Summary,
     WorkerLoad,
-    count_jobs_capped,
-    finished_per_second,
     has_table,
     index_hint,
     job_page,
     live_worker_ids,
-    oldest_due_by_queue,
     page_key_at,
     percentile,
     queue_loads,
     recent_run_times,
     stalled_count,
     summary,
-    tail_logs,
     throughput,
     worker_loads,
 )
 from runner.store.db import Database
 from runner.store.factory import store_for
+from runner.store.logs import tail_logs
 from runner.store.models import AttemptError, JobRow, LogRow
 from runner.store.states import JobState
+from runner.store.stats import count_jobs_capped, finished_per_second
+from runner.store.stats import queue_oldest as oldest_due_by_queue
 
 if TYPE_CHECKING:
     from runner.readmodel.results import ResultView

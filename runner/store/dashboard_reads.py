@@ -13,10 +13,11 @@ import math
 import time
 from dataclasses import dataclass
 
-from runner.store.db import Database, contains_pattern
+from runner.store.db import Database
 from runner.store.models import JOB_COLUMNS, WAITING_SQL, JobRow, LogRow
 from runner.store.queries import JobFilter, WorkerRow, list_workers
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
+from runner.store.stats import queue_oldest as oldest_due_by_queue
 
 RUNNING_SQL = sql_is(WorkerState.RUNNING)
 
@@ -143,46 +144,6 @@ def throughput(db: Database, now: float | None = None, *,
         if 0 <= index < minutes:
             failed[index] += count
     return tuple(completed), tuple(failed)
-
-
-def finished_per_second(db: Database, since: float, until: float | None = None
-                        ) -> tuple[dict[int, int], dict[int, int]]:
-    """Completions and failed attempts per whole second in ``[since, until)``.
-
-    The incremental form of :func:`throughput`: a caller that keeps history
-    re-reads only the last few seconds at each refresh, so the cost follows the
-    refresh interval, not the job rate times an hour.
-    """
-    end = float("inf") if until is None else until
-    completed = dict(db.query(
-        "SELECT CAST(finished_at AS INTEGER), count(*) FROM runner_job "
-        "INDEXED BY runner_job_finished WHERE finished_at >= ? AND finished_at < ? "
-        f"AND state = {COMPLETED_SQL} GROUP BY 1", (since, end)))
-    failed = dict(db.query(
-        "SELECT CAST(failed_at AS INTEGER), count(*) FROM runner_job_error "
-        "WHERE failed_at >= ? AND failed_at < ? GROUP BY 1", (since, end)))
-    return completed, failed
-
-
-def oldest_due_by_queue(db: Database, now: float) -> list[tuple[str, float | None]]:
-    """Each queue with waiting jobs and the ``run_at`` of its oldest due one.
-
-    A loose scan of the ``(queue, run_at)`` partial index: two index seeks per
-    queue, whatever the backlog.
-    """
-    found: list[tuple[str, float | None]] = []
-    after = ""
-    while True:
-        rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_waiting "
-                        f"WHERE state IN {WAITING_SQL} AND queue > ? ORDER BY queue LIMIT 1",
-                        (after,))
-        if not rows:
-            return found
-        after = rows[0][0]
-        first = db.query(f"SELECT min(run_at) FROM runner_job INDEXED BY "
-                         f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL}",
-                         (after,))[0][0]
-        found.append((after, first if first is not None and first <= now else None))
 
 
 @dataclass(frozen=True)
@@ -423,42 +384,7 @@ def _ranked_page(db: Database, where: str, params: list, *, limit: int, after: P
     return JobPage(jobs, PageKey(0.0, offset + limit) if more else None)
 
 
-def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
-                      cap: int = 10_000) -> tuple[int, bool]:
-    """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
-    where, params = (filters or JobFilter()).where()
-    count = db.query(f"SELECT count(*) FROM (SELECT 1 FROM runner_job{where} LIMIT ?)",
-                     [*params, cap + 1])[0][0]
-    return min(count, cap), count > cap
-
-
 #: A stored log record (``runner_log``) as the dashboard shows it.
 LogLine = LogRow
 
 
-def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
-              min_level: int = 0, text: str | None = None, limit: int = 500) -> list[LogRow]:
-    """Stored log records after ``after_id``, oldest first; with 0, the newest ``limit``.
-
-    Empty when the database has no log table.
-    """
-    if not has_table(db, "runner_log"):
-        return []
-    clauses, params = ["id > ?"], [after_id]
-    if job_id:
-        clauses.append("job_id = ?")
-        params.append(job_id)
-    if min_level:
-        clauses.append("level >= ?")
-        params.append(min_level)
-    if text:
-        clauses.append("(message LIKE ? ESCAPE '\\' OR logger LIKE ? ESCAPE '\\' OR "
-                       "task LIKE ? ESCAPE '\\')")
-        params += [contains_pattern(text)] * 3
-    order = "ASC" if after_id else "DESC"
-    rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
-                    f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",
-                    [*params, limit])
-    if not after_id:
-        rows.reverse()
-    return [LogRow(*row) for row in rows]

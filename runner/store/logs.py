@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from runner.store.db import Database
+from runner.store.db import Database, contains_pattern
 from runner.store.integrity import has_table
 from runner.store.models import LogRow
 
@@ -125,8 +125,9 @@ def tail_logs(db: Database, *, after_id: int = 0, job_id: str | None = None,
         clauses.append("level >= ?")
         params.append(min_level)
     if text:
-        clauses.append("(message LIKE ? OR logger LIKE ? OR task LIKE ?)")
-        params += [f"%{text}%"] * 3
+        clauses.append("(message LIKE ? ESCAPE '\\' OR logger LIKE ? ESCAPE '\\' OR "
+                       "task LIKE ? ESCAPE '\\')")
+        params += [contains_pattern(text)] * 3
     order = "ASC" if after_id else "DESC"
     rows = db.query(f"SELECT {', '.join(LogRow.__dataclass_fields__)} FROM runner_log "
                     f"WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",
