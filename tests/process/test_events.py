@@ -17,31 +17,13 @@ from runner import DatabaseLocked, emit
 from runner.store import events as store
 from runner.testing import drain
 from tests import event_handlers  # noqa: F401 - the handlers drain() runs here
-from tests.conftest import ROOT, read_records, wait_for, write_settings
-
-EVENTS_SETTINGS = """
-[events]
-dedupe_window = 60
-emit_deadline = 0.3
-"""
+from tests.conftest import ROOT, read_records, wait_for
+from tests.event_support import count, db_of, write_events_settings
 
 
 @pytest.fixture
 def settings_file(tmp_path: Path) -> Path:
-    path = write_settings(tmp_path, extra=EVENTS_SETTINGS)
-    text = path.read_text().replace('imports = ["tests.jobs"]',
-                                    'imports = ["tests.jobs", "tests.event_handlers"]')
-    text = text.replace('busy_timeout = 10', 'busy_timeout = 10\nwrite_deadline = 0.3')
-    path.write_text(text)
-    return path
-
-
-def db_of(huey):
-    return huey.jobs.db
-
-
-def count(huey, sql: str, params: tuple = ()) -> int:
-    return db_of(huey).query(sql, params)[0][0]
+    return write_events_settings(tmp_path)
 
 
 # -- patterns -------------------------------------------------------------------

@@ -11,22 +11,14 @@ from runner import emit
 from runner.store import queries
 from runner.testing import drain
 from tests import jobs
-from tests.conftest import read_records, wait_for, write_settings
+from tests.conftest import read_records, wait_for
+from tests.json_support import payloads, write_json_settings
 from tests.process.test_cli import cli
 
 
 @pytest.fixture
 def settings_file(tmp_path: Path) -> Path:
-    path = write_settings(tmp_path)
-    path.write_text(path.read_text().replace(
-        'imports = ["tests.jobs"]',
-        'imports = ["tests.jobs", "tests.event_handlers", "tests.sched_jobs"]\n'
-        'serializer = "json"'))
-    return path
-
-
-def payloads(db):
-    return [bytes(data) for (data,) in db.query("SELECT data FROM runner_job")]
+    return write_json_settings(tmp_path)
 
 
 def test_a_worker_runs_json_jobs_end_to_end(huey, make_worker, record_file, settings_file):

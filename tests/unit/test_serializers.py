@@ -16,20 +16,12 @@ from runner.store import queries
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import write_settings
+from tests.json_support import payloads, write_json_settings
 
 
 @pytest.fixture
 def settings_file(tmp_path: Path) -> Path:
-    path = write_settings(tmp_path)
-    path.write_text(path.read_text().replace(
-        'imports = ["tests.jobs"]',
-        'imports = ["tests.jobs", "tests.event_handlers", "tests.sched_jobs"]\n'
-        'serializer = "json"'))
-    return path
-
-
-def payloads(db):
-    return [bytes(data) for (data,) in db.query("SELECT data FROM runner_job")]
+    return write_json_settings(tmp_path)
 
 
 @pytest.mark.parametrize("value", [
