@@ -26,8 +26,6 @@ from runner.store.dashboard_reads import (
     RunTimes,
     Summary,
     WorkerLoad,
-    has_table,
-    index_hint,
     job_page,
     live_worker_ids,
     page_key_at,
@@ -41,6 +39,7 @@ from runner.store.dashboard_reads import (
 )
 from runner.store.db import Database
 from runner.store.factory import store_for
+from runner.store.integrity import has_table, index_hint
 from runner.store.logs import tail_logs
 from runner.store.models import AttemptError, JobRow, LogRow
 from runner.store.states import JobState

@@ -21,28 +21,10 @@ from runner.store.stats import queue_oldest as oldest_due_by_queue
 
 RUNNING_SQL = sql_is(WorkerState.RUNNING)
 
-
-
 #: States the Jobs screen cycles through (``None`` is every job).
 JOB_STATES: tuple[str | None, ...] = (None, *(s.value for s in (
     JobState.AVAILABLE, JobState.SCHEDULED, JobState.EXECUTING, JobState.RETRYING,
     JobState.DEAD, JobState.COMPLETED, JobState.CANCELLED)))
-
-
-def has_table(db: Database, name: str) -> bool:
-    """True when the database holds table ``name`` (newer features add tables)."""
-    return bool(db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
-
-
-def index_hint(db: Database, name: str) -> str:
-    """``INDEXED BY name`` when the index exists, else nothing.
-
-    A database written by an older worker may lack an index the dashboard
-    prefers; the query then still runs, only slower, until a newer worker
-    starts and creates it.
-    """
-    found = db.query("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,))
-    return f" INDEXED BY {name}" if found else ""
 
 
 @dataclass(frozen=True)
