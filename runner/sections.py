@@ -341,3 +341,50 @@ class ScheduleOverride:
             if value is not None and value < 0:
                 found.append((key, f"must not be negative, got {value!r}"))
         return found
+
+
+# -- [queues.NAME] ---------------------------------------------------------------------
+
+ON_FULL_POLICIES = ("reject", "block", "drop_oldest")
+
+
+@dataclass(frozen=True)
+class QueueSection:
+    """``[queues.NAME]``: how one queue is shared, limited and bounded.
+
+    ``max_size`` None means ``[worker] queue_size``. ``on_full`` says what an
+    enqueue into a queue holding ``max_size`` waiting jobs does: ``block``
+    (the default) waits up to ``block_timeout`` seconds for room, then raises
+    ``QueueFull``; ``reject`` raises at once; ``drop_oldest`` cancels the
+    oldest waiting jobs to make room. ``paused`` is the state a queue starts in
+    the first time a worker sees it; pause and resume are kept in the database.
+    """
+
+    weight: int = 1
+    concurrency: int = 0
+    rate_limit: str = ""
+    burst: int = 0
+    paused: bool = False
+    max_size: int | None = None
+    on_full: str = "block"
+    block_timeout: float = 30.0
+
+    def problems(self) -> list[Problem]:
+        found = []
+        if self.weight < 1:
+            found.append(("weight", f"must be at least 1, got {self.weight!r}"))
+        for key in ("concurrency", "burst"):
+            if getattr(self, key) < 0:
+                found.append((key, f"must not be negative, got {getattr(self, key)!r}"))
+        if self.max_size is not None and self.max_size < 0:
+            found.append(("max_size", f"must not be negative, got {self.max_size!r}"))
+        if self.on_full not in ON_FULL_POLICIES:
+            found.append(("on_full", f"must be one of {', '.join(ON_FULL_POLICIES)}, "
+                                     f"got {self.on_full!r}"))
+        if self.block_timeout < 0:
+            found.append(("block_timeout", f"must not be negative, got {self.block_timeout!r}"))
+        return found
+
+    def bound(self, queue_size: int) -> int:
+        """The most waiting jobs this queue holds (0: unbounded) under ``[worker] queue_size``."""
+        return queue_size if self.max_size is None else self.max_size

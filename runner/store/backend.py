@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from runner.store.events import EventRow, HandlerOutcome, NewEvent
-from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.logs import LogFilter, LogTuple
 from runner.store.maintenance import PruneReport, RetentionSection
 from runner.store.models import AttemptError, JobRow, LogRow
+from runner.store.pauses import PauseRow
 from runner.store.queries import JobFilter, QueueDepth, WorkerRow
 from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
 from runner.store.states import JobState
@@ -51,12 +52,21 @@ class Store(Protocol):
 
     # -- jobs: the state machine ---------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         """Insert jobs (``scheduled`` when ``run_at`` is later than ``now``) in one step.
 
+        A job whose ``unique_key`` names a job in its ``unique_states`` (default:
+        waiting or running) created within ``unique_for`` seconds is not written;
+        the result maps it to that job. Each queue holds at most its bound in
+        ``bounds`` (else ``queue_size``, ``reject``; 0 = unbounded) waiting jobs,
+        even with concurrent producers: ``drop_oldest`` cancels the oldest
+        waiting ones in the same step (reason given, counted as dropped).
+
         Raises:
-            QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
-            DuplicateJob: a job has the id, or a live job the unique key, of a new one.
+            QueueFull: a ``reject`` or ``block`` queue would overflow (``.queue``,
+                ``.room``); nothing is written. A ``reject`` is counted as rejected.
+            DuplicateJob: a job has the id of a new one.
         """
         ...
 
@@ -124,6 +134,36 @@ class Store(Protocol):
 
     def job_is_final(self, job_id: str) -> bool:
         """True when the job completed, died or was cancelled (or there is no such job)."""
+        ...
+
+    # -- flow control: pause, cancel, backpressure ---------------------------------------
+
+    def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
+                  by: str | None = None) -> bool:
+        """Pause or resume a ``queue`` or ``task`` (claims skip paused ones); True if changed."""
+        ...
+
+    def seed_pauses(self, kind: str, names: Sequence[str], *, now: float) -> None:
+        """Pause the named queues or tasks that have no recorded state (settings' initial state)."""
+        ...
+
+    def list_pauses(self) -> list[PauseRow]:
+        """Every recorded pause or resume."""
+        ...
+
+    def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
+        """Cancel a waiting job now, or ask the worker of a running one to stop it.
+
+        Returns the state the job was in (None: no such job); other states are left alone.
+        """
+        ...
+
+    def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Of these jobs, those whose running attempt was asked to stop: id -> requester."""
+        ...
+
+    def backpressure_totals(self) -> dict[str, tuple[int, int]]:
+        """Per queue: (jobs rejected, jobs dropped) by full queues, lifetime counters."""
         ...
 
     # -- workers -------------------------------------------------------------------------

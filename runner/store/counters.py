@@ -158,6 +158,22 @@ def count_where(conn: sqlite3.Connection, outcome: str, where: str,
         f"{_add([outcome])}", tuple(params))
 
 
+def count_backpressure(conn: sqlite3.Connection, queue: str, *, rejected: int = 0,
+                       dropped: int = 0) -> None:
+    """Add jobs refused by a full queue (``rejected``) or cancelled to make room (``dropped``)."""
+    if rejected or dropped:
+        conn.execute(
+            "INSERT INTO runner_queue_total (queue, rejected, dropped) VALUES (?,?,?) "
+            "ON CONFLICT (queue) DO UPDATE SET rejected = rejected + excluded.rejected, "
+            "dropped = dropped + excluded.dropped", (queue, rejected, dropped))
+
+
+def read_backpressure(db: Database) -> dict[str, tuple[int, int]]:
+    """Per queue: (jobs rejected, jobs dropped) since the database was created."""
+    return {q: (int(r), int(d)) for q, r, d in db.query(
+        "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
+
+
 @dataclass(frozen=True)
 class TaskTotals:
     """Lifetime counters of one (task, queue)."""

@@ -21,10 +21,17 @@ from pathlib import Path
 from runner.errors import SchemaTooNew
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
-SCHEMA_VERSION = 1
+#: 2: unique keys are checked by the enqueue (per task states and window), not by a UNIQUE
+#: index over live jobs.
+SCHEMA_VERSION = 2
+
+
+def _unique_keys_by_enqueue(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX IF EXISTS runner_job_unique")
+
 
 #: target version -> the step that migrates a file from the version before it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _unique_keys_by_enqueue}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:

@@ -222,9 +222,52 @@ class Log(_Table):
         table_name = "runner_log"
 
 
+class Pause(_Table):
+    """Paused (or explicitly resumed) queues and tasks; the claim skips the paused ones.
+
+    A row with ``paused = 0`` records a resume, so a ``[queues.NAME] paused``
+    setting seeds the state only where no one has chosen it yet.
+    """
+
+    kind = pw.TextField()
+    name = pw.TextField()
+    paused = pw.IntegerField(constraints=_default("1"))
+    changed_at = pw.FloatField()
+    changed_by = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "runner_pause"
+        primary_key = pw.CompositeKey("kind", "name")
+        constraints = [pw.SQL("CHECK (kind IN ('queue','task'))")]
+
+
+class CancelRequest(_Table):
+    """A running job someone asked to cancel; its worker stops it and settles it cancelled."""
+
+    job_id = pw.TextField(primary_key=True)
+    attempt = pw.IntegerField()
+    requested_at = pw.FloatField()
+    requested_by = pw.TextField()
+
+    class Meta:
+        table_name = "runner_cancel"
+
+
+class QueueTotal(_Table):
+    """Lifetime backpressure counters per queue: enqueues refused and jobs dropped."""
+
+    queue = pw.TextField(primary_key=True)
+    rejected = pw.IntegerField(constraints=_default("0"))
+    dropped = pw.IntegerField(constraints=_default("0"))
+
+    class Meta:
+        table_name = "runner_queue_total"
+
+
 #: Every table, in the order they are created.
 TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, QueueCount, Schedule,
-                                ScheduleRun, Worker, Event, Log]
+                                ScheduleRun, Worker, Event, Log, Pause, CancelRequest,
+                                QueueTotal]
 
 
 def create_table_sql(model: type[pw.Model], database: pw.Database = schema_database) -> str:

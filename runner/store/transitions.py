@@ -25,11 +25,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runner.errors import QueueFull
-from runner.store.counters import count_completions, count_enqueued, count_where
-from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
+from runner.store.counters import (
+    count_backpressure,
+    count_completions,
+    count_enqueued,
+    count_where,
+)
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.pauses import claim_filter
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
+    LIVE,
     RETRYABLE,
     WAITING_SQL,
     JobState,
@@ -58,14 +65,28 @@ class ClaimResult:
 
 
 def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
-            queue_size: int = 0) -> None:
+            queue_size: int = 0, bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
     """Insert job rows: ``scheduled`` when ``run_at`` is later than ``created``, else ``available``.
 
+    A job whose ``unique_key`` names a job that still counts (see
+    :func:`unique_duplicates`) is not written; the result maps it to that job.
+    Each queue is bounded by its entry in ``bounds``, else by ``queue_size``
+    with ``reject`` (see :class:`QueueBound`); ``drop_oldest`` cancels the
+    queue's oldest waiting jobs after the insert, in this transaction, so the
+    bound holds whatever other producers do.
+
     Raises:
-        QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
-            waiting jobs; nothing is written.
+        QueueFull: a ``reject`` or ``block`` queue would hold more than its bound;
+            nothing is written.
     """
-    check_room(conn, jobs, queue_size)
+    duplicates: dict[str, str] = {}
+    if any(j.unique_key is not None for j in jobs):
+        duplicates = unique_duplicates(conn, jobs, created)
+        if duplicates:
+            jobs = [j for j in jobs if j.id not in duplicates]
+    if not jobs:
+        return Enqueued(duplicates)
+    trim = check_room(conn, jobs, queue_size, bounds)
     rows = [(j.id, j.task, j.queue, j.priority,
              "scheduled" if j.run_at > created else "available", j.data, j.args,
              j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
@@ -75,6 +96,10 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     else:
         conn.executemany(_INSERT_JOB, rows)
     count_enqueued(conn, jobs)
+    dropped: list[str] = []
+    for queue, bound in trim.items():
+        dropped += drop_oldest(conn, queue, bound, now=created)
+    return Enqueued(duplicates, tuple(dropped))
 
 
 _INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
@@ -82,27 +107,97 @@ _INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, 
                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
-def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
-    """Raise QueueFull when adding ``jobs`` would put more than ``queue_size`` in a queue.
+def unique_duplicates(conn: sqlite3.Connection, jobs: Sequence[NewJob],
+                      now: float) -> dict[str, str]:
+    """New jobs whose unique key names a job that counts: new id -> that job's id.
+
+    A job counts while it is in the new job's ``unique_states`` (default: waiting
+    or running) and, with ``unique_for``, was created less than that many seconds
+    ago. Read inside the caller's write transaction, so two producers can never
+    both find no job and both insert. A key given twice in one batch keeps the first.
+    """
+    found: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    for job in jobs:
+        key = job.unique_key
+        if key is None:
+            continue
+        if key in kept:
+            found[job.id] = kept[key]
+            continue
+        states = sql_in(job.unique_states or LIVE)
+        window, params = "", [key]
+        if job.unique_for is not None:
+            window = " AND created_at > ?"
+            params.append(now - job.unique_for)
+        row = conn.execute(
+            f"SELECT id FROM runner_job INDEXED BY runner_job_unique_key WHERE unique_key = ? "
+            f"AND state IN {states}{window} ORDER BY created_at DESC LIMIT 1",
+            params).fetchone()
+        if row is not None:
+            found[job.id] = row[0]
+        else:
+            kept[key] = job.id
+    return found
+
+
+def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int,
+               bounds: Mapping[str, QueueBound] | None = None) -> dict[str, QueueBound]:
+    """Raise QueueFull when adding ``jobs`` would overfill a queue that does not drop.
 
     Reads the per-queue count the schema's triggers keep (one row, whatever the
     backlog); inside the caller's write transaction, so concurrent producers
-    can never overshoot the bound between them.
+    can never overshoot the bound between them. Returns the ``drop_oldest``
+    queues that will hold too many once the jobs are in.
     """
-    if not queue_size:
-        return
+    if not queue_size and not bounds:
+        return {}
     adding: dict[str, int] = {}
     for job in jobs:
         adding[job.queue] = adding.get(job.queue, 0) + 1
+    trim: dict[str, QueueBound] = {}
     for queue, count in adding.items():
+        bound = (bounds or {}).get(queue) or QueueBound(queue_size)
+        if not bound.max_size:
+            continue
         row = conn.execute("SELECT waiting FROM runner_queue WHERE queue = ?",
                            (queue,)).fetchone()
         waiting = row[0] if row else 0
-        if waiting + count > queue_size:
-            raise QueueFull(
-                f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                f"{queue_size}; nothing was written (raise [worker] queue_size or "
-                "start more workers)")
+        if waiting + count <= bound.max_size:
+            continue
+        if bound.on_full == "drop_oldest":
+            trim[queue] = bound
+            continue
+        raise QueueFull(
+            f"queue '{queue}' is full: {waiting} jobs waiting, its bound is "
+            f"{bound.max_size}; nothing was written (raise [worker] queue_size or "
+            f"[queues.{queue}] max_size, or start more workers)",
+            queue=queue, room=max(0, bound.max_size - waiting))
+    return trim
+
+
+def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
+                now: float) -> list[str]:
+    """Waiting → ``cancelled`` for the oldest waiting jobs of a queue over its bound.
+
+    Oldest means due the longest (``run_at``, then insertion order). The rows are
+    kept, with the reason, and counted as cancelled and as dropped.
+    """
+    (waiting,) = conn.execute("SELECT waiting FROM runner_queue WHERE queue = ?",
+                              (queue,)).fetchone()
+    excess = waiting - bound.max_size
+    if excess <= 0:
+        return []
+    pick = (f"id IN (SELECT id FROM runner_job INDEXED BY runner_job_queue_waiting "
+            f"WHERE queue = ? AND state IN {WAITING_SQL} ORDER BY run_at, rowid LIMIT ?)")
+    count_where(conn, "cancelled", pick, (queue, excess))
+    reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
+              "drop_oldest)")
+    ids = [r[0] for r in conn.execute(
+        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? WHERE {pick} "
+        f"RETURNING id", (now, reason, queue, excess)).fetchall()]
+    count_backpressure(conn, queue, dropped=len(ids))
+    return ids
 
 
 def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
@@ -134,6 +229,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     so a poison job's next crash is counted against it and not its neighbours.
     """
     queue_sql, params = _queue_filter(queues)
+    paused_sql, paused = claim_filter(conn)
+    queue_sql, params = queue_sql + paused_sql, (*params, *paused)
     claim_sql = (
         f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
         f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("

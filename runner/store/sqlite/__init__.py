@@ -13,23 +13,27 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from runner.errors import DuplicateJob
+from runner.errors import DuplicateJob, QueueFull
+from runner.store import cancels as _cancels
 from runner.store import events as _events
 from runner.store import integrity as _integrity
 from runner.store import job_control as _job_control
 from runner.store import logs as _logs
 from runner.store import maintenance as _maintenance
+from runner.store import pauses as _pauses
 from runner.store import queries as _queries
 from runner.store import schedules as _schedules
 from runner.store import stats as _stats
 from runner.store import transitions as _transitions
 from runner.store import workers as _workers
+from runner.store.counters import count_backpressure, read_backpressure
 from runner.store.db import Database
 from runner.store.events import EventRow, HandlerOutcome, NewEvent
-from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.logs import LogFilter, LogTuple
 from runner.store.maintenance import PruneReport, RetentionSection
 from runner.store.models import AttemptError, JobRow, LogRow
+from runner.store.pauses import PauseRow
 from runner.store.queries import JobFilter, QueueDepth, WorkerRow
 from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
 from runner.store.states import FINAL, FUTURE, JobState, sql_in
@@ -50,13 +54,20 @@ class SqliteStore:
 
     # -- jobs: the state machine ---------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         try:
-            self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now,
-                                                            queue_size=queue_size))
+            return self.db.write(lambda conn: _transitions.enqueue(
+                conn, jobs, now, queue_size=queue_size, bounds=bounds))
         except sqlite3.IntegrityError as exc:
-            by = "id" if "runner_job.id" in str(exc) else "unique_key"
-            raise DuplicateJob(f"{self.db.path}: {exc}; nothing was written", by=by) from None
+            raise DuplicateJob(f"{self.db.path}: {exc}; nothing was written", by="id") from None
+        except QueueFull as exc:
+            bound = (bounds or {}).get(exc.queue or "")
+            full = exc.queue
+            if full and (bound is None or bound.on_full == "reject"):
+                refused = sum(1 for j in jobs if j.queue == full)
+                self.db.write(lambda conn: count_backpressure(conn, full, rejected=refused))
+            raise
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
@@ -101,6 +112,7 @@ class SqliteStore:
                        results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
             _transitions.cancel_attempt(conn, job_id, now=now, reason=reason)
+            _cancels.forget_cancel(conn, job_id)
             _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)
@@ -138,6 +150,27 @@ class SqliteStore:
     def job_is_final(self, job_id: str) -> bool:
         rows = self.db.query("SELECT state FROM runner_job WHERE id=?", (job_id,))
         return not rows or rows[0][0] in FINAL
+
+    # -- flow control: pause, cancel, backpressure ---------------------------------------
+
+    def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
+                  by: str | None = None) -> bool:
+        return _pauses.set_pause(self.db, kind, name, paused, now=now, by=by)
+
+    def seed_pauses(self, kind: str, names: Sequence[str], *, now: float) -> None:
+        return _pauses.seed_pauses(self.db, kind, names, now=now)
+
+    def list_pauses(self) -> list[PauseRow]:
+        return _pauses.list_pauses(self.db)
+
+    def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
+        return _cancels.request_cancel(self.db, job_id, by=by, now=now)
+
+    def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, str]:
+        return _cancels.cancel_requests(self.db, job_ids)
+
+    def backpressure_totals(self) -> dict[str, tuple[int, int]]:
+        return read_backpressure(self.db)
 
     # -- workers -------------------------------------------------------------------------
 
