@@ -118,7 +118,7 @@ class JobCancelled(RunnerError, CancelExecution):
     Cooperative code may raise it itself after seeing ``current_job().cancelled``.
     """
 
-    def __init__(self, message: str = "cancelled") -> None:
+    def __init__(self, message: str = "job cancelled") -> None:
         CancelExecution.__init__(self, message, False)
 
 

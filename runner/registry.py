@@ -12,6 +12,7 @@ from runner.config import Settings
 from runner.errors import ConfigError
 from runner.runner_huey import Result, RunnerHuey
 from runner.task import RunnerTaskWrapper, check_options, collect_options
+from runner.uniqueness import unique_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,7 +95,9 @@ def task(*, name: str | None = None, queue: str | None = None, priority: int | N
          timeout: float | None = None,
          retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
          no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
-         on_failure: Callable[..., Any] | None = None,
+         on_failure: Callable[..., Any] | None = None, unique: bool = False,
+         unique_key: str | Callable[..., Any] | None = None, unique_for: float | None = None,
+         unique_states: Sequence[str] | None = None,
          ) -> Callable[[Callable[..., Any]], RunnerTaskWrapper]: ...
 
 
@@ -106,7 +109,9 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
          timeout: float | None = None,
          retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
          no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
-         on_failure: Callable[..., Any] | None = None) -> Any:
+         on_failure: Callable[..., Any] | None = None, unique: bool = False,
+         unique_key: str | Callable[..., Any] | None = None, unique_for: float | None = None,
+         unique_states: Sequence[str] | None = None) -> Any:
     """Make a function (plain or ``async def``) a task.
 
     Calling the result enqueues a job into the configured database and returns
@@ -127,6 +132,14 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
         no_retry_on: these exception classes fail the job at once.
         on_failure: called (a plain function) or enqueued (a task) with a
             :class:`~runner.tasks.Failure` once the job is dead.
+        unique: a call whose task and arguments match a job that still counts
+            writes nothing and returns that job's ``Result``.
+        unique_key: the key instead of task and arguments: a string, or a
+            function of the call's arguments returning one (implies unique).
+        unique_for: seconds a job counts (default: as long as it is in a
+            counting state).
+        unique_states: the states that count: ``waiting``, ``scheduled``,
+            ``running`` (the default), or job states such as ``completed``.
     """
     options = collect_options(
         queue=queue, priority=priority, retry_limit=retry_limit, max_retries=max_retries,
@@ -135,9 +148,13 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
 
     def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
         check_options(name or fn.__name__, options)
-        return RunnerTaskWrapper(
+        spec = unique_spec(name or fn.__name__, unique=unique, unique_key=unique_key,
+                           unique_for=unique_for, unique_states=unique_states)
+        wrapper = RunnerTaskWrapper(
             huey, fn, name=name, options=dict(options), retry_on=_classes(retry_on),
             no_retry_on=_classes(no_retry_on), on_failure=on_failure)
+        wrapper.unique = spec
+        return wrapper
 
     if func is not None:
         return decorate(func)

@@ -15,11 +15,13 @@ from typing import Any, Protocol, cast
 
 from huey.api import Huey, ResultGroup, Task, TaskWrapper
 
+from runner.attempt import current_interrupt
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
 from runner.ids import new_id, new_ids
 from runner.retry import RetryPolicy
+from runner.uniqueness import UniqueSpec
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
                  "max_retry_delay", "jitter", "timeout")
@@ -67,6 +69,8 @@ class RunnerTask(Task):
         self.event_id: str | None = None
         self.schedule_name: str | None = None
         self.unique_key: str | None = None
+        #: The id of the job this call duplicated (its unique key); nothing was written.
+        self.duplicate_of: str | None = None
 
 
 class TaskRegistry:
@@ -130,6 +134,8 @@ class RunnerTaskWrapper(TaskWrapper):
         self.on_failure = on_failure
         self._resolved: tuple[int, TaskOptions] | None = None
         self.expires = expires
+        #: How calls are made unique (``@task(unique=...)``), or None.
+        self.unique: UniqueSpec | None = None
         super().__init__(huey, func, context=context, name=name)
         # After huey's own registration, which refuses a duplicate name.
         cast(_Configured, huey).task_registry.register(self.full_name, self)
@@ -160,10 +166,12 @@ class RunnerTaskWrapper(TaskWrapper):
 
     def run(self, task: RunnerTask, args: tuple, kwargs: dict) -> Any:
         """Run one attempt; errors this task does not retry use up its retries."""
+        interrupt = current_interrupt()
         try:
             if self.is_async:
-                return run_coroutine(lambda: self.func(*args, **kwargs), task.timeout)
-            return run_sync(self.func, args, kwargs, task.timeout)
+                return run_coroutine(lambda: self.func(*args, **kwargs), task.timeout,
+                                     interrupt)
+            return run_sync(self.func, args, kwargs, task.timeout, interrupt)
         except Exception as exc:
             if not self.resolve().policy.should_retry(exc):
                 task.retries = 0

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from runner.store import transitions
 from runner.store.db import Database
-from runner.store.states import CANCELLABLE, JobState
+from runner.store.states import CANCELLABLE, EXECUTING_SQL, JobState
 
 _CHUNK = 500
 
@@ -51,7 +51,8 @@ def cancel_requests(db: Database, job_ids: Sequence[str]) -> dict[str, str]:
         marks = ",".join("?" * len(part))
         found.update(db.query(
             f"SELECT c.job_id, c.requested_by FROM runner_cancel c JOIN runner_job j "
-            f"ON j.id = c.job_id AND j.attempt = c.attempt WHERE c.job_id IN ({marks})",
+            f"ON j.id = c.job_id AND j.attempt = c.attempt WHERE c.job_id IN ({marks}) "
+            f"AND j.state = {EXECUTING_SQL}",
             part))
     return found
 

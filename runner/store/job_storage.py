@@ -22,8 +22,9 @@ from pathlib import Path
 from runner.config import Settings
 from runner.errors import DiskFull, QueueFull
 from runner.store.backend import Store
+from runner.store.backpressure import enqueue_with_room
 from runner.store.db import open_database
-from runner.store.job_rows import Ack, Claimed, NewJob
+from runner.store.job_rows import Ack, Claimed, Enqueued, NewJob
 from runner.store.kvstore import KeyValueStore
 from runner.store.outcomes import OutcomeWriter
 from runner.store.running_file import RunningFile, running_path
@@ -87,40 +88,55 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._mean_attempt = 1.0
         #: The attempts this worker process started, readable after its death.
         self.running: RunningFile | None = None
+        # Jobs claimed ahead whose cancel was requested before a thread started them.
+        self._cancels: dict[str, str] = {}
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
     # -- producer side ---------------------------------------------------------
 
-    def insert_jobs(self, jobs: Sequence[NewJob], *, now: float | None = None) -> None:
-        """Write new jobs in one transaction, then wake the workers.
+    def insert_jobs(self, jobs: Sequence[NewJob], *, now: float | None = None) -> Enqueued:
+        """Write new jobs, then wake the workers; a full queue acts per its ``on_full``.
+
+        Returns the jobs not written because of their unique key (see
+        :meth:`runner.store.backend.Store.enqueue`).
 
         Raises:
-            QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
+            QueueFull: a queue is full (``reject``), or stayed full (``block``).
         """
-        created = time.time() if now is None else now
-        limit = self.settings.worker.queue_size
-        self.store.enqueue(jobs, now=created, queue_size=limit)
-        self.wake()
+        clock = time.time if now is None else (lambda: now)
+        return enqueue_with_room(self.store, self.settings, jobs, now=clock,
+                                 on_written=lambda n: self.wake())
 
     def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,
-                    now: float | None = None) -> None:
-        """Write new jobs in transactions of ``batch_size``, waking the workers after each.
+                    now: float | None = None) -> Enqueued:
+        """Write new jobs in transactions of at most ``batch_size``, waking the workers after each.
 
         Raises:
-            QueueFull: a batch would overfill a queue; it is not written, the batches
-                before it are (the message says how many jobs).
+            QueueFull: a queue is full (``reject``) or stayed full (``block``); the jobs
+                written before stay written (the message says how many).
         """
-        created = time.time() if now is None else now
-        limit = self.settings.worker.queue_size
+        clock = time.time if now is None else (lambda: now)
+        duplicates: dict[str, str] = {}
+        dropped: list[str] = []
+        written = 0
+
+        def wrote(n: int) -> None:
+            nonlocal written
+            written += n
+            self.wake()
+
         for start in range(0, len(jobs), batch_size):
             batch = jobs[start:start + batch_size]
             try:
-                self.store.enqueue(batch, now=created, queue_size=limit)
+                result = enqueue_with_room(self.store, self.settings, batch, now=clock,
+                                           on_written=wrote)
             except QueueFull as exc:
-                raise QueueFull(f"{exc}; {start} of {len(jobs)} jobs were enqueued in "
-                                "earlier batches") from None
-            self.wake()
+                raise QueueFull(f"{exc}; {written} of {len(jobs)} jobs were enqueued before",
+                                queue=exc.queue, room=exc.room) from None
+            duplicates.update(result.duplicates)
+            dropped.extend(result.dropped)
+        return Enqueued(duplicates, tuple(dropped))
 
     def wake(self) -> None:
         """Tell the workers of this process and of every other one to look again."""
@@ -327,6 +343,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         return thread_id in self._retired
 
     # -- consumer side: outcomes -----------------------------------------------
+
+    def note_cancel(self, job_id: str, by: str) -> None:
+        """A job held here was cancelled before it started: it will not run."""
+        self._cancels[job_id] = by
+
+    def take_cancel(self, job_id: str) -> str | None:
+        """Who cancelled a job about to start, or None (and forget it)."""
+        return self._cancels.pop(job_id, None) if self._cancels else None
 
     def inflight_ids(self) -> list[str]:
         """Jobs this process holds under lease right now, unwritten outcomes included."""

@@ -169,7 +169,7 @@ def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int
             trim[queue] = bound
             continue
         raise QueueFull(
-            f"queue '{queue}' is full: {waiting} jobs waiting, its bound is "
+            f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
             f"{bound.max_size}; nothing was written (raise [worker] queue_size or "
             f"[queues.{queue}] max_size, or start more workers)",
             queue=queue, room=max(0, bound.max_size - waiting))

@@ -21,7 +21,7 @@ LAYERS: list[dict[str, list[str]]] = [
     {"task API": ["runner.runner_huey", "runner.huey_api", "runner.result", "runner.attempt",
                   "runner.task",
                   "runner.registry", "runner.retry", "runner.execution", "runner.arguments",
-                  "runner.progress", "runner.serializers"],
+                  "runner.progress", "runner.serializers", "runner.uniqueness"],
      "readmodel": ["runner.readmodel"]},
     {"scheduling": ["runner.scheduling"], "events": ["runner.events"]},
     {"worker": ["runner.worker"]},
