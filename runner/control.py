@@ -119,6 +119,11 @@ def cancel_job(db: Database, job_id: str, *, by: str | None = None,
     return state
 
 
+def cancel(job_id: str, *, by: str | None = None, db: Database | None = None) -> JobState:
+    """Cancel a waiting or running job of the runner's database; see :func:`cancel_job`."""
+    return cancel_job(db if db is not None else _runner_db(), job_id, by=by)
+
+
 def actor(via: str = "") -> str:
     """Who acts from this process: ``user@host``, with what (``cli``, ``dashboard``)."""
     try:
@@ -254,7 +259,7 @@ def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
 __all__ = [
     # jobs
     "retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job", "cancel_job",
-    "actor",
+    "actor", "cancel",
     # queues and tasks
     "pause_queue", "resume_queue", "pause_task", "resume_task",
     "BulkPlan", "bulk_states", "plan_bulk", "run_bulk", "JobNotFound",
