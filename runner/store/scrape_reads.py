@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from runner.store.counters import TaskTotals, read_totals
+from runner.store.counters import TaskTotals, read_backpressure, read_totals
 from runner.store.db import Database
 from runner.store.models import SCHEDULE_ACTIVE
 from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
@@ -46,6 +46,10 @@ class DatabaseSnapshot:
     workers: int
     """Worker processes with a fresh heartbeat."""
     schedule_lags: dict[str, float] = field(default_factory=dict)
+    backpressure: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per queue: jobs rejected and jobs dropped by its bound, lifetime counters."""
+    paused_queues: dict[str, bool] = field(default_factory=dict)
+    """Queues with a recorded pause or resume: whether they are paused."""
 
 
 def _capped_count(db: Database, sql: str, params: tuple) -> int:
@@ -77,7 +81,10 @@ def read_database(db: Database, *, now: float | None = None,
                           (at - heartbeat_limit,))[0]
     lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
         f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
-    return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags)
+    paused = {str(n): bool(p) for n, p in db.query(
+        "SELECT name, paused FROM runner_pause WHERE kind = 'queue'")}
+    return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags,
+                            read_backpressure(db), paused)
 
 
 def waiting_queues(db: Database) -> list[str]:

@@ -90,3 +90,19 @@ def test_max_size_of_a_queue_wins_over_the_worker_queue_size(huey):
     bounded(huey, on_full="reject", max_size=0)  # 0: this queue is unbounded
     jobs.add.map([(1, n) for n in range(20)])
     assert queries.count_jobs(huey.jobs.db) == 20
+
+
+def test_rejections_drops_and_pauses_are_exported_for_prometheus(huey):
+    from runner import pause_queue
+    from runner.readmodel.prometheus import render_database
+    from runner.store.scrape_reads import read_database
+
+    bounded(huey, on_full="reject")
+    jobs.add.map([(1, n) for n in range(5)])
+    with pytest.raises(QueueFull):
+        jobs.add(1, 1)
+    pause_queue("default")
+    text = render_database(read_database(huey.jobs.db))
+    assert 'jobrunner_queue_rejected_total{queue="default"} 1' in text
+    assert 'jobrunner_queue_dropped_total{queue="default"} 0' in text
+    assert 'jobrunner_queue_paused{queue="default"} 1' in text
