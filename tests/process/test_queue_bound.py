@@ -13,6 +13,7 @@ from runner.store import queries
 from runner.store.db import open_database
 from runner.store.factory import store_for
 from runner.store.schema import prepare_database
+from runner.store.states import JobState
 from tests.conftest import ROOT, read_records, wait_for, write_settings
 
 PRODUCERS = 8
@@ -109,4 +110,33 @@ def test_block_lets_eight_producers_through_a_small_queue_as_a_worker_drains(
     labels = [line.split()[0] for line in read_records(record_file)]
     assert len(labels) == len(set(labels)) == PRODUCERS * 40  # each exactly once
     assert store_for(db).backpressure_totals().get("default", (0, 0)) == (0, 0)
+    assert worker.terminate() == 0
+
+
+BATCH_SCRIPT = """
+from tests import jobs
+results = jobs.noop.map(range(20000))
+print(len(list(results._results)))
+"""
+
+
+def test_a_batch_of_20000_jobs_goes_through_the_shipped_settings_with_a_worker_running(
+        tmp_path: Path, make_worker):
+    shipped = (ROOT / "settings.toml").read_text()
+    assert "queue_size = 1000" in shipped and "[queues" not in shipped.replace("# [queues", "")
+    settings = tmp_path / "settings.toml"
+    settings.write_text(shipped.replace('imports = ["tasks.examples"]',
+                                        'imports = ["tasks.examples", "tests.jobs"]')
+                        .replace('database = "jobs.db"', f'database = "{tmp_path / "jobs.db"}"'))
+    db = open_db(tmp_path, settings)
+    worker = make_worker(settings=settings)
+    wait_for(lambda: store_for(db).list_workers(), timeout=30, message="the worker")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNNER_SETTINGS": str(settings)}
+    script = subprocess.run([sys.executable, "-c", BATCH_SCRIPT], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert script.returncode == 0, script.stderr[-2000:]
+    assert script.stdout.split()[-1] == "20000"
+    assert queries.count_jobs(db) == 20000
+    wait_for(lambda: store_for(db).counts_by_state()[JobState.COMPLETED] == 20000, timeout=300,
+             interval=0.5, message="every job to run")
     assert worker.terminate() == 0
