@@ -14,16 +14,19 @@ from runner.config import Settings
 from runner.readmodel.queues import QueueInfo, QueuesView, queues_view
 from runner.store.db import Database
 from runner.store.factory import store_for
+from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen
 from tui.widgets.keyed_table import KeyedTable
 
-COLUMNS = [("queue", "queue"), ("waiting", "waiting"), ("scheduled", "scheduled"),
-           ("running", "running"), ("retrying", "retrying"), ("dead", "dead"),
+# Column keys are not state names (those are spelled in runner.store.states only).
+COLUMNS = [("queue", "queue"), ("n_waiting", "waiting"),
+           ("n_scheduled", JobState.SCHEDULED.value), ("n_running", "running"),
+           ("n_retrying", JobState.RETRYING.value), ("n_dead", JobState.DEAD.value),
            ("oldest", "oldest waiting"), ("rate", "done/min"), ("limits", "limits"),
            ("refused", "rejected/dropped"), ("state", "state")]
 #: Below 120 cells: which queue, how much waits and for how long, and whether it is paused.
-NARROW = [("queue", 14), ("waiting", 8), ("running", 8), ("oldest", 10), ("state", None)]
+NARROW = [("queue", 14), ("n_waiting", 8), ("n_running", 8), ("oldest", 10), ("state", None)]
 
 
 def limits(q: QueueInfo) -> str:
