@@ -57,6 +57,21 @@ def cancel_requests(db: Database, job_ids: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def requested_by(conn: sqlite3.Connection, job_id: str, attempt: int) -> str | None:
+    """Who asked to cancel this attempt of a job, inside a transaction; None if nobody."""
+    row = conn.execute("SELECT requested_by FROM runner_cancel WHERE job_id = ? AND attempt = ?",
+                       (job_id, attempt)).fetchone()
+    return None if row is None else row[0]
+
+
 def forget_cancel(conn: sqlite3.Connection, job_id: str) -> None:
     """Drop a job's request once its attempt is settled (in that transaction)."""
     conn.execute("DELETE FROM runner_cancel WHERE job_id = ?", (job_id,))
+
+
+def forget_settled_cancels(conn: sqlite3.Connection) -> int:
+    """Drop requests whose attempt is over (a job that finished before its worker looked)."""
+    return conn.execute(
+        f"DELETE FROM runner_cancel WHERE NOT EXISTS (SELECT 1 FROM runner_job j WHERE "
+        f"j.id = runner_cancel.job_id AND j.attempt = runner_cancel.attempt "
+        f"AND j.state = {EXECUTING_SQL})").rowcount

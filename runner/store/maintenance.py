@@ -29,6 +29,7 @@ from runner.config import Settings
 from runner.errors import DatabaseLocked
 from runner.sections import RetentionSection
 from runner.store import transitions
+from runner.store.cancels import forget_settled_cancels
 from runner.store.db import Database
 from runner.store.events import prune_events
 from runner.store.states import WorkerState, sql_is
@@ -106,6 +107,7 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
         f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
         "AND heartbeat_at < ?",
         (at - section.workers_days * DAY,)).rowcount)
+    db.write(forget_settled_cancels)
     if section.vacuum:
         report.vacuumed_pages = incremental_vacuum(db)
     report.wal_bytes_before, report.wal_bytes_after, report.checkpoint_busy = checkpoint(

@@ -260,3 +260,14 @@ def test_a_finished_job_is_not_cancelled(store):
     assert store.request_cancel(done.id, by="alice", now=T0 + 2) == JobState.COMPLETED
     assert store.get_job(done.id).state == JobState.COMPLETED
     assert store.request_cancel("no-such-job", by="alice", now=T0) is None
+
+
+def test_a_cancelled_job_whose_worker_died_does_not_run_again(store):
+    running = job(max_attempts=3)
+    store.enqueue([running], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
+    store.request_cancel(running.id, by="alice", now=T0 + 1)
+    store.recover_orphans(crash_limit=3, now=T0 + 120)  # the lease lapsed: its worker is gone
+    row = store.get_job(running.id)
+    assert row.state == JobState.CANCELLED and "alice" in (row.reason or "")
+    assert store.claim(now=T0 + 121, owner=OWNER, lease_seconds=60, want=1).claimed == []
