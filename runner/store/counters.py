@@ -170,6 +170,9 @@ def count_backpressure(conn: sqlite3.Connection, queue: str, *, rejected: int = 
 
 def read_backpressure(db: Database) -> dict[str, tuple[int, int]]:
     """Per queue: (jobs rejected, jobs dropped) since the database was created."""
+    if not db.query("SELECT 1 FROM sqlite_master WHERE type='table' "
+                    "AND name='runner_queue_total'"):
+        return {}  # a file no current worker has opened yet
     return {q: (int(r), int(d)) for q, r, d in db.query(
         "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from runner.store.db import Database
+from runner.store.integrity import has_table
 
 #: What can be paused.
 KINDS = ("queue", "task")
@@ -65,7 +66,12 @@ def seed_pauses(db: Database, kind: str, names: Iterable[str], *, now: float,
 
 
 def list_pauses(db: Database) -> list[PauseRow]:
-    """Every recorded state (paused or resumed), by kind and name."""
+    """Every recorded state (paused or resumed), by kind and name.
+
+    Empty on a file no current worker has opened yet (a read-only reader cannot add the table).
+    """
+    if not has_table(db, "runner_pause"):
+        return []
     return [PauseRow(k, n, bool(p), at, by) for k, n, p, at, by in db.query(
         "SELECT kind, name, paused, changed_at, changed_by FROM runner_pause "
         "ORDER BY kind, name")]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from runner.store.counters import TaskTotals, read_backpressure, read_totals
 from runner.store.db import Database
 from runner.store.models import SCHEDULE_ACTIVE
+from runner.store.pauses import list_pauses
 from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
 
 #: Backlog counts stop here, so a scrape costs the same with a million waiting jobs.
@@ -81,8 +82,7 @@ def read_database(db: Database, *, now: float | None = None,
                           (at - heartbeat_limit,))[0]
     lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
         f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
-    paused = {str(n): bool(p) for n, p in db.query(
-        "SELECT name, paused FROM runner_pause WHERE kind = 'queue'")}
+    paused = {p.name: p.paused for p in list_pauses(db) if p.kind == "queue"}
     return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags,
                             read_backpressure(db), paused)
 

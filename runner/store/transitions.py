@@ -36,12 +36,12 @@ from runner.store.pauses import claim_filter
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
-    LIVE,
     RETRYABLE,
     WAITING_SQL,
     JobState,
     sql_in,
 )
+from runner.store.unique_keys import unique_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     """Insert job rows: ``scheduled`` when ``run_at`` is later than ``created``, else ``available``.
 
     A job whose ``unique_key`` names a job that still counts (see
-    :func:`unique_duplicates`) is not written; the result maps it to that job.
+    :mod:`runner.store.unique_keys`) is not written; the result maps it to that job.
     Each queue is bounded by its entry in ``bounds``, else by ``queue_size``
     with ``reject`` (see :class:`QueueBound`); ``drop_oldest`` cancels the
     queue's oldest waiting jobs after the insert, in this transaction, so the
@@ -80,7 +80,7 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
             nothing is written.
     """
     duplicates: dict[str, str] = {}
-    if any(j.unique_key is not None for j in jobs):
+    if any(j.unique_key is not None for j in jobs):  # unique jobs: see runner.store.unique_keys
         duplicates = unique_duplicates(conn, jobs, created)
         if duplicates:
             jobs = [j for j in jobs if j.id not in duplicates]
@@ -105,40 +105,6 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
 _INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
                "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
-
-
-def unique_duplicates(conn: sqlite3.Connection, jobs: Sequence[NewJob],
-                      now: float) -> dict[str, str]:
-    """New jobs whose unique key names a job that counts: new id -> that job's id.
-
-    A job counts while it is in the new job's ``unique_states`` (default: waiting
-    or running) and, with ``unique_for``, was created less than that many seconds
-    ago. Read inside the caller's write transaction, so two producers can never
-    both find no job and both insert. A key given twice in one batch keeps the first.
-    """
-    found: dict[str, str] = {}
-    kept: dict[str, str] = {}
-    for job in jobs:
-        key = job.unique_key
-        if key is None:
-            continue
-        if key in kept:
-            found[job.id] = kept[key]
-            continue
-        states = sql_in(job.unique_states or LIVE)
-        window, params = "", [key]
-        if job.unique_for is not None:
-            window = " AND created_at > ?"
-            params.append(now - job.unique_for)
-        row = conn.execute(
-            f"SELECT id FROM runner_job INDEXED BY runner_job_unique_key WHERE unique_key = ? "
-            f"AND state IN {states}{window} ORDER BY created_at DESC LIMIT 1",
-            params).fetchone()
-        if row is not None:
-            found[job.id] = row[0]
-        else:
-            kept[key] = job.id
-    return found
 
 
 def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int,
