@@ -63,7 +63,7 @@ class QueuesView:
 def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
     """Read every queue's figures (a handful of reads; see the module docstring)."""
     counts: dict[str, Counter[str]] = {}
-    for queue, state, n in store.counts_by_queue_and_state():
+    for queue, state, n in store.unfinished_by_queue():
         counts.setdefault(queue, Counter())[state] += n
     oldest = dict(store.queue_oldest(now))
     done = Counter(queue for _, queue, _, _ in store.completions_since(now - RATE_WINDOW))

@@ -443,6 +443,10 @@ class Store(Protocol):
         """(lease owner, id, task, started_at) of every running job, oldest start first."""
         ...
 
+    def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
+        """(queue, state, jobs) of waiting, running and dead jobs (finished history not read)."""
+        ...
+
     def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:
         """(queue, state, jobs) for every pair that has jobs."""
         ...

@@ -271,3 +271,13 @@ def test_a_cancelled_job_whose_worker_died_does_not_run_again(store):
     row = store.get_job(running.id)
     assert row.state == JobState.CANCELLED and "alice" in (row.reason or "")
     assert store.claim(now=T0 + 121, owner=OWNER, lease_seconds=60, want=1).claimed == []
+
+
+def test_unfinished_jobs_are_counted_per_queue_and_state(store):
+    done, running, mail = job(), job(), job(queue="mail")
+    store.enqueue([done, running, mail, job(T0 + 60)], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=60, want=2)  # done and running
+    store.complete([Ack(done.id, 1, T0, T0 + 1)])
+    counts = {(q, s): n for q, s, n in store.unfinished_by_queue()}
+    assert counts == {("default", JobState.EXECUTING): 1, ("default", JobState.SCHEDULED): 1,
+                      ("mail", JobState.AVAILABLE): 1}

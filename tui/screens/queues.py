@@ -69,10 +69,13 @@ class QueuesScreen(DataScreen):
         yield KeyedTable(COLUMNS, narrow=NARROW, id="queues")
 
     def poll_request(self) -> Any:
-        return self.dashboard.settings or Settings()
+        # An explicit refresh (a key, an action) reads anew; timed ones may reuse the counts.
+        return self.dashboard.settings or Settings(), self.dashboard.fresh_pending
 
     def fetch(self, db: Database, request: Any, now: float) -> Any:
-        return queues_view(store_for(db), request, now)
+        settings, fresh = request
+        return self.dashboard.throttle.read(
+            "queues-view", lambda: queues_view(store_for(db), settings, now), fresh=fresh)
 
     def apply(self, data: Any) -> None:
         if data is None:

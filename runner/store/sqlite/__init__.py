@@ -396,6 +396,9 @@ class SqliteStore:
     def running_jobs(self) -> list[tuple[str | None, str, str, float | None]]:
         return _stats.running_jobs(self.db)
 
+    def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
+        return _stats.unfinished_by_queue(self.db)
+
     def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:
         return _stats.counts_by_queue_and_state(self.db)
 
