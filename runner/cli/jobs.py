@@ -115,10 +115,15 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
-    job = store_for(ctx.db).get_job(args.id)
+    store = store_for(ctx.db)
+    job = store.get_job(args.id)
     now = time.time()
+    held = {(p.kind, p.name) for p in store.list_pauses() if p.paused}
     fields = [
-        ("id", job.id), ("task", job.task), ("queue", job.queue), ("priority", job.priority),
+        ("id", job.id),
+        ("task", job.task + (" (paused)" if ("task", job.task) in held else "")),
+        ("queue", job.queue + (" (paused)" if ("queue", job.queue) in held else "")),
+        ("priority", job.priority),
         ("state", job.state), ("reason", job.reason or "-"), ("arguments", job.args or "-"),
         ("attempt", f"{job.attempt} of {job.max_attempts}"), ("crashes", job.crashes),
         ("created", when(job.created_at)), ("run at", when(job.run_at)),

@@ -50,3 +50,11 @@ def test_the_queues_command_prints_a_table(huey, tmp_path, capsys):
     row = next(line for line in out.splitlines() if line.startswith("default"))
     assert "paused by" in row and "(cli)" in row and "unbounded" in row
     assert "(1 queues, 1 paused)" in out
+
+
+def test_show_says_when_a_jobs_queue_is_paused(huey, tmp_path, capsys):
+    settings = write_settings(tmp_path, name="cli.toml")
+    mail = dashboard_jobs.send_mail("a@example.com")
+    pause_queue("mail")
+    assert main(["--settings", str(settings), "show", mail.id]) == 0
+    assert "mail (paused)" in capsys.readouterr().out
