@@ -38,6 +38,15 @@ def test_queues_show_their_jobs_and_p_pauses_and_resumes_the_selected_one(seeded
         assert "paused" in table.get_row("mail")[10] and "(dashboard)" in table.get_row(
             "mail")[10]
         assert "2 queues, 1 paused" in str(app.screen.query_one("#queues-note").render())
+        await pilot.press("1")  # the Overview marks it too
+        await settle(app, pilot)
+        overview = app.screen.query_one("#queues", KeyedTable)
+        assert "(paused)" in overview.get_row("mail")[0]
+        assert "(paused)" not in overview.get_row("default")[0]
+        await pilot.press("7")
+        await settle(app, pilot)
+        table = app.screen.query_one("#queues", KeyedTable)
+        table.move_cursor(row=table.get_row_index("mail"))
         await pilot.press("p")
         await settle(app, pilot)
         assert paused(seeded.path) == {"mail": False}

@@ -22,6 +22,7 @@ from runner.readmodel.dashboard import (
     worker_loads,
 )
 from runner.store.db import Database
+from runner.store.factory import store_for
 from runner.store.queries import JobFilter
 from runner.store.states import JobState
 from runner.store.workers import worker_gone
@@ -49,6 +50,8 @@ class OverviewData:
     workers: list[WorkerLoad]
     now: float
     times: tuple[RunTimes, dict[str, RunTimes]] | None = None
+    paused: frozenset[str] = frozenset()
+    """Queues paused on purpose (marked in the table)."""
 
 
 def time_axis(start: float, end: float, width: int) -> str:
@@ -114,7 +117,9 @@ class OverviewScreen(DataScreen):
         throttle = self.dashboard.throttle
         queues = throttle.read("queues", lambda: queue_loads(db, now), fresh=request)
         times = throttle.read("run-times", lambda: recent_run_times(db, now), fresh=request)
-        return OverviewData(queues, worker_loads(db), now, times)
+        paused = frozenset(p.name for p in store_for(db).list_pauses()
+                           if p.kind == "queue" and p.paused)
+        return OverviewData(queues, worker_loads(db), now, times, paused)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
         if outcome.error is None:
@@ -159,7 +164,8 @@ class OverviewScreen(DataScreen):
         rows = []
         for name in sorted(queues):
             q, t = queues[name], by_queue.get(name)
-            rows.append((name, (name, fmt.count(q.waiting), fmt.count(q.running),
+            shown = f"{fmt.safe(name)} [yellow](paused)[/]" if name in data.paused else name
+            rows.append((name, (shown, fmt.count(q.waiting), fmt.count(q.running),
                                 fmt.age(q.oldest_waiting_age),
                                 fmt.count(t.per_minute) if t else "0",
                                 fmt.duration(t.p50) if t else "-",
