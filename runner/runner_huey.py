@@ -42,7 +42,7 @@ from runner.attempt import (
     stuck_message,
 )
 from runner.config import Settings, load_settings
-from runner.errors import SerializationError
+from runner.errors import JobCancelled, SerializationError
 from runner.huey_api import HueyApi
 from runner.result import RunnerResult
 from runner.retry import backoff_delay
@@ -433,6 +433,7 @@ class RunnerHuey(HueyApi, Huey):
                 if signal == S.SIGNAL_CANCELED:
                     attempt.outcome, attempt.reason = JobState.CANCELLED, (
                         attempt.interrupt.message() if attempt.interrupt.requested
+                        else f"cancelled by the task: {exc}" if isinstance(exc, JobCancelled)
                         else "cancelled before running")
             elif signal == S.SIGNAL_COMPLETE:
                 if not attempt.interrupt.requested:

@@ -277,3 +277,10 @@ def stubborn_sync(label):
     while time.monotonic() < deadline:
         sum(range(100))
     record(f"end {label}")
+
+
+@task(retry_limit=3, retry_delay=0.01, jitter=0)
+def gives_up():
+    from runner import JobCancelled
+
+    raise JobCancelled("no longer needed")

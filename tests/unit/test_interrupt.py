@@ -88,3 +88,15 @@ def test_a_request_before_the_start_stops_it_at_once_and_one_after_the_end_does_
     assert run_sync(lambda: 7, (), {}, None, late) == 7
     late.request("carol")
     assert not late.requested
+
+
+def test_a_task_that_raises_job_cancelled_ends_cancelled_without_retries(huey):
+    from runner.store import queries
+    from runner.testing import drain
+    from tests import jobs
+
+    result = jobs.gives_up()
+    drain(include_scheduled=True)
+    row = queries.get_job(huey.jobs.db, result.id)
+    assert (row.state, row.attempt) == ("cancelled", 1)
+    assert row.reason == "cancelled by the task: no longer needed"
