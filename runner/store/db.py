@@ -25,6 +25,7 @@ import peewee
 from runner.config import DatabaseSection
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
 from runner.files import DEFAULT_FILE_MODE, create_private
+from runner.store.rows import AmbiguousId, short_id  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,27 @@ class Database:
             self._identity = now
             for hook in list(self.on_replaced):
                 hook(self)
+
+    def refresh(self) -> None:
+        """Before a read of a long-lived handle: end a snapshot left open, and reopen
+        when the file was replaced (a read-only handle never writes, so
+        :meth:`_check_file` does not run for it on its own).
+
+        Raises:
+            DatabaseUnavailable: the file is gone.
+        """
+        now = self._file_identity()
+        if now is None:
+            self.close()
+            raise DatabaseUnavailable(f"{self.path}: no such database file")
+        if self.peewee.is_closed():
+            return
+        if now != getattr(self._local, "identity", None):
+            self.close()
+            return
+        conn = self.peewee.connection()
+        if conn.in_transaction:  # never carry a snapshot into the next read
+            conn.rollback()
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
@@ -312,10 +334,6 @@ def contains_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-class AmbiguousId(LookupError):
-    """A shortened id matches more than one row."""
-
-
 def lookup_id(db: Database, table: str, columns: str, ident: str) -> tuple | None:
     """The row whose id is ``ident``, or starts or ends with it (unique), or None.
 
@@ -337,6 +355,3 @@ def lookup_id(db: Database, table: str, columns: str, ident: str) -> tuple | Non
     return rows[0] if rows else None
 
 
-def short_id(ident: str) -> str:
-    """The random tail of an id: what listings show and lookups accept."""
-    return ident[-12:]

@@ -53,7 +53,7 @@ def test_revoke_from_another_process_is_seen_by_one_that_claimed(huey):
         assert huey.restore_by_id(result.id) is True
         assert not other.is_revoked(result.id)
     finally:
-        other.jobs.notifier.close()
+        other.jobs.store.close()
         other.jobs.db.close()
 
 

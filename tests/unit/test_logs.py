@@ -23,7 +23,7 @@ from tests import jobs
 def sink(huey):
     def make(**options):
         section = LoggingSection(**options)
-        handler = LogSink(huey.jobs.db, section, worker="test-worker")
+        handler = LogSink(huey.jobs.store, section, worker="test-worker")
         root = logging.getLogger()
         root.addHandler(handler)
         old_level = root.level
