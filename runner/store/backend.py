@@ -304,7 +304,8 @@ class Store(Protocol):
         ...
 
     def data_version(self) -> int:
-        """SQLite's ``data_version``: changes when another connection commits (cheap poll)."""
+        """A number that changes when another connection commits (the scheduler's cheap
+        poll): SQLite's ``data_version``; a server backend counts its notifications."""
         ...
 
     def fire(self, plans: Sequence[FirePlan], *, clock: Callable[[], float],

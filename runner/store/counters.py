@@ -33,14 +33,9 @@ TOTALS = ("enqueued", JobState.COMPLETED.value, "failed", "retried", JobState.DE
 #: Outcomes a writer may add with :func:`count_where`.
 OUTCOMES = ("retried", JobState.DEAD.value, JobState.CANCELLED.value)
 
-DDL = [
-    f"""CREATE TABLE IF NOT EXISTS runner_job_total (
-        task TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in TOTALS)},
-        duration_sum REAL NOT NULL DEFAULT 0,
-        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _BUCKET_COLUMNS)},
-        PRIMARY KEY (task, queue)) WITHOUT ROWID""",
+#: The table is the model runner.store.tables.JobTotal; this trigger (SQLite's dialect)
+#: counts each failed attempt inside the statement that records it.
+TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS runner_job_error_counted AFTER INSERT ON runner_job_error
         BEGIN
         INSERT INTO runner_job_total (task, queue, failed)

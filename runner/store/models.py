@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from runner.store import counters, leases, migrations
+from runner.store import counters, migrations
 from runner.store.rows import DISPATCH_TASK, AttemptError, JobRow, LogRow  # noqa: F401 - re-exported
 from runner.store.states import (
     EXECUTING_SQL,
@@ -104,15 +104,12 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
     "WHERE job_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
-    # Lifetime counters per task and queue (see runner.counters).
-    *counters.DDL,
-    *leases.DDL,
+    # Lifetime counters per task and queue (see runner.store.counters).
+    *counters.TRIGGERS,
 ]
 
 #: Every statement that creates the schema, tables first.
-DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES,
-       # Kept as SQL beside the code that owns them: lifetime counters and leases.
-       *counters.DDL, *leases.DDL]
+DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES]
 
 _DDL_NAME = re.compile(r'IF NOT EXISTS "?(\w+)')
 #: The count of waiting jobs per queue and the triggers that keep it.

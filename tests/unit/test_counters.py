@@ -140,3 +140,11 @@ def test_a_bulk_cancel_counts_each_job_it_cancels(huey):
     plan = control.plan_bulk(store_for(db), "cancel", JobFilter(task="add"))
     assert control.run_bulk(store_for(db), plan, chunk=2) == 5
     assert totals(db, "add").cancelled == 5
+
+
+def test_the_counter_columns_written_are_the_models_columns():
+    from runner.store.counters import _BUCKET_COLUMNS, TOTALS
+    from runner.store.tables import JobTotal
+
+    assert [f.column_name for f in JobTotal._meta.sorted_fields] == [
+        "task", "queue", *TOTALS, "duration_sum", *_BUCKET_COLUMNS]

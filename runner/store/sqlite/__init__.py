@@ -612,8 +612,9 @@ def sqlite_store(db: Database) -> SqliteStore:
 def open_sqlite(request: StoreRequest) -> SqliteStore:
     """The store of a SQLite file; unless read-only, created and migrated on first open.
 
-    The per-thread connection of :class:`Database` is this backend's pool: SQLite
-    serialises writers anyway, and a connection never crosses threads.
+    The per-thread connection of :class:`Database` is this backend's pool (see
+    :mod:`runner.store.db` for the measurement): SQLite serialises writers
+    anyway, and a connection never crosses threads.
     """
     if request.shared:
         return SqliteStore(Database(request.database, request.options,
