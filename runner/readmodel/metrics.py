@@ -9,7 +9,7 @@ rate, retries and deaths; per queue: jobs by state and the age of the oldest
 due waiting job; per schedule: how late its next fire is; per worker: heartbeat
 age, RSS, CPU.
 
-Each query fetches all its rows at once (see :mod:`runner.store.queries`).
+Each query fetches all its rows at once (see :mod:`runner.store.sqlite.queries`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from runner.files import DEFAULT_FILE_MODE
 from runner.store.backend import Backend, Store, StoreRequest
 
 if TYPE_CHECKING:
-    from runner.store.db import Database
+    from runner.store.sqlite.db import Database
 
 
 #: Where each backend lives; imported on first use.
@@ -122,7 +122,8 @@ def is_driver_bug(exc: BaseException) -> bool:
 
 
 def store_for(db: Database) -> Store:
-    """The :class:`Store` of an open SQLite :class:`~runner.store.db.Database` (tests, tools)."""
+    """The :class:`Store` of an open SQLite :class:`~runner.store.sqlite.db.Database`
+    (tests and tools)."""
     from runner.store.sqlite import sqlite_store
 
     return sqlite_store(db)

@@ -354,6 +354,6 @@ class JobStorage(OutcomeWriter, KeyValueStore):
 
     @property
     def db(self) -> Any:
-        """The SQLite backend's :class:`~runner.store.db.Database` (tests and tools only;
+        """The SQLite backend's :class:`~runner.store.sqlite.db.Database` (tests and tools only;
         AttributeError on another backend)."""
         return self.store.db  # type: ignore[attr-defined]

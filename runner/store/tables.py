@@ -2,9 +2,9 @@
 
 SQLite and PostgreSQL share these definitions; each dialect gets its
 ``CREATE TABLE`` from peewee. Indexes stay hand-written per dialect in
-:mod:`runner.store.models` (partial indexes the hot statements name with
+:mod:`runner.store.sqlite.models` (partial indexes the hot statements name with
 ``INDEXED BY``), and so do the hot statements themselves
-(:mod:`runner.store.transitions`). Defaults are SQL defaults, so rows written
+(:mod:`runner.store.sqlite.transitions`). Defaults are SQL defaults, so rows written
 by plain SQL get them too.
 """
 
@@ -15,7 +15,7 @@ import peewee as pw
 from runner.store.states import FINAL, LIVE, JobState, WorkerState, sql_in, sql_is
 from runner.store.views import BUCKETS
 
-#: Bound to no database: the models describe the schema; the driver is runner.store.db's.
+#: Bound to no database: the models describe the schema; the driver is runner.store.sqlite.db's.
 schema_database = pw.SqliteDatabase(None)
 
 
@@ -111,7 +111,7 @@ class Counter(_Table):
 
 
 class QueueCount(_Table):
-    """Waiting jobs per queue, kept by triggers on runner_job (see runner.store.models)."""
+    """Waiting jobs per queue, kept by triggers on runner_job (see runner.store.sqlite.models)."""
 
     queue = pw.TextField(primary_key=True)
     waiting = pw.IntegerField(constraints=_default("0"))

@@ -3,7 +3,7 @@
 One pass every ``heartbeat_interval`` seconds checks memory and disk
 (:mod:`runner.worker.guard`) and writes throttled progress values
 (:mod:`runner.progress`); every ``[retention] interval`` it also prunes and
-checkpoints (:mod:`runner.store.maintenance`). Kept apart from the lifeline so that
+checkpoints (:mod:`runner.store.sqlite.maintenance`). Kept apart from the lifeline so that
 a long prune never delays a heartbeat.
 """
 

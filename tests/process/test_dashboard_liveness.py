@@ -12,9 +12,9 @@ from textual.widgets import Static
 from runner.cli import main as cli
 from runner.config import load_settings
 from runner.readmodel.health import check
-from runner.store.db import Database
 from runner.store.factory import open_store
-from runner.store.queries import list_workers
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.queries import list_workers
 from tests import jobs
 from tests.conftest import wait_for, write_settings
 from tests.tui.conftest import drive, settle, wait_poll

@@ -8,9 +8,9 @@ import urllib.request
 
 from runner.readmodel.prometheus import render_database
 from runner.readmodel.scrape import read_database
-from runner.store.counters import read_totals
 from runner.store.factory import store_for
-from runner.store.maintenance import RetentionSection, prune
+from runner.store.sqlite.counters import read_totals
+from runner.store.sqlite.maintenance import RetentionSection, prune
 from tests import jobs
 from tests.conftest import wait_for, write_settings
 from tests.unit.test_prometheus import counter_samples, families, samples

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner import get_progress
 from runner.cli import main as cli
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import wait_for
 

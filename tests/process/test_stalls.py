@@ -6,7 +6,7 @@ import signal
 
 from runner.config import load_settings
 from runner.readmodel.health import check
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
 

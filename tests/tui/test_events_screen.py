@@ -8,8 +8,8 @@ from collections import Counter
 from runner import emit
 from runner.events.replay import REPLAY_TASK
 from runner.readmodel.events import event_views, unhandled_event_count
-from runner.store.db import Database
 from runner.store.factory import store_for
+from runner.store.sqlite.db import Database
 from runner.testing import drain
 from tests import event_handlers
 from tests.conftest import read_records

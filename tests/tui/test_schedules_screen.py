@@ -7,9 +7,9 @@ import time
 from runner.readmodel.schedules import schedule_views
 from runner.scheduling.definitions import registry
 from runner.scheduling.scheduler import sync_item
-from runner.store import schedules as schedule_store
-from runner.store.db import Database
 from runner.store.factory import store_for
+from runner.store.sqlite import schedules as schedule_store
+from runner.store.sqlite.db import Database
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 from tests.conftest import write_settings
 from tests.tui.conftest import drive, settle

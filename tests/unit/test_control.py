@@ -8,7 +8,7 @@ import pytest
 from runner import control
 from runner.errors import InvalidAction
 from runner.store.factory import open_store
-from runner.store.queries import JobFilter
+from runner.store.sqlite.queries import JobFilter
 from runner.testing import drain
 from tests import jobs
 from tests.unit.test_layers import _graph

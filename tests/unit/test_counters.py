@@ -7,12 +7,12 @@ import time
 import pytest
 
 from runner import control
-from runner.store.counters import BUCKETS, count_where, read_totals
 from runner.store.factory import store_for
 from runner.store.job_rows import Ack
-from runner.store.maintenance import RetentionSection, prune
-from runner.store.transitions import complete as write_acks
-from runner.store.workers import recover_orphans
+from runner.store.sqlite.counters import BUCKETS, count_where, read_totals
+from runner.store.sqlite.maintenance import RetentionSection, prune
+from runner.store.sqlite.transitions import complete as write_acks
+from runner.store.sqlite.workers import recover_orphans
 from runner.testing import drain
 from tests import jobs
 
@@ -132,7 +132,7 @@ def test_a_batch_with_a_stale_completion_counts_only_what_it_wrote(huey):
 
 
 def test_a_bulk_cancel_counts_each_job_it_cancels(huey):
-    from runner.store.queries import JobFilter
+    from runner.store.sqlite.queries import JobFilter
 
     db = huey.jobs.db
     for i in range(5):
@@ -143,7 +143,7 @@ def test_a_bulk_cancel_counts_each_job_it_cancels(huey):
 
 
 def test_the_counter_columns_written_are_the_models_columns():
-    from runner.store.counters import _BUCKET_COLUMNS, TOTALS
+    from runner.store.sqlite.counters import _BUCKET_COLUMNS, TOTALS
     from runner.store.tables import JobTotal
 
     assert [f.column_name for f in JobTotal._meta.sorted_fields] == [

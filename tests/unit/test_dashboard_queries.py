@@ -12,8 +12,8 @@ from runner.readmodel.failures import failure_group_ids, failure_groups
 from runner.readmodel.schedules import schedule_count, schedule_views
 from runner.store.backend import Store
 from runner.store.factory import open_store
-from runner.store.integrity import index_hint
-from runner.store.queries import JobFilter
+from runner.store.sqlite.integrity import index_hint
+from runner.store.sqlite.queries import JobFilter
 from runner.testing import drain
 from tests import jobs
 
@@ -135,7 +135,7 @@ def test_a_database_without_the_dashboard_indexes_still_reads(huey):
 
 
 def test_log_search_matches_percent_and_underscore_literally(huey):
-    from runner.store.logs import insert_logs
+    from runner.store.sqlite.logs import insert_logs
 
     store = huey.jobs.store
     store.db.write(lambda c: insert_logs(c, [(1.0, 20, "app", "disk 100% full", None, None, "w"),

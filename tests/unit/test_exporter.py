@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner.store.factory import store_for
-from runner.store.leases import release_lease, take_lease
+from runner.store.sqlite.leases import release_lease, take_lease
 from runner.worker.exporter import ExporterElection
 from tests.conftest import wait_for
 

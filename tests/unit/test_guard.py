@@ -8,8 +8,8 @@ import pytest
 
 from runner.config import DatabaseSection, parse_settings
 from runner.errors import DiskFull
-from runner.store.db import Database
 from runner.store.factory import store_for
+from runner.store.sqlite.db import Database
 from runner.worker.guard import ResourceGuard, holds_for_space
 
 

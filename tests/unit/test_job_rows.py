@@ -10,11 +10,11 @@ import pytest
 
 from runner import configure, control
 from runner.errors import QueueFull
-from runner.store import queries
 from runner.store.factory import store_for
-from runner.store.maintenance import RetentionSection, prune
-from runner.store.models import WAITING_SQL, create_schema
-from runner.store.workers import recover_orphans
+from runner.store.sqlite import queries
+from runner.store.sqlite.maintenance import RetentionSection, prune
+from runner.store.sqlite.models import WAITING_SQL, create_schema
+from runner.store.sqlite.workers import recover_orphans
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import wait_for

@@ -7,7 +7,7 @@ from huey.exceptions import TaskLockedException
 
 from runner import task
 from runner.runner_huey import RunnerHuey
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import wait_for

@@ -18,8 +18,8 @@ from runner.readmodel.scrape import (
     read_database,
     read_process,
 )
-from runner.store.counters import BUCKETS
 from runner.store.factory import store_for
+from runner.store.sqlite.counters import BUCKETS
 from runner.testing import drain
 from tests import jobs
 

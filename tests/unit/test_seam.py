@@ -1,7 +1,7 @@
 """Everything outside the store reaches the data through the ``Store`` protocol.
 
 Callers may import the store's neutral modules (the protocol, the factory, the
-row values, the states); never a backend's statements, ``runner.store.db`` or a
+row values, the states); never a backend's statements, ``runner.store.sqlite.db`` or a
 database driver. The neutral modules themselves stay free of any backend, so a
 PostgreSQL or Redis backend plugs in beside SQLite without touching a caller.
 """
@@ -68,12 +68,43 @@ def test_no_database_driver_outside_the_backends():
 
 
 def test_a_caller_importing_a_backend_module_is_reported(tmp_path):
-    graph = {"tui.screens.jobs": {"runner.store.db", "runner.store.rows"},
-             "runner.store.rows": {"runner.store.queries"},
-             "runner.store.queries": {"runner.store.db"}}
-    assert store_reach(graph) == ["runner.store.rows imports runner.store.queries",
-                                  "tui.screens.jobs imports runner.store.db"]
+    graph = {"tui.screens.jobs": {"runner.store.sqlite.db", "runner.store.rows"},
+             "runner.store.rows": {"runner.store.sqlite.queries"},
+             "runner.store.sqlite.queries": {"runner.store.sqlite.db"}}
+    assert store_reach(graph) == ["runner.store.rows imports runner.store.sqlite.queries",
+                                  "tui.screens.jobs imports runner.store.sqlite.db"]
     source = tmp_path / "source.py"
     source.write_text("import sqlite3\nfrom peewee import SqliteDatabase\nimport json\n")
     assert driver_imports({"tui.source": source}) == [
         "tui.source imports sqlite3", "tui.source imports peewee"]
+
+
+def _raw_imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return names
+
+
+def test_the_project_uses_no_old_path_of_a_moved_module():
+    from runner.store import MOVED
+
+    old = {f"runner.store.{name}" for name in MOVED}
+    found = [f"{module} imports {name}" for module, path in sorted(_modules().items())
+             for name in _raw_imports(path) if name in old]
+    assert found == []
+
+
+def test_old_paths_of_moved_modules_still_import_the_same_module():
+    from runner.store.queries import JobFilter  # type: ignore[import-not-found]
+
+    import runner.store.sqlite.queries
+    from runner.store.rows import JobFilter as neutral
+
+    assert JobFilter is neutral
+    import runner.store.queries  # type: ignore[import-not-found]
+
+    assert runner.store.queries is runner.store.sqlite.queries

@@ -1,9 +1,12 @@
 """The SQLite backend of the storage seam: :class:`SqliteStore` over one jobs file.
 
-SQLite's statements live in the store modules it calls: the job state machine
-(:mod:`runner.store.transitions`, with the tuned claim, ack and enqueue), and
-the events, schedules, logs, workers, queries, stats and maintenance modules.
-Each method here is one transaction (``BEGIN IMMEDIATE``) or one read.
+Every SQLite statement lives in this package, in the module of its concern:
+the job state machine (:mod:`.transitions`, with the tuned claim, ack and
+enqueue), connections (:mod:`.db`), indexes and triggers (:mod:`.models`),
+and the events, schedules, logs, workers, queries, stats, dashboard and
+scrape reads, key/value, counters, leases and maintenance modules. Each method
+here is one transaction (``BEGIN IMMEDIATE``) or one read. The backend
+registers itself as :data:`BACKEND` (see :mod:`runner.store.factory`).
 """
 
 from __future__ import annotations
@@ -17,22 +20,7 @@ import peewee
 
 from runner.errors import DuplicateJob
 from runner.sections import RetentionSection
-from runner.store import dashboard_reads as _panels
-from runner.store import events as _events
-from runner.store import integrity as _integrity
-from runner.store import job_control as _job_control
-from runner.store import kv as _kv
-from runner.store import leases as _leases
-from runner.store import logs as _logs
-from runner.store import maintenance as _maintenance
-from runner.store import queries as _queries
-from runner.store import schedules as _schedules
-from runner.store import scrape_reads as _scrape
-from runner.store import stats as _stats
-from runner.store import transitions as _transitions
-from runner.store import workers as _workers
 from runner.store.backend import AttemptLog, Backend, StoreRequest
-from runner.store.db import Database, open_database
 from runner.store.event_rows import EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import Ack, FailureInfo, NewJob
 from runner.store.rows import (
@@ -49,9 +37,25 @@ from runner.store.rows import (
     Recovery,
     WorkerRow,
 )
-from runner.store.running_file import RunningFile, running_path
 from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
-from runner.store.schema import prepare_database
+from runner.store.sqlite import dashboard_reads as _panels
+from runner.store.sqlite import events as _events
+from runner.store.sqlite import integrity as _integrity
+from runner.store.sqlite import job_control as _job_control
+from runner.store.sqlite import kv as _kv
+from runner.store.sqlite import leases as _leases
+from runner.store.sqlite import logs as _logs
+from runner.store.sqlite import maintenance as _maintenance
+from runner.store.sqlite import queries as _queries
+from runner.store.sqlite import schedules as _schedules
+from runner.store.sqlite import scrape_reads as _scrape
+from runner.store.sqlite import stats as _stats
+from runner.store.sqlite import transitions as _transitions
+from runner.store.sqlite import workers as _workers
+from runner.store.sqlite.db import Database, open_database
+from runner.store.sqlite.running_file import RunningFile, running_path
+from runner.store.sqlite.schema import prepare_database
+from runner.store.sqlite.wakeup import Listener, Notifier
 from runner.store.states import FINAL, FUTURE, JobState, sql_in
 from runner.store.views import (
     RECENT_SAMPLE,
@@ -63,7 +67,6 @@ from runner.store.views import (
     Summary,
     WorkerLoad,
 )
-from runner.store.wakeup import Listener, Notifier
 
 
 class SqliteStore:
@@ -613,7 +616,7 @@ def open_sqlite(request: StoreRequest) -> SqliteStore:
     """The store of a SQLite file; unless read-only, created and migrated on first open.
 
     The per-thread connection of :class:`Database` is this backend's pool (see
-    :mod:`runner.store.db` for the measurement): SQLite serialises writers
+    :mod:`runner.store.sqlite.db` for the measurement): SQLite serialises writers
     anyway, and a connection never crosses threads.
     """
     if request.shared:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from itertools import accumulate
 from typing import Protocol
 
-from runner.store.db import Database
+from runner.store.sqlite.db import Database
 from runner.store.states import COMPLETED_SQL, JobState
 from runner.store.views import BUCKETS, TaskTotals  # noqa: F401 - re-exported
 

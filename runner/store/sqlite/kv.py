@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from runner.store.db import Database
+from runner.store.sqlite.db import Database
 
 #: Appended to a ``WHERE key ...`` clause; its parameter is the current time.
 _LIVE = " AND (expires_at IS NULL OR expires_at >= ?)"

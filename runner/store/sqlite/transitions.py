@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
-from runner.store.counters import count_completions, count_enqueued, count_where
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
+from runner.store.sqlite.counters import count_completions, count_enqueued, count_where
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,

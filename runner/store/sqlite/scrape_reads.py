@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from runner.store.counters import read_totals
-from runner.store.db import Database
-from runner.store.models import SCHEDULE_ACTIVE
+from runner.store.sqlite.counters import read_totals
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
 from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
 

@@ -5,7 +5,7 @@ owner is a process on this host that no longer exists, is an orphan: it goes
 back to ``available`` with its attempt still counted, or to ``dead`` ("worker
 died") once it has been running during ``crash_limit`` worker deaths. Only an
 attempt that had started is charged: a job the dead worker had claimed ahead of
-its idle threads goes back as if never claimed (see :mod:`runner.store.running_file`).
+its idle threads goes back as if never claimed (see :mod:`runner.store.sqlite.running_file`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import socket
 import sqlite3
 import time
 
-from runner.store import transitions
-from runner.store.db import Database
 from runner.store.owners import make_worker_id, parse_worker_id, pid_alive, worker_gone  # noqa: F401 - re-exported
 from runner.store.rows import Recovery  # noqa: F401 - re-exported
-from runner.store.running_file import forget, read_started, running_dir
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.running_file import forget, read_started, running_dir
 from runner.store.states import JobState, WorkerState, sql_is
 
 

@@ -27,10 +27,10 @@ import time
 from runner.config import Settings
 from runner.errors import DatabaseLocked
 from runner.sections import RetentionSection
-from runner.store import transitions
-from runner.store.db import Database
-from runner.store.events import prune_events
 from runner.store.rows import PruneReport  # noqa: F401 - re-exported
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.events import prune_events
 from runner.store.states import WorkerState, sql_is
 
 logger = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from runner.store.db import Database, contains_pattern
-from runner.store.integrity import has_table
-from runner.store.models import LogRow
 from runner.store.rows import LogFilter, LogTuple, parse_level  # noqa: F401 - re-exported
+from runner.store.sqlite.db import Database, contains_pattern
+from runner.store.sqlite.integrity import has_table
+from runner.store.sqlite.models import LogRow
 
 _COLUMNS = ", ".join(LogRow.__dataclass_fields__)
 

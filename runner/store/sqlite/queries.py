@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from runner.errors import JobNotFound
-from runner.store.db import AmbiguousId, Database, contains_pattern, lookup_id
-from runner.store.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.store.rows import JobFilter, QueueDepth, WorkerRow  # noqa: F401 - re-exported
+from runner.store.sqlite.db import AmbiguousId, Database, contains_pattern, lookup_id
+from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,

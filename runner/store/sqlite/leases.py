@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from runner.store.db import Database
+from runner.store.sqlite.db import Database
 
 
 def take_lease(db: Database, name: str, owner: str, ttl: float, *,

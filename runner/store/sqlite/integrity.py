@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable
-from runner.store.db import Database
-from runner.store.models import is_jobs_database
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.models import is_jobs_database
 
 
 def has_table(db: Database, name: str) -> bool:

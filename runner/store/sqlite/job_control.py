@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from runner.errors import InvalidAction
-from runner.store import transitions
-from runner.store.db import Database
-from runner.store.queries import JobFilter, job_where
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.queries import JobFilter, job_where
 from runner.store.states import FINAL, sql_in
 
 _CHUNK = 500

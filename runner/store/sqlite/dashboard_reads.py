@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 
-from runner.store.db import Database
-from runner.store.models import JOB_COLUMNS, WAITING_SQL, JobRow
-from runner.store.queries import JobFilter, job_where, list_workers
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.models import JOB_COLUMNS, WAITING_SQL, JobRow
+from runner.store.sqlite.queries import JobFilter, job_where, list_workers
+from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
-from runner.store.stats import queue_oldest as oldest_due_by_queue
 from runner.store.views import (  # noqa: F401 - re-exported
     JOB_SORTS,
     JOB_STATES,

@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
-from runner.store import transitions
-from runner.store.db import AmbiguousId, Database, lookup_id
 from runner.store.event_rows import (  # noqa: F401 - re-exported
     OUTCOME_OF_STATE,
     EventRow,
@@ -23,9 +21,11 @@ from runner.store.event_rows import (  # noqa: F401 - re-exported
     HandlerOutcome,
     NewEvent,
 )
-from runner.store.integrity import index_hint
 from runner.store.job_rows import NewJob
-from runner.store.models import DISPATCH_TASK
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import AmbiguousId, Database, lookup_id
+from runner.store.sqlite.integrity import index_hint
+from runner.store.sqlite.models import DISPATCH_TASK
 from runner.store.states import AVAILABLE_SQL, LIVE_SQL
 
 _COLUMNS = ", ".join(EventRow.__dataclass_fields__)

@@ -12,12 +12,12 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from runner.errors import QueueFull
-from runner.store.db import Database
 from runner.store.job_rows import NewJob
-from runner.store.models import SCHEDULE_ACTIVE
 from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem  # noqa: F401 - re-exported
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.models import SCHEDULE_ACTIVE
+from runner.store.sqlite.transitions import enqueue
 from runner.store.states import EXECUTING_SQL, LIVE_SQL, WAITING_SQL
-from runner.store.transitions import enqueue
 
 _COLUMNS = ", ".join(f"s.{name}" for name in list(ScheduleRow.__dataclass_fields__)[:-1])
 

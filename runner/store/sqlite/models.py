@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from runner.store import counters, migrations
 from runner.store.rows import DISPATCH_TASK, AttemptError, JobRow, LogRow  # noqa: F401 - re-exported
+from runner.store.sqlite import counters, migrations
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -25,7 +25,7 @@ from runner.store.states import (
 )
 from runner.store.tables import TABLES, create_table_sql
 
-#: Re-exported from runner.store.migrations, where it is bumped.
+#: Re-exported from runner.store.sqlite.migrations, where it is bumped.
 SCHEMA_VERSION = migrations.SCHEMA_VERSION
 
 
@@ -104,7 +104,7 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
     "WHERE job_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
-    # Lifetime counters per task and queue (see runner.store.counters).
+    # Lifetime counters per task and queue (see runner.store.sqlite.counters).
     *counters.TRIGGERS,
 ]
 

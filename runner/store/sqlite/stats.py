@@ -7,11 +7,11 @@ call. :mod:`runner.readmodel` turns the rows into what its callers show.
 
 from __future__ import annotations
 
-from runner.store.db import Database
-from runner.store.integrity import index_hint
-from runner.store.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
-from runner.store.queries import JobFilter, job_where
 from runner.store.rows import FailureRow  # noqa: F401 - re-exported
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.integrity import index_hint
+from runner.store.sqlite.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
+from runner.store.sqlite.queries import JobFilter, job_where
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,
