@@ -82,7 +82,8 @@ class Database:
         self.options = options or DatabaseSection()
         self.readonly = readonly
         self._write_lock = threading.RLock()
-        self._local = threading.local()
+        # Which file the open connection is on: per thread, or the one shared connection's.
+        self._local = threading.local() if not shared else _Shared()
         self._identity = self._file_identity()
         #: Called with this database once the file was found replaced (schema checks).
         self.on_replaced: list[Callable[[Database], None]] = []
@@ -298,6 +299,12 @@ class Database:
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for several reads; the caller fetches all rows of each."""
         yield self.connection()
+
+
+class _Shared:
+    """Where a shared connection's file identity is kept (every thread sees the same)."""
+
+    identity: tuple[int, int] | None = None
 
 
 def _initialize_new_file(path: Path, busy_timeout: float) -> None:
