@@ -35,9 +35,8 @@ from runner.scheduling.control import (
     upcoming_fire_times,
 )
 from runner.sections import QUEUE_NAME
-from runner.store.db import Database
-from runner.store.factory import store_for
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.rows import JobFilter
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -47,7 +46,6 @@ from runner.store.states import (
     WAITING,
     JobState,
 )
-from runner.store.wakeup import Notifier
 
 #: What a bulk retry takes when the filter names no state: failed jobs only.
 FAILED_STATES = FAILED_OR_CANCELLED
@@ -56,44 +54,44 @@ BULK_CHUNK = 500
 BULK_VERBS = {"retry": RETRYABLE, "discard": DISCARDABLE, "cancel": CANCELLABLE}
 
 
-def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
+def retry_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Make jobs waiting again, due now, for one more attempt; returns how many.
 
     Dead, cancelled, retrying and completed jobs can be retried; others are left alone.
     """
-    changed = store_for(db).retry_jobs(job_ids, now=time.time() if now is None else now)
+    changed = store.retry_jobs(job_ids, now=time.time() if now is None else now)
     if changed:
-        Notifier(db.path).notify()
+        store.wakeup()
     return changed
 
 
-def discard_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
+def discard_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Mark waiting or dead jobs cancelled ("discarded"); returns how many."""
-    return store_for(db).discard_jobs(job_ids, now=time.time() if now is None else now)
+    return store.discard_jobs(job_ids, now=time.time() if now is None else now)
 
 
-def cancel_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
+def cancel_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Cancel jobs that have not started; returns how many."""
-    return store_for(db).cancel_jobs(job_ids, now=time.time() if now is None else now)
+    return store.cancel_jobs(job_ids, now=time.time() if now is None else now)
 
 
-def retry_job(db: Database, job_id: str) -> None:
+def retry_job(store: Store, job_id: str) -> None:
     """Retry one job, or say why it cannot be."""
-    job = store_for(db).get_job(job_id)
-    if job.state not in RETRYABLE or not retry_jobs(db, [job.id]):
+    job = store.get_job(job_id)
+    if job.state not in RETRYABLE or not retry_jobs(store, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only {', '.join(RETRYABLE)} jobs "
                             "can be retried")
 
 
-def discard_job(db: Database, job_id: str) -> None:
+def discard_job(store: Store, job_id: str) -> None:
     """Discard one job, or say why it cannot be."""
-    job = store_for(db).get_job(job_id)
-    if job.state not in DISCARDABLE or not discard_jobs(db, [job.id]):
+    job = store.get_job(job_id)
+    if job.state not in DISCARDABLE or not discard_jobs(store, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only {', '.join(DISCARDABLE)} jobs "
                             "can be discarded")
 
 
-def cancel_job(db: Database, job_id: str, *, by: str | None = None,
+def cancel_job(store: Store, job_id: str, *, by: str | None = None,
                now: float | None = None) -> JobState:
     """Cancel one job that is waiting or running, or say why it cannot be.
 
@@ -107,7 +105,6 @@ def cancel_job(db: Database, job_id: str, *, by: str | None = None,
         JobNotFound: no such job.
         InvalidAction: the job has finished already.
     """
-    store = store_for(db)
     job = store.get_job(job_id)
     state = store.request_cancel(job.id, by=by or actor(), now=time.time() if now is None
                                  else now)
@@ -115,13 +112,13 @@ def cancel_job(db: Database, job_id: str, *, by: str | None = None,
         raise InvalidAction(f"job {job.id} is {state or 'gone'}; only waiting or running jobs "
                             "can be cancelled")
     if state is JobState.EXECUTING:
-        Notifier(db.path).notify()
+        store.wakeup()
     return state
 
 
-def cancel(job_id: str, *, by: str | None = None, db: Database | None = None) -> JobState:
+def cancel(job_id: str, *, by: str | None = None, store: Store | None = None) -> JobState:
     """Cancel a waiting or running job of the runner's database; see :func:`cancel_job`."""
-    return cancel_job(db if db is not None else _runner_db(), job_id, by=by)
+    return cancel_job(store if store is not None else _runner_store(), job_id, by=by)
 
 
 def actor(via: str = "") -> str:
@@ -136,56 +133,56 @@ def actor(via: str = "") -> str:
 # -- pause and resume queues and tasks ----------------------------------------------
 
 
-def pause_queue(name: str, *, by: str | None = None, db: Database | None = None,
+def pause_queue(name: str, *, by: str | None = None, store: Store | None = None,
                 now: float | None = None) -> bool:
     """Stop workers from claiming a queue's jobs: waiting jobs stay, running ones finish.
 
     Kept in the database (every worker, across restarts) until :func:`resume_queue`.
-    Returns False when it was paused already. ``db`` defaults to the runner's database.
+    Returns False when it was paused already. ``store`` defaults to the runner's.
     """
-    return _set_pause("queue", name, True, by, db, now)
+    return _set_pause("queue", name, True, by, store, now)
 
 
-def resume_queue(name: str, *, by: str | None = None, db: Database | None = None,
+def resume_queue(name: str, *, by: str | None = None, store: Store | None = None,
                  now: float | None = None) -> bool:
     """Let workers claim a paused queue's jobs again; False when it was not paused."""
-    return _set_pause("queue", name, False, by, db, now)
+    return _set_pause("queue", name, False, by, store, now)
 
 
-def pause_task(name: str, *, by: str | None = None, db: Database | None = None,
+def pause_task(name: str, *, by: str | None = None, store: Store | None = None,
                now: float | None = None) -> bool:
     """Stop workers from claiming a task's jobs, in every queue; see :func:`pause_queue`."""
-    return _set_pause("task", name, True, by, db, now)
+    return _set_pause("task", name, True, by, store, now)
 
 
-def resume_task(name: str, *, by: str | None = None, db: Database | None = None,
+def resume_task(name: str, *, by: str | None = None, store: Store | None = None,
                 now: float | None = None) -> bool:
     """Let workers claim a paused task's jobs again; False when it was not paused."""
-    return _set_pause("task", name, False, by, db, now)
+    return _set_pause("task", name, False, by, store, now)
 
 
-def _set_pause(kind: str, name: str, paused: bool, by: str | None, db: Database | None,
+def _set_pause(kind: str, name: str, paused: bool, by: str | None, store: Store | None,
                now: float | None) -> bool:
     if not QUEUE_NAME.match(name) and kind == "queue":
         raise InvalidAction(f"{name!r} is not a valid queue name")
     if not name:
         raise InvalidAction(f"a {kind} name is needed")
-    target = db if db is not None else _runner_db()
-    was = {(p.kind, p.name): p.paused for p in store_for(target).list_pauses()}
-    store_for(target).set_pause(kind, name, paused, now=time.time() if now is None else now,
-                                by=by or actor())
+    target = store if store is not None else _runner_store()
+    was = {(p.kind, p.name): p.paused for p in target.list_pauses()}
+    target.set_pause(kind, name, paused, now=time.time() if now is None else now,
+                     by=by or actor())
     if not paused:
-        Notifier(target.path).notify()
+        target.wakeup()
     return was.get((kind, name), False) != paused
 
 
-def _runner_db() -> Database:
+def _runner_store() -> Store:
     from runner.registry import get_huey
 
     jobs = get_huey().jobs
     if jobs is None:
         raise InvalidAction("the runner is in immediate mode: there is no database to act on")
-    return jobs.db
+    return jobs.store
 
 
 # -- bulk actions on a filtered set (the dashboard's R and D, the CLI's --state ...) -
@@ -223,7 +220,7 @@ def bulk_states(verb: str, state: str | None) -> tuple[str, ...]:
     return tuple(JobState(s) for s in named if s in allowed)
 
 
-def plan_bulk(db: Database, verb: str, filters: JobFilter) -> BulkPlan:
+def plan_bulk(store: Store, verb: str, filters: JobFilter) -> BulkPlan:
     """Count the jobs a bulk ``retry``/``discard``/``cancel`` of ``filters`` would change.
 
     Raises:
@@ -237,11 +234,11 @@ def plan_bulk(db: Database, verb: str, filters: JobFilter) -> BulkPlan:
         done = {"retry": "retried", "discard": "discarded", "cancel": "cancelled"}[verb]
         raise InvalidAction(f"{filters.state} jobs cannot be {done} (only "
                             f"{', '.join(BULK_VERBS[verb])} jobs can)")
-    count, top = store_for(db).count_for_bulk(filters, states)
+    count, top = store.count_for_bulk(filters, states)
     return BulkPlan(verb, filters, states, count, top)
 
 
-def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
+def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
              chunk: int = BULK_CHUNK) -> int:
     """Act on the planned set, oldest job first, in short transactions; returns how many.
 
@@ -249,10 +246,10 @@ def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
     and so is every job added after it.
     """
     at = time.time() if now is None else now
-    total = store_for(db).run_bulk(plan.verb, plan.filters, plan.states,
+    total = store.run_bulk(plan.verb, plan.filters, plan.states,
                                    up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
     if total and plan.verb == "retry":
-        Notifier(db.path).notify()
+        store.wakeup()
     return total
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from runner import control
 from runner.cli.format import age, table, when
 from runner.readmodel.queues import queues_view
-from runner.store.factory import store_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
-    view = queues_view(store_for(ctx.db), ctx.settings, now)
+    view = queues_view(ctx.store, ctx.settings, now)
     if args.json:
         print(json.dumps({"queues": [q.as_dict() for q in view.queues],
                           "paused_tasks": [p.name for p in view.paused_tasks]}, indent=2))
@@ -69,7 +68,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_pause(args: argparse.Namespace, ctx: Any) -> int:
     act = {("queue", "pause"): control.pause_queue, ("queue", "resume"): control.resume_queue,
            ("task", "pause"): control.pause_task, ("task", "resume"): control.resume_task}
-    changed = act[(args.kind, args.verb)](args.name, by=control.actor("cli"), db=ctx.db)
+    changed = act[(args.kind, args.verb)](args.name, by=control.actor("cli"), store=ctx.store)
     done = "paused" if args.verb == "pause" else "resumed"
     print(f"{args.kind} {args.name}: {done}" if changed else
           f"{args.kind} {args.name}: already {done}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from runner.config import Settings
 from runner.store.backend import Store
-from runner.store.pauses import PauseRow
+from runner.store.rows import PauseRow
 from runner.store.states import JobState
 
 #: Seconds the current rate is measured over.

@@ -15,7 +15,7 @@ import pytest
 from runner.errors import QueueFull
 from runner.store.backend import Store
 from runner.store.job_rows import Ack, QueueBound
-from runner.store.queries import JobFilter
+from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from tests.conformance.helpers import OWNER, T0, job
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.store.states import JobState
 from tests import jobs
 from tests.conftest import read_records, wait_for

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from runner.config import load_settings
-from runner.store import queries
-from runner.store.db import open_database
-from runner.store.schema import prepare_database
+from runner.store.sqlite import queries
+from runner.store.sqlite.db import open_database
+from runner.store.sqlite.schema import prepare_database
 from tests.conftest import ROOT, write_settings
 
 PRODUCERS = 8

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runner.store.db import Database
 from runner.store.factory import store_for
+from runner.store.sqlite.db import Database
 from tests.conftest import write_settings
 from tests.tui.conftest import drive, settle
 from tui.app import make_app

@@ -10,7 +10,7 @@ import pytest
 
 from runner import QueueFull, configure, enqueue_many
 from runner.sections import QueueSection
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
 
@@ -95,7 +95,7 @@ def test_max_size_of_a_queue_wins_over_the_worker_queue_size(huey):
 def test_rejections_drops_and_pauses_are_exported_for_prometheus(huey):
     from runner import pause_queue
     from runner.readmodel.prometheus import render_database
-    from runner.store.scrape_reads import read_database
+    from runner.store.sqlite.scrape_reads import read_database
 
     bounded(huey, on_full="reject")
     jobs.add.map([(1, n) for n in range(5)])

@@ -91,7 +91,7 @@ def test_a_request_before_the_start_stops_it_at_once_and_one_after_the_end_does_
 
 
 def test_a_task_that_raises_job_cancelled_ends_cancelled_without_retries(huey):
-    from runner.store import queries
+    from runner.store.sqlite import queries
     from runner.testing import drain
     from tests import jobs
 

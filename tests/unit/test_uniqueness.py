@@ -6,7 +6,7 @@ import pytest
 
 from runner import enqueue_many, task
 from runner.errors import ConfigError
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain
 from runner.uniqueness import unique_spec
 from tests import jobs

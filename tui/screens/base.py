@@ -22,7 +22,7 @@ from runner.config import Settings
 from runner.readmodel.dashboard import Summary
 from runner.readmodel.dashboard_health import HealthLimits
 from runner.readmodel.health import HealthReport
-from runner.store.db import Database
+from runner.store.backend import Store
 from runner.store.states import JobState
 from tui.source import DataSource
 from tui.throttle import Throttle
@@ -34,9 +34,9 @@ WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "canc
                            "pause", "run_now", "skip_next", "replay"})
 
 
-def cancel_from_dashboard(db: Database, job_id: str) -> str | None:
+def cancel_from_dashboard(store: Store, job_id: str) -> str | None:
     """Cancel a waiting or running job as this dashboard's user; what happens next, if not done."""
-    was = control.cancel_job(db, job_id, by=control.actor("dashboard"))
+    was = control.cancel_job(store, job_id, by=control.actor("dashboard"))
     return "it is running: its worker stops it" if was is JobState.EXECUTING else None
 
 
@@ -120,7 +120,7 @@ class DataScreen(Screen):
         """What the next poll should read for this screen (read on the UI thread)."""
         return None
 
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
+    def fetch(self, store: Store, request: Any, now: float) -> Any:
         """Read this screen's data; runs in the poll thread, must not touch widgets."""
         return None
 

@@ -12,8 +12,7 @@ from textual.widgets import Static
 from runner import control as actions
 from runner.config import Settings
 from runner.readmodel.queues import QueueInfo, QueuesView, queues_view
-from runner.store.db import Database
-from runner.store.factory import store_for
+from runner.store.backend import Store
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen
@@ -72,10 +71,10 @@ class QueuesScreen(DataScreen):
         # An explicit refresh (a key, an action) reads anew; timed ones may reuse the counts.
         return self.dashboard.settings or Settings(), self.dashboard.fresh_pending
 
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
+    def fetch(self, store: Store, request: Any, now: float) -> Any:
         settings, fresh = request
         return self.dashboard.throttle.read(
-            "queues-view", lambda: queues_view(store_for(db), settings, now), fresh=fresh)
+            "queues-view", lambda: queues_view(store, settings, now), fresh=fresh)
 
     def apply(self, data: Any) -> None:
         if data is None:
@@ -96,7 +95,7 @@ class QueuesScreen(DataScreen):
             return
         verb = actions.resume_queue if q.paused else actions.pause_queue
         word = "resume" if q.paused else "pause"
-        def change(db: Database) -> None:
-            verb(q.name, by=actions.actor("dashboard"), db=db)
+        def change(store: Store) -> None:
+            verb(q.name, by=actions.actor("dashboard"), store=store)
 
         self.act(f"{word}d {q.name}", change, refused=f"cannot {word} {q.name}")

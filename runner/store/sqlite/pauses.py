@@ -11,24 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from runner.store.db import Database
-from runner.store.integrity import has_table
+from runner.store.rows import PauseRow  # noqa: F401 - re-exported
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.integrity import has_table
 
 #: What can be paused.
 KINDS = ("queue", "task")
-
-
-@dataclass(frozen=True)
-class PauseRow:
-    """The recorded state of one queue or task."""
-
-    kind: str
-    name: str
-    paused: bool
-    changed_at: float
-    changed_by: str | None
 
 
 def _check_kind(kind: str) -> None:

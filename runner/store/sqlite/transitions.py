@@ -22,17 +22,19 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from runner.errors import QueueFull
-from runner.store.counters import (
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
+from runner.store.sqlite.counters import (
     count_backpressure,
     count_completions,
     count_enqueued,
     count_where,
 )
-from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
-from runner.store.pauses import claim_filter
+from runner.store.sqlite.pauses import claim_filter
+from runner.store.sqlite.unique_keys import unique_duplicates
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -41,24 +43,8 @@ from runner.store.states import (
     JobState,
     sql_in,
 )
-from runner.store.unique_keys import unique_duplicates
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """What one claim transaction found."""
-
-    claimed: list[Claimed]
-    next_due: float | None
-    """With nothing claimed: the earliest ``run_at`` of a waiting job."""
-    suspect: bool
-    """The claim took a job that was running when a worker died (it runs alone)."""
-    revocations: bool
-    """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
-    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """(task, queue) of each claimed job, so its completion is counted without a read."""
 
 
 # -- enqueue -----------------------------------------------------------------------
@@ -69,7 +55,7 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     """Insert job rows: ``scheduled`` when ``run_at`` is later than ``created``, else ``available``.
 
     A job whose ``unique_key`` names a job that still counts (see
-    :mod:`runner.store.unique_keys`) is not written; the result maps it to that job.
+    :mod:`runner.store.sqlite.unique_keys`) is not written; the result maps it to that job.
     Each queue is bounded by its entry in ``bounds``, else by ``queue_size``
     with ``reject`` (see :class:`QueueBound`); ``drop_oldest`` cancels the
     queue's oldest waiting jobs after the insert, in this transaction, so the
@@ -80,7 +66,7 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
             nothing is written.
     """
     duplicates: dict[str, str] = {}
-    if any(j.unique_key is not None for j in jobs):  # unique jobs: see runner.store.unique_keys
+    if any(j.unique_key is not None for j in jobs):  # see runner.store.sqlite.unique_keys
         duplicates = unique_duplicates(conn, jobs, created)
         if duplicates:
             jobs = [j for j in jobs if j.id not in duplicates]

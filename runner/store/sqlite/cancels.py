@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from runner.store import transitions
-from runner.store.db import Database
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import Database
 from runner.store.states import CANCELLABLE, EXECUTING_SQL, JobState
 
 _CHUNK = 500
