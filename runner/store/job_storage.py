@@ -21,6 +21,7 @@ from pathlib import Path
 
 from runner.config import Settings
 from runner.errors import DiskFull, QueueFull
+from runner.flow import FlowLimits
 from runner.store.backend import Store
 from runner.store.db import open_database
 from runner.store.job_rows import Ack, Claimed, NewJob
@@ -87,6 +88,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._mean_attempt = 1.0
         #: The attempts this worker process started, readable after its death.
         self.running: RunningFile | None = None
+        #: The limits claims apply, from settings and the task registry (set by the huey).
+        self.limits_source: Callable[[Settings], FlowLimits] | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
@@ -283,9 +286,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             acks, self._acks = self._acks, []
         revocations_seen = self._revocation_writes
         try:
+            source = self.limits_source
+            limits = source(self.settings) if source is not None else None
             result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
                                       want=want, busy=busy, queues=self.queues, acks=acks,
-                                      labels=self._labels)
+                                      labels=self._labels, limits=limits)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from runner.errors import DuplicateJob
+from runner.flow import FlowLimits
 from runner.store import events as _events
 from runner.store import integrity as _integrity
 from runner.store import job_control as _job_control
@@ -60,12 +61,13 @@ class SqliteStore:
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
-              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
         def claim(conn: sqlite3.Connection) -> ClaimResult:
             if acks:
                 _transitions.complete(conn, acks, labels)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
-                                     want=want, busy=busy, queues=queues)
+                                     want=want, busy=busy, queues=queues, limits=limits)
 
         return self.db.write(claim)
 
