@@ -314,7 +314,7 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
     known = {f.name: f for f in fields(cls) if f.name not in skip}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        name = _ALIASES.get(key, key)
+        name = key if key in known else _ALIASES.get(key, key)
         if name not in known:
             names = ", ".join([*known, *skip])
             raise ConfigError(f"{where}: unknown key '{key}' (known: {names})")

@@ -73,9 +73,19 @@ def refill(tokens: float | None, updated_at: float, now: float, rate: Rate) -> f
     return min(float(rate.burst), tokens + max(0.0, now - updated_at) * rate.per_second)
 
 
+#: Timestamps near today's carry about 2.4e-7 s of rounding: a token due within this
+#: many seconds counts as there, or a token due "now" would be missed by rounding.
+_ROUNDING = 1e-6
+
+
+def has_token(tokens: float, rate: Rate) -> bool:
+    """Whether a bucket holding ``tokens`` may start one more job."""
+    return tokens >= 1 - rate.per_second * _ROUNDING
+
+
 def next_token_at(tokens: float, now: float, rate: Rate) -> float:
     """When a bucket holding ``tokens`` at ``now`` holds one whole token."""
-    if tokens >= 1:
+    if has_token(tokens, rate):
         return now
     return now + (1 - tokens) / rate.per_second
 

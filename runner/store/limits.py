@@ -28,6 +28,7 @@ from runner.flow import (
     Rate,
     bucket_key,
     claim_order,
+    has_token,
     next_token_at,
     refill,
     turn_key,
@@ -63,13 +64,15 @@ class _Budget:
         cap = self.limits.queue_concurrency.get(queue, 0)
         if cap and self.running_queue[queue] >= cap:
             return False
-        return self.tokens.get(bucket_key("queue", queue), 1.0) >= 1
+        rate = self.limits.queue_rates.get(queue)
+        return rate is None or has_token(self.tokens.get(bucket_key("queue", queue), 1.0), rate)
 
     def task_open(self, task: str) -> bool:
         cap = self.limits.task_concurrency.get(task, 0)
         if cap and self.running_task[task] >= cap:
             return False
-        return self.tokens.get(bucket_key("task", task), 1.0) >= 1
+        rate = self.limits.task_rates.get(task)
+        return rate is None or has_token(self.tokens.get(bucket_key("task", task), 1.0), rate)
 
     def key_open(self, task: str, key: str | None) -> bool:
         cap = self.limits.key_concurrency.get(task, 0)
@@ -256,6 +259,6 @@ def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
     rates = {**{bucket_key("queue", q): r for q, r in budget.limits.queue_rates.items()},
              **{bucket_key("task", t): r for t, r in budget.limits.task_rates.items()}}
     for name, tokens in budget.tokens.items():
-        if tokens < 1:
+        if not has_token(tokens, rates[name]):
             times.append(next_token_at(tokens, now, rates[name]))
     return min(times) if times else None
