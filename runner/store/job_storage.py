@@ -305,6 +305,17 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self._isolating_since = time.monotonic()
         return claimed, next_due
 
+    def holds_limit(self, job_id: str) -> bool:
+        """Whether a claimed job counts against a concurrency limit (its queue's or task's)."""
+        source = self.limits_source
+        label = self._labels.get(job_id)
+        if source is None or label is None:
+            return False
+        limits = source(self.settings)
+        task, queue = label
+        return (queue in limits.queue_concurrency or task in limits.task_concurrency
+                or task in limits.key_concurrency)
+
     def _isolation_over(self) -> bool:
         """A suspect has run alone for ``isolation_limit``: claim beside it from now on."""
         alone = time.monotonic() - self._isolating_since
