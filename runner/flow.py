@@ -21,6 +21,10 @@ _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)"
                    r"(?:\s+burst\s+(\d+))?\s*$")
 
 
+#: Seconds of the rate a bucket holds by default (see :func:`parse_rate`).
+SLACK = 0.05
+
+
 @dataclass(frozen=True)
 class Rate:
     """At most ``count`` starts per ``per`` seconds, ``burst`` of them back to back."""
@@ -36,14 +40,17 @@ class Rate:
     def __str__(self) -> str:
         unit = {1.0: "s", 60.0: "m", 3600.0: "h", 86400.0: "d"}.get(self.per, f"{self.per:g}s")
         text = f"{self.count:g}/{unit}"
-        return text if self.burst == 1 else f"{text} burst {self.burst}"
+        return f"{text} burst {self.burst}"
 
 
 def parse_rate(text: str, burst: int = 0) -> Rate:
     """``"100/m"``, ``"5/s"``, ``"1000/h"``, ``"10/30s"``, optionally ``" burst 20"``.
 
-    ``burst`` (when not 0) wins over a burst written in the text; without
-    either, the burst is 1: starts are spread evenly.
+    ``burst`` (when not 0) wins over a burst written in the text. Without
+    either, the bucket holds one start, or what the rate refills in
+    :data:`SLACK` seconds when that is more: a worker that wakes for its token a
+    little late (a busy machine, the claim itself) then starts the jobs it owes
+    instead of losing them, so the measured rate holds at high rates too.
 
     Raises:
         ValueError: the text is not a rate, or a number is not positive.
@@ -54,8 +61,9 @@ def parse_rate(text: str, burst: int = 0) -> Rate:
                          "e.g. \"100/m\", \"5/s\" or \"100/m burst 20\"")
     count = float(match.group(1))
     per = float(match.group(2) or 1) * _UNITS[match.group(3)]
-    size = burst or int(match.group(4) or 1)
-    if count <= 0 or per <= 0 or size < 1:
+    written = int(match.group(4)) if match.group(4) is not None else None
+    size = burst or written or max(1, math.ceil(count / per * SLACK))
+    if count <= 0 or per <= 0 or written == 0:
         raise ValueError(f"{text!r}: the count, the period and the burst must be positive")
     return Rate(count, per, size)
 

@@ -26,6 +26,7 @@ from runner.store.backend import Store
 from runner.store.db import open_database
 from runner.store.job_rows import Ack, Claimed, NewJob
 from runner.store.kvstore import KeyValueStore
+from runner.store.limits import full_label
 from runner.store.outcomes import OutcomeWriter
 from runner.store.running_file import RunningFile, running_path
 from runner.store.schema import prepare_database
@@ -90,6 +91,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.running: RunningFile | None = None
         #: The limits claims apply, from settings and the task registry (set by the huey).
         self.limits_source: Callable[[Settings], FlowLimits] | None = None
+        # Concurrency limits at their cap as of the last claim (see holds_limit).
+        self._full: frozenset[str] = frozenset()
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
@@ -299,6 +302,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self._revocations = result.revocations
         claimed, next_due = result.claimed, result.next_due
         self._labels.update(result.labels)
+        self._full = result.full
         self._settled(a.job_id for a in acks)
         if result.suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
@@ -306,15 +310,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         return claimed, next_due
 
     def holds_limit(self, job_id: str) -> bool:
-        """Whether a claimed job counts against a concurrency limit (its queue's or task's)."""
-        source = self.limits_source
+        """Whether a claimed job holds a slot of a concurrency limit that was at its cap
+        when this process last claimed (so others may be waiting for it)."""
         label = self._labels.get(job_id)
-        if source is None or label is None:
+        full = self._full
+        if not full or label is None:
             return False
-        limits = source(self.settings)
         task, queue = label
-        return (queue in limits.queue_concurrency or task in limits.task_concurrency
-                or task in limits.key_concurrency)
+        return full_label("task", task) in full or full_label("queue", queue) in full
 
     def _isolation_over(self) -> bool:
         """A suspect has run alone for ``isolation_limit``: claim beside it from now on."""

@@ -82,6 +82,16 @@ class _Budget:
         return self.queue_open(c.queue) and self.task_open(c.task) and self.key_open(c.task,
                                                                                      c.key)
 
+    def full(self) -> frozenset[str]:
+        """The concurrency limits at their cap (a job finishing frees a slot others want)."""
+        found = {full_label("queue", q) for q, cap in self.limits.queue_concurrency.items()
+                 if self.running_queue[q] >= cap}
+        found.update(full_label("task", t) for t, cap in self.limits.task_concurrency.items()
+                     if self.running_task[t] >= cap)
+        found.update(full_label("task", t) for (t, _), n in self.running_key.items()
+                     if n >= self.limits.key_concurrency.get(t, 0) > 0)
+        return frozenset(found)
+
     def take(self, c: _Candidate) -> None:
         self.running_queue[c.queue] += 1
         self.running_task[c.task] += 1
@@ -93,9 +103,26 @@ class _Budget:
                 self.spent.add(name)
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What the limits let a claim take."""
+
+    ids: list[str]
+    """Jobs to claim now, best first."""
+    next_due: float | None
+    """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
+    full: frozenset[str]
+    """Concurrency limits at their cap once these start (:func:`full_label` names)."""
+
+
+def full_label(kind: str, name: str) -> str:
+    """How :attr:`Choice.full` names a queue's or a task's concurrency limit."""
+    return f"{kind}:{name}"
+
+
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
-                   limits: FlowLimits, crashes: str) -> tuple[list[str], float | None]:
-    """Up to ``want`` job ids the limits let start now, best first; (ids, next due if none).
+                   limits: FlowLimits, crashes: str) -> Choice:
+    """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
     counters are written here as spent on them.
@@ -112,14 +139,15 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
         if budget.queue_open(queue):
             streams[queue] = _candidates(conn, queue, now, want, limits, budget, crashes)
     chosen = _choose(conn, streams, budget, want, now, limits)
+    full = budget.full()
     if chosen:
         conn.executemany(
             "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
             [(name, budget.tokens[name], now) for name in sorted(budget.spent)])
-        return [c.id for c in chosen], None
-    return [], _next_due(conn, now, waiting, budget)
+        return Choice([c.id for c in chosen], None, full)
+    return Choice([], _next_due(conn, now, waiting, budget), full)
 
 
 def _waiting_queues(conn: sqlite3.Connection, queues: Sequence[str]) -> list[str]:

@@ -54,6 +54,9 @@ class ClaimResult:
     """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
     labels: dict[str, tuple[str, str]] = field(default_factory=dict)
     """(task, queue) of each claimed job, so its completion is counted without a read."""
+    full: frozenset[str] = frozenset()
+    """Concurrency limits at their cap after this claim ("queue:NAME", "task:NAME"): a
+    job of theirs that finishes should say so at once, as others wait for its slot."""
 
 
 # -- enqueue -----------------------------------------------------------------------
@@ -160,9 +163,9 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
     crashes = "> 0" if suspect else "= 0"
     if limits is not None and _needs_flow(conn, limits, queue_sql, params):
-        ids, next_due = choose_limited(conn, now=now, want=1 if suspect else want,
-                                       queues=queues, limits=limits, crashes=crashes)
-        rows = []
+        choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
+                                limits=limits, crashes=crashes)
+        ids, rows = choice.ids, []
         if ids:
             rows = conn.execute(
                 f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
@@ -172,8 +175,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
             rank = {job_id: n for n, job_id in enumerate(ids)}
             rows.sort(key=lambda r: rank[r[0]])
         claimed = [Claimed(r[0], r[1], r[2], now) for r in rows]
-        return ClaimResult(claimed, next_due, bool(suspect), revocations,
-                           {r[0]: (r[5], r[6]) for r in rows})
+        return ClaimResult(claimed, choice.next_due, bool(suspect), revocations,
+                           {r[0]: (r[5], r[6]) for r in rows}, choice.full)
     rows = conn.execute(claim_sql.format(crashes), (*lease, 1 if suspect else want)).fetchall()
     next_due = None
     if not rows:

@@ -29,6 +29,8 @@ T0 = 1_700_000_000.0
 @pytest.mark.parametrize(("text", "per_second", "burst"), [
     ("100/m", 100 / 60, 1), ("5/s", 5.0, 1), ("1000/h", 1000 / 3600, 1),
     ("10/30s", 10 / 30, 1), ("100/m burst 20", 100 / 60, 20), ("2.5 / sec", 2.5, 1),
+    ("200/s", 200, 10),  # by default, 50 ms of the rate when that is more than one
+    ("200/s burst 1", 200, 1),
 ])
 def test_a_rate_is_read_from_count_per_unit_with_an_optional_burst(text, per_second, burst):
     rate = parse_rate(text)
