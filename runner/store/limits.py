@@ -134,11 +134,17 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     """
     waiting = _waiting_queues(conn, queues)
     budget = _budget(conn, now, limits, waiting)
-    streams: dict[str, list[_Candidate]] = {}
-    for queue in waiting:
-        if budget.queue_open(queue):
-            streams[queue] = _candidates(conn, queue, now, want, limits, budget, crashes)
-    chosen = _choose(conn, streams, budget, want, now, limits)
+    open_queues = [q for q in waiting if budget.queue_open(q)]
+    held = _held(limits, budget)
+    if limits.weights:
+        chosen = _choose_shared(conn, open_queues, budget, held, want, now, limits, crashes)
+    else:  # one stream over every open queue, in priority order
+        stream = _Stream(open_queues, held, now, want, limits.aging, crashes)
+        chosen = []
+        while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
+            stream.position += 1
+            budget.take(c)
+            chosen.append(c)
     full = budget.full()
     if chosen:
         conn.executemany(
@@ -187,90 +193,135 @@ def _read_state(conn: sqlite3.Connection, names: Sequence[str]
         f"SELECT key, value, updated_at FROM runner_flow WHERE key IN ({marks})", list(names))}
 
 
-_LEVELS_SQL = (
-    f"WITH RECURSIVE level(p, n) AS ("
-    f"SELECT (SELECT max(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
-    f"WHERE state IN {WAITING_SQL} AND queue = ?1), 1 "
-    f"UNION ALL SELECT (SELECT max(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
-    f"WHERE state IN {WAITING_SQL} AND queue = ?1 AND priority < level.p), n + 1 "
-    f"FROM level WHERE level.p IS NOT NULL AND n < {MAX_LEVELS}) "
-    f"SELECT p FROM level WHERE p IS NOT NULL")
+def _held(limits: FlowLimits, budget: _Budget) -> tuple[str, list[object]]:
+    """SQL leaving out tasks and keys at their limit, so a backlog of held-back jobs
+    does not crowd out the jobs behind it."""
+    tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
+                    if not budget.task_open(t)})
+    keys = sorted({pair for pair, n in budget.running_key.items()
+                   if n >= limits.key_concurrency.get(pair[0], 0) > 0})
+    sql, params = "", []
+    if tasks:
+        sql += f" AND task NOT IN ({','.join('?' * len(tasks))})"
+        params += tasks
+    if keys:
+        sql += (f" AND (concurrency_key IS NULL OR (task, concurrency_key) NOT IN "
+                f"(VALUES {','.join(['(?,?)'] * len(keys))}))")
+        params += [part for pair in keys for part in pair]
+    return sql, params
 
 
-def _candidates(conn: sqlite3.Connection, queue: str, now: float, want: int,
-                limits: FlowLimits, budget: _Budget, crashes: str) -> list[_Candidate]:
-    """Up to ``want`` due jobs of each priority level of a queue, best first.
+class _Stream:
+    """Due jobs of some queues, best first, read from the database as far as needed.
 
-    Tasks and keys already at their limit are left out in SQL, so a backlog of
-    held-back jobs does not crowd out the jobs behind it.
+    One queue reads ``runner_job_queue_claim``; several (no shares) read
+    ``runner_job_claim``. Each level of priority is read oldest due first, and
+    the levels are merged by effective priority.
     """
-    held_tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
-                         if not budget.task_open(t)})
-    held_keys = sorted({pair for pair, n in budget.running_key.items()
-                        if n >= limits.key_concurrency.get(pair[0], 0) > 0})
-    extra, params = "", []
-    if held_tasks:
-        extra += f" AND task NOT IN ({','.join('?' * len(held_tasks))})"
-        params += held_tasks
-    if held_keys:
-        extra += (f" AND (concurrency_key IS NULL OR (task, concurrency_key) NOT IN "
-                  f"(VALUES {','.join(['(?,?)'] * len(held_keys))}))")
-        params += [part for pair in held_keys for part in pair]
-    found: list[_Candidate] = []
-    for (level,) in conn.execute(_LEVELS_SQL, (queue,)).fetchall():
-        for job_id, task, key, run_at in conn.execute(
-                f"SELECT id, task, concurrency_key, run_at FROM runner_job INDEXED BY "
-                f"runner_job_queue_claim WHERE state IN {WAITING_SQL} AND queue = ? "
-                f"AND priority = ? AND run_at <= ? AND crashes {crashes}{extra} "
-                f"ORDER BY run_at LIMIT ?", (queue, level, now, *params, want)):
-            found.append(_Candidate(job_id, task, key, queue,
-                                    claim_order(level, run_at, now, limits.aging)))
-    found.sort(key=lambda c: c.order)
-    return found
 
+    def __init__(self, queues: Sequence[str], held: tuple[str, list[object]], now: float,
+                 size: int, aging: float, crashes: str) -> None:
+        self.queues = list(queues)
+        self.held = held
+        self.now, self.aging, self.crashes = now, aging, crashes
+        self.size = max(1, size)
+        self.rows: list[_Candidate] = []
+        self.position = 0
+        self.complete = not self.queues  # every due job of these queues has been read
+        self._read = False
 
-def _choose(conn: sqlite3.Connection, streams: dict[str, list[_Candidate]], budget: _Budget,
-            want: int, now: float, limits: FlowLimits) -> list[_Candidate]:
-    chosen: list[_Candidate] = []
-    if not limits.weights:
-        merged = sorted((c for stream in streams.values() for c in stream),
-                        key=lambda c: c.order)
-        for c in merged:
-            if len(chosen) >= want:
-                break
+    def next_allowed(self, conn: sqlite3.Connection, budget: _Budget) -> _Candidate | None:
+        """The next job the limits allow (skipping those they hold back), or None."""
+        while True:
+            if self.position >= len(self.rows):
+                if self.complete and self._read:
+                    return None
+                self._fetch(conn)
+                if self.position >= len(self.rows):
+                    return None
+            c = self.rows[self.position]
             if budget.allows(c):
-                budget.take(c)
-                chosen.append(c)
-        return chosen
-    names = sorted(streams)
-    stored = _read_state(conn, [turn_key(q) for q in names]) if names else {}
+                return c
+            self.position += 1
+
+    def _fetch(self, conn: sqlite3.Connection) -> None:
+        """Read (again, twice as far) from the start: the order is the same each time,
+        as nothing is claimed before the transaction's end."""
+        if self._read:
+            self.size *= 2
+        self._read = True
+        if not self.queues:
+            return
+        one = len(self.queues) == 1
+        index = "runner_job_queue_claim" if one else "runner_job_claim"
+        scope = "queue = ?" if one else f"queue IN ({','.join('?' * len(self.queues))})"
+        levels = conn.execute(
+            f"WITH RECURSIVE level(p, n) AS ("
+            f"SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
+            f"WHERE state IN {WAITING_SQL} AND {scope}), 1 "
+            f"UNION ALL SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
+            f"WHERE state IN {WAITING_SQL} AND {scope} AND priority < level.p), n + 1 "
+            f"FROM level WHERE level.p IS NOT NULL AND n < {MAX_LEVELS}) "
+            f"SELECT p, (SELECT min(run_at) FROM runner_job INDEXED BY {index} "
+            f"WHERE state IN {WAITING_SQL} AND {scope} AND priority = level.p) "
+            f"FROM level WHERE p IS NOT NULL", (*self.queues, *self.queues, *self.queues)
+        ).fetchall()
+        found: list[_Candidate] = []
+        full = True
+        for level, oldest in levels:
+            if len(found) >= self.size and isinstance(oldest, (int, float)):
+                # The level's oldest job is the best it can offer: skip the level when it
+                # cannot beat the jobs already found.
+                found.sort(key=lambda c: c.order)
+                if found[self.size - 1].order <= claim_order(level, oldest, self.now,
+                                                             self.aging):
+                    full = False
+                    continue
+            rows = conn.execute(
+                f"SELECT id, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
+                f"{index} WHERE state IN {WAITING_SQL} AND {scope} AND priority = ? "
+                f"AND run_at <= ? AND crashes {self.crashes}{self.held[0]} "
+                f"ORDER BY run_at LIMIT ?",
+                (*self.queues, level, self.now, *self.held[1], self.size)).fetchall()
+            full = full and len(rows) < self.size
+            found.extend(_Candidate(job_id, task, key, queue,
+                                    claim_order(level, run_at, self.now, self.aging))
+                         for job_id, task, key, run_at, queue in rows)
+        found.sort(key=lambda c: c.order)
+        self.rows = found
+        self.complete = full and len(levels) < MAX_LEVELS
+
+
+def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Budget,
+                   held: tuple[str, list[object]], want: int, now: float,
+                   limits: FlowLimits, crashes: str) -> list[_Candidate]:
+    """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin."""
+    names = sorted(queues)
+    if not names:
+        return []
+    stored = _read_state(conn, [turn_key(q) for q in names])
     counters = {q: stored.get(turn_key(q), (0.0, now))[0] for q in names}
-    position = dict.fromkeys(names, 0)
+    total = sum(limits.weights.get(q, 1) for q in names)
+    streams = {q: _Stream([q], held, now, -(-want * limits.weights.get(q, 1) // total) + 1,
+                          limits.aging, crashes) for q in names}
+    chosen: list[_Candidate] = []
+    ready = list(names)
     while len(chosen) < want:
-        ready = [q for q in names if _next_allowed(streams[q], position, q, budget)]
+        ready = [q for q in ready if streams[q].next_allowed(conn, budget) is not None]
         if not ready:
             break
         queue, counters = weighted_pick(counters, limits.weights, ready)
-        c = streams[queue][position[queue]]
-        position[queue] += 1
+        stream = streams[queue]
+        c = stream.rows[stream.position]
+        stream.position += 1
         budget.take(c)
         chosen.append(c)
     conn.executemany(
         "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
         "updated_at = excluded.updated_at",
-        [(turn_key(q), counters[q], now) for q in names if q in counters])
+        [(turn_key(q), counters[q], now) for q in names])
     return chosen
-
-
-def _next_allowed(stream: list[_Candidate], position: dict[str, int], queue: str,
-                  budget: _Budget) -> bool:
-    """Move the queue's position to its next job the limits allow; False when none is left."""
-    while position[queue] < len(stream):
-        if budget.allows(stream[position[queue]]):
-            return True
-        position[queue] += 1
-    return False
 
 
 def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
