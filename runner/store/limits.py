@@ -79,6 +79,8 @@ class _Budget:
         return not (cap and key is not None and self.running_key[(task, key)] >= cap)
 
     def allows(self, c: _Candidate) -> bool:
+        if not self.limits.limited:
+            return True
         return self.queue_open(c.queue) and self.task_open(c.task) and self.key_open(c.task,
                                                                                      c.key)
 
@@ -146,12 +148,13 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
             budget.take(c)
             chosen.append(c)
     full = budget.full()
-    if chosen:
+    if chosen and budget.spent:
         conn.executemany(
             "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
             [(name, budget.tokens[name], now) for name in sorted(budget.spent)])
+    if chosen:
         return Choice([c.id for c in chosen], None, full)
     return Choice([], _next_due(conn, now, waiting, budget), full)
 
@@ -255,6 +258,21 @@ class _Stream:
         one = len(self.queues) == 1
         index = "runner_job_queue_claim" if one else "runner_job_claim"
         scope = "queue = ?" if one else f"queue IN ({','.join('?' * len(self.queues))})"
+        # Best priority first, oldest due first: exact without aging, or when every
+        # waiting job has one priority (the lowest is read beside, in the same statement).
+        direct = conn.execute(
+            f"SELECT id, task, concurrency_key, run_at, queue, priority, "
+            f"(SELECT min(priority) FROM runner_job INDEXED BY {index} "
+            f"WHERE state IN {WAITING_SQL} AND {scope}) FROM runner_job INDEXED BY {index} "
+            f"WHERE state IN {WAITING_SQL} AND {scope} AND run_at <= ? "
+            f"AND crashes {self.crashes}{self.held[0]} ORDER BY priority DESC, run_at LIMIT ?",
+            (*self.queues, *self.queues, self.now, *self.held[1], self.size)).fetchall()
+        if self.aging <= 0 or not direct or direct[0][6] == direct[0][5]:
+            self.rows = [_Candidate(job_id, task, key, queue,
+                                    claim_order(priority, run_at, self.now, self.aging))
+                         for job_id, task, key, run_at, queue, priority, _ in direct]
+            self.complete = len(direct) < self.size
+            return
         levels = conn.execute(
             f"WITH RECURSIVE level(p, n) AS ("
             f"SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
@@ -306,13 +324,14 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
                           limits.aging, crashes) for q in names}
     chosen: list[_Candidate] = []
     ready = list(names)
-    while len(chosen) < want:
-        ready = [q for q in ready if streams[q].next_allowed(conn, budget) is not None]
-        if not ready:
-            break
-        queue, counters = weighted_pick(counters, limits.weights, ready)
+    while len(chosen) < want and ready:
+        queue, picked = weighted_pick(counters, limits.weights, ready)
         stream = streams[queue]
-        c = stream.rows[stream.position]
+        c = stream.next_allowed(conn, budget)
+        if c is None:  # nothing more this queue may give: the pick goes to the others
+            ready.remove(queue)
+            continue
+        counters = picked
         stream.position += 1
         budget.take(c)
         chosen.append(c)
