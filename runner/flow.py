@@ -22,7 +22,7 @@ _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)"
 
 
 #: Seconds of the rate a bucket holds by default (see :func:`parse_rate`).
-SLACK = 0.05
+SLACK = 0.1
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,14 @@ def has_token(tokens: float, rate: Rate) -> bool:
     return tokens >= 1 - rate.per_second * _ROUNDING
 
 
-def next_token_at(tokens: float, now: float, rate: Rate) -> float:
-    """When a bucket holding ``tokens`` at ``now`` holds one whole token."""
-    if has_token(tokens, rate):
+def next_token_at(tokens: float, now: float, rate: Rate, need: int = 1) -> float:
+    """When a bucket holding ``tokens`` at ``now`` holds ``need`` whole tokens (at most
+    its burst): a worker that wants several jobs sleeps until it can take them in one
+    claim, rather than claiming one job per token."""
+    need = max(1, min(need, rate.burst))
+    if has_token(tokens - need + 1, rate):
         return now
-    return now + (1 - tokens) / rate.per_second
+    return now + (need - tokens) / rate.per_second
 
 
 # -- priorities ------------------------------------------------------------------------

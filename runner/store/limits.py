@@ -137,15 +137,13 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     waiting = _waiting_queues(conn, queues)
     budget = _budget(conn, now, limits, waiting)
     open_queues = [q for q in waiting if budget.queue_open(q)]
-    held = _held(limits, budget)
     if limits.weights:
-        chosen = _choose_shared(conn, open_queues, budget, held, want, now, limits, crashes)
+        chosen = _choose_shared(conn, open_queues, budget, want, now, limits, crashes)
     else:  # one stream over every open queue, in priority order
-        stream = _Stream(open_queues, held, now, want, limits.aging, crashes)
+        stream = _Stream(open_queues, now, want, limits.aging, crashes)
         chosen = []
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
-            stream.position += 1
-            budget.take(c)
+            stream.take(c, budget)
             chosen.append(c)
     full = budget.full()
     if chosen and budget.spent:
@@ -156,7 +154,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
             [(name, budget.tokens[name], now) for name in sorted(budget.spent)])
     if chosen:
         return Choice([c.id for c in chosen], None, full)
-    return Choice([], _next_due(conn, now, waiting, budget), full)
+    return Choice([], _next_due(conn, now, waiting, budget, want), full)
 
 
 def _waiting_queues(conn: sqlite3.Connection, queues: Sequence[str]) -> list[str]:
@@ -222,39 +220,55 @@ class _Stream:
     the levels are merged by effective priority.
     """
 
-    def __init__(self, queues: Sequence[str], held: tuple[str, list[object]], now: float,
-                 size: int, aging: float, crashes: str) -> None:
+    def __init__(self, queues: Sequence[str], now: float, size: int, aging: float,
+                 crashes: str) -> None:
         self.queues = list(queues)
-        self.held = held
         self.now, self.aging, self.crashes = now, aging, crashes
         self.size = max(1, size)
         self.rows: list[_Candidate] = []
         self.position = 0
-        self.complete = not self.queues  # every due job of these queues has been read
-        self._read = False
+        self.taken: set[str] = set()
+        self.complete = not self.queues  # every due job these queues may start is read
+
+    def take(self, c: _Candidate, budget: _Budget) -> None:
+        self.position += 1
+        self.taken.add(c.id)
+        budget.take(c)
 
     def next_allowed(self, conn: sqlite3.Connection, budget: _Budget) -> _Candidate | None:
         """The next job the limits allow (skipping those they hold back), or None."""
         while True:
             if self.position >= len(self.rows):
-                if self.complete and self._read:
+                if self.complete:
                     return None
-                self._fetch(conn)
-                if self.position >= len(self.rows):
+                self._fetch(conn, budget)
+                if not self.rows:
                     return None
             c = self.rows[self.position]
             if budget.allows(c):
                 return c
             self.position += 1
 
-    def _fetch(self, conn: sqlite3.Connection) -> None:
-        """Read (again, twice as far) from the start: the order is the same each time,
-        as nothing is claimed before the transaction's end."""
-        if self._read:
+    def _fetch(self, conn: sqlite3.Connection, budget: _Budget) -> None:
+        """Read the jobs the limits allow now, from the best, further than last time.
+
+        Queues, tasks and keys that reached a limit are left out in SQL (so a
+        backlog held back costs nothing), and jobs taken in this claim are
+        skipped (they stay waiting until the transaction's end).
+        """
+        if self.rows:
             self.size *= 2
-        self._read = True
+        self.queues = [q for q in self.queues if budget.queue_open(q)]
+        self.rows, self.position = [], 0
+        self.complete = True
         if not self.queues:
             return
+        self.held = _held(budget.limits, budget)
+        self._read(conn)
+        self.rows = [c for c in self.rows if c.id not in self.taken]
+
+    def _read(self, conn: sqlite3.Connection) -> None:
+        size = self.size + len(self.taken)
         one = len(self.queues) == 1
         index = "runner_job_queue_claim" if one else "runner_job_claim"
         scope = "queue = ?" if one else f"queue IN ({','.join('?' * len(self.queues))})"
@@ -266,12 +280,12 @@ class _Stream:
             f"WHERE state IN {WAITING_SQL} AND {scope}) FROM runner_job INDEXED BY {index} "
             f"WHERE state IN {WAITING_SQL} AND {scope} AND run_at <= ? "
             f"AND crashes {self.crashes}{self.held[0]} ORDER BY priority DESC, run_at LIMIT ?",
-            (*self.queues, *self.queues, self.now, *self.held[1], self.size)).fetchall()
+            (*self.queues, *self.queues, self.now, *self.held[1], size)).fetchall()
         if self.aging <= 0 or not direct or direct[0][6] == direct[0][5]:
             self.rows = [_Candidate(job_id, task, key, queue,
                                     claim_order(priority, run_at, self.now, self.aging))
                          for job_id, task, key, run_at, queue, priority, _ in direct]
-            self.complete = len(direct) < self.size
+            self.complete = len(direct) < size
             return
         levels = conn.execute(
             f"WITH RECURSIVE level(p, n) AS ("
@@ -287,11 +301,11 @@ class _Stream:
         found: list[_Candidate] = []
         full = True
         for level, oldest in levels:
-            if len(found) >= self.size and isinstance(oldest, (int, float)):
+            if len(found) >= size and isinstance(oldest, (int, float)):
                 # The level's oldest job is the best it can offer: skip the level when it
                 # cannot beat the jobs already found.
                 found.sort(key=lambda c: c.order)
-                if found[self.size - 1].order <= claim_order(level, oldest, self.now,
+                if found[size - 1].order <= claim_order(level, oldest, self.now,
                                                              self.aging):
                     full = False
                     continue
@@ -300,8 +314,8 @@ class _Stream:
                 f"{index} WHERE state IN {WAITING_SQL} AND {scope} AND priority = ? "
                 f"AND run_at <= ? AND crashes {self.crashes}{self.held[0]} "
                 f"ORDER BY run_at LIMIT ?",
-                (*self.queues, level, self.now, *self.held[1], self.size)).fetchall()
-            full = full and len(rows) < self.size
+                (*self.queues, level, self.now, *self.held[1], size)).fetchall()
+            full = full and len(rows) < size
             found.extend(_Candidate(job_id, task, key, queue,
                                     claim_order(level, run_at, self.now, self.aging))
                          for job_id, task, key, run_at, queue in rows)
@@ -311,8 +325,8 @@ class _Stream:
 
 
 def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Budget,
-                   held: tuple[str, list[object]], want: int, now: float,
-                   limits: FlowLimits, crashes: str) -> list[_Candidate]:
+                   want: int, now: float, limits: FlowLimits,
+                   crashes: str) -> list[_Candidate]:
     """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin."""
     names = sorted(queues)
     if not names:
@@ -320,7 +334,7 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
     stored = _read_state(conn, [turn_key(q) for q in names])
     counters = {q: stored.get(turn_key(q), (0.0, now))[0] for q in names}
     total = sum(limits.weights.get(q, 1) for q in names)
-    streams = {q: _Stream([q], held, now, -(-want * limits.weights.get(q, 1) // total) + 1,
+    streams = {q: _Stream([q], now, -(-want * limits.weights.get(q, 1) // total) + 1,
                           limits.aging, crashes) for q in names}
     chosen: list[_Candidate] = []
     ready = list(names)
@@ -332,8 +346,7 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
             ready.remove(queue)
             continue
         counters = picked
-        stream.position += 1
-        budget.take(c)
+        stream.take(c, budget)
         chosen.append(c)
     conn.executemany(
         "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
@@ -344,7 +357,7 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
 
 
 def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
-              budget: _Budget) -> float | None:
+              budget: _Budget, want: int) -> float | None:
     """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
     times: list[float] = []
     for queue in waiting:
@@ -358,5 +371,5 @@ def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
              **{bucket_key("task", t): r for t, r in budget.limits.task_rates.items()}}
     for name, tokens in budget.tokens.items():
         if not has_token(tokens, rates[name]):
-            times.append(next_token_at(tokens, now, rates[name]))
+            times.append(next_token_at(tokens, now, rates[name], want))
     return min(times) if times else None

@@ -153,10 +153,13 @@ def test_a_rate_limit_starts_jobs_at_its_rate_and_says_when_the_next_token_is(st
     store.enqueue([job(task="api") for _ in range(10)], now=T0)
     limits = FlowLimits(task_rates={"api": Rate(5, 1.0, burst=2)})  # 5/s, 2 back to back
     assert len(claim(store, limits)) == 2
-    result = store.claim(now=T0 + 0.1, owner=OWNER, lease_seconds=LEASE, want=10,
+    result = store.claim(now=T0 + 0.1, owner=OWNER, lease_seconds=LEASE, want=1,
                          limits=limits)
     assert result.claimed == []
     assert abs(result.next_due - (T0 + 0.2)) < 1e-6  # one token per 0.2 s
+    result = store.claim(now=T0 + 0.1, owner=OWNER, lease_seconds=LEASE, want=10,
+                         limits=limits)
+    assert abs(result.next_due - (T0 + 0.4)) < 1e-6  # wanting more: the burst's worth
     assert len(claim(store, limits, now=T0 + 0.2)) == 1
     assert len(claim(store, limits, now=T0 + 0.6)) == 2  # the bucket holds at most 2
 
@@ -183,3 +186,21 @@ def test_jobs_held_by_a_rate_limit_spend_no_attempt(store):
         assert claim(store, limits, now=T0 + n) == []
     assert sorted(store.get_job(j.id).attempt for j in jobs) == [0, 0, 1]
     assert store.get_job(first).state == JobState.EXECUTING
+
+
+def test_a_held_back_backlog_does_not_crowd_out_the_jobs_behind_it(store):
+    backlog = [job(T0 - 100 + n, task="report") for n in range(50)]
+    behind = [job(T0, task="mail") for _ in range(4)]
+    store.enqueue([*backlog, *behind], now=T0 - 100)
+    limits = FlowLimits(task_concurrency={"report": 1})
+    got = claim(store, limits, want=5)
+    assert got == [backlog[0].id, *[j.id for j in behind]]
+    assert claim(store, limits, want=5) == []  # and again with the report slot taken
+
+
+def test_a_rate_limited_queue_does_not_hold_back_other_queues(store):
+    store.enqueue([job(T0 - 10, queue="api") for _ in range(30)]
+                  + [job(T0, queue="mail") for _ in range(3)], now=T0 - 10)
+    limits = FlowLimits(queue_rates={"api": Rate(1, 1.0)}, weights={"api": 5, "mail": 1})
+    got = [store.get_job(j).queue for j in claim(store, limits, want=10)]
+    assert Counter(got) == {"api": 1, "mail": 3}

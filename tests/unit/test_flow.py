@@ -29,7 +29,7 @@ T0 = 1_700_000_000.0
 @pytest.mark.parametrize(("text", "per_second", "burst"), [
     ("100/m", 100 / 60, 1), ("5/s", 5.0, 1), ("1000/h", 1000 / 3600, 1),
     ("10/30s", 10 / 30, 1), ("100/m burst 20", 100 / 60, 20), ("2.5 / sec", 2.5, 1),
-    ("200/s", 200, 10),  # by default, 50 ms of the rate when that is more than one
+    ("200/s", 200, 20),  # by default, 100 ms of the rate when that is more than one
     ("200/s burst 1", 200, 1),
 ])
 def test_a_rate_is_read_from_count_per_unit_with_an_optional_burst(text, per_second, burst):
@@ -69,6 +69,13 @@ def test_the_next_token_time_is_computed_not_polled_for():
     assert next_token_at(0.0, T0, rate) == pytest.approx(T0 + 0.05)
     assert next_token_at(0.5, T0, rate) == pytest.approx(T0 + 0.025)
     assert next_token_at(1.0, T0, rate) == T0
+
+
+def test_a_worker_wanting_several_jobs_waits_for_that_many_tokens_up_to_the_burst():
+    rate = Rate(100, 1, burst=4)
+    assert next_token_at(0.0, T0, rate, need=3) == pytest.approx(T0 + 0.03)
+    assert next_token_at(0.0, T0, rate, need=50) == pytest.approx(T0 + 0.04)  # the burst
+    assert next_token_at(3.0, T0, rate, need=3) == T0
 
 
 def test_spending_a_token_per_start_gives_the_rate_over_a_minute():
