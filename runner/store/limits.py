@@ -59,6 +59,8 @@ class _Budget:
     running_key: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     tokens: dict[str, float] = field(default_factory=dict)
     spent: set[str] = field(default_factory=set)
+    turns: dict[str, float] = field(default_factory=dict)
+    """Each waiting queue's round-robin counter (with shares)."""
 
     def queue_open(self, queue: str) -> bool:
         cap = self.limits.queue_concurrency.get(queue, 0)
@@ -146,13 +148,14 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
             stream.take(c, budget)
             chosen.append(c)
     full = budget.full()
-    if chosen and budget.spent:
+    if chosen:
+        state = [(name, budget.tokens[name], now) for name in sorted(budget.spent)]
+        if limits.weights:
+            state += [(turn_key(q), value, now) for q, value in sorted(budget.turns.items())]
         conn.executemany(
             "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-            "updated_at = excluded.updated_at",
-            [(name, budget.tokens[name], now) for name in sorted(budget.spent)])
-    if chosen:
+            "updated_at = excluded.updated_at", state)
         return Choice([c.id for c in chosen], None, full)
     return Choice([], _next_due(conn, now, waiting, budget, want), full)
 
@@ -179,11 +182,13 @@ def _budget(conn: sqlite3.Connection, now: float, limits: FlowLimits,
     rates: dict[str, Rate] = {bucket_key("queue", q): r for q, r in limits.queue_rates.items()
                               if q in waiting}
     rates.update((bucket_key("task", t), r) for t, r in limits.task_rates.items())
-    if rates:
-        stored = _read_state(conn, list(rates))
+    turns = [turn_key(q) for q in waiting] if limits.weights else []
+    if rates or turns:
+        stored = _read_state(conn, [*rates, *turns])
         for name, rate in rates.items():
             value, updated = stored.get(name, (None, now))
             budget.tokens[name] = refill(value, updated, now, rate)
+        budget.turns = {q: stored.get(turn_key(q), (0.0, now))[0] for q in waiting}
     return budget
 
 
@@ -267,6 +272,19 @@ class _Stream:
         self._read(conn)
         self.rows = [c for c in self.rows if c.id not in self.taken]
 
+    def settle(self, direct: list[tuple], size: int | None = None) -> bool:
+        """Take the rows of a read by best priority, oldest due first (with the lowest
+        priority waiting beside each); False when aging may reorder them (the stream
+        then reads by levels)."""
+        if self.aging > 0 and direct and direct[0][6] != direct[0][5]:
+            self.rows, self.complete = [], False
+            return False
+        self.rows = [_Candidate(job_id, task, key, queue,
+                                claim_order(priority, run_at, self.now, self.aging))
+                     for job_id, task, key, run_at, queue, priority, _ in direct]
+        self.complete = len(direct) < (self.size if size is None else size)
+        return True
+
     def _read(self, conn: sqlite3.Connection) -> None:
         size = self.size + len(self.taken)
         one = len(self.queues) == 1
@@ -281,11 +299,7 @@ class _Stream:
             f"WHERE state IN {WAITING_SQL} AND {scope} AND run_at <= ? "
             f"AND crashes {self.crashes}{self.held[0]} ORDER BY priority DESC, run_at LIMIT ?",
             (*self.queues, *self.queues, self.now, *self.held[1], size)).fetchall()
-        if self.aging <= 0 or not direct or direct[0][6] == direct[0][5]:
-            self.rows = [_Candidate(job_id, task, key, queue,
-                                    claim_order(priority, run_at, self.now, self.aging))
-                         for job_id, task, key, run_at, queue, priority, _ in direct]
-            self.complete = len(direct) < size
+        if self.settle(direct, size):
             return
         levels = conn.execute(
             f"WITH RECURSIVE level(p, n) AS ("
@@ -331,11 +345,11 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
     names = sorted(queues)
     if not names:
         return []
-    stored = _read_state(conn, [turn_key(q) for q in names])
-    counters = {q: stored.get(turn_key(q), (0.0, now))[0] for q in names}
+    counters = {q: budget.turns.get(q, 0.0) for q in names}
     total = sum(limits.weights.get(q, 1) for q in names)
     streams = {q: _Stream([q], now, -(-want * limits.weights.get(q, 1) // total) + 1,
                           limits.aging, crashes) for q in names}
+    _prime(conn, list(streams.values()), budget)
     chosen: list[_Candidate] = []
     ready = list(names)
     while len(chosen) < want and ready:
@@ -348,12 +362,32 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
         counters = picked
         stream.take(c, budget)
         chosen.append(c)
-    conn.executemany(
-        "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-        "updated_at = excluded.updated_at",
-        [(turn_key(q), counters[q], now) for q in names])
+    budget.turns.update(counters)
     return chosen
+
+
+def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: _Budget) -> None:
+    """The first read of several one-queue streams, in one statement.
+
+    A stream whose queue holds more than one priority while aging is on reads
+    again by levels (:meth:`_Stream._fetch`).
+    """
+    held_sql, held_params = _held(budget.limits, budget)
+    parts, params = [], []
+    for stream in streams:
+        parts.append(
+            f"SELECT * FROM (SELECT id, task, concurrency_key, run_at, queue, priority, "
+            f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
+            f"WHERE state IN {WAITING_SQL} AND queue = ?) FROM runner_job INDEXED BY "
+            f"runner_job_queue_claim WHERE state IN {WAITING_SQL} AND queue = ? "
+            f"AND run_at <= ? AND crashes {stream.crashes}{held_sql} "
+            f"ORDER BY priority DESC, run_at LIMIT ?)")
+        params += [stream.queues[0], stream.queues[0], stream.now, *held_params, stream.size]
+    found: dict[str, list[tuple]] = {stream.queues[0]: [] for stream in streams}
+    for row in conn.execute(" UNION ALL ".join(parts), params):
+        found[row[4]].append(row)
+    for stream in streams:
+        stream.settle(found[stream.queues[0]])
 
 
 def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
