@@ -125,10 +125,10 @@ def claim_cost(work: Path, waiting: int = 100_000, claims: int = 300) -> tuple[f
     from runner.config import load_settings
     from runner.flow import FlowLimits
     from runner.runner_huey import RunnerHuey
-    from runner.store.db import open_database
     from runner.store.job_rows import NewJob
-    from runner.store.schema import prepare_database
     from runner.store.sqlite import SqliteStore
+    from runner.store.sqlite.db import open_database
+    from runner.store.sqlite.schema import prepare_database
 
     run = Run(work, "claim", NOT_BINDING)
     settings = load_settings(run.settings, environ={})

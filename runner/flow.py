@@ -182,6 +182,12 @@ class FlowLimits:
         return not (self.limited or self.weights or self.aging > 0)
 
 
+def full_label(kind: str, name: str) -> str:
+    """How a claim names a queue's or a task's concurrency limit at its cap
+    (``kind`` "queue" or "task")."""
+    return f"{kind}:{name}"
+
+
 def bucket_key(kind: str, name: str) -> str:
     """The stored name of a rate bucket (``kind`` "queue" or "task")."""
     return f"rate:{kind}:{name}"

@@ -22,13 +22,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from runner.errors import QueueFull
 from runner.flow import FlowLimits
-from runner.store.counters import count_completions, count_enqueued, count_where
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
-from runner.store.limits import choose_limited
+from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
+from runner.store.sqlite.counters import count_completions, count_enqueued, count_where
+from runner.store.sqlite.limits import choose_limited
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -39,24 +40,6 @@ from runner.store.states import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """What one claim transaction found."""
-
-    claimed: list[Claimed]
-    next_due: float | None
-    """With nothing claimed: the earliest ``run_at`` of a waiting job."""
-    suspect: bool
-    """The claim took a job that was running when a worker died (it runs alone)."""
-    revocations: bool
-    """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
-    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """(task, queue) of each claimed job, so its completion is counted without a read."""
-    full: frozenset[str] = frozenset()
-    """Concurrency limits at their cap after this claim ("queue:NAME", "task:NAME"): a
-    job of theirs that finishes should say so at once, as others wait for its slot."""
 
 
 # -- enqueue -----------------------------------------------------------------------
@@ -140,7 +123,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     is claimed alone, and only when this process runs nothing (``busy`` False),
     so a poison job's next crash is counted against it and not its neighbours.
     With ``limits`` (weights, concurrency, rates, aging) the choice is
-    :func:`runner.store.limits.claim_limited`'s; without, one statement takes
+    :func:`runner.store.sqlite.limits.choose_limited`'s; without, one statement takes
     the best priorities first.
     """
     queue_sql, params = _queue_filter(queues)

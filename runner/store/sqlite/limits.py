@@ -1,6 +1,6 @@
 """The claim under flow control: priority aging, queue shares, concurrency and rate limits.
 
-Runs inside the claim's write transaction (:func:`runner.store.transitions.claim`),
+Runs inside the claim's write transaction (:func:`runner.store.sqlite.transitions.claim`),
 so every worker of every process reads and updates the same counts and buckets:
 
 * concurrency: the ``executing`` rows per queue, per task and per (task, key)
@@ -28,6 +28,7 @@ from runner.flow import (
     Rate,
     bucket_key,
     claim_order,
+    full_label,
     has_token,
     next_token_at,
     refill,
@@ -116,12 +117,7 @@ class Choice:
     next_due: float | None
     """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
     full: frozenset[str]
-    """Concurrency limits at their cap once these start (:func:`full_label` names)."""
-
-
-def full_label(kind: str, name: str) -> str:
-    """How :attr:`Choice.full` names a queue's or a task's concurrency limit."""
-    return f"{kind}:{name}"
+    """Concurrency limits at their cap once these start (:func:`runner.flow.full_label`)."""
 
 
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
