@@ -8,7 +8,7 @@ from collections import Counter
 from runner.flow import FlowLimits, Rate
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
-from runner.store.queries import JobFilter
+from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from tests.conformance.helpers import OTHER, OWNER, T0, job
 

@@ -157,8 +157,16 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
                 f"task, queue", (now, owner, now + lease_seconds, *ids)).fetchall()
             rank = {job_id: n for n, job_id in enumerate(ids)}
             rows.sort(key=lambda r: rank[r[0]])
+        next_due = choice.next_due
+        if not rows:  # a hand-edited run_at that is not a number is never due: bury it
+            (latest,) = conn.execute(
+                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+            if not isinstance(latest, (int, float, type(None))):
+                bury_bad_run_at(conn, now)
+                next_due = now
         claimed = [Claimed(r[0], r[1], r[2], now) for r in rows]
-        return ClaimResult(claimed, choice.next_due, bool(suspect), revocations,
+        return ClaimResult(claimed, next_due, bool(suspect), revocations,
                            {r[0]: (r[5], r[6]) for r in rows}, choice.full)
     rows = conn.execute(claim_sql.format(crashes), (*lease, 1 if suspect else want)).fetchall()
     next_due = None
