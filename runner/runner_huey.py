@@ -130,7 +130,9 @@ class RunnerHuey(HueyApi, Huey):
         if self._storage is None:
             with self._storage_lock:
                 if self._storage is None:
-                    self._storage = JobStorage(self.name, settings=self.settings)
+                    storage = JobStorage(self.name, settings=self.settings)
+                    storage.limits_source = self.task_registry.flow_limits
+                    self._storage = storage
         return self._storage
 
     @storage.setter
@@ -219,6 +221,7 @@ class RunnerHuey(HueyApi, Huey):
         if task.expires:
             task.resolve_expires(self.utc)
         data = self.serialize_checked(task)
+        flow = task.wrapper.flow
         unique = task.wrapper.unique
         unique_key = task.unique_key
         if unique is not None and unique_key is None:
@@ -229,6 +232,7 @@ class RunnerHuey(HueyApi, Huey):
             max_attempts=int(task.retries or 0) + 1,
             run_at=to_timestamp(task.eta) if task.eta else time.time(),
             unique_key=unique_key, event_id=task.event_id, schedule=task.schedule_name,
+            concurrency_key=flow.key_of(task.args, task.kwargs) if flow is not None else None,
             unique_for=unique.unique_for if unique is not None else None,
             unique_states=unique.states if unique is not None else ())
 

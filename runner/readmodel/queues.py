@@ -74,7 +74,7 @@ def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
     rows = []
     for name in names:
         c = counts.get(name, Counter())
-        section = settings.queue(name)
+        section = settings.queue_section(name)
         pause = queue_pauses.get(name)
         paused = pause.paused if pause is not None else section.paused
         since = oldest.get(name)

@@ -27,7 +27,7 @@ def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
     """Each queue of ``jobs`` with its bound and policy (``block`` as ``reject`` to give up)."""
     bounds = {}
     for queue in {j.queue for j in jobs}:
-        section = settings.queue(queue)
+        section = settings.queue_section(queue)
         on_full = "reject" if give_up and section.on_full == "block" else section.on_full
         bounds[queue] = QueueBound(section.bound(settings.worker.queue_size), on_full)
     return bounds
@@ -61,7 +61,7 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
             result = store.enqueue(part, now=now(), queue_size=settings.worker.queue_size,
                                    bounds=bounds_for(settings, part, give_up=give_up))
         except QueueFull as exc:
-            section = settings.queue(exc.queue or "default")
+            section = settings.queue_section(exc.queue or "default")
             if give_up or exc.queue is None or section.on_full != "block":
                 raise
             if exc.room > 0:

@@ -23,6 +23,7 @@ class NewJob:
     unique_key: str | None = None
     event_id: str | None = None
     schedule: str | None = None
+    concurrency_key: str | None = None
     unique_for: float | None = None
     """Seconds a job of the same ``unique_key`` counts as a duplicate (None: while it lives)."""
     unique_states: tuple[str, ...] = ()

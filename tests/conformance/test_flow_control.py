@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from runner.errors import QueueFull
+from runner.flow import FlowLimits
 from runner.store.backend import Store
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.rows import JobFilter
@@ -281,3 +282,18 @@ def test_unfinished_jobs_are_counted_per_queue_and_state(store):
     counts = {(q, s): n for q, s, n in store.unfinished_by_queue()}
     assert counts == {("default", JobState.EXECUTING): 1, ("default", JobState.SCHEDULED): 1,
                       ("mail", JobState.AVAILABLE): 1}
+
+
+@pytest.mark.parametrize("limits", [
+    FlowLimits(weights={"mail": 3, "other": 1}),            # shares by weight
+    FlowLimits(task_concurrency={"tests.jobs.add": 10}),     # one stream under limits
+], ids=["weights", "concurrency"])
+def test_the_claim_under_limits_skips_paused_queues_and_tasks(store, limits):
+    mail, other, slow = job(queue="mail"), job(queue="other"), job(task="tests.jobs.slow")
+    store.enqueue([mail, other, slow], now=T0)
+    store.set_pause("queue", "mail", True, now=T0)
+    store.set_pause("task", "tests.jobs.slow", True, now=T0)
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=60, want=10, limits=limits)
+    assert [c.id for c in result.claimed] == [other.id]
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=60, want=10, limits=limits)
+    assert result.claimed == [] and result.next_due is None  # nothing to spin on

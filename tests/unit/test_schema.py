@@ -75,15 +75,19 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     previous = (_columns(old), _indexes(old))
     new = tmp_path / "new.db"
     _open(new)
-    # Added since: the waiting count per queue, lifetime counters, leases, pauses,
-    # cancel requests and backpressure counters.
-    added = {"runner_queue", "runner_job_total", "runner_lease", "runner_pause",
+    # Added since: the waiting count per queue, lifetime counters, leases, flow control
+    # (its state table, the per-key concurrency column and the per-queue claim index),
+    # pauses, cancel requests and backpressure counters.
+    added = {"runner_queue", "runner_job_total", "runner_lease", "runner_flow", "runner_pause",
              "runner_cancel", "runner_queue_total"}
-    assert {t: c for t, c in _columns(new).items() if t not in added} == previous[0]
+    columns = {t: [c for c in cols if (t, c[0]) != ("runner_job", "concurrency_key")]
+               for t, cols in _columns(new).items() if t not in added}
+    assert columns == previous[0]
     # Schema 2: unique keys are checked by the enqueue, not by a UNIQUE index.
     indexes = _indexes(new)
     assert "runner_job_unique" not in indexes and "runner_job_unique_key" in indexes
-    assert {n: s for n, s in indexes.items() if n != "runner_job_unique_key"} == {
+    new_ones = {"runner_job_unique_key", "runner_job_queue_claim"}
+    assert {n: s for n, s in indexes.items() if n not in new_ones} == {
         n: s for n, s in previous[1].items() if n != "runner_job_unique"}
     _open(old)  # opening the old file adds what is new, with the same shape
     assert _columns(old) == _columns(new)

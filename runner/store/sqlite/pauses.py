@@ -66,6 +66,13 @@ def list_pauses(db: Database) -> list[PauseRow]:
         "ORDER BY kind, name")]
 
 
+def paused_sets(conn: sqlite3.Connection) -> tuple[frozenset[str], frozenset[str]]:
+    """(paused queues, paused tasks), read inside a claim's transaction."""
+    rows = conn.execute("SELECT kind, name FROM runner_pause WHERE paused = 1").fetchall()
+    return (frozenset(n for k, n in rows if k == "queue"),
+            frozenset(n for k, n in rows if k == "task"))
+
+
 def claim_filter(conn: sqlite3.Connection) -> tuple[str, tuple[str, ...]]:
     """The condition a claim adds to skip paused queues and tasks (``""`` when none is)."""
     paused = conn.execute("SELECT kind, name FROM runner_pause WHERE paused = 1").fetchall()
