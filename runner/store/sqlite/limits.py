@@ -33,7 +33,8 @@ from runner.flow import (
     next_token_at,
     refill,
     turn_key,
-    weighted_pick,
+    weighted_next,
+    weighted_step,
 )
 from runner.store.states import EXECUTING_SQL, WAITING_SQL
 
@@ -346,13 +347,13 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
     chosen: list[_Candidate] = []
     ready = list(names)
     while len(chosen) < want and ready:
-        queue, picked = weighted_pick(counters, limits.weights, ready)
+        queue = weighted_next(counters, limits.weights, ready)
         stream = streams[queue]
         c = stream.next_allowed(conn, budget)
         if c is None:  # nothing more this queue may give: the pick goes to the others
             ready.remove(queue)
             continue
-        counters = picked
+        weighted_step(counters, limits.weights, ready)
         stream.take(c, budget)
         chosen.append(c)
     budget.turns.update(counters)
