@@ -134,17 +134,34 @@ def weighted_pick(current: Mapping[str, float], weights: Mapping[str, int],
     Raises:
         ValueError: ``eligible`` is empty.
     """
+    counters = dict(current)
+    return weighted_step(counters, weights, eligible), counters
+
+
+def weighted_next(counters: Mapping[str, float], weights: Mapping[str, int],
+                  eligible: Sequence[str]) -> str:
+    """The queue :func:`weighted_pick` would pick, without picking it.
+
+    Raises:
+        ValueError: ``eligible`` is empty.
+    """
     if not eligible:
         raise ValueError("no eligible queue to pick from")
-    counters = dict(current)
+    return min(eligible, key=lambda name: (-(counters.get(name, 0.0) + weights.get(name, 1)),
+                                           name))
+
+
+def weighted_step(counters: dict[str, float], weights: Mapping[str, int],
+                  eligible: Sequence[str]) -> str:
+    """:func:`weighted_pick` on ``counters`` in place (a claim picks many times)."""
+    chosen = weighted_next(counters, weights, eligible)
     total = 0
     for name in eligible:
         weight = weights.get(name, 1)
         counters[name] = counters.get(name, 0.0) + weight
         total += weight
-    chosen = min(eligible, key=lambda name: (-counters[name], name))
     counters[chosen] -= total
-    return chosen, counters
+    return chosen
 
 
 # -- the limits a claim applies --------------------------------------------------------

@@ -15,7 +15,9 @@ from runner.flow import (
     next_token_at,
     parse_rate,
     refill,
+    weighted_next,
     weighted_pick,
+    weighted_step,
 )
 from runner.runner_huey import RunnerHuey
 from runner.task import RunnerTaskWrapper, task_flow
@@ -124,6 +126,15 @@ def test_a_queue_without_work_leaves_the_shares_of_the_others():
         chosen, counters = weighted_pick(counters, {"a": 2, "b": 1, "idle": 7}, ["a", "b"])
         picks.append(chosen)
     assert Counter(picks) == {"a": 20, "b": 10}
+
+
+def test_a_pick_in_place_matches_the_pure_pick_and_the_look_ahead():
+    weights, pure, in_place = {"a": 3, "b": 2}, {}, {}
+    for _ in range(20):
+        ahead = weighted_next(in_place, weights, ["a", "b"])
+        chosen, pure = weighted_pick(pure, weights, ["a", "b"])
+        assert weighted_step(in_place, weights, ["a", "b"]) == chosen == ahead
+        assert in_place == pure
 
 
 def test_picking_from_no_queue_is_an_error():

@@ -33,7 +33,8 @@ from runner.flow import (
     next_token_at,
     refill,
     turn_key,
-    weighted_pick,
+    weighted_next,
+    weighted_step,
 )
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.states import EXECUTING_SQL, WAITING_SQL
@@ -136,8 +137,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     job frees the slot, and its worker's next claim or the poll interval finds it).
     """
     paused_queues, paused_tasks = paused_sets(conn)
-    waiting = [q for q in _waiting_queues(conn, queues) if q not in paused_queues]
-    budget = _budget(conn, now, limits, waiting)
+    waiting, budget = _snapshot(conn, now, limits, queues)
+    waiting = [q for q in waiting if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
     if limits.weights:
@@ -161,43 +162,41 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     return Choice([], _next_due(conn, now, waiting, budget, want), full)
 
 
-def _waiting_queues(conn: sqlite3.Connection, queues: Sequence[str]) -> list[str]:
-    """Queues with waiting jobs (the per-queue count the triggers keep), this worker's only."""
-    found = [q for (q,) in conn.execute(
-        "SELECT queue FROM runner_queue WHERE waiting > 0 ORDER BY queue")]
-    return [q for q in found if q in queues] if queues else found
-
-
-def _budget(conn: sqlite3.Connection, now: float, limits: FlowLimits,
-            waiting: Sequence[str]) -> _Budget:
-    budget = _Budget(limits)
+def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
+              queues: Sequence[str]) -> tuple[list[str], _Budget]:
+    """In one statement: the queues with waiting jobs (this worker's only), the jobs
+    running per queue, task and key, and the stored buckets and queue turns."""
+    parts = ["SELECT 'w', queue, NULL, NULL, NULL FROM runner_queue WHERE waiting > 0"]
     if limits.queue_concurrency or limits.task_concurrency or limits.key_concurrency:
-        for queue, task, key, count in conn.execute(
-                f"SELECT queue, task, concurrency_key, count(*) FROM runner_job INDEXED BY "
-                f"runner_job_lease WHERE state = {EXECUTING_SQL} GROUP BY queue, task, "
-                "concurrency_key"):
-            budget.running_queue[queue] += count
-            budget.running_task[task] += count
-            if key is not None:
-                budget.running_key[(task, key)] += count
+        parts.append(f"SELECT 'r', queue, task, concurrency_key, count(*) FROM runner_job "
+                     f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL} "
+                     f"GROUP BY queue, task, concurrency_key")
+    if limits.queue_rates or limits.task_rates or limits.weights:
+        parts.append("SELECT 's', key, NULL, value, updated_at FROM runner_flow")
+    waiting: list[str] = []
+    stored: dict[str, tuple[float, float]] = {}
+    budget = _Budget(limits)
+    for kind, name, task, value, extra in conn.execute(" UNION ALL ".join(parts)):
+        if kind == "w":
+            if not queues or name in queues:
+                waiting.append(name)
+        elif kind == "r":
+            budget.running_queue[name] += extra
+            budget.running_task[task] += extra
+            if value is not None:
+                budget.running_key[(task, value)] += extra
+        else:
+            stored[name] = (value, extra)
+    waiting.sort()
     rates: dict[str, Rate] = {bucket_key("queue", q): r for q, r in limits.queue_rates.items()
                               if q in waiting}
     rates.update((bucket_key("task", t), r) for t, r in limits.task_rates.items())
-    turns = [turn_key(q) for q in waiting] if limits.weights else []
-    if rates or turns:
-        stored = _read_state(conn, [*rates, *turns])
-        for name, rate in rates.items():
-            value, updated = stored.get(name, (None, now))
-            budget.tokens[name] = refill(value, updated, now, rate)
+    for name, rate in rates.items():
+        level, updated = stored.get(name, (None, now))
+        budget.tokens[name] = refill(level, updated, now, rate)
+    if limits.weights:
         budget.turns = {q: stored.get(turn_key(q), (0.0, now))[0] for q in waiting}
-    return budget
-
-
-def _read_state(conn: sqlite3.Connection, names: Sequence[str]
-                ) -> dict[str, tuple[float, float]]:
-    marks = ",".join("?" * len(names))
-    return {key: (value, updated) for key, value, updated in conn.execute(
-        f"SELECT key, value, updated_at FROM runner_flow WHERE key IN ({marks})", list(names))}
+    return waiting, budget
 
 
 def _held(limits: FlowLimits, budget: _Budget) -> tuple[str, list[object]]:
@@ -354,13 +353,13 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
     chosen: list[_Candidate] = []
     ready = list(names)
     while len(chosen) < want and ready:
-        queue, picked = weighted_pick(counters, limits.weights, ready)
+        queue = weighted_next(counters, limits.weights, ready)
         stream = streams[queue]
         c = stream.next_allowed(conn, budget)
         if c is None:  # nothing more this queue may give: the pick goes to the others
             ready.remove(queue)
             continue
-        counters = picked
+        weighted_step(counters, limits.weights, ready)
         stream.take(c, budget)
         chosen.append(c)
     budget.turns.update(counters)
