@@ -9,6 +9,8 @@ fixture) on the same data: a new backend points the runner's settings at it.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,12 +39,51 @@ def _sqlite(directory: Path) -> Opened:
     return open_handle(), open_handle
 
 
-BACKENDS: dict[str, Callable[[Path], Opened]] = {"sqlite": _sqlite}
+#: The Redis the tests use (their own key prefix on it, deleted afterwards).
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_or_skip(url: str = REDIS_URL) -> None:
+    """Skip when no Redis answers at ``url``; with ``CI=true`` fail instead."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        message = f"no Redis at {url}: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: a missing server fails the run)")
+        pytest.skip(message)
+
+
+def _redis(directory: Path) -> Opened:
+    from runner.store.redis import RedisStore
+
+    redis_or_skip()
+    prefix = f"test-{uuid.uuid4().hex}"
+    handles: list[RedisStore] = []
+
+    def open_handle() -> Store:
+        # A client of its own, as another process would have; the same keys.
+        handle = RedisStore(REDIS_URL, prefix=prefix, directory=directory / "redis")
+        handles.append(handle)
+        return handle
+
+    store = open_handle()
+    _cleanups.append(lambda: (store.delete_all(), [h.close() for h in handles]))
+    return store, open_handle
+
+
+_cleanups: list[Callable[[], object]] = []
+
+BACKENDS: dict[str, Callable[[Path], Opened]] = {"sqlite": _sqlite, "redis": _redis}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opened]:
     yield BACKENDS[request.param](tmp_path)
+    while _cleanups:
+        _cleanups.pop()()
 
 
 @pytest.fixture

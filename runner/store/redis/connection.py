@@ -1,0 +1,77 @@
+"""One Redis connection pool and the registered scripts, shared by the store's parts."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import redis
+from redis.commands.core import Script
+from redis.exceptions import ResponseError
+
+from runner.store.redis.codec import Arg, refusal
+from runner.store.redis.lua_jobs import PRELUDE
+from runner.store.redis.scripts import BODIES
+
+#: The prefix when the settings name none.
+DEFAULT_PREFIX = "jobrunner"
+
+
+def local_dir(url: str, prefix: str) -> Path:
+    """A directory of this host for one Redis data set: running files and wake-up files.
+
+    Named by a hash of the URL and prefix, so every process of the host using the
+    same data finds the same one.
+    """
+    digest = hashlib.sha1(f"{url}\n{prefix}".encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"jobrunner-redis-{digest}"
+
+
+class RedisBase:
+    """The client, the key prefix and the scripts (see :mod:`runner.store.redis.scripts`)."""
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX,
+                 client: redis.Redis | None = None, directory: Path | None = None) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.p = prefix + ":"
+        self.r: redis.Redis = client or redis.Redis.from_url(
+            url, decode_responses=False, socket_timeout=30, health_check_interval=10)
+        self._dir = directory or local_dir(url, prefix)
+        self._scripts: dict[str, Script] = {
+            name: self.r.register_script(PRELUDE + body) for name, body in BODIES.items()}
+
+    @property
+    def path(self) -> Path:
+        return self._dir
+
+    def k(self, *parts: str) -> str:
+        """A key under the prefix."""
+        return self.p + ":".join(parts)
+
+    def run(self, name: str, *args: Arg, where: str = "") -> object:
+        """Run one script; a refusal raises the runner's error for it."""
+        try:
+            return self._scripts[name](keys=[], args=[self.p, *args])
+        except ResponseError as exc:
+            mapped = refusal(exc, where or f"{self.url} ({self.prefix})")
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    def close(self) -> None:
+        self.r.close()
+
+    def delete_all(self) -> int:
+        """Delete every key under the prefix (tests, and a user starting afresh)."""
+        deleted = 0
+        batch: list[bytes] = []
+        for key in self.r.scan_iter(match=self.p.replace("*", r"\*") + "*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += self.r.delete(*batch)
+                batch = []
+        if batch:
+            deleted += self.r.delete(*batch)
+        return deleted
