@@ -47,10 +47,10 @@ from runner.huey_api import HueyApi
 from runner.result import RunnerResult
 from runner.retry import backoff_delay
 from runner.serializers import UnsupportedValue, make_serializer
+from runner.store.factory import open_job_storage
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState
-from runner.store.workers import charge_stuck
 from runner.task import Failure, RunnerTask, TaskRegistry
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class RunnerHuey(HueyApi, Huey):
         if self._storage is None:
             with self._storage_lock:
                 if self._storage is None:
-                    self._storage = JobStorage(self.name, settings=self.settings)
+                    self._storage = open_job_storage(self.name, self.settings)
         return self._storage
 
     @storage.setter
@@ -357,9 +357,9 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         assert jobs is not None
         try:
-            return charge_stuck(jobs.db, attempt.claimed.id, attempt.claimed.attempt,
-                                jobs.owner or "local", message,
-                                crash_limit=self.settings.worker.crash_limit)
+            return jobs.charge_stuck(attempt.claimed.id, attempt.claimed.attempt,
+                                     jobs.owner or "local", message,
+                                     crash_limit=self.settings.worker.crash_limit)
         except Exception:
             logger.exception("could not record stuck job %s; its lease lapses and it is "
                              "recovered", attempt.claimed.id)

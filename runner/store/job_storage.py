@@ -30,6 +30,7 @@ from runner.store.running_file import RunningFile, running_path
 from runner.store.schema import prepare_database
 from runner.store.sqlite import sqlite_store
 from runner.store.wakeup import Listener, Notifier
+from runner.store.workers import charge_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +51,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def __init__(self, name: str = "runner", *, settings: Settings) -> None:
         super().__init__(name)
         self.settings = settings
-        self.db = open_database(settings.database_path, settings.database,
-                                file_mode=settings.runner.file_mode_bits)
-        prepare_database(self.db)
-        #: The seam every other part of the runner reaches the data through.
-        self.store: Store = sqlite_store(self.db)
-        self.notifier = Notifier(self.db.path)
+        self._open()
         self.owner: str | None = None
         self.queues: tuple[str, ...] = settings.worker.queues
         self.lease_seconds = settings.worker.lease_seconds
@@ -71,7 +67,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
         self._empty_seq = -1  # ... since this wake sequence number, nobody claims again
         self._stopping = False
-        self._listener: Listener | None = None
+        self._listener: Listener | None = None  # or another backend's listener
         self._inflight: set[str] = set()
         # Task and queue of each claimed job, so completions are counted without a read.
         self._labels: dict[str, tuple[str, str]] = {}
@@ -89,6 +85,28 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.running: RunningFile | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
+
+    #: The data is a local file (SQLite): file upkeep and integrity checks apply.
+    local_file = True
+
+    def _open(self) -> None:
+        """Open the jobs database: sets ``db``, ``store`` and ``notifier``."""
+        settings = self.settings
+        self.db = open_database(settings.database_path, settings.database,
+                                file_mode=settings.runner.file_mode_bits)
+        prepare_database(self.db)
+        #: The seam every other part of the runner reaches the data through.
+        self.store: Store = sqlite_store(self.db)
+        self.notifier: Notifier = Notifier(self.db.path)
+
+    def _listener_for(self, on_wake: Callable[[], None]) -> Listener:
+        """What hears other processes' wake-ups."""
+        return Listener(self.db.path, on_wake)
+
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int) -> str | None:
+        """Charge a crash to an attempt stuck past its timeout (see workers.charge_stuck)."""
+        return charge_stuck(self.db, job_id, attempt, owner, message, crash_limit=crash_limit)
 
     # -- producer side ---------------------------------------------------------
 
@@ -136,8 +154,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.owner = owner
         self.queues = tuple(queues) or self.settings.worker.queues
         self._stopping = False
-        self.running = RunningFile(running_path(self.db.path, owner))
-        self._listener = Listener(self.db.path, self._on_remote_wake)
+        self.running = RunningFile(running_path(self.path, owner))
+        self._listener = self._listener_for(self._on_remote_wake)
         self._listener.start()
 
     def pause_claims(self) -> None:

@@ -23,7 +23,13 @@ from typing import Any
 from huey.consumer import Consumer, ConsumerStopped
 
 from runner.config import Settings
-from runner.errors import EX_MEMORY_LIMIT, EX_STUCK_THREADS, DatabaseCorrupt, RunnerError
+from runner.errors import (
+    EX_MEMORY_LIMIT,
+    EX_STUCK_THREADS,
+    DatabaseCorrupt,
+    DatabaseUnavailable,
+    RunnerError,
+)
 from runner.readmodel.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
@@ -175,7 +181,7 @@ class Manager:
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
-        reclaim = enable_space_reclaim(jobs.db, me=self.owner)
+        reclaim = enable_space_reclaim(jobs.db, me=self.owner) if jobs.local_file else None
         if reclaim:
             logger.warning("%s: %s", jobs.db.path, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
@@ -189,6 +195,11 @@ class Manager:
 
     def check_database(self, jobs: JobStorage) -> None:
         """A quick integrity check on small files (O(size)), at every start."""
+        if not jobs.local_file:  # a server: it answers, or the start fails here
+            result = jobs.store.quick_check()
+            if result != "ok":
+                raise DatabaseUnavailable(f"{jobs.path}: {result}")
+            return
         try:
             size = jobs.db.path.stat().st_size
         except OSError:

@@ -86,6 +86,37 @@ def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opened]:
         _cleanups.pop()()
 
 
+#: [runner] and [worker] lines that point the runner at a backend's data, by backend.
+RUNNER_SETTINGS: dict[str, Callable[[Store], str]] = {
+    "redis": lambda store: (f'redis_url = "{REDIS_URL}"\nredis_prefix = "{store.prefix}"',
+                            'queue_type = "redis"'),  # type: ignore[attr-defined]
+}
+
+
+@pytest.fixture
+def huey(request: pytest.FixtureRequest, opened: Opened, tmp_path: Path):  # noqa: ANN201
+    """The runner on the backend under test's data (``tests/conftest.py``'s, pointed there)."""
+    import tests.jobs  # noqa: F401 - registers the test tasks
+    from runner.config import load_settings
+    from runner.registry import configure, get_huey
+    from tests.conftest import write_settings
+
+    backend = request.node.callspec.params["opened"]
+    runner_lines, worker_lines = "", ""
+    if backend in RUNNER_SETTINGS:
+        runner_lines, worker_lines = RUNNER_SETTINGS[backend](opened[0])
+    path = write_settings(tmp_path, worker={})
+    text = path.read_text().replace("[runner]\n", f"[runner]\n{runner_lines}\n", 1)
+    path.write_text(text.replace("[worker]\n", f"[worker]\n{worker_lines}\n", 1))
+    configure(load_settings(path, environ={}))
+    instance = get_huey()
+    yield instance
+    jobs = instance.jobs
+    if jobs is not None:
+        jobs.notifier.close()
+        jobs.db.close()
+
+
 @pytest.fixture
 def store(opened: Opened) -> Store:
     """A fresh, empty store of the backend under test."""
