@@ -9,7 +9,6 @@ fixture) on the same data: a new backend points the runner's settings at it.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from runner.store.backend import Store
 from runner.store.db import Database
 from runner.store.schema import prepare_database
 from runner.store.sqlite import SqliteStore
+from tests.redis_support import REDIS_URL, redis_or_skip
 
 #: (store, a function opening another handle on the same data)
 Opened = tuple[Store, Callable[[], Store]]
@@ -37,23 +37,6 @@ def _sqlite(directory: Path) -> Opened:
         return SqliteStore(db)
 
     return open_handle(), open_handle
-
-
-#: The Redis the tests use (their own key prefix on it, deleted afterwards).
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def redis_or_skip(url: str = REDIS_URL) -> None:
-    """Skip when no Redis answers at ``url``; with ``CI=true`` fail instead."""
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        message = f"no Redis at {url}: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI=true: a missing server fails the run)")
-        pytest.skip(message)
 
 
 def _redis(directory: Path) -> Opened:
