@@ -126,8 +126,9 @@ def test_redis_killed_and_restarted_during_a_run_loses_no_accepted_job(
         time.sleep(1.5)  # appendfsync everysec: what was accepted a second ago is on disk
         workers = [make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
                    for _ in range(2)]
-        wait_for(lambda: len(read_records(record_file)) >= 30, timeout=30,
-                 message="the workers to be running jobs")
+        wait_for(lambda: len(store.list_workers()) == 2
+                 and len(read_records(record_file)) >= 30, timeout=30,
+                 message="both workers to be running jobs")
         server.kill()  # a crash of Redis itself, mid-run
         time.sleep(1.0)
         server.start()  # the AOF is replayed
