@@ -1,4 +1,4 @@
-"""Worker processes on Redis: jobs run end to end, kills lose nothing, Redis restarts are survived."""
+"""Worker processes on Redis: jobs run end to end, kills lose nothing, Redis restarts pass."""
 
 from __future__ import annotations
 

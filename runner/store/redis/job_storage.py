@@ -35,6 +35,12 @@ class RedisJobStorage(RedisKeyValue, JobStorage):
                      crash_limit: int) -> str | None:
         return self.store.charge_stuck(job_id, attempt, owner, message, crash_limit=crash_limit)
 
+    def wake(self) -> None:
+        """Wake this process's threads; other processes heard the script that readied a job."""
+        with self._cond:
+            self._wake_seq += 1
+            self._cond.notify_all()
+
     @property
     def path(self) -> Path:
         """This host's directory for the Redis data (running files)."""

@@ -27,11 +27,12 @@ class JobMachine(RedisBase):
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
-        claimed, next_due, suspect = self.run(  # type: ignore[misc]
+        claimed, next_due, suspect, revoked = self.run(  # type: ignore[misc]
             "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
             arg(bool(busy)), len(queues), *queues, *acks_args(acks))
         jobs = [Claimed(c[0].decode(), c[1], int(c[2]), now) for c in claimed]
-        return ClaimResult(jobs, float(next_due) if next_due else None, bool(suspect), True,
+        return ClaimResult(jobs, float(next_due) if next_due else None, bool(suspect),
+                           bool(revoked),
                            {c[0].decode(): (c[3].decode(), c[4].decode()) for c in claimed})
 
     def complete(self, acks: Sequence[Ack],

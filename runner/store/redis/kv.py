@@ -1,7 +1,7 @@
 """huey's key/value store (results, revocations, locks, counters) on Redis.
 
-Results and revocations live in the ``kv`` hash (the one the outcome scripts
-write a job's result into); a key written with a TTL (huey's ``lock_task``) is a
+Results live in the ``kv`` hash (the one the outcome scripts write a job's
+result into), revocations in ``revoked``; a key written with a TTL (huey's ``lock_task``) is a
 string ``kvt:<key>`` that Redis expires; counters are the ``counter`` hash.
 """
 
@@ -23,8 +23,9 @@ class RedisKeyValue(BaseStorage):
     _revocations: bool = True
     _revocation_writes: int = 0
 
-    def _kv(self) -> str:
-        return self.store.k("kv")
+    def _kv(self, key: str = "") -> str:
+        # Revocations apart, so a claim can tell in one read whether any exist.
+        return self.store.k("revoked" if key.startswith(("r:", "rt:")) else "kv")
 
     def _ttl_key(self, key: str) -> str:
         return self.store.k("kvt", key)
@@ -54,7 +55,7 @@ class RedisKeyValue(BaseStorage):
     def _data(self, ids: Sequence[str]) -> list[bytes]:
         pipe = self.store.r.pipeline(transaction=False)
         for i in ids:
-            pipe.hget(self.store.k("job", i), "data")
+            pipe.get(self.store.k("data", i))
         return [d for d in pipe.execute() if d is not None]
 
     # -- key/value -----------------------------------------------------------------------
@@ -63,10 +64,10 @@ class RedisKeyValue(BaseStorage):
         if key.startswith(("r:", "rt:")):
             self._revocations = True
             self._revocation_writes += 1
-        self.store.r.hset(self._kv(), key, value)
+        self.store.r.hset(self._kv(key), key, value)
 
     def peek_data(self, key: str) -> bytes | object:
-        value = self.store.r.hget(self._kv(), key)
+        value = self.store.r.hget(self._kv(key), key)
         if value is None:
             value = self.store.r.get(self._ttl_key(key))
         return EmptyData if value is None else value
@@ -74,34 +75,37 @@ class RedisKeyValue(BaseStorage):
     def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
             return {}
-        values = self.store.r.hmget(self._kv(), list(keys))
-        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+        pipe = self.store.r.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(self._kv(key), key)
+        return {k: v for k, v in zip(keys, pipe.execute(), strict=True) if v is not None}
 
     def pop_data(self, key: str) -> bytes | object:
         pipe = self.store.r.pipeline(transaction=True)
-        pipe.hget(self._kv(), key)
-        pipe.hdel(self._kv(), key)
+        pipe.hget(self._kv(key), key)
+        pipe.hdel(self._kv(key), key)
         pipe.getdel(self._ttl_key(key))
         value, _, timed = pipe.execute()
         found = value if value is not None else timed
         return EmptyData if found is None else found
 
     def has_data_for_key(self, key: str) -> bool:
-        return bool(self.store.r.hexists(self._kv(), key)
+        return bool(self.store.r.hexists(self._kv(key), key)
                     or self.store.r.exists(self._ttl_key(key)))
 
     def delete_data(self, key: str) -> bool:
-        return bool(self.store.r.hdel(self._kv(), key) + self.store.r.delete(self._ttl_key(key)))
+        return bool(self.store.r.hdel(self._kv(key), key)
+                    + self.store.r.delete(self._ttl_key(key)))
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        if self.store.r.hexists(self._kv(), key):
+        if self.store.r.hexists(self._kv(key), key):
             return False
         if ttl:
             return bool(self.store.r.set(self._ttl_key(key), value, nx=True,
                                          px=max(1, int(ttl * 1000))))
         if self.store.r.exists(self._ttl_key(key)):
             return False
-        return bool(self.store.r.hsetnx(self._kv(), key, value))
+        return bool(self.store.r.hsetnx(self._kv(key), key, value))
 
     def incr(self, key: str, amount: int = 1) -> int:
         return int(self.store.r.hincrby(self.store.k("counter"), key, amount))
@@ -116,7 +120,7 @@ class RedisKeyValue(BaseStorage):
         return {k.decode(): v for k, v in self.store.r.hgetall(self._kv()).items()}
 
     def flush_results(self) -> None:
-        self.store.r.delete(self._kv())
+        self.store.r.delete(self._kv(), self.store.k("revoked"))
 
     def flush_counters(self) -> None:
         self.store.r.delete(self.store.k("counter"))

@@ -21,7 +21,9 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``unique``: unique key → id of the live job holding it;
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
-* ``kv``: results; ``dispatch``: waiting dispatch jobs by ``run_at``;
+* ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
+* ``kv``: results; ``revoked``: huey's revocations (the claim says whether any exist);
+  ``dispatch``: waiting dispatch jobs by ``run_at``;
   ``evjobs:<event>``: the jobs of an event by rowid; ``slive:<schedule>``: live job
   counts of a schedule by state.
 """
@@ -54,7 +56,12 @@ local function member(h)
          string.format('%012d', tonumber(h.rowid)) .. ':' .. h.id
 end
 
+local woke = false
 local function ready(h)
+  if not woke then
+    redis.call('PUBLISH', P..'wake', '1')  -- idle workers look again (see wakeups.py)
+    woke = true
+  end
   local m = member(h)
   local zs = (tonumber(h.crashes or 0) > 0) and 'suspect:' or 'ready:'
   redis.call('ZADD', P..zs..h.queue, -tonumber(h.priority), m)
@@ -175,12 +182,13 @@ end
 local function insert(j, now)
   local rowid = redis.call('INCR', P..'rowid')
   local fields = {'id', j.id, 'task', j.task, 'queue', j.queue, 'priority', j.priority,
-    'data', j.data, 'attempt', 0, 'max_attempts', j.max_attempts, 'run_at', j.run_at,
+    'attempt', 0, 'max_attempts', j.max_attempts, 'run_at', j.run_at,
     'created_at', now, 'crashes', 0, 'failures', 0, 'rowid', rowid}
   for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule'}) do
     if j[name] then fields[#fields + 1] = name; fields[#fields + 1] = j[name] end
   end
   redis.call('HSET', P..'job:'..j.id, unpack(fields))
+  redis.call('SET', P..'data:'..j.id, j.data)
   redis.call('ZADD', P..'jobs', rowid, j.id)
   redis.call('ZADD', P..'ids', 0, j.id)
   if j.event_id then redis.call('ZADD', P..'evjobs:'..j.event_id, rowid, j.id) end
@@ -207,7 +215,8 @@ local function rearm(j, now)
   local key = P..'job:'..j.id
   redis.call('HDEL', key, 'started_at', 'finished_at', 'reason', 'lease_owner',
              'lease_expires_at', 'unique_key', 'event_id', 'schedule', 'args')
-  local fields = {'task', j.task, 'queue', j.queue, 'priority', j.priority, 'data', j.data,
+  redis.call('SET', P..'data:'..j.id, j.data)
+  local fields = {'task', j.task, 'queue', j.queue, 'priority', j.priority,
     'max_attempts', tonumber(h.attempt) + tonumber(j.max_attempts), 'run_at', j.run_at,
     'crashes', 0}
   for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule'}) do

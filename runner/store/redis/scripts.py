@@ -55,7 +55,7 @@ local suspect = false
 for _, q in ipairs(queues) do
   if redis.call('ZCARD', P..'suspect:'..q) > 0 then suspect = true; break end
 end
-if suspect and busy then return {{}, false, 1} end
+if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked')} end
 local src = suspect and 'suspect:' or 'ready:'
 local n = suspect and 1 or want
 local picked = {}
@@ -90,7 +90,7 @@ for _, c in ipairs(picked) do
     redis.call('ZADD', P..'leases', now + lease, id)
     redis.call('SADD', P..'inflight:'..owner, id)
     redis.call('SADD', P..'owners', owner)
-    local data = redis.call('HGET', P..'job:'..id, 'data')
+    local data = redis.call('GET', P..'data:'..id)
     claimed[#claimed + 1] = {id, data, attempt, h.task, h.queue}
   end
 end
@@ -103,7 +103,7 @@ if #claimed == 0 and not suspect then
     end
   end
 end
-return {claimed, next_due, suspect and 1 or 0}
+return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked')}
 """,
     # ARGV: acks...
     "complete": r"""
@@ -140,7 +140,7 @@ if f.message then
 end
 if f.traceback then fields[#fields+1] = 'last_error'; fields[#fields+1] = f.traceback end
 if run_at then fields[#fields+1] = 'run_at'; fields[#fields+1] = run_at; h.run_at = run_at end
-if data then fields[#fields+1] = 'data'; fields[#fields+1] = data end
+if data then redis.call('SET', P..'data:'..id, data) end
 if f.started_at then fields[#fields+1] = 'started_at'; fields[#fields+1] = f.started_at end
 if reason then fields[#fields+1] = 'reason'; fields[#fields+1] = reason end
 redis.call('HSET', key, unpack(fields))
@@ -367,7 +367,7 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
       redis.call('ZREM', P..'jobs', id)
       redis.call('ZREM', P..'ids', id)
       if h.event_id then redis.call('ZREM', P..'evjobs:'..h.event_id, id) end
-      redis.call('DEL', P..'job:'..id, P..'errors:'..id)
+      redis.call('DEL', P..'job:'..id, P..'errors:'..id, P..'data:'..id)
       redis.call('HDEL', P..'kv', id)
       local logids = redis.call('ZRANGE', P..'joblogs:'..id, 0, -1)
       for _, lid in ipairs(logids) do
