@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import DuplicateJob, QueueFull
+from runner.errors import DuplicateJob, JobNotFound, QueueFull
 from runner.retry import RetryPolicy, backoff_delay
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
@@ -279,3 +279,14 @@ def test_prune_deletes_old_finished_jobs_with_their_errors_and_keeps_the_rest(st
     assert remaining == {old_dead.id, recent_done.id, waiting.id}
     store.prune_retention(section, now=T0 + 6 * day)
     assert store.job_errors(old_dead.id) == []
+
+
+def test_a_job_is_found_by_a_unique_start_or_end_of_its_id(store):
+    store.enqueue([job(job_id="job-01aa-first-xyz123"), job(job_id="job-01ab-second-abc789")],
+                  now=T0)
+    assert store.get_job("job-01aa").id == "job-01aa-first-xyz123"
+    assert store.get_job("abc789").id == "job-01ab-second-abc789"
+    with pytest.raises(JobNotFound):
+        store.get_job("job-01")  # both start so: ambiguous
+    with pytest.raises(JobNotFound):
+        store.get_job("nothing-like-it")

@@ -87,7 +87,7 @@ class Events(Reads):
         h = self.r.hgetall(self.k("event", event_id))
         if not h:
             try:
-                found = self._lookup(self.k("evids"), event_id)
+                found = self._lookup(self.k("events"), event_id)
             except JobNotFound:
                 raise EventNotFound(f"event id '{event_id}' is ambiguous; give more of it"
                                     ) from None
@@ -161,7 +161,7 @@ class Events(Reads):
                 continue
             pipe = self.r.pipeline(transaction=True)
             pipe.delete(self.k("event", event_id), self.k("evjobs", event_id))
-            for index in ("events", "evids", "ev:unhandled", "ev:pending"):
+            for index in ("events", "ev:unhandled", "ev:pending"):
                 pipe.zrem(self.k(index), event_id)
             pipe.execute()
             if h[1] is not None and self.r.hget(self.k("evkey"), h[1]) == event_id.encode():

@@ -8,7 +8,7 @@ unique key, a full queue) before its first write.
 Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 
 * ``job:<id>``: the job hash (the columns of ``runner_job``; an absent field is NULL);
-  ``jobs`` (id by insertion number, the rowid), ``ids`` (ids, for prefix lookups);
+  ``jobs``: ids by insertion number (the rowid);
 * ``state:<state>``: ids by rowid; ``qstate``: waiting counts per ``queue<US>state``;
 * ``ready:<queue>``: due jobs, score ``-priority``, member ``run_at:rowid:id`` (so
   equal priorities come out oldest due first); ``suspect:<queue>``: the same for jobs
@@ -39,7 +39,7 @@ local DISPATCH = 'runner.events.dispatch'
 local WAITING = {available=true, scheduled=true, retrying=true}
 local FINAL = {completed=true, dead=true, cancelled=true}
 local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
-             'rowid','m','attempt','lease_owner','started_at','max_attempts','event_id'}
+             'rowid','attempt','lease_owner','started_at','max_attempts','event_id'}
 
 local function opt(v) if v == NULL or v == false then return nil end return v end
 
@@ -65,8 +65,6 @@ local function ready(h)
   local m = member(h)
   local zs = (tonumber(h.crashes or 0) > 0) and 'suspect:' or 'ready:'
   redis.call('ZADD', P..zs..h.queue, -tonumber(h.priority), m)
-  redis.call('HSET', P..'job:'..h.id, 'm', m)
-  h.m = m
 end
 
 -- Into the waiting indexes: ready when due at ``now`` (nil: let the claim decide).
@@ -80,15 +78,15 @@ local function wait(h, now)
   end
 end
 
+-- Out of the waiting indexes. The ready member is rebuilt from ``run_at`` and the
+-- rowid, so every change of ``run_at`` comes after this.
 local function unwait(h)
-  redis.call('ZREM', P..'waitall:'..h.queue, h.id)
-  if h.m then
-    redis.call('ZREM', P..'ready:'..h.queue, h.m)
-    redis.call('ZREM', P..'suspect:'..h.queue, h.m)
-    redis.call('HDEL', P..'job:'..h.id, 'm')
-    h.m = nil
+  if redis.call('ZREM', P..'waitall:'..h.queue, h.id) == 1 then
+    local m = member(h)
+    redis.call('ZREM', P..'ready:'..h.queue, m)
+    redis.call('ZREM', P..'suspect:'..h.queue, m)
+    redis.call('ZREM', P..'delayed:'..h.queue, h.id)
   end
-  redis.call('ZREM', P..'delayed:'..h.queue, h.id)
 end
 
 local function bump(key, field, by)
@@ -190,7 +188,6 @@ local function insert(j, now)
   redis.call('HSET', P..'job:'..j.id, unpack(fields))
   redis.call('SET', P..'data:'..j.id, j.data)
   redis.call('ZADD', P..'jobs', rowid, j.id)
-  redis.call('ZADD', P..'ids', 0, j.id)
   if j.event_id then redis.call('ZADD', P..'evjobs:'..j.event_id, rowid, j.id) end
   if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
   local h = {id=j.id, queue=j.queue, priority=j.priority, run_at=j.run_at, crashes=0,

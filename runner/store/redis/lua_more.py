@@ -3,7 +3,7 @@
 Schedules: ``sched:<name>`` hash, ``schedules`` (names, lexical), ``sched_due`` (active
 names by ``next_fire_at``), ``runs:<name>`` (slot records, cjson, by ``manual:slot``) and
 ``runt:<name>`` (those fields by ``fired_at``). Events: ``event:<id>`` hash, ``events``
-(ids by ``emitted_at``), ``evids`` (ids, lexical), ``ev:pending`` / ``ev:unhandled``
+(ids by ``emitted_at``), ``ev:pending`` / ``ev:unhandled``
 (ids by ``emitted_at``), ``evkey`` (idempotency key → newest event id). Logs: ``logs``
 (cjson records scored by id), ``joblogs:<job>`` (a job's record ids), ``logbytes``.
 """
@@ -272,7 +272,6 @@ for _, e in ipairs(rows) do
   if owner[e.id] then fields[#fields+1] = 'dispatch_job'; fields[#fields+1] = owner[e.id] end
   redis.call('HSET', key, unpack(fields))
   redis.call('ZADD', P..'events', now, e.id)
-  redis.call('ZADD', P..'evids', 0, e.id)
   redis.call('ZADD', P..'ev:pending', now, e.id)
   if e.key then redis.call('HSET', P..'evkey', e.key, e.id) end
 end

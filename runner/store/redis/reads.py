@@ -172,7 +172,7 @@ class Reads(JobMachine):
     def get_job(self, job_id: str) -> JobRow:
         fields = self.r.hgetall(self.k("job", job_id))
         if not fields:
-            found = self._lookup(self.k("ids"), job_id)
+            found = self._lookup(self.k("jobs"), job_id)
             fields = self.r.hgetall(self.k("job", found)) if found else {}
         if not fields:
             raise JobNotFound(f"no job with id '{job_id}'")
@@ -181,10 +181,10 @@ class Reads(JobMachine):
     def _lookup(self, index: str, ident: str) -> str | None:
         """The one id of ``index`` starting (4+ chars) or ending (6+ chars) with ``ident``."""
         rows: list[bytes] = []
-        if len(ident) >= 4:
-            rows = self.r.zrangebylex(index, f"[{ident}", f"[{ident}\xff", start=0, num=2)
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in ident)
+        if len(ident) >= 4:  # a scan: only the CLI and the dashboard look ids up this way
+            rows = [m for m, _ in self.r.zscan_iter(index, match=f"{escaped}*", count=1000)][:2]
         if not rows and len(ident) >= 6:
-            escaped = "".join("\\" + c if c in "*?[]\\" else c for c in ident)
             rows = [m for m, _ in self.r.zscan_iter(index, match=f"*{escaped}", count=1000)][:2]
         if len(rows) > 1:
             raise JobNotFound(f"job id '{ident}' is ambiguous; give more of it")

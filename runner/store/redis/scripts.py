@@ -80,8 +80,7 @@ for _, c in ipairs(picked) do
   local id = string.sub(c.m, 35)
   local h = get(id)
   if h and WAITING[h.state] then
-    redis.call('HDEL', P..'job:'..id, 'm', 'finished_at')
-    h.m = nil
+    redis.call('HDEL', P..'job:'..id, 'finished_at')
     local attempt = tonumber(h.attempt) + 1
     redis.call('HSET', P..'job:'..id, 'attempt', attempt, 'started_at', now,
                'lease_owner', owner, 'lease_expires_at', now + lease)
@@ -128,6 +127,7 @@ local acks = read_acks(at)
 for _, ack in ipairs(acks) do complete(ack) end
 local h = get(id)
 if not h then return 0 end
+unwait(h)
 record_failure(h, attempt, f, worker, now)
 local key = P..'job:'..id
 local first = redis.call('HGET', key, 'first_failed_at')
@@ -148,7 +148,6 @@ if not reason then redis.call('HDEL', key, 'reason') end
 if not f.error_type then redis.call('HDEL', key, 'error_type') end
 if not f.message then redis.call('HDEL', key, 'error_message') end
 if not f.traceback then redis.call('HDEL', key, 'last_error') end
-unwait(h)
 redis.call('HINCRBY', P..(state == 'retrying' and 'retried' or 'dead'), h.task..US..h.queue, 1)
 restate(h, state, now)
 if state == 'retrying' then wait(h, now) end
@@ -365,7 +364,6 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
       redis.call('ZREM', P..'state:'..h.state, id)
       bump(P..'qstate', h.queue..US..h.state, -1)
       redis.call('ZREM', P..'jobs', id)
-      redis.call('ZREM', P..'ids', id)
       if h.event_id then redis.call('ZREM', P..'evjobs:'..h.event_id, id) end
       redis.call('DEL', P..'job:'..id, P..'errors:'..id, P..'data:'..id)
       redis.call('HDEL', P..'kv', id)
