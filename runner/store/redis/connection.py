@@ -28,6 +28,26 @@ def local_dir(url: str, prefix: str) -> Path:
     return Path(tempfile.gettempdir()) / f"jobrunner-redis-{digest}"
 
 
+def library(prefix_name: str) -> tuple[str, dict[str, str]]:
+    """The scripts as one Redis function library: its code and the function of each script.
+
+    A library is loaded once per server, so the helpers are defined once rather
+    than at every call (an EVALSHA script runs its whole prelude each time). The
+    names carry a hash of the code, so workers of two versions can share a server.
+    """
+    digest = hashlib.sha1((PRELUDE + "".join(BODIES.values())).encode()).hexdigest()[:10]
+    names = {name: f"{prefix_name}_{digest}_{name}" for name in BODIES}
+    parts = [f"#!lua name={prefix_name}_{digest}",
+             "local ARGV", PRELUDE.replace("local P = ARGV and ARGV[1]", "local P")]
+    for name, body in BODIES.items():
+        parts.append(f"redis.register_function('{names[name]}', function(_, args)\n"
+                     f"ARGV = args\nP = args[1]\nwoke = false\n{body}\nend)")
+    return "\n".join(parts), names
+
+
+_LIBRARY, _FUNCTIONS = library("jobrunner")
+
+
 class RedisBase:
     """The client, the key prefix and the scripts (see :mod:`runner.store.redis.scripts`)."""
 
@@ -41,6 +61,8 @@ class RedisBase:
         self._dir = directory or local_dir(url, prefix)
         self._scripts: dict[str, Script] = {
             name: self.r.register_script(PRELUDE + body) for name, body in BODIES.items()}
+        #: Redis 7 functions when the server has them (else the scripts, by EVALSHA).
+        self._functions: bool | None = None
 
     @property
     def path(self) -> Path:
@@ -50,10 +72,33 @@ class RedisBase:
         """A key under the prefix."""
         return self.p + ":".join(parts)
 
+    def _load_functions(self) -> bool:
+        try:
+            self.r.function_load(_LIBRARY, replace=True)
+            return True
+        except ResponseError as exc:  # before Redis 7: no functions, scripts it is
+            if "unknown command" not in str(exc).lower():
+                raise
+            return False
+
+    def _call(self, name: str, args: list[Arg]) -> object:
+        if self._functions is None:
+            self._functions = self._load_functions()
+        if not self._functions:
+            return self._scripts[name](keys=[], args=args)
+        try:
+            return self.r.fcall(_FUNCTIONS[name], 0, *args)
+        except ResponseError as exc:
+            if "function not found" not in str(exc).lower():
+                raise
+            # A restarted Redis without persistence forgot the library: load it again.
+            self._load_functions()
+            return self.r.fcall(_FUNCTIONS[name], 0, *args)
+
     def run(self, name: str, *args: Arg, where: str = "") -> object:
         """Run one script; a refusal raises the runner's error for it."""
         try:
-            return self._scripts[name](keys=[], args=[self.p, *args])
+            return self._call(name, [self.p, *args])
         except ResponseError as exc:
             mapped = refusal(exc, where or f"{self.url} ({self.prefix})")
             if mapped is exc:

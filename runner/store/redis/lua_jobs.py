@@ -32,7 +32,7 @@ from __future__ import annotations
 
 #: Helpers every job script starts with.
 PRELUDE = r"""
-local P = ARGV[1]
+local P = ARGV and ARGV[1]
 local NULL = '\0'
 local US = '\31'
 local DISPATCH = 'runner.events.dispatch'
@@ -94,7 +94,7 @@ local function bump(key, field, by)
 end
 
 -- The one place a job changes state: every index that depends on it follows.
-local function restate(h, new, finished_at)
+local function restate(h, new, finished_at, written)
   local old = h.state
   local id = h.id
   if old == new then
@@ -129,7 +129,7 @@ local function restate(h, new, finished_at)
     if new == 'available' then redis.call('ZADD', P..'dispatch', h.run_at, id)
     else redis.call('ZREM', P..'dispatch', id) end
   end
-  redis.call('HSET', P..'job:'..id, 'state', new)
+  if not written then redis.call('HSET', P..'job:'..id, 'state', new) end
   h.state = new
 end
 
@@ -185,6 +185,8 @@ local function insert(j, now)
   for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule'}) do
     if j[name] then fields[#fields + 1] = name; fields[#fields + 1] = j[name] end
   end
+  local state = tonumber(j.run_at) > now and 'scheduled' or 'available'
+  fields[#fields + 1] = 'state'; fields[#fields + 1] = state
   redis.call('HSET', P..'job:'..j.id, unpack(fields))
   redis.call('SET', P..'data:'..j.id, j.data)
   redis.call('ZADD', P..'jobs', rowid, j.id)
@@ -192,9 +194,8 @@ local function insert(j, now)
   if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
   local h = {id=j.id, queue=j.queue, priority=j.priority, run_at=j.run_at, crashes=0,
              schedule=j.schedule, unique_key=j.unique_key, task=j.task, rowid=rowid}
-  restate(h, tonumber(j.run_at) > now and 'scheduled' or 'available')
+  restate(h, state, nil, true)
   wait(h, now)
-  redis.call('HINCRBY', P..'enqueued', j.task .. US .. j.queue, 1)
 end
 
 local function enqueue(jobs, now, queue_size)
@@ -274,7 +275,6 @@ local function complete(ack)
   redis.call('HSET', P..'job:'..h.id, 'finished_at', ack.finished_at)
   redis.call('HDEL', P..'job:'..h.id, 'reason')
   restate(h, 'completed', ack.finished_at)
-  redis.call('HINCRBY', P..'completed', h.task .. US .. h.queue, 1)
   follow_ups(h.id, ack.results, ack.jobs, tonumber(ack.finished_at))
   return true
 end

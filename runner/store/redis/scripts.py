@@ -148,7 +148,6 @@ if not reason then redis.call('HDEL', key, 'reason') end
 if not f.error_type then redis.call('HDEL', key, 'error_type') end
 if not f.message then redis.call('HDEL', key, 'error_message') end
 if not f.traceback then redis.call('HDEL', key, 'last_error') end
-redis.call('HINCRBY', P..(state == 'retrying' and 'retried' or 'dead'), h.task..US..h.queue, 1)
 restate(h, state, now)
 if state == 'retrying' then wait(h, now) end
 follow_ups(id, results, jobs, now)
@@ -163,7 +162,6 @@ unwait(h)
 redis.call('HSET', P..'job:'..id, 'finished_at', now)
 if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
 else redis.call('HDEL', P..'job:'..id, 'reason') end
-if h.state ~= 'cancelled' then redis.call('HINCRBY', P..'cancelled', h.task..US..h.queue, 1) end
 restate(h, 'cancelled', now)
 local results, at = {}, 6
 for i = 1, tonumber(ARGV[5]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
@@ -223,7 +221,6 @@ for _, state in ipairs({'available', 'scheduled', 'retrying'}) do
     local h = get(id)
     local at = tonumber(h.run_at)
     if (due and at <= now) or (not due and at > now) then
-      redis.call('HINCRBY', P..'cancelled', h.task..US..h.queue, 1)
       n = n + cancel(h, WAITING, now, reason)
     end
   end
@@ -299,13 +296,10 @@ for at = 6 + nd, #ARGV, 4 do
           message = 'lease of attempt ' .. attempt ..
                     ' expired: its outcome could not be written'
         end
-        local task_queue = h.task..US..h.queue
         if charge(h, message, crash_limit, 'WorkerDied', now) then
           buried[#buried + 1] = id
-          redis.call('HINCRBY', P..'dead', task_queue, 1)
         else
           requeued[#requeued + 1] = id
-          redis.call('HINCRBY', P..'retried', task_queue, 1)
         end
       end
     end
@@ -340,9 +334,7 @@ for i = 6 + ns, #ARGV do
     if verb == 'retry' then
       n = retry_now(h, now, reasons[verb])
     else
-      local task_queue = h.task..US..h.queue
       n = cancel(h, allowed, now, reasons[verb])
-      if n == 1 then redis.call('HINCRBY', P..'cancelled', task_queue, 1) end
     end
     if n == 1 then changed[#changed + 1] = h.rowid end
   end
