@@ -17,8 +17,9 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from huey.consumer import Consumer, ConsumerStopped
 
@@ -43,6 +44,26 @@ from runner.worker.operations import Operations
 from runner.worker.stalls import StallWatch
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+#: How long a start waits for a database server (Redis) that does not answer.
+START_WAIT = 30.0
+
+
+def _at_start(jobs: JobStorage, step: Callable[[], _T]) -> _T:
+    """Run a start-up step; a server that is briefly away (restarting) is waited for."""
+    delay, deadline = 0.2, time.monotonic() + START_WAIT
+    while True:
+        try:
+            return step()
+        except Exception as exc:
+            if jobs.local_file or time.monotonic() >= deadline:
+                raise
+            logger.warning("%s: not reachable at start (%s); retrying in %.1fs",
+                           jobs.path, exc, delay)
+            time.sleep(delay)
+            delay = min(5.0, delay * 2)
 
 
 class RunnerConsumer(Consumer):
@@ -180,14 +201,15 @@ class Manager:
         self.scheduler = scheduler if self.role != "workers" else None
         jobs = self.huey.jobs
         assert jobs is not None
-        self.check_database(jobs)
+        _at_start(jobs, lambda: self.check_database(jobs))
         reclaim = enable_space_reclaim(jobs.db, me=self.owner) if jobs.local_file else None
         if reclaim:
             logger.warning("%s: %s", jobs.db.path, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
-        jobs.store.register(self.owner, concurrency=threads, queues=self.queues)
-        recovery = jobs.store.recover_orphans(crash_limit=self.settings.worker.crash_limit,
-                                              me=self.owner)
+        _at_start(jobs, lambda: jobs.store.register(self.owner, concurrency=threads,
+                                                    queues=self.queues))
+        recovery = _at_start(jobs, lambda: jobs.store.recover_orphans(
+            crash_limit=self.settings.worker.crash_limit, me=self.owner))
         if recovery.requeued or recovery.buried:
             logger.warning("start-up recovery: %d jobs of dead workers requeued, %d dead",
                            len(recovery.requeued), len(recovery.buried))

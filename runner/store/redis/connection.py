@@ -7,12 +7,17 @@ import tempfile
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
 from redis.exceptions import ResponseError
+from redis.retry import Retry
 
 from runner.store.redis.codec import Arg, refusal
 from runner.store.redis.lua_jobs import PRELUDE
 from runner.store.redis.scripts import BODIES
+
+#: Reconnection attempts of one command before its error reaches the caller.
+RETRIES = 10
 
 #: The prefix when the settings name none.
 DEFAULT_PREFIX = "jobrunner"
@@ -57,7 +62,10 @@ class RedisBase:
         self.prefix = prefix
         self.p = prefix + ":"
         self.r: redis.Redis = client or redis.Redis.from_url(
-            url, decode_responses=False, socket_timeout=30, health_check_interval=10)
+            url, decode_responses=False, socket_timeout=30, health_check_interval=10,
+            # A restart of Redis is ridden out: about 6 s of reconnects, growing apart.
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), RETRIES),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         self._dir = directory or local_dir(url, prefix)
         self._scripts: dict[str, Script] = {
             name: self.r.register_script(PRELUDE + body) for name, body in BODIES.items()}
