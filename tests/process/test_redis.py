@@ -122,7 +122,7 @@ def test_redis_killed_and_restarted_during_a_run_loses_no_accepted_job(
                                   worker={"crash_limit": 0, "max_concurrent_tasks": 2})
         huey = _configured(settings)
         store = _store(huey)
-        ids = [jobs.short_work(n).id for n in range(300)]
+        ids = [jobs.short_work(n).id for n in range(3000)]
         time.sleep(1.5)  # appendfsync everysec: what was accepted a second ago is on disk
         workers = [make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
                    for _ in range(2)]
