@@ -141,3 +141,31 @@ def test_redis_killed_and_restarted_during_a_run_loses_no_accepted_job(
         assert len(done_before) < len(ids), "Redis went away while jobs were left"
     finally:
         server.stop()
+
+
+def test_the_cli_lists_and_retries_jobs_on_redis(on_redis, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    huey, settings = on_redis
+    result = jobs.always_fails("cli")
+    store = _store(huey)
+    [claimed] = store.claim(now=time.time(), owner="cli-test:1:1", lease_seconds=30,
+                            want=1).claimed
+    from tests.conformance.helpers import failure
+
+    store.bury(claimed.id, 1, failure(), worker="cli-test:1:1", now=time.time(), reason="x")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNNER_SETTINGS": str(settings)}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "runner", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert result.id[-12:] in cli("jobs", "--state", "dead")
+    cli("retry", result.id)
+    assert store.get_job(result.id).state == "available"
