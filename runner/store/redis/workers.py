@@ -58,6 +58,8 @@ class Workers(RedisBase):
         if self.r.exists(key):
             self.r.hset(key, mapping={"state": WorkerState.STOPPED.value, "stopped_at": at,
                                       "running": 0})
+        if not self.r.scard(self.k("inflight", owner)):  # else the lifeline still needs it
+            self.r.srem(self.k("owners"), owner)
 
     def recover_orphans(self, *, crash_limit: int, me: str | None = None,
                         now: float | None = None) -> Recovery:
