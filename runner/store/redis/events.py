@@ -10,7 +10,7 @@ from runner.event_patterns import matches
 from runner.store.events import OUTCOME_OF_STATE, EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import NewJob
 from runner.store.redis.codec import arg, decoded, integer, job_args, jobs_args, number, text
-from runner.store.redis.reads import Reads
+from runner.store.redis.stats import Stats
 from runner.store.states import LIVE
 
 _LIVE = {s.value.encode() for s in LIVE}
@@ -26,7 +26,7 @@ def _event(h: dict[bytes, bytes]) -> EventRow:
         deliveries=integer(h.get(b"deliveries")))
 
 
-class Events(Reads):
+class Events(Stats):
     """The event log and its handler jobs."""
 
     def insert_events(self, events: Sequence[NewEvent],

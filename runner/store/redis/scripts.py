@@ -8,7 +8,8 @@ runner's errors.
 
 from __future__ import annotations
 
-from runner.store.redis.lua_more import BODIES as MORE
+from runner.store.redis.lua_events import BODIES as EVENTS
+from runner.store.redis.lua_schedules import BODIES as SCHEDULES
 
 BODIES: dict[str, str] = {
     # ARGV: now, queue_size, count, jobs...
@@ -373,5 +374,6 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
 end
 return {jobs, logs}
 """,
-    **MORE,
+    **SCHEDULES,
+    **EVENTS,
 }
