@@ -290,3 +290,17 @@ def test_a_job_is_found_by_a_unique_start_or_end_of_its_id(store):
         store.get_job("job-01")  # both start so: ambiguous
     with pytest.raises(JobNotFound):
         store.get_job("nothing-like-it")
+
+
+def test_fields_holding_separators_and_odd_bytes_read_back_unchanged(store):
+    from dataclasses import replace
+
+    odd = replace(job(job_id="id:with:colons", unique_key="key:1\x1f2"),
+                  args="('a:b', '-1:', 'ünï')", data=b"\x00-1:\xff")
+    store.enqueue([odd], now=T0)
+    row = store.get_job("id:with:colons")
+    assert (row.args, row.queue, row.task) == (odd.args, odd.queue, odd.task)
+    [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=1).claimed
+    assert claimed.data == odd.data
+    with pytest.raises(DuplicateJob):
+        store.enqueue([job(unique_key="key:1\x1f2")], now=T0)

@@ -35,10 +35,22 @@ def arg(value: object) -> Arg:
 
 
 def job_args(job: NewJob) -> list[Arg]:
-    """The 11 fields of a job, in the order the scripts read them."""
-    return [arg(v) for v in (job.id, job.task, job.queue, int(job.priority), job.data, job.args,
-                             int(job.max_attempts), float(job.run_at), job.unique_key,
-                             job.event_id, job.schedule)]
+    """A job as one argument: its 11 fields in the scripts' order, each ``<length>:<bytes>``.
+
+    ``-1:`` is NULL. Any bytes may appear in a field (the length says where it ends).
+    """
+    parts: list[bytes] = []
+    for value in (job.id, job.task, job.queue, int(job.priority), job.data, job.args,
+                  int(job.max_attempts), float(job.run_at), job.unique_key, job.event_id,
+                  job.schedule):
+        if value is None:
+            parts.append(b"-1:")
+            continue
+        raw = value if isinstance(value, bytes) else (
+            repr(value) if isinstance(value, float) else str(value)).encode()
+        parts.append(b"%d:" % len(raw))
+        parts.append(raw)
+    return [b"".join(parts)]
 
 
 def jobs_args(jobs: Sequence[NewJob]) -> list[Arg]:

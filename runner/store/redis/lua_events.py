@@ -10,7 +10,7 @@ from __future__ import annotations
 
 BODIES: dict[str, str] = {
     # ARGV: now, dedupe_window, nevents, events (id, name, data, key, source)...,
-    #       ndispatch, then per dispatch job: job (NF), ncovered, covered ids...
+    #       ndispatch, then per dispatch job: job, ncovered, covered ids...
     "insert_events": r"""
 local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ne = tonumber(ARGV[4])

@@ -100,7 +100,7 @@ if redis.call('EXISTS', key) == 0 then return 0 end
 redis.call('HSET', key, 'skip_next', ARGV[3], 'updated_at', ARGV[4])
 return 1
 """,
-    # ARGV: name, now, queue_size, job (NF)
+    # ARGV: name, now, queue_size, job
     "record_manual_run": r"""
 redis.call('INCR', P..'version')
 local name, now = ARGV[2], tonumber(ARGV[3])
@@ -120,7 +120,7 @@ end
 return 1
 """,
     # ARGV: fired_at, queue_size, name, expected, next_fire_at, overlap, dropped, nslots,
-    #       slots..., jobs (NF each, one per slot)
+    #       slots..., jobs (one per slot)
     "fire": r"""
 redis.call('INCR', P..'version')
 local fired_at, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])

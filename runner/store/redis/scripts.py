@@ -20,7 +20,7 @@ local problem = enqueue(jobs, now, queue_size)
 if problem then return redis.error_reply(problem) end
 return #jobs
 """,
-    # ARGV: now, queue_size, job (NF fields)
+    # ARGV: now, queue_size, job
     "rearm": r"""
 local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
 local jobs = read_jobs(4, 1)
