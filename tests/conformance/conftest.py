@@ -19,10 +19,10 @@ import pytest
 
 from runner.config import DatabaseSection
 from runner.store.backend import Store
-from runner.store.db import Database
 from runner.store.redis import RedisStore
-from runner.store.schema import prepare_database
 from runner.store.sqlite import SqliteStore
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.schema import prepare_database
 from tests.conftest import write_settings
 from tests.redis_support import REDIS_URL, redis_or_skip, redis_settings
 

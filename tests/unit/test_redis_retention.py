@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from runner.sections import RetentionSection
-from runner.store.events import NewEvent
+from runner.store.event_rows import NewEvent
 from runner.store.job_rows import Ack
-from runner.store.models import DISPATCH_TASK
 from runner.store.redis import RedisStore
+from runner.store.rows import DISPATCH_TASK
 from tests.conformance.helpers import OWNER, T0, failure, job
 from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip
 

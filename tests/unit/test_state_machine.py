@@ -1,8 +1,8 @@
 """One owner of the job state machine, and of SQL.
 
 The job states are spelled only in ``runner/store/states.py`` (the enum and the
-sets derived from it), ``runner/store/transitions.py`` (every write to
-``runner_job``) and the Lua scripts of the Redis backend (the same transitions).
+sets derived from it), ``runner/store/sqlite/transitions.py`` (every write to
+``runner_job``) and the Lua functions of the Redis backend (the same transitions).
 SQL is written only under ``runner/store/``. Everything else
 names a state as ``JobState.DEAD`` and reaches the data through store functions.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 from runner.store.states import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/transitions.py",
-                # The same transitions as Redis Lua scripts (a backend's state machine).
+STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/sqlite/transitions.py",
+                # The same transitions as Redis Lua functions (a backend's state machine).
                 *(ROOT / "runner/store/redis" / name
                   for name in ("lua_jobs.py", "lua_schedules.py", "lua_events.py", "scripts.py"))}
 STATES = {s.value for s in JobState}
@@ -106,7 +106,7 @@ def test_only_the_transitions_write_jobs():
 
 
 def test_the_failed_attempt_insert_is_written_once():
-    text = (ROOT / "runner/store/transitions.py").read_text()
+    text = (ROOT / "runner/store/sqlite/transitions.py").read_text()
     everywhere = "".join(p.read_text() for p in _sources("runner"))
     assert everywhere.count("INSERT INTO runner_job_error") == 1
     assert text.count("INSERT INTO runner_job_error") == 1

@@ -16,25 +16,27 @@ from __future__ import annotations
 
 import time
 
-from runner.store.maintenance import DAY, PruneReport, RetentionSection
+import redis
+
+from runner.sections import RetentionSection
+from runner.store.backend import Backend, StoreRequest
 from runner.store.redis.connection import DEFAULT_PREFIX, local_dir
-from runner.store.redis.events import Events
+from runner.store.redis.kv import KeyValues
 from runner.store.redis.logs import Logs
+from runner.store.redis.panels import Panels
 from runner.store.redis.schedules import Schedules
+from runner.store.redis.upkeep import Upkeep
 from runner.store.redis.workers import Workers
+from runner.store.rows import PruneReport
 from runner.store.states import JobState
 
-__all__ = ["RedisStore", "DEFAULT_PREFIX", "local_dir", "open_redis_store"]
+__all__ = ["RedisStore", "DEFAULT_PREFIX", "local_dir", "open_redis", "BACKEND"]
 
-#: What ``has_table`` answers for: every feature's data exists on Redis from the start.
-_TABLES = {"runner_job", "runner_job_error", "runner_kv", "runner_log", "runner_event",
-           "runner_schedule", "runner_schedule_run", "runner_worker", "runner_meta",
-           "runner_queue", "runner_counter", "runner_lease"}
+DAY = 86400.0
 
 
-class RedisStore(Events, Workers, Logs, Schedules):
+class RedisStore(Panels, Workers, Logs, Schedules, KeyValues, Upkeep):
     """:class:`runner.store.backend.Store` on Redis (see the module docstring)."""
-
     # -- maintenance ---------------------------------------------------------------------
 
     def prune_retention(self, section: RetentionSection, *, now: float | None = None,
@@ -82,19 +84,23 @@ class RedisStore(Events, Workers, Logs, Schedules):
                 gone += 1
         return gone
 
-    # -- integrity -----------------------------------------------------------------------
 
-    def has_table(self, name: str) -> bool:
-        return name in _TABLES
+def open_redis(request: StoreRequest) -> RedisStore:
+    """The store of a ``redis://...[?prefix=NAME]`` URL (keys are made on first write)."""
+    url, prefix = request.database, DEFAULT_PREFIX
+    base, sep, query = url.partition("?")
+    if sep:
+        kept = []
+        for part in query.split("&"):
+            name, _, value = part.partition("=")
+            if name == "prefix" and value:
+                prefix = value
+            elif part:
+                kept.append(part)
+        url = base + ("?" + "&".join(kept) if kept else "")
+    store = RedisStore(url, prefix=prefix)
+    store.readonly_handle = request.readonly
+    return store
 
-    def quick_check(self) -> str:
-        try:
-            return "ok" if self.r.ping() else "no answer from Redis"
-        except Exception as exc:  # a check reports, it does not raise
-            return f"Redis: {exc}"
 
-
-def open_redis_store(url: str, prefix: str = DEFAULT_PREFIX) -> RedisStore:
-    """A store on the Redis at ``url`` under ``prefix`` (nothing is created until written)."""
-    return RedisStore(url, prefix=prefix)
-
+BACKEND = Backend("redis", open_redis, errors=(redis.RedisError,), bugs=(redis.ResponseError,))

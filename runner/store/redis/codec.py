@@ -12,7 +12,7 @@ from redis.exceptions import ResponseError
 
 from runner.errors import DuplicateJob, InvalidAction, QueueFull
 from runner.store.job_rows import Ack, NewJob
-from runner.store.models import JobRow
+from runner.store.rows import JobRow
 
 NULL = b"\x00"
 #: Separates queue and state in the ``qstate`` counts.

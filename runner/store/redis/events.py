@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from runner.errors import EventNotFound, JobNotFound
 from runner.event_patterns import matches
-from runner.store.events import OUTCOME_OF_STATE, EventRow, HandlerOutcome, NewEvent
+from runner.store.event_rows import OUTCOME_OF_STATE, EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import NewJob
 from runner.store.redis.codec import arg, decoded, integer, job_args, jobs_args, number, text
 from runner.store.redis.stats import Stats
@@ -79,9 +79,9 @@ class Events(Stats):
         return {pairs[i].decode(): int(pairs[i + 1]) for i in range(0, len(pairs), 2)}
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> None:
+                       now: float | None = None) -> bool:
         at = time.time() if now is None else now
-        self.run("add_deliveries", event_id, arg(float(at)), *jobs_args(jobs))
+        return bool(self.run("add_deliveries", event_id, arg(float(at)), *jobs_args(jobs)))
 
     def get_event(self, event_id: str) -> EventRow:
         h = self.r.hgetall(self.k("event", event_id))

@@ -13,8 +13,8 @@ from runner.errors import InvalidAction
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.redis.codec import acks_args, arg, job_args, jobs_args, pairs_args
 from runner.store.redis.connection import RedisBase
+from runner.store.rows import ClaimResult
 from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYABLE, JobState
-from runner.store.transitions import ClaimResult
 
 
 class JobMachine(RedisBase):

@@ -1,126 +1,95 @@
-"""huey's key/value store (results, revocations, locks, counters) on Redis.
+"""huey's key/value store (results, revocations, locks) and named counters on Redis.
 
-Results live in the ``kv`` hash (the one the outcome scripts write a job's
-result into), revocations in ``revoked``; a key written with a TTL (huey's ``lock_task``) is a
-string ``kvt:<key>`` that Redis expires; counters are the ``counter`` hash.
+Results live in the ``kv`` hash (the one the outcome functions write a job's
+result into), revocations in ``revoked`` (so a claim tells in one read whether
+any exist). A key written with a TTL (huey's ``lock_task``) has its expiry,
+relative to the caller's clock, in ``kvexp``; an expired key reads as missing
+and is taken over by the next ``kv_put_if_empty``. Counters are the ``counter`` hash.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
-from huey.constants import EmptyData
-from huey.storage import BaseStorage
-
-from runner.store.redis import RedisStore
+from runner.store.redis.codec import arg
+from runner.store.redis.connection import RedisBase
 
 
-class RedisKeyValue(BaseStorage):
-    """The key/value and introspection methods huey calls, on a :class:`RedisStore`."""
+class KeyValues(RedisBase):
+    """The ``kv_*`` and ``counter_*`` operations of the store."""
 
-    store: RedisStore
-    _revocations: bool = True
-    _revocation_writes: int = 0
+    def _kv(self, key: str) -> str:
+        return self.k("revoked" if key.startswith(("r:", "rt:")) else "kv")
 
-    def _kv(self, key: str = "") -> str:
-        # Revocations apart, so a claim can tell in one read whether any exist.
-        return self.store.k("revoked" if key.startswith(("r:", "rt:")) else "kv")
+    def _live(self, key: str, value: bytes | None, expires: bytes | None,
+              now: float) -> bytes | None:
+        return None if value is None or (expires is not None and float(expires) < now) \
+            else value
 
-    def _ttl_key(self, key: str) -> str:
-        return self.store.k("kvt", key)
+    def kv_put(self, key: str, value: bytes) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self._kv(key), key, value)
+        pipe.hdel(self.k("kvexp"), key)
+        pipe.execute()
 
-    # -- queue introspection ---------------------------------------------------------------
+    def kv_peek(self, key: str, *, now: float) -> bytes | None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hget(self._kv(key), key)
+        pipe.hget(self.k("kvexp"), key)
+        value, expires = pipe.execute()
+        return self._live(key, value, expires, now)
 
-    def _waiting(self, due: bool, limit: int | None) -> list[str]:
-        r, now = self.store.r, time.time()
-        low, high = ("-inf", now) if due else (f"({now}", "+inf")
-        ids: list[str] = []
-        for queue in sorted(q.decode() for q in r.smembers(self.store.k("queues"))):
-            ids += [i.decode() for i in r.zrangebyscore(self.store.k("waitall", queue), low, high)]
-        return ids[:limit] if limit else ids
-
-    def queue_size(self) -> int:
-        return len(self._waiting(True, None))
-
-    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        return self._data(self._waiting(True, limit))
-
-    def schedule_size(self) -> int:
-        return len(self._waiting(False, None))
-
-    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
-        return self._data(self._waiting(False, limit))
-
-    def _data(self, ids: Sequence[str]) -> list[bytes]:
-        pipe = self.store.r.pipeline(transaction=False)
-        for i in ids:
-            pipe.get(self.store.k("data", i))
-        return [d for d in pipe.execute() if d is not None]
-
-    # -- key/value -----------------------------------------------------------------------
-
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
-        if key.startswith(("r:", "rt:")):
-            self._revocations = True
-            self._revocation_writes += 1
-        self.store.r.hset(self._kv(key), key, value)
-
-    def peek_data(self, key: str) -> bytes | object:
-        value = self.store.r.hget(self._kv(key), key)
-        if value is None:
-            value = self.store.r.get(self._ttl_key(key))
-        return EmptyData if value is None else value
-
-    def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+    def kv_peek_many(self, keys: Sequence[str], *, now: float) -> dict[str, bytes]:
         if not keys:
             return {}
-        pipe = self.store.r.pipeline(transaction=False)
+        pipe = self.r.pipeline(transaction=False)
         for key in keys:
             pipe.hget(self._kv(key), key)
-        return {k: v for k, v in zip(keys, pipe.execute(), strict=True) if v is not None}
+            pipe.hget(self.k("kvexp"), key)
+        found = pipe.execute()
+        values = {k: self._live(k, found[2 * i], found[2 * i + 1], now)
+                  for i, k in enumerate(keys)}
+        return {k: v for k, v in values.items() if v is not None}
 
-    def pop_data(self, key: str) -> bytes | object:
-        pipe = self.store.r.pipeline(transaction=True)
+    def kv_pop(self, key: str, *, now: float) -> bytes | None:
+        pipe = self.r.pipeline(transaction=True)
         pipe.hget(self._kv(key), key)
+        pipe.hget(self.k("kvexp"), key)
         pipe.hdel(self._kv(key), key)
-        pipe.getdel(self._ttl_key(key))
-        value, _, timed = pipe.execute()
-        found = value if value is not None else timed
-        return EmptyData if found is None else found
+        pipe.hdel(self.k("kvexp"), key)
+        value, expires, _, _ = pipe.execute()
+        return self._live(key, value, expires, now)
 
-    def has_data_for_key(self, key: str) -> bool:
-        return bool(self.store.r.hexists(self._kv(key), key)
-                    or self.store.r.exists(self._ttl_key(key)))
+    def kv_delete(self, key: str, *, now: float) -> bool:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hget(self._kv(key), key)
+        pipe.hget(self.k("kvexp"), key)
+        pipe.hdel(self._kv(key), key)
+        pipe.hdel(self.k("kvexp"), key)
+        value, expires, _, _ = pipe.execute()
+        return self._live(key, value, expires, now) is not None
 
-    def delete_data(self, key: str) -> bool:
-        return bool(self.store.r.hdel(self._kv(key), key)
-                    + self.store.r.delete(self._ttl_key(key)))
+    def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,
+                        now: float) -> bool:
+        return bool(self.run("kv_put_if_empty", key, value, arg(None if not ttl else float(ttl)),
+                             arg(float(now))))
 
-    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        if self.store.r.hexists(self._kv(key), key):
-            return False
-        if ttl:
-            return bool(self.store.r.set(self._ttl_key(key), value, nx=True,
-                                         px=max(1, int(ttl * 1000))))
-        if self.store.r.exists(self._ttl_key(key)):
-            return False
-        return bool(self.store.r.hsetnx(self._kv(key), key, value))
+    def kv_items(self) -> dict[str, bytes]:
+        items = {k.decode(): v for k, v in self.r.hgetall(self.k("kv")).items()}
+        items.update({k.decode(): v for k, v in self.r.hgetall(self.k("revoked")).items()})
+        return items
 
-    def incr(self, key: str, amount: int = 1) -> int:
-        return int(self.store.r.hincrby(self.store.k("counter"), key, amount))
+    def kv_count(self) -> int:
+        return int(self.r.hlen(self.k("kv"))) + int(self.r.hlen(self.k("revoked")))
 
-    def delete_counter(self, key: str) -> None:
-        self.store.r.hdel(self.store.k("counter"), key)
+    def kv_flush(self) -> None:
+        self.r.delete(self.k("kv"), self.k("revoked"), self.k("kvexp"))
 
-    def result_store_size(self) -> int:
-        return int(self.store.r.hlen(self._kv()))
+    def counter_incr(self, key: str, amount: int = 1) -> int:
+        return int(self.r.hincrby(self.k("counter"), key, amount))
 
-    def result_items(self) -> dict[str, bytes]:
-        return {k.decode(): v for k, v in self.store.r.hgetall(self._kv()).items()}
+    def counter_delete(self, key: str) -> None:
+        self.r.hdel(self.k("counter"), key)
 
-    def flush_results(self) -> None:
-        self.store.r.delete(self._kv(), self.store.k("revoked"))
-
-    def flush_counters(self) -> None:
-        self.store.r.delete(self.store.k("counter"))
+    def counter_flush(self) -> None:
+        self.r.delete(self.k("counter"))

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from runner.store.logs import LogFilter, LogTuple
-from runner.store.models import LogRow
 from runner.store.redis.codec import arg, decoded
 from runner.store.redis.connection import RedisBase
+from runner.store.rows import LogFilter, LogRow, LogTuple
 
 _CHUNK = 1000
 

@@ -14,10 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from runner.errors import JobNotFound
-from runner.store.models import AttemptError, JobRow
-from runner.store.queries import JobFilter, QueueDepth
 from runner.store.redis.codec import US, decoded, integer, job_row, number, text
 from runner.store.redis.jobs import JobMachine
+from runner.store.rows import AttemptError, JobFilter, JobRow, QueueDepth
 from runner.store.states import ALL, FAILED, WAITING, JobState
 
 _CHUNK = 500

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from runner.store.job_rows import NewJob
 from runner.store.redis.codec import arg, decoded, integer, job_args, number, text
 from runner.store.redis.connection import RedisBase
-from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
 
 
 def _item_args(item: SyncItem) -> list[object]:

@@ -374,6 +374,37 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
 end
 return {jobs, logs}
 """,
+    # ARGV: key, value, ttl (NULL: none), now
+    "kv_put_if_empty": r"""
+local key = ARGV[2]
+local kv = P..((string.sub(key, 1, 2) == 'r:' or string.sub(key, 1, 3) == 'rt:')
+               and 'revoked' or 'kv')
+if redis.call('HEXISTS', kv, key) == 1 then
+  local expires = redis.call('HGET', P..'kvexp', key)
+  if not expires or tonumber(expires) >= tonumber(ARGV[5]) then return 0 end
+end
+redis.call('HSET', kv, key, ARGV[3])
+if ARGV[4] ~= NULL then
+  redis.call('HSET', P..'kvexp', key, tonumber(ARGV[5]) + tonumber(ARGV[4]))
+else
+  redis.call('HDEL', P..'kvexp', key)
+end
+return 1
+""",
+    # ARGV: name, owner, ttl, now
+    "take_lease": r"""
+local key = P..'lease:'..ARGV[2]
+local v = redis.call('HMGET', key, 'owner', 'expires_at')
+if v[1] and v[1] ~= ARGV[3] and tonumber(v[2]) >= tonumber(ARGV[5]) then return 0 end
+redis.call('HSET', key, 'owner', ARGV[3], 'expires_at', tonumber(ARGV[5]) + tonumber(ARGV[4]))
+return 1
+""",
+    # ARGV: name, owner
+    "release_lease": r"""
+local key = P..'lease:'..ARGV[2]
+if redis.call('HGET', key, 'owner') == ARGV[3] then redis.call('DEL', key) end
+return 1
+""",
     **SCHEDULES,
     **EVENTS,
 }

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from runner.store.redis.codec import decoded, integer, number, text
 from runner.store.redis.reads import Reads
+from runner.store.rows import FailureRow
 from runner.store.states import FAILED, LIVE, JobState
-from runner.store.stats import FailureRow
 
 
 class Stats(Reads):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import redis
 
-from runner.store.redis import RedisStore
+from runner.store.redis.connection import RedisBase
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ MAX_BACKOFF = 5.0
 class RedisNotifier:
     """Producer side: one PUBLISH per batch written."""
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: RedisBase) -> None:
         self.store = store
         self.channel = store.k("wake")
 
@@ -41,7 +41,7 @@ class RedisNotifier:
 class RedisListener:
     """Worker side: a thread that calls ``on_wake`` for every message on the channel."""
 
-    def __init__(self, store: RedisStore, on_wake: Callable[[], None]) -> None:
+    def __init__(self, store: RedisBase, on_wake: Callable[[], None]) -> None:
         self.store = store
         self.on_wake = on_wake
         self._stopping = threading.Event()

@@ -14,12 +14,12 @@ import os
 import socket
 import time
 
-from runner.store.queries import WorkerRow
+from runner.store.owners import parse_worker_id, pid_alive, worker_gone
 from runner.store.redis.codec import NULL, arg, integer, number, text
 from runner.store.redis.connection import RedisBase
-from runner.store.running_file import forget, read_started
+from runner.store.rows import Recovery, WorkerRow
+from runner.store.sqlite.running_file import forget, read_started
 from runner.store.states import JobState, WorkerState
-from runner.store.workers import Recovery, parse_worker_id, pid_alive, worker_gone
 
 
 class Workers(RedisBase):
