@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/sqlite/transitions.py",
                 # The same transitions as Redis Lua functions (a backend's state machine).
                 *(ROOT / "runner/store/redis" / name
-                  for name in ("lua_jobs.py", "lua_schedules.py", "lua_events.py", "scripts.py"))}
+                  for name in ("lua_jobs.py", "lua_schedules.py", "lua_events.py", "lua_workers.py",
+                               "scripts.py"))}
 STATES = {s.value for s in JobState}
 _QUOTED_STATE = re.compile(r"'(" + "|".join(sorted(STATES)) + r")'")
 _SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|"
