@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 from pathlib import Path
 
 import redis
@@ -71,6 +72,8 @@ class RedisBase:
             name: self.r.register_script(PRELUDE + body) for name, body in BODIES.items()}
         #: Redis 7 functions when the server has them (else the scripts, by EVALSHA).
         self._functions: bool | None = None
+        #: Per thread: the last enqueue published the wake-up itself (see ``wakeup``).
+        self._published = threading.local()
 
     @property
     def path(self) -> Path:

@@ -21,8 +21,8 @@ class JobMachine(RedisBase):
     """Writes that move jobs between states."""
 
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
-        if jobs:
-            self.run("enqueue", arg(float(now)), int(queue_size), *jobs_args(jobs))
+        if jobs and self.run("enqueue", arg(float(now)), int(queue_size), *jobs_args(jobs)):
+            self._published.woke = True  # the function published the wake-up already
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),

@@ -19,7 +19,7 @@ local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
 local jobs = read_jobs(5, tonumber(ARGV[4]))
 local problem = enqueue(jobs, now, queue_size)
 if problem then return redis.error_reply(problem) end
-return #jobs
+return woke and 1 or 0
 """,
     # ARGV: now, queue_size, job
     "rearm": r"""

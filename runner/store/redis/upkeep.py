@@ -20,7 +20,7 @@ from runner.errors import DatabaseUnavailable, DiskFull
 from runner.store.backend import AttemptLog
 from runner.store.redis.codec import arg
 from runner.store.redis.connection import RedisBase
-from runner.store.redis.wakeups import RedisListener, RedisNotifier
+from runner.store.redis.wakeups import RedisListener
 from runner.store.sqlite.running_file import RunningFile, running_path
 
 #: Every feature's data exists on Redis from the start (``has_table`` says yes to these).
@@ -49,7 +49,15 @@ class Upkeep(RedisBase):
         """Nothing to drop: every read is its own command."""
 
     def wakeup(self) -> None:
-        RedisNotifier(self).notify()
+        if getattr(self._published, "woke", False):
+            # This thread's enqueue just published it in the same step: one round trip
+            # per enqueue, not two.
+            self._published.woke = False
+            return
+        try:
+            self.r.publish(self.k("wake"), b"1")
+        except redis.RedisError:  # never raises: the workers' poll finds the jobs anyway
+            pass
 
     def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
         listener = RedisListener(self, on_wake)

@@ -1,4 +1,5 @@
-"""Wake-ups over Redis pub/sub: a producer publishes, every listening worker looks again.
+"""Wake-ups over Redis pub/sub: the function that makes a job due publishes on the
+prefix's ``wake`` channel, and every listening worker looks again.
 
 A lost wake-up costs at most ``poll_interval`` (the claim loop polls anyway); a
 listener that loses its connection reconnects with a growing delay and wakes
@@ -19,23 +20,6 @@ logger = logging.getLogger(__name__)
 
 #: Longest wait between two reconnection attempts, in seconds.
 MAX_BACKOFF = 5.0
-
-
-class RedisNotifier:
-    """Producer side: one PUBLISH per batch written."""
-
-    def __init__(self, store: RedisBase) -> None:
-        self.store = store
-        self.channel = store.k("wake")
-
-    def notify(self) -> None:
-        try:
-            self.store.r.publish(self.channel, b"1")
-        except redis.RedisError as exc:  # the workers' poll finds the jobs anyway
-            logger.debug("wake-up not published: %s", exc)
-
-    def close(self) -> None:
-        """Nothing to release (the store owns the connection)."""
 
 
 class RedisListener:
