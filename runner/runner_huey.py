@@ -130,7 +130,9 @@ class RunnerHuey(HueyApi, Huey):
         if self._storage is None:
             with self._storage_lock:
                 if self._storage is None:
-                    self._storage = JobStorage(self.name, settings=self.settings)
+                    storage = JobStorage(self.name, settings=self.settings)
+                    storage.limits_source = self.task_registry.flow_limits
+                    self._storage = storage
         return self._storage
 
     @storage.setter
@@ -213,12 +215,14 @@ class RunnerHuey(HueyApi, Huey):
         if task.expires:
             task.resolve_expires(self.utc)
         data = self.serialize_checked(task)
+        flow = task.wrapper.flow
         return NewJob(
             id=task.id, task=task.wrapper.task_name, queue=task.queue or "default",
             priority=int(task.priority or 0), data=data, args=preview_args(task.args, task.kwargs),
             max_attempts=int(task.retries or 0) + 1,
             run_at=to_timestamp(task.eta) if task.eta else time.time(),
-            unique_key=task.unique_key, event_id=task.event_id, schedule=task.schedule_name)
+            unique_key=task.unique_key, event_id=task.event_id, schedule=task.schedule_name,
+            concurrency_key=flow.key_of(task.args, task.kwargs) if flow is not None else None)
 
     def put_result(self, key: str, data: Any) -> Any:
         try:

@@ -225,3 +225,4 @@ def block_untimed(label, seconds=10**6):
     record(label)
     time.sleep(seconds)
     return label
+

@@ -53,6 +53,7 @@ from typing import Protocol, runtime_checkable
 
 from runner.config import DatabaseSection
 from runner.files import DEFAULT_FILE_MODE
+from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.event_rows import EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import Ack, FailureInfo, NewJob
@@ -172,10 +173,19 @@ class Store(Protocol):
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
-              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
         """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step.
 
-        Each ack's results and next steps are written with it.
+        Each ack's results and next steps are written with it. With ``limits``, the
+        claim honours them in the same step (see :mod:`runner.flow`): highest
+        effective priority first (aging), FIFO within a priority; queues share
+        claims by weight (smooth weighted round robin, counters kept in the store);
+        no queue, task or concurrency key runs more jobs at once than its limit
+        (counting ``executing`` jobs of every worker); no queue or task starts
+        faster than its rate (token buckets kept in the store). A job held back
+        stays waiting with no attempt spent; when nothing is claimed, ``next_due``
+        is the next token of a bucket that holds jobs back, if sooner.
         """
         ...
 

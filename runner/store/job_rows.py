@@ -23,6 +23,7 @@ class NewJob:
     unique_key: str | None = None
     event_id: str | None = None
     schedule: str | None = None
+    concurrency_key: str | None = None
 
 
 @dataclass(frozen=True)

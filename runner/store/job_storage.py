@@ -22,6 +22,7 @@ from typing import Any
 
 from runner.config import Settings
 from runner.errors import DiskFull, QueueFull
+from runner.flow import FlowLimits, full_label
 from runner.store.backend import AttemptLog, Store
 from runner.store.factory import open_store
 from runner.store.job_rows import Ack, Claimed, NewJob
@@ -81,6 +82,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._mean_attempt = 1.0
         #: The attempts this worker process started, readable after its death.
         self.running: AttemptLog | None = None
+        #: The limits claims apply, from settings and the task registry (set by the huey).
+        self.limits_source: Callable[[Settings], FlowLimits] | None = None
+        # Concurrency limits at their cap as of the last claim (see holds_limit).
+        self._full: frozenset[str] = frozenset()
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
@@ -277,9 +282,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             acks, self._acks = self._acks, []
         revocations_seen = self._revocation_writes
         try:
+            source = self.limits_source
+            limits = source(self.settings) if source is not None else None
             result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
                                       want=want, busy=busy, queues=self.queues, acks=acks,
-                                      labels=self._labels)
+                                      labels=self._labels, limits=limits)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks
@@ -288,11 +295,22 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self._revocations = result.revocations
         claimed, next_due = result.claimed, result.next_due
         self._labels.update(result.labels)
+        self._full = result.full
         self._settled(a.job_id for a in acks)
         if result.suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
             self._isolating_since = time.monotonic()
         return claimed, next_due
+
+    def holds_limit(self, job_id: str) -> bool:
+        """Whether a claimed job holds a slot of a concurrency limit that was at its cap
+        when this process last claimed (so others may be waiting for it)."""
+        label = self._labels.get(job_id)
+        full = self._full
+        if not full or label is None:
+            return False
+        task, queue = label
+        return full_label("task", task) in full or full_label("queue", queue) in full
 
     def _isolation_over(self) -> bool:
         """A suspect has run alone for ``isolation_limit``: claim beside it from now on."""

@@ -195,6 +195,9 @@ class ClaimResult:
     """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
     labels: dict[str, tuple[str, str]] = field(default_factory=dict)
     """(task, queue) of each claimed job, so its completion is counted without a read."""
+    full: frozenset[str] = frozenset()
+    """Concurrency limits at their cap after this claim (:func:`runner.flow.full_label`
+    names): a job of theirs that finishes should say so at once, as others wait."""
 
 
 class AmbiguousId(LookupError):

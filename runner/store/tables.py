@@ -67,6 +67,8 @@ class Job(_Table):
     unique_key = pw.TextField(null=True)
     event_id = pw.TextField(null=True)
     schedule = pw.TextField(null=True)
+    concurrency_key = pw.TextField(null=True)
+    """The task's ``concurrency_key`` of the job's arguments (per-key concurrency)."""
 
     class Meta:
         table_name = "runner_job"
@@ -118,6 +120,17 @@ class QueueCount(_Table):
 
     class Meta:
         table_name = "runner_queue"
+
+
+class FlowState(_Table):
+    """State of flow control shared by every worker: token buckets, queue turns."""
+
+    key = pw.TextField(primary_key=True)
+    value = pw.FloatField()
+    updated_at = pw.FloatField()
+
+    class Meta:
+        table_name = "runner_flow"
 
 
 class Schedule(_Table):
@@ -267,8 +280,8 @@ class Lease(_Table):
 
 
 #: Every table, in the order they are created.
-TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, QueueCount, Schedule,
-                                ScheduleRun, Worker, Event, Log, JobTotal, Lease]
+TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, QueueCount, FlowState,
+                                Schedule, ScheduleRun, Worker, Event, Log, JobTotal, Lease]
 #: Tables SQLite keeps without a rowid (a row is looked up by its whole primary key only).
 WITHOUT_ROWID: frozenset[type[pw.Model]] = frozenset({JobTotal})
 

@@ -69,6 +69,21 @@ BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opened]]] = {
     "sqlite": _sqlite, "redis": _redis}
 
 
+#: Contract tests a backend does not meet yet, by backend: why.
+NOT_YET: dict[str, dict[str, str]] = {
+    "redis": {"test_flow.py": "flow control (aging, weights, concurrency and rate limits) is "
+                              "not implemented on Redis yet"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("opened")
+        reason = NOT_YET.get(backend or "", {}).get(item.path.name)
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+
+
 @pytest.fixture(params=sorted(BACKENDS))
 def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opened]:
     with BACKENDS[request.param](tmp_path) as handles:

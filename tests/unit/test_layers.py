@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.config", "runner.sections", "runner.ids",
               "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
+              "runner.flow",
               "runner.envfile"]},
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.huey_api", "runner.result", "runner.attempt",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from runner.errors import InvalidAction
+from runner.errors import ConfigError, InvalidAction
+from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.redis.codec import acks_args, arg, job_args, jobs_args, pairs_args
 from runner.store.redis.connection import RedisBase
@@ -26,7 +27,13 @@ class JobMachine(RedisBase):
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
-              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
+        if limits is not None and limits.limited:
+            # Aging and weights only order claims; a limit must hold, so it is refused.
+            raise ConfigError(f"{self.url} ({self.prefix}): concurrency and rate limits "
+                              "([queues.NAME] concurrency, rate_limit; task limits) are not "
+                              "enforced by queue_type redis yet; remove them or use sqlite")
         claimed, next_due, suspect, revoked = self.run(  # type: ignore[misc]
             "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
             arg(bool(busy)), len(queues), *queues, *acks_args(acks))

@@ -19,6 +19,7 @@ from pathlib import Path
 import peewee
 
 from runner.errors import DuplicateJob
+from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.backend import AttemptLog, Backend, StoreRequest
 from runner.store.event_rows import EventRow, HandlerOutcome, NewEvent
@@ -123,12 +124,13 @@ class SqliteStore:
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
-              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
         def claim(conn: sqlite3.Connection) -> ClaimResult:
             if acks:
                 _transitions.complete(conn, acks, labels)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
-                                     want=want, busy=busy, queues=queues)
+                                     want=want, busy=busy, queues=queues, limits=limits)
 
         return self.db.write(claim)
 

@@ -47,6 +47,10 @@ INDEXES = [
         (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
         (queue, run_at) WHERE state IN {WAITING_SQL}""",
+    # The claim under flow control (weights, limits, aging): one queue's waiting jobs,
+    # level by level of priority, oldest due first (see runner.store.sqlite.limits).
+    f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
+        (queue, priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",

@@ -25,9 +25,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
+from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
 from runner.store.sqlite.counters import count_completions, count_enqueued, count_where
+from runner.store.sqlite.limits import choose_limited
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -54,7 +56,8 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     check_room(conn, jobs, queue_size)
     rows = [(j.id, j.task, j.queue, j.priority,
              "scheduled" if j.run_at > created else "available", j.data, j.args,
-             j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
+             j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule,
+             j.concurrency_key)
             for j in jobs]
     if len(rows) == 1:  # the common single enqueue: execute() costs less than executemany()
         conn.execute(_INSERT_JOB, rows[0])
@@ -64,8 +67,8 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
 
 
 _INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
-               "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+               "max_attempts, run_at, created_at, unique_key, event_id, schedule, "
+               "concurrency_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
@@ -102,22 +105,26 @@ def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int 
         "UPDATE runner_job SET state=?, task=?, queue=?, priority=?, data=?, args=?, "
         "max_attempts=attempt + ?, run_at=?, started_at=NULL, finished_at=NULL, reason=NULL, "
         "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=?, event_id=?, "
-        "schedule=? WHERE id=? AND state IN ('completed','dead','cancelled')",
+        "schedule=?, concurrency_key=? WHERE id=? AND state IN ('completed','dead','cancelled')",
         ("scheduled" if job.run_at > now else "available", job.task, job.queue, job.priority,
          job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
-         job.schedule, job.id)).rowcount == 1
+         job.schedule, job.concurrency_key, job.id)).rowcount == 1
 
 
 # -- claim ---------------------------------------------------------------------------
 
 
 def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: float,
-          want: int, busy: bool, queues: Sequence[str] = ()) -> ClaimResult:
+          want: int, busy: bool, queues: Sequence[str] = (),
+          limits: FlowLimits | None = None) -> ClaimResult:
     """Claim up to ``want`` due jobs under a lease: ``waiting`` → ``executing``.
 
     A job that was running when a worker died (``crashes > 0``) is a suspect: it
     is claimed alone, and only when this process runs nothing (``busy`` False),
     so a poison job's next crash is counted against it and not its neighbours.
+    With ``limits`` (weights, concurrency, rates, aging) the choice is
+    :func:`runner.store.sqlite.limits.choose_limited`'s; without, one statement takes
+    the best priorities first.
     """
     queue_sql, params = _queue_filter(queues)
     claim_sql = (
@@ -137,8 +144,31 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         (now, *params)).fetchone()
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
-    sql = claim_sql.format("> 0" if suspect else "= 0")
-    rows = conn.execute(sql, (*lease, 1 if suspect else want)).fetchall()
+    crashes = "> 0" if suspect else "= 0"
+    if limits is not None and _needs_flow(conn, limits, queue_sql, params):
+        choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
+                                limits=limits, crashes=crashes)
+        ids, rows = choice.ids, []
+        if ids:
+            rows = conn.execute(
+                f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN "
+                f"({','.join('?' * len(ids))}) RETURNING id, data, attempt, priority, run_at, "
+                f"task, queue", (now, owner, now + lease_seconds, *ids)).fetchall()
+            rank = {job_id: n for n, job_id in enumerate(ids)}
+            rows.sort(key=lambda r: rank[r[0]])
+        next_due = choice.next_due
+        if not rows:  # a hand-edited run_at that is not a number is never due: bury it
+            (latest,) = conn.execute(
+                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+            if not isinstance(latest, (int, float, type(None))):
+                bury_bad_run_at(conn, now)
+                next_due = now
+        claimed = [Claimed(r[0], r[1], r[2], now) for r in rows]
+        return ClaimResult(claimed, next_due, bool(suspect), revocations,
+                           {r[0]: (r[5], r[6]) for r in rows}, choice.full)
+    rows = conn.execute(claim_sql.format(crashes), (*lease, 1 if suspect else want)).fetchall()
     next_due = None
     if not rows:
         found = conn.execute(
@@ -151,6 +181,25 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
     return ClaimResult(claimed, next_due, bool(suspect), revocations,
                        {r[0]: (r[5], r[6]) for r in rows})
+
+
+def _needs_flow(conn: sqlite3.Connection, limits: FlowLimits, queue_sql: str,
+                params: tuple[str, ...]) -> bool:
+    """Whether the claim must go through flow control.
+
+    Aging alone changes nothing while every waiting job has the same priority
+    (oldest due first either way): then the one-statement claim serves.
+    """
+    if limits.limited or limits.weights:
+        return True
+    if limits.aging <= 0:
+        return False
+    top = conn.execute(
+        f"SELECT priority FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+        f"{WAITING_SQL}{queue_sql} ORDER BY priority DESC LIMIT 1", params).fetchone()
+    return top is not None and conn.execute(
+        f"SELECT 1 FROM runner_job INDEXED BY runner_job_claim WHERE state IN {WAITING_SQL} "
+        f"AND priority < ?{queue_sql} LIMIT 1", (top[0], *params)).fetchone() is not None
 
 
 def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
