@@ -313,14 +313,19 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
     return result
 
 
-def _redis_problems(runner: RunnerSection) -> list[tuple[str, str, str]]:
+def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:
     """What is wrong with the Redis settings (checked when ``queue_type`` is redis)."""
-    found = []
+    runner, found = s.runner, []
     if not runner.redis_url.startswith(("redis://", "rediss://", "unix://")):
         found.append(("runner", "redis_url",
                       f"{runner.redis_url!r} is not a redis://, rediss:// or unix:// URL"))
     if not runner.redis_prefix or any(c.isspace() for c in runner.redis_prefix):
         found.append(("runner", "redis_prefix", "must be a non-empty word without spaces"))
+    for name, queue in s.queues.items():
+        for key in ("concurrency", "rate_limit"):
+            if getattr(queue, key):
+                found.append((f"queues.{name}", key, "is not enforced with queue_type "
+                              "\"redis\" yet (remove it, or use sqlite)"))
     return found
 
 
@@ -424,7 +429,7 @@ def _check(s: Settings, where: str) -> None:
         problems.append(("worker", "queue_type",
                          f"{w.queue_type!r} is not supported (use one of {supported})"))
     if w.queue_type == "redis":
-        problems += _redis_problems(s.runner)
+        problems += _redis_problems(s)
     if w.log_level.upper() not in LOG_LEVELS:
         problems.append(("worker", "log_level", f"{w.log_level!r} is not one of {LOG_LEVELS}"))
     for queue in w.queues:

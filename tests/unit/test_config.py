@@ -74,6 +74,8 @@ def test_task_overrides_and_the_max_retries_alias(tmp_path):
     ("[worker]\nqueue_type = \"kafka\"\n", "queue_type 'kafka' is not supported"),
     ("[worker]\nqueue_type = \"redis\"\n[runner]\nredis_url = \"localhost:6379\"\n",
      "[runner] redis_url 'localhost:6379' is not a redis://"),
+    ("[worker]\nqueue_type = \"redis\"\n[queues.mail]\nconcurrency = 2\n",
+     "[queues.mail] concurrency is not enforced with queue_type \"redis\" yet"),
     ("[database]\nsynchronous = \"SOMETIMES\"\n", "synchronous 'SOMETIMES' is not one of"),
     ("[tasks.x]\ntimeuot = 3\n", "[tasks.x]: unknown key 'timeuot'"),
     ("[runner]\nimports = \"tasks\"\n", "imports: expected a list of strings"),
