@@ -303,5 +303,5 @@ def test_fields_holding_separators_and_odd_bytes_read_back_unchanged(store):
     assert (row.args, row.queue, row.task) == (odd.args, odd.queue, odd.task)
     [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=1).claimed
     assert claimed.data == odd.data
-    with pytest.raises(DuplicateJob):
-        store.enqueue([job(unique_key="key:1\x1f2")], now=T0)
+    again = job(unique_key="key:1\x1f2")
+    assert store.enqueue([again], now=T0).duplicates == {again.id: "id:with:colons"}
