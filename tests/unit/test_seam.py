@@ -20,6 +20,12 @@ NEUTRAL = {
     "runner.store.schedule_rows", "runner.store.views", "runner.store.owners",
     "runner.store.job_storage", "runner.store.kvstore", "runner.store.outcomes",
     "runner.store.backpressure",
+    # The parts of the Store protocol, one per concern.
+    "runner.store.handle", "runner.store.job_machine", "runner.store.flow_control",
+    "runner.store.worker_presence", "runner.store.schedule_store", "runner.store.event_store",
+    "runner.store.log_store", "runner.store.job_queries", "runner.store.bulk_control",
+    "runner.store.job_stats", "runner.store.dashboard_panels", "runner.store.metrics_scrape",
+    "runner.store.key_values", "runner.store.upkeep",
 }
 #: Database drivers: imported by backends only.
 DRIVERS = {"sqlite3", "peewee", "playhouse", "psycopg", "psycopg2", "psycopg_pool", "redis"}

@@ -1,0 +1,40 @@
+"""Control of existing jobs in the storage seam: retry, cancel, discard, in bulk.
+
+Part of :class:`runner.store.backend.Store` (see that module for the whole seam).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from runner.store.rows import JobFilter
+
+
+class ControlStore(Protocol):
+    """Writes the CLI and the dashboard make to jobs that already exist."""
+
+    def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        """Make finished or retrying jobs waiting again, due now; returns how many changed."""
+        ...
+
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        """Cancel jobs that have not started; returns how many changed."""
+        ...
+
+    def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        """Mark waiting or dead jobs cancelled ("discarded"); returns how many changed."""
+        ...
+
+    def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
+        """Put an event back to ``pending`` and make its dispatch job due again, in one step."""
+        ...
+
+    def count_for_bulk(self, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
+        """(jobs, highest rowid) of the jobs of ``filters`` in ``states``: a bulk action's set."""
+        ...
+
+    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
+                 now: float, chunk: int = 500) -> int:
+        """Retry now or discard a counted set, oldest first, in short transactions; how many."""
+        ...

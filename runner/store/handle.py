@@ -1,0 +1,69 @@
+"""The open handle of a store: where the data is, closing, wake-ups, change detection.
+
+Part of :class:`runner.store.backend.Store` (see that module for the whole seam).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+
+class StoreHandle(Protocol):
+    """Where the data lives, closing and refreshing the handle, wake-ups, change detection."""
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file; a backend without a file returns a path naming its data
+        (``location`` is what messages should show)."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for messages: a file path, or a URL without its password."""
+        ...
+
+    @property
+    def readonly(self) -> bool:
+        """True when this handle may only read (the dashboard's polls)."""
+        ...
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads) and the
+        wake-up sender (both open again on next use)."""
+        ...
+
+    # -- wake-ups ------------------------------------------------------------------------
+
+    def wakeup(self) -> None:
+        """Tell the waiting workers of every process that jobs were written; never raises.
+
+        SQLite pokes Unix sockets beside the file; a server backend uses its own
+        notification (``NOTIFY``, a list push).
+        """
+        ...
+
+    def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``on_wake`` (from a thread of the store's) after each :meth:`wakeup`.
+
+        Returns the function that stops listening, or None when wake-ups are
+        unavailable (the worker then polls every ``poll_interval``).
+        """
+        ...
+
+    def refresh(self) -> None:
+        """Before a read of a long-lived read-only handle: drop a snapshot left open and
+        reconnect when the data moved (a file replaced by a restore).
+
+        Raises:
+            DatabaseUnavailable: the data is gone (the file was deleted).
+        """
+        ...
+
+    # -- change detection ----------------------------------------------------------------
+
+    def data_version(self) -> int:
+        """A number that changes when another connection commits (the scheduler's cheap
+        poll): SQLite's ``data_version``; a server backend counts its notifications."""
+        ...

@@ -1,0 +1,110 @@
+"""The job state machine of the storage seam: enqueue, claim, and each outcome.
+
+Part of :class:`runner.store.backend.Store` (see that module for the whole seam).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.rows import ClaimResult
+
+
+class JobsStore(Protocol):
+    """Writes that move jobs between states, each one atomic step."""
+
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
+        """Insert jobs (``scheduled`` when ``run_at`` is later than ``now``) in one step.
+
+        A job whose ``unique_key`` names a job in its ``unique_states`` (default:
+        waiting or running) created within ``unique_for`` seconds is not written;
+        the result maps it to that job. Each queue holds at most its bound in
+        ``bounds`` (else ``queue_size``, ``reject``; 0 = unbounded) waiting jobs,
+        even with concurrent producers: ``drop_oldest`` cancels the oldest
+        waiting ones in the same step (reason given, counted as dropped).
+
+        Raises:
+            QueueFull: a ``reject`` or ``block`` queue would overflow (``.queue``,
+                ``.room``); nothing is written. A ``reject`` is counted as rejected.
+            DuplicateJob: a job has the id of a new one.
+        """
+        ...
+
+    def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
+              busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
+        """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step.
+
+        Each ack's results and next steps are written with it. With ``limits``, the
+        claim honours them in the same step (see :mod:`runner.flow`): highest
+        effective priority first (aging), FIFO within a priority; queues share
+        claims by weight (smooth weighted round robin, counters kept in the store);
+        no queue, task or concurrency key runs more jobs at once than its limit
+        (counting ``executing`` jobs of every worker); no queue or task starts
+        faster than its rate (token buckets kept in the store). A job held back
+        stays waiting with no attempt spent; when nothing is claimed, ``next_due``
+        is the next token of a bucket that holds jobs back, if sooner.
+        """
+        ...
+
+    def complete(self, acks: Sequence[Ack],
+                 labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+        """Record finished attempts: ``executing`` → ``completed``."""
+        ...
+
+    def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+              now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
+              results: Sequence[tuple[str, bytes]] = (), jobs: Sequence[NewJob] = (),
+              acks: Sequence[Ack] = ()) -> None:
+        """A failed attempt with another to come: ``executing`` → ``retrying`` at ``run_at``."""
+        ...
+
+    def bury(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+             now: float, reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+             jobs: Sequence[NewJob] = (), acks: Sequence[Ack] = ()) -> None:
+        """A failed attempt with none to come: ``executing`` → ``dead``."""
+        ...
+
+    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
+                       results: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Revoked or expired when its worker looked: → ``cancelled``."""
+        ...
+
+    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+                  results: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Interrupted: ``executing`` → ``available``, the attempt counted."""
+        ...
+
+    def release(self, job_id: str, run_at: float) -> None:
+        """Claimed too early: back to ``scheduled`` at ``run_at``, the attempt not used."""
+        ...
+
+    def unclaim(self, job_ids: Sequence[str]) -> None:
+        """Claimed but never started (a stopping worker): back to ``available``."""
+        ...
+
+    def rearm(self, job: NewJob, *, now: float, queue_size: int = 0) -> bool:
+        """A finished job runs again as the same row; False when it is not finished."""
+        ...
+
+    def cancel_waiting(self, *, now: float, reason: str, due: bool) -> int:
+        """Cancel every waiting job due by ``now`` (or, ``due`` False, due later)."""
+        ...
+
+    def set_progress(self, job_id: str, done: float, total: float | None,
+                     message: str | None) -> None:
+        """Record a running job's progress."""
+        ...
+
+    def has_future_jobs(self) -> bool:
+        """True when some job waits for a later ``run_at``."""
+        ...
+
+    def job_is_final(self, job_id: str) -> bool:
+        """True when the job completed, died or was cancelled (or there is no such job)."""
+        ...

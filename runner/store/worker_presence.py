@@ -1,0 +1,84 @@
+"""Worker presence in the storage seam: registration, heartbeats, leases, orphans.
+
+Part of :class:`runner.store.backend.Store` (see that module for the whole seam).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from runner.store.rows import Recovery
+
+
+class AttemptLog(Protocol):
+    """Which attempts a worker process has started, kept where its death cannot erase it.
+
+    Only attempts noted here are charged a crash when the process dies (jobs
+    claimed ahead and never started go back uncharged).
+    """
+
+    def started(self, job_id: str, attempt: int) -> None:
+        """Note, before it runs, that ``attempt`` of ``job_id`` starts."""
+        ...
+
+    def settled(self, job_ids: Sequence[str]) -> None:
+        """The outcomes of these jobs are committed: forget them."""
+        ...
+
+    def close(self, *, remove: bool = True) -> None:
+        """Stop noting; a clean stop forgets everything."""
+        ...
+
+
+class WorkersStore(Protocol):
+    """Worker processes: alive, stopped or gone, the jobs they hold and named leases."""
+
+    def attempt_log(self, owner: str) -> AttemptLog:
+        """Where worker ``owner`` notes the attempts it starts (see :class:`AttemptLog`)."""
+        ...
+
+    def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
+                 now: float | None = None) -> None:
+        """Record a worker process as running."""
+        ...
+
+    def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
+                  rss_bytes: int | None = None, cpu_percent: float | None = None,
+                  processed: int | None = None, status: str | None = None,
+                  running: int | None = None, now: float | None = None) -> None:
+        """Say this worker is alive and extend the leases of the jobs it runs."""
+        ...
+
+    def mark_stopped(self, owner: str, now: float | None = None) -> None:
+        """Record a clean exit of a worker process."""
+        ...
+
+    def recover_orphans(self, *, crash_limit: int, me: str | None = None,
+                        now: float | None = None) -> Recovery:
+        """Requeue (or bury) jobs whose worker is gone."""
+        ...
+
+    def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
+        """Forget worker rows that stopped or went silent long ago."""
+        ...
+
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int, now: float | None = None) -> str | None:
+        """An attempt stuck past its timeout is charged a crash, as a worker death.
+
+        Returns the job's new state (``available`` or ``dead``), or None when that
+        attempt was no longer running under ``owner``.
+        """
+        ...
+
+    # -- named leases --------------------------------------------------------------------
+
+    def take_lease(self, name: str, owner: str, ttl: float, *,
+                   now: float | None = None) -> bool:
+        """Take lease ``name`` if free or expired, renew it if ours; True when we hold it."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give lease ``name`` up (a clean stop), so another holder can take it at once."""
+        ...
