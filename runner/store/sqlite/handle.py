@@ -1,0 +1,60 @@
+"""SQLite: the open handle: the file, closing, Unix-socket wake-ups, data_version.
+
+The SQLite side of :mod:`runner.store.handle`, a mixin of
+:class:`runner.store.sqlite.SqliteStore` (its ``db`` is the
+:class:`~runner.store.sqlite.db.Database`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from runner.store.sqlite import schedules as _schedules
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.wakeup import Listener, Notifier
+
+
+class SqliteHandle:
+    """:class:`runner.store.handle.StoreHandle` on a SQLite file."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._notifier: Notifier | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    @property
+    def location(self) -> str:
+        return str(self.db.path)
+
+    @property
+    def readonly(self) -> bool:
+        return self.db.readonly
+
+    def close(self) -> None:
+        self.db.close()
+        if self._notifier is not None:
+            self._notifier.close()
+
+    # -- wake-ups ------------------------------------------------------------------------
+
+    def wakeup(self) -> None:
+        notifier = self._notifier
+        if notifier is None:
+            notifier = self._notifier = Notifier(self.db.path)
+        notifier.notify()
+
+    def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
+        listener = Listener(self.db.path, on_wake)
+        return listener.stop if listener.start() else None
+
+    def refresh(self) -> None:
+        self.db.refresh()
+
+    # -- change detection ----------------------------------------------------------------
+
+    def data_version(self) -> int:
+        return _schedules.data_version(self.db)
