@@ -1,8 +1,9 @@
 """The backends under test: every test of this folder runs once per backend.
 
-A new backend adds one entry to ``BACKENDS``: a function that opens a fresh,
-empty store in a directory, and can open a second handle on the same data (as a
-second process would) for the tests of concurrent schedulers and workers.
+A new backend adds one entry to ``BACKENDS``: a context manager that opens a
+fresh, empty store (in a directory, or a schema of its own) and can open a
+second handle on the same data (as a second process would) for the tests of
+concurrent schedulers and workers; it removes the data when the test ends.
 The tests of ``test_runner.py`` also run the runner itself (the ``huey``
 fixture) on the same data: a new backend points the runner's settings at it.
 """
@@ -10,6 +11,7 @@ fixture) on the same data: a new backend points the runner's settings at it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,13 +20,17 @@ from runner.config import DatabaseSection
 from runner.store.backend import Store
 from runner.store.db import Database
 from runner.store.schema import prepare_database
+from runner.store.postgres import PgDatabase, PostgresStore
+from runner.store.postgres.schema import prepare
 from runner.store.sqlite import SqliteStore
+from tests.postgres_support import fresh_schema
 
 #: (store, a function opening another handle on the same data)
 Opened = tuple[Store, Callable[[], Store]]
 
 
-def _sqlite(directory: Path) -> Opened:
+@contextmanager
+def _sqlite(directory: Path) -> Iterator[Opened]:
     path = directory / "jobs.db"
     options = DatabaseSection(synchronous="NORMAL", busy_timeout=10)
 
@@ -34,15 +40,37 @@ def _sqlite(directory: Path) -> Opened:
         prepare_database(db)
         return SqliteStore(db)
 
-    return open_handle(), open_handle
+    yield open_handle(), open_handle
 
 
-BACKENDS: dict[str, Callable[[Path], Opened]] = {"sqlite": _sqlite}
+@contextmanager
+def _postgres(directory: Path) -> Iterator[Opened]:
+    """A schema of its own in the test server's database, dropped afterwards."""
+    with fresh_schema() as url:
+        handles: list[PgDatabase] = []
+
+        def open_handle() -> Store:
+            # A pool of its own: its own connections, as another host would have.
+            db = PgDatabase(url, pool_size=4)
+            handles.append(db)
+            prepare(db)
+            return PostgresStore(db)
+
+        try:
+            yield open_handle(), open_handle
+        finally:
+            for db in handles:
+                db.close()
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opened]]] = {
+    "sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opened]:
-    yield BACKENDS[request.param](tmp_path)
+    with BACKENDS[request.param](tmp_path) as handles:
+        yield handles
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""Rows by a whole or shortened id, and text search patterns, on PostgreSQL.
+
+Prefixes are matched with ``LIKE 'prefix%'`` over a ``text_pattern_ops``
+index, which gives the same answer under any collation (a range of strings
+would not).
+"""
+
+from __future__ import annotations
+
+from runner.store.db import AmbiguousId, contains_pattern
+from runner.store.postgres.connection import PgDatabase
+
+__all__ = ["AmbiguousId", "contains_pattern", "lookup_id", "escape_like"]
+
+
+def escape_like(text: str) -> str:
+    """``text`` with LIKE's wildcards (and the escape character) taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def lookup_id(db: PgDatabase, table: str, columns: str, ident: str) -> tuple | None:
+    """The row whose id is ``ident``, or starts or ends with it (unique), or None.
+
+    Raises:
+        AmbiguousId: the shortened id matches more than one row.
+    """
+    rows = db.query(f"SELECT {columns} FROM {table} WHERE id = %s", (ident,))
+    if not rows and len(ident) >= 4:
+        rows = db.query(f"SELECT {columns} FROM {table} WHERE id LIKE %s LIMIT 2",
+                        (escape_like(ident) + "%",))
+    if not rows and len(ident) >= 6:
+        rows = db.query(f"SELECT {columns} FROM {table} WHERE id LIKE %s LIMIT 2",
+                        ("%" + escape_like(ident),))
+    if len(rows) > 1:
+        raise AmbiguousId(ident)
+    return rows[0] if rows else None
