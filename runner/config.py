@@ -47,7 +47,9 @@ T = TypeVar("T")
 #: Environment variable naming the settings file (default ``./settings.toml``).
 SETTINGS_ENV = "RUNNER_SETTINGS"
 
-QUEUE_TYPES = ("sqlite",)
+QUEUE_TYPES = ("sqlite", "postgres")
+#: How a PostgreSQL database is named in ``[runner] database`` / ``RUNNER_DATABASE``.
+POSTGRES_URL_PREFIXES = ("postgresql://", "postgres://")
 SERIALIZERS = ("pickle", "json")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -159,6 +161,13 @@ class Settings:
     tui: TuiSection = field(default_factory=TuiSection)
     path: str | None = None
     """The settings file these came from, or None for built-in defaults."""
+
+    @property
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL of the jobs database (``queue_type = "postgres"``), else None."""
+        if self.worker.queue_type == "postgres":
+            return self.runner.database
+        return None
 
     @property
     def database_path(self) -> Path:
@@ -400,6 +409,14 @@ def _check(s: Settings, where: str) -> None:
         problems.append(("database", "busy_timeout", "timeouts and limits must not be negative"))
     if not s.runner.database:
         problems.append(("runner", "database", "must not be empty"))
+    elif w.queue_type == "postgres" and not s.runner.database.startswith(POSTGRES_URL_PREFIXES):
+        problems.append(("runner", "database",
+                         f"{s.runner.database!r} is not a PostgreSQL URL; queue_type "
+                         "\"postgres\" needs one like \"postgresql://user@host:5432/dbname\""))
+    elif w.queue_type == "sqlite" and s.runner.database.startswith(POSTGRES_URL_PREFIXES):
+        problems.append(("worker", "queue_type",
+                         "is \"sqlite\" but [runner] database is a PostgreSQL URL; set "
+                         "queue_type = \"postgres\" (or WORKER_QUEUE_TYPE=postgres)"))
     problems += _runner_problems(s.runner)
     if problems:
         section, key, why = problems[0]

@@ -47,6 +47,7 @@ from runner.huey_api import HueyApi
 from runner.result import RunnerResult
 from runner.retry import backoff_delay
 from runner.serializers import UnsupportedValue, make_serializer
+from runner.store.factory import open_job_storage
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState
@@ -131,7 +132,7 @@ class RunnerHuey(HueyApi, Huey):
         if self._storage is None:
             with self._storage_lock:
                 if self._storage is None:
-                    self._storage = JobStorage(self.name, settings=self.settings)
+                    self._storage = open_job_storage(self.name, self.settings)
         return self._storage
 
     @storage.setter

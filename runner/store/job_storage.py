@@ -50,12 +50,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def __init__(self, name: str = "runner", *, settings: Settings) -> None:
         super().__init__(name)
         self.settings = settings
-        self.db = open_database(settings.database_path, settings.database,
-                                file_mode=settings.runner.file_mode_bits)
-        prepare_database(self.db)
-        #: The seam every other part of the runner reaches the data through.
-        self.store: Store = sqlite_store(self.db)
-        self.notifier = Notifier(self.db.path)
+        self._open(settings)
         self.owner: str | None = None
         self.queues: tuple[str, ...] = settings.worker.queues
         self.lease_seconds = settings.worker.lease_seconds
@@ -89,6 +84,23 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.running: RunningFile | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
+
+    def _open(self, settings: Settings) -> None:
+        """Open the database, its store and the producer's wake-ups (a backend's own)."""
+        self.db = open_database(settings.database_path, settings.database,
+                                file_mode=settings.runner.file_mode_bits)
+        prepare_database(self.db)
+        #: The seam every other part of the runner reaches the data through.
+        self.store: Store = sqlite_store(self.db)
+        self.notifier = Notifier(self.db.path)
+
+    def _listen(self) -> Listener:
+        """The worker's side of the wake-ups (not started)."""
+        return Listener(self.db.path, self._on_remote_wake)
+
+    def _running_file(self, owner: str) -> RunningFile | None:
+        """Where this worker notes the attempts it starts (read after its death)."""
+        return RunningFile(running_path(self.db.path, owner))
 
     # -- producer side ---------------------------------------------------------
 
@@ -136,8 +148,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.owner = owner
         self.queues = tuple(queues) or self.settings.worker.queues
         self._stopping = False
-        self.running = RunningFile(running_path(self.db.path, owner))
-        self._listener = Listener(self.db.path, self._on_remote_wake)
+        self.running = self._running_file(owner)
+        self._listener = self._listen()
         self._listener.start()
 
     def pause_claims(self) -> None:

@@ -19,10 +19,11 @@ import pytest
 from runner.config import DatabaseSection
 from runner.store.backend import Store
 from runner.store.db import Database
-from runner.store.schema import prepare_database
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import prepare
+from runner.store.schema import prepare_database
 from runner.store.sqlite import SqliteStore
+from tests.conftest import write_settings
 from tests.postgres_support import fresh_schema
 
 #: (store, a function opening another handle on the same data)
@@ -83,3 +84,15 @@ def store(opened: Opened) -> Store:
 def another(opened: Opened) -> Callable[[], Store]:
     """Opens another handle on the same data (a second worker or scheduler)."""
     return opened[1]
+
+
+@pytest.fixture
+def settings_file(request: pytest.FixtureRequest, tmp_path: Path, opened: Opened) -> Path:
+    """The runner's settings (the ``huey`` fixture), pointed at the backend's data."""
+    backend = request.node.callspec.params["opened"]
+    if backend == "sqlite":
+        return write_settings(tmp_path)  # the runner's jobs.db is the store's file
+    path = write_settings(tmp_path, worker={"queue_type": backend})
+    url = opened[0].db.url  # type: ignore[attr-defined]
+    path.write_text(path.read_text().replace('database = "jobs.db"', f'database = "{url}"'))
+    return path
