@@ -46,6 +46,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     """huey storage whose queue is the jobs table (see module docstring)."""
 
     blocking = True  # dequeue() waits for work itself; huey must not sleep on top
+    #: The database is one local file: vacuum, integrity checks and disk probes apply.
+    file_backed = True
 
     def __init__(self, name: str = "runner", *, settings: Settings) -> None:
         super().__init__(name)

@@ -175,7 +175,7 @@ class Manager:
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
-        reclaim = enable_space_reclaim(jobs.db, me=self.owner)
+        reclaim = enable_space_reclaim(jobs.db, me=self.owner) if jobs.file_backed else None
         if reclaim:
             logger.warning("%s: %s", jobs.db.path, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
@@ -189,6 +189,8 @@ class Manager:
 
     def check_database(self, jobs: JobStorage) -> None:
         """A quick integrity check on small files (O(size)), at every start."""
+        if not jobs.file_backed:
+            return  # a database server checks its own pages
         try:
             size = jobs.db.path.stat().st_size
         except OSError:
