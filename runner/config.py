@@ -59,7 +59,11 @@ class RunnerSection:
     """``[runner]``: where the jobs live and which task modules a worker loads."""
 
     database: str = "jobs.db"
-    """Path of the SQLite file, relative to the settings file's directory."""
+    """Path of the SQLite file, relative to the settings file's directory, or with
+    ``queue_type = "postgres"`` a PostgreSQL URL (``postgresql://user@host:5432/dbname``)."""
+    node_name: str = ""
+    """This host's name in worker ids (empty: the machine's host name). Workers of one
+    node name recognise each other's dead processes by pid; others wait out the lease."""
     imports: tuple[str, ...] = ()
     """Task modules the worker imports at start-up (dotted names)."""
     timezone: str = "UTC"
@@ -279,7 +283,8 @@ def _parse_events(value: Any, where: str) -> EventSettings:
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``WORKER_*`` and ``RUNNER_DATABASE`` overrides, validated like the file."""
+    """Apply ``WORKER_*``, ``RUNNER_DATABASE`` and ``RUNNER_NODE_NAME`` overrides, validated
+    like the file."""
     worker: dict[str, Any] = {}
     if "WORKER_QUEUE_TYPE" in environ:
         worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
@@ -293,6 +298,8 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
     runner = settings.runner
     if environ.get("RUNNER_DATABASE"):
         runner = replace(runner, database=environ["RUNNER_DATABASE"])
+    if environ.get("RUNNER_NODE_NAME"):
+        runner = replace(runner, node_name=environ["RUNNER_NODE_NAME"].strip())
     result = replace(settings, runner=runner, worker=replace(settings.worker, **worker))
     _check(result, "environment")
     return result
@@ -357,6 +364,9 @@ def _runner_problems(r: RunnerSection) -> list[tuple[str, str, str]]:
         problems.append(("runner", "file_mode",
                          f"{r.file_mode!r} must be octal permissions that let the owner read "
                          "and write, e.g. \"0600\" or \"0640\""))
+    if r.node_name and not re.fullmatch(r"[\w.-]+", r.node_name):
+        problems.append(("runner", "node_name",
+                         f"{r.node_name!r} may hold only letters, digits, '.', '-' and '_'"))
     if r.serializer not in SERIALIZERS:
         problems.append(("runner", "serializer",
                          f"{r.serializer!r} is not one of {', '.join(SERIALIZERS)}"))

@@ -27,7 +27,7 @@ from runner.store.db import Database
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
-                   "runner.cli.ops"]
+                   "runner.cli.ops", "runner.cli.migrate"]
 
 
 @dataclass

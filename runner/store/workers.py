@@ -22,10 +22,16 @@ from runner.store.running_file import forget, read_started, running_dir
 from runner.store.states import JobState, WorkerState, sql_is
 
 
-def make_worker_id(now: float | None = None) -> str:
-    """A new worker id for this process."""
+def make_worker_id(now: float | None = None, *, node: str = "") -> str:
+    """A new worker id for this process on ``node`` (default: the machine's host name)."""
     started = time.time() if now is None else now
-    return f"{socket.gethostname()}:{os.getpid()}:{int(started * 1000)}"
+    return f"{node or socket.gethostname()}:{os.getpid()}:{int(started * 1000)}"
+
+
+def node_of(me: str | None) -> str:
+    """The node (host) name of worker id ``me``, or this machine's host name."""
+    host = parse_worker_id(me)[0] if me else ""
+    return host or socket.gethostname()
 
 
 def parse_worker_id(owner: str) -> tuple[str, int | None]:
@@ -116,7 +122,7 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     job whose outcome could not be written (a full disk, say).
     """
     at = time.time() if now is None else now
-    host = socket.gethostname()
+    host = node_of(me)
     with db.read() as conn:
         rows = transitions.lease_owners(conn)
     dead_here = []

@@ -12,6 +12,7 @@ import pytest
 from runner import configure
 from runner.config import load_settings
 from runner.registry import get_huey
+from runner.store.queries import JobFilter
 from runner.store.states import JobState
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
@@ -72,7 +73,7 @@ def test_an_idle_worker_starts_a_new_job_at_once_by_notify(pg_url, tmp_path, mak
 
 
 def test_a_lost_connection_is_retried_with_backoff_and_logged(pg_url, tmp_path, make_worker):
-    huey = producer(tmp_path, pg_url)
+    producer(tmp_path, pg_url)
     worker = make_worker(settings=postgres_settings(tmp_path, pg_url))
     assert jobs.add(1, 1).get(blocking=True, timeout=20) == 2
     name = pg_url.rsplit("application_name=", 1)[1]
@@ -86,3 +87,56 @@ def test_a_lost_connection_is_retried_with_backoff_and_logged(pg_url, tmp_path, 
              message="the lost LISTEN connection to be logged")
     assert worker.proc.poll() is None
     assert worker.terminate() == 0
+
+
+HOST_JOBS = 20_000
+
+
+@pytest.mark.chaos
+@pytest.mark.timeout(600)
+def test_three_hosts_share_one_database_and_a_killed_one_loses_nothing(
+        pg_url, tmp_path, make_worker, record_file):
+    huey = producer(tmp_path, pg_url)
+    store = huey.jobs.store
+    # crash_limit 0: every job must finish however often a kill catches it.
+    settings = postgres_settings(tmp_path, pg_url, crash_limit=0, lease_seconds=3,
+                                 heartbeat_interval=0.5)
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "tests.sched_jobs"]'))
+
+    def host(name: str):  # noqa: ANN202 - a WorkerProcess
+        return make_worker(settings=settings, RUNNER_NODE_NAME=name,
+                           TEST_RECORD_FILE=str(record_file))
+
+    jobs.short_work.map(range(HOST_JOBS), batch_size=2000)
+    workers = {name: host(name) for name in ("host-a", "host-b", "host-c")}
+    done = JobFilter(task=jobs.short_work.task_name, state=JobState.COMPLETED.value)
+    for threshold in (HOST_JOBS // 5, HOST_JOBS // 2):  # killed twice, restarted twice
+        wait_for(lambda t=threshold: store.count_jobs(done) >= t, timeout=240, interval=0.2,
+                 message=f"{threshold} jobs to complete")
+        workers["host-b"].kill()
+        workers["host-b"] = host("host-b")
+    wait_for(lambda: store.count_jobs(done) == HOST_JOBS, timeout=300, interval=0.5,
+             message="every job to complete")
+
+    runs: dict[int, list[int]] = {}
+    for line in read_records(record_file):
+        n, attempt = line.split()
+        runs.setdefault(int(n), []).append(int(attempt))
+    assert set(runs) == set(range(HOST_JOBS)), "every job ran"
+    for n, attempts in runs.items():
+        # Again only as a new attempt, after the kill interrupted the one before.
+        assert len(attempts) == len(set(attempts)), f"job {n} ran twice in one attempt"
+    assert store.count_jobs(JobFilter(task=jobs.short_work.task_name)) == HOST_JOBS
+    hosts = {w.host for w in store.list_workers(include_stopped=True)}
+    assert hosts == {"host-a", "host-b", "host-c"}
+
+    # Per-second schedules: each slot fired once, by one of the three schedulers.
+    fired = [r for r in store.schedule_runs("every_second", limit=10_000) if not r.manual]
+    slots = [r.slot for r in fired]
+    assert len(slots) >= 5 and len(slots) == len(set(slots))
+    enqueued = [r.job_id for r in fired if r.job_id]
+    assert len(enqueued) == len(set(enqueued))
+    assert store.count_jobs(JobFilter(task="every_second")) == len(enqueued)
+    for worker in workers.values():
+        assert worker.terminate() == 0

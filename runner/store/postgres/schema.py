@@ -18,6 +18,7 @@ recorded version is newer than this code's is refused
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 
@@ -115,6 +116,9 @@ INDEXES = [
     "WHERE schedule IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_job_error_job ON runner_job_error (job_id, attempt)",
     "CREATE INDEX IF NOT EXISTS runner_job_error_failed ON runner_job_error (failed_at)",
+    # A failed attempt's natural key: a copy from a SQLite file (migrate-to) writes it once.
+    "CREATE UNIQUE INDEX IF NOT EXISTS runner_job_error_attempt ON runner_job_error "
+    "(job_id, attempt, kind, failed_at)",
     "CREATE INDEX IF NOT EXISTS runner_kv_pattern ON runner_kv (key text_pattern_ops)",
     f"""CREATE INDEX IF NOT EXISTS runner_schedule_due ON runner_schedule (next_fire_at)
         WHERE {SCHEDULE_ACTIVE}""",
@@ -198,9 +202,12 @@ def prepare(db: PgDatabase) -> None:
         _ready.add(db.url)
 
 
+_NAMED = re.compile(r'IF NOT EXISTS "?(\w+)')
+
+
 def _complete(conn: psycopg.Connection) -> bool:
-    """True when every table of the models and the per-queue triggers exist."""
-    names = [model._meta.table_name for model in TABLES] + ["runner_job_total", "runner_lease"]
+    """True when every table and index of :data:`DDL` and the per-queue triggers exist."""
+    names = sorted({m.group(1) for statement in DDL for m in _NAMED.finditer(statement)})
     missing = conn.execute("SELECT count(*) FROM unnest(%s::text[]) AS t(name) "
                            "WHERE to_regclass(name) IS NULL", (names,)).fetchone()[0]
     triggers = conn.execute("SELECT count(*) FROM pg_trigger t JOIN pg_class c "

@@ -120,12 +120,10 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
     queue_sql = " AND queue = ANY(%(queues)s)" if queues else ""
     params = {"now": now, "owner": owner, "expires": now + lease_seconds,
               "queues": list(queues), "waiting": _WAITING}
-    revocations = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%')"
-    ).fetchone()[0]
-    suspect = conn.execute(
-        f"SELECT EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
-        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql})", params).fetchone()[0]
+    revocations, suspect = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%'), "
+        "EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
+        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql})", params).fetchone()
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
     params["want"] = 1 if suspect else want

@@ -10,7 +10,6 @@ recovering at once charge each crash once.
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 import psycopg
@@ -18,7 +17,7 @@ import psycopg
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.states import WorkerState, sql_is
-from runner.store.workers import Recovery, parse_worker_id, pid_alive, worker_gone
+from runner.store.workers import Recovery, node_of, parse_worker_id, pid_alive, worker_gone
 
 _RUNNING = sql_is(WorkerState.RUNNING)
 
@@ -76,7 +75,7 @@ def recover_orphans(db: PgDatabase, *, crash_limit: int, me: str | None = None,
     spares an attempt that never started its crash charge.
     """
     at = time.time() if now is None else now
-    host = socket.gethostname()
+    host = node_of(me)
     rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
                     "WHERE state = %s GROUP BY lease_owner", (transitions._EXECUTING,))
     dead_here = []
