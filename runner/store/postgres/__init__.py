@@ -57,7 +57,7 @@ class PostgresStore:
         channel = self.db.channel
         try:
             self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now, queue_size=queue_size,
-                                                            channel=channel))
+                                                            channel=channel), pipeline=True)
         except pg_errors.UniqueViolation as exc:
             by = "id" if exc.diag.constraint_name == "runner_job_pkey" else "unique_key"
             raise DuplicateJob(f"{self.db.display}: {exc.diag.message_detail or exc}; "

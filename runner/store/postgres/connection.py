@@ -74,6 +74,8 @@ class PgDatabase:
         self._opened = False
         self.schema = ""
         self.database = ""
+        #: Transactions PostgreSQL aborted (deadlock, serialization) and this retried.
+        self.retries = 0
 
     @property
     def path(self) -> Path:
@@ -125,17 +127,22 @@ class PgDatabase:
                          transaction=False)
 
     def write(self, fn: Callable[[psycopg.Connection], T], *,
-              deadline: float | None = None) -> T:
+              deadline: float | None = None, pipeline: bool = False) -> T:
         """Run ``fn(conn)`` inside one transaction, retried as a whole while that helps.
+
+        With ``pipeline``, statements go out without waiting for each answer (one
+        round trip for a transaction that reads nothing back); errors then surface
+        at the commit. For short writes only: no savepoints, no rowcounts read.
 
         Raises:
             DatabaseLocked: deadlocks or serialization failures outlasted the deadline.
             DatabaseUnavailable: the server stayed unreachable past the deadline.
         """
-        return self._run(fn, WRITE_DEADLINE if deadline is None else deadline, transaction=True)
+        return self._run(fn, WRITE_DEADLINE if deadline is None else deadline, transaction=True,
+                         pipeline=pipeline)
 
     def _run(self, fn: Callable[[psycopg.Connection], T], limit: float, *,
-             transaction: bool) -> T:
+             transaction: bool, pipeline: bool = False) -> T:
         self._ensure_open()
         give_up = time.monotonic() + limit
         delay = 0.01
@@ -144,9 +151,14 @@ class PgDatabase:
                 with self._pool.connection() as conn:
                     if not transaction:
                         return fn(conn)
+                    if pipeline:
+                        with conn.pipeline(), conn.transaction():
+                            return fn(conn)
                     with conn.transaction():
                         return fn(conn)
             except _RETRYABLE as exc:
+                self.retries += 1
+                logger.debug("%s: %s; retrying the transaction", self.display, exc)
                 if time.monotonic() >= give_up:
                     raise DatabaseLocked(
                         f"{self.display}: {exc.__class__.__name__} for {limit:g}s; "

@@ -52,6 +52,9 @@ def enqueue(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
     """
     if not jobs:
         return
+    # Counters before the queue count (the bound's lock, the insert's trigger), as in
+    # every transition: two transactions taking them in opposite orders would deadlock.
+    count_enqueued(conn, jobs)
     check_room(conn, jobs, queue_size)
     conn.execute(
         "INSERT INTO runner_job (id, task, queue, priority, state, data, args, max_attempts, "
@@ -65,7 +68,6 @@ def enqueue(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
          [j.data for j in jobs], [j.args for j in jobs], [j.max_attempts for j in jobs],
          [j.run_at for j in jobs], [created] * len(jobs), [j.unique_key for j in jobs],
          [j.event_id for j in jobs], [j.schedule for j in jobs]))
-    count_enqueued(conn, jobs)
     if channel:
         conn.execute("SELECT pg_notify(%s, '')", (channel,))
 
