@@ -30,6 +30,7 @@ from runner.store.running_file import RunningFile, running_path
 from runner.store.schema import prepare_database
 from runner.store.sqlite import sqlite_store
 from runner.store.wakeup import Listener, Notifier
+from runner.store.workers import charge_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         if prefetch and mean < _SHORT_ATTEMPT:
             want = max(want, min(_MAX_AHEAD, int(_AHEAD_SECONDS / max(mean, 0.0003))))
         return want
+
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int) -> str | None:
+        """A running attempt is stuck past its timeout: charge it a crash (see
+        :func:`runner.store.workers.charge_stuck`); the job's new state, or None."""
+        return charge_stuck(self.db, job_id, attempt, owner, message, crash_limit=crash_limit)
 
     def has_future_jobs(self) -> bool:
         """True when some job waits for a later ``run_at`` (scheduled or retrying)."""

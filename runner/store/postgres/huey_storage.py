@@ -22,6 +22,7 @@ from huey.constants import EmptyData
 from runner.config import Settings
 from runner.store.job_storage import JobStorage
 from runner.store.postgres import PostgresStore, open_postgres_store
+from runner.store.postgres import workers as _workers
 from runner.store.postgres.connection import PgDatabase
 from runner.store.states import WAITING
 
@@ -114,6 +115,11 @@ class PgJobStorage(JobStorage):
         # Another host's recovery cannot read a local file: every attempt a dead
         # worker held is charged its crash (see the README's guarantee table).
         return None
+
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int) -> str | None:
+        return _workers.charge_stuck(self.db, job_id, attempt, owner, message,
+                                     crash_limit=crash_limit)
 
     # -- huey's key/value store and introspection ---------------------------------
 

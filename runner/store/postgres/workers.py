@@ -16,7 +16,7 @@ import psycopg
 
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
-from runner.store.states import WorkerState, sql_is
+from runner.store.states import JobState, WorkerState, sql_is
 from runner.store.workers import Recovery, node_of, parse_worker_id, pid_alive, worker_gone
 
 _RUNNING = sql_is(WorkerState.RUNNING)
@@ -124,3 +124,22 @@ def prune_workers(db: PgDatabase, *, older_than: float, now: float | None = None
     at = time.time() if now is None else now
     return db.write(lambda c: c.execute(
         "DELETE FROM runner_worker WHERE heartbeat_at < %s", (at - older_than,)).rowcount)
+
+
+def charge_stuck(db: PgDatabase, job_id: str, attempt: int, owner: str, message: str, *,
+                 crash_limit: int, now: float | None = None) -> str | None:
+    """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+
+    Returns the job's new state, or None when that attempt no longer runs under ``owner``.
+    """
+    at = time.time() if now is None else now
+
+    def charge(conn: psycopg.Connection) -> str | None:
+        running = transitions.running_attempt(conn, job_id, attempt, owner)
+        if running is None:
+            return None
+        dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
+                                        error_type="JobStuck", now=at)
+        return JobState.DEAD if dead else JobState.AVAILABLE
+
+    return db.write(charge)
