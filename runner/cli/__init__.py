@@ -54,6 +54,8 @@ class Context:
         return self.service.settings_source(self.args.settings)
 
     def database_exists(self) -> bool:
+        if self.settings.database_url is not None:
+            return True  # a server: opening it says whether it is there
         return self.settings.database_path.exists()
 
     @cached_property

@@ -191,9 +191,9 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
         Manager(settings, huey=ctx.huey).check_database(jobs)
         from runner.store.maintenance import AUTO_VACUUM_OFF, INCREMENTAL, auto_vacuum_mode
 
-        if auto_vacuum_mode(jobs.db) != INCREMENTAL:
+        if jobs.file_backed and auto_vacuum_mode(jobs.db) != INCREMENTAL:
             print(f"note: {AUTO_VACUUM_OFF}")
-        database = str(settings.database_path)
+        database = str(jobs.db.path if not jobs.file_backed else settings.database_path)
     else:
         database = f"{settings.database_path} (not created yet: the worker creates it)"
     print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "

@@ -146,6 +146,8 @@ class _Rollback(Exception):
 
 def disk_problem(db: Database, min_free_disk_mb: int = 0) -> str | None:
     """"disk full: ..." when free space is under the minimum or a small write does not fit."""
+    if not db.file_backed:
+        return None  # a database server's disk is not this host's
     directory = db.path.parent
     try:
         free = shutil.disk_usage(directory).free
@@ -168,6 +170,9 @@ def disk_problem(db: Database, min_free_disk_mb: int = 0) -> str | None:
 
 def check_database(db: Database) -> str | None:
     """``quick_check`` on small files, a schema read on big ones; the problem or None."""
+    if not db.file_backed:
+        result = store_for(db).quick_check()
+        return None if result == "ok" else f"quick_check: {result}"
     try:
         size = db.path.stat().st_size
     except OSError as exc:

@@ -55,6 +55,9 @@ def is_corrupt_error(exc: BaseException) -> bool:
 class Database:
     """The jobs database of one file, shared by every thread of a process.
 
+    ``file_backed`` (True here, False for a database server) says whether file
+    upkeep applies: integrity checks, vacuum, checkpoints, free disk space.
+
     Args:
         path: the SQLite file; its directory is created when missing.
         options: the ``[database]`` settings.
@@ -69,6 +72,7 @@ class Database:
     def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
                  readonly: bool = False, shared: bool = False,
                  file_mode: int = DEFAULT_FILE_MODE) -> None:
+        self.file_backed = True
         self.path = Path(path)
         self.options = options or DatabaseSection()
         self.readonly = readonly

@@ -47,8 +47,6 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     """huey storage whose queue is the jobs table (see module docstring)."""
 
     blocking = True  # dequeue() waits for work itself; huey must not sleep on top
-    #: The database is one local file: vacuum, integrity checks and disk probes apply.
-    file_backed = True
 
     def __init__(self, name: str = "runner", *, settings: Settings) -> None:
         super().__init__(name)
@@ -87,6 +85,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.running: RunningFile | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
+
+    @property
+    def file_backed(self) -> bool:
+        """The database is one local file: vacuum, integrity checks and disk probes apply."""
+        return self.db.file_backed
 
     def _open(self, settings: Settings) -> None:
         """Open the database, its store and the producer's wake-ups (a backend's own)."""

@@ -3,6 +3,9 @@ and a lost connection is retried and logged, never a crash."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from runner.registry import get_huey
 from runner.store.queries import JobFilter
 from runner.store.states import JobState
 from tests import jobs
-from tests.conftest import read_records, wait_for, write_settings
+from tests.conftest import ROOT, read_records, wait_for, write_settings
 from tests.postgres_support import fresh_schema, postgres_url
 
 
@@ -154,3 +157,25 @@ def test_a_stuck_job_is_charged_and_the_queue_keeps_flowing(pg_url, tmp_path, ma
     row = huey.jobs.store.get_job(stuck.id)
     assert (row.state, row.crashes) == (JobState.DEAD, 1)
     assert "past its 1s timeout" in row.error_message
+
+
+def test_the_cli_reads_and_checks_a_postgres_database(pg_url, tmp_path, make_worker):
+    producer(tmp_path, pg_url)
+    settings = postgres_settings(tmp_path, pg_url)
+    worker = make_worker(settings=settings)
+    assert jobs.add(1, 2).get(blocking=True, timeout=20) == 3
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                               *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    assert worker.proc.poll() is None
+    listed = cli("workers")
+    assert listed.returncode == 0 and ":" in listed.stdout, listed.stderr
+    shown = cli("jobs", "--state", "completed")
+    assert shown.returncode == 0 and "(1 of 1 jobs)" in shown.stdout, shown.stdout
+    health = cli("health")
+    assert health.returncode == 0, health.stdout + health.stderr
+    checked = cli("check")
+    assert checked.returncode == 0 and "postgresql:" in checked.stdout, checked.stderr

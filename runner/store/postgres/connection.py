@@ -64,6 +64,8 @@ class PgDatabase:
 
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
         self.url = url
+        #: Not a local file: no vacuum, file integrity check or free-disk watch apply.
+        self.file_backed = False
         self.display = redacted(url)
         self.pool_size = max(2, pool_size)
         self._pool = psycopg_pool.ConnectionPool(

@@ -96,7 +96,6 @@ class _NoNotifier:
 class PgJobStorage(JobStorage):
     """:class:`JobStorage` on PostgreSQL (see the module docstring)."""
 
-    file_backed = False
     db: PgDatabase  # type: ignore[assignment]
     store: PostgresStore  # type: ignore[assignment]
 
