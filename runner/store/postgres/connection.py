@@ -117,9 +117,13 @@ class PgDatabase:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (for good: a closed pool is not reopened)."""
         self._pool.close()
-        self._opened = False
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._pool.closed
 
     # -- reads and writes ----------------------------------------------------
 
@@ -188,7 +192,7 @@ def open_pg_database(url: str, *, pool_size: int = 4) -> PgDatabase:
     """The process-wide :class:`PgDatabase` of a URL (one per URL)."""
     with _open_lock:
         db = _open.get(url)
-        if db is None or db.pool_size < pool_size:
+        if db is None or db.closed or db.pool_size < pool_size:
             if db is not None:
                 db.close()
             db = _open[url] = PgDatabase(url, pool_size=pool_size)
