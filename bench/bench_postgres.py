@@ -8,7 +8,8 @@ Figures, each the median of ``--rounds`` rounds run A B C A B C in the same run:
   each (``run.py`` on PostgreSQL, ``run.py`` on one SQLite file at FULL, and
   ``huey_consumer -w 4 -k thread`` with ``PostgresHuey``), with the CPU the
   consumers used (this machine has 2 cores, shared);
-* enqueue rate from one script (one job per call, as a user enqueues);
+* enqueue rate from one script (one job per call, as a user enqueues; the rest
+  of the jobs to drain go in bulk where the system has it: ``task.map``);
 * enqueue-to-start latency after an idle period (a job every 20 ms, 1 process):
   the first job, p50 and p99.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -72,10 +74,13 @@ class System:
             database=database, queue_type="sqlite" if name == "sqlite" else "postgres",
             threads=THREADS))
 
-    def enqueue(self, count: int, interval: float = 0.0, out: Path | None = None) -> float:
+    def enqueue(self, count: int, interval: float = 0.0, out: Path | None = None,
+                bulk: bool = False, start: int = 0) -> float:
         args = [python(), str(Path(__file__).resolve()), "enqueue",
                 "plain" if self.name == "huey" else "ours", str(count),
-                "--settings", str(self.settings)]
+                "--settings", str(self.settings), "--start", str(start)]
+        if bulk:
+            args.append("--bulk")
         if interval:
             args += ["--interval", str(interval), "--out", str(out)]
         log = self.dir / "enqueue.log"
@@ -96,9 +101,16 @@ class System:
         return [r for r in read_record(self.record) if r[0] >= 0]
 
 
-def drain(system: System, jobs: int, processes: int) -> tuple[float, float, float]:
-    """(enqueue rate, drain jobs/s, CPU cores used by the consumers) for ``jobs`` jobs."""
-    enqueue_rate = system.enqueue(jobs)
+def drain(system: System, jobs: int, processes: int,
+          singles: int) -> tuple[float, float, float]:
+    """(enqueue rate, drain jobs/s, CPU cores used by the consumers) for ``jobs`` jobs.
+
+    The rate is of ``singles`` jobs enqueued one call each (ids from ``jobs`` on, so
+    they are drained too); the rest go in bulk where the system has it (ours:
+    ``task.map``; plain huey writes one job per call either way).
+    """
+    system.enqueue(jobs - singles, bulk=True)
+    enqueue_rate = system.enqueue(singles, start=jobs - singles)
     procs = [system.consumer(i) for i in range(processes)]
     watched = [psutil.Process(p.pid) for p in procs]
     started = time.monotonic()
@@ -138,15 +150,21 @@ def enqueue_main(argv: list[str]) -> None:
     parser.add_argument("--interval", type=float, default=0.0)
     parser.add_argument("--out")
     parser.add_argument("--settings")
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--bulk", action="store_true")
     args = parser.parse_args(argv)
     os.environ["RUNNER_SETTINGS"] = args.settings
     from bench.pg_tasks import pg_noop, plain_pg_noop
 
     fn = plain_pg_noop if args.system == "plain" else pg_noop
     fn(-1)  # open the database before timing
+    numbers = range(args.start, args.start + args.count)
     times = []
     started = time.perf_counter()
-    for n in range(args.count):
+    if args.bulk and args.system == "ours":
+        pg_noop.map(numbers)
+        numbers = range(0)
+    for n in numbers:
         if args.interval:
             delay = started + n * args.interval - time.perf_counter()
             if delay > 0:
@@ -155,8 +173,13 @@ def enqueue_main(argv: list[str]) -> None:
         fn(n)
     elapsed = time.perf_counter() - started
     if args.out:
-        Path(args.out).write_text("".join(f"{n} {at:.6f}\n" for n, at in enumerate(times)))
+        Path(args.out).write_text("".join(f"{n} {at:.6f}\n"
+                                          for n, at in zip(numbers, times, strict=True)))
     print(f"{args.count / elapsed:.1f}")
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # run the clean-up (drop the schemas) on SIGTERM too
 
 
 def main() -> None:
@@ -166,11 +189,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--singles", type=int, default=1000,
+                        help="of --jobs, how many are enqueued one call each (the rate)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--processes", default="1,2,4")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupted)
     work = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     schemas: list[str] = []
     print(f"PostgreSQL benchmark: {args.jobs} no-op jobs, {args.rounds} rounds A B C "
@@ -183,7 +209,8 @@ def main() -> None:
                                                                   "sqlite": []}
             for _ in range(args.rounds):
                 for name in runs:
-                    runs[name].append(drain(System(name, work, schemas), args.jobs, processes))
+                    runs[name].append(drain(System(name, work, schemas), args.jobs, processes,
+                                            args.singles))
             med = {k: [statistics.median(r[i] for r in v) for i in range(3)]
                    for k, v in runs.items()}
             print(f"drain, {processes} process(es) x {THREADS} threads "
