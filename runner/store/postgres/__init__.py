@@ -66,8 +66,10 @@ class PostgresStore:
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+        channel = self.db.channel
+
         def claim(conn) -> ClaimResult:  # noqa: ANN001 - a psycopg connection
-            _transitions.complete(conn, acks)
+            _transitions.complete(conn, acks, channel)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
                                       want=want, busy=busy, queues=queues)
 
@@ -75,7 +77,8 @@ class PostgresStore:
 
     def complete(self, acks: Sequence[Ack],
                  labels: Mapping[str, tuple[str, str]] | None = None) -> None:
-        self.db.write(lambda conn: _transitions.complete(conn, acks))
+        channel = self.db.channel
+        self.db.write(lambda conn: _transitions.complete(conn, acks, channel))
 
     def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
               now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
@@ -84,7 +87,7 @@ class PostgresStore:
         channel = self.db.channel
 
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
-            _transitions.complete(conn, acks)
+            _transitions.complete(conn, acks, channel)
             _transitions.fail(conn, job_id, attempt, failure, JobState.RETRYING, worker=worker,
                               now=now, run_at=run_at, reason=reason, data=data)
             _transitions.write_follow_ups(conn, job_id, results, jobs, now, channel)
@@ -97,7 +100,7 @@ class PostgresStore:
         channel = self.db.channel
 
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
-            _transitions.complete(conn, acks)
+            _transitions.complete(conn, acks, channel)
             _transitions.fail(conn, job_id, attempt, failure, JobState.DEAD, worker=worker,
                               now=now, run_at=None, reason=reason, data=None)
             _transitions.write_follow_ups(conn, job_id, results, jobs, now, channel)
@@ -114,9 +117,12 @@ class PostgresStore:
 
     def hand_back(self, job_id: str, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
+        channel = self.db.channel
+
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
             _transitions.hand_back(conn, job_id, now=now, reason=reason)
             _transitions.write_follow_ups(conn, job_id, results, (), now)
+            _transitions.notify(conn, channel)
 
         self.db.write(write)
 
@@ -124,11 +130,24 @@ class PostgresStore:
         self.db.write(lambda conn: _transitions.release(conn, job_id, run_at))
 
     def unclaim(self, job_ids: Sequence[str]) -> None:
-        self.db.write(lambda conn: _transitions.unclaim(conn, job_ids))
+        channel = self.db.channel
+
+        def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
+            _transitions.unclaim(conn, job_ids)
+            _transitions.notify(conn, channel)
+
+        self.db.write(write)
 
     def rearm(self, job: NewJob, *, now: float, queue_size: int = 0) -> bool:
-        return self.db.write(lambda conn: _transitions.rearm(conn, job, now,
-                                                             queue_size=queue_size))
+        channel = self.db.channel
+
+        def write(conn) -> bool:  # noqa: ANN001 - a psycopg connection
+            if not _transitions.rearm(conn, job, now, queue_size=queue_size):
+                return False
+            _transitions.notify(conn, channel)
+            return True
+
+        return self.db.write(write)
 
     def cancel_waiting(self, *, now: float, reason: str, due: bool) -> int:
         return self.db.write(lambda conn: _transitions.cancel_waiting(conn, now=now,
@@ -318,8 +337,13 @@ class PostgresStore:
     # -- job_control ---------------------------------------------------------------------
 
     def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
-        return _upkeep.each_chunk(self.db, job_ids, lambda conn, chunk: _transitions.retry_now(
-            conn, chunk, now=now))
+        channel = self.db.channel
+
+        def retry(conn, chunk: Sequence[str]) -> int:  # noqa: ANN001 - a psycopg connection
+            _transitions.notify(conn, channel)
+            return _transitions.retry_now(conn, chunk, now=now)
+
+        return _upkeep.each_chunk(self.db, job_ids, retry)
 
     def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
         return _upkeep.each_chunk(self.db, job_ids, lambda conn, chunk: _transitions.cancel(

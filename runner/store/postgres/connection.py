@@ -76,6 +76,7 @@ class PgDatabase:
         self._opened = False
         self.schema = ""
         self.database = ""
+        self._channel = ""
         #: Transactions PostgreSQL aborted (deadlock, serialization) and this retried.
         self.retries = 0
 
@@ -88,8 +89,7 @@ class PgDatabase:
     def channel(self) -> str:
         """The ``LISTEN``/``NOTIFY`` channel of this database and schema."""
         self._ensure_open()
-        name = re.sub(r"\W", "_", f"runner_{self.database}_{self.schema}")
-        return name[:63]
+        return self._channel
 
     # -- connections ---------------------------------------------------------
 
@@ -110,6 +110,7 @@ class PgDatabase:
             with self._pool.connection() as conn:
                 self.database, self.schema = conn.execute(
                     "SELECT current_database(), current_schema()").fetchone()
+            self._channel = re.sub(r"\W", "_", f"runner_{self.database}_{self.schema}")[:63]
             self._opened = True
 
     def connect(self) -> psycopg.Connection:

@@ -68,6 +68,11 @@ def enqueue(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
          [j.data for j in jobs], [j.args for j in jobs], [j.max_attempts for j in jobs],
          [j.run_at for j in jobs], [created] * len(jobs), [j.unique_key for j in jobs],
          [j.event_id for j in jobs], [j.schedule for j in jobs]))
+    notify(conn, channel)
+
+
+def notify(conn: psycopg.Connection, channel: str | None) -> None:
+    """Wake the listening workers of every host once this transaction commits."""
     if channel:
         conn.execute("SELECT pg_notify(%s, '')", (channel,))
 
@@ -161,7 +166,7 @@ def extend_leases(conn: psycopg.Connection, owner: str, job_ids: Sequence[str], 
 # -- outcomes of an attempt ----------------------------------------------------------
 
 
-def complete(conn: psycopg.Connection, acks: Sequence[Ack]) -> None:
+def complete(conn: psycopg.Connection, acks: Sequence[Ack], channel: str | None = None) -> None:
     """``executing`` → ``completed`` for each finished attempt, with its results and next
     steps, counted; one statement for the batch.
 
@@ -185,7 +190,7 @@ def complete(conn: psycopg.Connection, acks: Sequence[Ack]) -> None:
     written = {r[0] for r in rows}
     for a in acks:
         if (a.results or a.jobs) and a.job_id in written:
-            write_follow_ups(conn, a.job_id, a.results, a.jobs, a.finished_at)
+            write_follow_ups(conn, a.job_id, a.results, a.jobs, a.finished_at, channel)
 
 
 def write_follow_ups(conn: psycopg.Connection, job_id: str,
@@ -204,7 +209,9 @@ def write_follow_ups(conn: psycopg.Connection, job_id: str,
             with conn.transaction():
                 enqueue(conn, [job], now, channel=channel)
         except pg_errors.UniqueViolation as exc:
-            if not rearm(conn, job, now):
+            if rearm(conn, job, now):
+                notify(conn, channel)
+            else:
                 conn.execute("UPDATE runner_job SET reason = %s WHERE id = %s",
                              (f"next step {job.id} not enqueued: {exc}"[:500], job_id))
 
@@ -376,7 +383,8 @@ def cancel(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
 
 
 def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Sequence[object],
-                    *, after: int, up_to: int, limit: int, now: float) -> list[int]:
+                    *, after: int, up_to: int, limit: int, now: float,
+                    channel: str | None = None) -> list[int]:
     """Retry now, discard or cancel the next ``limit`` jobs of a set, taken by ``seq``.
 
     ``where`` selects the set; jobs after ``after`` up to ``up_to`` are taken.
@@ -393,6 +401,7 @@ def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Seq
     chosen = (*params, after, up_to)
     if verb != "retry":
         count_where(conn, "cancelled", f"seq IN ({pick})", chosen)
+    notify(conn, channel)
     return [r[0] for r in conn.execute(
         f"UPDATE runner_job SET {change} WHERE seq IN ({pick}) RETURNING seq",
         (now, *chosen)).fetchall()]

@@ -106,6 +106,7 @@ def redispatch_event(db: PgDatabase, event_id: str, dispatch_job: str, *, now: f
             raise InvalidAction(f"event {event_id} is being dispatched now ({state})")
         conn.execute("UPDATE runner_event SET status = 'pending' WHERE id = %s", (event_id,))
         transitions.retry_now(conn, [dispatch_job], now=now, reason="event replayed by hand")
+        transitions.notify(conn, db.channel)
 
     db.write(write)
 
@@ -130,7 +131,8 @@ def run_bulk(db: PgDatabase, verb: str, filters: JobFilter, states: Sequence[str
     total, last = 0, 0
     while True:
         rows = db.write(lambda conn, last=last: transitions.by_hand_in_bulk(
-            conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now))
+            conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
+            channel=db.channel if verb == "retry" else None))
         if not rows:
             return total
         total += len(rows)

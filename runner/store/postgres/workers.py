@@ -109,6 +109,8 @@ def recover_orphans(db: PgDatabase, *, crash_limit: int, me: str | None = None,
                 buried.append(orphan.id)
             else:
                 requeued.append(orphan.id)
+        if requeued:
+            transitions.notify(conn, db.channel)
         gone = dead_here + idle_dead
         if gone:
             conn.execute(f"UPDATE runner_worker SET state = %s, stopped_at = %s, running = 0 "
