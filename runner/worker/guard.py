@@ -101,7 +101,7 @@ class ResourceGuard:
         self._loud(f"database writes fail ({exc}); claiming stopped until space returns")
 
     def check_disk(self) -> None:
-        if not self.storage.file_backed:
+        if not self.storage.db.file_backed:
             return  # the database server's disk is not this host's to watch
         free_reason = self._low_free_space()
         if free_reason:
