@@ -56,8 +56,10 @@ class PostgresStore:
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
         channel = self.db.channel
         try:
+            # Unbounded, the enqueue is one statement: it commits by itself.
             self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now, queue_size=queue_size,
-                                                            channel=channel), pipeline=True)
+                                                            channel=channel),
+                          single=not queue_size)
         except pg_errors.UniqueViolation as exc:
             by = "id" if exc.diag.constraint_name == "runner_job_pkey" else "unique_key"
             raise DuplicateJob(f"{self.db.display}: {exc.diag.message_detail or exc}; "

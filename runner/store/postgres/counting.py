@@ -1,21 +1,20 @@
 """Lifetime counters per task and queue (``runner_job_total``) in PostgreSQL's dialect.
 
 The same table and meaning as :mod:`runner.store.counters`: each counter is
-added to inside the transaction that makes the change it counts. Upserts go
+added to inside the transaction that makes the change it counts (``enqueued``
+by the enqueue statement itself, see :mod:`runner.store.postgres.transitions`). Upserts go
 in (task, queue) order so two writers never wait on each other's rows crosswise.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
 import psycopg
 
 from runner.store.counters import BUCKETS, OUTCOMES
-from runner.store.job_rows import NewJob
 from runner.store.states import JobState
 
 _BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
@@ -25,17 +24,6 @@ _COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS
 def _add(columns: Sequence[str]) -> str:
     return ("ON CONFLICT (task, queue) DO UPDATE SET "
             + ", ".join(f"{c} = runner_job_total.{c} + excluded.{c}" for c in columns))
-
-
-def count_enqueued(conn: psycopg.Connection, jobs: Sequence[NewJob]) -> None:
-    """Add new jobs to ``enqueued``, one upsert row per task and queue."""
-    if not jobs:
-        return
-    per = sorted(Counter((j.task, j.queue) for j in jobs).items())
-    conn.execute(
-        "INSERT INTO runner_job_total (task, queue, enqueued) "
-        "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[]) " + _add(["enqueued"]),
-        ([t for (t, _), _ in per], [q for (_, q), _ in per], [n for _, n in per]))
 
 
 def count_completions(conn: psycopg.Connection,

@@ -18,7 +18,7 @@ from psycopg import errors as pg_errors
 
 from runner.errors import QueueFull
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
-from runner.store.postgres.counting import count_completions, count_enqueued, count_where
+from runner.store.postgres.counting import count_completions, count_where
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -44,31 +44,45 @@ _FINAL = [s.value for s in FINAL]
 
 def enqueue(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
             queue_size: int = 0, channel: str | None = None) -> None:
-    """Insert job rows (``scheduled`` when ``run_at`` is later than ``created``) in one statement.
+    """Insert job rows (``scheduled`` when ``run_at`` is later than ``created``), counted,
+    with the wake-up, in one statement (on its own, it commits by itself).
 
     Raises:
-        QueueFull: a queue would hold more than ``queue_size`` waiting jobs; nothing written.
+        QueueFull: a queue would hold more than ``queue_size`` waiting jobs; the caller
+            rolls its transaction back (nothing is written).
         psycopg.errors.UniqueViolation: an id, or a live job's unique key, is taken.
     """
     if not jobs:
         return
-    # Counters before the queue count (the bound's lock, the insert's trigger), as in
-    # every transition: two transactions taking them in opposite orders would deadlock.
-    count_enqueued(conn, jobs)
+    conn.execute(_ENQUEUE, {
+        "id": [j.id for j in jobs], "task": [j.task for j in jobs],
+        "queue": [j.queue for j in jobs], "priority": [j.priority for j in jobs],
+        "state": [_SCHEDULED if j.run_at > created else _AVAILABLE for j in jobs],
+        "data": [j.data for j in jobs], "args": [j.args for j in jobs],
+        "max_attempts": [j.max_attempts for j in jobs], "run_at": [j.run_at for j in jobs],
+        "created_at": [created] * len(jobs), "unique_key": [j.unique_key for j in jobs],
+        "event_id": [j.event_id for j in jobs], "schedule": [j.schedule for j in jobs],
+        "channel": channel})
     check_room(conn, jobs, queue_size)
-    conn.execute(
-        "INSERT INTO runner_job (id, task, queue, priority, state, data, args, max_attempts, "
-        "run_at, created_at, unique_key, event_id, schedule) "
-        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], "
-        "%s::bytea[], %s::text[], %s::bigint[], %s::float8[], %s::float8[], %s::text[], "
-        "%s::text[], %s::text[])",
-        ([j.id for j in jobs], [j.task for j in jobs], [j.queue for j in jobs],
-         [j.priority for j in jobs],
-         [_SCHEDULED if j.run_at > created else _AVAILABLE for j in jobs],
-         [j.data for j in jobs], [j.args for j in jobs], [j.max_attempts for j in jobs],
-         [j.run_at for j in jobs], [created] * len(jobs), [j.unique_key for j in jobs],
-         [j.event_id for j in jobs], [j.schedule for j in jobs]))
-    notify(conn, channel)
+
+
+_COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max_attempts",
+            "run_at", "created_at", "unique_key", "event_id", "schedule")
+_TYPES = ("text", "text", "text", "bigint", "text", "bytea", "text", "bigint", "float8",
+          "float8", "text", "text", "text")
+#: The counters are upserted before the rows go in, and the per-queue count (a
+#: statement trigger) after: every transition takes those locks in that order, so
+#: two transactions never wait on each other crosswise.
+_ENQUEUE = (
+    f"WITH new ({', '.join(_COLUMNS)}) AS (SELECT * FROM unnest("
+    + ", ".join(f"%({c})s::{t}[]" for c, t in zip(_COLUMNS, _TYPES, strict=True)) + ")), "
+    "counted AS (INSERT INTO runner_job_total (task, queue, enqueued) "
+    "SELECT task, queue, count(*) FROM new GROUP BY task, queue ORDER BY task, queue "
+    "ON CONFLICT (task, queue) DO UPDATE SET "
+    "enqueued = runner_job_total.enqueued + excluded.enqueued RETURNING 1), "
+    f"inserted AS (INSERT INTO runner_job ({', '.join(_COLUMNS)}) "
+    f"SELECT {', '.join(_COLUMNS)} FROM new RETURNING 1) "
+    "SELECT pg_notify(%(channel)s, '') WHERE %(channel)s::text IS NOT NULL")
 
 
 def notify(conn: psycopg.Connection, channel: str | None) -> None:
@@ -78,32 +92,31 @@ def notify(conn: psycopg.Connection, channel: str | None) -> None:
 
 
 def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
-    """Raise QueueFull when ``jobs`` would put more than ``queue_size`` in a queue.
+    """Raise QueueFull when the jobs just inserted put more than ``queue_size`` in a queue.
 
-    The count row is locked (``FOR UPDATE``) until the caller commits, so
-    producers on several hosts can never overshoot the bound between them.
+    Reads the per-queue count the insert's trigger moved; that row stays locked
+    until the caller commits or rolls back, so producers on several hosts can
+    never overshoot the bound between them.
     """
     if not queue_size:
         return
     adding: dict[str, int] = {}
     for job in jobs:
         adding[job.queue] = adding.get(job.queue, 0) + 1
-    for queue in sorted(adding):
-        conn.execute("INSERT INTO runner_queue (queue, waiting) VALUES (%s, 0) "
-                     "ON CONFLICT (queue) DO NOTHING", (queue,))
-        (waiting,) = conn.execute("SELECT waiting FROM runner_queue WHERE queue = %s FOR UPDATE",
-                                  (queue,)).fetchone()
-        if waiting + adding[queue] > queue_size:
+    rows = conn.execute("SELECT queue, waiting FROM runner_queue WHERE queue = ANY(%s) "
+                        "ORDER BY queue", (sorted(adding),)).fetchall()
+    for queue, waiting in rows:
+        if waiting > queue_size and queue in adding:
+            before = waiting - adding[queue]
             raise QueueFull(
-                f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                f"queue '{queue}' is full: {before} jobs waiting, queue_size is "
                 f"{queue_size}; nothing was written (raise [worker] queue_size or "
                 "start more workers)")
 
 
 def rearm(conn: psycopg.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
     """A finished job (same id) → waiting again with new data; False if it is not finished."""
-    check_room(conn, [job], queue_size)
-    return conn.execute(
+    changed = conn.execute(
         "UPDATE runner_job SET state=%s, task=%s, queue=%s, priority=%s, data=%s, args=%s, "
         "max_attempts=attempt + %s, run_at=%s, started_at=NULL, finished_at=NULL, reason=NULL, "
         "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=%s, event_id=%s, "
@@ -111,6 +124,9 @@ def rearm(conn: psycopg.Connection, job: NewJob, now: float, *, queue_size: int 
         (_SCHEDULED if job.run_at > now else _AVAILABLE, job.task, job.queue, job.priority,
          job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
          job.schedule, job.id, _FINAL)).rowcount == 1
+    if changed:
+        check_room(conn, [job], queue_size)
+    return changed
 
 
 # -- claim ---------------------------------------------------------------------------
