@@ -86,3 +86,20 @@ def test_timestamps_keep_their_fraction_of_a_second(url):
             "WHERE table_schema = current_schema() AND table_name = 'runner_job'").fetchall())
     assert kinds["run_at"] == "double precision" and kinds["priority"] == "bigint"
     store.db.close()
+
+
+def test_a_current_database_opens_without_running_its_ddl(url):
+    store = _store(url)
+    forget(store.db)
+    with psycopg.connect(url, autocommit=True) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM runner_job")  # holds ACCESS SHARE until it ends
+        # DDL (ALTER TABLE) would wait for that reader; a current schema is only read.
+        opened = threading.Thread(target=prepare, args=(store.db,))
+        opened.start()
+        opened.join(5)
+        finished = not opened.is_alive()
+        reader.execute("ROLLBACK")
+    opened.join(30)
+    assert finished
+    store.db.close()

@@ -22,7 +22,7 @@ _COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS
 
 
 def _add(columns: Sequence[str]) -> str:
-    return ("ON CONFLICT (task, queue) DO UPDATE SET "
+    return ("ON CONFLICT (task, queue, shard) DO UPDATE SET "
             + ", ".join(f"{c} = runner_job_total.{c} + excluded.{c}" for c in columns))
 
 

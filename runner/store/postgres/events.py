@@ -51,9 +51,9 @@ def insert_events(db: PgDatabase, events: Sequence[NewEvent],
         seen: dict[str, str] = {}
         rows = []
         keys = sorted({e.key for e in events if e.key is not None})
-        if keys:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('runner event key ' "
-                         "|| k, 0)) FROM unnest(%s::text[]) AS k ORDER BY k", (keys,))
+        for key in keys:  # one at a time, in order: two emitters never lock crosswise
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                         (f"runner event key {key}",))
         for event in events:
             if event.key is not None:
                 earlier = seen.get(event.key) or _recent_key(conn, event.key,

@@ -5,9 +5,12 @@ Tables come from :mod:`runner.store.tables` (the same definitions SQLite uses),
 rendered by peewee's PostgreSQL dialect with 8-byte numbers (timestamps are
 ``DOUBLE PRECISION``, counters ``BIGINT``). Two things are PostgreSQL's own:
 ``runner_job.seq``, an identity column standing in for SQLite's ``rowid``
-(insertion order for paging and bulk actions), and the waiting count per queue
-(``runner_queue``), kept by statement-level triggers that add up a whole
-statement's rows at once.
+(insertion order for paging and bulk actions), and the two tables every
+worker adds to, the waiting count per queue (``runner_queue``, kept by
+statement-level triggers that add up a whole statement's rows at once) and the
+lifetime counters (``runner_job_total``): both have a ``shard`` per backend
+connection in their key, so writers on many hosts never wait on one row;
+readers add the shards up.
 
 Start-up (:func:`prepare`) runs in one transaction under a transaction-level
 advisory lock, so of several processes starting at once one creates and
@@ -37,16 +40,22 @@ from runner.store.states import (
     JobState,
     sql_is,
 )
-from runner.store.tables import TABLES, create_table_sql
+from runner.store.tables import TABLES, QueueCount, create_table_sql
 
 #: peewee's PostgreSQL dialect, with 8-byte floats and integers.
 _DIALECT = pw.PostgresqlDatabase(None, field_types={
     "FLOAT": "DOUBLE PRECISION", "INT": "BIGINT", "AUTO": "BIGSERIAL", "BLOB": "BYTEA"})
 
 
+#: Rows every worker adds to: each connection writes the shard of its backend, so
+#: workers on many hosts do not queue behind one row lock; readers add the shards up.
+SHARD = "shard SMALLINT NOT NULL DEFAULT (pg_backend_pid() % 16)"
+
+
 def _tables() -> list[str]:
     with _DIALECT.bind_ctx(TABLES):
-        return [create_table_sql(model, _DIALECT) for model in TABLES]
+        return [create_table_sql(model, _DIALECT) for model in TABLES
+                if model is not QueueCount]
 
 
 def _queue_trigger(event: str, rows: str) -> list[str]:
@@ -61,7 +70,8 @@ def _queue_trigger(event: str, rows: str) -> list[str]:
             INSERT INTO runner_queue (queue, waiting)
             SELECT queue, sum(n) FROM ({' UNION ALL '.join(parts)}) moved
             GROUP BY queue HAVING sum(n) <> 0 ORDER BY queue
-            ON CONFLICT (queue) DO UPDATE SET waiting = runner_queue.waiting + excluded.waiting;
+            ON CONFLICT (queue, shard)
+                DO UPDATE SET waiting = runner_queue.waiting + excluded.waiting;
             RETURN NULL;
         END $$""",
         f"DROP TRIGGER IF EXISTS {function} ON runner_job",
@@ -77,7 +87,8 @@ _FAILED_TRIGGER = [
         INSERT INTO runner_job_total (task, queue, failed)
         SELECT j.task, j.queue, count(*) FROM new_rows e JOIN runner_job j ON j.id = e.job_id
         GROUP BY j.task, j.queue ORDER BY j.task, j.queue
-        ON CONFLICT (task, queue) DO UPDATE SET failed = runner_job_total.failed + excluded.failed;
+        ON CONFLICT (task, queue, shard)
+            DO UPDATE SET failed = runner_job_total.failed + excluded.failed;
         RETURN NULL;
     END $$""",
     "DROP TRIGGER IF EXISTS runner_job_error_counted ON runner_job_error",
@@ -139,7 +150,10 @@ INDEXES = [
 #: The lifetime counters and named leases, in this dialect (their SQLite DDL sits
 #: beside the code that owns them).
 _COUNTERS = [counters.DDL[0].replace(" WITHOUT ROWID", "").replace(" INTEGER ", " BIGINT ")
-             .replace(" REAL ", " DOUBLE PRECISION "),
+             .replace(" REAL ", " DOUBLE PRECISION ")
+             .replace("PRIMARY KEY (task, queue)", f"{SHARD}, PRIMARY KEY (task, queue, shard)"),
+             f"""CREATE TABLE IF NOT EXISTS runner_queue (queue TEXT NOT NULL, {SHARD},
+                 waiting BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (queue, shard))""",
              leases.DDL[0].replace(" REAL ", " DOUBLE PRECISION ")]
 
 #: Every statement that creates the schema, tables first; each is safe to run again.
@@ -202,7 +216,7 @@ def prepare(db: PgDatabase) -> None:
         _ready.add(db.url)
 
 
-_NAMED = re.compile(r'IF NOT EXISTS "?(\w+)')
+_NAMED = re.compile(r'(?:TABLE|INDEX) IF NOT EXISTS "?(\w+)')
 
 
 def _complete(conn: psycopg.Connection) -> bool:

@@ -78,7 +78,7 @@ _ENQUEUE = (
     + ", ".join(f"%({c})s::{t}[]" for c, t in zip(_COLUMNS, _TYPES, strict=True)) + ")), "
     "counted AS (INSERT INTO runner_job_total (task, queue, enqueued) "
     "SELECT task, queue, count(*) FROM new GROUP BY task, queue ORDER BY task, queue "
-    "ON CONFLICT (task, queue) DO UPDATE SET "
+    "ON CONFLICT (task, queue, shard) DO UPDATE SET "
     "enqueued = runner_job_total.enqueued + excluded.enqueued RETURNING 1), "
     f"inserted AS (INSERT INTO runner_job ({', '.join(_COLUMNS)}) "
     f"SELECT {', '.join(_COLUMNS)} FROM new RETURNING 1) "
@@ -94,17 +94,23 @@ def notify(conn: psycopg.Connection, channel: str | None) -> None:
 def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
     """Raise QueueFull when the jobs just inserted put more than ``queue_size`` in a queue.
 
-    Reads the per-queue count the insert's trigger moved; that row stays locked
-    until the caller commits or rolls back, so producers on several hosts can
-    never overshoot the bound between them.
+    Producers of a queue take its advisory lock (held to their commit) before
+    they read its count, so each sees every other's jobs and producers on
+    several hosts never overshoot the bound between them. Claims only lower
+    the count and take no lock.
     """
     if not queue_size:
         return
     adding: dict[str, int] = {}
     for job in jobs:
         adding[job.queue] = adding.get(job.queue, 0) + 1
-    rows = conn.execute("SELECT queue, waiting FROM runner_queue WHERE queue = ANY(%s) "
-                        "ORDER BY queue", (sorted(adding),)).fetchall()
+    names = sorted(adding)
+    for name in names:  # one at a time, in order: two producers never lock crosswise
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"runner queue {name}",))
+    rows = conn.execute("SELECT queue, sum(waiting)::bigint FROM runner_queue "
+                        "WHERE queue = ANY(%s) GROUP BY queue ORDER BY queue",
+                        (names,)).fetchall()
     for queue, waiting in rows:
         if waiting > queue_size and queue in adding:
             before = waiting - adding[queue]
