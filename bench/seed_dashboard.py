@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from runner.store.models import create_schema
+from runner.store.sqlite.models import create_schema
 
 TASKS = [f"app.tasks.task_{n:02d}" for n in range(50)]
 QUEUES = ["default", "mail", "reports", "media", "maintenance"]

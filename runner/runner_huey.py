@@ -47,7 +47,6 @@ from runner.huey_api import HueyApi
 from runner.result import RunnerResult
 from runner.retry import backoff_delay
 from runner.serializers import UnsupportedValue, make_serializer
-from runner.store.factory import open_job_storage
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState
@@ -131,7 +130,7 @@ class RunnerHuey(HueyApi, Huey):
         if self._storage is None:
             with self._storage_lock:
                 if self._storage is None:
-                    self._storage = open_job_storage(self.name, self.settings)
+                    self._storage = JobStorage(self.name, settings=self.settings)
         return self._storage
 
     @storage.setter
@@ -357,9 +356,9 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         assert jobs is not None
         try:
-            return jobs.charge_stuck(attempt.claimed.id, attempt.claimed.attempt,
-                                     jobs.owner or "local", message,
-                                     crash_limit=self.settings.worker.crash_limit)
+            return jobs.store.charge_stuck(attempt.claimed.id, attempt.claimed.attempt,
+                                           jobs.owner or "local", message,
+                                           crash_limit=self.settings.worker.crash_limit)
         except Exception:
             logger.exception("could not record stuck job %s; its lease lapses and it is "
                              "recovered", attempt.claimed.id)

@@ -7,12 +7,8 @@ import time
 from typing import Any
 
 from runner.config import POSTGRES_URL_PREFIXES
-from runner.errors import ConfigError, DatabaseUnavailable, InvalidAction
-from runner.store.db import Database
-from runner.store.maintenance import other_running_workers
-from runner.store.postgres import open_postgres_store
-from runner.store.postgres.connection import redacted
-from runner.store.postgres.transfer import copy_from_sqlite
+from runner.errors import ConfigError
+from runner.store.factory import copy_to_postgres, redacted
 
 DAY = 86400.0
 
@@ -35,21 +31,10 @@ def cmd_migrate_to(args: argparse.Namespace, ctx: Any) -> int:
                           "(postgresql://user@host:5432/dbname)")
     if args.history_days < 0:
         raise ConfigError("migrate-to: --history-days must not be negative")
-    path = ctx.settings.database_path
-    if not path.exists():
-        raise DatabaseUnavailable(f"{path}: no jobs database here to copy from")
-    source = Database(path, readonly=True)
-    running = other_running_workers(source)
-    if running and not args.force:
-        raise InvalidAction(
-            f"{path}: {running} worker(s) still run on this file; stop them first (a job they "
-            "finish after the copy would run again on PostgreSQL), or pass --force")
-    target = open_postgres_store(args.url)
-    report = copy_from_sqlite(source, target.db, channel=target.db.channel,
+    report = copy_to_postgres(ctx.settings, args.url, force=args.force,
                               history_since=time.time() - args.history_days * DAY)
-    print(f"copied {path} to {redacted(args.url)}:")
-    for name, read in report.read.items():
-        written = report.written.get(name, 0)
+    print(f"copied {ctx.settings.database_path} to {redacted(args.url)}:")
+    for name, (read, written) in report.items():
         print(f"  {name}: {read} read, {written} new, {read - written} already there")
     print("next: set queue_type = \"postgres\" and [runner] database to the URL, then start "
           "the workers (running this again copies only what is new)")

@@ -1,36 +1,179 @@
-"""The backend of an open database: where a caller holding a handle gets its :class:`Store`.
+"""Opening a store: the one place a backend is chosen, from settings or from a URL.
 
-One place to add a backend: a PostgreSQL or Redis handle maps to its store here,
-and the settings' ``queue_type`` picks the huey storage a runner opens.
+``[worker] queue_type`` names the backend and ``[runner] database`` where its
+data lives: a SQLite file path, or a URL (``postgresql://...``, ``redis://...``).
+A bare URL (``--db``) picks its backend by scheme. Each backend is a module
+exposing ``BACKEND`` (a :class:`Backend`), imported the first time it is asked
+for, so a driver one does not use is never imported. See
+:mod:`runner.store.backend` for how a new backend plugs in.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import threading
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.config import Settings
-from runner.store.backend import Store
-from runner.store.db import Database
-from runner.store.postgres import PgDatabase, PostgresStore
-from runner.store.sqlite import sqlite_store
+from runner.config import DatabaseSection, Settings
+from runner.errors import ConfigError, DatabaseUnavailable, InvalidAction
+from runner.files import DEFAULT_FILE_MODE
+from runner.store.backend import Backend, Store, StoreRequest
 
 if TYPE_CHECKING:
-    from runner.store.job_storage import JobStorage
+    from runner.store.sqlite.db import Database
 
 
-def store_for(db: Database | PgDatabase) -> Store:
-    """The :class:`Store` that reads and writes ``db``."""
-    if isinstance(db, PgDatabase):
-        return PostgresStore(db)
+#: Where each backend lives; imported on first use.
+MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite", "postgres": "runner.store.postgres"}
+#: URL schemes and the backend each names.
+SCHEMES: dict[str, str] = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
+                           "redis": "redis", "rediss": "redis"}
+
+_loaded: dict[str, Backend] = {}
+_lock = threading.Lock()
+
+
+def register_backend(backend: Backend, module: str | None = None) -> None:
+    """Make ``backend`` available by its name (``module`` records where it lives)."""
+    with _lock:
+        _loaded[backend.name] = backend
+        if module is not None:
+            MODULES[backend.name] = module
+
+
+def backend(name: str) -> Backend:
+    """The backend called ``name``, its module imported on first use.
+
+    Raises:
+        ConfigError: no backend has that name, or its driver is not installed.
+    """
+    found = _loaded.get(name)
+    if found is not None:
+        return found
+    module = MODULES.get(name)
+    if module is None:
+        raise ConfigError(f"[worker] queue_type: no storage backend {name!r} (known: "
+                          f"{', '.join(sorted(MODULES))})")
+    try:
+        loaded = importlib.import_module(module).BACKEND
+    except ImportError as exc:
+        raise ConfigError(f"[worker] queue_type {name!r}: cannot load {module} ({exc}); "
+                          "is its driver installed?") from exc
+    register_backend(loaded)
+    return loaded
+
+
+def is_url(database: str) -> bool:
+    """True when ``[runner] database`` (or ``--db``) is a URL rather than a file path."""
+    return "://" in database
+
+
+def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = False,
+               shared: bool = False, options: DatabaseSection | None = None,
+               file_mode: int | None = None) -> Store:
+    """The store of ``target``: settings (backend by ``[worker] queue_type``), a URL
+    (backend by scheme) or a SQLite file path.
+
+    Raises:
+        ConfigError: the backend is unknown or does not match the database named.
+        DatabaseUnavailable: the data cannot be reached (a read-only open of a
+            missing file, an unwritable directory).
+        DatabaseCorrupt: the data is not a jobs database.
+    """
+    if isinstance(target, Settings):
+        name = target.worker.queue_type
+        database = (target.runner.database if is_url(target.runner.database)
+                    else str(target.database_path))
+        options = options or target.database
+        mode = target.runner.file_mode_bits if file_mode is None else file_mode
+        # The worker's threads, plus its claimer, heartbeat, scheduler and log sink.
+        connections = target.worker.max_concurrent_tasks + 4
+        if is_url(database) and SCHEMES.get(database.split("://", 1)[0]) != name:
+            raise ConfigError(f"[runner] database {_redacted(database)!r} is not a "
+                              f"{name} database ([worker] queue_type = {name!r})")
+    else:
+        database = os.fspath(target)
+        if is_url(database):
+            scheme = database.split("://", 1)[0]
+            if scheme not in SCHEMES:
+                raise ConfigError(f"{_redacted(database)}: unknown scheme {scheme!r} (known: "
+                                  f"{', '.join(sorted(SCHEMES))})")
+            name = SCHEMES[scheme]
+            if name == "sqlite":
+                database = database.split("://", 1)[1]
+        else:
+            name = "sqlite"
+            database = str(Path(database).expanduser().absolute())
+        mode = DEFAULT_FILE_MODE if file_mode is None else file_mode
+        connections = 0
+    request = StoreRequest(database, options or DatabaseSection(), readonly=readonly,
+                           shared=shared, file_mode=mode, connections=connections)
+    return backend(name).open(request)
+
+
+def copy_to_postgres(source: Settings, url: str, *, history_since: float,
+                     force: bool = False, now: float | None = None) -> dict[str, tuple[int, int]]:
+    """Copy the SQLite jobs file of ``source`` to the PostgreSQL database at ``url``:
+    live jobs, schedules, pending events and what finished or fired since
+    ``history_since``. Safe to run again (rows already there are kept as they are).
+
+    Returns:
+        table -> (rows read from the file, rows new in PostgreSQL).
+
+    Raises:
+        DatabaseUnavailable: there is no file, or the server cannot be reached.
+        InvalidAction: workers still run on the file (and not ``force``).
+    """
+    from runner.store.postgres import open_postgres_store
+    from runner.store.postgres.transfer import copy_from_sqlite
+
+    if not source.database_path.exists():
+        raise DatabaseUnavailable(f"{source.database_path}: no jobs database here to copy from")
+    file = open_store(source.database_path, readonly=True)
+    at = time.time() if now is None else now
+    running = len(file.live_worker_ids(at, 60.0))
+    if running and not force:
+        raise InvalidAction(
+            f"{file.location}: {running} worker(s) still run on this file; stop them first (a "
+            "job they finish after the copy would run again on PostgreSQL), or pass --force")
+    target = open_postgres_store(url)
+    report = copy_from_sqlite(file.db, target.db,  # type: ignore[attr-defined]
+                              history_since=history_since, channel=target.db.channel)
+    return {name: (read, report.written.get(name, 0)) for name, read in report.read.items()}
+
+
+def redacted(url: str) -> str:
+    """``url`` without a password, for messages."""
+    return _redacted(url)
+
+
+def driver_errors() -> tuple[type[BaseException], ...]:
+    """Driver exceptions of the loaded backends that mean the data has a problem."""
+    backend("sqlite")
+    return tuple(e for b in list(_loaded.values()) for e in b.errors)
+
+
+def is_driver_bug(exc: BaseException) -> bool:
+    """True when ``exc`` is a driver's report of a wrong statement (a bug in the code)."""
+    return any(isinstance(exc, b.bugs) for b in list(_loaded.values()) if b.bugs)
+
+
+def store_for(db: Database) -> Store:
+    """The :class:`Store` of an open SQLite :class:`~runner.store.sqlite.db.Database`
+    (tests and tools)."""
+    from runner.store.sqlite import sqlite_store
+
     return sqlite_store(db)
 
 
-def open_job_storage(name: str, settings: Settings) -> JobStorage:
-    """The huey storage of the settings' backend (``queue_type``), its database prepared."""
-    if settings.worker.queue_type == "postgres":
-        from runner.store.postgres.huey_storage import PgJobStorage
-
-        return PgJobStorage(name, settings=settings)
-    from runner.store.job_storage import JobStorage
-
-    return JobStorage(name, settings=settings)
+def _redacted(url: str) -> str:
+    """``url`` without a password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

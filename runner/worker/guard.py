@@ -27,7 +27,6 @@ from collections.abc import Callable
 
 from runner.config import Settings
 from runner.errors import DiskFull
-from runner.store.integrity import probe_write
 from runner.store.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
@@ -101,8 +100,6 @@ class ResourceGuard:
         self._loud(f"database writes fail ({exc}); claiming stopped until space returns")
 
     def check_disk(self) -> None:
-        if not self.storage.db.file_backed:
-            return  # the database server's disk is not this host's to watch
         free_reason = self._low_free_space()
         if free_reason:
             self.storage.hold_claims("space", free_reason)
@@ -125,7 +122,9 @@ class ResourceGuard:
         minimum = self.settings.worker.min_free_disk_mb
         if not minimum:
             return None
-        directory = self.storage.db.path.parent
+        directory = self.storage.store.data_dir()
+        if directory is None:
+            return None
         try:
             free = shutil.disk_usage(directory).free
         except OSError as exc:
@@ -147,7 +146,7 @@ class ResourceGuard:
         """
 
         try:
-            probe_write(self.storage.db, size, deadline=2.0, commit=commit)
+            self.storage.store.probe_write(size, deadline=2.0, commit=commit)
         except DiskFull as exc:
             return str(exc)
         except Exception as exc:  # locked or otherwise: not a disk problem

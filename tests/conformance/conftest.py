@@ -18,11 +18,11 @@ import pytest
 
 from runner.config import DatabaseSection
 from runner.store.backend import Store
-from runner.store.db import Database
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import prepare
-from runner.store.schema import prepare_database
 from runner.store.sqlite import SqliteStore
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.schema import prepare_database
 from tests.conftest import write_settings
 from tests.postgres_support import fresh_schema
 

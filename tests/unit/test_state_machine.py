@@ -1,7 +1,7 @@
 """One owner of the job state machine, and of SQL.
 
 The job states are spelled only in ``runner/store/states.py`` (the enum and the
-sets derived from it) and ``runner/store/transitions.py`` (every write to
+sets derived from it) and ``runner/store/sqlite/transitions.py`` (every write to
 ``runner_job``). SQL is written only under ``runner/store/``. Everything else
 names a state as ``JobState.DEAD`` and reaches the data through store functions.
 """
@@ -16,7 +16,8 @@ from runner.store.states import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The states, and each backend's state machine (the only code writing ``runner_job``).
-TRANSITIONS = {ROOT / "runner/store/transitions.py", ROOT / "runner/store/postgres/transitions.py"}
+TRANSITIONS = {ROOT / "runner/store/sqlite/transitions.py",
+               ROOT / "runner/store/postgres/transitions.py"}
 STATE_OWNERS = {ROOT / "runner/store/states.py", *TRANSITIONS}
 STATES = {s.value for s in JobState}
 _QUOTED_STATE = re.compile(r"'(" + "|".join(sorted(STATES)) + r")'")

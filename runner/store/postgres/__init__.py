@@ -11,19 +11,23 @@ method here is one transaction or one read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import psycopg
 from psycopg import errors as pg_errors
 
-from runner.errors import DuplicateJob
-from runner.store.events import EventRow, EventStatus, HandlerOutcome, NewEvent
+from runner.errors import DatabaseCorrupt, DuplicateJob
+from runner.sections import RetentionSection
+from runner.store.backend import AttemptLog, Backend, StoreRequest
+from runner.store.event_rows import EventRow, EventStatus, HandlerOutcome, NewEvent
 from runner.store.job_rows import Ack, FailureInfo, NewJob
-from runner.store.logs import LogFilter, LogTuple
-from runner.store.maintenance import PruneReport, RetentionSection
-from runner.store.models import AttemptError, JobRow, LogRow
+from runner.store.postgres import attempts as _attempts
 from runner.store.postgres import events as _events
+from runner.store.postgres import kv as _kv
 from runner.store.postgres import logs as _logs
+from runner.store.postgres import panels as _panels
 from runner.store.postgres import reads as _reads
 from runner.store.postgres import schedules as _schedules
 from runner.store.postgres import transitions as _transitions
@@ -31,25 +35,81 @@ from runner.store.postgres import upkeep as _upkeep
 from runner.store.postgres import workers as _workers
 from runner.store.postgres.connection import PgDatabase, is_postgres_url, open_pg_database
 from runner.store.postgres.schema import prepare
-from runner.store.queries import JobFilter, QueueDepth, WorkerRow
-from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.postgres.wakeup import Listener
+from runner.store.rows import (
+    AttemptError,
+    ClaimResult,
+    FailureRow,
+    JobFilter,
+    JobRow,
+    LogFilter,
+    LogRow,
+    LogTuple,
+    PruneReport,
+    QueueDepth,
+    Recovery,
+    WorkerRow,
+)
+from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
 from runner.store.states import FINAL, JobState
-from runner.store.stats import FailureRow
-from runner.store.transitions import ClaimResult
-from runner.store.workers import Recovery
+from runner.store.views import (
+    RECENT_SAMPLE,
+    DatabaseSnapshot,
+    JobPage,
+    PageKey,
+    QueueLoad,
+    RunTimes,
+    Summary,
+    WorkerLoad,
+)
 
-__all__ = ["PostgresStore", "PgDatabase", "is_postgres_url", "open_postgres_store"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["BACKEND", "PostgresStore", "PgDatabase", "is_postgres_url", "open_postgres_store"]
 
 
 class PostgresStore:
     """:class:`runner.store.backend.Store` on a PostgreSQL database (see the module docstring)."""
 
-    def __init__(self, db: PgDatabase) -> None:
+    def __init__(self, db: PgDatabase, *, readonly: bool = False) -> None:
         self.db = db
+        self._readonly = readonly
 
     @property
     def path(self) -> Path:
         return self.db.path
+
+    @property
+    def location(self) -> str:
+        return self.db.display
+
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- wake-ups and change detection ---------------------------------------------------
+
+    def wakeup(self) -> None:
+        # Enqueues notify in their own transaction already; this is for the rest.
+        try:
+            channel = self.db.channel
+            self.db.write(lambda conn: _transitions.notify(conn, channel), single=True,
+                          deadline=1.0)
+        except Exception:  # a wake-up is an optimisation; the poll covers a lost one
+            logger.debug("wake-up not sent", exc_info=True)
+
+    def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
+        listener = Listener(self.db, on_wake)
+        return listener.stop if listener.start() else None
+
+    def refresh(self) -> None:
+        pass  # each read sees the latest commits (READ COMMITTED)
+
+    def attempt_log(self, owner: str) -> AttemptLog:
+        return _attempts.AttemptLog(self.db, owner)
 
     # -- jobs: the state machine ---------------------------------------------------------
 
@@ -275,7 +335,7 @@ class PostgresStore:
         return _events.fan_out(self.db, deliveries, settle=settle, now=now)
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> None:
+                       now: float | None = None) -> bool:
         return _events.add_deliveries(self.db, event_id, jobs, now=now)
 
     def get_event(self, event_id: str) -> EventRow:
@@ -432,6 +492,140 @@ class PostgresStore:
     def active_schedule_fires(self) -> list[tuple[str, float | None]]:
         return _reads.active_schedule_fires(self.db)
 
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int, now: float | None = None) -> str | None:
+        return _workers.charge_stuck(self.db, job_id, attempt, owner, message,
+                                     crash_limit=crash_limit, now=now)
+
+    # -- the dashboard's panels ----------------------------------------------------------
+
+    def summary(self, now: float | None = None,
+                rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+        return _panels.summary(self.db, now, rates, done_last_minute=done_last_minute,
+                               stale_after=stale_after)
+
+    def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
+        return _panels.live_worker_ids(self.db, now, stale_after)
+
+    def stalled_count(self, now: float, stale_after: float) -> int:
+        return _panels.stalled_count(self.db, now, stale_after)
+
+    def throughput(self, now: float | None = None, *,
+                   minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return _panels.throughput(self.db, now, minutes=minutes)
+
+    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
+        return _panels.queue_loads(self.db, now)
+
+    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+                         ) -> tuple[RunTimes, dict[str, RunTimes]]:
+        return _panels.recent_run_times(self.db, now, sample=sample)
+
+    def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
+        return _panels.worker_loads(self.db, include_stopped=include_stopped)
+
+    def keyset_page(self, filters: JobFilter | None = None, *, limit: int = 100,
+                    after: PageKey | None = None, oldest_first: bool = False,
+                    sort: str = "newest", now: float | None = None) -> JobPage:
+        return _panels.job_page(self.db, filters, limit=limit, after=after,
+                                oldest_first=oldest_first, sort=sort, now=now)
+
+    def page_key_at(self, at: float, filters: JobFilter | None = None, *,
+                    oldest_first: bool = False) -> PageKey:
+        return _panels.page_key_at(self.db, at, filters, oldest_first=oldest_first)
+
+    # -- the metrics scrape --------------------------------------------------------------
+
+    def read_snapshot(self, *, now: float | None = None,
+                      heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
+        return _panels.read_snapshot(self.db, now=now, heartbeat_limit=heartbeat_limit)
+
+    def waiting_queues(self) -> list[str]:
+        return _panels.waiting_queues(self.db)
+
+    # -- huey's key/value store and queue introspection ----------------------------------
+
+    def kv_put(self, key: str, value: bytes) -> None:
+        _kv.put(self.db, key, value)
+
+    def kv_peek(self, key: str, *, now: float) -> bytes | None:
+        return _kv.peek(self.db, key, now)
+
+    def kv_peek_many(self, keys: Sequence[str], *, now: float) -> dict[str, bytes]:
+        return _kv.peek_many(self.db, keys, now)
+
+    def kv_pop(self, key: str, *, now: float) -> bytes | None:
+        return _kv.pop(self.db, key, now)
+
+    def kv_delete(self, key: str, *, now: float) -> bool:
+        return _kv.delete(self.db, key, now)
+
+    def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,
+                        now: float) -> bool:
+        return _kv.put_if_empty(self.db, key, value, ttl, now)
+
+    def kv_items(self) -> dict[str, bytes]:
+        return _kv.items(self.db)
+
+    def kv_count(self) -> int:
+        return _kv.count(self.db)
+
+    def kv_flush(self) -> None:
+        _kv.flush(self.db)
+
+    def counter_incr(self, key: str, amount: int = 1) -> int:
+        return _kv.incr(self.db, key, amount)
+
+    def counter_delete(self, key: str) -> None:
+        _kv.delete_counter(self.db, key)
+
+    def counter_flush(self) -> None:
+        _kv.flush_counters(self.db)
+
+    def waiting_size(self, *, now: float, due: bool) -> int:
+        return _kv.waiting_size(self.db, now=now, due=due)
+
+    def waiting_payloads(self, *, now: float, due: bool, limit: int | None) -> list[bytes]:
+        return _kv.waiting_payloads(self.db, now=now, due=due, limit=limit)
+
+    # -- named leases --------------------------------------------------------------------
+
+    def take_lease(self, name: str, owner: str, ttl: float, *,
+                   now: float | None = None) -> bool:
+        return _kv.take_lease(self.db, name, owner, ttl, now=now)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        _kv.release_lease(self.db, name, owner)
+
+    # -- upkeep: the server's own (autovacuum, checksums, its disk) ----------------------
+
+    def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
+        return None  # autovacuum gives space back
+
+    def space_reclaim_note(self) -> str | None:
+        return None
+
+    def vacuum(self, *, force: bool = False) -> str:
+        return (f"{self.db.display}: PostgreSQL's autovacuum reclaims space; nothing to do "
+                "(VACUUM FULL by hand rewrites a table if ever needed)")
+
+    def data_dir(self) -> Path | None:
+        return None  # the data is not on this host
+
+    def probe_write(self, size: int, *, deadline: float, commit: bool = False) -> None:
+        # The server's disk is its own to watch; a failed write says DiskFull by itself.
+        return None
+
+    def integrity_problem(self, *, full_check_below: int) -> str | None:
+        result = self.quick_check()
+        return None if result == "ok" else result
+
+    def verify(self) -> None:
+        if not self.has_table("runner_job"):
+            raise DatabaseCorrupt(f"{self.db.display}: holds no jobs tables; point "
+                                  "[runner] database / RUNNER_DATABASE at a jobs database")
+
     # -- integrity -----------------------------------------------------------------------
 
     def has_table(self, name: str) -> bool:
@@ -443,7 +637,8 @@ class PostgresStore:
         return "ok"
 
 
-def open_postgres_store(url: str, *, pool_size: int = 4) -> PostgresStore:
+def open_postgres_store(url: str, *, pool_size: int = 4,
+                        readonly: bool = False) -> PostgresStore:
     """The store of a database URL: connected, its schema created or migrated (once per process).
 
     Raises:
@@ -451,5 +646,17 @@ def open_postgres_store(url: str, *, pool_size: int = 4) -> PostgresStore:
         SchemaTooNew: the database was written by a newer version; nothing changed.
     """
     db = open_pg_database(url, pool_size=pool_size)
-    prepare(db)
-    return PostgresStore(db)
+    if not readonly:
+        prepare(db)
+    return PostgresStore(db, readonly=readonly)
+
+
+def open_postgres(request: StoreRequest) -> PostgresStore:
+    """The store of a ``postgresql://`` URL; unless read-only, its schema created or
+    migrated (once per process, one process at a time)."""
+    return open_postgres_store(request.database, pool_size=request.connections or 4,
+                               readonly=request.readonly)
+
+
+BACKEND = Backend("postgres", open_postgres, errors=(psycopg.Error,),
+                  bugs=(psycopg.ProgrammingError,))

@@ -64,14 +64,10 @@ class PgDatabase:
 
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
         self.url = url
-        #: Not a local file: no vacuum, file integrity check or free-disk watch apply.
-        self.file_backed = False
         self.display = redacted(url)
         self.pool_size = max(2, pool_size)
-        self._pool = psycopg_pool.ConnectionPool(
-            url, min_size=1, max_size=self.pool_size, open=False, name="runner",
-            kwargs={"autocommit": True}, timeout=connect_timeout,
-            reconnect_timeout=connect_timeout)
+        self._connect_timeout = connect_timeout
+        self._pool = self._new_pool()
         self._open_lock = threading.Lock()
         self._opened = False
         self.schema = ""
@@ -79,6 +75,12 @@ class PgDatabase:
         self._channel = ""
         #: Transactions PostgreSQL aborted (deadlock, serialization) and this retried.
         self.retries = 0
+
+    def _new_pool(self) -> psycopg_pool.ConnectionPool:
+        return psycopg_pool.ConnectionPool(
+            self.url, min_size=1, max_size=self.pool_size, open=False, name="runner",
+            kwargs={"autocommit": True}, timeout=self._connect_timeout,
+            reconnect_timeout=self._connect_timeout)
 
     @property
     def path(self) -> Path:
@@ -118,13 +120,11 @@ class PgDatabase:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
 
     def close(self) -> None:
-        """Close every pooled connection (for good: a closed pool is not reopened)."""
-        self._pool.close()
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._pool.closed
+        """Close every pooled connection; the next use opens the pool again."""
+        with self._open_lock:
+            self._pool.close()
+            self._pool = self._new_pool()
+            self._opened = False
 
     # -- reads and writes ----------------------------------------------------
 
@@ -189,7 +189,7 @@ def open_pg_database(url: str, *, pool_size: int = 4) -> PgDatabase:
     """The process-wide :class:`PgDatabase` of a URL (one per URL)."""
     with _open_lock:
         db = _open.get(url)
-        if db is None or db.closed or db.pool_size < pool_size:
+        if db is None or db.pool_size < pool_size:
             if db is not None:
                 db.close()
             db = _open[url] = PgDatabase(url, pool_size=pool_size)

@@ -14,9 +14,11 @@ from itertools import accumulate
 
 import psycopg
 
-from runner.store.counters import BUCKETS, OUTCOMES
 from runner.store.states import JobState
+from runner.store.views import BUCKETS
 
+#: Outcomes a writer may add with :func:`count_where`.
+OUTCOMES = ("retried", JobState.DEAD.value, JobState.CANCELLED.value)
 _BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
 _COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)
 

@@ -14,19 +14,18 @@ import psycopg
 
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
-from runner.store.events import (
+from runner.store.event_rows import (
     OUTCOME_OF_STATE,
     EventRow,
     EventStatus,
     HandlerOutcome,
     NewEvent,
-    _literal_prefix,
 )
 from runner.store.job_rows import NewJob
-from runner.store.models import DISPATCH_TASK
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import AmbiguousId, lookup_id
+from runner.store.rows import DISPATCH_TASK
 from runner.store.states import AVAILABLE_SQL, LIVE_SQL
 
 _COLUMNS = ", ".join(EventRow.__dataclass_fields__)
@@ -216,6 +215,18 @@ def list_events(db: PgDatabase, *, pattern: str | None = None, since: float | No
             break
         before = rows[-1][4]
     return found[:limit]
+
+
+def _literal_prefix(pattern: str | None) -> str:
+    """The dotted head of a pattern before its first wildcard segment."""
+    if not pattern:
+        return ""
+    head = []
+    for segment in pattern.split("."):
+        if segment in ("*", "**", "#"):
+            break
+        head.append(segment)
+    return ".".join(head)
 
 
 def handler_outcomes(db: PgDatabase, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:

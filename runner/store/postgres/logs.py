@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import psycopg
 
-from runner.store.logs import LogFilter, LogTuple
-from runner.store.models import LogRow
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import contains_pattern
+from runner.store.rows import LogFilter, LogRow, LogTuple
+from runner.store.sqlite.logs import log_where
 
 _COLUMNS = ", ".join(LogRow.__dataclass_fields__)
 
@@ -40,7 +40,7 @@ def write_logs(db: PgDatabase, rows: Sequence[LogTuple], *, trim_to: int = 0,
 def read_logs(db: PgDatabase, filters: LogFilter | None = None, *, after_id: int = 0,
               limit: int = 200) -> list[LogRow]:
     """Records after ``after_id``, oldest first; with ``after_id`` 0, the last ``limit``."""
-    where, params = (filters or LogFilter()).where()
+    where, params = log_where(filters or LogFilter())
     where = where.replace("?", "%s")
     if after_id:
         rows = db.query(f"SELECT {_COLUMNS} FROM runner_log WHERE id > %s{where} "

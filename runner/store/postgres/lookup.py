@@ -7,15 +7,26 @@ would not).
 
 from __future__ import annotations
 
-from runner.store.db import AmbiguousId, contains_pattern
 from runner.store.postgres.connection import PgDatabase
+from runner.store.rows import AmbiguousId, JobRow
 
-__all__ = ["AmbiguousId", "contains_pattern", "lookup_id", "escape_like"]
+__all__ = ["AmbiguousId", "JOB_COLUMNS", "SCHEDULE_ACTIVE", "contains_pattern", "escape_like",
+           "lookup_id"]
+
+#: The columns of a job row, in the order of :class:`JobRow`.
+JOB_COLUMNS = ", ".join(JobRow.__dataclass_fields__)
+#: The condition of a schedule the scheduler fires (matches the partial index).
+SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 
 
 def escape_like(text: str) -> str:
     """``text`` with LIKE's wildcards (and the escape character) taken literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains_pattern(text: str) -> str:
+    """A ``LIKE ... ESCAPE '\\'`` pattern matching ``text`` anywhere, wildcards literally."""
+    return f"%{escape_like(text)}%"
 
 
 def lookup_id(db: PgDatabase, table: str, columns: str, ident: str) -> tuple | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 
 from runner.errors import JobNotFound
-from runner.store.models import JOB_COLUMNS, SCHEDULE_ACTIVE, AttemptError, JobRow
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.lookup import AmbiguousId, lookup_id
-from runner.store.queries import JobFilter, QueueDepth, WorkerRow
+from runner.store.postgres.lookup import JOB_COLUMNS, SCHEDULE_ACTIVE, AmbiguousId, lookup_id
+from runner.store.rows import AttemptError, FailureRow, JobFilter, JobRow, QueueDepth, WorkerRow
+from runner.store.sqlite.queries import job_where
 from runner.store.states import (
     ALL,
     COMPLETED_SQL,
@@ -29,14 +29,13 @@ from runner.store.states import (
     sql_in,
     sql_is,
 )
-from runner.store.stats import FailureRow
 
 
 def where(filters: JobFilter | None) -> tuple[str, list[object]]:
     """The SQL condition of a job filter, in this dialect (``%s`` parameters)."""
     # The shared condition uses only standard SQL (LIKE ... ESCAPE '\\' included);
     # only the parameter marks differ.
-    sql, params = (filters or JobFilter()).where()
+    sql, params = job_where(filters or JobFilter())
     return sql.replace("?", "%s"), params
 
 

@@ -16,17 +16,11 @@ import psycopg
 
 from runner.errors import QueueFull
 from runner.store.job_rows import NewJob
-from runner.store.models import SCHEDULE_ACTIVE
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
-from runner.store.schedules import (
-    FirePlan,
-    FireResult,
-    RunRow,
-    ScheduleRow,
-    SyncItem,
-    _reasons,
-)
+from runner.store.postgres.lookup import SCHEDULE_ACTIVE
+from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.sqlite.schedules import _reasons
 from runner.store.states import EXECUTING_SQL, LIVE_SQL, WAITING_SQL
 
 _COLUMNS = ", ".join(f"s.{name}" for name in list(ScheduleRow.__dataclass_fields__)[:-1])

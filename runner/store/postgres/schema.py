@@ -28,10 +28,11 @@ from collections.abc import Callable
 import peewee as pw
 import psycopg
 
-from runner.store import counters, leases
-from runner.store.migrations import SCHEMA_VERSION, refuse_newer
-from runner.store.models import DISPATCH_TASK, SCHEDULE_ACTIVE
+from runner.store.postgres import attempts
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.lookup import SCHEDULE_ACTIVE
+from runner.store.rows import DISPATCH_TASK
+from runner.store.sqlite.migrations import SCHEMA_VERSION, refuse_newer
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -40,7 +41,7 @@ from runner.store.states import (
     JobState,
     sql_is,
 )
-from runner.store.tables import TABLES, QueueCount, create_table_sql
+from runner.store.tables import TABLES, JobTotal, QueueCount, create_table_sql
 
 #: peewee's PostgreSQL dialect, with 8-byte floats and integers.
 _DIALECT = pw.PostgresqlDatabase(None, field_types={
@@ -55,7 +56,7 @@ SHARD = "shard SMALLINT NOT NULL DEFAULT (pg_backend_pid() % 16)"
 def _tables() -> list[str]:
     with _DIALECT.bind_ctx(TABLES):
         return [create_table_sql(model, _DIALECT) for model in TABLES
-                if model is not QueueCount]
+                if model not in (QueueCount, JobTotal)]
 
 
 def _queue_trigger(event: str, rows: str) -> list[str]:
@@ -147,17 +148,23 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
 ]
 
-#: The lifetime counters and named leases, in this dialect (their SQLite DDL sits
-#: beside the code that owns them).
-_COUNTERS = [counters.DDL[0].replace(" WITHOUT ROWID", "").replace(" INTEGER ", " BIGINT ")
-             .replace(" REAL ", " DOUBLE PRECISION ")
-             .replace("PRIMARY KEY (task, queue)", f"{SHARD}, PRIMARY KEY (task, queue, shard)"),
+def _job_totals() -> str:
+    """The lifetime counters' table of the model, with a shard in its primary key."""
+    with _DIALECT.bind_ctx([JobTotal]):
+        sql = create_table_sql(JobTotal, _DIALECT)
+    key = 'PRIMARY KEY ("task", "queue")'
+    assert key in sql, sql
+    return sql.replace(key, f'{SHARD}, PRIMARY KEY ("task", "queue", shard)')
+
+
+#: The two tables every worker adds to, with a shard per connection in their key
+#: (``runner_queue`` is the model's ``QueueCount`` with that key).
+_COUNTERS = [_job_totals(),
              f"""CREATE TABLE IF NOT EXISTS runner_queue (queue TEXT NOT NULL, {SHARD},
-                 waiting BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (queue, shard))""",
-             leases.DDL[0].replace(" REAL ", " DOUBLE PRECISION ")]
+                 waiting BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (queue, shard))"""]
 
 #: Every statement that creates the schema, tables first; each is safe to run again.
-DDL = [*_tables(), *_COUNTERS, *INDEXES,
+DDL = [*_tables(), *_COUNTERS, *attempts.DDL, *INDEXES,
        *_queue_trigger("INSERT", "NEW TABLE AS new_rows"),
        *_queue_trigger("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
        *_queue_trigger("DELETE", "OLD TABLE AS old_rows"),

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from runner.store.db import Database
 from runner.store.postgres.connection import PgDatabase
+from runner.store.sqlite.db import Database
 from runner.store.states import LIVE_SQL, JobState
 from runner.store.tables import Event, Job, JobError, Schedule, ScheduleRun
 

@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 from runner.errors import QueueFull
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.postgres.counting import count_completions, count_where
+from runner.store.rows import ClaimResult
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -27,7 +28,6 @@ from runner.store.states import (
     WAITING,
     JobState,
 )
-from runner.store.transitions import ClaimResult, Orphan
 
 _AVAILABLE = JobState.AVAILABLE.value
 _SCHEDULED = JobState.SCHEDULED.value
@@ -314,6 +314,17 @@ def set_progress(conn: psycopg.Connection, job_id: str, done: float, total: floa
 
 
 # -- recovery ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
+
+    id: str
+    owner: str | None
+    attempt: int
+    crashes: int
+    started_at: float | None
 
 
 def lease_owners(conn: psycopg.Connection) -> list[tuple[str | None, float | None]]:

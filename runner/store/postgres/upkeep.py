@@ -17,15 +17,15 @@ import psycopg
 
 from runner.errors import InvalidAction
 from runner.sections import RetentionSection
-from runner.store.maintenance import DAY, PruneReport
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.events import prune_events
 from runner.store.postgres.reads import where as job_where
-from runner.store.queries import JobFilter
+from runner.store.rows import JobFilter, PruneReport
 from runner.store.states import FINAL, WorkerState, sql_in, sql_is
 
 _CHUNK = 500
+DAY = 86400.0
 
 
 def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None,

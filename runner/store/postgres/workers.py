@@ -14,10 +14,11 @@ import time
 
 import psycopg
 
-from runner.store.postgres import transitions
+from runner.store.owners import node_of, parse_worker_id, pid_alive, worker_gone
+from runner.store.postgres import attempts, transitions
 from runner.store.postgres.connection import PgDatabase
+from runner.store.rows import Recovery
 from runner.store.states import JobState, WorkerState, sql_is
-from runner.store.workers import Recovery, node_of, parse_worker_id, pid_alive, worker_gone
 
 _RUNNING = sql_is(WorkerState.RUNNING)
 
@@ -67,12 +68,11 @@ def mark_stopped(db: PgDatabase, owner: str, now: float | None = None) -> None:
 
 
 def recover_orphans(db: PgDatabase, *, crash_limit: int, me: str | None = None,
-                    now: float | None = None,
-                    started: dict[str, set[tuple[str, int]] | None] | None = None) -> Recovery:
+                    now: float | None = None) -> Recovery:
     """Requeue (or bury) jobs whose worker is gone: lease expired, or a dead pid of this host.
 
-    ``started`` (owner -> the (job, attempt) pairs it had started, when known)
-    spares an attempt that never started its crash charge.
+    An attempt its worker never started (see :mod:`runner.store.postgres.attempts`)
+    goes back uncharged.
     """
     at = time.time() if now is None else now
     host = node_of(me)
@@ -90,11 +90,12 @@ def recover_orphans(db: PgDatabase, *, crash_limit: int, me: str | None = None,
     if not dead_here and not idle_dead and not any(
             expires is not None and expires < at for _, expires in rows):
         return Recovery([], [])
-    ran_by = started or {}
 
     def recover(conn: psycopg.Connection) -> Recovery:
         requeued, buried = [], []
-        for orphan in transitions.orphans(conn, now=at, dead_owners=dead_here):
+        found = transitions.orphans(conn, now=at, dead_owners=dead_here)
+        ran_by = attempts.read_started(conn, sorted({o.owner for o in found if o.owner}))
+        for orphan in found:
             ran = ran_by.get(orphan.owner or "")
             if ran is not None and (orphan.id, orphan.attempt) not in ran:
                 transitions.requeue_unstarted(conn, orphan.id, now=at)
@@ -113,6 +114,7 @@ def recover_orphans(db: PgDatabase, *, crash_limit: int, me: str | None = None,
             transitions.notify(conn, db.channel)
         gone = dead_here + idle_dead
         if gone:
+            attempts.forget(conn, gone)
             conn.execute(f"UPDATE runner_worker SET state = %s, stopped_at = %s, running = 0 "
                          f"WHERE id = ANY(%s) AND state = {_RUNNING}",
                          (WorkerState.DEAD.value, at, gone))

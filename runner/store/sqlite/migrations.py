@@ -1,7 +1,7 @@
 """The schema version recorded in a jobs database, and the forward migrations to the current one.
 
 ``runner_meta`` holds ``schema``: the version of the code that last migrated
-the file. At start-up (:func:`runner.store.schema.prepare_database`) a file at
+the file. At start-up (:func:`runner.store.sqlite.schema.prepare_database`) a file at
 an older version is migrated forward, one step per version, inside the same
 write transaction that creates what is missing; a file at a newer version is
 refused (:class:`~runner.errors.SchemaTooNew`, exit 78) and left untouched, so an
