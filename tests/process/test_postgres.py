@@ -178,4 +178,4 @@ def test_the_cli_reads_and_checks_a_postgres_database(pg_url, tmp_path, make_wor
     health = cli("health")
     assert health.returncode == 0, health.stdout + health.stderr
     checked = cli("check")
-    assert checked.returncode == 0 and "postgresql:" in checked.stdout, checked.stderr
+    assert checked.returncode == 0 and "postgresql://" in checked.stdout, checked.stderr
