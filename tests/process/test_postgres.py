@@ -15,7 +15,7 @@ import pytest
 from runner import configure
 from runner.config import load_settings
 from runner.registry import get_huey
-from runner.store.queries import JobFilter
+from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from tests import jobs
 from tests.conftest import ROOT, read_records, wait_for, write_settings

@@ -11,7 +11,7 @@ from runner.cli import main
 from runner.store.job_rows import Ack
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import prepare
-from runner.store.schedules import SyncItem
+from runner.store.schedule_rows import SyncItem
 from runner.store.states import JobState
 from tests.conformance.helpers import job
 from tests.postgres_support import fresh_schema

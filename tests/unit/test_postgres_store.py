@@ -9,9 +9,9 @@ import pytest
 
 from runner.errors import SchemaTooNew
 from runner.store.job_rows import Ack
-from runner.store.migrations import SCHEMA_VERSION
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import forget, prepare
+from runner.store.sqlite.migrations import SCHEMA_VERSION
 from tests.conformance.helpers import T0, job
 from tests.postgres_support import fresh_schema
 
