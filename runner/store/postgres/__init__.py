@@ -12,6 +12,7 @@ method here is one transaction or one read.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -65,6 +66,9 @@ from runner.store.views import (
 
 logger = logging.getLogger(__name__)
 
+#: Seconds after an enqueue (which notifies in its transaction) in which a wake-up is moot.
+_NOTIFIED_RECENTLY = 0.05
+
 __all__ = ["BACKEND", "PostgresStore", "PgDatabase", "is_postgres_url", "open_postgres_store"]
 
 
@@ -74,6 +78,7 @@ class PostgresStore:
     def __init__(self, db: PgDatabase, *, readonly: bool = False) -> None:
         self.db = db
         self._readonly = readonly
+        self._notified = 0.0
 
     @property
     def path(self) -> Path:
@@ -93,7 +98,8 @@ class PostgresStore:
     # -- wake-ups and change detection ---------------------------------------------------
 
     def wakeup(self) -> None:
-        # Enqueues notify in their own transaction already; this is for the rest.
+        if time.monotonic() - self._notified < _NOTIFIED_RECENTLY:
+            return  # the enqueue just before sent NOTIFY in its own transaction
         try:
             channel = self.db.channel
             self.db.write(lambda conn: _transitions.notify(conn, channel), single=True,
@@ -120,6 +126,7 @@ class PostgresStore:
             self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now, queue_size=queue_size,
                                                             channel=channel),
                           single=not queue_size)
+            self._notified = time.monotonic()
         except pg_errors.UniqueViolation as exc:
             by = "id" if exc.diag.constraint_name == "runner_job_pkey" else "unique_key"
             raise DuplicateJob(f"{self.db.display}: {exc.diag.message_detail or exc}; "

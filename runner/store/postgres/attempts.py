@@ -26,6 +26,9 @@ DDL = ["""CREATE TABLE IF NOT EXISTS runner_attempt (owner TEXT NOT NULL, job_id
           attempt BIGINT NOT NULL, PRIMARY KEY (owner, job_id))"""]
 
 
+_SETTLED_BATCH = 64
+
+
 class AttemptLog:
     """One worker process's started attempts (see the module docstring)."""
 
@@ -34,6 +37,9 @@ class AttemptLog:
         self.owner = owner
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
+        # Settled rows are dropped in batches: a leftover row names an attempt that is
+        # no longer running, which recovery never looks at (it reads running jobs only).
+        self._settled: list[str] = []
         self._run("INSERT INTO runner_attempt (owner, job_id, attempt) VALUES (%s, '', 0) "
                   "ON CONFLICT DO NOTHING", (owner,))
 
@@ -56,13 +62,22 @@ class AttemptLog:
                   (self.owner, job_id, attempt))
 
     def settled(self, job_ids: Sequence[str]) -> None:
-        if job_ids:
-            self._run("DELETE FROM runner_attempt WHERE owner = %s AND job_id = ANY(%s)",
-                      (self.owner, list(job_ids)))
+        with self._lock:
+            self._settled.extend(job_ids)
+            if len(self._settled) < _SETTLED_BATCH:
+                return
+            done, self._settled = self._settled, []
+        self._run("DELETE FROM runner_attempt WHERE owner = %s AND job_id = ANY(%s)",
+                  (self.owner, done))
 
     def close(self, *, remove: bool = True) -> None:
+        with self._lock:
+            done, self._settled = self._settled, []
         if remove:
             self._run("DELETE FROM runner_attempt WHERE owner = %s", (self.owner,))
+        elif done:
+            self._run("DELETE FROM runner_attempt WHERE owner = %s AND job_id = ANY(%s)",
+                      (self.owner, done))
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
