@@ -36,6 +36,7 @@ from runner.sections import (
     LoggingSection,
     MetricsSection,
     Problem,
+    QueueSection,
     RetentionSection,
     ScheduleOverride,
     TaskOverride,
@@ -123,6 +124,9 @@ class WorkerSection:
     worker claims other jobs beside it."""
     poll_interval: float = 1.0
     """Longest idle wait between looks at the queue when no wake-up arrives."""
+    priority_aging: float = 300.0
+    """Seconds a due job waits to gain one level of priority, so low priorities are
+    not starved (0 disables)."""
     log_level: str = "INFO"
     """Level of the worker's log output."""
     max_memory_mb: int = 0
@@ -163,6 +167,9 @@ class Settings:
     schedules: Mapping[str, ScheduleOverride] = field(default_factory=dict)
     """``[schedules.NAME]``; a name no schedule in code has is refused by the scheduler."""
     tui: TuiSection = field(default_factory=TuiSection)
+    queues: Mapping[str, QueueSection] = field(
+        default_factory=lambda: {"default": QueueSection()})
+    """``[queues.NAME]``; ``default`` is always present."""
     path: str | None = None
     """The settings file these came from, or None for built-in defaults."""
 
@@ -185,6 +192,10 @@ class Settings:
         """The ``[tasks.NAME]`` override for a task, empty when there is none."""
         return self.tasks.get(name, TaskOverride())
 
+    def queue_section(self, name: str) -> QueueSection:
+        """The ``[queues.NAME]`` settings of a queue (defaults when it has none)."""
+        return self.queues.get(name) or QueueSection()
+
     def with_database(self, database: str | os.PathLike[str]) -> Settings:
         """A copy pointing at another database file."""
         return replace(self, runner=replace(self.runner, database=str(database)))
@@ -195,7 +206,7 @@ _SECTIONS: dict[str, type] = {
     "logging": LoggingSection, "metrics": MetricsSection, "health": HealthSection,
     "retention": RetentionSection, "tui": TuiSection}
 #: Sections that are tables of named tables.
-_NAMED = ("tasks", "events", "schedules")
+_NAMED = ("tasks", "events", "schedules", "queues")
 _ALIASES = {"max_retries": "retry_limit", "concurrency": "max_concurrent_tasks"}
 
 
@@ -247,6 +258,13 @@ def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Sett
             sections[key] = _named_tables(value, where, "schedules", ScheduleOverride)
         elif key == "events":
             sections[key] = _parse_events(value, where)
+        elif key == "queues":
+            queues = _named_tables(value, where, "queues", QueueSection)
+            for name in queues:
+                if not QUEUE_NAME.match(name):
+                    raise ConfigError(f"{where}: [queues.{name}] {name!r} is not a valid "
+                                      "queue name")
+            sections[key] = {"default": QueueSection(), **queues}
         else:
             known = ", ".join(sorted([*_SECTIONS, *_NAMED]))
             raise ConfigError(f"{where}: unknown section or key '{key}' (known: {known})")
@@ -312,7 +330,7 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
     known = {f.name: f for f in fields(cls) if f.name not in skip}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        name = _ALIASES.get(key, key)
+        name = key if key in known else _ALIASES.get(key, key)
         if name not in known:
             names = ", ".join([*known, *skip])
             raise ConfigError(f"{where}: unknown key '{key}' (known: {names})")
@@ -393,7 +411,7 @@ def _check(s: Settings, where: str) -> None:
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
-                "stuck_grace", "isolation_limit"):
+                "stuck_grace", "isolation_limit", "priority_aging"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):

@@ -44,12 +44,13 @@ def test_a_batch_over_the_queue_bound_writes_nothing(store):
 def test_a_unique_key_admits_one_live_job_at_a_time(store):
     first = job(unique_key="report:42")
     store.enqueue([first], now=T0)
-    with pytest.raises(DuplicateJob) as raised:
-        store.enqueue([job(unique_key="report:42")], now=T0)
-    assert raised.value.by == "unique_key"
+    second = job(unique_key="report:42")
+    assert store.enqueue([second], now=T0).duplicates == {second.id: first.id}
+    assert store.count_jobs() == 1
     [claimed] = claim(store)
     store.complete([Ack(claimed, 1, T0, T0 + 1)])
-    store.enqueue([job(unique_key="report:42")], now=T0 + 2)  # the first one is finished
+    third = job(unique_key="report:42")
+    assert store.enqueue([third], now=T0 + 2).duplicates == {}  # the first one is finished
 
 
 def test_an_existing_id_is_refused_naming_the_id(store):

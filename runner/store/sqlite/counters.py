@@ -149,6 +149,25 @@ def count_where(conn: sqlite3.Connection, outcome: str, where: str,
         f"{_add([outcome])}", tuple(params))
 
 
+def count_backpressure(conn: sqlite3.Connection, queue: str, *, rejected: int = 0,
+                       dropped: int = 0) -> None:
+    """Add jobs refused by a full queue (``rejected``) or cancelled to make room (``dropped``)."""
+    if rejected or dropped:
+        conn.execute(
+            "INSERT INTO runner_queue_total (queue, rejected, dropped) VALUES (?,?,?) "
+            "ON CONFLICT (queue) DO UPDATE SET rejected = rejected + excluded.rejected, "
+            "dropped = dropped + excluded.dropped", (queue, rejected, dropped))
+
+
+def read_backpressure(db: Database) -> dict[str, tuple[int, int]]:
+    """Per queue: (jobs rejected, jobs dropped) since the database was created."""
+    if not db.query("SELECT 1 FROM sqlite_master WHERE type='table' "
+                    "AND name='runner_queue_total'"):
+        return {}  # a file no current worker has opened yet
+    return {q: (int(r), int(d)) for q, r, d in db.query(
+        "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
+
+
 def read_totals(db: Database) -> list[TaskTotals]:
     """Every (task, queue)'s counters: one read of a table as small as the task list."""
     rows = db.query(f"SELECT task, queue, {', '.join(TOTALS)}, duration_sum, "

@@ -21,10 +21,20 @@ from pathlib import Path
 from runner.errors import SchemaTooNew
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
-SCHEMA_VERSION = 1
+#: 2: ``runner_job.concurrency_key`` (per-key concurrency limits); unique keys are checked
+#: by the enqueue (per task states and window), not by a UNIQUE index over live jobs.
+SCHEMA_VERSION = 2
+
+
+def _add_concurrency_key(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_job)")}
+    if "concurrency_key" not in columns:
+        conn.execute("ALTER TABLE runner_job ADD COLUMN concurrency_key TEXT")
+    conn.execute("DROP INDEX IF EXISTS runner_job_unique")
+
 
 #: target version -> the step that migrates a file from the version before it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _add_concurrency_key}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:
