@@ -96,3 +96,22 @@ def settings_file(request: pytest.FixtureRequest, tmp_path: Path, opened: Opened
     url = opened[0].db.url  # type: ignore[attr-defined]
     path.write_text(path.read_text().replace('database = "jobs.db"', f'database = "{url}"'))
     return path
+
+
+#: Modules of the contract PostgreSQL does not meet yet, and why.
+NOT_YET = {
+    "postgres": {
+        "test_flow": "flow control (priority aging, queue weights, concurrency and rate "
+                     "limits at claim) is not implemented on PostgreSQL yet",
+        "test_flow_control": "pause, cancel of running jobs and on_full policies are not "
+                             "implemented on PostgreSQL yet",
+    },
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("opened")
+        why = NOT_YET.get(backend or "", {}).get(item.module.__name__.rsplit(".", 1)[-1])
+        if why:
+            item.add_marker(pytest.mark.xfail(reason=why, strict=False))

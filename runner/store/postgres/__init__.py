@@ -19,11 +19,12 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pg_errors
 
-from runner.errors import DatabaseCorrupt, DuplicateJob
+from runner.errors import ConfigError, DatabaseCorrupt, DuplicateJob
+from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.backend import AttemptLog, Backend, StoreRequest
 from runner.store.event_rows import EventRow, EventStatus, HandlerOutcome, NewEvent
-from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.postgres import attempts as _attempts
 from runner.store.postgres import events as _events
 from runner.store.postgres import kv as _kv
@@ -46,13 +47,14 @@ from runner.store.rows import (
     LogFilter,
     LogRow,
     LogTuple,
+    PauseRow,
     PruneReport,
     QueueDepth,
     Recovery,
     WorkerRow,
 )
 from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
-from runner.store.states import FINAL, JobState
+from runner.store.states import FINAL, WAITING, JobState
 from runner.store.views import (
     RECENT_SAMPLE,
     DatabaseSnapshot,
@@ -119,14 +121,19 @@ class PostgresStore:
 
     # -- jobs: the state machine ---------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         channel = self.db.channel
+        sizes = _queue_sizes(jobs, queue_size, bounds)
+        keyed = any(j.unique_key is not None for j in jobs)
         try:
-            # Unbounded, the enqueue is one statement: it commits by itself.
-            self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now, queue_size=queue_size,
-                                                            channel=channel),
-                          single=not queue_size)
+            # Unbounded and unkeyed, the enqueue is one statement: it commits by itself.
+            result = self.db.write(
+                lambda conn: _transitions.enqueue_new(conn, jobs, now, sizes=sizes,
+                                                      channel=channel),
+                single=not sizes and not keyed)
             self._notified = time.monotonic()
+            return result
         except pg_errors.UniqueViolation as exc:
             by = "id" if exc.diag.constraint_name == "runner_job_pkey" else "unique_key"
             raise DuplicateJob(f"{self.db.display}: {exc.diag.message_detail or exc}; "
@@ -134,7 +141,12 @@ class PostgresStore:
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
-              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
+        if limits is not None and limits.limited:
+            raise ConfigError(f"{self.db.display}: concurrency and rate limits of [queues.NAME] "
+                              "are not enforced on PostgreSQL yet; remove them or use SQLite")
+        # Priority aging and queue weights are not applied here yet: plain priority order.
         channel = self.db.channel
 
         def claim(conn) -> ClaimResult:  # noqa: ANN001 - a psycopg connection
@@ -633,6 +645,34 @@ class PostgresStore:
             raise DatabaseCorrupt(f"{self.db.display}: holds no jobs tables; point "
                                   "[runner] database / RUNNER_DATABASE at a jobs database")
 
+    # -- flow control: not on PostgreSQL yet ---------------------------------------------
+
+    def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
+                  by: str | None = None) -> bool:
+        raise _not_yet("pausing a queue or task")
+
+    def seed_pauses(self, kind: str, names: Sequence[str], *, now: float) -> None:
+        if names:
+            raise _not_yet("paused queues or tasks in the settings")
+
+    def list_pauses(self) -> list[PauseRow]:
+        return []
+
+    def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
+        raise _not_yet("cancelling a running job")
+
+    def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, str]:
+        return {}
+
+    def backpressure_totals(self) -> dict[str, tuple[int, int]]:
+        return {}
+
+    def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
+        return self.db.query(
+            "SELECT queue, state, count(*) FROM runner_job WHERE state = ANY(%s) "
+            "GROUP BY queue, state ORDER BY queue, state",
+            ([s.value for s in (*WAITING, JobState.EXECUTING, JobState.DEAD)],))
+
     # -- integrity -----------------------------------------------------------------------
 
     def has_table(self, name: str) -> bool:
@@ -642,6 +682,28 @@ class PostgresStore:
         # PostgreSQL checks its own pages (checksums, WAL); a read that answers is the check.
         self.db.query("SELECT count(*) FROM runner_meta")
         return "ok"
+
+
+def _not_yet(what: str) -> ConfigError:
+    return ConfigError(f"{what} is not supported on PostgreSQL yet (use SQLite for it)")
+
+
+def _queue_sizes(jobs: Sequence[NewJob], queue_size: int,
+                 bounds: Mapping[str, QueueBound] | None) -> dict[str, int]:
+    """The waiting-job bound of each queue of ``jobs`` (queues without one left out).
+
+    Raises:
+        ConfigError: a queue's ``on_full`` is ``drop_oldest`` (not on PostgreSQL yet).
+    """
+    sizes = {}
+    for queue in {j.queue for j in jobs}:
+        bound = (bounds or {}).get(queue)
+        if bound is not None and bound.on_full == "drop_oldest":
+            raise _not_yet(f"[queues.{queue}] on_full = \"drop_oldest\"")
+        size = bound.max_size if bound is not None else queue_size
+        if size:
+            sizes[queue] = size
+    return sizes
 
 
 def open_postgres_store(url: str, *, pool_size: int = 4,

@@ -36,7 +36,6 @@ from runner.store.sqlite.migrations import SCHEMA_VERSION, refuse_newer
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
-    FINAL_SQL,
     WAITING_SQL,
     JobState,
     sql_is,
@@ -118,8 +117,9 @@ INDEXES = [
     f"""CREATE INDEX IF NOT EXISTS runner_job_failure ON runner_job
         (error_type, error_message, state, task, last_failed_at)
         WHERE state IN {FAILED_SQL}""",
-    f"""CREATE UNIQUE INDEX IF NOT EXISTS runner_job_unique ON runner_job (unique_key)
-        WHERE unique_key IS NOT NULL AND state NOT IN {FINAL_SQL}""",
+    # Unique keys are checked by the enqueue (a window, chosen states), under a lock per key.
+    "CREATE INDEX IF NOT EXISTS runner_job_unique_key ON runner_job (unique_key, created_at) "
+    "WHERE unique_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_job_dispatch_waiting ON runner_job (run_at) "
     f"WHERE task = '{DISPATCH_TASK}' AND state = {sql_is(JobState.AVAILABLE)}",
     "CREATE INDEX IF NOT EXISTS runner_job_event ON runner_job (event_id) "

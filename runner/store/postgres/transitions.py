@@ -10,14 +10,14 @@ database's channel so idle workers wake at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from runner.errors import QueueFull
-from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob
 from runner.store.postgres.counting import count_completions, count_where
 from runner.store.rows import ClaimResult
 from runner.store.states import (
@@ -37,6 +37,7 @@ _CANCELLED = JobState.CANCELLED.value
 _DEAD = JobState.DEAD.value
 _WAITING = [s.value for s in WAITING]
 _FINAL = [s.value for s in FINAL]
+_LIVE = [s.value for s in (*WAITING, JobState.EXECUTING)]
 
 
 # -- enqueue -----------------------------------------------------------------------
@@ -85,13 +86,62 @@ _ENQUEUE = (
     "SELECT pg_notify(%(channel)s, '') WHERE %(channel)s::text IS NOT NULL")
 
 
+def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
+                sizes: Mapping[str, int], channel: str | None = None) -> Enqueued:
+    """Enqueue ``jobs``, leaving out those whose unique key names a job that counts,
+    with each queue of ``sizes`` bounded to that many waiting jobs.
+
+    A keyed job counts while it is in the new job's ``unique_states`` (default:
+    waiting or running) and, with ``unique_for``, was created that recently.
+    Keys are serialised with an advisory lock each, so concurrent producers
+    write one job per key.
+
+    Raises:
+        QueueFull: a bounded queue would overflow (``.queue``, ``.room``); nothing written.
+    """
+    duplicates: dict[str, str] = {}
+    keys = sorted({j.unique_key for j in jobs if j.unique_key is not None})
+    for key in keys:  # one at a time, in order: two producers never lock crosswise
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"runner unique {key}",))
+    fresh: list[NewJob] = []
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if job.unique_key is None:
+            fresh.append(job)
+            continue
+        earlier = seen.get(job.unique_key) or _holder(conn, job, created)
+        if earlier is not None:
+            duplicates[job.id] = earlier
+            continue
+        seen[job.unique_key] = job.id
+        fresh.append(job)
+    # The bound of each queue is checked in the same transaction (see check_room).
+    for queue, size in sorted(sizes.items()):
+        check_room(conn, [j for j in fresh if j.queue == queue], size, before=True)
+    enqueue(conn, fresh, created, channel=channel)
+    return Enqueued(duplicates)
+
+
+def _holder(conn: psycopg.Connection, job: NewJob, created: float) -> str | None:
+    """The job that holds ``job``'s unique key (see :func:`enqueue_new`), or None."""
+    states = list(job.unique_states) or _LIVE
+    since = created - job.unique_for if job.unique_for is not None else None
+    row = conn.execute(
+        "SELECT id FROM runner_job WHERE unique_key = %s AND state = ANY(%s) "
+        "AND (%s::float8 IS NULL OR created_at >= %s) ORDER BY created_at DESC LIMIT 1",
+        (job.unique_key, states, since, since)).fetchone()
+    return row[0] if row else None
+
+
 def notify(conn: psycopg.Connection, channel: str | None) -> None:
     """Wake the listening workers of every host once this transaction commits."""
     if channel:
         conn.execute("SELECT pg_notify(%s, '')", (channel,))
 
 
-def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
+def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int, *,
+               before: bool = False) -> None:
     """Raise QueueFull when the jobs just inserted put more than ``queue_size`` in a queue.
 
     Producers of a queue take its advisory lock (held to their commit) before
@@ -111,13 +161,16 @@ def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int
     rows = conn.execute("SELECT queue, sum(waiting)::bigint FROM runner_queue "
                         "WHERE queue = ANY(%s) GROUP BY queue ORDER BY queue",
                         (names,)).fetchall()
-    for queue, waiting in rows:
-        if waiting > queue_size and queue in adding:
-            before = waiting - adding[queue]
+    counted = dict(rows)
+    for queue in names:
+        # ``before``: read ahead of the insert, else after it (the count then holds it).
+        already = counted.get(queue, 0) - (0 if before else adding[queue])
+        if already + adding[queue] > queue_size:
             raise QueueFull(
-                f"queue '{queue}' is full: {before} jobs waiting, queue_size is "
+                f"queue '{queue}' is full: {already} jobs waiting, its bound is "
                 f"{queue_size}; nothing was written (raise [worker] queue_size or "
-                "start more workers)")
+                "[queues.NAME] max_size, or start more workers)",
+                queue=queue, room=max(0, queue_size - already))
 
 
 def rearm(conn: psycopg.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
