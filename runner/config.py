@@ -48,7 +48,7 @@ T = TypeVar("T")
 #: Environment variable naming the settings file (default ``./settings.toml``).
 SETTINGS_ENV = "RUNNER_SETTINGS"
 
-QUEUE_TYPES = ("sqlite", "postgres")
+QUEUE_TYPES = ("sqlite", "postgres", "redis")
 #: How a PostgreSQL database is named in ``[runner] database`` / ``RUNNER_DATABASE``.
 POSTGRES_URL_PREFIXES = ("postgresql://", "postgres://")
 SERIALIZERS = ("pickle", "json")
@@ -74,6 +74,10 @@ class RunnerSection:
     serializer: str = "pickle"
     """How job payloads and results are stored: "pickle" (any Python value) or "json"
     (plain data only; a payload cannot run code when it is read)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The Redis server of ``[worker] queue_type = "redis"`` (also ``REDIS_URL``)."""
+    redis_prefix: str = "jobrunner"
+    """Prefix of every Redis key the runner writes (several runners can share a server)."""
 
     @property
     def file_mode_bits(self) -> int:
@@ -301,8 +305,8 @@ def _parse_events(value: Any, where: str) -> EventSettings:
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``WORKER_*``, ``RUNNER_DATABASE`` and ``RUNNER_NODE_NAME`` overrides, validated
-    like the file."""
+    """Apply ``WORKER_*``, ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL``
+    overrides, checked as the file."""
     worker: dict[str, Any] = {}
     if "WORKER_QUEUE_TYPE" in environ:
         worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
@@ -318,9 +322,27 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
         runner = replace(runner, database=environ["RUNNER_DATABASE"])
     if environ.get("RUNNER_NODE_NAME"):
         runner = replace(runner, node_name=environ["RUNNER_NODE_NAME"].strip())
+    if environ.get("REDIS_URL"):
+        runner = replace(runner, redis_url=environ["REDIS_URL"].strip())
     result = replace(settings, runner=runner, worker=replace(settings.worker, **worker))
     _check(result, "environment")
     return result
+
+
+def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:
+    """What is wrong with the Redis settings (checked when ``queue_type`` is redis)."""
+    runner, found = s.runner, []
+    if not runner.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        found.append(("runner", "redis_url",
+                      f"{runner.redis_url!r} is not a redis://, rediss:// or unix:// URL"))
+    if not runner.redis_prefix or any(c.isspace() for c in runner.redis_prefix):
+        found.append(("runner", "redis_prefix", "must be a non-empty word without spaces"))
+    for name, queue in s.queues.items():
+        for key in ("concurrency", "rate_limit"):
+            if getattr(queue, key):
+                found.append((f"queues.{name}", key, "is not enforced with queue_type "
+                              "\"redis\" yet (remove it, or use sqlite)"))
+    return found
 
 
 def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> Any:
@@ -425,6 +447,8 @@ def _check(s: Settings, where: str) -> None:
         supported = ", ".join(QUEUE_TYPES)
         problems.append(("worker", "queue_type",
                          f"{w.queue_type!r} is not supported (use one of {supported})"))
+    if w.queue_type == "redis":
+        problems += _redis_problems(s)
     if w.log_level.upper() not in LOG_LEVELS:
         problems.append(("worker", "log_level", f"{w.log_level!r} is not one of {LOG_LEVELS}"))
     for queue in w.queues:

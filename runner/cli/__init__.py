@@ -55,7 +55,7 @@ class Context:
         return self.service.settings_source(self.args.settings)
 
     def database_exists(self) -> bool:
-        if is_url(self.settings.runner.database):
+        if is_url(self.settings.runner.database) or self.settings.worker.queue_type != "sqlite":
             return True  # a server: opening it says whether it is there
         return self.settings.database_path.exists()
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 
 #: Where each backend lives; imported on first use.
-MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite", "postgres": "runner.store.postgres"}
+MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite", "postgres": "runner.store.postgres",
+                           "redis": "runner.store.redis"}
 #: URL schemes and the backend each names.
 SCHEMES: dict[str, str] = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
                            "redis": "redis", "rediss": "redis"}
@@ -87,6 +88,8 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
         name = target.worker.queue_type
         database = (target.runner.database if is_url(target.runner.database)
                     else str(target.database_path))
+        if name == "redis" and not is_url(target.runner.database):
+            database = redis_url(target)
         options = options or target.database
         mode = target.runner.file_mode_bits if file_mode is None else file_mode
         # The worker's threads, plus its claimer, heartbeat, scheduler and log sink.
@@ -148,6 +151,12 @@ def copy_to_postgres(source: Settings, url: str, *, history_since: float,
 def redacted(url: str) -> str:
     """``url`` without a password, for messages."""
     return _redacted(url)
+
+
+def redis_url(settings: Settings) -> str:
+    """``[runner] redis_url`` with ``redis_prefix`` as its ``prefix`` parameter."""
+    url, prefix = settings.runner.redis_url, settings.runner.redis_prefix
+    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
 
 
 def driver_errors() -> tuple[type[BaseException], ...]:

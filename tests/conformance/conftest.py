@@ -1,7 +1,7 @@
 """The backends under test: every test of this folder runs once per backend.
 
 A new backend adds one entry to ``BACKENDS``: a context manager that opens a
-fresh, empty store (in a directory, or a schema of its own) and can open a
+fresh, empty store (in a directory, a schema or a key prefix of its own) and can open a
 second handle on the same data (as a second process would) for the tests of
 concurrent schedulers and workers; it removes the data when the test ends.
 The tests of ``test_runner.py`` also run the runner itself (the ``huey``
@@ -10,6 +10,7 @@ fixture) on the same data: a new backend points the runner's settings at it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -20,11 +21,13 @@ from runner.config import DatabaseSection
 from runner.store.backend import Store
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import prepare
+from runner.store.redis import RedisStore
 from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
 from tests.conftest import write_settings
 from tests.postgres_support import fresh_schema
+from tests.redis_support import REDIS_URL, redis_or_skip, redis_settings
 
 #: (store, a function opening another handle on the same data)
 Opened = tuple[Store, Callable[[], Store]]
@@ -64,8 +67,50 @@ def _postgres(directory: Path) -> Iterator[Opened]:
                 db.close()
 
 
+@contextmanager
+def _redis(directory: Path) -> Iterator[Opened]:
+    """A key prefix of its own on the test server, its keys deleted afterwards."""
+    redis_or_skip()
+    prefix = f"test-{uuid.uuid4().hex}"
+    handles: list[RedisStore] = []
+
+    def open_handle() -> Store:
+        # A client of its own, as another process would have; the same keys.
+        handle = RedisStore(REDIS_URL, prefix=prefix, directory=directory / "redis")
+        handles.append(handle)
+        return handle
+
+    try:
+        yield open_handle(), open_handle
+    finally:
+        handles[0].delete_all()
+        for handle in handles:
+            handle.close()
+
+
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opened]]] = {
-    "sqlite": _sqlite, "postgres": _postgres}
+    "sqlite": _sqlite, "postgres": _postgres, "redis": _redis}
+
+
+#: Contract tests a backend does not meet yet, by backend: why.
+NOT_YET: dict[str, dict[str, str]] = {
+    "redis": {"test_flow.py": "flow control (aging, weights, concurrency and rate limits) is "
+                              "not implemented on Redis yet"},
+    "postgres": {
+        "test_flow.py": "flow control (priority aging, queue weights, concurrency and rate "
+                        "limits at claim) is not implemented on PostgreSQL yet",
+        "test_flow_control.py": "pause, cancel of running jobs and drop_oldest are not "
+                                "implemented on PostgreSQL yet",
+    },
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("opened")
+        reason = NOT_YET.get(backend or "", {}).get(item.path.name)
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -92,26 +137,11 @@ def settings_file(request: pytest.FixtureRequest, tmp_path: Path, opened: Opened
     backend = request.node.callspec.params["opened"]
     if backend == "sqlite":
         return write_settings(tmp_path)  # the runner's jobs.db is the store's file
-    path = write_settings(tmp_path, worker={"queue_type": backend})
-    url = opened[0].db.url  # type: ignore[attr-defined]
-    path.write_text(path.read_text().replace('database = "jobs.db"', f'database = "{url}"'))
-    return path
-
-
-#: Modules of the contract PostgreSQL does not meet yet, and why.
-NOT_YET = {
-    "postgres": {
-        "test_flow": "flow control (priority aging, queue weights, concurrency and rate "
-                     "limits at claim) is not implemented on PostgreSQL yet",
-        "test_flow_control": "pause, cancel of running jobs and on_full policies are not "
-                             "implemented on PostgreSQL yet",
-    },
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        backend = getattr(item, "callspec", None) and item.callspec.params.get("opened")
-        why = NOT_YET.get(backend or "", {}).get(item.module.__name__.rsplit(".", 1)[-1])
-        if why:
-            item.add_marker(pytest.mark.xfail(reason=why, strict=False))
+    if backend == "postgres":
+        path = write_settings(tmp_path, worker={"queue_type": backend})
+        url = opened[0].db.url  # type: ignore[attr-defined]
+        path.write_text(path.read_text().replace('database = "jobs.db"', f'database = "{url}"'))
+        return path
+    store = opened[0]
+    assert isinstance(store, RedisStore)
+    return redis_settings(tmp_path, store.prefix, name="settings.toml")
