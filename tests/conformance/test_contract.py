@@ -37,3 +37,16 @@ def test_the_protocol_covers_the_contract():
     contract = {"enqueue", "claim", "heartbeat", "complete", "retry", "bury", "recover_orphans",
                 "fire", "insert_events", "fan_out", "write_logs", "prune_retention"}
     assert contract <= set(_members())
+
+
+def test_each_operation_belongs_to_exactly_one_part_of_the_protocol():
+    # Store only combines the protocols of each concern; an operation declared twice
+    # (or on Store itself) would let two parts drift apart.
+    owners: dict[str, list[str]] = {}
+    for part in Store.__mro__:
+        if part.__module__.startswith("runner.store."):
+            for name, value in vars(part).items():
+                if not name.startswith("_") and (callable(value) or isinstance(value, property)):
+                    owners.setdefault(name, []).append(part.__name__)
+    assert {name: parts for name, parts in owners.items() if len(parts) > 1} == {}
+    assert "Store" not in {part for parts in owners.values() for part in parts}
