@@ -11,8 +11,16 @@ from collections.abc import Mapping, Sequence
 
 from runner.errors import ConfigError, InvalidAction
 from runner.flow import FlowLimits
-from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
-from runner.store.redis.codec import acks_args, arg, job_args, jobs_args, pairs_args
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.redis.codec import (
+    Arg,
+    acks_args,
+    arg,
+    decoded,
+    job_args,
+    jobs_args,
+    pairs_args,
+)
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import ClaimResult
 from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYABLE, JobState
@@ -21,9 +29,20 @@ from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYAB
 class JobMachine(RedisBase):
     """Writes that move jobs between states."""
 
-    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
-        if jobs and self.run("enqueue", arg(float(now)), int(queue_size), *jobs_args(jobs)):
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
+        if not jobs:
+            return Enqueued({})
+        limits: list[Arg] = [len(bounds or {})]
+        for queue, bound in (bounds or {}).items():
+            limits += [queue, int(bound.max_size), bound.on_full]
+        woke, dups, dropped = self.run(  # type: ignore[misc]
+            "enqueue", arg(float(now)), int(queue_size), *limits, *jobs_args(jobs))
+        if woke:
             self._published.woke = True  # the function published the wake-up already
+        pairs = decoded(dups)
+        return Enqueued(dict(zip(pairs[::2], pairs[1::2], strict=True)),
+                        tuple(decoded(dropped)))
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
