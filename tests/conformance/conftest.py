@@ -70,10 +70,7 @@ BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opened]]] = {
 
 
 #: Contract tests a backend does not meet yet, by backend: why.
-NOT_YET: dict[str, dict[str, str]] = {
-    "redis": {"test_flow.py": "flow control (aging, weights, concurrency and rate limits) is "
-                              "not implemented on Redis yet"},
-}
+NOT_YET: dict[str, dict[str, str]] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,9 +7,10 @@ same script that claims.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
-from runner.errors import ConfigError, InvalidAction
+from runner.errors import InvalidAction
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.redis.codec import (
@@ -24,6 +25,19 @@ from runner.store.redis.codec import (
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import ClaimResult
 from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYABLE, JobState
+
+
+def limits_arg(limits: FlowLimits | None) -> str:
+    """The limits of a claim as the claim function reads them (JSON; empty: plain order)."""
+    if limits is None or limits.plain:
+        return ""
+    rates = {"qr": limits.queue_rates, "tr": limits.task_rates}
+    return json.dumps({
+        "aging": float(limits.aging), "weights": dict(limits.weights),
+        "qc": dict(limits.queue_concurrency), "tc": dict(limits.task_concurrency),
+        "kc": dict(limits.key_concurrency),
+        **{k: {n: [r.per_second, int(r.burst)] for n, r in v.items()}
+           for k, v in rates.items()}})
 
 
 class JobMachine(RedisBase):
@@ -48,18 +62,14 @@ class JobMachine(RedisBase):
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
               limits: FlowLimits | None = None) -> ClaimResult:
-        if limits is not None and limits.limited:
-            # Aging and weights only order claims; a limit must hold, so it is refused.
-            raise ConfigError(f"{self.url} ({self.prefix}): concurrency and rate limits "
-                              "([queues.NAME] concurrency, rate_limit; task limits) are not "
-                              "enforced by queue_type redis yet; remove them or use sqlite")
-        claimed, next_due, suspect, revoked = self.run(  # type: ignore[misc]
+        claimed, next_due, suspect, revoked, full = self.run(  # type: ignore[misc]
             "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
-            arg(bool(busy)), len(queues), *queues, *acks_args(acks))
+            arg(bool(busy)), limits_arg(limits), len(queues), *queues, *acks_args(acks))
         jobs = [Claimed(c[0].decode(), c[1], int(c[2]), now) for c in claimed]
         return ClaimResult(jobs, float(next_due) if next_due else None, bool(suspect),
                            bool(revoked),
-                           {c[0].decode(): (c[3].decode(), c[4].decode()) for c in claimed})
+                           {c[0].decode(): (c[3].decode(), c[4].decode()) for c in claimed},
+                           frozenset(decoded(full)))
 
     def complete(self, acks: Sequence[Ack],
                  labels: Mapping[str, tuple[str, str]] | None = None) -> None:

@@ -39,7 +39,8 @@ local DISPATCH = 'runner.events.dispatch'
 local WAITING = {available=true, scheduled=true, retrying=true}
 local FINAL = {completed=true, dead=true, cancelled=true}
 local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
-             'rowid','attempt','lease_owner','started_at','max_attempts','event_id'}
+             'rowid','attempt','lease_owner','started_at','max_attempts','event_id',
+             'concurrency_key'}
 
 local function opt(v) if v == NULL or v == false then return nil end return v end
 
@@ -107,6 +108,12 @@ local function unique_moves(h, new)
   end
 end
 
+-- Jobs running per task and per (task, concurrency key): what concurrency limits count.
+local function running(h, by)
+  bump(P..'run', 't'..US..h.task, by)
+  if h.concurrency_key then bump(P..'run', 'k'..US..h.task..US..h.concurrency_key, by) end
+end
+
 -- The one place a job changes state: every index that depends on it follows.
 local function restate(h, new, finished_at, written)
   local old = h.state
@@ -125,6 +132,7 @@ local function restate(h, new, finished_at, written)
     end
     if old == 'executing' then
       redis.call('HDEL', P..'cancels', id)  -- a request names one attempt; this one is over
+      running(h, -1)
       redis.call('ZREM', P..'leases', id)
       if h.lease_owner then redis.call('SREM', P..'inflight:'..h.lease_owner, id) end
       redis.call('HDEL', P..'job:'..id, 'lease_owner', 'lease_expires_at')
@@ -134,6 +142,7 @@ local function restate(h, new, finished_at, written)
   if h.unique_key and (FINAL[new] or not old or FINAL[old]) then unique_moves(h, new) end
   redis.call('ZADD', P..'state:'..new, h.rowid, id)
   redis.call('HINCRBY', P..'qstate', h.queue..US..new, 1)
+  if new == 'executing' then running(h, 1) end
   if h.schedule and not FINAL[new] then redis.call('HINCRBY', P..'slive:'..h.schedule, new, 1) end
   if FINAL[new] then
     redis.call('ZADD', P..'fin:'..new, finished_at, id)

@@ -36,14 +36,16 @@ if queue_size > 0 then
 end
 return rearm(j, now) and 1 or 0
 """,
-    # ARGV: now, owner, lease_seconds, want, busy, nqueues, queues..., acks...
+    # ARGV: now, owner, lease_seconds, want, busy, limits (JSON, or empty), nqueues,
+    #       queues..., acks...
     "claim": r"""
 local now, owner = tonumber(ARGV[2]), ARGV[3]
 local lease, want, busy = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
-local nq = tonumber(ARGV[7])
+local limits = (ARGV[7] ~= '') and cjson.decode(ARGV[7]) or nil
+local nq = tonumber(ARGV[8])
 local queues = {}
-for i = 1, nq do queues[i] = ARGV[7 + i] end
-local acks = read_acks(8 + nq)
+for i = 1, nq do queues[i] = ARGV[8 + i] end
+local acks = read_acks(9 + nq)
 for _, ack in ipairs(acks) do complete(ack) end
 if nq == 0 then queues = redis.call('SMEMBERS', P..'queues') end
 local paused_queues, paused_tasks = paused_sets()
@@ -65,11 +67,13 @@ local suspect = false
 for _, q in ipairs(queues) do
   if redis.call('ZCARD', P..'suspect:'..q) > 0 then suspect = true; break end
 end
-if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked')} end
+if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked'), {}} end
 local src = suspect and 'suspect:' or 'ready:'
 local n = suspect and 1 or want
-local picked = {}
-if n > 0 then
+local picked, token_due, full = {}, nil, {}
+if n > 0 and limits then
+  picked, token_due, full = choose_limited(src, queues, n, now, limits, paused_tasks)
+elseif n > 0 then
   local candidates = {}
   for _, q in ipairs(queues) do
     for _, c in ipairs(heads(src, q, n, paused_tasks)) do candidates[#candidates + 1] = c end
@@ -108,8 +112,11 @@ if #claimed == 0 and not suspect then
       next_due = first[2]
     end
   end
+  if token_due and (not next_due or token_due < tonumber(next_due)) then
+    next_due = exact(token_due)
+  end
 end
-return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked')}
+return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked'), full}
 """,
     # ARGV: acks...
     "complete": r"""
