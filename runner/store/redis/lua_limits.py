@@ -131,7 +131,8 @@ local function head(c, b, paused_tasks, now, aging, taken)
       for i = 1, #rows, 2 do
         local m = rows[i]
         local id = string.sub(m, 35)
-        local v = redis.call('HMGET', P..'job:'..id, 'task', 'concurrency_key')
+        local v = b.by_task and redis.call('HMGET', P..'job:'..id, 'task', 'concurrency_key')
+                  or {}
         local run_at = tonumber(string.sub(m, 1, 20))
         local priority = -tonumber(rows[i + 1])
         if aging > 0 and now > run_at then
@@ -207,6 +208,8 @@ end
 local function choose_limited(src, queues, n, now, limits, paused_tasks)
   local aging = tonumber(limits.aging) or 0
   local b = budget_of(limits, queues, now)
+  -- the task and key of each candidate are read only when a limit or a pause needs them
+  b.by_task = next(limits.tc) or next(limits.kc) or next(limits.tr) or next(paused_tasks)
   local sorted = {}
   for _, q in ipairs(queues) do sorted[#sorted + 1] = q end
   table.sort(sorted)
