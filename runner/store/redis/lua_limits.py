@@ -120,14 +120,16 @@ local function cursors_of(src, q, aging)
 end
 
 -- The cursor's next job the budget allows (skipping held ones for good), or nil.
-local function head(c, b, paused_tasks, now, aging, taken)
+local function head(c, b, paused_tasks, now, aging, taken, want)
   while true do
     if c.bi > #c.buf then
       if c.done or c.pos >= SCAN then return nil end
+      -- a claim of a few jobs reads a few; each further read of the cursor reads twice as many
+      c.chunk = c.chunk and math.min(2 * c.chunk, 1000) or want + 4
       local rows = redis.call('ZRANGEBYSCORE', c.key, c.lo, c.hi, 'WITHSCORES',
-                              'LIMIT', c.pos, 100)
+                              'LIMIT', c.pos, c.chunk)
       c.pos, c.buf, c.bi = c.pos + #rows / 2, {}, 1
-      if #rows < 200 then c.done = true end
+      if #rows < 2 * c.chunk then c.done = true end
       for i = 1, #rows, 2 do
         local m = rows[i]
         local id = string.sub(m, 35)
@@ -155,10 +157,10 @@ local function better(a, b)
 end
 
 -- The best allowed head among some cursors (and its cursor), or nil.
-local function best_of(cursors, b, paused_tasks, now, aging, taken)
+local function best_of(cursors, b, paused_tasks, now, aging, taken, want)
   local best, at = nil, nil
   for _, c in ipairs(cursors) do
-    local h = head(c, b, paused_tasks, now, aging, taken)
+    local h = head(c, b, paused_tasks, now, aging, taken, want)
     if h and (not best or better(h, best)) then best, at = h, c end
   end
   return best, at
@@ -230,7 +232,7 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
     end
     while #picked < n and #ready > 0 do
       local q = weighted_next(counters, limits, ready)
-      local c = best_of(cursors[q], b, paused_tasks, now, aging, taken)
+      local c = best_of(cursors[q], b, paused_tasks, now, aging, taken, n)
       if not c then
         for i, name in ipairs(ready) do if name == q then table.remove(ready, i); break end end
       else
@@ -250,7 +252,7 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
       for _, c in ipairs(cursors_of(src, q, aging)) do cursors[#cursors + 1] = c end
     end
     while #picked < n do
-      local c = best_of(cursors, b, paused_tasks, now, aging, taken)
+      local c = best_of(cursors, b, paused_tasks, now, aging, taken, n)
       if not c then break end
       take(b, c); taken[c.id] = true
       picked[#picked + 1] = c
