@@ -18,7 +18,12 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``leases``: id by lease expiry; ``inflight:<owner>``: a worker's claimed ids
   (the in-flight set the lifeline reads when the owner is gone);
 * ``fin:<state>``: finished ids by ``finished_at`` (retention, rates);
-* ``unique``: unique key → id of the live job holding it;
+* ``unique``: unique key → id of the live job holding it; ``ulive:<key>`` and
+  ``ufin:<key>``: the live and the finished jobs of a unique key by ``created_at``
+  (what the duplicate check reads: windows and states);
+* ``run``: jobs executing per ``t<US>task`` and ``k<US>task<US>key`` (concurrency
+  limits); ``cancels``, ``pauses``, ``backpressure``: see :mod:`runner.store.redis.lua_flow`;
+  ``flow``: token buckets and queue turns (:mod:`runner.store.redis.lua_limits`);
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
