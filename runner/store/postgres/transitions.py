@@ -17,7 +17,8 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from runner.errors import QueueFull
-from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.postgres import control
 from runner.store.postgres.counting import count_completions, count_where
 from runner.store.rows import ClaimResult
 from runner.store.states import (
@@ -87,9 +88,13 @@ _ENQUEUE = (
 
 
 def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
-                sizes: Mapping[str, int], channel: str | None = None) -> Enqueued:
+                sizes: Mapping[str, int], channel: str | None = None,
+                drops: Mapping[str, QueueBound] | None = None) -> Enqueued:
     """Enqueue ``jobs``, leaving out those whose unique key names a job that counts,
     with each queue of ``sizes`` bounded to that many waiting jobs.
+
+    Each queue of ``drops`` (``on_full = "drop_oldest"``) keeps its bound by
+    cancelling its oldest waiting jobs after the insert, under the queue's lock.
 
     A keyed job counts while it is in the new job's ``unique_states`` (default:
     waiting or running) and, with ``unique_for``, was created that recently.
@@ -119,8 +124,15 @@ def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float
     # The bound of each queue is checked in the same transaction (see check_room).
     for queue, size in sorted(sizes.items()):
         check_room(conn, [j for j in fresh if j.queue == queue], size, before=True)
+    dropping = sorted(q for q in (drops or {}) if any(j.queue == q for j in fresh))
+    for queue in dropping:  # after check_room's locks, in order: never crosswise
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"runner queue {queue}",))
     enqueue(conn, fresh, created, channel=channel)
-    return Enqueued(duplicates)
+    dropped: list[str] = []
+    for queue in dropping:
+        dropped += control.drop_oldest(conn, queue, (drops or {})[queue], now=created)
+    return Enqueued(duplicates, tuple(dropped))
 
 
 def _holder(conn: psycopg.Connection, job: NewJob, created: float) -> str | None:
@@ -200,8 +212,14 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
     alone, and only by a process running nothing (``busy`` False).
     """
     queue_sql = " AND queue = ANY(%(queues)s)" if queues else ""
+    paused_queues, paused_tasks = control.paused_sets(conn)
+    if paused_queues:
+        queue_sql += " AND queue <> ALL(%(paused_queues)s)"
+    if paused_tasks:
+        queue_sql += " AND task <> ALL(%(paused_tasks)s)"
     params = {"now": now, "owner": owner, "expires": now + lease_seconds,
-              "queues": list(queues), "waiting": _WAITING}
+              "queues": list(queues), "waiting": _WAITING,
+              "paused_queues": paused_queues, "paused_tasks": paused_tasks}
     revocations, suspect = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%'), "
         "EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
