@@ -104,10 +104,7 @@ NOT_YET: dict[str, dict[str, str]] = {
               "test_jobs.py::test_fields_holding_separators_and_odd_bytes_read_back_unchanged":
                   "a duplicate unique key raises DuplicateJob on Redis instead of being "
                   "reported as the existing job"},
-    "postgres": {
-        "test_flow.py": "flow control (priority aging, queue weights, concurrency and rate "
-                        "limits at claim) is not implemented on PostgreSQL yet",
-    },
+    "postgres": {},
 }
 
 

@@ -27,6 +27,7 @@ from runner.store.event_rows import EventRow, EventStatus, HandlerOutcome, NewEv
 from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.postgres import attempts as _attempts
 from runner.store.postgres import control as _control
+from runner.store.postgres import counting as _counting
 from runner.store.postgres import events as _events
 from runner.store.postgres import kv as _kv
 from runner.store.postgres import logs as _logs
@@ -144,7 +145,7 @@ class PostgresStore:
             bound = (bounds or {}).get(full or "")
             if full and (bound is None or bound.on_full == "reject"):
                 refused = sum(1 for j in jobs if j.queue == full)
-                self.db.write(lambda conn: _control.count_backpressure(conn, full,
+                self.db.write(lambda conn: _counting.count_backpressure(conn, full,
                                                                        rejected=refused))
             raise
 
@@ -157,7 +158,7 @@ class PostgresStore:
         def claim(conn) -> ClaimResult:  # noqa: ANN001 - a psycopg connection
             _transitions.complete(conn, acks, channel)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
-                                      want=want, busy=busy, queues=queues)
+                                      want=want, busy=busy, queues=queues, limits=limits)
 
         return self.db.write(claim)
 

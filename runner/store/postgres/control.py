@@ -1,4 +1,4 @@
-"""Pauses, cancel requests of running jobs and full queues that drop their oldest jobs.
+"""Pauses, cancel requests of running jobs and the counts of full queues.
 
 The same meaning as on SQLite (:mod:`runner.store.sqlite.pauses`,
 :mod:`runner.store.sqlite.cancels`): the state lives in the database, so it
@@ -13,15 +13,13 @@ from collections.abc import Sequence
 
 import psycopg
 
-from runner.store.job_rows import QueueBound
+from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.counting import count_where
 from runner.store.rows import PauseRow
-from runner.store.states import CANCELLABLE, WAITING, JobState
+from runner.store.states import CANCELLABLE, JobState
 
 #: What can be paused.
 KINDS = ("queue", "task")
-_WAITING = [s.value for s in WAITING]
 
 
 def _check_kind(kind: str) -> None:
@@ -63,12 +61,6 @@ def list_pauses(db: PgDatabase) -> list[PauseRow]:
         "ORDER BY kind, name")]
 
 
-def paused_sets(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
-    """(paused queues, paused tasks), read inside a claim's transaction."""
-    rows = conn.execute("SELECT kind, name FROM runner_pause WHERE paused = 1").fetchall()
-    return ([n for k, n in rows if k == "queue"], [n for k, n in rows if k == "task"])
-
-
 # -- cancel requests ---------------------------------------------------------------------
 
 
@@ -82,10 +74,7 @@ def request_cancel(conn: psycopg.Connection, job_id: str, *, by: str,
                        (job_id,)).fetchone()
     state = None if row is None else JobState(row[0])
     if state in CANCELLABLE:
-        count_where(conn, "cancelled", "id = %s", (job_id,))
-        conn.execute("UPDATE runner_job SET state = %s, finished_at = %s, reason = %s "
-                     "WHERE id = %s", (JobState.CANCELLED.value, now, f"cancelled by {by}",
-                                       job_id))
+        transitions.cancel(conn, [job_id], now=now, reason=f"cancelled by {by}")
     elif state is JobState.EXECUTING:
         conn.execute(
             "INSERT INTO runner_cancel (job_id, attempt, requested_at, requested_by) "
@@ -129,45 +118,7 @@ def forget_cancel(conn: psycopg.Connection, job_id: str) -> None:
 # -- full queues -------------------------------------------------------------------------
 
 
-def count_backpressure(conn: psycopg.Connection, queue: str, *, rejected: int = 0,
-                       dropped: int = 0) -> None:
-    """Add jobs refused by a full queue (``rejected``) or cancelled to make room (``dropped``)."""
-    if rejected or dropped:
-        conn.execute(
-            "INSERT INTO runner_queue_total (queue, rejected, dropped) VALUES (%s,%s,%s) "
-            "ON CONFLICT (queue) DO UPDATE SET "
-            "rejected = runner_queue_total.rejected + excluded.rejected, "
-            "dropped = runner_queue_total.dropped + excluded.dropped", (queue, rejected, dropped))
-
-
 def backpressure_totals(db: PgDatabase) -> dict[str, tuple[int, int]]:
     """Per queue: (jobs rejected, jobs dropped) since the database was created."""
     return {q: (int(r), int(d)) for q, r, d in db.query(
         "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
-
-
-def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,
-                now: float) -> list[str]:
-    """Waiting → ``cancelled`` for the oldest waiting jobs of a queue over its bound.
-
-    Runs after the insert, under the queue's advisory lock the enqueue took, so
-    producers on several hosts never leave the queue over its bound. Oldest means
-    due the longest (``run_at``, then insertion order); the rows are kept with the
-    reason, counted as cancelled and as dropped.
-    """
-    (waiting,) = conn.execute("SELECT coalesce(sum(waiting), 0)::bigint FROM runner_queue "
-                              "WHERE queue = %s", (queue,)).fetchone()
-    excess = waiting - (bound.max_size or 0)
-    if excess <= 0:
-        return []
-    pick = ("id IN (SELECT id FROM runner_job WHERE queue = %s AND state = ANY(%s) "
-            "ORDER BY run_at, seq LIMIT %s)")
-    params = (queue, _WAITING, excess)
-    count_where(conn, "cancelled", pick, params)
-    reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
-              "drop_oldest)")
-    rows = conn.execute(
-        f"UPDATE runner_job SET state = %s, finished_at = %s, reason = %s WHERE {pick} "
-        f"RETURNING id, run_at, seq", (JobState.CANCELLED.value, now, reason, *params)).fetchall()
-    count_backpressure(conn, queue, dropped=len(rows))
-    return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[2]))]
