@@ -94,12 +94,6 @@ BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opened]]] = {
 
 #: Contract tests a backend does not meet yet, by backend: why.
 NOT_YET: dict[str, dict[str, str]] = {
-    "postgres": {
-        "test_flow.py": "flow control (priority aging, queue weights, concurrency and rate "
-                        "limits at claim) is not implemented on PostgreSQL yet",
-        "test_flow_control.py": "pause, cancel of running jobs and drop_oldest are not "
-                                "implemented on PostgreSQL yet",
-    },
 }
 
 

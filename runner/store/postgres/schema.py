@@ -106,6 +106,9 @@ INDEXES = [
         (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
         (queue, run_at) WHERE state IN {WAITING_SQL}""",
+    # The claim under queue shares reads each queue best priority first (flow control).
+    f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
+        (queue, priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
