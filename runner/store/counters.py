@@ -8,9 +8,15 @@ worker or a window passing never lowers them, so Prometheus can ``rate()`` them.
 Each counter is added to inside the transaction that makes the change it
 counts, by one statement per batch (the writers call the functions below);
 a rolled back change is never counted. Failed attempts are counted by a
-trigger on ``runner_job_error``, which every failure path writes to. No trigger
-sits on ``runner_job`` itself: one there, even one that does nothing, makes
-every claim and completion measurably slower.
+trigger on ``runner_job_error``, which every failure path writes to.
+
+The same row holds ``waiting``, the jobs of that task and queue waiting now
+(available, scheduled or retrying), which a queue bound reads instead of
+counting the backlog. An enqueue adds to it in the statement that counts
+``enqueued`` (one upsert per batch; a trigger per inserted row would cost more
+than the insert), and triggers on ``runner_job`` keep it exact through every
+later move into or out of a waiting state, whatever writes it. ``runner_queue``
+is a view of it per queue.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from itertools import accumulate
 from typing import Protocol
 
 from runner.store.db import Database
-from runner.store.states import COMPLETED_SQL, JobState
+from runner.store.states import COMPLETED_SQL, WAITING_SQL, JobState
 
 #: Upper bounds (seconds) of the duration histogram's buckets; +Inf is ``completed``.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -44,6 +50,7 @@ DDL = [
         {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in TOTALS)},
         duration_sum REAL NOT NULL DEFAULT 0,
         {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _BUCKET_COLUMNS)},
+        waiting INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (task, queue)) WITHOUT ROWID""",
     """CREATE TRIGGER IF NOT EXISTS runner_job_error_counted AFTER INSERT ON runner_job_error
         BEGIN
@@ -51,6 +58,28 @@ DDL = [
         SELECT task, queue, 1 FROM runner_job WHERE id = new.job_id
         ON CONFLICT (task, queue) DO UPDATE SET failed = failed + 1;
         END""",
+    # ``waiting`` after the enqueue: a job leaving a waiting state (claimed, cancelled,
+    # deleted) or entering one (retried, handed back, run again), or moving between
+    # waiting (task, queue) rows. ``UPDATE OF`` keeps them off updates of other columns.
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_delete AFTER DELETE ON runner_job
+        WHEN OLD.state IN {WAITING_SQL} BEGIN
+        UPDATE runner_job_total SET waiting = waiting - 1
+            WHERE task = OLD.task AND queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_leave
+        AFTER UPDATE OF state, queue, task ON runner_job WHEN OLD.state IN {WAITING_SQL}
+        AND (NEW.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue
+             OR NEW.task IS NOT OLD.task) BEGIN
+        UPDATE runner_job_total SET waiting = waiting - 1
+            WHERE task = OLD.task AND queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_enter
+        AFTER UPDATE OF state, queue, task ON runner_job WHEN NEW.state IN {WAITING_SQL}
+        AND (OLD.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue
+             OR NEW.task IS NOT OLD.task) BEGIN
+        INSERT INTO runner_job_total (task, queue, waiting) VALUES (NEW.task, NEW.queue, 1)
+            ON CONFLICT (task, queue) DO UPDATE SET waiting = waiting + 1; END""",
+    # Waiting jobs per queue, as the queue bound and the readers of queue depth see them.
+    """CREATE VIEW IF NOT EXISTS runner_queue AS
+        SELECT queue, sum(waiting) AS waiting FROM runner_job_total GROUP BY queue""",
 ]
 
 
@@ -64,17 +93,35 @@ class _Job(Protocol):
     queue: str
 
 
-_ADD_ENQUEUED = ("INSERT INTO runner_job_total (task, queue, enqueued) VALUES (?,?,?) "
-                 + _add(["enqueued"]))
+_ADD_ENQUEUED = ("INSERT INTO runner_job_total (task, queue, enqueued, waiting) "
+                 "VALUES (?,?,?,?) " + _add(["enqueued", "waiting"]))
 
 
 def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
-    """Add new jobs to ``enqueued`` (one row per task and queue of the batch)."""
+    """Add new jobs, all waiting, to ``enqueued`` and ``waiting`` (one row per task and queue).
+
+    Call it with the insert of the jobs, in the same transaction: no trigger counts them.
+    """
     if len(jobs) == 1:
-        conn.execute(_ADD_ENQUEUED, (jobs[0].task, jobs[0].queue, 1))
+        conn.execute(_ADD_ENQUEUED, (jobs[0].task, jobs[0].queue, 1, 1))
     elif jobs:
         per = Counter((j.task, j.queue) for j in jobs)
-        conn.executemany(_ADD_ENQUEUED, [(t, q, n) for (t, q), n in per.items()])
+        conn.executemany(_ADD_ENQUEUED, [(t, q, n, n) for (t, q), n in per.items()])
+
+
+def waiting_in(conn: sqlite3.Connection, queue: str) -> int:
+    """Jobs waiting in ``queue`` now: a sum over its few counter rows, whatever the backlog."""
+    return conn.execute("SELECT coalesce(sum(waiting), 0) FROM runner_job_total "
+                        "WHERE queue = ?", (queue,)).fetchone()[0]
+
+
+def recount_waiting(conn: sqlite3.Connection) -> None:
+    """Set every ``waiting`` from the jobs themselves (a migration; rows written by hand)."""
+    conn.execute("UPDATE runner_job_total SET waiting = 0 WHERE waiting != 0")
+    conn.execute(
+        f"INSERT INTO runner_job_total (task, queue, waiting) SELECT task, queue, count(*) "
+        f"FROM runner_job WHERE state IN {WAITING_SQL} GROUP BY task, queue "
+        "ON CONFLICT (task, queue) DO UPDATE SET waiting = excluded.waiting")
 
 
 _COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)

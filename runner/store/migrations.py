@@ -3,13 +3,14 @@
 ``runner_meta`` holds ``schema``: the version of the code that last migrated
 the file. At start-up (:func:`runner.store.schema.prepare_database`) a file at
 an older version is migrated forward, one step per version, inside the same
-write transaction that creates what is missing; a file at a newer version is
-refused (:class:`~runner.errors.SchemaTooNew`, exit 78) and left untouched, so an
-old worker never writes rows a newer one would misread.
+write transaction that then creates what is missing; a file at a newer version
+is refused (:class:`~runner.errors.SchemaTooNew`, exit 78) and left untouched, so
+an old worker never writes rows a newer one would misread.
 
 To change the schema: bump :data:`SCHEMA_VERSION` and add the step that brings
-a file from the previous version to it in :data:`MIGRATIONS` (a new table or
-index needs no step: ``create_schema`` adds what is missing).
+a file from the previous version to it in :data:`MIGRATIONS`. A step sees the
+file as the previous version left it; what it drops, ``create_schema`` then
+makes anew (a new table, index or trigger needs no step).
 """
 
 from __future__ import annotations
@@ -19,12 +20,37 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import SchemaTooNew
+from runner.store import counters
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
-SCHEMA_VERSION = 1
+#: 2: waiting jobs counted per task and queue in ``runner_job_total`` (``runner_queue``
+#: is a view of it), and one ``(state, task, created_at)`` index instead of two.
+SCHEMA_VERSION = 2
+
+
+def _to_2(conn: sqlite3.Connection) -> None:
+    """Count waiting jobs beside ``enqueued`` in ``runner_job_total``.
+
+    An enqueue then writes one counter row instead of two (and no trigger runs
+    per inserted row). The ``runner_queue`` table and its triggers go; the view
+    of the same name and the new triggers are created after this step.
+    """
+    for name in ("runner_queue_insert", "runner_queue_delete", "runner_queue_leave",
+                 "runner_queue_enter"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                    "AND name = 'runner_queue'").fetchone():
+        conn.execute("DROP TABLE runner_queue")
+    conn.execute(counters.DDL[0])  # a file from before the counters has none yet
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_job_total)")}
+    if "waiting" not in columns:
+        conn.execute("ALTER TABLE runner_job_total ADD COLUMN waiting INTEGER NOT NULL "
+                     "DEFAULT 0")
+    counters.recount_waiting(conn)
+
 
 #: target version -> the step that migrates a file from the version before it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _to_2}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:
@@ -57,10 +83,10 @@ def refuse_newer(path: Path, version: int | None, current: int | None = None) ->
 
 
 def migrate(conn: sqlite3.Connection, path: Path, version: int | None) -> int:
-    """Bring a file at ``version`` forward to :data:`SCHEMA_VERSION` in the caller's transaction.
+    """Run the steps from ``version`` to :data:`SCHEMA_VERSION` in the caller's transaction.
 
-    ``version`` is what the file recorded before this transaction created any
-    missing table (None: a new file, which is current once created).
+    ``version`` is what the file recorded (None: a new file, which needs no
+    step). The caller then creates what is missing and calls :func:`record_version`.
 
     Returns:
         The version the file had (the current one for a new file).
@@ -71,6 +97,10 @@ def migrate(conn: sqlite3.Connection, path: Path, version: int | None) -> int:
         step = MIGRATIONS.get(target)
         if step is not None:
             step(conn)
+    return start
+
+
+def record_version(conn: sqlite3.Connection) -> None:
+    """Record that the file is now at :data:`SCHEMA_VERSION`."""
     conn.execute("INSERT OR REPLACE INTO runner_meta (key, value) VALUES ('schema', ?)",
                  (str(SCHEMA_VERSION),))
-    return start

@@ -109,16 +109,6 @@ class Counter(_Table):
         table_name = "runner_counter"
 
 
-class QueueCount(_Table):
-    """Waiting jobs per queue, kept by triggers on runner_job (see runner.store.models)."""
-
-    queue = pw.TextField(primary_key=True)
-    waiting = pw.IntegerField(constraints=_default("0"))
-
-    class Meta:
-        table_name = "runner_queue"
-
-
 class Schedule(_Table):
     """Periodic schedules: one row each; firing is a compare-and-set on next_fire_at."""
 
@@ -223,7 +213,7 @@ class Log(_Table):
 
 
 #: Every table, in the order they are created.
-TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, QueueCount, Schedule,
+TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, Schedule,
                                 ScheduleRun, Worker, Event, Log]
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runner.errors import QueueFull
-from runner.store.counters import count_completions, count_enqueued, count_where
+from runner.store.counters import count_completions, count_enqueued, count_where, waiting_in
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
 from runner.store.states import (
     CANCELLABLE,
@@ -85,9 +85,9 @@ _INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, 
 def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
     """Raise QueueFull when adding ``jobs`` would put more than ``queue_size`` in a queue.
 
-    Reads the per-queue count the schema's triggers keep (one row, whatever the
-    backlog); inside the caller's write transaction, so concurrent producers
-    can never overshoot the bound between them.
+    Reads the count of waiting jobs the counters keep (a few rows per queue,
+    whatever the backlog); inside the caller's write transaction, so concurrent
+    producers can never overshoot the bound between them.
     """
     if not queue_size:
         return
@@ -95,9 +95,7 @@ def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int
     for job in jobs:
         adding[job.queue] = adding.get(job.queue, 0) + 1
     for queue, count in adding.items():
-        row = conn.execute("SELECT waiting FROM runner_queue WHERE queue = ?",
-                           (queue,)).fetchone()
-        waiting = row[0] if row else 0
+        waiting = waiting_in(conn, queue)
         if waiting + count > queue_size:
             raise QueueFull(
                 f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "

@@ -17,6 +17,8 @@ from runner.store.sqlite import SqliteStore
 from runner.store.states import JobState
 
 OLD_DDL = Path(__file__).parent / "data" / "schema_v1.sql"
+#: Version 1 as the last release left it: waiting jobs counted in a runner_queue table.
+COUNTED_V1_DDL = Path(__file__).parent / "data" / "schema_v1_counted.sql"
 T0 = 1_700_000_000.0
 
 
@@ -76,8 +78,8 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     previous = (_columns(old), _indexes(old))
     new = tmp_path / "new.db"
     _open(new)
-    # Added since: the waiting count per queue, lifetime counters, leases.
-    added = {"runner_queue", "runner_job_total", "runner_lease"}
+    # Added since: lifetime counters (with the waiting count), leases.
+    added = {"runner_job_total", "runner_lease"}
     assert {t: c for t, c in _columns(new).items() if t not in added} == previous[0]
     assert _indexes(new) == previous[1]
     _open(old)  # opening the old file adds what is new, with the same shape
@@ -104,15 +106,17 @@ def test_an_older_file_is_migrated_forward_once(tmp_path, monkeypatch):
         ran.append(True)
         conn.execute("ALTER TABLE runner_job ADD COLUMN note TEXT")
 
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(migrations, "MIGRATIONS", {2: add_note})
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    _open(path)
+    following = migrations.SCHEMA_VERSION + 1
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", following)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {following: add_note})
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", following)
     _open(path)
     _open(path)  # a second start finds it current
     assert ran == [True]
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM runner_meta WHERE key='schema'").fetchone() == (
-            "2",)
+            str(following),)
         assert "note" in {c[1] for c in conn.execute("PRAGMA table_info(runner_job)")}
 
 
@@ -124,3 +128,62 @@ def test_a_file_with_tables_but_no_recorded_version_counts_as_the_first(tmp_path
     _open(path)
     with sqlite3.connect(path) as conn:
         assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
+
+
+def _counted_v1_file(path: Path) -> Path:
+    """A version 1 file with waiting and finished jobs, counted as that release counted them."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(COUNTED_V1_DDL.read_text())
+        for n, (task, queue, state) in enumerate([
+                ("t.a", "default", "available"), ("t.a", "default", "scheduled"),
+                ("t.b", "default", "retrying"), ("t.b", "other", "available"),
+                ("t.a", "default", "completed"), ("t.b", "other", "executing")]):
+            conn.execute("INSERT INTO runner_job (id, task, queue, state, data, run_at, "
+                         "created_at) VALUES (?, ?, ?, ?, x'00', ?, ?)",
+                         (f"job-{n}", task, queue, state, T0, T0 + n))
+        conn.execute("INSERT INTO runner_job_total (task, queue, enqueued, completed) "
+                     "VALUES ('t.a', 'default', 7, 1)")
+    conn.close()
+    return path
+
+
+def test_a_version_1_file_moves_its_waiting_counts_beside_the_totals(tmp_path):
+    path = _counted_v1_file(tmp_path / "v1.db")
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
+            "default": 3, "other": 1}
+    store = SqliteStore(_open(path))
+    with sqlite3.connect(path) as conn:
+        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION == 2
+        kinds = dict(conn.execute("SELECT name, type FROM sqlite_master "
+                                  "WHERE name LIKE 'runner_queue%'"))
+        assert kinds == {"runner_queue": "view"}  # the old table and its triggers are gone
+        assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
+            "default": 3, "other": 1}
+        assert conn.execute("SELECT enqueued, completed, waiting FROM runner_job_total "
+                            "WHERE task = 't.a' AND queue = 'default'").fetchone() == (7, 1, 2)
+    # and the counts stay exact as the migrated file is used
+    store.enqueue([NewJob("job-new", "t.a", "default", 0, b"x", None, 1, T0)], now=T0,
+                  queue_size=4)
+    claimed = store.claim(now=T0 + 10, owner="h:1:1", lease_seconds=30, want=2).claimed
+    assert len(claimed) == 2
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == dict(
+            conn.execute("SELECT queue, count(*) FROM runner_job WHERE state IN "
+                         "('available','scheduled','retrying') GROUP BY queue"))
+
+
+def test_a_version_1_file_keeps_its_jobs_and_indexes_usable_after_migrating(tmp_path):
+    old = _counted_v1_file(tmp_path / "v1.db")
+    _open(old)
+    new = tmp_path / "new.db"
+    _open(new)
+    assert _columns(old) == _columns(new)
+    assert _indexes(old) == _indexes(new)
+    with sqlite3.connect(old) as conn:
+        triggers = {n for (n,) in conn.execute("SELECT name FROM sqlite_master "
+                                               "WHERE type = 'trigger'")}
+    with sqlite3.connect(new) as conn:
+        assert triggers == {n for (n,) in conn.execute("SELECT name FROM sqlite_master "
+                                                       "WHERE type = 'trigger'")}
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
