@@ -24,7 +24,7 @@ from runner.store import counters
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
 #: 2: waiting jobs counted per task and queue in ``runner_job_total`` (``runner_queue``
-#: is a view of it), and one ``(state, task, created_at)`` index instead of two.
+#: is a view of it).
 SCHEMA_VERSION = 2
 
 
