@@ -191,13 +191,7 @@ class RunnerHuey(HueyApi, Huey):
                                 "enqueued")
         if self._immediate or self.jobs is None:
             return [self.enqueue(task) for task in items]
-        new = []
-        for position, task in enumerate(items):
-            try:
-                new.append(self.new_job(task))
-            except SerializationError as exc:
-                raise SerializationError(f"enqueue_many item {position}: {exc}") from None
-        self.jobs.insert_many(new, batch_size=batch_size)
+        self.jobs.insert_many(self.new_jobs(items), batch_size=batch_size)
         if self._listened(S.SIGNAL_ENQUEUED):
             for task in items:
                 self._emit(S.SIGNAL_ENQUEUED, task)
@@ -210,16 +204,45 @@ class RunnerHuey(HueyApi, Huey):
 
     def new_job(self, task: RunnerTask) -> NewJob:
         """The row for a task: options resolved, arguments checked to serialize."""
-        task.wrapper.prepare(task)
-        if task.expires:
-            task.resolve_expires(self.utc)
-        data = self.serialize_checked(task)
-        return NewJob(
-            id=task.id, task=task.wrapper.task_name, queue=task.queue or "default",
-            priority=int(task.priority or 0), data=data, args=preview_args(task.args, task.kwargs),
-            max_attempts=int(task.retries or 0) + 1,
-            run_at=to_timestamp(task.eta) if task.eta else time.time(),
-            unique_key=task.unique_key, event_id=task.event_id, schedule=task.schedule_name)
+        return self.new_jobs([task], positions=False)[0]
+
+    def new_jobs(self, tasks: list[RunnerTask], *, positions: bool = True) -> list[NewJob]:
+        """The rows for tasks: options resolved, arguments checked to serialize.
+
+        What the tasks share is looked up once (bulk enqueue): the serializer,
+        the time, each task's resolved options.
+
+        Raises:
+            SerializationError: a call does not serialize (named by its position
+                in ``tasks`` when ``positions``); nothing is written.
+        """
+        now = time.time()
+        serialize = self.serializer.serialize
+        message = self._registry.create_message
+        settings = self.settings
+        resolved: dict[int, tuple[Any, str]] = {}
+        rows = []
+        for position, task in enumerate(tasks):
+            wrapper = task.wrapper
+            known = resolved.get(id(wrapper))
+            if known is None:
+                known = resolved[id(wrapper)] = (wrapper.resolve(settings), wrapper.task_name)
+            options, name = known
+            wrapper.prepare(task, options)
+            if task.expires:
+                task.resolve_expires(self.utc)
+            try:
+                data = serialize(message(task))
+            except Exception as exc:
+                error = unserializable(name, task.args, task.kwargs, exc, serialize)
+                if positions:
+                    error = SerializationError(f"enqueue_many item {position}: {error}")
+                raise error from None
+            rows.append(NewJob(task.id, name, task.queue, int(task.priority or 0), data,
+                               preview_args(task.args, task.kwargs), int(task.retries or 0) + 1,
+                               to_timestamp(task.eta) if task.eta else now, task.unique_key,
+                               task.event_id, task.schedule_name))
+        return rows
 
     def put_result(self, key: str, data: Any) -> Any:
         try:
@@ -265,14 +288,6 @@ class RunnerHuey(HueyApi, Huey):
                                jobs=follow_ups)
             attempt.outcome, attempt.settled = JobState.COMPLETED, True
         super()._run_post_execute(task, task_value, exception)
-
-    def serialize_checked(self, task: RunnerTask) -> bytes:
-        """Serialize a task, or say which argument cannot be; nothing is written."""
-        try:
-            return self.serialize_task(task)
-        except Exception as exc:
-            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc,
-                                 self.serializer.serialize) from None
 
     # -- consuming -------------------------------------------------------------
 
