@@ -21,8 +21,8 @@ _c_encode = c_make_encoder(None, repr, encode_basestring_ascii, None, ": ", ", "
 
 def preview_args(args: tuple, kwargs: dict) -> str:
     """A short JSON view of the arguments for the CLI and the dashboard."""
-    value = {"args": list(args), "kwargs": kwargs}
     try:
+        value = {"args": list(args), "kwargs": kwargs}
         text = "".join(_c_encode(value, 0)) if _c_encode is not None else _encode(value)
     except Exception:
         text = repr((args, kwargs))

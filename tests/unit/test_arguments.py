@@ -25,6 +25,10 @@ def test_a_circular_argument_is_previewed_by_repr():
     assert preview_args((loop,), {}) == "(([1, [...]],), {})"
 
 
+def test_arguments_that_are_not_a_sequence_are_previewed_by_repr():
+    assert preview_args(3, {}) == "(3, {})"  # huey's schedule(3) passes the bare value
+
+
 def test_a_long_preview_is_cut_to_2000_characters():
     text = preview_args(("x" * 5000,), {})
     assert len(text) == 2000 and text.endswith("...")
