@@ -26,8 +26,8 @@ from huey import SqliteHuey  # noqa: E402
 from bench.harness import line  # noqa: E402
 from runner import configure, emit_many, load_settings, task  # noqa: E402
 from runner.ids import new_ids  # noqa: E402
-from runner.store.db import Database  # noqa: E402
-from runner.store.models import create_schema  # noqa: E402
+from runner.store.sqlite.db import Database  # noqa: E402
+from runner.store.sqlite.models import create_schema  # noqa: E402
 
 SETTINGS = """
 [runner]

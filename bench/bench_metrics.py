@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import python, spawn, stop, wait_until  # noqa: E402
 from runner.config import DatabaseSection  # noqa: E402
 from runner.readmodel import metrics  # noqa: E402
-from runner.store.counters import BUCKETS  # noqa: E402
-from runner.store.db import Database  # noqa: E402
-from runner.store.models import create_schema  # noqa: E402
+from runner.store.sqlite.counters import BUCKETS  # noqa: E402
+from runner.store.sqlite.db import Database  # noqa: E402
+from runner.store.sqlite.models import create_schema  # noqa: E402
 
 SETTINGS = """
 [runner]

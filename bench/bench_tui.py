@@ -204,7 +204,7 @@ def main() -> None:
     else:
         print(f"reusing {db}")
     from runner.readmodel.dashboard import has_table
-    from runner.store.db import Database
+    from runner.store.sqlite.db import Database
 
     if not has_table(Database(db, readonly=True), "runner_log"):
         print("note: this schema has no runner_log table; log lines were not seeded")

@@ -20,8 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
-from runner.store.counters import recount_waiting
-from runner.store.models import create_schema
+from runner.store.sqlite.counters import recount_waiting
+from runner.store.sqlite.models import create_schema
 
 TASKS = [f"app.tasks.task_{n:02d}" for n in range(50)]
 QUEUES = ["default", "mail", "reports", "media", "maintenance"]

@@ -37,8 +37,8 @@ from runner.events.delivery import emit, emit_many, event_handler
 from runner.progress import Progress, get_progress, progress
 from runner.registry import configure, enqueue_many, get_huey, task
 from runner.scheduling.definitions import ScheduleDef, scheduled_task
-from runner.store.models import JobState
-from runner.store.schedules import RunRow, ScheduleRow
+from runner.store.schedule_rows import RunRow, ScheduleRow
+from runner.store.states import JobState
 from runner.task import Failure
 
 __all__ = [

@@ -31,9 +31,8 @@ from runner.scheduling.control import (
     skip_next_run,
     upcoming_fire_times,
 )
-from runner.store.db import Database
-from runner.store.factory import store_for
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.rows import JobFilter
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -43,7 +42,6 @@ from runner.store.states import (
     WAITING,
     JobState,
 )
-from runner.store.wakeup import Notifier
 
 #: What a bulk retry takes when the filter names no state: failed jobs only.
 FAILED_STATES = FAILED_OR_CANCELLED
@@ -52,47 +50,47 @@ BULK_CHUNK = 500
 BULK_VERBS = {"retry": RETRYABLE, "discard": DISCARDABLE, "cancel": CANCELLABLE}
 
 
-def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
+def retry_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Make jobs waiting again, due now, for one more attempt; returns how many.
 
     Dead, cancelled, retrying and completed jobs can be retried; others are left alone.
     """
-    changed = store_for(db).retry_jobs(job_ids, now=time.time() if now is None else now)
+    changed = store.retry_jobs(job_ids, now=time.time() if now is None else now)
     if changed:
-        Notifier(db.path).notify()
+        store.wakeup()
     return changed
 
 
-def discard_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
+def discard_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Mark waiting or dead jobs cancelled ("discarded"); returns how many."""
-    return store_for(db).discard_jobs(job_ids, now=time.time() if now is None else now)
+    return store.discard_jobs(job_ids, now=time.time() if now is None else now)
 
 
-def cancel_jobs(db: Database, job_ids: Sequence[str], *, now: float | None = None) -> int:
+def cancel_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Cancel jobs that have not started; returns how many."""
-    return store_for(db).cancel_jobs(job_ids, now=time.time() if now is None else now)
+    return store.cancel_jobs(job_ids, now=time.time() if now is None else now)
 
 
-def retry_job(db: Database, job_id: str) -> None:
+def retry_job(store: Store, job_id: str) -> None:
     """Retry one job, or say why it cannot be."""
-    job = store_for(db).get_job(job_id)
-    if job.state not in RETRYABLE or not retry_jobs(db, [job.id]):
+    job = store.get_job(job_id)
+    if job.state not in RETRYABLE or not retry_jobs(store, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only {', '.join(RETRYABLE)} jobs "
                             "can be retried")
 
 
-def discard_job(db: Database, job_id: str) -> None:
+def discard_job(store: Store, job_id: str) -> None:
     """Discard one job, or say why it cannot be."""
-    job = store_for(db).get_job(job_id)
-    if job.state not in DISCARDABLE or not discard_jobs(db, [job.id]):
+    job = store.get_job(job_id)
+    if job.state not in DISCARDABLE or not discard_jobs(store, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only {', '.join(DISCARDABLE)} jobs "
                             "can be discarded")
 
 
-def cancel_job(db: Database, job_id: str) -> None:
+def cancel_job(store: Store, job_id: str) -> None:
     """Cancel one waiting job, or say why it cannot be."""
-    job = store_for(db).get_job(job_id)
-    if job.state not in CANCELLABLE or not cancel_jobs(db, [job.id]):
+    job = store.get_job(job_id)
+    if job.state not in CANCELLABLE or not cancel_jobs(store, [job.id]):
         raise InvalidAction(f"job {job.id} is {job.state}; only waiting jobs can be cancelled")
 
 
@@ -131,7 +129,7 @@ def bulk_states(verb: str, state: str | None) -> tuple[str, ...]:
     return tuple(JobState(s) for s in named if s in allowed)
 
 
-def plan_bulk(db: Database, verb: str, filters: JobFilter) -> BulkPlan:
+def plan_bulk(store: Store, verb: str, filters: JobFilter) -> BulkPlan:
     """Count the jobs a bulk ``retry``/``discard``/``cancel`` of ``filters`` would change.
 
     Raises:
@@ -145,11 +143,11 @@ def plan_bulk(db: Database, verb: str, filters: JobFilter) -> BulkPlan:
         done = {"retry": "retried", "discard": "discarded", "cancel": "cancelled"}[verb]
         raise InvalidAction(f"{filters.state} jobs cannot be {done} (only "
                             f"{', '.join(BULK_VERBS[verb])} jobs can)")
-    count, top = store_for(db).count_for_bulk(filters, states)
+    count, top = store.count_for_bulk(filters, states)
     return BulkPlan(verb, filters, states, count, top)
 
 
-def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
+def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
              chunk: int = BULK_CHUNK) -> int:
     """Act on the planned set, oldest job first, in short transactions; returns how many.
 
@@ -157,10 +155,10 @@ def run_bulk(db: Database, plan: BulkPlan, *, now: float | None = None,
     and so is every job added after it.
     """
     at = time.time() if now is None else now
-    total = store_for(db).run_bulk(plan.verb, plan.filters, plan.states,
+    total = store.run_bulk(plan.verb, plan.filters, plan.states,
                                    up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
     if total and plan.verb == "retry":
-        Notifier(db.path).notify()
+        store.wakeup()
     return total
 
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 from runner.registry import get_huey
 from runner.runner_huey import CurrentJob, current_job, on_attempt_end
-from runner.store.db import Database
+from runner.store.backend import Store
 from runner.store.job_storage import JobStorage
-from runner.store.queries import get_job
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +86,10 @@ def flush_progress() -> int:
     return len(due)
 
 
-def get_progress(job_id: str, db: Database | None = None) -> Progress | None:
-    """The recorded progress of a job, or None when it never reported any."""
-    database = db or _jobs().db
-    job = get_job(database, job_id)
+def get_progress(job_id: str, store: Store | None = None) -> Progress | None:
+    """The recorded progress of a job (read from ``store``, default the runner's), or None
+    when it never reported any."""
+    job = (store or _jobs().store).get_job(job_id)
     if job.progress_done is None:
         return None
     return Progress(job.progress_done, job.progress_total, job.progress_message)

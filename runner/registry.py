@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.runner_huey import Result, RunnerHuey
+from runner.store.factory import is_url
 from runner.task import RunnerTaskWrapper, check_options, collect_options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,11 +58,17 @@ def runner_for(settings: Settings | None = None, database: str | os.PathLike[str
     """
     runner = huey or get_huey()
     chosen = settings or runner.settings
-    if database is not None and Path(database).resolve() != chosen.database_path.resolve():
+    if database is not None and not _same_database(os.fspath(database), chosen):
         chosen = chosen.with_database(database)
     if chosen != runner.settings:
         runner.configure(chosen)
     return runner
+
+
+def _same_database(database: str, settings: Settings) -> bool:
+    if is_url(database) or is_url(settings.runner.database):
+        return database == settings.runner.database
+    return Path(database).resolve() == settings.database_path.resolve()
 
 
 def import_task_modules(modules: Sequence[str]) -> None:

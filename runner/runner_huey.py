@@ -50,7 +50,6 @@ from runner.serializers import UnsupportedValue, make_serializer
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState
-from runner.store.workers import charge_stuck
 from runner.task import Failure, RunnerTask, TaskRegistry
 
 logger = logging.getLogger(__name__)
@@ -372,9 +371,9 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         assert jobs is not None
         try:
-            return charge_stuck(jobs.db, attempt.claimed.id, attempt.claimed.attempt,
-                                jobs.owner or "local", message,
-                                crash_limit=self.settings.worker.crash_limit)
+            return jobs.store.charge_stuck(attempt.claimed.id, attempt.claimed.attempt,
+                                           jobs.owner or "local", message,
+                                           crash_limit=self.settings.worker.crash_limit)
         except Exception:
             logger.exception("could not record stuck job %s; its lease lapses and it is "
                              "recovered", attempt.claimed.id)

@@ -91,8 +91,7 @@ def huey(tmp_path: Path, settings_file: Path) -> Iterator[RunnerHuey]:
     yield instance
     jobs = instance.jobs
     if jobs is not None:
-        jobs.notifier.close()
-        jobs.db.close()
+        jobs.store.close()
 
 
 @pytest.fixture

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         from tui import web
 
         app.source.close()
-        web.serve(web.dashboard_command(db=app.source.path, settings=args.settings,
+        where = app.source.url or app.source.path
+        web.serve(web.dashboard_command(db=where, settings=args.settings,
                                         refresh=args.refresh, actions=args.actions),
                   host=args.host or web.DEFAULT_HOST, port=args.port or web.DEFAULT_PORT)
         return 0

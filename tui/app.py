@@ -27,6 +27,7 @@ from runner.readmodel.dashboard import summary as read_summary
 from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
 from runner.readmodel.events import unhandled_event_count
 from runner.readmodel.schedules import schedule_count
+from runner.store.factory import is_url
 from tui.error_log import ErrorLog
 from tui.format import stamp
 from tui.rates import RateHistory
@@ -139,16 +140,16 @@ class DashboardApp(App[None]):
         started = time.perf_counter()
         now = self.clock()
         try:
-            with self.source.reading() as db:
-                rates = self.rates.update(db, now)
+            with self.source.reading() as store:
+                rates = self.rates.update(store, now)
                 summary = self.throttle.read(
                     "summary", lambda: read_summary(
-                        db, now, rates, done_last_minute=self.rates.last_minute(now),
+                        store, now, rates, done_last_minute=self.rates.last_minute(now),
                         stale_after=self.limits.heartbeat_max_age), fresh=fresh)
-                health = health_verdict(db, self.limits, now)
-                counts = TabCounts(summary, schedule_count(db), unhandled_event_count(db),
+                health = health_verdict(store, self.limits, now)
+                counts = TabCounts(summary, schedule_count(store), unhandled_event_count(store),
                                    health)
-                data = screen.fetch(db, request, now) if screen is not None else None
+                data = screen.fetch(store, request, now) if screen is not None else None
             outcome = PollOutcome(now, time.perf_counter() - started, counts, rates, data)
         except Exception as exc:  # noqa: BLE001 - any failure is shown, then retried
             text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -234,7 +235,7 @@ class DashboardApp(App[None]):
     # -- writes --------------------------------------------------------------
 
     def run_write(self, done: str, fn: Callable[..., Any], *args: Any, refused: str) -> None:
-        """Run ``fn(db, *args)`` from :mod:`runner.control` in a thread, then refresh.
+        """Run ``fn(store, *args)`` from :mod:`runner.control` in a thread, then refresh.
 
         ``done`` is the message on success; ``refused`` leads the reason on failure.
         """
@@ -247,8 +248,8 @@ class DashboardApp(App[None]):
     def _write(self, done: str, refused: str, fn: Callable[..., Any],
                args: tuple[Any, ...]) -> None:
         try:
-            with self.source.writing() as db:
-                result = fn(db, *args)
+            with self.source.writing() as store:
+                result = fn(store, *args)
         except Exception as exc:  # noqa: BLE001 - refused actions are shown, not raised
             self.call_from_thread(self.notify, f"{refused}: {exc}", severity="error",
                                   timeout=8)
@@ -320,7 +321,12 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
             every = loaded.tui.refresh
         if not loaded.tui.actions and not read_only:
             read_only, reason = True, "[tui] actions = false"
-    path = Path(db) if db is not None else loaded.database_path  # type: ignore[union-attr]
-    source = DataSource(path, options, read_only=read_only, read_only_reason=reason)
+    if db is not None:
+        where: str | Path = str(db) if is_url(str(db)) else Path(db)
+    else:
+        assert loaded is not None
+        where = (loaded.runner.database if is_url(loaded.runner.database)
+                 else loaded.database_path)
+    source = DataSource(where, options, read_only=read_only, read_only_reason=reason)
     return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock,
                         settings=loaded, error_log=Path(error_log) if error_log else None)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from runner.errors import InvalidFilter
 from runner.readmodel.dashboard import JOB_STATES
-from runner.store.queries import JobFilter
+from runner.store.rows import JobFilter
 
 _KEYS = ("state", "queue", "task", "event", "worker")
 #: Every state a filter may name: the job states and the two groups.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from runner.readmodel.dashboard import finished_per_second
-from runner.store.db import Database
+from runner.store.backend import Store
 
 #: Chart ranges: name -> (seconds per bucket, buckets).
 RANGES: dict[str, tuple[int, int]] = {"1h": (60, 60), "6h": (300, 72), "24h": (900, 96)}
@@ -33,14 +33,14 @@ class RateHistory:
         self.chunk = 600
         """Seconds of history back-filled per refresh; adapts to keep reads short."""
 
-    def update(self, db: Database, now: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def update(self, store: Store, now: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Read what is new (and one chunk of older history); return the last hour by minute."""
         end = (int(now) // 60 + 1) * 60
         start = end - self.minutes * 60
         fresh = int(now) - self.LOOKBACK
         if self.loaded_from is None or self.loaded_from > fresh:
             self.loaded_from = max(start, fresh)
-        completed, failed = finished_per_second(db, fresh)
+        completed, failed = finished_per_second(store, fresh)
         for counts, new in ((self.completed, completed), (self.failed, failed)):
             for second in [s for s in counts if s >= fresh]:
                 del counts[second]
@@ -48,7 +48,7 @@ class RateHistory:
         if self.loaded_from > start:
             low = max(start, self.loaded_from - self.chunk)
             began = time.perf_counter()
-            completed, failed = finished_per_second(db, low, self.loaded_from)
+            completed, failed = finished_per_second(store, low, self.loaded_from)
             took = time.perf_counter() - began
             self.chunk = max(60, self.chunk // 2) if took > 0.03 else (
                 min(3600, self.chunk * 2) if took < 0.01 else self.chunk)

@@ -1,50 +1,40 @@
-"""Where the dashboard's data comes from: one read-only and one read-write handle.
+"""Where the dashboard's data comes from: one read-only and one read-write store.
 
-Reads go through one ``mode=ro`` connection that polls take turns on (a lock
-keeps them from overlapping), kept open between refreshes so SQLite's page
-cache stays warm. It is in autocommit mode and every query fetches all its rows
-and closes its cursor, so no snapshot survives a read and the workers'
-checkpoints are never starved. When the file goes away or is replaced, or a
-read fails, the connection is closed and the next read opens the file again.
-Writes (actions) use a separate read-write :class:`Database`, opened and closed
-for each action.
+Reads go through one read-only store whose single connection the polls take
+turns on (a lock keeps them from overlapping), kept open between refreshes so
+the database's cache stays warm. Every read fetches all its rows, so no
+snapshot survives a read and the workers' checkpoints are never starved. When
+the data goes away or is replaced, or a read fails, the connection is closed
+and the next read opens it again. Writes (actions) use a separate read-write
+store whose connection is closed after each action. Both are opened by
+:func:`runner.store.factory.open_store`, so ``--db`` may be a file or a URL.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import peewee
-
 from runner.config import DatabaseSection
-from runner.errors import (
-    DatabaseCorrupt,
-    DatabaseError,
-    DatabaseLocked,
-    DatabaseUnavailable,
-    RunnerError,
-)
-from runner.store.db import Database
-from runner.store.models import is_jobs_database
+from runner.errors import DatabaseError, DatabaseUnavailable, RunnerError
+from runner.store.backend import Store
+from runner.store.factory import driver_errors, is_driver_bug, is_url, open_store
 
 #: Errors a read may raise when the database is missing, locked or damaged.
-READ_ERRORS = (RunnerError, sqlite3.Error, peewee.DatabaseError, OSError)
+READ_ERRORS = (RunnerError, OSError, *driver_errors())
 
 
 def is_database_problem(exc: BaseException) -> bool:
-    """True when ``exc`` comes from the database file, False for a bug in the code.
+    """True when ``exc`` comes from the database, False for a bug in the code.
 
-    SQLite's programming and interface errors (a wrong statement, a bad
-    parameter) are bugs; locked, missing, damaged or full files are not.
+    A driver's programming and interface errors (a wrong statement, a bad
+    parameter) are bugs; locked, missing, damaged or full databases are not.
     """
-    if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+    if is_driver_bug(exc):
         return False
-    return isinstance(exc, (DatabaseError, sqlite3.DatabaseError, peewee.DatabaseError,
-                            OSError))
+    return isinstance(exc, (DatabaseError, OSError, *driver_errors()))
 
 
 class DataSource:
@@ -59,14 +49,14 @@ class DataSource:
 
     def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
                  read_only: bool = False, read_only_reason: str = "--read-only") -> None:
-        self.path = Path(path)
+        self.url = str(path) if is_url(str(path)) else None
+        self.path = Path(path) if self.url is None else Path(self.url.split("://", 1)[1])
         self.options = options or DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
         self.read_only = read_only
         self.read_only_reason = read_only_reason
-        self._reader: Database | None = None
-        self._writer: Database | None = None
+        self._reader: Store | None = None
+        self._writer: Store | None = None
         self._read_lock = threading.Lock()
-        self._inode: int | None = None
 
     def check(self) -> None:
         """Open the file once and make sure it is a jobs database.
@@ -77,21 +67,13 @@ class DataSource:
             DatabaseLocked: the file stayed locked.
         """
         self._check_path()
-        with self.reading() as db:
-            try:
-                ok = is_jobs_database(db.connection())
-            except sqlite3.DatabaseError as exc:
-                text = str(exc)
-                if "locked" in text:
-                    raise DatabaseLocked(f"{self.path}: {text}") from None
-                if "not a database" in text or "malformed" in text:
-                    raise DatabaseCorrupt(f"{self.path}: {text}") from None
-                raise DatabaseUnavailable(f"{self.path}: {text}") from None
-            if not ok:
-                raise DatabaseCorrupt(f"{self.path}: not a jobs database (no runner_job table)")
+        with self.reading() as store:
+            store.verify()
 
     def _check_path(self) -> None:
         # What a newcomer needs: where the database comes from, not SQLite's I/O errors.
+        if self.url is not None:
+            return
         if self.path.is_dir():
             inside = self.path / "jobs.db"
             hint = (f"did you mean --db {inside}?" if inside.is_file() else
@@ -106,31 +88,29 @@ class DataSource:
                 "an existing one")
 
     @contextmanager
-    def reading(self) -> Iterator[Database]:
-        """The read-only database for one refresh (one refresh at a time).
+    def reading(self) -> Iterator[Store]:
+        """The read-only store for one refresh (one refresh at a time).
 
         Raises:
-            DatabaseUnavailable: the file is missing.
+            DatabaseUnavailable: the database is missing.
         """
         with self._read_lock:
-            try:
-                inode = self.path.stat().st_ino
-            except OSError as exc:
-                self._close_reader()
-                raise DatabaseUnavailable(f"{self.path}: {exc.strerror}") from None
-            if inode != self._inode:
-                self._close_reader()
-                self._inode = inode
             if self._reader is None:
-                self._reader = Database(self.path, self.options, readonly=True, shared=True)
+                if self.url is None and not self.path.exists():
+                    raise DatabaseUnavailable(f"{self.path}: no such file")
+                self._reader = open_store(self.url or self.path, readonly=True, shared=True,
+                                          options=self.options)
+            reader = self._reader
             try:
-                yield self._reader
+                reader.refresh()
+                yield reader
             except BaseException:
                 self._close_reader()
                 raise
-            conn = self._reader.connection()
-            if conn.in_transaction:  # never carry a snapshot into the next refresh
-                conn.rollback()
+            try:
+                reader.refresh()  # never carry a snapshot into the next refresh
+            except Exception:  # gone meanwhile: the next refresh says so
+                self._close_reader()
 
     def close(self) -> None:
         """Close the read connection (the app calls this when it exits)."""
@@ -143,8 +123,8 @@ class DataSource:
             self._reader = None
 
     @contextmanager
-    def writing(self) -> Iterator[Database]:
-        """The read-write database for one action; this thread's connection closes after.
+    def writing(self) -> Iterator[Store]:
+        """The read-write store for one action; this thread's connection closes after.
 
         Raises:
             DatabaseUnavailable: the dashboard was started with ``--read-only``.
@@ -152,9 +132,9 @@ class DataSource:
         if self.read_only:
             raise DatabaseUnavailable(f"read-only: actions are off ({self.read_only_reason})")
         if self._writer is None:
-            self._writer = Database(self.path, self.options)
-        db = self._writer
+            self._writer = open_store(self.url or self.path, options=self.options)
+        store = self._writer
         try:
-            yield db
+            yield store
         finally:
-            db.close()
+            store.close()

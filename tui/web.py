@@ -26,7 +26,7 @@ def dashboard_command(*, db: str | Path | None, settings: str | Path | None,
     """The shell command each browser session runs (the terminal dashboard itself)."""
     words = [sys.executable, "-m", "tui"]
     if db is not None:
-        words += ["--db", str(Path(db).resolve())]
+        words += ["--db", str(db) if "://" in str(db) else str(Path(db).resolve())]
     if settings is not None:
         words += ["--settings", str(Path(settings).resolve())]
     if refresh is not None:

@@ -23,7 +23,8 @@ from runner.config import Settings, load_settings
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
 from runner.printable import one_line
-from runner.store.db import Database
+from runner.store.backend import Store
+from runner.store.factory import is_url
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
@@ -54,6 +55,8 @@ class Context:
         return self.service.settings_source(self.args.settings)
 
     def database_exists(self) -> bool:
+        if is_url(self.settings.runner.database):
+            return True  # a server: opening it says whether it is there
         return self.settings.database_path.exists()
 
     @cached_property
@@ -65,7 +68,7 @@ class Context:
         return huey
 
     @cached_property
-    def db(self) -> Database:
+    def store(self) -> Store:
         # Only commands that write new rows (``creates``) may create the database: the
         # others read, or act on rows that must already be there.
         if not getattr(self.args, "creates", False) and not self.database_exists():
@@ -76,7 +79,7 @@ class Context:
                 "a worker first, or pass the service's --settings or --database")
         jobs = self.huey.jobs
         assert jobs is not None
-        return jobs.db
+        return jobs.store
 
     def load_tasks(self) -> None:
         """Import the task modules named in settings (to resolve task names)."""

@@ -12,8 +12,7 @@ from typing import Any
 from runner.cli import checks
 from runner.cli.format import key_values, table, when
 from runner.errors import SerializationError
-from runner.store.db import short_id
-from runner.store.factory import store_for
+from runner.store.rows import short_id
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -92,10 +91,10 @@ def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
-    rows = store_for(ctx.db).list_events(pattern=args.name,
+    rows = ctx.store.list_events(pattern=args.name,
                                    since=parse_since(args.since, time.time()),
                                    status=args.status, limit=args.limit)
-    outcomes = store_for(ctx.db).handler_outcomes([e.id for e in rows])
+    outcomes = ctx.store.handler_outcomes([e.id for e in rows])
     print(table(
         ["ID", "NAME", "EMITTED", "STATUS", "KEY", "SOURCE", "HANDLERS"],
         [(short_id(e.id), e.name, when(e.emitted_at), e.status, e.key or "", e.source or "",
@@ -106,14 +105,14 @@ def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
-    event = store_for(ctx.db).get_event(args.id)
+    event = ctx.store.get_event(args.id)
     fields = [("id", event.id), ("name", event.name), ("status", event.status),
               ("key", event.key or "-"), ("source", event.source or "-"),
               ("emitted", when(event.emitted_at)), ("dispatched", when(event.dispatched_at)),
               ("dispatch job", event.dispatch_job or "-"), ("deliveries", event.deliveries),
               ("data", event.data)]
     print(key_values(fields))
-    outcomes = store_for(ctx.db).handler_outcomes([event.id])[event.id]
+    outcomes = ctx.store.handler_outcomes([event.id])[event.id]
     if outcomes:
         print()
         print(table(["HANDLER", "OUTCOME", "JOB", "ATTEMPTS", "DELIVERIES"],
@@ -127,13 +126,13 @@ def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
 
     if args.ids:
         done = control.replay_events(args.ids, args.handler, only_failed=args.only_failed,
-                                     db=ctx.db, settings=ctx.settings)
+                                     store=ctx.store, settings=ctx.settings)
     else:
         if not args.name and not args.since:
             raise SerializationError("events replay: give --id, or --name and/or --since")
         done = control.replay_matching(args.name, since=parse_since(args.since, time.time()),
                                        handler=args.handler, only_failed=args.only_failed,
-                                       db=ctx.db, settings=ctx.settings)
+                                       store=ctx.store, settings=ctx.settings)
     if not done.jobs:
         print("no dispatched event matches; nothing to replay")
         return 0

@@ -13,11 +13,9 @@ from runner.cli.format import age, key_values, progress, table, when
 from runner.errors import InvalidAction, SerializationError, UnknownTask
 from runner.printable import block, one_line
 from runner.registry import registered_tasks
-from runner.store.db import short_id
-from runner.store.factory import store_for
-from runner.store.queries import JobFilter
+from runner.store.owners import worker_gone
+from runner.store.rows import JobFilter, short_id
 from runner.store.states import JobState
-from runner.store.workers import worker_gone
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,8 +101,8 @@ def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     filters = JobFilter(state=args.state, task=args.task, queue=args.queue, text=args.search)
-    rows = store_for(ctx.db).list_jobs(filters, limit=args.limit)
-    total = store_for(ctx.db).count_jobs(filters)
+    rows = ctx.store.list_jobs(filters, limit=args.limit)
+    total = ctx.store.count_jobs(filters)
     print(table(
         ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],
         [(short_id(j.id), j.task, j.queue, j.state, f"{j.attempt}/{j.max_attempts}",
@@ -115,7 +113,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
-    job = store_for(ctx.db).get_job(args.id)
+    job = ctx.store.get_job(args.id)
     now = time.time()
     fields = [
         ("id", job.id), ("task", job.task), ("queue", job.queue), ("priority", job.priority),
@@ -131,7 +129,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
                      f"{job.progress_message or ''}".strip() or "-"),
         ("event", job.event_id or "-"), ("schedule", job.schedule or "-")]
     print(key_values(fields))
-    errors = store_for(ctx.db).job_errors(job.id)
+    errors = ctx.store.job_errors(job.id)
     if errors:
         print(f"\nfailed attempts ({len(errors)}):")
         for e in errors:
@@ -150,18 +148,18 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
         act = {"retry": actions.retry_job, "discard": actions.discard_job,
                "cancel": actions.cancel_job}[args.action]
         for job_id in args.ids:
-            act(ctx.db, job_id)
+            act(ctx.store, job_id)
             print(f"{args.action}: {job_id}")
         return 0
     if filters == JobFilter() and not args.all:
         raise InvalidAction(f"{args.action}: give job ids, a filter (--state, --task, --queue, "
                             "--search), or --all for every job it applies to")
-    plan = actions.plan_bulk(ctx.db, args.action, filters)
+    plan = actions.plan_bulk(ctx.store, args.action, filters)
     states = ", ".join(plan.states)
     if args.dry_run:
         print(f"{args.action}: {plan.count} jobs ({states}) match; nothing changed (dry run)")
         return 0
-    done = actions.run_bulk(ctx.db, plan)
+    done = actions.run_bulk(ctx.store, plan)
     print(f"{args.action}: {done} of {plan.count} jobs ({states})"
           + ("" if done == plan.count else "; the others changed state meanwhile"))
     return 0
@@ -169,7 +167,7 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
-    rows = store_for(ctx.db).list_workers(include_stopped=args.all)
+    rows = ctx.store.list_workers(include_stopped=args.all)
     print(table(["WORKER", "STATE", "HEARTBEAT", "THREADS", "RUNNING", "RSS", "CPU", "QUEUES"],
                 [(w.id, "dead (process gone)" if w.state == "running" and worker_gone(w.id)
                   else w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
@@ -189,10 +187,9 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     if ctx.database_exists():
         jobs = ctx.huey.jobs
         Manager(settings, huey=ctx.huey).check_database(jobs)
-        from runner.store.maintenance import AUTO_VACUUM_OFF, INCREMENTAL, auto_vacuum_mode
-
-        if auto_vacuum_mode(jobs.db) != INCREMENTAL:
-            print(f"note: {AUTO_VACUUM_OFF}")
+        note = jobs.store.space_reclaim_note()
+        if note:
+            print(f"note: {note}")
         database = str(settings.database_path)
     else:
         database = f"{settings.database_path} (not created yet: the worker creates it)"

@@ -10,23 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from runner.cli.format import age, table, when
-from runner.errors import ConfigError, DatabaseLocked
+from runner.errors import ConfigError
 from runner.printable import block, one_line
 from runner.readmodel import metrics
 from runner.readmodel.health import check
 from runner.readmodel.prometheus import render_database
 from runner.readmodel.scrape import build_info, read_database
-from runner.store import logs as logstore
-from runner.store.db import short_id
-from runner.store.factory import store_for
-from runner.store.maintenance import (
-    AUTO_VACUUM_OFF,
-    INCREMENTAL,
-    auto_vacuum_mode,
-    other_running_workers,
-    retention_settings,
-    switch_to_incremental_vacuum,
-)
+from runner.store.rows import LogFilter, parse_level, short_id
 from runner.store.states import JobState
 
 
@@ -67,20 +57,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
     try:
-        level = logstore.parse_level(args.level) if args.level else 0
+        level = parse_level(args.level) if args.level else 0
     except ValueError as exc:
         raise ConfigError(f"--level: {exc}") from None
     job_id = None
     if args.job:
 
-        job_id = store_for(ctx.db).get_job(args.job).id
-    filters = logstore.LogFilter(job_id=job_id, task=args.task, level=level,
+        job_id = ctx.store.get_job(args.job).id
+    filters = LogFilter(job_id=job_id, task=args.task, level=level,
                                  worker_only=args.worker_only)
-    rows = store_for(ctx.db).read_logs(filters, limit=args.limit)
+    rows = ctx.store.read_logs(filters, limit=args.limit)
     last = _print_logs(rows, show_job=job_id is None)
     while args.follow:
         time.sleep(args.interval)
-        rows = store_for(ctx.db).read_logs(filters, after_id=last, limit=1000)
+        rows = ctx.store.read_logs(filters, after_id=last, limit=1000)
         last = _print_logs(rows, show_job=job_id is None) or last
     return 0
 
@@ -109,7 +99,7 @@ def _durations(marks: tuple[float, float, float] | None) -> list[str]:
 
 
 def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
-    snap = metrics.collect(ctx.db, window=args.window * 60)
+    snap = metrics.collect(ctx.store, window=args.window * 60)
     minutes = int(args.window)
     print("jobs by state: " + ", ".join(f"{k} {v}" for k, v in snap.states.items()))
     print(f"\nper queue (last {minutes} min; rate = completed/min over the last 5 min):")
@@ -147,7 +137,7 @@ def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
     from runner.readmodel.health import heartbeat_limit
 
     limit = heartbeat_limit(ctx.settings, ctx.settings.health)
-    text = render_database(read_database(ctx.db, heartbeat_limit=limit), build_info())
+    text = render_database(read_database(ctx.store, heartbeat_limit=limit), build_info())
     if not args.textfile:
         sys.stdout.write(text)
         return 0
@@ -169,36 +159,26 @@ def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
               f"{ctx.settings.path or 'built-in defaults'}, found via {ctx.settings_source}); "
               "no worker has run with these settings")
         return 1
-    report = check(ctx.db, ctx.settings)
+    report = check(ctx.store, ctx.settings)
     print(one_line(report.reason if report.ok else f"unhealthy: {report.reason}"))
     return 0 if report.ok else 1
 
 
 def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
-    section = retention_settings(ctx.settings)
-    report = store_for(ctx.db).prune_retention(section, dry_run=args.dry_run)
+    section = ctx.settings.retention
+    report = ctx.store.prune_retention(section, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb}: " + ", ".join(f"{n} {what}" for what, n in report.deleted.items()))
     if not args.dry_run:
         print(f"vacuumed {report.vacuumed_pages} pages; WAL "
               f"{report.wal_bytes_before / 2**20:.1f} -> {report.wal_bytes_after / 2**20:.1f} MiB"
               + (" (checkpoint blocked by a reader)" if report.checkpoint_busy else ""))
-    if not report.auto_vacuum:
-        print(f"note: {AUTO_VACUUM_OFF}")
+    note = None if report.auto_vacuum else ctx.store.space_reclaim_note()
+    if note:
+        print(f"note: {note}")
     return 0
 
 
 def cmd_vacuum(args: argparse.Namespace, ctx: Any) -> int:
-    db = ctx.db
-    if auto_vacuum_mode(db) == INCREMENTAL:
-        print(f"{db.path}: auto_vacuum is already incremental; nothing to do")
-        return 0
-    running = other_running_workers(db)
-    if running and not args.force:
-        raise DatabaseLocked(f"{db.path}: {running} worker(s) running; stop them first (the "
-                             "VACUUM copies the whole file under the write lock) or pass --force")
-    before = db.path.stat().st_size
-    switch_to_incremental_vacuum(db)
-    print(f"{db.path}: auto_vacuum is now incremental; file {before / 2**20:.1f} -> "
-          f"{db.path.stat().st_size / 2**20:.1f} MiB")
+    print(ctx.store.vacuum(force=args.force))
     return 0

@@ -91,12 +91,13 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
     ctx.load_tasks()  # a schedule not yet synced by a scheduler is found in code
     if args.act == "run-now":
-        job_id = schedule_control.run_schedule_now(args.name, db=ctx.db, settings=ctx.settings)
+        job_id = schedule_control.run_schedule_now(args.name, store=ctx.store,
+                                                   settings=ctx.settings)
         print(f"run-now: {args.name} enqueued job {job_id}")
         return 0
     act = {"pause": schedule_control.pause_schedule, "resume": schedule_control.resume_schedule,
            "skip-next": schedule_control.skip_next_run}[args.act]
-    act(args.name, db=ctx.db)
+    act(args.name, store=ctx.store)
     print(f"{args.act}: {args.name}")
     return 0
 

@@ -33,11 +33,10 @@ from runner.events.settings import event_settings
 from runner.ids import new_id, new_ids
 from runner.registry import get_huey, task
 from runner.runner_huey import RunnerHuey
-from runner.store import events as store
-from runner.store.events import NewEvent
+from runner.store.event_rows import EventRow, NewEvent
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
-from runner.store.models import DISPATCH_TASK
+from runner.store.rows import DISPATCH_TASK
 from runner.task import RunnerTaskWrapper, check_options, collect_options
 
 logger = logging.getLogger(__name__)
@@ -272,7 +271,7 @@ def _dispatch(*event_ids: str) -> None:
 
     Besides its own events it sweeps up every due pending event, in batches, until
     none is left: emits made while a dispatch job waited unclaimed share that job
-    (see ``event_store.insert_events``) and rely on this sweep.
+    (see ``Store.insert_events``) and rely on this sweep.
     """
     huey = get_huey()
     jobs = huey.jobs
@@ -292,7 +291,7 @@ def _dispatch(*event_ids: str) -> None:
             return
 
 
-def _fan_out(huey: RunnerHuey, jobs: JobStorage, found: list[store.EventRow],
+def _fan_out(huey: RunnerHuey, jobs: JobStorage, found: list[EventRow],
              event_ids: tuple[str, ...]) -> None:
     plan: dict[str, list[NewJob]] = {}
     names: dict[str, str] = {}
@@ -326,7 +325,7 @@ def handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any,
     return huey.new_job(job)
 
 
-def current_event() -> store.EventRow | None:
+def current_event() -> EventRow | None:
     """Inside a handler: the event being handled (name, id, key, ...), else None."""
     from runner.runner_huey import current_job
 

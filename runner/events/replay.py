@@ -26,10 +26,10 @@ from runner.events.settings import event_settings
 from runner.ids import derived_id
 from runner.registry import get_huey, runner_for, task
 from runner.runner_huey import RunnerHuey, current_job
-from runner.store import events as store
-from runner.store.db import Database, short_id
-from runner.store.events import EventStatus
+from runner.store.backend import Store
+from runner.store.event_rows import EventStatus
 from runner.store.job_storage import JobStorage
+from runner.store.rows import short_id
 from runner.store.states import JobState
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class ReplayRequest:
 
 
 def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False,
-           huey: RunnerHuey | None = None, db: Database | None = None,
+           huey: RunnerHuey | None = None, store: Store | None = None,
            settings: Settings | None = None) -> str:
     """Deliver a stored event again, through a worker; returns the replay job's id.
 
@@ -62,31 +62,30 @@ def replay(event_id: str, handler: str | None = None, *, only_failed: bool = Fal
         handler: only this handler (by name).
         only_failed: only handlers whose newest delivery of this event is dead.
         huey: the runner to enqueue on (default: the process-wide one).
-        db: the jobs database (default: the runner's); the runner is pointed at it.
+        store: the jobs store (default: the runner's); the runner is pointed at it.
         settings: settings to point the process-wide runner at first (the dashboard's).
 
     Raises:
         EventNotFound: no such event.
         InvalidAction: the event has not been dispatched yet (it will be, once).
     """
-    return replay_events([event_id], handler, only_failed=only_failed, huey=huey, db=db,
+    return replay_events([event_id], handler, only_failed=only_failed, huey=huey, store=store,
                          settings=settings).jobs[0]
 
 
 def replay_matching(pattern: str | None = None, *, since: float | None = None,
                     handler: str | None = None, only_failed: bool = False,
                     limit: int = 10_000, huey: RunnerHuey | None = None,
-                    db: Database | None = None,
+                    store: Store | None = None,
                     settings: Settings | None = None) -> ReplayRequest:
     """Replay every dispatched event matching ``pattern`` emitted at or after ``since``.
 
     Events still pending are left to their own dispatch. Returns the replay
     jobs enqueued (none when no event matched) and the events they carry.
     """
-    runner = _runner(huey, db, settings)
+    runner = _runner(huey, store, settings)
     jobs = _jobs(runner)
-    found = [e.id for e in store.list_events(jobs.db, pattern=pattern, since=since,
-                                             limit=limit)
+    found = [e.id for e in jobs.store.list_events(pattern=pattern, since=since, limit=limit)
              if e.status != EventStatus.PENDING]
     if not found:
         return ReplayRequest((), ())
@@ -95,12 +94,12 @@ def replay_matching(pattern: str | None = None, *, since: float | None = None,
 
 def replay_events(event_ids: Sequence[str], handler: str | None = None, *,
                   only_failed: bool = False, huey: RunnerHuey | None = None,
-                  db: Database | None = None,
+                  store: Store | None = None,
                   settings: Settings | None = None) -> ReplayRequest:
     """Replay the given events (ids or unique parts of them); see :func:`replay`."""
-    runner = _runner(huey, db, settings)
+    runner = _runner(huey, store, settings)
     jobs = _jobs(runner)
-    events = [store.get_event(jobs.db, event_id) for event_id in event_ids]
+    events = [jobs.store.get_event(event_id) for event_id in event_ids]
     for event in events:
         if event.status == EventStatus.PENDING:
             raise InvalidAction(f"event {short_id(event.id)} has not been dispatched yet; its "
@@ -121,9 +120,9 @@ def _enqueue(runner: RunnerHuey, event_ids: list[str], handler: str | None,
     return ReplayRequest(tuple(ids), tuple(event_ids))
 
 
-def _runner(huey: RunnerHuey | None, db: Database | None,
+def _runner(huey: RunnerHuey | None, store: Store | None,
             settings: Settings | None) -> RunnerHuey:
-    return runner_for(settings, None if db is None else db.path, huey=huey)
+    return runner_for(settings, None if store is None else store.location, huey=huey)
 
 
 def _jobs(runner: RunnerHuey) -> JobStorage:
@@ -144,12 +143,12 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
         return
     job = current_job()
     replay_id = job.id if job is not None else ""
-    outcomes = store.handler_outcomes(jobs.db, event_ids) if only_failed else {}
+    outcomes = jobs.store.handler_outcomes(event_ids) if only_failed else {}
     unknown = []
     written = 0
     for event_id in event_ids:
         try:
-            event = store.get_event(jobs.db, event_id)
+            event = jobs.store.get_event(event_id)
         except EventNotFound:  # pruned since the request: nothing to deliver
             logger.warning("replay: event %s is gone (pruned); skipped", event_id)
             continue
@@ -171,7 +170,7 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
         new = [handler_job(huey, h, event.id, payload,
                            job_id=derived_id(replay_id, event.id, h.name) if replay_id else None)
                for h in targets]
-        if store.add_deliveries(jobs.db, event.id, new, now=time.time()):
+        if jobs.store.add_deliveries(event.id, new, now=time.time()):
             written += len(new)
     if written:
         jobs.wake()

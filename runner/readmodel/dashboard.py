@@ -1,10 +1,11 @@
 """Reads behind the terminal dashboard (``python -m tui``), one function per panel.
 
-Every function takes a (normally read-only) :class:`Database` and returns plain
-dataclasses, so no snapshot outlives the call. Tables that a given database may
-not have yet (schedules, events, logs) read as empty instead of failing: the
-dashboard works on any version. The statements live in the store
-(:mod:`runner.store.dashboard_reads`); this module is what the dashboard imports.
+Every function takes a (normally read-only) :class:`~runner.store.backend.Store`
+and returns plain dataclasses (:mod:`runner.store.views`), so no snapshot
+outlives the call. Tables that a given database may not have yet (schedules,
+events, logs) read as empty instead of failing: the dashboard works on any
+version. The statements live in the store's backend; this module is what the
+dashboard imports.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runner.errors import JobNotFound
-from runner.store.dashboard_reads import (
+from runner.store.backend import Store
+from runner.store.rows import AttemptError, JobFilter, JobRow, LogRow
+from runner.store.states import JobState
+from runner.store.views import (
     JOB_SORTS,
     JOB_STATES,
     RECENT_SAMPLE,
@@ -26,25 +30,8 @@ from runner.store.dashboard_reads import (
     RunTimes,
     Summary,
     WorkerLoad,
-    job_page,
-    live_worker_ids,
-    page_key_at,
     percentile,
-    queue_loads,
-    recent_run_times,
-    stalled_count,
-    summary,
-    throughput,
-    worker_loads,
 )
-from runner.store.db import Database
-from runner.store.factory import store_for
-from runner.store.integrity import has_table, index_hint
-from runner.store.logs import tail_logs
-from runner.store.models import AttemptError, JobRow, LogRow
-from runner.store.states import JobState
-from runner.store.stats import count_jobs_capped, finished_per_second
-from runner.store.stats import queue_oldest as oldest_due_by_queue
 
 if TYPE_CHECKING:
     from runner.readmodel.results import ResultView
@@ -61,34 +48,119 @@ class JobDetail:
     """The stored return value (peeked, never consumed); None when none is stored."""
 
 
-def job_detail(db: Database, job_id: str, *, log_limit: int = 500) -> JobDetail:
+def job_detail(store: Store, job_id: str, *, log_limit: int = 500) -> JobDetail:
     """A job with its failed attempts and its newest log lines.
 
     Raises:
         JobNotFound: no such job.
     """
     from runner.readmodel.results import job_result
-    store = store_for(db)
     job = store.get_job(job_id)
     logs = store.tail_logs(job_id=job.id, limit=log_limit)
-    result = job_result(db, job.id) if job.state == JobState.COMPLETED else None
+    result = job_result(store, job.id) if job.state == JobState.COMPLETED else None
     return JobDetail(job, store.job_errors(job.id), logs, result)
 
 
-def resolve_job_id(db: Database, text: str) -> str:
+def resolve_job_id(store: Store, text: str) -> str:
     """The full id of the job ``text`` names (a whole id, or a unique start or end of one).
 
     Text that names no job is returned unchanged: log lines can outlive their job.
     """
     try:
-        return store_for(db).get_job(text).id
+        return store.get_job(text).id
     except JobNotFound:
         return text
 
 
+def summary(store: Store, now: float | None = None,
+            rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+            done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+    """The numbers shown on every screen (see :meth:`Store.summary`)."""
+    return store.summary(now, rates, done_last_minute=done_last_minute, stale_after=stale_after)
+
+
+def live_worker_ids(store: Store, now: float, stale_after: float) -> frozenset[str]:
+    """Workers registered as running whose heartbeat is younger than ``stale_after``."""
+    return store.live_worker_ids(now, stale_after)
+
+
+def stalled_count(store: Store, now: float, stale_after: float) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+    return store.stalled_count(now, stale_after)
+
+
+def throughput(store: Store, now: float | None = None, *,
+               minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Completions and failed attempts per minute, oldest minute first."""
+    return store.throughput(now, minutes=minutes)
+
+
+def queue_loads(store: Store, now: float | None = None) -> list[QueueLoad]:
+    """Waiting and running jobs per queue and the age of the oldest due one."""
+    return store.queue_loads(now)
+
+
+def recent_run_times(store: Store, now: float | None = None, *, sample: int = RECENT_SAMPLE
+                     ) -> tuple[RunTimes, dict[str, RunTimes]]:
+    """p50/p95 run time and completions per minute, overall and per queue."""
+    return store.recent_run_times(now, sample=sample)
+
+
+def worker_loads(store: Store, *, include_stopped: bool = False) -> list[WorkerLoad]:
+    """Registered workers with the jobs each holds a lease on."""
+    return store.worker_loads(include_stopped=include_stopped)
+
+
+def job_page(store: Store, filters: JobFilter | None = None, *, limit: int = 100,
+             after: PageKey | None = None, oldest_first: bool = False, sort: str = "newest",
+             now: float | None = None) -> JobPage:
+    """One page of jobs in ``sort`` order from ``after`` on (see :meth:`Store.keyset_page`).
+
+    Raises:
+        ValueError: ``sort`` is not one of :data:`JOB_SORTS`.
+    """
+    return store.keyset_page(filters, limit=limit, after=after, oldest_first=oldest_first,
+                             sort=sort, now=now)
+
+
+def page_key_at(store: Store, at: float, filters: JobFilter | None = None, *,
+                oldest_first: bool = False) -> PageKey:
+    """The page key that starts a listing at the time ``at``."""
+    return store.page_key_at(at, filters, oldest_first=oldest_first)
+
+
+def tail_logs(store: Store, *, after_id: int = 0, job_id: str | None = None, min_level: int = 0,
+              text: str | None = None, limit: int = 500) -> list[LogRow]:
+    """Stored log records after ``after_id``, oldest first; with 0, the newest ``limit``."""
+    return store.tail_logs(after_id=after_id, job_id=job_id, min_level=min_level, text=text,
+                           limit=limit)
+
+
+def count_jobs_capped(store: Store, filters: JobFilter | None = None, *,
+                      cap: int = 10_000) -> tuple[int, bool]:
+    """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
+    return store.count_jobs_capped(filters, cap=cap)
+
+
+def finished_per_second(store: Store, since: float,
+                        until: float | None = None) -> tuple[dict[int, int], dict[int, int]]:
+    """Completions and failed attempts per whole second in ``[since, until)``."""
+    return store.finished_per_second(since, until)
+
+
+def oldest_due_by_queue(store: Store, now: float) -> list[tuple[str, float | None]]:
+    """Each queue with waiting jobs and the ``run_at`` of its oldest due one."""
+    return store.queue_oldest(now)
+
+
+def has_table(store: Store, name: str) -> bool:
+    """True when the database holds table ``name`` (newer features add tables)."""
+    return store.has_table(name)
+
+
 __all__ = ["JOB_SORTS", "JOB_STATES", "JobPage", "LogLine", "PageKey", "QueueLoad",
            "RECENT_SAMPLE", "RunTimes", "RunningJob", "SORT_WINDOW", "Summary", "WorkerLoad",
-           "count_jobs_capped", "finished_per_second", "has_table", "index_hint", "job_page",
+           "count_jobs_capped", "finished_per_second", "has_table", "job_page",
            "live_worker_ids", "oldest_due_by_queue", "page_key_at", "percentile", "queue_loads",
            "recent_run_times", "stalled_count", "summary", "tail_logs", "throughput",
            "worker_loads", "JobDetail", "job_detail", "resolve_job_id"]

@@ -22,8 +22,7 @@ from runner.readmodel.health import (
     heartbeat_limit,
 )
 from runner.readmodel.metrics import schedule_lags
-from runner.store.db import Database
-from runner.store.queries import list_workers
+from runner.store.backend import Store
 
 
 @dataclass(frozen=True)
@@ -47,17 +46,17 @@ def health_limits(settings: Settings | None) -> HealthLimits:
                         section.max_schedule_lag)
 
 
-def health_verdict(db: Database, limits: HealthLimits, now: float | None = None
+def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
                    ) -> HealthReport:
     """``ok``, or the first reason the runner is unhealthy."""
     at = time.time() if now is None else now
-    workers = list_workers(db)
+    workers = store.list_workers()
     fresh = min((at - w.heartbeat_at for w in workers), default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
                    if w.status and w.status.startswith(PAUSED_PREFIX)), None)
-    waiting = {queue: max(0.0, at - oldest) for queue, oldest in oldest_due_by_queue(db, at)
+    waiting = {queue: max(0.0, at - oldest) for queue, oldest in oldest_due_by_queue(store, at)
                if oldest is not None}
-    lags = schedule_lags(db, at) if has_table(db, "runner_schedule") else None
+    lags = schedule_lags(store, at) if has_table(store, "runner_schedule") else None
     facts = HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, None, paused)
     return evaluate(facts, heartbeat_max_age=limits.heartbeat_max_age,
                     max_waiting_age=limits.max_waiting_age,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from runner.store.db import Database
-from runner.store.factory import store_for
+from runner.store.backend import Store
 
 #: Exact (type, message) pairs read at most; beyond this the smallest are left out.
 MAX_EXACT = 20_000
@@ -52,9 +51,9 @@ class FailureGroup:
     """The exact messages, most frequent first."""
 
 
-def failure_groups(db: Database, *, limit: int = 200) -> list[FailureGroup]:
+def failure_groups(store: Store, *, limit: int = 200) -> list[FailureGroup]:
     """Retrying and dead jobs grouped by error type and masked message, biggest first."""
-    rows = store_for(db).failure_rows(limit=MAX_EXACT)
+    rows = store.failure_rows(limit=MAX_EXACT)
     merged: dict[tuple[str | None, str | None], list[tuple]] = {}
     for row in rows:
         merged.setdefault((row[0], mask_numbers(row[1])), []).append(row)
@@ -75,22 +74,22 @@ def failure_groups(db: Database, *, limit: int = 200) -> list[FailureGroup]:
     return groups[:limit]
 
 
-def failure_group_ids(db: Database, error_type: str | None,
+def failure_group_ids(store: Store, error_type: str | None,
                       message: str | None | list[str | None], *,
                       limit: int = 100_000) -> list[str]:
     """Ids of the retrying and dead jobs with ``error_type`` and one of the messages."""
     messages = message if isinstance(message, list) else [message]
     ids: list[str] = []
     for text in messages:
-        ids += store_for(db).failure_group_ids(error_type, text, limit=limit - len(ids))
+        ids += store.failure_group_ids(error_type, text, limit=limit - len(ids))
         if len(ids) >= limit:
             break
     return ids
 
 
-def failure_signature(db: Database) -> tuple[int, int]:
+def failure_signature(store: Store) -> tuple[int, int]:
     """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
 
     Two cheap reads; the Failures screen groups again only when this changes.
     """
-    return store_for(db).failure_signature()
+    return store.failure_signature()

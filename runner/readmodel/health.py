@@ -25,9 +25,7 @@ from runner.durations import age
 from runner.errors import DiskFull
 from runner.readmodel.metrics import schedule_lags
 from runner.sections import HealthSection
-from runner.store.db import Database
-from runner.store.factory import store_for
-from runner.store.integrity import probe_write, read_schema
+from runner.store.backend import Store
 
 #: Worker status prefix that the resource guard writes while claims are held.
 PAUSED_PREFIX = "paused:"
@@ -111,7 +109,7 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
     return HealthReport(True, "ok")
 
 
-def gather(db: Database, *, quick_check: bool = True, now: float | None = None,
+def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
            heartbeat_max_age: float | None = None, min_free_disk_mb: int = 0) -> HealthFacts:
     """Read the facts from the database.
 
@@ -121,10 +119,10 @@ def gather(db: Database, *, quick_check: bool = True, now: float | None = None,
     """
     at = time.time() if now is None else now
     try:
-        problem = check_database(db) if quick_check else None
-        workers = store_for(db).list_workers()
-        depths = store_for(db).queue_depths(at)
-        lags = schedule_lags(db, at)
+        problem = check_database(store) if quick_check else None
+        workers = store.list_workers()
+        depths = store.queue_depths(at)
+        lags = schedule_lags(store, at)
     except Exception as exc:
         return HealthFacts(None, {}, None, database_problem=str(exc))
     fresh = min((at - w.heartbeat_at for w in workers), default=None)
@@ -135,30 +133,27 @@ def gather(db: Database, *, quick_check: bool = True, now: float | None = None,
                     if w.status and w.status.startswith(STALLED_PREFIX)), None)
     disk = None
     if heartbeat_max_age is not None and (fresh is None or fresh > heartbeat_max_age):
-        disk = disk_problem(db, min_free_disk_mb)
+        disk = disk_problem(store, min_free_disk_mb)
     return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused,
                        stalled, disk)
 
 
-class _Rollback(Exception):
-    pass
-
-
-def disk_problem(db: Database, min_free_disk_mb: int = 0) -> str | None:
+def disk_problem(store: Store, min_free_disk_mb: int = 0) -> str | None:
     """"disk full: ..." when free space is under the minimum or a small write does not fit."""
-    directory = db.path.parent
-    try:
-        free = shutil.disk_usage(directory).free
-    except OSError:
-        free = None
+    directory = store.data_dir()
+    free = None
+    if directory is not None:
+        try:
+            free = shutil.disk_usage(directory).free
+        except OSError:
+            free = None
     if free is not None and min_free_disk_mb and free < min_free_disk_mb * 2**20:
         return (f"disk full: only {free / 2**20:.0f} MiB free under {directory} "
                 f"(min_free_disk_mb {min_free_disk_mb})")
-    if db.readonly:
+    if store.readonly:
         return None
-
     try:
-        probe_write(db, 12288, deadline=1.0)
+        store.probe_write(12288, deadline=1.0)
     except DiskFull as exc:
         return f"disk full: {exc}"
     except Exception:  # locked or busy: says nothing about the disk
@@ -166,25 +161,17 @@ def disk_problem(db: Database, min_free_disk_mb: int = 0) -> str | None:
     return None
 
 
-def check_database(db: Database) -> str | None:
-    """``quick_check`` on small files, a schema read on big ones; the problem or None."""
-    try:
-        size = db.path.stat().st_size
-    except OSError as exc:
-        return f"{db.path}: {exc.strerror}"
-    if size > _QUICK_CHECK_MAX_BYTES:
-        read_schema(db)
-        return None
-    result = store_for(db).quick_check()
-    return None if result == "ok" else f"quick_check: {result}"
+def check_database(store: Store) -> str | None:
+    """A full check of small databases, a schema read of big ones; the problem or None."""
+    return store.integrity_problem(full_check_below=_QUICK_CHECK_MAX_BYTES)
 
 
-def check(db: Database, settings: Settings, *, paused: str | None = None,
+def check(store: Store, settings: Settings, *, paused: str | None = None,
           now: float | None = None) -> HealthReport:
     """Gather and evaluate in one call; ``paused`` is the caller's own hold reason, if any."""
     section = health_settings(settings)
     limit = heartbeat_limit(settings, section)
-    facts = gather(db, quick_check=section.quick_check, now=now, heartbeat_max_age=limit,
+    facts = gather(store, quick_check=section.quick_check, now=now, heartbeat_max_age=limit,
                    min_free_disk_mb=settings.worker.min_free_disk_mb)
     if paused and not facts.paused:
         facts = replace(facts, paused=paused)

@@ -9,7 +9,7 @@ rate, retries and deaths; per queue: jobs by state and the age of the oldest
 due waiting job; per schedule: how late its next fire is; per worker: heartbeat
 age, RSS, CPU.
 
-Each query fetches all its rows at once (see :mod:`runner.store.queries`).
+Each query fetches all its rows at once (see :mod:`runner.store.sqlite.queries`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from runner.store.db import Database
-from runner.store.factory import store_for
+from runner.store.backend import Store
 from runner.store.states import ALL
 
 logger = logging.getLogger(__name__)
@@ -141,10 +140,9 @@ def throughput(done: Sequence[tuple[float, float]], failed: Sequence[tuple[float
         died=died, durations=marks, duration_sum=sum(durations), duration_count=len(durations))
 
 
-def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -> Snapshot:
+def collect(store: Store, *, now: float | None = None, window: float = WINDOW) -> Snapshot:
     """Read every metric (a handful of short queries)."""
     at = time.time() if now is None else now
-    store = store_for(db)
     since = at - window
     done: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for task, queue, started, finished in store.completions_since(since):
@@ -180,10 +178,10 @@ def collect(db: Database, *, now: float | None = None, window: float = WINDOW) -
     workers = [WorkerMetrics(w.id, max(0.0, at - w.heartbeat_at), w.rss_bytes, w.cpu_percent,
                              w.running, w.concurrency, w.status)
                for w in store.list_workers()]
-    return Snapshot(at, window, states, tasks, queues, workers, schedule_lags(db, at))
+    return Snapshot(at, window, states, tasks, queues, workers, schedule_lags(store, at))
 
 
-def schedule_lags(db: Database, now: float) -> dict[str, float]:
+def schedule_lags(store: Store, now: float) -> dict[str, float]:
     """How late each active schedule's due fire is (0 when on time)."""
-    rows = store_for(db).active_schedule_fires()
+    rows = store.active_schedule_fires()
     return {str(n): max(0.0, now - float(t)) if t is not None else 0.0 for n, t in rows}

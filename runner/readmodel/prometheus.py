@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from runner.readmodel.scrape import COUNT_LIMIT, BuildInfo, DatabaseSnapshot, WorkerSnapshot
-from runner.store.counters import BUCKETS
 from runner.store.states import JobState
+from runner.store.views import BUCKETS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

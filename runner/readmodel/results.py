@@ -21,8 +21,7 @@ import pickle
 import uuid
 from dataclasses import dataclass
 
-from runner.store.db import Database
-from runner.store.factory import store_for
+from runner.store.backend import Store
 
 #: Classes a stored result may be rebuilt from; anything else is described, not loaded.
 _PLAIN = {
@@ -81,9 +80,8 @@ def decode_result(data: bytes) -> ResultView:
     return ResultView(json.dumps(value, indent=2, default=repr), len(data), value)
 
 
-def job_result(db: Database, job_id: str) -> ResultView | None:
+def job_result(store: Store, job_id: str) -> ResultView | None:
     """The result stored for ``job_id`` (without consuming it); None when none is stored."""
-    store = store_for(db)
     if not store.has_table("runner_kv"):
         return None
     data = store.stored_result(job_id)

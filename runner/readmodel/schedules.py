@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runner.store.db import Database
-from runner.store.factory import store_for
+from runner.store.backend import Store
 
 
 @dataclass(frozen=True)
@@ -27,24 +26,24 @@ class ScheduleView:
     """The due fire is late (no scheduler running, or it is behind)."""
 
 
-def schedule_count(db: Database) -> int:
+def schedule_count(store: Store) -> int:
     """How many schedules the database holds (0 without the table)."""
-    if not store_for(db).has_table("runner_schedule"):
+    if not store.has_table("runner_schedule"):
         return 0
-    return store_for(db).count_schedules()
+    return store.count_schedules()
 
 
-def schedule_views(db: Database, now: float | None = None) -> list[ScheduleView]:
+def schedule_views(store: Store, now: float | None = None) -> list[ScheduleView]:
     """Every schedule by name (empty without the table).
 
     ``lag`` is how late the due fire is when it is overdue, otherwise how late
     the last fire was.
     """
-    if not store_for(db).has_table("runner_schedule"):
+    if not store.has_table("runner_schedule"):
         return []
     at = time.time() if now is None else now
     views = []
-    for row in store_for(db).list_schedules():
+    for row in store.list_schedules():
         active = row.enabled and not row.paused and not row.orphaned
         overdue = row.next_fire_at is not None and active and row.next_fire_at < at - 1
         lag = at - row.next_fire_at if overdue and row.next_fire_at is not None else row.last_lag

@@ -22,13 +22,19 @@ from dataclasses import dataclass
 
 import psutil
 
-from runner.store.scrape_reads import (  # noqa: F401 - the scrape's database reads
-    COUNT_LIMIT,
-    DatabaseSnapshot,
-    QueueGauges,
-    read_database,
-    waiting_queues,
-)
+from runner.store.backend import Store
+from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
+
+
+def read_database(store: Store, *, now: float | None = None,
+                  heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
+    """The database-wide snapshot (cost bounded by tasks x queues, not by jobs)."""
+    return store.read_snapshot(now=now, heartbeat_limit=heartbeat_limit)
+
+
+def waiting_queues(store: Store) -> list[str]:
+    """Queues with waiting jobs."""
+    return store.waiting_queues()
 
 
 @dataclass(frozen=True)

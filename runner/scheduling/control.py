@@ -2,8 +2,8 @@
 
 The one implementation behind the public API, ``python -m runner schedules``
 and the dashboard (all reach it through :mod:`runner.control`). Each function
-acts on ``db`` when given (the dashboard's read-write handle), else on the
-runner's database (``huey``, default the process-wide one). Each is one short
+acts on ``store`` when given (the dashboard's read-write handle), else on the
+runner's store (``huey``, default the process-wide one). Each is one short
 transaction; a running scheduler notices the change within its
 ``check_interval``. A schedule that is defined in this process but not yet in
 the table (no scheduler has started) is added first.
@@ -21,76 +21,75 @@ from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules, parse_spec, registry
 from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
-from runner.store import schedules as store
-from runner.store.db import Database
-from runner.store.schedules import RunRow, ScheduleRow
+from runner.store.backend import Store
+from runner.store.schedule_rows import RunRow, ScheduleRow
 
 
 def list_schedules(*, huey: RunnerHuey | None = None,
-                   db: Database | None = None) -> list[ScheduleRow]:
+                   store: Store | None = None) -> list[ScheduleRow]:
     """Every schedule in the database, by name, with its last job's state."""
-    return store.list_schedules(_db(huey, db))
+    return _store(huey, store).list_schedules()
 
 
 def get_schedule(name: str, *, huey: RunnerHuey | None = None,
-                 db: Database | None = None) -> ScheduleRow:
+                 store: Store | None = None) -> ScheduleRow:
     """One schedule.
 
     Raises:
         ScheduleNotFound: no schedule of that name, in the table or in code.
     """
-    return _require(name, huey, db)
+    return _require(name, huey, store)
 
 
 def schedule_runs(name: str, *, limit: int = 100, huey: RunnerHuey | None = None,
-                  db: Database | None = None) -> list[RunRow]:
+                  store: Store | None = None) -> list[RunRow]:
     """The most recent fired (or skipped) slots of a schedule, oldest first."""
-    _require(name, huey, db)
-    return store.schedule_runs(_db(huey, db), name, limit=limit)
+    _require(name, huey, store)
+    return _store(huey, store).schedule_runs(name, limit=limit)
 
 
-def pause_schedule(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
+def pause_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
                    now: float | None = None) -> None:
     """Stop firing a schedule until :func:`resume_schedule`; survives restarts.
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey, db)
-    store.set_paused(_db(huey, db), name, True, now=time.time() if now is None else now)
+    _require(name, huey, store)
+    _store(huey, store).set_paused(name, True, now=time.time() if now is None else now)
 
 
-def resume_schedule(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
+def resume_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
                     now: float | None = None) -> None:
     """Fire a paused schedule again, from its next slot (paused slots are not caught up).
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    row = _require(name, huey, db)
+    row = _require(name, huey, store)
     at = time.time() if now is None else now
     upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
-    store.set_paused(_db(huey, db), name, False, now=at, next_fire_at=upcoming.timestamp())
+    _store(huey, store).set_paused(name, False, now=at, next_fire_at=upcoming.timestamp())
 
 
-def skip_next_run(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
+def skip_next_run(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
                   now: float | None = None) -> None:
     """Skip the schedule's next slot (recorded as skipped); later slots fire as usual.
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey, db)
-    store.set_skip_next(_db(huey, db), name, True, now=time.time() if now is None else now)
+    _require(name, huey, store)
+    _store(huey, store).set_skip_next(name, True, now=time.time() if now is None else now)
 
 
-def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, db: Database | None = None,
+def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
                      settings: Settings | None = None, now: float | None = None) -> str:
     """Enqueue an extra run now; the schedule's next fire time is not touched.
 
     The job is built from the schedule's definition in code. With ``settings``
     (the dashboard, ``python -m runner``) the process-wide runner is pointed at
-    them, and at ``db``, and their ``[runner] imports`` are imported first.
+    them, and at ``store``, and their ``[runner] imports`` are imported first.
 
     Returns:
         The new job's id.
@@ -99,7 +98,7 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, db: Database 
         ScheduleNotFound: the schedule is not defined in this process (import its module).
         ConfigError: a task module cannot be imported.
     """
-    instance = runner_for(settings, None if db is None else db.path, huey=huey)
+    instance = runner_for(settings, None if store is None else store.location, huey=huey)
     if settings is not None:
         import_task_modules(settings.runner.imports)
     definition = _definition(name, instance)
@@ -111,8 +110,8 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, db: Database 
     job = new_run_job(instance, definition, run_at=at)
     jobs = instance.jobs
     assert jobs is not None
-    store.record_manual_run(jobs.db, name, job, now=at,
-                            queue_size=instance.settings.worker.queue_size)
+    jobs.store.record_manual_run(name, job, now=at,
+                                 queue_size=instance.settings.worker.queue_size)
     jobs.wake()
     return job.id
 
@@ -126,12 +125,12 @@ def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:
     return [first, *cron.fire_times(spec, first, n - 1)]
 
 
-def _db(huey: RunnerHuey | None, db: Database | None) -> Database:
-    if db is not None:
-        return db
+def _store(huey: RunnerHuey | None, store: Store | None) -> Store:
+    if store is not None:
+        return store
     jobs = (huey or get_huey()).jobs
     assert jobs is not None, "schedules need a database (not immediate mode)"
-    return jobs.db
+    return jobs.store
 
 
 def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
@@ -141,19 +140,19 @@ def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
     return effective_schedules(huey.settings, [definition], strict=False)[0]
 
 
-def _require(name: str, huey: RunnerHuey | None, db: Database | None) -> ScheduleRow:
-    target = _db(huey, db)
-    row = store.get_schedule(target, name)
+def _require(name: str, huey: RunnerHuey | None, store: Store | None) -> ScheduleRow:
+    target = _store(huey, store)
+    row = target.get_schedule(name)
     if row is not None:
         return row
     definition = registry.get(name)
     if definition is not None:
         definition = _definition(name, huey or get_huey())
     if definition is None:
-        known = ", ".join(r.name for r in store.list_schedules(target)) or "none"
+        known = ", ".join(r.name for r in target.list_schedules()) or "none"
         raise ScheduleNotFound(f"no schedule named {name!r} (known: {known})")
     now = time.time()
-    store.ensure_schedule(target, sync_item(definition, now), now=now)
-    row = store.get_schedule(target, name)
+    target.ensure_schedule(sync_item(definition, now), now=now)
+    row = target.get_schedule(name)
     assert row is not None
     return row

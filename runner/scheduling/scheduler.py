@@ -23,10 +23,9 @@ from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules
 from runner.serializers import make_serializer
-from runner.store import schedules as store
 from runner.store.backend import Store
-from runner.store.db import Database
 from runner.store.job_rows import NewJob
+from runner.store.schedule_rows import FirePlan, SyncItem
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +50,11 @@ def to_datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def sync_item(definition: ScheduleDef, now: float) -> store.SyncItem:
+def sync_item(definition: ScheduleDef, now: float) -> SyncItem:
     """The row written for a definition at ``now``."""
     assert definition.wrapper is not None
     upcoming = cron.next_fire(definition.spec, to_datetime(now)).timestamp()
-    return store.SyncItem(definition.name, definition.wrapper.task_name, definition.cron,
+    return SyncItem(definition.name, definition.wrapper.task_name, definition.cron,
                           definition.tz, definition.misfire, definition.overlap,
                           definition.enabled, upcoming)
 
@@ -91,13 +90,6 @@ class Scheduler:
         # Plans made while sleeping: name -> (slot, the slot after it, its job row).
         self._ready: dict[str, tuple[float, datetime, NewJob]] = {}
         self._prepared_for: float | None = None
-
-    @property
-    def db(self) -> Database:
-        """The jobs database."""
-        jobs = self.huey.jobs
-        assert jobs is not None, "the scheduler needs a database (not immediate mode)"
-        return jobs.db
 
     @property
     def store(self) -> Store:
@@ -144,7 +136,7 @@ class Scheduler:
                                 to_datetime(slot).isoformat(), reason)
         return self.store.next_due()
 
-    def _plan(self, name: str, expected: float, now: float) -> store.FirePlan | None:
+    def _plan(self, name: str, expected: float, now: float) -> FirePlan | None:
         definition = self.schedules.get(name)
         if definition is None:
             if name not in self._unknown:
@@ -170,7 +162,7 @@ class Scheduler:
         if definition.jitter:
             jobs = [replace(j, run_at=now + random.uniform(0, definition.jitter)) for j in jobs]
         dropped = len(missed) - len(run) + earlier
-        return store.FirePlan(name, expected, following.timestamp(),
+        return FirePlan(name, expected, following.timestamp(),
                               [s.timestamp() for s in run], jobs, definition.overlap, dropped)
 
     def prepare(self, horizon: float) -> None:

@@ -14,31 +14,94 @@ implements the same ones. It is the delivery contract, not an SQL dialect:
   fan it out idempotently, store log lines, prune;
 * the reads the CLI, metrics and the dashboard need.
 
-``tests/conformance/`` runs one suite against every backend; a new backend
-adds one fixture there. Rows travel as the dataclasses of
-:mod:`runner.store.job_rows`, :mod:`runner.store.models`, :mod:`runner.store.events`,
-:mod:`runner.store.schedules` and :mod:`runner.store.queries`; states as
-:class:`~runner.store.states.JobState`.
+Rows travel as the dataclasses of :mod:`runner.store.job_rows`,
+:mod:`runner.store.rows`, :mod:`runner.store.event_rows`,
+:mod:`runner.store.schedule_rows` and :mod:`runner.store.views`; states as
+:class:`~runner.store.states.JobState`. Callers import only those, this module
+and :mod:`runner.store.factory` (``tests/unit/test_seam.py`` holds them to it).
+
+What a file-less backend provides itself: wake-ups (:meth:`Store.wakeup`,
+:meth:`Store.listen`: ``NOTIFY``/``LISTEN``, a list push and a blocking pop),
+change detection for the scheduler (:meth:`Store.data_version`), the record of
+started attempts (:meth:`Store.attempt_log`: a row or key per worker), upkeep
+(:meth:`Store.vacuum`, :meth:`Store.integrity_problem`, :meth:`Store.data_dir`
+None when the data is not on this host).
+
+How a backend plugs in:
+
+1. a package ``runner/store/NAME/`` with a class implementing :class:`Store`
+   and a module-level ``BACKEND = Backend("NAME", open_fn, errors=..., bugs=...)``,
+   where ``open_fn(request: StoreRequest) -> Store`` connects, and unless
+   ``request.readonly`` creates or migrates the schema;
+2. one line in :data:`runner.store.factory.MODULES` (``"NAME": "runner.store.NAME"``),
+   the URL schemes it answers in :data:`runner.store.factory.SCHEMES`, and the
+   name in :data:`runner.config.QUEUE_TYPES` so ``[worker] queue_type = "NAME"``
+   validates;
+3. a fixture in ``tests/conformance/conftest.py`` (``BACKENDS``): the one suite
+   then runs against it.
+
+Settings choose it: ``[worker] queue_type = "NAME"`` and ``[runner] database =
+"scheme://..."``; ``python -m tui --db scheme://...`` picks it by scheme.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from runner.store.events import EventRow, HandlerOutcome, NewEvent
+from runner.config import DatabaseSection
+from runner.files import DEFAULT_FILE_MODE
+from runner.sections import RetentionSection
+from runner.store.event_rows import EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import Ack, FailureInfo, NewJob
-from runner.store.logs import LogFilter, LogTuple
-from runner.store.maintenance import PruneReport, RetentionSection
-from runner.store.models import AttemptError, JobRow, LogRow
-from runner.store.queries import JobFilter, QueueDepth, WorkerRow
-from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.rows import (
+    AttemptError,
+    ClaimResult,
+    FailureRow,
+    JobFilter,
+    JobRow,
+    LogFilter,
+    LogRow,
+    LogTuple,
+    PruneReport,
+    QueueDepth,
+    Recovery,
+    WorkerRow,
+)
+from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
 from runner.store.states import JobState
-from runner.store.stats import FailureRow
-from runner.store.transitions import ClaimResult
-from runner.store.workers import Recovery
+from runner.store.views import (
+    RECENT_SAMPLE,
+    DatabaseSnapshot,
+    JobPage,
+    PageKey,
+    QueueLoad,
+    RunTimes,
+    Summary,
+    WorkerLoad,
+)
 
+
+class AttemptLog(Protocol):
+    """Which attempts a worker process has started, kept where its death cannot erase it.
+
+    Only attempts noted here are charged a crash when the process dies (jobs
+    claimed ahead and never started go back uncharged).
+    """
+
+    def started(self, job_id: str, attempt: int) -> None:
+        """Note, before it runs, that ``attempt`` of ``job_id`` starts."""
+        ...
+
+    def settled(self, job_ids: Sequence[str]) -> None:
+        """The outcomes of these jobs are committed: forget them."""
+        ...
+
+    def close(self, *, remove: bool = True) -> None:
+        """Stop noting; a clean stop forgets everything."""
+        ...
 
 @runtime_checkable
 class Store(Protocol):
@@ -46,7 +109,54 @@ class Store(Protocol):
 
     @property
     def path(self) -> Path:
-        """Where the data lives (a file for SQLite), for messages and wake-ups."""
+        """The SQLite file; a backend without a file returns a path naming its data
+        (``location`` is what messages should show)."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for messages: a file path, or a URL without its password."""
+        ...
+
+    @property
+    def readonly(self) -> bool:
+        """True when this handle may only read (the dashboard's polls)."""
+        ...
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads) and the
+        wake-up sender (both open again on next use)."""
+        ...
+
+    # -- wake-ups and change detection ---------------------------------------------------
+
+    def wakeup(self) -> None:
+        """Tell the waiting workers of every process that jobs were written; never raises.
+
+        SQLite pokes Unix sockets beside the file; a server backend uses its own
+        notification (``NOTIFY``, a list push).
+        """
+        ...
+
+    def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``on_wake`` (from a thread of the store's) after each :meth:`wakeup`.
+
+        Returns the function that stops listening, or None when wake-ups are
+        unavailable (the worker then polls every ``poll_interval``).
+        """
+        ...
+
+    def refresh(self) -> None:
+        """Before a read of a long-lived read-only handle: drop a snapshot left open and
+        reconnect when the data moved (a file replaced by a restore).
+
+        Raises:
+            DatabaseUnavailable: the data is gone (the file was deleted).
+        """
+        ...
+
+    def attempt_log(self, owner: str) -> AttemptLog:
+        """Where worker ``owner`` notes the attempts it starts (see :class:`AttemptLog`)."""
         ...
 
     # -- jobs: the state machine ---------------------------------------------------------
@@ -194,7 +304,8 @@ class Store(Protocol):
         ...
 
     def data_version(self) -> int:
-        """SQLite's ``data_version``: changes when another connection commits (cheap poll)."""
+        """A number that changes when another connection commits (the scheduler's cheap
+        poll): SQLite's ``data_version``; a server backend counts its notifications."""
         ...
 
     def fire(self, plans: Sequence[FirePlan], *, clock: Callable[[], float],
@@ -257,8 +368,12 @@ class Store(Protocol):
         ...
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> None:
-        """Replay: insert new handler jobs linked to an event, counting the delivery."""
+                       now: float | None = None) -> bool:
+        """Replay: insert new handler jobs linked to an event, counting the delivery.
+
+        Returns False, writing nothing, when the first job exists already (the same
+        replay ran before and must not deliver twice).
+        """
         ...
 
     def get_event(self, event_id: str) -> EventRow:
@@ -446,6 +561,202 @@ class Store(Protocol):
         """(name, next_fire_at) of every active schedule."""
         ...
 
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int, now: float | None = None) -> str | None:
+        """An attempt stuck past its timeout is charged a crash, as a worker death.
+
+        Returns the job's new state (``available`` or ``dead``), or None when that
+        attempt was no longer running under ``owner``.
+        """
+        ...
+
+    # -- the dashboard's panels ----------------------------------------------------------
+
+    def summary(self, now: float | None = None,
+                rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+        """Counts of the live states and dead jobs, rates and the latency.
+
+        ``rates`` are the per-minute buckets of :meth:`throughput` when the caller
+        has them; ``done_last_minute`` the completions of the last 60 s when the
+        caller keeps them; a worker whose heartbeat is older than ``stale_after``
+        is not alive, and the jobs it holds count as stalled.
+        """
+        ...
+
+    def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
+        """Workers registered as running whose heartbeat is younger than ``stale_after``."""
+        ...
+
+    def stalled_count(self, now: float, stale_after: float) -> int:
+        """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+        ...
+
+    def throughput(self, now: float | None = None, *,
+                   minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Completions and failed attempts per clock-aligned minute, oldest first."""
+        ...
+
+    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
+        """Waiting and running jobs per queue and the age of the oldest due one."""
+        ...
+
+    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+                         ) -> tuple[RunTimes, dict[str, RunTimes]]:
+        """p50/p95 run time and completions per minute, overall and per queue, read from
+        the newest ``sample`` completions (a fixed cost)."""
+        ...
+
+    def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
+        """Registered workers with the jobs each holds a lease on."""
+        ...
+
+    def keyset_page(self, filters: JobFilter | None = None, *, limit: int = 100,
+                    after: PageKey | None = None, oldest_first: bool = False,
+                    sort: str = "newest", now: float | None = None) -> JobPage:
+        """One page of jobs in ``sort`` order (see ``JOB_SORTS``) from ``after`` on.
+
+        Raises:
+            ValueError: ``sort`` is not one of ``JOB_SORTS``.
+        """
+        ...
+
+    def page_key_at(self, at: float, filters: JobFilter | None = None, *,
+                    oldest_first: bool = False) -> PageKey:
+        """The page key that starts a listing at the time ``at``."""
+        ...
+
+    # -- the metrics scrape --------------------------------------------------------------
+
+    def read_snapshot(self, *, now: float | None = None,
+                      heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
+        """The database-wide figures of a scrape (cost bounded by tasks x queues)."""
+        ...
+
+    def waiting_queues(self) -> list[str]:
+        """Queues with waiting jobs."""
+        ...
+
+    # -- huey's key/value store and queue introspection ----------------------------------
+
+    def kv_put(self, key: str, value: bytes) -> None:
+        """Store ``value`` under ``key`` (a result, a revocation, a lock), replacing it."""
+        ...
+
+    def kv_peek(self, key: str, *, now: float) -> bytes | None:
+        """The live value of ``key`` (an expired one reads as missing), or None."""
+        ...
+
+    def kv_peek_many(self, keys: Sequence[str], *, now: float) -> dict[str, bytes]:
+        """The live values of ``keys`` that exist."""
+        ...
+
+    def kv_pop(self, key: str, *, now: float) -> bytes | None:
+        """Delete ``key`` and return its live value, or None."""
+        ...
+
+    def kv_delete(self, key: str, *, now: float) -> bool:
+        """Delete ``key``; True when it held a live value."""
+        ...
+
+    def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,
+                        now: float) -> bool:
+        """Store ``value`` unless ``key`` holds a live one (a lock); True when stored.
+        With ``ttl`` the key expires ``ttl`` seconds after ``now``."""
+        ...
+
+    def kv_items(self) -> dict[str, bytes]:
+        """Every stored key and value."""
+        ...
+
+    def kv_count(self) -> int:
+        """How many keys are stored."""
+        ...
+
+    def kv_flush(self) -> None:
+        """Delete every key."""
+        ...
+
+    def counter_incr(self, key: str, amount: int = 1) -> int:
+        """Add ``amount`` to a named counter (created at 0); returns the new value."""
+        ...
+
+    def counter_delete(self, key: str) -> None:
+        """Forget a named counter."""
+        ...
+
+    def counter_flush(self) -> None:
+        """Forget every named counter."""
+        ...
+
+    def waiting_size(self, *, now: float, due: bool) -> int:
+        """Waiting jobs due by ``now`` (``due``) or due later (not ``due``)."""
+        ...
+
+    def waiting_payloads(self, *, now: float, due: bool, limit: int | None) -> list[bytes]:
+        """The payloads of waiting jobs due by ``now`` (in claim order) or later (by time)."""
+        ...
+
+    # -- named leases --------------------------------------------------------------------
+
+    def take_lease(self, name: str, owner: str, ttl: float, *,
+                   now: float | None = None) -> bool:
+        """Take lease ``name`` if free or expired, renew it if ours; True when we hold it."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give lease ``name`` up (a clean stop), so another holder can take it at once."""
+        ...
+
+    # -- upkeep --------------------------------------------------------------------------
+
+    def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
+        """At a worker's start: make pruned rows give their space back when that is safe;
+        returns what was done or why not, for the log (None: nothing to say)."""
+        ...
+
+    def space_reclaim_note(self) -> str | None:
+        """Why pruned rows do not give space back and what to run about it, or None."""
+        ...
+
+    def vacuum(self, *, force: bool = False) -> str:
+        """Rewrite the data so pruned rows give their space back; returns what was done.
+
+        Raises:
+            DatabaseLocked: workers are running and ``force`` is False.
+        """
+        ...
+
+    def data_dir(self) -> Path | None:
+        """The local directory whose free space the data needs (None: not on this host)."""
+        ...
+
+    def probe_write(self, size: int, *, deadline: float, commit: bool = False) -> None:
+        """Allocate about ``size`` bytes: rolled back, or with ``commit`` written and deleted.
+
+        Raises:
+            DiskFull: there was no room.
+            DatabaseLocked: no write could be had within ``deadline`` seconds.
+        """
+        ...
+
+    def integrity_problem(self, *, full_check_below: int) -> str | None:
+        """None when the data reads as a sound jobs database, else the problem.
+
+        The full check (O(size)) runs only on data smaller than ``full_check_below`` bytes.
+        """
+        ...
+
+    def verify(self) -> None:
+        """Make sure this opens as a jobs database.
+
+        Raises:
+            DatabaseUnavailable: it cannot be opened.
+            DatabaseCorrupt: it is not a jobs database.
+            DatabaseLocked: it stayed locked.
+        """
+        ...
+
     # -- integrity -----------------------------------------------------------------------
 
     def has_table(self, name: str) -> bool:
@@ -455,3 +766,31 @@ class Store(Protocol):
     def quick_check(self) -> str:
         """SQLite's ``quick_check(1)``: ``"ok"`` or the first problem found (O(file size))."""
         ...
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    """What a backend's opener is asked for."""
+
+    database: str
+    """A file path (absolute) or a URL."""
+    options: DatabaseSection
+    readonly: bool = False
+    """Reads only: no schema set-up, no writes (the dashboard's polls, health)."""
+    shared: bool = False
+    """A handle of its own with one connection that the caller's threads take turns on
+    (the dashboard), instead of the process-wide one."""
+    file_mode: int = DEFAULT_FILE_MODE
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A storage backend as the factory knows it."""
+
+    name: str
+    open: Callable[[StoreRequest], Store]
+    """Opens (and, unless read-only, creates or migrates) the data."""
+    errors: tuple[type[BaseException], ...] = ()
+    """Driver exceptions that mean the data is unreachable, locked or damaged."""
+    bugs: tuple[type[BaseException], ...] = ()
+    """Driver exceptions among ``errors`` that mean a wrong statement (a bug in the code)."""

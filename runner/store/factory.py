@@ -1,15 +1,139 @@
-"""The backend of an open database: where a caller holding a handle gets its :class:`Store`.
+"""Opening a store: the one place a backend is chosen, from settings or from a URL.
 
-One place to add a backend: a PostgreSQL or Redis handle maps to its store here.
+``[worker] queue_type`` names the backend and ``[runner] database`` where its
+data lives: a SQLite file path, or a URL (``postgresql://...``, ``redis://...``).
+A bare URL (``--db``) picks its backend by scheme. Each backend is a module
+exposing ``BACKEND`` (a :class:`Backend`), imported the first time it is asked
+for, so a driver one does not use is never imported. See
+:mod:`runner.store.backend` for how a new backend plugs in.
 """
 
 from __future__ import annotations
 
-from runner.store.backend import Store
-from runner.store.db import Database
-from runner.store.sqlite import sqlite_store
+import importlib
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.config import DatabaseSection, Settings
+from runner.errors import ConfigError
+from runner.files import DEFAULT_FILE_MODE
+from runner.store.backend import Backend, Store, StoreRequest
+
+if TYPE_CHECKING:
+    from runner.store.sqlite.db import Database
+
+
+#: Where each backend lives; imported on first use.
+MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite"}
+#: URL schemes and the backend each names.
+SCHEMES: dict[str, str] = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
+                           "redis": "redis", "rediss": "redis"}
+
+_loaded: dict[str, Backend] = {}
+_lock = threading.Lock()
+
+
+def register_backend(backend: Backend, module: str | None = None) -> None:
+    """Make ``backend`` available by its name (``module`` records where it lives)."""
+    with _lock:
+        _loaded[backend.name] = backend
+        if module is not None:
+            MODULES[backend.name] = module
+
+
+def backend(name: str) -> Backend:
+    """The backend called ``name``, its module imported on first use.
+
+    Raises:
+        ConfigError: no backend has that name, or its driver is not installed.
+    """
+    found = _loaded.get(name)
+    if found is not None:
+        return found
+    module = MODULES.get(name)
+    if module is None:
+        raise ConfigError(f"[worker] queue_type: no storage backend {name!r} (known: "
+                          f"{', '.join(sorted(MODULES))})")
+    try:
+        loaded = importlib.import_module(module).BACKEND
+    except ImportError as exc:
+        raise ConfigError(f"[worker] queue_type {name!r}: cannot load {module} ({exc}); "
+                          "is its driver installed?") from exc
+    register_backend(loaded)
+    return loaded
+
+
+def is_url(database: str) -> bool:
+    """True when ``[runner] database`` (or ``--db``) is a URL rather than a file path."""
+    return "://" in database
+
+
+def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = False,
+               shared: bool = False, options: DatabaseSection | None = None,
+               file_mode: int | None = None) -> Store:
+    """The store of ``target``: settings (backend by ``[worker] queue_type``), a URL
+    (backend by scheme) or a SQLite file path.
+
+    Raises:
+        ConfigError: the backend is unknown or does not match the database named.
+        DatabaseUnavailable: the data cannot be reached (a read-only open of a
+            missing file, an unwritable directory).
+        DatabaseCorrupt: the data is not a jobs database.
+    """
+    if isinstance(target, Settings):
+        name = target.worker.queue_type
+        database = (target.runner.database if is_url(target.runner.database)
+                    else str(target.database_path))
+        options = options or target.database
+        mode = target.runner.file_mode_bits if file_mode is None else file_mode
+        if is_url(database) and SCHEMES.get(database.split("://", 1)[0]) != name:
+            raise ConfigError(f"[runner] database {_redacted(database)!r} is not a "
+                              f"{name} database ([worker] queue_type = {name!r})")
+    else:
+        database = os.fspath(target)
+        if is_url(database):
+            scheme = database.split("://", 1)[0]
+            if scheme not in SCHEMES:
+                raise ConfigError(f"{_redacted(database)}: unknown scheme {scheme!r} (known: "
+                                  f"{', '.join(sorted(SCHEMES))})")
+            name = SCHEMES[scheme]
+            if name == "sqlite":
+                database = database.split("://", 1)[1]
+        else:
+            name = "sqlite"
+            database = str(Path(database).expanduser().absolute())
+        mode = DEFAULT_FILE_MODE if file_mode is None else file_mode
+    request = StoreRequest(database, options or DatabaseSection(), readonly=readonly,
+                           shared=shared, file_mode=mode)
+    return backend(name).open(request)
+
+
+def driver_errors() -> tuple[type[BaseException], ...]:
+    """Driver exceptions of the loaded backends that mean the data has a problem."""
+    backend("sqlite")
+    return tuple(e for b in list(_loaded.values()) for e in b.errors)
+
+
+def is_driver_bug(exc: BaseException) -> bool:
+    """True when ``exc`` is a driver's report of a wrong statement (a bug in the code)."""
+    return any(isinstance(exc, b.bugs) for b in list(_loaded.values()) if b.bugs)
 
 
 def store_for(db: Database) -> Store:
-    """The :class:`Store` that reads and writes ``db``."""
+    """The :class:`Store` of an open SQLite :class:`~runner.store.sqlite.db.Database`
+    (tests and tools)."""
+    from runner.store.sqlite import sqlite_store
+
     return sqlite_store(db)
+
+
+def _redacted(url: str) -> str:
+    """``url`` without a password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

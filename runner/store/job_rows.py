@@ -1,6 +1,6 @@
 """Rows of ``runner_job`` as producers and workers hand them over (no SQL here).
 
-The statements that write them are the transitions of :mod:`runner.store.transitions`.
+The statements that write them are the transitions of :mod:`runner.store.sqlite.transitions`.
 """
 
 from __future__ import annotations

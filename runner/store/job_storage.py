@@ -18,18 +18,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from runner.config import Settings
 from runner.errors import DiskFull, QueueFull
-from runner.store.backend import Store
-from runner.store.db import open_database
+from runner.store.backend import AttemptLog, Store
+from runner.store.factory import open_store
 from runner.store.job_rows import Ack, Claimed, NewJob
 from runner.store.kvstore import KeyValueStore
 from runner.store.outcomes import OutcomeWriter
-from runner.store.running_file import RunningFile, running_path
-from runner.store.schema import prepare_database
-from runner.store.sqlite import sqlite_store
-from runner.store.wakeup import Listener, Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +44,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
 
     blocking = True  # dequeue() waits for work itself; huey must not sleep on top
 
-    def __init__(self, name: str = "runner", *, settings: Settings) -> None:
+    def __init__(self, name: str = "runner", *, settings: Settings,
+                 store: Store | None = None) -> None:
         super().__init__(name)
         self.settings = settings
-        self.db = open_database(settings.database_path, settings.database,
-                                file_mode=settings.runner.file_mode_bits)
-        prepare_database(self.db)
         #: The seam every other part of the runner reaches the data through.
-        self.store: Store = sqlite_store(self.db)
-        self.notifier = Notifier(self.db.path)
+        self.store: Store = store if store is not None else open_store(settings)
         self.owner: str | None = None
         self.queues: tuple[str, ...] = settings.worker.queues
         self.lease_seconds = settings.worker.lease_seconds
@@ -71,7 +65,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
         self._empty_seq = -1  # ... since this wake sequence number, nobody claims again
         self._stopping = False
-        self._listener: Listener | None = None
+        self._stop_listening: Callable[[], None] | None = None
         self._inflight: set[str] = set()
         # Task and queue of each claimed job, so completions are counted without a read.
         self._labels: dict[str, tuple[str, str]] = {}
@@ -86,7 +80,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         # Mean duration of recent successful attempts (moving average), for the claim size.
         self._mean_attempt = 1.0
         #: The attempts this worker process started, readable after its death.
-        self.running: RunningFile | None = None
+        self.running: AttemptLog | None = None
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
@@ -127,7 +121,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         with self._cond:
             self._wake_seq += 1
             self._cond.notify_all()
-        self.notifier.notify()
+        self.store.wakeup()
 
     # -- consumer side: claiming -----------------------------------------------
 
@@ -136,9 +130,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.owner = owner
         self.queues = tuple(queues) or self.settings.worker.queues
         self._stopping = False
-        self.running = RunningFile(running_path(self.db.path, owner))
-        self._listener = Listener(self.db.path, self._on_remote_wake)
-        self._listener.start()
+        self.running = self.store.attempt_log(owner)
+        self._stop_listening = self.store.listen(self._on_remote_wake)
 
     def pause_claims(self) -> None:
         """Stop claiming new jobs now; waiting worker threads return at once."""
@@ -172,8 +165,9 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             unstarted = list(self._buffer)
             self._buffer.clear()
             self._cond.notify_all()
-        if self._listener is not None:
-            self._listener.stop()
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         self.flush_acks()
         for c in unstarted:
             self._inflight.discard(c.id)
@@ -355,5 +349,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
 
     @property
     def path(self) -> Path:
-        """The database file."""
-        return self.db.path
+        """The database file (see :attr:`Store.path`)."""
+        return self.store.path
+
+    @property
+    def db(self) -> Any:
+        """The SQLite backend's :class:`~runner.store.sqlite.db.Database` (tests and tools only;
+        AttributeError on another backend)."""
+        return self.store.db  # type: ignore[attr-defined]

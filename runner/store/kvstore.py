@@ -8,7 +8,6 @@ adds claiming and outcomes on top.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 
@@ -16,14 +15,11 @@ from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
 from runner.store.backend import Store
-from runner.store.db import Database
-from runner.store.states import WAITING_SQL
 
 
 class KeyValueStore(BaseStorage):
-    """Key/value and introspection methods huey calls; needs ``self.db``."""
+    """Key/value and introspection methods huey calls; needs ``self.store``."""
 
-    db: Database
     store: Store
     #: Whether any revocation may exist: refreshed at every claim, set by every revoke.
     #: Only the revocation check of a job this process just claimed may skip reading
@@ -41,15 +37,10 @@ class KeyValueStore(BaseStorage):
     # A job waits in the queue (pending) once it is due, and in the schedule until
     # then: a delayed job and a retry waiting out its delay are both "scheduled".
     def queue_size(self) -> int:
-        return self.db.query(
-            f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
-            f"WHERE state IN {WAITING_SQL} AND run_at <= ?", (time.time(),))[0][0]
+        return self.store.waiting_size(now=time.time(), due=True)
 
     def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        rows = self.db.query(
-            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN {WAITING_SQL} "
-            "AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?", (time.time(), limit or -1))
-        return [r[0] for r in rows]
+        return self.store.waiting_payloads(now=time.time(), due=True, limit=limit)
 
     def flush_queue(self) -> None:
         self.store.cancel_waiting(now=time.time(), reason="queue flushed", due=True)
@@ -58,50 +49,34 @@ class KeyValueStore(BaseStorage):
         raise NotImplementedError("scheduled jobs are rows with a future run_at")
 
     def read_schedule(self, ts: object) -> list[bytes]:
-        return []  # due jobs are claimed straight from runner_job
+        return []  # due jobs are claimed straight from the jobs
 
     def schedule_size(self) -> int:
-        return self.db.query(
-            f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
-            f"WHERE state IN {WAITING_SQL} AND run_at > ?", (time.time(),))[0][0]
+        return self.store.waiting_size(now=time.time(), due=False)
 
     def scheduled_items(self, limit: int | None = None) -> list[bytes]:
-        rows = self.db.query(
-            f"SELECT data FROM runner_job WHERE state IN {WAITING_SQL} AND run_at > ? "
-            "ORDER BY run_at LIMIT ?", (time.time(), limit or -1))
-        return [r[0] for r in rows]
+        return self.store.waiting_payloads(now=time.time(), due=False, limit=limit)
 
     def flush_schedule(self) -> None:
         self.store.cancel_waiting(now=time.time(), reason="schedule flushed", due=False)
 
-    # Keys written with a TTL (huey's lock_task(ttl=...)) are gone once expired, for
-    # every read; put_if_empty() deletes the expired row when it takes the key over.
+    # Keys written with a TTL (huey's lock_task(ttl=...)) are gone once expired.
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         if _is_revocation(key):
             self._revocations = True
             self._revocation_writes += 1
-        self.db.write(lambda c: c.execute(
-            "INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", (key, value)))
+        self.store.kv_put(key, value)
 
     def peek_data(self, key: str) -> bytes | object:
-        rows = self.db.query(f"SELECT value FROM runner_kv WHERE key=?{_LIVE}",
-                             (key, time.time()))
-        return rows[0][0] if rows else EmptyData
+        value = self.store.kv_peek(key, now=time.time())
+        return EmptyData if value is None else value
 
     def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        if not keys:
-            return {}
-        return dict(self.db.query(
-            f"SELECT key, value FROM runner_kv WHERE key IN ({','.join('?' * len(keys))})"
-            f"{_LIVE}", (*keys, time.time())))
+        return self.store.kv_peek_many(keys, now=time.time())
 
     def pop_data(self, key: str) -> bytes | object:
-        if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
-            return EmptyData
-        now = time.time()
-        rows = self.db.write(lambda c: c.execute(
-            "DELETE FROM runner_kv WHERE key=? RETURNING value, expires_at", (key,)).fetchall())
-        return rows[0][0] if rows and (rows[0][1] is None or rows[0][1] >= now) else EmptyData
+        value = self.store.kv_pop(key, now=time.time())
+        return EmptyData if value is None else value
 
     def wait_result(self, key: str, timeout: float | None = None, backoff: float = 1.15,
                     max_delay: float = 1.0) -> bool:
@@ -117,55 +92,32 @@ class KeyValueStore(BaseStorage):
             delay *= backoff
 
     def has_data_for_key(self, key: str) -> bool:
-        return bool(self.db.query(f"SELECT 1 FROM runner_kv WHERE key=?{_LIVE}",
-                                  (key, time.time())))
+        return self.store.kv_peek(key, now=time.time()) is not None
 
     def delete_data(self, key: str) -> bool:
         """Delete a key; True when it held a live (unexpired) value."""
-        if not self.db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
-            return False
-        now = time.time()
-        rows = self.db.write(lambda c: c.execute(
-            "DELETE FROM runner_kv WHERE key=? RETURNING expires_at", (key,)).fetchall())
-        return bool(rows) and (rows[0][0] is None or rows[0][0] >= now)
+        return self.store.kv_delete(key, now=time.time())
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        now = time.time()
-
-        def put(conn: sqlite3.Connection) -> bool:
-            conn.execute("DELETE FROM runner_kv WHERE key=? AND expires_at < ?", (key, now))
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO runner_kv (key, value, expires_at) VALUES (?, ?, ?)",
-                (key, value, now + ttl if ttl else None))
-            return cur.rowcount == 1
-
-        return self.db.write(put)
+        return self.store.kv_put_if_empty(key, value, ttl=ttl, now=time.time())
 
     def incr(self, key: str, amount: int = 1) -> int:
-        return self.db.write(lambda c: c.execute(
-            "INSERT INTO runner_counter (key, value) VALUES (?, ?) ON CONFLICT (key) "
-            "DO UPDATE SET value = value + excluded.value RETURNING value",
-            (key, amount)).fetchone()[0])
+        return self.store.counter_incr(key, amount)
 
     def delete_counter(self, key: str) -> None:
-        self.db.write(lambda c: c.execute("DELETE FROM runner_counter WHERE key=?", (key,)))
+        self.store.counter_delete(key)
 
     def result_store_size(self) -> int:
-        return self.db.query("SELECT count(*) FROM runner_kv")[0][0]
+        return self.store.kv_count()
 
     def result_items(self) -> dict[str, bytes]:
-        return dict(self.db.query("SELECT key, value FROM runner_kv"))
+        return self.store.kv_items()
 
     def flush_results(self) -> None:
-        self.db.write(lambda c: c.execute("DELETE FROM runner_kv"))
+        self.store.kv_flush()
 
     def flush_counters(self) -> None:
-        self.db.write(lambda c: c.execute("DELETE FROM runner_counter"))
-
-
-
-#: Appended to a ``WHERE key ...`` clause; its parameter is the current time.
-_LIVE = " AND (expires_at IS NULL OR expires_at >= ?)"
+        self.store.counter_flush()
 
 
 def _is_revocation(key: str) -> bool:

@@ -8,7 +8,7 @@ leases are still extended. Failures, cancellations and hand-backs are written
 at once, with whatever completions are queued.
 
 Each attempt that starts is noted in the process's running file (see
-:mod:`runner.store.running_file`) until its outcome is committed.
+:meth:`runner.store.backend.Store.attempt_log`) until its outcome is committed.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from runner.errors import DiskFull
-from runner.store.backend import Store
-from runner.store.db import Database
+from runner.store.backend import AttemptLog, Store
 from runner.store.job_rows import Ack, FailureInfo, NewJob
-from runner.store.running_file import RunningFile
 from runner.store.states import JobState
 
 logger = logging.getLogger(__name__)
@@ -31,10 +29,9 @@ logger = logging.getLogger(__name__)
 class OutcomeWriter:
     """The outcome half of the job storage; needs the attributes declared here."""
 
-    db: Database
     store: Store
     owner: str | None
-    running: RunningFile | None
+    running: AttemptLog | None
     on_disk_full: Callable[[DiskFull], None] | None
     _acks: list[Ack]
     _labels: dict[str, tuple[str, str]]

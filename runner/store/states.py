@@ -1,6 +1,6 @@
 """The job states and every set of them the code asks about, derived from :class:`JobState`.
 
-The states are spelled here and in :mod:`runner.store.transitions` (the only
+The states are spelled here and in :mod:`runner.store.sqlite.transitions` (the only
 code that moves a job from one state to another) and nowhere else;
 ``tests/unit/test_state_machine.py`` holds that. SQL of the read side uses the
 ``*_SQL`` forms below so a partial index and the query it serves spell a set alike.

@@ -2,9 +2,9 @@
 
 SQLite and PostgreSQL share these definitions; each dialect gets its
 ``CREATE TABLE`` from peewee. Indexes stay hand-written per dialect in
-:mod:`runner.store.models` (partial indexes the hot statements name with
+:mod:`runner.store.sqlite.models` (partial indexes the hot statements name with
 ``INDEXED BY``), and so do the hot statements themselves
-(:mod:`runner.store.transitions`). Defaults are SQL defaults, so rows written
+(:mod:`runner.store.sqlite.transitions`). Defaults are SQL defaults, so rows written
 by plain SQL get them too.
 """
 
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import peewee as pw
 
-from runner.store.states import FINAL, LIVE, WorkerState, sql_in, sql_is
+from runner.store.states import FINAL, LIVE, JobState, WorkerState, sql_in, sql_is
+from runner.store.views import BUCKETS
 
-#: Bound to no database: the models describe the schema; the driver is runner.store.db's.
+#: Bound to no database: the models describe the schema; the driver is runner.store.sqlite.db's.
 schema_database = pw.SqliteDatabase(None)
 
 
@@ -212,9 +213,57 @@ class Log(_Table):
         table_name = "runner_log"
 
 
+def _count() -> pw.IntegerField:
+    return pw.IntegerField(constraints=_default("0"))
+
+
+class JobTotal(_Table):
+    """Lifetime counters per task and queue (what a Prometheus scrape reads).
+
+    ``failed`` counts failed attempts; ``le0``... are the cumulative buckets of
+    the completion time histogram, one per bound of ``BUCKETS``.
+    """
+
+    task = pw.TextField()
+    queue = pw.TextField()
+    enqueued = _count()
+    completed = _count()
+    failed = _count()
+    retried = _count()
+    dead = _count()
+    cancelled = _count()
+    duration_sum = pw.FloatField(constraints=_default("0"))
+
+    class Meta:
+        table_name = "runner_job_total"
+        primary_key = pw.CompositeKey("task", "queue")
+
+
+for _bucket in range(len(BUCKETS)):
+    JobTotal._meta.add_field(f"le{_bucket}", _count())
+# Not a total: the jobs of this task and queue waiting now, which a queue bound reads
+# (last, where a migration's ALTER TABLE puts it).
+JobTotal._meta.add_field("waiting", _count())
+
+assert {JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED} <= set(JobTotal._meta.fields)
+
+
+class Lease(_Table):
+    """Named leases: one holder at a time, taken over once expired (the metrics exporter)."""
+
+    name = pw.TextField(primary_key=True)
+    owner = pw.TextField()
+    expires_at = pw.FloatField()
+
+    class Meta:
+        table_name = "runner_lease"
+
+
 #: Every table, in the order they are created.
 TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, Schedule,
-                                ScheduleRun, Worker, Event, Log]
+                                ScheduleRun, Worker, Event, Log, JobTotal, Lease]
+#: Tables SQLite keeps without a rowid (a row is looked up by its whole primary key only).
+WITHOUT_ROWID: frozenset[type[pw.Model]] = frozenset({JobTotal})
 
 
 def create_table_sql(model: type[pw.Model], database: pw.Database = schema_database) -> str:
@@ -222,4 +271,6 @@ def create_table_sql(model: type[pw.Model], database: pw.Database = schema_datab
     context = model._schema._create_table(safe=True)
     sql, params = database.get_sql_context().sql(context).query()
     assert not params, sql
+    if model in WITHOUT_ROWID and isinstance(database, pw.SqliteDatabase):
+        sql += " WITHOUT ROWID"
     return sql

@@ -15,8 +15,7 @@ import logging
 import threading
 import time
 
-from runner.store.db import Database
-from runner.store.leases import release_lease, take_lease
+from runner.store.backend import Store
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +26,8 @@ LEASE = "metrics-exporter"
 class ExporterElection:
     """A thread renewing the lease; :attr:`elected` says whether we hold it now."""
 
-    def __init__(self, db: Database, owner: str, interval: float) -> None:
-        self.db = db
+    def __init__(self, store: Store, owner: str, interval: float) -> None:
+        self.store = store
         self.owner = owner
         self.interval = interval
         self.ttl = 3 * interval
@@ -50,7 +49,7 @@ class ExporterElection:
         while True:
             began = time.monotonic()
             try:
-                held = take_lease(self.db, LEASE, self.owner, self.ttl)
+                held = self.store.take_lease(LEASE, self.owner, self.ttl)
                 # Stop claiming a little before the lease others see runs out.
                 self._until = began + self.ttl - self.interval if held else 0.0
             except Exception as exc:
@@ -66,6 +65,6 @@ class ExporterElection:
         if self._until:
             self._until = 0.0
             try:
-                release_lease(self.db, LEASE, self.owner)
+                self.store.release_lease(LEASE, self.owner)
             except Exception as exc:
                 logger.debug("metrics exporter lease not released: %s", exc)

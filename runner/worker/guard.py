@@ -27,7 +27,6 @@ from collections.abc import Callable
 
 from runner.config import Settings
 from runner.errors import DiskFull
-from runner.store.integrity import probe_write
 from runner.store.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
@@ -123,7 +122,9 @@ class ResourceGuard:
         minimum = self.settings.worker.min_free_disk_mb
         if not minimum:
             return None
-        directory = self.storage.db.path.parent
+        directory = self.storage.store.data_dir()
+        if directory is None:
+            return None
         try:
             free = shutil.disk_usage(directory).free
         except OSError as exc:
@@ -145,7 +146,7 @@ class ResourceGuard:
         """
 
         try:
-            probe_write(self.storage.db, size, deadline=2.0, commit=commit)
+            self.storage.store.probe_write(size, deadline=2.0, commit=commit)
         except DiskFull as exc:
             return str(exc)
         except Exception as exc:  # locked or otherwise: not a disk problem

@@ -3,7 +3,7 @@
 One pass every ``heartbeat_interval`` seconds checks memory and disk
 (:mod:`runner.worker.guard`) and writes throttled progress values
 (:mod:`runner.progress`); every ``[retention] interval`` it also prunes and
-checkpoints (:mod:`runner.store.maintenance`). Kept apart from the lifeline so that
+checkpoints (:mod:`runner.store.sqlite.maintenance`). Kept apart from the lifeline so that
 a long prune never delays a heartbeat.
 """
 
@@ -17,9 +17,7 @@ import psutil
 
 from runner.config import Settings
 from runner.progress import flush_progress
-from runner.store.db import Database
-from runner.store.factory import store_for
-from runner.store.maintenance import retention_settings
+from runner.store.backend import Store
 from runner.worker.guard import ResourceGuard
 
 logger = logging.getLogger(__name__)
@@ -28,11 +26,11 @@ logger = logging.getLogger(__name__)
 class Housekeeper:
     """Background loop with ``start()``/``stop()``; one :meth:`tick` per interval."""
 
-    def __init__(self, db: Database, settings: Settings, guard: ResourceGuard) -> None:
-        self.db = db
+    def __init__(self, store: Store, settings: Settings, guard: ResourceGuard) -> None:
+        self.store = store
         self.guard = guard
         self.settings = settings
-        self.retention = retention_settings(settings)
+        self.retention = settings.retention
         self.last_tick: float | None = None
         self._next_prune = time.monotonic() + min(self.retention.interval, 60.0)
         self._process = psutil.Process()
@@ -43,7 +41,7 @@ class Housekeeper:
         """New settings after SIGHUP (already validated)."""
         self.settings = settings
         self.guard.settings = settings
-        self.retention = retention_settings(settings)
+        self.retention = settings.retention
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="runner-housekeeper",
@@ -78,7 +76,7 @@ class Housekeeper:
             self._next_prune = time.monotonic() + self.retention.interval
             if self.guard.reason:
                 return  # no vacuum or checkpoint while the disk is full
-            report = store_for(self.db).prune_retention(self.retention)
+            report = self.store.prune_retention(self.retention)
             if any(report.deleted.values()) or report.vacuumed_pages:
                 logger.info("retention: deleted %s, %d pages vacuumed, WAL %.1f -> %.1f MiB",
                             ", ".join(f"{n} {k}" for k, n in report.deleted.items() if n),

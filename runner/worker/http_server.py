@@ -20,7 +20,7 @@ from runner.errors import ConfigError
 from runner.readmodel.health import HealthReport
 from runner.readmodel.prometheus import CONTENT_TYPE
 from runner.sections import MetricsSection, split_listen
-from runner.store.db import Database
+from runner.store.backend import Store
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ class _IPv6Server(ThreadingHTTPServer):
 class MetricsServer:
     """``start()``/``stop()`` around a threading HTTP server."""
 
-    def __init__(self, db: Database, host: str, port: int,
+    def __init__(self, store: Store, host: str, port: int,
                  health: Callable[[], HealthReport], metrics: Callable[[], str]) -> None:
-        self.db = db
+        self.store = store
         self.health = health
         self.metrics = metrics
         self._scrape_lock = threading.Lock()
@@ -101,7 +101,7 @@ class MetricsServer:
             logger.exception("metrics request %s failed", path)
             status, text, kind = 500, f"error: {exc}\n", "text/plain"
         finally:
-            self.db.close()
+            self.store.close()
         data = text.encode()
         request.send_response(status)
         request.send_header("Content-Type", kind)

@@ -16,9 +16,8 @@ import time
 from collections import OrderedDict, deque
 
 from runner.runner_huey import current_job
-from runner.store.db import Database
-from runner.store.factory import store_for
-from runner.store.logs import LogTuple
+from runner.store.backend import Store
+from runner.store.rows import LogTuple
 from runner.worker.log_config import LoggingSection
 
 logger = logging.getLogger(__name__)
@@ -30,10 +29,10 @@ _TRACKED_JOBS = 20_000
 class LogSink(logging.Handler):
     """Handler + writer thread; ``start()``, ``stop()``, ``flush()``."""
 
-    def __init__(self, db: Database, section: LoggingSection, *,
+    def __init__(self, store: Store, section: LoggingSection, *,
                  worker: str | None = None) -> None:
         super().__init__(logging.getLevelName(section.store_level.upper()))
-        self.db = db
+        self.store = store
         self.section = section
         self.worker = worker
         self.dropped = 0
@@ -119,7 +118,7 @@ class LogSink(logging.Handler):
             trim = section.max_rows > 0 and self._since_trim >= max(100, section.max_rows // 20)
 
             try:
-                store_for(self.db).write_logs(
+                self.store.write_logs(
                     rows, trim_to=section.max_rows if trim else 0, deadline=5.0)
                 if trim:
                     self._since_trim = 0

@@ -28,10 +28,8 @@ from runner.readmodel.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
-from runner.store.integrity import quick_check
 from runner.store.job_storage import JobStorage
-from runner.store.maintenance import enable_space_reclaim
-from runner.store.workers import make_worker_id
+from runner.store.owners import make_worker_id
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations
 from runner.worker.stalls import StallWatch
@@ -175,9 +173,9 @@ class Manager:
         jobs = self.huey.jobs
         assert jobs is not None
         self.check_database(jobs)
-        reclaim = enable_space_reclaim(jobs.db, me=self.owner)
+        reclaim = jobs.store.enable_space_reclaim(me=self.owner)
         if reclaim:
-            logger.warning("%s: %s", jobs.db.path, reclaim)
+            logger.warning("%s: %s", jobs.store.location, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
         jobs.store.register(self.owner, concurrency=threads, queues=self.queues)
         recovery = jobs.store.recover_orphans(crash_limit=self.settings.worker.crash_limit,
@@ -188,18 +186,12 @@ class Manager:
         return jobs
 
     def check_database(self, jobs: JobStorage) -> None:
-        """A quick integrity check on small files (O(size)), at every start."""
-        try:
-            size = jobs.db.path.stat().st_size
-        except OSError:
-            size = 0
-        if size > 256 * 1024 * 1024:
-            return
-        result = quick_check(jobs.db)
-        if result != "ok":
+        """A quick integrity check on small databases (O(size)), at every start."""
+        problem = jobs.store.integrity_problem(full_check_below=256 * 1024 * 1024)
+        if problem is not None:
             raise DatabaseCorrupt(
-                f"{jobs.db.path}: integrity check failed ({result}); stop every worker, move "
-                f"the file aside and run `sqlite3 {jobs.db.path} .recover`")
+                f"{jobs.store.location}: integrity check failed ({problem}); stop every "
+                "worker, move the data aside and restore a backup")
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (or the memory limit); returns the process exit code."""
@@ -249,7 +241,7 @@ class Manager:
         if early:
             self.consumer.pending_signal = early[0]
         logger.info("worker %s started: %d threads, queues %s, database %s", self.owner,
-                    w.max_concurrent_tasks, ",".join(self.queues) or "all", jobs.db.path)
+                    w.max_concurrent_tasks, ",".join(self.queues) or "all", jobs.store.location)
         try:
             self.consumer.run()
         finally:
@@ -258,7 +250,8 @@ class Manager:
 
     def run_scheduler_only(self, jobs: JobStorage) -> int:
         """``--scheduler-only``: fire schedules, run no jobs, until SIGTERM/SIGINT."""
-        logger.info("scheduler %s started (no workers), database %s", self.owner, jobs.db.path)
+        logger.info("scheduler %s started (no workers), database %s", self.owner,
+                    jobs.store.location)
         try:
             while not self._stop_requested.wait(0.1):
                 if self.ops is not None:

@@ -76,10 +76,10 @@ class Operations:
         self.owner = owner
         self.notifier = notifier or SystemdNotifier()
         section = logging_settings(settings)
-        self.sink = LogSink(storage.db, section, worker=owner) if section.store else None
+        self.sink = LogSink(storage.store, section, worker=owner) if section.store else None
         self.capture = section.capture_output
         self.guard = ResourceGuard(storage, settings, on_memory_limit=on_memory_limit)
-        self.housekeeper = Housekeeper(storage.db, settings, self.guard)
+        self.housekeeper = Housekeeper(storage.store, settings, self.guard)
         self.server: MetricsServer | None = None
         self.election: ExporterElection | None = None
         self.threads = settings.worker.max_concurrent_tasks if threads is None else threads
@@ -100,10 +100,10 @@ class Operations:
         if listen:
             host, port = parse_listen(listen, self.settings)
             if metrics_settings(self.settings).database == "elected":
-                self.election = ExporterElection(self.storage.db, self.owner,
+                self.election = ExporterElection(self.storage.store, self.owner,
                                                  self.settings.worker.heartbeat_interval)
                 self.election.start()
-            self.server = MetricsServer(self.storage.db, host, port, self.health,
+            self.server = MetricsServer(self.storage.store, host, port, self.health,
                                         self.metrics_text)
             self.server.start()
             logger.info("serving /metrics and /healthz on %s:%d", host, self.server.port)
@@ -113,7 +113,7 @@ class Operations:
         stuck = self.database_stuck()
         if stuck:
             return HealthReport(False, f"database: {stuck}")
-        return check(self.storage.db, self.settings, paused=self.guard.reason)
+        return check(self.storage.store, self.settings, paused=self.guard.reason)
 
     def database_stuck(self, now: float | None = None) -> str | None:
         """Why this worker's heartbeats are not being written, or None while they are."""
@@ -169,7 +169,7 @@ class Operations:
         """This worker's ``/metrics``: its own series, plus the database's when elected."""
         text = render_worker(self.worker_snapshot(), build_info())
         if self.exports_database():
-            text += render_database(read_database(self.storage.db,
+            text += render_database(read_database(self.storage.store,
                                                   heartbeat_limit=self.heartbeat_limit()))
         return text
 

@@ -16,9 +16,9 @@ import pytest
 
 from runner.config import DatabaseSection
 from runner.store.backend import Store
-from runner.store.db import Database
-from runner.store.schema import prepare_database
 from runner.store.sqlite import SqliteStore
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.schema import prepare_database
 
 #: (store, a function opening another handle on the same data)
 Opened = tuple[Store, Callable[[], Store]]

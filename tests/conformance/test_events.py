@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from runner.store.events import EventStatus, NewEvent
-from runner.store.models import DISPATCH_TASK
+from runner.store.sqlite.events import EventStatus, NewEvent
+from runner.store.sqlite.models import DISPATCH_TASK
 from runner.store.states import JobState
 from tests.conformance.helpers import T0, job
 

@@ -8,8 +8,8 @@ from runner.errors import DuplicateJob, QueueFull
 from runner.retry import RetryPolicy, backoff_delay
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
-from runner.store.maintenance import RetentionSection
-from runner.store.queries import JobFilter
+from runner.store.sqlite.maintenance import RetentionSection
+from runner.store.sqlite.queries import JobFilter
 from runner.store.states import JobState
 from tests.conformance.helpers import OTHER, OWNER, T0, failure, job
 

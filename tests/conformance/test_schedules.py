@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from runner.store.schedules import FirePlan, SyncItem
+from runner.store.sqlite.schedules import FirePlan, SyncItem
 from tests.conformance.helpers import T0, job
 
 SLOT = T0 + 60

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import wait_for
 

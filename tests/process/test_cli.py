@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import ROOT

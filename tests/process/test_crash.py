@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
 

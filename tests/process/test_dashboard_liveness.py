@@ -12,8 +12,9 @@ from textual.widgets import Static
 from runner.cli import main as cli
 from runner.config import load_settings
 from runner.readmodel.health import check
-from runner.store.db import Database
-from runner.store.queries import list_workers
+from runner.store.factory import open_store
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.queries import list_workers
 from tests import jobs
 from tests.conftest import wait_for, write_settings
 from tests.tui.conftest import drive, settle, wait_poll
@@ -64,7 +65,7 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
     (killed_id,) = registered(db, 1)
     for i in range(2):
         jobs.sleep_then_record(60, f"long {i}")
-    huey.jobs.notifier.close()  # the CLI below configures the runner anew
+    huey.jobs.store.close()  # the CLI below configures the runner anew
     wait_for(lambda: db.query("SELECT count(*) FROM runner_job WHERE state='executing'")[0][0]
              == 2, timeout=30, message="both jobs executing")
     worker.kill()
@@ -82,7 +83,7 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
             await pilot.press("ctrl+r")
             await wait_poll(app, pilot, since=before)
         text = str(banner.render())
-        report = check(Database(huey.jobs.path, readonly=True), load_settings(settings_file))
+        report = check(open_store(huey.jobs.path, readonly=True), load_settings(settings_file))
         assert not report.ok
         assert text.startswith("UNHEALTHY: worker heartbeat is stale")
         assert report.reason.split(":")[0] in text
@@ -117,7 +118,7 @@ def test_workers_show_running_apart_from_prefetched_and_count_processed(
     wait_for(lambda: db.query("SELECT running FROM runner_worker")[0][0] == 1
              and db.query("SELECT count(*) FROM runner_job WHERE state='executing'")[0][0] == 3,
              timeout=30, message="one job running, two prefetched")
-    huey.jobs.notifier.close()
+    huey.jobs.store.close()
 
     async def scenario(app, pilot):
         table = app.screen.query_one("#workers", KeyedTable)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner import DatabaseLocked, emit
-from runner.store import events as store
+from runner.store.sqlite import events as store
 from runner.testing import drain
 from tests import event_handlers  # noqa: F401 - the handlers drain() runs here
 from tests.conftest import ROOT, read_records, wait_for

@@ -12,7 +12,7 @@ import pytest
 
 from runner.config import parse_settings
 from runner.errors import ConfigError
-from runner.store.db import Database
+from runner.store.sqlite.db import Database
 from tests.conftest import ROOT, wait_for, write_settings
 
 PRODUCER = """

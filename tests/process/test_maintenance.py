@@ -17,7 +17,7 @@ def auto_vacuum(path):
 
 def make_old_database(path):
     """A jobs database as older versions made it: WAL on first, so auto_vacuum stayed off."""
-    from runner.store.models import create_schema
+    from runner.store.sqlite.models import create_schema
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=wal")

@@ -10,7 +10,7 @@ import time
 import pytest
 from huey.exceptions import TaskException
 
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
 

@@ -8,8 +8,9 @@ import urllib.request
 
 from runner.readmodel.prometheus import render_database
 from runner.readmodel.scrape import read_database
-from runner.store.counters import read_totals
-from runner.store.maintenance import RetentionSection, prune
+from runner.store.factory import store_for
+from runner.store.sqlite.counters import read_totals
+from runner.store.sqlite.maintenance import RetentionSection, prune
 from tests import jobs
 from tests.conftest import wait_for, write_settings
 from tests.unit.test_prometheus import counter_samples, families, samples
@@ -86,11 +87,11 @@ def test_counters_never_go_down_across_a_worker_restart_and_a_window_boundary(
 
     # Across a window boundary (time is a parameter), and with the jobs pruned away.
     t0 = time.time()
-    now_text = render_database(read_database(db, now=t0))
-    hour_later = render_database(read_database(db, now=t0 + 3601))
+    now_text = render_database(read_database(store_for(db), now=t0))
+    hour_later = render_database(read_database(store_for(db), now=t0 + 3601))
     prune(db, RetentionSection(), now=t0 + 60 * 86400)
     assert db.query("SELECT count(*) FROM runner_job")[0][0] == 0
-    pruned = render_database(read_database(db, now=t0 + 60 * 86400))
+    pruned = render_database(read_database(store_for(db), now=t0 + 60 * 86400))
     assert_not_lower(counter_samples(first), counter_samples(now_text))
     assert_not_lower(counter_samples(now_text), counter_samples(hour_later))
     assert_not_lower(counter_samples(hour_later), counter_samples(pruned))

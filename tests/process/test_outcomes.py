@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
 

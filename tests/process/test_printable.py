@@ -60,7 +60,7 @@ def sink_installed(huey):
     from runner.worker.log_config import LoggingSection
     from runner.worker.log_sink import LogSink
 
-    handler = LogSink(huey.jobs.db, LoggingSection(), worker="test-worker")
+    handler = LogSink(huey.jobs.store, LoggingSection(), worker="test-worker")
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)

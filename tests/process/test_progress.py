@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner import get_progress
 from runner.cli import main as cli
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import wait_for
 
@@ -19,12 +19,12 @@ def test_progress_of_a_running_job_is_visible_from_another_process(huey, make_wo
     worker = make_worker()
     db = huey.jobs.db
     # Then this process sees the last value while the job is still executing
-    wait_for(lambda: (p := get_progress(result.id, db)) is not None and p.done == 10,
+    wait_for(lambda: (p := get_progress(result.id, huey.jobs.store)) is not None and p.done == 10,
              message="progress 10/10")
     job = queries.get_job(db, result.id)
     assert job.state == "executing"
     assert (job.progress_done, job.progress_total, job.progress_message) == (10, 10, "step 10")
-    assert get_progress(result.id, db).fraction == 1.0
+    assert get_progress(result.id, huey.jobs.store).fraction == 1.0
     # And the CLI shows it
     capsys.readouterr()
     assert cli(["--settings", str(huey.settings.path), "show", result.id]) == 0

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from runner.config import load_settings
-from runner.store import queries
-from runner.store.db import open_database
+from runner.store.sqlite import queries
+from runner.store.sqlite.db import open_database
 from tests.conftest import ROOT, write_settings
 
 PRODUCER = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from runner.store.queries import list_workers
+from runner.store.sqlite.queries import list_workers
 from tests import jobs
 from tests.conftest import wait_for
 

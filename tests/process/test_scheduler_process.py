@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.store import queries
-from runner.store.schedules import schedule_runs
+from runner.store.sqlite import queries
+from runner.store.sqlite.schedules import schedule_runs
 from tests.conftest import wait_for, write_settings
 
 ALLOW = '[schedules.every_second]\noverlap = "allow"\n'

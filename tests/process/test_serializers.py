@@ -8,7 +8,7 @@ import pytest
 from huey.exceptions import TaskException
 
 from runner import emit
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import read_records, wait_for

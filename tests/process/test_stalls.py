@@ -6,7 +6,7 @@ import signal
 
 from runner.config import load_settings
 from runner.readmodel.health import check
-from runner.store import queries
+from runner.store.sqlite import queries
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
 
@@ -76,7 +76,7 @@ def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
     wait_for(lambda: read_records(record_file) == ["suspect", "suspect"],
              message="suspect to start again")
     report = wait_for(lambda: (lambda r: r if not r.ok else None)(
-        check(huey.jobs.db, settings)), message="health to report the overrun")
+        check(huey.jobs.store, settings)), message="health to report the overrun")
     assert "past its 1s timeout" in report.reason and suspect.id in report.reason
     assert "claims nothing else" in report.reason
     worker.proc.send_signal(signal.SIGTERM)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runner.store.db import Database
-from runner.store.queries import get_job
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.queries import get_job
 from tests.tui.conftest import drive, settle
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.widgets.keyed_table import KeyedTable
@@ -117,7 +117,7 @@ async def type_answer(app, pilot, text: str) -> None:
 
 
 async def ask_bulk(app, pilot, key: str, **filters) -> None:
-    from runner.store.queries import JobFilter
+    from runner.store.sqlite.queries import JobFilter
 
     await pilot.press("2")
     await settle(app, pilot)
@@ -183,7 +183,7 @@ def test_bulk_discard_with_a_wrong_count_typed_does_nothing(dashboard, seeded):
 
 def test_bulk_retry_of_a_state_that_cannot_be_retried_says_so(dashboard, seeded):
     async def scenario(app, pilot):
-        from runner.store.queries import JobFilter
+        from runner.store.sqlite.queries import JobFilter
 
         await pilot.press("2")
         await settle(app, pilot)

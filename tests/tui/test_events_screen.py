@@ -8,7 +8,8 @@ from collections import Counter
 from runner import emit
 from runner.events.replay import REPLAY_TASK
 from runner.readmodel.events import event_views, unhandled_event_count
-from runner.store.db import Database
+from runner.store.factory import store_for
+from runner.store.sqlite.db import Database
 from runner.testing import drain
 from tests import event_handlers
 from tests.conftest import read_records
@@ -24,10 +25,10 @@ def test_events_show_outcomes_and_replay_an_unhandled_event(huey, record_file):
     drain(include_scheduled=True)
     path = huey.jobs.path
     reader = Database(path, readonly=True)
-    views = {v.id: v for v in event_views(reader)}
+    views = {v.id: v for v in event_views(store_for(reader))}
     assert dict(views[placed].outcomes) == {
         "order_broken": "dead", "order_exact": "completed", "order_wild": "completed"}
-    assert views[lost].status == "unhandled" and unhandled_event_count(reader) == 1
+    assert views[lost].status == "unhandled" and unhandled_event_count(store_for(reader)) == 1
     huey.jobs.db.close()
 
     async def scenario(app, pilot):
@@ -50,8 +51,8 @@ def test_events_show_outcomes_and_replay_an_unhandled_event(huey, record_file):
     assert replay_jobs(reader) == [("available", lost)]
     drain()  # the worker still has no handler for it: nothing is written
     assert replay_jobs(reader) == [("completed", lost)]
-    assert [v.id for v in event_views(reader, unhandled_only=True)] == [lost]
-    assert {v.id: v for v in event_views(reader)}[lost].deliveries == 1
+    assert [v.id for v in event_views(store_for(reader), unhandled_only=True)] == [lost]
+    assert {v.id: v for v in event_views(store_for(reader))}[lost].deliveries == 1
 
 
 def replay_jobs(db: Database) -> list[tuple[str, str]]:
@@ -87,7 +88,7 @@ def test_replay_from_the_events_screen_reaches_the_handlers_the_worker_has_now(
     # Then every handler of the worker got the event again, linked to it
     assert Counter(read_records(record_file)) == {"flaky 7 broken": 2, "steady 7": 2,
                                                   "flaky 7 fixed": 1}
-    view = {v.id: v for v in event_views(reader)}[event_id]
+    view = {v.id: v for v in event_views(store_for(reader))}[event_id]
     assert (view.deliveries, dict(view.outcomes)) == (
         2, {"flaky": "completed", "steady": "completed"})
 

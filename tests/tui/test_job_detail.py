@@ -7,9 +7,9 @@ import time
 
 from textual.widgets import Log, Static
 
-from runner.store import logs as logstore
-from runner.store.db import Database
-from runner.store.queries import get_job, job_errors
+from runner.store.sqlite import logs as logstore
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.queries import get_job, job_errors
 from runner.testing import drain
 from tests import jobs
 from tests.tui.conftest import drive, settle

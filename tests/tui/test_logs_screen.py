@@ -6,7 +6,7 @@ import time
 
 from textual.widgets import Log, Static
 
-from runner.store import logs as logstore
+from runner.store.sqlite import logs as logstore
 from tests.tui.conftest import drive, settle, wait_poll
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable

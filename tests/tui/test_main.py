@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from runner.config import DatabaseSection
 from runner.errors import DatabaseLocked
-from runner.store.models import create_schema
+from runner.store.sqlite.models import create_schema
 from tests.tui.conftest import drive, wait_poll
 from tui.__main__ import main, parse_args
 from tui.source import DataSource

@@ -8,7 +8,7 @@ import time
 
 from textual.widgets import Static
 
-from runner.store.queries import JobFilter
+from runner.store.sqlite.queries import JobFilter
 from runner.testing import drain
 from tests import jobs
 from tests.tui.conftest import drive, settle

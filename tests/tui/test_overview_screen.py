@@ -8,8 +8,8 @@ import time
 
 from textual.widgets import Static
 
-from runner.store import workers
-from runner.store.db import Database
+from runner.store.sqlite import workers
+from runner.store.sqlite.db import Database
 from tests.tui.conftest import drive, settle
 from tui.widgets.keyed_table import KeyedTable
 

@@ -7,8 +7,9 @@ import time
 from runner.readmodel.schedules import schedule_views
 from runner.scheduling.definitions import registry
 from runner.scheduling.scheduler import sync_item
-from runner.store import schedules as schedule_store
-from runner.store.db import Database
+from runner.store.factory import store_for
+from runner.store.sqlite import schedules as schedule_store
+from runner.store.sqlite.db import Database
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 from tests.conftest import write_settings
 from tests.tui.conftest import drive, settle
@@ -62,8 +63,8 @@ def test_schedules_pause_resume_and_run_now(huey, tmp_path):
         assert after.last_outcome == "available"
 
     drive(make_app(settings=settings, refresh=60), scenario)
-    assert {v.name for v in schedule_views(reader)} == {"quarter_hourly", "every_second",
-                                                        "async_hourly"}
+    views = schedule_views(store_for(reader))
+    assert {v.name for v in views} == {"quarter_hourly", "every_second", "async_hourly"}
 
 
 def test_next_fire_reads_relative_with_the_schedules_own_zone(huey, tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Log, Static
 
-from runner.store.db import Database
-from runner.store.queries import counts_by_state
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.queries import counts_by_state
 from tests.tui.conftest import drive, settle, wait_poll
 from tui.screens.job_detail import JobDetailScreen
 from tui.widgets.keyed_table import KeyedTable

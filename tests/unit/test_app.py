@@ -12,7 +12,7 @@ from huey.exceptions import TaskException
 
 from runner import SerializationError
 from runner.errors import QueueFull
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain, immediate
 from tests import jobs
 from tests.conftest import read_records

@@ -9,7 +9,7 @@ import pytest
 from huey import signals as S
 
 from runner import QueueFull, SerializationError, configure, enqueue_many
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain, immediate
 from tests import jobs
 

@@ -7,11 +7,12 @@ import time
 import pytest
 
 from runner import control
-from runner.store.counters import BUCKETS, count_where, read_totals
+from runner.store.factory import store_for
 from runner.store.job_rows import Ack
-from runner.store.maintenance import RetentionSection, prune
-from runner.store.transitions import complete as write_acks
-from runner.store.workers import recover_orphans
+from runner.store.sqlite.counters import BUCKETS, count_where, read_totals
+from runner.store.sqlite.maintenance import RetentionSection, prune
+from runner.store.sqlite.transitions import complete as write_acks
+from runner.store.sqlite.workers import recover_orphans
 from runner.testing import drain
 from tests import jobs
 
@@ -28,7 +29,7 @@ def test_each_outcome_is_counted_once_per_task_and_queue(huey):
     drain(include_scheduled=True)
     later = jobs.noop.schedule(delay=3600)
     jobs.noop.schedule(delay=3600)
-    assert control.cancel_jobs(db, [later.id]) == 1
+    assert control.cancel_jobs(store_for(db), [later.id]) == 1
 
     add = totals(db, "add")
     assert (add.enqueued, add.completed, add.failed, add.dead) == (3, 3, 0, 0)
@@ -39,7 +40,7 @@ def test_each_outcome_is_counted_once_per_task_and_queue(huey):
     noop = totals(db, "noop")
     assert (noop.enqueued, noop.cancelled, noop.completed) == (2, 1, 0)
     # Cancelling again changes nothing, so counts nothing.
-    assert control.cancel_jobs(db, [later.id]) == 0
+    assert control.cancel_jobs(store_for(db), [later.id]) == 0
     assert totals(db, "noop").cancelled == 1
 
 
@@ -131,11 +132,19 @@ def test_a_batch_with_a_stale_completion_counts_only_what_it_wrote(huey):
 
 
 def test_a_bulk_cancel_counts_each_job_it_cancels(huey):
-    from runner.store.queries import JobFilter
+    from runner.store.sqlite.queries import JobFilter
 
     db = huey.jobs.db
     for i in range(5):
         jobs.add.schedule(args=(i, i), delay=3600)
-    plan = control.plan_bulk(db, "cancel", JobFilter(task="add"))
-    assert control.run_bulk(db, plan, chunk=2) == 5
+    plan = control.plan_bulk(store_for(db), "cancel", JobFilter(task="add"))
+    assert control.run_bulk(store_for(db), plan, chunk=2) == 5
     assert totals(db, "add").cancelled == 5
+
+
+def test_the_counter_columns_written_are_the_models_columns():
+    from runner.store.sqlite.counters import _BUCKET_COLUMNS, TOTALS
+    from runner.store.tables import JobTotal
+
+    assert [f.column_name for f in JobTotal._meta.sorted_fields] == [
+        "task", "queue", *TOTALS, "duration_sum", *_BUCKET_COLUMNS, "waiting"]

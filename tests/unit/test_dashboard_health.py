@@ -8,7 +8,7 @@ import pytest
 
 from runner.readmodel.dashboard_health import health_limits, health_verdict
 from runner.readmodel.health import check
-from runner.store.db import Database
+from runner.store.factory import open_store
 from tests import jobs
 from tests.unit.test_metrics import add_schedule_row
 
@@ -38,8 +38,8 @@ def stuck_job(db) -> None:
 def test_the_banner_verdict_is_the_cli_verdict(huey, seed, reason):
     seed(huey.jobs.db)
     now = time.time()
-    reader = Database(huey.jobs.path, readonly=True)
+    reader = open_store(huey.jobs.path, readonly=True)
     banner = health_verdict(reader, health_limits(huey.settings), now)
-    cli = check(huey.jobs.db, huey.settings, now=now)
+    cli = check(huey.jobs.store, huey.settings, now=now)
     assert (banner.ok, banner.reason.split(" (")[0]) == (cli.ok, cli.reason.split(" (")[0])
     assert reason in banner.reason

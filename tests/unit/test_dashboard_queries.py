@@ -10,8 +10,10 @@ from runner.readmodel import dashboard as dq
 from runner.readmodel.events import event_views, unhandled_event_count
 from runner.readmodel.failures import failure_group_ids, failure_groups
 from runner.readmodel.schedules import schedule_count, schedule_views
-from runner.store.db import Database
-from runner.store.queries import JobFilter, counts_by_state
+from runner.store.backend import Store
+from runner.store.factory import open_store
+from runner.store.sqlite.integrity import index_hint
+from runner.store.sqlite.queries import JobFilter
 from runner.testing import drain
 from tests import jobs
 
@@ -27,15 +29,15 @@ def seed(huey):
     return done, dead, fatal, waiting
 
 
-def reader(huey) -> Database:
-    return Database(huey.jobs.path, readonly=True)
+def reader(huey) -> Store:
+    return open_store(huey.jobs.path, readonly=True)
 
 
 def test_summary_counts_match_the_states_table(huey):
     seed(huey)
-    db = reader(huey)
-    s = dq.summary(db)
-    states = counts_by_state(huey.jobs.db)
+    store = reader(huey)
+    s = dq.summary(store)
+    states = huey.jobs.store.counts_by_state()
     assert (s.waiting, s.running, s.scheduled, s.retrying, s.dead) == (
         states["available"], states["executing"], states["scheduled"], states["retrying"],
         states["dead"]) == (4, 0, 0, 0, 2)
@@ -55,23 +57,23 @@ def test_throughput_buckets_by_clock_minute(huey):
 
 def test_queue_loads_and_worker_loads(huey):
     seed(huey)
-    db = reader(huey)
-    (load,) = dq.queue_loads(db)
+    store = reader(huey)
+    (load,) = dq.queue_loads(store)
     assert (load.queue, load.waiting, load.running) == ("default", 4, 0)
-    assert dq.worker_loads(db) == []
+    assert dq.worker_loads(store) == []
 
 
 def test_job_page_filters_and_pages_newest_first(huey):
     done, dead, fatal, waiting = seed(huey)
-    db = reader(huey)
-    page = dq.job_page(db, limit=3)
+    store = reader(huey)
+    page = dq.job_page(store, limit=3)
     assert [j.id for j in page.jobs] == waiting[::-1][:3]
-    assert [j.id for j in dq.job_page(db, limit=3, after=page.next_key).jobs][0] == waiting[0]
-    assert {j.id for j in dq.job_page(db, JobFilter(state="dead")).jobs} == {dead, fatal}
-    assert [j.id for j in dq.job_page(db, JobFilter(task="add")).jobs] == done[::-1]
-    assert [j.id for j in dq.job_page(db, JobFilter(text="always fails")).jobs] == [dead]
-    assert dq.count_jobs_capped(db, JobFilter(state="available")) == (4, False)
-    assert dq.count_jobs_capped(db, cap=5) == (5, True)
+    assert [j.id for j in dq.job_page(store, limit=3, after=page.next_key).jobs][0] == waiting[0]
+    assert {j.id for j in dq.job_page(store, JobFilter(state="dead")).jobs} == {dead, fatal}
+    assert [j.id for j in dq.job_page(store, JobFilter(task="add")).jobs] == done[::-1]
+    assert [j.id for j in dq.job_page(store, JobFilter(text="always fails")).jobs] == [dead]
+    assert dq.count_jobs_capped(store, JobFilter(state="available")) == (4, False)
+    assert dq.count_jobs_capped(store, cap=5) == (5, True)
 
 
 def test_job_detail_has_every_attempt_with_its_traceback(huey):
@@ -86,32 +88,32 @@ def test_failure_groups_group_by_type_and_message(huey):
     _, dead, fatal, _ = seed(huey)
     jobs.always_fails("q")
     drain(include_scheduled=True)
-    db = reader(huey)
-    groups = failure_groups(db)
+    store = reader(huey)
+    groups = failure_groups(store)
     assert [(g.error_type, g.count, g.dead) for g in groups] == [
         ("ValueError", 2, 2), ("Fatal", 1, 1)]
-    ids = failure_group_ids(db, groups[1].error_type, groups[1].message)
+    ids = failure_group_ids(store, groups[1].error_type, groups[1].message)
     assert ids == [fatal]
 
 
 def test_optional_tables_read_as_empty_when_missing(huey):
     seed(huey)
-    db = reader(huey)
-    if not dq.has_table(db, "runner_log"):
-        assert dq.tail_logs(db) == []
-    if not dq.has_table(db, "runner_schedule"):
-        assert schedule_views(db) == [] and schedule_count(db) == 0
-    if not dq.has_table(db, "runner_event"):
-        assert event_views(db) == [] and unhandled_event_count(db) == 0
+    store = reader(huey)
+    if not dq.has_table(store, "runner_log"):
+        assert dq.tail_logs(store) == []
+    if not dq.has_table(store, "runner_schedule"):
+        assert schedule_views(store) == [] and schedule_count(store) == 0
+    if not dq.has_table(store, "runner_event"):
+        assert event_views(store) == [] and unhandled_event_count(store) == 0
 
 
 def test_reads_leave_no_snapshot_open(huey):
     seed(huey)
-    db = reader(huey)
-    dq.summary(db)
-    dq.job_page(db)
-    failure_groups(db)
-    assert not db.connection().in_transaction
+    store = reader(huey)
+    dq.summary(store)
+    dq.job_page(store)
+    failure_groups(store)
+    assert not store.db.connection().in_transaction
     jobs.noop(99)  # a write after the reads lands in the WAL
     other = sqlite3.connect(huey.jobs.path)
     busy, log, checkpointed = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -126,22 +128,22 @@ def test_a_database_without_the_dashboard_indexes_still_reads(huey):
     conn.execute("DROP INDEX IF EXISTS runner_event_unhandled")
     conn.commit()
     conn.close()
-    db = reader(huey)
-    assert dq.index_hint(db, "runner_job_failure") == ""
-    assert {g.error_type for g in failure_groups(db)} == {"ValueError", "Fatal"}
-    assert unhandled_event_count(db) == 0
+    store = reader(huey)
+    assert index_hint(store.db, "runner_job_failure") == ""
+    assert {g.error_type for g in failure_groups(store)} == {"ValueError", "Fatal"}
+    assert unhandled_event_count(store) == 0
 
 
 def test_log_search_matches_percent_and_underscore_literally(huey):
-    from runner.store.logs import insert_logs
+    from runner.store.sqlite.logs import insert_logs
 
-    db = huey.jobs.db
-    db.write(lambda c: insert_logs(c, [(1.0, 20, "app", "disk 100% full", None, None, "w"),
+    store = huey.jobs.store
+    store.db.write(lambda c: insert_logs(c, [(1.0, 20, "app", "disk 100% full", None, None, "w"),
                                        (2.0, 20, "app", "disk 1000 ok", None, None, "w"),
                                        (3.0, 20, "app", "user_id set", None, None, "w"),
                                        (4.0, 20, "app", "userXid set", None, None, "w")]))
-    assert [r.message for r in dq.tail_logs(db, text="100%")] == ["disk 100% full"]
-    assert [r.message for r in dq.tail_logs(db, text="user_id")] == ["user_id set"]
+    assert [r.message for r in dq.tail_logs(store, text="100%")] == ["disk 100% full"]
+    assert [r.message for r in dq.tail_logs(store, text="user_id")] == ["user_id set"]
 
 
 def timed_jobs(huey, count: int, start: float = 1_700_000_000.0) -> list[str]:
@@ -153,10 +155,10 @@ def timed_jobs(huey, count: int, start: float = 1_700_000_000.0) -> list[str]:
     return ids
 
 
-def every_page(db, filters=None, **options) -> list[list[str]]:
+def every_page(store, filters=None, **options) -> list[list[str]]:
     pages, key = [], None
     while True:
-        page = dq.job_page(db, filters, limit=10, after=key, **options)
+        page = dq.job_page(store, filters, limit=10, after=key, **options)
         pages.append([j.id for j in page.jobs])
         key = page.next_key
         if key is None:
@@ -167,11 +169,11 @@ def every_page(db, filters=None, **options) -> list[list[str]]:
                          ids=["insertion order", "state index order"])
 def test_keyset_pages_reach_the_last_job_both_ways(huey, filters):
     ids = timed_jobs(huey, 25)
-    db = reader(huey)
-    newest = every_page(db, filters)
+    store = reader(huey)
+    newest = every_page(store, filters)
     assert [len(p) for p in newest] == [10, 10, 5]
     assert sum(newest, []) == ids[::-1]
-    assert sum(every_page(db, filters, oldest_first=True), []) == ids
+    assert sum(every_page(store, filters, oldest_first=True), []) == ids
 
 
 @pytest.mark.parametrize("filters", [None, JobFilter(state="available")],
@@ -179,15 +181,15 @@ def test_keyset_pages_reach_the_last_job_both_ways(huey, filters):
 def test_a_page_starts_at_a_time(huey, filters):
     start = 1_700_000_000.0
     ids = timed_jobs(huey, 25, start)
-    db = reader(huey)
+    store = reader(huey)
     at = start + 10 * 60 + 30  # between job 10 and job 11
-    key = dq.page_key_at(db, at, filters)
-    assert [j.id for j in dq.job_page(db, filters, limit=3, after=key).jobs] == ids[10:7:-1]
-    key = dq.page_key_at(db, at, filters, oldest_first=True)
-    assert [j.id for j in dq.job_page(db, filters, limit=3, after=key,
+    key = dq.page_key_at(store, at, filters)
+    assert [j.id for j in dq.job_page(store, filters, limit=3, after=key).jobs] == ids[10:7:-1]
+    key = dq.page_key_at(store, at, filters, oldest_first=True)
+    assert [j.id for j in dq.job_page(store, filters, limit=3, after=key,
                                       oldest_first=True).jobs] == ids[11:14]
-    before_all = dq.page_key_at(db, start - 1, filters)
-    assert dq.job_page(db, filters, after=before_all).jobs == []
+    before_all = dq.page_key_at(store, start - 1, filters)
+    assert dq.job_page(store, filters, after=before_all).jobs == []
 
 
 def test_summary_with_a_first_queue_that_has_nothing_due(huey):

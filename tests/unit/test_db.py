@@ -59,3 +59,42 @@ def test_a_deleted_file_is_refused_loudly_and_nothing_is_written(huey):
     with pytest.raises(DatabaseUnavailable, match="deleted while open"):
         jobs.add(2, 2)
     assert not path.exists()
+
+
+def test_a_shared_read_handle_keeps_one_connection_for_every_polling_thread(tmp_path):
+    import threading
+
+    from runner.store.factory import open_store
+
+    open_store(tmp_path / "jobs.db").count_jobs()
+    reader = open_store(tmp_path / "jobs.db", readonly=True, shared=True)
+    seen = []
+
+    def poll() -> None:
+        reader.refresh()
+        reader.count_jobs()
+        seen.append(id(reader.db.connection()))
+
+    for _ in range(3):
+        thread = threading.Thread(target=poll)
+        thread.start()
+        thread.join()
+    assert len(seen) == 3 and len(set(seen)) == 1
+
+
+def test_a_shared_read_handle_reopens_a_replaced_file(tmp_path):
+    from runner.store.factory import open_store
+
+    path = tmp_path / "jobs.db"
+    first = open_store(path)
+    first.count_jobs()
+    first.close()
+    reader = open_store(path, readonly=True, shared=True)
+    assert reader.count_jobs() == 0
+    other = tmp_path / "other.db"
+    writer = open_store(other)
+    writer.kv_put("k", b"v")
+    writer.close()
+    other.replace(path)  # a restore swaps the file
+    reader.refresh()
+    assert reader.kv_items() == {"k": b"v"}

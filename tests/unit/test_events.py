@@ -15,8 +15,8 @@ from runner.event_patterns import check_pattern, matches
 from runner.events.delivery import _dispatch, handlers_for
 from runner.events.replay import REPLAY_TASK
 from runner.events.settings import parse_events
-from runner.store import events as store
-from runner.store import queries
+from runner.store.sqlite import events as store
+from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import event_handlers
 from tests.conftest import read_records

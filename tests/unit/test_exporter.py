@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from runner.store.leases import release_lease, take_lease
+from runner.store.factory import store_for
+from runner.store.sqlite.leases import release_lease, take_lease
 from runner.worker.exporter import ExporterElection
 from tests.conftest import wait_for
 
@@ -28,8 +29,8 @@ def test_a_clean_stop_hands_the_lease_over_at_once(huey):
 
 def test_election_thread_says_whether_it_holds_the_lease(huey):
     db = huey.jobs.db
-    first = ExporterElection(db, "first", interval=0.05)
-    second = ExporterElection(db, "second", interval=0.05)
+    first = ExporterElection(store_for(db), "first", interval=0.05)
+    second = ExporterElection(store_for(db), "second", interval=0.05)
     first.start()
     wait_for(lambda: first.elected, message="first elected")
     second.start()

@@ -8,7 +8,8 @@ import pytest
 
 from runner.config import DatabaseSection, parse_settings
 from runner.errors import DiskFull
-from runner.store.db import Database
+from runner.store.factory import store_for
+from runner.store.sqlite.db import Database
 from runner.worker.guard import ResourceGuard, holds_for_space
 
 
@@ -19,6 +20,7 @@ def page_count(conn):
 class FakeStorage:
     def __init__(self, db):
         self.db = db
+        self.store = store_for(db)
         self.holds = {}
         self.on_disk_full = None
 

@@ -8,7 +8,7 @@ import pytest
 from huey import signals as S
 
 from runner import ConfigError, get_huey, task
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.task import RunnerTaskWrapper
 from runner.testing import drain
 from tests import jobs

@@ -146,7 +146,7 @@ def _close(huey: RunnerHuey) -> None:
     storage = huey._storage
     jobs = getattr(storage, "db", None)
     if jobs is not None:
-        storage.notifier.close()  # type: ignore[union-attr]
+        storage.store.close()  # type: ignore[union-attr]
         jobs.close()
 
 

@@ -10,11 +10,12 @@ import pytest
 
 from runner import configure, control
 from runner.errors import QueueFull
-from runner.store import queries
-from runner.store.counters import recount_waiting
-from runner.store.maintenance import RetentionSection, prune
-from runner.store.models import WAITING_SQL, create_schema
-from runner.store.workers import recover_orphans
+from runner.store.factory import store_for
+from runner.store.sqlite import queries
+from runner.store.sqlite.counters import recount_waiting
+from runner.store.sqlite.maintenance import RetentionSection, prune
+from runner.store.sqlite.models import WAITING_SQL, create_schema
+from runner.store.sqlite.workers import recover_orphans
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import wait_for
@@ -59,11 +60,12 @@ def test_count_is_exact_after_every_kind_of_transition(huey):
              message="the failing job to use up its retries")
     assert queries.get_job(db, failing.id).state == "dead"
     assert_exact(db)
-    assert control.retry_jobs(db, [failing.id, ok[0].id]) == 2  # dead/completed -> waiting
+    # dead/completed -> waiting
+    assert control.retry_jobs(store_for(db), [failing.id, ok[0].id]) == 2
     assert_exact(db)
     waiting = [r[0] for r in db.query(f"SELECT id FROM runner_job WHERE state IN {WAITING_SQL}")]
-    assert control.cancel_jobs(db, waiting[:1]) == 1  # cancel
-    assert control.discard_jobs(db, waiting[1:2]) == 1  # discard
+    assert control.cancel_jobs(store_for(db), waiting[:1]) == 1  # cancel
+    assert control.discard_jobs(store_for(db), waiting[1:2]) == 1  # discard
     assert_exact(db)
     # A worker dies holding a claim: recovery puts the job back in the queue.
     held = jobs.add(2, 2)

@@ -7,7 +7,7 @@ from huey.exceptions import TaskLockedException
 
 from runner import task
 from runner.runner_huey import RunnerHuey
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import wait_for
@@ -53,7 +53,7 @@ def test_revoke_from_another_process_is_seen_by_one_that_claimed(huey):
         assert huey.restore_by_id(result.id) is True
         assert not other.is_revoked(result.id)
     finally:
-        other.jobs.notifier.close()
+        other.jobs.store.close()
         other.jobs.db.close()
 
 

@@ -159,19 +159,19 @@ def test_no_import_cycles():
 
 def test_the_graph_resolves_every_import_form():
     graph = _graph()
-    assert "runner.store.db" in graph["runner.store.queries"]  # from runner.store.db import ...
-    assert "runner.store.events" in graph["runner.events.delivery"]  # from runner.store import m
+    assert "runner.store.sqlite.db" in graph["runner.store.sqlite.queries"]  # from a.b import x
+    assert "runner.store.sqlite.events" in graph["runner.store.sqlite"]  # from pkg import module
     assert "runner.store" in graph["runner.events.delivery"]  # the package's __init__ runs too
     assert "tui.screens.help" in graph["tui.app"]  # an import inside a function
 
 
 def test_an_upward_import_or_a_cycle_is_reported():
-    graph = {"runner.store.db": {"runner.worker.manager"},
-             "runner.worker.manager": {"runner.store.db"},
-             "runner.cli": {"runner.store.db"}}
+    graph = {"runner.store.sqlite.db": {"runner.worker.manager"},
+             "runner.worker.manager": {"runner.store.sqlite.db"},
+             "runner.cli": {"runner.store.sqlite.db"}}
     assert upward_imports(graph) == [
-        "runner.store.db (store) imports runner.worker.manager (worker)"]
-    assert import_cycles(graph) == ["runner.store.db <-> runner.worker.manager"]
+        "runner.store.sqlite.db (store) imports runner.worker.manager (worker)"]
+    assert import_cycles(graph) == ["runner.store.sqlite.db <-> runner.worker.manager"]
     siblings = {"runner.scheduling.scheduler": {"runner.events.delivery"}}
     assert upward_imports(siblings) == [
         "runner.scheduling.scheduler (scheduling) imports runner.events.delivery (events)"]

@@ -11,7 +11,7 @@ import pytest
 from runner.cli import main as cli
 from runner.config import parse_settings
 from runner.errors import ConfigError
-from runner.store import logs as logstore
+from runner.store.sqlite import logs as logstore
 from runner.testing import drain
 from runner.worker.log_capture import install_output_capture, uninstall_output_capture
 from runner.worker.log_config import LoggingSection, build_config, logging_settings
@@ -23,7 +23,7 @@ from tests import jobs
 def sink(huey):
     def make(**options):
         section = LoggingSection(**options)
-        handler = LogSink(huey.jobs.db, section, worker="test-worker")
+        handler = LogSink(huey.jobs.store, section, worker="test-worker")
         root = logging.getLogger()
         root.addHandler(handler)
         old_level = root.level

@@ -7,7 +7,13 @@ import time
 
 from runner.cli import main as cli
 from runner.config import parse_settings
-from runner.store.maintenance import DAY, RetentionSection, checkpoint, prune, retention_settings
+from runner.store.sqlite.maintenance import (
+    DAY,
+    RetentionSection,
+    checkpoint,
+    prune,
+    retention_settings,
+)
 from runner.testing import drain
 from tests import jobs
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runner.cli import main as cli
 from runner.readmodel import metrics
+from runner.store.factory import store_for
 from runner.testing import drain
 from tests import jobs
 
@@ -17,7 +18,7 @@ def test_window_figures_match_a_known_workload(huey, capsys):
     drain(include_scheduled=True)
     for _ in range(4):
         jobs.noop.schedule(delay=3600)
-    snap = metrics.collect(huey.jobs.db)
+    snap = metrics.collect(huey.jobs.store)
     # Then the snapshot counts them
     add = next(t for t in snap.tasks if t.task == "add")
     fails = next(t for t in snap.tasks if t.task == "always_fails")
@@ -38,7 +39,7 @@ def test_schedule_lag_is_how_late_a_due_fire_is(huey):
     db = huey.jobs.db
     add_schedule_row(db, "late", 1000.0)
     add_schedule_row(db, "on_time", 5000.0)
-    snap = metrics.collect(db, now=1300.0)
+    snap = metrics.collect(store_for(db), now=1300.0)
     assert snap.schedule_lags == {"late": 300.0, "on_time": 0.0}
 
 

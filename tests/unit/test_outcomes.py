@@ -7,8 +7,8 @@ import threading
 import pytest
 from huey.exceptions import TaskException
 
-from runner.store import queries
-from runner.store.workers import recover_orphans
+from runner.store.sqlite import queries
+from runner.store.sqlite.workers import recover_orphans
 from runner.testing import drain
 from tests import jobs
 

@@ -18,7 +18,8 @@ from runner.readmodel.scrape import (
     read_database,
     read_process,
 )
-from runner.store.counters import BUCKETS
+from runner.store.factory import store_for
+from runner.store.sqlite.counters import BUCKETS
 from runner.testing import drain
 from tests import jobs
 
@@ -54,7 +55,7 @@ def test_histogram_buckets_parse_cumulative_with_inf_equal_to_count(huey):
     for i in range(3):
         jobs.add(i, i)
     drain()
-    family = families(render_database(read_database(huey.jobs.db), build_info()))
+    family = families(render_database(read_database(huey.jobs.store), build_info()))
     hist = family["jobrunner_job_duration_seconds"]
     assert hist.type == "histogram"
     buckets = [s for s in hist.samples if s.name.endswith("_bucket")]
@@ -70,11 +71,11 @@ def test_oldest_waiting_is_zero_when_nothing_waits_and_counts_the_backlog(huey):
     db = huey.jobs.db
     jobs.add(1, 1)
     drain()
-    (queue,) = read_database(db).queues
+    (queue,) = read_database(store_for(db)).queues
     assert (queue.due, queue.scheduled, queue.oldest_waiting_seconds) == (0, 0, 0.0)
     jobs.add(2, 2)
     jobs.noop.schedule(delay=3600)
-    (queue,) = read_database(db, now=time.time() + 30).queues
+    (queue,) = read_database(store_for(db), now=time.time() + 30).queues
     assert (queue.due, queue.scheduled) == (1, 1) and queue.oldest_waiting_seconds >= 30
 
 
@@ -86,7 +87,7 @@ def test_queues_with_waiting_jobs_show_without_counters(huey):
             "INSERT INTO runner_job (id, task, queue, state, data, run_at, created_at) "
             "VALUES (?, 'add', ?, 'available', x'00', 0, 0)", (f"job-{q}", q)))
     db.write(lambda c: c.execute("DELETE FROM runner_job_total"))  # a database made before
-    snapshot = read_database(db)
+    snapshot = read_database(store_for(db))
     assert [(q.queue, q.due) for q in snapshot.queues] == [
         ("default", 1), ("mail", 1), ("reports", 1)]
 
@@ -105,7 +106,7 @@ def test_promtool_check_metrics_finds_no_problem(huey):
     jobs.always_fails("p")
     drain(include_scheduled=True)
     text = (render_worker(worker_snapshot(), build_info())
-            + render_database(read_database(huey.jobs.db)))
+            + render_database(read_database(huey.jobs.store)))
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                             text=True, timeout=30)
     assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), \

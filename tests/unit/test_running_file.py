@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import socket
 
-from runner.store import queries
-from runner.store.running_file import RunningFile, read_started, running_path
-from runner.store.workers import recover_orphans
+from runner.store.sqlite import queries
+from runner.store.sqlite.running_file import RunningFile, read_started, running_path
+from runner.store.sqlite.workers import recover_orphans
 from tests import jobs
 
 #: A worker of this host whose process is gone (pid far beyond any live one).

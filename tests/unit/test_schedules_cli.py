@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.cli import main
-from runner.store.schedules import get_schedule, list_schedules, schedule_runs
+from runner.store.sqlite.schedules import get_schedule, list_schedules, schedule_runs
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 from tests.conftest import write_settings
 

@@ -9,11 +9,10 @@ import pytest
 
 from runner.config import DatabaseSection
 from runner.errors import EX_CONFIG, SchemaTooNew
-from runner.store import migrations, schema
-from runner.store.db import Database
 from runner.store.job_rows import NewJob
-from runner.store.schema import prepare_database
-from runner.store.sqlite import SqliteStore
+from runner.store.sqlite import SqliteStore, migrations, schema
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.schema import prepare_database
 from runner.store.states import JobState
 
 OLD_DDL = Path(__file__).parent / "data" / "schema_v1.sql"

@@ -12,7 +12,7 @@ from runner import configure
 from runner.config import load_settings
 from runner.errors import SerializationError
 from runner.serializers import dumps, loads
-from runner.store import queries
+from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import write_settings

@@ -1,7 +1,7 @@
 """One owner of the job state machine, and of SQL.
 
 The job states are spelled only in ``runner/store/states.py`` (the enum and the
-sets derived from it) and ``runner/store/transitions.py`` (every write to
+sets derived from it) and ``runner/store/sqlite/transitions.py`` (every write to
 ``runner_job``). SQL is written only under ``runner/store/``. Everything else
 names a state as ``JobState.DEAD`` and reaches the data through store functions.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from runner.store.states import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/transitions.py"}
+STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/sqlite/transitions.py"}
 STATES = {s.value for s in JobState}
 _QUOTED_STATE = re.compile(r"'(" + "|".join(sorted(STATES)) + r")'")
 _SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|"
@@ -102,7 +102,7 @@ def test_only_the_transitions_write_jobs():
 
 
 def test_the_failed_attempt_insert_is_written_once():
-    text = (ROOT / "runner/store/transitions.py").read_text()
+    text = (ROOT / "runner/store/sqlite/transitions.py").read_text()
     everywhere = "".join(p.read_text() for p in _sources("runner"))
     assert everywhere.count("INSERT INTO runner_job_error") == 1
     assert text.count("INSERT INTO runner_job_error") == 1

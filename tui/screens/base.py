@@ -21,7 +21,7 @@ from runner.config import Settings
 from runner.readmodel.dashboard import Summary
 from runner.readmodel.dashboard_health import HealthLimits
 from runner.readmodel.health import HealthReport
-from runner.store.db import Database
+from runner.store.backend import Store
 from tui.source import DataSource
 from tui.throttle import Throttle
 from tui.widgets.nav_bar import NavBar
@@ -112,7 +112,7 @@ class DataScreen(Screen):
         """What the next poll should read for this screen (read on the UI thread)."""
         return None
 
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
+    def fetch(self, store: Store, request: Any, now: float) -> Any:
         """Read this screen's data; runs in the poll thread, must not touch widgets."""
         return None
 

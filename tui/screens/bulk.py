@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from runner import control
 from runner.errors import RunnerError
-from runner.store.db import Database
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.rows import JobFilter
 from tui import format as fmt
 from tui.filters import describe
 from tui.screens.base import DataScreen
@@ -18,8 +18,8 @@ def ask_bulk(screen: DataScreen, verb: str, filters: JobFilter) -> None:
 
     def plan() -> None:
         try:
-            with screen.dashboard.source.reading() as db:
-                found = control.plan_bulk(db, verb, filters)
+            with screen.dashboard.source.reading() as store:
+                found = control.plan_bulk(store, verb, filters)
         except RunnerError as exc:
             screen.app.call_from_thread(screen.notify, f"cannot {verb}: {exc}",
                                         severity="error")
@@ -48,9 +48,9 @@ def _confirm(screen: DataScreen, plan: control.BulkPlan) -> None:
         typed=count)
 
 
-def run_bulk(db: Database, plan: control.BulkPlan) -> str:
+def run_bulk(store: Store, plan: control.BulkPlan) -> str:
     """Act on the planned set (in the write thread); says how many of the count changed."""
-    done = control.run_bulk(db, plan)
+    done = control.run_bulk(store, plan)
     changed = plan.count - done
     tail = f" ({changed:,} had changed state meanwhile and were left alone)" if changed else ""
     return f"{done:,} of {plan.count:,} jobs{tail}"

@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from runner.errors import RunnerError
-from runner.store.db import Database
+from runner.store.backend import Store
 from tui.screens.base import DataScreen
 
 
@@ -28,7 +28,7 @@ class DetailScreen(DataScreen):
         self.record_id = record_id
         self.detail: Any = None
 
-    def read_detail(self, db: Database, record_id: str) -> Any:
+    def read_detail(self, store: Store, record_id: str) -> Any:
         """The record from the data layer (poll thread)."""
         raise NotImplementedError
 
@@ -46,9 +46,9 @@ class DetailScreen(DataScreen):
     def poll_request(self) -> str:
         return self.record_id
 
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
+    def fetch(self, store: Store, request: Any, now: float) -> Any:
         try:
-            return self.read_detail(db, request), now
+            return self.read_detail(store, request), now
         except self.NOT_FOUND as exc:
             return str(exc), now
 

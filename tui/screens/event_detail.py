@@ -9,8 +9,8 @@ from textual.binding import Binding
 
 from runner.errors import EventNotFound
 from runner.readmodel.events import EventDetail, event_detail
-from runner.store.db import Database, short_id
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.rows import JobFilter, short_id
 from tui import format as fmt
 from tui.screens.detail import DetailScreen
 
@@ -63,8 +63,8 @@ class EventDetailScreen(DetailScreen):
         self.event_id = event_id
         self.detail: EventDetail | None = None
 
-    def read_detail(self, db: Database, record_id: str) -> EventDetail:
-        return event_detail(db, record_id)
+    def read_detail(self, store: Store, record_id: str) -> EventDetail:
+        return event_detail(store, record_id)
 
     def detail_markup(self, detail: EventDetail, now: float) -> str:
         return event_text(detail, now)

@@ -11,8 +11,8 @@ from textual.widgets import Static
 
 from runner import control as actions
 from runner.readmodel.events import EventView, event_views
-from runner.store.db import Database, short_id
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.rows import JobFilter, short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
 from tui.screens.event_detail import OUTCOME_STYLE, EventDetailScreen
@@ -65,8 +65,8 @@ class EventsScreen(DataScreen):
     def poll_request(self) -> Any:
         return self.unhandled_only
 
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
-        return request, event_views(db, unhandled_only=request), now
+    def fetch(self, store: Store, request: Any, now: float) -> Any:
+        return request, event_views(store, unhandled_only=request), now
 
     def apply(self, data: Any) -> None:
         if data is None or data[0] != self.unhandled_only:
@@ -112,6 +112,6 @@ class EventsScreen(DataScreen):
                 lambda: self.act(f"replay of {short_id(e.id)} queued", self._replay, e.id,
                                  refused=f"cannot replay {short_id(e.id)}"))
 
-    def _replay(self, db: Database, event_id: str) -> str:
-        job = actions.replay(event_id, db=db, settings=self.dashboard.settings)
+    def _replay(self, store: Store, event_id: str) -> str:
+        job = actions.replay(event_id, store=store, settings=self.dashboard.settings)
         return f"job {short_id(job)}"

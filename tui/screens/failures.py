@@ -18,8 +18,8 @@ from runner.readmodel.failures import (
     failure_groups,
     failure_signature,
 )
-from runner.store.db import Database
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
@@ -85,11 +85,11 @@ class FailuresScreen(DataScreen):
     def poll_request(self) -> Any:
         return True
 
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
+    def fetch(self, store: Store, request: Any, now: float) -> Any:
         # Grouping every failed job is the costly read; do it again only on a change.
-        signature = failure_signature(db)
+        signature = failure_signature(store)
         if self._read is None or self._read[0] != signature:
-            self._read = (signature, failure_groups(db))
+            self._read = (signature, failure_groups(store))
         return self._read[1], now
 
     def apply(self, data: Any) -> None:
@@ -182,8 +182,8 @@ class FailuresScreen(DataScreen):
         else:
             return
 
-        def run(db: Database) -> str:
-            done = fn(db, failure_group_ids(db, error_type, messages))
+        def run(store: Store) -> str:
+            done = fn(store, failure_group_ids(store, error_type, messages))
             return f"{done:,} of {count:,} jobs"
 
         typed = f"{count:,}"

@@ -13,7 +13,8 @@ from textual.containers import VerticalScroll
 from runner import control as actions
 from runner.errors import JobNotFound
 from runner.readmodel.dashboard import JobDetail, job_detail
-from runner.store.db import Database, short_id
+from runner.store.backend import Store
+from runner.store.rows import short_id
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.detail import DetailScreen
@@ -151,8 +152,8 @@ class JobDetailScreen(DetailScreen):
         self.job_id = job_id
         self.detail: JobDetail | None = None
 
-    def read_detail(self, db: Database, record_id: str) -> JobDetail:
-        return job_detail(db, record_id)
+    def read_detail(self, store: Store, record_id: str) -> JobDetail:
+        return job_detail(store, record_id)
 
     def detail_markup(self, detail: JobDetail, now: float) -> str:
         return detail_text(detail, now)

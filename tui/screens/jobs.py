@@ -23,9 +23,8 @@ from runner.readmodel.dashboard import (
     live_worker_ids,
     page_key_at,
 )
-from runner.store.db import Database, short_id
-from runner.store.models import JobRow
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.rows import JobFilter, JobRow, short_id
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
@@ -161,12 +160,12 @@ class JobsScreen(DataScreen):
     def poll_request(self) -> JobsRequest:
         return JobsRequest(self.filters, self.starts[-1], self.sort, self.jump)
 
-    def fetch(self, db: Database, request: JobsRequest, now: float) -> JobsData:
+    def fetch(self, store: Store, request: JobsRequest, now: float) -> JobsData:
         start = request.start
         if request.jump is not None:
-            start = page_key_at(db, request.jump, request.filters,
+            start = page_key_at(store, request.jump, request.filters,
                                 oldest_first=request.sort == "oldest")
-        page = job_page(db, request.filters, limit=PAGE, after=start, sort=request.sort,
+        page = job_page(store, request.filters, limit=PAGE, after=start, sort=request.sort,
                         now=now)
         # A text search scans every row; recount it only now and then, not every second.
         kept = self._counted
@@ -174,9 +173,9 @@ class JobsScreen(DataScreen):
                 and now - kept[1] < TEXT_RECOUNT):
             total, capped = kept[2], kept[3]
         else:
-            total, capped = count_jobs_capped(db, request.filters, cap=COUNT_CAP)
+            total, capped = count_jobs_capped(store, request.filters, cap=COUNT_CAP)
             self._counted = (request.filters, now, total, capped)
-        live = live_worker_ids(db, now, self.dashboard.limits.heartbeat_max_age)
+        live = live_worker_ids(store, now, self.dashboard.limits.heartbeat_max_age)
         return JobsData(request, page.jobs, page.next_key, start, total, capped, now, live)
 
     def after_write(self) -> None:

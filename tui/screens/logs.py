@@ -16,7 +16,8 @@ from textual.widget import Widget
 from textual.widgets import Input, Log, Static
 
 from runner.readmodel.dashboard import LogLine, resolve_job_id, tail_logs
-from runner.store.db import Database, short_id
+from runner.store.backend import Store
+from runner.store.rows import short_id
 from tui import format as fmt
 from tui.screens.base import DataScreen
 
@@ -131,11 +132,11 @@ class LogsScreen(DataScreen):
             return None
         return LogsRequest(self.generation, self.after_id, self.level, self.text, self.job)
 
-    def fetch(self, db: Database, request: LogsRequest | None, now: float) -> Any:
+    def fetch(self, store: Store, request: LogsRequest | None, now: float) -> Any:
         if request is None:
             return None
-        job = resolve_job_id(db, request.job) if request.job else None
-        return request, tail_logs(db, after_id=request.after_id, min_level=request.level,
+        job = resolve_job_id(store, request.job) if request.job else None
+        return request, tail_logs(store, after_id=request.after_id, min_level=request.level,
                                   text=request.text, job_id=job,
                                   limit=MAX_LINES if not request.after_id else 2000)
 

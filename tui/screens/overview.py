@@ -21,10 +21,10 @@ from runner.readmodel.dashboard import (
     recent_run_times,
     worker_loads,
 )
-from runner.store.db import Database
-from runner.store.queries import JobFilter
+from runner.store.backend import Store
+from runner.store.owners import worker_gone
+from runner.store.rows import JobFilter
 from runner.store.states import JobState
-from runner.store.workers import worker_gone
 from tui import format as fmt
 from tui.rates import RANGES
 from tui.screens.base import DataScreen, TabCounts
@@ -110,11 +110,11 @@ class OverviewScreen(DataScreen):
     def poll_request(self) -> Any:
         return self.dashboard.fresh_pending  # an explicit refresh reads the queues again
 
-    def fetch(self, db: Database, request: Any, now: float) -> OverviewData:
+    def fetch(self, store: Store, request: Any, now: float) -> OverviewData:
         throttle = self.dashboard.throttle
-        queues = throttle.read("queues", lambda: queue_loads(db, now), fresh=request)
-        times = throttle.read("run-times", lambda: recent_run_times(db, now), fresh=request)
-        return OverviewData(queues, worker_loads(db), now, times)
+        queues = throttle.read("queues", lambda: queue_loads(store, now), fresh=request)
+        times = throttle.read("run-times", lambda: recent_run_times(store, now), fresh=request)
+        return OverviewData(queues, worker_loads(store), now, times)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
         if outcome.error is None:

@@ -11,7 +11,8 @@ from textual.widgets import Static
 
 from runner import control as actions
 from runner.readmodel.schedules import ScheduleView, schedule_views
-from runner.store.db import Database, short_id
+from runner.store.backend import Store
+from runner.store.rows import short_id
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
@@ -75,8 +76,8 @@ class SchedulesScreen(DataScreen):
     def poll_request(self) -> Any:
         return True
 
-    def fetch(self, db: Database, request: Any, now: float) -> Any:
-        return schedule_views(db, now), now
+    def fetch(self, store: Store, request: Any, now: float) -> Any:
+        return schedule_views(store, now), now
 
     def apply(self, data: Any) -> None:
         if data is None:
@@ -96,13 +97,13 @@ class SchedulesScreen(DataScreen):
         if (s := self._selected()) is not None:
             verb = "resumed" if s.paused else "paused"
             verb_fn = actions.resume_schedule if s.paused else actions.pause_schedule
-            self.act(f"{verb} {s.name}", lambda db: verb_fn(s.name, db=db),
+            self.act(f"{verb} {s.name}", lambda store: verb_fn(s.name, store=store),
                      refused=f"cannot {'resume' if s.paused else 'pause'} {s.name}")
 
     def action_skip_next(self) -> None:
         if (s := self._selected()) is not None:
             self.act(f"skipping the next run of {s.name}",
-                     lambda db: actions.skip_next_run(s.name, db=db),
+                     lambda store: actions.skip_next_run(s.name, store=store),
                      refused=f"cannot skip the next run of {s.name}")
 
     def action_run_now(self) -> None:
@@ -111,6 +112,6 @@ class SchedulesScreen(DataScreen):
                          lambda: self.act(f"ran {s.name}", self._run_now, s.name,
                                           refused=f"cannot run {s.name}"))
 
-    def _run_now(self, db: Database, name: str) -> str:
-        job = actions.run_schedule_now(name, db=db, settings=self.dashboard.settings)
+    def _run_now(self, store: Store, name: str) -> str:
+        job = actions.run_schedule_now(name, store=store, settings=self.dashboard.settings)
         return f"enqueued job {short_id(job)}"

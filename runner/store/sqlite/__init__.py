@@ -1,9 +1,12 @@
 """The SQLite backend of the storage seam: :class:`SqliteStore` over one jobs file.
 
-SQLite's statements live in the store modules it calls: the job state machine
-(:mod:`runner.store.transitions`, with the tuned claim, ack and enqueue), and
-the events, schedules, logs, workers, queries, stats and maintenance modules.
-Each method here is one transaction (``BEGIN IMMEDIATE``) or one read.
+Every SQLite statement lives in this package, in the module of its concern:
+the job state machine (:mod:`.transitions`, with the tuned claim, ack and
+enqueue), connections (:mod:`.db`), indexes and triggers (:mod:`.models`),
+and the events, schedules, logs, workers, queries, stats, dashboard and
+scrape reads, key/value, counters, leases and maintenance modules. Each method
+here is one transaction (``BEGIN IMMEDIATE``) or one read. The backend
+registers itself as :data:`BACKEND` (see :mod:`runner.store.factory`).
 """
 
 from __future__ import annotations
@@ -13,29 +16,57 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import peewee
+
 from runner.errors import DuplicateJob
-from runner.store import events as _events
-from runner.store import integrity as _integrity
-from runner.store import job_control as _job_control
-from runner.store import logs as _logs
-from runner.store import maintenance as _maintenance
-from runner.store import queries as _queries
-from runner.store import schedules as _schedules
-from runner.store import stats as _stats
-from runner.store import transitions as _transitions
-from runner.store import workers as _workers
-from runner.store.db import Database
-from runner.store.events import EventRow, HandlerOutcome, NewEvent
+from runner.sections import RetentionSection
+from runner.store.backend import AttemptLog, Backend, StoreRequest
+from runner.store.event_rows import EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import Ack, FailureInfo, NewJob
-from runner.store.logs import LogFilter, LogTuple
-from runner.store.maintenance import PruneReport, RetentionSection
-from runner.store.models import AttemptError, JobRow, LogRow
-from runner.store.queries import JobFilter, QueueDepth, WorkerRow
-from runner.store.schedules import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.rows import (
+    AttemptError,
+    ClaimResult,
+    FailureRow,
+    JobFilter,
+    JobRow,
+    LogFilter,
+    LogRow,
+    LogTuple,
+    PruneReport,
+    QueueDepth,
+    Recovery,
+    WorkerRow,
+)
+from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.sqlite import dashboard_reads as _panels
+from runner.store.sqlite import events as _events
+from runner.store.sqlite import integrity as _integrity
+from runner.store.sqlite import job_control as _job_control
+from runner.store.sqlite import kv as _kv
+from runner.store.sqlite import leases as _leases
+from runner.store.sqlite import logs as _logs
+from runner.store.sqlite import maintenance as _maintenance
+from runner.store.sqlite import queries as _queries
+from runner.store.sqlite import schedules as _schedules
+from runner.store.sqlite import scrape_reads as _scrape
+from runner.store.sqlite import stats as _stats
+from runner.store.sqlite import transitions as _transitions
+from runner.store.sqlite import workers as _workers
+from runner.store.sqlite.db import Database, open_database
+from runner.store.sqlite.running_file import RunningFile, running_path
+from runner.store.sqlite.schema import prepare_database
+from runner.store.sqlite.wakeup import Listener, Notifier
 from runner.store.states import FINAL, FUTURE, JobState, sql_in
-from runner.store.stats import FailureRow
-from runner.store.transitions import ClaimResult
-from runner.store.workers import Recovery
+from runner.store.views import (
+    RECENT_SAMPLE,
+    DatabaseSnapshot,
+    JobPage,
+    PageKey,
+    QueueLoad,
+    RunTimes,
+    Summary,
+    WorkerLoad,
+)
 
 
 class SqliteStore:
@@ -43,10 +74,42 @@ class SqliteStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._notifier: Notifier | None = None
 
     @property
     def path(self) -> Path:
         return self.db.path
+
+    @property
+    def location(self) -> str:
+        return str(self.db.path)
+
+    @property
+    def readonly(self) -> bool:
+        return self.db.readonly
+
+    def close(self) -> None:
+        self.db.close()
+        if self._notifier is not None:
+            self._notifier.close()
+
+    # -- wake-ups and change detection ---------------------------------------------------
+
+    def wakeup(self) -> None:
+        notifier = self._notifier
+        if notifier is None:
+            notifier = self._notifier = Notifier(self.db.path)
+        notifier.notify()
+
+    def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
+        listener = Listener(self.db.path, on_wake)
+        return listener.stop if listener.start() else None
+
+    def refresh(self) -> None:
+        self.db.refresh()
+
+    def attempt_log(self, owner: str) -> AttemptLog:
+        return RunningFile(running_path(self.db.path, owner))
 
     # -- jobs: the state machine ---------------------------------------------------------
 
@@ -247,7 +310,7 @@ class SqliteStore:
         return _events.fan_out(self.db, deliveries, settle=settle, now=now)
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> None:
+                       now: float | None = None) -> bool:
         return _events.add_deliveries(self.db, event_id, jobs, now=now)
 
     def get_event(self, event_id: str) -> EventRow:
@@ -396,6 +459,137 @@ class SqliteStore:
     def active_schedule_fires(self) -> list[tuple[str, float | None]]:
         return _stats.active_schedule_fires(self.db)
 
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int, now: float | None = None) -> str | None:
+        return _workers.charge_stuck(self.db, job_id, attempt, owner, message,
+                                     crash_limit=crash_limit, now=now)
+
+    # -- the dashboard's panels ----------------------------------------------------------
+
+    def summary(self, now: float | None = None,
+                rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+        return _panels.summary(self.db, now, rates, done_last_minute=done_last_minute,
+                               stale_after=stale_after)
+
+    def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
+        return _panels.live_worker_ids(self.db, now, stale_after)
+
+    def stalled_count(self, now: float, stale_after: float) -> int:
+        return _panels.stalled_count(self.db, now, stale_after)
+
+    def throughput(self, now: float | None = None, *,
+                   minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return _panels.throughput(self.db, now, minutes=minutes)
+
+    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
+        return _panels.queue_loads(self.db, now)
+
+    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+                         ) -> tuple[RunTimes, dict[str, RunTimes]]:
+        return _panels.recent_run_times(self.db, now, sample=sample)
+
+    def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
+        return _panels.worker_loads(self.db, include_stopped=include_stopped)
+
+    def keyset_page(self, filters: JobFilter | None = None, *, limit: int = 100,
+                    after: PageKey | None = None, oldest_first: bool = False,
+                    sort: str = "newest", now: float | None = None) -> JobPage:
+        return _panels.job_page(self.db, filters, limit=limit, after=after,
+                                oldest_first=oldest_first, sort=sort, now=now)
+
+    def page_key_at(self, at: float, filters: JobFilter | None = None, *,
+                    oldest_first: bool = False) -> PageKey:
+        return _panels.page_key_at(self.db, at, filters, oldest_first=oldest_first)
+
+    # -- the metrics scrape --------------------------------------------------------------
+
+    def read_snapshot(self, *, now: float | None = None,
+                      heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
+        return _scrape.read_database(self.db, now=now, heartbeat_limit=heartbeat_limit)
+
+    def waiting_queues(self) -> list[str]:
+        return _scrape.waiting_queues(self.db)
+
+    # -- huey's key/value store and queue introspection ----------------------------------
+
+    def kv_put(self, key: str, value: bytes) -> None:
+        _kv.put(self.db, key, value)
+
+    def kv_peek(self, key: str, *, now: float) -> bytes | None:
+        return _kv.peek(self.db, key, now)
+
+    def kv_peek_many(self, keys: Sequence[str], *, now: float) -> dict[str, bytes]:
+        return _kv.peek_many(self.db, keys, now)
+
+    def kv_pop(self, key: str, *, now: float) -> bytes | None:
+        return _kv.pop(self.db, key, now)
+
+    def kv_delete(self, key: str, *, now: float) -> bool:
+        return _kv.delete(self.db, key, now)
+
+    def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,
+                        now: float) -> bool:
+        return _kv.put_if_empty(self.db, key, value, ttl, now)
+
+    def kv_items(self) -> dict[str, bytes]:
+        return _kv.items(self.db)
+
+    def kv_count(self) -> int:
+        return _kv.count(self.db)
+
+    def kv_flush(self) -> None:
+        _kv.flush(self.db)
+
+    def counter_incr(self, key: str, amount: int = 1) -> int:
+        return _kv.incr(self.db, key, amount)
+
+    def counter_delete(self, key: str) -> None:
+        _kv.delete_counter(self.db, key)
+
+    def counter_flush(self) -> None:
+        _kv.flush_counters(self.db)
+
+    def waiting_size(self, *, now: float, due: bool) -> int:
+        return _queries.waiting_size(self.db, now=now, due=due)
+
+    def waiting_payloads(self, *, now: float, due: bool, limit: int | None) -> list[bytes]:
+        return _queries.waiting_payloads(self.db, now=now, due=due, limit=limit)
+
+    # -- named leases --------------------------------------------------------------------
+
+    def take_lease(self, name: str, owner: str, ttl: float, *,
+                   now: float | None = None) -> bool:
+        return _leases.take_lease(self.db, name, owner, ttl, now=now)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        _leases.release_lease(self.db, name, owner)
+
+    # -- upkeep --------------------------------------------------------------------------
+
+    def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
+        return _maintenance.enable_space_reclaim(self.db, me=me)
+
+    def space_reclaim_note(self) -> str | None:
+        if _maintenance.auto_vacuum_mode(self.db) == _maintenance.INCREMENTAL:
+            return None
+        return _maintenance.AUTO_VACUUM_OFF
+
+    def vacuum(self, *, force: bool = False) -> str:
+        return _maintenance.vacuum_file(self.db, force=force)
+
+    def data_dir(self) -> Path | None:
+        return self.db.path.parent
+
+    def probe_write(self, size: int, *, deadline: float, commit: bool = False) -> None:
+        _integrity.probe_write(self.db, size, deadline=deadline, commit=commit)
+
+    def integrity_problem(self, *, full_check_below: int) -> str | None:
+        return _integrity.integrity_problem(self.db, full_check_below=full_check_below)
+
+    def verify(self) -> None:
+        _integrity.verify(self.db)
+
     # -- integrity -----------------------------------------------------------------------
 
     def has_table(self, name: str) -> bool:
@@ -416,3 +610,24 @@ def sqlite_store(db: Database) -> SqliteStore:
         with _stores_lock:
             store = _stores[id(db)] = SqliteStore(db)
     return store
+
+
+def open_sqlite(request: StoreRequest) -> SqliteStore:
+    """The store of a SQLite file; unless read-only, created and migrated on first open.
+
+    The per-thread connection of :class:`Database` is this backend's pool (see
+    :mod:`runner.store.sqlite.db` for the measurement): SQLite serialises writers
+    anyway, and a connection never crosses threads.
+    """
+    if request.shared:
+        return SqliteStore(Database(request.database, request.options,
+                                    readonly=request.readonly, shared=True))
+    if request.readonly:
+        return sqlite_store(Database(request.database, request.options, readonly=True))
+    db = open_database(request.database, request.options, file_mode=request.file_mode)
+    prepare_database(db)
+    return sqlite_store(db)
+
+
+BACKEND = Backend("sqlite", open_sqlite, errors=(sqlite3.Error, peewee.DatabaseError),
+                  bugs=(sqlite3.ProgrammingError, sqlite3.InterfaceError))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
 
-from runner.store import counters, leases, migrations
+from runner.store.rows import DISPATCH_TASK, AttemptError, JobRow, LogRow  # noqa: F401 - re-exported
+from runner.store.sqlite import counters, migrations
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -25,15 +25,13 @@ from runner.store.states import (
 )
 from runner.store.tables import TABLES, create_table_sql
 
-#: Re-exported from runner.store.migrations, where it is bumped.
+#: Re-exported from runner.store.sqlite.migrations, where it is bumped.
 SCHEMA_VERSION = migrations.SCHEMA_VERSION
 
 
 #: Re-exported: the states live in :mod:`runner.store.states`.
 __all__ = ["JobState", "WAITING", "FINAL", "WAITING_SQL", "LIVE_SQL"]
 
-#: Name of the built-in task that fans events out to their handlers.
-DISPATCH_TASK = "runner.events.dispatch"
 
 #: The condition of a schedule the scheduler fires (matches the partial index).
 SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
@@ -87,12 +85,12 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS runner_log_job ON runner_log (job_id, id) "
     "WHERE job_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
+    # Lifetime counters per task and queue (see runner.store.sqlite.counters).
+    *counters.TRIGGERS,
 ]
 
 #: Every statement that creates the schema, tables first.
-DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES,
-       # Kept as SQL beside the code that owns them: lifetime counters and leases.
-       *counters.DDL, *leases.DDL]
+DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES]
 
 _DDL_NAME = re.compile(r'IF NOT EXISTS "?(\w+)')
 
@@ -123,73 +121,6 @@ def is_jobs_database(conn: sqlite3.Connection) -> bool:
     return bool(rows)
 
 
-@dataclass(frozen=True)
-class JobRow:
-    """A job as the CLI and the dashboard see it."""
-
-    id: str
-    task: str
-    queue: str
-    priority: int
-    state: str
-    args: str | None
-    attempt: int
-    max_attempts: int
-    run_at: float
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    lease_owner: str | None
-    crashes: int
-    failures: int
-    first_failed_at: float | None
-    last_failed_at: float | None
-    error_type: str | None
-    error_message: str | None
-    last_error: str | None
-    reason: str | None
-    progress_done: float | None
-    progress_total: float | None
-    progress_message: str | None
-    event_id: str | None
-    schedule: str | None
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds the last attempt ran, when it has started."""
-        if self.started_at is None:
-            return None
-        if self.finished_at is None or self.finished_at < self.started_at:
-            return None
-        return self.finished_at - self.started_at
-
-
 JOB_COLUMNS = ", ".join(JobRow.__dataclass_fields__)
 
 
-@dataclass(frozen=True)
-class AttemptError:
-    """One failed attempt of a job."""
-
-    attempt: int
-    kind: str
-    error_type: str | None
-    message: str | None
-    traceback: str | None
-    worker: str | None
-    started_at: float | None
-    failed_at: float
-
-
-@dataclass(frozen=True)
-class LogRow:
-    """One stored log record."""
-
-    id: int
-    created_at: float
-    level: int
-    logger: str
-    message: str
-    job_id: str | None
-    task: str | None
-    worker: str | None

@@ -6,15 +6,15 @@ import sqlite3
 import threading
 
 from runner.errors import DatabaseCorrupt
-from runner.store.db import Database
-from runner.store.migrations import (
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.migrations import (
     SCHEMA_VERSION,
     migrate,
     record_version,
     recorded_version,
     refuse_newer,
 )
-from runner.store.models import create_schema, is_jobs_database, schema_is_current
+from runner.store.sqlite.models import create_schema, is_jobs_database, schema_is_current
 
 _schema_ready: set[str] = set()
 _schema_lock = threading.Lock()

@@ -8,44 +8,12 @@ oldest waiting job is one index seek per queue.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
-from runner.store.counters import TaskTotals, read_totals
-from runner.store.db import Database
-from runner.store.models import SCHEDULE_ACTIVE
+from runner.store.sqlite.counters import read_totals
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
-
-#: Backlog counts stop here, so a scrape costs the same with a million waiting jobs.
-COUNT_LIMIT = 100_000
-
-
-@dataclass(frozen=True)
-class QueueGauges:
-    """One queue right now."""
-
-    queue: str
-    due: int
-    """Waiting jobs whose time has come (the backlog), up to :data:`COUNT_LIMIT`."""
-    scheduled: int
-    """Waiting jobs due later (delayed, or retrying after a backoff), up to the limit."""
-    running: int
-    """Jobs claimed by a worker (running or prefetched)."""
-    oldest_waiting_seconds: float
-    """How long the oldest due job has waited; 0 when none waits."""
-
-
-@dataclass(frozen=True)
-class DatabaseSnapshot:
-    """The database-wide figures at one moment."""
-
-    at: float
-    totals: list[TaskTotals]
-    queues: list[QueueGauges]
-    dead: int
-    """Jobs in ``dead`` now, up to :data:`COUNT_LIMIT`."""
-    workers: int
-    """Worker processes with a fresh heartbeat."""
-    schedule_lags: dict[str, float] = field(default_factory=dict)
+from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
 
 
 def _capped_count(db: Database, sql: str, params: tuple) -> int:

@@ -22,11 +22,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from runner.errors import QueueFull
-from runner.store.counters import count_completions, count_enqueued, count_where, waiting_in
 from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
+from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
+from runner.store.sqlite.counters import (
+    count_completions,
+    count_enqueued,
+    count_where,
+    waiting_in,
+)
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -37,21 +43,6 @@ from runner.store.states import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """What one claim transaction found."""
-
-    claimed: list[Claimed]
-    next_due: float | None
-    """With nothing claimed: the earliest ``run_at`` of a waiting job."""
-    suspect: bool
-    """The claim took a job that was running when a worker died (it runs alone)."""
-    revocations: bool
-    """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
-    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """(task, queue) of each claimed job, so its completion is counted without a read."""
 
 
 # -- enqueue -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ owner is a process on this host that no longer exists, is an orphan: it goes
 back to ``available`` with its attempt still counted, or to ``dead`` ("worker
 died") once it has been running during ``crash_limit`` worker deaths. Only an
 attempt that had started is charged: a job the dead worker had claimed ahead of
-its idle threads goes back as if never claimed (see :mod:`runner.store.running_file`).
+its idle threads goes back as if never claimed (see :mod:`runner.store.sqlite.running_file`).
 """
 
 from __future__ import annotations
@@ -14,51 +14,13 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
 
-from runner.store import transitions
-from runner.store.db import Database
-from runner.store.running_file import forget, read_started, running_dir
+from runner.store.owners import make_worker_id, parse_worker_id, pid_alive, worker_gone  # noqa: F401 - re-exported
+from runner.store.rows import Recovery  # noqa: F401 - re-exported
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.running_file import forget, read_started, running_dir
 from runner.store.states import JobState, WorkerState, sql_is
-
-
-def make_worker_id(now: float | None = None) -> str:
-    """A new worker id for this process."""
-    started = time.time() if now is None else now
-    return f"{socket.gethostname()}:{os.getpid()}:{int(started * 1000)}"
-
-
-def parse_worker_id(owner: str) -> tuple[str, int | None]:
-    """(host, pid) of a worker id; pid None when it cannot be read."""
-    host, _, rest = owner.rpartition(":")
-    host, _, pid = host.rpartition(":")
-    return host, int(pid) if pid.isdigit() else None
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with this pid exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def worker_gone(owner: str, host: str | None = None) -> bool:
-    """True when ``owner`` is a worker of this host whose process no longer exists."""
-    owner_host, pid = parse_worker_id(owner)
-    here = socket.gethostname() if host is None else host
-    return owner_host == here and pid is not None and not pid_alive(pid)
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What one recovery pass did."""
-
-    requeued: list[str]
-    buried: list[str]
 
 
 def register(db: Database, owner: str, *, concurrency: int, queues: tuple[str, ...],

@@ -23,14 +23,14 @@ import logging
 import os
 import sqlite3
 import time
-from dataclasses import dataclass, field
 
 from runner.config import Settings
 from runner.errors import DatabaseLocked
 from runner.sections import RetentionSection
-from runner.store import transitions
-from runner.store.db import Database
-from runner.store.events import prune_events
+from runner.store.rows import PruneReport  # noqa: F401 - re-exported
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.events import prune_events
 from runner.store.states import WorkerState, sql_is
 
 logger = logging.getLogger(__name__)
@@ -47,19 +47,6 @@ AUTO_VACUUM_OFF = ("auto_vacuum is off in this database (it was made by an older
 def retention_settings(settings: Settings) -> RetentionSection:
     """The ``[retention]`` section (typed and validated when the settings were loaded)."""
     return settings.retention
-
-
-@dataclass
-class PruneReport:
-    """What one pass deleted (or, dry, would delete)."""
-
-    deleted: dict[str, int] = field(default_factory=dict)
-    vacuumed_pages: int = 0
-    auto_vacuum: bool = True
-    """False when the file cannot give pages back (made before auto_vacuum was set)."""
-    wal_bytes_before: int = 0
-    wal_bytes_after: int = 0
-    checkpoint_busy: bool = False
 
 
 def _jobs_where(section: RetentionSection, now: float) -> tuple[str, tuple[float, float]]:
@@ -228,3 +215,22 @@ def checkpoint(db: Database, *, min_bytes: int = 0) -> tuple[int, int, bool]:
         logger.warning("WAL checkpoint blocked by a reader or writer; WAL is %.1f MiB "
                        "(a process holds an old read snapshot?)", after / 2**20)
     return before, after, bool(busy)
+
+
+def vacuum_file(db: Database, *, force: bool = False) -> str:
+    """``python -m runner vacuum``: switch the file to incremental auto_vacuum; what was done.
+
+    Raises:
+        DatabaseLocked: workers are running and ``force`` is False (the VACUUM
+            copies the whole file under the write lock).
+    """
+    if auto_vacuum_mode(db) == INCREMENTAL:
+        return f"{db.path}: auto_vacuum is already incremental; nothing to do"
+    running = other_running_workers(db)
+    if running and not force:
+        raise DatabaseLocked(f"{db.path}: {running} worker(s) running; stop them first (the "
+                             "VACUUM copies the whole file under the write lock) or pass --force")
+    before = db.path.stat().st_size
+    switch_to_incremental_vacuum(db)
+    return (f"{db.path}: auto_vacuum is now incremental; file {before / 2**20:.1f} -> "
+            f"{db.path.stat().st_size / 2**20:.1f} MiB")

@@ -25,16 +25,12 @@ import sqlite3
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from itertools import accumulate
 from typing import Protocol
 
-from runner.store.db import Database
+from runner.store.sqlite.db import Database
 from runner.store.states import COMPLETED_SQL, WAITING_SQL, JobState
-
-#: Upper bounds (seconds) of the duration histogram's buckets; +Inf is ``completed``.
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-           1800.0)
+from runner.store.views import BUCKETS, TaskTotals  # noqa: F401 - re-exported
 
 _BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
 TOTALS = ("enqueued", JobState.COMPLETED.value, "failed", "retried", JobState.DEAD.value,
@@ -43,15 +39,9 @@ TOTALS = ("enqueued", JobState.COMPLETED.value, "failed", "retried", JobState.DE
 #: Outcomes a writer may add with :func:`count_where`.
 OUTCOMES = ("retried", JobState.DEAD.value, JobState.CANCELLED.value)
 
-DDL = [
-    f"""CREATE TABLE IF NOT EXISTS runner_job_total (
-        task TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in TOTALS)},
-        duration_sum REAL NOT NULL DEFAULT 0,
-        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _BUCKET_COLUMNS)},
-        waiting INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (task, queue)) WITHOUT ROWID""",
+#: The table is the model runner.store.tables.JobTotal; these triggers (SQLite's dialect)
+#: count each failed attempt inside the statement that records it, and keep ``waiting``.
+TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS runner_job_error_counted AFTER INSERT ON runner_job_error
         BEGIN
         INSERT INTO runner_job_total (task, queue, failed)
@@ -203,26 +193,6 @@ def count_where(conn: sqlite3.Connection, outcome: str, where: str,
         f"INSERT INTO runner_job_total (task, queue, {outcome}) "
         f"SELECT task, queue, count(*) FROM runner_job WHERE {where} GROUP BY task, queue "
         f"{_add([outcome])}", tuple(params))
-
-
-@dataclass(frozen=True)
-class TaskTotals:
-    """Lifetime counters of one (task, queue)."""
-
-    task: str
-    queue: str
-    enqueued: int
-    completed: int
-    failed: int
-    """Failed attempts (each retry that failed, each crash)."""
-    retried: int
-    """Attempts that failed or crashed and were scheduled to run again."""
-    dead: int
-    cancelled: int
-    duration_sum: float
-    """Seconds of processing time of the completed jobs."""
-    buckets: tuple[int, ...]
-    """Completed jobs that took at most each of :data:`BUCKETS` (cumulative)."""
 
 
 def read_totals(db: Database) -> list[TaskTotals]:

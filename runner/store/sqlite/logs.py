@@ -6,19 +6,15 @@ worker's :class:`runner.logsink.LogSink`.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from runner.store.db import Database, contains_pattern
-from runner.store.integrity import has_table
-from runner.store.models import LogRow
+from runner.store.rows import LogFilter, LogTuple, parse_level  # noqa: F401 - re-exported
+from runner.store.sqlite.db import Database, contains_pattern
+from runner.store.sqlite.integrity import has_table
+from runner.store.sqlite.models import LogRow
 
 _COLUMNS = ", ".join(LogRow.__dataclass_fields__)
-
-#: (created_at, level, logger, message, job_id, task, worker)
-LogTuple = tuple[float, int, str, str, "str | None", "str | None", "str | None"]
 
 
 def insert_logs(conn: sqlite3.Connection, rows: Sequence[LogTuple]) -> None:
@@ -48,51 +44,28 @@ def write_logs(db: Database, rows: Sequence[LogTuple], *, trim_to: int = 0,
     db.write(write, deadline=deadline)
 
 
-@dataclass(frozen=True)
-class LogFilter:
-    """Which records a listing shows; every field narrows it."""
-
-    job_id: str | None = None
-    task: str | None = None
-    level: int = 0
-    worker_only: bool = False
-
-    def where(self) -> tuple[str, list[object]]:
-        """The SQL condition and its parameters."""
-        clauses: list[str] = []
-        params: list[object] = []
-        if self.job_id:
-            clauses.append("job_id = ?")
-            params.append(self.job_id)
-        if self.task:
-            clauses.append("task = ?")
-            params.append(self.task)
-        if self.level:
-            clauses.append("level >= ?")
-            params.append(self.level)
-        if self.worker_only:
-            clauses.append("job_id IS NULL")
-        return (" AND " + " AND ".join(clauses)) if clauses else "", params
-
-
-def parse_level(text: str) -> int:
-    """A level name or number as its number (``"warning"`` -> 30).
-
-    Raises:
-        ValueError: not a level.
-    """
-    if text.isdigit():
-        return int(text)
-    level = logging.getLevelName(text.upper())
-    if not isinstance(level, int):
-        raise ValueError(f"unknown log level {text!r}")
-    return level
+def log_where(filters: LogFilter) -> tuple[str, list[object]]:
+    """The SQL condition of ``filters`` and its parameters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if filters.job_id:
+        clauses.append("job_id = ?")
+        params.append(filters.job_id)
+    if filters.task:
+        clauses.append("task = ?")
+        params.append(filters.task)
+    if filters.level:
+        clauses.append("level >= ?")
+        params.append(filters.level)
+    if filters.worker_only:
+        clauses.append("job_id IS NULL")
+    return (" AND " + " AND ".join(clauses)) if clauses else "", params
 
 
 def read_logs(db: Database, filters: LogFilter | None = None, *, after_id: int = 0,
               limit: int = 200) -> list[LogRow]:
     """Records after ``after_id``, oldest first; with ``after_id`` 0, the last ``limit``."""
-    where, params = (filters or LogFilter()).where()
+    where, params = log_where(filters or LogFilter())
     if after_id:
         rows = db.query(f"SELECT {_COLUMNS} FROM runner_log WHERE id > ?{where} "
                         f"ORDER BY id LIMIT ?", [after_id, *params, limit])

@@ -8,11 +8,11 @@ checkpointing and grows the WAL without bound.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from runner.errors import JobNotFound
-from runner.store.db import AmbiguousId, Database, contains_pattern, lookup_id
-from runner.store.models import JOB_COLUMNS, AttemptError, JobRow
+from runner.store.rows import JobFilter, QueueDepth, WorkerRow  # noqa: F401 - re-exported
+from runner.store.sqlite.db import AmbiguousId, Database, contains_pattern, lookup_id
+from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,
@@ -24,53 +24,41 @@ from runner.store.states import (
 )
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    """Which jobs a listing shows; every field narrows it."""
-
-    state: str | None = None
-    queue: str | None = None
-    task: str | None = None
-    text: str | None = None
-    event_id: str | None = None
-    worker: str | None = None
-    """Jobs a worker is running now (its lease)."""
-
-    def where(self) -> tuple[str, list[object]]:
-        """The SQL condition and its parameters."""
-        clauses, params = [], []
-        if self.state:
-            if self.state == "waiting":
-                clauses.append(f"state IN {WAITING_SQL}")
-            elif self.state == "failed":
-                clauses.append(f"state IN {FAILED_SQL}")
-            else:
-                clauses.append("state = ?")
-                params.append(self.state)
-        if self.queue:
-            clauses.append("queue = ?")
-            params.append(self.queue)
-        if self.task:
-            clauses.append("task = ?")
-            params.append(self.task)
-        if self.event_id:
-            clauses.append("event_id = ?")
-            params.append(self.event_id)
-        if self.worker:
-            clauses.append("lease_owner = ?")
-            params.append(self.worker)
-        if self.text:
-            like = contains_pattern(self.text)
-            clauses.append("(id LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' OR "
-                           "args LIKE ? ESCAPE '\\' OR error_message LIKE ? ESCAPE '\\')")
-            params.extend([like] * 4)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+def job_where(filters: JobFilter) -> tuple[str, list[object]]:
+    """The SQL condition of ``filters`` and its parameters."""
+    clauses, params = [], []
+    if filters.state:
+        if filters.state == "waiting":
+            clauses.append(f"state IN {WAITING_SQL}")
+        elif filters.state == "failed":
+            clauses.append(f"state IN {FAILED_SQL}")
+        else:
+            clauses.append("state = ?")
+            params.append(filters.state)
+    if filters.queue:
+        clauses.append("queue = ?")
+        params.append(filters.queue)
+    if filters.task:
+        clauses.append("task = ?")
+        params.append(filters.task)
+    if filters.event_id:
+        clauses.append("event_id = ?")
+        params.append(filters.event_id)
+    if filters.worker:
+        clauses.append("lease_owner = ?")
+        params.append(filters.worker)
+    if filters.text:
+        like = contains_pattern(filters.text)
+        clauses.append("(id LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' OR "
+                       "args LIKE ? ESCAPE '\\' OR error_message LIKE ? ESCAPE '\\')")
+        params.extend([like] * 4)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def list_jobs(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
               offset: int = 0) -> list[JobRow]:
     """Jobs matching ``filters``, newest first, one page at a time."""
-    where, params = (filters or JobFilter()).where()
+    where, params = job_where(filters or JobFilter())
     rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{where} "
                     f"ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [*params, limit, offset])
     return [JobRow(*row) for row in rows]
@@ -78,13 +66,13 @@ def list_jobs(db: Database, filters: JobFilter | None = None, *, limit: int = 10
 
 def count_jobs(db: Database, filters: JobFilter | None = None) -> int:
     """How many jobs match ``filters``."""
-    where, params = (filters or JobFilter()).where()
+    where, params = job_where(filters or JobFilter())
     return db.query(f"SELECT count(*) FROM runner_job{where}", params)[0][0]
 
 
 def job_ids(db: Database, filters: JobFilter, *, limit: int = 100_000) -> list[str]:
     """Ids of the jobs matching ``filters`` (for bulk actions)."""
-    where, params = filters.where()
+    where, params = job_where(filters)
     return [r[0] for r in db.query(f"SELECT id FROM runner_job{where} LIMIT ?",
                                    [*params, limit])]
 
@@ -119,16 +107,6 @@ def counts_by_state(db: Database) -> dict[str, int]:
     return counts
 
 
-@dataclass(frozen=True)
-class QueueDepth:
-    """One queue's backlog."""
-
-    queue: str
-    waiting: int
-    running: int
-    oldest_waiting_age: float | None
-
-
 def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
     """Waiting and running jobs per queue, with the age of the oldest due waiting job."""
     at = time.time() if now is None else now
@@ -139,26 +117,6 @@ def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
         f"ORDER BY queue", (at,))
     return [QueueDepth(q, int(w or 0), int(r or 0), None if o is None else max(0.0, at - o))
             for q, w, r, o in rows]
-
-
-@dataclass(frozen=True)
-class WorkerRow:
-    """A worker process as recorded by its heartbeats."""
-
-    id: str
-    host: str
-    pid: int
-    started_at: float
-    heartbeat_at: float
-    stopped_at: float | None
-    state: str
-    concurrency: int
-    queues: str | None
-    rss_bytes: int | None
-    cpu_percent: float | None
-    running: int
-    processed: int
-    status: str | None
 
 
 def list_workers(db: Database, *, include_stopped: bool = False) -> list[WorkerRow]:
@@ -173,3 +131,24 @@ def stored_result(db: Database, job_id: str) -> bytes | None:
     """The result stored for a job (peeked, never consumed), or None."""
     rows = db.query("SELECT value FROM runner_kv WHERE key = ?", (job_id,))
     return rows[0][0] if rows and rows[0][0] is not None else None
+
+
+def waiting_size(db: Database, *, now: float, due: bool) -> int:
+    """Waiting jobs due by ``now`` (``due``) or due later (huey's queue and schedule sizes)."""
+    return db.query(
+        f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
+        f"WHERE state IN {WAITING_SQL} AND run_at {'<=' if due else '>'} ?", (now,))[0][0]
+
+
+def waiting_payloads(db: Database, *, now: float, due: bool, limit: int | None) -> list[bytes]:
+    """Payloads of waiting jobs due by ``now`` in claim order, or due later by time."""
+    if due:
+        rows = db.query(
+            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+            f"{WAITING_SQL} AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?",
+            (now, limit or -1))
+    else:
+        rows = db.query(
+            f"SELECT data FROM runner_job WHERE state IN {WAITING_SQL} AND run_at > ? "
+            "ORDER BY run_at LIMIT ?", (now, limit or -1))
+    return [r[0] for r in rows]

@@ -1,6 +1,7 @@
 """Named leases in the jobs database: one holder at a time, taken over once it expires.
 
-The metrics exporter election (:mod:`runner.worker.exporter`) holds one.
+The metrics exporter election (:mod:`runner.worker.exporter`) holds one. The table is
+the model :class:`runner.store.tables.Lease`.
 """
 
 from __future__ import annotations
@@ -8,12 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from runner.store.db import Database
-
-DDL = [
-    """CREATE TABLE IF NOT EXISTS runner_lease (
-        name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)""",
-]
+from runner.store.sqlite.db import Database
 
 
 def take_lease(db: Database, name: str, owner: str, ttl: float, *,

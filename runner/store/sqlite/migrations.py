@@ -1,7 +1,7 @@
 """The schema version recorded in a jobs database, and the forward migrations to the current one.
 
 ``runner_meta`` holds ``schema``: the version of the code that last migrated
-the file. At start-up (:func:`runner.store.schema.prepare_database`) a file at
+the file. At start-up (:func:`runner.store.sqlite.schema.prepare_database`) a file at
 an older version is migrated forward, one step per version, inside the same
 write transaction that then creates what is missing; a file at a newer version
 is refused (:class:`~runner.errors.SchemaTooNew`, exit 78) and left untouched, so
@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import SchemaTooNew
-from runner.store import counters
+from runner.store.sqlite import counters
+from runner.store.tables import JobTotal, create_table_sql
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
 #: 2: waiting jobs counted per task and queue in ``runner_job_total`` (``runner_queue``
@@ -41,7 +42,7 @@ def _to_2(conn: sqlite3.Connection) -> None:
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
                     "AND name = 'runner_queue'").fetchone():
         conn.execute("DROP TABLE runner_queue")
-    conn.execute(counters.DDL[0])  # a file from before the counters has none yet
+    conn.execute(create_table_sql(JobTotal))  # a file from before the counters has none
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_job_total)")}
     if "waiting" not in columns:
         conn.execute("ALTER TABLE runner_job_total ADD COLUMN waiting INTEGER NOT NULL "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from runner.store.db import Database
+from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.models import is_jobs_database
 
 
 def has_table(db: Database, name: str) -> bool:
@@ -60,3 +62,40 @@ def probe_write(db: Database, size: int, *, deadline: float, commit: bool = Fals
                      deadline=deadline)
     except _ProbeRollback:
         return
+
+
+def integrity_problem(db: Database, *, full_check_below: int) -> str | None:
+    """``quick_check`` on files under ``full_check_below`` bytes, a schema read on bigger
+    ones; the problem, or None."""
+    try:
+        size = db.path.stat().st_size
+    except OSError as exc:
+        return f"{db.path}: {exc.strerror}"
+    if size > full_check_below:
+        read_schema(db)
+        return None
+    result = quick_check(db)
+    if result == "ok":
+        return None
+    return f"quick_check: {result} (try `sqlite3 {db.path} .recover` on a copy)"
+
+
+def verify(db: Database) -> None:
+    """Make sure the file opens as a jobs database.
+
+    Raises:
+        DatabaseLocked: the file stayed locked.
+        DatabaseCorrupt: the file is damaged or not a jobs database.
+        DatabaseUnavailable: the file cannot be read.
+    """
+    try:
+        ok = is_jobs_database(db.connection())
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "locked" in text:
+            raise DatabaseLocked(f"{db.path}: {text}") from None
+        if "not a database" in text or "malformed" in text:
+            raise DatabaseCorrupt(f"{db.path}: {text}") from None
+        raise DatabaseUnavailable(f"{db.path}: {text}") from None
+    if not ok:
+        raise DatabaseCorrupt(f"{db.path}: not a jobs database (no runner_job table)")

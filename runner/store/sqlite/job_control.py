@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from runner.errors import InvalidAction
-from runner.store import transitions
-from runner.store.db import Database
-from runner.store.queries import JobFilter
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.queries import JobFilter, job_where
 from runner.store.states import FINAL, sql_in
 
 _CHUNK = 500
@@ -56,7 +56,7 @@ def redispatch_event(db: Database, event_id: str, dispatch_job: str, *, now: flo
 
 
 def _bulk_where(filters: JobFilter, states: Sequence[str]) -> tuple[str, list[object]]:
-    where, params = replace(filters, state=None).where()
+    where, params = job_where(replace(filters, state=None))
     joined = f"state IN {sql_in(states)}"
     return (f"{where} AND {joined}" if where else f" WHERE {joined}"), params
 

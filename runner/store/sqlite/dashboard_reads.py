@@ -9,44 +9,30 @@ logs) read as empty instead of failing: the dashboard works on any version.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
 
-from runner.store.db import Database
-from runner.store.models import JOB_COLUMNS, WAITING_SQL, JobRow, LogRow
-from runner.store.queries import JobFilter, WorkerRow, list_workers
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.models import JOB_COLUMNS, WAITING_SQL, JobRow
+from runner.store.sqlite.queries import JobFilter, job_where, list_workers
+from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
-from runner.store.stats import queue_oldest as oldest_due_by_queue
+from runner.store.views import (  # noqa: F401 - re-exported
+    JOB_SORTS,
+    JOB_STATES,
+    RECENT_SAMPLE,
+    SORT_WINDOW,
+    JobPage,
+    LogLine,
+    PageKey,
+    QueueLoad,
+    RunningJob,
+    RunTimes,
+    Summary,
+    WorkerLoad,
+    percentile,
+)
 
 RUNNING_SQL = sql_is(WorkerState.RUNNING)
-
-#: States the Jobs screen cycles through (``None`` is every job).
-JOB_STATES: tuple[str | None, ...] = (None, *(s.value for s in (
-    JobState.AVAILABLE, JobState.SCHEDULED, JobState.EXECUTING, JobState.RETRYING,
-    JobState.DEAD, JobState.COMPLETED, JobState.CANCELLED)))
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The numbers shown on every screen."""
-
-    at: float
-    waiting: int
-    """Jobs due now and not started (``available``)."""
-    running: int
-    """Executing jobs whose worker is alive (its heartbeat is fresh)."""
-    scheduled: int
-    retrying: int
-    dead: int
-    completed_per_minute: float
-    """Completions in the last 60 seconds."""
-    error_rate: float | None
-    """Failed attempts / (completions + failed attempts) over the last hour; None if idle."""
-    oldest_waiting_age: float | None
-    """Seconds the oldest due waiting job has waited (the latency)."""
-    stalled: int = 0
-    """Executing jobs whose worker is dead or silent: nobody is running them."""
 
 
 def summary(db: Database, now: float | None = None,
@@ -128,16 +114,6 @@ def throughput(db: Database, now: float | None = None, *,
     return tuple(completed), tuple(failed)
 
 
-@dataclass(frozen=True)
-class QueueLoad:
-    """One queue's backlog on the Overview."""
-
-    queue: str
-    waiting: int
-    running: int
-    oldest_waiting_age: float | None
-
-
 def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     """Waiting and running jobs per queue and the age of the oldest due one.
 
@@ -156,30 +132,6 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     for queue, count in running.items():
         loads.setdefault(queue, QueueLoad(queue, 0, count, None))
     return [loads[q] for q in sorted(loads)]
-
-
-#: Completions the run-time percentiles and per-queue rates are read from.
-RECENT_SAMPLE = 1_000
-
-
-@dataclass(frozen=True)
-class RunTimes:
-    """Run-time percentiles and completion rate from the newest completions."""
-
-    p50: float | None
-    p95: float | None
-    per_minute: float
-    """Completions per minute over the last minute (scaled from the sample when the
-    sample holds less than a minute)."""
-    sample: int
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """The nearest-rank percentile of ``values`` (None for none)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
 def recent_run_times(db: Database, now: float | None = None, *,
@@ -210,23 +162,6 @@ def recent_run_times(db: Database, now: float | None = None, *,
     return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
 
 
-@dataclass(frozen=True)
-class RunningJob:
-    """A job a worker is executing now."""
-
-    id: str
-    task: str
-    started_at: float | None
-
-
-@dataclass(frozen=True)
-class WorkerLoad:
-    """A worker process and what it is running."""
-
-    worker: WorkerRow
-    jobs: list[RunningJob]
-
-
 def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerLoad]:
     """Registered workers with the jobs each holds a lease on."""
     by_owner: dict[str, list[RunningJob]] = {}
@@ -236,34 +171,6 @@ def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerL
         by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
     return [WorkerLoad(w, by_owner.get(w.id, []))
             for w in list_workers(db, include_stopped=include_stopped)]
-
-
-#: Orders the Jobs screen offers; the last two rank within :data:`SORT_WINDOW`.
-JOB_SORTS = ("newest", "oldest", "duration", "attempts")
-
-
-#: Duration and attempt sorts rank the newest this many matching jobs (no index orders
-#: by them, and sorting a million rows every refresh would stall the dashboard).
-SORT_WINDOW = 10_000
-
-
-@dataclass(frozen=True)
-class PageKey:
-    """Where a page of jobs starts: just past this (created_at, rowid) in the chosen order.
-
-    In the ranked sorts (duration, attempts) ``rowid`` is the offset into the ranking.
-    """
-
-    created_at: float
-    rowid: int
-
-
-@dataclass(frozen=True)
-class JobPage:
-    """One page of jobs and the key that continues it, if there is more."""
-
-    jobs: list[JobRow]
-    next_key: PageKey | None
 
 
 def _in_insertion_order(filters: JobFilter) -> bool:
@@ -289,7 +196,7 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     if sort not in JOB_SORTS:
         raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
     chosen = filters or JobFilter()
-    where, params = chosen.where()
+    where, params = job_where(chosen)
     if sort in ("duration", "attempts"):
         return _ranked_page(db, where, params, limit=limit, after=after, sort=sort,
                             by_rowid=_in_insertion_order(chosen), now=now)
@@ -364,9 +271,5 @@ def _ranked_page(db: Database, where: str, params: list, *, limit: int, after: P
     jobs = [JobRow(*row) for row in rows[:limit]]
     more = len(rows) > limit
     return JobPage(jobs, PageKey(0.0, offset + limit) if more else None)
-
-
-#: A stored log record (``runner_log``) as the dashboard shows it.
-LogLine = LogRow
 
 

@@ -8,85 +8,27 @@ worker leases, retries and recovers).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
-from runner.store import transitions
-from runner.store.db import AmbiguousId, Database, lookup_id
-from runner.store.integrity import index_hint
+from runner.store.event_rows import (  # noqa: F401 - re-exported
+    OUTCOME_OF_STATE,
+    EventRow,
+    EventStatus,
+    HandlerOutcome,
+    NewEvent,
+)
 from runner.store.job_rows import NewJob
-from runner.store.models import DISPATCH_TASK
-from runner.store.states import AVAILABLE_SQL, FINAL, LIVE_SQL, WAITING, JobState
-
-
-class EventStatus:
-    """Where an event is in its life (the ``status`` column)."""
-
-    #: written by emit(); its dispatch job has not run yet
-    PENDING = "pending"
-    #: fanned out: one job per matching handler exists
-    DISPATCHED = "dispatched"
-    #: the dispatching worker had no handler for it (kept, visible, replayable)
-    UNHANDLED = "unhandled"
-
-
-#: How a handler job's state reads in the event log.
-OUTCOME_OF_STATE: dict[str, str] = {**{s: "pending" for s in WAITING},
-                                    JobState.EXECUTING: "running",
-                                    **{s: s.value for s in FINAL}}
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """What a producer writes for one event (``data`` is JSON text)."""
-
-    id: str
-    name: str
-    data: str
-    key: str | None
-    source: str
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """An event as the CLI and the dashboard see it."""
-
-    id: str
-    name: str
-    data: str
-    key: str | None
-    emitted_at: float
-    source: str | None
-    status: str
-    dispatched_at: float | None
-    dispatch_job: str | None
-    handlers: int
-    deliveries: int
-
-    @property
-    def payload(self) -> Any:
-        """The event data, decoded from JSON."""
-        return json.loads(self.data)
-
+from runner.store.sqlite import transitions
+from runner.store.sqlite.db import AmbiguousId, Database, lookup_id
+from runner.store.sqlite.integrity import index_hint
+from runner.store.sqlite.models import DISPATCH_TASK
+from runner.store.states import AVAILABLE_SQL, LIVE_SQL
 
 _COLUMNS = ", ".join(EventRow.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class HandlerOutcome:
-    """One handler's deliveries of one event: the newest decides the outcome."""
-
-    handler: str
-    outcome: str
-    job_id: str
-    deliveries: int
-    attempts: int
 
 
 def _waiting_dispatch_job(conn: sqlite3.Connection, now: float) -> str | None:

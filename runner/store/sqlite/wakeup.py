@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.store.workers import pid_alive
+from runner.store.sqlite.workers import pid_alive
 
 logger = logging.getLogger(__name__)
 

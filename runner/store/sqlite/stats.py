@@ -7,10 +7,11 @@ call. :mod:`runner.readmodel` turns the rows into what its callers show.
 
 from __future__ import annotations
 
-from runner.store.db import Database
-from runner.store.integrity import index_hint
-from runner.store.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
-from runner.store.queries import JobFilter
+from runner.store.rows import FailureRow  # noqa: F401 - re-exported
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.integrity import index_hint
+from runner.store.sqlite.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
+from runner.store.sqlite.queries import JobFilter, job_where
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,
@@ -123,7 +124,7 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     so a million jobs never get sorted.
     """
     chosen = filters or JobFilter()
-    where, params = chosen.where()
+    where, params = job_where(chosen)
     if chosen.state in (None, "waiting", "failed") and not chosen.task:
         order = "rowid DESC"
     else:
@@ -136,17 +137,13 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
 def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
                       cap: int = 10_000) -> tuple[int, bool]:
     """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
-    where, params = (filters or JobFilter()).where()
+    where, params = job_where(filters or JobFilter())
     count = db.query(f"SELECT count(*) FROM (SELECT 1 FROM runner_job{where} LIMIT ?)",
                      [*params, cap + 1])[0][0]
     return min(count, cap), count > cap
 
 
 # -- failures ------------------------------------------------------------------------
-
-
-#: (error type, message, jobs, dead, retrying, tasks comma-separated, last failure)
-FailureRow = tuple["str | None", "str | None", int, int, int, "str | None", "float | None"]
 
 
 def failure_rows(db: Database, *, limit: int = 200) -> list[FailureRow]:

@@ -1,0 +1,206 @@
+"""What the store's reads return and its filters take: plain values, the same for every backend.
+
+Callers outside :mod:`runner.store` import these (never a backend's module);
+each backend builds them from its own rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from runner.store.job_rows import Claimed
+
+#: Name of the built-in task that fans events out to their handlers.
+DISPATCH_TASK = "runner.events.dispatch"
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as the CLI and the dashboard see it."""
+
+    id: str
+    task: str
+    queue: str
+    priority: int
+    state: str
+    args: str | None
+    attempt: int
+    max_attempts: int
+    run_at: float
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    lease_owner: str | None
+    crashes: int
+    failures: int
+    first_failed_at: float | None
+    last_failed_at: float | None
+    error_type: str | None
+    error_message: str | None
+    last_error: str | None
+    reason: str | None
+    progress_done: float | None
+    progress_total: float | None
+    progress_message: str | None
+    event_id: str | None
+    schedule: str | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the last attempt ran, when it has started."""
+        if self.started_at is None:
+            return None
+        if self.finished_at is None or self.finished_at < self.started_at:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class AttemptError:
+    """One failed attempt of a job."""
+
+    attempt: int
+    kind: str
+    error_type: str | None
+    message: str | None
+    traceback: str | None
+    worker: str | None
+    started_at: float | None
+    failed_at: float
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One stored log record."""
+
+    id: int
+    created_at: float
+    level: int
+    logger: str
+    message: str
+    job_id: str | None
+    task: str | None
+    worker: str | None
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a listing shows; every field narrows it."""
+
+    state: str | None = None
+    queue: str | None = None
+    task: str | None = None
+    text: str | None = None
+    event_id: str | None = None
+    worker: str | None = None
+    """Jobs a worker is running now (its lease)."""
+
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """One queue's backlog."""
+
+    queue: str
+    waiting: int
+    running: int
+    oldest_waiting_age: float | None
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """A worker process as recorded by its heartbeats."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    state: str
+    concurrency: int
+    queues: str | None
+    rss_bytes: int | None
+    cpu_percent: float | None
+    running: int
+    processed: int
+    status: str | None
+
+
+#: (error type, message, jobs, dead, retrying, tasks comma-separated, last failure)
+FailureRow = tuple["str | None", "str | None", int, int, int, "str | None", "float | None"]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What one recovery pass did."""
+
+    requeued: list[str]
+    buried: list[str]
+
+
+#: (created_at, level, logger, message, job_id, task, worker)
+LogTuple = tuple[float, int, str, str, "str | None", "str | None", "str | None"]
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which records a listing shows; every field narrows it."""
+
+    job_id: str | None = None
+    task: str | None = None
+    level: int = 0
+    worker_only: bool = False
+
+
+
+def parse_level(text: str) -> int:
+    """A level name or number as its number (``"warning"`` -> 30).
+
+    Raises:
+        ValueError: not a level.
+    """
+    if text.isdigit():
+        return int(text)
+    level = logging.getLevelName(text.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"unknown log level {text!r}")
+    return level
+
+
+@dataclass
+class PruneReport:
+    """What one pass deleted (or, dry, would delete)."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    vacuumed_pages: int = 0
+    auto_vacuum: bool = True
+    """False when the file cannot give pages back (made before auto_vacuum was set)."""
+    wal_bytes_before: int = 0
+    wal_bytes_after: int = 0
+    checkpoint_busy: bool = False
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What one claim transaction found."""
+
+    claimed: list[Claimed]
+    next_due: float | None
+    """With nothing claimed: the earliest ``run_at`` of a waiting job."""
+    suspect: bool
+    """The claim took a job that was running when a worker died (it runs alone)."""
+    revocations: bool
+    """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """(task, queue) of each claimed job, so its completion is counted without a read."""
+
+
+class AmbiguousId(LookupError):
+    """A shortened id matches more than one row."""
+
+
+def short_id(ident: str) -> str:
+    """The random tail of an id: what listings show and lookups accept."""
+    return ident[-12:]

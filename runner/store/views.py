@@ -1,0 +1,181 @@
+"""What the dashboard's panels and a metrics scrape read, the same for every backend.
+
+The store fills these (see :class:`runner.store.backend.Store`); the readmodel
+and the dashboard show them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from runner.store.rows import JobRow, LogRow, WorkerRow
+from runner.store.states import JobState
+
+#: States the Jobs screen cycles through (``None`` is every job).
+JOB_STATES: tuple[str | None, ...] = (None, *(s.value for s in (
+    JobState.AVAILABLE, JobState.SCHEDULED, JobState.EXECUTING, JobState.RETRYING,
+    JobState.DEAD, JobState.COMPLETED, JobState.CANCELLED)))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The numbers shown on every screen."""
+
+    at: float
+    waiting: int
+    """Jobs due now and not started (``available``)."""
+    running: int
+    """Executing jobs whose worker is alive (its heartbeat is fresh)."""
+    scheduled: int
+    retrying: int
+    dead: int
+    completed_per_minute: float
+    """Completions in the last 60 seconds."""
+    error_rate: float | None
+    """Failed attempts / (completions + failed attempts) over the last hour; None if idle."""
+    oldest_waiting_age: float | None
+    """Seconds the oldest due waiting job has waited (the latency)."""
+    stalled: int = 0
+    """Executing jobs whose worker is dead or silent: nobody is running them."""
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    """One queue's backlog on the Overview."""
+
+    queue: str
+    waiting: int
+    running: int
+    oldest_waiting_age: float | None
+
+
+#: Completions the run-time percentiles and per-queue rates are read from.
+RECENT_SAMPLE = 1_000
+
+
+@dataclass(frozen=True)
+class RunTimes:
+    """Run-time percentiles and completion rate from the newest completions."""
+
+    p50: float | None
+    p95: float | None
+    per_minute: float
+    """Completions per minute over the last minute (scaled from the sample when the
+    sample holds less than a minute)."""
+    sample: int
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of ``values`` (None for none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A job a worker is executing now."""
+
+    id: str
+    task: str
+    started_at: float | None
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    """A worker process and what it is running."""
+
+    worker: WorkerRow
+    jobs: list[RunningJob]
+
+
+#: Orders the Jobs screen offers; the last two rank within :data:`SORT_WINDOW`.
+JOB_SORTS = ("newest", "oldest", "duration", "attempts")
+
+
+#: Duration and attempt sorts rank the newest this many matching jobs (no index orders
+#: by them, and sorting a million rows every refresh would stall the dashboard).
+SORT_WINDOW = 10_000
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of jobs starts: just past this (created_at, rowid) in the chosen order.
+
+    In the ranked sorts (duration, attempts) ``rowid`` is the offset into the ranking.
+    """
+
+    created_at: float
+    rowid: int
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of jobs and the key that continues it, if there is more."""
+
+    jobs: list[JobRow]
+    next_key: PageKey | None
+
+
+#: A stored log record (``runner_log``) as the dashboard shows it.
+LogLine = LogRow
+
+
+#: Backlog counts stop here, so a scrape costs the same with a million waiting jobs.
+COUNT_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class QueueGauges:
+    """One queue right now."""
+
+    queue: str
+    due: int
+    """Waiting jobs whose time has come (the backlog), up to :data:`COUNT_LIMIT`."""
+    scheduled: int
+    """Waiting jobs due later (delayed, or retrying after a backoff), up to the limit."""
+    running: int
+    """Jobs claimed by a worker (running or prefetched)."""
+    oldest_waiting_seconds: float
+    """How long the oldest due job has waited; 0 when none waits."""
+
+
+@dataclass(frozen=True)
+class DatabaseSnapshot:
+    """The database-wide figures at one moment."""
+
+    at: float
+    totals: list[TaskTotals]
+    queues: list[QueueGauges]
+    dead: int
+    """Jobs in ``dead`` now, up to :data:`COUNT_LIMIT`."""
+    workers: int
+    """Worker processes with a fresh heartbeat."""
+    schedule_lags: dict[str, float] = field(default_factory=dict)
+
+
+#: Upper bounds (seconds) of the duration histogram's buckets; +Inf is ``completed``.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+           1800.0)
+
+
+@dataclass(frozen=True)
+class TaskTotals:
+    """Lifetime counters of one (task, queue)."""
+
+    task: str
+    queue: str
+    enqueued: int
+    completed: int
+    failed: int
+    """Failed attempts (each retry that failed, each crash)."""
+    retried: int
+    """Attempts that failed or crashed and were scheduled to run again."""
+    dead: int
+    cancelled: int
+    duration_sum: float
+    """Seconds of processing time of the completed jobs."""
+    buckets: tuple[int, ...]
+    """Completed jobs that took at most each of :data:`BUCKETS` (cumulative)."""

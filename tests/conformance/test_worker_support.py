@@ -1,0 +1,179 @@
+"""What a worker needs of every backend beside the job life cycle: huey's key/value store,
+named leases, wake-ups, the record of started attempts, stuck attempts, the panel reads."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+
+from runner.store.backend import Store
+from runner.store.rows import JobFilter
+from runner.store.states import JobState
+from tests.conformance.helpers import OWNER, T0, job
+from tests.conftest import wait_for
+
+LEASE = 30.0
+
+
+def claim(store: Store, owner: str = OWNER, now: float = T0, want: int = 10) -> list[str]:
+    return [c.id for c in store.claim(now=now, owner=owner, lease_seconds=LEASE,
+                                      want=want).claimed]
+
+
+# -- huey's key/value store ------------------------------------------------------------
+
+
+def test_a_stored_value_is_read_popped_and_gone(store):
+    store.kv_put("result-1", b"one")
+    assert store.kv_peek("result-1", now=T0) == b"one"
+    assert store.kv_peek_many(["result-1", "missing"], now=T0) == {"result-1": b"one"}
+    assert store.kv_pop("result-1", now=T0) == b"one"
+    assert store.kv_pop("result-1", now=T0) is None
+    assert store.kv_peek("result-1", now=T0) is None
+
+
+def test_a_lock_is_taken_once_until_it_expires(store):
+    assert store.kv_put_if_empty("lock", b"a", ttl=10.0, now=T0)
+    assert not store.kv_put_if_empty("lock", b"b", ttl=10.0, now=T0 + 5)
+    assert store.kv_peek("lock", now=T0 + 11) is None  # expired: reads as missing
+    assert store.kv_put_if_empty("lock", b"b", ttl=10.0, now=T0 + 11)
+    assert store.kv_peek("lock", now=T0 + 12) == b"b"
+    assert store.kv_delete("lock", now=T0 + 12)
+    assert not store.kv_delete("lock", now=T0 + 12)
+
+
+def test_keys_are_listed_counted_and_flushed(store):
+    store.kv_put("a", b"1")
+    store.kv_put("b", b"2")
+    assert store.kv_items() == {"a": b"1", "b": b"2"} and store.kv_count() == 2
+    store.kv_flush()
+    assert store.kv_items() == {} and store.kv_count() == 0
+
+
+def test_counters_add_up_and_are_forgotten(store):
+    assert store.counter_incr("c") == 1
+    assert store.counter_incr("c", 5) == 6
+    store.counter_delete("c")
+    assert store.counter_incr("c") == 1
+    store.counter_flush()
+    assert store.counter_incr("c", 2) == 2
+
+
+def test_waiting_jobs_are_sized_and_listed_by_due_time(store):
+    store.enqueue([job(T0 - 1), job(T0 + 60)], now=T0)
+    assert store.waiting_size(now=T0, due=True) == 1
+    assert store.waiting_size(now=T0, due=False) == 1
+    assert store.waiting_payloads(now=T0, due=True, limit=None) == [b"payload"]
+    assert store.waiting_payloads(now=T0 + 120, due=True, limit=1) == [b"payload"]
+
+
+# -- named leases ------------------------------------------------------------------------
+
+
+def test_a_lease_has_one_holder_until_it_expires_or_is_released(store):
+    assert store.take_lease("exporter", "a", 15.0, now=T0)
+    assert not store.take_lease("exporter", "b", 15.0, now=T0 + 5)
+    assert store.take_lease("exporter", "a", 15.0, now=T0 + 10)  # renewed to T0 + 25
+    assert not store.take_lease("exporter", "b", 15.0, now=T0 + 24)
+    assert store.take_lease("exporter", "b", 15.0, now=T0 + 26)
+    store.release_lease("exporter", "a")  # not a's any more: nothing changes
+    assert not store.take_lease("exporter", "a", 15.0, now=T0 + 27)
+    store.release_lease("exporter", "b")
+    assert store.take_lease("exporter", "a", 15.0, now=T0 + 27)
+
+
+# -- wake-ups ----------------------------------------------------------------------------
+
+
+def test_a_wakeup_from_another_handle_reaches_a_listener(store, another):
+    woken = threading.Event()
+    stop = store.listen(woken.set)
+    assert stop is not None, "this backend has no wake-ups"
+    producer = another()
+    try:
+        # A wake-up sent before the listener is ready may be lost; the worker's poll covers
+        # that, so keep poking until one arrives.
+        wait_for(lambda: producer.wakeup() or woken.wait(0.05), timeout=10.0,
+                 message="a wake-up")
+    finally:
+        stop()
+        producer.close()
+
+
+# -- the attempts a worker started -------------------------------------------------------
+
+
+def _dead_owner_on_this_host() -> str:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return f"{socket.gethostname()}:{int(child.stdout)}:1"
+
+
+def test_only_attempts_a_dead_worker_started_are_charged_a_crash(store):
+    owner = _dead_owner_on_this_host()
+    started, prefetched = job(), job()
+    store.enqueue([started, prefetched], now=T0)
+    assert sorted(claim(store, owner=owner)) == sorted([started.id, prefetched.id])
+    log = store.attempt_log(owner)
+    log.started(started.id, 1)
+    log.close(remove=False)  # the process died: nothing was cleaned up
+    store.recover_orphans(crash_limit=3, now=T0 + 1)
+    assert store.get_job(started.id).crashes == 1
+    charged = store.get_job(prefetched.id)
+    assert (charged.state, charged.crashes) == (JobState.AVAILABLE, 0)
+
+
+def test_a_settled_attempt_is_not_charged(store):
+    owner = _dead_owner_on_this_host()
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=owner)
+    log = store.attempt_log(owner)
+    log.started(new.id, 1)
+    log.settled([new.id])
+    log.close(remove=False)
+    store.recover_orphans(crash_limit=3, now=T0 + 1)
+    assert store.get_job(new.id).crashes == 0
+
+
+# -- a stuck attempt ---------------------------------------------------------------------
+
+
+def test_a_stuck_attempt_is_charged_a_crash_once(store):
+    new = job(max_attempts=3)
+    store.enqueue([new], now=T0)
+    claim(store)
+    assert store.charge_stuck(new.id, 1, OWNER, "stuck", crash_limit=3, now=T0 + 5) == (
+        JobState.AVAILABLE)
+    assert store.charge_stuck(new.id, 1, OWNER, "stuck", crash_limit=3, now=T0 + 6) is None
+    assert [e.kind for e in store.job_errors(new.id)] == ["crash"]
+
+
+# -- the dashboard's reads ---------------------------------------------------------------
+
+
+def test_the_summary_and_queue_loads_count_the_live_states(store):
+    store.enqueue([job(T0 - 5), job(T0 - 1, queue="mail"), job(T0 + 60)], now=T0)
+    summary = store.summary(T0)
+    assert (summary.waiting, summary.scheduled, summary.running) == (2, 1, 0)
+    assert summary.oldest_waiting_age == 5.0
+    loads = {q.queue: (q.waiting, q.running) for q in store.queue_loads(T0)}
+    assert loads == {"default": (2, 0), "mail": (1, 0)}
+
+
+def test_keyset_pages_walk_every_job_once(store):
+    ids = []
+    for i in range(7):
+        new = job(T0 + i)
+        store.enqueue([new], now=T0 + i)
+        ids.append(new.id)
+    seen, key = [], None
+    while True:
+        page = store.keyset_page(JobFilter(), limit=3, after=key)
+        seen += [j.id for j in page.jobs]
+        if page.next_key is None:
+            break
+        key = page.next_key
+    assert seen == ids[::-1]
