@@ -241,8 +241,8 @@ class JobTotal(_Table):
 
 for _bucket in range(len(BUCKETS)):
     JobTotal._meta.add_field(f"le{_bucket}", _count())
-# Not a total: the jobs of this task and queue waiting now, which a queue bound reads
-# (last, where a migration's ALTER TABLE puts it).
+# Not a total: on a queue's row (task ''), the jobs of that queue waiting now, which a
+# queue bound reads (last, where a migration's ALTER TABLE puts it).
 JobTotal._meta.add_field("waiting", _count())
 
 assert {JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED} <= set(JobTotal._meta.fields)

@@ -114,6 +114,15 @@ def test_bound_is_per_queue(huey):
     assert actual(huey.jobs.db) == {"default": 1, "other": 1}
 
 
+def test_bound_counts_the_jobs_of_every_task_in_the_queue(huey):
+    bounded(huey, 2)
+    jobs.add(1, 1)
+    jobs.record_run("x")
+    with pytest.raises(QueueFull, match="2 jobs waiting"):
+        jobs.add(1, 2)
+    assert counted(huey.jobs.db) == actual(huey.jobs.db) == {"default": 2}
+
+
 def _on_queue(task, queue):
     task.queue = queue
     return task

@@ -160,7 +160,9 @@ def test_a_version_1_file_moves_its_waiting_counts_beside_the_totals(tmp_path):
         assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
             "default": 3, "other": 1}
         assert conn.execute("SELECT enqueued, completed, waiting FROM runner_job_total "
-                            "WHERE task = 't.a' AND queue = 'default'").fetchone() == (7, 1, 2)
+                            "WHERE task = 't.a' AND queue = 'default'").fetchone() == (7, 1, 0)
+        assert conn.execute("SELECT enqueued, waiting FROM runner_job_total "
+                            "WHERE task = '' AND queue = 'default'").fetchone() == (0, 3)
     # and the counts stay exact as the migrated file is used
     store.enqueue([NewJob("job-new", "t.a", "default", 0, b"x", None, 1, T0)], now=T0,
                   queue_size=4)

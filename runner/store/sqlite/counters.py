@@ -10,13 +10,14 @@ counts, by one statement per batch (the writers call the functions below);
 a rolled back change is never counted. Failed attempts are counted by a
 trigger on ``runner_job_error``, which every failure path writes to.
 
-The same row holds ``waiting``, the jobs of that task and queue waiting now
-(available, scheduled or retrying), which a queue bound reads instead of
-counting the backlog. An enqueue adds to it in the statement that counts
-``enqueued`` (one upsert per batch; a trigger per inserted row would cost more
-than the insert), and triggers on ``runner_job`` keep it exact through every
-later move into or out of a waiting state, whatever writes it. ``runner_queue``
-is a view of it per queue.
+The jobs waiting now (available, scheduled or retrying) in each queue, which a
+queue bound reads instead of counting the backlog, are kept in the same table:
+``waiting`` of the queue's row whose task is :data:`QUEUE_ROW` (''). An enqueue
+adds to it in the statement that counts ``enqueued`` (one upsert per batch,
+usually on the same page; a trigger per inserted row would cost more than the
+insert), and triggers on ``runner_job`` keep it exact through every later move
+into or out of a waiting state, whatever writes it. ``runner_queue`` is a view
+of those rows.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ TOTALS = ("enqueued", JobState.COMPLETED.value, "failed", "retried", JobState.DE
 #: Outcomes a writer may add with :func:`count_where`.
 OUTCOMES = ("retried", JobState.DEAD.value, JobState.CANCELLED.value)
 
+#: The task of a queue's row of waiting jobs (no task is named '').
+QUEUE_ROW = ""
+
 #: The table is the model runner.store.tables.JobTotal; these triggers (SQLite's dialect)
 #: count each failed attempt inside the statement that records it, and keep ``waiting``.
 TRIGGERS = [
@@ -49,27 +53,26 @@ TRIGGERS = [
         ON CONFLICT (task, queue) DO UPDATE SET failed = failed + 1;
         END""",
     # ``waiting`` after the enqueue: a job leaving a waiting state (claimed, cancelled,
-    # deleted) or entering one (retried, handed back, run again), or moving between
-    # waiting (task, queue) rows. ``UPDATE OF`` keeps them off updates of other columns.
+    # deleted) or entering one (retried, handed back, run again), or changing queue.
+    # ``UPDATE OF`` keeps them off updates of other columns.
     f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_delete AFTER DELETE ON runner_job
         WHEN OLD.state IN {WAITING_SQL} BEGIN
         UPDATE runner_job_total SET waiting = waiting - 1
-            WHERE task = OLD.task AND queue = OLD.queue; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_leave
-        AFTER UPDATE OF state, queue, task ON runner_job WHEN OLD.state IN {WAITING_SQL}
-        AND (NEW.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue
-             OR NEW.task IS NOT OLD.task) BEGIN
+            WHERE task = '{QUEUE_ROW}' AND queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_leave AFTER UPDATE OF state, queue
+        ON runner_job WHEN OLD.state IN {WAITING_SQL}
+        AND (NEW.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
         UPDATE runner_job_total SET waiting = waiting - 1
-            WHERE task = OLD.task AND queue = OLD.queue; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_enter
-        AFTER UPDATE OF state, queue, task ON runner_job WHEN NEW.state IN {WAITING_SQL}
-        AND (OLD.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue
-             OR NEW.task IS NOT OLD.task) BEGIN
-        INSERT INTO runner_job_total (task, queue, waiting) VALUES (NEW.task, NEW.queue, 1)
+            WHERE task = '{QUEUE_ROW}' AND queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_enter AFTER UPDATE OF state, queue
+        ON runner_job WHEN NEW.state IN {WAITING_SQL}
+        AND (OLD.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
+        INSERT INTO runner_job_total (task, queue, waiting)
+            VALUES ('{QUEUE_ROW}', NEW.queue, 1)
             ON CONFLICT (task, queue) DO UPDATE SET waiting = waiting + 1; END""",
     # Waiting jobs per queue, as the queue bound and the readers of queue depth see them.
-    """CREATE VIEW IF NOT EXISTS runner_queue AS
-        SELECT queue, sum(waiting) AS waiting FROM runner_job_total GROUP BY queue""",
+    f"""CREATE VIEW IF NOT EXISTS runner_queue AS
+        SELECT queue, waiting FROM runner_job_total WHERE task = '{QUEUE_ROW}'""",
 ]
 
 
@@ -85,33 +88,40 @@ class _Job(Protocol):
 
 _ADD_ENQUEUED = ("INSERT INTO runner_job_total (task, queue, enqueued, waiting) "
                  "VALUES (?,?,?,?) " + _add(["enqueued", "waiting"]))
+#: One job: its task's row and its queue's row in one statement.
+_ADD_ONE = ("INSERT INTO runner_job_total (task, queue, enqueued, waiting) "
+            "VALUES (?,?,1,0), (?,?,0,1) " + _add(["enqueued", "waiting"]))
 
 
 def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
-    """Add new jobs, all waiting, to ``enqueued`` and ``waiting`` (one row per task and queue).
+    """Add new jobs, all waiting, to their task's ``enqueued`` and their queue's ``waiting``.
 
     Call it with the insert of the jobs, in the same transaction: no trigger counts them.
     """
     if len(jobs) == 1:
-        conn.execute(_ADD_ENQUEUED, (jobs[0].task, jobs[0].queue, 1, 1))
+        conn.execute(_ADD_ONE, (jobs[0].task, jobs[0].queue, QUEUE_ROW, jobs[0].queue))
     elif jobs:
         per = Counter((j.task, j.queue) for j in jobs)
-        conn.executemany(_ADD_ENQUEUED, [(t, q, n, n) for (t, q), n in per.items()])
+        queues = Counter(j.queue for j in jobs)
+        conn.executemany(_ADD_ENQUEUED, [*((t, q, n, 0) for (t, q), n in per.items()),
+                                         *((QUEUE_ROW, q, 0, n) for q, n in queues.items())])
 
 
 def waiting_in(conn: sqlite3.Connection, queue: str) -> int:
-    """Jobs waiting in ``queue`` now: a sum over its few counter rows, whatever the backlog."""
-    return conn.execute("SELECT coalesce(sum(waiting), 0) FROM runner_job_total "
-                        "WHERE queue = ?", (queue,)).fetchone()[0]
+    """Jobs waiting in ``queue`` now: one row, whatever the backlog."""
+    row = conn.execute("SELECT waiting FROM runner_job_total WHERE task = ? AND queue = ?",
+                       (QUEUE_ROW, queue)).fetchone()
+    return row[0] if row else 0
 
 
 def recount_waiting(conn: sqlite3.Connection) -> None:
-    """Set every ``waiting`` from the jobs themselves (a migration; rows written by hand)."""
+    """Set every queue's ``waiting`` from the jobs themselves (a migration; rows written
+    by hand)."""
     conn.execute("UPDATE runner_job_total SET waiting = 0 WHERE waiting != 0")
     conn.execute(
-        f"INSERT INTO runner_job_total (task, queue, waiting) SELECT task, queue, count(*) "
-        f"FROM runner_job WHERE state IN {WAITING_SQL} GROUP BY task, queue "
-        "ON CONFLICT (task, queue) DO UPDATE SET waiting = excluded.waiting")
+        "INSERT INTO runner_job_total (task, queue, waiting) SELECT ?, queue, count(*) "
+        f"FROM runner_job WHERE state IN {WAITING_SQL} GROUP BY queue "
+        "ON CONFLICT (task, queue) DO UPDATE SET waiting = excluded.waiting", (QUEUE_ROW,))
 
 
 _COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)
@@ -198,7 +208,8 @@ def count_where(conn: sqlite3.Connection, outcome: str, where: str,
 def read_totals(db: Database) -> list[TaskTotals]:
     """Every (task, queue)'s counters: one read of a table as small as the task list."""
     rows = db.query(f"SELECT task, queue, {', '.join(TOTALS)}, duration_sum, "
-                    f"{', '.join(_BUCKET_COLUMNS)} FROM runner_job_total ORDER BY task, queue")
+                    f"{', '.join(_BUCKET_COLUMNS)} FROM runner_job_total WHERE task != ? "
+                    "ORDER BY task, queue", (QUEUE_ROW,))
     n = len(TOTALS)
     return [TaskTotals(r[0], r[1], *(int(v) for v in r[2:2 + n]), float(r[2 + n]),
                        tuple(int(v) for v in r[3 + n:])) for r in rows]

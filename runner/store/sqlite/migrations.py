@@ -24,17 +24,17 @@ from runner.store.sqlite import counters
 from runner.store.tables import JobTotal, create_table_sql
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
-#: 2: waiting jobs counted per task and queue in ``runner_job_total`` (``runner_queue``
-#: is a view of it).
+#: 2: waiting jobs counted per queue in ``runner_job_total`` (rows whose task is '';
+#: ``runner_queue`` is a view of them).
 SCHEMA_VERSION = 2
 
 
 def _to_2(conn: sqlite3.Connection) -> None:
-    """Count waiting jobs beside ``enqueued`` in ``runner_job_total``.
+    """Count each queue's waiting jobs in ``runner_job_total``, beside ``enqueued``.
 
-    An enqueue then writes one counter row instead of two (and no trigger runs
-    per inserted row). The ``runner_queue`` table and its triggers go; the view
-    of the same name and the new triggers are created after this step.
+    An enqueue then writes one counter table instead of two (and no trigger
+    runs per inserted row). The ``runner_queue`` table and its triggers go; the
+    view of the same name and the new triggers are created after this step.
     """
     for name in ("runner_queue_insert", "runner_queue_delete", "runner_queue_leave",
                  "runner_queue_enter"):
