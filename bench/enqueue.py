@@ -7,6 +7,7 @@ enqueue time of each to ``--out`` (for start latency).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import time
 
@@ -18,12 +19,14 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.0)
     parser.add_argument("--out")
     parser.add_argument("--settings")
+    parser.add_argument("--tasks", default="bench.core_tasks",
+                        help="the module of plain_noop and runner_noop")
     args = parser.parse_args()
     if args.settings:
         os.environ["RUNNER_SETTINGS"] = args.settings
-    from bench.core_tasks import plain_noop, runner_noop
+    tasks = importlib.import_module(args.tasks)
 
-    fn = plain_noop if args.system == "plain" else runner_noop
+    fn = tasks.plain_noop if args.system == "plain" else tasks.runner_noop
     fn(-1)  # open the database before timing
     times = []
     started = time.perf_counter()

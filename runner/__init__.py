@@ -5,13 +5,19 @@ The public API. Everything else in the package is internal.
 
 from __future__ import annotations
 
+from runner.attempt import CurrentJob, current_job
 from runner.config import Settings, load_settings
 from runner.control import (
+    cancel,
     get_schedule,
     list_schedules,
+    pause_queue,
     pause_schedule,
+    pause_task,
     replay,
+    resume_queue,
     resume_schedule,
+    resume_task,
     run_schedule_now,
     schedule_runs,
     skip_next_run,
@@ -23,7 +29,9 @@ from runner.errors import (
     DatabaseUnavailable,
     EventNotFound,
     Fatal,
+    InvalidAction,
     InvalidSchedule,
+    JobCancelled,
     JobNotFound,
     QueueFull,
     Retry,
@@ -50,8 +58,10 @@ __all__ = [
     "RunRow",
     # events
     "event_handler", "emit", "emit_many", "replay",
+    # queues and tasks: pause, resume, cancel a job
+    "pause_queue", "resume_queue", "pause_task", "resume_task", "cancel",
     # control flow inside tasks
-    "Retry", "Fatal", "Failure",
+    "Retry", "Fatal", "Failure", "current_job", "CurrentJob", "JobCancelled",
     # progress of a running job
     "progress", "get_progress", "Progress",
     # settings and states
@@ -59,5 +69,5 @@ __all__ = [
     # errors
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
-    "EventNotFound", "TaskTimeout", "ScheduleNotFound",
+    "EventNotFound", "TaskTimeout", "ScheduleNotFound", "InvalidAction",
 ]

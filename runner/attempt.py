@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.execution import Interrupt
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class Attempt:
     abandoned: bool = False
     #: Its thread is writing the outcome: too late to write it off.
     settling: bool = False
+    #: How a cancel request stops it (see :class:`runner.execution.Interrupt`).
+    interrupt: Interrupt = field(default_factory=Interrupt)
 
     def overrun(self, now: float | None = None) -> float | None:
         """Seconds past its timeout, or None while within it (or without one)."""
@@ -71,6 +74,22 @@ class CurrentJob:
     task: str
     attempt: int
     started_at: float
+    interrupt: Interrupt | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once someone cancelled this job: return (or raise ``JobCancelled``) soon.
+
+        A plain function that keeps running has :data:`~runner.execution.CANCEL_GRACE`
+        seconds before ``JobCancelled`` is raised inside it.
+        """
+        return self.interrupt is not None and self.interrupt.requested
+
+
+def current_interrupt() -> Interrupt | None:
+    """The cancel handle of the attempt this thread runs, else None."""
+    attempt: Attempt | None = getattr(_local, "attempt", None)
+    return None if attempt is None else attempt.interrupt
 
 
 def current_job() -> CurrentJob | None:

@@ -36,6 +36,7 @@ from runner.sections import (
     LoggingSection,
     MetricsSection,
     Problem,
+    QueueSection,
     RetentionSection,
     ScheduleOverride,
     TaskOverride,
@@ -47,7 +48,7 @@ T = TypeVar("T")
 #: Environment variable naming the settings file (default ``./settings.toml``).
 SETTINGS_ENV = "RUNNER_SETTINGS"
 
-QUEUE_TYPES = ("sqlite",)
+QUEUE_TYPES = ("sqlite", "redis")
 SERIALIZERS = ("pickle", "json")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -67,6 +68,10 @@ class RunnerSection:
     serializer: str = "pickle"
     """How job payloads and results are stored: "pickle" (any Python value) or "json"
     (plain data only; a payload cannot run code when it is read)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The Redis server of ``[worker] queue_type = "redis"`` (also ``REDIS_URL``)."""
+    redis_prefix: str = "jobrunner"
+    """Prefix of every Redis key the runner writes (several runners can share a server)."""
 
     @property
     def file_mode_bits(self) -> int:
@@ -117,6 +122,9 @@ class WorkerSection:
     worker claims other jobs beside it."""
     poll_interval: float = 1.0
     """Longest idle wait between looks at the queue when no wake-up arrives."""
+    priority_aging: float = 300.0
+    """Seconds a due job waits to gain one level of priority, so low priorities are
+    not starved (0 disables)."""
     log_level: str = "INFO"
     """Level of the worker's log output."""
     max_memory_mb: int = 0
@@ -157,6 +165,9 @@ class Settings:
     schedules: Mapping[str, ScheduleOverride] = field(default_factory=dict)
     """``[schedules.NAME]``; a name no schedule in code has is refused by the scheduler."""
     tui: TuiSection = field(default_factory=TuiSection)
+    queues: Mapping[str, QueueSection] = field(
+        default_factory=lambda: {"default": QueueSection()})
+    """``[queues.NAME]``; ``default`` is always present."""
     path: str | None = None
     """The settings file these came from, or None for built-in defaults."""
 
@@ -172,6 +183,10 @@ class Settings:
         """The ``[tasks.NAME]`` override for a task, empty when there is none."""
         return self.tasks.get(name, TaskOverride())
 
+    def queue_section(self, name: str) -> QueueSection:
+        """The ``[queues.NAME]`` settings of a queue (defaults when it has none)."""
+        return self.queues.get(name) or QueueSection()
+
     def with_database(self, database: str | os.PathLike[str]) -> Settings:
         """A copy pointing at another database file."""
         return replace(self, runner=replace(self.runner, database=str(database)))
@@ -182,7 +197,7 @@ _SECTIONS: dict[str, type] = {
     "logging": LoggingSection, "metrics": MetricsSection, "health": HealthSection,
     "retention": RetentionSection, "tui": TuiSection}
 #: Sections that are tables of named tables.
-_NAMED = ("tasks", "events", "schedules")
+_NAMED = ("tasks", "events", "schedules", "queues")
 _ALIASES = {"max_retries": "retry_limit", "concurrency": "max_concurrent_tasks"}
 
 
@@ -234,6 +249,13 @@ def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Sett
             sections[key] = _named_tables(value, where, "schedules", ScheduleOverride)
         elif key == "events":
             sections[key] = _parse_events(value, where)
+        elif key == "queues":
+            queues = _named_tables(value, where, "queues", QueueSection)
+            for name in queues:
+                if not QUEUE_NAME.match(name):
+                    raise ConfigError(f"{where}: [queues.{name}] {name!r} is not a valid "
+                                      "queue name")
+            sections[key] = {"default": QueueSection(), **queues}
         else:
             known = ", ".join(sorted([*_SECTIONS, *_NAMED]))
             raise ConfigError(f"{where}: unknown section or key '{key}' (known: {known})")
@@ -270,7 +292,7 @@ def _parse_events(value: Any, where: str) -> EventSettings:
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``WORKER_*`` and ``RUNNER_DATABASE`` overrides, validated like the file."""
+    """Apply ``WORKER_*``, ``RUNNER_DATABASE`` and ``REDIS_URL`` overrides, checked as the file."""
     worker: dict[str, Any] = {}
     if "WORKER_QUEUE_TYPE" in environ:
         worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
@@ -284,9 +306,27 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
     runner = settings.runner
     if environ.get("RUNNER_DATABASE"):
         runner = replace(runner, database=environ["RUNNER_DATABASE"])
+    if environ.get("REDIS_URL"):
+        runner = replace(runner, redis_url=environ["REDIS_URL"].strip())
     result = replace(settings, runner=runner, worker=replace(settings.worker, **worker))
     _check(result, "environment")
     return result
+
+
+def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:
+    """What is wrong with the Redis settings (checked when ``queue_type`` is redis)."""
+    runner, found = s.runner, []
+    if not runner.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        found.append(("runner", "redis_url",
+                      f"{runner.redis_url!r} is not a redis://, rediss:// or unix:// URL"))
+    if not runner.redis_prefix or any(c.isspace() for c in runner.redis_prefix):
+        found.append(("runner", "redis_prefix", "must be a non-empty word without spaces"))
+    for name, queue in s.queues.items():
+        for key in ("concurrency", "rate_limit"):
+            if getattr(queue, key):
+                found.append((f"queues.{name}", key, "is not enforced with queue_type "
+                              "\"redis\" yet (remove it, or use sqlite)"))
+    return found
 
 
 def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> Any:
@@ -296,7 +336,7 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
     known = {f.name: f for f in fields(cls) if f.name not in skip}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        name = _ALIASES.get(key, key)
+        name = key if key in known else _ALIASES.get(key, key)
         if name not in known:
             names = ", ".join([*known, *skip])
             raise ConfigError(f"{where}: unknown key '{key}' (known: {names})")
@@ -374,7 +414,7 @@ def _check(s: Settings, where: str) -> None:
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
-                "stuck_grace", "isolation_limit"):
+                "stuck_grace", "isolation_limit", "priority_aging"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):
@@ -388,6 +428,8 @@ def _check(s: Settings, where: str) -> None:
         supported = ", ".join(QUEUE_TYPES)
         problems.append(("worker", "queue_type",
                          f"{w.queue_type!r} is not supported (use one of {supported})"))
+    if w.queue_type == "redis":
+        problems += _redis_problems(s)
     if w.log_level.upper() not in LOG_LEVELS:
         problems.append(("worker", "log_level", f"{w.log_level!r} is not one of {LOG_LEVELS}"))
     for queue in w.queues:

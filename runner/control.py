@@ -15,6 +15,9 @@ started meanwhile is not touched, and the caller is told.
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from runner.scheduling.control import (
     skip_next_run,
     upcoming_fire_times,
 )
+from runner.sections import QUEUE_NAME
 from runner.store.backend import Store
 from runner.store.rows import JobFilter
 from runner.store.states import (
@@ -87,11 +91,98 @@ def discard_job(store: Store, job_id: str) -> None:
                             "can be discarded")
 
 
-def cancel_job(store: Store, job_id: str) -> None:
-    """Cancel one waiting job, or say why it cannot be."""
+def cancel_job(store: Store, job_id: str, *, by: str | None = None,
+               now: float | None = None) -> JobState:
+    """Cancel one job that is waiting or running, or say why it cannot be.
+
+    A waiting job is cancelled at once. A running one is stopped by its worker
+    within a moment (an ``async def`` job at its current ``await``; a plain
+    function at its next look at ``current_job().cancelled``, or by an
+    interruption a second later) and ends ``cancelled``. The reason names
+    ``by`` (default: this user and host). Returns the state the job was in.
+
+    Raises:
+        JobNotFound: no such job.
+        InvalidAction: the job has finished already.
+    """
     job = store.get_job(job_id)
-    if job.state not in CANCELLABLE or not cancel_jobs(store, [job.id]):
-        raise InvalidAction(f"job {job.id} is {job.state}; only waiting jobs can be cancelled")
+    state = store.request_cancel(job.id, by=by or actor(), now=time.time() if now is None
+                                 else now)
+    if state is None or (state not in CANCELLABLE and state is not JobState.EXECUTING):
+        raise InvalidAction(f"job {job.id} is {state or 'gone'}; only waiting or running jobs "
+                            "can be cancelled")
+    if state is JobState.EXECUTING:
+        store.wakeup()
+    return state
+
+
+def cancel(job_id: str, *, by: str | None = None, store: Store | None = None) -> JobState:
+    """Cancel a waiting or running job of the runner's database; see :func:`cancel_job`."""
+    return cancel_job(store if store is not None else _runner_store(), job_id, by=by)
+
+
+def actor(via: str = "") -> str:
+    """Who acts from this process: ``user@host``, with what (``cli``, ``dashboard``)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}" + (f" ({via})" if via else "")
+
+
+# -- pause and resume queues and tasks ----------------------------------------------
+
+
+def pause_queue(name: str, *, by: str | None = None, store: Store | None = None,
+                now: float | None = None) -> bool:
+    """Stop workers from claiming a queue's jobs: waiting jobs stay, running ones finish.
+
+    Kept in the database (every worker, across restarts) until :func:`resume_queue`.
+    Returns False when it was paused already. ``store`` defaults to the runner's.
+    """
+    return _set_pause("queue", name, True, by, store, now)
+
+
+def resume_queue(name: str, *, by: str | None = None, store: Store | None = None,
+                 now: float | None = None) -> bool:
+    """Let workers claim a paused queue's jobs again; False when it was not paused."""
+    return _set_pause("queue", name, False, by, store, now)
+
+
+def pause_task(name: str, *, by: str | None = None, store: Store | None = None,
+               now: float | None = None) -> bool:
+    """Stop workers from claiming a task's jobs, in every queue; see :func:`pause_queue`."""
+    return _set_pause("task", name, True, by, store, now)
+
+
+def resume_task(name: str, *, by: str | None = None, store: Store | None = None,
+                now: float | None = None) -> bool:
+    """Let workers claim a paused task's jobs again; False when it was not paused."""
+    return _set_pause("task", name, False, by, store, now)
+
+
+def _set_pause(kind: str, name: str, paused: bool, by: str | None, store: Store | None,
+               now: float | None) -> bool:
+    if not QUEUE_NAME.match(name) and kind == "queue":
+        raise InvalidAction(f"{name!r} is not a valid queue name")
+    if not name:
+        raise InvalidAction(f"a {kind} name is needed")
+    target = store if store is not None else _runner_store()
+    was = {(p.kind, p.name): p.paused for p in target.list_pauses()}
+    target.set_pause(kind, name, paused, now=time.time() if now is None else now,
+                     by=by or actor())
+    if not paused:
+        target.wakeup()
+    return was.get((kind, name), False) != paused
+
+
+def _runner_store() -> Store:
+    from runner.registry import get_huey
+
+    jobs = get_huey().jobs
+    if jobs is None:
+        raise InvalidAction("the runner is in immediate mode: there is no database to act on")
+    return jobs.store
 
 
 # -- bulk actions on a filtered set (the dashboard's R and D, the CLI's --state ...) -
@@ -165,6 +256,9 @@ def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
 __all__ = [
     # jobs
     "retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job", "cancel_job",
+    "actor", "cancel",
+    # queues and tasks
+    "pause_queue", "resume_queue", "pause_task", "resume_task",
     "BulkPlan", "bulk_states", "plan_bulk", "run_bulk", "JobNotFound",
     # schedules
     "list_schedules", "get_schedule", "schedule_runs", "pause_schedule", "resume_schedule",

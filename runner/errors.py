@@ -7,7 +7,7 @@ systemd's ``RestartPreventExitStatus`` and shell scripts can tell them apart.
 
 from __future__ import annotations
 
-from huey.exceptions import RetryTask
+from huey.exceptions import CancelExecution, RetryTask
 from huey.exceptions import TaskTimeout as _HueyTaskTimeout
 
 #: sysexits.h codes used by ``run.py`` and ``python -m runner``.
@@ -95,6 +95,13 @@ class QueueFull(RunnerError):
 
     exit_code = EX_TEMPFAIL
 
+    def __init__(self, message: str, *, queue: str | None = None, room: int = 0) -> None:
+        super().__init__(message)
+        #: The queue that is full (None when not known).
+        self.queue = queue
+        #: How many more jobs that queue takes now (fewer than the refused batch held).
+        self.room = room
+
 
 class DuplicateJob(RunnerError):
     """A job with this id, or a live job with this unique key, exists; nothing was written."""
@@ -103,6 +110,16 @@ class DuplicateJob(RunnerError):
         super().__init__(message)
         #: ``"id"`` or ``"unique_key"``: what the new job shares with the existing one.
         self.by = by
+
+
+class JobCancelled(RunnerError, CancelExecution):
+    """Raised inside a running job that was cancelled; the job ends ``cancelled``, not retried.
+
+    Cooperative code may raise it itself after seeing ``current_job().cancelled``.
+    """
+
+    def __init__(self, message: str = "job cancelled") -> None:
+        CancelExecution.__init__(self, message, False)
 
 
 class JobNotFound(RunnerError):

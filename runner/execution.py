@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from runner.errors import TaskTimeout
+from runner.errors import JobCancelled, TaskTimeout
 
 _local = threading.local()
 
@@ -41,41 +41,132 @@ def thread_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None) -> Any:
-    """Run a coroutine on this thread's loop, cancelling it after ``timeout`` seconds."""
+#: Seconds a plain function has, once cancelled, to notice ``current_job().cancelled``
+#: and return before :class:`JobCancelled` is raised inside it.
+CANCEL_GRACE = 1.0
+
+
+class Interrupt:
+    """Stops one running attempt from another thread: a cancel request.
+
+    The code running the attempt binds how to stop it (cancel the coroutine's
+    task; arm the watchdog for a plain function); :meth:`request` from any
+    thread sets the flag cooperative code reads and stops it, at once or as
+    soon as it is bound.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop: Callable[[], None] | None = None
+        self._done = False
+        #: Who asked (None until someone does).
+        self.requested_by: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        """True once a cancel was requested."""
+        return self.requested_by is not None
+
+    def request(self, by: str) -> None:
+        """Ask the attempt to stop (once; later requests, and any after it returned, do nothing)."""
+        with self._lock:
+            if self.requested_by is not None or self._done:
+                return
+            self.requested_by = by
+            stop = self._stop
+        if stop is not None:
+            stop()
+
+    def bind(self, stop: Callable[[], None]) -> None:
+        """Say how to stop the attempt; stops it now if a request came first."""
+        with self._lock:
+            self._stop = stop
+            requested = self.requested_by is not None
+        if requested:
+            stop()
+
+    def unbind(self) -> None:
+        """The attempt's code has returned: nothing to stop any more."""
+        with self._lock:
+            self._stop = None
+            self._done = True
+
+    def message(self) -> str:
+        return f"cancelled by {self.requested_by} while running"
+
+
+def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
+                  interrupt: Interrupt | None = None) -> Any:
+    """Run a coroutine on this thread's loop, cancelling it after ``timeout`` seconds.
+
+    A request on ``interrupt`` cancels it at its current ``await``; it then
+    raises :class:`JobCancelled`.
+    """
     loop = thread_loop()
 
     async def guarded() -> Any:
-        if not timeout:
-            return await factory()
+        if interrupt is not None:
+            me = asyncio.current_task()
+            assert me is not None
+            interrupt.bind(lambda: loop.call_soon_threadsafe(me.cancel))
         try:
-            return await asyncio.wait_for(factory(), timeout)
-        except TimeoutError:
-            raise TaskTimeout(f"timeout {timeout:g}s") from None
+            if not timeout:
+                return await factory()
+            try:
+                return await asyncio.wait_for(factory(), timeout)
+            except TimeoutError:
+                raise TaskTimeout(f"timeout {timeout:g}s") from None
+        except asyncio.CancelledError:
+            if interrupt is not None and interrupt.requested:
+                raise JobCancelled(interrupt.message()) from None
+            raise
+        finally:
+            if interrupt is not None:
+                interrupt.unbind()
 
     return loop.run_until_complete(guarded())
 
 
 def run_sync(func: Callable[..., Any], args: tuple, kwargs: dict,
-             timeout: float | None) -> Any:
-    """Call ``func``, raising TaskTimeout inside it when ``timeout`` passes."""
-    if not timeout:
+             timeout: float | None, interrupt: Interrupt | None = None) -> Any:
+    """Call ``func``, raising TaskTimeout inside it when ``timeout`` passes.
+
+    A request on ``interrupt`` raises :class:`JobCancelled` inside it
+    :data:`CANCEL_GRACE` seconds later, unless it has returned by then.
+    """
+    if not timeout and interrupt is None:
         return func(*args, **kwargs)
-    token = watchdog().arm(threading.get_ident(), time.monotonic() + timeout, timeout)
-    fired = False
+    thread_id = threading.get_ident()
+    token = watchdog().arm(thread_id, time.monotonic() + timeout, timeout) if timeout else None
+    cancel_tokens: list[int] = []
+    if interrupt is not None:
+        interrupt.bind(lambda: cancel_tokens.append(watchdog().arm(
+            thread_id, time.monotonic() + CANCEL_GRACE, CANCEL_GRACE, JobCancelled)))
+    fired = cancelled = False
     try:
         return func(*args, **kwargs)
     finally:
-        # The timeout may be pending but not yet raised; disarming clears it so
+        # The exception may be pending but not yet raised; disarming clears it so
         # it can never land in code outside the task. If it lands here, retry.
         while True:
             try:
-                fired = watchdog().disarm(token) or fired
+                if interrupt is not None:
+                    interrupt.unbind()
+                if token is not None:
+                    fired = watchdog().disarm(token) or fired
+                    token = None
+                while cancel_tokens:
+                    cancelled = watchdog().disarm(cancel_tokens[-1]) or cancelled
+                    cancel_tokens.pop()
                 break
             except TaskTimeout:
                 fired = True
+            except JobCancelled:
+                cancelled = True
         if fired:
             raise TaskTimeout(f"timeout {timeout:g}s")
+        if cancelled and interrupt is not None:
+            raise JobCancelled(interrupt.message())
 
 
 class Watchdog:
@@ -84,7 +175,7 @@ class Watchdog:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int]] = []
-        self._armed: dict[int, tuple[int, float]] = {}
+        self._armed: dict[int, tuple[int, float, type[BaseException]]] = {}
         self._fired: set[int] = set()
         self._ids = itertools.count(1)
         #: When the watchdog thread wakes next on its own (inf: only when notified).
@@ -92,7 +183,8 @@ class Watchdog:
         self._thread = threading.Thread(target=self._run, name="runner-watchdog", daemon=True)
         self._thread.start()
 
-    def arm(self, thread_id: int, deadline: float, timeout: float) -> int:
+    def arm(self, thread_id: int, deadline: float, timeout: float,
+            raises: type[BaseException] = TaskTimeout) -> int:
         """Watch a thread until :meth:`disarm`; returns the token to disarm with.
 
         The watchdog thread sleeps until the earliest deadline it knew of, so
@@ -111,7 +203,7 @@ class Watchdog:
                 self._heap = heap = [e for e in heap if e[1] in self._armed]
                 heapq.heapify(heap)
             token = next(self._ids)
-            self._armed[token] = (thread_id, timeout)
+            self._armed[token] = (thread_id, timeout, raises)
             heapq.heappush(heap, (deadline, token))
             if deadline < self._wakes_at:
                 self._wakes_at = deadline
@@ -136,10 +228,10 @@ class Watchdog:
                                       or self._heap[0][1] not in self._armed):
                     deadline, token = heapq.heappop(self._heap)
                     if token in self._armed and token not in self._fired:
-                        thread_id, _ = self._armed[token]
+                        thread_id, _, raises = self._armed[token]
                         self._fired.add(token)
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(thread_id), ctypes.py_object(TaskTimeout))
+                            ctypes.c_ulong(thread_id), ctypes.py_object(raises))
                 self._wakes_at = self._heap[0][0] if self._heap else math.inf
                 self._cond.wait(self._wakes_at - now if self._heap else None)
 

@@ -52,7 +52,10 @@ class HueyApi:
         """
         job = self.new_job(task)
         try:
-            jobs.insert_jobs([job])
+            existing = jobs.insert_jobs([job]).duplicates.get(job.id)
+            if existing is not None:  # a unique job: the caller gets the existing one
+                task.duplicate_of = task.id = existing
+                task.revoke_id = f"r:{existing}"
             return task
         except DuplicateJob as exc:
             if exc.by != "id":

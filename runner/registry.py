@@ -12,7 +12,8 @@ from runner.config import Settings
 from runner.errors import ConfigError
 from runner.runner_huey import Result, RunnerHuey
 from runner.store.factory import is_url
-from runner.task import RunnerTaskWrapper, check_options, collect_options
+from runner.task import RunnerTaskWrapper, check_options, collect_options, task_flow
+from runner.uniqueness import unique_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,6 +103,11 @@ def task(*, name: str | None = None, queue: str | None = None, priority: int | N
          retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
          no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
          on_failure: Callable[..., Any] | None = None,
+         concurrency: int | None = None,
+         concurrency_key: Callable[..., Any] | None = None,
+         rate_limit: str | None = None, unique: bool = False,
+         unique_key: str | Callable[..., Any] | None = None, unique_for: float | None = None,
+         unique_states: Sequence[str] | None = None,
          ) -> Callable[[Callable[..., Any]], RunnerTaskWrapper]: ...
 
 
@@ -113,7 +119,12 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
          timeout: float | None = None,
          retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
          no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
-         on_failure: Callable[..., Any] | None = None) -> Any:
+         on_failure: Callable[..., Any] | None = None,
+         concurrency: int | None = None,
+         concurrency_key: Callable[..., Any] | None = None,
+         rate_limit: str | None = None, unique: bool = False,
+         unique_key: str | Callable[..., Any] | None = None, unique_for: float | None = None,
+         unique_states: Sequence[str] | None = None) -> Any:
     """Make a function (plain or ``async def``) a task.
 
     Calling the result enqueues a job into the configured database and returns
@@ -134,6 +145,20 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
         no_retry_on: these exception classes fail the job at once.
         on_failure: called (a plain function) or enqueued (a task) with a
             :class:`~runner.tasks.Failure` once the job is dead.
+        concurrency: most jobs of this task running at once, across every worker
+            of the database (per key with ``concurrency_key``).
+        concurrency_key: a callable of the task's arguments; jobs whose keys are
+            equal share ``concurrency`` (e.g. one job per user at a time).
+        rate_limit: most starts per period, e.g. ``"100/m"``, ``"5/s"``,
+            ``"100/m burst 20"``; enforced when jobs are claimed.
+        unique: a call whose task and arguments match a job that still counts
+            writes nothing and returns that job's ``Result``.
+        unique_key: the key instead of task and arguments: a string, or a
+            function of the call's arguments returning one (implies unique).
+        unique_for: seconds a job counts (default: as long as it is in a
+            counting state).
+        unique_states: the states that count: ``waiting``, ``scheduled``,
+            ``running`` (the default), or job states such as ``completed``.
     """
     options = collect_options(
         queue=queue, priority=priority, retry_limit=retry_limit, max_retries=max_retries,
@@ -142,9 +167,14 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
 
     def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
         check_options(name or fn.__name__, options)
-        return RunnerTaskWrapper(
+        flow = task_flow(name or fn.__name__, concurrency, concurrency_key, rate_limit)
+        spec = unique_spec(name or fn.__name__, unique=unique, unique_key=unique_key,
+                           unique_for=unique_for, unique_states=unique_states)
+        wrapper = RunnerTaskWrapper(
             huey, fn, name=name, options=dict(options), retry_on=_classes(retry_on),
-            no_retry_on=_classes(no_retry_on), on_failure=on_failure)
+            no_retry_on=_classes(no_retry_on), on_failure=on_failure, flow=flow)
+        wrapper.unique = spec
+        return wrapper
 
     if func is not None:
         return decorate(func)

@@ -42,7 +42,7 @@ from runner.attempt import (
     stuck_message,
 )
 from runner.config import Settings, load_settings
-from runner.errors import SerializationError
+from runner.errors import JobCancelled, SerializationError
 from runner.huey_api import HueyApi
 from runner.result import RunnerResult
 from runner.retry import backoff_delay
@@ -130,7 +130,9 @@ class RunnerHuey(HueyApi, Huey):
         if self._storage is None:
             with self._storage_lock:
                 if self._storage is None:
-                    self._storage = JobStorage(self.name, settings=self.settings)
+                    storage = JobStorage(self.name, settings=self.settings)
+                    storage.limits_source = self.task_registry.flow_limits
+                    self._storage = storage
         return self._storage
 
     @storage.setter
@@ -158,9 +160,10 @@ class RunnerHuey(HueyApi, Huey):
             task = self.insert_task(jobs, task)
         # else: the next step of the pipeline this thread just completed, written
         # with that completion (see _run_post_execute).
-        if self._listened(S.SIGNAL_ENQUEUED):
+        written = task.duplicate_of is None  # a unique job's duplicate wrote nothing
+        if written and self._listened(S.SIGNAL_ENQUEUED):
             self._emit(S.SIGNAL_ENQUEUED, task)
-        if (task.eta is not None and self._listened(S.SIGNAL_SCHEDULED)
+        if (written and task.eta is not None and self._listened(S.SIGNAL_SCHEDULED)
                 and to_timestamp(task.eta) > time.time()):
             self._emit(S.SIGNAL_SCHEDULED, task)
         if not self.results:
@@ -190,10 +193,21 @@ class RunnerHuey(HueyApi, Huey):
                                 "enqueued")
         if self._immediate or self.jobs is None:
             return [self.enqueue(task) for task in items]
-        self.jobs.insert_many(self.new_jobs(items), batch_size=batch_size)
+        new = []
+        for position, task in enumerate(items):
+            try:
+                new.append(self.new_job(task))
+            except SerializationError as exc:
+                raise SerializationError(f"enqueue_many item {position}: {exc}") from None
+        duplicates = self.jobs.insert_many(new, batch_size=batch_size).duplicates
+        for task in items:
+            if task.id in duplicates:
+                task.duplicate_of = task.id = duplicates[task.id]
+                task.revoke_id = f"r:{task.id}"
         if self._listened(S.SIGNAL_ENQUEUED):
             for task in items:
-                self._emit(S.SIGNAL_ENQUEUED, task)
+                if task.duplicate_of is None:
+                    self._emit(S.SIGNAL_ENQUEUED, task)
         return [self._result_handle(task) for task in items]
 
     def _listened(self, signal: str) -> bool:
@@ -203,45 +217,24 @@ class RunnerHuey(HueyApi, Huey):
 
     def new_job(self, task: RunnerTask) -> NewJob:
         """The row for a task: options resolved, arguments checked to serialize."""
-        return self.new_jobs([task], positions=False)[0]
-
-    def new_jobs(self, tasks: list[RunnerTask], *, positions: bool = True) -> list[NewJob]:
-        """The rows for tasks: options resolved, arguments checked to serialize.
-
-        What the tasks share is looked up once (bulk enqueue): the serializer,
-        the time, each task's resolved options.
-
-        Raises:
-            SerializationError: a call does not serialize (named by its position
-                in ``tasks`` when ``positions``); nothing is written.
-        """
-        now = time.time()
-        serialize = self.serializer.serialize
-        message = self._registry.create_message
-        settings = self.settings
-        resolved: dict[int, tuple[Any, str]] = {}
-        rows = []
-        for position, task in enumerate(tasks):
-            wrapper = task.wrapper
-            known = resolved.get(id(wrapper))
-            if known is None:
-                known = resolved[id(wrapper)] = (wrapper.resolve(settings), wrapper.task_name)
-            options, name = known
-            wrapper.prepare(task, options)
-            if task.expires:
-                task.resolve_expires(self.utc)
-            try:
-                data = serialize(message(task))
-            except Exception as exc:
-                error = unserializable(name, task.args, task.kwargs, exc, serialize)
-                if positions:
-                    error = SerializationError(f"enqueue_many item {position}: {error}")
-                raise error from None
-            rows.append(NewJob(task.id, name, task.queue, int(task.priority or 0), data,
-                               preview_args(task.args, task.kwargs), int(task.retries or 0) + 1,
-                               to_timestamp(task.eta) if task.eta else now, task.unique_key,
-                               task.event_id, task.schedule_name))
-        return rows
+        task.wrapper.prepare(task)
+        if task.expires:
+            task.resolve_expires(self.utc)
+        data = self.serialize_checked(task)
+        flow = task.wrapper.flow
+        unique = task.wrapper.unique
+        unique_key = task.unique_key
+        if unique is not None and unique_key is None:
+            unique_key = unique.key_for(task.wrapper.task_name, task.args, task.kwargs)
+        return NewJob(
+            id=task.id, task=task.wrapper.task_name, queue=task.queue or "default",
+            priority=int(task.priority or 0), data=data, args=preview_args(task.args, task.kwargs),
+            max_attempts=int(task.retries or 0) + 1,
+            run_at=to_timestamp(task.eta) if task.eta else time.time(),
+            unique_key=unique_key, event_id=task.event_id, schedule=task.schedule_name,
+            concurrency_key=flow.key_of(task.args, task.kwargs) if flow is not None else None,
+            unique_for=unique.unique_for if unique is not None else None,
+            unique_states=unique.states if unique is not None else ())
 
     def put_result(self, key: str, data: Any) -> Any:
         try:
@@ -274,6 +267,11 @@ class RunnerHuey(HueyApi, Huey):
         attempt: Attempt | None = getattr(_local, "attempt", None)
         jobs = self.jobs
         if (exception is None and attempt is not None and jobs is not None
+                and attempt.claimed.id == getattr(task, "id", None)
+                and attempt.interrupt.requested):
+            # Cooperative code saw the cancel and returned: the job ends cancelled.
+            attempt.outcome, attempt.reason = JobState.CANCELLED, attempt.interrupt.message()
+        elif (exception is None and attempt is not None and jobs is not None
                 and attempt.claimed.id == getattr(task, "id", None) and not attempt.abandoned):
             # Success: the completion, the result and the next pipeline step go in one
             # transaction now, before SIGNAL_COMPLETE, so its receivers can read them.
@@ -287,6 +285,14 @@ class RunnerHuey(HueyApi, Huey):
                                jobs=follow_ups)
             attempt.outcome, attempt.settled = JobState.COMPLETED, True
         super()._run_post_execute(task, task_value, exception)
+
+    def serialize_checked(self, task: RunnerTask) -> bytes:
+        """Serialize a task, or say which argument cannot be; nothing is written."""
+        try:
+            return self.serialize_task(task)
+        except Exception as exc:
+            raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc,
+                                 self.serializer.serialize) from None
 
     # -- consuming -------------------------------------------------------------
 
@@ -317,11 +323,19 @@ class RunnerHuey(HueyApi, Huey):
         jobs = self.jobs
         if claimed is None or claimed.id != task.id or jobs is None:
             return super().execute(task, timestamp)
+        cancelled_by = jobs.take_cancel(claimed.id)
+        if cancelled_by is not None:  # cancelled while it waited in this process
+            try:
+                jobs.finish(claimed.id, JobState.CANCELLED,
+                            f"cancelled by {cancelled_by} before it started")
+            finally:
+                jobs.release_inflight(claimed.id)
+            return None
         attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread(),
                           pipeline=frozenset(pipeline_ids(task)))
         attempt.current = CurrentJob(
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
-            claimed.attempt, attempt.started_at)
+            claimed.attempt, attempt.started_at, attempt.interrupt)
         timeout = getattr(task, "timeout", None)
         if timeout:
             attempt.timeout = float(timeout)
@@ -420,9 +434,13 @@ class RunnerHuey(HueyApi, Huey):
                     attempt.exception = exc
                     attempt.failure = describe_failure(exc, _ERROR_SIGNALS[signal], started)
                 if signal == S.SIGNAL_CANCELED:
-                    attempt.outcome, attempt.reason = JobState.CANCELLED, "cancelled before running"
+                    attempt.outcome, attempt.reason = JobState.CANCELLED, (
+                        attempt.interrupt.message() if attempt.interrupt.requested
+                        else f"cancelled by the task: {exc}" if isinstance(exc, JobCancelled)
+                        else "cancelled before running")
             elif signal == S.SIGNAL_COMPLETE:
-                attempt.outcome = JobState.COMPLETED
+                if not attempt.interrupt.requested:
+                    attempt.outcome = JobState.COMPLETED
             elif signal in (S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED):
                 attempt.outcome = JobState.CANCELLED
                 attempt.reason = "revoked" if signal == S.SIGNAL_REVOKED else "expired"

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from runner.flow import Rate, parse_rate
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -53,6 +55,63 @@ class TaskOverride:
             if value is not None and value < 0:
                 found.append((key, f"must not be negative, got {value!r}"))
         return found
+
+
+# -- [queues.NAME] ---------------------------------------------------------------------
+
+ON_FULL = ("reject", "block", "drop_oldest")
+
+
+@dataclass(frozen=True)
+class QueueSection:
+    """``[queues.NAME]``: one queue's share, limits and bound."""
+
+    weight: int = 1
+    """Share of claims when several queues have due work (see README, Queues)."""
+    concurrency: int = 0
+    """Most jobs of this queue running at once across every worker (0 = unlimited)."""
+    rate_limit: str = ""
+    """Most starts per period, e.g. "100/m", "5/s", "100/m burst 20" ("" = none)."""
+    burst: int = 0
+    """Starts allowed back to back (0: the burst of ``rate_limit``, else 1)."""
+    paused: bool = False
+    """Jobs of a paused queue wait; running ones finish."""
+    max_size: int | None = None
+    """Most waiting jobs (None = ``[worker] queue_size``)."""
+    on_full: str = "block"
+    """What an enqueue into a full queue does: "reject", "block" or "drop_oldest"."""
+    block_timeout: float = 30.0
+    """Seconds ``on_full = "block"`` waits for room before raising QueueFull."""
+
+    @property
+    def rate(self) -> Rate | None:
+        """``rate_limit`` parsed (checked at load), or None without one."""
+        return parse_rate(self.rate_limit, self.burst) if self.rate_limit else None
+
+    def problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        if self.weight < 1:
+            found.append(("weight", f"must be at least 1, got {self.weight!r}"))
+        for key in ("concurrency", "burst"):
+            if getattr(self, key) < 0:
+                found.append((key, f"must not be negative, got {getattr(self, key)!r}"))
+        if self.rate_limit:
+            try:
+                parse_rate(self.rate_limit, self.burst)
+            except ValueError as exc:
+                found.append(("rate_limit", str(exc)))
+        if self.max_size is not None and self.max_size < 0:
+            found.append(("max_size", f"must not be negative, got {self.max_size!r}"))
+        if self.on_full not in ON_FULL:
+            found.append(("on_full", f"must be one of {', '.join(ON_FULL)}, "
+                                     f"got {self.on_full!r}"))
+        if self.block_timeout < 0:
+            found.append(("block_timeout", "must not be negative"))
+        return found
+
+    def bound(self, queue_size: int) -> int:
+        """The most waiting jobs this queue holds (0: unbounded) under ``[worker] queue_size``."""
+        return queue_size if self.max_size is None else self.max_size
 
 
 # -- [logging] -------------------------------------------------------------------------

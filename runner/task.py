@@ -15,11 +15,14 @@ from typing import Any, Protocol, cast
 
 from huey.api import Huey, ResultGroup, Task, TaskWrapper
 
+from runner.attempt import current_interrupt
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
+from runner.flow import FlowLimits, Rate, parse_rate
 from runner.ids import new_id, new_ids
 from runner.retry import RetryPolicy
+from runner.uniqueness import UniqueSpec
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
                  "max_retry_delay", "jitter", "timeout")
@@ -67,6 +70,54 @@ class RunnerTask(Task):
         self.event_id: str | None = None
         self.schedule_name: str | None = None
         self.unique_key: str | None = None
+        #: The id of the job this call duplicated (its unique key); nothing was written.
+        self.duplicate_of: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskFlow:
+    """A task's own flow limits (``@task(concurrency=, concurrency_key=, rate_limit=)``)."""
+
+    concurrency: int = 0
+    """Most jobs of the task running at once (per key with ``concurrency_key``); 0 = no limit."""
+    concurrency_key: Callable[..., Any] | None = None
+    """Called with the job's arguments; jobs with equal keys share ``concurrency``."""
+    rate: Rate | None = None
+
+    def key_of(self, args: tuple, kwargs: dict) -> str | None:
+        """The concurrency key of one call's arguments (None without a key function)."""
+        if self.concurrency_key is None:
+            return None
+        return str(self.concurrency_key(*args, **kwargs))
+
+
+def task_flow(name: str, concurrency: int | None, concurrency_key: Callable[..., Any] | None,
+              rate_limit: str | None) -> TaskFlow | None:
+    """The decorator's flow options, checked at decoration time.
+
+    Raises:
+        ConfigError: naming the task and the option.
+    """
+    if concurrency is None and concurrency_key is None and rate_limit is None:
+        return None
+    if concurrency is not None and (not isinstance(concurrency, int)
+                                    or isinstance(concurrency, bool) or concurrency < 1):
+        raise ConfigError(f"task '{name}': concurrency must be a whole number >= 1, "
+                          f"got {concurrency!r}")
+    if concurrency_key is not None:
+        if not callable(concurrency_key):
+            raise ConfigError(f"task '{name}': concurrency_key must be a callable of the "
+                              f"task's arguments, got {concurrency_key!r}")
+        if concurrency is None:
+            raise ConfigError(f"task '{name}': concurrency_key needs concurrency= (how many "
+                              "jobs per key may run at once)")
+    rate = None
+    if rate_limit is not None:
+        try:
+            rate = parse_rate(rate_limit)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise ConfigError(f"task '{name}': rate_limit {exc}") from None
+    return TaskFlow(concurrency or 0, concurrency_key, rate)
 
 
 class TaskRegistry:
@@ -79,14 +130,50 @@ class TaskRegistry:
     def __init__(self) -> None:
         self._tasks: dict[str, RunnerTaskWrapper] = {}
         self._lock = threading.Lock()
+        self._changes = 0
+        self._limits: tuple[tuple[int, int], FlowLimits] | None = None
 
     def register(self, full_name: str, wrapper: RunnerTaskWrapper) -> None:
         with self._lock:
             self._tasks[full_name] = wrapper
+            self._changes += 1
 
     def unregister(self, full_name: str) -> None:
         with self._lock:
             self._tasks.pop(full_name, None)
+            self._changes += 1
+
+    def flow_limits(self, settings: Settings) -> FlowLimits:
+        """Every limit a claim applies: ``[queues.NAME]``, ``[worker] priority_aging``
+        and the tasks' own (by task name, as jobs record it)."""
+        key = (id(settings), self._changes)
+        cached = self._limits
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        queues = settings.queues
+        weights = {q: s.weight for q, s in queues.items()}
+        task_concurrency: dict[str, int] = {}
+        key_concurrency: dict[str, int] = {}
+        task_rates: dict[str, Rate] = {}
+        for wrapper in self.all().values():
+            flow = wrapper.flow
+            if flow is None:
+                continue
+            if flow.concurrency:
+                keyed = key_concurrency if flow.concurrency_key else task_concurrency
+                keyed[wrapper.task_name] = flow.concurrency
+            if flow.rate is not None:
+                task_rates[wrapper.task_name] = flow.rate
+        limits = FlowLimits(
+            aging=settings.worker.priority_aging,
+            # All weights 1 (the default): no sharing, jobs go by priority across queues.
+            weights=weights if any(w != 1 for w in weights.values()) else {},
+            queue_concurrency={q: s.concurrency for q, s in queues.items() if s.concurrency},
+            queue_rates={q: r for q, s in queues.items() if (r := s.rate) is not None},
+            task_concurrency=task_concurrency, key_concurrency=key_concurrency,
+            task_rates=task_rates)
+        self._limits = (key, limits)
+        return limits
 
     def all(self) -> dict[str, RunnerTaskWrapper]:
         """Every registered task, by full name."""
@@ -121,7 +208,7 @@ class RunnerTaskWrapper(TaskWrapper):
                  options: dict[str, Any], retry_on: tuple[type[BaseException], ...] = (),
                  no_retry_on: tuple[type[BaseException], ...] = (),
                  on_failure: Callable[..., Any] | None = None, context: bool = False,
-                 expires: Any = None) -> None:
+                 expires: Any = None, flow: TaskFlow | None = None) -> None:
         self.task_name = name or func.__name__
         self.is_async = inspect.iscoroutinefunction(func)
         self.options = options
@@ -130,6 +217,9 @@ class RunnerTaskWrapper(TaskWrapper):
         self.on_failure = on_failure
         self._resolved: tuple[int, TaskOptions] | None = None
         self.expires = expires
+        self.flow = flow
+        #: How calls are made unique (``@task(unique=...)``), or None.
+        self.unique: UniqueSpec | None = None
         super().__init__(huey, func, context=context, name=name)
         # After huey's own registration, which refuses a duplicate name.
         cast(_Configured, huey).task_registry.register(self.full_name, self)
@@ -160,10 +250,12 @@ class RunnerTaskWrapper(TaskWrapper):
 
     def run(self, task: RunnerTask, args: tuple, kwargs: dict) -> Any:
         """Run one attempt; errors this task does not retry use up its retries."""
+        interrupt = current_interrupt()
         try:
             if self.is_async:
-                return run_coroutine(lambda: self.func(*args, **kwargs), task.timeout)
-            return run_sync(self.func, args, kwargs, task.timeout)
+                return run_coroutine(lambda: self.func(*args, **kwargs), task.timeout,
+                                     interrupt)
+            return run_sync(self.func, args, kwargs, task.timeout, interrupt)
         except Exception as exc:
             if not self.resolve().policy.should_retry(exc):
                 task.retries = 0

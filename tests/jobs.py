@@ -225,3 +225,62 @@ def block_untimed(label, seconds=10**6):
     record(label)
     time.sleep(seconds)
     return label
+
+
+@task(retry_limit=0, unique=True)
+def unique_report(n):
+    record(f"report {n}")
+    return n
+
+
+@task(retry_limit=0, unique_key=lambda user, n=0: f"user:{user}", unique_for=60)
+def per_user(user, n=0):
+    record(f"user {user} {n}")
+    return n
+
+
+@task(retry_limit=0, queue="mail")
+def mail_record(label):
+    record(label)
+
+
+@task(retry_limit=3, timeout=0)
+async def cancellable_async(label):
+    record(f"start {label}")
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        record(f"cancelled {label}")
+        raise
+    record(f"end {label}")
+
+
+@task(retry_limit=3, timeout=0)
+def cooperative_sync(label):
+    from runner import current_job
+
+    record(f"start {label}")
+    job = current_job()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if job is not None and job.cancelled:
+            record(f"saw cancel {label}")
+            return "stopped early"
+        time.sleep(0.01)
+    record(f"end {label}")
+
+
+@task(retry_limit=3, timeout=0)
+def stubborn_sync(label):
+    record(f"start {label}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sum(range(100))
+    record(f"end {label}")
+
+
+@task(retry_limit=3, retry_delay=0.01, jitter=0)
+def gives_up():
+    from runner import JobCancelled
+
+    raise JobCancelled("no longer needed")

@@ -18,6 +18,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m tui", description="Live terminal dashboard of the jobs database.")
     parser.add_argument("--db", help="the SQLite file (default: [runner] database of the "
                                      "settings)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="a Redis backend's data: redis://HOST:PORT/DB, with ?prefix=NAME "
+                             "when the runner's redis_prefix is not jobrunner")
     parser.add_argument("--settings", help="settings.toml (default: $RUNNER_SETTINGS or "
                                            "./settings.toml)")
     parser.add_argument("--read-only", action="store_true",
@@ -38,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     web.add_argument("--actions", action="store_true",
                      help="with --web, allow retry, discard and the other actions")
     args = parser.parse_args(argv)
+    if args.redis is not None:
+        if args.db is not None:
+            parser.error("--db and --redis name two databases: give one")
+        if not args.redis.startswith(("redis://", "rediss://")):
+            parser.error(f"--redis {args.redis}: expected a redis:// or rediss:// URL")
+        args.db = args.redis
     if not args.web and (args.host is not None or args.port is not None or args.actions):
         parser.error("--host, --port and --actions only apply with --web")
     if args.web and args.actions and args.read_only:

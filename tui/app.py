@@ -27,7 +27,7 @@ from runner.readmodel.dashboard import summary as read_summary
 from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
 from runner.readmodel.events import unhandled_event_count
 from runner.readmodel.schedules import schedule_count
-from runner.store.factory import is_url
+from runner.store.factory import is_url, redis_url
 from tui.error_log import ErrorLog
 from tui.format import stamp
 from tui.rates import RateHistory
@@ -326,6 +326,7 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
     else:
         assert loaded is not None
         where = (loaded.runner.database if is_url(loaded.runner.database)
+                 else redis_url(loaded) if loaded.worker.queue_type == "redis"
                  else loaded.database_path)
     source = DataSource(where, options, read_only=read_only, read_only_reason=reason)
     return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock,

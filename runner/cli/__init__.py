@@ -28,7 +28,7 @@ from runner.store.factory import is_url
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
-                   "runner.cli.ops"]
+                   "runner.cli.ops", "runner.cli.queues"]
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Context:
         return self.service.settings_source(self.args.settings)
 
     def database_exists(self) -> bool:
-        if is_url(self.settings.runner.database):
+        if is_url(self.settings.runner.database) or self.settings.worker.queue_type != "sqlite":
             return True  # a server: opening it says whether it is there
         return self.settings.database_path.exists()
 

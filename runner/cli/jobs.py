@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for name, helptext in (("retry", "run dead, cancelled or failed jobs again now"),
                            ("discard", "discard waiting or dead jobs"),
-                           ("cancel", "cancel jobs that have not started")):
+                           ("cancel", "cancel waiting jobs, or running ones by id")):
         p = sub.add_parser(name, help=f"{helptext}: by id, or every job of a filter")
         p.add_argument("ids", nargs="*", metavar="ID")
         p.add_argument("--state", help="only jobs in this state (retry without it takes "
@@ -113,10 +113,15 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
-    job = ctx.store.get_job(args.id)
+    store = ctx.store
+    job = store.get_job(args.id)
     now = time.time()
+    held = {(p.kind, p.name) for p in store.list_pauses() if p.paused}
     fields = [
-        ("id", job.id), ("task", job.task), ("queue", job.queue), ("priority", job.priority),
+        ("id", job.id),
+        ("task", job.task + (" (paused)" if ("task", job.task) in held else "")),
+        ("queue", job.queue + (" (paused)" if ("queue", job.queue) in held else "")),
+        ("priority", job.priority),
         ("state", job.state), ("reason", job.reason or "-"), ("arguments", job.args or "-"),
         ("attempt", f"{job.attempt} of {job.max_attempts}"), ("crashes", job.crashes),
         ("created", when(job.created_at)), ("run at", when(job.run_at)),
@@ -145,9 +150,13 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
     if args.ids:
         if filters != JobFilter() or args.all or args.dry_run:
             raise InvalidAction(f"{args.action}: give job ids or a filter, not both")
-        act = {"retry": actions.retry_job, "discard": actions.discard_job,
-               "cancel": actions.cancel_job}[args.action]
         for job_id in args.ids:
+            if args.action == "cancel":
+                was = actions.cancel_job(ctx.store, job_id, by=actions.actor("cli"))
+                print(f"cancel: {job_id}" + ("; running: its worker stops it"
+                                             if was is JobState.EXECUTING else ""))
+                continue
+            act = {"retry": actions.retry_job, "discard": actions.discard_job}[args.action]
             act(ctx.store, job_id)
             print(f"{args.action}: {job_id}")
         return 0

@@ -20,6 +20,7 @@ from runner.readmodel.health import (
     evaluate,
     health_settings,
     heartbeat_limit,
+    paused_queues,
 )
 from runner.readmodel.metrics import schedule_lags
 from runner.store.backend import Store
@@ -54,8 +55,9 @@ def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
     fresh = min((at - w.heartbeat_at for w in workers), default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
                    if w.status and w.status.startswith(PAUSED_PREFIX)), None)
+    held = paused_queues(store)
     waiting = {queue: max(0.0, at - oldest) for queue, oldest in oldest_due_by_queue(store, at)
-               if oldest is not None}
+               if oldest is not None and queue not in held}
     lags = schedule_lags(store, at) if has_table(store, "runner_schedule") else None
     facts = HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, None, paused)
     return evaluate(facts, heartbeat_max_age=limits.heartbeat_max_age,

@@ -109,6 +109,11 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
     return HealthReport(True, "ok")
 
 
+def paused_queues(store: Store) -> set[str]:
+    """Queues paused on purpose: their waiting jobs do not make a queue stuck."""
+    return {p.name for p in store.list_pauses() if p.kind == "queue" and p.paused}
+
+
 def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
            heartbeat_max_age: float | None = None, min_free_disk_mb: int = 0) -> HealthFacts:
     """Read the facts from the database.
@@ -128,7 +133,9 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
     fresh = min((at - w.heartbeat_at for w in workers), default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
                    if w.status and w.status.startswith(PAUSED_PREFIX)), None)
-    waiting = {d.queue: d.oldest_waiting_age for d in depths if d.oldest_waiting_age is not None}
+    held = paused_queues(store)
+    waiting = {d.queue: d.oldest_waiting_age for d in depths
+               if d.oldest_waiting_age is not None and d.queue not in held}
     stalled = next((w.status[len(STALLED_PREFIX):].strip() for w in workers
                     if w.status and w.status.startswith(STALLED_PREFIX)), None)
     disk = None

@@ -97,6 +97,16 @@ def render_database(snapshot: DatabaseSnapshot, build: BuildInfo | None = None) 
     w.family("jobrunner_queue_oldest_waiting_seconds", "gauge",
              "How long the oldest due job of the queue has waited (0 when none waits).",
              [("", {"queue": q.queue}, q.oldest_waiting_seconds) for q in queues])
+    w.family("jobrunner_queue_rejected_total", "counter",
+             "Jobs refused because their queue was full (on_full reject, or block past its "
+             "block_timeout).",
+             [("", {"queue": q}, r) for q, (r, _) in snapshot.backpressure.items()])
+    w.family("jobrunner_queue_dropped_total", "counter",
+             "Waiting jobs cancelled to make room in a full queue (on_full drop_oldest).",
+             [("", {"queue": q}, d) for q, (_, d) in snapshot.backpressure.items()])
+    w.family("jobrunner_queue_paused", "gauge",
+             "1 while the queue is paused (workers claim none of its jobs).",
+             [("", {"queue": q}, int(p)) for q, p in snapshot.paused_queues.items()])
     w.family("jobrunner_dead_jobs", "gauge", f"Jobs in the dead state now {limit}.",
              [("", {}, snapshot.dead)])
     w.family("jobrunner_workers", "gauge", "Worker processes with a fresh heartbeat.",

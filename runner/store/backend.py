@@ -53,9 +53,10 @@ from typing import Protocol, runtime_checkable
 
 from runner.config import DatabaseSection
 from runner.files import DEFAULT_FILE_MODE
+from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.event_rows import EventRow, HandlerOutcome, NewEvent
-from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.rows import (
     AttemptError,
     ClaimResult,
@@ -65,6 +66,7 @@ from runner.store.rows import (
     LogFilter,
     LogRow,
     LogTuple,
+    PauseRow,
     PruneReport,
     QueueDepth,
     Recovery,
@@ -161,21 +163,39 @@ class Store(Protocol):
 
     # -- jobs: the state machine ---------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         """Insert jobs (``scheduled`` when ``run_at`` is later than ``now``) in one step.
 
+        A job whose ``unique_key`` names a job in its ``unique_states`` (default:
+        waiting or running) created within ``unique_for`` seconds is not written;
+        the result maps it to that job. Each queue holds at most its bound in
+        ``bounds`` (else ``queue_size``, ``reject``; 0 = unbounded) waiting jobs,
+        even with concurrent producers: ``drop_oldest`` cancels the oldest
+        waiting ones in the same step (reason given, counted as dropped).
+
         Raises:
-            QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
-            DuplicateJob: a job has the id, or a live job the unique key, of a new one.
+            QueueFull: a ``reject`` or ``block`` queue would overflow (``.queue``,
+                ``.room``); nothing is written. A ``reject`` is counted as rejected.
+            DuplicateJob: a job has the id of a new one.
         """
         ...
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
-              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
         """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step.
 
-        Each ack's results and next steps are written with it.
+        Each ack's results and next steps are written with it. With ``limits``, the
+        claim honours them in the same step (see :mod:`runner.flow`): highest
+        effective priority first (aging), FIFO within a priority; queues share
+        claims by weight (smooth weighted round robin, counters kept in the store);
+        no queue, task or concurrency key runs more jobs at once than its limit
+        (counting ``executing`` jobs of every worker); no queue or task starts
+        faster than its rate (token buckets kept in the store). A job held back
+        stays waiting with no attempt spent; when nothing is claimed, ``next_due``
+        is the next token of a bucket that holds jobs back, if sooner.
         """
         ...
 
@@ -234,6 +254,36 @@ class Store(Protocol):
 
     def job_is_final(self, job_id: str) -> bool:
         """True when the job completed, died or was cancelled (or there is no such job)."""
+        ...
+
+    # -- flow control: pause, cancel, backpressure ---------------------------------------
+
+    def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
+                  by: str | None = None) -> bool:
+        """Pause or resume a ``queue`` or ``task`` (claims skip paused ones); True if changed."""
+        ...
+
+    def seed_pauses(self, kind: str, names: Sequence[str], *, now: float) -> None:
+        """Pause the named queues or tasks that have no recorded state (settings' initial state)."""
+        ...
+
+    def list_pauses(self) -> list[PauseRow]:
+        """Every recorded pause or resume."""
+        ...
+
+    def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
+        """Cancel a waiting job now, or ask the worker of a running one to stop it.
+
+        Returns the state the job was in (None: no such job); other states are left alone.
+        """
+        ...
+
+    def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Of these jobs, those whose running attempt was asked to stop: id -> requester."""
+        ...
+
+    def backpressure_totals(self) -> dict[str, tuple[int, int]]:
+        """Per queue: (jobs rejected, jobs dropped) by full queues, lifetime counters."""
         ...
 
     # -- workers -------------------------------------------------------------------------
@@ -516,6 +566,10 @@ class Store(Protocol):
 
     def running_jobs(self) -> list[tuple[str | None, str, str, float | None]]:
         """(lease owner, id, task, started_at) of every running job, oldest start first."""
+        ...
+
+    def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
+        """(queue, state, jobs) of waiting, running and dead jobs (finished history not read)."""
         ...
 
     def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:

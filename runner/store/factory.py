@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 #: Where each backend lives; imported on first use.
-MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite"}
+MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite", "redis": "runner.store.redis"}
 #: URL schemes and the backend each names.
 SCHEMES: dict[str, str] = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
                            "redis": "redis", "rediss": "redis"}
@@ -86,6 +86,8 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
         name = target.worker.queue_type
         database = (target.runner.database if is_url(target.runner.database)
                     else str(target.database_path))
+        if name == "redis" and not is_url(target.runner.database):
+            database = redis_url(target)
         options = options or target.database
         mode = target.runner.file_mode_bits if file_mode is None else file_mode
         if is_url(database) and SCHEMES.get(database.split("://", 1)[0]) != name:
@@ -108,6 +110,12 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
     request = StoreRequest(database, options or DatabaseSection(), readonly=readonly,
                            shared=shared, file_mode=mode)
     return backend(name).open(request)
+
+
+def redis_url(settings: Settings) -> str:
+    """``[runner] redis_url`` with ``redis_prefix`` as its ``prefix`` parameter."""
+    url, prefix = settings.runner.redis_url, settings.runner.redis_prefix
+    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
 
 
 def driver_errors() -> tuple[type[BaseException], ...]:

@@ -27,6 +27,39 @@ class NewJob:
     unique_key: str | None = None
     event_id: str | None = None
     schedule: str | None = None
+    concurrency_key: str | None = None
+    unique_for: float | None = None
+    """Seconds a job of the same ``unique_key`` counts as a duplicate (None: while it lives)."""
+    unique_states: tuple[str, ...] = ()
+    """States in which an existing job of the key counts (empty: waiting or running)."""
+
+
+#: What a full queue does with an enqueue (``[queues.NAME] on_full``).
+ON_FULL = ("reject", "block", "drop_oldest")
+
+
+@dataclass(frozen=True)
+class QueueBound:
+    """How many jobs a queue holds waiting (0: no bound) and what happens beyond that.
+
+    ``reject`` refuses the enqueue (``QueueFull``, counted as rejected);
+    ``block`` refuses it without counting, for a producer that waits for room
+    and tries again; ``drop_oldest`` cancels the queue's oldest waiting jobs to
+    make room, in the same transaction.
+    """
+
+    max_size: int
+    on_full: str = "reject"
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What an enqueue wrote besides the new rows."""
+
+    duplicates: dict[str, str]
+    """New job id -> the id of the existing job of its unique key (the new one not written)."""
+    dropped: tuple[str, ...] = ()
+    """Waiting jobs cancelled to make room (``drop_oldest``)."""
 
 
 @dataclass(frozen=True)

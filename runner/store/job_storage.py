@@ -22,9 +22,11 @@ from typing import Any
 
 from runner.config import Settings
 from runner.errors import DiskFull, QueueFull
+from runner.flow import FlowLimits, full_label
 from runner.store.backend import AttemptLog, Store
+from runner.store.backpressure import enqueue_with_room
 from runner.store.factory import open_store
-from runner.store.job_rows import Ack, Claimed, NewJob
+from runner.store.job_rows import Ack, Claimed, Enqueued, NewJob
 from runner.store.kvstore import KeyValueStore
 from runner.store.outcomes import OutcomeWriter
 
@@ -81,40 +83,59 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._mean_attempt = 1.0
         #: The attempts this worker process started, readable after its death.
         self.running: AttemptLog | None = None
+        #: The limits claims apply, from settings and the task registry (set by the huey).
+        self.limits_source: Callable[[Settings], FlowLimits] | None = None
+        # Concurrency limits at their cap as of the last claim (see holds_limit).
+        self._full: frozenset[str] = frozenset()
+        # Jobs claimed ahead whose cancel was requested before a thread started them.
+        self._cancels: dict[str, str] = {}
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
 
     # -- producer side ---------------------------------------------------------
 
-    def insert_jobs(self, jobs: Sequence[NewJob], *, now: float | None = None) -> None:
-        """Write new jobs in one transaction, then wake the workers.
+    def insert_jobs(self, jobs: Sequence[NewJob], *, now: float | None = None) -> Enqueued:
+        """Write new jobs, then wake the workers; a full queue acts per its ``on_full``.
+
+        Returns the jobs not written because of their unique key (see
+        :meth:`runner.store.backend.Store.enqueue`).
 
         Raises:
-            QueueFull: a queue would hold more than ``queue_size`` waiting jobs.
+            QueueFull: a queue is full (``reject``), or stayed full (``block``).
         """
-        created = time.time() if now is None else now
-        limit = self.settings.worker.queue_size
-        self.store.enqueue(jobs, now=created, queue_size=limit)
-        self.wake()
+        clock = time.time if now is None else (lambda: now)
+        return enqueue_with_room(self.store, self.settings, jobs, now=clock,
+                                 on_written=lambda n: self.wake())
 
     def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,
-                    now: float | None = None) -> None:
-        """Write new jobs in transactions of ``batch_size``, waking the workers after each.
+                    now: float | None = None) -> Enqueued:
+        """Write new jobs in transactions of at most ``batch_size``, waking the workers after each.
 
         Raises:
-            QueueFull: a batch would overfill a queue; it is not written, the batches
-                before it are (the message says how many jobs).
+            QueueFull: a queue is full (``reject``) or stayed full (``block``); the jobs
+                written before stay written (the message says how many).
         """
-        created = time.time() if now is None else now
-        limit = self.settings.worker.queue_size
+        clock = time.time if now is None else (lambda: now)
+        duplicates: dict[str, str] = {}
+        dropped: list[str] = []
+        written = 0
+
+        def wrote(n: int) -> None:
+            nonlocal written
+            written += n
+            self.wake()
+
         for start in range(0, len(jobs), batch_size):
             batch = jobs[start:start + batch_size]
             try:
-                self.store.enqueue(batch, now=created, queue_size=limit)
+                result = enqueue_with_room(self.store, self.settings, batch, now=clock,
+                                           on_written=wrote)
             except QueueFull as exc:
-                raise QueueFull(f"{exc}; {start} of {len(jobs)} jobs were enqueued in "
-                                "earlier batches") from None
-            self.wake()
+                raise QueueFull(f"{exc}; {written} of {len(jobs)} jobs were enqueued before",
+                                queue=exc.queue, room=exc.room) from None
+            duplicates.update(result.duplicates)
+            dropped.extend(result.dropped)
+        return Enqueued(duplicates, tuple(dropped))
 
     def wake(self) -> None:
         """Tell the workers of this process and of every other one to look again."""
@@ -277,9 +298,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             acks, self._acks = self._acks, []
         revocations_seen = self._revocation_writes
         try:
+            source = self.limits_source
+            limits = source(self.settings) if source is not None else None
             result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
                                       want=want, busy=busy, queues=self.queues, acks=acks,
-                                      labels=self._labels)
+                                      labels=self._labels, limits=limits)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks
@@ -288,11 +311,22 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self._revocations = result.revocations
         claimed, next_due = result.claimed, result.next_due
         self._labels.update(result.labels)
+        self._full = result.full
         self._settled(a.job_id for a in acks)
         if result.suspect:
             self._isolating = claimed[0].id if claimed else "(draining)"
             self._isolating_since = time.monotonic()
         return claimed, next_due
+
+    def holds_limit(self, job_id: str) -> bool:
+        """Whether a claimed job holds a slot of a concurrency limit that was at its cap
+        when this process last claimed (so others may be waiting for it)."""
+        label = self._labels.get(job_id)
+        full = self._full
+        if not full or label is None:
+            return False
+        task, queue = label
+        return full_label("task", task) in full or full_label("queue", queue) in full
 
     def _isolation_over(self) -> bool:
         """A suspect has run alone for ``isolation_limit``: claim beside it from now on."""
@@ -321,6 +355,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         return thread_id in self._retired
 
     # -- consumer side: outcomes -----------------------------------------------
+
+    def note_cancel(self, job_id: str, by: str) -> None:
+        """A job held here was cancelled before it started: it will not run."""
+        self._cancels[job_id] = by
+
+    def take_cancel(self, job_id: str) -> str | None:
+        """Who cancelled a job about to start, or None (and forget it)."""
+        return self._cancels.pop(job_id, None) if self._cancels else None
 
     def inflight_ids(self) -> list[str]:
         """Jobs this process holds under lease right now, unwritten outcomes included."""

@@ -1,8 +1,9 @@
 """How a worker writes the outcomes of its attempts: the other half of the job storage.
 
 A completion is queued in the process and written with the next claim (one
-commit per batch), unless it carries a result or a next pipeline step: then it
-is written at once, all in one transaction. A write that fails keeps the
+commit per batch), unless it carries a result or a next pipeline step, or its
+job counts against a concurrency limit: then it is written at once, all in one
+transaction. A write that fails keeps the
 outcomes queued, and every later write tries them again; meanwhile their jobs'
 leases are still extended. Failures, cancellations and hand-backs are written
 at once, with whatever completions are queued.
@@ -38,6 +39,7 @@ class OutcomeWriter:
     _ack_lock: threading.Lock
     _mean_attempt: float
     wake: Callable[[], None]
+    holds_limit: Callable[[str], bool]
 
     def attempt_started(self, job_id: str, attempt: int) -> None:
         """Record that an attempt starts now (charged a crash if the process dies)."""
@@ -82,6 +84,10 @@ class OutcomeWriter:
                 self._mean_attempt += 0.1 * (finished - started_at - self._mean_attempt)
         if results or jobs:
             self.try_flush_acks()
+        elif self.holds_limit(job_id) and self.try_flush_acks():
+            # Its slot under a concurrency limit is free only once the row says so:
+            # write it now and let every worker look, rather than at the next claim.
+            self.wake()
 
     def try_flush_acks(self) -> bool:
         """:meth:`flush_acks`, logging instead of raising; False when nothing could be written."""

@@ -195,6 +195,9 @@ class ClaimResult:
     """Whether any huey revocation exists (else huey's revocation reads are skipped)."""
     labels: dict[str, tuple[str, str]] = field(default_factory=dict)
     """(task, queue) of each claimed job, so its completion is counted without a read."""
+    full: frozenset[str] = frozenset()
+    """Concurrency limits at their cap after this claim (:func:`runner.flow.full_label`
+    names): a job of theirs that finishes should say so at once, as others wait."""
 
 
 class AmbiguousId(LookupError):
@@ -204,3 +207,14 @@ class AmbiguousId(LookupError):
 def short_id(ident: str) -> str:
     """The random tail of an id: what listings show and lookups accept."""
     return ident[-12:]
+
+
+@dataclass(frozen=True)
+class PauseRow:
+    """The recorded state of one queue or task."""
+
+    kind: str
+    name: str
+    paused: bool
+    changed_at: float
+    changed_by: str | None

@@ -67,6 +67,8 @@ class Job(_Table):
     unique_key = pw.TextField(null=True)
     event_id = pw.TextField(null=True)
     schedule = pw.TextField(null=True)
+    concurrency_key = pw.TextField(null=True)
+    """The task's ``concurrency_key`` of the job's arguments (per-key concurrency)."""
 
     class Meta:
         table_name = "runner_job"
@@ -108,6 +110,17 @@ class Counter(_Table):
 
     class Meta:
         table_name = "runner_counter"
+
+
+class FlowState(_Table):
+    """State of flow control shared by every worker: token buckets, queue turns."""
+
+    key = pw.TextField(primary_key=True)
+    value = pw.FloatField()
+    updated_at = pw.FloatField()
+
+    class Meta:
+        table_name = "runner_flow"
 
 
 class Schedule(_Table):
@@ -259,9 +272,52 @@ class Lease(_Table):
         table_name = "runner_lease"
 
 
+class Pause(_Table):
+    """Paused (or explicitly resumed) queues and tasks; the claim skips the paused ones.
+
+    A row with ``paused = 0`` records a resume, so a ``[queues.NAME] paused``
+    setting seeds the state only where no one has chosen it yet.
+    """
+
+    kind = pw.TextField()
+    name = pw.TextField()
+    paused = pw.IntegerField(constraints=_default("1"))
+    changed_at = pw.FloatField()
+    changed_by = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "runner_pause"
+        primary_key = pw.CompositeKey("kind", "name")
+        constraints = [pw.SQL("CHECK (kind IN ('queue','task'))")]
+
+
+class CancelRequest(_Table):
+    """A running job someone asked to cancel; its worker stops it and settles it cancelled."""
+
+    job_id = pw.TextField(primary_key=True)
+    attempt = pw.IntegerField()
+    requested_at = pw.FloatField()
+    requested_by = pw.TextField()
+
+    class Meta:
+        table_name = "runner_cancel"
+
+
+class QueueTotal(_Table):
+    """Lifetime backpressure counters per queue: enqueues refused and jobs dropped."""
+
+    queue = pw.TextField(primary_key=True)
+    rejected = pw.IntegerField(constraints=_default("0"))
+    dropped = pw.IntegerField(constraints=_default("0"))
+
+    class Meta:
+        table_name = "runner_queue_total"
+
+
 #: Every table, in the order they are created.
-TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, Schedule,
-                                ScheduleRun, Worker, Event, Log, JobTotal, Lease]
+TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, FlowState,
+                                Schedule, ScheduleRun, Worker, Event, Log, JobTotal, Lease,
+                                Pause, CancelRequest, QueueTotal]
 #: Tables SQLite keeps without a rowid (a row is looked up by its whole primary key only).
 WITHOUT_ROWID: frozenset[type[pw.Model]] = frozenset({JobTotal})
 

@@ -154,6 +154,10 @@ class DatabaseSnapshot:
     workers: int
     """Worker processes with a fresh heartbeat."""
     schedule_lags: dict[str, float] = field(default_factory=dict)
+    backpressure: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per queue: jobs rejected and jobs dropped by its bound, lifetime counters."""
+    paused_queues: dict[str, bool] = field(default_factory=dict)
+    """Queues with a recorded pause or resume: whether they are paused."""
 
 
 #: Upper bounds (seconds) of the duration histogram's buckets; +Inf is ``completed``.

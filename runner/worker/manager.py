@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
 from runner.store.job_storage import JobStorage
 from runner.store.owners import make_worker_id
+from runner.worker.cancels import CancelWatch
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations
 from runner.worker.stalls import StallWatch
@@ -160,6 +162,7 @@ class Manager:
         self.lifeline: Lifeline | None = None
         self.ops: Operations | None = None
         self.stalls: StallWatch | None = None
+        self.cancels: CancelWatch | None = None
         self.exit_code = 0
         #: Stop signals received before :meth:`run` took over the handlers (still appended to).
         self.early_signals = early_signals if early_signals is not None else []
@@ -178,6 +181,8 @@ class Manager:
             logger.warning("%s: %s", jobs.store.location, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
         jobs.store.register(self.owner, concurrency=threads, queues=self.queues)
+        paused = [name for name, section in self.settings.queues.items() if section.paused]
+        jobs.store.seed_pauses("queue", paused, now=time.time())
         recovery = jobs.store.recover_orphans(crash_limit=self.settings.worker.crash_limit,
                                               me=self.owner)
         if recovery.requeued or recovery.buried:
@@ -223,6 +228,8 @@ class Manager:
         if self.role != "scheduler":
             self.stalls = StallWatch(self.huey, jobs, self.settings,
                                      on_written_off=self._thread_written_off)
+            self.cancels = CancelWatch(self.huey, jobs)
+            self.cancels.start()
         self.lifeline = Lifeline(jobs, self.settings, self.owner, status=self._status,
                                  stalls=self.stalls)
         self.lifeline.start()
@@ -314,6 +321,8 @@ class Manager:
             self.scheduler.stop()
         if self.lifeline is not None:
             self.lifeline.stop()
+        if self.cancels is not None:
+            self.cancels.stop()
         try:
             handed = jobs.stop_consuming()
             if handed:

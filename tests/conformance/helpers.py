@@ -17,12 +17,14 @@ _ids = itertools.count(1)
 def job(run_at: float = T0, *, queue: str = "default", priority: int = 0,
         max_attempts: int = 1, task: str = "tests.jobs.add", unique_key: str | None = None,
         event_id: str | None = None, schedule: str | None = None,
-        job_id: str | None = None) -> NewJob:
+        job_id: str | None = None, concurrency_key: str | None = None,
+        unique_for: float | None = None, unique_states: tuple[str, ...] = ()) -> NewJob:
     """A job row as a producer hands it over."""
     ident = job_id or f"job-{next(_ids):06d}"
     return NewJob(id=ident, task=task, queue=queue, priority=priority, data=b"payload",
                   args="()", max_attempts=max_attempts, run_at=run_at, unique_key=unique_key,
-                  event_id=event_id, schedule=schedule)
+                  event_id=event_id, schedule=schedule, concurrency_key=concurrency_key,
+                  unique_for=unique_for, unique_states=unique_states)
 
 
 def failure(message: str = "boom", *, kind: str = "error",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import DuplicateJob, QueueFull
+from runner.errors import DuplicateJob, JobNotFound, QueueFull
 from runner.retry import RetryPolicy, backoff_delay
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
@@ -44,12 +44,13 @@ def test_a_batch_over_the_queue_bound_writes_nothing(store):
 def test_a_unique_key_admits_one_live_job_at_a_time(store):
     first = job(unique_key="report:42")
     store.enqueue([first], now=T0)
-    with pytest.raises(DuplicateJob) as raised:
-        store.enqueue([job(unique_key="report:42")], now=T0)
-    assert raised.value.by == "unique_key"
+    second = job(unique_key="report:42")
+    assert store.enqueue([second], now=T0).duplicates == {second.id: first.id}
+    assert store.count_jobs() == 1
     [claimed] = claim(store)
     store.complete([Ack(claimed, 1, T0, T0 + 1)])
-    store.enqueue([job(unique_key="report:42")], now=T0 + 2)  # the first one is finished
+    third = job(unique_key="report:42")
+    assert store.enqueue([third], now=T0 + 2).duplicates == {}  # the first one is finished
 
 
 def test_an_existing_id_is_refused_naming_the_id(store):
@@ -279,3 +280,28 @@ def test_prune_deletes_old_finished_jobs_with_their_errors_and_keeps_the_rest(st
     assert remaining == {old_dead.id, recent_done.id, waiting.id}
     store.prune_retention(section, now=T0 + 6 * day)
     assert store.job_errors(old_dead.id) == []
+
+
+def test_a_job_is_found_by_a_unique_start_or_end_of_its_id(store):
+    store.enqueue([job(job_id="job-01aa-first-xyz123"), job(job_id="job-01ab-second-abc789")],
+                  now=T0)
+    assert store.get_job("job-01aa").id == "job-01aa-first-xyz123"
+    assert store.get_job("abc789").id == "job-01ab-second-abc789"
+    with pytest.raises(JobNotFound):
+        store.get_job("job-01")  # both start so: ambiguous
+    with pytest.raises(JobNotFound):
+        store.get_job("nothing-like-it")
+
+
+def test_fields_holding_separators_and_odd_bytes_read_back_unchanged(store):
+    from dataclasses import replace
+
+    odd = replace(job(job_id="id:with:colons", unique_key="key:1\x1f2"),
+                  args="('a:b', '-1:', 'ünï')", data=b"\x00-1:\xff")
+    store.enqueue([odd], now=T0)
+    row = store.get_job("id:with:colons")
+    assert (row.args, row.queue, row.task) == (odd.args, odd.queue, odd.task)
+    [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=1).claimed
+    assert claimed.data == odd.data
+    with pytest.raises(DuplicateJob):
+        store.enqueue([job(unique_key="key:1\x1f2")], now=T0)

@@ -21,6 +21,7 @@ def write(tmp_path, text):
     ("[worker]\ntimeout = nan\n", "[worker] timeout"),
     ("[worker]\nlease_seconds = inf\n", "[worker] lease_seconds"),
     ("[runner]\ntimezone = \"Nowhere/Special\"\n", "[runner] timezone"),
+    ("[queues.mail]\nweight = 0\n", "[queues.mail] weight"),
 ])
 def test_a_worker_refuses_bad_values_at_start_with_exit_78(tmp_path, text, key):
     path = write(tmp_path, text)

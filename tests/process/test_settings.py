@@ -26,6 +26,9 @@ CASES = [
     ('[schedules.nightly]\nenabled = "no"\n',
      "[schedules.nightly] enabled: expected true or false"),
     ('[metrics]\nlisten = "9100"\n', "[metrics] listen must be 'host:port'"),
+    ("[queues.mail]\nweigth = 2\n", "[queues.mail]: unknown key 'weigth'"),
+    ('[queues.mail]\nconcurrency = "2"\n', "[queues.mail] concurrency: expected a whole number"),
+    ('[queues.mail]\nrate_limit = "fast"\n', "[queues.mail] rate_limit 'fast' is not a rate"),
 ]
 
 FRONT_ENDS = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.queries import get_job
 from tests.tui.conftest import drive, settle
@@ -242,3 +244,25 @@ def test_retry_from_the_failures_screen_retries_the_whole_group(dashboard, seede
         assert [table.get_row_at(i)[3] for i in range(table.row_count)] == ["ValueError"]
 
     drive(dashboard(), scenario)
+
+
+def test_c_on_a_running_job_asks_its_worker_to_stop_it(dashboard, seeded):
+    from runner.store.sqlite import SqliteStore
+
+    db = Database(seeded.path)
+    store = SqliteStore(db)
+    [running] = store.claim(now=time.time(), owner="host:1:1", lease_seconds=60,
+                            want=1).claimed
+    db.close()
+
+    async def scenario(app, pilot):
+        await on_jobs_row(app, pilot, running.id)
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert any("its worker stops it" in note for note in notes(app))
+
+    drive(dashboard(), scenario)
+    reader = SqliteStore(Database(seeded.path, readonly=True))
+    [(job_id, by)] = reader.cancel_requests([running.id]).items()
+    assert job_id == running.id and by.endswith("(dashboard)")
+    assert state(seeded, running.id) == "executing"  # until its worker settles it

@@ -22,6 +22,7 @@ FOOTER = {
     "events": {"enter", "r"},
     "schedules": {"p", "t"},
     "logs": {"f", "l", "slash"},
+    "queues": {"p"},
     "": {"escape", "r", "d", "c", "y"},
 }
 

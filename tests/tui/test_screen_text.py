@@ -60,7 +60,7 @@ def test_overview_text(frozen_db):
         assert text(app, "#status").startswith("updated 09:31:30 in ")
         assert app.screen.query_one("#nav").text.split() == [
             "1", "Overview", "2", "Jobs", "(2", "live)", "3", "Failures", "(1)", "4",
-            "Schedules", "5", "Events", "6", "Logs"]
+            "Schedules", "5", "Events", "6", "Logs", "7", "Queues"]
 
     drive(app, scenario)
 

@@ -9,13 +9,16 @@ import pytest
 from huey import signals as S
 
 from runner import QueueFull, SerializationError, configure, enqueue_many
+from runner.sections import QueueSection
 from runner.store.sqlite import queries
 from runner.testing import drain, immediate
 from tests import jobs
 
 
-def bounded(huey, size: int):
-    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=size)))
+def bounded(huey, size: int, on_full: str = "reject"):
+    settings = huey.settings
+    configure(replace(settings, worker=replace(settings.worker, queue_size=size),
+                      queues={"default": QueueSection(on_full=on_full, block_timeout=0.5)}))
 
 
 def test_map_enqueues_one_job_per_item_and_each_runs_once(huey):
@@ -52,7 +55,7 @@ def test_a_batch_that_would_overfill_the_queue_is_not_written(huey):
 
 def test_batches_before_the_full_one_stay_enqueued_and_the_error_says_how_many(huey):
     bounded(huey, 3)
-    with pytest.raises(QueueFull, match="2 of 4 jobs were enqueued in earlier batches"):
+    with pytest.raises(QueueFull, match="2 of 4 jobs were enqueued before"):
         jobs.add.map([(1, n) for n in range(4)], batch_size=2)
     assert queries.count_jobs(huey.jobs.db) == 2
 

@@ -71,7 +71,11 @@ def test_task_overrides_and_the_max_retries_alias(tmp_path):
     ("[worker]\nretry_limit = \"3\"\n", "retry_limit: expected a whole number"),
     ("[worker]\ntimeout = true\n", "timeout: expected float, got a boolean"),
     ("[worker]\nmax_concurrent_tasks = 0\n", "max_concurrent_tasks must be at least 1"),
-    ("[worker]\nqueue_type = \"redis\"\n", "queue_type 'redis' is not supported"),
+    ("[worker]\nqueue_type = \"kafka\"\n", "queue_type 'kafka' is not supported"),
+    ("[worker]\nqueue_type = \"redis\"\n[runner]\nredis_url = \"localhost:6379\"\n",
+     "[runner] redis_url 'localhost:6379' is not a redis://"),
+    ("[worker]\nqueue_type = \"redis\"\n[queues.mail]\nconcurrency = 2\n",
+     "[queues.mail] concurrency is not enforced with queue_type \"redis\" yet"),
     ("[database]\nsynchronous = \"SOMETIMES\"\n", "synchronous 'SOMETIMES' is not one of"),
     ("[tasks.x]\ntimeuot = 3\n", "[tasks.x]: unknown key 'timeuot'"),
     ("[runner]\nimports = \"tasks\"\n", "imports: expected a list of strings"),
@@ -151,3 +155,10 @@ def test_known_time_zones_are_accepted(tmp_path):
     settings = load_settings(write(tmp_path, "[runner]\ntimezone = \"Europe/Paris\"\n"),
                              environ={})
     assert settings.runner.timezone == "Europe/Paris"
+
+
+def test_redis_is_chosen_by_the_environment_with_its_url(tmp_path):
+    settings = load_settings(write(tmp_path, "[runner]\nredis_prefix = \"shop\"\n"), environ={
+        "WORKER_QUEUE_TYPE": "redis", "REDIS_URL": "redis://127.0.0.1:6390/2"})
+    assert (settings.worker.queue_type, settings.runner.redis_url, settings.runner.redis_prefix) \
+        == ("redis", "redis://127.0.0.1:6390/2", "shop")

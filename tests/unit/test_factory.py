@@ -53,12 +53,18 @@ def test_a_registered_backend_is_opened_by_its_scheme(tmp_path):
         opened.append(request)
         return open_store(tmp_path / "under.db")
 
+    from runner.store import factory
+
+    # Stand in for the real backend of that scheme, then put it back for the other tests.
+    saved_module, saved_backend = MODULES.get("redis"), factory._loaded.get("redis")
     register_backend(Backend("redis", open_fn), module="tests.unit.test_factory")
     try:
         open_store("redis://127.0.0.1:6379/0", readonly=True)
     finally:
-        from runner.store import factory
-
         factory._loaded.pop("redis", None)
         MODULES.pop("redis", None)
+        if saved_module is not None:
+            MODULES["redis"] = saved_module
+        if saved_backend is not None:
+            factory._loaded["redis"] = saved_backend
     assert [(r.database, r.readonly) for r in opened] == [("redis://127.0.0.1:6379/0", True)]

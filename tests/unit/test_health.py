@@ -38,6 +38,18 @@ def test_stuck_queue_is_unhealthy(huey, capsys):
     assert code == 1 and "queue 'default' stuck" in out
 
 
+def test_a_paused_queue_is_not_stuck(huey, capsys):
+    from runner import pause_queue
+
+    fresh_worker(huey.jobs.db)
+    result = jobs.add(1, 1)
+    huey.jobs.db.write(lambda c: c.execute(
+        "UPDATE runner_job SET run_at = run_at - 3600 WHERE id = ?", (result.id,)))
+    pause_queue("default")
+    code, out = health(huey, capsys)
+    assert (code, out) == (0, "ok")
+
+
 def test_lagging_scheduler_is_unhealthy(huey, capsys):
     fresh_worker(huey.jobs.db)
     add_schedule_row(huey.jobs.db, "nightly", time.time() - 1800)

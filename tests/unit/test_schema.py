@@ -77,12 +77,23 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     previous = (_columns(old), _indexes(old))
     new = tmp_path / "new.db"
     _open(new)
-    # Added since: lifetime counters (with the waiting count), leases.
-    added = {"runner_job_total", "runner_lease"}
-    assert {t: c for t, c in _columns(new).items() if t not in added} == previous[0]
-    assert _indexes(new) == previous[1]
+    # Added since: the waiting count per queue, lifetime counters, leases, flow control
+    # (its state table, the per-key concurrency column and the per-queue claim index),
+    # pauses, cancel requests and backpressure counters.
+    added = {"runner_queue", "runner_job_total", "runner_lease", "runner_flow", "runner_pause",
+             "runner_cancel", "runner_queue_total"}
+    columns = {t: [c for c in cols if (t, c[0]) != ("runner_job", "concurrency_key")]
+               for t, cols in _columns(new).items() if t not in added}
+    assert columns == previous[0]
+    # Schema 2: unique keys are checked by the enqueue, not by a UNIQUE index.
+    indexes = _indexes(new)
+    assert "runner_job_unique" not in indexes and "runner_job_unique_key" in indexes
+    new_ones = {"runner_job_unique_key", "runner_job_queue_claim"}
+    assert {n: s for n, s in indexes.items() if n not in new_ones} == {
+        n: s for n, s in previous[1].items() if n != "runner_job_unique"}
     _open(old)  # opening the old file adds what is new, with the same shape
     assert _columns(old) == _columns(new)
+    assert _indexes(old) == indexes
 
 
 def test_a_file_from_a_newer_release_is_refused_and_left_alone(tmp_path):
@@ -105,17 +116,16 @@ def test_an_older_file_is_migrated_forward_once(tmp_path, monkeypatch):
         ran.append(True)
         conn.execute("ALTER TABLE runner_job ADD COLUMN note TEXT")
 
-    _open(path)
-    following = migrations.SCHEMA_VERSION + 1
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", following)
-    monkeypatch.setattr(migrations, "MIGRATIONS", {following: add_note})
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", following)
+    after = migrations.SCHEMA_VERSION + 1
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", after)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {**migrations.MIGRATIONS, after: add_note})
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", after)
     _open(path)
     _open(path)  # a second start finds it current
     assert ran == [True]
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM runner_meta WHERE key='schema'").fetchone() == (
-            str(following),)
+            str(after),)
         assert "note" in {c[1] for c in conn.execute("PRAGMA table_info(runner_job)")}
 
 
@@ -153,10 +163,12 @@ def test_a_version_1_file_moves_its_waiting_counts_beside_the_totals(tmp_path):
             "default": 3, "other": 1}
     store = SqliteStore(_open(path))
     with sqlite3.connect(path) as conn:
-        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION == 2
+        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION == 3
         kinds = dict(conn.execute("SELECT name, type FROM sqlite_master "
                                   "WHERE name LIKE 'runner_queue%'"))
-        assert kinds == {"runner_queue": "view"}  # the old table and its triggers are gone
+        assert kinds["runner_queue"] == "view"  # the old table and its triggers are gone
+        old = {f"runner_queue_{event}" for event in ("insert", "enter", "leave", "delete")}
+        assert not old & set(kinds)
         assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
             "default": 3, "other": 1}
         assert conn.execute("SELECT enqueued, completed, waiting FROM runner_job_total "

@@ -19,6 +19,7 @@ NEUTRAL = {
     "runner.store.job_rows", "runner.store.rows", "runner.store.event_rows",
     "runner.store.schedule_rows", "runner.store.views", "runner.store.owners",
     "runner.store.job_storage", "runner.store.kvstore", "runner.store.outcomes",
+    "runner.store.backpressure",
 }
 #: Database drivers: imported by backends only.
 DRIVERS = {"sqlite3", "peewee", "playhouse", "psycopg", "psycopg2", "psycopg_pool", "redis"}

@@ -1,8 +1,9 @@
 """One owner of the job state machine, and of SQL.
 
 The job states are spelled only in ``runner/store/states.py`` (the enum and the
-sets derived from it) and ``runner/store/sqlite/transitions.py`` (every write to
-``runner_job``). SQL is written only under ``runner/store/``. Everything else
+sets derived from it), ``runner/store/sqlite/transitions.py`` (every write to
+``runner_job``) and the Lua functions of the Redis backend (the same transitions).
+SQL is written only under ``runner/store/``. Everything else
 names a state as ``JobState.DEAD`` and reaches the data through store functions.
 """
 
@@ -15,7 +16,11 @@ from pathlib import Path
 from runner.store.states import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/sqlite/transitions.py"}
+STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/sqlite/transitions.py",
+                # The same transitions as Redis Lua functions (a backend's state machine).
+                *(ROOT / "runner/store/redis" / name
+                  for name in ("lua_jobs.py", "lua_schedules.py", "lua_events.py", "lua_workers.py",
+                               "scripts.py"))}
 STATES = {s.value for s in JobState}
 _QUOTED_STATE = re.compile(r"'(" + "|".join(sorted(STATES)) + r")'")
 _SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|"

@@ -12,6 +12,7 @@ from tui.screens.failures import FailuresScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.logs import LogsScreen
 from tui.screens.overview import OverviewScreen
+from tui.screens.queues import QueuesScreen
 from tui.screens.schedules import SchedulesScreen
 
 SCREENS: tuple[type[DataScreen], ...] = (
@@ -21,4 +22,5 @@ SCREENS: tuple[type[DataScreen], ...] = (
     SchedulesScreen,
     EventsScreen,
     LogsScreen,
+    QueuesScreen,
 )

@@ -17,11 +17,13 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from runner import control
 from runner.config import Settings
 from runner.readmodel.dashboard import Summary
 from runner.readmodel.dashboard_health import HealthLimits
 from runner.readmodel.health import HealthReport
 from runner.store.backend import Store
+from runner.store.states import JobState
 from tui.source import DataSource
 from tui.throttle import Throttle
 from tui.widgets.nav_bar import NavBar
@@ -30,6 +32,12 @@ from tui.widgets.summary_bar import HealthBanner, StatusLine, SummaryBar
 #: Actions that write; hidden and refused when the dashboard is read-only.
 WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "cancel",
                            "pause", "run_now", "skip_next", "replay"})
+
+
+def cancel_from_dashboard(store: Store, job_id: str) -> str | None:
+    """Cancel a waiting or running job as this dashboard's user; what happens next, if not done."""
+    was = control.cancel_job(store, job_id, by=control.actor("dashboard"))
+    return "it is running: its worker stops it" if was is JobState.EXECUTING else None
 
 
 @dataclass(frozen=True)

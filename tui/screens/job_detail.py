@@ -17,6 +17,7 @@ from runner.store.backend import Store
 from runner.store.rows import short_id
 from runner.store.states import JobState
 from tui import format as fmt
+from tui.screens.base import cancel_from_dashboard
 from tui.screens.detail import DetailScreen
 
 TRACEBACK = "Traceback (most recent call last)"
@@ -177,7 +178,7 @@ class JobDetailScreen(DetailScreen):
 
     def action_cancel(self) -> None:
         short = short_id(self.job_id)
-        self.act(f"cancelled {short}", actions.cancel_job, self.job_id,
+        self.act(f"cancelled {short}", cancel_from_dashboard, self.job_id,
                  refused=f"cannot cancel {short}")
 
     def action_copy(self) -> None:

@@ -28,7 +28,7 @@ from runner.store.rows import JobFilter, JobRow, short_id
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
-from tui.screens.base import DataScreen, TabCounts
+from tui.screens.base import DataScreen, TabCounts, cancel_from_dashboard
 from tui.screens.bulk import ask_bulk
 from tui.timejump import parse_time
 from tui.widgets.keyed_table import KeyedTable, OpenableTable
@@ -343,7 +343,7 @@ class JobsScreen(DataScreen):
 
     def action_cancel(self) -> None:
         if key := self.table.selected_key:
-            self.act(f"cancelled {short_id(key)}", actions.cancel_job, key,
+            self.act(f"cancelled {short_id(key)}", cancel_from_dashboard, key,
                      refused=f"cannot cancel {short_id(key)}")
 
     def action_retry_all(self) -> None:

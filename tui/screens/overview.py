@@ -49,6 +49,8 @@ class OverviewData:
     workers: list[WorkerLoad]
     now: float
     times: tuple[RunTimes, dict[str, RunTimes]] | None = None
+    paused: frozenset[str] = frozenset()
+    """Queues paused on purpose (marked in the table)."""
 
 
 def time_axis(start: float, end: float, width: int) -> str:
@@ -114,7 +116,9 @@ class OverviewScreen(DataScreen):
         throttle = self.dashboard.throttle
         queues = throttle.read("queues", lambda: queue_loads(store, now), fresh=request)
         times = throttle.read("run-times", lambda: recent_run_times(store, now), fresh=request)
-        return OverviewData(queues, worker_loads(store), now, times)
+        paused = frozenset(p.name for p in store.list_pauses()
+                           if p.kind == "queue" and p.paused)
+        return OverviewData(queues, worker_loads(store), now, times, paused)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
         if outcome.error is None:
@@ -159,7 +163,8 @@ class OverviewScreen(DataScreen):
         rows = []
         for name in sorted(queues):
             q, t = queues[name], by_queue.get(name)
-            rows.append((name, (name, fmt.count(q.waiting), fmt.count(q.running),
+            shown = f"{fmt.safe(name)} [yellow](paused)[/]" if name in data.paused else name
+            rows.append((name, (shown, fmt.count(q.waiting), fmt.count(q.running),
                                 fmt.age(q.oldest_waiting_age),
                                 fmt.count(t.per_minute) if t else "0",
                                 fmt.duration(t.p50) if t else "-",

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import peewee
 
-from runner.errors import DuplicateJob
+from runner.errors import DuplicateJob, QueueFull
+from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.backend import AttemptLog, Backend, StoreRequest
 from runner.store.event_rows import EventRow, HandlerOutcome, NewEvent
-from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.rows import (
     AttemptError,
     ClaimResult,
@@ -32,12 +33,14 @@ from runner.store.rows import (
     LogFilter,
     LogRow,
     LogTuple,
+    PauseRow,
     PruneReport,
     QueueDepth,
     Recovery,
     WorkerRow,
 )
 from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.sqlite import cancels as _cancels
 from runner.store.sqlite import dashboard_reads as _panels
 from runner.store.sqlite import events as _events
 from runner.store.sqlite import integrity as _integrity
@@ -46,12 +49,14 @@ from runner.store.sqlite import kv as _kv
 from runner.store.sqlite import leases as _leases
 from runner.store.sqlite import logs as _logs
 from runner.store.sqlite import maintenance as _maintenance
+from runner.store.sqlite import pauses as _pauses
 from runner.store.sqlite import queries as _queries
 from runner.store.sqlite import schedules as _schedules
 from runner.store.sqlite import scrape_reads as _scrape
 from runner.store.sqlite import stats as _stats
 from runner.store.sqlite import transitions as _transitions
 from runner.store.sqlite import workers as _workers
+from runner.store.sqlite.counters import count_backpressure, read_backpressure
 from runner.store.sqlite.db import Database, open_database
 from runner.store.sqlite.running_file import RunningFile, running_path
 from runner.store.sqlite.schema import prepare_database
@@ -113,22 +118,30 @@ class SqliteStore:
 
     # -- jobs: the state machine ---------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         try:
-            self.db.write(lambda conn: _transitions.enqueue(conn, jobs, now,
-                                                            queue_size=queue_size))
+            return self.db.write(lambda conn: _transitions.enqueue(
+                conn, jobs, now, queue_size=queue_size, bounds=bounds))
         except sqlite3.IntegrityError as exc:
-            by = "id" if "runner_job.id" in str(exc) else "unique_key"
-            raise DuplicateJob(f"{self.db.path}: {exc}; nothing was written", by=by) from None
+            raise DuplicateJob(f"{self.db.path}: {exc}; nothing was written", by="id") from None
+        except QueueFull as exc:
+            bound = (bounds or {}).get(exc.queue or "")
+            full = exc.queue
+            if full and (bound is None or bound.on_full == "reject"):
+                refused = sum(1 for j in jobs if j.queue == full)
+                self.db.write(lambda conn: count_backpressure(conn, full, rejected=refused))
+            raise
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
-              labels: Mapping[str, tuple[str, str]] | None = None) -> ClaimResult:
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
         def claim(conn: sqlite3.Connection) -> ClaimResult:
             if acks:
                 _transitions.complete(conn, acks, labels)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
-                                     want=want, busy=busy, queues=queues)
+                                     want=want, busy=busy, queues=queues, limits=limits)
 
         return self.db.write(claim)
 
@@ -164,6 +177,7 @@ class SqliteStore:
                        results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
             _transitions.cancel_attempt(conn, job_id, now=now, reason=reason)
+            _cancels.forget_cancel(conn, job_id)
             _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)
@@ -201,6 +215,27 @@ class SqliteStore:
     def job_is_final(self, job_id: str) -> bool:
         rows = self.db.query("SELECT state FROM runner_job WHERE id=?", (job_id,))
         return not rows or rows[0][0] in FINAL
+
+    # -- flow control: pause, cancel, backpressure ---------------------------------------
+
+    def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
+                  by: str | None = None) -> bool:
+        return _pauses.set_pause(self.db, kind, name, paused, now=now, by=by)
+
+    def seed_pauses(self, kind: str, names: Sequence[str], *, now: float) -> None:
+        return _pauses.seed_pauses(self.db, kind, names, now=now)
+
+    def list_pauses(self) -> list[PauseRow]:
+        return _pauses.list_pauses(self.db)
+
+    def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
+        return _cancels.request_cancel(self.db, job_id, by=by, now=now)
+
+    def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, str]:
+        return _cancels.cancel_requests(self.db, job_ids)
+
+    def backpressure_totals(self) -> dict[str, tuple[int, int]]:
+        return read_backpressure(self.db)
 
     # -- workers -------------------------------------------------------------------------
 
@@ -425,6 +460,9 @@ class SqliteStore:
 
     def running_jobs(self) -> list[tuple[str | None, str, str, float | None]]:
         return _stats.running_jobs(self.db)
+
+    def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
+        return _stats.unfinished_by_queue(self.db)
 
     def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:
         return _stats.counts_by_queue_and_state(self.db)

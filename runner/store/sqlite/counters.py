@@ -107,13 +107,6 @@ def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
                                          *((QUEUE_ROW, q, 0, n) for q, n in queues.items())])
 
 
-def waiting_in(conn: sqlite3.Connection, queue: str) -> int:
-    """Jobs waiting in ``queue`` now: one row, whatever the backlog."""
-    row = conn.execute("SELECT waiting FROM runner_job_total WHERE task = ? AND queue = ?",
-                       (QUEUE_ROW, queue)).fetchone()
-    return row[0] if row else 0
-
-
 def recount_waiting(conn: sqlite3.Connection) -> None:
     """Set every queue's ``waiting`` from the jobs themselves (a migration; rows written
     by hand)."""
@@ -203,6 +196,25 @@ def count_where(conn: sqlite3.Connection, outcome: str, where: str,
         f"INSERT INTO runner_job_total (task, queue, {outcome}) "
         f"SELECT task, queue, count(*) FROM runner_job WHERE {where} GROUP BY task, queue "
         f"{_add([outcome])}", tuple(params))
+
+
+def count_backpressure(conn: sqlite3.Connection, queue: str, *, rejected: int = 0,
+                       dropped: int = 0) -> None:
+    """Add jobs refused by a full queue (``rejected``) or cancelled to make room (``dropped``)."""
+    if rejected or dropped:
+        conn.execute(
+            "INSERT INTO runner_queue_total (queue, rejected, dropped) VALUES (?,?,?) "
+            "ON CONFLICT (queue) DO UPDATE SET rejected = rejected + excluded.rejected, "
+            "dropped = dropped + excluded.dropped", (queue, rejected, dropped))
+
+
+def read_backpressure(db: Database) -> dict[str, tuple[int, int]]:
+    """Per queue: (jobs rejected, jobs dropped) since the database was created."""
+    if not db.query("SELECT 1 FROM sqlite_master WHERE type='table' "
+                    "AND name='runner_queue_total'"):
+        return {}  # a file no current worker has opened yet
+    return {q: (int(r), int(d)) for q, r, d in db.query(
+        "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
 
 
 def read_totals(db: Database) -> list[TaskTotals]:

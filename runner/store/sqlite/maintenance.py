@@ -29,6 +29,7 @@ from runner.errors import DatabaseLocked
 from runner.sections import RetentionSection
 from runner.store.rows import PruneReport  # noqa: F401 - re-exported
 from runner.store.sqlite import transitions
+from runner.store.sqlite.cancels import forget_settled_cancels
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.events import prune_events
 from runner.store.states import WorkerState, sql_is
@@ -93,6 +94,7 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
         f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
         "AND heartbeat_at < ?",
         (at - section.workers_days * DAY,)).rowcount)
+    db.write(forget_settled_cancels)
     if section.vacuum:
         report.vacuumed_pages = incremental_vacuum(db)
     report.wal_bytes_before, report.wal_bytes_after, report.checkpoint_busy = checkpoint(

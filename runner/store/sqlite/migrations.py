@@ -24,12 +24,21 @@ from runner.store.sqlite import counters
 from runner.store.tables import JobTotal, create_table_sql
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
-#: 2: waiting jobs counted per queue in ``runner_job_total`` (rows whose task is '';
+#: 2: ``runner_job.concurrency_key`` (per-key concurrency limits); unique keys are checked
+#: by the enqueue (per task states and window), not by a UNIQUE index over live jobs.
+#: 3: waiting jobs counted per queue in ``runner_job_total`` (rows whose task is '';
 #: ``runner_queue`` is a view of them).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
-def _to_2(conn: sqlite3.Connection) -> None:
+def _add_concurrency_key(conn: sqlite3.Connection) -> None:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_job)")}
+    if "concurrency_key" not in columns:
+        conn.execute("ALTER TABLE runner_job ADD COLUMN concurrency_key TEXT")
+    conn.execute("DROP INDEX IF EXISTS runner_job_unique")
+
+
+def _to_3(conn: sqlite3.Connection) -> None:
     """Count each queue's waiting jobs in ``runner_job_total``, beside ``enqueued``.
 
     An enqueue then writes one counter table instead of two (and no trigger
@@ -51,7 +60,8 @@ def _to_2(conn: sqlite3.Connection) -> None:
 
 
 #: target version -> the step that migrates a file from the version before it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _to_2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _add_concurrency_key, 3: _to_3}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:

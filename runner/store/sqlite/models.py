@@ -16,7 +16,6 @@ from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
     FINAL,
-    FINAL_SQL,
     LIVE_SQL,
     WAITING,
     WAITING_SQL,
@@ -47,6 +46,10 @@ INDEXES = [
         (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
         (queue, run_at) WHERE state IN {WAITING_SQL}""",
+    # The claim under flow control (weights, limits, aging): one queue's waiting jobs,
+    # level by level of priority, oldest due first (see runner.store.sqlite.limits).
+    f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
+        (queue, priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
@@ -58,8 +61,10 @@ INDEXES = [
     f"""CREATE INDEX IF NOT EXISTS runner_job_failure ON runner_job
         (error_type, error_message, state, task, last_failed_at)
         WHERE state IN {FAILED_SQL}""",
-    f"""CREATE UNIQUE INDEX IF NOT EXISTS runner_job_unique ON runner_job (unique_key)
-        WHERE unique_key IS NOT NULL AND state NOT IN {FINAL_SQL}""",
+    # Unique jobs: the newest job of a key, looked up inside each enqueue's transaction
+    # (which states count, and for how long, is the task's choice, so not a UNIQUE index).
+    "CREATE INDEX IF NOT EXISTS runner_job_unique_key ON runner_job (unique_key, created_at) "
+    "WHERE unique_key IS NOT NULL",
     # The due dispatch job an emit can share (at most a few rows: see event_store).
     "CREATE INDEX IF NOT EXISTS runner_job_dispatch_waiting ON runner_job (run_at) "
     f"WHERE task = '{DISPATCH_TASK}' AND state = {sql_is(JobState.AVAILABLE)}",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 
-from runner.store.sqlite.counters import read_totals
+from runner.store.sqlite.counters import read_backpressure, read_totals
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
+from runner.store.sqlite.pauses import list_pauses
 from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
 from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
 
@@ -45,7 +46,9 @@ def read_database(db: Database, *, now: float | None = None,
                           (at - heartbeat_limit,))[0]
     lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
         f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
-    return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags)
+    paused = {p.name: p.paused for p in list_pauses(db) if p.kind == "queue"}
+    return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags,
+                            read_backpressure(db), paused)
 
 
 def waiting_queues(db: Database) -> list[str]:

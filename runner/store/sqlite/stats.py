@@ -17,10 +17,12 @@ from runner.store.states import (
     DEAD_SQL,
     EXECUTING_SQL,
     FAILED_SQL,
+    LIVE,
     LIVE_SQL,
     RETRYING_SQL,
     WAITING_SQL,
     JobState,
+    sql_in,
 )
 
 # -- counts and rates ----------------------------------------------------------------
@@ -105,6 +107,20 @@ def running_jobs(db: Database) -> list[tuple[str | None, str, str, float | None]
     """(lease owner, id, task, started_at) of every running job, oldest start first."""
     return db.query("SELECT lease_owner, id, task, started_at FROM runner_job "
                     f"WHERE state = {EXECUTING_SQL} ORDER BY started_at")
+
+
+#: Waiting, running and dead: the states the Queues view counts.
+UNFINISHED_SQL = sql_in((*LIVE, JobState.DEAD))
+
+
+def unfinished_by_queue(db: Database) -> list[tuple[str, str, int]]:
+    """(queue, state, jobs) of waiting, running and dead jobs: a range of the state index.
+
+    Completed and cancelled history is not read, so the cost follows the backlog.
+    """
+    return db.query(
+        f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
+        f"WHERE state IN {UNFINISHED_SQL} GROUP BY queue, state")
 
 
 def counts_by_queue_and_state(db: Database) -> list[tuple[str, str, int]]:

@@ -25,14 +25,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
-from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
 from runner.store.sqlite.counters import (
+    count_backpressure,
     count_completions,
     count_enqueued,
     count_where,
-    waiting_in,
 )
+from runner.store.sqlite.limits import choose_limited
+from runner.store.sqlite.pauses import claim_filter
+from runner.store.sqlite.unique_keys import unique_duplicates
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -49,49 +53,106 @@ logger = logging.getLogger(__name__)
 
 
 def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
-            queue_size: int = 0) -> None:
+            queue_size: int = 0, bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
     """Insert job rows: ``scheduled`` when ``run_at`` is later than ``created``, else ``available``.
 
+    A job whose ``unique_key`` names a job that still counts (see
+    :mod:`runner.store.sqlite.unique_keys`) is not written; the result maps it to that job.
+    Each queue is bounded by its entry in ``bounds``, else by ``queue_size``
+    with ``reject`` (see :class:`QueueBound`); ``drop_oldest`` cancels the
+    queue's oldest waiting jobs after the insert, in this transaction, so the
+    bound holds whatever other producers do.
+
     Raises:
-        QueueFull: with ``queue_size`` > 0, a queue would hold more than that many
-            waiting jobs; nothing is written.
+        QueueFull: a ``reject`` or ``block`` queue would hold more than its bound;
+            nothing is written.
     """
-    check_room(conn, jobs, queue_size)
+    duplicates: dict[str, str] = {}
+    if any(j.unique_key is not None for j in jobs):  # see runner.store.sqlite.unique_keys
+        duplicates = unique_duplicates(conn, jobs, created)
+        if duplicates:
+            jobs = [j for j in jobs if j.id not in duplicates]
+    if not jobs:
+        return Enqueued(duplicates)
+    trim = check_room(conn, jobs, queue_size, bounds)
     rows = [(j.id, j.task, j.queue, j.priority,
              "scheduled" if j.run_at > created else "available", j.data, j.args,
-             j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule)
+             j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule,
+             j.concurrency_key)
             for j in jobs]
     if len(rows) == 1:  # the common single enqueue: execute() costs less than executemany()
         conn.execute(_INSERT_JOB, rows[0])
     else:
         conn.executemany(_INSERT_JOB, rows)
     count_enqueued(conn, jobs)
+    dropped: list[str] = []
+    for queue, bound in trim.items():
+        dropped += drop_oldest(conn, queue, bound, now=created)
+    return Enqueued(duplicates, tuple(dropped))
 
 
 _INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
-               "max_attempts, run_at, created_at, unique_key, event_id, schedule) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+               "max_attempts, run_at, created_at, unique_key, event_id, schedule, "
+               "concurrency_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
-def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int) -> None:
-    """Raise QueueFull when adding ``jobs`` would put more than ``queue_size`` in a queue.
+def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int,
+               bounds: Mapping[str, QueueBound] | None = None) -> dict[str, QueueBound]:
+    """Raise QueueFull when adding ``jobs`` would overfill a queue that does not drop.
 
-    Reads the count of waiting jobs the counters keep (a few rows per queue,
-    whatever the backlog); inside the caller's write transaction, so concurrent
-    producers can never overshoot the bound between them.
+    Reads the per-queue count the counters keep (one row, whatever the
+    backlog); inside the caller's write transaction, so concurrent producers
+    can never overshoot the bound between them. Returns the ``drop_oldest``
+    queues that will hold too many once the jobs are in.
     """
-    if not queue_size:
-        return
+    if not queue_size and not bounds:
+        return {}
     adding: dict[str, int] = {}
     for job in jobs:
         adding[job.queue] = adding.get(job.queue, 0) + 1
+    trim: dict[str, QueueBound] = {}
     for queue, count in adding.items():
-        waiting = waiting_in(conn, queue)
-        if waiting + count > queue_size:
-            raise QueueFull(
-                f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                f"{queue_size}; nothing was written (raise [worker] queue_size or "
-                "start more workers)")
+        bound = (bounds or {}).get(queue) or QueueBound(queue_size)
+        if not bound.max_size:
+            continue
+        row = conn.execute("SELECT waiting FROM runner_queue WHERE queue = ?",
+                           (queue,)).fetchone()
+        waiting = row[0] if row else 0
+        if waiting + count <= bound.max_size:
+            continue
+        if bound.on_full == "drop_oldest":
+            trim[queue] = bound
+            continue
+        raise QueueFull(
+            f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+            f"{bound.max_size}; nothing was written (raise [worker] queue_size or "
+            f"[queues.{queue}] max_size, or start more workers)",
+            queue=queue, room=max(0, bound.max_size - waiting))
+    return trim
+
+
+def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
+                now: float) -> list[str]:
+    """Waiting → ``cancelled`` for the oldest waiting jobs of a queue over its bound.
+
+    Oldest means due the longest (``run_at``, then insertion order). The rows are
+    kept, with the reason, and counted as cancelled and as dropped.
+    """
+    (waiting,) = conn.execute("SELECT waiting FROM runner_queue WHERE queue = ?",
+                              (queue,)).fetchone()
+    excess = waiting - bound.max_size
+    if excess <= 0:
+        return []
+    pick = (f"id IN (SELECT id FROM runner_job INDEXED BY runner_job_queue_waiting "
+            f"WHERE queue = ? AND state IN {WAITING_SQL} ORDER BY run_at, rowid LIMIT ?)")
+    count_where(conn, "cancelled", pick, (queue, excess))
+    reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
+              "drop_oldest)")
+    ids = [r[0] for r in conn.execute(
+        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? WHERE {pick} "
+        f"RETURNING id", (now, reason, queue, excess)).fetchall()]
+    count_backpressure(conn, queue, dropped=len(ids))
+    return ids
 
 
 def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
@@ -105,24 +166,30 @@ def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int 
         "UPDATE runner_job SET state=?, task=?, queue=?, priority=?, data=?, args=?, "
         "max_attempts=attempt + ?, run_at=?, started_at=NULL, finished_at=NULL, reason=NULL, "
         "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=?, event_id=?, "
-        "schedule=? WHERE id=? AND state IN ('completed','dead','cancelled')",
+        "schedule=?, concurrency_key=? WHERE id=? AND state IN ('completed','dead','cancelled')",
         ("scheduled" if job.run_at > now else "available", job.task, job.queue, job.priority,
          job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
-         job.schedule, job.id)).rowcount == 1
+         job.schedule, job.concurrency_key, job.id)).rowcount == 1
 
 
 # -- claim ---------------------------------------------------------------------------
 
 
 def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: float,
-          want: int, busy: bool, queues: Sequence[str] = ()) -> ClaimResult:
+          want: int, busy: bool, queues: Sequence[str] = (),
+          limits: FlowLimits | None = None) -> ClaimResult:
     """Claim up to ``want`` due jobs under a lease: ``waiting`` → ``executing``.
 
     A job that was running when a worker died (``crashes > 0``) is a suspect: it
     is claimed alone, and only when this process runs nothing (``busy`` False),
     so a poison job's next crash is counted against it and not its neighbours.
+    With ``limits`` (weights, concurrency, rates, aging) the choice is
+    :func:`runner.store.sqlite.limits.choose_limited`'s; without, one statement takes
+    the best priorities first.
     """
     queue_sql, params = _queue_filter(queues)
+    paused_sql, paused = claim_filter(conn)
+    queue_sql, params = queue_sql + paused_sql, (*params, *paused)
     claim_sql = (
         f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
         f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
@@ -140,8 +207,31 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         (now, *params)).fetchone()
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
-    sql = claim_sql.format("> 0" if suspect else "= 0")
-    rows = conn.execute(sql, (*lease, 1 if suspect else want)).fetchall()
+    crashes = "> 0" if suspect else "= 0"
+    if limits is not None and _needs_flow(conn, limits, queue_sql, params):
+        choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
+                                limits=limits, crashes=crashes)
+        ids, rows = choice.ids, []
+        if ids:
+            rows = conn.execute(
+                f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN "
+                f"({','.join('?' * len(ids))}) RETURNING id, data, attempt, priority, run_at, "
+                f"task, queue", (now, owner, now + lease_seconds, *ids)).fetchall()
+            rank = {job_id: n for n, job_id in enumerate(ids)}
+            rows.sort(key=lambda r: rank[r[0]])
+        next_due = choice.next_due
+        if not rows:  # a hand-edited run_at that is not a number is never due: bury it
+            (latest,) = conn.execute(
+                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+            if not isinstance(latest, (int, float, type(None))):
+                bury_bad_run_at(conn, now)
+                next_due = now
+        claimed = [Claimed(r[0], r[1], r[2], now) for r in rows]
+        return ClaimResult(claimed, next_due, bool(suspect), revocations,
+                           {r[0]: (r[5], r[6]) for r in rows}, choice.full)
+    rows = conn.execute(claim_sql.format(crashes), (*lease, 1 if suspect else want)).fetchall()
     next_due = None
     if not rows:
         found = conn.execute(
@@ -154,6 +244,25 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
     return ClaimResult(claimed, next_due, bool(suspect), revocations,
                        {r[0]: (r[5], r[6]) for r in rows})
+
+
+def _needs_flow(conn: sqlite3.Connection, limits: FlowLimits, queue_sql: str,
+                params: tuple[str, ...]) -> bool:
+    """Whether the claim must go through flow control.
+
+    Aging alone changes nothing while every waiting job has the same priority
+    (oldest due first either way): then the one-statement claim serves.
+    """
+    if limits.limited or limits.weights:
+        return True
+    if limits.aging <= 0:
+        return False
+    top = conn.execute(
+        f"SELECT priority FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+        f"{WAITING_SQL}{queue_sql} ORDER BY priority DESC LIMIT 1", params).fetchone()
+    return top is not None and conn.execute(
+        f"SELECT 1 FROM runner_job INDEXED BY runner_job_claim WHERE state IN {WAITING_SQL} "
+        f"AND priority < ?{queue_sql} LIMIT 1", (top[0], *params)).fetchone() is not None
 
 
 def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:

@@ -17,7 +17,7 @@ import time
 
 from runner.store.owners import make_worker_id, parse_worker_id, pid_alive, worker_gone  # noqa: F401 - re-exported
 from runner.store.rows import Recovery  # noqa: F401 - re-exported
-from runner.store.sqlite import transitions
+from runner.store.sqlite import cancels, transitions
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.running_file import forget, read_started, running_dir
 from runner.store.states import JobState, WorkerState, sql_is
@@ -101,6 +101,12 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     def recover(conn: sqlite3.Connection) -> Recovery:
         requeued, buried = [], []
         for orphan in transitions.orphans(conn, now=at, dead_owners=dead_here):
+            by = cancels.requested_by(conn, orphan.id, orphan.attempt)
+            if by is not None:  # someone cancelled it: it does not run again
+                transitions.cancel_attempt(conn, orphan.id, now=at, reason=(
+                    f"cancelled by {by}; its worker was gone before it could stop it"))
+                cancels.forget_cancel(conn, orphan.id)
+                continue
             ran = started.get(orphan.owner)
             if ran is not None and (orphan.id, orphan.attempt) not in ran:
                 transitions.requeue_unstarted(conn, orphan.id, now=at)

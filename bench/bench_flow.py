@@ -1,0 +1,198 @@
+"""Flow control: what limits cost when they do not bind, and how exact a binding rate is.
+
+    .venv/bin/python bench/bench_flow.py [--jobs 20000] [--rounds 3] [--seconds 10]
+
+1. Drain throughput of ``--jobs`` pre-enqueued no-op jobs spread over 4 queues,
+   one ``run.py`` with the default 10 threads, with limits configured but not
+   binding (weights 4:3:2:1, a concurrency limit of 500 on one queue, a rate
+   limit of 100,000/s on another) against the same drain with no ``[queues]``
+   at all; rounds A B A B, medians. Target: limits cost <= 10%.
+2. A binding rate: jobs of one queue limited to ``--rate`` starts a second,
+   drained by two ``run.py`` processes for ``--seconds``; the measured rate
+   (starts after the first, over the time since it) against the setting.
+   Target: within +-5%.
+3. One claim of 16 jobs among 100,000 waiting (4 queues, 3 priorities), with
+   the limits of 1. and without: milliseconds per claim, in this process.
+
+Every drained job must have run exactly once by what the task recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import line, python, read_record, spawn, stop, wait_until  # noqa: E402
+
+SETTINGS = """
+[runner]
+database = "{db}"
+imports = ["bench.flow_tasks"]
+[worker]
+queue_size = 0
+log_level = "INFO"
+{queues}
+"""
+
+NOT_BINDING = """
+[queues.q0]
+weight = 4
+[queues.q1]
+weight = 3
+concurrency = 500
+[queues.q2]
+weight = 2
+rate_limit = "100000/s burst 1000"
+[queues.q3]
+weight = 1
+"""
+
+QUEUES = ("q0", "q1", "q2", "q3")
+
+
+class Run:
+    """One database, its settings and the consumers started on it."""
+
+    def __init__(self, work: Path, name: str, queues: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
+        self.record = self.dir / "record.txt"
+        self.settings = self.dir / "settings.toml"
+        self.settings.write_text(SETTINGS.format(db=self.dir / "jobs.db", queues=queues))
+        self.env = {"BENCH_RECORD": str(self.record), "RUNNER_SETTINGS": str(self.settings)}
+
+    def enqueue(self, count: int, queues: tuple[str, ...]) -> None:
+        script = ("import sys\n"
+                  "from runner import get_huey\n"
+                  "from bench.flow_tasks import flow_noop\n"
+                  "calls = []\n"
+                  f"for n in range({count}):\n"
+                  "    call = flow_noop.s(n)\n"
+                  f"    call.queue = {queues!r}[n % {len(queues)}]\n"
+                  "    calls.append(call)\n"
+                  "get_huey().enqueue_many(calls)\n")
+        proc = spawn([python(), "-c", script], self.env, self.dir, self.dir / "enqueue.log")
+        if proc.wait() != 0:
+            raise SystemExit((self.dir / "enqueue.log").read_text())
+
+    def consumer(self):  # noqa: ANN201
+        root = Path(__file__).resolve().parent.parent
+        return spawn([python(), str(root / "run.py")], self.env, self.dir,
+                     self.dir / f"consumer-{time.monotonic_ns()}.log")
+
+    def records(self) -> list[tuple[int, float]]:
+        return read_record(self.record)
+
+
+def drain(work: Path, name: str, queues: str, jobs: int) -> float:
+    run = Run(work, name, queues)
+    run.enqueue(jobs, QUEUES)
+    proc = run.consumer()
+    ok = wait_until(lambda: len(run.records()) >= jobs, timeout=600, interval=0.2)
+    stop(proc)
+    ids = sorted(n for n, _ in run.records())
+    if not ok or ids != list(range(jobs)):
+        raise SystemExit(f"{name}: expected every id exactly once, got {len(ids)} records, "
+                         f"{len(set(ids))} distinct")
+    times = sorted(at for _, at in run.records())
+    return (jobs - 1) / (times[-1] - times[0])
+
+
+def binding_rate(work: Path, rate: float, seconds: float) -> tuple[float, int]:
+    """(measured starts/s, attempts other than the first) under ``rate`` for ``seconds``."""
+    run = Run(work, f"rate{rate:g}", f'[queues.limited]\nrate_limit = "{rate:g}/s"\n')
+    run.enqueue(int(rate * seconds * 1.5) + 50, ("limited",))
+    procs = [run.consumer() for _ in range(2)]
+    wait_until(lambda: len(run.records()) >= 2 and
+               max(at for _, at in run.records()) - min(at for _, at in run.records())
+               >= seconds + 0.5, timeout=seconds * 4 + 30, interval=0.1)
+    for proc in procs:
+        stop(proc)
+    times = sorted(at for _, at in run.records())
+    window = [t for t in times if t < times[0] + seconds]
+    ids = [n for n, _ in run.records()]
+    return (len(window) - 1) / (window[-1] - times[0]), len(ids) - len(set(ids))
+
+
+def claim_cost(work: Path, waiting: int = 100_000, claims: int = 300) -> tuple[float, float]:
+    """(ms per claim without limits, with the non-binding limits) among ``waiting`` jobs."""
+    from runner.config import load_settings
+    from runner.flow import FlowLimits
+    from runner.runner_huey import RunnerHuey
+    from runner.store.job_rows import NewJob
+    from runner.store.sqlite import SqliteStore
+    from runner.store.sqlite.db import open_database
+    from runner.store.sqlite.schema import prepare_database
+
+    run = Run(work, "claim", NOT_BINDING)
+    settings = load_settings(run.settings, environ={})
+    db = open_database(settings.database_path, settings.database)
+    prepare_database(db)
+    store = SqliteStore(db)
+    now = time.time()
+    rows = [NewJob(f"j{n:07d}", "flow_noop", QUEUES[n % 4], n % 3, b"x", None, 1,
+                   now - waiting + n) for n in range(waiting)]
+    for start in range(0, waiting, 5000):
+        store.enqueue(rows[start:start + 5000], now=now)
+    limited = RunnerHuey("bench-claim").task_registry.flow_limits(settings)
+    costs = {}
+    for name, limits in (("plain", None), ("limits", limited)):
+        taken: list[str] = []
+        per_claim = []
+        for _ in range(claims):
+            started = time.perf_counter()
+            result = store.claim(now=now, owner="bench", lease_seconds=60, want=16,
+                                 limits=limits if limits is not None else FlowLimits())
+            per_claim.append(time.perf_counter() - started)
+            taken += [c.id for c in result.claimed]
+            if len(taken) >= 160:  # keep the running set a worker's size: finish them
+                from runner.store.job_rows import Ack
+                store.complete([Ack(job_id, 1, now, now) for job_id in taken])
+                taken = []
+        costs[name] = 1000 * statistics.median(per_claim)
+    db.close()
+    return costs["plain"], costs["limits"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rates", default="20,200")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
+    print(f"flow benchmark: {args.jobs} no-op jobs over 4 queues, 1 worker (10 threads), "
+          f"{args.rounds} rounds A B A B (medians), work dir {work}; load {os.getloadavg()}")
+    runs: dict[str, list[float]] = {"none": [], "limits": []}
+    for _ in range(args.rounds):
+        runs["none"].append(drain(work, "none", "", args.jobs))
+        runs["limits"].append(drain(work, "limits", NOT_BINDING, args.jobs))
+    plain, limited = statistics.median(runs["none"]), statistics.median(runs["limits"])
+    print("drain with limits configured but not binding (plain = no [queues]):")
+    print(line("jobs/s", plain, limited, "jobs/s"))
+    print(f"  rounds: none {[round(r) for r in runs['none']]}, "
+          f"limits {[round(r) for r in runs['limits']]}; cost {1 - limited / plain:+.1%}")
+    sys.stdout.flush()
+    print(f"binding rate, 2 worker processes, {args.seconds:g} s:")
+    for text in args.rates.split(","):
+        rate = float(text)
+        measured, repeated = binding_rate(work, rate, args.seconds)
+        print(f"  setting {rate:g}/s: measured {measured:.2f}/s ({measured / rate - 1:+.2%}); "
+              f"jobs run twice: {repeated}")
+        sys.stdout.flush()
+    plain_ms, limits_ms = claim_cost(work)
+    print("one claim of 16 among 100,000 waiting jobs (median of 300):")
+    print(line("ms per claim", plain_ms, limits_ms, "ms", higher_is_better=False))
+    print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Queue and task commands: queues [list|pause|resume], tasks [pause|resume]."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from runner import control
+from runner.cli.format import age, table, when
+from runner.readmodel.queues import queues_view
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("queues", help="queues: jobs by state, limits, rate, paused; pause, resume")
+    p.add_argument("--json", action="store_true", help="one JSON object per queue, as a list")
+    p.set_defaults(func=cmd_list)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    q = actions.add_parser("list", help="every queue (default)")
+    q.add_argument("--json", action="store_true", help="one JSON object per queue, as a list")
+    q.set_defaults(func=cmd_list)
+    for verb, helptext in (("pause", "stop claiming a queue's jobs (survives restarts)"),
+                           ("resume", "claim a paused queue's jobs again")):
+        q = actions.add_parser(verb, help=helptext)
+        q.add_argument("name")
+        q.set_defaults(func=cmd_pause, kind="queue", verb=verb, creates=True)
+
+    p = sub.add_parser("tasks", help="pause or resume one task's jobs in every queue")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for verb, helptext in (("pause", "stop claiming a task's jobs (survives restarts)"),
+                           ("resume", "claim a paused task's jobs again")):
+        q = actions.add_parser(verb, help=helptext)
+        q.add_argument("name", help="the task's name, as `jobs` shows it")
+        q.set_defaults(func=cmd_pause, kind="task", verb=verb, creates=True)
+
+
+def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+    now = time.time()
+    view = queues_view(ctx.store, ctx.settings, now)
+    if args.json:
+        print(json.dumps({"queues": [q.as_dict() for q in view.queues],
+                          "paused_tasks": [p.name for p in view.paused_tasks]}, indent=2))
+        return 0
+    rows = []
+    for q in view.queues:
+        limits = [f"max {q.max_size} {q.on_full}" if q.max_size else "unbounded"]
+        if q.concurrency:
+            limits.append(f"concurrency {q.concurrency}")
+        if q.rate_limit:
+            limits.append(f"rate {q.rate_limit}")
+        if q.weight != 1:
+            limits.append(f"weight {q.weight}")
+        state = f"paused by {q.paused_by}" if q.paused else "active"
+        rows.append((q.name, q.waiting, q.scheduled, q.running, q.retrying, q.dead,
+                     "-" if q.oldest_waiting is None else age(q.oldest_waiting),
+                     f"{q.per_minute:g}/min", ", ".join(limits),
+                     f"{q.rejected}/{q.dropped}", state))
+    print(table(["QUEUE", "WAITING", "SCHEDULED", "RUNNING", "RETRYING", "DEAD",
+                 "OLDEST WAITING", "RATE", "LIMITS", "REJECTED/DROPPED", "STATE"], rows))
+    paused = ", ".join(f"{p.name} (by {p.changed_by or '?'} at {when(p.changed_at)})"
+                       for p in view.paused_tasks)
+    print(f"({len(view.queues)} queues, {sum(q.paused for q in view.queues)} paused"
+          + (f"; paused tasks: {paused}" if paused else "") + ")")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace, ctx: Any) -> int:
+    act = {("queue", "pause"): control.pause_queue, ("queue", "resume"): control.resume_queue,
+           ("task", "pause"): control.pause_task, ("task", "resume"): control.resume_task}
+    changed = act[(args.kind, args.verb)](args.name, by=control.actor("cli"), store=ctx.store)
+    done = "paused" if args.verb == "pause" else "resumed"
+    print(f"{args.kind} {args.name}: {done}" if changed else
+          f"{args.kind} {args.name}: already {done}")
+    return 0

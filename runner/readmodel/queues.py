@@ -1,0 +1,94 @@
+"""Queues as ``python -m runner queues`` and the dashboard's Queues view show them.
+
+Per queue: jobs by state, how long the oldest due job has waited, the limits
+of ``[queues.NAME]``, the rate of the last minute, whether it is paused (and
+by whom), and what its bound refused or dropped. A queue is listed when it has
+jobs, a settings section or a recorded pause.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from runner.config import Settings
+from runner.store.backend import Store
+from runner.store.rows import PauseRow
+from runner.store.states import JobState
+
+#: Seconds the current rate is measured over.
+RATE_WINDOW = 60.0
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """One queue's state, limits and counters."""
+
+    name: str
+    waiting: int
+    """Due now (``available``)."""
+    scheduled: int
+    running: int
+    retrying: int
+    dead: int
+    oldest_waiting: float | None
+    """Seconds the oldest due job has waited; None when none waits."""
+    per_minute: float
+    """Jobs completed over the last minute."""
+    paused: bool
+    paused_by: str | None
+    paused_at: float | None
+    weight: int
+    concurrency: int
+    rate_limit: str
+    max_size: int
+    """0: unbounded."""
+    on_full: str
+    rejected: int
+    dropped: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class QueuesView:
+    """Every queue, and the paused tasks."""
+
+    queues: list[QueueInfo]
+    paused_tasks: list[PauseRow]
+
+
+def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
+    """Read every queue's figures (a handful of reads; see the module docstring)."""
+    counts: dict[str, Counter[str]] = {}
+    for queue, state, n in store.unfinished_by_queue():
+        counts.setdefault(queue, Counter())[state] += n
+    oldest = dict(store.queue_oldest(now))
+    done = Counter(queue for _, queue, _, _ in store.completions_since(now - RATE_WINDOW))
+    pauses = store.list_pauses()
+    queue_pauses = {p.name: p for p in pauses if p.kind == "queue"}
+    totals = store.backpressure_totals()
+    names = sorted({*counts, *settings.queues, *queue_pauses, *oldest})
+    rows = []
+    for name in names:
+        c = counts.get(name, Counter())
+        section = settings.queue_section(name)
+        pause = queue_pauses.get(name)
+        paused = pause.paused if pause is not None else section.paused
+        since = oldest.get(name)
+        rejected, dropped = totals.get(name, (0, 0))
+        rows.append(QueueInfo(
+            name=name, waiting=c[JobState.AVAILABLE], scheduled=c[JobState.SCHEDULED],
+            running=c[JobState.EXECUTING], retrying=c[JobState.RETRYING], dead=c[JobState.DEAD],
+            oldest_waiting=None if since is None else max(0.0, now - since),
+            per_minute=done[name] * 60.0 / RATE_WINDOW, paused=paused,
+            paused_by=pause.changed_by if pause is not None else (
+                "settings" if section.paused else None),
+            paused_at=pause.changed_at if pause is not None else None,
+            weight=section.weight, concurrency=section.concurrency,
+            rate_limit=section.rate_limit, max_size=section.bound(settings.worker.queue_size),
+            on_full=section.on_full, rejected=rejected, dropped=dropped))
+    tasks = [p for p in pauses if p.kind == "task" and p.paused]
+    return QueuesView(rows, tasks)

@@ -1,0 +1,85 @@
+"""What a producer does at a full queue: ``[queues.NAME] on_full`` applied to an enqueue.
+
+The store enforces each queue's bound inside the write (``reject`` and
+``block`` refuse, ``drop_oldest`` cancels the oldest waiting jobs); this is the
+producer's side of ``block``: write what fits, then wait for room, polling
+with a growing pause (5 ms up to 250 ms, a cheap read-and-refuse each time),
+and give up with ``QueueFull`` once ``block_timeout`` passes without room for
+the next job. That last refusal is counted as a rejection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from runner.config import Settings
+from runner.errors import QueueFull
+from runner.store.backend import Store
+from runner.store.job_rows import Enqueued, NewJob, QueueBound
+
+_FIRST_PAUSE = 0.005
+_LONGEST_PAUSE = 0.25
+
+
+def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
+               give_up: bool = False) -> dict[str, QueueBound]:
+    """Each queue of ``jobs`` with its bound and policy (``block`` as ``reject`` to give up)."""
+    bounds = {}
+    for queue in {j.queue for j in jobs}:
+        section = settings.queue_section(queue)
+        on_full = "reject" if give_up and section.on_full == "block" else section.on_full
+        bounds[queue] = QueueBound(section.bound(settings.worker.queue_size), on_full)
+    return bounds
+
+
+def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], *,
+                      now: Callable[[], float] = time.time,
+                      clock: Callable[[], float] = time.monotonic,
+                      sleep: Callable[[float], None] = time.sleep,
+                      on_written: Callable[[int], None] | None = None) -> Enqueued:
+    """Write ``jobs`` in order, waiting for room in ``block`` queues (see module docstring).
+
+    Jobs are written whole while they fit; at a ``block`` queue that has some
+    room, as many as fit are written first. ``on_written(n)`` runs after each write
+    of ``n`` jobs.
+
+    Raises:
+        QueueFull: a ``reject`` queue is full, or a ``block`` queue stayed full for
+            its ``block_timeout``; the jobs written before stay written.
+    """
+    duplicates: dict[str, str] = {}
+    dropped: list[str] = []
+    pending = list(jobs)
+    size = len(pending)
+    deadline: float | None = None
+    pause = _FIRST_PAUSE
+    give_up = False
+    while pending:
+        part = pending[:size]
+        try:
+            result = store.enqueue(part, now=now(), queue_size=settings.worker.queue_size,
+                                   bounds=bounds_for(settings, part, give_up=give_up))
+        except QueueFull as exc:
+            section = settings.queue_section(exc.queue or "default")
+            if give_up or exc.queue is None or section.on_full != "block":
+                raise
+            if exc.room > 0:
+                size = exc.room
+                continue
+            if deadline is None:
+                deadline = clock() + section.block_timeout
+            left = deadline - clock()
+            if left <= 0:
+                give_up = True  # one last try, counted as a rejection if the queue is full
+                continue
+            sleep(min(pause, left))
+            pause = min(pause * 2, _LONGEST_PAUSE)
+            continue
+        duplicates.update(result.duplicates)
+        dropped.extend(result.dropped)
+        pending = pending[len(part):]
+        size, deadline, pause, give_up = len(pending), None, _FIRST_PAUSE, False
+        if on_written is not None:
+            on_written(len(part))
+    return Enqueued(duplicates, tuple(dropped))

@@ -1,0 +1,129 @@
+"""How rows travel to and from Redis: script arguments, hash fields, refusals.
+
+Script arguments are flat strings; ``NULL`` (one NUL byte) stands for None.
+Hash fields come back as bytes; an absent field is NULL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from redis.exceptions import ResponseError
+
+from runner.errors import DuplicateJob, InvalidAction, QueueFull
+from runner.store.job_rows import Ack, NewJob
+from runner.store.rows import JobRow
+
+NULL = b"\x00"
+#: Separates queue and state in the ``qstate`` counts.
+US = "\x1f"
+
+Arg = bytes | str | int | float
+
+
+def arg(value: object) -> Arg:
+    """One script argument (None as NULL, booleans as 1/0, floats exactly)."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (bytes, str, int)):
+        return value
+    return str(value)
+
+
+def job_args(job: NewJob) -> list[Arg]:
+    """A job as one argument: its 11 fields in the scripts' order, each ``<length>:<bytes>``.
+
+    ``-1:`` is NULL. Any bytes may appear in a field (the length says where it ends).
+    """
+    parts: list[bytes] = []
+    for value in (job.id, job.task, job.queue, int(job.priority), job.data, job.args,
+                  int(job.max_attempts), float(job.run_at), job.unique_key, job.event_id,
+                  job.schedule):
+        if value is None:
+            parts.append(b"-1:")
+            continue
+        raw = value if isinstance(value, bytes) else (
+            repr(value) if isinstance(value, float) else str(value)).encode()
+        parts.append(b"%d:" % len(raw))
+        parts.append(raw)
+    return [b"".join(parts)]
+
+
+def jobs_args(jobs: Sequence[NewJob]) -> list[Arg]:
+    """A count, then each job's fields."""
+    out: list[Arg] = [len(jobs)]
+    for job in jobs:
+        out += job_args(job)
+    return out
+
+
+def pairs_args(pairs: Sequence[tuple[str, bytes]]) -> list[Arg]:
+    out: list[Arg] = [len(pairs)]
+    for key, value in pairs:
+        out += [key, value]
+    return out
+
+
+def acks_args(acks: Sequence[Ack]) -> list[Arg]:
+    """A count, then each ack: id, attempt, started, finished, results, next steps."""
+    out: list[Arg] = [len(acks)]
+    for a in acks:
+        out += [a.job_id, int(a.attempt), arg(a.started_at), arg(float(a.finished_at))]
+        out += pairs_args(a.results)
+        out += jobs_args(a.jobs)
+    return out
+
+
+def refusal(exc: ResponseError, where: str) -> Exception:
+    """The runner's error for a script's refusal (``exc`` itself when it is not one)."""
+    text = str(exc)
+    if text.startswith("DUPLICATE "):
+        _, by, value = text.split(" ", 2)
+        return DuplicateJob(f"{where}: a job with {by} '{value}' exists; nothing was written",
+                            by=by)
+    if text.startswith("QUEUEFULL "):
+        queue, _, waiting = text[len("QUEUEFULL "):].partition(US)
+        return QueueFull(f"queue '{queue}' is full: {waiting} jobs waiting; nothing was "
+                         "written (raise [worker] queue_size or start more workers)")
+    if text.startswith("INVALID "):
+        return InvalidAction(text[len("INVALID "):])
+    return exc
+
+
+def text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def number(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def integer(value: bytes | None, default: int = 0) -> int:
+    return default if value is None else int(float(value))
+
+
+_INTS = {"priority", "attempt", "max_attempts", "crashes", "failures"}
+_FLOATS = {"run_at", "created_at", "started_at", "finished_at", "first_failed_at",
+           "last_failed_at", "progress_done", "progress_total"}
+
+
+def job_row(fields: Mapping[bytes, bytes]) -> JobRow:
+    """A job hash as the row the CLI and the dashboard read."""
+    values: dict[str, object] = {}
+    for name in JobRow.__dataclass_fields__:
+        raw = fields.get(name.encode())
+        if name in _INTS:
+            values[name] = integer(raw)
+        elif name in _FLOATS:
+            values[name] = number(raw)
+        else:
+            values[name] = text(raw)
+    return JobRow(**values)  # type: ignore[arg-type]
+
+
+def decoded(values: Iterable[bytes]) -> list[str]:
+    return [v.decode() for v in values]

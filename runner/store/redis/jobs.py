@@ -1,0 +1,138 @@
+"""The job state machine on Redis: enqueue, claim under a lease, outcomes, by hand.
+
+Each operation is one Lua script (:mod:`runner.store.redis.scripts`), so it is
+atomic as a SQLite transaction is; the acks a claim carries are written by the
+same script that claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from runner.errors import ConfigError, InvalidAction
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
+from runner.store.redis.codec import acks_args, arg, job_args, jobs_args, pairs_args
+from runner.store.redis.connection import RedisBase
+from runner.store.rows import ClaimResult
+from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYABLE, JobState
+
+
+class JobMachine(RedisBase):
+    """Writes that move jobs between states."""
+
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
+        if jobs and self.run("enqueue", arg(float(now)), int(queue_size), *jobs_args(jobs)):
+            self._published.woke = True  # the function published the wake-up already
+
+    def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
+              busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
+              labels: Mapping[str, tuple[str, str]] | None = None,
+              limits: FlowLimits | None = None) -> ClaimResult:
+        if limits is not None and limits.limited:
+            # Aging and weights only order claims; a limit must hold, so it is refused.
+            raise ConfigError(f"{self.url} ({self.prefix}): concurrency and rate limits "
+                              "([queues.NAME] concurrency, rate_limit; task limits) are not "
+                              "enforced by queue_type redis yet; remove them or use sqlite")
+        claimed, next_due, suspect, revoked = self.run(  # type: ignore[misc]
+            "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
+            arg(bool(busy)), len(queues), *queues, *acks_args(acks))
+        jobs = [Claimed(c[0].decode(), c[1], int(c[2]), now) for c in claimed]
+        return ClaimResult(jobs, float(next_due) if next_due else None, bool(suspect),
+                           bool(revoked),
+                           {c[0].decode(): (c[3].decode(), c[4].decode()) for c in claimed})
+
+    def complete(self, acks: Sequence[Ack],
+                 labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+        if acks:
+            self.run("complete", *acks_args(acks))
+
+    def _fail(self, state: str, job_id: str, attempt: int, failure: FailureInfo, *,
+              worker: str | None, now: float, run_at: float | None, reason: str | None,
+              data: bytes | None, results: Sequence[tuple[str, bytes]],
+              jobs: Sequence[NewJob], acks: Sequence[Ack]) -> None:
+        self.run("fail", state, job_id, int(attempt), failure.kind, arg(failure.error_type),
+                 arg(failure.message), arg(failure.traceback), arg(failure.started_at),
+                 arg(worker), arg(float(now)), arg(None if run_at is None else float(run_at)),
+                 arg(reason), arg(data), *pairs_args(results), *jobs_args(jobs),
+                 *acks_args(acks))
+
+    def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+              now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
+              results: Sequence[tuple[str, bytes]] = (), jobs: Sequence[NewJob] = (),
+              acks: Sequence[Ack] = ()) -> None:
+        self._fail(JobState.RETRYING.value, job_id, attempt, failure, worker=worker, now=now,
+                   run_at=run_at, reason=reason, data=data, results=results, jobs=jobs, acks=acks)
+
+    def bury(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
+             now: float, reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+             jobs: Sequence[NewJob] = (), acks: Sequence[Ack] = ()) -> None:
+        self._fail(JobState.DEAD.value, job_id, attempt, failure, worker=worker, now=now,
+                   run_at=None, reason=reason, data=None, results=results, jobs=jobs, acks=acks)
+
+    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
+                       results: Sequence[tuple[str, bytes]] = ()) -> None:
+        self.run("cancel_attempt", job_id, arg(float(now)), arg(reason), *pairs_args(results))
+
+    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+                  results: Sequence[tuple[str, bytes]] = ()) -> None:
+        self.run("hand_back", job_id, arg(float(now)), arg(reason), *pairs_args(results))
+
+    def release(self, job_id: str, run_at: float) -> None:
+        self.run("release", job_id, arg(float(run_at)))
+
+    def unclaim(self, job_ids: Sequence[str]) -> None:
+        if job_ids:
+            self.run("unclaim", *job_ids)
+
+    def rearm(self, job: NewJob, *, now: float, queue_size: int = 0) -> bool:
+        return bool(self.run("rearm", arg(float(now)), int(queue_size), *job_args(job)))
+
+    def cancel_waiting(self, *, now: float, reason: str, due: bool) -> int:
+        return int(self.run("cancel_waiting", arg(float(now)), reason, arg(bool(due))))
+
+    def set_progress(self, job_id: str, done: float, total: float | None,
+                     message: str | None) -> None:
+        self.run("set_progress", job_id, arg(float(done)),
+                 arg(None if total is None else float(total)), arg(message))
+
+    def has_future_jobs(self) -> bool:
+        pipe = self.r.pipeline(transaction=False)
+        for state in FUTURE:
+            pipe.zcard(self.k("state", state.value))
+        return any(pipe.execute())
+
+    def job_is_final(self, job_id: str) -> bool:
+        state = self.r.hget(self.k("job", job_id), "state")
+        return state is None or state.decode() in FINAL
+
+    # -- by hand -------------------------------------------------------------------------
+
+    def by_hand(self, verb: str, job_ids: Sequence[str], states: Sequence[str], *,
+                now: float, up_to_rowid: int = 0) -> list[int]:
+        """Retry now, cancel or discard the jobs among ``job_ids`` in ``states``; their rowids."""
+        changed: list[int] = []
+        for start in range(0, len(job_ids), 500):
+            chunk = job_ids[start:start + 500]
+            rows = self.run("by_hand", verb, arg(float(now)), int(up_to_rowid), len(states),
+                            *(str(s) for s in states), *chunk)
+            changed += [int(r) for r in rows]  # type: ignore[union-attr]
+        return changed
+
+    def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return len(self.by_hand("retry", job_ids, RETRYABLE, now=now))
+
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return len(self.by_hand("cancel", job_ids, CANCELLABLE, now=now))
+
+    def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return len(self.by_hand("discard", job_ids, DISCARDABLE, now=now))
+
+    def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
+        try:
+            self.run("redispatch_event", event_id, dispatch_job, arg(float(now)))
+        except InvalidAction as exc:
+            if str(exc) == "gone":
+                raise InvalidAction(f"event {event_id}: its dispatch job is gone (pruned); "
+                                    "replay it with `python -m runner events replay`") from None
+            raise InvalidAction(f"event {event_id} is being dispatched now ({exc})") from None

@@ -1,0 +1,95 @@
+"""huey's key/value store (results, revocations, locks) and named counters on Redis.
+
+Results live in the ``kv`` hash (the one the outcome functions write a job's
+result into), revocations in ``revoked`` (so a claim tells in one read whether
+any exist). A key written with a TTL (huey's ``lock_task``) has its expiry,
+relative to the caller's clock, in ``kvexp``; an expired key reads as missing
+and is taken over by the next ``kv_put_if_empty``. Counters are the ``counter`` hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from runner.store.redis.codec import arg
+from runner.store.redis.connection import RedisBase
+
+
+class KeyValues(RedisBase):
+    """The ``kv_*`` and ``counter_*`` operations of the store."""
+
+    def _kv(self, key: str) -> str:
+        return self.k("revoked" if key.startswith(("r:", "rt:")) else "kv")
+
+    def _live(self, key: str, value: bytes | None, expires: bytes | None,
+              now: float) -> bytes | None:
+        return None if value is None or (expires is not None and float(expires) < now) \
+            else value
+
+    def kv_put(self, key: str, value: bytes) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self._kv(key), key, value)
+        pipe.hdel(self.k("kvexp"), key)
+        pipe.execute()
+
+    def kv_peek(self, key: str, *, now: float) -> bytes | None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hget(self._kv(key), key)
+        pipe.hget(self.k("kvexp"), key)
+        value, expires = pipe.execute()
+        return self._live(key, value, expires, now)
+
+    def kv_peek_many(self, keys: Sequence[str], *, now: float) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(self._kv(key), key)
+            pipe.hget(self.k("kvexp"), key)
+        found = pipe.execute()
+        values = {k: self._live(k, found[2 * i], found[2 * i + 1], now)
+                  for i, k in enumerate(keys)}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def kv_pop(self, key: str, *, now: float) -> bytes | None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hget(self._kv(key), key)
+        pipe.hget(self.k("kvexp"), key)
+        pipe.hdel(self._kv(key), key)
+        pipe.hdel(self.k("kvexp"), key)
+        value, expires, _, _ = pipe.execute()
+        return self._live(key, value, expires, now)
+
+    def kv_delete(self, key: str, *, now: float) -> bool:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hget(self._kv(key), key)
+        pipe.hget(self.k("kvexp"), key)
+        pipe.hdel(self._kv(key), key)
+        pipe.hdel(self.k("kvexp"), key)
+        value, expires, _, _ = pipe.execute()
+        return self._live(key, value, expires, now) is not None
+
+    def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,
+                        now: float) -> bool:
+        return bool(self.run("kv_put_if_empty", key, value, arg(None if not ttl else float(ttl)),
+                             arg(float(now))))
+
+    def kv_items(self) -> dict[str, bytes]:
+        items = {k.decode(): v for k, v in self.r.hgetall(self.k("kv")).items()}
+        items.update({k.decode(): v for k, v in self.r.hgetall(self.k("revoked")).items()})
+        return items
+
+    def kv_count(self) -> int:
+        return int(self.r.hlen(self.k("kv"))) + int(self.r.hlen(self.k("revoked")))
+
+    def kv_flush(self) -> None:
+        self.r.delete(self.k("kv"), self.k("revoked"), self.k("kvexp"))
+
+    def counter_incr(self, key: str, amount: int = 1) -> int:
+        return int(self.r.hincrby(self.k("counter"), key, amount))
+
+    def counter_delete(self, key: str) -> None:
+        self.r.hdel(self.k("counter"), key)
+
+    def counter_flush(self) -> None:
+        self.r.delete(self.k("counter"))

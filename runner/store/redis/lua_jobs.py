@@ -1,0 +1,355 @@
+"""The job state machine in Lua: every write to a job, one atomic script each.
+
+Redis runs a script alone, so each transition sees and leaves the indexes
+consistent, as a SQLite transaction does. A script does not roll back on
+error, so each one checks everything that can refuse (a duplicate id or
+unique key, a full queue) before its first write.
+
+Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
+
+* ``job:<id>``: the job hash (the columns of ``runner_job``; an absent field is NULL);
+  ``jobs``: ids by insertion number (the rowid);
+* ``state:<state>``: ids by rowid; ``qstate``: waiting counts per ``queue<US>state``;
+* ``ready:<queue>``: due jobs, score ``-priority``, member ``run_at:rowid:id`` (so
+  equal priorities come out oldest due first); ``suspect:<queue>``: the same for jobs
+  that were running when a worker died (claimed alone); ``delayed:<queue>``: id by
+  ``run_at`` (moved to ``ready`` by the claim once due); ``queues``: queue names;
+* ``waitall:<queue>``: every waiting id of a queue by ``run_at`` (bounds, backlog ages);
+* ``leases``: id by lease expiry; ``inflight:<owner>``: a worker's claimed ids
+  (the in-flight set the lifeline reads when the owner is gone);
+* ``fin:<state>``: finished ids by ``finished_at`` (retention, rates);
+* ``unique``: unique key → id of the live job holding it;
+* ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
+  attempt by ``failed_at``; ``errseq``: the attempt error counter;
+* ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
+* ``kv``: results; ``revoked``: huey's revocations (the claim says whether any exist);
+  ``dispatch``: waiting dispatch jobs by ``run_at``;
+  ``evjobs:<event>``: the jobs of an event by rowid; ``slive:<schedule>``: live job
+  counts of a schedule by state.
+"""
+
+from __future__ import annotations
+
+#: Helpers every job script starts with.
+PRELUDE = r"""
+local P = ARGV and ARGV[1]
+local NULL = '\0'
+local US = '\31'
+local DISPATCH = 'runner.events.dispatch'
+local WAITING = {available=true, scheduled=true, retrying=true}
+local FINAL = {completed=true, dead=true, cancelled=true}
+local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
+             'rowid','attempt','lease_owner','started_at','max_attempts','event_id'}
+
+local function opt(v) if v == NULL or v == false then return nil end return v end
+
+local function get(id)
+  local v = redis.call('HMGET', P..'job:'..id, unpack(IDX))
+  if not v[1] then return nil end
+  local h = {id=id}
+  for i, name in ipairs(IDX) do h[name] = v[i] or nil end
+  return h
+end
+
+local function member(h)
+  return string.format('%020.6f', tonumber(h.run_at)) .. ':' ..
+         string.format('%012d', tonumber(h.rowid)) .. ':' .. h.id
+end
+
+local woke = false
+local function ready(h)
+  if not woke then
+    redis.call('PUBLISH', P..'wake', '1')  -- idle workers look again (see wakeups.py)
+    woke = true
+  end
+  local m = member(h)
+  local zs = (tonumber(h.crashes or 0) > 0) and 'suspect:' or 'ready:'
+  redis.call('ZADD', P..zs..h.queue, -tonumber(h.priority), m)
+end
+
+-- Into the waiting indexes: ready when due at ``now`` (nil: let the claim decide).
+local function wait(h, now)
+  redis.call('SADD', P..'queues', h.queue)
+  redis.call('ZADD', P..'waitall:'..h.queue, h.run_at, h.id)
+  if now == nil or tonumber(h.run_at) > now then
+    redis.call('ZADD', P..'delayed:'..h.queue, h.run_at, h.id)
+  else
+    ready(h)
+  end
+end
+
+-- Out of the waiting indexes. The ready member is rebuilt from ``run_at`` and the
+-- rowid, so every change of ``run_at`` comes after this.
+local function unwait(h)
+  if redis.call('ZREM', P..'waitall:'..h.queue, h.id) == 1 then
+    local m = member(h)
+    redis.call('ZREM', P..'ready:'..h.queue, m)
+    redis.call('ZREM', P..'suspect:'..h.queue, m)
+    redis.call('ZREM', P..'delayed:'..h.queue, h.id)
+  end
+end
+
+local function bump(key, field, by)
+  if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
+end
+
+-- The one place a job changes state: every index that depends on it follows.
+local function restate(h, new, finished_at, written)
+  local old = h.state
+  local id = h.id
+  if old == new then
+    if FINAL[new] and finished_at then redis.call('ZADD', P..'fin:'..new, finished_at, id) end
+    return
+  end
+  if old then
+    redis.call('ZREM', P..'state:'..old, id)
+    bump(P..'qstate', h.queue..US..old, -1)
+    if h.schedule then bump(P..'slive:'..h.schedule, old, -1) end
+    if FINAL[old] then
+      redis.call('ZREM', P..'fin:'..old, id)
+      if h.unique_key then redis.call('HSETNX', P..'unique', h.unique_key, id) end
+    end
+    if old == 'executing' then
+      redis.call('ZREM', P..'leases', id)
+      if h.lease_owner then redis.call('SREM', P..'inflight:'..h.lease_owner, id) end
+      redis.call('HDEL', P..'job:'..id, 'lease_owner', 'lease_expires_at')
+      h.lease_owner = nil
+    end
+  end
+  redis.call('ZADD', P..'state:'..new, h.rowid, id)
+  redis.call('HINCRBY', P..'qstate', h.queue..US..new, 1)
+  if h.schedule and not FINAL[new] then redis.call('HINCRBY', P..'slive:'..h.schedule, new, 1) end
+  if FINAL[new] then
+    redis.call('ZADD', P..'fin:'..new, finished_at, id)
+    if h.unique_key and redis.call('HGET', P..'unique', h.unique_key) == id then
+      redis.call('HDEL', P..'unique', h.unique_key)
+    end
+  end
+  if h.task == DISPATCH then
+    if new == 'available' then redis.call('ZADD', P..'dispatch', h.run_at, id)
+    else redis.call('ZREM', P..'dispatch', id) end
+  end
+  if not written then redis.call('HSET', P..'job:'..id, 'state', new) end
+  h.state = new
+end
+
+-- A job travels as one argument: its 11 fields, each "<byte length>:<bytes>" ("-1:" for
+-- NULL); see runner.store.redis.codec.job_args. One argument costs the client less to
+-- send than eleven.
+local function fields(packed, n)
+  local out, pos = {}, 1
+  for i = 1, n do
+    local colon = string.find(packed, ':', pos, true)
+    local len = tonumber(string.sub(packed, pos, colon - 1))
+    if len < 0 then
+      pos = colon + 1
+    else
+      out[i] = string.sub(packed, colon + 1, colon + len)
+      pos = colon + len + 1
+    end
+  end
+  return out
+end
+
+local function read_jobs(at, count)
+  local jobs = {}
+  for i = 0, count - 1 do
+    local f = fields(ARGV[at + i], 11)
+    jobs[#jobs + 1] = {id=f[1], task=f[2], queue=f[3], priority=f[4], data=f[5], args=f[6],
+      max_attempts=f[7], run_at=f[8], unique_key=f[9], event_id=f[10], schedule=f[11]}
+  end
+  return jobs, at + count
+end
+
+local function waiting_in(queue)
+  return redis.call('ZCARD', P..'waitall:'..queue)
+end
+
+-- nil when the jobs fit, else the error to raise (nothing written yet).
+local function refuse(jobs, queue_size)
+  local seen_id, seen_key, adding = {}, {}, {}
+  for _, j in ipairs(jobs) do
+    if seen_id[j.id] or redis.call('EXISTS', P..'job:'..j.id) == 1 then
+      return 'DUPLICATE id ' .. j.id
+    end
+    seen_id[j.id] = true
+    if j.unique_key then
+      if seen_key[j.unique_key] or redis.call('HEXISTS', P..'unique', j.unique_key) == 1 then
+        return 'DUPLICATE unique_key ' .. j.unique_key
+      end
+      seen_key[j.unique_key] = true
+    end
+    adding[j.queue] = (adding[j.queue] or 0) + 1
+  end
+  if queue_size > 0 then
+    for queue, count in pairs(adding) do
+      local waiting = waiting_in(queue)
+      if waiting + count > queue_size then
+        return 'QUEUEFULL ' .. queue .. US .. waiting
+      end
+    end
+  end
+  return nil
+end
+
+local function insert(j, now)
+  local rowid = redis.call('INCR', P..'rowid')
+  local fields = {'id', j.id, 'task', j.task, 'queue', j.queue, 'priority', j.priority,
+    'attempt', 0, 'max_attempts', j.max_attempts, 'run_at', j.run_at,
+    'created_at', now, 'crashes', 0, 'failures', 0, 'rowid', rowid}
+  for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule'}) do
+    if j[name] then fields[#fields + 1] = name; fields[#fields + 1] = j[name] end
+  end
+  local state = tonumber(j.run_at) > now and 'scheduled' or 'available'
+  fields[#fields + 1] = 'state'; fields[#fields + 1] = state
+  redis.call('HSET', P..'job:'..j.id, unpack(fields))
+  redis.call('SET', P..'data:'..j.id, j.data)
+  redis.call('ZADD', P..'jobs', rowid, j.id)
+  if j.event_id then redis.call('ZADD', P..'evjobs:'..j.event_id, rowid, j.id) end
+  if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
+  local h = {id=j.id, queue=j.queue, priority=j.priority, run_at=j.run_at, crashes=0,
+             schedule=j.schedule, unique_key=j.unique_key, task=j.task, rowid=rowid}
+  restate(h, state, nil, true)
+  wait(h, now)
+end
+
+local function enqueue(jobs, now, queue_size)
+  local problem = refuse(jobs, queue_size)
+  if problem then return problem end
+  for _, j in ipairs(jobs) do insert(j, now) end
+  return nil
+end
+
+-- A finished job runs again as the same row (huey enqueueing a Task a second time).
+local function rearm(j, now)
+  local h = get(j.id)
+  if not h or not FINAL[h.state] then return false end
+  if j.unique_key and redis.call('HEXISTS', P..'unique', j.unique_key) == 1 then return false end
+  local key = P..'job:'..j.id
+  redis.call('HDEL', key, 'started_at', 'finished_at', 'reason', 'lease_owner',
+             'lease_expires_at', 'unique_key', 'event_id', 'schedule', 'args')
+  redis.call('SET', P..'data:'..j.id, j.data)
+  local fields = {'task', j.task, 'queue', j.queue, 'priority', j.priority,
+    'max_attempts', tonumber(h.attempt) + tonumber(j.max_attempts), 'run_at', j.run_at,
+    'crashes', 0}
+  for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule'}) do
+    if j[name] then fields[#fields + 1] = name; fields[#fields + 1] = j[name] end
+  end
+  redis.call('HSET', key, unpack(fields))
+  -- leave the finished state under the old labels; enter the new one under the new
+  redis.call('ZREM', P..'state:'..h.state, h.id)
+  redis.call('ZREM', P..'fin:'..h.state, h.id)
+  bump(P..'qstate', h.queue..US..h.state, -1)
+  h.state = nil
+  h.queue, h.priority, h.run_at, h.crashes = j.queue, j.priority, j.run_at, 0
+  h.task, h.schedule, h.unique_key, h.event_id = j.task, j.schedule, j.unique_key, j.event_id
+  if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
+  if j.event_id then redis.call('ZADD', P..'evjobs:'..j.event_id, h.rowid, j.id) end
+  restate(h, tonumber(j.run_at) > now and 'scheduled' or 'available')
+  wait(h, now)
+  return true
+end
+
+local function set_fields(id, fields, drop)
+  if #fields > 0 then redis.call('HSET', P..'job:'..id, unpack(fields)) end
+  if drop and #drop > 0 then redis.call('HDEL', P..'job:'..id, unpack(drop)) end
+end
+
+-- Results and next steps of a settled job (see transitions.write_follow_ups).
+local function follow_ups(job_id, results, jobs, now)
+  for _, r in ipairs(results) do redis.call('HSET', P..'kv', r[1], r[2]) end
+  for _, j in ipairs(jobs) do
+    local problem = refuse({j}, 0)
+    if problem == nil then
+      insert(j, now)
+    elseif not rearm(j, now) then
+      redis.call('HSET', P..'job:'..job_id, 'reason',
+                 string.sub('next step ' .. j.id .. ' not enqueued: ' .. problem, 1, 500))
+    end
+  end
+end
+
+-- An ack: job id, attempt, started_at, finished_at, results (count, pairs), jobs (count, each).
+local function read_ack(at)
+  local ack = {id=ARGV[at], attempt=ARGV[at+1], started_at=opt(ARGV[at+2]),
+               finished_at=ARGV[at+3], results={}}
+  local n = tonumber(ARGV[at+4])
+  at = at + 5
+  for i = 1, n do ack.results[i] = {ARGV[at], ARGV[at+1]}; at = at + 2 end
+  local count = tonumber(ARGV[at])
+  ack.jobs, at = read_jobs(at + 1, count)
+  return ack, at
+end
+
+local function complete(ack)
+  local h = get(ack.id)
+  if not h or h.attempt ~= ack.attempt then return false end
+  if h.state ~= 'executing' and h.state ~= 'available' then return false end
+  unwait(h)
+  if ack.started_at then redis.call('HSET', P..'job:'..h.id, 'started_at', ack.started_at) end
+  redis.call('HSET', P..'job:'..h.id, 'finished_at', ack.finished_at)
+  redis.call('HDEL', P..'job:'..h.id, 'reason')
+  restate(h, 'completed', ack.finished_at)
+  follow_ups(h.id, ack.results, ack.jobs, tonumber(ack.finished_at))
+  return true
+end
+
+local function read_acks(at)
+  local count = tonumber(ARGV[at])
+  at = at + 1
+  local acks = {}
+  for i = 1, count do acks[i], at = read_ack(at) end
+  return acks, at
+end
+
+local function record_failure(h, attempt, f, worker, now)
+  local seq = redis.call('INCR', P..'errseq')
+  local row = cjson.encode({seq, tonumber(attempt), f.kind, f.error_type or cjson.null,
+    f.message or cjson.null, f.traceback or cjson.null, worker or cjson.null,
+    f.started_at and tonumber(f.started_at) or cjson.null, now})
+  redis.call('RPUSH', P..'errors:'..h.id, row)
+  redis.call('ZADD', P..'failed', now, seq .. ':' .. attempt .. ':' .. h.id)
+end
+
+local function charge(h, message, crash_limit, error_type, now)
+  local crashes = tonumber(h.crashes or 0) + 1
+  record_failure(h, h.attempt, {kind='crash', error_type=error_type, message=message,
+                 traceback='', started_at=h.started_at}, h.lease_owner, now)
+  local key = P..'job:'..h.id
+  if crash_limit > 0 and crashes >= crash_limit then
+    local what = (error_type == 'WorkerDied') and 'worker died' or 'stuck'
+    redis.call('HSET', key, 'crashes', crashes, 'finished_at', now, 'reason',
+      what .. ' (' .. crashes .. ' times while running it)', 'error_type', error_type,
+      'error_message', message)
+    restate(h, 'dead', now)
+    return true
+  end
+  local reason = (error_type == 'WorkerDied') and 'worker died; requeued' or 'stuck; requeued'
+  redis.call('HSET', key, 'crashes', crashes, 'run_at', now, 'reason', reason)
+  h.crashes, h.run_at = crashes, now
+  restate(h, 'available')
+  wait(h, now)
+  return false
+end
+
+local function retry_now(h, now, reason)
+  if not (h.state == 'dead' or h.state == 'cancelled' or h.state == 'retrying'
+          or h.state == 'completed') then return 0 end
+  unwait(h)
+  redis.call('HSET', P..'job:'..h.id, 'run_at', now, 'max_attempts', tonumber(h.attempt) + 1,
+             'reason', reason, 'crashes', 0)
+  redis.call('HDEL', P..'job:'..h.id, 'finished_at')
+  h.run_at, h.crashes = now, 0
+  restate(h, 'available')
+  wait(h, now)
+  return 1
+end
+
+local function cancel(h, allowed, now, reason)
+  if not allowed[h.state] then return 0 end
+  unwait(h)
+  redis.call('HSET', P..'job:'..h.id, 'finished_at', now, 'reason', reason)
+  restate(h, 'cancelled', now)
+  return 1
+end
+"""

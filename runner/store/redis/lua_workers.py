@@ -1,0 +1,178 @@
+"""Lua functions of the lifeline and of upkeep (the job helpers of the prelude included).
+
+Heartbeats extend leases (``leases``, each job's ``lease_expires_at``); ``recover``
+puts the jobs of dead workers back or buries them (``inflight:<owner>``, ``owners``);
+by-hand actions and retention's deletes; huey's locks (``kvexp``) and named leases
+(``lease:<name>``), both timed by the caller's clock.
+"""
+
+from __future__ import annotations
+
+BODIES: dict[str, str] = {
+    # ARGV: owner, now, lease_seconds, worker fields (count, pairs...), ids...
+    "heartbeat": r"""
+local owner, now, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local wkey = P..'worker:'..owner
+local n = tonumber(ARGV[5])
+local at = 6
+if redis.call('EXISTS', wkey) == 1 then
+  local fields = {}
+  for i = 1, n do
+    if ARGV[at + 1] ~= NULL then
+      fields[#fields + 1] = ARGV[at]; fields[#fields + 1] = ARGV[at + 1]
+    end
+    at = at + 2
+  end
+  redis.call('HSET', wkey, 'heartbeat_at', now, unpack(fields))
+  redis.call('ZADD', P..'workers', now, owner)
+else
+  at = at + 2 * n
+end
+for i = at, #ARGV do
+  local id = ARGV[i]
+  local v = redis.call('HMGET', P..'job:'..id, 'state', 'lease_owner')
+  if v[1] == 'executing' and v[2] == owner then
+    redis.call('HSET', P..'job:'..id, 'lease_expires_at', now + lease)
+    redis.call('ZADD', P..'leases', now + lease, id)
+  end
+end
+return 1
+""",
+    # ARGV: now, crash_limit, me, ndead, dead owners..., then (id, owner, attempt, unstarted)*
+    "recover": r"""
+local now, crash_limit, me = tonumber(ARGV[2]), tonumber(ARGV[3]), opt(ARGV[4])
+local nd = tonumber(ARGV[5])
+local dead = {}
+for i = 1, nd do dead[ARGV[5 + i]] = true end
+local requeued, buried = {}, {}
+for at = 6 + nd, #ARGV, 4 do
+  local id, owner, attempt, unstarted = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local h = get(id)
+  if h and h.state == 'executing' and h.lease_owner == owner and h.attempt == attempt then
+    local expires = tonumber(redis.call('HGET', P..'job:'..id, 'lease_expires_at') or now)
+    if expires < now or dead[owner] then
+      if unstarted == '1' then
+        redis.call('HSET', P..'job:'..id, 'attempt', tonumber(attempt) - 1, 'run_at', now,
+          'reason', 'claimed by a worker that died before starting it; requeued')
+        redis.call('HDEL', P..'job:'..id, 'started_at')
+        h.run_at = now
+        restate(h, 'available')
+        wait(h, now)
+        requeued[#requeued + 1] = id
+      else
+        local message
+        if owner ~= me then
+          message = 'worker ' .. owner .. ' died while attempt ' .. attempt .. ' was running'
+        else
+          message = 'lease of attempt ' .. attempt ..
+                    ' expired: its outcome could not be written'
+        end
+        if charge(h, message, crash_limit, 'WorkerDied', now) then
+          buried[#buried + 1] = id
+        else
+          requeued[#requeued + 1] = id
+        end
+      end
+    end
+  end
+end
+for owner, _ in pairs(dead) do
+  if redis.call('SCARD', P..'inflight:'..owner) == 0 then redis.call('SREM', P..'owners', owner) end
+end
+return {requeued, buried}
+""",
+    # ARGV: job_id, attempt, owner, message, crash_limit, now
+    "charge_stuck": r"""
+local h = get(ARGV[2])
+if not h or h.state ~= 'executing' or h.attempt ~= ARGV[3] or h.lease_owner ~= ARGV[4] then
+  return false
+end
+return charge(h, ARGV[5], tonumber(ARGV[6]), 'JobStuck', tonumber(ARGV[7])) and 'dead'
+  or 'available'
+""",
+    # ARGV: verb (retry/cancel/discard), now, up_to_rowid (0: any), nstates, states..., ids...
+    "by_hand": r"""
+local verb, now, up_to = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local allowed = {}
+local ns = tonumber(ARGV[5])
+for i = 1, ns do allowed[ARGV[5 + i]] = true end
+local reasons = {retry='retried by hand', cancel='cancelled by hand', discard='discarded by hand'}
+local changed = {}
+for i = 6 + ns, #ARGV do
+  local h = get(ARGV[i])
+  if h and allowed[h.state] and (up_to == 0 or tonumber(h.rowid) <= up_to) then
+    local n
+    if verb == 'retry' then
+      n = retry_now(h, now, reasons[verb])
+    else
+      n = cancel(h, allowed, now, reasons[verb])
+    end
+    if n == 1 then changed[#changed + 1] = h.rowid end
+  end
+end
+return changed
+""",
+    # ARGV: completed_before, dead_before, limit
+    "prune_jobs": r"""
+local limits = {completed=ARGV[2], cancelled=ARGV[2], dead=ARGV[3]}
+local budget = tonumber(ARGV[4])
+local jobs, logs = 0, 0
+for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
+  if budget <= 0 then break end
+  local ids = redis.call('ZRANGEBYSCORE', P..'fin:'..state, '-inf', '(' .. limits[state],
+                         'LIMIT', 0, budget)
+  for _, id in ipairs(ids) do
+    local h = get(id)
+    if h then
+      redis.call('ZREM', P..'state:'..h.state, id)
+      bump(P..'qstate', h.queue..US..h.state, -1)
+      redis.call('ZREM', P..'jobs', id)
+      if h.event_id then redis.call('ZREM', P..'evjobs:'..h.event_id, id) end
+      redis.call('DEL', P..'job:'..id, P..'errors:'..id, P..'data:'..id)
+      redis.call('HDEL', P..'kv', id)
+      local logids = redis.call('ZRANGE', P..'joblogs:'..id, 0, -1)
+      for _, lid in ipairs(logids) do
+        logs = logs + redis.call('ZREMRANGEBYSCORE', P..'logs', lid, lid)
+      end
+      redis.call('DEL', P..'joblogs:'..id)
+      redis.call('HDEL', P..'logbytes', id)
+    end
+    redis.call('ZREM', P..'fin:'..state, id)
+    jobs = jobs + 1
+    budget = budget - 1
+  end
+end
+return {jobs, logs}
+""",
+    # ARGV: key, value, ttl (NULL: none), now
+    "kv_put_if_empty": r"""
+local key = ARGV[2]
+local kv = P..((string.sub(key, 1, 2) == 'r:' or string.sub(key, 1, 3) == 'rt:')
+               and 'revoked' or 'kv')
+if redis.call('HEXISTS', kv, key) == 1 then
+  local expires = redis.call('HGET', P..'kvexp', key)
+  if not expires or tonumber(expires) >= tonumber(ARGV[5]) then return 0 end
+end
+redis.call('HSET', kv, key, ARGV[3])
+if ARGV[4] ~= NULL then
+  redis.call('HSET', P..'kvexp', key, tonumber(ARGV[5]) + tonumber(ARGV[4]))
+else
+  redis.call('HDEL', P..'kvexp', key)
+end
+return 1
+""",
+    # ARGV: name, owner, ttl, now
+    "take_lease": r"""
+local key = P..'lease:'..ARGV[2]
+local v = redis.call('HMGET', key, 'owner', 'expires_at')
+if v[1] and v[1] ~= ARGV[3] and tonumber(v[2]) >= tonumber(ARGV[5]) then return 0 end
+redis.call('HSET', key, 'owner', ARGV[3], 'expires_at', tonumber(ARGV[5]) + tonumber(ARGV[4]))
+return 1
+""",
+    # ARGV: name, owner
+    "release_lease": r"""
+local key = P..'lease:'..ARGV[2]
+if redis.call('HGET', key, 'owner') == ARGV[3] then redis.call('DEL', key) end
+return 1
+""",
+}

@@ -1,0 +1,246 @@
+"""The transitions as Lua scripts: each runs as the job prelude plus its body.
+
+``ARGV[1]`` is always the key prefix; a script's own arguments follow. A script
+refuses with an error reply (``DUPLICATE ...``, ``QUEUEFULL ...``, ``INVALID ...``)
+before it writes anything; :mod:`runner.store.redis.codec` turns those into the
+runner's errors.
+"""
+
+from __future__ import annotations
+
+from runner.store.redis.lua_events import BODIES as EVENTS
+from runner.store.redis.lua_schedules import BODIES as SCHEDULES
+from runner.store.redis.lua_workers import BODIES as WORKERS
+
+BODIES: dict[str, str] = {
+    # ARGV: now, queue_size, count, jobs...
+    "enqueue": r"""
+local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
+local jobs = read_jobs(5, tonumber(ARGV[4]))
+local problem = enqueue(jobs, now, queue_size)
+if problem then return redis.error_reply(problem) end
+return woke and 1 or 0
+""",
+    # ARGV: now, queue_size, job
+    "rearm": r"""
+local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
+local jobs = read_jobs(4, 1)
+local j = jobs[1]
+local h = get(j.id)
+if not h or not FINAL[h.state] then return 0 end
+if queue_size > 0 then
+  local waiting = waiting_in(j.queue)
+  if waiting + 1 > queue_size then return redis.error_reply('QUEUEFULL '..j.queue..US..waiting) end
+end
+return rearm(j, now) and 1 or 0
+""",
+    # ARGV: now, owner, lease_seconds, want, busy, nqueues, queues..., acks...
+    "claim": r"""
+local now, owner = tonumber(ARGV[2]), ARGV[3]
+local lease, want, busy = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+local nq = tonumber(ARGV[7])
+local queues = {}
+for i = 1, nq do queues[i] = ARGV[7 + i] end
+local acks = read_acks(8 + nq)
+for _, ack in ipairs(acks) do complete(ack) end
+if nq == 0 then queues = redis.call('SMEMBERS', P..'queues') end
+-- due delayed jobs join their queue's ready set (the claim is the only mover)
+for _, q in ipairs(queues) do
+  local due = redis.call('ZRANGEBYSCORE', P..'delayed:'..q, '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', P..'delayed:'..q, id)
+    local h = get(id)
+    if h and WAITING[h.state] and h.queue == q then ready(h) end
+  end
+end
+local suspect = false
+for _, q in ipairs(queues) do
+  if redis.call('ZCARD', P..'suspect:'..q) > 0 then suspect = true; break end
+end
+if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked')} end
+local src = suspect and 'suspect:' or 'ready:'
+local n = suspect and 1 or want
+local picked = {}
+if n > 0 then
+  local candidates = {}
+  for _, q in ipairs(queues) do
+    local top = redis.call('ZRANGE', P..src..q, 0, n - 1, 'WITHSCORES')
+    for i = 1, #top, 2 do
+      candidates[#candidates + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])}
+    end
+  end
+  table.sort(candidates, function(a, b)
+    if a.s ~= b.s then return a.s < b.s end
+    return a.m < b.m
+  end)
+  for i = 1, math.min(n, #candidates) do picked[i] = candidates[i] end
+end
+local claimed = {}
+for _, c in ipairs(picked) do
+  redis.call('ZREM', P..src..c.q, c.m)
+  redis.call('ZREM', P..'waitall:'..c.q, string.sub(c.m, 35))
+  local id = string.sub(c.m, 35)
+  local h = get(id)
+  if h and WAITING[h.state] then
+    redis.call('HDEL', P..'job:'..id, 'finished_at')
+    local attempt = tonumber(h.attempt) + 1
+    redis.call('HSET', P..'job:'..id, 'attempt', attempt, 'started_at', now,
+               'lease_owner', owner, 'lease_expires_at', now + lease)
+    restate(h, 'executing')
+    h.lease_owner = owner
+    redis.call('ZADD', P..'leases', now + lease, id)
+    redis.call('SADD', P..'inflight:'..owner, id)
+    redis.call('SADD', P..'owners', owner)
+    local data = redis.call('GET', P..'data:'..id)
+    claimed[#claimed + 1] = {id, data, attempt, h.task, h.queue}
+  end
+end
+local next_due = false
+if #claimed == 0 and not suspect then
+  for _, q in ipairs(queues) do
+    local first = redis.call('ZRANGE', P..'delayed:'..q, 0, 0, 'WITHSCORES')
+    if #first > 0 and (not next_due or tonumber(first[2]) < tonumber(next_due)) then
+      next_due = first[2]
+    end
+  end
+end
+return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked')}
+""",
+    # ARGV: acks...
+    "complete": r"""
+local acks = read_acks(2)
+local written = 0
+for _, ack in ipairs(acks) do if complete(ack) then written = written + 1 end end
+return written
+""",
+    # ARGV: state, job_id, attempt, kind, error_type, message, traceback, f_started_at,
+    #       worker, now, run_at, reason, data, nresults, pairs..., njobs, jobs..., acks...
+    "fail": r"""
+local state, id, attempt = ARGV[2], ARGV[3], ARGV[4]
+local f = {kind=ARGV[5], error_type=opt(ARGV[6]), message=opt(ARGV[7]), traceback=opt(ARGV[8]),
+           started_at=opt(ARGV[9])}
+local worker, now, run_at = opt(ARGV[10]), tonumber(ARGV[11]), opt(ARGV[12])
+local reason, data = opt(ARGV[13]), opt(ARGV[14])
+local results, at = {}, 16
+for i = 1, tonumber(ARGV[15]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
+local jobs
+jobs, at = read_jobs(at + 1, tonumber(ARGV[at]))
+local acks = read_acks(at)
+for _, ack in ipairs(acks) do complete(ack) end
+local h = get(id)
+if not h then return 0 end
+unwait(h)
+record_failure(h, attempt, f, worker, now)
+local key = P..'job:'..id
+local first = redis.call('HGET', key, 'first_failed_at')
+redis.call('HINCRBY', key, 'failures', 1)
+local fields = {'first_failed_at', first or now, 'last_failed_at', now,
+  'finished_at', now}
+if f.error_type then fields[#fields+1] = 'error_type'; fields[#fields+1] = f.error_type end
+if f.message then
+  fields[#fields+1] = 'error_message'; fields[#fields+1] = string.sub(f.message, 1, 2000)
+end
+if f.traceback then fields[#fields+1] = 'last_error'; fields[#fields+1] = f.traceback end
+if run_at then fields[#fields+1] = 'run_at'; fields[#fields+1] = run_at; h.run_at = run_at end
+if data then redis.call('SET', P..'data:'..id, data) end
+if f.started_at then fields[#fields+1] = 'started_at'; fields[#fields+1] = f.started_at end
+if reason then fields[#fields+1] = 'reason'; fields[#fields+1] = reason end
+redis.call('HSET', key, unpack(fields))
+if not reason then redis.call('HDEL', key, 'reason') end
+if not f.error_type then redis.call('HDEL', key, 'error_type') end
+if not f.message then redis.call('HDEL', key, 'error_message') end
+if not f.traceback then redis.call('HDEL', key, 'last_error') end
+restate(h, state, now)
+if state == 'retrying' then wait(h, now) end
+follow_ups(id, results, jobs, now)
+return 1
+""",
+    # ARGV: job_id, now, reason, nresults, pairs...
+    "cancel_attempt": r"""
+local id, now, reason = ARGV[2], tonumber(ARGV[3]), opt(ARGV[4])
+local h = get(id)
+if not h then return 0 end
+unwait(h)
+redis.call('HSET', P..'job:'..id, 'finished_at', now)
+if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
+else redis.call('HDEL', P..'job:'..id, 'reason') end
+restate(h, 'cancelled', now)
+local results, at = {}, 6
+for i = 1, tonumber(ARGV[5]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
+follow_ups(id, results, {}, now)
+return 1
+""",
+    # ARGV: job_id, now, reason, nresults, pairs...
+    "hand_back": r"""
+local id, now, reason = ARGV[2], tonumber(ARGV[3]), opt(ARGV[4])
+local h = get(id)
+if h and h.state == 'executing' then
+  redis.call('HSET', P..'job:'..id, 'run_at', now)
+  if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
+  else redis.call('HDEL', P..'job:'..id, 'reason') end
+  h.run_at = now
+  restate(h, 'available')
+  wait(h, now)
+end
+local results, at = {}, 6
+for i = 1, tonumber(ARGV[5]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
+if h then follow_ups(id, results, {}, now) end
+return 1
+""",
+    # ARGV: job_id, run_at
+    "release": r"""
+local id, run_at = ARGV[2], ARGV[3]
+local h = get(id)
+if not h then return 0 end
+unwait(h)
+redis.call('HSET', P..'job:'..id, 'attempt', tonumber(h.attempt) - 1, 'run_at', run_at)
+redis.call('HDEL', P..'job:'..id, 'started_at')
+h.run_at = run_at
+restate(h, 'scheduled')
+wait(h, nil)
+return 1
+""",
+    # ARGV: ids...
+    "unclaim": r"""
+for i = 2, #ARGV do
+  local h = get(ARGV[i])
+  if h and h.state == 'executing' then
+    redis.call('HSET', P..'job:'..h.id, 'attempt', tonumber(h.attempt) - 1)
+    redis.call('HDEL', P..'job:'..h.id, 'started_at')
+    restate(h, 'available')
+    wait(h, tonumber(h.run_at))
+  end
+end
+return 1
+""",
+    # ARGV: now, reason, due (1/0)
+    "cancel_waiting": r"""
+local now, reason, due = tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
+local n = 0
+for _, state in ipairs({'available', 'scheduled', 'retrying'}) do
+  local ids = redis.call('ZRANGE', P..'state:'..state, 0, -1)
+  for _, id in ipairs(ids) do
+    local h = get(id)
+    local at = tonumber(h.run_at)
+    if (due and at <= now) or (not due and at > now) then
+      n = n + cancel(h, WAITING, now, reason)
+    end
+  end
+end
+return n
+""",
+    # ARGV: job_id, done, total, message
+    "set_progress": r"""
+local key = P..'job:'..ARGV[2]
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, 'progress_done', ARGV[3])
+for i, name in ipairs({'progress_total', 'progress_message'}) do
+  local v = opt(ARGV[3 + i])
+  if v then redis.call('HSET', key, name, v) else redis.call('HDEL', key, name) end
+end
+return 1
+""",
+    **WORKERS,
+    **SCHEDULES,
+    **EVENTS,
+}

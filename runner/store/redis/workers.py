@@ -1,0 +1,160 @@
+"""Worker registry and the lifeline on Redis: heartbeats extend leases, the dead are reaped.
+
+A worker's claimed jobs sit in its in-flight set (``inflight:<owner>``) and in
+``leases`` by expiry. A job is an orphan when its lease expired, or when its
+owner is a process of this host that no longer exists (found at once); the
+``recover`` script requeues it (or buries it after ``crash_limit`` deaths),
+charging a crash only to an attempt that had started (the owner's running file
+says which, as on SQLite).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from runner.store.owners import parse_worker_id, pid_alive, worker_gone
+from runner.store.redis.codec import NULL, arg, integer, number, text
+from runner.store.redis.connection import RedisBase
+from runner.store.rows import Recovery, WorkerRow
+from runner.store.sqlite.running_file import forget, read_started
+from runner.store.states import JobState, WorkerState
+
+
+class Workers(RedisBase):
+    """Worker rows, heartbeats and orphan recovery."""
+
+    def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
+                 now: float | None = None) -> None:
+        at = time.time() if now is None else now
+        host, pid = parse_worker_id(owner)
+        key = self.k("worker", owner)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping={"id": owner, "host": host, "pid": pid or 0, "started_at": at,
+                                "heartbeat_at": at, "state": WorkerState.RUNNING.value,
+                                "concurrency": concurrency, "queues": ",".join(queues) or "*",
+                                "running": 0, "processed": 0})
+        pipe.zadd(self.k("workers"), {owner: at})
+        pipe.execute()
+
+    def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
+                  rss_bytes: int | None = None, cpu_percent: float | None = None,
+                  processed: int | None = None, status: str | None = None,
+                  running: int | None = None, now: float | None = None) -> None:
+        at = time.time() if now is None else now
+        fields = {"rss_bytes": rss_bytes, "cpu_percent": cpu_percent, "processed": processed,
+                  "status": status, "running": len(job_ids) if running is None else running}
+        flat: list[object] = []
+        for name, value in fields.items():
+            flat += [name, arg(value)]
+        self.run("heartbeat", owner, arg(float(at)), arg(float(lease_seconds)), len(fields),
+                 *flat, *job_ids)  # type: ignore[arg-type]
+
+    def mark_stopped(self, owner: str, now: float | None = None) -> None:
+        at = time.time() if now is None else now
+        key = self.k("worker", owner)
+        if self.r.exists(key):
+            self.r.hset(key, mapping={"state": WorkerState.STOPPED.value, "stopped_at": at,
+                                      "running": 0})
+        if not self.r.scard(self.k("inflight", owner)):  # else the lifeline still needs it
+            self.r.srem(self.k("owners"), owner)
+
+    def recover_orphans(self, *, crash_limit: int, me: str | None = None,
+                        now: float | None = None) -> Recovery:
+        at = time.time() if now is None else now
+        host = socket.gethostname()
+        owners = [o.decode() for o in self.r.smembers(self.k("owners"))]
+        dead_here = []
+        for owner in owners:
+            if owner == me:
+                continue
+            owner_host, pid = parse_worker_id(owner)
+            if owner_host == host and pid is not None and (pid == os.getpid()
+                                                           or not pid_alive(pid)):
+                dead_here.append(owner)
+        running = [w.decode() for w in self.r.zrange(self.k("workers"), 0, -1)]
+        states = self._worker_states(running)
+        idle_dead = [w for w, s in zip(running, states, strict=True)
+                     if s == WorkerState.RUNNING.value and w != me and w not in dead_here
+                     and worker_gone(w, host)]
+        expired = [i.decode() for i in self.r.zrangebyscore(self.k("leases"), "-inf", f"({at}")]
+        suspects = set(expired)
+        for owner in dead_here:
+            suspects.update(i.decode() for i in self.r.smembers(self.k("inflight", owner)))
+        if not suspects and not idle_dead and not dead_here:
+            return Recovery([], [])
+        started = {owner: read_started(self.path, owner) for owner in dead_here}
+        ids = sorted(suspects)
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(self.k("job", job_id), "lease_owner", "attempt", "state")
+        flat: list[object] = []
+        for job_id, (owner, attempt, state) in zip(ids, pipe.execute(), strict=True):
+            if owner is None or state != JobState.EXECUTING.value.encode():
+                continue
+            who, number_ = owner.decode(), int(attempt)
+            ran = started.get(who)
+            unstarted = ran is not None and (job_id, number_) not in ran
+            flat += [job_id, who, number_, "1" if unstarted else "0"]
+        requeued, buried = self.run("recover", arg(float(at)), int(crash_limit), arg(me),
+                                    len(dead_here), *dead_here, *flat)  # type: ignore[misc]
+        gone = dead_here + idle_dead
+        for owner in gone:
+            key = self.k("worker", owner)
+            if self.r.hget(key, "state") == WorkerState.RUNNING.value.encode():
+                self.r.hset(key, mapping={"state": WorkerState.DEAD.value, "stopped_at": at,
+                                          "running": 0})
+        for owner in dead_here:
+            forget(self.path, owner)
+        return Recovery([i.decode() for i in requeued], [i.decode() for i in buried])
+
+    def _worker_states(self, owners: list[str]) -> list[str | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for owner in owners:
+            pipe.hget(self.k("worker", owner), "state")
+        return [text(s) for s in pipe.execute()]
+
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int, now: float | None = None) -> str | None:
+        """A running attempt stuck past its timeout: charged a crash (see SQLite's)."""
+        at = time.time() if now is None else now
+        state = self.run("charge_stuck", job_id, int(attempt), owner, message, int(crash_limit),
+                         arg(float(at)))
+        return None if not state else JobState(state.decode())  # type: ignore[union-attr]
+
+    def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
+        at = time.time() if now is None else now
+        old = self.r.zrangebyscore(self.k("workers"), "-inf", f"({at - older_than}")
+        for owner in old:
+            self.r.delete(self.k("worker", owner.decode()))
+            self.r.zrem(self.k("workers"), owner)
+        return len(old)
+
+    def list_workers(self, *, include_stopped: bool = False) -> list[WorkerRow]:
+        owners = self.r.zrevrange(self.k("workers"), 0, -1)
+        pipe = self.r.pipeline(transaction=False)
+        for owner in owners:
+            pipe.hgetall(self.k("worker", owner.decode()))
+        rows = []
+        for h in pipe.execute():
+            if not h:
+                continue
+            state = text(h.get(b"state")) or ""
+            if not include_stopped and state != WorkerState.RUNNING.value:
+                continue
+            rows.append(WorkerRow(
+                id=text(h[b"id"]) or "", host=text(h.get(b"host")) or "",
+                pid=integer(h.get(b"pid")), started_at=number(h.get(b"started_at")) or 0.0,
+                heartbeat_at=number(h.get(b"heartbeat_at")) or 0.0,
+                stopped_at=number(h.get(b"stopped_at")), state=state,
+                concurrency=integer(h.get(b"concurrency")), queues=text(h.get(b"queues")),
+                rss_bytes=_opt_int(h.get(b"rss_bytes")),
+                cpu_percent=number(h.get(b"cpu_percent")), running=integer(h.get(b"running")),
+                processed=integer(h.get(b"processed")), status=text(h.get(b"status"))))
+        return rows
+
+
+def _opt_int(value: bytes | None) -> int | None:
+    return None if value is None or value == NULL else int(float(value))

@@ -1,0 +1,54 @@
+"""Cancelling jobs from the command line: waiting at once, running ones by their worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.store.sqlite import queries
+from runner.store.states import JobState
+from tests import jobs
+from tests.conftest import read_records, wait_for
+from tests.process.test_cli import cli
+
+
+def test_a_waiting_job_is_cancelled_at_once_saying_by_whom(huey, settings_file):
+    later = jobs.add.schedule((1, 2), delay=3600)
+    done = cli(settings_file, "cancel", later.id)
+    assert done.returncode == 0, done.stderr
+    row = queries.get_job(huey.jobs.db, later.id)
+    assert row.state == JobState.CANCELLED and row.finished_at is not None
+    assert "cancelled by" in (row.reason or "") and "(cli)" in (row.reason or "")
+
+
+@pytest.mark.parametrize(("task", "trace"), [
+    ("cancellable_async", "cancelled"),    # cancelled at its await
+    ("cooperative_sync", "saw cancel"),    # sees current_job().cancelled and returns
+    ("stubborn_sync", None),               # interrupted after the grace
+])
+def test_a_running_job_is_stopped_by_its_worker_and_ends_cancelled(
+        huey, make_worker, record_file, settings_file, task, trace):
+    worker = make_worker()
+    result = getattr(jobs, task)("x")
+    wait_for(lambda: "start x" in read_records(record_file), timeout=30, message="the start")
+    done = cli(settings_file, "cancel", result.id)
+    assert done.returncode == 0 and "its worker stops it" in done.stdout, done.stderr
+    row = wait_for(lambda: (lambda r: r if r.state == JobState.CANCELLED else None)(
+        queries.get_job(huey.jobs.db, result.id)), timeout=15, message="the job cancelled")
+    assert "cancelled by" in row.reason and "(cli) while running" in row.reason
+    assert row.attempt == 1 and row.finished_at is not None  # not retried
+    records = read_records(record_file)
+    assert "end x" not in records
+    if trace:
+        assert f"{trace} x" in records
+    # The worker goes on with other jobs, on the same thread pool.
+    assert jobs.add(2, 3).get(blocking=True, timeout=30) == 5
+    assert worker.terminate() == 0
+
+
+def test_a_finished_job_cannot_be_cancelled(huey, make_worker, settings_file):
+    worker = make_worker()
+    result = jobs.add(1, 1)
+    assert result.get(blocking=True, timeout=30) == 2
+    done = cli(settings_file, "cancel", result.id)
+    assert done.returncode != 0 and "completed" in done.stderr
+    assert worker.terminate() == 0

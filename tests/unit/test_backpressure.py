@@ -1,0 +1,108 @@
+"""A full queue from the producer's side: ``[queues.NAME] on_full`` and ``block_timeout``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from runner import QueueFull, configure, enqueue_many
+from runner.sections import QueueSection
+from runner.store.sqlite import queries
+from runner.testing import drain
+from tests import jobs
+
+
+def bounded(huey, **section):
+    settings = huey.settings
+    configure(replace(settings, worker=replace(settings.worker, queue_size=5),
+                      queues={"default": QueueSection(**section)}))
+
+
+def waiting(huey) -> int:
+    return huey.jobs.store.waiting_in_queue("default")
+
+
+def test_a_plain_queue_blocks_by_default_until_a_worker_makes_room(huey):
+    bounded(huey, block_timeout=30)
+    seen: list[int] = []
+    done = threading.Event()
+
+    def worker() -> None:
+        while not done.is_set():
+            seen.append(waiting(huey))
+            huey.run_one()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        results = jobs.add.map([(1, n) for n in range(40)], batch_size=16)
+        single = jobs.add(2, 2)
+    finally:
+        done.set()
+        thread.join(30)
+    drain()
+    assert max(seen) <= 5
+    assert [r.get() for r in results] == [1 + n for n in range(40)]
+    assert single.get() == 4
+    assert queries.count_jobs(huey.jobs.db) == 41
+
+
+def test_block_gives_up_after_its_timeout_and_counts_one_rejection(huey):
+    bounded(huey, block_timeout=0.3)
+    jobs.add.map([(1, n) for n in range(5)])
+    started = time.monotonic()
+    with pytest.raises(QueueFull, match="queue 'default' is full"):
+        jobs.add(1, 99)
+    assert 0.3 <= time.monotonic() - started < 5
+    assert huey.jobs.store.backpressure_totals()["default"] == (1, 0)
+    assert queries.count_jobs(huey.jobs.db) == 5
+
+
+def test_reject_refuses_at_once_and_writes_nothing(huey):
+    bounded(huey, on_full="reject")
+    jobs.add.map([(1, n) for n in range(5)])
+    started = time.monotonic()
+    with pytest.raises(QueueFull) as raised:
+        enqueue_many([jobs.add.s(1, 1), jobs.add.s(1, 2)])
+    assert time.monotonic() - started < 1
+    assert raised.value.queue == "default"
+    assert queries.count_jobs(huey.jobs.db) == 5
+    assert huey.jobs.store.backpressure_totals()["default"] == (2, 0)
+
+
+def test_drop_oldest_makes_room_by_cancelling_the_oldest_waiting_jobs(huey):
+    bounded(huey, on_full="drop_oldest")
+    first = jobs.add.map([(1, n) for n in range(5)])
+    later = jobs.add.map([(2, n) for n in range(3)])
+    assert waiting(huey) == 5
+    for r in list(first)[:3]:
+        row = queries.get_job(huey.jobs.db, r.id)
+        assert row.state == "cancelled" and "dropped" in (row.reason or "")
+    assert drain() == 5
+    assert [r.get() for r in later] == [2, 3, 4]
+    assert huey.jobs.store.backpressure_totals()["default"] == (0, 3)
+
+
+def test_max_size_of_a_queue_wins_over_the_worker_queue_size(huey):
+    bounded(huey, on_full="reject", max_size=0)  # 0: this queue is unbounded
+    jobs.add.map([(1, n) for n in range(20)])
+    assert queries.count_jobs(huey.jobs.db) == 20
+
+
+def test_rejections_drops_and_pauses_are_exported_for_prometheus(huey):
+    from runner import pause_queue
+    from runner.readmodel.prometheus import render_database
+    from runner.store.sqlite.scrape_reads import read_database
+
+    bounded(huey, on_full="reject")
+    jobs.add.map([(1, n) for n in range(5)])
+    with pytest.raises(QueueFull):
+        jobs.add(1, 1)
+    pause_queue("default")
+    text = render_database(read_database(huey.jobs.db))
+    assert 'jobrunner_queue_rejected_total{queue="default"} 1' in text
+    assert 'jobrunner_queue_dropped_total{queue="default"} 0' in text
+    assert 'jobrunner_queue_paused{queue="default"} 1' in text
