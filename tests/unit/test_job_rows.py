@@ -10,6 +10,7 @@ import pytest
 
 from runner import configure, control
 from runner.errors import QueueFull
+from runner.sections import QueueSection
 from runner.store.factory import store_for
 from runner.store.sqlite import queries
 from runner.store.sqlite.counters import recount_waiting
@@ -35,7 +36,10 @@ def assert_exact(db) -> None:
 
 
 def bounded(huey, size: int):
-    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=size)))
+    # These tests are about the bound itself: a full queue refuses at once.
+    refuse = QueueSection(on_full="reject")
+    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=size),
+                      queues={"default": refuse, "other": refuse}))
 
 
 def test_count_is_exact_after_every_kind_of_transition(huey):
