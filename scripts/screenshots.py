@@ -23,12 +23,11 @@ time.tzset()
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.store.db import Database  # noqa: E402
-from runner.store.queries import JobFilter  # noqa: E402
-
 from bench.seed_dashboard import seed  # noqa: E402
-from runner.store import logs as logstore  # noqa: E402
-from runner.store import workers  # noqa: E402
+from runner.store.rows import JobFilter  # noqa: E402
+from runner.store.sqlite import logs as logstore  # noqa: E402
+from runner.store.sqlite import workers  # noqa: E402
+from runner.store.sqlite.db import Database  # noqa: E402
 from tui.app import DashboardApp, make_app  # noqa: E402
 
 NOW = dt.datetime(2026, 1, 5, 9, 30, tzinfo=dt.UTC).timestamp()
