@@ -33,8 +33,6 @@ from runner.flow import (
     next_token_at,
     refill,
     turn_key,
-    weighted_next,
-    weighted_step,
 )
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.states import EXECUTING_SQL, WAITING_SQL
@@ -101,6 +99,27 @@ class _Budget:
                      if n >= self.limits.key_concurrency.get(t, 0) > 0)
         return frozenset(found)
 
+    def unbound(self, queues: Sequence[str], want: int) -> bool:
+        """Whether no limit can hold back any of ``want`` more starts from ``queues``:
+        every concurrency cap stays above what runs plus ``want``, every bucket holds
+        ``want`` tokens. Then each job read (paused and held tasks are left out in SQL)
+        may start, and the claim need not check job by job."""
+        limits = self.limits
+        for q in queues:
+            cap = limits.queue_concurrency.get(q, 0)
+            if cap and self.running_queue[q] + want > cap:
+                return False
+            rate = limits.queue_rates.get(q)
+            if rate is not None and not has_token(
+                    self.tokens.get(bucket_key("queue", q), 1.0) - want + 1, rate):
+                return False
+        for task, cap in (*limits.task_concurrency.items(), *limits.key_concurrency.items()):
+            # A key's count never exceeds its task's: the task's bounds every key's.
+            if self.running_task[task] + want > cap:
+                return False
+        return all(has_token(self.tokens.get(bucket_key("task", t), 1.0) - want + 1, rate)
+                   for t, rate in limits.task_rates.items())
+
     def take(self, c: _Candidate) -> None:
         self.running_queue[c.queue] += 1
         self.running_task[c.task] += 1
@@ -146,6 +165,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     else:  # one stream over every open queue, in priority order
         stream = _Stream(open_queues, now, want, limits.aging, crashes)
         chosen = []
+        if budget.unbound(open_queues, want):  # every job read may start: no check each
+            chosen = stream.take_first(conn, budget, want)
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
             chosen.append(c)
@@ -239,6 +260,16 @@ class _Stream:
         self.position += 1
         self.taken.add(c.id)
         budget.take(c)
+
+    def take_first(self, conn: sqlite3.Connection, budget: _Budget,
+                   want: int) -> list[_Candidate]:
+        """The first ``want`` jobs of a first read, taken without checking each: for a
+        budget no limit can bind in this claim (:meth:`_Budget.unbound`)."""
+        self._fetch(conn, budget)
+        found = self.rows[:want]
+        for c in found:
+            self.take(c, budget)
+        return found
 
     def next_allowed(self, conn: sqlite3.Connection, budget: _Budget) -> _Candidate | None:
         """The next job the limits allow (skipping those they hold back), or None."""
@@ -345,24 +376,47 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
     names = sorted(queues)
     if not names:
         return []
-    counters = {q: budget.turns.get(q, 0.0) for q in names}
-    total = sum(limits.weights.get(q, 1) for q in names)
-    streams = {q: _Stream([q], now, -(-want * limits.weights.get(q, 1) // total) + 1,
-                          limits.aging, crashes) for q in names}
-    _prime(conn, list(streams.values()), budget)
+    weight = [limits.weights.get(q, 1) for q in names]
+    counter = [budget.turns.get(q, 0.0) for q in names]
+    total = sum(weight)
+    streams = [_Stream([q], now, -(-want * w // total) + 1, limits.aging, crashes)
+               for q, w in zip(names, weight, strict=True)]
+    _prime(conn, streams, budget)
+    unbound = budget.unbound(names, want)
     chosen: list[_Candidate] = []
-    ready = list(names)
+    # Smooth weighted round robin (runner.flow.weighted_step, ties to the first name),
+    # over lists: this runs once per job claimed.
+    ready = list(range(len(names)))
     while len(chosen) < want and ready:
-        queue = weighted_next(counters, limits.weights, ready)
-        stream = streams[queue]
-        c = stream.next_allowed(conn, budget)
-        if c is None:  # nothing more this queue may give: the pick goes to the others
-            ready.remove(queue)
-            continue
-        weighted_step(counters, limits.weights, ready)
-        stream.take(c, budget)
-        chosen.append(c)
-    budget.turns.update(counters)
+        best, top = ready[0], counter[ready[0]] + weight[ready[0]]
+        for i in ready:
+            if counter[i] + weight[i] > top:
+                best, top = i, counter[i] + weight[i]
+        stream = streams[best]
+        if unbound and stream.position < len(stream.rows):
+            c = stream.rows[stream.position]
+            stream.position += 1
+            stream.taken.add(c.id)
+            chosen.append(c)
+        else:
+            if unbound:  # the budget is read from here on: bring it up to date
+                for taken in chosen:
+                    budget.take(taken)
+                unbound = False
+            found = stream.next_allowed(conn, budget)
+            if found is None:  # nothing more this queue may give: the pick goes to the others
+                ready.remove(best)
+                total -= weight[best]
+                continue
+            stream.take(found, budget)
+            chosen.append(found)
+        for i in ready:
+            counter[i] += weight[i]
+        counter[best] -= total
+    if unbound:
+        for taken in chosen:
+            budget.take(taken)
+    budget.turns.update(zip(names, counter, strict=True))
     return chosen
 
 
