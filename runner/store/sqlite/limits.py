@@ -41,13 +41,15 @@ from runner.store.states import EXECUTING_SQL, WAITING_SQL
 MAX_LEVELS = 32
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     id: str
     task: str
     key: str | None
     queue: str
-    order: tuple[int, float]
+    order: tuple[int, float] = (0, 0.0)
+    """Sort key where levels of priority are merged (:func:`runner.flow.claim_order`);
+    a read already in claim order leaves it unset."""
 
 
 @dataclass
@@ -119,6 +121,24 @@ class _Budget:
                 return False
         return all(has_token(self.tokens.get(bucket_key("task", t), 1.0) - want + 1, rate)
                    for t, rate in limits.task_rates.items())
+
+    def take_all(self, chosen: Sequence[_Candidate]) -> None:
+        """:meth:`take` for each of ``chosen``, counted by queue and task first."""
+        queues: dict[str, int] = defaultdict(int)
+        tasks: dict[str, int] = defaultdict(int)
+        for c in chosen:
+            queues[c.queue] += 1
+            tasks[c.task] += 1
+            if c.key is not None:
+                self.running_key[(c.task, c.key)] += 1
+        for kind, counts, running in (("queue", queues, self.running_queue),
+                                      ("task", tasks, self.running_task)):
+            for name, n in counts.items():
+                running[name] += n
+                bucket = bucket_key(kind, name)
+                if bucket in self.tokens:
+                    self.tokens[bucket] -= n
+                    self.spent.add(bucket)
 
     def take(self, c: _Candidate) -> None:
         self.running_queue[c.queue] += 1
@@ -267,8 +287,9 @@ class _Stream:
         budget no limit can bind in this claim (:meth:`_Budget.unbound`)."""
         self._fetch(conn, budget)
         found = self.rows[:want]
-        for c in found:
-            self.take(c, budget)
+        self.position = len(found)
+        self.taken.update(c.id for c in found)
+        budget.take_all(found)
         return found
 
     def next_allowed(self, conn: sqlite3.Connection, budget: _Budget) -> _Candidate | None:
@@ -310,9 +331,8 @@ class _Stream:
         if self.aging > 0 and direct and direct[0][6] != direct[0][5]:
             self.rows, self.complete = [], False
             return False
-        self.rows = [_Candidate(job_id, task, key, queue,
-                                claim_order(priority, run_at, self.now, self.aging))
-                     for job_id, task, key, run_at, queue, priority, _ in direct]
+        self.rows = [_Candidate(job_id, task, key, queue)
+                     for job_id, task, key, _, queue, _, _ in direct]
         self.complete = len(direct) < (self.size if size is None else size)
         return True
 
@@ -400,8 +420,7 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
             chosen.append(c)
         else:
             if unbound:  # the budget is read from here on: bring it up to date
-                for taken in chosen:
-                    budget.take(taken)
+                budget.take_all(chosen)
                 unbound = False
             found = stream.next_allowed(conn, budget)
             if found is None:  # nothing more this queue may give: the pick goes to the others
@@ -414,8 +433,7 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
             counter[i] += weight[i]
         counter[best] -= total
     if unbound:
-        for taken in chosen:
-            budget.take(taken)
+        budget.take_all(chosen)
     budget.turns.update(zip(names, counter, strict=True))
     return chosen
 
