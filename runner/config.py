@@ -48,7 +48,9 @@ T = TypeVar("T")
 #: Environment variable naming the settings file (default ``./settings.toml``).
 SETTINGS_ENV = "RUNNER_SETTINGS"
 
-QUEUE_TYPES = ("sqlite", "redis")
+QUEUE_TYPES = ("sqlite", "postgres", "redis")
+#: How a PostgreSQL database is named in ``[runner] database`` / ``RUNNER_DATABASE``.
+POSTGRES_URL_PREFIXES = ("postgresql://", "postgres://")
 SERIALIZERS = ("pickle", "json")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -58,7 +60,11 @@ class RunnerSection:
     """``[runner]``: where the jobs live and which task modules a worker loads."""
 
     database: str = "jobs.db"
-    """Path of the SQLite file, relative to the settings file's directory."""
+    """Path of the SQLite file, relative to the settings file's directory, or with
+    ``queue_type = "postgres"`` a PostgreSQL URL (``postgresql://user@host:5432/dbname``)."""
+    node_name: str = ""
+    """This host's name in worker ids (empty: the machine's host name). Workers of one
+    node name recognise each other's dead processes by pid; others wait out the lease."""
     imports: tuple[str, ...] = ()
     """Task modules the worker imports at start-up (dotted names)."""
     timezone: str = "UTC"
@@ -170,6 +176,13 @@ class Settings:
     """``[queues.NAME]``; ``default`` is always present."""
     path: str | None = None
     """The settings file these came from, or None for built-in defaults."""
+
+    @property
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL of the jobs database (``queue_type = "postgres"``), else None."""
+        if self.worker.queue_type == "postgres":
+            return self.runner.database
+        return None
 
     @property
     def database_path(self) -> Path:
@@ -292,7 +305,8 @@ def _parse_events(value: Any, where: str) -> EventSettings:
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``WORKER_*``, ``RUNNER_DATABASE`` and ``REDIS_URL`` overrides, checked as the file."""
+    """Apply ``WORKER_*``, ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL``
+    overrides, checked as the file."""
     worker: dict[str, Any] = {}
     if "WORKER_QUEUE_TYPE" in environ:
         worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
@@ -306,6 +320,8 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
     runner = settings.runner
     if environ.get("RUNNER_DATABASE"):
         runner = replace(runner, database=environ["RUNNER_DATABASE"])
+    if environ.get("RUNNER_NODE_NAME"):
+        runner = replace(runner, node_name=environ["RUNNER_NODE_NAME"].strip())
     if environ.get("REDIS_URL"):
         runner = replace(runner, redis_url=environ["REDIS_URL"].strip())
     result = replace(settings, runner=runner, worker=replace(settings.worker, **worker))
@@ -388,6 +404,9 @@ def _runner_problems(r: RunnerSection) -> list[tuple[str, str, str]]:
         problems.append(("runner", "file_mode",
                          f"{r.file_mode!r} must be octal permissions that let the owner read "
                          "and write, e.g. \"0600\" or \"0640\""))
+    if r.node_name and not re.fullmatch(r"[\w.-]+", r.node_name):
+        problems.append(("runner", "node_name",
+                         f"{r.node_name!r} may hold only letters, digits, '.', '-' and '_'"))
     if r.serializer not in SERIALIZERS:
         problems.append(("runner", "serializer",
                          f"{r.serializer!r} is not one of {', '.join(SERIALIZERS)}"))
@@ -442,6 +461,14 @@ def _check(s: Settings, where: str) -> None:
         problems.append(("database", "busy_timeout", "timeouts and limits must not be negative"))
     if not s.runner.database:
         problems.append(("runner", "database", "must not be empty"))
+    elif w.queue_type == "postgres" and not s.runner.database.startswith(POSTGRES_URL_PREFIXES):
+        problems.append(("runner", "database",
+                         f"{s.runner.database!r} is not a PostgreSQL URL; queue_type "
+                         "\"postgres\" needs one like \"postgresql://user@host:5432/dbname\""))
+    elif w.queue_type == "sqlite" and s.runner.database.startswith(POSTGRES_URL_PREFIXES):
+        problems.append(("worker", "queue_type",
+                         "is \"sqlite\" but [runner] database is a PostgreSQL URL; set "
+                         "queue_type = \"postgres\" (or WORKER_QUEUE_TYPE=postgres)"))
     problems += _runner_problems(s.runner)
     if problems:
         section, key, why = problems[0]

@@ -28,7 +28,7 @@ from runner.store.factory import is_url
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
-                   "runner.cli.ops", "runner.cli.queues"]
+                   "runner.cli.ops", "runner.cli.queues", "runner.cli.migrate"]
 
 
 @dataclass

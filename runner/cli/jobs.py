@@ -199,7 +199,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
         note = jobs.store.space_reclaim_note()
         if note:
             print(f"note: {note}")
-        database = str(settings.database_path)
+        database = jobs.store.location
     else:
         database = f"{settings.database_path} (not created yet: the worker creates it)"
     print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "

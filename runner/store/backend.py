@@ -835,6 +835,9 @@ class StoreRequest:
     """A handle of its own with one connection that the caller's threads take turns on
     (the dashboard), instead of the process-wide one."""
     file_mode: int = DEFAULT_FILE_MODE
+    connections: int = 0
+    """How many threads may use the handle at once (a server backend's pool size);
+    0 for the backend's default."""
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config import DatabaseSection, Settings
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DatabaseUnavailable, InvalidAction
 from runner.files import DEFAULT_FILE_MODE
 from runner.store.backend import Backend, Store, StoreRequest
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 
 #: Where each backend lives; imported on first use.
-MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite", "redis": "runner.store.redis"}
+MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite", "postgres": "runner.store.postgres",
+                           "redis": "runner.store.redis"}
 #: URL schemes and the backend each names.
 SCHEMES: dict[str, str] = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
                            "redis": "redis", "rediss": "redis"}
@@ -90,6 +92,8 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
             database = redis_url(target)
         options = options or target.database
         mode = target.runner.file_mode_bits if file_mode is None else file_mode
+        # The worker's threads, plus its claimer, heartbeat, scheduler and log sink.
+        connections = target.worker.max_concurrent_tasks + 4
         if is_url(database) and SCHEMES.get(database.split("://", 1)[0]) != name:
             raise ConfigError(f"[runner] database {_redacted(database)!r} is not a "
                               f"{name} database ([worker] queue_type = {name!r})")
@@ -107,9 +111,46 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
             name = "sqlite"
             database = str(Path(database).expanduser().absolute())
         mode = DEFAULT_FILE_MODE if file_mode is None else file_mode
+        connections = 0
     request = StoreRequest(database, options or DatabaseSection(), readonly=readonly,
-                           shared=shared, file_mode=mode)
+                           shared=shared, file_mode=mode, connections=connections)
     return backend(name).open(request)
+
+
+def copy_to_postgres(source: Settings, url: str, *, history_since: float,
+                     force: bool = False, now: float | None = None) -> dict[str, tuple[int, int]]:
+    """Copy the SQLite jobs file of ``source`` to the PostgreSQL database at ``url``:
+    live jobs, schedules, pending events and what finished or fired since
+    ``history_since``. Safe to run again (rows already there are kept as they are).
+
+    Returns:
+        table -> (rows read from the file, rows new in PostgreSQL).
+
+    Raises:
+        DatabaseUnavailable: there is no file, or the server cannot be reached.
+        InvalidAction: workers still run on the file (and not ``force``).
+    """
+    from runner.store.postgres import open_postgres_store
+    from runner.store.postgres.transfer import copy_from_sqlite
+
+    if not source.database_path.exists():
+        raise DatabaseUnavailable(f"{source.database_path}: no jobs database here to copy from")
+    file = open_store(source.database_path, readonly=True)
+    at = time.time() if now is None else now
+    running = len(file.live_worker_ids(at, 60.0))
+    if running and not force:
+        raise InvalidAction(
+            f"{file.location}: {running} worker(s) still run on this file; stop them first (a "
+            "job they finish after the copy would run again on PostgreSQL), or pass --force")
+    target = open_postgres_store(url)
+    report = copy_from_sqlite(file.db, target.db,  # type: ignore[attr-defined]
+                              history_since=history_since, channel=target.db.channel)
+    return {name: (read, report.written.get(name, 0)) for name, read in report.read.items()}
+
+
+def redacted(url: str) -> str:
+    """``url`` without a password, for messages."""
+    return _redacted(url)
 
 
 def redis_url(settings: Settings) -> str:

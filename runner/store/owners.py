@@ -7,10 +7,16 @@ import socket
 import time
 
 
-def make_worker_id(now: float | None = None) -> str:
-    """A new worker id for this process."""
+def make_worker_id(now: float | None = None, *, node: str = "") -> str:
+    """A new worker id for this process on ``node`` (default: the machine's host name)."""
     started = time.time() if now is None else now
-    return f"{socket.gethostname()}:{os.getpid()}:{int(started * 1000)}"
+    return f"{node or socket.gethostname()}:{os.getpid()}:{int(started * 1000)}"
+
+
+def node_of(me: str | None) -> str:
+    """The node (host) name of worker id ``me``, or this machine's host name."""
+    host = parse_worker_id(me)[0] if me else ""
+    return host or socket.gethostname()
 
 
 def parse_worker_id(owner: str) -> tuple[str, int | None]:

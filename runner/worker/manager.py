@@ -156,7 +156,7 @@ class Manager:
         self._stop_requested = threading.Event()
         self.queues = tuple(queues) or settings.worker.queues
         self.huey = huey or get_huey()
-        self.owner = make_worker_id()
+        self.owner = make_worker_id(node=settings.runner.node_name)
         self.loader = loader
         self.consumer: RunnerConsumer | None = None
         self.lifeline: Lifeline | None = None

@@ -157,6 +157,30 @@ def test_known_time_zones_are_accepted(tmp_path):
     assert settings.runner.timezone == "Europe/Paris"
 
 
+def test_postgres_takes_a_url_from_the_file_or_the_environment(tmp_path):
+    url = "postgresql://jobs@db.internal:5432/jobs"
+    settings = load_settings(write(tmp_path, f'[runner]\ndatabase = "{url}"\n'
+                                             '[worker]\nqueue_type = "postgres"\n'), environ={})
+    assert settings.database_url == url
+    settings = load_settings(write(tmp_path, ""), environ={
+        "WORKER_QUEUE_TYPE": "postgres", "RUNNER_DATABASE": url, "RUNNER_NODE_NAME": "host-b"})
+    assert (settings.database_url, settings.runner.node_name) == (url, "host-b")
+    assert load_settings(write(tmp_path, ""), environ={}).database_url is None
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[worker]\nqueue_type = "postgres"\n',
+     "[runner] database 'jobs.db' is not a PostgreSQL URL"),
+    ('[runner]\ndatabase = "postgresql://x/y"\n',
+     '[worker] queue_type is "sqlite" but [runner] database is a PostgreSQL URL'),
+    ('[runner]\nnode_name = "host a"\n', "[runner] node_name 'host a' may hold only"),
+])
+def test_a_database_that_does_not_fit_the_queue_type_is_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert message in str(error.value) and error.value.exit_code == 78
+
+
 def test_redis_is_chosen_by_the_environment_with_its_url(tmp_path):
     settings = load_settings(write(tmp_path, "[runner]\nredis_prefix = \"shop\"\n"), environ={
         "WORKER_QUEUE_TYPE": "redis", "REDIS_URL": "redis://127.0.0.1:6390/2"})

@@ -30,9 +30,8 @@ def test_a_read_only_open_of_a_missing_file_creates_nothing(tmp_path):
 
 
 def test_a_url_of_another_backend_than_queue_type_is_refused_without_its_password():
-    settings = parse_settings({"runner": {"database": "postgresql://me:secret@db/jobs"}})
     with pytest.raises(ConfigError, match="queue_type") as caught:
-        open_store(settings)
+        open_store(parse_settings({"runner": {"database": "postgresql://me:secret@db/jobs"}}))
     assert "secret" not in str(caught.value)
 
 

@@ -16,7 +16,10 @@ from pathlib import Path
 from runner.store.states import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_OWNERS = {ROOT / "runner/store/states.py", ROOT / "runner/store/sqlite/transitions.py",
+#: The states, and each backend's state machine (the only code writing ``runner_job``).
+TRANSITIONS = {ROOT / "runner/store/sqlite/transitions.py",
+               ROOT / "runner/store/postgres/transitions.py"}
+STATE_OWNERS = {ROOT / "runner/store/states.py", *TRANSITIONS,
                 # The same transitions as Redis Lua functions (a backend's state machine).
                 *(ROOT / "runner/store/redis" / name
                   for name in ("lua_jobs.py", "lua_schedules.py", "lua_events.py", "lua_workers.py",
@@ -106,11 +109,11 @@ def test_only_the_transitions_write_jobs():
     assert job_writes_outside_transitions(_sources("runner", "tui")) == []
 
 
-def test_the_failed_attempt_insert_is_written_once():
-    text = (ROOT / "runner/store/sqlite/transitions.py").read_text()
+def test_the_failed_attempt_insert_is_written_once_per_backend():
     everywhere = "".join(p.read_text() for p in _sources("runner"))
-    assert everywhere.count("INSERT INTO runner_job_error") == 1
-    assert text.count("INSERT INTO runner_job_error") == 1
+    assert everywhere.count("INSERT INTO runner_job_error") == len(TRANSITIONS)
+    for path in TRANSITIONS:
+        assert path.read_text().count("INSERT INTO runner_job_error") == 1, path
 
 
 def test_the_scans_find_what_they_look_for(tmp_path):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from runner.errors import ConfigError, InvalidAction
 from runner.flow import FlowLimits
-from runner.store.job_rows import Ack, Claimed, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.redis.codec import acks_args, arg, job_args, jobs_args, pairs_args
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import ClaimResult
@@ -21,9 +21,19 @@ from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYAB
 class JobMachine(RedisBase):
     """Writes that move jobs between states."""
 
-    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0) -> None:
-        if jobs and self.run("enqueue", arg(float(now)), int(queue_size), *jobs_args(jobs)):
+    def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
+                bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
+        # Not yet on Redis: per-queue on_full (a full queue refuses, as with reject), unique
+        # windows and states (a live job of the key refuses with DuplicateJob). The tightest
+        # bound of the batch's queues applies.
+        size = queue_size
+        if bounds:
+            sizes = {bounds[j.queue].max_size if j.queue in bounds else queue_size
+                     for j in jobs}
+            size = min((n for n in sizes if n), default=0)
+        if jobs and self.run("enqueue", arg(float(now)), int(size), *jobs_args(jobs)):
             self._published.woke = True  # the function published the wake-up already
+        return Enqueued({})
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),

@@ -11,11 +11,16 @@ its idle threads goes back as if never claimed (see :mod:`runner.store.sqlite.ru
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import time
 
-from runner.store.owners import make_worker_id, parse_worker_id, pid_alive, worker_gone  # noqa: F401 - re-exported
+from runner.store.owners import (  # noqa: F401 - re-exported
+    make_worker_id,
+    node_of,
+    parse_worker_id,
+    pid_alive,
+    worker_gone,
+)
 from runner.store.rows import Recovery  # noqa: F401 - re-exported
 from runner.store.sqlite import cancels, transitions
 from runner.store.sqlite.db import Database
@@ -78,7 +83,7 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     job whose outcome could not be written (a full disk, say).
     """
     at = time.time() if now is None else now
-    host = socket.gethostname()
+    host = node_of(me)
     with db.read() as conn:
         rows = transitions.lease_owners(conn)
     dead_here = []

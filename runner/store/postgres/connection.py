@@ -1,0 +1,196 @@
+"""Pooled connections to a PostgreSQL jobs database: transactions, retries, error mapping.
+
+One :class:`PgDatabase` per database URL per process. Connections come from a
+psycopg pool sized to the worker's threads; each write is one transaction,
+retried with backoff when PostgreSQL aborts it for a reason a retry gets past
+(a deadlock, a serialization failure, a lost connection), until a deadline.
+The schema a store works in is the connection's ``search_path`` (a URL may
+set it with ``?options=-csearch_path%3Dname``); wake-ups use a ``LISTEN``
+channel named after the database and that schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+
+from runner.errors import DatabaseLocked, DatabaseUnavailable, DiskFull
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Aborts a retry of the whole transaction gets past.
+_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
+              pg_errors.LockNotAvailable)
+#: Default seconds a write keeps retrying before it gives up (nothing written).
+WRITE_DEADLINE = 30.0
+
+
+def is_postgres_url(text: str) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) database URL."""
+    return str(text).startswith(("postgresql://", "postgres://"))
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+class PgDatabase:
+    """The jobs database at one PostgreSQL URL, shared by every thread of a process.
+
+    Args:
+        url: a libpq URL (``postgresql://user@host:5432/dbname``).
+        pool_size: connections kept at most (the worker's threads plus its helpers).
+        connect_timeout: seconds to wait for the server at start-up.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+        self.url = url
+        self.display = redacted(url)
+        self.pool_size = max(2, pool_size)
+        self._connect_timeout = connect_timeout
+        self._pool = self._new_pool()
+        self._open_lock = threading.Lock()
+        self._opened = False
+        self.schema = ""
+        self.database = ""
+        self._channel = ""
+        #: Transactions PostgreSQL aborted (deadlock, serialization) and this retried.
+        self.retries = 0
+
+    def _new_pool(self) -> psycopg_pool.ConnectionPool:
+        return psycopg_pool.ConnectionPool(
+            self.url, min_size=1, max_size=self.pool_size, open=False, name="runner",
+            kwargs={"autocommit": True}, timeout=self._connect_timeout,
+            reconnect_timeout=self._connect_timeout)
+
+    @property
+    def path(self) -> Path:
+        """The URL (without password) as a path-like name for messages."""
+        return Path(self.display)
+
+    @property
+    def channel(self) -> str:
+        """The ``LISTEN``/``NOTIFY`` channel of this database and schema."""
+        self._ensure_open()
+        return self._channel
+
+    # -- connections ---------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._opened:
+            return
+        with self._open_lock:
+            if self._opened:
+                return
+            try:
+                self._pool.open(wait=True, timeout=self._pool.timeout)
+            except psycopg_pool.PoolTimeout:
+                self._pool.close()
+                raise DatabaseUnavailable(
+                    f"{self.display}: cannot connect to PostgreSQL within "
+                    f"{self._pool.timeout:g}s; is the server up and the URL right "
+                    "([runner] database / RUNNER_DATABASE)?") from None
+            with self._pool.connection() as conn:
+                self.database, self.schema = conn.execute(
+                    "SELECT current_database(), current_schema()").fetchone()
+            self._channel = re.sub(r"\W", "_", f"runner_{self.database}_{self.schema}")[:63]
+            self._opened = True
+
+    def connect(self) -> psycopg.Connection:
+        """A dedicated connection outside the pool (the ``LISTEN`` loop); the caller closes it."""
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    def close(self) -> None:
+        """Close every pooled connection; the next use opens the pool again."""
+        with self._open_lock:
+            self._pool.close()
+            self._pool = self._new_pool()
+            self._opened = False
+
+    # -- reads and writes ----------------------------------------------------
+
+    def query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        """Run a read and fetch every row (retried while the connection is lost)."""
+        return self._run(lambda conn: conn.execute(sql, params).fetchall(), WRITE_DEADLINE,
+                         transaction=False)
+
+    def write(self, fn: Callable[[psycopg.Connection], T], *,
+              deadline: float | None = None, single: bool = False) -> T:
+        """Run ``fn(conn)`` inside one transaction, retried as a whole while that helps.
+
+        With ``single``, ``fn`` runs one statement, which commits by itself: one
+        round trip instead of three (no BEGIN, no COMMIT).
+
+        Raises:
+            DatabaseLocked: deadlocks or serialization failures outlasted the deadline.
+            DatabaseUnavailable: the server stayed unreachable past the deadline.
+        """
+        return self._run(fn, WRITE_DEADLINE if deadline is None else deadline,
+                         transaction=not single)
+
+    def _run(self, fn: Callable[[psycopg.Connection], T], limit: float, *,
+             transaction: bool) -> T:
+        self._ensure_open()
+        give_up = time.monotonic() + limit
+        delay = 0.01
+        while True:
+            try:
+                with self._pool.connection() as conn:
+                    if not transaction:
+                        return fn(conn)
+                    with conn.transaction():
+                        return fn(conn)
+            except _RETRYABLE as exc:
+                self.retries += 1
+                logger.debug("%s: %s; retrying the transaction", self.display, exc)
+                if time.monotonic() >= give_up:
+                    raise DatabaseLocked(
+                        f"{self.display}: {exc.__class__.__name__} for {limit:g}s; "
+                        "nothing was written") from None
+            except pg_errors.DiskFull as exc:
+                raise DiskFull(f"{self.display}: {exc}; nothing was written") from None
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                if isinstance(exc, psycopg.errors.QueryCanceled):
+                    raise
+                if time.monotonic() >= give_up:
+                    raise DatabaseUnavailable(
+                        f"{self.display}: the connection was lost and not regained within "
+                        f"{limit:g}s ({exc}); nothing was written") from None
+                logger.warning("%s: connection lost (%s); retrying in %.2fs",
+                               self.display, exc, delay)
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
+
+_open: dict[str, PgDatabase] = {}
+_open_lock = threading.Lock()
+
+
+def open_pg_database(url: str, *, pool_size: int = 4) -> PgDatabase:
+    """The process-wide :class:`PgDatabase` of a URL (one per URL)."""
+    with _open_lock:
+        db = _open.get(url)
+        if db is None or db.pool_size < pool_size:
+            if db is not None:
+                db.close()
+            db = _open[url] = PgDatabase(url, pool_size=pool_size)
+        return db

@@ -1,0 +1,282 @@
+"""Events on PostgreSQL: the ``runner_event`` log, fan-out, outcomes and pruning.
+
+The same rows and meaning as :mod:`runner.store.events`. Fan-out is a
+compare-and-set of each event's status (``pending`` → ``dispatched``), so a
+dispatch that runs twice, on any host, writes its handler jobs once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import psycopg
+
+from runner.errors import EventNotFound
+from runner.event_patterns import matches
+from runner.store.event_rows import (
+    OUTCOME_OF_STATE,
+    EventRow,
+    EventStatus,
+    HandlerOutcome,
+    NewEvent,
+)
+from runner.store.job_rows import NewJob
+from runner.store.postgres import transitions
+from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.lookup import AmbiguousId, lookup_id
+from runner.store.rows import DISPATCH_TASK
+from runner.store.states import AVAILABLE_SQL, LIVE_SQL
+
+_COLUMNS = ", ".join(EventRow.__dataclass_fields__)
+_E_COLUMNS = ", ".join("e." + c for c in EventRow.__dataclass_fields__)
+
+
+def insert_events(db: PgDatabase, events: Sequence[NewEvent],
+                  dispatch: Sequence[tuple[NewJob, Sequence[str]]], *, now: float,
+                  dedupe_window: float, deadline: float) -> list[str]:
+    """Write events and their dispatch jobs in one transaction; returns the event ids.
+
+    A keyed event whose key was used within ``dedupe_window`` seconds is not
+    written: its slot holds the earlier event's id. Keys are serialised with a
+    transaction-level advisory lock per key, so two hosts emitting the same key
+    at once write one event.
+    """
+    channel = db.channel
+
+    def write(conn: psycopg.Connection) -> list[str]:
+        ids: list[str] = []
+        written: set[str] = set()
+        seen: dict[str, str] = {}
+        rows = []
+        keys = sorted({e.key for e in events if e.key is not None})
+        for key in keys:  # one at a time, in order: two emitters never lock crosswise
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                         (f"runner event key {key}",))
+        for event in events:
+            if event.key is not None:
+                earlier = seen.get(event.key) or _recent_key(conn, event.key,
+                                                              now - dedupe_window)
+                if earlier is not None:
+                    ids.append(earlier)
+                    continue
+                seen[event.key] = event.id
+            ids.append(event.id)
+            written.add(event.id)
+            rows.append(event)
+        if not rows:
+            return ids
+        waiting = _waiting_dispatch_job(conn, now)
+        jobs, owner = [], {}
+        for job, covered in dispatch:
+            if not any(i in written for i in covered):
+                continue
+            shared = waiting if job.run_at <= now else None
+            if shared is None:
+                jobs.append(job)
+            owner.update({i: shared or job.id for i in covered})
+        conn.execute(
+            "INSERT INTO runner_event (id, name, data, key, emitted_at, source, dispatch_job) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+            "%s::float8[], %s::text[], %s::text[])",
+            ([e.id for e in rows], [e.name for e in rows], [e.data for e in rows],
+             [e.key for e in rows], [now] * len(rows), [e.source for e in rows],
+             [owner.get(e.id) for e in rows]))
+        transitions.enqueue(conn, jobs, now, channel=channel)
+        return ids
+
+    return db.write(write, deadline=deadline)
+
+
+def _waiting_dispatch_job(conn: psycopg.Connection, now: float) -> str | None:
+    row = conn.execute(
+        f"SELECT id FROM runner_job WHERE task = '{DISPATCH_TASK}' AND state = {AVAILABLE_SQL} "
+        f"AND run_at <= %s LIMIT 1", (now,)).fetchone()
+    return row[0] if row else None
+
+
+def _recent_key(conn: psycopg.Connection, key: str, since: float) -> str | None:
+    row = conn.execute(
+        "SELECT id FROM runner_event WHERE key = %s AND emitted_at > %s "
+        "ORDER BY emitted_at DESC LIMIT 1", (key, since)).fetchone()
+    return row[0] if row else None
+
+
+def pending_events(db: PgDatabase, ids: Sequence[str]) -> list[EventRow]:
+    """The events among ``ids`` that are still waiting for their dispatch."""
+    rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE status = 'pending' "
+                    f"AND id = ANY(%s)", (list(ids),))
+    return [EventRow(*row) for row in rows]
+
+
+def due_pending_events(db: PgDatabase, *, now: float, limit: int) -> list[EventRow]:
+    """The oldest undispatched events whose dispatch job is due (not delayed)."""
+    rows = db.query(
+        f"SELECT {_E_COLUMNS} FROM runner_event e JOIN runner_job j ON j.id = e.dispatch_job "
+        "WHERE e.status = 'pending' AND j.run_at <= %s ORDER BY e.emitted_at LIMIT %s",
+        (now, limit))
+    return [EventRow(*row) for row in rows]
+
+
+def fan_out(db: PgDatabase, deliveries: Mapping[str, Sequence[NewJob]], *,
+            settle: Sequence[str] = (), now: float | None = None) -> dict[str, int]:
+    """Dispatch pending events: insert their handler jobs and mark them, in one transaction."""
+    at = time.time() if now is None else now
+    channel = db.channel
+
+    def write(conn: psycopg.Connection) -> dict[str, int]:
+        done: dict[str, int] = {}
+        jobs: list[NewJob] = []
+        for event_id in sorted(deliveries):
+            handler_jobs = deliveries[event_id]
+            status = EventStatus.DISPATCHED if handler_jobs else EventStatus.UNHANDLED
+            changed = conn.execute(
+                "UPDATE runner_event SET status = %s, dispatched_at = %s, handlers = %s, "
+                "deliveries = 1 WHERE id = %s AND status = 'pending'",
+                (status, at, len(handler_jobs), event_id)).rowcount
+            if changed:
+                done[event_id] = len(handler_jobs)
+                jobs.extend(handler_jobs)
+        transitions.enqueue(conn, jobs, at, channel=channel)
+        swept = [i for i in settle if i in done]
+        if swept:
+            transitions.settle_dispatch(conn, swept, now=at)
+        return done
+
+    return db.write(write)
+
+
+def add_deliveries(db: PgDatabase, event_id: str, jobs: Sequence[NewJob], *,
+                   now: float | None = None) -> bool:
+    """Replay: insert new handler jobs linked to an event, counting the delivery.
+
+    False, writing nothing, when the first job exists already (the replay ran before).
+    """
+    at = time.time() if now is None else now
+    channel = db.channel
+
+    def write(conn: psycopg.Connection) -> bool:
+        if not jobs or conn.execute("SELECT 1 FROM runner_job WHERE id = %s",
+                                    (jobs[0].id,)).fetchone():
+            return False
+        conn.execute(
+            "UPDATE runner_event SET deliveries = deliveries + 1, "
+            "handlers = greatest(handlers, %s), status = 'dispatched', "
+            "dispatched_at = coalesce(dispatched_at, %s) WHERE id = %s",
+            (len(jobs), at, event_id))
+        transitions.enqueue(conn, jobs, at, channel=channel)
+        return True
+
+    return db.write(write)
+
+
+def get_event(db: PgDatabase, event_id: str) -> EventRow:
+    """One event by id, or by a unique start or end of its id.
+
+    Raises:
+        EventNotFound: no event, or the prefix is ambiguous.
+    """
+    try:
+        row = lookup_id(db, "runner_event", _COLUMNS, event_id)
+    except AmbiguousId:
+        raise EventNotFound(f"event id '{event_id}' is ambiguous; give more of it") from None
+    if row is None:
+        raise EventNotFound(f"no event with id '{event_id}'")
+    return EventRow(*row)
+
+
+def event_of_job(db: PgDatabase, job_id: str) -> EventRow | None:
+    """The event a job was created for, or None."""
+    rows = db.query(f"SELECT {_E_COLUMNS} FROM runner_job j JOIN runner_event e "
+                    "ON e.id = j.event_id WHERE j.id = %s", (job_id,))
+    return EventRow(*rows[0]) if rows else None
+
+
+def list_events(db: PgDatabase, *, pattern: str | None = None, since: float | None = None,
+                status: str | None = None, limit: int = 100) -> list[EventRow]:
+    """Events newest first, filtered by name pattern, emit time and status."""
+    clauses, params = ["emitted_at >= %s"], [since if since is not None else 0.0]
+    if status:
+        clauses.append("status = %s")
+        params.append(status)
+    literal = _literal_prefix(pattern)
+    if literal:
+        clauses.append("(name = %s OR left(name, %s) = %s)")
+        params += [literal, len(literal) + 1, literal + "."]
+    found: list[EventRow] = []
+    before = float("inf")
+    while len(found) < limit:
+        rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE {' AND '.join(clauses)} "
+                        f"AND emitted_at < %s ORDER BY emitted_at DESC LIMIT 1000",
+                        [*params, before])
+        found += [e for e in (EventRow(*r) for r in rows)
+                  if pattern is None or matches(pattern, e.name)]
+        if len(rows) < 1000:
+            break
+        before = rows[-1][4]
+    return found[:limit]
+
+
+def _literal_prefix(pattern: str | None) -> str:
+    """The dotted head of a pattern before its first wildcard segment."""
+    if not pattern:
+        return ""
+    head = []
+    for segment in pattern.split("."):
+        if segment in ("*", "**", "#"):
+            break
+        head.append(segment)
+    return ".".join(head)
+
+
+def handler_outcomes(db: PgDatabase, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
+    """Per event, each handler's outcome (from its newest linked job), by handler name."""
+    result: dict[str, list[HandlerOutcome]] = {i: [] for i in event_ids}
+    rows = db.query(
+        "SELECT event_id, task, state, id, attempt, count(*) OVER w, "
+        "row_number() OVER (w ORDER BY created_at DESC, seq DESC) AS newest "
+        "FROM runner_job WHERE event_id = ANY(%s) "
+        "WINDOW w AS (PARTITION BY event_id, task)", (list(event_ids),))
+    for event_id, task, state, job_id, attempt, count, newest in rows:
+        if newest == 1:
+            result[event_id].append(HandlerOutcome(
+                task, OUTCOME_OF_STATE.get(state, state), job_id, count, attempt))
+    for outcomes in result.values():
+        outcomes.sort(key=lambda o: o.handler)
+    return result
+
+
+_PRUNABLE = ("SELECT e.id FROM runner_event e WHERE e.emitted_at < %s AND e.status != 'pending' "
+             "AND NOT EXISTS (SELECT 1 FROM runner_job j WHERE j.event_id = e.id "
+             f"AND j.state IN {LIVE_SQL})")
+
+
+def prune_events(db: PgDatabase, older_than_days: float, *, now: float | None = None,
+                 batch: int = 1000, dry_run: bool = False) -> int:
+    """Delete events emitted more than ``older_than_days`` ago (kept: pending, or with a
+    handler job not finished); returns how many. With ``dry_run`` only counts."""
+    cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    if dry_run:
+        return db.query(f"SELECT count(*) FROM ({_PRUNABLE}) old", (cutoff,))[0][0]
+    total = 0
+    while True:
+        deleted = db.write(lambda conn: conn.execute(
+            f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT %s)",
+            (cutoff, batch)).rowcount)
+        total += deleted
+        if deleted < batch:
+            return total
+
+
+def count_events(db: PgDatabase, status: str | None = None) -> int:
+    """How many events are stored (with ``status``, when given)."""
+    if status is None:
+        return db.query("SELECT count(*) FROM runner_event")[0][0]
+    return db.query("SELECT count(*) FROM runner_event WHERE status = %s", (status,))[0][0]
+
+
+def unhandled_events(db: PgDatabase, *, limit: int = 200) -> list[EventRow]:
+    """Events no handler took, newest first."""
+    rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE status = 'unhandled' "
+                    "ORDER BY emitted_at DESC LIMIT %s", (limit,))
+    return [EventRow(*row) for row in rows]

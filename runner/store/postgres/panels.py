@@ -1,0 +1,279 @@
+"""The dashboard's panels and the metrics scrape on PostgreSQL, one function each.
+
+The same answers as :mod:`runner.store.sqlite.dashboard_reads` and
+:mod:`runner.store.sqlite.scrape_reads`; insertion order is ``seq`` (SQLite's
+``rowid``), and the sharded counters are added up per task and queue.
+"""
+
+from __future__ import annotations
+
+import time
+
+from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.lookup import JOB_COLUMNS, SCHEDULE_ACTIVE
+from runner.store.postgres.reads import list_workers, queue_oldest, where
+from runner.store.rows import JobFilter, JobRow
+from runner.store.states import (
+    COMPLETED_SQL,
+    DEAD_SQL,
+    EXECUTING_SQL,
+    WAITING_SQL,
+    JobState,
+    WorkerState,
+    sql_is,
+)
+from runner.store.views import (
+    BUCKETS,
+    COUNT_LIMIT,
+    JOB_SORTS,
+    RECENT_SAMPLE,
+    SORT_WINDOW,
+    DatabaseSnapshot,
+    JobPage,
+    PageKey,
+    QueueGauges,
+    QueueLoad,
+    RunningJob,
+    RunTimes,
+    Summary,
+    TaskTotals,
+    WorkerLoad,
+    percentile,
+)
+
+RUNNING_SQL = sql_is(WorkerState.RUNNING)
+_TOTALS = ("enqueued", JobState.COMPLETED.value, "failed", "retried", JobState.DEAD.value,
+           JobState.CANCELLED.value)
+_BUCKETS = tuple(f"le{i}" for i in range(len(BUCKETS)))
+
+
+def summary(db: PgDatabase, now: float | None = None,
+            rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+            done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+    """Counts of the live states and dead jobs, rates and the latency."""
+    at = time.time() if now is None else now
+    counts = dict.fromkeys((JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
+                            JobState.EXECUTING, JobState.DEAD), 0)
+    counts.update({JobState(s): n for s, n in db.query(
+        "SELECT state, count(*) FROM runner_job WHERE state = ANY(%s) GROUP BY state",
+        ([s.value for s in counts],))})
+    stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
+    oldest = min((o for _, o in queue_oldest(db, at) if o is not None), default=None)
+    completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
+    done, errors = sum(completed), sum(failed)
+    if done_last_minute is None:
+        done_last_minute = db.query(
+            f"SELECT count(*) FROM runner_job WHERE finished_at > %s AND state = {COMPLETED_SQL}",
+            (at - 60,))[0][0]
+    return Summary(
+        at=at, waiting=counts[JobState.AVAILABLE], running=counts[JobState.EXECUTING] - stalled,
+        scheduled=counts[JobState.SCHEDULED], retrying=counts[JobState.RETRYING],
+        dead=counts[JobState.DEAD], completed_per_minute=float(done_last_minute),
+        error_rate=errors / (done + errors) if done + errors else None,
+        oldest_waiting_age=None if oldest is None else max(0.0, at - oldest), stalled=stalled)
+
+
+def live_worker_ids(db: PgDatabase, now: float, stale_after: float) -> frozenset[str]:
+    """Workers registered as running whose heartbeat is younger than ``stale_after``."""
+    return frozenset(r[0] for r in db.query(
+        f"SELECT id FROM runner_worker WHERE state = {RUNNING_SQL} AND heartbeat_at >= %s",
+        (now - stale_after,)))
+
+
+def stalled_count(db: PgDatabase, now: float, stale_after: float) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+    return db.query(
+        f"SELECT count(*) FROM runner_job WHERE state = {EXECUTING_SQL} "
+        "AND (lease_expires_at < %s OR lease_owner IS NULL OR lease_owner NOT IN "
+        f"(SELECT id FROM runner_worker WHERE state = {RUNNING_SQL} AND heartbeat_at >= %s))",
+        (now, now - stale_after))[0][0]
+
+
+def throughput(db: PgDatabase, now: float | None = None, *,
+               minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Completions and failed attempts per clock-aligned minute, oldest minute first."""
+    at = time.time() if now is None else now
+    end = (int(at) // 60 + 1) * 60
+    start = end - minutes * 60
+    completed, failed = [0] * minutes, [0] * minutes
+    for index, count in db.query(
+            "SELECT floor((finished_at - %s) / 60)::bigint AS m, count(*) FROM runner_job "
+            f"WHERE finished_at >= %s AND state = {COMPLETED_SQL} GROUP BY m", (start, start)):
+        if 0 <= index < minutes:
+            completed[index] += count
+    for index, count in db.query(
+            "SELECT floor((failed_at - %s) / 60)::bigint AS m, count(*) FROM runner_job_error "
+            "WHERE failed_at >= %s GROUP BY m", (start, start)):
+        if 0 <= index < minutes:
+            failed[index] += count
+    return tuple(completed), tuple(failed)
+
+
+def queue_loads(db: PgDatabase, now: float | None = None) -> list[QueueLoad]:
+    """Waiting and running jobs per queue and the age of the oldest due one."""
+    at = time.time() if now is None else now
+    rows = db.query(
+        f"SELECT queue, count(*) FILTER (WHERE state IN {WAITING_SQL}), "
+        f"count(*) FILTER (WHERE state = {EXECUTING_SQL}), "
+        f"min(run_at) FILTER (WHERE state IN {WAITING_SQL} AND run_at <= %s) FROM runner_job "
+        f"WHERE state IN {WAITING_SQL} OR state = {EXECUTING_SQL} GROUP BY queue ORDER BY queue",
+        (at,))
+    return [QueueLoad(q, int(w), int(r), None if o is None else max(0.0, at - o))
+            for q, w, r, o in rows]
+
+
+def recent_run_times(db: PgDatabase, now: float | None = None, *,
+                     sample: int = RECENT_SAMPLE) -> tuple[RunTimes, dict[str, RunTimes]]:
+    """p50/p95 run time and completions per minute of the newest ``sample`` completions."""
+    at = time.time() if now is None else now
+    rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
+                    f"WHERE finished_at IS NOT NULL AND state = {COMPLETED_SQL} "
+                    "ORDER BY finished_at DESC LIMIT %s", (sample,))
+    since = at - 60
+    span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
+    scale = 60.0 / max(span, 1.0)
+
+    def stats(picked: list[tuple]) -> RunTimes:
+        took = [d for _, _, d in picked if d is not None and d >= 0]
+        recent = sum(1 for _, finished, _ in picked if finished >= since)
+        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
+                        len(picked))
+
+    by_queue: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_queue.setdefault(row[0], []).append(row)
+    return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
+
+
+def worker_loads(db: PgDatabase, *, include_stopped: bool = False) -> list[WorkerLoad]:
+    """Registered workers with the jobs each holds a lease on."""
+    by_owner: dict[str, list[RunningJob]] = {}
+    for owner, job_id, task, started in db.query(
+            "SELECT lease_owner, id, task, started_at FROM runner_job "
+            f"WHERE state = {EXECUTING_SQL} ORDER BY started_at"):
+        by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
+    return [WorkerLoad(w, by_owner.get(w.id, []))
+            for w in list_workers(db, include_stopped=include_stopped)]
+
+
+def _in_insertion_order(filters: JobFilter) -> bool:
+    return filters.state in (None, "waiting", "failed") and not filters.task
+
+
+_CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
+
+
+def job_page(db: PgDatabase, filters: JobFilter | None = None, *, limit: int = 100,
+             after: PageKey | None = None, oldest_first: bool = False, sort: str = "newest",
+             now: float | None = None) -> JobPage:
+    """One page of jobs in ``sort`` order from ``after`` on (keyset paged by ``seq``).
+
+    Raises:
+        ValueError: ``sort`` is not one of :data:`JOB_SORTS`.
+    """
+    if sort not in JOB_SORTS:
+        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
+    chosen = filters or JobFilter()
+    condition, params = where(chosen)
+    if sort in ("duration", "attempts"):
+        return _ranked_page(db, condition, params, limit=limit, after=after, sort=sort,
+                            by_seq=_in_insertion_order(chosen), now=now)
+    oldest_first = oldest_first or sort == "oldest"
+    clauses = [condition[len(" WHERE "):]] if condition else []
+    sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
+    if _in_insertion_order(chosen):
+        if after is not None:
+            clauses.append(f"seq {sign} %s")
+            params.append(after.rowid)
+        order = f"seq {way}"
+    else:
+        if after is not None:
+            clauses.append(f"(created_at, seq) {sign} (%s, %s)")
+            params += [after.created_at, after.rowid]
+        order = f"created_at {way}, seq {way}"
+    picked = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = db.query(f"SELECT seq, {JOB_COLUMNS} FROM runner_job{picked} ORDER BY {order} "
+                    "LIMIT %s", [*params, limit + 1])
+    jobs = [JobRow(*row[1:]) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return JobPage(jobs, PageKey(last[1 + _CREATED], last[0]) if last is not None else None)
+
+
+def page_key_at(db: PgDatabase, at: float, filters: JobFilter | None = None, *,
+                oldest_first: bool = False) -> PageKey:
+    """The page key that starts a listing at the time ``at``."""
+    if not _in_insertion_order(filters or JobFilter()):
+        return PageKey(at, 2**62)
+    (found,) = db.query("SELECT max(seq) FROM runner_job WHERE created_at <= %s", (at,))[0]
+    found = 0 if found is None else found
+    return PageKey(at, found + 1 if not oldest_first else found)
+
+
+def _ranked_page(db: PgDatabase, condition: str, params: list, *, limit: int,
+                 after: PageKey | None, sort: str, by_seq: bool, now: float | None) -> JobPage:
+    newest = "seq DESC" if by_seq else "created_at DESC, id"
+    offset = after.rowid if after is not None else 0
+    at = time.time() if now is None else now
+    rank = (f"CASE WHEN state = {EXECUTING_SQL} AND started_at IS NOT NULL THEN %s - started_at "
+            "WHEN finished_at >= started_at THEN finished_at - started_at END"
+            if sort == "duration" else "attempt")
+    rank_params = [at] if sort == "duration" else []
+    rows = db.query(
+        f"SELECT {JOB_COLUMNS} FROM (SELECT {JOB_COLUMNS}, seq FROM runner_job{condition} "
+        f"ORDER BY {newest} LIMIT %s) recent ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
+        "LIMIT %s OFFSET %s",
+        [*params, SORT_WINDOW, *rank_params, *rank_params, limit + 1, offset])
+    jobs = [JobRow(*row) for row in rows[:limit]]
+    return JobPage(jobs, PageKey(0.0, offset + limit) if len(rows) > limit else None)
+
+
+# -- the metrics scrape ------------------------------------------------------------------
+
+
+def read_totals(db: PgDatabase) -> list[TaskTotals]:
+    """Every (task, queue)'s lifetime counters, the shards added up."""
+    columns = (*_TOTALS, "duration_sum", *_BUCKETS)
+    rows = db.query(f"SELECT task, queue, {', '.join(f'sum({c})' for c in columns)} "
+                    "FROM runner_job_total GROUP BY task, queue ORDER BY task, queue")
+    n = len(_TOTALS)
+    return [TaskTotals(r[0], r[1], *(int(v) for v in r[2:2 + n]), float(r[2 + n]),
+                       tuple(int(v) for v in r[3 + n:])) for r in rows]
+
+
+def _capped_count(db: PgDatabase, sql: str, params: tuple) -> int:
+    return int(db.query(f"SELECT count(*) FROM ({sql} LIMIT {COUNT_LIMIT}) capped",
+                        params)[0][0])
+
+
+def read_snapshot(db: PgDatabase, *, now: float | None = None,
+                  heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
+    """The database-wide snapshot a scrape reads (bounded by tasks x queues)."""
+    at = time.time() if now is None else now
+    totals = read_totals(db)
+    running = dict(db.query(
+        "SELECT queue, count(*) FROM (SELECT queue FROM runner_job "
+        f"WHERE state = {EXECUTING_SQL} LIMIT {COUNT_LIMIT}) held GROUP BY queue"))
+    waiting = f"FROM runner_job WHERE queue = %s AND state IN {WAITING_SQL}"
+    names = sorted({t.queue for t in totals} | set(running) | set(waiting_queues(db)))
+    queues = []
+    for queue in names:
+        due = _capped_count(db, f"SELECT 1 {waiting} AND run_at <= %s", (queue, at))
+        later = _capped_count(db, f"SELECT 1 {waiting} AND run_at > %s", (queue, at))
+        (oldest,) = db.query(f"SELECT min(run_at) {waiting}", (queue,))[0]
+        age = max(0.0, at - oldest) if oldest is not None and oldest <= at else 0.0
+        queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
+    dead = _capped_count(db, f"SELECT 1 FROM runner_job WHERE state = {DEAD_SQL}", ())
+    (workers,) = db.query(f"SELECT count(*) FROM runner_worker WHERE state = {RUNNING_SQL} "
+                          "AND heartbeat_at >= %s", (at - heartbeat_limit,))[0]
+    lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
+        f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
+    return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags)
+
+
+def waiting_queues(db: PgDatabase) -> list[str]:
+    """Queues with waiting jobs: one index seek per queue (a loose index scan)."""
+    index = f"runner_job WHERE state IN {WAITING_SQL}"
+    return [q for (q,) in db.query(
+        f"WITH RECURSIVE q(name) AS (SELECT min(queue) FROM {index} UNION ALL "
+        f"SELECT (SELECT min(queue) FROM {index} AND queue > q.name) FROM q "
+        f"WHERE q.name IS NOT NULL) SELECT name FROM q WHERE name IS NOT NULL")]

@@ -1,0 +1,551 @@
+"""The job state machine in PostgreSQL's dialect: every write to ``runner_job``.
+
+The same transitions, in the same states, as :mod:`runner.store.transitions`
+(see its diagram); each function runs inside the caller's transaction. What
+differs is how: a batch is one statement over arrays (``unnest``), a claim is
+one ``UPDATE`` over a ``FOR UPDATE SKIP LOCKED`` pick, so workers on any number
+of hosts never wait on each other's rows, and an enqueue notifies the
+database's channel so idle workers wake at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from runner.errors import QueueFull
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob
+from runner.store.postgres.counting import count_completions, count_where
+from runner.store.rows import ClaimResult
+from runner.store.states import (
+    CANCELLABLE,
+    DISCARDABLE,
+    FINAL,
+    RETRYABLE,
+    WAITING,
+    JobState,
+)
+
+_AVAILABLE = JobState.AVAILABLE.value
+_SCHEDULED = JobState.SCHEDULED.value
+_EXECUTING = JobState.EXECUTING.value
+_COMPLETED = JobState.COMPLETED.value
+_CANCELLED = JobState.CANCELLED.value
+_DEAD = JobState.DEAD.value
+_WAITING = [s.value for s in WAITING]
+_FINAL = [s.value for s in FINAL]
+_LIVE = [s.value for s in (*WAITING, JobState.EXECUTING)]
+
+
+# -- enqueue -----------------------------------------------------------------------
+
+
+def enqueue(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
+            queue_size: int = 0, channel: str | None = None) -> None:
+    """Insert job rows (``scheduled`` when ``run_at`` is later than ``created``), counted,
+    with the wake-up, in one statement (on its own, it commits by itself).
+
+    Raises:
+        QueueFull: a queue would hold more than ``queue_size`` waiting jobs; the caller
+            rolls its transaction back (nothing is written).
+        psycopg.errors.UniqueViolation: an id, or a live job's unique key, is taken.
+    """
+    if not jobs:
+        return
+    conn.execute(_ENQUEUE, {
+        "id": [j.id for j in jobs], "task": [j.task for j in jobs],
+        "queue": [j.queue for j in jobs], "priority": [j.priority for j in jobs],
+        "state": [_SCHEDULED if j.run_at > created else _AVAILABLE for j in jobs],
+        "data": [j.data for j in jobs], "args": [j.args for j in jobs],
+        "max_attempts": [j.max_attempts for j in jobs], "run_at": [j.run_at for j in jobs],
+        "created_at": [created] * len(jobs), "unique_key": [j.unique_key for j in jobs],
+        "event_id": [j.event_id for j in jobs], "schedule": [j.schedule for j in jobs],
+        "channel": channel})
+    check_room(conn, jobs, queue_size)
+
+
+_COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max_attempts",
+            "run_at", "created_at", "unique_key", "event_id", "schedule")
+_TYPES = ("text", "text", "text", "bigint", "text", "bytea", "text", "bigint", "float8",
+          "float8", "text", "text", "text")
+#: The counters are upserted before the rows go in, and the per-queue count (a
+#: statement trigger) after: every transition takes those locks in that order, so
+#: two transactions never wait on each other crosswise.
+_ENQUEUE = (
+    f"WITH new ({', '.join(_COLUMNS)}) AS (SELECT * FROM unnest("
+    + ", ".join(f"%({c})s::{t}[]" for c, t in zip(_COLUMNS, _TYPES, strict=True)) + ")), "
+    "counted AS (INSERT INTO runner_job_total (task, queue, enqueued) "
+    "SELECT task, queue, count(*) FROM new GROUP BY task, queue ORDER BY task, queue "
+    "ON CONFLICT (task, queue, shard) DO UPDATE SET "
+    "enqueued = runner_job_total.enqueued + excluded.enqueued RETURNING 1), "
+    f"inserted AS (INSERT INTO runner_job ({', '.join(_COLUMNS)}) "
+    f"SELECT {', '.join(_COLUMNS)} FROM new RETURNING 1) "
+    "SELECT pg_notify(%(channel)s, '') WHERE %(channel)s::text IS NOT NULL")
+
+
+def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
+                sizes: Mapping[str, int], channel: str | None = None) -> Enqueued:
+    """Enqueue ``jobs``, leaving out those whose unique key names a job that counts,
+    with each queue of ``sizes`` bounded to that many waiting jobs.
+
+    A keyed job counts while it is in the new job's ``unique_states`` (default:
+    waiting or running) and, with ``unique_for``, was created that recently.
+    Keys are serialised with an advisory lock each, so concurrent producers
+    write one job per key.
+
+    Raises:
+        QueueFull: a bounded queue would overflow (``.queue``, ``.room``); nothing written.
+    """
+    duplicates: dict[str, str] = {}
+    keys = sorted({j.unique_key for j in jobs if j.unique_key is not None})
+    for key in keys:  # one at a time, in order: two producers never lock crosswise
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"runner unique {key}",))
+    fresh: list[NewJob] = []
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if job.unique_key is None:
+            fresh.append(job)
+            continue
+        earlier = seen.get(job.unique_key) or _holder(conn, job, created)
+        if earlier is not None:
+            duplicates[job.id] = earlier
+            continue
+        seen[job.unique_key] = job.id
+        fresh.append(job)
+    # The bound of each queue is checked in the same transaction (see check_room).
+    for queue, size in sorted(sizes.items()):
+        check_room(conn, [j for j in fresh if j.queue == queue], size, before=True)
+    enqueue(conn, fresh, created, channel=channel)
+    return Enqueued(duplicates)
+
+
+def _holder(conn: psycopg.Connection, job: NewJob, created: float) -> str | None:
+    """The job that holds ``job``'s unique key (see :func:`enqueue_new`), or None."""
+    states = list(job.unique_states) or _LIVE
+    since = created - job.unique_for if job.unique_for is not None else None
+    row = conn.execute(
+        "SELECT id FROM runner_job WHERE unique_key = %s AND state = ANY(%s) "
+        "AND (%s::float8 IS NULL OR created_at >= %s) ORDER BY created_at DESC LIMIT 1",
+        (job.unique_key, states, since, since)).fetchone()
+    return row[0] if row else None
+
+
+def notify(conn: psycopg.Connection, channel: str | None) -> None:
+    """Wake the listening workers of every host once this transaction commits."""
+    if channel:
+        conn.execute("SELECT pg_notify(%s, '')", (channel,))
+
+
+def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int, *,
+               before: bool = False) -> None:
+    """Raise QueueFull when the jobs just inserted put more than ``queue_size`` in a queue.
+
+    Producers of a queue take its advisory lock (held to their commit) before
+    they read its count, so each sees every other's jobs and producers on
+    several hosts never overshoot the bound between them. Claims only lower
+    the count and take no lock.
+    """
+    if not queue_size:
+        return
+    adding: dict[str, int] = {}
+    for job in jobs:
+        adding[job.queue] = adding.get(job.queue, 0) + 1
+    names = sorted(adding)
+    for name in names:  # one at a time, in order: two producers never lock crosswise
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"runner queue {name}",))
+    rows = conn.execute("SELECT queue, sum(waiting)::bigint FROM runner_queue "
+                        "WHERE queue = ANY(%s) GROUP BY queue ORDER BY queue",
+                        (names,)).fetchall()
+    counted = dict(rows)
+    for queue in names:
+        # ``before``: read ahead of the insert, else after it (the count then holds it).
+        already = counted.get(queue, 0) - (0 if before else adding[queue])
+        if already + adding[queue] > queue_size:
+            raise QueueFull(
+                f"queue '{queue}' is full: {already} jobs waiting, its bound is "
+                f"{queue_size}; nothing was written (raise [worker] queue_size or "
+                "[queues.NAME] max_size, or start more workers)",
+                queue=queue, room=max(0, queue_size - already))
+
+
+def rearm(conn: psycopg.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
+    """A finished job (same id) → waiting again with new data; False if it is not finished."""
+    changed = conn.execute(
+        "UPDATE runner_job SET state=%s, task=%s, queue=%s, priority=%s, data=%s, args=%s, "
+        "max_attempts=attempt + %s, run_at=%s, started_at=NULL, finished_at=NULL, reason=NULL, "
+        "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=%s, event_id=%s, "
+        "schedule=%s WHERE id=%s AND state = ANY(%s)",
+        (_SCHEDULED if job.run_at > now else _AVAILABLE, job.task, job.queue, job.priority,
+         job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
+         job.schedule, job.id, _FINAL)).rowcount == 1
+    if changed:
+        check_room(conn, [job], queue_size)
+    return changed
+
+
+# -- claim ---------------------------------------------------------------------------
+
+
+def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: float,
+          want: int, busy: bool, queues: Sequence[str] = ()) -> ClaimResult:
+    """Claim up to ``want`` due jobs under a lease in one statement: ``waiting`` → ``executing``.
+
+    Rows another claimer holds are skipped (``SKIP LOCKED``), never waited on.
+    A job that was running when a worker died (``crashes > 0``) is claimed
+    alone, and only by a process running nothing (``busy`` False).
+    """
+    queue_sql = " AND queue = ANY(%(queues)s)" if queues else ""
+    params = {"now": now, "owner": owner, "expires": now + lease_seconds,
+              "queues": list(queues), "waiting": _WAITING}
+    revocations, suspect = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%'), "
+        "EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
+        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql})", params).fetchone()
+    if suspect and busy:
+        return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
+    params["want"] = 1 if suspect else want
+    rows = conn.execute(
+        f"UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
+        f"started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
+        f"lease_expires_at = %(expires)s FROM ("
+        f"SELECT id FROM runner_job WHERE state = ANY(%(waiting)s) AND run_at <= %(now)s"
+        f"{queue_sql} AND crashes {'> 0' if suspect else '= 0'} "
+        f"ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED) picked "
+        f"WHERE j.id = picked.id "
+        f"RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue",
+        params).fetchall()
+    next_due = None
+    if not rows:
+        next_due = conn.execute(
+            f"SELECT min(run_at) FROM runner_job WHERE state = ANY(%(waiting)s){queue_sql}",
+            params).fetchone()[0]
+    claimed = [Claimed(r[0], bytes(r[1]), r[2], now)
+               for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
+    return ClaimResult(claimed, next_due, bool(suspect), bool(revocations),
+                       {r[0]: (r[5], r[6]) for r in rows})
+
+
+def extend_leases(conn: psycopg.Connection, owner: str, job_ids: Sequence[str], *,
+                  expires_at: float) -> None:
+    """Keep ``owner``'s running jobs leased until ``expires_at``."""
+    conn.execute(
+        f"UPDATE runner_job SET lease_expires_at = %s WHERE id = ANY(%s) AND lease_owner = %s "
+        f"AND state = '{_EXECUTING}'", (expires_at, list(job_ids), owner))
+
+
+# -- outcomes of an attempt ----------------------------------------------------------
+
+
+def complete(conn: psycopg.Connection, acks: Sequence[Ack], channel: str | None = None) -> None:
+    """``executing`` → ``completed`` for each finished attempt, with its results and next
+    steps, counted; one statement for the batch.
+
+    An attempt handed back meanwhile still counts while no later attempt has
+    claimed the job; once one has, the late outcome is not written.
+    """
+    if not acks:
+        return
+    rows = conn.execute(
+        f"UPDATE runner_job j SET state = '{_COMPLETED}', "
+        f"started_at = coalesce(a.started, j.started_at), finished_at = a.finished, "
+        f"lease_owner = NULL, lease_expires_at = NULL, reason = NULL "
+        f"FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::float8[]) "
+        f"AS a(id, attempt, started, finished) "
+        f"WHERE j.id = a.id AND j.attempt = a.attempt "
+        f"AND j.state IN ('{_EXECUTING}', '{_AVAILABLE}') "
+        f"RETURNING j.id, j.task, j.queue, j.started_at, j.finished_at",
+        ([a.job_id for a in acks], [a.attempt for a in acks], [a.started_at for a in acks],
+         [a.finished_at for a in acks])).fetchall()
+    count_completions(conn, [r[1:] for r in rows])
+    written = {r[0] for r in rows}
+    for a in acks:
+        if (a.results or a.jobs) and a.job_id in written:
+            write_follow_ups(conn, a.job_id, a.results, a.jobs, a.finished_at, channel)
+
+
+def write_follow_ups(conn: psycopg.Connection, job_id: str,
+                     results: Sequence[tuple[str, bytes]], jobs: Sequence[NewJob],
+                     now: float, channel: str | None = None) -> None:
+    """Results and next steps of a settled job, inside the transaction that settles it.
+
+    A next step whose id belongs to a finished job makes that job wait again; one
+    whose id is still waiting or running is not written, and the settled job's
+    reason says so.
+    """
+    if results:
+        put_results(conn, results)
+    for job in jobs:
+        try:
+            with conn.transaction():
+                enqueue(conn, [job], now, channel=channel)
+        except pg_errors.UniqueViolation as exc:
+            if rearm(conn, job, now):
+                notify(conn, channel)
+            else:
+                conn.execute("UPDATE runner_job SET reason = %s WHERE id = %s",
+                             (f"next step {job.id} not enqueued: {exc}"[:500], job_id))
+
+
+def put_results(conn: psycopg.Connection, results: Sequence[tuple[str, bytes]]) -> None:
+    """Store result rows (huey's key/value store), replacing what a key held."""
+    latest = dict(results)
+    conn.execute(
+        "INSERT INTO runner_kv (key, value) SELECT * FROM unnest(%s::text[], %s::bytea[]) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = NULL",
+        (list(latest), list(latest.values())))
+
+
+def _insert_attempt_error(conn: psycopg.Connection, job_id: str, attempt: int,
+                          failure: FailureInfo, worker: str | None, now: float) -> None:
+    conn.execute(
+        "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, traceback, "
+        "worker, started_at, failed_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+        (job_id, attempt, failure.kind, failure.error_type, failure.message,
+         failure.traceback, worker, failure.started_at, now))
+
+
+def fail(conn: psycopg.Connection, job_id: str, attempt: int, failure: FailureInfo,
+         state: JobState, *, worker: str | None, now: float, run_at: float | None,
+         reason: str | None, data: bytes | None) -> None:
+    """A failed attempt: ``executing`` → ``retrying`` (at ``run_at``) or ``dead``."""
+    _insert_attempt_error(conn, job_id, attempt, failure, worker, now)
+    count_where(conn, "retried" if state is JobState.RETRYING else "dead", "id = %s", (job_id,))
+    conn.execute(
+        "UPDATE runner_job SET failures = failures + 1, "
+        "first_failed_at = coalesce(first_failed_at, %s), last_failed_at = %s, "
+        "error_type = %s, error_message = %s, last_error = %s, state = %s, reason = %s, "
+        "run_at = coalesce(%s, run_at), data = coalesce(%s, data), "
+        "started_at = coalesce(%s, started_at), finished_at = %s, lease_owner = NULL, "
+        "lease_expires_at = NULL WHERE id = %s",
+        (now, now, failure.error_type, failure.message[:2000], failure.traceback, state.value,
+         reason, run_at, data, failure.started_at, now, job_id))
+
+
+def cancel_attempt(conn: psycopg.Connection, job_id: str, *, now: float,
+                   reason: str | None) -> None:
+    """``executing`` → ``cancelled``: revoked or expired when its worker looked."""
+    count_where(conn, "cancelled", "id = %s", (job_id,))
+    conn.execute(
+        f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %s, finished_at = %s, "
+        f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s", (reason, now, job_id))
+
+
+def hand_back(conn: psycopg.Connection, job_id: str, *, now: float, reason: str | None) -> None:
+    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown)."""
+    conn.execute(
+        f"UPDATE runner_job SET state = '{_AVAILABLE}', reason = %s, run_at = %s, "
+        f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s AND state = '{_EXECUTING}'",
+        (reason, now, job_id))
+
+
+def release(conn: psycopg.Connection, job_id: str, run_at: float) -> None:
+    """``executing`` → ``scheduled`` unstarted, due at ``run_at``; the attempt is not used."""
+    conn.execute(
+        f"UPDATE runner_job SET state = '{_SCHEDULED}', attempt = attempt - 1, run_at = %s, "
+        f"started_at = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
+        (run_at, job_id))
+
+
+def unclaim(conn: psycopg.Connection, job_ids: Sequence[str]) -> None:
+    """``executing`` → ``available`` for jobs claimed but never started (a stopping worker)."""
+    conn.execute(
+        f"UPDATE runner_job SET state = '{_AVAILABLE}', attempt = attempt - 1, "
+        f"lease_owner = NULL, lease_expires_at = NULL, started_at = NULL "
+        f"WHERE id = ANY(%s) AND state = '{_EXECUTING}'", (list(job_ids),))
+
+
+def set_progress(conn: psycopg.Connection, job_id: str, done: float, total: float | None,
+                 message: str | None) -> None:
+    """Record a running job's progress (no change of state)."""
+    conn.execute("UPDATE runner_job SET progress_done = %s, progress_total = %s, "
+                 "progress_message = %s WHERE id = %s", (done, total, message, job_id))
+
+
+# -- recovery ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
+
+    id: str
+    owner: str | None
+    attempt: int
+    crashes: int
+    started_at: float | None
+
+
+def lease_owners(conn: psycopg.Connection) -> list[tuple[str | None, float | None]]:
+    """(owner, earliest lease expiry) of every owner with a running job."""
+    return conn.execute("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
+                        f"WHERE state = '{_EXECUTING}' GROUP BY lease_owner").fetchall()
+
+
+def orphans(conn: psycopg.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:
+    """Running jobs whose lease expired before ``now`` or whose owner is in ``dead_owners``.
+
+    Locked (``FOR UPDATE SKIP LOCKED``) so two recovering workers never charge
+    one crash twice.
+    """
+    rows = conn.execute(
+        f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job "
+        f"WHERE state = '{_EXECUTING}' AND (lease_expires_at < %s OR lease_owner = ANY(%s)) "
+        f"FOR UPDATE SKIP LOCKED", (now, list(dead_owners))).fetchall()
+    return [Orphan(*row) for row in rows]
+
+
+def running_attempt(conn: psycopg.Connection, job_id: str, attempt: int,
+                    owner: str) -> Orphan | None:
+    """The job if that attempt still runs under ``owner`` (to charge it a crash), else None."""
+    row = conn.execute(
+        f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job WHERE id = %s "
+        f"AND attempt = %s AND state = '{_EXECUTING}' AND lease_owner = %s FOR UPDATE",
+        (job_id, attempt, owner)).fetchone()
+    return None if row is None else Orphan(*row)
+
+
+def requeue_unstarted(conn: psycopg.Connection, job_id: str, *, now: float) -> None:
+    """``executing`` → ``available``, the attempt not used: its worker died before starting it."""
+    conn.execute(
+        f"UPDATE runner_job SET state = '{_AVAILABLE}', attempt = attempt - 1, run_at = %s, "
+        f"started_at = NULL, reason = 'claimed by a worker that died before starting it; "
+        f"requeued', lease_owner = NULL, lease_expires_at = NULL WHERE id = %s", (now, job_id))
+
+
+def charge_crash(conn: psycopg.Connection, orphan: Orphan, message: str, *, crash_limit: int,
+                 error_type: str, now: float) -> bool:
+    """Charge a crash to a running attempt: requeued, or ``dead`` at ``crash_limit`` (True)."""
+    crashes = orphan.crashes + 1
+    _insert_attempt_error(conn, orphan.id, orphan.attempt,
+                          FailureInfo("crash", error_type, message, "", orphan.started_at),
+                          orphan.owner, now)
+    if crash_limit and crashes >= crash_limit:
+        reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
+            f" ({crashes} times while running it)"
+        count_where(conn, "dead", "id = %s", (orphan.id,))
+        conn.execute(
+            f"UPDATE runner_job SET state = '{_DEAD}', crashes = %s, finished_at = %s, "
+            f"reason = %s, error_type = %s, error_message = %s, lease_owner = NULL, "
+            f"lease_expires_at = NULL WHERE id = %s",
+            (crashes, now, reason, error_type, message, orphan.id))
+        return True
+    reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    count_where(conn, "retried", "id = %s", (orphan.id,))
+    conn.execute(
+        f"UPDATE runner_job SET state = '{_AVAILABLE}', crashes = %s, run_at = %s, reason = %s, "
+        f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
+        (crashes, now, reason, orphan.id))
+    return False
+
+
+# -- by hand and by huey's flush -----------------------------------------------------
+
+
+def retry_now(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
+              reason: str = "retried by hand") -> int:
+    """Finished or retrying jobs → ``available`` for one more attempt; returns rows changed."""
+    return conn.execute(
+        f"UPDATE runner_job SET state = '{_AVAILABLE}', run_at = %s, finished_at = NULL, "
+        f"max_attempts = attempt + 1, reason = %s, crashes = 0 "
+        f"WHERE id = ANY(%s) AND state = ANY(%s)",
+        (now, reason, list(job_ids), [s.value for s in RETRYABLE])).rowcount
+
+
+def cancel(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
+           discard: bool = False) -> int:
+    """Jobs that have not started (or, ``discard``, waiting or dead) → ``cancelled``."""
+    states = [s.value for s in (DISCARDABLE if discard else CANCELLABLE)]
+    reason = "discarded by hand" if discard else "cancelled by hand"
+    count_where(conn, "cancelled", "id = ANY(%s) AND state = ANY(%s)", (list(job_ids), states))
+    return conn.execute(
+        f"UPDATE runner_job SET state = '{_CANCELLED}', finished_at = %s, reason = %s "
+        f"WHERE id = ANY(%s) AND state = ANY(%s)",
+        (now, reason, list(job_ids), states)).rowcount
+
+
+def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Sequence[object],
+                    *, after: int, up_to: int, limit: int, now: float,
+                    channel: str | None = None) -> list[int]:
+    """Retry now, discard or cancel the next ``limit`` jobs of a set, taken by ``seq``.
+
+    ``where`` selects the set; jobs after ``after`` up to ``up_to`` are taken.
+    Returns the ``seq`` of the jobs changed.
+    """
+    pick = (f"SELECT seq FROM runner_job{where} AND seq > %s AND seq <= %s "
+            f"ORDER BY seq LIMIT {int(limit)}")
+    if verb == "retry":
+        change = (f"state = '{_AVAILABLE}', run_at = %s, finished_at = NULL, "
+                  f"max_attempts = attempt + 1, reason = 'retried by hand', crashes = 0")
+    else:
+        reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
+        change = f"state = '{_CANCELLED}', finished_at = %s, reason = '{reason}'"
+    chosen = (*params, after, up_to)
+    if verb != "retry":
+        count_where(conn, "cancelled", f"seq IN ({pick})", chosen)
+    notify(conn, channel)
+    return [r[0] for r in conn.execute(
+        f"UPDATE runner_job SET {change} WHERE seq IN ({pick}) RETURNING seq",
+        (now, *chosen)).fetchall()]
+
+
+def state_of(conn: psycopg.Connection, job_id: str) -> JobState | None:
+    """A job's state inside a transaction (locked), or None when there is no such job."""
+    row = conn.execute("SELECT state FROM runner_job WHERE id = %s FOR UPDATE",
+                       (job_id,)).fetchone()
+    return None if row is None else JobState(row[0])
+
+
+def cancel_waiting(conn: psycopg.Connection, *, now: float, reason: str, due: bool) -> int:
+    """Waiting jobs due by ``now`` (or, ``due`` False, due later) → ``cancelled``."""
+    compare = "<=" if due else ">"
+    count_where(conn, "cancelled", f"state = ANY(%s) AND run_at {compare} %s", (_WAITING, now))
+    return conn.execute(
+        f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %s, finished_at = %s "
+        f"WHERE state = ANY(%s) AND run_at {compare} %s", (reason, now, _WAITING, now)).rowcount
+
+
+def settle_dispatch(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float) -> None:
+    """Waiting dispatch jobs whose event another dispatch job fanned out → ``completed``."""
+    conn.execute(
+        f"UPDATE runner_job SET state = '{_COMPLETED}', finished_at = %s, "
+        f"reason = 'event dispatched by another dispatch job' WHERE id = ANY(%s) "
+        f"AND state = ANY(%s)", (now, list(job_ids), _WAITING))
+
+
+# -- prune ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prunable:
+    """Finished jobs retention deletes: completed or cancelled, and dead, before a time each."""
+
+    completed_before: float
+    dead_before: float
+
+    def where(self) -> tuple[str, tuple]:
+        return (f"(state IN ('{_COMPLETED}', '{_CANCELLED}') AND finished_at < %s) OR "
+                f"(state = '{_DEAD}' AND finished_at < %s)",
+                (self.completed_before, self.dead_before))
+
+
+def prune(conn: psycopg.Connection, old: Prunable, *, limit: int) -> tuple[int, int]:
+    """Delete up to ``limit`` old finished jobs with their errors, logs and results.
+
+    Returns (jobs deleted, their log records deleted).
+    """
+    where, params = old.where()
+    ids = [r[0] for r in conn.execute(
+        f"SELECT id FROM runner_job WHERE {where} LIMIT %s FOR UPDATE SKIP LOCKED",
+        (*params, limit)).fetchall()]
+    logs = 0
+    if ids:
+        conn.execute("DELETE FROM runner_job_error WHERE job_id = ANY(%s)", (ids,))
+        logs = conn.execute("DELETE FROM runner_log WHERE job_id = ANY(%s)", (ids,)).rowcount
+        conn.execute("DELETE FROM runner_kv WHERE key = ANY(%s)", (ids,))
+        conn.execute("DELETE FROM runner_job WHERE id = ANY(%s)", (ids,))
+    return len(ids), logs

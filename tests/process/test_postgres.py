@@ -1,0 +1,181 @@
+"""``python run.py`` on PostgreSQL: jobs run end to end, LISTEN/NOTIFY wakes idle workers,
+and a lost connection is retried and logged, never a crash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from runner import configure
+from runner.config import load_settings
+from runner.registry import get_huey
+from runner.store.rows import JobFilter
+from runner.store.states import JobState
+from tests import jobs
+from tests.conftest import ROOT, read_records, wait_for, write_settings
+from tests.postgres_support import fresh_schema, postgres_url
+
+
+def postgres_settings(directory: Path, url: str, *, name: str = "settings.toml",
+                      **worker: object) -> Path:
+    """Test settings whose database is ``url`` (``queue_type = "postgres"``)."""
+    path = write_settings(directory, name=name, worker={"queue_type": "postgres", **worker})
+    path.write_text(path.read_text().replace('database = "jobs.db"', f'database = "{url}"'))
+    return path
+
+
+@pytest.fixture
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    """A schema of its own; its connections are named after it, so a test can cut them."""
+    with fresh_schema() as url:
+        schema = url.rsplit("%3D", 1)[1]
+        yield f"{url}&application_name={schema}"
+        huey = get_huey()
+        if huey.jobs is not None:
+            huey.jobs.db.close()
+
+
+def producer(directory: Path, url: str):  # noqa: ANN201 - the runner's huey
+    """Point this process (the producer) at the database."""
+    configure(load_settings(postgres_settings(directory, url, name="producer.toml"),
+                            environ={}))
+    return get_huey()
+
+
+def test_run_py_runs_jobs_end_to_end_on_postgres(pg_url, tmp_path, make_worker, record_file):
+    huey = producer(tmp_path, pg_url)
+    worker = make_worker(settings=postgres_settings(tmp_path, pg_url),
+                         TEST_RECORD_FILE=str(record_file))
+    ids = [jobs.short_work(n).id for n in range(200)]
+    assert jobs.add(20, 22).get(blocking=True, timeout=20) == 42
+    store = huey.jobs.store
+    wait_for(lambda: store.count_in_state(JobState.COMPLETED) == len(ids) + 1, timeout=30,
+             message="every job to complete")
+    assert sorted(int(line.split()[0]) for line in read_records(record_file)) == list(range(200))
+    [row] = store.list_workers()
+    assert row.state == "running" and row.concurrency == 4
+    assert worker.terminate() == 0
+    assert "Traceback" not in worker.output()
+
+
+def test_an_idle_worker_starts_a_new_job_at_once_by_notify(pg_url, tmp_path, make_worker):
+    huey = producer(tmp_path, pg_url)
+    # A poll every 60 s: only the NOTIFY of the enqueue can start the job in time.
+    worker = make_worker(settings=postgres_settings(tmp_path, pg_url, poll_interval=60,
+                                                    lease_seconds=120))
+    wait_for(lambda: "ready:" in worker.output(), message="the worker to be ready")
+    wait_for(lambda: huey.jobs.store.list_workers(), message="the worker to register")
+    for n in range(3):
+        assert jobs.add(n, 1).get(blocking=True, timeout=10) == n + 1
+
+
+def test_a_lost_connection_is_retried_with_backoff_and_logged(pg_url, tmp_path, make_worker):
+    producer(tmp_path, pg_url)
+    worker = make_worker(settings=postgres_settings(tmp_path, pg_url))
+    assert jobs.add(1, 1).get(blocking=True, timeout=20) == 2
+    name = pg_url.rsplit("application_name=", 1)[1]
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                            (name,)).fetchone()[0]
+    assert cut >= 2  # the worker's pool and its LISTEN connection (and this producer's)
+    assert jobs.add(2, 2).get(blocking=True, timeout=30) == 4
+    wait_for(lambda: "wake-up connection lost" in worker.output(),
+             message="the lost LISTEN connection to be logged")
+    assert worker.proc.poll() is None
+    assert worker.terminate() == 0
+
+
+HOST_JOBS = 20_000
+
+
+@pytest.mark.chaos
+@pytest.mark.timeout(600)
+def test_three_hosts_share_one_database_and_a_killed_one_loses_nothing(
+        pg_url, tmp_path, make_worker, record_file):
+    huey = producer(tmp_path, pg_url)
+    store = huey.jobs.store
+    # crash_limit 0: every job must finish however often a kill catches it.
+    settings = postgres_settings(tmp_path, pg_url, crash_limit=0, lease_seconds=3,
+                                 heartbeat_interval=0.5)
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "tests.sched_jobs"]'))
+
+    def host(name: str):  # noqa: ANN202 - a WorkerProcess
+        return make_worker(settings=settings, RUNNER_NODE_NAME=name,
+                           TEST_RECORD_FILE=str(record_file))
+
+    jobs.short_work.map(range(HOST_JOBS), batch_size=2000)
+    workers = {name: host(name) for name in ("host-a", "host-b", "host-c")}
+    done = JobFilter(task=jobs.short_work.task_name, state=JobState.COMPLETED.value)
+    for threshold in (HOST_JOBS // 5, HOST_JOBS // 2):  # killed twice, restarted twice
+        wait_for(lambda t=threshold: store.count_jobs(done) >= t, timeout=240, interval=0.2,
+                 message=f"{threshold} jobs to complete")
+        workers["host-b"].kill()
+        workers["host-b"] = host("host-b")
+    wait_for(lambda: store.count_jobs(done) == HOST_JOBS, timeout=300, interval=0.5,
+             message="every job to complete")
+
+    runs: dict[int, list[int]] = {}
+    for line in read_records(record_file):
+        n, attempt = line.split()
+        runs.setdefault(int(n), []).append(int(attempt))
+    assert set(runs) == set(range(HOST_JOBS)), "every job ran"
+    for n, attempts in runs.items():
+        # Again only as a new attempt, after the kill interrupted the one before.
+        assert len(attempts) == len(set(attempts)), f"job {n} ran twice in one attempt"
+    assert store.count_jobs(JobFilter(task=jobs.short_work.task_name)) == HOST_JOBS
+    hosts = {w.host for w in store.list_workers(include_stopped=True)}
+    assert hosts == {"host-a", "host-b", "host-c"}
+
+    # Per-second schedules: each slot fired once, by one of the three schedulers.
+    fired = [r for r in store.schedule_runs("every_second", limit=10_000) if not r.manual]
+    slots = [r.slot for r in fired]
+    assert len(slots) >= 5 and len(slots) == len(set(slots))
+    enqueued = [r.job_id for r in fired if r.job_id]
+    assert len(enqueued) == len(set(enqueued))
+    assert store.count_jobs(JobFilter(task="every_second")) == len(enqueued)
+    for worker in workers.values():
+        assert worker.terminate() == 0
+
+
+def test_a_stuck_job_is_charged_and_the_queue_keeps_flowing(pg_url, tmp_path, make_worker,
+                                                           record_file):
+    huey = producer(tmp_path, pg_url)
+    stuck = jobs.block_in_c("stuck")
+    others = [jobs.add(i, i) for i in range(10)]
+    make_worker(settings=postgres_settings(tmp_path, pg_url, max_concurrent_tasks=1,
+                                           crash_limit=1, stuck_grace=1),
+                TEST_RECORD_FILE=str(record_file))
+    assert [r.get(blocking=True, timeout=30) for r in others] == [2 * i for i in range(10)]
+    row = huey.jobs.store.get_job(stuck.id)
+    assert (row.state, row.crashes) == (JobState.DEAD, 1)
+    assert "past its 1s timeout" in row.error_message
+
+
+def test_the_cli_reads_and_checks_a_postgres_database(pg_url, tmp_path, make_worker):
+    producer(tmp_path, pg_url)
+    settings = postgres_settings(tmp_path, pg_url)
+    worker = make_worker(settings=settings)
+    assert jobs.add(1, 2).get(blocking=True, timeout=20) == 3
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                               *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    assert worker.proc.poll() is None
+    listed = cli("workers")
+    assert listed.returncode == 0 and ":" in listed.stdout, listed.stderr
+    shown = cli("jobs", "--state", "completed")
+    assert shown.returncode == 0 and "(1 of 1 jobs)" in shown.stdout, shown.stdout
+    health = cli("health")
+    assert health.returncode == 0, health.stdout + health.stderr
+    checked = cli("check")
+    assert checked.returncode == 0 and "postgresql://" in checked.stdout, checked.stderr

@@ -1,0 +1,26 @@
+"""The dashboard on a PostgreSQL database: the same overview as on a file."""
+
+from __future__ import annotations
+
+from runner.store.factory import open_store
+from tests.conformance.helpers import job
+from tests.postgres_support import fresh_schema
+from tests.tui.conftest import drive
+from tui.app import make_app
+
+
+def test_the_dashboard_shows_the_jobs_of_a_postgres_database():
+    with fresh_schema() as url:
+        store = open_store(url)
+        waiting = [job(1.0, task="tests.jobs.noop") for _ in range(3)]
+        store.enqueue(waiting, now=1.0)
+        store.close()
+        app = make_app(db=url, refresh=60.0)
+        shown: list[str] = []
+
+        async def scenario(app, pilot) -> None:  # noqa: ANN001 - the app and its pilot
+            shown.append(" ".join(str(w.render()) for w in app.screen.query("*")
+                                  if hasattr(w, "render")))
+
+        drive(app, scenario)
+        assert "waiting: 3" in shown[0] and "Jobs (3 live)" in shown[0], shown[0][:500]

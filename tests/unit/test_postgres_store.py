@@ -1,0 +1,105 @@
+"""What only the PostgreSQL store has to get right: lock order, schema versions, its schema."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from runner.errors import SchemaTooNew
+from runner.store.job_rows import Ack
+from runner.store.postgres import PgDatabase, PostgresStore
+from runner.store.postgres.schema import forget, prepare
+from runner.store.sqlite.migrations import SCHEMA_VERSION
+from tests.conformance.helpers import T0, job
+from tests.postgres_support import fresh_schema
+
+
+@pytest.fixture
+def url():
+    with fresh_schema() as address:
+        yield address
+
+
+def _store(address: str) -> PostgresStore:
+    db = PgDatabase(address, pool_size=4)
+    prepare(db)
+    return PostgresStore(db)
+
+
+def test_enqueues_racing_claims_with_acks_never_deadlock(url):
+    producer, worker = _store(url), _store(url)
+    stop = threading.Event()
+    done: list[Ack] = []
+
+    def work() -> None:
+        while not stop.is_set():
+            result = worker.claim(now=T0 + 10, owner="w:1:1", lease_seconds=30, want=4,
+                                  acks=list(done))
+            done[:] = [Ack(c.id, c.attempt, T0, T0 + 1) for c in result.claimed]
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        for _ in range(150):
+            producer.enqueue([job(T0)], now=T0)
+    finally:
+        stop.set()
+        thread.join(30)
+    # Both take the counters, then the per-queue count: never one waiting on the other.
+    assert (producer.db.retries, worker.db.retries) == (0, 0)
+    producer.db.close()
+    worker.db.close()
+
+
+def test_a_database_newer_than_the_code_is_refused_untouched(url):
+    store = _store(url)
+    store.db.write(lambda c: c.execute("UPDATE runner_meta SET value = %s WHERE key = 'schema'",
+                                       (str(SCHEMA_VERSION + 1),)))
+    forget(store.db)
+    with pytest.raises(SchemaTooNew) as refused:
+        prepare(store.db)
+    assert refused.value.exit_code == 78
+    assert f"schema version {SCHEMA_VERSION + 1}" in str(refused.value)
+    store.db.close()
+
+
+def test_a_missing_index_is_created_again_at_start(url):
+    store = _store(url)
+    store.db.write(lambda c: c.execute("DROP INDEX runner_job_claim"))
+    forget(store.db)
+    prepare(store.db)
+    assert store.db.query("SELECT to_regclass('runner_job_claim') IS NOT NULL")[0][0]
+    store.db.close()
+
+
+def test_timestamps_keep_their_fraction_of_a_second(url):
+    store = _store(url)
+    new = job(T0 + 0.123456)
+    store.enqueue([new], now=T0 + 0.000001)
+    row = store.get_job(new.id)
+    assert (row.run_at, row.created_at) == (T0 + 0.123456, T0 + 0.000001)
+    with psycopg.connect(url) as conn:
+        kinds = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'runner_job'").fetchall())
+    assert kinds["run_at"] == "double precision" and kinds["priority"] == "bigint"
+    store.db.close()
+
+
+def test_a_current_database_opens_without_running_its_ddl(url):
+    store = _store(url)
+    forget(store.db)
+    with psycopg.connect(url, autocommit=True) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM runner_job")  # holds ACCESS SHARE until it ends
+        # DDL (ALTER TABLE) would wait for that reader; a current schema is only read.
+        opened = threading.Thread(target=prepare, args=(store.db,))
+        opened.start()
+        opened.join(5)
+        finished = not opened.is_alive()
+        reader.execute("ROLLBACK")
+    opened.join(30)
+    assert finished
+    store.db.close()
