@@ -124,6 +124,20 @@ def latency(system: System, idle: float, count: int = 250) -> tuple[float, float
     return delays[0], percentile(delays, 50), percentile(delays, 99), cpu
 
 
+def enqueue_rates(work: Path, jobs: int, rounds: int) -> None:
+    """Single enqueues from a script, plain huey and ours, ``rounds`` times A B A B."""
+    runs: dict[str, list[float]] = {"plain": [], "FULL": [], "NORMAL": []}
+    for _ in range(rounds):
+        runs["plain"].append(System("plain", work, 1).enqueue(jobs))
+        runs["FULL"].append(System("ours", work, 1, "FULL").enqueue(jobs))
+        runs["NORMAL"].append(System("ours", work, 1, "NORMAL").enqueue(jobs))
+    print(f"enqueue from a script, {jobs} jobs, {rounds} rounds A B A B (medians; rounds: "
+          + "; ".join(f"{k} {' '.join(f'{v:.0f}' for v in r)}" for k, r in runs.items()) + ")")
+    rate = {k: statistics.median(v) for k, v in runs.items()}
+    print(line("enqueues/s, ours at FULL", rate["plain"], rate["FULL"], "/s"))
+    print(line("enqueues/s, ours at NORMAL", rate["plain"], rate["NORMAL"], "/s"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,10 +145,15 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--enqueue-only", action="store_true",
+                        help="only the enqueue rates (no consumers): --jobs per round, ABAB")
     parser.add_argument("--timeout-cost", action="store_true",
                         help="also drain with task timeouts off, to price the watchdog")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-core-"))
+    if args.enqueue_only:
+        enqueue_rates(work, args.jobs, args.rounds)
+        return
     print(f"core benchmark: {args.jobs} no-op jobs, {args.rounds} rounds A B A B (medians), "
           f"work dir {work}")
     print("plain = huey SqliteHuey (thread workers, default logging at INFO); ours with the "

@@ -20,6 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
+from runner.store.sqlite.counters import recount_waiting
 from runner.store.sqlite.models import create_schema
 
 TASKS = [f"app.tasks.task_{n:02d}" for n in range(50)]
@@ -115,6 +116,7 @@ def seed(path: str | Path, *, jobs: int = 1_000_000, logs: int = 100_000,
         "VALUES (?,?,?,?,?,'running',8,'',?,?,0,?)",
         [(f"bench-{n}", "bench-host", 10_000 + n, at - 7200, at - 600, 80_000_000, 3.0, 12_345)
          for n in range(2)])
+    recount_waiting(conn)  # rows written here, not through an enqueue, are counted once
     conn.execute("COMMIT")
     has_logs = conn.execute("SELECT 1 FROM sqlite_master WHERE name='runner_log'").fetchone()
     if has_logs and logs:

@@ -5,18 +5,25 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Callable
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any
 
 from runner.errors import SerializationError
 
 #: One encoder for every preview (``json.dumps(default=...)`` builds one per call).
 _encode = json.JSONEncoder(default=repr).encode
+#: The same encoding through the C encoder made once (a bulk enqueue previews every
+#: job; ``encode()`` makes a new one per call). No circular check: a circular
+#: argument raises RecursionError and is previewed by ``repr`` as before.
+_c_encode = c_make_encoder(None, repr, encode_basestring_ascii, None, ": ", ", ", False,
+                           False, True) if c_make_encoder is not None else None
 
 
 def preview_args(args: tuple, kwargs: dict) -> str:
     """A short JSON view of the arguments for the CLI and the dashboard."""
     try:
-        text = _encode({"args": list(args), "kwargs": kwargs})
+        value = {"args": list(args), "kwargs": kwargs}
+        text = "".join(_c_encode(value, 0)) if _c_encode is not None else _encode(value)
     except Exception:
         text = repr((args, kwargs))
     return text if len(text) <= 2000 else text[:1997] + "..."

@@ -337,11 +337,6 @@ def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:
                       f"{runner.redis_url!r} is not a redis://, rediss:// or unix:// URL"))
     if not runner.redis_prefix or any(c.isspace() for c in runner.redis_prefix):
         found.append(("runner", "redis_prefix", "must be a non-empty word without spaces"))
-    for name, queue in s.queues.items():
-        for key in ("concurrency", "rate_limit"):
-            if getattr(queue, key):
-                found.append((f"queues.{name}", key, "is not enforced with queue_type "
-                              "\"redis\" yet (remove it, or use sqlite)"))
     return found
 
 

@@ -308,9 +308,10 @@ class RunnerTaskWrapper(TaskWrapper):
         """The decorator's options (subclasses add their own settings before ``[tasks.NAME]``)."""
         return {k: v for k, v in self.options.items() if v is not None}
 
-    def prepare(self, task: RunnerTask) -> None:
-        """Fill the options a caller did not give from the resolved ones."""
-        options = self.resolve()
+    def prepare(self, task: RunnerTask, options: TaskOptions | None = None) -> None:
+        """Fill the options a caller did not give from the resolved ones (``options``
+        when the caller resolved them already)."""
+        options = options or self.resolve()
         if task.retries is None:
             task.retries = options.policy.retry_limit
         if task.priority is None:

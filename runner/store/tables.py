@@ -112,16 +112,6 @@ class Counter(_Table):
         table_name = "runner_counter"
 
 
-class QueueCount(_Table):
-    """Waiting jobs per queue, kept by triggers on runner_job (see runner.store.sqlite.models)."""
-
-    queue = pw.TextField(primary_key=True)
-    waiting = pw.IntegerField(constraints=_default("0"))
-
-    class Meta:
-        table_name = "runner_queue"
-
-
 class FlowState(_Table):
     """State of flow control shared by every worker: token buckets, queue turns."""
 
@@ -264,6 +254,9 @@ class JobTotal(_Table):
 
 for _bucket in range(len(BUCKETS)):
     JobTotal._meta.add_field(f"le{_bucket}", _count())
+# Not a total: on a queue's row (task ''), the jobs of that queue waiting now, which a
+# queue bound reads (last, where a migration's ALTER TABLE puts it).
+JobTotal._meta.add_field("waiting", _count())
 
 assert {JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED} <= set(JobTotal._meta.fields)
 
@@ -322,7 +315,7 @@ class QueueTotal(_Table):
 
 
 #: Every table, in the order they are created.
-TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, QueueCount, FlowState,
+TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, FlowState,
                                 Schedule, ScheduleRun, Worker, Event, Log, JobTotal, Lease,
                                 Pause, CancelRequest, QueueTotal]
 #: Tables SQLite keeps without a rowid (a row is looked up by its whole primary key only).

@@ -24,11 +24,18 @@ from typing import Any
 from huey.consumer import Consumer, ConsumerStopped
 
 from runner.config import Settings
-from runner.errors import EX_MEMORY_LIMIT, EX_STUCK_THREADS, DatabaseCorrupt, RunnerError
+from runner.errors import (
+    EX_MEMORY_LIMIT,
+    EX_STUCK_THREADS,
+    DatabaseCorrupt,
+    DatabaseUnavailable,
+    RunnerError,
+)
 from runner.readmodel.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
+from runner.store.factory import is_url
 from runner.store.job_storage import JobStorage
 from runner.store.owners import make_worker_id
 from runner.worker.cancels import CancelWatch
@@ -37,6 +44,11 @@ from runner.worker.operations import Operations
 from runner.worker.stalls import StallWatch
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between tries of a database server not reachable at start-up: the first
+#: pause, doubled after each try up to the longest.
+START_RETRY_FIRST = 1.0
+START_RETRY_LONGEST = 30.0
 
 
 class RunnerConsumer(Consumer):
@@ -167,14 +179,16 @@ class Manager:
         #: Stop signals received before :meth:`run` took over the handlers (still appended to).
         self.early_signals = early_signals if early_signals is not None else []
 
-    def prepare(self) -> JobStorage:
-        """Load tasks, open the database, register, recover orphans."""
+    def prepare(self) -> JobStorage | None:
+        """Load tasks, open the database, register, recover orphans; None when a stop
+        signal came while waiting for the database (see :meth:`open_jobs`)."""
         self.huey.configure(self.settings)
         import_task_modules(self.settings.runner.imports)
         scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
         self.scheduler = scheduler if self.role != "workers" else None
-        jobs = self.huey.jobs
-        assert jobs is not None
+        jobs = self.open_jobs()
+        if jobs is None:
+            return None
         self.check_database(jobs)
         reclaim = jobs.store.enable_space_reclaim(me=self.owner)
         if reclaim:
@@ -189,6 +203,30 @@ class Manager:
             logger.warning("start-up recovery: %d jobs of dead workers requeued, %d dead",
                            len(recovery.requeued), len(recovery.buried))
         return jobs
+
+    def open_jobs(self) -> JobStorage | None:
+        """The jobs storage; a database server not reachable yet is waited for.
+
+        A server that is down at start-up (a host booting before its database, a
+        failover) is tried again with a growing pause, each failure logged, until it
+        answers or a stop signal arrives (then None). A SQLite file that cannot be
+        opened is not waited for: it raises at once.
+        """
+        delay = START_RETRY_FIRST
+        while True:
+            try:
+                jobs = self.huey.jobs
+                assert jobs is not None
+                return jobs
+            except DatabaseUnavailable as exc:
+                if not is_url(self.settings.runner.database):
+                    raise
+                logger.warning("database not reachable at start-up: %s; trying again in "
+                               "%.0fs", exc, delay)
+            if self._stop_requested.wait(delay):
+                logger.info("stopping before the database was reached")
+                return None
+            delay = min(delay * 2, START_RETRY_LONGEST)
 
     def check_database(self, jobs: JobStorage) -> None:
         """A quick integrity check on small databases (O(size)), at every start."""
@@ -214,11 +252,16 @@ class Manager:
         if early:
             self._stop_requested.set()
         try:
-            jobs = self.prepare()
+            prepared = self.prepare()
         except BaseException:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             raise
+        if prepared is None:  # stopped while waiting for the database
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            return self.exit_code
+        jobs = prepared
         w = self.settings.worker
         self.ops = ops = Operations(
             self.settings, self.huey, jobs, self.owner, on_memory_limit=self._memory_limit,

@@ -94,22 +94,6 @@ BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opened]]] = {
 
 #: Contract tests a backend does not meet yet, by backend: why.
 NOT_YET: dict[str, dict[str, str]] = {
-    "redis": {"test_flow.py": "flow control (aging, weights, concurrency and rate limits) is "
-                              "not implemented on Redis yet",
-              "test_flow_control.py": "on_full policies, unique windows and states, pause and "
-                                      "cancel of running jobs are not implemented on Redis yet",
-              "test_jobs.py::test_a_unique_key_admits_one_live_job_at_a_time":
-                  "a duplicate unique key raises DuplicateJob on Redis instead of being "
-                  "reported as the existing job",
-              "test_jobs.py::test_fields_holding_separators_and_odd_bytes_read_back_unchanged":
-                  "a duplicate unique key raises DuplicateJob on Redis instead of being "
-                  "reported as the existing job"},
-    "postgres": {
-        "test_flow.py": "flow control (priority aging, queue weights, concurrency and rate "
-                        "limits at claim) is not implemented on PostgreSQL yet",
-        "test_flow_control.py": "pause, cancel of running jobs and drop_oldest are not "
-                                "implemented on PostgreSQL yet",
-    },
 }
 
 

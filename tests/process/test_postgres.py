@@ -4,10 +4,13 @@ and a lost connection is retried and logged, never a crash."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -90,6 +93,89 @@ def test_a_lost_connection_is_retried_with_backoff_and_logged(pg_url, tmp_path, 
              message="the lost LISTEN connection to be logged")
     assert worker.proc.poll() is None
     assert worker.terminate() == 0
+
+
+class _Relay:
+    """A TCP relay on a port of its own to the test server: the "server" is down (the
+    port refuses) until :meth:`start`, as a database host that boots after its workers."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        self.port = self.sock.getsockname()[1]
+        self._closing = False
+        self.open: list[socket.socket] = []
+
+    def url(self, url: str) -> str:
+        parts = urlsplit(url)
+        user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}"))
+
+    def start(self) -> None:
+        self.sock.listen()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._closing = True
+        self.sock.close()
+        for conn in self.open:
+            conn.close()
+
+
+def test_a_worker_started_before_its_database_waits_for_it_then_runs_jobs(pg_url, tmp_path,
+                                                                          make_worker):
+    relay = _Relay(postgres_url())
+    try:
+        worker = make_worker(settings=postgres_settings(tmp_path, relay.url(pg_url)))
+        wait_for(lambda: "database not reachable at start-up" in worker.output(), timeout=30,
+                 message="the failed first connection to be logged")
+        assert worker.proc.poll() is None  # waiting, not exited 73
+        relay.start()
+        producer(tmp_path, pg_url)
+        assert jobs.add(3, 4).get(blocking=True, timeout=60) == 7
+        assert worker.terminate() == 0
+    finally:
+        relay.close()
+
+
+def test_a_worker_waiting_for_its_database_stops_cleanly_on_sigterm(pg_url, tmp_path,
+                                                                    make_worker):
+    relay = _Relay(postgres_url())  # never started: the server stays down
+    try:
+        worker = make_worker(settings=postgres_settings(tmp_path, relay.url(pg_url)))
+        wait_for(lambda: "database not reachable at start-up" in worker.output(), timeout=30,
+                 message="the failed first connection to be logged")
+        assert worker.terminate() == 0
+        assert "Traceback" not in worker.output()
+    finally:
+        relay.close()
 
 
 HOST_JOBS = 20_000

@@ -12,6 +12,7 @@ from huey.exceptions import TaskException
 
 from runner import SerializationError
 from runner.errors import QueueFull
+from runner.sections import QueueSection
 from runner.store.sqlite import queries
 from runner.testing import drain, immediate
 from tests import jobs
@@ -184,7 +185,8 @@ def test_unknown_task_and_unreadable_payload_go_to_dead_with_a_reason(huey):
 def test_queue_size_bounds_waiting_jobs_and_writes_nothing_more(huey):
     from runner import configure
 
-    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=2)))
+    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=2),
+                      queues={"default": QueueSection(on_full="reject")}))
     jobs.add(1, 1)
     jobs.add(1, 2)
     with pytest.raises(QueueFull, match="queue 'default' is full"):

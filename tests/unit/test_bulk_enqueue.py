@@ -94,3 +94,16 @@ def test_enqueued_signal_is_sent_for_every_job(huey):
 def test_map_runs_inline_in_immediate_mode(huey):
     with immediate():
         assert [r.get() for r in jobs.add.map([(1, 2), (3, 4)])] == [3, 7]
+
+
+def test_a_bulk_enqueue_counts_each_job_as_enqueued_and_waiting_once(huey):
+    jobs.add.map([(1, n) for n in range(7)], batch_size=3)
+    enqueue_many([jobs.add.s(2, 2), jobs.record_run.s("x")])
+    db = huey.jobs.db
+    totals = {(t, q): (e, w) for t, q, e, w in db.query(
+        "SELECT task, queue, enqueued, waiting FROM runner_job_total")}
+    assert totals == {("add", "default"): (8, 0), ("record_run", "default"): (1, 0),
+                      ("", "default"): (0, 9)}
+    assert db.query("SELECT queue, waiting FROM runner_queue") == [("default", 9)]
+    drain()
+    assert db.query("SELECT queue, waiting FROM runner_queue") == [("default", 0)]

@@ -64,6 +64,13 @@ def test_task_overrides_and_the_max_retries_alias(tmp_path):
     assert settings.task_override("other").as_options() == {}
 
 
+def test_redis_takes_queue_concurrency_and_rate_limits(tmp_path):
+    settings = load_settings(write(tmp_path, (
+        "[worker]\nqueue_type = \"redis\"\n[queues.mail]\nconcurrency = 2\n"
+        "rate_limit = \"5/s\"\n")), environ={})
+    assert (settings.queues["mail"].concurrency, settings.queues["mail"].rate_limit) == (2, "5/s")
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("[worker\n", "TOML syntax error"),
     ("[worker]\nmax_concurent_tasks = 2\n", "unknown key 'max_concurent_tasks'"),
@@ -74,8 +81,6 @@ def test_task_overrides_and_the_max_retries_alias(tmp_path):
     ("[worker]\nqueue_type = \"kafka\"\n", "queue_type 'kafka' is not supported"),
     ("[worker]\nqueue_type = \"redis\"\n[runner]\nredis_url = \"localhost:6379\"\n",
      "[runner] redis_url 'localhost:6379' is not a redis://"),
-    ("[worker]\nqueue_type = \"redis\"\n[queues.mail]\nconcurrency = 2\n",
-     "[queues.mail] concurrency is not enforced with queue_type \"redis\" yet"),
     ("[database]\nsynchronous = \"SOMETIMES\"\n", "synchronous 'SOMETIMES' is not one of"),
     ("[tasks.x]\ntimeuot = 3\n", "[tasks.x]: unknown key 'timeuot'"),
     ("[runner]\nimports = \"tasks\"\n", "imports: expected a list of strings"),

@@ -147,4 +147,4 @@ def test_the_counter_columns_written_are_the_models_columns():
     from runner.store.tables import JobTotal
 
     assert [f.column_name for f in JobTotal._meta.sorted_fields] == [
-        "task", "queue", *TOTALS, "duration_sum", *_BUCKET_COLUMNS]
+        "task", "queue", *TOTALS, "duration_sum", *_BUCKET_COLUMNS, "waiting"]

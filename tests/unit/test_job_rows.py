@@ -10,8 +10,10 @@ import pytest
 
 from runner import configure, control
 from runner.errors import QueueFull
+from runner.sections import QueueSection
 from runner.store.factory import store_for
 from runner.store.sqlite import queries
+from runner.store.sqlite.counters import recount_waiting
 from runner.store.sqlite.maintenance import RetentionSection, prune
 from runner.store.sqlite.models import WAITING_SQL, create_schema
 from runner.store.sqlite.workers import recover_orphans
@@ -34,7 +36,10 @@ def assert_exact(db) -> None:
 
 
 def bounded(huey, size: int):
-    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=size)))
+    # These tests are about the bound itself: a full queue refuses at once.
+    refuse = QueueSection(on_full="reject")
+    configure(replace(huey.settings, worker=replace(huey.settings.worker, queue_size=size),
+                      queues={"default": refuse, "other": refuse}))
 
 
 def test_count_is_exact_after_every_kind_of_transition(huey):
@@ -113,24 +118,28 @@ def test_bound_is_per_queue(huey):
     assert actual(huey.jobs.db) == {"default": 1, "other": 1}
 
 
+def test_bound_counts_the_jobs_of_every_task_in_the_queue(huey):
+    bounded(huey, 2)
+    jobs.add(1, 1)
+    jobs.record_run("x")
+    with pytest.raises(QueueFull, match="2 jobs waiting"):
+        jobs.add(1, 2)
+    assert counted(huey.jobs.db) == actual(huey.jobs.db) == {"default": 2}
+
+
 def _on_queue(task, queue):
     task.queue = queue
     return task
 
 
-def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path):
-    path = tmp_path / "old.db"
+def test_jobs_written_without_an_enqueue_are_counted_by_a_recount(tmp_path):
+    path = tmp_path / "seeded.db"
     conn = sqlite3.connect(path, isolation_level=None)
     create_schema(conn)
-    for name in ("runner_queue_insert", "runner_queue_delete", "runner_queue_leave",
-                 "runner_queue_enter"):
-        conn.execute(f"DROP TRIGGER {name}")
-    conn.execute("DROP TABLE runner_queue")
     for n, (queue, state) in enumerate([("a", "available"), ("a", "scheduled"),
                                         ("b", "retrying"), ("b", "completed")]):
         conn.execute("INSERT INTO runner_job (id, task, queue, state, data, run_at, created_at)"
                      " VALUES (?, 't', ?, ?, x'00', 0, 0)", (str(n), queue, state))
-    conn.execute("BEGIN IMMEDIATE")
-    create_schema(conn)
-    conn.execute("COMMIT")
+    assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {}
+    recount_waiting(conn)
     assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {"a": 2, "b": 1}

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from runner.errors import SchemaTooNew
+from runner.flow import FlowLimits, Rate
 from runner.store.job_rows import Ack
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import forget, prepare
@@ -103,3 +104,35 @@ def test_a_current_database_opens_without_running_its_ddl(url):
     opened.join(30)
     assert finished
     store.db.close()
+
+
+def _race(url: str, limits: FlowLimits, hosts: int = 6) -> list[str]:
+    """Every host claims at the same instant under ``limits``; the ids they took."""
+    stores = [_store(url) for _ in range(hosts)]
+    start = threading.Barrier(hosts)
+    taken: list[str] = []
+
+    def claim(store: PostgresStore, n: int) -> None:
+        start.wait()
+        result = store.claim(now=T0, owner=f"h{n}:1:1", lease_seconds=30, want=5, limits=limits)
+        taken.extend(c.id for c in result.claimed)
+
+    threads = [threading.Thread(target=claim, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for store in stores:
+        store.db.close()
+    return taken
+
+
+def test_hosts_claiming_at_once_never_share_the_last_concurrency_slot(url):
+    _store(url).enqueue([job(T0, task="report") for _ in range(20)], now=T0)
+    assert len(_race(url, FlowLimits(task_concurrency={"report": 2}))) == 2
+
+
+def test_hosts_claiming_at_once_never_spend_the_same_token(url):
+    _store(url).enqueue([job(T0, task="api") for _ in range(20)], now=T0)
+    assert len(_race(url, FlowLimits(task_rates={"api": Rate(1, 60.0, burst=3)}))) == 3
+

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.event_rows import NewEvent
 from runner.store.job_rows import Ack
@@ -59,3 +60,20 @@ def test_retention_leaves_no_key_of_what_it_pruned(store):
 
     assert report.deleted == {"jobs": 4, "logs": 2, "events": 1, "workers": 1}
     assert _kinds(store) <= BOOKKEEPING
+
+
+def test_unique_keys_running_counts_and_cancel_requests_leave_no_key_once_pruned(store):
+    keyed = job(task="sync", unique_key="k", concurrency_key="u1")
+    asked = job(unique_key="k2")
+    store.enqueue([keyed, asked], now=T0)
+    claimed = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=10,
+                          limits=FlowLimits(key_concurrency={"sync": 1}))
+    assert {c.id for c in claimed.claimed} == {keyed.id, asked.id}
+    store.request_cancel(asked.id, by="alice", now=T0)
+    store.complete([Ack(keyed.id, 1, T0, T0 + 1)])
+    store.cancel_attempt(asked.id, now=T0 + 1, reason="cancelled by alice")
+
+    store.prune_retention(RetentionSection(), now=T0 + 365 * DAY)
+
+    assert store.count_jobs() == 0
+    assert _kinds(store) <= BOOKKEEPING | {"owners"}  # the worker is still on record

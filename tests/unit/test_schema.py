@@ -16,6 +16,8 @@ from runner.store.sqlite.schema import prepare_database
 from runner.store.states import JobState
 
 OLD_DDL = Path(__file__).parent / "data" / "schema_v1.sql"
+#: Version 1 as the last release left it: waiting jobs counted in a runner_queue table.
+COUNTED_V1_DDL = Path(__file__).parent / "data" / "schema_v1_counted.sql"
 T0 = 1_700_000_000.0
 
 
@@ -135,3 +137,66 @@ def test_a_file_with_tables_but_no_recorded_version_counts_as_the_first(tmp_path
     _open(path)
     with sqlite3.connect(path) as conn:
         assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
+
+
+def _counted_v1_file(path: Path) -> Path:
+    """A version 1 file with waiting and finished jobs, counted as that release counted them."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(COUNTED_V1_DDL.read_text())
+        for n, (task, queue, state) in enumerate([
+                ("t.a", "default", "available"), ("t.a", "default", "scheduled"),
+                ("t.b", "default", "retrying"), ("t.b", "other", "available"),
+                ("t.a", "default", "completed"), ("t.b", "other", "executing")]):
+            conn.execute("INSERT INTO runner_job (id, task, queue, state, data, run_at, "
+                         "created_at) VALUES (?, ?, ?, ?, x'00', ?, ?)",
+                         (f"job-{n}", task, queue, state, T0, T0 + n))
+        conn.execute("INSERT INTO runner_job_total (task, queue, enqueued, completed) "
+                     "VALUES ('t.a', 'default', 7, 1)")
+    conn.close()
+    return path
+
+
+def test_a_version_1_file_moves_its_waiting_counts_beside_the_totals(tmp_path):
+    path = _counted_v1_file(tmp_path / "v1.db")
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
+            "default": 3, "other": 1}
+    store = SqliteStore(_open(path))
+    with sqlite3.connect(path) as conn:
+        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION == 3
+        kinds = dict(conn.execute("SELECT name, type FROM sqlite_master "
+                                  "WHERE name LIKE 'runner_queue%'"))
+        assert kinds["runner_queue"] == "view"  # the old table and its triggers are gone
+        old = {f"runner_queue_{event}" for event in ("insert", "enter", "leave", "delete")}
+        assert not old & set(kinds)
+        assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
+            "default": 3, "other": 1}
+        assert conn.execute("SELECT enqueued, completed, waiting FROM runner_job_total "
+                            "WHERE task = 't.a' AND queue = 'default'").fetchone() == (7, 1, 0)
+        assert conn.execute("SELECT enqueued, waiting FROM runner_job_total "
+                            "WHERE task = '' AND queue = 'default'").fetchone() == (0, 3)
+    # and the counts stay exact as the migrated file is used
+    store.enqueue([NewJob("job-new", "t.a", "default", 0, b"x", None, 1, T0)], now=T0,
+                  queue_size=4)
+    claimed = store.claim(now=T0 + 10, owner="h:1:1", lease_seconds=30, want=2).claimed
+    assert len(claimed) == 2
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == dict(
+            conn.execute("SELECT queue, count(*) FROM runner_job WHERE state IN "
+                         "('available','scheduled','retrying') GROUP BY queue"))
+
+
+def test_a_version_1_file_keeps_its_jobs_and_indexes_usable_after_migrating(tmp_path):
+    old = _counted_v1_file(tmp_path / "v1.db")
+    _open(old)
+    new = tmp_path / "new.db"
+    _open(new)
+    assert _columns(old) == _columns(new)
+    assert _indexes(old) == _indexes(new)
+    with sqlite3.connect(old) as conn:
+        triggers = {n for (n,) in conn.execute("SELECT name FROM sqlite_master "
+                                               "WHERE type = 'trigger'")}
+    with sqlite3.connect(new) as conn:
+        assert triggers == {n for (n,) in conn.execute("SELECT name FROM sqlite_master "
+                                                       "WHERE type = 'trigger'")}
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -19,13 +19,15 @@ from pathlib import Path
 import psycopg
 from psycopg import errors as pg_errors
 
-from runner.errors import ConfigError, DatabaseCorrupt, DuplicateJob
+from runner.errors import DatabaseCorrupt, DuplicateJob, QueueFull
 from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.backend import AttemptLog, Backend, StoreRequest
 from runner.store.event_rows import EventRow, EventStatus, HandlerOutcome, NewEvent
 from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.postgres import attempts as _attempts
+from runner.store.postgres import control as _control
+from runner.store.postgres import counting as _counting
 from runner.store.postgres import events as _events
 from runner.store.postgres import kv as _kv
 from runner.store.postgres import logs as _logs
@@ -124,35 +126,39 @@ class PostgresStore:
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         channel = self.db.channel
-        sizes = _queue_sizes(jobs, queue_size, bounds)
+        sizes, drops = _queue_sizes(jobs, queue_size, bounds)
         keyed = any(j.unique_key is not None for j in jobs)
         try:
             # Unbounded and unkeyed, the enqueue is one statement: it commits by itself.
             result = self.db.write(
                 lambda conn: _transitions.enqueue_new(conn, jobs, now, sizes=sizes,
-                                                      channel=channel),
-                single=not sizes and not keyed)
+                                                      channel=channel, drops=drops),
+                single=not sizes and not keyed and not drops)
             self._notified = time.monotonic()
             return result
         except pg_errors.UniqueViolation as exc:
             by = "id" if exc.diag.constraint_name == "runner_job_pkey" else "unique_key"
             raise DuplicateJob(f"{self.db.display}: {exc.diag.message_detail or exc}; "
                                "nothing was written", by=by) from None
+        except QueueFull as exc:
+            full = exc.queue
+            bound = (bounds or {}).get(full or "")
+            if full and (bound is None or bound.on_full == "reject"):
+                refused = sum(1 for j in jobs if j.queue == full)
+                self.db.write(lambda conn: _counting.count_backpressure(conn, full,
+                                                                       rejected=refused))
+            raise
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
               limits: FlowLimits | None = None) -> ClaimResult:
-        if limits is not None and limits.limited:
-            raise ConfigError(f"{self.db.display}: concurrency and rate limits of [queues.NAME] "
-                              "are not enforced on PostgreSQL yet; remove them or use SQLite")
-        # Priority aging and queue weights are not applied here yet: plain priority order.
         channel = self.db.channel
 
         def claim(conn) -> ClaimResult:  # noqa: ANN001 - a psycopg connection
             _transitions.complete(conn, acks, channel)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
-                                      want=want, busy=busy, queues=queues)
+                                      want=want, busy=busy, queues=queues, limits=limits)
 
         return self.db.write(claim)
 
@@ -192,6 +198,7 @@ class PostgresStore:
                        results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
             _transitions.cancel_attempt(conn, job_id, now=now, reason=reason)
+            _control.forget_cancel(conn, job_id)
             _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)
@@ -645,27 +652,36 @@ class PostgresStore:
             raise DatabaseCorrupt(f"{self.db.display}: holds no jobs tables; point "
                                   "[runner] database / RUNNER_DATABASE at a jobs database")
 
-    # -- flow control: not on PostgreSQL yet ---------------------------------------------
+    # -- flow control: pause, cancel, backpressure ---------------------------------------
 
     def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
                   by: str | None = None) -> bool:
-        raise _not_yet("pausing a queue or task")
+        channel = self.db.channel
+
+        def write(conn) -> bool:  # noqa: ANN001 - a psycopg connection
+            changed = _control.set_pause(conn, kind, name, paused, now=now, by=by)
+            if changed and not paused:
+                _transitions.notify(conn, channel)  # idle workers take the resumed jobs
+            return changed
+
+        return self.db.write(write)
 
     def seed_pauses(self, kind: str, names: Sequence[str], *, now: float) -> None:
         if names:
-            raise _not_yet("paused queues or tasks in the settings")
+            self.db.write(lambda conn: _control.seed_pauses(conn, kind, names, now=now))
 
     def list_pauses(self) -> list[PauseRow]:
-        return []
+        return _control.list_pauses(self.db)
 
     def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
-        raise _not_yet("cancelling a running job")
+        return self.db.write(lambda conn: _control.request_cancel(conn, job_id, by=by,
+                                                                  now=now))
 
     def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, str]:
-        return {}
+        return _control.cancel_requests(self.db, job_ids)
 
     def backpressure_totals(self) -> dict[str, tuple[int, int]]:
-        return {}
+        return _control.backpressure_totals(self.db)
 
     def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
         return self.db.query(
@@ -684,26 +700,23 @@ class PostgresStore:
         return "ok"
 
 
-def _not_yet(what: str) -> ConfigError:
-    return ConfigError(f"{what} is not supported on PostgreSQL yet (use SQLite for it)")
-
-
 def _queue_sizes(jobs: Sequence[NewJob], queue_size: int,
-                 bounds: Mapping[str, QueueBound] | None) -> dict[str, int]:
-    """The waiting-job bound of each queue of ``jobs`` (queues without one left out).
-
-    Raises:
-        ConfigError: a queue's ``on_full`` is ``drop_oldest`` (not on PostgreSQL yet).
-    """
-    sizes = {}
+                 bounds: Mapping[str, QueueBound] | None
+                 ) -> tuple[dict[str, int], dict[str, QueueBound]]:
+    """The waiting-job bound of each queue of ``jobs`` that refuses when full, and the
+    bound of each that drops its oldest jobs instead (queues without one left out)."""
+    sizes: dict[str, int] = {}
+    drops: dict[str, QueueBound] = {}
     for queue in {j.queue for j in jobs}:
         bound = (bounds or {}).get(queue)
-        if bound is not None and bound.on_full == "drop_oldest":
-            raise _not_yet(f"[queues.{queue}] on_full = \"drop_oldest\"")
         size = bound.max_size if bound is not None else queue_size
-        if size:
+        if not size:
+            continue
+        if bound is not None and bound.on_full == "drop_oldest":
+            drops[queue] = bound
+        else:
             sizes[queue] = size
-    return sizes
+    return sizes, drops
 
 
 def open_postgres_store(url: str, *, pool_size: int = 4,

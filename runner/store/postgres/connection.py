@@ -105,6 +105,7 @@ class PgDatabase:
                 self._pool.open(wait=True, timeout=self._pool.timeout)
             except psycopg_pool.PoolTimeout:
                 self._pool.close()
+                self._pool = self._new_pool()  # a closed pool cannot open again: the next try
                 raise DatabaseUnavailable(
                     f"{self.display}: cannot connect to PostgreSQL within "
                     f"{self._pool.timeout:g}s; is the server up and the URL right "

@@ -59,3 +59,14 @@ def count_where(conn: psycopg.Connection, outcome: str, where: str,
         f"INSERT INTO runner_job_total (task, queue, {outcome}) "
         f"SELECT task, queue, count(*) FROM runner_job WHERE {where} GROUP BY task, queue "
         f"ORDER BY task, queue {_add([outcome])}", tuple(params))
+
+
+def count_backpressure(conn: psycopg.Connection, queue: str, *, rejected: int = 0,
+                       dropped: int = 0) -> None:
+    """Add jobs refused by a full queue (``rejected``) or cancelled to make room (``dropped``)."""
+    if rejected or dropped:
+        conn.execute(
+            "INSERT INTO runner_queue_total (queue, rejected, dropped) VALUES (%s,%s,%s) "
+            "ON CONFLICT (queue) DO UPDATE SET "
+            "rejected = runner_queue_total.rejected + excluded.rejected, "
+            "dropped = runner_queue_total.dropped + excluded.dropped", (queue, rejected, dropped))

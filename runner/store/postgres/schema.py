@@ -40,7 +40,7 @@ from runner.store.states import (
     JobState,
     sql_is,
 )
-from runner.store.tables import TABLES, JobTotal, QueueCount, create_table_sql
+from runner.store.tables import TABLES, JobTotal, create_table_sql
 
 #: peewee's PostgreSQL dialect, with 8-byte floats and integers.
 _DIALECT = pw.PostgresqlDatabase(None, field_types={
@@ -55,7 +55,7 @@ SHARD = "shard SMALLINT NOT NULL DEFAULT (pg_backend_pid() % 16)"
 def _tables() -> list[str]:
     with _DIALECT.bind_ctx(TABLES):
         return [create_table_sql(model, _DIALECT) for model in TABLES
-                if model not in (QueueCount, JobTotal)]
+                if model is not JobTotal]
 
 
 def _queue_trigger(event: str, rows: str) -> list[str]:
@@ -106,6 +106,9 @@ INDEXES = [
         (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
         (queue, run_at) WHERE state IN {WAITING_SQL}""",
+    # The claim under queue shares reads each queue best priority first (flow control).
+    f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
+        (queue, priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
@@ -158,7 +161,8 @@ def _job_totals() -> str:
 
 
 #: The two tables every worker adds to, with a shard per connection in their key
-#: (``runner_queue`` is the model's ``QueueCount`` with that key).
+#: (SQLite keeps the waiting counts in runner_job_total rows and reads them through a
+#: ``runner_queue`` view; here ``runner_queue`` is a table of its own).
 _COUNTERS = [_job_totals(),
              f"""CREATE TABLE IF NOT EXISTS runner_queue (queue TEXT NOT NULL, {SHARD},
                  waiting BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (queue, shard))"""]

@@ -17,8 +17,10 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from runner.errors import QueueFull
-from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob
-from runner.store.postgres.counting import count_completions, count_where
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.postgres import limits as _limits
+from runner.store.postgres.counting import count_backpressure, count_completions, count_where
 from runner.store.rows import ClaimResult
 from runner.store.states import (
     CANCELLABLE,
@@ -63,14 +65,14 @@ def enqueue(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
         "max_attempts": [j.max_attempts for j in jobs], "run_at": [j.run_at for j in jobs],
         "created_at": [created] * len(jobs), "unique_key": [j.unique_key for j in jobs],
         "event_id": [j.event_id for j in jobs], "schedule": [j.schedule for j in jobs],
-        "channel": channel})
+        "concurrency_key": [j.concurrency_key for j in jobs], "channel": channel})
     check_room(conn, jobs, queue_size)
 
 
 _COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max_attempts",
-            "run_at", "created_at", "unique_key", "event_id", "schedule")
+            "run_at", "created_at", "unique_key", "event_id", "schedule", "concurrency_key")
 _TYPES = ("text", "text", "text", "bigint", "text", "bytea", "text", "bigint", "float8",
-          "float8", "text", "text", "text")
+          "float8", "text", "text", "text", "text")
 #: The counters are upserted before the rows go in, and the per-queue count (a
 #: statement trigger) after: every transition takes those locks in that order, so
 #: two transactions never wait on each other crosswise.
@@ -87,9 +89,13 @@ _ENQUEUE = (
 
 
 def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
-                sizes: Mapping[str, int], channel: str | None = None) -> Enqueued:
+                sizes: Mapping[str, int], channel: str | None = None,
+                drops: Mapping[str, QueueBound] | None = None) -> Enqueued:
     """Enqueue ``jobs``, leaving out those whose unique key names a job that counts,
     with each queue of ``sizes`` bounded to that many waiting jobs.
+
+    Each queue of ``drops`` (``on_full = "drop_oldest"``) keeps its bound by
+    cancelling its oldest waiting jobs after the insert, under the queue's lock.
 
     A keyed job counts while it is in the new job's ``unique_states`` (default:
     waiting or running) and, with ``unique_for``, was created that recently.
@@ -119,8 +125,15 @@ def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float
     # The bound of each queue is checked in the same transaction (see check_room).
     for queue, size in sorted(sizes.items()):
         check_room(conn, [j for j in fresh if j.queue == queue], size, before=True)
+    dropping = sorted(q for q in (drops or {}) if any(j.queue == q for j in fresh))
+    for queue in dropping:  # after check_room's locks, in order: never crosswise
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"runner queue {queue}",))
     enqueue(conn, fresh, created, channel=channel)
-    return Enqueued(duplicates)
+    dropped: list[str] = []
+    for queue in dropping:
+        dropped += drop_oldest(conn, queue, (drops or {})[queue], now=created)
+    return Enqueued(duplicates, tuple(dropped))
 
 
 def _holder(conn: psycopg.Connection, job: NewJob, created: float) -> str | None:
@@ -173,35 +186,77 @@ def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int
                 queue=queue, room=max(0, queue_size - already))
 
 
+def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,
+                now: float) -> list[str]:
+    """Waiting → ``cancelled`` for the oldest waiting jobs of a queue over its bound.
+
+    Runs after the insert, under the queue's advisory lock the enqueue took, so
+    producers on several hosts never leave the queue over its bound. Oldest means
+    due the longest (``run_at``, then insertion order); the rows are kept with the
+    reason, counted as cancelled and as dropped.
+    """
+    (waiting,) = conn.execute("SELECT coalesce(sum(waiting), 0)::bigint FROM runner_queue "
+                              "WHERE queue = %s", (queue,)).fetchone()
+    excess = waiting - (bound.max_size or 0)
+    if excess <= 0:
+        return []
+    pick = ("id IN (SELECT id FROM runner_job WHERE queue = %s AND state = ANY(%s) "
+            "ORDER BY run_at, seq LIMIT %s)")
+    params = (queue, _WAITING, excess)
+    count_where(conn, "cancelled", pick, params)
+    reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
+              "drop_oldest)")
+    rows = conn.execute(
+        f"UPDATE runner_job SET state = %s, finished_at = %s, reason = %s WHERE {pick} "
+        f"RETURNING id, run_at, seq", (_CANCELLED, now, reason, *params)).fetchall()
+    count_backpressure(conn, queue, dropped=len(rows))
+    return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[2]))]
+
+
 def rearm(conn: psycopg.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
     """A finished job (same id) → waiting again with new data; False if it is not finished."""
     changed = conn.execute(
         "UPDATE runner_job SET state=%s, task=%s, queue=%s, priority=%s, data=%s, args=%s, "
         "max_attempts=attempt + %s, run_at=%s, started_at=NULL, finished_at=NULL, reason=NULL, "
         "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=%s, event_id=%s, "
-        "schedule=%s WHERE id=%s AND state = ANY(%s)",
+        "schedule=%s, concurrency_key=%s WHERE id=%s AND state = ANY(%s)",
         (_SCHEDULED if job.run_at > now else _AVAILABLE, job.task, job.queue, job.priority,
          job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,
-         job.schedule, job.id, _FINAL)).rowcount == 1
+         job.schedule, job.concurrency_key, job.id, _FINAL)).rowcount == 1
     if changed:
         check_room(conn, [job], queue_size)
     return changed
+
+
+def paused_sets(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
+    """(paused queues, paused tasks), read inside a claim's transaction."""
+    rows = conn.execute("SELECT kind, name FROM runner_pause WHERE paused = 1").fetchall()
+    return ([n for k, n in rows if k == "queue"], [n for k, n in rows if k == "task"])
 
 
 # -- claim ---------------------------------------------------------------------------
 
 
 def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: float,
-          want: int, busy: bool, queues: Sequence[str] = ()) -> ClaimResult:
+          want: int, busy: bool, queues: Sequence[str] = (),
+          limits: FlowLimits | None = None) -> ClaimResult:
     """Claim up to ``want`` due jobs under a lease in one statement: ``waiting`` → ``executing``.
 
     Rows another claimer holds are skipped (``SKIP LOCKED``), never waited on.
     A job that was running when a worker died (``crashes > 0``) is claimed
-    alone, and only by a process running nothing (``busy`` False).
+    alone, and only by a process running nothing (``busy`` False). Paused queues
+    and tasks are skipped. With ``limits`` (aging, weights, concurrency, rates) the
+    choice is :func:`runner.store.postgres.limits.choose`'s.
     """
     queue_sql = " AND queue = ANY(%(queues)s)" if queues else ""
+    paused_queues, paused_tasks = paused_sets(conn)
+    if paused_queues:
+        queue_sql += " AND queue <> ALL(%(paused_queues)s)"
+    if paused_tasks:
+        queue_sql += " AND task <> ALL(%(paused_tasks)s)"
     params = {"now": now, "owner": owner, "expires": now + lease_seconds,
-              "queues": list(queues), "waiting": _WAITING}
+              "queues": list(queues), "waiting": _WAITING,
+              "paused_queues": paused_queues, "paused_tasks": paused_tasks}
     revocations, suspect = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%'), "
         "EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
@@ -209,6 +264,23 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
     params["want"] = 1 if suspect else want
+    if limits is not None and _limits.needs_flow(conn, limits, queue_sql, params):
+        choice = _limits.choose(conn, now=now, want=params["want"], queues=queues,
+                                limits=limits, suspect=bool(suspect),
+                                paused_queues=paused_queues, paused_tasks=paused_tasks)
+        rows = []
+        if choice.ids:
+            rows = conn.execute(
+                f"UPDATE runner_job SET state = '{_EXECUTING}', attempt = attempt + 1, "
+                f"started_at = %s, finished_at = NULL, lease_owner = %s, "
+                f"lease_expires_at = %s WHERE id = ANY(%s) AND state = ANY(%s) "
+                f"RETURNING id, data, attempt, task, queue",
+                (now, owner, now + lease_seconds, choice.ids, _WAITING)).fetchall()
+            rank = {job_id: n for n, job_id in enumerate(choice.ids)}
+            rows.sort(key=lambda r: rank[r[0]])
+        return ClaimResult([Claimed(r[0], bytes(r[1]), r[2], now) for r in rows],
+                           choice.next_due, bool(suspect), bool(revocations),
+                           {r[0]: (r[3], r[4]) for r in rows}, choice.full)
     rows = conn.execute(
         f"UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
         f"started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
@@ -457,10 +529,10 @@ def retry_now(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
 
 
 def cancel(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
-           discard: bool = False) -> int:
+           discard: bool = False, reason: str | None = None) -> int:
     """Jobs that have not started (or, ``discard``, waiting or dead) → ``cancelled``."""
     states = [s.value for s in (DISCARDABLE if discard else CANCELLABLE)]
-    reason = "discarded by hand" if discard else "cancelled by hand"
+    reason = reason or ("discarded by hand" if discard else "cancelled by hand")
     count_where(conn, "cancelled", "id = ANY(%s) AND state = ANY(%s)", (list(job_ids), states))
     return conn.execute(
         f"UPDATE runner_job SET state = '{_CANCELLED}', finished_at = %s, reason = %s "

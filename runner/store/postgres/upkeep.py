@@ -17,7 +17,7 @@ import psycopg
 
 from runner.errors import InvalidAction
 from runner.sections import RetentionSection
-from runner.store.postgres import transitions
+from runner.store.postgres import control, transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.events import prune_events
 from runner.store.postgres.reads import where as job_where
@@ -59,6 +59,7 @@ def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None
     report.deleted["workers"] = db.write(lambda c: c.execute(
         f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
         "AND heartbeat_at < %s", (at - section.workers_days * DAY,)).rowcount)
+    db.write(control.forget_settled_cancels)
     return report
 
 

@@ -15,7 +15,7 @@ import time
 import psycopg
 
 from runner.store.owners import node_of, parse_worker_id, pid_alive, worker_gone
-from runner.store.postgres import attempts, transitions
+from runner.store.postgres import attempts, control, transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.rows import Recovery
 from runner.store.states import JobState, WorkerState, sql_is
@@ -96,6 +96,12 @@ def recover_orphans(db: PgDatabase, *, crash_limit: int, me: str | None = None,
         found = transitions.orphans(conn, now=at, dead_owners=dead_here)
         ran_by = attempts.read_started(conn, sorted({o.owner for o in found if o.owner}))
         for orphan in found:
+            by = control.requested_by(conn, orphan.id, orphan.attempt)
+            if by is not None:  # someone cancelled it: it does not run again
+                transitions.cancel_attempt(conn, orphan.id, now=at, reason=(
+                    f"cancelled by {by}; its worker was gone before it could stop it"))
+                control.forget_cancel(conn, orphan.id)
+                continue
             ran = ran_by.get(orphan.owner or "")
             if ran is not None and (orphan.id, orphan.attempt) not in ran:
                 transitions.requeue_unstarted(conn, orphan.id, now=at)

@@ -21,7 +21,7 @@ import redis
 from runner.sections import RetentionSection
 from runner.store.backend import Backend, StoreRequest
 from runner.store.redis.connection import DEFAULT_PREFIX, local_dir
-from runner.store.redis.flow_control import FlowControl
+from runner.store.redis.control import Control
 from runner.store.redis.kv import KeyValues
 from runner.store.redis.logs import Logs
 from runner.store.redis.panels import Panels
@@ -36,7 +36,7 @@ __all__ = ["RedisStore", "DEFAULT_PREFIX", "local_dir", "open_redis", "BACKEND"]
 DAY = 86400.0
 
 
-class RedisStore(Panels, Workers, Logs, Schedules, KeyValues, Upkeep, FlowControl):
+class RedisStore(Panels, Control, Workers, Logs, Schedules, KeyValues, Upkeep):
     """:class:`runner.store.backend.Store` on Redis (see the module docstring)."""
     # -- maintenance ---------------------------------------------------------------------
 

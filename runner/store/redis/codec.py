@@ -35,14 +35,16 @@ def arg(value: object) -> Arg:
 
 
 def job_args(job: NewJob) -> list[Arg]:
-    """A job as one argument: its 11 fields in the scripts' order, each ``<length>:<bytes>``.
+    """A job as one argument: its 14 fields in the scripts' order, each ``<length>:<bytes>``.
 
     ``-1:`` is NULL. Any bytes may appear in a field (the length says where it ends).
     """
     parts: list[bytes] = []
     for value in (job.id, job.task, job.queue, int(job.priority), job.data, job.args,
                   int(job.max_attempts), float(job.run_at), job.unique_key, job.event_id,
-                  job.schedule):
+                  job.schedule, job.concurrency_key,
+                  None if job.unique_for is None else float(job.unique_for),
+                  ",".join(str(s) for s in job.unique_states) or None):
         if value is None:
             parts.append(b"-1:")
             continue
@@ -86,9 +88,11 @@ def refusal(exc: ResponseError, where: str) -> Exception:
         return DuplicateJob(f"{where}: a job with {by} '{value}' exists; nothing was written",
                             by=by)
     if text.startswith("QUEUEFULL "):
-        queue, _, waiting = text[len("QUEUEFULL "):].partition(US)
-        return QueueFull(f"queue '{queue}' is full: {waiting} jobs waiting; nothing was "
-                         "written (raise [worker] queue_size or start more workers)")
+        queue, waiting, size, room = text[len("QUEUEFULL "):].split(US)
+        return QueueFull(f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
+                         f"{size}; nothing was written (raise [worker] queue_size or "
+                         f"[queues.{queue}] max_size, or start more workers)",
+                         queue=queue, room=int(room))
     if text.startswith("INVALID "):
         return InvalidAction(text[len("INVALID "):])
     return exc

@@ -14,8 +14,12 @@ from redis.exceptions import ResponseError
 from redis.retry import Retry
 
 from runner.store.redis.codec import Arg, refusal
-from runner.store.redis.lua_jobs import PRELUDE
+from runner.store.redis.lua_jobs import PRELUDE as JOBS
+from runner.store.redis.lua_limits import CHOOSER
 from runner.store.redis.scripts import BODIES
+
+#: Helpers every script starts with.
+PRELUDE = JOBS + CHOOSER
 
 #: Reconnection attempts of one command before its error reaches the caller.
 RETRIES = 10

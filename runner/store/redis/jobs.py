@@ -7,15 +7,37 @@ same script that claims.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
-from runner.errors import ConfigError, InvalidAction
+from runner.errors import InvalidAction
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
-from runner.store.redis.codec import acks_args, arg, job_args, jobs_args, pairs_args
+from runner.store.redis.codec import (
+    Arg,
+    acks_args,
+    arg,
+    decoded,
+    job_args,
+    jobs_args,
+    pairs_args,
+)
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import ClaimResult
 from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYABLE, JobState
+
+
+def limits_arg(limits: FlowLimits | None) -> str:
+    """The limits of a claim as the claim function reads them (JSON; empty: plain order)."""
+    if limits is None or limits.plain:
+        return ""
+    rates = {"qr": limits.queue_rates, "tr": limits.task_rates}
+    return json.dumps({
+        "aging": float(limits.aging), "weights": dict(limits.weights),
+        "qc": dict(limits.queue_concurrency), "tc": dict(limits.task_concurrency),
+        "kc": dict(limits.key_concurrency),
+        **{k: {n: [r.per_second, int(r.burst)] for n, r in v.items()}
+           for k, v in rates.items()}})
 
 
 class JobMachine(RedisBase):
@@ -23,34 +45,31 @@ class JobMachine(RedisBase):
 
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
-        # Not yet on Redis: per-queue on_full (a full queue refuses, as with reject), unique
-        # windows and states (a live job of the key refuses with DuplicateJob). The tightest
-        # bound of the batch's queues applies.
-        size = queue_size
-        if bounds:
-            sizes = {bounds[j.queue].max_size if j.queue in bounds else queue_size
-                     for j in jobs}
-            size = min((n for n in sizes if n), default=0)
-        if jobs and self.run("enqueue", arg(float(now)), int(size), *jobs_args(jobs)):
+        if not jobs:
+            return Enqueued({})
+        limits: list[Arg] = [len(bounds or {})]
+        for queue, bound in (bounds or {}).items():
+            limits += [queue, int(bound.max_size), bound.on_full]
+        woke, dups, dropped = self.run(  # type: ignore[misc]
+            "enqueue", arg(float(now)), int(queue_size), *limits, *jobs_args(jobs))
+        if woke:
             self._published.woke = True  # the function published the wake-up already
-        return Enqueued({})
+        pairs = decoded(dups)
+        return Enqueued(dict(zip(pairs[::2], pairs[1::2], strict=True)),
+                        tuple(decoded(dropped)))
 
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
               limits: FlowLimits | None = None) -> ClaimResult:
-        if limits is not None and limits.limited:
-            # Aging and weights only order claims; a limit must hold, so it is refused.
-            raise ConfigError(f"{self.url} ({self.prefix}): concurrency and rate limits "
-                              "([queues.NAME] concurrency, rate_limit; task limits) are not "
-                              "enforced by queue_type redis yet; remove them or use sqlite")
-        claimed, next_due, suspect, revoked = self.run(  # type: ignore[misc]
+        claimed, next_due, suspect, revoked, full = self.run(  # type: ignore[misc]
             "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
-            arg(bool(busy)), len(queues), *queues, *acks_args(acks))
+            arg(bool(busy)), limits_arg(limits), len(queues), *queues, *acks_args(acks))
         jobs = [Claimed(c[0].decode(), c[1], int(c[2]), now) for c in claimed]
         return ClaimResult(jobs, float(next_due) if next_due else None, bool(suspect),
                            bool(revoked),
-                           {c[0].decode(): (c[3].decode(), c[4].decode()) for c in claimed})
+                           {c[0].decode(): (c[3].decode(), c[4].decode()) for c in claimed},
+                           frozenset(decoded(full)))
 
     def complete(self, acks: Sequence[Ack],
                  labels: Mapping[str, tuple[str, str]] | None = None) -> None:

@@ -18,7 +18,12 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``leases``: id by lease expiry; ``inflight:<owner>``: a worker's claimed ids
   (the in-flight set the lifeline reads when the owner is gone);
 * ``fin:<state>``: finished ids by ``finished_at`` (retention, rates);
-* ``unique``: unique key → id of the live job holding it;
+* ``unique``: unique key → id of the live job holding it; ``ulive:<key>`` and
+  ``ufin:<key>``: the live and the finished jobs of a unique key by ``created_at``
+  (what the duplicate check reads: windows and states);
+* ``run``: jobs executing per ``t<US>task`` and ``k<US>task<US>key`` (concurrency
+  limits); ``cancels``, ``pauses``, ``backpressure``: see :mod:`runner.store.redis.lua_flow`;
+  ``flow``: token buckets and queue turns (:mod:`runner.store.redis.lua_limits`);
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
@@ -39,7 +44,8 @@ local DISPATCH = 'runner.events.dispatch'
 local WAITING = {available=true, scheduled=true, retrying=true}
 local FINAL = {completed=true, dead=true, cancelled=true}
 local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
-             'rowid','attempt','lease_owner','started_at','max_attempts','event_id'}
+             'rowid','attempt','lease_owner','started_at','max_attempts','event_id',
+             'concurrency_key'}
 
 local function opt(v) if v == NULL or v == false then return nil end return v end
 
@@ -93,6 +99,26 @@ local function bump(key, field, by)
   if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
 end
 
+-- A job of a unique key sits in ``ulive:<key>`` while it lives and ``ufin:<key>`` once
+-- finished, by ``created_at``: the duplicate check reads live jobs only unless the
+-- new job names a finished state.
+local function unique_moves(h, new)
+  local created = h.created_at or redis.call('HGET', P..'job:'..h.id, 'created_at')
+  if FINAL[new] then
+    redis.call('ZREM', P..'ulive:'..h.unique_key, h.id)
+    redis.call('ZADD', P..'ufin:'..h.unique_key, created, h.id)
+  else
+    redis.call('ZREM', P..'ufin:'..h.unique_key, h.id)
+    redis.call('ZADD', P..'ulive:'..h.unique_key, created, h.id)
+  end
+end
+
+-- Jobs running per task and per (task, concurrency key): what concurrency limits count.
+local function running(h, by)
+  bump(P..'run', 't'..US..h.task, by)
+  if h.concurrency_key then bump(P..'run', 'k'..US..h.task..US..h.concurrency_key, by) end
+end
+
 -- The one place a job changes state: every index that depends on it follows.
 local function restate(h, new, finished_at, written)
   local old = h.state
@@ -110,14 +136,18 @@ local function restate(h, new, finished_at, written)
       if h.unique_key then redis.call('HSETNX', P..'unique', h.unique_key, id) end
     end
     if old == 'executing' then
+      redis.call('HDEL', P..'cancels', id)  -- a request names one attempt; this one is over
+      running(h, -1)
       redis.call('ZREM', P..'leases', id)
       if h.lease_owner then redis.call('SREM', P..'inflight:'..h.lease_owner, id) end
       redis.call('HDEL', P..'job:'..id, 'lease_owner', 'lease_expires_at')
       h.lease_owner = nil
     end
   end
+  if h.unique_key and (FINAL[new] or not old or FINAL[old]) then unique_moves(h, new) end
   redis.call('ZADD', P..'state:'..new, h.rowid, id)
   redis.call('HINCRBY', P..'qstate', h.queue..US..new, 1)
+  if new == 'executing' then running(h, 1) end
   if h.schedule and not FINAL[new] then redis.call('HINCRBY', P..'slive:'..h.schedule, new, 1) end
   if FINAL[new] then
     redis.call('ZADD', P..'fin:'..new, finished_at, id)
@@ -154,9 +184,10 @@ end
 local function read_jobs(at, count)
   local jobs = {}
   for i = 0, count - 1 do
-    local f = fields(ARGV[at + i], 11)
+    local f = fields(ARGV[at + i], 14)
     jobs[#jobs + 1] = {id=f[1], task=f[2], queue=f[3], priority=f[4], data=f[5], args=f[6],
-      max_attempts=f[7], run_at=f[8], unique_key=f[9], event_id=f[10], schedule=f[11]}
+      max_attempts=f[7], run_at=f[8], unique_key=f[9], event_id=f[10], schedule=f[11],
+      concurrency_key=f[12], unique_for=f[13], unique_states=f[14]}
   end
   return jobs, at + count
 end
@@ -165,31 +196,52 @@ local function waiting_in(queue)
   return redis.call('ZCARD', P..'waitall:'..queue)
 end
 
--- nil when the jobs fit, else the error to raise (nothing written yet).
-local function refuse(jobs, queue_size)
-  local seen_id, seen_key, adding = {}, {}, {}
-  for _, j in ipairs(jobs) do
-    if seen_id[j.id] or redis.call('EXISTS', P..'job:'..j.id) == 1 then
-      return 'DUPLICATE id ' .. j.id
-    end
-    seen_id[j.id] = true
-    if j.unique_key then
-      if seen_key[j.unique_key] or redis.call('HEXISTS', P..'unique', j.unique_key) == 1 then
-        return 'DUPLICATE unique_key ' .. j.unique_key
-      end
-      seen_key[j.unique_key] = true
-    end
-    adding[j.queue] = (adding[j.queue] or 0) + 1
-  end
-  if queue_size > 0 then
-    for queue, count in pairs(adding) do
-      local waiting = waiting_in(queue)
-      if waiting + count > queue_size then
-        return 'QUEUEFULL ' .. queue .. US .. waiting
-      end
+local LIVE = {available=true, scheduled=true, retrying=true, executing=true}
+
+local function exact(x) return string.format('%.17g', x) end
+
+-- The job that makes ``j`` a duplicate (its unique key, in its states, within its
+-- window: the newest such), or nil.
+local function holder(j, now)
+  local states, finished = LIVE, false
+  if j.unique_states then
+    states = {}
+    for s in string.gmatch(j.unique_states, '[^,]+') do
+      states[s] = true
+      if FINAL[s] then finished = true end
     end
   end
-  return nil
+  local low = j.unique_for and ('(' .. exact(now - tonumber(j.unique_for))) or '-inf'
+  local best, best_at = nil, nil
+  for _, set in ipairs(finished and {'ulive:', 'ufin:'} or {'ulive:'}) do
+    local rows = redis.call('ZREVRANGEBYSCORE', P..set..j.unique_key, '+inf', low, 'WITHSCORES')
+    for i = 1, #rows, 2 do
+      local at = tonumber(rows[i + 1])
+      if best_at and at <= best_at then break end
+      local s = redis.call('HGET', P..'job:'..rows[i], 'state')
+      if s and states[s] then best, best_at = rows[i], at; break end
+    end
+  end
+  return best
+end
+
+-- Bounds: count, then (queue, max_size, on_full) each.
+local function read_bounds(at)
+  local bounds = {}
+  local n = tonumber(ARGV[at])
+  for i = 0, n - 1 do
+    local k = at + 1 + 3 * i
+    bounds[ARGV[k]] = {max=tonumber(ARGV[k + 1]), on_full=ARGV[k + 2]}
+  end
+  return bounds, at + 1 + 3 * n
+end
+
+local function full(queue, waiting, max)
+  return 'QUEUEFULL ' .. queue .. US .. waiting .. US .. max .. US .. math.max(0, max - waiting)
+end
+
+local function bump_backpressure(queue, what, n)
+  if n > 0 then redis.call('HINCRBY', P..'backpressure', queue..US..what, n) end
 end
 
 local function insert(j, now)
@@ -197,7 +249,7 @@ local function insert(j, now)
   local fields = {'id', j.id, 'task', j.task, 'queue', j.queue, 'priority', j.priority,
     'attempt', 0, 'max_attempts', j.max_attempts, 'run_at', j.run_at,
     'created_at', now, 'crashes', 0, 'failures', 0, 'rowid', rowid}
-  for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule'}) do
+  for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule', 'concurrency_key'}) do
     if j[name] then fields[#fields + 1] = name; fields[#fields + 1] = j[name] end
   end
   local state = tonumber(j.run_at) > now and 'scheduled' or 'available'
@@ -208,16 +260,122 @@ local function insert(j, now)
   if j.event_id then redis.call('ZADD', P..'evjobs:'..j.event_id, rowid, j.id) end
   if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
   local h = {id=j.id, queue=j.queue, priority=j.priority, run_at=j.run_at, crashes=0,
-             schedule=j.schedule, unique_key=j.unique_key, task=j.task, rowid=rowid}
+             schedule=j.schedule, unique_key=j.unique_key, task=j.task, rowid=rowid,
+             created_at=now}
   restate(h, state, nil, true)
   wait(h, now)
 end
 
-local function enqueue(jobs, now, queue_size)
-  local problem = refuse(jobs, queue_size)
-  if problem then return problem end
-  for _, j in ipairs(jobs) do insert(j, now) end
+local function cancel(h, allowed, now, reason)
+  if not allowed[h.state] then return 0 end
+  unwait(h)
+  redis.call('HSET', P..'job:'..h.id, 'finished_at', now, 'reason', reason)
+  restate(h, 'cancelled', now)
+  return 1
+end
+
+-- nil when the jobs fit, else the error to raise (nothing written yet): a taken id or
+-- unique key, or a full queue.
+local function refuse(jobs, queue_size)
+  local seen_id, seen_key, adding = {}, {}, {}
+  for _, j in ipairs(jobs) do
+    if seen_id[j.id] or redis.call('EXISTS', P..'job:'..j.id) == 1 then
+      return 'DUPLICATE id ' .. j.id
+    end
+    seen_id[j.id] = true
+    if j.unique_key then
+      if seen_key[j.unique_key] or holder(j, 0) then
+        return 'DUPLICATE unique_key ' .. j.unique_key
+      end
+      seen_key[j.unique_key] = true
+    end
+    adding[j.queue] = (adding[j.queue] or 0) + 1
+  end
+  if queue_size > 0 then
+    for queue, count in pairs(adding) do
+      local waiting = redis.call('ZCARD', P..'waitall:'..queue)
+      if waiting + count > queue_size then return full(queue, waiting, queue_size) end
+    end
+  end
   return nil
+end
+
+-- Waiting → cancelled for the jobs of a queue over its bound, due longest first.
+local function drop_oldest(queue, max, now)
+  local excess = redis.call('ZCARD', P..'waitall:'..queue) - max
+  if excess <= 0 then return {} end
+  local head = redis.call('ZRANGE', P..'waitall:'..queue, excess - 1, excess - 1, 'WITHSCORES')
+  -- every job due no later than the last one dropped, so ties go by insertion order
+  local ids = redis.call('ZRANGEBYSCORE', P..'waitall:'..queue, '-inf', head[2])
+  local rows = {}
+  for _, id in ipairs(ids) do
+    local h = get(id)
+    if h then rows[#rows + 1] = {h=h, at=tonumber(h.run_at), rowid=tonumber(h.rowid)} end
+  end
+  table.sort(rows, function(a, b)
+    if a.at ~= b.at then return a.at < b.at end
+    return a.rowid < b.rowid
+  end)
+  local reason = "dropped: queue '" .. queue .. "' was full (" .. max ..
+                 " waiting; on_full drop_oldest)"
+  local dropped = {}
+  for i = 1, math.min(excess, #rows) do
+    if cancel(rows[i].h, WAITING, now, reason) == 1 then dropped[#dropped + 1] = rows[i].h.id end
+  end
+  bump_backpressure(queue, 'dropped', #dropped)
+  return dropped
+end
+
+-- Jobs in, unless one would overfill a queue that does not drop: then the refusal
+-- (nothing written but a rejection's count). Returns problem, duplicates (new id,
+-- holder id, ...), dropped ids.
+local function enqueue(jobs, now, queue_size, bounds)
+  bounds = bounds or {}
+  local dups, kept, fresh = {}, {}, {}
+  for _, j in ipairs(jobs) do
+    local other = nil
+    if j.unique_key then other = kept[j.unique_key] or holder(j, now) end
+    if other then
+      dups[#dups + 1] = j.id; dups[#dups + 1] = other
+    else
+      if j.unique_key then kept[j.unique_key] = j.id end
+      fresh[#fresh + 1] = j
+    end
+  end
+  local seen, adding, order = {}, {}, {}
+  for _, j in ipairs(fresh) do
+    if seen[j.id] or redis.call('EXISTS', P..'job:'..j.id) == 1 then
+      return 'DUPLICATE id ' .. j.id
+    end
+    seen[j.id] = true
+    if not adding[j.queue] then order[#order + 1] = j.queue end
+    adding[j.queue] = (adding[j.queue] or 0) + 1
+  end
+  local trim = {}
+  for _, queue in ipairs(order) do
+    local b = bounds[queue] or {max=queue_size, on_full='reject'}
+    if b.max > 0 then
+      local waiting = redis.call('ZCARD', P..'waitall:'..queue)
+      if waiting + adding[queue] > b.max then
+        if b.on_full == 'drop_oldest' then
+          trim[#trim + 1] = {queue, b.max}
+        else
+          if b.on_full == 'reject' then
+            local refused = 0
+            for _, j in ipairs(jobs) do if j.queue == queue then refused = refused + 1 end end
+            bump_backpressure(queue, 'rejected', refused)
+          end
+          return full(queue, waiting, b.max)
+        end
+      end
+    end
+  end
+  for _, j in ipairs(fresh) do insert(j, now) end
+  local dropped = {}
+  for _, t in ipairs(trim) do
+    for _, id in ipairs(drop_oldest(t[1], t[2], now)) do dropped[#dropped + 1] = id end
+  end
+  return nil, dups, dropped
 end
 
 -- A finished job runs again as the same row (huey enqueueing a Task a second time).
@@ -226,13 +384,17 @@ local function rearm(j, now)
   if not h or not FINAL[h.state] then return false end
   if j.unique_key and redis.call('HEXISTS', P..'unique', j.unique_key) == 1 then return false end
   local key = P..'job:'..j.id
+  if h.unique_key then
+    redis.call('ZREM', P..'ulive:'..h.unique_key, h.id)
+    redis.call('ZREM', P..'ufin:'..h.unique_key, h.id)
+  end
   redis.call('HDEL', key, 'started_at', 'finished_at', 'reason', 'lease_owner',
-             'lease_expires_at', 'unique_key', 'event_id', 'schedule', 'args')
+             'lease_expires_at', 'unique_key', 'event_id', 'schedule', 'args', 'concurrency_key')
   redis.call('SET', P..'data:'..j.id, j.data)
   local fields = {'task', j.task, 'queue', j.queue, 'priority', j.priority,
     'max_attempts', tonumber(h.attempt) + tonumber(j.max_attempts), 'run_at', j.run_at,
     'crashes', 0}
-  for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule'}) do
+  for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule', 'concurrency_key'}) do
     if j[name] then fields[#fields + 1] = name; fields[#fields + 1] = j[name] end
   end
   redis.call('HSET', key, unpack(fields))
@@ -259,12 +421,12 @@ end
 local function follow_ups(job_id, results, jobs, now)
   for _, r in ipairs(results) do redis.call('HSET', P..'kv', r[1], r[2]) end
   for _, j in ipairs(jobs) do
-    local problem = refuse({j}, 0)
-    if problem == nil then
-      insert(j, now)
+    if redis.call('EXISTS', P..'job:'..j.id) == 0 then
+      if not (j.unique_key and holder(j, now)) then insert(j, now) end
     elseif not rearm(j, now) then
       redis.call('HSET', P..'job:'..job_id, 'reason',
-                 string.sub('next step ' .. j.id .. ' not enqueued: ' .. problem, 1, 500))
+                 string.sub('next step ' .. j.id .. ' not enqueued: a job with id ' .. j.id ..
+                            ' exists', 1, 500))
     end
   end
 end
@@ -345,11 +507,42 @@ local function retry_now(h, now, reason)
   return 1
 end
 
-local function cancel(h, allowed, now, reason)
-  if not allowed[h.state] then return 0 end
-  unwait(h)
-  redis.call('HSET', P..'job:'..h.id, 'finished_at', now, 'reason', reason)
-  restate(h, 'cancelled', now)
-  return 1
+-- Paused queues and tasks (``pauses``: ``kind<US>name`` -> ``paused<US>at<US>by``).
+local function paused_sets()
+  local queues, tasks = {}, {}
+  local rows = redis.call('HGETALL', P..'pauses')
+  for i = 1, #rows, 2 do
+    if string.sub(rows[i + 1], 1, 1) == '1' then
+      local sep = string.find(rows[i], US, 1, true)
+      local kind, name = string.sub(rows[i], 1, sep - 1), string.sub(rows[i], sep + 1)
+      if kind == 'queue' then queues[name] = true else tasks[name] = true end
+    end
+  end
+  return queues, tasks
+end
+
+-- The best ``n`` members of a queue's ready (or suspect) set, as claim candidates,
+-- leaving out jobs of ``skip`` tasks (read on as far as needed).
+local function heads(src, q, n, skip)
+  local out = {}
+  if not next(skip) then
+    local top = redis.call('ZRANGE', P..src..q, 0, n - 1, 'WITHSCORES')
+    for i = 1, #top, 2 do out[#out + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])} end
+    return out
+  end
+  local from, chunk = 0, math.max(n, 100)
+  while #out < n do
+    local top = redis.call('ZRANGE', P..src..q, from, from + chunk - 1, 'WITHSCORES')
+    for i = 1, #top, 2 do
+      local task = redis.call('HGET', P..'job:'..string.sub(top[i], 35), 'task')
+      if not skip[task] then
+        out[#out + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])}
+        if #out >= n then break end
+      end
+    end
+    if #top < 2 * chunk then break end
+    from = from + chunk
+  end
+  return out
 end
 """

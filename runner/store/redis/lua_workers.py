@@ -50,7 +50,16 @@ for at = 6 + nd, #ARGV, 4 do
   local h = get(id)
   if h and h.state == 'executing' and h.lease_owner == owner and h.attempt == attempt then
     local expires = tonumber(redis.call('HGET', P..'job:'..id, 'lease_expires_at') or now)
-    if expires < now or dead[owner] then
+    local asked = redis.call('HGET', P..'cancels', id)
+    local sep = asked and string.find(asked, US, 1, true)
+    if not (expires < now or dead[owner]) then
+      -- its worker still holds it
+    elseif sep and string.sub(asked, 1, sep - 1) == attempt then
+      -- someone cancelled it: it does not run again
+      redis.call('HSET', P..'job:'..id, 'finished_at', now, 'reason', 'cancelled by ' ..
+        string.sub(asked, sep + 1) .. '; its worker was gone before it could stop it')
+      restate(h, 'cancelled', now)
+    else
       if unstarted == '1' then
         redis.call('HSET', P..'job:'..id, 'attempt', tonumber(attempt) - 1, 'run_at', now,
           'reason', 'claimed by a worker that died before starting it; requeued')
@@ -127,6 +136,10 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
       redis.call('ZREM', P..'state:'..h.state, id)
       bump(P..'qstate', h.queue..US..h.state, -1)
       redis.call('ZREM', P..'jobs', id)
+      if h.unique_key then
+        redis.call('ZREM', P..'ufin:'..h.unique_key, id)
+        redis.call('ZREM', P..'ulive:'..h.unique_key, id)
+      end
       if h.event_id then redis.call('ZREM', P..'evjobs:'..h.event_id, id) end
       redis.call('DEL', P..'job:'..id, P..'errors:'..id, P..'data:'..id)
       redis.call('HDEL', P..'kv', id)

@@ -209,6 +209,10 @@ class Reads(JobMachine):
     def count_in_state(self, state: JobState) -> int:
         return int(self.r.zcard(self.k("state", JobState(state).value)))
 
+    def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
+        return [(q, s, n) for (q, s), n in sorted(self._qstate().items())
+                if s not in (JobState.COMPLETED.value, JobState.CANCELLED.value)]
+
     def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:
         return [(q, s, n) for (q, s), n in sorted(self._qstate().items())]
 

@@ -9,17 +9,19 @@ runner's errors.
 from __future__ import annotations
 
 from runner.store.redis.lua_events import BODIES as EVENTS
+from runner.store.redis.lua_flow import BODIES as FLOW
 from runner.store.redis.lua_schedules import BODIES as SCHEDULES
 from runner.store.redis.lua_workers import BODIES as WORKERS
 
 BODIES: dict[str, str] = {
-    # ARGV: now, queue_size, count, jobs...
+    # ARGV: now, queue_size, nbounds, (queue, max_size, on_full)..., count, jobs...
     "enqueue": r"""
 local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
-local jobs = read_jobs(5, tonumber(ARGV[4]))
-local problem = enqueue(jobs, now, queue_size)
+local bounds, at = read_bounds(4)
+local jobs = read_jobs(at + 1, tonumber(ARGV[at]))
+local problem, dups, dropped = enqueue(jobs, now, queue_size, bounds)
 if problem then return redis.error_reply(problem) end
-return woke and 1 or 0
+return {woke and 1 or 0, dups, dropped}
 """,
     # ARGV: now, queue_size, job
     "rearm": r"""
@@ -30,20 +32,28 @@ local h = get(j.id)
 if not h or not FINAL[h.state] then return 0 end
 if queue_size > 0 then
   local waiting = waiting_in(j.queue)
-  if waiting + 1 > queue_size then return redis.error_reply('QUEUEFULL '..j.queue..US..waiting) end
+  if waiting + 1 > queue_size then return redis.error_reply(full(j.queue, waiting, queue_size)) end
 end
 return rearm(j, now) and 1 or 0
 """,
-    # ARGV: now, owner, lease_seconds, want, busy, nqueues, queues..., acks...
+    # ARGV: now, owner, lease_seconds, want, busy, limits (JSON, or empty), nqueues,
+    #       queues..., acks...
     "claim": r"""
 local now, owner = tonumber(ARGV[2]), ARGV[3]
 local lease, want, busy = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
-local nq = tonumber(ARGV[7])
+local limits = (ARGV[7] ~= '') and cjson.decode(ARGV[7]) or nil
+local nq = tonumber(ARGV[8])
 local queues = {}
-for i = 1, nq do queues[i] = ARGV[7 + i] end
-local acks = read_acks(8 + nq)
+for i = 1, nq do queues[i] = ARGV[8 + i] end
+local acks = read_acks(9 + nq)
 for _, ack in ipairs(acks) do complete(ack) end
 if nq == 0 then queues = redis.call('SMEMBERS', P..'queues') end
+local paused_queues, paused_tasks = paused_sets()
+if next(paused_queues) then
+  local open = {}
+  for _, q in ipairs(queues) do if not paused_queues[q] then open[#open + 1] = q end end
+  queues = open
+end
 -- due delayed jobs join their queue's ready set (the claim is the only mover)
 for _, q in ipairs(queues) do
   local due = redis.call('ZRANGEBYSCORE', P..'delayed:'..q, '-inf', now, 'LIMIT', 0, 1000)
@@ -57,17 +67,16 @@ local suspect = false
 for _, q in ipairs(queues) do
   if redis.call('ZCARD', P..'suspect:'..q) > 0 then suspect = true; break end
 end
-if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked')} end
+if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked'), {}} end
 local src = suspect and 'suspect:' or 'ready:'
 local n = suspect and 1 or want
-local picked = {}
-if n > 0 then
+local picked, token_due, full = {}, nil, {}
+if n > 0 and limits then
+  picked, token_due, full = choose_limited(src, queues, n, now, limits, paused_tasks)
+elseif n > 0 then
   local candidates = {}
   for _, q in ipairs(queues) do
-    local top = redis.call('ZRANGE', P..src..q, 0, n - 1, 'WITHSCORES')
-    for i = 1, #top, 2 do
-      candidates[#candidates + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])}
-    end
+    for _, c in ipairs(heads(src, q, n, paused_tasks)) do candidates[#candidates + 1] = c end
   end
   table.sort(candidates, function(a, b)
     if a.s ~= b.s then return a.s < b.s end
@@ -103,8 +112,11 @@ if #claimed == 0 and not suspect then
       next_due = first[2]
     end
   end
+  if token_due and (not next_due or token_due < tonumber(next_due)) then
+    next_due = exact(token_due)
+  end
 end
-return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked')}
+return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked'), full}
 """,
     # ARGV: acks...
     "complete": r"""
@@ -243,4 +255,5 @@ return 1
     **WORKERS,
     **SCHEDULES,
     **EVENTS,
+    **FLOW,
 }

@@ -8,9 +8,16 @@ worker or a window passing never lowers them, so Prometheus can ``rate()`` them.
 Each counter is added to inside the transaction that makes the change it
 counts, by one statement per batch (the writers call the functions below);
 a rolled back change is never counted. Failed attempts are counted by a
-trigger on ``runner_job_error``, which every failure path writes to. No trigger
-sits on ``runner_job`` itself: one there, even one that does nothing, makes
-every claim and completion measurably slower.
+trigger on ``runner_job_error``, which every failure path writes to.
+
+The jobs waiting now (available, scheduled or retrying) in each queue, which a
+queue bound reads instead of counting the backlog, are kept in the same table:
+``waiting`` of the queue's row whose task is :data:`QUEUE_ROW` (''). An enqueue
+adds to it in the statement that counts ``enqueued`` (one upsert per batch,
+usually on the same page; a trigger per inserted row would cost more than the
+insert), and triggers on ``runner_job`` keep it exact through every later move
+into or out of a waiting state, whatever writes it. ``runner_queue`` is a view
+of those rows.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from itertools import accumulate
 from typing import Protocol
 
 from runner.store.sqlite.db import Database
-from runner.store.states import COMPLETED_SQL, JobState
+from runner.store.states import COMPLETED_SQL, WAITING_SQL, JobState
 from runner.store.views import BUCKETS, TaskTotals  # noqa: F401 - re-exported
 
 _BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
@@ -33,8 +40,11 @@ TOTALS = ("enqueued", JobState.COMPLETED.value, "failed", "retried", JobState.DE
 #: Outcomes a writer may add with :func:`count_where`.
 OUTCOMES = ("retried", JobState.DEAD.value, JobState.CANCELLED.value)
 
-#: The table is the model runner.store.tables.JobTotal; this trigger (SQLite's dialect)
-#: counts each failed attempt inside the statement that records it.
+#: The task of a queue's row of waiting jobs (no task is named '').
+QUEUE_ROW = ""
+
+#: The table is the model runner.store.tables.JobTotal; these triggers (SQLite's dialect)
+#: count each failed attempt inside the statement that records it, and keep ``waiting``.
 TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS runner_job_error_counted AFTER INSERT ON runner_job_error
         BEGIN
@@ -42,6 +52,27 @@ TRIGGERS = [
         SELECT task, queue, 1 FROM runner_job WHERE id = new.job_id
         ON CONFLICT (task, queue) DO UPDATE SET failed = failed + 1;
         END""",
+    # ``waiting`` after the enqueue: a job leaving a waiting state (claimed, cancelled,
+    # deleted) or entering one (retried, handed back, run again), or changing queue.
+    # ``UPDATE OF`` keeps them off updates of other columns.
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_delete AFTER DELETE ON runner_job
+        WHEN OLD.state IN {WAITING_SQL} BEGIN
+        UPDATE runner_job_total SET waiting = waiting - 1
+            WHERE task = '{QUEUE_ROW}' AND queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_leave AFTER UPDATE OF state, queue
+        ON runner_job WHEN OLD.state IN {WAITING_SQL}
+        AND (NEW.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
+        UPDATE runner_job_total SET waiting = waiting - 1
+            WHERE task = '{QUEUE_ROW}' AND queue = OLD.queue; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_enter AFTER UPDATE OF state, queue
+        ON runner_job WHEN NEW.state IN {WAITING_SQL}
+        AND (OLD.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
+        INSERT INTO runner_job_total (task, queue, waiting)
+            VALUES ('{QUEUE_ROW}', NEW.queue, 1)
+            ON CONFLICT (task, queue) DO UPDATE SET waiting = waiting + 1; END""",
+    # Waiting jobs per queue, as the queue bound and the readers of queue depth see them.
+    f"""CREATE VIEW IF NOT EXISTS runner_queue AS
+        SELECT queue, waiting FROM runner_job_total WHERE task = '{QUEUE_ROW}'""",
 ]
 
 
@@ -55,17 +86,35 @@ class _Job(Protocol):
     queue: str
 
 
-_ADD_ENQUEUED = ("INSERT INTO runner_job_total (task, queue, enqueued) VALUES (?,?,?) "
-                 + _add(["enqueued"]))
+_ADD_ENQUEUED = ("INSERT INTO runner_job_total (task, queue, enqueued, waiting) "
+                 "VALUES (?,?,?,?) " + _add(["enqueued", "waiting"]))
+#: One job: its task's row and its queue's row in one statement.
+_ADD_ONE = ("INSERT INTO runner_job_total (task, queue, enqueued, waiting) "
+            "VALUES (?,?,1,0), (?,?,0,1) " + _add(["enqueued", "waiting"]))
 
 
 def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
-    """Add new jobs to ``enqueued`` (one row per task and queue of the batch)."""
+    """Add new jobs, all waiting, to their task's ``enqueued`` and their queue's ``waiting``.
+
+    Call it with the insert of the jobs, in the same transaction: no trigger counts them.
+    """
     if len(jobs) == 1:
-        conn.execute(_ADD_ENQUEUED, (jobs[0].task, jobs[0].queue, 1))
+        conn.execute(_ADD_ONE, (jobs[0].task, jobs[0].queue, QUEUE_ROW, jobs[0].queue))
     elif jobs:
         per = Counter((j.task, j.queue) for j in jobs)
-        conn.executemany(_ADD_ENQUEUED, [(t, q, n) for (t, q), n in per.items()])
+        queues = Counter(j.queue for j in jobs)
+        conn.executemany(_ADD_ENQUEUED, [*((t, q, n, 0) for (t, q), n in per.items()),
+                                         *((QUEUE_ROW, q, 0, n) for q, n in queues.items())])
+
+
+def recount_waiting(conn: sqlite3.Connection) -> None:
+    """Set every queue's ``waiting`` from the jobs themselves (a migration; rows written
+    by hand)."""
+    conn.execute("UPDATE runner_job_total SET waiting = 0 WHERE waiting != 0")
+    conn.execute(
+        "INSERT INTO runner_job_total (task, queue, waiting) SELECT ?, queue, count(*) "
+        f"FROM runner_job WHERE state IN {WAITING_SQL} GROUP BY queue "
+        "ON CONFLICT (task, queue) DO UPDATE SET waiting = excluded.waiting", (QUEUE_ROW,))
 
 
 _COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)
@@ -171,7 +220,8 @@ def read_backpressure(db: Database) -> dict[str, tuple[int, int]]:
 def read_totals(db: Database) -> list[TaskTotals]:
     """Every (task, queue)'s counters: one read of a table as small as the task list."""
     rows = db.query(f"SELECT task, queue, {', '.join(TOTALS)}, duration_sum, "
-                    f"{', '.join(_BUCKET_COLUMNS)} FROM runner_job_total ORDER BY task, queue")
+                    f"{', '.join(_BUCKET_COLUMNS)} FROM runner_job_total WHERE task != ? "
+                    "ORDER BY task, queue", (QUEUE_ROW,))
     n = len(TOTALS)
     return [TaskTotals(r[0], r[1], *(int(v) for v in r[2:2 + n]), float(r[2 + n]),
                        tuple(int(v) for v in r[3 + n:])) for r in rows]

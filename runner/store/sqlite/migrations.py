@@ -3,13 +3,14 @@
 ``runner_meta`` holds ``schema``: the version of the code that last migrated
 the file. At start-up (:func:`runner.store.sqlite.schema.prepare_database`) a file at
 an older version is migrated forward, one step per version, inside the same
-write transaction that creates what is missing; a file at a newer version is
-refused (:class:`~runner.errors.SchemaTooNew`, exit 78) and left untouched, so an
-old worker never writes rows a newer one would misread.
+write transaction that then creates what is missing; a file at a newer version
+is refused (:class:`~runner.errors.SchemaTooNew`, exit 78) and left untouched, so
+an old worker never writes rows a newer one would misread.
 
 To change the schema: bump :data:`SCHEMA_VERSION` and add the step that brings
-a file from the previous version to it in :data:`MIGRATIONS` (a new table or
-index needs no step: ``create_schema`` adds what is missing).
+a file from the previous version to it in :data:`MIGRATIONS`. A step sees the
+file as the previous version left it; what it drops, ``create_schema`` then
+makes anew (a new table, index or trigger needs no step).
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import SchemaTooNew
+from runner.store.sqlite import counters
+from runner.store.tables import JobTotal, create_table_sql
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
 #: 2: ``runner_job.concurrency_key`` (per-key concurrency limits); unique keys are checked
 #: by the enqueue (per task states and window), not by a UNIQUE index over live jobs.
-SCHEMA_VERSION = 2
+#: 3: waiting jobs counted per queue in ``runner_job_total`` (rows whose task is '';
+#: ``runner_queue`` is a view of them).
+SCHEMA_VERSION = 3
 
 
 def _add_concurrency_key(conn: sqlite3.Connection) -> None:
@@ -33,8 +38,30 @@ def _add_concurrency_key(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS runner_job_unique")
 
 
+def _to_3(conn: sqlite3.Connection) -> None:
+    """Count each queue's waiting jobs in ``runner_job_total``, beside ``enqueued``.
+
+    An enqueue then writes one counter table instead of two (and no trigger
+    runs per inserted row). The ``runner_queue`` table and its triggers go; the
+    view of the same name and the new triggers are created after this step.
+    """
+    for name in ("runner_queue_insert", "runner_queue_delete", "runner_queue_leave",
+                 "runner_queue_enter"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                    "AND name = 'runner_queue'").fetchone():
+        conn.execute("DROP TABLE runner_queue")
+    conn.execute(create_table_sql(JobTotal))  # a file from before the counters has none
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_job_total)")}
+    if "waiting" not in columns:
+        conn.execute("ALTER TABLE runner_job_total ADD COLUMN waiting INTEGER NOT NULL "
+                     "DEFAULT 0")
+    counters.recount_waiting(conn)
+
+
 #: target version -> the step that migrates a file from the version before it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _add_concurrency_key}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _add_concurrency_key, 3: _to_3}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:
@@ -67,10 +94,10 @@ def refuse_newer(path: Path, version: int | None, current: int | None = None) ->
 
 
 def migrate(conn: sqlite3.Connection, path: Path, version: int | None) -> int:
-    """Bring a file at ``version`` forward to :data:`SCHEMA_VERSION` in the caller's transaction.
+    """Run the steps from ``version`` to :data:`SCHEMA_VERSION` in the caller's transaction.
 
-    ``version`` is what the file recorded before this transaction created any
-    missing table (None: a new file, which is current once created).
+    ``version`` is what the file recorded (None: a new file, which needs no
+    step). The caller then creates what is missing and calls :func:`record_version`.
 
     Returns:
         The version the file had (the current one for a new file).
@@ -81,6 +108,10 @@ def migrate(conn: sqlite3.Connection, path: Path, version: int | None) -> int:
         step = MIGRATIONS.get(target)
         if step is not None:
             step(conn)
+    return start
+
+
+def record_version(conn: sqlite3.Connection) -> None:
+    """Record that the file is now at :data:`SCHEMA_VERSION`."""
     conn.execute("INSERT OR REPLACE INTO runner_meta (key, value) VALUES ('schema', ?)",
                  (str(SCHEMA_VERSION),))
-    return start

@@ -72,25 +72,6 @@ INDEXES = [
     "WHERE event_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runner_job_error_job ON runner_job_error (job_id, attempt)",
     "CREATE INDEX IF NOT EXISTS runner_job_error_failed ON runner_job_error (failed_at)",
-    # Waiting jobs per queue (runner_queue), kept exact by these triggers inside the very
-    # statement that moves a job into or out of a waiting state (whatever code
-    # writes it), so a queue bound costs one row read whatever the backlog.
-    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_insert AFTER INSERT ON runner_job
-        WHEN NEW.state IN {WAITING_SQL} BEGIN
-        INSERT INTO runner_queue (queue, waiting) VALUES (NEW.queue, 1)
-            ON CONFLICT (queue) DO UPDATE SET waiting = waiting + 1; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_delete AFTER DELETE ON runner_job
-        WHEN OLD.state IN {WAITING_SQL} BEGIN
-        UPDATE runner_queue SET waiting = waiting - 1 WHERE queue = OLD.queue; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_leave AFTER UPDATE OF state, queue
-        ON runner_job WHEN OLD.state IN {WAITING_SQL}
-        AND (NEW.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
-        UPDATE runner_queue SET waiting = waiting - 1 WHERE queue = OLD.queue; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS runner_queue_enter AFTER UPDATE OF state, queue
-        ON runner_job WHEN NEW.state IN {WAITING_SQL}
-        AND (OLD.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
-        INSERT INTO runner_queue (queue, waiting) VALUES (NEW.queue, 1)
-            ON CONFLICT (queue) DO UPDATE SET waiting = waiting + 1; END""",
     f"""CREATE INDEX IF NOT EXISTS runner_schedule_due ON runner_schedule (next_fire_at)
         WHERE {SCHEDULE_ACTIVE}""",
     "CREATE INDEX IF NOT EXISTS runner_schedule_run_fired ON runner_schedule_run (fired_at)",
@@ -117,9 +98,6 @@ INDEXES = [
 DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES]
 
 _DDL_NAME = re.compile(r'IF NOT EXISTS "?(\w+)')
-#: The count of waiting jobs per queue and the triggers that keep it.
-_QUEUE_COUNT_OBJECTS = ("runner_queue", "runner_queue_insert", "runner_queue_delete",
-                        "runner_queue_leave", "runner_queue_enter")
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
@@ -128,15 +106,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
     ``auto_vacuum`` is set when the connection opens (:class:`runner.db.Database`):
     SQLite ignores it inside a transaction and once WAL mode is on.
     """
-    marks = ",".join("?" * len(_QUEUE_COUNT_OBJECTS))
-    counted = conn.execute(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})",
-                           _QUEUE_COUNT_OBJECTS).fetchone()[0]
     for statement in DDL:
         conn.execute(statement)
-    if counted < len(_QUEUE_COUNT_OBJECTS):  # a file from before the counts: count once
-        conn.execute("DELETE FROM runner_queue")
-        conn.execute(f"INSERT INTO runner_queue (queue, waiting) SELECT queue, count(*) "
-                     f"FROM runner_job WHERE state IN {WAITING_SQL} GROUP BY queue")
     conn.execute("INSERT OR IGNORE INTO runner_meta (key, value) VALUES ('schema', ?)",
                  (str(migrations.SCHEMA_VERSION),))
 

@@ -7,7 +7,13 @@ import threading
 
 from runner.errors import DatabaseCorrupt
 from runner.store.sqlite.db import Database
-from runner.store.sqlite.migrations import SCHEMA_VERSION, migrate, recorded_version, refuse_newer
+from runner.store.sqlite.migrations import (
+    SCHEMA_VERSION,
+    migrate,
+    record_version,
+    recorded_version,
+    refuse_newer,
+)
 from runner.store.sqlite.models import create_schema, is_jobs_database, schema_is_current
 
 _schema_ready: set[str] = set()
@@ -42,8 +48,9 @@ def prepare_database(db: Database) -> None:
         if not db.readonly and (not schema_is_current(conn) or version != SCHEMA_VERSION):
             def upgrade(c: sqlite3.Connection) -> None:
                 before = recorded_version(c)  # again: another process may have moved it
-                create_schema(c)
                 migrate(c, db.path, before)
+                create_schema(c)
+                record_version(c)
 
             db.write(upgrade)
         _schema_ready.add(key)

@@ -100,7 +100,7 @@ def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int
                bounds: Mapping[str, QueueBound] | None = None) -> dict[str, QueueBound]:
     """Raise QueueFull when adding ``jobs`` would overfill a queue that does not drop.
 
-    Reads the per-queue count the schema's triggers keep (one row, whatever the
+    Reads the per-queue count the counters keep (one row, whatever the
     backlog); inside the caller's write transaction, so concurrent producers
     can never overshoot the bound between them. Returns the ``drop_oldest``
     queues that will hold too many once the jobs are in.

@@ -1,0 +1,379 @@
+"""The claim under flow control on PostgreSQL: priority aging, queue shares, concurrency
+and rate limits, shared by every worker of every host.
+
+Runs inside the claim's transaction (:func:`runner.store.postgres.transitions.claim`):
+
+* serialisation: a claim under a concurrency or rate limit first takes a
+  transaction-level advisory lock per limited name (queue, task, a task's keys;
+  the queue turns with shares), in name order, so two hosts never both see the
+  last slot or the last token free; claims under no limit take none;
+* concurrency: the ``executing`` rows per queue, task and key are counted under
+  those locks (the partial lease index: a few hundred rows at most);
+* rates: token buckets in ``runner_flow`` rows, read ``FOR UPDATE``, refilled and
+  spent here (:func:`runner.flow.refill`);
+* shares: each queue's smooth round-robin counter in ``runner_flow``
+  (:func:`runner.flow.weighted_step`);
+* order: without aging, ``priority DESC, run_at`` straight off the claim index;
+  with aging, each level of priority is read oldest due first (one index seek per
+  level, at most :data:`MAX_LEVELS`) and the levels are merged by effective
+  priority (:func:`runner.flow.claim_order`). Rows are read ``FOR UPDATE SKIP
+  LOCKED``: a row another claimer holds is skipped, never waited on.
+
+A job over a limit is not touched: it stays waiting with no attempt spent, and the
+claim reports when the next token of a blocking bucket is due.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from runner.flow import (
+    FlowLimits,
+    Rate,
+    bucket_key,
+    claim_order,
+    full_label,
+    has_token,
+    next_token_at,
+    refill,
+    turn_key,
+    weighted_next,
+    weighted_step,
+)
+from runner.store.states import WAITING, JobState
+
+#: Levels of priority read per claim with aging; jobs of lower levels wait for a later claim.
+MAX_LEVELS = 32
+#: Reads of one stream in a claim (each twice the size of the last) before it gives up.
+_MAX_READS = 6
+
+_WAITING = [s.value for s in WAITING]
+_EXECUTING = JobState.EXECUTING.value
+
+
+@dataclass
+class _Candidate:
+    id: str
+    task: str
+    key: str | None
+    queue: str
+    order: tuple[int, float]
+
+
+@dataclass
+class _Budget:
+    """What the limits still allow in this claim."""
+
+    limits: FlowLimits
+    running_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    running_task: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    running_key: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    tokens: dict[str, float] = field(default_factory=dict)
+    spent: set[str] = field(default_factory=set)
+    turns: dict[str, float] = field(default_factory=dict)
+    paused_tasks: frozenset[str] = frozenset()
+
+    def queue_open(self, queue: str) -> bool:
+        cap = self.limits.queue_concurrency.get(queue, 0)
+        if cap and self.running_queue[queue] >= cap:
+            return False
+        rate = self.limits.queue_rates.get(queue)
+        return rate is None or has_token(self.tokens.get(bucket_key("queue", queue), 1.0), rate)
+
+    def task_open(self, task: str) -> bool:
+        cap = self.limits.task_concurrency.get(task, 0)
+        if cap and self.running_task[task] >= cap:
+            return False
+        rate = self.limits.task_rates.get(task)
+        return rate is None or has_token(self.tokens.get(bucket_key("task", task), 1.0), rate)
+
+    def key_open(self, task: str, key: str | None) -> bool:
+        cap = self.limits.key_concurrency.get(task, 0)
+        return not (cap and key is not None and self.running_key[(task, key)] >= cap)
+
+    def allows(self, c: _Candidate) -> bool:
+        return (self.queue_open(c.queue) and self.task_open(c.task)
+                and self.key_open(c.task, c.key))
+
+    def full(self) -> frozenset[str]:
+        """The concurrency limits at their cap (a job finishing frees a slot others want)."""
+        found = {full_label("queue", q) for q, cap in self.limits.queue_concurrency.items()
+                 if self.running_queue[q] >= cap}
+        found.update(full_label("task", t) for t, cap in self.limits.task_concurrency.items()
+                     if self.running_task[t] >= cap)
+        found.update(full_label("task", t) for (t, _), n in self.running_key.items()
+                     if n >= self.limits.key_concurrency.get(t, 0) > 0)
+        return frozenset(found)
+
+    def take(self, c: _Candidate) -> None:
+        self.running_queue[c.queue] += 1
+        self.running_task[c.task] += 1
+        if c.key is not None:
+            self.running_key[(c.task, c.key)] += 1
+        for name in (bucket_key("queue", c.queue), bucket_key("task", c.task)):
+            if name in self.tokens:
+                self.tokens[name] -= 1
+                self.spent.add(name)
+
+    def held(self) -> tuple[list[str], list[str], list[str]]:
+        """Tasks, and (task, key) pairs, that may start nothing more in this claim."""
+        limits = self.limits
+        tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
+                        if not self.task_open(t)} | self.paused_tasks)
+        keys = sorted(pair for pair, n in self.running_key.items()
+                      if n >= limits.key_concurrency.get(pair[0], 0) > 0)
+        return tasks, [t for t, _ in keys], [k for _, k in keys]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the limits let a claim take."""
+
+    ids: list[str]
+    """Jobs to claim now, best first (locked by this transaction)."""
+    next_due: float | None
+    """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
+    full: frozenset[str]
+    """Concurrency limits at their cap once these start (:func:`runner.flow.full_label`)."""
+
+
+def needs_flow(conn: psycopg.Connection, limits: FlowLimits | None, scope: str,
+               params: dict[str, object]) -> bool:
+    """Whether the claim must go through :func:`choose`.
+
+    Aging alone changes nothing while every waiting job has one priority (oldest
+    due first either way): then the one-statement claim serves. ``scope`` is the
+    claim's SQL condition on queues and tasks.
+    """
+    if limits is None or limits.plain:
+        return False
+    if limits.limited or limits.weights:
+        return True
+    top, bottom = conn.execute(
+        f"SELECT max(priority), min(priority) FROM runner_job "
+        f"WHERE state = ANY(%(waiting)s){scope}", params).fetchone()
+    return top is not None and top != bottom
+
+
+def choose(conn: psycopg.Connection, *, now: float, want: int, queues: Sequence[str],
+           limits: FlowLimits, suspect: bool, paused_queues: Sequence[str],
+           paused_tasks: Sequence[str]) -> Choice:
+    """Up to ``want`` job ids the limits let start now, best first.
+
+    The caller claims the ids in the same transaction: the buckets and queue
+    turns are written here as spent on them. ``suspect``: choose among the jobs
+    whose worker died (``crashes > 0``) instead of the others.
+    """
+    _lock(conn, limits)
+    waiting, budget = _snapshot(conn, now, limits, queues)
+    waiting = [q for q in waiting if q not in set(paused_queues)]
+    budget.paused_tasks = frozenset(paused_tasks)
+    open_queues = [q for q in waiting if budget.queue_open(q)]
+    crashes = "> 0" if suspect else "= 0"
+    if limits.weights:
+        chosen = _choose_shared(conn, open_queues, budget, want, now, limits, crashes)
+    else:
+        stream = _Stream(open_queues, now, want, limits.aging, crashes)
+        chosen = []
+        while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
+            stream.take(c, budget)
+            chosen.append(c)
+    full = budget.full()
+    if not chosen:
+        return Choice([], _next_due(conn, now, waiting, budget, want), full)
+    state = [(name, budget.tokens[name]) for name in sorted(budget.spent)]
+    if limits.weights:
+        state += [(turn_key(q), value) for q, value in sorted(budget.turns.items())]
+    if state:
+        conn.execute(
+            "INSERT INTO runner_flow (key, value, updated_at) "
+            "SELECT k, v, %s FROM unnest(%s::text[], %s::float8[]) AS s(k, v) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (now, [k for k, _ in state], [v for _, v in state]))
+    return Choice([c.id for c in chosen], None, full)
+
+
+def _lock(conn: psycopg.Connection, limits: FlowLimits) -> None:
+    """The advisory locks of every limited name, in order (see the module docstring)."""
+    names = {f"queue {q}" for q in [*limits.queue_concurrency, *limits.queue_rates]}
+    names.update(f"task {t}" for t in [*limits.task_concurrency, *limits.task_rates])
+    names.update(f"key {t}" for t in limits.key_concurrency)
+    if limits.weights:
+        names.add("turns")
+    for name in sorted(names):  # one at a time, in order: two claims never lock crosswise
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"runner flow {name}",))
+
+
+def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
+              queues: Sequence[str]) -> tuple[list[str], _Budget]:
+    """The queues with waiting jobs (this worker's only), the jobs running per queue,
+    task and key, and the stored buckets and queue turns (locked)."""
+    budget = _Budget(limits)
+    waiting = sorted(q for (q,) in conn.execute(
+        "SELECT queue FROM runner_queue GROUP BY queue HAVING sum(waiting) > 0").fetchall()
+        if not queues or q in queues)
+    if limits.queue_concurrency or limits.task_concurrency or limits.key_concurrency:
+        for queue, task, key, n in conn.execute(
+                "SELECT queue, task, concurrency_key, count(*) FROM runner_job "
+                "WHERE state = %s GROUP BY queue, task, concurrency_key", (_EXECUTING,)):
+            budget.running_queue[queue] += n
+            budget.running_task[task] += n
+            if key is not None:
+                budget.running_key[(task, key)] += n
+    rates: dict[str, Rate] = {bucket_key("queue", q): r for q, r in limits.queue_rates.items()
+                              if q in waiting}
+    rates.update((bucket_key("task", t), r) for t, r in limits.task_rates.items())
+    names = sorted(rates)
+    if limits.weights:
+        names += [turn_key(q) for q in waiting]
+    stored: dict[str, tuple[float, float]] = {}
+    if names:
+        stored = {k: (v, at) for k, v, at in conn.execute(
+            "SELECT key, value, updated_at FROM runner_flow WHERE key = ANY(%s) "
+            "ORDER BY key FOR UPDATE", (names,)).fetchall()}
+    for name, rate in rates.items():
+        level, updated = stored.get(name, (None, now))
+        budget.tokens[name] = refill(level, updated, now, rate)
+    if limits.weights:
+        budget.turns = {q: stored.get(turn_key(q), (0.0, now))[0] for q in waiting}
+    return waiting, budget
+
+
+class _Stream:
+    """Due jobs of some queues, best first, read from the database as far as needed."""
+
+    def __init__(self, queues: Sequence[str], now: float, size: int, aging: float,
+                 crashes: str) -> None:
+        self.queues = list(queues)
+        self.now, self.aging, self.crashes = now, aging, crashes
+        self.size = max(1, size)
+        self.rows: list[_Candidate] = []
+        self.position = 0
+        self.seen: list[str] = []
+        self.reads = 0
+        self.complete = not self.queues
+
+    def take(self, c: _Candidate, budget: _Budget) -> None:
+        self.position += 1
+        budget.take(c)
+
+    def next_allowed(self, conn: psycopg.Connection, budget: _Budget) -> _Candidate | None:
+        """The next job the limits allow (skipping those they hold back), or None."""
+        while True:
+            if self.position >= len(self.rows):
+                if self.complete:
+                    return None
+                self._read(conn, budget)
+                if not self.rows:
+                    return None
+            c = self.rows[self.position]
+            if budget.allows(c):
+                return c
+            self.position += 1
+
+    def _read(self, conn: psycopg.Connection, budget: _Budget) -> None:
+        """Read further, leaving out queues, tasks and keys at a limit and rows read before
+        (a row the limits held back stays held for the rest of the claim)."""
+        if self.reads:
+            self.size *= 2
+        self.reads += 1
+        self.queues = [q for q in self.queues if budget.queue_open(q)]
+        self.rows, self.position = [], 0
+        self.complete = True
+        if not self.queues:
+            return
+        tasks, key_tasks, keys = budget.held()
+        params = {"waiting": _WAITING, "queues": self.queues, "now": self.now,
+                  "size": self.size, "seen": self.seen, "tasks": tasks,
+                  "key_tasks": key_tasks, "keys": keys}
+        scope = "state = ANY(%(waiting)s) AND queue = ANY(%(queues)s)"
+        due = f"run_at <= %(now)s AND crashes {self.crashes}"
+        if tasks:
+            due += " AND task <> ALL(%(tasks)s)"
+        if keys:
+            due += (" AND (concurrency_key IS NULL OR (task, concurrency_key) NOT IN "
+                    "(SELECT * FROM unnest(%(key_tasks)s::text[], %(keys)s::text[])))")
+        if self.seen:
+            due += " AND id <> ALL(%(seen)s)"
+        columns = "id, task, concurrency_key, run_at, queue, priority"
+        if self.aging <= 0:
+            rows = conn.execute(
+                f"SELECT {columns} FROM runner_job WHERE {scope} AND {due} "
+                f"ORDER BY priority DESC, run_at LIMIT %(size)s FOR UPDATE SKIP LOCKED",
+                params).fetchall()
+            self.complete = len(rows) < self.size
+        else:
+            # Within a level, older is better; so the best ``size`` of all are among the
+            # best ``size`` of each level.
+            rows = conn.execute(
+                f"WITH RECURSIVE level(p, n) AS ("
+                f"SELECT (SELECT max(priority) FROM runner_job WHERE {scope}), 1 "
+                f"UNION ALL SELECT (SELECT max(priority) FROM runner_job WHERE {scope} "
+                f"AND priority < level.p), n + 1 FROM level "
+                f"WHERE level.p IS NOT NULL AND n < {MAX_LEVELS}) "
+                f"SELECT c.*, level.n FROM level CROSS JOIN LATERAL ("
+                f"SELECT {columns} FROM runner_job WHERE {scope} AND priority = level.p "
+                f"AND {due} ORDER BY run_at LIMIT %(size)s FOR UPDATE SKIP LOCKED) c",
+                params).fetchall()
+            per_level: dict[int, int] = defaultdict(int)
+            for r in rows:
+                per_level[r[5]] += 1
+            self.complete = (all(n < self.size for n in per_level.values())
+                             and not any(r[6] >= MAX_LEVELS for r in rows))
+        if self.reads >= _MAX_READS:
+            self.complete = True
+        self.rows = sorted((_Candidate(r[0], r[1], r[2], r[4],
+                                       claim_order(r[5], r[3], self.now, self.aging))
+                            for r in rows), key=lambda c: c.order)
+        self.seen += [c.id for c in self.rows]
+
+
+def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Budget,
+                   want: int, now: float, limits: FlowLimits,
+                   crashes: str) -> list[_Candidate]:
+    """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin."""
+    names = sorted(queues)
+    if not names:
+        return []
+    counters = {q: budget.turns.get(q, 0.0) for q in names}
+    total = sum(limits.weights.get(q, 1) for q in names)
+    streams = {q: _Stream([q], now, -(-want * limits.weights.get(q, 1) // total) + 1,
+                          limits.aging, crashes) for q in names}
+    chosen: list[_Candidate] = []
+    ready = list(names)
+    while len(chosen) < want and ready:
+        queue = weighted_next(counters, limits.weights, ready)
+        stream = streams[queue]
+        c = stream.next_allowed(conn, budget)
+        if c is None:  # nothing more this queue may give: the pick goes to the others
+            ready.remove(queue)
+            continue
+        weighted_step(counters, limits.weights, ready)
+        stream.take(c, budget)
+        chosen.append(c)
+    budget.turns.update(counters)
+    return chosen
+
+
+def _next_due(conn: psycopg.Connection, now: float, waiting: Sequence[str],
+              budget: _Budget, want: int) -> float | None:
+    """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
+    times: list[float] = []
+    if waiting:
+        (later,) = conn.execute(
+            "SELECT min(run_at) FROM runner_job WHERE state = ANY(%s) AND queue = ANY(%s) "
+            "AND run_at > %s", (_WAITING, list(waiting), now)).fetchone()
+        if later is not None:
+            times.append(later)
+    rates = {**{bucket_key("queue", q): r for q, r in budget.limits.queue_rates.items()},
+             **{bucket_key("task", t): r for t, r in budget.limits.task_rates.items()}}
+    for name, tokens in budget.tokens.items():
+        if not has_token(tokens, rates[name]):
+            times.append(next_token_at(tokens, now, rates[name], want))
+    return min(times) if times else None

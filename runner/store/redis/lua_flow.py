@@ -1,0 +1,39 @@
+"""Flow control in Lua: pause and resume, cancel requests (see :mod:`runner.store.redis.control`).
+
+``pauses``: ``kind<US>name`` -> ``paused<US>changed_at<US>changed_by`` (NUL: nobody);
+``cancels``: job id -> ``attempt<US>requested_by`` for a running attempt someone
+asked to stop (dropped when the job leaves ``executing``); ``backpressure``:
+``queue<US>rejected|dropped`` -> jobs refused or dropped by full queues.
+"""
+
+from __future__ import annotations
+
+BODIES: dict[str, str] = {
+    # ARGV: kind, name, paused (1/0), now, by
+    "set_pause": r"""
+local field = ARGV[2]..US..ARGV[3]
+local old = redis.call('HGET', P..'pauses', field)
+redis.call('HSET', P..'pauses', field, ARGV[4]..US..ARGV[5]..US..ARGV[6])
+return (not old or string.sub(old, 1, 1) ~= ARGV[4]) and 1 or 0
+""",
+    # ARGV: kind, now, names...
+    "seed_pauses": r"""
+for i = 4, #ARGV do
+  redis.call('HSETNX', P..'pauses', ARGV[2]..US..ARGV[i], '1'..US..ARGV[3]..US..'settings')
+end
+return 1
+""",
+    # ARGV: job_id, by, now
+    "request_cancel": r"""
+local id, by, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local h = get(id)
+if not h then return false end
+local state = h.state
+if WAITING[state] then
+  cancel(h, WAITING, now, 'cancelled by ' .. by)
+elseif state == 'executing' then
+  redis.call('HSET', P..'cancels', id, h.attempt..US..by)
+end
+return state
+""",
+}

@@ -1,0 +1,276 @@
+"""The claim under flow control, in Lua: aging, queue shares, concurrency and rate limits.
+
+Runs inside the claim function, so every worker on every host reads and
+spends the same counts and buckets (the arithmetic is :mod:`runner.flow`'s,
+written again in Lua):
+
+* concurrency: ``run`` counts the ``executing`` jobs per ``t<US>task`` and
+  ``k<US>task<US>key`` (kept by ``restate``), per queue the ``qstate`` count;
+* rates: token buckets in ``flow`` (``rate:<kind>:<name>`` -> ``tokens<US>updated_at``),
+  refilled and spent here; shares: each queue's smooth round-robin counter in
+  ``flow`` (``turn:<queue>``);
+* order: per queue a cursor over its ready set (with aging, one per level of
+  priority, :data:`MAX_LEVELS` at most), read on in chunks past held-back jobs;
+  the cursors' heads are merged by effective priority, then oldest due.
+
+A held-back job is not touched: it stays waiting with no attempt spent. A
+cursor reads at most :data:`SCAN` jobs a claim, so a held-back backlog costs
+a bounded amount (jobs behind a longer one wait for its slot to free).
+"""
+
+from __future__ import annotations
+
+#: Levels of priority read per queue and claim with aging (as on SQLite).
+MAX_LEVELS = 32
+#: Jobs a cursor reads at most in one claim.
+SCAN = 5000
+
+CHOOSER = r"""
+local MAX_LEVELS, SCAN, ROUNDING = @MAX_LEVELS@, @SCAN@, 1e-6
+
+local function has_token(tokens, per_second) return tokens >= 1 - per_second * ROUNDING end
+
+local function next_token_at(tokens, now, rate, need)
+  need = math.max(1, math.min(need, rate[2]))
+  if has_token(tokens - need + 1, rate[1]) then return now end
+  return now + (need - tokens) / rate[1]
+end
+
+local function budget_of(limits, queues, now)
+  local b = {limits=limits, rq={}, rt={}, rk={}, tokens={}, rates={}, spent={}, info={}}
+  for q, _ in pairs(limits.qc) do
+    b.rq[q] = tonumber(redis.call('HGET', P..'qstate', q..US..'executing') or 0)
+  end
+  for t, _ in pairs(limits.tc) do
+    b.rt[t] = tonumber(redis.call('HGET', P..'run', 't'..US..t) or 0)
+  end
+  local waiting = {}
+  for _, q in ipairs(queues) do waiting[q] = true end
+  local names = {}
+  for q, r in pairs(limits.qr) do if waiting[q] then names['rate:queue:'..q] = r end end
+  for t, r in pairs(limits.tr) do names['rate:task:'..t] = r end
+  for name, rate in pairs(names) do
+    local stored = redis.call('HGET', P..'flow', name)
+    local tokens = rate[2]
+    if stored then
+      local sep = string.find(stored, US, 1, true)
+      local level = tonumber(string.sub(stored, 1, sep - 1))
+      local at = tonumber(string.sub(stored, sep + 1))
+      tokens = math.min(rate[2], level + math.max(0, now - at) * rate[1])
+    end
+    b.tokens[name], b.rates[name] = tokens, rate
+  end
+  return b
+end
+
+local function running_key(b, task, key)
+  local field = task..US..key
+  if b.rk[field] == nil then
+    b.rk[field] = tonumber(redis.call('HGET', P..'run', 'k'..US..field) or 0)
+  end
+  return b.rk[field]
+end
+
+local function queue_open(b, q)
+  local cap = b.limits.qc[q]
+  if cap and cap > 0 and b.rq[q] >= cap then return false end
+  local name = 'rate:queue:'..q
+  return not b.rates[name] or has_token(b.tokens[name], b.rates[name][1])
+end
+
+local function task_open(b, t)
+  local cap = b.limits.tc[t]
+  if cap and cap > 0 and (b.rt[t] or 0) >= cap then return false end
+  local name = 'rate:task:'..t
+  return not b.rates[name] or has_token(b.tokens[name], b.rates[name][1])
+end
+
+local function allows(b, c, paused_tasks)
+  if paused_tasks[c.task] then return false end
+  if not (queue_open(b, c.q) and task_open(b, c.task)) then return false end
+  local cap = b.limits.kc[c.task]
+  return not (cap and cap > 0 and c.key and running_key(b, c.task, c.key) >= cap)
+end
+
+local function take(b, c)
+  if b.rq[c.q] then b.rq[c.q] = b.rq[c.q] + 1 end
+  b.rt[c.task] = (b.rt[c.task] or 0) + 1
+  if c.key and b.limits.kc[c.task] then
+    running_key(b, c.task, c.key)
+    b.rk[c.task..US..c.key] = b.rk[c.task..US..c.key] + 1
+  end
+  for _, name in ipairs({'rate:queue:'..c.q, 'rate:task:'..c.task}) do
+    if b.tokens[name] then b.tokens[name] = b.tokens[name] - 1; b.spent[name] = true end
+  end
+end
+
+-- Cursors over one queue's ready (or suspect) set: one, or one per level with aging.
+local function cursors_of(src, q, aging)
+  local key = P..src..q
+  if aging <= 0 then return {{q=q, key=key, lo='-inf', hi='+inf', pos=0, buf={}, bi=1}} end
+  local out = {}
+  local lo = '-inf'
+  for _ = 1, MAX_LEVELS do
+    local first = redis.call('ZRANGEBYSCORE', key, lo, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if #first == 0 then break end
+    out[#out + 1] = {q=q, key=key, lo=first[2], hi=first[2], pos=0, buf={}, bi=1}
+    lo = '(' .. first[2]
+  end
+  return out
+end
+
+-- The cursor's next job the budget allows (skipping held ones for good), or nil.
+local function head(c, b, paused_tasks, now, aging, taken, want)
+  while true do
+    if c.bi > #c.buf then
+      if c.done or c.pos >= SCAN then return nil end
+      -- a claim of a few jobs reads a few; each further read of the cursor reads twice as many
+      c.chunk = c.chunk and math.min(2 * c.chunk, 1000) or want + 4
+      local rows = redis.call('ZRANGEBYSCORE', c.key, c.lo, c.hi, 'WITHSCORES',
+                              'LIMIT', c.pos, c.chunk)
+      c.pos, c.buf, c.bi = c.pos + #rows / 2, {}, 1
+      if #rows < 2 * c.chunk then c.done = true end
+      for i = 1, #rows, 2 do
+        local m = rows[i]
+        local id = string.sub(m, 35)
+        local v = b.by_task and redis.call('HMGET', P..'job:'..id, 'task', 'concurrency_key')
+                  or {}
+        local run_at = tonumber(string.sub(m, 1, 20))
+        local priority = -tonumber(rows[i + 1])
+        if aging > 0 and now > run_at then
+          priority = priority + math.floor((now - run_at) / aging)
+        end
+        c.buf[#c.buf + 1] = {q=c.q, m=m, s=tonumber(rows[i + 1]), id=id, task=v[1] or '',
+                             key=v[2] or nil, o=-priority}
+      end
+      if #c.buf == 0 then return nil end
+    end
+    local cand = c.buf[c.bi]
+    if not taken[cand.id] and allows(b, cand, paused_tasks) then return cand end
+    c.bi = c.bi + 1
+  end
+end
+
+local function better(a, b)
+  if a.o ~= b.o then return a.o < b.o end
+  return a.m < b.m
+end
+
+-- The best allowed head among some cursors (and its cursor), or nil.
+local function best_of(cursors, b, paused_tasks, now, aging, taken, want)
+  local best, at = nil, nil
+  for _, c in ipairs(cursors) do
+    local h = head(c, b, paused_tasks, now, aging, taken, want)
+    if h and (not best or better(h, best)) then best, at = h, c end
+  end
+  return best, at
+end
+
+-- Smooth weighted round robin (runner.flow.weighted_next and weighted_step).
+local function weight(limits, q) return limits.weights[q] or 1 end
+
+local function weighted_next(counters, limits, eligible)
+  local chosen, top = nil, nil
+  for _, q in ipairs(eligible) do
+    local v = (counters[q] or 0) + weight(limits, q)
+    if not chosen or v > top or (v == top and q < chosen) then chosen, top = q, v end
+  end
+  return chosen
+end
+
+local function weighted_step(counters, limits, eligible)
+  local chosen = weighted_next(counters, limits, eligible)
+  local total = 0
+  for _, q in ipairs(eligible) do
+    counters[q] = (counters[q] or 0) + weight(limits, q)
+    total = total + weight(limits, q)
+  end
+  counters[chosen] = counters[chosen] - total
+  return chosen
+end
+
+local function full_labels(b)
+  local out = {}
+  for q, cap in pairs(b.limits.qc) do
+    if cap > 0 and (b.rq[q] or 0) >= cap then out[#out + 1] = 'queue:'..q end
+  end
+  for t, cap in pairs(b.limits.tc) do
+    if cap > 0 and (b.rt[t] or 0) >= cap then out[#out + 1] = 'task:'..t end
+  end
+  for field, n in pairs(b.rk) do
+    local task = string.sub(field, 1, string.find(field, US, 1, true) - 1)
+    local cap = b.limits.kc[task] or 0
+    if cap > 0 and n >= cap then out[#out + 1] = 'task:'..task end
+  end
+  return out
+end
+
+-- Up to ``n`` candidates of ``queues`` the limits let start now, best first; the
+-- earliest next token of a bucket that holds jobs back; the limits at their cap.
+local function choose_limited(src, queues, n, now, limits, paused_tasks)
+  local aging = tonumber(limits.aging) or 0
+  local b = budget_of(limits, queues, now)
+  -- the task and key of each candidate are read only when a limit or a pause needs them
+  b.by_task = next(limits.tc) or next(limits.kc) or next(limits.tr) or next(paused_tasks)
+  local sorted = {}
+  for _, q in ipairs(queues) do sorted[#sorted + 1] = q end
+  table.sort(sorted)
+  local open = {}
+  for _, q in ipairs(sorted) do if queue_open(b, q) then open[#open + 1] = q end end
+  local picked, taken = {}, {}
+  local has_weights = next(limits.weights) ~= nil
+  if has_weights then
+    local counters, cursors, ready = {}, {}, {}
+    for _, q in ipairs(open) do
+      local stored = redis.call('HGET', P..'flow', 'turn:'..q)
+      counters[q] = 0
+      if stored then
+        counters[q] = tonumber(string.sub(stored, 1, string.find(stored, US, 1, true) - 1))
+      end
+      cursors[q] = cursors_of(src, q, aging)
+      ready[#ready + 1] = q
+    end
+    while #picked < n and #ready > 0 do
+      local q = weighted_next(counters, limits, ready)
+      local c = best_of(cursors[q], b, paused_tasks, now, aging, taken, n)
+      if not c then
+        for i, name in ipairs(ready) do if name == q then table.remove(ready, i); break end end
+      else
+        weighted_step(counters, limits, ready)
+        take(b, c); taken[c.id] = true
+        picked[#picked + 1] = c
+      end
+    end
+    if #picked > 0 then
+      for q, v in pairs(counters) do
+        redis.call('HSET', P..'flow', 'turn:'..q, exact(v)..US..exact(now))
+      end
+    end
+  else
+    local cursors = {}
+    for _, q in ipairs(open) do
+      for _, c in ipairs(cursors_of(src, q, aging)) do cursors[#cursors + 1] = c end
+    end
+    while #picked < n do
+      local c = best_of(cursors, b, paused_tasks, now, aging, taken, n)
+      if not c then break end
+      take(b, c); taken[c.id] = true
+      picked[#picked + 1] = c
+    end
+  end
+  for name, _ in pairs(b.spent) do
+    redis.call('HSET', P..'flow', name, exact(b.tokens[name])..US..exact(now))
+  end
+  local token_due = nil
+  if #picked == 0 then
+    for name, tokens in pairs(b.tokens) do
+      local rate = b.rates[name]
+      if not has_token(tokens, rate[1]) then
+        local at = next_token_at(tokens, now, rate, n)
+        if not token_due or at < token_due then token_due = at end
+      end
+    end
+  end
+  return picked, token_due, full_labels(b)
+end
+""".replace("@MAX_LEVELS@", str(MAX_LEVELS)).replace("@SCAN@", str(SCAN))
