@@ -1,6 +1,7 @@
 """Flow control: what limits cost when they do not bind, and how exact a binding rate is.
 
     .venv/bin/python bench/bench_flow.py [--jobs 20000] [--rounds 3] [--seconds 10]
+        [--parts drain,rate,claim]
 
 1. Drain throughput of ``--jobs`` pre-enqueued no-op jobs spread over 4 queues,
    one ``run.py`` with the default 10 threads, with limits configured but not
@@ -167,31 +168,45 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", default="20,200")
+    parser.add_argument("--parts", default="drain,rate,claim",
+                        help="which measures to run, of drain, rate and claim")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
     print(f"flow benchmark: {args.jobs} no-op jobs over 4 queues, 1 worker (10 threads), "
           f"{args.rounds} rounds A B A B (medians), work dir {work}; load {os.getloadavg()}")
+    if "drain" in parts:
+        measure_drain(work, args.jobs, args.rounds)
+    if "rate" in parts:
+        measure_rates(work, args.rates, args.seconds)
+    if "claim" in parts:
+        plain_ms, limits_ms = claim_cost(work)
+        print("one claim of 16 among 100,000 waiting jobs (median of 300):")
+        print(line("ms per claim", plain_ms, limits_ms, "ms", higher_is_better=False))
+    print(f"load after: {os.getloadavg()}")
+
+
+def measure_drain(work: Path, jobs: int, rounds: int) -> None:
     runs: dict[str, list[float]] = {"none": [], "limits": []}
-    for _ in range(args.rounds):
-        runs["none"].append(drain(work, "none", "", args.jobs))
-        runs["limits"].append(drain(work, "limits", NOT_BINDING, args.jobs))
+    for _ in range(rounds):
+        runs["none"].append(drain(work, "none", "", jobs))
+        runs["limits"].append(drain(work, "limits", NOT_BINDING, jobs))
     plain, limited = statistics.median(runs["none"]), statistics.median(runs["limits"])
     print("drain with limits configured but not binding (plain = no [queues]):")
     print(line("jobs/s", plain, limited, "jobs/s"))
     print(f"  rounds: none {[round(r) for r in runs['none']]}, "
           f"limits {[round(r) for r in runs['limits']]}; cost {1 - limited / plain:+.1%}")
     sys.stdout.flush()
-    print(f"binding rate, 2 worker processes, {args.seconds:g} s:")
-    for text in args.rates.split(","):
+
+
+def measure_rates(work: Path, rates: str, seconds: float) -> None:
+    print(f"binding rate, 2 worker processes, {seconds:g} s:")
+    for text in rates.split(","):
         rate = float(text)
-        measured, repeated = binding_rate(work, rate, args.seconds)
+        measured, repeated = binding_rate(work, rate, seconds)
         print(f"  setting {rate:g}/s: measured {measured:.2f}/s ({measured / rate - 1:+.2%}); "
               f"jobs run twice: {repeated}")
         sys.stdout.flush()
-    plain_ms, limits_ms = claim_cost(work)
-    print("one claim of 16 among 100,000 waiting jobs (median of 300):")
-    print(line("ms per claim", plain_ms, limits_ms, "ms", higher_is_better=False))
-    print(f"load after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

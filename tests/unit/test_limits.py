@@ -1,4 +1,5 @@
-"""The flow-control claim reads through indexes: no statement scans the jobs table."""
+"""The flow-control claim reads through indexes (no statement scans the jobs table), and
+limits that cannot bind in a claim change nothing of what it takes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 import sqlite3
 
 from runner.config import DatabaseSection
-from runner.flow import FlowLimits, Rate
+from runner.flow import FlowLimits, Rate, weighted_pick
 from runner.store.job_rows import NewJob
 from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.db import Database
@@ -21,6 +22,10 @@ LIMITS = [
                task_concurrency={"t1": 1}, key_concurrency={"t2": 1},
                task_rates={"t3": Rate(1, 60)}),
     FlowLimits(aging=60, queue_concurrency={"q1": 2}, task_concurrency={"t1": 1}),
+    # Limits far above what a claim takes (the claim then checks no job one by one).
+    FlowLimits(weights={"q0": 4, "q1": 3, "q2": 2, "q3": 1}, queue_concurrency={"q1": 500},
+               queue_rates={"q2": Rate(100000, 1, 1000)}),
+    FlowLimits(queue_concurrency={"q1": 500}, queue_rates={"q2": Rate(100000, 1, 1000)}),
 ]
 
 
@@ -58,3 +63,48 @@ def test_every_read_of_the_flow_claim_goes_through_an_index(tmp_path):
                    or "TEMP B-TREE FOR ORDER BY" in step]
             assert not bad, (statement, plan)
             assert any("USING INDEX" in step for step in plan), (statement, plan)
+
+
+def _store(tmp_path, jobs: list[NewJob]) -> SqliteStore:
+    db = Database(tmp_path / "jobs.db", DatabaseSection())
+    prepare_database(db)
+    store = SqliteStore(db)
+    store.enqueue(jobs, now=T0)
+    return store
+
+
+def _queues_taken(store: SqliteStore, limits: FlowLimits, want: int) -> list[str]:
+    result = store.claim(now=T0, owner="o", lease_seconds=60, want=want, limits=limits)
+    return [result.labels[c.id][1] for c in result.claimed]
+
+
+def test_limits_far_from_binding_share_queues_pick_by_pick_as_weighted_pick(tmp_path):
+    weights = {"q0": 4, "q1": 3, "q2": 2, "q3": 1}
+    limits = FlowLimits(weights=weights, queue_concurrency={"q1": 500},
+                        queue_rates={"q2": Rate(100000, 1, 1000)})
+    store = _store(tmp_path, [NewJob(f"j{n:04d}", "t", f"q{n % 4}", 0, b"x", None, 1,
+                                     T0 - 1000 + n) for n in range(400)])
+    counters: dict[str, float] = {}
+    expected = []
+    for _ in range(3 * 25):
+        queue, counters = weighted_pick(counters, weights, sorted(weights))
+        expected.append(queue)
+    taken = [q for _ in range(3) for q in _queues_taken(store, limits, 25)]
+    assert taken == expected
+
+
+def test_a_claim_wanting_more_than_a_cap_allows_takes_up_to_the_cap(tmp_path):
+    jobs = [NewJob(f"j{n:04d}", f"t{n % 2}", f"q{n % 2}", 0, b"x", None, 1, T0 - 1000 + n)
+            for n in range(200)]
+    cases = [
+        (FlowLimits(queue_concurrency={"q0": 5}), 5),
+        (FlowLimits(weights={"q0": 3}, queue_concurrency={"q0": 5}), 5),
+        (FlowLimits(queue_rates={"q0": Rate(1, 60, 3)}), 3),
+        (FlowLimits(task_concurrency={"t0": 4}, weights={"q1": 2}), 4),
+        (FlowLimits(task_rates={"t0": Rate(1, 60, 2)}), 2),
+    ]
+    for n, (limits, most) in enumerate(cases):
+        store = _store(tmp_path / str(n), jobs)
+        # Two claims of 20: q1 (unlimited) fills what q0's limit holds back.
+        taken = _queues_taken(store, limits, 20) + _queues_taken(store, limits, 20)
+        assert (taken.count("q0"), len(taken)) == (most, 40), (limits, taken)

@@ -33,8 +33,6 @@ from runner.flow import (
     next_token_at,
     refill,
     turn_key,
-    weighted_next,
-    weighted_step,
 )
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.states import EXECUTING_SQL, WAITING_SQL
@@ -43,13 +41,15 @@ from runner.store.states import EXECUTING_SQL, WAITING_SQL
 MAX_LEVELS = 32
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     id: str
     task: str
     key: str | None
     queue: str
-    order: tuple[int, float]
+    order: tuple[int, float] = (0, 0.0)
+    """Sort key where levels of priority are merged (:func:`runner.flow.claim_order`);
+    a read already in claim order leaves it unset."""
 
 
 @dataclass
@@ -101,6 +101,45 @@ class _Budget:
                      if n >= self.limits.key_concurrency.get(t, 0) > 0)
         return frozenset(found)
 
+    def unbound(self, queues: Sequence[str], want: int) -> bool:
+        """Whether no limit can hold back any of ``want`` more starts from ``queues``:
+        every concurrency cap stays above what runs plus ``want``, every bucket holds
+        ``want`` tokens. Then each job read (paused and held tasks are left out in SQL)
+        may start, and the claim need not check job by job."""
+        limits = self.limits
+        for q in queues:
+            cap = limits.queue_concurrency.get(q, 0)
+            if cap and self.running_queue[q] + want > cap:
+                return False
+            rate = limits.queue_rates.get(q)
+            if rate is not None and not has_token(
+                    self.tokens.get(bucket_key("queue", q), 1.0) - want + 1, rate):
+                return False
+        for task, cap in (*limits.task_concurrency.items(), *limits.key_concurrency.items()):
+            # A key's count never exceeds its task's: the task's bounds every key's.
+            if self.running_task[task] + want > cap:
+                return False
+        return all(has_token(self.tokens.get(bucket_key("task", t), 1.0) - want + 1, rate)
+                   for t, rate in limits.task_rates.items())
+
+    def take_all(self, chosen: Sequence[_Candidate]) -> None:
+        """:meth:`take` for each of ``chosen``, counted by queue and task first."""
+        queues: dict[str, int] = defaultdict(int)
+        tasks: dict[str, int] = defaultdict(int)
+        for c in chosen:
+            queues[c.queue] += 1
+            tasks[c.task] += 1
+            if c.key is not None:
+                self.running_key[(c.task, c.key)] += 1
+        for kind, counts, running in (("queue", queues, self.running_queue),
+                                      ("task", tasks, self.running_task)):
+            for name, n in counts.items():
+                running[name] += n
+                bucket = bucket_key(kind, name)
+                if bucket in self.tokens:
+                    self.tokens[bucket] -= n
+                    self.spent.add(bucket)
+
     def take(self, c: _Candidate) -> None:
         self.running_queue[c.queue] += 1
         self.running_task[c.task] += 1
@@ -146,6 +185,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     else:  # one stream over every open queue, in priority order
         stream = _Stream(open_queues, now, want, limits.aging, crashes)
         chosen = []
+        if budget.unbound(open_queues, want):  # every job read may start: no check each
+            chosen = stream.take_first(conn, budget, want)
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
             chosen.append(c)
@@ -240,6 +281,17 @@ class _Stream:
         self.taken.add(c.id)
         budget.take(c)
 
+    def take_first(self, conn: sqlite3.Connection, budget: _Budget,
+                   want: int) -> list[_Candidate]:
+        """The first ``want`` jobs of a first read, taken without checking each: for a
+        budget no limit can bind in this claim (:meth:`_Budget.unbound`)."""
+        self._fetch(conn, budget)
+        found = self.rows[:want]
+        self.position = len(found)
+        self.taken.update(c.id for c in found)
+        budget.take_all(found)
+        return found
+
     def next_allowed(self, conn: sqlite3.Connection, budget: _Budget) -> _Candidate | None:
         """The next job the limits allow (skipping those they hold back), or None."""
         while True:
@@ -279,9 +331,8 @@ class _Stream:
         if self.aging > 0 and direct and direct[0][6] != direct[0][5]:
             self.rows, self.complete = [], False
             return False
-        self.rows = [_Candidate(job_id, task, key, queue,
-                                claim_order(priority, run_at, self.now, self.aging))
-                     for job_id, task, key, run_at, queue, priority, _ in direct]
+        self.rows = [_Candidate(job_id, task, key, queue)
+                     for job_id, task, key, _, queue, _, _ in direct]
         self.complete = len(direct) < (self.size if size is None else size)
         return True
 
@@ -345,24 +396,45 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
     names = sorted(queues)
     if not names:
         return []
-    counters = {q: budget.turns.get(q, 0.0) for q in names}
-    total = sum(limits.weights.get(q, 1) for q in names)
-    streams = {q: _Stream([q], now, -(-want * limits.weights.get(q, 1) // total) + 1,
-                          limits.aging, crashes) for q in names}
-    _prime(conn, list(streams.values()), budget)
+    weight = [limits.weights.get(q, 1) for q in names]
+    counter = [budget.turns.get(q, 0.0) for q in names]
+    total = sum(weight)
+    streams = [_Stream([q], now, -(-want * w // total) + 1, limits.aging, crashes)
+               for q, w in zip(names, weight, strict=True)]
+    _prime(conn, streams, budget)
+    unbound = budget.unbound(names, want)
     chosen: list[_Candidate] = []
-    ready = list(names)
+    # Smooth weighted round robin (runner.flow.weighted_step, ties to the first name),
+    # over lists: this runs once per job claimed.
+    ready = list(range(len(names)))
     while len(chosen) < want and ready:
-        queue = weighted_next(counters, limits.weights, ready)
-        stream = streams[queue]
-        c = stream.next_allowed(conn, budget)
-        if c is None:  # nothing more this queue may give: the pick goes to the others
-            ready.remove(queue)
-            continue
-        weighted_step(counters, limits.weights, ready)
-        stream.take(c, budget)
-        chosen.append(c)
-    budget.turns.update(counters)
+        best, top = ready[0], counter[ready[0]] + weight[ready[0]]
+        for i in ready:
+            if counter[i] + weight[i] > top:
+                best, top = i, counter[i] + weight[i]
+        stream = streams[best]
+        if unbound and stream.position < len(stream.rows):
+            c = stream.rows[stream.position]
+            stream.position += 1
+            stream.taken.add(c.id)
+            chosen.append(c)
+        else:
+            if unbound:  # the budget is read from here on: bring it up to date
+                budget.take_all(chosen)
+                unbound = False
+            found = stream.next_allowed(conn, budget)
+            if found is None:  # nothing more this queue may give: the pick goes to the others
+                ready.remove(best)
+                total -= weight[best]
+                continue
+            stream.take(found, budget)
+            chosen.append(found)
+        for i in ready:
+            counter[i] += weight[i]
+        counter[best] -= total
+    if unbound:
+        budget.take_all(chosen)
+    budget.turns.update(zip(names, counter, strict=True))
     return chosen
 
 
