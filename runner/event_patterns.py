@@ -124,3 +124,15 @@ def _first_bad(value: Any, path: str) -> tuple[str, Any]:
     if isinstance(value, float) and value == value and abs(value) != float("inf"):
         return "", None
     return path, value
+
+
+def literal_prefix(pattern: str | None) -> str:
+    """The dotted head of a pattern before its first wildcard segment."""
+    if not pattern:
+        return ""
+    head = []
+    for segment in pattern.split("."):
+        if segment in ("*", "**", "#"):
+            break
+        head.append(segment)
+    return ".".join(head)

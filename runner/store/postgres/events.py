@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import psycopg
 
 from runner.errors import EventNotFound
-from runner.event_patterns import matches
+from runner.event_patterns import literal_prefix, matches
 from runner.store.event_rows import (
     OUTCOME_OF_STATE,
     EventRow,
@@ -199,7 +199,7 @@ def list_events(db: PgDatabase, *, pattern: str | None = None, since: float | No
     if status:
         clauses.append("status = %s")
         params.append(status)
-    literal = _literal_prefix(pattern)
+    literal = literal_prefix(pattern)
     if literal:
         clauses.append("(name = %s OR left(name, %s) = %s)")
         params += [literal, len(literal) + 1, literal + "."]
@@ -215,18 +215,6 @@ def list_events(db: PgDatabase, *, pattern: str | None = None, since: float | No
             break
         before = rows[-1][4]
     return found[:limit]
-
-
-def _literal_prefix(pattern: str | None) -> str:
-    """The dotted head of a pattern before its first wildcard segment."""
-    if not pattern:
-        return ""
-    head = []
-    for segment in pattern.split("."):
-        if segment in ("*", "**", "#"):
-            break
-        head.append(segment)
-    return ".".join(head)
 
 
 def handler_outcomes(db: PgDatabase, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:

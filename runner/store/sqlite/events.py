@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from runner.errors import EventNotFound
-from runner.event_patterns import matches
+from runner.event_patterns import literal_prefix, matches
 from runner.store.event_rows import (  # noqa: F401 - re-exported
     OUTCOME_OF_STATE,
     EventRow,
@@ -211,7 +211,7 @@ def list_events(db: Database, *, pattern: str | None = None, since: float | None
     if status:
         clauses.append("status = ?")
         params.append(status)
-    literal = _literal_prefix(pattern)
+    literal = literal_prefix(pattern)
     if literal:
         # Narrow in SQL by the pattern's literal head; the wildcards are matched below.
         clauses.append("(name = ? OR substr(name, 1, ?) = ?)")
@@ -228,17 +228,6 @@ def list_events(db: Database, *, pattern: str | None = None, since: float | None
             break
         before = rows[-1][4]
     return found[:limit]
-
-
-def _literal_prefix(pattern: str | None) -> str:
-    if not pattern:
-        return ""
-    head = []
-    for segment in pattern.split("."):
-        if segment in ("*", "**", "#"):
-            break
-        head.append(segment)
-    return ".".join(head)
 
 
 def handler_outcomes(db: Database, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
