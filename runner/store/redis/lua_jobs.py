@@ -24,6 +24,10 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``run``: jobs executing per ``t<US>task`` and ``k<US>task<US>key`` (concurrency
   limits); ``cancels``, ``pauses``, ``backpressure``: see :mod:`runner.store.redis.lua_flow`;
   ``flow``: token buckets and queue turns (:mod:`runner.store.redis.lua_limits`);
+* ``totals``: lifetime counters per task and queue, field ``task<US>queue<US>what``
+  (``enqueued``, ``failed``, ``retried``, ``dead``, ``cancelled``, ``duration``, and
+  ``b<i>``: completed jobs in bucket ``i`` of :data:`runner.store.views.BUCKETS`, not
+  cumulative, the last one past them all); only ever added to;
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
@@ -34,6 +38,8 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 """
 
 from __future__ import annotations
+
+from runner.store.views import BUCKETS
 
 #: Helpers every job script starts with.
 PRELUDE = r"""
@@ -95,6 +101,21 @@ local function unwait(h)
   end
 end
 
+-- A lifetime counter of the job's task and queue (see ``totals`` above).
+local function tally(h, what, by)
+  redis.call('HINCRBY', P..'totals', h.task..US..h.queue..US..what, by or 1)
+end
+
+local BUCKETS = {@BUCKETS@}
+local function tally_completed(h, took)
+  local i = #BUCKETS
+  for n, le in ipairs(BUCKETS) do if took <= le then i = n - 1; break end end
+  redis.call('HINCRBY', P..'totals', h.task..US..h.queue..US..'b'..i, 1)
+  if took > 0 then
+    redis.call('HINCRBYFLOAT', P..'totals', h.task..US..h.queue..US..'duration', took)
+  end
+end
+
 local function bump(key, field, by)
   if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
 end
@@ -150,6 +171,7 @@ local function restate(h, new, finished_at, written)
   if new == 'executing' then running(h, 1) end
   if h.schedule and not FINAL[new] then redis.call('HINCRBY', P..'slive:'..h.schedule, new, 1) end
   if FINAL[new] then
+    if new ~= 'completed' then tally(h, new) end
     redis.call('ZADD', P..'fin:'..new, finished_at, id)
     if h.unique_key and redis.call('HGET', P..'unique', h.unique_key) == id then
       redis.call('HDEL', P..'unique', h.unique_key)
@@ -262,6 +284,7 @@ local function insert(j, now)
   local h = {id=j.id, queue=j.queue, priority=j.priority, run_at=j.run_at, crashes=0,
              schedule=j.schedule, unique_key=j.unique_key, task=j.task, rowid=rowid,
              created_at=now}
+  tally(h, 'enqueued')
   restate(h, state, nil, true)
   wait(h, now)
 end
@@ -452,6 +475,8 @@ local function complete(ack)
   redis.call('HSET', P..'job:'..h.id, 'finished_at', ack.finished_at)
   redis.call('HDEL', P..'job:'..h.id, 'reason')
   restate(h, 'completed', ack.finished_at)
+  local started = tonumber(ack.started_at or h.started_at or ack.finished_at)
+  tally_completed(h, math.max(0, tonumber(ack.finished_at) - started))
   follow_ups(h.id, ack.results, ack.jobs, tonumber(ack.finished_at))
   return true
 end
@@ -471,6 +496,7 @@ local function record_failure(h, attempt, f, worker, now)
     f.started_at and tonumber(f.started_at) or cjson.null, now})
   redis.call('RPUSH', P..'errors:'..h.id, row)
   redis.call('ZADD', P..'failed', now, seq .. ':' .. attempt .. ':' .. h.id)
+  tally(h, 'failed')
 end
 
 local function charge(h, message, crash_limit, error_type, now)
@@ -488,6 +514,7 @@ local function charge(h, message, crash_limit, error_type, now)
   end
   local reason = (error_type == 'WorkerDied') and 'worker died; requeued' or 'stuck; requeued'
   redis.call('HSET', key, 'crashes', crashes, 'run_at', now, 'reason', reason)
+  tally(h, 'retried')
   h.crashes, h.run_at = crashes, now
   restate(h, 'available')
   wait(h, now)
@@ -545,4 +572,4 @@ local function heads(src, q, n, skip)
   end
   return out
 end
-"""
+""".replace("@BUCKETS@", ", ".join(repr(float(b)) for b in BUCKETS))

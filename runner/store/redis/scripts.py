@@ -163,7 +163,7 @@ if not f.error_type then redis.call('HDEL', key, 'error_type') end
 if not f.message then redis.call('HDEL', key, 'error_message') end
 if not f.traceback then redis.call('HDEL', key, 'last_error') end
 restate(h, state, now)
-if state == 'retrying' then wait(h, now) end
+if state == 'retrying' then tally(h, 'retried'); wait(h, now) end
 follow_ups(id, results, jobs, now)
 return 1
 """,
