@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from runner.flow import FlowLimits, Rate
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
@@ -204,3 +206,33 @@ def test_a_rate_limited_queue_does_not_hold_back_other_queues(store):
     limits = FlowLimits(queue_rates={"api": Rate(1, 1.0)}, weights={"api": 5, "mail": 1})
     got = [store.get_job(j).queue for j in claim(store, limits, want=10)]
     assert Counter(got) == {"api": 1, "mail": 3}
+
+
+#: More held-back jobs than a claim once read past (Redis read 5,000 per queue and level).
+BACKLOG = 6_000
+HOLDS = {
+    "task-concurrency": FlowLimits(task_concurrency={"report": 1}),
+    "key-concurrency": FlowLimits(key_concurrency={"report": 1}),
+    "task-rate": FlowLimits(task_rates={"report": Rate(1, 3600.0)}),
+}
+
+
+@pytest.mark.parametrize("hold", [*HOLDS, "task-paused"])
+def test_a_job_behind_thousands_of_held_back_ones_is_claimed(store, hold):
+    backlog = [job(T0 - 100 + n * 0.001, task="report", concurrency_key="k")
+               for n in range(BACKLOG)]
+    behind = job(T0, task="mail")
+    store.enqueue([*backlog, behind], now=T0)
+    limits = HOLDS.get(hold)
+    if limits is None:  # the task is paused, and no limit applies
+        store.set_pause("task", "report", True, now=T0)
+        assert claim(store, limits, want=5) == [behind.id]
+        store.set_pause("task", "report", False, now=T0 + 1)
+        assert claim(store, limits, now=T0 + 1, want=2) == [j.id for j in backlog[:2]]
+        return
+    assert claim(store, limits, want=1) == [backlog[0].id]  # the limit is now reached
+    assert claim(store, limits, want=5) == [behind.id]
+    assert claim(store, limits, want=5) == []
+    finish(store, [backlog[0].id], T0 + 1)
+    later = T0 + 3600 if hold == "task-rate" else T0 + 1
+    assert claim(store, limits, now=later, want=5) == [backlog[1].id]  # in order, when it frees
