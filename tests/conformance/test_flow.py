@@ -217,6 +217,17 @@ HOLDS = {
 }
 
 
+def claim_as_told(store: Store, limits: FlowLimits | None, now: float = T0,
+                  want: int = 5) -> list[str]:
+    """Claim as a worker does: again at once while the store says to look again now."""
+    for _ in range(5):
+        result = store.claim(now=now, owner=OWNER, lease_seconds=LEASE, want=want,
+                             limits=limits)
+        if result.claimed or result.next_due is None or result.next_due > now:
+            break
+    return [c.id for c in result.claimed]
+
+
 @pytest.mark.parametrize("hold", [*HOLDS, "task-paused"])
 def test_a_job_behind_thousands_of_held_back_ones_is_claimed(store, hold):
     backlog = [job(T0 - 100 + n * 0.001, task="report", concurrency_key="k")
@@ -226,13 +237,13 @@ def test_a_job_behind_thousands_of_held_back_ones_is_claimed(store, hold):
     limits = HOLDS.get(hold)
     if limits is None:  # the task is paused, and no limit applies
         store.set_pause("task", "report", True, now=T0)
-        assert claim(store, limits, want=5) == [behind.id]
+        assert claim_as_told(store, limits) == [behind.id]
         store.set_pause("task", "report", False, now=T0 + 1)
-        assert claim(store, limits, now=T0 + 1, want=2) == [j.id for j in backlog[:2]]
+        assert claim_as_told(store, limits, T0 + 1, want=2) == [j.id for j in backlog[:2]]
         return
     assert claim(store, limits, want=1) == [backlog[0].id]  # the limit is now reached
-    assert claim(store, limits, want=5) == [behind.id]
-    assert claim(store, limits, want=5) == []
+    assert claim_as_told(store, limits) == [behind.id]
+    assert claim_as_told(store, limits) == []
     finish(store, [backlog[0].id], T0 + 1)
     later = T0 + 3600 if hold == "task-rate" else T0 + 1
-    assert claim(store, limits, now=later, want=5) == [backlog[1].id]  # in order, when it frees
+    assert claim_as_told(store, limits, later) == [backlog[1].id]  # in order, when it frees

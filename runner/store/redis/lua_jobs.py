@@ -41,6 +41,9 @@ from __future__ import annotations
 
 from runner.store.views import BUCKETS
 
+#: Held-back jobs a claim reads (and parks) at most per queue and level of priority.
+SCAN = 5000
+
 #: Helpers every job script starts with.
 PRELUDE = r"""
 local P = ARGV and ARGV[1]
@@ -49,6 +52,8 @@ local US = '\31'
 local DISPATCH = 'runner.events.dispatch'
 local WAITING = {available=true, scheduled=true, retrying=true}
 local FINAL = {completed=true, dead=true, cancelled=true}
+-- Held-back jobs one claim reads (and parks) at most, per queue and level.
+local SCAN = @SCAN@
 local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
              'rowid','attempt','lease_owner','started_at','max_attempts','event_id',
              'concurrency_key'}
@@ -66,6 +71,22 @@ end
 local function member(h)
   return string.format('%020.6f', tonumber(h.run_at)) .. ':' ..
          string.format('%012d', tonumber(h.rowid)) .. ':' .. h.id
+end
+
+-- Held-back jobs are parked apart from their queue's ready (or suspect) set, in
+-- ``park:<group>`` (same scores and members), so a claim does not read them again;
+-- ``parked`` lists the groups. A group is ``<src><queue><US>t<US><task>`` (held by
+-- the task: paused, at its concurrency or out of tokens) or
+-- ``<src><queue><US>k<US><task><US><key>`` (its concurrency key at its limit).
+local function park_group(src, q, task, key)
+  if key then return src..q..US..'k'..US..task..US..key end
+  return src..q..US..'t'..US..task
+end
+
+local function park(src, q, group, m, score)
+  redis.call('ZREM', P..src..q, m)
+  redis.call('ZADD', P..'park:'..group, score, m)
+  redis.call('HSET', P..'parked', group, '1')
 end
 
 local woke = false
@@ -98,6 +119,14 @@ local function unwait(h)
     redis.call('ZREM', P..'ready:'..h.queue, m)
     redis.call('ZREM', P..'suspect:'..h.queue, m)
     redis.call('ZREM', P..'delayed:'..h.queue, h.id)
+    if h.task and redis.call('EXISTS', P..'parked') == 1 then
+      for _, src in ipairs({'ready:', 'suspect:'}) do
+        redis.call('ZREM', P..'park:'..park_group(src, h.queue, h.task), m)
+        if h.concurrency_key then
+          redis.call('ZREM', P..'park:'..park_group(src, h.queue, h.task, h.concurrency_key), m)
+        end
+      end
+    end
   end
 end
 
@@ -549,27 +578,63 @@ local function paused_sets()
 end
 
 -- The best ``n`` members of a queue's ready (or suspect) set, as claim candidates,
--- leaving out jobs of ``skip`` tasks (read on as far as needed).
+-- parking jobs of ``skip`` tasks on the way (at most ``SCAN`` of them a claim; the
+-- second value says the set was not read to its end for that reason).
 local function heads(src, q, n, skip)
   local out = {}
   if not next(skip) then
     local top = redis.call('ZRANGE', P..src..q, 0, n - 1, 'WITHSCORES')
     for i = 1, #top, 2 do out[#out + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])} end
-    return out
+    return out, false
   end
-  local from, chunk = 0, math.max(n, 100)
+  local from, chunk, parked = 0, math.max(n, 100), 0
   while #out < n do
+    if parked >= SCAN then return out, true end
     local top = redis.call('ZRANGE', P..src..q, from, from + chunk - 1, 'WITHSCORES')
     for i = 1, #top, 2 do
       local task = redis.call('HGET', P..'job:'..string.sub(top[i], 35), 'task')
-      if not skip[task] then
+      if skip[task] and src == 'ready:' then
+        park(src, q, park_group(src, q, task), top[i], top[i + 1])
+        parked = parked + 1
+      elseif skip[task] then
+        from = from + 1  -- crashed jobs (claimed alone, seldom many) stay where they are
+      else
         out[#out + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])}
+        from = from + 1
         if #out >= n then break end
       end
     end
     if #top < 2 * chunk then break end
-    from = from + chunk
   end
-  return out
+  return out, false
 end
-""".replace("@BUCKETS@", ", ".join(repr(float(b)) for b in BUCKETS))
+
+-- Parked jobs back into their ready (or suspect) set, the best ``n`` of each group of
+-- ``queues`` that ``free(kind, task, key)`` says may run now: enough for this claim,
+-- and in order (no job overtakes a better one still parked).
+local function unpark(src, queues, n, free)
+  local groups = redis.call('HKEYS', P..'parked')
+  if #groups == 0 then return end
+  local mine = {}
+  for _, q in ipairs(queues) do mine[q] = true end
+  for _, g in ipairs(groups) do
+    local a = string.find(g, US, 1, true)
+    local head, kind = string.sub(g, 1, a - 1), string.sub(g, a + 1, a + 1)
+    local rest = string.sub(g, a + 3)
+    local task, key = rest, nil
+    if kind == 'k' then
+      local b = string.find(rest, US, 1, true)
+      task, key = string.sub(rest, 1, b - 1), string.sub(rest, b + 1)
+    end
+    local q = string.sub(head, #src + 1)
+    if string.sub(head, 1, #src) == src and mine[q] and free(kind, task, key) then
+      local rows = redis.call('ZPOPMIN', P..'park:'..g, n)
+      for i = 1, #rows, 2 do redis.call('ZADD', P..src..q, rows[i + 1], rows[i]) end
+      if #rows < 2 * n or redis.call('EXISTS', P..'park:'..g) == 0 then
+        redis.call('HDEL', P..'parked', g)
+      end
+    end
+  end
+end
+""".replace("@BUCKETS@", ", ".join(repr(float(b)) for b in BUCKETS)).replace(
+    "@SCAN@", str(SCAN))
