@@ -34,24 +34,44 @@ def arg(value: object) -> Arg:
     return str(value)
 
 
-def job_args(job: NewJob) -> list[Arg]:
-    """A job as one argument: its 14 fields in the scripts' order, each ``<length>:<bytes>``.
+def _packed(raw: bytes) -> bytes:
+    """One msgpack string: its header, then its bytes."""
+    n = len(raw)
+    if n < 32:
+        return bytes((0xA0 | n,)) + raw
+    if n < 256:
+        return b"\xd9" + bytes((n,)) + raw
+    if n < 65536:
+        return b"\xda" + n.to_bytes(2, "big") + raw
+    return b"\xdb" + n.to_bytes(4, "big") + raw
 
-    ``-1:`` is NULL. Any bytes may appear in a field (the length says where it ends).
+
+_NIL = b"\xc0"
+#: A msgpack array of the 15 fields of a job.
+_JOB_ARRAY = bytes((0x90 | 15,))
+
+
+def job_args(job: NewJob) -> list[Arg]:
+    """A job as one argument: a msgpack array of its 15 fields in the scripts' order.
+
+    Each field is a string (bytes as they are, numbers written exactly) or nil for
+    NULL; the last one is ``run_at`` as the ready sets order it (``%020.6f``), which
+    costs the client less to write than the script. Redis decodes it in C
+    (``cmsgpack``), much cheaper than splitting fields in Lua.
     """
-    parts: list[bytes] = []
-    for value in (job.id, job.task, job.queue, int(job.priority), job.data, job.args,
-                  int(job.max_attempts), float(job.run_at), job.unique_key, job.event_id,
-                  job.schedule, job.concurrency_key,
-                  None if job.unique_for is None else float(job.unique_for),
-                  ",".join(str(s) for s in job.unique_states) or None):
-        if value is None:
-            parts.append(b"-1:")
-            continue
-        raw = value if isinstance(value, bytes) else (
-            repr(value) if isinstance(value, float) else str(value)).encode()
-        parts.append(b"%d:" % len(raw))
-        parts.append(raw)
+    run_at = float(job.run_at)
+    unique_for = job.unique_for
+    states = job.unique_states
+    parts = [_JOB_ARRAY, _packed(job.id.encode()), _packed(job.task.encode()),
+             _packed(job.queue.encode()), _packed(b"%d" % job.priority),
+             _packed(job.data if isinstance(job.data, bytes) else str(job.data).encode()),
+             _NIL if job.args is None else _packed(job.args.encode()),
+             _packed(b"%d" % job.max_attempts), _packed(repr(run_at).encode())]
+    for value in (job.unique_key, job.event_id, job.schedule, job.concurrency_key):
+        parts.append(_NIL if value is None else _packed(str(value).encode()))
+    parts.append(_NIL if unique_for is None else _packed(repr(float(unique_for)).encode()))
+    parts.append(_packed(",".join(str(s) for s in states).encode()) if states else _NIL)
+    parts.append(_packed(b"%020.6f" % run_at))
     return [b"".join(parts)]
 
 

@@ -69,8 +69,9 @@ local function get(id)
 end
 
 local function member(h)
-  return string.format('%020.6f', tonumber(h.run_at)) .. ':' ..
-         string.format('%012d', tonumber(h.rowid)) .. ':' .. h.id
+  local rowid = tostring(h.rowid)
+  return (h.run_key or string.format('%020.6f', tonumber(h.run_at))) .. ':' ..
+         string.rep('0', 12 - #rowid) .. rowid .. ':' .. h.id
 end
 
 -- Held-back jobs are parked apart from their queue's ready (or suspect) set, in
@@ -214,31 +215,15 @@ local function restate(h, new, finished_at, written)
   h.state = new
 end
 
--- A job travels as one argument: its 11 fields, each "<byte length>:<bytes>" ("-1:" for
--- NULL); see runner.store.redis.codec.job_args. One argument costs the client less to
--- send than eleven.
-local function fields(packed, n)
-  local out, pos = {}, 1
-  for i = 1, n do
-    local colon = string.find(packed, ':', pos, true)
-    local len = tonumber(string.sub(packed, pos, colon - 1))
-    if len < 0 then
-      pos = colon + 1
-    else
-      out[i] = string.sub(packed, colon + 1, colon + len)
-      pos = colon + len + 1
-    end
-  end
-  return out
-end
-
+-- A job travels as one argument: a msgpack array of its fields, nil for NULL (see
+-- runner.store.redis.codec.job_args); ``run_key`` is ``run_at`` as ``member`` writes it.
 local function read_jobs(at, count)
   local jobs = {}
   for i = 0, count - 1 do
-    local f = fields(ARGV[at + i], 14)
+    local f = cmsgpack.unpack(ARGV[at + i])
     jobs[#jobs + 1] = {id=f[1], task=f[2], queue=f[3], priority=f[4], data=f[5], args=f[6],
       max_attempts=f[7], run_at=f[8], unique_key=f[9], event_id=f[10], schedule=f[11],
-      concurrency_key=f[12], unique_for=f[13], unique_states=f[14]}
+      concurrency_key=f[12], unique_for=f[13], unique_states=f[14], run_key=f[15]}
   end
   return jobs, at + count
 end
@@ -312,7 +297,7 @@ local function insert(j, now)
   if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
   local h = {id=j.id, queue=j.queue, priority=j.priority, run_at=j.run_at, crashes=0,
              schedule=j.schedule, unique_key=j.unique_key, task=j.task, rowid=rowid,
-             created_at=now}
+             created_at=now, run_key=j.run_key}
   tally(h, 'enqueued')
   restate(h, state, nil, true)
   wait(h, now)
@@ -456,6 +441,7 @@ local function rearm(j, now)
   bump(P..'qstate', h.queue..US..h.state, -1)
   h.state = nil
   h.queue, h.priority, h.run_at, h.crashes = j.queue, j.priority, j.run_at, 0
+  h.run_key = j.run_key
   h.task, h.schedule, h.unique_key, h.event_id = j.task, j.schedule, j.unique_key, j.event_id
   if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
   if j.event_id then redis.call('ZADD', P..'evjobs:'..j.event_id, h.rowid, j.id) end
