@@ -229,7 +229,7 @@ class Panels(Events):
             out.append(TaskTotals(
                 task, queue, integer(v.get("enqueued")), sum(counts),
                 integer(v.get("failed")), integer(v.get("retried")),
-                integer(v.get("dead")), integer(v.get("cancelled")),
+                integer(v.get(JobState.DEAD.value)), integer(v.get(JobState.CANCELLED.value)),
                 number(v.get("duration")) or 0.0, tuple(cumulative)))
         return out
 
