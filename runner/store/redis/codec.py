@@ -34,21 +34,12 @@ def arg(value: object) -> Arg:
     return str(value)
 
 
-def _packed(raw: bytes) -> bytes:
-    """One msgpack string: its header, then its bytes."""
-    n = len(raw)
-    if n < 32:
-        return bytes((0xA0 | n,)) + raw
-    if n < 256:
-        return b"\xd9" + bytes((n,)) + raw
-    if n < 65536:
-        return b"\xda" + n.to_bytes(2, "big") + raw
-    return b"\xdb" + n.to_bytes(4, "big") + raw
-
-
 _NIL = b"\xc0"
 #: A msgpack array of the 15 fields of a job.
 _JOB_ARRAY = bytes((0x90 | 15,))
+#: msgpack string headers: fixstr under 32 bytes, str8 under 256.
+_HEADERS = [bytes((0xA0 | n,)) for n in range(32)] + [b"\xd9" + bytes((n,))
+                                                       for n in range(32, 256)]
 
 
 def job_args(job: NewJob) -> list[Arg]:
@@ -61,18 +52,26 @@ def job_args(job: NewJob) -> list[Arg]:
     """
     run_at = float(job.run_at)
     unique_for = job.unique_for
-    states = job.unique_states
-    parts = [_JOB_ARRAY, _packed(job.id.encode()), _packed(job.task.encode()),
-             _packed(job.queue.encode()), _packed(b"%d" % job.priority),
-             _packed(job.data if isinstance(job.data, bytes) else str(job.data).encode()),
-             _NIL if job.args is None else _packed(job.args.encode()),
-             _packed(b"%d" % job.max_attempts), _packed(repr(run_at).encode())]
-    for value in (job.unique_key, job.event_id, job.schedule, job.concurrency_key):
-        parts.append(_NIL if value is None else _packed(str(value).encode()))
-    parts.append(_NIL if unique_for is None else _packed(repr(float(unique_for)).encode()))
-    parts.append(_packed(",".join(str(s) for s in states).encode()) if states else _NIL)
-    parts.append(_packed(b"%020.6f" % run_at))
-    return [b"".join(parts)]
+    out = [_JOB_ARRAY]
+    for value in (job.id, job.task, job.queue, b"%d" % job.priority, job.data, job.args,
+                  b"%d" % job.max_attempts, repr(run_at), job.unique_key, job.event_id,
+                  job.schedule, job.concurrency_key,
+                  None if unique_for is None else repr(float(unique_for)),
+                  ",".join(str(s) for s in job.unique_states) or None,
+                  b"%020.6f" % run_at):
+        if value is None:
+            out.append(_NIL)
+            continue
+        raw = value if value.__class__ is bytes else str(value).encode()
+        n = len(raw)
+        if n < 256:
+            out.append(_HEADERS[n])
+        elif n < 65536:
+            out.append(b"\xda" + n.to_bytes(2, "big"))
+        else:
+            out.append(b"\xdb" + n.to_bytes(4, "big"))
+        out.append(raw)
+    return [b"".join(out)]
 
 
 def jobs_args(jobs: Sequence[NewJob]) -> list[Arg]:
