@@ -40,6 +40,7 @@ from runner.sections import (
     RetentionSection,
     ScheduleOverride,
     TaskOverride,
+    TaskSection,
     TuiSection,
 )
 
@@ -162,7 +163,8 @@ class Settings:
     runner: RunnerSection = field(default_factory=RunnerSection)
     worker: WorkerSection = field(default_factory=WorkerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
-    tasks: Mapping[str, TaskOverride] = field(default_factory=dict)
+    tasks: Mapping[str, TaskSection] = field(default_factory=dict)
+    """``[tasks.NAME]``, by task name."""
     logging: LoggingSection = field(default_factory=LoggingSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     health: HealthSection = field(default_factory=HealthSection)
@@ -192,9 +194,9 @@ class Settings:
             path = Path(self.path).resolve().parent / path
         return path.absolute()
 
-    def task_override(self, name: str) -> TaskOverride:
+    def task_override(self, name: str) -> TaskSection:
         """The ``[tasks.NAME]`` override for a task, empty when there is none."""
-        return self.tasks.get(name, TaskOverride())
+        return self.tasks.get(name) or TaskSection()
 
     def queue_section(self, name: str) -> QueueSection:
         """The ``[queues.NAME]`` settings of a queue (defaults when it has none)."""
@@ -211,7 +213,8 @@ _SECTIONS: dict[str, type] = {
     "retention": RetentionSection, "tui": TuiSection}
 #: Sections that are tables of named tables.
 _NAMED = ("tasks", "events", "schedules", "queues")
-_ALIASES = {"max_retries": "retry_limit", "concurrency": "max_concurrent_tasks"}
+_ALIASES = {"max_retries": "retry_limit", "retries": "retry_limit",
+            "concurrency": "max_concurrent_tasks"}
 
 
 def load_settings(path: str | os.PathLike[str] | None = None,
@@ -257,7 +260,7 @@ def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Sett
         if key in _SECTIONS:
             sections[key] = _build(_SECTIONS[key], value, f"{where}: [{key}]")
         elif key == "tasks":
-            sections[key] = _named_tables(value, where, "tasks", TaskOverride)
+            sections[key] = _named_tables(value, where, "tasks", TaskSection)
         elif key == "schedules":
             sections[key] = _named_tables(value, where, "schedules", ScheduleOverride)
         elif key == "events":
