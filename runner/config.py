@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from runner.errors import ConfigError
 from runner.event_patterns import check_pattern
+from runner.section_environment import assignments
 from runner.sections import (
     LOG_LEVELS,
     QUEUE_NAME,
@@ -308,8 +309,8 @@ def _parse_events(value: Any, where: str) -> EventSettings:
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``WORKER_*``, ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL``
-    overrides, checked as the file."""
+    """Apply ``WORKER_*`` (``WORKER_QUEUE_<KEY>`` and ``WORKER_TASK_<KEY>`` included),
+    ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL`` overrides, checked as the file."""
     worker: dict[str, Any] = {}
     if "WORKER_QUEUE_TYPE" in environ:
         worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
@@ -327,9 +328,41 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
         runner = replace(runner, node_name=environ["RUNNER_NODE_NAME"].strip())
     if environ.get("REDIS_URL"):
         runner = replace(runner, redis_url=environ["REDIS_URL"].strip())
-    result = replace(settings, runner=runner, worker=replace(settings.worker, **worker))
+    result = replace(settings, runner=runner, worker=replace(settings.worker, **worker),
+                     **_named_from_environment(settings, environ))
     _check(result, "environment")
     return result
+
+
+_NAMED_CLASSES: dict[str, type] = {"queues": QueueSection, "tasks": TaskSection}
+
+
+def _named_from_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
+    """``[queues.NAME]`` and ``[tasks.NAME]`` with ``WORKER_QUEUE_*`` and ``WORKER_TASK_*``
+    over them (see :mod:`runner.section_environment`), each checked as the file's."""
+    keys = {section: _keys_of(cls) for section, cls in _NAMED_CLASSES.items()}
+    tables: dict[str, dict[str, Any]] = {"queues": dict(settings.queues),
+                                         "tasks": dict(settings.tasks)}
+    changed: set[str] = set()
+    for a in assignments(environ, keys):
+        if a.section == "queues" and not QUEUE_NAME.match(a.name):
+            raise ConfigError(f"{a.variable}: {a.name!r} is not a valid queue name")
+        current = tables[a.section].get(a.name)
+        values = {f.name: getattr(current, f.name) for f in fields(current)
+                  if getattr(current, f.name) is not None} if current is not None else {}
+        values[a.key] = a.value
+        tables[a.section][a.name] = _build(_NAMED_CLASSES[a.section], values,
+                                           f"{a.variable}: [{a.section}.{a.name}]")
+        changed.add(a.section)
+    return {section: tables[section] for section in changed}
+
+
+def _keys_of(cls: type) -> dict[str, str]:
+    """A section's keys and the aliases of them, each with its type annotation."""
+    keys = {f.name: str(f.type) for f in fields(cls)}
+    keys.update({alias: keys[name] for alias, name in _ALIASES.items()
+                 if name in keys and alias not in keys})
+    return keys
 
 
 def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:
