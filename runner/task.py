@@ -17,12 +17,12 @@ from huey.api import Huey, ResultGroup, Task, TaskWrapper
 
 from runner.attempt import current_interrupt
 from runner.config import Settings
-from runner.sections import TaskSection
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
 from runner.flow import FlowLimits, Rate, parse_rate
 from runner.ids import new_id, new_ids
 from runner.retry import RetryPolicy
+from runner.sections import TaskSection
 from runner.uniqueness import UniqueSpec
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
