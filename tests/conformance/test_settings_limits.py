@@ -77,9 +77,9 @@ def test_a_blocked_producer_goes_on_soon_after_a_claim_makes_room(huey, settings
 def test_a_waiting_producer_is_woken_by_room_made_through_another_handle(store, another):
     waiter = store.room_waiter()
     assert waiter is not None
+    other = another()
     try:
         assert waiter.wait(0.05) is False  # nothing happened: it times out
-        other = another()
         other.made_room()  # before the wait: kept, not lost
         assert waiter.wait(10) is True
         other.made_room()
@@ -87,3 +87,4 @@ def test_a_waiting_producer_is_woken_by_room_made_through_another_handle(store, 
         assert waiter.wait(10) is True
     finally:
         waiter.close()
+        other.close()
