@@ -15,6 +15,7 @@ import time
 
 import psycopg
 
+from runner.store.handle import RoomWaiter
 from runner.store.postgres.connection import PgDatabase
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class PgRoom:
         except Exception:  # a wake-up is an optimisation; the producer's poll covers it
             logger.debug("room wake-up not sent", exc_info=True)
 
-    def room_waiter(self) -> ListenWaiter | None:
+    def room_waiter(self) -> RoomWaiter | None:
         try:
             return ListenWaiter(self.db)
         except psycopg.Error:

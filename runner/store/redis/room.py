@@ -12,6 +12,7 @@ import time
 
 import redis
 
+from runner.store.handle import RoomWaiter
 from runner.store.redis.connection import RedisBase
 
 #: Seconds a worker stays quiet after a publish nobody heard.
@@ -65,7 +66,7 @@ class RedisRoom(RedisBase):
         if not heard:
             self._room_quiet_until = time.monotonic() + QUIET
 
-    def room_waiter(self) -> PubSubWaiter | None:
+    def room_waiter(self) -> RoomWaiter | None:
         try:
             return PubSubWaiter(self.r, self.k("room"))
         except redis.RedisError:
