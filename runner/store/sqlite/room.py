@@ -3,21 +3,24 @@
 A producer whose queue is full (``on_full = "block"``) binds a datagram
 socket in ``jobs.db-room/`` and sleeps on it; a worker that claimed jobs sends
 one byte to every socket there (:class:`~runner.store.sqlite.wakeup.Notifier`).
-While no producer waits the directory is empty or absent, and a claim pays one
-``stat`` for the news. A datagram sent between two looks at the queue waits in
-the socket's buffer, so no wake-up is lost; a lost one costs the producer's
-slow poll.
+While no producer waits the directory is empty or absent, and a worker looks at
+it at most every :data:`QUIET` seconds, so claims in a row pay nothing. A
+datagram sent between two looks at the queue waits in the socket's buffer, so
+no wake-up is lost; a lost one costs the producer's slow poll.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 from runner.store.sqlite.wakeup import Notifier, wake_dir
 
 _KIND = "room"
+#: Seconds a worker stays quiet after finding no producer waiting.
+QUIET = 0.1
 
 
 class SocketWaiter:
@@ -61,18 +64,24 @@ class RoomNotifier:
 
     def __init__(self, db_path: Path) -> None:
         self._notifier = Notifier(db_path, _KIND)
+        self._dir = str(self._notifier.dir)
         self._seen: int | None = None
+        self._quiet_until = 0.0
 
     def notify(self) -> None:
         """Wake the waiting producers; never raises."""
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return  # nobody waited a moment ago: claims in a row pay nothing
         try:
-            changed = os.stat(self._notifier.dir).st_mtime_ns
+            changed = os.stat(self._dir).st_mtime_ns
         except OSError:
-            return  # no producer ever waited here
-        if changed != self._seen:  # a waiter came or went: list the sockets again
+            changed = None  # no producer ever waited here
+        if changed is not None and changed != self._seen:  # a waiter came or went
             self._seen = changed
             self._notifier.forget_targets()
-        self._notifier.notify()
+        if changed is None or not self._notifier.notify():
+            self._quiet_until = now + QUIET
 
     def close(self) -> None:
         self._notifier.close()

@@ -47,8 +47,9 @@ class Notifier:
         self._listed_at = 0.0
         self._lock = threading.Lock()
 
-    def notify(self) -> None:
-        """Send a wake-up to every worker of this database; never raises."""
+    def notify(self) -> bool:
+        """Send a wake-up to every worker of this database; never raises. False when
+        there was nobody to wake."""
         try:
             with self._lock:
                 now = time.monotonic()
@@ -56,7 +57,7 @@ class Notifier:
                     self._targets = self._list()
                     self._listed_at = now
                 if not self._targets:
-                    return
+                    return False
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                     self._sock.setblocking(False)
@@ -70,6 +71,7 @@ class Notifier:
                         pass  # buffer full: that worker is awake anyway
         except Exception:  # a wake-up is an optimisation; never fail a commit for it
             logger.debug("wake-up failed", exc_info=True)
+        return True
 
     def forget_targets(self) -> None:
         """List the sockets again at the next notify (one was added or removed)."""
