@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -75,6 +75,8 @@ class PgDatabase:
         self._channel = ""
         #: Transactions PostgreSQL aborted (deadlock, serialization) and this retried.
         self.retries = 0
+        #: Sends wake-ups after enqueues commit (:func:`runner.store.postgres.wakeup.notify_soon`).
+        self.notifier: Any = None
 
     def _new_pool(self) -> psycopg_pool.ConnectionPool:
         return psycopg_pool.ConnectionPool(
@@ -122,6 +124,8 @@ class PgDatabase:
 
     def close(self) -> None:
         """Close every pooled connection; the next use opens the pool again."""
+        if self.notifier is not None:
+            self.notifier.flush()  # wake-ups owed go out before their connection closes
         with self._open_lock:
             self._pool.close()
             self._pool = self._new_pool()
