@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -176,3 +177,44 @@ def test_a_key_claimed_elsewhere_holds_back_only_that_key_of_the_task(url):
     assert [c.id for c in store.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=5,
                                       limits=limits).claimed] == [busy.id]
     store.db.close()
+
+
+def _until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_revocation_written_on_another_host_is_read_after_a_claim_found_none(url):
+    worker, other_host = _store(url), _store(url)
+    stop = worker.listen(lambda: None)
+    assert stop is not None
+    try:
+        assert _until(lambda: worker.db.listening)
+        worker.enqueue([job(T0)], now=T0)
+        [claimed] = worker.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=1).claimed
+        # The claim found no revocation: the worker answers without a read ...
+        assert worker.db.knows_no_revocations()
+        assert worker.kv_peek_many([f"r:{claimed.id}"], now=T0) == {}
+        other_host.kv_put(f"r:{claimed.id}", b"revoked")
+        # ... until a revocation is written anywhere: then it reads again.
+        assert _until(lambda: worker.kv_peek_many([f"r:{claimed.id}"], now=T0)
+                      == {f"r:{claimed.id}": b"revoked"})
+        assert worker.kv_pop(f"r:{claimed.id}", now=T0) == b"revoked"
+    finally:
+        stop()
+        worker.db.close()
+        other_host.db.close()
+
+
+def test_without_listening_revocations_are_always_read(url):
+    worker, other_host = _store(url), _store(url)
+    worker.enqueue([job(T0)], now=T0)
+    [claimed] = worker.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=1).claimed
+    other_host.kv_put(f"r:{claimed.id}", b"revoked")
+    assert worker.kv_peek_many([f"r:{claimed.id}"], now=T0) == {f"r:{claimed.id}": b"revoked"}
+    worker.db.close()
+    other_host.db.close()

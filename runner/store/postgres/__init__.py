@@ -149,11 +149,13 @@ class PostgresStore:
               labels: Mapping[str, tuple[str, str]] | None = None,
               limits: FlowLimits | None = None) -> ClaimResult:
         channel = self.db.channel
+        epoch = self.db.revocation_epoch()
         if _transitions.claims_at_once(acks, limits):
             done = self.db.write(lambda conn: _transitions.claim_at_once(
                 conn, now=now, owner=owner, lease_seconds=lease_seconds, want=want,
                 queues=queues, acks=acks, limits=limits), single=True)
             if done is not None:
+                self.db.claim_found_revocations(epoch, done.revocations)
                 return done
             acks = ()  # written; the full claim below decides what to take
 

@@ -6,6 +6,10 @@ worker's :class:`Listener` holds one connection outside the pool; a lost
 connection is logged and retried with backoff (never a crash loop), the
 worker's ``poll_interval`` covering the gap, and after reconnecting it wakes
 the workers once, as a notification may have been missed meanwhile.
+
+While it listens, a process also hears of revocations written on any host
+(:data:`REVOKED`), so reads of revocations can be answered without a round
+trip when the last claim found none (:mod:`runner.store.postgres.kv`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ import psycopg
 from runner.store.postgres.connection import PgDatabase
 
 logger = logging.getLogger(__name__)
+
+
+#: The payload of the notification a revocation's write sends (see :mod:`.kv`).
+REVOKED = "revoke"
 
 
 class Listener:
@@ -42,6 +50,8 @@ class Listener:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(3.0)
+        self.db.listening = False
+        self.db.revocations_may_have_changed()
 
     def _run(self) -> None:
         delay = 0.5
@@ -50,17 +60,24 @@ class Listener:
             try:
                 with self.db.connect() as conn:
                     conn.execute(f'LISTEN "{channel}"')
+                    self.db.listening = True
+                    self.db.revocations_may_have_changed()  # those before now went unheard
                     if delay > 0.5:
                         logger.warning("%s: listening for wake-ups again", self.db.display)
                         self.on_wake()
                     delay = 0.5
                     while not self._stopping.is_set():
                         woke = False
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        for note in conn.notifies(timeout=1.0, stop_after=1):
                             woke = True
+                            if note.payload == REVOKED:
+                                self.db.revocations_may_have_changed()
                         if woke:
                             self.on_wake()
+                self.db.listening = False
             except psycopg.Error as exc:
+                self.db.listening = False
+                self.db.revocations_may_have_changed()
                 if self._stopping.is_set():
                     return
                 logger.warning("%s: wake-up connection lost (%s); polling meanwhile, "
