@@ -291,11 +291,10 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
     rows = conn.execute(
         f"UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
         f"started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
-        f"lease_expires_at = %(expires)s FROM ("
+        f"lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY("
         f"SELECT id FROM runner_job WHERE state = ANY(%(waiting)s) AND run_at <= %(now)s"
         f"{queue_sql} AND crashes {'> 0' if suspect else '= 0'} "
-        f"ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED) picked "
-        f"WHERE j.id = picked.id "
+        f"ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED)) "
         f"RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue",
         params).fetchall()
     next_due = None
@@ -336,13 +335,17 @@ def claim_at_once(conn: psycopg.Connection, *, now: float, owner: str, lease_sec
     jobs have several priorities): the caller then runs :func:`claim`.
     """
     scope = " AND queue = ANY(%(queues)s)" if queues else ""
-    scope += (" AND queue <> ALL(ARRAY(SELECT name FROM runner_pause WHERE paused = 1 "
-              "AND kind = 'queue')) AND task <> ALL(ARRAY(SELECT name FROM runner_pause "
-              "WHERE paused = 1 AND kind = 'task'))")
+    # As anti-joins: the planner then keeps reading the claim index in order up to LIMIT.
+    scope += (" AND NOT EXISTS (SELECT 1 FROM runner_pause p WHERE p.paused = 1 AND "
+              "((p.kind = 'queue' AND p.name = runner_job.queue) OR "
+              "(p.kind = 'task' AND p.name = runner_job.task)))")
     levels = "false"
     if limits is not None and not limits.plain:
-        levels = (f"(SELECT max(priority) <> min(priority) FROM runner_job "
-                  f"WHERE state = ANY(%(waiting)s){scope})")
+        # Two reads of the claim index, one from each end (not an aggregate over all).
+        levels = " <> ".join(
+            f"(SELECT priority FROM runner_job WHERE state = ANY(%(waiting)s){scope} "
+            f"ORDER BY priority {order} LIMIT 1)" for order in ("DESC", "ASC"))
+        levels = f"({levels})"
     params: dict[str, object] = {
         "now": now, "owner": owner, "expires": now + lease_seconds, "want": want,
         "queues": list(queues), "waiting": _WAITING}
@@ -362,11 +365,10 @@ def claim_at_once(conn: psycopg.Connection, *, now: float, owner: str, lease_sec
         f"AND run_at <= %(now)s{scope}) AS suspect, {levels} AS levels), "
         f"claimed AS (UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
         "started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
-        "lease_expires_at = %(expires)s FROM (SELECT id FROM runner_job "
+        "lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY(SELECT id FROM runner_job "
         f"WHERE state = ANY(%(waiting)s) AND run_at <= %(now)s{scope} AND crashes = 0 "
         "AND NOT (SELECT suspect OR coalesce(levels, false) FROM flags) "
-        "ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED) picked "
-        "WHERE j.id = picked.id "
+        "ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED)) "
         "RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue)")
     rows = conn.execute(
         "WITH " + ", ".join(parts) + " SELECT f.revoked, f.suspect OR coalesce(f.levels, false), "
