@@ -330,9 +330,11 @@ def claim_at_once(conn: psycopg.Connection, *, now: float, owner: str, lease_sec
     claimed and run again, so delivery stays at least once, and any later commit
     that waits for the disk (an enqueue, a schedule's fire) makes them durable
     with it. Enqueues, unique keys, queue bounds and schedule slots still wait
-    for the disk. It returns None, having written the completions only, when the full claim must
-    decide (a job whose worker died waits, or, with priority aging, the waiting
-    jobs have several priorities): the caller then runs :func:`claim`.
+    for the disk.
+
+    Returns None, having written the completions only, when the full claim
+    must decide (a job whose worker died waits, or, with priority aging, the
+    waiting jobs have several priorities): the caller then runs :func:`claim`.
     """
     scope = " AND queue = ANY(%(queues)s)" if queues else ""
     # As anti-joins: the planner then keeps reading the claim index in order up to LIMIT.
