@@ -4,8 +4,11 @@ The same transitions, in the same states, as :mod:`runner.store.transitions`
 (see its diagram); each function runs inside the caller's transaction. What
 differs is how: a batch is one statement over arrays (``unnest``), a claim is
 one ``UPDATE`` over a ``FOR UPDATE SKIP LOCKED`` pick, so workers on any number
-of hosts never wait on each other's rows, and an enqueue notifies the
-database's channel so idle workers wake at once.
+of hosts never wait on each other's rows (the common claim, with the
+completions it carries, is one statement of its own: :func:`claim_at_once`),
+and jobs written by a worker's transitions notify the database's channel so
+idle workers wake at once (a producer's enqueue has its wake-up sent after the
+commit, see :mod:`runner.store.postgres.wakeup`).
 """
 
 from __future__ import annotations
