@@ -82,9 +82,6 @@ class _Budget:
     spent: set[str] = field(default_factory=set)
     turns: dict[str, float] = field(default_factory=dict)
     paused_tasks: frozenset[str] = frozenset()
-    #: Keys (task, key) this claim holds the lock of, and those another claim held.
-    locked_keys: set[tuple[str, str]] = field(default_factory=set)
-    passed_keys: set[tuple[str, str]] = field(default_factory=set)
 
     def queue_open(self, queue: str) -> bool:
         cap = self.limits.queue_concurrency.get(queue, 0)
@@ -99,6 +96,58 @@ class _Budget:
             return False
         rate = self.limits.task_rates.get(task)
         return rate is None or has_token(self.tokens.get(bucket_key("task", task), 1.0), rate)
+
+    def key_open(self, task: str, key: str | None) -> bool:
+        cap = self.limits.key_concurrency.get(task, 0)
+        return not (cap and key is not None and self.running_key[(task, key)] >= cap)
+
+    def allows(self, c: _Candidate) -> bool:
+        return (self.queue_open(c.queue) and self.task_open(c.task)
+                and self.key_open(c.task, c.key))
+
+    def full(self) -> frozenset[str]:
+        """The concurrency limits at their cap (a job finishing frees a slot others want)."""
+        found = {full_label("queue", q) for q, cap in self.limits.queue_concurrency.items()
+                 if self.running_queue[q] >= cap}
+        found.update(full_label("task", t) for t, cap in self.limits.task_concurrency.items()
+                     if self.running_task[t] >= cap)
+        found.update(full_label("task", t) for (t, _), n in self.running_key.items()
+                     if n >= self.limits.key_concurrency.get(t, 0) > 0)
+        return frozenset(found)
+
+    def take(self, c: _Candidate) -> None:
+        self.running_queue[c.queue] += 1
+        self.running_task[c.task] += 1
+        if c.key is not None:
+            self.running_key[(c.task, c.key)] += 1
+        for name in (bucket_key("queue", c.queue), bucket_key("task", c.task)):
+            if name in self.tokens:
+                self.tokens[name] -= 1
+                self.spent.add(name)
+
+    def held(self) -> tuple[list[str], list[str], list[str]]:
+        """Tasks, and (task, key) pairs, that may start nothing more in this claim."""
+        limits = self.limits
+        tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
+                        if not self.task_open(t)} | self.paused_tasks)
+        keys = sorted(self.keys_held())
+        return tasks, [t for t, _ in keys], [k for _, k in keys]
+
+    def keys_held(self) -> set[tuple[str, str]]:
+        """The (task, key) pairs that may start nothing more in this claim."""
+        return {pair for pair, n in self.running_key.items()
+                if n >= self.limits.key_concurrency.get(pair[0], 0) > 0}
+
+
+@dataclass
+class _KeyLockingBudget(_Budget):
+    """The budget of a claim on PostgreSQL: a per-key limit is serialised per key, by a
+    lock this claim tries when it first reads a job of that key (module docstring)."""
+
+    locked_keys: set[tuple[str, str]] = field(default_factory=set)
+    """Keys (task, key) whose lock this claim holds, their running jobs counted afresh."""
+    passed_keys: set[tuple[str, str]] = field(default_factory=set)
+    """Keys whose lock another claim held: passed over for this claim."""
 
     def key_open(self, task: str, key: str | None) -> bool:
         cap = self.limits.key_concurrency.get(task, 0)
@@ -135,38 +184,8 @@ class _Budget:
             self.running_key[pair] = counted.get(pair, 0)
         self.locked_keys.update(locked)
 
-    def allows(self, c: _Candidate) -> bool:
-        return (self.queue_open(c.queue) and self.task_open(c.task)
-                and self.key_open(c.task, c.key))
-
-    def full(self) -> frozenset[str]:
-        """The concurrency limits at their cap (a job finishing frees a slot others want)."""
-        found = {full_label("queue", q) for q, cap in self.limits.queue_concurrency.items()
-                 if self.running_queue[q] >= cap}
-        found.update(full_label("task", t) for t, cap in self.limits.task_concurrency.items()
-                     if self.running_task[t] >= cap)
-        found.update(full_label("task", t) for (t, _), n in self.running_key.items()
-                     if n >= self.limits.key_concurrency.get(t, 0) > 0)
-        return frozenset(found)
-
-    def take(self, c: _Candidate) -> None:
-        self.running_queue[c.queue] += 1
-        self.running_task[c.task] += 1
-        if c.key is not None:
-            self.running_key[(c.task, c.key)] += 1
-        for name in (bucket_key("queue", c.queue), bucket_key("task", c.task)):
-            if name in self.tokens:
-                self.tokens[name] -= 1
-                self.spent.add(name)
-
-    def held(self) -> tuple[list[str], list[str], list[str]]:
-        """Tasks, and (task, key) pairs, that may start nothing more in this claim."""
-        limits = self.limits
-        tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
-                        if not self.task_open(t)} | self.paused_tasks)
-        keys = sorted({pair for pair, n in self.running_key.items()
-                       if n >= limits.key_concurrency.get(pair[0], 0) > 0} | self.passed_keys)
-        return tasks, [t for t, _ in keys], [k for _, k in keys]
+    def keys_held(self) -> set[tuple[str, str]]:
+        return super().keys_held() | self.passed_keys
 
 
 @dataclass(frozen=True)
@@ -258,7 +277,7 @@ def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
               queues: Sequence[str]) -> tuple[list[str], _Budget]:
     """The queues with waiting jobs (this worker's only), the jobs running per queue,
     task and key, and the stored buckets and queue turns (locked)."""
-    budget = _Budget(limits)
+    budget = _KeyLockingBudget(limits)
     waiting = sorted(q for (q,) in conn.execute(
         "SELECT queue FROM runner_queue GROUP BY queue HAVING sum(waiting) > 0").fetchall()
         if not queues or q in queues)
@@ -376,7 +395,8 @@ class _Stream:
                                        claim_order(r[5], r[3], self.now, self.aging))
                             for r in rows), key=lambda c: c.order)
         self.seen += [c.id for c in self.rows]
-        budget.lock_keys(conn, self.rows)
+        if isinstance(budget, _KeyLockingBudget):
+            budget.lock_keys(conn, self.rows)
 
 
 def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Budget,
