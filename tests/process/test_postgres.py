@@ -78,23 +78,6 @@ def test_an_idle_worker_starts_a_new_job_at_once_by_notify(pg_url, tmp_path, mak
         assert jobs.add(n, 1).get(blocking=True, timeout=10) == n + 1
 
 
-def test_a_producer_that_exits_at_once_still_wakes_the_idle_worker(pg_url, tmp_path,
-                                                                    make_worker):
-    huey = producer(tmp_path, pg_url)
-    # A poll every 60 s: only the wake-up the exiting producer owes can start the job.
-    make_worker(settings=postgres_settings(tmp_path, pg_url, poll_interval=60,
-                                           lease_seconds=120))
-    wait_for(lambda: huey.jobs.store.list_workers(), message="the worker to register")
-    settings = postgres_settings(tmp_path, pg_url, name="script.toml")
-    script = ("from runner import configure; from runner.config import load_settings; "
-              f"configure(load_settings({str(settings)!r}, environ={{}})); "
-              "from tests import jobs; print(jobs.add(2, 3).id)")
-    job_id = subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60,
-                            capture_output=True, text=True).stdout.split()[-1]
-    wait_for(lambda: huey.jobs.store.get_job(job_id).state == "completed", timeout=20,
-             message="the job enqueued by the exited script")
-
-
 def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(pg_url, tmp_path,
                                                                    make_worker):
     huey = producer(tmp_path, pg_url)
