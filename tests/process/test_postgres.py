@@ -91,8 +91,10 @@ def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(pg_url, tmp_p
 
     wait_for(lambda: state(slow) == "completed" and state(later) == "completed",
              message="the first jobs (the worker's last claim found no revocation)")
-    slow, quick = jobs.sleep_then_record(1.0, "slow"), jobs.record_run("quick")
-    # Claimed together: the slow job runs, the quick one waits behind it in the buffer.
+    # Written in one transaction, so one claim takes both: the slow job runs, the quick
+    # one waits behind it in the buffer.
+    slow, quick = huey.enqueue_many([jobs.sleep_then_record.s(1.0, "slow"),
+                                     jobs.record_run.s("quick")])
     wait_for(lambda: state(slow) == state(quick) == "executing", message="both claimed")
     quick.revoke()
     wait_for(lambda: state(quick) in ("cancelled", "completed"), message="the quick job")
