@@ -128,6 +128,17 @@ def test_per_key_concurrency_runs_one_job_per_key(store):
     assert [keys[j] for j in claim(store, limits, now=T0 + 1)] == ["user-1"]
 
 
+def test_two_keys_of_one_task_run_at_once_on_two_workers(store, another):
+    first, second = job(task="sync", concurrency_key="u1"), job(task="sync", concurrency_key="u1")
+    other = job(task="sync", concurrency_key="u2")
+    store.enqueue([first, second, other], now=T0)
+    limits = FlowLimits(key_concurrency={"sync": 1})
+    assert claim(store, limits, want=1) == [first.id]
+    assert claim(another(), limits, owner=OTHER) == [other.id]  # u1's second job waits
+    running = store.list_jobs(JobFilter(state=JobState.EXECUTING))
+    assert sorted(r.id for r in running) == sorted([first.id, other.id])
+
+
 def test_the_same_key_of_another_task_is_not_held(store):
     a, b = job(task="sync", concurrency_key="u1"), job(task="mail", concurrency_key="u1")
     store.enqueue([a, job(task="sync", concurrency_key="u1")], now=T0)
