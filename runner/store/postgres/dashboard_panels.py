@@ -1,0 +1,63 @@
+"""PostgreSQL: the dashboard's panels.
+
+The PostgreSQL side of :mod:`runner.store.dashboard_panels`, a mixin of
+:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
+:class:`~runner.store.postgres.connection.PgDatabase`).
+"""
+
+from __future__ import annotations
+
+from runner.store.postgres import panels as _panels
+from runner.store.postgres.connection import PgDatabase
+from runner.store.rows import JobFilter
+from runner.store.views import (
+    RECENT_SAMPLE,
+    JobPage,
+    PageKey,
+    QueueLoad,
+    RunTimes,
+    Summary,
+    WorkerLoad,
+)
+
+
+class PostgresDashboard:
+    """:class:`runner.store.dashboard_panels.DashboardStore` on a PostgreSQL database."""
+
+    db: PgDatabase
+
+    def summary(self, now: float | None = None,
+                rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
+                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+        return _panels.summary(self.db, now, rates, done_last_minute=done_last_minute,
+                               stale_after=stale_after)
+
+    def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
+        return _panels.live_worker_ids(self.db, now, stale_after)
+
+    def stalled_count(self, now: float, stale_after: float) -> int:
+        return _panels.stalled_count(self.db, now, stale_after)
+
+    def throughput(self, now: float | None = None, *,
+                   minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return _panels.throughput(self.db, now, minutes=minutes)
+
+    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
+        return _panels.queue_loads(self.db, now)
+
+    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+                         ) -> tuple[RunTimes, dict[str, RunTimes]]:
+        return _panels.recent_run_times(self.db, now, sample=sample)
+
+    def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
+        return _panels.worker_loads(self.db, include_stopped=include_stopped)
+
+    def keyset_page(self, filters: JobFilter | None = None, *, limit: int = 100,
+                    after: PageKey | None = None, oldest_first: bool = False,
+                    sort: str = "newest", now: float | None = None) -> JobPage:
+        return _panels.job_page(self.db, filters, limit=limit, after=after,
+                                oldest_first=oldest_first, sort=sort, now=now)
+
+    def page_key_at(self, at: float, filters: JobFilter | None = None, *,
+                    oldest_first: bool = False) -> PageKey:
+        return _panels.page_key_at(self.db, at, filters, oldest_first=oldest_first)
