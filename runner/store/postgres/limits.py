@@ -27,23 +27,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import psycopg
 
-from runner.flow import (
-    FlowLimits,
-    Rate,
-    bucket_key,
-    claim_order,
-    full_label,
-    has_token,
-    next_token_at,
-    refill,
-    turn_key,
-    weighted_next,
-    weighted_step,
-)
+from runner.flow import FlowLimits, claim_order, turn_key, weighted_next, weighted_step
+from runner.store.claim_budget import Budget, Candidate, Choice, bucket_rates
 from runner.store.states import WAITING, JobState
 
 #: Levels of priority read per claim with aging; jobs of lower levels wait for a later claim.
@@ -53,92 +41,6 @@ _MAX_READS = 6
 
 _WAITING = [s.value for s in WAITING]
 _EXECUTING = JobState.EXECUTING.value
-
-
-@dataclass
-class _Candidate:
-    id: str
-    task: str
-    key: str | None
-    queue: str
-    order: tuple[int, float]
-
-
-@dataclass
-class _Budget:
-    """What the limits still allow in this claim."""
-
-    limits: FlowLimits
-    running_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    running_task: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    running_key: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    tokens: dict[str, float] = field(default_factory=dict)
-    spent: set[str] = field(default_factory=set)
-    turns: dict[str, float] = field(default_factory=dict)
-    paused_tasks: frozenset[str] = frozenset()
-
-    def queue_open(self, queue: str) -> bool:
-        cap = self.limits.queue_concurrency.get(queue, 0)
-        if cap and self.running_queue[queue] >= cap:
-            return False
-        rate = self.limits.queue_rates.get(queue)
-        return rate is None or has_token(self.tokens.get(bucket_key("queue", queue), 1.0), rate)
-
-    def task_open(self, task: str) -> bool:
-        cap = self.limits.task_concurrency.get(task, 0)
-        if cap and self.running_task[task] >= cap:
-            return False
-        rate = self.limits.task_rates.get(task)
-        return rate is None or has_token(self.tokens.get(bucket_key("task", task), 1.0), rate)
-
-    def key_open(self, task: str, key: str | None) -> bool:
-        cap = self.limits.key_concurrency.get(task, 0)
-        return not (cap and key is not None and self.running_key[(task, key)] >= cap)
-
-    def allows(self, c: _Candidate) -> bool:
-        return (self.queue_open(c.queue) and self.task_open(c.task)
-                and self.key_open(c.task, c.key))
-
-    def full(self) -> frozenset[str]:
-        """The concurrency limits at their cap (a job finishing frees a slot others want)."""
-        found = {full_label("queue", q) for q, cap in self.limits.queue_concurrency.items()
-                 if self.running_queue[q] >= cap}
-        found.update(full_label("task", t) for t, cap in self.limits.task_concurrency.items()
-                     if self.running_task[t] >= cap)
-        found.update(full_label("task", t) for (t, _), n in self.running_key.items()
-                     if n >= self.limits.key_concurrency.get(t, 0) > 0)
-        return frozenset(found)
-
-    def take(self, c: _Candidate) -> None:
-        self.running_queue[c.queue] += 1
-        self.running_task[c.task] += 1
-        if c.key is not None:
-            self.running_key[(c.task, c.key)] += 1
-        for name in (bucket_key("queue", c.queue), bucket_key("task", c.task)):
-            if name in self.tokens:
-                self.tokens[name] -= 1
-                self.spent.add(name)
-
-    def held(self) -> tuple[list[str], list[str], list[str]]:
-        """Tasks, and (task, key) pairs, that may start nothing more in this claim."""
-        limits = self.limits
-        tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
-                        if not self.task_open(t)} | self.paused_tasks)
-        keys = sorted(pair for pair, n in self.running_key.items()
-                      if n >= limits.key_concurrency.get(pair[0], 0) > 0)
-        return tasks, [t for t, _ in keys], [k for _, k in keys]
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What the limits let a claim take."""
-
-    ids: list[str]
-    """Jobs to claim now, best first (locked by this transaction)."""
-    next_due: float | None
-    """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
-    full: frozenset[str]
-    """Concurrency limits at their cap once these start (:func:`runner.flow.full_label`)."""
 
 
 def needs_flow(conn: psycopg.Connection, limits: FlowLimits | None, scope: str,
@@ -185,9 +87,7 @@ def choose(conn: psycopg.Connection, *, now: float, want: int, queues: Sequence[
     full = budget.full()
     if not chosen:
         return Choice([], _next_due(conn, now, waiting, budget, want), full)
-    state = [(name, budget.tokens[name]) for name in sorted(budget.spent)]
-    if limits.weights:
-        state += [(turn_key(q), value) for q, value in sorted(budget.turns.items())]
+    state = budget.changed_state()
     if state:
         conn.execute(
             "INSERT INTO runner_flow (key, value, updated_at) "
@@ -211,10 +111,10 @@ def _lock(conn: psycopg.Connection, limits: FlowLimits) -> None:
 
 
 def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
-              queues: Sequence[str]) -> tuple[list[str], _Budget]:
+              queues: Sequence[str]) -> tuple[list[str], Budget]:
     """The queues with waiting jobs (this worker's only), the jobs running per queue,
     task and key, and the stored buckets and queue turns (locked)."""
-    budget = _Budget(limits)
+    budget = Budget(limits)
     waiting = sorted(q for (q,) in conn.execute(
         "SELECT queue FROM runner_queue GROUP BY queue HAVING sum(waiting) > 0").fetchall()
         if not queues or q in queues)
@@ -222,13 +122,8 @@ def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
         for queue, task, key, n in conn.execute(
                 "SELECT queue, task, concurrency_key, count(*) FROM runner_job "
                 "WHERE state = %s GROUP BY queue, task, concurrency_key", (_EXECUTING,)):
-            budget.running_queue[queue] += n
-            budget.running_task[task] += n
-            if key is not None:
-                budget.running_key[(task, key)] += n
-    rates: dict[str, Rate] = {bucket_key("queue", q): r for q, r in limits.queue_rates.items()
-                              if q in waiting}
-    rates.update((bucket_key("task", t), r) for t, r in limits.task_rates.items())
+            budget.count_running(queue, task, key, n)
+    rates = bucket_rates(limits, waiting)
     names = sorted(rates)
     if limits.weights:
         names += [turn_key(q) for q in waiting]
@@ -237,11 +132,7 @@ def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
         stored = {k: (v, at) for k, v, at in conn.execute(
             "SELECT key, value, updated_at FROM runner_flow WHERE key = ANY(%s) "
             "ORDER BY key FOR UPDATE", (names,)).fetchall()}
-    for name, rate in rates.items():
-        level, updated = stored.get(name, (None, now))
-        budget.tokens[name] = refill(level, updated, now, rate)
-    if limits.weights:
-        budget.turns = {q: stored.get(turn_key(q), (0.0, now))[0] for q in waiting}
+    budget.fill(rates, stored, waiting, now)
     return waiting, budget
 
 
@@ -253,17 +144,17 @@ class _Stream:
         self.queues = list(queues)
         self.now, self.aging, self.crashes = now, aging, crashes
         self.size = max(1, size)
-        self.rows: list[_Candidate] = []
+        self.rows: list[Candidate] = []
         self.position = 0
         self.seen: list[str] = []
         self.reads = 0
         self.complete = not self.queues
 
-    def take(self, c: _Candidate, budget: _Budget) -> None:
+    def take(self, c: Candidate, budget: Budget) -> None:
         self.position += 1
         budget.take(c)
 
-    def next_allowed(self, conn: psycopg.Connection, budget: _Budget) -> _Candidate | None:
+    def next_allowed(self, conn: psycopg.Connection, budget: Budget) -> Candidate | None:
         """The next job the limits allow (skipping those they hold back), or None."""
         while True:
             if self.position >= len(self.rows):
@@ -277,7 +168,7 @@ class _Stream:
                 return c
             self.position += 1
 
-    def _read(self, conn: psycopg.Connection, budget: _Budget) -> None:
+    def _read(self, conn: psycopg.Connection, budget: Budget) -> None:
         """Read further, leaving out queues, tasks and keys at a limit and rows read before
         (a row the limits held back stays held for the rest of the claim)."""
         if self.reads:
@@ -288,7 +179,8 @@ class _Stream:
         self.complete = True
         if not self.queues:
             return
-        tasks, key_tasks, keys = budget.held()
+        tasks, pairs = budget.held()
+        key_tasks, keys = [t for t, _ in pairs], [k for _, k in pairs]
         params = {"waiting": _WAITING, "queues": self.queues, "now": self.now,
                   "size": self.size, "seen": self.seen, "tasks": tasks,
                   "key_tasks": key_tasks, "keys": keys}
@@ -328,15 +220,15 @@ class _Stream:
                              and not any(r[6] >= MAX_LEVELS for r in rows))
         if self.reads >= _MAX_READS:
             self.complete = True
-        self.rows = sorted((_Candidate(r[0], r[1], r[2], r[4],
+        self.rows = sorted((Candidate(r[0], r[1], r[2], r[4],
                                        claim_order(r[5], r[3], self.now, self.aging))
                             for r in rows), key=lambda c: c.order)
         self.seen += [c.id for c in self.rows]
 
 
-def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Budget,
+def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: Budget,
                    want: int, now: float, limits: FlowLimits,
-                   crashes: str) -> list[_Candidate]:
+                   crashes: str) -> list[Candidate]:
     """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin."""
     names = sorted(queues)
     if not names:
@@ -345,7 +237,7 @@ def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Bud
     total = sum(limits.weights.get(q, 1) for q in names)
     streams = {q: _Stream([q], now, -(-want * limits.weights.get(q, 1) // total) + 1,
                           limits.aging, crashes) for q in names}
-    chosen: list[_Candidate] = []
+    chosen: list[Candidate] = []
     ready = list(names)
     while len(chosen) < want and ready:
         queue = weighted_next(counters, limits.weights, ready)
@@ -362,7 +254,7 @@ def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Bud
 
 
 def _next_due(conn: psycopg.Connection, now: float, waiting: Sequence[str],
-              budget: _Budget, want: int) -> float | None:
+              budget: Budget, want: int) -> float | None:
     """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
     times: list[float] = []
     if waiting:
@@ -371,9 +263,5 @@ def _next_due(conn: psycopg.Connection, now: float, waiting: Sequence[str],
             "AND run_at > %s", (_WAITING, list(waiting), now)).fetchone()
         if later is not None:
             times.append(later)
-    rates = {**{bucket_key("queue", q): r for q, r in budget.limits.queue_rates.items()},
-             **{bucket_key("task", t): r for t, r in budget.limits.task_rates.items()}}
-    for name, tokens in budget.tokens.items():
-        if not has_token(tokens, rates[name]):
-            times.append(next_token_at(tokens, now, rates[name], want))
+    times += budget.token_times(now, want)
     return min(times) if times else None
