@@ -199,3 +199,44 @@ class Budget:
                  **{bucket_key("task", t): r for t, r in self.limits.task_rates.items()}}
         return [next_token_at(tokens, now, rates[name], want)
                 for name, tokens in self.tokens.items() if not has_token(tokens, rates[name])]
+
+
+class Stream:
+    """Due jobs of some queues, best first, read from the database as far as needed.
+
+    A backend's subclass reads: :meth:`_fetch` puts the next rows in :attr:`rows`
+    (best first, none taken before) and says in :attr:`complete` whether more
+    could follow; this class walks them against the :class:`Budget`.
+    """
+
+    def __init__(self, queues: Sequence[str], now: float, size: int, aging: float,
+                 crashes: str) -> None:
+        self.queues = list(queues)
+        self.now, self.aging, self.crashes = now, aging, crashes
+        self.size = max(1, size)
+        self.rows: list[Candidate] = []
+        self.position = 0
+        self.taken: set[str] = set()
+        self.complete = not self.queues  # every due job these queues may start is read
+
+    def _fetch(self, conn: object, budget: Budget) -> None:
+        raise NotImplementedError
+
+    def take(self, c: Candidate, budget: Budget) -> None:
+        self.position += 1
+        self.taken.add(c.id)
+        budget.take(c)
+
+    def next_allowed(self, conn: object, budget: Budget) -> Candidate | None:
+        """The next job the limits allow (skipping those they hold back), or None."""
+        while True:
+            if self.position >= len(self.rows):
+                if self.complete:
+                    return None
+                self._fetch(conn, budget)
+                if not self.rows:
+                    return None
+            c = self.rows[self.position]
+            if budget.allows(c):
+                return c
+            self.position += 1

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import psycopg
 
 from runner.flow import FlowLimits, claim_order, turn_key, weighted_next, weighted_step
-from runner.store.claim_budget import Budget, Candidate, Choice, bucket_rates
+from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
 from runner.store.states import WAITING, JobState
 
 #: Levels of priority read per claim with aging; jobs of lower levels wait for a later claim.
@@ -136,39 +136,17 @@ def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
     return waiting, budget
 
 
-class _Stream:
-    """Due jobs of some queues, best first, read from the database as far as needed."""
+class _Stream(Stream):
+    """Due jobs of some queues, best first, read from the database as far as needed
+    (:class:`runner.store.claim_budget.Stream`); a row read once is not read again."""
 
     def __init__(self, queues: Sequence[str], now: float, size: int, aging: float,
                  crashes: str) -> None:
-        self.queues = list(queues)
-        self.now, self.aging, self.crashes = now, aging, crashes
-        self.size = max(1, size)
-        self.rows: list[Candidate] = []
-        self.position = 0
+        super().__init__(queues, now, size, aging, crashes)
         self.seen: list[str] = []
         self.reads = 0
-        self.complete = not self.queues
 
-    def take(self, c: Candidate, budget: Budget) -> None:
-        self.position += 1
-        budget.take(c)
-
-    def next_allowed(self, conn: psycopg.Connection, budget: Budget) -> Candidate | None:
-        """The next job the limits allow (skipping those they hold back), or None."""
-        while True:
-            if self.position >= len(self.rows):
-                if self.complete:
-                    return None
-                self._read(conn, budget)
-                if not self.rows:
-                    return None
-            c = self.rows[self.position]
-            if budget.allows(c):
-                return c
-            self.position += 1
-
-    def _read(self, conn: psycopg.Connection, budget: Budget) -> None:
+    def _fetch(self, conn: psycopg.Connection, budget: Budget) -> None:
         """Read further, leaving out queues, tasks and keys at a limit and rows read before
         (a row the limits held back stays held for the rest of the claim)."""
         if self.reads:

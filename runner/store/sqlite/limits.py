@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from runner.flow import FlowLimits, claim_order
-from runner.store.claim_budget import Budget, Candidate, Choice, bucket_rates
+from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.states import EXECUTING_SQL, WAITING_SQL
 
@@ -110,28 +110,13 @@ def _held(limits: FlowLimits, budget: Budget) -> tuple[str, list[object]]:
     return sql, params
 
 
-class _Stream:
+class _Stream(Stream):
     """Due jobs of some queues, best first, read from the database as far as needed.
 
     One queue reads ``runner_job_queue_claim``; several (no shares) read
     ``runner_job_claim``. Each level of priority is read oldest due first, and
     the levels are merged by effective priority.
     """
-
-    def __init__(self, queues: Sequence[str], now: float, size: int, aging: float,
-                 crashes: str) -> None:
-        self.queues = list(queues)
-        self.now, self.aging, self.crashes = now, aging, crashes
-        self.size = max(1, size)
-        self.rows: list[Candidate] = []
-        self.position = 0
-        self.taken: set[str] = set()
-        self.complete = not self.queues  # every due job these queues may start is read
-
-    def take(self, c: Candidate, budget: Budget) -> None:
-        self.position += 1
-        self.taken.add(c.id)
-        budget.take(c)
 
     def take_first(self, conn: sqlite3.Connection, budget: Budget,
                    want: int) -> list[Candidate]:
@@ -143,20 +128,6 @@ class _Stream:
         self.taken.update(c.id for c in found)
         budget.take_all(found)
         return found
-
-    def next_allowed(self, conn: sqlite3.Connection, budget: Budget) -> Candidate | None:
-        """The next job the limits allow (skipping those they hold back), or None."""
-        while True:
-            if self.position >= len(self.rows):
-                if self.complete:
-                    return None
-                self._fetch(conn, budget)
-                if not self.rows:
-                    return None
-            c = self.rows[self.position]
-            if budget.allows(c):
-                return c
-            self.position += 1
 
     def _fetch(self, conn: sqlite3.Connection, budget: Budget) -> None:
         """Read the jobs the limits allow now, from the best, further than last time.
