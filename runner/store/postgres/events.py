@@ -12,19 +12,26 @@ from collections.abc import Mapping, Sequence
 
 import psycopg
 
-from runner.errors import EventNotFound
-from runner.event_patterns import literal_prefix, matches
+from runner.event_patterns import literal_prefix
 from runner.store.event_rows import (
-    OUTCOME_OF_STATE,
     EventRow,
-    EventStatus,
     HandlerOutcome,
     NewEvent,
+)
+from runner.store.event_rules import (
+    PAGE,
+    delete_in_batches,
+    dispatch_owners,
+    found_event,
+    mark_dispatched,
+    new_events,
+    newest_events,
+    outcomes_of,
 )
 from runner.store.job_rows import NewJob
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.lookup import AmbiguousId, lookup_id
+from runner.store.postgres.lookup import lookup_id
 from runner.store.rows import DISPATCH_TASK
 from runner.store.states import AVAILABLE_SQL, LIVE_SQL
 
@@ -45,36 +52,16 @@ def insert_events(db: PgDatabase, events: Sequence[NewEvent],
     channel = db.channel
 
     def write(conn: psycopg.Connection) -> list[str]:
-        ids: list[str] = []
-        written: set[str] = set()
-        seen: dict[str, str] = {}
-        rows = []
         keys = sorted({e.key for e in events if e.key is not None})
         for key in keys:  # one at a time, in order: two emitters never lock crosswise
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                          (f"runner event key {key}",))
-        for event in events:
-            if event.key is not None:
-                earlier = seen.get(event.key) or _recent_key(conn, event.key,
-                                                              now - dedupe_window)
-                if earlier is not None:
-                    ids.append(earlier)
-                    continue
-                seen[event.key] = event.id
-            ids.append(event.id)
-            written.add(event.id)
-            rows.append(event)
+        ids, rows = new_events(events, lambda key: _recent_key(conn, key,
+                                                               now - dedupe_window))
         if not rows:
             return ids
-        waiting = _waiting_dispatch_job(conn, now)
-        jobs, owner = [], {}
-        for job, covered in dispatch:
-            if not any(i in written for i in covered):
-                continue
-            shared = waiting if job.run_at <= now else None
-            if shared is None:
-                jobs.append(job)
-            owner.update({i: shared or job.id for i in covered})
+        jobs, owner = dispatch_owners(dispatch, {e.id for e in rows},
+                                      _waiting_dispatch_job(conn, now), now)
         conn.execute(
             "INSERT INTO runner_event (id, name, data, key, emitted_at, source, dispatch_job) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
@@ -125,18 +112,10 @@ def fan_out(db: PgDatabase, deliveries: Mapping[str, Sequence[NewJob]], *,
     channel = db.channel
 
     def write(conn: psycopg.Connection) -> dict[str, int]:
-        done: dict[str, int] = {}
-        jobs: list[NewJob] = []
-        for event_id in sorted(deliveries):
-            handler_jobs = deliveries[event_id]
-            status = EventStatus.DISPATCHED if handler_jobs else EventStatus.UNHANDLED
-            changed = conn.execute(
-                "UPDATE runner_event SET status = %s, dispatched_at = %s, handlers = %s, "
-                "deliveries = 1 WHERE id = %s AND status = 'pending'",
-                (status, at, len(handler_jobs), event_id)).rowcount
-            if changed:
-                done[event_id] = len(handler_jobs)
-                jobs.extend(handler_jobs)
+        done, jobs = mark_dispatched(sorted(deliveries), deliveries, lambda i, status, n: bool(
+            conn.execute("UPDATE runner_event SET status = %s, dispatched_at = %s, "
+                         "handlers = %s, deliveries = 1 WHERE id = %s AND status = 'pending'",
+                         (status, at, n, i)).rowcount))
         transitions.enqueue(conn, jobs, at, channel=channel)
         swept = [i for i in settle if i in done]
         if swept:
@@ -176,13 +155,7 @@ def get_event(db: PgDatabase, event_id: str) -> EventRow:
     Raises:
         EventNotFound: no event, or the prefix is ambiguous.
     """
-    try:
-        row = lookup_id(db, "runner_event", _COLUMNS, event_id)
-    except AmbiguousId:
-        raise EventNotFound(f"event id '{event_id}' is ambiguous; give more of it") from None
-    if row is None:
-        raise EventNotFound(f"no event with id '{event_id}'")
-    return EventRow(*row)
+    return found_event(lambda: lookup_id(db, "runner_event", _COLUMNS, event_id), event_id)
 
 
 def event_of_job(db: PgDatabase, job_id: str) -> EventRow | None:
@@ -203,35 +176,19 @@ def list_events(db: PgDatabase, *, pattern: str | None = None, since: float | No
     if literal:
         clauses.append("(name = %s OR left(name, %s) = %s)")
         params += [literal, len(literal) + 1, literal + "."]
-    found: list[EventRow] = []
-    before = float("inf")
-    while len(found) < limit:
-        rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE {' AND '.join(clauses)} "
-                        f"AND emitted_at < %s ORDER BY emitted_at DESC LIMIT 1000",
-                        [*params, before])
-        found += [e for e in (EventRow(*r) for r in rows)
-                  if pattern is None or matches(pattern, e.name)]
-        if len(rows) < 1000:
-            break
-        before = rows[-1][4]
-    return found[:limit]
+    return newest_events(lambda before: db.query(
+        f"SELECT {_COLUMNS} FROM runner_event WHERE {' AND '.join(clauses)} "
+        f"AND emitted_at < %s ORDER BY emitted_at DESC LIMIT {PAGE}", [*params, before]),
+        pattern, limit)
 
 
 def handler_outcomes(db: PgDatabase, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
     """Per event, each handler's outcome (from its newest linked job), by handler name."""
-    result: dict[str, list[HandlerOutcome]] = {i: [] for i in event_ids}
-    rows = db.query(
+    return outcomes_of(event_ids, db.query(
         "SELECT event_id, task, state, id, attempt, count(*) OVER w, "
         "row_number() OVER (w ORDER BY created_at DESC, seq DESC) AS newest "
         "FROM runner_job WHERE event_id = ANY(%s) "
-        "WINDOW w AS (PARTITION BY event_id, task)", (list(event_ids),))
-    for event_id, task, state, job_id, attempt, count, newest in rows:
-        if newest == 1:
-            result[event_id].append(HandlerOutcome(
-                task, OUTCOME_OF_STATE.get(state, state), job_id, count, attempt))
-    for outcomes in result.values():
-        outcomes.sort(key=lambda o: o.handler)
-    return result
+        "WINDOW w AS (PARTITION BY event_id, task)", (list(event_ids),)))
 
 
 _PRUNABLE = ("SELECT e.id FROM runner_event e WHERE e.emitted_at < %s AND e.status != 'pending' "
@@ -246,14 +203,9 @@ def prune_events(db: PgDatabase, older_than_days: float, *, now: float | None = 
     cutoff = (time.time() if now is None else now) - older_than_days * 86400
     if dry_run:
         return db.query(f"SELECT count(*) FROM ({_PRUNABLE}) old", (cutoff,))[0][0]
-    total = 0
-    while True:
-        deleted = db.write(lambda conn: conn.execute(
-            f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT %s)",
-            (cutoff, batch)).rowcount)
-        total += deleted
-        if deleted < batch:
-            return total
+    return delete_in_batches(lambda: db.write(lambda conn: conn.execute(
+        f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT %s)",
+        (cutoff, batch)).rowcount), batch)
 
 
 def count_events(db: PgDatabase, status: str | None = None) -> int:
