@@ -14,13 +14,12 @@ from collections.abc import Callable, Sequence
 
 import psycopg
 
-from runner.errors import QueueFull
 from runner.store.job_rows import NewJob
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import SCHEDULE_ACTIVE
 from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
-from runner.store.sqlite.schedules import _reasons
+from runner.store.schedule_rules import fire_slots, fired_values, run_outcome, slot_reasons
 from runner.store.states import EXECUTING_SQL, LIVE_SQL, WAITING_SQL
 
 _COLUMNS = ", ".join(f"s.{name}" for name in list(ScheduleRow.__dataclass_fields__)[:-1])
@@ -107,35 +106,22 @@ def _fire_one(conn: psycopg.Connection, plan: FirePlan, fired_at: float, queue_s
         f"SELECT count(*) FILTER (WHERE state IN {WAITING_SQL}), "
         f"count(*) FILTER (WHERE state = {EXECUTING_SQL}) "
         f"FROM runner_job WHERE schedule = %s AND state IN {LIVE_SQL}", (plan.name,)).fetchone()
-    reasons = _reasons(plan, bool(row[0]), waiting, running)
-    last_job = None
-    for slot, job, reason in zip(plan.slots, plan.jobs, reasons, strict=True):
-        inserted = conn.execute(
+
+    def enqueue(job: NewJob) -> None:
+        with conn.transaction():
+            transitions.enqueue(conn, [job], fired_at, queue_size=queue_size, channel=channel)
+
+    last_job = fire_slots(
+        plan, result, slot_reasons(plan, bool(row[0]), waiting, running),
+        record=lambda slot, job, reason: bool(conn.execute(
             "INSERT INTO runner_schedule_run (schedule, slot, manual, fired_at, job_id, "
             "outcome) VALUES (%s, %s, 0, %s, %s, %s) ON CONFLICT DO NOTHING",
             (plan.name, slot, fired_at, None if reason else job.id,
-             f"skipped: {reason}" if reason else "enqueued")).rowcount
-        if inserted == 0:
-            continue  # this slot fired before: never twice
-        if reason is None:
-            try:
-                with conn.transaction():
-                    transitions.enqueue(conn, [job], fired_at, queue_size=queue_size,
-                                        channel=channel)
-            except QueueFull:
-                reason = f"queue '{job.queue}' is full"
-                conn.execute("UPDATE runner_schedule_run SET job_id = NULL, outcome = %s WHERE "
-                             "schedule = %s AND slot = %s AND manual = 0",
-                             (f"skipped: {reason}", plan.name, slot))
-        if reason is None:
-            result.enqueued.append((slot, job.id))
-            last_job = job.id
-        else:
-            result.skipped.append((slot, reason))
-    skip_reason = result.skipped[-1][1] if result.skipped else None
-    if plan.dropped and not skip_reason:
-        skip_reason = f"{plan.dropped} missed slot(s) dropped by the misfire policy"
-    last_slot = plan.slots[-1] if plan.slots else None
+             run_outcome(reason))).rowcount),
+        enqueue=enqueue,
+        skip=lambda slot, reason: conn.execute(
+            "UPDATE runner_schedule_run SET job_id = NULL, outcome = %s WHERE "
+            "schedule = %s AND slot = %s AND manual = 0", (run_outcome(reason), plan.name, slot)))
     conn.execute(
         "UPDATE runner_schedule SET skip_next = %s, "
         "last_slot_at = coalesce(%s, last_slot_at), "
@@ -144,9 +130,7 @@ def _fire_one(conn: psycopg.Connection, plan: FirePlan, fired_at: float, queue_s
         "fired = fired + %s, skipped = skipped + %s, "
         "last_skip_at = CASE WHEN %s::text IS NULL THEN last_skip_at ELSE %s END, "
         "last_skip_reason = coalesce(%s, last_skip_reason) WHERE name = %s",
-        (int(bool(row[0]) and not plan.slots), last_slot, last_slot, fired_at,
-         None if last_slot is None else fired_at - last_slot, last_job, len(result.enqueued),
-         len(result.skipped) + plan.dropped, skip_reason, fired_at, skip_reason, plan.name))
+        fired_values(plan, result, bool(row[0]), last_job))
     return result
 
 
