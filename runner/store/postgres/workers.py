@@ -9,14 +9,20 @@ recovering at once charge each crash once.
 
 from __future__ import annotations
 
-import os
 import time
 
 import psycopg
 
-from runner.store.owners import node_of, parse_worker_id, pid_alive, worker_gone
+from runner.store.owners import node_of, parse_worker_id
 from runner.store.postgres import attempts, control, transitions
 from runner.store.postgres.connection import PgDatabase
+from runner.store.recovery import (
+    Orphan,
+    dead_here,
+    idle_dead,
+    nothing_to_recover,
+    settle_orphans,
+)
 from runner.store.rows import Recovery
 from runner.store.states import JobState, WorkerState, sql_is
 
@@ -78,53 +84,35 @@ def recover_orphans(db: PgDatabase, *, crash_limit: int, me: str | None = None,
     host = node_of(me)
     rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
                     "WHERE state = %s GROUP BY lease_owner", (transitions._EXECUTING,))
-    dead_here = []
-    for owner, _ in rows:
-        if owner is None or owner == me:
-            continue
-        owner_host, pid = parse_worker_id(owner)
-        if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
-            dead_here.append(owner)
-    idle_dead = [w for (w,) in db.query(f"SELECT id FROM runner_worker WHERE state = {_RUNNING}")
-                 if w != me and w not in dead_here and worker_gone(w, host)]
-    if not dead_here and not idle_dead and not any(
-            expires is not None and expires < at for _, expires in rows):
+    dead = dead_here((owner for owner, _ in rows), me, host)
+    idle = idle_dead([w for (w,) in db.query(
+        f"SELECT id FROM runner_worker WHERE state = {_RUNNING}")], me, dead, host)
+    if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
         return Recovery([], [])
 
+    def cancel(conn: psycopg.Connection, orphan: Orphan, reason: str) -> None:
+        transitions.cancel_attempt(conn, orphan.id, now=at, reason=reason)
+        control.forget_cancel(conn, orphan.id)
+
     def recover(conn: psycopg.Connection) -> Recovery:
-        requeued, buried = [], []
-        found = transitions.orphans(conn, now=at, dead_owners=dead_here)
+        found = transitions.orphans(conn, now=at, dead_owners=dead)
         ran_by = attempts.read_started(conn, sorted({o.owner for o in found if o.owner}))
-        for orphan in found:
-            by = control.requested_by(conn, orphan.id, orphan.attempt)
-            if by is not None:  # someone cancelled it: it does not run again
-                transitions.cancel_attempt(conn, orphan.id, now=at, reason=(
-                    f"cancelled by {by}; its worker was gone before it could stop it"))
-                control.forget_cancel(conn, orphan.id)
-                continue
-            ran = ran_by.get(orphan.owner or "")
-            if ran is not None and (orphan.id, orphan.attempt) not in ran:
-                transitions.requeue_unstarted(conn, orphan.id, now=at)
-                requeued.append(orphan.id)
-                continue
-            message = (f"worker {orphan.owner} died while attempt {orphan.attempt} was running"
-                       if orphan.owner != me else
-                       f"lease of attempt {orphan.attempt} expired: its outcome could not be "
-                       "written")
-            if transitions.charge_crash(conn, orphan, message, crash_limit=crash_limit,
-                                        error_type="WorkerDied", now=at):
-                buried.append(orphan.id)
-            else:
-                requeued.append(orphan.id)
-        if requeued:
+        recovery = settle_orphans(
+            found, me, cancelled_by=lambda o: control.requested_by(conn, o.id, o.attempt),
+            started=lambda owner: ran_by.get(owner or ""),
+            cancel=lambda o, reason: cancel(conn, o, reason),
+            requeue_unstarted=lambda o: transitions.requeue_unstarted(conn, o.id, now=at),
+            charge=lambda o, message: transitions.charge_crash(
+                conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at))
+        if recovery.requeued:
             transitions.notify(conn, db.channel)
-        gone = dead_here + idle_dead
+        gone = dead + idle
         if gone:
             attempts.forget(conn, gone)
             conn.execute(f"UPDATE runner_worker SET state = %s, stopped_at = %s, running = 0 "
                          f"WHERE id = ANY(%s) AND state = {_RUNNING}",
                          (WorkerState.DEAD.value, at, gone))
-        return Recovery(requeued, buried)
+        return recovery
 
     return db.write(recover)
 

@@ -10,11 +10,11 @@ says which, as on SQLite).
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 
-from runner.store.owners import parse_worker_id, pid_alive, worker_gone
+from runner.store.owners import parse_worker_id
+from runner.store.recovery import dead_here, idle_dead
 from runner.store.redis.codec import NULL, arg, integer, number, text
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import Recovery, WorkerRow
@@ -66,26 +66,18 @@ class Workers(RedisBase):
         at = time.time() if now is None else now
         host = socket.gethostname()
         owners = [o.decode() for o in self.r.smembers(self.k("owners"))]
-        dead_here = []
-        for owner in owners:
-            if owner == me:
-                continue
-            owner_host, pid = parse_worker_id(owner)
-            if owner_host == host and pid is not None and (pid == os.getpid()
-                                                           or not pid_alive(pid)):
-                dead_here.append(owner)
+        dead = dead_here(owners, me, host)
         running = [w.decode() for w in self.r.zrange(self.k("workers"), 0, -1)]
         states = self._worker_states(running)
-        idle_dead = [w for w, s in zip(running, states, strict=True)
-                     if s == WorkerState.RUNNING.value and w != me and w not in dead_here
-                     and worker_gone(w, host)]
+        idle = idle_dead([w for w, s in zip(running, states, strict=True)
+                          if s == WorkerState.RUNNING.value], me, dead, host)
         expired = [i.decode() for i in self.r.zrangebyscore(self.k("leases"), "-inf", f"({at}")]
         suspects = set(expired)
-        for owner in dead_here:
+        for owner in dead:
             suspects.update(i.decode() for i in self.r.smembers(self.k("inflight", owner)))
-        if not suspects and not idle_dead and not dead_here:
+        if not suspects and not idle and not dead:
             return Recovery([], [])
-        started = {owner: read_started(self.path, owner) for owner in dead_here}
+        started = {owner: read_started(self.path, owner) for owner in dead}
         ids = sorted(suspects)
         pipe = self.r.pipeline(transaction=False)
         for job_id in ids:
@@ -99,14 +91,14 @@ class Workers(RedisBase):
             unstarted = ran is not None and (job_id, number_) not in ran
             flat += [job_id, who, number_, "1" if unstarted else "0"]
         requeued, buried = self.run("recover", arg(float(at)), int(crash_limit), arg(me),
-                                    len(dead_here), *dead_here, *flat)  # type: ignore[misc]
-        gone = dead_here + idle_dead
+                                    len(dead), *dead, *flat)  # type: ignore[misc]
+        gone = dead + idle
         for owner in gone:
             key = self.k("worker", owner)
             if self.r.hget(key, "state") == WorkerState.RUNNING.value.encode():
                 self.r.hset(key, mapping={"state": WorkerState.DEAD.value, "stopped_at": at,
                                           "running": 0})
-        for owner in dead_here:
+        for owner in dead:
             forget(self.path, owner)
         return Recovery([i.decode() for i in requeued], [i.decode() for i in buried])
 
