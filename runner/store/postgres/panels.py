@@ -12,7 +12,7 @@ import time
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import JOB_COLUMNS, SCHEDULE_ACTIVE
 from runner.store.postgres.reads import list_workers, queue_oldest, where
-from runner.store.rows import JobFilter, JobRow
+from runner.store.rows import JobFilter
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,
@@ -25,7 +25,6 @@ from runner.store.states import (
 from runner.store.views import (
     BUCKETS,
     COUNT_LIMIT,
-    JOB_SORTS,
     RECENT_SAMPLE,
     SORT_WINDOW,
     DatabaseSnapshot,
@@ -33,12 +32,16 @@ from runner.store.views import (
     PageKey,
     QueueGauges,
     QueueLoad,
-    RunningJob,
     RunTimes,
     Summary,
     TaskTotals,
     WorkerLoad,
-    percentile,
+    check_sort,
+    in_insertion_order,
+    keyset_page,
+    ranked_page,
+    run_times,
+    worker_loads,
 )
 
 RUNNING_SQL = sql_is(WorkerState.RUNNING)
@@ -129,35 +132,14 @@ def recent_run_times(db: PgDatabase, now: float | None = None, *,
     rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
                     f"WHERE finished_at IS NOT NULL AND state = {COMPLETED_SQL} "
                     "ORDER BY finished_at DESC LIMIT %s", (sample,))
-    since = at - 60
-    span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
-    scale = 60.0 / max(span, 1.0)
-
-    def stats(picked: list[tuple]) -> RunTimes:
-        took = [d for _, _, d in picked if d is not None and d >= 0]
-        recent = sum(1 for _, finished, _ in picked if finished >= since)
-        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
-                        len(picked))
-
-    by_queue: dict[str, list[tuple]] = {}
-    for row in rows:
-        by_queue.setdefault(row[0], []).append(row)
-    return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
+    return run_times(rows, at, sample)
 
 
-def worker_loads(db: PgDatabase, *, include_stopped: bool = False) -> list[WorkerLoad]:
+def read_worker_loads(db: PgDatabase, *, include_stopped: bool = False) -> list[WorkerLoad]:
     """Registered workers with the jobs each holds a lease on."""
-    by_owner: dict[str, list[RunningJob]] = {}
-    for owner, job_id, task, started in db.query(
-            "SELECT lease_owner, id, task, started_at FROM runner_job "
-            f"WHERE state = {EXECUTING_SQL} ORDER BY started_at"):
-        by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
-    return [WorkerLoad(w, by_owner.get(w.id, []))
-            for w in list_workers(db, include_stopped=include_stopped)]
-
-
-def _in_insertion_order(filters: JobFilter) -> bool:
-    return filters.state in (None, "waiting", "failed") and not filters.task
+    return worker_loads(db.query("SELECT lease_owner, id, task, started_at FROM runner_job "
+                                 f"WHERE state = {EXECUTING_SQL} ORDER BY started_at"),
+                        list_workers(db, include_stopped=include_stopped))
 
 
 _CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
@@ -171,17 +153,16 @@ def job_page(db: PgDatabase, filters: JobFilter | None = None, *, limit: int = 1
     Raises:
         ValueError: ``sort`` is not one of :data:`JOB_SORTS`.
     """
-    if sort not in JOB_SORTS:
-        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
+    check_sort(sort)
     chosen = filters or JobFilter()
     condition, params = where(chosen)
     if sort in ("duration", "attempts"):
         return _ranked_page(db, condition, params, limit=limit, after=after, sort=sort,
-                            by_seq=_in_insertion_order(chosen), now=now)
+                            by_seq=in_insertion_order(chosen), now=now)
     oldest_first = oldest_first or sort == "oldest"
     clauses = [condition[len(" WHERE "):]] if condition else []
     sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
-    if _in_insertion_order(chosen):
+    if in_insertion_order(chosen):
         if after is not None:
             clauses.append(f"seq {sign} %s")
             params.append(after.rowid)
@@ -194,15 +175,13 @@ def job_page(db: PgDatabase, filters: JobFilter | None = None, *, limit: int = 1
     picked = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = db.query(f"SELECT seq, {JOB_COLUMNS} FROM runner_job{picked} ORDER BY {order} "
                     "LIMIT %s", [*params, limit + 1])
-    jobs = [JobRow(*row[1:]) for row in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return JobPage(jobs, PageKey(last[1 + _CREATED], last[0]) if last is not None else None)
+    return keyset_page(rows, limit, _CREATED)
 
 
 def page_key_at(db: PgDatabase, at: float, filters: JobFilter | None = None, *,
                 oldest_first: bool = False) -> PageKey:
     """The page key that starts a listing at the time ``at``."""
-    if not _in_insertion_order(filters or JobFilter()):
+    if not in_insertion_order(filters or JobFilter()):
         return PageKey(at, 2**62)
     (found,) = db.query("SELECT max(seq) FROM runner_job WHERE created_at <= %s", (at,))[0]
     found = 0 if found is None else found
@@ -223,8 +202,7 @@ def _ranked_page(db: PgDatabase, condition: str, params: list, *, limit: int,
         f"ORDER BY {newest} LIMIT %s) recent ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
         "LIMIT %s OFFSET %s",
         [*params, SORT_WINDOW, *rank_params, *rank_params, limit + 1, offset])
-    jobs = [JobRow(*row) for row in rows[:limit]]
-    return JobPage(jobs, PageKey(0.0, offset + limit) if len(rows) > limit else None)
+    return ranked_page(rows, limit, offset)
 
 
 # -- the metrics scrape ------------------------------------------------------------------

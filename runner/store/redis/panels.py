@@ -16,7 +16,6 @@ from runner.store.redis.events import Events
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import JobState, WorkerState
 from runner.store.views import (
-    JOB_SORTS,
     RECENT_SAMPLE,
     SORT_WINDOW,
     DatabaseSnapshot,
@@ -24,11 +23,12 @@ from runner.store.views import (
     PageKey,
     QueueGauges,
     QueueLoad,
-    RunningJob,
     RunTimes,
     Summary,
     WorkerLoad,
-    percentile,
+    check_sort,
+    run_times,
+    worker_loads,
 )
 
 
@@ -98,35 +98,18 @@ class Panels(Events):
         fields = self._fields([i for i, _ in newest], "queue", "started_at")
         rows = [(text(q) or "", finished, None if number(s) is None else finished - number(s))
                 for (_, finished), (q, s) in zip(newest, fields, strict=True)]
-        since = at - 60
-        span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
-        scale = 60.0 / max(span, 1.0)
-
-        def stats(picked: list[tuple[str, float, float | None]]) -> RunTimes:
-            took = [d for _, _, d in picked if d is not None and d >= 0]
-            recent = sum(1 for _, finished, _ in picked if finished >= since)
-            return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
-                            len(picked))
-
-        by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
-        for row in rows:
-            by_queue.setdefault(row[0], []).append(row)
-        return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
+        return run_times(rows, at, sample)
 
     def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
-        by_owner: dict[str, list[RunningJob]] = {}
-        for owner, job_id, task, started in self.running_jobs():
-            by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
-        return [WorkerLoad(w, by_owner.get(w.id, []))
-                for w in self.list_workers(include_stopped=include_stopped)]
+        return worker_loads(self.running_jobs(),
+                            self.list_workers(include_stopped=include_stopped))
 
     # -- pages of jobs -----------------------------------------------------------------------
 
     def keyset_page(self, filters: JobFilter | None = None, *, limit: int = 100,
                     after: PageKey | None = None, oldest_first: bool = False,
                     sort: str = "newest", now: float | None = None) -> JobPage:
-        if sort not in JOB_SORTS:
-            raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
+        check_sort(sort)
         if sort in ("duration", "attempts"):
             return self._ranked_page(filters, limit=limit, after=after, sort=sort, now=now)
         oldest_first = oldest_first or sort == "oldest"
