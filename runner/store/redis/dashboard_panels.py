@@ -1,27 +1,24 @@
-"""The dashboard's panels and the metrics scrape on Redis, read from the kept counts and sets.
+"""The dashboard's panels on Redis, read from the kept counts and sets.
 
 Pages of jobs are keyset pages in insertion order (the rowid, which is
 creation order here): a page is a range of the ``jobs`` or ``state:<s>`` set
 from the key on. The ranked sorts (duration, attempts) rank the newest
-:data:`~runner.store.views.SORT_WINDOW` matches. Lifetime totals per task are
-not kept on Redis: a snapshot's ``totals`` is empty.
+:data:`~runner.store.views.SORT_WINDOW` matches.
 """
 
 from __future__ import annotations
 
 import time
 
-from runner.store.redis.codec import decoded, integer, number, text
-from runner.store.redis.events import Events
+from runner.store.redis.codec import decoded, number, text
+from runner.store.redis.job_index import JobIndex
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import JobState, WorkerState
 from runner.store.views import (
     RECENT_SAMPLE,
     SORT_WINDOW,
-    DatabaseSnapshot,
     JobPage,
     PageKey,
-    QueueGauges,
     QueueLoad,
     RunTimes,
     Summary,
@@ -32,8 +29,8 @@ from runner.store.views import (
 )
 
 
-class Panels(Events):
-    """Summary, throughput, loads, pages and the scrape snapshot."""
+class RedisDashboard(JobIndex):
+    """:class:`runner.store.dashboard_panels.DashboardStore` on Redis."""
 
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
@@ -168,49 +165,3 @@ class Panels(Events):
                 found = max(found, int(rowid))
                 low = middle + 1
         return PageKey(at, found + 1 if not oldest_first else found)
-
-    # -- the metrics scrape --------------------------------------------------------------
-
-    def read_snapshot(self, *, now: float | None = None,
-                      heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
-        at = time.time() if now is None else now
-        running = self.running_per_queue()
-        queues = []
-        for queue in sorted(set(self.waiting_queues()) | set(running)):
-            key = self.k("waitall", queue)
-            due = int(self.r.zcount(key, "-inf", at))
-            later = int(self.r.zcount(key, f"({at}", "+inf"))
-            first = self.r.zrange(key, 0, 0, withscores=True)
-            age = max(0.0, at - first[0][1]) if first and first[0][1] <= at else 0.0
-            queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
-        dead = self.count_in_state(JobState.DEAD)
-        workers = len(self.live_worker_ids(at, heartbeat_limit))
-        lags = {name: max(0.0, at - t) if t is not None else 0.0
-                for name, t in self.active_schedule_fires()}
-        return DatabaseSnapshot(at, [], queues, dead, workers, lags)
-
-    def waiting_queues(self) -> list[str]:
-        return sorted(q for q in decoded(self.r.smembers(self.k("queues")))
-                      if self.r.zcard(self.k("waitall", q)))
-
-    def waiting_size(self, *, now: float, due: bool) -> int:
-        low, high = ("-inf", now) if due else (f"({now}", "+inf")
-        return sum(int(self.r.zcount(self.k("waitall", q), low, high))
-                   for q in self.waiting_queues())
-
-    def waiting_payloads(self, *, now: float, due: bool, limit: int | None) -> list[bytes]:
-        low, high = ("-inf", now) if due else (f"({now}", "+inf")
-        ids: list[str] = []
-        for queue in self.waiting_queues():
-            ids += decoded(self.r.zrangebyscore(self.k("waitall", queue), low, high))
-        rows = self._fields(ids, "priority", "run_at", "rowid")
-        order = sorted(zip(ids, rows, strict=True), key=lambda p: (
-            -integer(p[1][0]), number(p[1][1]) or 0.0, integer(p[1][2])) if due
-            else (number(p[1][1]) or 0.0, integer(p[1][2])))
-        chosen = [i for i, _ in order][:limit] if limit else [i for i, _ in order]
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in chosen:
-            pipe.get(self.k("data", job_id))
-        return [d for d in pipe.execute() if d is not None]
-
-
