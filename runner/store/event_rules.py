@@ -138,13 +138,3 @@ def outcomes_of(event_ids: Sequence[str], rows: Iterable[tuple]
         outcomes.sort(key=lambda o: o.handler)
     return result
 
-
-def delete_in_batches(delete: Callable[[], int], batch: int) -> int:
-    """Run ``delete`` (one short transaction removing at most ``batch`` rows) until it
-    removes fewer; returns how many went."""
-    total = 0
-    while True:
-        deleted = delete()
-        total += deleted
-        if deleted < batch:
-            return total

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import psycopg
 
 from runner.event_patterns import literal_prefix
+from runner.store.batches import delete_in_batches
 from runner.store.event_rows import (
     EventRow,
     HandlerOutcome,
@@ -20,7 +21,6 @@ from runner.store.event_rows import (
 )
 from runner.store.event_rules import (
     PAGE,
-    delete_in_batches,
     dispatch_owners,
     found_event,
     mark_dispatched,

@@ -15,14 +15,20 @@ from dataclasses import replace
 
 import psycopg
 
-from runner.errors import InvalidAction
 from runner.sections import RetentionSection
+from runner.store.batches import (
+    bulk_condition,
+    check_redispatch,
+    delete_in_batches,
+    prune_jobs_in_batches,
+    walk_bulk,
+)
 from runner.store.postgres import control, transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.events import prune_events
 from runner.store.postgres.reads import where as job_where
 from runner.store.rows import JobFilter, PruneReport
-from runner.store.states import FINAL, WorkerState, sql_in, sql_is
+from runner.store.states import WorkerState, sql_is
 
 _CHUNK = 500
 DAY = 86400.0
@@ -45,31 +51,18 @@ def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None
         report.deleted["events"] = prune_events(db, section.events_days, now=at, dry_run=True)
         return report
     size = section.batch_size
-    jobs = job_logs = 0
-    while True:
-        batch_jobs, batch_logs = db.write(lambda c: transitions.prune(c, old, limit=size))
-        jobs, job_logs = jobs + batch_jobs, job_logs + batch_logs
-        if batch_jobs < size:
-            break
+    jobs, job_logs = prune_jobs_in_batches(
+        lambda: db.write(lambda c: transitions.prune(c, old, limit=size)), size)
     report.deleted["jobs"] = jobs
-    report.deleted["logs"] = job_logs + _batches(db, lambda c: c.execute(
+    report.deleted["logs"] = job_logs + delete_in_batches(lambda: db.write(lambda c: c.execute(
         "DELETE FROM runner_log WHERE id IN (SELECT id FROM runner_log WHERE created_at < %s "
-        "LIMIT %s)", (log_cut, size)).rowcount, size)
+        "LIMIT %s)", (log_cut, size)).rowcount), size)
     report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
     report.deleted["workers"] = db.write(lambda c: c.execute(
         f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
         "AND heartbeat_at < %s", (at - section.workers_days * DAY,)).rowcount)
     db.write(control.forget_settled_cancels)
     return report
-
-
-def _batches(db: PgDatabase, step: Callable[[psycopg.Connection], int], size: int) -> int:
-    total = 0
-    while True:
-        deleted = db.write(step)
-        total += deleted
-        if deleted < size:
-            return total
 
 
 def prune_runs(db: PgDatabase, *, before: float) -> int:
@@ -99,12 +92,7 @@ def redispatch_event(db: PgDatabase, event_id: str, dispatch_job: str, *, now: f
     """
 
     def write(conn: psycopg.Connection) -> None:
-        state = transitions.state_of(conn, dispatch_job)
-        if state is None:
-            raise InvalidAction(f"event {event_id}: its dispatch job is gone (pruned); replay "
-                                "it with `python -m runner events replay`")
-        if state not in FINAL:
-            raise InvalidAction(f"event {event_id} is being dispatched now ({state})")
+        check_redispatch(event_id, transitions.state_of(conn, dispatch_job))
         conn.execute("UPDATE runner_event SET status = 'pending' WHERE id = %s", (event_id,))
         transitions.retry_now(conn, [dispatch_job], now=now, reason="event replayed by hand")
         transitions.notify(conn, db.channel)
@@ -113,9 +101,7 @@ def redispatch_event(db: PgDatabase, event_id: str, dispatch_job: str, *, now: f
 
 
 def _bulk_where(filters: JobFilter, states: Sequence[str]) -> tuple[str, list[object]]:
-    where, params = job_where(replace(filters, state=None))
-    joined = f"state IN {sql_in(states)}"
-    return (f"{where} AND {joined}" if where else f" WHERE {joined}"), params
+    return bulk_condition(*job_where(replace(filters, state=None)), states)
 
 
 def count_for_bulk(db: PgDatabase, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
@@ -129,12 +115,6 @@ def run_bulk(db: PgDatabase, verb: str, filters: JobFilter, states: Sequence[str
              up_to_rowid: int, now: float, chunk: int = 500) -> int:
     """Retry now or discard a counted set, oldest first, in short transactions; how many."""
     where, params = _bulk_where(filters, states)
-    total, last = 0, 0
-    while True:
-        rows = db.write(lambda conn, last=last: transitions.by_hand_in_bulk(
-            conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
-            channel=db.channel if verb == "retry" else None))
-        if not rows:
-            return total
-        total += len(rows)
-        last = max(rows)
+    return walk_bulk(lambda last: db.write(lambda conn: transitions.by_hand_in_bulk(
+        conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
+        channel=db.channel if verb == "retry" else None)))

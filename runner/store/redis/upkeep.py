@@ -13,6 +13,7 @@ import redis
 
 from runner.errors import DatabaseUnavailable, DiskFull
 from runner.sections import RetentionSection
+from runner.store.batches import prune_jobs_in_batches
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import PruneReport
 from runner.store.states import JobState
@@ -87,13 +88,8 @@ class RedisUpkeep(RedisBase):
                                                          dry_run=True)
             return report
         size = section.batch_size
-        jobs = job_logs = 0
-        while True:
-            batch_jobs, batch_logs = self.run(  # type: ignore[misc]
-                "prune_jobs", repr(float(completed_before)), repr(float(dead_before)), size)
-            jobs, job_logs = jobs + int(batch_jobs), job_logs + int(batch_logs)
-            if int(batch_jobs) < size:
-                break
+        jobs, job_logs = prune_jobs_in_batches(lambda: self.run(  # type: ignore[arg-type,return-value]
+            "prune_jobs", repr(float(completed_before)), repr(float(dead_before)), size), size)
         # The failed-attempt index outlives no job it could describe.
         self.r.zremrangebyscore(self.k("failed"), "-inf",
                                 f"({min(completed_before, dead_before)}")

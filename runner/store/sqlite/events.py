@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from runner.event_patterns import literal_prefix
+from runner.store.batches import delete_in_batches
 from runner.store.event_rows import (  # noqa: F401 - re-exported
     OUTCOME_OF_STATE,
     EventRow,
@@ -22,7 +23,6 @@ from runner.store.event_rows import (  # noqa: F401 - re-exported
 )
 from runner.store.event_rules import (
     PAGE,
-    delete_in_batches,
     dispatch_owners,
     found_event,
     mark_dispatched,
