@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.store.postgres import schedules as _schedules
 from runner.store.postgres import transitions as _transitions
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.schedule_store import data_version
 from runner.store.postgres.wakeup import Listener
 
 logger = logging.getLogger(__name__)
@@ -64,4 +64,4 @@ class PostgresHandle:
         pass  # each read sees the latest commits (READ COMMITTED)
 
     def data_version(self) -> int:
-        return _schedules.data_version(self.db)
+        return data_version(self.db)

@@ -15,11 +15,11 @@ from psycopg import errors as pg_errors
 from runner.errors import DuplicateJob, QueueFull
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
-from runner.store.postgres import control as _control
 from runner.store.postgres import counting as _counting
 from runner.store.postgres import reads as _reads
 from runner.store.postgres import transitions as _transitions
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.flow_control import forget_cancel
 from runner.store.rows import ClaimResult
 from runner.store.states import FINAL, JobState
 
@@ -105,7 +105,7 @@ class PostgresJobs:
                        results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
             _transitions.cancel_attempt(conn, job_id, now=now, reason=reason)
-            _control.forget_cancel(conn, job_id)
+            forget_cancel(conn, job_id)
             _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)

@@ -23,9 +23,10 @@ from runner.store.batches import (
     prune_jobs_in_batches,
     walk_bulk,
 )
-from runner.store.postgres import control, transitions
+from runner.store.postgres import flow_control as control
+from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.events import prune_events
+from runner.store.postgres.event_store import prune_events
 from runner.store.postgres.reads import where as job_where
 from runner.store.rows import JobFilter, PruneReport
 from runner.store.states import WorkerState, sql_is

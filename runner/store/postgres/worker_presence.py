@@ -1,4 +1,9 @@
-"""PostgreSQL: workers: registration, heartbeats, orphan recovery, named leases.
+"""PostgreSQL: the worker registry, heartbeats, orphan recovery and named leases.
+
+Across hosts: a job whose lease expired comes back whatever host ran it; a job
+whose owner is a process of *this* host that no longer exists comes back at
+once (its pid is checked here, where it means something). Orphans are locked
+as they are read, so two hosts recovering at once charge each crash once.
 
 The PostgreSQL side of :mod:`runner.store.worker_presence`, a mixin of
 :class:`runner.store.postgres.PostgresStore` (its ``db`` is the
@@ -7,12 +12,27 @@ The PostgreSQL side of :mod:`runner.store.worker_presence`, a mixin of
 
 from __future__ import annotations
 
+import time
+
+import psycopg
+
 from runner.store.backend import AttemptLog
-from runner.store.postgres import attempts as _attempts
-from runner.store.postgres import kv as _kv
-from runner.store.postgres import workers as _workers
+from runner.store.owners import node_of, parse_worker_id
+from runner.store.postgres import attempts, transitions
+from runner.store.postgres import flow_control as control
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.key_values import release_lease, take_lease
+from runner.store.recovery import (
+    Orphan,
+    dead_here,
+    idle_dead,
+    nothing_to_recover,
+    settle_orphans,
+)
 from runner.store.rows import Recovery
+from runner.store.states import JobState, WorkerState, sql_is
+
+_RUNNING = sql_is(WorkerState.RUNNING)
 
 
 class PostgresWorkers:
@@ -21,38 +41,125 @@ class PostgresWorkers:
     db: PgDatabase
 
     def attempt_log(self, owner: str) -> AttemptLog:
-        return _attempts.AttemptLog(self.db, owner)
+        return attempts.AttemptLog(self.db, owner)
 
     def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
                  now: float | None = None) -> None:
-        return _workers.register(self.db, owner, concurrency=concurrency, queues=queues, now=now)
+        """Record a worker process as running."""
+        db = self.db
+        at = time.time() if now is None else now
+        host, pid = parse_worker_id(owner)
+        db.write(lambda c: c.execute(
+            "INSERT INTO runner_worker (id, host, pid, started_at, heartbeat_at, state, "
+            "concurrency, queues) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET "
+            "host = excluded.host, pid = excluded.pid, started_at = excluded.started_at, "
+            "heartbeat_at = excluded.heartbeat_at, state = excluded.state, "
+            "concurrency = excluded.concurrency, queues = excluded.queues, stopped_at = NULL, "
+            "rss_bytes = NULL, cpu_percent = NULL, running = 0, processed = 0, status = NULL",
+            (owner, host, pid or 0, at, at, WorkerState.RUNNING.value, concurrency,
+             ",".join(queues) or "*")))
 
     def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
                   running: int | None = None, now: float | None = None) -> None:
-        return _workers.heartbeat(self.db, owner, job_ids, lease_seconds=lease_seconds,
-                                  rss_bytes=rss_bytes, cpu_percent=cpu_percent,
-                                  processed=processed, status=status, running=running, now=now)
+        """Say this worker is alive and extend the leases of the jobs it runs."""
+        db = self.db
+        at = time.time() if now is None else now
+
+        def beat(conn: psycopg.Connection) -> None:
+            conn.execute(
+                "UPDATE runner_worker SET heartbeat_at = %s, rss_bytes = coalesce(%s, rss_bytes), "
+                "cpu_percent = coalesce(%s, cpu_percent), running = %s, "
+                "processed = coalesce(%s, processed), status = coalesce(%s, status) WHERE id = %s",
+                (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
+                 processed, status, owner))
+            if job_ids:
+                transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
+
+        db.write(beat)
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:
-        return _workers.mark_stopped(self.db, owner, now)
+        """Record a clean exit of a worker process."""
+        db = self.db
+        at = time.time() if now is None else now
+        db.write(lambda c: c.execute(
+            "UPDATE runner_worker SET state = %s, stopped_at = %s, running = 0 WHERE id = %s",
+            (WorkerState.STOPPED.value, at, owner)))
 
     def recover_orphans(self, *, crash_limit: int, me: str | None = None,
                         now: float | None = None) -> Recovery:
-        return _workers.recover_orphans(self.db, crash_limit=crash_limit, me=me, now=now)
+        """Requeue (or bury) jobs whose worker is gone: lease expired, or a dead pid of this host.
+
+        An attempt its worker never started (see :mod:`runner.store.postgres.attempts`)
+        goes back uncharged.
+        """
+        db = self.db
+        at = time.time() if now is None else now
+        host = node_of(me)
+        rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
+                        "WHERE state = %s GROUP BY lease_owner", (transitions._EXECUTING,))
+        dead = dead_here((owner for owner, _ in rows), me, host)
+        idle = idle_dead([w for (w,) in db.query(
+            f"SELECT id FROM runner_worker WHERE state = {_RUNNING}")], me, dead, host)
+        if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
+            return Recovery([], [])
+
+        def cancel(conn: psycopg.Connection, orphan: Orphan, reason: str) -> None:
+            transitions.cancel_attempt(conn, orphan.id, now=at, reason=reason)
+            control.forget_cancel(conn, orphan.id)
+
+        def recover(conn: psycopg.Connection) -> Recovery:
+            found = transitions.orphans(conn, now=at, dead_owners=dead)
+            ran_by = attempts.read_started(conn, sorted({o.owner for o in found if o.owner}))
+            recovery = settle_orphans(
+                found, me, cancelled_by=lambda o: control.requested_by(conn, o.id, o.attempt),
+                started=lambda owner: ran_by.get(owner or ""),
+                cancel=lambda o, reason: cancel(conn, o, reason),
+                requeue_unstarted=lambda o: transitions.requeue_unstarted(conn, o.id, now=at),
+                charge=lambda o, message: transitions.charge_crash(
+                    conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at))
+            if recovery.requeued:
+                transitions.notify(conn, db.channel)
+            gone = dead + idle
+            if gone:
+                attempts.forget(conn, gone)
+                conn.execute(f"UPDATE runner_worker SET state = %s, stopped_at = %s, running = 0 "
+                             f"WHERE id = ANY(%s) AND state = {_RUNNING}",
+                             (WorkerState.DEAD.value, at, gone))
+            return recovery
+
+        return db.write(recover)
 
     def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
-        return _workers.prune_workers(self.db, older_than=older_than, now=now)
+        """Forget worker rows that stopped or went silent long ago."""
+        db = self.db
+        at = time.time() if now is None else now
+        return db.write(lambda c: c.execute(
+            "DELETE FROM runner_worker WHERE heartbeat_at < %s", (at - older_than,)).rowcount)
 
     def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
                      crash_limit: int, now: float | None = None) -> str | None:
-        return _workers.charge_stuck(self.db, job_id, attempt, owner, message,
-                                     crash_limit=crash_limit, now=now)
+        """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+
+        Returns the job's new state, or None when that attempt no longer runs under ``owner``.
+        """
+        db = self.db
+        at = time.time() if now is None else now
+
+        def charge(conn: psycopg.Connection) -> str | None:
+            running = transitions.running_attempt(conn, job_id, attempt, owner)
+            if running is None:
+                return None
+            dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
+                                            error_type="JobStuck", now=at)
+            return JobState.DEAD if dead else JobState.AVAILABLE
+
+        return db.write(charge)
 
     def take_lease(self, name: str, owner: str, ttl: float, *,
                    now: float | None = None) -> bool:
-        return _kv.take_lease(self.db, name, owner, ttl, now=now)
+        return take_lease(self.db, name, owner, ttl, now=now)
 
     def release_lease(self, name: str, owner: str) -> None:
-        _kv.release_lease(self.db, name, owner)
+        release_lease(self.db, name, owner)
