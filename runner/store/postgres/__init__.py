@@ -12,12 +12,11 @@ named as the protocol's module (as :class:`runner.store.sqlite.SqliteStore`):
 :mod:`.worker_presence`, :mod:`.schedule_store`, :mod:`.event_store`,
 :mod:`.log_store`, :mod:`.job_queries`, :mod:`.bulk_control`,
 :mod:`.job_stats`, :mod:`.dashboard_panels`, :mod:`.metrics_scrape`,
-:mod:`.key_values` and :mod:`.upkeep`. The events, schedules, workers, logs,
-key/value and flow-control mixins hold their own statements; the others call
-the statement modules they share: :mod:`.transitions` (the job state machine,
-with the tuned claim and enqueue), :mod:`.limits`, :mod:`.counting`,
-:mod:`.reads`, :mod:`.panels`, :mod:`.maintenance`, with :mod:`.connection`,
-:mod:`.schema` and :mod:`.wakeup` under them all.
+:mod:`.key_values` and :mod:`.upkeep`. Most mixins hold their own statements;
+the statements several parts share live in :mod:`.transitions` (the job state
+machine, with the tuned claim and enqueue), :mod:`.limits`, :mod:`.counting`,
+:mod:`.reads` and :mod:`.maintenance`, with :mod:`.connection`, :mod:`.schema`
+and :mod:`.wakeup` under them all.
 """
 
 from __future__ import annotations

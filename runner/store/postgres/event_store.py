@@ -44,11 +44,13 @@ _COLUMNS = ", ".join(EventRow.__dataclass_fields__)
 
 _E_COLUMNS = ", ".join("e." + c for c in EventRow.__dataclass_fields__)
 
+
 def _waiting_dispatch_job(conn: psycopg.Connection, now: float) -> str | None:
     row = conn.execute(
         f"SELECT id FROM runner_job WHERE task = '{DISPATCH_TASK}' AND state = {AVAILABLE_SQL} "
         f"AND run_at <= %s LIMIT 1", (now,)).fetchone()
     return row[0] if row else None
+
 
 def _recent_key(conn: psycopg.Connection, key: str, since: float) -> str | None:
     row = conn.execute(
@@ -59,6 +61,7 @@ def _recent_key(conn: psycopg.Connection, key: str, since: float) -> str | None:
 _PRUNABLE = ("SELECT e.id FROM runner_event e WHERE e.emitted_at < %s AND e.status != 'pending' "
              "AND NOT EXISTS (SELECT 1 FROM runner_job j WHERE j.event_id = e.id "
              f"AND j.state IN {LIVE_SQL})")
+
 
 def prune_events(db: PgDatabase, older_than_days: float, *, now: float | None = None,
                  batch: int = 1000, dry_run: bool = False) -> int:

@@ -25,9 +25,11 @@ from runner.store.states import CANCELLABLE, JobState
 #: What can be paused.
 KINDS = ("queue", "task")
 
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
 
 def set_pause(conn: psycopg.Connection, kind: str, name: str, paused: bool, *, now: float,
               by: str | None) -> bool:
@@ -42,6 +44,7 @@ def set_pause(conn: psycopg.Connection, kind: str, name: str, paused: bool, *, n
         "changed_by = excluded.changed_by", (kind, name, int(paused), now, by))
     return row is None or bool(row[0]) != paused
 
+
 def seed_pauses(conn: psycopg.Connection, kind: str, names: Sequence[str], *, now: float,
                 by: str = "settings") -> None:
     """Pause the named queues or tasks that have no recorded state yet."""
@@ -50,6 +53,7 @@ def seed_pauses(conn: psycopg.Connection, kind: str, names: Sequence[str], *, no
         "INSERT INTO runner_pause (kind, name, paused, changed_at, changed_by) "
         "SELECT %s, name, 1, %s, %s FROM unnest(%s::text[]) AS n(name) "
         "ON CONFLICT (kind, name) DO NOTHING", (kind, now, by, sorted(set(names))))
+
 
 def request_cancel(conn: psycopg.Connection, job_id: str, *, by: str,
                    now: float) -> JobState | None:
@@ -71,11 +75,13 @@ def request_cancel(conn: psycopg.Connection, job_id: str, *, by: str,
             (now, by, job_id))
     return state
 
+
 def requested_by(conn: psycopg.Connection, job_id: str, attempt: int) -> str | None:
     """Who asked to cancel this attempt of a job, inside a transaction; None if nobody."""
     row = conn.execute("SELECT requested_by FROM runner_cancel WHERE job_id = %s "
                        "AND attempt = %s", (job_id, attempt)).fetchone()
     return None if row is None else row[0]
+
 
 def forget_settled_cancels(conn: psycopg.Connection) -> int:
     """Drop requests whose attempt is over (a job that finished before its worker looked)."""
@@ -83,6 +89,7 @@ def forget_settled_cancels(conn: psycopg.Connection) -> int:
         "DELETE FROM runner_cancel c WHERE NOT EXISTS (SELECT 1 FROM runner_job j WHERE "
         "j.id = c.job_id AND j.attempt = c.attempt AND j.state = %s)",
         (JobState.EXECUTING.value,)).rowcount
+
 
 def forget_cancel(conn: psycopg.Connection, job_id: str) -> None:
     """Drop a job's request once its attempt is settled (in that transaction)."""

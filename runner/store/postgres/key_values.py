@@ -24,10 +24,12 @@ _WAITING = [s.value for s in WAITING]
 #: Appended to a ``WHERE key ...`` clause; its parameter is the current time.
 _LIVE = " AND (expires_at IS NULL OR expires_at >= %s)"
 
+
 def put(db: PgDatabase, key: str, value: bytes) -> None:
     db.write(lambda c: c.execute(
         "INSERT INTO runner_kv (key, value) VALUES (%s, %s) ON CONFLICT (key) "
         "DO UPDATE SET value = excluded.value, expires_at = NULL", (key, value)), single=True)
+
 
 def put_if_empty(db: PgDatabase, key: str, value: bytes, ttl: float | None, now: float) -> bool:
     def put(conn: psycopg.Connection) -> bool:
@@ -38,8 +40,10 @@ def put_if_empty(db: PgDatabase, key: str, value: bytes, ttl: float | None, now:
 
     return db.write(put)
 
+
 def count(db: PgDatabase) -> int:
     return db.query("SELECT count(*) FROM runner_kv")[0][0]
+
 
 def take_lease(db: PgDatabase, name: str, owner: str, ttl: float, *,
                now: float | None = None) -> bool:
@@ -52,6 +56,7 @@ def take_lease(db: PgDatabase, name: str, owner: str, ttl: float, *,
         "RETURNING owner", (name, owner, at + ttl, at)).fetchall(),
         deadline=ttl / 3, single=True)
     return bool(rows and rows[0][0] == owner)
+
 
 def release_lease(db: PgDatabase, name: str, owner: str) -> None:
     """Give the lease up (a clean stop), so another holder can take it at once."""

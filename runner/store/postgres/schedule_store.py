@@ -31,6 +31,7 @@ _COLUMNS = ", ".join(f"s.{name}" for name in list(ScheduleRow.__dataclass_fields
 _INSERT = ("INSERT INTO runner_schedule AS s (name, task, expression, tz, misfire, overlap, "
            "enabled, next_fire_at, created_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)")
 
+
 def data_version(db: PgDatabase) -> int:
     """A number that changes when schedules change (the scheduler's cheap poll).
 
@@ -41,6 +42,7 @@ def data_version(db: PgDatabase) -> int:
                     "updated_at::text || ':' || coalesce(next_fire_at::text, '') || ':' || "
                     "paused::text, ',' ORDER BY name), 0), 0) FROM runner_schedule")[0][0]
 
+
 def fire(db: PgDatabase, plans: Sequence[FirePlan], *, clock: Callable[[], float],
          queue_size: int) -> list[FireResult]:
     """Fire due schedules in one transaction; returns the outcomes."""
@@ -50,6 +52,7 @@ def fire(db: PgDatabase, plans: Sequence[FirePlan], *, clock: Callable[[], float
         return [_fire_one(conn, plan, clock(), queue_size, channel) for plan in plans]
 
     return db.write(write) if plans else []
+
 
 def _fire_one(conn: psycopg.Connection, plan: FirePlan, fired_at: float, queue_size: int,
               channel: str) -> FireResult:
