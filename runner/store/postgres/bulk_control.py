@@ -1,8 +1,6 @@
 """PostgreSQL: writes by hand: retry now, cancel, discard, bulk.
 
-The PostgreSQL side of :mod:`runner.store.bulk_control`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.bulk_control`.
 """
 
 from __future__ import annotations

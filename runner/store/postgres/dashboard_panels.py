@@ -1,8 +1,6 @@
 """PostgreSQL: the dashboard's panels, the same answers as SQLite's.
 
-The PostgreSQL side of :mod:`runner.store.dashboard_panels`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.dashboard_panels`.
 """
 
 from __future__ import annotations

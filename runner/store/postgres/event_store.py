@@ -4,9 +4,7 @@ The same rows and meaning as on SQLite. Fan-out is a compare-and-set of each
 event's status (``pending`` → ``dispatched``), so a dispatch that runs twice,
 on any host, writes its handler jobs once.
 
-The PostgreSQL side of :mod:`runner.store.event_store`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.event_store`.
 """
 
 from __future__ import annotations

@@ -6,9 +6,7 @@ holds for every worker of every host and survives restarts. A ``runner_pause``
 row records a resume too (``paused = 0``), so ``[queues.NAME] paused = true``
 only seeds a queue nobody has paused or resumed yet.
 
-The PostgreSQL side of :mod:`runner.store.flow_control`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.flow_control`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """PostgreSQL: the open handle: the database, closing, LISTEN/NOTIFY wake-ups, data_version.
 
-The PostgreSQL side of :mod:`runner.store.handle`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.handle`.
 """
 
 from __future__ import annotations

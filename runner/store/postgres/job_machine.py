@@ -1,8 +1,6 @@
 """PostgreSQL: the job state machine: enqueue, claim, ack, retry, bury and the rest.
 
-The PostgreSQL side of :mod:`runner.store.job_machine`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.job_machine`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """PostgreSQL: reads of jobs and workers for the CLI.
 
-The PostgreSQL side of :mod:`runner.store.job_queries`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.job_queries`.
 """
 
 from __future__ import annotations

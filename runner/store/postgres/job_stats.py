@@ -1,8 +1,6 @@
 """PostgreSQL: counts, rates and failure groups.
 
-The PostgreSQL side of :mod:`runner.store.job_stats`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.job_stats`.
 """
 
 from __future__ import annotations

@@ -4,9 +4,7 @@ queue sizes, and the named leases (``runner_lease``).
 Keys written with a TTL are gone once expired, for every read;
 :func:`put_if_empty` deletes the expired row when it takes the key over.
 
-The PostgreSQL side of :mod:`runner.store.key_values`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.key_values`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """PostgreSQL: stored log records (``runner_log``): insert, cap, read.
 
-The PostgreSQL side of :mod:`runner.store.log_store`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.log_store`.
 """
 
 from __future__ import annotations

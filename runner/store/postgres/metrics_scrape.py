@@ -1,8 +1,6 @@
 """PostgreSQL: the metrics scrape's snapshot, bounded by tasks x queues.
 
-The PostgreSQL side of :mod:`runner.store.metrics_scrape`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.metrics_scrape`.
 """
 
 from __future__ import annotations

@@ -6,9 +6,7 @@ second scheduler's ``UPDATE`` waits for the first one's row lock, then finds
 hosts race for it; ``runner_schedule_run``'s UNIQUE (schedule, slot, manual)
 is the second guard.
 
-The PostgreSQL side of :mod:`runner.store.schedule_store`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.schedule_store`.
 """
 
 from __future__ import annotations

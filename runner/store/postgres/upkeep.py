@@ -1,8 +1,6 @@
 """PostgreSQL: retention, and the server's own upkeep (autovacuum, checksums, its disk).
 
-The PostgreSQL side of :mod:`runner.store.upkeep`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.upkeep`.
 """
 
 from __future__ import annotations

@@ -5,9 +5,7 @@ whose owner is a process of *this* host that no longer exists comes back at
 once (its pid is checked here, where it means something). Orphans are locked
 as they are read, so two hosts recovering at once charge each crash once.
 
-The PostgreSQL side of :mod:`runner.store.worker_presence`, a mixin of
-:class:`runner.store.postgres.PostgresStore` (its ``db`` is the
-:class:`~runner.store.postgres.connection.PgDatabase`).
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.worker_presence`.
 """
 
 from __future__ import annotations
