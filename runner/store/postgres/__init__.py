@@ -15,8 +15,8 @@ named as the protocol's module (as :class:`runner.store.sqlite.SqliteStore`):
 :mod:`.key_values` and :mod:`.upkeep`. Most mixins hold their own statements;
 the statements several parts share live in :mod:`.transitions` (the job state
 machine, with the tuned claim and enqueue), :mod:`.limits`, :mod:`.counting`,
-:mod:`.reads` and :mod:`.maintenance`, with :mod:`.connection`, :mod:`.schema`
-and :mod:`.wakeup` under them all.
+:mod:`.job_queries` (the job filter) and :mod:`.maintenance`, with
+:mod:`.connection`, :mod:`.schema` and :mod:`.wakeup` under them all.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.job_queries import list_workers, queue_oldest, where
 from runner.store.postgres.lookup import JOB_COLUMNS
-from runner.store.postgres.reads import list_workers, queue_oldest, where
 from runner.store.rows import JobFilter
 from runner.store.states import (
     COMPLETED_SQL,

@@ -14,10 +14,10 @@ from runner.errors import DuplicateJob, QueueFull
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.postgres import counting as _counting
-from runner.store.postgres import reads as _reads
 from runner.store.postgres import transitions as _transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.flow_control import forget_cancel
+from runner.store.postgres.job_queries import has_future_jobs, job_state
 from runner.store.rows import ClaimResult
 from runner.store.states import FINAL, JobState
 
@@ -151,10 +151,10 @@ class PostgresJobs:
         self.db.write(lambda conn: _transitions.set_progress(conn, job_id, done, total, message))
 
     def has_future_jobs(self) -> bool:
-        return _reads.has_future_jobs(self.db)
+        return has_future_jobs(self.db)
 
     def job_is_final(self, job_id: str) -> bool:
-        state = _reads.job_state(self.db, job_id)
+        state = job_state(self.db, job_id)
         return state is None or state in FINAL
 
 

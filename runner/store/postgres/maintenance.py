@@ -27,7 +27,7 @@ from runner.store.postgres import flow_control as control
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.event_store import prune_events
-from runner.store.postgres.reads import where as job_where
+from runner.store.postgres.job_queries import where as job_where
 from runner.store.rows import JobFilter, PruneReport
 from runner.store.states import WorkerState, sql_is
 
