@@ -7,8 +7,10 @@ each backend builds them from its own rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from runner.errors import JobNotFound
 from runner.store.job_rows import Claimed
 
 #: Name of the built-in task that fans events out to their handlers.
@@ -218,3 +220,18 @@ class PauseRow:
     paused: bool
     changed_at: float
     changed_by: str | None
+
+
+def found_job(lookup: Callable[[], tuple | None], job_id: str) -> JobRow:
+    """The job ``lookup`` finds by id or a unique start or end of it (the job columns).
+
+    Raises:
+        JobNotFound: no job, or the prefix is ambiguous.
+    """
+    try:
+        row = lookup()
+    except AmbiguousId:
+        raise JobNotFound(f"job id '{job_id}' is ambiguous; give more of it") from None
+    if row is None:
+        raise JobNotFound(f"no job with id '{job_id}'")
+    return JobRow(*row)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import time
 
-from runner.errors import JobNotFound
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.lookup import JOB_COLUMNS, AmbiguousId, lookup_id
-from runner.store.rows import AttemptError, JobFilter, JobRow, QueueDepth, WorkerRow
+from runner.store.postgres.lookup import JOB_COLUMNS, lookup_id
+from runner.store.rows import AttemptError, JobFilter, JobRow, QueueDepth, WorkerRow, found_job
 from runner.store.sqlite.queries import job_where
 from runner.store.states import (
     ALL,
@@ -95,14 +94,7 @@ class PostgresQueries:
         Raises:
             JobNotFound: no job, or the prefix is ambiguous.
         """
-        db = self.db
-        try:
-            row = lookup_id(db, "runner_job", JOB_COLUMNS, job_id)
-        except AmbiguousId:
-            raise JobNotFound(f"job id '{job_id}' is ambiguous; give more of it") from None
-        if row is None:
-            raise JobNotFound(f"no job with id '{job_id}'")
-        return JobRow(*row)
+        return found_job(lambda: lookup_id(self.db, "runner_job", JOB_COLUMNS, job_id), job_id)
 
     def job_errors(self, job_id: str) -> list[AttemptError]:
         """Every failed attempt of a job, oldest first (the timeline)."""
