@@ -21,7 +21,7 @@ from runner.store.event_rows import (
     NewEvent,
 )
 from runner.store.job_rows import NewJob
-from runner.store.rows import AmbiguousId
+from runner.store.rows import found_row
 
 #: Events read per statement of :func:`newest_events`.
 PAGE = 1000
@@ -96,13 +96,7 @@ def found_event(lookup: Callable[[], tuple | None], event_id: str) -> EventRow:
     Raises:
         EventNotFound: no event, or the prefix is ambiguous.
     """
-    try:
-        row = lookup()
-    except AmbiguousId:
-        raise EventNotFound(f"event id '{event_id}' is ambiguous; give more of it") from None
-    if row is None:
-        raise EventNotFound(f"no event with id '{event_id}'")
-    return EventRow(*row)
+    return EventRow(*found_row(lookup, event_id, "event", EventNotFound))
 
 
 def newest_events(page: Callable[[float], list[tuple]], pattern: str | None,

@@ -222,16 +222,26 @@ class PauseRow:
     changed_by: str | None
 
 
+def found_row(lookup: Callable[[], tuple | None], ident: str, what: str,
+              missing: type[Exception]) -> tuple:
+    """The row ``lookup`` finds by id or a unique start or end of it.
+
+    Raises:
+        missing: no row, or the prefix is ambiguous (``what`` names the kind of row).
+    """
+    try:
+        row = lookup()
+    except AmbiguousId:
+        raise missing(f"{what} id '{ident}' is ambiguous; give more of it") from None
+    if row is None:
+        raise missing(f"no {what} with id '{ident}'")
+    return row
+
+
 def found_job(lookup: Callable[[], tuple | None], job_id: str) -> JobRow:
     """The job ``lookup`` finds by id or a unique start or end of it (the job columns).
 
     Raises:
         JobNotFound: no job, or the prefix is ambiguous.
     """
-    try:
-        row = lookup()
-    except AmbiguousId:
-        raise JobNotFound(f"job id '{job_id}' is ambiguous; give more of it") from None
-    if row is None:
-        raise JobNotFound(f"no job with id '{job_id}'")
-    return JobRow(*row)
+    return JobRow(*found_row(lookup, job_id, "job", JobNotFound))
