@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from runner.errors import QueueFull
 from runner.store.job_rows import NewJob
-from runner.store.schedule_rows import FirePlan, FireResult
+from runner.store.schedule_rows import FirePlan, FireResult, unique_held
 
 
 def slot_reasons(plan: FirePlan, skip_next: bool, waiting: int,
@@ -40,13 +40,15 @@ def slot_reasons(plan: FirePlan, skip_next: bool, waiting: int,
 
 def fire_slots(plan: FirePlan, result: FireResult, reasons: list[str | None], *,
                record: Callable[[float, NewJob, str | None], bool],
-               enqueue: Callable[[NewJob], None],
+               enqueue: Callable[[NewJob], str | None],
                skip: Callable[[float, str], None]) -> str | None:
     """Walk the planned slots into ``result``; returns the last job enqueued.
 
     ``record(slot, job, reason)`` writes the slot's run record and answers False
-    when the slot fired before (it never fires twice); ``enqueue(job)`` raises
-    QueueFull at a full queue, and ``skip(slot, reason)`` then rewrites the record.
+    when the slot fired before (it never fires twice); ``enqueue(job)`` answers
+    why the job was not written (its unique key is held: :func:`unique_held`) or
+    None, and raises QueueFull at a full queue; ``skip(slot, reason)`` then
+    rewrites the record.
     """
     last_job = None
     for slot, job, reason in zip(plan.slots, plan.jobs, reasons, strict=True):
@@ -54,9 +56,10 @@ def fire_slots(plan: FirePlan, result: FireResult, reasons: list[str | None], *,
             continue
         if reason is None:
             try:
-                enqueue(job)
+                reason = enqueue(job)
             except QueueFull:
                 reason = f"queue '{job.queue}' is full"
+            if reason is not None:
                 skip(slot, reason)
         if reason is None:
             result.enqueued.append((slot, job.id))
@@ -64,6 +67,12 @@ def fire_slots(plan: FirePlan, result: FireResult, reasons: list[str | None], *,
         else:
             result.skipped.append((slot, reason))
     return last_job
+
+
+def held_by(holder: str | None) -> str | None:
+    """Why a scheduled run was not enqueued: ``holder``, the live job that holds its
+    unique key, or None (it was)."""
+    return None if holder is None else unique_held(holder)
 
 
 def run_outcome(reason: str | None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from runner.store.postgres import transitions as _transitions
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.room import PgRoom
 from runner.store.postgres.schedule_store import data_version
 from runner.store.postgres.wakeup import Listener
 
@@ -21,8 +22,9 @@ logger = logging.getLogger(__name__)
 _NOTIFIED_RECENTLY = 0.05
 
 
-class PostgresHandle:
-    """:class:`runner.store.handle.StoreHandle` on a PostgreSQL database."""
+class PostgresHandle(PgRoom):
+    """:class:`runner.store.handle.StoreHandle` on a PostgreSQL database (room wake-ups:
+    :mod:`.room`)."""
 
     def __init__(self, db: PgDatabase, *, readonly: bool = False) -> None:
         self.db = db

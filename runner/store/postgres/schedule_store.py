@@ -21,7 +21,13 @@ from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import SCHEDULE_ACTIVE
 from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
-from runner.store.schedule_rules import fire_slots, fired_values, run_outcome, slot_reasons
+from runner.store.schedule_rules import (
+    fire_slots,
+    fired_values,
+    held_by,
+    run_outcome,
+    slot_reasons,
+)
 from runner.store.states import EXECUTING_SQL, LIVE_SQL, WAITING_SQL
 
 _COLUMNS = ", ".join(f"s.{name}" for name in list(ScheduleRow.__dataclass_fields__)[:-1])
@@ -66,9 +72,11 @@ def _fire_one(conn: psycopg.Connection, plan: FirePlan, fired_at: float, queue_s
         f"count(*) FILTER (WHERE state = {EXECUTING_SQL}) "
         f"FROM runner_job WHERE schedule = %s AND state IN {LIVE_SQL}", (plan.name,)).fetchone()
 
-    def enqueue(job: NewJob) -> None:
+    def enqueue(job: NewJob) -> str | None:
+        sizes = {job.queue: queue_size} if queue_size else {}
         with conn.transaction():
-            transitions.enqueue(conn, [job], fired_at, queue_size=queue_size, channel=channel)
+            return held_by(transitions.enqueue_new(conn, [job], fired_at, sizes=sizes,
+                                                   channel=channel).duplicates.get(job.id))
 
     last_job = fire_slots(
         plan, result, slot_reasons(plan, bool(row[0]), waiting, running),

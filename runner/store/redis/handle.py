@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 import redis
 
 from runner.store.redis.codec import integer
-from runner.store.redis.connection import RedisBase
+from runner.store.redis.room import RedisRoom
 from runner.store.redis.wakeups import RedisListener
 
 
-class RedisHandle(RedisBase):
-    """:class:`runner.store.handle.StoreHandle` on Redis."""
+class RedisHandle(RedisRoom):
+    """:class:`runner.store.handle.StoreHandle` on Redis (room wake-ups: :mod:`.room`)."""
 
     readonly_handle = False
 

@@ -13,7 +13,13 @@ from collections.abc import Callable, Sequence
 
 from runner.store.job_rows import NewJob
 from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem  # noqa: F401 - re-exported
-from runner.store.schedule_rules import fire_slots, fired_values, run_outcome, slot_reasons
+from runner.store.schedule_rules import (
+    fire_slots,
+    fired_values,
+    held_by,
+    run_outcome,
+    slot_reasons,
+)
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.sqlite.transitions import enqueue
@@ -109,7 +115,8 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
             "job_id, outcome) VALUES (?, ?, 0, ?, ?, ?)",
             (plan.name, slot, fired_at, None if reason else job.id,
              run_outcome(reason))).rowcount),
-        enqueue=lambda job: enqueue(conn, [job], created=fired_at, queue_size=queue_size),
+        enqueue=lambda job: held_by(enqueue(conn, [job], created=fired_at,
+                                            queue_size=queue_size).duplicates.get(job.id)),
         skip=lambda slot, reason: conn.execute(
             "UPDATE runner_schedule_run SET job_id = NULL, outcome = ? WHERE "
             "schedule = ? AND slot = ? AND manual = 0", (run_outcome(reason), plan.name, slot)))
