@@ -7,8 +7,10 @@ each backend builds them from its own rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from runner.errors import JobNotFound
 from runner.store.job_rows import Claimed
 
 #: Name of the built-in task that fans events out to their handlers.
@@ -218,3 +220,28 @@ class PauseRow:
     paused: bool
     changed_at: float
     changed_by: str | None
+
+
+def found_row(lookup: Callable[[], tuple | None], ident: str, what: str,
+              missing: type[Exception]) -> tuple:
+    """The row ``lookup`` finds by id or a unique start or end of it.
+
+    Raises:
+        missing: no row, or the prefix is ambiguous (``what`` names the kind of row).
+    """
+    try:
+        row = lookup()
+    except AmbiguousId:
+        raise missing(f"{what} id '{ident}' is ambiguous; give more of it") from None
+    if row is None:
+        raise missing(f"no {what} with id '{ident}'")
+    return row
+
+
+def found_job(lookup: Callable[[], tuple | None], job_id: str) -> JobRow:
+    """The job ``lookup`` finds by id or a unique start or end of it (the job columns).
+
+    Raises:
+        JobNotFound: no job, or the prefix is ambiguous.
+    """
+    return JobRow(*found_row(lookup, job_id, "job", JobNotFound))

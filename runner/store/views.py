@@ -7,9 +7,10 @@ and the dashboard show them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from runner.store.rows import JobRow, LogRow, WorkerRow
+from runner.store.rows import JobFilter, JobRow, LogRow, WorkerRow
 from runner.store.states import JobState
 
 #: States the Jobs screen cycles through (``None`` is every job).
@@ -183,3 +184,62 @@ class TaskTotals:
     """Seconds of processing time of the completed jobs."""
     buckets: tuple[int, ...]
     """Completed jobs that took at most each of :data:`BUCKETS` (cumulative)."""
+
+
+# -- what every backend computes from the rows it read -----------------------------------
+
+
+def run_times(rows: Sequence[tuple[str, float, float | None]], now: float, sample: int
+              ) -> tuple[RunTimes, dict[str, RunTimes]]:
+    """p50/p95 run time and completions per minute, overall and per queue, of the newest
+    ``sample`` completions ``(queue, finished_at, run time)``, newest first."""
+    since = now - 60
+    # A full sample inside the last minute holds only part of it: scale to the minute.
+    span = now - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
+    scale = 60.0 / max(span, 1.0)
+
+    def stats(picked: Sequence[tuple[str, float, float | None]]) -> RunTimes:
+        took = [d for _, _, d in picked if d is not None and d >= 0]
+        recent = sum(1 for _, finished, _ in picked if finished >= since)
+        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
+                        len(picked))
+
+    by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
+    for row in rows:
+        by_queue.setdefault(row[0], []).append(row)
+    return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
+
+
+def worker_loads(running: Iterable[tuple[str | None, str, str, float | None]],
+                 workers: Iterable[WorkerRow]) -> list[WorkerLoad]:
+    """Each worker with the running jobs ``(owner, id, task, started_at)`` it holds."""
+    by_owner: dict[str, list[RunningJob]] = {}
+    for owner, job_id, task, started in running:
+        by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
+    return [WorkerLoad(w, by_owner.get(w.id, [])) for w in workers]
+
+
+def check_sort(sort: str) -> None:
+    """Raises ValueError unless ``sort`` is one of :data:`JOB_SORTS`."""
+    if sort not in JOB_SORTS:
+        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
+
+
+def in_insertion_order(filters: JobFilter) -> bool:
+    """Whether a listing by these filters pages in insertion order (by row number):
+    with one state or a task, an index by (state|task, created_at) gives the order."""
+    return filters.state in (None, "waiting", "failed") and not filters.task
+
+
+def keyset_page(rows: Sequence[tuple], limit: int, created_at: int) -> JobPage:
+    """A page from up to ``limit + 1`` rows ``(row number, *job columns)``; the extra row
+    says there is more. ``created_at`` is that column's place among the job columns."""
+    jobs = [JobRow(*row[1:]) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return JobPage(jobs, PageKey(last[1 + created_at], last[0]) if last is not None else None)
+
+
+def ranked_page(rows: Sequence[tuple], limit: int, offset: int) -> JobPage:
+    """A page of a ranked sort from up to ``limit + 1`` job rows read at ``offset``."""
+    jobs = [JobRow(*row) for row in rows[:limit]]
+    return JobPage(jobs, PageKey(0.0, offset + limit) if len(rows) > limit else None)

@@ -130,7 +130,7 @@ class PgDatabase:
         """A dedicated connection outside the pool (the ``LISTEN`` loop); the caller closes it."""
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
 
-    # -- what this process knows of revocations (see runner.store.postgres.kv) ------
+    # -- what this process knows of revocations (see runner.store.postgres.key_values) ------
 
     def revocation_epoch(self) -> int:
         """The current epoch, read before a claim looks for revocations."""

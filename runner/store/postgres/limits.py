@@ -37,19 +37,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from runner.flow import (
-    FlowLimits,
-    Rate,
-    bucket_key,
-    claim_order,
-    full_label,
-    has_token,
-    next_token_at,
-    refill,
-    turn_key,
-    weighted_next,
-    weighted_step,
-)
+from runner.flow import FlowLimits, claim_order, turn_key, weighted_next, weighted_step
+from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
 from runner.store.states import WAITING, JobState
 
 #: Levels of priority read per claim with aging; jobs of lower levels wait for a later claim.
@@ -62,85 +51,7 @@ _EXECUTING = JobState.EXECUTING.value
 
 
 @dataclass
-class _Candidate:
-    id: str
-    task: str
-    key: str | None
-    queue: str
-    order: tuple[int, float]
-
-
-@dataclass
-class _Budget:
-    """What the limits still allow in this claim."""
-
-    limits: FlowLimits
-    running_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    running_task: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    running_key: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    tokens: dict[str, float] = field(default_factory=dict)
-    spent: set[str] = field(default_factory=set)
-    turns: dict[str, float] = field(default_factory=dict)
-    paused_tasks: frozenset[str] = frozenset()
-
-    def queue_open(self, queue: str) -> bool:
-        cap = self.limits.queue_concurrency.get(queue, 0)
-        if cap and self.running_queue[queue] >= cap:
-            return False
-        rate = self.limits.queue_rates.get(queue)
-        return rate is None or has_token(self.tokens.get(bucket_key("queue", queue), 1.0), rate)
-
-    def task_open(self, task: str) -> bool:
-        cap = self.limits.task_concurrency.get(task, 0)
-        if cap and self.running_task[task] >= cap:
-            return False
-        rate = self.limits.task_rates.get(task)
-        return rate is None or has_token(self.tokens.get(bucket_key("task", task), 1.0), rate)
-
-    def key_open(self, task: str, key: str | None) -> bool:
-        cap = self.limits.key_concurrency.get(task, 0)
-        return not (cap and key is not None and self.running_key[(task, key)] >= cap)
-
-    def allows(self, c: _Candidate) -> bool:
-        return (self.queue_open(c.queue) and self.task_open(c.task)
-                and self.key_open(c.task, c.key))
-
-    def full(self) -> frozenset[str]:
-        """The concurrency limits at their cap (a job finishing frees a slot others want)."""
-        found = {full_label("queue", q) for q, cap in self.limits.queue_concurrency.items()
-                 if self.running_queue[q] >= cap}
-        found.update(full_label("task", t) for t, cap in self.limits.task_concurrency.items()
-                     if self.running_task[t] >= cap)
-        found.update(full_label("task", t) for (t, _), n in self.running_key.items()
-                     if n >= self.limits.key_concurrency.get(t, 0) > 0)
-        return frozenset(found)
-
-    def take(self, c: _Candidate) -> None:
-        self.running_queue[c.queue] += 1
-        self.running_task[c.task] += 1
-        if c.key is not None:
-            self.running_key[(c.task, c.key)] += 1
-        for name in (bucket_key("queue", c.queue), bucket_key("task", c.task)):
-            if name in self.tokens:
-                self.tokens[name] -= 1
-                self.spent.add(name)
-
-    def held(self) -> tuple[list[str], list[str], list[str]]:
-        """Tasks, and (task, key) pairs, that may start nothing more in this claim."""
-        limits = self.limits
-        tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
-                        if not self.task_open(t)} | self.paused_tasks)
-        keys = sorted(self.keys_held())
-        return tasks, [t for t, _ in keys], [k for _, k in keys]
-
-    def keys_held(self) -> set[tuple[str, str]]:
-        """The (task, key) pairs that may start nothing more in this claim."""
-        return {pair for pair, n in self.running_key.items()
-                if n >= self.limits.key_concurrency.get(pair[0], 0) > 0}
-
-
-@dataclass
-class _KeyLockingBudget(_Budget):
+class _KeyLockingBudget(Budget):
     """The budget of a claim on PostgreSQL: a per-key limit is serialised per key, by a
     lock this claim tries when it first reads a job of that key (module docstring)."""
 
@@ -156,7 +67,11 @@ class _KeyLockingBudget(_Budget):
         pair = (task, key)
         return pair in self.locked_keys and self.running_key[pair] < cap
 
-    def lock_keys(self, conn: psycopg.Connection, candidates: Sequence[_Candidate]) -> None:
+    def unbound(self, queues: Sequence[str], want: int) -> bool:
+        # A key is only counted under its lock, taken as its jobs are read: never unbound.
+        return not self.limits.key_concurrency and super().unbound(queues, want)
+
+    def lock_keys(self, conn: psycopg.Connection, candidates: Sequence[Candidate]) -> None:
         """Lock the limited keys of ``candidates`` not met before and count their running
         jobs afresh; a key another claim holds is passed over (see the module docstring)."""
         pairs = sorted({(c.task, c.key) for c in candidates
@@ -186,18 +101,6 @@ class _KeyLockingBudget(_Budget):
 
     def keys_held(self) -> set[tuple[str, str]]:
         return super().keys_held() | self.passed_keys
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What the limits let a claim take."""
-
-    ids: list[str]
-    """Jobs to claim now, best first (locked by this transaction)."""
-    next_due: float | None
-    """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
-    full: frozenset[str]
-    """Concurrency limits at their cap once these start (:func:`runner.flow.full_label`)."""
 
 
 def needs_flow(conn: psycopg.Connection, limits: FlowLimits | None, scope: str,
@@ -244,9 +147,7 @@ def choose(conn: psycopg.Connection, *, now: float, want: int, queues: Sequence[
     full = budget.full()
     if not chosen:
         return Choice([], _next_due(conn, now, waiting, budget, want), full)
-    state = [(name, budget.tokens[name]) for name in sorted(budget.spent)]
-    if limits.weights:
-        state += [(turn_key(q), value) for q, value in sorted(budget.turns.items())]
+    state = budget.changed_state()
     if state:
         conn.execute(
             "INSERT INTO runner_flow (key, value, updated_at) "
@@ -274,7 +175,7 @@ def key_lock_name(task: str, key: str) -> str:
 
 
 def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
-              queues: Sequence[str]) -> tuple[list[str], _Budget]:
+              queues: Sequence[str]) -> tuple[list[str], Budget]:
     """The queues with waiting jobs (this worker's only), the jobs running per queue,
     task and key, and the stored buckets and queue turns (locked)."""
     budget = _KeyLockingBudget(limits)
@@ -285,13 +186,8 @@ def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
         for queue, task, key, n in conn.execute(
                 "SELECT queue, task, concurrency_key, count(*) FROM runner_job "
                 "WHERE state = %s GROUP BY queue, task, concurrency_key", (_EXECUTING,)):
-            budget.running_queue[queue] += n
-            budget.running_task[task] += n
-            if key is not None:
-                budget.running_key[(task, key)] += n
-    rates: dict[str, Rate] = {bucket_key("queue", q): r for q, r in limits.queue_rates.items()
-                              if q in waiting}
-    rates.update((bucket_key("task", t), r) for t, r in limits.task_rates.items())
+            budget.count_running(queue, task, key, n)
+    rates = bucket_rates(limits, waiting)
     names = sorted(rates)
     if limits.weights:
         names += [turn_key(q) for q in waiting]
@@ -300,47 +196,21 @@ def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
         stored = {k: (v, at) for k, v, at in conn.execute(
             "SELECT key, value, updated_at FROM runner_flow WHERE key = ANY(%s) "
             "ORDER BY key FOR UPDATE", (names,)).fetchall()}
-    for name, rate in rates.items():
-        level, updated = stored.get(name, (None, now))
-        budget.tokens[name] = refill(level, updated, now, rate)
-    if limits.weights:
-        budget.turns = {q: stored.get(turn_key(q), (0.0, now))[0] for q in waiting}
+    budget.fill(rates, stored, waiting, now)
     return waiting, budget
 
 
-class _Stream:
-    """Due jobs of some queues, best first, read from the database as far as needed."""
+class _Stream(Stream):
+    """Due jobs of some queues, best first, read from the database as far as needed
+    (:class:`runner.store.claim_budget.Stream`); a row read once is not read again."""
 
     def __init__(self, queues: Sequence[str], now: float, size: int, aging: float,
                  crashes: str) -> None:
-        self.queues = list(queues)
-        self.now, self.aging, self.crashes = now, aging, crashes
-        self.size = max(1, size)
-        self.rows: list[_Candidate] = []
-        self.position = 0
+        super().__init__(queues, now, size, aging, crashes)
         self.seen: list[str] = []
         self.reads = 0
-        self.complete = not self.queues
 
-    def take(self, c: _Candidate, budget: _Budget) -> None:
-        self.position += 1
-        budget.take(c)
-
-    def next_allowed(self, conn: psycopg.Connection, budget: _Budget) -> _Candidate | None:
-        """The next job the limits allow (skipping those they hold back), or None."""
-        while True:
-            if self.position >= len(self.rows):
-                if self.complete:
-                    return None
-                self._read(conn, budget)
-                if not self.rows:
-                    return None
-            c = self.rows[self.position]
-            if budget.allows(c):
-                return c
-            self.position += 1
-
-    def _read(self, conn: psycopg.Connection, budget: _Budget) -> None:
+    def _fetch(self, conn: psycopg.Connection, budget: Budget) -> None:
         """Read further, leaving out queues, tasks and keys at a limit and rows read before
         (a row the limits held back stays held for the rest of the claim)."""
         if self.reads:
@@ -351,7 +221,8 @@ class _Stream:
         self.complete = True
         if not self.queues:
             return
-        tasks, key_tasks, keys = budget.held()
+        tasks, pairs = budget.held()
+        key_tasks, keys = [t for t, _ in pairs], [k for _, k in pairs]
         params = {"waiting": _WAITING, "queues": self.queues, "now": self.now,
                   "size": self.size, "seen": self.seen, "tasks": tasks,
                   "key_tasks": key_tasks, "keys": keys}
@@ -391,7 +262,7 @@ class _Stream:
                              and not any(r[6] >= MAX_LEVELS for r in rows))
         if self.reads >= _MAX_READS:
             self.complete = True
-        self.rows = sorted((_Candidate(r[0], r[1], r[2], r[4],
+        self.rows = sorted((Candidate(r[0], r[1], r[2], r[4],
                                        claim_order(r[5], r[3], self.now, self.aging))
                             for r in rows), key=lambda c: c.order)
         self.seen += [c.id for c in self.rows]
@@ -399,9 +270,9 @@ class _Stream:
             budget.lock_keys(conn, self.rows)
 
 
-def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Budget,
+def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: Budget,
                    want: int, now: float, limits: FlowLimits,
-                   crashes: str) -> list[_Candidate]:
+                   crashes: str) -> list[Candidate]:
     """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin."""
     names = sorted(queues)
     if not names:
@@ -410,7 +281,7 @@ def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Bud
     total = sum(limits.weights.get(q, 1) for q in names)
     streams = {q: _Stream([q], now, -(-want * limits.weights.get(q, 1) // total) + 1,
                           limits.aging, crashes) for q in names}
-    chosen: list[_Candidate] = []
+    chosen: list[Candidate] = []
     ready = list(names)
     while len(chosen) < want and ready:
         queue = weighted_next(counters, limits.weights, ready)
@@ -427,7 +298,7 @@ def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Bud
 
 
 def _next_due(conn: psycopg.Connection, now: float, waiting: Sequence[str],
-              budget: _Budget, want: int) -> float | None:
+              budget: Budget, want: int) -> float | None:
     """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
     times: list[float] = []
     if waiting:
@@ -436,9 +307,5 @@ def _next_due(conn: psycopg.Connection, now: float, waiting: Sequence[str],
             "AND run_at > %s", (_WAITING, list(waiting), now)).fetchone()
         if later is not None:
             times.append(later)
-    rates = {**{bucket_key("queue", q): r for q, r in budget.limits.queue_rates.items()},
-             **{bucket_key("task", t): r for t, r in budget.limits.task_rates.items()}}
-    for name, tokens in budget.tokens.items():
-        if not has_token(tokens, rates[name]):
-            times.append(next_token_at(tokens, now, rates[name], want))
+    times += budget.token_times(now, want)
     return min(times) if times else None

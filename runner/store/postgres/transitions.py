@@ -30,6 +30,7 @@ from runner.store.postgres.counting import (
     count_completions,
     count_where,
 )
+from runner.store.recovery import Orphan
 from runner.store.rows import ClaimResult
 from runner.store.states import (
     CANCELLABLE,
@@ -544,17 +545,6 @@ def set_progress(conn: psycopg.Connection, job_id: str, done: float, total: floa
 
 
 # -- recovery ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
-
-    id: str
-    owner: str | None
-    attempt: int
-    crashes: int
-    started_at: float | None
 
 
 def lease_owners(conn: psycopg.Connection) -> list[tuple[str | None, float | None]]:

@@ -1,140 +1,58 @@
-"""Retention and writes by hand on PostgreSQL: prune, retry now, cancel, discard, bulk.
+"""PostgreSQL: retention, and the server's own upkeep (autovacuum, checksums, its disk).
 
-The same rules as :mod:`runner.store.maintenance` and :mod:`runner.store.job_control`.
-Deletes go in batches of ``batch_size`` rows, one short transaction each;
-PostgreSQL's autovacuum reclaims the space, so there is no vacuum or WAL step.
-Hand actions check the state they expect inside their transaction, so acting
-on a database that live workers share is safe.
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.upkeep`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from pathlib import Path
 
-import psycopg
-
-from runner.errors import InvalidAction
+from runner.errors import DatabaseCorrupt
 from runner.sections import RetentionSection
-from runner.store.postgres import control, transitions
+from runner.store.postgres import maintenance as _maintenance
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.events import prune_events
-from runner.store.postgres.reads import where as job_where
-from runner.store.rows import JobFilter, PruneReport
-from runner.store.states import FINAL, WorkerState, sql_in, sql_is
-
-_CHUNK = 500
-DAY = 86400.0
+from runner.store.rows import PruneReport
 
 
-def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None,
-          dry_run: bool = False) -> PruneReport:
-    """Delete what retention says is old; with ``dry_run`` only count it."""
-    at = time.time() if now is None else now
-    report = PruneReport()
-    old = transitions.Prunable(at - section.completed_days * DAY, at - section.dead_days * DAY)
-    where, params = old.where()
-    log_cut = at - section.logs_days * DAY
-    if dry_run:
-        report.deleted["jobs"] = db.query(f"SELECT count(*) FROM runner_job WHERE {where}",
-                                          params)[0][0]
-        report.deleted["logs"] = db.query(
-            f"SELECT count(*) FROM runner_log WHERE created_at < %s OR job_id IN "
-            f"(SELECT id FROM runner_job WHERE {where})", (log_cut, *params))[0][0]
-        report.deleted["events"] = prune_events(db, section.events_days, now=at, dry_run=True)
-        return report
-    size = section.batch_size
-    jobs = job_logs = 0
-    while True:
-        batch_jobs, batch_logs = db.write(lambda c: transitions.prune(c, old, limit=size))
-        jobs, job_logs = jobs + batch_jobs, job_logs + batch_logs
-        if batch_jobs < size:
-            break
-    report.deleted["jobs"] = jobs
-    report.deleted["logs"] = job_logs + _batches(db, lambda c: c.execute(
-        "DELETE FROM runner_log WHERE id IN (SELECT id FROM runner_log WHERE created_at < %s "
-        "LIMIT %s)", (log_cut, size)).rowcount, size)
-    report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
-    report.deleted["workers"] = db.write(lambda c: c.execute(
-        f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
-        "AND heartbeat_at < %s", (at - section.workers_days * DAY,)).rowcount)
-    db.write(control.forget_settled_cancels)
-    return report
+class PostgresUpkeep:
+    """:class:`runner.store.upkeep.UpkeepStore` on a PostgreSQL database."""
 
+    db: PgDatabase
 
-def _batches(db: PgDatabase, step: Callable[[psycopg.Connection], int], size: int) -> int:
-    total = 0
-    while True:
-        deleted = db.write(step)
-        total += deleted
-        if deleted < size:
-            return total
+    def prune_retention(self, section: RetentionSection, *, now: float | None = None,
+                        dry_run: bool = False) -> PruneReport:
+        return _maintenance.prune(self.db, section, now=now, dry_run=dry_run)
 
+    def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
+        return None  # autovacuum gives space back
 
-def prune_runs(db: PgDatabase, *, before: float) -> int:
-    """Delete schedule slot records fired before ``before``; returns how many."""
-    return db.write(lambda c: c.execute(
-        "DELETE FROM runner_schedule_run WHERE fired_at < %s", (before,)).rowcount)
+    def space_reclaim_note(self) -> str | None:
+        return None
 
+    def vacuum(self, *, force: bool = False) -> str:
+        return (f"{self.db.display}: PostgreSQL's autovacuum reclaims space; nothing to do "
+                "(VACUUM FULL by hand rewrites a table if ever needed)")
 
-# -- by hand -----------------------------------------------------------------------------
+    def data_dir(self) -> Path | None:
+        return None  # the data is not on this host
 
+    def probe_write(self, size: int, *, deadline: float, commit: bool = False) -> None:
+        # The server's disk is its own to watch; a failed write says DiskFull by itself.
+        return None
 
-def each_chunk(db: PgDatabase, job_ids: Sequence[str],
-               update: Callable[[psycopg.Connection, Sequence[str]], int]) -> int:
-    """Apply ``update`` to ids in short transactions of a few hundred; the total changed."""
-    total = 0
-    for start in range(0, len(job_ids), _CHUNK):
-        chunk = job_ids[start:start + _CHUNK]
-        total += db.write(lambda conn, chunk=chunk: update(conn, chunk))
-    return total
+    def integrity_problem(self, *, full_check_below: int) -> str | None:
+        result = self.quick_check()
+        return None if result == "ok" else result
 
+    def verify(self) -> None:
+        if not self.has_table("runner_job"):
+            raise DatabaseCorrupt(f"{self.db.display}: holds no jobs tables; point "
+                                  "[runner] database / RUNNER_DATABASE at a jobs database")
 
-def redispatch_event(db: PgDatabase, event_id: str, dispatch_job: str, *, now: float) -> None:
-    """Put an event back to ``pending`` and make its dispatch job due again, in one step.
+    def has_table(self, name: str) -> bool:
+        return self.db.query("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0]
 
-    Raises:
-        InvalidAction: the dispatch job is gone (pruned), or it is being dispatched now.
-    """
-
-    def write(conn: psycopg.Connection) -> None:
-        state = transitions.state_of(conn, dispatch_job)
-        if state is None:
-            raise InvalidAction(f"event {event_id}: its dispatch job is gone (pruned); replay "
-                                "it with `python -m runner events replay`")
-        if state not in FINAL:
-            raise InvalidAction(f"event {event_id} is being dispatched now ({state})")
-        conn.execute("UPDATE runner_event SET status = 'pending' WHERE id = %s", (event_id,))
-        transitions.retry_now(conn, [dispatch_job], now=now, reason="event replayed by hand")
-        transitions.notify(conn, db.channel)
-
-    db.write(write)
-
-
-def _bulk_where(filters: JobFilter, states: Sequence[str]) -> tuple[str, list[object]]:
-    where, params = job_where(replace(filters, state=None))
-    joined = f"state IN {sql_in(states)}"
-    return (f"{where} AND {joined}" if where else f" WHERE {joined}"), params
-
-
-def count_for_bulk(db: PgDatabase, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
-    """(jobs, highest ``seq``) of the jobs of ``filters`` in ``states``: a bulk action's set."""
-    where, params = _bulk_where(filters, states)
-    count, top = db.query(f"SELECT count(*), max(seq) FROM runner_job{where}", params)[0]
-    return count, top or 0
-
-
-def run_bulk(db: PgDatabase, verb: str, filters: JobFilter, states: Sequence[str], *,
-             up_to_rowid: int, now: float, chunk: int = 500) -> int:
-    """Retry now or discard a counted set, oldest first, in short transactions; how many."""
-    where, params = _bulk_where(filters, states)
-    total, last = 0, 0
-    while True:
-        rows = db.write(lambda conn, last=last: transitions.by_hand_in_bulk(
-            conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
-            channel=db.channel if verb == "retry" else None))
-        if not rows:
-            return total
-        total += len(rows)
-        last = max(rows)
+    def quick_check(self) -> str:
+        # PostgreSQL checks its own pages (checksums, WAL); a read that answers is the check.
+        self.db.query("SELECT count(*) FROM runner_meta")
+        return "ok"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from runner.errors import InvalidAction
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.redis.codec import (
@@ -24,7 +23,7 @@ from runner.store.redis.codec import (
 )
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import ClaimResult
-from runner.store.states import CANCELLABLE, DISCARDABLE, FINAL, FUTURE, RETRYABLE, JobState
+from runner.store.states import FINAL, FUTURE, JobState
 
 
 def limits_arg(limits: FlowLimits | None) -> str:
@@ -141,34 +140,3 @@ class JobMachine(RedisBase):
     def job_is_final(self, job_id: str) -> bool:
         state = self.r.hget(self.k("job", job_id), "state")
         return state is None or state.decode() in FINAL
-
-    # -- by hand -------------------------------------------------------------------------
-
-    def by_hand(self, verb: str, job_ids: Sequence[str], states: Sequence[str], *,
-                now: float, up_to_rowid: int = 0) -> list[int]:
-        """Retry now, cancel or discard the jobs among ``job_ids`` in ``states``; their rowids."""
-        changed: list[int] = []
-        for start in range(0, len(job_ids), 500):
-            chunk = job_ids[start:start + 500]
-            rows = self.run("by_hand", verb, arg(float(now)), int(up_to_rowid), len(states),
-                            *(str(s) for s in states), *chunk)
-            changed += [int(r) for r in rows]  # type: ignore[union-attr]
-        return changed
-
-    def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
-        return len(self.by_hand("retry", job_ids, RETRYABLE, now=now))
-
-    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
-        return len(self.by_hand("cancel", job_ids, CANCELLABLE, now=now))
-
-    def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
-        return len(self.by_hand("discard", job_ids, DISCARDABLE, now=now))
-
-    def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
-        try:
-            self.run("redispatch_event", event_id, dispatch_job, arg(float(now)))
-        except InvalidAction as exc:
-            if str(exc) == "gone":
-                raise InvalidAction(f"event {event_id}: its dispatch job is gone (pruned); "
-                                    "replay it with `python -m runner events replay`") from None
-            raise InvalidAction(f"event {event_id} is being dispatched now ({exc})") from None

@@ -1,82 +1,33 @@
-"""What a store provides besides the data, on Redis: wake-ups, the attempt log, leases,
-upkeep and integrity.
+"""Retention, upkeep and integrity on Redis.
 
-Wake-ups are pub/sub (:mod:`runner.store.redis.wakeups`). A worker's started
-attempts are noted in a running file on its own host, as on SQLite (a process
-that dies leaves it for the lifeline of the same host). Memory is given back as
-keys are deleted, so there is nothing to vacuum and no local disk to watch.
+Memory is given back as keys are deleted, so there is nothing to vacuum and no
+local disk to watch; SQLite's file upkeep (vacuum, WAL checkpoints) is not kept.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import redis
 
 from runner.errors import DatabaseUnavailable, DiskFull
-from runner.store.backend import AttemptLog
-from runner.store.redis.codec import arg
+from runner.sections import RetentionSection
+from runner.store.batches import prune_jobs_in_batches
 from runner.store.redis.connection import RedisBase
-from runner.store.redis.wakeups import RedisListener
-from runner.store.sqlite.running_file import RunningFile, running_path
+from runner.store.rows import PruneReport
+from runner.store.states import JobState
 
 #: Every feature's data exists on Redis from the start (``has_table`` says yes to these).
 TABLES = {"runner_job", "runner_job_error", "runner_kv", "runner_log", "runner_event",
           "runner_schedule", "runner_schedule_run", "runner_worker", "runner_meta",
           "runner_queue", "runner_counter", "runner_lease"}
 
+DAY = 86400.0
 
-class Upkeep(RedisBase):
-    """Wake-ups, attempt log, named leases, upkeep and checks."""
 
-    readonly_handle = False
-
-    @property
-    def location(self) -> str:
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        shown = f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}"
-        return f"{shown}{parts.path} (prefix {self.prefix})"
-
-    @property
-    def readonly(self) -> bool:
-        return self.readonly_handle
-
-    def refresh(self) -> None:
-        """Nothing to drop: every read is its own command."""
-
-    def wakeup(self) -> None:
-        if getattr(self._published, "woke", False):
-            # This thread's enqueue just published it in the same step: one round trip
-            # per enqueue, not two.
-            self._published.woke = False
-            return
-        try:
-            self.r.publish(self.k("wake"), b"1")
-        except redis.RedisError:  # never raises: the workers' poll finds the jobs anyway
-            pass
-
-    def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
-        listener = RedisListener(self, on_wake)
-        return listener.stop if listener.start() else None
-
-    def attempt_log(self, owner: str) -> AttemptLog:
-        return RunningFile(running_path(self.path, owner))
-
-    # -- named leases --------------------------------------------------------------------
-
-    def take_lease(self, name: str, owner: str, ttl: float, *,
-                   now: float | None = None) -> bool:
-        at = time.time() if now is None else now
-        return bool(self.run("take_lease", name, owner, arg(float(ttl)), arg(float(at))))
-
-    def release_lease(self, name: str, owner: str) -> None:
-        self.run("release_lease", name, owner)
-
-    # -- upkeep --------------------------------------------------------------------------
+class RedisUpkeep(RedisBase):
+    """:class:`runner.store.upkeep.UpkeepStore` on Redis."""
 
     def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
         return None  # Redis frees a key's memory when it is deleted
@@ -118,3 +69,43 @@ class Upkeep(RedisBase):
             return "ok" if self.r.ping() else "no answer from Redis"
         except redis.RedisError as exc:  # a check reports, it does not raise
             return f"Redis: {exc}"
+
+    def prune_retention(self, section: RetentionSection, *, now: float | None = None,
+                        dry_run: bool = False) -> PruneReport:
+        at = time.time() if now is None else now
+        report = PruneReport()
+        completed_before = at - section.completed_days * DAY
+        dead_before = at - section.dead_days * DAY
+        log_cut = at - section.logs_days * DAY
+        if dry_run:
+            report.deleted["jobs"] = sum(
+                int(self.r.zcount(self.k("fin", s), "-inf", f"({cut}"))
+                for s, cut in ((JobState.COMPLETED.value, completed_before),
+                               (JobState.CANCELLED.value, completed_before),
+                               (JobState.DEAD.value, dead_before)))
+            report.deleted["logs"] = self.prune_logs(log_cut, dry_run=True)
+            report.deleted["events"] = self.prune_events(section.events_days, now=at,
+                                                         dry_run=True)
+            return report
+        size = section.batch_size
+        jobs, job_logs = prune_jobs_in_batches(lambda: self.run(  # type: ignore[arg-type,return-value]
+            "prune_jobs", repr(float(completed_before)), repr(float(dead_before)), size), size)
+        # The failed-attempt index outlives no job it could describe.
+        self.r.zremrangebyscore(self.k("failed"), "-inf",
+                                f"({min(completed_before, dead_before)}")
+        report.deleted["jobs"] = jobs
+        report.deleted["logs"] = job_logs + self.prune_logs(log_cut, batch=size)
+        report.deleted["events"] = self.prune_events(section.events_days, now=at, batch=size)
+        report.deleted["workers"] = self._prune_stopped_workers(at - section.workers_days * DAY)
+        return report
+
+    def _prune_stopped_workers(self, before: float) -> int:
+        old = self.r.zrangebyscore(self.k("workers"), "-inf", f"({before}")
+        gone = 0
+        for owner in old:
+            key = self.k("worker", owner.decode())
+            if self.r.hget(key, "state") != b"running":
+                self.r.delete(key)
+                self.r.zrem(self.k("workers"), owner)
+                gone += 1
+        return gone

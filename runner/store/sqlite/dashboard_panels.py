@@ -50,7 +50,7 @@ class SqliteDashboard:
         return _panels.recent_run_times(self.db, now, sample=sample)
 
     def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
-        return _panels.worker_loads(self.db, include_stopped=include_stopped)
+        return _panels.read_worker_loads(self.db, include_stopped=include_stopped)
 
     def keyset_page(self, filters: JobFilter | None = None, *, limit: int = 100,
                     after: PageKey | None = None, oldest_first: bool = False,

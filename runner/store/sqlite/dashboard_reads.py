@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from runner.store.sqlite.db import Database
-from runner.store.sqlite.models import JOB_COLUMNS, WAITING_SQL, JobRow
+from runner.store.sqlite.models import JOB_COLUMNS, WAITING_SQL
 from runner.store.sqlite.queries import JobFilter, job_where, list_workers
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
@@ -29,7 +29,13 @@ from runner.store.views import (  # noqa: F401 - re-exported
     RunTimes,
     Summary,
     WorkerLoad,
+    check_sort,
+    in_insertion_order,
+    keyset_page,
     percentile,
+    ranked_page,
+    run_times,
+    worker_loads,
 )
 
 RUNNING_SQL = sql_is(WorkerState.RUNNING)
@@ -145,38 +151,14 @@ def recent_run_times(db: Database, now: float | None = None, *,
     rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
                     "INDEXED BY runner_job_finished WHERE finished_at IS NOT NULL "
                     f"AND state = {COMPLETED_SQL} ORDER BY finished_at DESC LIMIT ?", (sample,))
-    since = at - 60
-    # A full sample inside the last minute holds only part of it: scale to the minute.
-    span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
-    scale = 60.0 / max(span, 1.0)
-
-    def stats(picked: list[tuple[str, float, float | None]]) -> RunTimes:
-        took = [d for _, _, d in picked if d is not None and d >= 0]
-        recent = sum(1 for _, finished, _ in picked if finished >= since)
-        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
-                        len(picked))
-
-    by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
-    for row in rows:
-        by_queue.setdefault(row[0], []).append(row)
-    return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
+    return run_times(rows, at, sample)
 
 
-def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerLoad]:
+def read_worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerLoad]:
     """Registered workers with the jobs each holds a lease on."""
-    by_owner: dict[str, list[RunningJob]] = {}
-    for owner, job_id, task, started in db.query(
-            "SELECT lease_owner, id, task, started_at FROM runner_job "
-            f"WHERE state = {EXECUTING_SQL} ORDER BY started_at"):
-        by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
-    return [WorkerLoad(w, by_owner.get(w.id, []))
-            for w in list_workers(db, include_stopped=include_stopped)]
-
-
-def _in_insertion_order(filters: JobFilter) -> bool:
-    # With one state or a task, the (state|task, created_at) indexes give the order;
-    # otherwise insertion order (rowid, the same as creation order) does.
-    return filters.state in (None, "waiting", "failed") and not filters.task
+    return worker_loads(db.query("SELECT lease_owner, id, task, started_at FROM runner_job "
+                                 f"WHERE state = {EXECUTING_SQL} ORDER BY started_at"),
+                        list_workers(db, include_stopped=include_stopped))
 
 
 def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
@@ -193,17 +175,16 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     Raises:
         ValueError: ``sort`` is not one of :data:`JOB_SORTS`.
     """
-    if sort not in JOB_SORTS:
-        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
+    check_sort(sort)
     chosen = filters or JobFilter()
     where, params = job_where(chosen)
     if sort in ("duration", "attempts"):
         return _ranked_page(db, where, params, limit=limit, after=after, sort=sort,
-                            by_rowid=_in_insertion_order(chosen), now=now)
+                            by_rowid=in_insertion_order(chosen), now=now)
     oldest_first = oldest_first or sort == "oldest"
     clauses = [where[len(" WHERE "):]] if where else []
     sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
-    if _in_insertion_order(chosen):
+    if in_insertion_order(chosen):
         if after is not None:
             clauses.append(f"rowid {sign} ?")
             params.append(after.rowid)
@@ -216,10 +197,7 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = db.query(f"SELECT rowid, {JOB_COLUMNS} FROM runner_job{condition} ORDER BY {order} "
                     "LIMIT ?", [*params, limit + 1])
-    jobs = [JobRow(*row[1:]) for row in rows[:limit]]
-    more = len(rows) > limit
-    last = rows[limit - 1] if more else None
-    return JobPage(jobs, PageKey(last[1 + _CREATED], last[0]) if last is not None else None)
+    return keyset_page(rows, limit, _CREATED)
 
 
 _CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
@@ -234,7 +212,7 @@ def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
     by a binary search over rowids (about 20 index seeks on a million jobs).
     """
     chosen = filters or JobFilter()
-    if not _in_insertion_order(chosen):
+    if not in_insertion_order(chosen):
         return PageKey(at, 2**62)  # past every rowid of that instant
     # Two queries: SQLite answers a lone min() or max() with one seek, both at once with a scan.
     low = db.query("SELECT min(rowid) FROM runner_job")[0][0]
@@ -268,8 +246,6 @@ def _ranked_page(db: Database, where: str, params: list, *, limit: int, after: P
         f"ORDER BY {newest} LIMIT ?) ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
         "LIMIT ? OFFSET ?",
         [*params, SORT_WINDOW, *rank_params, *rank_params, limit + 1, offset])
-    jobs = [JobRow(*row) for row in rows[:limit]]
-    more = len(rows) > limit
-    return JobPage(jobs, PageKey(0.0, offset + limit) if more else None)
+    return ranked_page(rows, limit, offset)
 
 

@@ -12,8 +12,8 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 
-from runner.errors import EventNotFound
-from runner.event_patterns import literal_prefix, matches
+from runner.event_patterns import literal_prefix
+from runner.store.batches import delete_in_batches
 from runner.store.event_rows import (  # noqa: F401 - re-exported
     OUTCOME_OF_STATE,
     EventRow,
@@ -21,9 +21,18 @@ from runner.store.event_rows import (  # noqa: F401 - re-exported
     HandlerOutcome,
     NewEvent,
 )
+from runner.store.event_rules import (
+    PAGE,
+    dispatch_owners,
+    found_event,
+    mark_dispatched,
+    new_events,
+    newest_events,
+    outcomes_of,
+)
 from runner.store.job_rows import NewJob
 from runner.store.sqlite import transitions
-from runner.store.sqlite.db import AmbiguousId, Database, lookup_id
+from runner.store.sqlite.db import Database, lookup_id
 from runner.store.sqlite.integrity import index_hint
 from runner.store.sqlite.models import DISPATCH_TASK
 from runner.store.states import AVAILABLE_SQL, LIVE_SQL
@@ -57,34 +66,12 @@ def insert_events(db: Database, events: Sequence[NewEvent],
     """
 
     def write(conn: sqlite3.Connection) -> list[str]:
-        ids: list[str] = []
-        written: set[str] = set()
-        seen: dict[str, str] = {}
-        rows = []
-        for event in events:
-            if event.key is not None:
-                earlier = seen.get(event.key) or _recent_key(conn, event.key,
-                                                              now - dedupe_window)
-                if earlier is not None:
-                    ids.append(earlier)
-                    continue
-                seen[event.key] = event.id
-            ids.append(event.id)
-            written.add(event.id)
-            rows.append(event)
+        ids, rows = new_events(events, lambda key: _recent_key(conn, key,
+                                                               now - dedupe_window))
         if not rows:
             return ids
-        waiting = _waiting_dispatch_job(conn, now)
-        jobs, owner = [], {}
-        for job, covered in dispatch:
-            if not any(i in written for i in covered):
-                continue
-            # A due dispatch job no worker has claimed yet sweeps up every due pending
-            # event when it runs (see events._dispatch): share it instead of writing one.
-            shared = waiting if job.run_at <= now else None
-            if shared is None:
-                jobs.append(job)
-            owner.update({i: shared or job.id for i in covered})
+        jobs, owner = dispatch_owners(dispatch, {e.id for e in rows},
+                                      _waiting_dispatch_job(conn, now), now)
         conn.executemany(
             "INSERT INTO runner_event (id, name, data, key, emitted_at, source, dispatch_job) "
             "VALUES (?,?,?,?,?,?,?)",
@@ -138,17 +125,10 @@ def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
     at = time.time() if now is None else now
 
     def write(conn: sqlite3.Connection) -> dict[str, int]:
-        done: dict[str, int] = {}
-        jobs: list[NewJob] = []
-        for event_id, handler_jobs in deliveries.items():
-            status = EventStatus.DISPATCHED if handler_jobs else EventStatus.UNHANDLED
-            changed = conn.execute(
-                "UPDATE runner_event SET status = ?, dispatched_at = ?, handlers = ?, "
-                "deliveries = 1 WHERE id = ? AND status = 'pending'",
-                (status, at, len(handler_jobs), event_id)).rowcount
-            if changed:
-                done[event_id] = len(handler_jobs)
-                jobs.extend(handler_jobs)
+        done, jobs = mark_dispatched(deliveries, deliveries, lambda i, status, n: bool(
+            conn.execute("UPDATE runner_event SET status = ?, dispatched_at = ?, handlers = ?, "
+                         "deliveries = 1 WHERE id = ? AND status = 'pending'",
+                         (status, at, n, i)).rowcount))
         transitions.enqueue(conn, jobs, at)
         swept = [i for i in settle if i in done]
         if swept:
@@ -187,13 +167,7 @@ def get_event(db: Database, event_id: str) -> EventRow:
     Raises:
         EventNotFound: no event, or the prefix is ambiguous.
     """
-    try:
-        row = lookup_id(db, "runner_event", _COLUMNS, event_id)
-    except AmbiguousId:
-        raise EventNotFound(f"event id '{event_id}' is ambiguous; give more of it") from None
-    if row is None:
-        raise EventNotFound(f"no event with id '{event_id}'")
-    return EventRow(*row)
+    return found_event(lambda: lookup_id(db, "runner_event", _COLUMNS, event_id), event_id)
 
 
 def event_of_job(db: Database, job_id: str) -> EventRow | None:
@@ -216,38 +190,24 @@ def list_events(db: Database, *, pattern: str | None = None, since: float | None
         # Narrow in SQL by the pattern's literal head; the wildcards are matched below.
         clauses.append("(name = ? OR substr(name, 1, ?) = ?)")
         params += [literal, len(literal) + 1, literal + "."]
-    found: list[EventRow] = []
-    before = float("inf")
-    while len(found) < limit:
-        rows = db.query(f"SELECT {_COLUMNS} FROM runner_event WHERE {' AND '.join(clauses)} "
-                        f"AND emitted_at < ? ORDER BY emitted_at DESC LIMIT 1000",
-                        [*params, before])
-        found += [e for e in (EventRow(*r) for r in rows)
-                  if pattern is None or matches(pattern, e.name)]
-        if len(rows) < 1000:
-            break
-        before = rows[-1][4]
-    return found[:limit]
+    return newest_events(lambda before: db.query(
+        f"SELECT {_COLUMNS} FROM runner_event WHERE {' AND '.join(clauses)} "
+        f"AND emitted_at < ? ORDER BY emitted_at DESC LIMIT {PAGE}", [*params, before]),
+        pattern, limit)
 
 
 def handler_outcomes(db: Database, event_ids: Sequence[str]) -> dict[str, list[HandlerOutcome]]:
     """Per event, each handler's outcome (from its newest linked job), by handler name."""
-    result: dict[str, list[HandlerOutcome]] = {i: [] for i in event_ids}
+    rows: list[tuple] = []
     for start in range(0, len(event_ids), 500):
         chunk = tuple(event_ids[start:start + 500])
-        rows = db.query(
+        rows += db.query(
             "SELECT event_id, task, state, id, attempt, count(*) OVER w, "
             "row_number() OVER (w ORDER BY created_at DESC, rowid DESC) AS newest "
             "FROM runner_job INDEXED BY runner_job_event "
             f"WHERE event_id IN ({','.join('?' * len(chunk))}) "
             "WINDOW w AS (PARTITION BY event_id, task)", chunk)
-        for event_id, task, state, job_id, attempt, count, newest in rows:
-            if newest == 1:
-                result[event_id].append(HandlerOutcome(
-                    task, OUTCOME_OF_STATE.get(state, state), job_id, count, attempt))
-    for outcomes in result.values():
-        outcomes.sort(key=lambda o: o.handler)
-    return result
+    return outcomes_of(event_ids, rows)
 
 
 _PRUNABLE = ("SELECT e.id FROM runner_event e INDEXED BY runner_event_emitted "
@@ -267,14 +227,9 @@ def prune_events(db: Database, older_than_days: float, *, now: float | None = No
     cutoff = (time.time() if now is None else now) - older_than_days * 86400
     if dry_run:
         return db.query(f"SELECT count(*) FROM ({_PRUNABLE})", (cutoff,))[0][0]
-    total = 0
-    while True:
-        deleted = db.write(lambda conn: conn.execute(
-            f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT ?)",
-            (cutoff, batch)).rowcount)
-        total += deleted
-        if deleted < batch:
-            return total
+    return delete_in_batches(lambda: db.write(lambda conn: conn.execute(
+        f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT ?)",
+        (cutoff, batch)).rowcount), batch)
 
 
 def count_events(db: Database, status: str | None = None) -> int:

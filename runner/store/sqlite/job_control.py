@@ -11,11 +11,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from runner.errors import InvalidAction
+from runner.store.batches import bulk_condition, check_redispatch, walk_bulk
 from runner.store.sqlite import transitions
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.queries import JobFilter, job_where
-from runner.store.states import FINAL, sql_in
 
 _CHUNK = 500
 
@@ -43,12 +42,7 @@ def redispatch_event(db: Database, event_id: str, dispatch_job: str, *, now: flo
     """
 
     def write(conn: sqlite3.Connection) -> None:
-        state = transitions.state_of(conn, dispatch_job)
-        if state is None:
-            raise InvalidAction(f"event {event_id}: its dispatch job is gone (pruned); replay "
-                                "it with `python -m runner events replay`")
-        if state not in FINAL:
-            raise InvalidAction(f"event {event_id} is being dispatched now ({state})")
+        check_redispatch(event_id, transitions.state_of(conn, dispatch_job))
         conn.execute("UPDATE runner_event SET status = 'pending' WHERE id = ?", (event_id,))
         transitions.retry_now(conn, dispatch_job, now=now, reason="event replayed by hand")
 
@@ -56,9 +50,7 @@ def redispatch_event(db: Database, event_id: str, dispatch_job: str, *, now: flo
 
 
 def _bulk_where(filters: JobFilter, states: Sequence[str]) -> tuple[str, list[object]]:
-    where, params = job_where(replace(filters, state=None))
-    joined = f"state IN {sql_in(states)}"
-    return (f"{where} AND {joined}" if where else f" WHERE {joined}"), params
+    return bulk_condition(*job_where(replace(filters, state=None)), states)
 
 
 def count_for_bulk(db: Database, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
@@ -76,14 +68,8 @@ def run_bulk(db: Database, verb: str, filters: JobFilter, states: Sequence[str],
     added after it (rowid above ``up_to_rowid``).
     """
     where, params = _bulk_where(filters, states)
-    total, last = 0, 0
-    while True:
-        rows = db.write(lambda conn, last=last: transitions.by_hand_in_bulk(
-            conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now))
-        if not rows:
-            return total
-        total += len(rows)
-        last = max(rows)
+    return walk_bulk(lambda last: db.write(lambda conn: transitions.by_hand_in_bulk(
+        conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now)))
 
 
 def _each(db: Database, job_ids: Sequence[str],

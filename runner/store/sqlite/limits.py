@@ -19,148 +19,15 @@ worker sleeps until then.
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from runner.flow import (
-    FlowLimits,
-    Rate,
-    bucket_key,
-    claim_order,
-    full_label,
-    has_token,
-    next_token_at,
-    refill,
-    turn_key,
-)
+from runner.flow import FlowLimits, claim_order
+from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.states import EXECUTING_SQL, WAITING_SQL
 
 #: Levels of priority read per queue and claim; jobs of lower levels wait for a later claim.
 MAX_LEVELS = 32
-
-
-@dataclass(slots=True)
-class _Candidate:
-    id: str
-    task: str
-    key: str | None
-    queue: str
-    order: tuple[int, float] = (0, 0.0)
-    """Sort key where levels of priority are merged (:func:`runner.flow.claim_order`);
-    a read already in claim order leaves it unset."""
-
-
-@dataclass
-class _Budget:
-    """What the limits still allow in this claim."""
-
-    limits: FlowLimits
-    running_queue: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    running_task: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    running_key: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    tokens: dict[str, float] = field(default_factory=dict)
-    spent: set[str] = field(default_factory=set)
-    turns: dict[str, float] = field(default_factory=dict)
-    """Each waiting queue's round-robin counter (with shares)."""
-    paused_tasks: frozenset[str] = frozenset()
-    """Tasks paused by hand (runner_pause): never claimed."""
-
-    def queue_open(self, queue: str) -> bool:
-        cap = self.limits.queue_concurrency.get(queue, 0)
-        if cap and self.running_queue[queue] >= cap:
-            return False
-        rate = self.limits.queue_rates.get(queue)
-        return rate is None or has_token(self.tokens.get(bucket_key("queue", queue), 1.0), rate)
-
-    def task_open(self, task: str) -> bool:
-        cap = self.limits.task_concurrency.get(task, 0)
-        if cap and self.running_task[task] >= cap:
-            return False
-        rate = self.limits.task_rates.get(task)
-        return rate is None or has_token(self.tokens.get(bucket_key("task", task), 1.0), rate)
-
-    def key_open(self, task: str, key: str | None) -> bool:
-        cap = self.limits.key_concurrency.get(task, 0)
-        return not (cap and key is not None and self.running_key[(task, key)] >= cap)
-
-    def allows(self, c: _Candidate) -> bool:
-        if not self.limits.limited:
-            return True
-        return self.queue_open(c.queue) and self.task_open(c.task) and self.key_open(c.task,
-                                                                                     c.key)
-
-    def full(self) -> frozenset[str]:
-        """The concurrency limits at their cap (a job finishing frees a slot others want)."""
-        found = {full_label("queue", q) for q, cap in self.limits.queue_concurrency.items()
-                 if self.running_queue[q] >= cap}
-        found.update(full_label("task", t) for t, cap in self.limits.task_concurrency.items()
-                     if self.running_task[t] >= cap)
-        found.update(full_label("task", t) for (t, _), n in self.running_key.items()
-                     if n >= self.limits.key_concurrency.get(t, 0) > 0)
-        return frozenset(found)
-
-    def unbound(self, queues: Sequence[str], want: int) -> bool:
-        """Whether no limit can hold back any of ``want`` more starts from ``queues``:
-        every concurrency cap stays above what runs plus ``want``, every bucket holds
-        ``want`` tokens. Then each job read (paused and held tasks are left out in SQL)
-        may start, and the claim need not check job by job."""
-        limits = self.limits
-        for q in queues:
-            cap = limits.queue_concurrency.get(q, 0)
-            if cap and self.running_queue[q] + want > cap:
-                return False
-            rate = limits.queue_rates.get(q)
-            if rate is not None and not has_token(
-                    self.tokens.get(bucket_key("queue", q), 1.0) - want + 1, rate):
-                return False
-        for task, cap in (*limits.task_concurrency.items(), *limits.key_concurrency.items()):
-            # A key's count never exceeds its task's: the task's bounds every key's.
-            if self.running_task[task] + want > cap:
-                return False
-        return all(has_token(self.tokens.get(bucket_key("task", t), 1.0) - want + 1, rate)
-                   for t, rate in limits.task_rates.items())
-
-    def take_all(self, chosen: Sequence[_Candidate]) -> None:
-        """:meth:`take` for each of ``chosen``, counted by queue and task first."""
-        queues: dict[str, int] = defaultdict(int)
-        tasks: dict[str, int] = defaultdict(int)
-        for c in chosen:
-            queues[c.queue] += 1
-            tasks[c.task] += 1
-            if c.key is not None:
-                self.running_key[(c.task, c.key)] += 1
-        for kind, counts, running in (("queue", queues, self.running_queue),
-                                      ("task", tasks, self.running_task)):
-            for name, n in counts.items():
-                running[name] += n
-                bucket = bucket_key(kind, name)
-                if bucket in self.tokens:
-                    self.tokens[bucket] -= n
-                    self.spent.add(bucket)
-
-    def take(self, c: _Candidate) -> None:
-        self.running_queue[c.queue] += 1
-        self.running_task[c.task] += 1
-        if c.key is not None:
-            self.running_key[(c.task, c.key)] += 1
-        for name in (bucket_key("queue", c.queue), bucket_key("task", c.task)):
-            if name in self.tokens:
-                self.tokens[name] -= 1
-                self.spent.add(name)
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What the limits let a claim take."""
-
-    ids: list[str]
-    """Jobs to claim now, best first."""
-    next_due: float | None
-    """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
-    full: frozenset[str]
-    """Concurrency limits at their cap once these start (:func:`runner.flow.full_label`)."""
 
 
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
@@ -192,9 +59,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
             chosen.append(c)
     full = budget.full()
     if chosen:
-        state = [(name, budget.tokens[name], now) for name in sorted(budget.spent)]
-        if limits.weights:
-            state += [(turn_key(q), value, now) for q, value in sorted(budget.turns.items())]
+        state = [(name, value, now) for name, value in budget.changed_state()]
         conn.executemany(
             "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
@@ -204,7 +69,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
 
 
 def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
-              queues: Sequence[str]) -> tuple[list[str], _Budget]:
+              queues: Sequence[str]) -> tuple[list[str], Budget]:
     """In one statement: the queues with waiting jobs (this worker's only), the jobs
     running per queue, task and key, and the stored buckets and queue turns."""
     parts = ["SELECT 'w', queue, NULL, NULL, NULL FROM runner_queue WHERE waiting > 0"]
@@ -216,37 +81,24 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
         parts.append("SELECT 's', key, NULL, value, updated_at FROM runner_flow")
     waiting: list[str] = []
     stored: dict[str, tuple[float, float]] = {}
-    budget = _Budget(limits)
+    budget = Budget(limits)
     for kind, name, task, value, extra in conn.execute(" UNION ALL ".join(parts)):
         if kind == "w":
             if not queues or name in queues:
                 waiting.append(name)
         elif kind == "r":
-            budget.running_queue[name] += extra
-            budget.running_task[task] += extra
-            if value is not None:
-                budget.running_key[(task, value)] += extra
+            budget.count_running(name, task, value, extra)
         else:
             stored[name] = (value, extra)
     waiting.sort()
-    rates: dict[str, Rate] = {bucket_key("queue", q): r for q, r in limits.queue_rates.items()
-                              if q in waiting}
-    rates.update((bucket_key("task", t), r) for t, r in limits.task_rates.items())
-    for name, rate in rates.items():
-        level, updated = stored.get(name, (None, now))
-        budget.tokens[name] = refill(level, updated, now, rate)
-    if limits.weights:
-        budget.turns = {q: stored.get(turn_key(q), (0.0, now))[0] for q in waiting}
+    budget.fill(bucket_rates(limits, waiting), stored, waiting, now)
     return waiting, budget
 
 
-def _held(limits: FlowLimits, budget: _Budget) -> tuple[str, list[object]]:
+def _held(limits: FlowLimits, budget: Budget) -> tuple[str, list[object]]:
     """SQL leaving out tasks and keys at their limit, so a backlog of held-back jobs
     does not crowd out the jobs behind it."""
-    tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
-                    if not budget.task_open(t)} | budget.paused_tasks)
-    keys = sorted({pair for pair, n in budget.running_key.items()
-                   if n >= limits.key_concurrency.get(pair[0], 0) > 0})
+    tasks, keys = budget.held()
     sql, params = "", []
     if tasks:
         sql += f" AND task NOT IN ({','.join('?' * len(tasks))})"
@@ -258,7 +110,7 @@ def _held(limits: FlowLimits, budget: _Budget) -> tuple[str, list[object]]:
     return sql, params
 
 
-class _Stream:
+class _Stream(Stream):
     """Due jobs of some queues, best first, read from the database as far as needed.
 
     One queue reads ``runner_job_queue_claim``; several (no shares) read
@@ -266,25 +118,10 @@ class _Stream:
     the levels are merged by effective priority.
     """
 
-    def __init__(self, queues: Sequence[str], now: float, size: int, aging: float,
-                 crashes: str) -> None:
-        self.queues = list(queues)
-        self.now, self.aging, self.crashes = now, aging, crashes
-        self.size = max(1, size)
-        self.rows: list[_Candidate] = []
-        self.position = 0
-        self.taken: set[str] = set()
-        self.complete = not self.queues  # every due job these queues may start is read
-
-    def take(self, c: _Candidate, budget: _Budget) -> None:
-        self.position += 1
-        self.taken.add(c.id)
-        budget.take(c)
-
-    def take_first(self, conn: sqlite3.Connection, budget: _Budget,
-                   want: int) -> list[_Candidate]:
+    def take_first(self, conn: sqlite3.Connection, budget: Budget,
+                   want: int) -> list[Candidate]:
         """The first ``want`` jobs of a first read, taken without checking each: for a
-        budget no limit can bind in this claim (:meth:`_Budget.unbound`)."""
+        budget no limit can bind in this claim (:meth:`Budget.unbound`)."""
         self._fetch(conn, budget)
         found = self.rows[:want]
         self.position = len(found)
@@ -292,21 +129,7 @@ class _Stream:
         budget.take_all(found)
         return found
 
-    def next_allowed(self, conn: sqlite3.Connection, budget: _Budget) -> _Candidate | None:
-        """The next job the limits allow (skipping those they hold back), or None."""
-        while True:
-            if self.position >= len(self.rows):
-                if self.complete:
-                    return None
-                self._fetch(conn, budget)
-                if not self.rows:
-                    return None
-            c = self.rows[self.position]
-            if budget.allows(c):
-                return c
-            self.position += 1
-
-    def _fetch(self, conn: sqlite3.Connection, budget: _Budget) -> None:
+    def _fetch(self, conn: sqlite3.Connection, budget: Budget) -> None:
         """Read the jobs the limits allow now, from the best, further than last time.
 
         Queues, tasks and keys that reached a limit are left out in SQL (so a
@@ -331,7 +154,7 @@ class _Stream:
         if self.aging > 0 and direct and direct[0][6] != direct[0][5]:
             self.rows, self.complete = [], False
             return False
-        self.rows = [_Candidate(job_id, task, key, queue)
+        self.rows = [Candidate(job_id, task, key, queue)
                      for job_id, task, key, _, queue, _, _ in direct]
         self.complete = len(direct) < (self.size if size is None else size)
         return True
@@ -363,7 +186,7 @@ class _Stream:
             f"WHERE state IN {WAITING_SQL} AND {scope} AND priority = level.p) "
             f"FROM level WHERE p IS NOT NULL", (*self.queues, *self.queues, *self.queues)
         ).fetchall()
-        found: list[_Candidate] = []
+        found: list[Candidate] = []
         full = True
         for level, oldest in levels:
             if len(found) >= size and isinstance(oldest, (int, float)):
@@ -381,7 +204,7 @@ class _Stream:
                 f"ORDER BY run_at LIMIT ?",
                 (*self.queues, level, self.now, *self.held[1], size)).fetchall()
             full = full and len(rows) < size
-            found.extend(_Candidate(job_id, task, key, queue,
+            found.extend(Candidate(job_id, task, key, queue,
                                     claim_order(level, run_at, self.now, self.aging))
                          for job_id, task, key, run_at, queue in rows)
         found.sort(key=lambda c: c.order)
@@ -389,9 +212,9 @@ class _Stream:
         self.complete = full and len(levels) < MAX_LEVELS
 
 
-def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Budget,
+def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: Budget,
                    want: int, now: float, limits: FlowLimits,
-                   crashes: str) -> list[_Candidate]:
+                   crashes: str) -> list[Candidate]:
     """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin."""
     names = sorted(queues)
     if not names:
@@ -403,7 +226,7 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
                for q, w in zip(names, weight, strict=True)]
     _prime(conn, streams, budget)
     unbound = budget.unbound(names, want)
-    chosen: list[_Candidate] = []
+    chosen: list[Candidate] = []
     # Smooth weighted round robin (runner.flow.weighted_step, ties to the first name),
     # over lists: this runs once per job claimed.
     ready = list(range(len(names)))
@@ -438,7 +261,7 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: _Bud
     return chosen
 
 
-def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: _Budget) -> None:
+def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: Budget) -> None:
     """The first read of several one-queue streams, in one statement.
 
     A stream whose queue holds more than one priority while aging is on reads
@@ -463,7 +286,7 @@ def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: _Budget
 
 
 def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
-              budget: _Budget, want: int) -> float | None:
+              budget: Budget, want: int) -> float | None:
     """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
     times: list[float] = []
     for queue in waiting:
@@ -473,9 +296,5 @@ def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
             (queue, now)).fetchone()
         if isinstance(later, (int, float)):
             times.append(later)
-    rates = {**{bucket_key("queue", q): r for q, r in budget.limits.queue_rates.items()},
-             **{bucket_key("task", t): r for t, r in budget.limits.task_rates.items()}}
-    for name, tokens in budget.tokens.items():
-        if not has_token(tokens, rates[name]):
-            times.append(next_token_at(tokens, now, rates[name], want))
+    times += budget.token_times(now, want)
     return min(times) if times else None

@@ -27,6 +27,7 @@ import time
 from runner.config import Settings
 from runner.errors import DatabaseLocked
 from runner.sections import RetentionSection
+from runner.store.batches import delete_in_batches, prune_jobs_in_batches
 from runner.store.rows import PruneReport  # noqa: F401 - re-exported
 from runner.store.sqlite import transitions
 from runner.store.sqlite.cancels import forget_settled_cancels
@@ -79,16 +80,11 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
         return transitions.prune(conn, completed_before=params[0], dead_before=params[1],
                                  limit=size)
 
-    jobs = job_logs = 0
-    while True:
-        batch_jobs, batch_logs = db.write(jobs_batch)  # counted once committed
-        jobs, job_logs = jobs + batch_jobs, job_logs + batch_logs
-        if batch_jobs < size:
-            break
+    jobs, job_logs = prune_jobs_in_batches(lambda: db.write(jobs_batch), size)
     report.deleted["jobs"] = jobs
-    report.deleted["logs"] = job_logs + _batches(db, lambda c: c.execute(
+    report.deleted["logs"] = job_logs + delete_in_batches(lambda: db.write(lambda c: c.execute(
         "DELETE FROM runner_log WHERE id IN (SELECT id FROM runner_log WHERE created_at < ? "
-        "LIMIT ?)", (log_cut, size)).rowcount, size)
+        "LIMIT ?)", (log_cut, size)).rowcount), size)
     report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
     report.deleted["workers"] = db.write(lambda c: c.execute(
         f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
@@ -100,15 +96,6 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
     report.wal_bytes_before, report.wal_bytes_after, report.checkpoint_busy = checkpoint(
         db, min_bytes=int(section.wal_truncate_mb * 2**20))
     return report
-
-
-def _batches(db: Database, step, size: int) -> int:  # noqa: ANN001 - conn -> rows deleted
-    total = 0
-    while True:
-        deleted = db.write(step)
-        total += deleted
-        if deleted < size:
-            return total
 
 
 def incremental_vacuum(db: Database) -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import time
 
-from runner.errors import JobNotFound
-from runner.store.rows import JobFilter, QueueDepth, WorkerRow  # noqa: F401 - re-exported
-from runner.store.sqlite.db import AmbiguousId, Database, contains_pattern, lookup_id
+from runner.store.rows import JobFilter, QueueDepth, WorkerRow, found_job  # noqa: F401 - re-exported
+from runner.store.sqlite.db import Database, contains_pattern, lookup_id
 from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.store.states import (
     ALL,
@@ -83,13 +82,7 @@ def get_job(db: Database, job_id: str) -> JobRow:
     Raises:
         JobNotFound: no job, or the prefix is ambiguous.
     """
-    try:
-        row = lookup_id(db, "runner_job", JOB_COLUMNS, job_id)
-    except AmbiguousId:
-        raise JobNotFound(f"job id '{job_id}' is ambiguous; give more of it") from None
-    if row is None:
-        raise JobNotFound(f"no job with id '{job_id}'")
-    return JobRow(*row)
+    return found_job(lambda: lookup_id(db, "runner_job", JOB_COLUMNS, job_id), job_id)
 
 
 def job_errors(db: Database, job_id: str) -> list[AttemptError]:

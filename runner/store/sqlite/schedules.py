@@ -11,15 +11,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from runner.errors import QueueFull
 from runner.store.job_rows import NewJob
-from runner.store.schedule_rows import (  # noqa: F401 - re-exported
-    FirePlan,
-    FireResult,
-    RunRow,
-    ScheduleRow,
-    SyncItem,
-    unique_held,
+from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem  # noqa: F401 - re-exported
+from runner.store.schedule_rules import (
+    fire_slots,
+    fired_values,
+    held_by,
+    run_outcome,
+    slot_reasons,
 )
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
@@ -109,36 +108,18 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
         f"SELECT coalesce(sum(state IN {WAITING_SQL}), 0), "
         f"coalesce(sum(state = {EXECUTING_SQL}), 0) "
         f"FROM runner_job WHERE schedule = ? AND state IN {LIVE_SQL}", (plan.name,)).fetchone()
-    reasons = _reasons(plan, bool(row[0]), waiting, running)
-    last_job = None
-    for slot, job, reason in zip(plan.slots, plan.jobs, reasons, strict=True):
-        cur = conn.execute(
+    last_job = fire_slots(
+        plan, result, slot_reasons(plan, bool(row[0]), waiting, running),
+        record=lambda slot, job, reason: bool(conn.execute(
             "INSERT OR IGNORE INTO runner_schedule_run (schedule, slot, manual, fired_at, "
             "job_id, outcome) VALUES (?, ?, 0, ?, ?, ?)",
             (plan.name, slot, fired_at, None if reason else job.id,
-             f"skipped: {reason}" if reason else "enqueued"))
-        if cur.rowcount == 0:
-            continue  # this slot fired before: never twice
-        if reason is None:
-            try:
-                holder = enqueue(conn, [job], created=fired_at,
-                                 queue_size=queue_size).duplicates.get(job.id)
-                reason = None if holder is None else unique_held(holder)
-            except QueueFull:
-                reason = f"queue '{job.queue}' is full"
-            if reason is not None:
-                conn.execute("UPDATE runner_schedule_run SET job_id = NULL, outcome = ? WHERE "
-                             "schedule = ? AND slot = ? AND manual = 0",
-                             (f"skipped: {reason}", plan.name, slot))
-        if reason is None:
-            result.enqueued.append((slot, job.id))
-            last_job = job.id
-        else:
-            result.skipped.append((slot, reason))
-    skip_reason = result.skipped[-1][1] if result.skipped else None
-    if plan.dropped and not skip_reason:
-        skip_reason = f"{plan.dropped} missed slot(s) dropped by the misfire policy"
-    last_slot = plan.slots[-1] if plan.slots else None
+             run_outcome(reason))).rowcount),
+        enqueue=lambda job: held_by(enqueue(conn, [job], created=fired_at,
+                                            queue_size=queue_size).duplicates.get(job.id)),
+        skip=lambda slot, reason: conn.execute(
+            "UPDATE runner_schedule_run SET job_id = NULL, outcome = ? WHERE "
+            "schedule = ? AND slot = ? AND manual = 0", (run_outcome(reason), plan.name, slot)))
     conn.execute(
         "UPDATE runner_schedule SET skip_next = ?, last_slot_at = coalesce(?, last_slot_at), "
         "last_fired_at = CASE WHEN ? IS NULL THEN last_fired_at ELSE ? END, "
@@ -146,31 +127,8 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
         "fired = fired + ?, skipped = skipped + ?, "
         "last_skip_at = CASE WHEN ? IS NULL THEN last_skip_at ELSE ? END, "
         "last_skip_reason = coalesce(?, last_skip_reason) WHERE name = ?",
-        (int(bool(row[0]) and not plan.slots), last_slot, last_slot, fired_at,
-         None if last_slot is None else fired_at - last_slot, last_job, len(result.enqueued),
-         len(result.skipped) + plan.dropped, skip_reason, fired_at, skip_reason, plan.name))
+        fired_values(plan, result, bool(row[0]), last_job))
     return result
-
-
-def _reasons(plan: FirePlan, skip_next: bool, waiting: int, running: int) -> list[str | None]:
-    """Why each planned slot is skipped (None: it runs). A batch is not checked against itself."""
-    reasons: list[str | None] = [None] * len(plan.slots)
-    first = 0
-    if skip_next and reasons:
-        reasons[0] = "skip-next requested"
-        first = 1
-    rest = range(first, len(reasons))
-    if plan.overlap == "skip" and (waiting or running):
-        why = "overlap: the previous run is still " + ("running" if running else "waiting")
-        for i in rest:
-            reasons[i] = why
-    elif plan.overlap == "queue_one":
-        for i in rest:
-            if waiting:
-                reasons[i] = "overlap: a run is already waiting (queue_one)"
-            elif i != len(reasons) - 1:
-                reasons[i] = "coalesced with a later slot (queue_one)"
-    return reasons
 
 
 def record_manual_run(db: Database, name: str, job: NewJob, *, now: float,

@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from runner.errors import QueueFull
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.recovery import Orphan
 from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
 from runner.store.sqlite.counters import (
     count_backpressure,
@@ -457,17 +457,6 @@ def set_progress(conn: sqlite3.Connection, job_id: str, done: float, total: floa
 
 
 # -- recovery ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
-
-    id: str
-    owner: str | None
-    attempt: int
-    crashes: int
-    started_at: float | None
 
 
 def orphans(conn: sqlite3.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:

@@ -21,6 +21,13 @@ from runner.store.owners import (  # noqa: F401 - re-exported
     pid_alive,
     worker_gone,
 )
+from runner.store.recovery import (
+    Orphan,
+    dead_here,
+    idle_dead,
+    nothing_to_recover,
+    settle_orphans,
+)
 from runner.store.rows import Recovery  # noqa: F401 - re-exported
 from runner.store.sqlite import cancels, transitions
 from runner.store.sqlite.db import Database
@@ -86,56 +93,38 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     host = node_of(me)
     with db.read() as conn:
         rows = transitions.lease_owners(conn)
-    dead_here = []
-    for owner, _ in rows:
-        if owner is None or owner == me:
-            continue
-        owner_host, pid = parse_worker_id(owner)
-        if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
-            dead_here.append(owner)
+    dead = dead_here((owner for owner, _ in rows), me, host)
     forget_stale_files(db, host, {owner for owner, _ in rows if owner})
-    # A worker killed while idle holds no job, but its row must not stay 'running'.
-    idle_dead = [w for (w,) in db.query(
-                 f"SELECT id FROM runner_worker WHERE state={sql_is(WorkerState.RUNNING)}")
-                 if w != me and w not in dead_here and worker_gone(w, host)]
-    if not dead_here and not idle_dead and not any(
-            expires is not None and expires < at for _, expires in rows):
-        return Recovery([], [])  # nothing to recover: no write transaction
-    started = {owner: read_started(db.path, owner) for owner in dead_here}
+    idle = idle_dead([w for (w,) in db.query(
+        f"SELECT id FROM runner_worker WHERE state={sql_is(WorkerState.RUNNING)}")],
+        me, dead, host)
+    if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
+        return Recovery([], [])
+    started = {owner: read_started(db.path, owner) for owner in dead}
+
+    def cancel(conn: sqlite3.Connection, orphan: Orphan, reason: str) -> None:
+        transitions.cancel_attempt(conn, orphan.id, now=at, reason=reason)
+        cancels.forget_cancel(conn, orphan.id)
 
     def recover(conn: sqlite3.Connection) -> Recovery:
-        requeued, buried = [], []
-        for orphan in transitions.orphans(conn, now=at, dead_owners=dead_here):
-            by = cancels.requested_by(conn, orphan.id, orphan.attempt)
-            if by is not None:  # someone cancelled it: it does not run again
-                transitions.cancel_attempt(conn, orphan.id, now=at, reason=(
-                    f"cancelled by {by}; its worker was gone before it could stop it"))
-                cancels.forget_cancel(conn, orphan.id)
-                continue
-            ran = started.get(orphan.owner)
-            if ran is not None and (orphan.id, orphan.attempt) not in ran:
-                transitions.requeue_unstarted(conn, orphan.id, now=at)
-                requeued.append(orphan.id)
-                continue
-            message = (f"worker {orphan.owner} died while attempt {orphan.attempt} was running"
-                       if orphan.owner != me else
-                       f"lease of attempt {orphan.attempt} expired: its outcome could not be "
-                       "written")
-            if transitions.charge_crash(conn, orphan, message, crash_limit=crash_limit,
-                                        error_type="WorkerDied", now=at):
-                buried.append(orphan.id)
-            else:
-                requeued.append(orphan.id)
-        gone = dead_here + idle_dead
+        recovery = settle_orphans(
+            transitions.orphans(conn, now=at, dead_owners=dead), me,
+            cancelled_by=lambda o: cancels.requested_by(conn, o.id, o.attempt),
+            started=lambda owner: started.get(owner or ""),
+            cancel=lambda o, reason: cancel(conn, o, reason),
+            requeue_unstarted=lambda o: transitions.requeue_unstarted(conn, o.id, now=at),
+            charge=lambda o, message: transitions.charge_crash(
+                conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at))
+        gone = dead + idle
         if gone:
             conn.execute(
                 f"UPDATE runner_worker SET state={sql_is(WorkerState.DEAD)}, stopped_at=?, "
                 f"running=0 WHERE id IN ({','.join('?' * len(gone))}) "
                 f"AND state={sql_is(WorkerState.RUNNING)}", (at, *gone))
-        return Recovery(requeued, buried)
+        return recovery
 
     recovery = db.write(recover)
-    for owner in dead_here:
+    for owner in dead:
         forget(db.path, owner)
     return recovery
 

@@ -10,21 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from runner.store.redis.codec import decoded, integer, number, text
-from runner.store.redis.reads import Reads
-from runner.store.rows import FailureRow
+from runner.store.redis.job_index import JobIndex, _states_of
+from runner.store.rows import FailureRow, JobFilter, JobRow
 from runner.store.states import FAILED, LIVE, JobState
 
 
-class Stats(Reads):
-    """The reads of :mod:`runner.store.stats` that aggregate."""
+class RedisStats(JobIndex):
+    """:class:`runner.store.job_stats.StatsStore` on Redis."""
 
     # -- failures ------------------------------------------------------------------------
-
-    def _failed(self) -> list[tuple[str, list[bytes | None]]]:
-        ids = [i for s in FAILED for i in decoded(self.r.zrange(self.k("state", s.value), 0, -1))]
-        rows = self._fields(ids, "error_type", "error_message", "state", "task",
-                            "last_failed_at")
-        return list(zip(ids, rows, strict=True))
 
     def failure_rows(self, *, limit: int = 200) -> list[FailureRow]:
         groups: dict[tuple[str | None, str | None], list] = {}
@@ -53,16 +47,6 @@ class Stats(Reads):
         return count, integer(self.r.get(self.k("errseq")))
 
     # -- rates and windows -----------------------------------------------------------------
-
-    def _finished(self, since: float, until: float = float("inf")) -> list[tuple[str, float]]:
-        top = "+inf" if until == float("inf") else f"({until}"
-        return [(m.decode(), s) for m, s in self.r.zrangebyscore(
-            self.k("fin", JobState.COMPLETED.value), since, top, withscores=True)]
-
-    def _failures(self, since: float, until: float = float("inf")) -> list[tuple[str, float]]:
-        top = "+inf" if until == float("inf") else f"({until}"
-        return [(m.decode(), s) for m, s in self.r.zrangebyscore(
-            self.k("failed"), since, top, withscores=True)]
 
     def completed_per_minute(self, start: float) -> list[tuple[int, int]]:
         return _buckets((at - start) // 60 for _, at in self._finished(start))
@@ -103,6 +87,66 @@ class Stats(Reads):
             g[0] += int((number(f) or 0.0) >= since)
             g[1] += 1
         return [(t, q, a, b) for (t, q), (a, b) in groups.items()]
+
+    def job_page(self, filters: JobFilter | None = None, *, limit: int = 100,
+                 offset: int = 0) -> list[JobRow]:
+        return self.list_jobs(filters, limit=limit, offset=offset)
+
+    def count_jobs_capped(self, filters: JobFilter | None = None, *,
+                          cap: int = 10_000) -> tuple[int, bool]:
+        f = filters or JobFilter()
+        if self._plain(f):
+            states = _states_of(f)
+            if f.queue:
+                counts = self._qstate()
+                count = sum(n for (q, s), n in counts.items()
+                            if q == f.queue and (states is None or s in states))
+            elif states is not None:
+                count = sum(self.r.zcard(self.k("state", s)) for s in states)
+            else:
+                count = self.r.zcard(self.k("jobs"))
+            return min(count, cap), count > cap
+        count = 0
+        for _ in self._rows(f):
+            count += 1
+            if count > cap:
+                break
+        return min(count, cap), count > cap
+
+    def count_in_state(self, state: JobState) -> int:
+        return int(self.r.zcard(self.k("state", JobState(state).value)))
+
+    def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
+        return [(q, s, n) for (q, s), n in sorted(self._qstate().items())
+                if s not in (JobState.COMPLETED.value, JobState.CANCELLED.value)]
+
+    def counts_by_queue_and_state(self) -> list[tuple[str, str, int]]:
+        return [(q, s, n) for (q, s), n in sorted(self._qstate().items())]
+
+    def queue_oldest(self, now: float) -> list[tuple[str, float | None]]:
+        found = []
+        for q in sorted(decoded(self.r.smembers(self.k("queues")))):
+            first = self.r.zrange(self.k("waitall", q), 0, 0, withscores=True)
+            if first:
+                found.append((q, first[0][1] if first[0][1] <= now else None))
+        return found
+
+    def waiting_in_queue(self, queue: str) -> int:
+        return int(self.r.zcard(self.k("waitall", queue)))
+
+    def running_per_queue(self) -> dict[str, int]:
+        return {q: n for (q, s), n in self._qstate().items() if s == JobState.EXECUTING.value}
+
+    def running_jobs(self) -> list[tuple[str | None, str, str, float | None]]:
+        ids = decoded(self.r.zrange(self.k("state", JobState.EXECUTING.value), 0, -1))
+        rows = self._fields(ids, "lease_owner", "task", "started_at")
+        out = [(text(o), i, text(t) or "", number(s)) for i, (o, t, s) in zip(ids, rows,
+                                                                              strict=True)]
+        return sorted(out, key=lambda r: (r[3] is not None, r[3] or 0.0))
+
+    def active_schedule_fires(self) -> list[tuple[str, float | None]]:
+        return [(m.decode(), s) for m, s in self.r.zrange(self.k("sched_due"), 0, -1,
+                                                            withscores=True)]
 
 
 def _buckets(values: Iterator[float]) -> list[tuple[int, int]]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from runner.store.redis.codec import arg
+from runner.store.redis.codec import arg, decoded, integer, number
 from runner.store.redis.connection import RedisBase
 
 
-class KeyValues(RedisBase):
-    """The ``kv_*`` and ``counter_*`` operations of the store."""
+class RedisKeyValues(RedisBase):
+    """:class:`runner.store.key_values.KeyValuesStore` on Redis."""
 
     def _kv(self, key: str) -> str:
         return self.k("revoked" if key.startswith(("r:", "rt:")) else "kv")
@@ -93,3 +93,23 @@ class KeyValues(RedisBase):
 
     def counter_flush(self) -> None:
         self.r.delete(self.k("counter"))
+
+    def waiting_size(self, *, now: float, due: bool) -> int:
+        low, high = ("-inf", now) if due else (f"({now}", "+inf")
+        return sum(int(self.r.zcount(self.k("waitall", q), low, high))
+                   for q in self.waiting_queues())
+
+    def waiting_payloads(self, *, now: float, due: bool, limit: int | None) -> list[bytes]:
+        low, high = ("-inf", now) if due else (f"({now}", "+inf")
+        ids: list[str] = []
+        for queue in self.waiting_queues():
+            ids += decoded(self.r.zrangebyscore(self.k("waitall", queue), low, high))
+        rows = self._fields(ids, "priority", "run_at", "rowid")
+        order = sorted(zip(ids, rows, strict=True), key=lambda p: (
+            -integer(p[1][0]), number(p[1][1]) or 0.0, integer(p[1][2])) if due
+            else (number(p[1][1]) or 0.0, integer(p[1][2])))
+        chosen = [i for i, _ in order][:limit] if limit else [i for i, _ in order]
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in chosen:
+            pipe.get(self.k("data", job_id))
+        return [d for d in pipe.execute() if d is not None]

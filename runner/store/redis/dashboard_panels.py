@@ -1,42 +1,36 @@
-"""The dashboard's panels and the metrics scrape on Redis, read from the kept counts and sets.
+"""The dashboard's panels on Redis, read from the kept counts and sets.
 
 Pages of jobs are keyset pages in insertion order (the rowid, which is
 creation order here): a page is a range of the ``jobs`` or ``state:<s>`` set
 from the key on. The ranked sorts (duration, attempts) rank the newest
-:data:`~runner.store.views.SORT_WINDOW` matches. Lifetime totals per task and
-queue are the ``totals`` hash the scripts add to (see
-:mod:`runner.store.redis.lua_jobs`).
+:data:`~runner.store.views.SORT_WINDOW` matches.
 """
 
 from __future__ import annotations
 
 import time
 
-from runner.store.redis.codec import US, decoded, integer, number, text
-from runner.store.redis.events import Events
+from runner.store.redis.codec import decoded, number, text
+from runner.store.redis.job_index import JobIndex
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import JobState, WorkerState
 from runner.store.views import (
-    BUCKETS,
-    JOB_SORTS,
     RECENT_SAMPLE,
     SORT_WINDOW,
-    DatabaseSnapshot,
     JobPage,
     PageKey,
-    QueueGauges,
     QueueLoad,
-    RunningJob,
     RunTimes,
     Summary,
-    TaskTotals,
     WorkerLoad,
-    percentile,
+    check_sort,
+    run_times,
+    worker_loads,
 )
 
 
-class Panels(Events):
-    """Summary, throughput, loads, pages and the scrape snapshot."""
+class RedisDashboard(JobIndex):
+    """:class:`runner.store.dashboard_panels.DashboardStore` on Redis."""
 
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
@@ -101,35 +95,18 @@ class Panels(Events):
         fields = self._fields([i for i, _ in newest], "queue", "started_at")
         rows = [(text(q) or "", finished, None if number(s) is None else finished - number(s))
                 for (_, finished), (q, s) in zip(newest, fields, strict=True)]
-        since = at - 60
-        span = at - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
-        scale = 60.0 / max(span, 1.0)
-
-        def stats(picked: list[tuple[str, float, float | None]]) -> RunTimes:
-            took = [d for _, _, d in picked if d is not None and d >= 0]
-            recent = sum(1 for _, finished, _ in picked if finished >= since)
-            return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
-                            len(picked))
-
-        by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
-        for row in rows:
-            by_queue.setdefault(row[0], []).append(row)
-        return stats(rows), {queue: stats(picked) for queue, picked in by_queue.items()}
+        return run_times(rows, at, sample)
 
     def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
-        by_owner: dict[str, list[RunningJob]] = {}
-        for owner, job_id, task, started in self.running_jobs():
-            by_owner.setdefault(owner or "", []).append(RunningJob(job_id, task, started))
-        return [WorkerLoad(w, by_owner.get(w.id, []))
-                for w in self.list_workers(include_stopped=include_stopped)]
+        return worker_loads(self.running_jobs(),
+                            self.list_workers(include_stopped=include_stopped))
 
     # -- pages of jobs -----------------------------------------------------------------------
 
     def keyset_page(self, filters: JobFilter | None = None, *, limit: int = 100,
                     after: PageKey | None = None, oldest_first: bool = False,
                     sort: str = "newest", now: float | None = None) -> JobPage:
-        if sort not in JOB_SORTS:
-            raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(JOB_SORTS)}")
+        check_sort(sort)
         if sort in ("duration", "attempts"):
             return self._ranked_page(filters, limit=limit, after=after, sort=sort, now=now)
         oldest_first = oldest_first or sort == "oldest"
@@ -188,73 +165,3 @@ class Panels(Events):
                 found = max(found, int(rowid))
                 low = middle + 1
         return PageKey(at, found + 1 if not oldest_first else found)
-
-    # -- the metrics scrape --------------------------------------------------------------
-
-    def read_snapshot(self, *, now: float | None = None,
-                      heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
-        at = time.time() if now is None else now
-        running = self.running_per_queue()
-        totals = self.read_totals()
-        queues = []
-        for queue in sorted(set(self.waiting_queues()) | set(running)
-                            | {t.queue for t in totals}):
-            key = self.k("waitall", queue)
-            due = int(self.r.zcount(key, "-inf", at))
-            later = int(self.r.zcount(key, f"({at}", "+inf"))
-            first = self.r.zrange(key, 0, 0, withscores=True)
-            age = max(0.0, at - first[0][1]) if first and first[0][1] <= at else 0.0
-            queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
-        dead = self.count_in_state(JobState.DEAD)
-        workers = len(self.live_worker_ids(at, heartbeat_limit))
-        lags = {name: max(0.0, at - t) if t is not None else 0.0
-                for name, t in self.active_schedule_fires()}
-        paused = {p.name: p.paused for p in self.list_pauses() if p.kind == "queue"}
-        return DatabaseSnapshot(at, totals, queues, dead, workers, lags,
-                                self.backpressure_totals(), paused)
-
-    def read_totals(self) -> list[TaskTotals]:
-        """Every (task, queue)'s lifetime counters: one read of a hash as small as the tasks."""
-        per: dict[tuple[str, str], dict[str, bytes]] = {}
-        for field, value in self.r.hgetall(self.k("totals")).items():
-            task, queue, what = field.decode().split(US)
-            per.setdefault((task, queue), {})[what] = value
-        out = []
-        for (task, queue), v in sorted(per.items()):
-            counts = [integer(v.get(f"b{i}")) for i in range(len(BUCKETS) + 1)]
-            cumulative, running = [], 0
-            for n in counts[:-1]:
-                running += n
-                cumulative.append(running)
-            out.append(TaskTotals(
-                task, queue, integer(v.get("enqueued")), sum(counts),
-                integer(v.get("failed")), integer(v.get("retried")),
-                integer(v.get(JobState.DEAD.value)), integer(v.get(JobState.CANCELLED.value)),
-                number(v.get("duration")) or 0.0, tuple(cumulative)))
-        return out
-
-    def waiting_queues(self) -> list[str]:
-        return sorted(q for q in decoded(self.r.smembers(self.k("queues")))
-                      if self.r.zcard(self.k("waitall", q)))
-
-    def waiting_size(self, *, now: float, due: bool) -> int:
-        low, high = ("-inf", now) if due else (f"({now}", "+inf")
-        return sum(int(self.r.zcount(self.k("waitall", q), low, high))
-                   for q in self.waiting_queues())
-
-    def waiting_payloads(self, *, now: float, due: bool, limit: int | None) -> list[bytes]:
-        low, high = ("-inf", now) if due else (f"({now}", "+inf")
-        ids: list[str] = []
-        for queue in self.waiting_queues():
-            ids += decoded(self.r.zrangebyscore(self.k("waitall", queue), low, high))
-        rows = self._fields(ids, "priority", "run_at", "rowid")
-        order = sorted(zip(ids, rows, strict=True), key=lambda p: (
-            -integer(p[1][0]), number(p[1][1]) or 0.0, integer(p[1][2])) if due
-            else (number(p[1][1]) or 0.0, integer(p[1][2])))
-        chosen = [i for i, _ in order][:limit] if limit else [i for i, _ in order]
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in chosen:
-            pipe.get(self.k("data", job_id))
-        return [d for d in pipe.execute() if d is not None]
-
-

@@ -10,7 +10,7 @@ from runner.event_patterns import matches
 from runner.store.event_rows import OUTCOME_OF_STATE, EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import NewJob
 from runner.store.redis.codec import arg, decoded, integer, job_args, jobs_args, number, text
-from runner.store.redis.stats import Stats
+from runner.store.redis.job_index import JobIndex
 from runner.store.states import LIVE
 
 _LIVE = {s.value.encode() for s in LIVE}
@@ -26,8 +26,8 @@ def _event(h: dict[bytes, bytes]) -> EventRow:
         deliveries=integer(h.get(b"deliveries")))
 
 
-class Events(Stats):
-    """The event log and its handler jobs."""
+class RedisEvents(JobIndex):
+    """:class:`runner.store.event_store.EventsStore` on Redis: events and their handler jobs."""
 
     def insert_events(self, events: Sequence[NewEvent],
                       dispatch: Sequence[tuple[NewJob, Sequence[str]]], *, now: float,

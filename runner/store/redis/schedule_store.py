@@ -16,8 +16,8 @@ def _item_args(item: SyncItem) -> list[object]:
             arg(bool(item.enabled)), arg(float(item.next_fire_at))]
 
 
-class Schedules(RedisBase):
-    """The schedule rows and their slot records."""
+class RedisSchedules(RedisBase):
+    """:class:`runner.store.schedule_store.SchedulesStore` on Redis."""
 
     def sync_schedules(self, items: Sequence[SyncItem], *, now: float,
                        orphan_others: bool = True) -> None:
@@ -35,9 +35,6 @@ class Schedules(RedisBase):
     def next_due(self) -> float | None:
         first = self.r.zrange(self.k("sched_due"), 0, 0, withscores=True)
         return first[0][1] if first else None
-
-    def data_version(self) -> int:
-        return integer(self.r.get(self.k("version")))
 
     def fire(self, plans: Sequence[FirePlan], *, clock: Callable[[], float],
              queue_size: int) -> list[FireResult]:
@@ -108,11 +105,6 @@ class Schedules(RedisBase):
 
     def count_schedules(self) -> int:
         return int(self.r.zcard(self.k("schedules")))
-
-    def active_schedule_fires(self) -> list[tuple[str, float | None]]:
-        return [(m.decode(), s) for m, s in self.r.zrange(self.k("sched_due"), 0, -1,
-                                                            withscores=True)]
-
 
 def _list(value: object) -> list:
     # cjson encodes an empty Lua table as an object

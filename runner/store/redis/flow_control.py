@@ -23,8 +23,8 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
-class Control(RedisBase):
-    """Pauses, cancel requests and backpressure totals."""
+class RedisFlowControl(RedisBase):
+    """:class:`runner.store.flow_control.FlowControlStore` on Redis."""
 
     def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
                   by: str | None = None) -> bool:

@@ -1,10 +1,12 @@
-"""Pauses, cancel requests of running jobs and the counts of full queues.
+"""PostgreSQL: pauses, cancel requests of running jobs and the counts of full queues.
 
 The same meaning as on SQLite (:mod:`runner.store.sqlite.pauses`,
 :mod:`runner.store.sqlite.cancels`): the state lives in the database, so it
 holds for every worker of every host and survives restarts. A ``runner_pause``
 row records a resume too (``paused = 0``), so ``[queues.NAME] paused = true``
 only seeds a queue nobody has paused or resumed yet.
+
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.flow_control`.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ KINDS = ("queue", "task")
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-
-
-# -- pauses ------------------------------------------------------------------------------
 
 
 def set_pause(conn: psycopg.Connection, kind: str, name: str, paused: bool, *, now: float,
@@ -54,16 +53,6 @@ def seed_pauses(conn: psycopg.Connection, kind: str, names: Sequence[str], *, no
         "ON CONFLICT (kind, name) DO NOTHING", (kind, now, by, sorted(set(names))))
 
 
-def list_pauses(db: PgDatabase) -> list[PauseRow]:
-    """Every recorded state (paused or resumed), by kind and name."""
-    return [PauseRow(k, n, bool(p), at, by) for k, n, p, at, by in db.query(
-        "SELECT kind, name, paused, changed_at, changed_by FROM runner_pause "
-        "ORDER BY kind, name")]
-
-
-# -- cancel requests ---------------------------------------------------------------------
-
-
 def request_cancel(conn: psycopg.Connection, job_id: str, *, by: str,
                    now: float) -> JobState | None:
     """Cancel a waiting job, or record a request that the worker of a running one stops it.
@@ -83,16 +72,6 @@ def request_cancel(conn: psycopg.Connection, job_id: str, *, by: str,
             "requested_at = excluded.requested_at, requested_by = excluded.requested_by",
             (now, by, job_id))
     return state
-
-
-def cancel_requests(db: PgDatabase, job_ids: Sequence[str]) -> dict[str, str]:
-    """Of these jobs, those whose current attempt someone asked to cancel: id -> by whom."""
-    if not job_ids:
-        return {}
-    return dict(db.query(
-        "SELECT c.job_id, c.requested_by FROM runner_cancel c JOIN runner_job j "
-        "ON j.id = c.job_id AND j.attempt = c.attempt WHERE c.job_id = ANY(%s) "
-        "AND j.state = %s", (list(job_ids), JobState.EXECUTING.value)))
 
 
 def requested_by(conn: psycopg.Connection, job_id: str, attempt: int) -> str | None:
@@ -115,10 +94,50 @@ def forget_cancel(conn: psycopg.Connection, job_id: str) -> None:
     conn.execute("DELETE FROM runner_cancel WHERE job_id = %s", (job_id,))
 
 
-# -- full queues -------------------------------------------------------------------------
+class PostgresFlowControl:
+    """:class:`runner.store.flowFlowControlStore` on a PostgreSQL database."""
 
+    db: PgDatabase
 
-def backpressure_totals(db: PgDatabase) -> dict[str, tuple[int, int]]:
-    """Per queue: (jobs rejected, jobs dropped) since the database was created."""
-    return {q: (int(r), int(d)) for q, r, d in db.query(
-        "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
+    def set_pause(self, kind: str, name: str, paused: bool, *, now: float,
+                  by: str | None = None) -> bool:
+        channel = self.db.channel
+
+        def write(conn) -> bool:  # noqa: ANN001 - a psycopg connection
+            changed = set_pause(conn, kind, name, paused, now=now, by=by)
+            if changed and not paused:
+                transitions.notify(conn, channel)  # idle workers take the resumed jobs
+            return changed
+
+        return self.db.write(write)
+
+    def seed_pauses(self, kind: str, names: Sequence[str], *, now: float) -> None:
+        if names:
+            self.db.write(lambda conn: seed_pauses(conn, kind, names, now=now))
+
+    def list_pauses(self) -> list[PauseRow]:
+        """Every recorded state (paused or resumed), by kind and name."""
+        db = self.db
+        return [PauseRow(k, n, bool(p), at, by) for k, n, p, at, by in db.query(
+            "SELECT kind, name, paused, changed_at, changed_by FROM runner_pause "
+            "ORDER BY kind, name")]
+
+    def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
+        return self.db.write(lambda conn: request_cancel(conn, job_id, by=by,
+                                                                  now=now))
+
+    def cancel_requests(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Of these jobs, those whose current attempt someone asked to cancel: id -> by whom."""
+        db = self.db
+        if not job_ids:
+            return {}
+        return dict(db.query(
+            "SELECT c.job_id, c.requested_by FROM runner_cancel c JOIN runner_job j "
+            "ON j.id = c.job_id AND j.attempt = c.attempt WHERE c.job_id = ANY(%s) "
+            "AND j.state = %s", (list(job_ids), JobState.EXECUTING.value)))
+
+    def backpressure_totals(self) -> dict[str, tuple[int, int]]:
+        """Per queue: (jobs rejected, jobs dropped) since the database was created."""
+        db = self.db
+        return {q: (int(r), int(d)) for q, r, d in db.query(
+            "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}

@@ -22,8 +22,8 @@ def _row(raw: bytes) -> LogRow:
     return LogRow(int(values[0]), float(values[1]), int(values[2]), *values[3:])
 
 
-class Logs(RedisBase):
-    """Log records: insert, cap, read."""
+class RedisLogs(RedisBase):
+    """:class:`runner.store.log_store.LogsStore` on Redis."""
 
     def write_logs(self, rows: Sequence[LogTuple], *, trim_to: int = 0,
                    deadline: float = 5.0) -> None:

@@ -10,20 +10,21 @@ says which, as on SQLite).
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 
-from runner.store.owners import parse_worker_id, pid_alive, worker_gone
-from runner.store.redis.codec import NULL, arg, integer, number, text
+from runner.store.backend import AttemptLog
+from runner.store.owners import parse_worker_id
+from runner.store.recovery import dead_here, idle_dead
+from runner.store.redis.codec import arg
 from runner.store.redis.connection import RedisBase
-from runner.store.rows import Recovery, WorkerRow
-from runner.store.sqlite.running_file import forget, read_started
+from runner.store.rows import Recovery
+from runner.store.sqlite.running_file import RunningFile, forget, read_started, running_path
 from runner.store.states import JobState, WorkerState
 
 
-class Workers(RedisBase):
-    """Worker rows, heartbeats and orphan recovery."""
+class RedisWorkers(RedisBase):
+    """:class:`runner.store.worker_presence.WorkersStore` on Redis."""
 
     def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
                  now: float | None = None) -> None:
@@ -66,26 +67,18 @@ class Workers(RedisBase):
         at = time.time() if now is None else now
         host = socket.gethostname()
         owners = [o.decode() for o in self.r.smembers(self.k("owners"))]
-        dead_here = []
-        for owner in owners:
-            if owner == me:
-                continue
-            owner_host, pid = parse_worker_id(owner)
-            if owner_host == host and pid is not None and (pid == os.getpid()
-                                                           or not pid_alive(pid)):
-                dead_here.append(owner)
+        dead = dead_here(owners, me, host)
         running = [w.decode() for w in self.r.zrange(self.k("workers"), 0, -1)]
         states = self._worker_states(running)
-        idle_dead = [w for w, s in zip(running, states, strict=True)
-                     if s == WorkerState.RUNNING.value and w != me and w not in dead_here
-                     and worker_gone(w, host)]
+        idle = idle_dead([w for w, s in zip(running, states, strict=True)
+                          if s == WorkerState.RUNNING.value], me, dead, host)
         expired = [i.decode() for i in self.r.zrangebyscore(self.k("leases"), "-inf", f"({at}")]
         suspects = set(expired)
-        for owner in dead_here:
+        for owner in dead:
             suspects.update(i.decode() for i in self.r.smembers(self.k("inflight", owner)))
-        if not suspects and not idle_dead and not dead_here:
+        if not suspects and not idle and not dead:
             return Recovery([], [])
-        started = {owner: read_started(self.path, owner) for owner in dead_here}
+        started = {owner: read_started(self.path, owner) for owner in dead}
         ids = sorted(suspects)
         pipe = self.r.pipeline(transaction=False)
         for job_id in ids:
@@ -99,22 +92,16 @@ class Workers(RedisBase):
             unstarted = ran is not None and (job_id, number_) not in ran
             flat += [job_id, who, number_, "1" if unstarted else "0"]
         requeued, buried = self.run("recover", arg(float(at)), int(crash_limit), arg(me),
-                                    len(dead_here), *dead_here, *flat)  # type: ignore[misc]
-        gone = dead_here + idle_dead
+                                    len(dead), *dead, *flat)  # type: ignore[misc]
+        gone = dead + idle
         for owner in gone:
             key = self.k("worker", owner)
             if self.r.hget(key, "state") == WorkerState.RUNNING.value.encode():
                 self.r.hset(key, mapping={"state": WorkerState.DEAD.value, "stopped_at": at,
                                           "running": 0})
-        for owner in dead_here:
+        for owner in dead:
             forget(self.path, owner)
         return Recovery([i.decode() for i in requeued], [i.decode() for i in buried])
-
-    def _worker_states(self, owners: list[str]) -> list[str | None]:
-        pipe = self.r.pipeline(transaction=False)
-        for owner in owners:
-            pipe.hget(self.k("worker", owner), "state")
-        return [text(s) for s in pipe.execute()]
 
     def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
                      crash_limit: int, now: float | None = None) -> str | None:
@@ -132,29 +119,13 @@ class Workers(RedisBase):
             self.r.zrem(self.k("workers"), owner)
         return len(old)
 
-    def list_workers(self, *, include_stopped: bool = False) -> list[WorkerRow]:
-        owners = self.r.zrevrange(self.k("workers"), 0, -1)
-        pipe = self.r.pipeline(transaction=False)
-        for owner in owners:
-            pipe.hgetall(self.k("worker", owner.decode()))
-        rows = []
-        for h in pipe.execute():
-            if not h:
-                continue
-            state = text(h.get(b"state")) or ""
-            if not include_stopped and state != WorkerState.RUNNING.value:
-                continue
-            rows.append(WorkerRow(
-                id=text(h[b"id"]) or "", host=text(h.get(b"host")) or "",
-                pid=integer(h.get(b"pid")), started_at=number(h.get(b"started_at")) or 0.0,
-                heartbeat_at=number(h.get(b"heartbeat_at")) or 0.0,
-                stopped_at=number(h.get(b"stopped_at")), state=state,
-                concurrency=integer(h.get(b"concurrency")), queues=text(h.get(b"queues")),
-                rss_bytes=_opt_int(h.get(b"rss_bytes")),
-                cpu_percent=number(h.get(b"cpu_percent")), running=integer(h.get(b"running")),
-                processed=integer(h.get(b"processed")), status=text(h.get(b"status"))))
-        return rows
+    def attempt_log(self, owner: str) -> AttemptLog:
+        return RunningFile(running_path(self.path, owner))
 
+    def take_lease(self, name: str, owner: str, ttl: float, *,
+                   now: float | None = None) -> bool:
+        at = time.time() if now is None else now
+        return bool(self.run("take_lease", name, owner, arg(float(ttl)), arg(float(at))))
 
-def _opt_int(value: bytes | None) -> int | None:
-    return None if value is None or value == NULL else int(float(value))
+    def release_lease(self, name: str, owner: str) -> None:
+        self.run("release_lease", name, owner)

@@ -1,0 +1,47 @@
+"""PostgreSQL: writes by hand: retry now, cancel, discard, bulk.
+
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.bulk_control`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from runner.store.postgres import maintenance as _maintenance
+from runner.store.postgres import transitions as _transitions
+from runner.store.postgres.connection import PgDatabase
+from runner.store.rows import JobFilter
+
+
+class PostgresControl:
+    """:class:`runner.store.bulk_control.ControlStore` on a PostgreSQL database."""
+
+    db: PgDatabase
+
+    def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        channel = self.db.channel
+
+        def retry(conn, chunk: Sequence[str]) -> int:  # noqa: ANN001 - a psycopg connection
+            _transitions.notify(conn, channel)
+            return _transitions.retry_now(conn, chunk, now=now)
+
+        return _maintenance.each_chunk(self.db, job_ids, retry)
+
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return _maintenance.each_chunk(self.db, job_ids, lambda conn, chunk: _transitions.cancel(
+            conn, chunk, now=now))
+
+    def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return _maintenance.each_chunk(self.db, job_ids, lambda conn, chunk: _transitions.cancel(
+            conn, chunk, now=now, discard=True))
+
+    def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
+        return _maintenance.redispatch_event(self.db, event_id, dispatch_job, now=now)
+
+    def count_for_bulk(self, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
+        return _maintenance.count_for_bulk(self.db, filters, states)
+
+    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
+                 now: float, chunk: int = 500) -> int:
+        return _maintenance.run_bulk(self.db, verb, filters, states, up_to_rowid=up_to_rowid,
+                                     now=now, chunk=chunk)

@@ -1,0 +1,163 @@
+"""PostgreSQL: the worker registry, heartbeats, orphan recovery and named leases.
+
+Across hosts: a job whose lease expired comes back whatever host ran it; a job
+whose owner is a process of *this* host that no longer exists comes back at
+once (its pid is checked here, where it means something). Orphans are locked
+as they are read, so two hosts recovering at once charge each crash once.
+
+Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.worker_presence`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from runner.store.backend import AttemptLog
+from runner.store.owners import node_of, parse_worker_id
+from runner.store.postgres import attempts, transitions
+from runner.store.postgres import flow_control as control
+from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.key_values import release_lease, take_lease
+from runner.store.recovery import (
+    Orphan,
+    dead_here,
+    idle_dead,
+    nothing_to_recover,
+    settle_orphans,
+)
+from runner.store.rows import Recovery
+from runner.store.states import JobState, WorkerState, sql_is
+
+_RUNNING = sql_is(WorkerState.RUNNING)
+
+
+class PostgresWorkers:
+    """:class:`runner.store.worker_presence.WorkersStore` on a PostgreSQL database."""
+
+    db: PgDatabase
+
+    def attempt_log(self, owner: str) -> AttemptLog:
+        return attempts.AttemptLog(self.db, owner)
+
+    def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
+                 now: float | None = None) -> None:
+        """Record a worker process as running."""
+        db = self.db
+        at = time.time() if now is None else now
+        host, pid = parse_worker_id(owner)
+        db.write(lambda c: c.execute(
+            "INSERT INTO runner_worker (id, host, pid, started_at, heartbeat_at, state, "
+            "concurrency, queues) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET "
+            "host = excluded.host, pid = excluded.pid, started_at = excluded.started_at, "
+            "heartbeat_at = excluded.heartbeat_at, state = excluded.state, "
+            "concurrency = excluded.concurrency, queues = excluded.queues, stopped_at = NULL, "
+            "rss_bytes = NULL, cpu_percent = NULL, running = 0, processed = 0, status = NULL",
+            (owner, host, pid or 0, at, at, WorkerState.RUNNING.value, concurrency,
+             ",".join(queues) or "*")))
+
+    def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
+                  rss_bytes: int | None = None, cpu_percent: float | None = None,
+                  processed: int | None = None, status: str | None = None,
+                  running: int | None = None, now: float | None = None) -> None:
+        """Say this worker is alive and extend the leases of the jobs it runs."""
+        db = self.db
+        at = time.time() if now is None else now
+
+        def beat(conn: psycopg.Connection) -> None:
+            conn.execute(
+                "UPDATE runner_worker SET heartbeat_at = %s, rss_bytes = coalesce(%s, rss_bytes), "
+                "cpu_percent = coalesce(%s, cpu_percent), running = %s, "
+                "processed = coalesce(%s, processed), status = coalesce(%s, status) WHERE id = %s",
+                (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
+                 processed, status, owner))
+            if job_ids:
+                transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
+
+        db.write(beat)
+
+    def mark_stopped(self, owner: str, now: float | None = None) -> None:
+        """Record a clean exit of a worker process."""
+        db = self.db
+        at = time.time() if now is None else now
+        db.write(lambda c: c.execute(
+            "UPDATE runner_worker SET state = %s, stopped_at = %s, running = 0 WHERE id = %s",
+            (WorkerState.STOPPED.value, at, owner)))
+
+    def recover_orphans(self, *, crash_limit: int, me: str | None = None,
+                        now: float | None = None) -> Recovery:
+        """Requeue (or bury) jobs whose worker is gone: lease expired, or a dead pid of this host.
+
+        An attempt its worker never started (see :mod:`runner.store.postgres.attempts`)
+        goes back uncharged.
+        """
+        db = self.db
+        at = time.time() if now is None else now
+        host = node_of(me)
+        rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
+                        "WHERE state = %s GROUP BY lease_owner", (transitions._EXECUTING,))
+        dead = dead_here((owner for owner, _ in rows), me, host)
+        idle = idle_dead([w for (w,) in db.query(
+            f"SELECT id FROM runner_worker WHERE state = {_RUNNING}")], me, dead, host)
+        if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
+            return Recovery([], [])
+
+        def cancel(conn: psycopg.Connection, orphan: Orphan, reason: str) -> None:
+            transitions.cancel_attempt(conn, orphan.id, now=at, reason=reason)
+            control.forget_cancel(conn, orphan.id)
+
+        def recover(conn: psycopg.Connection) -> Recovery:
+            found = transitions.orphans(conn, now=at, dead_owners=dead)
+            ran_by = attempts.read_started(conn, sorted({o.owner for o in found if o.owner}))
+            recovery = settle_orphans(
+                found, me, cancelled_by=lambda o: control.requested_by(conn, o.id, o.attempt),
+                started=lambda owner: ran_by.get(owner or ""),
+                cancel=lambda o, reason: cancel(conn, o, reason),
+                requeue_unstarted=lambda o: transitions.requeue_unstarted(conn, o.id, now=at),
+                charge=lambda o, message: transitions.charge_crash(
+                    conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at))
+            if recovery.requeued:
+                transitions.notify(conn, db.channel)
+            gone = dead + idle
+            if gone:
+                attempts.forget(conn, gone)
+                conn.execute(f"UPDATE runner_worker SET state = %s, stopped_at = %s, running = 0 "
+                             f"WHERE id = ANY(%s) AND state = {_RUNNING}",
+                             (WorkerState.DEAD.value, at, gone))
+            return recovery
+
+        return db.write(recover)
+
+    def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
+        """Forget worker rows that stopped or went silent long ago."""
+        db = self.db
+        at = time.time() if now is None else now
+        return db.write(lambda c: c.execute(
+            "DELETE FROM runner_worker WHERE heartbeat_at < %s", (at - older_than,)).rowcount)
+
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
+                     crash_limit: int, now: float | None = None) -> str | None:
+        """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+
+        Returns the job's new state, or None when that attempt no longer runs under ``owner``.
+        """
+        db = self.db
+        at = time.time() if now is None else now
+
+        def charge(conn: psycopg.Connection) -> str | None:
+            running = transitions.running_attempt(conn, job_id, attempt, owner)
+            if running is None:
+                return None
+            dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
+                                            error_type="JobStuck", now=at)
+            return JobState.DEAD if dead else JobState.AVAILABLE
+
+        return db.write(charge)
+
+    def take_lease(self, name: str, owner: str, ttl: float, *,
+                   now: float | None = None) -> bool:
+        return take_lease(self.db, name, owner, ttl, now=now)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        release_lease(self.db, name, owner)

@@ -1,0 +1,71 @@
+"""Writes by hand on Redis: retry now, cancel, discard (one script per chunk), bulk by filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+from runner.errors import InvalidAction
+from runner.store.redis.codec import arg
+from runner.store.redis.job_index import JobIndex
+from runner.store.rows import JobFilter, JobRow
+from runner.store.states import CANCELLABLE, DISCARDABLE, RETRYABLE
+
+
+class RedisControl(JobIndex):
+    """:class:`runner.store.bulk_control.ControlStore` on Redis."""
+
+    def count_for_bulk(self, filters: JobFilter, states: Sequence[str]) -> tuple[int, int]:
+        count, top = 0, 0
+        for rowid, _ in self._bulk_rows(filters, states, newest_first=True):
+            count += 1
+            top = max(top, rowid)
+        return count, top
+
+    def _bulk_rows(self, filters: JobFilter, states: Sequence[str], *,
+                   newest_first: bool) -> Iterator[tuple[int, JobRow]]:
+        wanted = {str(s) for s in states}
+        plain = replace(filters, state=None)
+        for rowid, row in self._rows(plain, newest_first=newest_first):
+            if row.state in wanted:
+                yield rowid, row
+
+    def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
+                 now: float, chunk: int = 500) -> int:
+        ids = [row.id for rowid, row in self._bulk_rows(filters, states, newest_first=False)
+               if rowid <= up_to_rowid]
+        total = 0
+        for start in range(0, len(ids), chunk):
+            total += len(self.by_hand(verb, ids[start:start + chunk], states, now=now,
+                                      up_to_rowid=up_to_rowid))
+        return total
+
+    def by_hand(self, verb: str, job_ids: Sequence[str], states: Sequence[str], *,
+                now: float, up_to_rowid: int = 0) -> list[int]:
+        """Retry now, cancel or discard the jobs among ``job_ids`` in ``states``; their rowids."""
+        changed: list[int] = []
+        for start in range(0, len(job_ids), 500):
+            chunk = job_ids[start:start + 500]
+            rows = self.run("by_hand", verb, arg(float(now)), int(up_to_rowid), len(states),
+                            *(str(s) for s in states), *chunk)
+            changed += [int(r) for r in rows]  # type: ignore[union-attr]
+        return changed
+
+    def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return len(self.by_hand("retry", job_ids, RETRYABLE, now=now))
+
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return len(self.by_hand("cancel", job_ids, CANCELLABLE, now=now))
+
+    def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+        return len(self.by_hand("discard", job_ids, DISCARDABLE, now=now))
+
+    def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
+        try:
+            self.run("redispatch_event", event_id, dispatch_job, arg(float(now)))
+        except InvalidAction as exc:
+            if str(exc) == "gone":
+                raise InvalidAction(f"event {event_id}: its dispatch job is gone (pruned); "
+                                    "replay it with `python -m runner events replay`") from None
+            raise InvalidAction(f"event {event_id} is being dispatched now ({exc})") from None

@@ -1,0 +1,53 @@
+"""The open handle on Redis: where it points, wake-ups by pub/sub, data_version.
+
+Wake-ups are pub/sub (:mod:`runner.store.redis.wakeups`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import redis
+
+from runner.store.redis.codec import integer
+from runner.store.redis.room import RedisRoom
+from runner.store.redis.wakeups import RedisListener
+
+
+class RedisHandle(RedisRoom):
+    """:class:`runner.store.handle.StoreHandle` on Redis (room wake-ups: :mod:`.room`)."""
+
+    readonly_handle = False
+
+    @property
+    def location(self) -> str:
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        shown = f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}"
+        return f"{shown}{parts.path} (prefix {self.prefix})"
+
+    @property
+    def readonly(self) -> bool:
+        return self.readonly_handle
+
+    def refresh(self) -> None:
+        """Nothing to drop: every read is its own command."""
+
+    def wakeup(self) -> None:
+        if getattr(self._published, "woke", False):
+            # This thread's enqueue just published it in the same step: one round trip
+            # per enqueue, not two.
+            self._published.woke = False
+            return
+        try:
+            self.r.publish(self.k("wake"), b"1")
+        except redis.RedisError:  # never raises: the workers' poll finds the jobs anyway
+            pass
+
+    def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
+        listener = RedisListener(self, on_wake)
+        return listener.stop if listener.start() else None
+
+    def data_version(self) -> int:
+        return integer(self.r.get(self.k("version")))

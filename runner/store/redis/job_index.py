@@ -1,0 +1,161 @@
+"""Walking the job indexes on Redis: the reads every other part builds on.
+
+Listings walk an index newest first (``jobs``, ``state:<s>``, ``evjobs:<e>`` or a
+worker's in-flight set, by rowid) and read the job hashes in pipelined chunks,
+filtering the rest of a :class:`JobFilter` here; counts with no filter but a
+state or queue read the kept counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from runner.errors import JobNotFound
+from runner.store.redis.codec import US, decoded, integer, job_row, text
+from runner.store.redis.connection import RedisBase
+from runner.store.rows import JobFilter, JobRow
+from runner.store.states import FAILED, WAITING, JobState
+
+_CHUNK = 500
+
+
+def _states_of(filters: JobFilter) -> tuple[str, ...] | None:
+    if not filters.state:
+        return None
+    if filters.state == "waiting":
+        return tuple(s.value for s in WAITING)
+    if filters.state == "failed":
+        return tuple(s.value for s in FAILED)
+    return (filters.state,)
+
+
+def _matches(row: JobRow, filters: JobFilter, states: tuple[str, ...] | None) -> bool:
+    if states is not None and row.state not in states:
+        return False
+    for name in ("queue", "task", "event_id"):
+        wanted = getattr(filters, name)
+        if wanted and getattr(row, name) != wanted:
+            return False
+    if filters.worker and row.lease_owner != filters.worker:
+        return False
+    if filters.text:
+        needle = filters.text.casefold()
+        return any(needle in (v or "").casefold()
+                   for v in (row.id, row.task, row.args, row.error_message))
+    return True
+
+
+class JobIndex(RedisBase):
+    """Index walks and pipelined hash reads shared by the parts of :class:`RedisStore`."""
+
+    def _index_keys(self, filters: JobFilter) -> list[str]:
+        states = _states_of(filters)
+        if filters.event_id:
+            return [self.k("evjobs", filters.event_id)]
+        if states is not None:
+            return [self.k("state", s) for s in states]
+        return [self.k("jobs")]
+
+    def _ids(self, filters: JobFilter, *, newest_first: bool = True) -> Iterator[tuple[int, str]]:
+        """(rowid, id) of the candidates of ``filters``, by rowid."""
+        if filters.worker and not filters.event_id:
+            ids = decoded(self.r.smembers(self.k("inflight", filters.worker)))
+            pipe = self.r.pipeline(transaction=False)
+            for i in ids:
+                pipe.hget(self.k("job", i), "rowid")
+            pairs = [(integer(r), i) for r, i in zip(pipe.execute(), ids, strict=True) if r]
+            yield from sorted(pairs, reverse=newest_first)
+            return
+        keys = self._index_keys(filters)
+        if len(keys) == 1:
+            start = 0
+            while True:
+                if newest_first:
+                    chunk = self.r.zrevrange(keys[0], start, start + _CHUNK - 1, withscores=True)
+                else:
+                    chunk = self.r.zrange(keys[0], start, start + _CHUNK - 1, withscores=True)
+                for member, score in chunk:
+                    yield int(score), member.decode()
+                if len(chunk) < _CHUNK:
+                    return
+                start += _CHUNK
+        pairs = []
+        for key in keys:
+            pairs += [(int(s), m.decode()) for m, s in self.r.zrange(key, 0, -1, withscores=True)]
+        yield from sorted(pairs, reverse=newest_first)
+
+    def _rows(self, filters: JobFilter | None, *, newest_first: bool = True
+              ) -> Iterator[tuple[int, JobRow]]:
+        chosen = filters or JobFilter()
+        states = _states_of(chosen)
+        batch: list[tuple[int, str]] = []
+
+        def flush() -> Iterator[tuple[int, JobRow]]:
+            pipe = self.r.pipeline(transaction=False)
+            for _, i in batch:
+                pipe.hgetall(self.k("job", i))
+            for (rowid, _), fields in zip(batch, pipe.execute(), strict=True):
+                if fields:
+                    row = job_row(fields)
+                    if _matches(row, chosen, states):
+                        yield rowid, row
+
+        for pair in self._ids(chosen, newest_first=newest_first):
+            batch.append(pair)
+            if len(batch) >= _CHUNK:
+                yield from flush()
+                batch = []
+        if batch:
+            yield from flush()
+
+    def _plain(self, filters: JobFilter | None) -> bool:
+        f = filters or JobFilter()
+        return not (f.task or f.text or f.event_id or f.worker)
+
+    def _lookup(self, index: str, ident: str) -> str | None:
+        """The one id of ``index`` starting (4+ chars) or ending (6+ chars) with ``ident``."""
+        rows: list[bytes] = []
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in ident)
+        if len(ident) >= 4:  # a scan: only the CLI and the dashboard look ids up this way
+            rows = [m for m, _ in self.r.zscan_iter(index, match=f"{escaped}*", count=1000)][:2]
+        if not rows and len(ident) >= 6:
+            rows = [m for m, _ in self.r.zscan_iter(index, match=f"*{escaped}", count=1000)][:2]
+        if len(rows) > 1:
+            raise JobNotFound(f"job id '{ident}' is ambiguous; give more of it")
+        return rows[0].decode() if rows else None
+
+    def _qstate(self) -> dict[tuple[str, str], int]:
+        counts = {}
+        for field, n in self.r.hgetall(self.k("qstate")).items():
+            queue, _, state = field.decode().rpartition(US)
+            if int(n) > 0:
+                counts[(queue, state)] = int(n)
+        return counts
+
+    def _fields(self, ids: Sequence[str], *names: str) -> list[list[bytes | None]]:
+        pipe = self.r.pipeline(transaction=False)
+        for i in ids:
+            pipe.hmget(self.k("job", i), *names)
+        return pipe.execute()
+
+    def _failed(self) -> list[tuple[str, list[bytes | None]]]:
+        ids = [i for s in FAILED for i in decoded(self.r.zrange(self.k("state", s.value), 0, -1))]
+        rows = self._fields(ids, "error_type", "error_message", "state", "task",
+                            "last_failed_at")
+        return list(zip(ids, rows, strict=True))
+
+    def _finished(self, since: float, until: float = float("inf")) -> list[tuple[str, float]]:
+        top = "+inf" if until == float("inf") else f"({until}"
+        return [(m.decode(), s) for m, s in self.r.zrangebyscore(
+            self.k("fin", JobState.COMPLETED.value), since, top, withscores=True)]
+
+    def _failures(self, since: float, until: float = float("inf")) -> list[tuple[str, float]]:
+        top = "+inf" if until == float("inf") else f"({until}"
+        return [(m.decode(), s) for m, s in self.r.zrangebyscore(
+            self.k("failed"), since, top, withscores=True)]
+
+    def _worker_states(self, owners: list[str]) -> list[str | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for owner in owners:
+            pipe.hget(self.k("worker", owner), "state")
+        return [text(s) for s in pipe.execute()]
