@@ -13,7 +13,7 @@ import time
 
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import JOB_COLUMNS, WAITING_SQL, JobRow
-from runner.store.sqlite.queries import JobFilter, job_where, list_workers
+from runner.store.sqlite.queries import JobFilter, job_where, list_workers, state_is
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
 from runner.store.views import (  # noqa: F401 - re-exported
@@ -49,10 +49,17 @@ def summary(db: Database, now: float | None = None,
             the jobs it holds count as stalled, not running.
     """
     at = time.time() if now is None else now
-    # One indexed count per state: covering ranges of (state, created_at).
-    counts = {state: db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state,))[0][0]
-              for state in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
-                            JobState.EXECUTING, JobState.DEAD)}
+    # Waiting jobs counted from their index alone (it ends with the state), running and
+    # dead ones from covering ranges of (state, created_at).
+    counts = dict.fromkeys((JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
+                            JobState.EXECUTING, JobState.DEAD), 0)
+    counts.update(db.query(
+        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
+        f"WHERE state IN {WAITING_SQL} GROUP BY state"))
+    for state in (JobState.EXECUTING, JobState.DEAD):
+        counts[state] = db.query(
+            "SELECT count(*) FROM runner_job INDEXED BY runner_job_state_created "
+            f"WHERE {state_is(state)}", (state,))[0][0]
     stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
     # A queue whose waiting jobs are all due later has no oldest due job (None).
     oldest = min((o for _, o in oldest_due_by_queue(db, at) if o is not None), default=None)
@@ -125,7 +132,7 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
                             f"WHERE state = {EXECUTING_SQL} GROUP BY queue"))
     loads = {}
     for queue, oldest in oldest_due_by_queue(db, at):
-        waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
+        waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
                            f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
                                  None if oldest is None else max(0.0, at - oldest))
@@ -174,9 +181,10 @@ def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerL
 
 
 def _in_insertion_order(filters: JobFilter) -> bool:
-    # With one state or a task, the (state|task, created_at) indexes give the order;
-    # otherwise insertion order (rowid, the same as creation order) does.
-    return filters.state in (None, "waiting", "failed") and not filters.task
+    # With one state, the (state, created_at) index or a sort of the waiting jobs gives
+    # the order; otherwise insertion order (rowid, the same as creation order) does (the
+    # task index leaves waiting jobs out, so a task alone reads the newest rows first).
+    return filters.state in (None, "waiting", "failed")
 
 
 def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,

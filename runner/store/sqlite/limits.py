@@ -34,6 +34,7 @@ from runner.flow import (
     refill,
     turn_key,
 )
+from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.states import EXECUTING_SQL, WAITING_SQL
 
@@ -467,10 +468,7 @@ def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
     """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
     times: list[float] = []
     for queue in waiting:
-        (later,) = conn.execute(
-            f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-            f"WHERE state IN {WAITING_SQL} AND queue = ? AND run_at > ?",
-            (queue, now)).fetchone()
+        (later,) = conn.execute(OLDEST_WAITING_AFTER, (queue, now)).fetchone()
         if isinstance(later, (int, float)):
             times.append(later)
     rates = {**{bucket_key("queue", q): r for q, r in budget.limits.queue_rates.items()},

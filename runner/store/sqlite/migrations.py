@@ -28,7 +28,10 @@ from runner.store.tables import JobTotal, create_table_sql
 #: by the enqueue (per task states and window), not by a UNIQUE index over live jobs.
 #: 3: waiting jobs counted per queue in ``runner_job_total`` (rows whose task is '';
 #: ``runner_queue`` is a view of them).
-SCHEMA_VERSION = 3
+#: 4: fewer indexes written per enqueue: ``runner_job_queue_waiting`` goes (its reads use
+#: ``runner_job_queue_claim``, which now ends with ``state``), and the state and task
+#: indexes leave waiting jobs out.
+SCHEMA_VERSION = 4
 
 
 def _add_concurrency_key(conn: sqlite3.Connection) -> None:
@@ -59,9 +62,20 @@ def _to_3(conn: sqlite3.Connection) -> None:
     counters.recount_waiting(conn)
 
 
+def _to_4(conn: sqlite3.Connection) -> None:
+    """Drop the indexes whose definition changes; ``create_schema`` builds the new ones.
+
+    An index is rebuilt from the table, so nothing else moves; the new ones are
+    smaller (waiting jobs are in two indexes instead of five).
+    """
+    for name in ("runner_job_queue_waiting", "runner_job_queue_claim",
+                 "runner_job_state_created", "runner_job_task"):
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+
 #: target version -> the step that migrates a file from the version before it.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    2: _add_concurrency_key, 3: _to_3}
+    2: _add_concurrency_key, 3: _to_3, 4: _to_4}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:

@@ -32,6 +32,10 @@ SCHEMA_VERSION = migrations.SCHEMA_VERSION
 __all__ = ["JobState", "WAITING", "FINAL", "WAITING_SQL", "LIVE_SQL"]
 
 
+#: The condition of the partial indexes of jobs past waiting (running or finished): a
+#: query must spell it, word for word, for SQLite to use them.
+NOT_WAITING = f"state NOT IN {WAITING_SQL}"
+
 #: The condition of a schedule the scheduler fires (matches the partial index).
 SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 
@@ -44,16 +48,21 @@ INDEXES = [
     # Jobs that were running when a worker died run alone (see JobStorage._claim).
     f"""CREATE INDEX IF NOT EXISTS runner_job_suspect ON runner_job
         (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
-    f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
-        (queue, run_at) WHERE state IN {WAITING_SQL}""",
     # The claim under flow control (weights, limits, aging): one queue's waiting jobs,
     # level by level of priority, oldest due first (see runner.store.sqlite.limits).
+    # Also every per-queue read of the backlog (count, oldest, drop_oldest), and with
+    # ``state`` last, per-state counts of waiting jobs without reading a row.
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
-        (queue, priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
+        (queue, priority DESC, run_at, state) WHERE state IN {WAITING_SQL}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
-    "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
-    "CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at)",
+    # History by state and by task, newest first. Waiting jobs are left out, so an
+    # enqueue writes neither (the two indexes above hold them): a query uses these
+    # only when it spells NOT_WAITING (see runner.store.sqlite.queries.job_where).
+    "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at) "
+    f"WHERE {NOT_WAITING}",
+    f"CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at) "
+    f"WHERE {NOT_WAITING}",
     # Partial: an insert (finished_at NULL) does not touch it.
     "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at) "
     "WHERE finished_at IS NOT NULL",

@@ -12,16 +12,26 @@ import time
 from runner.errors import JobNotFound
 from runner.store.rows import JobFilter, QueueDepth, WorkerRow  # noqa: F401 - re-exported
 from runner.store.sqlite.db import AmbiguousId, Database, contains_pattern, lookup_id
-from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
+from runner.store.sqlite.models import JOB_COLUMNS, NOT_WAITING, AttemptError, JobRow
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,
     FAILED_SQL,
-    LIVE_SQL,
+    WAITING,
     WAITING_SQL,
     WorkerState,
     sql_is,
 )
+
+
+def state_is(state: str) -> str:
+    """``state = ?`` with the condition of the partial indexes that hold that state.
+
+    SQLite uses a partial index only for a query that spells its condition:
+    waiting jobs are in the claim indexes, the others in the state and task indexes.
+    """
+    waiting = state in {s.value for s in WAITING}
+    return f"state = ? AND {f'state IN {WAITING_SQL}' if waiting else NOT_WAITING}"
 
 
 def job_where(filters: JobFilter) -> tuple[str, list[object]]:
@@ -33,7 +43,7 @@ def job_where(filters: JobFilter) -> tuple[str, list[object]]:
         elif filters.state == "failed":
             clauses.append(f"state IN {FAILED_SQL}")
         else:
-            clauses.append("state = ?")
+            clauses.append(state_is(filters.state))
             params.append(filters.state)
     if filters.queue:
         clauses.append("queue = ?")
@@ -103,18 +113,25 @@ def job_errors(db: Database, job_id: str) -> list[AttemptError]:
 def counts_by_state(db: Database) -> dict[str, int]:
     """Number of jobs in each state (states with none are 0)."""
     counts = dict.fromkeys((s.value for s in ALL), 0)
-    counts.update(dict(db.query("SELECT state, count(*) FROM runner_job GROUP BY state")))
+    counts.update(dict(db.query(
+        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
+        f"WHERE state IN {WAITING_SQL} GROUP BY state UNION ALL "
+        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
+        f"WHERE {NOT_WAITING} GROUP BY state")))
     return counts
 
 
 def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
     """Waiting and running jobs per queue, with the age of the oldest due waiting job."""
     at = time.time() if now is None else now
+    # Waiting jobs through their index, running ones through the lease index.
     rows = db.query(
         f"SELECT queue, sum(state IN {WAITING_SQL}), sum(state = {EXECUTING_SQL}), "
-        f"min(CASE WHEN state IN {WAITING_SQL} AND run_at <= ? THEN run_at END) "
-        f"FROM runner_job WHERE state IN {LIVE_SQL} GROUP BY queue "
-        f"ORDER BY queue", (at,))
+        f"min(CASE WHEN state IN {WAITING_SQL} AND run_at <= ? THEN run_at END) FROM ("
+        f"SELECT queue, state, run_at FROM runner_job INDEXED BY runner_job_queue_claim "
+        f"WHERE state IN {WAITING_SQL} UNION ALL SELECT queue, state, run_at "
+        f"FROM runner_job INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}) "
+        f"GROUP BY queue ORDER BY queue", (at,))
     return [QueueDepth(q, int(w or 0), int(r or 0), None if o is None else max(0.0, at - o))
             for q, w, r, o in rows]
 

@@ -143,7 +143,7 @@ def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
     excess = waiting - bound.max_size
     if excess <= 0:
         return []
-    pick = (f"id IN (SELECT id FROM runner_job INDEXED BY runner_job_queue_waiting "
+    pick = (f"id IN (SELECT id FROM runner_job INDEXED BY runner_job_queue_claim "
             f"WHERE queue = ? AND state IN {WAITING_SQL} ORDER BY run_at, rowid LIMIT ?)")
     count_where(conn, "cancelled", pick, (queue, excess))
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
@@ -223,7 +223,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         next_due = choice.next_due
         if not rows:  # a hand-edited run_at that is not a number is never due: bury it
             (latest,) = conn.execute(
-                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
+                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_claim "
                 f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
             if not isinstance(latest, (int, float, type(None))):
                 bury_bad_run_at(conn, now)
@@ -236,7 +236,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     if not rows:
         found = conn.execute(
             f"SELECT min(run_at), max(run_at) FROM runner_job INDEXED BY "
-            f"runner_job_queue_waiting WHERE state IN {WAITING_SQL}{queue_sql}",
+            f"runner_job_queue_claim WHERE state IN {WAITING_SQL}{queue_sql}",
             params).fetchone()
         next_due = found[0] if found else None
         if found and not isinstance(found[1], (int, float, type(None))):
