@@ -11,6 +11,7 @@ from runner.config import DatabaseSection
 from runner.errors import EX_CONFIG, SchemaTooNew
 from runner.store.job_rows import NewJob
 from runner.store.sqlite import SqliteStore, migrations, schema
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
 from runner.store.states import JobState
@@ -88,16 +89,19 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     # Schema 2: unique keys are checked by the enqueue, not by a UNIQUE index.
     indexes = _indexes(new)
     assert "runner_job_unique" not in indexes and "runner_job_unique_key" in indexes
-    # Schema 4: the state and task indexes leave waiting jobs out, and the claim indexes
-    # serve every read of the backlog (runner_job_queue_waiting is gone).
+    # Schema 4: the state and task indexes leave waiting jobs out, the claim indexes
+    # serve every read of the backlog (runner_job_queue_waiting is gone), and a
+    # waiting state is tested by comparisons.
     changed = {"runner_job_unique_key", "runner_job_queue_claim", "runner_job_state_created",
-               "runner_job_task"}
+               "runner_job_task", "runner_job_claim", "runner_job_suspect"}
     gone = {"runner_job_unique", "runner_job_queue_waiting"}
     assert {n: s for n, s in indexes.items() if n not in changed} == {
         n: s for n, s in previous[1].items() if n not in gone | changed}
     assert not gone & set(indexes)
-    assert "WHERE state NOT IN ('available','scheduled','retrying')" in indexes[
-        "runner_job_state_created"]
+    assert indexes["runner_job_state_created"].endswith(
+        "WHERE (state <> 'available' AND state <> 'scheduled' AND state <> 'retrying')")
+    assert indexes["runner_job_claim"].endswith(
+        "WHERE (state = 'available' OR state = 'scheduled' OR state = 'retrying')")
     _open(old)  # opening the old file adds what is new, with the same shape
     assert _columns(old) == _columns(new)
     assert _indexes(old) == indexes
@@ -246,11 +250,9 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         # every job is in the index of its state, none in two
         waiting = conn.execute("SELECT count(*) FROM runner_job INDEXED BY "
-                               "runner_job_queue_claim WHERE state IN "
-                               "('available','scheduled','retrying')").fetchone()[0]
+                               f"runner_job_queue_claim WHERE {WAITING_WHERE}").fetchone()[0]
         past = conn.execute("SELECT count(*) FROM runner_job INDEXED BY runner_job_state_created "
-                            "WHERE state NOT IN ('available','scheduled','retrying')"
-                            ).fetchone()[0]
+                            f"WHERE {NOT_WAITING}").fetchone()[0]
         assert (waiting, past) == (4, 3)
     before = {"available": 2, "scheduled": 1, "retrying": 1, "executing": 1,
               "completed": 1, "dead": 1, "cancelled": 0}

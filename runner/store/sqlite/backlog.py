@@ -7,11 +7,11 @@ level by level of priority (one seek per level in use, not one per job).
 
 from __future__ import annotations
 
-from runner.store.states import WAITING_SQL
+from runner.store.sqlite.conditions import WAITING_WHERE
 
 #: A queue's waiting jobs (the first parameter is the queue).
 QUEUE_WAITING = (f"runner_job INDEXED BY runner_job_queue_claim "
-                 f"WHERE queue = ?1 AND state IN {WAITING_SQL}")
+                 f"WHERE queue = ?1 AND {WAITING_WHERE}")
 
 
 def _oldest(after: str) -> str:

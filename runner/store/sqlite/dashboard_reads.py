@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 
+from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.db import Database
-from runner.store.sqlite.models import JOB_COLUMNS, WAITING_SQL, JobRow
+from runner.store.sqlite.models import JOB_COLUMNS, JobRow
 from runner.store.sqlite.queries import JobFilter, job_where, list_workers, state_is
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
@@ -55,7 +56,7 @@ def summary(db: Database, now: float | None = None,
                             JobState.EXECUTING, JobState.DEAD), 0)
     counts.update(db.query(
         f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE state IN {WAITING_SQL} GROUP BY state"))
+        f"WHERE {WAITING_WHERE} GROUP BY state"))
     for state in (JobState.EXECUTING, JobState.DEAD):
         counts[state] = db.query(
             "SELECT count(*) FROM runner_job INDEXED BY runner_job_state_created "
@@ -133,7 +134,7 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
     loads = {}
     for queue, oldest in oldest_due_by_queue(db, at):
         waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-                           f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
+                           f"WHERE queue = ? AND {WAITING_WHERE}", (queue,))[0][0]
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
                                  None if oldest is None else max(0.0, at - oldest))
     for queue, count in running.items():

@@ -30,7 +30,8 @@ from runner.store.tables import JobTotal, create_table_sql
 #: ``runner_queue`` is a view of them).
 #: 4: fewer indexes written per enqueue: ``runner_job_queue_waiting`` goes (its reads use
 #: ``runner_job_queue_claim``, which now ends with ``state``), and the state and task
-#: indexes leave waiting jobs out.
+#: indexes leave waiting jobs out; partial indexes and triggers test a waiting state by
+#: comparisons (see runner.store.sqlite.conditions), not by an IN list.
 SCHEMA_VERSION = 4
 
 
@@ -63,14 +64,18 @@ def _to_3(conn: sqlite3.Connection) -> None:
 
 
 def _to_4(conn: sqlite3.Connection) -> None:
-    """Drop the indexes whose definition changes; ``create_schema`` builds the new ones.
+    """Drop the indexes and triggers whose definition changes; ``create_schema`` makes
+    the new ones.
 
-    An index is rebuilt from the table, so nothing else moves; the new ones are
-    smaller (waiting jobs are in two indexes instead of five).
+    An index is rebuilt from the table, so no row moves; waiting jobs end up in
+    two indexes instead of five.
     """
-    for name in ("runner_job_queue_waiting", "runner_job_queue_claim",
-                 "runner_job_state_created", "runner_job_task"):
+    for name in ("runner_job_queue_waiting", "runner_job_claim", "runner_job_suspect",
+                 "runner_job_queue_claim", "runner_job_state_created", "runner_job_task"):
         conn.execute(f"DROP INDEX IF EXISTS {name}")
+    for name in ("runner_job_waiting_delete", "runner_job_waiting_leave",
+                 "runner_job_waiting_enter"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 #: target version -> the step that migrates a file from the version before it.

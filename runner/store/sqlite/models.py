@@ -12,6 +12,7 @@ import sqlite3
 
 from runner.store.rows import DISPATCH_TASK, AttemptError, JobRow, LogRow  # noqa: F401 - re-exported
 from runner.store.sqlite import counters, migrations
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -32,10 +33,6 @@ SCHEMA_VERSION = migrations.SCHEMA_VERSION
 __all__ = ["JobState", "WAITING", "FINAL", "WAITING_SQL", "LIVE_SQL"]
 
 
-#: The condition of the partial indexes of jobs past waiting (running or finished): a
-#: query must spell it, word for word, for SQLite to use them.
-NOT_WAITING = f"state NOT IN {WAITING_SQL}"
-
 #: The condition of a schedule the scheduler fires (matches the partial index).
 SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 
@@ -44,16 +41,16 @@ SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 INDEXES = [
     # The claim: best priority first, then oldest due time, among waiting jobs only.
     f"""CREATE INDEX IF NOT EXISTS runner_job_claim ON runner_job
-        (priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
+        (priority DESC, run_at) WHERE {WAITING_WHERE}""",
     # Jobs that were running when a worker died run alone (see JobStorage._claim).
     f"""CREATE INDEX IF NOT EXISTS runner_job_suspect ON runner_job
-        (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
+        (priority DESC, run_at) WHERE crashes > 0 AND {WAITING_WHERE}""",
     # The claim under flow control (weights, limits, aging): one queue's waiting jobs,
     # level by level of priority, oldest due first (see runner.store.sqlite.limits).
     # Also every per-queue read of the backlog (count, oldest, drop_oldest), and with
     # ``state`` last, per-state counts of waiting jobs without reading a row.
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
-        (queue, priority DESC, run_at, state) WHERE state IN {WAITING_SQL}""",
+        (queue, priority DESC, run_at, state) WHERE {WAITING_WHERE}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     # History by state and by task, newest first. Waiting jobs are left out, so an

@@ -11,14 +11,14 @@ import time
 
 from runner.errors import JobNotFound
 from runner.store.rows import JobFilter, QueueDepth, WorkerRow  # noqa: F401 - re-exported
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import AmbiguousId, Database, contains_pattern, lookup_id
-from runner.store.sqlite.models import JOB_COLUMNS, NOT_WAITING, AttemptError, JobRow
+from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,
     FAILED_SQL,
     WAITING,
-    WAITING_SQL,
     WorkerState,
     sql_is,
 )
@@ -31,7 +31,7 @@ def state_is(state: str) -> str:
     waiting jobs are in the claim indexes, the others in the state and task indexes.
     """
     waiting = state in {s.value for s in WAITING}
-    return f"state = ? AND {f'state IN {WAITING_SQL}' if waiting else NOT_WAITING}"
+    return f"state = ? AND {WAITING_WHERE if waiting else NOT_WAITING}"
 
 
 def job_where(filters: JobFilter) -> tuple[str, list[object]]:
@@ -39,7 +39,7 @@ def job_where(filters: JobFilter) -> tuple[str, list[object]]:
     clauses, params = [], []
     if filters.state:
         if filters.state == "waiting":
-            clauses.append(f"state IN {WAITING_SQL}")
+            clauses.append(WAITING_WHERE)
         elif filters.state == "failed":
             clauses.append(f"state IN {FAILED_SQL}")
         else:
@@ -115,7 +115,7 @@ def counts_by_state(db: Database) -> dict[str, int]:
     counts = dict.fromkeys((s.value for s in ALL), 0)
     counts.update(dict(db.query(
         f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE state IN {WAITING_SQL} GROUP BY state UNION ALL "
+        f"WHERE {WAITING_WHERE} GROUP BY state UNION ALL "
         f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
         f"WHERE {NOT_WAITING} GROUP BY state")))
     return counts
@@ -126,10 +126,10 @@ def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
     at = time.time() if now is None else now
     # Waiting jobs through their index, running ones through the lease index.
     rows = db.query(
-        f"SELECT queue, sum(state IN {WAITING_SQL}), sum(state = {EXECUTING_SQL}), "
-        f"min(CASE WHEN state IN {WAITING_SQL} AND run_at <= ? THEN run_at END) FROM ("
+        f"SELECT queue, sum({WAITING_WHERE}), sum(state = {EXECUTING_SQL}), "
+        f"min(CASE WHEN {WAITING_WHERE} AND run_at <= ? THEN run_at END) FROM ("
         f"SELECT queue, state, run_at FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE state IN {WAITING_SQL} UNION ALL SELECT queue, state, run_at "
+        f"WHERE {WAITING_WHERE} UNION ALL SELECT queue, state, run_at "
         f"FROM runner_job INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}) "
         f"GROUP BY queue ORDER BY queue", (at,))
     return [QueueDepth(q, int(w or 0), int(r or 0), None if o is None else max(0.0, at - o))
@@ -154,18 +154,18 @@ def waiting_size(db: Database, *, now: float, due: bool) -> int:
     """Waiting jobs due by ``now`` (``due``) or due later (huey's queue and schedule sizes)."""
     return db.query(
         f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
-        f"WHERE state IN {WAITING_SQL} AND run_at {'<=' if due else '>'} ?", (now,))[0][0]
+        f"WHERE {WAITING_WHERE} AND run_at {'<=' if due else '>'} ?", (now,))[0][0]
 
 
 def waiting_payloads(db: Database, *, now: float, due: bool, limit: int | None) -> list[bytes]:
     """Payloads of waiting jobs due by ``now`` in claim order, or due later by time."""
     if due:
         rows = db.query(
-            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
-            f"{WAITING_SQL} AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?",
+            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE "
+            f"{WAITING_WHERE} AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?",
             (now, limit or -1))
     else:
         rows = db.query(
-            f"SELECT data FROM runner_job WHERE state IN {WAITING_SQL} AND run_at > ? "
+            f"SELECT data FROM runner_job WHERE {WAITING_WHERE} AND run_at > ? "
             "ORDER BY run_at LIMIT ?", (now, limit or -1))
     return [r[0] for r in rows]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 
 from runner.store.sqlite.backlog import OLDEST_WAITING
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.counters import read_backpressure, read_totals
 from runner.store.sqlite.db import Database
-from runner.store.sqlite.models import NOT_WAITING, SCHEDULE_ACTIVE
+from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.sqlite.pauses import list_pauses
-from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
+from runner.store.states import DEAD_SQL, EXECUTING_SQL, WorkerState, sql_is
 from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
 
 
@@ -31,7 +32,7 @@ def read_database(db: Database, *, now: float | None = None,
         "SELECT queue, count(*) FROM (SELECT queue FROM runner_job INDEXED BY runner_job_lease "
         f"WHERE state = {EXECUTING_SQL} LIMIT {COUNT_LIMIT}) GROUP BY queue"))
     waiting = (f"FROM runner_job INDEXED BY runner_job_queue_claim WHERE queue = ? "
-               f"AND state IN {WAITING_SQL}")
+               f"AND {WAITING_WHERE}")
     names = sorted({t.queue for t in totals} | set(running) | set(waiting_queues(db)))
     queues = []
     for queue in names:
@@ -54,7 +55,7 @@ def read_database(db: Database, *, now: float | None = None,
 
 def waiting_queues(db: Database) -> list[str]:
     """Queues with waiting jobs: one index seek per queue, however many jobs wait."""
-    index = f"runner_job INDEXED BY runner_job_queue_claim WHERE state IN {WAITING_SQL}"
+    index = f"runner_job INDEXED BY runner_job_queue_claim WHERE {WAITING_WHERE}"
     return [q for (q,) in db.query(
         f"WITH RECURSIVE q(name) AS (SELECT min(queue) FROM {index} UNION ALL "
         f"SELECT (SELECT min(queue) FROM {index} AND queue > q.name) FROM q "

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from runner.store.rows import FailureRow  # noqa: F401 - re-exported
 from runner.store.sqlite.backlog import OLDEST_WAITING
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import index_hint
-from runner.store.sqlite.models import JOB_COLUMNS, NOT_WAITING, SCHEDULE_ACTIVE, JobRow
+from runner.store.sqlite.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
 from runner.store.sqlite.queries import JobFilter, job_where, state_is
 from runner.store.states import (
     COMPLETED_SQL,
@@ -22,7 +23,6 @@ from runner.store.states import (
     LIVE_SQL,
     RETRYING_SQL,
     WAITING,
-    WAITING_SQL,
     JobState,
     sql_in,
 )
@@ -84,7 +84,7 @@ def queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
     after = ""
     while True:
         rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_claim "
-                        f"WHERE state IN {WAITING_SQL} AND queue > ? ORDER BY queue LIMIT 1",
+                        f"WHERE {WAITING_WHERE} AND queue > ? ORDER BY queue LIMIT 1",
                         (after,))
         if not rows:
             return found
@@ -96,7 +96,7 @@ def queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
 def waiting_in_queue(db: Database, queue: str) -> int:
     """Waiting jobs of one queue, read through its partial index."""
     return db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-                    f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
+                    f"WHERE queue = ? AND {WAITING_WHERE}", (queue,))[0][0]
 
 
 def running_per_queue(db: Database) -> dict[str, int]:
@@ -124,7 +124,7 @@ def unfinished_by_queue(db: Database) -> list[tuple[str, str, int]]:
     """
     return db.query(
         f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE state IN {WAITING_SQL} GROUP BY queue, state UNION ALL "
+        f"WHERE {WAITING_WHERE} GROUP BY queue, state UNION ALL "
         f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
         f"WHERE state IN {UNFINISHED_SQL} AND {NOT_WAITING} GROUP BY queue, state")
 
