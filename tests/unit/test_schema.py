@@ -237,6 +237,7 @@ def _v3_file(path: Path) -> Path:
 def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_path):
     old = _v3_file(tmp_path / "v3.db")
     with sqlite3.connect(old) as conn:
+        rowids = dict(conn.execute("SELECT id, rowid FROM runner_job"))
         assert migrations.recorded_version(conn) == 3
         assert "runner_job_queue_waiting" in {n for (n,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -254,6 +255,16 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
         past = conn.execute("SELECT count(*) FROM runner_job INDEXED BY runner_job_state_created "
                             f"WHERE {NOT_WAITING}").fetchone()[0]
         assert (waiting, past) == (4, 3)
+        # the tables were copied to change their CHECK: same rows, same rowids (the
+        # dashboard pages by rowid), and a state outside the list is still refused
+        assert dict(conn.execute("SELECT id, rowid FROM runner_job")) == rowids
+        tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        assert " IN (" not in tables["runner_job"] and " IN (" not in tables["runner_event"]
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE runner_job SET state = 'lost' WHERE id = 'job-0'")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("INSERT INTO runner_event (id, name, data, emitted_at, status) "
+                         "VALUES ('e', 'n', '{}', 0, 'gone')")
     before = {"available": 2, "scheduled": 1, "retrying": 1, "executing": 1,
               "completed": 1, "dead": 1, "cancelled": 0}
     assert store.counts_by_state() == before
