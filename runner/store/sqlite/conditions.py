@@ -12,7 +12,7 @@ condition word for word).
 
 from __future__ import annotations
 
-from runner.store.states import WAITING
+from runner.store.states import FUTURE, WAITING
 
 
 def waiting(column: str = "state") -> str:
@@ -29,3 +29,10 @@ def not_waiting(column: str = "state") -> str:
 WAITING_WHERE = waiting()
 #: The condition of the partial indexes of jobs past waiting (running or finished).
 NOT_WAITING = not_waiting()
+#: The condition of the partial index of jobs waiting for a later time.
+FUTURE_WHERE = "(" + " OR ".join(f"state = '{s.value}'" for s in FUTURE) + ")"
+
+
+def holding(state: str) -> str:
+    """The condition of the partial index that holds jobs in ``state`` (any but available)."""
+    return FUTURE_WHERE if state in {s.value for s in FUTURE} else NOT_WAITING

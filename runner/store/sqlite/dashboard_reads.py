@@ -14,7 +14,8 @@ import time
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import JOB_COLUMNS, JobRow
-from runner.store.sqlite.queries import JobFilter, job_where, list_workers, state_is
+from runner.store.sqlite.queries import JobFilter, job_where, list_workers, waiting_total
+from runner.store.sqlite.stats import count_in_state
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
 from runner.store.views import (  # noqa: F401 - re-exported
@@ -50,17 +51,11 @@ def summary(db: Database, now: float | None = None,
             the jobs it holds count as stalled, not running.
     """
     at = time.time() if now is None else now
-    # Waiting jobs counted from their index alone (it ends with the state), running and
-    # dead ones from covering ranges of (state, created_at).
-    counts = dict.fromkeys((JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
-                            JobState.EXECUTING, JobState.DEAD), 0)
-    counts.update(db.query(
-        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE {WAITING_WHERE} GROUP BY state"))
-    for state in (JobState.EXECUTING, JobState.DEAD):
-        counts[state] = db.query(
-            "SELECT count(*) FROM runner_job INDEXED BY runner_job_state_created "
-            f"WHERE {state_is(state)}", (state,))[0][0]
+    # Covering ranges of the state indexes; available jobs are counted by the triggers.
+    counts = {state: count_in_state(db, state) for state in (
+        JobState.SCHEDULED, JobState.RETRYING, JobState.EXECUTING, JobState.DEAD)}
+    counts[JobState.AVAILABLE] = max(0, waiting_total(db) - counts[JobState.SCHEDULED]
+                                     - counts[JobState.RETRYING])
     stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
     # A queue whose waiting jobs are all due later has no oldest due job (None).
     oldest = min((o for _, o in oldest_due_by_queue(db, at) if o is not None), default=None)
@@ -182,10 +177,10 @@ def worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerL
 
 
 def _in_insertion_order(filters: JobFilter) -> bool:
-    # With one state, the (state, created_at) index or a sort of the waiting jobs gives
-    # the order; otherwise insertion order (rowid, the same as creation order) does (the
-    # task index leaves waiting jobs out, so a task alone reads the newest rows first).
-    return filters.state in (None, "waiting", "failed")
+    # With one state (but available), a (state, created_at) index gives the order;
+    # otherwise insertion order (rowid, the same as creation order) does: no index
+    # orders available jobs by time, and the task index leaves waiting jobs out.
+    return filters.state in (None, "waiting", "failed", JobState.AVAILABLE.value)
 
 
 def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,

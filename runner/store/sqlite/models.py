@@ -12,7 +12,7 @@ import sqlite3
 
 from runner.store.rows import DISPATCH_TASK, AttemptError, JobRow, LogRow  # noqa: F401 - re-exported
 from runner.store.sqlite import counters, migrations
-from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
+from runner.store.sqlite.conditions import FUTURE_WHERE, NOT_WAITING, WAITING_WHERE
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -60,6 +60,9 @@ INDEXES = [
     f"WHERE {NOT_WAITING}",
     f"CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at) "
     f"WHERE {NOT_WAITING}",
+    # Scheduled and retrying jobs by state, newest first: a job due now is not in it.
+    f"CREATE INDEX IF NOT EXISTS runner_job_future ON runner_job (state, created_at) "
+    f"WHERE {FUTURE_WHERE}",
     # Partial: an insert (finished_at NULL) does not touch it.
     "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at) "
     "WHERE finished_at IS NOT NULL",

@@ -11,14 +11,15 @@ import time
 
 from runner.errors import JobNotFound
 from runner.store.rows import JobFilter, QueueDepth, WorkerRow  # noqa: F401 - re-exported
-from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
+from runner.store.sqlite.conditions import FUTURE_WHERE, NOT_WAITING, WAITING_WHERE, holding
 from runner.store.sqlite.db import AmbiguousId, Database, contains_pattern, lookup_id
 from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,
     FAILED_SQL,
-    WAITING,
+    FUTURE,
+    JobState,
     WorkerState,
     sql_is,
 )
@@ -28,10 +29,30 @@ def state_is(state: str) -> str:
     """``state = ?`` with the condition of the partial indexes that hold that state.
 
     SQLite uses a partial index only for a query that spells its condition:
-    waiting jobs are in the claim indexes, the others in the state and task indexes.
+    waiting jobs are in the claim indexes, scheduled and retrying ones also in
+    ``runner_job_future``, the others in the state and task indexes.
     """
-    waiting = state in {s.value for s in WAITING}
-    return f"state = ? AND {WAITING_WHERE if waiting else NOT_WAITING}"
+    return f"state = ? AND {WAITING_WHERE if state == JobState.AVAILABLE else holding(state)}"
+
+
+def waiting_total(db: Database) -> int:
+    """Waiting jobs of every queue, from the counts the triggers keep (no job is read)."""
+    return int(db.query("SELECT coalesce(sum(waiting), 0) FROM runner_queue")[0][0])
+
+
+def state_counts(db: Database) -> dict[str, int]:
+    """Jobs per state: covering ranges of the state indexes; available ones are the
+    waiting count less the scheduled and retrying ones (none of them is read)."""
+    counts = dict.fromkeys((s.value for s in ALL), 0)
+    counts.update(db.query(
+        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_future "
+        f"WHERE {FUTURE_WHERE} GROUP BY state"))
+    counts.update(db.query(
+        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
+        f"WHERE {NOT_WAITING} GROUP BY state"))
+    counts[JobState.AVAILABLE.value] = max(0, waiting_total(db) - sum(
+        counts[s.value] for s in FUTURE))
+    return counts
 
 
 def job_where(filters: JobFilter) -> tuple[str, list[object]]:
@@ -112,13 +133,7 @@ def job_errors(db: Database, job_id: str) -> list[AttemptError]:
 
 def counts_by_state(db: Database) -> dict[str, int]:
     """Number of jobs in each state (states with none are 0)."""
-    counts = dict.fromkeys((s.value for s in ALL), 0)
-    counts.update(dict(db.query(
-        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE {WAITING_WHERE} GROUP BY state UNION ALL "
-        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
-        f"WHERE {NOT_WAITING} GROUP BY state")))
-    return counts
+    return state_counts(db)
 
 
 def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:

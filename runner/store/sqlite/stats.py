@@ -13,16 +13,16 @@ from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import index_hint
 from runner.store.sqlite.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
-from runner.store.sqlite.queries import JobFilter, job_where, state_is
+from runner.store.sqlite.queries import JobFilter, job_where, state_counts, state_is
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,
     EXECUTING_SQL,
     FAILED_SQL,
+    FUTURE,
     LIVE,
     LIVE_SQL,
     RETRYING_SQL,
-    WAITING,
     JobState,
     sql_in,
 )
@@ -31,8 +31,11 @@ from runner.store.states import (
 
 
 def count_in_state(db: Database, state: JobState) -> int:
-    """Jobs in one state: a covering read of the index that holds that state."""
-    index = "queue_claim" if state in WAITING else "state_created"
+    """Jobs in one state: a covering range of the index that holds that state (available
+    ones: the waiting count less the scheduled and retrying ones)."""
+    if state == JobState.AVAILABLE:
+        return state_counts(db)[state.value]
+    index = "future" if state in FUTURE else "state_created"
     return db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_{index} "
                     f"WHERE {state_is(state.value)}", (state.value,))[0][0]
 
@@ -147,8 +150,8 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     """
     chosen = filters or JobFilter()
     where, params = job_where(chosen)
-    # A task alone reads newest rows first (waiting jobs are not in the task index).
-    if chosen.state in (None, "waiting", "failed"):
+    # A task alone, or available jobs, read newest rows first (no index orders them).
+    if chosen.state in (None, "waiting", "failed", JobState.AVAILABLE.value):
         order = "rowid DESC"
     else:
         order = "created_at DESC, id"
