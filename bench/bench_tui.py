@@ -204,9 +204,10 @@ def main() -> None:
     else:
         print(f"reusing {db}")
     from runner.readmodel.dashboard import has_table
+    from runner.store.factory import store_for
     from runner.store.sqlite.db import Database
 
-    if not has_table(Database(db, readonly=True), "runner_log"):
+    if not has_table(store_for(Database(db, readonly=True)), "runner_log"):
         print("note: this schema has no runner_log table; log lines were not seeded")
     if not args.skip_render:
         report_render(measure_render(db, args.refreshes))

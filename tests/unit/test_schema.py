@@ -11,6 +11,7 @@ from runner.config import DatabaseSection
 from runner.errors import EX_CONFIG, SchemaTooNew
 from runner.store.job_rows import NewJob
 from runner.store.sqlite import SqliteStore, migrations, schema
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
 from runner.store.states import JobState
@@ -88,9 +89,20 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     # Schema 2: unique keys are checked by the enqueue, not by a UNIQUE index.
     indexes = _indexes(new)
     assert "runner_job_unique" not in indexes and "runner_job_unique_key" in indexes
-    new_ones = {"runner_job_unique_key", "runner_job_queue_claim"}
-    assert {n: s for n, s in indexes.items() if n not in new_ones} == {
-        n: s for n, s in previous[1].items() if n != "runner_job_unique"}
+    # Schema 4: the state and task indexes leave waiting jobs out, the claim indexes
+    # serve every read of the backlog (runner_job_queue_waiting is gone), and a
+    # waiting state is tested by comparisons.
+    changed = {"runner_job_unique_key", "runner_job_queue_claim", "runner_job_state_created",
+               "runner_job_task", "runner_job_claim", "runner_job_suspect"}
+    gone = {"runner_job_unique", "runner_job_queue_waiting"}
+    changed.add("runner_job_future")  # scheduled and retrying jobs by state
+    assert {n: s for n, s in indexes.items() if n not in changed} == {
+        n: s for n, s in previous[1].items() if n not in gone | changed}
+    assert not gone & set(indexes)
+    assert indexes["runner_job_state_created"].endswith(
+        "WHERE (state <> 'available' AND state <> 'scheduled' AND state <> 'retrying')")
+    assert indexes["runner_job_claim"].endswith(
+        "WHERE (state = 'available' OR state = 'scheduled' OR state = 'retrying')")
     _open(old)  # opening the old file adds what is new, with the same shape
     assert _columns(old) == _columns(new)
     assert _indexes(old) == indexes
@@ -163,7 +175,7 @@ def test_a_version_1_file_moves_its_waiting_counts_beside_the_totals(tmp_path):
             "default": 3, "other": 1}
     store = SqliteStore(_open(path))
     with sqlite3.connect(path) as conn:
-        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION == 3
+        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
         kinds = dict(conn.execute("SELECT name, type FROM sqlite_master "
                                   "WHERE name LIKE 'runner_queue%'"))
         assert kinds["runner_queue"] == "view"  # the old table and its triggers are gone
@@ -200,3 +212,64 @@ def test_a_version_1_file_keeps_its_jobs_and_indexes_usable_after_migrating(tmp_
         assert triggers == {n for (n,) in conn.execute("SELECT name FROM sqlite_master "
                                                        "WHERE type = 'trigger'")}
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+V3_DDL = Path(__file__).parent / "data" / "schema_v3.sql"
+
+
+def _v3_file(path: Path) -> Path:
+    """A version 3 file (as that release created it) with jobs in every state, counted."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V3_DDL.read_text())
+        for n, (task, queue, state) in enumerate([
+                ("t.a", "default", "available"), ("t.a", "default", "scheduled"),
+                ("t.b", "default", "retrying"), ("t.b", "other", "available"),
+                ("t.a", "default", "completed"), ("t.b", "other", "executing"),
+                ("t.b", "other", "dead")]):
+            conn.execute("INSERT INTO runner_job (id, task, queue, state, data, run_at, "
+                         "created_at) VALUES (?, ?, ?, ?, x'00', ?, ?)",
+                         (f"job-{n}", task, queue, state, T0 + n, T0 + n))
+        conn.execute("INSERT INTO runner_job_total (task, queue, waiting) "
+                     "VALUES ('', 'default', 3), ('', 'other', 1)")
+    conn.close()
+    return path
+
+
+def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_path):
+    old = _v3_file(tmp_path / "v3.db")
+    with sqlite3.connect(old) as conn:
+        rowids = dict(conn.execute("SELECT id, rowid FROM runner_job"))
+        assert migrations.recorded_version(conn) == 3
+        assert "runner_job_queue_waiting" in {n for (n,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    store = SqliteStore(_open(old))
+    new = tmp_path / "new.db"
+    _open(new)
+    assert _indexes(old) == _indexes(new)
+    assert _columns(old) == _columns(new)
+    with sqlite3.connect(old) as conn:
+        assert migrations.recorded_version(conn) == 4
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        # every job is in the index of its state, none in two
+        waiting = conn.execute("SELECT count(*) FROM runner_job INDEXED BY "
+                               f"runner_job_queue_claim WHERE {WAITING_WHERE}").fetchone()[0]
+        past = conn.execute("SELECT count(*) FROM runner_job INDEXED BY runner_job_state_created "
+                            f"WHERE {NOT_WAITING}").fetchone()[0]
+        assert (waiting, past) == (4, 3)
+        # the tables were copied to change their CHECK: same rows, same rowids (the
+        # dashboard pages by rowid), and a state outside the list is still refused
+        assert dict(conn.execute("SELECT id, rowid FROM runner_job")) == rowids
+        tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        assert " IN (" not in tables["runner_job"] and " IN (" not in tables["runner_event"]
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE runner_job SET state = 'lost' WHERE id = 'job-0'")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("INSERT INTO runner_event (id, name, data, emitted_at, status) "
+                         "VALUES ('e', 'n', '{}', 0, 'gone')")
+    before = {"available": 2, "scheduled": 1, "retrying": 1, "executing": 1,
+              "completed": 1, "dead": 1, "cancelled": 0}
+    assert store.counts_by_state() == before
+    claimed = store.claim(now=T0 + 10, owner="h:1:1", lease_seconds=30, want=10).claimed
+    assert {c.id for c in claimed} == {"job-0", "job-1", "job-2", "job-3"}
+    assert store.counts_by_state() == {**before, "available": 0, "scheduled": 0,
+                                       "retrying": 0, "executing": 5}

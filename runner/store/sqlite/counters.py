@@ -29,8 +29,9 @@ from collections.abc import Mapping, Sequence
 from itertools import accumulate
 from typing import Protocol
 
+from runner.store.sqlite.conditions import WAITING_WHERE, not_waiting, waiting
 from runner.store.sqlite.db import Database
-from runner.store.states import COMPLETED_SQL, WAITING_SQL, JobState
+from runner.store.states import COMPLETED_SQL, JobState
 from runner.store.views import BUCKETS, TaskTotals  # noqa: F401 - re-exported
 
 _BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
@@ -56,17 +57,17 @@ TRIGGERS = [
     # deleted) or entering one (retried, handed back, run again), or changing queue.
     # ``UPDATE OF`` keeps them off updates of other columns.
     f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_delete AFTER DELETE ON runner_job
-        WHEN OLD.state IN {WAITING_SQL} BEGIN
+        WHEN {waiting('OLD.state')} BEGIN
         UPDATE runner_job_total SET waiting = waiting - 1
             WHERE task = '{QUEUE_ROW}' AND queue = OLD.queue; END""",
     f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_leave AFTER UPDATE OF state, queue
-        ON runner_job WHEN OLD.state IN {WAITING_SQL}
-        AND (NEW.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
+        ON runner_job WHEN {waiting('OLD.state')}
+        AND ({not_waiting('NEW.state')} OR NEW.queue IS NOT OLD.queue) BEGIN
         UPDATE runner_job_total SET waiting = waiting - 1
             WHERE task = '{QUEUE_ROW}' AND queue = OLD.queue; END""",
     f"""CREATE TRIGGER IF NOT EXISTS runner_job_waiting_enter AFTER UPDATE OF state, queue
-        ON runner_job WHEN NEW.state IN {WAITING_SQL}
-        AND (OLD.state NOT IN {WAITING_SQL} OR NEW.queue IS NOT OLD.queue) BEGIN
+        ON runner_job WHEN {waiting('NEW.state')}
+        AND ({not_waiting('OLD.state')} OR NEW.queue IS NOT OLD.queue) BEGIN
         INSERT INTO runner_job_total (task, queue, waiting)
             VALUES ('{QUEUE_ROW}', NEW.queue, 1)
             ON CONFLICT (task, queue) DO UPDATE SET waiting = waiting + 1; END""",
@@ -113,7 +114,7 @@ def recount_waiting(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE runner_job_total SET waiting = 0 WHERE waiting != 0")
     conn.execute(
         "INSERT INTO runner_job_total (task, queue, waiting) SELECT ?, queue, count(*) "
-        f"FROM runner_job WHERE state IN {WAITING_SQL} GROUP BY queue "
+        f"FROM runner_job WHERE {WAITING_WHERE} GROUP BY queue "
         "ON CONFLICT (task, queue) DO UPDATE SET waiting = excluded.waiting", (QUEUE_ROW,))
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 
+from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.db import Database
-from runner.store.sqlite.models import JOB_COLUMNS, WAITING_SQL
-from runner.store.sqlite.queries import JobFilter, job_where, list_workers
+from runner.store.sqlite.models import JOB_COLUMNS
+from runner.store.sqlite.queries import JobFilter, job_where, list_workers, waiting_total
+from runner.store.sqlite.stats import count_in_state
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
 from runner.store.views import (  # noqa: F401 - re-exported
@@ -55,10 +57,11 @@ def summary(db: Database, now: float | None = None,
             the jobs it holds count as stalled, not running.
     """
     at = time.time() if now is None else now
-    # One indexed count per state: covering ranges of (state, created_at).
-    counts = {state: db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state,))[0][0]
-              for state in (JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
-                            JobState.EXECUTING, JobState.DEAD)}
+    # Covering ranges of the state indexes; available jobs are counted by the triggers.
+    counts = {state: count_in_state(db, state) for state in (
+        JobState.SCHEDULED, JobState.RETRYING, JobState.EXECUTING, JobState.DEAD)}
+    counts[JobState.AVAILABLE] = max(0, waiting_total(db) - counts[JobState.SCHEDULED]
+                                     - counts[JobState.RETRYING])
     stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
     # A queue whose waiting jobs are all due later has no oldest due job (None).
     oldest = min((o for _, o in oldest_due_by_queue(db, at) if o is not None), default=None)
@@ -131,8 +134,8 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
                             f"WHERE state = {EXECUTING_SQL} GROUP BY queue"))
     loads = {}
     for queue, oldest in oldest_due_by_queue(db, at):
-        waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                           f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
+        waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
+                           f"WHERE queue = ? AND {WAITING_WHERE}", (queue,))[0][0]
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
                                  None if oldest is None else max(0.0, at - oldest))
     for queue, count in running.items():
@@ -159,6 +162,13 @@ def read_worker_loads(db: Database, *, include_stopped: bool = False) -> list[Wo
     return worker_loads(db.query("SELECT lease_owner, id, task, started_at FROM runner_job "
                                  f"WHERE state = {EXECUTING_SQL} ORDER BY started_at"),
                         list_workers(db, include_stopped=include_stopped))
+
+
+def _in_insertion_order(filters: JobFilter) -> bool:
+    # With one state (but available), a (state, created_at) index gives the order;
+    # otherwise insertion order (rowid, the same as creation order) does: no index
+    # orders available jobs by time, and the task index leaves waiting jobs out.
+    return filters.state in (None, "waiting", "failed", JobState.AVAILABLE.value)
 
 
 def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100,

@@ -16,9 +16,10 @@ from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.rows import ClaimResult
 from runner.store.sqlite import cancels as _cancels
 from runner.store.sqlite import transitions as _transitions
+from runner.store.sqlite.conditions import FUTURE_WHERE
 from runner.store.sqlite.counters import count_backpressure
 from runner.store.sqlite.db import Database
-from runner.store.states import FINAL, FUTURE, sql_in
+from runner.store.states import FINAL
 
 
 class SqliteJobs:
@@ -118,7 +119,8 @@ class SqliteJobs:
 
     def has_future_jobs(self) -> bool:
         return bool(self.db.query(
-            f"SELECT 1 FROM runner_job WHERE state IN {sql_in(FUTURE)} LIMIT 1"))
+            f"SELECT 1 FROM runner_job INDEXED BY runner_job_future WHERE {FUTURE_WHERE} "
+            "LIMIT 1"))
 
     def job_is_final(self, job_id: str) -> bool:
         rows = self.db.query("SELECT state FROM runner_job WHERE id=?", (job_id,))

@@ -23,8 +23,10 @@ from collections.abc import Sequence
 
 from runner.flow import FlowLimits, claim_order
 from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
+from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER
+from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.pauses import paused_sets
-from runner.store.states import EXECUTING_SQL, WAITING_SQL
+from runner.store.states import EXECUTING_SQL
 
 #: Levels of priority read per queue and claim; jobs of lower levels wait for a later claim.
 MAX_LEVELS = 32
@@ -169,8 +171,8 @@ class _Stream(Stream):
         direct = conn.execute(
             f"SELECT id, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE state IN {WAITING_SQL} AND {scope}) FROM runner_job INDEXED BY {index} "
-            f"WHERE state IN {WAITING_SQL} AND {scope} AND run_at <= ? "
+            f"WHERE {WAITING_WHERE} AND {scope}) FROM runner_job INDEXED BY {index} "
+            f"WHERE {WAITING_WHERE} AND {scope} AND run_at <= ? "
             f"AND crashes {self.crashes}{self.held[0]} ORDER BY priority DESC, run_at LIMIT ?",
             (*self.queues, *self.queues, self.now, *self.held[1], size)).fetchall()
         if self.settle(direct, size):
@@ -178,12 +180,12 @@ class _Stream(Stream):
         levels = conn.execute(
             f"WITH RECURSIVE level(p, n) AS ("
             f"SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE state IN {WAITING_SQL} AND {scope}), 1 "
+            f"WHERE {WAITING_WHERE} AND {scope}), 1 "
             f"UNION ALL SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE state IN {WAITING_SQL} AND {scope} AND priority < level.p), n + 1 "
+            f"WHERE {WAITING_WHERE} AND {scope} AND priority < level.p), n + 1 "
             f"FROM level WHERE level.p IS NOT NULL AND n < {MAX_LEVELS}) "
             f"SELECT p, (SELECT min(run_at) FROM runner_job INDEXED BY {index} "
-            f"WHERE state IN {WAITING_SQL} AND {scope} AND priority = level.p) "
+            f"WHERE {WAITING_WHERE} AND {scope} AND priority = level.p) "
             f"FROM level WHERE p IS NOT NULL", (*self.queues, *self.queues, *self.queues)
         ).fetchall()
         found: list[Candidate] = []
@@ -199,7 +201,7 @@ class _Stream(Stream):
                     continue
             rows = conn.execute(
                 f"SELECT id, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
-                f"{index} WHERE state IN {WAITING_SQL} AND {scope} AND priority = ? "
+                f"{index} WHERE {WAITING_WHERE} AND {scope} AND priority = ? "
                 f"AND run_at <= ? AND crashes {self.crashes}{self.held[0]} "
                 f"ORDER BY run_at LIMIT ?",
                 (*self.queues, level, self.now, *self.held[1], size)).fetchall()
@@ -273,8 +275,8 @@ def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: Budget)
         parts.append(
             f"SELECT * FROM (SELECT id, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE state IN {WAITING_SQL} AND queue = ?) FROM runner_job INDEXED BY "
-            f"runner_job_queue_claim WHERE state IN {WAITING_SQL} AND queue = ? "
+            f"WHERE {WAITING_WHERE} AND queue = ?) FROM runner_job INDEXED BY "
+            f"runner_job_queue_claim WHERE {WAITING_WHERE} AND queue = ? "
             f"AND run_at <= ? AND crashes {stream.crashes}{held_sql} "
             f"ORDER BY priority DESC, run_at LIMIT ?)")
         params += [stream.queues[0], stream.queues[0], stream.now, *held_params, stream.size]
@@ -290,10 +292,7 @@ def _next_due(conn: sqlite3.Connection, now: float, waiting: Sequence[str],
     """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
     times: list[float] = []
     for queue in waiting:
-        (later,) = conn.execute(
-            f"SELECT min(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-            f"WHERE state IN {WAITING_SQL} AND queue = ? AND run_at > ?",
-            (queue, now)).fetchone()
+        (later,) = conn.execute(OLDEST_WAITING_AFTER, (queue, now)).fetchone()
         if isinstance(later, (int, float)):
             times.append(later)
     times += budget.token_times(now, want)

@@ -19,16 +19,23 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from peewee import Model
+
 from runner.errors import SchemaTooNew
 from runner.store.sqlite import counters
-from runner.store.tables import JobTotal, create_table_sql
+from runner.store.tables import Event, Job, JobTotal, create_table_sql
 
 #: The version this code writes. 1: the first recorded schema (tables of runner.store.tables).
 #: 2: ``runner_job.concurrency_key`` (per-key concurrency limits); unique keys are checked
 #: by the enqueue (per task states and window), not by a UNIQUE index over live jobs.
 #: 3: waiting jobs counted per queue in ``runner_job_total`` (rows whose task is '';
 #: ``runner_queue`` is a view of them).
-SCHEMA_VERSION = 3
+#: 4: fewer indexes written per enqueue: ``runner_job_queue_waiting`` goes (its reads use
+#: ``runner_job_queue_claim``, which now ends with ``state``), and the state and task
+#: indexes leave waiting jobs out; partial indexes and triggers test a waiting state by
+#: comparisons (see runner.store.sqlite.conditions), not by an IN list; so do the CHECKs
+#: of ``runner_job`` and ``runner_event`` (both tables are copied into new ones).
+SCHEMA_VERSION = 4
 
 
 def _add_concurrency_key(conn: sqlite3.Connection) -> None:
@@ -59,9 +66,48 @@ def _to_3(conn: sqlite3.Connection) -> None:
     counters.recount_waiting(conn)
 
 
+def _to_4(conn: sqlite3.Connection) -> None:
+    """Drop the indexes and triggers whose definition changes; ``create_schema`` makes
+    the new ones.
+
+    An index is rebuilt from the table, so no row moves; waiting jobs end up in
+    two indexes instead of five.
+    """
+    for name in ("runner_job_queue_waiting", "runner_job_claim", "runner_job_suspect",
+                 "runner_job_queue_claim", "runner_job_state_created", "runner_job_task"):
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    for name in ("runner_job_waiting_delete", "runner_job_waiting_leave",
+                 "runner_job_waiting_enter", "runner_job_error_counted"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    for model in (Job, Event):
+        _rebuild(conn, model)
+
+
+def _rebuild(conn: sqlite3.Connection, model: type[Model]) -> None:
+    """Copy a table into a new one made from its model, keeping every rowid.
+
+    SQLite cannot change a table's CHECK in place. The table's indexes and
+    triggers go with it; ``create_schema`` makes them anew.
+    """
+    name = model._meta.table_name
+    sql = create_table_sql(model)
+    quoted = f'"{name}"'
+    assert sql.count(quoted) == 1, sql
+    (old,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (name,)).fetchone()
+    if old.split("(", 1)[1] == sql.split("(", 1)[1]:
+        return
+    conn.execute(sql.replace(quoted, f'"{name}_new"'))
+    columns = ", ".join(f'"{c[1]}"' for c in conn.execute(f"PRAGMA table_info({quoted})"))
+    conn.execute(f'INSERT INTO "{name}_new" (rowid, {columns}) '
+                 f"SELECT rowid, {columns} FROM {quoted}")
+    conn.execute(f"DROP TABLE {quoted}")
+    conn.execute(f'ALTER TABLE "{name}_new" RENAME TO {quoted}')
+
+
 #: target version -> the step that migrates a file from the version before it.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    2: _add_concurrency_key, 3: _to_3}
+    2: _add_concurrency_key, 3: _to_3, 4: _to_4}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:

@@ -12,6 +12,7 @@ import sqlite3
 
 from runner.store.rows import DISPATCH_TASK, AttemptError, JobRow, LogRow  # noqa: F401 - re-exported
 from runner.store.sqlite import counters, migrations
+from runner.store.sqlite.conditions import FUTURE_WHERE, NOT_WAITING, WAITING_WHERE
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -40,20 +41,28 @@ SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 INDEXES = [
     # The claim: best priority first, then oldest due time, among waiting jobs only.
     f"""CREATE INDEX IF NOT EXISTS runner_job_claim ON runner_job
-        (priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
+        (priority DESC, run_at) WHERE {WAITING_WHERE}""",
     # Jobs that were running when a worker died run alone (see JobStorage._claim).
     f"""CREATE INDEX IF NOT EXISTS runner_job_suspect ON runner_job
-        (priority DESC, run_at) WHERE crashes > 0 AND state IN {WAITING_SQL}""",
-    f"""CREATE INDEX IF NOT EXISTS runner_job_queue_waiting ON runner_job
-        (queue, run_at) WHERE state IN {WAITING_SQL}""",
+        (priority DESC, run_at) WHERE crashes > 0 AND {WAITING_WHERE}""",
     # The claim under flow control (weights, limits, aging): one queue's waiting jobs,
     # level by level of priority, oldest due first (see runner.store.sqlite.limits).
+    # Also every per-queue read of the backlog (count, oldest, drop_oldest), and with
+    # ``state`` last, per-state counts of waiting jobs without reading a row.
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
-        (queue, priority DESC, run_at) WHERE state IN {WAITING_SQL}""",
+        (queue, priority DESC, run_at, state) WHERE {WAITING_WHERE}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
-    "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at)",
-    "CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at)",
+    # History by state and by task, newest first. Waiting jobs are left out, so an
+    # enqueue writes neither (the two indexes above hold them): a query uses these
+    # only when it spells NOT_WAITING (see runner.store.sqlite.queries.job_where).
+    "CREATE INDEX IF NOT EXISTS runner_job_state_created ON runner_job (state, created_at) "
+    f"WHERE {NOT_WAITING}",
+    f"CREATE INDEX IF NOT EXISTS runner_job_task ON runner_job (task, created_at) "
+    f"WHERE {NOT_WAITING}",
+    # Scheduled and retrying jobs by state, newest first: a job due now is not in it.
+    f"CREATE INDEX IF NOT EXISTS runner_job_future ON runner_job (state, created_at) "
+    f"WHERE {FUTURE_WHERE}",
     # Partial: an insert (finished_at NULL) does not touch it.
     "CREATE INDEX IF NOT EXISTS runner_job_finished ON runner_job (finished_at) "
     "WHERE finished_at IS NOT NULL",

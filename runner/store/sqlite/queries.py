@@ -10,17 +10,48 @@ from __future__ import annotations
 import time
 
 from runner.store.rows import JobFilter, QueueDepth, WorkerRow, found_job  # noqa: F401 - re-exported
+from runner.store.sqlite.conditions import FUTURE_WHERE, NOT_WAITING, WAITING_WHERE, holding
 from runner.store.sqlite.db import Database, contains_pattern, lookup_id
 from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,
     FAILED_SQL,
-    LIVE_SQL,
-    WAITING_SQL,
+    FUTURE,
+    JobState,
     WorkerState,
     sql_is,
 )
+
+
+def state_is(state: str) -> str:
+    """``state = ?`` with the condition of the partial indexes that hold that state.
+
+    SQLite uses a partial index only for a query that spells its condition:
+    waiting jobs are in the claim indexes, scheduled and retrying ones also in
+    ``runner_job_future``, the others in the state and task indexes.
+    """
+    return f"state = ? AND {WAITING_WHERE if state == JobState.AVAILABLE else holding(state)}"
+
+
+def waiting_total(db: Database) -> int:
+    """Waiting jobs of every queue, from the counts the triggers keep (no job is read)."""
+    return int(db.query("SELECT coalesce(sum(waiting), 0) FROM runner_queue")[0][0])
+
+
+def state_counts(db: Database) -> dict[str, int]:
+    """Jobs per state: covering ranges of the state indexes; available ones are the
+    waiting count less the scheduled and retrying ones (none of them is read)."""
+    counts = dict.fromkeys((s.value for s in ALL), 0)
+    counts.update(db.query(
+        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_future "
+        f"WHERE {FUTURE_WHERE} GROUP BY state"))
+    counts.update(db.query(
+        f"SELECT state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
+        f"WHERE {NOT_WAITING} GROUP BY state"))
+    counts[JobState.AVAILABLE.value] = max(0, waiting_total(db) - sum(
+        counts[s.value] for s in FUTURE))
+    return counts
 
 
 def job_where(filters: JobFilter) -> tuple[str, list[object]]:
@@ -28,11 +59,11 @@ def job_where(filters: JobFilter) -> tuple[str, list[object]]:
     clauses, params = [], []
     if filters.state:
         if filters.state == "waiting":
-            clauses.append(f"state IN {WAITING_SQL}")
+            clauses.append(WAITING_WHERE)
         elif filters.state == "failed":
             clauses.append(f"state IN {FAILED_SQL}")
         else:
-            clauses.append("state = ?")
+            clauses.append(state_is(filters.state))
             params.append(filters.state)
     if filters.queue:
         clauses.append("queue = ?")
@@ -95,19 +126,20 @@ def job_errors(db: Database, job_id: str) -> list[AttemptError]:
 
 def counts_by_state(db: Database) -> dict[str, int]:
     """Number of jobs in each state (states with none are 0)."""
-    counts = dict.fromkeys((s.value for s in ALL), 0)
-    counts.update(dict(db.query("SELECT state, count(*) FROM runner_job GROUP BY state")))
-    return counts
+    return state_counts(db)
 
 
 def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
     """Waiting and running jobs per queue, with the age of the oldest due waiting job."""
     at = time.time() if now is None else now
+    # Waiting jobs through their index, running ones through the lease index.
     rows = db.query(
-        f"SELECT queue, sum(state IN {WAITING_SQL}), sum(state = {EXECUTING_SQL}), "
-        f"min(CASE WHEN state IN {WAITING_SQL} AND run_at <= ? THEN run_at END) "
-        f"FROM runner_job WHERE state IN {LIVE_SQL} GROUP BY queue "
-        f"ORDER BY queue", (at,))
+        f"SELECT queue, sum({WAITING_WHERE}), sum(state = {EXECUTING_SQL}), "
+        f"min(CASE WHEN {WAITING_WHERE} AND run_at <= ? THEN run_at END) FROM ("
+        f"SELECT queue, state, run_at FROM runner_job INDEXED BY runner_job_queue_claim "
+        f"WHERE {WAITING_WHERE} UNION ALL SELECT queue, state, run_at "
+        f"FROM runner_job INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}) "
+        f"GROUP BY queue ORDER BY queue", (at,))
     return [QueueDepth(q, int(w or 0), int(r or 0), None if o is None else max(0.0, at - o))
             for q, w, r, o in rows]
 
@@ -130,18 +162,18 @@ def waiting_size(db: Database, *, now: float, due: bool) -> int:
     """Waiting jobs due by ``now`` (``due``) or due later (huey's queue and schedule sizes)."""
     return db.query(
         f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
-        f"WHERE state IN {WAITING_SQL} AND run_at {'<=' if due else '>'} ?", (now,))[0][0]
+        f"WHERE {WAITING_WHERE} AND run_at {'<=' if due else '>'} ?", (now,))[0][0]
 
 
 def waiting_payloads(db: Database, *, now: float, due: bool, limit: int | None) -> list[bytes]:
     """Payloads of waiting jobs due by ``now`` in claim order, or due later by time."""
     if due:
         rows = db.query(
-            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
-            f"{WAITING_SQL} AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?",
+            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE "
+            f"{WAITING_WHERE} AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?",
             (now, limit or -1))
     else:
         rows = db.query(
-            f"SELECT data FROM runner_job WHERE state IN {WAITING_SQL} AND run_at > ? "
+            f"SELECT data FROM runner_job WHERE {WAITING_WHERE} AND run_at > ? "
             "ORDER BY run_at LIMIT ?", (now, limit or -1))
     return [r[0] for r in rows]

@@ -20,10 +20,11 @@ from runner.store.schedule_rules import (
     run_outcome,
     slot_reasons,
 )
+from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.sqlite.transitions import enqueue
-from runner.store.states import EXECUTING_SQL, LIVE_SQL, WAITING_SQL
+from runner.store.states import EXECUTING_SQL, LIVE_SQL
 
 _COLUMNS = ", ".join(f"s.{name}" for name in list(ScheduleRow.__dataclass_fields__)[:-1])
 
@@ -105,7 +106,7 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
     if row is None:
         return result  # another scheduler fired it, or it was paused meanwhile
     waiting, running = conn.execute(
-        f"SELECT coalesce(sum(state IN {WAITING_SQL}), 0), "
+        f"SELECT coalesce(sum({WAITING_WHERE}), 0), "
         f"coalesce(sum(state = {EXECUTING_SQL}), 0) "
         f"FROM runner_job WHERE schedule = ? AND state IN {LIVE_SQL}", (plan.name,)).fetchone()
     last_job = fire_slots(

@@ -2,18 +2,20 @@
 
 Every read is bounded: the counters table has a row per task and queue;
 backlog counts walk a partial index and stop at :data:`COUNT_LIMIT`; the
-oldest waiting job is one index seek per queue.
+oldest waiting job is one index seek per queue and level of priority.
 """
 
 from __future__ import annotations
 
 import time
 
+from runner.store.sqlite.backlog import OLDEST_WAITING
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.counters import read_backpressure, read_totals
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.sqlite.pauses import list_pauses
-from runner.store.states import DEAD_SQL, EXECUTING_SQL, WAITING_SQL, WorkerState, sql_is
+from runner.store.states import DEAD_SQL, EXECUTING_SQL, WorkerState, sql_is
 from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
 
 
@@ -29,18 +31,18 @@ def read_database(db: Database, *, now: float | None = None,
     running = dict(db.query(
         "SELECT queue, count(*) FROM (SELECT queue FROM runner_job INDEXED BY runner_job_lease "
         f"WHERE state = {EXECUTING_SQL} LIMIT {COUNT_LIMIT}) GROUP BY queue"))
-    waiting = (f"FROM runner_job INDEXED BY runner_job_queue_waiting WHERE queue = ? "
-               f"AND state IN {WAITING_SQL}")
+    waiting = (f"FROM runner_job INDEXED BY runner_job_queue_claim WHERE queue = ? "
+               f"AND {WAITING_WHERE}")
     names = sorted({t.queue for t in totals} | set(running) | set(waiting_queues(db)))
     queues = []
     for queue in names:
         due = _capped_count(db, f"SELECT 1 {waiting} AND run_at <= ?", (queue, at))
         later = _capped_count(db, f"SELECT 1 {waiting} AND run_at > ?", (queue, at))
-        (oldest,) = db.query(f"SELECT min(run_at) {waiting}", (queue,))[0]
+        (oldest,) = db.query(OLDEST_WAITING, (queue,))[0]
         age = max(0.0, at - oldest) if oldest is not None and oldest <= at else 0.0
         queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
     dead = _capped_count(db, "SELECT 1 FROM runner_job INDEXED BY runner_job_state_created "
-                             f"WHERE state = {DEAD_SQL}", ())
+                             f"WHERE state = {DEAD_SQL} AND {NOT_WAITING}", ())
     (workers,) = db.query(f"SELECT count(*) FROM runner_worker WHERE state = "
                           f"{sql_is(WorkerState.RUNNING)} AND heartbeat_at >= ?",
                           (at - heartbeat_limit,))[0]
@@ -53,7 +55,7 @@ def read_database(db: Database, *, now: float | None = None,
 
 def waiting_queues(db: Database) -> list[str]:
     """Queues with waiting jobs: one index seek per queue, however many jobs wait."""
-    index = f"runner_job INDEXED BY runner_job_queue_waiting WHERE state IN {WAITING_SQL}"
+    index = f"runner_job INDEXED BY runner_job_queue_claim WHERE {WAITING_WHERE}"
     return [q for (q,) in db.query(
         f"WITH RECURSIVE q(name) AS (SELECT min(queue) FROM {index} UNION ALL "
         f"SELECT (SELECT min(queue) FROM {index} AND queue > q.name) FROM q "

@@ -8,19 +8,21 @@ call. :mod:`runner.readmodel` turns the rows into what its callers show.
 from __future__ import annotations
 
 from runner.store.rows import FailureRow  # noqa: F401 - re-exported
+from runner.store.sqlite.backlog import OLDEST_WAITING
+from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import index_hint
 from runner.store.sqlite.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
-from runner.store.sqlite.queries import JobFilter, job_where
+from runner.store.sqlite.queries import JobFilter, job_where, state_counts, state_is
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,
     EXECUTING_SQL,
     FAILED_SQL,
+    FUTURE,
     LIVE,
     LIVE_SQL,
     RETRYING_SQL,
-    WAITING_SQL,
     JobState,
     sql_in,
 )
@@ -29,8 +31,13 @@ from runner.store.states import (
 
 
 def count_in_state(db: Database, state: JobState) -> int:
-    """Jobs in one state (a covering range of the ``(state, created_at)`` index)."""
-    return db.query("SELECT count(*) FROM runner_job WHERE state = ?", (state.value,))[0][0]
+    """Jobs in one state: a covering range of the index that holds that state (available
+    ones: the waiting count less the scheduled and retrying ones)."""
+    if state == JobState.AVAILABLE:
+        return state_counts(db)[state.value]
+    index = "future" if state in FUTURE else "state_created"
+    return db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_{index} "
+                    f"WHERE {state_is(state.value)}", (state.value,))[0][0]
 
 
 def completed_per_minute(db: Database, start: float) -> list[tuple[int, int]]:
@@ -73,28 +80,26 @@ def finished_per_second(db: Database, since: float, until: float | None = None
 def queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
     """Each queue with waiting jobs and the ``run_at`` of its oldest due one.
 
-    A loose scan of the ``(queue, run_at)`` partial index: two index seeks per
-    queue, whatever the backlog.
+    A loose scan of the ``(queue, priority, run_at)`` partial index: a few index
+    seeks per queue (one per level of priority), whatever the backlog.
     """
     found: list[tuple[str, float | None]] = []
     after = ""
     while True:
-        rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_waiting "
-                        f"WHERE state IN {WAITING_SQL} AND queue > ? ORDER BY queue LIMIT 1",
+        rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_claim "
+                        f"WHERE {WAITING_WHERE} AND queue > ? ORDER BY queue LIMIT 1",
                         (after,))
         if not rows:
             return found
         after = rows[0][0]
-        first = db.query(f"SELECT min(run_at) FROM runner_job INDEXED BY "
-                         f"runner_job_queue_waiting WHERE queue = ? AND state IN {WAITING_SQL}",
-                         (after,))[0][0]
+        first = db.query(OLDEST_WAITING, (after,))[0][0]
         found.append((after, first if first is not None and first <= now else None))
 
 
 def waiting_in_queue(db: Database, queue: str) -> int:
     """Waiting jobs of one queue, read through its partial index."""
-    return db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                    f"WHERE queue = ? AND state IN {WAITING_SQL}", (queue,))[0][0]
+    return db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
+                    f"WHERE queue = ? AND {WAITING_WHERE}", (queue,))[0][0]
 
 
 def running_per_queue(db: Database) -> dict[str, int]:
@@ -114,13 +119,17 @@ UNFINISHED_SQL = sql_in((*LIVE, JobState.DEAD))
 
 
 def unfinished_by_queue(db: Database) -> list[tuple[str, str, int]]:
-    """(queue, state, jobs) of waiting, running and dead jobs: a range of the state index.
+    """(queue, state, jobs) of waiting, running and dead jobs.
 
-    Completed and cancelled history is not read, so the cost follows the backlog.
+    Waiting jobs are counted from their index alone, running and dead ones
+    from a range of the state index: completed and cancelled history is not
+    read, so the cost follows the backlog.
     """
     return db.query(
+        f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
+        f"WHERE {WAITING_WHERE} GROUP BY queue, state UNION ALL "
         f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
-        f"WHERE state IN {UNFINISHED_SQL} GROUP BY queue, state")
+        f"WHERE state IN {UNFINISHED_SQL} AND {NOT_WAITING} GROUP BY queue, state")
 
 
 def counts_by_queue_and_state(db: Database) -> list[tuple[str, str, int]]:
@@ -141,7 +150,8 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     """
     chosen = filters or JobFilter()
     where, params = job_where(chosen)
-    if chosen.state in (None, "waiting", "failed") and not chosen.task:
+    # A task alone, or available jobs, read newest rows first (no index orders them).
+    if chosen.state in (None, "waiting", "failed", JobState.AVAILABLE.value):
         order = "rowid DESC"
     else:
         order = "created_at DESC, id"
@@ -221,7 +231,7 @@ def dead_by_task(db: Database, since: float) -> list[tuple[str, str, int | None,
     """(task, queue, died since ``since``, dead now) per task and queue with dead jobs."""
     return db.query(
         "SELECT task, queue, sum(finished_at >= ?), count(*) FROM runner_job "
-        f"WHERE state = {DEAD_SQL} GROUP BY task, queue", (since,))
+        f"WHERE state = {DEAD_SQL} AND {NOT_WAITING} GROUP BY task, queue", (since,))
 
 
 def active_schedule_fires(db: Database) -> list[tuple[str, float | None]]:

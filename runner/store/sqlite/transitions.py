@@ -28,6 +28,7 @@ from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.recovery import Orphan
 from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
+from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.counters import (
     count_backpressure,
     count_completions,
@@ -41,7 +42,6 @@ from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
     RETRYABLE,
-    WAITING_SQL,
     JobState,
     sql_in,
 )
@@ -143,8 +143,8 @@ def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
     excess = waiting - bound.max_size
     if excess <= 0:
         return []
-    pick = (f"id IN (SELECT id FROM runner_job INDEXED BY runner_job_queue_waiting "
-            f"WHERE queue = ? AND state IN {WAITING_SQL} ORDER BY run_at, rowid LIMIT ?)")
+    pick = (f"id IN (SELECT id FROM runner_job INDEXED BY runner_job_queue_claim "
+            f"WHERE queue = ? AND {WAITING_WHERE} ORDER BY run_at, rowid LIMIT ?)")
     count_where(conn, "cancelled", pick, (queue, excess))
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
               "drop_oldest)")
@@ -193,8 +193,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     claim_sql = (
         f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
         f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
-        f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
-        f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
+        f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE "
+        f"{WAITING_WHERE} AND run_at <= ?{queue_sql} AND crashes {{}} "
         f"ORDER BY priority DESC, run_at LIMIT ?) "
         f"RETURNING id, data, attempt, priority, run_at, task, queue")
     lease = (now, owner, now + lease_seconds, now, *params)
@@ -202,8 +202,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
         "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
     suspect = conn.execute(
-        f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE state IN "
-        f"{WAITING_SQL} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
+        f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE "
+        f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
         (now, *params)).fetchone()
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
@@ -223,8 +223,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         next_due = choice.next_due
         if not rows:  # a hand-edited run_at that is not a number is never due: bury it
             (latest,) = conn.execute(
-                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_waiting "
-                f"WHERE state IN {WAITING_SQL}{queue_sql}", params).fetchone()
+                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_claim "
+                f"WHERE {WAITING_WHERE}{queue_sql}", params).fetchone()
             if not isinstance(latest, (int, float, type(None))):
                 bury_bad_run_at(conn, now)
                 next_due = now
@@ -236,7 +236,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     if not rows:
         found = conn.execute(
             f"SELECT min(run_at), max(run_at) FROM runner_job INDEXED BY "
-            f"runner_job_queue_waiting WHERE state IN {WAITING_SQL}{queue_sql}",
+            f"runner_job_queue_claim WHERE {WAITING_WHERE}{queue_sql}",
             params).fetchone()
         next_due = found[0] if found else None
         if found and not isinstance(found[1], (int, float, type(None))):
@@ -258,10 +258,10 @@ def _needs_flow(conn: sqlite3.Connection, limits: FlowLimits, queue_sql: str,
     if limits.aging <= 0:
         return False
     top = conn.execute(
-        f"SELECT priority FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
-        f"{WAITING_SQL}{queue_sql} ORDER BY priority DESC LIMIT 1", params).fetchone()
+        f"SELECT priority FROM runner_job INDEXED BY runner_job_claim WHERE "
+        f"{WAITING_WHERE}{queue_sql} ORDER BY priority DESC LIMIT 1", params).fetchone()
     return top is not None and conn.execute(
-        f"SELECT 1 FROM runner_job INDEXED BY runner_job_claim WHERE state IN {WAITING_SQL} "
+        f"SELECT 1 FROM runner_job INDEXED BY runner_job_claim WHERE {WAITING_WHERE} "
         f"AND priority < ?{queue_sql} LIMIT 1", (top[0], *params)).fetchone() is not None
 
 
@@ -274,12 +274,12 @@ def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
     """
     bad = conn.execute(
         f"UPDATE runner_job SET state='dead', finished_at=?, "
-        f"reason='run_at is not a number: ' || quote(run_at) WHERE state IN {WAITING_SQL} "
+        f"reason='run_at is not a number: ' || quote(run_at) WHERE {WAITING_WHERE} "
         f"AND typeof(run_at) NOT IN ('real', 'integer') RETURNING id, reason", (now,)).fetchall()
     for job_id, reason in bad:
         logger.error("job %s goes to dead: %s", job_id, reason)
     (next_due,) = conn.execute(
-        f"SELECT min(run_at) FROM runner_job WHERE state IN {WAITING_SQL}").fetchone()
+        f"SELECT min(run_at) FROM runner_job WHERE {WAITING_WHERE}").fetchone()
     return next_due
 
 
@@ -591,10 +591,10 @@ def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bo
     huey's ``flush()`` of its queue and of its schedule.
     """
     compare = "<=" if due else ">"
-    count_where(conn, "cancelled", f"state IN {WAITING_SQL} AND run_at {compare} ?", (now,))
+    count_where(conn, "cancelled", f"{WAITING_WHERE} AND run_at {compare} ?", (now,))
     return conn.execute(
         f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? "
-        f"WHERE state IN {WAITING_SQL} AND run_at {compare} ?", (reason, now, now)).rowcount
+        f"WHERE {WAITING_WHERE} AND run_at {compare} ?", (reason, now, now)).rowcount
 
 
 def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: float) -> None:
@@ -602,7 +602,7 @@ def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: fl
     conn.executemany(
         "UPDATE runner_job SET state = 'completed', finished_at = ?, "
         "reason = 'event dispatched by another dispatch job' WHERE id = ? "
-        f"AND state IN {WAITING_SQL}", [(now, job_id) for job_id in job_ids])
+        f"AND {WAITING_WHERE}", [(now, job_id) for job_id in job_ids])
 
 
 # -- prune ---------------------------------------------------------------------------
