@@ -164,18 +164,20 @@ class Choice:
 
 
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
-                   limits: FlowLimits, crashes: str) -> Choice:
+                   limits: FlowLimits, crashes: str,
+                   paused: tuple[frozenset[str], frozenset[str]] | None = None) -> Choice:
     """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
     counters are written here as spent on them.
 
-    ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect).
+    ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect);
+    ``paused`` the (queues, tasks) paused, when the caller read them in this transaction.
     The next due time is the earliest of a later ``run_at`` and the next token of a
     bucket that holds jobs back; None when only concurrency holds them (a finishing
     job frees the slot, and its worker's next claim or the poll interval finds it).
     """
-    paused_queues, paused_tasks = paused_sets(conn)
+    paused_queues, paused_tasks = paused if paused is not None else paused_sets(conn)
     waiting, budget = _snapshot(conn, now, limits, queues)
     waiting = [q for q in waiting if q not in paused_queues]
     budget.paused_tasks = paused_tasks

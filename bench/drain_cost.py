@@ -1,0 +1,199 @@
+"""Where a drained no-op job's time goes: one worker process, counted rather than timed.
+
+    .venv/bin/python bench/drain_cost.py [--root CHECKOUT] [--jobs 1000,3000]
+        [--sync FULL] [--threads 1] [--callgrind] [--profile OUT.pstats]
+
+Runs ``run.py`` of ``--root`` (default: this checkout, with its own
+``.venv``) over pre-enqueued no-op jobs of ``bench.core_tasks`` (the core
+benchmark's), stopped with SIGINT once every job recorded its start. Figures per
+job come from two drains of different sizes (the difference, so start-up and
+shutdown cancel out):
+
+* SQL statements (by kind) and commits per job, from a trace callback on every
+  SQLite connection of the worker (installed by a ``sitecustomize`` module
+  on the worker's path, so any checkout can be measured unchanged);
+* with ``--callgrind``: instructions per job under ``valgrind --tool=callgrind``
+  (repeatable whatever the load of the machine);
+* with ``--profile``: a cProfile of the worker threads (``pstats`` file) for
+  the larger drain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+
+SETTINGS = """
+[runner]
+database = "{db}"
+imports = ["bench.core_tasks"]
+[worker]
+max_concurrent_tasks = {threads}
+queue_size = 0
+log_level = "INFO"
+[database]
+synchronous = "{sync}"
+"""
+
+SITECUSTOMIZE = r'''
+import atexit, collections, json, os, sqlite3, threading
+_out = os.environ.get("DRAIN_COST_TRACE")
+_profile = os.environ.get("DRAIN_COST_PROFILE")
+if _out:
+    _counts = collections.Counter()
+    _lock = threading.Lock()
+    _connect = sqlite3.connect
+    _detail = bool(os.environ.get("DRAIN_COST_DETAIL"))
+
+    def _kind(sql):
+        text = sql.lstrip()
+        if text.startswith("--"):
+            return "trigger"
+        head = text.split(None, 1)[0].upper() if text else ""
+        return head
+
+    import re
+    _literal = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b|x'[0-9a-fA-F]*'")
+
+    def _shape(sql):
+        # Python reports a statement with its parameters bound (and again for each
+        # trigger it fires): count shapes, not values.
+        return _literal.sub("?", " ".join(sql.split()))
+
+    def _trace(sql):
+        with _lock:
+            _counts[_kind(sql)] += 1
+            _counts["(all)"] += 1
+            if _detail:
+                _counts["  " + _shape(sql)[:150]] += 1
+
+    def connect(*args, **kwargs):
+        conn = _connect(*args, **kwargs)
+        conn.set_trace_callback(_trace)
+        return conn
+
+    sqlite3.connect = connect
+
+    @atexit.register
+    def _dump():
+        with open(_out, "w") as fh:
+            json.dump(dict(_counts), fh)
+if _profile:
+    import cProfile
+    _profiles = []
+    _run = threading.Thread.run
+
+    def run(self):
+        if not self.name.startswith("Worker"):
+            return _run(self)
+        profile = cProfile.Profile()
+        _profiles.append(profile)
+        profile.enable()
+        try:
+            return _run(self)
+        finally:
+            profile.disable()
+
+    threading.Thread.run = run
+
+    @atexit.register
+    def _dump_profile():
+        import pstats
+        if _profiles:
+            stats = pstats.Stats(_profiles[0])
+            for p in _profiles[1:]:
+                stats.add(p)
+            stats.dump_stats(_profile)
+'''
+
+
+def records(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if not line.startswith(b"-"))
+
+
+def drain(root: Path, work: Path, jobs: int, *, sync: str, threads: int, callgrind: bool,
+          profile: str | None) -> dict[str, float]:
+    run = Path(tempfile.mkdtemp(prefix=f"drain-{jobs}-", dir=work))
+    settings = run / "settings.toml"
+    settings.write_text(SETTINGS.format(db=run / "jobs.db", threads=threads, sync=sync))
+    hook = run / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    record = run / "record.txt"
+    python = str(root / ".venv" / "bin" / "python")
+    env = {**os.environ, "PYTHONPATH": f"{root}", "BENCH_RECORD": str(record),
+           "BENCH_HUEY_DB": str(run / "h.db"), "RUNNER_SETTINGS": str(settings)}
+    subprocess.run([python, "-m", "bench.enqueue", "ours", str(jobs), "--settings",
+                    str(settings)], env=env, cwd=run, check=True, stdout=subprocess.DEVNULL)
+    record.unlink(missing_ok=True)  # the enqueue script's own probe job (-1) ran nowhere
+    trace = run / "trace.json"
+    env = {**env, "PYTHONPATH": f"{hook}:{root}", "DRAIN_COST_TRACE": str(trace)}
+    if profile:
+        env["DRAIN_COST_PROFILE"] = profile
+    args = [python, str(root / "run.py"), "--settings", str(settings)]
+    out = run / "callgrind.out"
+    if callgrind:
+        args = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                "--dump-instr=no", "--collect-jumps=no"] + args
+    with (run / "worker.log").open("wb") as log:
+        proc = subprocess.Popen(args, env=env, cwd=run, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 3600
+    while records(record) < jobs:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"worker exited or timed out; see {run / 'worker.log'}")
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(600)
+    result: dict[str, float] = dict(json.loads(trace.read_text()))
+    if callgrind:
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                result["instructions"] = int(line.split()[1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=HERE)
+    parser.add_argument("--jobs", default="1000,3000")
+    parser.add_argument("--sync", default="FULL")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--profile")
+    parser.add_argument("--statements", action="store_true",
+                        help="also count each statement's text (first 150 characters)")
+    args = parser.parse_args()
+    small, large = (int(n) for n in args.jobs.split(","))
+    work = Path(tempfile.mkdtemp(prefix="drain-cost-"))
+    if args.statements:
+        os.environ["DRAIN_COST_DETAIL"] = "1"
+    a = drain(args.root.resolve(), work, small, sync=args.sync, threads=args.threads,
+              callgrind=args.callgrind, profile=None)
+    b = drain(args.root.resolve(), work, large, sync=args.sync, threads=args.threads,
+              callgrind=args.callgrind, profile=args.profile)
+    per = collections.OrderedDict(
+        (k, (b.get(k, 0) - a.get(k, 0)) / (large - small))
+        for k in sorted(set(a) | set(b), key=lambda k: -b.get(k, 0)))
+    print(f"{args.root}: per job, drains of {small} and {large} jobs, {args.threads} "
+          f"thread(s), synchronous={args.sync}; load {os.getloadavg()[0]:.2f}")
+    for k, v in per.items():
+        if abs(v) >= 0.005:
+            print(f"  {k:<14} {v:12.3f}")
+
+
+if __name__ == "__main__":
+    main()
