@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from runner.flow import FlowLimits, Rate
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
@@ -43,6 +45,21 @@ def test_a_long_waiting_low_priority_job_overtakes_fresh_higher_ones(store):
     two, four = job(T0, priority=2), job(T0, priority=4)
     store.enqueue([two, four, starved], now=T0 - 3 * 60)
     assert claim(store, FlowLimits(aging=60), want=3) == [four.id, starved.id, two.id]
+
+
+@pytest.mark.parametrize("limits", [
+    FlowLimits(aging=60),  # aging alone: no limit can bind
+    FlowLimits(aging=60, queue_concurrency={"default": 100}),  # a cap far from binding
+    FlowLimits(aging=60, weights={"default": 2, "other": 1}),  # queue shares
+], ids=["aging-only", "with-a-cap", "with-shares"])
+def test_aging_orders_the_claim_alike_with_or_without_other_limits(store, limits):
+    starved = job(T0 - 3 * 60, priority=0)
+    older_starved = job(T0 - 4 * 60, priority=0)
+    two, four, five = job(T0, priority=2), job(T0, priority=4), job(T0 - 60, priority=4)
+    store.enqueue([two, four, five, starved, older_starved], now=T0 - 4 * 60)
+    # Effective priorities: five 5, four 4, older_starved 4 (due longer), starved 3, two 2.
+    assert claim(store, limits, want=5) == [five.id, older_starved.id, four.id, starved.id,
+                                           two.id]
 
 
 def test_without_aging_the_low_priority_job_keeps_waiting(store):
