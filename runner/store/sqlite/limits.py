@@ -178,7 +178,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     job frees the slot, and its worker's next claim or the poll interval finds it).
     """
     paused_queues, paused_tasks = paused if paused is not None else paused_sets(conn)
-    waiting, budget = _snapshot(conn, now, limits, queues)
+    waiting, budget = _snapshot(conn, now, limits, queues, want)
     waiting = [q for q in waiting if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
@@ -206,30 +206,41 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
 
 
 def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
-              queues: Sequence[str]) -> tuple[list[str], _Budget]:
-    """In one statement: the queues with waiting jobs (this worker's only), the jobs
-    running per queue, task and key, and the stored buckets and queue turns."""
+              queues: Sequence[str], want: int) -> tuple[list[str], _Budget]:
+    """In one statement: the queues with waiting jobs (this worker's only), how many
+    jobs run, and the stored buckets and queue turns; the jobs running per queue, task
+    and key only when a concurrency cap could be reached in this claim."""
     parts = ["SELECT 'w', queue, NULL, NULL, NULL FROM runner_queue WHERE waiting > 0"]
-    if limits.queue_concurrency or limits.task_concurrency or limits.key_concurrency:
-        parts.append(f"SELECT 'r', queue, task, concurrency_key, count(*) FROM runner_job "
-                     f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL} "
-                     f"GROUP BY queue, task, concurrency_key")
+    caps = [*limits.queue_concurrency.values(), *limits.task_concurrency.values(),
+            *limits.key_concurrency.values()]
+    if caps:
+        # Counted in the lease index alone (no row read): the breakdown below reads
+        # every running row, which only a cap within reach needs.
+        parts.append(f"SELECT 'n', NULL, NULL, NULL, count(*) FROM runner_job "
+                     f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}")
     if limits.queue_rates or limits.task_rates or limits.weights:
         parts.append("SELECT 's', key, NULL, value, updated_at FROM runner_flow")
     waiting: list[str] = []
     stored: dict[str, tuple[float, float]] = {}
     budget = _Budget(limits)
-    for kind, name, task, value, extra in conn.execute(" UNION ALL ".join(parts)):
+    running = 0
+    for kind, name, _, value, extra in conn.execute(" UNION ALL ".join(parts)):
         if kind == "w":
             if not queues or name in queues:
                 waiting.append(name)
-        elif kind == "r":
-            budget.running_queue[name] += extra
-            budget.running_task[task] += extra
-            if value is not None:
-                budget.running_key[(task, value)] += extra
+        elif kind == "n":
+            running = extra
         else:
             stored[name] = (value, extra)
+    if caps and running + want >= min(caps):
+        for queue, task, key, count in conn.execute(
+                f"SELECT queue, task, concurrency_key, count(*) FROM runner_job "
+                f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL} "
+                f"GROUP BY queue, task, concurrency_key"):
+            budget.running_queue[queue] += count
+            budget.running_task[task] += count
+            if key is not None:
+                budget.running_key[(task, key)] += count
     waiting.sort()
     rates: dict[str, Rate] = {bucket_key("queue", q): r for q, r in limits.queue_rates.items()
                               if q in waiting}
