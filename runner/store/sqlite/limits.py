@@ -43,7 +43,8 @@ MAX_LEVELS = 32
 
 @dataclass(slots=True)
 class _Candidate:
-    id: str
+    id: int
+    """The job's rowid: the claim finds the row again by it, without the id index."""
     task: str
     key: str | None
     queue: str
@@ -155,8 +156,8 @@ class _Budget:
 class Choice:
     """What the limits let a claim take."""
 
-    ids: list[str]
-    """Jobs to claim now, best first."""
+    ids: list[int]
+    """Jobs to claim now (their rowids), best first."""
     next_due: float | None
     """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
     full: frozenset[str]
@@ -357,7 +358,7 @@ class _Stream:
         # Best priority first, oldest due first: exact without aging, or when every
         # waiting job has one priority (the lowest is read beside, in the same statement).
         direct = conn.execute(
-            f"SELECT id, task, concurrency_key, run_at, queue, priority, "
+            f"SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY {index} "
             f"WHERE state IN {WAITING_SQL} AND {scope}) FROM runner_job INDEXED BY {index} "
             f"WHERE state IN {WAITING_SQL} AND {scope} AND run_at <= ? "
@@ -388,7 +389,7 @@ class _Stream:
                     full = False
                     continue
             rows = conn.execute(
-                f"SELECT id, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
+                f"SELECT rowid, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
                 f"{index} WHERE state IN {WAITING_SQL} AND {scope} AND priority = ? "
                 f"AND run_at <= ? AND crashes {self.crashes}{self.held[0]} "
                 f"ORDER BY run_at LIMIT ?",
@@ -461,7 +462,7 @@ def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: _Budget
     parts, params = [], []
     for stream in streams:
         parts.append(
-            f"SELECT * FROM (SELECT id, task, concurrency_key, run_at, queue, priority, "
+            f"SELECT * FROM (SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
             f"WHERE state IN {WAITING_SQL} AND queue = ?) FROM runner_job INDEXED BY "
             f"runner_job_queue_claim WHERE state IN {WAITING_SQL} AND queue = ? "

@@ -206,8 +206,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     flow = flow or (aging and spread[0] is not None and spread[1] < spread[0])
     claim_sql = (
         f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
-        f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
+        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN ("
+        f"SELECT rowid FROM runner_job INDEXED BY runner_job_claim WHERE state IN "
         f"{WAITING_SQL} AND run_at <= ?{queue_sql} AND crashes {{}} "
         f"ORDER BY priority DESC, run_at LIMIT ?) "
         f"RETURNING id, data, attempt, priority, run_at, task, queue")
@@ -221,11 +221,11 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         if ids:
             rows = conn.execute(
                 f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN "
+                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN "
                 f"({','.join('?' * len(ids))}) RETURNING id, data, attempt, priority, run_at, "
-                f"task, queue", (now, owner, now + lease_seconds, *ids)).fetchall()
-            rank = {job_id: n for n, job_id in enumerate(ids)}
-            rows.sort(key=lambda r: rank[r[0]])
+                f"task, queue, rowid", (now, owner, now + lease_seconds, *ids)).fetchall()
+            rank = {rowid: n for n, rowid in enumerate(ids)}
+            rows.sort(key=lambda r: rank[r[7]])
         next_due = choice.next_due
         if not rows:  # a hand-edited run_at that is not a number is never due: bury it
             (latest,) = conn.execute(
