@@ -163,6 +163,20 @@ def test_queue_concurrency_counts_every_worker(store, another):
     assert Counter(r.queue for r in running) == {"video": 2, "mail": 1}
 
 
+def test_a_cap_holds_across_claims_that_each_stay_below_it(store, another):
+    # Claims far from a cap need not count what runs by queue, task and key; the claim
+    # that could reach it must, whichever worker made the earlier ones.
+    store.enqueue([job(queue="video", task="tests.jobs.slow") for _ in range(16)], now=T0)
+    for limits in (FlowLimits(queue_concurrency={"video": 5}),
+                   FlowLimits(task_concurrency={"tests.jobs.slow": 5})):
+        assert len(claim(store, limits, want=2)) == 2
+        assert len(claim(another(), limits, want=2, owner=OTHER)) == 2
+        assert len(claim(store, limits, want=2)) == 1  # 4 run: one more reaches the cap
+        assert claim(another(), limits, want=2, owner=OTHER) == []
+        running = store.list_jobs(JobFilter(state=JobState.EXECUTING))
+        finish(store, [r.id for r in running], T0 + 1)
+
+
 # -- rate limits -------------------------------------------------------------------------
 
 
