@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from runner.errors import ConfigError
 from runner.event_patterns import check_pattern
+from runner.section_environment import assignments
 from runner.sections import (
     LOG_LEVELS,
     QUEUE_NAME,
@@ -40,6 +41,7 @@ from runner.sections import (
     RetentionSection,
     ScheduleOverride,
     TaskOverride,
+    TaskSection,
     TuiSection,
 )
 
@@ -162,7 +164,8 @@ class Settings:
     runner: RunnerSection = field(default_factory=RunnerSection)
     worker: WorkerSection = field(default_factory=WorkerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
-    tasks: Mapping[str, TaskOverride] = field(default_factory=dict)
+    tasks: Mapping[str, TaskSection] = field(default_factory=dict)
+    """``[tasks.NAME]``, by task name."""
     logging: LoggingSection = field(default_factory=LoggingSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     health: HealthSection = field(default_factory=HealthSection)
@@ -192,9 +195,9 @@ class Settings:
             path = Path(self.path).resolve().parent / path
         return path.absolute()
 
-    def task_override(self, name: str) -> TaskOverride:
+    def task_override(self, name: str) -> TaskSection:
         """The ``[tasks.NAME]`` override for a task, empty when there is none."""
-        return self.tasks.get(name, TaskOverride())
+        return self.tasks.get(name) or TaskSection()
 
     def queue_section(self, name: str) -> QueueSection:
         """The ``[queues.NAME]`` settings of a queue (defaults when it has none)."""
@@ -211,7 +214,8 @@ _SECTIONS: dict[str, type] = {
     "retention": RetentionSection, "tui": TuiSection}
 #: Sections that are tables of named tables.
 _NAMED = ("tasks", "events", "schedules", "queues")
-_ALIASES = {"max_retries": "retry_limit", "concurrency": "max_concurrent_tasks"}
+_ALIASES = {"max_retries": "retry_limit", "retries": "retry_limit",
+            "concurrency": "max_concurrent_tasks"}
 
 
 def load_settings(path: str | os.PathLike[str] | None = None,
@@ -257,7 +261,7 @@ def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Sett
         if key in _SECTIONS:
             sections[key] = _build(_SECTIONS[key], value, f"{where}: [{key}]")
         elif key == "tasks":
-            sections[key] = _named_tables(value, where, "tasks", TaskOverride)
+            sections[key] = _named_tables(value, where, "tasks", TaskSection)
         elif key == "schedules":
             sections[key] = _named_tables(value, where, "schedules", ScheduleOverride)
         elif key == "events":
@@ -305,8 +309,8 @@ def _parse_events(value: Any, where: str) -> EventSettings:
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``WORKER_*``, ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL``
-    overrides, checked as the file."""
+    """Apply ``WORKER_*`` (``WORKER_QUEUE_<KEY>`` and ``WORKER_TASK_<KEY>`` included),
+    ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL`` overrides, checked as the file."""
     worker: dict[str, Any] = {}
     if "WORKER_QUEUE_TYPE" in environ:
         worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
@@ -324,9 +328,41 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
         runner = replace(runner, node_name=environ["RUNNER_NODE_NAME"].strip())
     if environ.get("REDIS_URL"):
         runner = replace(runner, redis_url=environ["REDIS_URL"].strip())
-    result = replace(settings, runner=runner, worker=replace(settings.worker, **worker))
+    result = replace(settings, runner=runner, worker=replace(settings.worker, **worker),
+                     **_named_from_environment(settings, environ))
     _check(result, "environment")
     return result
+
+
+_NAMED_CLASSES: dict[str, type] = {"queues": QueueSection, "tasks": TaskSection}
+
+
+def _named_from_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
+    """``[queues.NAME]`` and ``[tasks.NAME]`` with ``WORKER_QUEUE_*`` and ``WORKER_TASK_*``
+    over them (see :mod:`runner.section_environment`), each checked as the file's."""
+    keys = {section: _keys_of(cls) for section, cls in _NAMED_CLASSES.items()}
+    tables: dict[str, dict[str, Any]] = {"queues": dict(settings.queues),
+                                         "tasks": dict(settings.tasks)}
+    changed: set[str] = set()
+    for a in assignments(environ, keys):
+        if a.section == "queues" and not QUEUE_NAME.match(a.name):
+            raise ConfigError(f"{a.variable}: {a.name!r} is not a valid queue name")
+        current = tables[a.section].get(a.name)
+        values = {f.name: getattr(current, f.name) for f in fields(current)
+                  if getattr(current, f.name) is not None} if current is not None else {}
+        values[a.key] = a.value
+        tables[a.section][a.name] = _build(_NAMED_CLASSES[a.section], values,
+                                           f"{a.variable}: [{a.section}.{a.name}]")
+        changed.add(a.section)
+    return {section: tables[section] for section in changed}
+
+
+def _keys_of(cls: type) -> dict[str, str]:
+    """A section's keys and the aliases of them, each with its type annotation."""
+    keys = {f.name: str(f.type) for f in fields(cls)}
+    keys.update({alias: keys[name] for alias, name in _ALIASES.items()
+                 if name in keys and alias not in keys})
+    return keys
 
 
 def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:

@@ -67,12 +67,18 @@ def retry_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None
 
 def discard_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Mark waiting or dead jobs cancelled ("discarded"); returns how many."""
-    return store.discard_jobs(job_ids, now=time.time() if now is None else now)
+    changed = store.discard_jobs(job_ids, now=time.time() if now is None else now)
+    if changed:
+        store.made_room()  # producers blocked at a full queue may go on
+    return changed
 
 
 def cancel_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Cancel jobs that have not started; returns how many."""
-    return store.cancel_jobs(job_ids, now=time.time() if now is None else now)
+    changed = store.cancel_jobs(job_ids, now=time.time() if now is None else now)
+    if changed:
+        store.made_room()
+    return changed
 
 
 def retry_job(store: Store, job_id: str) -> None:
@@ -113,6 +119,8 @@ def cancel_job(store: Store, job_id: str, *, by: str | None = None,
                             "can be cancelled")
     if state is JobState.EXECUTING:
         store.wakeup()
+    else:
+        store.made_room()
     return state
 
 
@@ -250,6 +258,8 @@ def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
                                    up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
     if total and plan.verb == "retry":
         store.wakeup()
+    elif total:
+        store.made_room()
     return total
 
 

@@ -18,7 +18,14 @@ from huey.api import TaskWrapper
 
 from runner.errors import ConfigError, DuplicateJob
 from runner.store.job_rows import NewJob
-from runner.task import RunnerTask, RunnerTaskWrapper, check_options, collect_options
+from runner.task import (
+    RunnerTask,
+    RunnerTaskWrapper,
+    check_options,
+    collect_options,
+    task_flow,
+)
+from runner.uniqueness import unique_spec
 
 if TYPE_CHECKING:
     from runner.store.job_storage import JobStorage
@@ -27,6 +34,9 @@ if TYPE_CHECKING:
 _RUNNER_OPTIONS = frozenset({"queue", "retry_limit", "max_retries", "backoff",
                              "max_retry_delay", "jitter"})
 _RUNNER_HOOKS = frozenset({"retry_on", "no_retry_on", "on_failure"})
+#: Flow control and unique jobs, as :func:`runner.task` takes them.
+_RUNNER_FLOW = frozenset({"concurrency", "concurrency_key", "rate_limit", "unique",
+                          "unique_key", "unique_for", "unique_states"})
 
 
 def classes(value: tuple[type[BaseException], ...] | type[BaseException]
@@ -80,9 +90,12 @@ class HueyApi:
 
         ``retries`` is ``retry_limit`` and ``retry_backoff`` is ``backoff``; an
         option left out comes from ``[worker]`` (huey's own defaults are 0 retries
-        and no timeout), and ``[tasks.NAME]`` in settings.toml wins over all.
+        and no timeout), and ``[tasks.NAME]`` in settings.toml wins over all. The
+        options of :func:`runner.task` are taken too: ``queue``, ``retry_on``, ...,
+        the limits (``concurrency``, ``concurrency_key``, ``rate_limit``) and unique
+        jobs (``unique``, ``unique_key``, ``unique_for``, ``unique_states``).
         """
-        unknown = set(options) - _RUNNER_OPTIONS - _RUNNER_HOOKS
+        unknown = set(options) - _RUNNER_OPTIONS - _RUNNER_HOOKS - _RUNNER_FLOW
         if unknown:
             raise TypeError(f"task() got unknown option(s): {', '.join(sorted(unknown))}")
         collected = collect_options(
@@ -97,12 +110,22 @@ class HueyApi:
         def decorate(func: Callable[..., Any]) -> RunnerTaskWrapper:
             if isinstance(func, TaskWrapper):
                 func = func.func
-            check_options(name or func.__name__, collected)
-            return RunnerTaskWrapper(
+            task_name = name or func.__name__
+            check_options(task_name, collected)
+            flow = task_flow(task_name, options.get("concurrency"),
+                             options.get("concurrency_key"), options.get("rate_limit"))
+            unique = unique_spec(task_name, unique=bool(options.get("unique")),
+                                 unique_key=options.get("unique_key"),
+                                 unique_for=options.get("unique_for"),
+                                 unique_states=options.get("unique_states"))
+            wrapper = RunnerTaskWrapper(
                 self, func, name=name, options=dict(collected),  # type: ignore[arg-type]
                 retry_on=classes(options.get("retry_on", ())),
                 no_retry_on=classes(options.get("no_retry_on", ())),
-                on_failure=options.get("on_failure"), context=context, expires=expires)
+                on_failure=options.get("on_failure"), context=context, expires=expires,
+                flow=flow)
+            wrapper.unique = unique
+            return wrapper
 
         return decorate
 

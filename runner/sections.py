@@ -57,6 +57,45 @@ class TaskOverride:
         return found
 
 
+#: ``[tasks.NAME]`` keys that are flow limits, applied at claim rather than at enqueue.
+TASK_FLOW_KEYS = ("concurrency", "rate_limit")
+
+
+@dataclass(frozen=True)
+class TaskSection(TaskOverride):
+    """``[tasks.NAME]``: a task's decorator options and flow limits, from settings.
+
+    What Celery calls task annotations: an operator changes a task's queue,
+    priority, retries, timeout or limits without a code change.
+    """
+
+    concurrency: int | None = None
+    """Most jobs of the task running at once (per key when the task has a
+    ``concurrency_key``); 0 lifts the decorator's limit."""
+    rate_limit: str | None = None
+    """Most starts per period ("5/s", "100/m burst 20"); "" lifts the decorator's."""
+
+    def as_options(self) -> dict[str, Any]:
+        """The enqueue-time options that are set (the flow limits apply at claim)."""
+        return {k: v for k, v in super().as_options().items() if k not in TASK_FLOW_KEYS}
+
+    @property
+    def rate(self) -> Rate | None:
+        """``rate_limit`` parsed (checked at load); None when unset or lifted."""
+        return parse_rate(self.rate_limit) if self.rate_limit else None
+
+    def problems(self) -> list[Problem]:
+        found = super().problems()
+        if self.concurrency is not None and self.concurrency < 0:
+            found.append(("concurrency", f"must not be negative, got {self.concurrency!r}"))
+        if self.rate_limit:
+            try:
+                parse_rate(self.rate_limit)
+            except ValueError as exc:
+                found.append(("rate_limit", str(exc)))
+        return found
+
+
 # -- [queues.NAME] ---------------------------------------------------------------------
 
 ON_FULL = ("reject", "block", "drop_oldest")

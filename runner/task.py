@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
 from huey.api import Huey, ResultGroup, Task, TaskWrapper
@@ -22,6 +22,7 @@ from runner.execution import run_coroutine, run_sync
 from runner.flow import FlowLimits, Rate, parse_rate
 from runner.ids import new_id, new_ids
 from runner.retry import RetryPolicy
+from runner.sections import TaskSection
 from runner.uniqueness import UniqueSpec
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
@@ -84,11 +85,22 @@ class TaskFlow:
     """Called with the job's arguments; jobs with equal keys share ``concurrency``."""
     rate: Rate | None = None
 
+    def under(self, section: TaskSection | None) -> TaskFlow:
+        """These limits with ``[tasks.NAME]``'s over them (0 or "" there lifts one)."""
+        if section is None:
+            return self
+        concurrency = self.concurrency if section.concurrency is None else section.concurrency
+        rate = self.rate if section.rate_limit is None else section.rate
+        return replace(self, concurrency=concurrency, rate=rate)
+
     def key_of(self, args: tuple, kwargs: dict) -> str | None:
         """The concurrency key of one call's arguments (None without a key function)."""
         if self.concurrency_key is None:
             return None
         return str(self.concurrency_key(*args, **kwargs))
+
+
+_NO_FLOW = TaskFlow()
 
 
 def task_flow(name: str, concurrency: int | None, concurrency_key: Callable[..., Any] | None,
@@ -156,9 +168,7 @@ class TaskRegistry:
         key_concurrency: dict[str, int] = {}
         task_rates: dict[str, Rate] = {}
         for wrapper in self.all().values():
-            flow = wrapper.flow
-            if flow is None:
-                continue
+            flow = (wrapper.flow or _NO_FLOW).under(settings.tasks.get(wrapper.task_name))
             if flow.concurrency:
                 keyed = key_concurrency if flow.concurrency_key else task_concurrency
                 keyed[wrapper.task_name] = flow.concurrency
@@ -187,6 +197,12 @@ class TaskRegistry:
             return tasks[name]
         short = [w for w in tasks.values() if w.task_name == name]
         return short[0] if len(short) == 1 else None
+
+
+def unknown_task_sections(settings: Settings, registry: TaskRegistry) -> list[str]:
+    """The names of ``[tasks.NAME]`` sections that no registered task has, sorted."""
+    known = {wrapper.task_name for wrapper in registry.all().values()}
+    return sorted(name for name in settings.tasks if name not in known)
 
 
 class _Configured(Protocol):

@@ -24,3 +24,9 @@ def every_second() -> None:
 async def async_hourly(value: int, factor: int = 1) -> int:
     await asyncio.sleep(0)
     return value * factor
+
+
+@scheduled_task(name="unique_nightly", cron="0 3 * * *", retry_limit=0, overlap="allow",
+                unique_key="nightly-report", unique_for=3600)
+def unique_nightly() -> str:
+    return "report"

@@ -10,12 +10,13 @@ from typing import Any
 from runner import control as actions
 from runner.cli import checks
 from runner.cli.format import age, key_values, progress, table, when
-from runner.errors import InvalidAction, SerializationError, UnknownTask
+from runner.errors import ConfigError, InvalidAction, SerializationError, UnknownTask
 from runner.printable import block, one_line
 from runner.registry import registered_tasks
 from runner.store.owners import worker_gone
 from runner.store.rows import JobFilter, short_id
 from runner.store.states import JobState
+from runner.task import unknown_task_sections
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -193,6 +194,12 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(registered_tasks(ctx.huey))
+    unknown = unknown_task_sections(settings, ctx.huey.task_registry)
+    if unknown:
+        known = sorted({w.task_name for w in registered_tasks(ctx.huey).values()})
+        raise ConfigError(f"{settings.path or 'settings'}: "
+                          + "; ".join(f"[tasks.{name}] names no task" for name in unknown)
+                          + f" of the imported modules (known: {', '.join(known) or 'none'})")
     if ctx.database_exists():
         jobs = ctx.huey.jobs
         Manager(settings, huey=ctx.huey).check_database(jobs)

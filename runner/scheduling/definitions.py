@@ -9,7 +9,7 @@ from settings.toml, into the ``runner_schedule`` table and fires it from there.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
@@ -146,6 +146,9 @@ def scheduled_task(*, cron: str, name: str | None = None, timezone: str | None =
                    retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
                    no_retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
                    on_failure: Callable[..., Any] | None = None,
+                   concurrency: int | None = None, rate_limit: str | None = None,
+                   unique: bool = False, unique_key: str | Callable[..., Any] | None = None,
+                   unique_for: float | None = None, unique_states: Sequence[str] | None = None,
                    ) -> Callable[[Callable[..., Any]], RunnerTaskWrapper]:
     """Make a function (plain or ``async def``) a task that runs on a cron schedule.
 
@@ -164,7 +167,9 @@ def scheduled_task(*, cron: str, name: str | None = None, timezone: str | None =
         args: positional arguments of each run.
         kwargs: keyword arguments of each run.
         queue, priority, retry_limit, max_retries, retry_delay, backoff, max_retry_delay,
-        timeout, retry_on, no_retry_on, on_failure: as for :func:`runner.task`.
+        timeout, retry_on, no_retry_on, on_failure, concurrency, rate_limit, unique,
+        unique_key, unique_for, unique_states: as for :func:`runner.task`. A slot whose
+        run's unique key is held by a live job is skipped, and its record says by which.
 
     Raises:
         InvalidSchedule: a bad expression, time zone or option, naming the schedule.
@@ -179,7 +184,10 @@ def scheduled_task(*, cron: str, name: str | None = None, timezone: str | None =
                        retry_limit=retry_limit, max_retries=max_retries,
                        retry_delay=retry_delay, backoff=backoff,
                        max_retry_delay=max_retry_delay, timeout=timeout, retry_on=retry_on,
-                       no_retry_on=no_retry_on, on_failure=on_failure)(fn)
+                       no_retry_on=no_retry_on, on_failure=on_failure,
+                       concurrency=concurrency, rate_limit=rate_limit, unique=unique,
+                       unique_key=unique_key, unique_for=unique_for,
+                       unique_states=unique_states)(fn)
         registry.add(replace(definition, wrapper=wrapper))
         return wrapper
 

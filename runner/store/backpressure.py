@@ -2,24 +2,39 @@
 
 The store enforces each queue's bound inside the write (``reject`` and
 ``block`` refuse, ``drop_oldest`` cancels the oldest waiting jobs); this is the
-producer's side of ``block``: write what fits, then wait for room, polling
-with a growing pause (5 ms up to 250 ms, a cheap read-and-refuse each time),
-and give up with ``QueueFull`` once ``block_timeout`` passes without room for
-the next job. That last refusal is counted as a rejection.
+producer's side of ``block``: write what fits, then wait for room and give up
+with ``QueueFull`` once ``block_timeout`` passes without room for the next job
+(that last refusal is counted as a rejection).
+
+A draining queue has room again within milliseconds, so the producer first
+looks a few times (after 5, 10 and 20 ms). A longer wait sleeps on the store's
+room wake-up (:meth:`Store.room_waiter`: a socket, ``LISTEN`` or pub/sub),
+which a worker pokes when its claim takes jobs out of the waiting state, and
+looks again at least every ``[worker] poll_interval`` in case a wake-up is
+lost. The waiter is made before the next look, so room made between a look
+and the sleep still wakes it; the quick looks first spare a producer at a
+busy queue a waiter per call (a connection, on PostgreSQL). A store without
+a waiter is polled with a growing pause (up to 250 ms).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 
 from runner.config import Settings
 from runner.errors import QueueFull
 from runner.store.backend import Store
+from runner.store.handle import RoomWaiter
 from runner.store.job_rows import Enqueued, NewJob, QueueBound
+
+logger = logging.getLogger(__name__)
 
 _FIRST_PAUSE = 0.005
 _LONGEST_PAUSE = 0.25
+#: Seconds of quick looks at a full queue (three: 5, 10, 20 ms) before a waiter is made.
+_QUICK_LOOKS = 0.03
 
 
 def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
@@ -31,6 +46,14 @@ def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
         on_full = "reject" if give_up and section.on_full == "block" else section.on_full
         bounds[queue] = QueueBound(section.bound(settings.worker.queue_size), on_full)
     return bounds
+
+
+def _room_waiter(store: Store) -> RoomWaiter | None:
+    try:
+        return store.room_waiter()
+    except Exception:  # the wake-up is an optimisation: poll without it
+        logger.debug("no room wake-up; polling", exc_info=True)
+        return None
 
 
 def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], *,
@@ -55,31 +78,48 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
     deadline: float | None = None
     pause = _FIRST_PAUSE
     give_up = False
-    while pending:
-        part = pending[:size]
-        try:
-            result = store.enqueue(part, now=now(), queue_size=settings.worker.queue_size,
-                                   bounds=bounds_for(settings, part, give_up=give_up))
-        except QueueFull as exc:
-            section = settings.queue_section(exc.queue or "default")
-            if give_up or exc.queue is None or section.on_full != "block":
-                raise
-            if exc.room > 0:
-                size = exc.room
+    waiter: RoomWaiter | None = None
+    asked = False
+    looked = 0.0
+    try:
+        while pending:
+            part = pending[:size]
+            try:
+                result = store.enqueue(part, now=now(), queue_size=settings.worker.queue_size,
+                                       bounds=bounds_for(settings, part, give_up=give_up))
+            except QueueFull as exc:
+                section = settings.queue_section(exc.queue or "default")
+                if give_up or exc.queue is None or section.on_full != "block":
+                    raise
+                if exc.room > 0:
+                    size = exc.room
+                    continue
+                if deadline is None:
+                    deadline = clock() + section.block_timeout
+                if not asked and looked >= _QUICK_LOOKS:
+                    asked = True  # listen first, then look again: no wake-up falls between
+                    waiter = _room_waiter(store)
+                    continue
+                left = deadline - clock()
+                if left <= 0:
+                    give_up = True  # one last try, counted as a rejection if still full
+                    continue
+                if waiter is not None:
+                    waiter.wait(min(settings.worker.poll_interval, left))
+                else:
+                    pause_now = min(pause, left)
+                    sleep(pause_now)
+                    looked += pause_now
+                    pause = min(pause * 2, _LONGEST_PAUSE)
                 continue
-            if deadline is None:
-                deadline = clock() + section.block_timeout
-            left = deadline - clock()
-            if left <= 0:
-                give_up = True  # one last try, counted as a rejection if the queue is full
-                continue
-            sleep(min(pause, left))
-            pause = min(pause * 2, _LONGEST_PAUSE)
-            continue
-        duplicates.update(result.duplicates)
-        dropped.extend(result.dropped)
-        pending = pending[len(part):]
-        size, deadline, pause, give_up = len(pending), None, _FIRST_PAUSE, False
-        if on_written is not None:
-            on_written(len(part))
+            duplicates.update(result.duplicates)
+            dropped.extend(result.dropped)
+            pending = pending[len(part):]
+            size, deadline, pause, give_up = len(pending), None, _FIRST_PAUSE, False
+            looked = 0.0
+            if on_written is not None:
+                on_written(len(part))
+    finally:
+        if waiter is not None:
+            waiter.close()
     return Enqueued(duplicates, tuple(dropped))

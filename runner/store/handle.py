@@ -10,6 +10,19 @@ from pathlib import Path
 from typing import Protocol
 
 
+class RoomWaiter(Protocol):
+    """What a producer blocked at a full queue sleeps on (``on_full = "block"``)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until :meth:`StoreHandle.made_room` is called anywhere (since this waiter
+        was made or last woke: none is lost), or ``timeout`` seconds pass (False)."""
+        ...
+
+    def close(self) -> None:
+        """Stop waiting for room; the notifiers stop sending to this waiter."""
+        ...
+
+
 class StoreHandle(Protocol):
     """Where the data lives, closing and refreshing the handle, wake-ups, change detection."""
 
@@ -50,6 +63,17 @@ class StoreHandle(Protocol):
         Returns the function that stops listening, or None when wake-ups are
         unavailable (the worker then polls every ``poll_interval``).
         """
+        ...
+
+    def made_room(self) -> None:
+        """Tell producers blocked at a full queue that jobs left the waiting state (a claim
+        took them); never raises, and costs next to nothing while no producer waits."""
+        ...
+
+    def room_waiter(self) -> RoomWaiter | None:
+        """A waiter for :meth:`made_room` from any process (SQLite: a Unix socket beside
+        the file; PostgreSQL: ``LISTEN``; Redis: pub/sub), or None when unavailable (the
+        producer then polls)."""
         ...
 
     def refresh(self) -> None:

@@ -310,6 +310,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         if self._revocation_writes == revocations_seen:  # else a revoke raced the claim
             self._revocations = result.revocations
         claimed, next_due = result.claimed, result.next_due
+        if claimed:  # producers blocked at a full queue may go on
+            self.store.made_room()
         self._labels.update(result.labels)
         self._full = result.full
         self._settled(a.job_id for a in acks)

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from runner.store.job_rows import NewJob
 
 
+def unique_held(holder: str) -> str:
+    """Why a slot was skipped: its run's unique key is held by the live job ``holder``
+    (the Redis function writes the same words)."""
+    return f"unique: job {holder} holds its key"
+
+
 @dataclass(frozen=True)
 class ScheduleRow:
     """A schedule as stored, with the state of its last job."""

@@ -38,6 +38,7 @@ from runner.scheduling.scheduler import Scheduler
 from runner.store.factory import is_url
 from runner.store.job_storage import JobStorage
 from runner.store.owners import make_worker_id
+from runner.task import TaskRegistry, unknown_task_sections
 from runner.worker.cancels import CancelWatch
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations
@@ -155,6 +156,14 @@ class RunnerConsumer(Consumer):
         return all(self.environment.is_alive(t) for _, t in self.worker_threads)
 
 
+def warn_unknown_task_sections(settings: Settings, registry: TaskRegistry) -> None:
+    """Log each ``[tasks.NAME]`` naming no task this worker loaded: workers of one database
+    may import different modules, so it is not an error here (``check`` refuses it)."""
+    for name in unknown_task_sections(settings, registry):
+        logger.warning("%s: [tasks.%s] names no task the imported modules register; it "
+                       "applies to no job this worker runs", settings.path or "settings", name)
+
+
 class Manager:
     """One worker process: consumer, lifeline, recovery, clean shutdown."""
 
@@ -184,6 +193,7 @@ class Manager:
         signal came while waiting for the database (see :meth:`open_jobs`)."""
         self.huey.configure(self.settings)
         import_task_modules(self.settings.runner.imports)
+        warn_unknown_task_sections(self.settings, self.huey.task_registry)
         scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
         self.scheduler = scheduler if self.role != "workers" else None
         jobs = self.open_jobs()

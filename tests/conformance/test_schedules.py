@@ -60,3 +60,17 @@ def test_a_paused_schedule_does_not_fire(store):
     assert store.due_schedules(SLOT) == []
     [result] = store.fire([_plan()], clock=lambda: SLOT, queue_size=0)
     assert not result.won and store.count_jobs() == 0
+
+
+def test_a_slot_whose_unique_key_is_held_is_skipped_naming_the_holder(store):
+    _sync(store)
+    holder = job(T0, unique_key="nightly-report")
+    store.enqueue([holder], now=T0)
+    plan = FirePlan("nightly", SLOT, SLOT + 60, [SLOT],
+                    [job(SLOT, schedule="nightly", unique_key="nightly-report")], "allow")
+    [result] = store.fire([plan], clock=lambda: SLOT + 0.1, queue_size=0)
+    assert result.won and result.enqueued == []
+    assert result.skipped == [(SLOT, f"unique: job {holder.id} holds its key")]
+    assert store.count_jobs() == 1
+    [run] = store.schedule_runs("nightly")
+    assert run.job_id is None and run.outcome == f"skipped: unique: job {holder.id} holds its key"

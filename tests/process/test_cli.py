@@ -116,6 +116,12 @@ def test_check_validates_settings_imports_and_database(huey, settings_file, tmp_
     bad = tmp_path / "bad.toml"
     bad.write_text("[worker]\nretry_limit = -1\n")
     assert cli(bad, "check").returncode == 78
+    stray = tmp_path / "stray.toml"
+    stray.write_text(settings_file.read_text() + "\n[tasks.add]\nconcurrency = 1\n"
+                     "[tasks.ad]\nconcurrency = 1\n")
+    refused = cli(stray, "check")
+    assert refused.returncode == 78, refused.stdout + refused.stderr
+    assert "[tasks.ad] names no task" in refused.stderr and "[tasks.add]" not in refused.stderr
 
 
 def test_workers_lists_registered_processes(huey, settings_file, make_worker):

@@ -29,6 +29,8 @@ CASES = [
     ("[queues.mail]\nweigth = 2\n", "[queues.mail]: unknown key 'weigth'"),
     ('[queues.mail]\nconcurrency = "2"\n', "[queues.mail] concurrency: expected a whole number"),
     ('[queues.mail]\nrate_limit = "fast"\n', "[queues.mail] rate_limit 'fast' is not a rate"),
+    ('[tasks.mail]\nconcurrency = "1"\n', "[tasks.mail] concurrency: expected a whole number"),
+    ('[tasks.mail]\nrate_limit = "often"\n', "[tasks.mail] rate_limit 'often' is not a rate"),
 ]
 
 FRONT_ENDS = {
@@ -57,3 +59,17 @@ def test_a_bad_setting_exits_78_naming_file_section_and_key(front_end, tmp_path:
         assert str(path) in output and expected in output, (front_end, text, output)
         assert "Traceback" not in output, (front_end, text, output)
     assert not (tmp_path / "jobs.db").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_a_malformed_queue_variable_exits_78_naming_it(front_end, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env.update(PYTHONPATH=str(ROOT), WORKER_QUEUE_CONCURRENCY="emails")
+    path = tmp_path / "settings.toml"
+    path.write_text("")
+    done = subprocess.run(FRONT_ENDS[front_end](path), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    output = done.stdout + done.stderr
+    assert done.returncode == 78, output
+    assert "WORKER_QUEUE_CONCURRENCY: 'emails' is not NAME=VALUE" in output, output
+    assert "Traceback" not in output and not (tmp_path / "jobs.db").exists()

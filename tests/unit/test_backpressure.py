@@ -106,3 +106,27 @@ def test_rejections_drops_and_pauses_are_exported_for_prometheus(huey):
     assert 'jobrunner_queue_rejected_total{queue="default"} 1' in text
     assert 'jobrunner_queue_dropped_total{queue="default"} 0' in text
     assert 'jobrunner_queue_paused{queue="default"} 1' in text
+
+
+def test_a_blocked_producer_goes_on_when_a_waiting_job_is_cancelled(huey):
+    from runner.control import cancel_jobs
+
+    settings = huey.settings
+    configure(replace(settings, worker=replace(settings.worker, queue_size=2, poll_interval=60),
+                      queues={"default": QueueSection(block_timeout=60)}))
+    first = jobs.add.map([(1, 1), (1, 2)])
+    done = threading.Event()
+
+    def produce() -> None:
+        jobs.add(1, 3)
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        assert not done.wait(0.2)  # full: the producer waits
+        assert cancel_jobs(huey.jobs.store, [list(first)[0].id]) == 1
+        assert done.wait(10), "cancelling a waiting job did not wake the producer"
+    finally:
+        producer.join(70)
+    assert waiting(huey) == 2

@@ -159,3 +159,25 @@ def test_wrapper_options_read_none_until_enqueue(huey):
     huey.enqueue(step)
     assert step.retries == 1
     assert get_huey() is huey
+
+
+def test_huey_task_takes_the_unique_and_limit_options_of_runner_task(huey):
+    @huey.task(unique=True, name="huey_unique")
+    def huey_unique(n):
+        return n
+
+    @huey.task(unique_key=lambda user, n=0: f"user:{user}", unique_for=60, name="huey_keyed",
+               concurrency=1, rate_limit="5/s")
+    def huey_keyed(user, n=0):
+        return n
+
+    first, again, other = huey_unique(1), huey_unique(1), huey_unique(2)
+    assert first.id == again.id != other.id
+    assert huey_keyed("ann", 1).id == huey_keyed("ann", n=2).id != huey_keyed("bob").id
+    assert queries.count_jobs(huey.jobs.db) == 4
+    assert huey_keyed.unique.unique_for == 60
+    assert (huey_keyed.flow.concurrency, str(huey_keyed.flow.rate)) == (1, "5/s burst 1")
+    with pytest.raises(ConfigError, match="need unique=True"):
+        huey.task(unique_for=5, name="lonely_unique")(lambda: None)
+    with pytest.raises(ConfigError, match="concurrency must be"):
+        huey.task(concurrency=0, name="no_slots")(lambda: None)

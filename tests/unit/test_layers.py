@@ -17,7 +17,7 @@ LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.config", "runner.sections", "runner.ids",
               "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
               "runner.flow",
-              "runner.envfile"]},
+              "runner.envfile", "runner.section_environment"]},
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.huey_api", "runner.result", "runner.attempt",
                   "runner.task",

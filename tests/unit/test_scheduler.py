@@ -306,3 +306,17 @@ def test_schedule_arguments_json_cannot_carry_are_refused_at_start(huey):
         Scheduler(huey, settings, definitions=[bad])
     assert Scheduler(huey, parse_settings({}), definitions=[bad]).schedules  # pickle carries it
     Scheduler(huey, settings, definitions=[definition(args=("plain", 1))])
+
+
+def test_a_unique_scheduled_task_dedupes_calls_and_skips_a_slot_while_its_key_is_held(huey):
+    from tests.sched_jobs import unique_nightly
+
+    manual = unique_nightly()
+    assert unique_nightly().id == manual.id  # a second call writes nothing
+    s = scheduler(huey, definition("unique_nightly"))
+    s.sync(ts())
+    s.tick(T0.replace(hour=3, minute=0, second=0).timestamp())
+    assert [j[0] for j in jobs_of(huey, "unique_nightly")] == []  # the manual run holds it
+    assert huey.jobs.store.count_jobs() == 1
+    assert schedule_runs("unique_nightly", huey=huey)[-1].outcome == (
+        f"skipped: unique: job {manual.id} holds its key")

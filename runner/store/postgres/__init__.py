@@ -38,6 +38,7 @@ from runner.store.postgres import transitions as _transitions
 from runner.store.postgres import upkeep as _upkeep
 from runner.store.postgres import workers as _workers
 from runner.store.postgres.connection import PgDatabase, is_postgres_url, open_pg_database
+from runner.store.postgres.room import PgRoom
 from runner.store.postgres.schema import prepare
 from runner.store.postgres.wakeup import Listener
 from runner.store.rows import (
@@ -76,7 +77,7 @@ _NOTIFIED_RECENTLY = 0.05
 __all__ = ["BACKEND", "PostgresStore", "PgDatabase", "is_postgres_url", "open_postgres_store"]
 
 
-class PostgresStore:
+class PostgresStore(PgRoom):
     """:class:`runner.store.backend.Store` on a PostgreSQL database (see the module docstring)."""
 
     def __init__(self, db: PgDatabase, *, readonly: bool = False) -> None:

@@ -19,7 +19,14 @@ from runner.store.job_rows import NewJob
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import SCHEDULE_ACTIVE
-from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem
+from runner.store.schedule_rows import (
+    FirePlan,
+    FireResult,
+    RunRow,
+    ScheduleRow,
+    SyncItem,
+    unique_held,
+)
 from runner.store.sqlite.schedules import _reasons
 from runner.store.states import EXECUTING_SQL, LIVE_SQL, WAITING_SQL
 
@@ -120,10 +127,13 @@ def _fire_one(conn: psycopg.Connection, plan: FirePlan, fired_at: float, queue_s
         if reason is None:
             try:
                 with conn.transaction():
-                    transitions.enqueue(conn, [job], fired_at, queue_size=queue_size,
-                                        channel=channel)
+                    sizes = {job.queue: queue_size} if queue_size else {}
+                    holder = transitions.enqueue_new(conn, [job], fired_at, sizes=sizes,
+                                                     channel=channel).duplicates.get(job.id)
+                reason = None if holder is None else unique_held(holder)
             except QueueFull:
                 reason = f"queue '{job.queue}' is full"
+            if reason is not None:
                 conn.execute("UPDATE runner_schedule_run SET job_id = NULL, outcome = %s WHERE "
                              "schedule = %s AND slot = %s AND manual = 0",
                              (f"skipped: {reason}", plan.name, slot))

@@ -25,6 +25,7 @@ from runner.store.redis.control import Control
 from runner.store.redis.kv import KeyValues
 from runner.store.redis.logs import Logs
 from runner.store.redis.panels import Panels
+from runner.store.redis.room import RedisRoom
 from runner.store.redis.schedules import Schedules
 from runner.store.redis.upkeep import Upkeep
 from runner.store.redis.workers import Workers
@@ -36,7 +37,7 @@ __all__ = ["RedisStore", "DEFAULT_PREFIX", "local_dir", "open_redis", "BACKEND"]
 DAY = 86400.0
 
 
-class RedisStore(Panels, Control, Workers, Logs, Schedules, KeyValues, Upkeep):
+class RedisStore(Panels, Control, Workers, Logs, Schedules, KeyValues, Upkeep, RedisRoom):
     """:class:`runner.store.backend.Store` on Redis (see the module docstring)."""
     # -- maintenance ---------------------------------------------------------------------
 

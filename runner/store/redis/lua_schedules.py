@@ -171,9 +171,13 @@ for i = 1, nslots do
   if redis.call('HSETNX', P..'runs:'..name, field, cjson.encode(record)) == 1 then
     redis.call('ZADD', P..'runt:'..name, fired_at, field)
     if not reason then
-      local problem = enqueue({j}, fired_at, queue_size)
+      local problem, dups = enqueue({j}, fired_at, queue_size)
       if problem then
         reason = "queue '" .. j.queue .. "' is full"
+      elseif dups and #dups > 0 then
+        reason = 'unique: job ' .. dups[2] .. ' holds its key'
+      end
+      if reason then
         record[4], record[5] = cjson.null, 'skipped: ' .. reason
         redis.call('HSET', P..'runs:'..name, field, cjson.encode(record))
       end

@@ -1,4 +1,5 @@
-"""SQLite: the open handle: the file, closing, Unix-socket wake-ups, data_version.
+"""SQLite: the open handle: the file, closing, Unix-socket wake-ups (of workers, and of
+producers waiting for room), data_version.
 
 The SQLite side of :mod:`runner.store.handle`, a mixin of
 :class:`runner.store.sqlite.SqliteStore` (its ``db`` is the
@@ -10,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.store.handle import RoomWaiter
 from runner.store.sqlite import schedules as _schedules
 from runner.store.sqlite.db import Database
+from runner.store.sqlite.room import RoomNotifier, room_waiter
 from runner.store.sqlite.wakeup import Listener, Notifier
 
 
@@ -21,6 +24,7 @@ class SqliteHandle:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._notifier: Notifier | None = None
+        self._room: RoomNotifier | None = None
 
     @property
     def path(self) -> Path:
@@ -38,6 +42,8 @@ class SqliteHandle:
         self.db.close()
         if self._notifier is not None:
             self._notifier.close()
+        if self._room is not None:
+            self._room.close()
 
     # -- wake-ups ------------------------------------------------------------------------
 
@@ -50,6 +56,15 @@ class SqliteHandle:
     def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
         listener = Listener(self.db.path, on_wake)
         return listener.stop if listener.start() else None
+
+    def made_room(self) -> None:
+        room = self._room
+        if room is None:
+            room = self._room = RoomNotifier(self.db.path)
+        room.notify()
+
+    def room_waiter(self) -> RoomWaiter | None:
+        return room_waiter(self.db.path)
 
     def refresh(self) -> None:
         self.db.refresh()

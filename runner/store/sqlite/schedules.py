@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 
 from runner.errors import QueueFull
 from runner.store.job_rows import NewJob
-from runner.store.schedule_rows import FirePlan, FireResult, RunRow, ScheduleRow, SyncItem  # noqa: F401 - re-exported
+from runner.store.schedule_rows import (  # noqa: F401 - re-exported
+    FirePlan,
+    FireResult,
+    RunRow,
+    ScheduleRow,
+    SyncItem,
+    unique_held,
+)
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.sqlite.transitions import enqueue
@@ -114,9 +121,12 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
             continue  # this slot fired before: never twice
         if reason is None:
             try:
-                enqueue(conn, [job], created=fired_at, queue_size=queue_size)
+                holder = enqueue(conn, [job], created=fired_at,
+                                 queue_size=queue_size).duplicates.get(job.id)
+                reason = None if holder is None else unique_held(holder)
             except QueueFull:
                 reason = f"queue '{job.queue}' is full"
+            if reason is not None:
                 conn.execute("UPDATE runner_schedule_run SET job_id = NULL, outcome = ? WHERE "
                              "schedule = ? AND slot = ? AND manual = 0",
                              (f"skipped: {reason}", plan.name, slot))

@@ -27,27 +27,29 @@ _MAX_PATH = 100  # sun_path is 108 bytes on Linux; leave room for the file name.
 _LIST_TTL = 0.5
 
 
-def wake_dir(db_path: Path) -> Path:
-    """Where the wake sockets of a database live."""
-    preferred = Path(f"{db_path}-wake")
+def wake_dir(db_path: Path, kind: str = "wake") -> Path:
+    """Where the wake sockets of a database live (``kind`` "room": those of producers
+    waiting for room in a full queue)."""
+    preferred = Path(f"{db_path}-{kind}")
     if len(str(preferred)) + 24 <= _MAX_PATH:
         return preferred
     digest = hashlib.sha1(str(db_path).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"jobrunner-wake-{digest}"
+    return Path(tempfile.gettempdir()) / f"jobrunner-{kind}-{digest}"
 
 
 class Notifier:
     """Producer side: pokes every listening worker after a commit."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.dir = wake_dir(db_path)
+    def __init__(self, db_path: Path, kind: str = "wake") -> None:
+        self.dir = wake_dir(db_path, kind)
         self._sock: socket.socket | None = None
         self._targets: list[str] = []
         self._listed_at = 0.0
         self._lock = threading.Lock()
 
-    def notify(self) -> None:
-        """Send a wake-up to every worker of this database; never raises."""
+    def notify(self) -> bool:
+        """Send a wake-up to every worker of this database; never raises. False when
+        there was nobody to wake."""
         try:
             with self._lock:
                 now = time.monotonic()
@@ -55,7 +57,7 @@ class Notifier:
                     self._targets = self._list()
                     self._listed_at = now
                 if not self._targets:
-                    return
+                    return False
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                     self._sock.setblocking(False)
@@ -69,6 +71,11 @@ class Notifier:
                         pass  # buffer full: that worker is awake anyway
         except Exception:  # a wake-up is an optimisation; never fail a commit for it
             logger.debug("wake-up failed", exc_info=True)
+        return True
+
+    def forget_targets(self) -> None:
+        """List the sockets again at the next notify (one was added or removed)."""
+        self._listed_at = 0.0
 
     def close(self) -> None:
         """Close the sending socket (opened again on the next notify)."""
