@@ -143,6 +143,17 @@ def test_per_key_concurrency_runs_one_job_per_key(store):
     assert [keys[j] for j in claim(store, limits, now=T0 + 1)] == ["user-1"]
 
 
+def test_two_keys_of_one_task_run_at_once_on_two_workers(store, another):
+    first, second = job(task="sync", concurrency_key="u1"), job(task="sync", concurrency_key="u1")
+    other = job(task="sync", concurrency_key="u2")
+    store.enqueue([first, second, other], now=T0)
+    limits = FlowLimits(key_concurrency={"sync": 1})
+    assert claim(store, limits, want=1) == [first.id]
+    assert claim(another(), limits, owner=OTHER) == [other.id]  # u1's second job waits
+    running = store.list_jobs(JobFilter(state=JobState.EXECUTING))
+    assert sorted(r.id for r in running) == sorted([first.id, other.id])
+
+
 def test_the_same_key_of_another_task_is_not_held(store):
     a, b = job(task="sync", concurrency_key="u1"), job(task="mail", concurrency_key="u1")
     store.enqueue([a, job(task="sync", concurrency_key="u1")], now=T0)
@@ -235,3 +246,44 @@ def test_a_rate_limited_queue_does_not_hold_back_other_queues(store):
     limits = FlowLimits(queue_rates={"api": Rate(1, 1.0)}, weights={"api": 5, "mail": 1})
     got = [store.get_job(j).queue for j in claim(store, limits, want=10)]
     assert Counter(got) == {"api": 1, "mail": 3}
+
+
+#: More held-back jobs than a claim once read past (Redis read 5,000 per queue and level).
+BACKLOG = 6_000
+HOLDS = {
+    "task-concurrency": FlowLimits(task_concurrency={"report": 1}),
+    "key-concurrency": FlowLimits(key_concurrency={"report": 1}),
+    "task-rate": FlowLimits(task_rates={"report": Rate(1, 3600.0)}),
+}
+
+
+def claim_as_told(store: Store, limits: FlowLimits | None, now: float = T0,
+                  want: int = 5) -> list[str]:
+    """Claim as a worker does: again at once while the store says to look again now."""
+    for _ in range(5):
+        result = store.claim(now=now, owner=OWNER, lease_seconds=LEASE, want=want,
+                             limits=limits)
+        if result.claimed or result.next_due is None or result.next_due > now:
+            break
+    return [c.id for c in result.claimed]
+
+
+@pytest.mark.parametrize("hold", [*HOLDS, "task-paused"])
+def test_a_job_behind_thousands_of_held_back_ones_is_claimed(store, hold):
+    backlog = [job(T0 - 100 + n * 0.001, task="report", concurrency_key="k")
+               for n in range(BACKLOG)]
+    behind = job(T0, task="mail")
+    store.enqueue([*backlog, behind], now=T0)
+    limits = HOLDS.get(hold)
+    if limits is None:  # the task is paused, and no limit applies
+        store.set_pause("task", "report", True, now=T0)
+        assert claim_as_told(store, limits) == [behind.id]
+        store.set_pause("task", "report", False, now=T0 + 1)
+        assert claim_as_told(store, limits, T0 + 1, want=2) == [j.id for j in backlog[:2]]
+        return
+    assert claim(store, limits, want=1) == [backlog[0].id]  # the limit is now reached
+    assert claim_as_told(store, limits) == [behind.id]
+    assert claim_as_told(store, limits) == []
+    finish(store, [backlog[0].id], T0 + 1)
+    later = T0 + 3600 if hold == "task-rate" else T0 + 1
+    assert claim_as_told(store, limits, later) == [backlog[1].id]  # in order, when it frees

@@ -78,6 +78,30 @@ def test_an_idle_worker_starts_a_new_job_at_once_by_notify(pg_url, tmp_path, mak
         assert jobs.add(n, 1).get(blocking=True, timeout=10) == n + 1
 
 
+def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(pg_url, tmp_path,
+                                                                   make_worker):
+    huey = producer(tmp_path, pg_url)
+    slow, later = jobs.sleep_then_record(1.0, "slow"), jobs.record_run("before")
+    make_worker(settings=postgres_settings(tmp_path, pg_url, max_concurrent_tasks=1,
+                                           prefetch=2))
+    store = huey.jobs.store
+
+    def state(result) -> str:  # noqa: ANN001 - a huey result
+        return store.get_job(result.id).state
+
+    wait_for(lambda: state(slow) == "completed" and state(later) == "completed",
+             message="the first jobs (the worker's last claim found no revocation)")
+    # Written in one transaction, so one claim takes both: the slow job runs, the quick
+    # one waits behind it in the buffer.
+    slow, quick = huey.enqueue_many([jobs.sleep_then_record.s(1.0, "slow"),
+                                     jobs.record_run.s("quick")])
+    wait_for(lambda: state(slow) == state(quick) == "executing", message="both claimed")
+    quick.revoke()
+    wait_for(lambda: state(quick) in ("cancelled", "completed"), message="the quick job")
+    assert state(quick) == "cancelled"
+    assert state(slow) == "completed"
+
+
 def test_a_lost_connection_is_retried_with_backoff_and_logged(pg_url, tmp_path, make_worker):
     producer(tmp_path, pg_url)
     worker = make_worker(settings=postgres_settings(tmp_path, pg_url))

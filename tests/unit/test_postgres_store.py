@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -11,6 +12,7 @@ from runner.errors import SchemaTooNew
 from runner.flow import FlowLimits, Rate
 from runner.store.job_rows import Ack
 from runner.store.postgres import PgDatabase, PostgresStore
+from runner.store.postgres.limits import key_lock_name
 from runner.store.postgres.schema import forget, prepare
 from runner.store.sqlite.migrations import SCHEMA_VERSION
 from tests.conformance.helpers import T0, job
@@ -136,3 +138,83 @@ def test_hosts_claiming_at_once_never_spend_the_same_token(url):
     _store(url).enqueue([job(T0, task="api") for _ in range(20)], now=T0)
     assert len(_race(url, FlowLimits(task_rates={"api": Rate(1, 60.0, burst=3)}))) == 3
 
+
+
+def test_hosts_claiming_at_once_never_run_two_jobs_of_one_key(url):
+    jobs = [job(T0, task="sync", concurrency_key=f"user-{n % 4}") for n in range(20)]
+    _store(url).enqueue(jobs, now=T0)
+    keys = {j.id: j.concurrency_key for j in jobs}
+    limits = FlowLimits(key_concurrency={"sync": 1})
+    taken = _race(url, limits)
+    assert len(taken) == len({keys[t] for t in taken})  # no key twice
+    # A key passed over while another claim held it is taken by the next claim.
+    later = _store(url)
+    taken += [c.id for c in later.claim(now=T0, owner="h9:1:1", lease_seconds=30, want=10,
+                                        limits=limits).claimed]
+    later.db.close()
+    assert sorted(keys[t] for t in taken) == ["user-0", "user-1", "user-2", "user-3"]
+
+
+def test_a_key_claimed_elsewhere_holds_back_only_that_key_of_the_task(url):
+    store = _store(url)
+    busy, free = job(T0, task="sync", concurrency_key="u1"), job(T0, task="sync",
+                                                                concurrency_key="u2")
+    store.enqueue([busy, free], now=T0)
+    limits = FlowLimits(key_concurrency={"sync": 1})
+    with psycopg.connect(url, autocommit=True) as other_host:
+        other_host.execute("BEGIN")  # mid-claim of key u1, holding its lock
+        other_host.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                           (key_lock_name("sync", "u1"),))
+        taken: list[str] = []
+        claimer = threading.Thread(target=lambda: taken.extend(c.id for c in store.claim(
+            now=T0, owner="h1:1:1", lease_seconds=30, want=5, limits=limits).claimed))
+        claimer.start()
+        claimer.join(10)
+        waited = claimer.is_alive()
+        other_host.execute("ROLLBACK")
+    claimer.join(30)
+    assert not waited and taken == [free.id]
+    assert [c.id for c in store.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=5,
+                                      limits=limits).claimed] == [busy.id]
+    store.db.close()
+
+
+def _until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_revocation_written_on_another_host_is_read_after_a_claim_found_none(url):
+    worker, other_host = _store(url), _store(url)
+    stop = worker.listen(lambda: None)
+    assert stop is not None
+    try:
+        assert _until(lambda: worker.db.listening)
+        worker.enqueue([job(T0)], now=T0)
+        [claimed] = worker.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=1).claimed
+        # The claim found no revocation: the worker answers without a read ...
+        assert worker.db.knows_no_revocations()
+        assert worker.kv_peek_many([f"r:{claimed.id}"], now=T0) == {}
+        other_host.kv_put(f"r:{claimed.id}", b"revoked")
+        # ... until a revocation is written anywhere: then it reads again.
+        assert _until(lambda: worker.kv_peek_many([f"r:{claimed.id}"], now=T0)
+                      == {f"r:{claimed.id}": b"revoked"})
+        assert worker.kv_pop(f"r:{claimed.id}", now=T0) == b"revoked"
+    finally:
+        stop()
+        worker.db.close()
+        other_host.db.close()
+
+
+def test_without_listening_revocations_are_always_read(url):
+    worker, other_host = _store(url), _store(url)
+    worker.enqueue([job(T0)], now=T0)
+    [claimed] = worker.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=1).claimed
+    other_host.kv_put(f"r:{claimed.id}", b"revoked")
+    assert worker.kv_peek_many([f"r:{claimed.id}"], now=T0) == {f"r:{claimed.id}": b"revoked"}
+    worker.db.close()
+    other_host.db.close()

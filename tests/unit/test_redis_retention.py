@@ -17,8 +17,9 @@ from tests.conformance.helpers import OWNER, T0, failure, job
 from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip
 
 DAY = 86400.0
-#: Counters and names that stay whatever is pruned (a few bytes each).
-BOOKKEEPING = {"rowid", "errseq", "logseq", "queues", "version"}
+#: Counters and names that stay whatever is pruned (a few bytes each; ``totals``: the
+#: lifetime counters per task and queue).
+BOOKKEEPING = {"rowid", "errseq", "logseq", "queues", "version", "totals"}
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from runner.store.postgres import workers as _workers
 from runner.store.postgres.connection import PgDatabase, is_postgres_url, open_pg_database
 from runner.store.postgres.room import PgRoom
 from runner.store.postgres.schema import prepare
-from runner.store.postgres.wakeup import Listener
+from runner.store.postgres.wakeup import Listener, notify_soon
 from runner.store.rows import (
     AttemptError,
     ClaimResult,
@@ -71,7 +71,7 @@ from runner.store.views import (
 
 logger = logging.getLogger(__name__)
 
-#: Seconds after an enqueue (which notifies in its transaction) in which a wake-up is moot.
+#: Seconds after an enqueue (which has a wake-up sent) in which another is moot.
 _NOTIFIED_RECENTLY = 0.05
 
 __all__ = ["BACKEND", "PostgresStore", "PgDatabase", "is_postgres_url", "open_postgres_store"]
@@ -105,12 +105,7 @@ class PostgresStore(PgRoom):
     def wakeup(self) -> None:
         if time.monotonic() - self._notified < _NOTIFIED_RECENTLY:
             return  # the enqueue just before sent NOTIFY in its own transaction
-        try:
-            channel = self.db.channel
-            self.db.write(lambda conn: _transitions.notify(conn, channel), single=True,
-                          deadline=1.0)
-        except Exception:  # a wake-up is an optimisation; the poll covers a lost one
-            logger.debug("wake-up not sent", exc_info=True)
+        notify_soon(self.db)
 
     def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
         listener = Listener(self.db, on_wake)
@@ -126,15 +121,15 @@ class PostgresStore(PgRoom):
 
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
-        channel = self.db.channel
         sizes, drops = _queue_sizes(jobs, queue_size, bounds)
         keyed = any(j.unique_key is not None for j in jobs)
         try:
             # Unbounded and unkeyed, the enqueue is one statement: it commits by itself.
             result = self.db.write(
                 lambda conn: _transitions.enqueue_new(conn, jobs, now, sizes=sizes,
-                                                      channel=channel, drops=drops),
+                                                      drops=drops),
                 single=not sizes and not keyed and not drops)
+            notify_soon(self.db)  # after the commit, by a thread (see wakeup.Notifier)
             self._notified = time.monotonic()
             return result
         except pg_errors.UniqueViolation as exc:
@@ -155,6 +150,15 @@ class PostgresStore(PgRoom):
               labels: Mapping[str, tuple[str, str]] | None = None,
               limits: FlowLimits | None = None) -> ClaimResult:
         channel = self.db.channel
+        epoch = self.db.revocation_epoch()
+        if _transitions.claims_at_once(acks, limits):
+            done = self.db.write(lambda conn: _transitions.claim_at_once(
+                conn, now=now, owner=owner, lease_seconds=lease_seconds, want=want,
+                queues=queues, acks=acks, limits=limits), single=True)
+            if done is not None:
+                self.db.claim_found_revocations(epoch, done.revocations)
+                return done
+            acks = ()  # written; the full claim below decides what to take
 
         def claim(conn) -> ClaimResult:  # noqa: ANN001 - a psycopg connection
             _transitions.complete(conn, acks, channel)

@@ -36,6 +36,12 @@ class AttemptLog:
         self.db = db
         self.owner = owner
         self._lock = threading.Lock()
+        # Starts noted while a write is in flight go in the next write, together.
+        self._starts = threading.Condition()
+        self._pending: dict[str, int] = {}
+        self._next_write = 1
+        self._written = 0
+        self._writing = False
         self._conn: psycopg.Connection | None = None
         # Settled rows are dropped in batches: a leftover row names an attempt that is
         # no longer running, which recovery never looks at (it reads running jobs only).
@@ -57,9 +63,34 @@ class AttemptLog:
                     self._conn = None
 
     def started(self, job_id: str, attempt: int) -> None:
-        self._run("INSERT INTO runner_attempt (owner, job_id, attempt) VALUES (%s, %s, %s) "
-                  "ON CONFLICT (owner, job_id) DO UPDATE SET attempt = excluded.attempt",
-                  (self.owner, job_id, attempt))
+        """Note an attempt before it runs; returns once the row is written.
+
+        Threads starting attempts while another's write is in flight wait for it,
+        then one of them writes all their rows in one statement: one round trip
+        per burst of starts instead of one per start.
+        """
+        with self._starts:
+            self._pending[job_id] = attempt
+            mine = self._next_write
+            while not self._written >= mine:
+                if not self._writing:
+                    break
+                self._starts.wait()
+            else:
+                return
+            rows, self._pending = self._pending, {}
+            self._next_write += 1
+            self._writing = True
+        try:
+            self._run("INSERT INTO runner_attempt (owner, job_id, attempt) "
+                      "SELECT %s, * FROM unnest(%s::text[], %s::bigint[]) "
+                      "ON CONFLICT (owner, job_id) DO UPDATE SET attempt = excluded.attempt",
+                      (self.owner, list(rows), list(rows.values())))
+        finally:
+            with self._starts:
+                self._writing = False
+                self._written = mine
+                self._starts.notify_all()
 
     def settled(self, job_ids: Sequence[str]) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -75,6 +75,16 @@ class PgDatabase:
         self._channel = ""
         #: Transactions PostgreSQL aborted (deadlock, serialization) and this retried.
         self.retries = 0
+        #: Sends wake-ups after enqueues commit (:func:`runner.store.postgres.wakeup.notify_soon`).
+        self.notifier: Any = None
+        #: Whether this process's wake-up connection listens (revocations are heard).
+        self.listening = False
+        # Moves on whenever a revocation may have been written (here, or on any host while
+        # this process listens), or the wake-up connection (re)connects or is lost ...
+        self._revoke_epoch = 0
+        # ... and the epoch in which a claim found no revocation in the database.
+        self._no_revocations_epoch: int | None = None
+        self._revoke_lock = threading.Lock()
 
     def _new_pool(self) -> psycopg_pool.ConnectionPool:
         return psycopg_pool.ConnectionPool(
@@ -120,8 +130,33 @@ class PgDatabase:
         """A dedicated connection outside the pool (the ``LISTEN`` loop); the caller closes it."""
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
 
+    # -- what this process knows of revocations (see runner.store.postgres.kv) ------
+
+    def revocation_epoch(self) -> int:
+        """The current epoch, read before a claim looks for revocations."""
+        return self._revoke_epoch
+
+    def revocations_may_have_changed(self) -> None:
+        """A revocation may have been written: forget that there were none."""
+        with self._revoke_lock:
+            self._revoke_epoch += 1
+            self._no_revocations_epoch = None
+
+    def claim_found_revocations(self, epoch: int, found: bool) -> None:
+        """A claim begun in ``epoch`` looked for revocations: remember if it found none and
+        nothing may have changed since (only while listening: else changes go unheard)."""
+        with self._revoke_lock:
+            if not found and self.listening and epoch == self._revoke_epoch:
+                self._no_revocations_epoch = epoch
+
+    def knows_no_revocations(self) -> bool:
+        """True when no revocation exists as far as this process can tell without a read."""
+        return self.listening and self._no_revocations_epoch == self._revoke_epoch
+
     def close(self) -> None:
         """Close every pooled connection; the next use opens the pool again."""
+        if self.notifier is not None:
+            self.notifier.flush()  # wake-ups owed go out before their connection closes
         with self._open_lock:
             self._pool.close()
             self._pool = self._new_pool()

@@ -20,10 +20,12 @@ from runner.store.views import BUCKETS
 #: Outcomes a writer may add with :func:`count_where`.
 OUTCOMES = ("retried", JobState.DEAD.value, JobState.CANCELLED.value)
 _BUCKET_COLUMNS = tuple(f"le{i}" for i in range(len(BUCKETS)))
-_COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)
+#: The columns a completed attempt adds to: the count, the time taken, and each bucket.
+COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)
 
 
-def _add(columns: Sequence[str]) -> str:
+def add_to(columns: Sequence[str]) -> str:
+    """The ``ON CONFLICT`` clause adding an insert's ``columns`` to the shard's row."""
     return ("ON CONFLICT (task, queue, shard) DO UPDATE SET "
             + ", ".join(f"{c} = runner_job_total.{c} + excluded.{c}" for c in columns))
 
@@ -42,11 +44,11 @@ def count_completions(conn: psycopg.Connection,
         row[2 + bisect_left(BUCKETS, took)] += 1
     if not per:
         return
-    marks = ", ".join(["%s"] * (2 + len(_COMPLETED_COLUMNS)))
+    marks = ", ".join(["%s"] * (2 + len(COMPLETED_COLUMNS)))
     with conn.cursor() as cur:
         cur.executemany(
-            f"INSERT INTO runner_job_total (task, queue, {', '.join(_COMPLETED_COLUMNS)}) "
-            f"VALUES ({marks}) " + _add(_COMPLETED_COLUMNS),
+            f"INSERT INTO runner_job_total (task, queue, {', '.join(COMPLETED_COLUMNS)}) "
+            f"VALUES ({marks}) " + add_to(COMPLETED_COLUMNS),
             [(t, q, *row[:2], *accumulate(row[2:-1])) for (t, q), row in sorted(per.items())])
 
 
@@ -58,7 +60,7 @@ def count_where(conn: psycopg.Connection, outcome: str, where: str,
     conn.execute(
         f"INSERT INTO runner_job_total (task, queue, {outcome}) "
         f"SELECT task, queue, count(*) FROM runner_job WHERE {where} GROUP BY task, queue "
-        f"ORDER BY task, queue {_add([outcome])}", tuple(params))
+        f"ORDER BY task, queue {add_to([outcome])}", tuple(params))
 
 
 def count_backpressure(conn: psycopg.Connection, queue: str, *, rejected: int = 0,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import psycopg
 
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.wakeup import REVOKED
 from runner.store.states import WAITING
 
 _WAITING = [s.value for s in WAITING]
@@ -20,25 +21,49 @@ _WAITING = [s.value for s in WAITING]
 _LIVE = " AND (expires_at IS NULL OR expires_at >= %s)"
 
 
+def _revocations(keys: Sequence[str]) -> bool:
+    """Whether every key is huey's revocation of a job (``r:``) or a task (``rt:``)."""
+    return all(k.startswith(("r:", "rt:")) for k in keys)
+
+
+def _none_revoked(db: PgDatabase, keys: Sequence[str]) -> bool:
+    """Revocation keys that cannot exist: the last claim found no revocation and none
+    was written since (a revocation's write notifies every listening host); a worker
+    then starts and finishes a job without reading them."""
+    return db.knows_no_revocations() and _revocations(keys)
+
+
 def put(db: PgDatabase, key: str, value: bytes) -> None:
+    if _revocations([key]):
+        db.revocations_may_have_changed()
+        db.write(lambda c: c.execute(
+            "WITH kept AS (INSERT INTO runner_kv (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = NULL) "
+            "SELECT pg_notify(%s, %s)", (key, value, db.channel, REVOKED)), single=True)
+        db.revocations_may_have_changed()  # a claim that read before the commit saw none
+        return
     db.write(lambda c: c.execute(
         "INSERT INTO runner_kv (key, value) VALUES (%s, %s) ON CONFLICT (key) "
         "DO UPDATE SET value = excluded.value, expires_at = NULL", (key, value)), single=True)
 
 
 def peek(db: PgDatabase, key: str, now: float) -> bytes | None:
+    if _none_revoked(db, [key]):
+        return None
     rows = db.query(f"SELECT value FROM runner_kv WHERE key = %s{_LIVE}", (key, now))
     return bytes(rows[0][0]) if rows else None
 
 
 def peek_many(db: PgDatabase, keys: Sequence[str], now: float) -> dict[str, bytes]:
-    if not keys:
+    if not keys or _none_revoked(db, keys):
         return {}
     return {k: bytes(v) for k, v in db.query(
         f"SELECT key, value FROM runner_kv WHERE key = ANY(%s){_LIVE}", (list(keys), now))}
 
 
 def pop(db: PgDatabase, key: str, now: float) -> bytes | None:
+    if _none_revoked(db, [key]):
+        return None
     rows = db.write(lambda c: c.execute(
         "DELETE FROM runner_kv WHERE key = %s RETURNING value, expires_at", (key,)).fetchall(),
         single=True)
@@ -46,6 +71,8 @@ def pop(db: PgDatabase, key: str, now: float) -> bytes | None:
 
 
 def delete(db: PgDatabase, key: str, now: float) -> bool:
+    if _none_revoked(db, [key]):
+        return False
     rows = db.write(lambda c: c.execute(
         "DELETE FROM runner_kv WHERE key = %s RETURNING expires_at", (key,)).fetchall(),
         single=True)

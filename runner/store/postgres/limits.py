@@ -4,9 +4,15 @@ and rate limits, shared by every worker of every host.
 Runs inside the claim's transaction (:func:`runner.store.postgres.transitions.claim`):
 
 * serialisation: a claim under a concurrency or rate limit first takes a
-  transaction-level advisory lock per limited name (queue, task, a task's keys;
-  the queue turns with shares), in name order, so two hosts never both see the
-  last slot or the last token free; claims under no limit take none;
+  transaction-level advisory lock per limited name (queue, task; the queue
+  turns with shares), in name order, so two hosts never both see the last slot
+  or the last token free; claims under no limit take none;
+* keys: a per-key limit locks each key, not its task, once a candidate of that
+  key is read, and without waiting (``pg_try_advisory_xact_lock``): a key
+  another claim holds is passed over for this claim, so claims of different
+  keys of one task run side by side and never wait on each other crosswise.
+  The key's running jobs are counted again once its lock is held (a claim that
+  held it before may have committed since this claim's first count);
 * concurrency: the ``executing`` rows per queue, task and key are counted under
   those locks (the partial lease index: a few hundred rows at most);
 * rates: token buckets in ``runner_flow`` rows, read ``FOR UPDATE``, refilled and
@@ -124,9 +130,62 @@ class _Budget:
         limits = self.limits
         tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
                         if not self.task_open(t)} | self.paused_tasks)
-        keys = sorted(pair for pair, n in self.running_key.items()
-                      if n >= limits.key_concurrency.get(pair[0], 0) > 0)
+        keys = sorted(self.keys_held())
         return tasks, [t for t, _ in keys], [k for _, k in keys]
+
+    def keys_held(self) -> set[tuple[str, str]]:
+        """The (task, key) pairs that may start nothing more in this claim."""
+        return {pair for pair, n in self.running_key.items()
+                if n >= self.limits.key_concurrency.get(pair[0], 0) > 0}
+
+
+@dataclass
+class _KeyLockingBudget(_Budget):
+    """The budget of a claim on PostgreSQL: a per-key limit is serialised per key, by a
+    lock this claim tries when it first reads a job of that key (module docstring)."""
+
+    locked_keys: set[tuple[str, str]] = field(default_factory=set)
+    """Keys (task, key) whose lock this claim holds, their running jobs counted afresh."""
+    passed_keys: set[tuple[str, str]] = field(default_factory=set)
+    """Keys whose lock another claim held: passed over for this claim."""
+
+    def key_open(self, task: str, key: str | None) -> bool:
+        cap = self.limits.key_concurrency.get(task, 0)
+        if not cap or key is None:
+            return True
+        pair = (task, key)
+        return pair in self.locked_keys and self.running_key[pair] < cap
+
+    def lock_keys(self, conn: psycopg.Connection, candidates: Sequence[_Candidate]) -> None:
+        """Lock the limited keys of ``candidates`` not met before and count their running
+        jobs afresh; a key another claim holds is passed over (see the module docstring)."""
+        pairs = sorted({(c.task, c.key) for c in candidates
+                        if c.key is not None and self.limits.key_concurrency.get(c.task, 0)}
+                       - self.locked_keys - self.passed_keys)
+        if not pairs:
+            return
+        names = [key_lock_name(task, key) for task, key in pairs]
+        got = dict(conn.execute(
+            "SELECT name, pg_try_advisory_xact_lock(hashtextextended(name, 0)) "
+            "FROM unnest(%s::text[]) AS n(name) ORDER BY name", (names,)).fetchall())
+        locked = [pair for pair, name in zip(pairs, names, strict=True) if got[name]]
+        self.passed_keys.update(pair for pair, name in zip(pairs, names, strict=True)
+                                if not got[name])
+        if not locked:
+            return
+        # A statement of its own: its snapshot is taken after the locks are held.
+        counted = {(t, k): n for t, k, n in conn.execute(
+            "SELECT j.task, j.concurrency_key, count(*) FROM runner_job j "
+            "JOIN unnest(%s::text[], %s::text[]) AS l(task, key) "
+            "ON j.task = l.task AND j.concurrency_key = l.key "
+            f"WHERE j.state = '{_EXECUTING}' GROUP BY j.task, j.concurrency_key",
+            ([t for t, _ in locked], [k for _, k in locked])).fetchall()}
+        for pair in locked:
+            self.running_key[pair] = counted.get(pair, 0)
+        self.locked_keys.update(locked)
+
+    def keys_held(self) -> set[tuple[str, str]]:
+        return super().keys_held() | self.passed_keys
 
 
 @dataclass(frozen=True)
@@ -202,7 +261,6 @@ def _lock(conn: psycopg.Connection, limits: FlowLimits) -> None:
     """The advisory locks of every limited name, in order (see the module docstring)."""
     names = {f"queue {q}" for q in [*limits.queue_concurrency, *limits.queue_rates]}
     names.update(f"task {t}" for t in [*limits.task_concurrency, *limits.task_rates])
-    names.update(f"key {t}" for t in limits.key_concurrency)
     if limits.weights:
         names.add("turns")
     for name in sorted(names):  # one at a time, in order: two claims never lock crosswise
@@ -210,11 +268,16 @@ def _lock(conn: psycopg.Connection, limits: FlowLimits) -> None:
                      (f"runner flow {name}",))
 
 
+def key_lock_name(task: str, key: str) -> str:
+    """The name of the advisory lock a claim holds while it may start jobs of a task's key."""
+    return f"runner flow key {task}\x1f{key}"
+
+
 def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
               queues: Sequence[str]) -> tuple[list[str], _Budget]:
     """The queues with waiting jobs (this worker's only), the jobs running per queue,
     task and key, and the stored buckets and queue turns (locked)."""
-    budget = _Budget(limits)
+    budget = _KeyLockingBudget(limits)
     waiting = sorted(q for (q,) in conn.execute(
         "SELECT queue FROM runner_queue GROUP BY queue HAVING sum(waiting) > 0").fetchall()
         if not queues or q in queues)
@@ -332,6 +395,8 @@ class _Stream:
                                        claim_order(r[5], r[3], self.now, self.aging))
                             for r in rows), key=lambda c: c.order)
         self.seen += [c.id for c in self.rows]
+        if isinstance(budget, _KeyLockingBudget):
+            budget.lock_keys(conn, self.rows)
 
 
 def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: _Budget,

@@ -34,25 +34,44 @@ def arg(value: object) -> Arg:
     return str(value)
 
 
-def job_args(job: NewJob) -> list[Arg]:
-    """A job as one argument: its 14 fields in the scripts' order, each ``<length>:<bytes>``.
+_NIL = b"\xc0"
+#: A msgpack array of the 15 fields of a job.
+_JOB_ARRAY = bytes((0x90 | 15,))
+#: msgpack string headers: fixstr under 32 bytes, str8 under 256.
+_HEADERS = [bytes((0xA0 | n,)) for n in range(32)] + [b"\xd9" + bytes((n,))
+                                                       for n in range(32, 256)]
 
-    ``-1:`` is NULL. Any bytes may appear in a field (the length says where it ends).
+
+def job_args(job: NewJob) -> list[Arg]:
+    """A job as one argument: a msgpack array of its 15 fields in the scripts' order.
+
+    Each field is a string (bytes as they are, numbers written exactly) or nil for
+    NULL; the last one is ``run_at`` as the ready sets order it (``%020.6f``), which
+    costs the client less to write than the script. Redis decodes it in C
+    (``cmsgpack``), much cheaper than splitting fields in Lua.
     """
-    parts: list[bytes] = []
-    for value in (job.id, job.task, job.queue, int(job.priority), job.data, job.args,
-                  int(job.max_attempts), float(job.run_at), job.unique_key, job.event_id,
+    run_at = float(job.run_at)
+    unique_for = job.unique_for
+    out = [_JOB_ARRAY]
+    for value in (job.id, job.task, job.queue, b"%d" % job.priority, job.data, job.args,
+                  b"%d" % job.max_attempts, repr(run_at), job.unique_key, job.event_id,
                   job.schedule, job.concurrency_key,
-                  None if job.unique_for is None else float(job.unique_for),
-                  ",".join(str(s) for s in job.unique_states) or None):
+                  None if unique_for is None else repr(float(unique_for)),
+                  ",".join(str(s) for s in job.unique_states) or None,
+                  b"%020.6f" % run_at):
         if value is None:
-            parts.append(b"-1:")
+            out.append(_NIL)
             continue
-        raw = value if isinstance(value, bytes) else (
-            repr(value) if isinstance(value, float) else str(value)).encode()
-        parts.append(b"%d:" % len(raw))
-        parts.append(raw)
-    return [b"".join(parts)]
+        raw = value if value.__class__ is bytes else str(value).encode()
+        n = len(raw)
+        if n < 256:
+            out.append(_HEADERS[n])
+        elif n < 65536:
+            out.append(b"\xda" + n.to_bytes(2, "big"))
+        else:
+            out.append(b"\xdb" + n.to_bytes(4, "big"))
+        out.append(raw)
+    return [b"".join(out)]
 
 
 def jobs_args(jobs: Sequence[NewJob]) -> list[Arg]:

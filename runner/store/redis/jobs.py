@@ -47,13 +47,20 @@ class JobMachine(RedisBase):
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         if not jobs:
             return Enqueued({})
-        limits: list[Arg] = [len(bounds or {})]
+        limits: list[Arg] = [0]
         for queue, bound in (bounds or {}).items():
-            limits += [queue, int(bound.max_size), bound.on_full]
-        woke, dups, dropped = self.run(  # type: ignore[misc]
-            "enqueue", arg(float(now)), int(queue_size), *limits, *jobs_args(jobs))
+            if bound.max_size or queue_size:  # an unbounded queue under no queue_size: no bound
+                limits += [queue, int(bound.max_size), bound.on_full]
+        limits[0] = (len(limits) - 1) // 3
+        reply = self.run("enqueue", repr(float(now)), int(queue_size), *limits,
+                         *jobs_args(jobs))
+        if isinstance(reply, int):  # nothing refused or dropped
+            if reply:
+                self._published.woke = True  # the function published the wake-up already
+            return Enqueued({})
+        woke, dups, dropped = reply  # type: ignore[misc]
         if woke:
-            self._published.woke = True  # the function published the wake-up already
+            self._published.woke = True
         pairs = decoded(dups)
         return Enqueued(dict(zip(pairs[::2], pairs[1::2], strict=True)),
                         tuple(decoded(dropped)))

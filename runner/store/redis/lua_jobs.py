@@ -24,6 +24,10 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``run``: jobs executing per ``t<US>task`` and ``k<US>task<US>key`` (concurrency
   limits); ``cancels``, ``pauses``, ``backpressure``: see :mod:`runner.store.redis.lua_flow`;
   ``flow``: token buckets and queue turns (:mod:`runner.store.redis.lua_limits`);
+* ``totals``: lifetime counters per task and queue, field ``task<US>queue<US>what``
+  (``enqueued``, ``failed``, ``retried``, ``dead``, ``cancelled``, ``duration``, and
+  ``b<i>``: completed jobs in bucket ``i`` of :data:`runner.store.views.BUCKETS`, not
+  cumulative, the last one past them all); only ever added to;
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
@@ -35,6 +39,11 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 
 from __future__ import annotations
 
+from runner.store.views import BUCKETS
+
+#: Held-back jobs a claim reads (and parks) at most per queue and level of priority.
+SCAN = 5000
+
 #: Helpers every job script starts with.
 PRELUDE = r"""
 local P = ARGV and ARGV[1]
@@ -43,6 +52,8 @@ local US = '\31'
 local DISPATCH = 'runner.events.dispatch'
 local WAITING = {available=true, scheduled=true, retrying=true}
 local FINAL = {completed=true, dead=true, cancelled=true}
+-- Held-back jobs one claim reads (and parks) at most, per queue and level.
+local SCAN = @SCAN@
 local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
              'rowid','attempt','lease_owner','started_at','max_attempts','event_id',
              'concurrency_key'}
@@ -58,8 +69,25 @@ local function get(id)
 end
 
 local function member(h)
-  return string.format('%020.6f', tonumber(h.run_at)) .. ':' ..
-         string.format('%012d', tonumber(h.rowid)) .. ':' .. h.id
+  local rowid = tostring(h.rowid)
+  return (h.run_key or string.format('%020.6f', tonumber(h.run_at))) .. ':' ..
+         string.rep('0', 12 - #rowid) .. rowid .. ':' .. h.id
+end
+
+-- Held-back jobs are parked apart from their queue's ready (or suspect) set, in
+-- ``park:<group>`` (same scores and members), so a claim does not read them again;
+-- ``parked`` lists the groups. A group is ``<src><queue><US>t<US><task>`` (held by
+-- the task: paused, at its concurrency or out of tokens) or
+-- ``<src><queue><US>k<US><task><US><key>`` (its concurrency key at its limit).
+local function park_group(src, q, task, key)
+  if key then return src..q..US..'k'..US..task..US..key end
+  return src..q..US..'t'..US..task
+end
+
+local function park(src, q, group, m, score)
+  redis.call('ZREM', P..src..q, m)
+  redis.call('ZADD', P..'park:'..group, score, m)
+  redis.call('HSET', P..'parked', group, '1')
 end
 
 local woke = false
@@ -92,6 +120,29 @@ local function unwait(h)
     redis.call('ZREM', P..'ready:'..h.queue, m)
     redis.call('ZREM', P..'suspect:'..h.queue, m)
     redis.call('ZREM', P..'delayed:'..h.queue, h.id)
+    if h.task and redis.call('EXISTS', P..'parked') == 1 then
+      for _, src in ipairs({'ready:', 'suspect:'}) do
+        redis.call('ZREM', P..'park:'..park_group(src, h.queue, h.task), m)
+        if h.concurrency_key then
+          redis.call('ZREM', P..'park:'..park_group(src, h.queue, h.task, h.concurrency_key), m)
+        end
+      end
+    end
+  end
+end
+
+-- A lifetime counter of the job's task and queue (see ``totals`` above).
+local function tally(h, what, by)
+  redis.call('HINCRBY', P..'totals', h.task..US..h.queue..US..what, by or 1)
+end
+
+local BUCKETS = {@BUCKETS@}
+local function tally_completed(h, took)
+  local i = #BUCKETS
+  for n, le in ipairs(BUCKETS) do if took <= le then i = n - 1; break end end
+  redis.call('HINCRBY', P..'totals', h.task..US..h.queue..US..'b'..i, 1)
+  if took > 0 then
+    redis.call('HINCRBYFLOAT', P..'totals', h.task..US..h.queue..US..'duration', took)
   end
 end
 
@@ -150,6 +201,7 @@ local function restate(h, new, finished_at, written)
   if new == 'executing' then running(h, 1) end
   if h.schedule and not FINAL[new] then redis.call('HINCRBY', P..'slive:'..h.schedule, new, 1) end
   if FINAL[new] then
+    if new ~= 'completed' then tally(h, new) end
     redis.call('ZADD', P..'fin:'..new, finished_at, id)
     if h.unique_key and redis.call('HGET', P..'unique', h.unique_key) == id then
       redis.call('HDEL', P..'unique', h.unique_key)
@@ -163,31 +215,15 @@ local function restate(h, new, finished_at, written)
   h.state = new
 end
 
--- A job travels as one argument: its 11 fields, each "<byte length>:<bytes>" ("-1:" for
--- NULL); see runner.store.redis.codec.job_args. One argument costs the client less to
--- send than eleven.
-local function fields(packed, n)
-  local out, pos = {}, 1
-  for i = 1, n do
-    local colon = string.find(packed, ':', pos, true)
-    local len = tonumber(string.sub(packed, pos, colon - 1))
-    if len < 0 then
-      pos = colon + 1
-    else
-      out[i] = string.sub(packed, colon + 1, colon + len)
-      pos = colon + len + 1
-    end
-  end
-  return out
-end
-
+-- A job travels as one argument: a msgpack array of its fields, nil for NULL (see
+-- runner.store.redis.codec.job_args); ``run_key`` is ``run_at`` as ``member`` writes it.
 local function read_jobs(at, count)
   local jobs = {}
   for i = 0, count - 1 do
-    local f = fields(ARGV[at + i], 14)
+    local f = cmsgpack.unpack(ARGV[at + i])
     jobs[#jobs + 1] = {id=f[1], task=f[2], queue=f[3], priority=f[4], data=f[5], args=f[6],
       max_attempts=f[7], run_at=f[8], unique_key=f[9], event_id=f[10], schedule=f[11],
-      concurrency_key=f[12], unique_for=f[13], unique_states=f[14]}
+      concurrency_key=f[12], unique_for=f[13], unique_states=f[14], run_key=f[15]}
   end
   return jobs, at + count
 end
@@ -261,7 +297,8 @@ local function insert(j, now)
   if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
   local h = {id=j.id, queue=j.queue, priority=j.priority, run_at=j.run_at, crashes=0,
              schedule=j.schedule, unique_key=j.unique_key, task=j.task, rowid=rowid,
-             created_at=now}
+             created_at=now, run_key=j.run_key}
+  tally(h, 'enqueued')
   restate(h, state, nil, true)
   wait(h, now)
 end
@@ -404,6 +441,7 @@ local function rearm(j, now)
   bump(P..'qstate', h.queue..US..h.state, -1)
   h.state = nil
   h.queue, h.priority, h.run_at, h.crashes = j.queue, j.priority, j.run_at, 0
+  h.run_key = j.run_key
   h.task, h.schedule, h.unique_key, h.event_id = j.task, j.schedule, j.unique_key, j.event_id
   if j.unique_key then redis.call('HSET', P..'unique', j.unique_key, j.id) end
   if j.event_id then redis.call('ZADD', P..'evjobs:'..j.event_id, h.rowid, j.id) end
@@ -452,6 +490,8 @@ local function complete(ack)
   redis.call('HSET', P..'job:'..h.id, 'finished_at', ack.finished_at)
   redis.call('HDEL', P..'job:'..h.id, 'reason')
   restate(h, 'completed', ack.finished_at)
+  local started = tonumber(ack.started_at or h.started_at or ack.finished_at)
+  tally_completed(h, math.max(0, tonumber(ack.finished_at) - started))
   follow_ups(h.id, ack.results, ack.jobs, tonumber(ack.finished_at))
   return true
 end
@@ -471,6 +511,7 @@ local function record_failure(h, attempt, f, worker, now)
     f.started_at and tonumber(f.started_at) or cjson.null, now})
   redis.call('RPUSH', P..'errors:'..h.id, row)
   redis.call('ZADD', P..'failed', now, seq .. ':' .. attempt .. ':' .. h.id)
+  tally(h, 'failed')
 end
 
 local function charge(h, message, crash_limit, error_type, now)
@@ -488,6 +529,7 @@ local function charge(h, message, crash_limit, error_type, now)
   end
   local reason = (error_type == 'WorkerDied') and 'worker died; requeued' or 'stuck; requeued'
   redis.call('HSET', key, 'crashes', crashes, 'run_at', now, 'reason', reason)
+  tally(h, 'retried')
   h.crashes, h.run_at = crashes, now
   restate(h, 'available')
   wait(h, now)
@@ -522,27 +564,63 @@ local function paused_sets()
 end
 
 -- The best ``n`` members of a queue's ready (or suspect) set, as claim candidates,
--- leaving out jobs of ``skip`` tasks (read on as far as needed).
+-- parking jobs of ``skip`` tasks on the way (at most ``SCAN`` of them a claim; the
+-- second value says the set was not read to its end for that reason).
 local function heads(src, q, n, skip)
   local out = {}
   if not next(skip) then
     local top = redis.call('ZRANGE', P..src..q, 0, n - 1, 'WITHSCORES')
     for i = 1, #top, 2 do out[#out + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])} end
-    return out
+    return out, false
   end
-  local from, chunk = 0, math.max(n, 100)
+  local from, chunk, parked = 0, math.max(n, 100), 0
   while #out < n do
+    if parked >= SCAN then return out, true end
     local top = redis.call('ZRANGE', P..src..q, from, from + chunk - 1, 'WITHSCORES')
     for i = 1, #top, 2 do
       local task = redis.call('HGET', P..'job:'..string.sub(top[i], 35), 'task')
-      if not skip[task] then
+      if skip[task] and src == 'ready:' then
+        park(src, q, park_group(src, q, task), top[i], top[i + 1])
+        parked = parked + 1
+      elseif skip[task] then
+        from = from + 1  -- crashed jobs (claimed alone, seldom many) stay where they are
+      else
         out[#out + 1] = {q=q, m=top[i], s=tonumber(top[i + 1])}
+        from = from + 1
         if #out >= n then break end
       end
     end
     if #top < 2 * chunk then break end
-    from = from + chunk
   end
-  return out
+  return out, false
 end
-"""
+
+-- Parked jobs back into their ready (or suspect) set, the best ``n`` of each group of
+-- ``queues`` that ``free(kind, task, key)`` says may run now: enough for this claim,
+-- and in order (no job overtakes a better one still parked).
+local function unpark(src, queues, n, free)
+  local groups = redis.call('HKEYS', P..'parked')
+  if #groups == 0 then return end
+  local mine = {}
+  for _, q in ipairs(queues) do mine[q] = true end
+  for _, g in ipairs(groups) do
+    local a = string.find(g, US, 1, true)
+    local head, kind = string.sub(g, 1, a - 1), string.sub(g, a + 1, a + 1)
+    local rest = string.sub(g, a + 3)
+    local task, key = rest, nil
+    if kind == 'k' then
+      local b = string.find(rest, US, 1, true)
+      task, key = string.sub(rest, 1, b - 1), string.sub(rest, b + 1)
+    end
+    local q = string.sub(head, #src + 1)
+    if string.sub(head, 1, #src) == src and mine[q] and free(kind, task, key) then
+      local rows = redis.call('ZPOPMIN', P..'park:'..g, n)
+      for i = 1, #rows, 2 do redis.call('ZADD', P..src..q, rows[i + 1], rows[i]) end
+      if #rows < 2 * n or redis.call('EXISTS', P..'park:'..g) == 0 then
+        redis.call('HDEL', P..'parked', g)
+      end
+    end
+  end
+end
+""".replace("@BUCKETS@", ", ".join(repr(float(b)) for b in BUCKETS)).replace(
+    "@SCAN@", str(SCAN))

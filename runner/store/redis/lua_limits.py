@@ -13,20 +13,23 @@ written again in Lua):
   priority, :data:`MAX_LEVELS` at most), read on in chunks past held-back jobs;
   the cursors' heads are merged by effective priority, then oldest due.
 
-A held-back job is not touched: it stays waiting with no attempt spent. A
-cursor reads at most :data:`SCAN` jobs a claim, so a held-back backlog costs
-a bounded amount (jobs behind a longer one wait for its slot to free).
+A held-back job stays waiting with no attempt spent. One held by its task (paused,
+at its concurrency, out of tokens) or by its concurrency key is parked apart
+(``park:<group>``, see ``park`` in :mod:`runner.store.redis.lua_jobs`), so later
+claims do not read it again, and the best of its group come back when a claim finds
+the limit free. A cursor reads at most :data:`~runner.store.redis.lua_jobs.SCAN`
+jobs a claim, so a held-back backlog costs a bounded amount; a claim that stopped
+there says to look again at once (``next_due`` now), and the next one reads on past
+the jobs just parked.
 """
 
 from __future__ import annotations
 
 #: Levels of priority read per queue and claim with aging (as on SQLite).
 MAX_LEVELS = 32
-#: Jobs a cursor reads at most in one claim.
-SCAN = 5000
 
 CHOOSER = r"""
-local MAX_LEVELS, SCAN, ROUNDING = @MAX_LEVELS@, @SCAN@, 1e-6
+local MAX_LEVELS, ROUNDING = @MAX_LEVELS@, 1e-6
 
 local function has_token(tokens, per_second) return tokens >= 1 - per_second * ROUNDING end
 
@@ -85,11 +88,25 @@ local function task_open(b, t)
   return not b.rates[name] or has_token(b.tokens[name], b.rates[name][1])
 end
 
-local function allows(b, c, paused_tasks)
-  if paused_tasks[c.task] then return false end
-  if not (queue_open(b, c.q) and task_open(b, c.task)) then return false end
-  local cap = b.limits.kc[c.task]
-  return not (cap and cap > 0 and c.key and running_key(b, c.task, c.key) >= cap)
+local function key_open(b, task, key)
+  local cap = b.limits.kc[task]
+  return not (cap and cap > 0 and key and running_key(b, task, key) >= cap)
+end
+
+-- What holds a candidate back: nil (nothing), 'q' (its queue), 't' (its task), 'k' (its key).
+local function hold_of(b, c, paused_tasks)
+  if not queue_open(b, c.q) then return 'q' end
+  if paused_tasks[c.task] or not task_open(b, c.task) then return 't' end
+  if not key_open(b, c.task, c.key) then return 'k' end
+  return nil
+end
+
+-- Whether a parked group may run now (see ``unpark``).
+local function group_free(b, paused_tasks)
+  return function(kind, task, key)
+    if paused_tasks[task] or not task_open(b, task) then return false end
+    return kind ~= 'k' or key_open(b, task, key)
+  end
 end
 
 local function take(b, c)
@@ -107,28 +124,36 @@ end
 -- Cursors over one queue's ready (or suspect) set: one, or one per level with aging.
 local function cursors_of(src, q, aging)
   local key = P..src..q
-  if aging <= 0 then return {{q=q, key=key, lo='-inf', hi='+inf', pos=0, buf={}, bi=1}} end
+  if aging <= 0 then
+    return {{q=q, src=src, key=key, lo='-inf', hi='+inf', pos=0, buf={}, bi=1}}
+  end
   local out = {}
   local lo = '-inf'
   for _ = 1, MAX_LEVELS do
     local first = redis.call('ZRANGEBYSCORE', key, lo, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     if #first == 0 then break end
-    out[#out + 1] = {q=q, key=key, lo=first[2], hi=first[2], pos=0, buf={}, bi=1}
+    out[#out + 1] = {q=q, src=src, key=key, lo=first[2], hi=first[2], pos=0, buf={}, bi=1}
     lo = '(' .. first[2]
   end
   return out
 end
 
--- The cursor's next job the budget allows (skipping held ones for good), or nil.
+-- The cursor's next job the budget allows, or nil; held ones are skipped for good
+-- (parked when their task or key holds them).
 local function head(c, b, paused_tasks, now, aging, taken, want)
   while true do
     if c.bi > #c.buf then
-      if c.done or c.pos >= SCAN then return nil end
+      if c.done then return nil end
+      if (c.read or 0) >= SCAN then
+        b.more = b.more or c.src == 'ready:'  -- what it read is parked: read on next time
+        return nil
+      end
       -- a claim of a few jobs reads a few; each further read of the cursor reads twice as many
       c.chunk = c.chunk and math.min(2 * c.chunk, 1000) or want + 4
       local rows = redis.call('ZRANGEBYSCORE', c.key, c.lo, c.hi, 'WITHSCORES',
                               'LIMIT', c.pos, c.chunk)
       c.pos, c.buf, c.bi = c.pos + #rows / 2, {}, 1
+      c.read = (c.read or 0) + #rows / 2
       if #rows < 2 * c.chunk then c.done = true end
       for i = 1, #rows, 2 do
         local m = rows[i]
@@ -141,12 +166,25 @@ local function head(c, b, paused_tasks, now, aging, taken, want)
           priority = priority + math.floor((now - run_at) / aging)
         end
         c.buf[#c.buf + 1] = {q=c.q, m=m, s=tonumber(rows[i + 1]), id=id, task=v[1] or '',
-                             key=v[2] or nil, o=-priority}
+                             key=v[2] or nil, o=-priority, raw=rows[i + 1]}
       end
       if #c.buf == 0 then return nil end
     end
     local cand = c.buf[c.bi]
-    if not taken[cand.id] and allows(b, cand, paused_tasks) then return cand end
+    if not taken[cand.id] then
+      local hold = hold_of(b, cand, paused_tasks)
+      if not hold then return cand end
+      if hold == 'q' then  -- the queue is closed for the rest of this claim
+        c.done, c.buf = true, {}
+        return nil
+      end
+      -- crashed jobs (claimed alone, seldom many) are left where they are
+      if c.src == 'ready:' then
+        park(c.src, c.q, park_group(c.src, c.q, cand.task, hold == 'k' and cand.key or nil),
+             cand.m, cand.raw)
+        c.pos = c.pos - 1  -- the rows after it moved up one place
+      end
+    end
     c.bi = c.bi + 1
   end
 end
@@ -212,6 +250,7 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
   local b = budget_of(limits, queues, now)
   -- the task and key of each candidate are read only when a limit or a pause needs them
   b.by_task = next(limits.tc) or next(limits.kc) or next(limits.tr) or next(paused_tasks)
+  unpark(src, queues, n, group_free(b, paused_tasks))
   local sorted = {}
   for _, q in ipairs(queues) do sorted[#sorted + 1] = q end
   table.sort(sorted)
@@ -271,6 +310,6 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
       end
     end
   end
-  return picked, token_due, full_labels(b)
+  return picked, token_due, full_labels(b), b.more
 end
-""".replace("@MAX_LEVELS@", str(MAX_LEVELS)).replace("@SCAN@", str(SCAN))
+""".replace("@MAX_LEVELS@", str(MAX_LEVELS))

@@ -3,19 +3,21 @@
 Pages of jobs are keyset pages in insertion order (the rowid, which is
 creation order here): a page is a range of the ``jobs`` or ``state:<s>`` set
 from the key on. The ranked sorts (duration, attempts) rank the newest
-:data:`~runner.store.views.SORT_WINDOW` matches. Lifetime totals per task are
-not kept on Redis: a snapshot's ``totals`` is empty.
+:data:`~runner.store.views.SORT_WINDOW` matches. Lifetime totals per task and
+queue are the ``totals`` hash the scripts add to (see
+:mod:`runner.store.redis.lua_jobs`).
 """
 
 from __future__ import annotations
 
 import time
 
-from runner.store.redis.codec import decoded, integer, number, text
+from runner.store.redis.codec import US, decoded, integer, number, text
 from runner.store.redis.events import Events
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import JobState, WorkerState
 from runner.store.views import (
+    BUCKETS,
     JOB_SORTS,
     RECENT_SAMPLE,
     SORT_WINDOW,
@@ -27,6 +29,7 @@ from runner.store.views import (
     RunningJob,
     RunTimes,
     Summary,
+    TaskTotals,
     WorkerLoad,
     percentile,
 )
@@ -192,8 +195,10 @@ class Panels(Events):
                       heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
         at = time.time() if now is None else now
         running = self.running_per_queue()
+        totals = self.read_totals()
         queues = []
-        for queue in sorted(set(self.waiting_queues()) | set(running)):
+        for queue in sorted(set(self.waiting_queues()) | set(running)
+                            | {t.queue for t in totals}):
             key = self.k("waitall", queue)
             due = int(self.r.zcount(key, "-inf", at))
             later = int(self.r.zcount(key, f"({at}", "+inf"))
@@ -204,7 +209,29 @@ class Panels(Events):
         workers = len(self.live_worker_ids(at, heartbeat_limit))
         lags = {name: max(0.0, at - t) if t is not None else 0.0
                 for name, t in self.active_schedule_fires()}
-        return DatabaseSnapshot(at, [], queues, dead, workers, lags)
+        paused = {p.name: p.paused for p in self.list_pauses() if p.kind == "queue"}
+        return DatabaseSnapshot(at, totals, queues, dead, workers, lags,
+                                self.backpressure_totals(), paused)
+
+    def read_totals(self) -> list[TaskTotals]:
+        """Every (task, queue)'s lifetime counters: one read of a hash as small as the tasks."""
+        per: dict[tuple[str, str], dict[str, bytes]] = {}
+        for field, value in self.r.hgetall(self.k("totals")).items():
+            task, queue, what = field.decode().split(US)
+            per.setdefault((task, queue), {})[what] = value
+        out = []
+        for (task, queue), v in sorted(per.items()):
+            counts = [integer(v.get(f"b{i}")) for i in range(len(BUCKETS) + 1)]
+            cumulative, running = [], 0
+            for n in counts[:-1]:
+                running += n
+                cumulative.append(running)
+            out.append(TaskTotals(
+                task, queue, integer(v.get("enqueued")), sum(counts),
+                integer(v.get("failed")), integer(v.get("retried")),
+                integer(v.get(JobState.DEAD.value)), integer(v.get(JobState.CANCELLED.value)),
+                number(v.get("duration")) or 0.0, tuple(cumulative)))
+        return out
 
     def waiting_queues(self) -> list[str]:
         return sorted(q for q in decoded(self.r.smembers(self.k("queues")))

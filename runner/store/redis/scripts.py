@@ -21,6 +21,8 @@ local bounds, at = read_bounds(4)
 local jobs = read_jobs(at + 1, tonumber(ARGV[at]))
 local problem, dups, dropped = enqueue(jobs, now, queue_size, bounds)
 if problem then return redis.error_reply(problem) end
+-- the usual answer is one integer: the client reads it in one go
+if #dups == 0 and #dropped == 0 then return woke and 1 or 0 end
 return {woke and 1 or 0, dups, dropped}
 """,
     # ARGV: now, queue_size, job
@@ -70,13 +72,16 @@ end
 if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked'), {}} end
 local src = suspect and 'suspect:' or 'ready:'
 local n = suspect and 1 or want
-local picked, token_due, full = {}, nil, {}
+local picked, token_due, full, more = {}, nil, {}, false
 if n > 0 and limits then
-  picked, token_due, full = choose_limited(src, queues, n, now, limits, paused_tasks)
+  picked, token_due, full, more = choose_limited(src, queues, n, now, limits, paused_tasks)
 elseif n > 0 then
+  unpark(src, queues, n, function(_, task) return not paused_tasks[task] end)
   local candidates = {}
   for _, q in ipairs(queues) do
-    for _, c in ipairs(heads(src, q, n, paused_tasks)) do candidates[#candidates + 1] = c end
+    local top, cut = heads(src, q, n, paused_tasks)
+    more = more or cut
+    for _, c in ipairs(top) do candidates[#candidates + 1] = c end
   end
   table.sort(candidates, function(a, b)
     if a.s ~= b.s then return a.s < b.s end
@@ -115,6 +120,7 @@ if #claimed == 0 and not suspect then
   if token_due and (not next_due or token_due < tonumber(next_due)) then
     next_due = exact(token_due)
   end
+  if more then next_due = exact(now) end  -- held-back jobs parked; read on at once
 end
 return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked'), full}
 """,
@@ -163,7 +169,7 @@ if not f.error_type then redis.call('HDEL', key, 'error_type') end
 if not f.message then redis.call('HDEL', key, 'error_message') end
 if not f.traceback then redis.call('HDEL', key, 'last_error') end
 restate(h, state, now)
-if state == 'retrying' then wait(h, now) end
+if state == 'retrying' then tally(h, 'retried'); wait(h, now) end
 follow_ups(id, results, jobs, now)
 return 1
 """,
