@@ -30,7 +30,8 @@ from runner.flow import (
 class Candidate:
     """A due job a claim may take."""
 
-    id: str
+    id: int | str
+    """How the claim finds the row again: SQLite's rowid (no id index), else the job's id."""
     task: str
     key: str | None
     queue: str
@@ -43,8 +44,8 @@ class Candidate:
 class Choice:
     """What the limits let a claim take."""
 
-    ids: list[str]
-    """Jobs to claim now, best first."""
+    ids: list[int | str]
+    """Jobs to claim now (as :attr:`Candidate.id`), best first."""
     next_due: float | None
     """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
     full: frozenset[str]

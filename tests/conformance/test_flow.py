@@ -47,6 +47,21 @@ def test_a_long_waiting_low_priority_job_overtakes_fresh_higher_ones(store):
     assert claim(store, FlowLimits(aging=60), want=3) == [four.id, starved.id, two.id]
 
 
+@pytest.mark.parametrize("limits", [
+    FlowLimits(aging=60),  # aging alone: no limit can bind
+    FlowLimits(aging=60, queue_concurrency={"default": 100}),  # a cap far from binding
+    FlowLimits(aging=60, weights={"default": 2, "other": 1}),  # queue shares
+], ids=["aging-only", "with-a-cap", "with-shares"])
+def test_aging_orders_the_claim_alike_with_or_without_other_limits(store, limits):
+    starved = job(T0 - 3 * 60, priority=0)
+    older_starved = job(T0 - 4 * 60, priority=0)
+    two, four, five = job(T0, priority=2), job(T0, priority=4), job(T0 - 60, priority=4)
+    store.enqueue([two, four, five, starved, older_starved], now=T0 - 4 * 60)
+    # Effective priorities: five 5, four 4, older_starved 4 (due longer), starved 3, two 2.
+    assert claim(store, limits, want=5) == [five.id, older_starved.id, four.id, starved.id,
+                                           two.id]
+
+
 def test_without_aging_the_low_priority_job_keeps_waiting(store):
     starved = job(T0 - 3600, priority=0)
     fresh = job(T0, priority=1)
@@ -157,6 +172,20 @@ def test_queue_concurrency_counts_every_worker(store, another):
     assert len(claim(another(), limits, owner=OTHER)) == 2  # one video, and the mail job
     running = store.list_jobs(JobFilter(state=JobState.EXECUTING))
     assert Counter(r.queue for r in running) == {"video": 2, "mail": 1}
+
+
+def test_a_cap_holds_across_claims_that_each_stay_below_it(store, another):
+    # Claims far from a cap need not count what runs by queue, task and key; the claim
+    # that could reach it must, whichever worker made the earlier ones.
+    store.enqueue([job(queue="video", task="tests.jobs.slow") for _ in range(16)], now=T0)
+    for limits in (FlowLimits(queue_concurrency={"video": 5}),
+                   FlowLimits(task_concurrency={"tests.jobs.slow": 5})):
+        assert len(claim(store, limits, want=2)) == 2
+        assert len(claim(another(), limits, want=2, owner=OTHER)) == 2
+        assert len(claim(store, limits, want=2)) == 1  # 4 run: one more reaches the cap
+        assert claim(another(), limits, want=2, owner=OTHER) == []
+        running = store.list_jobs(JobFilter(state=JobState.EXECUTING))
+        finish(store, [r.id for r in running], T0 + 1)
 
 
 # -- rate limits -------------------------------------------------------------------------

@@ -210,6 +210,28 @@ def test_only_due_jobs_of_a_paused_queue_do_not_make_a_worker_spin(store):
     assert result.claimed == [] and result.next_due is None
 
 
+@pytest.mark.parametrize("limits", [None, FlowLimits(aging=300),
+                                    FlowLimits(queue_concurrency={"other": 50})],
+                         ids=["no-limits", "aging", "a-cap"])
+def test_a_suspect_of_a_paused_queue_does_not_hold_back_a_busy_worker(store, limits):
+    # A job whose worker died runs alone, once its process runs nothing else; while its
+    # queue is paused it is not due to anyone, so it holds nothing back.
+    suspect = job(queue="mail")
+    store.enqueue([suspect], now=T0)
+    store.claim(now=T0, owner="gone:1:1", lease_seconds=1, want=1)
+    assert store.recover_orphans(crash_limit=5, now=T0 + 2).requeued == [suspect.id]
+    store.set_pause("queue", "mail", True, now=T0 + 2)
+    other = job(T0 + 2, queue="other")
+    store.enqueue([other], now=T0 + 2)
+    result = store.claim(now=T0 + 3, owner=OWNER, lease_seconds=60, want=10, busy=True,
+                         limits=limits)
+    assert ([c.id for c in result.claimed], result.suspect) == ([other.id], False)
+    store.set_pause("queue", "mail", False, now=T0 + 4)
+    result = store.claim(now=T0 + 5, owner=OWNER, lease_seconds=60, want=10, busy=True,
+                         limits=limits)
+    assert (result.claimed, result.suspect) == ([], True)  # due again: it waits to run alone
+
+
 def test_settings_seed_a_pause_only_where_nobody_chose(store):
     store.set_pause("queue", "mail", False, now=T0, by="bob")
     store.seed_pauses("queue", ["mail", "reports"], now=T0 + 1)

@@ -33,19 +33,21 @@ MAX_LEVELS = 32
 
 
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
-                   limits: FlowLimits, crashes: str) -> Choice:
+                   limits: FlowLimits, crashes: str,
+                   paused: tuple[frozenset[str], frozenset[str]] | None = None) -> Choice:
     """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
     counters are written here as spent on them.
 
-    ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect).
+    ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect);
+    ``paused`` the (queues, tasks) paused, when the caller read them in this transaction.
     The next due time is the earliest of a later ``run_at`` and the next token of a
     bucket that holds jobs back; None when only concurrency holds them (a finishing
     job frees the slot, and its worker's next claim or the poll interval finds it).
     """
-    paused_queues, paused_tasks = paused_sets(conn)
-    waiting, budget = _snapshot(conn, now, limits, queues)
+    paused_queues, paused_tasks = paused if paused is not None else paused_sets(conn)
+    waiting, budget = _snapshot(conn, now, limits, queues, want)
     waiting = [q for q in waiting if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
@@ -71,27 +73,38 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
 
 
 def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
-              queues: Sequence[str]) -> tuple[list[str], Budget]:
-    """In one statement: the queues with waiting jobs (this worker's only), the jobs
-    running per queue, task and key, and the stored buckets and queue turns."""
+              queues: Sequence[str], want: int) -> tuple[list[str], Budget]:
+    """In one statement: the queues with waiting jobs (this worker's only), how many
+    jobs run, and the stored buckets and queue turns; the jobs running per queue, task
+    and key only when a concurrency cap could be reached in this claim."""
     parts = ["SELECT 'w', queue, NULL, NULL, NULL FROM runner_queue WHERE waiting > 0"]
-    if limits.queue_concurrency or limits.task_concurrency or limits.key_concurrency:
-        parts.append(f"SELECT 'r', queue, task, concurrency_key, count(*) FROM runner_job "
-                     f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL} "
-                     f"GROUP BY queue, task, concurrency_key")
+    caps = [*limits.queue_concurrency.values(), *limits.task_concurrency.values(),
+            *limits.key_concurrency.values()]
+    if caps:
+        # Counted in the lease index alone (no row read): the breakdown below reads
+        # every running row, which only a cap within reach needs.
+        parts.append(f"SELECT 'n', NULL, NULL, NULL, count(*) FROM runner_job "
+                     f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}")
     if limits.queue_rates or limits.task_rates or limits.weights:
         parts.append("SELECT 's', key, NULL, value, updated_at FROM runner_flow")
     waiting: list[str] = []
     stored: dict[str, tuple[float, float]] = {}
     budget = Budget(limits)
-    for kind, name, task, value, extra in conn.execute(" UNION ALL ".join(parts)):
+    running = 0
+    for kind, name, _, value, extra in conn.execute(" UNION ALL ".join(parts)):
         if kind == "w":
             if not queues or name in queues:
                 waiting.append(name)
-        elif kind == "r":
-            budget.count_running(name, task, value, extra)
+        elif kind == "n":
+            running = extra
         else:
             stored[name] = (value, extra)
+    if caps and running + want >= min(caps):
+        for queue, task, key, count in conn.execute(
+                f"SELECT queue, task, concurrency_key, count(*) FROM runner_job "
+                f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL} "
+                f"GROUP BY queue, task, concurrency_key"):
+            budget.count_running(queue, task, key, count)
     waiting.sort()
     budget.fill(bucket_rates(limits, waiting), stored, waiting, now)
     return waiting, budget
@@ -169,7 +182,7 @@ class _Stream(Stream):
         # Best priority first, oldest due first: exact without aging, or when every
         # waiting job has one priority (the lowest is read beside, in the same statement).
         direct = conn.execute(
-            f"SELECT id, task, concurrency_key, run_at, queue, priority, "
+            f"SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY {index} "
             f"WHERE {WAITING_WHERE} AND {scope}) FROM runner_job INDEXED BY {index} "
             f"WHERE {WAITING_WHERE} AND {scope} AND run_at <= ? "
@@ -200,7 +213,7 @@ class _Stream(Stream):
                     full = False
                     continue
             rows = conn.execute(
-                f"SELECT id, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
+                f"SELECT rowid, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
                 f"{index} WHERE {WAITING_WHERE} AND {scope} AND priority = ? "
                 f"AND run_at <= ? AND crashes {self.crashes}{self.held[0]} "
                 f"ORDER BY run_at LIMIT ?",
@@ -273,7 +286,7 @@ def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: Budget)
     parts, params = [], []
     for stream in streams:
         parts.append(
-            f"SELECT * FROM (SELECT id, task, concurrency_key, run_at, queue, priority, "
+            f"SELECT * FROM (SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
             f"WHERE {WAITING_WHERE} AND queue = ?) FROM runner_job INDEXED BY "
             f"runner_job_queue_claim WHERE {WAITING_WHERE} AND queue = ? "

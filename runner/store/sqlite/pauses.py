@@ -66,6 +66,13 @@ def list_pauses(db: Database) -> list[PauseRow]:
         "ORDER BY kind, name")]
 
 
+#: The condition that leaves out paused queues and tasks, read in the statement itself
+#: (where their names are not known yet). ``name`` is never NULL, so ``NOT IN`` holds.
+PAUSED_SQL = (" AND queue NOT IN (SELECT name FROM runner_pause WHERE kind = 'queue' "
+              "AND paused = 1) AND task NOT IN (SELECT name FROM runner_pause "
+              "WHERE kind = 'task' AND paused = 1)")
+
+
 def paused_sets(conn: sqlite3.Connection) -> tuple[frozenset[str], frozenset[str]]:
     """(paused queues, paused tasks), read inside a claim's transaction."""
     rows = conn.execute("SELECT kind, name FROM runner_pause WHERE paused = 1").fetchall()
@@ -73,13 +80,9 @@ def paused_sets(conn: sqlite3.Connection) -> tuple[frozenset[str], frozenset[str
             frozenset(n for k, n in rows if k == "task"))
 
 
-def claim_filter(conn: sqlite3.Connection) -> tuple[str, tuple[str, ...]]:
-    """The condition a claim adds to skip paused queues and tasks (``""`` when none is)."""
-    paused = conn.execute("SELECT kind, name FROM runner_pause WHERE paused = 1").fetchall()
-    if not paused:
-        return "", ()
-    queues = tuple(n for k, n in paused if k == "queue")
-    tasks = tuple(n for k, n in paused if k == "task")
+def claim_filter(queues: Iterable[str], tasks: Iterable[str]) -> tuple[str, tuple[str, ...]]:
+    """The condition a claim adds to skip these paused queues and tasks (``""`` for none)."""
+    queues, tasks = tuple(sorted(queues)), tuple(sorted(tasks))
     sql = ""
     if queues:
         sql += f" AND queue NOT IN ({','.join('?' * len(queues))})"

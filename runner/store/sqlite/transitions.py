@@ -19,14 +19,15 @@ statements (claim, complete, enqueue) are tuned for SQLite and kept as written.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from runner.errors import QueueFull
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
-from runner.store.recovery import Orphan
 from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.counters import (
@@ -36,7 +37,7 @@ from runner.store.sqlite.counters import (
     count_where,
 )
 from runner.store.sqlite.limits import choose_limited
-from runner.store.sqlite.pauses import claim_filter
+from runner.store.sqlite.pauses import PAUSED_SQL, claim_filter, paused_sets
 from runner.store.sqlite.unique_keys import unique_duplicates
 from runner.store.states import (
     CANCELLABLE,
@@ -188,38 +189,43 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     the best priorities first.
     """
     queue_sql, params = _queue_filter(queues)
-    paused_sql, paused = claim_filter(conn)
-    queue_sql, params = queue_sql + paused_sql, (*params, *paused)
+    flow = limits is not None and bool(limits.limited or limits.weights)
+    aging = limits is not None and not flow and limits.aging > 0
+    revocations, any_paused, suspect, *spread = conn.execute(
+        _look_sql(queue_sql, aging), (now, *params, *(params * 2 if aging else ()))).fetchone()
+    paused: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    if any_paused:
+        paused = paused_sets(conn)
+        paused_sql, paused_params = claim_filter(*paused)
+        queue_sql, params = queue_sql + paused_sql, (*params, *paused_params)
+    if suspect and busy:
+        return ClaimResult([], None, True, bool(revocations))  # let the jobs in flight finish
+    revocations = bool(revocations)
+    # Aging alone changes nothing while every waiting job has one priority (oldest
+    # due first either way): then the one-statement claim below serves.
+    flow = flow or (aging and spread[0] is not None and spread[1] < spread[0])
     claim_sql = (
         f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN ("
-        f"SELECT id FROM runner_job INDEXED BY runner_job_claim WHERE "
+        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN ("
+        f"SELECT rowid FROM runner_job INDEXED BY runner_job_claim WHERE "
         f"{WAITING_WHERE} AND run_at <= ?{queue_sql} AND crashes {{}} "
         f"ORDER BY priority DESC, run_at LIMIT ?) "
         f"RETURNING id, data, attempt, priority, run_at, task, queue")
     lease = (now, owner, now + lease_seconds, now, *params)
-    revocations = bool(conn.execute(
-        "SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
-        "OR (key >= 'rt:' AND key < 'rt;') LIMIT 1").fetchone())
-    suspect = conn.execute(
-        f"SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE "
-        f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{queue_sql} LIMIT 1",
-        (now, *params)).fetchone()
-    if suspect and busy:
-        return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
     crashes = "> 0" if suspect else "= 0"
-    if limits is not None and _needs_flow(conn, limits, queue_sql, params):
+    if flow:
+        assert limits is not None
         choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
-                                limits=limits, crashes=crashes)
+                                limits=limits, crashes=crashes, paused=paused)
         ids, rows = choice.ids, []
         if ids:
             rows = conn.execute(
                 f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE id IN "
+                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN "
                 f"({','.join('?' * len(ids))}) RETURNING id, data, attempt, priority, run_at, "
-                f"task, queue", (now, owner, now + lease_seconds, *ids)).fetchall()
-            rank = {job_id: n for n, job_id in enumerate(ids)}
-            rows.sort(key=lambda r: rank[r[0]])
+                f"task, queue, rowid", (now, owner, now + lease_seconds, *ids)).fetchall()
+            rank = {rowid: n for n, rowid in enumerate(ids)}
+            rows.sort(key=lambda r: rank[r[7]])
         next_due = choice.next_due
         if not rows:  # a hand-edited run_at that is not a number is never due: bury it
             (latest,) = conn.execute(
@@ -246,23 +252,28 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
                        {r[0]: (r[5], r[6]) for r in rows})
 
 
-def _needs_flow(conn: sqlite3.Connection, limits: FlowLimits, queue_sql: str,
-                params: tuple[str, ...]) -> bool:
-    """Whether the claim must go through flow control.
+#: What a claim reads before it takes jobs, in one statement: whether any revocation
+#: exists (huey's revocation checks are skipped while none does), whether anything is
+#: paused (only then are the pauses read), and whether a suspect is due. A suspect
+#: of a paused queue or task does not count, so its test leaves them out in SQL.
+_LOOK = (
+    "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
+    "OR (key >= 'rt:' AND key < 'rt;')), "
+    "EXISTS (SELECT 1 FROM runner_pause WHERE paused = 1), "
+    f"EXISTS (SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE "
+    f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{{queues}}{PAUSED_SQL})")
+#: With aging on and no other limit: the highest and lowest priority waiting (in this
+#: worker's queues, paused ones left out), read by the claim index from either end.
+_SPREAD = (
+    f", (SELECT max(priority) FROM runner_job INDEXED BY runner_job_claim WHERE "
+    f"{WAITING_WHERE}{{queues}}{PAUSED_SQL}), "
+    f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_claim WHERE "
+    f"{WAITING_WHERE}{{queues}}{PAUSED_SQL})")
 
-    Aging alone changes nothing while every waiting job has the same priority
-    (oldest due first either way): then the one-statement claim serves.
-    """
-    if limits.limited or limits.weights:
-        return True
-    if limits.aging <= 0:
-        return False
-    top = conn.execute(
-        f"SELECT priority FROM runner_job INDEXED BY runner_job_claim WHERE "
-        f"{WAITING_WHERE}{queue_sql} ORDER BY priority DESC LIMIT 1", params).fetchone()
-    return top is not None and conn.execute(
-        f"SELECT 1 FROM runner_job INDEXED BY runner_job_claim WHERE {WAITING_WHERE} "
-        f"AND priority < ?{queue_sql} LIMIT 1", (top[0], *params)).fetchone() is not None
+
+@functools.lru_cache(maxsize=64)
+def _look_sql(queue_sql: str, aging: bool) -> str:
+    return (_LOOK + (_SPREAD if aging else "")).format(queues=queue_sql)
 
 
 def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:
@@ -457,6 +468,17 @@ def set_progress(conn: sqlite3.Connection, job_id: str, done: float, total: floa
 
 
 # -- recovery ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
+
+    id: str
+    owner: str | None
+    attempt: int
+    crashes: int
+    started_at: float | None
 
 
 def orphans(conn: sqlite3.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:
