@@ -106,3 +106,20 @@ def test_an_enqueue_writes_no_state_or_task_index(tmp_path):
     assert entries["runner_job_claim"] == entries["runner_job_queue_claim"] == 3000
     assert entries["runner_job_future"] == 1200
     assert entries["runner_job_state_created"] == entries["runner_job_task"] == 0
+
+
+def test_a_page_of_one_task_pages_by_row_number_without_sorting(tmp_path):
+    # The task index leaves waiting jobs out, so a task page (any state but one finished
+    # state) must page in insertion order: a page by created_at would sort every row.
+    store = _store(tmp_path)
+    statements: list[str] = []
+    conn = store.db.connection()
+    conn.set_trace_callback(statements.append)
+    try:
+        page = dashboard_reads.job_page(store.db, JobFilter(task="t1"), limit=50)
+    finally:
+        conn.set_trace_callback(None)
+    assert len(page.jobs) == 50
+    read = next(s for s in statements if "FROM runner_job" in s)
+    plan = _plan(store.db, read)
+    assert all("TEMP B-TREE" not in s for s in plan), plan

@@ -32,7 +32,6 @@ from runner.store.views import (  # noqa: F401 - re-exported
     Summary,
     WorkerLoad,
     check_sort,
-    in_insertion_order,
     keyset_page,
     percentile,
     ranked_page,
@@ -190,11 +189,11 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     where, params = job_where(chosen)
     if sort in ("duration", "attempts"):
         return _ranked_page(db, where, params, limit=limit, after=after, sort=sort,
-                            by_rowid=in_insertion_order(chosen), now=now)
+                            by_rowid=_in_insertion_order(chosen), now=now)
     oldest_first = oldest_first or sort == "oldest"
     clauses = [where[len(" WHERE "):]] if where else []
     sign, way = (">", "ASC") if oldest_first else ("<", "DESC")
-    if in_insertion_order(chosen):
+    if _in_insertion_order(chosen):
         if after is not None:
             clauses.append(f"rowid {sign} ?")
             params.append(after.rowid)
@@ -222,7 +221,7 @@ def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
     by a binary search over rowids (about 20 index seeks on a million jobs).
     """
     chosen = filters or JobFilter()
-    if not in_insertion_order(chosen):
+    if not _in_insertion_order(chosen):
         return PageKey(at, 2**62)  # past every rowid of that instant
     # Two queries: SQLite answers a lone min() or max() with one seek, both at once with a scan.
     low = db.query("SELECT min(rowid) FROM runner_job")[0][0]
