@@ -170,8 +170,9 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         """Lift one hold; claiming resumes once no hold is left. True if it was held."""
         with self._cond:
             held = self._holds.pop(key, None) is not None
-            self._wake_seq += 1
-            self._cond.notify_all()
+            if held:  # the guard releases on every check: waking idle claimers each time
+                self._wake_seq += 1  # would be a poll in disguise
+                self._cond.notify_all()
         return held
 
     @property
