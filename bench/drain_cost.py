@@ -183,7 +183,7 @@ def drain(root: Path, work: Path, jobs: int, *, sync: str, threads: int, callgri
     else:
         subprocess.run([python, "-m", "bench.enqueue", "ours", str(jobs), "--settings",
                         str(settings)], env=env, cwd=run, check=True, stdout=subprocess.DEVNULL)
-        jobs += 1  # the enqueue script's own first job (-1), which records nothing
+        jobs += 1  # the enqueue script's own first job, -1 (it opens the database)
     trace = run / "trace.json"
     env = {**env, "PYTHONPATH": f"{hook}:{root}", "DRAIN_COST_TRACE": str(trace)}
     if profile:
@@ -202,6 +202,10 @@ def drain(root: Path, work: Path, jobs: int, *, sync: str, threads: int, callgri
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     proc.wait(600)
+    ids = sorted(int(line.split()[0]) for line in record.read_text().splitlines())
+    if ids != list(range(-1 if not flow else 0, jobs - (1 if not flow else 0))):
+        raise SystemExit(f"expected every job exactly once, got {len(ids)} records, "
+                         f"{len(set(ids))} distinct; see {run}")
     result: dict[str, float] = dict(json.loads(trace.read_text()))
     if callgrind:
         for line in out.read_text().splitlines():

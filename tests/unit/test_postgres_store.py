@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import psycopg
 import pytest
@@ -16,6 +15,7 @@ from runner.store.postgres.limits import key_lock_name
 from runner.store.postgres.schema import forget, prepare
 from runner.store.sqlite.migrations import SCHEMA_VERSION
 from tests.conformance.helpers import T0, job
+from tests.conftest import wait_for
 from tests.postgres_support import fresh_schema
 
 
@@ -179,21 +179,12 @@ def test_a_key_claimed_elsewhere_holds_back_only_that_key_of_the_task(url):
     store.db.close()
 
 
-def _until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 def test_a_revocation_written_on_another_host_is_read_after_a_claim_found_none(url):
     worker, other_host = _store(url), _store(url)
     stop = worker.listen(lambda: None)
     assert stop is not None
     try:
-        assert _until(lambda: worker.db.listening)
+        wait_for(lambda: worker.db.listening, message="the listener")
         worker.enqueue([job(T0)], now=T0)
         [claimed] = worker.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=1).claimed
         # The claim found no revocation: the worker answers without a read ...
@@ -201,8 +192,8 @@ def test_a_revocation_written_on_another_host_is_read_after_a_claim_found_none(u
         assert worker.kv_peek_many([f"r:{claimed.id}"], now=T0) == {}
         other_host.kv_put(f"r:{claimed.id}", b"revoked")
         # ... until a revocation is written anywhere: then it reads again.
-        assert _until(lambda: worker.kv_peek_many([f"r:{claimed.id}"], now=T0)
-                      == {f"r:{claimed.id}": b"revoked"})
+        wait_for(lambda: worker.kv_peek_many([f"r:{claimed.id}"], now=T0)
+                 == {f"r:{claimed.id}": b"revoked"}, message="the revocation to be read")
         assert worker.kv_pop(f"r:{claimed.id}", now=T0) == b"revoked"
     finally:
         stop()

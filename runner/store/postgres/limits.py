@@ -67,10 +67,6 @@ class _KeyLockingBudget(Budget):
         pair = (task, key)
         return pair in self.locked_keys and self.running_key[pair] < cap
 
-    def unbound(self, queues: Sequence[str], want: int) -> bool:
-        # A key is only counted under its lock, taken as its jobs are read: never unbound.
-        return not self.limits.key_concurrency and super().unbound(queues, want)
-
     def lock_keys(self, conn: psycopg.Connection, candidates: Sequence[Candidate]) -> None:
         """Lock the limited keys of ``candidates`` not met before and count their running
         jobs afresh; a key another claim holds is passed over (see the module docstring)."""
