@@ -211,6 +211,7 @@ def prepare(db: PgDatabase) -> None:
             version = recorded_version(conn)
             refuse_newer(db.path, version)
             if version == SCHEMA_VERSION and _complete(conn):
+                _analyze_if_never(conn)
                 return
             for statement in DDL:
                 conn.execute(statement)
@@ -225,6 +226,23 @@ def prepare(db: PgDatabase) -> None:
 
         db.write(upgrade, deadline=120.0)
         _ready.add(db.url)
+
+
+def _analyze_if_never(conn: psycopg.Connection) -> None:
+    """Gather the jobs table's planner statistics if PostgreSQL never has and rows changed.
+
+    Without them (autovacuum off, or not yet run on a new database) the planner
+    takes the claim index for a few rows and reads, sorts and locks-checks every
+    waiting job on each claim instead of the first few in index order: a claim
+    of 64 from a backlog of 5,000 took 10 ms instead of 1.5 ms. Afterwards
+    autovacuum, where it runs, keeps them fresh.
+    """
+    stale = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_user_tables WHERE relid = 'runner_job'::regclass "
+        "AND last_analyze IS NULL AND last_autoanalyze IS NULL AND n_mod_since_analyze > 0)"
+    ).fetchone()[0]
+    if stale:
+        conn.execute("ANALYZE runner_job")
 
 
 _NAMED = re.compile(r'(?:TABLE|INDEX) IF NOT EXISTS "?(\w+)')
