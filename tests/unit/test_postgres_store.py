@@ -14,6 +14,7 @@ from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.limits import key_lock_name
 from runner.store.postgres.schema import forget, prepare
 from runner.store.sqlite.migrations import SCHEMA_VERSION
+from runner.store.states import WAITING_SQL
 from tests.conformance.helpers import T0, job
 from tests.conftest import wait_for
 from tests.postgres_support import fresh_schema
@@ -105,6 +106,28 @@ def test_a_current_database_opens_without_running_its_ddl(url):
         reader.execute("ROLLBACK")
     opened.join(30)
     assert finished
+    store.db.close()
+
+
+def test_a_start_analyses_a_jobs_table_postgresql_never_analysed(url):
+    # Autovacuum off (or not run yet): without statistics the planner took the claim index
+    # for a few rows and read every waiting job on each claim.
+    store = _store(url)
+    store.enqueue([job(T0) for _ in range(300)], now=T0)
+    store.db.close()  # the backends report their row counts as they end
+
+    def changed() -> bool:
+        return store.db.query("SELECT n_mod_since_analyze > 0 FROM pg_stat_user_tables "
+                              "WHERE relid = 'runner_job'::regclass")[0][0]
+
+    wait_for(changed, timeout=10.0)
+    forget(store.db)
+    prepare(store.db)
+    analysed, = store.db.query("SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL "
+                               "FROM pg_stat_user_tables WHERE relid = 'runner_job'::regclass")[0]
+    plan = store.db.query("EXPLAIN (FORMAT JSON) SELECT id FROM runner_job WHERE state IN "
+                          f"{WAITING_SQL}")[0][0]
+    assert analysed and plan[0]["Plan"]["Plan Rows"] == 300
     store.db.close()
 
 
