@@ -1,7 +1,10 @@
 """Wake-ups on PostgreSQL: ``LISTEN`` on the database's channel, on every host.
 
-An enqueue asks a :class:`Notifier` thread to send ``NOTIFY`` once it has
-committed (enqueues from a worker's own transitions notify inside them). A
+An enqueue of one statement sends ``NOTIFY`` right after its commit, on its own
+connection, in a transaction that does not wait for the disk
+(:func:`wake_after_commit`); one that needs a transaction (a bounded queue,
+unique keys) asks a :class:`Notifier` thread to, once it has committed
+(enqueues from a worker's own transitions notify inside them). A
 worker's :class:`Listener` holds one connection outside the pool; a lost
 connection is logged and retried with backoff (never a crash loop), the
 worker's ``poll_interval`` covering the gap, and after reconnecting it wakes
@@ -151,6 +154,26 @@ class Notifier:
 _IDLE_EXIT = 30.0
 _notifiers_lock = threading.Lock()
 _exiting: weakref.WeakSet[Notifier] = weakref.WeakSet()
+
+
+#: A wake-up in a transaction of its own that does not wait for the disk (a lost one only
+#: costs a poll), so it holds PostgreSQL's notification lock for microseconds.
+_WAKE = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, '')"
+
+
+def wake_after_commit(conn: psycopg.Connection, channel: str) -> None:
+    """Wake the listening workers of every host, on the connection of an enqueue that has
+    just committed by itself (a single statement outside a transaction).
+
+    One more statement on the producer's connection instead of a hand-over to a
+    :class:`Notifier` thread: the thread's wake-up, connection checkout and
+    statement cost a producer about as much as its enqueue. An error is only
+    logged: the enqueue is written, and the poll covers a lost wake-up.
+    """
+    try:
+        conn.execute(_WAKE, (channel,))
+    except psycopg.Error:
+        logger.debug("wake-up not sent", exc_info=True)
 
 
 def notify_soon(db: PgDatabase) -> None:
