@@ -238,11 +238,11 @@ def _analyze_if_never(conn: psycopg.Connection) -> None:
     autovacuum, where it runs, keeps them fresh.
     """
     stale = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_stat_user_tables WHERE relid = 'runner_job'::regclass "
-        "AND last_analyze IS NULL AND last_autoanalyze IS NULL AND n_mod_since_analyze > 0)"
-    ).fetchone()[0]
-    if stale:
-        conn.execute("ANALYZE runner_job")
+        "SELECT relname FROM pg_stat_user_tables WHERE relid = ANY(ARRAY["
+        "'runner_job'::regclass, 'runner_kv'::regclass]) AND last_analyze IS NULL "
+        "AND last_autoanalyze IS NULL AND n_mod_since_analyze > 0 ORDER BY relname").fetchall()
+    for (table,) in stale:  # the claim also looks up revocations among the results
+        conn.execute(f'ANALYZE "{table}"')
 
 
 _NAMED = re.compile(r'(?:TABLE|INDEX) IF NOT EXISTS "?(\w+)')
