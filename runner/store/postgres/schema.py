@@ -229,7 +229,8 @@ def prepare(db: PgDatabase) -> None:
 
 
 def _analyze_if_never(conn: psycopg.Connection) -> None:
-    """Gather the jobs table's planner statistics if PostgreSQL never has and rows changed.
+    """Gather planner statistics of the tables the claim reads (jobs, key/values) where
+    PostgreSQL never has and rows changed.
 
     Without them (autovacuum off, or not yet run on a new database) the planner
     takes the claim index for a few rows and reads, sorts and locks-checks every
