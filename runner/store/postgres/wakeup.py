@@ -158,7 +158,7 @@ _exiting: weakref.WeakSet[Notifier] = weakref.WeakSet()
 
 #: A wake-up in a transaction of its own that does not wait for the disk (a lost one only
 #: costs a poll), so it holds PostgreSQL's notification lock for microseconds.
-_WAKE = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, '')"
+_WAKE = b"SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')"
 
 
 def wake_after_commit(conn: psycopg.Connection, channel: str) -> None:
@@ -167,13 +167,18 @@ def wake_after_commit(conn: psycopg.Connection, channel: str) -> None:
 
     One more statement on the producer's connection instead of a hand-over to a
     :class:`Notifier` thread: the thread's wake-up, connection checkout and
-    statement cost a producer about as much as its enqueue. An error is only
-    logged: the enqueue is written, and the poll covers a lost wake-up.
+    statement cost a producer about as much as its enqueue. It goes through
+    libpq directly (one statement, nothing to adapt or prepare, no cursor), a
+    third of what a cursor's execute costs the client. An error is only logged:
+    the enqueue is written, and the poll covers a lost wake-up.
     """
     try:
-        conn.execute(_WAKE, (channel,))
+        result = conn.pgconn.exec_params(_WAKE, [channel.encode()])
     except psycopg.Error:
         logger.debug("wake-up not sent", exc_info=True)
+        return
+    if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        logger.debug("wake-up not sent: %s", result.error_message.decode(errors="replace"))
 
 
 def notify_soon(db: PgDatabase) -> None:
