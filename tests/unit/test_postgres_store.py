@@ -13,6 +13,7 @@ from runner.store.job_rows import Ack
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.limits import key_lock_name
 from runner.store.postgres.schema import forget, prepare
+from runner.store.postgres.transitions import claim_at_once
 from runner.store.sqlite.migrations import SCHEMA_VERSION
 from runner.store.states import WAITING_SQL
 from tests.conformance.helpers import T0, job
@@ -128,6 +129,24 @@ def test_a_start_analyses_a_jobs_table_postgresql_never_analysed(url):
     plan = store.db.query("EXPLAIN (FORMAT JSON) SELECT id FROM runner_job WHERE state IN "
                           f"{WAITING_SQL}")[0][0]
     assert analysed and plan[0]["Plan"]["Plan Rows"] == 300
+    store.db.close()
+
+
+def test_the_common_claim_is_planned_once_per_connection(url):
+    # Its statement names the waiting states as literals: with a parameter there, no
+    # generic plan could use the claim index, so PostgreSQL planned every call anew.
+    store = _store(url)
+    store.enqueue([job(T0) for _ in range(2000)], now=T0)  # enough for the index to matter
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE runner_job")  # as a start does (the claim index then wins)
+        acks: list[Ack] = []
+        for _ in range(20):
+            result = claim_at_once(conn, now=T0 + 10, owner="w:1:1", lease_seconds=30,
+                                   want=8, acks=acks)
+            acks = [Ack(c.id, c.attempt, T0, T0 + 1) for c in result.claimed]
+        generic, = conn.execute("SELECT sum(generic_plans) FROM pg_prepared_statements "
+                                "WHERE statement LIKE '%%FOR UPDATE SKIP LOCKED%%'").fetchone()
+    assert generic >= 5  # none before: every call was planned anew
     store.db.close()
 
 
