@@ -18,7 +18,7 @@ from runner.store.postgres import transitions as _transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.flow_control import forget_cancel
 from runner.store.postgres.job_queries import has_future_jobs, job_state
-from runner.store.postgres.wakeup import notify_soon, wake_after_commit
+from runner.store.postgres.wakeup import notify_soon
 from runner.store.rows import ClaimResult
 from runner.store.states import FINAL, JobState
 
@@ -33,20 +33,13 @@ class PostgresJobs:
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         sizes, drops = _queue_sizes(jobs, queue_size, bounds)
         keyed = any(j.unique_key is not None for j in jobs)
-        single = not sizes and not keyed and not drops
-        channel = self.db.channel
-
-        def write(conn) -> Enqueued:  # noqa: ANN001 - a psycopg connection
-            written = _transitions.enqueue_new(conn, jobs, now, sizes=sizes, drops=drops)
-            if single:  # committed by itself: the wake-up follows on the same connection
-                wake_after_commit(conn, channel)
-            return written
-
         try:
             # Unbounded and unkeyed, the enqueue is one statement: it commits by itself.
-            result = self.db.write(write, single=single)
-            if not single:
-                notify_soon(self.db)  # after the commit, by a thread (see wakeup.Notifier)
+            result = self.db.write(
+                lambda conn: _transitions.enqueue_new(conn, jobs, now, sizes=sizes,
+                                                      drops=drops),
+                single=not sizes and not keyed and not drops)
+            notify_soon(self.db)  # after the commit, by a thread (see wakeup.Notifier)
             self._notified = time.monotonic()
             return result
         except pg_errors.UniqueViolation as exc:

@@ -1,10 +1,7 @@
 """Wake-ups on PostgreSQL: ``LISTEN`` on the database's channel, on every host.
 
-An enqueue of one statement sends ``NOTIFY`` right after its commit, on its own
-connection, in a transaction that does not wait for the disk
-(:func:`wake_after_commit`); one that needs a transaction (a bounded queue,
-unique keys) asks a :class:`Notifier` thread to, once it has committed
-(enqueues from a worker's own transitions notify inside them). A
+An enqueue asks a :class:`Notifier` thread to send ``NOTIFY`` once it has
+committed (enqueues from a worker's own transitions notify inside them). A
 worker's :class:`Listener` holds one connection outside the pool; a lost
 connection is logged and retried with backoff (never a crash loop), the
 worker's ``poll_interval`` covering the gap, and after reconnecting it wakes
@@ -154,31 +151,6 @@ class Notifier:
 _IDLE_EXIT = 30.0
 _notifiers_lock = threading.Lock()
 _exiting: weakref.WeakSet[Notifier] = weakref.WeakSet()
-
-
-#: A wake-up in a transaction of its own that does not wait for the disk (a lost one only
-#: costs a poll), so it holds PostgreSQL's notification lock for microseconds.
-_WAKE = b"SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')"
-
-
-def wake_after_commit(conn: psycopg.Connection, channel: str) -> None:
-    """Wake the listening workers of every host, on the connection of an enqueue that has
-    just committed by itself (a single statement outside a transaction).
-
-    One more statement on the producer's connection instead of a hand-over to a
-    :class:`Notifier` thread: the thread's wake-up, connection checkout and
-    statement cost a producer about as much as its enqueue. It goes through
-    libpq directly (one statement, nothing to adapt or prepare, no cursor), a
-    third of what a cursor's execute costs the client. An error is only logged:
-    the enqueue is written, and the poll covers a lost wake-up.
-    """
-    try:
-        result = conn.pgconn.exec_params(_WAKE, [channel.encode()])
-    except psycopg.Error:
-        logger.debug("wake-up not sent", exc_info=True)
-        return
-    if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
-        logger.debug("wake-up not sent: %s", result.error_message.decode(errors="replace"))
 
 
 def notify_soon(db: PgDatabase) -> None:
