@@ -39,7 +39,13 @@ _QUICK_LOOKS = 0.03
 
 def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
                give_up: bool = False) -> dict[str, QueueBound]:
-    """Each queue of ``jobs`` with its bound and policy (``block`` as ``reject`` to give up)."""
+    """Each queue of ``jobs`` with its bound and policy (``block`` as ``reject`` to give up).
+
+    Empty when no queue is bounded (the default): the store then reads no count.
+    """
+    if not settings.worker.queue_size and not any(
+            s.max_size for s in settings.queues.values()):
+        return {}
     bounds = {}
     for queue in {j.queue for j in jobs}:
         section = settings.queue_section(queue)
