@@ -77,6 +77,11 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
         QueueFull: a ``reject`` queue is full, or a ``block`` queue stayed full for
             its ``block_timeout``; the jobs written before stay written.
     """
+    if jobs and not bounds_for(settings, jobs):  # no queue is bounded: nothing can refuse the write
+        result = store.enqueue(jobs, now=now(), queue_size=0, bounds=None)
+        if on_written is not None:
+            on_written(len(jobs))
+        return result
     duplicates: dict[str, str] = {}
     dropped: list[str] = []
     pending = list(jobs)
