@@ -1,6 +1,6 @@
 """CPU per single enqueue from a script, ours and plain huey, without the fsync.
 
-    .venv/bin/python bench/enqueue_cost.py [--jobs 2000] [--rounds 5]
+    .venv/bin/python bench/enqueue_cost.py [--jobs 2000] [--rounds 5] [--callgrind]
 
 At ``synchronous=FULL`` both sides pay one fsync of the WAL per enqueue (the
 same count: ``strace -c`` shows one ``fdatasync`` per commit on either side),
@@ -10,6 +10,11 @@ process time with ``synchronous=OFF`` on both sides (no sync, the same
 statements), rounds A B A B, medians. It also splits our SQL into its
 statements (begin, job insert, counters, commit) on the same file, so a
 schema change can be priced without a wall clock.
+
+With ``--callgrind``: instructions per enqueue under ``valgrind --tool=callgrind``
+at synchronous=FULL, from ``bench.enqueue`` runs of 200 and 1,200 jobs (the
+difference, so start-up cancels out); the time a sync waits is not an
+instruction, so the figure does not move with the disk or the load.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +39,28 @@ log_level = "INFO"
 [database]
 synchronous = "OFF"
 """
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instructions(work: Path, system: str, count: int) -> int:
+    """User-space instructions of ``bench.enqueue system count`` (a fresh file each run)."""
+    run = Path(tempfile.mkdtemp(prefix=f"{system}-{count}-", dir=work))
+    settings = run / "settings.toml"
+    settings.write_text(SETTINGS.format(db=run / "jobs.db").replace('"OFF"', '"FULL"'))
+    out = run / "callgrind.out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_HUEY_DB": str(run / "h.db"),
+           "BENCH_RECORD": str(run / "record.txt"), "RUNNER_SETTINGS": str(settings)}
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                    "--dump-instr=no", "--collect-jumps=no", sys.executable, "-m",
+                    "bench.enqueue", system, str(count), "--settings", str(settings)],
+                   env=env, cwd=run, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {out}")
 
 
 def per_call(fn, count: int) -> float:  # noqa: ANN001
@@ -75,8 +103,17 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--callgrind", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="enqueue-cost-"))
+    if args.callgrind:
+        small, large = 200, 1200
+        per = {system: (instructions(work, system, large) - instructions(work, system, small))
+               / (large - small) for system in ("plain", "ours")}
+        print(f"instructions per single enqueue at FULL (callgrind, {large} - {small} jobs): "
+              f"plain huey {per['plain']:,.0f}, ours {per['ours']:,.0f} "
+              f"({per['plain'] / per['ours']:.2f}x)")
+        return
     settings = work / "settings.toml"
     settings.write_text(SETTINGS.format(db=work / "jobs.db"))
     os.environ.update(RUNNER_SETTINGS=str(settings), BENCH_HUEY_DB=str(work / "h.db"),
