@@ -39,7 +39,13 @@ _QUICK_LOOKS = 0.03
 
 def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
                give_up: bool = False) -> dict[str, QueueBound]:
-    """Each queue of ``jobs`` with its bound and policy (``block`` as ``reject`` to give up)."""
+    """Each queue of ``jobs`` with its bound and policy (``block`` as ``reject`` to give up).
+
+    Empty when no queue is bounded (the default): the store then reads no count.
+    """
+    if not settings.worker.queue_size and not any(
+            s.max_size for s in settings.queues.values()):
+        return {}
     bounds = {}
     for queue in {j.queue for j in jobs}:
         section = settings.queue_section(queue)
@@ -71,6 +77,11 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
         QueueFull: a ``reject`` queue is full, or a ``block`` queue stayed full for
             its ``block_timeout``; the jobs written before stay written.
     """
+    if jobs and not bounds_for(settings, jobs):  # no queue is bounded: nothing can refuse the write
+        result = store.enqueue(jobs, now=now(), queue_size=0, bounds=None)
+        if on_written is not None:
+            on_written(len(jobs))
+        return result
     duplicates: dict[str, str] = {}
     dropped: list[str] = []
     pending = list(jobs)
