@@ -36,7 +36,7 @@ from runner.store.sqlite.counters import (
     count_enqueued,
     count_where,
 )
-from runner.store.sqlite.limits import choose_limited
+from runner.store.sqlite.limits import Taken, choose_limited
 from runner.store.sqlite.pauses import PAUSED_SQL, claim_filter, paused_sets
 from runner.store.sqlite.unique_keys import unique_duplicates
 from runner.store.states import (
@@ -216,9 +216,12 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     if flow:
         assert limits is not None
         choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
-                                limits=limits, crashes=crashes, paused=paused)
+                                limits=limits, crashes=crashes, paused=paused,
+                                lease=(now, owner, now + lease_seconds))
         ids, rows = choice.ids, []
-        if ids:
+        if isinstance(choice, Taken):
+            rows = choice.rows
+        elif ids:
             rows = conn.execute(
                 f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
                 f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN "
