@@ -84,11 +84,13 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
             chosen.append(c)
     full = budget.full()
     if chosen:
-        state = [(name, value, now) for name, value in budget.changed_state()]
-        conn.executemany(
-            "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-            "updated_at = excluded.updated_at", state)
+        state = budget.changed_state()
+        if state:  # one statement, not one per row: each step lets the other threads run
+            conn.execute(
+                f"INSERT INTO runner_flow (key, value, updated_at) VALUES "
+                f"{','.join(['(?, ?, ?)'] * len(state))} ON CONFLICT (key) DO UPDATE "
+                f"SET value = excluded.value, updated_at = excluded.updated_at",
+                [part for name, value in state for part in (name, value, now)])
         if taken is not None:
             return Taken([c.id for c in chosen], None, full, taken[1])
         return Choice([c.id for c in chosen], None, full)
