@@ -39,7 +39,7 @@ class Taken(Choice):
     """A choice already claimed here (queue shares no limit binds: :mod:`.shares`)."""
 
     rows: list[tuple] = field(default_factory=list)
-    """The claimed rows, best first, as :data:`runner.store.sqlite.shares.RETURNING`."""
+    """The claimed rows, best first: :data:`runner.store.sqlite.shares.RETURNING`."""
 
 
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
@@ -107,24 +107,25 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
     spread = limits.weights and limits.aging > 0
     levels = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
               f"WHERE {WAITING_WHERE} AND queue = runner_queue.queue)")
-    parts = [f"SELECT 'w', queue, NULL, {levels.format('max')}, {levels.format('min')} "
+    parts = [f"SELECT 'w', queue, {levels.format('max')}, {levels.format('min')} "
              f"FROM runner_queue WHERE waiting > 0" if spread else
-             "SELECT 'w', queue, NULL, NULL, NULL FROM runner_queue WHERE waiting > 0"]
+             "SELECT 'w', queue, NULL, NULL FROM runner_queue WHERE waiting > 0"]
     caps = [*limits.queue_concurrency.values(), *limits.task_concurrency.values(),
             *limits.key_concurrency.values()]
     if caps:
         # Counted in the lease index alone (no row read): the breakdown below reads
         # every running row, which only a cap within reach needs.
-        parts.append(f"SELECT 'n', NULL, NULL, NULL, count(*) FROM runner_job "
+        parts.append(f"SELECT 'n', NULL, NULL, count(*) FROM runner_job "
                      f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}")
     if limits.queue_rates or limits.task_rates or limits.weights:
-        parts.append("SELECT 's', key, NULL, value, updated_at FROM runner_flow")
+        parts.append("SELECT 's', key, value, updated_at FROM runner_flow")
     waiting: list[str] = []
     several: set[str] = set()
     stored: dict[str, tuple[float, float]] = {}
     budget = Budget(limits)
     running = 0
-    for kind, name, _, value, extra in conn.execute(" UNION ALL ".join(parts)):
+    # As few columns as will do: Python's sqlite3 lets other threads run around each.
+    for kind, name, value, extra in conn.execute(" UNION ALL ".join(parts)):
         if kind == "w":
             if not queues or name in queues:
                 waiting.append(name)

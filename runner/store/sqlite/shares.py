@@ -28,9 +28,11 @@ from collections.abc import Sequence
 from runner.store.claim_budget import Budget, Candidate
 from runner.store.sqlite.conditions import WAITING_WHERE
 
-#: The columns a claim returns: what :func:`runner.store.sqlite.transitions.claim`
-#: reads (id, data, attempt, priority, run_at, task, queue, rowid), then the key.
-RETURNING = "id, data, attempt, priority, run_at, task, queue, rowid, concurrency_key"
+#: The columns a claim returns, as the one-statement claim of
+#: :func:`runner.store.sqlite.transitions.claim` does; with a limit per key, the key
+#: last. No more: Python's sqlite3 lets other threads run around every column it
+#: reads, and the worker's threads wait on this claim.
+RETURNING = "id, data, attempt, priority, run_at, task, queue"
 
 
 @functools.lru_cache(maxsize=512)
@@ -74,6 +76,7 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
     None, with nothing written, when the plan and the jobs taken ever disagree.
     """
     counters = tuple(budget.turns.get(q, 0.0) for q in names)
+    keyed = bool(budget.limits.key_concurrency)
     weights = tuple(weights)
     caps: list[int | None] = [None] * len(names)
     got: list[list[tuple]] = [[] for _ in names]
@@ -85,21 +88,23 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
             break
         if not any(owed):
             conn.execute("RELEASE shares")
-            return _finish(names, got, picks, after, budget)
-        found = _claim(conn, names, owed, now, crashes, held, lease)
+            return _finish(names, got, picks, after, budget, keyed)
+        found = _claim(conn, names, owed, now, crashes, held, lease, keyed)
         for i, rows in enumerate(found):
             if len(rows) < owed[i]:
                 caps[i] = len(got[i]) + len(rows)
-            got[i] += sorted(rows, key=lambda r: (-r[3], r[4], r[7]))
+            # Best first; ties stay as updated (by rowid, as the claim index has them).
+            got[i] += sorted(rows, key=lambda r: (-r[3], r[4]))
     conn.execute("ROLLBACK TO shares")
     conn.execute("RELEASE shares")
     return None
 
 
 def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], now: float,
-           crashes: str, held: tuple[str, list],
-           lease: tuple[float, str, float]) -> list[list[tuple]]:
-    """Claim the ``owed`` best due jobs of each queue in one statement; rows per queue."""
+           crashes: str, held: tuple[str, list], lease: tuple[float, str, float],
+           keyed: bool) -> list[list[tuple]]:
+    """Claim the ``owed`` best due jobs of each queue in one statement; rows per queue
+    (with the concurrency key last when ``keyed``)."""
     held_sql, held_params = held
     parts, params = [], []
     for queue, n in zip(names, owed, strict=True):
@@ -110,10 +115,12 @@ def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], 
             f"WHERE {WAITING_WHERE} AND queue = ? AND run_at <= ? AND crashes {crashes}"
             f"{held_sql} ORDER BY priority DESC, run_at LIMIT ?)")
         params += [queue, now, *held_params, n]
+    key = ", concurrency_key" if keyed else ""
     rows = conn.execute(
         f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
         f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN "
-        f"({' UNION ALL '.join(parts)}) RETURNING {RETURNING}", (*lease, *params)).fetchall()
+        f"({' UNION ALL '.join(parts)}) RETURNING {RETURNING}{key}",
+        (*lease, *params)).fetchall()
     index = {q: i for i, q in enumerate(names)}
     found: list[list[tuple]] = [[] for _ in names]
     for row in rows:
@@ -122,14 +129,18 @@ def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], 
 
 
 def _finish(names: Sequence[str], got: list[list[tuple]], picks: Sequence[int],
-            after: Sequence[float], budget: Budget) -> tuple[list[Candidate], list[tuple]]:
-    """The rows in pick order, counted in the budget, and the counters stored as turns."""
+            after: Sequence[float], budget: Budget,
+            keyed: bool) -> tuple[list[Candidate], list[tuple]]:
+    """The rows in pick order, counted in the budget, and the counters stored as turns.
+
+    The candidates carry the job's id: the rows are claimed already, and only their
+    task, queue and key count (the key only for a limit per key)."""
     position = [0] * len(names)
     rows = []
     for i in picks:
         rows.append(got[i][position[i]])
         position[i] += 1
-    chosen = [Candidate(r[7], r[5], r[8], r[6]) for r in rows]
+    chosen = [Candidate(r[0], r[5], r[7] if keyed else None, r[6]) for r in rows]
     budget.take_all(chosen)
     budget.turns.update(zip(names, after, strict=True))
     return chosen, rows
