@@ -27,7 +27,7 @@ from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_
 from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.pauses import paused_sets
-from runner.store.sqlite.shares import take_shares
+from runner.store.sqlite.shares import Take, take_shares
 from runner.store.states import EXECUTING_SQL
 
 #: Levels of priority read per queue and claim; jobs of lower levels wait for a later claim.
@@ -45,13 +45,13 @@ class Taken(Choice):
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
                    limits: FlowLimits, crashes: str,
                    paused: tuple[frozenset[str], frozenset[str]] | None = None,
-                   lease: tuple[float, str, float] | None = None) -> Choice:
+                   take: Take | None = None) -> Choice:
     """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
-    counters are written here as spent on them. Given the ``lease`` (started_at,
-    owner, expiry), a claim of queue shares that no limit can bind is made here,
-    and the :class:`Taken` returned holds the claimed rows.
+    counters are written here as spent on them. Given ``take`` (how the caller claims
+    rows), a claim of queue shares that no limit can bind is made here, and the
+    :class:`Taken` returned holds the claimed rows.
 
     ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect);
     ``paused`` the (queues, tasks) paused, when the caller read them in this transaction.
@@ -65,11 +65,11 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
     taken: tuple[list[Candidate], list[tuple]] | None = None
-    if (limits.weights and lease is not None and open_queues
+    if (limits.weights and take is not None and open_queues
             and not levels.intersection(open_queues) and budget.unbound(open_queues, want)):
         names = sorted(open_queues)
         taken = take_shares(conn, names, [limits.weights.get(q, 1) for q in names], budget,
-                            want, now, crashes, _held(limits, budget), lease)
+                            want, now, crashes, _held(limits, budget), take)
     if taken is not None:
         chosen = taken[0]
     elif limits.weights:

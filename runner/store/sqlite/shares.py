@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from runner.store.claim_budget import Budget, Candidate
 from runner.store.sqlite.conditions import WAITING_WHERE
@@ -33,6 +33,10 @@ from runner.store.sqlite.conditions import WAITING_WHERE
 #: last. No more: Python's sqlite3 lets other threads run around every column it
 #: reads, and the worker's threads wait on this claim.
 RETURNING = "id, data, attempt, priority, run_at, task, queue"
+
+#: Claims the rows a ``SELECT rowid`` picks (SQL, parameters, columns returned) and
+#: returns them: :func:`runner.store.sqlite.transitions.claim_rowids` under a lease.
+Take = Callable[[str, Sequence[object], str], list[tuple]]
 
 
 @functools.lru_cache(maxsize=512)
@@ -69,9 +73,9 @@ def plan(weights: tuple[float, ...], counters: tuple[float, ...],
 
 def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequence[float],
                 budget: Budget, want: int, now: float, crashes: str, held: tuple[str, list],
-                lease: tuple[float, str, float]) -> tuple[list[Candidate], list[tuple]] | None:
-    """Claim up to ``want`` jobs of ``names`` by their shares (``lease``: started_at,
-    owner, expiry), best first; (candidates, claimed rows in the same order).
+                take: Take) -> tuple[list[Candidate], list[tuple]] | None:
+    """Claim up to ``want`` jobs of ``names`` by their shares (through ``take``), best
+    first; (candidates, claimed rows in the same order).
 
     None, with nothing written, when the plan and the jobs taken ever disagree.
     """
@@ -89,7 +93,7 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
         if not any(owed):
             conn.execute("RELEASE shares")
             return _finish(names, got, picks, after, budget, keyed)
-        found = _claim(conn, names, owed, now, crashes, held, lease, keyed)
+        found = _claim(names, owed, now, crashes, held, take, keyed)
         for i, rows in enumerate(found):
             if len(rows) < owed[i]:
                 caps[i] = len(got[i]) + len(rows)
@@ -100,9 +104,8 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
     return None
 
 
-def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], now: float,
-           crashes: str, held: tuple[str, list], lease: tuple[float, str, float],
-           keyed: bool) -> list[list[tuple]]:
+def _claim(names: Sequence[str], owed: Sequence[int], now: float, crashes: str,
+           held: tuple[str, list], take: Take, keyed: bool) -> list[list[tuple]]:
     """Claim the ``owed`` best due jobs of each queue in one statement; rows per queue
     (with the concurrency key last when ``keyed``)."""
     held_sql, held_params = held
@@ -115,12 +118,8 @@ def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], 
             f"WHERE {WAITING_WHERE} AND queue = ? AND run_at <= ? AND crashes {crashes}"
             f"{held_sql} ORDER BY priority DESC, run_at LIMIT ?)")
         params += [queue, now, *held_params, n]
-    key = ", concurrency_key" if keyed else ""
-    rows = conn.execute(
-        f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN "
-        f"({' UNION ALL '.join(parts)}) RETURNING {RETURNING}{key}",
-        (*lease, *params)).fetchall()
+    rows = take(" UNION ALL ".join(parts), params,
+                RETURNING + (", concurrency_key" if keyed else ""))
     index = {q: i for i, q in enumerate(names)}
     found: list[list[tuple]] = [[] for _ in names]
     for row in rows:

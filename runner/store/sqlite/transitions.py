@@ -217,7 +217,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         assert limits is not None
         choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
                                 limits=limits, crashes=crashes, paused=paused,
-                                lease=(now, owner, now + lease_seconds))
+                                take=functools.partial(claim_rowids, conn, lease[:3]))
         ids, rows = choice.ids, []
         if isinstance(choice, Taken):
             rows = choice.rows
@@ -253,6 +253,16 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
     return ClaimResult(claimed, next_due, bool(suspect), revocations,
                        {r[0]: (r[5], r[6]) for r in rows})
+
+
+def claim_rowids(conn: sqlite3.Connection, lease: tuple[float, str, float], select: str,
+                 params: Sequence[object], returning: str) -> list[tuple]:
+    """The waiting rows ``select`` picks (their rowids) → ``executing`` under ``lease``
+    (started_at, owner, expiry); returns the ``returning`` columns of each."""
+    return conn.execute(
+        f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN ({select}) "
+        f"RETURNING {returning}", (*lease, *params)).fetchall()
 
 
 #: What a claim reads before it takes jobs, in one statement: whether any revocation
