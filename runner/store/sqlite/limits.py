@@ -64,26 +64,26 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     waiting = [q for q in waiting if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
-    taken: tuple[list[Candidate], list[tuple]] | None = None
+    taken: list[tuple] | None = None
     if (limits.weights and take is not None and open_queues
             and not levels.intersection(open_queues) and budget.unbound(open_queues, want)):
         names = sorted(open_queues)
         taken = take_shares(conn, names, [limits.weights.get(q, 1) for q in names], budget,
                             want, now, crashes, _held(limits, budget), take)
+    chosen: list[Candidate] = []
     if taken is not None:
-        chosen = taken[0]
+        pass
     elif limits.weights:
         chosen = _choose_shared(conn, open_queues, budget, want, now, limits, crashes)
     else:  # one stream over every open queue, in priority order
         stream = _Stream(open_queues, now, want, limits.aging, crashes)
-        chosen = []
         if budget.unbound(open_queues, want):  # every job read may start: no check each
             chosen = stream.take_first(conn, budget, want)
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
             chosen.append(c)
     full = budget.full()
-    if chosen:
+    if chosen or taken:
         state = budget.changed_state()
         if state:  # one statement, not one per row: each step lets the other threads run
             conn.execute(
@@ -92,7 +92,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
                 f"SET value = excluded.value, updated_at = excluded.updated_at",
                 [part for name, value in state for part in (name, value, now)])
         if taken is not None:
-            return Taken([c.id for c in chosen], None, full, taken[1])
+            return Taken([r[0] for r in taken], None, full, taken)
         return Choice([c.id for c in chosen], None, full)
     return Choice([], _next_due(conn, now, waiting, budget, want), full)
 

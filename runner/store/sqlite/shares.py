@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 
-from runner.store.claim_budget import Budget, Candidate
+from runner.store.claim_budget import Budget
 from runner.store.sqlite.conditions import WAITING_WHERE
 
 #: The columns a claim returns, as the one-statement claim of
@@ -73,9 +75,9 @@ def plan(weights: tuple[float, ...], counters: tuple[float, ...],
 
 def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequence[float],
                 budget: Budget, want: int, now: float, crashes: str, held: tuple[str, list],
-                take: Take) -> tuple[list[Candidate], list[tuple]] | None:
+                take: Take) -> list[tuple] | None:
     """Claim up to ``want`` jobs of ``names`` by their shares (through ``take``), best
-    first; (candidates, claimed rows in the same order).
+    first; the claimed rows, counted in ``budget``.
 
     None, with nothing written, when the plan and the jobs taken ever disagree.
     """
@@ -98,7 +100,9 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
             if len(rows) < owed[i]:
                 caps[i] = len(got[i]) + len(rows)
             # Best first; ties stay as updated (by rowid, as the claim index has them).
-            got[i] += sorted(rows, key=lambda r: (-r[3], r[4]))
+            rows.sort(key=itemgetter(4))  # then by priority, stable: best first
+            rows.sort(key=itemgetter(3), reverse=True)
+            got[i] += rows
     conn.execute("ROLLBACK TO shares")
     conn.execute("RELEASE shares")
     return None
@@ -128,18 +132,22 @@ def _claim(names: Sequence[str], owed: Sequence[int], now: float, crashes: str,
 
 
 def _finish(names: Sequence[str], got: list[list[tuple]], picks: Sequence[int],
-            after: Sequence[float], budget: Budget,
-            keyed: bool) -> tuple[list[Candidate], list[tuple]]:
-    """The rows in pick order, counted in the budget, and the counters stored as turns.
-
-    The candidates carry the job's id: the rows are claimed already, and only their
-    task, queue and key count (the key only for a limit per key)."""
-    position = [0] * len(names)
-    rows = []
-    for i in picks:
-        rows.append(got[i][position[i]])
-        position[i] += 1
-    chosen = [Candidate(r[0], r[5], r[7] if keyed else None, r[6]) for r in rows]
-    budget.take_all(chosen)
+            after: Sequence[float], budget: Budget, keyed: bool) -> list[tuple]:
+    """The rows in pick order, counted in the budget, and the counters stored as turns."""
+    rows = [got[i][n] for i, n in _positions(picks)]
+    budget.take_counts({q: len(g) for q, g in zip(names, got, strict=True) if g},
+                       Counter(r[5] for r in rows),
+                       [(r[5], r[7]) for r in rows if r[7] is not None] if keyed else ())
     budget.turns.update(zip(names, after, strict=True))
-    return chosen, rows
+    return rows
+
+
+@functools.lru_cache(maxsize=512)
+def _positions(picks: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(queue, its n-th pick) of each pick in order."""
+    seen = [0] * (max(picks, default=-1) + 1)
+    out = []
+    for i in picks:
+        out.append((i, seen[i]))
+        seen[i] += 1
+    return tuple(out)
