@@ -165,11 +165,20 @@ class Budget:
         """:meth:`take` for each of ``chosen``, counted by queue and task first."""
         queues: dict[str, int] = defaultdict(int)
         tasks: dict[str, int] = defaultdict(int)
+        keys: list[tuple[str, str]] = []
         for c in chosen:
             queues[c.queue] += 1
             tasks[c.task] += 1
             if c.key is not None:
-                self.running_key[(c.task, c.key)] += 1
+                keys.append((c.task, c.key))
+        self.take_counts(queues, tasks, keys)
+
+    def take_counts(self, queues: Mapping[str, int], tasks: Mapping[str, int],
+                    keys: Iterable[tuple[str, str]] = ()) -> None:
+        """:meth:`take_all` from the jobs taken counted by queue and by task, and the
+        (task, key) of each that has a key."""
+        for pair in keys:
+            self.running_key[pair] += 1
         for kind, counts, running in (("queue", queues, self.running_queue),
                                       ("task", tasks, self.running_task)):
             for name, n in counts.items():

@@ -109,3 +109,42 @@ def test_a_claim_wanting_more_than_a_cap_allows_takes_up_to_the_cap(tmp_path):
         # Two claims of 20: q1 (unlimited) fills what q0's limit holds back.
         taken = _queues_taken(store, limits, 20) + _queues_taken(store, limits, 20)
         assert (taken.count("q0"), len(taken)) == (most, 40), (limits, taken)
+
+
+def _claims(store: SqliteStore, limits: FlowLimits, wants: list[int]) -> list[list[str]]:
+    return [[c.id for c in store.claim(now=T0, owner="o", lease_seconds=60, want=want,
+                                       limits=limits).claimed] for want in wants]
+
+
+def test_shares_planned_ahead_take_what_the_claim_job_by_job_takes(tmp_path, monkeypatch):
+    """Queue shares no limit binds are claimed by a plan of the turns (shares.py): the
+    same jobs, in the same order, with the same turns stored, as picked one by one;
+    also when queues run short of their share or hold jobs not yet due."""
+    jobs = ([NewJob(f"a{n:03d}", "t", "q0", n % 3, b"x", None, 1, T0 - 500 + n,
+                    concurrency_key=f"u{n % 5}") for n in range(50)]
+            + [NewJob(f"b{n:03d}", "t", "q1", 0, b"x", None, 1, T0 - 400 + n) for n in range(3)]
+            + [NewJob(f"c{n:03d}", "t", "q1", 0, b"x", None, 1, T0 + 60) for n in range(5)]
+            + [NewJob(f"d{n:03d}", "t", "q2", 1, b"x", None, 1, T0 - 300 + n % 4)
+               for n in range(20)])
+    weights = {"q0": 4, "q1": 3, "q2": 2, "q3": 1}
+    wants = [7, 16, 1, 25, 16, 16]
+    keys = {"t": 100}  # a limit per key far from binding: the claim reads the keys
+    for aging, queues, per_key in ((0.0, ("q0", "q1", "q2"), {}), (60.0, ("q1", "q2"), {}),
+                                   (0.0, ("q0", "q1", "q2"), keys)):
+        limits = FlowLimits(aging=aging, weights=weights, queue_concurrency={"q0": 500},
+                            key_concurrency=per_key)
+        chosen = [j for j in jobs if j.queue in queues]
+        planned = _store(tmp_path / f"planned-{aging}-{len(per_key)}", chosen)
+        statements: list[str] = []
+        planned.db.connection().set_trace_callback(statements.append)
+        by_plan = _claims(planned, limits, wants)
+        assert any("SAVEPOINT shares" in s for s in statements)
+        assert not any("ROLLBACK" in s for s in statements)
+        with monkeypatch.context() as patch:
+            patch.setattr("runner.store.sqlite.limits.take_shares", lambda *a, **k: None)
+            one_by_one = _store(tmp_path / f"one-{aging}-{len(per_key)}", chosen)
+            assert _claims(one_by_one, limits, wants) == by_plan
+        turns = "SELECT key, value FROM runner_flow ORDER BY key"
+        assert (planned.db.connection().execute(turns).fetchall()
+                == one_by_one.db.connection().execute(turns).fetchall())
+        assert sum(map(len, by_plan)) == sum(1 for j in chosen if j.run_at <= T0)

@@ -20,25 +20,38 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from runner.flow import FlowLimits, claim_order
 from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
 from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.pauses import paused_sets
+from runner.store.sqlite.shares import Take, take_shares
 from runner.store.states import EXECUTING_SQL
 
 #: Levels of priority read per queue and claim; jobs of lower levels wait for a later claim.
 MAX_LEVELS = 32
 
 
+@dataclass(frozen=True)
+class Taken(Choice):
+    """A choice already claimed here (queue shares no limit binds: :mod:`.shares`)."""
+
+    rows: list[tuple] = field(default_factory=list)
+    """The claimed rows, best first: :data:`runner.store.sqlite.shares.RETURNING`."""
+
+
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
                    limits: FlowLimits, crashes: str,
-                   paused: tuple[frozenset[str], frozenset[str]] | None = None) -> Choice:
+                   paused: tuple[frozenset[str], frozenset[str]] | None = None,
+                   take: Take | None = None) -> Choice:
     """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
-    counters are written here as spent on them.
+    counters are written here as spent on them. Given ``take`` (how the caller claims
+    rows), a claim of queue shares that no limit can bind is made here, and the
+    :class:`Taken` returned holds the claimed rows.
 
     ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect);
     ``paused`` the (queues, tasks) paused, when the caller read them in this transaction.
@@ -47,54 +60,77 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     job frees the slot, and its worker's next claim or the poll interval finds it).
     """
     paused_queues, paused_tasks = paused if paused is not None else paused_sets(conn)
-    waiting, budget = _snapshot(conn, now, limits, queues, want)
+    waiting, budget, levels = _snapshot(conn, now, limits, queues, want)
     waiting = [q for q in waiting if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
-    if limits.weights:
+    taken: list[tuple] | None = None
+    if (limits.weights and take is not None and open_queues
+            and not levels.intersection(open_queues) and budget.unbound(open_queues, want)):
+        names = sorted(open_queues)
+        taken = take_shares(conn, names, [limits.weights.get(q, 1) for q in names], budget,
+                            want, now, crashes, _held(limits, budget), take)
+    chosen: list[Candidate] = []
+    if taken is not None:
+        pass
+    elif limits.weights:
         chosen = _choose_shared(conn, open_queues, budget, want, now, limits, crashes)
     else:  # one stream over every open queue, in priority order
         stream = _Stream(open_queues, now, want, limits.aging, crashes)
-        chosen = []
         if budget.unbound(open_queues, want):  # every job read may start: no check each
             chosen = stream.take_first(conn, budget, want)
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
             chosen.append(c)
     full = budget.full()
-    if chosen:
-        state = [(name, value, now) for name, value in budget.changed_state()]
-        conn.executemany(
-            "INSERT INTO runner_flow (key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-            "updated_at = excluded.updated_at", state)
+    if chosen or taken:
+        state = budget.changed_state()
+        if state:  # one statement, not one per row: each step lets the other threads run
+            conn.execute(
+                f"INSERT INTO runner_flow (key, value, updated_at) VALUES "
+                f"{','.join(['(?, ?, ?)'] * len(state))} ON CONFLICT (key) DO UPDATE "
+                f"SET value = excluded.value, updated_at = excluded.updated_at",
+                [part for name, value in state for part in (name, value, now)])
+        if taken is not None:
+            return Taken([r[0] for r in taken], None, full, taken)
         return Choice([c.id for c in chosen], None, full)
     return Choice([], _next_due(conn, now, waiting, budget, want), full)
 
 
 def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
-              queues: Sequence[str], want: int) -> tuple[list[str], Budget]:
+              queues: Sequence[str], want: int) -> tuple[list[str], Budget, set[str]]:
     """In one statement: the queues with waiting jobs (this worker's only), how many
     jobs run, and the stored buckets and queue turns; the jobs running per queue, task
-    and key only when a concurrency cap could be reached in this claim."""
-    parts = ["SELECT 'w', queue, NULL, NULL, NULL FROM runner_queue WHERE waiting > 0"]
+    and key only when a concurrency cap could be reached in this claim. Last, with
+    shares and aging, the queues holding more than one level of priority (aging may
+    reorder their jobs, so :mod:`.shares` does not claim them)."""
+    spread = limits.weights and limits.aging > 0
+    levels = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
+              f"WHERE {WAITING_WHERE} AND queue = runner_queue.queue)")
+    parts = [f"SELECT 'w', queue, {levels.format('max')}, {levels.format('min')} "
+             f"FROM runner_queue WHERE waiting > 0" if spread else
+             "SELECT 'w', queue, NULL, NULL FROM runner_queue WHERE waiting > 0"]
     caps = [*limits.queue_concurrency.values(), *limits.task_concurrency.values(),
             *limits.key_concurrency.values()]
     if caps:
         # Counted in the lease index alone (no row read): the breakdown below reads
         # every running row, which only a cap within reach needs.
-        parts.append(f"SELECT 'n', NULL, NULL, NULL, count(*) FROM runner_job "
+        parts.append(f"SELECT 'n', NULL, NULL, count(*) FROM runner_job "
                      f"INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}")
     if limits.queue_rates or limits.task_rates or limits.weights:
-        parts.append("SELECT 's', key, NULL, value, updated_at FROM runner_flow")
+        parts.append("SELECT 's', key, value, updated_at FROM runner_flow")
     waiting: list[str] = []
+    several: set[str] = set()
     stored: dict[str, tuple[float, float]] = {}
     budget = Budget(limits)
     running = 0
-    for kind, name, _, value, extra in conn.execute(" UNION ALL ".join(parts)):
+    # As few columns as will do: Python's sqlite3 lets other threads run around each.
+    for kind, name, value, extra in conn.execute(" UNION ALL ".join(parts)):
         if kind == "w":
             if not queues or name in queues:
                 waiting.append(name)
+                if value != extra:
+                    several.add(name)
         elif kind == "n":
             running = extra
         else:
@@ -107,7 +143,7 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
             budget.count_running(queue, task, key, count)
     waiting.sort()
     budget.fill(bucket_rates(limits, waiting), stored, waiting, now)
-    return waiting, budget
+    return waiting, budget, several
 
 
 def _held(limits: FlowLimits, budget: Budget) -> tuple[str, list[object]]:

@@ -36,7 +36,7 @@ from runner.store.sqlite.counters import (
     count_enqueued,
     count_where,
 )
-from runner.store.sqlite.limits import choose_limited
+from runner.store.sqlite.limits import Taken, choose_limited
 from runner.store.sqlite.pauses import PAUSED_SQL, claim_filter, paused_sets
 from runner.store.sqlite.unique_keys import unique_duplicates
 from runner.store.states import (
@@ -216,9 +216,12 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     if flow:
         assert limits is not None
         choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
-                                limits=limits, crashes=crashes, paused=paused)
+                                limits=limits, crashes=crashes, paused=paused,
+                                take=functools.partial(claim_rowids, conn, lease[:3]))
         ids, rows = choice.ids, []
-        if ids:
+        if isinstance(choice, Taken):
+            rows = choice.rows
+        elif ids:
             rows = conn.execute(
                 f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
                 f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN "
@@ -250,6 +253,16 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
     return ClaimResult(claimed, next_due, bool(suspect), revocations,
                        {r[0]: (r[5], r[6]) for r in rows})
+
+
+def claim_rowids(conn: sqlite3.Connection, lease: tuple[float, str, float], select: str,
+                 params: Sequence[object], returning: str) -> list[tuple]:
+    """The waiting rows ``select`` picks (their rowids) → ``executing`` under ``lease``
+    (started_at, owner, expiry); returns the ``returning`` columns of each."""
+    return conn.execute(
+        f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
+        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN ({select}) "
+        f"RETURNING {returning}", (*lease, *params)).fetchall()
 
 
 #: What a claim reads before it takes jobs, in one statement: whether any revocation

@@ -1,0 +1,153 @@
+"""The claim of queue shares when no limit can bind: each queue's turns worked out first.
+
+With weights and a budget no limit can bind in this claim
+(:meth:`runner.store.claim_budget.Budget.unbound`), the smooth weighted round
+robin of :func:`runner.store.sqlite.limits._choose_shared` picks the queues
+without looking at the jobs: only how many due jobs each queue still has can
+change the picks (an exhausted queue leaves the round). So the picks are
+worked out from the stored counters alone (:func:`plan`, cached: a worker's
+counters cycle through a few states), and one ``UPDATE`` takes each queue's
+share of its best jobs, instead of reading the jobs, picking them one by one
+in Python and claiming them by id. The claim holds the write lock and every
+idle thread of the worker waits on it, so this is time on the drain's
+critical path.
+
+A queue with fewer due jobs than its share gives all it has, and the plan is
+worked out again knowing so: the other queues' shares can only grow, and the
+next ``UPDATE`` takes what they are still owed. The jobs taken are exactly
+those of the one-by-one claim; when a plan ever disagrees with what was
+taken, the claim is rolled back to its start and the caller claims one by one.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+
+from runner.store.claim_budget import Budget
+from runner.store.sqlite.conditions import WAITING_WHERE
+
+#: The columns a claim returns, as the one-statement claim of
+#: :func:`runner.store.sqlite.transitions.claim` does; with a limit per key, the key
+#: last. No more: Python's sqlite3 lets other threads run around every column it
+#: reads, and the worker's threads wait on this claim.
+RETURNING = "id, data, attempt, priority, run_at, task, queue"
+
+#: Claims the rows a ``SELECT rowid`` picks (SQL, parameters, columns returned) and
+#: returns them: :func:`runner.store.sqlite.transitions.claim_rowids` under a lease.
+Take = Callable[[str, Sequence[object], str], list[tuple]]
+
+
+@functools.lru_cache(maxsize=512)
+def plan(weights: tuple[float, ...], counters: tuple[float, ...],
+         caps: tuple[int | None, ...], want: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The queues (by index) of up to ``want`` picks, in order, and the counters after.
+
+    Smooth weighted round robin exactly as :func:`_choose_shared` runs it (ties to
+    the first index); a queue whose cap (due jobs it has, None for enough) is
+    reached leaves the round when its turn comes.
+    """
+    counter = list(counters)
+    taken = [0] * len(weights)
+    ready = list(range(len(weights)))
+    total = sum(weights)
+    picks: list[int] = []
+    while len(picks) < want and ready:
+        best, top = ready[0], counter[ready[0]] + weights[ready[0]]
+        for i in ready:
+            if counter[i] + weights[i] > top:
+                best, top = i, counter[i] + weights[i]
+        cap = caps[best]
+        if cap is not None and taken[best] >= cap:
+            ready.remove(best)
+            total -= weights[best]
+            continue
+        picks.append(best)
+        taken[best] += 1
+        for i in ready:
+            counter[i] += weights[i]
+        counter[best] -= total
+    return tuple(picks), tuple(counter)
+
+
+def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequence[float],
+                budget: Budget, want: int, now: float, crashes: str, held: tuple[str, list],
+                take: Take) -> list[tuple] | None:
+    """Claim up to ``want`` jobs of ``names`` by their shares (through ``take``), best
+    first; the claimed rows, counted in ``budget``.
+
+    None, with nothing written, when the plan and the jobs taken ever disagree.
+    """
+    counters = tuple(budget.turns.get(q, 0.0) for q in names)
+    keyed = bool(budget.limits.key_concurrency)
+    weights = tuple(weights)
+    caps: list[int | None] = [None] * len(names)
+    got: list[list[tuple]] = [[] for _ in names]
+    conn.execute("SAVEPOINT shares")
+    for _ in range(len(names) + 1):
+        picks, after = plan(weights, counters, tuple(caps), want)
+        owed = [picks.count(i) - len(got[i]) for i in range(len(names))]
+        if any(n < 0 for n in owed):
+            break
+        if not any(owed):
+            conn.execute("RELEASE shares")
+            return _finish(names, got, picks, after, budget, keyed)
+        found = _claim(names, owed, now, crashes, held, take, keyed)
+        for i, rows in enumerate(found):
+            if len(rows) < owed[i]:
+                caps[i] = len(got[i]) + len(rows)
+            # Best first; ties stay as updated (by rowid, as the claim index has them).
+            rows.sort(key=itemgetter(4))  # then by priority, stable: best first
+            rows.sort(key=itemgetter(3), reverse=True)
+            got[i] += rows
+    conn.execute("ROLLBACK TO shares")
+    conn.execute("RELEASE shares")
+    return None
+
+
+def _claim(names: Sequence[str], owed: Sequence[int], now: float, crashes: str,
+           held: tuple[str, list], take: Take, keyed: bool) -> list[list[tuple]]:
+    """Claim the ``owed`` best due jobs of each queue in one statement; rows per queue
+    (with the concurrency key last when ``keyed``)."""
+    held_sql, held_params = held
+    parts, params = [], []
+    for queue, n in zip(names, owed, strict=True):
+        if n <= 0:
+            continue
+        parts.append(
+            f"SELECT * FROM (SELECT rowid FROM runner_job INDEXED BY runner_job_queue_claim "
+            f"WHERE {WAITING_WHERE} AND queue = ? AND run_at <= ? AND crashes {crashes}"
+            f"{held_sql} ORDER BY priority DESC, run_at LIMIT ?)")
+        params += [queue, now, *held_params, n]
+    rows = take(" UNION ALL ".join(parts), params,
+                RETURNING + (", concurrency_key" if keyed else ""))
+    index = {q: i for i, q in enumerate(names)}
+    found: list[list[tuple]] = [[] for _ in names]
+    for row in rows:
+        found[index[row[6]]].append(row)
+    return found
+
+
+def _finish(names: Sequence[str], got: list[list[tuple]], picks: Sequence[int],
+            after: Sequence[float], budget: Budget, keyed: bool) -> list[tuple]:
+    """The rows in pick order, counted in the budget, and the counters stored as turns."""
+    rows = [got[i][n] for i, n in _positions(picks)]
+    budget.take_counts({q: len(g) for q, g in zip(names, got, strict=True) if g},
+                       Counter(r[5] for r in rows),
+                       [(r[5], r[7]) for r in rows if r[7] is not None] if keyed else ())
+    budget.turns.update(zip(names, after, strict=True))
+    return rows
+
+
+@functools.lru_cache(maxsize=512)
+def _positions(picks: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(queue, its n-th pick) of each pick in order."""
+    seen = [0] * (max(picks, default=-1) + 1)
+    out = []
+    for i in picks:
+        out.append((i, seen[i]))
+        seen[i] += 1
+    return tuple(out)
