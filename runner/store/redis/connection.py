@@ -120,6 +120,15 @@ class RedisBase:
                 raise
             raise mapped from None
 
+    def _settle(self) -> None:
+        """Index the inbox (jobs of the quick enqueue) before a read of ``jobs``, ``state:*``.
+
+        Those jobs have no rowid yet (see ``absorb`` in :mod:`.lua_jobs`): indexing
+        them writes nothing a reader sees but their rowids.
+        """
+        if self.r.llen(self.k("inbox")):
+            self.run("absorb")
+
     def close(self) -> None:
         self.r.close()
 
