@@ -127,6 +127,7 @@ class JobIndex(RedisBase):
         return rows[0].decode() if rows else None
 
     def _qstate(self) -> dict[tuple[str, str], int]:
+        self._settle()
         counts = {}
         for field, n in self.r.hgetall(self.k("qstate")).items():
             queue, _, state = field.decode().rpartition(US)

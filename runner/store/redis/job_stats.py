@@ -127,6 +127,7 @@ class RedisStats(JobIndex):
 
     def queue_oldest(self, now: float) -> list[tuple[str, float | None]]:
         found = []
+        self._settle()
         for q in sorted(decoded(self.r.smembers(self.k("queues")))):
             first = self.r.zrange(self.k("waitall", q), 0, 0, withscores=True)
             if first:
@@ -134,6 +135,7 @@ class RedisStats(JobIndex):
         return found
 
     def waiting_in_queue(self, queue: str) -> int:
+        self._settle()
         return int(self.r.zcard(self.k("waitall", queue)))
 
     def running_per_queue(self) -> dict[str, int]:

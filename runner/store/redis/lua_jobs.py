@@ -31,9 +31,9 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
-* ``inbox``: jobs of the quick enqueue not yet in ``jobs``, ``state:available`` and
-  ``ready:<queue>`` (they have no rowid yet; every other index holds them): the enqueue
-  of a plain job is a handful of writes, and the claim indexes the inbox in bulk;
+* ``inbox``: jobs of the quick enqueue (their hash and payload written) not yet in any
+  index, without a rowid: the enqueue of a plain job is four plain writes, and the
+  claim indexes the inbox in bulk (``absorb``);
 * ``kv``: results; ``revoked``: huey's revocations (the claim says whether any exist);
   ``dispatch``: waiting dispatch jobs by ``run_at``;
   ``evjobs:<event>``: the jobs of an event by rowid; ``slive:<schedule>``: live job
@@ -75,13 +75,14 @@ local function zadd_many(key, pairs)
   end
 end
 
--- The inbox: jobs the quick enqueue (``push``) wrote that the indexes ordered by rowid
--- (``jobs``, ``state:available``, ``ready:<queue>``) do not hold yet, oldest first, each
--- as ``priority<US>run_key<US>queue<US>id``. ``absorb`` takes the oldest ``limit`` of
--- them (nil: all), gives them rowids in inbox order and indexes them, one ZADD per index.
--- Every script but the hot ones of a worker absorbs the whole inbox before it reads,
--- and ``get`` does for a job it finds without a rowid, so no script sees a job half
--- indexed and rowids keep the order of enqueueing.
+-- The inbox: jobs the quick enqueue wrote (their hash and payload, see
+-- ``runner.store.redis.jobs.JobMachine.push``) that no index holds yet, oldest first,
+-- each as ``priority<US>run_at<US>run_key<US>task<US>id<US>queue``. ``absorb`` takes
+-- the oldest ``limit`` of them (nil: all), gives them rowids in inbox order and indexes
+-- them as ``insert`` does, one ZADD or HINCRBY per index and queue. The claim takes
+-- a bounded part; every other script but a worker's hot ones takes the whole inbox
+-- before it reads, and ``get`` does for a job it finds without a rowid, so no script
+-- sees a job half indexed, and rowids keep the order of enqueueing.
 local function absorb(limit)
   local key = P..'inbox'
   local n = redis.call('LLEN', key)
@@ -90,25 +91,37 @@ local function absorb(limit)
   local rows = redis.call('LRANGE', key, 0, n - 1)  -- (LPOP with a count: Redis 6.2)
   redis.call('LTRIM', key, n, -1)
   local rowid = redis.call('INCRBY', P..'rowid', #rows) - #rows
-  local all, ready = {}, {}
+  local all, per, made = {}, {}, {}
   for _, e in ipairs(rows) do
     rowid = rowid + 1
-    local a = string.find(e, US, 1, true)
-    local b = string.find(e, US, a + 1, true)
-    local c = string.find(e, US, b + 1, true)
-    local id, q = string.sub(e, c + 1), string.sub(e, b + 1, c - 1)
+    local f, at = {}, 1
+    for i = 1, 5 do
+      local sep = string.find(e, US, at, true)
+      f[i] = string.sub(e, at, sep - 1)
+      at = sep + 1
+    end
+    local id, q = f[5], string.sub(e, at)
     redis.call('HSET', P..'job:'..id, 'rowid', rowid)
     all[#all + 1] = rowid; all[#all + 1] = id
-    local r = ready[q]
-    if not r then r = {}; ready[q] = r end
+    local g = per[q]
+    if not g then g = {ready={}, wait={}, n=0}; per[q] = g end
     local text = tostring(rowid)
-    r[#r + 1] = -tonumber(string.sub(e, 1, a - 1))
-    r[#r + 1] = string.sub(e, a + 1, b - 1) .. ':' .. string.rep('0', 12 - #text) .. text ..
-                ':' .. id
+    g.ready[#g.ready + 1] = -tonumber(f[1])
+    g.ready[#g.ready + 1] = f[3] .. ':' .. string.rep('0', 12 - #text) .. text .. ':' .. id
+    g.wait[#g.wait + 1] = f[2]; g.wait[#g.wait + 1] = id
+    g.n = g.n + 1
+    local total = f[4] .. US .. q .. US .. 'enqueued'
+    made[total] = (made[total] or 0) + 1
   end
   zadd_many(P..'jobs', all)
   zadd_many(P..'state:available', all)
-  for q, r in pairs(ready) do zadd_many(P..'ready:'..q, r) end
+  for q, g in pairs(per) do
+    zadd_many(P..'ready:'..q, g.ready)
+    zadd_many(P..'waitall:'..q, g.wait)
+    redis.call('SADD', P..'queues', q)
+    redis.call('HINCRBY', P..'qstate', q..US..'available', g.n)
+  end
+  for total, count in pairs(made) do redis.call('HINCRBY', P..'totals', total, count) end
   return #rows
 end
 
@@ -357,40 +370,6 @@ local function insert(j, now)
   tally(h, 'enqueued')
   restate(h, state, nil, true)
   wait(h, now)
-end
-
--- Whether ``j`` may take the quick enqueue: a job due now with no unique key, event or
--- schedule, a fresh id, and room in its queue by its bound (else the full ``enqueue``).
-local function quick(j, now, queue_size, bounds)
-  if j.unique_key or j.event_id or j.schedule or j.task == DISPATCH
-     or tonumber(j.run_at) > now then
-    return false
-  end
-  local b = bounds[j.queue] or {max=queue_size}
-  if b.max > 0 and redis.call('ZCARD', P..'waitall:'..j.queue) + 1 > b.max then return false end
-  return redis.call('EXISTS', P..'job:'..j.id) == 0
-end
-
--- The quick enqueue: the job's hash, payload, counts and waiting set as ``insert`` writes
--- them, its rowid-ordered indexes left to ``absorb`` (the inbox).
-local function push(j, now)
-  local id, q = j.id, j.queue
-  local fields = {'id', id, 'task', j.task, 'queue', q, 'priority', j.priority,
-    'attempt', 0, 'max_attempts', j.max_attempts, 'run_at', j.run_at,
-    'created_at', now, 'crashes', 0, 'failures', 0, 'state', 'available'}
-  if j.args then fields[#fields + 1] = 'args'; fields[#fields + 1] = j.args end
-  if j.concurrency_key then
-    fields[#fields + 1] = 'concurrency_key'; fields[#fields + 1] = j.concurrency_key
-  end
-  redis.call('HSET', P..'job:'..id, unpack(fields))
-  redis.call('SET', P..'data:'..id, j.data)
-  redis.call('ZADD', P..'waitall:'..q, j.run_at, id)
-  redis.call('SADD', P..'queues', q)
-  redis.call('HINCRBY', P..'qstate', q..US..'available', 1)
-  redis.call('HINCRBY', P..'totals', j.task..US..q..US..'enqueued', 1)
-  redis.call('RPUSH', P..'inbox', j.priority..US..j.run_key..US..q..US..id)
-  redis.call('PUBLISH', P..'wake', '1')  -- idle workers look again (see wakeups.py)
-  woke = true
 end
 
 local function cancel(h, allowed, now, reason)

@@ -19,11 +19,7 @@ BODIES: dict[str, str] = {
 local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
 local bounds, at = read_bounds(4)
 local jobs = read_jobs(at + 1, tonumber(ARGV[at]))
-if #jobs == 1 and quick(jobs[1], now, queue_size, bounds) then
-  push(jobs[1], now)
-  return 1
-end
-absorb(nil)
+absorb(nil)  -- bounds count the inbox's jobs; rowids follow the order of enqueueing
 local problem, dups, dropped = enqueue(jobs, now, queue_size, bounds)
 if problem then return redis.error_reply(problem) end
 -- the usual answer is one integer: the client reads it in one go
