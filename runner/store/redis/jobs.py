@@ -24,7 +24,8 @@ from runner.store.redis.codec import (
     pairs_args,
 )
 from runner.store.redis.connection import RedisBase
-from runner.store.rows import DISPATCH_TASK, ClaimResult
+from runner.store.redis.quick import REPLIES, push_request, quick
+from runner.store.rows import ClaimResult
 from runner.store.states import FINAL, FUTURE, JobState
 
 
@@ -41,80 +42,38 @@ def limits_arg(limits: FlowLimits | None) -> str:
            for k, v in rates.items()}})
 
 
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _command(*parts: bytes) -> bytes:
-    return b"*%d\r\n" % len(parts) + b"".join(_bulk(p) for p in parts)
-
-
-_MULTI, _EXEC = _command(b"MULTI"), _command(b"EXEC")
-#: The fields every quick job starts with, after its own (see ``push`` in lua_jobs).
-_NEW = b"".join(_bulk(v) for v in (b"attempt", b"0", b"crashes", b"0", b"failures", b"0",
-                                    b"state", b"available"))
-#: Replies to :meth:`JobMachine.push`: MULTI, 4 queued commands, EXEC.
-_PUSH_REPLIES = 6
-
-
 class JobMachine(RedisBase):
     """Writes that move jobs between states."""
 
     def push(self, job: NewJob, now: float) -> bool:
-        """The quick enqueue of a fresh plain job, one MULTI/EXEC: False if it failed.
+        """The quick enqueue of ``job`` (see :mod:`.quick`): False if it did not happen.
 
-        Four plain writes in one transaction: the job's hash (without a rowid) and
-        payload, its inbox entry (see ``absorb`` in :mod:`.lua_jobs`: the claim indexes
-        it) and the wake-up. No script runs, as nothing needs checking: the id is
-        fresh, no bound applies to the queue, the job is due and has no unique key.
-        Whatever goes wrong, the caller takes the scripted enqueue, which checks all.
+        On this thread's own connection; whatever goes wrong, the caller takes the
+        scripted enqueue, which checks everything (an id already written included).
         """
-        q, ident, run_at = job.queue.encode(), job.id.encode(), float(job.run_at)
-        fields = [_bulk(b"id"), _bulk(ident), _bulk(b"task"), _bulk(job.task.encode()),
-                  _bulk(b"queue"), _bulk(q), _bulk(b"priority"), _bulk(b"%d" % job.priority),
-                  _bulk(b"max_attempts"), _bulk(b"%d" % job.max_attempts), _bulk(b"run_at"),
-                  _bulk(repr(run_at).encode()), _bulk(b"created_at"),
-                  _bulk(repr(float(now)).encode()), _NEW]
-        count = 11
-        for name, value in ((b"args", job.args), (b"concurrency_key", job.concurrency_key)):
-            if value is not None:
-                fields += [_bulk(name), _bulk(value.encode())]
-                count += 1
-        key = self.p.encode()
-        entry = b"%d\x1f%s\x1f%020.6f\x1f%s\x1f%s\x1f%s" % (
-            job.priority, repr(run_at).encode(), run_at, job.task.encode(), ident, q)
-        packed = b"".join((
-            _MULTI, b"*%d\r\n" % (2 + 2 * count), _bulk(b"HSET"), _bulk(key + b"job:" + ident),
-            *fields,
-            _command(b"SET", key + b"data:" + ident, job.data),
-            _command(b"RPUSH", key + b"inbox", entry),
-            _command(b"PUBLISH", key + b"wake", b"1"),
-            _EXEC))
         try:
-            replies = self.send_raw(packed, _PUSH_REPLIES)
+            replies = self.send_raw(push_request(self.p.encode(), job, now), REPLIES)
         except redis.RedisError:
             return False
         done = replies[-1]
         if not isinstance(done, list) or any(isinstance(r, Exception) for r in done):
             return False
-        self._published.woke = True
+        self._published.woke = True  # the transaction published the wake-up
         return True
 
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         if not jobs:
             return Enqueued({})
+        if (len(jobs) == 1 and not queue_size and quick(jobs[0], now)
+                and not any(b.max_size for b in (bounds or {}).values())
+                and self.push(jobs[0], now)):
+            return Enqueued({})
         limits: list[Arg] = [0]
         for queue, bound in (bounds or {}).items():
             if bound.max_size or queue_size:  # an unbounded queue under no queue_size: no bound
                 limits += [queue, int(bound.max_size), bound.on_full]
         limits[0] = (len(limits) - 1) // 3
-        if len(jobs) == 1 and not queue_size and len(limits) == 1:
-            job = jobs[0]
-            if (job.fresh and job.unique_key is None and job.event_id is None
-                    and job.schedule is None and job.task != DISPATCH_TASK
-                    and job.run_at <= now and self.push(job, now)):
-                return Enqueued({})
         reply = self.run("enqueue", repr(float(now)), int(queue_size), *limits,
                          *jobs_args(jobs))
         if isinstance(reply, int):  # nothing refused or dropped
