@@ -61,6 +61,8 @@ class HueyApi:
         waiting or running gets a copy under a new id, as huey would hold two messages.
         """
         job = self.new_job(task)
+        # an id made here, once: a Task enqueued again may find its earlier row
+        job.fresh, task.fresh_id = task.fresh_id == job.id, None
         try:
             existing = jobs.insert_jobs([job]).duplicates.get(job.id)
             if existing is not None:  # a unique job: the caller gets the existing one

@@ -63,8 +63,12 @@ class RunnerTask(Task):
     queue: str | None = None
     wrapper: RunnerTaskWrapper
 
+    #: The id :meth:`create_id` made, until the job is written (see ``NewJob.fresh``).
+    fresh_id: str | None = None
+
     def create_id(self) -> str:
-        return new_id()
+        self.fresh_id = new_id()
+        return self.fresh_id
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

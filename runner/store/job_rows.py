@@ -32,6 +32,8 @@ class NewJob:
     """Seconds a job of the same ``unique_key`` counts as a duplicate (None: while it lives)."""
     unique_states: tuple[str, ...] = ()
     """States in which an existing job of the key counts (empty: waiting or running)."""
+    fresh: bool = False
+    """The id was made for this job by this process and never written: no store holds it."""
 
 
 #: What a full queue does with an enqueue (``[queues.NAME] on_full``).

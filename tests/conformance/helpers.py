@@ -19,12 +19,16 @@ def job(run_at: float = T0, *, queue: str = "default", priority: int = 0,
         event_id: str | None = None, schedule: str | None = None,
         job_id: str | None = None, concurrency_key: str | None = None,
         unique_for: float | None = None, unique_states: tuple[str, ...] = ()) -> NewJob:
-    """A job row as a producer hands it over."""
+    """A job row as a producer hands it over.
+
+    An id made here is fresh (never written before), as a task call's is: a store may
+    skip its check (Redis takes its quick enqueue); a given ``job_id`` may exist.
+    """
     ident = job_id or f"job-{next(_ids):06d}"
     return NewJob(id=ident, task=task, queue=queue, priority=priority, data=b"payload",
                   args="()", max_attempts=max_attempts, run_at=run_at, unique_key=unique_key,
                   event_id=event_id, schedule=schedule, concurrency_key=concurrency_key,
-                  unique_for=unique_for, unique_states=unique_states)
+                  unique_for=unique_for, unique_states=unique_states, fresh=job_id is None)
 
 
 def failure(message: str = "boom", *, kind: str = "error",

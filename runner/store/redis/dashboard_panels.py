@@ -151,6 +151,7 @@ class RedisDashboard(JobIndex):
     def page_key_at(self, at: float, filters: JobFilter | None = None, *,
                     oldest_first: bool = False) -> PageKey:
         key = self.k("jobs")
+        self._settle()
         low, high = 0, int(self.r.zcard(key)) - 1
         if high < 0:
             return PageKey(at, 0)

@@ -58,6 +58,7 @@ class JobIndex(RedisBase):
 
     def _ids(self, filters: JobFilter, *, newest_first: bool = True) -> Iterator[tuple[int, str]]:
         """(rowid, id) of the candidates of ``filters``, by rowid."""
+        self._settle()
         if filters.worker and not filters.event_id:
             ids = decoded(self.r.smembers(self.k("inflight", filters.worker)))
             pipe = self.r.pipeline(transaction=False)
@@ -114,6 +115,7 @@ class JobIndex(RedisBase):
 
     def _lookup(self, index: str, ident: str) -> str | None:
         """The one id of ``index`` starting (4+ chars) or ending (6+ chars) with ``ident``."""
+        self._settle()
         rows: list[bytes] = []
         escaped = "".join("\\" + c if c in "*?[]\\" else c for c in ident)
         if len(ident) >= 4:  # a scan: only the CLI and the dashboard look ids up this way
@@ -125,6 +127,7 @@ class JobIndex(RedisBase):
         return rows[0].decode() if rows else None
 
     def _qstate(self) -> dict[tuple[str, str], int]:
+        self._settle()
         counts = {}
         for field, n in self.r.hgetall(self.k("qstate")).items():
             queue, _, state = field.decode().rpartition(US)

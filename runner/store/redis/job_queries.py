@@ -60,6 +60,7 @@ class RedisQueries(JobIndex):
                 self.r.lrange(self.k("errors", job_id), 0, -1)]
 
     def counts_by_state(self) -> dict[str, int]:
+        self._settle()
         pipe = self.r.pipeline(transaction=False)
         for s in ALL:
             pipe.zcard(self.k("state", s.value))

@@ -95,6 +95,7 @@ class RedisStats(JobIndex):
     def count_jobs_capped(self, filters: JobFilter | None = None, *,
                           cap: int = 10_000) -> tuple[int, bool]:
         f = filters or JobFilter()
+        self._settle()
         if self._plain(f):
             states = _states_of(f)
             if f.queue:
@@ -114,6 +115,7 @@ class RedisStats(JobIndex):
         return min(count, cap), count > cap
 
     def count_in_state(self, state: JobState) -> int:
+        self._settle()
         return int(self.r.zcard(self.k("state", JobState(state).value)))
 
     def unfinished_by_queue(self) -> list[tuple[str, str, int]]:
@@ -125,6 +127,7 @@ class RedisStats(JobIndex):
 
     def queue_oldest(self, now: float) -> list[tuple[str, float | None]]:
         found = []
+        self._settle()
         for q in sorted(decoded(self.r.smembers(self.k("queues")))):
             first = self.r.zrange(self.k("waitall", q), 0, 0, withscores=True)
             if first:
@@ -132,6 +135,7 @@ class RedisStats(JobIndex):
         return found
 
     def waiting_in_queue(self, queue: str) -> int:
+        self._settle()
         return int(self.r.zcard(self.k("waitall", queue)))
 
     def running_per_queue(self) -> dict[str, int]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+import redis
+
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.redis.codec import (
@@ -22,6 +24,7 @@ from runner.store.redis.codec import (
     pairs_args,
 )
 from runner.store.redis.connection import RedisBase
+from runner.store.redis.quick import REPLIES, push_request, quick
 from runner.store.rows import ClaimResult
 from runner.store.states import FINAL, FUTURE, JobState
 
@@ -42,9 +45,29 @@ def limits_arg(limits: FlowLimits | None) -> str:
 class JobMachine(RedisBase):
     """Writes that move jobs between states."""
 
+    def push(self, job: NewJob, now: float) -> bool:
+        """The quick enqueue of ``job`` (see :mod:`.quick`): False if it did not happen.
+
+        On this thread's own connection; whatever goes wrong, the caller takes the
+        scripted enqueue, which checks everything (an id already written included).
+        """
+        try:
+            replies = self.send_raw(push_request(self.p.encode(), job, now), REPLIES)
+        except redis.RedisError:
+            return False
+        done = replies[-1]
+        if not isinstance(done, list) or any(isinstance(r, Exception) for r in done):
+            return False
+        self._published.woke = True  # the transaction published the wake-up
+        return True
+
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         if not jobs:
+            return Enqueued({})
+        if (len(jobs) == 1 and not queue_size and quick(jobs[0], now)
+                and not any(b.max_size for b in (bounds or {}).values())
+                and self.push(jobs[0], now)):
             return Enqueued({})
         limits: list[Arg] = [0]
         for queue, bound in (bounds or {}).items():

@@ -102,6 +102,7 @@ class RedisKeyValues(RedisBase):
     def waiting_payloads(self, *, now: float, due: bool, limit: int | None) -> list[bytes]:
         low, high = ("-inf", now) if due else (f"({now}", "+inf")
         ids: list[str] = []
+        self._settle()  # rowids order equal due times
         for queue in self.waiting_queues():
             ids += decoded(self.r.zrangebyscore(self.k("waitall", queue), low, high))
         rows = self._fields(ids, "priority", "run_at", "rowid")

@@ -31,6 +31,9 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
+* ``inbox``: jobs of the quick enqueue (their hash and payload written) not yet in any
+  index, without a rowid: the enqueue of a plain job is four plain writes, and the
+  claim indexes the inbox in bulk (``absorb``);
 * ``kv``: results; ``revoked``: huey's revocations (the claim says whether any exist);
   ``dispatch``: waiting dispatch jobs by ``run_at``;
   ``evjobs:<event>``: the jobs of an event by rowid; ``slive:<schedule>``: live job
@@ -44,6 +47,9 @@ from runner.store.views import BUCKETS
 #: Held-back jobs a claim reads (and parks) at most per queue and level of priority.
 SCAN = 5000
 
+#: Inbox jobs a claim indexes at most (the rest wait for the next claim; see ``absorb``).
+ABSORB = 2000
+
 #: Helpers every job script starts with.
 PRELUDE = r"""
 local P = ARGV and ARGV[1]
@@ -54,15 +60,78 @@ local WAITING = {available=true, scheduled=true, retrying=true}
 local FINAL = {completed=true, dead=true, cancelled=true}
 -- Held-back jobs one claim reads (and parks) at most, per queue and level.
 local SCAN = @SCAN@
+-- Inbox jobs one claim indexes at most.
+local ABSORB = @ABSORB@
 local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
              'rowid','attempt','lease_owner','started_at','max_attempts','event_id',
              'concurrency_key'}
 
 local function opt(v) if v == NULL or v == false then return nil end return v end
 
+-- ``ZADD key score member ...`` of many pairs, in chunks (Lua's stack bounds ``unpack``).
+local function zadd_many(key, pairs)
+  for from = 1, #pairs, 2000 do
+    redis.call('ZADD', key, unpack(pairs, from, math.min(from + 1999, #pairs)))
+  end
+end
+
+-- The inbox: jobs the quick enqueue wrote (their hash and payload, see
+-- ``runner.store.redis.jobs.JobMachine.push``) that no index holds yet, oldest first,
+-- each as ``priority<US>run_at<US>run_key<US>task<US>id<US>queue``. ``absorb`` takes
+-- the oldest ``limit`` of them (nil: all), gives them rowids in inbox order and indexes
+-- them as ``insert`` does, one ZADD or HINCRBY per index and queue. The claim takes
+-- a bounded part; every other script but a worker's hot ones takes the whole inbox
+-- before it reads, and ``get`` does for a job it finds without a rowid, so no script
+-- sees a job half indexed, and rowids keep the order of enqueueing.
+local function absorb(limit)
+  local key = P..'inbox'
+  local n = redis.call('LLEN', key)
+  if n == 0 then return 0 end
+  if limit and n > limit then n = limit end
+  local rows = redis.call('LRANGE', key, 0, n - 1)  -- (LPOP with a count: Redis 6.2)
+  redis.call('LTRIM', key, n, -1)
+  local rowid = redis.call('INCRBY', P..'rowid', #rows) - #rows
+  local all, per, made = {}, {}, {}
+  for _, e in ipairs(rows) do
+    rowid = rowid + 1
+    local f, at = {}, 1
+    for i = 1, 5 do
+      local sep = string.find(e, US, at, true)
+      f[i] = string.sub(e, at, sep - 1)
+      at = sep + 1
+    end
+    local id, q = f[5], string.sub(e, at)
+    redis.call('HSET', P..'job:'..id, 'rowid', rowid)
+    all[#all + 1] = rowid; all[#all + 1] = id
+    local g = per[q]
+    if not g then g = {ready={}, wait={}, n=0}; per[q] = g end
+    local text = tostring(rowid)
+    g.ready[#g.ready + 1] = -tonumber(f[1])
+    g.ready[#g.ready + 1] = f[3] .. ':' .. string.rep('0', 12 - #text) .. text .. ':' .. id
+    g.wait[#g.wait + 1] = f[2]; g.wait[#g.wait + 1] = id
+    g.n = g.n + 1
+    local total = f[4] .. US .. q .. US .. 'enqueued'
+    made[total] = (made[total] or 0) + 1
+  end
+  zadd_many(P..'jobs', all)
+  zadd_many(P..'state:available', all)
+  for q, g in pairs(per) do
+    zadd_many(P..'ready:'..q, g.ready)
+    zadd_many(P..'waitall:'..q, g.wait)
+    redis.call('SADD', P..'queues', q)
+    redis.call('HINCRBY', P..'qstate', q..US..'available', g.n)
+  end
+  for total, count in pairs(made) do redis.call('HINCRBY', P..'totals', total, count) end
+  return #rows
+end
+
 local function get(id)
   local v = redis.call('HMGET', P..'job:'..id, unpack(IDX))
   if not v[1] then return nil end
+  if not v[9] then  -- still in the inbox: index it first
+    absorb(nil)
+    v = redis.call('HMGET', P..'job:'..id, unpack(IDX))
+  end
   local h = {id=id}
   for i, name in ipairs(IDX) do h[name] = v[i] or nil end
   return h
@@ -623,4 +692,4 @@ local function unpark(src, queues, n, free)
   end
 end
 """.replace("@BUCKETS@", ", ".join(repr(float(b)) for b in BUCKETS)).replace(
-    "@SCAN@", str(SCAN))
+    "@SCAN@", str(SCAN)).replace("@ABSORB@", str(ABSORB))

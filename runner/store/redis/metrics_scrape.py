@@ -42,6 +42,7 @@ class RedisScrape(JobIndex):
     def read_totals(self) -> list[TaskTotals]:
         """Every (task, queue)'s lifetime counters: one read of a hash as small as the tasks."""
         per: dict[tuple[str, str], dict[str, bytes]] = {}
+        self._settle()
         for field, value in self.r.hgetall(self.k("totals")).items():
             task, queue, what = field.decode().split(US)
             per.setdefault((task, queue), {})[what] = value
@@ -60,5 +61,6 @@ class RedisScrape(JobIndex):
         return out
 
     def waiting_queues(self) -> list[str]:
+        self._settle()
         return sorted(q for q in decoded(self.r.smembers(self.k("queues")))
                       if self.r.zcard(self.k("waitall", q)))

@@ -19,6 +19,7 @@ BODIES: dict[str, str] = {
 local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
 local bounds, at = read_bounds(4)
 local jobs = read_jobs(at + 1, tonumber(ARGV[at]))
+absorb(nil)  -- bounds count the inbox's jobs; rowids follow the order of enqueueing
 local problem, dups, dropped = enqueue(jobs, now, queue_size, bounds)
 if problem then return redis.error_reply(problem) end
 -- the usual answer is one integer: the client reads it in one go
@@ -49,6 +50,7 @@ local queues = {}
 for i = 1, nq do queues[i] = ARGV[8 + i] end
 local acks = read_acks(9 + nq)
 for _, ack in ipairs(acks) do complete(ack) end
+absorb(ABSORB)
 if nq == 0 then queues = redis.call('SMEMBERS', P..'queues') end
 local paused_queues, paused_tasks = paused_sets()
 if next(paused_queues) then
@@ -258,8 +260,22 @@ for i, name in ipairs({'progress_total', 'progress_message'}) do
 end
 return 1
 """,
+    # ARGV: (none): the inbox indexed (readers of the rowid-ordered indexes call it)
+    "absorb": r"""
+return absorb(nil)
+""",
     **WORKERS,
     **SCHEDULES,
     **EVENTS,
     **FLOW,
 }
+
+#: Scripts that do not index the inbox first: the enqueue and the claim do it themselves
+#: (the claim a bounded part), and the others of a worker's hot path touch only jobs
+#: that were claimed (so indexed), payloads, logs or leases.
+_OWN_INBOX = {"enqueue", "claim", "absorb", "complete", "fail", "cancel_attempt", "hand_back",
+              "set_progress", "heartbeat", "write_logs", "kv_put_if_empty", "take_lease",
+              "release_lease"}
+
+BODIES = {name: body if name in _OWN_INBOX else "absorb(nil)\n" + body
+          for name, body in BODIES.items()}
