@@ -20,7 +20,6 @@ statements (claim, complete, enqueue) are tuned for SQLite and kept as written.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,8 @@ from runner.errors import QueueFull
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.rows import ClaimResult  # noqa: F401 - re-exported
+from runner.store.sqlite.bulk_insert import INSERT_JOB as _INSERT_JOB
+from runner.store.sqlite.bulk_insert import insert_jobs
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.counters import (
     count_backpressure,
@@ -77,15 +78,14 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     if not jobs:
         return Enqueued(duplicates)
     trim = check_room(conn, jobs, queue_size, bounds)
-    rows = [(j.id, j.task, j.queue, j.priority,
-             "scheduled" if j.run_at > created else "available", j.data, j.args,
-             j.max_attempts, j.run_at, created, j.unique_key, j.event_id, j.schedule,
-             j.concurrency_key)
-            for j in jobs]
-    if len(rows) == 1:  # the common single enqueue: execute() costs less than executemany()
-        conn.execute(_INSERT_JOB, rows[0])
+    if len(jobs) == 1:  # the common single enqueue
+        j = jobs[0]
+        conn.execute(_INSERT_JOB, (j.id, j.task, j.queue, j.priority,
+                                   "scheduled" if j.run_at > created else "available", j.data,
+                                   j.args, j.max_attempts, j.run_at, created, j.unique_key,
+                                   j.event_id, j.schedule, j.concurrency_key))
     else:
-        insert_rows(conn, rows)
+        insert_jobs(conn, jobs, created)
     count_enqueued(conn, jobs)
     dropped: list[str] = []
     for queue, bound in trim.items():
@@ -93,40 +93,6 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     return Enqueued(duplicates, tuple(dropped))
 
 
-_INSERT_JOB = ("INSERT INTO runner_job (id, task, queue, priority, state, data, args, "
-               "max_attempts, run_at, created_at, unique_key, event_id, schedule, "
-               "concurrency_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-#: Rows per INSERT of a batch: 64 x 14 values stays under 999, SQLite's limit on
-#: variables before 3.32.
-_ROWS_PER_INSERT = 64
-
-
-@functools.cache
-def _insert_jobs(count: int) -> str:
-    """One INSERT of ``count`` rows (a power of two up to :data:`_ROWS_PER_INSERT`)."""
-    values = _INSERT_JOB[_INSERT_JOB.index("(?"):]
-    return _INSERT_JOB + f",{values}" * (count - 1)
-
-
-def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
-    """Insert job rows, many per statement.
-
-    ``executemany`` runs the one-row statement once per row, and each run opens
-    and closes a cursor on the table and each of its indexes: about 45% of the
-    instructions per row of a bulk enqueue (callgrind). A statement of 64 rows
-    opens them once. A batch's last rows go in statements of 32, 16, ..., 1, so a
-    connection caches at most seven statements.
-    """
-    chain = itertools.chain.from_iterable
-    start, count = 0, len(rows)
-    size = _ROWS_PER_INSERT
-    while start < count:
-        while count - start < size:
-            size //= 2
-        sql = _insert_jobs(size)
-        while count - start >= size:
-            conn.execute(sql, tuple(chain(rows[start:start + size])))
-            start += size
 
 
 def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int,
