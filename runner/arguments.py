@@ -22,8 +22,13 @@ _c_encode = c_make_encoder(None, repr, encode_basestring_ascii, None, ": ", ", "
 def preview_args(args: tuple, kwargs: dict) -> str:
     """A short JSON view of the arguments for the CLI and the dashboard."""
     try:
-        value = {"args": list(args), "kwargs": kwargs}
-        text = "".join(_c_encode(value, 0)) if _c_encode is not None else _encode(value)
+        if _c_encode is None:
+            text = _encode({"args": list(args), "kwargs": kwargs})
+        else:
+            # The text of encoding {"args": [...], "kwargs": {...}}, put together around
+            # the two values: the C encoder takes three times as long over the outer dict.
+            text = "".join(('{"args": ', *_c_encode(list(args), 0), ', "kwargs": ',
+                            *(_c_encode(kwargs, 0) if kwargs else ("{}",)), "}"))
     except Exception:
         text = repr((args, kwargs))
     return text if len(text) <= 2000 else text[:1997] + "..."

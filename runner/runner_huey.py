@@ -19,7 +19,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from huey import signals as S
@@ -41,16 +41,18 @@ from runner.attempt import (
     run_attempt_end_hooks,
     stuck_message,
 )
+from runner.bulk import MapResults, map_jobs
 from runner.config import Settings, load_settings
 from runner.errors import JobCancelled, SerializationError
 from runner.huey_api import HueyApi
+from runner.ids import new_ids
 from runner.result import RunnerResult
 from runner.retry import backoff_delay
-from runner.serializers import UnsupportedValue, make_serializer
+from runner.serializers import UnsupportedValue, make_serializer, message_encoder
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState
-from runner.task import Failure, RunnerTask, TaskRegistry
+from runner.task import Failure, RunnerTask, RunnerTaskWrapper, TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +211,33 @@ class RunnerHuey(HueyApi, Huey):
                 if task.duplicate_of is None:
                     self._emit(S.SIGNAL_ENQUEUED, task)
         return [self._result_handle(task) for task in items]
+
+    def map_calls(self, wrapper: RunnerTaskWrapper, calls: Sequence[tuple], *,
+                  batch_size: int = 1000) -> Sequence[Result]:
+        """Enqueue ``wrapper`` called with each of ``calls`` (``task.map()``).
+
+        As :meth:`enqueue_many` of ``wrapper.s(*call)`` for each call, without a Task
+        per job: see :mod:`runner.bulk`. Returns one Result per call, in order, each
+        made when it is read.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+        ids = new_ids(len(calls))
+        jobs = None if self._immediate else self.jobs
+        if jobs is None or not calls or self._listened(S.SIGNAL_ENQUEUED):
+            make = wrapper.task_class  # signal receivers are handed each job's Task
+            return self.enqueue_many([make(args, {}, id=ident)
+                                      for args, ident in zip(calls, ids, strict=True)],
+                                     batch_size=batch_size)
+        prototype = wrapper.task_class((), {}, id=ids[0])
+        wrapper.prepare(prototype)
+        if prototype.expires:
+            prototype.resolve_expires(self.utc)
+        serializer = self.serializer
+        new = map_jobs(wrapper, prototype, self._registry.create_message(prototype), calls,
+                       ids, message_encoder(serializer), serializer.serialize)
+        duplicates = jobs.insert_many(new, batch_size=batch_size).duplicates
+        return MapResults(self._result_handle, prototype, calls, ids, duplicates)
 
     def _listened(self, signal: str) -> bool:
         """Whether any receiver would hear ``signal`` (producers skip building the call)."""

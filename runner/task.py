@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
@@ -20,7 +20,7 @@ from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execution import run_coroutine, run_sync
 from runner.flow import FlowLimits, Rate, parse_rate
-from runner.ids import new_id, new_ids
+from runner.ids import new_id
 from runner.retry import RetryPolicy
 from runner.sections import TaskSection
 from runner.uniqueness import UniqueSpec
@@ -218,6 +218,9 @@ class _Configured(Protocol):
 
     def enqueue_many(self, tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Any]: ...
 
+    def map_calls(self, wrapper: RunnerTaskWrapper, calls: Sequence[tuple], *,
+                  batch_size: int = 1000) -> Sequence[Any]: ...
+
 
 class RunnerTaskWrapper(TaskWrapper):
     """What ``@task`` returns: call it to enqueue, ``.call_local()`` to run inline."""
@@ -288,10 +291,7 @@ class RunnerTaskWrapper(TaskWrapper):
         """
         huey = cast(_Configured, self.huey)
         items = [i if isinstance(i, tuple) else (i,) for i in it]
-        make = self.task_class
-        tasks = [make(args, {}, id=ident) for args, ident in zip(items, new_ids(len(items)),
-                                                                 strict=True)]
-        results = huey.enqueue_many(tasks, batch_size=batch_size)
+        results = huey.map_calls(self, items, batch_size=batch_size)
         return ResultGroup(results) if huey.results else None
 
     def call_local(self, *args: Any, **kwargs: Any) -> Any:

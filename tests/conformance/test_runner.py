@@ -32,3 +32,19 @@ def test_a_failing_task_is_dead_after_its_retry_limit(huey, store):
     row = store.get_job(result.id)
     assert (row.state, row.attempt, row.failures) == (JobState.DEAD, 3, 3)
     assert [e.attempt for e in store.job_errors(result.id)] == [1, 2, 3]
+
+
+def test_map_writes_one_job_per_call_gives_duplicates_the_existing_id_and_each_runs_once(
+        huey, store):
+    existing = jobs.unique_report(1)
+    results = jobs.unique_report.map([1, 2, 2, 3])
+    assert [r.id for r in results][0] == existing.id
+    assert results._results[1].id == results._results[2].id != existing.id
+    added = jobs.add.map([(1, n) for n in range(130)], batch_size=50)  # 64-row statements
+    rows = [store.get_job(r.id) for r in added]
+    assert [(r.task, r.state, r.args) for r in rows[:2]] == [
+        ("add", JobState.AVAILABLE, '{"args": [1, 0], "kwargs": {}}'),
+        ("add", JobState.AVAILABLE, '{"args": [1, 1], "kwargs": {}}')]
+    drain(huey)
+    assert [r.get() for r in added] == [1 + n for n in range(130)]
+    assert all(store.get_job(r.id).state == JobState.COMPLETED for r in results)

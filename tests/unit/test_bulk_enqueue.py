@@ -107,3 +107,53 @@ def test_a_bulk_enqueue_counts_each_job_as_enqueued_and_waiting_once(huey):
     assert db.query("SELECT queue, waiting FROM runner_queue") == [("default", 9)]
     drain()
     assert db.query("SELECT queue, waiting FROM runner_queue") == [("default", 0)]
+
+
+def test_map_results_are_made_when_read_and_carry_the_options_of_a_single_call(huey):
+    group = jobs.add.map([(1, n) for n in range(5)])
+    single = jobs.add.s(1, 0)
+    huey.new_job(single)  # prepared as an enqueue prepares it
+    task = group._results[3].task
+    assert (task.args, task.kwargs, task.retries, task.priority, task.timeout, task.queue) == (
+        (1, 3), {}, single.retries, single.priority, single.timeout, single.queue)
+    assert group._results[-1] is group._results[4] and len(group._results[1:3]) == 2
+    (data,) = huey.jobs.db.query("SELECT data FROM runner_job WHERE id = ?", (task.id,))[0]
+    stored = huey.deserialize_task(bytes(data))
+    assert (stored.id, stored.args, stored.retries, stored.timeout) == (
+        task.id, (1, 3), single.retries, single.timeout)
+
+
+def test_a_map_payload_unpickles_to_the_message_huey_would_write():
+    import pickle
+
+    from huey.registry import Message
+
+    from runner.serializers import make_serializer, message_encoder
+
+    encode = message_encoder(make_serializer("pickle"))
+    shared, loop = ["x"], []
+    loop.append(loop)
+    for args in [(), (5,), ("s", "s", shared, shared), (loop,), ("y" * 70_000,),
+                 (b"z" * 100_000,)]:
+        fields = ("id", "t.add", None, 3, 0, 0, args, {"k": shared}, Message("a", "b"), None,
+                  None, None, 300.0, None, 0)
+        got = pickle.loads(encode(fields))
+        assert type(got) is Message and repr(got) == repr(Message(*fields))
+        if len(args) == 4:
+            assert got.args[2] is got.args[3]
+    json_encode = message_encoder(make_serializer("json"))
+    assert make_serializer("json").deserialize(json_encode(("i", "n") + (None,) * 13)) == \
+        Message("i", "n")
+
+
+def test_the_short_argument_view_is_unchanged():
+    import datetime
+    import json
+
+    from runner.arguments import preview_args
+
+    for args, kwargs in [((), {}), ((5,), {}), ((1, "a", None, 2.5), {"x": [1, {"y": 2}]}),
+                         (("é", b"x"), {}), ((datetime.date(2020, 1, 1),), {1: 2}),
+                         ((float("nan"),), {"k": (1, 2)})]:
+        assert preview_args(args, kwargs) == json.dumps({"args": list(args), "kwargs": kwargs},
+                                                        default=repr)
