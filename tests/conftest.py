@@ -92,9 +92,12 @@ busy_timeout = 10
 """
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 15.0,
+def wait_for(condition: Callable[[], object], timeout: float = 30.0,
              interval: float = 0.01, message: str = "condition") -> object:
-    """Poll ``condition`` until it is truthy; fail the test at the deadline."""
+    """Poll ``condition`` until it is truthy; fail the test at the deadline.
+
+    The default deadline only bounds a failure: it is generous because a worker
+    process can take seconds to start on a machine loaded by a parallel run."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
