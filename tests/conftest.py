@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 KINDS = {"unit": "unit", "process": "process", "tui": "tui", "conformance": "conformance"}
 
 
+def _timeout(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    return float(marker.args[0]) if marker and marker.args else 0.0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).resolve().parent
     for item in items:
@@ -32,6 +38,45 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "make_worker" in getattr(item, "fixturenames", ()) and kind != "process":
             raise pytest.UsageError(f"{item.nodeid} starts a worker process: move it to "
                                     "tests/process/")
+    # The long soak runs first, one every other test: a parallel run hands each worker
+    # one of them at the start (xdist's load scheduling) instead of leaving them last.
+    long = sorted((item for item in items if item.get_closest_marker("chaos")),
+                  key=lambda item: -_timeout(item))  # the longest allowed first
+    rest = [item for item in items if not item.get_closest_marker("chaos")]
+    items[:] = [item for pair in zip(long, rest, strict=False) for item in pair]
+    items += rest[len(long):] if len(rest) > len(long) else long[len(rest):]
+
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """Under pytest-xdist, a ``solo`` test holds a lock every other test shares.
+
+    Tests that measure wall-clock precision (a rate, a schedule's lag, watchdog gaps)
+    are ``solo``: in a parallel run no other test of the suite loads the machine beside
+    them. Outside the per-test timeout on purpose: waiting for the lock is not the test's
+    time. A turnstile in front of the lock lets a waiting solo test in before tests
+    that arrive after it (``flock`` alone would let shared holders starve it).
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    # Each worker's --basetemp is a folder of the run's own temporary folder.
+    root = Path(item.config.option.basetemp).parent
+    solo = item.get_closest_marker("solo") is not None
+    with (root / "solo.gate").open("a") as gate, (root / "solo.lock").open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        if solo:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        else:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
 
 FAST_SETTINGS = """
 [runner]
@@ -47,9 +92,12 @@ busy_timeout = 10
 """
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 15.0,
+def wait_for(condition: Callable[[], object], timeout: float = 30.0,
              interval: float = 0.01, message: str = "condition") -> object:
-    """Poll ``condition`` until it is truthy; fail the test at the deadline."""
+    """Poll ``condition`` until it is truthy; fail the test at the deadline.
+
+    The default deadline only bounds a failure: it is generous because a worker
+    process can take seconds to start on a machine loaded by a parallel run."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -71,6 +71,13 @@ def always_fails(label="x"):
     raise ValueError(f"always fails {label}")
 
 
+@task(retry_limit=2, retry_delay=30, jitter=0)
+def fails_with_a_long_backoff(label="x"):
+    """Like :func:`always_fails`, with a retry that cannot come due while a test runs."""
+    record(f"fail {label}")
+    raise ValueError(f"always fails {label}")
+
+
 @task(retry_limit=5, retry_delay=0.01, jitter=0)
 def fatal_fails():
     raise Fatal("cannot ever work")

@@ -1,5 +1,11 @@
 """A PostgreSQL server for the tests: find it, and give each test a schema of its own.
 
+Creating a schema's tables, indexes and triggers takes a few hundred milliseconds;
+the storage-contract tests, which only go through the store, reuse one prepared
+schema per test process instead (``reused_schema``), emptied to its just-prepared
+state between tests. Tests of the schema itself, and tests with worker processes
+that may outlive a test's connections, keep a fresh schema each (``fresh_schema``).
+
 ``RUNNER_TEST_POSTGRES`` names the server and database (default: the ``test``
 database on 127.0.0.1:5432). Without a server the tests that need one are
 skipped with the reason, except under ``CI=true``, where they fail: CI must
@@ -8,9 +14,10 @@ never pass by skipping them.
 
 from __future__ import annotations
 
+import atexit
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -57,3 +64,85 @@ def fresh_schema(prefix: str = "runner_test") -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+class _Prepared:
+    """A schema prepared once, and what it held right after: its catalog and rows."""
+
+    def __init__(self, schema: str, catalog: object, rows: dict[str, list[tuple]]) -> None:
+        self.schema, self.catalog, self.rows = schema, catalog, rows
+
+
+_prepared: _Prepared | None = None
+
+
+def _catalog(conn: psycopg.Connection, schema: str) -> object:
+    """What a test could have changed in the schema's definition (relations, triggers)."""
+    return conn.execute(
+        "SELECT array_agg(relname || ':' || relkind::text ORDER BY relname), "
+        "(SELECT count(*) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid "
+        " WHERE r.relnamespace = %s::regnamespace) "
+        "FROM pg_class WHERE relnamespace = %s::regnamespace", (schema, schema)).fetchone()
+
+
+def _tables(conn: psycopg.Connection, schema: str) -> list[str]:
+    return [name for (name,) in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,))]
+
+
+def _drop(schema: str) -> None:
+    try:
+        with psycopg.connect(BASE_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except psycopg.Error:
+        pass  # the server went away first: nothing to clean up
+
+
+def _reset(prepared: _Prepared) -> bool:
+    """Empty the schema back to its just-prepared state; False when that is not possible
+    (its definition changed, or a connection left behind still holds a lock)."""
+    schema = prepared.schema
+    try:
+        with psycopg.connect(BASE_URL, autocommit=True) as admin:
+            if _catalog(admin, schema) != prepared.catalog:
+                return False
+            with admin.transaction():
+                admin.execute("SET LOCAL lock_timeout = '2s'")
+                tables = ", ".join(f'"{schema}"."{t}"' for t in _tables(admin, schema))
+                admin.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+                for (sequence,) in admin.execute(
+                        "SELECT sequencename FROM pg_sequences WHERE schemaname = %s",
+                        (schema,)).fetchall():
+                    admin.execute(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART')
+                for table, rows in prepared.rows.items():
+                    marks = ", ".join(["%s"] * len(rows[0]))
+                    with admin.cursor() as cursor:
+                        cursor.executemany(
+                            f'INSERT INTO "{schema}"."{table}" VALUES ({marks})', rows)
+    except psycopg.errors.LockNotAvailable:
+        return False
+    return True
+
+
+@contextmanager
+def reused_schema(prepare: Callable[[str], None]) -> Iterator[str]:
+    """A URL like ``fresh_schema``'s, on a schema this process prepared once with
+    ``prepare(url)`` and empties back to that state before each test."""
+    global _prepared
+    base = postgres_url()
+    if _prepared is not None and not _reset(_prepared):
+        atexit.unregister(_drop)
+        _drop(_prepared.schema)
+        _prepared = None
+    if _prepared is None:
+        schema = f"runner_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'CREATE SCHEMA "{schema}"')
+        atexit.register(_drop, schema)
+        prepare(schema_url(base, schema))
+        with psycopg.connect(base, autocommit=True) as admin:
+            rows = {t: admin.execute(f'SELECT * FROM "{schema}"."{t}"').fetchall()
+                    for t in _tables(admin, schema)}
+            _prepared = _Prepared(schema, _catalog(admin, schema),
+                                  {t: r for t, r in rows.items() if r})
+    yield schema_url(base, _prepared.schema)

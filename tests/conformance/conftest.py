@@ -26,7 +26,7 @@ from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
 from tests.conftest import write_settings
-from tests.postgres_support import fresh_schema
+from tests.postgres_support import reused_schema
 from tests.redis_support import REDIS_URL, redis_or_skip, redis_settings
 
 #: (store, a function opening another handle on the same data)
@@ -47,10 +47,18 @@ def _sqlite(directory: Path) -> Iterator[Opened]:
     yield open_handle(), open_handle
 
 
+def _prepare_schema(url: str) -> None:
+    db = PgDatabase(url, pool_size=1)
+    try:
+        prepare(db)
+    finally:
+        db.close()
+
+
 @contextmanager
 def _postgres(directory: Path) -> Iterator[Opened]:
-    """A schema of its own in the test server's database, dropped afterwards."""
-    with fresh_schema() as url:
+    """A schema of the test's own: this process's prepared schema, emptied for it."""
+    with reused_schema(_prepare_schema) as url:
         handles: list[PgDatabase] = []
 
         def open_handle() -> Store:

@@ -26,8 +26,12 @@ def test_random_sigkills_lose_no_job_and_duplicate_only_killed_attempts(
         "crash_limit": 0, "max_concurrent_tasks": 2, "lease_seconds": 30})
     ids = {jobs.short_work(n).id: n for n in range(JOBS)}
     rng = random.Random(1234)
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+        if kill % 10 == 9:  # every tenth kill lands in a worker that is running jobs,
+            # however slowly a loaded machine starts it; the others anywhere from start-up on
+            wait_for(lambda w=worker: "ready:" in w.output(), timeout=60,
+                     message="the worker to be ready")
         time.sleep(rng.uniform(0.05, 0.8))  # the kill lands at a random moment
         worker.kill()
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from runner.config import load_settings
 from runner.store.factory import open_store
 from runner.store.rows import JobFilter
@@ -62,6 +64,7 @@ def test_a_task_with_concurrency_one_never_overlaps_across_two_workers(
     assert all(w.proc.poll() is None for w in workers)
 
 
+@pytest.mark.solo  # measures wall-clock precision
 def test_a_rate_of_20_a_second_starts_about_100_jobs_in_5_seconds_spending_no_attempt(
         tmp_path, make_worker, record_file):
     settings = _settings(tmp_path, prefetch=4, max_concurrent_tasks=8)

@@ -47,6 +47,7 @@ def test_worker_sends_ready_watchdog_pings_then_stopping(make_worker, notify_soc
     assert "WATCHDOG" not in kinds[stop:]
 
 
+@pytest.mark.solo  # measures wall-clock precision
 def test_watchdog_keeps_pinging_while_another_process_holds_the_write_lock(
         make_worker, notify_socket, tmp_path):
     # Given a worker under a 1 s watchdog whose heartbeat is stale after 1.5 s

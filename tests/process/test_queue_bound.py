@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from runner.config import load_settings
@@ -22,6 +21,7 @@ PRODUCER = """
 import os, sys, time
 from runner.errors import QueueFull
 from tests import jobs
+open(f"{sys.argv[2]}.ready.{os.getpid()}", "w").close()  # imported: ready to start
 while not os.path.exists(sys.argv[2]):  # all producers start together
     time.sleep(0.001)
 accepted = 0
@@ -35,6 +35,13 @@ print(accepted)
 """
 
 
+def release(producers: list, go: Path) -> None:
+    """Start ``producers`` together: once each has imported, the go file releases them."""
+    wait_for(lambda: len(list(go.parent.glob(f"{go.name}.ready.*"))) == len(producers),
+             timeout=60, message="every producer to import")
+    go.touch()
+
+
 def produce(tmp_path: Path, settings: Path, each: int) -> list[int]:
     """Run PRODUCERS producer processes at once; how many jobs each got in."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNNER_SETTINGS": str(settings)}
@@ -42,8 +49,7 @@ def produce(tmp_path: Path, settings: Path, each: int) -> list[int]:
     producers = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(each), str(go)],
                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
                  for _ in range(PRODUCERS)]
-    time.sleep(0.5)  # let them import; the go file then releases them together
-    go.touch()
+    release(producers, go)
     out = [p.communicate(timeout=180)[0] for p in producers]
     assert all(p.returncode == 0 for p in producers), out
     return [int(o.split()[-1]) for o in out]
@@ -97,8 +103,7 @@ def test_block_lets_eight_producers_through_a_small_queue_as_a_worker_drains(
     producers = [subprocess.Popen([sys.executable, "-c", PRODUCER, "40", str(go)],
                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
                  for _ in range(PRODUCERS)]
-    time.sleep(0.5)
-    go.touch()
+    release(producers, go)
     most = 0
     while any(p.poll() is None for p in producers):
         most = max(most, waiting(db))

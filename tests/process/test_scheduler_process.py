@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from runner.store.sqlite import queries
 from runner.store.sqlite.schedules import schedule_runs
 from tests.conftest import wait_for, write_settings
@@ -23,6 +25,7 @@ def fired(huey, name: str = "every_second"):
     return [r for r in schedule_runs(huey.jobs.db, name, limit=10_000) if not r.manual]
 
 
+@pytest.mark.solo  # measures wall-clock precision
 def test_every_second_schedule_fires_within_100ms_of_each_second(huey, tmp_path, make_worker):
     # Given a run.py (scheduler and workers) with a */1 seconds schedule
     worker = make_worker(settings=sched_settings(tmp_path, ALLOW))

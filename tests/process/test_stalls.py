@@ -90,7 +90,8 @@ def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
 def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(
         huey, tmp_path, make_worker, record_file):
     settings = write_settings(tmp_path, name="restart.toml", worker={
-        "max_concurrent_tasks": 1, "crash_limit": 0, "stuck_grace": 0.5})
+        "max_concurrent_tasks": 1, "crash_limit": 0, "stuck_grace": 0.5,
+        "shutdown_timeout": 0.5})  # the drain waits on a thread that never returns
     stuck = jobs.block_in_c("stuck")
     worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
     assert worker.wait(30) == 87, worker.output()

@@ -6,20 +6,20 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from runner.config import load_settings
 from runner.store.sqlite import queries
 from runner.store.sqlite.db import open_database
 from runner.store.sqlite.schema import prepare_database
-from tests.conftest import ROOT, write_settings
+from tests.conftest import ROOT, wait_for, write_settings
 
 PRODUCERS = 8
 
 PRODUCER = """
 import os, sys, time
 from tests import jobs
+open(f"{sys.argv[1]}.ready.{os.getpid()}", "w").close()  # imported: ready to start
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.001)
 ids = set()
@@ -38,7 +38,9 @@ def test_eight_producer_processes_write_one_job_per_key(tmp_path: Path):
     producers = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(go)], cwd=tmp_path,
                                   env=env, stdout=subprocess.PIPE, text=True)
                  for _ in range(PRODUCERS)]
-    time.sleep(0.5)
+    # Released together once every one has imported.
+    wait_for(lambda: len(list(tmp_path.glob("go.ready.*"))) == PRODUCERS, timeout=60,
+             message="every producer to import")
     go.touch()
     out = [p.communicate(timeout=120)[0] for p in producers]
     assert all(p.returncode == 0 for p in producers), out
