@@ -202,8 +202,7 @@ def test_a_worker_waiting_for_its_database_stops_cleanly_on_sigterm(pg_url, tmp_
         relay.close()
 
 
-#: Enough for two kills well into the run and several per-second schedule slots.
-HOST_JOBS = 6_000
+HOST_JOBS = 20_000
 
 
 @pytest.mark.chaos
