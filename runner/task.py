@@ -70,13 +70,13 @@ class RunnerTask(Task):
         self.fresh_id = new_id()
         return self.fresh_id
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.event_id: str | None = None
-        self.schedule_name: str | None = None
-        self.unique_key: str | None = None
-        #: The id of the job this call duplicated (its unique key); nothing was written.
-        self.duplicate_of: str | None = None
+    # Defaults of what a call was created for, as class attributes: set on the few
+    # calls that have them, so huey's __init__ is not wrapped for every call.
+    event_id: str | None = None
+    schedule_name: str | None = None
+    unique_key: str | None = None
+    #: The id of the job this call duplicated (its unique key); nothing was written.
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True)

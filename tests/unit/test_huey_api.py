@@ -181,3 +181,21 @@ def test_huey_task_takes_the_unique_and_limit_options_of_runner_task(huey):
         huey.task(unique_for=5, name="lonely_unique")(lambda: None)
     with pytest.raises(ConfigError, match="concurrency must be"):
         huey.task(concurrency=0, name="no_slots")(lambda: None)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: jobs.add.s(1, b=(2, "x")),
+    lambda: jobs.add.s(1, 2).then(jobs.add, 3).then(jobs.noop),
+    lambda: jobs.noop.s(datetime.datetime(2030, 1, 2)),
+])
+def test_a_single_enqueue_stores_the_payload_huey_would(huey, make):
+    """The Message's fields are pickled as a plain tuple: the payload reads back as the
+    very Message huey's own serialize_task writes, byte for byte once unpickled."""
+    call = make()
+    huey.enqueue(call)
+    (data,) = [bytes(d) for (d,) in huey.jobs.store.db.query(
+        "SELECT data FROM runner_job WHERE id = ?", (call.id,))]
+    expected = huey.serialize_task(call)
+    assert huey.serializer.deserialize(data) == huey.serializer.deserialize(expected)
+    assert type(huey.serializer.deserialize(data)) is type(huey.serializer.deserialize(expected))
+    assert huey.deserialize_task(data).id == call.id

@@ -79,6 +79,7 @@ class Database:
                  readonly: bool = False, shared: bool = False,
                  file_mode: int = DEFAULT_FILE_MODE) -> None:
         self.path = Path(path)
+        self._stat_path = str(self.path)  # os.stat of a Path converts it on every write
         self.options = options or DatabaseSection()
         self.readonly = readonly
         self._write_lock = threading.RLock()
@@ -138,7 +139,7 @@ class Database:
 
     def _file_identity(self) -> tuple[int, int] | None:
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._stat_path)
         except OSError:  # missing, or a path that cannot exist: opening will say why
             return None
         return st.st_dev, st.st_ino

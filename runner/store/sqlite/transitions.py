@@ -69,6 +69,11 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
         QueueFull: a ``reject`` or ``block`` queue would hold more than its bound;
             nothing is written.
     """
+    if len(jobs) == 1 and jobs[0].unique_key is None and not queue_size and not bounds:
+        # The common single enqueue, nothing to look up first: the row and its counts.
+        _insert_one(conn, jobs[0], created)
+        count_enqueued(conn, jobs)
+        return Enqueued({})
     duplicates: dict[str, str] = {}
     if any(j.unique_key is not None for j in jobs):  # see runner.store.sqlite.unique_keys
         duplicates = unique_duplicates(conn, jobs, created)
@@ -77,12 +82,8 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     if not jobs:
         return Enqueued(duplicates)
     trim = check_room(conn, jobs, queue_size, bounds)
-    if len(jobs) == 1:  # the common single enqueue
-        j = jobs[0]
-        conn.execute(_INSERT_JOB, (j.id, j.task, j.queue, j.priority,
-                                   "scheduled" if j.run_at > created else "available", j.data,
-                                   j.args, j.max_attempts, j.run_at, created, j.unique_key,
-                                   j.event_id, j.schedule, j.concurrency_key))
+    if len(jobs) == 1:
+        _insert_one(conn, jobs[0], created)
     else:
         insert_jobs(conn, jobs, created)
     count_enqueued(conn, jobs)
@@ -90,6 +91,13 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     for queue, bound in trim.items():
         dropped += drop_oldest(conn, queue, bound, now=created)
     return Enqueued(duplicates, tuple(dropped))
+
+
+def _insert_one(conn: sqlite3.Connection, j: NewJob, created: float) -> None:
+    conn.execute(_INSERT_JOB, (j.id, j.task, j.queue, j.priority,
+                               "scheduled" if j.run_at > created else "available", j.data,
+                               j.args, j.max_attempts, j.run_at, created, j.unique_key,
+                               j.event_id, j.schedule, j.concurrency_key))
 
 
 
