@@ -13,11 +13,17 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import write_settings
+
+if TYPE_CHECKING:
+    from runner.store.redis import RedisStore
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -37,6 +43,20 @@ def redis_or_skip(url: str = REDIS_URL) -> None:
 
 def new_prefix() -> str:
     return f"test-{uuid.uuid4().hex}"
+
+
+@contextmanager
+def fresh_store() -> Iterator[RedisStore]:
+    """A store on the shared server under a prefix of its own, deleted afterwards."""
+    from runner.store.redis import RedisStore
+
+    redis_or_skip()
+    opened = RedisStore(REDIS_URL, prefix=new_prefix())
+    try:
+        yield opened
+    finally:
+        opened.delete_all()
+        opened.close()
 
 
 def redis_settings(directory: Path, prefix: str, *, url: str = REDIS_URL,

@@ -11,18 +11,15 @@ from runner.flow import FlowLimits
 from runner.store.job_rows import Ack
 from runner.store.redis import RedisStore
 from tests.conformance.helpers import OWNER, T0, job
-from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip
+from tests.redis_support import fresh_store
 
 LIMITS = FlowLimits(task_concurrency={"report": 1})
 
 
 @pytest.fixture
 def store() -> Iterator[RedisStore]:
-    redis_or_skip()
-    opened = RedisStore(REDIS_URL, prefix=new_prefix())
-    yield opened
-    opened.delete_all()
-    opened.close()
+    with fresh_store() as opened:
+        yield opened
 
 
 def claim(store: RedisStore, now: float = T0, want: int = 5,

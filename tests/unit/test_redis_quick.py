@@ -18,16 +18,13 @@ from runner.store.redis import RedisStore
 from runner.store.redis.quick import push_request
 from runner.store.rows import JobFilter
 from tests.conformance.helpers import OWNER, T0, job
-from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip
+from tests.redis_support import fresh_store
 
 
 @pytest.fixture
 def store() -> Iterator[RedisStore]:
-    redis_or_skip()
-    opened = RedisStore(REDIS_URL, prefix=new_prefix())
-    yield opened
-    opened.delete_all()
-    opened.close()
+    with fresh_store() as opened:
+        yield opened
 
 
 def inbox(store: RedisStore) -> int:

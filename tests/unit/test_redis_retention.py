@@ -14,7 +14,7 @@ from runner.store.job_rows import Ack
 from runner.store.redis import RedisStore
 from runner.store.rows import DISPATCH_TASK
 from tests.conformance.helpers import OWNER, T0, failure, job
-from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip
+from tests.redis_support import fresh_store
 
 DAY = 86400.0
 #: Counters and names that stay whatever is pruned (a few bytes each; ``totals``: the
@@ -24,11 +24,8 @@ BOOKKEEPING = {"rowid", "errseq", "logseq", "queues", "version", "totals"}
 
 @pytest.fixture
 def store() -> Iterator[RedisStore]:
-    redis_or_skip()
-    opened = RedisStore(REDIS_URL, prefix=new_prefix())
-    yield opened
-    opened.delete_all()
-    opened.close()
+    with fresh_store() as opened:
+        yield opened
 
 
 def _kinds(store: RedisStore) -> set[str]:
