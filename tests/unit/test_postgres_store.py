@@ -11,6 +11,7 @@ from runner.errors import SchemaTooNew
 from runner.flow import FlowLimits, Rate
 from runner.store.job_rows import Ack
 from runner.store.postgres import PgDatabase, PostgresStore
+from runner.store.postgres.connection import lock_key
 from runner.store.postgres.limits import key_lock_name
 from runner.store.postgres.schema import forget, prepare
 from runner.store.postgres.transitions import claim_at_once
@@ -205,7 +206,7 @@ def test_a_key_claimed_elsewhere_holds_back_only_that_key_of_the_task(url):
     limits = FlowLimits(key_concurrency={"sync": 1})
     with psycopg.connect(url, autocommit=True) as other_host:
         other_host.execute("BEGIN")  # mid-claim of key u1, holding its lock
-        other_host.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        other_host.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
                            (key_lock_name("sync", "u1"),))
         taken: list[str] = []
         claimer = threading.Thread(target=lambda: taken.extend(c.id for c in store.claim(
@@ -251,3 +252,18 @@ def test_without_listening_revocations_are_always_read(url):
     assert worker.kv_peek_many([f"r:{claimed.id}"], now=T0) == {f"r:{claimed.id}": b"revoked"}
     worker.db.close()
     other_host.db.close()
+
+
+def test_a_key_held_by_a_runner_in_another_schema_holds_nothing_back(url):
+    """Advisory locks are database-wide: a runner in another schema of the same
+    database claiming the same task and key must not hold this one back."""
+    store = _store(url)
+    wanted = job(T0, task="sync", concurrency_key="u1")
+    store.enqueue([wanted], now=T0)
+    with fresh_schema() as elsewhere, psycopg.connect(elsewhere, autocommit=True) as other:
+        other.execute("BEGIN")  # mid-claim of key u1 in the other schema
+        other.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
+                      (key_lock_name("sync", "u1"),))
+        claimed = store.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=5,
+                              limits=FlowLimits(key_concurrency={"sync": 1})).claimed
+        assert [c.id for c in claimed] == [wanted.id]

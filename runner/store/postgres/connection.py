@@ -38,6 +38,13 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
 WRITE_DEADLINE = 30.0
 
 
+def lock_key(name_sql: str) -> str:
+    """The advisory lock key of a name (an SQL expression), hashed with the current
+    schema: advisory locks are database-wide, and runners in two schemas of one
+    database must never hold each other back."""
+    return f"hashtextextended(current_schema() || ' ' || {name_sql}, 0)"
+
+
 def is_postgres_url(text: str) -> bool:
     """True for a ``postgresql://`` (or ``postgres://``) database URL."""
     return str(text).startswith(("postgresql://", "postgres://"))

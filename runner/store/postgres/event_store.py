@@ -33,7 +33,7 @@ from runner.store.event_rules import (
 )
 from runner.store.job_rows import NewJob
 from runner.store.postgres import transitions
-from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.connection import PgDatabase, lock_key
 from runner.store.postgres.lookup import lookup_id
 from runner.store.rows import DISPATCH_TASK
 from runner.store.states import AVAILABLE_SQL, LIVE_SQL
@@ -94,7 +94,7 @@ class PostgresEvents:
         def write(conn: psycopg.Connection) -> list[str]:
             keys = sorted({e.key for e in events if e.key is not None})
             for key in keys:  # one at a time, in order: two emitters never lock crosswise
-                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                conn.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
                              (f"runner event key {key}",))
             ids, rows = new_events(events, lambda key: _recent_key(conn, key,
                                                                    now - dedupe_window))

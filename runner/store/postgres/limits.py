@@ -6,7 +6,9 @@ Runs inside the claim's transaction (:func:`runner.store.postgres.transitions.cl
 * serialisation: a claim under a concurrency or rate limit first takes a
   transaction-level advisory lock per limited name (queue, task; the queue
   turns with shares), in name order, so two hosts never both see the last slot
-  or the last token free; claims under no limit take none;
+  or the last token free; claims under no limit take none. Every advisory lock
+  name is hashed with the current schema: advisory locks are database-wide, and
+  runners in two schemas of one database must not hold each other back;
 * keys: a per-key limit locks each key, not its task, once a candidate of that
   key is read, and without waiting (``pg_try_advisory_xact_lock``): a key
   another claim holds is passed over for this claim, so claims of different
@@ -39,6 +41,7 @@ import psycopg
 
 from runner.flow import FlowLimits, claim_order, turn_key, weighted_next, weighted_step
 from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
+from runner.store.postgres.connection import lock_key
 from runner.store.states import WAITING, JobState
 
 #: Levels of priority read per claim with aging; jobs of lower levels wait for a later claim.
@@ -77,7 +80,7 @@ class _KeyLockingBudget(Budget):
             return
         names = [key_lock_name(task, key) for task, key in pairs]
         got = dict(conn.execute(
-            "SELECT name, pg_try_advisory_xact_lock(hashtextextended(name, 0)) "
+            f"SELECT name, pg_try_advisory_xact_lock({lock_key('name')}) "
             "FROM unnest(%s::text[]) AS n(name) ORDER BY name", (names,)).fetchall())
         locked = [pair for pair, name in zip(pairs, names, strict=True) if got[name]]
         self.passed_keys.update(pair for pair, name in zip(pairs, names, strict=True)
@@ -161,7 +164,7 @@ def _lock(conn: psycopg.Connection, limits: FlowLimits) -> None:
     if limits.weights:
         names.add("turns")
     for name in sorted(names):  # one at a time, in order: two claims never lock crosswise
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        conn.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
                      (f"runner flow {name}",))
 
 

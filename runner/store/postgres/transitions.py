@@ -23,6 +23,7 @@ from runner.errors import QueueFull
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.postgres import limits as _limits
+from runner.store.postgres.connection import lock_key
 from runner.store.postgres.counting import (
     COMPLETED_COLUMNS,
     add_to,
@@ -141,7 +142,7 @@ def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float
     duplicates: dict[str, str] = {}
     keys = sorted({j.unique_key for j in jobs if j.unique_key is not None})
     for key in keys:  # one at a time, in order: two producers never lock crosswise
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        conn.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
                      (f"runner unique {key}",))
     fresh: list[NewJob] = []
     seen: dict[str, str] = {}
@@ -160,7 +161,7 @@ def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float
         check_room(conn, [j for j in fresh if j.queue == queue], size, before=True)
     dropping = sorted(q for q in (drops or {}) if any(j.queue == q for j in fresh))
     for queue in dropping:  # after check_room's locks, in order: never crosswise
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        conn.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
                      (f"runner queue {queue}",))
     enqueue(conn, fresh, created, channel=channel)
     dropped: list[str] = []
@@ -202,7 +203,7 @@ def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int
         adding[job.queue] = adding.get(job.queue, 0) + 1
     names = sorted(adding)
     for name in names:  # one at a time, in order: two producers never lock crosswise
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        conn.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
                      (f"runner queue {name}",))
     rows = conn.execute("SELECT queue, sum(waiting)::bigint FROM runner_queue "
                         "WHERE queue = ANY(%s) GROUP BY queue ORDER BY queue",
