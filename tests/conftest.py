@@ -47,7 +47,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items += rest[len(long):] if len(rest) > len(long) else long[len(rest):]
 
 
-
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     """Under pytest-xdist, a ``solo`` test holds a lock every other test shares.

@@ -71,11 +71,9 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
         taken = take_shares(conn, names, [limits.weights.get(q, 1) for q in names], budget,
                             want, now, crashes, _held(limits, budget), take)
     chosen: list[Candidate] = []
-    if taken is not None:
-        pass
-    elif limits.weights:
+    if taken is None and limits.weights:
         chosen = _choose_shared(conn, open_queues, budget, want, now, limits, crashes)
-    else:  # one stream over every open queue, in priority order
+    elif taken is None:  # one stream over every open queue, in priority order
         stream = _Stream(open_queues, now, want, limits.aging, crashes)
         if budget.unbound(open_queues, want):  # every job read may start: no check each
             chosen = stream.take_first(conn, budget, want)

@@ -100,16 +100,14 @@ def _insert_one(conn: sqlite3.Connection, j: NewJob, created: float) -> None:
                                j.event_id, j.schedule, j.concurrency_key))
 
 
-
-
 _JOB_COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max_attempts",
-            "run_at", "created_at")
+                "run_at", "created_at")
 #: Columns most jobs leave NULL.
 _OPTIONAL = ("unique_key", "event_id", "schedule", "concurrency_key")
 
 #: The one-row INSERT of a job, every column given.
 _INSERT_JOB = (f"INSERT INTO runner_job ({', '.join(_JOB_COLUMNS + _OPTIONAL)}) "
-              f"VALUES ({','.join('?' * len(_JOB_COLUMNS + _OPTIONAL))})")
+               f"VALUES ({','.join('?' * len(_JOB_COLUMNS + _OPTIONAL))})")
 
 #: Rows per statement: 64 x 14 values stays under 999, SQLite's limit on variables
 #: before 3.32.
@@ -293,11 +291,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         if isinstance(choice, Taken):
             rows = choice.rows
         elif ids:
-            rows = conn.execute(
-                f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-                f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN "
-                f"({','.join('?' * len(ids))}) RETURNING id, data, attempt, priority, run_at, "
-                f"task, queue, rowid", (now, owner, now + lease_seconds, *ids)).fetchall()
+            rows = claim_rowids(conn, lease[:3], ",".join("?" * len(ids)), ids,
+                                "id, data, attempt, priority, run_at, task, queue, rowid")
             rank = {rowid: n for n, rowid in enumerate(ids)}
             rows.sort(key=lambda r: rank[r[7]])
         next_due = choice.next_due
