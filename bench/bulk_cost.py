@@ -18,14 +18,17 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HERE))
+
+from bench.harness import jobs_written  # noqa: E402
 
 SCRIPT = """
-import sys, tempfile
+import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from bench.bench_bulk import SETTINGS, bulk_noop
 from runner import configure, load_settings
-directory = Path(tempfile.mkdtemp())
+directory = Path(sys.argv[2])
 (directory / "settings.toml").write_text(SETTINGS.format(db=directory / "jobs.db"))
 configure(load_settings(directory / "settings.toml", environ={{}}))
 bulk_noop(-1)
@@ -37,8 +40,11 @@ def instructions(script: Path, jobs: int) -> int:
     with tempfile.TemporaryDirectory() as work:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.out",
-             sys.executable, str(script), str(jobs)],
+             sys.executable, str(script), str(jobs), work],
             capture_output=True, text=True, check=True).stderr
+        written = jobs_written(Path(work) / "jobs.db")
+    if written != jobs + 1:  # the map's jobs and the call that opens the database
+        raise SystemExit(f"{written} jobs written for {jobs + 1} calls")
     found = re.search(r"Collected : (\d+)", out)
     assert found, out
     return int(found.group(1))

@@ -30,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import jobs_written  # noqa: E402
+
 SETTINGS = """
 [runner]
 database = "{db}"
@@ -57,6 +59,10 @@ def instructions(work: Path, system: str, count: int) -> int:
                     "bench.enqueue", system, str(count), "--settings", str(settings)],
                    env=env, cwd=run, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
+    written = jobs_written(run / ("h.db" if system == "plain" else "jobs.db"),
+                           plain=system == "plain")
+    if written != count + 1:  # the calls and the one that opens the database
+        raise SystemExit(f"{system}: {written} jobs written for {count + 1} calls")
     for line in out.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
             return int(line.split()[1])
@@ -127,6 +133,10 @@ def main() -> None:
     for _ in range(args.rounds):
         runs["plain"].append(per_call(core_tasks.plain_noop, args.jobs))
         runs["ours"].append(per_call(core_tasks.runner_noop, args.jobs))
+    calls = 1 + args.rounds * args.jobs
+    for db, plain_side in ((work / "h.db", True), (work / "jobs.db", False)):
+        if (written := jobs_written(db, plain=plain_side)) != calls:
+            raise SystemExit(f"{db.name}: {written} jobs written for {calls} calls")
     plain, ours = (statistics.median(runs[k]) for k in ("plain", "ours"))
     print(f"CPU per single enqueue, synchronous=OFF both sides, {args.jobs} x {args.rounds} "
           f"rounds A B A B (medians): plain huey {plain:.1f} us, ours {ours:.1f} us "

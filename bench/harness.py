@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -67,3 +68,14 @@ def line(label: str, plain: float, ours: float, unit: str, higher_is_better: boo
     ratio = ours / plain if higher_is_better else plain / ours if ours else float("inf")
     return (f"  {label:<44} plain {plain:>10.1f} {unit:<7} ours {ours:>10.1f} {unit:<7} "
             f"{ratio:5.2f}x")
+
+
+def jobs_written(db: Path, plain: bool = False) -> int:
+    """Jobs in a SQLite file: ours (``runner_job``) or plain huey's queue (``task``).
+
+    A benchmark that only enqueues checks with it that every call wrote its job."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        table = "task" if plain else "runner_job"
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
