@@ -7,7 +7,10 @@ order of enqueueing.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -15,7 +18,7 @@ import redis
 from runner.errors import DuplicateJob
 from runner.store.job_rows import QueueBound
 from runner.store.redis import RedisStore
-from runner.store.redis.quick import push_request
+from runner.store.redis.quick import push_request, wake_request
 from runner.store.rows import JobFilter
 from tests.conformance.helpers import OWNER, T0, job
 from tests.redis_support import fresh_store
@@ -36,23 +39,41 @@ def claim(store: RedisStore, want: int = 10, now: float = T0) -> list[str]:
                                       want=want).claimed]
 
 
-def test_the_request_is_what_the_client_would_send():
+def test_the_request_is_one_rpush_of_the_whole_job():
     new = job(T0, queue="mail", priority=3, concurrency_key="k\x1fx")
     packed = push_request(b"pre:", new, T0 + 1)
-    entry = b"3\x1f%s\x1f%020.6f\x1ftests.jobs.add\x1f%s\x1fmail" % (
-        repr(T0).encode(), T0, new.id.encode())
+    entry = b"3\x1f%s\x1f%s\x1f1\x1ftests.jobs.add\x1f%s\x1fmail\x1f2\x1f3\x1f()k\x1fxpayload" % (
+        repr(T0).encode(), repr(T0 + 1).encode(), new.id.encode())
     conn = redis.Redis().connection_pool.make_connection()
-    expected = b"".join(conn.pack_commands([
-        ("MULTI",),
-        ("HSET", f"pre:job:{new.id}", "id", new.id, "task", new.task, "queue", "mail",
-         "priority", "3", "max_attempts", "1", "run_at", repr(T0), "created_at", repr(T0 + 1),
-         "attempt", "0", "crashes", "0", "failures", "0", "state", "available",
-         "args", "()", "concurrency_key", "k\x1fx"),
-        ("SET", f"pre:data:{new.id}", b"payload"),
-        ("RPUSH", "pre:inbox", entry),
-        ("PUBLISH", "pre:wake", "1"),
-        ("EXEC",)]))
-    assert packed == expected
+    assert packed == b"".join(conn.pack_commands([("RPUSH", "pre:inbox", entry)]))
+    assert wake_request(b"pre:") == b"".join(conn.pack_commands([("PUBLISH", "pre:wake", "1")]))
+
+
+def test_a_quick_job_reads_back_as_the_script_writes_it(store):
+    """Every field, NULLs, separators and any bytes in args, key and payload included."""
+    odd = b"\x1f\x00\r\n\xff" * 3
+    pairs = []
+    for args, key in ((None, None), ("(\x1f'a',)", None), (None, "k\x1f\x1f"), ("", "")):
+        made = [replace(job(T0 - 5, queue="mail", priority=-7, max_attempts=4,
+                            concurrency_key=key), args=args, data=odd) for _ in range(2)]
+        made[1].fresh = False  # the scripted enqueue, which writes the inbox first
+        store.enqueue([made[0]], now=T0)
+        assert inbox(store) == 1
+        store.enqueue([made[1]], now=T0)
+        pairs.append([m.id for m in made])
+    store._settle()  # as a reader does first
+    for quick_id, scripted_id in pairs:
+        fields = [store.r.hgetall(store.k("job", i)) for i in (quick_id, scripted_id)]
+        rowids = [int(f.pop(b"rowid")) for f in fields]
+        assert rowids[0] < rowids[1]  # enqueued first, so numbered first
+        assert [f.pop(b"id") for f in fields] == [quick_id.encode(), scripted_id.encode()]
+        created = [float(f.pop(b"created_at")) for f in fields]  # the script's number: %.17g
+        assert created == [T0, T0]
+        assert fields[0] == fields[1]
+        assert store.r.get(store.k("data", quick_id)) == odd
+    claimed = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=8).claimed
+    assert {c.id for c in claimed} == {i for p in pairs for i in p}
+    assert {c.data for c in claimed} == {odd}
 
 
 def test_a_fresh_plain_job_waits_in_the_inbox_and_every_reader_sees_it(store):
@@ -146,3 +167,71 @@ def test_the_own_connection_reconnects_after_a_restart(store):
     store.enqueue([second], now=T0)
     assert inbox(store) == 2
     assert claim(store) == [first.id, second.id]
+
+
+def test_a_job_still_in_the_inbox_is_not_final(store):
+    new = job(T0)
+    store.enqueue([new], now=T0)
+    assert inbox(store) == 1
+    assert not store.job_is_final(new.id)  # what a result handle asks before it waits
+    assert store.job_is_final("no-such-job")
+
+
+def _subscribed(store: RedisStore):  # noqa: ANN202
+    pubsub = store.r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(store.k("wake"))
+    deadline = time.monotonic() + 5
+    while pubsub.get_message(timeout=0.1) is None and time.monotonic() < deadline:
+        pass  # the subscription is confirmed once a first read has gone by
+    return pubsub
+
+
+def _messages(pubsub) -> int:  # noqa: ANN001
+    count = 0
+    while pubsub.get_message(timeout=0.2) is not None:
+        count += 1
+    return count
+
+
+def test_an_idle_worker_is_woken_at_once_by_a_quick_job(store):
+    woken = threading.Event()
+    stop = store.listen(woken.set)
+    assert stop is not None
+    producer = RedisStore(store.url, prefix=store.prefix)
+    try:
+        assert woken.wait(5)  # the listener looks once as it subscribes
+        for _ in range(3):  # each time the worker has taken the inbox and waits again
+            woken.clear()
+            started = time.monotonic()
+            producer.enqueue([job(T0)], now=T0)
+            assert woken.wait(1.0), "no wake-up for a job pushed into an empty inbox"
+            assert time.monotonic() - started < 0.5  # at once, not at a poll
+            assert len(claim(store)) == 1
+    finally:
+        stop()
+        producer.close()
+
+
+def test_a_burst_of_quick_jobs_publishes_one_wake_up(store):
+    pubsub = _subscribed(store)
+    try:
+        for _ in range(5):
+            store.enqueue([job(T0)], now=T0)
+        assert _messages(pubsub) == 1  # the push that found the inbox empty
+        assert len(claim(store)) == 5
+        store.enqueue([job(T0)], now=T0)
+        assert _messages(pubsub) == 1  # the inbox was taken: the next push wakes again
+    finally:
+        pubsub.close()
+
+
+def test_a_claim_that_leaves_part_of_the_inbox_asks_to_be_called_again_at_once(store):
+    from runner.store.redis.lua_jobs import ABSORB
+
+    for _ in range(ABSORB + 1):
+        store.enqueue([job(T0, queue="elsewhere")], now=T0)
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1, queues=["default"])
+    assert result.claimed == [] and inbox(store) == 1
+    assert result.next_due == T0  # no push publishes while the inbox holds jobs
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1, queues=["default"])
+    assert inbox(store) == 0 and result.next_due is None

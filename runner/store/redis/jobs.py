@@ -24,7 +24,7 @@ from runner.store.redis.codec import (
     pairs_args,
 )
 from runner.store.redis.connection import RedisBase
-from runner.store.redis.quick import REPLIES, push_request, quick
+from runner.store.redis.quick import push_request, quick, wake_request
 from runner.store.rows import ClaimResult
 from runner.store.states import FINAL, FUTURE, JobState
 
@@ -50,15 +50,22 @@ class JobMachine(RedisBase):
 
         On this thread's own connection; whatever goes wrong, the caller takes the
         scripted enqueue, which checks everything (an id already written included).
+        The push that finds the inbox empty publishes the wake-up; the others leave
+        it to the workers already woken (a lost wake-up costs a poll, as ever).
         """
+        prefix = self.p.encode()
         try:
-            replies = self.send_raw(push_request(self.p.encode(), job, now), REPLIES)
+            [length] = self.send_raw(push_request(prefix, job, now), 1)
         except redis.RedisError:
             return False
-        done = replies[-1]
-        if not isinstance(done, list) or any(isinstance(r, Exception) for r in done):
+        if length.__class__ is not int:
             return False
-        self._published.woke = True  # the transaction published the wake-up
+        if length == 1:
+            try:
+                self.send_raw(wake_request(prefix), 1)
+            except redis.RedisError:
+                return True  # written; ``wakeup`` publishes by the client instead
+        self._published.woke = True  # published, or no wake-up is needed
         return True
 
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
@@ -162,4 +169,7 @@ class JobMachine(RedisBase):
 
     def job_is_final(self, job_id: str) -> bool:
         state = self.r.hget(self.k("job", job_id), "state")
+        if state is None:  # not written yet, or still an entry of the inbox
+            self._settle()
+            state = self.r.hget(self.k("job", job_id), "state")
         return state is None or state.decode() in FINAL

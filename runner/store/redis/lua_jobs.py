@@ -31,9 +31,9 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
-* ``inbox``: jobs of the quick enqueue (their hash and payload written) not yet in any
-  index, without a rowid: the enqueue of a plain job is four plain writes, and the
-  claim indexes the inbox in bulk (``absorb``);
+* ``inbox``: jobs of the quick enqueue, each one entry with all its fields and payload
+  (no hash nor index yet): the enqueue of a plain job is one RPUSH, and the claim
+  writes and indexes the inbox in bulk (``absorb``);
 * ``kv``: results; ``revoked``: huey's revocations (the claim says whether any exist);
   ``dispatch``: waiting dispatch jobs by ``run_at``;
   ``evjobs:<event>``: the jobs of an event by rowid; ``slive:<schedule>``: live job
@@ -75,14 +75,16 @@ local function zadd_many(key, pairs)
   end
 end
 
--- The inbox: jobs the quick enqueue wrote (their hash and payload, see
--- ``runner.store.redis.jobs.JobMachine.push``) that no index holds yet, oldest first,
--- each as ``priority<US>run_at<US>run_key<US>task<US>id<US>queue``. ``absorb`` takes
--- the oldest ``limit`` of them (nil: all), gives them rowids in inbox order and indexes
--- them as ``insert`` does, one ZADD or HINCRBY per index and queue. The claim takes
--- a bounded part; every other script but a worker's hot ones takes the whole inbox
--- before it reads, and ``get`` does for a job it finds without a rowid, so no script
--- sees a job half indexed, and rowids keep the order of enqueueing.
+-- The inbox: jobs the quick enqueue wrote (``runner.store.redis.quick.push_request``)
+-- that have no hash, payload key nor index yet, oldest first, each as
+-- ``priority, run_at, created_at, max_attempts, task, id, queue, #args, #concurrency_key``
+-- (each followed by US; an empty length is NULL), then args, concurrency key and the
+-- payload end to end. ``absorb`` takes the oldest ``limit`` of them (nil: all), writes
+-- each job as ``insert`` does, with rowids in inbox order, and indexes them in bulk,
+-- one ZADD or HINCRBY per index and queue. The claim takes a bounded part; every
+-- other script but a worker's hot ones takes the whole inbox before it reads, and
+-- ``get`` does for a job it does not find while the inbox holds any, so no script
+-- misses a job, and rowids keep the order of enqueueing.
 local function absorb(limit)
   local key = P..'inbox'
   local n = redis.call('LLEN', key)
@@ -95,22 +97,34 @@ local function absorb(limit)
   for _, e in ipairs(rows) do
     rowid = rowid + 1
     local f, at = {}, 1
-    for i = 1, 5 do
+    for i = 1, 9 do
       local sep = string.find(e, US, at, true)
       f[i] = string.sub(e, at, sep - 1)
       at = sep + 1
     end
-    local id, q = f[5], string.sub(e, at)
-    redis.call('HSET', P..'job:'..id, 'rowid', rowid)
+    local id, q = f[6], f[7]
+    local fields = {'id', id, 'task', f[5], 'queue', q, 'priority', f[1], 'attempt', 0,
+      'max_attempts', f[4], 'run_at', f[2], 'created_at', f[3], 'crashes', 0, 'failures', 0,
+      'rowid', rowid, 'state', 'available'}
+    for i, name in ipairs({'args', 'concurrency_key'}) do
+      if f[7 + i] ~= '' then
+        local to = at + tonumber(f[7 + i])
+        fields[#fields + 1] = name; fields[#fields + 1] = string.sub(e, at, to - 1)
+        at = to
+      end
+    end
+    redis.call('HSET', P..'job:'..id, unpack(fields))
+    redis.call('SET', P..'data:'..id, string.sub(e, at))
     all[#all + 1] = rowid; all[#all + 1] = id
     local g = per[q]
     if not g then g = {ready={}, wait={}, n=0}; per[q] = g end
     local text = tostring(rowid)
     g.ready[#g.ready + 1] = -tonumber(f[1])
-    g.ready[#g.ready + 1] = f[3] .. ':' .. string.rep('0', 12 - #text) .. text .. ':' .. id
+    g.ready[#g.ready + 1] = string.format('%020.6f', tonumber(f[2])) .. ':' ..
+      string.rep('0', 12 - #text) .. text .. ':' .. id
     g.wait[#g.wait + 1] = f[2]; g.wait[#g.wait + 1] = id
     g.n = g.n + 1
-    local total = f[4] .. US .. q .. US .. 'enqueued'
+    local total = f[5] .. US .. q .. US .. 'enqueued'
     made[total] = (made[total] or 0) + 1
   end
   zadd_many(P..'jobs', all)
@@ -127,10 +141,11 @@ end
 
 local function get(id)
   local v = redis.call('HMGET', P..'job:'..id, unpack(IDX))
-  if not v[1] then return nil end
-  if not v[9] then  -- still in the inbox: index it first
-    absorb(nil)
+  if not v[1] then
+    if redis.call('LLEN', P..'inbox') == 0 then return nil end
+    absorb(nil)  -- it may be in the inbox: write it first
     v = redis.call('HMGET', P..'job:'..id, unpack(IDX))
+    if not v[1] then return nil end
   end
   local h = {id=id}
   for i, name in ipairs(IDX) do h[name] = v[i] or nil end

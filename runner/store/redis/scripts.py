@@ -50,7 +50,8 @@ local queues = {}
 for i = 1, nq do queues[i] = ARGV[8 + i] end
 local acks = read_acks(9 + nq)
 for _, ack in ipairs(acks) do complete(ack) end
-absorb(ABSORB)
+-- a part of a large inbox left: read on at once (no push publishes while it holds jobs)
+local backlog = absorb(ABSORB) == ABSORB and redis.call('LLEN', P..'inbox') > 0
 if nq == 0 then queues = redis.call('SMEMBERS', P..'queues') end
 local paused_queues, paused_tasks = paused_sets()
 if next(paused_queues) then
@@ -122,7 +123,7 @@ if #claimed == 0 and not suspect then
   if token_due and (not next_due or token_due < tonumber(next_due)) then
     next_due = exact(token_due)
   end
-  if more then next_due = exact(now) end  -- held-back jobs parked; read on at once
+  if more or backlog then next_due = exact(now) end  -- held-back or unindexed jobs left
 end
 return {claimed, next_due, suspect and 1 or 0, redis.call('HLEN', P..'revoked'), full}
 """,
