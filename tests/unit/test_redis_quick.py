@@ -159,6 +159,21 @@ def test_a_failed_quick_write_falls_back_to_the_script(store, monkeypatch):
     assert claim(store) == [new.id]
 
 
+def test_a_push_whose_reply_is_lost_counts_as_written_once(store, monkeypatch):
+    real = store.send_raw
+
+    def reply_lost(packed: bytes, replies: int) -> list[object]:
+        real(packed, replies)
+        raise redis.ConnectionError("connection lost after the push ran")
+
+    monkeypatch.setattr(store, "send_raw", reply_lost)
+    new = job(T0)
+    assert store.enqueue([new], now=T0).duplicates == {}  # not a DuplicateJob of itself
+    monkeypatch.undo()
+    assert claim(store) == [new.id]
+    assert store.count_in_state("available") == 0
+
+
 def test_the_own_connection_reconnects_after_a_restart(store):
     first = job(T0)
     store.enqueue([first], now=T0)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import redis
 
+from runner.errors import DuplicateJob
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Claimed, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.redis.codec import (
@@ -73,9 +74,20 @@ class JobMachine(RedisBase):
         if not jobs:
             return Enqueued({})
         if (len(jobs) == 1 and not queue_size and quick(jobs[0], now)
-                and not any(b.max_size for b in (bounds or {}).values())
-                and self.push(jobs[0], now)):
-            return Enqueued({})
+                and not any(b.max_size for b in (bounds or {}).values())):
+            if self.push(jobs[0], now):
+                return Enqueued({})
+            try:
+                return self._scripted(jobs, now, 0, None)
+            except DuplicateJob as exc:
+                if exc.by != "id":
+                    raise
+                # No job had this fresh id: the push did land, and only its reply was lost.
+                return Enqueued({})
+        return self._scripted(jobs, now, queue_size, bounds)
+
+    def _scripted(self, jobs: Sequence[NewJob], now: float, queue_size: int,
+                  bounds: Mapping[str, QueueBound] | None) -> Enqueued:
         limits: list[Arg] = [0]
         for queue, bound in (bounds or {}).items():
             if bound.max_size or queue_size:  # an unbounded queue under no queue_size: no bound
