@@ -57,6 +57,23 @@ def test_a_worker_process_on_redis_runs_jobs_and_stops_cleanly(on_redis, make_wo
     assert row.state == "stopped"
 
 
+def test_an_idle_worker_process_starts_a_quick_job_at_once_not_at_its_poll(
+        tmp_path, make_worker):
+    redis_or_skip()
+    settings = redis_settings(tmp_path, new_prefix(), worker={"poll_interval": 60})
+    huey = _configured(settings)
+    try:
+        make_worker(settings=settings)
+        assert jobs.add(1, 1).get(blocking=True, timeout=30) == 2  # up, and idle after
+        for n in range(5):  # each one into an empty inbox, the worker waiting on its wake-up
+            started = time.monotonic()
+            assert jobs.add(n, 1).get(blocking=True, timeout=30) == n + 1
+            assert time.monotonic() - started < 2.0, "the worker waited for its poll"
+    finally:
+        _store(huey).delete_all()
+        _store(huey).close()
+
+
 def test_a_killed_worker_process_job_runs_again_on_redis(on_redis, make_worker, record_file):
     huey, settings = on_redis
     result = jobs.record_then_sleep("slow", 30)
