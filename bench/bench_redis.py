@@ -12,11 +12,14 @@ worker's in-flight set under a lease (at-least-once). Each figure is the
 median of ``--rounds`` rounds run A B A B. ``--memory`` also measures the Redis
 memory of 100,000 jobs (waiting, then completed and retained) and of 100,000
 log records, summed with ``MEMORY USAGE`` over the benchmark's own keys.
+``--callgrind`` measures only the client's instructions per single enqueue, which
+do not move with the load of the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -86,6 +89,19 @@ class System:
                     "--settings", str(self.settings)]
         return spawn(args, self.env, self.dir, self.log)
 
+    def written(self) -> int:
+        """Jobs waiting in this system's keys (what an enqueue-only run must have written)."""
+        if self.name == "plain":
+            name = re.sub("[^A-Za-z0-9_]", "", self.key)  # as RedisStorage cleans it
+            return int(redis.Redis.from_url(self.url).llen(f"huey.redis.{name}"))
+        from runner.store.redis import RedisStore
+
+        store = RedisStore(self.url, prefix=self.key)
+        try:
+            return store.count_in_state("available")
+        finally:
+            store.close()
+
     def records(self) -> list[tuple[int, float]]:
         return [r for r in read_record(self.record) if r[0] >= 0]
 
@@ -131,6 +147,37 @@ def latency(system: System, idle: float, count: int = 250) -> tuple[float, float
         return delays[0], percentile(delays, 50), percentile(delays, 99)
     finally:
         system.clean()
+
+
+def instructions(system: System, count: int) -> int:
+    """User-space instructions of one ``bench.enqueue`` run of ``count`` jobs (callgrind)."""
+    out = system.dir / f"callgrind-{count}.out"
+    args = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
+            "--collect-jumps=no", python(), "-m", "bench.enqueue",
+            "plain" if system.name == "plain" else "ours", str(count),
+            "--settings", str(system.settings), "--tasks", "bench.redis_tasks"]
+    try:
+        spawn(args, system.env, system.dir, system.dir / "callgrind.log").wait()
+        if (written := system.written()) != count + 1:  # the calls and the opening one
+            raise SystemExit(f"{system.name}: {written} jobs written for {count + 1} calls")
+    finally:
+        system.clean()
+    for text in out.read_text().splitlines():
+        if text.startswith(("summary:", "totals:")):
+            return int(text.split()[1])
+    raise SystemExit(f"no totals in {out}")
+
+
+def callgrind(work: Path, url: str, small: int = 200, large: int = 1200) -> None:
+    """Client instructions per single enqueue, both sides (the runs' difference: start-up
+    cancels out). Redis's own work is not counted: ``INFO commandstats`` has it per command."""
+    per = {}
+    for name in ("plain", "ours"):
+        runs = [instructions(System(name, work, 1, url), n) for n in (small, large)]
+        per[name] = (runs[1] - runs[0]) / (large - small)
+    print(f"client instructions per single enqueue (callgrind, {large} - {small} jobs): "
+          f"plain huey {per['plain']:,.0f}, ours {per['ours']:,.0f} "
+          f"({per['plain'] / per['ours']:.2f}x)")
 
 
 def memory(url: str, count: int = 100_000) -> None:
@@ -181,8 +228,13 @@ def main() -> None:
     parser.add_argument("--url", default=URL)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="only the client instructions per enqueue, under valgrind")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    if args.callgrind:
+        callgrind(work, args.url)
+        return
     print(f"redis benchmark: {args.jobs} no-op jobs, {args.rounds} rounds A B A B (medians), "
           f"Redis {args.url}, work dir {work}")
     print("plain = huey RedisHuey (thread workers, INFO, pops a job: a crash loses it); ours = "
