@@ -184,6 +184,18 @@ def test_the_own_connection_reconnects_after_a_restart(store):
     assert claim(store) == [first.id, second.id]
 
 
+def test_a_large_payload_takes_the_script_so_a_claim_reads_a_bounded_inbox(store):
+    from runner.store.redis.quick import MAX_DATA
+
+    small, large = (replace(job(T0), data=b"x" * n) for n in (MAX_DATA, MAX_DATA + 1))
+    store.enqueue([small], now=T0)
+    assert inbox(store) == 1
+    store.enqueue([large], now=T0)
+    assert inbox(store) == 0  # the script wrote it, after the inbox
+    assert [c.data for c in store.claim(now=T0, owner=OWNER, lease_seconds=30,
+                                        want=2).claimed] == [small.data, large.data]
+
+
 def test_a_job_still_in_the_inbox_is_not_final(store):
     new = job(T0)
     store.enqueue([new], now=T0)

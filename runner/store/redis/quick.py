@@ -25,10 +25,16 @@ _ENTRY = b"%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s%s%s"
 _WAKE = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%swake\r\n$1\r\n1\r\n"
 
 
+#: Largest payload of the quick enqueue: a claim reads up to ``ABSORB`` entries in one
+#: script, so larger payloads are written by the scripted enqueue, one job at a time.
+MAX_DATA = 4096
+
+
 def quick(job: NewJob, now: float) -> bool:
     """Whether ``job`` may take the quick enqueue (its queue's bound aside)."""
     return (job.fresh and job.unique_key is None and job.event_id is None
-            and job.schedule is None and job.run_at <= now and job.task != DISPATCH_TASK)
+            and job.schedule is None and job.run_at <= now and job.task != DISPATCH_TASK
+            and len(job.data) <= MAX_DATA)
 
 
 def push_request(prefix: bytes, job: NewJob, now: float) -> bytes:
