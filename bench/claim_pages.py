@@ -1,0 +1,105 @@
+"""Where a drain's claim commits write: WAL frames per claim, by table and index.
+
+    .venv/bin/python bench/claim_pages.py [--jobs 20000] [--claim 64]
+
+Drains ``--jobs`` jobs spread over bench_flow.py's 4 queues from this process,
+as a worker at full speed does (each claim of ``--claim`` jobs also completes
+the jobs of the claim before it, in one commit), with the WAL never
+checkpointed; then reads the WAL: each frame names the page it writes, and
+SQLite's ``dbstat`` names the table or index that owns the page
+(:mod:`bench.wal_pages`). Three configurations: no ``[queues]``, bench_flow.py's
+limits configured but not binding (weights 4:3:2:1, a concurrency and a rate
+limit), and the same limits with equal weights. Counted, not timed: the load
+of the machine does not change the figures.
+
+What it shows: with unequal weights the queues are drained at different
+speeds, so the rows one claim takes lie in as many places of the table (and
+of the history indexes keyed by creation time) as there are queues, where a
+claim in plain order takes neighbouring rows; the pages written per claim
+follow. With equal weights the same limits write about what no limits write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_flow import NOT_BINDING, QUEUES, Run  # noqa: E402
+from bench.wal_pages import owners, read_wal  # noqa: E402
+
+EQUAL_WEIGHTS = "\n".join("weight = 1" if line.startswith("weight") else line
+                          for line in NOT_BINDING.splitlines())
+
+
+def drain(work: Path, name: str, queues: str, jobs: int, want: int) -> None:
+    from runner.config import load_settings
+    from runner.flow import FlowLimits
+    from runner.runner_huey import RunnerHuey
+    from runner.store.job_rows import Ack, NewJob
+    from runner.store.sqlite import SqliteStore
+    from runner.store.sqlite.db import open_database
+    from runner.store.sqlite.schema import prepare_database
+
+    run = Run(work, name, queues)
+    settings = load_settings(run.settings, environ={})
+    db = open_database(settings.database_path, settings.database)
+    prepare_database(db)
+    store = SqliteStore(db)
+    now = time.time()
+    # About the size of bench_flow.py's jobs (a pickled call of flow_noop).
+    rows = [NewJob(f"j{n:07d}", "flow_noop", QUEUES[n % len(QUEUES)], 0, b"x" * 300, None, 1,
+                   now) for n in range(jobs)]
+    for start in range(0, jobs, 5000):
+        store.enqueue(rows[start:start + 5000], now=now)
+    limits = RunnerHuey("claim-pages").task_registry.flow_limits(settings)
+    conn = db.connection()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    running: list[str] = []
+    labels: dict[str, tuple[str, str]] = {}
+    claimed = 0
+    while True:
+        at = time.time()
+        acks = [Ack(job_id, 1, at, at) for job_id in running]
+        result = store.claim(now=at, owner="bench", lease_seconds=60, want=want, acks=acks,
+                             labels=labels, limits=limits if queues else FlowLimits())
+        labels.update(result.labels)
+        running = [c.id for c in result.claimed]
+        claimed += len(running)
+        if not running:
+            break
+    commits = read_wal(Path(f"{settings.database_path}-wal"))
+    names = owners(Path(settings.database_path))
+    by_name: collections.Counter[str] = collections.Counter()
+    for pages in commits:
+        by_name.update(names.get(page, "other") for page in pages)
+    n = len(commits) or 1
+    print(f"{name}: {claimed} jobs in {len(commits)} claim commits, "
+          f"{sum(map(len, commits)) / n:.1f} WAL frames per commit")
+    for table, count in by_name.most_common():
+        if count / n >= 0.05:
+            print(f"    {count / n:6.2f}  {table}")
+    db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--claim", type=int, default=64,
+                        help="jobs per claim (a worker claims up to 64 while jobs are short)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="claim-pages-"))
+    for name, queues in (("none", ""), ("limits", NOT_BINDING),
+                         ("equal-weights", EQUAL_WEIGHTS)):
+        drain(work, name, queues, args.jobs, args.claim)
+
+
+if __name__ == "__main__":
+    main()
