@@ -1,8 +1,9 @@
-"""Redis: the quick enqueue (four plain writes and an inbox entry) and the inbox's indexing.
+"""Redis: the quick enqueue (one RPUSH of the whole job) and the inbox's writing out.
 
-A fresh plain job is written without a script and indexed by the next claim or
-script, in bulk; every reader sees it as waiting before that, and rowids keep the
-order of enqueueing.
+A fresh plain job is pushed without a script and written out and indexed by the
+next claim or script, in bulk; every reader sees it as waiting before that, and
+rowids keep the order of enqueueing. Only the push into an empty inbox wakes the
+workers, and an idle one wakes at once.
 """
 
 from __future__ import annotations

@@ -146,11 +146,11 @@ class RedisBase:
             raise
 
     def _settle(self) -> None:
-        """Index the inbox (jobs of the quick enqueue) before reading an index of jobs.
+        """Write out the inbox (jobs of the quick enqueue) before reading jobs or indexes.
 
-        Only their hashes and payloads are written yet (see ``absorb`` in
-        :mod:`.lua_jobs`); indexing them changes no job, so a read-only handle does it
-        too. One LLEN when the inbox is empty.
+        Each is one entry there until then (see ``absorb`` in :mod:`.lua_jobs`);
+        writing them out changes no job's state, so a read-only handle does it too.
+        One LLEN when the inbox is empty.
         """
         if self.r.llen(self.k("inbox")):
             self.run("absorb")
