@@ -13,7 +13,10 @@ median of ``--rounds`` rounds run A B A B. ``--memory`` also measures the Redis
 memory of 100,000 jobs (waiting, then completed and retained) and of 100,000
 log records, summed with ``MEMORY USAGE`` over the benchmark's own keys.
 ``--callgrind`` measures only the client's instructions per single enqueue, which
-do not move with the load of the machine.
+do not move with the load of the machine. ``--enqueue-only`` measures only the
+enqueue rate from a script, in ``--rounds`` rounds A B A B of ``--jobs`` jobs
+each into fresh keys, with no worker running and nothing else between them
+(every call's job counted), and prints every round.
 """
 
 from __future__ import annotations
@@ -180,6 +183,27 @@ def callgrind(work: Path, url: str, small: int = 200, large: int = 1200) -> None
           f"({per['plain'] / per['ours']:.2f}x)")
 
 
+def enqueue_only(work: Path, url: str, jobs: int, rounds: int) -> None:
+    """Enqueue rate from a script, rounds A B A B, each into fresh keys, nothing else running."""
+    runs: dict[str, list[float]] = {"plain": [], "ours": []}
+    for _ in range(rounds):
+        for name, rates in runs.items():
+            system = System(name, work, 1, url)
+            try:
+                rates.append(system.enqueue(jobs))
+                if (written := system.written()) != jobs + 1:  # and the call that connects
+                    raise SystemExit(f"{name}: {written} jobs written for {jobs + 1} calls")
+            finally:
+                system.clean()
+    print(f"enqueue from a script, {jobs} jobs, {rounds} rounds A B A B (medians; rounds: "
+          f"plain {' '.join(f'{r:.0f}' for r in runs['plain'])}; "
+          f"ours {' '.join(f'{r:.0f}' for r in runs['ours'])}):")
+    print(line("enqueues/s", statistics.median(runs["plain"]), statistics.median(runs["ours"]),
+               "/s"))
+    paired = statistics.median(o / p for p, o in zip(runs["plain"], runs["ours"], strict=True))
+    print(f"  median of the paired rounds' ratio: {paired:.2f}x")
+
+
 def memory(url: str, count: int = 100_000) -> None:
     """Bytes Redis holds for ``count`` jobs (waiting, then completed) and log records."""
     from runner.store.job_rows import Ack, NewJob
@@ -230,10 +254,15 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--callgrind", action="store_true",
                         help="only the client instructions per enqueue, under valgrind")
+    parser.add_argument("--enqueue-only", action="store_true",
+                        help="only the enqueue rate from a script, rounds A B A B")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-redis-"))
     if args.callgrind:
         callgrind(work, args.url)
+        return
+    if args.enqueue_only:
+        enqueue_only(work, args.url, args.jobs, args.rounds)
         return
     print(f"redis benchmark: {args.jobs} no-op jobs, {args.rounds} rounds A B A B (medians), "
           f"Redis {args.url}, work dir {work}")
