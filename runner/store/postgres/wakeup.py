@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import weakref
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 #: The payload of the notification a revocation's write sends (see :mod:`.kv`).
 REVOKED = "revoke"
+#: The start of a listener's stop notification: listeners act only on their own.
+STOP = "stop "
+#: Seconds a listener waits for a notification before it looks at its stop flag again
+#: (a stop notifies the listener itself, so this bounds only a lost one).
+RECEIVE_TIMEOUT = 1.0
 
 
 class Listener:
@@ -40,6 +46,7 @@ class Listener:
         self.on_wake = on_wake
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stop_payload = STOP + os.urandom(8).hex()
 
     def start(self) -> bool:
         self._thread = threading.Thread(target=self._run, name="runner-listen", daemon=True)
@@ -47,8 +54,17 @@ class Listener:
         return True
 
     def stop(self) -> None:
+        """Stop listening; the thread waits for a notification, so it is sent its own
+        stop notification rather than left to sit out the receive timeout."""
         self._stopping.set()
         if self._thread is not None:
+            if self.db.listening:
+                try:
+                    with self.db.connect() as conn:
+                        conn.execute("SELECT pg_notify(%s, %s)",
+                                     (self.db.channel, self._stop_payload))
+                except psycopg.Error:
+                    pass  # the timeout ends the wait instead
             self._thread.join(3.0)
         self.db.listening = False
         self.db.revocations_may_have_changed()
@@ -68,11 +84,13 @@ class Listener:
                     delay = 0.5
                     while not self._stopping.is_set():
                         woke = False
-                        for note in conn.notifies(timeout=1.0, stop_after=1):
+                        for note in conn.notifies(timeout=RECEIVE_TIMEOUT, stop_after=1):
+                            if note.payload.startswith(STOP):
+                                continue  # a listener's stop: ours ends the loop below
                             woke = True
                             if note.payload == REVOKED:
                                 self.db.revocations_may_have_changed()
-                        if woke:
+                        if woke and not self._stopping.is_set():
                             self.on_wake()
                 self.db.listening = False
             except psycopg.Error as exc:

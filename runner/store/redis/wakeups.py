@@ -9,6 +9,7 @@ its workers once it is back, since jobs may have come while it was away.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -20,6 +21,11 @@ logger = logging.getLogger(__name__)
 
 #: Longest wait between two reconnection attempts, in seconds.
 MAX_BACKOFF = 5.0
+#: Seconds a listener waits for a message before it looks at its stop flag again (a
+#: stop publishes the listener's own stop message, so this bounds only a lost one).
+RECEIVE_TIMEOUT = 1.0
+#: The start of a stop message: listeners wake only for their own (``stop <token>``).
+STOP = b"stop "
 
 
 class RedisListener:
@@ -30,6 +36,7 @@ class RedisListener:
         self.on_wake = on_wake
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stop_message = STOP + os.urandom(8).hex().encode()
 
     def start(self) -> bool:
         self._thread = threading.Thread(target=self._run, name="runner-wakeup", daemon=True)
@@ -37,8 +44,14 @@ class RedisListener:
         return True
 
     def stop(self) -> None:
+        """Stop listening; the thread waits for a message, so it is sent its own stop
+        message rather than left to sit out the receive timeout."""
         self._stopping.set()
         if self._thread is not None:
+            try:
+                self.store.r.publish(self.store.k("wake"), self._stop_message)
+            except redis.RedisError:
+                pass  # the timeout ends the wait instead
             self._thread.join(2.0)
 
     def _run(self) -> None:
@@ -50,9 +63,13 @@ class RedisListener:
                 self.on_wake()  # anything written while we were not listening
                 delay = 0.1
                 while not self._stopping.is_set():
-                    if pubsub.get_message(timeout=1.0) is not None:
-                        while pubsub.get_message(timeout=0) is not None:
-                            pass  # a burst of wake-ups is one
+                    message = pubsub.get_message(timeout=RECEIVE_TIMEOUT)
+                    if message is None or self._stopping.is_set():
+                        continue
+                    woke = not message["data"].startswith(STOP)  # another's stop: not a job
+                    while (message := pubsub.get_message(timeout=0)) is not None:
+                        woke = woke or not message["data"].startswith(STOP)  # one per burst
+                    if woke:
                         self.on_wake()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 logger.warning("wake-ups from Redis lost (%s); reconnecting in %.1fs",

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 _MAX_PATH = 100  # sun_path is 108 bytes on Linux; leave room for the file name.
 _LIST_TTL = 0.5
+#: Seconds a listener's receive waits before it looks at its stop flag again (a stop
+#: pokes the socket, so this bounds only a stop whose poke was lost).
+RECEIVE_TIMEOUT = 1.0
 
 
 def wake_dir(db_path: Path, kind: str = "wake") -> Path:
@@ -118,7 +121,7 @@ class Listener:
             path = str(self.dir / f"{os.getpid()}-{os.urandom(4).hex()}.sock")
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(path)
-            sock.settimeout(1.0)
+            sock.settimeout(RECEIVE_TIMEOUT)
         except OSError as exc:
             logger.warning("wake-ups unavailable (%s); polling every poll_interval", exc)
             return False
@@ -128,9 +131,19 @@ class Listener:
         return True
 
     def stop(self) -> None:
-        """Stop listening and remove the socket file."""
+        """Stop listening and remove the socket file.
+
+        The thread waits in ``recv``: a byte sent to its own socket ends the wait now,
+        so a worker stopping while idle does not sit out the receive timeout.
+        """
         self._stopping.set()
         if self.path:
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as poke:
+                    poke.setblocking(False)
+                    poke.sendto(b"!", self.path)
+            except OSError:
+                pass  # the timeout ends the wait instead
             try:
                 os.unlink(self.path)
             except OSError:
@@ -149,6 +162,8 @@ class Listener:
                 continue
             except OSError:
                 return
+            if self._stopping.is_set():
+                return
             # Coalesce a burst of wake-ups into one.
             self._sock.setblocking(False)
             try:
@@ -157,5 +172,5 @@ class Listener:
             except OSError:
                 pass
             finally:
-                self._sock.settimeout(1.0)
+                self._sock.settimeout(RECEIVE_TIMEOUT)
             self.on_wake()
