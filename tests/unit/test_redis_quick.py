@@ -206,11 +206,10 @@ def test_a_job_still_in_the_inbox_is_not_final(store):
 
 
 def _subscribed(store: RedisStore):  # noqa: ANN202
-    pubsub = store.r.pubsub(ignore_subscribe_messages=True)
+    pubsub = store.r.pubsub()
     pubsub.subscribe(store.k("wake"))
-    deadline = time.monotonic() + 5
-    while pubsub.get_message(timeout=0.1) is None and time.monotonic() < deadline:
-        pass  # the subscription is confirmed once a first read has gone by
+    confirmed = pubsub.get_message(timeout=5.0)  # the reply to SUBSCRIBE comes first
+    assert confirmed is not None and confirmed["type"] == "subscribe"
     return pubsub
 
 
