@@ -94,30 +94,22 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
 
 
 def _insert_one(conn: sqlite3.Connection, j: NewJob, created: float) -> None:
-    state = "scheduled" if j.run_at > created else "available"
-    if (j.unique_key is None and j.event_id is None and j.schedule is None
-            and j.concurrency_key is None):
+    row = (j.id, j.task, j.queue, j.priority,
+           "scheduled" if j.run_at > created else "available", j.data, j.args,
+           j.max_attempts, j.run_at, created)
+    optional = (j.unique_key, j.event_id, j.schedule, j.concurrency_key)
+    if optional == (None, None, None, None):
         # Most jobs: the NULL columns left out, as insert_jobs does (each None bound
         # goes through sqlite3's adapter lookup, see there).
-        conn.execute(_INSERT_PLAIN_JOB, (j.id, j.task, j.queue, j.priority, state, j.data,
-                                         j.args, j.max_attempts, j.run_at, created))
-        return
-    conn.execute(_INSERT_JOB, (j.id, j.task, j.queue, j.priority, state, j.data, j.args,
-                               j.max_attempts, j.run_at, created, j.unique_key, j.event_id,
-                               j.schedule, j.concurrency_key))
+        conn.execute(_insert_many(1, False), row)
+    else:
+        conn.execute(_insert_many(1, True), row + optional)
 
 
 _JOB_COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max_attempts",
                 "run_at", "created_at")
 #: Columns most jobs leave NULL.
 _OPTIONAL = ("unique_key", "event_id", "schedule", "concurrency_key")
-
-#: The one-row INSERT of a job, every column given.
-_INSERT_JOB = (f"INSERT INTO runner_job ({', '.join(_JOB_COLUMNS + _OPTIONAL)}) "
-               f"VALUES ({','.join('?' * len(_JOB_COLUMNS + _OPTIONAL))})")
-#: The one-row INSERT of a job whose optional columns are all NULL.
-_INSERT_PLAIN_JOB = (f"INSERT INTO runner_job ({', '.join(_JOB_COLUMNS)}) "
-                     f"VALUES ({','.join('?' * len(_JOB_COLUMNS))})")
 
 #: Rows per statement: 64 x 14 values stays under 999, SQLite's limit on variables
 #: before 3.32.
