@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 
 import pytest
 
 from runner import DatabaseUnavailable
+from runner.store.sqlite.db import Database
 from tests import jobs
 
 
@@ -98,3 +100,24 @@ def test_a_shared_read_handle_reopens_a_replaced_file(tmp_path):
     other.replace(path)  # a restore swaps the file
     reader.refresh()
     assert reader.kv_items() == {"k": b"v"}
+
+
+def test_a_connection_opened_while_another_process_sets_the_file_up_waits_for_it(tmp_path):
+    # Eight producers opening a new file at once: one held the write lock while another's
+    # PRAGMA journal_mode = wal needed it, and SQLite refuses that at once (a shared lock
+    # waiting on a reserved one could deadlock), so the opener failed with DatabaseLocked.
+    path = tmp_path / "jobs.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE setup (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO setup VALUES (1)")
+    released = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    released.start()
+    try:
+        db = Database(path)
+        conn = db.connection()
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        db.close()
+    finally:
+        released.join()
+        holder.close()

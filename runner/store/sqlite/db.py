@@ -125,17 +125,34 @@ class Database:
     # -- connections -------------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
-        try:
-            if self.peewee.is_closed():
-                conn = self.peewee.connection()
-                self._local.identity = self._file_identity()
-                return conn
-            return self.peewee.connection()
-        except peewee.OperationalError as exc:
-            raise self._translate(exc) from None
-        except peewee.DatabaseError as exc:
-            raise self._translate(exc) from None
+        """This thread's connection, opened on first use.
+
+        Opening sets the pragmas, and ``journal_mode = wal`` on a file another process
+        is still setting up needs its write lock: SQLite refuses that at once rather
+        than wait (a reader waiting on a writer could deadlock), so the open is tried
+        again until ``write_deadline``, as a write would be.
+        """
+        give_up: float | None = None
+        delay = 0.005
+        while True:
+            try:
+                if self.peewee.is_closed():
+                    conn = self.peewee.connection()
+                    self._local.identity = self._file_identity()
+                    return conn
+                return self.peewee.connection()
+            except peewee.OperationalError as exc:
+                if not is_locked_error(exc):
+                    raise self._translate(exc) from None
+                give_up = give_up or time.monotonic() + self.options.write_deadline
+                if time.monotonic() >= give_up:
+                    raise self._translate(exc) from None
+                if not self.peewee.is_closed():
+                    self.peewee.close()
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.2)
+            except peewee.DatabaseError as exc:
+                raise self._translate(exc) from None
 
     def _file_identity(self) -> tuple[int, int] | None:
         try:
