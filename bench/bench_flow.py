@@ -7,7 +7,9 @@
    one ``run.py`` with the default 10 threads, with limits configured but not
    binding (weights 4:3:2:1, a concurrency limit of 500 on one queue, a rate
    limit of 100,000/s on another) against the same drain with no ``[queues]``
-   at all; rounds A B A B, medians, after one untimed warm-up drain of each.
+   at all, and with the same limits at equal weights (what the limits' own
+   work costs, apart from the order unequal weights drain in); rounds
+   A B C A B C, medians, after one untimed warm-up drain of each.
    Each drain starts with the disk quiet (the enqueue's and the earlier
    rounds' writes flushed, the earlier rounds' files deleted), so neither
    side pays for the other's writeback. Target: limits cost <= 10%.
@@ -58,6 +60,12 @@ rate_limit = "100000/s burst 1000"
 [queues.q3]
 weight = 1
 """
+
+#: The same limits with every weight 1: the queues drain side by side, so what
+#: this costs is the limits' own work, and the rest of the cost of NOT_BINDING is
+#: its weights' order (see bench/claim_pages.py).
+EQUAL_WEIGHTS = "\n".join("weight = 1" if line.startswith("weight") else line
+                          for line in NOT_BINDING.splitlines())
 
 QUEUES = ("q0", "q1", "q2", "q3")
 
@@ -193,24 +201,27 @@ def main() -> None:
 
 
 def measure_drain(work: Path, jobs: int, rounds: int) -> None:
-    runs: dict[str, list[float]] = {"none": [], "limits": []}
+    configs = {"none": "", "limits": NOT_BINDING, "equal": EQUAL_WEIGHTS}
+    runs: dict[str, list[float]] = {name: [] for name in configs}
     # Untimed: the first drain of each side pays for cold files and imports.
-    drain(work, "none", "", min(jobs, 5000))
-    drain(work, "limits", NOT_BINDING, min(jobs, 5000))
+    for name, queues in configs.items():
+        drain(work, name, queues, min(jobs, 5000))
     for _ in range(rounds):
-        runs["none"].append(drain(work, "none", "", jobs))
-        runs["limits"].append(drain(work, "limits", NOT_BINDING, jobs))
-    plain, limited = statistics.median(runs["none"]), statistics.median(runs["limits"])
-    paired = statistics.median(b / a for a, b in zip(runs["none"], runs["limits"], strict=True))
+        for name, queues in configs.items():
+            runs[name].append(drain(work, name, queues, jobs))
+    plain = statistics.median(runs["none"])
     print("drain with limits configured but not binding (plain = no [queues]):")
-    print(line("jobs/s", plain, limited, "jobs/s"))
+    print(line("jobs/s", plain, statistics.median(runs["limits"]), "jobs/s"))
     for name, values in runs.items():
         middle = statistics.median(values)
         print(f"  {name:<7} rounds {[round(r) for r in values]}; median {middle:.0f}, "
               f"spread {min(values):.0f}-{max(values):.0f} "
               f"({(max(values) - min(values)) / middle:.0%} of the median)")
-    print(f"  cost of the medians {1 - limited / plain:+.1%}; median of the paired rounds' "
-          f"cost {1 - paired:+.1%}")
+    for name, what in (("limits", "limits (weights 4:3:2:1)"),
+                       ("equal", "the same limits at equal weights")):
+        paired = statistics.median(b / a for a, b in zip(runs["none"], runs[name], strict=True))
+        print(f"  cost of {what}: medians {1 - statistics.median(runs[name]) / plain:+.1%}; "
+              f"median of the paired rounds {1 - paired:+.1%}")
     sys.stdout.flush()
 
 

@@ -30,11 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_flow import NOT_BINDING, QUEUES, Run  # noqa: E402
+from bench.bench_flow import EQUAL_WEIGHTS, NOT_BINDING, QUEUES, Run  # noqa: E402
 from bench.wal_pages import owners, read_wal  # noqa: E402
-
-EQUAL_WEIGHTS = "\n".join("weight = 1" if line.startswith("weight") else line
-                          for line in NOT_BINDING.splitlines())
 
 
 def drain(work: Path, name: str, queues: str, jobs: int, want: int) -> None:
