@@ -91,9 +91,9 @@ def sql_split(conn, count: int) -> dict[str, float]:  # noqa: ANN001
         conn.execute("BEGIN IMMEDIATE")
         b = clock()
         now = time.time()
-        conn.execute(transitions._INSERT_JOB, (new_id(), task, queue, priority, "available",
-                                                data, args, attempts, now, now, None, None,
-                                                None, None))
+        conn.execute(transitions._insert_many(1, False),  # the statement of a plain job
+                     (new_id(), task, queue, priority, "available", data, args, attempts, now,
+                      now))
         c = clock()
         conn.execute(counters._ADD_ONE, (task, queue, counters.QUEUE_ROW, queue))
         d = clock()
