@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
+from runner.flow import weighted_next, weighted_step
 from runner.store.claim_budget import Budget
 from runner.store.sqlite.conditions import WAITING_WHERE
 
@@ -42,35 +43,31 @@ Take = Callable[[str, Sequence[object], str], list[tuple]]
 
 
 @functools.lru_cache(maxsize=512)
-def plan(weights: tuple[float, ...], counters: tuple[float, ...],
+def plan(names: tuple[str, ...], weights: tuple[float, ...], counters: tuple[float, ...],
          caps: tuple[int | None, ...], want: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """The queues (by index) of up to ``want`` picks, in order, and the counters after.
 
-    Smooth weighted round robin exactly as :func:`_choose_shared` runs it (ties to
-    the first index); a queue whose cap (due jobs it has, None for enough) is
-    reached leaves the round when its turn comes.
+    The picks of :func:`_choose_shared` (smooth weighted round robin of
+    :mod:`runner.flow`), worked out before any job is read: a queue whose cap
+    (due jobs it has, None for enough) is reached leaves the round when its turn
+    comes.
     """
-    counter = list(counters)
-    taken = [0] * len(weights)
-    ready = list(range(len(weights)))
-    total = sum(weights)
+    counter = dict(zip(names, counters, strict=True))
+    weight = dict(zip(names, weights, strict=True))
+    index = {name: i for i, name in enumerate(names)}
+    taken = [0] * len(names)
+    ready = list(names)
     picks: list[int] = []
     while len(picks) < want and ready:
-        best, top = ready[0], counter[ready[0]] + weights[ready[0]]
-        for i in ready:
-            if counter[i] + weights[i] > top:
-                best, top = i, counter[i] + weights[i]
+        best = index[weighted_next(counter, weight, ready)]
         cap = caps[best]
         if cap is not None and taken[best] >= cap:
-            ready.remove(best)
-            total -= weights[best]
+            ready.remove(names[best])
             continue
+        weighted_step(counter, weight, ready)
         picks.append(best)
         taken[best] += 1
-        for i in ready:
-            counter[i] += weights[i]
-        counter[best] -= total
-    return tuple(picks), tuple(counter)
+    return tuple(picks), tuple(counter[name] for name in names)
 
 
 def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequence[float],
@@ -88,7 +85,7 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
     got: list[list[tuple]] = [[] for _ in names]
     conn.execute("SAVEPOINT shares")
     for _ in range(len(names) + 1):
-        picks, after = plan(weights, counters, tuple(caps), want)
+        picks, after = plan(tuple(names), weights, counters, tuple(caps), want)
         owed = [picks.count(i) - len(got[i]) for i in range(len(names))]
         if any(n < 0 for n in owed):
             break
