@@ -1,9 +1,10 @@
 """One owner of the job state machine, and of SQL.
 
 The job states are spelled only in ``runner/store/states.py`` (the enum and the
-sets derived from it), ``runner/store/sqlite/transitions.py`` (every write to
-``runner_job``) and the Lua functions of the Redis backend (the same transitions).
-SQL is written only under ``runner/store/``. Everything else
+sets derived from it), each backend's transitions
+(``runner/store/sqlite/transitions/``, ``runner/store/postgres/transitions.py``:
+every write to ``runner_job``) and the Lua functions of the Redis backend (the
+same transitions). SQL is written only under ``runner/store/``. Everything else
 names a state as ``JobState.DEAD`` and reaches the data through store functions.
 """
 
@@ -17,8 +18,9 @@ from runner.store.states import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The states, and each backend's state machine (the only code writing ``runner_job``).
-TRANSITIONS = {ROOT / "runner/store/sqlite/transitions.py",
-               ROOT / "runner/store/postgres/transitions.py"}
+BACKEND_TRANSITIONS = [sorted((ROOT / "runner/store/sqlite/transitions").glob("*.py")),
+                       [ROOT / "runner/store/postgres/transitions.py"]]
+TRANSITIONS = {path for paths in BACKEND_TRANSITIONS for path in paths}
 STATE_OWNERS = {ROOT / "runner/store/states.py", *TRANSITIONS,
                 # The same transitions as Redis Lua functions (a backend's state machine).
                 *(ROOT / "runner/store/redis" / name
@@ -111,9 +113,10 @@ def test_only_the_transitions_write_jobs():
 
 def test_the_failed_attempt_insert_is_written_once_per_backend():
     everywhere = "".join(p.read_text() for p in _sources("runner"))
-    assert everywhere.count("INSERT INTO runner_job_error") == len(TRANSITIONS)
-    for path in TRANSITIONS:
-        assert path.read_text().count("INSERT INTO runner_job_error") == 1, path
+    assert everywhere.count("INSERT INTO runner_job_error") == len(BACKEND_TRANSITIONS)
+    for paths in BACKEND_TRANSITIONS:
+        assert "".join(p.read_text() for p in paths).count("INSERT INTO runner_job_error") == 1, \
+            paths
 
 
 def test_the_scans_find_what_they_look_for(tmp_path):

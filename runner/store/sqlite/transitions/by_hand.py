@@ -1,0 +1,122 @@
+"""By hand (CLI, dashboard) and by huey's flush: retry now, cancel, discard, prune."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from runner.store.sqlite.conditions import WAITING_WHERE
+from runner.store.sqlite.counters import count_where
+from runner.store.states import (
+    CANCELLABLE,
+    DISCARDABLE,
+    RETRYABLE,
+    JobState,
+    sql_in,
+)
+
+# -- by hand (CLI, dashboard) and by huey's flush ------------------------------------
+
+
+def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
+              reason: str = "retried by hand") -> int:
+    """A finished or retrying job → ``available`` for one more attempt; returns rows changed."""
+    return conn.execute(
+        f"UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
+        f"max_attempts=attempt + 1, "
+        f"reason=?, crashes=0 WHERE id=? AND state IN {sql_in(RETRYABLE)}",
+        (now, reason, job_id)).rowcount
+
+
+def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Sequence[object],
+                    *, after: int, up_to: int, limit: int, now: float) -> list[int]:
+    """Retry now (``verb`` "retry"), discard or cancel the next ``limit`` jobs of a set.
+
+    ``where`` selects the set (its states among those the verb accepts); jobs are
+    taken by rowid after ``after`` up to ``up_to``. Returns the rowids changed.
+    """
+    pick = (f"SELECT rowid FROM runner_job{where} AND rowid > ? AND rowid <= ? "
+            f"ORDER BY rowid LIMIT {int(limit)}")
+    if verb == "retry":
+        change = ("state='available', run_at=?, finished_at=NULL, max_attempts=attempt + 1, "
+                  "reason='retried by hand', crashes=0")
+    else:
+        reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
+        change = f"state='cancelled', finished_at=?, reason='{reason}'"
+    chosen = (*params, after, up_to)
+    if verb != "retry":  # the same rows the update picks, in this transaction
+        count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
+    return [r[0] for r in conn.execute(
+        f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid",
+        (now, *chosen)).fetchall()]
+
+
+def state_of(conn: sqlite3.Connection, job_id: str) -> JobState | None:
+    """A job's state inside a transaction, or None when there is no such job."""
+    row = conn.execute("SELECT state FROM runner_job WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else JobState(row[0])
+
+
+def cancel(conn: sqlite3.Connection, job_id: str, *, now: float,
+           reason: str = "cancelled by hand") -> int:
+    """A job that has not started → ``cancelled``; returns rows changed."""
+    return _cancel(conn, job_id, CANCELLABLE, now, reason)
+
+
+def discard(conn: sqlite3.Connection, job_id: str, *, now: float,
+            reason: str = "discarded by hand") -> int:
+    """A waiting or dead job → ``cancelled`` ("discarded"); returns rows changed."""
+    return _cancel(conn, job_id, DISCARDABLE, now, reason)
+
+
+def _cancel(conn: sqlite3.Connection, job_id: str, states: Sequence[JobState], now: float,
+            reason: str) -> int:
+    count_where(conn, "cancelled", f"id=? AND state IN {sql_in(states)}", (job_id,))
+    return conn.execute(
+        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
+        f"WHERE id=? AND state IN {sql_in(states)}", (now, reason, job_id)).rowcount
+
+
+def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bool) -> int:
+    """Waiting jobs due by ``now`` (or, with ``due`` False, due later) → ``cancelled``.
+
+    huey's ``flush()`` of its queue and of its schedule.
+    """
+    compare = "<=" if due else ">"
+    count_where(conn, "cancelled", f"{WAITING_WHERE} AND run_at {compare} ?", (now,))
+    return conn.execute(
+        f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? "
+        f"WHERE {WAITING_WHERE} AND run_at {compare} ?", (reason, now, now)).rowcount
+
+
+def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: float) -> None:
+    """Waiting dispatch jobs whose event another dispatch job fanned out → ``completed``."""
+    conn.executemany(
+        "UPDATE runner_job SET state = 'completed', finished_at = ?, "
+        "reason = 'event dispatched by another dispatch job' WHERE id = ? "
+        f"AND {WAITING_WHERE}", [(now, job_id) for job_id in job_ids])
+
+
+def prunable(completed_before: float, dead_before: float) -> tuple[str, tuple[float, float]]:
+    """The condition (and parameters) of jobs retention deletes."""
+    return ("(state IN ('completed','cancelled') AND finished_at < ?) OR "
+            "(state = 'dead' AND finished_at < ?)", (completed_before, dead_before))
+
+
+def prune(conn: sqlite3.Connection, *, completed_before: float, dead_before: float,
+          limit: int) -> tuple[int, int]:
+    """Delete up to ``limit`` old finished jobs with their errors, logs and results.
+
+    Returns (jobs deleted, their log records deleted).
+    """
+    where, params = prunable(completed_before, dead_before)
+    ids = [r[0] for r in conn.execute(
+        f"SELECT id FROM runner_job WHERE {where} LIMIT ?", (*params, limit)).fetchall()]
+    logs = 0
+    if ids:
+        marks = ",".join("?" * len(ids))
+        conn.execute(f"DELETE FROM runner_job_error WHERE job_id IN ({marks})", ids)
+        logs = conn.execute(f"DELETE FROM runner_log WHERE job_id IN ({marks})", ids).rowcount
+        conn.execute(f"DELETE FROM runner_kv WHERE key IN ({marks})", ids)
+        conn.execute(f"DELETE FROM runner_job WHERE id IN ({marks})", ids)
+    return len(ids), logs

@@ -1,0 +1,168 @@
+"""The outcomes of an attempt: completed, retrying, dead, cancelled, or handed back."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.sqlite.counters import (
+    count_completions,
+    count_where,
+)
+from runner.store.sqlite.transitions.enqueue import enqueue, rearm
+from runner.store.states import JobState
+
+_ACK_SQL = (
+    "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
+    "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
+    "WHERE id=? AND attempt=? AND state IN ('executing','available')")
+
+
+def complete(conn: sqlite3.Connection, acks: Sequence[Ack],
+             labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """``executing`` → ``completed`` for each finished attempt, with its results and next
+    steps, and count them.
+
+    An attempt handed back meanwhile (shutdown, an expired lease) still counts
+    while no later attempt has claimed the job; once one has, the late outcome
+    is not written and the job's next attempt writes its own. ``labels`` (task
+    and queue by job id, from the claim) spare the counting a read.
+    """
+    plain = [a for a in acks if not a.results and not a.jobs]
+    changed = conn.executemany(_ACK_SQL, [(a.started_at, a.finished_at, a.job_id, a.attempt)
+                                          for a in plain]).rowcount
+    written: list[Ack] | None = plain if changed == len(plain) else None
+    for a in acks:
+        if (a.results or a.jobs) and conn.execute(
+                _ACK_SQL, (a.started_at, a.finished_at, a.job_id, a.attempt)).rowcount:
+            write_follow_ups(conn, a.job_id, a.results, a.jobs, a.finished_at)
+            if written is not None:
+                written.append(a)
+    if written is None:  # some row of the batch was not written: find out which from the rows
+        count_completions(conn, acks)
+    else:
+        count_completions(conn, written, labels)
+
+
+def write_follow_ups(conn: sqlite3.Connection, job_id: str,
+                     results: Sequence[tuple[str, bytes]], jobs: Sequence[NewJob],
+                     now: float) -> None:
+    """Results and next steps of a settled job, inside the transaction that settles it.
+
+    A next step whose id belongs to a finished job (a pipeline enqueued again)
+    makes that job wait again, as an enqueue would; one whose id is still
+    waiting or running is not written, and the settled job's reason says so
+    rather than its whole outcome failing for ever.
+    """
+    if results:
+        conn.executemany("INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", results)
+    for job in jobs:
+        conn.execute("SAVEPOINT follow_up")
+        try:
+            enqueue(conn, [job], now)
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK TO follow_up")
+            if not rearm(conn, job, now):
+                conn.execute("UPDATE runner_job SET reason=? WHERE id=?",
+                             (f"next step {job.id} not enqueued: {exc}"[:500], job_id))
+        conn.execute("RELEASE follow_up")
+
+
+def record_failure(conn: sqlite3.Connection, job_id: str, attempt: int,
+                   failure: FailureInfo, worker: str | None, now: float) -> None:
+    """Add a failed attempt to the job's timeline and its last-error columns."""
+    insert_attempt_error(conn, job_id, attempt, failure, worker, now)
+    conn.execute(
+        "UPDATE runner_job SET failures=failures+1, first_failed_at=coalesce(first_failed_at, ?),"
+        " last_failed_at=?, error_type=?, error_message=?, last_error=? WHERE id=?",
+        (now, now, failure.error_type, failure.message[:2000], failure.traceback, job_id))
+
+
+def insert_attempt_error(conn: sqlite3.Connection, job_id: str, attempt: int,
+                          failure: FailureInfo, worker: str | None, now: float) -> None:
+    conn.execute(
+        "INSERT INTO runner_job_error (job_id, attempt, kind, error_type, message, traceback, "
+        "worker, started_at, failed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (job_id, attempt, failure.kind, failure.error_type, failure.message,
+         failure.traceback, worker, failure.started_at, now))
+
+
+def retry(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo, *,
+          worker: str | None, now: float, run_at: float | None, reason: str | None,
+          data: bytes | None = None, results: Sequence[tuple[str, bytes]] = (),
+          jobs: Sequence[NewJob] = ()) -> None:
+    """``executing`` → ``retrying``: the attempt failed; the next one is due at ``run_at``.
+
+    ``data`` is the task as serialized for its next attempt (huey counts retries in it).
+    """
+    _fail(conn, job_id, attempt, failure, JobState.RETRYING, worker=worker, now=now,
+          run_at=run_at, reason=reason, data=data)
+    write_follow_ups(conn, job_id, results, jobs, now)
+
+
+def bury(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo, *,
+         worker: str | None, now: float, reason: str | None,
+         results: Sequence[tuple[str, bytes]] = (), jobs: Sequence[NewJob] = ()) -> None:
+    """``executing`` → ``dead``: failed for good (retries used up, Fatal, unreadable, unknown).
+
+    ``results`` (the error huey stores for each pipeline step) and ``jobs`` (an
+    error handler) are written in the same step.
+    """
+    _fail(conn, job_id, attempt, failure, JobState.DEAD, worker=worker, now=now, run_at=None,
+          reason=reason, data=None)
+    write_follow_ups(conn, job_id, results, jobs, now)
+
+
+def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo,
+          state: JobState, *, worker: str | None, now: float, run_at: float | None,
+          reason: str | None, data: bytes | None) -> None:
+    record_failure(conn, job_id, attempt, failure, worker, now)
+    count_where(conn, "retried" if state is JobState.RETRYING else "dead", "id = ?", (job_id,))
+    conn.execute(
+        "UPDATE runner_job SET state=?, reason=?, run_at=coalesce(?, run_at), "
+        "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+        (state.value, reason, run_at, data, failure.started_at, now, job_id))
+
+
+def cancel_attempt(conn: sqlite3.Connection, job_id: str, *, now: float,
+                   reason: str | None) -> None:
+    """``executing`` → ``cancelled``: revoked or expired when its worker looked."""
+    count_where(conn, "cancelled", "id = ?", (job_id,))
+    conn.execute(
+        "UPDATE runner_job SET state='cancelled', reason=?, finished_at=?, lease_owner=NULL, "
+        "lease_expires_at=NULL WHERE id=?", (reason, now, job_id))
+
+
+def hand_back(conn: sqlite3.Connection, job_id: str, *, now: float,
+              reason: str | None) -> None:
+    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown)."""
+    conn.execute(
+        "UPDATE runner_job SET state='available', reason=?, run_at=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'",
+        (reason, now, job_id))
+
+
+def release(conn: sqlite3.Connection, job_id: str, run_at: float) -> None:
+    """``executing`` → ``scheduled`` unstarted, due at ``run_at``; the attempt is not used."""
+    conn.execute(
+        "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
+        "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+        (run_at, job_id))
+
+
+def unclaim(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
+    """``executing`` → ``available`` for jobs claimed but never started (a stopping worker)."""
+    conn.executemany(
+        "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
+        "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
+        [(job_id,) for job_id in job_ids])
+
+
+def set_progress(conn: sqlite3.Connection, job_id: str, done: float, total: float | None,
+                 message: str | None) -> None:
+    """Record a running job's progress (no change of state)."""
+    conn.execute(
+        "UPDATE runner_job SET progress_done=?, progress_total=?, progress_message=? "
+        "WHERE id=?", (done, total, message, job_id))

@@ -1,0 +1,86 @@
+"""Recovery: the jobs of a worker that died, handed back or charged a crash."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runner.store.job_rows import FailureInfo
+from runner.store.sqlite.counters import count_where
+from runner.store.sqlite.transitions.outcomes import insert_attempt_error
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
+
+    id: str
+    owner: str | None
+    attempt: int
+    crashes: int
+    started_at: float | None
+
+
+def orphans(conn: sqlite3.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:
+    """Running jobs whose lease expired before ``now`` or whose owner is in ``dead_owners``."""
+    marks = ",".join("?" * len(dead_owners))
+    who = f" OR lease_owner IN ({marks})" if dead_owners else ""
+    rows = conn.execute(
+        f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job "
+        f"WHERE state='executing' AND (lease_expires_at < ?{who})",
+        (now, *dead_owners)).fetchall()
+    return [Orphan(*row) for row in rows]
+
+
+def lease_owners(conn: sqlite3.Connection) -> list[tuple[str | None, float | None]]:
+    """(owner, earliest lease expiry) of every owner with a running job."""
+    return conn.execute("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
+                        "WHERE state='executing' GROUP BY lease_owner").fetchall()
+
+
+def running_attempt(conn: sqlite3.Connection, job_id: str, attempt: int,
+                    owner: str) -> Orphan | None:
+    """The job if that attempt still runs under ``owner`` (to charge it a crash), else None."""
+    row = conn.execute(
+        "SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job WHERE id=? "
+        "AND attempt=? AND state='executing' AND lease_owner=?",
+        (job_id, attempt, owner)).fetchone()
+    return None if row is None else Orphan(*row)
+
+
+def requeue_unstarted(conn: sqlite3.Connection, job_id: str, *, now: float) -> None:
+    """``executing`` → ``available``, the attempt not used: its worker died before starting it."""
+    conn.execute(
+        "UPDATE runner_job SET state='available', attempt=attempt-1, run_at=?, "
+        "started_at=NULL, reason='claimed by a worker that died before starting "
+        "it; requeued', lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (now, job_id))
+
+
+def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, crash_limit: int,
+                 error_type: str, now: float) -> bool:
+    """Charge a crash to a running attempt (its worker died, or it is stuck).
+
+    ``executing`` → ``available`` (requeued), or ``dead`` once it reached
+    ``crash_limit`` crashes; True when dead. The crash is recorded in the
+    timeline only: the job's failure count and last error stay those of real failures.
+    """
+    crashes = orphan.crashes + 1
+    insert_attempt_error(conn, orphan.id, orphan.attempt,
+                          FailureInfo("crash", error_type, message, "", orphan.started_at),
+                          orphan.owner, now)
+    if crash_limit and crashes >= crash_limit:
+        reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
+            f" ({crashes} times while running it)"
+        count_where(conn, "dead", "id = ?", (orphan.id,))
+        conn.execute(
+            "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
+            "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
+            "WHERE id=?", (crashes, now, reason, error_type, message, orphan.id))
+        return True
+    reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    count_where(conn, "retried", "id = ?", (orphan.id,))
+    conn.execute(
+        "UPDATE runner_job SET state='available', crashes=?, run_at=?, reason=?, "
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (crashes, now, reason, orphan.id))
+    return False
