@@ -2,7 +2,7 @@
 
 The job states are spelled only in ``runner/store/states.py`` (the enum and the
 sets derived from it), each backend's transitions
-(``runner/store/sqlite/transitions/``, ``runner/store/postgres/transitions.py``:
+(``runner/store/sqlite/transitions/``, ``runner/store/postgres/transitions/``:
 every write to ``runner_job``) and the Lua functions of the Redis backend (the
 same transitions). SQL is written only under ``runner/store/``. Everything else
 names a state as ``JobState.DEAD`` and reaches the data through store functions.
@@ -19,7 +19,7 @@ from runner.store.states import JobState
 ROOT = Path(__file__).resolve().parents[2]
 #: The states, and each backend's state machine (the only code writing ``runner_job``).
 BACKEND_TRANSITIONS = [sorted((ROOT / "runner/store/sqlite/transitions").glob("*.py")),
-                       [ROOT / "runner/store/postgres/transitions.py"]]
+                       sorted((ROOT / "runner/store/postgres/transitions").glob("*.py"))]
 TRANSITIONS = {path for paths in BACKEND_TRANSITIONS for path in paths}
 STATE_OWNERS = {ROOT / "runner/store/states.py", *TRANSITIONS,
                 # The same transitions as Redis Lua functions (a backend's state machine).

@@ -1,0 +1,198 @@
+"""Claim in PostgreSQL: one UPDATE over a FOR UPDATE SKIP LOCKED pick, acks carried along."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack, Claimed
+from runner.store.postgres import limits as _limits
+from runner.store.postgres.counting import (
+    COMPLETED_COLUMNS,
+    add_to,
+)
+from runner.store.postgres.transitions.values import (
+    _AVAILABLE,
+    _COMPLETED,
+    _EXECUTING,
+    _WAITING,
+    _WAITING_IN,
+)
+from runner.store.rows import ClaimResult
+from runner.store.views import BUCKETS
+
+
+def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: float,
+          want: int, busy: bool, queues: Sequence[str] = (),
+          limits: FlowLimits | None = None) -> ClaimResult:
+    """Claim up to ``want`` due jobs under a lease in one statement: ``waiting`` → ``executing``.
+
+    Rows another claimer holds are skipped (``SKIP LOCKED``), never waited on.
+    A job that was running when a worker died (``crashes > 0``) is claimed
+    alone, and only by a process running nothing (``busy`` False). Paused queues
+    and tasks are skipped. With ``limits`` (aging, weights, concurrency, rates) the
+    choice is :func:`runner.store.postgres.limits.choose`'s.
+    """
+    queue_sql = " AND queue = ANY(%(queues)s)" if queues else ""
+    paused_queues, paused_tasks = paused_sets(conn)
+    if paused_queues:
+        queue_sql += " AND queue <> ALL(%(paused_queues)s)"
+    if paused_tasks:
+        queue_sql += " AND task <> ALL(%(paused_tasks)s)"
+    params = {"now": now, "owner": owner, "expires": now + lease_seconds,
+              "queues": list(queues), "waiting": _WAITING,
+              "paused_queues": paused_queues, "paused_tasks": paused_tasks}
+    revocations, suspect = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%'), "
+        "EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
+        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql})", params).fetchone()
+    if suspect and busy:
+        return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
+    params["want"] = 1 if suspect else want
+    if limits is not None and _limits.needs_flow(conn, limits, queue_sql, params):
+        choice = _limits.choose(conn, now=now, want=params["want"], queues=queues,
+                                limits=limits, suspect=bool(suspect),
+                                paused_queues=paused_queues, paused_tasks=paused_tasks)
+        rows = []
+        if choice.ids:
+            rows = conn.execute(
+                f"UPDATE runner_job SET state = '{_EXECUTING}', attempt = attempt + 1, "
+                f"started_at = %s, finished_at = NULL, lease_owner = %s, "
+                f"lease_expires_at = %s WHERE id = ANY(%s) AND state = ANY(%s) "
+                f"RETURNING id, data, attempt, task, queue",
+                (now, owner, now + lease_seconds, choice.ids, _WAITING)).fetchall()
+            rank = {job_id: n for n, job_id in enumerate(choice.ids)}
+            rows.sort(key=lambda r: rank[r[0]])
+        return ClaimResult([Claimed(r[0], bytes(r[1]), r[2], now) for r in rows],
+                           choice.next_due, bool(suspect), bool(revocations),
+                           {r[0]: (r[3], r[4]) for r in rows}, choice.full)
+    rows = conn.execute(
+        f"UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
+        f"started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
+        f"lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY("
+        f"SELECT id FROM runner_job WHERE state = ANY(%(waiting)s) AND run_at <= %(now)s"
+        f"{queue_sql} AND crashes {'> 0' if suspect else '= 0'} "
+        f"ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED)) "
+        f"RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue",
+        params).fetchall()
+    next_due = None
+    if not rows:
+        next_due = conn.execute(
+            f"SELECT min(run_at) FROM runner_job WHERE state = ANY(%(waiting)s){queue_sql}",
+            params).fetchone()[0]
+    claimed = [Claimed(r[0], bytes(r[1]), r[2], now)
+               for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
+    return ClaimResult(claimed, next_due, bool(suspect), bool(revocations),
+                       {r[0]: (r[5], r[6]) for r in rows})
+
+
+def claims_at_once(acks: Sequence[Ack], limits: FlowLimits | None) -> bool:
+    """Whether :func:`claim_at_once` may serve a claim: no concurrency or rate limit, no
+    queue shares, and no finished attempt with results or next steps to write."""
+    if limits is not None and (limits.limited or limits.weights):
+        return False
+    return not any(a.results or a.jobs for a in acks)
+
+
+def claim_at_once(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: float,
+                  want: int, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
+                  limits: FlowLimits | None = None) -> ClaimResult | None:
+    """The common claim as one statement (it commits by itself): the finished attempts
+    completed and counted, then up to ``want`` due jobs claimed as :func:`claim` would.
+
+    A claim is one round trip instead of eight, and its commit does not wait for
+    the disk (``synchronous_commit = off``): those round trips and that wait were
+    most of the time from enqueue to start and of the drain. A crash of the
+    server itself may lose the last fraction of a second of claims and
+    completions (at most three times ``wal_writer_delay``); those jobs are then
+    claimed and run again, so delivery stays at least once, and any later commit
+    that waits for the disk (an enqueue, a schedule's fire) makes them durable
+    with it. Enqueues, unique keys, queue bounds and schedule slots still wait
+    for the disk.
+
+    Returns None, having written the completions only, when the full claim
+    must decide (a job whose worker died waits, or, with priority aging, the
+    waiting jobs have several priorities): the caller then runs :func:`claim`.
+    """
+    scope = " AND queue = ANY(%(queues)s)" if queues else ""
+    # As anti-joins: the planner then keeps reading the claim index in order up to LIMIT.
+    scope += (" AND NOT EXISTS (SELECT 1 FROM runner_pause p WHERE p.paused = 1 AND "
+              "((p.kind = 'queue' AND p.name = runner_job.queue) OR "
+              "(p.kind = 'task' AND p.name = runner_job.task)))")
+    levels = "false"
+    if limits is not None and not limits.plain:
+        # Two reads of the claim index, one from each end (not an aggregate over all).
+        levels = " <> ".join(
+            f"(SELECT priority FROM runner_job WHERE state IN {_WAITING_IN}{scope} "
+            f"ORDER BY priority {order} LIMIT 1)" for order in ("DESC", "ASC"))
+        levels = f"({levels})"
+    params: dict[str, object] = {
+        "now": now, "owner": owner, "expires": now + lease_seconds, "want": want,
+        "queues": list(queues)}
+    parts = []
+    if acks:
+        params.update(ack_ids=[a.job_id for a in acks], ack_attempts=[a.attempt for a in acks],
+                      ack_started=[a.started_at for a in acks],
+                      ack_finished=[a.finished_at for a in acks])
+        parts.append(_COMPLETE_AT_ONCE)
+    parts.append(
+        # Committed without waiting for the disk (see the docstring), set for this
+        # statement's own transaction only.
+        "flags AS (SELECT set_config('synchronous_commit', 'off', true) AS quick, "
+        "EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' "
+        "OR key LIKE 'rt:%%') AS revoked, "
+        f"EXISTS (SELECT 1 FROM runner_job WHERE state IN {_WAITING_IN} AND crashes > 0 "
+        f"AND run_at <= %(now)s{scope}) AS suspect, {levels} AS levels), "
+        f"claimed AS (UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
+        "started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
+        "lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY(SELECT id FROM runner_job "
+        f"WHERE state IN {_WAITING_IN} AND run_at <= %(now)s{scope} AND crashes = 0 "
+        "AND NOT (SELECT suspect OR coalesce(levels, false) FROM flags) "
+        "ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED)) "
+        "RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue)")
+    rows = conn.execute(
+        "WITH " + ", ".join(parts) + " SELECT f.revoked, f.suspect OR coalesce(f.levels, false), "
+        "CASE WHEN NOT EXISTS (SELECT 1 FROM claimed) THEN (SELECT min(run_at) FROM runner_job "
+        f"WHERE state IN {_WAITING_IN}{scope}) END, "
+        "c.id, c.data, c.attempt, c.priority, c.run_at, c.task, c.queue "
+        "FROM flags f LEFT JOIN claimed c ON true", params).fetchall()
+    revoked, undecided, next_due = rows[0][:3]
+    if undecided:
+        return None
+    picked = sorted((r[3:] for r in rows if r[3] is not None), key=lambda r: (-r[3], r[4]))
+    return ClaimResult([Claimed(r[0], bytes(r[1]), r[2], now) for r in picked],
+                       next_due if not picked else None, False, bool(revoked),
+                       {r[0]: (r[5], r[6]) for r in picked})
+
+
+_LE = ", ".join(f"count(*) FILTER (WHERE took <= {bound!r})" for bound in BUCKETS)
+#: The completion of :func:`complete` and its counting (:func:`count_completions`) as CTEs.
+_COMPLETE_AT_ONCE = (
+    f"done AS (UPDATE runner_job j SET state = '{_COMPLETED}', "
+    f"started_at = coalesce(a.started, j.started_at), finished_at = a.finished, "
+    f"lease_owner = NULL, lease_expires_at = NULL, reason = NULL "
+    f"FROM unnest(%(ack_ids)s::text[], %(ack_attempts)s::bigint[], %(ack_started)s::float8[], "
+    f"%(ack_finished)s::float8[]) AS a(id, attempt, started, finished) "
+    f"WHERE j.id = a.id AND j.attempt = a.attempt "
+    f"AND j.state IN ('{_EXECUTING}', '{_AVAILABLE}') "
+    f"RETURNING j.task, j.queue, CASE WHEN j.started_at IS NOT NULL "
+    f"AND j.finished_at > j.started_at THEN j.finished_at - j.started_at ELSE 0 END AS took), "
+    f"counted AS (INSERT INTO runner_job_total (task, queue, "
+    f"{', '.join(COMPLETED_COLUMNS)}) SELECT task, queue, count(*), sum(took), {_LE} "
+    f"FROM done GROUP BY task, queue ORDER BY task, queue {add_to(COMPLETED_COLUMNS)})")
+
+
+def extend_leases(conn: psycopg.Connection, owner: str, job_ids: Sequence[str], *,
+                  expires_at: float) -> None:
+    """Keep ``owner``'s running jobs leased until ``expires_at``."""
+    conn.execute(
+        f"UPDATE runner_job SET lease_expires_at = %s WHERE id = ANY(%s) AND lease_owner = %s "
+        f"AND state = '{_EXECUTING}'", (expires_at, list(job_ids), owner))
+
+
+def paused_sets(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
+    """(paused queues, paused tasks), read inside a claim's transaction."""
+    rows = conn.execute("SELECT kind, name FROM runner_pause WHERE paused = 1").fetchall()
+    return ([n for k, n in rows if k == "queue"], [n for k, n in rows if k == "task"])
