@@ -28,6 +28,13 @@ class Orphan:
     started_at: float | None
 
 
+def crash_reason(error_type: str, crashes: int) -> str:
+    """The reason a job goes to ``dead`` at its crash limit (the Redis backend's Lua
+    script words it the same)."""
+    what = "worker died" if error_type == "WorkerDied" else "stuck"
+    return f"{what} ({crashes} times while running it)"
+
+
 def dead_here(owners: Iterable[str | None], me: str | None, host: str) -> list[str]:
     """The owners that are processes of this host that no longer exist (or this very
     process under another id): their jobs come back at once, with no lease wait."""

@@ -16,7 +16,7 @@ from runner.store.postgres.transitions.values import (
     _DEAD,
     _EXECUTING,
 )
-from runner.store.recovery import Orphan
+from runner.store.recovery import Orphan, crash_reason
 
 
 def lease_owners(conn: psycopg.Connection) -> list[tuple[str | None, float | None]]:
@@ -64,8 +64,7 @@ def charge_crash(conn: psycopg.Connection, orphan: Orphan, message: str, *, cras
                           FailureInfo("crash", error_type, message, "", orphan.started_at),
                           orphan.owner, now)
     if crash_limit and crashes >= crash_limit:
-        reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
-            f" ({crashes} times while running it)"
+        reason = crash_reason(error_type, crashes)
         count_where(conn, "dead", "id = %s", (orphan.id,))
         conn.execute(
             f"UPDATE runner_job SET state = '{_DEAD}', crashes = %s, finished_at = %s, "

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from runner.store.job_rows import FailureInfo
+from runner.store.recovery import Orphan, crash_reason
 from runner.store.sqlite.counters import count_where
 from runner.store.sqlite.transitions.outcomes import insert_attempt_error
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A job left ``executing`` by a worker that is gone (or whose lease expired)."""
-
-    id: str
-    owner: str | None
-    attempt: int
-    crashes: int
-    started_at: float | None
 
 
 def orphans(conn: sqlite3.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:
@@ -70,8 +59,7 @@ def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, cras
                           FailureInfo("crash", error_type, message, "", orphan.started_at),
                           orphan.owner, now)
     if crash_limit and crashes >= crash_limit:
-        reason = ("worker died" if error_type == "WorkerDied" else "stuck") + \
-            f" ({crashes} times while running it)"
+        reason = crash_reason(error_type, crashes)
         count_where(conn, "dead", "id = ?", (orphan.id,))
         conn.execute(
             "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
