@@ -44,8 +44,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--sync", default="FULL", choices=["FULL", "NORMAL", "OFF"])
     parser.add_argument("--queue-size", type=int, default=0,
-                        help="ours' [worker] queue_size (0: unbounded, as huey is)")
+                        help="ours' [worker] queue_size (0: unbounded, as huey is); nothing "
+                        "drains the queue here, so a bound must be above --jobs")
     args = parser.parse_args()
+    if 0 < args.queue_size <= args.jobs:
+        parser.error(f"--queue-size {args.queue_size} would fill up: no worker drains the "
+                     f"queue, so make it 0 or more than --jobs ({args.jobs})")
     work = Path(tempfile.mkdtemp(prefix="bench-paired-"))
     settings = work / "settings.toml"
     settings.write_text(SETTINGS.format(db=work / "jobs.db", sync=args.sync,
