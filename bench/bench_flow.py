@@ -188,7 +188,7 @@ def main() -> None:
     parts = set(args.parts.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
     print(f"flow benchmark: {args.jobs} no-op jobs over 4 queues, 1 worker (10 threads), "
-          f"{args.rounds} rounds A B A B (medians), work dir {work}; load {os.getloadavg()}")
+          f"{args.rounds} rounds A B C A B C (medians), work dir {work}; load {os.getloadavg()}")
     if "drain" in parts:
         measure_drain(work, args.jobs, args.rounds)
     if "rate" in parts:
