@@ -16,8 +16,8 @@ and :mod:`.by_hand`; callers import the package. Each function runs inside
 the caller's write transaction (``Database.write``), so a caller can join a
 transition with its other writes (an event with its dispatch job, a schedule
 slot with its job). This package and :mod:`runner.store.states` are the only
-places that spell a state; the hot
-statements (claim, complete, enqueue) are tuned for SQLite and kept as written.
+places that spell a state; the hot statements (claim, complete, enqueue) are
+tuned for SQLite and kept as written.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from runner.store.states import (
     sql_in,
 )
 
-# -- by hand (CLI, dashboard) and by huey's flush ------------------------------------
-
 
 def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
               reason: str = "retried by hand") -> int:
