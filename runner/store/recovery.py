@@ -28,11 +28,11 @@ class Orphan:
     started_at: float | None
 
 
-def crash_reason(error_type: str, crashes: int) -> str:
-    """The reason a job goes to ``dead`` at its crash limit (the Redis backend's Lua
-    script words it the same)."""
+def crash_reason(error_type: str, crashes: int, *, dead: bool) -> str:
+    """The reason a crash charged to a job gives: requeued, or ``dead`` at its crash
+    limit after ``crashes`` (the Redis backend's Lua script words them the same)."""
     what = "worker died" if error_type == "WorkerDied" else "stuck"
-    return f"{what} ({crashes} times while running it)"
+    return f"{what} ({crashes} times while running it)" if dead else f"{what}; requeued"
 
 
 def dead_here(owners: Iterable[str | None], me: str | None, host: str) -> list[str]:

@@ -64,7 +64,7 @@ def charge_crash(conn: psycopg.Connection, orphan: Orphan, message: str, *, cras
                           FailureInfo("crash", error_type, message, "", orphan.started_at),
                           orphan.owner, now)
     if crash_limit and crashes >= crash_limit:
-        reason = crash_reason(error_type, crashes)
+        reason = crash_reason(error_type, crashes, dead=True)
         count_where(conn, "dead", "id = %s", (orphan.id,))
         conn.execute(
             f"UPDATE runner_job SET state = '{_DEAD}', crashes = %s, finished_at = %s, "
@@ -72,7 +72,7 @@ def charge_crash(conn: psycopg.Connection, orphan: Orphan, message: str, *, cras
             f"lease_expires_at = NULL WHERE id = %s",
             (crashes, now, reason, error_type, message, orphan.id))
         return True
-    reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    reason = crash_reason(error_type, crashes, dead=False)
     count_where(conn, "retried", "id = %s", (orphan.id,))
     conn.execute(
         f"UPDATE runner_job SET state = '{_AVAILABLE}', crashes = %s, run_at = %s, reason = %s, "

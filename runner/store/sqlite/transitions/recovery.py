@@ -59,14 +59,14 @@ def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, cras
                           FailureInfo("crash", error_type, message, "", orphan.started_at),
                           orphan.owner, now)
     if crash_limit and crashes >= crash_limit:
-        reason = crash_reason(error_type, crashes)
+        reason = crash_reason(error_type, crashes, dead=True)
         count_where(conn, "dead", "id = ?", (orphan.id,))
         conn.execute(
             "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
             "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
             "WHERE id=?", (crashes, now, reason, error_type, message, orphan.id))
         return True
-    reason = "worker died; requeued" if error_type == "WorkerDied" else "stuck; requeued"
+    reason = crash_reason(error_type, crashes, dead=False)
     count_where(conn, "retried", "id = ?", (orphan.id,))
     conn.execute(
         "UPDATE runner_job SET state='available', crashes=?, run_at=?, reason=?, "
