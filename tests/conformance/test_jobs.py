@@ -227,6 +227,17 @@ def test_crash_limit_buries_a_job_that_keeps_killing_its_worker(store):
     assert (row.state, row.crashes, row.error_type) == (JobState.DEAD, 3, "WorkerDied")
 
 
+def test_a_crash_gives_the_same_reason_on_every_backend(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=OTHER)
+    store.recover_orphans(crash_limit=2, now=T0 + LEASE + 1)
+    assert store.get_job(new.id).reason == "worker died; requeued"
+    claim(store, now=T0 + LEASE + 1, owner=OTHER)
+    store.recover_orphans(crash_limit=2, now=T0 + 2 * LEASE + 2)
+    assert store.get_job(new.id).reason == "worker died (2 times while running it)"
+
+
 # -- by hand ---------------------------------------------------------------------------------
 
 
