@@ -1,7 +1,7 @@
 """Flow control: what limits cost when they do not bind, and how exact a binding rate is.
 
     .venv/bin/python bench/bench_flow.py [--jobs 20000] [--rounds 5] [--seconds 10]
-        [--parts drain,rate,claim]
+        [--parts drain,rate,claim] [--backlog bulk,single]
 
 1. Drain throughput of ``--jobs`` pre-enqueued no-op jobs spread over 4 queues,
    one ``run.py`` with the default 10 threads, with limits configured but not
@@ -9,7 +9,10 @@
    limit of 100,000/s on another) against the same drain with no ``[queues]``
    at all, and with the same limits at equal weights (what the limits' own
    work costs, apart from the order unequal weights drain in); rounds
-   A B C A B C, medians, after one untimed warm-up drain of each.
+   A B C A B C, medians, after one untimed warm-up drain of each. Twice: the
+   jobs enqueued with ``enqueue_many`` (each batch over weighted queues is
+   written queue by queue), and one enqueue per job (the queues' rows
+   interleaved one by one, the layout unequal weights drain slowest).
    Each drain starts with the disk quiet (the enqueue's and the earlier
    rounds' writes flushed, the earlier rounds' files deleted), so neither
    side pays for the other's writeback. Target: limits cost <= 10%.
@@ -80,7 +83,11 @@ class Run:
         self.settings.write_text(SETTINGS.format(db=self.dir / "jobs.db", queues=queues))
         self.env = {"BENCH_RECORD": str(self.record), "RUNNER_SETTINGS": str(self.settings)}
 
-    def enqueue(self, count: int, queues: tuple[str, ...]) -> None:
+    def enqueue(self, count: int, queues: tuple[str, ...], backlog: str = "bulk") -> None:
+        """``count`` jobs over ``queues`` in turn: with ``enqueue_many`` ("bulk"), or one
+        enqueue per job ("single": the queues' rows interleaved one by one)."""
+        write = ("get_huey().enqueue_many(calls)\n" if backlog == "bulk" else
+                 "for call in calls:\n    get_huey().enqueue(call)\n")
         script = ("import sys\n"
                   "from runner import get_huey\n"
                   "from bench.flow_tasks import flow_noop\n"
@@ -88,8 +95,7 @@ class Run:
                   f"for n in range({count}):\n"
                   "    call = flow_noop.s(n)\n"
                   f"    call.queue = {queues!r}[n % {len(queues)}]\n"
-                  "    calls.append(call)\n"
-                  "get_huey().enqueue_many(calls)\n")
+                  "    calls.append(call)\n" + write)
         proc = spawn([python(), "-c", script], self.env, self.dir, self.dir / "enqueue.log")
         if proc.wait() != 0:
             raise SystemExit((self.dir / "enqueue.log").read_text())
@@ -103,9 +109,9 @@ class Run:
         return read_record(self.record)
 
 
-def drain(work: Path, name: str, queues: str, jobs: int) -> float:
+def drain(work: Path, name: str, queues: str, jobs: int, backlog: str = "bulk") -> float:
     run = Run(work, name, queues)
-    run.enqueue(jobs, QUEUES)
+    run.enqueue(jobs, QUEUES, backlog)
     os.sync()  # the enqueue's writes reach the disk now, not during the drain
     proc = run.consumer()
     ok = wait_until(lambda: len(run.records()) >= jobs, timeout=600, interval=0.2)
@@ -182,6 +188,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", default="20,200")
+    parser.add_argument("--backlog", default="bulk,single",
+                        help="how the drained jobs are enqueued: bulk (enqueue_many), "
+                        "single (one enqueue each), or both")
     parser.add_argument("--parts", default="drain,rate,claim",
                         help="which measures to run, of drain, rate and claim")
     args = parser.parse_args()
@@ -190,7 +199,8 @@ def main() -> None:
     print(f"flow benchmark: {args.jobs} no-op jobs over 4 queues, 1 worker (10 threads), "
           f"{args.rounds} rounds A B C A B C (medians), work dir {work}; load {os.getloadavg()}")
     if "drain" in parts:
-        measure_drain(work, args.jobs, args.rounds)
+        for backlog in args.backlog.split(","):
+            measure_drain(work, args.jobs, args.rounds, backlog)
     if "rate" in parts:
         measure_rates(work, args.rates, args.seconds)
     if "claim" in parts:
@@ -200,17 +210,18 @@ def main() -> None:
     print(f"load after: {os.getloadavg()}")
 
 
-def measure_drain(work: Path, jobs: int, rounds: int) -> None:
+def measure_drain(work: Path, jobs: int, rounds: int, backlog: str) -> None:
     configs = {"none": "", "limits": NOT_BINDING, "equal": EQUAL_WEIGHTS}
     runs: dict[str, list[float]] = {name: [] for name in configs}
     # Untimed: the first drain of each side pays for cold files and imports.
     for name, queues in configs.items():
-        drain(work, name, queues, min(jobs, 5000))
+        drain(work, name, queues, min(jobs, 5000), backlog)
     for _ in range(rounds):
         for name, queues in configs.items():
-            runs[name].append(drain(work, name, queues, jobs))
+            runs[name].append(drain(work, name, queues, jobs, backlog))
     plain = statistics.median(runs["none"])
-    print("drain with limits configured but not binding (plain = no [queues]):")
+    print(f"drain with limits configured but not binding (plain = no [queues]), backlog "
+          f"written {'by enqueue_many' if backlog == 'bulk' else 'one enqueue per job'}:")
     print(line("jobs/s", plain, statistics.median(runs["limits"]), "jobs/s"))
     for name, values in runs.items():
         middle = statistics.median(values)

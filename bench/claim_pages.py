@@ -34,11 +34,12 @@ from bench.bench_flow import EQUAL_WEIGHTS, NOT_BINDING, QUEUES, Run  # noqa: E4
 from bench.wal_pages import owners, read_wal  # noqa: E402
 
 
-def drain(work: Path, name: str, queues: str, jobs: int, want: int) -> None:
+def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str) -> None:
     from runner.config import load_settings
     from runner.flow import FlowLimits
     from runner.runner_huey import RunnerHuey
     from runner.store.job_rows import Ack, NewJob
+    from runner.store.job_storage import grouped
     from runner.store.sqlite import SqliteStore
     from runner.store.sqlite.db import open_database
     from runner.store.sqlite.schema import prepare_database
@@ -52,8 +53,10 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int) -> None:
     # About the size of bench_flow.py's jobs (a pickled call of flow_noop).
     rows = [NewJob(f"j{n:07d}", "flow_noop", QUEUES[n % len(QUEUES)], 0, b"x" * 300, None, 1,
                    now) for n in range(jobs)]
-    for start in range(0, jobs, 5000):
-        store.enqueue(rows[start:start + 5000], now=now)
+    weights = {name: q.weight for name, q in settings.queues.items()}
+    for start in range(0, jobs, 1000):  # batches as enqueue_many writes them
+        batch = rows[start:start + 1000]
+        store.enqueue(grouped(batch, weights) if backlog == "bulk" else batch, now=now)
     limits = RunnerHuey("claim-pages").task_registry.flow_limits(settings)
     conn = db.connection()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -77,7 +80,7 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int) -> None:
     for pages in commits:
         by_name.update(names.get(page, "other") for page in pages)
     n = len(commits) or 1
-    print(f"{name}: {claimed} jobs in {len(commits)} claim commits, "
+    print(f"{name}, {backlog} backlog: {claimed} jobs in {len(commits)} claim commits, "
           f"{sum(map(len, commits)) / n:.1f} WAL frames per commit")
     for table, count in by_name.most_common():
         if count / n >= 0.05:
@@ -93,9 +96,10 @@ def main() -> None:
                         help="jobs per claim (a worker claims up to 64 while jobs are short)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="claim-pages-"))
-    for name, queues in (("none", ""), ("limits", NOT_BINDING),
-                         ("equal-weights", EQUAL_WEIGHTS)):
-        drain(work, name, queues, args.jobs, args.claim)
+    for backlog in ("bulk", "single"):
+        for name, queues in (("none", ""), ("limits", NOT_BINDING),
+                             ("equal-weights", EQUAL_WEIGHTS)):
+            drain(work, name, queues, args.jobs, args.claim, backlog)
 
 
 if __name__ == "__main__":

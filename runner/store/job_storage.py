@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +125,9 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             written += n
             self.wake()
 
+        weights = {name: q.weight for name, q in self.settings.queues.items()}
         for start in range(0, len(jobs), batch_size):
-            batch = jobs[start:start + batch_size]
+            batch = grouped(jobs[start:start + batch_size], weights)
             try:
                 result = enqueue_with_room(self.store, self.settings, batch, now=clock,
                                            on_written=wrote)
@@ -402,3 +403,22 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         """The SQLite backend's :class:`~runner.store.sqlite.db.Database` (tests and tools only;
         AttributeError on another backend)."""
         return self.store.db  # type: ignore[attr-defined]
+
+
+def grouped(batch: Sequence[NewJob], weights: Mapping[str, int]) -> Sequence[NewJob]:
+    """``batch`` with each queue's jobs together (in their order), when its queues have
+    unequal weights; else as it is.
+
+    Unequal weights take each queue's jobs at its own pace, so a batch written in
+    call order (queues interleaved row by row) would have every claim write pages
+    that each queue passes through again later; grouped, each queue's jobs are
+    neighbouring rows. Without weights the claim takes jobs across queues in row
+    order (same priority, same due time), and a batch with unique keys keeps the
+    order that decides which duplicate is written: both are left as called.
+    """
+    queues = {j.queue for j in batch}
+    if len(queues) < 2 or len({weights.get(q, 1) for q in queues}) < 2:
+        return batch
+    if any(j.unique_key is not None for j in batch):
+        return batch
+    return sorted(batch, key=lambda j: j.queue)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -157,3 +158,67 @@ def test_the_short_argument_view_is_unchanged():
                          ((float("nan"),), {"k": (1, 2)})]:
         assert preview_args(args, kwargs) == json.dumps({"args": list(args), "kwargs": kwargs},
                                                         default=repr)
+
+
+def weighted(huey, **weights: int) -> None:
+    configure(replace(huey.settings,
+                      queues={name: QueueSection(weight=w) for name, w in weights.items()}))
+
+
+def calls_over(queues: list[str]) -> list:
+    made = []
+    for n, queue in enumerate(queues):
+        call = jobs.add.s(1, n)
+        call.queue = queue
+        made.append(call)
+    return made
+
+
+def rows_in_order(huey) -> list[tuple[str, str]]:
+    return huey.jobs.db.query("SELECT queue, id FROM runner_job ORDER BY rowid")
+
+
+def test_a_batch_over_queues_of_unequal_weights_is_written_queue_by_queue(huey):
+    weighted(huey, a=3, b=1)
+    calls = calls_over(["a", "b", "a", "b", "b", "a"])
+    results = enqueue_many(calls)
+    assert [r.id for r in results] == [c.id for c in calls]  # results stay in call order
+    assert rows_in_order(huey) == [(c.queue, c.id) for c in calls if c.queue == "a"] + [
+        (c.queue, c.id) for c in calls if c.queue == "b"]
+
+
+def test_a_batch_over_queues_of_equal_weights_is_written_in_call_order(huey):
+    weighted(huey, a=2, b=2)
+    calls = calls_over(["a", "b", "a", "b"])
+    enqueue_many(calls)
+    assert rows_in_order(huey) == [(c.queue, c.id) for c in calls]
+
+
+def test_a_weighted_batch_with_unique_keys_is_written_in_call_order(huey):
+    weighted(huey, a=3, b=1)
+    calls = calls_over(["b", "a", "b", "a"])
+    for n, call in enumerate(calls):
+        call.unique_key = f"k{n}"
+    enqueue_many(calls)
+    assert [queue for queue, _ in rows_in_order(huey)] == ["b", "a", "b", "a"]
+
+
+def test_each_batch_is_grouped_on_its_own_so_batch_boundaries_stay(huey):
+    weighted(huey, a=3, b=1)
+    calls = calls_over(["b", "a", "b", "a"])
+    enqueue_many(calls, batch_size=2)
+    assert [queue for queue, _ in rows_in_order(huey)] == ["a", "b", "a", "b"]
+
+
+def test_a_grouped_batch_is_still_claimed_by_weight_and_in_call_order_within_a_queue(huey):
+    weighted(huey, a=3, b=1)
+    calls = calls_over(["a", "b"] * 8)
+    enqueue_many(calls)
+    limits = huey.task_registry.flow_limits(huey.settings)
+    claimed = [c.id for c in huey.jobs.store.claim(now=time.time() + 1, owner="w", lease_seconds=60,
+                                                   want=8, limits=limits).claimed]
+    order = {c.id: c.queue for c in calls}
+    by_queue = {q: [i for i in claimed if order[i] == q] for q in ("a", "b")}
+    assert len(by_queue["a"]) == 6  # 3 to 1, as if written in call order
+    for queue, ids in by_queue.items():  # each queue's first jobs, in call order
+        assert ids == [c.id for c in calls if c.queue == queue][:len(ids)]
