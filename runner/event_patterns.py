@@ -88,6 +88,10 @@ def _match(pattern: tuple[str, ...], name: tuple[str, ...]) -> bool:
     return False
 
 
+#: ``json.dumps`` with these options builds a new encoder for every call; one serves all.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def encode_data(name: str, data: Any) -> str:
     """Event data as compact JSON text.
 
@@ -95,7 +99,7 @@ def encode_data(name: str, data: Any) -> str:
         SerializationError: naming the path of the first value JSON cannot hold.
     """
     try:
-        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+        return _ENCODE(data)
     except (TypeError, ValueError) as exc:
         path, bad = _first_bad(data, "data")
         text = repr(bad) if len(repr(bad)) <= 60 else repr(bad)[:57] + "..."
