@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from runner.errors import ConfigError, SerializationError
@@ -88,8 +90,28 @@ def _match(pattern: tuple[str, ...], name: tuple[str, ...]) -> bool:
     return False
 
 
-#: ``json.dumps`` with these options builds a new encoder for every call; one serves all.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+def _compact_encoder() -> Callable[[Any], str]:
+    """Compact JSON text of a value, as ``json.dumps(separators=(",", ":"), allow_nan=False)``.
+
+    ``JSONEncoder.encode`` builds a new C encoder at every call, which costs more
+    than encoding a small event's data: one is built here and kept. It keeps no
+    table of the containers it is inside (that table is shared state, and an
+    error leaves entries in it), so circular data ends in RecursionError.
+    """
+    base = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    if c_make_encoder is None:  # a Python without the _json accelerator
+        return base.encode
+    encode = c_make_encoder(None, base.default, encode_basestring_ascii, None,
+                            base.key_separator, base.item_separator, False, False, False)
+    join = "".join
+
+    def compact(value: Any) -> str:
+        return join(encode(value, 0))
+
+    return compact
+
+
+_ENCODE = _compact_encoder()
 
 
 def encode_data(name: str, data: Any) -> str:
@@ -100,6 +122,10 @@ def encode_data(name: str, data: Any) -> str:
     """
     try:
         return _ENCODE(data)
+    except RecursionError:
+        raise SerializationError(
+            f"event '{name}': data is circular (a container inside itself) or nested too "
+            "deeply for JSON; nothing was written") from None
     except (TypeError, ValueError) as exc:
         path, bad = _first_bad(data, "data")
         text = repr(bad) if len(repr(bad)) <= 60 else repr(bad)[:57] + "..."

@@ -161,6 +161,33 @@ def test_invalid_name_or_data_is_named_and_nothing_is_written(huey):
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
 
 
+def test_circular_data_is_refused_with_a_clear_error(huey):
+    data: dict = {"n": 1}
+    data["self"] = data
+    with pytest.raises(SerializationError, match="circular"):
+        emit("shop.order.placed", data)
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+    # the encoder is not left in a bad state by the failure
+    event_id = emit("shop.order.placed", {"n": 2, "nested": [{"n": 3}]})
+    assert store.get_event(db_of(huey), event_id).data == '{"n":2,"nested":[{"n":3}]}'
+
+
+def test_a_large_emit_many_writes_every_event_with_its_own_key_and_data(huey):
+    # 100 events: statements of 64, 32 and 4 rows; one in ten has a key, one is repeated
+    items = [{"name": "bulk.item", "data": {"n": i}, **({"key": f"k{i}"} if i % 10 == 0 else {})}
+             for i in range(99)] + [{"name": "bulk.item", "data": {"n": 99}, "key": "k0"}]
+    ids = emit_many(items)
+    assert ids[99] == ids[0] and len(set(ids)) == 99
+    rows = {r[0]: r[1:] for r in db_of(huey).query(
+        "SELECT id, data, key, dispatch_job FROM runner_event")}
+    assert len(rows) == 99
+    for i in range(99):
+        data, key, dispatch_job = rows[ids[i]]
+        assert data == f'{{"n":{i}}}'
+        assert key == (f"k{i}" if i % 10 == 0 else None)
+        assert dispatch_job is not None
+
+
 def test_emit_many_writes_all_events_and_one_dispatch_job(huey, record_file):
     ids = emit_many([("shop.order.placed", {"n": i}) for i in range(3)]
                     + [{"name": "early.bird", "data": {"n": 9}}])

@@ -35,6 +35,7 @@ from runner.store.sqlite import transitions
 from runner.store.sqlite.db import Database, lookup_id
 from runner.store.sqlite.integrity import index_hint
 from runner.store.sqlite.models import DISPATCH_TASK
+from runner.store.sqlite.multirow import insert_rows
 from runner.store.states import AVAILABLE_SQL, LIVE_SQL
 
 _COLUMNS = ", ".join(EventRow.__dataclass_fields__)
@@ -72,14 +73,27 @@ def insert_events(db: Database, events: Sequence[NewEvent],
             return ids
         jobs, owner = dispatch_owners(dispatch, {e.id for e in rows},
                                       _waiting_dispatch_job(conn, now), now)
-        conn.executemany(
-            "INSERT INTO runner_event (id, name, data, key, emitted_at, source, dispatch_job) "
-            "VALUES (?,?,?,?,?,?,?)",
-            [(e.id, e.name, e.data, e.key, now, e.source, owner.get(e.id)) for e in rows])
+        _insert_events(conn, rows, owner, now)
         transitions.enqueue(conn, jobs, now)
         return ids
 
     return db.write(write, deadline=deadline)
+
+
+def _insert_events(conn: sqlite3.Connection, rows: Sequence[NewEvent], owner: Mapping[str, str],
+                   now: float) -> None:
+    # Many rows per statement, the key column only when an event has one (see
+    # runner.store.sqlite.multirow); each event's dispatch job is set (dispatch_owners).
+    if any(e.key is not None for e in rows):
+        insert_rows(conn, "runner_event", _KEYED, [
+            (e.id, e.name, e.data, e.key, now, e.source, owner.get(e.id)) for e in rows])
+    else:
+        insert_rows(conn, "runner_event", _UNKEYED, [
+            (e.id, e.name, e.data, now, e.source, owner.get(e.id)) for e in rows])
+
+
+_KEYED = ("id", "name", "data", "key", "emitted_at", "source", "dispatch_job")
+_UNKEYED = ("id", "name", "data", "emitted_at", "source", "dispatch_job")
 
 
 def _recent_key(conn: sqlite3.Connection, key: str, since: float) -> str | None:

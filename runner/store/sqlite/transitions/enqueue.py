@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import itertools
 import sqlite3
 from collections.abc import Mapping, Sequence
 
@@ -15,6 +13,7 @@ from runner.store.sqlite.counters import (
     count_enqueued,
     count_where,
 )
+from runner.store.sqlite.multirow import insert_rows, insert_sql
 from runner.store.sqlite.unique_keys import unique_duplicates
 
 
@@ -64,10 +63,10 @@ def _insert_one(conn: sqlite3.Connection, j: NewJob, created: float) -> None:
     optional = (j.unique_key, j.event_id, j.schedule, j.concurrency_key)
     if optional == (None, None, None, None):
         # Most jobs: the NULL columns left out, as insert_jobs does (each None bound
-        # goes through sqlite3's adapter lookup, see there).
-        conn.execute(_insert_many(1, False), row)
+        # goes through sqlite3's adapter lookup: see runner.store.sqlite.multirow).
+        conn.execute(_INSERT_ONE, row)
     else:
-        conn.execute(_insert_many(1, True), row + optional)
+        conn.execute(_INSERT_ONE_OPTIONAL, row + optional)
 
 
 _JOB_COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max_attempts",
@@ -75,40 +74,22 @@ _JOB_COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max
 #: Columns most jobs leave NULL.
 _OPTIONAL = ("unique_key", "event_id", "schedule", "concurrency_key")
 
-#: Rows per statement: 64 x 14 values stays under 999, SQLite's limit on variables
-#: before 3.32.
-_ROWS_PER_INSERT = 64
 
-
-@functools.cache
 def _insert_many(count: int, optional: bool) -> str:
-    """One INSERT of ``count`` rows, with or without the optional columns."""
-    columns = _JOB_COLUMNS + _OPTIONAL if optional else _JOB_COLUMNS
-    values = f"({','.join('?' * len(columns))})"
-    return (f"INSERT INTO runner_job ({', '.join(columns)}) VALUES "
-            + ",".join([values] * count))
+    """One INSERT of ``count`` job rows, with or without the optional columns."""
+    return insert_sql("runner_job", _JOB_COLUMNS + _OPTIONAL if optional else _JOB_COLUMNS,
+                      count)
+
+
+_INSERT_ONE = _insert_many(1, False)
+_INSERT_ONE_OPTIONAL = _insert_many(1, True)
 
 
 def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float) -> None:
     """Insert new jobs (``scheduled`` when ``run_at`` is after ``created``, else
-    ``available``), :data:`_ROWS_PER_INSERT` rows per statement.
-
-    A batch used to run the one-row statement through ``executemany``.
-    Measured with callgrind over a 50,000-job ``map()``, two things cost more
-    than SQLite's own insert:
-
-    * each run of a statement opens and closes a cursor on the table and each
-      of its indexes: a statement of 64 rows opens them once (SQLite's
-      instructions per row fall from 44,000 to 17,000);
-    * Python's ``sqlite3`` passes ``None`` and ``bytes`` values through its
-      adapter lookup, which raises and formats an AttributeError inside for
-      each one (about 3,000 instructions a value, more than SQLite spends on
-      it). Columns NULL in every row of the batch are left out of the
-      statement (they default to NULL), and the payload goes in as a
-      ``bytearray``, a type the module binds directly (as the same BLOB).
-
-    The last rows of a batch go in statements of 32, 16, ..., 1 rows, so a
-    connection caches at most 14 statements of this kind.
+    ``available``), many rows per statement (see :mod:`runner.store.sqlite.multirow`):
+    the optional columns only when a job of the batch sets one, the payload as a
+    ``bytearray``.
     """
     optional = any(j.unique_key is not None or j.event_id is not None
                    or j.schedule is not None or j.concurrency_key is not None for j in jobs)
@@ -121,15 +102,8 @@ def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float
         rows = [(j.id, j.task, j.queue, j.priority,
                  "scheduled" if j.run_at > created else "available", bytearray(j.data), j.args,
                  j.max_attempts, j.run_at, created) for j in jobs]
-    chain = itertools.chain.from_iterable
-    start, count, size = 0, len(rows), _ROWS_PER_INSERT
-    while start < count:
-        while count - start < size:
-            size //= 2
-        sql = _insert_many(size, optional)
-        while count - start >= size:
-            conn.execute(sql, tuple(chain(rows[start:start + size])))
-            start += size
+    insert_rows(conn, "runner_job", _JOB_COLUMNS + _OPTIONAL if optional else _JOB_COLUMNS,
+                rows)
 
 
 def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int,
