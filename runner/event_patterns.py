@@ -38,12 +38,20 @@ def check_name(name: object) -> str:
     Raises:
         SerializationError: naming the bad name (exit code 65 from the CLI).
     """
+    if type(name) is str and name in _VALID_NAMES:
+        return name
     if not isinstance(name, str) or len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
         raise SerializationError(
             f"invalid event name {name!r}: use dot-separated segments of letters, digits, "
             f"'_' and '-' (at most {MAX_NAME} characters), e.g. 'user.signup'; "
             "nothing was written")
+    if len(_VALID_NAMES) < 10_000:  # a producer repeats a few names (bounded all the same)
+        _VALID_NAMES.add(name)
     return name
+
+
+#: Names already checked: most emits repeat a handful, and the check is a regex match.
+_VALID_NAMES: set[str] = set()
 
 
 def check_pattern(pattern: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runner.store.states import FINAL, WAITING, JobState
 
@@ -26,9 +26,12 @@ OUTCOME_OF_STATE: dict[str, str] = {**{s: "pending" for s in WAITING},
                                     **{s: s.value for s in FINAL}}
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """What a producer writes for one event (``data`` is JSON text)."""
+class NewEvent(NamedTuple):
+    """What a producer writes for one event (``data`` is JSON text).
+
+    A named tuple: ``emit_many`` makes one per event, and a frozen dataclass's
+    ``__init__`` costs as much as encoding the event's data.
+    """
 
     id: str
     name: str

@@ -161,6 +161,14 @@ def test_invalid_name_or_data_is_named_and_nothing_is_written(huey):
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
 
 
+@pytest.mark.parametrize("bad", [["user.signup"], 5, None, "user..signup", "x" * 201])
+def test_a_bad_name_is_refused_after_good_ones_were_accepted(huey, bad):
+    emit_many([("user.signup", {})] * 3)
+    with pytest.raises(SerializationError, match="invalid event name"):
+        emit_many([("user.signup", {}), (bad, {})])
+    assert count(huey, "SELECT count(*) FROM runner_event") == 3
+
+
 def test_circular_data_is_refused_with_a_clear_error(huey):
     data: dict = {"n": 1}
     data["self"] = data
