@@ -24,11 +24,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def read_record(path: Path) -> list[tuple[int, float]]:
-    """(id, time) pairs written by the benchmark tasks."""
+    """(id, time) pairs written by the benchmark tasks.
+
+    A reader may see a line a task is still writing (a write to a file is not
+    atomic for readers): the text after the last newline is left for the next read.
+    """
     if not path.exists():
         return []
+    text = path.read_text()
     rows = []
-    for line in path.read_text().splitlines():
+    for line in text[:text.rfind("\n") + 1].splitlines():
         n, at = line.split()
         rows.append((int(n), float(at)))
     return rows
