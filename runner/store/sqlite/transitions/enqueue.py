@@ -75,10 +75,13 @@ _JOB_COLUMNS = ("id", "task", "queue", "priority", "state", "data", "args", "max
 _OPTIONAL = ("unique_key", "event_id", "schedule", "concurrency_key")
 
 
+def _columns(optional: bool) -> tuple[str, ...]:
+    return _JOB_COLUMNS + _OPTIONAL if optional else _JOB_COLUMNS
+
+
 def _insert_many(count: int, optional: bool) -> str:
     """One INSERT of ``count`` job rows, with or without the optional columns."""
-    return insert_sql("runner_job", _JOB_COLUMNS + _OPTIONAL if optional else _JOB_COLUMNS,
-                      count)
+    return insert_sql("runner_job", _columns(optional), count)
 
 
 _INSERT_ONE = _insert_many(1, False)
@@ -102,8 +105,7 @@ def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float
         rows = [(j.id, j.task, j.queue, j.priority,
                  "scheduled" if j.run_at > created else "available", bytearray(j.data), j.args,
                  j.max_attempts, j.run_at, created) for j in jobs]
-    insert_rows(conn, "runner_job", _JOB_COLUMNS + _OPTIONAL if optional else _JOB_COLUMNS,
-                rows)
+    insert_rows(conn, "runner_job", _columns(optional), rows)
 
 
 def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int,
