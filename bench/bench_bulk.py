@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from huey import SqliteHuey  # noqa: E402
 
-from bench.harness import line  # noqa: E402
+from bench.harness import line, rows_in  # noqa: E402
 from runner import configure, emit_many, load_settings, task  # noqa: E402
 from runner.config import DatabaseSection  # noqa: E402
 from runner.ids import new_ids  # noqa: E402
@@ -55,7 +55,9 @@ def ours_map(work: Path, count: int) -> float:
     bulk_noop(-1)  # open the database before timing
     started = time.perf_counter()
     bulk_noop.map(range(count))
-    return count / (time.perf_counter() - started)
+    rate = count / (time.perf_counter() - started)
+    _check(directory / "jobs.db", "runner_job", count + 1)
+    return rate
 
 
 def ours_emit_many(work: Path, count: int, batch: int = 1000) -> float:
@@ -67,12 +69,14 @@ def ours_emit_many(work: Path, count: int, batch: int = 1000) -> float:
     started = time.perf_counter()
     for start in range(0, count, batch):
         emit_many([("bench.bulk", {"n": n}) for n in range(start, start + batch)])
-    return count / (time.perf_counter() - started)
+    rate = count / (time.perf_counter() - started)
+    _check(directory / "jobs.db", "runner_event", count + 1)
+    return rate
 
 
 def plain_map(work: Path, count: int) -> float:
-    huey = SqliteHuey("bulk", filename=str(Path(tempfile.mkdtemp(dir=work)) / "h.db"),
-                      results=False)
+    path = Path(tempfile.mkdtemp(dir=work)) / "h.db"
+    huey = SqliteHuey("bulk", filename=str(path), results=False)
 
     @huey.task()
     def plain_noop(n: int) -> None:
@@ -81,7 +85,15 @@ def plain_map(work: Path, count: int) -> float:
     plain_noop(-1)
     started = time.perf_counter()
     plain_noop.map(range(count))
-    return count / (time.perf_counter() - started)
+    rate = count / (time.perf_counter() - started)
+    _check(path, "task", count + 1)
+    return rate
+
+
+def _check(db: Path, table: str, expected: int) -> None:
+    """Every call wrote its row, once (the calls timed and the one that opened the file)."""
+    if (found := rows_in(db, table)) != expected:
+        raise SystemExit(f"{db}: {found} rows in {table}, not {expected}")
 
 
 def sqlite_ceiling(work: Path, count: int, batch: int = 1000) -> float:
@@ -98,7 +110,10 @@ def sqlite_ceiling(work: Path, count: int, batch: int = 1000) -> float:
     started = time.perf_counter()
     for start in range(0, count, batch):
         db.write(lambda c, s=start: insert_rows(c, "runner_job", columns, rows[s:s + batch]))
-    return count / (time.perf_counter() - started)
+    rate = count / (time.perf_counter() - started)
+    db.close()
+    _check(db.path, "runner_job", count)
+    return rate
 
 
 def main() -> None:

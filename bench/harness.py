@@ -79,8 +79,12 @@ def jobs_written(db: Path, plain: bool = False) -> int:
     """Jobs in a SQLite file: ours (``runner_job``) or plain huey's queue (``task``).
 
     A benchmark that only enqueues checks with it that every call wrote its job."""
+    return rows_in(db, "task" if plain else "runner_job")
+
+
+def rows_in(db: Path, table: str) -> int:
+    """The rows of ``table`` in a SQLite file."""
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        table = "task" if plain else "runner_job"
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
