@@ -107,6 +107,23 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0,
         time.sleep(interval)
 
 
+def wait_for_count(read: Callable[[], int], target: int, *, stall: float = 30.0,
+                   interval: float = 0.2, message: str = "count") -> None:
+    """Poll ``read()`` until it reaches ``target``; fail when it has not grown for
+    ``stall`` seconds.
+
+    For a backlog drained on a machine shared by a parallel run: how long the
+    whole drain takes depends on the machine, but a drain that stops is a bug."""
+    best, moved = read(), time.monotonic()
+    while best < target:
+        if time.monotonic() - moved >= stall:
+            raise AssertionError(f"{message}: stuck at {best} of {target} for {stall:g}s")
+        time.sleep(interval)
+        now = read()
+        if now > best:
+            best, moved = now, time.monotonic()
+
+
 WORKER_DEFAULTS: dict[str, object] = {
     "max_concurrent_tasks": 4, "retry_delay": 0.01, "jitter": 0, "shutdown_timeout": 5,
     "lease_seconds": 4, "heartbeat_interval": 0.5, "poll_interval": 0.5, "queue_size": 0}
