@@ -15,7 +15,9 @@
    interleaved one by one, the layout unequal weights drain slowest).
    Each drain starts with the disk quiet (the enqueue's and the earlier
    rounds' writes flushed, the earlier rounds' files deleted), so neither
-   side pays for the other's writeback. Target: limits cost <= 10%.
+   side pays for the other's writeback. Beside the throughput, the worker's
+   CPU time per job while the jobs ran, which other tenants of a shared
+   machine move less. Target: limits cost <= 10%.
 2. A binding rate: jobs of one queue limited to ``--rate`` starts a second,
    drained by two ``run.py`` processes for ``--seconds``; the measured rate
    (starts after the first, over the time since it) against the setting.
@@ -39,7 +41,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import line, python, read_record, spawn, stop, wait_until  # noqa: E402
+from bench.harness import (  # noqa: E402
+    cpu_seconds,
+    line,
+    python,
+    read_record,
+    spawn,
+    stop,
+    wait_until,
+)  # noqa: E402
 
 SETTINGS = """
 [runner]
@@ -109,12 +119,20 @@ class Run:
         return read_record(self.record)
 
 
-def drain(work: Path, name: str, queues: str, jobs: int, backlog: str = "bulk") -> float:
+def drain(work: Path, name: str, queues: str, jobs: int,
+          backlog: str = "bulk") -> tuple[float, float]:
+    """(jobs/s from the first start to the last, the worker's CPU microseconds per job
+    over the same span)."""
     run = Run(work, name, queues)
     run.enqueue(jobs, QUEUES, backlog)
     os.sync()  # the enqueue's writes reach the disk now, not during the drain
     proc = run.consumer()
-    ok = wait_until(lambda: len(run.records()) >= jobs, timeout=600, interval=0.2)
+    # CPU is read once jobs run (start-up and imports left out) and once all have run;
+    # it moves less than wall time when other tenants share the machine.
+    wait_until(lambda: bool(run.records()), timeout=120, interval=0.002)
+    cpu_start, done_before = cpu_seconds(proc.pid), len(run.records())
+    ok = wait_until(lambda: len(run.records()) >= jobs, timeout=600, interval=0.02)
+    cpu = cpu_seconds(proc.pid) - cpu_start
     stop(proc)
     ids = sorted(n for n, _ in run.records())
     if not ok or ids != list(range(jobs)):
@@ -122,7 +140,7 @@ def drain(work: Path, name: str, queues: str, jobs: int, backlog: str = "bulk") 
                          f"{len(set(ids))} distinct")
     times = sorted(at for _, at in run.records())
     shutil.rmtree(run.dir, ignore_errors=True)  # nor is a finished round's file written back
-    return (jobs - 1) / (times[-1] - times[0])
+    return (jobs - 1) / (times[-1] - times[0]), cpu / max(1, jobs - done_before) * 1e6
 
 
 def binding_rate(work: Path, rate: float, seconds: float) -> tuple[float, int]:
@@ -213,12 +231,15 @@ def main() -> None:
 def measure_drain(work: Path, jobs: int, rounds: int, backlog: str) -> None:
     configs = {"none": "", "limits": NOT_BINDING, "equal": EQUAL_WEIGHTS}
     runs: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
     # Untimed: the first drain of each side pays for cold files and imports.
     for name, queues in configs.items():
         drain(work, name, queues, min(jobs, 5000), backlog)
     for _ in range(rounds):
         for name, queues in configs.items():
-            runs[name].append(drain(work, name, queues, jobs, backlog))
+            rate, us = drain(work, name, queues, jobs, backlog)
+            runs[name].append(rate)
+            cpu[name].append(us)
     plain = statistics.median(runs["none"])
     print(f"drain with limits configured but not binding (plain = no [queues]), backlog "
           f"written {'by enqueue_many' if backlog == 'bulk' else 'one enqueue per job'}:")
@@ -233,6 +254,10 @@ def measure_drain(work: Path, jobs: int, rounds: int, backlog: str) -> None:
         paired = statistics.median(b / a for a, b in zip(runs["none"], runs[name], strict=True))
         print(f"  cost of {what}: medians {1 - statistics.median(runs[name]) / plain:+.1%}; "
               f"median of the paired rounds {1 - paired:+.1%}")
+    base = statistics.median(cpu["none"])
+    print("  worker CPU per job (us, user and system, while jobs ran): " + "; ".join(
+        f"{name} {statistics.median(values):.1f} "
+        f"({statistics.median(values) / base - 1:+.1%})" for name, values in cpu.items()))
     sys.stdout.flush()
 
 
