@@ -147,7 +147,9 @@ class TaskRegistry:
         self._tasks: dict[str, RunnerTaskWrapper] = {}
         self._lock = threading.Lock()
         self._changes = 0
-        self._limits: tuple[tuple[int, int], FlowLimits] | None = None
+        #: (settings, registry changes, limits): the settings object itself is kept, not
+        #: its id(), which a later Settings may take once this one is freed.
+        self._limits: tuple[Settings, int, FlowLimits] | None = None
 
     def register(self, full_name: str, wrapper: RunnerTaskWrapper) -> None:
         with self._lock:
@@ -162,10 +164,10 @@ class TaskRegistry:
     def flow_limits(self, settings: Settings) -> FlowLimits:
         """Every limit a claim applies: ``[queues.NAME]``, ``[worker] priority_aging``
         and the tasks' own (by task name, as jobs record it)."""
-        key = (id(settings), self._changes)
         cached = self._limits
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None and cached[0] is settings and cached[1] == self._changes:
+            return cached[2]
+        changes = self._changes
         queues = settings.queues
         weights = {q: s.weight for q, s in queues.items()}
         task_concurrency: dict[str, int] = {}
@@ -186,7 +188,7 @@ class TaskRegistry:
             queue_rates={q: r for q, s in queues.items() if (r := s.rate) is not None},
             task_concurrency=task_concurrency, key_concurrency=key_concurrency,
             task_rates=task_rates)
-        self._limits = (key, limits)
+        self._limits = (settings, changes, limits)
         return limits
 
     def all(self) -> dict[str, RunnerTaskWrapper]:
@@ -238,7 +240,8 @@ class RunnerTaskWrapper(TaskWrapper):
         self.retry_on = retry_on
         self.no_retry_on = no_retry_on
         self.on_failure = on_failure
-        self._resolved: tuple[int, TaskOptions] | None = None
+        #: (settings, options): the object itself, as id() may name a later Settings.
+        self._resolved: tuple[Settings, TaskOptions] | None = None
         self.expires = expires
         self.flow = flow
         #: How calls are made unique (``@task(unique=...)``), or None.
@@ -304,7 +307,7 @@ class RunnerTaskWrapper(TaskWrapper):
         """The task's options under ``settings`` (default: the runner's settings)."""
         settings = settings or cast(_Configured, self.huey).settings
         cached = self._resolved
-        if cached is not None and cached[0] == id(settings):
+        if cached is not None and cached[0] is settings:
             return cached[1]
         w = settings.worker
         merged: dict[str, Any] = {
@@ -321,7 +324,7 @@ class RunnerTaskWrapper(TaskWrapper):
                 backoff=float(merged["backoff"]), max_retry_delay=float(merged["max_retry_delay"]),
                 jitter=float(merged["jitter"]), retry_on=self.retry_on,
                 no_retry_on=self.no_retry_on))
-        self._resolved = (id(settings), options)
+        self._resolved = (settings, options)
         return options
 
     def configured_options(self, settings: Settings) -> dict[str, Any]:

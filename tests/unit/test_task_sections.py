@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from dataclasses import replace
 
 import pytest
 
@@ -56,6 +58,31 @@ def test_a_task_section_wins_over_the_decorator_and_zero_or_empty_lifts_a_limit(
     assert limits.task_rates == {"report": Rate(2, 1, burst=4)}
     lifted = settings_from(tmp_path, '[tasks.report]\nrate_limit = ""\n')
     assert huey.task_registry.flow_limits(lifted).task_rates == {}
+
+
+def test_settings_made_where_freed_settings_were_get_their_own_limits(tmp_path):
+    # Settings loaded afresh (an operator's edit, a test's reconfigure) often take the
+    # memory of settings just freed, as each copy below takes the one before it.
+    huey = registry_with_tasks("limits-reloaded")
+    one = settings_from(tmp_path, '[tasks.mail]\nrate_limit = "1/m"\n')
+    two = settings_from(tmp_path, '[tasks.mail]\nrate_limit = "2/m"\n')
+    for _ in range(3):
+        assert huey.task_registry.flow_limits(replace(one)).task_rates["mail"].count == 1
+        assert huey.task_registry.flow_limits(replace(two)).task_rates["mail"].count == 2
+
+
+def test_settings_made_where_freed_settings_were_get_their_own_task_options(tmp_path,
+                                                                        monkeypatch):
+    # Here the copies' memory is taken by other objects between the calls; every object
+    # having one id() stands for the address a freed Settings leaves to the next.
+    monkeypatch.setattr(sys.modules["runner.task"], "id", lambda _: 1, raising=False)
+    huey = registry_with_tasks("options-reloaded")
+    mail = huey.task_registry.find("mail")
+    bulk = settings_from(tmp_path, '[tasks.mail]\nqueue = "bulk"\n')
+    urgent = settings_from(tmp_path, '[tasks.mail]\nqueue = "urgent"\n')
+    for _ in range(3):
+        assert mail.resolve(replace(bulk)).queue == "bulk"
+        assert mail.resolve(replace(urgent)).queue == "urgent"
 
 
 def test_queue_priority_retries_and_timeout_come_from_the_section(tmp_path):
