@@ -1,6 +1,7 @@
 """Where a drain's claim commits write: WAL frames per claim, by table and index.
 
     .venv/bin/python bench/claim_pages.py [--jobs 20000] [--claim 64]
+        [--backlogs bulk,single,clustered]
 
 Drains ``--jobs`` jobs spread over bench_flow.py's 4 queues from this process,
 as a worker at full speed does (each claim of ``--claim`` jobs also completes
@@ -17,6 +18,14 @@ speeds, so the rows one claim takes lie in as many places of the table (and
 of the history indexes keyed by creation time) as there are queues, where a
 claim in plain order takes neighbouring rows; the pages written per claim
 follow. With equal weights the same limits write about what no limits write.
+
+Backlogs: ``bulk`` as ``enqueue_many`` writes it (each batch of 1,000 queue by
+queue), ``single`` as one enqueue per job leaves it (the queues' rows
+interleaved one by one), and ``clustered``, every queue's rows together: the
+layout a table kept in queue order would have, which no enqueue writes today.
+Beside the frames, the CPU time of each drain loop per job (process time,
+checkpoints left out as the WAL is kept whole): a figure of this run, moved by
+the load of the machine, unlike the frames.
 """
 
 from __future__ import annotations
@@ -54,6 +63,8 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
     rows = [NewJob(f"j{n:07d}", "flow_noop", QUEUES[n % len(QUEUES)], 0, b"x" * 300, None, 1,
                    now) for n in range(jobs)]
     weights = {name: q.weight for name, q in settings.queues.items()}
+    if backlog == "clustered":
+        rows.sort(key=lambda j: j.queue)
     for start in range(0, jobs, 1000):  # batches as enqueue_many writes them
         batch = rows[start:start + 1000]
         store.enqueue(grouped(batch, weights) if backlog == "bulk" else batch, now=now)
@@ -64,6 +75,7 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
     running: list[str] = []
     labels: dict[str, tuple[str, str]] = {}
     claimed = 0
+    cpu = time.process_time()
     while True:
         at = time.time()
         acks = [Ack(job_id, 1, at, at) for job_id in running]
@@ -74,14 +86,18 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
         claimed += len(running)
         if not running:
             break
+    cpu = time.process_time() - cpu
     commits = read_wal(Path(f"{settings.database_path}-wal"))
     names = owners(Path(settings.database_path))
     by_name: collections.Counter[str] = collections.Counter()
     for pages in commits:
         by_name.update(names.get(page, "other") for page in pages)
     n = len(commits) or 1
+    if claimed != jobs:
+        raise SystemExit(f"{name}: {claimed} jobs claimed, not {jobs}")
     print(f"{name}, {backlog} backlog: {claimed} jobs in {len(commits)} claim commits, "
-          f"{sum(map(len, commits)) / n:.1f} WAL frames per commit")
+          f"{sum(map(len, commits)) / n:.1f} WAL frames per commit, "
+          f"{cpu / max(claimed, 1) * 1e6:.1f} us CPU per job")
     for table, count in by_name.most_common():
         if count / n >= 0.05:
             print(f"    {count / n:6.2f}  {table}")
@@ -94,9 +110,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--claim", type=int, default=64,
                         help="jobs per claim (a worker claims up to 64 while jobs are short)")
+    parser.add_argument("--backlogs", default="bulk,single,clustered",
+                        help="comma-separated: bulk, single, clustered")
     args = parser.parse_args()
+    backlogs = args.backlogs.split(",")
+    if unknown := set(backlogs) - {"bulk", "single", "clustered"}:
+        parser.error(f"unknown backlog {', '.join(sorted(unknown))}")
     work = Path(tempfile.mkdtemp(prefix="claim-pages-"))
-    for backlog in ("bulk", "single"):
+    for backlog in backlogs:
         for name, queues in (("none", ""), ("limits", NOT_BINDING),
                              ("equal-weights", EQUAL_WEIGHTS)):
             drain(work, name, queues, args.jobs, args.claim, backlog)
