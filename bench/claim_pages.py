@@ -75,6 +75,7 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
     running: list[str] = []
     labels: dict[str, tuple[str, str]] = {}
     claimed = 0
+    seen: set[str] = set()
     cpu = time.process_time()
     while True:
         at = time.time()
@@ -83,18 +84,20 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
                              labels=labels, limits=limits if queues else FlowLimits())
         labels.update(result.labels)
         running = [c.id for c in result.claimed]
+        seen.update(running)
         claimed += len(running)
         if not running:
             break
     cpu = time.process_time() - cpu
+    if claimed != jobs or len(seen) != jobs:
+        raise SystemExit(f"{name}: {claimed} claims of {len(seen)} distinct jobs, not each "
+                         f"of {jobs} once")
     commits = read_wal(Path(f"{settings.database_path}-wal"))
     names = owners(Path(settings.database_path))
     by_name: collections.Counter[str] = collections.Counter()
     for pages in commits:
         by_name.update(names.get(page, "other") for page in pages)
     n = len(commits) or 1
-    if claimed != jobs:
-        raise SystemExit(f"{name}: {claimed} jobs claimed, not {jobs}")
     print(f"{name}, {backlog} backlog: {claimed} jobs in {len(commits)} claim commits, "
           f"{sum(map(len, commits)) / n:.1f} WAL frames per commit, "
           f"{cpu / max(claimed, 1) * 1e6:.1f} us CPU per job")

@@ -60,9 +60,11 @@ def test_a_task_section_wins_over_the_decorator_and_zero_or_empty_lifts_a_limit(
     assert huey.task_registry.flow_limits(lifted).task_rates == {}
 
 
-def test_settings_made_where_freed_settings_were_get_their_own_limits(tmp_path):
+def test_settings_made_where_freed_settings_were_get_their_own_limits(tmp_path, monkeypatch):
     # Settings loaded afresh (an operator's edit, a test's reconfigure) often take the
-    # memory of settings just freed, as each copy below takes the one before it.
+    # memory of settings just freed, as each copy below takes the one before it in
+    # CPython; every object having one id() makes that so on any interpreter.
+    monkeypatch.setattr(sys.modules["runner.task"], "id", lambda _: 1, raising=False)
     huey = registry_with_tasks("limits-reloaded")
     one = settings_from(tmp_path, '[tasks.mail]\nrate_limit = "1/m"\n')
     two = settings_from(tmp_path, '[tasks.mail]\nrate_limit = "2/m"\n')
