@@ -8,6 +8,7 @@ from settings.toml, into the ``runner_schedule`` table and fires it from there.
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -89,6 +90,9 @@ class ScheduleDef:
             value = getattr(self, key)
             if not _number(value) or value < 0:
                 raise InvalidSchedule(f"{where}: {key} must be a number >= 0, got {value!r}")
+            if not math.isfinite(value):
+                raise InvalidSchedule(f"{where}: {key} must be a finite number of seconds, "
+                                      f"got {value!r}")
         if not isinstance(self.enabled, bool):
             raise InvalidSchedule(f"{where}: enabled must be true or false")
         try:

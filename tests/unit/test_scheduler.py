@@ -267,6 +267,25 @@ def test_decorator_rejects_bad_schedules_naming_them(options, reason):
     assert registry.get("broken_schedule") is None
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("grace", float("inf")), ("grace", float("nan")),
+    ("jitter", float("inf")), ("jitter", float("nan")),
+])
+def test_grace_or_jitter_that_is_not_finite_is_rejected_in_code_and_settings(huey, key, value):
+    # A NaN jitter made the firing transaction fail (no schedule fired at all), an
+    # infinite one queued a run that never starts, and a NaN or infinite grace under
+    # misfire="skip" never fired the schedule.
+    with pytest.raises(InvalidSchedule, match=rf"'broken_schedule': {key} must be a finite "):
+        scheduled_task(name="broken_schedule", cron="0 * * * *", misfire="skip",
+                       **{key: value})(lambda: None)
+    assert registry.get("broken_schedule") is None
+    import tomllib
+
+    table = tomllib.loads(f"[schedules.quarter_hourly]\n{key} = {value}")
+    with pytest.raises(ConfigError, match=rf"\[schedules.quarter_hourly\] {key}: .*finite"):
+        Scheduler(huey, parse_settings(table, source="s.toml"), definitions=[definition()])
+
+
 def test_bad_schedule_settings_are_rejected_naming_the_schedule_and_key(huey):
     def settings(table: str):
         import tomllib
