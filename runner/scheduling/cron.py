@@ -98,15 +98,17 @@ def parse(
         The validated schedule.
 
     Raises:
-        InvalidSchedule: Wrong field count, bad field, step of 0, out-of-range value, ``H``
-            without a key, unknown time zone, or an expression that can never fire
-            (``0 0 31 2 *``).
+        InvalidSchedule: Not a string, wrong field count, bad field, step of 0, out-of-range
+            value, ``H`` without a key, unknown time zone, or an expression that can never
+            fire (``0 0 31 2 *``).
     """
     where = _prefix(name)
 
     def fail(reason: str) -> NoReturn:
         raise InvalidSchedule(f"{where}{reason}")
 
+    if not isinstance(expr, str):
+        fail(f"cron expression must be a string such as '0 * * * *', got {expr!r}")
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):

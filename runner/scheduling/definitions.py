@@ -76,6 +76,8 @@ class ScheduleDef:
             InvalidSchedule: naming the schedule and the option.
         """
         where = f"schedule {self.name!r}"
+        if not isinstance(self.cron, str):  # not for the cached parse: it may be unhashable
+            cron.parse(self.cron, tz=self.tz, name=self.name)
         self.spec  # noqa: B018 - parsing validates expression and time zone
         if self.misfire not in cron.POLICIES:
             raise InvalidSchedule(f"{where}: misfire must be one of {', '.join(cron.POLICIES)}, "

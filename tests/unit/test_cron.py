@@ -373,6 +373,13 @@ def test_malformed_expressions_are_rejected_naming_the_schedule(expr: str, reaso
     assert caught.value.exit_code == EX_CONFIG
 
 
+@pytest.mark.parametrize("expr", [None, 5, b"* * * * *", ["0", "*", "*", "*", "*"]])
+def test_an_expression_that_is_not_text_is_rejected_naming_the_schedule(expr: object) -> None:
+    with pytest.raises(InvalidSchedule, match=r"^schedule 'daily_cleanup': cron expression must "
+                                              r"be a string"):
+        parse(expr, name="daily_cleanup")  # type: ignore[arg-type]
+
+
 def test_never_firing_expression_message() -> None:
     with pytest.raises(InvalidSchedule) as caught:
         parse("0 0 31 2 *", name="daily_cleanup")

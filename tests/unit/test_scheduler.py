@@ -259,6 +259,8 @@ def test_settings_can_disable_a_schedule(huey):
     ({"cron": "0 * * * *", "misfire": "sometimes"}, "misfire must be one of"),
     ({"cron": "0 * * * *", "overlap": "never"}, "overlap must be one of"),
     ({"cron": "0 * * * *", "jitter": -1}, "jitter must be a number"),
+    ({"cron": None}, "cron expression must be a string"),
+    ({"cron": ["0", "*", "*", "*", "*"]}, "cron expression must be a string"),
 ])
 def test_decorator_rejects_bad_schedules_naming_them(options, reason):
     with pytest.raises(InvalidSchedule) as info:
