@@ -62,7 +62,7 @@ class ScheduleDef:
     @property
     def tz(self) -> str:
         """The time zone in force (``UTC`` until settings fill it)."""
-        return self.timezone or "UTC"
+        return "UTC" if self.timezone is None else self.timezone
 
     @property
     def spec(self) -> cron.CronSpec:

@@ -288,6 +288,17 @@ def test_grace_or_jitter_that_is_not_finite_is_rejected_in_code_and_settings(hue
         Scheduler(huey, parse_settings(table, source="s.toml"), definitions=[definition()])
 
 
+def test_an_empty_time_zone_is_rejected_not_read_as_utc(huey):
+    # timezone="" used to mean UTC silently, even with [runner] timezone set elsewhere
+    with pytest.raises(InvalidSchedule, match="'broken_schedule': unknown time zone ''"):
+        scheduled_task(name="broken_schedule", cron="0 * * * *", timezone="")(lambda: None)
+    assert registry.get("broken_schedule") is None
+    settings = parse_settings({"runner": {"timezone": "Europe/Berlin"},
+                               "schedules": {"quarter_hourly": {"timezone": ""}}})
+    with pytest.raises(InvalidSchedule, match="'quarter_hourly': unknown time zone ''"):
+        Scheduler(huey, settings, definitions=[definition()])
+
+
 def test_bad_schedule_settings_are_rejected_naming_the_schedule_and_key(huey):
     def settings(table: str):
         import tomllib
