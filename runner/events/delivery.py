@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -216,8 +217,9 @@ def _new_event(name: Any, data: Any, key: Any, delay: Any) -> tuple[str, str, st
     if key is not None and (not isinstance(key, str) or not key):
         raise SerializationError(f"event '{name}': key must be a non-empty string, got {key!r}")
     if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float))
-                              or delay < 0):
-        raise SerializationError(f"event '{name}': delay must be seconds >= 0, got {delay!r}")
+                              or not 0 <= delay < math.inf):
+        raise SerializationError(f"event '{name}': delay must be a finite number of seconds "
+                                 f">= 0, got {delay!r}")
     return name, encode_data(name, {} if data is None else data), key, float(delay or 0)
 
 

@@ -169,6 +169,18 @@ def test_a_bad_name_is_refused_after_good_ones_were_accepted(huey, bad):
     assert count(huey, "SELECT count(*) FROM runner_event") == 3
 
 
+@pytest.mark.parametrize("delay", [float("nan"), float("inf"), -1, True, "5"])
+def test_a_delay_that_is_not_finite_seconds_is_refused_and_nothing_is_written(huey, delay):
+    # NaN used to reach the database (a bare sqlite3.IntegrityError on run_at); infinity
+    # was stored, and the event waited forever without being dispatched.
+    with pytest.raises(SerializationError, match=r"event 'shop.order.placed': delay must be"):
+        emit("shop.order.placed", {"n": 1}, delay=delay)
+    with pytest.raises(SerializationError, match=r"item 1: event 'a.b': delay must be"):
+        emit_many([("a.b", {}), {"name": "a.b", "delay": delay}])
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+    assert count(huey, "SELECT count(*) FROM runner_job") == 0
+
+
 def test_circular_data_is_refused_with_a_clear_error(huey):
     data: dict = {"n": 1}
     data["self"] = data
