@@ -35,6 +35,10 @@ _PRUNE_EVERY = 3600.0
 _RETRY_AFTER = 1.0
 _AHEAD = 5.0  # plan slots this many seconds before they are due
 _COUNT_CAP = 1000  # missed slots counted beyond what the misfire policy needs
+#: How often a running scheduler looks for its own schedules marked orphaned by another
+#: process's start (one that defines other schedules): the slots it misses meanwhile
+#: go by their misfire policy.
+_ADOPT_EVERY = 2.0
 
 
 def new_run_job(huey: RunnerHuey, definition: ScheduleDef, *, run_at: float) -> NewJob:
@@ -86,6 +90,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._unknown: set[str] = set()
         self._pruned_at = 0.0
+        self._adopted_at = 0.0
         self._ticked_at = 0.0
         # Plans made while sleeping: name -> (slot, the slot after it, its job row).
         self._ready: dict[str, tuple[float, datetime, NewJob]] = {}
@@ -105,6 +110,24 @@ class Scheduler:
         at = self.clock() if now is None else now
         self.store.sync_schedules([sync_item(d, at) for d in self.schedules.values()],
                              now=at)
+
+    def adopt(self, now: float | None = None) -> list[str]:
+        """Take back this process's schedules that another process marked orphaned.
+
+        A process marks orphaned, when it starts, every schedule its own imports do not
+        define; workers of one database may import different modules, so a schedule it
+        marked can still be defined here. Its next fire time is kept: the slots missed
+        while it was marked go by its misfire policy. Returns the names taken back.
+        """
+        if not self.schedules:
+            return []
+        at = self.clock() if now is None else now
+        adopted = self.store.adopt_schedules(sorted(self.schedules), now=at)
+        if adopted:
+            logger.warning("schedules %s were marked orphaned by another process that does "
+                           "not define them; this scheduler defines them and fires them again",
+                           ", ".join(repr(name) for name in adopted))
+        return adopted
 
     def tick(self, now: float | None = None) -> float | None:
         """Fire every schedule due at ``now``; returns the next due time (or None).
@@ -242,6 +265,8 @@ class Scheduler:
                     logger.exception("scheduler: cannot read the next due time")
                     due = self.clock() + _RETRY_AFTER
             seen = version
+            if self._adopt():
+                due = self.clock()  # fire what fell due while they were marked
             if due is not None and due != self._prepared_for and due - self.clock() < _AHEAD:
                 self._prepared_for = due
                 try:
@@ -256,6 +281,17 @@ class Scheduler:
         except Exception:
             logger.exception("scheduler pass failed; retrying in %.1fs", _RETRY_AFTER)
             return self.clock() + _RETRY_AFTER
+
+    def _adopt(self) -> bool:
+        now = self.clock()
+        if now - self._adopted_at < _ADOPT_EVERY:
+            return False
+        self._adopted_at = now
+        try:
+            return bool(self.adopt(now))
+        except Exception:
+            logger.exception("scheduler: cannot look for orphaned schedules")
+            return False
 
     def _version(self, previous: int | None) -> int | None:
         try:

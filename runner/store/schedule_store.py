@@ -20,6 +20,11 @@ class SchedulesStore(Protocol):
         """Upsert definitions; rows missing from ``items`` are marked orphaned (never deleted)."""
         ...
 
+    def adopt_schedules(self, names: Sequence[str], *, now: float) -> list[str]:
+        """Clear the orphaned mark of those of ``names`` that carry it, keeping their next
+        fire time (a running scheduler defines them); returns those names, sorted."""
+        ...
+
     def ensure_schedule(self, item: SyncItem, *, now: float) -> None:
         """Insert a schedule's row if there is none yet (control before the first sync)."""
         ...

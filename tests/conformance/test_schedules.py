@@ -74,3 +74,24 @@ def test_a_slot_whose_unique_key_is_held_is_skipped_naming_the_holder(store):
     assert store.count_jobs() == 1
     [run] = store.schedule_runs("nightly")
     assert run.job_id is None and run.outcome == f"skipped: unique: job {holder.id} holds its key"
+
+
+def test_a_scheduler_takes_back_its_schedules_that_another_sync_marked_orphaned(store):
+    # Given "nightly" synced by a scheduler that defines it, then a sync by a process
+    # that defines only "hourly" (it marks "nightly" orphaned: not fired)
+    _sync(store)
+    store.sync_schedules([SyncItem("hourly", "tests.jobs.add", "0 * * * *", "UTC", "once",
+                                   "allow", True, T0 + 3600)], now=T0 + 1)
+    assert store.get_schedule("nightly").orphaned
+    assert store.due_schedules(SLOT) == []
+    # When the first scheduler takes back what it defines
+    assert store.adopt_schedules(["nightly", "hourly", "missing"], now=T0 + 2) == ["nightly"]
+    # Then it is active again with its next fire time kept (the missed slot is due), and
+    # a second look finds nothing to take back
+    row = store.get_schedule("nightly")
+    assert not row.orphaned and row.next_fire_at == SLOT
+    assert store.due_schedules(SLOT) == [("nightly", SLOT)]
+    assert store.next_due() == SLOT
+    assert store.adopt_schedules(["nightly"], now=T0 + 3) == []
+    assert store.adopt_schedules([], now=T0 + 3) == []
+    assert not store.get_schedule("hourly").orphaned

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.scheduling.control import get_schedule
 from runner.store.sqlite import queries
 from runner.store.sqlite.schedules import schedule_runs
 from tests.conftest import wait_for, write_settings
@@ -89,3 +90,23 @@ def test_run_py_exits_78_for_an_unknown_schedule_key(tmp_path, make_worker):
     worker = make_worker("--workers-only", settings=settings)
     assert worker.wait(30) == 78
     assert "unknown key 'every'" in worker.output()
+
+
+def test_a_scheduler_keeps_firing_its_schedules_after_another_process_marks_them_orphaned(
+        huey, tmp_path, make_worker):
+    # Given a run.py that defines the every-second schedule, firing it
+    first = make_worker(settings=sched_settings(tmp_path, ALLOW))
+    wait_for(lambda: len(fired(huey)) >= 2, timeout=30, message="2 fired slots")
+    # When a second run.py that imports no scheduled tasks starts on the same database:
+    # at start it marks every schedule it does not define orphaned
+    second = make_worker(settings=write_settings(tmp_path, name="plain.toml"))
+    wait_for(lambda: "scheduler started with 0 schedules" in second.output(), timeout=30,
+             message="the second process's scheduler to have written its (no) schedules")
+    after = len(fired(huey))
+    # Then the first one, which still defines the schedule, goes on firing it
+    wait_for(lambda: len(fired(huey)) >= after + 3, timeout=30,
+             message="3 more slots fired by the process that defines the schedule")
+    assert not get_schedule("every_second", huey=huey).orphaned
+    assert "marked orphaned by another process" in first.output()
+    assert first.terminate() == 0, first.output()
+    assert second.terminate() == 0, second.output()

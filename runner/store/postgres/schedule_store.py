@@ -130,6 +130,23 @@ class PostgresSchedules:
 
         db.write(write)
 
+    def adopt_schedules(self, names: Sequence[str], *, now: float) -> list[str]:
+        """Clear the orphaned mark of those of ``names`` that carry it, ``next_fire_at``
+        kept (see the SQLite store); a read first, so a pass with nothing to adopt
+        writes nothing."""
+        wanted = set(names)
+        orphaned = [name for (name,) in self.db.query(
+            "SELECT name FROM runner_schedule WHERE orphaned = 1") if name in wanted]
+        if not orphaned:
+            return []
+
+        def write(conn: psycopg.Connection) -> list[str]:
+            return [name for (name,) in conn.execute(
+                "UPDATE runner_schedule SET orphaned = 0, updated_at = %s WHERE orphaned = 1 "
+                "AND name = ANY(%s) RETURNING name", (now, orphaned)).fetchall()]
+
+        return sorted(self.db.write(write))
+
     def ensure_schedule(self, item: SyncItem, *, now: float) -> None:
         """Insert a schedule's row if there is none yet."""
         db = self.db

@@ -57,6 +57,25 @@ if orphan_others then
 end
 return 1
 """,
+    # ARGV: now, then names: those marked orphaned lose the mark, next_fire_at kept
+    "adopt_schedules": r"""
+local now = ARGV[2]
+local adopted = {}
+for i = 3, #ARGV do
+  local name = ARGV[i]
+  local key = P..'sched:'..name
+  if redis.call('HGET', key, 'orphaned') == '1' then
+    redis.call('HSET', key, 'orphaned', 0, 'updated_at', now)
+    local v = redis.call('HMGET', key, 'enabled', 'paused', 'next_fire_at')
+    if v[1] == '1' and v[2] ~= '1' and v[3] then
+      redis.call('ZADD', P..'sched_due', v[3], name)
+    end
+    adopted[#adopted + 1] = name
+  end
+end
+if #adopted > 0 then redis.call('INCR', P..'version') end
+return adopted
+""",
     # ARGV: now, 8 fields
     "ensure_schedule": r"""
 redis.call('INCR', P..'version')

@@ -25,6 +25,12 @@ class RedisSchedules(RedisBase):
         self.run("sync_schedules", arg(float(now)), arg(bool(orphan_others)), len(items),
                  *flat)  # type: ignore[arg-type]
 
+    def adopt_schedules(self, names: Sequence[str], *, now: float) -> list[str]:
+        if not names:
+            return []
+        adopted = self.run("adopt_schedules", arg(float(now)), *names)
+        return sorted(decoded(adopted))  # type: ignore[arg-type]
+
     def ensure_schedule(self, item: SyncItem, *, now: float) -> None:
         self.run("ensure_schedule", arg(float(now)), *_item_args(item))  # type: ignore[arg-type]
 

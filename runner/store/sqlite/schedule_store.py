@@ -24,6 +24,9 @@ class SqliteSchedules:
                        orphan_others: bool = True) -> None:
         return _schedules.sync_schedules(self.db, items, now=now, orphan_others=orphan_others)
 
+    def adopt_schedules(self, names: Sequence[str], *, now: float) -> list[str]:
+        return _schedules.adopt_schedules(self.db, names, now=now)
+
     def ensure_schedule(self, item: SyncItem, *, now: float) -> None:
         return _schedules.ensure_schedule(self.db, item, now=now)
 

@@ -58,6 +58,25 @@ def sync_schedules(db: Database, items: Sequence[SyncItem], *, now: float,
     db.write(write)
 
 
+def adopt_schedules(db: Database, names: Sequence[str], *, now: float) -> list[str]:
+    """Clear the orphaned mark of those of ``names`` that carry it, ``next_fire_at`` kept:
+    another process's sync marked them, but this one still defines and fires them, and
+    the slots missed meanwhile go by the misfire policy. A read first, so that the usual
+    pass, with nothing to adopt, takes no write lock."""
+    wanted = set(names)
+    orphaned = [name for (name,) in db.query(
+        "SELECT name FROM runner_schedule WHERE orphaned = 1") if name in wanted]
+    if not orphaned:
+        return []
+
+    def write(conn: sqlite3.Connection) -> list[str]:
+        return [name for (name,) in conn.execute(
+            f"UPDATE runner_schedule SET orphaned = 0, updated_at = ? WHERE orphaned = 1 "
+            f"AND name IN ({','.join('?' * len(orphaned))}) RETURNING name", (now, *orphaned))]
+
+    return sorted(db.write(write))
+
+
 def ensure_schedule(db: Database, item: SyncItem, *, now: float) -> None:
     """Insert a schedule's row if there is none yet (control before the first sync)."""
     db.write(lambda conn: conn.execute(
