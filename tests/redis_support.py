@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,3 +123,90 @@ class OwnRedis:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+
+class ReplyCutter:
+    """A TCP relay to a Redis server that can lose one reply, as a dropped connection does.
+
+    Armed with a marker (bytes of a request, such as a function's name), it passes
+    the next request holding the marker on to Redis, which runs it, then closes
+    that connection instead of passing the reply back: the client sees the
+    connection lost after the command ran, and reconnects through the relay.
+    """
+
+    def __init__(self, target: str = REDIS_URL) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self.path = parts.path
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}{self.path}"
+        self._marker: bytes | None = None
+        self._lock = threading.Lock()
+        #: Replies lost so far.
+        self.cut = 0
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def lose_reply_to(self, marker: bytes) -> None:
+        """Lose the reply to the next request that holds ``marker`` (once)."""
+        with self._lock:
+            self._marker = marker
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self._open += [client, server]
+            doomed = threading.Event()
+            threading.Thread(target=self._requests, args=(client, server, doomed),
+                             daemon=True).start()
+            threading.Thread(target=self._replies, args=(server, client, doomed),
+                             daemon=True).start()
+
+    def _requests(self, client: socket.socket, server: socket.socket,
+                  doomed: threading.Event) -> None:
+        try:
+            while data := client.recv(65536):
+                with self._lock:
+                    if self._marker is not None and self._marker in data:
+                        self._marker = None
+                        doomed.set()  # before Redis can answer
+                server.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _shut(client, server)
+
+    def _replies(self, server: socket.socket, client: socket.socket,
+                 doomed: threading.Event) -> None:
+        try:
+            while data := server.recv(65536):
+                if doomed.is_set():
+                    self.cut += 1
+                    break  # the command ran; its reply goes nowhere
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _shut(client, server)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self._open:
+            conn.close()
+
+
+def _shut(*ends: socket.socket) -> None:
+    for end in ends:
+        try:
+            end.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

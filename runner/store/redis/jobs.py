@@ -8,6 +8,7 @@ same script that claims.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 import redis
@@ -41,6 +42,12 @@ def limits_arg(limits: FlowLimits | None) -> str:
         "kc": dict(limits.key_concurrency),
         **{k: {n: [r.per_second, int(r.burst)] for n, r in v.items()}
            for k, v in rates.items()}})
+
+
+def token() -> str:
+    """A call's own token: a script that must not write twice when the client sends it
+    again after a lost connection (its reply lost, not the command) knows it by it."""
+    return os.urandom(8).hex()
 
 
 class JobMachine(RedisBase):
@@ -94,7 +101,7 @@ class JobMachine(RedisBase):
                 limits += [queue, int(bound.max_size), bound.on_full]
         limits[0] = (len(limits) - 1) // 3
         reply = self.run("enqueue", repr(float(now)), int(queue_size), *limits,
-                         *jobs_args(jobs))
+                         *jobs_args(jobs), token())
         if isinstance(reply, int):  # nothing refused or dropped
             if reply:
                 self._published.woke = True  # the function published the wake-up already
@@ -112,7 +119,8 @@ class JobMachine(RedisBase):
               limits: FlowLimits | None = None) -> ClaimResult:
         claimed, next_due, suspect, revoked, full = self.run(  # type: ignore[misc]
             "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
-            arg(bool(busy)), limits_arg(limits), len(queues), *queues, *acks_args(acks))
+            arg(bool(busy)), limits_arg(limits), len(queues), *queues, *acks_args(acks),
+            token())
         jobs = [Claimed(c[0].decode(), c[1], int(c[2]), now) for c in claimed]
         return ClaimResult(jobs, float(next_due) if next_due else None, bool(suspect),
                            bool(revoked),
@@ -132,7 +140,7 @@ class JobMachine(RedisBase):
                  arg(failure.message), arg(failure.traceback), arg(failure.started_at),
                  arg(worker), arg(float(now)), arg(None if run_at is None else float(run_at)),
                  arg(reason), arg(data), *pairs_args(results), *jobs_args(jobs),
-                 *acks_args(acks))
+                 *acks_args(acks), token())
 
     def retry(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
               now: float, run_at: float | None, reason: str | None, data: bytes | None = None,

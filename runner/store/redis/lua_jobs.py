@@ -16,7 +16,10 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
   ``run_at`` (moved to ``ready`` by the claim once due); ``queues``: queue names;
 * ``waitall:<queue>``: every waiting id of a queue by ``run_at`` (bounds, backlog ages);
 * ``leases``: id by lease expiry; ``inflight:<owner>``: a worker's claimed ids
-  (the in-flight set the lifeline reads when the owner is gone);
+  (the in-flight set the lifeline reads when the owner is gone); ``claimed:<owner>``:
+  the token and ids of the owner's last claim that took jobs, for a lease;
+* ``once:<token>``: a call that ran (an enqueue's answer, a failure), for ``ONCE``
+  seconds: the same call sent again after its reply was lost is not written twice;
 * ``fin:<state>``: finished ids by ``finished_at`` (retention, rates);
 * ``unique``: unique key → id of the live job holding it; ``ulive:<key>`` and
   ``ufin:<key>``: the live and the finished jobs of a unique key by ``created_at``
@@ -50,6 +53,11 @@ SCAN = 5000
 #: Inbox jobs a claim indexes at most (the rest wait for the next claim; see ``absorb``).
 ABSORB = 2000
 
+#: Seconds a script keeps the token of a call it ran (with its answer), so the same call
+#: sent again, its reply lost with its connection, is not written twice: the client
+#: gives up sending it again within seconds.
+ONCE = 60
+
 #: Helpers every job script starts with.
 PRELUDE = r"""
 local P = ARGV and ARGV[1]
@@ -62,6 +70,9 @@ local FINAL = {completed=true, dead=true, cancelled=true}
 local SCAN = @SCAN@
 -- Inbox jobs one claim indexes at most.
 local ABSORB = @ABSORB@
+-- Seconds a call's token (``once:<token>``) is kept: longer than the client goes on
+-- sending it again after lost connections.
+local ONCE_SECONDS = @ONCE@
 local IDX = {'state','queue','priority','run_at','crashes','schedule','unique_key','task',
              'rowid','attempt','lease_owner','started_at','max_attempts','event_id',
              'concurrency_key'}
@@ -707,4 +718,4 @@ local function unpark(src, queues, n, free)
   end
 end
 """.replace("@BUCKETS@", ", ".join(repr(float(b)) for b in BUCKETS)).replace(
-    "@SCAN@", str(SCAN)).replace("@ABSORB@", str(ABSORB))
+    "@SCAN@", str(SCAN)).replace("@ABSORB@", str(ABSORB)).replace("@ONCE@", str(ONCE))

@@ -14,8 +14,14 @@ from runner.store.redis.lua_schedules import BODIES as SCHEDULES
 from runner.store.redis.lua_workers import BODIES as WORKERS
 
 BODIES: dict[str, str] = {
-    # ARGV: now, queue_size, nbounds, (queue, max_size, on_full)..., count, jobs...
+    # ARGV: now, queue_size, nbounds, (queue, max_size, on_full)..., count, jobs..., token
     "enqueue": r"""
+-- The client sends a command again when its connection is lost, and the loss may come
+-- after this ran: the call's token keeps the first answer, and the jobs are not refused
+-- as duplicates of themselves.
+local once = P..'once:'..ARGV[#ARGV]
+local answer = redis.call('GET', once)
+if answer then return cjson.decode(answer) end
 local now, queue_size = tonumber(ARGV[2]), tonumber(ARGV[3])
 local bounds, at = read_bounds(4)
 local jobs = read_jobs(at + 1, tonumber(ARGV[at]))
@@ -23,8 +29,10 @@ absorb(nil)  -- bounds count the inbox's jobs; rowids follow the order of enqueu
 local problem, dups, dropped = enqueue(jobs, now, queue_size, bounds)
 if problem then return redis.error_reply(problem) end
 -- the usual answer is one integer: the client reads it in one go
-if #dups == 0 and #dropped == 0 then return woke and 1 or 0 end
-return {woke and 1 or 0, dups, dropped}
+if #dups == 0 and #dropped == 0 then answer = woke and 1 or 0
+else answer = {woke and 1 or 0, dups, dropped} end
+redis.call('SET', once, cjson.encode(answer), 'EX', ONCE_SECONDS)
+return answer
 """,
     # ARGV: now, queue_size, job
     "rearm": r"""
@@ -40,10 +48,26 @@ end
 return rearm(j, now) and 1 or 0
 """,
     # ARGV: now, owner, lease_seconds, want, busy, limits (JSON, or empty), nqueues,
-    #       queues..., acks...
+    #       queues..., acks..., token (last)
     "claim": r"""
 local now, owner = tonumber(ARGV[2]), ARGV[3]
 local lease, want, busy = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+-- The owner's last claim that took jobs: its token, whether it took a suspect, its ids.
+-- The client sends a command again when its connection is lost, and the loss may come
+-- after this ran: the same claim then hands over the jobs it took, still held.
+local token, last = ARGV[#ARGV], P..'claimed:'..owner
+local before = redis.call('GET', last)
+if before and string.sub(before, 1, #token + 1) == token..US then
+  local claimed, suspect = {}, string.sub(before, #token + 2, #token + 2) == '1'
+  for id in string.gmatch(string.sub(before, #token + 4), '[^'..US..']+') do
+    local h = get(id)
+    if h and h.state == 'executing' and h.lease_owner == owner then
+      claimed[#claimed + 1] = {id, redis.call('GET', P..'data:'..id), tonumber(h.attempt),
+                               h.task, h.queue}
+    end
+  end
+  return {claimed, false, suspect and 1 or 0, redis.call('HLEN', P..'revoked'), {}}
+end
 local limits = (ARGV[7] ~= '') and cjson.decode(ARGV[7]) or nil
 local nq = tonumber(ARGV[8])
 local queues = {}
@@ -112,6 +136,12 @@ for _, c in ipairs(picked) do
     claimed[#claimed + 1] = {id, data, attempt, h.task, h.queue}
   end
 end
+if #claimed > 0 then
+  local ids = {}
+  for i, c in ipairs(claimed) do ids[i] = c[1] end
+  redis.call('SET', last, token..US..(suspect and '1' or '0')..US..table.concat(ids, US),
+             'EX', math.ceil(lease))
+end
 local next_due = false
 if #claimed == 0 and not suspect then
   for _, q in ipairs(queues) do
@@ -135,9 +165,14 @@ for _, ack in ipairs(acks) do if complete(ack) then written = written + 1 end en
 return written
 """,
     # ARGV: state, job_id, attempt, kind, error_type, message, traceback, f_started_at,
-    #       worker, now, run_at, reason, data, nresults, pairs..., njobs, jobs..., acks...
+    #       worker, now, run_at, reason, data, nresults, pairs..., njobs, jobs..., acks...,
+    #       token (last)
     "fail": r"""
 local state, id, attempt = ARGV[2], ARGV[3], ARGV[4]
+-- The client sends a command again when its connection is lost, and the loss may come
+-- after this ran: the call's token says so, and the failure is not recorded twice.
+local once = P..'once:'..ARGV[#ARGV]
+if redis.call('EXISTS', once) == 1 then return 1 end
 local f = {kind=ARGV[5], error_type=opt(ARGV[6]), message=opt(ARGV[7]), traceback=opt(ARGV[8]),
            started_at=opt(ARGV[9])}
 local worker, now, run_at = opt(ARGV[10]), tonumber(ARGV[11]), opt(ARGV[12])
@@ -174,6 +209,7 @@ if not f.traceback then redis.call('HDEL', key, 'last_error') end
 restate(h, state, now)
 if state == 'retrying' then tally(h, 'retried'); wait(h, now) end
 follow_ups(id, results, jobs, now)
+redis.call('SET', once, 1, 'EX', ONCE_SECONDS)
 return 1
 """,
     # ARGV: job_id, now, reason, nresults, pairs...
@@ -212,7 +248,8 @@ return 1
     "release": r"""
 local id, run_at = ARGV[2], ARGV[3]
 local h = get(id)
-if not h then return 0 end
+-- only a claimed job (sent again after a lost reply, it is not: its attempt stays given back)
+if not h or h.state ~= 'executing' then return 0 end
 unwait(h)
 redis.call('HSET', P..'job:'..id, 'attempt', tonumber(h.attempt) - 1, 'run_at', run_at)
 redis.call('HDEL', P..'job:'..id, 'started_at')

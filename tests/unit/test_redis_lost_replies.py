@@ -1,0 +1,102 @@
+"""Redis: a write whose reply is lost with its connection takes effect once.
+
+The client sends a command again after a lost connection (it rides out a
+restart of Redis that way), and a connection the server drops after running a
+function but before its reply left (``CLIENT KILL``, a network cut) looks the
+same as one dropped before: the function runs twice. Each of these must then
+answer as the first run did, not write its effect a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runner.store.redis import RedisStore
+from tests.conformance.helpers import OWNER, T0, failure, job
+from tests.redis_support import ReplyCutter, new_prefix, redis_or_skip
+
+
+@pytest.fixture
+def cutter() -> Iterator[ReplyCutter]:
+    redis_or_skip()
+    relay = ReplyCutter()
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def store(cutter: ReplyCutter) -> Iterator[RedisStore]:
+    opened = RedisStore(cutter.url, prefix=new_prefix())
+    try:
+        yield opened
+    finally:
+        opened.delete_all()
+        opened.close()
+
+
+def function(name: str) -> bytes:
+    """What a request to run the function ``name`` holds (its registered name's end)."""
+    return f"_{name}\r\n".encode()
+
+
+def test_a_failed_attempt_whose_reply_was_lost_is_recorded_once(store, cutter):
+    new = job(T0, max_attempts=3)
+    store.enqueue([new], now=T0)
+    [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1).claimed
+    cutter.lose_reply_to(function("fail"))
+    store.retry(new.id, claimed.attempt, failure("first"), worker=OWNER, now=T0 + 1,
+                run_at=T0 + 2, reason=None)
+    assert cutter.cut == 1
+    row = store.get_job(new.id)
+    assert (row.state, row.attempt, row.failures) == ("retrying", 1, 1)
+    assert [(e.attempt, e.message) for e in store.job_errors(new.id)] == [(1, "first")]
+
+
+def test_a_claim_whose_reply_was_lost_hands_over_the_jobs_it_took(store, cutter):
+    made = [job(T0) for _ in range(3)]
+    store.enqueue(made, now=T0)
+    cutter.lose_reply_to(function("claim"))
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=3)
+    assert cutter.cut == 1
+    assert sorted(c.id for c in result.claimed) == sorted(j.id for j in made)
+    assert [c.attempt for c in result.claimed] == [1, 1, 1]
+    assert result.claimed[0].data == b"payload"
+
+
+def test_an_enqueue_whose_reply_was_lost_is_written_once_and_not_refused(store, cutter):
+    later = job(T0 + 60)  # a delayed job: the scripted enqueue
+    cutter.lose_reply_to(function("enqueue"))
+    assert store.enqueue([later], now=T0).duplicates == {}
+    assert cutter.cut == 1
+    assert store.get_job(later.id).state == "scheduled"
+    assert store.counts_by_state()["scheduled"] == 1
+
+
+def test_a_batch_whose_enqueue_reply_was_lost_does_not_count_against_its_bound(store,
+                                                                            cutter):
+    batch = [job(T0) for _ in range(2)]
+    cutter.lose_reply_to(function("enqueue"))
+    assert store.enqueue(batch, now=T0, queue_size=2).duplicates == {}  # not QueueFull
+    assert cutter.cut == 1
+    assert store.counts_by_state()["available"] == 2
+
+
+def test_a_unique_job_whose_enqueue_reply_was_lost_is_not_its_own_duplicate(store, cutter):
+    keyed = job(T0, unique_key="report")
+    cutter.lose_reply_to(function("enqueue"))
+    assert store.enqueue([keyed], now=T0).duplicates == {}
+    assert cutter.cut == 1
+    assert store.get_job(keyed.id).state == "available"
+
+
+def test_a_release_whose_reply_was_lost_gives_back_its_attempt_once(store, cutter):
+    new = job(T0)
+    store.enqueue([new], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1)
+    cutter.lose_reply_to(function("release"))
+    store.release(new.id, T0 + 60)
+    assert cutter.cut == 1
+    row = store.get_job(new.id)
+    assert (row.state, row.attempt) == ("scheduled", 0)
