@@ -93,7 +93,7 @@ class HueyConsumer:
         cancelled_by = jobs.take_cancel(claimed.id)
         if cancelled_by is not None:  # cancelled while it waited in this process
             try:
-                jobs.finish(claimed.id, JobState.CANCELLED,
+                jobs.finish(claimed.id, claimed.attempt, JobState.CANCELLED,
                             f"cancelled by {cancelled_by} before it started")
             finally:
                 jobs.release_inflight(claimed.id)
@@ -284,7 +284,8 @@ class HueyConsumer:
             if attempt is not None and attempt.abandoned:
                 continue
             try:
-                jobs.finish(task.id, JobState.AVAILABLE, "handed back at shutdown")
+                jobs.finish(task.id, attempt.claimed.attempt if attempt is not None else None,
+                            JobState.AVAILABLE, "handed back at shutdown")
             except Exception:
                 logger.exception("could not hand back job %s; recovered at next start", task.id)
 
@@ -297,9 +298,11 @@ class HueyConsumer:
             jobs.ack_completed(job_id, attempt.claimed.attempt, started_at=attempt.started_at,
                                results=attempt.results, jobs=attempt.follow_ups)
         elif attempt.outcome == "interrupted":
-            jobs.finish(job_id, JobState.AVAILABLE, "interrupted", results=attempt.results)
+            jobs.finish(job_id, attempt.claimed.attempt, JobState.AVAILABLE, "interrupted",
+                        results=attempt.results)
         elif attempt.outcome == JobState.CANCELLED:
-            jobs.finish(job_id, JobState.CANCELLED, attempt.reason, results=attempt.results)
+            jobs.finish(job_id, attempt.claimed.attempt, JobState.CANCELLED, attempt.reason,
+                        results=attempt.results)
         elif attempt.failure is not None:
             jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state=JobState.DEAD,
                       reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500],

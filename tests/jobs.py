@@ -291,3 +291,24 @@ def gives_up():
     from runner import JobCancelled
 
     raise JobCancelled("no longer needed")
+
+
+@task(retry_limit=2, retry_delay=0.01, jitter=0, timeout=0)
+def first_attempt_fails_late(label, gate_file):
+    """Records ``label`` and its attempt as it starts; the first attempt waits for
+    ``gate_file`` and then fails, the others succeed at once."""
+    attempt = sum(1 for line in _records() if line.startswith(label)) + 1
+    record(f"{label} {attempt}")
+    if attempt > 1:
+        return f"attempt {attempt}"
+    while not os.path.exists(gate_file):
+        time.sleep(0.01)
+    raise ConnectionError("the first attempt fails, late")
+
+
+def _records() -> list[str]:
+    path = os.environ.get(RECORD_ENV)
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as lines:
+        return lines.read().splitlines()

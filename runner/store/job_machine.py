@@ -61,7 +61,13 @@ class JobsStore(Protocol):
               now: float, run_at: float | None, reason: str | None, data: bytes | None = None,
               results: Sequence[tuple[str, bytes]] = (), jobs: Sequence[NewJob] = (),
               acks: Sequence[Ack] = ()) -> None:
-        """A failed attempt with another to come: ``executing`` → ``retrying`` at ``run_at``."""
+        """A failed attempt with another to come: ``executing`` → ``retrying`` at ``run_at``.
+
+        Like :meth:`complete` and every outcome of an attempt, written only while
+        ``attempt`` still holds the job: ``executing``, or ``available`` after its lease
+        expired and before a later attempt claimed it. A worker that stalled past its
+        lease and reports late writes nothing over the attempt that replaced its own.
+        """
         ...
 
     def bury(self, job_id: str, attempt: int, failure: FailureInfo, *, worker: str | None,
@@ -70,14 +76,16 @@ class JobsStore(Protocol):
         """A failed attempt with none to come: ``executing`` → ``dead``."""
         ...
 
-    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
-                       results: Sequence[tuple[str, bytes]] = ()) -> None:
-        """Revoked or expired when its worker looked: → ``cancelled``."""
+    def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Revoked or expired when its worker looked: → ``cancelled`` (while ``attempt``
+        holds the job, as for :meth:`retry`; None: whichever attempt is running)."""
         ...
 
-    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+    def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
-        """Interrupted: ``executing`` → ``available``, the attempt counted."""
+        """Interrupted: ``executing`` → ``available``, the attempt counted (only while
+        ``attempt`` is the one running; None: whichever attempt is running)."""
         ...
 
     def release(self, job_id: str, run_at: float) -> None:

@@ -153,18 +153,20 @@ class OutcomeWriter:
         if retrying:
             self.wake()
 
-    def finish(self, job_id: str, state: str, reason: str | None,
+    def finish(self, job_id: str, attempt: int | None, state: str, reason: str | None,
                results: Sequence[tuple[str, bytes]] = ()) -> None:
-        """Record an outcome without an error: cancelled, or handed back as available.
+        """Record an outcome of ``attempt`` without an error: cancelled, or handed back as
+        available (nothing once a later attempt has the job; None: whichever runs).
 
         ``results`` (the error huey stores for a cancelled job) go in the same transaction.
         """
         now = time.time()
         handed_back = JobState(state) is JobState.AVAILABLE
         if handed_back:
-            self.store.hand_back(job_id, now=now, reason=reason, results=results)
+            self.store.hand_back(job_id, attempt, now=now, reason=reason, results=results)
         else:
-            self.store.cancel_attempt(job_id, now=now, reason=reason, results=results)
+            self.store.cancel_attempt(job_id, attempt, now=now, reason=reason,
+                                      results=results)
         self._settled([job_id])
         if handed_back:
             self.wake()

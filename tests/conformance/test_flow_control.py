@@ -259,7 +259,7 @@ def test_cancelling_a_running_job_asks_its_worker_for_that_attempt(store):
     assert store.request_cancel(running.id, by="alice", now=T0 + 1) == JobState.EXECUTING
     assert store.get_job(running.id).state == JobState.EXECUTING  # its worker settles it
     assert store.cancel_requests([running.id, "nope"]) == {running.id: "alice"}
-    store.cancel_attempt(running.id, now=T0 + 2, reason="cancelled by alice while running")
+    store.cancel_attempt(running.id, 1, now=T0 + 2, reason="cancelled by alice while running")
     row = store.get_job(running.id)
     assert (row.state, row.finished_at) == (JobState.CANCELLED, T0 + 2)
     assert store.cancel_requests([running.id]) == {}
@@ -270,7 +270,7 @@ def test_a_cancel_request_means_nothing_to_a_later_attempt(store):
     store.enqueue([running], now=T0)
     store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
     store.request_cancel(running.id, by="alice", now=T0)
-    store.hand_back(running.id, now=T0 + 1, reason="interrupted")
+    store.hand_back(running.id, 1, now=T0 + 1, reason="interrupted")
     store.claim(now=T0 + 1, owner=OWNER, lease_seconds=60, want=1)
     assert store.cancel_requests([running.id]) == {}
 

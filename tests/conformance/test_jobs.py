@@ -101,7 +101,7 @@ def test_a_late_ack_of_an_attempt_that_was_claimed_again_is_not_written(store):
     new = job()
     store.enqueue([new], now=T0)
     claim(store)
-    store.hand_back(new.id, now=T0 + 1, reason="shutdown")
+    store.hand_back(new.id, 1, now=T0 + 1, reason="shutdown")
     claim(store, now=T0 + 1)  # attempt 2 runs
     store.complete([Ack(new.id, 1, T0, T0 + 2)])
     assert store.get_job(new.id).state == JobState.EXECUTING
@@ -175,7 +175,7 @@ def test_hand_back_release_and_unclaim(store):
     interrupted, early, unstarted = job(), job(), job()
     store.enqueue([interrupted, early, unstarted], now=T0)
     claim(store)
-    store.hand_back(interrupted.id, now=T0 + 1, reason="interrupted")
+    store.hand_back(interrupted.id, 1, now=T0 + 1, reason="interrupted")
     store.release(early.id, T0 + 50)
     store.unclaim([unstarted.id])
     assert (store.get_job(interrupted.id).state, store.get_job(interrupted.id).attempt) == (
@@ -236,6 +236,54 @@ def test_a_crash_gives_the_same_reason_on_every_backend(store):
     claim(store, now=T0 + LEASE + 1, owner=OTHER)
     store.recover_orphans(crash_limit=2, now=T0 + 2 * LEASE + 2)
     assert store.get_job(new.id).reason == "worker died (2 times while running it)"
+
+
+def _reclaimed_after_its_lease(store: Store) -> str:
+    """A job whose first worker stalled past its lease: requeued, claimed again, running."""
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=OTHER)
+    store.recover_orphans(crash_limit=3, now=T0 + LEASE + 1)
+    assert claim(store, now=T0 + LEASE + 2) == [new.id]
+    assert store.get_job(new.id).attempt == 2
+    return new.id
+
+
+@pytest.mark.parametrize("outcome", ["retry", "bury"])
+def test_a_late_failure_of_an_attempt_a_later_one_replaced_is_not_written(store, outcome):
+    job_id = _reclaimed_after_its_lease(store)
+    # When the stalled first worker reports its attempt's failure after all
+    if outcome == "retry":
+        store.retry(job_id, 1, failure("late"), worker=OTHER, now=T0 + LEASE + 3,
+                    run_at=T0 + LEASE + 4, reason="retrying")
+    else:
+        store.bury(job_id, 1, failure("late"), worker=OTHER, now=T0 + LEASE + 3, reason="x")
+    # Then the running attempt keeps the job: it is not waiting to run a third time
+    row = store.get_job(job_id)
+    assert (row.state, row.attempt, row.lease_owner) == (JobState.EXECUTING, 2, OWNER)
+    assert claim(store, now=T0 + LEASE + 10) == []
+    # and that attempt's own outcome is written
+    store.complete([Ack(job_id, 2, T0 + LEASE + 2, T0 + LEASE + 5)])
+    assert store.get_job(job_id).state == JobState.COMPLETED
+
+
+def test_a_late_failure_still_counts_while_no_later_attempt_has_the_job(store):
+    # Given a job requeued after its lease expired, not claimed again yet
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=OTHER)
+    store.recover_orphans(crash_limit=3, now=T0 + LEASE + 1)
+    # When its first worker reports the attempt failed for good, as a late completion would
+    store.bury(new.id, 1, failure("late"), worker=OTHER, now=T0 + LEASE + 2, reason="x")
+    # Then the outcome is written
+    assert store.get_job(new.id).state == JobState.DEAD
+
+
+def test_a_late_hand_back_leaves_a_later_attempt_running(store):
+    job_id = _reclaimed_after_its_lease(store)
+    store.hand_back(job_id, 1, now=T0 + LEASE + 3, reason="shutdown")  # the stalled worker
+    row = store.get_job(job_id)
+    assert (row.state, row.attempt, row.lease_owner) == (JobState.EXECUTING, 2, OWNER)
 
 
 # -- by hand ---------------------------------------------------------------------------------

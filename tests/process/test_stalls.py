@@ -99,3 +99,32 @@ def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(
     row = queries.get_job(huey.jobs.db, stuck.id)
     assert (row.state, row.crashes) == ("available", 2)
     assert "draining and exiting (code 87)" in worker.output()
+
+
+def test_a_worker_that_stalled_past_its_lease_cannot_undo_the_attempt_that_replaced_it(
+        huey, tmp_path, make_worker, record_file):
+    # Given a job running its first attempt on a worker that then stalls (SIGSTOP) past
+    # its lease, and a second worker that takes the job over and runs it to completion
+    gate = tmp_path / "gate"
+    job = jobs.first_attempt_fails_late("late", str(gate))
+    stalled = make_worker(settings=write_settings(tmp_path, name="a.toml"),
+                          TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: read_records(record_file) == ["late 1"], message="the first attempt")
+    stalled.proc.send_signal(signal.SIGSTOP)
+    try:
+        make_worker(settings=write_settings(tmp_path, name="b.toml"),
+                    TEST_RECORD_FILE=str(record_file))
+        wait_for(lambda: state(huey, job.id) == "completed", timeout=30,
+                 message="the second worker to complete the job")
+    finally:
+        # When the stalled worker wakes up and its first attempt fails, late
+        gate.touch()
+        stalled.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: "the first attempt fails, late" in stalled.output(), timeout=30,
+             message="the late failure in the stalled worker's log")
+    assert stalled.terminate() == 0, stalled.output()
+    # Then the job stays completed by the attempt that replaced it, and runs no third time
+    row = queries.get_job(huey.jobs.db, job.id)
+    assert (row.state, row.attempt) == ("completed", 2)
+    assert job.get(blocking=True, timeout=5) == "attempt 2"
+    assert read_records(record_file) == ["late 1", "late 2"]

@@ -54,7 +54,7 @@ def test_count_is_exact_after_every_kind_of_transition(huey):
     assert_exact(db)
     assert counted(db) == {"default": 5}
     for c in claimed:  # handed back at shutdown
-        storage.finish(c.id, "available", "handed back")
+        storage.finish(c.id, c.attempt, "available", "handed back")
         storage.release_inflight(c.id)
     assert_exact(db)
     assert counted(db) == {"default": 7}

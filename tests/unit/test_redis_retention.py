@@ -71,7 +71,7 @@ def test_unique_keys_running_counts_and_cancel_requests_leave_no_key_once_pruned
     assert {c.id for c in claimed.claimed} == {keyed.id, asked.id}
     store.request_cancel(asked.id, by="alice", now=T0)
     store.complete([Ack(keyed.id, 1, T0, T0 + 1)])
-    store.cancel_attempt(asked.id, now=T0 + 1, reason="cancelled by alice")
+    store.cancel_attempt(asked.id, 1, now=T0 + 1, reason="cancelled by alice")
 
     store.prune_retention(RetentionSection(), now=T0 + 365 * DAY)
 

@@ -90,9 +90,9 @@ class PostgresJobs:
 
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
             _transitions.complete(conn, acks, channel)
-            _transitions.fail(conn, job_id, attempt, failure, JobState.RETRYING, worker=worker,
-                              now=now, run_at=run_at, reason=reason, data=data)
-            _transitions.write_follow_ups(conn, job_id, results, jobs, now, channel)
+            if _transitions.fail(conn, job_id, attempt, failure, JobState.RETRYING,
+                                 worker=worker, now=now, run_at=run_at, reason=reason, data=data):
+                _transitions.write_follow_ups(conn, job_id, results, jobs, now, channel)
 
         self.db.write(write)
 
@@ -103,29 +103,29 @@ class PostgresJobs:
 
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
             _transitions.complete(conn, acks, channel)
-            _transitions.fail(conn, job_id, attempt, failure, JobState.DEAD, worker=worker,
-                              now=now, run_at=None, reason=reason, data=None)
-            _transitions.write_follow_ups(conn, job_id, results, jobs, now, channel)
+            if _transitions.fail(conn, job_id, attempt, failure, JobState.DEAD, worker=worker,
+                                 now=now, run_at=None, reason=reason, data=None):
+                _transitions.write_follow_ups(conn, job_id, results, jobs, now, channel)
 
         self.db.write(write)
 
-    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
-                       results: Sequence[tuple[str, bytes]] = ()) -> None:
+    def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
-            _transitions.cancel_attempt(conn, job_id, now=now, reason=reason)
-            forget_cancel(conn, job_id)
-            _transitions.write_follow_ups(conn, job_id, results, (), now)
+            if _transitions.cancel_attempt(conn, job_id, attempt, now=now, reason=reason):
+                forget_cancel(conn, job_id)
+                _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)
 
-    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+    def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
         channel = self.db.channel
 
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
-            _transitions.hand_back(conn, job_id, now=now, reason=reason)
-            _transitions.write_follow_ups(conn, job_id, results, (), now)
-            _transitions.notify(conn, channel)
+            if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
+                _transitions.write_follow_ups(conn, job_id, results, (), now)
+                _transitions.notify(conn, channel)
 
         self.db.write(write)
 

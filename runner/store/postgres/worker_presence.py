@@ -104,7 +104,7 @@ class PostgresWorkers:
             return Recovery([], [])
 
         def cancel(conn: psycopg.Connection, orphan: Orphan, reason: str) -> None:
-            transitions.cancel_attempt(conn, orphan.id, now=at, reason=reason)
+            transitions.cancel_attempt(conn, orphan.id, orphan.attempt, now=at, reason=reason)
             control.forget_cancel(conn, orphan.id)
 
         def recover(conn: psycopg.Connection) -> Recovery:

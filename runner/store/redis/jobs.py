@@ -155,13 +155,15 @@ class JobMachine(RedisBase):
         self._fail(JobState.DEAD.value, job_id, attempt, failure, worker=worker, now=now,
                    run_at=None, reason=reason, data=None, results=results, jobs=jobs, acks=acks)
 
-    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
-                       results: Sequence[tuple[str, bytes]] = ()) -> None:
-        self.run("cancel_attempt", job_id, arg(float(now)), arg(reason), *pairs_args(results))
+    def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
+        self.run("cancel_attempt", job_id, arg(attempt), arg(float(now)), arg(reason),
+                 *pairs_args(results))
 
-    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+    def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
-        self.run("hand_back", job_id, arg(float(now)), arg(reason), *pairs_args(results))
+        self.run("hand_back", job_id, arg(attempt), arg(float(now)), arg(reason),
+                 *pairs_args(results))
 
     def release(self, job_id: str, run_at: float) -> None:
         self.run("release", job_id, arg(float(run_at)))

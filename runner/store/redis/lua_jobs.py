@@ -576,10 +576,18 @@ local function read_ack(at)
   return ack, at
 end
 
+-- Whether an attempt (nil: whichever) still holds a job, so its outcome may be written:
+-- while it runs, and handed back (an expired lease) until a later attempt claims the job.
+-- A worker that stalled past its lease reports late; that must not move the job the
+-- later attempt runs now.
+local function holds(h, attempt)
+  if attempt and tonumber(h.attempt) ~= tonumber(attempt) then return false end
+  return h.state == 'executing' or h.state == 'available'
+end
+
 local function complete(ack)
   local h = get(ack.id)
-  if not h or h.attempt ~= ack.attempt then return false end
-  if h.state ~= 'executing' and h.state ~= 'available' then return false end
+  if not h or not holds(h, ack.attempt) then return false end
   unwait(h)
   if ack.started_at then redis.call('HSET', P..'job:'..h.id, 'started_at', ack.started_at) end
   redis.call('HSET', P..'job:'..h.id, 'finished_at', ack.finished_at)

@@ -184,7 +184,7 @@ jobs, at = read_jobs(at + 1, tonumber(ARGV[at]))
 local acks = read_acks(at)
 for _, ack in ipairs(acks) do complete(ack) end
 local h = get(id)
-if not h then return 0 end
+if not h or not holds(h, attempt) then return 0 end
 unwait(h)
 record_failure(h, attempt, f, worker, now)
 local key = P..'job:'..id
@@ -212,36 +212,35 @@ follow_ups(id, results, jobs, now)
 redis.call('SET', once, 1, 'EX', ONCE_SECONDS)
 return 1
 """,
-    # ARGV: job_id, now, reason, nresults, pairs...
+    # ARGV: job_id, attempt (NULL: any), now, reason, nresults, pairs...
     "cancel_attempt": r"""
-local id, now, reason = ARGV[2], tonumber(ARGV[3]), opt(ARGV[4])
+local id, attempt, now, reason = ARGV[2], opt(ARGV[3]), tonumber(ARGV[4]), opt(ARGV[5])
 local h = get(id)
-if not h then return 0 end
+if not h or not holds(h, attempt) then return 0 end
 unwait(h)
 redis.call('HSET', P..'job:'..id, 'finished_at', now)
 if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
 else redis.call('HDEL', P..'job:'..id, 'reason') end
 restate(h, 'cancelled', now)
-local results, at = {}, 6
-for i = 1, tonumber(ARGV[5]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
+local results, at = {}, 7
+for i = 1, tonumber(ARGV[6]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
 follow_ups(id, results, {}, now)
 return 1
 """,
-    # ARGV: job_id, now, reason, nresults, pairs...
+    # ARGV: job_id, attempt (NULL: any), now, reason, nresults, pairs...
     "hand_back": r"""
-local id, now, reason = ARGV[2], tonumber(ARGV[3]), opt(ARGV[4])
+local id, attempt, now, reason = ARGV[2], opt(ARGV[3]), tonumber(ARGV[4]), opt(ARGV[5])
 local h = get(id)
-if h and h.state == 'executing' then
-  redis.call('HSET', P..'job:'..id, 'run_at', now)
-  if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
-  else redis.call('HDEL', P..'job:'..id, 'reason') end
-  h.run_at = now
-  restate(h, 'available')
-  wait(h, now)
-end
-local results, at = {}, 6
-for i = 1, tonumber(ARGV[5]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
-if h then follow_ups(id, results, {}, now) end
+if not h or h.state ~= 'executing' or not holds(h, attempt) then return 0 end
+redis.call('HSET', P..'job:'..id, 'run_at', now)
+if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
+else redis.call('HDEL', P..'job:'..id, 'reason') end
+h.run_at = now
+restate(h, 'available')
+wait(h, now)
+local results, at = {}, 7
+for i = 1, tonumber(ARGV[6]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
+follow_ups(id, results, {}, now)
 return 1
 """,
     # ARGV: job_id, run_at

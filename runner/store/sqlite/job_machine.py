@@ -82,20 +82,20 @@ class SqliteJobs:
 
         self.db.write(write)
 
-    def cancel_attempt(self, job_id: str, *, now: float, reason: str | None,
-                       results: Sequence[tuple[str, bytes]] = ()) -> None:
+    def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            _transitions.cancel_attempt(conn, job_id, now=now, reason=reason)
-            _cancels.forget_cancel(conn, job_id)
-            _transitions.write_follow_ups(conn, job_id, results, (), now)
+            if _transitions.cancel_attempt(conn, job_id, attempt, now=now, reason=reason):
+                _cancels.forget_cancel(conn, job_id)
+                _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)
 
-    def hand_back(self, job_id: str, *, now: float, reason: str | None,
+    def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            _transitions.hand_back(conn, job_id, now=now, reason=reason)
-            _transitions.write_follow_ups(conn, job_id, results, (), now)
+            if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
+                _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)
 

@@ -103,7 +103,7 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     started = {owner: read_started(db.path, owner) for owner in dead}
 
     def cancel(conn: sqlite3.Connection, orphan: Orphan, reason: str) -> None:
-        transitions.cancel_attempt(conn, orphan.id, now=at, reason=reason)
+        transitions.cancel_attempt(conn, orphan.id, orphan.attempt, now=at, reason=reason)
         cancels.forget_cancel(conn, orphan.id)
 
     def recover(conn: sqlite3.Connection) -> Recovery:

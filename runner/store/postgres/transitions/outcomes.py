@@ -93,10 +93,24 @@ def insert_attempt_error(conn: psycopg.Connection, job_id: str, attempt: int,
          failure.traceback, worker, failure.started_at, now))
 
 
+def holds(conn: psycopg.Connection, job_id: str, attempt: int | None) -> bool:
+    """Whether ``attempt`` still holds the job, so its outcome may be written (the rule
+    of :func:`complete`: running, or handed back and not claimed again since). A worker
+    that stalled past its lease reports late; that must not move a job another worker
+    runs now. The row stays locked to the end of the transaction. None: any attempt."""
+    return conn.execute(
+        f"SELECT 1 FROM runner_job WHERE id = %s AND (attempt = %s OR %s::bigint IS NULL) "
+        f"AND state IN ('{_EXECUTING}', '{_AVAILABLE}') FOR UPDATE",
+        (job_id, attempt, attempt)).fetchone() is not None
+
+
 def fail(conn: psycopg.Connection, job_id: str, attempt: int, failure: FailureInfo,
          state: JobState, *, worker: str | None, now: float, run_at: float | None,
-         reason: str | None, data: bytes | None) -> None:
-    """A failed attempt: ``executing`` → ``retrying`` (at ``run_at``) or ``dead``."""
+         reason: str | None, data: bytes | None) -> bool:
+    """A failed attempt: ``executing`` → ``retrying`` (at ``run_at``) or ``dead``, while
+    ``attempt`` holds the job (see :func:`holds`). Returns whether it was written."""
+    if not holds(conn, job_id, attempt):
+        return False
     insert_attempt_error(conn, job_id, attempt, failure, worker, now)
     count_where(conn, "retried" if state is JobState.RETRYING else "dead", "id = %s", (job_id,))
     conn.execute(
@@ -108,23 +122,31 @@ def fail(conn: psycopg.Connection, job_id: str, attempt: int, failure: FailureIn
         "lease_expires_at = NULL WHERE id = %s",
         (now, now, failure.error_type, failure.message[:2000], failure.traceback, state.value,
          reason, run_at, data, failure.started_at, now, job_id))
+    return True
 
 
-def cancel_attempt(conn: psycopg.Connection, job_id: str, *, now: float,
-                   reason: str | None) -> None:
-    """``executing`` → ``cancelled``: revoked or expired when its worker looked."""
+def cancel_attempt(conn: psycopg.Connection, job_id: str, attempt: int | None, *, now: float,
+                   reason: str | None) -> bool:
+    """``executing`` → ``cancelled``: revoked or expired when its worker looked (while
+    ``attempt`` holds the job). Returns whether it was written."""
+    if not holds(conn, job_id, attempt):
+        return False
     count_where(conn, "cancelled", "id = %s", (job_id,))
     conn.execute(
         f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %s, finished_at = %s, "
         f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s", (reason, now, job_id))
+    return True
 
 
-def hand_back(conn: psycopg.Connection, job_id: str, *, now: float, reason: str | None) -> None:
-    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown)."""
-    conn.execute(
+def hand_back(conn: psycopg.Connection, job_id: str, attempt: int | None, *, now: float,
+              reason: str | None) -> bool:
+    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown), while
+    ``attempt`` is the one running. Returns whether it was written."""
+    return conn.execute(
         f"UPDATE runner_job SET state = '{_AVAILABLE}', reason = %s, run_at = %s, "
-        f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s AND state = '{_EXECUTING}'",
-        (reason, now, job_id))
+        f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s AND state = '{_EXECUTING}' "
+        f"AND (attempt = %s OR %s::bigint IS NULL)",
+        (reason, now, job_id, attempt, attempt)).rowcount == 1
 
 
 def release(conn: psycopg.Connection, job_id: str, run_at: float) -> None:

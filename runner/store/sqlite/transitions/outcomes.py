@@ -95,7 +95,10 @@ def retry(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureI
     """``executing`` → ``retrying``: the attempt failed; the next one is due at ``run_at``.
 
     ``data`` is the task as serialized for its next attempt (huey counts retries in it).
+    Nothing is written once a later attempt has the job (see :func:`holds`).
     """
+    if not holds(conn, job_id, attempt):
+        return
     _fail(conn, job_id, attempt, failure, JobState.RETRYING, worker=worker, now=now,
           run_at=run_at, reason=reason, data=data)
     write_follow_ups(conn, job_id, results, jobs, now)
@@ -107,11 +110,26 @@ def bury(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureIn
     """``executing`` → ``dead``: failed for good (retries used up, Fatal, unreadable, unknown).
 
     ``results`` (the error huey stores for each pipeline step) and ``jobs`` (an
-    error handler) are written in the same step.
+    error handler) are written in the same step; nothing once a later attempt has the job.
     """
+    if not holds(conn, job_id, attempt):
+        return
     _fail(conn, job_id, attempt, failure, JobState.DEAD, worker=worker, now=now, run_at=None,
           reason=reason, data=None)
     write_follow_ups(conn, job_id, results, jobs, now)
+
+
+def holds(conn: sqlite3.Connection, job_id: str, attempt: int | None) -> bool:
+    """Whether ``attempt`` still holds the job, so its outcome may be written.
+
+    It does while it runs, and after its lease expired until a later attempt claims
+    the job (the rule of :data:`_ACK_SQL`): a worker that stalled past its lease
+    (a call blocked in C, a paused process) reports late, and that report must not
+    move a job another worker is running now. None: whichever attempt runs.
+    """
+    return conn.execute(
+        "SELECT 1 FROM runner_job WHERE id=? AND (attempt=? OR ? IS NULL) "
+        "AND state IN ('executing','available')", (job_id, attempt, attempt)).fetchone() is not None
 
 
 def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo,
@@ -126,22 +144,27 @@ def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureI
         (state.value, reason, run_at, data, failure.started_at, now, job_id))
 
 
-def cancel_attempt(conn: sqlite3.Connection, job_id: str, *, now: float,
-                   reason: str | None) -> None:
-    """``executing`` → ``cancelled``: revoked or expired when its worker looked."""
+def cancel_attempt(conn: sqlite3.Connection, job_id: str, attempt: int | None, *, now: float,
+                   reason: str | None) -> bool:
+    """``executing`` → ``cancelled``: revoked or expired when its worker looked (while
+    ``attempt`` holds the job: see :func:`holds`). Returns whether it was written."""
+    if not holds(conn, job_id, attempt):
+        return False
     count_where(conn, "cancelled", "id = ?", (job_id,))
     conn.execute(
         "UPDATE runner_job SET state='cancelled', reason=?, finished_at=?, lease_owner=NULL, "
         "lease_expires_at=NULL WHERE id=?", (reason, now, job_id))
+    return True
 
 
-def hand_back(conn: sqlite3.Connection, job_id: str, *, now: float,
-              reason: str | None) -> None:
-    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown)."""
-    conn.execute(
+def hand_back(conn: sqlite3.Connection, job_id: str, attempt: int | None, *, now: float,
+              reason: str | None) -> bool:
+    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown), while
+    ``attempt`` is the one running. Returns whether it was written."""
+    return conn.execute(
         "UPDATE runner_job SET state='available', reason=?, run_at=?, "
-        "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing'",
-        (reason, now, job_id))
+        "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing' "
+        "AND (attempt=? OR ? IS NULL)", (reason, now, job_id, attempt, attempt)).rowcount == 1
 
 
 def release(conn: sqlite3.Connection, job_id: str, run_at: float) -> None:
