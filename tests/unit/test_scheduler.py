@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -67,6 +68,18 @@ def test_misfire_policy_after_three_hours_of_downtime(huey, misfire, max_catchup
     row = get_schedule("quarter_hourly", huey=huey)
     assert row.next_fire_at == T0.replace(hour=3, minute=15, second=0).timestamp()
     assert row.skipped == 12 - expected
+
+
+@pytest.mark.parametrize(("misfire", "ran"), [("skip", 0), ("once", 1)])
+def test_missed_slots_the_misfire_policy_drops_are_logged(huey, caplog, misfire, ran):
+    s = scheduler(huey, definition(misfire=misfire))
+    s.sync(ts())
+    with caplog.at_level(logging.WARNING, logger="runner.scheduling.scheduler"):
+        s.tick(ts(timedelta(hours=3, minutes=7)))  # 12 slots missed (00:15 ... 03:00)
+    [line] = [r.getMessage() for r in caplog.records if "missed" in r.getMessage()]
+    assert line == (f"schedule 'quarter_hourly': {12 - ran} of 12 missed slot(s) since "
+                    f"2025-01-06T00:15:00+00:00 dropped by misfire '{misfire}'; {ran} run(s) "
+                    "enqueued")
 
 
 def test_grace_lets_a_late_slot_run_under_skip(huey):
