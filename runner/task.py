@@ -8,6 +8,7 @@ can change a task's timeout or queue without touching code.
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -368,6 +369,9 @@ def check_options(name: str, options: dict[str, Any]) -> None:
         value = options.get(key)
         if value is not None and (not isinstance(value, (int, float)) or value < 0):
             raise ConfigError(f"task '{name}': {key} must be a number >= 0, got {value!r}")
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"task '{name}': {key} must be a finite number of seconds"
+                              f"{' (0: no timeout)' if key == 'timeout' else ''}, got {value!r}")
     if options.get("retry_limit") is not None and options["retry_limit"] < 0:
         raise ConfigError(f"task '{name}': retry_limit must not be negative")
     queue = options.get("queue")
