@@ -152,34 +152,45 @@ class DashboardApp(App[None]):
                 data = screen.fetch(store, request, now) if screen is not None else None
             outcome = PollOutcome(now, time.perf_counter() - started, counts, rates, data)
         except Exception as exc:  # noqa: BLE001 - any failure is shown, then retried
-            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            bug = not is_database_problem(exc)
-            if bug:
-                self.errors.record(exc, text, f"dashboard on {self.source.path}")
-            else:
-                logger.debug("poll failed", exc_info=True)
-            outcome = PollOutcome(now, time.perf_counter() - started,
-                                  error=text if bug else str(exc) or text, bug=bug)
+            outcome = self._failed(exc, now, time.perf_counter() - started)
         if worker.is_cancelled:
             self._polling = False
         else:
             self.call_from_thread(self._apply, screen, outcome)
 
+    def _failed(self, exc: Exception, at: float, seconds: float) -> PollOutcome:
+        """The outcome of a poll that raised: a database problem, or a bug (logged)."""
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        bug = not is_database_problem(exc)
+        if bug:
+            self.errors.record(exc, text, f"dashboard on {self.source.path}")
+        else:
+            logger.debug("poll failed", exc_info=True)
+        return PollOutcome(at, seconds, error=text if bug else str(exc) or text, bug=bug)
+
     def _apply(self, screen: DataScreen | None, outcome: PollOutcome) -> None:
         self._polling = False
-        self.last = outcome
         self.polls += 1
+        began = time.perf_counter()
+        try:
+            self._show(screen, outcome)
+        except Exception as exc:  # noqa: BLE001 - a bug in showing must not stop the refresh
+            self._show(screen, self._failed(exc, outcome.at, outcome.seconds))
+        finally:
+            # Time the next poll once this one is on screen: painting a changed table can
+            # cost more than reading it, and both count against the refresh budget.
+            self.call_after_refresh(self._shown, outcome, began)
+
+    def _show(self, screen: DataScreen | None, outcome: PollOutcome) -> None:
+        self.last = outcome
         if outcome.error is None:
             self._down_since = None
-            self.last_good = outcome
         elif self._down_since is None:
             self._down_since = outcome.at
-        began = time.perf_counter()
         if screen is not None and screen.is_attached:
             screen.show_poll(outcome, self.status_text(outcome), self.tabs(outcome))
-        # Time the next poll once this one is on screen: painting a changed table can
-        # cost more than reading it, and both count against the refresh budget.
-        self.call_after_refresh(self._shown, outcome, began)
+        if outcome.error is None:
+            self.last_good = outcome  # only once shown: a failure says what is on screen
 
     def _shown(self, outcome: PollOutcome, began: float) -> None:
         painted = time.perf_counter() - began

@@ -70,3 +70,41 @@ def test_a_missing_database_keeps_the_last_data_dimmed(dashboard, seeded, tmp_pa
         assert (await refresh(app, pilot)).startswith("updated ")
 
     drive(dashboard(), scenario)
+
+
+def test_an_error_while_showing_a_poll_is_told_and_refreshing_goes_on(
+        seeded, tmp_path, monkeypatch):
+    # The data was read, but showing it failed on the UI thread: the refresh timer
+    # was never set again and the screen stayed as it was, with no word of why.
+    log = tmp_path / "errors.log"
+    broken = {"on": False}
+
+    from tui.screens.jobs import JobsScreen
+
+    real = JobsScreen.apply
+
+    def apply(self, data):
+        if broken["on"]:
+            raise TypeError("cannot show this page")
+        real(self, data)
+
+    monkeypatch.setattr(JobsScreen, "apply", apply)
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        status = app.screen.query_one("#status", Static)
+        broken["on"] = True
+        await wait_poll(app, pilot)  # a timed poll: nothing pressed
+        text = str(status.render())
+        assert text.startswith("dashboard error (a bug, not the database)"), text
+        assert "cannot show this page" in text and str(log) in text
+        assert "Traceback (most recent call last)" in log.read_text()
+        assert app.screen.query_one("#jobs", KeyedTable).row_count == 11
+        broken["on"] = False
+        await wait_poll(app, pilot)  # the timer still runs
+        await wait_poll(app, pilot)
+        assert str(status.render()).startswith("updated ")
+        assert not app.screen.has_class("-stale")
+
+    drive(make_app(db=seeded.path, refresh=0.2, error_log=log), scenario)
