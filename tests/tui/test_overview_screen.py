@@ -6,11 +6,13 @@ import datetime as dt
 import sqlite3
 import time
 
+from rich.text import Text
 from textual.widgets import Static
 
 from runner.store.sqlite import workers
 from runner.store.sqlite.db import Database
 from tests.tui.conftest import drive, settle
+from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
 
 
@@ -99,3 +101,20 @@ def test_enter_on_a_queue_or_a_worker_opens_its_jobs(dashboard, seeded):
         assert f"worker:{owner}" in text(app, "#filter-line")
 
     drive(dashboard(), scenario)
+
+
+def test_a_queue_name_with_brackets_reads_as_it_is(huey):
+    from tests.tui import dashboard_jobs
+
+    dashboard_jobs.build_report("q3")
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        name = "reports[eu] [/]"
+        row = app.screen.query_one("#queues", KeyedTable).get_row(name)
+        assert Text.from_markup(row[0]).plain == name and row[1] == "1"  # as the table reads it
+        await pilot.press("7")
+        await settle(app, pilot)
+        assert Text.from_markup(app.screen.query_one(KeyedTable).get_row(name)[0]).plain == name
+
+    drive(make_app(db=huey.jobs.path, refresh=60), scenario)

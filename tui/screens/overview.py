@@ -163,7 +163,7 @@ class OverviewScreen(DataScreen):
         rows = []
         for name in sorted(queues):
             q, t = queues[name], by_queue.get(name)
-            shown = f"{fmt.safe(name)} [yellow](paused)[/]" if name in data.paused else name
+            shown = fmt.safe(name) + (" [yellow](paused)[/]" if name in data.paused else "")
             rows.append((name, (shown, fmt.count(q.waiting), fmt.count(q.running),
                                 fmt.age(q.oldest_waiting_age),
                                 fmt.count(t.per_minute) if t else "0",
