@@ -29,7 +29,7 @@ from runner.readmodel.events import unhandled_event_count
 from runner.readmodel.schedules import schedule_count
 from runner.store.factory import is_url, redis_url
 from tui.error_log import ErrorLog
-from tui.format import stamp
+from tui.format import safe, stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS
 from tui.screens.base import DataScreen, PollOutcome, TabCounts
@@ -214,22 +214,23 @@ class DashboardApp(App[None]):
         return self.delay
 
     def status_text(self, outcome: PollOutcome) -> str:
-        """The status line for a poll's outcome."""
+        """The status line for a poll's outcome (markup: paths and errors escaped)."""
         if outcome.error is not None:
             since = stamp(self._down_since, outcome.at)
             shown = (f"; showing data from {stamp(self.last_good.at, outcome.at)}"
                      if self.last_good is not None else "")
+            error = safe(outcome.error)
             if outcome.bug:
                 return (f"dashboard error (a bug, not the database) since {since}: "
-                        f"{outcome.error}; traceback in {self.errors.path}{shown}")
-            return (f"database unavailable since {since}: {outcome.error} "
+                        f"{error}; traceback in {safe(str(self.errors.path))}{shown}")
+            return (f"database unavailable since {since}: {error} "
                     f"(retrying every {self.refresh_seconds:g}s){shown}")
         state = "FROZEN (z resumes)" if self.frozen else f"every {self.refresh_seconds:g}s"
         if not self.frozen and self.delay > self.refresh_seconds + 0.05:
             state += f" (slowed to {self.delay:.1f}s: the machine is busy)"
         mode = "  read-only" if self.read_only else ""
         return (f"updated {stamp(outcome.at, outcome.at)} in {outcome.seconds * 1000:.0f} ms, "
-                f"{state}{mode}  {self.source.path}")
+                f"{state}{mode}  {safe(str(self.source.path))}")
 
     def tabs(self, outcome: PollOutcome) -> list[tuple[str, str, str, str]]:
         """(key, title, count, mode) for every screen of the registry.

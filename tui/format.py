@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.markup import escape
+from rich.text import Text
 
 from runner.durations import under_a_minute
 
@@ -138,5 +139,19 @@ def one_line(text: str | None, limit: int = 80) -> str:
 
 
 def safe(text: str | None) -> str:
-    """Text shown as is inside markup (``[`` in error messages is not a tag)."""
+    """Text shown as is inside markup (``[`` in error messages is not a tag).
+
+    The escape is Rich's: tables parse their cells as Rich markup, and text
+    widgets must be given :func:`markup`, not the string itself.
+    """
     return escape(text or "")
+
+
+def markup(text: str) -> Text:
+    """Markup made with :func:`safe`, parsed as Rich markup for a ``Static``.
+
+    Textual's own parser (a ``Static`` given a string) reads markup another
+    way: an unclosed ``[`` in a value (arguments cut at 2,000 characters, an
+    error message) swallows the tags after it, or raises.
+    """
+    return Text.from_markup(text)

@@ -266,3 +266,17 @@ def test_c_on_a_running_job_asks_its_worker_to_stop_it(dashboard, seeded):
     [(job_id, by)] = reader.cancel_requests([running.id]).items()
     assert job_id == running.id and by.endswith("(dashboard)")
     assert state(seeded, running.id) == "executing"  # until its worker settles it
+
+
+def test_a_typed_answer_with_brackets_is_repeated_as_typed(dashboard, seeded):
+    async def scenario(app, pilot):
+        await ask_bulk(app, pilot, "D")
+        await type_answer(app, pilot, "[/] [8")
+        assert isinstance(app.screen, TypedConfirmScreen)
+        choices = str(app.screen.query_one("#choices").render())
+        assert choices.startswith("[/] [8 is not 8: type 8 to go ahead"), choices
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert {state(seeded, j) for j in seeded.dead} == {"dead"}
+
+    drive(dashboard(), scenario)

@@ -114,3 +114,36 @@ def test_shift_y_copies_the_job_as_json(huey, seeded):
         assert copied["attempts"][0]["traceback"].startswith("Traceback")
 
     drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def test_a_job_with_long_arguments_shows_them(huey):
+    # Arguments past 2,000 characters are stored cut short: an unclosed '[' is left.
+    job = jobs.noop(list(range(1000)))
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await open_job(app, pilot, job.id)
+        text = detail_text(app)
+        assert text.startswith(f"noop  {job.id}"), text[:200]
+        arguments = text.splitlines()[text.splitlines().index("Arguments") + 1]
+        assert arguments.startswith('{"args": [[0, 1, 2, 3') and arguments.endswith("...")
+        assert "Timeline" in text and "\nLog (0 lines)" in text
+
+    drive(make_app(db=path, refresh=60), scenario)
+
+
+def test_brackets_and_markup_in_an_error_message_read_literally(huey):
+    message = r"row [3 of [bold]batch[/] [/] \[x] [link=http://x]é€😀[/link]"
+    job = jobs.always_fails(message)
+    drain(include_scheduled=True)
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await open_job(app, pilot, job.id)
+        text = detail_text(app)
+        assert f"reason: error: always fails {message}" in text, text[:300]
+        assert text.count(f"ValueError: always fails {message}") == 3
+
+    drive(make_app(db=path, refresh=60), scenario)

@@ -99,3 +99,17 @@ def test_a_bad_state_in_the_filter_is_named_and_nothing_is_lost(dashboard, seede
         assert app.screen.query_one("#jobs", KeyedTable).row_count == 2
 
     drive(dashboard(), scenario)
+
+
+def test_a_filter_with_brackets_is_shown_as_typed(dashboard, seeded):
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        await pilot.press("slash")
+        app.screen.query_one("#filter", Input).value = "rows[0 C:\\"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        line = str(app.screen.query_one("#filter-line", Static).render())
+        assert line.startswith("state all  filter rows[0 C:\\  sort newest  page 1"), line
+
+    drive(dashboard(), scenario)

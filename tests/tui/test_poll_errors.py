@@ -108,3 +108,18 @@ def test_an_error_while_showing_a_poll_is_told_and_refreshing_goes_on(
         assert not app.screen.has_class("-stale")
 
     drive(make_app(db=seeded.path, refresh=0.2, error_log=log), scenario)
+
+
+def test_a_database_path_with_brackets_is_named_as_it_is(seeded, tmp_path):
+    folder = tmp_path / "backup [old] [b]"
+    folder.mkdir()
+    path = folder / "jobs.db"
+    seeded.path.rename(path)
+
+    async def scenario(app, pilot):
+        assert str(path) in await refresh(app, pilot)
+        path.rename(path.with_suffix(".aside"))
+        status = await refresh(app, pilot)
+        assert status.startswith("database unavailable") and f"{path}: no such" in status
+
+    drive(make_app(db=path, refresh=60.0), scenario)

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from tui import format as fmt
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """States what will happen (with the count) and waits for ``y`` or ``n``."""
@@ -23,7 +25,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Static(self.question, id="question")
+            yield Static(fmt.markup(self.question), id="question")
             yield Static("[b]y[/] yes    [b]n[/] / [b]esc[/] no", id="choices")
 
     def action_answer(self, answer: bool) -> None:
@@ -42,7 +44,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Static(self.question, id="question")
+            yield Static(fmt.markup(self.question), id="question")
             yield Static(f"Type [b]{self.expected}[/] and press enter to go ahead; "
                          "[b]esc[/] cancels.", id="choices")
             yield Input(placeholder=self.expected, id="typed")
@@ -56,9 +58,9 @@ class TypedConfirmScreen(ModalScreen[bool]):
         if typed == self.expected.replace(",", ""):
             self.dismiss(True)
         else:
-            self.query_one("#choices", Static).update(
-                f"[red]{event.value.strip() or 'nothing'} is not {self.expected}[/]: type "
-                f"[b]{self.expected}[/] to go ahead, or [b]esc[/] to cancel.")
+            self.query_one("#choices", Static).update(fmt.markup(
+                f"[red]{fmt.safe(event.value.strip()) or 'nothing'} is not {self.expected}[/]: "
+                f"type [b]{self.expected}[/] to go ahead, or [b]esc[/] to cancel."))
 
     def action_cancel(self) -> None:
         self.dismiss(False)

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from runner.errors import RunnerError
 from runner.store.backend import Store
+from tui import format as fmt
 from tui.screens.base import DataScreen
 
 
@@ -59,7 +60,7 @@ class DetailScreen(DataScreen):
         if not isinstance(detail, str):
             self.detail = detail
         text = detail if isinstance(detail, str) else self.detail_markup(detail, now)
-        self.query_one(f"#{self.TEXT_ID}", Static).update(text)
+        self.query_one(f"#{self.TEXT_ID}", Static).update(fmt.markup(text))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -201,9 +201,9 @@ class JobsScreen(DataScreen):
         text = describe(self.filters)
         ranked = (f" (of the newest {fmt.count(SORT_WINDOW)})"
                   if self.sort in ("duration", "attempts") else "")
-        self.query_one("#filter-line", Static).update(
+        self.query_one("#filter-line", Static).update(fmt.markup(
             f"state [b]{self.filters.state or 'all'}[/]  filter [b]{fmt.safe(text) or '-'}[/]  "
-            f"sort [b]{self.sort}[/]{ranked}  page {self.page + 1}{counts}")
+            f"sort [b]{self.sort}[/]{ranked}  page {self.page + 1}{counts}"))
 
     def set_filter(self, filters: JobFilter) -> None:
         """Show jobs matching ``filters`` from the first page."""
@@ -265,7 +265,8 @@ class JobsScreen(DataScreen):
         except (InvalidFilter, ValueError) as exc:
             # The box stays open with what was typed: nothing is lost.
             self.notify(str(exc), title="not applied", severity="error", timeout=8)
-            self.query_one("#filter-line", Static).update(f"[red]{fmt.safe(str(exc))}[/]")
+            self.query_one("#filter-line", Static).update(
+                fmt.markup(f"[red]{fmt.safe(str(exc))}[/]"))
             return
         event.input.display = False
         self.table.focus()

@@ -123,9 +123,9 @@ class LogsScreen(DataScreen):
     def _describe(self, note: str = "") -> None:
         level = logging.getLevelName(self.level) if self.level else "all"
         job = f"job [b]{fmt.safe(self.job)}[/]  " if self.job else ""
-        self.query_one("#logs-line", Static).update(
+        self.query_one("#logs-line", Static).update(fmt.markup(
             f"level [b]{level}[/]  {job}filter [b]{fmt.safe(self.text or '-')}[/]  "
-            f"{'following' if self.follow else '[yellow]held (f follows)[/]'}{note}")
+            f"{'following' if self.follow else '[yellow]held (f follows)[/]'}{note}"))
 
     def poll_request(self) -> LogsRequest | None:
         if not self.follow and self.after_id:

@@ -85,7 +85,7 @@ class QueuesScreen(DataScreen):
         note = f"{len(view.queues)} queues, {len(paused)} paused"
         if view.paused_tasks:
             note += "; paused tasks: " + ", ".join(fmt.safe(p.name) for p in view.paused_tasks)
-        self.query_one("#queues-note", Static).update(note)
+        self.query_one("#queues-note", Static).update(fmt.markup(note))
         self.query_one(KeyedTable).sync([(q.name, queue_cells(q)) for q in view.queues])
 
     def action_pause(self) -> None:

@@ -55,7 +55,7 @@ class Line(Static):
     def show_text(self, text: str) -> None:
         if text != self._shown:
             self._shown = text
-            self.update(text, layout=False)
+            self.update(fmt.markup(text), layout=False)
 
 
 class SummaryBar(Line):
