@@ -19,6 +19,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
@@ -243,6 +244,16 @@ class DashboardApp(App[None]):
 
     def on_unmount(self) -> None:
         self.source.close()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Show a toast; its text is shown as is, never parsed as markup.
+
+        Messages carry what the database or the user gave (queue and schedule
+        names, error messages, a filter as typed): a ``[/]`` in them must not
+        close the dashboard. Screens' ``notify`` asks for markup; it is refused.
+        """
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- writes --------------------------------------------------------------
 

@@ -67,10 +67,14 @@ async def settle(app: DashboardApp, pilot) -> None:
 Scenario = Callable[[DashboardApp, object], Awaitable[None]]
 
 
-def drive(app: DashboardApp, scenario: Scenario, size: tuple[int, int] = (140, 40)) -> None:
-    """Run ``scenario(app, pilot)`` headless, after the first poll has been shown."""
+def drive(app: DashboardApp, scenario: Scenario, size: tuple[int, int] = (140, 40), *,
+          notifications: bool = False) -> None:
+    """Run ``scenario(app, pilot)`` headless, after the first poll has been shown.
+
+    ``notifications`` shows the toasts (off by default, as in Textual's tests).
+    """
     async def main() -> None:
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=notifications) as pilot:
             await wait_poll(app, pilot, since=0)
             await scenario(app, pilot)
     asyncio.run(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.widgets import Input, Static
+from textual.widgets._toast import Toast
 
 from tests import jobs
 from tests.tui.conftest import drive, settle
@@ -113,3 +114,19 @@ def test_a_filter_with_brackets_is_shown_as_typed(dashboard, seeded):
         assert line.startswith("state all  filter rows[0 C:\\  sort newest  page 1"), line
 
     drive(dashboard(), scenario)
+
+
+def test_a_refused_filter_with_brackets_is_told_as_typed(dashboard, seeded):
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        await pilot.press("slash")
+        app.screen.query_one("#filter", Input).value = "state:[/]"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        toasts = app.screen.query(Toast)
+        assert len(toasts) == 1  # shown, not a MarkupError closing the dashboard
+        assert "no state '[/]'" in str(toasts.first().render())
+        assert app.is_running
+
+    drive(dashboard(), scenario, notifications=True)
