@@ -30,8 +30,9 @@ FOOTER = {
 def help_keys(entries: list[tuple[str, str]]) -> set[str]:
     keys = set()
     for text, _ in entries:
-        if text == "1-6":
-            keys |= {str(n) for n in range(1, 7)}
+        first, dash, last = text.partition("-")
+        if dash and first.isdigit() and last.isdigit():
+            keys |= {str(n) for n in range(int(first), int(last) + 1)}
             continue
         for part in text.split(","):
             for key in part.strip().split(" / "):
@@ -71,6 +72,11 @@ def test_every_key_in_help_is_bound_and_the_footer_shows_the_actions(dashboard, 
         await check_screen(app, pilot)
 
     drive(dashboard(), scenario, size=(200, 40))
+
+
+def test_help_names_the_number_key_of_every_screen():
+    numbers = help_keys([entry for entry in GLOBAL_KEYS if "switch screen" in entry[1]])
+    assert numbers == {str(n) for n in range(1, len(SCREENS) + 1)}
 
 
 def test_tabs_switch_screens_when_clicked(dashboard, seeded):

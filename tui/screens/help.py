@@ -8,9 +8,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.screens import SCREENS
+
 #: Keys that work on every screen; each screen lists its own (its ``HELP``).
 GLOBAL_KEYS = [
-    ("1-6", "switch screen (or click a tab on top)"), ("tab", "next table or field"),
+    (f"1-{len(SCREENS)}", "switch screen (or click a tab on top)"),
+    ("tab", "next table or field"),
     ("z", "freeze or resume refreshing"), ("ctrl+r", "refresh now"), ("?", "this help"),
     ("q", "quit"),
 ]
