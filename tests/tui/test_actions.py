@@ -280,3 +280,26 @@ def test_a_typed_answer_with_brackets_is_repeated_as_typed(dashboard, seeded):
         assert {state(seeded, j) for j in seeded.dead} == {"dead"}
 
     drive(dashboard(), scenario)
+
+
+def test_a_group_retry_leaves_jobs_that_failed_after_the_count_alone(dashboard, seeded):
+    from runner.testing import drain
+    from tests import jobs
+
+    async def scenario(app, pilot):
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#failures", KeyedTable)
+        row = next(i for i in range(table.row_count) if table.get_row_at(i)[3] == "ValueError")
+        table.move_cursor(row=row)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, TypedConfirmScreen) and "[b]1[/]" in app.screen.question
+        later = jobs.always_fails("boom").id  # fails the same way while the question is open
+        drain(include_scheduled=True)
+        assert state(seeded, later) == "dead"
+        await type_answer(app, pilot, "1")
+        assert state(seeded, seeded.dead[0]) == "available"
+        assert state(seeded, later) == "dead"  # not counted, not asked about: left alone
+
+    drive(dashboard(), scenario)

@@ -23,6 +23,7 @@ from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import DataScreen, TabCounts
+from tui.source import READ_ERRORS
 from tui.widgets.keyed_table import KeyedTable, OpenableTable
 
 COLUMNS = [("count", "jobs"), (JobState.DEAD.value, JobState.DEAD.value),
@@ -174,16 +175,35 @@ class FailuresScreen(DataScreen):
         key = self.query_one(KeyedTable).selected_key
         if key in self.exact:  # an exact message of an expanded group: just its jobs
             group, exact = self.exact[key]
-            error_type, messages, count, text = (group.error_type, [exact.message], exact.count,
-                                                 exact.message)
+            error_type, messages, text = group.error_type, [exact.message], exact.message
         elif (group := self.groups.get(key) if key else None) is not None:
-            error_type, messages, count, text = (group.error_type, _messages(group), group.count,
-                                                 group.message)
+            error_type, messages, text = group.error_type, _messages(group), group.message
         else:
             return
 
+        def plan() -> None:
+            # The jobs are read once, before asking: the count typed is the set acted
+            # on, and a job failing the same way after the question is left alone.
+            try:
+                with self.dashboard.source.reading() as store:
+                    ids = failure_group_ids(store, error_type, messages)
+            except READ_ERRORS as exc:
+                self.app.call_from_thread(self.notify, f"cannot {verb.lower()}: {exc}",
+                                          severity="error")
+                return
+            self.app.call_from_thread(self._ask_group, verb, fn, error_type, text, ids)
+
+        self.run_worker(plan, thread=True, group="plan", exit_on_error=False)
+
+    def _ask_group(self, verb: str, fn: Any, error_type: str | None, text: str | None,
+                   ids: list[str]) -> None:
+        if not ids:
+            self.notify(f"nothing to {verb.lower()}: no job of this group is failed now")
+            return
+        count = len(ids)
+
         def run(store: Store) -> str:
-            done = fn(store, failure_group_ids(store, error_type, messages))
+            done = fn(store, ids)
             return f"{done:,} of {count:,} jobs"
 
         typed = f"{count:,}"
