@@ -64,3 +64,16 @@ def test_read_only_dashboard_refuses_to_pause(seeded):
         assert paused(seeded.path) == {}
 
     drive(make_app(db=seeded.path, read_only=True, refresh=60), scenario)
+
+
+def test_the_queues_table_fills_the_screen_down_to_the_status_line(dashboard, seeded):
+    async def scenario(app, pilot):
+        await pilot.press("7")
+        await settle(app, pilot)
+        table = app.screen.query_one(KeyedTable)
+        status = app.screen.query_one("#status")
+        # Overview's queue table is kept short; this one takes the whole screen.
+        assert status.region.y == app.size.height - 2
+        assert table.region.bottom == status.region.y
+
+    drive(dashboard(), scenario, size=(100, 40))
