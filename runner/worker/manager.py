@@ -75,6 +75,9 @@ class RunnerConsumer(Consumer):
         self._spawned = 0
         super().__init__(huey, **options)
         self._signal_actions.pop(signal.SIGHUP, None)
+        # huey treats the signal that is not its graceful one as "stop now"; Ctrl-C
+        # (SIGINT) drains here like SIGTERM (a second one of either stops at once).
+        self._signal_actions[signal.SIGINT] = (False, True)
 
     def _set_signal_handlers(self) -> None:
         super()._set_signal_handlers()

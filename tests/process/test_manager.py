@@ -40,6 +40,18 @@ def test_sigterm_waits_for_running_jobs_within_shutdown_timeout(huey, make_worke
     assert all(s in ("available", "completed") for s in states(huey, [r.id for r in waiting]))
 
 
+def test_sigint_drains_running_jobs_like_sigterm(huey, make_worker, record_file):
+    # Ctrl-C on a foreground `python run.py` must drain, not interrupt the job.
+    worker = make_worker(TEST_RECORD_FILE=str(record_file))
+    running = jobs.sleep_then_record(1.0, "finished")
+    wait_for(lambda: states(huey, [running.id]) == ["executing"], message="job to start")
+    worker.proc.send_signal(signal.SIGINT)
+    assert worker.wait(15) == 0
+    assert read_records(record_file) == ["finished"]
+    assert states(huey, [running.id]) == ["completed"]
+    assert "stopping: draining 1 jobs" in worker.output()
+
+
 def test_job_still_running_after_shutdown_timeout_is_handed_back(huey, tmp_path, make_worker):
     settings = write_settings(tmp_path, worker={"shutdown_timeout": 0.5})
     worker = make_worker(settings=settings)
