@@ -182,6 +182,13 @@ def scheduled_task(*, cron: str, name: str | None = None, timezone: str | None =
     """
 
     def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
+        where = f"schedule {name or fn.__name__!r}"
+        # args=(7) is the int 7 and args=("feed") a string of letters: refuse both.
+        if isinstance(args, str | bytes) or not isinstance(args, Iterable):
+            raise InvalidSchedule(f"{where}: args must be a list or tuple of arguments, "
+                                  f"got {args!r}")
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise InvalidSchedule(f"{where}: kwargs must be a dict, got {kwargs!r}")
         definition = ScheduleDef(
             name=name or fn.__name__, cron=cron, timezone=timezone, misfire=misfire,
             max_catchup=max_catchup, grace=grace, overlap=overlap, jitter=jitter,

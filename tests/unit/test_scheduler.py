@@ -274,6 +274,10 @@ def test_settings_can_disable_a_schedule(huey):
     ({"cron": "0 * * * *", "jitter": -1}, "jitter must be a number"),
     ({"cron": None}, "cron expression must be a string"),
     ({"cron": ["0", "*", "*", "*", "*"]}, "cron expression must be a string"),
+    ({"cron": 15}, "cron expression must be a string"),
+    ({"cron": "0 * * * *", "args": (7)}, "args must be a list or tuple"),
+    ({"cron": "0 * * * *", "args": "ab"}, "args must be a list or tuple"),
+    ({"cron": "0 * * * *", "kwargs": [("deep", True), 1]}, "kwargs must be a dict"),
 ])
 def test_decorator_rejects_bad_schedules_naming_them(options, reason):
     with pytest.raises(InvalidSchedule) as info:
