@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from runner import control as schedule_control
 from runner.cli.format import age, key_values, table, when
+from runner.errors import InvalidArgument
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
 
@@ -103,8 +104,10 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_explain(args: argparse.Namespace, ctx: Any) -> int:
+    if args.iterations < 1:  # explain() would print "never" for an expression that fires
+        raise InvalidArgument(f"-n/--iterations {args.iterations}: expected at least 1")
     spec = cron.parse(args.expression, tz=args.tz)
-    print(explain(spec, datetime.now(UTC), max(args.iterations, 0)))
+    print(explain(spec, datetime.now(UTC), args.iterations))
     return 0
 
 

@@ -69,6 +69,14 @@ def test_cron_explain_prints_fire_times_like_systemd(cli, capsys):
     assert out.count("02:30:00 CE") == 3 and "Iteration #3" in out
 
 
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_cron_explain_refuses_a_count_below_one_instead_of_saying_never(cli, capsys, count):
+    assert cli("cron", "explain", "30 2 * * *", "-n", count) == 65
+    captured = capsys.readouterr()
+    assert "never" not in captured.out
+    assert f"-n/--iterations {count}: expected at least 1" in captured.err
+
+
 def test_cron_explain_rejects_an_expression_that_never_fires(cli, capsys):
     assert cli("cron", "explain", "0 0 31 2 *") == 78
     assert "never fires" in capsys.readouterr().err
