@@ -272,7 +272,7 @@ def plan_misfire(
         return [slot for slot in due if slot >= cutoff]
     if policy == "once":
         return due[-1:]
-    return due[len(due) - max_catchup :] if max_catchup else []
+    return due[max(len(due) - max_catchup, 0) :] if max_catchup else []
 
 
 def is_hashed(spec: CronSpec) -> bool:

@@ -315,6 +315,13 @@ def test_misfire_policy_after_three_hours_down(policy: str, max_catchup: int, ru
     assert plan == missed[len(missed) - runs :]  # always the most recent, oldest first
 
 
+@pytest.mark.parametrize("max_catchup", [12, 13, 20, 23, 24, 100])
+def test_misfire_all_runs_every_missed_slot_when_the_cap_is_not_reached(max_catchup: int) -> None:
+    # 12 missed slots under a cap of 20 ran only the last 8 (12 - 20 = -8 taken as a start)
+    missed, now = missed_after_downtime()
+    assert plan_misfire("all", missed, now, grace=60, max_catchup=max_catchup) == missed
+
+
 def test_misfire_skip_still_runs_a_slot_within_grace() -> None:
     missed, now = missed_after_downtime()
     assert plan_misfire("skip", missed, now, grace=300, max_catchup=1) == [utc(2026, 1, 1, 12)]
