@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from runner.config import Settings
 from runner.errors import EventNotFound, Fatal, InvalidAction, UnknownTask
-from runner.events.delivery import DISPATCH_BATCH, handler_job, handlers_for
+from runner.events.delivery import DISPATCH_BATCH, handler_job, handlers, handlers_for
 from runner.events.settings import event_settings
 from runner.ids import derived_id
 from runner.registry import get_huey, runner_for, task
@@ -146,6 +146,9 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
     outcomes = jobs.store.handler_outcomes(event_ids) if only_failed else {}
     unknown = []
     written = 0
+    # A handler this worker has but whose pattern does not match an event (a replay of
+    # `user.*` to the handler of `user.signup`) is narrowing, not a missing deployment.
+    known = handler is not None and any(h.name == handler for h in handlers())
     for event_id in event_ids:
         try:
             event = jobs.store.get_event(event_id)
@@ -155,15 +158,16 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
         targets = handlers_for(event.name)
         if handler is not None:
             targets = [h for h in targets if h.name == handler]
-            if not targets:
+            if not targets and not known:
                 unknown.append(event.name)
                 continue
         if only_failed:
             dead = {o.handler for o in outcomes.get(event.id, []) if o.outcome == JobState.DEAD}
             targets = [h for h in targets if h.name in dead]
         if not targets:
-            logger.info("replay: event %s (%s) has no %shandler in this worker; nothing "
-                        "delivered", event.id, event.name, "failed " if only_failed else "")
+            logger.info("replay: event %s (%s) has no %shandler%s in this worker; nothing "
+                        "delivered", event.id, event.name, "failed " if only_failed else "",
+                        f" {handler!r} subscribed to it" if handler is not None else "")
             continue
         payload = event.payload
         # Ids derived from this replay job: a rerun after a crash writes nothing twice.

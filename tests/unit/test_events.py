@@ -292,6 +292,22 @@ def test_replay_of_a_handler_the_worker_lacks_fails_the_replay_job_saying_so(hue
     assert "no handler 'gone_handler' in this worker" in job.error_message
 
 
+def test_replay_to_one_handler_skips_events_it_does_not_subscribe_to(huey, record_file):
+    # Given two dispatched events, only one of which the handler "steady" subscribes to
+    fix = emit("fix.me", {"n": 4})
+    other = emit("early.bird", {"n": 5})
+    drain(include_scheduled=True)
+    # When both are replayed to "steady" (as `events replay --name ... --handler` does)
+    from runner.events.replay import replay_events
+    request = replay_events([fix, other], "steady")
+    drain()
+    # Then steady got its event again, and the replay job, which this worker has
+    # every handler for, completed instead of dying with "no handler 'steady'"
+    assert Counter(read_records(record_file))["steady 4"] == 2
+    job = queries.get_job(db_of(huey), request.jobs[0])
+    assert (job.state, job.error_message) == ("completed", None)
+
+
 def test_a_pending_event_is_not_replayed_its_dispatch_delivers_it(huey):
     event_id = emit("fix.me", {"n": 1})
     with pytest.raises(InvalidAction, match="not been dispatched yet"):
