@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from runner.config import SETTINGS_ENV, Settings, load_settings
 from runner.envfile import service_environment
 from runner.errors import RunnerError
+from runner.sections import LOG_LEVELS
 from runner.worker.log_config import configure_logging
 
 DESCRIPTION = """\
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", metavar="PATH",
                         help=f"settings file (default: ${SETTINGS_ENV} or ./settings.toml)")
     parser.add_argument("--database", metavar="PATH", help="jobs database (overrides settings)")
-    parser.add_argument("--concurrency", "-c", type=int, metavar="N",
+    parser.add_argument("--concurrency", "-c", type=_threads, metavar="N",
                         help="worker threads (overrides [worker] max_concurrent_tasks)")
     parser.add_argument("--queues", "-q", metavar="Q1,Q2",
                         help="only take jobs from these queues (default: all)")
@@ -66,9 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fire periodic schedules only; run no jobs")
     role.add_argument("--workers-only", action="store_true",
                       help="run jobs only; fire no schedules (default: both)")
-    parser.add_argument("--log-level", metavar="LEVEL",
+    parser.add_argument("--log-level", type=_log_level, metavar="LEVEL",
                         help="DEBUG, INFO, WARNING, ERROR (overrides WORKER_LOG_LEVEL)")
     return parser
+
+
+# The options below reach the settings as WORKER_* variables; checked here, an error
+# names the option typed rather than a variable the user never set.
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _log_level(text: str) -> str:
+    if text.strip().upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, "
+                                         f"got {text!r}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None = None) -> int:

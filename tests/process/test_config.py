@@ -31,3 +31,21 @@ def test_a_worker_refuses_bad_values_at_start_with_exit_78(tmp_path, text, key):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 78, done.stderr
     assert key in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--concurrency", "-2"], "argument --concurrency/-c: expected a whole number of at least 1"),
+    (["--concurrency", "0"], "argument --concurrency/-c: expected a whole number of at least 1"),
+    (["--log-level", "LOUD"], "argument --log-level: expected one of DEBUG, INFO"),
+])
+def test_a_bad_command_line_value_is_named_as_the_option_given(tmp_path, args, named):
+    # --concurrency and --log-level are passed on as WORKER_* variables; an error must
+    # still name the option typed, not a variable the user never set.
+    path = write(tmp_path, "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--settings", str(path), *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr
+    assert "WORKER_" not in done.stderr and "environment" not in done.stderr
