@@ -18,6 +18,9 @@ from runner.store.rows import JobFilter, short_id
 from runner.store.states import JobState
 from runner.task import unknown_task_sections
 
+#: What ``jobs --state`` takes: a job state, or the groups waiting and failed.
+LISTED_STATES = (*(s.value for s in JobState), "waiting", "failed")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("enqueue", help="enqueue a job of a registered task")
@@ -29,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_enqueue, creates=True)
 
     p = sub.add_parser("jobs", help="list jobs, newest first")
-    p.add_argument("--state", help="available, scheduled, executing, retrying, completed, "
+    p.add_argument("--state", choices=LISTED_STATES, metavar="STATE",
+                   help="available, scheduled, executing, retrying, completed, "
                    "dead, cancelled, or waiting/failed")
     p.add_argument("--task", help="only this task")
     p.add_argument("--queue", help="only this queue")

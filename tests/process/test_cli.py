@@ -172,3 +172,12 @@ def test_search_matches_percent_and_underscore_literally(huey, settings_file):
     assert "(1 of 1 jobs)" in listing.stdout, listing.stdout
     assert "(1 of 1 jobs)" in cli(settings_file, "jobs", "--search", "a_b").stdout
     assert "(2 of 2 jobs)" in cli(settings_file, "jobs", "--search", "100").stdout
+
+
+def test_jobs_refuses_a_state_that_does_not_exist_instead_of_listing_nothing(
+        huey, settings_file):
+    jobs.add(1, 2)
+    typo = cli(settings_file, "jobs", "--state", "availble")
+    assert typo.returncode == 2 and "(0 of 0 jobs)" not in typo.stdout
+    assert "invalid choice: 'availble'" in typo.stderr and "waiting" in typo.stderr
+    assert "(1 of 1 jobs)" in cli(settings_file, "jobs", "--state", "waiting").stdout
