@@ -21,8 +21,10 @@ from runner.store.job_rows import NewJob
 from runner.task import (
     RunnerTask,
     RunnerTaskWrapper,
+    check_on_failure,
     check_options,
     collect_options,
+    exception_classes,
     task_flow,
 )
 from runner.uniqueness import unique_spec
@@ -37,12 +39,6 @@ _RUNNER_HOOKS = frozenset({"retry_on", "no_retry_on", "on_failure"})
 #: Flow control and unique jobs, as :func:`runner.task` takes them.
 _RUNNER_FLOW = frozenset({"concurrency", "concurrency_key", "rate_limit", "unique",
                           "unique_key", "unique_for", "unique_states"})
-
-
-def classes(value: tuple[type[BaseException], ...] | type[BaseException]
-            ) -> tuple[type[BaseException], ...]:
-    """An exception class or tuple of them, as a tuple."""
-    return value if isinstance(value, tuple) else (value,)
 
 
 class HueyApi:
@@ -114,6 +110,7 @@ class HueyApi:
                 func = func.func
             task_name = name or func.__name__
             check_options(task_name, collected)
+            check_on_failure(task_name, options.get("on_failure"))
             flow = task_flow(task_name, options.get("concurrency"),
                              options.get("concurrency_key"), options.get("rate_limit"))
             unique = unique_spec(task_name, unique=bool(options.get("unique")),
@@ -122,8 +119,9 @@ class HueyApi:
                                  unique_states=options.get("unique_states"))
             wrapper = RunnerTaskWrapper(
                 self, func, name=name, options=dict(collected),  # type: ignore[arg-type]
-                retry_on=classes(options.get("retry_on", ())),
-                no_retry_on=classes(options.get("no_retry_on", ())),
+                retry_on=exception_classes(task_name, "retry_on", options.get("retry_on", ())),
+                no_retry_on=exception_classes(task_name, "no_retry_on",
+                                              options.get("no_retry_on", ())),
                 on_failure=options.get("on_failure"), context=context, expires=expires,
                 flow=flow)
             wrapper.unique = unique

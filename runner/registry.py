@@ -12,7 +12,14 @@ from runner.config import Settings
 from runner.errors import ConfigError
 from runner.runner_huey import Result, RunnerHuey
 from runner.store.factory import is_url
-from runner.task import RunnerTaskWrapper, check_options, collect_options, task_flow
+from runner.task import (
+    RunnerTaskWrapper,
+    check_on_failure,
+    check_options,
+    collect_options,
+    exception_classes,
+    task_flow,
+)
 from runner.uniqueness import unique_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -166,13 +173,17 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
         jitter=jitter, timeout=timeout)
 
     def decorate(fn: Callable[..., Any]) -> RunnerTaskWrapper:
-        check_options(name or fn.__name__, options)
-        flow = task_flow(name or fn.__name__, concurrency, concurrency_key, rate_limit)
-        spec = unique_spec(name or fn.__name__, unique=unique, unique_key=unique_key,
+        task_name = name or fn.__name__
+        check_options(task_name, options)
+        check_on_failure(task_name, on_failure)
+        flow = task_flow(task_name, concurrency, concurrency_key, rate_limit)
+        spec = unique_spec(task_name, unique=unique, unique_key=unique_key,
                            unique_for=unique_for, unique_states=unique_states)
         wrapper = RunnerTaskWrapper(
-            huey, fn, name=name, options=dict(options), retry_on=_classes(retry_on),
-            no_retry_on=_classes(no_retry_on), on_failure=on_failure, flow=flow)
+            huey, fn, name=name, options=dict(options),
+            retry_on=exception_classes(task_name, "retry_on", retry_on),
+            no_retry_on=exception_classes(task_name, "no_retry_on", no_retry_on),
+            on_failure=on_failure, flow=flow)
         wrapper.unique = spec
         return wrapper
 
@@ -180,7 +191,3 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
         return decorate(func)
     return decorate
 
-
-def _classes(value: tuple[type[BaseException], ...] | type[BaseException]
-             ) -> tuple[type[BaseException], ...]:
-    return value if isinstance(value, tuple) else (value,)

@@ -377,3 +377,24 @@ def check_options(name: str, options: dict[str, Any]) -> None:
     queue = options.get("queue")
     if queue is not None and (not isinstance(queue, str) or not queue):
         raise ConfigError(f"task '{name}': queue must be a non-empty string, got {queue!r}")
+
+
+def exception_classes(name: str, key: str, value: Any) -> tuple[type[BaseException], ...]:
+    """``retry_on`` / ``no_retry_on`` as a tuple of exception classes.
+
+    Raises:
+        ConfigError: anything else (a class name as a string, a list): the worker's
+            ``isinstance`` would fail on every error of the job instead.
+    """
+    classes = value if isinstance(value, tuple) else (value,)
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        raise ConfigError(f"task '{name}': {key} must be an exception class or a tuple of "
+                          f"them, got {value!r}")
+    return classes
+
+
+def check_on_failure(name: str, on_failure: Any) -> None:
+    """Refuse an ``on_failure`` that the worker could not call once the job is dead."""
+    if on_failure is not None and not callable(on_failure):
+        raise ConfigError(f"task '{name}': on_failure must be a function or a task, "
+                          f"got {on_failure!r}")

@@ -38,7 +38,13 @@ from runner.store.event_rows import EventRow, NewEvent
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.rows import DISPATCH_TASK
-from runner.task import RunnerTaskWrapper, check_options, collect_options
+from runner.task import (
+    RunnerTaskWrapper,
+    check_on_failure,
+    check_options,
+    collect_options,
+    exception_classes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +117,11 @@ def event_handler(pattern: str, *, name: str | None = None, queue: str | None = 
     def decorate(fn: Callable[..., Any]) -> EventHandlerWrapper:
         handler_name = name or fn.__name__
         check_options(handler_name, options)
+        check_on_failure(handler_name, on_failure)
         wrapper = EventHandlerWrapper(
             get_huey(), fn, pattern=pattern, name=name, options=dict(options),
-            retry_on=_classes(retry_on), no_retry_on=_classes(no_retry_on),
+            retry_on=exception_classes(handler_name, "retry_on", retry_on),
+            no_retry_on=exception_classes(handler_name, "no_retry_on", no_retry_on),
             on_failure=on_failure)
         _register(Handler(pattern, wrapper))
         return wrapper
@@ -344,7 +352,3 @@ def current_event() -> EventRow | None:
         return None
     return jobs.store.event_of_job(job.id)
 
-
-def _classes(value: tuple[type[BaseException], ...] | type[BaseException]
-             ) -> tuple[type[BaseException], ...]:
-    return value if isinstance(value, tuple) else (value,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import Fatal
+from runner import ConfigError, Fatal
 from runner.retry import RetryPolicy, backoff_delay
 
 
@@ -52,3 +52,31 @@ def test_retried_job_waits_its_backoff_delay(huey):
     row = queries.get_job(huey.jobs.db, result.id)
     assert (row.state, row.attempt) == ("retrying", 1)
     assert before + 30 <= row.run_at <= time.time() + 30
+
+
+@pytest.mark.parametrize("option", ["retry_on", "no_retry_on"])
+@pytest.mark.parametrize("value", ["ValueError", (ValueError, "KeyError"), 5, int, [ValueError]])
+@pytest.mark.parametrize("decorator", ["task", "event_handler", "huey"])
+def test_a_retry_on_that_is_not_exception_classes_is_refused_at_decoration(
+        option, value, decorator):
+    # retry_on="ValueError" used to be accepted, then every failure of the job was
+    # replaced by a TypeError from isinstance() in the worker.
+    from runner import event_handler, get_huey, task
+
+    make = {"task": task, "huey": lambda **kw: get_huey().task(**kw),
+            "event_handler": lambda **kw: event_handler("bad.policy", **kw)}[decorator]
+    with pytest.raises(ConfigError, match=rf"'bad_policy': {option} must be an exception "
+                                          r"class or a tuple of them, got "):
+        make(**{option: value})(bad_policy)
+
+
+def test_an_on_failure_that_cannot_be_called_is_refused_at_decoration():
+    from runner import task
+
+    with pytest.raises(ConfigError, match=r"'bad_policy': on_failure must be a function or a "
+                                          r"task, got 5"):
+        task(on_failure=5)(bad_policy)
+
+
+def bad_policy(x):
+    raise ValueError(x)
