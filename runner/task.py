@@ -23,7 +23,7 @@ from runner.execution import run_coroutine, run_sync
 from runner.flow import FlowLimits, Rate, parse_rate
 from runner.ids import new_id
 from runner.retry import RetryPolicy
-from runner.sections import TaskSection
+from runner.sections import QUEUE_NAME, TaskSection
 from runner.uniqueness import UniqueSpec
 
 _OPTION_NAMES = ("queue", "priority", "retry_limit", "retry_delay", "backoff",
@@ -377,6 +377,10 @@ def check_options(name: str, options: dict[str, Any]) -> None:
     queue = options.get("queue")
     if queue is not None and (not isinstance(queue, str) or not queue):
         raise ConfigError(f"task '{name}': queue must be a non-empty string, got {queue!r}")
+    if queue is not None and not QUEUE_NAME.match(queue):
+        # The settings and `queues pause` refuse it too: the queue could never be configured.
+        raise ConfigError(f"task '{name}': {queue!r} is not a valid queue name (letters, "
+                          "digits and _ . : -, at most 64)")
 
 
 def exception_classes(name: str, key: str, value: Any) -> tuple[type[BaseException], ...]:

@@ -111,6 +111,18 @@ def test_a_bad_task_section_names_the_task_and_key(tmp_path, text, message):
     assert message in str(error.value) and error.value.exit_code == 78
 
 
+@pytest.mark.parametrize("queue", ["emails high", "mail!", "x" * 65])
+def test_the_decorator_refuses_a_queue_name_no_section_or_pause_could_name(tmp_path, queue):
+    # [queues.NAME], [tasks.NAME] queue and `queues pause` all refuse such a name, so a
+    # task put on it could never be configured or paused.
+    from runner import task
+
+    with pytest.raises(ConfigError, match=r"task 'mail': .* is not a valid queue name"):
+        task(queue=queue, name="mail")(lambda: None)
+    with pytest.raises(ConfigError, match="is not a valid queue name"):
+        settings_from(tmp_path, f'[tasks.mail]\nqueue = "{queue}"\n')
+
+
 def test_sections_naming_no_registered_task_are_found(tmp_path):
     huey = registry_with_tasks("unknown-sections")
     settings = settings_from(tmp_path, "[tasks.mail]\ntimeout = 1\n[tasks.mial]\ntimeout = 1\n"
