@@ -51,3 +51,11 @@ def early(data):
 @event_handler("load.tick", retry_limit=3, retry_delay=0.01, jitter=0)
 def tick(data):
     record(f"{data['p']}-{data['i']} {_run_id()}")
+
+
+@event_handler("who.*", retry_limit=0)
+def whoami(data):
+    from runner.events import current_event
+
+    event = current_event()
+    record(f"who {data['n']} " + (f"{event.id} {event.name} {event.key}" if event else "none"))

@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from runner.events.settings import event_settings
 from runner.ids import new_id, new_ids
 from runner.registry import get_huey, task
 from runner.runner_huey import RunnerHuey
-from runner.store.event_rows import EventRow, NewEvent
+from runner.store.event_rows import EventRow, EventStatus, NewEvent
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.rows import DISPATCH_TASK
@@ -270,13 +271,26 @@ def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
     return ids
 
 
+#: The event whose handlers run at the call in immediate mode, for :func:`current_event`.
+_inline_event: ContextVar[EventRow | None] = ContextVar("runner_inline_event", default=None)
+
+
 def _emit_inline(huey: RunnerHuey, items: list[tuple[str, str, str | None, float]]) -> list[str]:
     # Immediate mode (runner.testing.immediate): no database; handlers run at the call.
     ids = []
-    for name, data, _, _ in items:
-        for handler in handlers_for(name):
-            huey.enqueue(handler.wrapper.s(json.loads(data)))
-        ids.append(new_id())
+    for name, data, key, _ in items:
+        ident, now = new_id(), time.time()
+        handlers = handlers_for(name)
+        event = EventRow(ident, name, data, key, now, f"{_host}/{os.getpid()}",
+                         EventStatus.DISPATCHED if handlers else EventStatus.UNHANDLED,
+                         now, None, len(handlers), 1)
+        token = _inline_event.set(event)
+        try:
+            for handler in handlers:
+                huey.enqueue(handler.wrapper.s(json.loads(data)))
+        finally:
+            _inline_event.reset(token)
+        ids.append(ident)
     return ids
 
 
@@ -345,6 +359,10 @@ def handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any,
 def current_event() -> EventRow | None:
     """Inside a handler: the event being handled (name, id, key, ...), else None."""
     from runner.runner_huey import current_job
+
+    inline = _inline_event.get()
+    if inline is not None:
+        return inline
 
     job = current_job()
     jobs = get_huey().jobs

@@ -17,7 +17,7 @@ from runner.events.replay import REPLAY_TASK
 from runner.events.settings import parse_events
 from runner.store.sqlite import events as store
 from runner.store.sqlite import queries
-from runner.testing import drain
+from runner.testing import drain, immediate
 from tests import event_handlers
 from tests.conftest import read_records
 from tests.event_support import count, db_of, write_events_settings
@@ -306,6 +306,18 @@ def test_replay_to_one_handler_skips_events_it_does_not_subscribe_to(huey, recor
     assert Counter(read_records(record_file))["steady 4"] == 2
     job = queries.get_job(db_of(huey), request.jobs[0])
     assert (job.state, job.error_message) == ("completed", None)
+
+
+def test_current_event_names_the_event_in_a_worker_and_in_immediate_mode(huey, record_file):
+    # Given a handler that reads current_event()
+    queued = emit("who.queued", {"n": 1}, key="k1")
+    drain(include_scheduled=True)
+    # When the same is emitted in immediate mode (handlers run at the call)
+    with immediate():
+        inline = emit("who.inline", {"n": 2}, key="k2")
+    # Then the handler saw its event both times, with the id emit() returned
+    assert read_records(record_file) == [f"who 1 {queued} who.queued k1",
+                                         f"who 2 {inline} who.inline k2"]
 
 
 def test_a_pending_event_is_not_replayed_its_dispatch_delivers_it(huey):
