@@ -8,8 +8,3 @@ from runner import task
 @task(queue="mail", retry_limit=0)
 def send_mail(to):
     return to
-
-
-@task(queue="reports[eu] [/]", retry_limit=0)
-def build_report(name):
-    return name

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from runner.store.sqlite import workers
 from runner.store.sqlite.db import Database
+from tests.conformance.helpers import job
 from tests.tui.conftest import drive, settle
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
@@ -104,9 +105,8 @@ def test_enter_on_a_queue_or_a_worker_opens_its_jobs(dashboard, seeded):
 
 
 def test_a_queue_name_with_brackets_reads_as_it_is(huey):
-    from tests.tui import dashboard_jobs
-
-    dashboard_jobs.build_report("q3")
+    # The runner refuses such a name now, but a database can hold one from before
+    huey.jobs.store.enqueue([job(time.time(), queue="reports[eu] [/]")], now=time.time())
     huey.jobs.db.close()
 
     async def scenario(app, pilot):
