@@ -171,16 +171,22 @@ def test_huey_task_takes_the_unique_and_limit_options_of_runner_task(huey):
     def huey_keyed(user, n=0):
         return n
 
-    first, again, other = huey_unique(1), huey_unique(1), huey_unique(2)
-    assert first.id == again.id != other.id
-    assert huey_keyed("ann", 1).id == huey_keyed("ann", n=2).id != huey_keyed("bob").id
-    assert queries.count_jobs(huey.jobs.db) == 4
-    assert huey_keyed.unique.unique_for == 60
-    assert (huey_keyed.flow.concurrency, str(huey_keyed.flow.rate)) == (1, "5/s burst 1")
-    with pytest.raises(ConfigError, match="need unique=True"):
-        huey.task(unique_for=5, name="lonely_unique")(lambda: None)
-    with pytest.raises(ConfigError, match="concurrency must be"):
-        huey.task(concurrency=0, name="no_slots")(lambda: None)
+    try:
+        first, again, other = huey_unique(1), huey_unique(1), huey_unique(2)
+        assert first.id == again.id != other.id
+        assert huey_keyed("ann", 1).id == huey_keyed("ann", n=2).id != huey_keyed("bob").id
+        assert queries.count_jobs(huey.jobs.db) == 4
+        assert huey_keyed.unique.unique_for == 60
+        assert (huey_keyed.flow.concurrency, str(huey_keyed.flow.rate)) == (1, "5/s burst 1")
+        with pytest.raises(ConfigError, match="need unique=True"):
+            huey.task(unique_for=5, name="lonely_unique")(lambda: None)
+        with pytest.raises(ConfigError, match="concurrency must be"):
+            huey.task(concurrency=0, name="no_slots")(lambda: None)
+    finally:
+        # The process's registry outlives the test: its limits would steer every later
+        # test's claims through flow control.
+        huey_unique.unregister()
+        huey_keyed.unregister()
 
 
 @pytest.mark.parametrize("make", [
