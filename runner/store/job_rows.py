@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.errors import QueueFull
+
 
 @dataclass(slots=True)
 class NewJob:
@@ -52,6 +54,15 @@ class QueueBound:
 
     max_size: int
     on_full: str = "reject"
+
+
+def queue_full(queue: str, waiting: int, max_size: int) -> QueueFull:
+    """The error of a ``reject`` or ``block`` queue that has no room, worded alike by every
+    backend: the bound may come from ``[worker] queue_size`` or the queue's own section."""
+    return QueueFull(
+        f"queue '{queue}' is full: {waiting} jobs waiting, its bound is {max_size}; nothing "
+        f"was written (raise [worker] queue_size or [queues.{queue}] max_size, or start more "
+        "workers)", queue=queue, room=max(0, max_size - waiting))
 
 
 @dataclass(frozen=True)

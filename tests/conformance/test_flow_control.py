@@ -80,6 +80,18 @@ def test_block_refuses_without_counting_and_says_how_much_room_is_left(store):
     assert store.backpressure_totals().get("mail", (0, 0)) == (0, 0)
 
 
+def test_a_full_queue_is_told_the_same_way_on_every_backend(store):
+    # A queue's own max_size is not "queue_size": the message names the bound and both
+    # places it can be set, whichever set it.
+    bound = {"mail": QueueBound(3)}
+    store.enqueue([job(queue="mail") for _ in range(3)], now=T0, bounds=bound)
+    with pytest.raises(QueueFull) as raised:
+        store.enqueue([job(queue="mail")], now=T0, bounds=bound)
+    assert str(raised.value) == (
+        "queue 'mail' is full: 3 jobs waiting, its bound is 3; nothing was written (raise "
+        "[worker] queue_size or [queues.mail] max_size, or start more workers)")
+
+
 def test_the_worker_queue_size_bounds_queues_without_their_own_bound(store):
     store.enqueue([job(queue="a"), job(queue="a")], now=T0, queue_size=2,
                   bounds={"b": QueueBound(0)})

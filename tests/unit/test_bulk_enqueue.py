@@ -49,7 +49,7 @@ def test_enqueue_many_keeps_the_order_and_the_options_of_each_call(huey):
 def test_a_batch_that_would_overfill_the_queue_is_not_written(huey):
     bounded(huey, 5)
     jobs.add.map([(1, n) for n in range(3)])
-    with pytest.raises(QueueFull, match="3 jobs waiting, queue_size is 5"):
+    with pytest.raises(QueueFull, match="3 jobs waiting, its bound is 5"):
         jobs.add.map([(2, n) for n in range(3)])
     assert queries.count_jobs(huey.jobs.db) == 3
 

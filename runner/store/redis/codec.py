@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from redis.exceptions import ResponseError
 
-from runner.errors import DuplicateJob, InvalidAction, QueueFull
-from runner.store.job_rows import Ack, NewJob
+from runner.errors import DuplicateJob, InvalidAction
+from runner.store.job_rows import Ack, NewJob, queue_full
 from runner.store.rows import JobRow
 
 NULL = b"\x00"
@@ -108,10 +108,9 @@ def refusal(exc: ResponseError, where: str) -> Exception:
                             by=by)
     if text.startswith("QUEUEFULL "):
         queue, waiting, size, room = text[len("QUEUEFULL "):].split(US)
-        return QueueFull(f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-                         f"{size}; nothing was written (raise [worker] queue_size or "
-                         f"[queues.{queue}] max_size, or start more workers)",
-                         queue=queue, room=int(room))
+        refused = queue_full(queue, int(waiting), int(size))
+        refused.room = int(room)  # the script's own count
+        return refused
     if text.startswith("INVALID "):
         return InvalidAction(text[len("INVALID "):])
     return exc

@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import psycopg
 
-from runner.errors import QueueFull
-from runner.store.job_rows import Enqueued, NewJob, QueueBound
+from runner.store.job_rows import Enqueued, NewJob, QueueBound, queue_full
 from runner.store.postgres.connection import lock_key
 from runner.store.postgres.counting import (
     count_backpressure,
@@ -174,11 +173,7 @@ def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int
         # ``before``: read ahead of the insert, else after it (the count then holds it).
         already = counted.get(queue, 0) - (0 if before else adding[queue])
         if already + adding[queue] > queue_size:
-            raise QueueFull(
-                f"queue '{queue}' is full: {already} jobs waiting, its bound is "
-                f"{queue_size}; nothing was written (raise [worker] queue_size or "
-                "[queues.NAME] max_size, or start more workers)",
-                queue=queue, room=max(0, queue_size - already))
+            raise queue_full(queue, already, queue_size)
 
 
 def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from runner.errors import QueueFull
-from runner.store.job_rows import Enqueued, NewJob, QueueBound
+from runner.store.job_rows import Enqueued, NewJob, QueueBound, queue_full
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.counters import (
     count_backpressure,
@@ -135,11 +134,7 @@ def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int
         if bound.on_full == "drop_oldest":
             trim[queue] = bound
             continue
-        raise QueueFull(
-            f"queue '{queue}' is full: {waiting} jobs waiting, queue_size is "
-            f"{bound.max_size}; nothing was written (raise [worker] queue_size or "
-            f"[queues.{queue}] max_size, or start more workers)",
-            queue=queue, room=max(0, bound.max_size - waiting))
+        raise queue_full(queue, waiting, bound.max_size)
     return trim
 
 
