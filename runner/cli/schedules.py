@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("expression", help='e.g. "0 9 * * MON-FRI" or "*/10 * * * * *"')
     q.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
     q.add_argument("-n", "--iterations", type=int, default=1, help="how many fire times")
+    q.add_argument("--name", help="the schedule whose name 'H' fields hash (the times that "
+                   "schedule gets)")
     q.set_defaults(func=cmd_explain)
 
 
@@ -106,7 +108,7 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_explain(args: argparse.Namespace, ctx: Any) -> int:
     if args.iterations < 1:  # explain() would print "never" for an expression that fires
         raise InvalidArgument(f"-n/--iterations {args.iterations}: expected at least 1")
-    spec = cron.parse(args.expression, tz=args.tz)
+    spec = cron.parse(args.expression, tz=args.tz, name=args.name)
     print(explain(spec, datetime.now(UTC), args.iterations))
     return 0
 

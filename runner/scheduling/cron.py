@@ -138,7 +138,7 @@ def parse(
     except (CroniterError, ValueError) as exc:
         reason = (str(exc).strip().splitlines() or ["malformed field"])[0]
         if "must include hash_id" in reason:
-            reason = "'H' needs a hash key (pass the schedule name)"
+            reason = "'H' needs a hash key: the schedule's name (cron explain --name NAME)"
         elif reason.startswith("Traceback"):  # croniter wraps unexpected errors in a traceback
             reason = "malformed field"
         fail(f"invalid cron expression {expr!r}: {reason}")

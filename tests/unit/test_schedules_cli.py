@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from runner.cli import main
+from runner.scheduling import cron
 from runner.store.sqlite.schedules import get_schedule, list_schedules, schedule_runs
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 from tests.conftest import write_settings
@@ -80,3 +83,15 @@ def test_cron_explain_refuses_a_count_below_one_instead_of_saying_never(cli, cap
 def test_cron_explain_rejects_an_expression_that_never_fires(cli, capsys):
     assert cli("cron", "explain", "0 0 31 2 *") == 78
     assert "never fires" in capsys.readouterr().err
+
+
+def test_cron_explain_of_a_hashed_expression_takes_the_schedule_name_it_asks_for(cli, capsys):
+    # Without a name the error asks for one; --name gives the times that schedule gets
+    assert cli("cron", "explain", "H 3 * * *") == 78
+    assert "--name" in capsys.readouterr().err
+    assert cli("cron", "explain", "H 3 * * *", "--name", "nightly_report", "-n", "2") == 0
+    out = capsys.readouterr().out
+    spec = cron.parse("H 3 * * *", name="nightly_report")
+    minute = cron.next_fire(spec, datetime(2025, 1, 1, tzinfo=UTC)).minute
+    assert "Hash key: nightly_report" in out and "Iteration #2" in out
+    assert out.count(f"03:{minute:02d}:00 UTC") == 4  # each time, then again "in UTC"
