@@ -230,10 +230,18 @@ def effective_schedules(settings: Settings, definitions: Iterable[ScheduleDef] |
                               f"(known: {', '.join(sorted(known)) or 'none'})")
     result = []
     for d in defs:
-        merged = replace(d, **overrides.get(d.name, {}))
+        changes = overrides.get(d.name, {})
+        merged = replace(d, **changes)
         if merged.timezone is None:
             merged = replace(merged, timezone=settings.runner.timezone)
-        result.append(merged.validate())
+        try:
+            result.append(merged.validate())
+        except InvalidSchedule as exc:
+            if not changes:  # the code's own definition: its error names it
+                raise
+            # The definition was valid when decorated: the settings broke it.
+            raise InvalidSchedule(f"{where}: [schedules.{d.name}] {', '.join(sorted(changes))}: "
+                                  f"{exc}") from None
     return result
 
 

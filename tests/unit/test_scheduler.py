@@ -325,6 +325,11 @@ def test_bad_schedule_settings_are_rejected_naming_the_schedule_and_key(huey):
     with pytest.raises(InvalidSchedule, match="'quarter_hourly'.*never fires"):
         Scheduler(huey, settings('[schedules.quarter_hourly]\ncron = "0 0 30 2 *"'),
                   definitions=[definition()])
+    # The code's own definition is valid: the error says the settings file broke it
+    with pytest.raises(InvalidSchedule, match=r"^s.toml: \[schedules.quarter_hourly\] "
+                       r"timezone: schedule 'quarter_hourly': unknown time zone 'Mars/Base'"):
+        Scheduler(huey, settings('[schedules.quarter_hourly]\ntimezone = "Mars/Base"'),
+                  definitions=[definition()])
     with pytest.raises(ConfigError, match=r"\[schedules.quarter_hourly\]: unknown key 'crom'"):
         Scheduler(huey, settings('[schedules.quarter_hourly]\ncrom = "0 * * * *"'),
                   definitions=[definition()])
