@@ -204,6 +204,15 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
         raise ConfigError(f"{settings.path or 'settings'}: "
                           + "; ".join(f"[tasks.{name}] names no task" for name in unknown)
                           + f" of the imported modules (known: {', '.join(known) or 'none'})")
+    from runner.events.delivery import handlers, unknown_handler_sections
+
+    unknown = unknown_handler_sections(settings)
+    if unknown:
+        known = sorted({h.name for h in handlers()})
+        raise ConfigError(f"{settings.path or 'settings'}: "
+                          + "; ".join(f"[events.handlers.{name}] names no event handler"
+                                      for name in unknown)
+                          + f" of the imported modules (known: {', '.join(known) or 'none'})")
     if ctx.database_exists():
         jobs = ctx.huey.jobs
         Manager(settings, huey=ctx.huey).check_database(jobs)

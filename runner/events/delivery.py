@@ -150,6 +150,13 @@ def handlers() -> list[Handler]:
     return sorted(_registry.values(), key=lambda h: (h.pattern, h.name))
 
 
+def unknown_handler_sections(settings: Settings) -> list[str]:
+    """The names of ``[events.handlers.NAME]`` sections no handler of this process has,
+    sorted (a typo there applies to nothing, as a stray ``[tasks.NAME]`` would)."""
+    known = {h.name for h in handlers()}
+    return sorted(name for name in settings.events.handlers if name not in known)
+
+
 def handlers_for(event_name: str) -> list[Handler]:
     """The handlers of this process whose pattern matches ``event_name``."""
     found = _matching.get(event_name)

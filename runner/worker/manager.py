@@ -31,6 +31,7 @@ from runner.errors import (
     DatabaseUnavailable,
     RunnerError,
 )
+from runner.events.delivery import unknown_handler_sections
 from runner.readmodel.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
@@ -160,11 +161,16 @@ class RunnerConsumer(Consumer):
 
 
 def warn_unknown_task_sections(settings: Settings, registry: TaskRegistry) -> None:
-    """Log each ``[tasks.NAME]`` naming no task this worker loaded: workers of one database
-    may import different modules, so it is not an error here (``check`` refuses it)."""
+    """Log each ``[tasks.NAME]`` (and ``[events.handlers.NAME]``) naming no task (handler)
+    this worker loaded: workers of one database may import different modules, so it is
+    not an error here (``check`` refuses it)."""
     for name in unknown_task_sections(settings, registry):
         logger.warning("%s: [tasks.%s] names no task the imported modules register; it "
                        "applies to no job this worker runs", settings.path or "settings", name)
+    for name in unknown_handler_sections(settings):
+        logger.warning("%s: [events.handlers.%s] names no event handler the imported modules "
+                       "register; it applies to no job this worker runs",
+                       settings.path or "settings", name)
 
 
 class Manager:

@@ -122,6 +122,12 @@ def test_check_validates_settings_imports_and_database(huey, settings_file, tmp_
     refused = cli(stray, "check")
     assert refused.returncode == 78, refused.stdout + refused.stderr
     assert "[tasks.ad] names no task" in refused.stderr and "[tasks.add]" not in refused.stderr
+    handler = tmp_path / "handler.toml"
+    handler.write_text(settings_file.read_text() + "\n[events.handlers.handle_sigup]\n"
+                       "timeout = 5\n")
+    refused = cli(handler, "check")
+    assert refused.returncode == 78, refused.stdout + refused.stderr
+    assert "[events.handlers.handle_sigup] names no event handler" in refused.stderr
 
 
 def test_workers_lists_registered_processes(huey, settings_file, make_worker):

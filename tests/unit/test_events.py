@@ -12,7 +12,7 @@ from runner import SerializationError, emit, emit_many, replay
 from runner.config import parse_settings
 from runner.errors import ConfigError, InvalidAction
 from runner.event_patterns import check_pattern, matches
-from runner.events.delivery import _dispatch, handlers_for
+from runner.events.delivery import _dispatch, handlers_for, unknown_handler_sections
 from runner.events.replay import REPLAY_TASK
 from runner.events.settings import parse_events
 from runner.store.sqlite import events as store
@@ -343,3 +343,9 @@ def test_events_settings_override_handler_options_and_unknown_keys_fail():
 
 # -- with real worker processes ---------------------------------------------------------
 
+
+
+def test_handler_sections_naming_no_registered_handler_are_found():
+    settings = parse_settings({"events": {"handlers": {
+        "order_exact": {"timeout": 5}, "order_exakt": {"timeout": 5}, "gone": {}}}})
+    assert unknown_handler_sections(settings) == ["gone", "order_exakt"]
