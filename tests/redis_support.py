@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,6 +132,8 @@ class ReplyCutter:
     the next request holding the marker on to Redis, which runs it, then closes
     that connection instead of passing the reply back: the client sees the
     connection lost after the command ran, and reconnects through the relay.
+    An action given with the marker runs in between, as the writes of other
+    clients do while the client waits to send the command again.
     """
 
     def __init__(self, target: str = REDIS_URL) -> None:
@@ -146,16 +148,22 @@ class ReplyCutter:
         self.port = self.sock.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}{self.path}"
         self._marker: bytes | None = None
+        self._then: Callable[[], object] | None = None
         self._lock = threading.Lock()
         #: Replies lost so far.
         self.cut = 0
         self._open: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def lose_reply_to(self, marker: bytes) -> None:
-        """Lose the reply to the next request that holds ``marker`` (once)."""
+    def lose_reply_to(self, marker: bytes, then: Callable[[], object] | None = None) -> None:
+        """Lose the reply to the next request that holds ``marker`` (once).
+
+        ``then`` runs after that request ran and before its connection is closed,
+        so before the client sends it again.
+        """
         with self._lock:
             self._marker = marker
+            self._then = then
 
     def _accept(self) -> None:
         while True:
@@ -191,6 +199,10 @@ class ReplyCutter:
             while data := server.recv(65536):
                 if doomed.is_set():
                     self.cut += 1
+                    with self._lock:
+                        then, self._then = self._then, None
+                    if then is not None:
+                        then()
                     break  # the command ran; its reply goes nowhere
                 client.sendall(data)
         except OSError:

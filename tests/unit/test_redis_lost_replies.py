@@ -9,13 +9,16 @@ answer as the first run did, not write its effect a second time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
+from runner.store.event_rows import NewEvent
 from runner.store.redis import RedisStore
+from runner.store.rows import DISPATCH_TASK
 from tests.conformance.helpers import OWNER, T0, failure, job
-from tests.redis_support import ReplyCutter, new_prefix, redis_or_skip
+from tests.redis_support import REDIS_URL, ReplyCutter, new_prefix, redis_or_skip
 
 
 @pytest.fixture
@@ -100,3 +103,46 @@ def test_a_release_whose_reply_was_lost_gives_back_its_attempt_once(store, cutte
     assert cutter.cut == 1
     row = store.get_job(new.id)
     assert (row.state, row.attempt) == ("scheduled", 0)
+
+
+def emit(store: RedisStore, event_id: str, *, now: float = T0, delay: float = 0.0) -> str:
+    """Write one event as ``emit`` does: with a dispatch job of its own id."""
+    event = NewEvent(event_id, "order.paid", json.dumps({"order": 7}), None, "test")
+    dispatch = job(now + delay, task=DISPATCH_TASK, job_id=event_id)
+    [written] = store.insert_events([event], [(dispatch, [event_id])], now=now,
+                                    dedupe_window=60.0, deadline=5.0)
+    return written
+
+
+def test_a_delayed_event_whose_emit_reply_was_lost_is_not_refused(store, cutter):
+    cutter.lose_reply_to(function("insert_events"))
+    assert emit(store, "ev-1", delay=60) == "ev-1"  # not DuplicateJob for its dispatch job
+    assert cutter.cut == 1
+    assert store.count_events() == 1
+    assert store.get_job("ev-1").state == "scheduled"
+
+
+def test_an_event_dispatched_before_its_emit_was_sent_again_is_not_dispatched_twice(store,
+                                                                                  cutter):
+    # Given an event whose dispatch job waits: the next event emitted shares it.
+    emit(store, "ev-1")
+    worker = RedisStore(REDIS_URL, prefix=store.prefix)
+
+    def dispatch() -> None:
+        # A worker runs that dispatch job before the lost emit is sent again.
+        [claimed] = worker.claim(now=T0 + 1, owner=OWNER, lease_seconds=30, want=1).claimed
+        assert claimed.id == "ev-1"
+        worker.fan_out({"ev-1": [job(T0, task="h", event_id="ev-1")],
+                        "ev-2": [job(T0, task="h", event_id="ev-2")]}, settle=["ev-2"],
+                       now=T0 + 1)
+
+    cutter.lose_reply_to(function("insert_events"), then=dispatch)
+    try:
+        assert emit(store, "ev-2", now=T0 + 1) == "ev-2"
+    finally:
+        worker.close()
+    assert cutter.cut == 1
+    event = store.get_event("ev-2")
+    assert (event.status, event.handlers, event.deliveries) == ("dispatched", 1, 1)
+    assert store.pending_events(["ev-2"]) == []  # no dispatch delivers it again
+    assert store.count_jobs() == 3  # ev-1's dispatch job and one handler job per event

@@ -11,6 +11,7 @@ from runner.store.event_rows import OUTCOME_OF_STATE, EventRow, HandlerOutcome, 
 from runner.store.job_rows import NewJob
 from runner.store.redis.codec import arg, decoded, integer, job_args, jobs_args, number, text
 from runner.store.redis.job_index import JobIndex
+from runner.store.redis.jobs import token
 from runner.store.states import LIVE
 
 _LIVE = {s.value.encode() for s in LIVE}
@@ -39,7 +40,7 @@ class RedisEvents(JobIndex):
         for job, covered in dispatch:
             flat += [*job_args(job), len(covered), *covered]
         ids = self.run("insert_events", arg(float(now)), arg(float(dedupe_window)),
-                       *flat)  # type: ignore[arg-type]
+                       *flat, token())  # type: ignore[arg-type]
         return decoded(ids)  # type: ignore[arg-type]
 
     def _events(self, ids: Sequence[str]) -> list[EventRow]:

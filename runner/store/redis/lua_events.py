@@ -2,16 +2,23 @@
 
 Events: ``event:<id>`` hash, ``events`` (ids by ``emitted_at``), ``ev:pending`` /
 ``ev:unhandled`` (ids by ``emitted_at``), ``evkey`` (idempotency key → newest event
-id). Logs: ``logs`` (cjson records scored by id), ``joblogs:<job>`` (a job's record
-ids), ``logbytes``.
+id); an emit keeps its answer under ``once:<token>`` (see :mod:`.lua_jobs`). Logs:
+``logs`` (cjson records scored by id), ``joblogs:<job>`` (a job's record ids),
+``logbytes``.
 """
 
 from __future__ import annotations
 
 BODIES: dict[str, str] = {
     # ARGV: now, dedupe_window, nevents, events (id, name, data, key, source)...,
-    #       ndispatch, then per dispatch job: job, ncovered, covered ids...
+    #       ndispatch, then per dispatch job: job, ncovered, covered ids..., token (last)
     "insert_events": r"""
+-- The client sends a command again when its connection is lost, and the loss may come
+-- after this ran: the call's token keeps the first answer, and the events are not
+-- written again (back to pending, dispatched since) nor their dispatch jobs refused.
+local once = P..'once:'..ARGV[#ARGV]
+local answer = redis.call('GET', once)
+if answer then return cjson.decode(answer) end
 local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ne = tonumber(ARGV[4])
 local at = 5
@@ -40,7 +47,10 @@ for i = 1, ne do
     rows[#rows + 1] = e
   end
 end
-if #rows == 0 then return ids end
+if #rows == 0 then
+  redis.call('SET', once, cjson.encode(ids), 'EX', ONCE_SECONDS)
+  return ids
+end
 local waiting = redis.call('ZRANGEBYSCORE', P..'dispatch', '-inf', now, 'LIMIT', 0, 1)[1]
 local jobs, owner = {}, {}
 local nd = tonumber(ARGV[at])
@@ -74,6 +84,7 @@ for _, e in ipairs(rows) do
   if e.key then redis.call('HSET', P..'evkey', e.key, e.id) end
 end
 for _, j in ipairs(jobs) do insert(j, now) end
+redis.call('SET', once, cjson.encode(ids), 'EX', ONCE_SECONDS)
 return ids
 """,
     # ARGV: at, nevents, per event: id, njobs, jobs..., nsettle, settle ids...
