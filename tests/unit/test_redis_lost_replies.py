@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from runner.store.event_rows import NewEvent
+from runner.store.job_rows import Ack
 from runner.store.redis import RedisStore
 from runner.store.rows import DISPATCH_TASK
 from tests.conformance.helpers import OWNER, T0, failure, job
@@ -146,3 +147,16 @@ def test_an_event_dispatched_before_its_emit_was_sent_again_is_not_dispatched_tw
     assert (event.status, event.handlers, event.deliveries) == ("dispatched", 1, 1)
     assert store.pending_events(["ev-2"]) == []  # no dispatch delivers it again
     assert store.count_jobs() == 3  # ev-1's dispatch job and one handler job per event
+
+
+def test_a_redispatch_whose_reply_was_lost_is_not_refused(store, cutter):
+    emit(store, "ev-1")
+    [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1).claimed
+    store.fan_out({"ev-1": []}, now=T0 + 1)  # no handler then: unhandled
+    store.complete([Ack("ev-1", claimed.attempt, T0, T0 + 1)])
+    cutter.lose_reply_to(function("redispatch_event"))
+    store.redispatch_event("ev-1", "ev-1", now=T0 + 5)  # not "being dispatched now"
+    assert cutter.cut == 1
+    assert store.get_event("ev-1").status == "pending"
+    assert store.get_job("ev-1").state == "available"
+    assert store.count_unhandled() == 0

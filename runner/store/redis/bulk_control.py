@@ -9,6 +9,7 @@ from dataclasses import replace
 from runner.errors import InvalidAction
 from runner.store.redis.codec import arg
 from runner.store.redis.job_index import JobIndex
+from runner.store.redis.jobs import token
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import CANCELLABLE, DISCARDABLE, RETRYABLE
 
@@ -63,7 +64,7 @@ class RedisControl(JobIndex):
 
     def redispatch_event(self, event_id: str, dispatch_job: str, *, now: float) -> None:
         try:
-            self.run("redispatch_event", event_id, dispatch_job, arg(float(now)))
+            self.run("redispatch_event", event_id, dispatch_job, arg(float(now)), token())
         except InvalidAction as exc:
             if str(exc) == "gone":
                 raise InvalidAction(f"event {event_id}: its dispatch job is gone (pruned); "

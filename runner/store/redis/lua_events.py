@@ -2,9 +2,9 @@
 
 Events: ``event:<id>`` hash, ``events`` (ids by ``emitted_at``), ``ev:pending`` /
 ``ev:unhandled`` (ids by ``emitted_at``), ``evkey`` (idempotency key → newest event
-id); an emit keeps its answer under ``once:<token>`` (see :mod:`.lua_jobs`). Logs:
-``logs`` (cjson records scored by id), ``joblogs:<job>`` (a job's record ids),
-``logbytes``.
+id); an emit keeps its answer, a redispatch its mark, under ``once:<token>`` (see
+:mod:`.lua_jobs`). Logs: ``logs`` (cjson records scored by id), ``joblogs:<job>``
+(a job's record ids), ``logbytes``.
 """
 
 from __future__ import annotations
@@ -158,9 +158,14 @@ end
 for _, j in ipairs(jobs) do insert(j, now) end
 return 1
 """,
-    # ARGV: event_id, dispatch_job, now
+    # ARGV: event_id, dispatch_job, now, token
     "redispatch_event": r"""
 local id, job, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- The client sends a command again when its connection is lost, and the loss may come
+-- after this ran: the call's token says so, and the dispatch job it made due again is
+-- neither refused as busy nor, once it ran, made due a second time.
+local once = P..'once:'..ARGV[5]
+if redis.call('EXISTS', once) == 1 then return 1 end
 local h = get(job)
 if not h then return redis.error_reply('INVALID gone') end
 if not FINAL[h.state] then return redis.error_reply('INVALID ' .. h.state) end
@@ -171,6 +176,7 @@ if redis.call('EXISTS', key) == 1 then
   redis.call('ZADD', P..'ev:pending', redis.call('ZSCORE', P..'events', id) or now, id)
 end
 retry_now(h, now, 'event replayed by hand')
+redis.call('SET', once, 1, 'EX', ONCE_SECONDS)
 return 1
 """,
     # ARGV: trim_to, count, then per record: created_at, level, logger, message, job_id,

@@ -18,8 +18,9 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``leases``: id by lease expiry; ``inflight:<owner>``: a worker's claimed ids
   (the in-flight set the lifeline reads when the owner is gone); ``claimed:<owner>``:
   the token and ids of the owner's last claim that took jobs, for a lease;
-* ``once:<token>``: a call that ran (an enqueue's or an emit's answer, a failure), for ``ONCE``
-  seconds: the same call sent again after its reply was lost is not written twice;
+* ``once:<token>``: a call that ran (an enqueue's or an emit's answer, a failure, a
+  redispatch), for ``ONCE`` seconds: the same call sent again after its reply was lost
+  is not written twice;
 * ``fin:<state>``: finished ids by ``finished_at`` (retention, rates);
 * ``unique``: unique key → id of the live job holding it; ``ulive:<key>`` and
   ``ufin:<key>``: the live and the finished jobs of a unique key by ``created_at``
