@@ -56,7 +56,7 @@ class EventsScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="events-note", classes="section")
-        yield OpenableTable(COLUMNS, narrow=NARROW, id="events")
+        yield OpenableTable(COLUMNS, narrow=NARROW, noun="event", id="events")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -79,11 +79,12 @@ class EventsScreen(DataScreen):
         self.query_one(KeyedTable).sync([(v.id, event_cells(v, now)) for v in views])
 
     def _selected(self) -> EventView | None:
-        key = self.query_one(KeyedTable).selected_key
+        key = self.query_one(KeyedTable).target_key()
         return self.events.get(key) if key else None
 
     def action_toggle_unhandled(self) -> None:
         self.unhandled_only = not self.unhandled_only
+        self.query_one(KeyedTable).start_over()
         self.dashboard.poll_now()
 
     def action_open(self) -> None:

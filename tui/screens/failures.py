@@ -77,7 +77,7 @@ class FailuresScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("retrying and dead jobs by error, biggest group first", classes="section")
-        yield OpenableTable(COLUMNS, narrow=NARROW, id="failures")
+        yield OpenableTable(COLUMNS, narrow=NARROW, noun="group", id="failures")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -121,13 +121,13 @@ class FailuresScreen(DataScreen):
         self.query_one(KeyedTable).sync(rows)
 
     def _selected(self) -> FailureGroup | None:
-        key = self.query_one(KeyedTable).selected_key
+        key = self.query_one(KeyedTable).target_key()
         if key in self.exact:
             return self.exact[key][0]
         return self.groups.get(key) if key else None
 
     def action_expand(self) -> None:
-        key = self.query_one(KeyedTable).selected_key
+        key = self.query_one(KeyedTable).target_key()
         if key in self.exact:
             key = group_key(self.exact[key][0])
         group = self.groups.get(key) if key else None
@@ -140,7 +140,7 @@ class FailuresScreen(DataScreen):
         table.move_cursor(row=table.get_row_index(key))
 
     def action_open(self) -> None:
-        key = self.query_one(KeyedTable).selected_key
+        key = self.query_one(KeyedTable).target_key()
         if key in self.exact:
             group, exact = self.exact[key]
             message = exact.message
@@ -172,7 +172,7 @@ class FailuresScreen(DataScreen):
         self._group_action("Discard", actions.discard_jobs)
 
     def _group_action(self, verb: str, fn: Any) -> None:
-        key = self.query_one(KeyedTable).selected_key
+        key = self.query_one(KeyedTable).target_key()
         if key in self.exact:  # an exact message of an expanded group: just its jobs
             group, exact = self.exact[key]
             error_type, messages, text = group.error_type, [exact.message], exact.message

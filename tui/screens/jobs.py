@@ -139,7 +139,7 @@ class JobsScreen(DataScreen):
         yield Static("", id="filter-line")
         yield Input(placeholder="state:dead queue:default task:name text  (enter applies, "
                                 "esc cancels)", id="filter")
-        yield OpenableTable(COLUMNS, narrow=NARROW, id="jobs")
+        yield OpenableTable(COLUMNS, narrow=NARROW, noun="job", id="jobs")
 
     def on_mount(self) -> None:
         self._mark_sort()
@@ -214,6 +214,7 @@ class JobsScreen(DataScreen):
         self.starts = [None]
         self.jump = self.jumped_to = jump
         self.next_key = None
+        self.table.start_over()
         self._describe()
         self.dashboard.poll_now()
 
@@ -224,7 +225,7 @@ class JobsScreen(DataScreen):
     # -- keys ------------------------------------------------------------------
 
     def action_open(self) -> None:
-        key = self.table.selected_key
+        key = self.table.target_key()
         if key:
             from tui.screens.job_detail import JobDetailScreen
 
@@ -294,7 +295,6 @@ class JobsScreen(DataScreen):
         """Order the list by ``sort`` (one of ``JOB_SORTS``) from the first page."""
         self.sort = sort
         self._mark_sort()
-        self.table.move_cursor(row=0)
         self._restart()
 
     def _mark_sort(self) -> None:
@@ -327,23 +327,23 @@ class JobsScreen(DataScreen):
         else:
             return
         self.next_key = None
-        self.table.move_cursor(row=0)
+        self.table.start_over()
         self._describe()
         self.dashboard.poll_now()
 
     def action_retry(self) -> None:
-        if key := self.table.selected_key:
+        if key := self.table.target_key():
             self.act(f"retried {short_id(key)}", actions.retry_job, key,
                      refused=f"cannot retry {short_id(key)}")
 
     def action_discard(self) -> None:
-        if key := self.table.selected_key:
+        if key := self.table.target_key():
             self.confirm(f"Discard job {short_id(key)}? It will not run again.",
                          lambda: self.act(f"discarded {short_id(key)}", actions.discard_job, key,
                                           refused=f"cannot discard {short_id(key)}"))
 
     def action_cancel(self) -> None:
-        if key := self.table.selected_key:
+        if key := self.table.target_key():
             self.act(f"cancelled {short_id(key)}", cancel_from_dashboard, key,
                      refused=f"cannot cancel {short_id(key)}")
 
@@ -354,6 +354,6 @@ class JobsScreen(DataScreen):
         ask_bulk(self, "discard", self.filters)
 
     def action_copy(self) -> None:
-        if key := self.table.selected_key:
+        if key := self.table.target_key():
             self.app.copy_to_clipboard(key)
             self.notify(f"copied {key}")

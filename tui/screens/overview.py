@@ -101,9 +101,9 @@ class OverviewScreen(DataScreen):
                 yield Sparkline([0] * 60, id="failed")
                 yield Line("", id="failed-axis", classes="axis")
         yield Line("Queues", classes="section", id="queues-title")
-        yield KeyedTable(QUEUE_COLUMNS, id="queues")
+        yield KeyedTable(QUEUE_COLUMNS, noun="queue", id="queues")
         yield Static("Workers", classes="section")
-        yield KeyedTable(WORKER_COLUMNS, narrow=WORKER_NARROW, id="workers")
+        yield KeyedTable(WORKER_COLUMNS, narrow=WORKER_NARROW, noun="worker", id="workers")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -208,9 +208,8 @@ class OverviewScreen(DataScreen):
 
     def action_open(self) -> None:
         focused = self.focused
-        if not isinstance(focused, KeyedTable) or focused.selected_key is None:
+        if not isinstance(focused, KeyedTable) or (key := focused.target_key()) is None:
             return
-        key = focused.selected_key
         if focused.id == "queues":
             wanted = JobFilter(queue=key)
         else:

@@ -65,7 +65,7 @@ class QueuesScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="queues-note", classes="section")
-        yield KeyedTable(COLUMNS, narrow=NARROW, id="queues")
+        yield KeyedTable(COLUMNS, narrow=NARROW, noun="queue", id="queues")
 
     def poll_request(self) -> Any:
         # An explicit refresh (a key, an action) reads anew; timed ones may reuse the counts.
@@ -89,7 +89,7 @@ class QueuesScreen(DataScreen):
         self.query_one(KeyedTable).sync([(q.name, queue_cells(q)) for q in view.queues])
 
     def action_pause(self) -> None:
-        key = self.query_one(KeyedTable).selected_key
+        key = self.query_one(KeyedTable).target_key()
         q = self.queues.get(key) if key else None
         if q is None:
             return

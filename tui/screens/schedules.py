@@ -67,7 +67,7 @@ class SchedulesScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="schedules-note", classes="section")
-        yield KeyedTable(COLUMNS, narrow=NARROW, id="schedules")
+        yield KeyedTable(COLUMNS, narrow=NARROW, noun="schedule", id="schedules")
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
@@ -90,7 +90,7 @@ class SchedulesScreen(DataScreen):
         self.query_one(KeyedTable).sync([(v.name, schedule_cells(v, now)) for v in views])
 
     def _selected(self) -> ScheduleView | None:
-        key = self.query_one(KeyedTable).selected_key
+        key = self.query_one(KeyedTable).target_key()
         return self.schedules.get(key) if key else None
 
     def action_pause(self) -> None:

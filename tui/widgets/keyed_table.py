@@ -3,6 +3,13 @@
 Refreshing never clears the table: stale rows are removed, changed cells are
 updated, new rows are added, and the cursor stays on the row it was on (by
 key, not by position), so a live table never makes the cursor jump.
+
+When the selected row itself leaves the list (a job finished and left the
+filter, was pruned), no other row takes its place: the cursor is hidden and
+:meth:`KeyedTable.target_key` says the row left instead of naming another, until
+the user moves the cursor again (the first ``j``/``k`` shows it where the row
+was, ``g``/``G`` and a click go where they point). Should the row come back,
+it is selected again.
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ class KeyedTable(DataTable):
 
     def __init__(self, columns: Sequence[tuple[str, str]], *,
                  narrow: Sequence[tuple[str, int | None]] | None = None,
-                 narrow_below: int = 120, **kwargs: object) -> None:
+                 narrow_below: int = 120, noun: str = "row", **kwargs: object) -> None:
         """``narrow``: (column key, width or None to fill) shown below ``narrow_below`` cells.
 
-        A narrow terminal drops columns instead of scrolling sideways.
+        A narrow terminal drops columns instead of scrolling sideways. ``noun``
+        names what a row is ("job") in what the table says.
         """
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._all = list(columns)
@@ -42,6 +50,10 @@ class KeyedTable(DataTable):
         self._set_columns([(key, None) for key, _ in columns])
         self._order: list[str] = []
         self._values: dict[str, tuple] = {}
+        self._noun = noun
+        self._gone: str | None = None
+        """Key of the selected row after it left the list, until the cursor moves."""
+        self._another_list = False
 
     @property
     def shown_columns(self) -> list[str]:
@@ -83,13 +95,58 @@ class KeyedTable(DataTable):
 
     @property
     def selected_key(self) -> str | None:
-        """Key of the row under the cursor, or None when the table is empty."""
-        if not self.row_count:
+        """Key of the selected row; None when the table is empty or the selected row left."""
+        if not self.row_count or self._gone is not None:
             return None
         try:
             return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         except RowDoesNotExist:
             return None
+
+    @property
+    def gone_key(self) -> str | None:
+        """Key of the selected row that left the list, until the cursor moves."""
+        return self._gone
+
+    def target_key(self) -> str | None:
+        """The key an action on the selected row acts on.
+
+        None when nothing is selected; when the selected row left the list, it
+        also says so, rather than let the row now under the cursor be acted on.
+        """
+        if self._gone is not None:
+            self.notify(f"the selected {self._noun} left the list: move the cursor to "
+                        f"choose another", severity="warning")
+            return None
+        return self.selected_key
+
+    def start_over(self) -> None:
+        """The next rows are another list the user asked for (a page, a filter, a sort).
+
+        The selected row stays selected if it is in that list too; otherwise the
+        first row is, rather than the selection being lost.
+        """
+        self._another_list = True
+
+    def _lose(self, key: str) -> None:
+        self._gone = key
+        self.cursor_type = "none"
+
+    def _choose(self) -> None:
+        """The row under the cursor is selected again (the user moved, or it came back)."""
+        self._gone = None
+        if self.cursor_type != "row":
+            self.cursor_type = "row"
+
+    def move_cursor(self, *, row: int | None = None, column: int | None = None,
+                    animate: bool = False, scroll: bool = True) -> None:
+        """Move the cursor, selecting the row it lands on (also after the selected row left)."""
+        self._choose()
+        super().move_cursor(row=row, column=column, animate=animate, scroll=scroll)
+
+    def _place(self, row: int) -> None:
+        # A refresh keeps the cursor on its row: that is no choice of the user's.
+        super().move_cursor(row=row, animate=False, scroll=False)
 
     def action_scroll_top(self) -> None:
         self.move_cursor(row=0)
@@ -97,17 +154,64 @@ class KeyedTable(DataTable):
     def action_scroll_bottom(self) -> None:
         self.move_cursor(row=max(0, self.row_count - 1))
 
+    # While the selected row is gone, the first move key only shows the cursor
+    # again, on the row now where it was.
+
+    def action_cursor_up(self) -> None:
+        if self._gone is None:
+            super().action_cursor_up()
+        self._choose()
+
+    def action_cursor_down(self) -> None:
+        if self._gone is None:
+            super().action_cursor_down()
+        self._choose()
+
+    def action_page_up(self) -> None:
+        if self._gone is None:
+            super().action_page_up()
+        self._choose()
+
+    def action_page_down(self) -> None:
+        if self._gone is None:
+            super().action_page_down()
+        self._choose()
+
+    def action_select_cursor(self) -> None:
+        if self.target_key() is not None:
+            super().action_select_cursor()
+
+    def on_click(self, event: events.Click) -> None:
+        # While the selected row is gone, a click on a row selects it, and only
+        # that: opening needs a second click, on a row the user can see selected.
+        row = event.style.meta.get("row")
+        if self._gone is not None and isinstance(row, int) and 0 <= row < self.row_count:
+            event.prevent_default()
+            event.stop()
+            self.move_cursor(row=row)
+
     def sync(self, rows: Sequence[tuple[str, tuple]]) -> None:
         """Show exactly ``rows`` (key, cell values) in this order, changing as little as can be."""
-        selected = self.selected_key
+        selected = self._gone or self.selected_key
         wanted = dict(rows)
         order = [key for key, _ in rows]
         if not wanted and not self._order:
             return
+        another, self._another_list = self._another_list, False
         stale = sum(1 for key in self._order if key not in wanted)
         if stale > max(10, len(self._order) // 2):
             self._rebuild(rows, selected)
-            return
+        else:
+            self._update(rows, wanted, order, selected)
+        if selected is None or selected in wanted:
+            self._choose()
+        elif another:
+            self.move_cursor(row=0, scroll=False)
+        else:
+            self._lose(selected)
+
+    def _update(self, rows: Sequence[tuple[str, tuple]], wanted: dict[str, tuple],
+                order: list[str], selected: str | None) -> None:
         with self.app.batch_update():
             for key in [k for k in self._order if k not in wanted]:
                 self.remove_row(key)
@@ -132,12 +236,13 @@ class KeyedTable(DataTable):
             if selected in wanted:
                 index = self.get_row_index(selected)
                 if index != self.cursor_row:
-                    self.move_cursor(row=index, animate=False, scroll=False)
+                    self._place(index)
 
     def _rebuild(self, rows: Sequence[tuple[str, tuple]], selected: str | None) -> None:
         # Most rows went away (a busy first page): building anew is cheaper than
         # removing and sorting row by row. The cursor stays on its job if it is
-        # still shown, else on the same line; the scroll position is kept.
+        # still shown, else on the same line (hidden: see sync); the scroll
+        # position is kept.
         line, scroll = self.cursor_row, self.scroll_y
         with self.app.batch_update():
             self.clear()
@@ -147,8 +252,7 @@ class KeyedTable(DataTable):
                 self.add_row(*self._cells(values), key=key)
             if selected in self._values:
                 line = self.get_row_index(selected)
-            self.move_cursor(row=min(line, max(0, self.row_count - 1)), animate=False,
-                             scroll=False)
+            self._place(min(line, max(0, self.row_count - 1)))
             self.scroll_y = scroll
 
     def _sort_by_position(self, position: dict[str, int]) -> None:
