@@ -97,7 +97,7 @@ def test_a_locked_database_is_a_message(tmp_path):
     holder.execute("BEGIN EXCLUSIVE")
     holder.execute("INSERT INTO runner_meta (key, value) VALUES ('x', 'y')")
     try:
-        source = DataSource(path, DatabaseSection(busy_timeout=0.05))
+        source = DataSource(path, DatabaseSection(busy_timeout=0.05, write_deadline=0.5))
         with pytest.raises(DatabaseLocked, match="locked"):
             source.check()
     finally:
