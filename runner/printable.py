@@ -34,6 +34,16 @@ def one_line(text: object) -> str:
     return _CONTROL.sub(_escape, value) if _CONTROL.search(value) else value
 
 
+def storable(text: str) -> str:
+    """``text`` as every backend can store it: lone surrogates (bytes that were not
+    UTF-8, decoded with ``surrogateescape`` as ``os.fsdecode`` does) shown as escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def block(text: str) -> str:
     """A multi-line block (a traceback) whose lines are escaped and indented."""
     lines = text.rstrip("\n").split("\n")

@@ -71,6 +71,16 @@ def always_fails(label="x"):
     raise ValueError(f"always fails {label}")
 
 
+#: A file name whose bytes are not UTF-8, as ``os.listdir`` gives it (a lone surrogate).
+UNDECODABLE_NAME = os.fsdecode(b"caf\xe9.txt")
+
+
+@task(retry_limit=1, retry_delay=0.01, jitter=0)
+def fails_on_an_undecodable_name():
+    """Fails as a task handling such a file would: the name is in the error message."""
+    raise FileNotFoundError(f"no such file: {UNDECODABLE_NAME}")
+
+
 @task(retry_limit=2, retry_delay=30, jitter=0)
 def fails_with_a_long_backoff(label="x"):
     """Like :func:`always_fails`, with a retry that cannot come due while a test runs."""

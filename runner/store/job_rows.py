@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runner.errors import QueueFull
+from runner.printable import storable
 
 
 @dataclass(slots=True)
@@ -110,3 +111,8 @@ class FailureInfo:
     message: str
     traceback: str
     started_at: float | None = None
+
+    def __post_init__(self) -> None:
+        # Task code writes these texts; one no backend can encode must not lose the outcome.
+        for name in ("error_type", "message", "traceback"):
+            object.__setattr__(self, name, storable(getattr(self, name)))

@@ -34,6 +34,21 @@ def test_a_failing_task_is_dead_after_its_retry_limit(huey, store):
     assert [e.attempt for e in store.job_errors(result.id)] == [1, 2, 3]
 
 
+def test_an_error_message_holding_undecodable_bytes_is_recorded_and_the_job_retried(
+        huey, store):
+    # Given a task whose error names a file whose bytes are not UTF-8 (a lone surrogate)
+    result = jobs.fails_on_an_undecodable_name()  # retry_limit=1: two attempts
+    # When it runs until nothing is left
+    drain(huey, include_scheduled=True, timeout=10)
+    # Then both failures are recorded, the name escaped, and the job is dead, not left running
+    row = store.get_job(result.id)
+    assert (row.state, row.attempt, row.failures) == (JobState.DEAD, 2, 2)
+    errors = store.job_errors(result.id)
+    assert [e.attempt for e in errors] == [1, 2]
+    assert all(e.message == "no such file: caf\\udce9.txt" for e in errors)
+    assert "caf\\udce9.txt" in errors[-1].traceback
+
+
 def test_map_writes_one_job_per_call_gives_duplicates_the_existing_id_and_each_runs_once(
         huey, store):
     existing = jobs.unique_report(1)
