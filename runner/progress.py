@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from runner.printable import storable
 from runner.registry import get_huey
 from runner.runner_huey import CurrentJob, current_job, on_attempt_end
 from runner.store.backend import Store
@@ -64,7 +65,7 @@ def progress(done: float, total: float | None = None, message: str | None = None
     if job is None:
         return
     values = Progress(float(done), None if total is None else float(total),
-                      None if message is None else str(message)[:500])
+                      None if message is None else storable(str(message)[:500]))
     now = time.monotonic()
     with _lock:
         pending = _state.get(job.id)

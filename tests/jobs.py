@@ -81,6 +81,24 @@ def fails_on_an_undecodable_name():
     raise FileNotFoundError(f"no such file: {UNDECODABLE_NAME}")
 
 
+@task(retry_limit=0)
+def reports_progress_on_an_undecodable_name():
+    from runner import progress
+
+    progress(1, 2, UNDECODABLE_NAME)
+    return 1
+
+
+@task(retry_limit=0)
+def logs_an_undecodable_name(label):
+    """Prints and logs such a name between two ordinary lines."""
+    print(f"before {label}")
+    _log.warning("reading %s", UNDECODABLE_NAME)
+    print("file:", UNDECODABLE_NAME)
+    print(f"after {label}")
+    return label
+
+
 @task(retry_limit=2, retry_delay=30, jitter=0)
 def fails_with_a_long_backoff(label="x"):
     """Like :func:`always_fails`, with a retry that cannot come due while a test runs."""

@@ -50,8 +50,9 @@ def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
                                "filters": ["job"], "stream": original_stream("stderr")}
     path = log_file_path(settings, section)
     if path is not None:
+        # errors: text that is not UTF-8 (a file name from os.fsdecode) is escaped, not lost.
         common = {"formatter": "plain", "filters": ["job"], "filename": str(path),
-                  "encoding": "utf-8", "delay": True,
+                  "encoding": "utf-8", "errors": "backslashreplace", "delay": True,
                   "file_mode": settings.runner.file_mode_bits}
         if section.rotation == "size":
             handlers["file"] = {"class": f"{__name__}.PrivateRotatingFileHandler",

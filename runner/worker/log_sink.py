@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 
+from runner.printable import storable
 from runner.runner_huey import current_job
 from runner.store.backend import Store
 from runner.store.rows import LogTuple
@@ -71,6 +72,7 @@ class LogSink(logging.Handler):
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
                 message = f"{message}\n{record.exc_text}"
+            message = storable(message)
         except Exception:
             self.handleError(record)
             return

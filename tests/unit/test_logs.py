@@ -14,7 +14,7 @@ from runner.errors import ConfigError
 from runner.store.sqlite import logs as logstore
 from runner.testing import drain
 from runner.worker.log_capture import install_output_capture, uninstall_output_capture
-from runner.worker.log_config import LoggingSection, build_config, logging_settings
+from runner.worker.log_config import LineFormatter, LoggingSection, build_config, logging_settings
 from runner.worker.log_sink import LogSink
 from tests import jobs
 
@@ -88,6 +88,20 @@ def test_worker_records_are_stored_without_a_job(huey, sink):
         ("worker line", None, "test-worker")]
 
 
+def test_a_line_holding_undecodable_bytes_is_stored_escaped_with_the_lines_around_it(
+        huey, sink, capsys):
+    # Given a job that prints and logs a file name whose bytes are not UTF-8
+    store = sink()
+    result, other = jobs.logs_an_undecodable_name("a"), jobs.chatty("b")
+    assert drain() == 2
+    store.flush()
+    # Then its lines, and those of the batch they were written with, are all stored
+    assert [m for _, _, m, _ in messages(huey, result.id)] == [
+        "before a", "reading caf\\udce9.txt", "file: caf\\udce9.txt", "after a"]
+    assert len(messages(huey, other.id)) == 3
+    assert store.dropped == 0
+
+
 def test_per_job_cap_keeps_the_first_lines_and_says_the_rest_were_dropped(huey, sink):
     store = sink(job_max_bytes=1000)
     big = jobs.log_lines(50, 100)
@@ -144,3 +158,25 @@ def test_logging_section_is_validated_and_builds_rotation_handlers(tmp_path):
         logging_settings(parse_settings({"logging": {"rotation": "daily"}}))
     with pytest.raises(ConfigError, match="expected true or false"):
         logging_settings(parse_settings({"logging": {"store": "yes"}}))
+
+
+@pytest.mark.parametrize("rotation", ["size", "watched", "none"])
+def test_worker_log_file_escapes_bytes_that_are_not_utf8(tmp_path, rotation):
+    # Given the worker.log handler the settings build
+    settings = parse_settings({"logging": {"file": "w.log", "rotation": rotation}},
+                              source=str(tmp_path / "settings.toml"))
+    spec = dict(build_config(settings, logging_settings(settings))["handlers"]["file"])
+    handler_class = _handler_class(spec)
+    for key in ("class", "formatter", "filters"):
+        del spec[key]
+    handler = handler_class(**spec)
+    handler.setFormatter(LineFormatter("%(levelname)s %(message)s"))
+    failed: list[logging.LogRecord] = []
+    handler.handleError = failed.append
+    # When a record names a file whose bytes are not UTF-8
+    handler.emit(logging.makeLogRecord({"msg": "reading %s", "args": (jobs.UNDECODABLE_NAME,),
+                                        "levelname": "WARNING"}))
+    handler.close()
+    # Then the line is written, the bytes escaped, instead of a logging error
+    assert failed == []
+    assert (tmp_path / "w.log").read_text() == "WARNING reading caf\\udce9.txt\n"
