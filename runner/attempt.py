@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,10 @@ from runner.store.job_rows import Claimed, FailureInfo, NewJob
 logger = logging.getLogger(__name__)
 
 _local = threading.local()
+
+#: The running job, also for code the task runs in another thread with a copy of its
+#: context (``asyncio.to_thread``, ``contextvars.copy_context().run``).
+job_context: ContextVar[CurrentJob | None] = ContextVar("runner_current_job", default=None)
 
 
 @dataclass
@@ -93,10 +98,11 @@ def current_interrupt() -> Interrupt | None:
 
 
 def current_job() -> CurrentJob | None:
-    """The job running in this thread (inside a task), else None."""
+    """The job running in this thread (inside a task), or whose context this code
+    runs in (``asyncio.to_thread`` inside a task), else None."""
     attempt: Attempt | None = getattr(_local, "attempt", None)
     if attempt is None:
-        return None
+        return job_context.get()
     return attempt.current
 
 

@@ -31,6 +31,7 @@ from runner.attempt import (
     ThreadWrittenOff,
     _local,
     describe_failure,
+    job_context,
     pipeline_ids,
     run_attempt_end_hooks,
     stuck_message,
@@ -108,6 +109,7 @@ class HueyConsumer:
             attempt.timeout = float(timeout)
             attempt.deadline = time.monotonic() + attempt.timeout
         _local.attempt = attempt
+        context = job_context.set(attempt.current)
         with self._attempt_lock:
             self._running[claimed.id] = attempt
         jobs.attempt_started(claimed.id, claimed.attempt)
@@ -119,6 +121,7 @@ class HueyConsumer:
         finally:
             run_attempt_end_hooks(attempt.current)
             _local.attempt = None
+            job_context.reset(context)
             with self._attempt_lock:
                 if self._running.get(claimed.id) is attempt:
                     del self._running[claimed.id]

@@ -54,7 +54,8 @@ _lock = threading.Lock()
 
 
 def progress(done: float, total: float | None = None, message: str | None = None) -> None:
-    """Record the progress of the job running in this thread (no-op outside a job).
+    """Record the progress of the job running in this thread, or whose context this code
+    runs in (``asyncio.to_thread`` inside a task); a no-op outside a job.
 
     Args:
         done: units done so far.

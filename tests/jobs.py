@@ -188,6 +188,20 @@ async def async_chatty(label):
 
 
 @task(retry_limit=0)
+async def async_chatty_in_a_thread(label):
+    """Calls blocking code with ``asyncio.to_thread``, as an async task should."""
+    from runner import progress
+
+    def blocking():
+        _log.info("thread says %s", label)
+        print(f"thread printed {label}")
+        progress(1, 1, "from a thread")
+
+    await asyncio.to_thread(blocking)
+    return label
+
+
+@task(retry_limit=0)
 def log_lines(count, size=100):
     for i in range(count):
         _log.info("line %d %s", i, "x" * size)

@@ -73,6 +73,18 @@ def test_sync_and_async_job_lines_are_stored_with_their_job(huey, sink, capsys):
     assert "async printed b" in capsys.readouterr().out
 
 
+def test_lines_from_code_an_async_job_runs_in_a_thread_are_stored_with_the_job(huey, sink):
+    # Given a sink, when an async task logs and prints from asyncio.to_thread
+    store = sink()
+    result = jobs.async_chatty_in_a_thread("c")
+    assert drain() == 1
+    store.flush()
+    # Then the lines are the job's, as if its own thread had written them
+    assert messages(huey, result.id) == [
+        (logging.INFO, "tests.jobs", "thread says c", "async_chatty_in_a_thread"),
+        (logging.INFO, "stdout", "thread printed c", "async_chatty_in_a_thread")]
+
+
 def test_print_outside_a_job_passes_through(huey, sink, capsys):
     sink()
     print("plain output")

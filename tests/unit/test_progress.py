@@ -23,3 +23,9 @@ def test_a_progress_message_holding_undecodable_bytes_is_recorded_escaped(huey):
     result = jobs.reports_progress_on_an_undecodable_name()
     drain()
     assert get_progress(result.id) == Progress(1.0, 2.0, "caf\\udce9.txt")
+
+
+def test_progress_from_code_an_async_job_runs_in_a_thread_is_recorded(huey):
+    result = jobs.async_chatty_in_a_thread("p")
+    drain()
+    assert get_progress(result.id) == Progress(1.0, 1.0, "from a thread")
