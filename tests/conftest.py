@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rest = [item for item in items if not item.get_closest_marker("chaos")]
     items[:] = [item for pair in zip(long, rest, strict=False) for item in pair]
     items += rest[len(long):] if len(rest) > len(long) else long[len(rest):]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, None]:
+    """Captured output holding text that is not UTF-8 (a task printing a file name made of
+    other bytes) is escaped in the report: pytest-xdist cannot send it to the main process
+    and would end the whole run."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, content.encode("utf-8", "backslashreplace").decode("utf-8"))
+                       for title, content in report.sections]
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
