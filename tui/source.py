@@ -20,7 +20,7 @@ from pathlib import Path
 from runner.config import DatabaseSection
 from runner.errors import DatabaseError, DatabaseUnavailable, RunnerError
 from runner.store.backend import Store
-from runner.store.factory import driver_errors, is_driver_bug, is_url, open_store
+from runner.store.factory import driver_errors, is_driver_bug, is_url, open_store, redacted
 
 #: Errors a read may raise when the database is missing, locked or damaged.
 READ_ERRORS = (RunnerError, OSError, *driver_errors())
@@ -50,7 +50,9 @@ class DataSource:
     def __init__(self, path: str | Path, options: DatabaseSection | None = None, *,
                  read_only: bool = False, read_only_reason: str = "--read-only") -> None:
         self.url = str(path) if is_url(str(path)) else None
-        self.path = Path(path) if self.url is None else Path(self.url.split("://", 1)[1])
+        # A URL's password is never shown (status line, error log): only its other parts.
+        self.path = (Path(path) if self.url is None
+                     else Path(redacted(self.url).split("://", 1)[1]))
         self.options = options or DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
         self.read_only = read_only
         self.read_only_reason = read_only_reason

@@ -24,3 +24,28 @@ def test_the_dashboard_shows_the_jobs_of_a_postgres_database():
 
         drive(app, scenario)
         assert "waiting: 3" in shown[0] and "Jobs (3 live)" in shown[0], shown[0][:500]
+
+
+def _with_password(url: str) -> str:
+    """``url`` with a password in it (the server's own when it has one)."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if ":" in credentials:
+        return url
+    return f"{scheme}://{credentials or 'postgres'}:pg-url-password@{host}"
+
+
+def test_the_dashboard_never_shows_the_password_of_its_database_url():
+    with fresh_schema() as url:
+        secret_url = _with_password(url)
+        secret = secret_url.split("://", 1)[1].rpartition("@")[0].split(":", 1)[1]
+        open_store(secret_url).close()
+        app = make_app(db=secret_url, refresh=60.0)
+        shown: list[str] = []
+
+        async def scenario(app, pilot) -> None:  # noqa: ANN001 - the app and its pilot
+            shown.append(app.export_screenshot())
+
+        drive(app, scenario)
+        assert secret not in shown[0]
+        assert ":***@" in shown[0]
