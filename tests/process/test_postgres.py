@@ -291,3 +291,22 @@ def test_the_cli_reads_and_checks_a_postgres_database(pg_url, tmp_path, make_wor
     assert health.returncode == 0, health.stdout + health.stderr
     checked = cli("check")
     assert checked.returncode == 0 and "postgresql://" in checked.stdout, checked.stderr
+
+
+def _run(settings: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python run.py`` (no args) or ``python -m runner ARGS`` on ``settings``, to its end."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    command = ([sys.executable, "-m", "runner", "--settings", str(settings), *args] if args
+               else [sys.executable, str(ROOT / "run.py"), "--settings", str(settings)])
+    return subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          env={**environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_malformed_url_stops_the_worker_and_the_cli_with_exit_78_and_no_password(tmp_path):
+    settings = postgres_settings(tmp_path, "postgresql://jobs:pg-url-password@[::1/jobs")
+    for args in [(), ("check",), ("jobs",)]:
+        done = _run(settings, *args)
+        output = done.stdout + done.stderr
+        assert done.returncode == 78, (args, output)
+        assert "not a valid PostgreSQL URL" in output and "jobs:***@" in output, output
+        assert "Traceback" not in output and "pg-url-password" not in output, output

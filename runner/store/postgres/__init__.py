@@ -56,6 +56,7 @@ def open_postgres_store(url: str, *, pool_size: int = 4,
     """The store of a database URL: connected, its schema created or migrated (once per process).
 
     Raises:
+        ConfigError: the URL is malformed.
         DatabaseUnavailable: the server cannot be reached.
         SchemaTooNew: the database was written by a newer version; nothing changed.
     """

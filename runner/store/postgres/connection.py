@@ -24,8 +24,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
 
-from runner.errors import DatabaseLocked, DatabaseUnavailable, DiskFull
+from runner.errors import ConfigError, DatabaseLocked, DatabaseUnavailable, DiskFull
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,39 @@ def is_postgres_url(text: str) -> bool:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
+    """The URL without its password, for messages and logs (a malformed one too)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL urllib can read (a host in brackets left open)
+        scheme, _, rest = url.partition("://")
+        credentials, at, host = rest.rpartition("@")
+        if not at or ":" not in credentials:
+            return url
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)
     user = netloc[0].split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL no connection can ever be made with, before any is tried.
+
+    Raises:
+        ConfigError: libpq cannot read the URL, or a port is not a number.
+    """
+    shown = redacted(url)
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:  # libpq quotes the URL, password and all
+        problem = str(exc).strip().replace(url, shown)
+        raise ConfigError(f"[runner] database / RUNNER_DATABASE {shown}: not a valid "
+                          f"PostgreSQL URL ({problem})") from None
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"[runner] database / RUNNER_DATABASE {shown}: port {port!r} "
+                              "is not a port number (1-65535)")
 
 
 class PgDatabase:
@@ -67,9 +94,13 @@ class PgDatabase:
         url: a libpq URL (``postgresql://user@host:5432/dbname``).
         pool_size: connections kept at most (the worker's threads plus its helpers).
         connect_timeout: seconds to wait for the server at start-up.
+
+    Raises:
+        ConfigError: the URL is malformed (see :func:`check_url`).
     """
 
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+        check_url(url)
         self.url = url
         self.display = redacted(url)
         self.pool_size = max(2, pool_size)
