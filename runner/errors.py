@@ -60,6 +60,11 @@ class DatabaseUnavailable(DatabaseError):
     exit_code = EX_CANTCREAT
 
 
+class DatabaseRefused(DatabaseUnavailable):
+    """The database server answered but cannot hold the jobs tables as asked (the role may
+    not create them, the search_path names no schema); waiting for it will not help."""
+
+
 class DiskFull(DatabaseError):
     """SQLite could not write: the disk (or the database's page limit) is full, or I/O failed."""
 

@@ -146,3 +146,20 @@ def reused_schema(prepare: Callable[[str], None]) -> Iterator[str]:
             _prepared = _Prepared(schema, _catalog(admin, schema),
                                   {t: r for t, r in rows.items() if r})
     yield schema_url(base, _prepared.schema)
+
+
+@contextmanager
+def role_without_create(url: str) -> Iterator[str]:
+    """``url`` as a new role that may use its schema but create nothing in it."""
+    schema = url.rsplit("%3D", 1)[1]
+    role = f"runner_nocreate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'role-password'")
+        admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO {role}')
+    scheme, _, rest = url.partition("://")
+    try:
+        yield f"{scheme}://{role}:role-password@{rest.rpartition('@')[2]}"
+    finally:
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

@@ -28,6 +28,7 @@ from runner.errors import (
     EX_MEMORY_LIMIT,
     EX_STUCK_THREADS,
     DatabaseCorrupt,
+    DatabaseRefused,
     DatabaseUnavailable,
     RunnerError,
 )
@@ -229,7 +230,8 @@ class Manager:
         A server that is down at start-up (a host booting before its database, a
         failover) is tried again with a growing pause, each failure logged, until it
         answers or a stop signal arrives (then None). A SQLite file that cannot be
-        opened is not waited for: it raises at once.
+        opened, or a server that answers but refuses (:class:`DatabaseRefused`), is not
+        waited for: it raises at once.
         """
         delay = START_RETRY_FIRST
         while True:
@@ -238,7 +240,7 @@ class Manager:
                 assert jobs is not None
                 return jobs
             except DatabaseUnavailable as exc:
-                if not is_url(self.settings.runner.database):
+                if not is_url(self.settings.runner.database) or isinstance(exc, DatabaseRefused):
                     raise
                 logger.warning("database not reachable at start-up: %s; trying again in "
                                "%.0fs", exc, delay)

@@ -22,7 +22,7 @@ from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from tests import jobs
 from tests.conftest import ROOT, read_records, wait_for, write_settings
-from tests.postgres_support import fresh_schema, postgres_url
+from tests.postgres_support import fresh_schema, postgres_url, role_without_create
 
 
 def postgres_settings(directory: Path, url: str, *, name: str = "settings.toml",
@@ -310,3 +310,12 @@ def test_a_malformed_url_stops_the_worker_and_the_cli_with_exit_78_and_no_passwo
         assert done.returncode == 78, (args, output)
         assert "not a valid PostgreSQL URL" in output and "jobs:***@" in output, output
         assert "Traceback" not in output and "pg-url-password" not in output, output
+
+
+def test_a_worker_whose_role_may_not_create_tables_exits_73_instead_of_waiting(tmp_path):
+    with fresh_schema() as url, role_without_create(url) as limited:
+        done = _run(postgres_settings(tmp_path, limited))
+        output = done.stdout + done.stderr
+        assert done.returncode == 73, output
+        assert "permission denied for schema" in output and "Traceback" not in output, output
+        assert "role-password" not in output

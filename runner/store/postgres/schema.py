@@ -27,7 +27,9 @@ from collections.abc import Callable
 
 import peewee as pw
 import psycopg
+from psycopg import errors as pg_errors
 
+from runner.errors import DatabaseRefused
 from runner.store.postgres import attempts
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import SCHEDULE_ACTIVE
@@ -197,6 +199,8 @@ def prepare(db: PgDatabase) -> None:
 
     Raises:
         SchemaTooNew: the database was written by a newer version; nothing changed.
+        DatabaseRefused: the role may not create the tables, or the search_path names
+            no schema to create them in; nothing was written.
     """
     if db.url in _ready:
         return
@@ -224,8 +228,25 @@ def prepare(db: PgDatabase) -> None:
                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                          (str(SCHEMA_VERSION),))
 
-        db.write(upgrade, deadline=120.0)
+        try:
+            db.write(upgrade, deadline=120.0)
+        except pg_errors.InsufficientPrivilege as exc:
+            raise DatabaseRefused(
+                f"{db.display}: cannot create the jobs tables: {_first_line(exc)}; grant "
+                "this role CREATE on the schema (or have a role that has it start the "
+                "runner once, then grant this role the use of the tables); nothing was "
+                "written") from None
+        except pg_errors.InvalidSchemaName:
+            (path,) = db.query("SHOW search_path")[0]
+            raise DatabaseRefused(
+                f"{db.display}: no schema to create the jobs tables in: the search_path "
+                f"({path}) names none that exists; CREATE SCHEMA it first, or correct "
+                "?options=-csearch_path%3D... in the URL; nothing was written") from None
         _ready.add(db.url)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0]
 
 
 def _analyze_if_never(conn: psycopg.Connection) -> None:
