@@ -55,3 +55,13 @@ def test_a_search_path_naming_no_schema_is_told_so_and_nothing_is_written():
         assert raised.value.exit_code == EX_CANTCREAT
         assert "runner_missing_" in message and "CREATE SCHEMA" in message, message
         assert _tables(url) == []
+
+
+def test_a_database_that_does_not_exist_is_named_in_the_error():
+    base = postgres_url()
+    missing = f"{base.rsplit('/', 1)[0]}/runner_no_such_database"
+    with pytest.raises(DatabaseUnavailable) as raised:
+        open_store(missing)
+    message = str(raised.value)
+    assert raised.value.exit_code == EX_CANTCREAT
+    assert 'database "runner_no_such_database" does not exist' in message, message

@@ -156,13 +156,23 @@ class PgDatabase:
                 self._pool = self._new_pool()  # a closed pool cannot open again: the next try
                 raise DatabaseUnavailable(
                     f"{self.display}: cannot connect to PostgreSQL within "
-                    f"{self._pool.timeout:g}s; is the server up and the URL right "
-                    "([runner] database / RUNNER_DATABASE)?") from None
+                    f"{self._pool.timeout:g}s{self._why_not()}; is the server up and the URL "
+                    "right ([runner] database / RUNNER_DATABASE)?") from None
             with self._pool.connection() as conn:
                 self.database, self.schema = conn.execute(
                     "SELECT current_database(), current_schema()").fetchone()
             self._channel = re.sub(r"\W", "_", f"runner_{self.database}_{self.schema}")[:63]
             self._opened = True
+
+    def _why_not(self) -> str:
+        """What one more connection attempt is told (the database or role does not exist,
+        the password is wrong, the connection is refused), for the error message."""
+        try:
+            psycopg.connect(self.url, autocommit=True, connect_timeout=2).close()
+        except psycopg.Error as exc:
+            lines = str(exc).strip().splitlines()
+            return f" ({lines[0].replace(self.url, self.display)})" if lines else ""
+        return ""
 
     def connect(self) -> psycopg.Connection:
         """A dedicated connection outside the pool (the ``LISTEN`` loop); the caller closes it."""
