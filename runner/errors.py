@@ -54,6 +54,12 @@ class SchemaTooNew(DatabaseError):
     exit_code = EX_CONFIG
 
 
+class SchemaTooOld(DatabaseError):
+    """A reader that must not write met a database no worker of this version has upgraded."""
+
+    exit_code = EX_TEMPFAIL
+
+
 class DatabaseUnavailable(DatabaseError):
     """The database file or its directory cannot be created or opened."""
 

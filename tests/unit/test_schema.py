@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from runner.config import DatabaseSection
-from runner.errors import EX_CONFIG, SchemaTooNew
+from runner.errors import EX_CONFIG, EX_TEMPFAIL, SchemaTooNew, SchemaTooOld
 from runner.store.job_rows import NewJob
 from runner.store.sqlite import SqliteStore, migrations, schema
 from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
 from runner.store.states import JobState
+from tui.source import DataSource
 
 OLD_DDL = Path(__file__).parent / "data" / "schema_v1.sql"
 #: Version 1 as the last release left it: waiting jobs counted in a runner_queue table.
@@ -273,3 +274,51 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
     assert {c.id for c in claimed} == {"job-0", "job-1", "job-2", "job-3"}
     assert store.counts_by_state() == {**before, "available": 0, "scheduled": 0,
                                        "retrying": 0, "executing": 5}
+
+
+def _reader(path: Path) -> DataSource:
+    """The dashboard's view of a file: it reads through a read-only connection only."""
+    return DataSource(path, DatabaseSection(busy_timeout=1.0), read_only=True)
+
+
+def test_the_dashboard_says_why_it_cannot_show_a_file_no_worker_has_upgraded(tmp_path):
+    path = _v3_file(tmp_path / "v3.db")
+    before = _contents(path)
+    source = _reader(path)
+    # Every screen read the file through indexes it lacks ("no such index: ...").
+    with pytest.raises(SchemaTooOld, match=r"schema version 3.*knows version 4.*run\.py"):
+        source.check()
+    source.close()
+    assert _contents(path) == before
+    assert SchemaTooOld.exit_code == EX_TEMPFAIL
+    _open(path)  # once a worker has upgraded it, the dashboard shows it
+    source = _reader(path)
+    source.check()
+    with source.reading() as store:
+        assert store.counts_by_state()["available"] == 2
+    source.close()
+
+
+def test_the_dashboard_says_why_it_cannot_show_a_file_missing_this_release_s_indexes(tmp_path):
+    path = _open(tmp_path / "v4.db").path
+    with sqlite3.connect(path) as conn:  # as the first release of version 4 left it
+        conn.execute("DROP INDEX runner_job_future")
+    conn.close()
+    source = _reader(path)
+    with pytest.raises(SchemaTooOld, match="runner_job_future"):
+        source.check()
+    source.close()
+
+
+def test_the_dashboard_refuses_a_file_from_a_newer_release(tmp_path):
+    path = _old_file(tmp_path / "newer.db")
+    _open(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runner_meta SET value = '99' WHERE key = 'schema'")
+    conn.close()
+    before = _contents(path)
+    source = _reader(path)
+    with pytest.raises(SchemaTooNew, match="schema version 99"):
+        source.check()
+    source.close()
+    assert _contents(path) == before

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable
+from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, SchemaTooOld
 from runner.store.sqlite.db import Database
-from runner.store.sqlite.models import is_jobs_database
+from runner.store.sqlite.migrations import SCHEMA_VERSION, recorded_version, refuse_newer
+from runner.store.sqlite.models import is_jobs_database, missing_schema
 
 
 def has_table(db: Database, name: str) -> bool:
@@ -83,13 +84,22 @@ def integrity_problem(db: Database, *, full_check_below: int) -> str | None:
 def verify(db: Database) -> None:
     """Make sure the file opens as a jobs database.
 
+    A reader that must not write (the dashboard) reads a file only at this
+    code's schema: an older file is upgraded by the first worker or command that
+    opens it for writing, and a newer one is refused as a writer refuses it.
+
     Raises:
         DatabaseLocked: the file stayed locked.
         DatabaseCorrupt: the file is damaged or not a jobs database.
         DatabaseUnavailable: the file cannot be read.
+        SchemaTooNew: a newer jobrunner wrote the file.
+        SchemaTooOld: the file awaits an upgrade (a write) by this version.
     """
     try:
-        ok = is_jobs_database(db.connection())
+        conn = db.connection()
+        ok = is_jobs_database(conn)
+        if ok:
+            _check_schema(db, conn)
     except sqlite3.DatabaseError as exc:
         text = str(exc)
         if "locked" in text:
@@ -99,3 +109,18 @@ def verify(db: Database) -> None:
         raise DatabaseUnavailable(f"{db.path}: {text}") from None
     if not ok:
         raise DatabaseCorrupt(f"{db.path}: not a jobs database (no runner_job table)")
+
+
+def _check_schema(db: Database, conn: sqlite3.Connection) -> None:
+    version = recorded_version(conn)
+    refuse_newer(db.path, version)
+    missing = missing_schema(conn)
+    if version == SCHEMA_VERSION and not missing:
+        return
+    what = (f"has schema version {version}" if version != SCHEMA_VERSION else
+            f"lacks {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+    raise SchemaTooOld(
+        f"{db.path}: the database {what}; this jobrunner knows version {SCHEMA_VERSION} "
+        "and reads the file only once it is upgraded, which takes a write this reader "
+        "does not make. Start a worker of this version on it (python run.py), or run "
+        "any python -m runner command on it once, then open it again")

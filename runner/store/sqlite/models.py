@@ -123,9 +123,14 @@ def create_schema(conn: sqlite3.Connection) -> None:
 
 def schema_is_current(conn: sqlite3.Connection) -> bool:
     """True when every table and index of :data:`DDL` exists (no write needed to open)."""
+    return not missing_schema(conn)
+
+
+def missing_schema(conn: sqlite3.Connection) -> list[str]:
+    """The tables, indexes, triggers and views of :data:`DDL` the file lacks, sorted."""
     wanted = {m.group(1) for statement in DDL for m in _DDL_NAME.finditer(statement)}
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-    return wanted <= present
+    return sorted(wanted - present)
 
 
 def is_jobs_database(conn: sqlite3.Connection) -> bool:
