@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
 from runner.store.states import JobState
+from tests.conftest import wait_for
 from tui.source import DataSource
 
 OLD_DDL = Path(__file__).parent / "data" / "schema_v1.sql"
@@ -322,3 +325,55 @@ def test_the_dashboard_refuses_a_file_from_a_newer_release(tmp_path):
         source.check()
     source.close()
     assert _contents(path) == before
+
+
+#: A process that migrates a file slowly, as one holding a large history does: the step
+#: to version 4 copies every job. It touches argv[2] once it holds the write lock.
+_SLOW_MIGRATION = """
+import sys, time
+from pathlib import Path
+from runner.config import DatabaseSection
+from runner.store.sqlite import migrations
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.schema import prepare_database
+step = migrations.MIGRATIONS[4]
+def slow(conn):
+    Path(sys.argv[2]).touch()
+    time.sleep(float(sys.argv[3]))
+    step(conn)
+migrations.MIGRATIONS[4] = slow
+prepare_database(Database(Path(sys.argv[1]), DatabaseSection()))
+"""
+
+#: A process that opens the file as a worker or a producer does (write deadline argv[2]).
+_OPEN = """
+import sys
+from pathlib import Path
+from runner.config import DatabaseSection
+from runner.store.factory import open_store
+store = open_store(Path(sys.argv[1]), options=DatabaseSection(write_deadline=float(sys.argv[2])))
+print(store.counts_by_state()["available"])
+"""
+
+
+def test_a_process_opening_a_file_another_is_migrating_waits_for_it_and_does_not_fail(
+        tmp_path):
+    path = _v3_file(tmp_path / "v3.db")
+    migrating = tmp_path / "migrating"
+    first = subprocess.Popen([sys.executable, "-c", _SLOW_MIGRATION, str(path),
+                              str(migrating), "3"])
+    try:
+        wait_for(migrating.exists, timeout=60, message="the first process to migrate")
+        # The migration outlasts the second process's write deadline, as the copy of a
+        # large file's jobs outlasts the default 15 s: it failed with 'database is locked'.
+        second = subprocess.run([sys.executable, "-c", _OPEN, str(path), "0.5"],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        assert first.wait(timeout=120) == 0
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert second.stdout.split() == ["2"]
+    with sqlite3.connect(path) as conn:
+        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
+        assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
+            "default": 3, "other": 1}
+    conn.close()

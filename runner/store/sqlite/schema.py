@@ -19,6 +19,11 @@ from runner.store.sqlite.models import create_schema, is_jobs_database, schema_i
 _schema_ready: set[str] = set()
 _schema_lock = threading.Lock()
 
+#: Seconds an open waits for the write lock to upgrade the file, at least: another process
+#: may hold it to run the same migration, which copies every job of a large file (longer
+#: than ``write_deadline``); it then finds the work done. PostgreSQL's start-up waits as long.
+UPGRADE_WAIT = 120.0
+
 
 def prepare_database(db: Database) -> None:
     """Create the schema once per file per process, refusing a foreign file."""
@@ -52,7 +57,7 @@ def prepare_database(db: Database) -> None:
                 create_schema(c)
                 record_version(c)
 
-            db.write(upgrade)
+            db.write(upgrade, deadline=max(db.options.write_deadline, UPGRADE_WAIT))
         _schema_ready.add(key)
         if _recheck not in db.on_replaced:
             db.on_replaced.append(_recheck)
