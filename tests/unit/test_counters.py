@@ -148,3 +148,26 @@ def test_the_counter_columns_written_are_the_models_columns():
 
     assert [f.column_name for f in JobTotal._meta.sorted_fields] == [
         "task", "queue", *TOTALS, "duration_sum", *_BUCKET_COLUMNS, "waiting"]
+
+
+def test_upkeep_recounts_a_queue_count_that_drifted_so_limited_claims_see_its_jobs(
+        huey, caplog):
+    # Given jobs a queue's count does not hold (written by a process of an older release
+    # still running through an upgrade, or by hand), under a concurrency limit
+    from runner.flow import FlowLimits
+    from tests.conformance.helpers import job
+
+    store = store_for(huey.jobs.db)
+    now = time.time()
+    store.enqueue([job(now, queue="work") for _ in range(3)], now=now)
+    huey.jobs.db.write(lambda c: c.execute(
+        "UPDATE runner_job_total SET waiting = 0 WHERE task = '' AND queue = 'work'"))
+    limits = FlowLimits(queue_concurrency={"work": 2})
+    assert store.claim(now=now, owner="w", lease_seconds=60, want=5, limits=limits).claimed == []
+    # When the worker's upkeep runs
+    with caplog.at_level("WARNING", logger="runner.store.sqlite.maintenance"):
+        prune(huey.jobs.db, RetentionSection(), now=now)
+    # Then the count is right again, said so, and the queue's jobs are claimed
+    assert "queue 'work' counted 0 waiting jobs, there are 3" in caplog.text
+    claimed = store.claim(now=now, owner="w", lease_seconds=60, want=5, limits=limits).claimed
+    assert len(claimed) == 2  # the limit, not the count, holds the third back

@@ -108,14 +108,28 @@ def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
                                          *((QUEUE_ROW, q, 0, n) for q, n in queues.items())])
 
 
-def recount_waiting(conn: sqlite3.Connection) -> None:
-    """Set every queue's ``waiting`` from the jobs themselves (a migration; rows written
-    by hand)."""
-    conn.execute("UPDATE runner_job_total SET waiting = 0 WHERE waiting != 0")
-    conn.execute(
-        "INSERT INTO runner_job_total (task, queue, waiting) SELECT ?, queue, count(*) "
-        f"FROM runner_job WHERE {WAITING_WHERE} GROUP BY queue "
-        "ON CONFLICT (task, queue) DO UPDATE SET waiting = excluded.waiting", (QUEUE_ROW,))
+def recount_waiting(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """Set every queue's ``waiting`` from the jobs themselves (a migration, upkeep, rows
+    written by hand). Returns the queues whose count was wrong: queue -> (kept, counted).
+
+    The jobs are counted in ``runner_job_queue_claim`` alone (no row read), where it
+    exists: a migration runs this before the indexes are made. A count
+    below the truth hides a queue's jobs from a claim under flow control, and the
+    triggers cannot see a job a process of an older release writes without them.
+    """
+    kept = dict(conn.execute("SELECT queue, waiting FROM runner_job_total WHERE task = ?",
+                             (QUEUE_ROW,)).fetchall())
+    counted = dict(conn.execute(
+        f"SELECT queue, count(*) FROM runner_job WHERE {WAITING_WHERE} "
+        f"GROUP BY queue").fetchall())
+    wrong = {q: (kept.get(q, 0), counted.get(q, 0)) for q in sorted(kept.keys() | counted)
+             if kept.get(q, 0) != counted.get(q, 0)}
+    if wrong:
+        conn.executemany(
+            "INSERT INTO runner_job_total (task, queue, waiting) VALUES (?, ?, ?) "
+            "ON CONFLICT (task, queue) DO UPDATE SET waiting = excluded.waiting",
+            [(QUEUE_ROW, q, n) for q, (_, n) in wrong.items()])
+    return wrong
 
 
 _COMPLETED_COLUMNS = (JobState.COMPLETED.value, "duration_sum", *_BUCKET_COLUMNS)

@@ -29,7 +29,7 @@ from runner.errors import DatabaseLocked
 from runner.sections import RetentionSection
 from runner.store.batches import delete_in_batches, prune_jobs_in_batches
 from runner.store.rows import PruneReport  # noqa: F401 - re-exported
-from runner.store.sqlite import transitions
+from runner.store.sqlite import counters, transitions
 from runner.store.sqlite.cancels import forget_settled_cancels
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.events import prune_events
@@ -91,6 +91,10 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
         "AND heartbeat_at < ?",
         (at - section.workers_days * DAY,)).rowcount)
     db.write(forget_settled_cancels)
+    for queue, (kept, counted) in db.write(counters.recount_waiting).items():
+        logger.warning("queue '%s' counted %d waiting jobs, there are %d: recounted (jobs "
+                       "written by a process of an older release, or by hand)", queue, kept,
+                       counted)
     if section.vacuum:
         report.vacuumed_pages = incremental_vacuum(db)
     report.wal_bytes_before, report.wal_bytes_after, report.checkpoint_busy = checkpoint(
