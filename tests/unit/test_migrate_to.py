@@ -79,3 +79,19 @@ def test_a_file_with_running_workers_is_not_copied_without_force(huey, settings_
 def test_a_url_that_is_not_postgresql_is_refused(huey, settings_file, capsys):
     assert main(["--settings", str(settings_file), "migrate-to", "mysql://x/y"]) == 78
     assert "is not a PostgreSQL URL" in capsys.readouterr().err
+
+
+def test_a_paused_queue_stays_paused_on_postgresql(huey, settings_file, target):
+    # Given a queue paused on the file (its jobs must not run), and a task resumed by hand
+    url, pg = target
+    now = time.time()
+    store = huey.jobs.store
+    store.enqueue([job(now, queue="reports")], now=now)
+    store.set_pause("queue", "reports", True, now=now, by="alice")
+    store.set_pause("task", "tests.jobs.add", False, now=now, by="bob")
+    # When the file is copied over
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == 0
+    # Then PostgreSQL holds the same states, and no worker there claims the paused queue
+    assert [(p.kind, p.name, p.paused, p.changed_by) for p in pg.list_pauses()] == [
+        ("queue", "reports", True, "alice"), ("task", "tests.jobs.add", False, "bob")]
+    assert pg.claim(now=now, owner="pg:1:1", lease_seconds=30, want=10).claimed == []

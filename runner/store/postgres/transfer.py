@@ -1,10 +1,13 @@
-"""Moving a SQLite jobs file over to PostgreSQL: waiting jobs, schedules and recent history.
+"""Moving a SQLite jobs file over to PostgreSQL: waiting jobs, schedules, pauses and recent
+history.
 
 Every row is inserted with ``ON CONFLICT DO NOTHING`` (failed attempts by their
 natural key, job, attempt, kind and time), so a copy interrupted half way, or run twice,
 leaves each row once; what PostgreSQL already holds (a worker running there
 meanwhile) is never overwritten. Jobs left ``executing`` in the file (its
 workers were stopped, or died) arrive ``available``: their attempt was cut short.
+Paused (and explicitly resumed) queues and tasks keep their state: a queue paused
+on the file must not start running on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import psycopg
 from runner.store.postgres.connection import PgDatabase
 from runner.store.sqlite.db import Database
 from runner.store.states import LIVE_SQL, JobState
-from runner.store.tables import Event, Job, JobError, Schedule, ScheduleRun
+from runner.store.tables import Event, Job, JobError, Pause, Schedule, ScheduleRun
 
 _BATCH = 1000
 
@@ -68,7 +71,8 @@ def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple
 
 def copy_from_sqlite(source: Database, target: PgDatabase, *, history_since: float,
                      channel: str | None = None) -> TransferReport:
-    """Copy live jobs, schedules, and what finished or fired since ``history_since``."""
+    """Copy live jobs, schedules, pauses, and what finished or fired since
+    ``history_since``."""
     report = TransferReport()
 
     def copy(name: str, table: str, columns: list[str], tables: str, where: str,
@@ -106,6 +110,9 @@ def copy_from_sqlite(source: Database, target: PgDatabase, *, history_since: flo
          "runner_schedule_run t", "t.fired_at >= ?", (history_since,))
     copy("events", "runner_event", _columns(Event), "runner_event t",
          "t.status = 'pending' OR t.emitted_at >= ?", (history_since,))
+    if source.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    ("runner_pause",)):  # a file of a release before pauses has none
+        copy("pauses", "runner_pause", _columns(Pause), "runner_pause t", "1")
     if channel and report.written.get("jobs"):
         target.write(lambda conn: conn.execute("SELECT pg_notify(%s, '')", (channel,)))
     return report
