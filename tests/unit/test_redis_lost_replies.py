@@ -160,3 +160,14 @@ def test_a_redispatch_whose_reply_was_lost_is_not_refused(store, cutter):
     assert store.get_event("ev-1").status == "pending"
     assert store.get_job("ev-1").state == "available"
     assert store.count_unhandled() == 0
+
+
+def test_log_lines_whose_write_reply_was_lost_are_stored_once(store, cutter):
+    rows = [(T0, 20, "tests.jobs", f"line {n}", "job-1", "tests.jobs.add", OWNER)
+            for n in range(3)]
+    cutter.lose_reply_to(function("write_logs"))
+    store.write_logs(rows)
+    assert cutter.cut == 1
+    assert sorted(r.message for r in store.tail_logs(job_id="job-1")) == [
+        "line 0", "line 1", "line 2"]
+    assert store.job_log_bytes("job-1") == len("line 0") * 3

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from runner.store.redis.codec import arg, decoded
 from runner.store.redis.connection import RedisBase
+from runner.store.redis.jobs import token
 from runner.store.rows import LogFilter, LogRow, LogTuple
 
 _CHUNK = 1000
@@ -31,7 +32,8 @@ class RedisLogs(RedisBase):
         for created, level, name, message, job_id, task, worker in rows:
             flat += [arg(float(created)), int(level), name, message, arg(job_id), arg(task),
                      arg(worker)]
-        self.run("write_logs", int(trim_to), len(rows), *flat)  # type: ignore[arg-type]
+        self.run("write_logs", int(trim_to), len(rows), *flat,  # type: ignore[arg-type]
+                 token())
 
     def _walk(self, after_id: int, newest_first: bool) -> Iterator[LogRow]:
         key = self.k("logs")

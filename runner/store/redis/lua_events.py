@@ -2,9 +2,9 @@
 
 Events: ``event:<id>`` hash, ``events`` (ids by ``emitted_at``), ``ev:pending`` /
 ``ev:unhandled`` (ids by ``emitted_at``), ``evkey`` (idempotency key → newest event
-id); an emit keeps its answer, a redispatch its mark, under ``once:<token>`` (see
-:mod:`.lua_jobs`). Logs: ``logs`` (cjson records scored by id), ``joblogs:<job>``
-(a job's record ids), ``logbytes``.
+id); an emit keeps its answer, a redispatch and a batch of log records their mark,
+under ``once:<token>`` (see :mod:`.lua_jobs`). Logs: ``logs`` (cjson records scored by
+id), ``joblogs:<job>`` (a job's record ids), ``logbytes``.
 """
 
 from __future__ import annotations
@@ -180,8 +180,12 @@ redis.call('SET', once, 1, 'EX', ONCE_SECONDS)
 return 1
 """,
     # ARGV: trim_to, count, then per record: created_at, level, logger, message, job_id,
-    #       task, worker
+    #       task, worker; token (last)
     "write_logs": r"""
+-- The client sends a command again when its connection is lost, and the loss may come
+-- after this ran: the call's token says so, and the records are not stored twice.
+local once = P..'once:'..ARGV[#ARGV]
+if redis.call('EXISTS', once) == 1 then return tonumber(ARGV[3]) end
 local trim = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 for i = 0, n - 1 do
@@ -211,6 +215,7 @@ if trim > 0 then
     redis.call('ZREMRANGEBYSCORE', P..'logs', '-inf', top - trim)
   end
 end
+redis.call('SET', once, 1, 'EX', ONCE_SECONDS)
 return n
 """,
 }
