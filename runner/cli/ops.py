@@ -169,7 +169,7 @@ def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
     report = ctx.store.prune_retention(section, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb}: " + ", ".join(f"{n} {what}" for what, n in report.deleted.items()))
-    if not args.dry_run:
+    if not args.dry_run and ctx.store.data_dir() is not None:  # a file on this host
         print(f"vacuumed {report.vacuumed_pages} pages; WAL "
               f"{report.wal_bytes_before / 2**20:.1f} -> {report.wal_bytes_after / 2**20:.1f} MiB"
               + (" (checkpoint blocked by a reader)" if report.checkpoint_busy else ""))

@@ -291,6 +291,9 @@ def test_the_cli_reads_and_checks_a_postgres_database(pg_url, tmp_path, make_wor
     assert health.returncode == 0, health.stdout + health.stderr
     checked = cli("check")
     assert checked.returncode == 0 and "postgresql://" in checked.stdout, checked.stderr
+    pruned = cli("prune")  # no file here to vacuum or WAL to checkpoint: nothing said of them
+    assert pruned.returncode == 0 and pruned.stdout.startswith("deleted: "), pruned.stderr
+    assert "vacuumed" not in pruned.stdout and "WAL" not in pruned.stdout, pruned.stdout
 
 
 def _run(settings: Path, *args: str) -> subprocess.CompletedProcess:
