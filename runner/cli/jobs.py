@@ -190,29 +190,30 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
+def _refuse_stray(settings: Any, section: str, what: str, unknown: list[str],
+                  known: set[str]) -> None:
+    """A settings section naming no ``what`` of the imported modules applies to nothing."""
+    if unknown:
+        names = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"{settings.path or 'settings'}: "
+                          + "; ".join(f"[{section}.{name}] names no {what}" for name in unknown)
+                          + f" of the imported modules (known: {names})")
+
+
 def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     settings = ctx.settings
     ctx.load_tasks()
+    from runner.events.delivery import handlers, unknown_handler_sections
     from runner.scheduling.scheduler import Scheduler
     from runner.worker.manager import Manager
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
     count = len(registered_tasks(ctx.huey))
-    unknown = unknown_task_sections(settings, ctx.huey.task_registry)
-    if unknown:
-        known = sorted({w.task_name for w in registered_tasks(ctx.huey).values()})
-        raise ConfigError(f"{settings.path or 'settings'}: "
-                          + "; ".join(f"[tasks.{name}] names no task" for name in unknown)
-                          + f" of the imported modules (known: {', '.join(known) or 'none'})")
-    from runner.events.delivery import handlers, unknown_handler_sections
-
-    unknown = unknown_handler_sections(settings)
-    if unknown:
-        known = sorted({h.name for h in handlers()})
-        raise ConfigError(f"{settings.path or 'settings'}: "
-                          + "; ".join(f"[events.handlers.{name}] names no event handler"
-                                      for name in unknown)
-                          + f" of the imported modules (known: {', '.join(known) or 'none'})")
+    registry = ctx.huey.task_registry
+    _refuse_stray(settings, "tasks", "task", unknown_task_sections(settings, registry),
+                  {w.task_name for w in registered_tasks(ctx.huey).values()})
+    _refuse_stray(settings, "events.handlers", "event handler",
+                  unknown_handler_sections(settings), {h.name for h in handlers()})
     if ctx.database_exists():
         jobs = ctx.huey.jobs
         Manager(settings, huey=ctx.huey).check_database(jobs)

@@ -95,8 +95,6 @@ class Scheduler:
         # Plans made while sleeping: name -> (slot, the slot after it, its job row).
         self._ready: dict[str, tuple[float, datetime, NewJob]] = {}
         self._prepared_for: float | None = None
-        # Slots a plan of this pass drops: name -> (how many were missed, the first one).
-        self._missed_now: dict[str, tuple[int, datetime]] = {}
 
     @property
     def store(self) -> Store:
@@ -139,7 +137,6 @@ class Scheduler:
         """
         at = self.clock() if now is None else now
         self._ticked_at = at
-        self._missed_now.clear()
         plans = []
         for name, expected in self.store.due_schedules(at):
             try:
@@ -156,13 +153,13 @@ class Scheduler:
             results = self.store.fire(plans, clock=stamp, queue_size=queue_size)
             if jobs is not None and any(r.enqueued for r in results):
                 jobs.wake()
-            dropped = {p.name: p.dropped for p in plans}
+            planned = {p.name: p for p in plans}
             for r in results:
                 for slot, reason in r.skipped:
                     logger.info("schedule %r: slot %s skipped: %s", r.name,
                                 to_datetime(slot).isoformat(), reason)
-                if r.won and dropped.get(r.name):
-                    self._log_dropped(r.name, dropped[r.name], len(r.enqueued))
+                if r.won and planned[r.name].dropped:
+                    self._log_dropped(planned[r.name], len(r.enqueued))
         return self.store.next_due()
 
     def _plan(self, name: str, expected: float, now: float) -> FirePlan | None:
@@ -191,17 +188,16 @@ class Scheduler:
         if definition.jitter:
             jobs = [replace(j, run_at=now + random.uniform(0, definition.jitter)) for j in jobs]
         dropped = len(missed) - len(run) + earlier
-        if dropped:
-            self._missed_now[name] = (len(missed) + earlier, first)
         return FirePlan(name, expected, following.timestamp(),
                               [s.timestamp() for s in run], jobs, definition.overlap, dropped)
 
-    def _log_dropped(self, name: str, dropped: int, enqueued: int) -> None:
-        """Say what the misfire policy did with the slots missed while nothing fired."""
-        missed, first = self._missed_now[name]
+    def _log_dropped(self, plan: FirePlan, enqueued: int) -> None:
+        """Say what the misfire policy did with the slots missed while nothing fired
+        (the plan's first missed slot is the one expected; it ran or was dropped)."""
         logger.warning("schedule %r: %d of %d missed slot(s) since %s dropped by misfire %r; "
-                       "%d run(s) enqueued", name, dropped, missed, first.isoformat(),
-                       self.schedules[name].misfire, enqueued)
+                       "%d run(s) enqueued", plan.name, plan.dropped,
+                       plan.dropped + len(plan.slots), to_datetime(plan.expected).isoformat(),
+                       self.schedules[plan.name].misfire, enqueued)
 
     def prepare(self, horizon: float) -> None:
         """Plan the slots due by ``horizon`` ahead of time, so firing is only the transaction."""

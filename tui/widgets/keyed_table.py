@@ -14,7 +14,7 @@ it is selected again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from textual import events
 from textual.binding import Binding
@@ -154,28 +154,24 @@ class KeyedTable(DataTable):
     def action_scroll_bottom(self) -> None:
         self.move_cursor(row=max(0, self.row_count - 1))
 
-    # While the selected row is gone, the first move key only shows the cursor
-    # again, on the row now where it was.
+    def _step(self, move: Callable[[], None]) -> None:
+        # While the selected row is gone, the first move key only shows the cursor
+        # again, on the row now where it was.
+        if self._gone is None:
+            move()
+        self._choose()
 
     def action_cursor_up(self) -> None:
-        if self._gone is None:
-            super().action_cursor_up()
-        self._choose()
+        self._step(super().action_cursor_up)
 
     def action_cursor_down(self) -> None:
-        if self._gone is None:
-            super().action_cursor_down()
-        self._choose()
+        self._step(super().action_cursor_down)
 
     def action_page_up(self) -> None:
-        if self._gone is None:
-            super().action_page_up()
-        self._choose()
+        self._step(super().action_page_up)
 
     def action_page_down(self) -> None:
-        if self._gone is None:
-            super().action_page_down()
-        self._choose()
+        self._step(super().action_page_down)
 
     def action_select_cursor(self) -> None:
         if self.target_key() is not None:

@@ -19,6 +19,7 @@ import psycopg
 
 from runner.store.postgres.connection import PgDatabase
 from runner.store.sqlite.db import Database
+from runner.store.sqlite.integrity import has_table
 from runner.store.states import LIVE_SQL, JobState
 from runner.store.tables import Event, Job, JobError, Pause, Schedule, ScheduleRun
 
@@ -110,8 +111,7 @@ def copy_from_sqlite(source: Database, target: PgDatabase, *, history_since: flo
          "runner_schedule_run t", "t.fired_at >= ?", (history_since,))
     copy("events", "runner_event", _columns(Event), "runner_event t",
          "t.status = 'pending' OR t.emitted_at >= ?", (history_since,))
-    if source.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                    ("runner_pause",)):  # a file of a release before pauses has none
+    if has_table(source, "runner_pause"):  # a file of a release before pauses has none
         copy("pauses", "runner_pause", _columns(Pause), "runner_pause t", "1")
     if channel and report.written.get("jobs"):
         target.write(lambda conn: conn.execute("SELECT pg_notify(%s, '')", (channel,)))

@@ -7,9 +7,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from runner.errors import InvalidAction
-from runner.store.redis.codec import arg
+from runner.store.redis.codec import arg, token
 from runner.store.redis.job_index import JobIndex
-from runner.store.redis.jobs import token
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import CANCELLABLE, DISCARDABLE, RETRYABLE
 

@@ -6,6 +6,7 @@ Hash fields come back as bytes; an absent field is NULL.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from redis.exceptions import ResponseError
@@ -97,6 +98,12 @@ def acks_args(acks: Sequence[Ack]) -> list[Arg]:
         out += pairs_args(a.results)
         out += jobs_args(a.jobs)
     return out
+
+
+def token() -> str:
+    """A call's own token: a script that must not write twice when the client sends it
+    again after a lost connection (its reply lost, not the command) knows it by it."""
+    return os.urandom(8).hex()
 
 
 def refusal(exc: ResponseError, where: str) -> Exception:

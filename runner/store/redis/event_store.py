@@ -9,9 +9,17 @@ from runner.errors import EventNotFound, JobNotFound
 from runner.event_patterns import matches
 from runner.store.event_rows import OUTCOME_OF_STATE, EventRow, HandlerOutcome, NewEvent
 from runner.store.job_rows import NewJob
-from runner.store.redis.codec import arg, decoded, integer, job_args, jobs_args, number, text
+from runner.store.redis.codec import (
+    arg,
+    decoded,
+    integer,
+    job_args,
+    jobs_args,
+    number,
+    text,
+    token,
+)
 from runner.store.redis.job_index import JobIndex
-from runner.store.redis.jobs import token
 from runner.store.states import LIVE
 
 _LIVE = {s.value.encode() for s in LIVE}

@@ -8,7 +8,6 @@ same script that claims.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 
 import redis
@@ -24,6 +23,7 @@ from runner.store.redis.codec import (
     job_args,
     jobs_args,
     pairs_args,
+    token,
 )
 from runner.store.redis.connection import RedisBase
 from runner.store.redis.quick import push_request, quick, wake_request
@@ -42,12 +42,6 @@ def limits_arg(limits: FlowLimits | None) -> str:
         "kc": dict(limits.key_concurrency),
         **{k: {n: [r.per_second, int(r.burst)] for n, r in v.items()}
            for k, v in rates.items()}})
-
-
-def token() -> str:
-    """A call's own token: a script that must not write twice when the client sends it
-    again after a lost connection (its reply lost, not the command) knows it by it."""
-    return os.urandom(8).hex()
 
 
 class JobMachine(RedisBase):

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from runner.store.redis.codec import arg, decoded
+from runner.store.redis.codec import arg, decoded, token
 from runner.store.redis.connection import RedisBase
-from runner.store.redis.jobs import token
 from runner.store.rows import LogFilter, LogRow, LogTuple
 
 _CHUNK = 1000

@@ -13,10 +13,14 @@ from runner.store.sqlite.counters import (
 from runner.store.sqlite.transitions.enqueue import enqueue, rearm
 from runner.store.states import JobState
 
+#: The states in which an attempt still holds its job: running, or handed back (an expired
+#: lease) and not claimed again since; every outcome of the attempt is written only then.
+_HELD = "state IN ('executing','available')"
+
 _ACK_SQL = (
     "UPDATE runner_job SET state='completed', started_at=coalesce(?, started_at), "
     "finished_at=?, lease_owner=NULL, lease_expires_at=NULL, reason=NULL "
-    "WHERE id=? AND attempt=? AND state IN ('executing','available')")
+    f"WHERE id=? AND attempt=? AND {_HELD}")
 
 
 def complete(conn: sqlite3.Connection, acks: Sequence[Ack],
@@ -128,8 +132,8 @@ def holds(conn: sqlite3.Connection, job_id: str, attempt: int | None) -> bool:
     move a job another worker is running now. None: whichever attempt runs.
     """
     return conn.execute(
-        "SELECT 1 FROM runner_job WHERE id=? AND (attempt=? OR ? IS NULL) "
-        "AND state IN ('executing','available')", (job_id, attempt, attempt)).fetchone() is not None
+        f"SELECT 1 FROM runner_job WHERE id=? AND (attempt=? OR ? IS NULL) AND {_HELD}",
+        (job_id, attempt, attempt)).fetchone() is not None
 
 
 def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureInfo,
