@@ -225,7 +225,7 @@ def make_worker(tmp_path: Path, settings_file: Path) -> Iterator[Callable[..., W
     def make(*args: str, settings: Path | None = None, **env: str) -> WorkerProcess:
         environ = {k: v for k, v in os.environ.items()
                    if not k.startswith(("WORKER_", "RUNNER_"))}
-        environ.update(PYTHONPATH=str(ROOT), **env)
+        environ.update({"PYTHONPATH": str(ROOT), **env})
         worker = WorkerProcess(tmp_path, settings or settings_file, environ, args)
         started.append(worker)
         return worker

@@ -252,6 +252,16 @@ def wait_for_file(path, value):
     return value
 
 
+@task(retry_limit=3)
+def record_then_wait(label, gate):
+    """Records ``label`` as it starts, then runs until ``gate`` exists (a job the test
+    knows is running, and ends when it decides)."""
+    record(label)
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    return label
+
+
 @task(retry_limit=0)
 def record_then_sleep(label, seconds):
     """Records ``label`` as it starts, then sleeps (a job the test knows is running)."""

@@ -1,0 +1,95 @@
+"""Workers on hosts whose clocks disagree, sharing one PostgreSQL or Redis store.
+
+Each worker process here runs with its wall clock shifted (``tests/clock_support.py``)
+and a node name of its own, as a second host would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.config import load_settings
+from runner.eta import to_eta
+from runner.registry import configure, get_huey
+from runner.runner_huey import RunnerHuey
+from runner.store.backend import Store
+from tests import jobs
+from tests.clock_support import skewed_clock
+from tests.conftest import read_records, wait_for
+from tests.postgres_support import fresh_schema
+from tests.process.test_postgres import postgres_settings
+from tests.redis_support import new_prefix, redis_or_skip, redis_settings
+
+#: Far beyond the tests' 4 s leases: every lease looks expired to a host this far ahead.
+SKEW = 120.0
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Store]]:
+    """Worker settings on a store of the test's own, and this process's handle on it."""
+    import tests.jobs  # noqa: F401 - registers the test tasks
+
+    if request.param == "postgres":
+        with fresh_schema() as url:
+            settings = postgres_settings(tmp_path, url, name="shared.toml")
+            huey = _configured(settings)
+            yield settings, huey.jobs.store
+            huey.jobs.store.close()
+        return
+    redis_or_skip()
+    settings = redis_settings(tmp_path, new_prefix(), name="shared.toml")
+    huey = _configured(settings)
+    yield settings, huey.jobs.store
+    huey.jobs.store.delete_all()
+    huey.jobs.store.close()
+
+
+def _configured(settings: Path) -> RunnerHuey:
+    configure(load_settings(settings, environ={}))
+    return get_huey()
+
+
+def _beats(store: Store, node: str, count: int) -> None:
+    """Wait until the worker of ``node`` has written ``count`` more heartbeats (each
+    followed by its look for orphaned jobs)."""
+    def heartbeat() -> float | None:
+        return next((w.heartbeat_at for w in store.list_workers() if w.host == node), None)
+
+    first = wait_for(heartbeat, message=f"the worker of {node} to register")
+    interval = 0.5  # WORKER_DEFAULTS' heartbeat_interval
+    wait_for(lambda: (heartbeat() or 0) >= first + count * interval,
+             message=f"{count} heartbeats of {node}")
+
+
+@pytest.mark.xfail(strict=True, reason="a host whose clock is off re-runs running jobs")
+@pytest.mark.parametrize("skewed", ["ahead", "behind"])
+def test_a_running_job_is_not_run_again_because_a_hosts_clock_is_off(
+        shared, skewed, tmp_path, make_worker, record_file):
+    settings, store = shared
+    gate = tmp_path / "gate"
+    # Given a job running on host-a, with host-b's clock SKEW seconds ahead of host-a's
+    # (or host-a's behind host-b's: the lease host-a writes then ends in host-b's past)
+    offset = {"ahead": (0.0, SKEW), "behind": (-SKEW, 0.0)}[skewed]
+    env = {"TEST_RECORD_FILE": str(record_file)}
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-a", **env,
+                **skewed_clock(offset[0]))
+    # (due before either clock's now: a host behind starts due jobs that much late)
+    result = jobs.record_then_wait.schedule(args=("run", str(gate)),
+                                            eta=to_eta(time.time() - 2 * SKEW))
+    wait_for(lambda: read_records(record_file), message="the job to start on host-a")
+    # When host-b looks for orphaned jobs many times
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-b", **env,
+                **skewed_clock(offset[1]))
+    _beats(store, "host-b", 6)
+    # Then the job still runs once, on host-a, and was never charged a crash
+    job = store.get_job(result.id)
+    assert read_records(record_file) == ["run"]
+    assert (job.state, job.crashes, job.lease_owner.split(":")[0]) == ("executing", 0,
+                                                                       "host-a")
+    gate.touch()
+    assert result.get(blocking=True, timeout=30) == "run"
+    assert read_records(record_file) == ["run"]
