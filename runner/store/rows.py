@@ -128,6 +128,10 @@ class WorkerRow:
     running: int
     processed: int
     status: str | None
+    clock_offset: float | None = None
+    """Seconds this worker's clock was ahead of the store's (negative: behind) at its
+    last heartbeat; None where the store has no clock of its own (SQLite) or before
+    the worker measured it."""
 
 
 #: (error type, message, jobs, dead, retrying, tasks comma-separated, last failure)

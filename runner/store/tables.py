@@ -196,6 +196,7 @@ class Worker(_Table):
     running = pw.IntegerField(constraints=_default("0"))
     processed = pw.IntegerField(constraints=_default("0"))
     status = pw.TextField(null=True)
+    clock_offset = pw.FloatField(null=True)
 
     class Meta:
         table_name = "runner_worker"

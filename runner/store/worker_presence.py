@@ -34,20 +34,34 @@ class AttemptLog(Protocol):
 class WorkersStore(Protocol):
     """Worker processes: alive, stopped or gone, the jobs they hold and named leases."""
 
+    def server_time(self) -> float | None:
+        """The clock of the server that holds the data, read now, in seconds since the
+        epoch; None when the data has no clock but this host's (a SQLite file).
+
+        Workers on several hosts write their own clocks' times into one store; a
+        worker compares its clock with this one to find out how far off it is.
+        """
+        ...
+
     def attempt_log(self, owner: str) -> AttemptLog:
         """Where worker ``owner`` notes the attempts it starts (see :class:`AttemptLog`)."""
         ...
 
     def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
-                 now: float | None = None) -> None:
-        """Record a worker process as running."""
+                 clock_offset: float | None = None, now: float | None = None) -> None:
+        """Record a worker process as running (``clock_offset``: see :meth:`heartbeat`)."""
         ...
 
     def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
-                  running: int | None = None, now: float | None = None) -> None:
-        """Say this worker is alive and extend the leases of the jobs it runs."""
+                  running: int | None = None, clock_offset: float | None = None,
+                  now: float | None = None) -> None:
+        """Say this worker is alive and extend the leases of the jobs it runs.
+
+        ``clock_offset``: seconds the worker's clock is ahead of :meth:`server_time`
+        (negative: behind), as it last measured; None keeps the one recorded.
+        """
         ...
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:

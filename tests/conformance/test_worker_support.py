@@ -7,9 +7,11 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 from runner.store.backend import Store
 from runner.store.rows import JobFilter
+from runner.store.sqlite import SqliteStore
 from runner.store.states import JobState
 from tests.conformance.helpers import OWNER, T0, job
 from tests.conftest import wait_for
@@ -82,6 +84,29 @@ def test_a_lease_has_one_holder_until_it_expires_or_is_released(store):
     assert not store.take_lease("exporter", "a", 15.0, now=T0 + 27)
     store.release_lease("exporter", "b")
     assert store.take_lease("exporter", "a", 15.0, now=T0 + 27)
+
+
+# -- clocks ------------------------------------------------------------------------------
+
+
+def test_a_server_tells_its_own_clock_and_a_file_has_none_but_this_hosts(store):
+    before = time.time()
+    clock = store.server_time()
+    after = time.time()
+    if isinstance(store, SqliteStore):
+        assert clock is None
+    else:  # the test servers run on this host, on its clock
+        assert before - 1 <= clock <= after + 1
+
+
+def test_a_workers_clock_offset_is_listed_with_it_until_it_registers_again(store):
+    store.register(OWNER, concurrency=1, queues=(), clock_offset=-0.5, now=T0)
+    assert store.list_workers()[0].clock_offset == -0.5
+    store.heartbeat(OWNER, [], lease_seconds=LEASE, clock_offset=42.25, now=T0 + 1)
+    store.heartbeat(OWNER, [], lease_seconds=LEASE, now=T0 + 2)  # not measured this time
+    assert store.list_workers()[0].clock_offset == 42.25
+    store.register(OWNER, concurrency=1, queues=(), now=T0 + 3)
+    assert store.list_workers()[0].clock_offset is None
 
 
 # -- wake-ups ----------------------------------------------------------------------------

@@ -71,6 +71,22 @@ def test_a_database_newer_than_the_code_is_refused_untouched(url):
     store.db.close()
 
 
+def test_a_version_4_database_gets_the_clock_offset_of_its_workers_and_keeps_them(url):
+    store = _store(url)
+    store.register("host:1:1", concurrency=2, queues=())
+    store.db.write(lambda c: c.execute("ALTER TABLE runner_worker DROP COLUMN clock_offset; "
+                                       "UPDATE runner_meta SET value = '4' WHERE key = 'schema'"))
+    forget(store.db)
+    prepare(store.db)
+    [worker] = store.list_workers()
+    assert (worker.id, worker.concurrency, worker.clock_offset) == ("host:1:1", 2, None)
+    store.heartbeat("host:1:1", [], lease_seconds=30, clock_offset=-2.5)
+    assert store.list_workers()[0].clock_offset == -2.5
+    assert store.db.query("SELECT value FROM runner_meta WHERE key = 'schema'")[0][0] == str(
+        SCHEMA_VERSION)
+    store.db.close()
+
+
 def test_a_missing_index_is_created_again_at_start(url):
     store = _store(url)
     store.db.write(lambda c: c.execute("DROP INDEX runner_job_claim"))

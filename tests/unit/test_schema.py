@@ -87,7 +87,9 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     # pauses, cancel requests and backpressure counters.
     added = {"runner_queue", "runner_job_total", "runner_lease", "runner_flow", "runner_pause",
              "runner_cancel", "runner_queue_total"}
-    columns = {t: [c for c in cols if (t, c[0]) != ("runner_job", "concurrency_key")]
+    # Schema 5: each worker's clock offset from the store's.
+    new_columns = {("runner_job", "concurrency_key"), ("runner_worker", "clock_offset")}
+    columns = {t: [c for c in cols if (t, c[0]) not in new_columns]
                for t, cols in _columns(new).items() if t not in added}
     assert columns == previous[0]
     # Schema 2: unique keys are checked by the enqueue, not by a UNIQUE index.
@@ -252,7 +254,7 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
     assert _indexes(old) == _indexes(new)
     assert _columns(old) == _columns(new)
     with sqlite3.connect(old) as conn:
-        assert migrations.recorded_version(conn) == 4
+        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         # every job is in the index of its state, none in two
         waiting = conn.execute("SELECT count(*) FROM runner_job INDEXED BY "
@@ -279,6 +281,21 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
                                        "retrying": 0, "executing": 5}
 
 
+def test_a_version_4_file_gets_the_clock_offset_of_its_workers_and_keeps_them(tmp_path):
+    path = _open(tmp_path / "v4.db").path
+    SqliteStore(_open(path)).register("host:1:1", concurrency=2, queues=())
+    with sqlite3.connect(path) as conn:  # as version 4 left it
+        conn.execute("ALTER TABLE runner_worker DROP COLUMN clock_offset")
+        conn.execute("UPDATE runner_meta SET value = '4' WHERE key = 'schema'")
+    conn.close()
+    store = SqliteStore(_open(path))
+    [worker] = store.list_workers()
+    assert (worker.id, worker.concurrency, worker.clock_offset) == ("host:1:1", 2, None)
+    store.heartbeat("host:1:1", [], lease_seconds=30, clock_offset=0.25)
+    assert store.list_workers()[0].clock_offset == 0.25
+    assert _columns(path) == _columns(_open(tmp_path / "new.db").path)
+
+
 def _reader(path: Path) -> DataSource:
     """The dashboard's view of a file: it reads through a read-only connection only."""
     return DataSource(path, DatabaseSection(busy_timeout=1.0), read_only=True)
@@ -289,7 +306,8 @@ def test_the_dashboard_says_why_it_cannot_show_a_file_no_worker_has_upgraded(tmp
     before = _contents(path)
     source = _reader(path)
     # Every screen read the file through indexes it lacks ("no such index: ...").
-    with pytest.raises(SchemaTooOld, match=r"schema version 3.*knows version 4.*run\.py"):
+    with pytest.raises(SchemaTooOld, match=rf"schema version 3.*knows version "
+                       rf"{migrations.SCHEMA_VERSION}.*run\.py"):
         source.check()
     source.close()
     assert _contents(path) == before

@@ -176,8 +176,14 @@ DDL = [*_tables(), *_COUNTERS, *attempts.DDL, *INDEXES,
        *_queue_trigger("DELETE", "OLD TABLE AS old_rows"),
        *_FAILED_TRIGGER]
 
+def _to_5(conn: psycopg.Connection) -> None:
+    """``runner_worker.clock_offset``: a nullable column, no row to rewrite."""
+    conn.execute("ALTER TABLE runner_worker ADD COLUMN IF NOT EXISTS clock_offset "
+                 "DOUBLE PRECISION")
+
+
 #: target version -> the step that migrates a database from the version before it.
-MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {5: _to_5}
 
 _ready: set[str] = set()
 _ready_lock = threading.Lock()

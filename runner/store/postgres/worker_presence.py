@@ -41,26 +41,34 @@ class PostgresWorkers:
     def attempt_log(self, owner: str) -> AttemptLog:
         return attempts.AttemptLog(self.db, owner)
 
+    def server_time(self) -> float | None:
+        """The server's clock; ``clock_timestamp()``, not ``now()``, which is the start of
+        the transaction."""
+        return float(self.db.query("SELECT extract(epoch FROM clock_timestamp())::float8")[0][0])
+
     def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
-                 now: float | None = None) -> None:
+                 clock_offset: float | None = None, now: float | None = None) -> None:
         """Record a worker process as running."""
         db = self.db
         at = time.time() if now is None else now
         host, pid = parse_worker_id(owner)
         db.write(lambda c: c.execute(
             "INSERT INTO runner_worker (id, host, pid, started_at, heartbeat_at, state, "
-            "concurrency, queues) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET "
+            "concurrency, queues, clock_offset) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT (id) DO UPDATE SET "
             "host = excluded.host, pid = excluded.pid, started_at = excluded.started_at, "
             "heartbeat_at = excluded.heartbeat_at, state = excluded.state, "
             "concurrency = excluded.concurrency, queues = excluded.queues, stopped_at = NULL, "
-            "rss_bytes = NULL, cpu_percent = NULL, running = 0, processed = 0, status = NULL",
+            "rss_bytes = NULL, cpu_percent = NULL, running = 0, processed = 0, status = NULL, "
+            "clock_offset = excluded.clock_offset",
             (owner, host, pid or 0, at, at, WorkerState.RUNNING.value, concurrency,
-             ",".join(queues) or "*")))
+             ",".join(queues) or "*", clock_offset)))
 
     def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
-                  running: int | None = None, now: float | None = None) -> None:
+                  running: int | None = None, clock_offset: float | None = None,
+                  now: float | None = None) -> None:
         """Say this worker is alive and extend the leases of the jobs it runs."""
         db = self.db
         at = time.time() if now is None else now
@@ -69,9 +77,10 @@ class PostgresWorkers:
             conn.execute(
                 "UPDATE runner_worker SET heartbeat_at = %s, rss_bytes = coalesce(%s, rss_bytes), "
                 "cpu_percent = coalesce(%s, cpu_percent), running = %s, "
-                "processed = coalesce(%s, processed), status = coalesce(%s, status) WHERE id = %s",
+                "processed = coalesce(%s, processed), status = coalesce(%s, status), "
+                "clock_offset = coalesce(%s, clock_offset) WHERE id = %s",
                 (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
-                 processed, status, owner))
+                 processed, status, clock_offset, owner))
             if job_ids:
                 transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
 

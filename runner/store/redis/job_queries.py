@@ -103,5 +103,6 @@ class RedisQueries(JobIndex):
                 concurrency=integer(h.get(b"concurrency")), queues=text(h.get(b"queues")),
                 rss_bytes=_opt_int(h.get(b"rss_bytes")),
                 cpu_percent=number(h.get(b"cpu_percent")), running=integer(h.get(b"running")),
-                processed=integer(h.get(b"processed")), status=text(h.get(b"status"))))
+                processed=integer(h.get(b"processed")), status=text(h.get(b"status")),
+                clock_offset=number(h.get(b"clock_offset"))))
         return rows

@@ -27,26 +27,31 @@ class RedisWorkers(RedisBase):
     """:class:`runner.store.worker_presence.WorkersStore` on Redis."""
 
     def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
-                 now: float | None = None) -> None:
+                 clock_offset: float | None = None, now: float | None = None) -> None:
         at = time.time() if now is None else now
         host, pid = parse_worker_id(owner)
         key = self.k("worker", owner)
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(key)
-        pipe.hset(key, mapping={"id": owner, "host": host, "pid": pid or 0, "started_at": at,
-                                "heartbeat_at": at, "state": WorkerState.RUNNING.value,
-                                "concurrency": concurrency, "queues": ",".join(queues) or "*",
-                                "running": 0, "processed": 0})
+        fields = {"id": owner, "host": host, "pid": pid or 0, "started_at": at,
+                  "heartbeat_at": at, "state": WorkerState.RUNNING.value,
+                  "concurrency": concurrency, "queues": ",".join(queues) or "*",
+                  "running": 0, "processed": 0}
+        if clock_offset is not None:
+            fields["clock_offset"] = clock_offset
+        pipe.hset(key, mapping=fields)
         pipe.zadd(self.k("workers"), {owner: at})
         pipe.execute()
 
     def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
-                  running: int | None = None, now: float | None = None) -> None:
+                  running: int | None = None, clock_offset: float | None = None,
+                  now: float | None = None) -> None:
         at = time.time() if now is None else now
         fields = {"rss_bytes": rss_bytes, "cpu_percent": cpu_percent, "processed": processed,
-                  "status": status, "running": len(job_ids) if running is None else running}
+                  "status": status, "running": len(job_ids) if running is None else running,
+                  "clock_offset": clock_offset}
         flat: list[object] = []
         for name, value in fields.items():
             flat += [name, arg(value)]
@@ -118,6 +123,10 @@ class RedisWorkers(RedisBase):
             self.r.delete(self.k("worker", owner.decode()))
             self.r.zrem(self.k("workers"), owner)
         return len(old)
+
+    def server_time(self) -> float | None:
+        seconds, micros = self.r.time()
+        return seconds + micros / 1e6
 
     def attempt_log(self, owner: str) -> AttemptLog:
         return RunningFile(running_path(self.path, owner))

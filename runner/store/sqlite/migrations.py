@@ -35,7 +35,8 @@ from runner.store.tables import Event, Job, JobTotal, create_table_sql
 #: indexes leave waiting jobs out; partial indexes and triggers test a waiting state by
 #: comparisons (see runner.store.sqlite.conditions), not by an IN list; so do the CHECKs
 #: of ``runner_job`` and ``runner_event`` (both tables are copied into new ones).
-SCHEMA_VERSION = 4
+#: 5: ``runner_worker.clock_offset``, how far each worker's clock is from the store's.
+SCHEMA_VERSION = 5
 
 
 def _add_concurrency_key(conn: sqlite3.Connection) -> None:
@@ -83,6 +84,13 @@ def _to_4(conn: sqlite3.Connection) -> None:
         _rebuild(conn, model)
 
 
+def _to_5(conn: sqlite3.Connection) -> None:
+    """``runner_worker.clock_offset``: a nullable column, no row to rewrite."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_worker)")}
+    if "clock_offset" not in columns:
+        conn.execute("ALTER TABLE runner_worker ADD COLUMN clock_offset REAL")
+
+
 def _rebuild(conn: sqlite3.Connection, model: type[Model]) -> None:
     """Copy a table into a new one made from its model, keeping every rowid.
 
@@ -107,7 +115,7 @@ def _rebuild(conn: sqlite3.Connection, model: type[Model]) -> None:
 
 #: target version -> the step that migrates a file from the version before it.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    2: _add_concurrency_key, 3: _to_3, 4: _to_4}
+    2: _add_concurrency_key, 3: _to_3, 4: _to_4, 5: _to_5}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:

@@ -23,17 +23,23 @@ class SqliteWorkers:
     def attempt_log(self, owner: str) -> AttemptLog:
         return RunningFile(running_path(self.db.path, owner))
 
+    def server_time(self) -> float | None:
+        return None  # every process of a file reads this host's clock
+
     def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
-                 now: float | None = None) -> None:
-        return _workers.register(self.db, owner, concurrency=concurrency, queues=queues, now=now)
+                 clock_offset: float | None = None, now: float | None = None) -> None:
+        return _workers.register(self.db, owner, concurrency=concurrency, queues=queues,
+                                 clock_offset=clock_offset, now=now)
 
     def heartbeat(self, owner: str, job_ids: list[str], *, lease_seconds: float,
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
-                  running: int | None = None, now: float | None = None) -> None:
+                  running: int | None = None, clock_offset: float | None = None,
+                  now: float | None = None) -> None:
         return _workers.heartbeat(self.db, owner, job_ids, lease_seconds=lease_seconds,
                                   rss_bytes=rss_bytes, cpu_percent=cpu_percent,
-                                  processed=processed, status=status, running=running, now=now)
+                                  processed=processed, status=status, running=running,
+                                  clock_offset=clock_offset, now=now)
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:
         return _workers.mark_stopped(self.db, owner, now)

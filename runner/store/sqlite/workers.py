@@ -36,21 +36,22 @@ from runner.store.states import JobState, WorkerState, sql_is
 
 
 def register(db: Database, owner: str, *, concurrency: int, queues: tuple[str, ...],
-             now: float | None = None) -> None:
+             clock_offset: float | None = None, now: float | None = None) -> None:
     """Record a worker process as running."""
     at = time.time() if now is None else now
     host, pid = parse_worker_id(owner)
     db.write(lambda c: c.execute(
         "INSERT OR REPLACE INTO runner_worker (id, host, pid, started_at, heartbeat_at, state, "
-        "concurrency, queues) VALUES (?,?,?,?,?,?,?,?)",
+        "concurrency, queues, clock_offset) VALUES (?,?,?,?,?,?,?,?,?)",
         (owner, host, pid or 0, at, at, WorkerState.RUNNING.value, concurrency,
-         ",".join(queues) or "*")))
+         ",".join(queues) or "*", clock_offset)))
 
 
 def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: float,
               rss_bytes: int | None = None, cpu_percent: float | None = None,
               processed: int | None = None, status: str | None = None,
-              running: int | None = None, now: float | None = None) -> None:
+              running: int | None = None, clock_offset: float | None = None,
+              now: float | None = None) -> None:
     """Say this worker is alive and extend the leases of the jobs it runs.
 
     ``running`` counts the jobs a thread runs now; the other ``job_ids`` are
@@ -62,9 +63,10 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
         conn.execute(
             "UPDATE runner_worker SET heartbeat_at=?, rss_bytes=coalesce(?, rss_bytes), "
             "cpu_percent=coalesce(?, cpu_percent), running=?, "
-            "processed=coalesce(?, processed), status=coalesce(?, status) WHERE id=?",
+            "processed=coalesce(?, processed), status=coalesce(?, status), "
+            "clock_offset=coalesce(?, clock_offset) WHERE id=?",
             (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
-             processed, status, owner))
+             processed, status, clock_offset, owner))
         if job_ids:
             transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
 
