@@ -120,6 +120,10 @@ class WorkerSection:
     """How long a claim stays valid without a heartbeat extending it."""
     heartbeat_interval: float = 5.0
     """Seconds between heartbeats, lease extensions and reaper passes."""
+    max_clock_drift: float = 0.0
+    """Seconds this host's clock may differ from the PostgreSQL or Redis server's before
+    the worker warns and health fails (0 = a quarter of ``lease_seconds``; see
+    :mod:`runner.clock_drift`)."""
     crash_limit: int = 3
     """A job that was running when its worker died this many times goes to dead."""
     stuck_grace: float = 10.0
@@ -464,7 +468,7 @@ def _check(s: Settings, where: str) -> None:
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
-                "stuck_grace", "isolation_limit", "priority_aging"):
+                "stuck_grace", "isolation_limit", "priority_aging", "max_clock_drift"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):

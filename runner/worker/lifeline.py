@@ -4,7 +4,9 @@ Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``)
 records the worker's liveness and resources, extends the leases of the jobs it
 runs (and of those whose outcome is not written yet), writes such outcomes,
 writes off jobs stuck past their timeout (:mod:`runner.worker.stalls`), and returns
-orphaned jobs of dead workers to the queue.
+orphaned jobs of dead workers to the queue. Each pass first measures this host's
+clock against the server's (:mod:`runner.worker.clock_check`): leases are written
+and judged allowing for the offset.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import psutil
 
 from runner.config import Settings
 from runner.store.job_storage import JobStorage
+from runner.worker.clock_check import ClockCheck
 from runner.worker.stalls import StallWatch
 
 logger = logging.getLogger(__name__)
@@ -28,9 +31,10 @@ class Lifeline:
 
     def __init__(self, storage: JobStorage, settings: Settings, owner: str, *,
                  status: Callable[[], str | None] | None = None,
-                 stalls: StallWatch | None = None) -> None:
+                 stalls: StallWatch | None = None, clock: ClockCheck | None = None) -> None:
         self.storage = storage
         self.stalls = stalls
+        self.clock = clock
         self.settings = settings
         self.owner = owner
         self.status = status
@@ -82,21 +86,28 @@ class Lifeline:
                 self.stalls.check()  # before the heartbeat: a stuck job's lease is not extended
             except Exception:
                 logger.exception("looking for stuck jobs failed")
+        lease, judged_at, offset = w.lease_seconds, at, None
+        if self.clock is not None:
+            try:
+                offset = self.clock.measure()
+            except Exception:  # the heartbeat below fails too, and says why
+                logger.debug("reading the server's clock failed", exc_info=True)
+            lease, judged_at = self.clock.lease(), self.clock.judging_time(at)
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)
         self.last_cpu_percent = cpu
         self.storage.store.heartbeat(self.owner, self.storage.inflight_ids(),
-                  lease_seconds=w.lease_seconds, rss_bytes=rss, cpu_percent=cpu,
+                  lease_seconds=lease, rss_bytes=rss, cpu_percent=cpu,
                   running=self.storage.running_count(), processed=self.storage.processed,
-                  status=self.status() if self.status else None, now=at)
+                  status=self.status() if self.status else None, clock_offset=offset, now=at)
         self.last_beat = at
         if self.storage.pending_outcomes:
             # Outcomes a failed write left queued: do not wait for the next claim,
             # which a held queue (disk full, memory) may not make for a long time.
             self.storage.try_flush_acks()
         recovery = self.storage.store.recover_orphans(crash_limit=w.crash_limit, me=self.owner,
-                                                     now=at)
+                                                     now=judged_at)
         if recovery.requeued or recovery.buried:
             logger.warning("recovered orphaned jobs: %d requeued, %d dead (worker died)",
                            len(recovery.requeued), len(recovery.buried))

@@ -42,6 +42,7 @@ from runner.store.job_storage import JobStorage
 from runner.store.owners import make_worker_id
 from runner.task import TaskRegistry, unknown_task_sections
 from runner.worker.cancels import CancelWatch
+from runner.worker.clock_check import ClockCheck
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations
 from runner.worker.stalls import StallWatch
@@ -194,6 +195,7 @@ class Manager:
         self.ops: Operations | None = None
         self.stalls: StallWatch | None = None
         self.cancels: CancelWatch | None = None
+        self.clock: ClockCheck | None = None
         self.exit_code = 0
         #: Stop signals received before :meth:`run` took over the handlers (still appended to).
         self.early_signals = early_signals if early_signals is not None else []
@@ -214,11 +216,16 @@ class Manager:
         if reclaim:
             logger.warning("%s: %s", jobs.store.location, reclaim)
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
-        jobs.store.register(self.owner, concurrency=threads, queues=self.queues)
+        # Before the first lease is judged or written: see runner.clock_drift.
+        self.clock = clock = ClockCheck(jobs, self.settings, self.owner)
+        offset = clock.measure()
+        jobs.store.register(self.owner, concurrency=threads, queues=self.queues,
+                            clock_offset=offset)
         paused = [name for name, section in self.settings.queues.items() if section.paused]
         jobs.store.seed_pauses("queue", paused, now=time.time())
         recovery = jobs.store.recover_orphans(crash_limit=self.settings.worker.crash_limit,
-                                              me=self.owner)
+                                              me=self.owner,
+                                              now=clock.judging_time(time.time()))
         if recovery.requeued or recovery.buried:
             logger.warning("start-up recovery: %d jobs of dead workers requeued, %d dead",
                            len(recovery.requeued), len(recovery.buried))
@@ -295,7 +302,7 @@ class Manager:
             self.cancels = CancelWatch(self.huey, jobs)
             self.cancels.start()
         self.lifeline = Lifeline(jobs, self.settings, self.owner, status=self._status,
-                                 stalls=self.stalls)
+                                 stalls=self.stalls, clock=self.clock)
         self.lifeline.start()
         ops.start()
         if self.scheduler is not None:

@@ -15,7 +15,7 @@ Reloaded on SIGHUP: ``[worker] log_level`` and ``[logging]``, ``[retention]``,
 ``max_memory_mb`` and ``min_free_disk_mb``. Needing a restart: ``[runner]``,
 ``[database]``, ``[metrics]``, and ``[worker]`` ``max_concurrent_tasks``,
 ``queues``, ``queue_type``, ``shutdown_timeout``, ``lease_seconds``,
-``heartbeat_interval``, ``poll_interval``.
+``heartbeat_interval``, ``poll_interval``, ``max_clock_drift``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class ConsumerThreads(Protocol):
 logger = logging.getLogger(__name__)
 
 _RESTART_ONLY = ("max_concurrent_tasks", "queues", "queue_type", "shutdown_timeout",
-                 "lease_seconds", "heartbeat_interval", "poll_interval")
+                 "lease_seconds", "heartbeat_interval", "poll_interval", "max_clock_drift")
 
 
 class Operations:

@@ -65,7 +65,6 @@ def _beats(store: Store, node: str, count: int) -> None:
              message=f"{count} heartbeats of {node}")
 
 
-@pytest.mark.xfail(strict=True, reason="a host whose clock is off re-runs running jobs")
 @pytest.mark.parametrize("skewed", ["ahead", "behind"])
 def test_a_running_job_is_not_run_again_because_a_hosts_clock_is_off(
         shared, skewed, tmp_path, make_worker, record_file):

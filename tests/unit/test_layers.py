@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.config", "runner.sections", "runner.ids",
               "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
-              "runner.flow",
+              "runner.flow", "runner.clock_drift",
               "runner.envfile", "runner.section_environment"]},
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.huey_consumer", "runner.huey_api", "runner.eta",

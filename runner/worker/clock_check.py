@@ -1,0 +1,78 @@
+"""This worker's clock against the server's: measured at start and with every heartbeat.
+
+The rule and what follows from an offset are in :mod:`runner.clock_drift`. Here:
+one round trip to the store's clock (:meth:`Store.server_time`) per measure, a
+warning when the offset goes past the limit (and again when it grows by as
+much again), a note when it comes back, and the claims' lease lengthened while
+this clock is behind. A store without a clock of its own (SQLite) is never
+measured: every process of a file shares this host's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from runner import clock_drift
+from runner.config import Settings
+from runner.durations import age
+from runner.store.job_storage import JobStorage
+from runner.store.owners import node_of
+
+logger = logging.getLogger(__name__)
+
+
+class ClockCheck:
+    """The offset of this host's clock from the server's, as last measured."""
+
+    def __init__(self, storage: JobStorage, settings: Settings, owner: str, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.lease_seconds = settings.worker.lease_seconds
+        self.limit = clock_drift.drift_limit(settings.worker)
+        self.host = node_of(owner)
+        self.offset: float | None = None
+        """Seconds this clock is ahead of the server's (negative: behind); None until
+        measured, and always on SQLite."""
+        self._warned: float | None = None  # the offset last warned about, while past the limit
+
+    def measure(self) -> float | None:
+        """Read the server's clock once; returns the offset now in force.
+
+        A reading whose round trip took longer than half the limit is dropped (the
+        previous one stays): it cannot tell an offset that small.
+        """
+        sent = self.clock()
+        server = self.storage.store.server_time()
+        received = self.clock()
+        if server is None or received - sent > self.limit / 2:
+            return self.offset
+        self.offset = offset = clock_drift.measured_offset(sent, server, received)
+        self.storage.lease_seconds = clock_drift.lease_for(self.lease_seconds, offset)
+        self._report(offset)
+        return offset
+
+    def judging_time(self, now: float) -> float:
+        """``now`` as leases are judged: by the server's clock when this one is ahead."""
+        return clock_drift.judging_time(now, self.offset)
+
+    def lease(self) -> float:
+        """The lease length heartbeats and claims write (longer while this clock is behind)."""
+        return clock_drift.lease_for(self.lease_seconds, self.offset)
+
+    def _report(self, offset: float) -> None:
+        if not clock_drift.over_limit(offset, self.limit):
+            if self._warned is not None:
+                logger.info("%s: within the limit (%s) again",
+                            clock_drift.describe(self.host, offset), age(self.limit))
+                self._warned = None
+            return
+        if self._warned is not None and abs(offset - self._warned) <= self.limit:
+            return
+        self._warned = offset
+        logger.warning("%s (limit %s, [worker] max_clock_drift): %s. Synchronise the clocks "
+                       "of this host and the server (NTP)",
+                       clock_drift.describe(self.host, offset), age(self.limit),
+                       clock_drift.consequence(offset))
