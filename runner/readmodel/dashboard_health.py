@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from runner.clock_drift import drift_limit, server_age
 from runner.config import Settings
 from runner.readmodel.dashboard import has_table, oldest_due_by_queue
 from runner.readmodel.health import (
     PAUSED_PREFIX,
     HealthFacts,
     HealthReport,
+    clock_offsets,
     evaluate,
     health_settings,
     heartbeat_limit,
@@ -33,6 +35,7 @@ class HealthLimits:
     heartbeat_max_age: float
     max_waiting_age: float
     max_schedule_lag: float
+    max_clock_drift: float = 0.0
 
 
 def health_limits(settings: Settings | None) -> HealthLimits:
@@ -44,7 +47,7 @@ def health_limits(settings: Settings | None) -> HealthLimits:
     chosen = settings or Settings()
     section = health_settings(chosen)
     return HealthLimits(heartbeat_limit(chosen, section), section.max_waiting_age,
-                        section.max_schedule_lag)
+                        section.max_schedule_lag, drift_limit(chosen.worker))
 
 
 def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
@@ -52,14 +55,17 @@ def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
     """``ok``, or the first reason the runner is unhealthy."""
     at = time.time() if now is None else now
     workers = store.list_workers()
-    fresh = min((at - w.heartbeat_at for w in workers), default=None)
+    fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
+                default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
                    if w.status and w.status.startswith(PAUSED_PREFIX)), None)
     held = paused_queues(store)
     waiting = {queue: max(0.0, at - oldest) for queue, oldest in oldest_due_by_queue(store, at)
                if oldest is not None and queue not in held}
     lags = schedule_lags(store, at) if has_table(store, "runner_schedule") else None
-    facts = HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, None, paused)
+    facts = HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, None, paused,
+                        clock_offsets=clock_offsets(workers, at, limits.heartbeat_max_age))
     return evaluate(facts, heartbeat_max_age=limits.heartbeat_max_age,
                     max_waiting_age=limits.max_waiting_age,
-                    max_schedule_lag=limits.max_schedule_lag)
+                    max_schedule_lag=limits.max_schedule_lag,
+                    max_clock_drift=limits.max_clock_drift)

@@ -7,7 +7,10 @@ facts from the database.
 
 ``[health]`` keys: ``heartbeat_max_age`` (0 = three heartbeat intervals, at
 least 10 s), ``max_waiting_age`` (600 s; 0 disables), ``max_schedule_lag``
-(300 s; 0 disables), ``quick_check`` (true).
+(300 s; 0 disables), ``quick_check`` (true). A worker whose clock is further
+from the server's than ``[worker] max_clock_drift`` (:mod:`runner.clock_drift`)
+fails it too; heartbeats are aged by the server's clock, so such a worker
+does not also look silent.
 
 A full disk stops heartbeats too, so when they are stale the check looks at
 the disk and says "disk full" rather than "heartbeat is stale".
@@ -17,15 +20,17 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
+from runner.clock_drift import describe, drift_limit, over_limit, server_age
 from runner.config import Settings
 from runner.durations import age
 from runner.errors import DiskFull
 from runner.readmodel.metrics import schedule_lags
 from runner.sections import HealthSection
 from runner.store.backend import Store
+from runner.store.rows import WorkerRow
 
 #: Worker status prefix that the resource guard writes while claims are held.
 PAUSED_PREFIX = "paused:"
@@ -60,6 +65,9 @@ class HealthFacts:
     """A job past its timeout, or a thread written off, from a worker's status."""
     disk_problem: str | None = None
     """Why the database cannot be written (no room), looked at when heartbeats are stale."""
+    clock_offsets: Mapping[str, float] = field(default_factory=dict)
+    """Per host, how far its workers' clock is ahead of the server's (negative: behind),
+    of workers with a fresh heartbeat that measured it."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,39 @@ def schedule_lag_problem(lags: Mapping[str, float] | None, limit: float) -> str 
     return f"scheduler lagging: schedule '{name}' is {age(lag)} late (limit {age(limit)})"
 
 
+def clock_problem(offsets: Mapping[str, float], limit: float) -> str | None:
+    """The host whose clock is furthest from the server's, past ``limit``, described; None
+    when every clock is within it."""
+    if not offsets or not limit:
+        return None
+    host, offset = max(offsets.items(), key=lambda item: abs(item[1]))
+    if not over_limit(offset, limit):
+        return None
+    problem = f"clock drift: {describe(host, offset)} (limit {age(limit)})"
+    if len(offsets) > 1 and all(over_limit(o, limit) and abs(o - offset) <= limit
+                                for o in offsets.values()):
+        # Every host off by about as much, the same way: the odd one out is the server.
+        problem += "; every worker's clock is about as far off, so the server's may be wrong"
+    return problem
+
+
+def clock_offsets(workers: Iterable[WorkerRow], now: float,
+                  heartbeat_max_age: float | None) -> dict[str, float]:
+    """Per host, the measured clock offset furthest from zero among its workers whose
+    heartbeat is fresh (a dead worker's last measure is no longer anyone's problem)."""
+    found: dict[str, float] = {}
+    for w in workers:
+        if w.clock_offset is None or (heartbeat_max_age is not None and server_age(
+                w.heartbeat_at, w.clock_offset, now) > heartbeat_max_age):
+            continue
+        if abs(w.clock_offset) >= abs(found.get(w.host, 0.0)):
+            found[w.host] = w.clock_offset
+    return found
+
+
 def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: float,
-             max_schedule_lag: float) -> HealthReport:
-    """Decide health from the facts (pure)."""
+             max_schedule_lag: float, max_clock_drift: float = 0.0) -> HealthReport:
+    """Decide health from the facts (pure); a limit of 0 is not checked."""
     if facts.database_problem:
         return HealthReport(False, f"database: {facts.database_problem}")
     if facts.disk_problem:
@@ -98,6 +136,10 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
         return HealthReport(False, f"worker not claiming: {facts.paused}")
     if facts.stalled:
         return HealthReport(False, f"worker stalled: {facts.stalled}")
+    # Before the queues: a host whose clock is behind leaves due jobs waiting.
+    drift = clock_problem(facts.clock_offsets, max_clock_drift)
+    if drift:
+        return HealthReport(False, drift)
     if max_waiting_age:
         for queue, waited in sorted(facts.oldest_waiting.items(), key=lambda i: -i[1]):
             if waited > max_waiting_age:
@@ -130,7 +172,8 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
         lags = schedule_lags(store, at)
     except Exception as exc:
         return HealthFacts(None, {}, None, database_problem=str(exc))
-    fresh = min((at - w.heartbeat_at for w in workers), default=None)
+    fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
+                default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
                    if w.status and w.status.startswith(PAUSED_PREFIX)), None)
     held = paused_queues(store)
@@ -142,7 +185,7 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
     if heartbeat_max_age is not None and (fresh is None or fresh > heartbeat_max_age):
         disk = disk_problem(store, min_free_disk_mb)
     return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused,
-                       stalled, disk)
+                       stalled, disk, clock_offsets(workers, at, heartbeat_max_age))
 
 
 def disk_problem(store: Store, min_free_disk_mb: int = 0) -> str | None:
@@ -184,4 +227,5 @@ def check(store: Store, settings: Settings, *, paused: str | None = None,
         facts = replace(facts, paused=paused)
     return evaluate(facts, heartbeat_max_age=limit,
                     max_waiting_age=section.max_waiting_age,
-                    max_schedule_lag=section.max_schedule_lag)
+                    max_schedule_lag=section.max_schedule_lag,
+                    max_clock_drift=drift_limit(settings.worker))

@@ -9,6 +9,9 @@ import sys
 import threading
 import time
 
+import pytest
+
+from runner.readmodel.health import HealthReport, evaluate, gather
 from runner.store.backend import Store
 from runner.store.rows import JobFilter
 from runner.store.sqlite import SqliteStore
@@ -107,6 +110,19 @@ def test_a_workers_clock_offset_is_listed_with_it_until_it_registers_again(store
     assert store.list_workers()[0].clock_offset == 42.25
     store.register(OWNER, concurrency=1, queues=(), now=T0 + 3)
     assert store.list_workers()[0].clock_offset is None
+
+
+def test_health_names_a_worker_whose_clock_is_off_and_ages_its_heartbeat_by_the_server(
+        store):
+    # A worker 120 s behind the server beat 2 s ago by the server's clock (T0).
+    store.register(OWNER, concurrency=1, queues=(), clock_offset=-120.0, now=T0 - 122.0)
+    facts = gather(store, quick_check=False, now=T0, heartbeat_max_age=10.0)
+    assert facts.newest_heartbeat_age == pytest.approx(2.0)
+    assert facts.clock_offsets == {"worker-host-a": -120.0}
+    report = evaluate(facts, heartbeat_max_age=10.0, max_waiting_age=600.0,
+                      max_schedule_lag=300.0, max_clock_drift=15.0)
+    assert report == HealthReport(False, "clock drift: worker-host-a's clock is 2m00s behind "
+                                         "the server's (limit 15.0s)")
 
 
 # -- wake-ups ----------------------------------------------------------------------------

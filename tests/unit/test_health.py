@@ -8,7 +8,15 @@ import time
 import pytest
 
 from runner.cli import main as cli
-from runner.readmodel.health import HealthFacts, HealthReport, evaluate, schedule_lag_problem
+from runner.readmodel.health import (
+    HealthFacts,
+    HealthReport,
+    clock_offsets,
+    clock_problem,
+    evaluate,
+    schedule_lag_problem,
+)
+from runner.store.rows import WorkerRow
 from tests import jobs
 from tests.conftest import write_settings
 from tests.unit.test_metrics import add_schedule_row
@@ -76,6 +84,45 @@ def test_evaluate_is_a_pure_decision(facts, reason):
     report = evaluate(facts, **LIMITS)
     assert report.ok == (reason == "ok")
     assert reason in report.reason
+
+
+@pytest.mark.parametrize("offsets, reason", [
+    ({"a": 14.0, "b": -14.0}, "ok"),
+    ({"a": 0.1, "b": 120.0}, "clock drift: b's clock is 2m00s ahead of the server's (limit "
+                             "15.0s)"),
+    ({"a": -20.0}, "clock drift: a's clock is 20.0s behind the server's"),
+])
+def test_a_worker_whose_clock_runs_off_the_servers_past_the_limit_is_unhealthy(offsets,
+                                                                                reason):
+    # Its queue also waits (a host behind finds due jobs not due yet): the drift is named.
+    facts = HealthFacts(1.0, {"q": 601.0 if reason != "ok" else 1.0}, None,
+                        clock_offsets=offsets)
+    report = evaluate(facts, **LIMITS, max_clock_drift=15.0)
+    assert report.ok == (reason == "ok")
+    assert report.reason.startswith(reason)
+
+
+def test_when_every_worker_is_as_far_off_the_servers_clock_is_suspected():
+    alike = clock_problem({"a": 3600.0, "b": 3601.0}, 15.0)
+    assert alike.startswith("clock drift: b's clock is 1h00m ahead")  # the furthest
+    assert alike.endswith("so the server's may be wrong")
+    assert not clock_problem({"a": 3600.0, "b": 0.5}, 15.0).endswith("may be wrong")
+    assert clock_problem({"a": 3600.0}, 0) is None  # 0: not checked
+
+
+def _worker(host: str, heartbeat_at: float, offset: float | None) -> WorkerRow:
+    return WorkerRow(f"{host}:1:1", host, 1, 0.0, heartbeat_at, None, "running", 1, None,
+                     None, None, 0, 0, None, offset)
+
+
+def test_offsets_come_from_live_workers_that_measured_them_by_server_time():
+    now = 1_700_000_000.0
+    workers = [_worker("ahead", now + 120.0, 120.0),  # fresh, by the server's clock
+               _worker("behind", now - 120.0, -120.0),  # fresh too
+               _worker("gone", now - 600.0, 300.0),  # its last heartbeat is 15 min old
+               _worker("sqlite", now, None)]
+    assert clock_offsets(workers, now, heartbeat_max_age=10.0) == {"ahead": 120.0,
+                                                                   "behind": -120.0}
 
 
 def test_schedule_lag_check_names_the_worst_schedule():
