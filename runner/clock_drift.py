@@ -52,6 +52,13 @@ def describe(host: str, offset: float) -> str:
     return f"{host}'s clock is {_amount(offset)} {side} the server's"
 
 
+def signed(offset: float | None) -> str:
+    """'+2m00s' ahead, '-250ms' behind, '-' when not measured (the lists of workers)."""
+    if offset is None:
+        return "-"
+    return ("+" if offset >= 0 else "-") + _amount(offset)
+
+
 def consequence(offset: float) -> str:
     """What an offset does to the jobs (see the module docstring), for the worker's log."""
     shift = _amount(offset)

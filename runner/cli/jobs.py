@@ -10,6 +10,7 @@ from typing import Any
 from runner import control as actions
 from runner.cli import checks
 from runner.cli.format import age, key_values, progress, table, when
+from runner.clock_drift import drift_limit, over_limit, server_age, signed
 from runner.errors import ConfigError, InvalidAction, SerializationError, UnknownTask
 from runner.printable import block, one_line
 from runner.registry import registered_tasks
@@ -181,13 +182,22 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
+    limit = drift_limit(ctx.settings.worker)
     rows = ctx.store.list_workers(include_stopped=args.all)
-    print(table(["WORKER", "STATE", "HEARTBEAT", "THREADS", "RUNNING", "RSS", "CPU", "QUEUES"],
+    print(table(["WORKER", "STATE", "HEARTBEAT", "CLOCK", "THREADS", "RUNNING", "RSS", "CPU",
+                 "QUEUES"],
                 [(w.id, "dead (process gone)" if w.state == "running" and worker_gone(w.id)
-                  else w.state, f"{age(now - w.heartbeat_at)} ago", w.concurrency, w.running,
+                  else w.state, f"{age(server_age(w.heartbeat_at, w.clock_offset, now))} ago",
+                  _clock(w.clock_offset, limit), w.concurrency, w.running,
                   f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
                   w.queues) for w in rows]))
     return 0
+
+
+def _clock(offset: float | None, limit: float) -> str:
+    """How far a worker's clock is from the server's; past the limit, said so."""
+    over = f" (over {age(limit)})" if over_limit(offset, limit) else ""
+    return signed(offset) + over
 
 
 def _refuse_stray(settings: Any, section: str, what: str, unknown: list[str],

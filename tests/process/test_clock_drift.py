@@ -6,6 +6,9 @@ and a node name of its own, as a second host would.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from runner.runner_huey import RunnerHuey
 from runner.store.backend import Store
 from tests import jobs
 from tests.clock_support import skewed_clock
-from tests.conftest import read_records, wait_for
+from tests.conftest import ROOT, read_records, wait_for
 from tests.postgres_support import fresh_schema
 from tests.process.test_postgres import postgres_settings
 from tests.redis_support import new_prefix, redis_or_skip, redis_settings
@@ -92,3 +95,37 @@ def test_a_running_job_is_not_run_again_because_a_hosts_clock_is_off(
     gate.touch()
     assert result.get(blocking=True, timeout=30) == "run"
     assert read_records(record_file) == ["run"]
+
+
+def _cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    return subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={**env, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_worker_whose_clock_runs_ahead_is_warned_and_fails_health(shared, make_worker):
+    settings, store = shared
+    # Given a worker on a host whose clock is right
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-a")
+    wait_for(lambda: any(w.clock_offset is not None for w in store.list_workers()),
+             message="host-a to measure its clock")
+    assert _cli(settings, "health").stdout.strip() == "ok"
+    # When a worker starts on a host whose clock runs SKEW seconds ahead
+    ahead = make_worker(settings=settings, RUNNER_NODE_NAME="host-b", **skewed_clock(SKEW))
+    # Then it says so, naming its host, the drift and what follows
+    warning = wait_for(lambda: next((line for line in ahead.output().splitlines()
+                                     if "WARNING" in line and "clock" in line), None),
+                       message="the warning of host-b")
+    assert "host-b's clock is 2m00s ahead of the server's (limit 1.0s" in warning
+    assert "start 2m00s early on this host" in warning
+    # and health fails, naming it
+    health = _cli(settings, "health")
+    assert health.returncode == 1
+    assert health.stdout.strip() == ("unhealthy: clock drift: host-b's clock is 2m00s ahead "
+                                     "of the server's (limit 1.0s)")
+    # and the list of workers shows each one's clock
+    listed = {line.split()[0].split(":")[0]: line for line in
+              _cli(settings, "workers").stdout.splitlines()[1:]}
+    assert "+2m00s (over 1.0s)" in listed["host-b"]
+    assert "(over" not in listed["host-a"]

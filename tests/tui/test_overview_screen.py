@@ -118,3 +118,24 @@ def test_a_queue_name_with_brackets_reads_as_it_is(huey):
         assert Text.from_markup(app.screen.query_one(KeyedTable).get_row(name)[0]).plain == name
 
     drive(make_app(db=huey.jobs.path, refresh=60), scenario)
+
+
+def test_a_worker_whose_clock_is_off_shows_its_drift_and_the_banner_names_it(dashboard, seeded):
+    now = time.time()
+    db = Database(seeded.path)
+    # Offsets as workers on PostgreSQL or Redis record them (a SQLite worker has none)
+    workers.register(db, "host-a:1:1", concurrency=2, queues=(), clock_offset=0.02, now=now)
+    workers.register(db, "host-b:2:1", concurrency=2, queues=(), clock_offset=-120.0,
+                     now=now - 121)  # it beat 1 s ago, by a clock two minutes behind
+    db.close()
+
+    async def scenario(app, pilot):
+        table = app.screen.query_one("#workers", KeyedTable)
+        a, b = table.get_row("host-a:1:1"), table.get_row("host-b:2:1")
+        assert (a[1], a[3]) == ("running", "+20ms")
+        assert (b[1], b[3]) == ("running", "[red]-2m00s[/]")
+        assert "stale" not in b[2]
+        assert text(app, "#health") == ("UNHEALTHY: clock drift: host-b's clock is 2m00s "
+                                        "behind the server's (limit 15.0s)")
+
+    drive(dashboard(clock=lambda: now), scenario)

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
+from runner.clock_drift import over_limit, server_age, signed
 from runner.readmodel.dashboard import (
     RECENT_SAMPLE,
     QueueLoad,
@@ -35,7 +36,7 @@ QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"), ("running", "runnin
                  ("oldest", "oldest waiting"), ("rate", "done/min"), ("p50", "p50"),
                  ("p95", "p95")]
 WORKER_COLUMNS = [("worker", "host/pid"), ("state", "state"), ("heartbeat", "heartbeat"),
-                  ("rss", "RSS"), ("cpu", "CPU"), ("running", "running"),
+                  ("clock", "clock"), ("rss", "RSS"), ("cpu", "CPU"), ("running", "running"),
                   ("prefetched", "prefetched"), ("processed", "processed"),
                   ("jobs", "current jobs")]
 WORKER_NARROW = [("worker", 14), ("state", 7), ("heartbeat", 14), ("running", 7),
@@ -170,14 +171,17 @@ class OverviewScreen(DataScreen):
                                 fmt.duration(t.p50) if t else "-",
                                 fmt.duration(t.p95) if t else "-")))
         self.query_one("#queues", KeyedTable).sync(rows)
-        stale_after = self.dashboard.limits.heartbeat_max_age
+        limits = self.dashboard.limits
         self.query_one("#workers", KeyedTable).sync([
-            (w.worker.id, self._worker_cells(w, data.now, stale_after)) for w in data.workers])
+            (w.worker.id, self._worker_cells(w, data.now, limits.heartbeat_max_age,
+                                             limits.max_clock_drift))
+            for w in data.workers])
 
     @staticmethod
-    def _worker_cells(load: WorkerLoad, now: float, stale_after: float) -> tuple:
+    def _worker_cells(load: WorkerLoad, now: float, stale_after: float,
+                      max_drift: float) -> tuple:
         w = load.worker
-        beat = now - w.heartbeat_at
+        beat = server_age(w.heartbeat_at, w.clock_offset, now)
         heartbeat = fmt.age(beat) + " ago"
         state = w.state
         if worker_gone(w.id):
@@ -189,9 +193,13 @@ class OverviewScreen(DataScreen):
         if len(load.jobs) > 4:
             jobs += f" +{len(load.jobs) - 4}"
         cpu = "-" if w.cpu_percent is None else f"{w.cpu_percent:.0f}%"
+        # How far its clock is from the server's; red past the limit `health` checks
+        clock = signed(w.clock_offset)
+        if over_limit(w.clock_offset, max_drift):
+            clock = f"[red]{clock}[/]"
         # The heartbeat says how many jobs threads run; the rest it holds are prefetched.
         running = min(w.running, len(load.jobs))
-        return (f"{w.host}/{w.pid}", state, heartbeat, fmt.size(w.rss_bytes), cpu,
+        return (f"{w.host}/{w.pid}", state, heartbeat, clock, fmt.size(w.rss_bytes), cpu,
                 f"{running}/{w.concurrency}", fmt.count(len(load.jobs) - running),
                 fmt.count(w.processed), jobs or "-")
 
