@@ -41,17 +41,20 @@ class ClockCheck:
     def measure(self) -> float | None:
         """Read the server's clock once; returns the offset now in force.
 
-        A reading whose round trip took longer than half the limit is dropped (the
-        previous one stays): it cannot tell an offset that small.
+        A reading is off by at most half its round trip. One whose round trip took
+        longer than half the limit is dropped when there is an earlier one to keep;
+        the first is kept whatever it took (better than none: it decides the first
+        leases), but warned about only when it is past the limit however it is off.
         """
         sent = self.clock()
         server = self.storage.store.server_time()
         received = self.clock()
-        if server is None or received - sent > self.limit / 2:
+        error = (received - sent) / 2
+        if server is None or (self.offset is not None and error > self.limit / 4):
             return self.offset
         self.offset = offset = clock_drift.measured_offset(sent, server, received)
         self.storage.lease_seconds = clock_drift.lease_for(self.lease_seconds, offset)
-        self._report(offset)
+        self._report(offset, error)
         return offset
 
     def judging_time(self, now: float) -> float:
@@ -62,8 +65,8 @@ class ClockCheck:
         """The lease length heartbeats and claims write (longer while this clock is behind)."""
         return clock_drift.lease_for(self.lease_seconds, self.offset)
 
-    def _report(self, offset: float) -> None:
-        if not clock_drift.over_limit(offset, self.limit):
+    def _report(self, offset: float, error: float) -> None:
+        if not clock_drift.over_limit(offset, self.limit + error):
             if self._warned is not None:
                 logger.info("%s: within the limit (%s) again",
                             clock_drift.describe(self.host, offset), age(self.limit))

@@ -151,3 +151,28 @@ def test_a_sqlite_worker_has_no_clock_to_measure(tmp_path):
     assert check.measure() is None
     assert (check.lease(), check.judging_time(T0), storage.lease_seconds) == (60.0, T0, 60.0)
     storage.store.close()
+
+
+class SlowServer:
+    """A store whose clock reading takes ``delay`` seconds of this host's clock."""
+
+    def __init__(self, clock: SkewedClock) -> None:
+        self.clock, self.delay = clock, 0.0
+
+    def server_time(self) -> float:
+        now = time.time()
+        self.clock.skew += self.delay  # the time the reading took, by this host's clock
+        return now
+
+
+def test_a_slow_reading_counts_only_where_it_can_tell(checked, caplog):
+    check, clock, storage = checked
+    storage.store = server = SlowServer(clock)
+    clock.skew, server.delay = 14.0, 12.0  # read in 12 s: off by 20 s, give or take 6
+    assert check.measure() == pytest.approx(20.0, abs=0.5)  # the first one counts ...
+    assert storage.lease_seconds == 60.0  # (an offset ahead does not lengthen leases)
+    assert not caplog.records  # ... but cannot tell 20 s from within the limit of 15
+    clock.skew, server.delay = 0.0, 0.0
+    assert abs(check.measure()) < 0.5
+    clock.skew, server.delay = 60.0, 12.0
+    assert abs(check.measure()) < 0.5  # dropped: the earlier reading stays
