@@ -38,6 +38,7 @@ from runner.errors import (
     RunnerError,
     ScheduleNotFound,
     SerializationError,
+    TaskAborted,
     TaskTimeout,
     UnknownTask,
 )
@@ -69,5 +70,5 @@ __all__ = [
     # errors
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
-    "EventNotFound", "TaskTimeout", "ScheduleNotFound", "InvalidAction",
+    "EventNotFound", "TaskTimeout", "TaskAborted", "ScheduleNotFound", "InvalidAction",
 ]

@@ -171,3 +171,20 @@ class Retry(RetryTask):
 
 class Fatal(Exception):  # noqa: N818 - named for what the task author means
     """Raised by a task to fail the job at once, without further retries."""
+
+
+class TaskAborted(RunnerError):
+    """A task let out a BaseException that is not an Exception: ``SystemExit`` from
+    ``sys.exit()``, ``KeyboardInterrupt``, a ``CancelledError`` the runner did not ask for.
+
+    The attempt fails with this error (the original is its ``__cause__``) and is
+    retried per the task's policy; a job cannot stop the worker that runs it.
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        name = type(cause).__name__
+        try:
+            text = str(cause)
+        except Exception:
+            text = ""
+        super().__init__(f"{name}: {text}" if text else name)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from runner.errors import JobCancelled, TaskTimeout
+from runner.errors import JobCancelled, TaskAborted, TaskTimeout
 
 _local = threading.local()
 
@@ -100,9 +100,20 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
     """Run a coroutine on this thread's loop, cancelling it after ``timeout`` seconds.
 
     A request on ``interrupt`` cancels it at its current ``await``; it then
-    raises :class:`JobCancelled`.
+    raises :class:`JobCancelled`. A BaseException that is not an Exception (a
+    ``CancelledError`` of the task's own, ``SystemExit``) becomes :class:`TaskAborted`.
     """
     loop = thread_loop()
+
+    async def contained() -> Any:
+        try:
+            return await factory()
+        except (Exception, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            # asyncio lets SystemExit and KeyboardInterrupt out of the loop itself, which
+            # leaves this attempt's tasks pending in it, to resume inside the next job.
+            raise TaskAborted(exc) from exc
 
     async def guarded() -> Any:
         if interrupt is not None:
@@ -111,15 +122,15 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
             interrupt.bind(lambda: loop.call_soon_threadsafe(me.cancel))
         try:
             if not timeout:
-                return await factory()
+                return await contained()
             try:
-                return await asyncio.wait_for(factory(), timeout)
+                return await asyncio.wait_for(contained(), timeout)
             except TimeoutError:
                 raise TaskTimeout(f"timeout {timeout:g}s") from None
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if interrupt is not None and interrupt.requested:
                 raise JobCancelled(interrupt.message()) from None
-            raise
+            raise TaskAborted(exc) from exc  # cancelled by the task's own code, not by us
         finally:
             if interrupt is not None:
                 interrupt.unbind()

@@ -18,7 +18,7 @@ from huey.api import Huey, ResultGroup, Task, TaskWrapper
 
 from runner.attempt import current_interrupt
 from runner.config import Settings
-from runner.errors import ConfigError
+from runner.errors import ConfigError, TaskAborted
 from runner.execution import run_coroutine, run_sync
 from runner.flow import FlowLimits, Rate, parse_rate
 from runner.ids import new_id
@@ -284,9 +284,16 @@ class RunnerTaskWrapper(TaskWrapper):
                                      interrupt)
             return run_sync(self.func, args, kwargs, task.timeout, interrupt)
         except Exception as exc:
-            if not self.resolve().policy.should_retry(exc):
+            cause = exc.__cause__ if isinstance(exc, TaskAborted) else exc
+            if not self.resolve().policy.should_retry(cause or exc):
                 task.retries = 0
             raise
+        except BaseException as exc:
+            # huey lets these out of the attempt: the worker thread died with the job's
+            # outcome unwritten, and the job ran again without end. They fail the attempt.
+            if not self.resolve().policy.should_retry(exc):
+                task.retries = 0
+            raise TaskAborted(exc) from exc
 
     def map(self, it: Iterable[Any], *, batch_size: int = 1000) -> ResultGroup | None:
         """Enqueue one job per item (a tuple of arguments, or one argument), in batches.

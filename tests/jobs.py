@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 
 from runner import Fatal, Retry, task
@@ -364,3 +365,30 @@ def _records() -> list[str]:
         return []
     with open(path) as lines:
         return lines.read().splitlines()
+
+
+class EscapesExceptionHandlers(BaseException):  # noqa: N818 - named for what it does
+    """A BaseException subclass a library might raise: not caught by ``except Exception``."""
+
+
+@task(retry_limit=1, retry_delay=0.01, jitter=0)
+def leaves_the_attempt(how):
+    """Lets a BaseException that is not an Exception out of the task, one kind per ``how``."""
+    record(f"{how} runs")
+    if how == "sys.exit":
+        sys.exit(3)
+    if how == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    raise EscapesExceptionHandlers("past every except Exception")
+
+
+@task(retry_limit=1, retry_delay=0.01, jitter=0)
+async def async_leaves_the_attempt(how):
+    """The ``async def`` side: ``sys.exit()`` or a CancelledError the runner did not ask for."""
+    record(f"async {how} runs")
+    if how == "sys.exit":
+        sys.exit(4)
+    loop = asyncio.get_running_loop()
+    inner = loop.create_future()
+    loop.call_soon(inner.cancel)  # e.g. a client library cancelling its own request
+    await inner

@@ -1,0 +1,41 @@
+"""Tasks that fail in unusual ways end in their documented state, and the worker goes on."""
+
+from __future__ import annotations
+
+from runner.store.sqlite import queries
+from tests import jobs
+from tests.conftest import read_records, wait_for, write_settings
+
+
+def finished(huey, job_id):
+    row = queries.get_job(huey.jobs.db, job_id)
+    return row if row.state in ("completed", "dead", "cancelled") else None
+
+
+def test_sys_exit_keyboard_interrupt_and_other_base_exceptions_fail_the_attempt(
+        huey, make_worker, tmp_path, record_file):
+    # One thread: a job that killed it would leave the next job waiting for a new one.
+    worker = make_worker(settings=write_settings(
+        tmp_path, worker={"max_concurrent_tasks": 1}, name="one-thread.toml"))
+    calls = {
+        "SystemExit: 3": jobs.leaves_the_attempt("sys.exit"),
+        "KeyboardInterrupt": jobs.leaves_the_attempt("KeyboardInterrupt"),
+        "EscapesExceptionHandlers: past every except Exception":
+            jobs.leaves_the_attempt("other"),
+        "SystemExit: 4": jobs.async_leaves_the_attempt("sys.exit"),
+        "CancelledError": jobs.async_leaves_the_attempt("cancel"),
+    }
+    for text, result in calls.items():
+        row = wait_for(lambda result=result: finished(huey, result.id), timeout=30,
+                       message=f"the job raising {text} to finish")
+        # Retried per its policy (retry_limit=1), then dead with a reason that names it.
+        assert (row.state, row.attempt) == ("dead", 2), (text, row)
+        assert row.error_type == "TaskAborted" and text in row.reason, (text, row.reason)
+        errors = queries.job_errors(huey.jobs.db, result.id)
+        assert [e.kind for e in errors] == ["error", "error"]
+    records = read_records(record_file)
+    for how in ("sys.exit", "KeyboardInterrupt", "other", "async sys.exit", "async cancel"):
+        assert records.count(f"{how} runs") == 2, records
+    assert jobs.add(2, 3).get(blocking=True, timeout=30) == 5
+    assert worker.terminate() == 0
+    assert "died" not in worker.output()
