@@ -43,7 +43,7 @@ from runner.huey_api import HueyApi
 from runner.huey_consumer import HueyConsumer
 from runner.ids import new_ids
 from runner.result import RunnerResult
-from runner.serializers import UnsupportedValue, make_serializer, message_encoder
+from runner.serializers import make_serializer, message_encoder
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState
@@ -246,26 +246,29 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
 
     def put_result(self, key: str, data: Any) -> Any:
         try:
-            return self._put_result(key, data)
-        except UnsupportedValue as exc:
-            # The JSON serializer cannot carry this result: the job fails with the reason
-            # (and the waiting caller gets it) instead of completing without its result.
+            payload = self.serializer.serialize(data)
+        except Exception as exc:
+            # The serializer cannot carry this result (a set under JSON, a lock or a local
+            # function under pickle): the job fails with the reason (and the waiting caller
+            # gets it) instead of completing without its result, and is not retried, since
+            # every attempt would end the same way.
             error = SerializationError(f"the result of job {key} cannot be stored: {exc}")
             attempt: Attempt | None = getattr(_local, "attempt", None)
             if attempt is not None and attempt.claimed.id == key:
                 attempt.exception = error
                 attempt.failure = describe_failure(error, "error", attempt.started_at)
-            self._put_result(key, Error({"error": repr(error), "retries": 0, "traceback": "",
-                                         "task_id": key}))
+            self._put_payload(key, self.serializer.serialize(Error(
+                {"error": repr(error), "retries": 0, "traceback": "", "task_id": key})))
             raise error from None
+        return self._put_payload(key, payload)
 
-    def _put_result(self, key: str, data: Any) -> Any:
+    def _put_payload(self, key: str, payload: bytes) -> Any:
         attempt: Attempt | None = getattr(_local, "attempt", None)
         if self.jobs is not None and attempt is not None and key in attempt.pipeline:
             # The job's result (or the error of each pipeline step): written with its outcome.
-            attempt.results.append((key, self.serializer.serialize(data)))
+            attempt.results.append((key, payload))
             return None
-        return super().put_result(key, data)
+        return self.storage.put_data(key, payload, is_result=True)
 
     def _completed_here(self) -> Attempt | None:
         attempt: Attempt | None = getattr(_local, "attempt", None)

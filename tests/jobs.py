@@ -392,3 +392,8 @@ async def async_leaves_the_attempt(how):
     inner = loop.create_future()
     loop.call_soon(inner.cancel)  # e.g. a client library cancelling its own request
     await inner
+
+
+@task(retry_limit=2, retry_delay=0.01, jitter=0)
+def returns_what_pickle_cannot_carry():
+    return lambda: "a local function"

@@ -102,6 +102,18 @@ def test_unserializable_argument_is_named_and_nothing_is_written(huey):
     assert queries.count_jobs(huey.jobs.db) == 0
 
 
+def test_a_result_pickle_cannot_carry_fails_the_job_once_with_the_reason(huey):
+    result = jobs.returns_what_pickle_cannot_carry()
+    drain(include_scheduled=True)
+    row = job(huey, result.id)
+    # Not retried: the same result would fail the same way (and did, without end).
+    assert (row.state, row.attempt) == ("dead", 1), row
+    assert row.error_type == "SerializationError"
+    assert "cannot be stored" in row.reason and "local object" in row.reason
+    with pytest.raises(TaskException, match="cannot be stored"):
+        result.get()
+
+
 def test_timeouts_are_real_for_sync_and_async_tasks(huey):
     spinning = jobs.spin_forever()
     sleeping = jobs.sleep_async(30)
