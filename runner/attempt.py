@@ -143,8 +143,26 @@ def stuck_message(attempt: Attempt, over: float, when: str) -> str:
             f"{' ' + when if when else ''}; the timeout cannot interrupt it")
 
 
+def error_text(exc: BaseException) -> str:
+    """What an error says: its ``str()``, else its ``repr()``.
+
+    Task code defines the class, and a ``__str__`` that raises must not stop the
+    attempt's outcome from being written (it was run again without end).
+    """
+    try:
+        text = str(exc)
+    except Exception:
+        return f"<{type(exc).__name__}: str() failed>"
+    if text:
+        return text
+    try:
+        return repr(exc)
+    except Exception:
+        return f"<{type(exc).__name__}: repr() failed>"
+
+
 def describe_failure(exc: BaseException, kind: str, started_at: float | None) -> FailureInfo:
     """The recorded form of an exception."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return FailureInfo(kind=kind, error_type=type(exc).__name__, message=str(exc) or repr(exc),
+    return FailureInfo(kind=kind, error_type=type(exc).__name__, message=error_text(exc),
                        traceback=text, started_at=started_at)

@@ -31,6 +31,7 @@ from runner.attempt import (
     ThreadWrittenOff,
     _local,
     describe_failure,
+    error_text,
     job_context,
     pipeline_ids,
     run_attempt_end_hooks,
@@ -239,7 +240,8 @@ class HueyConsumer:
         task.eta = to_eta(run_at)
         failure = attempt.failure or FailureInfo(
             kind="retry", error_type=type(attempt.exception).__name__ if attempt.exception
-            else "Retry", message=str(attempt.exception or "retry requested"),
+            else "Retry", message=error_text(attempt.exception) if attempt.exception
+            else "retry requested",
             traceback="", started_at=attempt.started_at)
         jobs.fail(task.id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
                   run_at=run_at, data=self.serialize_task(task),
@@ -323,12 +325,12 @@ class HueyConsumer:
         assert exc is not None
         failure = describe_failure(exc, "error", attempt.started_at)
         logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
-                     attempt.claimed.id, type(exc).__name__, exc)
+                     attempt.claimed.id, type(exc).__name__, failure.message)
         jobs.fail(attempt.claimed.id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
                   run_at=time.time() + backoff_delay(task.wrapper.resolve().policy,
                                                      max(1, attempt.claimed.attempt))
                   if isinstance(task, RunnerTask) else time.time(),
-                  reason=f"outcome not recorded: {type(exc).__name__}: {exc}"[:500])
+                  reason=f"outcome not recorded: {type(exc).__name__}: {failure.message}"[:500])
 
     def _run_fallback(self, task: Any, attempt: Attempt) -> None:
         wrapper = getattr(task, "wrapper", None)

@@ -17,6 +17,7 @@ import copy
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -312,6 +313,16 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
                                  self.serializer.serialize) from None
 
     # -- results ---------------------------------------------------------------
+
+    def build_error_result(self, task: Any, exception: BaseException) -> dict[str, Any]:
+        try:
+            return super().build_error_result(task, exception)
+        except Exception:
+            # The task's error has a repr() that raises: huey's error result would end the
+            # attempt before its outcome is written.
+            return {"error": f"<{type(exception).__name__}: repr() failed>",
+                    "retries": task.retries, "task_id": task.id,
+                    "traceback": "".join(traceback.format_exception(exception))}
 
     def result(self, id: str, blocking: bool = False, timeout: float | None = None,
                backoff: float = 1.15, max_delay: float = 0.1, revoke_on_timeout: bool = False,

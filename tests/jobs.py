@@ -397,3 +397,18 @@ async def async_leaves_the_attempt(how):
 @task(retry_limit=2, retry_delay=0.01, jitter=0)
 def returns_what_pickle_cannot_carry():
     return lambda: "a local function"
+
+
+class Unprintable(Exception):
+    """An error whose text cannot be had: its ``__str__`` and ``__repr__`` raise."""
+
+    def __str__(self):
+        raise ValueError("no str for this error")
+
+    def __repr__(self):
+        raise ValueError("no repr either")
+
+
+@task(retry_limit=1, retry_delay=0.01, jitter=0)
+def fails_with_an_unprintable_error():
+    raise Unprintable("hidden")

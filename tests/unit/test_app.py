@@ -114,6 +114,18 @@ def test_a_result_pickle_cannot_carry_fails_the_job_once_with_the_reason(huey):
         result.get()
 
 
+def test_an_error_whose_str_and_repr_raise_is_retried_then_dead_as_any_error(huey):
+    result = jobs.fails_with_an_unprintable_error()
+    drain(include_scheduled=True)
+    row = job(huey, result.id)
+    assert (row.state, row.attempt, row.error_type) == ("dead", 2, "Unprintable"), row
+    assert "Unprintable" in row.reason and "str() failed" in row.reason
+    errors = queries.job_errors(huey.jobs.db, result.id)
+    assert len(errors) == 2 and all("raise Unprintable" in e.traceback for e in errors)
+    with pytest.raises(TaskException, match="Unprintable"):
+        result.get()
+
+
 def test_timeouts_are_real_for_sync_and_async_tasks(huey):
     spinning = jobs.spin_forever()
     sleeping = jobs.sleep_async(30)
