@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
 from huey.api import Huey, ResultGroup, Task, TaskWrapper
+from huey.exceptions import RetryTask
 
 from runner.attempt import current_interrupt
 from runner.config import Settings
@@ -283,6 +284,8 @@ class RunnerTaskWrapper(TaskWrapper):
                 return run_coroutine(lambda: self.func(*args, **kwargs), task.timeout,
                                      interrupt)
             return run_sync(self.func, args, kwargs, task.timeout, interrupt)
+        except RetryTask:
+            raise  # a request for another attempt, not an error: the retry limit stays whole
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, TaskAborted) else exc
             if not self.resolve().policy.should_retry(cause or exc):

@@ -133,6 +133,15 @@ def retry_twice(key):
     return _attempts[key]
 
 
+@task(retry_limit=2, retry_delay=0.01, jitter=0, retry_on=(ConnectionError,))
+def asks_a_retry_then_loses_its_connection(key):
+    """Asks for another attempt once, then fails with an error its retry_on retries."""
+    _attempts[key] = _attempts.get(key, 0) + 1
+    if _attempts[key] == 1:
+        raise Retry(delay=0)
+    raise ConnectionError(f"attempt {_attempts[key]}")
+
+
 def remember_failure(failure):
     record(f"fallback {failure.task} {failure.error_type} {failure.args}")
 

@@ -88,6 +88,16 @@ def test_retry_request_runs_again_without_using_the_retry_limit(huey):
     assert (row.state, row.attempt) == ("completed", 3)
 
 
+def test_a_requested_retry_leaves_the_retry_limit_whole_under_retry_on(huey):
+    result = jobs.asks_a_retry_then_loses_its_connection("k2")
+    drain(include_scheduled=True)
+    row = job(huey, result.id)
+    # The asked-for attempt, then the first try and the 2 retries of the connection error.
+    assert (row.state, row.attempt, row.error_type) == ("dead", 4, "ConnectionError"), row
+    kinds = [e.kind for e in queries.job_errors(huey.jobs.db, result.id)]
+    assert kinds == ["retry", "error", "error", "error"]
+
+
 def test_on_failure_fallback_gets_args_and_error_once_retries_are_exhausted(huey, record_file):
     jobs.fails_with_fallback(7)
     drain(include_scheduled=True)
