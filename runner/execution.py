@@ -21,6 +21,7 @@ import asyncio
 import ctypes
 import heapq
 import itertools
+import logging
 import math
 import threading
 import time
@@ -28,6 +29,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runner.errors import JobCancelled, TaskAborted, TaskTimeout
+
+logger = logging.getLogger(__name__)
 
 _local = threading.local()
 
@@ -135,7 +138,49 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
             if interrupt is not None:
                 interrupt.unbind()
 
-    return loop.run_until_complete(guarded())
+    try:
+        return loop.run_until_complete(guarded())
+    finally:
+        end_leftovers(loop)
+
+
+#: Seconds the asyncio tasks a coroutine left running have, once cancelled, to finish.
+LEFTOVER_GRACE = 1.0
+
+
+def end_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks a finished coroutine left running in ``loop``, and let them end.
+
+    The loop runs only while a job of its thread runs: a task left in it would
+    resume inside the next job (its log lines and errors that job's), or never. As
+    ``asyncio.run`` does, it is cancelled as the coroutine that started it ends. One
+    still running :data:`LEFTOVER_GRACE` seconds later ignores its cancel: it is
+    dropped with the loop (the thread makes a new one).
+    """
+    left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if not left:
+        return
+    logger.warning("cancelling %d asyncio task(s) still running as the task ended: %s",
+                   len(left), ", ".join(sorted({_task_name(t) for t in left})))
+    for leftover in left:
+        leftover.cancel()
+    done, pending = loop.run_until_complete(asyncio.wait(left, timeout=LEFTOVER_GRACE))
+    for leftover in done:
+        if not leftover.cancelled() and leftover.exception() is not None:
+            loop.call_exception_handler({
+                "message": "an asyncio task left running by a task failed",
+                "exception": leftover.exception(), "task": leftover})
+    if pending:
+        logger.warning("%d asyncio task(s) ignored their cancel for %gs: dropped with this "
+                       "thread's event loop", len(pending), LEFTOVER_GRACE)
+        if getattr(_local, "loop", None) is loop:
+            _local.loop = None
+        loop.close()
+
+
+def _task_name(task: asyncio.Task) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or task.get_name()
 
 
 def run_sync(func: Callable[..., Any], args: tuple, kwargs: dict,

@@ -421,3 +421,31 @@ class Unprintable(Exception):
 @task(retry_limit=1, retry_delay=0.01, jitter=0)
 def fails_with_an_unprintable_error():
     raise Unprintable("hidden")
+
+
+@task(retry_limit=0)
+async def leaves_a_task_running(label):
+    """Starts an asyncio task and returns without awaiting it."""
+    async def background():
+        try:
+            await asyncio.sleep(0.5)
+            record(f"{label} background ran")
+        except asyncio.CancelledError:
+            record(f"{label} background cancelled")
+            raise
+
+    _started.append(asyncio.get_running_loop().create_task(background()))
+    return "returned"
+
+
+_started: list = []  # the loop keeps only weak references to its tasks
+
+
+@task(retry_limit=0, timeout=0)
+async def awaits_a_while(label, seconds):
+    from runner import current_job
+
+    record(f"{label} start {current_job().id}")
+    await asyncio.sleep(seconds)
+    record(f"{label} end")
+    return label

@@ -39,3 +39,21 @@ def test_sys_exit_keyboard_interrupt_and_other_base_exceptions_fail_the_attempt(
     assert jobs.add(2, 3).get(blocking=True, timeout=30) == 5
     assert worker.terminate() == 0
     assert "died" not in worker.output()
+
+
+def test_tasks_an_async_job_leaves_running_end_with_it_not_inside_the_next_job(
+        huey, make_worker, tmp_path, record_file):
+    # One thread, so the next job runs on the same event loop.
+    worker = make_worker(settings=write_settings(
+        tmp_path, worker={"max_concurrent_tasks": 1}, name="one-thread.toml"))
+    first = jobs.leaves_a_task_running("first")
+    second = jobs.awaits_a_while("second", 1.5)  # longer than the left task's own sleep
+    assert first.get(blocking=True, timeout=30) == "returned"
+    assert second.get(blocking=True, timeout=30) == "second"
+    records = read_records(record_file)
+    assert "first background cancelled" in records, records
+    assert "first background ran" not in records, records
+    # Cancelled as the first job ended, before the second began.
+    assert records.index("first background cancelled") < records.index(
+        f"second start {second.id}")
+    assert worker.terminate() == 0
