@@ -76,9 +76,10 @@ class Interrupt:
             if self.requested_by is not None or self._done:
                 return
             self.requested_by = by
-            stop = self._stop
-        if stop is not None:
-            stop()
+            # Under the lock, so :meth:`unbind` waits for it: what ``stop`` arms is then
+            # there for the ending attempt to disarm, never left to fire after it.
+            if self._stop is not None:
+                self._stop()
 
     def bind(self, stop: Callable[[], None]) -> None:
         """Say how to stop the attempt; stops it now if a request came first."""

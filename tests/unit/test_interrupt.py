@@ -75,6 +75,23 @@ def test_code_that_never_looks_is_interrupted_after_the_grace(monkeypatch):
     assert time.monotonic() - begun < 5
 
 
+def test_an_attempt_that_ends_waits_for_a_stop_under_way():
+    interrupt, entered, stopped = Interrupt(), threading.Event(), []
+
+    def stop():  # what it arms must be there for the ending attempt to disarm
+        entered.set()
+        time.sleep(0.2)
+        stopped.append("armed")
+
+    interrupt.bind(stop)
+    thread = threading.Thread(target=interrupt.request, args=("dave",))
+    thread.start()
+    assert entered.wait(10)
+    interrupt.unbind()
+    assert stopped == ["armed"]
+    thread.join()
+
+
 def test_a_request_before_the_start_stops_it_at_once_and_one_after_the_end_does_nothing():
     early = Interrupt()
     early.request("bob")
