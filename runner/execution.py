@@ -1,7 +1,9 @@
 """How one attempt of a task function runs: event loops for ``async def``, real timeouts.
 
 * ``async def`` tasks run on an event loop owned by the worker thread (one loop
-  per thread, reused across jobs); a timeout cancels the coroutine for real.
+  per thread, reused across jobs); a timeout cancels the coroutine for real, and
+  the watchdog backs it for code that keeps the loop from running; the tasks a
+  coroutine leaves running are cancelled as it ends.
 * Plain functions get a real timeout too: a watchdog thread raises
   :class:`~runner.errors.TaskTimeout` inside the worker thread once the deadline
   passes (an asynchronous exception, as Dramatiq's time limit does).
@@ -99,15 +101,70 @@ class Interrupt:
         return f"cancelled by {self.requested_by} while running"
 
 
+#: Seconds an ``async def`` attempt may keep its loop from running (code that does not
+#: await: a CPU loop, a blocking call) past its timeout or a cancel, before the watchdog
+#: raises inside that code as it does inside a plain function.
+LOOP_GRACE = 1.0
+
+
+class LoopWatch:
+    """Backs the loop's own cancellation of one coroutine with the watchdog.
+
+    A timeout or a cancel stops a coroutine at its ``await``, which takes the loop
+    running; code that keeps it from running is not stopped at all. So each is also
+    armed on the watchdog, :data:`LOOP_GRACE` seconds later, and disarmed as soon as
+    the loop runs again (the coroutine is then stopped at its ``await``).
+    """
+
+    def __init__(self) -> None:
+        self._thread_id = threading.get_ident()
+        self._lock = threading.Lock()
+        self._armed: dict[int, type[BaseException]] = {}
+        self._fired: type[BaseException] | None = None
+
+    def arm(self, seconds: float, raises: type[BaseException]) -> int:
+        """Raise ``raises`` in the loop's thread ``seconds`` + LOOP_GRACE from now (any thread)."""
+        after = seconds + LOOP_GRACE
+        with self._lock:
+            token = watchdog().arm(self._thread_id, time.monotonic() + after, after, raises)
+            self._armed[token] = raises
+        return token
+
+    def loop_ran(self, token: int) -> None:
+        """In the loop: it runs, so the cancel reaches the coroutine; no need to raise."""
+        with self._lock:
+            raises = self._armed.pop(token, None)
+            if raises is not None and watchdog().disarm(token):
+                self._fired = self._fired or raises  # it had fired: the loop ran only then
+
+    def finish(self) -> type[BaseException] | None:
+        """Disarm what is left; the exception class raised in the thread, if one was."""
+        fired = self._fired
+        while True:
+            try:
+                with self._lock:
+                    while self._armed:
+                        token, raises = next(iter(self._armed.items()))
+                        if watchdog().disarm(token):
+                            fired = fired or raises
+                        del self._armed[token]
+                return fired
+            except (TaskTimeout, JobCancelled) as exc:  # raised just now, in this very code
+                fired = fired or type(exc)
+
+
 def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
                   interrupt: Interrupt | None = None) -> Any:
     """Run a coroutine on this thread's loop, cancelling it after ``timeout`` seconds.
 
     A request on ``interrupt`` cancels it at its current ``await``; it then
-    raises :class:`JobCancelled`. A BaseException that is not an Exception (a
-    ``CancelledError`` of the task's own, ``SystemExit``) becomes :class:`TaskAborted`.
+    raises :class:`JobCancelled`. Code that does not await is interrupted
+    :data:`LOOP_GRACE` seconds later (see :class:`LoopWatch`). A BaseException
+    that is not an Exception (a ``CancelledError`` of the task's own,
+    ``SystemExit``) becomes :class:`TaskAborted`.
     """
     loop = thread_loop()
+    watch = LoopWatch() if timeout or interrupt is not None else None
 
     async def contained() -> Any:
         try:
@@ -120,10 +177,16 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
             raise TaskAborted(exc) from exc
 
     async def guarded() -> Any:
-        if interrupt is not None:
-            me = asyncio.current_task()
-            assert me is not None
-            interrupt.bind(lambda: loop.call_soon_threadsafe(me.cancel))
+        me = asyncio.current_task()
+        assert me is not None
+        if interrupt is not None and watch is not None:
+            def stop() -> None:  # in the cancel watch's thread
+                token = watch.arm(0, JobCancelled)
+                loop.call_soon_threadsafe(lambda: (watch.loop_ran(token), me.cancel()))
+            interrupt.bind(stop)
+        deadline = None
+        if timeout and watch is not None:
+            deadline = loop.call_later(timeout, watch.loop_ran, watch.arm(timeout, TaskTimeout))
         try:
             if not timeout:
                 return await contained()
@@ -136,13 +199,26 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
                 raise JobCancelled(interrupt.message()) from None
             raise TaskAborted(exc) from exc  # cancelled by the task's own code, not by us
         finally:
+            if deadline is not None:
+                deadline.cancel()
             if interrupt is not None:
                 interrupt.unbind()
 
     try:
         return loop.run_until_complete(guarded())
     finally:
+        fired = None
+        if watch is not None:
+            if interrupt is not None:
+                interrupt.unbind()  # arms nothing more, even if the coroutine never ended
+            fired = watch.finish()
         end_leftovers(loop)
+        # Raised inside the task's code, its message is lost, and the code may even have
+        # caught it: the attempt ends as it would have at its await.
+        if fired is TaskTimeout:
+            raise TaskTimeout(f"timeout {timeout:g}s")
+        if fired is JobCancelled and interrupt is not None:
+            raise JobCancelled(interrupt.message())
 
 
 #: Seconds the asyncio tasks a coroutine left running have, once cancelled, to finish.

@@ -449,3 +449,23 @@ async def awaits_a_while(label, seconds):
     await asyncio.sleep(seconds)
     record(f"{label} end")
     return label
+
+
+def _spin(label, seconds=60):
+    record(f"start {label}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sum(range(100))
+    record(f"end {label}")
+
+
+@task(retry_limit=0, timeout=1)
+async def spins_past_its_timeout(label):
+    """An async def task that never awaits: a CPU loop (or blocking code) in async def."""
+    _spin(label)
+
+
+@task(retry_limit=3, timeout=0)
+async def stubborn_async(label):
+    """Never awaits, so a cancel cannot reach it at an await."""
+    _spin(label)

@@ -24,6 +24,7 @@ def test_a_waiting_job_is_cancelled_at_once_saying_by_whom(huey, settings_file):
     ("cancellable_async", "cancelled"),    # cancelled at its await
     ("cooperative_sync", "saw cancel"),    # sees current_job().cancelled and returns
     ("stubborn_sync", None),               # interrupted after the grace
+    ("stubborn_async", None),              # never awaits: interrupted after the grace too
 ])
 def test_a_running_job_is_stopped_by_its_worker_and_ends_cancelled(
         huey, make_worker, record_file, settings_file, task, trace):

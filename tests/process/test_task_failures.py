@@ -57,3 +57,20 @@ def test_tasks_an_async_job_leaves_running_end_with_it_not_inside_the_next_job(
     assert records.index("first background cancelled") < records.index(
         f"second start {second.id}")
     assert worker.terminate() == 0
+
+
+def test_an_async_task_that_never_awaits_times_out_like_a_plain_function(
+        huey, make_worker, tmp_path, record_file):
+    # A long stuck_grace: only the timeout itself can end the attempt within the test.
+    worker = make_worker(settings=write_settings(
+        tmp_path, worker={"stuck_grace": 120}, name="patient.toml"))
+    result = jobs.spins_past_its_timeout("spin")
+    row = wait_for(lambda: finished(huey, result.id), timeout=20,
+                   message="the spinning job to time out")
+    assert (row.state, row.attempt, row.crashes) == ("dead", 1, 0), row
+    assert row.error_type == "TaskTimeout" and row.reason == "timeout: timeout 1s"
+    assert [e.kind for e in queries.job_errors(huey.jobs.db, result.id)] == ["timeout"]
+    assert read_records(record_file) == ["start spin"]
+    assert jobs.async_add(2, 3).get(blocking=True, timeout=30) == 5
+    assert worker.terminate() == 0
+    assert "written off" not in worker.output()

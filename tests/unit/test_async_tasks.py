@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
+
+import pytest
 
 from runner import execution
+from runner.errors import TaskTimeout
 from runner.execution import run_coroutine, thread_loop
 
 
@@ -49,3 +53,35 @@ def test_a_left_task_that_ignores_its_cancel_is_dropped_with_the_loop(monkeypatc
     assert first.is_closed() and thread_loop() is not first
     assert run_coroutine(lambda: asyncio.sleep(0.5, "next"), timeout=5) == "next"
     assert "woke" not in woke
+
+
+def test_a_coroutine_that_never_awaits_times_out_like_a_plain_function(monkeypatch):
+    monkeypatch.setattr(execution, "LOOP_GRACE", 0.05)
+
+    async def job():  # a CPU loop, or blocking code, in an async def
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sum(range(50))
+        return "ran to the end"
+
+    begun = time.monotonic()
+    with pytest.raises(TaskTimeout, match="timeout 0.1s"):
+        run_coroutine(job, timeout=0.1)
+    assert time.monotonic() - begun < 5
+    assert run_coroutine(lambda: asyncio.sleep(0.1, "next"), timeout=5) == "next"
+
+
+def test_a_coroutine_cleaning_up_after_its_timeout_is_not_interrupted(monkeypatch):
+    monkeypatch.setattr(execution, "LOOP_GRACE", 0.05)
+    seen = []
+
+    async def job():
+        try:
+            await asyncio.sleep(30)
+        finally:
+            await asyncio.sleep(0.3)  # cleanup that awaits, past the grace
+            seen.append("cleaned up")
+
+    with pytest.raises(TaskTimeout):
+        run_coroutine(job, timeout=0.1)
+    assert seen == ["cleaned up"]

@@ -75,6 +75,26 @@ def test_code_that_never_looks_is_interrupted_after_the_grace(monkeypatch):
     assert time.monotonic() - begun < 5
 
 
+def test_a_coroutine_that_never_awaits_is_interrupted_after_the_grace(monkeypatch):
+    monkeypatch.setattr(execution, "LOOP_GRACE", 0.05)
+    interrupt, started = Interrupt(), threading.Event()
+
+    async def job():  # a CPU loop, or blocking code, in an async def
+        started.set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sum(range(50))
+        return "ran to the end"
+
+    thread = request_when(started, interrupt)
+    begun = time.monotonic()
+    with pytest.raises(JobCancelled, match="cancelled by alice while running"):
+        run_coroutine(job, timeout=None, interrupt=interrupt)
+    thread.join()
+    assert time.monotonic() - begun < 5
+    assert run_coroutine(lambda: asyncio.sleep(0.1, "next"), timeout=5) == "next"
+
+
 def test_an_attempt_that_ends_waits_for_a_stop_under_way():
     interrupt, entered, stopped = Interrupt(), threading.Event(), []
 
