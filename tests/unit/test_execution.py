@@ -8,7 +8,8 @@ import time
 import pytest
 
 from runner.errors import TaskTimeout
-from runner.execution import Watchdog, run_sync
+from runner.execution import run_sync
+from runner.watchdog import Watchdog
 
 
 def _spin(seconds: float) -> None:
