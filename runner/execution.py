@@ -181,16 +181,26 @@ def run_coroutine(factory: Callable[[], Awaitable[Any]], timeout: float | None,
                 token = watch.arm(0, JobCancelled)
                 loop.call_soon_threadsafe(lambda: (watch.loop_ran(token), me.cancel()))
             interrupt.bind(stop)
+        expired = False
+
+        def timeout_passed(token: int) -> None:
+            nonlocal expired
+            expired = True
+            watch.loop_ran(token)
+
         deadline = None
         if timeout and watch is not None:
-            deadline = loop.call_later(timeout, watch.loop_ran, watch.arm(timeout, TaskTimeout))
+            deadline = loop.call_later(timeout, timeout_passed, watch.arm(timeout, TaskTimeout))
         try:
             if not timeout:
                 return await contained()
             try:
-                return await asyncio.wait_for(contained(), timeout)
+                value = await asyncio.wait_for(contained(), timeout)
             except TimeoutError:
                 raise TaskTimeout(f"timeout {timeout:g}s") from None
+            if expired:  # it caught its timeout's cancel and returned: a timeout all the same
+                raise TaskTimeout(f"timeout {timeout:g}s")
+            return value
         except asyncio.CancelledError as exc:
             if interrupt is not None and interrupt.requested:
                 raise JobCancelled(interrupt.message()) from None

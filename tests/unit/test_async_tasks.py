@@ -85,3 +85,14 @@ def test_a_coroutine_cleaning_up_after_its_timeout_is_not_interrupted(monkeypatc
     with pytest.raises(TaskTimeout):
         run_coroutine(job, timeout=0.1)
     assert seen == ["cleaned up"]
+
+
+def test_a_coroutine_that_returns_from_its_timeout_cancel_still_times_out():
+    async def job():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            return "partial"  # the attempt ran past its timeout all the same
+
+    with pytest.raises(TaskTimeout, match="timeout 0.1s"):
+        run_coroutine(job, timeout=0.1)
