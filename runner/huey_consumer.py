@@ -320,17 +320,41 @@ class HueyConsumer:
             self._settle_unknown(jobs, task, attempt)
 
     def _settle_unknown(self, jobs: JobStorage, task: Any, attempt: Attempt) -> None:
-        """huey's own bookkeeping failed after the task ran: run the job again."""
+        """huey's own bookkeeping failed after the task ran: the attempt fails.
+
+        It is retried while the task has retries left, as any failed attempt is; a
+        failure that comes back at every attempt (a pipeline step that cannot be
+        made from the result) ran the task again without end before.
+        """
         exc = attempt.escaped
         assert exc is not None
         failure = describe_failure(exc, "error", attempt.started_at)
+        reason = f"outcome not recorded: {type(exc).__name__}: {failure.message}"[:500]
+        job_id = attempt.claimed.id
+        data = None
+        retries = getattr(task, "retries", None) or 0
+        if retries > 0:
+            task.retries = retries - 1
+            try:
+                data = self.serialize_task(task)
+            except Exception:
+                logger.exception("job %s: cannot write its retry", job_id)
+        if data is None:
+            logger.error("job %s: recording its outcome failed (%s: %s); it is dead after %d "
+                         "attempt(s)", job_id, type(exc).__name__, failure.message,
+                         attempt.claimed.attempt)
+            jobs.fail(job_id, attempt.claimed.attempt, failure, state=JobState.DEAD,
+                      reason=reason)
+            attempt.failure = failure
+            self._run_fallback(task, attempt)
+            return
         logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
-                     attempt.claimed.id, type(exc).__name__, failure.message)
-        jobs.fail(attempt.claimed.id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
+                     job_id, type(exc).__name__, failure.message)
+        jobs.fail(job_id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
                   run_at=time.time() + backoff_delay(task.wrapper.resolve().policy,
                                                      max(1, attempt.claimed.attempt))
                   if isinstance(task, RunnerTask) else time.time(),
-                  reason=f"outcome not recorded: {type(exc).__name__}: {failure.message}"[:500])
+                  data=data, reason=reason)
 
     def _run_fallback(self, task: Any, attempt: Attempt) -> None:
         wrapper = getattr(task, "wrapper", None)

@@ -469,3 +469,15 @@ async def spins_past_its_timeout(label):
 async def stubborn_async(label):
     """Never awaits, so a cancel cannot reach it at an await."""
     _spin(label)
+
+
+@task(retry_limit=1, retry_delay=0.01, jitter=0)
+def hands_on_a_number(label):
+    """Succeeds; the next step of its pipeline cannot be made from what it returns."""
+    record(f"{label} runs")
+    return 7
+
+
+@task(retry_limit=0, concurrency=1, concurrency_key=lambda order: order["id"])
+def per_order(order):
+    return order

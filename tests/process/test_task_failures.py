@@ -74,3 +74,17 @@ def test_an_async_task_that_never_awaits_times_out_like_a_plain_function(
     assert jobs.async_add(2, 3).get(blocking=True, timeout=30) == 5
     assert worker.terminate() == 0
     assert "written off" not in worker.output()
+
+
+def test_an_outcome_that_cannot_be_recorded_uses_the_retry_limit_then_is_dead(
+        huey, make_worker, record_file):
+    worker = make_worker()
+    # The next step's concurrency key is read from a dict; the first step returns an int.
+    first, _ = huey.enqueue(jobs.hands_on_a_number.s("first").then(jobs.per_order))
+    row = wait_for(lambda: finished(huey, first.id), timeout=30,
+                   message="the first step to finish")
+    assert (row.state, row.attempt) == ("dead", 2), row
+    assert row.reason.startswith("outcome not recorded: TypeError"), row.reason
+    # Run again once (retry_limit=1), not at every later attempt without end.
+    assert read_records(record_file) == ["first runs", "first runs"]
+    assert worker.terminate() == 0
