@@ -156,9 +156,9 @@ class HueyConsumer:
         jobs = self.jobs
         assert jobs is not None
         try:
-            return jobs.store.charge_stuck(attempt.claimed.id, attempt.claimed.attempt,
-                                           jobs.owner or "local", message,
-                                           crash_limit=self.settings.worker.crash_limit)
+            state = jobs.store.charge_stuck(attempt.claimed.id, attempt.claimed.attempt,
+                                            jobs.owner or "local", message,
+                                            crash_limit=self.settings.worker.crash_limit)
         except Exception:
             logger.exception("could not record stuck job %s; its lease lapses and it is "
                              "recovered", attempt.claimed.id)
@@ -166,6 +166,9 @@ class HueyConsumer:
         finally:
             jobs.release_inflight(attempt.claimed.id)
             jobs.attempt_settled(attempt.claimed.id)
+        if state == JobState.DEAD:
+            self.fallbacks_of_buried([attempt.claimed.id])
+        return state
 
     def _no_revocations_for(self, task_id: str | None) -> bool:
         """True inside the attempt of ``task_id`` when its claim saw no revocation at all.
@@ -357,14 +360,47 @@ class HueyConsumer:
                   data=data, reason=reason)
 
     def _run_fallback(self, task: Any, attempt: Attempt) -> None:
+        if attempt.failure is not None:
+            self._call_fallback(task, attempt.failure.error_type, attempt.failure.message,
+                                attempt.failure.traceback, attempt.claimed.attempt)
+
+    def fallbacks_of_buried(self, job_ids: list[str]) -> None:
+        """Call the ``on_failure`` of jobs buried outside an attempt's own thread: their
+        worker died, or they were stuck, ``crash_limit`` times (the last crash is the error).
+
+        A task this worker does not register has no fallback to call here.
+        """
+        jobs = self.jobs
+        if jobs is None:
+            return
+        for job_id in job_ids:
+            try:
+                row = jobs.store.get_job(job_id)
+                wrapper = self.task_registry.find(row.task)
+                if wrapper is None or wrapper.on_failure is None:
+                    continue
+                payload = jobs.store.job_payload(job_id)
+                if payload is None:
+                    continue
+                task = self.deserialize_task(payload)
+                errors = jobs.store.job_errors(job_id)
+            except Exception:
+                logger.exception("cannot call the on_failure of dead job %s", job_id)
+                continue
+            last = errors[-1] if errors else None
+            self._call_fallback(task, last.error_type if last else None,
+                                last.message if last else row.reason,
+                                last.traceback if last else None, row.attempt)
+
+    def _call_fallback(self, task: Any, error_type: str | None, error: str | None,
+                       traceback: str | None, attempts: int) -> None:
         wrapper = getattr(task, "wrapper", None)
         fallback = getattr(wrapper, "on_failure", None)
-        if fallback is None or attempt.failure is None:
+        if fallback is None:
             return
         failure = Failure(job_id=task.id, task=wrapper.task_name, args=tuple(task.args),
-                          kwargs=dict(task.kwargs), error_type=attempt.failure.error_type,
-                          error=attempt.failure.message, traceback=attempt.failure.traceback,
-                          attempts=attempt.claimed.attempt)
+                          kwargs=dict(task.kwargs), error_type=error_type or "",
+                          error=error or "", traceback=traceback or "", attempts=attempts)
         try:
             fallback(failure)  # a task wrapper enqueues it; a plain function runs here
         except Exception:

@@ -481,3 +481,17 @@ def hands_on_a_number(label):
 @task(retry_limit=0, concurrency=1, concurrency_key=lambda order: order["id"])
 def per_order(order):
     return order
+
+
+@task(retry_limit=0, on_failure=remember_failure)
+def kills_its_worker(label):
+    """Ends the worker process mid-attempt; its on_failure records the job's death."""
+    record(f"{label} runs")
+    os._exit(1)
+
+
+@task(retry_limit=0, timeout=1, on_failure=remember_failure)
+def stuck_with_a_fallback(label):
+    """Blocks in one call into C past its timeout; its on_failure records the death."""
+    record(f"{label} runs")
+    time.sleep(10**6)

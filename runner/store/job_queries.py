@@ -49,3 +49,7 @@ class QueriesStore(Protocol):
     def stored_result(self, job_id: str) -> bytes | None:
         """The result stored for a job (peeked, never consumed), or None."""
         ...
+
+    def job_payload(self, job_id: str) -> bytes | None:
+        """The serialized task of a job in any state (its arguments), or None."""
+        ...

@@ -31,10 +31,13 @@ class Lifeline:
 
     def __init__(self, storage: JobStorage, settings: Settings, owner: str, *,
                  status: Callable[[], str | None] | None = None,
-                 stalls: StallWatch | None = None, clock: ClockCheck | None = None) -> None:
+                 stalls: StallWatch | None = None, clock: ClockCheck | None = None,
+                 on_buried: Callable[[list[str]], None] | None = None) -> None:
         self.storage = storage
         self.stalls = stalls
         self.clock = clock
+        #: Called with the jobs a pass buried (their on_failure is called there).
+        self.on_buried = on_buried
         self.settings = settings
         self.owner = owner
         self.status = status
@@ -112,3 +115,5 @@ class Lifeline:
             logger.warning("recovered orphaned jobs: %d requeued, %d dead (worker died)",
                            len(recovery.requeued), len(recovery.buried))
             self.storage.wake()
+        if recovery.buried and self.on_buried is not None:
+            self.on_buried(recovery.buried)

@@ -229,6 +229,7 @@ class Manager:
         if recovery.requeued or recovery.buried:
             logger.warning("start-up recovery: %d jobs of dead workers requeued, %d dead",
                            len(recovery.requeued), len(recovery.buried))
+        self.huey.fallbacks_of_buried(recovery.buried)
         return jobs
 
     def open_jobs(self) -> JobStorage | None:
@@ -302,7 +303,8 @@ class Manager:
             self.cancels = CancelWatch(self.huey, jobs)
             self.cancels.start()
         self.lifeline = Lifeline(jobs, self.settings, self.owner, status=self._status,
-                                 stalls=self.stalls, clock=self.clock)
+                                 stalls=self.stalls, clock=self.clock,
+                                 on_buried=self.huey.fallbacks_of_buried)
         self.lifeline.start()
         ops.start()
         if self.scheduler is not None:

@@ -227,6 +227,16 @@ def test_crash_limit_buries_a_job_that_keeps_killing_its_worker(store):
     assert (row.state, row.crashes, row.error_type) == (JobState.DEAD, 3, "WorkerDied")
 
 
+def test_a_job_buried_by_its_crashes_keeps_its_payload_for_the_worker_that_buried_it(store):
+    # (The worker reads it to call the task's on_failure.)
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, now=T0, owner=OTHER)
+    assert store.recover_orphans(crash_limit=1, now=T0 + LEASE + 1).buried == [new.id]
+    assert store.job_payload(new.id) == b"payload"
+    assert store.job_payload("no-such-job") is None
+
+
 def test_a_crash_gives_the_same_reason_on_every_backend(store):
     new = job()
     store.enqueue([new], now=T0)

@@ -88,3 +88,28 @@ def test_an_outcome_that_cannot_be_recorded_uses_the_retry_limit_then_is_dead(
     # Run again once (retry_limit=1), not at every later attempt without end.
     assert read_records(record_file) == ["first runs", "first runs"]
     assert worker.terminate() == 0
+
+
+def test_on_failure_hears_of_a_job_dead_because_its_worker_died(
+        huey, make_worker, tmp_path, record_file):
+    settings = write_settings(tmp_path, worker={"crash_limit": 1}, name="crash-once.toml")
+    result = jobs.kills_its_worker("crash")
+    assert make_worker(settings=settings).wait(30) == 1
+    worker = make_worker(settings=settings)  # recovers the job: dead at its first crash
+    wait_for(lambda: "fallback kills_its_worker WorkerDied ('crash',)" in read_records(
+        record_file), timeout=30, message="the on_failure of the dead job")
+    row = queries.get_job(huey.jobs.db, result.id)
+    assert (row.state, row.crashes) == ("dead", 1)
+    assert read_records(record_file).count("crash runs") == 1
+    assert worker.terminate() == 0
+
+
+def test_on_failure_hears_of_a_job_dead_because_it_was_stuck(
+        huey, make_worker, tmp_path, record_file):
+    worker = make_worker(settings=write_settings(
+        tmp_path, worker={"crash_limit": 1, "stuck_grace": 1}, name="stuck-once.toml"))
+    result = jobs.stuck_with_a_fallback("stuck")
+    wait_for(lambda: "fallback stuck_with_a_fallback JobStuck ('stuck',)" in read_records(
+        record_file), timeout=30, message="the on_failure of the stuck job")
+    assert queries.get_job(huey.jobs.db, result.id).state == "dead"
+    assert worker.terminate() == 0

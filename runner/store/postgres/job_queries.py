@@ -131,3 +131,8 @@ class PostgresQueries:
         db = self.db
         rows = db.query("SELECT value FROM runner_kv WHERE key = %s", (job_id,))
         return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def job_payload(self, job_id: str) -> bytes | None:
+        """The serialized task of a job in any state, or None."""
+        rows = self.db.query("SELECT data FROM runner_job WHERE id = %s", (job_id,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None

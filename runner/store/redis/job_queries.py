@@ -83,6 +83,9 @@ class RedisQueries(JobIndex):
     def stored_result(self, job_id: str) -> bytes | None:
         return self.r.hget(self.k("kv"), job_id)
 
+    def job_payload(self, job_id: str) -> bytes | None:
+        return self.r.get(self.k("data", job_id))
+
     def list_workers(self, *, include_stopped: bool = False) -> list[WorkerRow]:
         owners = self.r.zrevrange(self.k("workers"), 0, -1)
         pipe = self.r.pipeline(transaction=False)

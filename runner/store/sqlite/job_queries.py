@@ -44,3 +44,6 @@ class SqliteQueries:
 
     def stored_result(self, job_id: str) -> bytes | None:
         return _queries.stored_result(self.db, job_id)
+
+    def job_payload(self, job_id: str) -> bytes | None:
+        return _queries.job_payload(self.db, job_id)

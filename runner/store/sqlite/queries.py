@@ -158,6 +158,12 @@ def stored_result(db: Database, job_id: str) -> bytes | None:
     return rows[0][0] if rows and rows[0][0] is not None else None
 
 
+def job_payload(db: Database, job_id: str) -> bytes | None:
+    """The serialized task of a job in any state, or None."""
+    rows = db.query("SELECT data FROM runner_job WHERE id = ?", (job_id,))
+    return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
 def waiting_size(db: Database, *, now: float, due: bool) -> int:
     """Waiting jobs due by ``now`` (``due``) or due later (huey's queue and schedule sizes)."""
     return db.query(
