@@ -44,7 +44,7 @@ from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState
-from runner.task import Failure, RunnerTask
+from runner.task import Failure, RunnerTask, TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class HueyConsumer:
     _running: dict[str, Attempt]
     _attempt_lock: threading.Lock
     _tasks_in_flight: set
+    task_registry: TaskRegistry
 
     def dequeue(self) -> RunnerTask | None:
         jobs = self.jobs
