@@ -29,8 +29,8 @@ from runner.store.states import (
 def where(filters: JobFilter | None) -> tuple[str, list[object]]:
     """The SQL condition of a job filter, in this dialect (``%s`` parameters)."""
     # The shared condition uses only standard SQL (LIKE ... ESCAPE '\\' included);
-    # only the parameter marks differ.
-    sql, params = job_where(filters or JobFilter())
+    # only the parameter marks differ, and the search ignores case as SQLite's LIKE does.
+    sql, params = job_where(filters or JobFilter(), like="ILIKE")
     return sql.replace("?", "%s"), params
 
 

@@ -69,8 +69,9 @@ class PostgresLogs:
             clauses.append("level >= %s")
             params.append(min_level)
         if text:
-            clauses.append("(message LIKE %s ESCAPE '\\' OR logger LIKE %s ESCAPE '\\' OR "
-                           "task LIKE %s ESCAPE '\\')")
+            # ILIKE: the search ignores case, as SQLite's LIKE does
+            clauses.append("(message ILIKE %s ESCAPE '\\' OR logger ILIKE %s ESCAPE '\\' OR "
+                           "task ILIKE %s ESCAPE '\\')")
             params += [contains_pattern(text)] * 3
         order = "ASC" if after_id else "DESC"
         rows = db.query(f"SELECT {_COLUMNS} FROM runner_log WHERE {' AND '.join(clauses)} "

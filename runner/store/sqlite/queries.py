@@ -54,8 +54,12 @@ def state_counts(db: Database) -> dict[str, int]:
     return counts
 
 
-def job_where(filters: JobFilter) -> tuple[str, list[object]]:
-    """The SQL condition of ``filters`` and its parameters."""
+def job_where(filters: JobFilter, *, like: str = "LIKE") -> tuple[str, list[object]]:
+    """The SQL condition of ``filters`` and its parameters.
+
+    ``like`` is the dialect's case-blind ``LIKE``: SQLite's own ignores the case of
+    ASCII letters, PostgreSQL's does not (it passes ``ILIKE``).
+    """
     clauses, params = [], []
     if filters.state:
         if filters.state == "waiting":
@@ -78,10 +82,10 @@ def job_where(filters: JobFilter) -> tuple[str, list[object]]:
         clauses.append("lease_owner = ?")
         params.append(filters.worker)
     if filters.text:
-        like = contains_pattern(filters.text)
-        clauses.append("(id LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' OR "
-                       "args LIKE ? ESCAPE '\\' OR error_message LIKE ? ESCAPE '\\')")
-        params.extend([like] * 4)
+        pattern = contains_pattern(filters.text)
+        clauses.append(f"(id {like} ? ESCAPE '\\' OR task {like} ? ESCAPE '\\' OR "
+                       f"args {like} ? ESCAPE '\\' OR error_message {like} ? ESCAPE '\\')")
+        params.extend([pattern] * 4)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

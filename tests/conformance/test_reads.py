@@ -1,0 +1,39 @@
+"""The reads of the CLI and the dashboard: filters, searches and pages mean the same on
+every backend."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from runner.store.rows import JobFilter
+from tests.conformance.helpers import OWNER, T0, failure, job
+
+
+def test_a_text_search_finds_jobs_whatever_the_case(store):
+    # Given jobs whose task, arguments and error hold capitals
+    greeting = dataclasses.replace(job(T0, task="tests.jobs.Report"),
+                                   args='{"args": ["Hello World"]}')
+    failing = job(T0)
+    other = job(T0)
+    store.enqueue([greeting, failing, other], now=T0)
+    [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1).claimed
+    assert claimed.id == greeting.id
+    # the greeting's job fails with a capitalised message
+    store.bury(greeting.id, 1, failure("Connection Refused"), worker=OWNER, now=T0, reason="x")
+
+    # When the search is typed in another case, Then it finds them all the same
+    for text in ("hello world", "HELLO", "report", "connection refused"):
+        found = JobFilter(text=text)
+        assert [j.id for j in store.list_jobs(found)] == [greeting.id], text
+        assert store.count_jobs(found) == 1, text
+        assert store.count_jobs_capped(found, cap=10) == (1, False), text
+        assert [j.id for j in store.keyset_page(found).jobs] == [greeting.id], text
+        assert store.job_ids(found) == [greeting.id], text
+
+
+def test_a_log_search_finds_lines_whatever_the_case(store):
+    store.write_logs([(T0, 40, "app.Billing", "Payment FAILED for order 7", None, None, OWNER),
+                      (T0, 20, "app", "all good", None, None, OWNER)])
+    for text in ("payment failed", "PAYMENT", "billing"):
+        assert [r.message for r in store.tail_logs(text=text)] == [
+            "Payment FAILED for order 7"], text
