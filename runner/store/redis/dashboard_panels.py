@@ -111,10 +111,9 @@ class RedisDashboard(JobIndex):
             return self._ranked_page(filters, limit=limit, after=after, sort=sort, now=now)
         oldest_first = oldest_first or sort == "oldest"
         found: list[tuple[int, JobRow]] = []
-        for rowid, row in self._rows(filters, newest_first=not oldest_first):
-            if after is not None and (rowid <= after.rowid if oldest_first
-                                      else rowid >= after.rowid):
-                continue
+        for rowid, row in self._rows(filters, newest_first=not oldest_first,
+                                     after=None if after is None else after.rowid,
+                                     first=limit + 1):
             found.append((rowid, row))
             if len(found) > limit:
                 break

@@ -8,6 +8,7 @@ state or queue read the kept counts.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 
 from runner.errors import JobNotFound
@@ -56,8 +57,9 @@ class JobIndex(RedisBase):
             return [self.k("state", s) for s in states]
         return [self.k("jobs")]
 
-    def _ids(self, filters: JobFilter, *, newest_first: bool = True) -> Iterator[tuple[int, str]]:
-        """(rowid, id) of the candidates of ``filters``, by rowid."""
+    def _ids(self, filters: JobFilter, *, newest_first: bool = True,
+             after: int | None = None) -> Iterator[tuple[int, str]]:
+        """(rowid, id) of the candidates of ``filters``, by rowid, from past ``after`` on."""
         self._settle()
         if filters.worker and not filters.event_id:
             ids = decoded(self.r.smembers(self.k("inflight", filters.worker)))
@@ -65,31 +67,41 @@ class JobIndex(RedisBase):
             for i in ids:
                 pipe.hget(self.k("job", i), "rowid")
             pairs = [(integer(r), i) for r, i in zip(pipe.execute(), ids, strict=True) if r]
-            yield from sorted(pairs, reverse=newest_first)
+            yield from sorted((p for p in pairs if after is None or (
+                p[0] < after if newest_first else p[0] > after)), reverse=newest_first)
             return
-        keys = self._index_keys(filters)
-        if len(keys) == 1:
-            start = 0
-            while True:
-                if newest_first:
-                    chunk = self.r.zrevrange(keys[0], start, start + _CHUNK - 1, withscores=True)
-                else:
-                    chunk = self.r.zrange(keys[0], start, start + _CHUNK - 1, withscores=True)
-                for member, score in chunk:
-                    yield int(score), member.decode()
-                if len(chunk) < _CHUNK:
-                    return
-                start += _CHUNK
-        pairs = []
-        for key in keys:
-            pairs += [(int(s), m.decode()) for m, s in self.r.zrange(key, 0, -1, withscores=True)]
-        yield from sorted(pairs, reverse=newest_first)
+        walks = [self._walk_index(key, newest_first, after) for key in self._index_keys(filters)]
+        yield from walks[0] if len(walks) == 1 else heapq.merge(*walks, reverse=newest_first)
 
-    def _rows(self, filters: JobFilter | None, *, newest_first: bool = True
-              ) -> Iterator[tuple[int, JobRow]]:
+    def _walk_index(self, key: str, newest_first: bool, after: int | None
+              ) -> Iterator[tuple[int, str]]:
+        """(rowid, id) of one index by rowid, from past ``after`` on, a chunk at a time.
+
+        Each chunk is a range from the last rowid read, so a walk that starts deep
+        in the index (a later page) costs what one from its start does.
+        """
+        bound = None if after is None else f"({after}"
+        while True:
+            if newest_first:
+                chunk = self.r.zrevrangebyscore(key, bound or "+inf", "-inf", start=0,
+                                                num=_CHUNK, withscores=True)
+            else:
+                chunk = self.r.zrangebyscore(key, bound or "-inf", "+inf", start=0,
+                                             num=_CHUNK, withscores=True)
+            for member, score in chunk:
+                yield int(score), member.decode()
+            if len(chunk) < _CHUNK:
+                return
+            bound = f"({int(chunk[-1][1])}"
+
+    def _rows(self, filters: JobFilter | None, *, newest_first: bool = True,
+              after: int | None = None, first: int = _CHUNK) -> Iterator[tuple[int, JobRow]]:
+        """(rowid, row) of the jobs of ``filters`` from past ``after`` on; the hashes are
+        read ``first`` at a time at first (what a page needs), then in larger chunks."""
         chosen = filters or JobFilter()
         states = _states_of(chosen)
         batch: list[tuple[int, str]] = []
+        size = first
 
         def flush() -> Iterator[tuple[int, JobRow]]:
             pipe = self.r.pipeline(transaction=False)
@@ -101,11 +113,11 @@ class JobIndex(RedisBase):
                     if _matches(row, chosen, states):
                         yield rowid, row
 
-        for pair in self._ids(chosen, newest_first=newest_first):
+        for pair in self._ids(chosen, newest_first=newest_first, after=after):
             batch.append(pair)
-            if len(batch) >= _CHUNK:
+            if len(batch) >= size:
                 yield from flush()
-                batch = []
+                batch, size = [], _CHUNK
         if batch:
             yield from flush()
 

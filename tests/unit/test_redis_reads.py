@@ -1,0 +1,58 @@
+"""Redis: what the dashboard's and the CLI's reads cost follows what they show, not the
+history (a page deep into a million jobs reads its own jobs, as on SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runner.store.redis import RedisStore
+from runner.store.rows import JobFilter
+from tests.conformance.helpers import T0, job
+from tests.redis_support import fresh_store
+
+HISTORY = 1500
+
+
+@pytest.fixture
+def store() -> Iterator[RedisStore]:
+    with fresh_store() as opened:
+        opened.enqueue([job(T0 - 60) for _ in range(HISTORY)], now=T0 - 60)
+        yield opened
+
+
+@pytest.fixture
+def hashes_read(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The job hashes the store reads from now on."""
+    read: list[str] = []
+    pipeline = store.r.pipeline
+
+    def counting(*args: object, **kwargs: object):  # noqa: ANN202 - redis' own Pipeline
+        pipe = pipeline(*args, **kwargs)
+        hgetall = pipe.hgetall
+
+        def counted(name: str):  # noqa: ANN202
+            read.append(name)
+            return hgetall(name)
+        pipe.hgetall = counted  # type: ignore[method-assign]
+        return pipe
+    monkeypatch.setattr(store.r, "pipeline", counting)
+    return read
+
+
+@pytest.mark.parametrize("filters", [JobFilter(), JobFilter(state="available"),
+                                     JobFilter(state="waiting")], ids=repr)
+@pytest.mark.parametrize("oldest_first", [False, True])
+def test_a_page_deep_in_the_history_reads_only_its_own_jobs(store, hashes_read, filters,
+                                                            oldest_first):
+    # Given a listing paged to its 1,000th job
+    start = store.keyset_page(filters, limit=1000, oldest_first=oldest_first)
+    hashes_read.clear()
+    # When the next page is read (as every refresh of it does)
+    page = store.keyset_page(filters, limit=100, after=start.next_key,
+                             oldest_first=oldest_first)
+    # Then it holds the next 100 jobs, read without the 1,000 before them
+    assert len(hashes_read) <= 100 + 1, len(hashes_read)
+    walked = store.keyset_page(filters, limit=1100, oldest_first=oldest_first).jobs
+    assert [j.id for j in page.jobs] == [j.id for j in walked[1000:]]
