@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from runner.errors import QueueFull
 from runner.sections import RetentionSection
 from runner.store.backend import Store
-from runner.store.job_rows import Ack
+from runner.store.job_rows import Ack, QueueBound
 from runner.store.views import BUCKETS, TaskTotals
 from tests.conformance.helpers import OWNER, T0, failure, job
 
@@ -70,3 +71,22 @@ def test_counters_stay_when_the_jobs_are_pruned(store):
     report = store.prune_retention(RetentionSection(), now=T0 + 400 * 86400)
     assert report.deleted["jobs"] == 4
     assert totals(store, "add") == before
+
+
+def test_the_snapshot_reports_paused_queues_and_refused_and_dropped_jobs(store):
+    # Given a paused queue, a resumed one, and queues that refused and dropped jobs
+    store.set_pause("queue", "reports", True, now=T0, by="ops")
+    store.set_pause("queue", "mail", True, now=T0, by="ops")
+    store.set_pause("queue", "mail", False, now=T0 + 1, by="ops")
+    store.enqueue([job(queue="strict")], now=T0, bounds={"strict": QueueBound(1, "reject")})
+    with pytest.raises(QueueFull):
+        store.enqueue([job(queue="strict")], now=T0,
+                      bounds={"strict": QueueBound(1, "reject")})
+    feed = {"feed": QueueBound(1, "drop_oldest")}
+    store.enqueue([job(queue="feed")], now=T0, bounds=feed)
+    store.enqueue([job(queue="feed")], now=T0 + 1, bounds=feed)
+    # When a scrape reads the database, Then it says so, as /metrics exports it
+    snapshot = store.read_snapshot(now=T0 + 2)
+    assert snapshot.paused_queues == {"reports": True, "mail": False}
+    assert snapshot.backpressure["strict"] == (1, 0)
+    assert snapshot.backpressure["feed"] == (0, 1)

@@ -29,6 +29,19 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
+def list_pauses(db: PgDatabase) -> list[PauseRow]:
+    """Every recorded state (paused or resumed), by kind and name."""
+    return [PauseRow(k, n, bool(p), at, by) for k, n, p, at, by in db.query(
+        "SELECT kind, name, paused, changed_at, changed_by FROM runner_pause "
+        "ORDER BY kind, name")]
+
+
+def read_backpressure(db: PgDatabase) -> dict[str, tuple[int, int]]:
+    """Per queue: (jobs rejected, jobs dropped) since the database was created."""
+    return {q: (int(r), int(d)) for q, r, d in db.query(
+        "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
+
+
 def set_pause(conn: psycopg.Connection, kind: str, name: str, paused: bool, *, now: float,
               by: str | None) -> bool:
     """Pause or resume; returns whether the state changed."""
@@ -116,11 +129,7 @@ class PostgresFlowControl:
             self.db.write(lambda conn: seed_pauses(conn, kind, names, now=now))
 
     def list_pauses(self) -> list[PauseRow]:
-        """Every recorded state (paused or resumed), by kind and name."""
-        db = self.db
-        return [PauseRow(k, n, bool(p), at, by) for k, n, p, at, by in db.query(
-            "SELECT kind, name, paused, changed_at, changed_by FROM runner_pause "
-            "ORDER BY kind, name")]
+        return list_pauses(self.db)
 
     def request_cancel(self, job_id: str, *, by: str, now: float) -> JobState | None:
         return self.db.write(lambda conn: request_cancel(conn, job_id, by=by,
@@ -137,7 +146,4 @@ class PostgresFlowControl:
             "AND j.state = %s", (list(job_ids), JobState.EXECUTING.value)))
 
     def backpressure_totals(self) -> dict[str, tuple[int, int]]:
-        """Per queue: (jobs rejected, jobs dropped) since the database was created."""
-        db = self.db
-        return {q: (int(r), int(d)) for q, r, d in db.query(
-            "SELECT queue, rejected, dropped FROM runner_queue_total ORDER BY queue")}
+        return read_backpressure(self.db)

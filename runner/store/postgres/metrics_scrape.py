@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.flow_control import list_pauses, read_backpressure
 from runner.store.postgres.lookup import SCHEDULE_ACTIVE
 from runner.store.states import (
     DEAD_SQL,
@@ -85,7 +86,9 @@ class PostgresScrape:
                               "AND heartbeat_at >= %s", (at - heartbeat_limit,))[0]
         lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
             f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
-        return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags)
+        paused = {p.name: p.paused for p in list_pauses(db) if p.kind == "queue"}
+        return DatabaseSnapshot(at, totals, queues, int(dead), int(workers), lags,
+                                read_backpressure(db), paused)
 
     def waiting_queues(self) -> list[str]:
         return waiting_queues(self.db)
