@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.runner_huey import Result, RunnerHuey
-from runner.store.factory import is_url
+from runner.store.factory import pointed_at
 from runner.task import (
     RunnerTaskWrapper,
     check_on_failure,
@@ -61,22 +60,17 @@ def runner_for(settings: Settings | None = None, database: str | os.PathLike[str
                *, huey: RunnerHuey | None = None) -> RunnerHuey:
     """A runner (default the process-wide one) pointed at ``settings`` and ``database``.
 
-    The control verbs use it to act on the database a front end has open; the
+    The control verbs use it to act on the database a front end has open
+    (``database`` is that store's :attr:`~runner.store.backend.Store.address`); the
     runner is reconfigured only when it points elsewhere, so its open storage is kept.
     """
     runner = huey or get_huey()
     chosen = settings or runner.settings
-    if database is not None and not _same_database(os.fspath(database), chosen):
-        chosen = chosen.with_database(database)
+    if database is not None:
+        chosen = pointed_at(chosen, os.fspath(database))
     if chosen != runner.settings:
         runner.configure(chosen)
     return runner
-
-
-def _same_database(database: str, settings: Settings) -> bool:
-    if is_url(database) or is_url(settings.runner.database):
-        return database == settings.runner.database
-    return Path(database).resolve() == settings.database_path.resolve()
 
 
 def import_task_modules(modules: Sequence[str]) -> None:

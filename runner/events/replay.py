@@ -122,7 +122,7 @@ def _enqueue(runner: RunnerHuey, event_ids: list[str], handler: str | None,
 
 def _runner(huey: RunnerHuey | None, store: Store | None,
             settings: Settings | None) -> RunnerHuey:
-    return runner_for(settings, None if store is None else store.location, huey=huey)
+    return runner_for(settings, None if store is None else store.address, huey=huey)
 
 
 def _jobs(runner: RunnerHuey) -> JobStorage:

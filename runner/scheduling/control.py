@@ -98,7 +98,7 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store 
         ScheduleNotFound: the schedule is not defined in this process (import its module).
         ConfigError: a task module cannot be imported.
     """
-    instance = runner_for(settings, None if store is None else store.location, huey=huey)
+    instance = runner_for(settings, None if store is None else store.address, huey=huey)
     if settings is not None:
         import_task_modules(settings.runner.imports)
     definition = _definition(name, instance)

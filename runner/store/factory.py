@@ -14,6 +14,7 @@ import importlib
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,32 @@ def is_url(database: str) -> bool:
     return "://" in database
 
 
+def database_of(settings: Settings) -> str:
+    """Where the store of ``settings`` lives, as :attr:`Store.address` says it: a file path,
+    or a URL (Redis with its ``prefix``)."""
+    if is_url(settings.runner.database):
+        return settings.runner.database
+    if settings.worker.queue_type == "redis":
+        return redis_url(settings)
+    return str(settings.database_path)
+
+
+def pointed_at(settings: Settings, address: str) -> Settings:
+    """``settings`` with the store at ``address`` (a :attr:`Store.address`) instead: a URL
+    names its backend by scheme, a path is a SQLite file."""
+    if _same_place(database_of(settings), address):
+        return settings
+    name = SCHEMES.get(address.split("://", 1)[0], "sqlite") if is_url(address) else "sqlite"
+    chosen = settings.with_database(address)
+    return replace(chosen, worker=replace(chosen.worker, queue_type=name))
+
+
+def _same_place(database: str, address: str) -> bool:
+    if is_url(database) or is_url(address):
+        return database == address
+    return Path(database).resolve() == Path(address).resolve()
+
+
 def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = False,
                shared: bool = False, options: DatabaseSection | None = None,
                file_mode: int | None = None) -> Store:
@@ -86,10 +113,7 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
     """
     if isinstance(target, Settings):
         name = target.worker.queue_type
-        database = (target.runner.database if is_url(target.runner.database)
-                    else str(target.database_path))
-        if name == "redis" and not is_url(target.runner.database):
-            database = redis_url(target)
+        database = database_of(target)
         options = options or target.database
         mode = target.runner.file_mode_bits if file_mode is None else file_mode
         # The worker's threads, plus its claimer, heartbeat, scheduler and log sink.

@@ -38,6 +38,13 @@ class StoreHandle(Protocol):
         ...
 
     @property
+    def address(self) -> str:
+        """Where the data lives as :func:`runner.store.factory.open_store` takes it (a file
+        path, or a URL with its credentials and key prefix): to open it again, never to show.
+        """
+        ...
+
+    @property
     def readonly(self) -> bool:
         """True when this handle may only read (the dashboard's polls)."""
         ...

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from runner import configure, control, emit
+from runner.config import load_settings
+from runner.events.replay import REPLAY_TASK
 from runner.store.states import JobState
 from runner.testing import drain
 from tests import jobs
 from tests.conformance.helpers import job
+from tests.conftest import write_settings
 
 
 def test_an_unknown_task_and_an_unreadable_payload_go_to_dead_with_a_reason(huey, store):
@@ -63,3 +67,36 @@ def test_map_writes_one_job_per_call_gives_duplicates_the_existing_id_and_each_r
     drain(huey)
     assert [r.get() for r in added] == [1 + n for n in range(130)]
     assert all(store.get_job(r.id).state == JobState.COMPLETED for r in results)
+
+
+def test_run_now_and_replay_act_on_the_data_the_front_end_has_open(huey, store, another,
+                                                                    settings_file):
+    # Given an event delivered once, and a front end (the CLI, the dashboard) with a handle
+    # of its own on the same data, reading the same settings
+    import tests.event_handlers  # noqa: F401 - the handlers of the event
+    import tests.sched_jobs  # noqa: F401 - the schedule run now
+
+    event_id = emit("shop.order.placed", {"n": 1})
+    drain(huey, include_scheduled=True, timeout=10)
+    front, settings = another(), load_settings(settings_file, environ={})
+    # When it runs a schedule now and replays the event
+    run = control.run_schedule_now("quarter_hourly", store=front, settings=settings)
+    replayed = control.replay_matching("shop.**", store=front, settings=settings)
+    # Then both jobs are written where its data is, and nowhere else
+    assert replayed.events == (event_id,)
+    assert [store.get_job(j).task for j in (run, *replayed.jobs)] == [
+        "quarter_hourly", REPLAY_TASK]
+
+
+def test_a_dashboard_opened_on_a_database_alone_acts_on_that_database(huey, store, another,
+                                                                      tmp_path):
+    # Given a front end opened on the data alone (python -m tui --db URL: no settings), in a
+    # process whose own runner points at another database
+    import tests.sched_jobs  # noqa: F401 - the schedule run now
+
+    front = another()
+    (tmp_path / "elsewhere").mkdir()
+    configure(load_settings(write_settings(tmp_path / "elsewhere"), environ={}))
+    # When it runs a schedule now, Then the job is written where its data is
+    run = control.run_schedule_now("quarter_hourly", store=front)
+    assert store.get_job(run).task == "quarter_hourly"

@@ -39,6 +39,10 @@ class PostgresHandle(PgRoom):
         return self.db.display
 
     @property
+    def address(self) -> str:
+        return self.db.url
+
+    @property
     def readonly(self) -> bool:
         return self._readonly
 

@@ -28,6 +28,10 @@ class RedisHandle(RedisRoom):
         return f"{shown}{parts.path} (prefix {self.prefix})"
 
     @property
+    def address(self) -> str:
+        return f"{self.url}{'&' if '?' in self.url else '?'}prefix={self.prefix}"
+
+    @property
     def readonly(self) -> bool:
         return self.readonly_handle
 

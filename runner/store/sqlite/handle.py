@@ -35,6 +35,10 @@ class SqliteHandle:
         return str(self.db.path)
 
     @property
+    def address(self) -> str:
+        return str(self.db.path)
+
+    @property
     def readonly(self) -> bool:
         return self.db.readonly
 
