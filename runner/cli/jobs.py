@@ -181,13 +181,16 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
-    now = time.time()
     limit = drift_limit(ctx.settings.worker)
     rows = ctx.store.list_workers(include_stopped=args.all)
+    # After the read (opening the store takes a while, and a worker may beat meanwhile);
+    # a heartbeat still ahead comes from a host whose clock runs ahead: it is fresh.
+    now = time.time()
     print(table(["WORKER", "STATE", "HEARTBEAT", "CLOCK", "THREADS", "RUNNING", "RSS", "CPU",
                  "QUEUES"],
                 [(w.id, "dead (process gone)" if w.state == "running" and worker_gone(w.id)
-                  else w.state, f"{age(server_age(w.heartbeat_at, w.clock_offset, now))} ago",
+                  else w.state,
+                  f"{age(max(0.0, server_age(w.heartbeat_at, w.clock_offset, now)))} ago",
                   _clock(w.clock_offset, limit), w.concurrency, w.running,
                   f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
                   w.queues) for w in rows]))

@@ -1,0 +1,21 @@
+"""python -m runner workers: the heartbeat ages it prints."""
+
+from __future__ import annotations
+
+import time
+
+from runner.cli import main
+
+
+def test_a_heartbeat_stamped_ahead_of_this_clock_reads_as_just_now(huey, settings_file,
+                                                                   capsys):
+    # Given a worker on a host whose clock runs a little ahead (or one that beat while
+    # the command opened the database)
+    store = huey.jobs.store
+    store.register("other-host:42:1", concurrency=4, queues=(), now=time.time() + 2)
+    store.heartbeat("other-host:42:1", [], lease_seconds=30, now=time.time() + 2)
+    # When the workers are listed, Then its heartbeat is not from the future
+    assert main(["--settings", str(settings_file), "workers"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("other-host"))
+    assert "running  0ms ago" in row, row
