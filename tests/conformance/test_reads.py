@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from runner.sections import RetentionSection
+from runner.store.job_rows import Ack
 from runner.store.rows import JobFilter
 from tests.conformance.helpers import OWNER, T0, failure, job
 
@@ -76,3 +78,39 @@ def test_pages_of_a_filter_walk_its_jobs_once_either_way(store):
                               (JobFilter(queue="mail"), ids["mail"])):
         assert _walk(store, filters, oldest_first=True) == expected, filters
         assert _walk(store, filters, oldest_first=False) == expected[::-1], filters
+
+
+def test_a_job_run_again_in_another_queue_is_listed_under_its_new_queue_and_task(store):
+    # Given a finished job, listed under its queue and task
+    first = job(T0, queue="mail", task="tests.jobs.send")
+    store.enqueue([first], now=T0)
+    [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1).claimed
+    store.complete([Ack(first.id, claimed.attempt, T0, T0 + 1)])
+    assert [j.id for j in store.list_jobs(JobFilter(queue="mail"))] == [first.id]
+    # When it is enqueued again, as another task in another queue
+    again = dataclasses.replace(first, queue="bulk", task="tests.jobs.resend", fresh=False)
+    assert store.rearm(again, now=T0 + 2)
+    # Then the listings by queue and by task follow it
+    for filters, expected in ((JobFilter(queue="bulk"), [first.id]),
+                              (JobFilter(task="tests.jobs.resend"), [first.id]),
+                              (JobFilter(queue="mail"), []),
+                              (JobFilter(task="tests.jobs.send"), [])):
+        assert [j.id for j in store.list_jobs(filters)] == expected, filters
+        assert [j.id for j in store.keyset_page(filters).jobs] == expected, filters
+        assert store.count_jobs_capped(filters) == (len(expected), False), filters
+
+
+def test_pruned_jobs_leave_the_listings_of_their_queue_and_task(store):
+    old, kept = job(T0, queue="mail", task="tests.jobs.send"), job(T0, queue="mail",
+                                                                   task="tests.jobs.send")
+    store.enqueue([old, kept], now=T0)
+    assert {j.id for j in store.list_jobs(JobFilter(task="tests.jobs.send"))} == {
+        kept.id, old.id}
+    for claimed in store.claim(now=T0, owner=OWNER, lease_seconds=30, want=2).claimed:
+        store.complete([Ack(claimed.id, claimed.attempt, T0,
+                            T0 + 1 if claimed.id == old.id else T0 + 86400 * 30)])
+    store.prune_retention(RetentionSection(completed_days=7, vacuum=False),
+                          now=T0 + 86400 * 20)
+    for filters in (JobFilter(queue="mail"), JobFilter(task="tests.jobs.send")):
+        assert [j.id for j in store.list_jobs(filters)] == [kept.id], filters
+        assert store.count_jobs_capped(filters) == (1, False), filters

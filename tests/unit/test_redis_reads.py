@@ -56,3 +56,22 @@ def test_a_page_deep_in_the_history_reads_only_its_own_jobs(store, hashes_read, 
     assert len(hashes_read) <= 100 + 1, len(hashes_read)
     walked = store.keyset_page(filters, limit=1100, oldest_first=oldest_first).jobs
     assert [j.id for j in page.jobs] == [j.id for j in walked[1000:]]
+
+
+@pytest.mark.parametrize("filters", [JobFilter(queue="mail"), JobFilter(task="tests.jobs.send"),
+                                     JobFilter(queue="mail", state="available")], ids=repr)
+def test_a_listing_by_queue_or_task_reads_only_the_jobs_it_shows(store, hashes_read, filters):
+    # Given a few jobs of a queue and task written before a long history of others
+    few = [job(T0 - 120, queue="mail", task="tests.jobs.send") for _ in range(3)]
+    store.enqueue(few, now=T0 - 120)
+    store.enqueue([job(T0) for _ in range(HISTORY)], now=T0)
+    store.list_jobs(filters)  # the first read brings the listings by queue and task up to date
+    hashes_read.clear()
+    # When the dashboard shows them (a page and its count) and the CLI lists them
+    page = store.keyset_page(filters, limit=100)
+    count = store.count_jobs_capped(filters, cap=10_000)
+    listed = store.list_jobs(filters)
+    # Then only their own jobs are read, whatever the history
+    assert {j.id for j in page.jobs} == {j.id for j in listed} == {j.id for j in few}
+    assert count == (3, False)
+    assert len(hashes_read) <= 3 * 3, len(hashes_read)

@@ -1,9 +1,11 @@
 """Walking the job indexes on Redis: the reads every other part builds on.
 
-Listings walk an index newest first (``jobs``, ``state:<s>``, ``evjobs:<e>`` or a
-worker's in-flight set, by rowid) and read the job hashes in pipelined chunks,
-filtering the rest of a :class:`JobFilter` here; counts with no filter but a
-state or queue read the kept counts.
+Listings walk an index by rowid (``jobs``, ``state:<s>``, ``qjobs:<queue>``,
+``tjobs:<task>``, ``evjobs:<e>`` or a worker's in-flight set), the smallest one the
+filter names, and read the job hashes in pipelined chunks, filtering the rest of a
+:class:`JobFilter` here; counts with no filter but a state or queue read the kept
+counts. The listings by queue and by task are brought up to date by the readers
+that use them (``index_jobs``), so an enqueue does not pay for them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from runner.store.rows import JobFilter, JobRow
 from runner.store.states import FAILED, WAITING, JobState
 
 _CHUNK = 500
+
+#: Jobs one ``index_jobs`` call adds to the listings by queue and task (a first read
+#: after many jobs takes several calls, none holding Redis long).
+_INDEX_STEP = 2000
 
 
 def _states_of(filters: JobFilter) -> tuple[str, ...] | None:
@@ -50,12 +56,38 @@ class JobIndex(RedisBase):
     """Index walks and pipelined hash reads shared by the parts of :class:`RedisStore`."""
 
     def _index_keys(self, filters: JobFilter) -> list[str]:
+        """The smallest index holding every job of ``filters`` (one or several keys)."""
         states = _states_of(filters)
+        choices = []
         if filters.event_id:
-            return [self.k("evjobs", filters.event_id)]
+            choices.append([self.k("evjobs", filters.event_id)])
+        if filters.queue or filters.task:
+            self._list_by_queue_and_task()
+            if filters.queue:
+                choices.append([self.k("qjobs", filters.queue)])
+            if filters.task:
+                choices.append([self.k("tjobs", filters.task)])
         if states is not None:
-            return [self.k("state", s) for s in states]
-        return [self.k("jobs")]
+            choices.append([self.k("state", s) for s in states])
+        if len(choices) < 2:
+            return choices[0] if choices else [self.k("jobs")]
+        pipe = self.r.pipeline(transaction=False)
+        for keys in choices:
+            for key in keys:
+                pipe.zcard(key)
+        counts = [int(n) for n in pipe.execute()]
+        sizes, at = [], 0
+        for keys in choices:
+            sizes.append(sum(counts[at:at + len(keys)]))
+            at += len(keys)
+        return choices[sizes.index(min(sizes))]
+
+    def _list_by_queue_and_task(self) -> None:
+        """Bring ``qjobs:<queue>`` and ``tjobs:<task>`` up to the newest job."""
+        while True:
+            added = self.run("index_jobs", _INDEX_STEP)
+            if int(added) < _INDEX_STEP:  # type: ignore[call-overload]
+                return
 
     def _ids(self, filters: JobFilter, *, newest_first: bool = True,
              after: int | None = None) -> Iterator[tuple[int, str]]:

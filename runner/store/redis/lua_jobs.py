@@ -8,7 +8,9 @@ unique key, a full queue) before its first write.
 Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 
 * ``job:<id>``: the job hash (the columns of ``runner_job``; an absent field is NULL);
-  ``jobs``: ids by insertion number (the rowid);
+  ``jobs``: ids by insertion number (the rowid); ``qjobs:<queue>`` and ``tjobs:<task>``:
+  the same per queue and per task, whatever the state (the CLI's and the dashboard's
+  listings), brought up to ``ixmark`` by the readers that need them (``index_jobs``);
 * ``state:<state>``: ids by rowid; ``qstate``: waiting counts per ``queue<US>state``;
 * ``ready:<queue>``: due jobs, score ``-priority``, member ``run_at:rowid:id`` (so
   equal priorities come out oldest due first); ``suspect:<queue>``: the same for jobs
@@ -535,6 +537,15 @@ local function rearm(j, now)
   redis.call('ZREM', P..'state:'..h.state, h.id)
   redis.call('ZREM', P..'fin:'..h.state, h.id)
   bump(P..'qstate', h.queue..US..h.state, -1)
+  -- the listings by queue and by task follow the job (see ``index_jobs``)
+  if h.queue ~= j.queue then
+    redis.call('ZREM', P..'qjobs:'..h.queue, h.id)
+    redis.call('ZADD', P..'qjobs:'..j.queue, h.rowid, h.id)
+  end
+  if h.task ~= j.task then
+    if h.task then redis.call('ZREM', P..'tjobs:'..h.task, h.id) end
+    redis.call('ZADD', P..'tjobs:'..j.task, h.rowid, h.id)
+  end
   h.state = nil
   h.queue, h.priority, h.run_at, h.crashes = j.queue, j.priority, j.run_at, 0
   h.run_key = j.run_key

@@ -136,6 +136,8 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
       redis.call('ZREM', P..'state:'..h.state, id)
       bump(P..'qstate', h.queue..US..h.state, -1)
       redis.call('ZREM', P..'jobs', id)
+      redis.call('ZREM', P..'qjobs:'..h.queue, id)
+      if h.task then redis.call('ZREM', P..'tjobs:'..h.task, id) end
       if h.unique_key then
         redis.call('ZREM', P..'ufin:'..h.unique_key, id)
         redis.call('ZREM', P..'ulive:'..h.unique_key, id)

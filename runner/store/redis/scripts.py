@@ -301,6 +301,24 @@ return 1
     "absorb": r"""
 return absorb(nil)
 """,
+    # ARGV: most: the listings by queue and by task brought up to date by at most that
+    # many jobs (readers that filter by queue or task call it until it answers fewer)
+    "index_jobs": r"""
+-- Every job written since ``ixmark`` (the last rowid listed), in rowid order: written
+-- here, not by the enqueue, so an enqueue stays one push and a job is listed by queue
+-- and task even when a worker of an older release wrote it.
+local most = tonumber(ARGV[2])
+local mark = redis.call('GET', P..'ixmark') or '0'
+local rows = redis.call('ZRANGEBYSCORE', P..'jobs', '(' .. mark, '+inf', 'WITHSCORES',
+                        'LIMIT', 0, most)
+for i = 1, #rows, 2 do
+  local v = redis.call('HMGET', P..'job:'..rows[i], 'queue', 'task')
+  if v[1] then redis.call('ZADD', P..'qjobs:'..v[1], rows[i + 1], rows[i]) end
+  if v[2] then redis.call('ZADD', P..'tjobs:'..v[2], rows[i + 1], rows[i]) end
+end
+if #rows > 0 then redis.call('SET', P..'ixmark', rows[#rows]) end
+return math.floor(#rows / 2)
+""",
     **WORKERS,
     **SCHEDULES,
     **EVENTS,
