@@ -6,6 +6,7 @@ import time
 
 from textual.widgets import Log, Static
 
+from runner.store.sqlite import SqliteStore
 from runner.store.sqlite import logs as logstore
 from tests.tui.conftest import drive, settle, wait_poll
 from tui.app import make_app
@@ -127,6 +128,40 @@ def test_job_filter_shows_one_jobs_lines(huey, seeded):
         await pilot.press("escape")
         await settle(app, pilot)
         assert log.line_count == 3
+
+    drive(make_app(db=seeded.path, refresh=60), scenario)
+
+
+def test_a_job_filter_looks_its_job_up_once_not_at_every_refresh(huey, seeded, monkeypatch):
+    # A short id is found by a scan of every job id (on Redis, of the whole history):
+    # once per filter, not once a second.
+    now = time.time()
+    mine = seeded.completed[0]
+    add_logs(huey, [(now, 20, "app", "line of mine", mine, "add", None)])
+    looked_up: list[str] = []
+    get_job = SqliteStore.get_job
+
+    def counted(self, job_id):  # noqa: ANN001, ANN202 - the store's own signature
+        looked_up.append(job_id)
+        return get_job(self, job_id)
+    monkeypatch.setattr(SqliteStore, "get_job", counted)
+
+    async def scenario(app, pilot):
+        await pilot.press("6")
+        await settle(app, pilot)
+        app.screen.action_filter()
+        app.screen.query_one("#log-filter").value = f"job:{mine[-12:]}"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        for _ in range(3):
+            add_logs(huey, [(time.time(), 20, "app", "more of mine", mine, "add", None)])
+            before = app.polls
+            await pilot.press("ctrl+r")
+            await wait_poll(app, pilot, since=before)
+        log = app.screen.query_one(Log)
+        assert [line.split(": ")[-1] for line in log.lines] == ["line of mine"] + [
+            "more of mine"] * 3
+        assert looked_up == [mine[-12:]]
 
     drive(make_app(db=seeded.path, refresh=60), scenario)
 

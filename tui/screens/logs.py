@@ -109,6 +109,9 @@ class LogsScreen(DataScreen):
         self.text: str | None = None
         self.job: str | None = None
         self.follow = True
+        self._job_id: tuple[int, str] | None = None
+        """The filter's job as found for a generation: a short id is found by a scan
+        of every job id, so once per filter, not at every refresh."""
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="logs-line")
@@ -135,7 +138,14 @@ class LogsScreen(DataScreen):
     def fetch(self, store: Store, request: LogsRequest | None, now: float) -> Any:
         if request is None:
             return None
-        job = resolve_job_id(store, request.job) if request.job else None
+        job = None
+        if request.job:
+            found = self._job_id
+            if found is not None and found[0] == request.generation:
+                job = found[1]
+            else:
+                job = resolve_job_id(store, request.job)
+                self._job_id = (request.generation, job)
         return request, tail_logs(store, after_id=request.after_id, min_level=request.level,
                                   text=request.text, job_id=job,
                                   limit=MAX_LINES if not request.after_id else 2000)
