@@ -9,7 +9,7 @@ import pytest
 
 from runner.store.redis import RedisStore
 from runner.store.rows import JobFilter
-from tests.conformance.helpers import T0, job
+from tests.conformance.helpers import T0, failure, job
 from tests.redis_support import fresh_store
 
 HISTORY = 1500
@@ -75,3 +75,17 @@ def test_a_listing_by_queue_or_task_reads_only_the_jobs_it_shows(store, hashes_r
     assert {j.id for j in page.jobs} == {j.id for j in listed} == {j.id for j in few}
     assert count == (3, False)
     assert len(hashes_read) <= 3 * 3, len(hashes_read)
+
+
+def test_a_text_search_reads_only_the_jobs_it_finds(store, hashes_read):
+    # Given one job among a long history whose error holds the text looked for
+    [found] = store.claim(now=T0, owner="w:1:1", lease_seconds=30, want=1).claimed
+    store.bury(found.id, 1, failure("Connection refused by db-7"), worker="w:1:1", now=T0,
+               reason="x")
+    hashes_read.clear()
+    # When the dashboard pages and counts a search for it, in another case
+    page = store.keyset_page(JobFilter(text="REFUSED BY DB-7"), limit=100)
+    count = store.count_jobs_capped(JobFilter(text="refused by db-7"))
+    # Then the history's hashes are not read whole (Redis looks at their text itself)
+    assert [j.id for j in page.jobs] == [found.id] and count == (1, False)
+    assert len(hashes_read) <= 2, len(hashes_read)

@@ -21,6 +21,9 @@ from runner.store.states import FAILED, WAITING, JobState
 
 _CHUNK = 500
 
+#: Upper case ASCII letters to lower case: a search ignores their case (SQLite's LIKE does).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 #: Jobs one ``index_jobs`` call adds to the listings by queue and task (a first read
 #: after many jobs takes several calls, none holding Redis long).
 _INDEX_STEP = 2000
@@ -134,12 +137,18 @@ class JobIndex(RedisBase):
         states = _states_of(chosen)
         batch: list[tuple[int, str]] = []
         size = first
+        needle = chosen.text.translate(_ASCII_LOWER) if chosen.text else None
 
         def flush() -> Iterator[tuple[int, JobRow]]:
+            wanted = batch
+            if needle is not None:  # Redis looks at the text: only what it finds is read
+                found = set(decoded(self.run("match_text", needle,  # type: ignore[arg-type]
+                                             *(i for _, i in batch))))
+                wanted = [pair for pair in batch if pair[1] in found]
             pipe = self.r.pipeline(transaction=False)
-            for _, i in batch:
+            for _, i in wanted:
                 pipe.hgetall(self.k("job", i))
-            for (rowid, _), fields in zip(batch, pipe.execute(), strict=True):
+            for (rowid, _), fields in zip(wanted, pipe.execute(), strict=True):
                 if fields:
                     row = job_row(fields)
                     if _matches(row, chosen, states):

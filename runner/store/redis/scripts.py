@@ -301,6 +301,23 @@ return 1
     "absorb": r"""
 return absorb(nil)
 """,
+    # ARGV: needle, ids...: those of the ids whose id, task, arguments or error message
+    # hold the needle, the case of ASCII letters aside (as SQLite's LIKE); ``needle`` is
+    # in lower case. A search then reads the hashes of the jobs it finds, not of all.
+    "match_text": r"""
+local needle, found = ARGV[2], {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local hit = string.find(string.lower(id), needle, 1, true)
+  if not hit then
+    for _, v in ipairs(redis.call('HMGET', P..'job:'..id, 'task', 'args', 'error_message')) do
+      if v and string.find(string.lower(v), needle, 1, true) then hit = true; break end
+    end
+  end
+  if hit then found[#found + 1] = id end
+end
+return found
+""",
     # ARGV: most: the listings by queue and by task brought up to date by at most that
     # many jobs (readers that filter by queue or task call it until it answers fewer)
     "index_jobs": r"""
@@ -326,11 +343,12 @@ return math.floor(#rows / 2)
 }
 
 #: Scripts that do not index the inbox first: the enqueue and the claim do it themselves
-#: (the claim a bounded part), and the others of a worker's hot path touch only jobs
-#: that were claimed (so indexed), payloads, logs or leases.
-_OWN_INBOX = {"enqueue", "claim", "absorb", "complete", "fail", "cancel_attempt", "hand_back",
-              "set_progress", "heartbeat", "write_logs", "kv_put_if_empty", "take_lease",
-              "release_lease"}
+#: (the claim a bounded part), ``match_text`` reads jobs a walk of the indexes found, and
+#: the others of a worker's hot path touch only jobs that were claimed (so indexed),
+#: payloads, logs or leases.
+_OWN_INBOX = {"enqueue", "claim", "absorb", "match_text", "complete", "fail", "cancel_attempt",
+              "hand_back", "set_progress", "heartbeat", "write_logs", "kv_put_if_empty",
+              "take_lease", "release_lease"}
 
 BODIES = {name: body if name in _OWN_INBOX else "absorb(nil)\n" + body
           for name, body in BODIES.items()}
