@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from runner import control
 from runner.store.redis import RedisStore
 from runner.store.rows import JobFilter
 from tests.conformance.helpers import T0, failure, job
@@ -89,3 +90,17 @@ def test_a_text_search_reads_only_the_jobs_it_finds(store, hashes_read):
     # Then the history's hashes are not read whole (Redis looks at their text itself)
     assert [j.id for j in page.jobs] == [found.id] and count == (1, False)
     assert len(hashes_read) <= 2, len(hashes_read)
+
+
+def test_a_bulk_action_over_dead_jobs_reads_only_the_dead_jobs(store, hashes_read):
+    # Given three dead jobs after a long history of waiting ones
+    claimed = store.claim(now=T0, owner="w:1:1", lease_seconds=30, want=3).claimed
+    for c in claimed:
+        store.bury(c.id, c.attempt, failure(), worker="w:1:1", now=T0, reason="x")
+    hashes_read.clear()
+    # When a bulk retry of the dead jobs is counted and run
+    plan = control.plan_bulk(store, "retry", JobFilter(state="dead"))
+    done = control.run_bulk(store, plan)
+    # Then the history's hashes are not read
+    assert (plan.count, done) == (3, 3)
+    assert len(hashes_read) <= 3 * 2, len(hashes_read)

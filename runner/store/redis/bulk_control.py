@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 
 from runner.errors import InvalidAction
 from runner.store.redis.codec import arg, token
@@ -25,11 +24,7 @@ class RedisControl(JobIndex):
 
     def _bulk_rows(self, filters: JobFilter, states: Sequence[str], *,
                    newest_first: bool) -> Iterator[tuple[int, JobRow]]:
-        wanted = {str(s) for s in states}
-        plain = replace(filters, state=None)
-        for rowid, row in self._rows(plain, newest_first=newest_first):
-            if row.state in wanted:
-                yield rowid, row
+        yield from self._rows(filters, newest_first=newest_first, states=states)
 
     def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
                  now: float, chunk: int = 500) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from runner.errors import JobNotFound
 from runner.store.redis.codec import US, decoded, integer, job_row, text
@@ -58,9 +59,8 @@ def _matches(row: JobRow, filters: JobFilter, states: tuple[str, ...] | None) ->
 class JobIndex(RedisBase):
     """Index walks and pipelined hash reads shared by the parts of :class:`RedisStore`."""
 
-    def _index_keys(self, filters: JobFilter) -> list[str]:
-        """The smallest index holding every job of ``filters`` (one or several keys)."""
-        states = _states_of(filters)
+    def _index_keys(self, filters: JobFilter, states: tuple[str, ...] | None) -> list[str]:
+        """The smallest index holding every job of ``filters`` in ``states`` (None: any)."""
         choices = []
         if filters.event_id:
             choices.append([self.k("evjobs", filters.event_id)])
@@ -92,9 +92,10 @@ class JobIndex(RedisBase):
             if int(added) < _INDEX_STEP:  # type: ignore[call-overload]
                 return
 
-    def _ids(self, filters: JobFilter, *, newest_first: bool = True,
-             after: int | None = None) -> Iterator[tuple[int, str]]:
-        """(rowid, id) of the candidates of ``filters``, by rowid, from past ``after`` on."""
+    def _ids(self, filters: JobFilter, *, newest_first: bool = True, after: int | None = None,
+             states: tuple[str, ...] | None = None) -> Iterator[tuple[int, str]]:
+        """(rowid, id) of the candidates of ``filters`` in ``states`` (None: any), by
+        rowid, from past ``after`` on."""
         self._settle()
         if filters.worker and not filters.event_id:
             ids = decoded(self.r.smembers(self.k("inflight", filters.worker)))
@@ -105,7 +106,8 @@ class JobIndex(RedisBase):
             yield from sorted((p for p in pairs if after is None or (
                 p[0] < after if newest_first else p[0] > after)), reverse=newest_first)
             return
-        walks = [self._walk_index(key, newest_first, after) for key in self._index_keys(filters)]
+        walks = [self._walk_index(key, newest_first, after)
+                 for key in self._index_keys(filters, states)]
         yield from walks[0] if len(walks) == 1 else heapq.merge(*walks, reverse=newest_first)
 
     def _walk_index(self, key: str, newest_first: bool, after: int | None
@@ -130,11 +132,17 @@ class JobIndex(RedisBase):
             bound = f"({int(chunk[-1][1])}"
 
     def _rows(self, filters: JobFilter | None, *, newest_first: bool = True,
-              after: int | None = None, first: int = _CHUNK) -> Iterator[tuple[int, JobRow]]:
+              after: int | None = None, first: int = _CHUNK,
+              states: Sequence[str] | None = None) -> Iterator[tuple[int, JobRow]]:
         """(rowid, row) of the jobs of ``filters`` from past ``after`` on; the hashes are
-        read ``first`` at a time at first (what a page needs), then in larger chunks."""
+        read ``first`` at a time at first (what a page needs), then in larger chunks.
+
+        ``states`` (a bulk action's) stands for the filter's state when given.
+        """
         chosen = filters or JobFilter()
-        states = _states_of(chosen)
+        if states is not None:
+            chosen = replace(chosen, state=None)
+        within = _states_of(chosen) if states is None else tuple(str(s) for s in states)
         batch: list[tuple[int, str]] = []
         size = first
         needle = chosen.text.translate(_ASCII_LOWER) if chosen.text else None
@@ -151,10 +159,10 @@ class JobIndex(RedisBase):
             for (rowid, _), fields in zip(wanted, pipe.execute(), strict=True):
                 if fields:
                     row = job_row(fields)
-                    if _matches(row, chosen, states):
+                    if _matches(row, chosen, within):
                         yield rowid, row
 
-        for pair in self._ids(chosen, newest_first=newest_first, after=after):
+        for pair in self._ids(chosen, newest_first=newest_first, after=after, states=within):
             batch.append(pair)
             if len(batch) >= size:
                 yield from flush()
