@@ -24,7 +24,7 @@ from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
 from runner.printable import one_line
 from runner.store.backend import Store
-from runner.store.factory import is_url
+from runner.store.factory import database_of, driver_errors, is_driver_bug, is_url, redacted
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
@@ -145,11 +145,20 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> i
         return int(importlib.import_module(PROGRAMS[name][1]).main(rest) or 0)
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    ctx = Context(args)
     try:
-        return int(args.func(args, Context(args)) or 0)
+        return int(args.func(args, ctx) or 0)
     except RunnerError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except driver_errors() as exc:
+        # A server backend's driver speaks for the server (down, unreachable, refusing):
+        # that is the database's problem, said in one line; its wrong statements are bugs.
+        if is_driver_bug(exc):
+            raise
+        print(f"error: {redacted(database_of(ctx.settings))}: {one_line(exc).rstrip('.')}; "
+              "is the server up and the URL right?", file=sys.stderr)
+        return DatabaseUnavailable.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -1,0 +1,19 @@
+"""python -m runner on a database server that does not answer: one line naming it, exit 73."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.cli import main
+from tests.redis_support import free_port, redis_settings
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["retry", "--all"]])
+def test_a_command_on_a_redis_server_that_is_down_says_so_in_one_line(tmp_path, capsys,
+                                                                       command):
+    port = free_port()  # nothing listens there
+    settings = redis_settings(tmp_path, "down", url=f"redis://127.0.0.1:{port}/0")
+    assert main(["--settings", str(settings), *command]) == 73
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: redis://127.0.0.1:{port}/0?prefix=down: "), err
+    assert "Connection refused" in err and len(err.strip().splitlines()) == 1, err
