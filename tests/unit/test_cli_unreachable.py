@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from runner.cli import main
+from tests.conftest import write_settings
 from tests.redis_support import free_port, redis_settings
 
 
@@ -17,3 +20,16 @@ def test_a_command_on_a_redis_server_that_is_down_says_so_in_one_line(tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith(f"error: redis://127.0.0.1:{port}/0?prefix=down: "), err
     assert "Connection refused" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_command_on_a_postgres_server_that_is_down_says_so_in_one_line(tmp_path, capsys,
+                                                                          monkeypatch):
+    # As in a shell: no logging configured (Python prints warnings of libraries to stderr)
+    monkeypatch.setattr(logging.root, "handlers", [])
+    port = free_port()  # nothing listens there
+    settings = write_settings(tmp_path, worker={"queue_type": "postgres"})
+    settings.write_text(settings.read_text().replace(
+        'database = "jobs.db"', f'database = "postgresql://postgres@127.0.0.1:{port}/test"'))
+    assert main(["--settings", str(settings), "jobs"]) == 73
+    err = capsys.readouterr().err
+    assert "cannot connect to PostgreSQL" in err and len(err.strip().splitlines()) == 1, err

@@ -30,6 +30,12 @@ from runner.errors import ConfigError, DatabaseLocked, DatabaseUnavailable, Disk
 
 logger = logging.getLogger(__name__)
 
+# The pool warns of every failed connection attempt; the store reports the outcome itself
+# (retrying, then DatabaseUnavailable naming the server). Where nothing configured
+# logging (the CLI, the dashboard), Python would print each warning to stderr, around
+# the one line that says what is wrong; a worker's handlers still get them.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
 T = TypeVar("T")
 
 #: Aborts a retry of the whole transaction gets past.
