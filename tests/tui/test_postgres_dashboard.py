@@ -6,6 +6,7 @@ from runner.store.factory import open_store
 from tests.conformance.helpers import job
 from tests.postgres_support import fresh_schema
 from tests.tui.conftest import drive
+from tui.__main__ import main
 from tui.app import make_app
 
 
@@ -49,3 +50,11 @@ def test_the_dashboard_never_shows_the_password_of_its_database_url():
         drive(app, scenario)
         assert secret not in shown[0]
         assert ":***@" in shown[0]
+
+
+def test_a_database_no_worker_has_prepared_is_refused_saying_to_start_one(capsys):
+    with fresh_schema() as url:  # a new database: no worker has created its tables yet
+        assert main(["--db", url]) == 65
+        err = capsys.readouterr().err
+        assert "holds no jobs tables" in err and "start a worker" in err, err
+        assert len(err.strip().splitlines()) == 1, err

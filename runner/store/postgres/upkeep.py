@@ -46,8 +46,10 @@ class PostgresUpkeep:
 
     def verify(self) -> None:
         if not self.has_table("runner_job"):
-            raise DatabaseCorrupt(f"{self.db.display}: holds no jobs tables; point "
-                                  "[runner] database / RUNNER_DATABASE at a jobs database")
+            # A new database is the usual first sight of one: its first worker makes them.
+            raise DatabaseCorrupt(f"{self.db.display}: holds no jobs tables; start a worker "
+                                  "on it first (it creates them), or point [runner] database "
+                                  "/ RUNNER_DATABASE at a jobs database")
 
     def has_table(self, name: str) -> bool:
         return self.db.query("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0]
