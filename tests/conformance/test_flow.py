@@ -97,6 +97,32 @@ def test_a_queue_without_work_does_not_hold_back_the_others(store):
     assert len(claim(store, limits, want=6)) == 6
 
 
+def test_queues_with_nothing_due_take_no_turns_from_the_others(store):
+    # Twenty queues holding only jobs due later: a and b still share 3 to 1 in every claim.
+    later = [f"later{n:02d}" for n in range(20)]
+    store.enqueue([job(T0 + 3600, queue=q) for q in later]
+                  + [job(T0 - 100 + n * 0.01, queue="ab"[n % 2]) for n in range(200)], now=T0)
+    limits = FlowLimits(weights={"a": 3, "b": 1, **{q: 2 for q in later}})
+    for _ in range(8):
+        got = Counter(store.get_job(j).queue for j in claim(store, limits, want=4))
+        assert got == {"a": 3, "b": 1}
+
+
+def test_a_queue_whose_jobs_come_due_takes_its_share_and_no_more(store):
+    # c waits for its jobs to come due while a and b run (beside ten queues whose jobs
+    # are due much later, cancelled meanwhile): it saves up no turns.
+    later = [job(T0 + 3600, queue=f"later{n:02d}") for n in range(10)]
+    store.enqueue([job(T0 + 50, queue="c") for _ in range(30)] + later
+                  + [job(T0 - 100 + n * 0.01, queue="ab"[n % 2]) for n in range(200)], now=T0)
+    limits = FlowLimits(weights={"a": 1, "b": 1, "c": 1})
+    for _ in range(10):
+        claim(store, limits, want=3)
+    store.cancel_jobs([j.id for j in later], now=T0 + 1)
+    for _ in range(5):
+        got = Counter(store.get_job(j).queue for j in claim(store, limits, T0 + 60, want=3))
+        assert got == {"a": 1, "b": 1, "c": 1}
+
+
 def test_priority_orders_jobs_within_a_shared_queue(store):
     low, high = job(queue="mail", priority=0), job(queue="mail", priority=3)
     store.enqueue([low, high, job(queue="bulk")], now=T0)

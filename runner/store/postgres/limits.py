@@ -199,6 +199,22 @@ def _snapshot(conn: psycopg.Connection, now: float, limits: FlowLimits,
     return waiting, budget
 
 
+def _allowed(budget: Budget, now: float, crashes: str) -> tuple[str, dict[str, object]]:
+    """The condition of a due job whose task and key no limit holds back now, and its
+    parameters (with ``waiting``, the waiting states)."""
+    tasks, pairs = budget.held()
+    params: dict[str, object] = {"waiting": _WAITING, "now": now, "tasks": tasks,
+                                 "key_tasks": [t for t, _ in pairs],
+                                 "keys": [k for _, k in pairs]}
+    due = f"run_at <= %(now)s AND crashes {crashes}"
+    if tasks:
+        due += " AND task <> ALL(%(tasks)s)"
+    if pairs:
+        due += (" AND (concurrency_key IS NULL OR (task, concurrency_key) NOT IN "
+                "(SELECT * FROM unnest(%(key_tasks)s::text[], %(keys)s::text[])))")
+    return due, params
+
+
 class _Stream(Stream):
     """Due jobs of some queues, best first, read from the database as far as needed
     (:class:`runner.store.claim_budget.Stream`); a row read once is not read again."""
@@ -220,18 +236,9 @@ class _Stream(Stream):
         self.complete = True
         if not self.queues:
             return
-        tasks, pairs = budget.held()
-        key_tasks, keys = [t for t, _ in pairs], [k for _, k in pairs]
-        params = {"waiting": _WAITING, "queues": self.queues, "now": self.now,
-                  "size": self.size, "seen": self.seen, "tasks": tasks,
-                  "key_tasks": key_tasks, "keys": keys}
+        due, params = _allowed(budget, self.now, self.crashes)
+        params.update(queues=self.queues, size=self.size, seen=self.seen)
         scope = "state = ANY(%(waiting)s) AND queue = ANY(%(queues)s)"
-        due = f"run_at <= %(now)s AND crashes {self.crashes}"
-        if tasks:
-            due += " AND task <> ALL(%(tasks)s)"
-        if keys:
-            due += (" AND (concurrency_key IS NULL OR (task, concurrency_key) NOT IN "
-                    "(SELECT * FROM unnest(%(key_tasks)s::text[], %(keys)s::text[])))")
         if self.seen:
             due += " AND id <> ALL(%(seen)s)"
         columns = "id, task, concurrency_key, run_at, queue, priority"
@@ -272,8 +279,23 @@ class _Stream(Stream):
 def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: Budget,
                    want: int, now: float, limits: FlowLimits,
                    crashes: str) -> list[Candidate]:
-    """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin."""
+    """Up to ``want`` jobs, the queue of each picked by smooth weighted round robin.
+
+    Only queues with a job they may give take part: one with nothing (only jobs due
+    later, or all held back) takes no turn and keeps its counter, as
+    :func:`runner.flow.weighted_pick` says. Its weight in every other pick's total
+    would hand its turns round to the others, and the credit it gathered would let
+    it take more than its share once its jobs come due.
+    """
     names = sorted(queues)
+    if not names:
+        return []
+    due, params = _allowed(budget, now, crashes)
+    params["queues"] = names
+    names = [q for (q,) in conn.execute(
+        f"SELECT q FROM unnest(%(queues)s::text[]) AS q WHERE EXISTS (SELECT 1 FROM "
+        f"runner_job WHERE state = ANY(%(waiting)s) AND queue = q AND {due}) ORDER BY q",
+        params).fetchall()]
     if not names:
         return []
     counters = {q: budget.turns.get(q, 0.0) for q in names}

@@ -267,7 +267,12 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
         counters[q] = tonumber(string.sub(stored, 1, string.find(stored, US, 1, true) - 1))
       end
       cursors[q] = cursors_of(src, q, aging)
-      ready[#ready + 1] = q
+      -- A queue with no job due (only jobs due later) takes no turn and keeps its
+      -- counter (runner.flow.weighted_pick): its weight in every other pick's total
+      -- would hand its turns round to the others, and the credit it gathered would let
+      -- it take more than its share once its jobs come due. (Jobs held back by their
+      -- task or key leave the ready set as the first claim that reads them parks them.)
+      if redis.call('ZCARD', P..src..q) > 0 then ready[#ready + 1] = q end
     end
     while #picked < n and #ready > 0 do
       local q = weighted_next(counters, limits, ready)

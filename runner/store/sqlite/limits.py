@@ -60,19 +60,22 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     job frees the slot, and its worker's next claim or the poll interval finds it).
     """
     paused_queues, paused_tasks = paused if paused is not None else paused_sets(conn)
-    waiting, budget, levels = _snapshot(conn, now, limits, queues, want)
+    waiting, budget, levels, due = _snapshot(conn, now, limits, queues, want, crashes)
     waiting = [q for q in waiting if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
+    # Queue shares are taken among the queues with a job due: one whose jobs are all due
+    # later takes no turn (see _choose_shared).
+    sharing = [q for q in open_queues if q in due]
     taken: list[tuple] | None = None
-    if (limits.weights and take is not None and open_queues
-            and not levels.intersection(open_queues) and budget.unbound(open_queues, want)):
-        names = sorted(open_queues)
+    if (limits.weights and take is not None and sharing
+            and not levels.intersection(sharing) and budget.unbound(sharing, want)):
+        names = sorted(sharing)
         taken = take_shares(conn, names, [limits.weights.get(q, 1) for q in names], budget,
                             want, now, crashes, _held(limits, budget), take)
     chosen: list[Candidate] = []
     if taken is None and limits.weights:
-        chosen = _choose_shared(conn, open_queues, budget, want, now, limits, crashes)
+        chosen = _choose_shared(conn, sharing, budget, want, now, limits, crashes)
     elif taken is None:  # one stream over every open queue, in priority order
         stream = _Stream(open_queues, now, want, limits.aging, crashes)
         if budget.unbound(open_queues, want):  # every job read may start: no check each
@@ -96,18 +99,26 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
 
 
 def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
-              queues: Sequence[str], want: int) -> tuple[list[str], Budget, set[str]]:
+              queues: Sequence[str], want: int,
+              crashes: str) -> tuple[list[str], Budget, set[str], set[str]]:
     """In one statement: the queues with waiting jobs (this worker's only), how many
     jobs run, and the stored buckets and queue turns; the jobs running per queue, task
-    and key only when a concurrency cap could be reached in this claim. Last, with
+    and key only when a concurrency cap could be reached in this claim. Then, with
     shares and aging, the queues holding more than one level of priority (aging may
-    reorder their jobs, so :mod:`.shares` does not claim them)."""
+    reorder their jobs, so :mod:`.shares` does not claim them); last, with shares, the
+    queues with a job due now (``crashes`` as the claim's)."""
     spread = limits.weights and limits.aging > 0
     levels = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
               f"WHERE {WAITING_WHERE} AND queue = runner_queue.queue)")
-    parts = [f"SELECT 'w', queue, {levels.format('max')}, {levels.format('min')} "
+    kind, params = "'w'", []
+    if limits.weights:
+        kind = (f"CASE WHEN EXISTS (SELECT 1 FROM runner_job INDEXED BY "
+                f"runner_job_queue_claim WHERE {WAITING_WHERE} AND queue = runner_queue.queue "
+                f"AND run_at <= ? AND crashes {crashes}) THEN 'd' ELSE 'w' END")
+        params.append(now)
+    parts = [f"SELECT {kind}, queue, {levels.format('max')}, {levels.format('min')} "
              f"FROM runner_queue WHERE waiting > 0" if spread else
-             "SELECT 'w', queue, NULL, NULL FROM runner_queue WHERE waiting > 0"]
+             f"SELECT {kind}, queue, NULL, NULL FROM runner_queue WHERE waiting > 0"]
     caps = [*limits.queue_concurrency.values(), *limits.task_concurrency.values(),
             *limits.key_concurrency.values()]
     if caps:
@@ -119,16 +130,19 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
         parts.append("SELECT 's', key, value, updated_at FROM runner_flow")
     waiting: list[str] = []
     several: set[str] = set()
+    due: set[str] = set()
     stored: dict[str, tuple[float, float]] = {}
     budget = Budget(limits)
     running = 0
     # As few columns as will do: Python's sqlite3 lets other threads run around each.
-    for kind, name, value, extra in conn.execute(" UNION ALL ".join(parts)):
-        if kind == "w":
+    for kind, name, value, extra in conn.execute(" UNION ALL ".join(parts), params):
+        if kind in ("w", "d"):
             if not queues or name in queues:
                 waiting.append(name)
                 if value != extra:
                     several.add(name)
+                if kind == "d":
+                    due.add(name)
         elif kind == "n":
             running = extra
         else:
@@ -141,7 +155,7 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
             budget.count_running(queue, task, key, count)
     waiting.sort()
     budget.fill(bucket_rates(limits, waiting), stored, waiting, now)
-    return waiting, budget, several
+    return waiting, budget, several, due
 
 
 def _held(limits: FlowLimits, budget: Budget) -> tuple[str, list[object]]:
@@ -277,8 +291,14 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: Budg
     unbound = budget.unbound(names, want)
     chosen: list[Candidate] = []
     # Smooth weighted round robin (runner.flow.weighted_step, ties to the first name),
-    # over lists: this runs once per job claimed.
-    ready = list(range(len(names)))
+    # over lists: this runs once per job claimed. A queue with nothing it may give
+    # (only jobs due later, or all held back) takes no turn and keeps its counter: its
+    # weight in every other pick's total would hand its turns round to the others,
+    # and the credit it gathered would let it take more than its share once its
+    # jobs come due.
+    ready = [i for i, stream in enumerate(streams)
+             if stream.next_allowed(conn, budget) is not None]
+    total = sum(weight[i] for i in ready)
     while len(chosen) < want and ready:
         best, top = ready[0], counter[ready[0]] + weight[ready[0]]
         for i in ready:

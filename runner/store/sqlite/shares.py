@@ -56,7 +56,8 @@ def plan(names: tuple[str, ...], weights: tuple[float, ...], counters: tuple[flo
     weight = dict(zip(names, weights, strict=True))
     index = {name: i for i, name in enumerate(names)}
     taken = [0] * len(names)
-    ready = list(names)
+    # A queue known to have no due job takes no turn (see limits._choose_shared).
+    ready = [name for name, cap in zip(names, caps, strict=True) if cap != 0]
     picks: list[int] = []
     while len(picks) < want and ready:
         best = index[weighted_next(counter, weight, ready)]
