@@ -15,7 +15,8 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
 * ``ready:<queue>``: due jobs, score ``-priority``, member ``run_at:rowid:id`` (so
   equal priorities come out oldest due first); ``suspect:<queue>``: the same for jobs
   that were running when a worker died (claimed alone); ``delayed:<queue>``: id by
-  ``run_at`` (moved to ``ready`` by the claim once due); ``queues``: queue names;
+  ``run_at`` (moved to ``ready`` by the claim once due); ``queues``: the queues with
+  waiting jobs (a queue leaves it with its last waiting job: a claim reads every one);
 * ``waitall:<queue>``: every waiting id of a queue by ``run_at`` (bounds, backlog ages);
 * ``leases``: id by lease expiry; ``inflight:<owner>``: a worker's claimed ids
   (the in-flight set the lifeline reads when the owner is gone); ``claimed:<owner>``:
@@ -210,19 +211,34 @@ local function wait(h, now)
   end
 end
 
+-- A queue without waiting jobs leaves ``queues``, so claims no longer visit it.
+local function forget_if_empty(q)
+  if redis.call('ZCARD', P..'waitall:'..q) == 0 then redis.call('SREM', P..'queues', q) end
+end
+
+-- A job out of its park group; a group left empty is no longer listed (a claim may
+-- never visit its queue again to find it empty).
+local function unpark_one(group, m)
+  if redis.call('ZREM', P..'park:'..group, m) == 1
+      and redis.call('EXISTS', P..'park:'..group) == 0 then
+    redis.call('HDEL', P..'parked', group)
+  end
+end
+
 -- Out of the waiting indexes. The ready member is rebuilt from ``run_at`` and the
 -- rowid, so every change of ``run_at`` comes after this.
 local function unwait(h)
   if redis.call('ZREM', P..'waitall:'..h.queue, h.id) == 1 then
+    forget_if_empty(h.queue)
     local m = member(h)
     redis.call('ZREM', P..'ready:'..h.queue, m)
     redis.call('ZREM', P..'suspect:'..h.queue, m)
     redis.call('ZREM', P..'delayed:'..h.queue, h.id)
     if h.task and redis.call('EXISTS', P..'parked') == 1 then
       for _, src in ipairs({'ready:', 'suspect:'}) do
-        redis.call('ZREM', P..'park:'..park_group(src, h.queue, h.task), m)
+        unpark_one(park_group(src, h.queue, h.task), m)
         if h.concurrency_key then
-          redis.call('ZREM', P..'park:'..park_group(src, h.queue, h.task, h.concurrency_key), m)
+          unpark_one(park_group(src, h.queue, h.task, h.concurrency_key), m)
         end
       end
     end

@@ -76,7 +76,14 @@ local acks = read_acks(9 + nq)
 for _, ack in ipairs(acks) do complete(ack) end
 -- a part of a large inbox left: read on at once (no push publishes while it holds jobs)
 local backlog = absorb(ABSORB) == ABSORB and redis.call('LLEN', P..'inbox') > 0
-if nq == 0 then queues = redis.call('SMEMBERS', P..'queues') end
+if nq == 0 then
+  queues = {}
+  for _, q in ipairs(redis.call('SMEMBERS', P..'queues')) do
+    -- a queue emptied before queues were kept to those with waiting jobs
+    if redis.call('EXISTS', P..'waitall:'..q) == 1 then queues[#queues + 1] = q
+    else redis.call('SREM', P..'queues', q) end
+  end
+end
 local paused_queues, paused_tasks = paused_sets()
 if next(paused_queues) then
   local open = {}
@@ -120,6 +127,7 @@ local claimed = {}
 for _, c in ipairs(picked) do
   redis.call('ZREM', P..src..c.q, c.m)
   redis.call('ZREM', P..'waitall:'..c.q, string.sub(c.m, 35))
+  forget_if_empty(c.q)
   local id = string.sub(c.m, 35)
   local h = get(id)
   if h and WAITING[h.state] then
