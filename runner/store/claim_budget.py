@@ -18,6 +18,7 @@ from runner.flow import (
     FlowLimits,
     Rate,
     bucket_key,
+    claim_order,
     full_label,
     has_token,
     next_token_at,
@@ -234,6 +235,13 @@ class Stream:
 
     def _fetch(self, conn: object, budget: Budget) -> None:
         raise NotImplementedError
+
+    def best_of_level(self, level: int, oldest: object) -> tuple[int, float]:
+        """The claim order of a level of priority's oldest job: no job of the level comes
+        before it (a hand-edited ``run_at`` that is not a number is never due: last)."""
+        if not isinstance(oldest, (int, float)):
+            return (-level, float("inf"))
+        return claim_order(level, oldest, self.now, self.aging)
 
     def take(self, c: Candidate, budget: Budget) -> None:
         self.position += 1

@@ -62,6 +62,20 @@ def test_aging_orders_the_claim_alike_with_or_without_other_limits(store, limits
                                            two.id]
 
 
+@pytest.mark.parametrize("limits", [
+    FlowLimits(aging=60),
+    FlowLimits(aging=60, queue_concurrency={"default": 100}),
+    FlowLimits(aging=60, weights={"default": 2, "other": 1}),
+], ids=["aging-only", "with-a-cap", "with-shares"])
+def test_aging_lifts_a_job_above_any_number_of_busier_levels_of_priority(store, limits):
+    # Forty levels of fresh jobs above a priority-0 job due for 50 aging periods: it
+    # counts as priority 50, so it comes first, then the levels from the top.
+    starved = job(T0 - 50 * 60, priority=0)
+    fresh = [job(T0, priority=p) for p in range(40, 0, -1) for _ in range(2)]
+    store.enqueue([*fresh, starved], now=T0 - 50 * 60)
+    assert claim(store, limits, want=3) == [starved.id, fresh[0].id, fresh[1].id]
+
+
 def test_without_aging_the_low_priority_job_keeps_waiting(store):
     starved = job(T0 - 3600, priority=0)
     fresh = job(T0, priority=1)

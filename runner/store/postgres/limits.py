@@ -22,9 +22,9 @@ Runs inside the claim's transaction (:func:`runner.store.postgres.transitions.cl
 * shares: each queue's smooth round-robin counter in ``runner_flow``
   (:func:`runner.flow.weighted_step`);
 * order: without aging, ``priority DESC, run_at`` straight off the claim index;
-  with aging, each level of priority is read oldest due first (one index seek per
-  level, at most :data:`MAX_LEVELS`) and the levels are merged by effective
-  priority (:func:`runner.flow.claim_order`). Rows are read ``FOR UPDATE SKIP
+  with aging, every level of priority is found with its oldest job (index seeks),
+  the levels whose oldest jobs come first are read oldest due first, and merged by
+  effective priority (:func:`runner.flow.claim_order`). Rows are read ``FOR UPDATE SKIP
   LOCKED``: a row another claimer holds is skipped, never waited on.
 
 A job over a limit is not touched: it stays waiting with no attempt spent, and the
@@ -44,8 +44,6 @@ from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_
 from runner.store.postgres.connection import lock_key
 from runner.store.states import WAITING, JobState
 
-#: Levels of priority read per claim with aging; jobs of lower levels wait for a later claim.
-MAX_LEVELS = 32
 #: Reads of one stream in a claim (each twice the size of the last) before it gives up.
 _MAX_READS = 6
 
@@ -249,23 +247,36 @@ class _Stream(Stream):
                 params).fetchall()
             self.complete = len(rows) < self.size
         else:
-            # Within a level, older is better; so the best ``size`` of all are among the
-            # best ``size`` of each level.
-            rows = conn.execute(
-                f"WITH RECURSIVE level(p, n) AS ("
-                f"SELECT (SELECT max(priority) FROM runner_job WHERE {scope}), 1 "
+            # Every level of priority with its oldest job, the best that level can
+            # offer: a level below the busiest ones may hold a job that waited long
+            # enough to beat them all, so none is left out (two index seeks each).
+            levels = conn.execute(
+                f"WITH RECURSIVE level(p) AS ("
+                f"SELECT (SELECT max(priority) FROM runner_job WHERE {scope}) "
                 f"UNION ALL SELECT (SELECT max(priority) FROM runner_job WHERE {scope} "
-                f"AND priority < level.p), n + 1 FROM level "
-                f"WHERE level.p IS NOT NULL AND n < {MAX_LEVELS}) "
-                f"SELECT c.*, level.n FROM level CROSS JOIN LATERAL ("
-                f"SELECT {columns} FROM runner_job WHERE {scope} AND priority = level.p "
-                f"AND {due} ORDER BY run_at LIMIT %(size)s FOR UPDATE SKIP LOCKED) c",
-                params).fetchall()
+                f"AND priority < level.p) FROM level WHERE level.p IS NOT NULL) "
+                f"SELECT p, (SELECT min(run_at) FROM runner_job WHERE {scope} "
+                f"AND priority = level.p) FROM level WHERE p IS NOT NULL", params).fetchall()
+            ranked = sorted((self.best_of_level(p, oldest), p) for p, oldest in levels)
+            # Within a level, older is better; so the best ``size`` of all are among the
+            # best ``size`` of the ``size`` levels whose oldest jobs come first.
+            params["levels"] = [p for _, p in ranked[:self.size]]
+            rows = conn.execute(
+                f"SELECT c.* FROM unnest(%(levels)s::bigint[]) AS level(p) CROSS JOIN "
+                f"LATERAL (SELECT {columns} FROM runner_job WHERE {scope} "
+                f"AND priority = level.p AND {due} ORDER BY run_at LIMIT %(size)s "
+                f"FOR UPDATE SKIP LOCKED) c", params).fetchall()
             per_level: dict[int, int] = defaultdict(int)
             for r in rows:
                 per_level[r[5]] += 1
-            self.complete = (all(n < self.size for n in per_level.values())
-                             and not any(r[6] >= MAX_LEVELS for r in rows))
+            self.complete = all(n < self.size for n in per_level.values())
+            if len(ranked) > self.size:
+                # A level left out may beat what was read past its oldest job (a level's
+                # oldest may be held back or not due): that part is read again later.
+                bound = ranked[self.size][0]
+                rows = [r for r in rows if claim_order(r[5], r[3], self.now, self.aging)
+                        <= bound]
+                self.complete = False
         if self.reads >= _MAX_READS:
             self.complete = True
         self.rows = sorted((Candidate(r[0], r[1], r[2], r[4],

@@ -10,7 +10,7 @@ written again in Lua):
   refilled and spent here; shares: each queue's smooth round-robin counter in
   ``flow`` (``turn:<queue>``);
 * order: per queue a cursor over its ready set (with aging, one per level of
-  priority, :data:`MAX_LEVELS` at most), read on in chunks past held-back jobs;
+  priority, each knowing its oldest job), read on in chunks past held-back jobs;
   the cursors' heads are merged by effective priority, then oldest due.
 
 A held-back job stays waiting with no attempt spent. One held by its task (paused,
@@ -25,11 +25,8 @@ the jobs just parked.
 
 from __future__ import annotations
 
-#: Levels of priority read per queue and claim with aging (as on SQLite).
-MAX_LEVELS = 32
-
 CHOOSER = r"""
-local MAX_LEVELS, ROUNDING = @MAX_LEVELS@, 1e-6
+local ROUNDING = 1e-6
 
 local function has_token(tokens, per_second) return tokens >= 1 - per_second * ROUNDING end
 
@@ -121,20 +118,40 @@ local function take(b, c)
   end
 end
 
--- Cursors over one queue's ready (or suspect) set: one, or one per level with aging.
-local function cursors_of(src, q, aging)
+local function better(a, b)
+  if a.o ~= b.o then return a.o < b.o end
+  return a.m < b.m
+end
+
+-- The order of a ready member (``o`` and ``m`` as :func:`better` compares them).
+local function order_of(m, score, now, aging)
+  local run_at = tonumber(string.sub(m, 1, 20))
+  local priority = -tonumber(score)
+  if aging > 0 and now > run_at then
+    priority = priority + math.floor((now - run_at) / aging)
+  end
+  return {o=-priority, m=m}
+end
+
+-- Cursors over one queue's ready (or suspect) set: one, or one per level with aging,
+-- each with ``best``, the order of its oldest job (none of its jobs comes before it).
+-- Every level is found (one read each): a level below the busiest ones may hold a job
+-- that waited long enough to beat them all.
+local function cursors_of(src, q, aging, now)
   local key = P..src..q
   if aging <= 0 then
     return {{q=q, src=src, key=key, lo='-inf', hi='+inf', pos=0, buf={}, bi=1}}
   end
   local out = {}
   local lo = '-inf'
-  for _ = 1, MAX_LEVELS do
+  while true do
     local first = redis.call('ZRANGEBYSCORE', key, lo, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     if #first == 0 then break end
-    out[#out + 1] = {q=q, src=src, key=key, lo=first[2], hi=first[2], pos=0, buf={}, bi=1}
+    out[#out + 1] = {q=q, src=src, key=key, lo=first[2], hi=first[2], pos=0, buf={}, bi=1,
+                     best=order_of(first[1], first[2], now, aging)}
     lo = '(' .. first[2]
   end
+  table.sort(out, function(a, b) return better(a.best, b.best) end)
   return out
 end
 
@@ -160,13 +177,9 @@ local function head(c, b, paused_tasks, now, aging, taken, want)
         local id = string.sub(m, 35)
         local v = b.by_task and redis.call('HMGET', P..'job:'..id, 'task', 'concurrency_key')
                   or {}
-        local run_at = tonumber(string.sub(m, 1, 20))
-        local priority = -tonumber(rows[i + 1])
-        if aging > 0 and now > run_at then
-          priority = priority + math.floor((now - run_at) / aging)
-        end
         c.buf[#c.buf + 1] = {q=c.q, m=m, s=tonumber(rows[i + 1]), id=id, task=v[1] or '',
-                             key=v[2] or nil, o=-priority, raw=rows[i + 1]}
+                             key=v[2] or nil, o=order_of(m, rows[i + 1], now, aging).o,
+                             raw=rows[i + 1]}
       end
       if #c.buf == 0 then return nil end
     end
@@ -189,15 +202,12 @@ local function head(c, b, paused_tasks, now, aging, taken, want)
   end
 end
 
-local function better(a, b)
-  if a.o ~= b.o then return a.o < b.o end
-  return a.m < b.m
-end
-
--- The best allowed head among some cursors (and its cursor), or nil.
+-- The best allowed head among some cursors (and its cursor), or nil. Levels come best
+-- first: once one's oldest job cannot beat the best head found, no later one can.
 local function best_of(cursors, b, paused_tasks, now, aging, taken, want)
   local best, at = nil, nil
   for _, c in ipairs(cursors) do
+    if best and c.best and not better(c.best, best) then break end
     local h = head(c, b, paused_tasks, now, aging, taken, want)
     if h and (not best or better(h, best)) then best, at = h, c end
   end
@@ -266,7 +276,7 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
       if stored then
         counters[q] = tonumber(string.sub(stored, 1, string.find(stored, US, 1, true) - 1))
       end
-      cursors[q] = cursors_of(src, q, aging)
+      cursors[q] = cursors_of(src, q, aging, now)
       -- A queue with no job due (only jobs due later) takes no turn and keeps its
       -- counter (runner.flow.weighted_pick): its weight in every other pick's total
       -- would hand its turns round to the others, and the credit it gathered would let
@@ -293,8 +303,9 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
   else
     local cursors = {}
     for _, q in ipairs(open) do
-      for _, c in ipairs(cursors_of(src, q, aging)) do cursors[#cursors + 1] = c end
+      for _, c in ipairs(cursors_of(src, q, aging, now)) do cursors[#cursors + 1] = c end
     end
+    if aging > 0 then table.sort(cursors, function(x, y) return better(x.best, y.best) end) end
     while #picked < n do
       local c = best_of(cursors, b, paused_tasks, now, aging, taken, n)
       if not c then break end
@@ -317,4 +328,4 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
   end
   return picked, token_due, full_labels(b), b.more
 end
-""".replace("@MAX_LEVELS@", str(MAX_LEVELS))
+"""

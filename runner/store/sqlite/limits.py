@@ -7,9 +7,10 @@ so every worker of every process reads and updates the same counts and buckets:
   are counted (a few hundred rows at most, through the lease index);
 * rates: token buckets in ``runner_flow``, refilled and spent here;
 * shares: each queue's smooth round-robin counter in ``runner_flow``;
-* order: per queue, each level of priority is read oldest due first through
-  ``runner_job_queue_claim`` (one index seek per level), and the levels are
-  merged by effective priority (:func:`runner.flow.claim_order`).
+* order: per queue, every level of priority is found with its oldest job through
+  ``runner_job_queue_claim`` (index seeks, never a read of the backlog), the levels
+  whose oldest job can make the claim are read oldest due first, and merged by
+  effective priority (:func:`runner.flow.claim_order`).
 
 A job over a limit is not touched: it stays waiting, with no attempt spent,
 and the claim reports when the next token of a blocking bucket is due so the
@@ -29,9 +30,6 @@ from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.sqlite.shares import Take, take_shares
 from runner.store.states import EXECUTING_SQL
-
-#: Levels of priority read per queue and claim; jobs of lower levels wait for a later claim.
-MAX_LEVELS = 32
 
 
 @dataclass(frozen=True)
@@ -238,28 +236,31 @@ class _Stream(Stream):
             (*self.queues, *self.queues, self.now, *self.held[1], size)).fetchall()
         if self.settle(direct, size):
             return
+        # Every level of priority and its oldest job: the best that level can offer. A
+        # level below the busiest ones may hold a job that waited long enough to beat
+        # them all, so none is left out; two index seeks each.
         levels = conn.execute(
-            f"WITH RECURSIVE level(p, n) AS ("
+            f"WITH RECURSIVE level(p) AS ("
             f"SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE} AND {scope}), 1 "
+            f"WHERE {WAITING_WHERE} AND {scope}) "
             f"UNION ALL SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE} AND {scope} AND priority < level.p), n + 1 "
-            f"FROM level WHERE level.p IS NOT NULL AND n < {MAX_LEVELS}) "
+            f"WHERE {WAITING_WHERE} AND {scope} AND priority < level.p) "
+            f"FROM level WHERE level.p IS NOT NULL) "
             f"SELECT p, (SELECT min(run_at) FROM runner_job INDEXED BY {index} "
             f"WHERE {WAITING_WHERE} AND {scope} AND priority = level.p) "
             f"FROM level WHERE p IS NOT NULL", (*self.queues, *self.queues, *self.queues)
         ).fetchall()
         found: list[Candidate] = []
         full = True
-        for level, oldest in levels:
-            if len(found) >= size and isinstance(oldest, (int, float)):
-                # The level's oldest job is the best it can offer: skip the level when it
-                # cannot beat the jobs already found.
+        for best, level in sorted((self.best_of_level(level, oldest), level)
+                                  for level, oldest in levels):
+            if len(found) >= size:
+                # Levels come best first: once the next one cannot beat the jobs already
+                # found, no later one can.
                 found.sort(key=lambda c: c.order)
-                if found[size - 1].order <= claim_order(level, oldest, self.now,
-                                                             self.aging):
+                if found[size - 1].order <= best:
                     full = False
-                    continue
+                    break
             rows = conn.execute(
                 f"SELECT rowid, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
                 f"{index} WHERE {WAITING_WHERE} AND {scope} AND priority = ? "
@@ -272,7 +273,7 @@ class _Stream(Stream):
                          for job_id, task, key, run_at, queue in rows)
         found.sort(key=lambda c: c.order)
         self.rows = found
-        self.complete = full and len(levels) < MAX_LEVELS
+        self.complete = full
 
 
 def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: Budget,
