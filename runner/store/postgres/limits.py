@@ -100,21 +100,28 @@ class _KeyLockingBudget(Budget):
         return super().keys_held() | self.passed_keys
 
 
-def needs_flow(conn: psycopg.Connection, limits: FlowLimits | None, scope: str,
-               params: dict[str, object]) -> bool:
+def needs_flow(conn: psycopg.Connection, limits: FlowLimits | None,
+               queues: Sequence[str]) -> bool:
     """Whether the claim must go through :func:`choose`.
 
     Aging alone changes nothing while every waiting job has one priority (oldest
-    due first either way): then the one-statement claim serves. ``scope`` is the
-    claim's SQL condition on queues and tasks.
+    due first either way): then the one-statement claim serves. ``queues``: the
+    worker's (each read in its own range of the claim index), or every queue.
     """
     if limits is None or limits.plain:
         return False
     if limits.limited or limits.weights:
         return True
-    top, bottom = conn.execute(
-        f"SELECT max(priority), min(priority) FROM runner_job "
-        f"WHERE state = ANY(%(waiting)s){scope}", params).fetchone()
+    if not queues:
+        top, bottom = conn.execute(
+            "SELECT max(priority), min(priority) FROM runner_job "
+            "WHERE state = ANY(%s)", (_WAITING,)).fetchone()
+    else:
+        top, bottom = conn.execute(
+            "SELECT max(e.top), min(e.bottom) FROM unnest(%s::text[]) AS q(name) "
+            "CROSS JOIN LATERAL (SELECT max(priority) AS top, min(priority) AS bottom "
+            "FROM runner_job WHERE state = ANY(%s) AND queue = q.name) e",
+            (list(queues), _WAITING)).fetchone()
     return top is not None and top != bottom
 
 
@@ -128,15 +135,22 @@ def choose(conn: psycopg.Connection, *, now: float, want: int, queues: Sequence[
     whose worker died (``crashes > 0``) instead of the others.
     """
     _lock(conn, limits)
-    waiting, budget = _snapshot(conn, now, limits, queues)
-    waiting = [q for q in waiting if q not in set(paused_queues)]
+    every, budget = _snapshot(conn, now, limits, queues)
+    waiting = [q for q in every if q not in set(paused_queues)]
     budget.paused_tasks = frozenset(paused_tasks)
     open_queues = [q for q in waiting if budget.queue_open(q)]
     crashes = "> 0" if suspect else "= 0"
     if limits.weights:
         chosen = _choose_shared(conn, open_queues, budget, want, now, limits, crashes)
     else:
-        stream = _Stream(open_queues, now, want, limits.aging, crashes)
+        stream: _Stream | _Merged
+        if len(open_queues) > 1 and (queues or open_queues != every):
+            # Some queue with waiting jobs is left out (paused, at a limit, or not this
+            # worker's): the claim index of every queue would read its jobs too.
+            stream = _Merged(open_queues, now, want, limits.aging, crashes)
+        else:
+            stream = _Stream(open_queues, now, want, limits.aging, crashes)
+            stream.everywhere = not queues
         chosen = []
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
@@ -223,20 +237,30 @@ class _Stream(Stream):
         self.seen: list[str] = []
         self.reads = 0
 
+    #: The stream reads every queue with waiting jobs (no queue left out).
+    everywhere = False
+
     def _fetch(self, conn: psycopg.Connection, budget: Budget) -> None:
         """Read further, leaving out queues, tasks and keys at a limit and rows read before
         (a row the limits held back stays held for the rest of the claim)."""
         if self.reads:
             self.size *= 2
         self.reads += 1
-        self.queues = [q for q in self.queues if budget.queue_open(q)]
+        still_open = [q for q in self.queues if budget.queue_open(q)]
+        self.everywhere = self.everywhere and still_open == self.queues
+        self.queues = still_open
         self.rows, self.position = [], 0
         self.complete = True
         if not self.queues:
             return
         due, params = _allowed(budget, self.now, self.crashes)
-        params.update(queues=self.queues, size=self.size, seen=self.seen)
-        scope = "state = ANY(%(waiting)s) AND queue = ANY(%(queues)s)"
+        params.update(queues=self.queues, queue=self.queues[0], size=self.size,
+                      seen=self.seen)
+        # One queue reads its range of the queue's claim index (an equality, so in
+        # order), every queue the claim index.
+        scope = "state = ANY(%(waiting)s)" + (
+            " AND queue = %(queue)s" if len(self.queues) == 1 else
+            "" if self.everywhere else " AND queue = ANY(%(queues)s)")
         if self.seen:
             due += " AND id <> ALL(%(seen)s)"
         columns = "id, task, concurrency_key, run_at, queue, priority"
@@ -287,6 +311,30 @@ class _Stream(Stream):
             budget.lock_keys(conn, self.rows)
 
 
+class _Merged:
+    """Due jobs of several queues, best first, as one stream: a one-queue stream each,
+    the best head taken (the claim index of every queue would read the jobs of the
+    queues left out too: paused, at a limit, or not this worker's)."""
+
+    def __init__(self, queues: Sequence[str], now: float, want: int, aging: float,
+                 crashes: str) -> None:
+        self.streams = [_Stream([q], now, want, aging, crashes) for q in queues]
+        self.picked: _Stream | None = None
+
+    def next_allowed(self, conn: psycopg.Connection, budget: Budget) -> Candidate | None:
+        best: Candidate | None = None
+        for stream in self.streams:
+            c = stream.next_allowed(conn, budget)
+            if c is not None and (best is None or (c.order, str(c.id)) < (best.order,
+                                                                          str(best.id))):
+                best, self.picked = c, stream
+        return best
+
+    def take(self, c: Candidate, budget: Budget) -> None:
+        assert self.picked is not None
+        self.picked.take(c, budget)
+
+
 def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: Budget,
                    want: int, now: float, limits: FlowLimits,
                    crashes: str) -> list[Candidate]:
@@ -334,9 +382,12 @@ def _next_due(conn: psycopg.Connection, now: float, waiting: Sequence[str],
     """With nothing claimed: the earliest later ``run_at``, or next token of a held bucket."""
     times: list[float] = []
     if waiting:
+        # Queue by queue, from the first job due after now: never the jobs due before.
         (later,) = conn.execute(
-            "SELECT min(run_at) FROM runner_job WHERE state = ANY(%s) AND queue = ANY(%s) "
-            "AND run_at > %s", (_WAITING, list(waiting), now)).fetchone()
+            "SELECT min(first.run_at) FROM unnest(%s::text[]) AS q(name) CROSS JOIN LATERAL "
+            "(SELECT run_at FROM runner_job WHERE state = ANY(%s) AND queue = q.name "
+            "AND run_at > %s ORDER BY run_at LIMIT 1) first",
+            (list(waiting), _WAITING, now)).fetchone()
         if later is not None:
             times.append(later)
     times += budget.token_times(now, want)

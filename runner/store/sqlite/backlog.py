@@ -1,8 +1,11 @@
 """Reads of one queue's waiting jobs, through ``runner_job_queue_claim``.
 
 That index orders a queue's waiting jobs by priority, then ``run_at``: the
-count of a queue's backlog is a range of it, and its oldest job is found
-level by level of priority (one seek per level in use, not one per job).
+count of a queue's backlog is a range of it, its oldest job is found level by
+level of priority (one seek per level in use, not one per job), and the best
+due jobs of some queues are the best of each queue's range, merged. A read
+over several queues never goes through the index of every queue's jobs
+(``runner_job_claim``) while other queues hold jobs: it would read theirs too.
 """
 
 from __future__ import annotations
@@ -28,3 +31,26 @@ def _oldest(after: str) -> str:
 OLDEST_WAITING = _oldest("")
 #: The same among those due after the second parameter.
 OLDEST_WAITING_AFTER = _oldest(" AND run_at > ?2")
+#: The earliest and the latest ``run_at`` among a queue's waiting jobs, by seeks per
+#: level (SQLite sorts a ``run_at`` that is not a number last: the latest shows it).
+RUN_AT_EDGES = (
+    f"WITH RECURSIVE level(p) AS (SELECT max(priority) FROM {QUEUE_WAITING} "
+    f"UNION ALL SELECT (SELECT max(priority) FROM {QUEUE_WAITING} "
+    f"AND priority < level.p) FROM level WHERE level.p IS NOT NULL) "
+    f"SELECT min((SELECT min(run_at) FROM {QUEUE_WAITING} AND priority = level.p)), "
+    f"max((SELECT max(run_at) FROM {QUEUE_WAITING} AND priority = level.p)) "
+    f"FROM level WHERE level.p IS NOT NULL")
+
+
+def best_due(count: int, condition: str = "") -> str:
+    """The rowids of the best due jobs of ``count`` queues, best first: per queue a range
+    of ``runner_job_queue_claim``, merged. Parameters, per queue: the queue, the time
+    due by, those of ``condition`` (SQL over the queue's rows), the number wanted; then
+    the number wanted of all."""
+    one = (f"SELECT rowid, priority, run_at FROM runner_job INDEXED BY runner_job_queue_claim "
+           f"WHERE {WAITING_WHERE} AND queue = ? AND run_at <= ?{condition} "
+           f"ORDER BY priority DESC, run_at LIMIT ?")
+    if count == 1:
+        return f"SELECT rowid FROM ({one}) LIMIT ?"
+    merged = " UNION ALL ".join([f"SELECT * FROM ({one})"] * count)
+    return f"SELECT rowid FROM ({merged}) ORDER BY priority DESC, run_at LIMIT ?"

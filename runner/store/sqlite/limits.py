@@ -58,8 +58,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     job frees the slot, and its worker's next claim or the poll interval finds it).
     """
     paused_queues, paused_tasks = paused if paused is not None else paused_sets(conn)
-    waiting, budget, levels, due = _snapshot(conn, now, limits, queues, want, crashes)
-    waiting = [q for q in waiting if q not in paused_queues]
+    every, budget, levels, due = _snapshot(conn, now, limits, queues, want, crashes)
+    waiting = [q for q in every if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
     # Queue shares are taken among the queues with a job due: one whose jobs are all due
@@ -74,10 +74,17 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     chosen: list[Candidate] = []
     if taken is None and limits.weights:
         chosen = _choose_shared(conn, sharing, budget, want, now, limits, crashes)
-    elif taken is None:  # one stream over every open queue, in priority order
-        stream = _Stream(open_queues, now, want, limits.aging, crashes)
-        if budget.unbound(open_queues, want):  # every job read may start: no check each
-            chosen = stream.take_first(conn, budget, want)
+    elif taken is None:  # every open queue, in priority order
+        stream: _Stream | _Merged
+        if len(open_queues) > 1 and (queues or open_queues != every):
+            # Some queue with waiting jobs is left out (paused, at a limit, or not this
+            # worker's): the claim index of every queue would read its jobs too.
+            stream = _Merged(conn, open_queues, now, want, limits.aging, crashes, budget)
+        else:
+            stream = _Stream(open_queues, now, want, limits.aging, crashes)
+            stream.everywhere = not queues
+            if budget.unbound(open_queues, want):  # every job read may start: no check each
+                chosen = stream.take_first(conn, budget, want)
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
             chosen.append(c)
@@ -174,10 +181,13 @@ def _held(limits: FlowLimits, budget: Budget) -> tuple[str, list[object]]:
 class _Stream(Stream):
     """Due jobs of some queues, best first, read from the database as far as needed.
 
-    One queue reads ``runner_job_queue_claim``; several (no shares) read
-    ``runner_job_claim``. Each level of priority is read oldest due first, and
-    the levels are merged by effective priority.
+    One queue reads ``runner_job_queue_claim``; every queue with waiting jobs (no
+    shares) reads ``runner_job_claim``. Each level of priority is read oldest due
+    first, and the levels are merged by effective priority.
     """
+
+    #: The stream reads every queue with waiting jobs (no queue left out).
+    everywhere = False
 
     def take_first(self, conn: sqlite3.Connection, budget: Budget,
                    want: int) -> list[Candidate]:
@@ -199,7 +209,9 @@ class _Stream(Stream):
         """
         if self.rows:
             self.size *= 2
-        self.queues = [q for q in self.queues if budget.queue_open(q)]
+        still_open = [q for q in self.queues if budget.queue_open(q)]
+        self.everywhere = self.everywhere and still_open == self.queues
+        self.queues = still_open
         self.rows, self.position = [], 0
         self.complete = True
         if not self.queues:
@@ -215,8 +227,9 @@ class _Stream(Stream):
         if self.aging > 0 and direct and direct[0][6] != direct[0][5]:
             self.rows, self.complete = [], False
             return False
-        self.rows = [Candidate(job_id, task, key, queue)
-                     for job_id, task, key, _, queue, _, _ in direct]
+        self.rows = [Candidate(job_id, task, key, queue,
+                               claim_order(priority, run_at, self.now, self.aging))
+                     for job_id, task, key, run_at, queue, priority, _ in direct]
         self.complete = len(direct) < (self.size if size is None else size)
         return True
 
@@ -224,16 +237,18 @@ class _Stream(Stream):
         size = self.size + len(self.taken)
         one = len(self.queues) == 1
         index = "runner_job_queue_claim" if one else "runner_job_claim"
-        scope = "queue = ?" if one else f"queue IN ({','.join('?' * len(self.queues))})"
+        scope, queues = ("", ()) if self.everywhere and not one else (
+            " AND queue = ?" if one else f" AND queue IN ({','.join('?' * len(self.queues))})",
+            tuple(self.queues))
         # Best priority first, oldest due first: exact without aging, or when every
         # waiting job has one priority (the lowest is read beside, in the same statement).
         direct = conn.execute(
             f"SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE} AND {scope}) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE} AND {scope} AND run_at <= ? "
+            f"WHERE {WAITING_WHERE}{scope}) FROM runner_job INDEXED BY {index} "
+            f"WHERE {WAITING_WHERE}{scope} AND run_at <= ? "
             f"AND crashes {self.crashes}{self.held[0]} ORDER BY priority DESC, run_at LIMIT ?",
-            (*self.queues, *self.queues, self.now, *self.held[1], size)).fetchall()
+            (*queues, *queues, self.now, *self.held[1], size)).fetchall()
         if self.settle(direct, size):
             return
         # Every level of priority and its oldest job: the best that level can offer. A
@@ -242,13 +257,13 @@ class _Stream(Stream):
         levels = conn.execute(
             f"WITH RECURSIVE level(p) AS ("
             f"SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE} AND {scope}) "
+            f"WHERE {WAITING_WHERE}{scope}) "
             f"UNION ALL SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE} AND {scope} AND priority < level.p) "
+            f"WHERE {WAITING_WHERE}{scope} AND priority < level.p) "
             f"FROM level WHERE level.p IS NOT NULL) "
             f"SELECT p, (SELECT min(run_at) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE} AND {scope} AND priority = level.p) "
-            f"FROM level WHERE p IS NOT NULL", (*self.queues, *self.queues, *self.queues)
+            f"WHERE {WAITING_WHERE}{scope} AND priority = level.p) "
+            f"FROM level WHERE p IS NOT NULL", (*queues, *queues, *queues)
         ).fetchall()
         found: list[Candidate] = []
         full = True
@@ -263,10 +278,10 @@ class _Stream(Stream):
                     break
             rows = conn.execute(
                 f"SELECT rowid, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
-                f"{index} WHERE {WAITING_WHERE} AND {scope} AND priority = ? "
+                f"{index} WHERE {WAITING_WHERE}{scope} AND priority = ? "
                 f"AND run_at <= ? AND crashes {self.crashes}{self.held[0]} "
                 f"ORDER BY run_at LIMIT ?",
-                (*self.queues, level, self.now, *self.held[1], size)).fetchall()
+                (*queues, level, self.now, *self.held[1], size)).fetchall()
             full = full and len(rows) < size
             found.extend(Candidate(job_id, task, key, queue,
                                     claim_order(level, run_at, self.now, self.aging))
@@ -274,6 +289,31 @@ class _Stream(Stream):
         found.sort(key=lambda c: c.order)
         self.rows = found
         self.complete = full
+
+
+class _Merged:
+    """Due jobs of several queues, best first, as one stream: a one-queue stream each,
+    the best head taken (the claim index of every queue would read the jobs of the
+    queues left out too: paused, at a limit, or not this worker's)."""
+
+    def __init__(self, conn: sqlite3.Connection, queues: Sequence[str], now: float,
+                 want: int, aging: float, crashes: str, budget: Budget) -> None:
+        self.streams = [_Stream([q], now, want, aging, crashes) for q in queues]
+        _prime(conn, self.streams, budget)
+        self.picked: _Stream | None = None
+
+    def next_allowed(self, conn: sqlite3.Connection, budget: Budget) -> Candidate | None:
+        best: Candidate | None = None
+        for stream in self.streams:
+            c = stream.next_allowed(conn, budget)
+            # Ties in order as the claim index has them: by rowid.
+            if c is not None and (best is None or (c.order, c.id) < (best.order, best.id)):
+                best, self.picked = c, stream
+        return best
+
+    def take(self, c: Candidate, budget: Budget) -> None:
+        assert self.picked is not None
+        self.picked.take(c, budget)
 
 
 def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: Budget,

@@ -31,29 +31,33 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
 
     Rows another claimer holds are skipped (``SKIP LOCKED``), never waited on.
     A job that was running when a worker died (``crashes > 0``) is claimed
-    alone, and only by a process running nothing (``busy`` False). Paused queues
-    and tasks are skipped. With ``limits`` (aging, weights, concurrency, rates) the
-    choice is :func:`runner.store.postgres.limits.choose`'s.
+    alone, and only by a process running nothing (``busy`` False). With ``limits``
+    (aging, weights, concurrency, rates), or anything paused, the choice is
+    :func:`runner.store.postgres.limits.choose`'s, which leaves paused queues and
+    tasks out. A worker of some queues reads each queue's range of the claim index
+    (:func:`pick_due`), never the jobs of the others.
     """
     queue_sql = " AND queue = ANY(%(queues)s)" if queues else ""
     paused_queues, paused_tasks = paused_sets(conn)
+    paused_sql = ""
     if paused_queues:
-        queue_sql += " AND queue <> ALL(%(paused_queues)s)"
+        paused_sql += " AND queue <> ALL(%(paused_queues)s)"
     if paused_tasks:
-        queue_sql += " AND task <> ALL(%(paused_tasks)s)"
+        paused_sql += " AND task <> ALL(%(paused_tasks)s)"
     params = {"now": now, "owner": owner, "expires": now + lease_seconds,
               "queues": list(queues), "waiting": _WAITING,
               "paused_queues": paused_queues, "paused_tasks": paused_tasks}
+    # Jobs that were running when a worker died are few: their own index, any filter.
     revocations, suspect = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%'), "
         "EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
-        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql})", params).fetchone()
+        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql}{paused_sql})", params).fetchone()
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
     params["want"] = 1 if suspect else want
-    if limits is not None and _limits.needs_flow(conn, limits, queue_sql, params):
+    if paused_tasks or (limits is not None and _limits.needs_flow(conn, limits, queues)):
         choice = _limits.choose(conn, now=now, want=params["want"], queues=queues,
-                                limits=limits, suspect=bool(suspect),
+                                limits=limits or FlowLimits(), suspect=bool(suspect),
                                 paused_queues=paused_queues, paused_tasks=paused_tasks)
         rows = []
         if choice.ids:
@@ -68,24 +72,61 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
         return ClaimResult([Claimed(r[0], bytes(r[1]), r[2], now) for r in rows],
                            choice.next_due, bool(suspect), bool(revocations),
                            {r[0]: (r[3], r[4]) for r in rows}, choice.full)
+    # Paused queues are left out by reading the others one by one.
+    names = UNPAUSED_QUEUES if paused_queues else WORKERS_QUEUES if queues else None
+    pick = (f"SELECT id FROM runner_job WHERE state = ANY(%(waiting)s) AND run_at <= %(now)s"
+            f"{queue_sql}{paused_sql} AND crashes > 0 ORDER BY priority DESC, run_at "
+            f"LIMIT %(want)s FOR UPDATE SKIP LOCKED") if suspect else pick_due(
+                names, "= ANY(%(waiting)s)")
     rows = conn.execute(
         f"UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
         f"started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
-        f"lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY("
-        f"SELECT id FROM runner_job WHERE state = ANY(%(waiting)s) AND run_at <= %(now)s"
-        f"{queue_sql} AND crashes {'> 0' if suspect else '= 0'} "
-        f"ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED)) "
+        f"lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY({pick})) "
         f"RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue",
         params).fetchall()
     next_due = None
     if not rows:
         next_due = conn.execute(
-            f"SELECT min(run_at) FROM runner_job WHERE state = ANY(%(waiting)s){queue_sql}",
+            f"SELECT {earliest_waiting(names or WAITING_QUEUES, '= ANY(%(waiting)s)')}",
             params).fetchone()[0]
     claimed = [Claimed(r[0], bytes(r[1]), r[2], now)
                for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
     return ClaimResult(claimed, next_due, bool(suspect), bool(revocations),
                        {r[0]: (r[5], r[6]) for r in rows})
+
+
+#: Queues as :func:`pick_due` and :func:`earliest_waiting` read them one by one: the
+#: worker's, those with waiting jobs, or those with waiting jobs but the paused ones.
+WORKERS_QUEUES = "%(queues)s::text[]"
+WAITING_QUEUES = "ARRAY(SELECT queue FROM runner_queue GROUP BY queue HAVING sum(waiting) > 0)"
+UNPAUSED_QUEUES = (
+    "ARRAY(SELECT name FROM unnest(coalesce(nullif(%(queues)s::text[], '{}'), ARRAY("
+    "SELECT queue FROM runner_queue GROUP BY queue HAVING sum(waiting) > 0))) AS q(name) "
+    "WHERE name <> ALL(%(paused_queues)s))")
+
+
+def pick_due(queues: str | None, waiting: str) -> str:
+    """The ids of the best ``%(want)s`` due jobs (not suspects), locked, skipping those
+    another claim holds: of every queue (``queues`` None), or of each queue of the
+    array ``queues`` read in its own range of the queue's claim index and merged.
+    ``waiting`` is the condition on ``state`` of a waiting job."""
+    due = f"state {waiting} AND run_at <= %(now)s AND crashes = 0"
+    if queues is None:
+        return (f"SELECT id FROM runner_job WHERE {due} ORDER BY priority DESC, run_at "
+                f"LIMIT %(want)s FOR UPDATE SKIP LOCKED")
+    return (f"SELECT j.id FROM unnest({queues}) AS q(name) CROSS JOIN LATERAL ("
+            f"SELECT id, priority, run_at FROM runner_job WHERE {due} AND queue = q.name "
+            f"ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED) j "
+            f"ORDER BY j.priority DESC, j.run_at LIMIT %(want)s")
+
+
+def earliest_waiting(queues: str, waiting: str) -> str:
+    """The earliest ``run_at`` of a waiting job of each queue of the array ``queues``,
+    read queue by queue from the start of its range of ``runner_job_queue_waiting``:
+    never the jobs due later. ``waiting`` is the condition on ``state`` of a waiting job."""
+    return (f"(SELECT min(first.run_at) FROM unnest({queues}) AS q(name) CROSS JOIN LATERAL "
+            f"(SELECT run_at FROM runner_job WHERE state {waiting} "
+            f"AND queue = q.name ORDER BY run_at LIMIT 1) first)")
 
 
 def claims_at_once(acks: Sequence[Ack], limits: FlowLimits | None) -> bool:
@@ -113,21 +154,24 @@ def claim_at_once(conn: psycopg.Connection, *, now: float, owner: str, lease_sec
     for the disk.
 
     Returns None, having written the completions only, when the full claim
-    must decide (a job whose worker died waits, or, with priority aging, the
-    waiting jobs have several priorities): the caller then runs :func:`claim`.
+    must decide (a job whose worker died waits, something is paused, or, with
+    priority aging, the waiting jobs have several priorities): the caller then
+    runs :func:`claim`.
     """
     scope = " AND queue = ANY(%(queues)s)" if queues else ""
-    # As anti-joins: the planner then keeps reading the claim index in order up to LIMIT.
-    scope += (" AND NOT EXISTS (SELECT 1 FROM runner_pause p WHERE p.paused = 1 AND "
-              "((p.kind = 'queue' AND p.name = runner_job.queue) OR "
-              "(p.kind = 'task' AND p.name = runner_job.task)))")
     levels = "false"
     if limits is not None and not limits.plain:
-        # Two reads of the claim index, one from each end (not an aggregate over all).
-        levels = " <> ".join(
-            f"(SELECT priority FROM runner_job WHERE state IN {_WAITING_IN}{scope} "
-            f"ORDER BY priority {order} LIMIT 1)" for order in ("DESC", "ASC"))
-        levels = f"({levels})"
+        # Two reads of the claim index, one from each end (not an aggregate over all),
+        # or of each queue's range of it for a worker of some queues.
+        ends = []
+        for order in ("DESC", "ASC"):
+            top = (f"SELECT priority FROM runner_job WHERE state IN {_WAITING_IN}"
+                   f"{{}} ORDER BY priority {order} LIMIT 1")
+            ends.append(f"({top.format('')})" if not queues else
+                        f"(SELECT {'max' if order == 'DESC' else 'min'}(e.priority) FROM "
+                        f"unnest(%(queues)s::text[]) AS q(name) CROSS JOIN LATERAL "
+                        f"({top.format(' AND queue = q.name')}) e)")
+        levels = f"({ends[0]} <> {ends[1]})"
     params: dict[str, object] = {
         "now": now, "owner": owner, "expires": now + lease_seconds, "want": want,
         "queues": list(queues)}
@@ -139,23 +183,25 @@ def claim_at_once(conn: psycopg.Connection, *, now: float, owner: str, lease_sec
         parts.append(_COMPLETE_AT_ONCE)
     parts.append(
         # Committed without waiting for the disk (see the docstring), set for this
-        # statement's own transaction only.
+        # statement's own transaction only. Anything paused leaves the claim to the flow
+        # claim, which reads queue by queue past paused queues and tasks.
         "flags AS (SELECT set_config('synchronous_commit', 'off', true) AS quick, "
         "EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' "
         "OR key LIKE 'rt:%%') AS revoked, "
         f"EXISTS (SELECT 1 FROM runner_job WHERE state IN {_WAITING_IN} AND crashes > 0 "
-        f"AND run_at <= %(now)s{scope}) AS suspect, {levels} AS levels), "
+        f"AND run_at <= %(now)s{scope}) OR EXISTS (SELECT 1 FROM runner_pause "
+        f"WHERE paused = 1) AS suspect, {levels} AS levels), "
         f"claimed AS (UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
         "started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
-        "lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY(SELECT id FROM runner_job "
-        f"WHERE state IN {_WAITING_IN} AND run_at <= %(now)s{scope} AND crashes = 0 "
+        "lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY("
+        f"{pick_due(WORKERS_QUEUES if queues else None, f'IN {_WAITING_IN}')})) "
         "AND NOT (SELECT suspect OR coalesce(levels, false) FROM flags) "
-        "ORDER BY priority DESC, run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED)) "
         "RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue)")
     rows = conn.execute(
         "WITH " + ", ".join(parts) + " SELECT f.revoked, f.suspect OR coalesce(f.levels, false), "
-        "CASE WHEN NOT EXISTS (SELECT 1 FROM claimed) THEN (SELECT min(run_at) FROM runner_job "
-        f"WHERE state IN {_WAITING_IN}{scope}) END, "
+        "CASE WHEN NOT EXISTS (SELECT 1 FROM claimed) THEN "
+        f"{earliest_waiting(WORKERS_QUEUES if queues else WAITING_QUEUES, f'IN {_WAITING_IN}')}"
+        " END, "
         "c.id, c.data, c.attempt, c.priority, c.run_at, c.task, c.queue "
         "FROM flags f LEFT JOIN claimed c ON true", params).fetchall()
     revoked, undecided, next_due = rows[0][:3]

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from runner.flow import FlowLimits
 from runner.store.job_rows import Claimed
 from runner.store.rows import ClaimResult
+from runner.store.sqlite.backlog import RUN_AT_EDGES, best_due
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.limits import Taken, choose_limited
-from runner.store.sqlite.pauses import PAUSED_SQL, claim_filter, paused_sets
+from runner.store.sqlite.pauses import PAUSED_SQL, paused_sets
 
 logger = logging.getLogger(__name__)
 
@@ -25,72 +26,101 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     A job that was running when a worker died (``crashes > 0``) is a suspect: it
     is claimed alone, and only when this process runs nothing (``busy`` False),
     so a poison job's next crash is counted against it and not its neighbours.
-    With ``limits`` (weights, concurrency, rates, aging) the choice is
-    :func:`runner.store.sqlite.limits.choose_limited`'s; without, one statement takes
-    the best priorities first.
+    With ``limits`` (weights, concurrency, rates, aging), or anything paused, the
+    choice is :func:`runner.store.sqlite.limits.choose_limited`'s; without, one
+    statement takes the best priorities first, from the queues' own ranges of
+    the claim index when the worker takes some queues only (see :mod:`..backlog`).
     """
     queue_sql, params = _queue_filter(queues)
     flow = limits is not None and bool(limits.limited or limits.weights)
     aging = limits is not None and not flow and limits.aging > 0
     revocations, any_paused, suspect, *spread = conn.execute(
-        _look_sql(queue_sql, aging), (now, *params, *(params * 2 if aging else ()))).fetchone()
-    paused: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
-    if any_paused:
-        paused = paused_sets(conn)
-        paused_sql, paused_params = claim_filter(*paused)
-        queue_sql, params = queue_sql + paused_sql, (*params, *paused_params)
+        _look_sql(queue_sql, aging, len(queues)),
+        (now, *params, *(params * 2 if aging else ()))).fetchone()
     if suspect and busy:
         return ClaimResult([], None, True, bool(revocations))  # let the jobs in flight finish
     revocations = bool(revocations)
+    paused: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    if any_paused:
+        paused = paused_sets(conn)
     # Aging alone changes nothing while every waiting job has one priority (oldest
-    # due first either way): then the one-statement claim below serves.
-    flow = flow or (aging and spread[0] is not None and spread[1] < spread[0])
-    claim_sql = (
-        f"UPDATE runner_job SET state='executing', attempt=attempt+1, started_at=?, "
-        f"finished_at=NULL, lease_owner=?, lease_expires_at=? WHERE rowid IN ("
-        f"SELECT rowid FROM runner_job INDEXED BY runner_job_claim WHERE "
-        f"{WAITING_WHERE} AND run_at <= ?{queue_sql} AND crashes {{}} "
-        f"ORDER BY priority DESC, run_at LIMIT ?) "
-        f"RETURNING id, data, attempt, priority, run_at, task, queue")
-    lease = (now, owner, now + lease_seconds, now, *params)
-    crashes = "> 0" if suspect else "= 0"
+    # due first either way): then the one-statement claim below serves. Paused queues
+    # and tasks are left out by the flow claim, which reads queue by queue.
+    flow = (flow or any(paused)
+            or (aging and spread[0] is not None and spread[1] < spread[0]))
+    lease = (now, owner, now + lease_seconds)
     if flow:
-        assert limits is not None
         choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
-                                limits=limits, crashes=crashes, paused=paused,
-                                take=functools.partial(claim_rowids, conn, lease[:3]))
+                                limits=limits or FlowLimits(), paused=paused,
+                                crashes="> 0" if suspect else "= 0",
+                                take=functools.partial(claim_rowids, conn, lease))
         ids, rows = choice.ids, []
         if isinstance(choice, Taken):
             rows = choice.rows
         elif ids:
-            rows = claim_rowids(conn, lease[:3], ",".join("?" * len(ids)), ids,
+            rows = claim_rowids(conn, lease, ",".join("?" * len(ids)), ids,
                                 "id, data, attempt, priority, run_at, task, queue, rowid")
             rank = {rowid: n for n, rowid in enumerate(ids)}
             rows.sort(key=lambda r: rank[r[7]])
         next_due = choice.next_due
-        if not rows:  # a hand-edited run_at that is not a number is never due: bury it
-            (latest,) = conn.execute(
-                f"SELECT max(run_at) FROM runner_job INDEXED BY runner_job_queue_claim "
-                f"WHERE {WAITING_WHERE}{queue_sql}", params).fetchone()
-            if not isinstance(latest, (int, float, type(None))):
-                bury_bad_run_at(conn, now)
-                next_due = now
+        if not rows and _edges(conn, queues)[1] is _NOT_A_NUMBER:
+            bury_bad_run_at(conn, now)  # a hand-edited run_at that is not a number
+            next_due = now
         claimed = [Claimed(r[0], r[1], r[2], now) for r in rows]
         return ClaimResult(claimed, next_due, bool(suspect), revocations,
                            {r[0]: (r[5], r[6]) for r in rows}, choice.full)
-    rows = conn.execute(claim_sql.format(crashes), (*lease, 1 if suspect else want)).fetchall()
+    pick, pick_params = _pick(queues, now, bool(suspect), 1 if suspect else want)
+    rows = claim_rowids(conn, lease, pick, pick_params,
+                        "id, data, attempt, priority, run_at, task, queue")
     next_due = None
     if not rows:
-        found = conn.execute(
-            f"SELECT min(run_at), max(run_at) FROM runner_job INDEXED BY "
-            f"runner_job_queue_claim WHERE {WAITING_WHERE}{queue_sql}",
-            params).fetchone()
-        next_due = found[0] if found else None
-        if found and not isinstance(found[1], (int, float, type(None))):
+        next_due, latest = _edges(conn, queues)
+        if latest is _NOT_A_NUMBER:
             next_due = bury_bad_run_at(conn, now)
     claimed = [Claimed(r[0], r[1], r[2], now) for r in sorted(rows, key=lambda r: (-r[3], r[4]))]
     return ClaimResult(claimed, next_due, bool(suspect), revocations,
                        {r[0]: (r[5], r[6]) for r in rows})
+
+
+def _pick(queues: Sequence[str], now: float, suspect: bool,
+          want: int) -> tuple[str, tuple[object, ...]]:
+    """The ``SELECT rowid`` of the best due jobs of ``queues`` (all when empty), and its
+    parameters. A suspect is looked for among the few jobs that were running when a
+    worker died (their own index); other jobs in the claim index, each queue's range of
+    it when the worker takes some queues only."""
+    if suspect:
+        queue_sql, params = _queue_filter(queues)
+        return (f"SELECT rowid FROM runner_job INDEXED BY runner_job_suspect WHERE "
+                f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{queue_sql} "
+                f"ORDER BY priority DESC, run_at LIMIT ?", (now, *params, want))
+    if not queues:
+        return (f"SELECT rowid FROM runner_job INDEXED BY runner_job_claim WHERE "
+                f"{WAITING_WHERE} AND run_at <= ? AND crashes = 0 "
+                f"ORDER BY priority DESC, run_at LIMIT ?", (now, want))
+    return (best_due(len(queues), " AND crashes = 0"),
+            (*(part for q in queues for part in (q, now, want)), want))
+
+
+#: What :func:`_edges` says of a ``run_at`` that is not a number.
+_NOT_A_NUMBER = object()
+
+
+def _edges(conn: sqlite3.Connection, queues: Sequence[str]) -> tuple[float | None, object]:
+    """The earliest ``run_at`` among the waiting jobs of ``queues`` (every queue when
+    empty), and the latest, or :data:`_NOT_A_NUMBER` when a hand edit made one text
+    (SQLite sorts text after every number). Read queue by queue and level by level of
+    priority: a claim that found nothing due never reads the jobs due later."""
+    names = queues or [q for (q,) in conn.execute(
+        "SELECT queue FROM runner_queue WHERE waiting > 0")]
+    earliest: float | None = None
+    latest: object = None
+    for queue in names:
+        first, last = conn.execute(RUN_AT_EDGES, (queue,)).fetchone()
+        if not isinstance(last, (int, float, type(None))):
+            latest = _NOT_A_NUMBER
+        if isinstance(first, (int, float)) and (earliest is None or first < earliest):
+            earliest = first
+    return earliest, latest
 
 
 def claim_rowids(conn: sqlite3.Connection, lease: tuple[float, str, float], select: str,
@@ -113,18 +143,30 @@ _LOOK = (
     "EXISTS (SELECT 1 FROM runner_pause WHERE paused = 1), "
     f"EXISTS (SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE "
     f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{{queues}}{PAUSED_SQL})")
-#: With aging on and no other limit: the highest and lowest priority waiting (in this
-#: worker's queues, paused ones left out), read by the claim index from either end.
+#: With aging on and no other limit: the highest and lowest priority waiting, read by
+#: the claim index from either end. (Anything paused sends the claim to the flow claim
+#: whatever the spread, so pauses are not read here.)
 _SPREAD = (
     f", (SELECT max(priority) FROM runner_job INDEXED BY runner_job_claim WHERE "
-    f"{WAITING_WHERE}{{queues}}{PAUSED_SQL}), "
+    f"{WAITING_WHERE}), "
     f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_claim WHERE "
-    f"{WAITING_WHERE}{{queues}}{PAUSED_SQL})")
+    f"{WAITING_WHERE})")
+#: The same for a worker of some queues: each queue's ends, one seek each (the
+#: parameters name each queue twice).
+_QUEUE_LEVEL = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
+                f"WHERE {WAITING_WHERE} AND queue = ?)")
 
 
 @functools.lru_cache(maxsize=64)
-def _look_sql(queue_sql: str, aging: bool) -> str:
-    return (_LOOK + (_SPREAD if aging else "")).format(queues=queue_sql)
+def _look_sql(queue_sql: str, aging: bool, queues: int) -> str:
+    look = _LOOK.format(queues=queue_sql)
+    if not aging:
+        return look
+    if not queues:
+        return look + _SPREAD
+    ends = [" UNION ALL ".join([f"SELECT {_QUEUE_LEVEL.format(end)} AS p"] * queues)
+            for end in ("max", "min")]
+    return look + f", (SELECT max(p) FROM ({ends[0]})), (SELECT min(p) FROM ({ends[1]}))"
 
 
 def bury_bad_run_at(conn: sqlite3.Connection, now: float) -> float | None:

@@ -1,0 +1,85 @@
+"""SQLite: what a claim costs follows what it takes, never a backlog it does not take
+from (another worker's queues, a paused queue). Measured in SQLite virtual machine
+steps, which the same data and statements always repeat."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.config import DatabaseSection
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack
+from runner.store.sqlite import SqliteStore
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.schema import prepare_database
+from tests.conformance.helpers import OWNER, T0, job
+
+#: Steps a claim may take beyond the same claim without the backlog: a few index
+#: seeks, never a read of the backlog's jobs (a thousand of them cost ~20,000 steps).
+SLACK = 2_000
+
+
+def _store(tmp_path, name: str) -> SqliteStore:
+    db = Database(tmp_path / f"{name}.db", DatabaseSection(synchronous="NORMAL"))
+    prepare_database(db)
+    return SqliteStore(db)
+
+
+class _Steps:
+    def __init__(self, store: SqliteStore) -> None:
+        self.count = 0
+        store.db.connection().set_progress_handler(self._tick, 10)
+
+    def _tick(self) -> int:
+        self.count += 10
+        return 0
+
+
+def claim_steps(tmp_path, backlog: int, *, ahead, behind, limits=None, queues=(),
+                prepare=lambda store: None) -> int:
+    """VM steps of the claims that take ``behind``'s jobs, with ``backlog`` jobs of
+    ``ahead`` waiting before them."""
+    store = _store(tmp_path, f"jobs-{backlog}")
+    store.enqueue([ahead(n) for n in range(backlog)], now=T0)
+    wanted = [behind(n) for n in range(12)]
+    store.enqueue(wanted, now=T0)
+    prepare(store)
+    steps = _Steps(store)
+    taken = []
+    for _ in range(3):
+        result = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=4, queues=queues,
+                             limits=limits)
+        taken += [c.id for c in result.claimed]
+        store.complete([Ack(c.id, 1, T0, T0) for c in result.claimed])
+    assert sorted(taken) == sorted(j.id for j in wanted)
+    return steps.count
+
+
+SCENARIOS = {
+    # A worker of the mail and sms queues; bulk's backlog is older.
+    "another-workers-queue": dict(
+        ahead=lambda n: job(T0 - 1000 + n * 0.01, queue="bulk"),
+        behind=lambda n: job(T0 - 1 + n * 0.01, queue=("mail", "sms")[n % 2]),
+        queues=("mail", "sms")),
+    "another-workers-queue-aging": dict(
+        ahead=lambda n: job(T0 - 1000 + n * 0.01, queue="bulk"),
+        behind=lambda n: job(T0 - 1 + n * 0.01, queue=("mail", "sms")[n % 2],
+                             priority=n % 2),
+        queues=("mail", "sms"), limits=FlowLimits(aging=300)),
+    "paused-queue": dict(
+        ahead=lambda n: job(T0 - 1000 + n * 0.01, queue="bulk"),
+        behind=lambda n: job(T0 - 1 + n * 0.01, queue=("mail", "sms")[n % 2]),
+        prepare=lambda store: store.set_pause("queue", "bulk", True, now=T0)),
+    "paused-queue-with-limits": dict(
+        ahead=lambda n: job(T0 - 1000 + n * 0.01, queue="bulk"),
+        behind=lambda n: job(T0 - 1 + n * 0.01, queue=("mail", "sms")[n % 2]),
+        limits=FlowLimits(task_concurrency={"other": 3}, aging=300),
+        prepare=lambda store: store.set_pause("queue", "bulk", True, now=T0)),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_claim_does_not_read_a_backlog_it_does_not_take_from(tmp_path, scenario):
+    small = claim_steps(tmp_path / "small", 10, **SCENARIOS[scenario])
+    large = claim_steps(tmp_path / "large", 5_000, **SCENARIOS[scenario])
+    assert large <= small + SLACK, (small, large)
