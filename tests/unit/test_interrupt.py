@@ -56,21 +56,23 @@ def test_cooperative_code_sees_the_request_and_returns():
     thread.join()
 
 
+def spin(started: threading.Event) -> str:
+    """Code that never looks at its interrupt: a CPU loop of up to 30 s."""
+    started.set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sum(range(50))
+    return "ran to the end"
+
+
 def test_code_that_never_looks_is_interrupted_after_the_grace(monkeypatch):
     monkeypatch.setattr(execution, "CANCEL_GRACE", 0.05)
     interrupt, started = Interrupt(), threading.Event()
 
-    def job():
-        started.set()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            sum(range(50))
-        return "ran to the end"
-
     thread = request_when(started, interrupt)
     begun = time.monotonic()
     with pytest.raises(JobCancelled):
-        run_sync(job, (), {}, 10, interrupt)
+        run_sync(spin, (started,), {}, 10, interrupt)
     thread.join()
     assert time.monotonic() - begun < 5
 
@@ -80,11 +82,7 @@ def test_a_coroutine_that_never_awaits_is_interrupted_after_the_grace(monkeypatc
     interrupt, started = Interrupt(), threading.Event()
 
     async def job():  # a CPU loop, or blocking code, in an async def
-        started.set()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            sum(range(50))
-        return "ran to the end"
+        return spin(started)
 
     thread = request_when(started, interrupt)
     begun = time.monotonic()
