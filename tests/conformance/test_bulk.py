@@ -67,3 +67,19 @@ def test_a_bulk_action_by_queue_state_or_text_counts_the_same_set_everywhere(sto
     assert control.run_bulk(store, plan) == 2
     assert {store.get_job(j.id).state for j in dead_mail} == {"cancelled"}
     assert {store.get_job(j.id).state for j in [*waiting]} == {"available"}
+
+
+def test_a_bulk_discard_keeps_each_jobs_run_time(store):
+    # Given jobs that died 1 ms into their run
+    dead = [job(task=SEND) for _ in range(3)]
+    store.enqueue(dead, now=T0)
+    for c in store.claim(now=T0, owner=OWNER, lease_seconds=30, want=3).claimed:
+        store.bury(c.id, c.attempt, failure(started_at=T0), worker=OWNER, now=T0 + 0.001,
+                   reason="x")
+    # When they are discarded by filter
+    plan = control.plan_bulk(store, "discard", JobFilter(task=SEND))
+    assert control.run_bulk(store, plan, chunk=2) == 3
+    # Then each still ran 1 ms
+    for j in dead:
+        row = store.get_job(j.id)
+        assert (row.state, row.finished_at) == ("cancelled", T0 + 0.001)

@@ -319,6 +319,65 @@ def test_discard_takes_dead_and_waiting_jobs_never_running_ones(store):
     assert {store.get_job(i).state for i in (dead.id, waiting.id)} == {JobState.CANCELLED}
 
 
+def test_a_discarded_job_keeps_its_run_time(store):
+    # Given a job that died after running 1 ms and one that failed as fast and waits to retry
+    dead, retrying = job(), job(max_attempts=3)
+    store.enqueue([dead, retrying], now=T0)
+    claim(store)
+    store.bury(dead.id, 1, failure(started_at=T0), worker=OWNER, now=T0 + 0.001, reason="x")
+    store.retry(retrying.id, 1, failure(started_at=T0), worker=OWNER, now=T0 + 0.001,
+                run_at=T0 + 600, reason="x")
+    # When both are discarded three minutes later
+    assert store.discard_jobs([dead.id, retrying.id], now=T0 + 189) == 2
+    # Then each still reads as the 1 ms run it was, not as a run up to the discard
+    for job_id in (dead.id, retrying.id):
+        row = store.get_job(job_id)
+        assert row.state == JobState.CANCELLED
+        assert (row.started_at, row.finished_at) == (T0, T0 + 0.001)
+        assert row.duration == pytest.approx(0.001, abs=1e-6)
+
+
+def test_a_cancelled_retrying_job_keeps_its_run_time(store):
+    new = job(max_attempts=3)
+    store.enqueue([new], now=T0)
+    claim(store)
+    store.retry(new.id, 1, failure(started_at=T0), worker=OWNER, now=T0 + 0.5,
+                run_at=T0 + 600, reason="x")
+    assert store.cancel_jobs([new.id], now=T0 + 60) == 1
+    assert store.get_job(new.id).duration == pytest.approx(0.5)
+
+
+def test_a_discarded_job_without_a_finished_attempt_ends_at_the_discard_with_no_run_time(store):
+    # Given a job that never ran and one whose attempt was handed back unfinished (shutdown)
+    never, handed_back = job(), job()
+    store.enqueue([handed_back], now=T0)
+    claim(store)
+    store.hand_back(handed_back.id, 1, now=T0 + 1, reason="shutdown")
+    store.enqueue([never], now=T0)
+    # When both are discarded
+    assert store.discard_jobs([never.id, handed_back.id], now=T0 + 189) == 2
+    # Then they end at the discard, and no run time is made up for them
+    for job_id in (never.id, handed_back.id):
+        row = store.get_job(job_id)
+        assert (row.state, row.finished_at, row.duration) == (JobState.CANCELLED, T0 + 189, None)
+
+
+def test_a_discarded_job_is_pruned_by_the_age_of_its_last_run(store):
+    # Given a job that died on day 0 and is discarded on day 3, and one discarded unrun on day 3
+    day = 86400.0
+    dead, never = job(), job()
+    store.enqueue([dead], now=T0)
+    claim(store)
+    store.bury(dead.id, 1, failure(started_at=T0), worker=OWNER, now=T0 + 1, reason="x")
+    store.enqueue([never], now=T0)
+    store.discard_jobs([dead.id, never.id], now=T0 + 3 * day)
+    # When retention keeps cancelled jobs one day
+    section = RetentionSection(completed_days=1, dead_days=30, vacuum=False)
+    store.prune_retention(section, now=T0 + 3 * day + 60)
+    # Then the one that ran goes by the end of its run, the other by its discard
+    assert {r.id for r in store.list_jobs(JobFilter(), limit=10)} == {never.id}
+
+
 def test_retry_now_gives_a_finished_job_one_more_attempt(store):
     new = job()
     store.enqueue([new], now=T0)

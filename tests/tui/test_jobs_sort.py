@@ -103,3 +103,31 @@ def test_relative_reads_past_and_future():
     assert relative(1000.4, 1000.0) == "now"
     assert relative(None, 1000.0) == "-"
     assert relative(0.0, 2 * 3600 + 600.0) == "2h10m ago"
+
+
+def test_a_discarded_dead_job_keeps_its_place_in_the_duration_sort(dashboard, seeded):
+    # Given completed jobs that ran 2, 90 and 30 s, and a dead one that ran 1 ms
+    a, b, c = seeded.completed
+    dead = seeded.dead[0]
+    set_run_times(seeded.path, {a: (1000.0, 1002.0), b: (1000.0, 1090.0), c: (1000.0, 1030.0),
+                                dead: (1000.0, 1000.001)})
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        # When the dead job is discarded (asks first) and the list is sorted by duration
+        table.move_cursor(row=table.get_row_index(dead))
+        await pilot.pause()
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+        app.screen.set_sort("duration")
+        await settle(app, pilot)
+        # Then it still shows its 1 ms run, below the longer ones
+        assert "cancelled" in str(table.get_row(dead)[3])
+        assert keys(table)[:3] == [b, c, a]
+        assert keys(table).index(dead) > 2
+
+    drive(dashboard(), scenario)

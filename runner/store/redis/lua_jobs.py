@@ -417,11 +417,20 @@ local function insert(j, now)
   wait(h, now)
 end
 
+-- A job whose last attempt finished (retrying, dead) keeps that attempt's end, so its run
+-- time stays true; one with no finished attempt ends now, without the start of an attempt
+-- whose end is not known (handed back, or retried by hand since). As on SQL.
 local function cancel(h, allowed, now, reason)
   if not allowed[h.state] then return 0 end
   unwait(h)
-  redis.call('HSET', P..'job:'..h.id, 'finished_at', now, 'reason', reason)
-  restate(h, 'cancelled', now)
+  local key = P..'job:'..h.id
+  local finished = tonumber(redis.call('HGET', key, 'finished_at'))
+  if not finished then
+    finished = now
+    redis.call('HDEL', key, 'started_at')
+  end
+  redis.call('HSET', key, 'finished_at', finished, 'reason', reason)
+  restate(h, 'cancelled', finished)
   return 1
 end
 

@@ -17,6 +17,7 @@ from runner.store.postgres.transitions.values import (
     _COMPLETED,
     _DEAD,
     _WAITING,
+    CANCEL_TIMES,
 )
 from runner.store.states import (
     CANCELLABLE,
@@ -43,7 +44,7 @@ def cancel(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
     reason = reason or ("discarded by hand" if discard else "cancelled by hand")
     count_where(conn, "cancelled", "id = ANY(%s) AND state = ANY(%s)", (list(job_ids), states))
     return conn.execute(
-        f"UPDATE runner_job SET state = '{_CANCELLED}', finished_at = %s, reason = %s "
+        f"UPDATE runner_job SET state = '{_CANCELLED}', {CANCEL_TIMES}, reason = %s "
         f"WHERE id = ANY(%s) AND state = ANY(%s)",
         (now, reason, list(job_ids), states)).rowcount
 
@@ -63,7 +64,7 @@ def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Seq
                   f"max_attempts = attempt + 1, reason = 'retried by hand', crashes = 0")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
-        change = f"state = '{_CANCELLED}', finished_at = %s, reason = '{reason}'"
+        change = f"state = '{_CANCELLED}', {CANCEL_TIMES}, reason = '{reason}'"
     chosen = (*params, after, up_to)
     if verb != "retry":
         count_where(conn, "cancelled", f"seq IN ({pick})", chosen)
@@ -85,7 +86,7 @@ def cancel_waiting(conn: psycopg.Connection, *, now: float, reason: str, due: bo
     compare = "<=" if due else ">"
     count_where(conn, "cancelled", f"state = ANY(%s) AND run_at {compare} %s", (_WAITING, now))
     return conn.execute(
-        f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %s, finished_at = %s "
+        f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %s, {CANCEL_TIMES} "
         f"WHERE state = ANY(%s) AND run_at {compare} %s", (reason, now, _WAITING, now)).rowcount
 
 

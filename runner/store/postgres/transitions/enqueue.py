@@ -19,6 +19,7 @@ from runner.store.postgres.transitions.values import (
     _LIVE,
     _SCHEDULED,
     _WAITING,
+    CANCEL_TIMES,
 )
 
 
@@ -197,7 +198,7 @@ def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
               "drop_oldest)")
     rows = conn.execute(
-        f"UPDATE runner_job SET state = %s, finished_at = %s, reason = %s WHERE {pick} "
+        f"UPDATE runner_job SET state = %s, {CANCEL_TIMES}, reason = %s WHERE {pick} "
         f"RETURNING id, run_at, seq", (_CANCELLED, now, reason, *params)).fetchall()
     count_backpressure(conn, queue, dropped=len(rows))
     return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[2]))]

@@ -17,3 +17,7 @@ _LIVE = [s.value for s in (*WAITING, JobState.EXECUTING)]
 #: partial indexes on them (a parameter matches no index predicate), so the common
 #: claim is planned once per connection instead of on every call.
 _WAITING_IN = WAITING_SQL
+#: The times a waiting job keeps when it is cancelled or discarded (one ``%s``: now): see
+#: runner.store.sqlite.transitions.by_hand.CANCEL_TIMES.
+CANCEL_TIMES = ("started_at = CASE WHEN finished_at IS NULL THEN NULL ELSE started_at END, "
+                "finished_at = coalesce(finished_at, %s)")

@@ -15,6 +15,15 @@ from runner.store.states import (
     sql_in,
 )
 
+#: The times a waiting job keeps when it is cancelled or discarded (one ``?``: now). A job
+#: whose last attempt finished (retrying, dead) keeps that attempt's end, so its run time
+#: stays true: a discard three minutes after a 1 ms run is not a three-minute run. A job
+#: with no finished attempt ends at the cancel, and an attempt's start whose end is not
+#: known (handed back at shutdown, or retried by hand since) goes with it. Retention then
+#: counts a cancelled job's age from its last run, as it does a dead one's.
+CANCEL_TIMES = ("started_at=CASE WHEN finished_at IS NULL THEN NULL ELSE started_at END, "
+                "finished_at=coalesce(finished_at, ?)")
+
 
 def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
               reason: str = "retried by hand") -> int:
@@ -40,7 +49,7 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
                   "reason='retried by hand', crashes=0")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
-        change = f"state='cancelled', finished_at=?, reason='{reason}'"
+        change = f"state='cancelled', {CANCEL_TIMES}, reason='{reason}'"
     chosen = (*params, after, up_to)
     if verb != "retry":  # the same rows the update picks, in this transaction
         count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
@@ -71,7 +80,7 @@ def _cancel(conn: sqlite3.Connection, job_id: str, states: Sequence[JobState], n
             reason: str) -> int:
     count_where(conn, "cancelled", f"id=? AND state IN {sql_in(states)}", (job_id,))
     return conn.execute(
-        f"UPDATE runner_job SET state='cancelled', finished_at=?, reason=? "
+        f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=? "
         f"WHERE id=? AND state IN {sql_in(states)}", (now, reason, job_id)).rowcount
 
 
@@ -83,7 +92,7 @@ def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bo
     compare = "<=" if due else ">"
     count_where(conn, "cancelled", f"{WAITING_WHERE} AND run_at {compare} ?", (now,))
     return conn.execute(
-        f"UPDATE runner_job SET state='cancelled', reason=?, finished_at=? "
+        f"UPDATE runner_job SET state='cancelled', reason=?, {CANCEL_TIMES} "
         f"WHERE {WAITING_WHERE} AND run_at {compare} ?", (reason, now, now)).rowcount
 
 
