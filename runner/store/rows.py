@@ -210,6 +210,24 @@ class AmbiguousId(LookupError):
     """A shortened id matches more than one row."""
 
 
+def attempt_text(attempt: int, max_attempts: int, crashes: int, *,
+                 compact: bool = False) -> str:
+    """Which attempt a job is on, against its retry budget: '2 of 3' (``compact``: '2/3').
+
+    A run again after a worker crash does not spend the budget, so ``attempt`` may
+    pass ``max_attempts`` and "2/1" would read as a broken limit. With crashes the
+    attempts the budget counted are shown apart from them: '2 (1 of 1 allowed +1 crash)',
+    compact '1/1 +1 crash'.
+    """
+    if not crashes:
+        return f"{attempt}/{max_attempts}" if compact else f"{attempt} of {max_attempts}"
+    counted = max(0, attempt - crashes)
+    extra = f"+{crashes} crash" + ("es" if crashes > 1 else "")
+    if compact:
+        return f"{counted}/{max_attempts} {extra}"
+    return f"{attempt} ({counted} of {max_attempts} allowed {extra})"
+
+
 def short_id(ident: str) -> str:
     """The random tail of an id: what listings show and lookups accept."""
     return ident[-12:]

@@ -147,3 +147,23 @@ def test_brackets_and_markup_in_an_error_message_read_literally(huey):
         assert text.count(f"ValueError: always fails {message}") == 3
 
     drive(make_app(db=path, refresh=60), scenario)
+
+
+def test_a_job_run_again_after_a_crash_shows_its_attempt_truly(huey):
+    from tests.process.test_cli import run_again_after_a_crash
+    from tui.widgets.keyed_table import KeyedTable
+
+    job_id = run_again_after_a_crash(huey)
+    path = huey.jobs.path
+    huey.jobs.store.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        assert str(table.get_row(job_id)[4]) == "1/1 +1 crash"
+        await open_job(app, pilot, job_id)
+        text = detail_text(app)
+        assert "attempt 2 (1 of 1 allowed +1 crash)" in text and "2/1" not in text
+
+    drive(make_app(db=path, refresh=60), scenario)

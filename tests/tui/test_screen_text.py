@@ -78,7 +78,7 @@ def test_job_detail_text(frozen_db):
         await settle(app, pilot)
         lines = text(app, "#detail").splitlines()
         assert lines[0] == f"always_fails  {dead}"
-        assert lines[1] == "state dead  queue default  priority 0  attempt 3/3  crashes 0"
+        assert lines[1] == "state dead  queue default  priority 0  attempt 3 of 3  crashes 0"
         assert lines[2:6] == ["reason: error: always fails boom", "", "Arguments",
                               "{\"args\": [\"boom\"], \"kwargs\": {}}"]
         timeline = lines[lines.index("Timeline") + 1:lines.index("Traceback") - 1]
