@@ -114,3 +114,18 @@ def test_pruned_jobs_leave_the_listings_of_their_queue_and_task(store):
     for filters in (JobFilter(queue="mail"), JobFilter(task="tests.jobs.send")):
         assert [j.id for j in store.list_jobs(filters)] == [kept.id], filters
         assert store.count_jobs_capped(filters) == (1, False), filters
+
+
+def test_jobs_created_in_one_instant_list_in_the_same_order_everywhere(store):
+    # Given jobs created at one explicit instant, one at a time and in a batch, with ids
+    # that do not follow their insertion, and one job created a second later
+    store.enqueue([job(job_id="instant-b")], now=T0)
+    store.enqueue([job(job_id="instant-a")], now=T0)
+    store.enqueue([job(job_id="instant-d"), job(job_id="instant-c")], now=T0)
+    store.enqueue([job(job_id="later")], now=T0 + 1)
+    # When they are listed, newest first
+    listed = [j.id for j in store.list_jobs(JobFilter())]
+    # Then the instant's jobs follow the later one in id order, as SQL orders them
+    assert listed == ["later", "instant-a", "instant-b", "instant-c", "instant-d"]
+    # and a page from an offset cuts the same list
+    assert [j.id for j in store.list_jobs(JobFilter(), limit=2, offset=2)] == listed[2:4]

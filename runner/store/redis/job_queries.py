@@ -6,8 +6,10 @@ the kept counts (see :mod:`.job_index`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
+from collections.abc import Iterable, Iterator
 
 from runner.errors import JobNotFound
 from runner.store.redis.codec import NULL, integer, job_row, number, text
@@ -20,20 +22,22 @@ def _opt_int(value: bytes | None) -> int | None:
     return None if value is None or value == NULL else int(float(value))
 
 
+def _instants_by_id(rows: Iterable[JobRow]) -> Iterator[JobRow]:
+    """Rows newest first, the jobs of one ``created_at`` in id order, as SQL lists them.
+
+    The index walks by insertion, which put the jobs of one instant newest first.
+    """
+    for _, same in itertools.groupby(rows, key=lambda row: row.created_at):
+        yield from sorted(same, key=lambda row: row.id)
+
+
 class RedisQueries(JobIndex):
     """:class:`runner.store.job_queries.QueriesStore` on Redis."""
 
     def list_jobs(self, filters: JobFilter | None = None, *, limit: int = 100,
                   offset: int = 0) -> list[JobRow]:
-        found: list[JobRow] = []
-        for _, row in self._rows(filters):
-            if offset:
-                offset -= 1
-                continue
-            found.append(row)
-            if len(found) >= limit:
-                break
-        return found
+        rows = _instants_by_id(row for _, row in self._rows(filters))
+        return list(itertools.islice(rows, offset, offset + limit))
 
     def count_jobs(self, filters: JobFilter | None = None) -> int:
         return self.count_jobs_capped(filters, cap=2**62)[0]
