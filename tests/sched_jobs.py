@@ -30,3 +30,8 @@ async def async_hourly(value: int, factor: int = 1) -> int:
                 unique_key="nightly-report", unique_for=3600)
 def unique_nightly() -> str:
     return "report"
+
+
+@scheduled_task(name="tokyo_morning", cron="30 9 * * *", timezone="Asia/Tokyo", retry_limit=0)
+def tokyo_morning() -> None:
+    return None

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from runner import control as schedule_control
-from runner.cli.format import age, key_values, table, when
+from runner.cli.format import age, key_values, table
 from runner.errors import InvalidArgument
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
@@ -57,13 +57,13 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
             schedule_control.upcoming_fire_times(r, 3)
         lines.append((
             r.name, r.expression, r.tz,
-            ", ".join(_local(t, r.tz) for t in upcoming) or "-",
-            when(r.last_fired_at), r.last_outcome or "-", _status(r),
+            ", ".join(_zoned(t, r.tz, label=False) for t in upcoming) or "-",
+            _zoned(r.last_fired_at, r.tz, label=False), r.last_outcome or "-", _status(r),
             "-" if r.last_lag is None else age(max(r.last_lag, 0.0))))
     print(table(["NAME", "EXPRESSION", "TZ", "NEXT 3 FIRE TIMES", "LAST RUN", "OUTCOME",
                  "STATE", "LAG"], lines))
     print(f"({len(rows)} schedules, {sum(r.paused for r in rows)} paused; "
-          f"times in each schedule's zone; now {when(now)})")
+          f"times in each schedule's zone; now {_zoned(now, None)})")
     return 0
 
 
@@ -73,19 +73,20 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
     fields = [
         ("name", r.name), ("task", r.task), ("expression", r.expression), ("time zone", r.tz),
         ("state", _status(r)), ("misfire", r.misfire), ("overlap", r.overlap),
-        ("next fire", ", ".join(_local(t, r.tz) for t in upcoming) or "-"),
-        ("last slot", when(r.last_slot_at)), ("last fired", when(r.last_fired_at)),
+        ("next fire", ", ".join(_zoned(t, r.tz) for t in upcoming) or "-"),
+        ("last slot", _zoned(r.last_slot_at, r.tz)),
+        ("last fired", _zoned(r.last_fired_at, r.tz)),
         ("last lag", "-" if r.last_lag is None else f"{r.last_lag * 1000:.1f}ms"),
         ("last job", f"{r.last_job_id or '-'} ({r.last_outcome or '-'})"),
         ("runs", r.fired), ("skipped", r.skipped),
-        ("last skip", f"{when(r.last_skip_at)} {r.last_skip_reason or ''}".strip()),
+        ("last skip", f"{_zoned(r.last_skip_at, r.tz)} {r.last_skip_reason or ''}".strip()),
         ("skip next", "yes" if r.skip_next else "no")]
     print(key_values(fields))
     runs = schedule_control.schedule_runs(args.name, limit=args.limit, huey=ctx.huey)
     if runs:
         print()
         print(table(["SLOT", "FIRED", "LAG", "JOB", "OUTCOME"],
-                    [(_local(_utc(x.slot), r.tz), when(x.fired_at),
+                    [(_zoned(x.slot, r.tz), _zoned(x.fired_at, r.tz),
                       f"{x.lag * 1000:.1f}ms" if not x.manual else "manual",
                       (x.job_id or "-")[:8], x.outcome) for x in runs]))
     return 0
@@ -121,13 +122,18 @@ def _status(r: Any) -> str:
     return "paused" if r.paused else "active"
 
 
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
+def _zoned(instant: datetime | float | None, tz: str | None, *, label: bool = True) -> str:
+    """A time as wall time in zone ``tz`` (None: this machine's), labelled with the zone's
+    abbreviation unless the table names the zone already; '-' for none.
 
-
-def _local(instant: datetime, tz: str) -> str:
+    A schedule's slots are its own zone's wall times: a fire time beside a local time
+    reads as the wrong hour, so every time of a schedule is given in its zone.
+    """
+    if instant is None:
+        return "-"
+    moment = instant if isinstance(instant, datetime) else datetime.fromtimestamp(instant, UTC)
     try:
-        zone = ZoneInfo(tz)
+        zone = None if tz is None else ZoneInfo(tz)
     except Exception:
         zone = UTC
-    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" + (" %Z" if label else ""))

@@ -95,3 +95,36 @@ def test_cron_explain_of_a_hashed_expression_takes_the_schedule_name_it_asks_for
     minute = cron.next_fire(spec, datetime(2025, 1, 1, tzinfo=UTC)).minute
     assert "Hash key: nightly_report" in out and "Iteration #2" in out
     assert out.count(f"03:{minute:02d}:00 UTC") == 4  # each time, then again "in UTC"
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """The process's local zone is New York, far from the schedule's."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_schedules_show_gives_every_time_in_the_schedules_zone_labelled(cli, huey, capsys,
+                                                                        new_york):
+    import re
+    from zoneinfo import ZoneInfo
+
+    # Given a schedule of Tokyo that has run, read from a terminal in New York
+    assert cli("schedules", "run-now", "tokyo_morning") == 0
+    capsys.readouterr()
+    # When it is shown
+    assert cli("schedules", "show", "tokyo_morning") == 0
+    out = capsys.readouterr().out
+    # Then every time printed is Tokyo time and says so
+    stamps = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Z]+)?", out)
+    assert len(stamps) >= 6, out  # 3 next fires, last fired, the run's slot and fire time
+    assert all(s.endswith(" JST") for s in stamps), out
+    assert out.count("09:30:00 JST") == 3
+    fired = get_schedule(huey.jobs.db, "tokyo_morning").last_fired_at
+    tokyo = datetime.fromtimestamp(fired, ZoneInfo("Asia/Tokyo"))
+    assert f"last fired: {tokyo:%Y-%m-%d %H:%M:%S} JST" in out
