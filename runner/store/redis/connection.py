@@ -18,6 +18,7 @@ from runner.store.redis.codec import Arg, refusal
 from runner.store.redis.lua_jobs import PRELUDE as JOBS
 from runner.store.redis.lua_limits import CHOOSER
 from runner.store.redis.scripts import BODIES
+from runner.store.redis.url import check_url, connect_checking_database
 
 #: Helpers every script starts with.
 PRELUDE = JOBS + CHOOSER
@@ -67,8 +68,11 @@ class RedisBase:
         self.url = url
         self.prefix = prefix
         self.p = prefix + ":"
+        if client is None:
+            check_url(url)
         self.r: redis.Redis = client or redis.Redis.from_url(
             url, decode_responses=False, socket_timeout=30, health_check_interval=10,
+            redis_connect_func=connect_checking_database(url),
             # A restart of Redis is ridden out: about 6 s of reconnects, growing apart.
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), RETRIES),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError])
