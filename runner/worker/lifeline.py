@@ -2,7 +2,8 @@
 
 Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``)
 records the worker's liveness and resources, extends the leases of the jobs it
-runs (and of those whose outcome is not written yet), writes such outcomes,
+runs (and of those whose outcome is not written yet), warns of a running job whose
+lease another worker took (:mod:`runner.worker.lease_watch`), writes such outcomes,
 writes off jobs stuck past their timeout (:mod:`runner.worker.stalls`), and returns
 orphaned jobs of dead workers to the queue. Each pass first measures this host's
 clock against the server's (:mod:`runner.worker.clock_check`): leases are written
@@ -21,6 +22,7 @@ import psutil
 from runner.config import Settings
 from runner.store.job_storage import JobStorage
 from runner.worker.clock_check import ClockCheck
+from runner.worker.lease_watch import LeaseWatch
 from runner.worker.stalls import StallWatch
 
 logger = logging.getLogger(__name__)
@@ -32,9 +34,12 @@ class Lifeline:
     def __init__(self, storage: JobStorage, settings: Settings, owner: str, *,
                  status: Callable[[], str | None] | None = None,
                  stalls: StallWatch | None = None, clock: ClockCheck | None = None,
+                 leases: LeaseWatch | None = None,
                  on_buried: Callable[[list[str]], None] | None = None) -> None:
         self.storage = storage
         self.stalls = stalls
+        #: Warns of running jobs whose lease another worker took (after each heartbeat).
+        self.leases = leases
         self.clock = clock
         #: Called with the jobs a pass buried (their on_failure is called there).
         self.on_buried = on_buried
@@ -105,6 +110,11 @@ class Lifeline:
                   running=self.storage.running_count(), processed=self.storage.processed,
                   status=self.status() if self.status else None, clock_offset=offset, now=at)
         self.last_beat = at
+        if self.leases is not None:
+            try:
+                self.leases.check()
+            except Exception:
+                logger.exception("looking for lost leases failed")
         if self.storage.pending_outcomes:
             # Outcomes a failed write left queued: do not wait for the next claim,
             # which a held queue (disk full, memory) may not make for a long time.

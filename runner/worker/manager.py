@@ -43,6 +43,7 @@ from runner.store.owners import make_worker_id
 from runner.task import TaskRegistry, unknown_task_sections
 from runner.worker.cancels import CancelWatch
 from runner.worker.clock_check import ClockCheck
+from runner.worker.lease_watch import LeaseWatch
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations
 from runner.worker.stalls import StallWatch
@@ -304,6 +305,8 @@ class Manager:
             self.cancels.start()
         self.lifeline = Lifeline(jobs, self.settings, self.owner, status=self._status,
                                  stalls=self.stalls, clock=self.clock,
+                                 leases=LeaseWatch(jobs.store, self.owner,
+                                                   self.huey.running_attempts),
                                  on_buried=self.huey.fallbacks_of_buried)
         self.lifeline.start()
         ops.start()

@@ -128,3 +128,35 @@ def test_a_worker_that_stalled_past_its_lease_cannot_undo_the_attempt_that_repla
     assert (row.state, row.attempt) == ("completed", 2)
     assert job.get(blocking=True, timeout=5) == "attempt 2"
     assert read_records(record_file) == ["late 1", "late 2"]
+
+
+def test_a_worker_that_finds_its_lease_taken_says_so_naming_the_job_and_what_follows(
+        huey, tmp_path, make_worker, record_file):
+    # Given a job whose first worker stalls (SIGSTOP) past its lease while a second
+    # worker takes the job over and completes it
+    gate = tmp_path / "gate"
+    job = jobs.first_attempt_fails_late("taken", str(gate))
+    stalled = make_worker(settings=write_settings(tmp_path, name="a.toml"),
+                          TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: read_records(record_file) == ["taken 1"], message="the first attempt")
+    stalled.proc.send_signal(signal.SIGSTOP)
+    try:
+        make_worker(settings=write_settings(tmp_path, name="b.toml"),
+                    TEST_RECORD_FILE=str(record_file))
+        wait_for(lambda: state(huey, job.id) == "completed", timeout=30,
+                 message="the second worker to complete the job")
+    finally:
+        stalled.proc.send_signal(signal.SIGCONT)
+    # When the first worker wakes up, its attempt still running
+    try:
+        line = wait_for(lambda: next((x for x in stalled.output().splitlines()
+                                      if "lost the lease" in x), None), timeout=30,
+                        message="the lost lease in the stalled worker's log")
+    finally:
+        gate.touch()
+    # Then it warns once, naming the job, its task, who took it and what follows
+    assert "WARNING" in line and job.id in line and "first_attempt_fails_late" in line, line
+    assert "attempt 1" in line and "attempt 2 of it ran since and left it completed" in line
+    assert "its outcome will not be written" in line, line
+    assert stalled.terminate() == 0, stalled.output()
+    assert stalled.output().count("lost the lease") == 1
