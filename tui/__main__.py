@@ -7,17 +7,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from runner.errors import ConfigError, DatabaseError
 from tui.app import make_app
+from tui.source import DB_ENV
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tui", description="Live terminal dashboard of the jobs database.")
-    parser.add_argument("--db", help="the SQLite file (default: [runner] database of the "
-                                     "settings)")
+    parser.add_argument("--db", help="the SQLite file or a database URL (default: "
+                                     f"${DB_ENV}, else [runner] database of the settings)")
     parser.add_argument("--redis", metavar="URL",
                         help="a Redis backend's data: redis://HOST:PORT/DB, with ?prefix=NAME "
                              "when the runner's redis_prefix is not jobrunner")
@@ -41,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     web.add_argument("--actions", action="store_true",
                      help="with --web, allow retry, discard and the other actions")
     args = parser.parse_args(argv)
+    if args.db is None and args.redis is None and os.environ.get(DB_ENV):
+        args.db = os.environ[DB_ENV]
     if args.redis is not None:
         if args.db is not None:
             parser.error("--db and --redis name two databases: give one")
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         where = app.source.url or app.source.path
         web.serve(web.dashboard_command(db=where, settings=args.settings,
                                         refresh=args.refresh, actions=args.actions),
-                  host=args.host or web.DEFAULT_HOST, port=args.port or web.DEFAULT_PORT)
+                  host=args.host or web.DEFAULT_HOST, port=args.port or web.DEFAULT_PORT,
+                  environment=web.dashboard_environment(db=where))
         return 0
     app.run()
     return 0

@@ -22,6 +22,10 @@ from runner.errors import DatabaseError, DatabaseUnavailable, RunnerError
 from runner.store.backend import Store
 from runner.store.factory import driver_errors, is_driver_bug, is_url, open_store, redacted
 
+#: The database (a file or a URL) when ``--db`` is not given: how ``--web`` hands a
+#: URL to the dashboards it starts without putting it on their command line (tui.web).
+DB_ENV = "JOBRUNNER_TUI_DB"
+
 #: Errors a read may raise when the database is missing, locked or damaged.
 READ_ERRORS = (RunnerError, OSError, *driver_errors())
 

@@ -6,10 +6,15 @@ otherwise, and the dashboards it starts are read-only unless ``--actions`` is
 given: a page anyone on the network can reach should not retry or discard jobs.
 The websocket only accepts pages served from this server (a check on
 ``Origin``), so another web site open in the same browser cannot drive it.
+A database URL reaches the dashboards through the environment (:data:`DB_ENV`),
+never their command line: a URL may hold a password, and ``ps`` shows every
+command line to every user of the host, while a process's environment is its
+owner's to read.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -17,16 +22,21 @@ from pathlib import Path
 from aiohttp import web
 from textual_serve.server import Server
 
+from tui.source import DB_ENV
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
 def dashboard_command(*, db: str | Path | None, settings: str | Path | None,
                       refresh: float | None, actions: bool) -> str:
-    """The shell command each browser session runs (the terminal dashboard itself)."""
+    """The shell command each browser session runs (the terminal dashboard itself).
+
+    A URL ``db`` is left out: :func:`dashboard_environment` hands it over.
+    """
     words = [sys.executable, "-m", "tui"]
-    if db is not None:
-        words += ["--db", str(db) if "://" in str(db) else str(Path(db).resolve())]
+    if db is not None and "://" not in str(db):
+        words += ["--db", str(Path(db).resolve())]
     if settings is not None:
         words += ["--settings", str(Path(settings).resolve())]
     if refresh is not None:
@@ -34,6 +44,11 @@ def dashboard_command(*, db: str | Path | None, settings: str | Path | None,
     if not actions:
         words.append("--read-only")
     return shlex.join(words)
+
+
+def dashboard_environment(*, db: str | Path | None) -> dict[str, str]:
+    """What the sessions' environment adds for :func:`dashboard_command`: a URL ``db``."""
+    return {DB_ENV: str(db)} if db is not None and "://" in str(db) else {}
 
 
 class DashboardServer(Server):
@@ -50,6 +65,9 @@ class DashboardServer(Server):
         return await super().handle_websocket(request)
 
 
-def serve(command: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve the dashboard until SIGINT or SIGTERM."""
+def serve(command: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          environment: dict[str, str] | None = None) -> None:
+    """Serve the dashboard until SIGINT or SIGTERM; each session's process inherits this
+    one's environment, with ``environment`` added."""
+    os.environ.update(environment or {})
     DashboardServer(command, host, port).serve()

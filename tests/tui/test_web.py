@@ -143,3 +143,52 @@ def test_bad_web_options_are_refused(argv, problem, capsys):
     with pytest.raises(SystemExit) as stopped:
         parse_args(argv)
     assert stopped.value.code == 2 and problem in capsys.readouterr().err
+
+
+def test_a_session_gets_the_database_url_without_its_password_on_the_command_line(tmp_path):
+    # (ps shows every process's command line to every user of the host)
+    import re
+
+    import aiohttp
+    import psutil
+
+    from runner.store.factory import open_store
+    from tests.postgres_support import fresh_schema
+    from tests.tui.test_postgres_dashboard import _with_password
+
+    with fresh_schema() as url:
+        # Given a web dashboard of a PostgreSQL database whose URL holds a password
+        secret_url = _with_password(url)
+        open_store(secret_url).close()
+        port = free_port()
+        log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 - closed below
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tui", "--web", "--db", secret_url, "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/", server)
+
+            # When a browser session starts its dashboard process
+            async def session() -> tuple[list[list[str]], str]:
+                seen = ""
+                async with aiohttp.ClientSession() as client, client.ws_connect(
+                        f"ws://127.0.0.1:{port}/ws?width=120&height=40") as socket:
+                    deadline = time.monotonic() + 60
+                    while "Overview" not in seen and time.monotonic() < deadline:
+                        message = await socket.receive(timeout=60)
+                        if message.type == aiohttp.WSMsgType.BINARY:
+                            seen += re.sub(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]", "",
+                                           message.data.decode(errors="replace"))
+                    children = [c.cmdline() for c in
+                                psutil.Process(server.pid).children(recursive=True)]
+                return children, seen
+
+            children, seen = asyncio.run(session())
+        finally:
+            server.terminate()
+            server.wait(15)
+            log.close()
+    # Then it shows the database, and no command line of it holds the password
+    assert "Overview" in seen, (tmp_path / "server.log").read_text()
+    assert any("tui" in " ".join(argv) for argv in children), children
+    assert not any("pg-url-password" in word for argv in children for word in argv), children
