@@ -6,6 +6,12 @@ huey stores the error of a failed attempt even when the task will be retried
 still succeed. Here an error read while the job is still going to run again
 is set aside and the wait goes on, until the job completes, dies or is
 cancelled; a non-blocking ``get()`` answers with what is stored, as in huey.
+
+huey stores no result for a task that returns None (``store_none`` False, so
+most jobs write nothing), and its blocking ``get()`` then waits out the
+timeout. Here the wait also ends when the job is completed with nothing
+stored: a result is written in the completion's own transaction, so the task
+returned None (or another caller took the result), and the answer is None.
 """
 
 from __future__ import annotations
@@ -15,7 +21,12 @@ from typing import Any
 
 from huey.api import Result
 from huey.constants import EmptyData
+from huey.exceptions import ResultTimeout
 from huey.utils import Error
+
+#: The first pause between looks for a result; it grows by ``backoff`` up to ``max_delay``
+#: (huey starts at 50 ms; a local result is usually there in a few).
+FIRST_DELAY = 0.002
 
 
 class RunnerResult(Result):
@@ -29,9 +40,7 @@ class RunnerResult(Result):
                                           revoke_on_timeout, preserve)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            value = super().get_raw_result(True, left, backoff, max_delay, revoke_on_timeout,
-                                           preserve)
+            value = self._wait(deadline, backoff, max_delay, revoke_on_timeout, preserve)
             if not isinstance(value, Error):
                 return value
             if self._final():
@@ -42,6 +51,30 @@ class RunnerResult(Result):
             self._result = EmptyData  # an attempt that will be retried: wait for the next
             if preserve:
                 time.sleep(min(max_delay, 0.05))  # the error stays stored: do not spin on it
+
+    def _wait(self, deadline: float | None, backoff: float, max_delay: float,
+              revoke_on_timeout: bool, preserve: bool) -> Any:
+        """huey's blocking read, which also ends (with None) once the job is completed
+        with nothing stored."""
+        jobs = getattr(self.huey, "jobs", None)
+        delay = FIRST_DELAY
+        while True:
+            value = self._get(preserve)
+            if value is not EmptyData:
+                return value
+            if jobs is not None and jobs.job_completed(self.id):
+                value = self._get(preserve)  # written with the completion: there by now
+                if value is EmptyData:
+                    self._result = None
+                    return None
+                return value
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                if revoke_on_timeout:
+                    self.revoke()
+                raise ResultTimeout("timed out waiting for result")
+            time.sleep(min(delay, max_delay) if left is None else min(delay, max_delay, left))
+            delay *= backoff
 
     def _final(self) -> bool:
         jobs = getattr(self.huey, "jobs", None)

@@ -11,6 +11,7 @@ from typing import Protocol
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.rows import ClaimResult
+from runner.store.states import JobState
 
 
 class JobsStore(Protocol):
@@ -115,4 +116,8 @@ class JobsStore(Protocol):
 
     def job_is_final(self, job_id: str) -> bool:
         """True when the job completed, died or was cancelled (or there is no such job)."""
+        ...
+
+    def job_state(self, job_id: str) -> JobState | None:
+        """The job's state, read alone; None when there is no such job (yet)."""
         ...

@@ -174,3 +174,7 @@ class OutcomeWriter:
     def job_is_final(self, job_id: str) -> bool:
         """True when the job completed, died or was cancelled (or there is no such job)."""
         return self.store.job_is_final(job_id)
+
+    def job_completed(self, job_id: str) -> bool:
+        """True when the job completed (its result, if any, written with it)."""
+        return self.store.job_state(job_id) is JobState.COMPLETED

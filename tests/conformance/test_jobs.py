@@ -433,3 +433,13 @@ def test_fields_holding_separators_and_odd_bytes_read_back_unchanged(store):
     assert claimed.data == odd.data
     again = job(unique_key="key:1\x1f2")
     assert store.enqueue([again], now=T0).duplicates == {again.id: "id:with:colons"}
+
+
+def test_a_jobs_state_is_read_alone_and_none_for_no_such_job(store):
+    new = job()
+    store.enqueue([new], now=T0)
+    assert store.job_state(new.id) == JobState.AVAILABLE
+    claim(store)
+    store.complete([Ack(new.id, 1, T0, T0 + 1)])
+    assert store.job_state(new.id) == JobState.COMPLETED
+    assert store.job_state("no-such-job") is None

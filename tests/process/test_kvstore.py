@@ -1,6 +1,8 @@
-"""Revocations seen by a real worker process."""
+"""Revocations and results seen by a real worker process."""
 
 from __future__ import annotations
+
+import time
 
 from runner.store.sqlite import queries
 from tests import jobs
@@ -24,3 +26,15 @@ def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(huey, make_wo
     wait_for(lambda: state(quick) in ("cancelled", "completed"), message="the quick job")
     assert state(quick) == "cancelled"
     assert state(slow) == "completed"
+
+
+def test_waiting_on_a_job_that_returned_none_answers_none_once_it_completes(huey, make_worker):
+    # Given jobs whose task returns None (huey stores no result for them) and a worker
+    results = [jobs.noop(i) for i in range(3)]
+    make_worker()
+    # When their callers wait for them with a timeout
+    started = time.monotonic()
+    # Then each gets None when its job completes, not a timeout at the end of the wait
+    assert [r.get(blocking=True, timeout=20) for r in results] == [None, None, None]
+    assert time.monotonic() - started < 10
+    assert {queries.get_job(huey.jobs.db, r.id).state for r in results} == {"completed"}

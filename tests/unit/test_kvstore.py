@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from huey.exceptions import TaskLockedException
 
@@ -96,3 +98,22 @@ def test_flush_schedule_cancels_only_future_jobs(huey):
     huey.storage.flush_schedule()
     assert queries.get_job(huey.jobs.db, later.id).state == "cancelled"
     assert queries.get_job(huey.jobs.db, now.id).state == "available"
+
+
+def test_get_on_a_completed_job_that_returned_none_is_none_at_once(huey):
+    # Given a job whose task returned None: huey stores nothing for it
+    result = jobs.noop()
+    drain()
+    assert huey.jobs.store.kv_peek(result.id, now=time.time()) is None
+    # When its caller waits for it, Then the answer is None, without waiting out the timeout
+    started = time.monotonic()
+    assert result.get(blocking=True, timeout=10) is None
+    assert time.monotonic() - started < 5
+
+
+def test_get_on_a_job_that_has_not_run_still_times_out(huey):
+    from huey.exceptions import ResultTimeout
+
+    result = jobs.noop()
+    with pytest.raises(ResultTimeout):
+        result.get(blocking=True, timeout=0.2)

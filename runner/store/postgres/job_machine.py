@@ -167,6 +167,10 @@ class PostgresJobs:
         state = job_state(self.db, job_id)
         return state is None or state in FINAL
 
+    def job_state(self, job_id: str) -> JobState | None:
+        state = job_state(self.db, job_id)
+        return None if state is None else JobState(state)
+
 
 def _queue_sizes(jobs: Sequence[NewJob], queue_size: int,
                  bounds: Mapping[str, QueueBound] | None

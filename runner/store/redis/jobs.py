@@ -184,8 +184,12 @@ class JobMachine(RedisBase):
         return any(pipe.execute())
 
     def job_is_final(self, job_id: str) -> bool:
+        state = self.job_state(job_id)
+        return state is None or state in FINAL
+
+    def job_state(self, job_id: str) -> JobState | None:
         state = self.r.hget(self.k("job", job_id), "state")
         if state is None:  # not written yet, or still an entry of the inbox
             self._settle()
             state = self.r.hget(self.k("job", job_id), "state")
-        return state is None or state.decode() in FINAL
+        return None if state is None else JobState(state.decode())

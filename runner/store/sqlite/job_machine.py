@@ -19,7 +19,7 @@ from runner.store.sqlite import transitions as _transitions
 from runner.store.sqlite.conditions import FUTURE_WHERE
 from runner.store.sqlite.counters import count_backpressure
 from runner.store.sqlite.db import Database
-from runner.store.states import FINAL
+from runner.store.states import FINAL, JobState
 
 
 class SqliteJobs:
@@ -123,5 +123,9 @@ class SqliteJobs:
             "LIMIT 1"))
 
     def job_is_final(self, job_id: str) -> bool:
+        state = self.job_state(job_id)
+        return state is None or state in FINAL
+
+    def job_state(self, job_id: str) -> JobState | None:
         rows = self.db.query("SELECT state FROM runner_job WHERE id=?", (job_id,))
-        return not rows or rows[0][0] in FINAL
+        return JobState(rows[0][0]) if rows else None
