@@ -35,9 +35,10 @@ class LeaseWatch:
         self._told &= {(a.claimed.id, a.claimed.attempt) for a in attempts}
         if not attempts:
             return []
-        # One read for the usual case, every lease still held.
-        held = {j.id for j in self.store.list_jobs(JobFilter(worker=self.owner),
-                                                   limit=100_000)}
+        # One read for the usual case, every lease still held (running jobs only: the
+        # state's index, never the whole table).
+        mine = JobFilter(state=JobState.EXECUTING.value, worker=self.owner)
+        held = {j.id for j in self.store.list_jobs(mine, limit=100_000)}
         lost = []
         for attempt in attempts:
             key = (attempt.claimed.id, attempt.claimed.attempt)
