@@ -74,6 +74,8 @@ class Budget:
     spent: set[str] = field(default_factory=set)
     turns: dict[str, float] = field(default_factory=dict)
     """Each waiting queue's round-robin counter (with shares)."""
+    stored_turns: dict[str, float] = field(default_factory=dict)
+    """The counters as read: only those a claim changed are written back."""
     paused_tasks: frozenset[str] = frozenset()
     """Tasks paused by hand (runner_pause): never claimed."""
 
@@ -93,6 +95,7 @@ class Budget:
             self.tokens[name] = refill(level, updated, now, rate)
         if self.limits.weights:
             self.turns = {q: stored.get(turn_key(q), (0.0, now))[0] for q in waiting}
+            self.stored_turns = dict(self.turns)
 
     def queue_open(self, queue: str) -> bool:
         cap = self.limits.queue_concurrency.get(queue, 0)
@@ -201,10 +204,12 @@ class Budget:
 
     def changed_state(self) -> list[tuple[str, float]]:
         """The ``runner_flow`` rows a claim that took jobs writes back: the buckets it
-        spent from and, with shares, every queue's turn."""
+        spent from and, with shares, the turns it moved (a queue with nothing due takes no
+        turn: rewriting its counter as read would cost a write per waiting queue)."""
         state = [(name, self.tokens[name]) for name in sorted(self.spent)]
         if self.limits.weights:
-            state += [(turn_key(q), value) for q, value in sorted(self.turns.items())]
+            state += [(turn_key(q), value) for q, value in sorted(self.turns.items())
+                      if self.stored_turns.get(q) != value]
         return state
 
     def token_times(self, now: float, want: int) -> list[float]:

@@ -83,3 +83,23 @@ def test_a_claim_does_not_read_a_backlog_it_does_not_take_from(tmp_path, scenari
     small = claim_steps(tmp_path / "small", 10, **SCENARIOS[scenario])
     large = claim_steps(tmp_path / "large", 5_000, **SCENARIOS[scenario])
     assert large <= small + SLACK, (small, large)
+
+
+def shared_claim_steps(store: SqliteStore) -> int:
+    """VM steps of a claim of 4 under queue shares from two queues of 4 due jobs."""
+    store.enqueue([job(queue=q) for q in ("mail", "sms") for _ in range(4)], now=T0)
+    steps = _Steps(store)
+    result = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=4,
+                         limits=FlowLimits(weights={"mail": 3}))
+    assert len(result.claimed) == 4
+    return steps.count
+
+
+def test_a_shared_claim_writes_no_turn_for_queues_with_nothing_due(tmp_path):
+    # Queues holding only jobs due tomorrow take no turn: their counters are not
+    # rewritten by every claim (2,000 of them cost ~85,000 steps a claim).
+    store = _store(tmp_path, "later")
+    store.enqueue([job(T0 + 86_400, queue=f"tenant-{n}") for n in range(500)], now=T0)
+    shared_claim_steps(store)
+    assert {k for (k,) in store.db.query("SELECT key FROM runner_flow")} <= {
+        "turn:mail", "turn:sms"}

@@ -269,13 +269,14 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
   local picked, taken = {}, {}
   local has_weights = next(limits.weights) ~= nil
   if has_weights then
-    local counters, cursors, ready = {}, {}, {}
+    local counters, read, cursors, ready = {}, {}, {}, {}
     for _, q in ipairs(open) do
       local stored = redis.call('HGET', P..'flow', 'turn:'..q)
       counters[q] = 0
       if stored then
         counters[q] = tonumber(string.sub(stored, 1, string.find(stored, US, 1, true) - 1))
       end
+      read[q] = counters[q]
       cursors[q] = cursors_of(src, q, aging, now)
       -- A queue with no job due (only jobs due later) takes no turn and keeps its
       -- counter (runner.flow.weighted_pick): its weight in every other pick's total
@@ -296,8 +297,9 @@ local function choose_limited(src, queues, n, now, limits, paused_tasks)
       end
     end
     if #picked > 0 then
+      -- only the turns taken: a queue with nothing due keeps its counter unwritten
       for q, v in pairs(counters) do
-        redis.call('HSET', P..'flow', 'turn:'..q, exact(v)..US..exact(now))
+        if v ~= read[q] then redis.call('HSET', P..'flow', 'turn:'..q, exact(v)..US..exact(now)) end
       end
     end
   else
