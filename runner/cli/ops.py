@@ -166,9 +166,13 @@ def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
     section = ctx.settings.retention
-    report = ctx.store.prune_retention(section, dry_run=args.dry_run)
+    report = ctx.store.prune_retention(section, dry_run=args.dry_run,
+                                       keep_queues=list(ctx.settings.queues))
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb}: " + ", ".join(f"{n} {what}" for what, n in report.deleted.items()))
+    if report.forgotten_queues:
+        print(f"{'would forget' if args.dry_run else 'forgot'} {report.forgotten_queues} idle "
+              "queues (no job left, not in settings): their waiting counts and share turns")
     if not args.dry_run and ctx.store.data_dir() is not None:  # a file on this host
         print(f"vacuumed {report.vacuumed_pages} pages; WAL "
               f"{report.wal_bytes_before / 2**20:.1f} -> {report.wal_bytes_after / 2**20:.1f} MiB"

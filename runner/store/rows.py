@@ -186,6 +186,9 @@ class PruneReport:
     wal_bytes_before: int = 0
     wal_bytes_after: int = 0
     checkpoint_busy: bool = False
+    forgotten_queues: int = 0
+    """Idle queues whose bookkeeping (waiting count, share turn) was dropped (or, dry,
+    would be)."""
 
 
 @dataclass(frozen=True)

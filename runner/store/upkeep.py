@@ -5,6 +5,7 @@ Part of :class:`runner.store.backend.Store` (see that module for the whole seam)
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 
@@ -16,8 +17,15 @@ class UpkeepStore(Protocol):
     """Pruning, vacuum, write probes and checks that the data is sound."""
 
     def prune_retention(self, section: RetentionSection, *, now: float | None = None,
-                        dry_run: bool = False) -> PruneReport:
-        """Delete what retention says is old; with ``dry_run`` only count it."""
+                        dry_run: bool = False,
+                        keep_queues: Collection[str] = ()) -> PruneReport:
+        """Delete what retention says is old; with ``dry_run`` only count it.
+
+        The bookkeeping of idle queues goes too: the waiting count and the share turn
+        of every queue with no job waiting, scheduled or running, except those of
+        ``keep_queues`` (the queues the settings name). A job enqueued meanwhile is
+        counted all the same; a forgotten queue used again starts as a new one.
+        """
         ...
 
     def enable_space_reclaim(self, *, me: str | None = None) -> str | None:

@@ -2,9 +2,9 @@
 
 One pass every ``heartbeat_interval`` seconds checks memory and disk
 (:mod:`runner.worker.guard`) and writes throttled progress values
-(:mod:`runner.progress`); every ``[retention] interval`` it also prunes and
-checkpoints (:mod:`runner.store.sqlite.maintenance`). Kept apart from the lifeline so that
-a long prune never delays a heartbeat.
+(:mod:`runner.progress`); every ``[retention] interval`` it also prunes,
+forgets idle queues and checkpoints (:mod:`runner.store.sqlite.maintenance`). Kept
+apart from the lifeline so that a long prune never delays a heartbeat.
 """
 
 from __future__ import annotations
@@ -76,9 +76,13 @@ class Housekeeper:
             self._next_prune = time.monotonic() + self.retention.interval
             if self.guard.reason:
                 return  # no vacuum or checkpoint while the disk is full
-            report = self.store.prune_retention(self.retention)
+            report = self.store.prune_retention(self.retention,
+                                                keep_queues=list(self.settings.queues))
             if any(report.deleted.values()) or report.vacuumed_pages:
                 logger.info("retention: deleted %s, %d pages vacuumed, WAL %.1f -> %.1f MiB",
                             ", ".join(f"{n} {k}" for k, n in report.deleted.items() if n),
                             report.vacuumed_pages, report.wal_bytes_before / 2**20,
                             report.wal_bytes_after / 2**20)
+            if report.forgotten_queues:
+                logger.info("retention: forgot %d idle queues (no job left, not in settings)",
+                            report.forgotten_queues)

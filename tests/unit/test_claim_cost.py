@@ -8,6 +8,7 @@ import pytest
 
 from runner.config import DatabaseSection
 from runner.flow import FlowLimits
+from runner.sections import RetentionSection
 from runner.store.job_rows import Ack
 from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.db import Database
@@ -93,6 +94,19 @@ def shared_claim_steps(store: SqliteStore) -> int:
                          limits=FlowLimits(weights={"mail": 3}))
     assert len(result.claimed) == 4
     return steps.count
+
+
+def test_queues_used_once_cost_a_claim_nothing_once_upkeep_forgot_them(tmp_path):
+    # A queue per tenant, each used once and empty now: 2,000 of them made each claim
+    # read a waiting count and a share turn per name (~25,500 steps instead of ~1,500).
+    fresh = shared_claim_steps(_store(tmp_path, "fresh"))
+    store = _store(tmp_path, "used")
+    store.enqueue([job(queue=f"tenant-{n}") for n in range(2_000)], now=T0)
+    while claimed := store.claim(now=T0, owner=OWNER, lease_seconds=30, want=100,
+                                 limits=FlowLimits(weights={"mail": 3})).claimed:
+        store.complete([Ack(c.id, 1, T0, T0) for c in claimed])
+    store.prune_retention(RetentionSection(vacuum=False), now=T0)
+    assert shared_claim_steps(store) <= fresh + SLACK
 
 
 def test_a_shared_claim_writes_no_turn_for_queues_with_nothing_due(tmp_path):

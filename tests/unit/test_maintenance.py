@@ -6,7 +6,11 @@ import sqlite3
 import time
 
 from runner.cli import main as cli
-from runner.config import parse_settings
+from runner.config import DatabaseSection, parse_settings
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack
+from runner.store.sqlite import SqliteStore
+from runner.store.sqlite.db import Database
 from runner.store.sqlite.maintenance import (
     DAY,
     RetentionSection,
@@ -14,8 +18,11 @@ from runner.store.sqlite.maintenance import (
     prune,
     retention_settings,
 )
+from runner.store.sqlite.schema import prepare_database
 from runner.testing import drain
 from tests import jobs
+from tests.conformance.helpers import OWNER, T0, job
+from tests.conftest import write_settings
 
 
 def age_jobs(db, days):
@@ -144,3 +151,20 @@ def test_a_new_database_gives_pruned_space_back_to_the_file_system(huey, capsys)
     checkpoint(db)
     assert db.path.stat().st_size < before / 4
     assert "auto_vacuum is off" not in out
+
+
+def test_prune_forgets_idle_queues_but_those_the_settings_name(tmp_path, capsys):
+    settings = write_settings(tmp_path, extra="\n[queues.mail]\nweight = 3\n")
+    db = Database(tmp_path / "jobs.db", DatabaseSection(synchronous="NORMAL"))
+    prepare_database(db)
+    store = SqliteStore(db)
+    store.enqueue([job(queue=q) for q in ("mail", "tenant-1", "tenant-2") for _ in range(2)],
+                  now=T0)
+    while claimed := store.claim(now=T0, owner=OWNER, lease_seconds=30, want=3,
+                                 limits=FlowLimits(weights={"mail": 3})).claimed:
+        store.complete([Ack(c.id, 1, T0, T0) for c in claimed])
+    assert cli(["--settings", str(settings), "prune", "--dry-run"]) == 0
+    assert "would forget 2 idle queues" in capsys.readouterr().out
+    assert cli(["--settings", str(settings), "prune"]) == 0
+    assert "forgot 2 idle queues" in capsys.readouterr().out
+    assert db.query("SELECT queue FROM runner_job_total WHERE task = ''") == [("mail",)]

@@ -10,7 +10,7 @@ on a database that live workers share is safe.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 import psycopg
@@ -27,6 +27,7 @@ from runner.store.postgres import flow_control as control
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.event_store import prune_events
+from runner.store.postgres.idle_queues import forget_idle_queues
 from runner.store.postgres.job_queries import where as job_where
 from runner.store.rows import JobFilter, PruneReport
 from runner.store.states import WorkerState, sql_is
@@ -36,8 +37,9 @@ DAY = 86400.0
 
 
 def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None,
-          dry_run: bool = False) -> PruneReport:
-    """Delete what retention says is old; with ``dry_run`` only count it."""
+          dry_run: bool = False, keep_queues: Collection[str] = ()) -> PruneReport:
+    """Delete what retention says is old, and forget idle queues but ``keep_queues``
+    (:mod:`runner.store.postgres.idle_queues`); with ``dry_run`` only count them."""
     at = time.time() if now is None else now
     report = PruneReport()
     old = transitions.Prunable(at - section.completed_days * DAY, at - section.dead_days * DAY)
@@ -50,6 +52,8 @@ def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None
             f"SELECT count(*) FROM runner_log WHERE created_at < %s OR job_id IN "
             f"(SELECT id FROM runner_job WHERE {where})", (log_cut, *params))[0][0]
         report.deleted["events"] = prune_events(db, section.events_days, now=at, dry_run=True)
+        report.forgotten_queues = forget_idle_queues(db, keep_queues, batch=section.batch_size,
+                                                     dry_run=True)
         return report
     size = section.batch_size
     jobs, job_logs = prune_jobs_in_batches(
@@ -63,6 +67,7 @@ def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None
         f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
         "AND heartbeat_at < %s", (at - section.workers_days * DAY,)).rowcount)
     db.write(control.forget_settled_cancels)
+    report.forgotten_queues = forget_idle_queues(db, keep_queues, batch=section.batch_size)
     return report
 
 

@@ -5,6 +5,7 @@ Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.u
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from runner.errors import DatabaseCorrupt
@@ -20,8 +21,10 @@ class PostgresUpkeep:
     db: PgDatabase
 
     def prune_retention(self, section: RetentionSection, *, now: float | None = None,
-                        dry_run: bool = False) -> PruneReport:
-        return _maintenance.prune(self.db, section, now=now, dry_run=dry_run)
+                        dry_run: bool = False,
+                        keep_queues: Collection[str] = ()) -> PruneReport:
+        return _maintenance.prune(self.db, section, now=now, dry_run=dry_run,
+                                  keep_queues=keep_queues)
 
     def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
         return None  # autovacuum gives space back

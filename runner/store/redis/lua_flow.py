@@ -3,7 +3,9 @@
 ``pauses``: ``kind<US>name`` -> ``paused<US>changed_at<US>changed_by`` (NUL: nobody);
 ``cancels``: job id -> ``attempt<US>requested_by`` for a running attempt someone
 asked to stop (dropped when the job leaves ``executing``); ``backpressure``:
-``queue<US>rejected|dropped`` -> jobs refused or dropped by full queues.
+``queue<US>rejected|dropped`` -> jobs refused or dropped by full queues; ``flow``: the
+turns of queue shares, which upkeep drops for queues left with no job
+(``forget_idle_queues``).
 """
 
 from __future__ import annotations
@@ -35,5 +37,21 @@ elseif state == 'executing' then
   redis.call('HSET', P..'cancels', id, h.attempt..US..by)
 end
 return state
+""",
+    # ARGV: dry (1/0), queue names...
+    # A queue with no waiting job (no ``waitall``) and none running is idle: its turn goes
+    # (a queue used again takes its turns from 0, as a new one). Its counts need nothing:
+    # ``qstate`` fields go at 0 and sorted sets with their last member.
+    "forget_idle_queues": r"""
+local n = 0
+for i = 3, #ARGV do
+  local q = ARGV[i]
+  if redis.call('EXISTS', P..'waitall:'..q) == 0
+      and not redis.call('HGET', P..'qstate', q..US..'executing') then
+    n = n + 1
+    if ARGV[2] ~= '1' then redis.call('HDEL', P..'flow', 'turn:'..q) end
+  end
+end
+return n
 """,
 }

@@ -7,11 +7,13 @@ local disk to watch; SQLite's file upkeep (vacuum, WAL checkpoints) is not kept.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import redis
 
 from runner.errors import DatabaseUnavailable, DiskFull
+from runner.flow import turn_key
 from runner.sections import RetentionSection
 from runner.store.batches import prune_jobs_in_batches
 from runner.store.redis.connection import RedisBase
@@ -24,6 +26,7 @@ TABLES = {"runner_job", "runner_job_error", "runner_kv", "runner_log", "runner_e
           "runner_queue", "runner_counter", "runner_lease"}
 
 DAY = 86400.0
+_TURN = turn_key("")
 
 
 class RedisUpkeep(RedisBase):
@@ -71,9 +74,12 @@ class RedisUpkeep(RedisBase):
             return f"Redis: {exc}"
 
     def prune_retention(self, section: RetentionSection, *, now: float | None = None,
-                        dry_run: bool = False) -> PruneReport:
+                        dry_run: bool = False,
+                        keep_queues: Collection[str] = ()) -> PruneReport:
         at = time.time() if now is None else now
         report = PruneReport()
+        report.forgotten_queues = self._forget_idle_queues(keep_queues, section.batch_size,
+                                                           dry_run=dry_run)
         completed_before = at - section.completed_days * DAY
         dead_before = at - section.dead_days * DAY
         log_cut = at - section.logs_days * DAY
@@ -98,6 +104,17 @@ class RedisUpkeep(RedisBase):
         report.deleted["events"] = self.prune_events(section.events_days, now=at, batch=size)
         report.deleted["workers"] = self._prune_stopped_workers(at - section.workers_days * DAY)
         return report
+
+    def _forget_idle_queues(self, keep: Collection[str], batch: int, *,
+                            dry_run: bool) -> int:
+        """Drop the share turn of each queue with no job that ``keep`` does not name,
+        ``batch`` names to a script; how many queues were forgotten (dry: would be)."""
+        self._settle()  # the quick enqueue's jobs are in their queues' indexes first
+        names = sorted({field.decode()[len(_TURN):] for field, _ in self.r.hscan_iter(
+            self.k("flow"), match=_TURN + "*", count=1000)} - set(keep))
+        return sum(int(self.run("forget_idle_queues", int(dry_run),  # type: ignore[arg-type]
+                                *names[start:start + batch]))
+                   for start in range(0, len(names), batch))
 
     def _prune_stopped_workers(self, before: float) -> int:
         old = self.r.zrangebyscore(self.k("workers"), "-inf", f"({before}")

@@ -8,6 +8,8 @@ seconds, and ``python -m runner prune`` runs one by hand):
 * log records older than ``logs_days`` (job lines and worker lines);
 * events older than ``events_days`` whose handler jobs are all finished;
 * stopped worker rows older than ``workers_days``;
+* the waiting count and share turn of each queue with no job left that the
+  settings do not name (:mod:`runner.store.sqlite.idle_queues`);
 * then ``PRAGMA incremental_vacuum`` returns freed pages to the file system,
   and ``wal_checkpoint(TRUNCATE)`` shrinks the WAL once it is over
   ``wal_truncate_mb`` (a reader holding an old snapshot, such as a dashboard,
@@ -23,6 +25,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Collection
 
 from runner.config import Settings
 from runner.errors import DatabaseLocked
@@ -33,6 +36,7 @@ from runner.store.sqlite import counters, transitions
 from runner.store.sqlite.cancels import forget_settled_cancels
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.events import prune_events
+from runner.store.sqlite.idle_queues import forget_idle_queues
 from runner.store.states import WorkerState, sql_is
 
 logger = logging.getLogger(__name__)
@@ -57,8 +61,9 @@ def _jobs_where(section: RetentionSection, now: float) -> tuple[str, tuple[float
 
 
 def prune(db: Database, section: RetentionSection, *, now: float | None = None,
-          dry_run: bool = False) -> PruneReport:
-    """Delete what retention says is old; with ``dry_run`` only count it."""
+          dry_run: bool = False, keep_queues: Collection[str] = ()) -> PruneReport:
+    """Delete what retention says is old, and forget idle queues but ``keep_queues``;
+    with ``dry_run`` only count them."""
     at = time.time() if now is None else now
     report = PruneReport()
     where, params = _jobs_where(section, at)
@@ -73,6 +78,8 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
             f"(SELECT id FROM runner_job WHERE {where})", (log_cut, *params))[0][0]
         report.deleted["events"] = prune_events(db, section.events_days, now=at,
                                                 dry_run=True)
+        report.forgotten_queues = forget_idle_queues(db, keep_queues, batch=section.batch_size,
+                                                     dry_run=True)
         return report
     size = section.batch_size
 
@@ -95,6 +102,7 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
         logger.warning("queue '%s' counted %d waiting jobs, there are %d: recounted (jobs "
                        "written by a process of an older release, or by hand)", queue, kept,
                        counted)
+    report.forgotten_queues = forget_idle_queues(db, keep_queues, batch=section.batch_size)
     if section.vacuum:
         report.vacuumed_pages = incremental_vacuum(db)
     report.wal_bytes_before, report.wal_bytes_after, report.checkpoint_busy = checkpoint(

@@ -7,6 +7,7 @@ The SQLite side of :mod:`runner.store.upkeep`, a mixin of
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from runner.sections import RetentionSection
@@ -22,8 +23,10 @@ class SqliteUpkeep:
     db: Database
 
     def prune_retention(self, section: RetentionSection, *, now: float | None = None,
-                        dry_run: bool = False) -> PruneReport:
-        return _maintenance.prune(self.db, section, now=now, dry_run=dry_run)
+                        dry_run: bool = False,
+                        keep_queues: Collection[str] = ()) -> PruneReport:
+        return _maintenance.prune(self.db, section, now=now, dry_run=dry_run,
+                                  keep_queues=keep_queues)
 
     def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
         return _maintenance.enable_space_reclaim(self.db, me=me)
