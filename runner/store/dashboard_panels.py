@@ -10,6 +10,7 @@ from typing import Protocol
 from runner.store.rows import JobFilter
 from runner.store.views import (
     RECENT_SAMPLE,
+    SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
     QueueLoad,
@@ -24,13 +25,15 @@ class DashboardStore(Protocol):
 
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
-                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+                done_last_minute: int | None = None, stale_after: float = 15.0,
+                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
         """Counts of the live states and dead jobs, rates and the latency.
 
         ``rates`` are the per-minute buckets of :meth:`throughput` when the caller
         has them; ``done_last_minute`` the completions of the last 60 s when the
         caller keeps them; a worker whose heartbeat is older than ``stale_after``
-        is not alive, and the jobs it holds count as stalled.
+        is not alive, and the jobs it holds count as stalled. Dead jobs are counted
+        up to ``dead_limit`` (they grow with history; ``dead_capped`` says more exist).
         """
         ...
 

@@ -31,6 +31,7 @@ class Summary:
     scheduled: int
     retrying: int
     dead: int
+    """Dead jobs, counted up to the limit the summary was read with."""
     completed_per_minute: float
     """Completions in the last 60 seconds."""
     error_rate: float | None
@@ -39,6 +40,8 @@ class Summary:
     """Seconds the oldest due waiting job has waited (the latency)."""
     stalled: int = 0
     """Executing jobs whose worker is dead or silent: nobody is running them."""
+    dead_capped: bool = False
+    """More dead jobs than ``dead`` exist: the count stopped at its limit."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,9 @@ LogLine = LogRow
 
 #: Backlog counts stop here, so a scrape costs the same with a million waiting jobs.
 COUNT_LIMIT = 100_000
+#: The summary strip counts dead jobs (history, read at every refresh) up to here, as the
+#: dashboard's job lists count their matches.
+SUMMARY_DEAD_LIMIT = 10_000
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from runner.store.backend import Store
 from runner.store.rows import JobFilter
 from runner.store.sqlite import SqliteStore
 from runner.store.states import JobState
-from tests.conformance.helpers import OWNER, T0, job
+from tests.conformance.helpers import OWNER, T0, failure, job
 from tests.conftest import wait_for
 
 LEASE = 30.0
@@ -202,6 +202,19 @@ def test_the_summary_and_queue_loads_count_the_live_states(store):
     assert summary.oldest_waiting_age == 5.0
     loads = {q.queue: (q.waiting, q.running) for q in store.queue_loads(T0)}
     assert loads == {"default": (2, 0), "mail": (1, 0)}
+
+
+def test_the_summary_counts_dead_jobs_up_to_its_limit_and_says_so(store):
+    # The count of dead jobs grows with history: the strip reads no further than a limit.
+    dead = [job() for _ in range(3)]
+    store.enqueue(dead, now=T0)
+    for claimed in store.claim(now=T0, owner=OWNER, lease_seconds=30, want=3).claimed:
+        store.bury(claimed.id, 1, failure(), worker=OWNER, now=T0, reason=None)
+    assert (store.summary(T0).dead, store.summary(T0).dead_capped) == (3, False)
+    assert (store.summary(T0, dead_limit=3).dead,
+            store.summary(T0, dead_limit=3).dead_capped) == (3, False)
+    capped = store.summary(T0, dead_limit=2)
+    assert (capped.dead, capped.dead_capped) == (2, True)
 
 
 def test_keyset_pages_walk_every_job_once(store):

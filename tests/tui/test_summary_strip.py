@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from runner.store.views import Summary
 from tests import jobs
 from tests.tui import dashboard_jobs
 from tests.tui.conftest import drive
 from tui.app import make_app
+from tui.widgets.summary_bar import summary_text
 
 
 def test_a_first_queue_with_nothing_due_does_not_blank_the_dashboard(huey):
@@ -23,3 +25,12 @@ def test_a_first_queue_with_nothing_due_does_not_blank_the_dashboard(huey):
         assert "waiting: 1" in strip and "scheduled: 1" in strip
 
     drive(make_app(db=huey.jobs.path, refresh=60.0), scenario)
+
+
+def test_a_dead_count_that_stopped_at_its_limit_shows_as_more():
+    # Dead jobs grow with history; the strip counts them up to a limit and says so.
+    common = dict(at=0.0, waiting=0, running=0, scheduled=0, retrying=0,
+                  completed_per_minute=0.0, error_rate=None, oldest_waiting_age=None)
+    assert "dead: [b][red]10,000+[/]" in summary_text(Summary(dead=10_000, dead_capped=True,
+                                                              **common))
+    assert "dead: [b][red]12[/]" in summary_text(Summary(dead=12, **common))

@@ -81,7 +81,8 @@ class FailuresScreen(DataScreen):
 
     @staticmethod
     def tab_count(counts: TabCounts) -> str:
-        return fmt.count(counts.summary.dead + counts.summary.retrying)
+        more = "+" if counts.summary.dead_capped else ""
+        return fmt.count(counts.summary.dead + counts.summary.retrying) + more
 
     def poll_request(self) -> Any:
         return True

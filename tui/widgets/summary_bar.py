@@ -35,7 +35,7 @@ def summary_text(s: Summary, width: int = 1000) -> str:
         "waiting": fmt.count(s.waiting), "running": fmt.count(s.running),
         "stalled": f"[red]{fmt.count(s.stalled)}[/]",
         "scheduled": fmt.count(s.scheduled), "retrying": fmt.count(s.retrying),
-        "dead": f"[red]{fmt.count(s.dead)}[/]" if s.dead else "0",
+        "dead": f"[red]{fmt.count(s.dead)}{'+' if s.dead_capped else ''}[/]" if s.dead else "0",
         "done": fmt.count(s.completed_per_minute), "errors": fmt.rate(s.error_rate),
         "oldest": latency}
     keys = [k for k in values if k != "stalled" or s.stalled]

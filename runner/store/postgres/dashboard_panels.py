@@ -13,6 +13,7 @@ from runner.store.postgres.lookup import JOB_COLUMNS
 from runner.store.rows import JobFilter
 from runner.store.states import (
     COMPLETED_SQL,
+    DEAD_SQL,
     EXECUTING_SQL,
     WAITING_SQL,
     JobState,
@@ -22,6 +23,7 @@ from runner.store.states import (
 from runner.store.views import (
     RECENT_SAMPLE,
     SORT_WINDOW,
+    SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
     QueueLoad,
@@ -94,15 +96,19 @@ class PostgresDashboard:
 
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
-                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+                done_last_minute: int | None = None, stale_after: float = 15.0,
+                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
         """Counts of the live states and dead jobs, rates and the latency."""
         db = self.db
         at = time.time() if now is None else now
         counts = dict.fromkeys((JobState.AVAILABLE, JobState.SCHEDULED, JobState.RETRYING,
-                                JobState.EXECUTING, JobState.DEAD), 0)
+                                JobState.EXECUTING), 0)
         counts.update({JobState(s): n for s, n in db.query(
             "SELECT state, count(*) FROM runner_job WHERE state = ANY(%s) GROUP BY state",
             ([s.value for s in counts],))})
+        # Dead jobs are history: counted only up to the limit, at every refresh.
+        (dead,) = db.query(f"SELECT count(*) FROM (SELECT 1 FROM runner_job WHERE state = "
+                           f"{DEAD_SQL} LIMIT %s) capped", (dead_limit + 1,))[0]
         stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
         oldest = min((o for _, o in queue_oldest(db, at) if o is not None), default=None)
         completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
@@ -114,9 +120,10 @@ class PostgresDashboard:
         return Summary(
             at=at, waiting=counts[JobState.AVAILABLE], running=counts[JobState.EXECUTING] - stalled,
             scheduled=counts[JobState.SCHEDULED], retrying=counts[JobState.RETRYING],
-            dead=counts[JobState.DEAD], completed_per_minute=float(done_last_minute),
+            dead=min(dead, dead_limit), completed_per_minute=float(done_last_minute),
             error_rate=errors / (done + errors) if done + errors else None,
-            oldest_waiting_age=None if oldest is None else max(0.0, at - oldest), stalled=stalled)
+            oldest_waiting_age=None if oldest is None else max(0.0, at - oldest), stalled=stalled,
+            dead_capped=dead > dead_limit)
 
     def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
         """Workers registered as running whose heartbeat is younger than ``stale_after``."""

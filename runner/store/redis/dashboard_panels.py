@@ -17,6 +17,7 @@ from runner.store.states import JobState, WorkerState
 from runner.store.views import (
     RECENT_SAMPLE,
     SORT_WINDOW,
+    SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
     QueueLoad,
@@ -34,7 +35,8 @@ class RedisDashboard(JobIndex):
 
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
-                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+                done_last_minute: int | None = None, stale_after: float = 15.0,
+                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
         at = time.time() if now is None else now
         counts = self.counts_by_state()
         executing = counts[JobState.EXECUTING.value]
@@ -48,11 +50,12 @@ class RedisDashboard(JobIndex):
         return Summary(
             at=at, waiting=counts[JobState.AVAILABLE.value], running=executing - stalled,
             scheduled=counts[JobState.SCHEDULED.value],
-            retrying=counts[JobState.RETRYING.value], dead=counts[JobState.DEAD.value],
+            retrying=counts[JobState.RETRYING.value],
+            dead=min(counts[JobState.DEAD.value], dead_limit),
             completed_per_minute=float(done_last_minute),
             error_rate=errors / (done + errors) if done + errors else None,
             oldest_waiting_age=None if oldest is None else max(0.0, at - oldest),
-            stalled=stalled)
+            stalled=stalled, dead_capped=counts[JobState.DEAD.value] > dead_limit)
 
     def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
         owners = decoded(self.r.zrangebyscore(self.k("workers"), now - stale_after, "+inf"))

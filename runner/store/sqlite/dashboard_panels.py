@@ -12,6 +12,7 @@ from runner.store.sqlite import dashboard_reads as _panels
 from runner.store.sqlite.db import Database
 from runner.store.views import (
     RECENT_SAMPLE,
+    SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
     QueueLoad,
@@ -28,9 +29,10 @@ class SqliteDashboard:
 
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
-                done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+                done_last_minute: int | None = None, stale_after: float = 15.0,
+                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
         return _panels.summary(self.db, now, rates, done_last_minute=done_last_minute,
-                               stale_after=stale_after)
+                               stale_after=stale_after, dead_limit=dead_limit)
 
     def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
         return _panels.live_worker_ids(self.db, now, stale_after)

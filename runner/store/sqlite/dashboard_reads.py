@@ -14,7 +14,13 @@ import time
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import JOB_COLUMNS
-from runner.store.sqlite.queries import JobFilter, job_where, list_workers, waiting_total
+from runner.store.sqlite.queries import (
+    JobFilter,
+    job_where,
+    list_workers,
+    state_is,
+    waiting_total,
+)
 from runner.store.sqlite.stats import count_in_state
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
@@ -23,6 +29,7 @@ from runner.store.views import (  # noqa: F401 - re-exported
     JOB_STATES,
     RECENT_SAMPLE,
     SORT_WINDOW,
+    SUMMARY_DEAD_LIMIT,
     JobPage,
     LogLine,
     PageKey,
@@ -44,7 +51,8 @@ RUNNING_SQL = sql_is(WorkerState.RUNNING)
 
 def summary(db: Database, now: float | None = None,
             rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
-            done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
+            done_last_minute: int | None = None, stale_after: float = 15.0,
+            dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
     """Counts of the live states and dead jobs, rates and the latency.
 
     Args:
@@ -54,11 +62,16 @@ def summary(db: Database, now: float | None = None,
             keeps them (else they are counted).
         stale_after: a worker whose heartbeat is older than this is not alive;
             the jobs it holds count as stalled, not running.
+        dead_limit: dead jobs are counted up to this many (they grow with history).
     """
     at = time.time() if now is None else now
     # Covering ranges of the state indexes; available jobs are counted by the triggers.
     counts = {state: count_in_state(db, state) for state in (
-        JobState.SCHEDULED, JobState.RETRYING, JobState.EXECUTING, JobState.DEAD)}
+        JobState.SCHEDULED, JobState.RETRYING, JobState.EXECUTING)}
+    counts[JobState.DEAD] = db.query(
+        f"SELECT count(*) FROM (SELECT 1 FROM runner_job INDEXED BY runner_job_state_created "
+        f"WHERE {state_is(JobState.DEAD.value)} LIMIT ?)", (JobState.DEAD.value,
+                                                            dead_limit + 1))[0][0]
     counts[JobState.AVAILABLE] = max(0, waiting_total(db) - counts[JobState.SCHEDULED]
                                      - counts[JobState.RETRYING])
     stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
@@ -73,11 +86,11 @@ def summary(db: Database, now: float | None = None,
     return Summary(
         at=at, waiting=counts[JobState.AVAILABLE], running=counts[JobState.EXECUTING] - stalled,
         scheduled=counts[JobState.SCHEDULED], retrying=counts[JobState.RETRYING],
-        dead=counts[JobState.DEAD],
+        dead=min(counts[JobState.DEAD], dead_limit),
         completed_per_minute=float(done_last_minute),
         error_rate=errors / (done + errors) if done + errors else None,
         oldest_waiting_age=None if oldest is None else max(0.0, at - oldest),
-        stalled=stalled)
+        stalled=stalled, dead_capped=counts[JobState.DEAD] > dead_limit)
 
 
 def live_worker_ids(db: Database, now: float, stale_after: float) -> frozenset[str]:
