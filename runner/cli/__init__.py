@@ -24,7 +24,14 @@ from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
 from runner.printable import one_line
 from runner.store.backend import Store
-from runner.store.factory import database_of, driver_errors, is_driver_bug, is_url, redacted
+from runner.store.factory import (
+    database_of,
+    driver_errors,
+    holds_jobs,
+    is_driver_bug,
+    is_url,
+    redacted,
+)
 
 #: Command group modules, in the order their commands are listed by --help.
 COMMAND_MODULES = ["runner.cli.jobs", "runner.cli.schedules", "runner.cli.events",
@@ -55,9 +62,20 @@ class Context:
         return self.service.settings_source(self.args.settings)
 
     def database_exists(self) -> bool:
-        if is_url(self.settings.runner.database) or self.settings.worker.queue_type != "sqlite":
-            return True  # a server: opening it says whether it is there
-        return self.settings.database_path.exists()
+        """Whether the jobs database is there (asked of a server without creating it)."""
+        return holds_jobs(self.settings)
+
+    @property
+    def database_shown(self) -> str:
+        """Where the jobs database is, as messages name it (a URL without its password)."""
+        return redacted(database_of(self.settings))
+
+    @property
+    def database_missing(self) -> str:
+        """What is missing when :meth:`database_exists` is False."""
+        if is_url(self.settings.runner.database):
+            return f"{self.database_shown} holds no jobs tables"
+        return f"{self.database_shown} does not exist"
 
     @cached_property
     def huey(self):  # noqa: ANN201 - RunnerHuey, imported lazily to keep --help fast
@@ -74,7 +92,7 @@ class Context:
         if not getattr(self.args, "creates", False) and not self.database_exists():
             shown = self.settings.path or "built-in defaults"
             raise DatabaseUnavailable(
-                f"{self.settings.database_path}: no jobs database here (settings: {shown}, "
+                f"{self.database_shown}: no jobs database here (settings: {shown}, "
                 f"found via {self.settings_source}); this command does not create one. Start "
                 "a worker first, or pass the service's --settings or --database")
         jobs = self.huey.jobs

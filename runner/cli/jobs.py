@@ -237,7 +237,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
             print(f"note: {note}")
         database = jobs.store.location
     else:
-        database = f"{settings.database_path} (not created yet: the worker creates it)"
+        database = f"{ctx.database_shown} (not created yet: the worker creates it)"
     print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
           f"(found via {ctx.settings_source}), {count} tasks, {schedules} schedules, "
           f"database {database}")

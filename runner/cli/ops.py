@@ -155,7 +155,7 @@ def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
     if not ctx.database_exists():
-        print(f"unhealthy: database: {ctx.settings.database_path} does not exist (settings "
+        print(f"unhealthy: database: {ctx.database_missing} (settings "
               f"{ctx.settings.path or 'built-in defaults'}, found via {ctx.settings_source}); "
               "no worker has run with these settings")
         return 1

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
-    rows = schedule_control.list_schedules(huey=ctx.huey)
+    rows = schedule_control.list_schedules(huey=ctx.huey, store=ctx.store)
     now = time.time()
     lines = []
     for r in rows:
@@ -68,7 +68,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
-    r = schedule_control.get_schedule(args.name, huey=ctx.huey)
+    r = schedule_control.get_schedule(args.name, huey=ctx.huey, store=ctx.store)
     upcoming = schedule_control.upcoming_fire_times(r, 3)
     fields = [
         ("name", r.name), ("task", r.task), ("expression", r.expression), ("time zone", r.tz),
@@ -82,7 +82,8 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         ("last skip", f"{_zoned(r.last_skip_at, r.tz)} {r.last_skip_reason or ''}".strip()),
         ("skip next", "yes" if r.skip_next else "no")]
     print(key_values(fields))
-    runs = schedule_control.schedule_runs(args.name, limit=args.limit, huey=ctx.huey)
+    runs = schedule_control.schedule_runs(args.name, limit=args.limit, huey=ctx.huey,
+                                          store=ctx.store)
     if runs:
         print()
         print(table(["SLOT", "FIRED", "LAG", "JOB", "OUTCOME"],

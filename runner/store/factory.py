@@ -83,6 +83,22 @@ def database_of(settings: Settings) -> str:
     return str(settings.database_path)
 
 
+def holds_jobs(settings: Settings) -> bool:
+    """Whether the store of ``settings`` holds a jobs database, found without making one: a
+    SQLite file that exists, a PostgreSQL database with the jobs tables (opening it
+    read-write would create them). Redis makes its keys on the first write: always.
+
+    Raises:
+        DatabaseUnavailable: the server cannot be reached.
+    """
+    name = settings.worker.queue_type
+    if name == "sqlite" and not is_url(settings.runner.database):
+        return settings.database_path.exists()
+    if name != "postgres":
+        return True
+    return open_store(settings, readonly=True).has_table("runner_job")
+
+
 def pointed_at(settings: Settings, address: str) -> Settings:
     """``settings`` with the store at ``address`` (a :attr:`Store.address`) instead: a URL
     names its backend by scheme, a path is a SQLite file."""

@@ -19,6 +19,7 @@ def no_env_file(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("command", [["health"], ["metrics"], ["stats"], ["jobs"], ["workers"],
+                                     ["schedules"], ["schedules", "show", "nightly"],
                                      ["logs"], ["check"]])
 def test_read_only_commands_never_create_a_database(command, tmp_path, no_env_file, capsys):
     settings = write_settings(tmp_path)

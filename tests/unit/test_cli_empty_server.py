@@ -1,0 +1,53 @@
+"""Reading a PostgreSQL database that holds no jobs tables creates none: the CLI says
+there is no jobs database there, as it does for a missing SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from runner.cli import main as cli
+from runner.registry import get_huey
+from tests.conftest import write_settings
+from tests.postgres_support import fresh_schema
+
+
+@pytest.fixture
+def empty_url(monkeypatch) -> Iterator[str]:
+    monkeypatch.setenv("RUNNER_ENV_FILE", "")
+    monkeypatch.delenv("RUNNER_SETTINGS", raising=False)
+    monkeypatch.delenv("RUNNER_DATABASE", raising=False)
+    with fresh_schema() as url:
+        yield url
+        huey = get_huey()
+        if huey.jobs is not None:
+            huey.jobs.store.close()
+
+
+def tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [t for (t,) in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["queues"], ["workers"], ["health"],
+                                     ["schedules", "show", "nightly"], ["show", "x"],
+                                     ["stats"], ["metrics"], ["logs"], ["check"],
+                                     ["schedules"], ["events"]])
+def test_read_only_commands_never_create_the_tables(command, tmp_path, empty_url, capsys):
+    settings = write_settings(tmp_path, worker={"queue_type": "postgres"})
+    settings.write_text(settings.read_text().replace('database = "jobs.db"',
+                                                     f'database = "{empty_url}"'))
+    code = cli(["--settings", str(settings), *command])
+    assert tables(empty_url) == []
+    out = capsys.readouterr()
+    if command == ["check"]:
+        assert code == 0 and "not created yet" in out.out, out
+    elif command == ["health"]:
+        assert code == 1 and "holds no jobs tables" in out.out, out
+    else:
+        assert code == 73, out
+        assert "no jobs database here" in out.err and "--settings" in out.err, out
+        assert "postgresql://" in out.err, out
