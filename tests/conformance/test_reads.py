@@ -129,3 +129,34 @@ def test_jobs_created_in_one_instant_list_in_the_same_order_everywhere(store):
     assert listed == ["later", "instant-a", "instant-b", "instant-c", "instant-d"]
     # and a page from an offset cuts the same list
     assert [j.id for j in store.list_jobs(JobFilter(), limit=2, offset=2)] == listed[2:4]
+
+
+def test_pages_by_run_time_and_attempts_rank_alike_on_every_backend(store):
+    # Given finished jobs of several run times, one retried twice, one running since
+    # T0 (ranked by its run time so far) and one waiting (no run time: last)
+    quick, slow, slowest, retried, running = (job(T0 - 10, queue=q) for q in "aabab")
+    waiting = job(T0 + 100, queue="a")
+    store.enqueue([quick, slow, slowest, retried, running, waiting], now=T0 - 10)
+    claimed = {c.id: c for c in store.claim(now=T0, owner=OWNER, lease_seconds=300,
+                                            want=5).claimed}
+    store.retry(retried.id, 1, failure(), worker=OWNER, now=T0, run_at=T0, reason="x")
+    assert store.claim(now=T0, owner=OWNER, lease_seconds=300, want=1).claimed[0].id == (
+        retried.id)
+    store.complete([Ack(quick.id, 1, T0, T0 + 1), Ack(slow.id, 1, T0, T0 + 5),
+                    Ack(slowest.id, 1, T0, T0 + 9), Ack(retried.id, 2, T0, T0 + 2)])
+    assert set(claimed) >= {quick.id, running.id}
+
+    def ranked(sort: str, filters: JobFilter = JobFilter()) -> list[str]:
+        first = store.keyset_page(filters, limit=3, sort=sort, now=T0 + 7)
+        rest = store.keyset_page(filters, limit=3, sort=sort, after=first.next_key,
+                                 now=T0 + 7) if first.next_key else None
+        return [j.id for j in [*first.jobs, *(rest.jobs if rest else [])]]
+
+    # Then run time ranks longest first (running: 7 s so far), ties newest first
+    assert ranked("duration") == [slowest.id, running.id, slow.id, retried.id, quick.id,
+                                  waiting.id]
+    assert ranked("duration", JobFilter(queue="a")) == [slow.id, retried.id, quick.id,
+                                                        waiting.id]
+    assert ranked("duration", JobFilter(state="completed")) == [slowest.id, slow.id,
+                                                                retried.id, quick.id]
+    assert ranked("attempts")[0] == retried.id

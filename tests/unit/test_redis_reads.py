@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from runner import control
+from runner.store.job_rows import Ack
 from runner.store.redis import RedisStore
 from runner.store.rows import JobFilter
 from tests.conformance.helpers import T0, failure, job
@@ -104,3 +105,26 @@ def test_a_bulk_action_over_dead_jobs_reads_only_the_dead_jobs(store, hashes_rea
     # Then the history's hashes are not read
     assert (plan.count, done) == (3, 3)
     assert len(hashes_read) <= 3 * 2, len(hashes_read)
+
+
+@pytest.mark.parametrize("sort", ["duration", "attempts"])
+@pytest.mark.parametrize("filters", [JobFilter(), JobFilter(state="completed"),
+                                     JobFilter(text="tests.jobs")], ids=repr)
+def test_a_page_by_run_time_or_attempts_reads_whole_only_the_jobs_it_shows(
+        store, hashes_read, sort, filters):
+    # Given a history of finished jobs of every run time (a window to rank)
+    claimed = store.claim(now=T0, owner="w:1:1", lease_seconds=30, want=HISTORY).claimed
+    store.complete([Ack(c.id, 1, T0, T0 + (n % 37) * 0.5) for n, c in enumerate(claimed)])
+    hashes_read.clear()
+    # When the dashboard shows the first page and the next by run time or attempts
+    first = store.keyset_page(filters, limit=50, sort=sort, now=T0 + 60)
+    second = store.keyset_page(filters, limit=50, sort=sort, after=first.next_key,
+                               now=T0 + 60)
+    # Then only the jobs shown are read whole; the window is ranked on a few fields
+    assert len(hashes_read) <= 2 * 50, len(hashes_read)
+    shown = [*first.jobs, *second.jobs]
+    assert len({j.id for j in shown}) == 100
+    if sort == "duration":
+        assert [j.duration for j in shown] == sorted((j.duration for j in shown),
+                                                     reverse=True)
+        assert shown[0].duration == 18.0

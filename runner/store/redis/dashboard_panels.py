@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from runner.store.redis.codec import decoded, number, text
-from runner.store.redis.job_index import JobIndex
+from runner.store.redis.job_index import JobIndex, Partial
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import JobState, WorkerState
 from runner.store.views import (
@@ -28,6 +28,13 @@ from runner.store.views import (
     run_times,
     worker_loads,
 )
+
+#: What ranking a job by run time or attempts reads of its hash, with what the filters
+#: left to check after the index walk look at (state, queue, task, event, worker).
+_RANK_FIELDS = ("id", "state", "queue", "task", "event_id", "lease_owner", "attempt",
+                "started_at", "finished_at")
+#: Read too for a text filter (what it searches).
+_TEXT_FIELDS = ("args", "error_message")
 
 
 class RedisDashboard(JobIndex):
@@ -129,25 +136,36 @@ class RedisDashboard(JobIndex):
     def _ranked_page(self, filters: JobFilter | None, *, limit: int, after: PageKey | None,
                      sort: str, now: float | None) -> JobPage:
         at = time.time() if now is None else now
-        window: list[tuple[int, JobRow]] = []
-        for pair in self._rows(filters):
-            window.append(pair)
+        # The window is read a few fields a job (what the filter and the rank look at), in
+        # a script call a chunk, and only the page's rows whole: a whole row each of the
+        # window cost the client about as much as the rest of the refresh together.
+        fields = [*_RANK_FIELDS, *(_TEXT_FIELDS if filters and filters.text else ())]
+        window: list[tuple[int, Partial]] = []
+        for pair in self._rows(filters, fields=fields):
+            window.append(pair)  # type: ignore[arg-type]
             if len(window) >= SORT_WINDOW:
                 break
 
-        def rank(row: JobRow) -> float | None:
+        def order(pair: tuple[int, Partial]) -> tuple[bool, float, int]:
+            rowid, row = pair
+            rank: float | None
+            started = None if row.started_at is None else float(row.started_at)
+            finished = None if row.finished_at is None else float(row.finished_at)
             if sort == "attempts":
-                return float(row.attempt)
-            if row.state == JobState.EXECUTING and row.started_at is not None:
-                return at - row.started_at
-            return row.duration
+                rank = float(row.attempt or 0)
+            elif row.state == JobState.EXECUTING and started is not None:
+                rank = at - started
+            elif started is None or finished is None or finished < started:
+                rank = None  # no duration (JobRow.duration)
+            else:
+                rank = finished - started
+            return rank is None, -(rank or 0.0), -rowid
 
-        ranked = sorted(window, key=lambda p: (rank(p[1]) is None, -(rank(p[1]) or 0.0),
-                                               -p[0]))
+        ranked = sorted(window, key=order)
         offset = after.rowid if after is not None else 0
         page = ranked[offset:offset + limit + 1]
         more = len(page) > limit
-        return JobPage([row for _, row in page[:limit]],
+        return JobPage(self._whole_rows([row.id for _, row in page[:limit]]),
                        PageKey(0.0, offset + limit) if more else None)
 
     def page_key_at(self, at: float, filters: JobFilter | None = None, *,

@@ -56,6 +56,18 @@ def _matches(row: JobRow, filters: JobFilter, states: tuple[str, ...] | None) ->
     return True
 
 
+class Partial:
+    """Some fields of a job's hash, as text (None: absent), read where a whole
+    :class:`JobRow` each would cost more than what is done with them."""
+
+    def __init__(self, names: Sequence[str], values: Sequence[bytes | None]) -> None:
+        for name, value in zip(names, values, strict=True):
+            setattr(self, name, None if value is None else value.decode())
+
+    def __getattr__(self, name: str) -> str | None:
+        return None  # a field not read
+
+
 class JobIndex(RedisBase):
     """Index walks and pipelined hash reads shared by the parts of :class:`RedisStore`."""
 
@@ -133,11 +145,14 @@ class JobIndex(RedisBase):
 
     def _rows(self, filters: JobFilter | None, *, newest_first: bool = True,
               after: int | None = None, first: int = _CHUNK,
-              states: Sequence[str] | None = None) -> Iterator[tuple[int, JobRow]]:
+              states: Sequence[str] | None = None,
+              fields: Sequence[str] | None = None) -> Iterator[tuple[int, JobRow]]:
         """(rowid, row) of the jobs of ``filters`` from past ``after`` on; the hashes are
         read ``first`` at a time at first (what a page needs), then in larger chunks.
 
-        ``states`` (a bulk action's) stands for the filter's state when given.
+        ``states`` (a bulk action's) stands for the filter's state when given; with
+        ``fields``, only those of each hash are read, as :class:`Partial` rows (which
+        must hold ``id`` and what the filter looks at).
         """
         chosen = filters or JobFilter()
         if states is not None:
@@ -146,6 +161,7 @@ class JobIndex(RedisBase):
         batch: list[tuple[int, str]] = []
         size = first
         needle = chosen.text.translate(_ASCII_LOWER) if chosen.text else None
+        names = None if fields is None else list(fields)
 
         def flush() -> Iterator[tuple[int, JobRow]]:
             wanted = batch
@@ -153,14 +169,11 @@ class JobIndex(RedisBase):
                 found = set(decoded(self.run("match_text", needle,  # type: ignore[arg-type]
                                              *(i for _, i in batch))))
                 wanted = [pair for pair in batch if pair[1] in found]
-            pipe = self.r.pipeline(transaction=False)
-            for _, i in wanted:
-                pipe.hgetall(self.k("job", i))
-            for (rowid, _), fields in zip(wanted, pipe.execute(), strict=True):
-                if fields:
-                    row = job_row(fields)
-                    if _matches(row, chosen, within):
-                        yield rowid, row
+            for (rowid, _), found in zip(wanted, self._hashes(wanted, names), strict=True):
+                if found:
+                    row = job_row(found) if names is None else Partial(names, found)
+                    if _matches(row, chosen, within):  # type: ignore[arg-type]
+                        yield rowid, row  # type: ignore[misc]
 
         for pair in self._ids(chosen, newest_first=newest_first, after=after, states=within):
             batch.append(pair)
@@ -169,6 +182,18 @@ class JobIndex(RedisBase):
                 batch, size = [], _CHUNK
         if batch:
             yield from flush()
+
+    def _hashes(self, pairs: Sequence[tuple[int, str]],
+                names: Sequence[str] | None) -> list:
+        """The hashes of the jobs of ``pairs`` (rowid, id): whole (a dict each), or the
+        values of ``names`` (a list each, in one script call); empty for a job gone."""
+        if names is None:
+            pipe = self.r.pipeline(transaction=False)
+            for _, i in pairs:
+                pipe.hgetall(self.k("job", i))
+            return pipe.execute()
+        return [values or [] for values in self.run(  # type: ignore[union-attr]
+            "job_fields", US.join(i for _, i in pairs), *names)]
 
     def _plain(self, filters: JobFilter | None) -> bool:
         f = filters or JobFilter()
@@ -195,6 +220,13 @@ class JobIndex(RedisBase):
             if int(n) > 0:
                 counts[(queue, state)] = int(n)
         return counts
+
+    def _whole_rows(self, ids: Sequence[str]) -> list[JobRow]:
+        """The rows of ``ids`` that still exist, in that order (whole hashes)."""
+        pipe = self.r.pipeline(transaction=False)
+        for i in ids:
+            pipe.hgetall(self.k("job", i))
+        return [job_row(fields) for fields in pipe.execute() if fields]
 
     def _fields(self, ids: Sequence[str], *names: str) -> list[list[bytes | None]]:
         pipe = self.r.pipeline(transaction=False)

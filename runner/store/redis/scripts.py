@@ -312,6 +312,18 @@ return absorb(nil)
     # ARGV: needle, ids...: those of the ids whose id, task, arguments or error message
     # hold the needle, the case of ASCII letters aside (as SQLite's LIKE); ``needle`` is
     # in lower case. A search then reads the hashes of the jobs it finds, not of all.
+    # ARGV: ids (joined by US), fields...: each job's fields (false for a job gone), in
+    # one reply: a pipeline of an HMGET a job costs the client ~30 us each, and so does
+    # each argument sent.
+    "job_fields": r"""
+local names, out = {}, {}
+for i = 3, #ARGV do names[#names + 1] = ARGV[i] end
+for id in string.gmatch(ARGV[2], '[^'..US..']+') do
+  local values = redis.call('HMGET', P..'job:'..id, unpack(names))
+  if values[1] then out[#out + 1] = values else out[#out + 1] = false end
+end
+return out
+""",
     "match_text": r"""
 local needle, found = ARGV[2], {}
 for i = 3, #ARGV do
