@@ -30,7 +30,7 @@ from runner.readmodel.events import unhandled_event_count
 from runner.readmodel.schedules import schedule_count
 from runner.store.factory import is_url, redis_url
 from tui.error_log import ErrorLog
-from tui.format import safe, stamp
+from tui.format import path_tails, safe, stamp
 from tui.rates import RateHistory
 from tui.screens import SCREENS
 from tui.screens.base import DataScreen, PollOutcome, TabCounts
@@ -189,7 +189,7 @@ class DashboardApp(App[None]):
         elif self._down_since is None:
             self._down_since = outcome.at
         if screen is not None and screen.is_attached:
-            screen.show_poll(outcome, self.status_text(outcome), self.tabs(outcome))
+            screen.show_poll(outcome, self.status_forms(outcome), self.tabs(outcome))
         if outcome.error is None:
             self.last_good = outcome  # only once shown: a failure says what is on screen
 
@@ -215,23 +215,46 @@ class DashboardApp(App[None]):
         return self.delay
 
     def status_text(self, outcome: PollOutcome) -> str:
-        """The status line for a poll's outcome (markup: paths and errors escaped)."""
+        """The status line for a poll's outcome, in its widest form (markup)."""
+        return self.status_forms(outcome)[0]
+
+    def status_forms(self, outcome: PollOutcome) -> tuple[str, ...]:
+        """The status line from its widest form to its narrowest (markup: paths and errors escaped).
+
+        Narrower forms drop the least telling parts first (timings, the path's
+        folders); the refresh state, read-only and the database's name stay. A
+        problem keeps its error, and what data is shown goes before it.
+        """
         if outcome.error is not None:
             since = stamp(self._down_since, outcome.at)
             shown = (f"; showing data from {stamp(self.last_good.at, outcome.at)}"
                      if self.last_good is not None else "")
             error = safe(outcome.error)
             if outcome.bug:
+                where = safe(str(self.errors.path))
                 return (f"dashboard error (a bug, not the database) since {since}: "
-                        f"{error}; traceback in {safe(str(self.errors.path))}{shown}")
+                        f"{error}; traceback in {where}{shown}",)
             return (f"database unavailable since {since}: {error} "
-                    f"(retrying every {self.refresh_seconds:g}s){shown}")
-        state = "FROZEN (z resumes)" if self.frozen else f"every {self.refresh_seconds:g}s"
-        if not self.frozen and self.delay > self.refresh_seconds + 0.05:
+                    f"(retrying every {self.refresh_seconds:g}s){shown}",
+                    f"database unavailable since {since}{shown}: {error}")
+        slowed = not self.frozen and self.delay > self.refresh_seconds + 0.05
+        if self.frozen:
+            state = short_state = "FROZEN (z resumes)"
+        else:
+            state = short_state = f"every {self.refresh_seconds:g}s"
+        if slowed:
             state += f" (slowed to {self.delay:.1f}s: the machine is busy)"
+            short_state += f" (slowed to {self.delay:.1f}s)"
         mode = "  read-only" if self.read_only else ""
-        return (f"updated {stamp(outcome.at, outcome.at)} in {outcome.seconds * 1000:.0f} ms, "
-                f"{state}{mode}  {safe(str(self.source.path))}")
+        at = stamp(outcome.at, outcome.at)
+        took = f" in {outcome.seconds * 1000:.0f} ms"
+        path = str(self.source.path)
+        names = [path, *path_tails(path)]
+        forms = [f"updated {at}{took}, {state}{mode}  {safe(path)}",
+                 f"updated {at}, {short_state}{mode}  {safe(path)}"]
+        forms += [f"updated {at}, {short_state}{mode}  {safe(name)}" for name in names[1:]]
+        forms += [f"{at} {short_state}{mode}  {safe(name)}" for name in names[-1:]]
+        return tuple(forms)
 
     def tabs(self, outcome: PollOutcome) -> list[tuple[str, str, str, str]]:
         """(key, title, count, mode) for every screen of the registry.
@@ -312,7 +335,7 @@ class DashboardApp(App[None]):
             self.notify("refresh frozen (z resumes)")
             screen = self.data_screen()
             if screen is not None and self.last is not None:
-                screen.show_status(self.status_text(self.last), problem=False)
+                screen.show_status(self.status_forms(self.last), problem=False)
         else:
             self.poll_now()
 

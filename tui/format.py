@@ -138,6 +138,17 @@ def one_line(text: str | None, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def path_tails(path: str) -> list[str]:
+    """Shorter names for a database path or URL, longest first: ``…/data/jobs.db``, ``jobs.db``.
+
+    The end of a path says the most (the file, the database of a URL); the
+    folders before it are what a narrow line can spare.
+    """
+    parts = [part for part in path.rstrip("/").split("/") if part]
+    tails = [f"…/{parts[-2]}/{parts[-1]}"] if len(parts) > 2 else []
+    return tails + ([parts[-1]] if len(parts) > 1 else [])
+
+
 def safe(text: str | None) -> str:
     """Text shown as is inside markup (``[`` in error messages is not a tag).
 

@@ -8,14 +8,13 @@ the polling loop; a screen never touches the database itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from runner import control
 from runner.config import Settings
@@ -26,6 +25,7 @@ from runner.store.backend import Store
 from runner.store.states import JobState
 from tui.source import DataSource
 from tui.throttle import Throttle
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.nav_bar import NavBar
 from tui.widgets.summary_bar import HealthBanner, StatusLine, SummaryBar
 
@@ -105,7 +105,7 @@ class DataScreen(Screen):
         yield HealthBanner(id="health")
         yield from self.compose_body()
         yield StatusLine(id="status")
-        yield Footer(show_command_palette=False)  # ctrl+p still opens it; keys need the room
+        yield KeyFooter(show_command_palette=False)  # ctrl+p still opens it; keys need the room
 
     def compose_body(self) -> Iterable[Widget]:
         """The screen's own widgets, between the summary strip and the status line."""
@@ -127,7 +127,7 @@ class DataScreen(Screen):
     def apply(self, data: Any) -> None:
         """Show data read by :meth:`fetch` (UI thread)."""
 
-    def show_poll(self, outcome: PollOutcome, status: str,
+    def show_poll(self, outcome: PollOutcome, status: str | Sequence[str],
                   tabs: list[tuple[str, str, str, str]]) -> None:
         """Show one poll: tabs, summary, status, then the screen's own data.
 
@@ -145,7 +145,8 @@ class DataScreen(Screen):
         self.show_status(status)
         self.apply(outcome.data)
 
-    def show_status(self, text: str, *, problem: bool = False) -> None:
+    def show_status(self, text: str | Sequence[str], *, problem: bool = False) -> None:
+        """Show the status line: one text, or its forms from the widest to the narrowest."""
         self.query_one(StatusLine).show(text, problem=problem)
 
     def after_write(self) -> None:

@@ -95,7 +95,8 @@ class JobsScreen(DataScreen):
 
     TITLE = "Jobs"
     MODE = "jobs"
-    # Footer order: what acts on the job first; a narrow footer cuts from the end.
+    # Footer order: what acts on the job first; a narrow footer leaves out the spare keys
+    # (tui.widgets.key_footer.SPARE), then cuts from the end.
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
         Binding("r", "retry", "Retry"),

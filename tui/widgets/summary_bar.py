@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.events import Resize
 from textual.widgets import Static
@@ -73,11 +75,30 @@ class SummaryBar(Line):
 
 
 class StatusLine(Line):
-    """``updated 12:04:31 (23 ms)``, ``FROZEN`` or ``database unavailable: ...``."""
+    """``updated 12:04:31 (23 ms)``, ``FROZEN`` or ``database unavailable: ...``.
 
-    def show(self, text: str, *, problem: bool = False) -> None:
+    Given several forms (widest first), it shows the widest that fits, and
+    chooses again when the terminal is resized.
+    """
+
+    _forms: tuple[str, ...] = ()
+
+    def show(self, text: str | Sequence[str], *, problem: bool = False) -> None:
         self.set_class(problem, "-problem")
-        self.show_text(text)
+        self._forms = (text,) if isinstance(text, str) else tuple(text)
+        self.show_text(widest_fitting(self._forms, self.content_size.width or 1000))
+
+    def on_resize(self, event: Resize) -> None:
+        if self._forms:
+            self.show_text(widest_fitting(self._forms, self.content_size.width or 1000))
+
+
+def widest_fitting(forms: Sequence[str], width: int) -> str:
+    """The first of ``forms`` (markup) that fits ``width`` cells, else the last."""
+    for form in forms:
+        if Text.from_markup(form).cell_len <= width:
+            return form
+    return forms[-1]
 
 
 class HealthBanner(Line):
