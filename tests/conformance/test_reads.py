@@ -125,8 +125,10 @@ def test_jobs_created_in_one_instant_list_in_the_same_order_everywhere(store):
     store.enqueue([job(job_id="later")], now=T0 + 1)
     # When they are listed, newest first
     listed = [j.id for j in store.list_jobs(JobFilter())]
-    # Then the instant's jobs follow the later one in id order, as SQL orders them
-    assert listed == ["later", "instant-a", "instant-b", "instant-c", "instant-d"]
+    # Then the instant's jobs follow the later one, the last inserted first (not by id),
+    # as the dashboard's pages list them
+    assert listed == ["later", "instant-c", "instant-d", "instant-a", "instant-b"]
+    assert [j.id for j in store.keyset_page(JobFilter()).jobs] == listed
     # and a page from an offset cuts the same list
     assert [j.id for j in store.list_jobs(JobFilter(), limit=2, offset=2)] == listed[2:4]
 
@@ -160,3 +162,23 @@ def test_pages_by_run_time_and_attempts_rank_alike_on_every_backend(store):
     assert ranked("duration", JobFilter(state="completed")) == [slowest.id, slow.id,
                                                                 retried.id, quick.id]
     assert ranked("attempts")[0] == retried.id
+
+
+def test_jobs_created_in_one_instant_list_newest_first_in_the_cli_and_the_dashboard(store):
+    # Given three jobs enqueued one after the other at one explicit instant, their
+    # ids in neither the order of insertion nor its reverse
+    for ident in ("job-tie-b", "job-tie-c", "job-tie-a"):
+        store.enqueue([job(T0, job_id=ident)], now=T0)
+    newest_first = ["job-tie-a", "job-tie-c", "job-tie-b"]
+
+    # When the CLI's listing and the dashboard's pages read them, with and without a
+    # state, Then both list the last inserted first
+    for filters in (None, JobFilter(state="available"), JobFilter(state="waiting"),
+                    JobFilter(task="tests.jobs.add")):
+        assert [j.id for j in store.list_jobs(filters)] == newest_first, filters
+        assert [j.id for j in store.keyset_page(filters).jobs] == newest_first, filters
+        assert [j.id for j in store.job_page(filters)] == newest_first, filters
+        first, rest = store.keyset_page(filters, limit=1), store.list_jobs(filters, offset=1)
+        assert [j.id for j in first.jobs + store.keyset_page(
+            filters, after=first.next_key).jobs] == newest_first, filters
+        assert [j.id for j in rest] == newest_first[1:], filters

@@ -74,7 +74,7 @@ _CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
 
 def _ranked_page(db: PgDatabase, condition: str, params: list, *, limit: int,
                  after: PageKey | None, sort: str, by_seq: bool, now: float | None) -> JobPage:
-    newest = "seq DESC" if by_seq else "created_at DESC, id"
+    newest = "seq DESC" if by_seq else "created_at DESC, seq DESC"
     offset = after.rowid if after is not None else 0
     at = time.time() if now is None else now
     rank = (f"CASE WHEN state = {EXECUTING_SQL} AND started_at IS NOT NULL THEN %s - started_at "

@@ -67,11 +67,15 @@ class PostgresQueries:
 
     def list_jobs(self, filters: JobFilter | None = None, *, limit: int = 100,
                   offset: int = 0) -> list[JobRow]:
-        """Jobs matching ``filters``, newest first, one page at a time."""
+        """Jobs matching ``filters``, newest first, one page at a time.
+
+        Jobs of one instant list the last inserted (highest ``seq``) first, as the
+        dashboard's pages do.
+        """
         db = self.db
         sql, params = where(filters)
         rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{sql} "
-                        "ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
+                        "ORDER BY created_at DESC, seq DESC LIMIT %s OFFSET %s",
                         [*params, limit, offset])
         return [JobRow(*row) for row in rows]
 

@@ -102,7 +102,7 @@ class PostgresStats:
         if chosen.state in (None, "waiting", "failed") and not chosen.task:
             order = "seq DESC"
         else:
-            order = "created_at DESC, id"
+            order = "created_at DESC, seq DESC"
         rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{sql} ORDER BY {order} "
                         "LIMIT %s OFFSET %s", [*params, limit, offset])
         return [JobRow(*row) for row in rows]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterable, Iterator
 
 from runner.errors import JobNotFound
 from runner.store.redis.codec import NULL, integer, job_row, number, text
@@ -22,21 +21,14 @@ def _opt_int(value: bytes | None) -> int | None:
     return None if value is None or value == NULL else int(float(value))
 
 
-def _instants_by_id(rows: Iterable[JobRow]) -> Iterator[JobRow]:
-    """Rows newest first, the jobs of one ``created_at`` in id order, as SQL lists them.
-
-    The index walks by insertion, which put the jobs of one instant newest first.
-    """
-    for _, same in itertools.groupby(rows, key=lambda row: row.created_at):
-        yield from sorted(same, key=lambda row: row.id)
-
-
 class RedisQueries(JobIndex):
     """:class:`runner.store.job_queries.QueriesStore` on Redis."""
 
     def list_jobs(self, filters: JobFilter | None = None, *, limit: int = 100,
                   offset: int = 0) -> list[JobRow]:
-        rows = _instants_by_id(row for _, row in self._rows(filters))
+        # The index walks newest first by insertion: the jobs of one instant come last
+        # inserted first, as on every backend.
+        rows = (row for _, row in self._rows(filters))
         return list(itertools.islice(rows, offset, offset + limit))
 
     def count_jobs(self, filters: JobFilter | None = None) -> int:

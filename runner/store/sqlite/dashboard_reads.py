@@ -256,7 +256,7 @@ def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
 
 def _ranked_page(db: Database, where: str, params: list, *, limit: int, after: PageKey | None,
                  sort: str, by_rowid: bool, now: float | None) -> JobPage:
-    newest = "rowid DESC" if by_rowid else "created_at DESC, id"
+    newest = "rowid DESC" if by_rowid else "created_at DESC, rowid DESC"
     offset = after.rowid if after is not None else 0
     at = time.time() if now is None else now
     rank = (f"CASE WHEN state = {EXECUTING_SQL} AND started_at IS NOT NULL THEN ? - started_at "

@@ -91,10 +91,15 @@ def job_where(filters: JobFilter, *, like: str = "LIKE") -> tuple[str, list[obje
 
 def list_jobs(db: Database, filters: JobFilter | None = None, *, limit: int = 100,
               offset: int = 0) -> list[JobRow]:
-    """Jobs matching ``filters``, newest first, one page at a time."""
+    """Jobs matching ``filters``, newest first, one page at a time.
+
+    Jobs of one instant list the last inserted first, as the dashboard's pages do:
+    rowid is in every index, so the tie costs no sort.
+    """
     where, params = job_where(filters or JobFilter())
     rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{where} "
-                    f"ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [*params, limit, offset])
+                    f"ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                    [*params, limit, offset])
     return [JobRow(*row) for row in rows]
 
 

@@ -154,7 +154,7 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     if chosen.state in (None, "waiting", "failed", JobState.AVAILABLE.value):
         order = "rowid DESC"
     else:
-        order = "created_at DESC, id"
+        order = "created_at DESC, rowid DESC"
     rows = db.query(f"SELECT {JOB_COLUMNS} FROM runner_job{where} ORDER BY {order} "
                     "LIMIT ? OFFSET ?", [*params, limit, offset])
     return [JobRow(*row) for row in rows]
