@@ -14,8 +14,8 @@ DAY = 86400.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("migrate-to", help="copy waiting jobs, schedules, pauses and recent history "
-                       "to a PostgreSQL database (safe to run again)")
+    p = sub.add_parser("migrate-to", help="copy waiting jobs, schedules, pauses, counters and "
+                       "recent history to a PostgreSQL database (safe to run again)")
     p.add_argument("url", help="postgresql://user@host:5432/dbname")
     p.add_argument("--history-days", type=float, default=7.0, metavar="DAYS",
                    help="also copy jobs finished and slots fired in the last DAYS (default 7)")

@@ -8,12 +8,13 @@ import time
 import pytest
 
 from runner.cli import main
-from runner.store.job_rows import Ack
+from runner.errors import QueueFull
+from runner.store.job_rows import Ack, QueueBound
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import prepare
 from runner.store.schedule_rows import SyncItem
 from runner.store.states import JobState
-from tests.conformance.helpers import job
+from tests.conformance.helpers import failure, job
 from tests.postgres_support import fresh_schema
 
 DAY = 86400.0
@@ -95,3 +96,46 @@ def test_a_paused_queue_stays_paused_on_postgresql(huey, settings_file, target):
     assert [(p.kind, p.name, p.paused, p.changed_by) for p in pg.list_pauses()] == [
         ("queue", "reports", True, "alice"), ("task", "tests.jobs.add", False, "bob")]
     assert pg.claim(now=now, owner="pg:1:1", lease_seconds=30, want=10).claimed == []
+
+
+def _counted(store, now: float) -> tuple[list, dict]:  # noqa: ANN001 - a store
+    snapshot = store.read_snapshot(now=now)
+    return snapshot.totals, snapshot.backpressure
+
+
+def test_the_lifetime_counters_arrive_once_with_the_copy(huey, settings_file, target):
+    # Given a file that counted completions (one a month old, its job not copied), failed
+    # attempts, a retry, a dead job, a cancel and a job its full queue refused
+    url, pg = target
+    file = huey.jobs.store
+    now = time.time()
+    _fill(file, now)
+    flaky, doomed = job(now, max_attempts=2), job(now + 7200)
+    file.enqueue([flaky], now=now)
+    [claimed] = file.claim(now=now, owner="w:1:1", lease_seconds=30, want=1).claimed
+    file.retry(flaky.id, claimed.attempt, failure(), worker="w:1:1", now=now, run_at=now,
+               reason="retrying")
+    [claimed] = file.claim(now=now, owner="w:1:1", lease_seconds=30, want=1).claimed
+    file.bury(flaky.id, claimed.attempt, failure(), worker="w:1:1", now=now, reason="dead")
+    file.enqueue([doomed], now=now)
+    file.cancel_jobs([doomed.id], now=now)
+    strict = {"strict": QueueBound(1, "reject")}
+    file.enqueue([job(now, queue="strict")], now=now, bounds=strict)
+    with pytest.raises(QueueFull):
+        file.enqueue([job(now, queue="strict")], now=now, bounds=strict)
+    counted = _counted(file, now)
+    assert counted[0] and counted[1]["strict"] == (1, 0)
+
+    # When the file is copied, Then PostgreSQL counts what the file counted
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == 0
+    assert _counted(pg, now) == counted
+    # and a second copy counts nothing twice
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == 0
+    assert _counted(pg, now) == counted
+
+    # and what PostgreSQL's workers count adds to it
+    pg.enqueue([job(now)], now=now)
+    before, after = ({(t.task, t.queue): t.enqueued for t in totals}
+                     for totals in (counted[0], _counted(pg, now)[0]))
+    assert after == {**before, ("tests.jobs.add", "default"): before[
+        ("tests.jobs.add", "default")] + 1}
