@@ -12,6 +12,11 @@ most jobs write nothing), and its blocking ``get()`` then waits out the
 timeout. Here the wait also ends when the job is completed with nothing
 stored: a result is written in the completion's own transaction, so the task
 returned None (or another caller took the result), and the answer is None.
+
+The error of an earlier attempt stays stored when a later attempt completes
+returning None (nothing is written over it), and huey would raise it. A
+completed job's answer is never an error: read, kept (``preserve=True``) or
+taken, blocking or not, such a leftover error reads as None.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ class RunnerResult(Result):
                        backoff: float = 1.15, max_delay: float = 1.0,
                        revoke_on_timeout: bool = False, preserve: bool = False) -> Any:
         if not blocking:
-            return super().get_raw_result(blocking, timeout, backoff, max_delay,
-                                          revoke_on_timeout, preserve)
+            value = super().get_raw_result(blocking, timeout, backoff, max_delay,
+                                           revoke_on_timeout, preserve)
+            return self._outcome(value)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             value = self._wait(deadline, backoff, max_delay, revoke_on_timeout, preserve)
@@ -46,8 +52,8 @@ class RunnerResult(Result):
             if self._final():
                 # The final attempt's error may have replaced the one read just before.
                 newer = self.huey.get_raw(self.id, peek=preserve)
-                return self.huey.serializer.deserialize(newer) if newer is not EmptyData \
-                    else value
+                return self._outcome(self.huey.serializer.deserialize(newer)
+                                     if newer is not EmptyData else value)
             self._result = EmptyData  # an attempt that will be retried: wait for the next
             if preserve:
                 time.sleep(min(max_delay, 0.05))  # the error stays stored: do not spin on it
@@ -75,6 +81,15 @@ class RunnerResult(Result):
                 raise ResultTimeout("timed out waiting for result")
             time.sleep(min(delay, max_delay) if left is None else min(delay, max_delay, left))
             delay *= backoff
+
+    def _outcome(self, value: Any) -> Any:
+        """``value``, unless it is an error left by an attempt before the one that completed."""
+        if isinstance(value, Error):
+            jobs = getattr(self.huey, "jobs", None)
+            if jobs is not None and jobs.job_completed(self.id):
+                self._result = None
+                return None
+        return value
 
     def _final(self) -> bool:
         jobs = getattr(self.huey, "jobs", None)

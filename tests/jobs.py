@@ -254,6 +254,12 @@ def fails_then_works(counter_file, fail_times):
     return f"worked on attempt {attempts}"
 
 
+@task(retry_limit=5, retry_delay=0.01, jitter=0)
+def fails_then_returns_none(counter_file, fail_times):
+    """As :func:`fails_then_works`, but the attempt that works returns None."""
+    fails_then_works.call_local(counter_file, fail_times)
+
+
 @task(retry_limit=0)
 def wait_for_file(path, value):
     """Returns ``value`` once ``path`` exists (the test decides when the job ends)."""

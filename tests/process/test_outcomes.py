@@ -44,3 +44,19 @@ def test_result_and_pipeline_step_survive_a_lock_held_past_write_deadline(
     row = queries.get_job(db, first.id)
     assert (row.state, row.attempt, row.crashes) == ("completed", 1, 0)
     assert [line.split()[0] for line in read_records(record_file)] == ["forty-two"]
+
+
+def test_a_job_that_failed_then_returned_none_answers_none_however_it_is_read(
+        huey, tmp_path, make_worker):
+    # Given a job whose first attempt fails and whose second returns None, run by a worker
+    make_worker()
+    result = jobs.fails_then_returns_none(str(tmp_path / "count"), 1)
+    db = huey.jobs.db
+    wait_for(lambda: queries.get_job(db, result.id).state == "completed",
+             message="the second attempt to complete")
+    # When its result is read, kept or taken, blocking or not, Then it is None, not the
+    # first attempt's error
+    assert result.get(preserve=True) is None
+    assert result.get(blocking=True, timeout=5, preserve=True) is None
+    assert result.get(blocking=True, timeout=5) is None
+    assert result.get() is None
