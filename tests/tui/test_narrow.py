@@ -9,7 +9,7 @@ from textual.widgets._footer import FooterKey
 from tests.tui.conftest import drive, settle
 from tui.widgets.keyed_table import KeyedTable
 from tui.widgets.nav_bar import NavBar, NavTab
-from tui.widgets.summary_bar import StatusLine
+from tui.widgets.summary_bar import HealthBanner, StatusLine
 
 
 def fits_without_scrolling(table: KeyedTable) -> bool:
@@ -77,6 +77,11 @@ def test_the_status_line_keeps_the_database_and_refresh_state_at_80_100_and_120(
             assert "jobs.db" in line, line
             if width >= 100:
                 assert f"{seeded.path.parent.name}/jobs.db" in line, line
+            # the health verdict (no worker runs on the seed) is shown whole, wrapped if long
+            banner = app.screen.query_one("#health", HealthBanner)
+            said = Text.from_markup(str(banner.render())).plain
+            assert said.startswith("UNHEALTHY: no running worker"), said
+            assert len(said) <= banner.content_size.width * banner.content_size.height
         await pilot.resize_terminal(80, 24)
         await pilot.press("z")
         await settle(app, pilot)
