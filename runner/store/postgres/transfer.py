@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -70,47 +71,39 @@ def _batches(source: Database, columns: str, tables: str, where: str,
         yield [row[1:] for row in rows]
 
 
-def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple]) -> int:
+def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple], *,
+            returning: str = "1",
+            then: Callable[[psycopg.Connection, list], None] | None = None) -> int:
+    """Insert the rows not there yet; ``then`` gets the connection and the ``returning``
+    values of the rows written, in the same transaction."""
     marks = ", ".join(["%s"] * len(columns))
 
     def write(conn: psycopg.Connection) -> int:
+        written: list = []
         with conn.cursor() as cur:
             cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-                            "ON CONFLICT DO NOTHING RETURNING 1", rows, returning=True)
-            written = 0
-            while True:
-                written += len(cur.fetchall())
-                if not cur.nextset():
-                    return written
-
-    return target.write(write)
-
-
-def _insert_errors(target: PgDatabase, columns: list[str], rows: list[tuple]) -> int:
-    """Insert failed attempts without counting them: the copied totals hold them."""
-    marks = ", ".join(["%s"] * len(columns))
-
-    def write(conn: psycopg.Connection) -> int:
-        job_ids: list[str] = []
-        with conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO runner_job_error ({', '.join(columns)}) "
-                            f"VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING job_id", rows,
+                            f"ON CONFLICT DO NOTHING RETURNING {returning}", rows,
                             returning=True)
             while True:
-                job_ids += [r[0] for r in cur.fetchall()]
+                written += [row[0] for row in cur.fetchall()]
                 if not cur.nextset():
                     break
-        if job_ids:
-            # The trigger added these to this connection's shard, within this transaction.
-            conn.execute(
-                "INSERT INTO runner_job_total (task, queue, failed) "
-                "SELECT j.task, j.queue, -count(*) FROM unnest(%s::text[]) AS e(job_id) "
-                "JOIN runner_job j ON j.id = e.job_id GROUP BY j.task, j.queue "
-                "ORDER BY j.task, j.queue ON CONFLICT (task, queue, shard) "
-                "DO UPDATE SET failed = runner_job_total.failed + excluded.failed", (job_ids,))
-        return len(job_ids)
+        if then is not None and written:
+            then(conn, written)
+        return len(written)
 
     return target.write(write)
+
+
+def _uncount_failures(conn: psycopg.Connection, job_ids: list) -> None:
+    """Take copied failed attempts off the counters (the copied totals hold them)."""
+    # The trigger added them to this connection's shard, within this transaction.
+    conn.execute(
+        "INSERT INTO runner_job_total (task, queue, failed) "
+        "SELECT j.task, j.queue, -count(*) FROM unnest(%s::text[]) AS e(job_id) "
+        "JOIN runner_job j ON j.id = e.job_id GROUP BY j.task, j.queue "
+        "ORDER BY j.task, j.queue ON CONFLICT (task, queue, shard) "
+        "DO UPDATE SET failed = runner_job_total.failed + excluded.failed", (job_ids,))
 
 
 def _copy_totals(source: Database, target: PgDatabase, report: TransferReport) -> None:
@@ -158,14 +151,15 @@ def copy_from_sqlite(source: Database, target: PgDatabase, *, history_since: flo
     report = TransferReport()
 
     def copy(name: str, table: str, columns: list[str], tables: str, where: str,
-             params: tuple = (), fix: Callable[[tuple], tuple] | None = None) -> None:
+             params: tuple = (), fix: Callable[[tuple], tuple] | None = None,
+             **insert: Any) -> None:
         selected = ", ".join(f"t.{c}" for c in columns)
         for rows in _batches(source, selected, tables, where, params):
             report.read[name] = report.read.get(name, 0) + len(rows)
             if fix is not None:
                 rows = [fix(row) for row in rows]
             report.written[name] = report.written.get(name, 0) + _insert(
-                target, table, columns, rows)
+                target, table, columns, rows, **insert)
 
     job_columns = _columns(Job)
     state_at = job_columns.index("state")
@@ -181,13 +175,10 @@ def copy_from_sqlite(source: Database, target: PgDatabase, *, history_since: flo
 
     copy("jobs", "runner_job", job_columns, "runner_job t",
          f"t.state IN {LIVE_SQL} OR t.finished_at >= ?", (history_since,), fix=unleased)
-    error_columns = [c for c in _columns(JobError) if c != "id"]
-    for rows in _batches(source, ", ".join(f"t.{c}" for c in error_columns),
-                         "runner_job_error t JOIN runner_job j ON j.id = t.job_id",
-                         f"j.state IN {LIVE_SQL} OR j.finished_at >= ?", (history_since,)):
-        report.read["errors"] = report.read.get("errors", 0) + len(rows)
-        report.written["errors"] = report.written.get("errors", 0) + _insert_errors(
-            target, error_columns, rows)
+    copy("errors", "runner_job_error", [c for c in _columns(JobError) if c != "id"],
+         "runner_job_error t JOIN runner_job j ON j.id = t.job_id",
+         f"j.state IN {LIVE_SQL} OR j.finished_at >= ?", (history_since,),
+         returning="job_id", then=_uncount_failures)
     copy("results", "runner_kv", ["key", "value", "expires_at"],
          "runner_kv t JOIN runner_job j ON j.id = t.key", "j.finished_at >= ?",
          (history_since,))
