@@ -25,6 +25,7 @@ from runner.flow import (
     refill,
     turn_key,
 )
+from runner.store.parking import TASK_GROUP, key_group
 
 
 @dataclass(slots=True)
@@ -51,6 +52,8 @@ class Choice:
     """With nothing to claim: a later ``run_at``, or the next token of a bucket."""
     full: frozenset[str]
     """Concurrency limits at their cap once these start (:func:`runner.flow.full_label`)."""
+    parking: list[tuple[int | str, str, str]] = field(default_factory=list)
+    """Jobs passed over to park once these are claimed (:attr:`Budget.parking`)."""
 
 
 def bucket_rates(limits: FlowLimits, waiting: Sequence[str]) -> dict[str, Rate]:
@@ -78,6 +81,9 @@ class Budget:
     """The counters as read: only those a claim changed are written back."""
     paused_tasks: frozenset[str] = frozenset()
     """Tasks paused by hand (runner_pause): never claimed."""
+    parking: list[tuple[int | str, str, str]] = field(default_factory=list)
+    """Jobs passed over that a concurrency limit holds back, to park: (id, task, group)
+    (:mod:`runner.store.parking`)."""
 
     def count_running(self, queue: str, task: str, key: str | None, n: int) -> None:
         """``n`` jobs executing in ``queue``, of ``task`` under concurrency ``key``."""
@@ -133,16 +139,38 @@ class Budget:
 
     def held(self) -> tuple[list[str], list[tuple[str, str]]]:
         """The tasks, and (task, key) pairs, that may start nothing more in this claim
-        (a claim leaves them out in SQL, so a backlog held back costs nothing)."""
+        for a reason no finishing job ends (paused, out of tokens): a claim leaves them
+        out in SQL. Those a concurrency limit holds are read, and parked
+        (:meth:`park_group`), so later claims do not read them at all."""
         limits = self.limits
-        tasks = sorted({t for t in [*limits.task_concurrency, *limits.task_rates]
-                        if not self.task_open(t)} | self.paused_tasks)
+        tasks = sorted({t for t in limits.task_rates
+                        if not self.task_open(t) and self.park_group_of(t, None) is None}
+                       | self.paused_tasks)
         return tasks, sorted(self.keys_held())
 
     def keys_held(self) -> set[tuple[str, str]]:
-        """The (task, key) pairs that may start nothing more in this claim."""
-        return {pair for pair, n in self.running_key.items()
-                if n >= self.limits.key_concurrency.get(pair[0], 0) > 0}
+        """The (task, key) pairs to leave out in SQL: none here (a key's limit parks)."""
+        return set()
+
+    def park_group_of(self, task: str, key: str | None) -> str | None:
+        """The group whose concurrency limit is at its cap and holds back a job of
+        ``task`` and ``key`` (:mod:`runner.store.parking`), or None."""
+        cap = self.limits.task_concurrency.get(task, 0)
+        if cap and self.running_task[task] >= cap:
+            return TASK_GROUP
+        cap = self.limits.key_concurrency.get(task, 0)
+        if cap and key is not None and self.key_counted(task, key) \
+                and self.running_key[(task, key)] >= cap:
+            return key_group(key)
+        return None
+
+    def key_counted(self, task: str, key: str) -> bool:
+        """Whether the running jobs of ``key`` are known to this claim."""
+        return True
+
+    def park_group(self, c: Candidate) -> str | None:
+        """:meth:`park_group_of` the candidate's task and key."""
+        return self.park_group_of(c.task, c.key)
 
     def unbound(self, queues: Sequence[str], want: int) -> bool:
         """Whether no limit can hold back any of ``want`` more starts from ``queues``:
@@ -265,4 +293,8 @@ class Stream:
             c = self.rows[self.position]
             if budget.allows(c):
                 return c
+            if self.crashes == "= 0":  # a suspect is claimed alone, and seldom held
+                group = budget.park_group(c)
+                if group is not None:
+                    budget.parking.append((c.id, c.task, group))
             self.position += 1

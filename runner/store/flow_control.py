@@ -42,3 +42,8 @@ class FlowControlStore(Protocol):
     def backpressure_totals(self) -> dict[str, tuple[int, int]]:
         """Per queue: (jobs rejected, jobs dropped) by full queues, lifetime counters."""
         ...
+
+    def release_parked(self) -> int:
+        """Let out every job a concurrency limit parked (a worker starts with limits that
+        may differ from those that parked them: :mod:`runner.store.parking`); how many."""
+        ...

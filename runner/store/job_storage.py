@@ -153,6 +153,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.queues = tuple(queues) or self.settings.worker.queues
         self._stopping = False
         self.running = self.store.attempt_log(owner)
+        # Jobs parked under the limits of an earlier start may have room under these.
+        self.store.release_parked()
         self._stop_listening = self.store.listen(self._on_remote_wake)
 
     def pause_claims(self) -> None:

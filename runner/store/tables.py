@@ -80,6 +80,10 @@ class Job(_Table):
     schedule = pw.TextField(null=True)
     concurrency_key = pw.TextField(null=True)
     """The task's ``concurrency_key`` of the job's arguments (per-key concurrency)."""
+    parked = pw.TextField(null=True)
+    """Set on a waiting job its task's or key's concurrency limit holds back: the group
+    that holds it (``runner.store.parking``); claims do not read it until that group has
+    room again. NULL for every other job."""
 
     class Meta:
         table_name = "runner_job"
@@ -315,6 +319,20 @@ class CancelRequest(_Table):
         table_name = "runner_cancel"
 
 
+class Room(_Table):
+    """Room made in a concurrency limit that holds parked jobs: per group (a task's
+    limit, or one key's), the slots freed since a claim last let its parked jobs out
+    (``runner.store.parking``)."""
+
+    task = pw.TextField()
+    grp = pw.TextField()
+    slots = pw.IntegerField(constraints=_default("0"))
+
+    class Meta:
+        table_name = "runner_room"
+        primary_key = pw.CompositeKey("task", "grp")
+
+
 class QueueTotal(_Table):
     """Lifetime backpressure counters per queue: enqueues refused and jobs dropped."""
 
@@ -329,7 +347,7 @@ class QueueTotal(_Table):
 #: Every table, in the order they are created.
 TABLES: list[type[pw.Model]] = [Meta, Job, JobError, KeyValue, Counter, FlowState,
                                 Schedule, ScheduleRun, Worker, Event, Log, JobTotal, Lease,
-                                Pause, CancelRequest, QueueTotal]
+                                Pause, CancelRequest, QueueTotal, Room]
 #: Tables SQLite keeps without a rowid (a row is looked up by its whole primary key only).
 WITHOUT_ROWID: frozenset[type[pw.Model]] = frozenset({JobTotal})
 

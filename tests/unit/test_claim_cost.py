@@ -117,3 +117,43 @@ def test_a_shared_claim_writes_no_turn_for_queues_with_nothing_due(tmp_path):
     shared_claim_steps(store)
     assert {k for (k,) in store.db.query("SELECT key FROM runner_flow")} <= {
         "turn:mail", "turn:sms"}
+
+
+#: The limits holding one key's (or one task's) backlog back, and the jobs behind it.
+HELD = {
+    "key": (FlowLimits(key_concurrency={"sync": 1}),
+            lambda n: job(T0 - 1000 + n * 0.01, task="sync", concurrency_key="big"),
+            lambda n: job(T0 - 1 + n * 0.01, task="sync", concurrency_key=f"user-{n}")),
+    "task": (FlowLimits(task_concurrency={"sync": 1}),
+             lambda n: job(T0 - 1000 + n * 0.01, task="sync"),
+             lambda n: job(T0 - 1 + n * 0.01, task="mail")),
+}
+
+
+def held_claim_steps(tmp_path, backlog: int, hold: str) -> int:
+    """VM steps of the claims that take the jobs behind ``backlog`` held-back ones, and of
+    one more that finds nothing, once a first claim has passed over the backlog."""
+    limits, ahead, behind = HELD[hold]
+    store = _store(tmp_path, f"held-{backlog}")
+    held = [ahead(n) for n in range(backlog)]
+    store.enqueue(held, now=T0)
+    wanted = [behind(n) for n in range(16)]
+    store.enqueue(wanted, now=T0)
+    first = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1, limits=limits)
+    assert [c.id for c in first.claimed] == [held[0].id]  # the limit is reached
+    taken = [c.id for c in store.claim(now=T0, owner=OWNER, lease_seconds=30, want=4,
+                                       limits=limits).claimed]
+    steps = _Steps(store)
+    for _ in range(4):
+        result = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=4, limits=limits)
+        taken += [c.id for c in result.claimed]
+        store.complete([Ack(c.id, 1, T0, T0) for c in result.claimed])
+    assert sorted(taken) == sorted(j.id for j in wanted)
+    return steps.count
+
+
+@pytest.mark.parametrize("hold", sorted(HELD))
+def test_a_claim_does_not_read_again_the_jobs_a_concurrency_limit_holds_back(tmp_path, hold):
+    small = held_claim_steps(tmp_path / "small", 10, hold)
+    large = held_claim_steps(tmp_path / "large", 5_000, hold)
+    assert large <= small + SLACK, (small, large)

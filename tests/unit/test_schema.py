@@ -13,7 +13,7 @@ from runner.config import DatabaseSection
 from runner.errors import EX_CONFIG, EX_TEMPFAIL, SchemaTooNew, SchemaTooOld
 from runner.store.job_rows import NewJob
 from runner.store.sqlite import SqliteStore, migrations, schema
-from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
 from runner.store.states import JobState
@@ -86,9 +86,10 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     # (its state table, the per-key concurrency column and the per-queue claim index),
     # pauses, cancel requests and backpressure counters.
     added = {"runner_queue", "runner_job_total", "runner_lease", "runner_flow", "runner_pause",
-             "runner_cancel", "runner_queue_total"}
-    # Schema 5: each worker's clock offset from the store's.
-    new_columns = {("runner_job", "concurrency_key"), ("runner_worker", "clock_offset")}
+             "runner_cancel", "runner_queue_total", "runner_room"}
+    # Schema 5: each worker's clock offset from the store's. Schema 6: parked jobs.
+    new_columns = {("runner_job", "concurrency_key"), ("runner_worker", "clock_offset"),
+                   ("runner_job", "parked")}
     columns = {t: [c for c in cols if (t, c[0]) not in new_columns]
                for t, cols in _columns(new).items() if t not in added}
     assert columns == previous[0]
@@ -102,13 +103,16 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
                "runner_job_task", "runner_job_claim", "runner_job_suspect"}
     gone = {"runner_job_unique", "runner_job_queue_waiting"}
     changed.add("runner_job_future")  # scheduled and retrying jobs by state
+    # Schema 6: jobs a concurrency limit parked leave the claim indexes for their own.
+    changed |= {"runner_job_parked", "runner_job_parked_queue"}
     assert {n: s for n, s in indexes.items() if n not in changed} == {
         n: s for n, s in previous[1].items() if n not in gone | changed}
     assert not gone & set(indexes)
     assert indexes["runner_job_state_created"].endswith(
         "WHERE (state <> 'available' AND state <> 'scheduled' AND state <> 'retrying')")
     assert indexes["runner_job_claim"].endswith(
-        "WHERE (state = 'available' OR state = 'scheduled' OR state = 'retrying')")
+        "WHERE (state = 'available' OR state = 'scheduled' OR state = 'retrying') "
+        "AND parked IS NULL")
     _open(old)  # opening the old file adds what is new, with the same shape
     assert _columns(old) == _columns(new)
     assert _indexes(old) == indexes
@@ -258,7 +262,7 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         # every job is in the index of its state, none in two
         waiting = conn.execute("SELECT count(*) FROM runner_job INDEXED BY "
-                               f"runner_job_queue_claim WHERE {WAITING_WHERE}").fetchone()[0]
+                               f"runner_job_queue_claim WHERE {CLAIMABLE_WHERE}").fetchone()[0]
         past = conn.execute("SELECT count(*) FROM runner_job INDEXED BY runner_job_state_created "
                             f"WHERE {NOT_WAITING}").fetchone()[0]
         assert (waiting, past) == (4, 3)

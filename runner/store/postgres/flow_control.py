@@ -17,6 +17,7 @@ import psycopg
 
 from runner.store.postgres import transitions
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.transitions import parking
 from runner.store.rows import PauseRow
 from runner.store.states import CANCELLABLE, JobState
 
@@ -147,3 +148,6 @@ class PostgresFlowControl:
 
     def backpressure_totals(self) -> dict[str, tuple[int, int]]:
         return read_backpressure(self.db)
+
+    def release_parked(self) -> int:
+        return self.db.write(parking.release_all)

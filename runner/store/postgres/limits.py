@@ -99,6 +99,9 @@ class _KeyLockingBudget(Budget):
     def keys_held(self) -> set[tuple[str, str]]:
         return super().keys_held() | self.passed_keys
 
+    def key_counted(self, task: str, key: str) -> bool:
+        return (task, key) in self.locked_keys
+
 
 def needs_flow(conn: psycopg.Connection, limits: FlowLimits | None,
                queues: Sequence[str]) -> bool:
@@ -115,12 +118,12 @@ def needs_flow(conn: psycopg.Connection, limits: FlowLimits | None,
     if not queues:
         top, bottom = conn.execute(
             "SELECT max(priority), min(priority) FROM runner_job "
-            "WHERE state = ANY(%s)", (_WAITING,)).fetchone()
+            "WHERE state = ANY(%s) AND parked IS NULL", (_WAITING,)).fetchone()
     else:
         top, bottom = conn.execute(
             "SELECT max(e.top), min(e.bottom) FROM unnest(%s::text[]) AS q(name) "
             "CROSS JOIN LATERAL (SELECT max(priority) AS top, min(priority) AS bottom "
-            "FROM runner_job WHERE state = ANY(%s) AND queue = q.name) e",
+            "FROM runner_job WHERE state = ANY(%s) AND parked IS NULL AND queue = q.name) e",
             (list(queues), _WAITING)).fetchone()
     return top is not None and top != bottom
 
@@ -157,7 +160,10 @@ def choose(conn: psycopg.Connection, *, now: float, want: int, queues: Sequence[
             chosen.append(c)
     full = budget.full()
     if not chosen:
-        return Choice([], _next_due(conn, now, waiting, budget, want), full)
+        # Jobs passed over to park: a claim reads a bounded number, so look again at once,
+        # past them, rather than wait for a later due time.
+        next_due = now if budget.parking else _next_due(conn, now, waiting, budget, want)
+        return Choice([], next_due, full, budget.parking)
     state = budget.changed_state()
     if state:
         conn.execute(
@@ -166,7 +172,7 @@ def choose(conn: psycopg.Connection, *, now: float, want: int, queues: Sequence[
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
             (now, [k for k, _ in state], [v for _, v in state]))
-    return Choice([c.id for c in chosen], None, full)
+    return Choice([c.id for c in chosen], None, full, budget.parking)
 
 
 def _lock(conn: psycopg.Connection, limits: FlowLimits) -> None:
@@ -243,8 +249,8 @@ class _Stream(Stream):
     def _fetch(self, conn: psycopg.Connection, budget: Budget) -> None:
         """Read further, leaving out queues, tasks and keys at a limit and rows read before
         (a row the limits held back stays held for the rest of the claim)."""
-        if self.reads:
-            self.size *= 2
+        if self.reads:  # faster past a backlog that only held back jobs filled
+            self.size *= 8 if budget.parking else 2
         self.reads += 1
         still_open = [q for q in self.queues if budget.queue_open(q)]
         self.everywhere = self.everywhere and still_open == self.queues
@@ -258,7 +264,7 @@ class _Stream(Stream):
                       seen=self.seen)
         # One queue reads its range of the queue's claim index (an equality, so in
         # order), every queue the claim index.
-        scope = "state = ANY(%(waiting)s)" + (
+        scope = "state = ANY(%(waiting)s) AND parked IS NULL" + (
             " AND queue = %(queue)s" if len(self.queues) == 1 else
             "" if self.everywhere else " AND queue = ANY(%(queues)s)")
         if self.seen:
@@ -353,7 +359,8 @@ def _choose_shared(conn: psycopg.Connection, queues: Sequence[str], budget: Budg
     params["queues"] = names
     names = [q for (q,) in conn.execute(
         f"SELECT q FROM unnest(%(queues)s::text[]) AS q WHERE EXISTS (SELECT 1 FROM "
-        f"runner_job WHERE state = ANY(%(waiting)s) AND queue = q AND {due}) ORDER BY q",
+        f"runner_job WHERE state = ANY(%(waiting)s) AND parked IS NULL AND queue = q "
+        f"AND {due}) ORDER BY q",
         params).fetchall()]
     if not names:
         return []

@@ -27,6 +27,9 @@ def not_waiting(column: str = "state") -> str:
 
 #: The condition of the partial indexes of waiting jobs (the claim indexes).
 WAITING_WHERE = waiting()
+#: The condition of the claim indexes: waiting jobs no concurrency limit parked
+#: (runner.store.parking; the parked ones have indexes of their own).
+CLAIMABLE_WHERE = f"{WAITING_WHERE} AND parked IS NULL"
 #: The condition of the partial indexes of jobs past waiting (running or finished).
 NOT_WAITING = not_waiting()
 #: The condition of the partial index of jobs waiting for a later time.

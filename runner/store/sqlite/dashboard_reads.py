@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import JOB_COLUMNS
 from runner.store.sqlite.queries import (
@@ -21,7 +20,7 @@ from runner.store.sqlite.queries import (
     state_is,
     waiting_total,
 )
-from runner.store.sqlite.stats import count_in_state
+from runner.store.sqlite.stats import count_in_state, waiting_in_queue
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
 from runner.store.views import (  # noqa: F401 - re-exported
@@ -146,8 +145,7 @@ def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
                             f"WHERE state = {EXECUTING_SQL} GROUP BY queue"))
     loads = {}
     for queue, oldest in oldest_due_by_queue(db, at):
-        waiting = db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-                           f"WHERE queue = ? AND {WAITING_WHERE}", (queue,))[0][0]
+        waiting = waiting_in_queue(db, queue)
         loads[queue] = QueueLoad(queue, waiting, running.get(queue, 0),
                                  None if oldest is None else max(0.0, at - oldest))
     for queue, count in running.items():

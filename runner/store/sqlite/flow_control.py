@@ -14,6 +14,7 @@ from runner.store.sqlite import cancels as _cancels
 from runner.store.sqlite import pauses as _pauses
 from runner.store.sqlite.counters import read_backpressure
 from runner.store.sqlite.db import Database
+from runner.store.sqlite.transitions import parking as _parking
 from runner.store.states import JobState
 
 
@@ -40,3 +41,6 @@ class SqliteFlowControl:
 
     def backpressure_totals(self) -> dict[str, tuple[int, int]]:
         return read_backpressure(self.db)
+
+    def release_parked(self) -> int:
+        return self.db.write(_parking.release_all)

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from runner.flow import FlowLimits, claim_order
 from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
 from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER
-from runner.store.sqlite.conditions import WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.sqlite.shares import Take, take_shares
+from runner.store.sqlite.transitions.parking import park
 from runner.store.states import EXECUTING_SQL
 
 
@@ -88,6 +89,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
             chosen.append(c)
+    park(conn, budget.parking)
     full = budget.full()
     if chosen or taken:
         state = budget.changed_state()
@@ -98,7 +100,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
                 f"SET value = excluded.value, updated_at = excluded.updated_at",
                 [part for name, value in state for part in (name, value, now)])
         if taken is not None:
-            return Taken([r[0] for r in taken], None, full, taken)
+            return Taken([r[0] for r in taken], None, full, rows=taken)
         return Choice([c.id for c in chosen], None, full)
     return Choice([], _next_due(conn, now, waiting, budget, want), full)
 
@@ -114,11 +116,11 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
     queues with a job due now (``crashes`` as the claim's)."""
     spread = limits.weights and limits.aging > 0
     levels = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
-              f"WHERE {WAITING_WHERE} AND queue = runner_queue.queue)")
+              f"WHERE {CLAIMABLE_WHERE} AND queue = runner_queue.queue)")
     kind, params = "'w'", []
     if limits.weights:
         kind = (f"CASE WHEN EXISTS (SELECT 1 FROM runner_job INDEXED BY "
-                f"runner_job_queue_claim WHERE {WAITING_WHERE} AND queue = runner_queue.queue "
+                f"runner_job_queue_claim WHERE {CLAIMABLE_WHERE} AND queue = runner_queue.queue "
                 f"AND run_at <= ? AND crashes {crashes}) THEN 'd' ELSE 'w' END")
         params.append(now)
     parts = [f"SELECT {kind}, queue, {levels.format('max')}, {levels.format('min')} "
@@ -209,6 +211,7 @@ class _Stream(Stream):
         """
         if self.rows:
             self.size *= 2
+        park(conn, budget.parking)  # so that this read passes over them no more
         still_open = [q for q in self.queues if budget.queue_open(q)]
         self.everywhere = self.everywhere and still_open == self.queues
         self.queues = still_open
@@ -245,8 +248,8 @@ class _Stream(Stream):
         direct = conn.execute(
             f"SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE}{scope}) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE}{scope} AND run_at <= ? "
+            f"WHERE {CLAIMABLE_WHERE}{scope}) FROM runner_job INDEXED BY {index} "
+            f"WHERE {CLAIMABLE_WHERE}{scope} AND run_at <= ? "
             f"AND crashes {self.crashes}{self.held[0]} ORDER BY priority DESC, run_at LIMIT ?",
             (*queues, *queues, self.now, *self.held[1], size)).fetchall()
         if self.settle(direct, size):
@@ -257,12 +260,12 @@ class _Stream(Stream):
         levels = conn.execute(
             f"WITH RECURSIVE level(p) AS ("
             f"SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE}{scope}) "
+            f"WHERE {CLAIMABLE_WHERE}{scope}) "
             f"UNION ALL SELECT (SELECT max(priority) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE}{scope} AND priority < level.p) "
+            f"WHERE {CLAIMABLE_WHERE}{scope} AND priority < level.p) "
             f"FROM level WHERE level.p IS NOT NULL) "
             f"SELECT p, (SELECT min(run_at) FROM runner_job INDEXED BY {index} "
-            f"WHERE {WAITING_WHERE}{scope} AND priority = level.p) "
+            f"WHERE {CLAIMABLE_WHERE}{scope} AND priority = level.p) "
             f"FROM level WHERE p IS NOT NULL", (*queues, *queues, *queues)
         ).fetchall()
         found: list[Candidate] = []
@@ -278,7 +281,7 @@ class _Stream(Stream):
                     break
             rows = conn.execute(
                 f"SELECT rowid, task, concurrency_key, run_at, queue FROM runner_job INDEXED BY "
-                f"{index} WHERE {WAITING_WHERE}{scope} AND priority = ? "
+                f"{index} WHERE {CLAIMABLE_WHERE}{scope} AND priority = ? "
                 f"AND run_at <= ? AND crashes {self.crashes}{self.held[0]} "
                 f"ORDER BY run_at LIMIT ?",
                 (*queues, level, self.now, *self.held[1], size)).fetchall()
@@ -383,8 +386,8 @@ def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: Budget)
         parts.append(
             f"SELECT * FROM (SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE {WAITING_WHERE} AND queue = ?) FROM runner_job INDEXED BY "
-            f"runner_job_queue_claim WHERE {WAITING_WHERE} AND queue = ? "
+            f"WHERE {CLAIMABLE_WHERE} AND queue = ?) FROM runner_job INDEXED BY "
+            f"runner_job_queue_claim WHERE {CLAIMABLE_WHERE} AND queue = ? "
             f"AND run_at <= ? AND crashes {stream.crashes}{held_sql} "
             f"ORDER BY priority DESC, run_at LIMIT ?)")
         params += [stream.queues[0], stream.queues[0], stream.now, *held_params, stream.size]

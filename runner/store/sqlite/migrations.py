@@ -36,7 +36,10 @@ from runner.store.tables import Event, Job, JobTotal, create_table_sql
 #: comparisons (see runner.store.sqlite.conditions), not by an IN list; so do the CHECKs
 #: of ``runner_job`` and ``runner_event`` (both tables are copied into new ones).
 #: 5: ``runner_worker.clock_offset``, how far each worker's clock is from the store's.
-SCHEMA_VERSION = 5
+#: 6: ``runner_job.parked`` and ``runner_room``: waiting jobs a concurrency limit holds back
+#: leave the claim indexes (whose condition adds ``parked IS NULL``) until their limit has
+#: room (runner.store.parking).
+SCHEMA_VERSION = 6
 
 
 def _add_concurrency_key(conn: sqlite3.Connection) -> None:
@@ -91,6 +94,17 @@ def _to_5(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE runner_worker ADD COLUMN clock_offset REAL")
 
 
+def _to_6(conn: sqlite3.Connection) -> None:
+    """``runner_job.parked`` (a nullable column: no row to rewrite), and the claim indexes
+    dropped, for ``create_schema`` to make them anew with ``parked IS NULL`` in their
+    condition (no job is parked yet, so every waiting job is in them again)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_job)")}
+    if "parked" not in columns:
+        conn.execute("ALTER TABLE runner_job ADD COLUMN parked TEXT")
+    for name in ("runner_job_claim", "runner_job_queue_claim"):
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+
 def _rebuild(conn: sqlite3.Connection, model: type[Model]) -> None:
     """Copy a table into a new one made from its model, keeping every rowid.
 
@@ -115,7 +129,7 @@ def _rebuild(conn: sqlite3.Connection, model: type[Model]) -> None:
 
 #: target version -> the step that migrates a file from the version before it.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    2: _add_concurrency_key, 3: _to_3, 4: _to_4, 5: _to_5}
+    2: _add_concurrency_key, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6}
 
 
 def recorded_version(conn: sqlite3.Connection) -> int | None:

@@ -12,7 +12,13 @@ import sqlite3
 
 from runner.store.rows import DISPATCH_TASK, AttemptError, JobRow, LogRow  # noqa: F401 - re-exported
 from runner.store.sqlite import counters, migrations
-from runner.store.sqlite.conditions import FUTURE_WHERE, NOT_WAITING, WAITING_WHERE
+from runner.store.sqlite.conditions import (
+    CLAIMABLE_WHERE,
+    FUTURE_WHERE,
+    NOT_WAITING,
+    WAITING_WHERE,
+)
+from runner.store.sqlite.transitions import parking
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -40,8 +46,9 @@ SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 #: name with ``INDEXED BY``. The tables come from the models of runner.store.tables.
 INDEXES = [
     # The claim: best priority first, then oldest due time, among waiting jobs only.
+    # Parked jobs (held back by a concurrency limit) are left out: runner.store.parking.
     f"""CREATE INDEX IF NOT EXISTS runner_job_claim ON runner_job
-        (priority DESC, run_at) WHERE {WAITING_WHERE}""",
+        (priority DESC, run_at) WHERE {CLAIMABLE_WHERE}""",
     # Jobs that were running when a worker died run alone (see JobStorage._claim).
     f"""CREATE INDEX IF NOT EXISTS runner_job_suspect ON runner_job
         (priority DESC, run_at) WHERE crashes > 0 AND {WAITING_WHERE}""",
@@ -49,8 +56,11 @@ INDEXES = [
     # level by level of priority, oldest due first (see runner.store.sqlite.limits).
     # Also every per-queue read of the backlog (count, oldest, drop_oldest), and with
     # ``state`` last, per-state counts of waiting jobs without reading a row.
+    # Parked jobs are in runner_job_parked_queue, of the same shape: a read of a queue's
+    # whole backlog reads both.
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
-        (queue, priority DESC, run_at, state) WHERE {WAITING_WHERE}""",
+        (queue, priority DESC, run_at, state) WHERE {CLAIMABLE_WHERE}""",
+    *parking.INDEXES,
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     # History by state and by task, newest first. Waiting jobs are left out, so an
@@ -101,6 +111,7 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
     # Lifetime counters per task and queue (see runner.store.sqlite.counters).
     *counters.TRIGGERS,
+    *parking.TRIGGERS,
 ]
 
 #: Every statement that creates the schema, tables first.

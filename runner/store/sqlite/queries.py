@@ -10,9 +10,16 @@ from __future__ import annotations
 import time
 
 from runner.store.rows import JobFilter, QueueDepth, WorkerRow, found_job  # noqa: F401 - re-exported
-from runner.store.sqlite.conditions import FUTURE_WHERE, NOT_WAITING, WAITING_WHERE, holding
+from runner.store.sqlite.conditions import (
+    CLAIMABLE_WHERE,
+    FUTURE_WHERE,
+    NOT_WAITING,
+    WAITING_WHERE,
+    holding,
+)
 from runner.store.sqlite.db import Database, contains_pattern, lookup_id
 from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
+from runner.store.sqlite.transitions.parking import PARKED_WHERE
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,
@@ -146,7 +153,9 @@ def queue_depths(db: Database, now: float | None = None) -> list[QueueDepth]:
         f"SELECT queue, sum({WAITING_WHERE}), sum(state = {EXECUTING_SQL}), "
         f"min(CASE WHEN {WAITING_WHERE} AND run_at <= ? THEN run_at END) FROM ("
         f"SELECT queue, state, run_at FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE {WAITING_WHERE} UNION ALL SELECT queue, state, run_at "
+        f"WHERE {CLAIMABLE_WHERE} UNION ALL SELECT queue, state, run_at "
+        f"FROM runner_job INDEXED BY runner_job_parked_queue WHERE {PARKED_WHERE} "
+        f"UNION ALL SELECT queue, state, run_at "
         f"FROM runner_job INDEXED BY runner_job_lease WHERE state = {EXECUTING_SQL}) "
         f"GROUP BY queue ORDER BY queue", (at,))
     return [QueueDepth(q, int(w or 0), int(r or 0), None if o is None else max(0.0, at - o))
@@ -175,16 +184,19 @@ def job_payload(db: Database, job_id: str) -> bytes | None:
 
 def waiting_size(db: Database, *, now: float, due: bool) -> int:
     """Waiting jobs due by ``now`` (``due``) or due later (huey's queue and schedule sizes)."""
+    compare = "<=" if due else ">"
     return db.query(
-        f"SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
-        f"WHERE {WAITING_WHERE} AND run_at {'<=' if due else '>'} ?", (now,))[0][0]
+        f"SELECT (SELECT count(*) FROM runner_job INDEXED BY runner_job_claim "
+        f"WHERE {CLAIMABLE_WHERE} AND run_at {compare} ?1) + (SELECT count(*) FROM "
+        f"runner_job INDEXED BY runner_job_parked WHERE {PARKED_WHERE} AND run_at {compare} ?1)",
+        (now,))[0][0]
 
 
 def waiting_payloads(db: Database, *, now: float, due: bool, limit: int | None) -> list[bytes]:
     """Payloads of waiting jobs due by ``now`` in claim order, or due later by time."""
     if due:
-        rows = db.query(
-            f"SELECT data FROM runner_job INDEXED BY runner_job_claim WHERE "
+        rows = db.query(  # parked jobs too: no one index holds them all
+            f"SELECT data FROM runner_job WHERE "
             f"{WAITING_WHERE} AND run_at <= ? ORDER BY priority DESC, run_at LIMIT ?",
             (now, limit or -1))
     else:

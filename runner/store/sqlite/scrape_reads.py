@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 
 from runner.store.sqlite.backlog import OLDEST_WAITING
-from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING
 from runner.store.sqlite.counters import read_backpressure, read_totals
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.sqlite.pauses import list_pauses
+from runner.store.sqlite.transitions.parking import PARKED_WHERE, QUEUE_PARKED
 from runner.store.states import DEAD_SQL, EXECUTING_SQL, WorkerState, sql_is
 from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
 
@@ -31,13 +32,14 @@ def read_database(db: Database, *, now: float | None = None,
     running = dict(db.query(
         "SELECT queue, count(*) FROM (SELECT queue FROM runner_job INDEXED BY runner_job_lease "
         f"WHERE state = {EXECUTING_SQL} LIMIT {COUNT_LIMIT}) GROUP BY queue"))
-    waiting = (f"FROM runner_job INDEXED BY runner_job_queue_claim WHERE queue = ? "
-               f"AND {WAITING_WHERE}")
+    waiting = (f"FROM runner_job INDEXED BY runner_job_queue_claim WHERE queue = ?1 "
+               f"AND {CLAIMABLE_WHERE}")
     names = sorted({t.queue for t in totals} | set(running) | set(waiting_queues(db)))
     queues = []
     for queue in names:
-        due = _capped_count(db, f"SELECT 1 {waiting} AND run_at <= ?", (queue, at))
-        later = _capped_count(db, f"SELECT 1 {waiting} AND run_at > ?", (queue, at))
+        due = _capped_count(db, f"SELECT 1 {waiting} AND run_at <= ?2 UNION ALL "
+                                f"SELECT 1 FROM {QUEUE_PARKED} AND run_at <= ?2", (queue, at))
+        later = _capped_count(db, f"SELECT 1 {waiting} AND run_at > ?2", (queue, at))
         (oldest,) = db.query(OLDEST_WAITING, (queue,))[0]
         age = max(0.0, at - oldest) if oldest is not None and oldest <= at else 0.0
         queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
@@ -55,8 +57,11 @@ def read_database(db: Database, *, now: float | None = None,
 
 def waiting_queues(db: Database) -> list[str]:
     """Queues with waiting jobs: one index seek per queue, however many jobs wait."""
-    index = f"runner_job INDEXED BY runner_job_queue_claim WHERE {WAITING_WHERE}"
-    return [q for (q,) in db.query(
-        f"WITH RECURSIVE q(name) AS (SELECT min(queue) FROM {index} UNION ALL "
-        f"SELECT (SELECT min(queue) FROM {index} AND queue > q.name) FROM q "
-        f"WHERE q.name IS NOT NULL) SELECT name FROM q WHERE name IS NOT NULL")]
+    names: set[str] = set()
+    for index in (f"runner_job INDEXED BY runner_job_queue_claim WHERE {CLAIMABLE_WHERE}",
+                  f"runner_job INDEXED BY runner_job_parked_queue WHERE {PARKED_WHERE}"):
+        names.update(q for (q,) in db.query(
+            f"WITH RECURSIVE q(name) AS (SELECT min(queue) FROM {index} UNION ALL "
+            f"SELECT (SELECT min(queue) FROM {index} AND queue > q.name) FROM q "
+            f"WHERE q.name IS NOT NULL) SELECT name FROM q WHERE name IS NOT NULL"))
+    return sorted(names)

@@ -29,7 +29,7 @@ from operator import itemgetter
 
 from runner.flow import weighted_next, weighted_step
 from runner.store.claim_budget import Budget
-from runner.store.sqlite.conditions import WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 
 #: The columns a claim returns, as the one-statement claim of
 #: :func:`runner.store.sqlite.transitions.claim` does; with a limit per key, the key
@@ -117,7 +117,7 @@ def _claim(names: Sequence[str], owed: Sequence[int], now: float, crashes: str,
             continue
         parts.append(
             f"SELECT * FROM (SELECT rowid FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE {WAITING_WHERE} AND queue = ? AND run_at <= ? AND crashes {crashes}"
+            f"WHERE {CLAIMABLE_WHERE} AND queue = ? AND run_at <= ? AND crashes {crashes}"
             f"{held_sql} ORDER BY priority DESC, run_at LIMIT ?)")
         params += [queue, now, *held_params, n]
     rows = take(" UNION ALL ".join(parts), params,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from runner.store.rows import FailureRow  # noqa: F401 - re-exported
 from runner.store.sqlite.backlog import OLDEST_WAITING
-from runner.store.sqlite.conditions import NOT_WAITING, WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import index_hint
 from runner.store.sqlite.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
 from runner.store.sqlite.queries import JobFilter, job_where, state_counts, state_is
+from runner.store.sqlite.transitions.parking import PARKED_WHERE, QUEUE_PARKED
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,
@@ -86,20 +87,22 @@ def queue_oldest(db: Database, now: float) -> list[tuple[str, float | None]]:
     found: list[tuple[str, float | None]] = []
     after = ""
     while True:
-        rows = db.query(f"SELECT queue FROM runner_job INDEXED BY runner_job_queue_claim "
-                        f"WHERE {WAITING_WHERE} AND queue > ? ORDER BY queue LIMIT 1",
-                        (after,))
-        if not rows:
+        (after,) = db.query(
+            f"SELECT min(q) FROM (SELECT (SELECT min(queue) FROM runner_job INDEXED BY "
+            f"runner_job_queue_claim WHERE {CLAIMABLE_WHERE} AND queue > ?1) AS q "
+            f"UNION ALL SELECT (SELECT min(queue) FROM runner_job INDEXED BY "
+            f"runner_job_parked_queue WHERE {PARKED_WHERE} AND queue > ?1))", (after,))[0]
+        if after is None:
             return found
-        after = rows[0][0]
         first = db.query(OLDEST_WAITING, (after,))[0][0]
         found.append((after, first if first is not None and first <= now else None))
 
 
 def waiting_in_queue(db: Database, queue: str) -> int:
     """Waiting jobs of one queue, read through its partial index."""
-    return db.query(f"SELECT count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-                    f"WHERE queue = ? AND {WAITING_WHERE}", (queue,))[0][0]
+    return db.query(f"SELECT (SELECT count(*) FROM runner_job INDEXED BY "
+                    f"runner_job_queue_claim WHERE queue = ?1 AND {CLAIMABLE_WHERE}) "
+                    f"+ (SELECT count(*) FROM {QUEUE_PARKED})", (queue,))[0][0]
 
 
 def running_per_queue(db: Database) -> dict[str, int]:
@@ -127,7 +130,9 @@ def unfinished_by_queue(db: Database) -> list[tuple[str, str, int]]:
     """
     return db.query(
         f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE {WAITING_WHERE} GROUP BY queue, state UNION ALL "
+        f"WHERE {CLAIMABLE_WHERE} GROUP BY queue, state UNION ALL "
+        f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_parked_queue "
+        f"WHERE {PARKED_WHERE} GROUP BY queue, state UNION ALL "
         f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
         f"WHERE state IN {UNFINISHED_SQL} AND {NOT_WAITING} GROUP BY queue, state")
 

@@ -13,6 +13,7 @@ from runner.store.postgres.counting import (
     COMPLETED_COLUMNS,
     add_to,
 )
+from runner.store.postgres.transitions import parking
 from runner.store.postgres.transitions.values import (
     _AVAILABLE,
     _COMPLETED,
@@ -48,10 +49,13 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
               "queues": list(queues), "waiting": _WAITING,
               "paused_queues": paused_queues, "paused_tasks": paused_tasks}
     # Jobs that were running when a worker died are few: their own index, any filter.
-    revocations, suspect = conn.execute(
+    revocations, suspect, room = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE key LIKE 'r:%%' OR key LIKE 'rt:%%'), "
         "EXISTS (SELECT 1 FROM runner_job WHERE state = ANY(%(waiting)s) "
-        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql}{paused_sql})", params).fetchone()
+        f"AND crashes > 0 AND run_at <= %(now)s{queue_sql}{paused_sql}), "
+        "EXISTS (SELECT 1 FROM runner_room)", params).fetchone()
+    if room:  # a limit that parked jobs may have room: let the next ones out first
+        parking.let_out(conn)
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
     params["want"] = 1 if suspect else want
@@ -69,6 +73,8 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
                 (now, owner, now + lease_seconds, choice.ids, _WAITING)).fetchall()
             rank = {job_id: n for n, job_id in enumerate(choice.ids)}
             rows.sort(key=lambda r: rank[r[0]])
+        # After the claim's own rows are executing: they count towards the limits too.
+        parking.park(conn, choice.parking, limits or FlowLimits())
         return ClaimResult([Claimed(r[0], bytes(r[1]), r[2], now) for r in rows],
                            choice.next_due, bool(suspect), bool(revocations),
                            {r[0]: (r[3], r[4]) for r in rows}, choice.full)
@@ -110,7 +116,7 @@ def pick_due(queues: str | None, waiting: str) -> str:
     another claim holds: of every queue (``queues`` None), or of each queue of the
     array ``queues`` read in its own range of the queue's claim index and merged.
     ``waiting`` is the condition on ``state`` of a waiting job."""
-    due = f"state {waiting} AND run_at <= %(now)s AND crashes = 0"
+    due = f"state {waiting} AND parked IS NULL AND run_at <= %(now)s AND crashes = 0"
     if queues is None:
         return (f"SELECT id FROM runner_job WHERE {due} ORDER BY priority DESC, run_at "
                 f"LIMIT %(want)s FOR UPDATE SKIP LOCKED")
@@ -125,7 +131,7 @@ def earliest_waiting(queues: str, waiting: str) -> str:
     read queue by queue from the start of its range of ``runner_job_queue_waiting``:
     never the jobs due later. ``waiting`` is the condition on ``state`` of a waiting job."""
     return (f"(SELECT min(first.run_at) FROM unnest({queues}) AS q(name) CROSS JOIN LATERAL "
-            f"(SELECT run_at FROM runner_job WHERE state {waiting} "
+            f"(SELECT run_at FROM runner_job WHERE state {waiting} AND parked IS NULL "
             f"AND queue = q.name ORDER BY run_at LIMIT 1) first)")
 
 
@@ -165,8 +171,8 @@ def claim_at_once(conn: psycopg.Connection, *, now: float, owner: str, lease_sec
         # or of each queue's range of it for a worker of some queues.
         ends = []
         for order in ("DESC", "ASC"):
-            top = (f"SELECT priority FROM runner_job WHERE state IN {_WAITING_IN}"
-                   f"{{}} ORDER BY priority {order} LIMIT 1")
+            top = (f"SELECT priority FROM runner_job WHERE state IN {_WAITING_IN} "
+                   f"AND parked IS NULL{{}} ORDER BY priority {order} LIMIT 1")
             ends.append(f"({top.format('')})" if not queues else
                         f"(SELECT {'max' if order == 'DESC' else 'min'}(e.priority) FROM "
                         f"unnest(%(queues)s::text[]) AS q(name) CROSS JOIN LATERAL "

@@ -11,9 +11,10 @@ from runner.flow import FlowLimits
 from runner.store.job_rows import Claimed
 from runner.store.rows import ClaimResult
 from runner.store.sqlite.backlog import RUN_AT_EDGES, best_due
-from runner.store.sqlite.conditions import WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, WAITING_WHERE
 from runner.store.sqlite.limits import Taken, choose_limited
 from runner.store.sqlite.pauses import PAUSED_SQL, paused_sets
+from runner.store.sqlite.transitions import parking
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,11 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     queue_sql, params = _queue_filter(queues)
     flow = limits is not None and bool(limits.limited or limits.weights)
     aging = limits is not None and not flow and limits.aging > 0
-    revocations, any_paused, suspect, *spread = conn.execute(
+    revocations, any_paused, suspect, room, *spread = conn.execute(
         _look_sql(queue_sql, aging, len(queues)),
         (now, *params, *(params * 2 if aging else ()))).fetchone()
+    if room:  # a limit that parked jobs may have room: let the next ones out first
+        parking.let_out(conn)
     if suspect and busy:
         return ClaimResult([], None, True, bool(revocations))  # let the jobs in flight finish
     revocations = bool(revocations)
@@ -95,7 +98,7 @@ def _pick(queues: Sequence[str], now: float, suspect: bool,
                 f"ORDER BY priority DESC, run_at LIMIT ?", (now, *params, want))
     if not queues:
         return (f"SELECT rowid FROM runner_job INDEXED BY runner_job_claim WHERE "
-                f"{WAITING_WHERE} AND run_at <= ? AND crashes = 0 "
+                f"{CLAIMABLE_WHERE} AND run_at <= ? AND crashes = 0 "
                 f"ORDER BY priority DESC, run_at LIMIT ?", (now, want))
     return (best_due(len(queues), " AND crashes = 0"),
             (*(part for q in queues for part in (q, now, want)), want))
@@ -135,26 +138,28 @@ def claim_rowids(conn: sqlite3.Connection, lease: tuple[float, str, float], sele
 
 #: What a claim reads before it takes jobs, in one statement: whether any revocation
 #: exists (huey's revocation checks are skipped while none does), whether anything is
-#: paused (only then are the pauses read), and whether a suspect is due. A suspect
+#: paused (only then are the pauses read), whether a suspect is due, and whether a
+#: limit that parked jobs may have room (runner.store.parking). A suspect
 #: of a paused queue or task does not count, so its test leaves them out in SQL.
 _LOOK = (
     "SELECT EXISTS (SELECT 1 FROM runner_kv WHERE (key >= 'r:' AND key < 'r;') "
     "OR (key >= 'rt:' AND key < 'rt;')), "
     "EXISTS (SELECT 1 FROM runner_pause WHERE paused = 1), "
     f"EXISTS (SELECT 1 FROM runner_job INDEXED BY runner_job_suspect WHERE "
-    f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{{queues}}{PAUSED_SQL})")
+    f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{{queues}}{PAUSED_SQL}), "
+    "EXISTS (SELECT 1 FROM runner_room)")
 #: With aging on and no other limit: the highest and lowest priority waiting, read by
 #: the claim index from either end. (Anything paused sends the claim to the flow claim
 #: whatever the spread, so pauses are not read here.)
 _SPREAD = (
     f", (SELECT max(priority) FROM runner_job INDEXED BY runner_job_claim WHERE "
-    f"{WAITING_WHERE}), "
+    f"{CLAIMABLE_WHERE}), "
     f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_claim WHERE "
-    f"{WAITING_WHERE})")
+    f"{CLAIMABLE_WHERE})")
 #: The same for a worker of some queues: each queue's ends, one seek each (the
 #: parameters name each queue twice).
 _QUEUE_LEVEL = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
-                f"WHERE {WAITING_WHERE} AND queue = ?)")
+                f"WHERE {CLAIMABLE_WHERE} AND queue = ?)")
 
 
 @functools.lru_cache(maxsize=64)

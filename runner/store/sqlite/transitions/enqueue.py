@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from runner.store.job_rows import Enqueued, NewJob, QueueBound, queue_full
-from runner.store.sqlite.conditions import WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 from runner.store.sqlite.counters import (
     count_backpressure,
     count_enqueued,
@@ -14,6 +14,7 @@ from runner.store.sqlite.counters import (
 )
 from runner.store.sqlite.multirow import insert_rows, insert_sql
 from runner.store.sqlite.transitions.by_hand import CANCEL_TIMES
+from runner.store.sqlite.transitions.parking import PARKED_WHERE
 from runner.store.sqlite.unique_keys import unique_duplicates
 
 
@@ -151,14 +152,20 @@ def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
     excess = waiting - bound.max_size
     if excess <= 0:
         return []
-    pick = (f"id IN (SELECT id FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE queue = ? AND {WAITING_WHERE} ORDER BY run_at, rowid LIMIT ?)")
-    count_where(conn, "cancelled", pick, (queue, excess))
+    # Parked jobs too (runner.store.parking): each index's oldest, then the oldest of both.
+    pick = (f"rowid IN (SELECT rowid FROM (SELECT * FROM (SELECT rowid, run_at "
+            f"FROM runner_job INDEXED BY runner_job_queue_claim WHERE queue = ? AND "
+            f"{CLAIMABLE_WHERE} ORDER BY run_at, rowid LIMIT ?) UNION ALL SELECT * FROM "
+            f"(SELECT rowid, run_at FROM runner_job INDEXED BY runner_job_parked_queue "
+            f"WHERE queue = ? AND {PARKED_WHERE} ORDER BY run_at, rowid LIMIT ?)) "
+            f"ORDER BY run_at, rowid LIMIT ?)")
+    picked = (queue, excess, queue, excess, excess)
+    count_where(conn, "cancelled", pick, picked)
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
               "drop_oldest)")
     ids = [r[0] for r in conn.execute(
         f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=? WHERE {pick} "
-        f"RETURNING id", (now, reason, queue, excess)).fetchall()]
+        f"RETURNING id", (now, reason, *picked)).fetchall()]
     count_backpressure(conn, queue, dropped=len(ids))
     return ids
 
