@@ -283,3 +283,35 @@ def test_a_key_held_by_a_runner_in_another_schema_holds_nothing_back(url):
         claimed = store.claim(now=T0, owner="h1:1:1", lease_seconds=30, want=5,
                               limits=FlowLimits(key_concurrency={"sync": 1})).claimed
         assert [c.id for c in claimed] == [wanted.id]
+
+
+def test_a_version_5_database_gets_parking_and_keeps_its_waiting_jobs(url):
+    store = _store(url)
+    keyed = [job(T0 - 10 + n, task="sync", concurrency_key="big") for n in range(5)]
+    store.enqueue(keyed, now=T0 - 10)
+    store.db.write(lambda c: c.execute(
+        "DROP TRIGGER runner_job_room_update ON runner_job; "
+        "DROP TRIGGER runner_job_room_delete ON runner_job; "
+        "DROP TRIGGER runner_job_unpark_changed ON runner_job; "
+        "DROP INDEX runner_job_parked; DROP INDEX runner_job_claim; "
+        "DROP INDEX runner_job_queue_claim; DROP TABLE runner_room; "
+        "ALTER TABLE runner_job DROP COLUMN parked; "
+        f"CREATE INDEX runner_job_claim ON runner_job (priority DESC, run_at) "
+        f"WHERE state IN {WAITING_SQL}; "
+        f"CREATE INDEX runner_job_queue_claim ON runner_job (queue, priority DESC, run_at) "
+        f"WHERE state IN {WAITING_SQL}; "
+        "UPDATE runner_meta SET value = '5' WHERE key = 'schema'"))
+    forget(store.db)
+    prepare(store.db)
+    assert store.db.query("SELECT value FROM runner_meta WHERE key = 'schema'")[0][0] == str(
+        SCHEMA_VERSION)
+    definition = store.db.query("SELECT pg_get_indexdef('runner_job_claim'::regclass)")[0][0]
+    assert "parked IS NULL" in definition
+    limits = FlowLimits(key_concurrency={"sync": 1})
+    first = store.claim(now=T0, owner="h:1:1", lease_seconds=30, want=3, limits=limits)
+    assert [c.id for c in first.claimed] == [keyed[0].id]
+    assert store.db.query("SELECT count(*) FROM runner_job WHERE parked IS NOT NULL")[0][0] == 4
+    store.complete([Ack(keyed[0].id, 1, T0, T0)])
+    again = store.claim(now=T0, owner="h:1:1", lease_seconds=30, want=3, limits=limits)
+    assert [c.id for c in again.claimed] == [keyed[1].id]
+    store.db.close()

@@ -11,7 +11,8 @@ import pytest
 
 from runner.config import DatabaseSection
 from runner.errors import EX_CONFIG, EX_TEMPFAIL, SchemaTooNew, SchemaTooOld
-from runner.store.job_rows import NewJob
+from runner.flow import FlowLimits
+from runner.store.job_rows import Ack, NewJob
 from runner.store.sqlite import SqliteStore, migrations, schema
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING
 from runner.store.sqlite.db import Database
@@ -399,3 +400,39 @@ def test_a_process_opening_a_file_another_is_migrating_waits_for_it_and_does_not
         assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
             "default": 3, "other": 1}
     conn.close()
+
+
+def test_a_version_5_file_gets_parking_and_keeps_its_waiting_jobs(tmp_path):
+    path = _open(tmp_path / "v5.db").path
+    keyed = [NewJob(f"key-{n}", "sync", "default", 0, b"x", None, 1, T0 - 10 + n,
+                    concurrency_key="big") for n in range(5)]
+    later = NewJob("later", "other", "default", 9, b"x", None, 1, T0 + 3600)
+    SqliteStore(_open(path)).enqueue([*keyed, later], now=T0 - 10)
+    with sqlite3.connect(path) as conn:  # as version 5 left it
+        for name in ("runner_job_room_update", "runner_job_room_delete",
+                     "runner_job_unpark_changed"):
+            conn.execute(f"DROP TRIGGER {name}")
+        for name in ("runner_job_parked", "runner_job_parked_queue", "runner_job_claim",
+                     "runner_job_queue_claim"):
+            conn.execute(f"DROP INDEX {name}")
+        waiting = "(state = 'available' OR state = 'scheduled' OR state = 'retrying')"
+        conn.execute(f"CREATE INDEX runner_job_claim ON runner_job (priority DESC, run_at) "
+                     f"WHERE {waiting}")
+        conn.execute(f"CREATE INDEX runner_job_queue_claim ON runner_job "
+                     f"(queue, priority DESC, run_at, state) WHERE {waiting}")
+        conn.execute("DROP TABLE runner_room")
+        conn.execute("ALTER TABLE runner_job DROP COLUMN parked")
+        conn.execute("UPDATE runner_meta SET value = '5' WHERE key = 'schema'")
+    conn.close()
+    store = SqliteStore(_open(path))
+    new = _open(tmp_path / "new.db").path
+    assert (_columns(path), _indexes(path)) == (_columns(new), _indexes(new))
+    limits = FlowLimits(key_concurrency={"sync": 1})
+    claimed = store.claim(now=T0, owner="h:1:1", lease_seconds=30, want=3, limits=limits)
+    assert [c.id for c in claimed.claimed] == ["key-0"]  # the others are held back, parked
+    counts = store.counts_by_state()
+    assert counts["available"] + counts["scheduled"] == 5  # four held back and "later"
+    store.complete([Ack("key-0", 1, T0, T0)])
+    claimed = store.claim(now=T0, owner="h:1:1", lease_seconds=30, want=3, limits=limits)
+    assert [c.id for c in claimed.claimed] == ["key-1"]
+    assert store.get_job("later").state == JobState.SCHEDULED
