@@ -20,8 +20,10 @@ among those heads, whatever the aging), so a parked job is claimable again
 exactly when its limit may have room, in its place in the order. A job let out
 that the limit still holds is parked again by the claim that reads it.
 
-A parked row that changes (state, queue, priority, due time, task or key) is let
-out by a trigger, so no other path needs to know of parking. A worker starting
+A parked job that leaves the waiting states (cancelled, discarded, deleted) is
+parked no more, by a trigger: it may come back by hand, and no room would let it
+out. One whose queue, priority or due time is changed by hand stays in its group,
+which lets out its best jobs by those. No other path needs to know of parking. A worker starting
 lets out every parked job (:meth:`release_parked`): its limits may be higher, or
 gone, and a job parked under the old ones would wait for room it already has.
 """

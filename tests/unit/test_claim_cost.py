@@ -76,6 +76,22 @@ SCENARIOS = {
         behind=lambda n: job(T0 - 1 + n * 0.01, queue=("mail", "sms")[n % 2]),
         limits=FlowLimits(task_concurrency={"other": 3}, aging=300),
         prepare=lambda store: store.set_pause("queue", "bulk", True, now=T0)),
+    # Jobs due tomorrow at a higher priority than the jobs due now (delayed, retrying).
+    "due-later-higher-priority": dict(
+        ahead=lambda n: job(T0 + 86_400 + n * 0.01, priority=10),
+        behind=lambda n: job(T0 - 1 + n * 0.01)),
+    "due-later-higher-priority-of-some-queues": dict(
+        ahead=lambda n: job(T0 + 86_400 + n * 0.01, priority=10, queue=("mail", "sms")[n % 2]),
+        behind=lambda n: job(T0 - 1 + n * 0.01, queue=("mail", "sms")[n % 2]),
+        queues=("mail", "sms")),
+    "due-later-higher-priority-with-limits": dict(
+        ahead=lambda n: job(T0 + 86_400 + n * 0.01, priority=10),
+        behind=lambda n: job(T0 - 1 + n * 0.01),
+        limits=FlowLimits(task_concurrency={"other": 3})),
+    "due-later-higher-priority-with-shares": dict(
+        ahead=lambda n: job(T0 + 86_400 + n * 0.01, priority=10, queue=("mail", "sms")[n % 2]),
+        behind=lambda n: job(T0 - 1 + n * 0.01, queue=("mail", "sms")[n % 2]),
+        limits=FlowLimits(weights={"mail": 2, "sms": 1})),
 }
 
 

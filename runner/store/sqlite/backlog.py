@@ -3,7 +3,8 @@
 That index orders a queue's waiting jobs by priority, then ``run_at``: the
 count of a queue's backlog is a range of it, its oldest job is found level by
 level of priority (one seek per level in use, not one per job), and the best
-due jobs of some queues are the best of each queue's range, merged. A read
+due jobs of some queues are the best of each queue's range, merged (read level
+by level: see "due jobs, level by level" below). A read
 over several queues never goes through the index of every queue's jobs
 (``runner_job_claim``) while other queues hold jobs: it would read theirs too.
 Jobs a concurrency limit parked (:mod:`runner.store.parking`) are in
@@ -12,6 +13,9 @@ both, a claim the first only.
 """
 
 from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
 
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 from runner.store.sqlite.transitions.parking import QUEUE_PARKED
@@ -49,15 +53,78 @@ RUN_AT_EDGES = (
     f"FROM level WHERE level.p IS NOT NULL")
 
 
-def best_due(count: int, condition: str = "") -> str:
-    """The rowids of the best due jobs of ``count`` queues, best first: per queue a range
-    of ``runner_job_queue_claim``, merged. Parameters, per queue: the queue, the time
-    due by, those of ``condition`` (SQL over the queue's rows), the number wanted; then
-    the number wanted of all."""
-    one = (f"SELECT rowid, priority, run_at FROM runner_job INDEXED BY runner_job_queue_claim "
-           f"WHERE {CLAIMABLE_WHERE} AND queue = ? AND run_at <= ?{condition} "
-           f"ORDER BY priority DESC, run_at LIMIT ?")
-    if count == 1:
-        return f"SELECT rowid FROM ({one}) LIMIT ?"
-    merged = " UNION ALL ".join([f"SELECT * FROM ({one})"] * count)
-    return f"SELECT rowid FROM ({merged}) ORDER BY priority DESC, run_at LIMIT ?"
+# -- due jobs, level by level ---------------------------------------------------------
+#
+# Jobs due later (delayed, retrying, scheduled) at a higher priority than the jobs due
+# now come first in the claim indexes: a read of "the best due jobs" in index order
+# passes over every one of them. So a claim reads the highest level of priority first
+# (its due jobs are a range of the index: a seek), and only when that gives fewer jobs
+# than it wants, each lower level in turn, found by seeks too.
+
+
+def top_level(index: str, scope: str = "") -> str:
+    """The condition "at the highest level of priority among the claimable jobs of
+    ``scope``" (SQL over ``index``; its parameters are those of ``scope``)."""
+    return (f"priority = (SELECT max(priority) FROM runner_job INDEXED BY {index} "
+            f"WHERE {CLAIMABLE_WHERE}{scope})")
+
+
+def levels_below(conn: sqlite3.Connection, index: str, scope: str, params: Sequence[object],
+                 below: int | None) -> list[int]:
+    """The levels of priority of the claimable jobs of ``scope`` below ``below`` (every
+    level but the highest when None), best first: one seek each."""
+    start = "" if below is None else " AND priority < ?"
+    first = [] if below is None else [below]
+    found = [p for (p,) in conn.execute(
+        f"WITH RECURSIVE level(p) AS (SELECT (SELECT max(priority) FROM runner_job "
+        f"INDEXED BY {index} WHERE {CLAIMABLE_WHERE}{scope}{start}) UNION ALL SELECT (SELECT "
+        f"max(priority) FROM runner_job INDEXED BY {index} WHERE {CLAIMABLE_WHERE}{scope} "
+        f"AND priority < level.p) FROM level WHERE level.p IS NOT NULL) "
+        f"SELECT p FROM level WHERE p IS NOT NULL", (*params, *first, *params))]
+    return found if below is not None else found[1:]
+
+
+def due_at(index: str, scope: str = "", condition: str = "") -> str:
+    """The rowids of the due jobs of one level of ``scope``, oldest first. Parameters:
+    those of ``scope``, the level, the time due by, those of ``condition``, how many."""
+    return (f"SELECT rowid FROM runner_job INDEXED BY {index} WHERE {CLAIMABLE_WHERE}{scope} "
+            f"AND priority = ? AND run_at <= ?{condition} ORDER BY run_at LIMIT ?")
+
+
+def best_due_rowids(conn: sqlite3.Connection, queues: Sequence[str], now: float, want: int,
+                    condition: str = "") -> list[int]:
+    """The rowids of the best ``want`` due jobs of ``queues``, best first: each queue's
+    highest level read in one statement, then the lower levels of a queue that gave
+    fewer than ``want``, and the whole merged."""
+    index, scope = "runner_job_queue_claim", " AND queue = ?"
+    one = (f"SELECT rowid, priority, run_at, queue FROM runner_job INDEXED BY {index} "
+           f"WHERE {CLAIMABLE_WHERE}{scope} AND {top_level(index, scope)} AND run_at <= ?"
+           f"{condition} ORDER BY run_at LIMIT ?")
+    found: dict[str, list[tuple]] = {q: [] for q in queues}
+    for row in conn.execute(" UNION ALL ".join([f"SELECT * FROM ({one})"] * len(queues)),
+                            [part for q in queues for part in (q, q, now, want)]):
+        found[row[3]].append(row)
+    for queue, rows in found.items():
+        if len(rows) < want:
+            below = rows[0][1] if rows else None
+            for level in levels_below(conn, index, scope, (queue,), below):
+                rows += conn.execute(
+                    f"SELECT rowid, priority, run_at, queue FROM runner_job INDEXED BY {index} "
+                    f"WHERE {CLAIMABLE_WHERE}{scope} AND priority = ? AND run_at <= ?"
+                    f"{condition} ORDER BY run_at LIMIT ?",
+                    (queue, level, now, want - len(rows))).fetchall()
+                if len(rows) >= want:
+                    break
+    merged = sorted((r for rows in found.values() for r in rows), key=lambda r: (-r[1], r[2]))
+    return [r[0] for r in merged[:want]]
+
+
+def due_below_top(conn: sqlite3.Connection, queue: str, now: float, condition: str) -> bool:
+    """Whether a job of ``queue`` below its highest level of priority is due by ``now``
+    (and meets ``condition``): level by level, a seek each."""
+    index, scope = "runner_job_queue_claim", " AND queue = ?"
+    return any(conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM runner_job INDEXED BY {index} WHERE "
+        f"{CLAIMABLE_WHERE}{scope} AND priority = ? AND run_at <= ?{condition})",
+        (queue, level, now)).fetchone()[0]
+        for level in levels_below(conn, index, scope, (queue,), None))

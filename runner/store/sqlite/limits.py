@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from runner.flow import FlowLimits, claim_order
 from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_rates
-from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER
+from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER, due_below_top, top_level
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.sqlite.shares import Take, take_shares
@@ -119,9 +119,14 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
               f"WHERE {CLAIMABLE_WHERE} AND queue = runner_queue.queue)")
     kind, params = "'w'", []
     if limits.weights:
+        # A job due at the queue's highest level of priority (a seek; reading on past
+        # jobs due later would read them all), else 'u' when lower levels may hold one.
+        this = " AND queue = runner_queue.queue"
         kind = (f"CASE WHEN EXISTS (SELECT 1 FROM runner_job INDEXED BY "
-                f"runner_job_queue_claim WHERE {CLAIMABLE_WHERE} AND queue = runner_queue.queue "
-                f"AND run_at <= ? AND crashes {crashes}) THEN 'd' ELSE 'w' END")
+                f"runner_job_queue_claim WHERE {CLAIMABLE_WHERE}{this} "
+                f"AND {top_level('runner_job_queue_claim', this)} "
+                f"AND run_at <= ? AND crashes {crashes}) THEN 'd' "
+                f"WHEN {levels.format('min')} < {levels.format('max')} THEN 'u' ELSE 'w' END")
         params.append(now)
     parts = [f"SELECT {kind}, queue, {levels.format('max')}, {levels.format('min')} "
              f"FROM runner_queue WHERE waiting > 0" if spread else
@@ -143,12 +148,13 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
     running = 0
     # As few columns as will do: Python's sqlite3 lets other threads run around each.
     for kind, name, value, extra in conn.execute(" UNION ALL ".join(parts), params):
-        if kind in ("w", "d"):
+        if kind in ("w", "d", "u"):
             if not queues or name in queues:
                 waiting.append(name)
                 if value != extra:
                     several.add(name)
-                if kind == "d":
+                if kind == "d" or (kind == "u" and due_below_top(conn, name, now,
+                                                                 f" AND crashes {crashes}")):
                     due.add(name)
         elif kind == "n":
             running = extra
@@ -224,10 +230,13 @@ class _Stream(Stream):
         self.rows = [c for c in self.rows if c.id not in self.taken]
 
     def settle(self, direct: list[tuple], size: int | None = None) -> bool:
-        """Take the rows of a read by best priority, oldest due first (with the lowest
-        priority waiting beside each); False when aging may reorder them (the stream
-        then reads by levels)."""
-        if self.aging > 0 and direct and direct[0][6] != direct[0][5]:
+        """Take the rows of a read of the highest level of priority, oldest due first
+        (with the lowest priority waiting beside each); False when aging may reorder
+        them, or when they are fewer than wanted and lower levels may hold more (the
+        stream then reads by levels)."""
+        several = not direct or direct[0][6] != direct[0][5]
+        short = len(direct) < (self.size if size is None else size)
+        if several and (self.aging > 0 or short):
             self.rows, self.complete = [], False
             return False
         self.rows = [Candidate(job_id, task, key, queue,
@@ -249,9 +258,9 @@ class _Stream(Stream):
             f"SELECT rowid, task, concurrency_key, run_at, queue, priority, "
             f"(SELECT min(priority) FROM runner_job INDEXED BY {index} "
             f"WHERE {CLAIMABLE_WHERE}{scope}) FROM runner_job INDEXED BY {index} "
-            f"WHERE {CLAIMABLE_WHERE}{scope} AND run_at <= ? "
-            f"AND crashes {self.crashes}{self.held[0]} ORDER BY priority DESC, run_at LIMIT ?",
-            (*queues, *queues, self.now, *self.held[1], size)).fetchall()
+            f"WHERE {CLAIMABLE_WHERE}{scope} AND {top_level(index, scope)} AND run_at <= ? "
+            f"AND crashes {self.crashes}{self.held[0]} ORDER BY run_at LIMIT ?",
+            (*queues, *queues, *queues, self.now, *self.held[1], size)).fetchall()
         if self.settle(direct, size):
             return
         # Every level of priority and its oldest job: the best that level can offer. A
@@ -374,6 +383,9 @@ def _choose_shared(conn: sqlite3.Connection, queues: Sequence[str], budget: Budg
     return chosen
 
 
+_TOP_OF_QUEUE = top_level("runner_job_queue_claim", " AND queue = ?")
+
+
 def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: Budget) -> None:
     """The first read of several one-queue streams, in one statement.
 
@@ -388,9 +400,10 @@ def _prime(conn: sqlite3.Connection, streams: Sequence[_Stream], budget: Budget)
             f"(SELECT min(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
             f"WHERE {CLAIMABLE_WHERE} AND queue = ?) FROM runner_job INDEXED BY "
             f"runner_job_queue_claim WHERE {CLAIMABLE_WHERE} AND queue = ? "
-            f"AND run_at <= ? AND crashes {stream.crashes}{held_sql} "
-            f"ORDER BY priority DESC, run_at LIMIT ?)")
-        params += [stream.queues[0], stream.queues[0], stream.now, *held_params, stream.size]
+            f"AND {_TOP_OF_QUEUE} AND run_at <= ? AND crashes {stream.crashes}{held_sql} "
+            f"ORDER BY run_at LIMIT ?)")
+        params += [stream.queues[0], stream.queues[0], stream.queues[0], stream.now,
+                   *held_params, stream.size]
     found: dict[str, list[tuple]] = {stream.queues[0]: [] for stream in streams}
     for row in conn.execute(" UNION ALL ".join(parts), params):
         found[row[4]].append(row)

@@ -29,6 +29,7 @@ from operator import itemgetter
 
 from runner.flow import weighted_next, weighted_step
 from runner.store.claim_budget import Budget
+from runner.store.sqlite.backlog import top_level
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 
 #: The columns a claim returns, as the one-statement claim of
@@ -36,6 +37,8 @@ from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 #: last. No more: Python's sqlite3 lets other threads run around every column it
 #: reads, and the worker's threads wait on this claim.
 RETURNING = "id, data, attempt, priority, run_at, task, queue"
+
+_TOP = top_level("runner_job_queue_claim", " AND queue = ?")
 
 #: Claims the rows a ``SELECT rowid`` picks (SQL, parameters, columns returned) and
 #: returns them: :func:`runner.store.sqlite.transitions.claim_rowids` under a lease.
@@ -94,6 +97,9 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
             conn.execute("RELEASE shares")
             return _finish(names, got, picks, after, budget, keyed)
         found = _claim(names, owed, now, crashes, held, take, keyed)
+        if any(len(rows) < n and _below(conn, names[i], rows)
+               for i, (rows, n) in enumerate(zip(found, owed, strict=True))):
+            break  # a lower level may hold due jobs: the one-by-one claim reads it
         for i, rows in enumerate(found):
             if len(rows) < owed[i]:
                 caps[i] = len(got[i]) + len(rows)
@@ -106,6 +112,17 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
     return None
 
 
+def _below(conn: sqlite3.Connection, queue: str, rows: list[tuple]) -> bool:
+    """Whether ``queue`` holds claimable jobs below the level its ``rows`` came from (or
+    below its highest, when none came)."""
+    ends = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
+            f"WHERE {CLAIMABLE_WHERE} AND queue = ?1)")  # a seek each, from either end
+    lowest, highest = conn.execute(f"SELECT {ends.format('min')}, {ends.format('max')}",
+                                   (queue,)).fetchone()
+    top = rows[0][3] if rows else highest
+    return lowest is not None and top is not None and lowest < top
+
+
 def _claim(names: Sequence[str], owed: Sequence[int], now: float, crashes: str,
            held: tuple[str, list], take: Take, keyed: bool) -> list[list[tuple]]:
     """Claim the ``owed`` best due jobs of each queue in one statement; rows per queue
@@ -115,11 +132,13 @@ def _claim(names: Sequence[str], owed: Sequence[int], now: float, crashes: str,
     for queue, n in zip(names, owed, strict=True):
         if n <= 0:
             continue
+        # The queue's highest level only: jobs due later at a higher priority than those
+        # due now would be read past one by one (runner.store.sqlite.backlog).
         parts.append(
             f"SELECT * FROM (SELECT rowid FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE {CLAIMABLE_WHERE} AND queue = ? AND run_at <= ? AND crashes {crashes}"
-            f"{held_sql} ORDER BY priority DESC, run_at LIMIT ?)")
-        params += [queue, now, *held_params, n]
+            f"WHERE {CLAIMABLE_WHERE} AND queue = ? AND {_TOP} AND run_at <= ? "
+            f"AND crashes {crashes}{held_sql} ORDER BY run_at LIMIT ?)")
+        params += [queue, queue, now, *held_params, n]
     rows = take(" UNION ALL ".join(parts), params,
                 RETURNING + (", concurrency_key" if keyed else ""))
     index = {q: i for i, q in enumerate(names)}

@@ -59,7 +59,8 @@ END $$"""
 
 #: A slot may open where a running job stops (whatever the path: outcome, cancel, lease
 #: recovery, delete), or where a waiting job a claim could take goes without starting
-#: (it may be the job let out for a slot). A parked row that changes is let out.
+#: (it may be the job let out for a slot). A parked job that leaves the waiting states is
+#: parked no more (it may come back by hand, and no room would let it out).
 TRIGGERS = [
     _ROOM,
     "DROP TRIGGER IF EXISTS runner_job_room_update ON runner_job",
@@ -74,9 +75,8 @@ TRIGGERS = [
         EXECUTE FUNCTION runner_job_room()""",
     _UNPARK,
     "DROP TRIGGER IF EXISTS runner_job_unpark_changed ON runner_job",
-    """CREATE TRIGGER runner_job_unpark_changed BEFORE UPDATE OF
-        state, queue, priority, run_at, task, concurrency_key ON runner_job FOR EACH ROW
-        WHEN (OLD.parked IS NOT NULL AND NEW.parked IS NOT NULL)
+    f"""CREATE TRIGGER runner_job_unpark_changed BEFORE UPDATE OF state ON runner_job
+        FOR EACH ROW WHEN (OLD.parked IS NOT NULL AND NEW.state NOT IN {WAITING_SQL})
         EXECUTE FUNCTION runner_job_unpark()""",
 ]
 

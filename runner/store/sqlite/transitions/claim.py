@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from runner.flow import FlowLimits
 from runner.store.job_rows import Claimed
 from runner.store.rows import ClaimResult
-from runner.store.sqlite.backlog import RUN_AT_EDGES, best_due
+from runner.store.sqlite.backlog import (
+    RUN_AT_EDGES,
+    best_due_rowids,
+    due_at,
+    levels_below,
+    top_level,
+)
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE, WAITING_WHERE
 from runner.store.sqlite.limits import Taken, choose_limited
 from runner.store.sqlite.pauses import PAUSED_SQL, paused_sets
@@ -72,9 +78,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         claimed = [Claimed(r[0], r[1], r[2], now) for r in rows]
         return ClaimResult(claimed, next_due, bool(suspect), revocations,
                            {r[0]: (r[5], r[6]) for r in rows}, choice.full)
-    pick, pick_params = _pick(queues, now, bool(suspect), 1 if suspect else want)
-    rows = claim_rowids(conn, lease, pick, pick_params,
-                        "id, data, attempt, priority, run_at, task, queue")
+    rows = _claim_due(conn, lease, queues, now, bool(suspect), 1 if suspect else want)
     next_due = None
     if not rows:
         next_due, latest = _edges(conn, queues)
@@ -85,23 +89,40 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
                        {r[0]: (r[5], r[6]) for r in rows})
 
 
-def _pick(queues: Sequence[str], now: float, suspect: bool,
-          want: int) -> tuple[str, tuple[object, ...]]:
-    """The ``SELECT rowid`` of the best due jobs of ``queues`` (all when empty), and its
-    parameters. A suspect is looked for among the few jobs that were running when a
-    worker died (their own index); other jobs in the claim index, each queue's range of
-    it when the worker takes some queues only."""
+_RETURNING = "id, data, attempt, priority, run_at, task, queue"
+_CLAIMS = "runner_job_claim"
+#: The due jobs of every queue at the highest level of priority, oldest first.
+_TOP_DUE = (f"SELECT rowid FROM runner_job INDEXED BY {_CLAIMS} WHERE {CLAIMABLE_WHERE} "
+            f"AND {top_level(_CLAIMS)} AND run_at <= ? AND crashes = 0 ORDER BY run_at LIMIT ?")
+
+
+def _claim_due(conn: sqlite3.Connection, lease: tuple[float, str, float],
+               queues: Sequence[str], now: float, suspect: bool, want: int) -> list[tuple]:
+    """Claim the best due jobs of ``queues`` (all when empty), up to ``want``.
+
+    A suspect is looked for among the few jobs that were running when a worker died
+    (their own index). Other jobs level by level of priority (:mod:`..backlog`): the
+    highest level's in one statement, which is all a claim of a busy queue reads; in
+    the claim index, or each queue's range of it when the worker takes some queues only.
+    """
     if suspect:
         queue_sql, params = _queue_filter(queues)
-        return (f"SELECT rowid FROM runner_job INDEXED BY runner_job_suspect WHERE "
-                f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{queue_sql} "
-                f"ORDER BY priority DESC, run_at LIMIT ?", (now, *params, want))
-    if not queues:
-        return (f"SELECT rowid FROM runner_job INDEXED BY runner_job_claim WHERE "
-                f"{CLAIMABLE_WHERE} AND run_at <= ? AND crashes = 0 "
-                f"ORDER BY priority DESC, run_at LIMIT ?", (now, want))
-    return (best_due(len(queues), " AND crashes = 0"),
-            (*(part for q in queues for part in (q, now, want)), want))
+        return claim_rowids(
+            conn, lease, f"SELECT rowid FROM runner_job INDEXED BY runner_job_suspect WHERE "
+            f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{queue_sql} "
+            f"ORDER BY priority DESC, run_at LIMIT ?", (now, *params, want), _RETURNING)
+    if queues:
+        ids = best_due_rowids(conn, queues, now, want, " AND crashes = 0")
+        return claim_rowids(conn, lease, ",".join("?" * len(ids)), ids, _RETURNING)
+    rows = claim_rowids(conn, lease, _TOP_DUE, (now, want), _RETURNING)
+    if len(rows) < want:
+        # All of the highest level's due jobs are taken: its level is the rows'.
+        for level in levels_below(conn, _CLAIMS, "", (), rows[0][3] if rows else None):
+            rows += claim_rowids(conn, lease, due_at(_CLAIMS, condition=" AND crashes = 0"),
+                                 (level, now, want - len(rows)), _RETURNING)
+            if len(rows) >= want:
+                break
+    return rows
 
 
 #: What :func:`_edges` says of a ``run_at`` that is not a number.

@@ -33,33 +33,41 @@ INDEXES = [
 ]
 
 
-def _room(row: str) -> str:
-    """Statements adding a slot to the groups of ``row`` (OLD) that hold parked jobs."""
-    group = (f"INSERT INTO runner_room (task, grp, slots) SELECT {row}.task, {{g}}, 1 "
-             f"WHERE {{when}}EXISTS (SELECT 1 FROM runner_job WHERE {PARKED_WHERE} "
-             f"AND task = {row}.task AND parked = {{g}}) "
+def _room(when: str) -> str:
+    """Statements adding a slot to the groups of the OLD row that hold parked jobs, when
+    ``when`` holds."""
+    group = (f"INSERT INTO runner_room (task, grp, slots) SELECT OLD.task, {{g}}, 1 "
+             f"WHERE {when} AND {{also}}EXISTS (SELECT 1 FROM runner_job WHERE {PARKED_WHERE} "
+             f"AND task = OLD.task AND parked = {{g}}) "
              f"ON CONFLICT (task, grp) DO UPDATE SET slots = slots + 1;")
-    return (group.format(g=f"'{TASK_GROUP}'", when="")
-            + group.format(g=f"'k' || {row}.concurrency_key",
-                           when=f"{row}.concurrency_key IS NOT NULL AND "))
+    return (group.format(g=f"'{TASK_GROUP}'", also="")
+            + group.format(g="'k' || OLD.concurrency_key",
+                           also="OLD.concurrency_key IS NOT NULL AND "))
 
 
+#: Whether the task of the OLD row has parked jobs: one seek, in the WHEN of the triggers
+#: below, so that a job finishing while none is parked (the drain) runs no statement.
+_ANY_PARKED = (f"EXISTS (SELECT 1 FROM runner_job INDEXED BY runner_job_parked "
+               f"WHERE {PARKED_WHERE} AND task = OLD.task)")
 #: A slot may open where a running job stops (whatever the path: outcome, cancel, lease
-#: recovery, delete), or where a waiting job a claim could take goes without starting
-#: (it may be the job let out for a slot). A parked row that changes is let out.
+#: recovery, delete), or where a waiting job a claim could take goes without starting (it
+#: may be the job let out for a slot). Cheapest test first: a claim fails the first.
+_STOPS = (f"NEW.state <> {EXECUTING_SQL} AND (OLD.state = {EXECUTING_SQL} "
+          f"OR (OLD.parked IS NULL AND {waiting('OLD.state')} AND NOT {waiting('NEW.state')}))")
+
+#: One trigger per statement kind (each row a trigger sees costs its WHEN): room as
+#: above, and a parked job that leaves the waiting states is parked no more (it may come
+#: back by hand, and no room would let it out).
 TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS runner_job_room_update AFTER UPDATE OF state ON runner_job
-        WHEN (OLD.state = {EXECUTING_SQL} AND NEW.state <> {EXECUTING_SQL})
-        OR (OLD.parked IS NULL AND {waiting('OLD.state')} AND NOT {waiting('NEW.state')}
-            AND NEW.state <> {EXECUTING_SQL})
-        BEGIN {_room('OLD')} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS runner_job_parking AFTER UPDATE OF state ON runner_job
+        WHEN OLD.parked IS NOT NULL OR ({_STOPS} AND {_ANY_PARKED})
+        BEGIN {_room(_STOPS)}
+        UPDATE runner_job SET parked = NULL WHERE rowid = NEW.rowid AND OLD.parked IS NOT NULL
+            AND NOT {waiting('NEW.state')}; END""",
     f"""CREATE TRIGGER IF NOT EXISTS runner_job_room_delete AFTER DELETE ON runner_job
-        WHEN OLD.state = {EXECUTING_SQL} OR (OLD.parked IS NULL AND {waiting('OLD.state')})
-        BEGIN {_room('OLD')} END""",
-    """CREATE TRIGGER IF NOT EXISTS runner_job_unpark_changed AFTER UPDATE OF
-        state, queue, priority, run_at, task, concurrency_key ON runner_job
-        WHEN OLD.parked IS NOT NULL AND NEW.parked IS NOT NULL
-        BEGIN UPDATE runner_job SET parked = NULL WHERE rowid = NEW.rowid; END""",
+        WHEN (OLD.state = {EXECUTING_SQL} OR (OLD.parked IS NULL AND {waiting('OLD.state')}))
+        AND {_ANY_PARKED}
+        BEGIN {_room('1')} END""",
 ]
 
 
