@@ -237,6 +237,11 @@ class Operations:
         if self.sink is not None:
             self.sink.configure(section)
         self.huey.update_settings(applied)
+        jobs = self.huey.jobs
+        if old.tasks != applied.tasks and jobs is not None:
+            # A task's limit may be higher now, or gone: jobs parked under the old one
+            # would wait for room they already have.
+            jobs.store.release_parked()
         self.housekeeper.reconfigure(applied)
         self.settings = applied
         logger.warning("settings reloaded from %s%s", new.path or "defaults",

@@ -409,8 +409,6 @@ def test_a_version_5_file_gets_parking_and_keeps_its_waiting_jobs(tmp_path):
     later = NewJob("later", "other", "default", 9, b"x", None, 1, T0 + 3600)
     SqliteStore(_open(path)).enqueue([*keyed, later], now=T0 - 10)
     with sqlite3.connect(path) as conn:  # as version 5 left it
-        for name in ("runner_job_parking", "runner_job_room_delete"):
-            conn.execute(f"DROP TRIGGER {name}")
         for name in ("runner_job_parked", "runner_job_parked_queue", "runner_job_claim",
                      "runner_job_queue_claim"):
             conn.execute(f"DROP INDEX {name}")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from runner.store.sqlite.conditions import WAITING_WHERE
 from runner.store.sqlite.counters import count_where
+from runner.store.sqlite.transitions import parking
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -30,7 +31,7 @@ def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
     """A finished or retrying job → ``available`` for one more attempt; returns rows changed."""
     return conn.execute(
         f"UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
-        f"max_attempts=attempt + 1, "
+        f"max_attempts=attempt + 1, parked=NULL, "
         f"reason=?, crashes=0 WHERE id=? AND state IN {sql_in(RETRYABLE)}",
         (now, reason, job_id)).rowcount
 
@@ -46,16 +47,19 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
             f"ORDER BY rowid LIMIT {int(limit)}")
     if verb == "retry":
         change = ("state='available', run_at=?, finished_at=NULL, max_attempts=attempt + 1, "
-                  "reason='retried by hand', crashes=0")
+                  "reason='retried by hand', crashes=0, parked=NULL")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
         change = f"state='cancelled', {CANCEL_TIMES}, reason='{reason}'"
     chosen = (*params, after, up_to)
     if verb != "retry":  # the same rows the update picks, in this transaction
         count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
-    return [r[0] for r in conn.execute(
+    changed = [r[0] for r in conn.execute(
         f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid",
         (now, *chosen)).fetchall()]
+    if changed and verb != "retry":
+        parking.room_everywhere(conn)
+    return changed
 
 
 def state_of(conn: sqlite3.Connection, job_id: str) -> JobState | None:
@@ -79,9 +83,12 @@ def discard(conn: sqlite3.Connection, job_id: str, *, now: float,
 def _cancel(conn: sqlite3.Connection, job_id: str, states: Sequence[JobState], now: float,
             reason: str) -> int:
     count_where(conn, "cancelled", f"id=? AND state IN {sql_in(states)}", (job_id,))
-    return conn.execute(
+    changed = conn.execute(
         f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=? "
         f"WHERE id=? AND state IN {sql_in(states)}", (now, reason, job_id)).rowcount
+    if changed:
+        parking.room_for(conn, [job_id])
+    return changed
 
 
 def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bool) -> int:
@@ -91,9 +98,12 @@ def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bo
     """
     compare = "<=" if due else ">"
     count_where(conn, "cancelled", f"{WAITING_WHERE} AND run_at {compare} ?", (now,))
-    return conn.execute(
+    changed = conn.execute(
         f"UPDATE runner_job SET state='cancelled', reason=?, {CANCEL_TIMES} "
         f"WHERE {WAITING_WHERE} AND run_at {compare} ?", (reason, now, now)).rowcount
+    if changed:
+        parking.room_everywhere(conn)
+    return changed
 
 
 def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: float) -> None:
@@ -102,6 +112,7 @@ def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: fl
         "UPDATE runner_job SET state = 'completed', finished_at = ?, "
         "reason = 'event dispatched by another dispatch job' WHERE id = ? "
         f"AND {WAITING_WHERE}", [(now, job_id) for job_id in job_ids])
+    parking.room_for(conn, job_ids)
 
 
 def prunable(completed_before: float, dead_before: float) -> tuple[str, tuple[float, float]]:

@@ -14,6 +14,7 @@ from runner.store.sqlite.counters import (
 )
 from runner.store.sqlite.multirow import insert_rows, insert_sql
 from runner.store.sqlite.transitions.by_hand import CANCEL_TIMES
+from runner.store.sqlite.transitions import parking
 from runner.store.sqlite.transitions.parking import PARKED_WHERE
 from runner.store.sqlite.unique_keys import unique_duplicates
 
@@ -167,6 +168,7 @@ def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
         f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=? WHERE {pick} "
         f"RETURNING id", (now, reason, *picked)).fetchall()]
     count_backpressure(conn, queue, dropped=len(ids))
+    parking.room_for(conn, ids)
     return ids
 
 
@@ -180,7 +182,8 @@ def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int 
     return conn.execute(
         "UPDATE runner_job SET state=?, task=?, queue=?, priority=?, data=?, args=?, "
         "max_attempts=attempt + ?, run_at=?, started_at=NULL, finished_at=NULL, reason=NULL, "
-        "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=?, event_id=?, "
+        "crashes=0, lease_owner=NULL, lease_expires_at=NULL, parked=NULL, unique_key=?, "
+        "event_id=?, "
         "schedule=?, concurrency_key=? WHERE id=? AND state IN ('completed','dead','cancelled')",
         ("scheduled" if job.run_at > now else "available", job.task, job.queue, job.priority,
          job.data, job.args, job.max_attempts, job.run_at, job.unique_key, job.event_id,

@@ -10,6 +10,7 @@ from runner.store.sqlite.counters import (
     count_completions,
     count_where,
 )
+from runner.store.sqlite.transitions import parking
 from runner.store.sqlite.transitions.enqueue import enqueue, rearm
 from runner.store.states import JobState
 
@@ -47,6 +48,7 @@ def complete(conn: sqlite3.Connection, acks: Sequence[Ack],
         count_completions(conn, acks)
     else:
         count_completions(conn, written, labels)
+    parking.room_for(conn, [a.job_id for a in acks])
 
 
 def write_follow_ups(conn: sqlite3.Connection, job_id: str,
@@ -146,6 +148,7 @@ def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureI
         "data=coalesce(?, data), started_at=coalesce(?, started_at), finished_at=?, "
         "lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
         (state.value, reason, run_at, data, failure.started_at, now, job_id))
+    parking.room_for(conn, [job_id])
 
 
 def cancel_attempt(conn: sqlite3.Connection, job_id: str, attempt: int | None, *, now: float,
@@ -158,6 +161,7 @@ def cancel_attempt(conn: sqlite3.Connection, job_id: str, attempt: int | None, *
     conn.execute(
         "UPDATE runner_job SET state='cancelled', reason=?, finished_at=?, lease_owner=NULL, "
         "lease_expires_at=NULL WHERE id=?", (reason, now, job_id))
+    parking.room_for(conn, [job_id])
     return True
 
 
@@ -165,10 +169,13 @@ def hand_back(conn: sqlite3.Connection, job_id: str, attempt: int | None, *, now
               reason: str | None) -> bool:
     """``executing`` → ``available``, the attempt counted (interrupted, or shutdown), while
     ``attempt`` is the one running. Returns whether it was written."""
-    return conn.execute(
+    handed = conn.execute(
         "UPDATE runner_job SET state='available', reason=?, run_at=?, "
         "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing' "
         "AND (attempt=? OR ? IS NULL)", (reason, now, job_id, attempt, attempt)).rowcount == 1
+    if handed:
+        parking.room_for(conn, [job_id])
+    return handed
 
 
 def release(conn: sqlite3.Connection, job_id: str, run_at: float) -> None:
@@ -177,6 +184,7 @@ def release(conn: sqlite3.Connection, job_id: str, run_at: float) -> None:
         "UPDATE runner_job SET state='scheduled', attempt=attempt-1, run_at=?, "
         "started_at=NULL, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
         (run_at, job_id))
+    parking.room_for(conn, [job_id])
 
 
 def unclaim(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
@@ -185,6 +193,7 @@ def unclaim(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
         "UPDATE runner_job SET state='available', attempt=attempt-1, lease_owner=NULL, "
         "lease_expires_at=NULL, started_at=NULL WHERE id=? AND state='executing'",
         [(job_id,) for job_id in job_ids])
+    parking.room_for(conn, job_ids)
 
 
 def set_progress(conn: sqlite3.Connection, job_id: str, done: float, total: float | None,

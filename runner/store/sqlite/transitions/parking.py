@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 from runner.store.parking import MOST_SLOTS, TASK_GROUP
 from runner.store.sqlite.conditions import waiting
-from runner.store.states import EXECUTING_SQL
 
-#: The condition of the parked jobs' indexes (a parked job is always waiting).
-PARKED_WHERE = "parked IS NOT NULL"
+#: The condition of the parked jobs' indexes: a parked job is waiting (one that left the
+#: waiting states keeps its mark, out of every index).
+PARKED_WHERE = f"parked IS NOT NULL AND {waiting()}"
 
 #: A queue's parked jobs (the first parameter is the queue), in the order of
 #: ``runner_job_queue_claim``.
@@ -33,42 +33,47 @@ INDEXES = [
 ]
 
 
-def _room(when: str) -> str:
-    """Statements adding a slot to the groups of the OLD row that hold parked jobs, when
-    ``when`` holds."""
-    group = (f"INSERT INTO runner_room (task, grp, slots) SELECT OLD.task, {{g}}, 1 "
-             f"WHERE {when} AND {{also}}EXISTS (SELECT 1 FROM runner_job WHERE {PARKED_WHERE} "
-             f"AND task = OLD.task AND parked = {{g}}) "
-             f"ON CONFLICT (task, grp) DO UPDATE SET slots = slots + 1;")
-    return (group.format(g=f"'{TASK_GROUP}'", also="")
-            + group.format(g="'k' || OLD.concurrency_key",
-                           also="OLD.concurrency_key IS NOT NULL AND "))
+#: Every transition that takes a job out of ``executing``, or a waiting job a claim could
+#: take out of the waiting states without starting it (it may be the job let out for a
+#: slot), records the room it may make (:func:`room_for`, :func:`room_everywhere`). No
+#: trigger does it: each row a trigger sees costs its whole program's frame, WHEN or not,
+#: and a trigger on the claim's and the completion's rows cost the drain about 2%. A
+#: parked job that leaves the waiting states keeps its mark, out of every index (their
+#: conditions name a waiting state); a transition that makes a finished job wait again
+#: clears it.
+TRIGGERS: list[str] = []
 
 
-#: Whether the task of the OLD row has parked jobs: one seek, in the WHEN of the triggers
-#: below, so that a job finishing while none is parked (the drain) runs no statement.
-_ANY_PARKED = (f"EXISTS (SELECT 1 FROM runner_job INDEXED BY runner_job_parked "
-               f"WHERE {PARKED_WHERE} AND task = OLD.task)")
-#: A slot may open where a running job stops (whatever the path: outcome, cancel, lease
-#: recovery, delete), or where a waiting job a claim could take goes without starting (it
-#: may be the job let out for a slot). Cheapest test first: a claim fails the first.
-_STOPS = (f"NEW.state <> {EXECUTING_SQL} AND (OLD.state = {EXECUTING_SQL} "
-          f"OR (OLD.parked IS NULL AND {waiting('OLD.state')} AND NOT {waiting('NEW.state')}))")
+def room_for(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
+    """A slot in the limits of these jobs, which just left ``executing`` (or the waiting
+    states without starting), where they hold parked jobs: the key's group of a job with
+    a concurrency key, else its task's (:func:`let_out` lets out both). One seek when
+    nothing is parked."""
+    if not job_ids or not conn.execute(_ANY_PARKED).fetchone()[0]:
+        return
+    for start in range(0, len(job_ids), 500):
+        chunk = job_ids[start:start + 500]
+        conn.execute(
+            f"INSERT INTO runner_room (task, grp, slots) SELECT task, coalesce('k' || "
+            f"concurrency_key, '{TASK_GROUP}') AS grp, count(*) FROM runner_job j "
+            f"WHERE id IN ({','.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM "
+            f"runner_job INDEXED BY runner_job_parked WHERE {PARKED_WHERE} "
+            f"AND task = j.task) GROUP BY task, grp "
+            f"ON CONFLICT (task, grp) DO UPDATE SET slots = slots + excluded.slots", chunk)
 
-#: One trigger per statement kind (each row a trigger sees costs its WHEN): room as
-#: above, and a parked job that leaves the waiting states is parked no more (it may come
-#: back by hand, and no room would let it out).
-TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS runner_job_parking AFTER UPDATE OF state ON runner_job
-        WHEN OLD.parked IS NOT NULL OR ({_STOPS} AND {_ANY_PARKED})
-        BEGIN {_room(_STOPS)}
-        UPDATE runner_job SET parked = NULL WHERE rowid = NEW.rowid AND OLD.parked IS NOT NULL
-            AND NOT {waiting('NEW.state')}; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS runner_job_room_delete AFTER DELETE ON runner_job
-        WHEN (OLD.state = {EXECUTING_SQL} OR (OLD.parked IS NULL AND {waiting('OLD.state')}))
-        AND {_ANY_PARKED}
-        BEGIN {_room('1')} END""",
-]
+
+def room_everywhere(conn: sqlite3.Connection) -> None:
+    """A slot in every group that holds parked jobs (after a change of many jobs at once:
+    a bulk action, a flush of the queue)."""
+    if conn.execute(_ANY_PARKED).fetchone()[0]:
+        conn.execute(
+            f"INSERT INTO runner_room (task, grp, slots) SELECT DISTINCT task, parked, 1 "
+            f"FROM runner_job INDEXED BY runner_job_parked WHERE {PARKED_WHERE} "
+            f"ON CONFLICT (task, grp) DO UPDATE SET slots = slots + 1")
+
+
+_ANY_PARKED = (f"SELECT EXISTS (SELECT 1 FROM runner_job INDEXED BY runner_job_parked "
+               f"WHERE {PARKED_WHERE})")
 
 
 def park(conn: sqlite3.Connection, parking: list[tuple[int | str, str, str]]) -> None:
@@ -82,10 +87,12 @@ def park(conn: sqlite3.Connection, parking: list[tuple[int | str, str, str]]) ->
 
 def let_out(conn: sqlite3.Connection) -> None:
     """For each slot recorded in ``runner_room``, let out the best parked job of each
-    queue and level of priority of its group (a claim calls this first)."""
+    queue and level of priority of its group, and of its task's (a job of a key runs
+    under both limits); a claim calls this first."""
     rooms = conn.execute("DELETE FROM runner_room RETURNING task, grp, slots").fetchall()
     for task, group, slots in rooms:
-        _let_out_group(conn, task, group, min(max(1, slots), MOST_SLOTS))
+        for each in {group, TASK_GROUP}:
+            _let_out_group(conn, task, each, min(max(1, slots), MOST_SLOTS))
 
 
 _NEXT_SLICE = (f"SELECT queue, priority FROM runner_job INDEXED BY runner_job_parked "

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from runner.store.job_rows import FailureInfo
 from runner.store.recovery import Orphan, crash_reason
 from runner.store.sqlite.counters import count_where
+from runner.store.sqlite.transitions import parking
 from runner.store.sqlite.transitions.outcomes import insert_attempt_error
 
 
@@ -44,6 +45,7 @@ def requeue_unstarted(conn: sqlite3.Connection, job_id: str, *, now: float) -> N
         "UPDATE runner_job SET state='available', attempt=attempt-1, run_at=?, "
         "started_at=NULL, reason='claimed by a worker that died before starting "
         "it; requeued', lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (now, job_id))
+    parking.room_for(conn, [job_id])
 
 
 def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, crash_limit: int,
@@ -65,10 +67,12 @@ def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, cras
             "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
             "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
             "WHERE id=?", (crashes, now, reason, error_type, message, orphan.id))
+        parking.room_for(conn, [orphan.id])
         return True
     reason = crash_reason(error_type, crashes, dead=False)
     count_where(conn, "retried", "id = ?", (orphan.id,))
     conn.execute(
         "UPDATE runner_job SET state='available', crashes=?, run_at=?, reason=?, "
         "lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (crashes, now, reason, orphan.id))
+    parking.room_for(conn, [orphan.id])
     return False
