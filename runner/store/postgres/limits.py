@@ -27,8 +27,10 @@ Runs inside the claim's transaction (:func:`runner.store.postgres.transitions.cl
   effective priority (:func:`runner.flow.claim_order`). Rows are read ``FOR UPDATE SKIP
   LOCKED``: a row another claimer holds is skipped, never waited on.
 
-A job over a limit is not touched: it stays waiting with no attempt spent, and the
-claim reports when the next token of a blocking bucket is due.
+A job over a limit stays waiting with no attempt spent, and the claim reports when the
+next token of a blocking bucket is due. One a task's or key's concurrency limit holds
+back is parked once this claim's own jobs are claimed (:mod:`runner.store.parking`), so
+the next claims do not read it again; a claim that parked some looks again at once.
 """
 
 from __future__ import annotations

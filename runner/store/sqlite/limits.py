@@ -12,9 +12,10 @@ so every worker of every process reads and updates the same counts and buckets:
   whose oldest job can make the claim are read oldest due first, and merged by
   effective priority (:func:`runner.flow.claim_order`).
 
-A job over a limit is not touched: it stays waiting, with no attempt spent,
-and the claim reports when the next token of a blocking bucket is due so the
-worker sleeps until then.
+A job over a limit stays waiting, with no attempt spent, and the claim reports
+when the next token of a blocking bucket is due so the worker sleeps until then.
+One a task's or key's concurrency limit holds back is parked as it is passed over
+(:mod:`runner.store.parking`), so the next claims do not read it again.
 """
 
 from __future__ import annotations

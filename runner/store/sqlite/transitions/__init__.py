@@ -11,8 +11,9 @@
     final (old) ──prune──> deleted
 
 One module per part of the cycle: :mod:`.enqueue`, :mod:`.claim`,
-:mod:`.outcomes` (of an attempt), :mod:`.recovery` (of a dead worker's jobs)
-and :mod:`.by_hand`; callers import the package. Each function runs inside
+:mod:`.outcomes` (of an attempt), :mod:`.recovery` (of a dead worker's jobs),
+:mod:`.by_hand`, and :mod:`.parking` (waiting jobs a concurrency limit holds
+back); callers import the package. Each function runs inside
 the caller's write transaction (``Database.write``), so a caller can join a
 transition with its other writes (an event with its dispatch job, a schedule
 slot with its job). This package and :mod:`runner.store.states` are the only
