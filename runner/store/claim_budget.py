@@ -11,7 +11,7 @@ claim order) is :mod:`runner.flow`'s.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runner.flow import (
@@ -84,6 +84,9 @@ class Budget:
     parking: list[tuple[int | str, str, str]] = field(default_factory=list)
     """Jobs passed over that a concurrency limit holds back, to park: (id, task, group)
     (:mod:`runner.store.parking`)."""
+    park: Callable[[list[tuple[int | str, str, str]]], None] | None = None
+    """Parks (and clears) :attr:`parking` at once, when the backend parks in the claim's
+    reads (the caller's transition; None: the caller parks after claiming)."""
 
     def count_running(self, queue: str, task: str, key: str | None, n: int) -> None:
         """``n`` jobs executing in ``queue``, of ``task`` under concurrency ``key``."""

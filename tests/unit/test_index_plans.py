@@ -47,7 +47,8 @@ def _plan(db: Database, sql: str) -> list[str]:
 
 def _indexed(plan: list[str]) -> bool:
     scans = [s for s in plan if re.fullmatch(r"SCAN runner_job", s)]
-    return not scans and any(re.search(r"USING (COVERING )?INDEX", s) for s in plan)
+    return not scans and any(re.search(r"USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY", s)
+                             for s in plan)
 
 
 def test_the_claim_and_a_drop_at_a_full_queue_read_through_indexes(tmp_path):

@@ -15,15 +15,20 @@ both, a claim the first only.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from runner.store.sqlite.conditions import CLAIMABLE_WHERE
-from runner.store.sqlite.transitions.parking import QUEUE_PARKED
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, PARKED_WHERE
 
 #: A queue's waiting jobs a claim may take, parked ones left out (the first parameter is
 #: the queue).
 QUEUE_WAITING = (f"runner_job INDEXED BY runner_job_queue_claim "
                  f"WHERE queue = ?1 AND {CLAIMABLE_WHERE}")
+
+
+#: A queue's parked jobs (the first parameter is the queue), in the order of
+#: ``runner_job_queue_claim``.
+QUEUE_PARKED = (f"runner_job INDEXED BY runner_job_parked_queue "
+                f"WHERE queue = ?1 AND {PARKED_WHERE}")
 
 
 def _oldest(after: str, source: str = QUEUE_WAITING) -> str:
@@ -91,30 +96,43 @@ def due_at(index: str, scope: str = "", condition: str = "") -> str:
             f"AND priority = ? AND run_at <= ?{condition} ORDER BY run_at LIMIT ?")
 
 
+def due_rows(conn: sqlite3.Connection, wants: Mapping[str, int], now: float,
+             condition: str = "", params: Sequence[object] = ()) -> dict[str, list[tuple]]:
+    """The best due jobs of each queue, up to its number in ``wants``, best first, as
+    (rowid, priority, run_at, queue): each queue's highest level read in one statement,
+    then the lower levels of a queue that gave fewer than it wants. ``condition`` is SQL
+    over a queue's rows, with ``params``."""
+    index, scope = "runner_job_queue_claim", " AND queue = ?"
+    level = (f"SELECT rowid, priority, run_at, queue FROM runner_job INDEXED BY {index} "
+             f"WHERE {CLAIMABLE_WHERE}{scope} AND priority = {{}} AND run_at <= ?"
+             f"{condition} ORDER BY run_at LIMIT ?")
+    top = level.format(f"(SELECT max(priority) FROM runner_job INDEXED BY {index} "
+                       f"WHERE {CLAIMABLE_WHERE}{scope})")
+    wanted = {q: n for q, n in wants.items() if n > 0}
+    found: dict[str, list[tuple]] = {q: [] for q in wants}
+    if not wanted:
+        return found
+    for row in conn.execute(" UNION ALL ".join([f"SELECT * FROM ({top})"] * len(wanted)),
+                            [part for q, n in wanted.items()
+                             for part in (q, q, now, *params, n)]):
+        found[row[3]].append(row)
+    for queue, want in wanted.items():
+        rows = found[queue]
+        if len(rows) < want:
+            below = rows[0][1] if rows else None
+            for p in levels_below(conn, index, scope, (queue,), below):
+                rows += conn.execute(level.format("?"), (queue, p, now, *params,
+                                                         want - len(rows))).fetchall()
+                if len(rows) >= want:
+                    break
+    return found
+
+
 def best_due_rowids(conn: sqlite3.Connection, queues: Sequence[str], now: float, want: int,
                     condition: str = "") -> list[int]:
     """The rowids of the best ``want`` due jobs of ``queues``, best first: each queue's
-    highest level read in one statement, then the lower levels of a queue that gave
-    fewer than ``want``, and the whole merged."""
-    index, scope = "runner_job_queue_claim", " AND queue = ?"
-    one = (f"SELECT rowid, priority, run_at, queue FROM runner_job INDEXED BY {index} "
-           f"WHERE {CLAIMABLE_WHERE}{scope} AND {top_level(index, scope)} AND run_at <= ?"
-           f"{condition} ORDER BY run_at LIMIT ?")
-    found: dict[str, list[tuple]] = {q: [] for q in queues}
-    for row in conn.execute(" UNION ALL ".join([f"SELECT * FROM ({one})"] * len(queues)),
-                            [part for q in queues for part in (q, q, now, want)]):
-        found[row[3]].append(row)
-    for queue, rows in found.items():
-        if len(rows) < want:
-            below = rows[0][1] if rows else None
-            for level in levels_below(conn, index, scope, (queue,), below):
-                rows += conn.execute(
-                    f"SELECT rowid, priority, run_at, queue FROM runner_job INDEXED BY {index} "
-                    f"WHERE {CLAIMABLE_WHERE}{scope} AND priority = ? AND run_at <= ?"
-                    f"{condition} ORDER BY run_at LIMIT ?",
-                    (queue, level, now, want - len(rows))).fetchall()
-                if len(rows) >= want:
-                    break
+    best (:func:`due_rows`), merged."""
+    found = due_rows(conn, {q: want for q in queues}, now, condition)
     merged = sorted((r for rows in found.values() for r in rows), key=lambda r: (-r[1], r[2]))
     return [r[0] for r in merged[:want]]
 

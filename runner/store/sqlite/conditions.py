@@ -30,6 +30,9 @@ WAITING_WHERE = waiting()
 #: The condition of the claim indexes: waiting jobs no concurrency limit parked
 #: (runner.store.parking; the parked ones have indexes of their own).
 CLAIMABLE_WHERE = f"{WAITING_WHERE} AND parked IS NULL"
+#: The condition of the parked jobs' indexes: a parked job is waiting (one that left the
+#: waiting states keeps its mark, out of every index).
+PARKED_WHERE = f"parked IS NOT NULL AND {WAITING_WHERE}"
 #: The condition of the partial indexes of jobs past waiting (running or finished).
 NOT_WAITING = not_waiting()
 #: The condition of the partial index of jobs waiting for a later time.

@@ -21,7 +21,7 @@ One a task's or key's concurrency limit holds back is parked as it is passed ove
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from runner.flow import FlowLimits, claim_order
@@ -30,7 +30,6 @@ from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER, due_below_top, top
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 from runner.store.sqlite.pauses import paused_sets
 from runner.store.sqlite.shares import Take, take_shares
-from runner.store.sqlite.transitions.parking import park
 from runner.store.states import EXECUTING_SQL
 
 
@@ -45,7 +44,9 @@ class Taken(Choice):
 def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: Sequence[str],
                    limits: FlowLimits, crashes: str,
                    paused: tuple[frozenset[str], frozenset[str]] | None = None,
-                   take: Take | None = None) -> Choice:
+                   take: Take | None = None,
+                   park: Callable[[list[tuple[int | str, str, str]]], None] | None = None
+                   ) -> Choice:
     """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
@@ -53,6 +54,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     rows), a claim of queue shares that no limit can bind is made here, and the
     :class:`Taken` returned holds the claimed rows.
 
+    ``park`` parks the jobs a concurrency limit holds back as they are passed over
+    (:mod:`runner.store.parking`), so a read further in this claim does not meet them.
     ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect);
     ``paused`` the (queues, tasks) paused, when the caller read them in this transaction.
     The next due time is the earliest of a later ``run_at`` and the next token of a
@@ -61,6 +64,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     """
     paused_queues, paused_tasks = paused if paused is not None else paused_sets(conn)
     every, budget, levels, due = _snapshot(conn, now, limits, queues, want, crashes)
+    budget.park = park
     waiting = [q for q in every if q not in paused_queues]
     budget.paused_tasks = paused_tasks
     open_queues = [q for q in waiting if budget.queue_open(q)]
@@ -90,7 +94,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
         while len(chosen) < want and (c := stream.next_allowed(conn, budget)) is not None:
             stream.take(c, budget)
             chosen.append(c)
-    park(conn, budget.parking)
+    if budget.park is not None:
+        budget.park(budget.parking)
     full = budget.full()
     if chosen or taken:
         state = budget.changed_state()
@@ -218,7 +223,8 @@ class _Stream(Stream):
         """
         if self.rows:
             self.size *= 2
-        park(conn, budget.parking)  # so that this read passes over them no more
+        if budget.park is not None:  # so that this read passes over them no more
+            budget.park(budget.parking)
         still_open = [q for q in self.queues if budget.queue_open(q)]
         self.everywhere = self.everywhere and still_open == self.queues
         self.queues = still_open

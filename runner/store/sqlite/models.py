@@ -16,9 +16,9 @@ from runner.store.sqlite.conditions import (
     CLAIMABLE_WHERE,
     FUTURE_WHERE,
     NOT_WAITING,
+    PARKED_WHERE,
     WAITING_WHERE,
 )
-from runner.store.sqlite.transitions import parking
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -60,7 +60,13 @@ INDEXES = [
     # whole backlog reads both.
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
         (queue, priority DESC, run_at, state) WHERE {CLAIMABLE_WHERE}""",
-    *parking.INDEXES,
+    # Jobs a concurrency limit parked (runner.store.parking): by group, queue and level
+    # (letting a group's best out), and in runner_job_queue_claim's shape (every read of
+    # a queue's whole backlog reads both).
+    f"""CREATE INDEX IF NOT EXISTS runner_job_parked ON runner_job
+        (task, parked, queue, priority, run_at) WHERE {PARKED_WHERE}""",
+    f"""CREATE INDEX IF NOT EXISTS runner_job_parked_queue ON runner_job
+        (queue, priority DESC, run_at, state) WHERE {PARKED_WHERE}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     # History by state and by task, newest first. Waiting jobs are left out, so an
@@ -111,7 +117,6 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS runner_log_created ON runner_log (created_at)",
     # Lifetime counters per task and queue (see runner.store.sqlite.counters).
     *counters.TRIGGERS,
-    *parking.TRIGGERS,
 ]
 
 #: Every statement that creates the schema, tables first.

@@ -14,12 +14,12 @@ from runner.store.sqlite.conditions import (
     CLAIMABLE_WHERE,
     FUTURE_WHERE,
     NOT_WAITING,
+    PARKED_WHERE,
     WAITING_WHERE,
     holding,
 )
 from runner.store.sqlite.db import Database, contains_pattern, lookup_id
 from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
-from runner.store.sqlite.transitions.parking import PARKED_WHERE
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 
-from runner.store.sqlite.backlog import OLDEST_WAITING
-from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING
+from runner.store.sqlite.backlog import OLDEST_WAITING, QUEUE_PARKED
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING, PARKED_WHERE
 from runner.store.sqlite.counters import read_backpressure, read_totals
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import SCHEDULE_ACTIVE
 from runner.store.sqlite.pauses import list_pauses
-from runner.store.sqlite.transitions.parking import PARKED_WHERE, QUEUE_PARKED
 from runner.store.states import DEAD_SQL, EXECUTING_SQL, WorkerState, sql_is
 from runner.store.views import COUNT_LIMIT, DatabaseSnapshot, QueueGauges  # noqa: F401 - re-exported
 

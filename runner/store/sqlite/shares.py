@@ -29,16 +29,13 @@ from operator import itemgetter
 
 from runner.flow import weighted_next, weighted_step
 from runner.store.claim_budget import Budget
-from runner.store.sqlite.backlog import top_level
-from runner.store.sqlite.conditions import CLAIMABLE_WHERE
+from runner.store.sqlite.backlog import due_rows
 
 #: The columns a claim returns, as the one-statement claim of
 #: :func:`runner.store.sqlite.transitions.claim` does; with a limit per key, the key
 #: last. No more: Python's sqlite3 lets other threads run around every column it
 #: reads, and the worker's threads wait on this claim.
 RETURNING = "id, data, attempt, priority, run_at, task, queue"
-
-_TOP = top_level("runner_job_queue_claim", " AND queue = ?")
 
 #: Claims the rows a ``SELECT rowid`` picks (SQL, parameters, columns returned) and
 #: returns them: :func:`runner.store.sqlite.transitions.claim_rowids` under a lease.
@@ -96,10 +93,7 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
         if not any(owed):
             conn.execute("RELEASE shares")
             return _finish(names, got, picks, after, budget, keyed)
-        found = _claim(names, owed, now, crashes, held, take, keyed)
-        if any(len(rows) < n and _below(conn, names[i], rows)
-               for i, (rows, n) in enumerate(zip(found, owed, strict=True))):
-            break  # a lower level may hold due jobs: the one-by-one claim reads it
+        found = _claim(conn, names, owed, now, crashes, held, take, keyed)
         for i, rows in enumerate(found):
             if len(rows) < owed[i]:
                 caps[i] = len(got[i]) + len(rows)
@@ -112,40 +106,22 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
     return None
 
 
-def _below(conn: sqlite3.Connection, queue: str, rows: list[tuple]) -> bool:
-    """Whether ``queue`` holds claimable jobs below the level its ``rows`` came from (or
-    below its highest, when none came)."""
-    ends = (f"(SELECT {{}}(priority) FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE {CLAIMABLE_WHERE} AND queue = ?1)")  # a seek each, from either end
-    lowest, highest = conn.execute(f"SELECT {ends.format('min')}, {ends.format('max')}",
-                                   (queue,)).fetchone()
-    top = rows[0][3] if rows else highest
-    return lowest is not None and top is not None and lowest < top
-
-
-def _claim(names: Sequence[str], owed: Sequence[int], now: float, crashes: str,
-           held: tuple[str, list], take: Take, keyed: bool) -> list[list[tuple]]:
-    """Claim the ``owed`` best due jobs of each queue in one statement; rows per queue
-    (with the concurrency key last when ``keyed``)."""
+def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], now: float,
+           crashes: str, held: tuple[str, list], take: Take, keyed: bool) -> list[list[tuple]]:
+    """Claim the ``owed`` best due jobs of each queue in one statement, read level by level
+    (:func:`runner.store.sqlite.backlog.due_rows`: jobs due later at a higher priority are
+    not read past); rows per queue (with the concurrency key last when ``keyed``)."""
     held_sql, held_params = held
-    parts, params = [], []
-    for queue, n in zip(names, owed, strict=True):
-        if n <= 0:
-            continue
-        # The queue's highest level only: jobs due later at a higher priority than those
-        # due now would be read past one by one (runner.store.sqlite.backlog).
-        parts.append(
-            f"SELECT * FROM (SELECT rowid FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE {CLAIMABLE_WHERE} AND queue = ? AND {_TOP} AND run_at <= ? "
-            f"AND crashes {crashes}{held_sql} ORDER BY run_at LIMIT ?)")
-        params += [queue, queue, now, *held_params, n]
-    rows = take(" UNION ALL ".join(parts), params,
-                RETURNING + (", concurrency_key" if keyed else ""))
+    found = due_rows(conn, dict(zip(names, owed, strict=True)), now,
+                     f" AND crashes {crashes}{held_sql}", held_params)
+    ids = [r[0] for rows in found.values() for r in rows]
+    rows = take(",".join("?" * len(ids)), ids,
+                RETURNING + (", concurrency_key" if keyed else "")) if ids else []
     index = {q: i for i, q in enumerate(names)}
-    found: list[list[tuple]] = [[] for _ in names]
+    claimed: list[list[tuple]] = [[] for _ in names]
     for row in rows:
-        found[index[row[6]]].append(row)
-    return found
+        claimed[index[row[6]]].append(row)
+    return claimed
 
 
 def _finish(names: Sequence[str], got: list[list[tuple]], picks: Sequence[int],

@@ -8,13 +8,12 @@ call. :mod:`runner.readmodel` turns the rows into what its callers show.
 from __future__ import annotations
 
 from runner.store.rows import FailureRow  # noqa: F401 - re-exported
-from runner.store.sqlite.backlog import OLDEST_WAITING
-from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING
+from runner.store.sqlite.backlog import OLDEST_WAITING, QUEUE_PARKED
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, NOT_WAITING, PARKED_WHERE
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import index_hint
 from runner.store.sqlite.models import JOB_COLUMNS, SCHEDULE_ACTIVE, JobRow
 from runner.store.sqlite.queries import JobFilter, job_where, state_counts, state_is
-from runner.store.sqlite.transitions.parking import PARKED_WHERE, QUEUE_PARKED
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,

@@ -62,7 +62,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
                                 limits=limits or FlowLimits(), paused=paused,
                                 crashes="> 0" if suspect else "= 0",
-                                take=functools.partial(claim_rowids, conn, lease))
+                                take=functools.partial(claim_rowids, conn, lease),
+                                park=functools.partial(parking.park, conn))
         ids, rows = choice.ids, []
         if isinstance(choice, Taken):
             rows = choice.rows

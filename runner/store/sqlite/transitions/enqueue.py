@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from runner.store.job_rows import Enqueued, NewJob, QueueBound, queue_full
-from runner.store.sqlite.conditions import CLAIMABLE_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, PARKED_WHERE
 from runner.store.sqlite.counters import (
     count_backpressure,
     count_enqueued,
@@ -15,7 +15,6 @@ from runner.store.sqlite.counters import (
 from runner.store.sqlite.multirow import insert_rows, insert_sql
 from runner.store.sqlite.transitions.by_hand import CANCEL_TIMES
 from runner.store.sqlite.transitions import parking
-from runner.store.sqlite.transitions.parking import PARKED_WHERE
 from runner.store.sqlite.unique_keys import unique_duplicates
 
 

@@ -14,24 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 
 from runner.store.parking import MOST_SLOTS, TASK_GROUP
-from runner.store.sqlite.conditions import waiting
-
-#: The condition of the parked jobs' indexes: a parked job is waiting (one that left the
-#: waiting states keeps its mark, out of every index).
-PARKED_WHERE = f"parked IS NOT NULL AND {waiting()}"
-
-#: A queue's parked jobs (the first parameter is the queue), in the order of
-#: ``runner_job_queue_claim``.
-QUEUE_PARKED = (f"runner_job INDEXED BY runner_job_parked_queue "
-                f"WHERE queue = ?1 AND {PARKED_WHERE}")
-
-INDEXES = [
-    f"""CREATE INDEX IF NOT EXISTS runner_job_parked ON runner_job
-        (task, parked, queue, priority, run_at) WHERE {PARKED_WHERE}""",
-    f"""CREATE INDEX IF NOT EXISTS runner_job_parked_queue ON runner_job
-        (queue, priority DESC, run_at, state) WHERE {PARKED_WHERE}""",
-]
-
+from runner.store.sqlite.backlog import QUEUE_PARKED
+from runner.store.sqlite.conditions import PARKED_WHERE, waiting
 
 #: Every transition that takes a job out of ``executing``, or a waiting job a claim could
 #: take out of the waiting states without starting it (it may be the job let out for a
@@ -41,7 +25,6 @@ INDEXES = [
 #: parked job that leaves the waiting states keeps its mark, out of every index (their
 #: conditions name a waiting state); a transition that makes a finished job wait again
 #: clears it.
-TRIGGERS: list[str] = []
 
 
 def room_for(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
