@@ -30,9 +30,10 @@ WAITING_WHERE = waiting()
 #: The condition of the claim indexes: waiting jobs no concurrency limit parked
 #: (runner.store.parking; the parked ones have indexes of their own).
 CLAIMABLE_WHERE = f"{WAITING_WHERE} AND parked IS NULL"
-#: The condition of the parked jobs' indexes: a parked job is waiting (one that left the
-#: waiting states keeps its mark, out of every index).
-PARKED_WHERE = f"parked IS NOT NULL AND {WAITING_WHERE}"
+#: The condition of the parked jobs' indexes. A parked job is waiting: every transition
+#: out of the waiting states but the claim (which never takes a parked job) clears the
+#: mark. No state in it: an update of a job's state then leaves these indexes alone.
+PARKED_WHERE = "parked IS NOT NULL"
 #: The condition of the partial indexes of jobs past waiting (running or finished).
 NOT_WAITING = not_waiting()
 #: The condition of the partial index of jobs waiting for a later time.

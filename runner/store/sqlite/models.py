@@ -61,12 +61,13 @@ INDEXES = [
     f"""CREATE INDEX IF NOT EXISTS runner_job_queue_claim ON runner_job
         (queue, priority DESC, run_at, state) WHERE {CLAIMABLE_WHERE}""",
     # Jobs a concurrency limit parked (runner.store.parking): by group, queue and level
-    # (letting a group's best out), and in runner_job_queue_claim's shape (every read of
-    # a queue's whole backlog reads both).
+    # (letting a group's best out), and in runner_job_queue_claim's order (every read of
+    # a queue's whole backlog reads both). Neither names the state, which every claim
+    # and every outcome writes: those updates then leave both alone.
     f"""CREATE INDEX IF NOT EXISTS runner_job_parked ON runner_job
         (task, parked, queue, priority, run_at) WHERE {PARKED_WHERE}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_parked_queue ON runner_job
-        (queue, priority DESC, run_at, state) WHERE {PARKED_WHERE}""",
+        (queue, priority DESC, run_at) WHERE {PARKED_WHERE}""",
     f"""CREATE INDEX IF NOT EXISTS runner_job_lease ON runner_job
         (lease_expires_at) WHERE state = {EXECUTING_SQL}""",
     # History by state and by task, newest first. Waiting jobs are left out, so an

@@ -50,7 +50,7 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
                   "reason='retried by hand', crashes=0, parked=NULL")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
-        change = f"state='cancelled', {CANCEL_TIMES}, reason='{reason}'"
+        change = f"state='cancelled', {CANCEL_TIMES}, reason='{reason}', parked=NULL"
     chosen = (*params, after, up_to)
     if verb != "retry":  # the same rows the update picks, in this transaction
         count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
@@ -84,7 +84,7 @@ def _cancel(conn: sqlite3.Connection, job_id: str, states: Sequence[JobState], n
             reason: str) -> int:
     count_where(conn, "cancelled", f"id=? AND state IN {sql_in(states)}", (job_id,))
     changed = conn.execute(
-        f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=? "
+        f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=?, parked=NULL "
         f"WHERE id=? AND state IN {sql_in(states)}", (now, reason, job_id)).rowcount
     if changed:
         parking.room_for(conn, [job_id])
@@ -99,7 +99,7 @@ def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bo
     compare = "<=" if due else ">"
     count_where(conn, "cancelled", f"{WAITING_WHERE} AND run_at {compare} ?", (now,))
     changed = conn.execute(
-        f"UPDATE runner_job SET state='cancelled', reason=?, {CANCEL_TIMES} "
+        f"UPDATE runner_job SET state='cancelled', reason=?, {CANCEL_TIMES}, parked=NULL "
         f"WHERE {WAITING_WHERE} AND run_at {compare} ?", (reason, now, now)).rowcount
     if changed:
         parking.room_everywhere(conn)
@@ -109,7 +109,7 @@ def cancel_waiting(conn: sqlite3.Connection, *, now: float, reason: str, due: bo
 def settle_dispatch(conn: sqlite3.Connection, job_ids: Sequence[str], *, now: float) -> None:
     """Waiting dispatch jobs whose event another dispatch job fanned out → ``completed``."""
     conn.executemany(
-        "UPDATE runner_job SET state = 'completed', finished_at = ?, "
+        "UPDATE runner_job SET state = 'completed', finished_at = ?, parked = NULL, "
         "reason = 'event dispatched by another dispatch job' WHERE id = ? "
         f"AND {WAITING_WHERE}", [(now, job_id) for job_id in job_ids])
     parking.room_for(conn, job_ids)

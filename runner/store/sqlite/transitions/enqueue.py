@@ -13,8 +13,8 @@ from runner.store.sqlite.counters import (
     count_where,
 )
 from runner.store.sqlite.multirow import insert_rows, insert_sql
-from runner.store.sqlite.transitions.by_hand import CANCEL_TIMES
 from runner.store.sqlite.transitions import parking
+from runner.store.sqlite.transitions.by_hand import CANCEL_TIMES
 from runner.store.sqlite.unique_keys import unique_duplicates
 
 
@@ -164,7 +164,8 @@ def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
               "drop_oldest)")
     ids = [r[0] for r in conn.execute(
-        f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=? WHERE {pick} "
+        f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=?, parked=NULL "
+        f"WHERE {pick} "
         f"RETURNING id", (now, reason, *picked)).fetchall()]
     count_backpressure(conn, queue, dropped=len(ids))
     parking.room_for(conn, ids)

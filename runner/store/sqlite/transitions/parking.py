@@ -1,9 +1,9 @@
-"""Parked jobs in SQLite: the index, the triggers that record room, parking and letting out.
+"""Parked jobs in SQLite: parking, recording room, letting out.
 
 What parking is, and why, is :mod:`runner.store.parking`'s. Here: a parked job
 is in ``runner_job_parked`` (by task, group, queue, priority, due time: a group's
-best job per queue and level is a seek) and ``runner_job_parked_queue`` (the
-shape of ``runner_job_queue_claim``, for the readers of a queue's whole backlog),
+best job per queue and level is a seek) and ``runner_job_parked_queue`` (in the
+order of ``runner_job_queue_claim``, for the readers of a queue's whole backlog),
 never in the claim indexes. Writes are serialised by SQLite, so a claim that
 parks and a job that finishes never pass each other unseen.
 """
@@ -21,10 +21,10 @@ from runner.store.sqlite.conditions import PARKED_WHERE, waiting
 #: take out of the waiting states without starting it (it may be the job let out for a
 #: slot), records the room it may make (:func:`room_for`, :func:`room_everywhere`). No
 #: trigger does it: each row a trigger sees costs its whole program's frame, WHEN or not,
-#: and a trigger on the claim's and the completion's rows cost the drain about 2%. A
-#: parked job that leaves the waiting states keeps its mark, out of every index (their
-#: conditions name a waiting state); a transition that makes a finished job wait again
-#: clears it.
+#: and a trigger on the claim's and the completion's rows cost the drain about 2%. Every
+#: transition that takes a job out of the waiting states without claiming it clears the
+#: mark too (a claim never takes a parked job), so a parked job is always waiting, and
+#: retry by hand and rearm clear it again, whatever an older file left.
 
 
 def room_for(conn: sqlite3.Connection, job_ids: Sequence[str]) -> None:
