@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import pytest
 
+from runner.errors import QueueFull
 from runner.flow import FlowLimits
+from runner.sections import RetentionSection
 from runner.store.backend import Store
-from runner.store.job_rows import Ack
+from runner.store.job_rows import Ack, QueueBound
 from runner.store.states import JobState
 from tests.conformance.helpers import OWNER, T0, failure, job
 
@@ -155,3 +157,21 @@ def test_held_back_jobs_still_count_as_waiting(store):
                if q == "default" and s in waiting) == len(big) - 1
     assert dict(store.queue_oldest(T0))["default"] == T0 - 100 + 1
     assert store.waiting_size(now=T0, due=True) == len(big) - 1
+
+
+def test_a_queue_of_held_back_jobs_alone_keeps_its_count_through_upkeep(store):
+    # Given a key's backlog in a queue of its own, its running job just completed: what
+    # is left is parked until the next claim lets it out
+    big = held_back(store, ONE_PER_KEY, queues=("tenant",))
+    store.complete([Ack(big[0], 1, T0, T0 + 1)])
+    # When the retention pass looks for idle queues, Then it forgets at most the emptied
+    # default queue (what it keeps of a queue differs by backend): the tenant queue's
+    # jobs wait, parked or not
+    assert store.prune_retention(RetentionSection(vacuum=False), now=T0 + 1,
+                                 keep_queues=()).forgotten_queues <= 1
+    # and the queue still counts its held-back jobs, which run in order
+    with pytest.raises(QueueFull) as full:
+        store.enqueue([job(queue="tenant") for _ in range(len(big))], now=T0 + 1,
+                      bounds={"tenant": QueueBound(len(big), "reject")})
+    assert full.value.room == 1
+    assert claim(store, ONE_PER_KEY, T0 + 1) == [big[1]]

@@ -116,3 +116,26 @@ def test_postgres_upkeep_beside_an_open_enqueue_keeps_the_count_exact(tmp_path):
         drain(store)
         assert store.prune_retention(RetentionSection(vacuum=False),
                                      now=T0).forgotten_queues == 1
+
+
+def test_upkeep_keeps_the_turn_of_a_queue_whose_jobs_are_all_held_back(store):
+    # Given a queue under shares (beside another) whose only jobs are one key's, held
+    # back (parked where the backend parks) behind its first, which has just completed
+    limits = FlowLimits(weights={"tenant": 2}, key_concurrency={"sync": 1})
+    big = [job(T0 - 100 + n, task="sync", concurrency_key="big", queue="tenant")
+           for n in range(5)]
+    store.enqueue([*big, job(T0 - 1, queue="other")], now=T0 - 100)
+    for _ in range(3):
+        claimed = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=5,
+                              limits=limits).claimed
+        store.complete([Ack(c.id, 1, T0, T0) for c in claimed])
+        if claimed:
+            break
+    turn = ("SELECT count(*) FROM runner_flow WHERE key = 'turn:tenant'",)
+    if isinstance(store, SqliteStore):  # its waiting count is kept in any case
+        assert store.db.query(*turn) == [(1,)]
+    # When upkeep runs, Then the queue is not idle: its share turn stays
+    store.prune_retention(RetentionSection(vacuum=False), now=T0, keep_queues=())
+    assert "tenant" in kept(store)
+    if isinstance(store, SqliteStore):
+        assert store.db.query(*turn) == [(1,)]

@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 
 from runner.flow import turn_key
-from runner.store.sqlite.conditions import WAITING_WHERE
+from runner.store.sqlite.conditions import CLAIMABLE_WHERE, PARKED_WHERE
 from runner.store.sqlite.counters import QUEUE_ROW
 from runner.store.sqlite.db import Database
 from runner.store.states import EXECUTING_SQL
@@ -35,9 +35,10 @@ _NAMES = (f"SELECT queue FROM runner_job_total WHERE task = '{QUEUE_ROW}' AND wa
 #: Queues with a job running (the lease index holds every running job, a few hundred).
 _RUNNING = (f"SELECT DISTINCT queue FROM runner_job INDEXED BY runner_job_lease "
             f"WHERE state = {EXECUTING_SQL}")
-#: Whether a queue holds a waiting job (one seek of the claim index).
-_WAITING = (f"SELECT 1 FROM runner_job INDEXED BY runner_job_queue_claim "
-            f"WHERE queue = ? AND {WAITING_WHERE} LIMIT 1")
+#: Whether a queue holds a waiting job, claimable or parked (a seek of each index).
+_WAITING = (f"SELECT EXISTS (SELECT 1 FROM runner_job INDEXED BY runner_job_queue_claim "
+            f"WHERE queue = ?1 AND {CLAIMABLE_WHERE}) OR EXISTS (SELECT 1 FROM runner_job "
+            f"INDEXED BY runner_job_parked_queue WHERE queue = ?1 AND {PARKED_WHERE})")
 
 
 def forget_idle_queues(db: Database, keep: Collection[str], *, batch: int,
@@ -58,7 +59,7 @@ def forget_idle_queues(db: Database, keep: Collection[str], *, batch: int,
 def _idle(conn: sqlite3.Connection, names: Sequence[str]) -> list[str]:
     running = {q for (q,) in conn.execute(_RUNNING)}
     return [q for q in names
-            if q not in running and conn.execute(_WAITING, (q,)).fetchone() is None]
+            if q not in running and not conn.execute(_WAITING, (q,)).fetchone()[0]]
 
 
 def _forget(conn: sqlite3.Connection, names: Sequence[str]) -> int:
