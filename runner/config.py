@@ -312,9 +312,21 @@ def _parse_events(value: Any, where: str) -> EventSettings:
     return replace(built, patterns=patterns, handlers=handlers)
 
 
+#: The environment variables that override one key each, and the key.
+OVERRIDES = {
+    "WORKER_CONCURRENCY": ("worker", "max_concurrent_tasks"),
+    "WORKER_LOG_LEVEL": ("worker", "log_level"),
+    "WORKER_QUEUE_TYPE": ("worker", "queue_type"),
+    "RUNNER_DATABASE": ("runner", "database"),
+    "RUNNER_NODE_NAME": ("runner", "node_name"),
+    "REDIS_URL": ("runner", "redis_url"),
+}
+
+
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
     """Apply ``WORKER_*`` (``WORKER_QUEUE_<KEY>`` and ``WORKER_TASK_<KEY>`` included),
     ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL`` overrides, checked as the file."""
+    _refuse_unknown_worker_variables(environ)
     worker: dict[str, Any] = {}
     if "WORKER_QUEUE_TYPE" in environ:
         worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
@@ -334,8 +346,33 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
         runner = replace(runner, redis_url=environ["REDIS_URL"].strip())
     result = replace(settings, runner=runner, worker=replace(settings.worker, **worker),
                      **_named_from_environment(settings, environ))
-    _check(result, "environment")
+    problems = _problems(result)
+    if problems:
+        section, key, why = problems[0]
+        # The file was checked on its own, so the problem is an override's: name it.
+        variable = next((name for name, target in OVERRIDES.items()
+                         if target == (section, key) and environ.get(name, "").strip()),
+                        "environment")
+        raise ConfigError(f"{variable}: [{section}] {key} {why}")
     return result
+
+
+def _refuse_unknown_worker_variables(environ: Mapping[str, str]) -> None:
+    # A misspelt variable (WORKER_CONCURENCY) would otherwise change nothing, silently,
+    # as an unknown key of the file would; WORKER_QUEUE_* and WORKER_TASK_* are checked
+    # key by key in runner.section_environment.
+    for variable in sorted(environ):
+        if (not variable.startswith("WORKER_") or variable in OVERRIDES
+                or variable.startswith(("WORKER_QUEUE_", "WORKER_TASK_"))
+                or not environ[variable].strip()):
+            continue
+        known = sorted(name for name in OVERRIDES if name.startswith("WORKER_"))
+        message = (f"{variable}: unknown variable (known: {', '.join(known)}, "
+                   "WORKER_QUEUE_<KEY>, WORKER_TASK_<KEY>)")
+        key = variable[len("WORKER_"):].lower()
+        if key in {f.name for f in fields(WorkerSection)}:
+            message += f"; [worker] {key} is set in the settings file"
+        raise ConfigError(message)
 
 
 _NAMED_CLASSES: dict[str, type] = {"queues": QueueSection, "tasks": TaskSection}
@@ -460,6 +497,14 @@ def is_time_zone(name: str) -> bool:
 
 
 def _check(s: Settings, where: str) -> None:
+    problems = _problems(s)
+    if problems:
+        section, key, why = problems[0]
+        raise ConfigError(f"{where}: [{section}] {key} {why}")
+
+
+def _problems(s: Settings) -> list[tuple[str, str, str]]:
+    """What is wrong across sections, as (section, key, why), first found first."""
     w, d = s.worker, s.database
     problems = []
     if w.max_concurrent_tasks < 1:
@@ -505,6 +550,4 @@ def _check(s: Settings, where: str) -> None:
                          "is \"sqlite\" but [runner] database is a PostgreSQL URL; set "
                          "queue_type = \"postgres\" (or WORKER_QUEUE_TYPE=postgres)"))
     problems += _runner_problems(s.runner)
-    if problems:
-        section, key, why = problems[0]
-        raise ConfigError(f"{where}: [{section}] {key} {why}")
+    return problems

@@ -73,3 +73,18 @@ def test_a_malformed_queue_variable_exits_78_naming_it(front_end, tmp_path: Path
     assert done.returncode == 78, output
     assert "WORKER_QUEUE_CONCURRENCY: 'emails' is not NAME=VALUE" in output, output
     assert "Traceback" not in output and not (tmp_path / "jobs.db").exists()
+
+
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_a_misspelt_worker_variable_exits_78_naming_it(front_end, tmp_path: Path):
+    # A typo must not leave the worker running with the file's value unnoticed.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env.update(PYTHONPATH=str(ROOT), WORKER_CONCURENCY="4")
+    path = tmp_path / "settings.toml"
+    path.write_text("")
+    done = subprocess.run(FRONT_ENDS[front_end](path), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    output = done.stdout + done.stderr
+    assert done.returncode == 78, output
+    assert "WORKER_CONCURENCY: unknown variable" in output, output
+    assert "Traceback" not in output and not (tmp_path / "jobs.db").exists()

@@ -156,6 +156,40 @@ def test_bad_environment_override_is_rejected(tmp_path):
         load_settings(write(tmp_path, ""), environ={"WORKER_CONCURRENCY": "lots"})
 
 
+@pytest.mark.parametrize("environ, message", [
+    ({"WORKER_CONCURENCY": "4"},
+     "WORKER_CONCURENCY: unknown variable (known: WORKER_CONCURRENCY, WORKER_LOG_LEVEL, "
+     "WORKER_QUEUE_TYPE, WORKER_QUEUE_<KEY>, WORKER_TASK_<KEY>)"),
+    ({"WORKER_TIMEOUT": "5"},
+     "WORKER_TIMEOUT: unknown variable (known: WORKER_CONCURRENCY, WORKER_LOG_LEVEL, "
+     "WORKER_QUEUE_TYPE, WORKER_QUEUE_<KEY>, WORKER_TASK_<KEY>); "
+     "[worker] timeout is set in the settings file"),
+])
+def test_an_unknown_worker_variable_is_refused_naming_it(tmp_path, environ, message):
+    # Given a misspelt or unsupported WORKER_* variable, which would otherwise change nothing
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, ""), environ=environ)
+    assert str(error.value) == message
+    assert error.value.exit_code == 78
+
+
+def test_an_empty_unknown_worker_variable_counts_as_unset(tmp_path):
+    assert load_settings(write(tmp_path, ""), environ={"WORKER_CONCURENCY": " "})
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"WORKER_CONCURRENCY": "0"},
+     "WORKER_CONCURRENCY: [worker] max_concurrent_tasks must be at least 1"),
+    ({"WORKER_QUEUE_TYPE": "mysql"},
+     "WORKER_QUEUE_TYPE: [worker] queue_type 'mysql' is not supported"),
+    ({"WORKER_LOG_LEVEL": "loud"}, "WORKER_LOG_LEVEL: [worker] log_level 'LOUD' is not one of"),
+])
+def test_an_override_out_of_range_names_its_variable(tmp_path, environ, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, ""), environ=environ)
+    assert str(error.value).startswith(message), str(error.value)
+
+
 def test_known_time_zones_are_accepted(tmp_path):
     settings = load_settings(write(tmp_path, "[runner]\ntimezone = \"Europe/Paris\"\n"),
                              environ={})
