@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -55,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--host, --port and --actions only apply with --web")
     if args.web and args.actions and args.read_only:
         parser.error("--actions and --read-only contradict each other")
+    if args.refresh is not None and not 0 < args.refresh < math.inf:
+        parser.error(f"--refresh {args.refresh:g}: expected a number of seconds greater than 0")
     if args.port is not None and not 0 < args.port < 65536:
         parser.error(f"--port {args.port}: choose a port between 1 and 65535")
     return args

@@ -59,6 +59,16 @@ def test_options_parse():
         "x.db", True, 2.5, None, "e")
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_a_refresh_that_is_not_a_positive_number_of_seconds_is_refused(value, capsys):
+    # As [tui] refresh = 0 is: 0 used to mean 1 s, a negative or nan 0.2 s, inf never.
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--refresh", value])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert f"--refresh {value}: expected a number of seconds greater than 0" in err
+
+
 def test_unavailable_database_is_shown_and_recovers(dashboard, seeded):
     aside = seeded.path.with_suffix(".aside")
 
