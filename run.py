@@ -1,5 +1,6 @@
 """Start the job runner's worker: ``python run.py --help`` lists options and exit codes."""
 
+import os
 import signal
 import sys
 
@@ -14,6 +15,11 @@ def _remember(signum: int, frame: object) -> None:
 
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, _remember)
+
+# As with `jobrunner run` and `python -m runner`, [runner] imports name modules of the
+# directory the worker is started in, wherever this file lives; this checkout stays first.
+if os.getcwd() not in sys.path:
+    sys.path.insert(1, os.getcwd())
 
 from runner.worker.main import main  # noqa: E402 - after the handlers on purpose
 

@@ -219,3 +219,23 @@ def test_jobs_claimed_ahead_of_idle_threads_go_back_untouched_when_the_worker_di
         assert queries.job_errors(db, result.id) == []
     assert sorted(line.split()[0] for line in read_records(record_file)) == [
         "started", "w0", "w1", "w2", "w3"]
+
+
+def test_run_py_imports_task_modules_of_the_directory_it_is_started_in(tmp_path, make_worker):
+    # Given a project directory with its own task module, and run.py living elsewhere
+    (tmp_path / "project_tasks.py").write_text(
+        "from pathlib import Path\nfrom runner import task\n\n"
+        "@task\ndef mark_project_run():\n    Path('marked').write_text('ran')\n")
+    settings = write_settings(tmp_path, name="project.toml")
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["project_tasks"]'))
+    # When the worker is started there, as `jobrunner run` would be
+    worker = make_worker(settings=settings)
+    subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), "enqueue",
+                    "mark_project_run"], cwd=tmp_path, check=True, capture_output=True,
+                   timeout=60)
+    # Then it imports the module and runs the job
+    wait_for(lambda: (tmp_path / "marked").exists() or worker.proc.poll() is not None,
+             message="the project's job to run")
+    assert (tmp_path / "marked").exists(), worker.output()
+    assert worker.terminate() == 0
