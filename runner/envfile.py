@@ -1,10 +1,11 @@
-"""The service's environment file: how the worker and the CLI find the same settings.
+"""The service's environment file: how every program finds the settings the service uses.
 
 The systemd unit loads ``/etc/jobrunner/jobrunner.env`` (``EnvironmentFile=``),
 which names the settings file (``RUNNER_SETTINGS=``) and any overrides
-(``RUNNER_DATABASE=``, ``WORKER_*``). ``run.py`` and ``python -m runner`` read
-that file too (``$RUNNER_ENV_FILE`` names another), under the process's own
-environment, so an administrator's shell in the checkout sees what the service
+(``RUNNER_DATABASE=``, ``WORKER_*``). ``run.py``, ``python -m runner``, ``python -m tui``
+and local scripts (on their first enqueue or emit) read that file too
+(``$RUNNER_ENV_FILE`` names another), under the process's own environment, so
+an administrator's shell in the checkout sees, and writes to, what the service
 sees. The settings file is then, first found:
 
 1. ``--settings PATH``;

@@ -45,8 +45,9 @@ def enqueue_many(tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Result
 def configure(settings: Settings | None = None, *, database: str | None = None) -> Settings:
     """Point this process at other settings or another database file.
 
-    Local scripts normally need nothing: settings.toml (or ``$RUNNER_SETTINGS``)
-    is read on first use. Returns the settings now in force.
+    Local scripts normally need nothing: the settings are found on first use as
+    the worker finds them (``$RUNNER_SETTINGS``, the service's environment file,
+    settings.toml). Returns the settings now in force.
     """
     huey = get_huey()
     chosen = settings or huey.settings

@@ -38,6 +38,7 @@ from runner.attempt import (
 )
 from runner.bulk import MapResults, map_jobs
 from runner.config import Settings, load_settings
+from runner.envfile import service_environment
 from runner.errors import SerializationError
 from runner.eta import to_eta, to_timestamp
 from runner.huey_api import HueyApi
@@ -72,9 +73,11 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
 
     @property
     def settings(self) -> Settings:
-        """The settings in force, loaded from settings.toml on first use."""
+        """The settings in force, loaded on first use as the worker and the CLI load them."""
         if self._settings is None:
-            self._settings = load_settings()
+            # The service's environment file names its settings; a script reading only
+            # ./settings.toml would write jobs into a database no worker drains.
+            self._settings = load_settings(None, service_environment().environ)
         return self._settings
 
     def configure(self, settings: Settings) -> None:

@@ -24,8 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis", metavar="URL",
                         help="a Redis backend's data: redis://HOST:PORT/DB, with ?prefix=NAME "
                              "when the runner's redis_prefix is not jobrunner")
-    parser.add_argument("--settings", help="settings.toml (default: $RUNNER_SETTINGS or "
-                                           "./settings.toml)")
+    parser.add_argument("--settings", help="settings.toml (default: $RUNNER_SETTINGS, else "
+                                           "RUNNER_SETTINGS in the service's environment "
+                                           "file, else ./settings.toml)")
     parser.add_argument("--read-only", action="store_true",
                         help="hide and refuse every action (retry, discard, ...)")
     parser.add_argument("--refresh", type=float, metavar="SECONDS",

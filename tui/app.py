@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from runner.config import DatabaseSection, Settings, load_settings
+from runner.envfile import service_environment
 from runner.readmodel.dashboard import summary as read_summary
 from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
 from runner.readmodel.events import unhandled_event_count
@@ -359,7 +360,8 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
     """
     options = DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
     every = refresh
-    loaded = load_settings(settings) if settings is not None or db is None else None
+    loaded = (load_settings(settings, service_environment().environ)
+              if settings is not None or db is None else None)
     reason = "--read-only"
     if loaded is not None:
         options = loaded.database

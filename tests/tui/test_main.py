@@ -10,8 +10,10 @@ from textual.widgets import Static
 from runner.config import DatabaseSection
 from runner.errors import DatabaseLocked
 from runner.store.sqlite.models import create_schema
+from tests.conftest import write_settings
 from tests.tui.conftest import drive, wait_poll
 from tui.__main__ import main, parse_args
+from tui.app import make_app
 from tui.source import DataSource
 
 
@@ -114,3 +116,32 @@ def test_a_locked_database_is_a_message(tmp_path):
         holder.execute("ROLLBACK")
         holder.close()
     source.check()  # and fine once the lock is gone
+
+
+def test_the_dashboard_opens_the_database_the_service_environment_file_names(
+        tmp_path, monkeypatch):
+    # Given the service's settings named by its environment file, and its database,
+    service_dir = tmp_path / "etc"
+    service_dir.mkdir()
+    env_file = service_dir / "jobrunner.env"
+    env_file.write_text(f"RUNNER_SETTINGS={write_settings(service_dir)}\n")
+    conn = sqlite3.connect(service_dir / "jobs.db")
+    create_schema(conn)
+    conn.close()
+    # and a checkout with a settings file of its own as the working directory
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    write_settings(checkout)
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("RUNNER_ENV_FILE", str(env_file))
+    monkeypatch.delenv("RUNNER_SETTINGS", raising=False)
+    monkeypatch.delenv("RUNNER_DATABASE", raising=False)
+    # When the dashboard starts there without --db or --settings, as the worker would
+    app = make_app(error_log=tmp_path / "errors.log")
+
+    async def scenario(app, pilot):
+        # Then it shows the service's database
+        status = str(app.screen.query_one("#status", Static).render())
+        assert str(service_dir / "jobs.db") in status, status
+
+    drive(app, scenario)
