@@ -328,15 +328,15 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
     ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL`` overrides, checked as the file."""
     _refuse_unknown_worker_variables(environ)
     worker: dict[str, Any] = {}
-    if "WORKER_QUEUE_TYPE" in environ:
-        worker["queue_type"] = environ["WORKER_QUEUE_TYPE"].strip().lower()
-    if "WORKER_CONCURRENCY" in environ:
-        text = environ["WORKER_CONCURRENCY"].strip()
+    # An empty variable is unset, as systemd's environment files are often written.
+    if queue_type := environ.get("WORKER_QUEUE_TYPE", "").strip():
+        worker["queue_type"] = queue_type.lower()
+    if text := environ.get("WORKER_CONCURRENCY", "").strip():
         if not text.isdigit():
             raise ConfigError(f"WORKER_CONCURRENCY: expected a whole number, got {text!r}")
         worker["max_concurrent_tasks"] = int(text)
-    if "WORKER_LOG_LEVEL" in environ:
-        worker["log_level"] = environ["WORKER_LOG_LEVEL"].strip().upper()
+    if level := environ.get("WORKER_LOG_LEVEL", "").strip():
+        worker["log_level"] = level.upper()
     runner = settings.runner
     if environ.get("RUNNER_DATABASE"):
         runner = replace(runner, database=environ["RUNNER_DATABASE"])

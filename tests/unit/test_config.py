@@ -173,8 +173,14 @@ def test_an_unknown_worker_variable_is_refused_naming_it(tmp_path, environ, mess
     assert error.value.exit_code == 78
 
 
-def test_an_empty_unknown_worker_variable_counts_as_unset(tmp_path):
-    assert load_settings(write(tmp_path, ""), environ={"WORKER_CONCURENCY": " "})
+def test_an_empty_override_counts_as_unset(tmp_path):
+    # As an env file line left blank to fill in later (WORKER_CONCURRENCY=) reads.
+    path = write(tmp_path, '[worker]\nmax_concurrent_tasks = 6\nlog_level = "WARNING"\n')
+    settings = load_settings(path, environ={
+        "WORKER_CONCURRENCY": "", "WORKER_QUEUE_TYPE": " ", "WORKER_LOG_LEVEL": "",
+        "RUNNER_DATABASE": "", "WORKER_CONCURENCY": " "})
+    assert (settings.worker.max_concurrent_tasks, settings.worker.queue_type,
+            settings.worker.log_level) == (6, "sqlite", "WARNING")
 
 
 @pytest.mark.parametrize("environ, message", [
