@@ -49,10 +49,15 @@ def test_claims_cost_the_same_after_many_queues_were_used_and_emptied(store):
         return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
 
     def cost_of_claims() -> int:
-        store.enqueue([job(queue="mail") for _ in range(20)], now=T0)
-        before = commands()
-        drain(store)
-        return commands() - before
+        # The server counts every client's commands, and other tests may share it: the
+        # least of a few drains is this store's own cost (others only ever add).
+        costs = []
+        for _ in range(5):
+            store.enqueue([job(queue="mail") for _ in range(20)], now=T0)
+            before = commands()
+            drain(store)
+            costs.append(commands() - before)
+        return min(costs)
 
     alone = cost_of_claims()
     store.enqueue([job(queue=f"tenant-{n}") for n in range(200)], now=T0)
