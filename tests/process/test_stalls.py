@@ -101,15 +101,16 @@ def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(
     assert "draining and exiting (code 87)" in worker.output()
 
 
-def test_a_worker_that_stalled_past_its_lease_cannot_undo_the_attempt_that_replaced_it(
-        huey, tmp_path, make_worker, record_file):
-    # Given a job running its first attempt on a worker that then stalls (SIGSTOP) past
-    # its lease, and a second worker that takes the job over and runs it to completion
+def taken_over(huey, tmp_path, make_worker, record_file, label: str, *, open_gate: bool):
+    """A job whose first attempt runs on a worker that then stalls (SIGSTOP) past its
+    lease while a second worker takes the job over and completes it; the first worker
+    woken (SIGCONT), its attempt let go on (``open_gate``) or still held at the gate.
+    Returns (job, stalled worker, gate)."""
     gate = tmp_path / "gate"
-    job = jobs.first_attempt_fails_late("late", str(gate))
+    job = jobs.first_attempt_fails_late(label, str(gate))
     stalled = make_worker(settings=write_settings(tmp_path, name="a.toml"),
                           TEST_RECORD_FILE=str(record_file))
-    wait_for(lambda: read_records(record_file) == ["late 1"], message="the first attempt")
+    wait_for(lambda: read_records(record_file) == [f"{label} 1"], message="the first attempt")
     stalled.proc.send_signal(signal.SIGSTOP)
     try:
         make_worker(settings=write_settings(tmp_path, name="b.toml"),
@@ -117,9 +118,18 @@ def test_a_worker_that_stalled_past_its_lease_cannot_undo_the_attempt_that_repla
         wait_for(lambda: state(huey, job.id) == "completed", timeout=30,
                  message="the second worker to complete the job")
     finally:
-        # When the stalled worker wakes up and its first attempt fails, late
-        gate.touch()
+        if open_gate:
+            gate.touch()
         stalled.proc.send_signal(signal.SIGCONT)
+    return job, stalled, gate
+
+
+def test_a_worker_that_stalled_past_its_lease_cannot_undo_the_attempt_that_replaced_it(
+        huey, tmp_path, make_worker, record_file):
+    # Given a job taken over from a worker that stalled past its lease, When the stalled
+    # worker wakes up and its first attempt fails, late
+    job, stalled, _ = taken_over(huey, tmp_path, make_worker, record_file, "late",
+                                 open_gate=True)
     wait_for(lambda: "the first attempt fails, late" in stalled.output(), timeout=30,
              message="the late failure in the stalled worker's log")
     assert stalled.terminate() == 0, stalled.output()
@@ -132,21 +142,9 @@ def test_a_worker_that_stalled_past_its_lease_cannot_undo_the_attempt_that_repla
 
 def test_a_worker_that_finds_its_lease_taken_says_so_naming_the_job_and_what_follows(
         huey, tmp_path, make_worker, record_file):
-    # Given a job whose first worker stalls (SIGSTOP) past its lease while a second
-    # worker takes the job over and completes it
-    gate = tmp_path / "gate"
-    job = jobs.first_attempt_fails_late("taken", str(gate))
-    stalled = make_worker(settings=write_settings(tmp_path, name="a.toml"),
-                          TEST_RECORD_FILE=str(record_file))
-    wait_for(lambda: read_records(record_file) == ["taken 1"], message="the first attempt")
-    stalled.proc.send_signal(signal.SIGSTOP)
-    try:
-        make_worker(settings=write_settings(tmp_path, name="b.toml"),
-                    TEST_RECORD_FILE=str(record_file))
-        wait_for(lambda: state(huey, job.id) == "completed", timeout=30,
-                 message="the second worker to complete the job")
-    finally:
-        stalled.proc.send_signal(signal.SIGCONT)
+    # Given a job taken over from a worker that stalled past its lease
+    job, stalled, gate = taken_over(huey, tmp_path, make_worker, record_file, "taken",
+                                    open_gate=False)
     # When the first worker wakes up, its attempt still running
     try:
         line = wait_for(lambda: next((x for x in stalled.output().splitlines()
