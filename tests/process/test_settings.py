@@ -61,30 +61,29 @@ def test_a_bad_setting_exits_78_naming_file_section_and_key(front_end, tmp_path:
     assert not (tmp_path / "jobs.db").exists()  # refused before anything was opened
 
 
-@pytest.mark.parametrize("front_end", FRONT_ENDS)
-def test_a_malformed_queue_variable_exits_78_naming_it(front_end, tmp_path: Path):
+def refused_with_variable(front_end: str, tmp_path: Path, **variables: str) -> str:
+    """What ``front_end`` prints, refusing an empty settings file with ``variables`` set in
+    its environment (exit 78, no traceback, no database made)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
-    env.update(PYTHONPATH=str(ROOT), WORKER_QUEUE_CONCURRENCY="emails")
+    env.update(PYTHONPATH=str(ROOT), **variables)
     path = tmp_path / "settings.toml"
     path.write_text("")
     done = subprocess.run(FRONT_ENDS[front_end](path), cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     output = done.stdout + done.stderr
     assert done.returncode == 78, output
+    assert "Traceback" not in output and not (tmp_path / "jobs.db").exists(), output
+    return output
+
+
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_a_malformed_queue_variable_exits_78_naming_it(front_end, tmp_path: Path):
+    output = refused_with_variable(front_end, tmp_path, WORKER_QUEUE_CONCURRENCY="emails")
     assert "WORKER_QUEUE_CONCURRENCY: 'emails' is not NAME=VALUE" in output, output
-    assert "Traceback" not in output and not (tmp_path / "jobs.db").exists()
 
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_a_misspelt_worker_variable_exits_78_naming_it(front_end, tmp_path: Path):
     # A typo must not leave the worker running with the file's value unnoticed.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
-    env.update(PYTHONPATH=str(ROOT), WORKER_CONCURENCY="4")
-    path = tmp_path / "settings.toml"
-    path.write_text("")
-    done = subprocess.run(FRONT_ENDS[front_end](path), cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    output = done.stdout + done.stderr
-    assert done.returncode == 78, output
+    output = refused_with_variable(front_end, tmp_path, WORKER_CONCURENCY="4")
     assert "WORKER_CONCURENCY: unknown variable" in output, output
-    assert "Traceback" not in output and not (tmp_path / "jobs.db").exists()
