@@ -242,6 +242,7 @@ class Operations:
             # A task's limit may be higher now, or gone: jobs parked under the old one
             # would wait for room they already have.
             jobs.store.release_parked()
+            jobs.wake()  # idle threads sleep until told; held-back jobs may start now
         self.housekeeper.reconfigure(applied)
         self.settings = applied
         logger.warning("settings reloaded from %s%s", new.path or "defaults",

@@ -6,7 +6,7 @@ import signal
 
 from runner.store.sqlite.queries import list_workers
 from tests import jobs
-from tests.conftest import wait_for
+from tests.conftest import read_records, wait_for
 
 
 def test_sighup_with_a_broken_file_keeps_running_on_the_old_settings(huey, make_worker,
@@ -31,3 +31,30 @@ def test_sighup_with_a_broken_file_keeps_running_on_the_old_settings(huey, make_
     wait_for(lambda: "DEBUG" in worker.output(), message="debug lines")
     assert len(list_workers(db)) == 1  # same process: no re-exec
     assert worker.terminate() == 0
+
+
+def test_sighup_raising_a_task_limit_starts_the_jobs_it_held_back(
+        huey, make_worker, settings_file, record_file, tmp_path):
+    # Given a task limited to one running job and three of its jobs, the first running
+    # and the others held back (parked by the claims that passed over them)
+    good = settings_file.read_text()
+    settings_file.write_text(good + "\n[tasks.record_then_wait]\nconcurrency = 1\n")
+    gate = tmp_path / "gate"
+    worker = make_worker()
+    wait_for(lambda: "ready:" in worker.output(), message="worker ready")
+    for n in range(3):
+        jobs.record_then_wait(f"held {n}", str(gate))
+    try:
+        wait_for(lambda: read_records(record_file) == ["held 0"], message="the first job")
+        wait_for(lambda: huey.jobs.db.query(
+            "SELECT count(*) FROM runner_job WHERE parked IS NOT NULL") == [(2,)],
+            message="the other two parked")
+        # When the limit is raised and the worker gets SIGHUP
+        settings_file.write_text(good + "\n[tasks.record_then_wait]\nconcurrency = 3\n")
+        worker.proc.send_signal(signal.SIGHUP)
+        # Then the held-back jobs start while the first still runs
+        wait_for(lambda: sorted(read_records(record_file)) == ["held 0", "held 1", "held 2"],
+                 timeout=10, message="the held-back jobs to start")
+    finally:
+        gate.touch()
+    assert worker.terminate() == 0, worker.output()
