@@ -35,3 +35,11 @@ def priority(option: str, value: int | None) -> int | None:
         raise InvalidArgument(f"{option} {value}: expected a whole number between {low} and "
                               f"{high}; nothing was written")
     return value
+
+
+def limit(option: str, value: int) -> int:
+    """How many rows a listing shows: at least one (0 would show nothing, and a negative
+    number every row, with no word of either)."""
+    if value < 1:
+        raise InvalidArgument(f"{option} {value}: expected a whole number of at least 1")
+    return value

@@ -93,7 +93,7 @@ def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
     rows = ctx.store.list_events(pattern=args.name,
                                    since=parse_since(args.since, time.time()),
-                                   status=args.status, limit=args.limit)
+                                   status=args.status, limit=checks.limit("--limit", args.limit))
     outcomes = ctx.store.handler_outcomes([e.id for e in rows])
     print(table(
         ["ID", "NAME", "EMITTED", "STATUS", "KEY", "SOURCE", "HANDLERS"],

@@ -107,7 +107,7 @@ def cmd_enqueue(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     filters = JobFilter(state=args.state, task=args.task, queue=args.queue, text=args.search)
-    rows = ctx.store.list_jobs(filters, limit=args.limit)
+    rows = ctx.store.list_jobs(filters, limit=checks.limit("--limit", args.limit))
     total = ctx.store.count_jobs(filters)
     print(table(
         ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner.cli import checks
 from runner.cli.format import age, table, when
 from runner.errors import ConfigError
 from runner.printable import block, one_line
@@ -56,17 +57,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
+    limit = checks.limit("--limit", args.limit)
     try:
         level = parse_level(args.level) if args.level else 0
     except ValueError as exc:
         raise ConfigError(f"--level: {exc}") from None
     job_id = None
     if args.job:
-
         job_id = ctx.store.get_job(args.job).id
-    filters = LogFilter(job_id=job_id, task=args.task, level=level,
-                                 worker_only=args.worker_only)
-    rows = ctx.store.read_logs(filters, limit=args.limit)
+    filters = LogFilter(job_id=job_id, task=args.task, level=level, worker_only=args.worker_only)
+    rows = ctx.store.read_logs(filters, limit=limit)
     last = _print_logs(rows, show_job=job_id is None)
     while args.follow:
         time.sleep(args.interval)

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from runner import control as schedule_control
+from runner.cli import checks
 from runner.cli.format import age, key_values, table
 from runner.errors import InvalidArgument
 from runner.scheduling import cron
@@ -68,6 +69,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
+    limit = checks.limit("--limit", args.limit)
     r = schedule_control.get_schedule(args.name, huey=ctx.huey, store=ctx.store)
     upcoming = schedule_control.upcoming_fire_times(r, 3)
     fields = [
@@ -82,7 +84,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         ("last skip", f"{_zoned(r.last_skip_at, r.tz)} {r.last_skip_reason or ''}".strip()),
         ("skip next", "yes" if r.skip_next else "no")]
     print(key_values(fields))
-    runs = schedule_control.schedule_runs(args.name, limit=args.limit, huey=ctx.huey,
+    runs = schedule_control.schedule_runs(args.name, limit=limit, huey=ctx.huey,
                                           store=ctx.store)
     if runs:
         print()

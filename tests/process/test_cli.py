@@ -171,6 +171,18 @@ def test_enqueue_refuses_delays_and_priorities_out_of_range_with_exit_65(huey, s
     assert done.returncode == 0, done.stderr
 
 
+def test_listings_refuse_a_limit_below_one_with_exit_65(huey, settings_file):
+    # --limit 0 listed nothing and --limit -1 everything, with no word of either
+    jobs.add(1, 2)
+    for command in (("jobs",), ("events",), ("logs",), ("schedules", "show", "nightly")):
+        for value in ("0", "-1"):
+            done = cli(settings_file, *command, "--limit", value)
+            assert done.returncode == 65, (command, value, done.stdout, done.stderr)
+            assert done.stderr.startswith(f"error: --limit {value}: expected") and (
+                "Traceback" not in done.stderr), (command, done.stderr)
+    assert cli(settings_file, "jobs", "--limit", "1").returncode == 0
+
+
 def test_search_matches_percent_and_underscore_literally(huey, settings_file):
     jobs.add("100%", "a_b")
     jobs.add("1000", "axb")
