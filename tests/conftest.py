@@ -152,6 +152,20 @@ def write_settings(directory: Path, *, worker: dict[str, object] | None = None,
     return path
 
 
+def in_checkout_beside_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               env_file: Path) -> Path:
+    """Work from a checkout with a settings file of its own, the service's environment
+    file at ``env_file`` and no ``RUNNER_SETTINGS``/``RUNNER_DATABASE`` set; the checkout."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    write_settings(checkout)
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("RUNNER_ENV_FILE", str(env_file))
+    monkeypatch.delenv("RUNNER_SETTINGS", raising=False)
+    monkeypatch.delenv("RUNNER_DATABASE", raising=False)
+    return checkout
+
+
 @pytest.fixture
 def settings_file(tmp_path: Path) -> Path:
     return write_settings(tmp_path)

@@ -10,7 +10,7 @@ from textual.widgets import Static
 from runner.config import DatabaseSection
 from runner.errors import DatabaseLocked
 from runner.store.sqlite.models import create_schema
-from tests.conftest import write_settings
+from tests.conftest import in_checkout_beside_service, write_settings
 from tests.tui.conftest import drive, wait_poll
 from tui.__main__ import main, parse_args
 from tui.app import make_app
@@ -129,13 +129,7 @@ def test_the_dashboard_opens_the_database_the_service_environment_file_names(
     create_schema(conn)
     conn.close()
     # and a checkout with a settings file of its own as the working directory
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    write_settings(checkout)
-    monkeypatch.chdir(checkout)
-    monkeypatch.setenv("RUNNER_ENV_FILE", str(env_file))
-    monkeypatch.delenv("RUNNER_SETTINGS", raising=False)
-    monkeypatch.delenv("RUNNER_DATABASE", raising=False)
+    in_checkout_beside_service(tmp_path, monkeypatch, env_file)
     # When the dashboard starts there without --db or --settings, as the worker would
     app = make_app(error_log=tmp_path / "errors.log")
 

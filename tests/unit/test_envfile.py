@@ -7,7 +7,7 @@ import pytest
 from runner.cli import main as cli
 from runner.envfile import parse_env_file, service_environment
 from runner.errors import ConfigError
-from tests.conftest import write_settings
+from tests.conftest import in_checkout_beside_service, write_settings
 
 
 @pytest.fixture
@@ -45,13 +45,7 @@ def test_the_cli_reads_the_settings_the_service_environment_file_names(
     env_file.write_text(f'# read by systemd and the CLI\nRUNNER_SETTINGS="{service_settings}"\n'
                         f"RUNNER_DATABASE={service_dir / 'service.db'}\n")
     # and a checkout with a settings file of its own as the working directory
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    write_settings(checkout)
-    monkeypatch.chdir(checkout)
-    monkeypatch.setenv("RUNNER_ENV_FILE", str(env_file))
-    monkeypatch.delenv("RUNNER_SETTINGS", raising=False)
-    monkeypatch.delenv("RUNNER_DATABASE", raising=False)
+    checkout = in_checkout_beside_service(tmp_path, monkeypatch, env_file)
     # When `check` runs there without --settings
     assert cli(["check"]) == 0
     out = capsys.readouterr().out
