@@ -152,6 +152,21 @@ def write_settings(directory: Path, *, worker: dict[str, object] | None = None,
     return path
 
 
+def run_again_after_a_crash(huey) -> str:
+    """A job with no retries whose first worker died mid-run: requeued (the crash is not
+    charged to the retry budget) and running again as attempt 2."""
+    from tests import jobs
+
+    result = jobs.add(1, 1)
+    store, now = huey.jobs.store, time.time()
+    store.claim(now=now, owner="gone-host:1:1", lease_seconds=30, want=1)
+    assert store.recover_orphans(crash_limit=3, now=now + 31).requeued == [result.id]
+    store.claim(now=now + 31, owner="live-host:2:1", lease_seconds=30, want=1)
+    row = store.get_job(result.id)
+    assert (row.attempt, row.max_attempts, row.crashes) == (2, 1, 1)
+    return result.id
+
+
 def in_checkout_beside_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                env_file: Path) -> Path:
     """Work from a checkout with a settings file of its own, the service's environment

@@ -9,7 +9,7 @@ import sys
 from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_again_after_a_crash
 
 
 def cli(settings, *args):
@@ -199,21 +199,6 @@ def test_jobs_refuses_a_state_that_does_not_exist_instead_of_listing_nothing(
     assert typo.returncode == 2 and "(0 of 0 jobs)" not in typo.stdout
     assert "invalid choice: 'availble'" in typo.stderr and "waiting" in typo.stderr
     assert "(1 of 1 jobs)" in cli(settings_file, "jobs", "--state", "waiting").stdout
-
-
-def run_again_after_a_crash(huey) -> str:
-    """A job with no retries whose first worker died mid-run: requeued (the crash is not
-    charged to the retry budget) and running again as attempt 2."""
-    import time
-
-    result = jobs.add(1, 1)
-    store, now = huey.jobs.store, time.time()
-    store.claim(now=now, owner="gone-host:1:1", lease_seconds=30, want=1)
-    assert store.recover_orphans(crash_limit=3, now=now + 31).requeued == [result.id]
-    store.claim(now=now + 31, owner="live-host:2:1", lease_seconds=30, want=1)
-    row = store.get_job(result.id)
-    assert (row.attempt, row.max_attempts, row.crashes) == (2, 1, 1)
-    return result.id
 
 
 def test_a_job_run_again_after_a_crash_never_shows_more_attempts_than_allowed(huey,

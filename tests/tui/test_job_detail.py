@@ -150,7 +150,7 @@ def test_brackets_and_markup_in_an_error_message_read_literally(huey):
 
 
 def test_a_job_run_again_after_a_crash_shows_its_attempt_truly(huey):
-    from tests.process.test_cli import run_again_after_a_crash
+    from tests.conftest import run_again_after_a_crash
     from tui.widgets.keyed_table import KeyedTable
 
     job_id = run_again_after_a_crash(huey)
