@@ -84,10 +84,6 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         """Use other settings (and so perhaps another database) from now on."""
         with self._storage_lock:
             self._settings = settings
-            if isinstance(self._storage, JobStorage):
-                # Claims read their limits from the storage's settings: [tasks.NAME]
-                # and [queues.NAME] limits would otherwise stay those of the start.
-                self._storage.settings = settings
             self._storage = None
 
     def update_settings(self, settings: Settings) -> None:

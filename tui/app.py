@@ -215,10 +215,6 @@ class DashboardApp(App[None]):
                          max(self.refresh_seconds, MAX_STRETCH))
         return self.delay
 
-    def status_text(self, outcome: PollOutcome) -> str:
-        """The status line for a poll's outcome, in its widest form (markup)."""
-        return self.status_forms(outcome)[0]
-
     def status_forms(self, outcome: PollOutcome) -> tuple[str, ...]:
         """The status line from its widest form to its narrowest (markup: paths and errors escaped).
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from aiohttp import web
 from textual_serve.server import Server
 
+from runner.store.factory import is_url
 from tui.source import DB_ENV
 
 DEFAULT_HOST = "127.0.0.1"
@@ -35,7 +36,7 @@ def dashboard_command(*, db: str | Path | None, settings: str | Path | None,
     A URL ``db`` is left out: :func:`dashboard_environment` hands it over.
     """
     words = [sys.executable, "-m", "tui"]
-    if db is not None and "://" not in str(db):
+    if db is not None and not is_url(str(db)):
         words += ["--db", str(Path(db).resolve())]
     if settings is not None:
         words += ["--settings", str(Path(settings).resolve())]
@@ -48,7 +49,7 @@ def dashboard_command(*, db: str | Path | None, settings: str | Path | None,
 
 def dashboard_environment(*, db: str | Path | None) -> dict[str, str]:
     """What the sessions' environment adds for :func:`dashboard_command`: a URL ``db``."""
-    return {DB_ENV: str(db)} if db is not None and "://" in str(db) else {}
+    return {DB_ENV: str(db)} if db is not None and is_url(str(db)) else {}
 
 
 class DashboardServer(Server):

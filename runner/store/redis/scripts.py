@@ -124,10 +124,11 @@ elseif n > 0 then
   for i = 1, math.min(n, #candidates) do picked[i] = candidates[i] end
 end
 local claimed = {}
+local taken_from = {}
 for _, c in ipairs(picked) do
   redis.call('ZREM', P..src..c.q, c.m)
   redis.call('ZREM', P..'waitall:'..c.q, string.sub(c.m, 35))
-  forget_if_empty(c.q)
+  taken_from[c.q] = true
   local id = string.sub(c.m, 35)
   local h = get(id)
   if h and WAITING[h.state] then
@@ -144,6 +145,7 @@ for _, c in ipairs(picked) do
     claimed[#claimed + 1] = {id, data, attempt, h.task, h.queue}
   end
 end
+for q in pairs(taken_from) do forget_if_empty(q) end  -- once a queue, not once a job
 if #claimed > 0 then
   local ids = {}
   for i, c in ipairs(claimed) do ids[i] = c[1] end
@@ -309,9 +311,6 @@ return 1
     "absorb": r"""
 return absorb(nil)
 """,
-    # ARGV: needle, ids...: those of the ids whose id, task, arguments or error message
-    # hold the needle, the case of ASCII letters aside (as SQLite's LIKE); ``needle`` is
-    # in lower case. A search then reads the hashes of the jobs it finds, not of all.
     # ARGV: ids (joined by US), fields...: each job's fields (false for a job gone), in
     # one reply: a pipeline of an HMGET a job costs the client ~30 us each, and so does
     # each argument sent.
@@ -324,6 +323,9 @@ for id in string.gmatch(ARGV[2], '[^'..US..']+') do
 end
 return out
 """,
+    # ARGV: needle, ids...: those of the ids whose id, task, arguments or error message
+    # hold the needle, the case of ASCII letters aside (as SQLite's LIKE); ``needle`` is
+    # in lower case. A search then reads the hashes of the jobs it finds, not of all.
     "match_text": r"""
 local needle, found = ARGV[2], {}
 for i = 3, #ARGV do
