@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from runner.errors import EX_CONFIG
 from tests.conftest import ROOT
-from tests.redis_support import new_prefix, redis_or_skip, redis_settings
+from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip, redis_settings
 
 
 def cli(settings, *args):
@@ -21,6 +22,11 @@ def cli(settings, *args):
                           capture_output=True, text=True, env=env, timeout=60)
 
 
+def with_database(database: str) -> str:
+    """The shared server's URL (``TEST_REDIS_URL``) naming another database."""
+    return urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{database}"))
+
+
 @pytest.mark.parametrize(("database", "problem"), [
     ("99", "database 99 does not exist on the server"),
     ("abc", "database 'abc' is not a number"),
@@ -28,7 +34,7 @@ def cli(settings, *args):
 def test_the_cli_names_a_bad_database_number_in_one_line_with_the_settings_exit_code(
         tmp_path, database, problem):
     redis_or_skip()
-    settings = redis_settings(tmp_path, new_prefix(), url=f"redis://127.0.0.1:6379/{database}")
+    settings = redis_settings(tmp_path, new_prefix(), url=with_database(database))
     done = cli(settings, "jobs")
     assert done.returncode == EX_CONFIG, done.stderr
     assert "Traceback" not in done.stderr
