@@ -151,6 +151,18 @@ class InvalidAction(RunnerError):
     """The action does not apply to the job in its current state."""
 
 
+class SourceInUse(InvalidAction):
+    """Workers still run on the jobs file a copy would read; nothing was copied."""
+
+    exit_code = EX_TEMPFAIL
+
+
+class TargetInUse(InvalidAction):
+    """The database a copy would write holds jobs of its own; nothing was copied."""
+
+    exit_code = EX_CANTCREAT
+
+
 class InvalidFilter(RunnerError):
     """A job filter names a state, or uses a qualifier, that does not exist."""
 

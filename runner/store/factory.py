@@ -13,13 +13,12 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config import DatabaseSection, Settings
-from runner.errors import ConfigError, DatabaseUnavailable, InvalidAction
+from runner.errors import ConfigError
 from runner.files import DEFAULT_FILE_MODE
 from runner.store.backend import Backend, Store, StoreRequest
 
@@ -155,37 +154,6 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
     request = StoreRequest(database, options or DatabaseSection(), readonly=readonly,
                            shared=shared, file_mode=mode, connections=connections)
     return backend(name).open(request)
-
-
-def copy_to_postgres(source: Settings, url: str, *, history_since: float,
-                     force: bool = False, now: float | None = None) -> dict[str, tuple[int, int]]:
-    """Copy the SQLite jobs file of ``source`` to the PostgreSQL database at ``url``:
-    live jobs, schedules, pending events and what finished or fired since
-    ``history_since``. Safe to run again (rows already there are kept as they are).
-
-    Returns:
-        table -> (rows read from the file, rows new in PostgreSQL).
-
-    Raises:
-        DatabaseUnavailable: there is no file, or the server cannot be reached.
-        InvalidAction: workers still run on the file (and not ``force``).
-    """
-    from runner.store.postgres import open_postgres_store
-    from runner.store.postgres.transfer import copy_from_sqlite
-
-    if not source.database_path.exists():
-        raise DatabaseUnavailable(f"{source.database_path}: no jobs database here to copy from")
-    file = open_store(source.database_path, readonly=True)
-    at = time.time() if now is None else now
-    running = len(file.live_worker_ids(at, 60.0))
-    if running and not force:
-        raise InvalidAction(
-            f"{file.location}: {running} worker(s) still run on this file; stop them first (a "
-            "job they finish after the copy would run again on PostgreSQL), or pass --force")
-    target = open_postgres_store(url)
-    report = copy_from_sqlite(file.db, target.db,  # type: ignore[attr-defined]
-                              history_since=history_since, channel=target.db.channel)
-    return {name: (read, report.written.get(name, 0)) for name, read in report.read.items()}
 
 
 def redacted(url: str) -> str:

@@ -18,7 +18,7 @@ def test_a_copied_file_is_drained_on_redis_once(huey, settings_file, tmp_path, r
                                                 make_worker):
     # Given a file with waiting jobs, one due in a moment, and one its worker left running
     redis_or_skip()
-    waiting = [jobs.record_run(f"copied {n}").id for n in range(20)]
+    waiting = [jobs.record_run(f"copied-{n}").id for n in range(20)]
     soon = jobs.record_run.schedule(("soon",), delay=1).id
     store = huey.jobs.store
     [left] = store.claim(now=time.time(), owner="gone-host:1:1", lease_seconds=30,
@@ -37,8 +37,8 @@ def test_a_copied_file_is_drained_on_redis_once(huey, settings_file, tmp_path, r
         wait_for(lambda: target.counts_by_state().get("completed") == len(ids),
                  message="the copied jobs completed")
         runs = [line.split() for line in read_records(record_file)]
-        assert sorted(r[2] for r in runs) == sorted(ids)
-        assert {r[2]: r[3] for r in runs}[left.id] == "2"  # its first attempt was cut short
+        assert sorted(r[1] for r in runs) == sorted(ids)
+        assert {r[1]: r[2] for r in runs}[left.id] == "2"  # its first attempt was cut short
 
         # and a second copy, the worker still running, runs none of them again
         assert main(["--settings", str(settings_file), "migrate-to", url]) == 0

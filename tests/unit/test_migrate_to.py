@@ -8,7 +8,7 @@ import time
 import pytest
 
 from runner.cli import main
-from runner.errors import QueueFull
+from runner.errors import EX_CANTCREAT, EX_TEMPFAIL, QueueFull
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import prepare
@@ -70,16 +70,11 @@ def test_a_file_with_running_workers_is_not_copied_without_force(huey, settings_
     url, pg = target
     huey.jobs.store.enqueue([job(time.time())], now=time.time())
     huey.jobs.store.register("elsewhere:1:1", concurrency=1, queues=())
-    assert main(["--settings", str(settings_file), "migrate-to", url]) != 0
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == EX_TEMPFAIL
     assert "still run on this file" in capsys.readouterr().err
     assert pg.count_jobs() == 0
     assert main(["--settings", str(settings_file), "migrate-to", url, "--force"]) == 0
     assert pg.count_jobs() == 1
-
-
-def test_a_url_that_is_not_postgresql_is_refused(huey, settings_file, capsys):
-    assert main(["--settings", str(settings_file), "migrate-to", "mysql://x/y"]) == 78
-    assert "is not a PostgreSQL URL" in capsys.readouterr().err
 
 
 def test_a_paused_queue_stays_paused_on_postgresql(huey, settings_file, target):
@@ -139,3 +134,17 @@ def test_the_lifetime_counters_arrive_once_with_the_copy(huey, settings_file, ta
                      for totals in (counted[0], _counted(pg, now)[0]))
     assert after == {**before, ("tests.jobs.add", "default"): before[
         ("tests.jobs.add", "default")] + 1}
+
+
+def test_a_database_holding_jobs_of_its_own_is_refused_in_one_line(huey, settings_file,
+                                                                   target, capsys):
+    # Given a PostgreSQL database a worker already uses
+    url, pg = target
+    now = time.time()
+    huey.jobs.store.enqueue([job(now)], now=now)
+    pg.enqueue([job(now)], now=now)
+    # When a file is copied into it, Then nothing merges into it
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == EX_CANTCREAT
+    err = capsys.readouterr().err
+    assert "holds jobs of its own" in err and len(err.strip().splitlines()) == 1
+    assert pg.count_jobs() == 1

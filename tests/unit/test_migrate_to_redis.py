@@ -11,7 +11,7 @@ import pytest
 
 from runner import emit
 from runner.cli import main
-from runner.errors import EX_CANTCREAT, EX_TEMPFAIL, DuplicateJob
+from runner.errors import EX_CANTCREAT, EX_TEMPFAIL
 from runner.flow import FlowLimits
 from runner.sections import RetentionSection
 from runner.store.job_rows import Ack, QueueBound
@@ -187,13 +187,14 @@ def test_unique_keys_and_pauses_still_hold_on_redis(huey, settings_file, target)
     url, redis = target
     now = time.time()
     file = huey.jobs.store
-    file.enqueue([job(now, unique_key="report:1"), job(now, queue="reports")], now=now)
+    holder = job(now, unique_key="report:1")
+    file.enqueue([holder, job(now, queue="reports")], now=now)
     file.set_pause("queue", "reports", True, now=now, by="alice")
     assert _migrate(settings_file, url) == 0
-    with pytest.raises(DuplicateJob):
-        redis.enqueue([job(now, unique_key="report:1")], now=now)
+    again = job(now, unique_key="report:1")
+    assert redis.enqueue([again], now=now).duplicates == {again.id: holder.id}
     claimed = redis.claim(now=now, owner="r:1:1", lease_seconds=30, want=10).claimed
-    assert [c.queue for c in claimed] == ["default"]
+    assert [c.id for c in claimed] == [holder.id]
 
 
 def test_jobs_held_back_by_a_concurrency_limit_still_wait_their_turn(huey, settings_file,
@@ -204,10 +205,12 @@ def test_jobs_held_back_by_a_concurrency_limit_still_wait_their_turn(huey, setti
     file = huey.jobs.store
     limits = FlowLimits(key_concurrency={"sync": 1})
     backlog = [job(now - 10 + n, task="sync", concurrency_key="big") for n in range(4)]
-    file.enqueue([*backlog, job(now - 1, task="other")], now=now - 10)
+    other = job(now - 1, task="other")
+    file.enqueue([*backlog, other], now=now - 10)
     for _ in range(3):
         file.claim(now=now, owner="w:1:1", lease_seconds=30, want=5, limits=limits)
     assert file.count_jobs(JobFilter(state="executing")) == 2
+    file.complete([Ack(other.id, 1, now, now)])
     # When copied, Then Redis runs them one at a time, in order
     assert _migrate(settings_file, url) == 0
     order = []

@@ -1,13 +1,13 @@
-"""Moving a SQLite jobs file over to PostgreSQL: waiting jobs, schedules, pauses and recent
-history.
+"""Writing a SQLite jobs file into PostgreSQL: waiting jobs, schedules, pauses and recent
+history, as :class:`runner.store.sqlite.export.FileExport` reads them.
 
 Every row is inserted with ``ON CONFLICT DO NOTHING`` (failed attempts by their
 natural key, job, attempt, kind and time), so a copy interrupted half way, or run twice,
 leaves each row once; what PostgreSQL already holds (a worker running there
-meanwhile) is never overwritten. Jobs left ``executing`` in the file (its
-workers were stopped, or died) arrive ``available``: their attempt was cut short.
-Paused (and explicitly resumed) queues and tasks keep their state: a queue paused
-on the file must not start running on PostgreSQL.
+meanwhile) is never overwritten. Paused (and explicitly resumed) queues and tasks
+keep their state: a queue paused on the file must not start running on PostgreSQL.
+``runner_meta`` records the file copied (``copied_from``), so a copy run again is told
+from a copy of another file into a database holding jobs of its own.
 
 The file's lifetime counters arrive too. Those per task and queue go to a shard
 of their own (:data:`COPIED_SHARD`, which no connection writes) set to the file's
@@ -22,54 +22,41 @@ copied for the queues PostgreSQL has not counted yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
+from runner.store.postgres import PostgresStore
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.counting import COMPLETED_COLUMNS
-from runner.store.sqlite.counters import QUEUE_ROW, TOTALS
-from runner.store.sqlite.db import Database
-from runner.store.sqlite.integrity import has_table
-from runner.store.states import LIVE_SQL, JobState
-from runner.store.tables import Event, Job, JobError, Pause, Schedule, ScheduleRun
+from runner.store.sqlite.export import (
+    ERROR_COLUMNS,
+    EVENT_COLUMNS,
+    JOB_COLUMNS,
+    PAUSE_COLUMNS,
+    RESULT_COLUMNS,
+    RUN_COLUMNS,
+    SCHEDULE_COLUMNS,
+    TOTAL_COLUMNS,
+    FileExport,
+    TransferReport,
+)
 
-_BATCH = 1000
 #: The shard of ``runner_job_total`` that holds a copied file's counters (a connection's
 #: shard is its backend's pid modulo 16, never negative).
 COPIED_SHARD = -1
-#: Counters per task and queue, as both backends name them.
-_TOTAL_COLUMNS = tuple(dict.fromkeys((*TOTALS, *COMPLETED_COLUMNS)))
 
 
-def _columns(model: type) -> list[str]:
-    return [f.column_name for f in model._meta.sorted_fields]
+def copied_from(store: PostgresStore) -> str | None:
+    """The file PostgreSQL holds a copy of (None: none was copied here)."""
+    rows = store.db.query("SELECT value FROM runner_meta WHERE key = 'copied_from'")
+    return rows[0][0] if rows else None
 
 
-@dataclass
-class TransferReport:
-    """Rows read from the file and rows new in PostgreSQL, per table."""
-
-    read: dict[str, int] = field(default_factory=dict)
-    written: dict[str, int] = field(default_factory=dict)
-
-
-def _batches(source: Database, columns: str, tables: str, where: str,
-             params: tuple = ()) -> Iterator[list[tuple]]:
-    """The rows of a read of the file, a batch at a time by rowid (no long read snapshot).
-
-    ``tables`` names the table read first as ``t``.
-    """
-    last = 0
-    while True:
-        rows = source.query(f"SELECT t.rowid, {columns} FROM {tables} WHERE ({where}) "
-                            f"AND t.rowid > ? ORDER BY t.rowid LIMIT {_BATCH}", (*params, last))
-        if not rows:
-            return
-        last = rows[-1][0]
-        yield [row[1:] for row in rows]
-
+def record_source(store: PostgresStore, source: str) -> None:
+    """Record ``source`` as the file copied here (before its first row arrives)."""
+    store.db.write(lambda conn: conn.execute(
+        "INSERT INTO runner_meta (key, value) VALUES ('copied_from', %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (source,)))
 
 def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple], *,
             returning: str = "1",
@@ -106,19 +93,16 @@ def _uncount_failures(conn: psycopg.Connection, job_ids: list) -> None:
         "DO UPDATE SET failed = runner_job_total.failed + excluded.failed", (job_ids,))
 
 
-def _copy_totals(source: Database, target: PgDatabase, report: TransferReport) -> None:
+def _copy_totals(export: FileExport, target: PgDatabase, report: TransferReport) -> None:
     """The file's lifetime counters: per task and queue, then refused and dropped per queue."""
-    columns = ", ".join(_TOTAL_COLUMNS)
-    rows = []
-    if has_table(source, "runner_job_total"):
-        rows = source.query(f"SELECT task, queue, {columns} FROM runner_job_total "
-                            "WHERE task != ? ORDER BY task, queue", (QUEUE_ROW,))
+    columns = ", ".join(TOTAL_COLUMNS)
+    rows = export.totals()
     if rows:
-        marks = ", ".join(["%s"] * (len(_TOTAL_COLUMNS) + 3))
+        marks = ", ".join(["%s"] * (len(TOTAL_COLUMNS) + 3))
         larger = ", ".join(f"{c} = greatest(runner_job_total.{c}, excluded.{c})"
-                           for c in _TOTAL_COLUMNS)
+                           for c in TOTAL_COLUMNS)
         # Only rows whose values change are written (and reported as new).
-        changed = " OR ".join(f"runner_job_total.{c} < excluded.{c}" for c in _TOTAL_COLUMNS)
+        changed = " OR ".join(f"runner_job_total.{c} < excluded.{c}" for c in TOTAL_COLUMNS)
 
         def write(conn: psycopg.Connection) -> int:
             with conn.cursor() as cur:
@@ -135,61 +119,34 @@ def _copy_totals(source: Database, target: PgDatabase, report: TransferReport) -
 
         report.read["counters"] = len(rows)
         report.written["counters"] = target.write(write)
-    if has_table(source, "runner_queue_total"):
-        queues = source.query("SELECT queue, rejected, dropped FROM runner_queue_total "
-                              "ORDER BY queue")
-        if queues:
-            report.read["queue counters"] = len(queues)
-            report.written["queue counters"] = _insert(
-                target, "runner_queue_total", ["queue", "rejected", "dropped"], queues)
+    queues = export.queue_totals()
+    if queues:
+        report.read["queue counters"] = len(queues)
+        report.written["queue counters"] = _insert(
+            target, "runner_queue_total", ["queue", "rejected", "dropped"], queues)
 
 
-def copy_from_sqlite(source: Database, target: PgDatabase, *, history_since: float,
-                     channel: str | None = None) -> TransferReport:
-    """Copy live jobs, schedules, pauses, and what finished or fired since
-    ``history_since``."""
+def copy_from_sqlite(export: FileExport, store: PostgresStore) -> TransferReport:
+    """Copy what ``export`` reads of the file, each row unless PostgreSQL holds it."""
     report = TransferReport()
+    target = store.db
 
-    def copy(name: str, table: str, columns: list[str], tables: str, where: str,
-             params: tuple = (), fix: Callable[[tuple], tuple] | None = None,
+    def copy(name: str, table: str, columns: list[str], batches: Iterator[list[tuple]],
              **insert: Any) -> None:
-        selected = ", ".join(f"t.{c}" for c in columns)
-        for rows in _batches(source, selected, tables, where, params):
+        for rows in batches:
             report.read[name] = report.read.get(name, 0) + len(rows)
-            if fix is not None:
-                rows = [fix(row) for row in rows]
             report.written[name] = report.written.get(name, 0) + _insert(
                 target, table, columns, rows, **insert)
 
-    job_columns = _columns(Job)
-    state_at = job_columns.index("state")
-    lease = (job_columns.index("lease_owner"), job_columns.index("lease_expires_at"))
-
-    def unleased(row: tuple) -> tuple:
-        if row[state_at] != JobState.EXECUTING.value:
-            return row
-        values = list(row)
-        values[state_at] = JobState.AVAILABLE.value
-        values[lease[0]] = values[lease[1]] = None
-        return tuple(values)
-
-    copy("jobs", "runner_job", job_columns, "runner_job t",
-         f"t.state IN {LIVE_SQL} OR t.finished_at >= ?", (history_since,), fix=unleased)
-    copy("errors", "runner_job_error", [c for c in _columns(JobError) if c != "id"],
-         "runner_job_error t JOIN runner_job j ON j.id = t.job_id",
-         f"j.state IN {LIVE_SQL} OR j.finished_at >= ?", (history_since,),
+    copy("jobs", "runner_job", JOB_COLUMNS, export.jobs())
+    copy("errors", "runner_job_error", ERROR_COLUMNS, export.errors(),
          returning="job_id", then=_uncount_failures)
-    copy("results", "runner_kv", ["key", "value", "expires_at"],
-         "runner_kv t JOIN runner_job j ON j.id = t.key", "j.finished_at >= ?",
-         (history_since,))
-    copy("schedules", "runner_schedule", _columns(Schedule), "runner_schedule t", "1")
-    copy("schedule runs", "runner_schedule_run", [c for c in _columns(ScheduleRun) if c != "id"],
-         "runner_schedule_run t", "t.fired_at >= ?", (history_since,))
-    copy("events", "runner_event", _columns(Event), "runner_event t",
-         "t.status = 'pending' OR t.emitted_at >= ?", (history_since,))
-    if has_table(source, "runner_pause"):  # a file of a release before pauses has none
-        copy("pauses", "runner_pause", _columns(Pause), "runner_pause t", "1")
-    _copy_totals(source, target, report)
-    if channel and report.written.get("jobs"):
-        target.write(lambda conn: conn.execute("SELECT pg_notify(%s, '')", (channel,)))
+    copy("results", "runner_kv", RESULT_COLUMNS, export.results())
+    copy("schedules", "runner_schedule", SCHEDULE_COLUMNS, export.schedules())
+    copy("schedule runs", "runner_schedule_run", RUN_COLUMNS, export.schedule_runs())
+    copy("events", "runner_event", EVENT_COLUMNS, export.events())
+    copy("pauses", "runner_pause", PAUSE_COLUMNS, export.pauses())
+    _copy_totals(export, target, report)
+    if target.channel and report.written.get("jobs"):  # idle workers there look at once
+        target.write(lambda conn: conn.execute("SELECT pg_notify(%s, '')", (target.channel,)))
     return report

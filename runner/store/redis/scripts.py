@@ -11,6 +11,7 @@ from __future__ import annotations
 from runner.store.redis.lua_events import BODIES as EVENTS
 from runner.store.redis.lua_flow import BODIES as FLOW
 from runner.store.redis.lua_schedules import BODIES as SCHEDULES
+from runner.store.redis.lua_transfer import BODIES as TRANSFER
 from runner.store.redis.lua_workers import BODIES as WORKERS
 
 BODIES: dict[str, str] = {
@@ -362,6 +363,7 @@ return math.floor(#rows / 2)
     **SCHEDULES,
     **EVENTS,
     **FLOW,
+    **TRANSFER,
 }
 
 #: Scripts that do not index the inbox first: the enqueue and the claim do it themselves

@@ -1,0 +1,158 @@
+"""Reading a jobs file for ``migrate-to``: what a copy to another backend takes, decided once.
+
+Every backend's copy (:mod:`runner.store.postgres.transfer`,
+:mod:`runner.store.redis.transfer`) reads the file through :class:`FileExport`, so
+both take the same rows: live jobs, and jobs finished since ``history_since`` with
+their failed attempts and results; every schedule, and the slots fired since; events
+still pending or emitted since; pauses; log records written since; the lifetime
+counters. Rows come in batches by rowid, each its own short read, so a copy never
+holds a read snapshot of a large file open.
+
+Jobs left ``executing`` arrive ``available`` without their lease: the copy is made
+with the file's workers stopped (or gone), so their attempt was cut short, and a
+worker of the target runs them again (the attempt count goes on from the file's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from runner.store.sqlite.counters import QUEUE_ROW, TOTALS
+from runner.store.sqlite.db import Database
+from runner.store.sqlite.integrity import has_table
+from runner.store.states import LIVE_SQL, JobState
+from runner.store.tables import Event, Job, JobError, Log, Pause, Schedule, ScheduleRun
+from runner.store.views import BUCKETS
+
+_BATCH = 1000
+
+
+def _columns(model: type) -> list[str]:
+    return [f.column_name for f in model._meta.sorted_fields]
+
+
+#: The columns each read returns, in order.
+JOB_COLUMNS = _columns(Job)
+ERROR_COLUMNS = [c for c in _columns(JobError) if c != "id"]
+RESULT_COLUMNS = ["key", "value", "expires_at"]
+SCHEDULE_COLUMNS = _columns(Schedule)
+RUN_COLUMNS = [c for c in _columns(ScheduleRun) if c != "id"]
+EVENT_COLUMNS = _columns(Event)
+PAUSE_COLUMNS = _columns(Pause)
+LOG_COLUMNS = _columns(Log)
+#: Lifetime counters per task and queue; ``le<i>`` are cumulative, as the file keeps them.
+TOTAL_COLUMNS = tuple(dict.fromkeys((*TOTALS, "duration_sum",
+                                     *(f"le{i}" for i in range(len(BUCKETS))))))
+
+_STATE = JOB_COLUMNS.index("state")
+_LEASE = (JOB_COLUMNS.index("lease_owner"), JOB_COLUMNS.index("lease_expires_at"))
+
+
+def _kept(job: str) -> str:
+    """The condition of a copied job, read as ``job``: live, or finished in the window."""
+    return f"{job}.state IN {LIVE_SQL} OR {job}.finished_at >= ?"
+
+
+def _unleased(row: tuple) -> tuple:
+    if row[_STATE] != JobState.EXECUTING.value:
+        return row
+    values = list(row)
+    values[_STATE] = JobState.AVAILABLE.value
+    values[_LEASE[0]] = values[_LEASE[1]] = None
+    return tuple(values)
+
+
+@dataclass
+class TransferReport:
+    """Rows read from the file and rows new in the target, per part copied."""
+
+    read: dict[str, int] = field(default_factory=dict)
+    written: dict[str, int] = field(default_factory=dict)
+
+
+class FileExport:
+    """The rows of one jobs file a copy takes (see the module docstring)."""
+
+    def __init__(self, db: Database, *, history_since: float) -> None:
+        self.db = db
+        self.since = history_since
+
+    def _batches(self, columns: Sequence[str], tables: str, where: str,
+                 params: tuple = ()) -> Iterator[list[tuple]]:
+        """The rows of a read, a batch at a time by rowid; ``tables`` names the table read
+        first ``t``."""
+        selected = ", ".join(f"t.{c}" for c in columns)
+        last = 0
+        while True:
+            rows = self.db.query(f"SELECT t.rowid, {selected} FROM {tables} WHERE ({where}) "
+                                 f"AND t.rowid > ? ORDER BY t.rowid LIMIT {_BATCH}",
+                                 (*params, last))
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [row[1:] for row in rows]
+
+    def jobs(self) -> Iterator[list[tuple]]:
+        """Live jobs and those finished since ``history_since``, as :data:`JOB_COLUMNS`."""
+        for rows in self._batches(JOB_COLUMNS, "runner_job t", _kept("t"), (self.since,)):
+            yield [_unleased(row) for row in rows]
+
+    def errors(self) -> Iterator[list[tuple]]:
+        """The failed attempts of the jobs :meth:`jobs` reads, as :data:`ERROR_COLUMNS`."""
+        return self._batches(ERROR_COLUMNS, "runner_job_error t JOIN runner_job j "
+                             "ON j.id = t.job_id", _kept("j"), (self.since,))
+
+    def errors_of(self, job_ids: Sequence[str]) -> dict[str, list[tuple]]:
+        """The failed attempts of ``job_ids`` (at most a batch), oldest first, by job."""
+        found: dict[str, list[tuple]] = {}
+        if not job_ids:
+            return found
+        marks = ", ".join("?" * len(job_ids))
+        for row in self.db.query(f"SELECT {', '.join(ERROR_COLUMNS)} FROM runner_job_error "
+                                 f"WHERE job_id IN ({marks}) ORDER BY id", tuple(job_ids)):
+            found.setdefault(row[0], []).append(row)
+        return found
+
+    def results(self) -> Iterator[list[tuple]]:
+        """Stored results of the jobs finished since ``history_since``."""
+        return self._batches(RESULT_COLUMNS, "runner_kv t JOIN runner_job j ON j.id = t.key",
+                             "j.finished_at >= ?", (self.since,))
+
+    def schedules(self) -> Iterator[list[tuple]]:
+        return self._batches(SCHEDULE_COLUMNS, "runner_schedule t", "1")
+
+    def schedule_runs(self) -> Iterator[list[tuple]]:
+        """Slots fired since ``history_since``."""
+        return self._batches(RUN_COLUMNS, "runner_schedule_run t", "t.fired_at >= ?",
+                             (self.since,))
+
+    def events(self) -> Iterator[list[tuple]]:
+        """Events still pending, and those emitted since ``history_since``."""
+        return self._batches(EVENT_COLUMNS, "runner_event t",
+                             "t.status = 'pending' OR t.emitted_at >= ?", (self.since,))
+
+    def pauses(self) -> Iterator[list[tuple]]:
+        if not has_table(self.db, "runner_pause"):  # a file of a release before pauses
+            return iter(())
+        return self._batches(PAUSE_COLUMNS, "runner_pause t", "1")
+
+    def logs(self, after_id: int = 0) -> Iterator[list[tuple]]:
+        """Log records written since ``history_since`` with an id above ``after_id``."""
+        return self._batches(LOG_COLUMNS, "runner_log t", "t.created_at >= ? AND t.id > ?",
+                             (self.since, after_id))
+
+    def totals(self) -> list[tuple]:
+        """Lifetime counters: (task, queue, *:data:`TOTAL_COLUMNS`) per task and queue."""
+        if not has_table(self.db, "runner_job_total"):
+            return []
+        return self.db.query(f"SELECT task, queue, {', '.join(TOTAL_COLUMNS)} "
+                             "FROM runner_job_total WHERE task != ? ORDER BY task, queue",
+                             (QUEUE_ROW,))
+
+    def queue_totals(self) -> list[tuple]:
+        """(queue, rejected, dropped): jobs full queues refused or dropped."""
+        if not has_table(self.db, "runner_queue_total"):
+            return []
+        return self.db.query("SELECT queue, rejected, dropped FROM runner_queue_total "
+                             "ORDER BY queue")

@@ -1,0 +1,99 @@
+"""Copying a SQLite jobs file to PostgreSQL or Redis (``migrate-to``): the checks and the
+order every backend's copy shares.
+
+The file is read through :class:`runner.store.sqlite.export.FileExport`; each
+backend writes through the ``transfer`` module of its folder, which offers
+``copied_from(store)`` (the file a store holds a copy of), ``record_source(store,
+source)`` and ``copy_from_sqlite(export, store)``. A copy refuses, before writing
+anything, a file its workers still run on (a job they finish afterwards would run
+again on the target) and a target holding jobs that no copy of this file wrote
+(two job sets would merge, their ids and unique keys unchecked against each other).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+from runner.config import Settings
+from runner.errors import ConfigError, DatabaseUnavailable, SourceInUse, TargetInUse
+from runner.store.backend import Store
+from runner.store.factory import MODULES, SCHEMES, open_store, redacted
+
+#: Seconds since its last heartbeat within which a worker of the file counts as running.
+STALE_AFTER = 60.0
+#: Backends a file can be copied to.
+TARGETS = ("postgres", "redis")
+
+
+def target_backend(url: str) -> str:
+    """The backend a ``migrate-to`` URL names.
+
+    Raises:
+        ConfigError: it is not a PostgreSQL or Redis URL.
+    """
+    name = SCHEMES.get(url.split("://", 1)[0]) if "://" in url else None
+    if name not in TARGETS:
+        raise ConfigError(f"migrate-to: {redacted(url)!r} is not a PostgreSQL or Redis URL "
+                          "(postgresql://user@host:5432/dbname, redis://host:6379/0)")
+    return name  # type: ignore[return-value]
+
+
+def target_url(source: Settings, url: str) -> str:
+    """``url`` as the store opens it: a Redis URL without a ``prefix`` gets the settings'
+    ``[runner] redis_prefix``, the one the workers will use."""
+    if target_backend(url) != "redis" or "prefix=" in url.partition("?")[2]:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}prefix={source.runner.redis_prefix}"
+
+
+def _open_target(name: str, url: str) -> Store:
+    if name == "postgres":
+        from runner.store.postgres import open_postgres_store
+
+        return open_postgres_store(url)
+    return open_store(url)
+
+
+def copy_file(source: Settings, url: str, *, history_since: float, force: bool = False,
+              now: float | None = None) -> dict[str, tuple[int, int]]:
+    """Copy the SQLite jobs file of ``source`` to the PostgreSQL or Redis store at ``url``:
+    live jobs, schedules, pending events, pauses, counters and what finished, fired or
+    was logged since ``history_since``. Safe to run again (what the target holds is kept
+    as it is).
+
+    Returns:
+        part -> (rows read from the file, rows new in the target).
+
+    Raises:
+        ConfigError: ``url`` is not a PostgreSQL or Redis URL.
+        DatabaseUnavailable: there is no file, or the server cannot be reached.
+        SourceInUse: workers still run on the file (and not ``force``).
+        TargetInUse: the target holds jobs no copy of this file wrote.
+    """
+    name = target_backend(url)
+    if not source.database_path.exists():
+        raise DatabaseUnavailable(f"{source.database_path}: no jobs database here to copy from")
+    file = open_store(source.database_path, readonly=True)
+    at = time.time() if now is None else now
+    running = len(file.live_worker_ids(at, STALE_AFTER))
+    if running and not force:
+        raise SourceInUse(
+            f"{file.location}: {running} worker(s) still run on this file; stop them first "
+            "(a job they finish after the copy would run again on the target), or pass --force")
+    from runner.store.sqlite.export import FileExport
+
+    transfer = importlib.import_module(f"{MODULES[name]}.transfer")
+    target = _open_target(name, url)
+    try:
+        identity = str(source.database_path.resolve())
+        if transfer.copied_from(target) != identity and target.count_jobs():
+            raise TargetInUse(
+                f"{redacted(url)} holds jobs of its own (not copied from {identity}); copy "
+                "to an empty database, or empty this one first")
+        transfer.record_source(target, identity)
+        export = FileExport(file.db, history_since=history_since)  # type: ignore[attr-defined]
+        report = transfer.copy_from_sqlite(export, target)
+    finally:
+        target.close()
+    return {part: (read, report.written.get(part, 0)) for part, read in report.read.items()}
