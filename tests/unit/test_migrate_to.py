@@ -3,6 +3,7 @@ history arrive in PostgreSQL once, however often the copy runs."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -148,3 +149,21 @@ def test_a_database_holding_jobs_of_its_own_is_refused_in_one_line(huey, setting
     err = capsys.readouterr().err
     assert "holds jobs of its own" in err and len(err.strip().splitlines()) == 1
     assert pg.count_jobs() == 1
+
+
+def test_log_records_arrive_once(huey, settings_file, target):
+    url, pg = target
+    now = time.time()
+    file = huey.jobs.store
+    file.write_logs([(now - 1, logging.INFO, "tests.jobs", "adding", "job-1", "tests.jobs.add",
+                      "w:1:1"), (now, logging.WARNING, "runner.worker", "a worker line", None,
+                                 None, "w:1:1")])
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == 0
+    file.write_logs([(now + 1, logging.INFO, "tests.jobs", "later", None, None, "w:1:1")])
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == 0
+
+    def seen(store) -> list[tuple]:  # noqa: ANN001 - a store
+        return [(r.created_at, r.level, r.logger, r.message, r.job_id, r.task, r.worker)
+                for r in store.read_logs(limit=10)]
+
+    assert seen(pg) == seen(file) and len(seen(pg)) == 3

@@ -252,3 +252,25 @@ def test_a_redis_holding_jobs_of_its_own_is_refused_in_one_line(huey, settings_f
 def test_a_url_of_neither_backend_is_refused(huey, settings_file, capsys):
     assert _migrate(settings_file, "mysql://x/y") == 78
     assert "is not a PostgreSQL or Redis URL" in capsys.readouterr().err
+
+
+def test_what_the_file_did_since_the_last_copy_arrives_with_the_next(huey, settings_file,
+                                                                     target):
+    # Given a file copied once, then a job, a log record and a completion more on it
+    url, redis = target
+    now = time.time()
+    file = huey.jobs.store
+    _fill(file, now)
+    assert _migrate(settings_file, url) == 0
+    late = job(now, priority=10)
+    file.enqueue([late], now=now)
+    [claimed] = file.claim(now=now, owner="w:1:1", lease_seconds=30, want=1,
+                           queues=("default",)).claimed
+    file.complete([Ack(late.id, claimed.attempt, now, now + 0.5)])
+    file.write_logs([(now + 1, logging.INFO, "tests.jobs", "later", None, None, "w:1:1")])
+    # When it is copied again, Then Redis shows those too, and counts them once
+    assert _migrate(settings_file, url) == 0
+    seen_file, seen_redis = _seen(file, now), _seen(redis, now)
+    assert seen_redis["logs"] == seen_file["logs"] and len(seen_redis["logs"]) == 3
+    assert seen_redis["totals"] == seen_file["totals"]
+    assert redis.get_job(late.id).state == JobState.COMPLETED

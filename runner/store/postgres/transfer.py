@@ -7,7 +7,8 @@ leaves each row once; what PostgreSQL already holds (a worker running there
 meanwhile) is never overwritten. Paused (and explicitly resumed) queues and tasks
 keep their state: a queue paused on the file must not start running on PostgreSQL.
 ``runner_meta`` records the file copied (``copied_from``), so a copy run again is told
-from a copy of another file into a database holding jobs of its own.
+from a copy of another file into a database holding jobs of its own, and the last log
+record copied from it (``copied_log``).
 
 The file's lifetime counters arrive too. Those per task and queue go to a shard
 of their own (:data:`COPIED_SHARD`, which no connection writes) set to the file's
@@ -32,6 +33,7 @@ from runner.store.sqlite.export import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
     JOB_COLUMNS,
+    LOG_COLUMNS,
     PAUSE_COLUMNS,
     RESULT_COLUMNS,
     RUN_COLUMNS,
@@ -53,10 +55,38 @@ def copied_from(store: PostgresStore) -> str | None:
 
 
 def record_source(store: PostgresStore, source: str) -> None:
-    """Record ``source`` as the file copied here (before its first row arrives)."""
-    store.db.write(lambda conn: conn.execute(
-        "INSERT INTO runner_meta (key, value) VALUES ('copied_from', %s) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (source,)))
+    """Record ``source`` as the file copied here (before its first row arrives); another
+    file's mark of the log records copied goes (it says nothing of this one)."""
+    if copied_from(store) == source:
+        return
+
+    def write(conn: psycopg.Connection) -> None:
+        conn.execute("DELETE FROM runner_meta WHERE key = 'copied_log'")
+        _set_meta(conn, "copied_from", source)
+
+    store.db.write(write)
+
+
+def _set_meta(conn: psycopg.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO runner_meta (key, value) VALUES (%s, %s) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _copy_logs(export: FileExport, target: PgDatabase, report: TransferReport) -> None:
+    """Log records have no natural key: the id in the file of the last one copied, kept
+    in the transaction that copies it, is where a later copy goes on."""
+    rows = target.query("SELECT value FROM runner_meta WHERE key = 'copied_log'")
+    for batch in export.logs(int(rows[0][0]) if rows else 0):
+        def write(conn: psycopg.Connection, batch: list[tuple] = batch) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO runner_log ({', '.join(LOG_COLUMNS[1:])}) "
+                                f"VALUES ({', '.join(['%s'] * (len(LOG_COLUMNS) - 1))})",
+                                [row[1:] for row in batch])
+            _set_meta(conn, "copied_log", str(batch[-1][0]))
+
+        target.write(write)
+        report.read["logs"] = report.written["logs"] = report.read.get("logs", 0) + len(batch)
+
 
 def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple], *,
             returning: str = "1",
@@ -146,6 +176,7 @@ def copy_from_sqlite(export: FileExport, store: PostgresStore) -> TransferReport
     copy("schedule runs", "runner_schedule_run", RUN_COLUMNS, export.schedule_runs())
     copy("events", "runner_event", EVENT_COLUMNS, export.events())
     copy("pauses", "runner_pause", PAUSE_COLUMNS, export.pauses())
+    _copy_logs(export, target, report)
     _copy_totals(export, target, report)
     if target.channel and report.written.get("jobs"):  # idle workers there look at once
         target.write(lambda conn: conn.execute("SELECT pg_notify(%s, '')", (target.channel,)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from runner.store.redis import RedisStore
 from runner.store.redis.codec import NULL, US, Arg
@@ -36,6 +37,8 @@ _NOT_FIELDS = {"data", "lease_owner", "lease_expires_at", "parked"}
 _DATA = JOB_COLUMNS.index("data")
 _ID = JOB_COLUMNS.index("id")
 _BUCKETS = [c for c in TOTAL_COLUMNS if c.startswith("le")]
+#: Bytes of jobs one call writes at most (beyond the one job that passes it).
+_CALL_BYTES = 4 << 20
 
 
 def _text(value: object) -> str:
@@ -76,13 +79,21 @@ def _error_args(errors: Sequence[tuple]) -> list[Arg]:
 def _copy_jobs(export: FileExport, store: RedisStore, report: TransferReport) -> None:
     for rows in export.jobs():
         errors = export.errors_of([r[_ID] for r in rows])
-        flat: list[Arg] = [repr(time.time()), len(rows)]
-        for row in rows:
-            flat += [_fields(JOB_COLUMNS, row, _NOT_FIELDS), row[_DATA],
-                     *_error_args(errors.get(row[_ID], ()))]
-        jobs, failures = store.run("copy_jobs", *flat)  # type: ignore[misc]
-        _count(report, "jobs", len(rows), jobs)
-        _count(report, "errors", sum(map(len, errors.values())), failures)
+        report.read["errors"] = report.read.get("errors", 0) + sum(map(len, errors.values()))
+        flat: list[Arg] = []
+        size = count = 0
+        for n, row in enumerate(rows, 1):
+            args = [_fields(JOB_COLUMNS, row, _NOT_FIELDS), row[_DATA],
+                    *_error_args(errors.get(row[_ID], ()))]
+            flat += args
+            size += sum(len(a) for a in args if isinstance(a, (bytes, str)))
+            count += 1
+            # Redis runs a function alone: a call of large payloads would hold it long
+            if size >= _CALL_BYTES or n == len(rows):
+                jobs, failures = store.run("copy_jobs", repr(time.time()), count, *flat)  # type: ignore[misc]
+                _count(report, "jobs", count, jobs)
+                report.written["errors"] = report.written.get("errors", 0) + int(failures)
+                flat, size, count = [], 0, 0
 
 
 def _count(report: TransferReport, name: str, read: int, written: object) -> None:
@@ -136,18 +147,18 @@ def _copy_logs(export: FileExport, store: RedisStore, report: TransferReport) ->
         _count(report, "logs", len(rows), store.run("copy_logs", *flat))
 
 
-def _totals_fields(values: dict[str, object]) -> list[tuple[str, str]]:
+def _totals_fields(values: dict[str, Any]) -> list[tuple[str, str]]:
     """A file's counters of one task and queue as the fields of Redis's ``totals``."""
     out = [(what, str(values[what])) for what in ("enqueued", "failed", "retried",
                                                   JobState.DEAD.value,
                                                   JobState.CANCELLED.value)]
-    out.append(("duration", repr(float(values["duration_sum"]))))  # type: ignore[arg-type]
+    out.append(("duration", repr(float(values["duration_sum"]))))
     below = 0
     for i, column in enumerate(_BUCKETS):
-        cumulative = int(values[column])  # type: ignore[call-overload]
-        out.append((f"b{i}", str(cumulative - below)))
-        below = cumulative
-    out.append((f"b{len(_BUCKETS)}", str(int(values[JobState.COMPLETED.value]) - below)))  # type: ignore[call-overload]
+        out.append((f"b{i}", str(int(values[column]) - below)))
+        below = int(values[column])
+    # Redis's last bucket holds the completions past every bound
+    out.append((f"b{len(_BUCKETS)}", str(int(values[JobState.COMPLETED.value]) - below)))
     return out
 
 
@@ -157,8 +168,8 @@ def _copy_counters(export: FileExport, store: RedisStore, report: TransferReport
         grew = 0
         for task, queue, *counts in totals:
             fields = _totals_fields(dict(zip(TOTAL_COLUMNS, counts, strict=True)))
-            grew += int(store.run("copy_counters", "totals", len(fields), *(  # type: ignore[call-overload]
-                x for what, value in fields for x in (f"{task}{US}{queue}{US}{what}", value))))
+            flat = [x for what, value in fields for x in (f"{task}{US}{queue}{US}{what}", value)]
+            grew += int(store.run("copy_counters", "totals", len(fields), *flat))  # type: ignore[call-overload]
         report.read["counters"], report.written["counters"] = len(totals), grew
     queues = export.queue_totals()
     if queues:
