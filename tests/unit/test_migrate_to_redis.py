@@ -62,7 +62,8 @@ def _fill(store, now: float) -> dict[str, str]:  # noqa: ANN001 - the file's sto
     store.retry(doomed.id, 1, failure("once"), worker="w:1:1", now=now - 6, run_at=now - 6,
                 reason="retrying")
     store.claim(now=now - 6, owner="w:1:1", lease_seconds=30, want=1)
-    store.bury(doomed.id, 2, failure("twice"), worker="w:1:1", now=now - 5, reason="dead")
+    store.bury(doomed.id, 2, failure("twice ✓ 😀"), worker="w:1:1", now=now - 5,
+               reason="dead")
 
     gone = job(now + 7200)
     store.enqueue([gone], now=now)
@@ -87,7 +88,7 @@ def _fill(store, now: float) -> dict[str, str]:  # noqa: ANN001 - the file's sto
     with pytest.raises(Exception, match="full"):
         store.enqueue([job(now, queue="strict")], now=now, bounds=strict)
 
-    store.write_logs([(now - 9.5, logging.INFO, "tests.jobs", "adding", done.id,
+    store.write_logs([(now - 9.5, logging.INFO, "tests.jobs", "adding ✓ 😀", done.id,
                        "tests.jobs.add", "w:1:1"),
                       (now - 5, logging.WARNING, "runner.worker", "a worker line", None, None,
                        "w:1:1")])
@@ -149,7 +150,7 @@ def test_what_the_file_shows_is_what_redis_shows_after_the_copy(huey, settings_f
     after["counts"] = {s: n for s, n in after["counts"].items() if n}
     for name in before:
         assert after[name] == before[name], name
-    assert after["errors"][ids["doomed"]][-1].traceback == "Traceback ...\nValueError: twice"
+    assert after["errors"][ids["doomed"]][-1].traceback == "Traceback ...\nValueError: twice ✓ 😀"
 
 
 def test_a_second_copy_writes_nothing_twice(huey, settings_file, target, capsys):
