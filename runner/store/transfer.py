@@ -17,8 +17,9 @@ import time
 
 from runner.config import Settings
 from runner.errors import ConfigError, DatabaseUnavailable, SourceInUse, TargetInUse
+from runner.printable import one_line
 from runner.store.backend import Store
-from runner.store.factory import MODULES, SCHEMES, open_store, redacted
+from runner.store.factory import MODULES, SCHEMES, backend, is_driver_bug, open_store, redacted
 
 #: Seconds since its last heartbeat within which a worker of the file counts as running.
 STALE_AFTER = 60.0
@@ -84,16 +85,25 @@ def copy_file(source: Settings, url: str, *, history_since: float, force: bool =
     from runner.store.sqlite.export import FileExport
 
     transfer = importlib.import_module(f"{MODULES[name]}.transfer")
-    target = _open_target(name, url)
+    errors = backend(name).errors
     try:
-        identity = str(source.database_path.resolve())
-        if transfer.copied_from(target) != identity and target.count_jobs():
-            raise TargetInUse(
-                f"{redacted(url)} holds jobs of its own (not copied from {identity}); copy "
-                "to an empty database, or empty this one first")
-        transfer.record_source(target, identity)
-        export = FileExport(file.db, history_since=history_since)  # type: ignore[attr-defined]
-        report = transfer.copy_from_sqlite(export, target)
-    finally:
-        target.close()
+        target = _open_target(name, url)
+        try:
+            identity = str(source.database_path.resolve())
+            if transfer.copied_from(target) != identity and target.count_jobs():
+                raise TargetInUse(
+                    f"{redacted(url)} holds jobs of its own (not copied from {identity}); "
+                    "copy to an empty database, or empty this one first")
+            transfer.record_source(target, identity)
+            export = FileExport(file.db, history_since=history_since)  # type: ignore[attr-defined]
+            report = transfer.copy_from_sqlite(export, target)
+        finally:
+            target.close()
+    except errors as exc:
+        # The server's error, named by the target's URL (the CLI would name the file)
+        if is_driver_bug(exc):
+            raise
+        raise DatabaseUnavailable(f"{redacted(url)}: {one_line(exc).rstrip('.')}; is the "
+                                  "server up and the URL right? (what was copied stays, and "
+                                  "running this again goes on from it)") from exc
     return {part: (read, report.written.get(part, 0)) for part, read in report.read.items()}

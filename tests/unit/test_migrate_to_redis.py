@@ -20,7 +20,7 @@ from runner.store.rows import JobFilter
 from runner.store.schedule_rows import FirePlan, SyncItem
 from runner.store.states import JobState
 from tests.conformance.helpers import failure, job
-from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip
+from tests.redis_support import REDIS_URL, free_port, new_prefix, redis_or_skip
 
 DAY = 86400.0
 
@@ -275,3 +275,11 @@ def test_what_the_file_did_since_the_last_copy_arrives_with_the_next(huey, setti
     assert seen_redis["logs"] == seen_file["logs"] and len(seen_redis["logs"]) == 3
     assert seen_redis["totals"] == seen_file["totals"]
     assert redis.get_job(late.id).state == JobState.COMPLETED
+
+
+def test_a_redis_that_does_not_answer_is_named_in_one_line(huey, settings_file, capsys):
+    url = f"redis://127.0.0.1:{free_port()}/0?prefix=gone"
+    huey.jobs.store.enqueue([job(time.time())], now=time.time())
+    assert _migrate(settings_file, url) == EX_CANTCREAT
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {url}: ") and len(err.strip().splitlines()) == 1
