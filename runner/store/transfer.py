@@ -20,6 +20,7 @@ from runner.errors import ConfigError, DatabaseUnavailable, SourceInUse, TargetI
 from runner.printable import one_line
 from runner.store.backend import Store
 from runner.store.factory import MODULES, SCHEMES, backend, is_driver_bug, open_store, redacted
+from runner.store.sqlite.export import FileExport
 
 #: Seconds since its last heartbeat within which a worker of the file counts as running.
 STALE_AFTER = 60.0
@@ -82,8 +83,6 @@ def copy_file(source: Settings, url: str, *, history_since: float, force: bool =
         raise SourceInUse(
             f"{file.location}: {running} worker(s) still run on this file; stop them first "
             "(a job they finish after the copy would run again on the target), or pass --force")
-    from runner.store.sqlite.export import FileExport
-
     transfer = importlib.import_module(f"{MODULES[name]}.transfer")
     errors = backend(name).errors
     try:
