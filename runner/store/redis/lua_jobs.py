@@ -45,6 +45,8 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
   ``dispatch``: waiting dispatch jobs by ``run_at``;
   ``evjobs:<event>``: the jobs of an event by rowid; ``slive:<schedule>``: live job
   counts of a schedule by state.
+* ``copied``, ``copied:jobs``, ``copied:events``: what ``migrate-to`` copied here from
+  a SQLite file (see :mod:`runner.store.redis.lua_transfer`).
 """
 
 from __future__ import annotations
