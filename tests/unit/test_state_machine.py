@@ -25,7 +25,7 @@ STATE_OWNERS = {ROOT / "runner/store/states.py", *TRANSITIONS,
                 # The same transitions as Redis Lua functions (a backend's state machine).
                 *(ROOT / "runner/store/redis" / name
                   for name in ("lua_jobs.py", "lua_schedules.py", "lua_events.py", "lua_workers.py",
-                               "lua_flow.py", "lua_limits.py", "scripts.py"))}
+                               "lua_flow.py", "lua_limits.py", "lua_transfer.py", "scripts.py"))}
 STATES = {s.value for s in JobState}
 _QUOTED_STATE = re.compile(r"'(" + "|".join(sorted(STATES)) + r")'")
 _SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|"
