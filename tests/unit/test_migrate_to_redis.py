@@ -117,6 +117,9 @@ def _seen(store, now: float) -> dict:  # noqa: ANN001 - a store
         "pauses": store.list_pauses(),
         "logs": [bare(r) for r in store.read_logs(limit=100)],
         "totals": snapshot.totals,
+        "throughput": store.throughput(now + 60),
+        "failures": store.failure_rows(),
+        "outcomes": store.handler_outcomes([e.id for e in store.list_events()]),
         "backpressure": snapshot.backpressure,
     }
 
