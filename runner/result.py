@@ -17,6 +17,10 @@ The error of an earlier attempt stays stored when a later attempt completes
 returning None (nothing is written over it), and huey would raise it. A
 completed job's answer is never an error: read, kept (``preserve=True``) or
 taken, blocking or not, such a leftover error reads as None.
+
+While a blocking ``get()`` waits, each look reads the job's state alone (one
+read, not a result and a state): the result is written with the state that
+ends the job, so it is read once that state is there.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ from huey.constants import EmptyData
 from huey.exceptions import ResultTimeout
 from huey.utils import Error
 
+from runner.store.states import FINAL, JobState
+
 #: The first pause between looks for a result; it grows by ``backoff`` up to ``max_delay``
 #: (huey starts at 50 ms; a local result is usually there in a few).
 FIRST_DELAY = 0.002
+_NOTHING = object()
 
 
 class RunnerResult(Result):
@@ -45,35 +52,33 @@ class RunnerResult(Result):
                                            revoke_on_timeout, preserve)
             return self._outcome(value)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            value = self._wait(deadline, backoff, max_delay, revoke_on_timeout, preserve)
-            if not isinstance(value, Error):
-                return value
-            if self._final():
-                # The final attempt's error may have replaced the one read just before.
-                newer = self.huey.get_raw(self.id, peek=preserve)
-                return self._outcome(self.huey.serializer.deserialize(newer)
-                                     if newer is not EmptyData else value)
-            self._result = EmptyData  # an attempt that will be retried: wait for the next
-            if preserve:
-                time.sleep(min(max_delay, 0.05))  # the error stays stored: do not spin on it
-
-    def _wait(self, deadline: float | None, backoff: float, max_delay: float,
-              revoke_on_timeout: bool, preserve: bool) -> Any:
-        """huey's blocking read, which also ends (with None) once the job is completed
-        with nothing stored."""
         jobs = getattr(self.huey, "jobs", None)
         delay = FIRST_DELAY
+        read_in: JobState | None | object = _NOTHING  # the final state the result was read in
+        if isinstance(self._result, Error):  # a retried attempt's: a later one may have ended it
+            self._result = EmptyData
         while True:
-            value = self._get(preserve)
-            if value is not EmptyData:
-                return value
-            if jobs is not None and jobs.job_completed(self.id):
-                value = self._get(preserve)  # written with the completion: there by now
-                if value is EmptyData:
-                    self._result = None
-                    return None
-                return value
+            if jobs is None:
+                value = self._get(preserve)
+                if value is not EmptyData:
+                    return value
+            else:
+                # The job's state is the one read of a look: the result is written in the
+                # same transaction as the state that ends the job, so it is read only then.
+                state = jobs.job_state(self.id)
+                if state is JobState.COMPLETED:
+                    value = self._get(preserve)  # an error here is an earlier attempt's
+                    self._result = None if value is EmptyData or isinstance(value, Error) \
+                        else value
+                    return self._result
+                # Without a job (a pipeline's later step, a pruned job) huey's result, if
+                # any, answers; a job dead or cancelled is read once in each such state.
+                if state is None or (state in FINAL and state != read_in):
+                    if state is not None:
+                        read_in = state
+                    value = self._get(preserve)
+                    if value is not EmptyData:
+                        return value
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 if revoke_on_timeout:
@@ -86,11 +91,7 @@ class RunnerResult(Result):
         """``value``, unless it is an error left by an attempt before the one that completed."""
         if isinstance(value, Error):
             jobs = getattr(self.huey, "jobs", None)
-            if jobs is not None and jobs.job_completed(self.id):
+            if jobs is not None and jobs.job_state(self.id) is JobState.COMPLETED:
                 self._result = None
                 return None
         return value
-
-    def _final(self) -> bool:
-        jobs = getattr(self.huey, "jobs", None)
-        return jobs is None or jobs.job_is_final(self.id)

@@ -171,10 +171,7 @@ class OutcomeWriter:
         if handed_back:
             self.wake()
 
-    def job_is_final(self, job_id: str) -> bool:
-        """True when the job completed, died or was cancelled (or there is no such job)."""
-        return self.store.job_is_final(job_id)
-
-    def job_completed(self, job_id: str) -> bool:
-        """True when the job completed (its result, if any, written with it)."""
-        return self.store.job_state(job_id) is JobState.COMPLETED
+    def job_state(self, job_id: str) -> JobState | None:
+        """The job's state, None when there is no such job (yet); a job that ends writes its
+        result, if any, in the same transaction as its final state."""
+        return self.store.job_state(job_id)
