@@ -95,7 +95,11 @@ def holds_jobs(settings: Settings) -> bool:
         return settings.database_path.exists()
     if name != "postgres":
         return True
-    return open_store(settings, readonly=True).has_table("runner_job")
+    probe = open_store(settings, readonly=True)
+    try:
+        return probe.has_table("runner_job")
+    finally:
+        probe.close()  # its pool keeps a connection (and threads) open until closed
 
 
 def pointed_at(settings: Settings, address: str) -> Settings:
