@@ -1,9 +1,10 @@
 """Failed jobs grouped by error, for the dashboard's Failures screen.
 
-Reads the partial index ``runner_job_failure`` (failed rows only), so the cost
-is the number of failed jobs, never the history. Messages that differ only in
-their numbers ("host:1" ... "host:6", "after 3.2s") make one group; each group
-keeps its exact messages so the screen can expand it.
+Groups the newest failed jobs, up to :data:`FAILURE_CAP` of them: all of them
+while there are no more, and a refresh costs the same with a million dead jobs
+(the screen then says its counts are of the newest ones). Messages that differ
+only in their numbers ("host:1" ... "host:6", "after 3.2s") make one group;
+each group keeps its exact messages so the screen can expand it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from runner.store.backend import Store
+from runner.store.views import FAILURE_CAP  # noqa: F401 - re-exported, read at each call
 
 #: Exact (type, message) pairs read at most; beyond this the smallest are left out.
 MAX_EXACT = 20_000
@@ -51,9 +53,11 @@ class FailureGroup:
     """The exact messages, most frequent first."""
 
 
-def failure_groups(store: Store, *, limit: int = 200) -> list[FailureGroup]:
-    """Retrying and dead jobs grouped by error type and masked message, biggest first."""
-    rows = store.failure_rows(limit=MAX_EXACT)
+def failure_groups(store: Store, *, limit: int = 200,
+                   cap: int | None = None) -> list[FailureGroup]:
+    """The newest ``cap`` (:data:`FAILURE_CAP`) retrying and dead jobs grouped by error
+    type and masked message, biggest first."""
+    rows = store.failure_rows(limit=MAX_EXACT, cap=FAILURE_CAP if cap is None else cap)
     merged: dict[tuple[str | None, str | None], list[tuple]] = {}
     for row in rows:
         merged.setdefault((row[0], mask_numbers(row[1])), []).append(row)
@@ -87,9 +91,16 @@ def failure_group_ids(store: Store, error_type: str | None,
     return ids
 
 
-def failure_signature(store: Store) -> tuple[int, int]:
+def failure_signature(store: Store, *, cap: int | None = None) -> tuple[int, int]:
     """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
 
-    Two cheap reads; the Failures screen groups again only when this changes.
+    Two cheap reads; failed jobs are counted no further than ``cap + 1``
+    (:data:`FAILURE_CAP`), so a count past ``cap`` says :func:`failure_groups`
+    grouped only the newest ``cap``.
     """
-    return store.failure_signature()
+    return store.failure_signature(cap=FAILURE_CAP if cap is None else cap)
+
+
+def capped(signature: tuple[int, int], cap: int | None = None) -> bool:
+    """True when a :func:`failure_signature` counted more failed jobs than are grouped."""
+    return signature[0] > (FAILURE_CAP if cap is None else cap)

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from runner.store.rows import FailureRow, JobFilter, JobRow
 from runner.store.states import JobState
+from runner.store.views import FAILURE_CAP
 
 
 class StatsStore(Protocol):
@@ -65,8 +66,12 @@ class StatsStore(Protocol):
         """How many jobs match, counting no further than ``cap``; returns (count, capped)."""
         ...
 
-    def failure_rows(self, *, limit: int = 200) -> list[FailureRow]:
-        """Retrying and dead jobs grouped by error type and message, biggest group first."""
+    def failure_rows(self, *, limit: int = 200, cap: int = FAILURE_CAP) -> list[FailureRow]:
+        """Retrying and dead jobs grouped by error type and message, biggest group first.
+
+        Only the newest ``cap`` failed jobs (by creation) are grouped: every one while
+        there are no more, and the cost stays that of ``cap`` jobs when there are.
+        """
         ...
 
     def failure_group_ids(self, error_type: str | None, message: str | None, *,
@@ -74,8 +79,12 @@ class StatsStore(Protocol):
         """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
         ...
 
-    def failure_signature(self) -> tuple[int, int]:
-        """Changes whenever a failure group may have: (failed jobs, newest failed attempt id)."""
+    def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
+        """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
+
+        Failed jobs are counted no further than ``cap + 1``: more than ``cap`` says
+        :meth:`failure_rows` grouped only the newest ``cap``.
+        """
         ...
 
     def completions_since(self, since: float) -> list[tuple[str, str, float | None, float]]:

@@ -132,6 +132,9 @@ COUNT_LIMIT = 100_000
 #: The summary strip counts dead jobs (history, read at every refresh) up to here, as the
 #: dashboard's job lists count their matches.
 SUMMARY_DEAD_LIMIT = 10_000
+#: The Failures screen groups the newest failed jobs up to here (at most one more is
+#: counted, to know there are more): its refresh costs the same with a million dead jobs.
+FAILURE_CAP = 10_000
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
+from runner.control import discard_jobs
+from runner.readmodel import failures
 from runner.readmodel.failures import mask_numbers
+from runner.store.factory import open_store
 from runner.testing import drain
 from tests import jobs
 from tests.tui.conftest import drive, settle
@@ -72,3 +75,38 @@ def test_host_numbers_make_one_group_that_expands_to_the_exact_messages(huey):
 
     drive(make_app(db=path, refresh=60), scenario)
     assert other
+
+
+def test_past_the_cap_the_newest_failed_jobs_are_grouped_and_the_screen_says_so(
+        huey, monkeypatch):
+    # Given more failed jobs than the screen groups, the newest two failing another way
+    monkeypatch.setattr(failures, "FAILURE_CAP", 2)
+    for label in ("old", "old"):
+        jobs.always_fails(label)
+    drain(include_scheduled=True)
+    newest = [jobs.fatal_fails().id for _ in range(2)]
+    drain()
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("3")
+        await settle(app, pilot)
+        # Then only the newest are counted, their count marked as a floor, and said
+        shown = rows(app.screen.query_one("#failures", KeyedTable))
+        assert [(r[0], r[3].strip()) for r in shown] == [("2+", "Fatal")]
+        scope = str(app.screen.query_one("#failures-scope", Static).render())
+        assert "the newest 2 " in scope and "of more than 2" in scope
+        # And once the newest are discarded, no more than the cap are left: all counted
+        writer = open_store(path)
+        try:
+            assert discard_jobs(writer, newest) == 2
+        finally:
+            writer.close()
+        app.poll_now()
+        await settle(app, pilot)
+        shown = rows(app.screen.query_one("#failures", KeyedTable))
+        assert [(r[0], r[4]) for r in shown] == [("2", "always fails old")]
+        assert "newest" not in str(app.screen.query_one("#failures-scope", Static).render())
+
+    drive(make_app(db=path, refresh=60), scenario)

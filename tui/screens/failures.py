@@ -11,9 +11,11 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from runner import control as actions
+from runner.readmodel import failures
 from runner.readmodel.failures import (
     ExactMessage,
     FailureGroup,
+    capped,
     failure_group_ids,
     failure_groups,
     failure_signature,
@@ -30,7 +32,11 @@ COLUMNS = [("count", "jobs"), (JobState.DEAD.value, JobState.DEAD.value),
            (JobState.RETRYING.value, JobState.RETRYING.value),
            ("type", "error"), ("message", "message"), ("tasks", "tasks"), ("last", "last failed")]
 #: Below 120 cells: how many, which error, what it said.
-NARROW = [("count", 6), ("type", 16), ("message", None)]
+NARROW = [("count", 7), ("type", 16), ("message", None)]
+ALL = "retrying and dead jobs by error, biggest group first"
+#: Past the cap, only the newest failed jobs are grouped (see runner.readmodel.failures).
+NEWEST = ("the newest {cap} retrying and dead jobs by error (of more than {cap}: the counts "
+          "are of these), biggest group first")
 
 
 def group_key(group: FailureGroup) -> str:
@@ -76,7 +82,7 @@ class FailuresScreen(DataScreen):
         self._read: tuple[tuple[int, int], list[FailureGroup]] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
-        yield Static("retrying and dead jobs by error, biggest group first", classes="section")
+        yield Static(ALL, classes="section", id="failures-scope")
         yield OpenableTable(COLUMNS, narrow=NARROW, noun="group", id="failures")
 
     @staticmethod
@@ -88,17 +94,25 @@ class FailuresScreen(DataScreen):
         return True
 
     def fetch(self, store: Store, request: Any, now: float) -> Any:
-        # Grouping every failed job is the costly read; do it again only on a change.
-        signature = failure_signature(store)
-        if self._read is None or self._read[0] != signature:
-            self._read = (signature, failure_groups(store))
-        return self._read[1], now
+        cap = failures.FAILURE_CAP
+        signature = failure_signature(store, cap=cap)
+        over = capped(signature, cap)
+        # Grouping is the costly read; do it again only on a change. Past the cap the
+        # count no longer moves when one of the grouped jobs is retried, runs again or
+        # is discarded, so then it is read at every refresh: its cost is bounded by the cap.
+        if over or self._read is None or self._read[0] != signature:
+            self._read = (signature, failure_groups(store, cap=cap))
+        return self._read[1], cap if over else None, now
 
     def apply(self, data: Any) -> None:
         if data is None:
             return
         self._last = data
-        groups, now = data
+        groups, cap, now = data
+        # Counts of the newest jobs only are lower bounds of the groups': said so, and "+".
+        more = "" if cap is None else "+"
+        self.query_one("#failures-scope", Static).update(
+            ALL if cap is None else NEWEST.format(cap=fmt.count(cap)))
         self.groups = {group_key(g): g for g in groups}
         self.exact = {}
         rows = []
@@ -106,7 +120,7 @@ class FailuresScreen(DataScreen):
             several = len(g.messages) > 1
             mark = ("▼ " if key in self.expanded else "▶ ") if several else ""
             note = f"  [dim]({len(g.messages)} messages)[/]" if several else ""
-            rows.append((key, (fmt.count(g.count), fmt.count(g.dead), fmt.count(g.retrying),
+            rows.append((key, (fmt.count(g.count) + more, fmt.count(g.dead), fmt.count(g.retrying),
                                mark + fmt.safe(g.error_type or "-"),
                                fmt.safe(fmt.one_line(g.message, 70)) + note,
                                fmt.safe(fmt.one_line(g.tasks, 32)),
@@ -115,7 +129,7 @@ class FailuresScreen(DataScreen):
                 for m in g.messages:
                     child = message_key(g, m)
                     self.exact[child] = (g, m)
-                    rows.append((child, (fmt.count(m.count), fmt.count(m.dead),
+                    rows.append((child, (fmt.count(m.count) + more, fmt.count(m.dead),
                                          fmt.count(m.retrying), "  └",
                                          fmt.safe(fmt.one_line(m.message, 70)), "",
                                          fmt.relative(m.last_failed_at, now))))

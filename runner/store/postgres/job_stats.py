@@ -20,6 +20,7 @@ from runner.store.states import (
     WAITING_SQL,
     JobState,
 )
+from runner.store.views import FAILURE_CAP
 
 
 class PostgresStats:
@@ -116,16 +117,23 @@ class PostgresStats:
                          [*params, cap + 1])[0][0]
         return min(count, cap), count > cap
 
-    def failure_rows(self, *, limit: int = 200) -> list[FailureRow]:
-        """Retrying and dead jobs grouped by error type and message, biggest group first."""
+    def failure_rows(self, *, limit: int = 200, cap: int = FAILURE_CAP) -> list[FailureRow]:
+        """Retrying and dead jobs grouped by error type and message, biggest group first.
+
+        Groups the newest ``cap`` failed jobs: each state's are the tail of
+        ``runner_job_state_created``, so at most ``cap`` of each are read.
+        """
         db = self.db
+        newest = ("(SELECT error_type, error_message, state, task, last_failed_at, created_at, "
+                  "seq FROM runner_job WHERE state = %s ORDER BY created_at DESC LIMIT %s)")
         return db.query(
             "SELECT error_type, error_message, count(*), "
             f"count(*) FILTER (WHERE state = {DEAD_SQL}), "
             f"count(*) FILTER (WHERE state = {RETRYING_SQL}), string_agg(DISTINCT task, ','), "
-            f"max(last_failed_at) FROM runner_job WHERE state IN {FAILED_SQL} "
+            f"max(last_failed_at) FROM (SELECT * FROM ({newest} UNION ALL {newest}) failed "
+            "ORDER BY created_at DESC, seq DESC LIMIT %s) newest "
             "GROUP BY error_type, error_message ORDER BY count(*) DESC, max(last_failed_at) DESC "
-            "LIMIT %s", (limit,))
+            "LIMIT %s", (JobState.DEAD.value, cap, JobState.RETRYING.value, cap, cap, limit))
 
     def failure_group_ids(self, error_type: str | None, message: str | None, *,
                           limit: int = 100_000) -> list[str]:
@@ -137,10 +145,14 @@ class PostgresStats:
             "LIMIT %s", (error_type, message, limit))
         return [r[0] for r in rows]
 
-    def failure_signature(self) -> tuple[int, int]:
-        """Changes whenever a failure group may have: (failed jobs, newest failed attempt id)."""
+    def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
+        """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
+
+        Failed jobs are counted no further than ``cap + 1`` (more says there are more).
+        """
         db = self.db
-        count = db.query(f"SELECT count(*) FROM runner_job WHERE state IN {FAILED_SQL}")[0][0]
+        count = db.query(f"SELECT count(*) FROM (SELECT 1 FROM runner_job WHERE state IN "
+                         f"{FAILED_SQL} LIMIT %s) capped", (cap + 1,))[0][0]
         newest = db.query("SELECT max(id) FROM runner_job_error")[0][0]
         return count, newest or 0
 

@@ -1,8 +1,8 @@
 """Aggregate reads on Redis: failure groups, per-minute and per-second rates, windows.
 
 Rates read the finished sets (``fin:completed`` by ``finished_at``) and the failed
-attempts (``failed`` by ``failed_at``); failure groups read the retrying and dead
-jobs only, so the cost follows the failures, not the history.
+attempts (``failed`` by ``failed_at``); failure groups read the newest retrying and
+dead jobs, up to a cap, so the cost stays the same however many failed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from runner.store.redis.codec import decoded, integer, number, text
 from runner.store.redis.job_index import JobIndex, _states_of
 from runner.store.rows import FailureRow, JobFilter, JobRow
 from runner.store.states import FAILED, LIVE, JobState
+from runner.store.views import FAILURE_CAP
 
 
 class RedisStats(JobIndex):
@@ -20,9 +21,9 @@ class RedisStats(JobIndex):
 
     # -- failures ------------------------------------------------------------------------
 
-    def failure_rows(self, *, limit: int = 200) -> list[FailureRow]:
+    def failure_rows(self, *, limit: int = 200, cap: int = FAILURE_CAP) -> list[FailureRow]:
         groups: dict[tuple[str | None, str | None], list] = {}
-        for _, (etype, message, state, task, last) in self._failed():
+        for _, (etype, message, state, task, last) in self._newest_failed(cap):
             g = groups.setdefault((text(etype), text(message)), [0, 0, 0, [], None])
             g[0] += 1
             g[1] += text(state) == JobState.DEAD
@@ -42,9 +43,20 @@ class RedisStats(JobIndex):
         return [i for i, (e, m, *_) in self._failed()
                 if text(e) == error_type and text(m) == message][:limit]
 
-    def failure_signature(self) -> tuple[int, int]:
+    def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
         count = sum(self.r.zcard(self.k("state", s.value)) for s in FAILED)
-        return count, integer(self.r.get(self.k("errseq")))
+        return min(count, cap + 1), integer(self.r.get(self.k("errseq")))
+
+    def _newest_failed(self, cap: int) -> list[tuple[str, list[bytes | None]]]:
+        """The newest ``cap`` failed jobs: each state's set is ordered by creation (rowid)."""
+        newest = sorted((m for s in FAILED
+                         for m in self.r.zrevrange(self.k("state", s.value), 0, cap - 1,
+                                                   withscores=True)),
+                        key=lambda m: m[1], reverse=True)[:cap]
+        ids = [m.decode() for m, _ in newest]
+        rows = self._fields(ids, "error_type", "error_message", "state", "task",
+                            "last_failed_at")
+        return list(zip(ids, rows, strict=True))
 
     # -- rates and windows -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from runner.store.rows import FailureRow, JobFilter, JobRow
 from runner.store.sqlite import stats as _stats
 from runner.store.sqlite.db import Database
 from runner.store.states import JobState
+from runner.store.views import FAILURE_CAP
 
 
 class SqliteStats:
@@ -57,15 +58,15 @@ class SqliteStats:
                           cap: int = 10_000) -> tuple[int, bool]:
         return _stats.count_jobs_capped(self.db, filters, cap=cap)
 
-    def failure_rows(self, *, limit: int = 200) -> list[FailureRow]:
-        return _stats.failure_rows(self.db, limit=limit)
+    def failure_rows(self, *, limit: int = 200, cap: int = FAILURE_CAP) -> list[FailureRow]:
+        return _stats.failure_rows(self.db, limit=limit, cap=cap)
 
     def failure_group_ids(self, error_type: str | None, message: str | None, *,
                           limit: int = 100_000) -> list[str]:
         return _stats.failure_group_ids(self.db, error_type, message, limit=limit)
 
-    def failure_signature(self) -> tuple[int, int]:
-        return _stats.failure_signature(self.db)
+    def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
+        return _stats.failure_signature(self.db, cap=cap)
 
     def completions_since(self, since: float) -> list[tuple[str, str, float | None, float]]:
         return _stats.completions_since(self.db, since)

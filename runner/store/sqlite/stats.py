@@ -26,6 +26,7 @@ from runner.store.states import (
     JobState,
     sql_in,
 )
+from runner.store.views import FAILURE_CAP
 
 # -- counts and rates ----------------------------------------------------------------
 
@@ -176,19 +177,28 @@ def count_jobs_capped(db: Database, filters: JobFilter | None = None, *,
 # -- failures ------------------------------------------------------------------------
 
 
-def failure_rows(db: Database, *, limit: int = 200) -> list[FailureRow]:
+def failure_rows(db: Database, *, limit: int = 200, cap: int = FAILURE_CAP
+                 ) -> list[FailureRow]:
     """Retrying and dead jobs grouped by error type and message, biggest group first.
 
-    Reads the partial index ``runner_job_failure`` (failed rows only), so the
-    cost is the number of failed jobs, never the history.
+    Groups the newest ``cap`` failed jobs: the newest of each state are the tail
+    of its index by ``created_at`` (dead jobs in ``runner_job_state_created``,
+    retrying ones in ``runner_job_future``), so at most ``cap`` jobs are read
+    however many history holds.
     """
+    newest = ("SELECT * FROM (SELECT rowid AS r, created_at FROM runner_job{hint} "
+              "WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?)")
+    dead = newest.format(hint=index_hint(db, "runner_job_state_created"),
+                         where=state_is(JobState.DEAD.value))
+    retrying = newest.format(hint=index_hint(db, "runner_job_future"),
+                             where=state_is(JobState.RETRYING.value))
     return db.query(
         f"SELECT error_type, error_message, count(*), sum(state = {DEAD_SQL}), "
         f"sum(state = {RETRYING_SQL}), group_concat(DISTINCT task), max(last_failed_at) "
-        f"FROM runner_job{index_hint(db, 'runner_job_failure')} "
-        f"WHERE state IN {FAILED_SQL} "
+        f"FROM runner_job WHERE rowid IN (SELECT r FROM ({dead} UNION ALL {retrying}) "
+        "ORDER BY created_at DESC, r DESC LIMIT ?) "
         "GROUP BY error_type, error_message ORDER BY count(*) DESC, max(last_failed_at) DESC "
-        "LIMIT ?", (limit,))
+        "LIMIT ?", (JobState.DEAD.value, cap, JobState.RETRYING.value, cap, cap, limit))
 
 
 def failure_group_ids(db: Database, error_type: str | None, message: str | None, *,
@@ -201,10 +211,14 @@ def failure_group_ids(db: Database, error_type: str | None, message: str | None,
     return [r[0] for r in rows]
 
 
-def failure_signature(db: Database) -> tuple[int, int]:
-    """Changes whenever a failure group may have: (failed jobs, newest failed attempt id)."""
-    count = db.query(f"SELECT count(*) FROM runner_job{index_hint(db, 'runner_job_failure')} "
-                     f"WHERE state IN {FAILED_SQL}")[0][0]
+def failure_signature(db: Database, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
+    """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
+
+    Failed jobs are counted no further than ``cap + 1`` (more says there are more).
+    """
+    count = db.query(
+        f"SELECT count(*) FROM (SELECT 1 FROM runner_job{index_hint(db, 'runner_job_failure')} "
+        f"WHERE state IN {FAILED_SQL} LIMIT ?)", (cap + 1,))[0][0]
     newest = db.query("SELECT max(id) FROM runner_job_error")[0][0]
     return count, newest or 0
 
