@@ -139,6 +139,17 @@ FailureRow = tuple["str | None", "str | None", int, int, int, "str | None", "flo
 
 
 @dataclass(frozen=True)
+class Beat:
+    """What a heartbeat learnt in its own round trip."""
+
+    held: frozenset[str]
+    """Of the jobs it was given, those still running under the worker's lease (extended)."""
+    server_time: float | None = None
+    """The server's clock, read while the heartbeat ran; None where the data has no
+    clock but this host's (a SQLite file)."""
+
+
+@dataclass(frozen=True)
 class Recovery:
     """What one recovery pass did."""
 

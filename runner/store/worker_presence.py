@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from runner.store.rows import Recovery
+from runner.store.rows import Beat, Recovery
 
 
 class AttemptLog(Protocol):
@@ -56,11 +56,18 @@ class WorkersStore(Protocol):
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
                   running: int | None = None, clock_offset: float | None = None,
-                  now: float | None = None) -> None:
+                  now: float | None = None) -> Beat:
         """Say this worker is alive and extend the leases of the jobs it runs.
 
-        ``clock_offset``: seconds the worker's clock is ahead of :meth:`server_time`
-        (negative: behind), as it last measured; None keeps the one recorded.
+        A lease is extended to ``now + lease_seconds``, never shortened: a clock that
+        jumped back since its offset was measured does not cut short the lease it
+        wrote before. ``clock_offset``: seconds the worker's clock is ahead of
+        :meth:`server_time` (negative: behind), as it last measured; None keeps the
+        one recorded.
+
+        Returns which of ``job_ids`` the worker still holds and the server's clock,
+        both read in the heartbeat's own round trip: a worker needs no other read
+        to find a lost lease or to measure its clock at every heartbeat.
         """
         ...
 

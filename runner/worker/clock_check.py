@@ -1,7 +1,8 @@
 """This worker's clock against the server's: measured at start and with every heartbeat.
 
 The rule and what follows from an offset are in :mod:`runner.clock_drift`. Here:
-one round trip to the store's clock (:meth:`Store.server_time`) per measure, a
+one round trip to the store's clock (:meth:`Store.server_time`) at start, then
+the clock each heartbeat reads on its own round trip (:meth:`record`); a
 warning when the offset goes past the limit (and again when it grows by as
 much again), a note when it comes back, and the claims' lease lengthened while
 this clock is behind. A store without a clock of its own (SQLite) is never
@@ -39,16 +40,20 @@ class ClockCheck:
         self._warned: float | None = None  # the offset last warned about, while past the limit
 
     def measure(self) -> float | None:
-        """Read the server's clock once; returns the offset now in force.
+        """Read the server's clock once; returns the offset now in force."""
+        sent = self.clock()
+        server = self.storage.store.server_time()
+        return self.record(sent, server, self.clock())
+
+    def record(self, sent: float, server: float | None, received: float) -> float | None:
+        """Take a reading of the server's clock, ``server``, made between ``sent`` and
+        ``received`` by this clock (a heartbeat's); returns the offset now in force.
 
         A reading is off by at most half its round trip. One whose round trip took
         longer than half the limit is dropped when there is an earlier one to keep;
         the first is kept whatever it took (better than none: it decides the first
         leases), but warned about only when it is past the limit however it is off.
         """
-        sent = self.clock()
-        server = self.storage.store.server_time()
-        received = self.clock()
         error = (received - sent) / 2
         if server is None or (self.offset is not None and error > self.limit / 4):
             return self.offset

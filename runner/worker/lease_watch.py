@@ -9,7 +9,7 @@ meanwhile; the worker says so once per attempt, in a warning naming the job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from runner.attempt import Attempt
 from runner.errors import JobNotFound
@@ -29,16 +29,20 @@ class LeaseWatch:
         self.running = running
         self._told: set[tuple[str, int]] = set()
 
-    def check(self) -> list[str]:
-        """Warn of each attempt that lost its lease since the last look; their job ids."""
+    def check(self, held: Collection[str] | None = None) -> list[str]:
+        """Warn of each attempt that lost its lease since the last look; their job ids.
+
+        ``held``: the jobs the heartbeat just before found still leased to this worker
+        (:attr:`runner.store.rows.Beat.held`); without it they are read (their ids).
+        Only an attempt not held is read further, once.
+        """
         attempts = [a for a in self.running() if not _ending(a)]
         self._told &= {(a.claimed.id, a.claimed.attempt) for a in attempts}
         if not attempts:
             return []
-        # One read for the usual case, every lease still held (running jobs only: the
-        # state's index, never the whole table).
-        mine = JobFilter(state=JobState.EXECUTING.value, worker=self.owner)
-        held = {j.id for j in self.store.list_jobs(mine, limit=100_000)}
+        if held is None:
+            mine = JobFilter(state=JobState.EXECUTING.value, worker=self.owner)
+            held = set(self.store.job_ids(mine))
         lost = []
         for attempt in attempts:
             key = (attempt.claimed.id, attempt.claimed.attempt)

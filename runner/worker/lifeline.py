@@ -5,9 +5,12 @@ records the worker's liveness and resources, extends the leases of the jobs it
 runs (and of those whose outcome is not written yet), warns of a running job whose
 lease another worker took (:mod:`runner.worker.lease_watch`), writes such outcomes,
 writes off jobs stuck past their timeout (:mod:`runner.worker.stalls`), and returns
-orphaned jobs of dead workers to the queue. Each pass first measures this host's
-clock against the server's (:mod:`runner.worker.clock_check`): leases are written
-and judged allowing for the offset.
+orphaned jobs of dead workers to the queue. The heartbeat's own round trip also
+reads the server's clock and says which leases this worker still holds: the
+clock check (:mod:`runner.worker.clock_check`) and the lease watch need no read
+of their own. Leases are judged by the offset just measured, and written by the
+one measured a heartbeat before; a heartbeat never shortens a lease, so a clock
+that jumped back in between does not cut short the one written before it.
 """
 
 from __future__ import annotations
@@ -94,25 +97,27 @@ class Lifeline:
                 self.stalls.check()  # before the heartbeat: a stuck job's lease is not extended
             except Exception:
                 logger.exception("looking for stuck jobs failed")
-        lease, judged_at, offset = w.lease_seconds, at, None
+        lease, offset = w.lease_seconds, None
         if self.clock is not None:
-            try:
-                offset = self.clock.measure()
-            except Exception:  # the heartbeat below fails too, and says why
-                logger.debug("reading the server's clock failed", exc_info=True)
-            lease, judged_at = self.clock.lease(), self.clock.judging_time(at)
+            lease, offset = self.clock.lease(), self.clock.offset
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)
         self.last_cpu_percent = cpu
-        self.storage.store.heartbeat(self.owner, self.storage.inflight_ids(),
-                  lease_seconds=lease, rss_bytes=rss, cpu_percent=cpu,
-                  running=self.storage.running_count(), processed=self.storage.processed,
-                  status=self.status() if self.status else None, clock_offset=offset, now=at)
+        sent = self.clock.clock() if self.clock is not None else at
+        beat = self.storage.store.heartbeat(
+            self.owner, self.storage.inflight_ids(), lease_seconds=lease, rss_bytes=rss,
+            cpu_percent=cpu, running=self.storage.running_count(),
+            processed=self.storage.processed, status=self.status() if self.status else None,
+            clock_offset=offset, now=at)
         self.last_beat = at
+        judged_at = at
+        if self.clock is not None:  # measured on the heartbeat's round trip
+            self.clock.record(sent, beat.server_time, self.clock.clock())
+            judged_at = self.clock.judging_time(at)
         if self.leases is not None:
             try:
-                self.leases.check()
+                self.leases.check(beat.held)
             except Exception:
                 logger.exception("looking for lost leases failed")
         if self.storage.pending_outcomes:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from runner.errors import DuplicateJob, JobNotFound, QueueFull
 from runner.retry import RetryPolicy, backoff_delay
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
+from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.maintenance import RetentionSection
 from runner.store.sqlite.queries import JobFilter
 from runner.store.states import JobState
@@ -210,6 +213,43 @@ def test_a_heartbeat_keeps_a_running_job_leased(store):
     store.heartbeat(OTHER, [new.id], lease_seconds=LEASE, now=T0 + LEASE - 1)
     assert store.recover_orphans(crash_limit=3, now=T0 + LEASE + 1).requeued == []
     assert store.get_job(new.id).state == JobState.EXECUTING
+
+
+def test_a_heartbeat_says_which_leases_it_holds_and_reads_the_servers_clock(store):
+    # Given jobs this worker runs, one another worker runs, and one this worker finished
+    mine, theirs, done = job(), job(), job()
+    store.enqueue([mine, theirs, done], now=T0)
+    [first] = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=1).claimed
+    [second] = store.claim(now=T0, owner=OTHER, lease_seconds=LEASE, want=1).claimed
+    [third] = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=1).claimed
+    store.complete([Ack(third.id, 1, T0, T0 + 1)])
+    store.register(OWNER, concurrency=2, queues=(), now=T0)
+    # When this worker beats for all three
+    before = time.time()
+    beat = store.heartbeat(OWNER, [first.id, second.id, third.id], lease_seconds=LEASE,
+                           now=T0 + 2)
+    after = time.time()
+    # Then it holds the lease of its running job only, extended, and read the server's
+    # clock on the way (a file has none but this host's)
+    assert beat.held == {first.id}
+    assert store.recover_orphans(crash_limit=3, now=T0 + LEASE + 1).requeued == [second.id]
+    if isinstance(store, SqliteStore):
+        assert beat.server_time is None
+    else:  # the test servers run on this host, on its clock
+        assert before - 1 <= beat.server_time <= after + 1
+
+
+def test_a_heartbeat_never_shortens_a_lease(store):
+    # A clock that jumped back since its offset was last measured writes an earlier
+    # expiry than the one it wrote before: the lease keeps the later one.
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=OWNER)
+    store.heartbeat(OWNER, [new.id], lease_seconds=LEASE, now=T0 + 10)
+    beat = store.heartbeat(OWNER, [new.id], lease_seconds=LEASE, now=T0 - 20)
+    assert beat.held == {new.id}
+    assert store.recover_orphans(crash_limit=3, now=T0 + LEASE + 5).requeued == []
+    assert store.recover_orphans(crash_limit=3, now=T0 + LEASE + 11).requeued == [new.id]
 
 
 def test_crash_limit_buries_a_job_that_keeps_killing_its_worker(store):

@@ -27,7 +27,7 @@ from runner.store.recovery import (
     nothing_to_recover,
     settle_orphans,
 )
-from runner.store.rows import Recovery
+from runner.store.rows import Beat, Recovery
 from runner.store.states import JobState, WorkerState, sql_is
 
 _RUNNING = sql_is(WorkerState.RUNNING)
@@ -68,23 +68,28 @@ class PostgresWorkers:
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
                   running: int | None = None, clock_offset: float | None = None,
-                  now: float | None = None) -> None:
-        """Say this worker is alive and extend the leases of the jobs it runs."""
+                  now: float | None = None) -> Beat:
+        """Say this worker is alive and extend the leases of the jobs it runs; which it
+        holds, and the server's clock read on the way."""
         db = self.db
         at = time.time() if now is None else now
 
-        def beat(conn: psycopg.Connection) -> None:
-            conn.execute(
-                "UPDATE runner_worker SET heartbeat_at = %s, rss_bytes = coalesce(%s, rss_bytes), "
-                "cpu_percent = coalesce(%s, cpu_percent), running = %s, "
-                "processed = coalesce(%s, processed), status = coalesce(%s, status), "
-                "clock_offset = coalesce(%s, clock_offset) WHERE id = %s",
+        def beat(conn: psycopg.Connection) -> Beat:
+            # clock_timestamp(), not now(): the time of this statement, not of the BEGIN.
+            (server,) = conn.execute(
+                "WITH beat AS (UPDATE runner_worker SET heartbeat_at = %s, "
+                "rss_bytes = coalesce(%s, rss_bytes), cpu_percent = coalesce(%s, cpu_percent), "
+                "running = %s, processed = coalesce(%s, processed), "
+                "status = coalesce(%s, status), clock_offset = coalesce(%s, clock_offset) "
+                "WHERE id = %s RETURNING 1) SELECT extract(epoch FROM clock_timestamp())::float8",
                 (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
-                 processed, status, clock_offset, owner))
-            if job_ids:
-                transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
+                 processed, status, clock_offset, owner)).fetchone()
+            if not job_ids:
+                return Beat(frozenset(), float(server))
+            return Beat(transitions.extend_leases(conn, owner, job_ids,
+                                                  expires_at=at + lease_seconds), float(server))
 
-        db.write(beat)
+        return db.write(beat)
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:
         """Record a clean exit of a worker process."""

@@ -28,15 +28,20 @@ if redis.call('EXISTS', wkey) == 1 then
 else
   at = at + 2 * n
 end
+-- The reply: the server's clock (seconds, microseconds), then the jobs it holds.
+local reply = redis.call('TIME')
 for i = at, #ARGV do
   local id = ARGV[i]
-  local v = redis.call('HMGET', P..'job:'..id, 'state', 'lease_owner')
+  local v = redis.call('HMGET', P..'job:'..id, 'state', 'lease_owner', 'lease_expires_at')
   if v[1] == 'executing' and v[2] == owner then
-    redis.call('HSET', P..'job:'..id, 'lease_expires_at', now + lease)
-    redis.call('ZADD', P..'leases', now + lease, id)
+    -- Never shortened: a clock that jumped back keeps the expiry it wrote before.
+    local expires = math.max(tonumber(v[3]) or 0, now + lease)
+    redis.call('HSET', P..'job:'..id, 'lease_expires_at', expires)
+    redis.call('ZADD', P..'leases', expires, id)
+    reply[#reply + 1] = id
   end
 end
-return 1
+return reply
 """,
     # ARGV: now, crash_limit, me, ndead, dead owners..., then (id, owner, attempt, unstarted)*
     "recover": r"""

@@ -18,7 +18,7 @@ from runner.store.owners import parse_worker_id
 from runner.store.recovery import dead_here, idle_dead
 from runner.store.redis.codec import arg
 from runner.store.redis.connection import RedisBase
-from runner.store.rows import Recovery
+from runner.store.rows import Beat, Recovery
 from runner.store.sqlite.running_file import RunningFile, forget, read_started, running_path
 from runner.store.states import JobState, WorkerState
 
@@ -47,7 +47,7 @@ class RedisWorkers(RedisBase):
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
                   running: int | None = None, clock_offset: float | None = None,
-                  now: float | None = None) -> None:
+                  now: float | None = None) -> Beat:
         at = time.time() if now is None else now
         fields = {"rss_bytes": rss_bytes, "cpu_percent": cpu_percent, "processed": processed,
                   "status": status, "running": len(job_ids) if running is None else running,
@@ -55,8 +55,10 @@ class RedisWorkers(RedisBase):
         flat: list[object] = []
         for name, value in fields.items():
             flat += [name, arg(value)]
-        self.run("heartbeat", owner, arg(float(at)), arg(float(lease_seconds)), len(fields),
-                 *flat, *job_ids)  # type: ignore[arg-type]
+        reply = self.run("heartbeat", owner, arg(float(at)), arg(float(lease_seconds)),
+                         len(fields), *flat, *job_ids)  # type: ignore[arg-type]
+        seconds, micros, *held = reply  # type: ignore[misc]
+        return Beat(frozenset(h.decode() for h in held), int(seconds) + int(micros) / 1e6)
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:
         at = time.time() if now is None else now

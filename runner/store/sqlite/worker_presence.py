@@ -8,7 +8,7 @@ The SQLite side of :mod:`runner.store.worker_presence`, a mixin of
 from __future__ import annotations
 
 from runner.store.backend import AttemptLog
-from runner.store.rows import Recovery
+from runner.store.rows import Beat, Recovery
 from runner.store.sqlite import leases as _leases
 from runner.store.sqlite import workers as _workers
 from runner.store.sqlite.db import Database
@@ -35,7 +35,7 @@ class SqliteWorkers:
                   rss_bytes: int | None = None, cpu_percent: float | None = None,
                   processed: int | None = None, status: str | None = None,
                   running: int | None = None, clock_offset: float | None = None,
-                  now: float | None = None) -> None:
+                  now: float | None = None) -> Beat:
         return _workers.heartbeat(self.db, owner, job_ids, lease_seconds=lease_seconds,
                                   rss_bytes=rss_bytes, cpu_percent=cpu_percent,
                                   processed=processed, status=status, running=running,

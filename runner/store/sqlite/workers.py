@@ -28,7 +28,7 @@ from runner.store.recovery import (
     nothing_to_recover,
     settle_orphans,
 )
-from runner.store.rows import Recovery  # noqa: F401 - re-exported
+from runner.store.rows import Beat, Recovery  # noqa: F401 - re-exported
 from runner.store.sqlite import cancels, transitions
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.running_file import forget, read_started, running_dir
@@ -51,15 +51,15 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
               rss_bytes: int | None = None, cpu_percent: float | None = None,
               processed: int | None = None, status: str | None = None,
               running: int | None = None, clock_offset: float | None = None,
-              now: float | None = None) -> None:
-    """Say this worker is alive and extend the leases of the jobs it runs.
+              now: float | None = None) -> Beat:
+    """Say this worker is alive and extend the leases of the jobs it runs; which it holds.
 
     ``running`` counts the jobs a thread runs now; the other ``job_ids`` are
     prefetched (claimed, waiting in the process). Default: all of them.
     """
     at = time.time() if now is None else now
 
-    def beat(conn: sqlite3.Connection) -> None:
+    def beat(conn: sqlite3.Connection) -> frozenset[str]:
         conn.execute(
             "UPDATE runner_worker SET heartbeat_at=?, rss_bytes=coalesce(?, rss_bytes), "
             "cpu_percent=coalesce(?, cpu_percent), running=?, "
@@ -67,10 +67,11 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
             "clock_offset=coalesce(?, clock_offset) WHERE id=?",
             (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
              processed, status, clock_offset, owner))
-        if job_ids:
-            transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
+        if not job_ids:
+            return frozenset()
+        return transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
 
-    db.write(beat)
+    return Beat(db.write(beat))
 
 
 def mark_stopped(db: Database, owner: str, now: float | None = None) -> None:

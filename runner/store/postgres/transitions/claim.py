@@ -237,11 +237,13 @@ _COMPLETE_AT_ONCE = (
 
 
 def extend_leases(conn: psycopg.Connection, owner: str, job_ids: Sequence[str], *,
-                  expires_at: float) -> None:
-    """Keep ``owner``'s running jobs leased until ``expires_at``."""
-    conn.execute(
-        f"UPDATE runner_job SET lease_expires_at = %s WHERE id = ANY(%s) AND lease_owner = %s "
-        f"AND state = '{_EXECUTING}'", (expires_at, list(job_ids), owner))
+                  expires_at: float) -> frozenset[str]:
+    """Keep ``owner``'s running jobs leased until ``expires_at`` (or a later expiry they
+    have); returns the ids of those it holds."""
+    return frozenset(r[0] for r in conn.execute(
+        "UPDATE runner_job SET lease_expires_at = GREATEST(lease_expires_at, %s) "
+        f"WHERE id = ANY(%s) AND lease_owner = %s AND state = '{_EXECUTING}' RETURNING id",
+        (expires_at, list(job_ids), owner)).fetchall())
 
 
 def paused_sets(conn: psycopg.Connection) -> tuple[list[str], list[str]]:

@@ -221,9 +221,14 @@ def _queue_filter(queues: Sequence[str]) -> tuple[str, tuple[str, ...]]:
 
 
 def extend_leases(conn: sqlite3.Connection, owner: str, job_ids: Sequence[str], *,
-                  expires_at: float) -> None:
-    """Keep ``owner``'s running jobs leased until ``expires_at``."""
-    conn.executemany(
-        "UPDATE runner_job SET lease_expires_at=? WHERE id=? AND lease_owner=? "
-        "AND state='executing'",
-        [(expires_at, job_id, owner) for job_id in job_ids])
+                  expires_at: float) -> frozenset[str]:
+    """Keep ``owner``'s running jobs leased until ``expires_at`` (or a later expiry they
+    have); returns the ids of those it holds."""
+    held = []
+    for job_id in job_ids:
+        if conn.execute(
+                "UPDATE runner_job SET lease_expires_at=max(coalesce(lease_expires_at, ?1), ?1) "
+                "WHERE id=?2 AND lease_owner=?3 AND state='executing' RETURNING 1",
+                (expires_at, job_id, owner)).fetchone():
+            held.append(job_id)
+    return frozenset(held)
