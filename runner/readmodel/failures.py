@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from runner.store.backend import Store
-from runner.store.views import FAILURE_CAP  # noqa: F401 - re-exported, read at each call
+from runner.store.views import FAILURE_CAP
 
 #: Exact (type, message) pairs read at most; beyond this the smallest are left out.
 MAX_EXACT = 20_000
