@@ -20,9 +20,13 @@ signature 1.7 ms.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -69,13 +73,35 @@ def sqlite_run(dead: int) -> None:
     db.close()
 
 
+@contextmanager
+def _schema() -> Iterator[str]:
+    """A URL whose connections work in a new schema of ``RUNNER_TEST_POSTGRES``, dropped after."""
+    import psycopg
+
+    base = os.environ.get("RUNNER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"bench_failures_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+def _rows_read(node: dict) -> int:
+    """Rows of ``runner_job`` (table or index) a plan node and its children read."""
+    own = 0
+    if node.get("Relation Name") == "runner_job" or "runner_job" in node.get("Index Name", ""):
+        own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+    return own + sum(_rows_read(child) for child in node.get("Plans", []))
+
+
 def postgres_run(dead: int) -> None:
     from runner.store.postgres import PgDatabase, PostgresStore
     from runner.store.postgres.schema import prepare
-    from tests.postgres_support import fresh_schema
-    from tests.unit.test_summary_cost import _rows_read
 
-    with fresh_schema("bench_failures") as url:
+    with _schema() as url:
         db = PgDatabase(url)
         prepare(db)
         cases = " ".join(f"WHEN {k} THEN '{e}'" for k, e in enumerate(ERRORS))
