@@ -46,7 +46,11 @@ def refresh(store) -> int:
 
 
 def sqlite_run(dead: int) -> None:
-    directory = Path(tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory() as directory:
+        _sqlite_in(Path(directory), dead)
+
+
+def _sqlite_in(directory: Path, dead: int) -> None:
     db = Database(directory / "jobs.db", DatabaseSection(synchronous="OFF"))
     prepare_database(db)
     db.write(lambda c: c.execute(
