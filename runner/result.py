@@ -54,14 +54,21 @@ class RunnerResult(Result):
         deadline = None if timeout is None else time.monotonic() + timeout
         jobs = getattr(self.huey, "jobs", None)
         delay = FIRST_DELAY
+        if self._result is not EmptyData and not isinstance(self._result, Error):
+            return self._result
+        # An error read before (and taken, unless preserved): a retried attempt's, which a
+        # later attempt may replace, or the last one's, which is the answer once the job is
+        # over and nothing newer is stored.
+        earlier = self._result if isinstance(self._result, Error) else None
+        self._result = EmptyData
         read_in: JobState | None | object = _NOTHING  # the final state the result was read in
-        if isinstance(self._result, Error):  # a retried attempt's: a later one may have ended it
-            self._result = EmptyData
         while True:
             if jobs is None:
                 value = self._get(preserve)
                 if value is not EmptyData:
                     return value
+                if earlier is not None:
+                    return self._keep(earlier)
             else:
                 # The job's state is the one read of a look: the result is written in the
                 # same transaction as the state that ends the job, so it is read only then.
@@ -79,6 +86,10 @@ class RunnerResult(Result):
                     value = self._get(preserve)
                     if value is not EmptyData:
                         return value
+                    if earlier is not None:
+                        return self._keep(earlier)
+                elif state not in FINAL:
+                    earlier = None  # the job runs again: its next outcome is the answer
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 if revoke_on_timeout:
@@ -86,6 +97,10 @@ class RunnerResult(Result):
                 raise ResultTimeout("timed out waiting for result")
             time.sleep(min(delay, max_delay) if left is None else min(delay, max_delay, left))
             delay *= backoff
+
+    def _keep(self, value: Any) -> Any:
+        self._result = value
+        return value
 
     def _outcome(self, value: Any) -> Any:
         """``value``, unless it is an error left by an attempt before the one that completed."""
