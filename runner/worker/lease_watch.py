@@ -34,7 +34,7 @@ class LeaseWatch:
 
         ``held``: the jobs the heartbeat just before found still leased to this worker
         (:attr:`runner.store.rows.Beat.held`); without it they are read (their ids).
-        Only an attempt not held is read further, once.
+        Only an attempt not held is read further (its row).
         """
         attempts = [a for a in self.running() if not _ending(a)]
         self._told &= {(a.claimed.id, a.claimed.attempt) for a in attempts}
