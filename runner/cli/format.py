@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from runner.durations import age
 from runner.printable import one_line
 
-__all__ = ["age", "key_values", "progress", "table", "when"]
+__all__ = ["age", "cpu", "key_values", "memory", "progress", "table", "when"]
 
 
 def when(ts: float | None) -> str:
@@ -21,6 +21,20 @@ def when(ts: float | None) -> str:
     if ts is None:
         return "-"
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def memory(rss_bytes: int | None) -> str:
+    """Resident memory as '57MiB', or '-' before the worker's first measurement.
+
+    A worker's row exists from its registration; its lifeline measures the process
+    only at its first beat, and 0MiB would read as a process using no memory.
+    """
+    return "-" if rss_bytes is None else f"{rss_bytes / 2**20:.0f}MiB"
+
+
+def cpu(percent: float | None) -> str:
+    """CPU use as '0.5%', or '-' before the worker's first measurement (see :func:`memory`)."""
+    return "-" if percent is None else f"{percent:.1f}%"
 
 
 def progress(done: float | None, total: float | None) -> str:

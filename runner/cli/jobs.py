@@ -9,7 +9,7 @@ from typing import Any
 
 from runner import control as actions
 from runner.cli import checks
-from runner.cli.format import age, key_values, progress, table, when
+from runner.cli.format import age, cpu, key_values, memory, progress, table, when
 from runner.clock_drift import drift_limit, over_limit, server_age, signed
 from runner.errors import ConfigError, InvalidAction, SerializationError, UnknownTask
 from runner.printable import block, one_line
@@ -194,7 +194,7 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
                   else w.state,
                   f"{age(max(0.0, server_age(w.heartbeat_at, w.clock_offset, now)))} ago",
                   _clock(w.clock_offset, limit), w.concurrency, w.running,
-                  f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
+                  memory(w.rss_bytes), cpu(w.cpu_percent),
                   w.queues) for w in rows]))
     return 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.cli import checks
-from runner.cli.format import age, table, when
+from runner.cli.format import age, cpu, memory, table, when
 from runner.errors import ConfigError
 from runner.printable import block, one_line
 from runner.readmodel import metrics
@@ -124,7 +124,7 @@ def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
     print("\nworkers:")
     print(table(["WORKER", "HEARTBEAT", "RUNNING", "RSS", "CPU", "STATUS"],
                 [(w.id, f"{age(w.heartbeat_age)} ago", f"{w.running}/{w.concurrency}",
-                  f"{(w.rss_bytes or 0) / 2**20:.0f}MiB", f"{w.cpu_percent or 0:.1f}%",
+                  memory(w.rss_bytes), cpu(w.cpu_percent),
                   w.status or "-") for w in snap.workers]))
     return 0
 

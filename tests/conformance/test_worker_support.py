@@ -112,6 +112,20 @@ def test_a_workers_clock_offset_is_listed_with_it_until_it_registers_again(store
     assert store.list_workers()[0].clock_offset is None
 
 
+def test_a_worker_not_measured_yet_lists_no_memory_or_cpu_rather_than_zeros(store):
+    # Registered: the row exists before the lifeline's first beat measures the process
+    store.register(OWNER, concurrency=1, queues=(), now=T0)
+    row = store.list_workers()[0]
+    assert (row.rss_bytes, row.cpu_percent) == (None, None)
+    store.heartbeat(OWNER, [], lease_seconds=LEASE, rss_bytes=50 * 2**20, cpu_percent=0.0,
+                    now=T0 + 1)
+    row = store.list_workers()[0]
+    assert (row.rss_bytes, row.cpu_percent) == (50 * 2**20, 0.0)  # an idle worker: a real 0
+    store.register(OWNER, concurrency=1, queues=(), now=T0 + 2)  # the same id started again
+    row = store.list_workers()[0]
+    assert (row.rss_bytes, row.cpu_percent) == (None, None)
+
+
 def test_health_names_a_worker_whose_clock_is_off_and_ages_its_heartbeat_by_the_server(
         store):
     # A worker 120 s behind the server beat 2 s ago by the server's clock (T0).

@@ -209,3 +209,23 @@ def test_a_job_run_again_after_a_crash_never_shows_more_attempts_than_allowed(hu
     assert "attempt: 2 (1 of 1 allowed +1 crash)" in shown.stdout
     listing = cli(settings_file, "jobs")
     assert "1/1 +1 crash" in listing.stdout and "2/1" not in listing.stdout
+
+
+def test_a_worker_not_measured_yet_shows_dashes_not_zeros(huey, tmp_path, make_worker):
+    from tests.conftest import wait_for, write_settings
+
+    # Given a worker whose only row so far is its registration (the first lifeline beat,
+    # which measures memory and CPU, is a minute away)
+    slow = write_settings(tmp_path, worker={"heartbeat_interval": 60, "lease_seconds": 120},
+                          name="slow.toml")
+    worker = make_worker(settings=slow)
+    wait_for(lambda: queries.list_workers(huey.jobs.db), message="worker to register")
+    row = next(line for line in cli(slow, "workers").stdout.splitlines()
+               if str(worker.proc.pid) in line)
+    # Then neither listing reads as a process using no memory and no CPU
+    assert "0MiB" not in row and "0.0%" not in row, row
+    assert row.split()[7:9] == ["-", "-"], row  # RSS, CPU
+    stats = cli(slow, "stats").stdout
+    [beat] = [line for line in stats.splitlines() if str(worker.proc.pid) in line]
+    assert "0MiB" not in beat and beat.split()[4:6] == ["-", "-"], beat
+    worker.terminate()

@@ -139,3 +139,20 @@ def test_a_worker_whose_clock_is_off_shows_its_drift_and_the_banner_names_it(das
                                         "behind the server's (limit 15.0s)")
 
     drive(dashboard(clock=lambda: now), scenario)
+
+
+def test_a_worker_not_measured_yet_shows_dashes_for_memory_and_cpu(dashboard, seeded):
+    now = time.time()
+    db = Database(seeded.path)
+    workers.register(db, "host-a:1:1", concurrency=2, queues=(), now=now)  # no beat yet
+    workers.register(db, "host-b:2:1", concurrency=2, queues=(), now=now)
+    workers.heartbeat(db, "host-b:2:1", [], lease_seconds=30, rss_bytes=50 * 2**20,
+                      cpu_percent=0.0, now=now)
+    db.close()
+
+    async def scenario(app, pilot):
+        table = app.screen.query_one("#workers", KeyedTable)
+        assert table.get_row("host-a:1:1")[4:6] == ["-", "-"]
+        assert table.get_row("host-b:2:1")[4:6] == ["50.0 MB", "0%"]
+
+    drive(dashboard(clock=lambda: now), scenario)
