@@ -15,7 +15,7 @@ from runner.errors import ConfigError, InvalidAction, SerializationError, Unknow
 from runner.printable import block, one_line
 from runner.registry import registered_tasks
 from runner.store.owners import worker_gone
-from runner.store.rows import JobFilter, attempt_text, short_id
+from runner.store.rows import JobFilter, short_id
 from runner.store.states import JobState
 from runner.task import unknown_task_sections
 
@@ -112,7 +112,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     print(table(
         ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],
         [(short_id(j.id), j.task, j.queue, j.state,
-          attempt_text(j.attempt, j.max_attempts, j.crashes, compact=True),
+          j.attempt_text(compact=True),
           when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
           (j.error_message or "")[:60]) for j in rows]))
     print(f"({len(rows)} of {total} jobs)")
@@ -130,7 +130,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         ("queue", job.queue + (" (paused)" if ("queue", job.queue) in held else "")),
         ("priority", job.priority),
         ("state", job.state), ("reason", job.reason or "-"), ("arguments", job.args or "-"),
-        ("attempt", attempt_text(job.attempt, job.max_attempts, job.crashes)),
+        ("attempt", job.attempt_text()),
         ("crashes", job.crashes),
         ("created", when(job.created_at)), ("run at", when(job.run_at)),
         ("started", when(job.started_at)), ("finished", when(job.finished_at)),

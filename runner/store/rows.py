@@ -47,6 +47,14 @@ class JobRow:
     progress_message: str | None
     event_id: str | None
     schedule: str | None
+    requested: int
+    """Attempts the task asked for (:class:`runner.Retry`), which the retry limit does not
+    count: the failed attempts recorded with kind ``retry``."""
+
+    def attempt_text(self, *, compact: bool = False, ahead: int = 0) -> str:
+        """:func:`attempt_text` of this job's attempt (``ahead``: of the one that many later)."""
+        return attempt_text(self.attempt + ahead, self.max_attempts, self.crashes,
+                            requested=self.requested, compact=compact)
 
     @property
     def duration(self) -> float | None:
@@ -224,19 +232,25 @@ class AmbiguousId(LookupError):
     """A shortened id matches more than one row."""
 
 
-def attempt_text(attempt: int, max_attempts: int, crashes: int, *,
+def attempt_text(attempt: int, max_attempts: int, crashes: int, *, requested: int = 0,
                  compact: bool = False) -> str:
     """Which attempt a job is on, against its retry budget: '2 of 3' (``compact``: '2/3').
 
-    A run again after a worker crash does not spend the budget, so ``attempt`` may
-    pass ``max_attempts`` and "2/1" would read as a broken limit. With crashes the
-    attempts the budget counted are shown apart from them: '2 (1 of 1 allowed +1 crash)',
-    compact '1/1 +1 crash'.
+    A run again after a worker crash, and one the task asked for (``requested``: it
+    raised :class:`runner.Retry`), do not spend the budget, so ``attempt`` may pass
+    ``max_attempts`` and "4/2" would read as a broken limit. The attempts the budget
+    counted are then shown apart from the others: '2 (1 of 1 allowed +1 crash)',
+    '4 (2 of 2 allowed +2 requested)', compact '1/1 +1 crash', '2/2 +2 requested'.
     """
-    if not crashes:
+    if not crashes and not requested:
         return f"{attempt}/{max_attempts}" if compact else f"{attempt} of {max_attempts}"
-    counted = max(0, attempt - crashes)
-    extra = f"+{crashes} crash" + ("es" if crashes > 1 else "")
+    counted = max(0, attempt - crashes - requested)
+    extras = []
+    if crashes:
+        extras.append(f"+{crashes} crash" + ("es" if crashes > 1 else ""))
+    if requested:
+        extras.append(f"+{requested} requested")
+    extra = " ".join(extras)
     if compact:
         return f"{counted}/{max_attempts} {extra}"
     return f"{attempt} ({counted} of {max_attempts} allowed {extra})"

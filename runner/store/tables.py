@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import peewee as pw
 
+from runner.store.rows import JobRow
 from runner.store.states import FINAL, LIVE, JobState, WorkerState, sql_is
 from runner.store.views import BUCKETS
 
@@ -360,3 +361,21 @@ def create_table_sql(model: type[pw.Model], database: pw.Database = schema_datab
     if model in WITHOUT_ROWID and isinstance(database, pw.SqliteDatabase):
         sql += " WITHOUT ROWID"
     return sql
+
+
+def job_columns(table: str = "runner_job") -> str:
+    """The select list of a :class:`JobRow`, in its order, read from ``table``
+    (``runner_job``, or a derived table of its :data:`STORED_JOB_COLUMNS`).
+
+    ``requested`` is not stored: it counts the job's recorded attempts of kind
+    ``retry`` (asked for by the task), read only for a job with recorded failures
+    (each such attempt is one), so a listing of jobs that never failed reads no more.
+    """
+    requested = (f"CASE WHEN {table}.failures > 0 THEN (SELECT count(*) FROM runner_job_error "
+                 f"e WHERE e.job_id = {table}.id AND e.kind = 'retry') ELSE 0 END")
+    return ", ".join(requested if name == "requested" else f"{table}.{name}"
+                     for name in JobRow.__dataclass_fields__)
+
+
+#: The columns of a :class:`JobRow` that ``runner_job`` stores (all but ``requested``).
+STORED_JOB_COLUMNS = ", ".join(n for n in JobRow.__dataclass_fields__ if n != "requested")

@@ -7,7 +7,7 @@ import dataclasses
 
 from runner.sections import RetentionSection
 from runner.store.job_rows import Ack
-from runner.store.rows import JobFilter
+from runner.store.rows import JobFilter, attempt_text
 from tests.conformance.helpers import OWNER, T0, failure, job
 
 
@@ -182,3 +182,29 @@ def test_jobs_created_in_one_instant_list_newest_first_in_the_cli_and_the_dashbo
         assert [j.id for j in first.jobs + store.keyset_page(
             filters, after=first.next_key).jobs] == newest_first, filters
         assert [j.id for j in rest] == newest_first[1:], filters
+
+
+def test_attempts_a_task_asked_for_are_told_apart_from_those_its_limit_counted(store):
+    # Given a job allowed one attempt whose task asked twice for another (runner.Retry,
+    # which does not use up the limit), and whose third attempt failed
+    asked, plain = job(max_attempts=1), job(max_attempts=1)
+    store.enqueue([asked, plain], now=T0)
+    for attempt in (1, 2):
+        at = T0 + 10 * attempt
+        store.claim(now=at, owner=OWNER, lease_seconds=30, want=2)
+        store.retry(asked.id, attempt, failure("retry requested", kind="retry"), worker=OWNER,
+                    now=at + 1, run_at=at + 1, reason="retry")
+    store.claim(now=T0 + 30, owner=OWNER, lease_seconds=30, want=1)
+    store.bury(asked.id, 3, failure(), worker=OWNER, now=T0 + 31, reason="x")
+    store.bury(plain.id, 1, failure(), worker=OWNER, now=T0 + 31, reason="x")
+
+    # Then every read the CLI and the dashboard show attempts from says so
+    rows = {"get_job": store.get_job(asked.id),
+            "list_jobs": next(j for j in store.list_jobs() if j.id == asked.id)}
+    for sort in ("newest", "attempts"):
+        rows[sort] = next(j for j in store.keyset_page(sort=sort).jobs if j.id == asked.id)
+    for read, row in rows.items():
+        assert (row.attempt, row.max_attempts, row.requested) == (3, 1, 2), read
+        assert attempt_text(row.attempt, row.max_attempts, row.crashes,
+                            requested=row.requested) == "3 (1 of 1 allowed +2 requested)", read
+    assert store.get_job(plain.id).requested == 0

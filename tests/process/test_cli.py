@@ -211,6 +211,19 @@ def test_a_job_run_again_after_a_crash_never_shows_more_attempts_than_allowed(hu
     assert "1/1 +1 crash" in listing.stdout and "2/1" not in listing.stdout
 
 
+def test_attempts_a_task_asked_for_are_shown_apart_from_those_its_limit_counted(
+        huey, settings_file):
+    # Given a job with 2 retries whose task asked once for another attempt (Retry), then
+    # failed three times: it ran 4 times, and its limit counted 3 of them
+    result = jobs.asks_a_retry_then_loses_its_connection("cli")
+    drain(include_scheduled=True)
+    shown = cli(settings_file, "show", result.id)
+    assert shown.returncode == 0, shown.stderr
+    assert "attempt: 4 (3 of 3 allowed +1 requested)" in shown.stdout
+    listing = cli(settings_file, "jobs")
+    assert "3/3 +1 requested" in listing.stdout and "4/3" not in listing.stdout
+
+
 def test_a_worker_not_measured_yet_shows_dashes_not_zeros(huey, tmp_path, make_worker):
     from tests.conftest import wait_for, write_settings
 

@@ -167,3 +167,24 @@ def test_a_job_run_again_after_a_crash_shows_its_attempt_truly(huey):
         assert "attempt 2 (1 of 1 allowed +1 crash)" in text and "2/1" not in text
 
     drive(make_app(db=path, refresh=60), scenario)
+
+
+def test_a_job_whose_task_asked_for_attempts_shows_them_apart(huey):
+    from tui.widgets.keyed_table import KeyedTable
+
+    # Dead after 4 attempts: one asked for by the task (Retry), 3 counted by its limit
+    job_id = jobs.asks_a_retry_then_loses_its_connection("tui").id
+    drain(include_scheduled=True)
+    path = huey.jobs.path
+    huey.jobs.store.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        assert str(table.get_row(job_id)[4]) == "3/3 +1 requested"
+        await open_job(app, pilot, job_id)
+        text = detail_text(app)
+        assert "attempt 4 (3 of 3 allowed +1 requested)" in text and "4/3" not in text
+
+    drive(make_app(db=path, refresh=60), scenario)

@@ -14,7 +14,7 @@ from runner import control as actions
 from runner.errors import JobNotFound
 from runner.readmodel.dashboard import JobDetail, job_detail
 from runner.store.backend import Store
-from runner.store.rows import attempt_text, short_id
+from runner.store.rows import short_id
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.screens.base import cancel_from_dashboard
@@ -29,14 +29,14 @@ def detail_text(detail: JobDetail, now: float) -> str:
     lines = [
         f"[b]{escape(job.task)}[/]  {job.id}",
         f"state [b]{job.state}[/]  queue {escape(job.queue)}  priority {job.priority}  "
-        f"attempt {attempt_text(job.attempt, job.max_attempts, job.crashes)}  "
+        f"attempt {job.attempt_text()}  "
         f"crashes {job.crashes}",
     ]
     if job.state == JobState.RETRYING:
         when = (f"next attempt in {fmt.age(job.run_at - now)}" if job.run_at > now else
                 f"next attempt due {fmt.relative(job.run_at, now)}, waiting for a worker")
         lines.append(f"[yellow]{when}[/] (at {fmt.full_stamp(job.run_at)}, attempt "
-                     f"{attempt_text(job.attempt + 1, job.max_attempts, job.crashes)})")
+                     f"{job.attempt_text(ahead=1)})")
     elif job.state == JobState.SCHEDULED:
         lines.append(f"due {fmt.relative(job.run_at, now)} (at {fmt.full_stamp(job.run_at)})")
     if job.reason:

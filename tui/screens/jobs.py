@@ -24,7 +24,7 @@ from runner.readmodel.dashboard import (
     page_key_at,
 )
 from runner.store.backend import Store
-from runner.store.rows import JobFilter, JobRow, attempt_text, short_id
+from runner.store.rows import JobFilter, JobRow, short_id
 from runner.store.states import JobState
 from tui import format as fmt
 from tui.filters import describe, parse_filter, with_state
@@ -81,7 +81,7 @@ def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tu
     running = job.state == JobState.EXECUTING and job.started_at is not None
     took = now - job.started_at if running and job.started_at else job.duration
     return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
-            attempt_text(job.attempt, job.max_attempts, job.crashes, compact=True),
+            job.attempt_text(compact=True),
             fmt.relative(job.created_at, now, coarse=True),
             fmt.relative(job.started_at, now, coarse=True),
             fmt.duration(took),

@@ -10,7 +10,7 @@ import time
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.job_queries import list_workers, queue_oldest, where
 from runner.store.postgres.lookup import JOB_COLUMNS
-from runner.store.rows import JobFilter
+from runner.store.rows import JobFilter, JobRow
 from runner.store.states import (
     COMPLETED_SQL,
     DEAD_SQL,
@@ -20,6 +20,7 @@ from runner.store.states import (
     WorkerState,
     sql_is,
 )
+from runner.store.tables import STORED_JOB_COLUMNS, job_columns
 from runner.store.views import (
     RECENT_SAMPLE,
     SORT_WINDOW,
@@ -69,7 +70,10 @@ def throughput(db: PgDatabase, now: float | None = None, *,
             failed[index] += count
     return tuple(completed), tuple(failed)
 
-_CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
+_CREATED = list(JobRow.__dataclass_fields__).index("created_at")
+#: A job row read from the window of recent jobs a ranked sort orders (only the page's
+#: rows count their requested attempts).
+_RECENT_COLUMNS = job_columns("recent")
 
 
 def _ranked_page(db: PgDatabase, condition: str, params: list, *, limit: int,
@@ -82,8 +86,9 @@ def _ranked_page(db: PgDatabase, condition: str, params: list, *, limit: int,
             if sort == "duration" else "attempt")
     rank_params = [at] if sort == "duration" else []
     rows = db.query(
-        f"SELECT {JOB_COLUMNS} FROM (SELECT {JOB_COLUMNS}, seq FROM runner_job{condition} "
-        f"ORDER BY {newest} LIMIT %s) recent ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
+        f"SELECT {_RECENT_COLUMNS} FROM (SELECT {STORED_JOB_COLUMNS}, seq FROM runner_job"
+        f"{condition} ORDER BY {newest} LIMIT %s) recent "
+        f"ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
         "LIMIT %s OFFSET %s",
         [*params, SORT_WINDOW, *rank_params, *rank_params, limit + 1, offset])
     return ranked_page(rows, limit, offset)

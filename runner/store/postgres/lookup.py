@@ -8,13 +8,14 @@ would not).
 from __future__ import annotations
 
 from runner.store.postgres.connection import PgDatabase
-from runner.store.rows import AmbiguousId, JobRow
+from runner.store.rows import AmbiguousId
+from runner.store.tables import job_columns
 
 __all__ = ["AmbiguousId", "JOB_COLUMNS", "SCHEDULE_ACTIVE", "contains_pattern", "escape_like",
            "lookup_id"]
 
-#: The columns of a job row, in the order of :class:`JobRow`.
-JOB_COLUMNS = ", ".join(JobRow.__dataclass_fields__)
+#: The select list of a job row (see :func:`runner.store.tables.job_columns`).
+JOB_COLUMNS = job_columns()
 #: The condition of a schedule the scheduler fires (matches the partial index).
 SCHEDULE_ACTIVE = "enabled = 1 AND paused = 0 AND orphaned = 0"
 

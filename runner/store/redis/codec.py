@@ -135,7 +135,7 @@ def integer(value: bytes | None, default: int = 0) -> int:
     return default if value is None else int(float(value))
 
 
-_INTS = {"priority", "attempt", "max_attempts", "crashes", "failures"}
+_INTS = {"priority", "attempt", "max_attempts", "crashes", "failures", "requested"}
 _FLOATS = {"run_at", "created_at", "started_at", "finished_at", "first_failed_at",
            "last_failed_at", "progress_done", "progress_total"}
 

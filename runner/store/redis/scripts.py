@@ -201,6 +201,9 @@ record_failure(h, attempt, f, worker, now)
 local key = P..'job:'..id
 local first = redis.call('HGET', key, 'first_failed_at')
 redis.call('HINCRBY', key, 'failures', 1)
+-- Attempts the task asked for (JobRow.requested), which the SQL backends count in the
+-- timeline: kept as a field, or every listing would read each job's timeline.
+if f.kind == 'retry' then redis.call('HINCRBY', key, 'requested', 1) end
 local fields = {'first_failed_at', first or now, 'last_failed_at', now,
   'finished_at', now}
 if f.error_type then fields[#fields+1] = 'error_type'; fields[#fields+1] = f.error_type end

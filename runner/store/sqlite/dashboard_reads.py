@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from runner.store.rows import JobRow
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.models import JOB_COLUMNS
 from runner.store.sqlite.queries import (
@@ -23,6 +24,7 @@ from runner.store.sqlite.queries import (
 from runner.store.sqlite.stats import count_in_state, waiting_in_queue
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
+from runner.store.tables import STORED_JOB_COLUMNS, job_columns
 from runner.store.views import (  # noqa: F401 - re-exported
     JOB_SORTS,
     JOB_STATES,
@@ -220,7 +222,10 @@ def job_page(db: Database, filters: JobFilter | None = None, *, limit: int = 100
     return keyset_page(rows, limit, _CREATED)
 
 
-_CREATED = JOB_COLUMNS.replace(" ", "").split(",").index("created_at")
+_CREATED = list(JobRow.__dataclass_fields__).index("created_at")
+#: A job row read from the window of recent jobs a ranked sort orders (only the page's
+#: rows count their requested attempts).
+_RECENT_COLUMNS = job_columns("recent")
 
 
 def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
@@ -262,8 +267,9 @@ def _ranked_page(db: Database, where: str, params: list, *, limit: int, after: P
             if sort == "duration" else "attempt")
     rank_params = [at] if sort == "duration" else []
     rows = db.query(
-        f"SELECT {JOB_COLUMNS} FROM (SELECT {JOB_COLUMNS}, rowid AS seq FROM runner_job{where} "
-        f"ORDER BY {newest} LIMIT ?) ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
+        f"SELECT {_RECENT_COLUMNS} FROM (SELECT {STORED_JOB_COLUMNS}, rowid AS seq "
+        f"FROM runner_job{where} ORDER BY {newest} LIMIT ?) recent "
+        f"ORDER BY ({rank}) IS NULL, ({rank}) DESC, seq DESC "
         "LIMIT ? OFFSET ?",
         [*params, SORT_WINDOW, *rank_params, *rank_params, limit + 1, offset])
     return ranked_page(rows, limit, offset)

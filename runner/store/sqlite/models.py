@@ -29,7 +29,7 @@ from runner.store.states import (
     JobState,
     sql_is,
 )
-from runner.store.tables import TABLES, create_table_sql
+from runner.store.tables import TABLES, create_table_sql, job_columns
 
 #: Re-exported from runner.store.sqlite.migrations, where it is bumped.
 SCHEMA_VERSION = migrations.SCHEMA_VERSION
@@ -157,6 +157,7 @@ def is_jobs_database(conn: sqlite3.Connection) -> bool:
     return bool(rows)
 
 
-JOB_COLUMNS = ", ".join(JobRow.__dataclass_fields__)
+#: The select list of a job row (see :func:`runner.store.tables.job_columns`).
+JOB_COLUMNS = job_columns()
 
 
