@@ -371,10 +371,19 @@ def job_columns(table: str = "runner_job") -> str:
     ``retry`` (asked for by the task), read only for a job with recorded failures
     (each such attempt is one), so a listing of jobs that never failed reads no more.
     """
-    requested = (f"CASE WHEN {table}.failures > 0 THEN (SELECT count(*) FROM runner_job_error "
-                 f"e WHERE e.job_id = {table}.id AND e.kind = 'retry') ELSE 0 END")
-    return ", ".join(requested if name == "requested" else f"{table}.{name}"
+    return ", ".join(requested_sql(table) if name == "requested" else f"{table}.{name}"
                      for name in JobRow.__dataclass_fields__)
+
+
+def requested_sql(table: str = "runner_job") -> str:
+    """How many attempts of the job of ``table``'s row its task asked for (``retry`` records).
+
+    A job given more attempts by hand, or enqueued again, is allowed ``attempt + N -``
+    this: the asked-for attempts stay apart from those its new allowance counts, as
+    :func:`runner.store.rows.attempt_text` shows them.
+    """
+    return (f"CASE WHEN {table}.failures > 0 THEN (SELECT count(*) FROM runner_job_error "
+            f"e WHERE e.job_id = {table}.id AND e.kind = 'retry') ELSE 0 END")
 
 
 #: The columns of a :class:`JobRow` that ``runner_job`` stores (all but ``requested``).

@@ -208,3 +208,30 @@ def test_attempts_a_task_asked_for_are_told_apart_from_those_its_limit_counted(s
         assert attempt_text(row.attempt, row.max_attempts, row.crashes,
                             requested=row.requested) == "3 (1 of 1 allowed +2 requested)", read
     assert store.get_job(plain.id).requested == 0
+
+
+def test_a_job_run_again_by_hand_after_asked_for_attempts_is_allowed_one_more(store):
+    # Given jobs allowed one attempt whose task asked once for another (Retry), then failed
+    by_id, in_bulk, again = (job(max_attempts=1, job_id=f"asked-{n}") for n in range(3))
+    store.enqueue([by_id, in_bulk, again], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=30, want=3)
+    for new in (by_id, in_bulk, again):
+        store.retry(new.id, 1, failure("retry requested", kind="retry"), worker=OWNER,
+                    now=T0 + 1, run_at=T0 + 1, reason="retry")
+    store.claim(now=T0 + 1, owner=OWNER, lease_seconds=30, want=3)
+    for new in (by_id, in_bulk, again):
+        store.bury(new.id, 2, failure(), worker=OWNER, now=T0 + 2, reason="x")
+        assert store.get_job(new.id).attempt_text() == "2 (1 of 1 allowed +1 requested)"
+
+    # When they are retried by hand (one by id, one in bulk) and enqueued again (a
+    # pipeline's step), each for one more attempt, which runs
+    assert store.retry_jobs([by_id.id], now=T0 + 3) == 1
+    chosen = JobFilter(text=in_bulk.id)
+    _, top = store.count_for_bulk(chosen, ("dead",))
+    assert store.run_bulk("retry", chosen, ("dead",), up_to_rowid=top, now=T0 + 3) == 1
+    assert store.rearm(dataclasses.replace(again, run_at=T0 + 3), now=T0 + 3)
+    store.claim(now=T0 + 3, owner=OWNER, lease_seconds=30, want=3)
+
+    # Then that attempt is the last the limit allows, and the asked-for one stays apart
+    for new in (by_id, in_bulk, again):
+        assert store.get_job(new.id).attempt_text() == "3 (2 of 2 allowed +1 requested)"

@@ -540,6 +540,12 @@ local function enqueue(jobs, now, queue_size, bounds)
   return nil, dups, dropped
 end
 
+-- Attempts the task asked for (Retry): a job given a new allowance (retried by hand,
+-- enqueued again) keeps them apart from it, as the SQL backends do.
+local function asked(h)
+  return tonumber(redis.call('HGET', P..'job:'..h.id, 'requested') or 0)
+end
+
 -- A finished job runs again as the same row (huey enqueueing a Task a second time).
 local function rearm(j, now)
   local h = get(j.id)
@@ -554,7 +560,8 @@ local function rearm(j, now)
              'lease_expires_at', 'unique_key', 'event_id', 'schedule', 'args', 'concurrency_key')
   redis.call('SET', P..'data:'..j.id, j.data)
   local fields = {'task', j.task, 'queue', j.queue, 'priority', j.priority,
-    'max_attempts', tonumber(h.attempt) + tonumber(j.max_attempts), 'run_at', j.run_at,
+    'max_attempts', tonumber(h.attempt) + tonumber(j.max_attempts) - asked(h),
+    'run_at', j.run_at,
     'crashes', 0}
   for _, name in ipairs({'args', 'unique_key', 'event_id', 'schedule', 'concurrency_key'}) do
     if j[name] then fields[#fields + 1] = name; fields[#fields + 1] = j[name] end
@@ -682,7 +689,8 @@ local function retry_now(h, now, reason)
   if not (h.state == 'dead' or h.state == 'cancelled' or h.state == 'retrying'
           or h.state == 'completed') then return 0 end
   unwait(h)
-  redis.call('HSET', P..'job:'..h.id, 'run_at', now, 'max_attempts', tonumber(h.attempt) + 1,
+  redis.call('HSET', P..'job:'..h.id, 'run_at', now,
+             'max_attempts', tonumber(h.attempt) + 1 - asked(h),
              'reason', reason, 'crashes', 0)
   redis.call('HDEL', P..'job:'..h.id, 'finished_at')
   h.run_at, h.crashes = now, 0

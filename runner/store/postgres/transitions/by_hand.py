@@ -25,14 +25,18 @@ from runner.store.states import (
     RETRYABLE,
     JobState,
 )
+from runner.store.tables import requested_sql
 
+#: The allowance of a job retried by hand: one attempt more than those it had, its
+#: asked-for attempts apart (they stay shown apart; see runner.store.tables.requested_sql).
+ONE_MORE = f"attempt + 1 - {requested_sql()}"
 
 def retry_now(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
               reason: str = "retried by hand") -> int:
     """Finished or retrying jobs → ``available`` for one more attempt; returns rows changed."""
     return conn.execute(
         f"UPDATE runner_job SET state = '{_AVAILABLE}', run_at = %s, finished_at = NULL, "
-        f"max_attempts = attempt + 1, reason = %s, crashes = 0 "
+        f"max_attempts = {ONE_MORE}, reason = %s, crashes = 0 "
         f"WHERE id = ANY(%s) AND state = ANY(%s)",
         (now, reason, list(job_ids), [s.value for s in RETRYABLE])).rowcount
 
@@ -61,7 +65,7 @@ def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Seq
             f"ORDER BY seq LIMIT {int(limit)}")
     if verb == "retry":
         change = (f"state = '{_AVAILABLE}', run_at = %s, finished_at = NULL, "
-                  f"max_attempts = attempt + 1, reason = 'retried by hand', crashes = 0")
+                  f"max_attempts = {ONE_MORE}, reason = 'retried by hand', crashes = 0")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
         change = f"state = '{_CANCELLED}', {CANCEL_TIMES}, reason = '{reason}'"

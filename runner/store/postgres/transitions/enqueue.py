@@ -21,6 +21,7 @@ from runner.store.postgres.transitions.values import (
     _WAITING,
     CANCEL_TIMES,
 )
+from runner.store.tables import requested_sql
 
 
 def enqueue(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float, *,
@@ -208,7 +209,8 @@ def rearm(conn: psycopg.Connection, job: NewJob, now: float, *, queue_size: int 
     """A finished job (same id) → waiting again with new data; False if it is not finished."""
     changed = conn.execute(
         "UPDATE runner_job SET state=%s, task=%s, queue=%s, priority=%s, data=%s, args=%s, "
-        "max_attempts=attempt + %s, run_at=%s, started_at=NULL, finished_at=NULL, reason=NULL, "
+        f"max_attempts=attempt + %s - {requested_sql()}, run_at=%s, started_at=NULL, "
+        "finished_at=NULL, reason=NULL, "
         "crashes=0, lease_owner=NULL, lease_expires_at=NULL, unique_key=%s, event_id=%s, "
         "schedule=%s, concurrency_key=%s WHERE id=%s AND state = ANY(%s)",
         (_SCHEDULED if job.run_at > now else _AVAILABLE, job.task, job.queue, job.priority,

@@ -15,6 +15,7 @@ from runner.store.states import (
     JobState,
     sql_in,
 )
+from runner.store.tables import requested_sql
 
 #: The times a waiting job keeps when it is cancelled or discarded (one ``?``: now). A job
 #: whose last attempt finished (retrying, dead) keeps that attempt's end, so its run time
@@ -22,6 +23,10 @@ from runner.store.states import (
 #: with no finished attempt ends at the cancel, and an attempt's start whose end is not
 #: known (handed back at shutdown, or retried by hand since) goes with it. Retention then
 #: counts a cancelled job's age from its last run, as it does a dead one's.
+#: The allowance of a job retried by hand: one attempt more than those it had, its
+#: asked-for attempts apart (they stay shown apart; see runner.store.tables.requested_sql).
+ONE_MORE = f"attempt + 1 - {requested_sql()}"
+
 CANCEL_TIMES = ("started_at=CASE WHEN finished_at IS NULL THEN NULL ELSE started_at END, "
                 "finished_at=coalesce(finished_at, ?)")
 
@@ -31,7 +36,7 @@ def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
     """A finished or retrying job → ``available`` for one more attempt; returns rows changed."""
     return conn.execute(
         f"UPDATE runner_job SET state='available', run_at=?, finished_at=NULL, "
-        f"max_attempts=attempt + 1, parked=NULL, "
+        f"max_attempts={ONE_MORE}, parked=NULL, "
         f"reason=?, crashes=0 WHERE id=? AND state IN {sql_in(RETRYABLE)}",
         (now, reason, job_id)).rowcount
 
@@ -46,7 +51,7 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
     pick = (f"SELECT rowid FROM runner_job{where} AND rowid > ? AND rowid <= ? "
             f"ORDER BY rowid LIMIT {int(limit)}")
     if verb == "retry":
-        change = ("state='available', run_at=?, finished_at=NULL, max_attempts=attempt + 1, "
+        change = (f"state='available', run_at=?, finished_at=NULL, max_attempts={ONE_MORE}, "
                   "reason='retried by hand', crashes=0, parked=NULL")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"

@@ -16,6 +16,7 @@ from runner.store.sqlite.multirow import insert_rows, insert_sql
 from runner.store.sqlite.transitions import parking
 from runner.store.sqlite.transitions.by_hand import CANCEL_TIMES
 from runner.store.sqlite.unique_keys import unique_duplicates
+from runner.store.tables import requested_sql
 
 
 def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
@@ -181,7 +182,8 @@ def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int 
     check_room(conn, [job], queue_size)
     return conn.execute(
         "UPDATE runner_job SET state=?, task=?, queue=?, priority=?, data=?, args=?, "
-        "max_attempts=attempt + ?, run_at=?, started_at=NULL, finished_at=NULL, reason=NULL, "
+        f"max_attempts=attempt + ? - {requested_sql()}, run_at=?, started_at=NULL, "
+        "finished_at=NULL, reason=NULL, "
         "crashes=0, lease_owner=NULL, lease_expires_at=NULL, parked=NULL, unique_key=?, "
         "event_id=?, "
         "schedule=?, concurrency_key=? WHERE id=? AND state IN ('completed','dead','cancelled')",
