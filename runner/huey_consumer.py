@@ -229,8 +229,12 @@ class HueyConsumer:
         jobs = self.jobs
         if attempt is None or jobs is None or attempt.claimed.id != task.id:
             return super()._requeue_task(task, timestamp, retry_eta)
-        if attempt.abandoned:
-            return None
+        with self._attempt_lock:
+            if attempt.abandoned:
+                return None
+            # Written from inside the attempt: a shutdown handing the job back meanwhile
+            # would let this land on the next run of the same attempt number.
+            attempt.settling = True
         task.retries -= 1
         if retry_eta is not None:
             run_at = to_timestamp(retry_eta)
@@ -271,8 +275,11 @@ class HueyConsumer:
         super().add_schedule(task)
 
     def notify_interrupted_tasks(self) -> None:
-        """At shutdown: jobs still running are handed back, their attempt counted.
+        """At shutdown: jobs still running are handed back, their attempt not used.
 
+        The next claim runs the same attempt again, so this process gives each one up
+        first (:meth:`abandon`): an outcome it wrote later would land on that run. One
+        already writing its outcome is left to it, as is one that ended meanwhile.
         A job already past its timeout is stuck in a call the timeout could not
         interrupt: it is charged a crash instead, or it would be claimed (alone,
         as a suspect) and stick again at every start.
@@ -285,18 +292,19 @@ class HueyConsumer:
         running = {a.claimed.id: a for a in self.running_attempts()}
         for task in in_flight:
             attempt = running.get(task.id)
-            over = attempt.overrun() if attempt is not None else None
-            if attempt is not None and over is not None:
-                if self.abandon(attempt):
-                    self.charge_stuck(attempt, stuck_message(attempt, over, "at shutdown"))
+            if attempt is None or not self.abandon(attempt):
                 continue
-            if attempt is not None and attempt.abandoned:
+            over = attempt.overrun()
+            if over is not None:
+                self.charge_stuck(attempt, stuck_message(attempt, over, "at shutdown"))
                 continue
             try:
-                jobs.finish(task.id, attempt.claimed.attempt if attempt is not None else None,
-                            JobState.AVAILABLE, "handed back at shutdown")
+                jobs.finish(task.id, attempt.claimed.attempt, JobState.AVAILABLE,
+                            "handed back at shutdown")
             except Exception:
                 logger.exception("could not hand back job %s; recovered at next start", task.id)
+            finally:
+                jobs.release_inflight(task.id)
 
     def _settle(self, jobs: JobStorage, task: Any, attempt: Attempt) -> None:
         if attempt.settled:

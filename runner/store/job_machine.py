@@ -85,8 +85,9 @@ class JobsStore(Protocol):
 
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
-        """Interrupted: ``executing`` → ``available``, the attempt counted (only while
-        ``attempt`` is the one running; None: whichever attempt is running)."""
+        """Interrupted: ``executing`` → ``available``, the attempt not used (only while
+        ``attempt`` is the one running; None: whichever attempt is running). The next
+        claim runs that attempt again: its worker must write no outcome of it after this."""
         ...
 
     def release(self, job_id: str, run_at: float) -> None:

@@ -103,9 +103,9 @@ def test_nothing_due_reports_when_the_next_job_is(store):
 def test_a_late_ack_of_an_attempt_that_was_claimed_again_is_not_written(store):
     new = job()
     store.enqueue([new], now=T0)
-    claim(store)
-    store.hand_back(new.id, 1, now=T0 + 1, reason="shutdown")
-    claim(store, now=T0 + 1)  # attempt 2 runs
+    claim(store, owner=OTHER)
+    store.recover_orphans(crash_limit=3, now=T0 + LEASE + 1)  # its lease expired
+    claim(store, now=T0 + LEASE + 1)  # attempt 2 runs
     store.complete([Ack(new.id, 1, T0, T0 + 2)])
     assert store.get_job(new.id).state == JobState.EXECUTING
     store.complete([Ack(new.id, 2, T0 + 1, T0 + 3)])
@@ -174,15 +174,16 @@ def test_dead_after_the_retry_limit_with_every_attempt_recorded(store):
     assert claim(store, now=T0 + 100) == []
 
 
-def test_hand_back_release_and_unclaim(store):
+def test_hand_back_release_and_unclaim_leave_the_attempt_unused(store):
     interrupted, early, unstarted = job(), job(), job()
     store.enqueue([interrupted, early, unstarted], now=T0)
     claim(store)
     store.hand_back(interrupted.id, 1, now=T0 + 1, reason="interrupted")
     store.release(early.id, T0 + 50)
     store.unclaim([unstarted.id])
+    # The worker gave the attempt up (its retry budget was not spent): the next is the same
     assert (store.get_job(interrupted.id).state, store.get_job(interrupted.id).attempt) == (
-        JobState.AVAILABLE, 1)
+        JobState.AVAILABLE, 0)
     assert (store.get_job(early.id).state, store.get_job(early.id).attempt) == (
         JobState.SCHEDULED, 0)
     assert (store.get_job(unstarted.id).state, store.get_job(unstarted.id).attempt) == (

@@ -62,7 +62,39 @@ def test_job_still_running_after_shutdown_timeout_is_handed_back(huey, tmp_path,
     assert worker.wait(15) == 0
     assert time.monotonic() - started < 10
     row = queries.get_job(huey.jobs.db, slow.id)
-    assert (row.state, row.attempt) == ("available", 1)
+    assert (row.state, row.attempt) == ("available", 0)  # handed back: no attempt used
+
+
+def test_jobs_handed_back_at_shutdown_read_as_not_yet_tried_and_run_as_their_first_attempt(
+        huey, tmp_path, make_worker, record_file):
+    from tests.process.test_cli import cli
+
+    # Given a worker of one thread running a job past its shutdown_timeout, with two more
+    # claimed ahead of the thread (not started)
+    settings = write_settings(tmp_path, worker={"shutdown_timeout": 0.5,
+                                                "max_concurrent_tasks": 1, "prefetch": 2})
+    gate = tmp_path / "gate"
+    running = jobs.record_then_wait("started", str(gate))  # 3 retries: 4 attempts allowed
+    waiting = [jobs.add(i, i) for i in range(2)]  # 1 attempt allowed
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: read_records(record_file) == ["started"], message="job to start")
+    assert states(huey, [w.id for w in waiting]) == ["executing"] * 2
+    # When it stops: the running job is interrupted and handed back, the others unclaimed
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.wait(15) == 0
+    # Then none of them reads as a used attempt
+    for job_id in (running.id, *(w.id for w in waiting)):
+        row = queries.get_job(huey.jobs.db, job_id)
+        assert (row.state, row.attempt) == ("available", 0), row
+    assert "attempt: 0 of 4" in cli(settings, "show", running.id).stdout
+    listing = cli(settings, "jobs").stdout
+    assert "0/4" in listing and listing.count("0/1") == 2, listing
+    # And the next run of the handed-back job is its first attempt
+    gate.touch()
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: states(huey, [running.id]) == ["completed"], message="job to run again")
+    assert queries.get_job(huey.jobs.db, running.id).attempt == 1
+    assert "attempt: 1 of 4" in cli(settings, "show", running.id).stdout
 
 
 def test_killed_worker_job_runs_again_at_next_start(huey, make_worker, record_file):

@@ -124,6 +124,7 @@ class PostgresJobs:
 
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
             if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
+                forget_cancel(conn, job_id)  # its next run has the same attempt number
                 _transitions.write_follow_ups(conn, job_id, results, (), now)
                 _transitions.notify(conn, channel)
 

@@ -246,7 +246,10 @@ return 1
 local id, attempt, now, reason = ARGV[2], opt(ARGV[3]), tonumber(ARGV[4]), opt(ARGV[5])
 local h = get(id)
 if not h or h.state ~= 'executing' or not holds(h, attempt) then return 0 end
-redis.call('HSET', P..'job:'..id, 'run_at', now)
+-- The attempt is not used (see SQLite's hand_back); sent again, the job is no longer
+-- executing and nothing is taken twice.
+h.attempt = tonumber(h.attempt) - 1
+redis.call('HSET', P..'job:'..id, 'run_at', now, 'attempt', h.attempt)
 if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
 else redis.call('HDEL', P..'job:'..id, 'reason') end
 h.run_at = now

@@ -95,6 +95,9 @@ class SqliteJobs:
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
+                # Its next run has the same attempt number: a request to stop this one
+                # must not stop that one (as Redis drops it with any end of a run).
+                _cancels.forget_cancel(conn, job_id)
                 _transitions.write_follow_ups(conn, job_id, results, (), now)
 
         self.db.write(write)

@@ -140,10 +140,11 @@ def cancel_attempt(conn: psycopg.Connection, job_id: str, attempt: int | None, *
 
 def hand_back(conn: psycopg.Connection, job_id: str, attempt: int | None, *, now: float,
               reason: str | None) -> bool:
-    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown), while
-    ``attempt`` is the one running. Returns whether it was written."""
+    """``executing`` → ``available`` (interrupted, or shutdown), while ``attempt`` is the
+    one running; the attempt is not used (see SQLite's). Returns whether it was written."""
     return conn.execute(
-        f"UPDATE runner_job SET state = '{_AVAILABLE}', reason = %s, run_at = %s, "
+        f"UPDATE runner_job SET state = '{_AVAILABLE}', attempt = attempt - 1, "
+        f"reason = %s, run_at = %s, "
         f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s AND state = '{_EXECUTING}' "
         f"AND (attempt = %s OR %s::bigint IS NULL)",
         (reason, now, job_id, attempt, attempt)).rowcount == 1

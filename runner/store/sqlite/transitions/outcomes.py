@@ -167,10 +167,15 @@ def cancel_attempt(conn: sqlite3.Connection, job_id: str, attempt: int | None, *
 
 def hand_back(conn: sqlite3.Connection, job_id: str, attempt: int | None, *, now: float,
               reason: str | None) -> bool:
-    """``executing`` → ``available``, the attempt counted (interrupted, or shutdown), while
-    ``attempt`` is the one running. Returns whether it was written."""
+    """``executing`` → ``available`` (interrupted, or shutdown), while ``attempt`` is the
+    one running; the attempt is not used. Returns whether it was written.
+
+    Its worker gave the attempt up and writes no outcome of it (huey's retry count in
+    the payload was not spent either), so the next run is that attempt again rather
+    than one more: it reads as untried, not as a used attempt the limit never counted.
+    """
     handed = conn.execute(
-        "UPDATE runner_job SET state='available', reason=?, run_at=?, "
+        "UPDATE runner_job SET state='available', attempt=attempt-1, reason=?, run_at=?, "
         "lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND state='executing' "
         "AND (attempt=? OR ? IS NULL)", (reason, now, job_id, attempt, attempt)).rowcount == 1
     if handed:
