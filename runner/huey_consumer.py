@@ -274,37 +274,39 @@ class HueyConsumer:
             return
         super().add_schedule(task)
 
-    def notify_interrupted_tasks(self) -> None:
-        """At shutdown: jobs still running are handed back, their attempt not used.
+    def hand_back_running(self) -> list[str]:
+        """At shutdown, once the drain is over: hand back the jobs still running, their
+        attempt not used; the ids handed back.
 
         The next claim runs the same attempt again, so this process gives each one up
         first (:meth:`abandon`): an outcome it wrote later would land on that run. One
-        already writing its outcome is left to it, as is one that ended meanwhile.
+        already writing its outcome is left to it. Until this is called an attempt that
+        ends still writes its outcome (huey's promise after ``notify_interrupted_tasks``).
         A job already past its timeout is stuck in a call the timeout could not
-        interrupt: it is charged a crash instead, or it would be claimed (alone,
-        as a suspect) and stick again at every start.
+        interrupt: it is charged a crash instead, or it would be claimed (alone, as a
+        suspect) and stick again at every start.
         """
         jobs = self.jobs
-        in_flight = list(self._tasks_in_flight)
-        super().notify_interrupted_tasks()
+        handed: list[str] = []
         if jobs is None:
-            return
-        running = {a.claimed.id: a for a in self.running_attempts()}
-        for task in in_flight:
-            attempt = running.get(task.id)
-            if attempt is None or not self.abandon(attempt):
+            return handed
+        for attempt in self.running_attempts():
+            if not self.abandon(attempt):
                 continue
+            job_id = attempt.claimed.id
             over = attempt.overrun()
             if over is not None:
                 self.charge_stuck(attempt, stuck_message(attempt, over, "at shutdown"))
                 continue
             try:
-                jobs.finish(task.id, attempt.claimed.attempt, JobState.AVAILABLE,
+                jobs.finish(job_id, attempt.claimed.attempt, JobState.AVAILABLE,
                             "handed back at shutdown")
+                handed.append(job_id)
             except Exception:
-                logger.exception("could not hand back job %s; recovered at next start", task.id)
+                logger.exception("could not hand back job %s; recovered at next start", job_id)
             finally:
-                jobs.release_inflight(task.id)
+                jobs.release_inflight(job_id)
+        return handed
 
     def _settle(self, jobs: JobStorage, task: Any, attempt: Attempt) -> None:
         if attempt.settled:

@@ -392,7 +392,8 @@ class Manager:
             self.consumer.request_stop()
 
     def shutdown(self, jobs: JobStorage) -> None:
-        """Stop the scheduler, hand back unstarted work, flush outcomes, deregister."""
+        """Stop the scheduler, hand back running and unstarted work, flush outcomes,
+        deregister."""
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.lifeline is not None:
@@ -400,6 +401,9 @@ class Manager:
         if self.cancels is not None:
             self.cancels.stop()
         try:
+            interrupted = self.huey.hand_back_running()
+            if interrupted:
+                logger.info("handed back %d jobs still running", len(interrupted))
             handed = jobs.stop_consuming()
             if handed:
                 logger.info("handed back %d claimed jobs that had not started", len(handed))

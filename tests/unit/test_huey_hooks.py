@@ -42,7 +42,6 @@ RECORDED: dict[type, dict[str, str]] = {
         "_run_post_execute": "(self, task, task_value, exception)",
         "put_result": "(self, key, data)",
         "build_error_result": "(self, task, exception)",
-        "notify_interrupted_tasks": "(self)",
         "result": "(self, id, blocking=False, timeout=None, backoff=1.15, max_delay=1.0, "
                   "revoke_on_timeout=False, preserve=False)",
         "task": "(self, retries=0, retry_delay=0, retry_backoff=0, priority=None, "
