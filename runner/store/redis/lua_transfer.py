@@ -53,6 +53,10 @@ for _ = 1, tonumber(ARGV[3]) do
       local seq = redis.call('INCR', P..'errseq')
       redis.call('RPUSH', P..'errors:'..id, '[' .. seq .. ',' .. string.sub(ARGV[e + 2], 2))
       redis.call('ZADD', P..'failed', ARGV[e + 1], seq .. ':' .. ARGV[e] .. ':' .. id)
+      -- the attempts the task asked for, kept on the job as a failure written here keeps them
+      if cjson.decode(ARGV[e + 2])[2] == 'retry' then
+        redis.call('HINCRBY', P..'job:'..id, 'requested', 1)
+      end
       failures = failures + 1
     end
     redis.call('SADD', P..'copied:jobs', id)
