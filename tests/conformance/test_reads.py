@@ -235,3 +235,28 @@ def test_a_job_run_again_by_hand_after_asked_for_attempts_is_allowed_one_more(st
     # Then that attempt is the last the limit allows, and the asked-for one stays apart
     for new in (by_id, in_bulk, again):
         assert store.get_job(new.id).attempt_text() == "3 (2 of 2 allowed +1 requested)"
+
+
+def test_a_job_retried_by_hand_before_its_budget_is_spent_keeps_it(store):
+    # Given a job allowed 3 attempts waiting for its second (retrying), and one allowed 3
+    # that was cancelled before it ever ran
+    retrying, in_bulk, cancelled = (job(max_attempts=3, job_id=f"kept-{n}") for n in range(3))
+    store.enqueue([retrying, in_bulk, cancelled], now=T0)
+    store.cancel_jobs([cancelled.id], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=30, want=2)
+    for new in (retrying, in_bulk):
+        store.retry(new.id, 1, failure(), worker=OWNER, now=T0 + 1, run_at=T0 + 900,
+                    reason="retrying")
+
+    # When they are run again by hand (by id, and in bulk), and claimed
+    assert store.retry_jobs([retrying.id, cancelled.id], now=T0 + 2) == 2
+    chosen = JobFilter(text=in_bulk.id)
+    _, top = store.count_for_bulk(chosen, ("retrying",))
+    assert store.run_bulk("retry", chosen, ("retrying",), up_to_rowid=top, now=T0 + 2) == 1
+    store.claim(now=T0 + 2, owner=OWNER, lease_seconds=30, want=3)
+
+    # Then the retries they had left are still theirs, as the task's policy still
+    # retries them: running them now is not giving up their budget
+    assert store.get_job(retrying.id).attempt_text() == "2 of 3"
+    assert store.get_job(in_bulk.id).attempt_text() == "2 of 3"
+    assert store.get_job(cancelled.id).attempt_text() == "1 of 3"

@@ -690,7 +690,9 @@ local function retry_now(h, now, reason)
           or h.state == 'completed') then return 0 end
   unwait(h)
   redis.call('HSET', P..'job:'..h.id, 'run_at', now,
-             'max_attempts', tonumber(h.attempt) + 1 - asked(h),
+             -- the budget it has when more (as on SQL: the task's policy still retries it)
+             'max_attempts', math.max(tonumber(h.max_attempts) or 1,
+                                      tonumber(h.attempt) + 1 - asked(h)),
              'reason', reason, 'crashes', 0)
   redis.call('HDEL', P..'job:'..h.id, 'finished_at')
   h.run_at, h.crashes = now, 0

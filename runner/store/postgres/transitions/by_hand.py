@@ -28,8 +28,9 @@ from runner.store.states import (
 from runner.store.tables import requested_sql
 
 #: The allowance of a job retried by hand: one attempt more than those it had, its
-#: asked-for attempts apart (they stay shown apart; see runner.store.tables.requested_sql).
-ONE_MORE = f"attempt + 1 - {requested_sql()}"
+#: asked-for attempts apart, or the one it has when that is more (as on SQLite: see
+#: runner.store.sqlite.transitions.by_hand.ONE_MORE).
+ONE_MORE = f"GREATEST(max_attempts, attempt + 1 - {requested_sql()})"
 
 def retry_now(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
               reason: str = "retried by hand") -> int:

@@ -24,8 +24,11 @@ from runner.store.tables import requested_sql
 #: known (handed back at shutdown, or retried by hand since) goes with it. Retention then
 #: counts a cancelled job's age from its last run, as it does a dead one's.
 #: The allowance of a job retried by hand: one attempt more than those it had, its
-#: asked-for attempts apart (they stay shown apart; see runner.store.tables.requested_sql).
-ONE_MORE = f"attempt + 1 - {requested_sql()}"
+#: asked-for attempts apart (they stay shown apart; see runner.store.tables.requested_sql),
+#: or the one it has when that is more. A job retried, cancelled or completed before its
+#: budget was spent keeps it: the task's policy (huey counts retries in the job's data)
+#: still retries it that often, so a smaller figure would read "3 of 2".
+ONE_MORE = f"max(max_attempts, attempt + 1 - {requested_sql()})"
 
 CANCEL_TIMES = ("started_at=CASE WHEN finished_at IS NULL THEN NULL ELSE started_at END, "
                 "finished_at=coalesce(finished_at, ?)")
