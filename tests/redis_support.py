@@ -79,12 +79,17 @@ def free_port() -> int:
 
 
 class OwnRedis:
-    """A ``redis-server`` of the test's own, persisting with AOF (``appendfsync everysec``)."""
+    """A ``redis-server`` of the test's own, persisting with AOF (``appendfsync everysec``).
 
-    def __init__(self, directory: Path) -> None:
+    With ``unix_socket`` it listens there only (no TCP port), at ``unix://PATH``.
+    """
+
+    def __init__(self, directory: Path, *, unix_socket: Path | None = None) -> None:
         self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.unix_socket = unix_socket
+        self.port = 0 if unix_socket else free_port()
+        self.url = (f"unix://{unix_socket}" if unix_socket
+                    else f"redis://127.0.0.1:{self.port}/0")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -94,8 +99,9 @@ class OwnRedis:
                 pytest.fail("redis-server is not installed (CI=true)")
             pytest.skip("redis-server is not installed")
         self.directory.mkdir(parents=True, exist_ok=True)
+        listen = ["--unixsocket", str(self.unix_socket)] if self.unix_socket else []
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", *listen, "--dir",
              str(self.directory), "--appendonly", "yes", "--appendfsync", "everysec",
              "--save", "", "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -50,8 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.redis is not None:
         if args.db is not None:
             parser.error("--db and --redis name two databases: give one")
-        if not args.redis.startswith(("redis://", "rediss://")):
-            parser.error(f"--redis {args.redis}: expected a redis:// or rediss:// URL")
+        if not args.redis.startswith(("redis://", "rediss://", "unix://")):
+            parser.error(f"--redis {args.redis}: expected a redis://, rediss:// or unix:// URL")
         args.db = args.redis
     if not args.web and (args.host is not None or args.port is not None or args.actions):
         parser.error("--host, --port and --actions only apply with --web")

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "recent history to a PostgreSQL database or a Redis server (safe to run "
                        "again)")
     p.add_argument("url", help="postgresql://user@host:5432/dbname, or redis://host:6379/0 "
-                   "(keys under [runner] redis_prefix unless the URL names ?prefix=NAME)")
+                   "or unix:///run/redis/redis.sock (keys under [runner] redis_prefix unless "
+                   "the URL names ?prefix=NAME)")
     p.add_argument("--history-days", type=float, default=7.0, metavar="DAYS",
                    help="also copy jobs finished, slots fired and log records written in the "
                    "last DAYS (default 7)")

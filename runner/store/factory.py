@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 #: Where each backend lives; imported on first use.
 MODULES: dict[str, str] = {"sqlite": "runner.store.sqlite", "postgres": "runner.store.postgres",
                            "redis": "runner.store.redis"}
-#: URL schemes and the backend each names.
+#: URL schemes and the backend each names (``unix://PATH`` is redis-py's Redis on a socket,
+#: as ``[runner] redis_url`` allows; PostgreSQL names its socket in a postgresql:// URL).
 SCHEMES: dict[str, str] = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
-                           "redis": "redis", "rediss": "redis"}
+                           "redis": "redis", "rediss": "redis", "unix": "redis"}
 
 _loaded: dict[str, Backend] = {}
 _lock = threading.Lock()

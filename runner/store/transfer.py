@@ -37,7 +37,8 @@ def target_backend(url: str) -> str:
     name = SCHEMES.get(url.split("://", 1)[0]) if "://" in url else None
     if name not in TARGETS:
         raise ConfigError(f"migrate-to: {redacted(url)!r} is not a PostgreSQL or Redis URL "
-                          "(postgresql://user@host:5432/dbname, redis://host:6379/0)")
+                          "(postgresql://user@host:5432/dbname, redis://host:6379/0, "
+                          "unix:///run/redis/redis.sock)")
     return name  # type: ignore[return-value]
 
 
