@@ -95,7 +95,8 @@ def copy_file(source: Settings, url: str, *, history_since: float, force: bool =
                     f"{redacted(url)} holds jobs of its own (not copied from {identity}); "
                     "copy to an empty database, or empty this one first")
             transfer.record_source(target, identity)
-            export = FileExport(file.db, history_since=history_since)  # type: ignore[attr-defined]
+            export = FileExport(file.db, history_since=history_since,  # type: ignore[attr-defined]
+                                now=at)
             report = transfer.copy_from_sqlite(export, target)
         finally:
             target.close()

@@ -18,6 +18,11 @@ with their jobs are counted by PostgreSQL's trigger as they arrive; the copy tak
 them off again in the same transaction, as the file's total already holds them.
 Jobs refused or dropped by a full queue (one row per queue, no shards) are
 copied for the queues PostgreSQL has not counted yet.
+
+huey's revocations arrive unless PostgreSQL holds the key; ``runner_meta`` keeps a
+digest of each one copied (``copied_revocation:<key>``), so a copy run again does not
+bring back a revocation restored on PostgreSQL since, nor a ``revoke_once`` used up
+there. Their write notifies the workers listening, as a revoke there does.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import psycopg
 
 from runner.store.postgres import PostgresStore
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.wakeup import REVOKED
 from runner.store.sqlite.export import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
@@ -41,11 +47,14 @@ from runner.store.sqlite.export import (
     TOTAL_COLUMNS,
     FileExport,
     TransferReport,
+    digest,
 )
 
 #: The shard of ``runner_job_total`` that holds a copied file's counters (a connection's
 #: shard is its backend's pid modulo 16, never negative).
 COPIED_SHARD = -1
+#: The start of the ``runner_meta`` key remembering a revocation copied.
+REVOKED_MARK = "copied_revocation:"
 
 
 def copied_from(store: PostgresStore) -> str | None:
@@ -61,7 +70,8 @@ def record_source(store: PostgresStore, source: str) -> None:
         return
 
     def write(conn: psycopg.Connection) -> None:
-        conn.execute("DELETE FROM runner_meta WHERE key = 'copied_log'")
+        conn.execute("DELETE FROM runner_meta WHERE key = 'copied_log' OR left(key, %s) = %s",
+                     (len(REVOKED_MARK), REVOKED_MARK))
         _set_meta(conn, "copied_from", source)
 
     store.db.write(write)
@@ -86,6 +96,38 @@ def _copy_logs(export: FileExport, target: PgDatabase, report: TransferReport) -
 
         target.write(write)
         report.read["logs"] = report.written["logs"] = report.read.get("logs", 0) + len(batch)
+
+
+def _copy_revocations(export: FileExport, target: PgDatabase, report: TransferReport) -> None:
+    marks = dict(target.query("SELECT substr(key, %s), value FROM runner_meta "
+                              "WHERE left(key, %s) = %s",
+                              (len(REVOKED_MARK) + 1, len(REVOKED_MARK), REVOKED_MARK)))
+    for rows in export.revocations():
+        report.read["revocations"] = report.read.get("revocations", 0) + len(rows)
+        new = [(key, bytes(value), digest(bytes(value))) for key, value in rows
+               if marks.get(key) != digest(bytes(value))]
+        if not new:
+            continue
+
+        def write(conn: psycopg.Connection, new: list[tuple] = new) -> int:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO runner_kv (key, value) VALUES (%s, %s) "
+                                "ON CONFLICT DO NOTHING RETURNING 1",
+                                [(key, value) for key, value, _ in new], returning=True)
+                written = 0
+                while True:
+                    written += len(cur.fetchall())
+                    if not cur.nextset():
+                        break
+                cur.executemany("INSERT INTO runner_meta (key, value) VALUES (%s, %s) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                [(REVOKED_MARK + key, mark) for key, _, mark in new])
+            if written and target.channel:  # workers there forget that none existed
+                conn.execute("SELECT pg_notify(%s, %s)", (target.channel, REVOKED))
+            return written
+
+        report.written["revocations"] = (report.written.get("revocations", 0)
+                                         + target.write(write))
 
 
 def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple], *,
@@ -168,6 +210,8 @@ def copy_from_sqlite(export: FileExport, store: PostgresStore) -> TransferReport
             report.written[name] = report.written.get(name, 0) + _insert(
                 target, table, columns, rows, **insert)
 
+    # before the jobs: a worker already on PostgreSQL never claims one ahead of its revocation
+    _copy_revocations(export, target, report)
     copy("jobs", "runner_job", JOB_COLUMNS, export.jobs())
     copy("errors", "runner_job_error", ERROR_COLUMNS, export.errors(),
          returning="job_id", then=_uncount_failures)

@@ -7,9 +7,11 @@ there on Redis; its failed attempts and its counters are the file's, so nothing 
 counted as it arrives (the copied totals hold it).
 
 ``copied``: ``source`` (the file copied here), ``log`` (the id of the last log record
-copied from it) and ``c:<key><US><field>`` (a counter's value in the file when last
-copied); ``copied:jobs`` and ``copied:events``: the ids copied, so a job that ran
-on Redis and was pruned since is not copied again by a later run.
+copied from it), ``c:<key><US><field>`` (a counter's value in the file when last
+copied) and ``v:<key>`` (the digest of a revocation copied: one restored or used up on
+Redis since is not brought back); ``copied:jobs`` and ``copied:events``: the ids
+copied, so a job that ran on Redis and was pruned since is not copied again by a
+later run.
 
 Values arrive as strings (floats written exactly by the client); rows the client
 encodes as JSON are stored as they come, behind the id the script gives them.
@@ -133,6 +135,21 @@ for i = 3, 2 + tonumber(ARGV[2]) do
     end
     redis.call('SADD', P..'copied:events', f.id)
     written = written + 1
+  end
+end
+return written
+""",
+    # ARGV: count, then per revocation: key, value, digest
+    "copy_revocations": r"""
+local written = 0
+for i = 3, 2 + 3 * tonumber(ARGV[2]), 3 do
+  local mark = 'v:'..ARGV[i]
+  if redis.call('HGET', P..'copied', mark) ~= ARGV[i + 2] then
+    if redis.call('HSETNX', P..'revoked', ARGV[i], ARGV[i + 1]) == 1 then
+      redis.call('HDEL', P..'kvexp', ARGV[i])
+      written = written + 1
+    end
+    redis.call('HSET', P..'copied', mark, ARGV[i + 2])
   end
 end
 return written

@@ -28,6 +28,7 @@ from runner.store.sqlite.export import (
     TOTAL_COLUMNS,
     FileExport,
     TransferReport,
+    digest,
 )
 from runner.store.states import JobState
 
@@ -134,6 +135,14 @@ def _copy_rows(export: FileExport, store: RedisStore, report: TransferReport) ->
         _count(report, "pauses", len(rows), store.run("copy_pauses", *flat))
 
 
+def _copy_revocations(export: FileExport, store: RedisStore, report: TransferReport) -> None:
+    for rows in export.revocations():
+        flat: list[Arg] = [len(rows)]
+        for key, value in rows:
+            flat += [key, value, digest(value)]
+        _count(report, "revocations", len(rows), store.run("copy_revocations", *flat))
+
+
 def _copy_logs(export: FileExport, store: RedisStore, report: TransferReport) -> None:
     mark = store.r.hget(store.k("copied"), "log")
     for rows in export.logs(int(mark or 0)):
@@ -184,6 +193,8 @@ def _copy_counters(export: FileExport, store: RedisStore, report: TransferReport
 def copy_from_sqlite(export: FileExport, store: RedisStore) -> TransferReport:
     """Copy what ``export`` reads of the file, each part unless Redis holds it."""
     report = TransferReport()
+    # before the jobs: a worker already on Redis never claims one ahead of its revocation
+    _copy_revocations(export, store, report)
     _copy_jobs(export, store, report)
     _copy_rows(export, store, report)
     _copy_logs(export, store, report)

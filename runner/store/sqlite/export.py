@@ -11,10 +11,18 @@ holds a read snapshot of a large file open.
 Jobs left ``executing`` arrive ``available`` without their lease: the copy is made
 with the file's workers stopped (or gone), so their attempt was cut short, and a
 worker of the target runs them again (the attempt count goes on from the file's).
+
+huey's revocations (``r:<job id>``, ``rt:<task>`` in ``runner_kv``) are read too, so
+a job or task revoked on the file is not run by the target. Locks
+(``huey.lock_task``) are not: a lock held when the file's workers stopped has no
+holder left to release it, and on the target it would block its task until its
+TTL ran out, or forever.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +53,9 @@ LOG_COLUMNS = _columns(Log)
 TOTAL_COLUMNS = tuple(dict.fromkeys((*TOTALS, "duration_sum",
                                      *(f"le{i}" for i in range(len(BUCKETS))))))
 
+#: The columns :meth:`FileExport.revocations` returns.
+REVOCATION_COLUMNS = ["key", "value"]
+
 _STATE = JOB_COLUMNS.index("state")
 _LEASE = (JOB_COLUMNS.index("lease_owner"), JOB_COLUMNS.index("lease_expires_at"))
 
@@ -71,12 +82,19 @@ class TransferReport:
     written: dict[str, int] = field(default_factory=dict)
 
 
+def digest(value: bytes) -> str:
+    """A short fingerprint of a revocation's value: what a target remembers of one it
+    copied, so a copy run again brings back neither one restored there nor one it used."""
+    return hashlib.blake2b(value, digest_size=8).hexdigest()
+
+
 class FileExport:
     """The rows of one jobs file a copy takes (see the module docstring)."""
 
-    def __init__(self, db: Database, *, history_since: float) -> None:
+    def __init__(self, db: Database, *, history_since: float, now: float | None = None) -> None:
         self.db = db
         self.since = history_since
+        self.now = time.time() if now is None else now
 
     def _batches(self, columns: Sequence[str], tables: str, where: str,
                  params: tuple = ()) -> Iterator[list[tuple]]:
@@ -118,6 +136,12 @@ class FileExport:
         """Stored results of the jobs finished since ``history_since``."""
         return self._batches(RESULT_COLUMNS, "runner_kv t JOIN runner_job j ON j.id = t.key",
                              "j.finished_at >= ?", (self.since,))
+
+    def revocations(self) -> Iterator[list[tuple]]:
+        """huey's revocations of jobs and tasks still in force, as :data:`REVOCATION_COLUMNS`."""
+        return self._batches(REVOCATION_COLUMNS, "runner_kv t",
+                             "(t.key GLOB 'r:*' OR t.key GLOB 'rt:*') "
+                             "AND (t.expires_at IS NULL OR t.expires_at >= ?)", (self.now,))
 
     def schedules(self) -> Iterator[list[tuple]]:
         return self._batches(SCHEDULE_COLUMNS, "runner_schedule t", "1")

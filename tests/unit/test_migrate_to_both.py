@@ -1,0 +1,129 @@
+"""``migrate-to``, the same on PostgreSQL and Redis: what a user asked of a job on the file
+(revoke it, revoke its task) still holds once it is copied, so
+the target never runs what the file would not have."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import configure, get_huey
+from runner.cli import main
+from runner.config import load_settings
+from runner.store.factory import open_store
+from runner.store.states import JobState
+from runner.testing import drain
+from tests import jobs
+from tests.conftest import write_settings
+from tests.postgres_support import fresh_schema, postgres_url
+from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip, redis_settings
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def target(request: pytest.FixtureRequest, tmp_path: Path,
+           settings_file: Path) -> Iterator[tuple[str, Path]]:
+    """(the URL to copy to, settings of workers on it); the file's settings come back after."""
+    if request.param == "postgres":
+        postgres_url()
+        with fresh_schema() as url:
+            path = write_settings(tmp_path, name="target.toml",
+                                  worker={"queue_type": "postgres"})
+            path.write_text(path.read_text().replace('database = "jobs.db"',
+                                                     f'database = "{url}"'))
+            yield url, path
+            _back_to_the_file(settings_file)
+        return
+    redis_or_skip()
+    prefix = new_prefix()
+    path = redis_settings(tmp_path, prefix, name="target.toml")
+    yield f"{REDIS_URL}?prefix={prefix}", path
+    _back_to_the_file(settings_file)
+    store = open_store(load_settings(path, environ={}))
+    store.delete_all()  # type: ignore[attr-defined]
+    store.close()
+
+
+def _back_to_the_file(settings_file: Path) -> None:
+    huey = get_huey()
+    if huey.jobs is not None:
+        huey.jobs.store.close()
+    configure(load_settings(settings_file, environ={}))
+
+
+def _migrate(settings_file: Path, url: str) -> None:
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == 0
+
+
+def _on(settings: Path):  # noqa: ANN202 - the runner's huey
+    """The runner pointed at the target, as its workers will be."""
+    huey = get_huey()
+    if huey.jobs is not None:
+        huey.jobs.store.close()
+    configure(load_settings(settings, environ={}))
+    return get_huey()
+
+
+def test_revoked_jobs_and_tasks_stay_revoked_and_locks_stay_behind(huey, settings_file,
+                                                                   target, record_file):
+    # Given a file where one job was revoked, a task was revoked as a whole, one job
+    # was revoked until a time already past, and a lock was held when its workers stopped
+    url, settings = target
+    revoked = jobs.record_run("revoked")
+    revoked.revoke()
+    jobs.noop.revoke()
+    blocked = jobs.noop()
+    lapsed = jobs.record_run("lapsed")
+    huey.revoke_by_id(lapsed.id, revoke_until=datetime.datetime.now() - datetime.timedelta(
+        seconds=5))
+    kept = jobs.record_run("kept")
+    huey.lock_task("nightly-report").acquire()
+    # When the file is copied and a worker of the target runs what is due
+    _migrate(settings_file, url)
+    target_huey = _on(settings)
+    assert drain(target_huey) == 4
+    # Then the revoked job and the revoked task's job end cancelled without running,
+    # and the others ran
+    store = target_huey.jobs.store
+    states = {r.id: store.get_job(r.id).state for r in (revoked, blocked, lapsed, kept)}
+    assert states == {revoked.id: JobState.CANCELLED, blocked.id: JobState.CANCELLED,
+                      lapsed.id: JobState.COMPLETED, kept.id: JobState.COMPLETED}
+    assert sorted(line.split()[0] for line in record_file.read_text().splitlines()) == [
+        "kept", "lapsed"]
+    # and the task stays revoked for later calls, until restored there
+    assert target_huey.is_revoked(jobs.noop)
+    # and the lock, whose holder stopped with the file's workers, is free on the target
+    assert not target_huey.is_locked("nightly-report")
+    target_huey.lock_task("nightly-report").acquire()
+
+
+def test_a_revocation_made_after_a_copy_arrives_with_the_next(huey, settings_file, target):
+    # Given a file copied once, then a job of it revoked there
+    url, settings = target
+    late = jobs.add(1, 2)
+    _migrate(settings_file, url)
+    late.revoke()
+    # When it is copied again, Then the target holds the revocation too
+    _migrate(settings_file, url)
+    target_huey = _on(settings)
+    assert target_huey.is_revoked(late.id)
+    assert drain(target_huey) == 1
+    assert target_huey.jobs.store.get_job(late.id).state == JobState.CANCELLED
+
+
+def test_a_revocation_restored_on_the_target_is_not_brought_back_by_a_copy(
+        huey, settings_file, target):
+    # Given a revoked job copied over, and restored on the target by hand
+    url, settings = target
+    held = jobs.add(1, 2)
+    held.revoke()
+    _migrate(settings_file, url)
+    assert _on(settings).restore_by_id(held.id)
+    # When the file is copied again, Then the job stays restored and runs there
+    _migrate(settings_file, url)
+    target_huey = _on(settings)
+    assert not target_huey.is_revoked(held.id)
+    assert drain(target_huey) == 1
+    assert target_huey.jobs.store.get_job(held.id).state == JobState.COMPLETED
