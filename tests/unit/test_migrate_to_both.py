@@ -1,10 +1,11 @@
 """``migrate-to``, the same on PostgreSQL and Redis: what a user asked of a job on the file
-(revoke it, revoke its task) still holds once it is copied, so
+(revoke it, revoke its task, cancel it while it ran) still holds once it is copied, so
 the target never runs what the file would not have."""
 
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +128,34 @@ def test_a_revocation_restored_on_the_target_is_not_brought_back_by_a_copy(
     assert not target_huey.is_revoked(held.id)
     assert drain(target_huey) == 1
     assert target_huey.jobs.store.get_job(held.id).state == JobState.COMPLETED
+
+
+def test_a_running_job_whose_cancel_was_asked_arrives_cancelled(huey, settings_file, target):
+    # Given two jobs a worker of the file was running when it stopped, one of which
+    # someone asked to cancel (the worker never got to stop it)
+    url, settings = target
+    file = huey.jobs.store
+    asked, other = jobs.add(1, 1), jobs.add(2, 2)
+    now = time.time()
+    claimed = file.claim(now=now, owner="gone-host:1:1", lease_seconds=30, want=2).claimed
+    assert {c.id for c in claimed} == {asked.id, other.id}
+    assert file.request_cancel(asked.id, by="alice", now=now) == JobState.EXECUTING
+    cancelled_before = _cancelled(file, now)
+    # When the file is copied, twice
+    _migrate(settings_file, url)
+    _migrate(settings_file, url)
+    # Then the job asked to be cancelled arrives cancelled, saying by whom, and counted
+    # once; the other waits to run again
+    target_huey = _on(settings)
+    store = target_huey.jobs.store
+    job = store.get_job(asked.id)
+    assert job.state == JobState.CANCELLED and "cancelled by alice" in (job.reason or "")
+    assert job.lease_owner is None and job.finished_at is not None
+    assert _cancelled(store, now) == cancelled_before + 1
+    assert drain(target_huey) == 1
+    assert store.get_job(other.id).state == JobState.COMPLETED
+    assert store.get_job(asked.id).state == JobState.CANCELLED
+
+
+def _cancelled(store, now: float) -> int:  # noqa: ANN001 - a store
+    return sum(t.cancelled for t in store.read_snapshot(now=now).totals)

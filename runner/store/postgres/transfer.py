@@ -10,6 +10,9 @@ keep their state: a queue paused on the file must not start running on PostgreSQ
 from a copy of another file into a database holding jobs of its own, and the last log
 record copied from it (``copied_log``).
 
+A job the file has running whose cancel was asked arrives cancelled (see
+:mod:`runner.store.sqlite.export`), and that cancel is counted as it arrives.
+
 The file's lifetime counters arrive too. Those per task and queue go to a shard
 of their own (:data:`COPIED_SHARD`, which no connection writes) set to the file's
 values, or kept when larger: counters only grow, so a second copy counts nothing
@@ -34,6 +37,7 @@ import psycopg
 
 from runner.store.postgres import PostgresStore
 from runner.store.postgres.connection import PgDatabase
+from runner.store.postgres.counting import count_where
 from runner.store.postgres.wakeup import REVOKED
 from runner.store.sqlite.export import (
     ERROR_COLUMNS,
@@ -154,6 +158,14 @@ def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple
     return target.write(write)
 
 
+def _count_settled(conn: psycopg.Connection, export: FileExport, job_ids: list) -> None:
+    """Count the cancels the copy made (jobs running on the file whose cancel was asked):
+    the file never counted them."""
+    settled = [i for i in job_ids if i in export.settled]
+    if settled:
+        count_where(conn, "cancelled", "id = ANY(%s)", (settled,))
+
+
 def _uncount_failures(conn: psycopg.Connection, job_ids: list) -> None:
     """Take copied failed attempts off the counters (the copied totals hold them)."""
     # The trigger added them to this connection's shard, within this transaction.
@@ -212,7 +224,8 @@ def copy_from_sqlite(export: FileExport, store: PostgresStore) -> TransferReport
 
     # before the jobs: a worker already on PostgreSQL never claims one ahead of its revocation
     _copy_revocations(export, target, report)
-    copy("jobs", "runner_job", JOB_COLUMNS, export.jobs())
+    copy("jobs", "runner_job", JOB_COLUMNS, export.jobs(), returning="id",
+         then=lambda conn, ids: _count_settled(conn, export, ids))
     copy("errors", "runner_job_error", ERROR_COLUMNS, export.errors(),
          returning="job_id", then=_uncount_failures)
     copy("results", "runner_kv", RESULT_COLUMNS, export.results())

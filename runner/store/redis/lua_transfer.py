@@ -21,13 +21,15 @@ from __future__ import annotations
 
 BODIES: dict[str, str] = {
     # ARGV: now, count, then per job: fields (JSON object of strings, NULLs left out),
-    #       payload, nerrors, per error: attempt, failed_at, row (JSON array, no seq).
+    #       payload, settled (1: cancelled by the copy, its cancel uncounted by the file),
+    #       nerrors, per error: attempt, failed_at, row (JSON array, no seq).
     # Returns the jobs and the failed attempts written.
     "copy_jobs": r"""
 local now, at, written, failures = tonumber(ARGV[2]), 4, 0, 0
 for _ = 1, tonumber(ARGV[3]) do
-  local f, data, ne = cjson.decode(ARGV[at]), ARGV[at + 1], tonumber(ARGV[at + 2])
-  local errors = at + 3
+  local f, data, ne = cjson.decode(ARGV[at]), ARGV[at + 1], tonumber(ARGV[at + 3])
+  local settled = ARGV[at + 2] == '1'
+  local errors = at + 4
   at = errors + 3 * ne
   local id = f.id
   local live = not FINAL[f.state]
@@ -49,7 +51,7 @@ for _ = 1, tonumber(ARGV[3]) do
                task=f.task, rowid=rowid, created_at=f.created_at,
                concurrency_key=f.concurrency_key}
     restate(h, f.state, f.finished_at or f.created_at, true)
-    if not live and f.state ~= 'completed' then tally(h, f.state, -1) end
+    if not live and f.state ~= 'completed' and not settled then tally(h, f.state, -1) end
     if live then wait(h, now) end
     for e = errors, at - 1, 3 do
       local seq = redis.call('INCR', P..'errseq')

@@ -85,7 +85,7 @@ def _copy_jobs(export: FileExport, store: RedisStore, report: TransferReport) ->
         size = count = 0
         for n, row in enumerate(rows, 1):
             args = [_fields(JOB_COLUMNS, row, _NOT_FIELDS), row[_DATA],
-                    *_error_args(errors.get(row[_ID], ()))]
+                    int(row[_ID] in export.settled), *_error_args(errors.get(row[_ID], ()))]
             flat += args
             size += sum(len(a) for a in args if isinstance(a, (bytes, str)))
             count += 1

@@ -11,6 +11,9 @@ holds a read snapshot of a large file open.
 Jobs left ``executing`` arrive ``available`` without their lease: the copy is made
 with the file's workers stopped (or gone), so their attempt was cut short, and a
 worker of the target runs them again (the attempt count goes on from the file's).
+One whose attempt someone asked to cancel (``runner_cancel``) arrives ``cancelled``
+instead, as the file's own recovery of a dead worker's job would settle it: the
+request would otherwise be lost with the attempt it names, and the job run again.
 
 huey's revocations (``r:<job id>``, ``rt:<task>`` in ``runner_kv``) are read too, so
 a job or task revoked on the file is not run by the target. Locks
@@ -58,6 +61,9 @@ REVOCATION_COLUMNS = ["key", "value"]
 
 _STATE = JOB_COLUMNS.index("state")
 _LEASE = (JOB_COLUMNS.index("lease_owner"), JOB_COLUMNS.index("lease_expires_at"))
+_ID, _ATTEMPT = JOB_COLUMNS.index("id"), JOB_COLUMNS.index("attempt")
+_REASON, _FINISHED = JOB_COLUMNS.index("reason"), JOB_COLUMNS.index("finished_at")
+_PARKED = JOB_COLUMNS.index("parked")
 
 
 def _kept(job: str) -> str:
@@ -65,12 +71,19 @@ def _kept(job: str) -> str:
     return f"{job}.state IN {LIVE_SQL} OR {job}.finished_at >= ?"
 
 
-def _unleased(row: tuple) -> tuple:
+def _unleased(row: tuple, cancelled_by: str | None, now: float) -> tuple:
     if row[_STATE] != JobState.EXECUTING.value:
         return row
     values = list(row)
-    values[_STATE] = JobState.AVAILABLE.value
     values[_LEASE[0]] = values[_LEASE[1]] = None
+    if cancelled_by is None:
+        values[_STATE] = JobState.AVAILABLE.value
+    else:
+        # the words the file's recovery of a dead worker's job would use
+        values[_STATE] = JobState.CANCELLED.value
+        values[_REASON] = (f"cancelled by {cancelled_by}; its worker was gone before it "
+                           "could stop it")
+        values[_FINISHED], values[_PARKED] = now, None
     return tuple(values)
 
 
@@ -95,6 +108,9 @@ class FileExport:
         self.db = db
         self.since = history_since
         self.now = time.time() if now is None else now
+        #: Ids of the jobs :meth:`jobs` read ``cancelled`` though the file has them running
+        #: (their cancel was asked): the target counts those cancels, the file never did.
+        self.settled: set[str] = set()
 
     def _batches(self, columns: Sequence[str], tables: str, where: str,
                  params: tuple = ()) -> Iterator[list[tuple]]:
@@ -114,7 +130,19 @@ class FileExport:
     def jobs(self) -> Iterator[list[tuple]]:
         """Live jobs and those finished since ``history_since``, as :data:`JOB_COLUMNS`."""
         for rows in self._batches(JOB_COLUMNS, "runner_job t", _kept("t"), (self.since,)):
-            yield [_unleased(row) for row in rows]
+            asked = self._cancels_asked([r for r in rows if r[_STATE] == JobState.EXECUTING.value])
+            self.settled.update(asked)
+            yield [_unleased(row, asked.get(row[_ID]), self.now) for row in rows]
+
+    def _cancels_asked(self, running: Sequence[tuple]) -> dict[str, str]:
+        """Of these running jobs, those whose current attempt someone asked to cancel:
+        id -> by whom."""
+        if not running or not has_table(self.db, "runner_cancel"):
+            return {}
+        marks = ", ".join(["(?, ?)"] * len(running))
+        return dict(self.db.query(
+            f"SELECT job_id, requested_by FROM runner_cancel WHERE (job_id, attempt) "
+            f"IN (VALUES {marks})", tuple(v for r in running for v in (r[_ID], r[_ATTEMPT]))))
 
     def errors(self) -> Iterator[list[tuple]]:
         """The failed attempts of the jobs :meth:`jobs` reads, as :data:`ERROR_COLUMNS`."""
