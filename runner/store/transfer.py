@@ -4,7 +4,9 @@ order every backend's copy shares.
 The file is read through :class:`runner.store.sqlite.export.FileExport`; each
 backend writes through the ``transfer`` module of its folder, which offers
 ``copied_from(store)`` (the file a store holds a copy of), ``record_source(store,
-source)`` and ``copy_from_sqlite(export, store)``. A copy refuses, before writing
+source)``, ``read_before_pruning(store)`` (the rowids of jobs and events in the file
+up to which copies read before the target pruned some of what they wrote: not read
+again) and ``copy_from_sqlite(export, store)``. A copy refuses, before writing
 anything, a file its workers still run on (a job they finish afterwards would run
 again on the target) and a target holding jobs that no copy of this file wrote
 (two job sets would merge, their ids and unique keys unchecked against each other).
@@ -95,8 +97,9 @@ def copy_file(source: Settings, url: str, *, history_since: float, force: bool =
                     f"{redacted(url)} holds jobs of its own (not copied from {identity}); "
                     "copy to an empty database, or empty this one first")
             transfer.record_source(target, identity)
+            jobs_after, events_after = transfer.read_before_pruning(target)
             export = FileExport(file.db, history_since=history_since,  # type: ignore[attr-defined]
-                                now=at)
+                                now=at, jobs_after=jobs_after, events_after=events_after)
             report = transfer.copy_from_sqlite(export, target)
         finally:
             target.close()

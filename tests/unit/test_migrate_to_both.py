@@ -11,16 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from runner import configure, get_huey
+from runner import configure, emit, get_huey
 from runner.cli import main
 from runner.config import load_settings
+from runner.errors import EventNotFound
+from runner.sections import RetentionSection
 from runner.store.factory import open_store
+from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from runner.testing import drain
 from tests import jobs
 from tests.conftest import write_settings
 from tests.postgres_support import fresh_schema, postgres_url
 from tests.redis_support import REDIS_URL, new_prefix, redis_or_skip, redis_settings
+
+DAY = 86400.0
 
 
 @pytest.fixture(params=["postgres", "redis"])
@@ -159,3 +164,31 @@ def test_a_running_job_whose_cancel_was_asked_arrives_cancelled(huey, settings_f
 
 def _cancelled(store, now: float) -> int:  # noqa: ANN001 - a store
     return sum(t.cancelled for t in store.read_snapshot(now=now).totals)
+
+
+def test_what_the_target_ran_and_pruned_is_not_copied_back(huey, settings_file, target):
+    # Given a job and an event copied over, run there, then pruned by retention
+    url, settings = target
+    copied = jobs.add(1, 2)
+    event = emit("nobody.listens", {"n": 1})
+    _migrate(settings_file, url)
+    target_huey = _on(settings)
+    assert drain(target_huey) == 2  # the job, and the event's dispatch
+    store = target_huey.jobs.store
+    later = time.time() + 3 * DAY
+    store.prune_retention(RetentionSection(completed_days=1, events_days=1, vacuum=False),
+                          now=later)
+    assert store.count_jobs() == 0 and not _held(store, event)
+    # When the file is copied again, twice, Then neither comes back (to run twice)
+    _migrate(settings_file, url)
+    _migrate(settings_file, url)
+    assert store.count_jobs() == 0 and not _held(store, event)
+    assert copied.id not in {r.id for r in store.list_jobs(JobFilter(), limit=10)}
+
+
+def _held(store, event_id: str) -> bool:  # noqa: ANN001 - a store
+    try:
+        store.get_event(event_id)
+    except EventNotFound:
+        return False
+    return True

@@ -32,7 +32,7 @@ from runner.store.event_rules import (
     outcomes_of,
 )
 from runner.store.job_rows import NewJob
-from runner.store.postgres import transitions
+from runner.store.postgres import copy_marks, transitions
 from runner.store.postgres.connection import PgDatabase, lock_key
 from runner.store.postgres.lookup import lookup_id
 from runner.store.rows import DISPATCH_TASK
@@ -68,9 +68,14 @@ def prune_events(db: PgDatabase, older_than_days: float, *, now: float | None = 
     cutoff = (time.time() if now is None else now) - older_than_days * 86400
     if dry_run:
         return db.query(f"SELECT count(*) FROM ({_PRUNABLE}) old", (cutoff,))[0][0]
-    return delete_in_batches(lambda: db.write(lambda conn: conn.execute(
-        f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT %s)",
-        (cutoff, batch)).rowcount), batch)
+    def delete(conn: psycopg.Connection) -> int:
+        gone = conn.execute(f"DELETE FROM runner_event WHERE id IN ({_PRUNABLE} LIMIT %s)",
+                            (cutoff, batch)).rowcount
+        if gone:
+            copy_marks.pruned(conn, "events")
+        return gone
+
+    return delete_in_batches(lambda: db.write(delete), batch)
 
 
 class PostgresEvents:

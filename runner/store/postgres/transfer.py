@@ -7,8 +7,9 @@ leaves each row once; what PostgreSQL already holds (a worker running there
 meanwhile) is never overwritten. Paused (and explicitly resumed) queues and tasks
 keep their state: a queue paused on the file must not start running on PostgreSQL.
 ``runner_meta`` records the file copied (``copied_from``), so a copy run again is told
-from a copy of another file into a database holding jobs of its own, and the last log
-record copied from it (``copied_log``).
+from a copy of another file into a database holding jobs of its own, the last log
+record copied from it (``copied_log``), and how far the copies read its jobs and
+events (:mod:`.copy_marks`: what ran here and was pruned is not copied back).
 
 A job the file has running whose cancel was asked arrives cancelled (see
 :mod:`runner.store.sqlite.export`), and that cancel is counted as it arrives.
@@ -35,7 +36,7 @@ from typing import Any
 
 import psycopg
 
-from runner.store.postgres import PostgresStore
+from runner.store.postgres import PostgresStore, copy_marks
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.counting import count_where
 from runner.store.postgres.wakeup import REVOKED
@@ -67,6 +68,12 @@ def copied_from(store: PostgresStore) -> str | None:
     return rows[0][0] if rows else None
 
 
+def read_before_pruning(store: PostgresStore) -> tuple[int, int]:
+    """The rowids of jobs and events in the file a copy reads past (see
+    :mod:`.copy_marks`)."""
+    return copy_marks.up_to(store.db)
+
+
 def record_source(store: PostgresStore, source: str) -> None:
     """Record ``source`` as the file copied here (before its first row arrives); another
     file's mark of the log records copied goes (it says nothing of this one)."""
@@ -74,8 +81,8 @@ def record_source(store: PostgresStore, source: str) -> None:
         return
 
     def write(conn: psycopg.Connection) -> None:
-        conn.execute("DELETE FROM runner_meta WHERE key = 'copied_log' OR left(key, %s) = %s",
-                     (len(REVOKED_MARK), REVOKED_MARK))
+        conn.execute("DELETE FROM runner_meta WHERE left(key, 7) = 'copied_' "
+                     "AND key != 'copied_from'")
         _set_meta(conn, "copied_from", source)
 
     store.db.write(write)
@@ -224,14 +231,18 @@ def copy_from_sqlite(export: FileExport, store: PostgresStore) -> TransferReport
 
     # before the jobs: a worker already on PostgreSQL never claims one ahead of its revocation
     _copy_revocations(export, target, report)
-    copy("jobs", "runner_job", JOB_COLUMNS, export.jobs(), returning="id",
-         then=lambda conn, ids: _count_settled(conn, export, ids))
+    def jobs_written(conn: psycopg.Connection, ids: list) -> None:
+        _count_settled(conn, export, ids)
+        copy_marks.mark_read(conn, "jobs", export.rowids[-1])
+
+    copy("jobs", "runner_job", JOB_COLUMNS, export.jobs(), returning="id", then=jobs_written)
     copy("errors", "runner_job_error", ERROR_COLUMNS, export.errors(),
          returning="job_id", then=_uncount_failures)
     copy("results", "runner_kv", RESULT_COLUMNS, export.results())
     copy("schedules", "runner_schedule", SCHEDULE_COLUMNS, export.schedules())
     copy("schedule runs", "runner_schedule_run", RUN_COLUMNS, export.schedule_runs())
-    copy("events", "runner_event", EVENT_COLUMNS, export.events())
+    copy("events", "runner_event", EVENT_COLUMNS, export.events(),
+         then=lambda conn, _: copy_marks.mark_read(conn, "events", export.rowids[-1]))
     copy("pauses", "runner_pause", PAUSE_COLUMNS, export.pauses())
     _copy_logs(export, target, report)
     _copy_totals(export, target, report)

@@ -158,6 +158,9 @@ class RedisEvents(JobIndex):
                      dry_run: bool = False) -> int:
         cutoff = (time.time() if now is None else now) - older_than_days * 86400
         total = 0
+        # a copied event's id goes with it once copies say how far they read (see
+        # lua_transfer); read before the id is looked up, it covers the id's row
+        read = self.r.hget(self.k("copied"), "events_read")
         for event_id in decoded(self.r.zrangebyscore(self.k("events"), "-inf", f"({cutoff}")):
             h = self.r.hmget(self.k("event", event_id), "status", "key")
             if h[0] in (None, b"pending"):
@@ -168,10 +171,14 @@ class RedisEvents(JobIndex):
             total += 1
             if dry_run:
                 continue
+            copied = read is not None and self.r.sismember(self.k("copied:events"), event_id)
             pipe = self.r.pipeline(transaction=True)
             pipe.delete(self.k("event", event_id), self.k("evjobs", event_id))
             for index in ("events", "ev:unhandled", "ev:pending"):
                 pipe.zrem(self.k(index), event_id)
+            if copied:
+                pipe.srem(self.k("copied:events"), event_id)
+                pipe.hset(self.k("copied"), "events_upto", read)
             pipe.execute()
             if h[1] is not None and self.r.hget(self.k("evkey"), h[1]) == event_id.encode():
                 self.r.hdel(self.k("evkey"), h[1])

@@ -9,9 +9,15 @@ counted as it arrives (the copied totals hold it).
 ``copied``: ``source`` (the file copied here), ``log`` (the id of the last log record
 copied from it), ``c:<key><US><field>`` (a counter's value in the file when last
 copied) and ``v:<key>`` (the digest of a revocation copied: one restored or used up on
-Redis since is not brought back); ``copied:jobs`` and ``copied:events``: the ids
-copied, so a job that ran on Redis and was pruned since is not copied again by a
-later run.
+Redis since is not brought back), ``jobs_read`` and ``events_read`` (the rowid in the
+file up to which copies read, raised with the writes of the rows up to it) and
+``jobs_upto`` and ``events_upto`` (the read marks as they were when retention last
+forgot copied ids: later copies read the file past them only); ``copied:jobs`` and
+``copied:events``: the ids copied and still held on Redis, so a copy run again
+writes none of them twice. Retention forgets an id as it prunes its job or event
+(``prune_jobs``, ``prune_events``), moving the read mark to ``*_upto`` so that a
+later copy does not read that row again; an id copied by an earlier release, when
+no read mark was kept, is never forgotten.
 
 Values arrive as strings (floats written exactly by the client); rows the client
 encodes as JSON are stored as they come, behind the id the script gives them.
@@ -19,14 +25,25 @@ encodes as JSON are stored as they come, behind the id the script gives them.
 
 from __future__ import annotations
 
+#: Raises a mark of how far copies read the file (``copied``'s ``jobs_read`` or
+#: ``events_read``) with the writes of the rows up to it.
+_READ_UP_TO = r"""
+local function read_up_to(mark, rowid)
+  local before = tonumber(redis.call('HGET', P..'copied', mark) or '0')
+  if tonumber(rowid) > before then redis.call('HSET', P..'copied', mark, rowid) end
+end
+"""
+
 BODIES: dict[str, str] = {
-    # ARGV: now, count, then per job: fields (JSON object of strings, NULLs left out),
-    #       payload, settled (1: cancelled by the copy, its cancel uncounted by the file),
-    #       nerrors, per error: attempt, failed_at, row (JSON array, no seq).
+    # ARGV: now, the rowid in the file of the last job, count, then per job: fields (JSON
+    #       object of strings, NULLs left out), payload, settled (1: cancelled by the copy,
+    #       its cancel uncounted by the file), nerrors, per error: attempt, failed_at,
+    #       row (JSON array, no seq).
     # Returns the jobs and the failed attempts written.
     "copy_jobs": r"""
-local now, at, written, failures = tonumber(ARGV[2]), 4, 0, 0
-for _ = 1, tonumber(ARGV[3]) do
+local now, at, written, failures = tonumber(ARGV[2]), 5, 0, 0
+read_up_to('jobs_read', ARGV[3])
+for _ = 1, tonumber(ARGV[4]) do
   local f, data, ne = cjson.decode(ARGV[at]), ARGV[at + 1], tonumber(ARGV[at + 3])
   local settled = ARGV[at + 2] == '1'
   local errors = at + 4
@@ -112,10 +129,12 @@ for i = 3, 2 + 4 * tonumber(ARGV[2]), 4 do
 end
 return written
 """,
-    # ARGV: count, then per event: fields (JSON object of strings)
+    # ARGV: the rowid in the file of the last event, count, then per event: fields (JSON
+    #       object of strings)
     "copy_events": r"""
 local written = 0
-for i = 3, 2 + tonumber(ARGV[2]) do
+read_up_to('events_read', ARGV[2])
+for i = 4, 3 + tonumber(ARGV[3]) do
   local f = cjson.decode(ARGV[i])
   local key = P..'event:'..f.id
   if redis.call('EXISTS', key) == 0 and redis.call('SISMEMBER', P..'copied:events', f.id) == 0
@@ -208,3 +227,5 @@ end
 return grew
 """,
 }
+for _name in ("copy_jobs", "copy_events"):
+    BODIES[_name] = _READ_UP_TO + BODIES[_name]

@@ -131,6 +131,9 @@ return changed
 local limits = {completed=ARGV[2], cancelled=ARGV[2], dead=ARGV[3]}
 local budget = tonumber(ARGV[4])
 local jobs, logs = 0, 0
+-- a copied job's id goes with it once copies say how far they read (see lua_transfer)
+local read = redis.call('HGET', P..'copied', 'jobs_read')
+local forgot = false
 for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
   if budget <= 0 then break end
   local ids = redis.call('ZRANGEBYSCORE', P..'fin:'..state, '-inf', '(' .. limits[state],
@@ -156,12 +159,14 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
       end
       redis.call('DEL', P..'joblogs:'..id)
       redis.call('HDEL', P..'logbytes', id)
+      if read and redis.call('SREM', P..'copied:jobs', id) == 1 then forgot = true end
     end
     redis.call('ZREM', P..'fin:'..state, id)
     jobs = jobs + 1
     budget = budget - 1
   end
 end
+if forgot then redis.call('HSET', P..'copied', 'jobs_upto', read) end
 return {jobs, logs}
 """,
     # ARGV: key, value, ttl (NULL: none), now

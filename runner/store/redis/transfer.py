@@ -59,6 +59,13 @@ def copied_from(store: RedisStore) -> str | None:
     return None if value is None else value.decode()
 
 
+def read_before_pruning(store: RedisStore) -> tuple[int, int]:
+    """The rowids of jobs and events in the file a copy reads past: how far copies had read
+    when retention last forgot ids they wrote (see :mod:`.lua_transfer`)."""
+    jobs, events = store.r.hmget(store.k("copied"), "jobs_upto", "events_upto")
+    return int(jobs or 0), int(events or 0)
+
+
 def record_source(store: RedisStore, source: str) -> None:
     """Record ``source`` as the file copied here; another file's marks go (its log and
     counter marks say nothing of this one)."""
@@ -91,7 +98,8 @@ def _copy_jobs(export: FileExport, store: RedisStore, report: TransferReport) ->
             count += 1
             # Redis runs a function alone: a call of large payloads would hold it long
             if size >= _CALL_BYTES or n == len(rows):
-                jobs, failures = store.run("copy_jobs", repr(time.time()), count, *flat)  # type: ignore[misc]
+                jobs, failures = store.run("copy_jobs", repr(time.time()),  # type: ignore[misc]
+                                           export.rowids[n - 1], count, *flat)
                 _count(report, "jobs", count, jobs)
                 report.written["errors"] = report.written.get("errors", 0) + int(failures)
                 flat, size, count = [], 0, 0
@@ -124,7 +132,8 @@ def _copy_rows(export: FileExport, store: RedisStore, report: TransferReport) ->
         _count(report, "schedule runs", len(rows), store.run("copy_runs", *flat))
     for rows in export.events():
         _count(report, "events", len(rows), store.run(
-            "copy_events", len(rows), *(_fields(EVENT_COLUMNS, r) for r in rows)))
+            "copy_events", export.rowids[-1], len(rows),
+            *(_fields(EVENT_COLUMNS, r) for r in rows)))
     for rows in export.pauses():
         flat = [len(rows)]
         for r in rows:

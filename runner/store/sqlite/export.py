@@ -15,6 +15,11 @@ One whose attempt someone asked to cancel (``runner_cancel``) arrives ``cancelle
 instead, as the file's own recovery of a dead worker's job would settle it: the
 request would otherwise be lost with the attempt it names, and the job run again.
 
+A target that pruned jobs or events it got from a copy gives, as ``jobs_after`` and
+``events_after``, the rowid in the file up to which the copies before read them:
+those rows are not read again, so what ran and was pruned there is not copied back
+(and the target need not remember every id it was given).
+
 huey's revocations (``r:<job id>``, ``rt:<task>`` in ``runner_kv``) are read too, so
 a job or task revoked on the file is not run by the target. Locks
 (``huey.lock_task``) are not: a lock held when the file's workers stopped has no
@@ -104,20 +109,24 @@ def digest(value: bytes) -> str:
 class FileExport:
     """The rows of one jobs file a copy takes (see the module docstring)."""
 
-    def __init__(self, db: Database, *, history_since: float, now: float | None = None) -> None:
+    def __init__(self, db: Database, *, history_since: float, now: float | None = None,
+                 jobs_after: int = 0, events_after: int = 0) -> None:
         self.db = db
         self.since = history_since
         self.now = time.time() if now is None else now
+        self.jobs_after, self.events_after = jobs_after, events_after
+        #: The rowids in the file of the last batch read, in order.
+        self.rowids: list[int] = []
         #: Ids of the jobs :meth:`jobs` read ``cancelled`` though the file has them running
         #: (their cancel was asked): the target counts those cancels, the file never did.
         self.settled: set[str] = set()
 
     def _batches(self, columns: Sequence[str], tables: str, where: str,
-                 params: tuple = ()) -> Iterator[list[tuple]]:
-        """The rows of a read, a batch at a time by rowid; ``tables`` names the table read
-        first ``t``."""
+                 params: tuple = (), after: int = 0) -> Iterator[list[tuple]]:
+        """The rows of a read past rowid ``after``, a batch at a time by rowid; ``tables``
+        names the table read first ``t``."""
         selected = ", ".join(f"t.{c}" for c in columns)
-        last = 0
+        last = after
         while True:
             rows = self.db.query(f"SELECT t.rowid, {selected} FROM {tables} WHERE ({where}) "
                                  f"AND t.rowid > ? ORDER BY t.rowid LIMIT {_BATCH}",
@@ -125,11 +134,13 @@ class FileExport:
             if not rows:
                 return
             last = rows[-1][0]
+            self.rowids = [row[0] for row in rows]
             yield [row[1:] for row in rows]
 
     def jobs(self) -> Iterator[list[tuple]]:
         """Live jobs and those finished since ``history_since``, as :data:`JOB_COLUMNS`."""
-        for rows in self._batches(JOB_COLUMNS, "runner_job t", _kept("t"), (self.since,)):
+        for rows in self._batches(JOB_COLUMNS, "runner_job t", _kept("t"), (self.since,),
+                                  self.jobs_after):
             asked = self._cancels_asked([r for r in rows if r[_STATE] == JobState.EXECUTING.value])
             self.settled.update(asked)
             yield [_unleased(row, asked.get(row[_ID]), self.now) for row in rows]
@@ -147,7 +158,8 @@ class FileExport:
     def errors(self) -> Iterator[list[tuple]]:
         """The failed attempts of the jobs :meth:`jobs` reads, as :data:`ERROR_COLUMNS`."""
         return self._batches(ERROR_COLUMNS, "runner_job_error t JOIN runner_job j "
-                             "ON j.id = t.job_id", _kept("j"), (self.since,))
+                             "ON j.id = t.job_id", f"({_kept('j')}) AND j.rowid > ?",
+                             (self.since, self.jobs_after))
 
     def errors_of(self, job_ids: Sequence[str]) -> dict[str, list[tuple]]:
         """The failed attempts of ``job_ids`` (at most a batch), oldest first, by job."""
@@ -163,7 +175,7 @@ class FileExport:
     def results(self) -> Iterator[list[tuple]]:
         """Stored results of the jobs finished since ``history_since``."""
         return self._batches(RESULT_COLUMNS, "runner_kv t JOIN runner_job j ON j.id = t.key",
-                             "j.finished_at >= ?", (self.since,))
+                             "j.finished_at >= ? AND j.rowid > ?", (self.since, self.jobs_after))
 
     def revocations(self) -> Iterator[list[tuple]]:
         """huey's revocations of jobs and tasks still in force, as :data:`REVOCATION_COLUMNS`."""
@@ -182,7 +194,8 @@ class FileExport:
     def events(self) -> Iterator[list[tuple]]:
         """Events still pending, and those emitted since ``history_since``."""
         return self._batches(EVENT_COLUMNS, "runner_event t",
-                             "t.status = 'pending' OR t.emitted_at >= ?", (self.since,))
+                             "t.status = 'pending' OR t.emitted_at >= ?", (self.since,),
+                             self.events_after)
 
     def pauses(self) -> Iterator[list[tuple]]:
         if not has_table(self.db, "runner_pause"):  # a file of a release before pauses

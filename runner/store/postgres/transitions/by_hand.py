@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from runner.store.postgres import copy_marks
 from runner.store.postgres.counting import (
     count_where,
 )
@@ -131,4 +132,5 @@ def prune(conn: psycopg.Connection, old: Prunable, *, limit: int) -> tuple[int, 
         logs = conn.execute("DELETE FROM runner_log WHERE job_id = ANY(%s)", (ids,)).rowcount
         conn.execute("DELETE FROM runner_kv WHERE key = ANY(%s)", (ids,))
         conn.execute("DELETE FROM runner_job WHERE id = ANY(%s)", (ids,))
+        copy_marks.pruned(conn, "jobs")
     return len(ids), logs
