@@ -54,6 +54,7 @@ from runner.store.sqlite.export import (
     TransferReport,
     digest,
 )
+from runner.store.states import JobState
 
 #: The shard of ``runner_job_total`` that holds a copied file's counters (a connection's
 #: shard is its backend's pid modulo 16, never negative).
@@ -170,7 +171,7 @@ def _count_settled(conn: psycopg.Connection, export: FileExport, job_ids: list) 
     the file never counted them."""
     settled = [i for i in job_ids if i in export.settled]
     if settled:
-        count_where(conn, "cancelled", "id = ANY(%s)", (settled,))
+        count_where(conn, JobState.CANCELLED.value, "id = ANY(%s)", (settled,))
 
 
 def _uncount_failures(conn: psycopg.Connection, job_ids: list) -> None:
