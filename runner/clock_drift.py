@@ -1,10 +1,13 @@
 """Clock drift between a worker's host and the server holding the jobs: the rule, pure.
 
-Workers on several hosts write their own clock's times into one PostgreSQL or
-Redis store: when a job is due, when a lease ends, when a schedule slot fires,
-when a worker last beat. A host whose clock is off by D starts delayed jobs,
-retries and schedules D early (ahead) or late (behind), and would judge leases
-by a clock the other hosts do not share.
+Workers on several hosts write times into one PostgreSQL or Redis store: when
+a job is due, when a lease ends, when a schedule slot fires, when a worker last
+beat. Read from a host's clock that is off by D, delayed jobs, retries and
+schedules would start D early (ahead) or late (behind), and leases would be
+judged by a clock the other hosts do not share. Due times, fire times and TTLs
+are therefore written and judged by the server's clock: this host's corrected
+by the measured offset (:mod:`runner.store.server_clock`). Heartbeats, and the
+leases they extend, stay this host's, with the rule below.
 
 The rule: a worker's clock may differ from the server's by at most
 ``[worker] max_clock_drift`` seconds; 0 (the default) means a quarter of
@@ -16,9 +19,9 @@ the limit is at most half of that margin: the warning comes well before. Past
 the limit the worker logs a warning and ``health`` fails. A SQLite file has no
 clock but its host's: nothing to measure.
 
-What a worker does about any offset it measured, while it still writes only
-its own clock's times: it writes lease expiries by the later of its clock and
-the server's and judges them by the earlier (:func:`lease_for`,
+What a worker does about any offset it measured, for the leases it extends by
+its own clock: it writes lease expiries by the later of its clock and the
+server's and judges them by the earlier (:func:`lease_for`,
 :func:`judging_time`). A clock off either way then never makes a running job
 look abandoned, to itself or to the others; the price is that a dead worker's
 jobs come back up to the drift later.
@@ -62,13 +65,13 @@ def signed(offset: float | None) -> str:
 def consequence(offset: float) -> str:
     """What an offset does to the jobs (see the module docstring), for the worker's log."""
     shift = _amount(offset)
+    on_time = ("delayed jobs, retries and schedules still start on time (due times follow "
+               "the server's clock); ")
     if offset > 0:
-        return (f"delayed jobs, retries and schedules start {shift} early on this host; its "
-                "leases are judged by the server's clock, so running jobs of other workers "
-                "are not taken for abandoned")
-    return (f"delayed jobs, retries and schedules start {shift} late on this host; its leases "
-            f"are {shift} longer, so other workers do not take its running jobs for "
-            "abandoned, and if it dies they come back that much later")
+        return (on_time + "its leases are judged by the server's clock, so running jobs of "
+                "other workers are not taken for abandoned")
+    return (on_time + f"its leases are {shift} longer, so other workers do not take its "
+            "running jobs for abandoned, and if it dies they come back that much later")
 
 
 def _amount(offset: float) -> str:
@@ -91,3 +94,12 @@ def server_age(stamp: float, offset: float | None, now: float) -> float:
     """Seconds from ``stamp``, written by a clock ``offset`` ahead of the server's, to
     ``now`` (a heartbeat's age: a worker behind does not look silent for it)."""
     return now - (stamp - (offset or 0.0))
+
+
+def settled(offset: float | None, error: float) -> float:
+    """The offset to correct times by: none within the reading's own error (two clocks
+    that agree never read exactly alike, and a shift of a millisecond only makes the
+    times written differ from those asked for)."""
+    if offset is None or abs(offset) <= error:
+        return 0.0
+    return offset

@@ -10,7 +10,6 @@ tasks depend on huey's in-process scheduler, which a runner worker does not run:
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +69,7 @@ class HueyApi:
                 raise
         jobs.flush_acks()  # a completion still buffered in this process counts as finished
         limit = jobs.settings.worker.queue_size
-        if jobs.store.rearm(job, now=time.time(), queue_size=limit):
+        if jobs.store.rearm(jobs.clock.jobs([job])[0], now=jobs.clock.now(), queue_size=limit):
             jobs.wake()
             return task
         twin = copy.copy(task)  # the caller's Task and its Result keep their id

@@ -259,16 +259,16 @@ class HueyConsumer:
         logger.info("job %s (%s) retries in %.2fs, %s retries left", task.id,
                     task.wrapper.task_name, run_at - time.time(), task.retries)
 
-    def add_schedule(self, task: Any) -> None:
+    def ready_to_run(self, task: Any, timestamp: datetime.datetime | None = None) -> bool:
         attempt: Attempt | None = getattr(_local, "attempt", None)
+        if attempt is not None and attempt.claimed.id == getattr(task, "id", None):
+            # The claim found it due by the server's clock, which every host shares; the
+            # ETA in its message is the clock of whichever host wrote it.
+            return True
+        return super().ready_to_run(task, timestamp)
+
+    def add_schedule(self, task: Any) -> None:
         jobs = self.jobs
-        if attempt is not None and jobs is not None and attempt.claimed.id == task.id:
-            if attempt.abandoned:
-                return
-            # Claimed before its ETA (clocks of two hosts disagree): put it back unstarted.
-            jobs.release(task.id, to_timestamp(task.eta))
-            attempt.settled = True
-            return
         if jobs is not None and isinstance(task, RunnerTask):
             self.enqueue(task)
             return

@@ -107,6 +107,13 @@ def fails_with_a_long_backoff(label="x"):
     raise ValueError(f"always fails {label}")
 
 
+@task(retry_limit=1)
+def asks_a_later_retry(label="x"):
+    """Records ``label``, then asks to run again in a minute (past any test's wait)."""
+    record(f"retry {label}")
+    raise Retry(delay=60)
+
+
 @task(retry_limit=5, retry_delay=0.01, jitter=0)
 def fatal_fails():
     raise Fatal("cannot ever work")

@@ -249,7 +249,8 @@ def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
     if jobs is None:
         return _emit_inline(huey, items)
     settings = event_settings(huey.settings)
-    at = time.time() if now is None else now
+    # Due times and the dedupe window are judged by every host: the server's clock.
+    at = jobs.clock.now() if now is None else jobs.clock.to_server(now)
     origin = source or f"{_host}/{os.getpid()}"
     events = [NewEvent(ident, name, data, key, origin)
               for ident, (name, data, key, _) in zip(new_ids(len(items)), items, strict=True)]
@@ -318,7 +319,7 @@ def _dispatch(*event_ids: str) -> None:
     own = jobs.store.pending_events(event_ids)
     give_up = time.monotonic() + SWEEP_SECONDS
     while True:
-        due = jobs.store.due_pending_events(now=time.time(), limit=DISPATCH_BATCH)
+        due = jobs.store.due_pending_events(now=jobs.clock.now(), limit=DISPATCH_BATCH)
         _fan_out(huey, jobs, own + due, event_ids)
         own = []
         if len(due) < DISPATCH_BATCH:
@@ -338,11 +339,12 @@ def _fan_out(huey: RunnerHuey, jobs: JobStorage, found: list[EventRow],
             continue
         names[event.id] = event.name
         payload = event.payload
-        plan[event.id] = [handler_job(huey, h, event.id, payload)
-                          for h in handlers_for(event.name)]
+        plan[event.id] = list(jobs.clock.jobs([handler_job(huey, h, event.id, payload)
+                                               for h in handlers_for(event.name)]))
     if not plan:
         return
-    done = jobs.store.fan_out(plan, settle=[i for i in plan if i not in event_ids])
+    done = jobs.store.fan_out(plan, settle=[i for i in plan if i not in event_ids],
+                              now=jobs.clock.now())
     if any(done.values()):
         jobs.wake()
     for event_id, count in done.items():

@@ -15,7 +15,6 @@ idempotent: if its worker dies after writing, the rerun writes nothing more.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -174,7 +173,7 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
         new = [handler_job(huey, h, event.id, payload,
                            job_id=derived_id(replay_id, event.id, h.name) if replay_id else None)
                for h in targets]
-        if jobs.store.add_deliveries(event.id, new, now=time.time()):
+        if jobs.store.add_deliveries(event.id, jobs.clock.jobs(new), now=jobs.clock.now()):
             written += len(new)
     if written:
         jobs.wake()

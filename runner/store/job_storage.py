@@ -29,6 +29,7 @@ from runner.store.factory import open_store
 from runner.store.job_rows import Ack, Claimed, Enqueued, NewJob
 from runner.store.kvstore import KeyValueStore
 from runner.store.outcomes import OutcomeWriter
+from runner.store.server_clock import ServerClock
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.owner: str | None = None
         self.queues: tuple[str, ...] = settings.worker.queues
         self.lease_seconds = settings.worker.lease_seconds
+        #: The clock of the times other hosts judge: due times, TTLs (see its module).
+        self.clock = ServerClock(self.store)
         self._cond = threading.Condition()
         self._buffer: deque[Claimed] = deque()
         self.processed = 0
@@ -98,13 +101,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         """Write new jobs, then wake the workers; a full queue acts per its ``on_full``.
 
         Returns the jobs not written because of their unique key (see
-        :meth:`runner.store.backend.Store.enqueue`).
+        :meth:`runner.store.backend.Store.enqueue`). Times (``now``, each ``run_at``)
+        are this host's; they are written as the server's (:attr:`clock`).
 
         Raises:
             QueueFull: a queue is full (``reject``), or stayed full (``block``).
         """
-        clock = time.time if now is None else (lambda: now)
-        return enqueue_with_room(self.store, self.settings, jobs, now=clock,
+        return enqueue_with_room(self.store, self.settings, self.clock.jobs(jobs),
+                                 now=self._now_on_server(now),
                                  on_written=lambda n: self.wake())
 
     def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,
@@ -115,7 +119,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             QueueFull: a queue is full (``reject``) or stayed full (``block``); the jobs
                 written before stay written (the message says how many).
         """
-        clock = time.time if now is None else (lambda: now)
+        clock = self._now_on_server(now)
         duplicates: dict[str, str] = {}
         dropped: list[str] = []
         written = 0
@@ -127,7 +131,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
 
         weights = {name: q.weight for name, q in self.settings.queues.items()}
         for start in range(0, len(jobs), batch_size):
-            batch = grouped(jobs[start:start + batch_size], weights)
+            batch = self.clock.jobs(grouped(jobs[start:start + batch_size], weights))
             try:
                 result = enqueue_with_room(self.store, self.settings, batch, now=clock,
                                            on_written=wrote)
@@ -137,6 +141,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             duplicates.update(result.duplicates)
             dropped.extend(result.dropped)
         return Enqueued(duplicates, tuple(dropped))
+
+    def _now_on_server(self, now: float | None) -> Callable[[], float]:
+        if now is None:
+            return self.clock.now
+        return lambda: self.clock.to_server(now)
 
     def wake(self) -> None:
         """Tell the workers of this process and of every other one to look again."""
@@ -258,7 +267,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 self._buffer.extend(claimed[1:])
                 self._cond.notify_all()
                 if mine is None and not self._stopping and seq == self._wake_seq:
-                    wait = poll if next_due is None else max(0.0, min(poll, next_due - time.time()))
+                    wait = poll if next_due is None else max(
+                        0.0, min(poll, self.clock.to_local(next_due) - time.time()))
                     self._empty_until, self._empty_seq = time.time() + wait, seq
                     self._idle += 1
                     try:
@@ -293,7 +303,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         it runs alone in its process, after the jobs in flight finish, so a
         poison job's next crash is counted against it and not its neighbours.
         """
-        now = time.time()
+        # Due by the server's clock, which every host shares: a host ahead would start
+        # delayed jobs early, one behind hold them late. The lease is written by it too,
+        # no shorter than lease_seconds by the server's clock (see runner.clock_drift).
+        now = self.clock.now()
         owner = self.owner or "local"
         if self._isolating is not None and not self._isolation_over():
             return [], None

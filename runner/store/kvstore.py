@@ -15,12 +15,15 @@ from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
 from runner.store.backend import Store
+from runner.store.server_clock import ServerClock
 
 
 class KeyValueStore(BaseStorage):
     """Key/value and introspection methods huey calls; needs ``self.store``."""
 
     store: Store
+    #: Due times and TTLs (huey's locks) are judged by every host: read the server's clock.
+    clock: ServerClock
     #: Whether any revocation may exist: refreshed at every claim, set by every revoke.
     #: Only the revocation check of a job this process just claimed may skip reading
     #: when it is False (see RunnerHuey.is_revoked); every other read goes to the table.
@@ -37,13 +40,13 @@ class KeyValueStore(BaseStorage):
     # A job waits in the queue (pending) once it is due, and in the schedule until
     # then: a delayed job and a retry waiting out its delay are both "scheduled".
     def queue_size(self) -> int:
-        return self.store.waiting_size(now=time.time(), due=True)
+        return self.store.waiting_size(now=self.clock.now(), due=True)
 
     def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        return self.store.waiting_payloads(now=time.time(), due=True, limit=limit)
+        return self.store.waiting_payloads(now=self.clock.now(), due=True, limit=limit)
 
     def flush_queue(self) -> None:
-        self.store.cancel_waiting(now=time.time(), reason="queue flushed", due=True)
+        self.store.cancel_waiting(now=self.clock.now(), reason="queue flushed", due=True)
 
     def add_to_schedule(self, data: bytes, ts: object) -> None:
         raise NotImplementedError("scheduled jobs are rows with a future run_at")
@@ -52,13 +55,13 @@ class KeyValueStore(BaseStorage):
         return []  # due jobs are claimed straight from the jobs
 
     def schedule_size(self) -> int:
-        return self.store.waiting_size(now=time.time(), due=False)
+        return self.store.waiting_size(now=self.clock.now(), due=False)
 
     def scheduled_items(self, limit: int | None = None) -> list[bytes]:
-        return self.store.waiting_payloads(now=time.time(), due=False, limit=limit)
+        return self.store.waiting_payloads(now=self.clock.now(), due=False, limit=limit)
 
     def flush_schedule(self) -> None:
-        self.store.cancel_waiting(now=time.time(), reason="schedule flushed", due=False)
+        self.store.cancel_waiting(now=self.clock.now(), reason="schedule flushed", due=False)
 
     # Keys written with a TTL (huey's lock_task(ttl=...)) are gone once expired.
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
@@ -68,14 +71,14 @@ class KeyValueStore(BaseStorage):
         self.store.kv_put(key, value)
 
     def peek_data(self, key: str) -> bytes | object:
-        value = self.store.kv_peek(key, now=time.time())
+        value = self.store.kv_peek(key, now=self.clock.now())
         return EmptyData if value is None else value
 
     def peek_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        return self.store.kv_peek_many(keys, now=time.time())
+        return self.store.kv_peek_many(keys, now=self.clock.now())
 
     def pop_data(self, key: str) -> bytes | object:
-        value = self.store.kv_pop(key, now=time.time())
+        value = self.store.kv_pop(key, now=self.clock.now())
         return EmptyData if value is None else value
 
     def wait_result(self, key: str, timeout: float | None = None, backoff: float = 1.15,
@@ -92,14 +95,14 @@ class KeyValueStore(BaseStorage):
             delay *= backoff
 
     def has_data_for_key(self, key: str) -> bool:
-        return self.store.kv_peek(key, now=time.time()) is not None
+        return self.store.kv_peek(key, now=self.clock.now()) is not None
 
     def delete_data(self, key: str) -> bool:
         """Delete a key; True when it held a live (unexpired) value."""
-        return self.store.kv_delete(key, now=time.time())
+        return self.store.kv_delete(key, now=self.clock.now())
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        return self.store.kv_put_if_empty(key, value, ttl=ttl, now=time.time())
+        return self.store.kv_put_if_empty(key, value, ttl=ttl, now=self.clock.now())
 
     def incr(self, key: str, amount: int = 1) -> int:
         return self.store.counter_incr(key, amount)

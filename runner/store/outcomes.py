@@ -8,20 +8,26 @@ outcomes queued, and every later write tries them again; meanwhile their jobs'
 leases are still extended. Failures, cancellations and hand-backs are written
 at once, with whatever completions are queued.
 
+Times arrive as this host's clock reads them and are written as the server's
+(:class:`~runner.store.server_clock.ServerClock`): a retry's ``run_at`` is judged
+by every host, and an attempt's start and end then share one clock whichever
+host claimed it and whichever finished it.
+
 Each attempt that starts is noted in the process's running file (see
 :meth:`runner.store.backend.Store.attempt_log`) until its outcome is committed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 
 from runner.errors import DiskFull
 from runner.store.backend import AttemptLog, Store
 from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.server_clock import ServerClock
 from runner.store.states import JobState
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,7 @@ class OutcomeWriter:
     """The outcome half of the job storage; needs the attributes declared here."""
 
     store: Store
+    clock: ServerClock
     owner: str | None
     running: AttemptLog | None
     on_disk_full: Callable[[DiskFull], None] | None
@@ -58,11 +65,6 @@ class OutcomeWriter:
         if running is not None:
             running.settled(ids)
 
-    def release(self, job_id: str, run_at: float) -> None:
-        """Put a claimed job back unstarted, due at ``run_at``; the attempt is not used."""
-        self.store.release(job_id, run_at)
-        self._settled([job_id])
-
     def ack_completed(self, job_id: str, attempt: int, *, started_at: float | None = None,
                       finished_at: float | None = None,
                       results: Sequence[tuple[str, bytes]] = (),
@@ -76,12 +78,14 @@ class OutcomeWriter:
         the write fails the outcome stays queued here, the job's lease is still
         extended, and every later write tries it again.
         """
-        finished = time.time() if finished_at is None else finished_at
-        ack = Ack(job_id, attempt, started_at, finished, tuple(results), tuple(jobs))
+        clock = self.clock
+        finished = clock.now() if finished_at is None else clock.to_server(finished_at)
+        started = None if started_at is None else clock.to_server(started_at)
+        ack = Ack(job_id, attempt, started, finished, tuple(results), tuple(clock.jobs(jobs)))
         with self._ack_lock:
             self._acks.append(ack)
-            if started_at is not None:  # the claim size follows how long attempts take
-                self._mean_attempt += 0.1 * (finished - started_at - self._mean_attempt)
+            if started is not None:  # the claim size follows how long attempts take
+                self._mean_attempt += 0.1 * (finished - started - self._mean_attempt)
         if results or jobs:
             self.try_flush_acks()
         elif self.holds_limit(job_id) and self.try_flush_acks():
@@ -132,7 +136,13 @@ class OutcomeWriter:
         ``results`` (the error huey stores for each step of the pipeline) and
         ``jobs`` (an error handler) are written in the same transaction.
         """
-        now = time.time()
+        clock = self.clock
+        now = clock.now()
+        if run_at is not None:
+            run_at = clock.to_server(run_at)
+        if failure.started_at is not None:
+            failure = dataclasses.replace(failure, started_at=clock.to_server(failure.started_at))
+        jobs = clock.jobs(jobs)
         with self._ack_lock:
             acks, self._acks = self._acks, []
 
@@ -160,7 +170,7 @@ class OutcomeWriter:
 
         ``results`` (the error huey stores for a cancelled job) go in the same transaction.
         """
-        now = time.time()
+        now = self.clock.now()
         handed_back = JobState(state) is JobState.AVAILABLE
         if handed_back:
             self.store.hand_back(job_id, attempt, now=now, reason=reason, results=results)

@@ -4,9 +4,11 @@ The rule and what follows from an offset are in :mod:`runner.clock_drift`. Here:
 one round trip to the store's clock (:meth:`Store.server_time`) at start, then
 the clock each heartbeat reads on its own round trip (:meth:`record`); a
 warning when the offset goes past the limit (and again when it grows by as
-much again), a note when it comes back, and the claims' lease lengthened while
-this clock is behind. A store without a clock of its own (SQLite) is never
-measured: every process of a file shares this host's clock.
+much again), a note when it comes back, the claims' lease lengthened while
+this clock is behind, and the offset handed to the job storage, which writes
+and judges due times by the server's clock (:mod:`runner.store.server_clock`).
+A store without a clock of its own (SQLite) is never measured: every process
+of a file shares this host's clock.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class ClockCheck:
             return self.offset
         self.offset = offset = clock_drift.measured_offset(sent, server, received)
         self.storage.lease_seconds = clock_drift.lease_for(self.lease_seconds, offset)
+        self.storage.clock.set(offset, error)
         self._report(offset, error)
         return offset
 

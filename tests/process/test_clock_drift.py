@@ -118,7 +118,7 @@ def test_a_worker_whose_clock_runs_ahead_is_warned_and_fails_health(shared, make
                                      if "WARNING" in line and "clock" in line), None),
                        message="the warning of host-b")
     assert "host-b's clock is 2m00s ahead of the server's (limit 1.0s" in warning
-    assert "start 2m00s early on this host" in warning
+    assert "still start on time" in warning
     # and health fails, naming it
     health = _cli(settings, "health")
     assert health.returncode == 1
@@ -129,3 +129,93 @@ def test_a_worker_whose_clock_runs_ahead_is_warned_and_fails_health(shared, make
               _cli(settings, "workers").stdout.splitlines()[1:]}
     assert "+2m00s (over 1.0s)" in listed["host-b"]
     assert "(over" not in listed["host-a"]
+
+
+# -- due times by the server's clock -------------------------------------------------
+# A job's run_at is the server's time: whatever host writes it, and whatever host
+# judges it due. The test process's clock is the server's (both run on this host).
+
+def _waiting(store: Store, job_id: str) -> float:
+    """The job's run_at, once it waits again (retrying or scheduled)."""
+    job = wait_for(lambda: (lambda j: j if j is not None and j.state in (
+        "scheduled", "retrying") else None)(store.get_job(job_id)),
+        message=f"job {job_id} to wait for its run_at")
+    return job.run_at
+
+
+@pytest.mark.parametrize("skew", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_a_worker_whose_clock_is_off_runs_jobs_when_they_are_due_by_the_server(
+        shared, skew, make_worker, record_file):
+    settings, store = shared
+    # Given a job due in a minute and one due in a second, by the server's clock
+    later = jobs.record_run.schedule(args=("later",), delay=60)
+    soon = jobs.record_run.schedule(args=("soon",), delay=1)
+    # When a worker whose clock is SKEW seconds off takes them
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-b",
+                TEST_RECORD_FILE=str(record_file), **skewed_clock(skew))
+    # Then the one due in a second runs then (a host behind would hold it SKEW late)
+    wait_for(lambda: any(r.startswith("soon ") for r in read_records(record_file)),
+             message="the job due in a second to run")
+    assert store.get_job(soon.id).started_at >= store.get_job(soon.id).run_at
+    # and the one due in a minute does not (a host ahead would start it SKEW early)
+    _beats(store, "host-b", 3)
+    assert [r.split()[0] for r in read_records(record_file)] == ["soon"]
+    assert store.get_job(later.id).state == "scheduled"
+
+
+@pytest.mark.parametrize("task", ["retry_delay", "Retry(delay)"])
+@pytest.mark.parametrize("skew", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_a_worker_whose_clock_is_off_writes_retries_due_by_the_server(
+        shared, skew, task, make_worker, record_file):
+    settings, store = shared
+    # Given a worker whose clock is SKEW seconds off
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-b",
+                TEST_RECORD_FILE=str(record_file), **skewed_clock(skew))
+    # When a job fails there and asks to run again in 30 s (retry_delay) or 60 s (Retry)
+    call, delay = {"retry_delay": (jobs.fails_with_a_long_backoff, 30.0),
+                   "Retry(delay)": (jobs.asks_a_later_retry, 60.0)}[task]
+    result = call("x")
+    before = time.time()
+    # Then it waits that long by the server's clock, not SKEW more or less
+    run_at = _waiting(store, result.id)
+    assert before - 5 + delay <= run_at <= time.time() + delay
+    _beats(store, "host-b", 3)
+    assert len(read_records(record_file)) == 1
+
+
+_PRODUCE = """
+import sys
+from pathlib import Path
+from runner.config import load_settings
+from runner.registry import configure
+configure(load_settings(Path(sys.argv[1]), environ={}))
+from tests import jobs
+print(jobs.record_run.schedule(args=("later",), delay=60).id)
+print(jobs.record_run("now").id)
+"""
+
+
+@pytest.mark.parametrize("skew", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_a_producer_whose_clock_is_off_writes_jobs_due_by_the_server(
+        shared, skew, make_worker, record_file):
+    settings, store = shared
+    # Given a worker whose clock is right
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-a",
+                TEST_RECORD_FILE=str(record_file))
+    # When a script on a host whose clock is SKEW off enqueues a job due in a minute
+    # and one due now
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    before = time.time()
+    produced = subprocess.run([sys.executable, "-c", _PRODUCE, str(settings)],
+                              capture_output=True, text=True, timeout=60,
+                              env={**env, **skewed_clock(skew)})
+    assert produced.returncode == 0, produced.stderr
+    later, _ = produced.stdout.split()
+    # Then the one due now runs at once (SKEW late if the script's clock were trusted)
+    wait_for(lambda: any(r.startswith("now ") for r in read_records(record_file)),
+             message="the job due now to run")
+    # and the other waits its minute by the server's clock
+    assert before + 55 <= store.get_job(later).run_at <= time.time() + 60
+    _beats(store, "host-a", 3)
+    assert [r.split()[0] for r in read_records(record_file)] == ["now"]
+

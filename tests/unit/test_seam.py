@@ -19,7 +19,7 @@ NEUTRAL = {
     "runner.store.job_rows", "runner.store.rows", "runner.store.event_rows",
     "runner.store.schedule_rows", "runner.store.views", "runner.store.owners",
     "runner.store.job_storage", "runner.store.kvstore", "runner.store.outcomes",
-    "runner.store.backpressure",
+    "runner.store.backpressure", "runner.store.server_clock",
     # The parts of the Store protocol, one per concern.
     "runner.store.handle", "runner.store.job_machine", "runner.store.flow_control",
     "runner.store.worker_presence", "runner.store.schedule_store", "runner.store.event_store",

@@ -1,0 +1,120 @@
+"""Times other hosts judge are written and judged by the server's clock.
+
+A host whose clock is off (``SkewedClock``) writes ``run_at`` and claims by the
+server's clock through the job storage; a SQLite file keeps its host's clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from runner.config import Settings, WorkerSection
+from runner.store.job_rows import NewJob
+from runner.store.job_storage import JobStorage
+from runner.store.server_clock import ServerClock
+from tests.redis_support import fresh_store
+from tests.unit.test_clock_drift import SkewedClock
+
+
+class CountedReads:
+    """A store's clock, counting the reads (``fails``: unreachable)."""
+
+    def __init__(self, store: object) -> None:
+        self.store, self.reads, self.fails = store, 0, False
+
+    def server_time(self) -> float | None:
+        self.reads += 1
+        if self.fails:
+            raise ConnectionError("server gone")
+        return self.store.server_time()  # type: ignore[attr-defined]
+
+
+def _job(ident: str, run_at: float) -> NewJob:
+    return NewJob(ident, "tests.jobs.noop", "default", 0, b"x", None, 1, run_at)
+
+
+@pytest.fixture
+def redis_store() -> Iterator[object]:
+    with fresh_store() as store:
+        yield store
+
+
+def test_a_process_reads_the_servers_clock_once(redis_store):
+    reads, clock = CountedReads(redis_store), SkewedClock()
+    clock.skew = 120.0
+    server = ServerClock(reads, clock=clock)  # type: ignore[arg-type]
+    assert server.offset == pytest.approx(120.0, abs=1.0)
+    assert server.now() == pytest.approx(time.time(), abs=1.0)
+    assert server.to_server(1000.0 + server.offset) == pytest.approx(1000.0)
+    assert server.to_local(1000.0) == pytest.approx(1000.0 + server.offset)
+    assert reads.reads == 1
+
+
+def test_clocks_that_agree_within_the_reading_are_not_corrected(redis_store):
+    server = ServerClock(redis_store)  # the test server runs on this host, on its clock
+    assert server.offset == 0.0
+    jobs = [_job("a", 5.0)]
+    assert server.jobs(jobs) is jobs  # nothing to copy
+
+
+def test_an_unreachable_server_is_read_again_at_the_next_write(redis_store):
+    reads, clock = CountedReads(redis_store), SkewedClock()
+    clock.skew, reads.fails = -120.0, True
+    server = ServerClock(reads, clock=clock)  # type: ignore[arg-type]
+    assert server.offset == 0.0
+    reads.fails = False
+    assert server.offset == pytest.approx(-120.0, abs=1.0)
+    assert reads.reads == 2
+
+
+def test_a_workers_own_measurement_replaces_the_reading(redis_store):
+    reads = CountedReads(redis_store)
+    server = ServerClock(reads)  # type: ignore[arg-type]
+    server.set(-30.0, 0.01)
+    assert server.offset == -30.0
+    server.set(0.004, 0.01)  # within the reading's error: none
+    assert server.offset == 0.0
+    server.set(None, 0.0)  # SQLite: nothing measured
+    assert server.offset == 0.0
+    assert reads.reads == 0
+
+
+def test_new_jobs_are_copied_with_the_servers_run_at():
+    server = ServerClock(None)  # type: ignore[arg-type]
+    server.set(120.0, 0.0)
+    mine = [_job("a", 1120.0), _job("b", 1180.0)]
+    written = server.jobs(mine)
+    assert [j.run_at for j in written] == [1000.0, 1060.0]
+    assert [j.run_at for j in mine] == [1120.0, 1180.0]  # a write tried again shifts once
+
+
+def test_a_sqlite_file_keeps_this_hosts_clock(tmp_path):
+    settings = Settings(runner=replace(Settings().runner, database=str(tmp_path / "jobs.db")))
+    storage = JobStorage(settings=settings)
+    assert storage.clock.offset == 0.0
+    storage.store.close()
+
+
+@pytest.mark.parametrize("skew", [120.0, -120.0], ids=["ahead", "behind"])
+def test_a_skewed_host_enqueues_and_claims_by_the_servers_clock(redis_store, skew):
+    settings = Settings(worker=replace(WorkerSection(), queue_type="redis", queue_size=0))
+    storage = JobStorage(settings=settings, store=redis_store)  # type: ignore[arg-type]
+    clock = SkewedClock()
+    clock.skew = skew
+    storage.clock = ServerClock(redis_store, clock=clock)  # type: ignore[arg-type]
+    storage.start_consuming("host-b:1:1")
+    try:
+        here = clock()  # what time.time() reads on that host
+        # A job due in a minute and one due now, by that host's clock
+        storage.insert_jobs([_job("later", here + 60), _job("now", here)])
+        later = redis_store.get_job("later")  # type: ignore[attr-defined]
+        assert later.run_at == pytest.approx(time.time() + 60, abs=2.0)
+        # are due in a minute and now by the server's: whoever claims
+        assert [c.id for c in storage.claim_due(5)] == ["now"]
+    finally:
+        storage.stop_consuming()
+
