@@ -23,6 +23,7 @@ from runner.scheduling.definitions import ScheduleDef, effective_schedules, pars
 from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
 from runner.store.backend import Store
 from runner.store.schedule_rows import RunRow, ScheduleRow
+from runner.store.server_clock import ServerClock
 
 
 def list_schedules(*, huey: RunnerHuey | None = None,
@@ -67,7 +68,7 @@ def resume_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store |
         ScheduleNotFound: no such schedule.
     """
     row = _require(name, huey, store)
-    at = time.time() if now is None else now
+    at = _server_now(huey, store) if now is None else now
     upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
     _store(huey, store).set_paused(name, False, now=at, next_fire_at=upcoming.timestamp())
 
@@ -106,10 +107,10 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store 
         raise ScheduleNotFound(f"schedule {name!r} is not defined in this process; import the "
                                "module that defines it ([runner] imports)")
     _require(name, instance, None)
-    at = time.time() if now is None else now
-    job = new_run_job(instance, definition, run_at=at)
     jobs = instance.jobs
     assert jobs is not None
+    at = jobs.clock.now() if now is None else now
+    job = new_run_job(instance, definition, run_at=at)
     jobs.store.record_manual_run(name, job, now=at,
                                  queue_size=instance.settings.worker.queue_size)
     jobs.wake()
@@ -133,6 +134,16 @@ def _store(huey: RunnerHuey | None, store: Store | None) -> Store:
     return jobs.store
 
 
+def _server_now(huey: RunnerHuey | None, store: Store | None) -> float:
+    """Now by the database server's clock, which the schedulers of every host judge
+    fire times by (one read of it for a store handed in)."""
+    if store is not None:
+        return ServerClock(store).now()
+    jobs = (huey or get_huey()).jobs
+    assert jobs is not None, "schedules need a database (not immediate mode)"
+    return jobs.clock.now()
+
+
 def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
     definition = registry.get(name)
     if definition is None:
@@ -151,7 +162,7 @@ def _require(name: str, huey: RunnerHuey | None, store: Store | None) -> Schedul
     if definition is None:
         known = ", ".join(r.name for r in target.list_schedules()) or "none"
         raise ScheduleNotFound(f"no schedule named {name!r} (known: {known})")
-    now = time.time()
+    now = _server_now(huey, store)
     target.ensure_schedule(sync_item(definition, now), now=now)
     row = target.get_schedule(name)
     assert row is not None

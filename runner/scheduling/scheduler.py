@@ -70,7 +70,10 @@ class Scheduler:
         huey: the runner whose database and task registry are used.
         settings: for ``[schedules.NAME]`` overrides and the default time zone.
         definitions: schedules to serve (default: every ``@scheduled_task``).
-        clock: wall-clock source (epoch seconds); tests inject their own.
+        clock: wall-clock source (epoch seconds); tests inject their own. By default the
+            database server's clock (see :mod:`runner.store.server_clock`): a slot's fire
+            time is one row every host's scheduler judges, so one whose clock is off
+            fires neither early nor late.
         check_interval: longest sleep between looks for changes by other processes.
 
     Raises:
@@ -79,12 +82,13 @@ class Scheduler:
 
     def __init__(self, huey: RunnerHuey, settings: Settings, *,
                  definitions: Iterable[ScheduleDef] | None = None,
-                 clock: Callable[[], float] = time.time, check_interval: float = 0.25) -> None:
+                 clock: Callable[[], float] | None = None,
+                 check_interval: float = 0.25) -> None:
         self.huey = huey
         self.settings = settings
         self.schedules = {d.name: d for d in effective_schedules(settings, definitions)}
         _check_arguments_serialize(self.schedules.values(), settings.runner.serializer)
-        self.clock = clock
+        self.clock = clock if clock is not None else self._server_now
         self.check_interval = check_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,6 +106,10 @@ class Scheduler:
         jobs = self.huey.jobs
         assert jobs is not None, "the scheduler needs a database (not immediate mode)"
         return jobs.store
+
+    def _server_now(self) -> float:
+        jobs = self.huey.jobs
+        return time.time() if jobs is None else jobs.clock.now()
 
     # -- the work --------------------------------------------------------------
 

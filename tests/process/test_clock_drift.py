@@ -219,3 +219,19 @@ def test_a_producer_whose_clock_is_off_writes_jobs_due_by_the_server(
     _beats(store, "host-a", 3)
     assert [r.split()[0] for r in read_records(record_file)] == ["now"]
 
+
+@pytest.mark.parametrize("skew", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_a_scheduler_whose_clock_is_off_fires_slots_when_they_are_due_by_the_server(
+        shared, skew, make_worker):
+    settings, store = shared
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "tests.sched_jobs"]'))
+    # Given a scheduler on a host whose clock is SKEW seconds off
+    make_worker("--scheduler-only", settings=settings, RUNNER_NODE_NAME="host-b",
+                **skewed_clock(skew))
+    # When it fires a schedule of every second
+    runs = wait_for(lambda: [r for r in store.schedule_runs("every_second", limit=10)
+                             if not r.manual], message="a slot to fire")
+    # Then each slot fired when it was due by the server's clock, not SKEW early or late
+    seen = time.time()
+    assert all(seen - 5 <= r.slot <= seen + 1 for r in runs), [r.slot - seen for r in runs]
