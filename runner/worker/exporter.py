@@ -6,7 +6,9 @@ adds the database-wide series (counters, backlog) to its ``/metrics``, the
 others serve only their own. When the holder stops or dies its lease runs out
 (three intervals) and another worker takes over, so the figures never come
 from two places at once, and never from none while a worker with a listener
-runs.
+runs. The lease's end is written and judged by the database server's clock
+(``clock``): a host ahead would hold it past its end, one behind would leave
+it to be taken while it still renews it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from runner.store.backend import Store
 
@@ -26,8 +29,10 @@ LEASE = "metrics-exporter"
 class ExporterElection:
     """A thread renewing the lease; :attr:`elected` says whether we hold it now."""
 
-    def __init__(self, store: Store, owner: str, interval: float) -> None:
+    def __init__(self, store: Store, owner: str, interval: float, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.clock = clock
         self.owner = owner
         self.interval = interval
         self.ttl = 3 * interval
@@ -49,7 +54,7 @@ class ExporterElection:
         while True:
             began = time.monotonic()
             try:
-                held = self.store.take_lease(LEASE, self.owner, self.ttl)
+                held = self.store.take_lease(LEASE, self.owner, self.ttl, now=self.clock())
                 # Stop claiming a little before the lease others see runs out.
                 self._until = began + self.ttl - self.interval if held else 0.0
             except Exception as exc:

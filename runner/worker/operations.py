@@ -101,7 +101,8 @@ class Operations:
             host, port = parse_listen(listen, self.settings)
             if metrics_settings(self.settings).database == "elected":
                 self.election = ExporterElection(self.storage.store, self.owner,
-                                                 self.settings.worker.heartbeat_interval)
+                                                 self.settings.worker.heartbeat_interval,
+                                                 clock=self.storage.clock.now)
                 self.election.start()
             self.server = MetricsServer(self.storage.store, host, port, self.health,
                                         self.metrics_text)

@@ -139,6 +139,23 @@ def test_health_names_a_worker_whose_clock_is_off_and_ages_its_heartbeat_by_the_
                                          "the server's (limit 15.0s)")
 
 
+def test_the_scrape_counts_workers_by_the_age_of_their_heartbeat_on_the_servers_clock(
+        store):
+    # One worker 120 s behind the server beat 2 s ago by the server's clock (T0), one
+    # 120 s ahead 20 s ago: only the first is fresh at a 15 s limit, whatever they wrote.
+    store.register(OWNER, concurrency=1, queues=(), clock_offset=-120.0, now=T0 - 122.0)
+    assert store.read_snapshot(now=T0, heartbeat_limit=15.0).workers == 1
+    store.register("worker-host-b:2:1", concurrency=1, queues=(), clock_offset=120.0,
+                   now=T0 + 100.0)
+    assert store.read_snapshot(now=T0, heartbeat_limit=15.0).workers == 1
+
+
+def test_a_scrape_without_a_time_reads_the_servers_clock(store):
+    before = time.time()
+    at = store.read_snapshot().at
+    assert before - 1 <= at <= time.time() + 1  # the test servers run on this host
+
+
 # -- wake-ups ----------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from runner.config import Settings, WorkerSection
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.server_clock import ServerClock
+from tests.conftest import wait_for
 from tests.redis_support import fresh_store
 from tests.unit.test_clock_drift import SkewedClock
 
@@ -118,3 +119,33 @@ def test_a_skewed_host_enqueues_and_claims_by_the_servers_clock(redis_store, ske
     finally:
         storage.stop_consuming()
 
+
+def _clock_of(store: object, skew: float) -> ServerClock:
+    local = SkewedClock()
+    local.skew = skew
+    return ServerClock(store, clock=local)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("holder, other", [(-120.0, 120.0), (120.0, -120.0)],
+                         ids=["holder-behind", "holder-ahead"])
+def test_the_exporters_lease_is_held_by_the_servers_clock(redis_store, holder, other):
+    from runner.worker.exporter import ExporterElection
+
+    # Given the exporter's lease held by a host whose clock is off one way
+    first = ExporterElection(redis_store, "host-a:1:1", 0.1,  # type: ignore[arg-type]
+                             clock=_clock_of(redis_store, holder).now)
+    second = ExporterElection(redis_store, "host-b:1:1", 0.1,  # type: ignore[arg-type]
+                              clock=_clock_of(redis_store, other).now)
+    first.start()
+    try:
+        wait_for(lambda: first.elected, message="the first host to take the lease")
+        # When a host whose clock is off the other way tries many times
+        second.start()
+        wait_for(lambda: second.passes >= 5, message="the second host's tries")
+        # Then the lease stays with the first while it renews it
+        assert first.elected and not second.elected
+        first.stop()  # and passes on when it stops
+        wait_for(lambda: second.elected, message="the second host to take over")
+    finally:
+        first.stop()
+        second.stop()

@@ -5,11 +5,10 @@ Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.m
 
 from __future__ import annotations
 
-import time
-
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.flow_control import list_pauses, read_backpressure
 from runner.store.postgres.lookup import SCHEDULE_ACTIVE
+from runner.store.postgres.worker_presence import server_now
 from runner.store.states import (
     DEAD_SQL,
     EXECUTING_SQL,
@@ -67,7 +66,9 @@ class PostgresScrape:
                       heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
         """The database-wide snapshot a scrape reads (bounded by tasks x queues)."""
         db = self.db
-        at = time.time() if now is None else now
+        # Waiting ages and heartbeats are measured against times every host wrote by
+        # the server's clock, or corrected to it: the scraping host's may be off.
+        at = server_now(db) if now is None else now
         totals = read_totals(db)
         running = dict(db.query(
             "SELECT queue, count(*) FROM (SELECT queue FROM runner_job "
@@ -82,8 +83,10 @@ class PostgresScrape:
             age = max(0.0, at - oldest) if oldest is not None and oldest <= at else 0.0
             queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
         dead = _capped_count(db, f"SELECT 1 FROM runner_job WHERE state = {DEAD_SQL}", ())
+        # A heartbeat is written by its worker's clock: aged by the server's.
         (workers,) = db.query(f"SELECT count(*) FROM runner_worker WHERE state = {RUNNING_SQL} "
-                              "AND heartbeat_at >= %s", (at - heartbeat_limit,))[0]
+                              "AND heartbeat_at - coalesce(clock_offset, 0) >= %s",
+                              (at - heartbeat_limit,))[0]
         lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
             f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
         paused = {p.name: p.paused for p in list_pauses(db) if p.kind == "queue"}

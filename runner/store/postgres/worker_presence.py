@@ -33,6 +33,12 @@ from runner.store.states import JobState, WorkerState, sql_is
 _RUNNING = sql_is(WorkerState.RUNNING)
 
 
+def server_now(db: PgDatabase) -> float:
+    """The server's clock; ``clock_timestamp()``, not ``now()``, which is the start of
+    the transaction."""
+    return float(db.query("SELECT extract(epoch FROM clock_timestamp())::float8")[0][0])
+
+
 class PostgresWorkers:
     """:class:`runner.store.worker_presence.WorkersStore` on a PostgreSQL database."""
 
@@ -42,9 +48,7 @@ class PostgresWorkers:
         return attempts.AttemptLog(self.db, owner)
 
     def server_time(self) -> float | None:
-        """The server's clock; ``clock_timestamp()``, not ``now()``, which is the start of
-        the transaction."""
-        return float(self.db.query("SELECT extract(epoch FROM clock_timestamp())::float8")[0][0])
+        return server_now(self.db)
 
     def register(self, owner: str, *, concurrency: int, queues: tuple[str, ...],
                  clock_offset: float | None = None, now: float | None = None) -> None:

@@ -6,11 +6,9 @@ Lifetime totals per task and queue are the ``totals`` hash the scripts add to (s
 
 from __future__ import annotations
 
-import time
-
-from runner.store.redis.codec import US, decoded, integer, number
+from runner.store.redis.codec import US, decoded, integer, number, text
 from runner.store.redis.job_index import JobIndex
-from runner.store.states import JobState
+from runner.store.states import JobState, WorkerState
 from runner.store.views import BUCKETS, DatabaseSnapshot, QueueGauges, TaskTotals
 
 
@@ -19,7 +17,13 @@ class RedisScrape(JobIndex):
 
     def read_snapshot(self, *, now: float | None = None,
                       heartbeat_limit: float = 15.0) -> DatabaseSnapshot:
-        at = time.time() if now is None else now
+        # Waiting ages and heartbeats are measured against times every host wrote by
+        # the server's clock, or corrected to it: the scraping host's may be off.
+        if now is None:
+            seconds, micros = self.r.time()
+            at = seconds + micros / 1e6
+        else:
+            at = now
         running = self.running_per_queue()
         totals = self.read_totals()
         queues = []
@@ -32,12 +36,23 @@ class RedisScrape(JobIndex):
             age = max(0.0, at - first[0][1]) if first and first[0][1] <= at else 0.0
             queues.append(QueueGauges(queue, due, later, int(running.get(queue, 0)), age))
         dead = self.count_in_state(JobState.DEAD)
-        workers = len(self.live_worker_ids(at, heartbeat_limit))
+        workers = self._fresh_workers(at, heartbeat_limit)
         lags = {name: max(0.0, at - t) if t is not None else 0.0
                 for name, t in self.active_schedule_fires()}
         paused = {p.name: p.paused for p in self.list_pauses() if p.kind == "queue"}
         return DatabaseSnapshot(at, totals, queues, dead, workers, lags,
                                 self.backpressure_totals(), paused)
+
+    def _fresh_workers(self, now: float, limit: float) -> int:
+        """Running workers whose last heartbeat, written by their own clock, is at most
+        ``limit`` old by the server's (every registered worker is read: they are few)."""
+        beats = self.r.zrange(self.k("workers"), 0, -1, withscores=True)
+        pipe = self.r.pipeline(transaction=False)
+        for owner, _ in beats:
+            pipe.hmget(self.k("worker", owner.decode()), "state", "clock_offset")
+        return sum(1 for (_, beat), (state, offset) in zip(beats, pipe.execute(), strict=True)
+                   if text(state) == WorkerState.RUNNING.value
+                   and beat - (number(offset) or 0.0) >= now - limit)
 
     def read_totals(self) -> list[TaskTotals]:
         """Every (task, queue)'s lifetime counters: one read of a hash as small as the tasks."""

@@ -45,7 +45,8 @@ def read_database(db: Database, *, now: float | None = None,
     dead = _capped_count(db, "SELECT 1 FROM runner_job INDEXED BY runner_job_state_created "
                              f"WHERE state = {DEAD_SQL} AND {NOT_WAITING}", ())
     (workers,) = db.query(f"SELECT count(*) FROM runner_worker WHERE state = "
-                          f"{sql_is(WorkerState.RUNNING)} AND heartbeat_at >= ?",
+                          f"{sql_is(WorkerState.RUNNING)} "
+                          "AND heartbeat_at - coalesce(clock_offset, 0) >= ?",
                           (at - heartbeat_limit,))[0]
     lags = {str(n): max(0.0, at - float(t)) if t is not None else 0.0 for n, t in db.query(
         f"SELECT name, next_fire_at FROM runner_schedule WHERE {SCHEDULE_ACTIVE}")}
