@@ -37,6 +37,7 @@ from runner.scheduling.control import (
 from runner.sections import QUEUE_NAME
 from runner.store.backend import Store
 from runner.store.rows import JobFilter
+from runner.store.server_clock import ServerClock
 from runner.store.states import (
     CANCELLABLE,
     DISCARDABLE,
@@ -54,12 +55,18 @@ BULK_CHUNK = 500
 BULK_VERBS = {"retry": RETRYABLE, "discard": DISCARDABLE, "cancel": CANCELLABLE}
 
 
+def _server_now(store: Store, now: float | None) -> float:
+    """``now``, else the server's time: a retried job is due then for every host's
+    claims, and this host's clock may be off (one read of the server's clock)."""
+    return ServerClock(store).now() if now is None else now
+
+
 def retry_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Make jobs waiting again, due now, for one more attempt; returns how many.
 
     Dead, cancelled, retrying and completed jobs can be retried; others are left alone.
     """
-    changed = store.retry_jobs(job_ids, now=time.time() if now is None else now)
+    changed = store.retry_jobs(job_ids, now=_server_now(store, now))
     if changed:
         store.wakeup()
     return changed
@@ -67,7 +74,7 @@ def retry_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None
 
 def discard_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Mark waiting or dead jobs cancelled ("discarded"); returns how many."""
-    changed = store.discard_jobs(job_ids, now=time.time() if now is None else now)
+    changed = store.discard_jobs(job_ids, now=_server_now(store, now))
     if changed:
         store.made_room()  # producers blocked at a full queue may go on
     return changed
@@ -75,7 +82,7 @@ def discard_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = No
 
 def cancel_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
     """Cancel jobs that have not started; returns how many."""
-    changed = store.cancel_jobs(job_ids, now=time.time() if now is None else now)
+    changed = store.cancel_jobs(job_ids, now=_server_now(store, now))
     if changed:
         store.made_room()
     return changed
@@ -253,7 +260,7 @@ def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
     A job that changed state since the count (a worker took it) is left alone,
     and so is every job added after it.
     """
-    at = time.time() if now is None else now
+    at = _server_now(store, now)
     total = store.run_bulk(plan.verb, plan.filters, plan.states,
                                    up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
     if total and plan.verb == "retry":

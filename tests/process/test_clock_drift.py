@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from runner import control
 from runner.config import load_settings
 from runner.eta import to_eta
 from runner.registry import configure, get_huey
 from runner.runner_huey import RunnerHuey
 from runner.store.backend import Store
+from runner.store.rows import JobFilter
 from tests import jobs
 from tests.clock_support import skewed_clock
 from tests.conftest import ROOT, read_records, wait_for
@@ -97,11 +99,11 @@ def test_a_running_job_is_not_run_again_because_a_hosts_clock_is_off(
     assert read_records(record_file) == ["run"]
 
 
-def _cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(settings: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
     return subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), *args],
                           capture_output=True, text=True, timeout=60,
-                          env={**env, "PYTHONPATH": str(ROOT)})
+                          env={**env, "PYTHONPATH": str(ROOT), **extra})
 
 
 def test_a_worker_whose_clock_runs_ahead_is_warned_and_fails_health(shared, make_worker):
@@ -186,6 +188,7 @@ def test_a_worker_whose_clock_is_off_writes_retries_due_by_the_server(
 _PRODUCE = """
 import sys
 from pathlib import Path
+from runner import control
 from runner.config import load_settings
 from runner.registry import configure
 configure(load_settings(Path(sys.argv[1]), environ={}))
@@ -235,3 +238,22 @@ def test_a_scheduler_whose_clock_is_off_fires_slots_when_they_are_due_by_the_ser
     # Then each slot fired when it was due by the server's clock, not SKEW early or late
     seen = time.time()
     assert all(seen - 5 <= r.slot <= seen + 1 for r in runs), [r.slot - seen for r in runs]
+
+
+@pytest.mark.parametrize("skew", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_the_cli_on_a_host_whose_clock_is_off_writes_due_times_by_the_server(shared, skew):
+    settings, store = shared
+    # When the CLI of a host whose clock is SKEW off enqueues a job to run in a minute
+    before = time.time()
+    enqueued = _cli(settings, "enqueue", "record_run", "--args", '["later"]',
+                    "--delay", "60", **skewed_clock(skew))
+    assert enqueued.returncode == 0, enqueued.stderr
+    [job] = store.list_jobs(JobFilter())
+    # Then it is due in a minute by the server's clock
+    assert before + 55 <= job.run_at <= time.time() + 60
+    # and once cancelled and retried there, it is due at once, not SKEW early or late
+    control.cancel_jobs(store, [job.id])
+    before = time.time()
+    retried = _cli(settings, "retry", job.id, **skewed_clock(skew))
+    assert retried.returncode == 0, retried.stderr
+    assert before - 5 <= store.get_job(job.id).run_at <= time.time()
