@@ -8,7 +8,6 @@ dashboard's own reads).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from runner.clock_drift import drift_limit, server_age
@@ -26,6 +25,7 @@ from runner.readmodel.health import (
 )
 from runner.readmodel.metrics import schedule_lags
 from runner.store.backend import Store
+from runner.store.server_clock import ServerClock
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,9 @@ def health_limits(settings: Settings | None) -> HealthLimits:
 def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
                    ) -> HealthReport:
     """``ok``, or the first reason the runner is unhealthy."""
-    at = time.time() if now is None else now
+    # Heartbeats are aged, and waiting jobs and schedule slots timed, by the server's
+    # clock: the host asking may be off it.
+    at = ServerClock(store).now() if now is None else now
     workers = store.list_workers()
     fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
                 default=None)

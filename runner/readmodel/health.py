@@ -19,7 +19,6 @@ the disk and says "disk full" rather than "heartbeat is stale".
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -31,6 +30,7 @@ from runner.readmodel.metrics import schedule_lags
 from runner.sections import HealthSection
 from runner.store.backend import Store
 from runner.store.rows import WorkerRow
+from runner.store.server_clock import ServerClock
 
 #: Worker status prefix that the resource guard writes while claims are held.
 PAUSED_PREFIX = "paused:"
@@ -164,7 +164,9 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
     the disk (free space, then a rolled-back write), which tells a full disk
     from a dead worker.
     """
-    at = time.time() if now is None else now
+    # Heartbeats are aged, and waiting jobs and schedule slots timed, by the server's
+    # clock: the host asking may be off it.
+    at = ServerClock(store).now() if now is None else now
     try:
         problem = check_database(store) if quick_check else None
         workers = store.list_workers()

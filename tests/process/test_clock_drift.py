@@ -257,3 +257,16 @@ def test_the_cli_on_a_host_whose_clock_is_off_writes_due_times_by_the_server(sha
     retried = _cli(settings, "retry", job.id, **skewed_clock(skew))
     assert retried.returncode == 0, retried.stderr
     assert before - 5 <= store.get_job(job.id).run_at <= time.time()
+
+
+def test_health_asked_on_a_host_whose_clock_runs_ahead_ages_heartbeats_by_the_server(
+        shared, make_worker):
+    settings, store = shared
+    # Given a worker on a host whose clock is right
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-a")
+    wait_for(lambda: any(w.clock_offset is not None for w in store.list_workers()),
+             message="host-a to measure its clock")
+    # When a host whose clock runs SKEW ahead asks about health
+    health = _cli(settings, "health", **skewed_clock(SKEW))
+    # Then the worker's heartbeat is fresh, as the server's clock tells
+    assert (health.returncode, health.stdout.strip()) == (0, "ok")
