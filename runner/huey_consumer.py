@@ -259,6 +259,14 @@ class HueyConsumer:
         logger.info("job %s (%s) retries in %.2fs, %s retries left", task.id,
                     task.wrapper.task_name, run_at - time.time(), task.retries)
 
+    def _get_timestamp(self) -> datetime.datetime:
+        jobs = self.jobs
+        if jobs is None:
+            return super()._get_timestamp()  # type: ignore[misc]
+        # What huey judges by it (a job's expiry, a revocation's end) other hosts wrote,
+        # by the server's clock.
+        return to_eta(jobs.clock.now())
+
     def ready_to_run(self, task: Any, timestamp: datetime.datetime | None = None) -> bool:
         attempt: Attempt | None = getattr(_local, "attempt", None)
         if attempt is not None and attempt.claimed.id == getattr(task, "id", None):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import logging
 import threading
 import time
@@ -219,7 +220,7 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         prototype = wrapper.task_class((), {}, id=ids[0])
         wrapper.prepare(prototype)
         if prototype.expires:
-            prototype.resolve_expires(self.utc)
+            self._resolve_expires(prototype)
         serializer = self.serializer
         new = map_jobs(wrapper, prototype, self._registry.create_message(prototype), calls,
                        ids, message_encoder(serializer), serializer.serialize)
@@ -231,11 +232,31 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         receivers = self._signal.receivers
         return bool(receivers.get(signal) or receivers.get("any"))
 
+    def _on_server_clock(self, moment: datetime.datetime | None) -> datetime.datetime | None:
+        """A moment of this host's clock as the server's: workers of every host judge an
+        expiry or a revocation's end by the server's clock (see ``_get_timestamp``)."""
+        if not isinstance(moment, datetime.datetime):
+            return moment  # None, or what huey refuses with its own message
+        jobs = self.jobs
+        offset = jobs.clock.offset if jobs is not None else 0.0
+        return moment - datetime.timedelta(seconds=offset) if offset else moment
+
+    def _resolve_expires(self, task: Task) -> None:
+        task.resolve_expires(self.utc)
+        task.expires_resolved = self._on_server_clock(task.expires_resolved)
+
+    def revoke(self, task: Any, revoke_until: Any = None, revoke_once: bool = False) -> None:
+        super().revoke(task, self._on_server_clock(revoke_until), revoke_once)
+
+    def revoke_all(self, task_class: Any, revoke_until: Any = None,
+                   revoke_once: bool = False) -> None:
+        super().revoke_all(task_class, self._on_server_clock(revoke_until), revoke_once)
+
     def new_job(self, task: RunnerTask) -> NewJob:
         """The row for a task: options resolved, arguments checked to serialize."""
         task.wrapper.prepare(task)
         if task.expires:
-            task.resolve_expires(self.utc)
+            self._resolve_expires(task)
         data = self.serialize_checked(task)
         flow = task.wrapper.flow
         unique = task.wrapper.unique

@@ -270,3 +270,34 @@ def test_health_asked_on_a_host_whose_clock_runs_ahead_ages_heartbeats_by_the_se
     health = _cli(settings, "health", **skewed_clock(SKEW))
     # Then the worker's heartbeat is fresh, as the server's clock tells
     assert (health.returncode, health.stdout.strip()) == (0, "ok")
+
+
+_PRODUCE_EXPIRING = """
+import sys
+from pathlib import Path
+from runner.config import load_settings
+from runner.registry import configure
+configure(load_settings(Path(sys.argv[1]), environ={}))
+from tests import jobs
+print(jobs.record_run.schedule(args=("fresh",), delay=1, expires=60).id)
+"""
+
+
+@pytest.mark.parametrize("where", ["producer behind", "worker ahead"])
+def test_a_job_expires_by_the_servers_clock_whichever_host_is_off(
+        shared, where, make_worker, record_file):
+    settings, _ = shared
+    # Given a job that expires in a minute, enqueued by a host whose clock runs SKEW
+    # behind (else it would be stale at once), or taken by a worker SKEW ahead (else
+    # it would look stale there)
+    producer, worker = {"producer behind": (-SKEW, 0.0), "worker ahead": (0.0, SKEW)}[where]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    produced = subprocess.run([sys.executable, "-c", _PRODUCE_EXPIRING, str(settings)],
+                              capture_output=True, text=True, timeout=60,
+                              env={**env, **skewed_clock(producer)})
+    assert produced.returncode == 0, produced.stderr
+    make_worker(settings=settings, RUNNER_NODE_NAME="host-b",
+                TEST_RECORD_FILE=str(record_file), **skewed_clock(worker))
+    # Then it runs: it is not stale by the server's clock
+    wait_for(lambda: read_records(record_file), message="the job to run")
+    assert read_records(record_file)[0].startswith("fresh ")

@@ -6,6 +6,7 @@ server's clock through the job storage; a SQLite file keeps its host's clock.
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -149,3 +150,22 @@ def test_the_exporters_lease_is_held_by_the_servers_clock(redis_store, holder, o
     finally:
         first.stop()
         second.stop()
+
+
+def test_huey_writes_and_judges_expiries_and_revocations_by_the_servers_clock(huey):
+    from tests import jobs
+
+    huey.jobs.clock.set(120.0, 0.0)  # this host runs two minutes ahead of the server
+    # A revocation's end given by this host's clock is stored as the server's
+    until = datetime.datetime(2030, 1, 1, 12, 0)
+    huey.revoke_by_id("some-job", revoke_until=until)
+    stored, _ = huey.serializer.deserialize(huey.storage.peek_data("r:some-job"))
+    assert stored == until - datetime.timedelta(minutes=2)
+    # and so is an expiry, made from this host's now
+    task = jobs.noop.s(expires=60)
+    huey.new_job(task)
+    here = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    server_now = here - datetime.timedelta(minutes=2)
+    assert abs((task.expires_resolved - server_now).total_seconds() - 60) < 5
+    # and huey's now, which judges both, is the server's
+    assert abs((huey._get_timestamp() - server_now).total_seconds()) < 5
