@@ -34,9 +34,9 @@ logger = logging.getLogger(__name__)
 class ServerClock:
     """This host's clock corrected by its offset from the store server's."""
 
-    def __init__(self, store: WorkersStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: WorkersStore, *, clock: Callable[[], float] | None = None) -> None:
         self._store = store
-        self._clock = clock
+        self._clock = clock if clock is not None else _this_hosts_clock
         self._offset: float | None = None  # None: not read yet
         self._lock = threading.Lock()
 
@@ -88,3 +88,9 @@ class ServerClock:
                                                                            received)
             self._offset = clock_drift.settled(offset, (received - sent) / 2)
             return self._offset
+
+
+def _this_hosts_clock() -> float:
+    # time.time looked up at each call, not bound once: a clock set in its place later
+    # (a test's fixed time) is the one read.
+    return time.time()
