@@ -62,6 +62,12 @@ def nothing_to_recover(dead: Collection[str], idle: Collection[str],
         expires is not None and expires < now for expires in expiries)
 
 
+def cancelled_while_running(by: str) -> str:
+    """The reason of an attempt stopped at ``by``'s request, worded as the worker words its
+    own (:meth:`runner.execution.Interrupt.message`)."""
+    return f"cancelled by {by} while running"
+
+
 def settle_orphans(found: Iterable[Orphan], me: str | None, *,
                    cancelled_by: Callable[[Orphan], str | None],
                    started: Callable[[str | None], Collection[tuple[str, int]] | None],

@@ -18,7 +18,7 @@ from runner.store.backend import Store
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.rows import JobFilter
 from runner.store.states import JobState
-from tests.conformance.helpers import OWNER, T0, job
+from tests.conformance.helpers import OWNER, T0, failure, job
 
 PRODUCERS = 8
 
@@ -282,8 +282,26 @@ def test_a_cancel_request_means_nothing_to_a_later_attempt(store):
     store.enqueue([running], now=T0)
     store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
     store.request_cancel(running.id, by="alice", now=T0)
-    store.hand_back(running.id, 1, now=T0 + 1, reason="interrupted")
+    # The attempt failed before its worker looked at the request
+    store.retry(running.id, 1, failure(), worker=OWNER, now=T0 + 1, run_at=T0 + 1, reason=None)
     store.claim(now=T0 + 1, owner=OWNER, lease_seconds=60, want=1)
+    assert store.cancel_requests([running.id]) == {}
+
+
+@pytest.mark.parametrize("reason", ["handed back at shutdown", "interrupted"])
+def test_a_job_handed_back_after_its_cancel_was_asked_is_cancelled(store, reason):
+    # Given a running job someone asked to cancel, before its worker stopped it
+    running = job(max_attempts=3)
+    store.enqueue([running], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
+    assert store.request_cancel(running.id, by="alice", now=T0 + 1) == JobState.EXECUTING
+    # When its worker stops (SIGTERM) and hands the attempt back
+    store.hand_back(running.id, 1, now=T0 + 2, reason=reason)
+    # Then the cancel holds: the job ends cancelled and no worker runs it again
+    row = store.get_job(running.id)
+    assert (row.state, row.finished_at) == (JobState.CANCELLED, T0 + 2)
+    assert row.reason == "cancelled by alice while running"
+    assert store.claim(now=T0 + 3, owner=OWNER, lease_seconds=60, want=1).claimed == []
     assert store.cancel_requests([running.id]) == {}
 
 

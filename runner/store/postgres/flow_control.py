@@ -95,6 +95,17 @@ def requested_by(conn: psycopg.Connection, job_id: str, attempt: int) -> str | N
     return None if row is None else row[0]
 
 
+def running_cancel(conn: psycopg.Connection, job_id: str, attempt: int | None) -> str | None:
+    """Who asked to cancel the attempt of a job that runs now (``attempt``, or whichever
+    when None), inside a transaction; None if nobody."""
+    row = conn.execute(
+        "SELECT c.requested_by FROM runner_cancel c JOIN runner_job j ON j.id = c.job_id "
+        "AND j.attempt = c.attempt WHERE c.job_id = %s AND j.state = %s "
+        "AND (j.attempt = %s OR %s::bigint IS NULL)",
+        (job_id, JobState.EXECUTING.value, attempt, attempt)).fetchone()
+    return None if row is None else row[0]
+
+
 def forget_settled_cancels(conn: psycopg.Connection) -> int:
     """Drop requests whose attempt is over (a job that finished before its worker looked)."""
     return conn.execute(

@@ -16,9 +16,10 @@ from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.postgres import counting as _counting
 from runner.store.postgres import transitions as _transitions
 from runner.store.postgres.connection import PgDatabase
-from runner.store.postgres.flow_control import forget_cancel
+from runner.store.postgres.flow_control import forget_cancel, running_cancel
 from runner.store.postgres.job_queries import has_future_jobs, job_state
 from runner.store.postgres.wakeup import notify_soon
+from runner.store.recovery import cancelled_while_running
 from runner.store.rows import ClaimResult
 from runner.store.states import FINAL, JobState
 
@@ -123,6 +124,14 @@ class PostgresJobs:
         channel = self.db.channel
 
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
+            by = running_cancel(conn, job_id, attempt)
+            if by is not None:
+                # Asked to stop before its worker did: handed back, it would run again.
+                if _transitions.cancel_attempt(conn, job_id, attempt, now=now,
+                                               reason=cancelled_while_running(by)):
+                    forget_cancel(conn, job_id)
+                    _transitions.write_follow_ups(conn, job_id, results, (), now)
+                return
             if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
                 forget_cancel(conn, job_id)  # its next run has the same attempt number
                 _transitions.write_follow_ups(conn, job_id, results, (), now)

@@ -246,6 +246,19 @@ return 1
 local id, attempt, now, reason = ARGV[2], opt(ARGV[3]), tonumber(ARGV[4]), opt(ARGV[5])
 local h = get(id)
 if not h or h.state ~= 'executing' or not holds(h, attempt) then return 0 end
+local results, at = {}, 7
+for i = 1, tonumber(ARGV[6]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
+local asked = redis.call('HGET', P..'cancels', id)
+local sep = asked and string.find(asked, US, 1, true)
+if sep and string.sub(asked, 1, sep - 1) == tostring(h.attempt) then
+  -- Asked to stop before its worker did: handed back, it would run again.
+  unwait(h)
+  redis.call('HSET', P..'job:'..id, 'finished_at', now, 'reason',
+    'cancelled by ' .. string.sub(asked, sep + 1) .. ' while running')
+  restate(h, 'cancelled', now)
+  follow_ups(id, results, {}, now)
+  return 1
+end
 -- The attempt is not used (see SQLite's hand_back); sent again, the job is no longer
 -- executing and nothing is taken twice.
 h.attempt = tonumber(h.attempt) - 1
@@ -255,8 +268,6 @@ else redis.call('HDEL', P..'job:'..id, 'reason') end
 h.run_at = now
 restate(h, 'available')
 wait(h, now)
-local results, at = {}, 7
-for i = 1, tonumber(ARGV[6]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
 follow_ups(id, results, {}, now)
 return 1
 """,

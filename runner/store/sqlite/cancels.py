@@ -64,6 +64,16 @@ def requested_by(conn: sqlite3.Connection, job_id: str, attempt: int) -> str | N
     return None if row is None else row[0]
 
 
+def running_cancel(conn: sqlite3.Connection, job_id: str, attempt: int | None) -> str | None:
+    """Who asked to cancel the attempt of a job that runs now (``attempt``, or whichever
+    when None), inside a transaction; None if nobody."""
+    row = conn.execute(
+        f"SELECT c.requested_by FROM runner_cancel c JOIN runner_job j ON j.id = c.job_id "
+        f"AND j.attempt = c.attempt WHERE c.job_id = ? AND j.state = {EXECUTING_SQL} "
+        f"AND (j.attempt = ? OR ? IS NULL)", (job_id, attempt, attempt)).fetchone()
+    return None if row is None else row[0]
+
+
 def forget_cancel(conn: sqlite3.Connection, job_id: str) -> None:
     """Drop a job's request once its attempt is settled (in that transaction)."""
     conn.execute("DELETE FROM runner_cancel WHERE job_id = ?", (job_id,))

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from runner.errors import DuplicateJob, QueueFull
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
+from runner.store.recovery import cancelled_while_running
 from runner.store.rows import ClaimResult
 from runner.store.sqlite import cancels as _cancels
 from runner.store.sqlite import transitions as _transitions
@@ -94,6 +95,15 @@ class SqliteJobs:
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> None:
         def write(conn: sqlite3.Connection) -> None:
+            by = _cancels.running_cancel(conn, job_id, attempt)
+            if by is not None:
+                # Someone asked to stop this attempt before its worker did: handed back, it
+                # would run again, so the request is carried out here.
+                if _transitions.cancel_attempt(conn, job_id, attempt, now=now,
+                                               reason=cancelled_while_running(by)):
+                    _cancels.forget_cancel(conn, job_id)
+                    _transitions.write_follow_ups(conn, job_id, results, (), now)
+                return
             if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
                 # Its next run has the same attempt number: a request to stop this one
                 # must not stop that one (as Redis drops it with any end of a run).
