@@ -22,6 +22,7 @@ from runner.errors import ConfigError, DatabaseUnavailable, SourceInUse, TargetI
 from runner.printable import one_line
 from runner.store.backend import Store
 from runner.store.factory import MODULES, SCHEMES, backend, is_driver_bug, open_store, redacted
+from runner.store.owners import worker_gone
 from runner.store.sqlite.export import FileExport
 
 #: Seconds since its last heartbeat within which a worker of the file counts as running.
@@ -81,7 +82,10 @@ def copy_file(source: Settings, url: str, *, history_since: float, force: bool =
         raise DatabaseUnavailable(f"{source.database_path}: no jobs database here to copy from")
     file = open_store(source.database_path, readonly=True)
     at = time.time() if now is None else now
-    running = len(file.live_worker_ids(at, STALE_AFTER))
+    # A worker killed a moment ago still has a fresh heartbeat; one of this host whose
+    # process is gone finishes nothing after the copy, so it does not count.
+    running = sum(not worker_gone(w, source.runner.node_name or None)
+                  for w in file.live_worker_ids(at, STALE_AFTER))
     if running and not force:
         raise SourceInUse(
             f"{file.location}: {running} worker(s) still run on this file; stop them first "

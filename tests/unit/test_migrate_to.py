@@ -4,6 +4,9 @@ history arrive in PostgreSQL once, however often the copy runs."""
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -75,6 +78,21 @@ def test_a_file_with_running_workers_is_not_copied_without_force(huey, settings_
     assert "still run on this file" in capsys.readouterr().err
     assert pg.count_jobs() == 0
     assert main(["--settings", str(settings_file), "migrate-to", url, "--force"]) == 0
+    assert pg.count_jobs() == 1
+
+
+def test_a_worker_of_this_host_whose_process_is_gone_does_not_hold_the_copy_back(
+        huey, settings_file, target, capsys):
+    # Given a worker of this host killed (SIGKILL) a moment ago: its row still says running
+    url, pg = target
+    huey.jobs.store.enqueue([job(time.time())], now=time.time())
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    huey.jobs.store.register(f"{socket.gethostname()}:{gone.pid}:1", concurrency=1, queues=())
+    # When the file is copied, without --force
+    # Then the copy goes ahead: nothing runs on the file any more
+    assert main(["--settings", str(settings_file), "migrate-to", url]) == 0, \
+        capsys.readouterr().err
     assert pg.count_jobs() == 1
 
 
