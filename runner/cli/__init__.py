@@ -30,6 +30,7 @@ from runner.store.factory import (
     holds_jobs,
     is_driver_bug,
     is_url,
+    pointed_at,
     redacted,
 )
 
@@ -53,7 +54,9 @@ class Context:
     def settings(self) -> Settings:
         settings = load_settings(self.args.settings, self.service.environ)
         if self.args.database:
-            settings = settings.with_database(self.args.database)
+            # A server's URL names its backend, as the dashboard's --db does: the settings
+            # of the file a user moved from read the server's jobs without a queue_type.
+            settings = pointed_at(settings, self.args.database)
         return settings
 
     @property
@@ -120,7 +123,9 @@ def build_parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog,
                                      description="Inspect and control the job runner.")
     parser.add_argument("--settings", metavar="PATH", help="settings file")
-    parser.add_argument("--database", metavar="PATH", help="jobs database (overrides settings)")
+    parser.add_argument("--database", metavar="PATH",
+                        help="jobs database: a file, or a PostgreSQL or Redis URL (overrides "
+                        "settings)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (text, _) in PROGRAMS.items():
         sub.add_parser(name, help=text, add_help=False)
