@@ -53,6 +53,7 @@ SETTINGS_ENV = "RUNNER_SETTINGS"
 QUEUE_TYPES = ("sqlite", "postgres", "redis")
 #: How a PostgreSQL database is named in ``[runner] database`` / ``RUNNER_DATABASE``.
 POSTGRES_URL_PREFIXES = ("postgresql://", "postgres://")
+REDIS_URL_PREFIXES = ("redis://", "rediss://", "unix://")
 SERIALIZERS = ("pickle", "json")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -409,7 +410,7 @@ def _keys_of(cls: type) -> dict[str, str]:
 def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:
     """What is wrong with the Redis settings (checked when ``queue_type`` is redis)."""
     runner, found = s.runner, []
-    if not runner.redis_url.startswith(("redis://", "rediss://", "unix://")):
+    if not runner.redis_url.startswith(REDIS_URL_PREFIXES):
         found.append(("runner", "redis_url",
                       f"{runner.redis_url!r} is not a redis://, rediss:// or unix:// URL"))
     if not runner.redis_prefix or any(c.isspace() for c in runner.redis_prefix):
@@ -545,9 +546,13 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
         problems.append(("runner", "database",
                          f"{s.runner.database!r} is not a PostgreSQL URL; queue_type "
                          "\"postgres\" needs one like \"postgresql://user@host:5432/dbname\""))
-    elif w.queue_type == "sqlite" and s.runner.database.startswith(POSTGRES_URL_PREFIXES):
+    elif w.queue_type != "postgres" and s.runner.database.startswith(POSTGRES_URL_PREFIXES):
         problems.append(("worker", "queue_type",
-                         "is \"sqlite\" but [runner] database is a PostgreSQL URL; set "
-                         "queue_type = \"postgres\" (or WORKER_QUEUE_TYPE=postgres)"))
+                         f"is \"{w.queue_type}\" but [runner] database is a PostgreSQL URL; "
+                         "set queue_type = \"postgres\" (or WORKER_QUEUE_TYPE=postgres)"))
+    elif w.queue_type == "sqlite" and s.runner.database.startswith(REDIS_URL_PREFIXES):
+        problems.append(("worker", "queue_type",
+                         "is \"sqlite\" but [runner] database is a Redis URL; set "
+                         "queue_type = \"redis\" (or WORKER_QUEUE_TYPE=redis)"))
     problems += _runner_problems(s.runner)
     return problems

@@ -219,6 +219,12 @@ def test_postgres_takes_a_url_from_the_file_or_the_environment(tmp_path):
     ('[runner]\ndatabase = "postgresql://x/y"\n',
      '[worker] queue_type is "sqlite" but [runner] database is a PostgreSQL URL'),
     ('[runner]\nnode_name = "host a"\n', "[runner] node_name 'host a' may hold only"),
+    ('[runner]\ndatabase = "redis://127.0.0.1:6379/0"\n',
+     '[worker] queue_type is "sqlite" but [runner] database is a Redis URL; set '
+     'queue_type = "redis" (or WORKER_QUEUE_TYPE=redis)'),
+    ('[runner]\ndatabase = "postgresql://x/y"\n[worker]\nqueue_type = "redis"\n',
+     '[worker] queue_type is "redis" but [runner] database is a PostgreSQL URL; set '
+     'queue_type = "postgres" (or WORKER_QUEUE_TYPE=postgres)'),
 ])
 def test_a_database_that_does_not_fit_the_queue_type_is_refused(tmp_path, text, message):
     with pytest.raises(ConfigError) as error:
