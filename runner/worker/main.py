@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", metavar="PATH",
                         help=f"settings file (default: ${SETTINGS_ENV} or ./settings.toml)")
-    parser.add_argument("--database", metavar="PATH", help="jobs database (overrides settings)")
+    parser.add_argument("--database", metavar="PATH",
+                        help="jobs database: a file, or a PostgreSQL or Redis URL (overrides "
+                        "settings)")
     parser.add_argument("--concurrency", "-c", type=_threads, metavar="N",
                         help="worker threads (overrides [worker] max_concurrent_tasks)")
     parser.add_argument("--queues", "-q", metavar="Q1,Q2",
@@ -108,7 +110,13 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
     if args.log_level:
         environ["WORKER_LOG_LEVEL"] = args.log_level
     if args.database:
+        from runner.store.factory import SCHEMES, is_url
+
         environ["RUNNER_DATABASE"] = args.database
+        scheme = args.database.split("://", 1)[0] if is_url(args.database) else "sqlite"
+        # The URL names its backend, as the CLI's --database and the dashboard's --db take it.
+        if scheme in SCHEMES:
+            environ["WORKER_QUEUE_TYPE"] = SCHEMES[scheme]
     try:
         settings = load_settings(args.settings, environ)
         configure_logging(settings)

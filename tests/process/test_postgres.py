@@ -67,6 +67,19 @@ def test_run_py_runs_jobs_end_to_end_on_postgres(pg_url, tmp_path, make_worker, 
     assert "Traceback" not in worker.output()
 
 
+def test_run_py_database_option_takes_a_postgresql_url(pg_url, tmp_path, make_worker):
+    # Given the settings of the SQLite file a user moved from (queue_type left at sqlite)
+    huey = producer(tmp_path, pg_url)
+    # When the worker is pointed at the server with --database
+    worker = make_worker("--database", pg_url, settings=write_settings(tmp_path))
+    # Then it runs the server's jobs, as the dashboard's --db reads them
+    wait_for(lambda: huey.jobs.store.list_workers() or worker.proc.poll() is not None,
+             message="the worker to register on the server")
+    assert worker.proc.poll() is None, worker.output()
+    assert jobs.add(2, 3).get(blocking=True, timeout=20) == 5
+    assert worker.terminate() == 0
+
+
 def test_an_idle_worker_starts_a_new_job_at_once_by_notify(pg_url, tmp_path, make_worker):
     huey = producer(tmp_path, pg_url)
     # A poll every 60 s: only the NOTIFY of the enqueue can start the job in time.
