@@ -13,6 +13,7 @@ from runner.cli.format import age, cpu, key_values, memory, progress, table, whe
 from runner.clock_drift import drift_limit, over_limit, server_age, signed
 from runner.errors import ConfigError, InvalidAction, SerializationError, UnknownTask
 from runner.printable import block, one_line
+from runner.readmodel.health import heartbeat_limit
 from runner.registry import registered_tasks
 from runner.store.owners import worker_gone
 from runner.store.rows import JobFilter, short_id
@@ -188,15 +189,28 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     # After the read (opening the store takes a while, and a worker may beat meanwhile);
     # a heartbeat still ahead comes from a host whose clock runs ahead: it is fresh.
     now = time.time()
+    stale_after = heartbeat_limit(ctx.settings, ctx.settings.health)
     print(table(["WORKER", "STATE", "HEARTBEAT", "CLOCK", "THREADS", "RUNNING", "RSS", "CPU",
                  "QUEUES"],
-                [(w.id, "dead (process gone)" if w.state == "running" and worker_gone(w.id)
-                  else w.state,
-                  f"{age(max(0.0, server_age(w.heartbeat_at, w.clock_offset, now)))} ago",
-                  _clock(w.clock_offset, limit), w.concurrency, w.running,
-                  memory(w.rss_bytes), cpu(w.cpu_percent),
+                [(w.id, *_liveness(w, now, stale_after), _clock(w.clock_offset, limit),
+                  w.concurrency, w.running, memory(w.rss_bytes), cpu(w.cpu_percent),
                   w.queues) for w in rows]))
     return 0
+
+
+def _liveness(w: Any, now: float, stale_after: float) -> tuple[str, str]:
+    """A worker's state and heartbeat age as the dashboard shows them: a worker of another
+    host that died keeps its row "running" until a lease expiry reaps it, so its silence
+    past the age `health` allows is what tells it apart."""
+    beat = max(0.0, server_age(w.heartbeat_at, w.clock_offset, now))
+    heartbeat = f"{age(beat)} ago"
+    if w.state != "running":
+        return w.state, heartbeat
+    if worker_gone(w.id):
+        return "dead (process gone)", heartbeat
+    if beat > stale_after:
+        return "silent", f"{heartbeat} (stale)"
+    return w.state, heartbeat
 
 
 def _clock(offset: float | None, limit: float) -> str:

@@ -19,3 +19,18 @@ def test_a_heartbeat_stamped_ahead_of_this_clock_reads_as_just_now(huey, setting
     row = next(line for line in capsys.readouterr().out.splitlines()
                if line.startswith("other-host"))
     assert "running  0ms ago" in row, row
+
+
+def test_a_worker_whose_heartbeat_is_stale_reads_as_silent_as_on_the_dashboard(
+        huey, settings_file, capsys):
+    # Given a worker of another host that stopped beating a minute ago (killed, or its
+    # host went down): its row still says running until a lease expiry reaps it
+    store = huey.jobs.store
+    store.register("other-host:42:1", concurrency=4, queues=(), now=time.time() - 60)
+    store.heartbeat("other-host:42:1", [], lease_seconds=30, now=time.time() - 60)
+    # When the workers are listed
+    assert main(["--settings", str(settings_file), "workers"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("other-host"))
+    # Then it is not shown as running, as `health` and the dashboard do not count it
+    assert "silent" in row and "(stale)" in row and "running" not in row, row
