@@ -190,15 +190,16 @@ def cmd_workers(args: argparse.Namespace, ctx: Any) -> int:
     # a heartbeat still ahead comes from a host whose clock runs ahead: it is fresh.
     now = time.time()
     stale_after = heartbeat_limit(ctx.settings, ctx.settings.health)
+    node = ctx.settings.runner.node_name or None
     print(table(["WORKER", "STATE", "HEARTBEAT", "CLOCK", "THREADS", "RUNNING", "RSS", "CPU",
                  "QUEUES"],
-                [(w.id, *_liveness(w, now, stale_after), _clock(w.clock_offset, limit),
+                [(w.id, *_liveness(w, now, stale_after, node), _clock(w.clock_offset, limit),
                   w.concurrency, w.running, memory(w.rss_bytes), cpu(w.cpu_percent),
                   w.queues) for w in rows]))
     return 0
 
 
-def _liveness(w: Any, now: float, stale_after: float) -> tuple[str, str]:
+def _liveness(w: Any, now: float, stale_after: float, node: str | None) -> tuple[str, str]:
     """A worker's state and heartbeat age as the dashboard shows them: a worker of another
     host that died keeps its row "running" until a lease expiry reaps it, so its silence
     past the age `health` allows is what tells it apart."""
@@ -206,7 +207,7 @@ def _liveness(w: Any, now: float, stale_after: float) -> tuple[str, str]:
     heartbeat = f"{age(beat)} ago"
     if w.state != "running":
         return w.state, heartbeat
-    if worker_gone(w.id):
+    if worker_gone(w.id, node):  # this host's workers are named by its node name
         return "dead (process gone)", heartbeat
     if beat > stale_after:
         return "silent", f"{heartbeat} (stale)"
