@@ -332,7 +332,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._labels.update(result.labels)
         self._full = result.full
         self._settled(a.job_id for a in acks)
-        if result.suspect:
+        # Nothing claimed and nothing in flight: the suspect went to another worker, or
+        # its limit is full. There is nothing to drain, and isolating would leave this
+        # worker idle for isolation_limit while jobs wait.
+        if result.suspect and (claimed or busy):
             self._isolating = claimed[0].id if claimed else "(draining)"
             self._isolating_since = time.monotonic()
         return claimed, next_due
