@@ -244,6 +244,27 @@ def test_a_suspect_of_a_paused_queue_does_not_hold_back_a_busy_worker(store, lim
     assert (result.claimed, result.suspect) == ([], True)  # due again: it waits to run alone
 
 
+def test_a_suspect_its_queue_limit_holds_back_does_not_hold_back_an_idle_worker(store):
+    # A suspect runs alone; while its queue is at its concurrency limit it cannot run at
+    # all, so an idle worker claims the other queues' jobs meanwhile.
+    suspect, running = job(queue="slow", max_attempts=3), job(queue="slow")
+    store.enqueue([suspect], now=T0)
+    store.claim(now=T0, owner="gone:1:1", lease_seconds=1, want=1)
+    store.enqueue([running], now=T0)
+    store.claim(now=T0, owner="other:2:1", lease_seconds=3600, want=1)
+    assert store.recover_orphans(crash_limit=5, now=T0 + 2).requeued == [suspect.id]
+    other = job(T0 + 2)
+    store.enqueue([other], now=T0 + 2)
+    limits = FlowLimits(queue_concurrency={"slow": 1})
+    result = store.claim(now=T0 + 3, owner=OWNER, lease_seconds=60, want=10, limits=limits)
+    assert ([c.id for c in result.claimed], result.suspect) == ([other.id], False)
+    # Once the limit has room, the suspect is claimed, alone
+    store.complete([Ack(running.id, 1, T0, T0 + 4)])
+    result = store.claim(now=T0 + 5, owner="third:3:1", lease_seconds=60, want=10,
+                         limits=limits)
+    assert ([c.id for c in result.claimed], result.suspect) == ([suspect.id], True)
+
+
 def test_settings_seed_a_pause_only_where_nobody_chose(store):
     store.set_pause("queue", "mail", False, now=T0, by="bob")
     store.seed_pauses("queue", ["mail", "reports"], now=T0 + 1)

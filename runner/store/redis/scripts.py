@@ -110,6 +110,12 @@ local n = suspect and 1 or want
 local picked, token_due, full, more = {}, nil, {}, false
 if n > 0 and limits then
   picked, token_due, full, more = choose_limited(src, queues, n, now, limits, paused_tasks)
+  if suspect and #picked == 0 then
+    -- Every due suspect is held back by a limit: it cannot run now, alone or not, so
+    -- the other jobs are claimed meanwhile rather than none at all.
+    suspect, src, n = false, 'ready:', want
+    picked, token_due, full, more = choose_limited(src, queues, n, now, limits, paused_tasks)
+  end
 elseif n > 0 then
   unpark(src, queues, n, function(_, task) return not paused_tasks[task] end)
   local candidates = {}

@@ -63,6 +63,13 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
         choice = _limits.choose(conn, now=now, want=params["want"], queues=queues,
                                 limits=limits or FlowLimits(), suspect=bool(suspect),
                                 paused_queues=paused_queues, paused_tasks=paused_tasks)
+        if suspect and not choice.ids:
+            # Every due suspect is held back by a limit: it cannot run now, alone or
+            # not, so the other jobs are claimed meanwhile rather than none at all.
+            suspect = False
+            choice = _limits.choose(conn, now=now, want=want, queues=queues,
+                                    limits=limits or FlowLimits(), suspect=False,
+                                    paused_queues=paused_queues, paused_tasks=paused_tasks)
         rows = []
         if choice.ids:
             rows = conn.execute(
@@ -80,16 +87,23 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
                            {r[0]: (r[3], r[4]) for r in rows}, choice.full)
     # Paused queues are left out by reading the others one by one.
     names = UNPAUSED_QUEUES if paused_queues else WORKERS_QUEUES if queues else None
-    pick = (f"SELECT id FROM runner_job WHERE state = ANY(%(waiting)s) AND run_at <= %(now)s"
-            f"{queue_sql}{paused_sql} AND crashes > 0 ORDER BY priority DESC, run_at "
-            f"LIMIT %(want)s FOR UPDATE SKIP LOCKED") if suspect else pick_due(
-                names, "= ANY(%(waiting)s)")
-    rows = conn.execute(
-        f"UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
-        f"started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
-        f"lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY({pick})) "
-        f"RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue",
-        params).fetchall()
+    def take(suspects: bool) -> list[tuple]:
+        pick = (f"SELECT id FROM runner_job WHERE state = ANY(%(waiting)s) AND run_at <= "
+                f"%(now)s{queue_sql}{paused_sql} AND crashes > 0 ORDER BY priority DESC, "
+                f"run_at LIMIT %(want)s FOR UPDATE SKIP LOCKED") if suspects else pick_due(
+                    names, "= ANY(%(waiting)s)")
+        return conn.execute(
+            f"UPDATE runner_job j SET state = '{_EXECUTING}', attempt = j.attempt + 1, "
+            f"started_at = %(now)s, finished_at = NULL, lease_owner = %(owner)s, "
+            f"lease_expires_at = %(expires)s WHERE j.id = ANY(ARRAY({pick})) "
+            f"RETURNING j.id, j.data, j.attempt, j.priority, j.run_at, j.task, j.queue",
+            params).fetchall()
+
+    rows = take(bool(suspect))
+    if suspect and not rows:
+        # Another worker's claim took the suspect (locked, skipped): the others are due.
+        suspect, params["want"] = False, want
+        rows = take(False)
     next_due = None
     if not rows:
         next_due = conn.execute(

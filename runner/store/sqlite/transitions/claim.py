@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from runner.flow import FlowLimits
+from runner.store.claim_budget import Choice
 from runner.store.job_rows import Claimed
 from runner.store.rows import ClaimResult
 from runner.store.sqlite.backlog import (
@@ -59,11 +60,17 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
             or (aging and spread[0] is not None and spread[1] < spread[0]))
     lease = (now, owner, now + lease_seconds)
     if flow:
-        choice = choose_limited(conn, now=now, want=1 if suspect else want, queues=queues,
-                                limits=limits or FlowLimits(), paused=paused,
-                                crashes="> 0" if suspect else "= 0",
-                                take=functools.partial(claim_rowids, conn, lease),
-                                park=functools.partial(parking.park, conn))
+        def choose(suspects: bool) -> Choice:
+            return choose_limited(conn, now=now, want=1 if suspects else want, queues=queues,
+                                  limits=limits or FlowLimits(), paused=paused,
+                                  crashes="> 0" if suspects else "= 0",
+                                  take=functools.partial(claim_rowids, conn, lease),
+                                  park=functools.partial(parking.park, conn))
+        choice = choose(bool(suspect))
+        if suspect and not choice.ids and not getattr(choice, "rows", None):
+            # Every due suspect is held back by a limit: it cannot run now, alone or not,
+            # so the other jobs are claimed meanwhile rather than none at all.
+            suspect, choice = 0, choose(False)
         ids, rows = choice.ids, []
         if isinstance(choice, Taken):
             rows = choice.rows
