@@ -67,12 +67,12 @@ class DashboardApp(App[None]):
 
     def __init__(self, source: DataSource, *, refresh_seconds: float = DEFAULT_REFRESH,
                  clock: Callable[[], float] = time.time, settings: Settings | None = None,
-                 error_log: Path | None = None) -> None:
+                 error_log: Path | None = None, node_name: str | None = None) -> None:
         super().__init__()
         self.source = source
         self.settings = settings
         """The settings the dashboard was started with (run-now imports their task modules)."""
-        self.limits: HealthLimits = health_limits(settings)
+        self.limits: HealthLimits = health_limits(settings, node_name=node_name)
         """The ``[health]`` thresholds: the banner and stale workers use the CLI's."""
         self.errors = ErrorLog(error_log)
         """Where tracebacks of the dashboard's own errors are appended."""
@@ -356,7 +356,8 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
     """
     options = DatabaseSection(busy_timeout=2.0, write_deadline=5.0)
     every = refresh
-    loaded = (load_settings(settings, service_environment().environ)
+    environ = service_environment().environ
+    loaded = (load_settings(settings, environ)
               if settings is not None or db is None else None)
     reason = "--read-only"
     if loaded is not None:
@@ -373,5 +374,8 @@ def make_app(*, db: str | Path | None = None, settings: str | Path | None = None
                  else redis_url(loaded) if loaded.worker.queue_type == "redis"
                  else loaded.database_path)
     source = DataSource(where, options, read_only=read_only, read_only_reason=reason)
+    # With --db alone no settings are read, but this host's workers are still named by
+    # the service's RUNNER_NODE_NAME: the workers table tells a killed one by it.
     return DashboardApp(source, refresh_seconds=every or DEFAULT_REFRESH, clock=clock,
-                        settings=loaded, error_log=Path(error_log) if error_log else None)
+                        settings=loaded, error_log=Path(error_log) if error_log else None,
+                        node_name=environ.get("RUNNER_NODE_NAME", "").strip() or None)

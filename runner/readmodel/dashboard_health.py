@@ -36,10 +36,14 @@ class HealthLimits:
     max_waiting_age: float
     max_schedule_lag: float
     max_clock_drift: float = 0.0
+    node_name: str | None = None
+    """The name this host's workers register under (``[runner] node_name``), None for
+    the host name: a worker of this node whose process is gone is known dead."""
 
 
-def health_limits(settings: Settings | None) -> HealthLimits:
-    """The thresholds ``python -m runner health`` would use with these settings.
+def health_limits(settings: Settings | None, *, node_name: str | None = None) -> HealthLimits:
+    """The thresholds ``python -m runner health`` would use with these settings;
+    ``node_name`` when no settings were loaded (the service's ``RUNNER_NODE_NAME``).
 
     Raises:
         ConfigError: the ``[health]`` table is invalid.
@@ -47,7 +51,8 @@ def health_limits(settings: Settings | None) -> HealthLimits:
     chosen = settings or Settings()
     section = health_settings(chosen)
     return HealthLimits(heartbeat_limit(chosen, section), section.max_waiting_age,
-                        section.max_schedule_lag, drift_limit(chosen.worker))
+                        section.max_schedule_lag, drift_limit(chosen.worker),
+                        chosen.runner.node_name or node_name or None)
 
 
 def health_verdict(store: Store, limits: HealthLimits, now: float | None = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import subprocess
+import sys
 import time
 
 from rich.text import Text
@@ -154,5 +156,25 @@ def test_a_worker_not_measured_yet_shows_dashes_for_memory_and_cpu(dashboard, se
         table = app.screen.query_one("#workers", KeyedTable)
         assert table.get_row("host-a:1:1")[4:6] == ["-", "-"]
         assert table.get_row("host-b:2:1")[4:6] == ["50.0 MB", "0%"]
+
+    drive(dashboard(clock=lambda: now), scenario)
+
+
+def test_a_killed_worker_of_this_node_reads_as_gone_under_its_node_name(dashboard, seeded,
+                                                                       monkeypatch):
+    # Given a worker of this host named by RUNNER_NODE_NAME, killed (its row says running)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    now = time.time()
+    db = Database(seeded.path)
+    workers.register(db, f"node-7:{gone.pid}:1", concurrency=2, queues=(), now=now)
+    db.close()
+    # When the dashboard runs with the service's environment
+    monkeypatch.setenv("RUNNER_NODE_NAME", "node-7")
+
+    async def scenario(app, pilot):
+        # Then the worker is known dead, as `python -m runner workers` finds it
+        row = app.screen.query_one("#workers", KeyedTable).get_row(f"node-7:{gone.pid}:1")
+        assert row[1] == "[red]dead[/]", row
 
     drive(dashboard(clock=lambda: now), scenario)

@@ -174,17 +174,17 @@ class OverviewScreen(DataScreen):
         limits = self.dashboard.limits
         self.query_one("#workers", KeyedTable).sync([
             (w.worker.id, self._worker_cells(w, data.now, limits.heartbeat_max_age,
-                                             limits.max_clock_drift))
+                                             limits.max_clock_drift, limits.node_name))
             for w in data.workers])
 
     @staticmethod
     def _worker_cells(load: WorkerLoad, now: float, stale_after: float,
-                      max_drift: float) -> tuple:
+                      max_drift: float, node: str | None) -> tuple:
         w = load.worker
         beat = server_age(w.heartbeat_at, w.clock_offset, now)
         heartbeat = fmt.age(beat) + " ago"
         state = w.state
-        if worker_gone(w.id):
+        if worker_gone(w.id, node):  # this host's workers are named by its node name
             state, heartbeat = "[red]dead[/]", f"[red]{heartbeat} (process gone)[/]"
         elif beat > stale_after:  # the threshold of `python -m runner health`
             state, heartbeat = "[red]silent[/]", f"[red]{heartbeat} (stale)[/]"
