@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import fcntl
+import importlib
+import importlib.util
 import os
+import py_compile
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -22,6 +27,63 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Each folder of tests is one kind, selectable with -m (see README, "Tests").
 KINDS = {"unit": "unit", "process": "process", "tui": "tui", "conformance": "conformance"}
+
+
+#: What the run's subprocesses import (workers, the CLI, the dashboard): compiled once per
+#: run when the environment says not to write bytecode (see pytest_configure).
+SUBPROCESS_IMPORTS = ("runner.cli", "runner.worker.main", "tui.app", "tests.jobs")
+_PYCACHE = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile what subprocesses import once for the whole run, when bytecode is not written.
+
+    With PYTHONDONTWRITEBYTECODE set, each of the run's hundreds of worker and CLI
+    subprocesses compiles the project again before doing anything. The run's first process
+    compiles the project and every module those imports load into a folder of its own
+    (PYTHONPYCACHEPREFIX, inherited by the xdist workers and every subprocess they start);
+    nothing is written beside the sources. Each file is checked against the hash of its
+    source at every import, so a source edited mid-run is compiled afresh; a module written
+    by a test is never cached.
+    """
+    if (not os.environ.get("PYTHONDONTWRITEBYTECODE") or "PYTEST_XDIST_WORKER" in os.environ
+            or os.environ.get("PYTHONPYCACHEPREFIX")):
+        return
+    for name in SUBPROCESS_IMPORTS:
+        importlib.import_module(name)
+    libraries = {Path(module.__file__) for module in list(sys.modules.values())
+                 if str(getattr(module, "__file__", None) or "").endswith(".py")}
+    project = {path for package in ("runner", "tui", "tests", "tasks")
+               for path in (ROOT / package).rglob("*.py")}
+    prefix = tempfile.mkdtemp(prefix="jobrunner-pyc-")
+    before, sys.pycache_prefix = sys.pycache_prefix, prefix
+    try:
+        for source in sorted(libraries - project):
+            # The prefix hides the files compiled beside installed modules: copy them there
+            # (each still names its source's time and size, so a changed one is not used).
+            sys.pycache_prefix = None
+            compiled = Path(importlib.util.cache_from_source(str(source)))
+            sys.pycache_prefix = prefix
+            if compiled.is_file():
+                target = Path(importlib.util.cache_from_source(str(source)))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(compiled, target)
+            else:
+                py_compile.compile(str(source), quiet=1)
+        for source in sorted(project):
+            py_compile.compile(str(source), quiet=1,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    finally:
+        sys.pycache_prefix = before
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    config.stash[_PYCACHE] = prefix
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    prefix = config.stash.get(_PYCACHE, None)
+    if prefix is not None:
+        del os.environ["PYTHONPYCACHEPREFIX"]
+        shutil.rmtree(prefix, ignore_errors=True)
 
 
 def _timeout(item: pytest.Item) -> float:
