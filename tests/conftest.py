@@ -108,6 +108,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rest = [item for item in items if not item.get_closest_marker("chaos")]
     items[:] = [item for pair in zip(long, rest, strict=False) for item in pair]
     items += rest[len(long):] if len(rest) > len(long) else long[len(rest):]
+    # The solo tests last: one that starts mid-run holds every other worker at the gate
+    # until the tests they are running end, then runs alone; at the end of the run that
+    # wait costs nothing, as no test is left for the others.
+    items.sort(key=lambda item: item.get_closest_marker("solo") is not None)
 
 
 @pytest.hookimpl(hookwrapper=True)
