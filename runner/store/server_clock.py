@@ -53,7 +53,8 @@ class ServerClock:
 
     def now(self) -> float:
         """The server's time now."""
-        return self._clock() - self.offset
+        offset = self._offset  # read without the property: every claim and outcome asks
+        return self._clock() - (self._read() if offset is None else offset)
 
     def to_server(self, local: float) -> float:
         """A time of this host's clock (``time.time() + delay``, an ETA) as the server's."""
