@@ -149,11 +149,10 @@ def test_brackets_and_markup_in_an_error_message_read_literally(huey):
     drive(make_app(db=path, refresh=60), scenario)
 
 
-def test_a_job_run_again_after_a_crash_shows_its_attempt_truly(huey):
-    from tests.conftest import run_again_after_a_crash
+def _shows_attempt(huey, job_id: str, listed: str, detailed: str, wrong: str) -> None:
+    """The Jobs list shows ``listed`` for the job and its detail ``detailed``, never ``wrong``."""
     from tui.widgets.keyed_table import KeyedTable
 
-    job_id = run_again_after_a_crash(huey)
     path = huey.jobs.path
     huey.jobs.store.close()
 
@@ -161,30 +160,24 @@ def test_a_job_run_again_after_a_crash_shows_its_attempt_truly(huey):
         await pilot.press("2")
         await settle(app, pilot)
         table = app.screen.query_one("#jobs", KeyedTable)
-        assert str(table.get_row(job_id)[4]) == "1/1 +1 crash"
+        assert str(table.get_row(job_id)[4]) == listed
         await open_job(app, pilot, job_id)
         text = detail_text(app)
-        assert "attempt 2 (1 of 1 allowed +1 crash)" in text and "2/1" not in text
+        assert detailed in text and wrong not in text
 
     drive(make_app(db=path, refresh=60), scenario)
+
+
+def test_a_job_run_again_after_a_crash_shows_its_attempt_truly(huey):
+    from tests.conftest import run_again_after_a_crash
+
+    _shows_attempt(huey, run_again_after_a_crash(huey), "1/1 +1 crash",
+                   "attempt 2 (1 of 1 allowed +1 crash)", "2/1")
 
 
 def test_a_job_whose_task_asked_for_attempts_shows_them_apart(huey):
-    from tui.widgets.keyed_table import KeyedTable
-
     # Dead after 4 attempts: one asked for by the task (Retry), 3 counted by its limit
     job_id = jobs.asks_a_retry_then_loses_its_connection("tui").id
     drain(include_scheduled=True)
-    path = huey.jobs.path
-    huey.jobs.store.close()
-
-    async def scenario(app, pilot):
-        await pilot.press("2")
-        await settle(app, pilot)
-        table = app.screen.query_one("#jobs", KeyedTable)
-        assert str(table.get_row(job_id)[4]) == "3/3 +1 requested"
-        await open_job(app, pilot, job_id)
-        text = detail_text(app)
-        assert "attempt 4 (3 of 3 allowed +1 requested)" in text and "4/3" not in text
-
-    drive(make_app(db=path, refresh=60), scenario)
+    _shows_attempt(huey, job_id, "3/3 +1 requested",
+                   "attempt 4 (3 of 3 allowed +1 requested)", "4/3")
