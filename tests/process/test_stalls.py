@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
+import time
+from pathlib import Path
 
 from runner.config import load_settings
 from runner.readmodel.health import check
@@ -101,6 +104,38 @@ def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(
     assert "draining and exiting (code 87)" in worker.output()
 
 
+def _stopped(pid: int) -> bool:
+    # The state is the field after the command, which may hold spaces and parentheses.
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] in "Tt"
+
+
+def stop_outside_a_write(proc, db_path) -> None:
+    """SIGSTOP ``proc`` at a moment it holds no write lock on ``db_path``.
+
+    A worker stopped inside a write transaction (a heartbeat, an upkeep) keeps the
+    lock for as long as it stays stopped: every other process's writes wait for it
+    and give up. A stall that holds the lock is another scenario; this one stalls
+    the worker between writes, so it is stopped again until the lock is seen free.
+    """
+    deadline = time.monotonic() + 20
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _stopped(proc.pid), message="the worker to stop")
+        probe = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            probe.close()
+        proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: not _stopped(proc.pid), message="the worker to go on")
+
+
 def taken_over(huey, tmp_path, make_worker, record_file, label: str, *, open_gate: bool):
     """A job whose first attempt runs on a worker that then stalls (SIGSTOP) past its
     lease while a second worker takes the job over and completes it; the first worker
@@ -111,7 +146,7 @@ def taken_over(huey, tmp_path, make_worker, record_file, label: str, *, open_gat
     stalled = make_worker(settings=write_settings(tmp_path, name="a.toml"),
                           TEST_RECORD_FILE=str(record_file))
     wait_for(lambda: read_records(record_file) == [f"{label} 1"], message="the first attempt")
-    stalled.proc.send_signal(signal.SIGSTOP)
+    stop_outside_a_write(stalled.proc, huey.jobs.db.path)
     try:
         make_worker(settings=write_settings(tmp_path, name="b.toml"),
                     TEST_RECORD_FILE=str(record_file))
