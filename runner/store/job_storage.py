@@ -39,6 +39,12 @@ logger = logging.getLogger(__name__)
 _SHORT_ATTEMPT = 0.005
 _AHEAD_SECONDS = 0.02
 _MAX_AHEAD = 64
+#: While attempts are short, jobs held ahead are left to the threads already busy
+#: (each takes the next as it finishes one) until they have waited this long; then
+#: one idle thread takes one, and so on. Every runnable thread contends for the GIL
+#: at each SQLite call and write, so waking them all for jobs of 0.1 ms spent more
+#: time switching threads than running the jobs.
+_SPREAD_AFTER = 0.01
 
 
 
@@ -64,6 +70,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         """Attempts this process has settled (its heartbeat reports the number)."""
         self._claiming = False
         self._idle = 0
+        # When the jobs held ahead were last taken up by a thread that was idle, and
+        # whether an idle thread is timing the next one (see _SPREAD_AFTER).
+        self._spread_at = 0.0
+        self._watching = False
+        self._threads = threading.local()
         self._acks: list[Ack] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
@@ -220,6 +231,13 @@ class JobStorage(OutcomeWriter, KeyValueStore):
 
     def claim_next(self) -> Claimed | None:
         """Block until a job is claimed for this thread, or about ``poll_interval`` passes."""
+        threads = self._threads
+        mine = self._next(idle=getattr(threads, "idle", True))
+        threads.idle = mine is None
+        return mine
+
+    def _next(self, *, idle: bool) -> Claimed | None:
+        # ``idle``: this thread has not just finished a job (it waited, or never ran one).
         poll = self.settings.worker.poll_interval
         with self._cond:
             while True:
@@ -230,7 +248,23 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     self._cond.wait(poll)
                     return None
                 if self._buffer:
-                    return self._buffer.popleft()
+                    if not idle or self._mean_attempt >= _SHORT_ATTEMPT:
+                        return self._buffer.popleft()
+                    late = time.monotonic() - self._spread_at
+                    if late >= _SPREAD_AFTER:
+                        self._spread_at = time.monotonic()
+                        self._cond.notify()  # another idle thread times the next one
+                        return self._buffer.popleft()
+                    watcher = not self._watching
+                    self._watching = True
+                    self._idle += 1
+                    try:
+                        self._cond.wait(_SPREAD_AFTER - late if watcher else poll)
+                    finally:
+                        self._idle -= 1
+                        if watcher:
+                            self._watching = False
+                    continue
                 if not self._claiming:
                     idle_for = self._empty_until - time.time()
                     if idle_for <= 0 or self._empty_seq != self._wake_seq or self._acks:
@@ -242,12 +276,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                         self._cond.wait(idle_for)
                     finally:
                         self._idle -= 1
+                    idle = True
                     continue
                 self._idle += 1
                 try:
                     self._cond.wait(poll)
                 finally:
                     self._idle -= 1
+                idle = True
             self._claiming = True
             want = self._claim_size()
             seq = self._wake_seq
@@ -265,7 +301,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 self._claiming = False
                 mine = claimed[0] if claimed else None
                 self._buffer.extend(claimed[1:])
-                self._cond.notify_all()
+                self._spread_at = time.monotonic()
+                if self._buffer and self._mean_attempt < _SHORT_ATTEMPT:
+                    if not self._watching:  # one idle thread times them; the rest sleep on
+                        self._cond.notify()
+                else:
+                    self._cond.notify_all()
                 if mine is None and not self._stopping and seq == self._wake_seq:
                     wait = poll if next_due is None else max(
                         0.0, min(poll, self.clock.to_local(next_due) - time.time()))

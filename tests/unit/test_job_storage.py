@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 from runner import configure
+from runner.store import job_storage
 from tests import jobs
+from tests.conftest import wait_for
 
 
 def backlog(huey, count: int) -> None:
@@ -41,3 +44,74 @@ def test_no_prefetch_means_one_job_per_claim_however_short(huey):
     settle_durations(storage, 0.0001)
     assert storage.claim_next() is not None
     assert len(storage._buffer) == 0
+
+
+class IdleThread:
+    """A worker thread that waits for work, as huey's loop calls claim_next: again and
+    again until it gets a job, which it keeps."""
+
+    def __init__(self, storage) -> None:
+        self.storage = storage
+        self.took: list = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.took and not self.storage._stopping:
+            claimed = self.storage.claim_next()
+            if claimed is not None:
+                self.took.append(claimed)
+
+    def start_waiting(self) -> IdleThread:
+        self.thread.start()
+        wait_for(lambda: self.storage._idle >= 1, message="the thread to wait for work")
+        return self
+
+    def stop(self) -> None:
+        self.storage.pause_claims()
+        self.thread.join(10)
+
+
+def test_short_jobs_claimed_ahead_go_to_the_busy_thread_not_to_idle_ones(huey, monkeypatch):
+    monkeypatch.setattr(job_storage, "_SPREAD_AFTER", 60.0)
+    storage = huey.jobs
+    settle_durations(storage, 0.0001)
+    backlog(huey, 30)
+    first = storage.claim_next()
+    assert len(storage._buffer) == 29
+    idle = IdleThread(storage).start_waiting()
+    try:
+        taken = [first] + [storage.claim_next() for _ in range(29)]  # job after job
+        assert None not in taken and len({c.id for c in taken}) == 30
+        assert idle.took == []
+    finally:
+        idle.stop()
+
+
+def test_a_short_job_held_ahead_too_long_goes_to_an_idle_thread(huey, monkeypatch):
+    # The busy thread took one job and is stuck in it: the jobs it claimed ahead must
+    # not wait for it.
+    monkeypatch.setattr(job_storage, "_SPREAD_AFTER", 0.05)
+    storage = huey.jobs
+    settle_durations(storage, 0.0001)
+    backlog(huey, 5)
+    busy = storage.claim_next()
+    idle = IdleThread(storage).start_waiting()
+    try:
+        wait_for(lambda: idle.took, timeout=10, message="an idle thread to take a job")
+        assert idle.took[0].id != busy.id
+    finally:
+        idle.stop()
+
+
+def test_long_jobs_claimed_ahead_go_to_idle_threads_at_once(huey, monkeypatch):
+    monkeypatch.setattr(job_storage, "_SPREAD_AFTER", 60.0)
+    storage = huey.jobs
+    settle_durations(storage, 2.0)
+    backlog(huey, 5)
+    assert storage.claim_next() is not None and storage._buffer
+    idle = IdleThread(storage)
+    idle.thread.start()
+    try:
+        wait_for(lambda: idle.took, timeout=10, message="the idle thread to take a job")
+    finally:
+        idle.stop()
