@@ -2,7 +2,8 @@
 
 * Jobs: retry, discard, cancel one job (:func:`retry_job`, ...), many by id
   (:func:`retry_jobs`, ...), or every job of a filter (:func:`plan_bulk`, then
-  :func:`run_bulk`).
+  :func:`run_bulk`), or every failed job of a failure group
+  (:func:`plan_failure_group`, then :func:`run_failure_group`).
 * Schedules: pause, resume, skip the next slot, run now
   (:mod:`runner.scheduling.control`).
 * Events: replay, meaning one thing everywhere: a worker delivers the event
@@ -270,6 +271,63 @@ def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
     return total
 
 
+# -- a failure group (the dashboard's Failures r and d) ----------------------------------
+
+#: The verbs a failure group action takes; both act on every retrying and dead job.
+GROUP_VERBS = ("retry", "discard")
+
+
+@dataclass(frozen=True)
+class FailureGroupPlan:
+    """Every retrying and dead job of an error type and messages, counted before anyone
+    confirms: the set a failure group action changes."""
+
+    verb: str
+    """``retry`` or ``discard``."""
+    error_type: str | None
+    messages: tuple[str | None, ...]
+    count: int
+    up_to_rowid: int
+    """Jobs added after the count are left alone."""
+    failed_until: float | None
+    """The latest failure counted: a job failing after the count is left alone."""
+
+
+def plan_failure_group(store: Store, verb: str, error_type: str | None,
+                       messages: Sequence[str | None]) -> FailureGroupPlan:
+    """Count every retrying and dead job with ``error_type`` and one of ``messages``
+    (not only the newest ones the Failures screen groups).
+
+    Raises:
+        InvalidAction: an unknown verb.
+    """
+    if verb not in GROUP_VERBS:
+        raise InvalidAction(f"unknown group action {verb!r} (one of {', '.join(GROUP_VERBS)})")
+    chosen = tuple(dict.fromkeys(messages))
+    count, top, last = store.count_failure_group(error_type, chosen)
+    return FailureGroupPlan(verb, error_type, chosen, count, top, last)
+
+
+def run_failure_group(store: Store, plan: FailureGroupPlan, *, now: float | None = None,
+                      chunk: int = BULK_CHUNK) -> int:
+    """Act on the planned group in short transactions of ``chunk`` jobs; returns how many.
+
+    A job that changed state since the count (a worker took it, it was retried) is
+    left alone, and so is every job added or failing after the count.
+    """
+    if not plan.count:
+        return 0
+    at = _server_now(store, now)
+    total = store.run_failure_group(plan.verb, plan.error_type, plan.messages,
+                                    up_to_rowid=plan.up_to_rowid,
+                                    failed_until=plan.failed_until, now=at, chunk=chunk)
+    if total and plan.verb == "retry":
+        store.wakeup()
+    elif total:
+        store.made_room()
+    return total
+
+
 __all__ = [
     # jobs
     "retry_jobs", "discard_jobs", "cancel_jobs", "retry_job", "discard_job", "cancel_job",
@@ -277,6 +335,7 @@ __all__ = [
     # queues and tasks
     "pause_queue", "resume_queue", "pause_task", "resume_task",
     "BulkPlan", "bulk_states", "plan_bulk", "run_bulk", "JobNotFound",
+    "FailureGroupPlan", "plan_failure_group", "run_failure_group",
     # schedules
     "list_schedules", "get_schedule", "schedule_runs", "pause_schedule", "resume_schedule",
     "skip_next_run", "run_schedule_now", "upcoming_fire_times",

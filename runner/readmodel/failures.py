@@ -91,6 +91,22 @@ def failure_group_ids(store: Store, error_type: str | None,
     return ids
 
 
+def group_messages(store: Store, error_type: str | None, message: str | None
+                   ) -> list[str | None]:
+    """The exact messages of every retrying and dead job in the group of ``error_type``
+    and ``message`` (an exact message or a shape with numbers as ``#``), past the cap.
+
+    A message without numbers is its own group; otherwise the failed jobs of the
+    error type that start as the shape does are read, and those of its shape kept.
+    """
+    shape = mask_numbers(message)
+    if shape is None or "#" not in shape:
+        return [message]
+    prefix = shape.split("#", 1)[0]
+    return [m for m in store.failure_messages(error_type, prefix=prefix)
+            if mask_numbers(m) == shape]
+
+
 def failure_signature(store: Store, *, cap: int | None = None) -> tuple[int, int]:
     """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
 

@@ -38,3 +38,22 @@ class ControlStore(Protocol):
                  now: float, chunk: int = 500) -> int:
         """Retry now or discard a counted set, oldest first, in short transactions; how many."""
         ...
+
+    def count_failure_group(self, error_type: str | None,
+                            messages: Sequence[str | None]) -> tuple[int, int, float | None]:
+        """(jobs, highest rowid, latest ``last_failed_at``) of the retrying and dead jobs
+        with ``error_type`` and one of ``messages``: a failure group action's set, every
+        one of it (no cap), read through the failed jobs' index by error."""
+        ...
+
+    def run_failure_group(self, verb: str, error_type: str | None,
+                          messages: Sequence[str | None], *, up_to_rowid: int,
+                          failed_until: float | None, now: float, chunk: int = 500) -> int:
+        """Retry now (``verb`` "retry") or discard the counted set of a failure group, at
+        most ``chunk`` jobs per short transaction (or script); returns how many changed.
+
+        Jobs added after the count (rowid above ``up_to_rowid``) and jobs that failed
+        after it (``last_failed_at`` past ``failed_until``: a job retried by this walk
+        that fails again meanwhile among them) are left alone.
+        """
+        ...

@@ -79,6 +79,14 @@ class StatsStore(Protocol):
         """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
         ...
 
+    def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
+        """The distinct messages of the retrying and dead jobs with ``error_type`` that
+        start with ``prefix`` (``""``: every one, None included), whatever their age.
+
+        Reads the failed jobs of that error type only, through their index by error.
+        """
+        ...
+
     def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
         """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
 

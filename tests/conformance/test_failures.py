@@ -3,6 +3,8 @@ the newest ones, and a signature that says when there are more."""
 
 from __future__ import annotations
 
+from runner import control
+from runner.readmodel import failures
 from tests.conformance.helpers import OWNER, T0, failure, job
 
 
@@ -55,3 +57,42 @@ def test_the_failure_signature_moves_when_a_failed_job_is_retried_or_fails(store
     assert after[0] == before[0] + 1 and after[1] > before[1]
     assert store.retry_jobs([first], now=T0 + 3) == 1
     assert store.failure_signature(cap=10) == (after[0] - 1, after[1])
+
+
+def test_a_group_action_reaches_every_failed_job_of_the_group_past_the_cap(store):
+    # Given seven failed jobs of one message shape ("down host:1" ... "host:7"), dead and
+    # retrying, and two newer ones of another message
+    shaped = [_fail(store, i, f"down host:{i}", dead=i % 2 == 1) for i in range(1, 8)]
+    others = [_fail(store, 8 + i, "boom", dead=True) for i in range(2)]
+    # When the screen groups only the newest three, the group shows one message of seven
+    [group] = [g for g in failures.failure_groups(store, cap=3) if g.message != "boom"]
+    assert (group.message, group.count) == ("down host:7", 1)
+    # Then the group's messages are every one of its shape, found past the cap
+    messages = failures.group_messages(store, group.error_type, group.message)
+    assert sorted(messages) == [f"down host:{i}" for i in range(1, 8)]
+    plan = control.plan_failure_group(store, "retry", group.error_type, messages)
+    assert plan.count == 7
+    # And a job failing the same way after the count is left alone
+    late = _fail(store, 20, "down host:3", dead=True)
+    assert control.run_failure_group(store, plan, now=T0 + 30, chunk=2) == 7
+    assert {store.get_job(i).state for i in shaped} == {"available"}
+    assert [store.get_job(i).state for i in (late, *others)] == ["dead", "dead", "dead"]
+
+
+def test_a_group_discard_takes_every_failed_job_of_one_exact_message(store):
+    # Given five dead and retrying jobs of one message, one of a message of the same
+    # shape, and one of another error message
+    same = [_fail(store, i, "refused by db-7", dead=i % 2 == 0) for i in range(5)]
+    sibling = _fail(store, 6, "refused by db-8", dead=True)
+    other = _fail(store, 7, "boom", dead=False)
+    # When one exact message is discarded (an expanded group's row), in chunks of two
+    plan = control.plan_failure_group(store, "discard", "ValueError", ["refused by db-7"])
+    assert plan.count == 5
+    assert control.run_failure_group(store, plan, now=T0 + 30, chunk=2) == 5
+    # Then exactly its jobs are discarded, and the failure groups no longer have them
+    assert {store.get_job(i).state for i in same} == {"cancelled"}
+    assert [store.get_job(i).state for i in (sibling, other)] == ["dead", "retrying"]
+    assert _groups(store.failure_rows(cap=10)) == {
+        ("ValueError", "refused by db-8"): (1, 1, 0), ("ValueError", "boom"): (1, 0, 1)}
+    # And an empty group plans nothing
+    assert control.plan_failure_group(store, "retry", "ValueError", ["refused by db-7"]).count == 0

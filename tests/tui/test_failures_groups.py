@@ -110,3 +110,39 @@ def test_past_the_cap_the_newest_failed_jobs_are_grouped_and_the_screen_says_so(
         assert "newest" not in str(app.screen.query_one("#failures-scope", Static).render())
 
     drive(make_app(db=path, refresh=60), scenario)
+
+
+def test_a_group_retry_past_the_cap_reaches_every_failed_job_of_the_group(huey, monkeypatch):
+    # Given five jobs failing as "host:#", of which the screen groups only the newest two
+    monkeypatch.setattr(failures, "FAILURE_CAP", 2)
+    older = [jobs.always_fails(f"host:{i}").id for i in range(1, 4)]
+    drain(include_scheduled=True)
+    newest = [jobs.always_fails(f"host:{i}").id for i in range(4, 6)]
+    drain(include_scheduled=True)
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#failures", KeyedTable)
+        assert [(r[0], r[4].split("  ")[0]) for r in rows(table)] == [
+            ("2+", "always fails host:#")]
+        table.move_cursor(row=0)
+        # When the group is retried
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, TypedConfirmScreen)
+        # Then the count to type is every failed job of the group, past the cap
+        assert "[b]5[/]" in app.screen.question
+        app.screen.query_one(Input).value = "5"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert rows(table) == []
+
+    drive(make_app(db=path, refresh=60), scenario)
+    reader = open_store(path)
+    try:
+        assert {reader.get_job(i).state for i in older + newest} == {"available"}
+    finally:
+        reader.close()

@@ -16,7 +16,6 @@ from runner.readmodel.failures import (
     ExactMessage,
     FailureGroup,
     capped,
-    failure_group_ids,
     failure_groups,
     failure_signature,
 )
@@ -49,10 +48,6 @@ def message_key(group: FailureGroup, exact: ExactMessage) -> str:
     """A stable row key for one exact message of an expanded group."""
     raw = f"{group.error_type}\x00{exact.message}".encode()
     return "m" + hashlib.blake2b(raw, digest_size=8).hexdigest()
-
-
-def _messages(group: FailureGroup) -> list[str | None]:
-    return [m.message for m in group.messages] or [group.message]
 
 
 class FailuresScreen(DataScreen):
@@ -181,49 +176,53 @@ class FailuresScreen(DataScreen):
         self.action_open()
 
     def action_retry(self) -> None:
-        self._group_action("Retry", actions.retry_jobs)
+        self._group_action("retry")
 
     def action_discard(self) -> None:
-        self._group_action("Discard", actions.discard_jobs)
+        self._group_action("discard")
 
-    def _group_action(self, verb: str, fn: Any) -> None:
+    def _group_action(self, verb: str) -> None:
         key = self.query_one(KeyedTable).target_key()
         if key in self.exact:  # an exact message of an expanded group: just its jobs
             group, exact = self.exact[key]
-            error_type, messages, text = group.error_type, [exact.message], exact.message
+            error_type, message, whole = group.error_type, exact.message, False
         elif (group := self.groups.get(key) if key else None) is not None:
-            error_type, messages, text = group.error_type, _messages(group), group.message
+            error_type, message, whole = group.error_type, group.message, True
         else:
             return
 
         def plan() -> None:
-            # The jobs are read once, before asking: the count typed is the set acted
-            # on, and a job failing the same way after the question is left alone.
+            # Every failed job of the group is counted once, before asking, not only those
+            # among the newest the screen groups: the count typed is the set acted on, and
+            # a job failing the same way after the question is left alone.
             try:
                 with self.dashboard.source.reading() as store:
-                    ids = failure_group_ids(store, error_type, messages)
+                    messages = (failures.group_messages(store, error_type, message)
+                                if whole else [message])
+                    found = actions.plan_failure_group(store, verb, error_type, messages)
             except READ_ERRORS as exc:
-                self.app.call_from_thread(self.notify, f"cannot {verb.lower()}: {exc}",
+                self.app.call_from_thread(self.notify, f"cannot {verb}: {exc}",
                                           severity="error")
                 return
-            self.app.call_from_thread(self._ask_group, verb, fn, error_type, text, ids)
+            shown = message if len(found.messages) < 2 else failures.mask_numbers(message)
+            self.app.call_from_thread(self._ask_group, found, shown)
 
         self.run_worker(plan, thread=True, group="plan", exit_on_error=False)
 
-    def _ask_group(self, verb: str, fn: Any, error_type: str | None, text: str | None,
-                   ids: list[str]) -> None:
-        if not ids:
-            self.notify(f"nothing to {verb.lower()}: no job of this group is failed now")
+    def _ask_group(self, plan: actions.FailureGroupPlan, text: str | None) -> None:
+        if not plan.count:
+            self.notify(f"nothing to {plan.verb}: no job of this group is failed now")
             return
-        count = len(ids)
+        count = plan.count
 
         def run(store: Store) -> str:
-            done = fn(store, ids)
+            done = actions.run_failure_group(store, plan)
             return f"{done:,} of {count:,} jobs"
 
         typed = f"{count:,}"
+        verb = plan.verb.capitalize()
         self.confirm(f"{verb} all [b]{typed}[/] jobs failing with "
-                     f"{fmt.safe(error_type)}: {fmt.safe(fmt.one_line(text, 60))}?",
-                     lambda: self.act(f"{verb.lower()} group", run,
-                                      refused=f"{verb.lower()} group stopped"),
+                     f"{fmt.safe(plan.error_type)}: {fmt.safe(fmt.one_line(text, 60))}?",
+                     lambda: self.act(f"{plan.verb} group", run,
+                                      refused=f"{plan.verb} group stopped"),
                      typed=typed)

@@ -45,3 +45,14 @@ class PostgresControl:
                  now: float, chunk: int = 500) -> int:
         return _maintenance.run_bulk(self.db, verb, filters, states, up_to_rowid=up_to_rowid,
                                      now=now, chunk=chunk)
+
+    def count_failure_group(self, error_type: str | None,
+                            messages: Sequence[str | None]) -> tuple[int, int, float | None]:
+        return _maintenance.count_failure_group(self.db, error_type, messages)
+
+    def run_failure_group(self, verb: str, error_type: str | None,
+                          messages: Sequence[str | None], *, up_to_rowid: int,
+                          failed_until: float | None, now: float, chunk: int = 500) -> int:
+        return _maintenance.run_failure_group(self.db, verb, error_type, messages,
+                                              up_to_rowid=up_to_rowid,
+                                              failed_until=failed_until, now=now, chunk=chunk)

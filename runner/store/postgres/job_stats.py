@@ -145,6 +145,19 @@ class PostgresStats:
             "LIMIT %s", (error_type, message, limit))
         return [r[0] for r in rows]
 
+    def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
+        """The distinct messages of the failed jobs of ``error_type`` (``runner_job_failure``
+        holds them in order); ``starts_with`` since a collation's order is no prefix range."""
+        db = self.db
+        kind = "error_type IS NULL" if error_type is None else "error_type = %s"
+        sql = (f"SELECT DISTINCT error_message FROM runner_job WHERE {kind} "
+               f"AND state IN {FAILED_SQL}")
+        params: list[object] = [] if error_type is None else [error_type]
+        if prefix:
+            sql += " AND starts_with(error_message, %s)"
+            params.append(prefix)
+        return [r[0] for r in db.query(sql, params)]
+
     def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
         """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
 

@@ -30,7 +30,7 @@ from runner.store.postgres.event_store import prune_events
 from runner.store.postgres.idle_queues import forget_idle_queues
 from runner.store.postgres.job_queries import where as job_where
 from runner.store.rows import JobFilter, PruneReport
-from runner.store.states import WorkerState, sql_is
+from runner.store.states import FAILED_SQL, WorkerState, sql_is
 
 _CHUNK = 500
 DAY = 86400.0
@@ -124,3 +124,59 @@ def run_bulk(db: PgDatabase, verb: str, filters: JobFilter, states: Sequence[str
     return walk_bulk(lambda last: db.write(lambda conn: transitions.by_hand_in_bulk(
         conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
         channel=db.channel if verb == "retry" else None)))
+
+
+# -- a failure group: the retrying and dead jobs of an error type and messages -------------
+
+
+def _group_ranges(error_type: str | None, messages: Sequence[str | None]
+                  ) -> list[tuple[str, list[object]]]:
+    """Conditions on ``runner_job_failure`` (error type, messages, failed state): equality
+    and ``IS NULL`` (an index range), never ``IS NOT DISTINCT FROM`` (a scan)."""
+    kind, params = (("error_type IS NULL", []) if error_type is None
+                    else ("error_type = %s", [error_type]))
+    head = f"{kind} AND state IN {FAILED_SQL} AND "
+    texts = [m for m in messages if m is not None]
+    ranges = [(head + "error_message IS NULL", list(params))] if None in messages else []
+    if texts:
+        ranges.append((head + "error_message = ANY(%s)", [*params, texts]))
+    return ranges
+
+
+def count_failure_group(db: PgDatabase, error_type: str | None,
+                        messages: Sequence[str | None]) -> tuple[int, int, float | None]:
+    """(jobs, highest ``seq``, latest ``last_failed_at``) of a failure group: every job."""
+    count, top, last = 0, 0, None
+    for where, params in _group_ranges(error_type, messages):
+        n, high, latest = db.query(f"SELECT count(*), max(seq), max(last_failed_at) "
+                                   f"FROM runner_job WHERE {where}", params)[0]
+        count, top = count + n, max(top, high or 0)
+        if latest is not None and (last is None or latest > last):
+            last = latest
+    return count, top, last
+
+
+def run_failure_group(db: PgDatabase, verb: str, error_type: str | None,
+                      messages: Sequence[str | None], *, up_to_rowid: int,
+                      failed_until: float | None, now: float, chunk: int = 500) -> int:
+    """Retry now or discard a counted failure group, ``chunk`` jobs per transaction.
+
+    Each step takes the next ``chunk`` counted jobs of the group's index range (``seq``
+    up to ``up_to_rowid``, failed by ``failed_until``); a job changed leaves the range,
+    so the walk ends at the first step that finds none.
+    """
+    total = 0
+    channel = db.channel if verb == "retry" else None
+    for where, params in _group_ranges(error_type, messages):
+        pick = (f"SELECT seq FROM runner_job WHERE {where} AND seq <= %s "
+                "AND (last_failed_at IS NULL OR last_failed_at <= %s) "
+                f"LIMIT {int(chunk)}")
+        chosen = (*params, up_to_rowid, failed_until)
+        while True:
+            changed = db.write(lambda conn, pick=pick, chosen=chosen: transitions.change_picked(
+                conn, verb, pick, chosen, now, channel=channel,
+                recheck=f" AND state IN {FAILED_SQL}"))
+            if not changed:
+                break
+            total += len(changed)
+    return total

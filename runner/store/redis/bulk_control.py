@@ -47,6 +47,39 @@ class RedisControl(JobIndex):
             changed += [int(r) for r in rows]  # type: ignore[union-attr]
         return changed
 
+    def count_failure_group(self, error_type: str | None,
+                            messages: Sequence[str | None]) -> tuple[int, int, float | None]:
+        self._index_failures()
+        top = int(self.r.get(self.k("rowid")) or 0)  # every job written so far
+        pipe = self.r.pipeline(transaction=False)
+        for message in messages:
+            key = self.k("fgroup", self._failure_group(error_type, message))
+            pipe.zcard(key)
+            pipe.zrange(key, -1, -1, withscores=True)
+        replies = pipe.execute()
+        count = sum(replies[0::2])
+        lasts = [newest[0][1] for newest in replies[1::2] if newest]
+        return count, top, max(lasts, default=None)
+
+    def run_failure_group(self, verb: str, error_type: str | None,
+                          messages: Sequence[str | None], *, up_to_rowid: int,
+                          failed_until: float | None, now: float, chunk: int = 500) -> int:
+        if verb not in ("retry", "discard"):
+            raise InvalidAction(f"unknown group action {verb!r}")
+        total = 0
+        for message in messages:
+            group = self._failure_group(error_type, message)
+            skip = 0  # jobs of the group read and left alone (added after the count)
+            while True:
+                changed, read = self.run(  # type: ignore[misc]
+                    "failure_group_step", verb, arg(float(now)), int(up_to_rowid),
+                    arg(float(failed_until or 0.0)), group, skip, int(chunk))
+                total += int(changed)
+                skip += int(read) - int(changed)
+                if int(read) < chunk:
+                    break
+        return total
+
     def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
         return len(self.by_hand("retry", job_ids, RETRYABLE, now=now))
 

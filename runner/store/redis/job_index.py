@@ -10,6 +10,7 @@ that use them (``index_jobs``), so an enqueue does not pay for them.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -234,11 +235,26 @@ class JobIndex(RedisBase):
             pipe.hmget(self.k("job", i), *names)
         return pipe.execute()
 
-    def _failed(self) -> list[tuple[str, list[bytes | None]]]:
-        ids = [i for s in FAILED for i in decoded(self.r.zrange(self.k("state", s.value), 0, -1))]
-        rows = self._fields(ids, "error_type", "error_message", "state", "task",
-                            "last_failed_at")
-        return list(zip(ids, rows, strict=True))
+    # -- failure groups (``fgroup:<hash>``, ``fmsgs:<hash>``: see lua_jobs) -----------------
+
+    def _failure_group(self, error_type: str | None, message: str | None) -> str:
+        """The hash naming the failure group of ``error_type`` and ``message`` (its key's tail)."""
+        return hashlib.sha1(_nul(error_type) + US.encode() + _nul(message)).hexdigest()
+
+    def _failure_messages_key(self, error_type: str | None) -> str:
+        return self.k("fmsgs", hashlib.sha1(_nul(error_type)).hexdigest())
+
+    def _index_failures(self) -> None:
+        """Make the failure groups hold every failed job, once: the scripts keep them
+        since this release, and data an earlier one wrote is indexed here, in steps of
+        :data:`_INDEX_STEP` jobs (each a script of its own), before the first lookup."""
+        if self.r.exists(self.k("fgindexed")):
+            return
+        for state in FAILED:
+            after: object = 0
+            while after := self.run("index_failures", state.value, after, _INDEX_STEP):
+                pass
+        self.r.set(self.k("fgindexed"), 1)
 
     def _finished(self, since: float, until: float = float("inf")) -> list[tuple[str, float]]:
         top = "+inf" if until == float("inf") else f"({until}"
@@ -255,3 +271,8 @@ class JobIndex(RedisBase):
         for owner in owners:
             pipe.hget(self.k("worker", owner), "state")
         return [text(s) for s in pipe.execute()]
+
+
+def _nul(value: str | None) -> bytes:
+    """A failure group's part as the scripts hash it: NULL as NUL."""
+    return b"\0" if value is None else value.encode()

@@ -2,7 +2,8 @@
 
 Rates read the finished sets (``fin:completed`` by ``finished_at``) and the failed
 attempts (``failed`` by ``failed_at``); failure groups read the newest retrying and
-dead jobs, up to a cap, so the cost stays the same however many failed.
+dead jobs, up to a cap, so the cost stays the same however many failed; the jobs of one
+group, and the messages of one error type, are kept apart (``fgroup``, ``fmsgs``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,16 @@ class RedisStats(JobIndex):
 
     def failure_group_ids(self, error_type: str | None, message: str | None, *,
                           limit: int = 100_000) -> list[str]:
-        return [i for i, (e, m, *_) in self._failed()
-                if text(e) == error_type and text(m) == message][:limit]
+        self._index_failures()
+        key = self.k("fgroup", self._failure_group(error_type, message))
+        return decoded(self.r.zrange(key, 0, limit - 1))
+
+    def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
+        self._index_failures()
+        found = [None if m == b"\0" else m.decode()
+                 for m in self.r.hkeys(self._failure_messages_key(error_type))]
+        return [m for m in found if (m is None and not prefix)
+                or (m is not None and m.startswith(prefix))]
 
     def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
         count = sum(self.r.zcard(self.k("state", s.value)) for s in FAILED)

@@ -35,6 +35,11 @@ Keys under the prefix ``P`` (``ARGV[1]``, ending in ``:``):
   (``enqueued``, ``failed``, ``retried``, ``dead``, ``cancelled``, ``duration``, and
   ``b<i>``: completed jobs in bucket ``i`` of :data:`runner.store.views.BUCKETS`, not
   cumulative, the last one past them all); only ever added to;
+* ``fgroup:<hash>`` and ``fmsgs:<hash>``: the retrying and dead jobs per error type and
+  message, by ``last_failed_at``, and their count per message of an error type (the
+  Failures screen's group actions read one group, not every failed job); ``fgindexed``:
+  set once they hold every failed job (data of an earlier release is indexed by the
+  first group lookup: ``index_failures``);
 * ``errors:<id>``: the attempt timeline (list of cjson rows); ``failed``: every failed
   attempt by ``failed_at``; ``errseq``: the attempt error counter;
 * ``data:<id>``: the payload (apart, so the job hash stays a compact listpack);
@@ -286,6 +291,29 @@ local function running(h, by)
   if h.concurrency_key then bump(P..'run', 'k'..US..h.task..US..h.concurrency_key, by) end
 end
 
+-- Failure groups (the dashboard's Failures actions): ``fgroup:<sha1 of type US message>``
+-- holds the retrying and dead jobs of one error type and message by ``last_failed_at``
+-- (0: none), ``fmsgs:<sha1 of type>`` counts them per message (NULL as NUL). A job
+-- enters them as it enters a failed state and leaves them as it leaves, its error then
+-- still the one it entered with (see ``restate``, ``rearm``, ``prune_jobs``).
+local FAILED = {retrying=true, dead=true}
+local function failure_group(id)
+  local v = redis.call('HMGET', P..'job:'..id, 'error_type', 'error_message', 'last_failed_at')
+  local t, m = v[1] or NULL, v[2] or NULL
+  return P..'fgroup:'..redis.sha1hex(t..US..m), P..'fmsgs:'..redis.sha1hex(t), m,
+         tonumber(v[3] or 0) or 0
+end
+
+local function failed_in(id)
+  local group, messages, m, at = failure_group(id)
+  if redis.call('ZADD', group, at, id) == 1 then redis.call('HINCRBY', messages, m, 1) end
+end
+
+local function failed_out(id)
+  local group, messages, m = failure_group(id)
+  if redis.call('ZREM', group, id) == 1 then bump(messages, m, -1) end
+end
+
 -- The one place a job changes state: every index that depends on it follows.
 local function restate(h, new, finished_at, written)
   local old = h.state
@@ -294,6 +322,8 @@ local function restate(h, new, finished_at, written)
     if FINAL[new] and finished_at then redis.call('ZADD', P..'fin:'..new, finished_at, id) end
     return
   end
+  if FAILED[old] and not FAILED[new] then failed_out(id) end
+  if FAILED[new] and not FAILED[old] then failed_in(id) end
   if old then
     redis.call('ZREM', P..'state:'..old, id)
     bump(P..'qstate', h.queue..US..old, -1)
@@ -552,6 +582,7 @@ local function rearm(j, now)
   if not h or not FINAL[h.state] then return false end
   if j.unique_key and redis.call('HEXISTS', P..'unique', j.unique_key) == 1 then return false end
   local key = P..'job:'..j.id
+  if FAILED[h.state] then failed_out(h.id) end  -- a dead job leaves its failure group
   if h.unique_key then
     redis.call('ZREM', P..'ulive:'..h.unique_key, h.id)
     redis.call('ZREM', P..'ufin:'..h.unique_key, h.id)

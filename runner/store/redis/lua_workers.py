@@ -126,6 +126,35 @@ for i = 6 + ns, #ARGV do
 end
 return changed
 """,
+    # ARGV: verb (retry/discard), now, up_to_rowid, failed_until, group (its hash), skip,
+    #       limit: the next ``limit`` jobs of a failure group past the first ``skip``
+    #       (left alone before) that failed by ``failed_until``, changed unless added
+    #       after ``up_to_rowid``. Returns {changed, read}.
+    "failure_group_step": r"""
+local verb, now, up_to = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local ids = redis.call('ZRANGEBYSCORE', P..'fgroup:'..ARGV[6], '-inf', ARGV[5],
+                       'LIMIT', tonumber(ARGV[7]), tonumber(ARGV[8]))
+local changed = 0
+for _, id in ipairs(ids) do
+  local h = get(id)
+  if h and FAILED[h.state] and tonumber(h.rowid) <= up_to then
+    if verb == 'retry' then changed = changed + retry_now(h, now, 'retried by hand')
+    else changed = changed + cancel(h, FAILED, now, 'discarded by hand') end
+  end
+end
+return {changed, #ids}
+""",
+    # ARGV: state (retrying/dead), after (rowid), limit: the failure groups brought up to
+    # date with the next ``limit`` jobs of the state (data an earlier release wrote);
+    # returns the last rowid read, 0 once there are no more.
+    "index_failures": r"""
+local limit = tonumber(ARGV[4])
+local rows = redis.call('ZRANGEBYSCORE', P..'state:'..ARGV[2], '(' .. ARGV[3], '+inf',
+                        'WITHSCORES', 'LIMIT', 0, limit)
+for i = 1, #rows, 2 do failed_in(rows[i]) end
+if #rows < 2 * limit then return 0 end
+return rows[#rows]
+""",
     # ARGV: completed_before, dead_before, limit
     "prune_jobs": r"""
 local limits = {completed=ARGV[2], cancelled=ARGV[2], dead=ARGV[3]}
@@ -141,6 +170,7 @@ for _, state in ipairs({'completed', 'cancelled', 'dead'}) do
   for _, id in ipairs(ids) do
     local h = get(id)
     if h then
+      if FAILED[h.state] then failed_out(id) end
       redis.call('ZREM', P..'state:'..h.state, id)
       bump(P..'qstate', h.queue..US..h.state, -1)
       redis.call('ZREM', P..'jobs', id)

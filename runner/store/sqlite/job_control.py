@@ -14,7 +14,9 @@ from dataclasses import replace
 from runner.store.batches import bulk_condition, check_redispatch, walk_bulk
 from runner.store.sqlite import transitions
 from runner.store.sqlite.db import Database
+from runner.store.sqlite.integrity import index_hint
 from runner.store.sqlite.queries import JobFilter, job_where
+from runner.store.states import FAILED_SQL
 
 _CHUNK = 500
 
@@ -78,4 +80,64 @@ def _each(db: Database, job_ids: Sequence[str],
     for start in range(0, len(job_ids), _CHUNK):
         chunk = job_ids[start:start + _CHUNK]
         total += db.write(lambda conn, chunk=chunk: sum(update(conn, i) for i in chunk))
+    return total
+
+
+# -- a failure group: the retrying and dead jobs of an error type and messages -------------
+
+#: Messages one statement names at most (SQLite binds a few hundred parameters cheaply).
+_MESSAGES = 200
+
+
+def _group_ranges(error_type: str | None, messages: Sequence[str | None]
+                  ) -> list[tuple[str, list[object]]]:
+    """Conditions on ``runner_job_failure`` (error type, message, failed state), each for
+    a batch of messages: ranges of the index, whatever else the table holds."""
+    head = f"error_type IS ? AND state IN {FAILED_SQL} AND "
+    texts = [m for m in messages if m is not None]
+    ranges: list[tuple[str, list[object]]] = [
+        (head + "error_message IS NULL", [error_type])] if None in messages else []
+    for start in range(0, len(texts), _MESSAGES):
+        batch = texts[start:start + _MESSAGES]
+        ranges.append((head + f"error_message IN ({', '.join('?' * len(batch))})",
+                       [error_type, *batch]))
+    return ranges
+
+
+def count_failure_group(db: Database, error_type: str | None,
+                        messages: Sequence[str | None]) -> tuple[int, int, float | None]:
+    """(jobs, highest rowid, latest ``last_failed_at``) of a failure group: every job."""
+    hint = index_hint(db, "runner_job_failure")
+    count, top, last = 0, 0, None
+    for where, params in _group_ranges(error_type, messages):
+        n, high, latest = db.query(f"SELECT count(*), max(rowid), max(last_failed_at) "
+                                   f"FROM runner_job{hint} WHERE {where}", params)[0]
+        count, top = count + n, max(top, high or 0)
+        if latest is not None and (last is None or latest > last):
+            last = latest
+    return count, top, last
+
+
+def run_failure_group(db: Database, verb: str, error_type: str | None,
+                      messages: Sequence[str | None], *, up_to_rowid: int,
+                      failed_until: float | None, now: float, chunk: int = 500) -> int:
+    """Retry now or discard a counted failure group, ``chunk`` jobs per transaction.
+
+    Each step takes the next ``chunk`` jobs of the group's index range that were
+    counted (rowid up to ``up_to_rowid``, failed by ``failed_until``); a job changed
+    leaves the range (the index holds failed jobs only), so no step reads it again.
+    """
+    hint = index_hint(db, "runner_job_failure")
+    total = 0
+    for where, params in _group_ranges(error_type, messages):
+        pick = (f"SELECT rowid FROM runner_job{hint} WHERE {where} AND rowid <= ? "
+                "AND (last_failed_at IS NULL OR last_failed_at <= ?) "
+                f"LIMIT {int(chunk)}")
+        chosen = (*params, up_to_rowid, failed_until)
+        while True:
+            changed = db.write(lambda conn, pick=pick, chosen=chosen: transitions.change_picked(
+                conn, verb, pick, chosen, now))
+            total += len(changed)
+            if len(changed) < chunk:
+                break
     return total

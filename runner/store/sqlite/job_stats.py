@@ -65,6 +65,9 @@ class SqliteStats:
                           limit: int = 100_000) -> list[str]:
         return _stats.failure_group_ids(self.db, error_type, message, limit=limit)
 
+    def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
+        return _stats.failure_messages(self.db, error_type, prefix=prefix)
+
     def failure_signature(self, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
         return _stats.failure_signature(self.db, cap=cap)
 

@@ -211,6 +211,21 @@ def failure_group_ids(db: Database, error_type: str | None, message: str | None,
     return [r[0] for r in rows]
 
 
+def failure_messages(db: Database, error_type: str | None, *, prefix: str = ""
+                     ) -> list[str | None]:
+    """The distinct messages of the retrying and dead jobs with ``error_type`` that start
+    with ``prefix``: one range of ``runner_job_failure``, read in its order (no sort)."""
+    hint = index_hint(db, "runner_job_failure")
+    where = f"WHERE error_type IS ? AND state IN {FAILED_SQL}"
+    params: list[object] = [error_type]
+    if prefix:
+        # Text compares byte by byte: every message with the prefix sorts in this range.
+        where += " AND error_message >= ? AND error_message < ?"
+        params += [prefix, prefix + "\U0010ffff"]
+    rows = db.query(f"SELECT DISTINCT error_message FROM runner_job{hint} {where}", params)
+    return [r[0] for r in rows if r[0] is None or r[0].startswith(prefix)]
+
+
 def failure_signature(db: Database, *, cap: int = FAILURE_CAP) -> tuple[int, int]:
     """Changes whenever a failure group may have: (failed jobs, newest failed attempt id).
 

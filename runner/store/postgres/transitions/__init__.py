@@ -19,6 +19,7 @@ from runner.store.postgres.transitions.by_hand import (
     by_hand_in_bulk,
     cancel,
     cancel_waiting,
+    change_picked,
     prune,
     retry_now,
     settle_dispatch,
@@ -61,6 +62,7 @@ from runner.store.postgres.transitions.values import _EXECUTING
 
 __all__ = [
     "Prunable", "_EXECUTING", "by_hand_in_bulk", "cancel", "cancel_attempt", "cancel_waiting",
+    "change_picked",
     "charge_crash", "check_room", "claim", "claim_at_once", "claims_at_once", "complete",
     "drop_oldest", "enqueue", "enqueue_new", "extend_leases", "fail", "hand_back",
     "lease_owners", "notify", "orphans", "paused_sets", "prune", "put_results", "rearm",

@@ -65,18 +65,28 @@ def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Seq
     """
     pick = (f"SELECT seq FROM runner_job{where} AND seq > %s AND seq <= %s "
             f"ORDER BY seq LIMIT {int(limit)}")
+    return change_picked(conn, verb, pick, (*params, after, up_to), now, channel=channel)
+
+
+def change_picked(conn: psycopg.Connection, verb: str, pick: str, chosen: Sequence[object],
+                  now: float, *, channel: str | None = None, recheck: str = "") -> list[int]:
+    """Retry now (``verb`` "retry"), discard or cancel the jobs ``pick`` selects (a
+    ``SELECT seq`` of its own ``chosen`` parameters); returns the ``seq`` changed.
+
+    ``recheck`` (`` AND ...``, no parameters) is tested again on each row as it is
+    updated: a row a worker changed while this waited for its lock is left alone.
+    """
     if verb == "retry":
         change = (f"state = '{_AVAILABLE}', run_at = %s, finished_at = NULL, "
                   f"max_attempts = {ONE_MORE}, reason = 'retried by hand', crashes = 0")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
         change = f"state = '{_CANCELLED}', {CANCEL_TIMES}, reason = '{reason}'"
-    chosen = (*params, after, up_to)
     if verb != "retry":
-        count_where(conn, "cancelled", f"seq IN ({pick})", chosen)
+        count_where(conn, "cancelled", f"seq IN ({pick}){recheck}", chosen)
     notify(conn, channel)
     return [r[0] for r in conn.execute(
-        f"UPDATE runner_job SET {change} WHERE seq IN ({pick}) RETURNING seq",
+        f"UPDATE runner_job SET {change} WHERE seq IN ({pick}){recheck} RETURNING seq",
         (now, *chosen)).fetchall()]
 
 

@@ -28,6 +28,7 @@ from runner.store.sqlite.transitions.by_hand import (
     by_hand_in_bulk,
     cancel,
     cancel_waiting,
+    change_picked,
     discard,
     prunable,
     prune,
@@ -72,7 +73,8 @@ from runner.store.sqlite.transitions.recovery import (
 
 __all__ = [
     "ClaimResult", "Orphan", "_insert_many", "bury", "bury_bad_run_at", "by_hand_in_bulk",
-    "cancel", "cancel_attempt", "cancel_waiting", "charge_crash", "check_room", "claim",
+    "cancel", "cancel_attempt", "cancel_waiting", "change_picked", "charge_crash",
+    "check_room", "claim",
     "claim_rowids", "complete", "discard", "drop_oldest", "enqueue", "extend_leases",
     "hand_back", "insert_jobs", "lease_owners", "orphans", "prunable", "prune", "rearm",
     "record_failure", "release", "requeue_unstarted", "retry", "retry_now",

@@ -53,13 +53,19 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
     """
     pick = (f"SELECT rowid FROM runner_job{where} AND rowid > ? AND rowid <= ? "
             f"ORDER BY rowid LIMIT {int(limit)}")
+    return change_picked(conn, verb, pick, (*params, after, up_to), now)
+
+
+def change_picked(conn: sqlite3.Connection, verb: str, pick: str, chosen: tuple,
+                  now: float) -> list[int]:
+    """Retry now (``verb`` "retry"), discard or cancel the jobs ``pick`` selects (a
+    ``SELECT rowid`` of its own ``chosen`` parameters); returns the rowids changed."""
     if verb == "retry":
         change = (f"state='available', run_at=?, finished_at=NULL, max_attempts={ONE_MORE}, "
                   "reason='retried by hand', crashes=0, parked=NULL")
     else:
         reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
         change = f"state='cancelled', {CANCEL_TIMES}, reason='{reason}', parked=NULL"
-    chosen = (*params, after, up_to)
     if verb != "retry":  # the same rows the update picks, in this transaction
         count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
     changed = [r[0] for r in conn.execute(
