@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from runner import control
 from runner.readmodel import failures
+from runner.sections import RetentionSection
+from runner.store.rows import JobFilter
 from tests.conformance.helpers import OWNER, T0, failure, job
 
 
@@ -96,3 +98,26 @@ def test_a_group_discard_takes_every_failed_job_of_one_exact_message(store):
         ("ValueError", "refused by db-8"): (1, 1, 0), ("ValueError", "boom"): (1, 0, 1)}
     # And an empty group plans nothing
     assert control.plan_failure_group(store, "retry", "ValueError", ["refused by db-7"]).count == 0
+
+
+def test_a_group_counts_no_job_pruned_by_retention_or_sent_again_by_its_id(store):
+    # Given four dead jobs and one retrying job of one error
+    old = [_fail(store, i, "gone away", dead=True) for i in range(2)]
+    recent = [_fail(store, 10 + i, "gone away", dead=True) for i in range(2)]
+    retrying = _fail(store, 20, "gone away", dead=False)
+    # When retention prunes the two old dead jobs, and one recent one is enqueued again
+    # under its id (huey sending a task a second time)
+    day = 86400.0
+    section = RetentionSection(completed_days=1, dead_days=1, vacuum=False)
+    store.prune_retention(section, now=T0 + day + 5)
+    assert not {r.id for r in store.list_jobs(JobFilter(), limit=20)} & set(old)
+    assert store.rearm(job(T0 + day, job_id=recent[0]), now=T0 + day)
+    assert store.get_job(recent[0]).state == "available"
+    # Then the group is the two jobs still failed, and its action takes just them
+    assert sorted(store.failure_messages("ValueError")) == ["gone away"]
+    plan = control.plan_failure_group(store, "discard", "ValueError", ["gone away"])
+    assert plan.count == 2
+    assert control.run_failure_group(store, plan, now=T0 + day + 10) == 2
+    assert [store.get_job(i).state for i in (recent[1], retrying)] == ["cancelled"] * 2
+    assert store.get_job(recent[0]).state == "available"
+    assert store.failure_messages("ValueError") == []

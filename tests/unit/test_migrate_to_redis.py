@@ -158,6 +158,20 @@ def test_what_the_file_shows_is_what_redis_shows_after_the_copy(huey, settings_f
     assert redis.get_job(ids["flaky"]).requested == 1
 
 
+def test_copied_failed_jobs_are_in_their_failure_groups(huey, settings_file, target):
+    # Given a file with a dead and a retrying job, copied to Redis
+    url, redis = target
+    now = time.time()
+    ids = _fill(huey.jobs.store, now)
+    assert _migrate(settings_file, url) == 0
+    # When the groups are said complete (no lookup indexes what the copy left out)
+    redis.r.set(redis.k("fgindexed"), 1)
+    # Then each failed job is in the group of its error, as the copy wrote it
+    assert redis.failure_group_ids("ValueError", "twice ✓ 😀") == [ids["doomed"]]
+    assert redis.failure_group_ids("ValueError", "first") == [ids["flaky"]]
+    assert sorted(redis.failure_messages("ValueError")) == ["first", "twice ✓ 😀"]
+
+
 def test_a_second_copy_writes_nothing_twice(huey, settings_file, target, capsys):
     url, redis = target
     now = time.time()
