@@ -8,7 +8,7 @@ import pytest
 
 from runner import control
 from runner.readmodel import failures
-from runner.store.redis import RedisStore
+from runner.store.redis import RedisStore, job_index
 from tests.conformance.helpers import OWNER, T0, failure, job
 from tests.redis_support import OwnRedis, fresh_store, new_prefix
 
@@ -73,7 +73,9 @@ def test_a_group_lookup_and_action_cost_the_same_however_many_other_jobs_failed(
         server.stop()
 
 
-def test_failure_groups_of_an_earlier_release_are_indexed_at_the_first_lookup(store):
+def test_failure_groups_of_an_earlier_release_are_indexed_at_the_first_lookup(store,
+                                                                             monkeypatch):
+    monkeypatch.setattr(job_index, "_INDEX_STEP", 2)  # indexed in several steps
     # Given failed jobs an earlier release wrote (no failure groups kept)
     timeouts = fail(store, 5, "timed out after 3s")
     others = fail(store, 3, "timed out after 30s")
