@@ -2,8 +2,14 @@
 
 Per queue: jobs by state, how long the oldest due job has waited, the limits
 of ``[queues.NAME]``, the rate of the last minute, whether it is paused (and
-by whom), and what its bound refused or dropped. A queue is listed when it has
-jobs, a settings section or a recorded pause.
+by whom), and what its bound refused or dropped. "waiting" counts the jobs ready
+to run now (``available``); jobs due later and failed jobs waiting out a backoff
+are counted apart (``scheduled``, ``retrying``).
+
+A queue is listed when ``[queues.NAME]`` names it (``default`` always), when it
+holds jobs that are not finished (or dead ones), when a pause is recorded for it,
+or when a job of it completed or failed within the rate's window: a queue that
+just drained its burst stays in view, with its rate, until that window passes.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ class QueueInfo:
     oldest_waiting: float | None
     """Seconds the oldest due job has waited; None when none waits."""
     per_minute: float
-    """Jobs completed over the last minute."""
+    """Jobs completed over the last minute (:data:`RATE_WINDOW`)."""
     paused: bool
     paused_by: str | None
     paused_at: float | None
@@ -66,11 +72,13 @@ def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
     for queue, state, n in store.unfinished_by_queue():
         counts.setdefault(queue, Counter())[state] += n
     oldest = dict(store.queue_oldest(now))
-    done = Counter(queue for _, queue, _, _ in store.completions_since(now - RATE_WINDOW))
+    window_start = now - RATE_WINDOW
+    done = Counter(queue for _, queue, _, _ in store.completions_since(window_start))
+    failed = {queue for _, queue, _, _ in store.failed_attempts_since(window_start)}
     pauses = store.list_pauses()
     queue_pauses = {p.name: p for p in pauses if p.kind == "queue"}
     totals = store.backpressure_totals()
-    names = sorted({*counts, *settings.queues, *queue_pauses, *oldest})
+    names = sorted({*counts, *settings.queues, *queue_pauses, *oldest, *done, *failed})
     rows = []
     for name in names:
         c = counts.get(name, Counter())
