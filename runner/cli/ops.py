@@ -103,9 +103,10 @@ def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
     minutes = int(args.window)
     print("jobs by state: " + ", ".join(f"{k} {v}" for k, v in snap.states.items()))
     print(f"\nper queue (last {minutes} min; rate = completed/min over the last 5 min):")
-    print(table(["QUEUE", "WAITING", "RUNNING", "RETRYING", "DEAD", "OLDEST WAIT", "DONE",
-                 "FAILED", "RATE", "ERR%", "P50", "P95", "P99"],
-                [(q.queue, q.states[JobState.AVAILABLE] + q.states[JobState.SCHEDULED],
+    # WAITING is ready now, as in `queues` and on the dashboard; due later is SCHEDULED
+    print(table(["QUEUE", "WAITING", "SCHEDULED", "RUNNING", "RETRYING", "DEAD", "OLDEST WAIT",
+                 "DONE", "FAILED", "RATE", "ERR%", "P50", "P95", "P99"],
+                [(q.queue, q.states[JobState.AVAILABLE], q.states[JobState.SCHEDULED],
                   q.states[JobState.EXECUTING], q.states[JobState.RETRYING],
                   q.states[JobState.DEAD], age(q.oldest_waiting_age),
                   q.stats.completed, q.stats.failed, _rate(q.stats.completed_per_minute),

@@ -72,3 +72,23 @@ def test_a_queue_with_jobs_due_later_stays_listed(store):
     queues = listed(store, T0 + 2 * RATE_WINDOW)
     assert (queues["later"].waiting, queues["later"].scheduled) == (0, 1)
 
+
+
+def test_waiting_is_the_jobs_ready_now_in_every_view(store):
+    # Given in one queue: 2 jobs ready now, 1 due later, 1 retrying after a backoff
+    flaky = job(queue="mail", max_attempts=3)
+    store.enqueue([flaky], now=T0)
+    claimed = claim_all(store, T0)
+    store.retry(flaky.id, claimed[flaky.id], failure(), worker=OWNER, now=T0 + 1,
+                run_at=T0 + 600, reason="retrying")
+    store.enqueue([job(T0 - 5, queue="mail"), job(T0, queue="mail"),
+                   job(T0 + 3600, queue="mail")], now=T0)
+    now = T0 + 2
+
+    # Then every view counts 2 waiting, and the others apart
+    summary = store.summary(now)
+    assert (summary.waiting, summary.scheduled, summary.retrying) == (2, 1, 1)
+    (load,) = [q for q in store.queue_loads(now) if q.queue == "mail"]
+    assert (load.waiting, load.scheduled, load.retrying, load.running) == (2, 1, 1, 0)
+    mail = listed(store, now)["mail"]
+    assert (mail.waiting, mail.scheduled, mail.retrying, mail.running) == (2, 1, 1, 0)

@@ -11,9 +11,10 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from runner.store.factory import store_for
 from runner.store.sqlite import workers
 from runner.store.sqlite.db import Database
-from tests.conformance.helpers import job
+from tests.conformance.helpers import OWNER, failure, job
 from tests.tui.conftest import drive, settle
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
@@ -64,8 +65,8 @@ def test_run_time_percentiles_and_rate_per_queue(dashboard, seeded):
         title = text(app, "#queues-title")
         assert "p50 2.0s" in title and "p95 10.0s" in title and "done/min 3" in title
         queues = app.screen.query_one("#queues", KeyedTable)
-        assert queues.get_row("default")[4:] == ["3", "2.0s", "10.0s"]
-        assert queues.get_row("mail")[4:] == ["0", "-", "-"]
+        assert queues.get_row("default")[6:] == ["3", "2.0s", "10.0s"]
+        assert queues.get_row("mail")[6:] == ["0", "-", "-"]
 
     drive(dashboard(clock=lambda: now), scenario)
 
@@ -178,3 +179,34 @@ def test_a_killed_worker_of_this_node_reads_as_gone_under_its_node_name(dashboar
         assert row[1] == "[red]dead[/]", row
 
     drive(dashboard(clock=lambda: now), scenario)
+
+
+def test_waiting_on_the_overview_is_ready_now_as_on_the_summary_strip(dashboard, seeded):
+    # Given, beside the seeded jobs ready now, a queue with one job ready now,
+    # two due later and one failed job waiting out its backoff
+    now = time.time()
+    db = Database(seeded.path)
+    store = store_for(db)
+    flaky = job(now - 1, queue="reports", max_attempts=3)
+    store.enqueue([flaky], now=now)
+    [claimed] = store.claim(now=now, owner=OWNER, lease_seconds=30, want=1,
+                            queues=("reports",)).claimed
+    store.retry(flaky.id, claimed.attempt, failure(), worker=OWNER, now=now,
+                run_at=now + 600, reason="retrying")
+    store.enqueue([job(now - 1, queue="reports"), job(now + 3600, queue="reports"),
+                   job(now + 7200, queue="reports")], now=now)
+    db.close()
+
+    async def scenario(app, pilot):
+        # Then "waiting" counts the jobs ready now in the table as on the strip
+        strip = text(app, "#summary")
+        assert "waiting: 7 " in strip and "scheduled: 2 " in strip and "retrying: 1 " in strip
+        queues = app.screen.query_one("#queues", KeyedTable)
+        header = [str(c.label) for c in queues.columns.values()]
+        assert header[:5] == ["queue", "waiting", "scheduled", "retrying", "running"]
+        assert queues.get_row("reports")[1:5] == ["1", "2", "1", "0"]
+        assert queues.get_row("default")[1:5] == ["4", "0", "0", "0"]
+        waiting = sum(int(queues.get_row(k.value)[1]) for k in queues.rows)
+        assert waiting == 7
+
+    drive(dashboard(), scenario)

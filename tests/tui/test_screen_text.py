@@ -56,7 +56,7 @@ def test_overview_text(frozen_db):
         assert text(app, "#failed-label").startswith(
             "failed attempts / min · 1h: 3 (peak 3)")
         queues = app.screen.query_one("#queues", KeyedTable)
-        assert queues.get_row("default")[:5] == ["default", "2", "0", "1m29s", "0"]
+        assert queues.get_row("default")[:7] == ["default", "2", "0", "0", "0", "1m29s", "0"]
         assert text(app, "#status").startswith("updated 09:31:30 in ")
         assert app.screen.query_one("#nav").text.split() == [
             "1", "Overview", "2", "Jobs", "(2", "live)", "3", "Failures", "(1)", "4",

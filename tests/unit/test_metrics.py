@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from runner.cli import main as cli
 from runner.readmodel import metrics
 from runner.store.factory import store_for
 from runner.testing import drain
 from tests import jobs
+from tests.conformance.helpers import OWNER, failure, job
 
 
 def test_window_figures_match_a_known_workload(huey, capsys):
@@ -55,3 +58,24 @@ def add_schedule_row(db, name, next_fire_at):
         "INSERT INTO runner_schedule (name, task, expression, tz, misfire, overlap, "
         "next_fire_at, created_at, updated_at) VALUES (?, 't', '* * * * *', 'UTC', 'once', "
         "'skip', ?, 0, 0)", (name, next_fire_at)))
+
+
+def test_stats_counts_waiting_as_ready_now_and_scheduled_and_retrying_apart(huey, capsys):
+    # Given in one queue: 2 jobs ready now, 1 due later, 1 failed and retrying later
+    store, now = huey.jobs.store, time.time()
+    flaky = job(now - 1, queue="reports", max_attempts=3)
+    store.enqueue([flaky], now=now)
+    [claimed] = store.claim(now=now, owner=OWNER, lease_seconds=30, want=1,
+                            queues=("reports",)).claimed
+    store.retry(flaky.id, claimed.attempt, failure(), worker=OWNER, now=now,
+                run_at=now + 600, reason="retrying")
+    store.enqueue([job(now - 1, queue="reports"), job(now, queue="reports"),
+                   job(now + 3600, queue="reports")], now=now)
+    # Then `stats` reads as `queues` and the dashboard do: WAITING is ready now
+    assert cli(["--settings", str(huey.settings.path), "stats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("QUEUE")).split()
+    row = next(line for line in lines if line.startswith("reports")).split()
+    counts = dict(zip(header, row, strict=False))
+    assert (counts["WAITING"], counts["SCHEDULED"], counts["RETRYING"], counts["RUNNING"]) == (
+        "2", "1", "1", "0")

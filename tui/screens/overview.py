@@ -32,9 +32,12 @@ from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
 from tui.widgets.summary_bar import Line
 
-QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"), ("running", "running"),
-                 ("oldest", "oldest waiting"), ("rate", "done/min"), ("p50", "p50"),
-                 ("p95", "p95")]
+# "waiting" is ready now, as on the summary strip and the Queues view; jobs due later
+# and failed ones waiting out a backoff have columns of their own.
+QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"),
+                 ("scheduled", JobState.SCHEDULED.value), ("retrying", JobState.RETRYING.value),
+                 ("running", "running"), ("oldest", "oldest waiting"), ("rate", "done/min"),
+                 ("p50", "p50"), ("p95", "p95")]
 WORKER_COLUMNS = [("worker", "host/pid"), ("state", "state"), ("heartbeat", "heartbeat"),
                   ("clock", "clock"), ("rss", "RSS"), ("cpu", "CPU"), ("running", "running"),
                   ("prefetched", "prefetched"), ("processed", "processed"),
@@ -160,12 +163,13 @@ class OverviewScreen(DataScreen):
                 f"{fmt.count(min(overall.sample, RECENT_SAMPLE))} completed jobs)[/]")
         queues = {q.queue: q for q in data.queues}
         for name in by_queue:
-            queues.setdefault(name, QueueLoad(name, 0, 0, None))
+            queues.setdefault(name, QueueLoad(name, 0, 0, None, scheduled=0, retrying=0))
         rows = []
         for name in sorted(queues):
             q, t = queues[name], by_queue.get(name)
             shown = fmt.safe(name) + (" [yellow](paused)[/]" if name in data.paused else "")
-            rows.append((name, (shown, fmt.count(q.waiting), fmt.count(q.running),
+            rows.append((name, (shown, fmt.count(q.waiting), fmt.count(q.scheduled),
+                                fmt.count(q.retrying), fmt.count(q.running),
                                 fmt.age(q.oldest_waiting_age),
                                 fmt.count(t.per_minute) if t else "0",
                                 fmt.duration(t.p50) if t else "-",

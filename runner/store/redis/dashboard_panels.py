@@ -94,7 +94,11 @@ class RedisDashboard(JobIndex):
 
     def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
         at = time.time() if now is None else now
-        return [QueueLoad(d.queue, d.waiting, d.running, d.oldest_waiting_age)
+        counts = self._qstate()
+        return [QueueLoad(d.queue, counts.get((d.queue, JobState.AVAILABLE.value), 0),
+                          d.running, d.oldest_waiting_age,
+                          scheduled=counts.get((d.queue, JobState.SCHEDULED.value), 0),
+                          retrying=counts.get((d.queue, JobState.RETRYING.value), 0))
                 for d in self.queue_depths(at)]
 
     def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE

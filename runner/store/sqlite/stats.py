@@ -119,6 +119,17 @@ def running_jobs(db: Database) -> list[tuple[str | None, str, str, float | None]
 
 #: Waiting, running and dead: the states the Queues view counts.
 UNFINISHED_SQL = sql_in((*LIVE, JobState.DEAD))
+#: (queue, state, jobs) of waiting jobs, from the claim and parked indexes alone.
+WAITING_BY_QUEUE_SQL = (
+    f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
+    f"WHERE {CLAIMABLE_WHERE} GROUP BY queue, state UNION ALL "
+    f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_parked_queue "
+    f"WHERE {PARKED_WHERE} GROUP BY queue, state")
+
+
+def waiting_by_queue(db: Database) -> list[tuple[str, str, int]]:
+    """(queue, state, jobs) of waiting jobs, counted from their indexes alone."""
+    return db.query(WAITING_BY_QUEUE_SQL)
 
 
 def unfinished_by_queue(db: Database) -> list[tuple[str, str, int]]:
@@ -129,10 +140,7 @@ def unfinished_by_queue(db: Database) -> list[tuple[str, str, int]]:
     read, so the cost follows the backlog.
     """
     return db.query(
-        f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_queue_claim "
-        f"WHERE {CLAIMABLE_WHERE} GROUP BY queue, state UNION ALL "
-        f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_parked_queue "
-        f"WHERE {PARKED_WHERE} GROUP BY queue, state UNION ALL "
+        f"{WAITING_BY_QUEUE_SQL} UNION ALL "
         f"SELECT queue, state, count(*) FROM runner_job INDEXED BY runner_job_state_created "
         f"WHERE state IN {UNFINISHED_SQL} AND {NOT_WAITING} GROUP BY queue, state")
 
