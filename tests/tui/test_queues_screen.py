@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from runner.store.factory import store_for
 from runner.store.sqlite.db import Database
+from runner.testing import drain
 from tests.conftest import write_settings
+from tests.tui import dashboard_jobs
 from tests.tui.conftest import drive, settle
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
+
+#: The Overview's queue table: queue, waiting, scheduled, retrying, running, oldest, rate.
+OVERVIEW_RATE = 6
 
 
 def paused(path) -> dict[str, bool]:
@@ -77,3 +82,27 @@ def test_the_queues_table_fills_the_screen_down_to_the_status_line(dashboard, se
         assert table.region.bottom == status.region.y
 
     drive(dashboard(), scenario, size=(100, 40))
+
+
+def test_a_queue_that_just_drained_stays_listed_on_the_overview_and_the_queues_view(
+        huey, tmp_path):
+    # Given a queue no settings name whose burst just finished, and a configured idle one
+    settings = write_settings(tmp_path, name="dash.toml", extra="\n[queues.reports]\n")
+    for n in range(3):
+        dashboard_jobs.send_mail(f"user{n}@example.com")
+    drain()
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        overview = app.screen.query_one("#queues", KeyedTable)
+        assert [k.value for k in overview.rows] == ["default", "mail", "reports"]
+        assert overview.get_row("mail")[1] == "0"  # nothing waits now
+        assert overview.get_row("mail")[OVERVIEW_RATE] == "3"
+        await pilot.press("7")
+        await settle(app, pilot)
+        table = app.screen.query_one("#queues", KeyedTable)
+        assert [k.value for k in table.rows] == ["default", "mail", "reports"]
+        assert table.get_row("mail")[1] == "0" and table.get_row("mail")[7] == "3"
+
+    drive(make_app(db=path, settings=settings, refresh=60), scenario)

@@ -13,15 +13,15 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from runner.clock_drift import over_limit, server_age, signed
+from runner.config import Settings
 from runner.readmodel.dashboard import (
     RECENT_SAMPLE,
-    QueueLoad,
     RunTimes,
     WorkerLoad,
-    queue_loads,
     recent_run_times,
     worker_loads,
 )
+from runner.readmodel.queues import QueueInfo, queues_view
 from runner.store.backend import Store
 from runner.store.owners import worker_gone
 from runner.store.rows import JobFilter
@@ -32,6 +32,7 @@ from tui.screens.base import DataScreen, TabCounts
 from tui.widgets.keyed_table import KeyedTable
 from tui.widgets.summary_bar import Line
 
+# The rows of the Queues view (the same queues, counts and rate), with run times.
 # "waiting" is ready now, as on the summary strip and the Queues view; jobs due later
 # and failed ones waiting out a backoff have columns of their own.
 QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"),
@@ -49,12 +50,11 @@ RANGE_NAMES = tuple(RANGES)
 
 @dataclass(frozen=True)
 class OverviewData:
-    queues: list[QueueLoad]
+    queues: list[QueueInfo]
+    """The Queues view's rows: configured queues and those with jobs or recent activity."""
     workers: list[WorkerLoad]
     now: float
     times: tuple[RunTimes, dict[str, RunTimes]] | None = None
-    paused: frozenset[str] = frozenset()
-    """Queues paused on purpose (marked in the table)."""
 
 
 def time_axis(start: float, end: float, width: int) -> str:
@@ -114,15 +114,17 @@ class OverviewScreen(DataScreen):
         return ""
 
     def poll_request(self) -> Any:
-        return self.dashboard.fresh_pending  # an explicit refresh reads the queues again
+        # An explicit refresh reads the queues again
+        return self.dashboard.settings or Settings(), self.dashboard.fresh_pending
 
     def fetch(self, store: Store, request: Any, now: float) -> OverviewData:
+        settings, fresh = request
         throttle = self.dashboard.throttle
-        queues = throttle.read("queues", lambda: queue_loads(store, now), fresh=request)
-        times = throttle.read("run-times", lambda: recent_run_times(store, now), fresh=request)
-        paused = frozenset(p.name for p in store.list_pauses()
-                           if p.kind == "queue" and p.paused)
-        return OverviewData(queues, worker_loads(store), now, times, paused)
+        # The Queues view's read, under its key: both screens show one reading
+        view = throttle.read("queues-view", lambda: queues_view(store, settings, now),
+                             fresh=fresh)
+        times = throttle.read("run-times", lambda: recent_run_times(store, now), fresh=fresh)
+        return OverviewData(view.queues, worker_loads(store), now, times)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
         if outcome.error is None:
@@ -161,19 +163,16 @@ class OverviewScreen(DataScreen):
                 f"p95 [b]{fmt.duration(overall.p95)}[/]  done/min [b]"
                 f"{fmt.count(overall.per_minute)}[/]  [dim](newest "
                 f"{fmt.count(min(overall.sample, RECENT_SAMPLE))} completed jobs)[/]")
-        queues = {q.queue: q for q in data.queues}
-        for name in by_queue:
-            queues.setdefault(name, QueueLoad(name, 0, 0, None, scheduled=0, retrying=0))
         rows = []
-        for name in sorted(queues):
-            q, t = queues[name], by_queue.get(name)
-            shown = fmt.safe(name) + (" [yellow](paused)[/]" if name in data.paused else "")
-            rows.append((name, (shown, fmt.count(q.waiting), fmt.count(q.scheduled),
-                                fmt.count(q.retrying), fmt.count(q.running),
-                                fmt.age(q.oldest_waiting_age),
-                                fmt.count(t.per_minute) if t else "0",
-                                fmt.duration(t.p50) if t else "-",
-                                fmt.duration(t.p95) if t else "-")))
+        for q in data.queues:
+            t = by_queue.get(q.name)
+            shown = fmt.safe(q.name) + (" [yellow](paused)[/]" if q.paused else "")
+            rows.append((q.name, (shown, fmt.count(q.waiting), fmt.count(q.scheduled),
+                                  fmt.count(q.retrying), fmt.count(q.running),
+                                  fmt.age(q.oldest_waiting),
+                                  f"{q.per_minute:g}",
+                                  fmt.duration(t.p50) if t else "-",
+                                  fmt.duration(t.p95) if t else "-")))
         self.query_one("#queues", KeyedTable).sync(rows)
         limits = self.dashboard.limits
         self.query_one("#workers", KeyedTable).sync([
