@@ -11,7 +11,7 @@ from typing import Protocol
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, Enqueued, FailureInfo, NewJob, QueueBound
 from runner.store.rows import ClaimResult
-from runner.store.states import JobState
+from runner.store.states import HandBack, JobState
 
 
 class JobsStore(Protocol):
@@ -84,10 +84,15 @@ class JobsStore(Protocol):
         ...
 
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
-                  results: Sequence[tuple[str, bytes]] = ()) -> None:
+                  results: Sequence[tuple[str, bytes]] = ()) -> HandBack:
         """Interrupted: ``executing`` → ``available``, the attempt not used (only while
         ``attempt`` is the one running; None: whichever attempt is running). The next
-        claim runs that attempt again: its worker must write no outcome of it after this."""
+        claim runs that attempt again: its worker must write no outcome of it after this.
+
+        An attempt whose cancel was asked (:meth:`request_cancel`) is ``cancelled``
+        instead, as asked: handed back, it would run again. Returns which of the two
+        it did, or :attr:`HandBack.NOTHING` when ``attempt`` no longer held the job.
+        """
         ...
 
     def release(self, job_id: str, run_at: float) -> None:

@@ -34,6 +34,20 @@ class JobState(StrEnum):
         return self.value
 
 
+class HandBack(StrEnum):
+    """What handing a running attempt back did (``JobsStore.hand_back``)."""
+
+    #: back to ``available``, the attempt not used: it runs again
+    HANDED_BACK = "handed back"
+    #: its cancel had been asked while it ran: ``cancelled``, as asked, and it runs no more
+    CANCELLED = "cancelled"
+    #: nothing: the attempt no longer held the job (finished, or a later attempt runs)
+    NOTHING = "nothing"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class WorkerState(StrEnum):
     """Where a worker process is in its life (``runner_worker.state``)."""
 

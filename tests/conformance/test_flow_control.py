@@ -17,7 +17,7 @@ from runner.flow import FlowLimits
 from runner.store.backend import Store
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.rows import JobFilter
-from runner.store.states import JobState
+from runner.store.states import HandBack, JobState
 from tests.conformance.helpers import OWNER, T0, failure, job
 
 PRODUCERS = 8
@@ -317,8 +317,9 @@ def test_a_job_handed_back_after_its_cancel_was_asked_is_cancelled(store, reason
     store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
     assert store.request_cancel(running.id, by="alice", now=T0 + 1) == JobState.EXECUTING
     # When its worker stops (SIGTERM) and hands the attempt back
-    store.hand_back(running.id, 1, now=T0 + 2, reason=reason)
-    # Then the cancel holds: the job ends cancelled and no worker runs it again
+    done = store.hand_back(running.id, 1, now=T0 + 2, reason=reason)
+    # Then the cancel holds: the job ends cancelled (and says so) and no worker runs it again
+    assert done is HandBack.CANCELLED
     row = store.get_job(running.id)
     assert (row.state, row.finished_at) == (JobState.CANCELLED, T0 + 2)
     assert row.reason == "cancelled by alice while running"

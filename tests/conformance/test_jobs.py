@@ -13,7 +13,7 @@ from runner.store.job_rows import Ack
 from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.maintenance import RetentionSection
 from runner.store.sqlite.queries import JobFilter
-from runner.store.states import JobState
+from runner.store.states import HandBack, JobState
 from tests.conformance.helpers import OTHER, OWNER, T0, failure, job
 
 LEASE = 30.0
@@ -178,7 +178,8 @@ def test_hand_back_release_and_unclaim_leave_the_attempt_unused(store):
     interrupted, early, unstarted = job(), job(), job()
     store.enqueue([interrupted, early, unstarted], now=T0)
     claim(store)
-    store.hand_back(interrupted.id, 1, now=T0 + 1, reason="interrupted")
+    assert store.hand_back(interrupted.id, 1, now=T0 + 1,
+                           reason="interrupted") is HandBack.HANDED_BACK
     store.release(early.id, T0 + 50)
     store.unclaim([unstarted.id])
     # The worker gave the attempt up (its retry budget was not spent): the next is the same
@@ -332,7 +333,9 @@ def test_a_late_failure_still_counts_while_no_later_attempt_has_the_job(store):
 
 def test_a_late_hand_back_leaves_a_later_attempt_running(store):
     job_id = _reclaimed_after_its_lease(store)
-    store.hand_back(job_id, 1, now=T0 + LEASE + 3, reason="shutdown")  # the stalled worker
+    # the stalled worker: nothing written, and it says so
+    assert store.hand_back(job_id, 1, now=T0 + LEASE + 3,
+                           reason="shutdown") is HandBack.NOTHING
     row = store.get_job(job_id)
     assert (row.state, row.attempt, row.lease_owner) == (JobState.EXECUTING, 2, OWNER)
 

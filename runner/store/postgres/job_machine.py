@@ -21,7 +21,7 @@ from runner.store.postgres.job_queries import has_future_jobs, job_state
 from runner.store.postgres.wakeup import notify_soon
 from runner.store.recovery import cancelled_while_running
 from runner.store.rows import ClaimResult
-from runner.store.states import FINAL, JobState
+from runner.store.states import FINAL, HandBack, JobState
 
 
 class PostgresJobs:
@@ -120,24 +120,27 @@ class PostgresJobs:
         self.db.write(write)
 
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
-                  results: Sequence[tuple[str, bytes]] = ()) -> None:
+                  results: Sequence[tuple[str, bytes]] = ()) -> HandBack:
         channel = self.db.channel
 
-        def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
+        def write(conn) -> HandBack:  # noqa: ANN001 - a psycopg connection
             by = running_cancel(conn, job_id, attempt)
             if by is not None:
                 # Asked to stop before its worker did: handed back, it would run again.
-                if _transitions.cancel_attempt(conn, job_id, attempt, now=now,
-                                               reason=cancelled_while_running(by)):
-                    forget_cancel(conn, job_id)
-                    _transitions.write_follow_ups(conn, job_id, results, (), now)
-                return
-            if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
-                forget_cancel(conn, job_id)  # its next run has the same attempt number
+                if not _transitions.cancel_attempt(conn, job_id, attempt, now=now,
+                                                   reason=cancelled_while_running(by)):
+                    return HandBack.NOTHING
+                forget_cancel(conn, job_id)
                 _transitions.write_follow_ups(conn, job_id, results, (), now)
-                _transitions.notify(conn, channel)
+                return HandBack.CANCELLED
+            if not _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
+                return HandBack.NOTHING
+            forget_cancel(conn, job_id)  # its next run has the same attempt number
+            _transitions.write_follow_ups(conn, job_id, results, (), now)
+            _transitions.notify(conn, channel)
+            return HandBack.HANDED_BACK
 
-        self.db.write(write)
+        return self.db.write(write)
 
     def release(self, job_id: str, run_at: float) -> None:
         self.db.write(lambda conn: _transitions.release(conn, job_id, run_at))

@@ -28,7 +28,7 @@ from runner.store.redis.codec import (
 from runner.store.redis.connection import RedisBase
 from runner.store.redis.quick import push_request, quick, wake_request
 from runner.store.rows import ClaimResult
-from runner.store.states import FINAL, FUTURE, JobState
+from runner.store.states import FINAL, FUTURE, HandBack, JobState
 
 
 def limits_arg(limits: FlowLimits | None) -> str:
@@ -42,6 +42,10 @@ def limits_arg(limits: FlowLimits | None) -> str:
         "kc": dict(limits.key_concurrency),
         **{k: {n: [r.per_second, int(r.burst)] for n, r in v.items()}
            for k, v in rates.items()}})
+
+
+#: What the ``hand_back`` script returns, as the seam says it.
+_HAND_BACK = {0: HandBack.NOTHING, 1: HandBack.HANDED_BACK, 2: HandBack.CANCELLED}
 
 
 class JobMachine(RedisBase):
@@ -155,9 +159,9 @@ class JobMachine(RedisBase):
                  *pairs_args(results))
 
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
-                  results: Sequence[tuple[str, bytes]] = ()) -> None:
-        self.run("hand_back", job_id, arg(attempt), arg(float(now)), arg(reason),
-                 *pairs_args(results))
+                  results: Sequence[tuple[str, bytes]] = ()) -> HandBack:
+        return _HAND_BACK[int(self.run("hand_back", job_id, arg(attempt), arg(float(now)),
+                                       arg(reason), *pairs_args(results)))]
 
     def release(self, job_id: str, run_at: float) -> None:
         self.run("release", job_id, arg(float(run_at)))

@@ -248,6 +248,7 @@ follow_ups(id, results, {}, now)
 return 1
 """,
     # ARGV: job_id, attempt (NULL: any), now, reason, nresults, pairs...
+    # Returns 1 handed back, 2 cancelled (its cancel was asked), 0 nothing (not its attempt).
     "hand_back": r"""
 local id, attempt, now, reason = ARGV[2], opt(ARGV[3]), tonumber(ARGV[4]), opt(ARGV[5])
 local h = get(id)
@@ -263,7 +264,7 @@ if sep and string.sub(asked, 1, sep - 1) == tostring(h.attempt) then
     'cancelled by ' .. string.sub(asked, sep + 1) .. ' while running')
   restate(h, 'cancelled', now)
   follow_ups(id, results, {}, now)
-  return 1
+  return 2
 end
 -- The attempt is not used (see SQLite's hand_back); sent again, the job is no longer
 -- executing and nothing is taken twice.

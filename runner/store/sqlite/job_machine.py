@@ -20,7 +20,7 @@ from runner.store.sqlite import transitions as _transitions
 from runner.store.sqlite.conditions import FUTURE_WHERE
 from runner.store.sqlite.counters import count_backpressure
 from runner.store.sqlite.db import Database
-from runner.store.states import FINAL, JobState
+from runner.store.states import FINAL, HandBack, JobState
 
 
 class SqliteJobs:
@@ -93,24 +93,27 @@ class SqliteJobs:
         self.db.write(write)
 
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
-                  results: Sequence[tuple[str, bytes]] = ()) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+                  results: Sequence[tuple[str, bytes]] = ()) -> HandBack:
+        def write(conn: sqlite3.Connection) -> HandBack:
             by = _cancels.running_cancel(conn, job_id, attempt)
             if by is not None:
                 # Someone asked to stop this attempt before its worker did: handed back, it
                 # would run again, so the request is carried out here.
-                if _transitions.cancel_attempt(conn, job_id, attempt, now=now,
-                                               reason=cancelled_while_running(by)):
-                    _cancels.forget_cancel(conn, job_id)
-                    _transitions.write_follow_ups(conn, job_id, results, (), now)
-                return
-            if _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
-                # Its next run has the same attempt number: a request to stop this one
-                # must not stop that one (as Redis drops it with any end of a run).
+                if not _transitions.cancel_attempt(conn, job_id, attempt, now=now,
+                                                   reason=cancelled_while_running(by)):
+                    return HandBack.NOTHING
                 _cancels.forget_cancel(conn, job_id)
                 _transitions.write_follow_ups(conn, job_id, results, (), now)
+                return HandBack.CANCELLED
+            if not _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
+                return HandBack.NOTHING
+            # Its next run has the same attempt number: a request to stop this one
+            # must not stop that one (as Redis drops it with any end of a run).
+            _cancels.forget_cancel(conn, job_id)
+            _transitions.write_follow_ups(conn, job_id, results, (), now)
+            return HandBack.HANDED_BACK
 
-        self.db.write(write)
+        return self.db.write(write)
 
     def release(self, job_id: str, run_at: float) -> None:
         self.db.write(lambda conn: _transitions.release(conn, job_id, run_at))
