@@ -43,7 +43,7 @@ from runner.eta import to_eta, to_timestamp
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo
 from runner.store.job_storage import JobStorage
-from runner.store.states import JobState
+from runner.store.states import HandBack, JobState
 from runner.task import Failure, RunnerTask, TaskRegistry
 
 logger = logging.getLogger(__name__)
@@ -283,9 +283,10 @@ class HueyConsumer:
             return
         super().add_schedule(task)
 
-    def hand_back_running(self) -> list[str]:
+    def hand_back_running(self) -> dict[HandBack, list[str]]:
         """At shutdown, once the drain is over: hand back the jobs still running, their
-        attempt not used; the ids handed back.
+        attempt not used; the ids by what the store did with each (a job whose cancel
+        was asked is cancelled instead, as asked: handed back, it would run again).
 
         The next claim runs the same attempt again, so this process gives each one up
         first (:meth:`abandon`): an outcome it wrote later would land on that run. One
@@ -296,7 +297,7 @@ class HueyConsumer:
         suspect) and stick again at every start.
         """
         jobs = self.jobs
-        handed: list[str] = []
+        handed: dict[HandBack, list[str]] = {}
         if jobs is None:
             return handed
         for attempt in self.running_attempts():
@@ -308,9 +309,10 @@ class HueyConsumer:
                 self.charge_stuck(attempt, stuck_message(attempt, over, "at shutdown"))
                 continue
             try:
-                jobs.finish(job_id, attempt.claimed.attempt, JobState.AVAILABLE,
-                            "handed back at shutdown")
-                handed.append(job_id)
+                done = jobs.finish(job_id, attempt.claimed.attempt, JobState.AVAILABLE,
+                                   "handed back at shutdown")
+                if done is not None:
+                    handed.setdefault(done, []).append(job_id)
             except Exception:
                 logger.exception("could not hand back job %s; recovered at next start", job_id)
             finally:

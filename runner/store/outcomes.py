@@ -28,7 +28,7 @@ from runner.errors import DiskFull
 from runner.store.backend import AttemptLog, Store
 from runner.store.job_rows import Ack, FailureInfo, NewJob
 from runner.store.server_clock import ServerClock
-from runner.store.states import JobState
+from runner.store.states import HandBack, JobState
 
 logger = logging.getLogger(__name__)
 
@@ -164,22 +164,26 @@ class OutcomeWriter:
             self.wake()
 
     def finish(self, job_id: str, attempt: int | None, state: str, reason: str | None,
-               results: Sequence[tuple[str, bytes]] = ()) -> None:
+               results: Sequence[tuple[str, bytes]] = ()) -> HandBack | None:
         """Record an outcome of ``attempt`` without an error: cancelled, or handed back as
         available (nothing once a later attempt has the job; None: whichever runs).
 
         ``results`` (the error huey stores for a cancelled job) go in the same transaction.
+        Handing back returns what the store did (a job whose cancel was asked while it
+        ran ends cancelled instead); a cancel returns None.
         """
         now = self.clock.now()
-        handed_back = JobState(state) is JobState.AVAILABLE
-        if handed_back:
-            self.store.hand_back(job_id, attempt, now=now, reason=reason, results=results)
+        done: HandBack | None = None
+        if JobState(state) is JobState.AVAILABLE:
+            done = self.store.hand_back(job_id, attempt, now=now, reason=reason,
+                                        results=results)
         else:
             self.store.cancel_attempt(job_id, attempt, now=now, reason=reason,
                                       results=results)
         self._settled([job_id])
-        if handed_back:
+        if done is HandBack.HANDED_BACK:
             self.wake()
+        return done
 
     def job_state(self, job_id: str) -> JobState | None:
         """The job's state, None when there is no such job (yet); a job that ends writes its

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
@@ -40,6 +40,7 @@ from runner.scheduling.scheduler import Scheduler
 from runner.store.factory import is_url
 from runner.store.job_storage import JobStorage
 from runner.store.owners import make_worker_id
+from runner.store.states import HandBack
 from runner.task import TaskRegistry, unknown_task_sections
 from runner.worker.cancels import CancelWatch
 from runner.worker.clock_check import ClockCheck
@@ -161,6 +162,18 @@ class RunnerConsumer(Consumer):
     def workers_alive(self) -> bool:
         """True while every worker thread runs."""
         return all(self.environment.is_alive(t) for _, t in self.worker_threads)
+
+
+def handed_back_message(done: Mapping[HandBack, Sequence[str]]) -> str:
+    """The shutdown line for the jobs still running: ``handed back 2 jobs still running;
+    cancelled 1 as asked`` (one whose cancel was asked ends cancelled, not handed back)."""
+    handed, cancelled = len(done.get(HandBack.HANDED_BACK, ())), len(
+        done.get(HandBack.CANCELLED, ()))
+    if not cancelled:
+        return f"handed back {handed} jobs still running"
+    if not handed:
+        return f"cancelled {cancelled} jobs still running, as asked"
+    return f"handed back {handed} jobs still running; cancelled {cancelled} as asked"
 
 
 def warn_unknown_task_sections(settings: Settings, registry: TaskRegistry) -> None:
@@ -402,8 +415,8 @@ class Manager:
             self.cancels.stop()
         try:
             interrupted = self.huey.hand_back_running()
-            if interrupted:
-                logger.info("handed back %d jobs still running", len(interrupted))
+            if any(interrupted.values()):
+                logger.info("%s", handed_back_message(interrupted))
             handed = jobs.stop_consuming()
             if handed:
                 logger.info("handed back %d claimed jobs that had not started", len(handed))

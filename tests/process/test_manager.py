@@ -65,6 +65,28 @@ def test_job_still_running_after_shutdown_timeout_is_handed_back(huey, tmp_path,
     assert (row.state, row.attempt) == ("available", 0)  # handed back: no attempt used
 
 
+def test_shutdown_log_tells_jobs_handed_back_from_jobs_cancelled_as_asked(
+        huey, tmp_path, make_worker, record_file, settings_file):
+    from tests.process.test_cli import cli
+
+    # Given three jobs running past the shutdown timeout, one of them asked to cancel
+    # (it does not return in the grace: sleeping in one call, it cannot be interrupted)
+    settings = write_settings(tmp_path, worker={"shutdown_timeout": 0.5,
+                                                "max_concurrent_tasks": 3})
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    running = [jobs.record_then_sleep(f"started {i}", 60) for i in range(3)]
+    wait_for(lambda: len(read_records(record_file)) == 3, message="jobs to start")
+    done = cli(settings, "cancel", running[0].id)
+    assert done.returncode == 0 and "its worker stops it" in done.stdout, done.stderr
+    # When the worker stops before any of them ends
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.wait(15) == 0
+    # Then the cancelled one ends cancelled, the others wait again, and the log tells them apart
+    assert states(huey, [r.id for r in running]) == ["cancelled", "available", "available"]
+    output = worker.output()
+    assert "handed back 2 jobs still running; cancelled 1 as asked" in output, output
+
+
 def test_jobs_handed_back_at_shutdown_read_as_not_yet_tried_and_run_as_their_first_attempt(
         huey, tmp_path, make_worker, record_file):
     from tests.process.test_cli import cli
