@@ -2,21 +2,33 @@
 [--error-log PATH]``.
 
 ``--web [--host H] [--port P] [--actions]`` serves the same dashboard to a browser.
+
+SIGINT or SIGTERM from outside the terminal (``kill -INT``, a supervisor stopping it)
+ends it quietly with the shell's status for the signal (130, 143), the terminal
+restored. Only the standard library is imported at the top, so that holds while
+Textual and the runner are still being imported.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
+import signal
 import sys
+from typing import TYPE_CHECKING
 
-from runner.errors import ConfigError, DatabaseError
-from tui.app import make_app
-from tui.source import DB_ENV
+if TYPE_CHECKING:
+    from tui.app import DashboardApp
+
+#: The signals that stop the dashboard; each exits with 128 + its number, as a shell says.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from tui.source import DB_ENV
+
     parser = argparse.ArgumentParser(
         prog="python -m tui", description="Live terminal dashboard of the jobs database.")
     parser.add_argument("--db", help="the SQLite file or a database URL (default: "
@@ -65,8 +77,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check the database, then run the dashboard; returns the exit code."""
+    """Check the database, then run the dashboard; returns the exit code.
+
+    A SIGINT before the dashboard runs (Python's KeyboardInterrupt) ends it with 130
+    and no traceback; once it runs, SIGINT and SIGTERM ask it to exit (:func:`_run`).
+    """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
+    from runner.errors import ConfigError, DatabaseError
+    from tui.app import make_app
+
     try:
         app = make_app(db=args.db, settings=args.settings, read_only=args.read_only,
                        refresh=args.refresh, error_log=args.error_log)
@@ -84,8 +110,25 @@ def main(argv: list[str] | None = None) -> int:
                   host=args.host or web.DEFAULT_HOST, port=args.port or web.DEFAULT_PORT,
                   environment=web.dashboard_environment(db=where))
         return 0
-    app.run()
-    return 0
+    return asyncio.run(_run(app))
+
+
+async def _run(app: DashboardApp) -> int:
+    """Run the dashboard (as ``App.run`` does); a stop signal makes it exit as ``q`` does.
+
+    The app then restores the terminal itself, and exits with 128 + the signal's number.
+    The handlers are the event loop's, so they run between the app's steps, never inside
+    one, and a second signal while it exits changes nothing.
+    """
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, app.exit, None, 128 + signum)
+    try:
+        await app.run_async()
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    return app.return_code or 0
 
 
 if __name__ == "__main__":
