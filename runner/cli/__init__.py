@@ -30,6 +30,7 @@ from runner.store.factory import (
     holds_jobs,
     is_driver_bug,
     is_url,
+    missing_cause,
     pointed_at,
     redacted,
 )
@@ -76,6 +77,9 @@ class Context:
     @property
     def database_missing(self) -> str:
         """What is missing when :meth:`database_exists` is False."""
+        cause = missing_cause(self.settings)
+        if cause is not None:
+            return f"{self.database_shown} holds no jobs database: {cause}"
         if is_url(self.settings.runner.database):
             return f"{self.database_shown} holds no jobs tables"
         return f"{self.database_shown} does not exist"
@@ -94,8 +98,10 @@ class Context:
         # others read, or act on rows that must already be there.
         if not getattr(self.args, "creates", False) and not self.database_exists():
             shown = self.settings.path or "built-in defaults"
+            cause = missing_cause(self.settings)
             raise DatabaseUnavailable(
-                f"{self.database_shown}: no jobs database here (settings: {shown}, "
+                f"{self.database_shown}: no jobs database here"
+                f"{'; ' + cause if cause else ''} (settings: {shown}, "
                 f"found via {self.settings_source}); this command does not create one. Start "
                 "a worker first, or pass the service's --settings or --database")
         jobs = self.huey.jobs

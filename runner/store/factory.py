@@ -86,7 +86,9 @@ def database_of(settings: Settings) -> str:
 def holds_jobs(settings: Settings) -> bool:
     """Whether the store of ``settings`` holds a jobs database, found without making one: a
     SQLite file that exists, a PostgreSQL database with the jobs tables (opening it
-    read-write would create them). Redis makes its keys on the first write: always.
+    read-write would create them), a Redis prefix a worker or producer has opened to
+    write (Redis makes its keys on the first write, so a mistyped prefix reads as an
+    empty jobs database otherwise).
 
     Raises:
         DatabaseUnavailable: the server cannot be reached.
@@ -94,13 +96,24 @@ def holds_jobs(settings: Settings) -> bool:
     name = settings.worker.queue_type
     if name == "sqlite" and not is_url(settings.runner.database):
         return settings.database_path.exists()
-    if name != "postgres":
+    if name not in ("postgres", "redis"):
         return True
     probe = open_store(settings, readonly=True)
     try:
         return probe.has_table("runner_job")
     finally:
         probe.close()  # its pool keeps a connection (and threads) open until closed
+
+
+def missing_cause(settings: Settings) -> str | None:
+    """Why the store of ``settings`` may hold no jobs database when :func:`holds_jobs`
+    says so, where the place alone does not tell (a Redis prefix); else None."""
+    if settings.worker.queue_type != "redis":
+        return None
+    from runner.store.redis.connection import DEFAULT_PREFIX
+    from runner.store.redis.url import nothing_under, split_prefix
+
+    return nothing_under(split_prefix(database_of(settings), DEFAULT_PREFIX)[1])
 
 
 def pointed_at(settings: Settings, address: str) -> Settings:

@@ -40,6 +40,7 @@ from runner.store.redis.log_store import RedisLogs
 from runner.store.redis.metrics_scrape import RedisScrape
 from runner.store.redis.schedule_store import RedisSchedules
 from runner.store.redis.upkeep import RedisUpkeep
+from runner.store.redis.url import split_prefix
 from runner.store.redis.worker_presence import RedisWorkers
 
 __all__ = ["RedisStore", "DEFAULT_PREFIX", "local_dir", "open_redis", "BACKEND"]
@@ -52,20 +53,13 @@ class RedisStore(RedisHandle, JobMachine, RedisFlowControl, RedisWorkers, RedisS
 
 
 def open_redis(request: StoreRequest) -> RedisStore:
-    """The store of a ``redis://...[?prefix=NAME]`` URL (keys are made on first write)."""
-    url, prefix = request.database, DEFAULT_PREFIX
-    base, sep, query = url.partition("?")
-    if sep:
-        kept = []
-        for part in query.split("&"):
-            name, _, value = part.partition("=")
-            if name == "prefix" and value:
-                prefix = value
-            elif part:
-                kept.append(part)
-        url = base + ("?" + "&".join(kept) if kept else "")
+    """The store of a ``redis://...[?prefix=NAME]`` URL (keys are made on first write);
+    unless read-only, its prefix marked as holding a jobs database from now on."""
+    url, prefix = split_prefix(request.database, DEFAULT_PREFIX)
     store = RedisStore(url, prefix=prefix)
     store.readonly_handle = request.readonly
+    if not request.readonly:
+        store.mark_jobs_database()
     return store
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import redis
 
-from runner.errors import DatabaseUnavailable, DiskFull
+from runner.errors import DatabaseCorrupt, DatabaseUnavailable, DiskFull
 from runner.flow import turn_key
 from runner.sections import RetentionSection
 from runner.store.batches import prune_jobs_in_batches
 from runner.store.redis.connection import RedisBase
+from runner.store.redis.url import nothing_under
 from runner.store.rows import PruneReport
 from runner.store.states import JobState
 
@@ -25,12 +26,23 @@ TABLES = {"runner_job", "runner_job_error", "runner_kv", "runner_log", "runner_e
           "runner_schedule", "runner_schedule_run", "runner_worker", "runner_meta",
           "runner_queue", "runner_counter", "runner_lease"}
 
+#: The key that marks a prefix as holding a jobs database: written (``created_at``) by the
+#: first store opened to write under it (a worker, a producer), read by readers, which
+#: write nothing.
+MARK = "meta"
+#: Keys one of which an earlier release's writers always left (it wrote no mark): the
+#: job id sequence, the quick enqueue's inbox, the workers, the totals, events, schedules.
+WRITTEN = ("rowid", "inbox", "workers", "totals", "jobs", "events", "schedules", "kv")
+
 DAY = 86400.0
 _TURN = turn_key("")
 
 
 class RedisUpkeep(RedisBase):
     """:class:`runner.store.upkeep.UpkeepStore` on Redis."""
+
+    #: The prefix was found (or made) a jobs database by this handle.
+    _holds_jobs = False
 
     def enable_space_reclaim(self, *, me: str | None = None) -> str | None:
         return None  # Redis frees a key's memory when it is deleted
@@ -63,9 +75,37 @@ class RedisUpkeep(RedisBase):
         result = self.quick_check()
         if result != "ok":
             raise DatabaseUnavailable(f"{self.location}: {result}")
+        if not self.holds_jobs_database():
+            # As a PostgreSQL database without the jobs tables: a wrong prefix reads as an
+            # empty jobs database otherwise.
+            raise DatabaseCorrupt(f"{self.location}: no jobs database here; "
+                                  f"{nothing_under(self.prefix)}")
 
     def has_table(self, name: str) -> bool:
-        return name in TABLES
+        """Every table from the start, once the prefix holds a jobs database; none before."""
+        return name in TABLES and self.holds_jobs_database()
+
+    def mark_jobs_database(self) -> None:
+        """Mark the prefix as holding a jobs database (a store opened to write).
+
+        Best effort: a server that does not answer now fails the first real write as it
+        would have, and that write leaves keys :meth:`holds_jobs_database` finds anyway.
+        """
+        try:
+            self.r.hsetnx(self.k(MARK), "created_at", repr(time.time()))
+        except redis.RedisError:
+            return
+        self._holds_jobs = True
+
+    def holds_jobs_database(self) -> bool:
+        """True when a writer has opened the prefix (or written under it, before the mark
+        existed); a prefix nothing was written under (mistyped, no worker yet) is none.
+        Once true it is not asked again (one EXISTS per handle)."""
+        if self._holds_jobs:
+            return True
+        found = bool(self.r.exists(self.k(MARK), *(self.k(key) for key in WRITTEN)))
+        self._holds_jobs = found
+        return found
 
     def quick_check(self) -> str:
         try:

@@ -20,6 +20,30 @@ from runner.errors import ConfigError
 SETTING = "[runner] redis_url / REDIS_URL or [runner] database"
 
 
+def split_prefix(url: str, default: str) -> tuple[str, str]:
+    """``redis://...?prefix=NAME``: the URL without its ``prefix`` parameter, and the prefix
+    (``default`` when it names none)."""
+    prefix = default
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, prefix
+    kept = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "prefix" and value:
+            prefix = value
+        elif part:
+            kept.append(part)
+    return base + ("?" + "&".join(kept) if kept else ""), prefix
+
+
+def nothing_under(prefix: str) -> str:
+    """Why a prefix holds no jobs database, as every message about one says it."""
+    return (f"nothing was ever written under prefix {prefix!r}: a mistyped prefix "
+            "([runner] redis_prefix, or ?prefix=NAME in the URL), or no worker has run "
+            "on it yet (the first worker or producer creates it)")
+
+
 def redacted(url: str) -> str:
     """``url`` without a password, for messages."""
     scheme, sep, rest = url.partition("://")
