@@ -36,7 +36,7 @@ from tui.widgets.summary_bar import Line
 # "waiting" is ready now, as on the summary strip and the Queues view; jobs due later
 # and failed ones waiting out a backoff have columns of their own.
 QUEUE_COLUMNS = [("queue", "queue"), ("waiting", "waiting"),
-                 ("scheduled", JobState.SCHEDULED.value), ("retrying", JobState.RETRYING.value),
+                 ("n_scheduled", JobState.SCHEDULED.value), ("n_retrying", JobState.RETRYING.value),
                  ("running", "running"), ("oldest", "oldest waiting"), ("rate", "done/min"),
                  ("p50", "p50"), ("p95", "p95")]
 WORKER_COLUMNS = [("worker", "host/pid"), ("state", "state"), ("heartbeat", "heartbeat"),
