@@ -32,7 +32,10 @@ class Dashboard:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.modes = termios.tcgetattr(slave)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
-        env.update({"PYTHONPATH": str(ROOT), "TERM": "xterm-256color"})
+        # COLUMNS and LINES win over the terminal's size, and tests run before this one in
+        # the same process may have left them set: give the terminal's own.
+        env.update({"PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLUMNS": "120",
+                    "LINES": "40"})
         self.proc = subprocess.Popen([sys.executable, "-m", "tui", *args], cwd=cwd, env=env,
                                      stdin=slave, stdout=slave, stderr=slave,
                                      start_new_session=True)
