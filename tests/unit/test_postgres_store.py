@@ -7,6 +7,7 @@ import threading
 import psycopg
 import pytest
 
+from runner import control
 from runner.errors import SchemaTooNew
 from runner.flow import FlowLimits, Rate
 from runner.store.job_rows import Ack
@@ -15,9 +16,10 @@ from runner.store.postgres.connection import lock_key
 from runner.store.postgres.limits import key_lock_name
 from runner.store.postgres.schema import forget, prepare
 from runner.store.postgres.transitions import claim_at_once
+from runner.store.rows import JobFilter
 from runner.store.sqlite.migrations import SCHEMA_VERSION
 from runner.store.states import WAITING_SQL
-from tests.conformance.helpers import T0, job
+from tests.conformance.helpers import T0, failure, job
 from tests.conftest import wait_for
 from tests.postgres_support import fresh_schema
 
@@ -314,4 +316,41 @@ def test_a_version_5_database_gets_parking_and_keeps_its_waiting_jobs(url):
     store.complete([Ack(keyed[0].id, 1, T0, T0)])
     again = store.claim(now=T0, owner="h:1:1", lease_seconds=30, want=3, limits=limits)
     assert [c.id for c in again.claimed] == [keyed[1].id]
+    store.db.close()
+
+
+@pytest.mark.parametrize(("verb", "dead"), [("retry", True), ("discard", True), ("cancel", False)])
+def test_a_bulk_action_leaves_alone_a_job_that_changed_while_it_waited_for_the_row(
+        url, verb, dead):
+    # Given a job a bulk action counted (dead for retry and discard, waiting for cancel)
+    store = _store(url)
+    target = job(T0)
+    store.enqueue([target], now=T0)
+    if dead:
+        [c] = store.claim(now=T0, owner="w:1:1", lease_seconds=30, want=1).claimed
+        store.bury(c.id, c.attempt, failure(), worker="w:1:1", now=T0, reason="x")
+    plan = control.plan_bulk(store, verb, JobFilter())
+    assert plan.count == 1
+    # and another transaction that holds its row while changing it (a worker finishing
+    # a retried run, or claiming the waiting job)
+    moved = "completed" if dead else "executing"
+    other = psycopg.connect(url)
+    other.execute("UPDATE runner_job SET state = %s WHERE id = %s", (moved, target.id))
+    done: list[int] = []
+    action = threading.Thread(target=lambda: done.append(
+        control.run_bulk(store, plan, now=T0 + 1)))
+    action.start()
+    try:
+        # When the bulk action reaches the row while that transaction holds it
+        wait_for(lambda: other.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()").fetchone()[0] > 0,
+            message="the bulk action waiting for the row")
+        other.commit()
+    finally:
+        action.join(30)
+        other.close()
+    # Then it leaves the job as the other transaction left it, and counts nothing
+    assert done == [0]
+    assert store.get_job(target.id).state == moved
     store.db.close()

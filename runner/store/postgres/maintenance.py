@@ -30,7 +30,7 @@ from runner.store.postgres.event_store import prune_events
 from runner.store.postgres.idle_queues import forget_idle_queues
 from runner.store.postgres.job_queries import where as job_where
 from runner.store.rows import JobFilter, PruneReport
-from runner.store.states import FAILED_SQL, WorkerState, sql_is
+from runner.store.states import FAILED_SQL, WorkerState, sql_in, sql_is
 
 _CHUNK = 500
 DAY = 86400.0
@@ -121,9 +121,12 @@ def run_bulk(db: PgDatabase, verb: str, filters: JobFilter, states: Sequence[str
              up_to_rowid: int, now: float, chunk: int = 500) -> int:
     """Retry now or discard a counted set, oldest first, in short transactions; how many."""
     where, params = _bulk_where(filters, states)
+    # The pick reads a snapshot: a row a worker changes meanwhile is updated once its
+    # lock is free, and PostgreSQL then tests again only the conditions on the row itself.
+    recheck = f" AND state IN {sql_in(states)}"
     return walk_bulk(lambda last: db.write(lambda conn: transitions.by_hand_in_bulk(
         conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
-        channel=db.channel if verb == "retry" else None)))
+        channel=db.channel if verb == "retry" else None, recheck=recheck)))
 
 
 # -- a failure group: the retrying and dead jobs of an error type and messages -------------

@@ -57,15 +57,16 @@ def cancel(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
 
 def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Sequence[object],
                     *, after: int, up_to: int, limit: int, now: float,
-                    channel: str | None = None) -> list[int]:
+                    channel: str | None = None, recheck: str = "") -> list[int]:
     """Retry now, discard or cancel the next ``limit`` jobs of a set, taken by ``seq``.
 
     ``where`` selects the set; jobs after ``after`` up to ``up_to`` are taken.
-    Returns the ``seq`` of the jobs changed.
+    ``recheck`` as :func:`change_picked` takes it. Returns the ``seq`` of the jobs changed.
     """
     pick = (f"SELECT seq FROM runner_job{where} AND seq > %s AND seq <= %s "
             f"ORDER BY seq LIMIT {int(limit)}")
-    return change_picked(conn, verb, pick, (*params, after, up_to), now, channel=channel)
+    return change_picked(conn, verb, pick, (*params, after, up_to), now, channel=channel,
+                         recheck=recheck)
 
 
 def change_picked(conn: psycopg.Connection, verb: str, pick: str, chosen: Sequence[object],
