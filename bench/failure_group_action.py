@@ -26,13 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from failures_cost import ERRORS, _schema  # noqa: E402
+from failures_cost import ERRORS, _schema, seed_postgres, seed_sqlite  # noqa: E402
 
 from runner import control  # noqa: E402
-from runner.config import DatabaseSection  # noqa: E402
 from runner.store.sqlite import SqliteStore  # noqa: E402
-from runner.store.sqlite.db import Database  # noqa: E402
-from runner.store.sqlite.schema import prepare_database  # noqa: E402
 
 
 def act(store, db, name: str, dead: int) -> None:
@@ -62,15 +59,7 @@ def act(store, db, name: str, dead: int) -> None:
 
 def sqlite_run(dead: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        db = Database(Path(directory) / "jobs.db", DatabaseSection(synchronous="NORMAL"))
-        prepare_database(db)
-        db.write(lambda c: c.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-            "INSERT INTO runner_job (id, task, queue, state, data, run_at, created_at, "
-            "finished_at, last_failed_at, error_type, error_message) SELECT 'dead-' || i, "
-            "'t', 'q', 'dead', x'00', i, i, i, i, 'ValueError', "
-            f"CASE i % 4 {' '.join(f'WHEN {k} THEN {e!r}' for k, e in enumerate(ERRORS))} END "
-            "FROM n", (dead,)))
+        db = seed_sqlite(Path(directory) / "jobs.db", dead, "NORMAL")
         act(SqliteStore(db), db, "sqlite", dead)
         db.close()
 
@@ -82,13 +71,7 @@ def postgres_run(dead: int) -> None:
     with _schema() as url:
         db = PgDatabase(url)
         prepare(db)
-        cases = " ".join(f"WHEN {k} THEN '{e}'" for k, e in enumerate(ERRORS))
-        db.write(lambda c: c.execute(
-            "INSERT INTO runner_job (id, task, queue, state, data, run_at, created_at, "
-            "finished_at, last_failed_at, error_type, error_message) SELECT 'dead-' || i, "
-            "'t', 'q', 'dead', '\\x00', i, i, i, i, 'ValueError', "
-            f"CASE i %% 4 {cases} END FROM generate_series(1, %s) i", (dead,)))
-        db.write(lambda c: c.execute("VACUUM ANALYZE runner_job"), single=True)
+        seed_postgres(db, dead)
         act(PostgresStore(db), db, "postgres", dead)
         db.close()
 

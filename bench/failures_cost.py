@@ -45,13 +45,9 @@ def refresh(store) -> int:
     return sum(g.count for g in failures.failure_groups(store))
 
 
-def sqlite_run(dead: int) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        _sqlite_in(Path(directory), dead)
-
-
-def _sqlite_in(directory: Path, dead: int) -> None:
-    db = Database(directory / "jobs.db", DatabaseSection(synchronous="OFF"))
+def seed_sqlite(path: Path, dead: int, synchronous: str) -> Database:
+    """A jobs file holding ``dead`` dead jobs, a quarter of each of ``ERRORS``."""
+    db = Database(path, DatabaseSection(synchronous=synchronous))
     prepare_database(db)
     db.write(lambda c: c.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
@@ -60,6 +56,27 @@ def _sqlite_in(directory: Path, dead: int) -> None:
         "'q', 'dead', x'00', i, i, i, i, 'ValueError', "
         f"CASE i % 4 {' '.join(f'WHEN {k} THEN {e!r}' for k, e in enumerate(ERRORS))} END "
         "FROM n", (dead,)))
+    return db
+
+
+def seed_postgres(db, dead: int) -> None:
+    """``dead`` dead jobs in a prepared PostgreSQL schema, as :func:`seed_sqlite` writes."""
+    cases = " ".join(f"WHEN {k} THEN '{e}'" for k, e in enumerate(ERRORS))
+    db.write(lambda c: c.execute(
+        "INSERT INTO runner_job (id, task, queue, state, data, run_at, created_at, "
+        "finished_at, last_failed_at, error_type, error_message) SELECT 'dead-' || i, "
+        "'t', 'q', 'dead', '\\x00', i, i, i, i, 'ValueError', "
+        f"CASE i %% 4 {cases} END FROM generate_series(1, %s) i", (dead,)))
+    db.write(lambda c: c.execute("VACUUM ANALYZE runner_job"), single=True)
+
+
+def sqlite_run(dead: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        _sqlite_in(Path(directory), dead)
+
+
+def _sqlite_in(directory: Path, dead: int) -> None:
+    db = seed_sqlite(directory / "jobs.db", dead, "OFF")
     store = SqliteStore(db)
     conn = db.connection()
     steps = [0]
@@ -108,13 +125,7 @@ def postgres_run(dead: int) -> None:
     with _schema() as url:
         db = PgDatabase(url)
         prepare(db)
-        cases = " ".join(f"WHEN {k} THEN '{e}'" for k, e in enumerate(ERRORS))
-        db.write(lambda c: c.execute(
-            "INSERT INTO runner_job (id, task, queue, state, data, run_at, created_at, "
-            "finished_at, last_failed_at, error_type, error_message) SELECT 'dead-' || i, "
-            "'t', 'q', 'dead', '\\x00', i, i, i, i, 'ValueError', "
-            f"CASE i %% 4 {cases} END FROM generate_series(1, %s) i", (dead,)))
-        db.write(lambda c: c.execute("VACUUM ANALYZE runner_job"), single=True)
+        seed_postgres(db, dead)
         store = PostgresStore(db)
         statements = []
         query = db.query

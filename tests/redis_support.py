@@ -60,6 +60,29 @@ def fresh_store() -> Iterator[RedisStore]:
         opened.close()
 
 
+@contextmanager
+def own_store(directory: Path) -> Iterator[RedisStore]:
+    """A store on a ``redis-server`` of the test's own (:class:`OwnRedis`), so the
+    server's command counts (:func:`commands_run`) are this store's alone: the shared
+    server counts the commands of every test running beside it."""
+    from runner.store.redis import RedisStore
+
+    server = OwnRedis(directory)
+    server.start()
+    opened = RedisStore(server.url, prefix=new_prefix())
+    try:
+        yield opened
+    finally:
+        opened.close()
+        server.stop()
+
+
+def commands_run(store: RedisStore) -> int:
+    """Commands the server ran so far, those inside scripts included (INFO left out)."""
+    stats = store.r.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+
 def redis_settings(directory: Path, prefix: str, *, url: str = REDIS_URL,
                    worker: dict[str, object] | None = None,
                    name: str = "redis.toml") -> Path:

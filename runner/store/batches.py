@@ -8,7 +8,7 @@ what a replay by hand refuses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from runner.errors import InvalidAction
 from runner.store.states import FINAL, sql_in
@@ -34,6 +34,18 @@ def prune_jobs_in_batches(prune: Callable[[], tuple[int, int]], batch: int) -> t
         jobs, logs = jobs + int(batch_jobs), logs + int(batch_logs)
         if int(batch_jobs) < batch:
             return jobs, logs
+
+
+def group_totals(parts: Iterable[tuple[int, int | None, float | None]]
+                 ) -> tuple[int, int, float | None]:
+    """A failure group's (jobs, highest row position, latest failure) from those of its
+    index ranges (each read as ``count``, ``max`` and ``max``, NULL when empty)."""
+    count, top, last = 0, 0, None
+    for n, high, latest in parts:
+        count, top = count + n, max(top, high or 0)
+        if latest is not None and (last is None or latest > last):
+            last = latest
+    return count, top, last
 
 
 def walk_bulk(step: Callable[[int], Sequence[int]]) -> int:

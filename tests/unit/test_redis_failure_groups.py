@@ -10,7 +10,7 @@ from runner import control
 from runner.readmodel import failures
 from runner.store.redis import RedisStore, job_index
 from tests.conformance.helpers import OWNER, T0, failure, job
-from tests.redis_support import OwnRedis, fresh_store, new_prefix
+from tests.redis_support import commands_run, fresh_store, own_store
 
 
 @pytest.fixture
@@ -35,27 +35,18 @@ def fail(store: RedisStore, count: int, message: str, *, at: float = T0) -> list
 
 
 def test_a_group_lookup_and_action_cost_the_same_however_many_other_jobs_failed(tmp_path):
-    # A server of the test's own: the shared one counts the commands of every test
-    # running beside this one.
-    server = OwnRedis(tmp_path / "redis")
-    server.start()
-    store = RedisStore(server.url, prefix=new_prefix())
-    try:
-        def commands() -> int:
-            stats = store.r.info("commandstats")
-            return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
-
+    with own_store(tmp_path / "redis") as store:
         def cost_of_a_small_group(label: str) -> tuple[int, int]:
             """Commands to look up and to retry a group of four failed jobs."""
             ids = fail(store, 4, f"rare {label}")
-            before = commands()
+            before = commands_run(store)
             messages = failures.group_messages(store, "ValueError", f"rare {label}")
             assert store.failure_group_ids("ValueError", f"rare {label}") != []
             plan = control.plan_failure_group(store, "retry", "ValueError", messages)
             assert plan.count == 4
-            looked_up = commands()
+            looked_up = commands_run(store)
             assert control.run_failure_group(store, plan, now=T0 + 60) == 4
-            done = commands()
+            done = commands_run(store)
             assert {store.get_job(i).state for i in ids} == {"available"}
             return looked_up - before, done - looked_up
 
@@ -67,10 +58,6 @@ def test_a_group_lookup_and_action_cost_the_same_however_many_other_jobs_failed(
         # Then five times the failed jobs cost not one command more
         assert many == few, (few, many)
         assert few[0] < 20
-    finally:
-        store.delete_all()
-        store.close()
-        server.stop()
 
 
 def test_failure_groups_of_an_earlier_release_are_indexed_at_the_first_lookup(store,

@@ -9,7 +9,7 @@ import pytest
 from runner.store.job_rows import Ack
 from runner.store.redis import RedisStore
 from tests.conformance.helpers import OWNER, T0, job
-from tests.redis_support import OwnRedis, fresh_store, new_prefix
+from tests.redis_support import commands_run, fresh_store, own_store
 
 
 @pytest.fixture
@@ -44,26 +44,14 @@ def test_a_claim_forgets_queues_emptied_before_the_set_was_kept_tidy(store):
 
 
 def test_claims_cost_the_same_after_many_queues_were_used_and_emptied(tmp_path):
-    # A server of the test's own: the shared one counts the commands of every test
-    # running beside this one.
-    server = OwnRedis(tmp_path / "redis")
-    server.start()
-    store = RedisStore(server.url, prefix=new_prefix())
-    try:
-        def commands() -> int:
-            stats = store.r.info("commandstats")
-            return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
-
+    with own_store(tmp_path / "redis") as store:
         def cost_of_claims() -> int:
             store.enqueue([job(queue="mail") for _ in range(20)], now=T0)
-            before = commands()
+            before = commands_run(store)
             drain(store)
-            return commands() - before
+            return commands_run(store) - before
 
         alone = cost_of_claims()
         store.enqueue([job(queue=f"tenant-{n}") for n in range(200)], now=T0)
         drain(store)
         assert cost_of_claims() <= alone + 5
-    finally:
-        store.close()
-        server.stop()

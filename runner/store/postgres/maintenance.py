@@ -20,6 +20,7 @@ from runner.store.batches import (
     bulk_condition,
     check_redispatch,
     delete_in_batches,
+    group_totals,
     prune_jobs_in_batches,
     walk_bulk,
 )
@@ -149,14 +150,9 @@ def _group_ranges(error_type: str | None, messages: Sequence[str | None]
 def count_failure_group(db: PgDatabase, error_type: str | None,
                         messages: Sequence[str | None]) -> tuple[int, int, float | None]:
     """(jobs, highest ``seq``, latest ``last_failed_at``) of a failure group: every job."""
-    count, top, last = 0, 0, None
-    for where, params in _group_ranges(error_type, messages):
-        n, high, latest = db.query(f"SELECT count(*), max(seq), max(last_failed_at) "
-                                   f"FROM runner_job WHERE {where}", params)[0]
-        count, top = count + n, max(top, high or 0)
-        if latest is not None and (last is None or latest > last):
-            last = latest
-    return count, top, last
+    return group_totals(
+        db.query(f"SELECT count(*), max(seq), max(last_failed_at) FROM runner_job WHERE {where}",
+                 params)[0] for where, params in _group_ranges(error_type, messages))
 
 
 def run_failure_group(db: PgDatabase, verb: str, error_type: str | None,

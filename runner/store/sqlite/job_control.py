@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from runner.store.batches import bulk_condition, check_redispatch, walk_bulk
+from runner.store.batches import bulk_condition, check_redispatch, group_totals, walk_bulk
 from runner.store.sqlite import transitions
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import index_hint
@@ -108,14 +108,10 @@ def count_failure_group(db: Database, error_type: str | None,
                         messages: Sequence[str | None]) -> tuple[int, int, float | None]:
     """(jobs, highest rowid, latest ``last_failed_at``) of a failure group: every job."""
     hint = index_hint(db, "runner_job_failure")
-    count, top, last = 0, 0, None
-    for where, params in _group_ranges(error_type, messages):
-        n, high, latest = db.query(f"SELECT count(*), max(rowid), max(last_failed_at) "
-                                   f"FROM runner_job{hint} WHERE {where}", params)[0]
-        count, top = count + n, max(top, high or 0)
-        if latest is not None and (last is None or latest > last):
-            last = latest
-    return count, top, last
+    return group_totals(
+        db.query(f"SELECT count(*), max(rowid), max(last_failed_at) FROM runner_job{hint} "
+                 f"WHERE {where}", params)[0]
+        for where, params in _group_ranges(error_type, messages))
 
 
 def run_failure_group(db: Database, verb: str, error_type: str | None,
