@@ -231,11 +231,14 @@ def extend_leases(conn: sqlite3.Connection, owner: str, job_ids: Sequence[str], 
                   expires_at: float) -> frozenset[str]:
     """Keep ``owner``'s running jobs leased until ``expires_at`` (or a later expiry they
     have); returns the ids of those it holds."""
-    held = []
-    for job_id in job_ids:
-        if conn.execute(
-                "UPDATE runner_job SET lease_expires_at=max(coalesce(lease_expires_at, ?1), ?1) "
-                "WHERE id=?2 AND lease_owner=?3 AND state='executing' RETURNING 1",
-                (expires_at, job_id, owner)).fetchone():
-            held.append(job_id)
+    held: set[str] = set()
+    ids = list(job_ids)
+    # One statement per chunk, not per job: SQLite allows 32,766 parameters.
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        held.update(row[0] for row in conn.execute(
+            "UPDATE runner_job SET lease_expires_at=max(coalesce(lease_expires_at, ?), ?) "
+            f"WHERE id IN ({','.join('?' * len(chunk))}) AND lease_owner=? "
+            "AND state='executing' RETURNING id",
+            (expires_at, expires_at, *chunk, owner)))
     return frozenset(held)
