@@ -269,6 +269,19 @@ def test_crash_limit_buries_a_job_that_keeps_killing_its_worker(store):
     assert (row.state, row.crashes, row.error_type) == (JobState.DEAD, 3, "WorkerDied")
 
 
+def test_a_job_buried_by_its_crashes_reads_as_failed_when_it_died(store):
+    # Failure lists order by the last failure, and a group action counted earlier leaves
+    # out jobs that failed after its count: a crash that kills the job is that failure.
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, now=T0, owner=OTHER)
+    died = T0 + LEASE + 1
+    assert store.recover_orphans(crash_limit=1, now=died).buried == [new.id]
+    row = store.get_job(new.id)
+    assert (row.state, row.last_failed_at, row.first_failed_at) == (JobState.DEAD, died, died)
+    assert row.failures == 0  # its attempts' failures count real failures only
+
+
 def test_a_job_buried_by_its_crashes_keeps_its_payload_for_the_worker_that_buried_it(store):
     # (The worker reads it to call the task's on_failure.)
     new = job()

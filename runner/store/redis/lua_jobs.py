@@ -701,9 +701,11 @@ local function charge(h, message, crash_limit, error_type, now)
   local key = P..'job:'..h.id
   if crash_limit > 0 and crashes >= crash_limit then
     local what = (error_type == 'WorkerDied') and 'worker died' or 'stuck'
+    -- The crash that kills it is its last failure (as on SQL), before restate files it.
     redis.call('HSET', key, 'crashes', crashes, 'finished_at', now, 'reason',
       what .. ' (' .. crashes .. ' times while running it)', 'error_type', error_type,
-      'error_message', message)
+      'error_message', message, 'last_failed_at', now)
+    redis.call('HSETNX', key, 'first_failed_at', now)
     restate(h, 'dead', now)
     return true
   end

@@ -68,9 +68,10 @@ def charge_crash(conn: psycopg.Connection, orphan: Orphan, message: str, *, cras
         count_where(conn, "dead", "id = %s", (orphan.id,))
         conn.execute(
             f"UPDATE runner_job SET state = '{_DEAD}', crashes = %s, finished_at = %s, "
-            f"reason = %s, error_type = %s, error_message = %s, lease_owner = NULL, "
-            f"lease_expires_at = NULL WHERE id = %s",
-            (crashes, now, reason, error_type, message, orphan.id))
+            f"reason = %s, error_type = %s, error_message = %s, "
+            f"first_failed_at = coalesce(first_failed_at, %s), last_failed_at = %s, "
+            f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s",
+            (crashes, now, reason, error_type, message, now, now, orphan.id))
         return True
     reason = crash_reason(error_type, crashes, dead=False)
     count_where(conn, "retried", "id = %s", (orphan.id,))

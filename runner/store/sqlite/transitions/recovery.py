@@ -55,6 +55,7 @@ def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, cras
     ``executing`` → ``available`` (requeued), or ``dead`` once it reached
     ``crash_limit`` crashes; True when dead. The crash is recorded in the
     timeline only: the job's failure count and last error stay those of real failures.
+    A crash that kills the job is its last failure (failure lists order by it).
     """
     crashes = orphan.crashes + 1
     insert_attempt_error(conn, orphan.id, orphan.attempt,
@@ -65,8 +66,9 @@ def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, cras
         count_where(conn, "dead", "id = ?", (orphan.id,))
         conn.execute(
             "UPDATE runner_job SET state='dead', crashes=?, finished_at=?, reason=?, "
-            "error_type=?, error_message=?, lease_owner=NULL, lease_expires_at=NULL "
-            "WHERE id=?", (crashes, now, reason, error_type, message, orphan.id))
+            "error_type=?, error_message=?, first_failed_at=coalesce(first_failed_at, ?), "
+            "last_failed_at=?, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+            (crashes, now, reason, error_type, message, now, now, orphan.id))
         parking.room_for(conn, [orphan.id])
         return True
     reason = crash_reason(error_type, crashes, dead=False)
