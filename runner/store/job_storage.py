@@ -248,7 +248,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     self._cond.wait(poll)
                     return None
                 if self._buffer:
-                    if not idle or self._mean_attempt >= _SHORT_ATTEMPT:
+                    if not idle or not self._claims_ahead():
                         return self._buffer.popleft()
                     late = time.monotonic() - self._spread_at
                     if late >= _SPREAD_AFTER:
@@ -302,7 +302,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 mine = claimed[0] if claimed else None
                 self._buffer.extend(claimed[1:])
                 self._spread_at = time.monotonic()
-                if self._buffer and self._mean_attempt < _SHORT_ATTEMPT:
+                if self._buffer and self._claims_ahead():
                     if not self._watching:  # one idle thread times them; the rest sleep on
                         self._cond.notify()
                 else:
@@ -323,9 +323,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         prefetch = self.settings.worker.prefetch
         want = 1 + self._idle + prefetch
         mean = self._mean_attempt
-        if prefetch and mean < _SHORT_ATTEMPT:
+        if self._claims_ahead():
             want = max(want, min(_MAX_AHEAD, int(_AHEAD_SECONDS / max(mean, 0.0003))))
         return want
+
+    def _claims_ahead(self) -> bool:
+        """Claims take about ``_AHEAD_SECONDS`` of short jobs for the busy threads (with
+        ``prefetch`` 0 they take one job per idle thread, each for that thread)."""
+        return bool(self.settings.worker.prefetch) and self._mean_attempt < _SHORT_ATTEMPT
 
     def has_future_jobs(self) -> bool:
         """True when some job waits for a later ``run_at`` (scheduled or retrying)."""

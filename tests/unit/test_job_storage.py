@@ -115,3 +115,22 @@ def test_long_jobs_claimed_ahead_go_to_idle_threads_at_once(huey, monkeypatch):
         wait_for(lambda: idle.took, timeout=10, message="the idle thread to take a job")
     finally:
         idle.stop()
+
+
+def test_without_prefetch_a_job_claimed_for_an_idle_thread_goes_to_it_at_once(huey, monkeypatch):
+    # prefetch 0 claims one job per idle thread and none ahead: each is that thread's.
+    monkeypatch.setattr(job_storage, "_SPREAD_AFTER", 60.0)
+    configure(replace(huey.settings, worker=replace(huey.settings.worker, prefetch=0)))
+    storage = huey.jobs
+    settle_durations(storage, 0.0001)
+    backlog(huey, 5)
+    storage._idle = 1  # one thread waits for work: the claim takes a job for it too
+    assert storage.claim_next() is not None
+    storage._idle = 0
+    assert len(storage._buffer) == 1
+    idle = IdleThread(storage)
+    idle.thread.start()
+    try:
+        wait_for(lambda: idle.took, timeout=10, message="the idle thread to take its job")
+    finally:
+        idle.stop()
