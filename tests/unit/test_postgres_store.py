@@ -10,12 +10,13 @@ import pytest
 from runner import control
 from runner.errors import SchemaTooNew
 from runner.flow import FlowLimits, Rate
-from runner.store.job_rows import Ack
+from runner.store.job_rows import Ack, QueueBound
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.connection import lock_key
 from runner.store.postgres.limits import key_lock_name
 from runner.store.postgres.schema import forget, prepare
 from runner.store.postgres.transitions import claim_at_once
+from runner.store.postgres.transitions.enqueue import drop_oldest
 from runner.store.rows import JobFilter
 from runner.store.sqlite.migrations import SCHEMA_VERSION
 from runner.store.states import WAITING_SQL
@@ -354,3 +355,36 @@ def test_a_bulk_action_leaves_alone_a_job_that_changed_while_it_waited_for_the_r
     assert done == [0]
     assert store.get_job(target.id).state == moved
     store.db.close()
+
+
+def test_drop_oldest_leaves_alone_a_job_a_worker_claimed_while_it_waited_for_the_row(url):
+    # Given a queue one job over its bound, its oldest job locked by a worker's claim
+    store = _store(url)
+    oldest, newer = job(T0, queue="feed"), job(T0 + 1, queue="feed")
+    store.enqueue([oldest, newer], now=T0 + 10)
+    store.db.close()
+    dropper = psycopg.connect(url)
+    claimer = psycopg.connect(url)
+    claimer.execute("SELECT id FROM runner_job WHERE id = %s FOR UPDATE", (oldest.id,))
+    dropped: list[list[str]] = []
+    action = threading.Thread(target=lambda: dropped.append(drop_oldest(
+        dropper, "feed", QueueBound(1, "drop_oldest"), now=T0 + 20)))
+    action.start()
+    try:
+        # When the drop reaches that row while the claim holds it, and the claim commits
+        wait_for(lambda: claimer.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND pid = %s", (dropper.info.backend_pid,)).fetchone()[0] > 0,
+            message="the drop waiting for the row")
+        claimer.execute("UPDATE runner_job SET state = 'executing' WHERE id = %s", (oldest.id,))
+        claimer.commit()
+        action.join(30)
+        dropper.commit()
+    finally:
+        claimer.close()
+        dropper.close()
+    # Then the running job is not dropped: it left the waiting jobs the bound counts
+    check = _store(url)
+    assert dropped == [[]]
+    assert [check.get_job(j.id).state for j in (oldest, newer)] == ["executing", "available"]
+    check.db.close()

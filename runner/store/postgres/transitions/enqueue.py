@@ -192,9 +192,11 @@ def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,
     excess = waiting - (bound.max_size or 0)
     if excess <= 0:
         return []
+    # The state is tested again on the row itself: a job a worker claims while this waits
+    # for its lock has left the waiting jobs (the subquery's snapshot still has it).
     pick = ("id IN (SELECT id FROM runner_job WHERE queue = %s AND state = ANY(%s) "
-            "ORDER BY run_at, seq LIMIT %s)")
-    params = (queue, _WAITING, excess)
+            "ORDER BY run_at, seq LIMIT %s) AND state = ANY(%s)")
+    params = (queue, _WAITING, excess, _WAITING)
     count_where(conn, "cancelled", pick, params)
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
               "drop_oldest)")
