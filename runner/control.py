@@ -263,8 +263,14 @@ def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
     """
     at = _server_now(store, now)
     total = store.run_bulk(plan.verb, plan.filters, plan.states,
-                                   up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
-    if total and plan.verb == "retry":
+                           up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
+    return _changed_in_bulk(store, plan.verb, total)
+
+
+def _changed_in_bulk(store: Store, verb: str, total: int) -> int:
+    """After a bulk change: workers look again (jobs retried), or limits and bounds have
+    room (jobs discarded or cancelled). Returns ``total``."""
+    if total and verb == "retry":
         store.wakeup()
     elif total:
         store.made_room()
@@ -321,11 +327,7 @@ def run_failure_group(store: Store, plan: FailureGroupPlan, *, now: float | None
     total = store.run_failure_group(plan.verb, plan.error_type, plan.messages,
                                     up_to_rowid=plan.up_to_rowid,
                                     failed_until=plan.failed_until, now=at, chunk=chunk)
-    if total and plan.verb == "retry":
-        store.wakeup()
-    elif total:
-        store.made_room()
-    return total
+    return _changed_in_bulk(store, plan.verb, total)
 
 
 __all__ = [
