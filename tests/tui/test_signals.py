@@ -24,6 +24,11 @@ DRAWN = b"1 Overview"
 LEFT_ALTERNATE_SCREEN = b"\x1b[?1049l"
 
 
+def _waits_in_pipe_read(pid: int) -> bool:
+    """The process sleeps in the kernel reading a pipe ("pipe_read", "anon_pipe_read")."""
+    return Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_read")
+
+
 class Dashboard:
     """``python -m tui`` on a pseudo-terminal of its own, as a user's shell runs it."""
 
@@ -112,8 +117,13 @@ def test_sigint_while_it_starts_exits_quietly_with_130(seeded, dashboard, tmp_pa
                 raise
             return None
 
-    pipe = wait_for(writer, timeout=60, message="the dashboard reading its settings")
+    pipe = wait_for(writer, timeout=60, message="the dashboard opening its settings")
     try:
+        # Python runs its handler when a signal interrupts a system call, or between two
+        # steps of Python code; one landing between the open and the read of the pipe is
+        # only seen once the read returns. So the signal is sent once the read waits.
+        wait_for(lambda: _waits_in_pipe_read(starting.proc.pid), timeout=60,
+                 message="the dashboard waiting to read its settings")
         # When it gets SIGINT before it could draw anything
         starting.proc.send_signal(signal.SIGINT)
         # Then it exits quietly with 130, the terminal untouched
