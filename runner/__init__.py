@@ -5,6 +5,8 @@ The public API. Everything else in the package is internal.
 
 from __future__ import annotations
 
+# First of all: huey then loads without the Redis and PostgreSQL drivers (runner.drivers).
+from runner import drivers  # noqa: F401
 from runner.attempt import CurrentJob, current_job
 from runner.config import Settings, load_settings
 from runner.control import (
