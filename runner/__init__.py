@@ -5,7 +5,7 @@ The public API. Everything else in the package is internal.
 
 from __future__ import annotations
 
-# First of all: huey then loads without the Redis and PostgreSQL drivers (runner.drivers).
+# First of all: huey and peewee then load without the Redis and PostgreSQL drivers.
 from runner import drivers  # noqa: F401
 from runner.attempt import CurrentJob, current_job
 from runner.config import Settings, load_settings

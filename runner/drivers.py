@@ -1,15 +1,16 @@
-"""huey imported without the Redis and PostgreSQL drivers, which load when a backend needs them.
+"""huey and peewee imported without the Redis and PostgreSQL drivers, loaded when needed.
 
 ``huey.storage`` imports ``redis`` and ``psycopg`` as it loads, for its own Redis and
-PostgreSQL storages. The runner never uses those (its backends import the drivers
-themselves, once chosen), and the two imports were more than half of ``import runner``:
-about 120 of 250 ms on every CLI command, worker start and script that enqueues.
+PostgreSQL storages, and peewee imports ``psycopg`` for its PostgreSQL database. The
+runner never uses huey's two storages, and its backends import the drivers themselves
+once chosen; yet those imports were most of the start of every CLI command, worker and
+script that enqueues (about 170 ms of the 300 ms ``python -m runner --help`` took).
 
-So ``runner/__init__`` imports this module first, and huey loads with the two imports
-refused in this thread alone (another thread importing ``redis`` meanwhile gets it).
-huey's own Redis and PostgreSQL storages then import their driver when one is built,
-so ``RedisHuey`` and ``PostgresHuey`` work as before, in a process that imported the
-runner first too.
+So ``runner/__init__`` imports this module first, and both libraries load with the two
+imports refused in this thread alone (another thread importing ``redis`` meanwhile gets
+it). huey's Redis and PostgreSQL storages and peewee's PostgreSQL database then import
+their driver when one is built, so ``RedisHuey``, ``PostgresHuey`` and the PostgreSQL
+backend work as before.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import functools
 import importlib.abc
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-#: The top-level packages huey.storage imports for storages the runner does not use.
+#: The top-level packages huey and peewee import for what the runner's SQLite does not use.
 DRIVERS = ("redis", "psycopg")
 
 
@@ -40,20 +42,33 @@ class _Refused(importlib.abc.MetaPathFinder):
         return None
 
 
-def import_huey() -> None:
-    """Import ``huey`` (once per process) without the drivers not imported yet."""
-    if "huey.storage" in sys.modules:
-        return  # imported before the runner: as huey does it, nothing to undo
+def import_libraries() -> None:
+    """Import huey and peewee (once per process) without the drivers not imported yet.
+
+    A library imported before the runner keeps what it loaded: nothing to undo there.
+    """
+    if "huey.storage" not in sys.modules:
+        with _refused():
+            import huey.storage as storage
+        if storage.Redis is None:
+            _load_first(storage.RedisStorage, lambda: _load_redis(storage))
+        if storage.psycopg is None:
+            _load_first(storage.PostgresStorage, lambda: _load_psycopg(storage))
+    if "peewee" not in sys.modules:
+        with _refused():
+            import peewee
+        if peewee.psycopg is None:
+            _load_first(peewee.PostgresqlDatabase, lambda: _load_peewee_psycopg(peewee))
+
+
+@contextmanager
+def _refused() -> Iterator[None]:
     refused = _Refused([name for name in DRIVERS if name not in sys.modules])
     sys.meta_path.insert(0, refused)
     try:
-        import huey.storage as storage
+        yield
     finally:
         sys.meta_path.remove(refused)
-    if storage.Redis is None:
-        _load_first(storage.RedisStorage, lambda: _load_redis(storage))
-    if storage.psycopg is None:
-        _load_first(storage.PostgresStorage, lambda: _load_psycopg(storage))
 
 
 def _load_first(cls: type, load: Callable[[], None]) -> None:
@@ -89,4 +104,16 @@ def _load_psycopg(storage: ModuleType) -> None:
     storage.psycopg = psycopg
 
 
-import_huey()
+def _load_peewee_psycopg(peewee: ModuleType) -> None:
+    """peewee's names for psycopg 3, as its import binds them (it picks its adapter by them)."""
+    try:
+        import psycopg
+        from psycopg.pq import TransactionStatus
+        from psycopg.types.json import Json, Jsonb
+    except ImportError:
+        return
+    peewee.psycopg, peewee.TransactionStatus = psycopg, TransactionStatus
+    peewee.Json_pg3, peewee.Jsonb_pg3 = Json, Jsonb
+
+
+import_libraries()

@@ -1,4 +1,4 @@
-"""huey loads without the Redis and PostgreSQL drivers; huey's own storages still load them.
+"""huey and peewee load without the Redis and PostgreSQL drivers, which load when needed.
 
 Each test runs a fresh interpreter: what a process imported first decides what it loads.
 """
@@ -29,7 +29,7 @@ def run_python(code: str) -> str:
 def test_importing_the_runner_and_its_cli_loads_neither_driver():
     loaded = json.loads(run_python(
         "import json, sys\n"
-        "import runner, runner.cli, runner.worker\n"
+        "import runner, runner.cli, runner.worker, runner.store.sqlite, runner.store.transfer\n"
         "print(json.dumps(sorted(m for m in sys.modules\n"
         "                        if m.partition('.')[0] in ('redis', 'psycopg'))))\n"))
     assert loaded == []
@@ -68,6 +68,18 @@ def test_hueys_postgres_storage_works_in_a_process_that_imported_the_runner_firs
         "print(bytes(huey.storage.dequeue()).decode(), huey.storage.queue_size())\n"
         "huey.storage.flush_all()\n")
     assert out.split() == ["payload", "0"]
+
+
+def test_peewees_postgresql_database_works_in_a_process_that_imported_the_runner_first():
+    url = postgres_url()
+    out = run_python(
+        "import runner, runner.store.sqlite\n"
+        "import peewee\n"
+        "from psycopg.conninfo import conninfo_to_dict\n"
+        f"params = conninfo_to_dict({url!r})\n"
+        "db = peewee.PostgresqlDatabase(params.pop('dbname'), **params)\n"
+        "print(type(db._adapter).__name__, db.execute_sql('SELECT 41 + 1').fetchone()[0])\n")
+    assert out.split() == ["Psycopg3Adapter", "42"]
 
 
 def test_a_driver_is_refused_to_the_thread_loading_huey_alone():
