@@ -17,7 +17,7 @@ LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.config", "runner.sections", "runner.ids",
               "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
               "runner.flow", "runner.clock_drift",
-              "runner.envfile", "runner.section_environment"]},
+              "runner.envfile", "runner.section_environment", "runner.drivers"]},
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.huey_consumer", "runner.huey_api", "runner.eta",
                   "runner.result", "runner.attempt",
