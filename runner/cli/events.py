@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from runner.cli import checks
-from runner.cli.format import key_values, table, when
+from runner.cli.format import counted, key_values, table, when
 from runner.errors import SerializationError
 from runner.store.rows import short_id
 
@@ -100,7 +100,7 @@ def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
         [(short_id(e.id), e.name, when(e.emitted_at), e.status, e.key or "", e.source or "",
           " ".join(f"{o.handler}:{o.outcome}" for o in outcomes[e.id]) or "-")
          for e in rows]))
-    print(f"({len(rows)} events)")
+    print(f"({counted(len(rows), 'event')})")
     return 0
 
 

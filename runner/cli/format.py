@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from runner.durations import age
 from runner.printable import one_line
 
-__all__ = ["age", "cpu", "key_values", "memory", "progress", "table", "when"]
+__all__ = ["age", "counted", "cpu", "key_values", "memory", "progress", "table", "when"]
 
 
 def when(ts: float | None) -> str:
@@ -21,6 +21,11 @@ def when(ts: float | None) -> str:
     if ts is None:
         return "-"
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 queue``, ``3 queues``: a count with its noun, plural but for one."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def memory(rss_bytes: int | None) -> str:

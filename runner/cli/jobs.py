@@ -9,7 +9,7 @@ from typing import Any
 
 from runner import control as actions
 from runner.cli import checks
-from runner.cli.format import age, cpu, key_values, memory, progress, table, when
+from runner.cli.format import age, counted, cpu, key_values, memory, progress, table, when
 from runner.clock_drift import drift_limit, over_limit, server_age, signed
 from runner.errors import ConfigError, InvalidAction, SerializationError, UnknownTask
 from runner.printable import block, one_line
@@ -116,7 +116,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
           j.attempt_text(compact=True),
           when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
           (j.error_message or "")[:60]) for j in rows]))
-    print(f"({len(rows)} of {total} jobs)")
+    print(f"({len(rows)} of {counted(total, 'job')})")
     return 0
 
 
@@ -254,6 +254,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     else:
         database = f"{ctx.database_shown} (not created yet: the worker creates it)"
     print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
-          f"(found via {ctx.settings_source}), {count} tasks, {schedules} schedules, "
+          f"(found via {ctx.settings_source}), {counted(count, 'task')}, "
+          f"{counted(schedules, 'schedule')}, "
           f"database {database}")
     return 0

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from runner import control
-from runner.cli.format import age, table, when
+from runner.cli.format import age, counted, table, when
 from runner.readmodel.queues import queues_view
 
 
@@ -60,7 +60,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
                  "OLDEST WAITING", "RATE", "LIMITS", "REJECTED/DROPPED", "STATE"], rows))
     paused = ", ".join(f"{p.name} (by {p.changed_by or '?'} at {when(p.changed_at)})"
                        for p in view.paused_tasks)
-    print(f"({len(view.queues)} queues, {sum(q.paused for q in view.queues)} paused"
+    print(f"({counted(len(view.queues), 'queue')}, {sum(q.paused for q in view.queues)} paused"
           + (f"; paused tasks: {paused}" if paused else "") + ")")
     return 0
 

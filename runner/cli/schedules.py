@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from runner import control as schedule_control
 from runner.cli import checks
-from runner.cli.format import age, key_values, table
+from runner.cli.format import age, counted, key_values, table
 from runner.errors import InvalidArgument
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
@@ -63,7 +63,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
             "-" if r.last_lag is None else age(max(r.last_lag, 0.0))))
     print(table(["NAME", "EXPRESSION", "TZ", "NEXT 3 FIRE TIMES", "LAST RUN", "OUTCOME",
                  "STATE", "LAG"], lines))
-    print(f"({len(rows)} schedules, {sum(r.paused for r in rows)} paused; "
+    print(f"({counted(len(rows), 'schedule')}, {sum(r.paused for r in rows)} paused; "
           f"times in each schedule's zone; now {_zoned(now, None)})")
     return 0
 

@@ -25,7 +25,7 @@ def test_enqueue_then_jobs_lists_it(huey, settings_file):
     job_id = done.stdout.strip()
     assert queries.get_job(huey.jobs.db, job_id).args == '{"args": [2, 3], "kwargs": {}}'
     listing = cli(settings_file, "jobs", "--state", "available")
-    assert job_id[-12:] in listing.stdout and "(1 of 1 jobs)" in listing.stdout
+    assert job_id[-12:] in listing.stdout and "(1 of 1 job)" in listing.stdout
 
 
 def test_enqueue_refuses_unknown_tasks_and_bad_json_with_exit_65(huey, settings_file):
@@ -187,8 +187,8 @@ def test_search_matches_percent_and_underscore_literally(huey, settings_file):
     jobs.add("100%", "a_b")
     jobs.add("1000", "axb")
     listing = cli(settings_file, "jobs", "--search", "100%")
-    assert "(1 of 1 jobs)" in listing.stdout, listing.stdout
-    assert "(1 of 1 jobs)" in cli(settings_file, "jobs", "--search", "a_b").stdout
+    assert "(1 of 1 job)" in listing.stdout, listing.stdout
+    assert "(1 of 1 job)" in cli(settings_file, "jobs", "--search", "a_b").stdout
     assert "(2 of 2 jobs)" in cli(settings_file, "jobs", "--search", "100").stdout
 
 
@@ -198,7 +198,7 @@ def test_jobs_refuses_a_state_that_does_not_exist_instead_of_listing_nothing(
     typo = cli(settings_file, "jobs", "--state", "availble")
     assert typo.returncode == 2 and "(0 of 0 jobs)" not in typo.stdout
     assert "invalid choice: 'availble'" in typo.stderr and "waiting" in typo.stderr
-    assert "(1 of 1 jobs)" in cli(settings_file, "jobs", "--state", "waiting").stdout
+    assert "(1 of 1 job)" in cli(settings_file, "jobs", "--state", "waiting").stdout
 
 
 def test_a_job_run_again_after_a_crash_never_shows_more_attempts_than_allowed(huey,

@@ -31,4 +31,4 @@ def test_a_script_enqueues_into_the_database_the_service_environment_file_names(
     assert not (checkout / "jobs.db").exists()
     listed = subprocess.run([sys.executable, "-m", "runner", "jobs"], cwd=checkout, env=env,
                             capture_output=True, text=True, timeout=60)
-    assert listed.returncode == 0 and "(1 of 1 jobs)" in listed.stdout, listed
+    assert listed.returncode == 0 and "(1 of 1 job)" in listed.stdout, listed

@@ -299,7 +299,7 @@ def test_the_cli_reads_and_checks_a_postgres_database(pg_url, tmp_path, make_wor
     listed = cli("workers")
     assert listed.returncode == 0 and ":" in listed.stdout, listed.stderr
     shown = cli("jobs", "--state", "completed")
-    assert shown.returncode == 0 and "(1 of 1 jobs)" in shown.stdout, shown.stdout
+    assert shown.returncode == 0 and "(1 of 1 job)" in shown.stdout, shown.stdout
     health = cli("health")
     assert health.returncode == 0, health.stdout + health.stderr
     checked = cli("check")

@@ -49,7 +49,7 @@ def test_the_queues_command_prints_a_table(huey, tmp_path, capsys):
     assert "queue default: paused" in out
     row = next(line for line in out.splitlines() if line.startswith("default"))
     assert "paused by" in row and "(cli)" in row and "unbounded" in row
-    assert "(1 queues, 1 paused)" in out
+    assert "(1 queue, 1 paused)" in out
 
 
 def test_show_says_when_a_jobs_queue_is_paused(huey, tmp_path, capsys):
