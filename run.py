@@ -16,12 +16,14 @@ def _remember(signum: int, frame: object) -> None:
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, _remember)
 
-# As with `jobrunner run` and `python -m runner`, [runner] imports name modules of the
-# directory the worker is started in, wherever this file lives; this checkout stays first.
-if os.getcwd() not in sys.path:
-    sys.path.insert(1, os.getcwd())
-
 from runner.worker.main import main  # noqa: E402 - after the handlers on purpose
+
+# As with `jobrunner run` and `python -m runner`, [runner] imports name modules of the
+# directory the worker is started in, wherever this file lives. That directory comes
+# first: a project's own `tasks` package wins over this checkout's examples. The runner
+# itself is imported already, from this checkout.
+if os.getcwd() not in sys.path:
+    sys.path.insert(0, os.getcwd())
 
 if __name__ == "__main__":
     sys.exit(main(early_signals=_early_signals))

@@ -293,3 +293,27 @@ def test_run_py_imports_task_modules_of_the_directory_it_is_started_in(tmp_path,
              message="the project's job to run")
     assert (tmp_path / "marked").exists(), worker.output()
     assert worker.terminate() == 0
+
+
+def test_a_project_package_named_like_the_checkouts_examples_wins_over_them(tmp_path,
+                                                                           make_worker):
+    # Given a project whose task package is called `tasks`, as the checkout's examples are,
+    # and run.py started from the project, living in the checkout
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "__init__.py").write_text("")
+    (tmp_path / "tasks" / "mine.py").write_text(
+        "from pathlib import Path\nfrom runner import task\n\n"
+        "@task\ndef mark_own_run():\n    Path('marked').write_text('ran')\n")
+    settings = write_settings(tmp_path, name="project.toml")
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tasks.mine"]'))
+    # When the worker starts and a job of the project's task is enqueued
+    worker = make_worker(settings=settings)
+    subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), "enqueue",
+                    "mark_own_run"], cwd=tmp_path, check=True, capture_output=True,
+                   timeout=60)
+    # Then the worker imported the project's package, not the checkout's, and ran the job
+    wait_for(lambda: (tmp_path / "marked").exists() or worker.proc.poll() is not None,
+             message="the project's job to run")
+    assert (tmp_path / "marked").exists(), worker.output()
+    assert worker.terminate() == 0
