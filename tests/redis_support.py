@@ -42,6 +42,13 @@ def redis_or_skip(url: str = REDIS_URL) -> None:
         pytest.skip(message)
 
 
+def failure_group_members(store: RedisStore, error_type: str | None,
+                          message: str | None) -> list[str]:
+    """The ids in one failure group's sorted set, as the Lua scripts and migrate-to keep it."""
+    key = store.k("fgroup", store._failure_group(error_type, message))
+    return [member.decode() for member in store.r.zrange(key, 0, -1)]
+
+
 def new_prefix() -> str:
     return f"test-{uuid.uuid4().hex}"
 

@@ -25,7 +25,6 @@ from runner.store.views import (
     JobPage,
     LogLine,
     PageKey,
-    QueueLoad,
     RunningJob,
     RunTimes,
     Summary,
@@ -95,11 +94,6 @@ def throughput(store: Store, now: float | None = None, *,
     return store.throughput(now, minutes=minutes)
 
 
-def queue_loads(store: Store, now: float | None = None) -> list[QueueLoad]:
-    """Waiting and running jobs per queue and the age of the oldest due one."""
-    return store.queue_loads(now)
-
-
 def recent_run_times(store: Store, now: float | None = None, *, sample: int = RECENT_SAMPLE
                      ) -> tuple[RunTimes, dict[str, RunTimes]]:
     """p50/p95 run time and completions per minute, overall and per queue."""
@@ -158,9 +152,9 @@ def has_table(store: Store, name: str) -> bool:
     return store.has_table(name)
 
 
-__all__ = ["JOB_SORTS", "JOB_STATES", "JobPage", "LogLine", "PageKey", "QueueLoad",
+__all__ = ["JOB_SORTS", "JOB_STATES", "JobPage", "LogLine", "PageKey",
            "RECENT_SAMPLE", "RunTimes", "RunningJob", "SORT_WINDOW", "Summary", "WorkerLoad",
            "count_jobs_capped", "finished_per_second", "has_table", "job_page",
-           "live_worker_ids", "oldest_due_by_queue", "page_key_at", "percentile", "queue_loads",
+           "live_worker_ids", "oldest_due_by_queue", "page_key_at", "percentile",
            "recent_run_times", "stalled_count", "summary", "tail_logs", "throughput",
            "worker_loads", "JobDetail", "job_detail", "resolve_job_id"]

@@ -78,19 +78,6 @@ def failure_groups(store: Store, *, limit: int = 200,
     return groups[:limit]
 
 
-def failure_group_ids(store: Store, error_type: str | None,
-                      message: str | None | list[str | None], *,
-                      limit: int = 100_000) -> list[str]:
-    """Ids of the retrying and dead jobs with ``error_type`` and one of the messages."""
-    messages = message if isinstance(message, list) else [message]
-    ids: list[str] = []
-    for text in messages:
-        ids += store.failure_group_ids(error_type, text, limit=limit - len(ids))
-        if len(ids) >= limit:
-            break
-    return ids
-
-
 def group_messages(store: Store, error_type: str | None, message: str | None
                    ) -> list[str | None]:
     """The exact messages of every retrying and dead job in the group of ``error_type``

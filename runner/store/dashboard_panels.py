@@ -13,7 +13,6 @@ from runner.store.views import (
     SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
-    QueueLoad,
     RunTimes,
     Summary,
     WorkerLoad,
@@ -48,10 +47,6 @@ class DashboardStore(Protocol):
     def throughput(self, now: float | None = None, *,
                    minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Completions and failed attempts per clock-aligned minute, oldest first."""
-        ...
-
-    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
-        """Waiting and running jobs per queue and the age of the oldest due one."""
         ...
 
     def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE

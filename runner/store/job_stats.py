@@ -74,11 +74,6 @@ class StatsStore(Protocol):
         """
         ...
 
-    def failure_group_ids(self, error_type: str | None, message: str | None, *,
-                          limit: int = 100_000) -> list[str]:
-        """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
-        ...
-
     def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
         """The distinct messages of the retrying and dead jobs with ``error_type`` that
         start with ``prefix`` (``""``: every one, None included), whatever their age.

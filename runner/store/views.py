@@ -44,21 +44,6 @@ class Summary:
     """More dead jobs than ``dead`` exist: the count stopped at its limit."""
 
 
-@dataclass(frozen=True)
-class QueueLoad:
-    """One queue's backlog: its waiting jobs by state, and its running ones."""
-
-    queue: str
-    waiting: int
-    """Ready to run now (``available``), as everywhere "waiting" is shown."""
-    running: int
-    oldest_waiting_age: float | None
-    scheduled: int
-    """Due later (``scheduled``)."""
-    retrying: int
-    """Failed, waiting for their next attempt (``retrying``)."""
-
-
 #: Completions the run-time percentiles and per-queue rates are read from.
 RECENT_SAMPLE = 1_000
 

@@ -6,9 +6,10 @@ import sqlite3
 
 import pytest
 
+from runner import control
 from runner.readmodel import dashboard as dq
 from runner.readmodel.events import event_views, unhandled_event_count
-from runner.readmodel.failures import failure_group_ids, failure_groups
+from runner.readmodel.failures import failure_groups
 from runner.readmodel.schedules import schedule_count, schedule_views
 from runner.store.backend import Store
 from runner.store.factory import open_store
@@ -55,12 +56,9 @@ def test_throughput_buckets_by_clock_minute(huey):
     assert sum(later_completed) == 0
 
 
-def test_queue_loads_and_worker_loads(huey):
+def test_worker_loads_are_empty_without_workers(huey):
     seed(huey)
-    store = reader(huey)
-    (load,) = dq.queue_loads(store)
-    assert (load.queue, load.waiting, load.running) == ("default", 4, 0)
-    assert dq.worker_loads(store) == []
+    assert dq.worker_loads(reader(huey)) == []
 
 
 def test_job_page_filters_and_pages_newest_first(huey):
@@ -92,8 +90,14 @@ def test_failure_groups_group_by_type_and_message(huey):
     groups = failure_groups(store)
     assert [(g.error_type, g.count, g.dead) for g in groups] == [
         ("ValueError", 2, 2), ("Fatal", 1, 1)]
-    ids = failure_group_ids(store, groups[1].error_type, groups[1].message)
-    assert ids == [fatal]
+    # A group's action takes that group's jobs alone
+    writer = huey.jobs.store
+    plan = control.plan_failure_group(writer, "retry", groups[1].error_type,
+                                      [groups[1].message])
+    assert plan.count == 1
+    assert control.run_failure_group(writer, plan) == 1
+    assert writer.get_job(fatal).state == "available"
+    assert writer.get_job(dead).state == "dead"
 
 
 def test_optional_tables_read_as_empty_when_missing(huey):

@@ -20,7 +20,13 @@ from runner.store.rows import JobFilter
 from runner.store.schedule_rows import FirePlan, SyncItem
 from runner.store.states import JobState
 from tests.conformance.helpers import failure, job
-from tests.redis_support import REDIS_URL, free_port, new_prefix, redis_or_skip
+from tests.redis_support import (
+    REDIS_URL,
+    failure_group_members,
+    free_port,
+    new_prefix,
+    redis_or_skip,
+)
 
 DAY = 86400.0
 
@@ -167,8 +173,8 @@ def test_copied_failed_jobs_are_in_their_failure_groups(huey, settings_file, tar
     # When the groups are said complete (no lookup indexes what the copy left out)
     redis.r.set(redis.k("fgindexed"), 1)
     # Then each failed job is in the group of its error, as the copy wrote it
-    assert redis.failure_group_ids("ValueError", "twice ✓ 😀") == [ids["doomed"]]
-    assert redis.failure_group_ids("ValueError", "first") == [ids["flaky"]]
+    assert failure_group_members(redis, "ValueError", "twice ✓ 😀") == [ids["doomed"]]
+    assert failure_group_members(redis, "ValueError", "first") == [ids["flaky"]]
     assert sorted(redis.failure_messages("ValueError")) == ["first", "twice ✓ 😀"]
 
 

@@ -12,13 +12,9 @@ from runner.store.postgres.job_queries import list_workers, queue_oldest, where
 from runner.store.postgres.lookup import JOB_COLUMNS
 from runner.store.rows import JobFilter, JobRow
 from runner.store.states import (
-    AVAILABLE_SQL,
     COMPLETED_SQL,
     DEAD_SQL,
     EXECUTING_SQL,
-    RETRYING_SQL,
-    SCHEDULED_SQL,
-    WAITING_SQL,
     JobState,
     WorkerState,
     sql_is,
@@ -30,7 +26,6 @@ from runner.store.views import (
     SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
-    QueueLoad,
     RunTimes,
     Summary,
     WorkerLoad,
@@ -146,23 +141,6 @@ class PostgresDashboard:
     def throughput(self, now: float | None = None, *,
                    minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return throughput(self.db, now, minutes=minutes)
-
-    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
-        """Waiting jobs by state, running jobs and the age of the oldest due one, per queue."""
-        db = self.db
-        at = time.time() if now is None else now
-        rows = db.query(
-            f"SELECT queue, count(*) FILTER (WHERE state = {AVAILABLE_SQL}), "
-            f"count(*) FILTER (WHERE state = {EXECUTING_SQL}), "
-            f"min(run_at) FILTER (WHERE state IN {WAITING_SQL} AND run_at <= %s), "
-            f"count(*) FILTER (WHERE state = {SCHEDULED_SQL}), "
-            f"count(*) FILTER (WHERE state = {RETRYING_SQL}) "
-            f"FROM runner_job WHERE state IN {WAITING_SQL} OR state = {EXECUTING_SQL} "
-            "GROUP BY queue ORDER BY queue",
-            (at,))
-        return [QueueLoad(q, int(w), int(r), None if o is None else max(0.0, at - o),
-                          scheduled=int(s), retrying=int(t))
-                for q, w, r, o, s, t in rows]
 
     def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
                          ) -> tuple[RunTimes, dict[str, RunTimes]]:

@@ -135,16 +135,6 @@ class PostgresStats:
             "GROUP BY error_type, error_message ORDER BY count(*) DESC, max(last_failed_at) DESC "
             "LIMIT %s", (JobState.DEAD.value, cap, JobState.RETRYING.value, cap, cap, limit))
 
-    def failure_group_ids(self, error_type: str | None, message: str | None, *,
-                          limit: int = 100_000) -> list[str]:
-        """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
-        db = self.db
-        rows = db.query(
-            f"SELECT id FROM runner_job WHERE state IN {FAILED_SQL} "
-            "AND error_type IS NOT DISTINCT FROM %s AND error_message IS NOT DISTINCT FROM %s "
-            "LIMIT %s", (error_type, message, limit))
-        return [r[0] for r in rows]
-
     def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
         """The distinct messages of the failed jobs of ``error_type`` (``runner_job_failure``
         holds them in order); ``starts_with`` since a collation's order is no prefix range."""

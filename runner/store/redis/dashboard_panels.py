@@ -20,7 +20,6 @@ from runner.store.views import (
     SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
-    QueueLoad,
     RunTimes,
     Summary,
     WorkerLoad,
@@ -91,15 +90,6 @@ class RedisDashboard(JobIndex):
             if 0 <= index < minutes:
                 failed[index] += 1
         return tuple(completed), tuple(failed)
-
-    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
-        at = time.time() if now is None else now
-        counts = self._qstate()
-        return [QueueLoad(d.queue, counts.get((d.queue, JobState.AVAILABLE.value), 0),
-                          d.running, d.oldest_waiting_age,
-                          scheduled=counts.get((d.queue, JobState.SCHEDULED.value), 0),
-                          retrying=counts.get((d.queue, JobState.RETRYING.value), 0))
-                for d in self.queue_depths(at)]
 
     def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
                          ) -> tuple[RunTimes, dict[str, RunTimes]]:

@@ -39,12 +39,6 @@ class RedisStats(JobIndex):
         rows.sort(key=lambda r: (-r[2], -(r[6] or 0.0)))
         return rows[:limit]
 
-    def failure_group_ids(self, error_type: str | None, message: str | None, *,
-                          limit: int = 100_000) -> list[str]:
-        self._index_failures()
-        key = self.k("fgroup", self._failure_group(error_type, message))
-        return decoded(self.r.zrange(key, 0, limit - 1))
-
     def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
         self._index_failures()
         found = [None if m == b"\0" else m.decode()

@@ -15,7 +15,6 @@ from runner.store.views import (
     SUMMARY_DEAD_LIMIT,
     JobPage,
     PageKey,
-    QueueLoad,
     RunTimes,
     Summary,
     WorkerLoad,
@@ -43,9 +42,6 @@ class SqliteDashboard:
     def throughput(self, now: float | None = None, *,
                    minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return _panels.throughput(self.db, now, minutes=minutes)
-
-    def queue_loads(self, now: float | None = None) -> list[QueueLoad]:
-        return _panels.queue_loads(self.db, now)
 
     def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
                          ) -> tuple[RunTimes, dict[str, RunTimes]]:

@@ -21,7 +21,7 @@ from runner.store.sqlite.queries import (
     state_is,
     waiting_total,
 )
-from runner.store.sqlite.stats import count_in_state, waiting_by_queue
+from runner.store.sqlite.stats import count_in_state
 from runner.store.sqlite.stats import queue_oldest as oldest_due_by_queue
 from runner.store.states import COMPLETED_SQL, EXECUTING_SQL, JobState, WorkerState, sql_is
 from runner.store.tables import STORED_JOB_COLUMNS, job_columns
@@ -34,7 +34,6 @@ from runner.store.views import (  # noqa: F401 - re-exported
     JobPage,
     LogLine,
     PageKey,
-    QueueLoad,
     RunningJob,
     RunTimes,
     Summary,
@@ -134,31 +133,6 @@ def throughput(db: Database, now: float | None = None, *,
         if 0 <= index < minutes:
             failed[index] += count
     return tuple(completed), tuple(failed)
-
-
-def queue_loads(db: Database, now: float | None = None) -> list[QueueLoad]:
-    """Waiting jobs by state, running jobs and the age of the oldest due one, per queue.
-
-    Reads the waiting jobs through their partial indexes, so the cost is the
-    backlog, never the history.
-    """
-    at = time.time() if now is None else now
-    running = dict(db.query("SELECT queue, count(*) FROM runner_job "
-                            f"WHERE state = {EXECUTING_SQL} GROUP BY queue"))
-    waiting: dict[str, dict[str, int]] = {}
-    for queue, state, count in waiting_by_queue(db):
-        by_state = waiting.setdefault(queue, {})
-        by_state[state] = by_state.get(state, 0) + count
-    oldest = dict(oldest_due_by_queue(db, at))
-    loads = []
-    for queue in sorted({*waiting, *running}):
-        by_state, since = waiting.get(queue, {}), oldest.get(queue)
-        loads.append(QueueLoad(
-            queue, by_state.get(JobState.AVAILABLE.value, 0), running.get(queue, 0),
-            None if since is None else max(0.0, at - since),
-            scheduled=by_state.get(JobState.SCHEDULED.value, 0),
-            retrying=by_state.get(JobState.RETRYING.value, 0)))
-    return loads
 
 
 def recent_run_times(db: Database, now: float | None = None, *,

@@ -61,10 +61,6 @@ class SqliteStats:
     def failure_rows(self, *, limit: int = 200, cap: int = FAILURE_CAP) -> list[FailureRow]:
         return _stats.failure_rows(self.db, limit=limit, cap=cap)
 
-    def failure_group_ids(self, error_type: str | None, message: str | None, *,
-                          limit: int = 100_000) -> list[str]:
-        return _stats.failure_group_ids(self.db, error_type, message, limit=limit)
-
     def failure_messages(self, error_type: str | None, *, prefix: str = "") -> list[str | None]:
         return _stats.failure_messages(self.db, error_type, prefix=prefix)
 

@@ -127,11 +127,6 @@ WAITING_BY_QUEUE_SQL = (
     f"WHERE {PARKED_WHERE} GROUP BY queue, state")
 
 
-def waiting_by_queue(db: Database) -> list[tuple[str, str, int]]:
-    """(queue, state, jobs) of waiting jobs, counted from their indexes alone."""
-    return db.query(WAITING_BY_QUEUE_SQL)
-
-
 def unfinished_by_queue(db: Database) -> list[tuple[str, str, int]]:
     """(queue, state, jobs) of waiting, running and dead jobs.
 
@@ -207,16 +202,6 @@ def failure_rows(db: Database, *, limit: int = 200, cap: int = FAILURE_CAP
         "ORDER BY created_at DESC, r DESC LIMIT ?) "
         "GROUP BY error_type, error_message ORDER BY count(*) DESC, max(last_failed_at) DESC "
         "LIMIT ?", (JobState.DEAD.value, cap, JobState.RETRYING.value, cap, cap, limit))
-
-
-def failure_group_ids(db: Database, error_type: str | None, message: str | None, *,
-                      limit: int = 100_000) -> list[str]:
-    """Ids of the retrying and dead jobs of one failure group (for bulk actions)."""
-    rows = db.query(
-        f"SELECT id FROM runner_job{index_hint(db, 'runner_job_failure')} "
-        f"WHERE state IN {FAILED_SQL} "
-        "AND error_type IS ? AND error_message IS ? LIMIT ?", (error_type, message, limit))
-    return [r[0] for r in rows]
 
 
 def failure_messages(db: Database, error_type: str | None, *, prefix: str = ""
