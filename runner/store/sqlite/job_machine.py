@@ -99,19 +99,19 @@ class SqliteJobs:
             if by is not None:
                 # Someone asked to stop this attempt before its worker did: handed back, it
                 # would run again, so the request is carried out here.
-                if not _transitions.cancel_attempt(conn, job_id, attempt, now=now,
-                                                   reason=cancelled_while_running(by)):
-                    return HandBack.NOTHING
+                done = HandBack.CANCELLED if _transitions.cancel_attempt(
+                    conn, job_id, attempt, now=now, reason=cancelled_while_running(by)
+                ) else HandBack.NOTHING
+            else:
+                done = HandBack.HANDED_BACK if _transitions.hand_back(
+                    conn, job_id, attempt, now=now, reason=reason) else HandBack.NOTHING
+            if done is not HandBack.NOTHING:
+                # A handed back job's next run has the same attempt number: a request to
+                # stop this one must not stop that one (as Redis drops it with any end of
+                # a run).
                 _cancels.forget_cancel(conn, job_id)
                 _transitions.write_follow_ups(conn, job_id, results, (), now)
-                return HandBack.CANCELLED
-            if not _transitions.hand_back(conn, job_id, attempt, now=now, reason=reason):
-                return HandBack.NOTHING
-            # Its next run has the same attempt number: a request to stop this one
-            # must not stop that one (as Redis drops it with any end of a run).
-            _cancels.forget_cancel(conn, job_id)
-            _transitions.write_follow_ups(conn, job_id, results, (), now)
-            return HandBack.HANDED_BACK
+            return done
 
         return self.db.write(write)
 

@@ -67,7 +67,7 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
                                   take=functools.partial(claim_rowids, conn, lease),
                                   park=functools.partial(parking.park, conn))
         choice = choose(bool(suspect))
-        if suspect and not choice.ids and not getattr(choice, "rows", None):
+        if suspect and not choice.ids and not (isinstance(choice, Taken) and choice.rows):
             # Every due suspect is held back by a limit: it cannot run now, alone or not,
             # so the other jobs are claimed meanwhile rather than none at all.
             suspect, choice = 0, choose(False)
