@@ -275,44 +275,26 @@ def test_jobs_claimed_ahead_of_idle_threads_go_back_untouched_when_the_worker_di
         "started", "w0", "w1", "w2", "w3"]
 
 
-def test_run_py_imports_task_modules_of_the_directory_it_is_started_in(tmp_path, make_worker):
-    # Given a project directory with its own task module, and run.py living elsewhere
-    (tmp_path / "project_tasks.py").write_text(
-        "from pathlib import Path\nfrom runner import task\n\n"
-        "@task\ndef mark_project_run():\n    Path('marked').write_text('ran')\n")
+@pytest.mark.parametrize("module", ["project_tasks", "tasks.mine"])
+def test_run_py_imports_task_modules_of_the_directory_it_is_started_in(tmp_path, make_worker,
+                                                                       module):
+    # Given a project directory with its own task module, and run.py living elsewhere; the
+    # project's package may be called `tasks`, as the checkout's examples are
+    path = tmp_path.joinpath(*module.split(".")).with_suffix(".py")
+    if path.parent != tmp_path:
+        path.parent.mkdir()
+        (path.parent / "__init__.py").write_text("")
+    path.write_text("from pathlib import Path\nfrom runner import task\n\n"
+                    "@task\ndef mark_project_run():\n    Path('marked').write_text('ran')\n")
     settings = write_settings(tmp_path, name="project.toml")
     settings.write_text(settings.read_text().replace(
-        'imports = ["tests.jobs"]', 'imports = ["project_tasks"]'))
+        'imports = ["tests.jobs"]', f'imports = ["{module}"]'))
     # When the worker is started there, as `jobrunner run` would be
     worker = make_worker(settings=settings)
     subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), "enqueue",
                     "mark_project_run"], cwd=tmp_path, check=True, capture_output=True,
                    timeout=60)
-    # Then it imports the module and runs the job
-    wait_for(lambda: (tmp_path / "marked").exists() or worker.proc.poll() is not None,
-             message="the project's job to run")
-    assert (tmp_path / "marked").exists(), worker.output()
-    assert worker.terminate() == 0
-
-
-def test_a_project_package_named_like_the_checkouts_examples_wins_over_them(tmp_path,
-                                                                           make_worker):
-    # Given a project whose task package is called `tasks`, as the checkout's examples are,
-    # and run.py started from the project, living in the checkout
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "__init__.py").write_text("")
-    (tmp_path / "tasks" / "mine.py").write_text(
-        "from pathlib import Path\nfrom runner import task\n\n"
-        "@task\ndef mark_own_run():\n    Path('marked').write_text('ran')\n")
-    settings = write_settings(tmp_path, name="project.toml")
-    settings.write_text(settings.read_text().replace(
-        'imports = ["tests.jobs"]', 'imports = ["tasks.mine"]'))
-    # When the worker starts and a job of the project's task is enqueued
-    worker = make_worker(settings=settings)
-    subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings), "enqueue",
-                    "mark_own_run"], cwd=tmp_path, check=True, capture_output=True,
-                   timeout=60)
-    # Then the worker imported the project's package, not the checkout's, and ran the job
+    # Then it imports the project's module (not the checkout's) and runs the job
     wait_for(lambda: (tmp_path / "marked").exists() or worker.proc.poll() is not None,
              message="the project's job to run")
     assert (tmp_path / "marked").exists(), worker.output()

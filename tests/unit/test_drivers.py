@@ -44,26 +44,21 @@ def test_the_redis_backend_still_imports_its_driver():
     assert out.strip() == "Redis"
 
 
-def test_hueys_redis_storage_works_in_a_process_that_imported_the_runner_first():
+def _huey_redis() -> str:
     redis_or_skip()
-    name = f"test-drivers-{uuid.uuid4().hex}"
-    out = run_python(
-        "import runner\n"
-        "from huey import RedisHuey\n"
-        f"huey = RedisHuey({name!r}, url={REDIS_URL!r})\n"
-        "huey.storage.enqueue(b'payload')\n"
-        "print(huey.storage.dequeue().decode(), huey.storage.queue_size())\n"
-        "huey.storage.flush_all()\n")
-    assert out.split() == ["payload", "0"]
+    return f"RedisHuey('test-drivers-{uuid.uuid4().hex}', url={REDIS_URL!r})"
 
 
-def test_hueys_postgres_storage_works_in_a_process_that_imported_the_runner_first():
-    url = postgres_url()
-    name = f"test_drivers_{uuid.uuid4().hex[:12]}"
+def _huey_postgres() -> str:
+    return f"PostgresHuey('test_drivers_{uuid.uuid4().hex[:12]}', dsn={postgres_url()!r})"
+
+
+@pytest.mark.parametrize("make", [_huey_redis, _huey_postgres], ids=["redis", "postgres"])
+def test_hueys_own_storages_work_in_a_process_that_imported_the_runner_first(make):
     out = run_python(
         "import runner\n"
-        "from huey import PostgresHuey\n"
-        f"huey = PostgresHuey({name!r}, dsn={url!r})\n"
+        "from huey import PostgresHuey, RedisHuey\n"
+        f"huey = {make()}\n"
         "huey.storage.enqueue(b'payload')\n"
         "print(bytes(huey.storage.dequeue()).decode(), huey.storage.queue_size())\n"
         "huey.storage.flush_all()\n")
