@@ -333,9 +333,11 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
     if queue_type := environ.get("WORKER_QUEUE_TYPE", "").strip():
         worker["queue_type"] = queue_type.lower()
     if text := environ.get("WORKER_CONCURRENCY", "").strip():
-        if not text.isdigit():
-            raise ConfigError(f"WORKER_CONCURRENCY: expected a whole number, got {text!r}")
-        worker["max_concurrent_tasks"] = int(text)
+        try:
+            worker["max_concurrent_tasks"] = int(text)
+        except ValueError:
+            raise ConfigError(
+                f"WORKER_CONCURRENCY: expected a whole number, got {text!r}") from None
     if level := environ.get("WORKER_LOG_LEVEL", "").strip():
         worker["log_level"] = level.upper()
     runner = settings.runner

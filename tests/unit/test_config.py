@@ -156,6 +156,12 @@ def test_bad_environment_override_is_rejected(tmp_path):
         load_settings(write(tmp_path, ""), environ={"WORKER_CONCURRENCY": "lots"})
 
 
+def test_a_negative_concurrency_in_the_environment_is_told_its_bound(tmp_path):
+    # -3 is a whole number: what is wrong with it is the bound, as in the file
+    with pytest.raises(ConfigError, match="WORKER_CONCURRENCY: .*must be at least 1"):
+        load_settings(write(tmp_path, ""), environ={"WORKER_CONCURRENCY": "-3"})
+
+
 @pytest.mark.parametrize("environ, message", [
     ({"WORKER_CONCURENCY": "4"},
      "WORKER_CONCURENCY: unknown variable (known: WORKER_CONCURRENCY, WORKER_LOG_LEVEL, "
