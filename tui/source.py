@@ -20,7 +20,14 @@ from pathlib import Path
 from runner.config import DatabaseSection
 from runner.errors import DatabaseError, DatabaseUnavailable, RunnerError
 from runner.store.backend import Store
-from runner.store.factory import driver_errors, is_driver_bug, is_url, open_store, redacted
+from runner.store.factory import (
+    PROBE_WAIT,
+    driver_errors,
+    is_driver_bug,
+    is_url,
+    open_store,
+    redacted,
+)
 
 #: The database (a file or a URL) when ``--db`` is not given: how ``--web`` hands a
 #: URL to the dashboards it starts without putting it on their command line (tui.web).
@@ -104,8 +111,10 @@ class DataSource:
             if self._reader is None:
                 if self.url is None and not self.path.exists():
                     raise DatabaseUnavailable(f"{self.path}: no such file")
+                # A server that does not answer is told at once, not after a writer's
+                # wait: the next refresh tries again.
                 self._reader = open_store(self.url or self.path, readonly=True, shared=True,
-                                          options=self.options)
+                                          options=self.options, reach_within=PROBE_WAIT)
             reader = self._reader
             try:
                 reader.refresh()

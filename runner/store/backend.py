@@ -112,6 +112,10 @@ class StoreRequest:
     connections: int = 0
     """How many threads may use the handle at once (a server backend's pool size);
     0 for the backend's default."""
+    reach_within: float | None = None
+    """A server backend answers within these seconds at the open, or the open raises:
+    for a look that a person waits on (a command's check that the jobs database is
+    there). None: the first use waits as long as a writer does, riding out a restart."""
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,12 @@ def database_of(settings: Settings) -> str:
     return str(settings.database_path)
 
 
+#: Seconds a command's look for the jobs database waits for a server that does not
+#: answer; a writer's wait rides out a restart (10 s and more), which a person typing a
+#: command should not sit through to learn that the server is down.
+PROBE_WAIT = 3.0
+
+
 def holds_jobs(settings: Settings) -> bool:
     """Whether the store of ``settings`` holds a jobs database, found without making one: a
     SQLite file that exists, a PostgreSQL database with the jobs tables (opening it
@@ -91,14 +97,15 @@ def holds_jobs(settings: Settings) -> bool:
     empty jobs database otherwise).
 
     Raises:
-        DatabaseUnavailable: the server cannot be reached.
+        DatabaseUnavailable: the server cannot be reached (within :data:`PROBE_WAIT`).
+        redis.RedisError: the Redis server did not answer within :data:`PROBE_WAIT`.
     """
     name = settings.worker.queue_type
     if name == "sqlite" and not is_url(settings.runner.database):
         return settings.database_path.exists()
     if name not in ("postgres", "redis"):
         return True
-    probe = open_store(settings, readonly=True)
+    probe = open_store(settings, readonly=True, reach_within=PROBE_WAIT)
     try:
         return probe.has_table("runner_job")
     finally:
@@ -134,7 +141,7 @@ def _same_place(database: str, address: str) -> bool:
 
 def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = False,
                shared: bool = False, options: DatabaseSection | None = None,
-               file_mode: int | None = None) -> Store:
+               file_mode: int | None = None, reach_within: float | None = None) -> Store:
     """The store of ``target``: settings (backend by ``[worker] queue_type``), a URL
     (backend by scheme) or a SQLite file path.
 
@@ -170,7 +177,8 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
         mode = DEFAULT_FILE_MODE if file_mode is None else file_mode
         connections = 0
     request = StoreRequest(database, options or DatabaseSection(), readonly=readonly,
-                           shared=shared, file_mode=mode, connections=connections)
+                           shared=shared, file_mode=mode, connections=connections,
+                           reach_within=reach_within)
     return backend(name).open(request)
 
 

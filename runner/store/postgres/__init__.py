@@ -51,8 +51,8 @@ class PostgresStore(PostgresHandle, PostgresJobs, PostgresFlowControl, PostgresW
     """:class:`runner.store.backend.Store` on a PostgreSQL database (see the module docstring)."""
 
 
-def open_postgres_store(url: str, *, pool_size: int = 4,
-                        readonly: bool = False) -> PostgresStore:
+def open_postgres_store(url: str, *, pool_size: int = 4, readonly: bool = False,
+                        reach_within: float | None = None) -> PostgresStore:
     """The store of a database URL: connected, its schema created or migrated (once per process).
 
     Raises:
@@ -61,6 +61,8 @@ def open_postgres_store(url: str, *, pool_size: int = 4,
         SchemaTooNew: the database was written by a newer version; nothing changed.
     """
     db = open_pg_database(url, pool_size=pool_size)
+    if reach_within is not None:
+        db.reach(reach_within)
     if not readonly:
         prepare(db)
     return PostgresStore(db, readonly=readonly)
@@ -70,7 +72,7 @@ def open_postgres(request: StoreRequest) -> PostgresStore:
     """The store of a ``postgresql://`` URL; unless read-only, its schema created or
     migrated (once per process, one process at a time)."""
     return open_postgres_store(request.database, pool_size=request.connections or 4,
-                               readonly=request.readonly)
+                               readonly=request.readonly, reach_within=request.reach_within)
 
 
 BACKEND = Backend("postgres", open_postgres, errors=(psycopg.Error,),

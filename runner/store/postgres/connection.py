@@ -12,6 +12,7 @@ channel named after the database and that schema.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
@@ -160,25 +161,39 @@ class PgDatabase:
             except psycopg_pool.PoolTimeout:
                 self._pool.close()
                 self._pool = self._new_pool()  # a closed pool cannot open again: the next try
-                raise DatabaseUnavailable(
-                    f"{self.display}: cannot connect to PostgreSQL within "
-                    f"{self._pool.timeout:g}s{self._why_not()}; is the server up and the URL "
-                    "right ([runner] database / RUNNER_DATABASE)?") from None
+                raise self._unreachable(self._pool.timeout, self._why_not()) from None
             with self._pool.connection() as conn:
                 self.database, self.schema = conn.execute(
                     "SELECT current_database(), current_schema()").fetchone()
             self._channel = re.sub(r"\W", "_", f"runner_{self.database}_{self.schema}")[:63]
             self._opened = True
 
-    def _why_not(self) -> str:
+    def reach(self, seconds: float) -> None:
+        """Connect once within ``seconds`` (the pool is left alone), or raise.
+
+        Raises:
+            DatabaseUnavailable: no connection within ``seconds``, with what the server
+                or the network said.
+        """
+        why = self._why_not(max(1, math.ceil(seconds)))
+        if why is not None:
+            raise self._unreachable(seconds, why)
+
+    def _why_not(self, seconds: int = 2) -> str | None:
         """What one more connection attempt is told (the database or role does not exist,
-        the password is wrong, the connection is refused), for the error message."""
+        the password is wrong, the connection is refused), for the error message; None
+        when it connects."""
         try:
-            psycopg.connect(self.url, autocommit=True, connect_timeout=2).close()
+            psycopg.connect(self.url, autocommit=True, connect_timeout=seconds).close()
         except psycopg.Error as exc:
             lines = str(exc).strip().splitlines()
             return f" ({lines[0].replace(self.url, self.display)})" if lines else ""
-        return ""
+        return None
+
+    def _unreachable(self, seconds: float, why: str | None) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"{self.display}: cannot connect to PostgreSQL within {seconds:g}s{why or ''}; is "
+            "the server up and the URL right ([runner] database / RUNNER_DATABASE)?")
 
     def connect(self) -> psycopg.Connection:
         """A dedicated connection outside the pool (the ``LISTEN`` loop); the caller closes it."""

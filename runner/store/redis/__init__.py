@@ -57,6 +57,8 @@ def open_redis(request: StoreRequest) -> RedisStore:
     unless read-only, its prefix marked as holding a jobs database from now on."""
     url, prefix = split_prefix(request.database, DEFAULT_PREFIX)
     store = RedisStore(url, prefix=prefix)
+    if request.reach_within is not None:
+        store.reach(request.reach_within)
     store.readonly_handle = request.readonly
     if not request.readonly:
         store.mark_jobs_database()

@@ -9,9 +9,13 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from runner.errors import DatabaseUnavailable
 from runner.store.redis.codec import integer
 from runner.store.redis.room import RedisRoom
+from runner.store.redis.url import connect_checking_database
 from runner.store.redis.wakeups import RedisListener
 
 
@@ -26,6 +30,26 @@ class RedisHandle(RedisRoom):
         host = parts.hostname or ""
         shown = f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}"
         return f"{shown}{parts.path} (prefix {self.prefix})"
+
+    def reach(self, seconds: float) -> None:
+        """One PING within ``seconds`` on a connection of its own and no reconnects (the
+        store's client rides out a restart: about 6 s of them), or raise.
+
+        Raises:
+            DatabaseUnavailable: the server did not answer in time, with what was said.
+        """
+        quick = redis.Redis.from_url(
+            self.url, socket_connect_timeout=seconds, socket_timeout=seconds,
+            redis_connect_func=connect_checking_database(self.url),
+            retry=Retry(NoBackoff(), 0), retry_on_error=[])
+        try:
+            quick.ping()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise DatabaseUnavailable(
+                f"{self.location}: cannot connect to Redis within {seconds:g}s "
+                f"({str(exc).rstrip('.')}); is the server up and the URL right?") from None
+        finally:
+            quick.close()
 
     @property
     def address(self) -> str:
