@@ -21,7 +21,15 @@ from runner.config import Settings
 from runner.errors import ConfigError, DatabaseUnavailable, SourceInUse, TargetInUse
 from runner.printable import one_line
 from runner.store.backend import Store
-from runner.store.factory import MODULES, SCHEMES, backend, is_driver_bug, open_store, redacted
+from runner.store.factory import (
+    MODULES,
+    PROBE_WAIT,
+    SCHEMES,
+    backend,
+    is_driver_bug,
+    open_store,
+    redacted,
+)
 from runner.store.owners import worker_gone
 from runner.store.sqlite.export import FileExport
 
@@ -54,11 +62,12 @@ def target_url(source: Settings, url: str) -> str:
 
 
 def _open_target(name: str, url: str) -> Store:
+    # A person waits on the copy: a server that does not answer is told within PROBE_WAIT.
     if name == "postgres":
         from runner.store.postgres import open_postgres_store
 
-        return open_postgres_store(url)
-    return open_store(url)
+        return open_postgres_store(url, reach_within=PROBE_WAIT)
+    return open_store(url, reach_within=PROBE_WAIT)
 
 
 def copy_file(source: Settings, url: str, *, history_since: float, force: bool = False,

@@ -14,6 +14,7 @@ from runner.cli import main
 from runner.errors import EX_CANTCREAT, EX_TEMPFAIL
 from runner.flow import FlowLimits
 from runner.sections import RetentionSection
+from runner.store.factory import PROBE_WAIT
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.redis import RedisStore
 from runner.store.rows import JobFilter
@@ -303,8 +304,11 @@ def test_what_the_file_did_since_the_last_copy_arrives_with_the_next(huey, setti
 
 
 def test_a_redis_that_does_not_answer_is_named_in_one_line(huey, settings_file, capsys):
-    url = f"redis://127.0.0.1:{free_port()}/0?prefix=gone"
+    port = free_port()
     huey.jobs.store.enqueue([job(time.time())], now=time.time())
-    assert _migrate(settings_file, url) == EX_CANTCREAT
+    assert _migrate(settings_file, f"redis://127.0.0.1:{port}/0?prefix=gone") == EX_CANTCREAT
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {url}: ") and len(err.strip().splitlines()) == 1
+    # A person waits on the copy: told within the probe's wait, not after the reconnects
+    assert err.startswith(f"error: redis://127.0.0.1:{port}/0 (prefix gone): cannot connect "
+                          f"to Redis within {PROBE_WAIT:g}s"), err
+    assert len(err.strip().splitlines()) == 1, err
