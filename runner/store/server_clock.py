@@ -10,10 +10,11 @@ instead: this host's clock minus its offset from the server's
 
 A worker measures the offset at start and with every heartbeat
 (:mod:`runner.worker.clock_check`) and hands it in here; any other process (a
-script that enqueues) reads the server's clock once, at its first write: one
-round trip per process, none per job. The times of the job history (started,
-finished) stay this host's. A SQLite file has no clock but its host's: the
-offset is 0 and nothing is read.
+script that enqueues, a web app) reads the server's clock at its first write,
+and again at a write once :data:`REREAD_AFTER` seconds have passed (a host's
+clock set right by NTP meanwhile): one round trip per window, none per job.
+The times of the job history (started, finished) stay this host's. A SQLite
+file has no clock but its host's: the offset is 0 and nothing is read.
 """
 
 from __future__ import annotations
@@ -31,30 +32,40 @@ from runner.store.worker_presence import WorkersStore
 logger = logging.getLogger(__name__)
 
 
+#: Seconds one reading of the server's clock serves a process that measures none itself.
+REREAD_AFTER = 300.0
+
+
 class ServerClock:
     """This host's clock corrected by its offset from the store server's."""
 
-    def __init__(self, store: WorkersStore, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, store: WorkersStore, *, clock: Callable[[], float] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._clock = clock if clock is not None else _this_hosts_clock
+        self._monotonic = monotonic
         self._offset: float | None = None  # None: not read yet
+        self._stale_at = 0.0  # when the reading is to be made again (monotonic)
         self._lock = threading.Lock()
 
     @property
     def offset(self) -> float:
         """Seconds this clock is ahead of the server's (behind: negative); 0 within the
-        reading's error, and on SQLite. Read from the server at the first use."""
+        reading's error, and on SQLite. Read from the server at the first use, and again
+        at a use :data:`REREAD_AFTER` seconds after the last measurement."""
         offset = self._offset
-        return self._read() if offset is None else offset
+        if offset is None or self._monotonic() >= self._stale_at:
+            return self._read()
+        return offset
 
     def set(self, offset: float | None, error: float) -> None:
         """A measurement made elsewhere (the worker's): ``offset`` read with ``error``."""
         self._offset = clock_drift.settled(offset, error)
+        self._stale_at = self._monotonic() + REREAD_AFTER
 
     def now(self) -> float:
         """The server's time now."""
-        offset = self._offset  # read without the property: every claim and outcome asks
-        return self._clock() - (self._read() if offset is None else offset)
+        return self._clock() - self.offset
 
     def to_server(self, local: float) -> float:
         """A time of this host's clock (``time.time() + delay``, an ETA) as the server's."""
@@ -74,20 +85,22 @@ class ServerClock:
 
     def _read(self) -> float:
         with self._lock:
-            if self._offset is not None:
-                return self._offset
+            if self._offset is not None and self._monotonic() < self._stale_at:
+                return self._offset  # another thread read it meanwhile
             sent = self._clock()
             try:
                 server = self._store.server_time()
             except Exception:
                 # The write that asked reaches the same server: it fails or succeeds on
-                # its own, and the next one reads again.
+                # its own, and the next one reads again. Meanwhile the last offset known
+                # is the best guess.
                 logger.debug("reading the server's clock failed", exc_info=True)
-                return 0.0
+                return 0.0 if self._offset is None else self._offset
             received = self._clock()
             offset = None if server is None else clock_drift.measured_offset(sent, server,
                                                                            received)
             self._offset = clock_drift.settled(offset, (received - sent) / 2)
+            self._stale_at = self._monotonic() + REREAD_AFTER
             return self._offset
 
 

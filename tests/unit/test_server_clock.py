@@ -16,7 +16,7 @@ import pytest
 from runner.config import Settings, WorkerSection
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
-from runner.store.server_clock import ServerClock
+from runner.store.server_clock import REREAD_AFTER, ServerClock
 from tests.conftest import wait_for
 from tests.redis_support import fresh_store
 from tests.unit.test_clock_drift import SkewedClock
@@ -56,6 +56,35 @@ def test_a_process_reads_the_servers_clock_once(redis_store):
     assert reads.reads == 1
 
 
+def test_a_long_running_producer_reads_the_servers_clock_again(redis_store):
+    # Given a producer (a web app) that read the server's clock with its own 120 s ahead
+    reads, clock, ticks = CountedReads(redis_store), SkewedClock(), [0.0]
+    clock.skew = 120.0
+    server = ServerClock(reads, clock=clock, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
+    assert server.offset == pytest.approx(120.0, abs=1.0)
+    # When its clock is set right (NTP) while it runs on
+    clock.skew = 0.0
+    ticks[0] = REREAD_AFTER - 1
+    assert server.offset == pytest.approx(120.0, abs=1.0)  # one reading serves a while
+    ticks[0] = REREAD_AFTER + 1
+    # Then a later write reads the server's clock again, and its run_at are right again
+    assert server.offset == 0.0
+    assert server.now() == pytest.approx(time.time(), abs=1.0)
+    assert reads.reads == 2
+
+
+def test_a_failed_reading_again_keeps_the_last_offset(redis_store):
+    reads, clock, ticks = CountedReads(redis_store), SkewedClock(), [0.0]
+    clock.skew = 120.0
+    server = ServerClock(reads, clock=clock, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
+    assert server.offset == pytest.approx(120.0, abs=1.0)
+    ticks[0], reads.fails = REREAD_AFTER + 1, True
+    assert server.offset == pytest.approx(120.0, abs=1.0)  # not 0: the last one known
+    reads.fails = False
+    assert server.offset == pytest.approx(120.0, abs=1.0)  # and it is read again at once
+    assert reads.reads == 3
+
+
 def test_clocks_that_agree_within_the_reading_are_not_corrected(redis_store):
     server = ServerClock(redis_store)  # the test server runs on this host, on its clock
     assert server.offset == 0.0
@@ -82,6 +111,16 @@ def test_a_workers_own_measurement_replaces_the_reading(redis_store):
     assert server.offset == 0.0
     server.set(None, 0.0)  # SQLite: nothing measured
     assert server.offset == 0.0
+    assert reads.reads == 0
+
+
+def test_a_workers_heartbeats_keep_its_measurement_from_being_read_again(redis_store):
+    reads, ticks = CountedReads(redis_store), [0.0]
+    server = ServerClock(reads, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
+    for beat in range(5):  # a heartbeat's measurement every half of the window
+        ticks[0] = beat * REREAD_AFTER / 2
+        server.set(-30.0, 0.01)
+        assert server.offset == -30.0 and server.now() == pytest.approx(time.time() + 30, abs=1)
     assert reads.reads == 0
 
 
