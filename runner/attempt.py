@@ -9,14 +9,21 @@ the thread after each attempt.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+import huey
 
 from runner.execution import Interrupt
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
@@ -162,7 +169,23 @@ def error_text(exc: BaseException) -> str:
 
 
 def describe_failure(exc: BaseException, kind: str, started_at: float | None) -> FailureInfo:
-    """The recorded form of an exception."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """The recorded form of an exception: its traceback from the task's own first frame."""
+    text = "".join(traceback.format_exception(type(exc), exc, _from_the_task(exc.__traceback__)))
     return FailureInfo(kind=kind, error_type=type(exc).__name__, message=error_text(exc),
                        traceback=text, started_at=started_at)
+
+
+#: Where the code that runs a task lives: huey, this package, asyncio (``async def`` tasks).
+#: The frames of a failed attempt's traceback up to the task's own are theirs, the same for
+#: every job (ten of them for an ``async def`` task), and are left out of what is stored.
+_MACHINERY = tuple(str(Path(module.__file__).parent) + os.sep
+                   for module in (huey, asyncio, sys.modules[__package__]))
+
+
+def _from_the_task(tb: TracebackType | None) -> TracebackType | None:
+    """``tb`` from its first frame outside :data:`_MACHINERY`; whole when it has none (the
+    error is the runner's own, or a task of its own failed)."""
+    start = tb
+    while start is not None and start.tb_frame.f_code.co_filename.startswith(_MACHINERY):
+        start = start.tb_next
+    return start if start is not None else tb

@@ -72,6 +72,12 @@ def always_fails(label="x"):
     raise ValueError(f"always fails {label}")
 
 
+@task(retry_limit=0)
+async def async_fails(label="x"):
+    await asyncio.sleep(0)
+    raise ValueError(f"async fails {label}")
+
+
 #: A file name whose bytes are not UTF-8, as ``os.listdir`` gives it (a lone surrogate).
 UNDECODABLE_NAME = os.fsdecode(b"caf\xe9.txt")
 
