@@ -12,6 +12,7 @@ from runner import control as schedule_control
 from runner.cli import checks
 from runner.cli.format import age, counted, key_values, table
 from runner.errors import InvalidArgument
+from runner.readmodel.schedules import schedule_views
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
 
@@ -52,15 +53,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     rows = schedule_control.list_schedules(huey=ctx.huey, store=ctx.store)
     now = time.time()
+    # A due fire no scheduler made yet (none runs, or it is behind) says how late it is,
+    # as the dashboard does; otherwise the lag is how late the last fire was.
+    late = {v.name: v.lag for v in schedule_views(ctx.store, now) if v.overdue}
     lines = []
     for r in rows:
         upcoming = [] if r.paused or not r.enabled or r.orphaned else \
             schedule_control.upcoming_fire_times(r, 3)
+        lag = (f"{age(late[r.name] or 0.0)} late" if r.name in late else
+               "-" if r.last_lag is None else age(max(r.last_lag, 0.0)))
         lines.append((
             r.name, r.expression, r.tz,
             ", ".join(_zoned(t, r.tz, label=False) for t in upcoming) or "-",
             _zoned(r.last_fired_at, r.tz, label=False), r.last_outcome or "-", _status(r),
-            "-" if r.last_lag is None else age(max(r.last_lag, 0.0))))
+            lag))
     print(table(["NAME", "EXPRESSION", "TZ", "NEXT 3 FIRE TIMES", "LAST RUN", "OUTCOME",
                  "STATE", "LAG"], lines))
     print(f"({counted(len(rows), 'schedule')}, {sum(r.paused for r in rows)} paused; "

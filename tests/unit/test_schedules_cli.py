@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -128,3 +129,22 @@ def test_schedules_show_gives_every_time_in_the_schedules_zone_labelled(cli, hue
     fired = get_schedule(huey.jobs.db, "tokyo_morning").last_fired_at
     tokyo = datetime.fromtimestamp(fired, ZoneInfo("Asia/Tokyo"))
     assert f"last fired: {tokyo:%Y-%m-%d %H:%M:%S} JST" in out
+
+
+def test_a_schedule_no_scheduler_fired_reads_as_late(cli, huey, capsys):
+    # Given a schedule whose due slot passed 40 minutes ago with no scheduler running
+    cli("schedules", "pause", "every_second")
+    cli("schedules", "pause", "quarter_hourly")
+    cli("schedules", "resume", "quarter_hourly")
+    huey.jobs.db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET next_fire_at = ? WHERE name = 'quarter_hourly'",
+        (time.time() - 2400,)))
+    capsys.readouterr()
+    # When the schedules are listed
+    assert cli("schedules") == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    # Then its lag says how late the due fire is, as the dashboard does
+    assert "quarter_hourly" in lines, out
+    assert "40m" in lines["quarter_hourly"] and "late" in lines["quarter_hourly"], out
+    assert "late" not in lines["every_second"], out
