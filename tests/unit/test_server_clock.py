@@ -56,12 +56,19 @@ def test_a_process_reads_the_servers_clock_once(redis_store):
     assert reads.reads == 1
 
 
-def test_a_long_running_producer_reads_the_servers_clock_again(redis_store):
-    # Given a producer (a web app) that read the server's clock with its own 120 s ahead
-    reads, clock, ticks = CountedReads(redis_store), SkewedClock(), [0.0]
+def _producer_120s_ahead(store: object) -> tuple[CountedReads, SkewedClock, list[float],
+                                                 ServerClock]:
+    """A producer (a web app) that read the server's clock with its own 120 s ahead; the
+    list holds its monotonic clock's time."""
+    reads, clock, ticks = CountedReads(store), SkewedClock(), [0.0]
     clock.skew = 120.0
     server = ServerClock(reads, clock=clock, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
     assert server.offset == pytest.approx(120.0, abs=1.0)
+    return reads, clock, ticks, server
+
+
+def test_a_long_running_producer_reads_the_servers_clock_again(redis_store):
+    reads, clock, ticks, server = _producer_120s_ahead(redis_store)
     # When its clock is set right (NTP) while it runs on
     clock.skew = 0.0
     ticks[0] = REREAD_AFTER - 1
@@ -74,10 +81,7 @@ def test_a_long_running_producer_reads_the_servers_clock_again(redis_store):
 
 
 def test_a_failed_reading_again_keeps_the_last_offset(redis_store):
-    reads, clock, ticks = CountedReads(redis_store), SkewedClock(), [0.0]
-    clock.skew = 120.0
-    server = ServerClock(reads, clock=clock, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
-    assert server.offset == pytest.approx(120.0, abs=1.0)
+    reads, _, ticks, server = _producer_120s_ahead(redis_store)
     ticks[0], reads.fails = REREAD_AFTER + 1, True
     assert server.offset == pytest.approx(120.0, abs=1.0)  # not 0: the last one known
     reads.fails = False
