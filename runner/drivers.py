@@ -16,7 +16,9 @@ backend work as before.
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.abc
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +71,24 @@ def _refused() -> Iterator[None]:
         yield
     finally:
         sys.meta_path.remove(refused)
+
+
+def preload_shadowed_drivers(directory: str) -> None:
+    """Import now each driver that a module or package of ``directory`` is named like.
+
+    For a process about to put ``directory`` first on ``sys.path`` (a worker started in a
+    project): the backends import their driver later, and a project's ``redis.py`` would
+    then be found in its place. A driver not installed is left to its backend to report.
+    """
+    for name in DRIVERS:
+        if name in sys.modules:
+            continue
+        if os.path.exists(os.path.join(directory, name + ".py")) or os.path.isdir(
+                os.path.join(directory, name)):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
 
 
 def _load_first(cls: type, load: Callable[[], None]) -> None:

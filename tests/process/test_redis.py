@@ -190,3 +190,17 @@ def test_the_cli_lists_and_retries_jobs_on_redis(on_redis, tmp_path):
     assert result.id[-12:] in cli("jobs", "--state", "dead")
     cli("retry", result.id)
     assert store.get_job(result.id).state == "available"
+
+
+def test_a_project_module_named_redis_does_not_stand_in_for_the_driver(on_redis, make_worker,
+                                                                       tmp_path):
+    # Given a project with a helper module of its own called redis.py, where the worker
+    # starts (its directory goes first on the import path, for the project's tasks)
+    (tmp_path / "redis.py").write_text("raise ImportError('the project\\'s own redis.py')\n")
+    huey, settings = on_redis
+    result = jobs.add(2, 3)
+    # When the worker starts on Redis there
+    worker = make_worker(settings=settings)
+    # Then its backend still has the real driver, and the job runs
+    assert result.get(blocking=True, timeout=30) == 5, worker.output()
+    assert worker.terminate() == 0
