@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from runner.config import Settings, load_settings
+from runner.drivers import preload_shadowed_drivers
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
 from runner.printable import one_line
@@ -198,8 +199,10 @@ def jobrunner() -> int:
     """The ``jobrunner`` console script.
 
     Like ``python -m runner`` (and ``celery``), it puts the current directory on
-    the import path, so ``[runner] imports`` name modules of the project it runs in.
+    the import path, so ``[runner] imports`` name modules of the project it runs in;
+    a driver a project module is named after is imported before (as in ``run.py``).
     """
     if os.getcwd() not in sys.path:
+        preload_shadowed_drivers(os.getcwd())
         sys.path.insert(0, os.getcwd())
     return main(prog="jobrunner")

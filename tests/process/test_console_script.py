@@ -12,6 +12,7 @@ from pathlib import Path
 from setuptools import find_packages
 
 import runner.cli
+from tests.redis_support import new_prefix, redis_or_skip, redis_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "jobrunner"
@@ -75,3 +76,15 @@ def test_example_tasks_are_not_installed_as_a_top_level_package():
     packages = find_packages(str(ROOT), include=include)
     assert "tasks" not in packages
     assert {"runner", "runner.store", "runner.worker", "tui"} <= set(packages)
+
+
+def test_a_project_module_named_redis_does_not_stand_in_for_the_driver(tmp_path):
+    # Given a project with a helper module of its own called redis.py, where jobrunner runs
+    redis_or_skip()
+    (tmp_path / "redis.py").write_text("raise ImportError(\"the project's own redis.py\")\n")
+    settings = redis_settings(tmp_path, new_prefix())
+    # When a command opens the Redis backend there
+    result = _jobrunner("--settings", str(settings), "jobs", cwd=tmp_path)
+    # Then the backend has the real driver: it finds no jobs under the new prefix, and says so
+    assert "no jobs database here" in result.stderr, result.stderr
+    assert "project's own" not in result.stderr, result.stderr
