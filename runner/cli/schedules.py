@@ -12,7 +12,7 @@ from runner import control as schedule_control
 from runner.cli import checks
 from runner.cli.format import age, counted, key_values, table
 from runner.errors import InvalidArgument
-from runner.readmodel.schedules import schedule_views
+from runner.readmodel.schedules import late_by
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
 
@@ -53,14 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     rows = schedule_control.list_schedules(huey=ctx.huey, store=ctx.store)
     now = time.time()
-    # A due fire no scheduler made yet (none runs, or it is behind) says how late it is,
-    # as the dashboard does; otherwise the lag is how late the last fire was.
-    late = {v.name: v.lag for v in schedule_views(ctx.store, now) if v.overdue}
     lines = []
     for r in rows:
         upcoming = [] if r.paused or not r.enabled or r.orphaned else \
             schedule_control.upcoming_fire_times(r, 3)
-        lag = (f"{age(late[r.name] or 0.0)} late" if r.name in late else
+        # A due fire no scheduler made yet says how late it is, as the dashboard does;
+        # otherwise the lag is how late the last fire was.
+        late = late_by(r, now)
+        lag = (f"{age(late)} late" if late is not None else
                "-" if r.last_lag is None else age(max(r.last_lag, 0.0)))
         lines.append((
             r.name, r.expression, r.tz,

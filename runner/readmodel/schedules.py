@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from runner.store.backend import Store
+from runner.store.schedule_rows import ScheduleRow
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,15 @@ def schedule_count(store: Store) -> int:
     return store.count_schedules()
 
 
+def late_by(row: ScheduleRow, at: float) -> float | None:
+    """Seconds the due fire of an active schedule is late at ``at`` (no scheduler made it
+    yet: none runs, or it is behind); None when it is not overdue."""
+    active = row.enabled and not row.paused and not row.orphaned
+    if row.next_fire_at is None or not active or row.next_fire_at >= at - 1:
+        return None
+    return at - row.next_fire_at
+
+
 def schedule_views(store: Store, now: float | None = None) -> list[ScheduleView]:
     """Every schedule by name (empty without the table).
 
@@ -44,9 +54,9 @@ def schedule_views(store: Store, now: float | None = None) -> list[ScheduleView]
     at = time.time() if now is None else now
     views = []
     for row in store.list_schedules():
-        active = row.enabled and not row.paused and not row.orphaned
-        overdue = row.next_fire_at is not None and active and row.next_fire_at < at - 1
-        lag = at - row.next_fire_at if overdue and row.next_fire_at is not None else row.last_lag
+        late = late_by(row, at)
+        overdue = late is not None
+        lag = late if overdue else row.last_lag
         outcome = row.last_outcome
         if row.last_skip_at and (row.last_fired_at is None or row.last_skip_at > row.last_fired_at):
             outcome = f"skipped: {row.last_skip_reason}" if row.last_skip_reason else "skipped"

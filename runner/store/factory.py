@@ -97,8 +97,7 @@ def holds_jobs(settings: Settings) -> bool:
     empty jobs database otherwise).
 
     Raises:
-        DatabaseUnavailable: the server cannot be reached (within :data:`PROBE_WAIT`).
-        redis.RedisError: the Redis server did not answer within :data:`PROBE_WAIT`.
+        DatabaseUnavailable: the server did not answer within :data:`PROBE_WAIT`.
     """
     name = settings.worker.queue_type
     if name == "sqlite" and not is_url(settings.runner.database):

@@ -65,7 +65,11 @@ class ServerClock:
 
     def now(self) -> float:
         """The server's time now."""
-        return self._clock() - self.offset
+        # The property's test inline: every claim and outcome asks.
+        offset = self._offset
+        if offset is None or self._monotonic() >= self._stale_at:
+            offset = self._read()
+        return self._clock() - offset
 
     def to_server(self, local: float) -> float:
         """A time of this host's clock (``time.time() + delay``, an ETA) as the server's."""

@@ -70,6 +70,17 @@ class IdleThread:
         self.storage.pause_claims()
         self.thread.join(10)
 
+    @classmethod
+    def takes_a_job(cls, storage, message: str) -> IdleThread:
+        """Start one and wait until it took a job (the test fails at the deadline)."""
+        idle = cls(storage)
+        idle.thread.start()
+        try:
+            wait_for(lambda: idle.took, timeout=10, message=message)
+        finally:
+            idle.stop()
+        return idle
+
 
 def test_short_jobs_claimed_ahead_go_to_the_busy_thread_not_to_idle_ones(huey, monkeypatch):
     monkeypatch.setattr(job_storage, "_SPREAD_AFTER", 60.0)
@@ -109,12 +120,7 @@ def test_long_jobs_claimed_ahead_go_to_idle_threads_at_once(huey, monkeypatch):
     settle_durations(storage, 2.0)
     backlog(huey, 5)
     assert storage.claim_next() is not None and storage._buffer
-    idle = IdleThread(storage)
-    idle.thread.start()
-    try:
-        wait_for(lambda: idle.took, timeout=10, message="the idle thread to take a job")
-    finally:
-        idle.stop()
+    IdleThread.takes_a_job(storage, "the idle thread to take a job")
 
 
 def test_without_prefetch_a_job_claimed_for_an_idle_thread_goes_to_it_at_once(huey, monkeypatch):
@@ -128,9 +134,4 @@ def test_without_prefetch_a_job_claimed_for_an_idle_thread_goes_to_it_at_once(hu
     assert storage.claim_next() is not None
     storage._idle = 0
     assert len(storage._buffer) == 1
-    idle = IdleThread(storage)
-    idle.thread.start()
-    try:
-        wait_for(lambda: idle.took, timeout=10, message="the idle thread to take its job")
-    finally:
-        idle.stop()
+    IdleThread.takes_a_job(storage, "the idle thread to take its job")
