@@ -76,19 +76,29 @@ def _refused() -> Iterator[None]:
 def preload_shadowed_drivers(directory: str) -> None:
     """Import now each driver that a module or package of ``directory`` is named like.
 
-    For a process about to put ``directory`` first on ``sys.path`` (a worker started in a
-    project): the backends import their driver later, and a project's ``redis.py`` would
-    then be found in its place. A driver not installed is left to its backend to report.
+    For a process that has put ``directory`` first on ``sys.path`` (``python -m runner``
+    and ``python -m tui`` run in a project: Python does it), or is about to (a worker
+    started in a project): the backends import their driver later, and a project's
+    ``redis.py`` would then be found in its place. The driver is imported with
+    ``directory`` left off the path. A driver not installed is left to its backend to
+    report.
     """
-    for name in DRIVERS:
-        if name in sys.modules:
-            continue
-        if os.path.exists(os.path.join(directory, name + ".py")) or os.path.isdir(
-                os.path.join(directory, name)):
+    names = [name for name in DRIVERS if name not in sys.modules and (
+        os.path.exists(os.path.join(directory, name + ".py"))
+        or os.path.isdir(os.path.join(directory, name)))]
+    if not names:
+        return
+    here = os.path.realpath(directory)
+    saved = sys.path[:]
+    sys.path[:] = [p for p in saved if os.path.realpath(p or os.curdir) != here]
+    try:
+        for name in names:
             try:
                 importlib.import_module(name)
             except ImportError:
                 pass
+    finally:
+        sys.path[:] = saved
 
 
 def _load_first(cls: type, load: Callable[[], None]) -> None:

@@ -90,8 +90,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
+    from runner.drivers import preload_shadowed_drivers
     from runner.errors import ConfigError, DatabaseError
     from tui.app import make_app
+
+    # `python -m tui` puts the working directory first on the import path: a project's
+    # own redis.py there must not stand in for the driver the Redis backend imports.
+    preload_shadowed_drivers(os.getcwd())
 
     try:
         app = make_app(db=args.db, settings=args.settings, read_only=args.read_only,

@@ -9,6 +9,7 @@ import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
 from setuptools import find_packages
 
 import runner.cli
@@ -86,5 +87,22 @@ def test_a_project_module_named_redis_does_not_stand_in_for_the_driver(tmp_path)
     # When a command opens the Redis backend there
     result = _jobrunner("--settings", str(settings), "jobs", cwd=tmp_path)
     # Then the backend has the real driver: it finds no jobs under the new prefix, and says so
+    assert "no jobs database here" in result.stderr, result.stderr
+    assert "project's own" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("module", ["runner", "tui"])
+def test_python_m_in_a_project_with_a_module_named_redis_keeps_the_driver(tmp_path, module):
+    # Given a project with a helper module of its own called redis.py, where `python -m
+    # runner` or `python -m tui` runs (Python puts that directory first on the import path)
+    redis_or_skip()
+    (tmp_path / "redis.py").write_text("raise ImportError(\"the project's own redis.py\")\n")
+    settings = redis_settings(tmp_path, new_prefix())
+    env = {k: v for k, v in os.environ.items() if k != "RUNNER_SETTINGS"}
+    # When a command opens the Redis backend there
+    command = ["--settings", str(settings)] + (["jobs"] if module == "runner" else [])
+    result = subprocess.run([sys.executable, "-m", module, *command],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    # Then the backend has the real driver, and the project's module is still its own
     assert "no jobs database here" in result.stderr, result.stderr
     assert "project's own" not in result.stderr, result.stderr
