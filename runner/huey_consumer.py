@@ -70,7 +70,7 @@ class HueyConsumer:
         jobs = self.jobs
         if jobs is None:
             return super().dequeue()
-        if jobs.is_retired(threading.get_ident()):
+        if jobs.is_retired(threading.current_thread()):
             raise ThreadWrittenOff
         claimed = jobs.claim_next()
         if claimed is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -88,7 +89,9 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._isolating: str | None = None
         self._isolating_since = 0.0
         #: Threads written off while stuck in a job: they never claim again.
-        self._retired: set[int] = set()
+        # The threads themselves, not their idents: an ident is reused by a thread started
+        # once the first one ended (a written-off thread's replacement, often).
+        self._retired: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
         # Whether any revocation exists, as of the last claim. huey looks for
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
@@ -414,13 +417,13 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             return None
         return job_id, time.monotonic() - self._isolating_since
 
-    def retire_thread(self, thread_id: int) -> None:
+    def retire_thread(self, thread: threading.Thread) -> None:
         """The thread was written off: if it ever comes back, it claims nothing more."""
-        self._retired.add(thread_id)
+        self._retired.add(thread)
 
-    def is_retired(self, thread_id: int) -> bool:
+    def is_retired(self, thread: threading.Thread) -> bool:
         """True for a thread written off by :meth:`retire_thread`."""
-        return thread_id in self._retired
+        return thread in self._retired
 
     # -- consumer side: outcomes -----------------------------------------------
 

@@ -79,7 +79,7 @@ class StallWatch:
         state = self.huey.charge_stuck(attempt, message)
         thread = attempt.thread
         if thread is not None:
-            self.storage.retire_thread(thread.ident or 0)
+            self.storage.retire_thread(thread)
             self.written_off.append(WrittenOff(thread, attempt.claimed.id, _task(attempt),
                                                time.monotonic()))
         logger.error("job %s (%s) is %s: thread %s written off and replaced; the job counts "

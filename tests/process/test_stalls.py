@@ -42,6 +42,25 @@ def test_stuck_thread_is_written_off_and_replaced_so_the_queue_keeps_flowing(
     assert worker.terminate() == 0  # the blocked thread does not hold the exit
 
 
+def test_a_thread_written_off_after_another_returned_is_replaced_for_good(
+        huey, tmp_path, make_worker, record_file):
+    # A job stuck in C is written off and its thread replaced; the call returns and that
+    # thread ends. A second stuck job is written off later: its replacement is a new
+    # thread, which the system may give the first one's ident. It runs the next jobs.
+    settings = write_settings(tmp_path, name="back.toml", worker={
+        "max_concurrent_tasks": 1, "crash_limit": 1, "stuck_grace": 0.5})
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    for n in (1, 2):
+        stuck = jobs.block_in_c(f"stuck {n}", 2.5)
+        wait_for(lambda n=n: worker.output().count("timed out after 1.0s") == n, timeout=20,
+                 message=f"blocking call {n} to return")
+        assert state(huey, stuck.id) == "dead"
+    later = [jobs.add(i, 10) for i in range(4)]
+    assert [r.get(blocking=True, timeout=20) for r in later] == [i + 10 for i in range(4)]
+    assert "died, restarting" not in worker.output()
+    assert worker.terminate() == 0
+
+
 def test_stuck_suspect_running_alone_does_not_block_the_other_jobs(
         huey, tmp_path, make_worker, record_file):
     settings = write_settings(tmp_path, name="two.toml", worker={

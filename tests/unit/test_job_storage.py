@@ -135,3 +135,23 @@ def test_without_prefetch_a_job_claimed_for_an_idle_thread_goes_to_it_at_once(hu
     storage._idle = 0
     assert len(storage._buffer) == 1
     IdleThread.takes_a_job(storage, "the idle thread to take its job")
+
+
+def test_a_thread_started_after_a_written_off_one_ended_is_not_written_off(huey):
+    # Thread idents are reused: a thread started once a written-off one has ended often
+    # gets its ident (here it always did), and must not be taken for it.
+    storage = huey.jobs
+    seen: dict[str, bool] = {}
+
+    def look(name: str) -> None:
+        seen[name] = storage.is_retired(threading.current_thread())
+
+    written_off = threading.Thread(target=look, args=("written off",))
+    written_off.start()
+    written_off.join()
+    storage.retire_thread(written_off)
+    later = threading.Thread(target=look, args=("later",))
+    later.start()
+    later.join()
+    assert storage.is_retired(written_off)
+    assert seen["later"] is False
