@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.errors import InvalidAction, JobNotFound
 from runner.events.replay import ReplayRequest, replay, replay_events, replay_matching
@@ -53,7 +53,9 @@ from runner.store.states import (
 FAILED_STATES = FAILED_OR_CANCELLED
 #: Rows changed per write transaction of a bulk action (keeps the write lock short).
 BULK_CHUNK = 500
-BULK_VERBS = {"retry": RETRYABLE, "discard": DISCARDABLE, "cancel": CANCELLABLE}
+#: Running jobs are cancelled as ``cancel ID`` does: their workers are asked to stop them.
+BULK_VERBS = {"retry": RETRYABLE, "discard": DISCARDABLE,
+              "cancel": (*CANCELLABLE, JobState.EXECUTING)}
 
 
 def _server_now(store: Store, now: float | None) -> float:
@@ -216,6 +218,9 @@ class BulkPlan:
     count: int
     up_to_rowid: int
     """Jobs added after the count are left alone."""
+    running: tuple[str, ...] = ()
+    """A cancel's running jobs of the count, by id: their workers are asked to stop them
+    (jobs started after the count are left alone)."""
 
     @property
     def unfiltered(self) -> bool:
@@ -250,21 +255,37 @@ def plan_bulk(store: Store, verb: str, filters: JobFilter) -> BulkPlan:
         done = {"retry": "retried", "discard": "discarded", "cancel": "cancelled"}[verb]
         raise InvalidAction(f"{filters.state} jobs cannot be {done} (only "
                             f"{', '.join(BULK_VERBS[verb])} jobs can)")
-    count, top = store.count_for_bulk(filters, states)
-    return BulkPlan(verb, filters, states, count, top)
+    waiting = tuple(s for s in states if s is not JobState.EXECUTING)
+    count, top = store.count_for_bulk(filters, waiting) if waiting else (0, 0)
+    running: tuple[str, ...] = ()
+    if len(waiting) < len(states):  # running jobs are few: one worker thread each
+        running = tuple(store.job_ids(replace(filters, state=JobState.EXECUTING.value)))
+    return BulkPlan(verb, filters, states, count + len(running), top, running)
 
 
 def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
-             chunk: int = BULK_CHUNK) -> int:
+             chunk: int = BULK_CHUNK, by: str | None = None) -> int:
     """Act on the planned set, oldest job first, in short transactions; returns how many.
 
     A job that changed state since the count (a worker took it) is left alone,
-    and so is every job added after it.
+    and so is every job added after it. A cancel asks the workers of the running jobs
+    counted to stop them (:func:`cancel_job`; ``by`` is named in the reason), and counts
+    those still running, or waiting again, when asked.
     """
     at = _server_now(store, now)
-    total = store.run_bulk(plan.verb, plan.filters, plan.states,
-                           up_to_rowid=plan.up_to_rowid, now=at, chunk=chunk)
-    return _changed_in_bulk(store, plan.verb, total)
+    waiting = tuple(s for s in plan.states if s is not JobState.EXECUTING)
+    total = store.run_bulk(plan.verb, plan.filters, waiting, up_to_rowid=plan.up_to_rowid,
+                           now=at, chunk=chunk) if waiting else 0
+    asked = 0
+    for job_id in plan.running:
+        state = store.request_cancel(job_id, by=by or actor(), now=at)
+        if state is JobState.EXECUTING:
+            asked += 1
+        elif state in CANCELLABLE:  # handed back meanwhile: cancelled as it waited
+            total += 1
+    if asked:
+        store.wakeup()
+    return _changed_in_bulk(store, plan.verb, total) + asked
 
 
 def _changed_in_bulk(store: Store, verb: str, total: int) -> int:

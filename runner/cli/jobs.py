@@ -177,9 +177,10 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
     if args.dry_run:
         print(f"{args.action}: {plan.count} jobs ({states}) match; nothing changed (dry run)")
         return 0
-    done = actions.run_bulk(ctx.store, plan)
+    done = actions.run_bulk(ctx.store, plan, by=actions.actor("cli"))
     print(f"{args.action}: {done} of {plan.count} jobs ({states})"
-          + ("" if done == plan.count else "; the others changed state meanwhile"))
+          + ("" if done == plan.count else "; the others changed state meanwhile")
+          + (f"; {len(plan.running)} running: their workers stop them" if plan.running else ""))
     return 0
 
 

@@ -83,3 +83,27 @@ def test_a_bulk_discard_keeps_each_jobs_run_time(store):
     for j in dead:
         row = store.get_job(j.id)
         assert (row.state, row.finished_at) == ("cancelled", T0 + 0.001)
+
+
+def test_a_bulk_cancel_asks_the_workers_of_the_running_jobs_it_counted(store):
+    # Given running and waiting jobs of one task, and a job of another task running
+    running = [job(task=SEND, priority=10) for _ in range(2)]
+    other = job(task=OTHER, priority=10)
+    store.enqueue([*running, other], now=T0)
+    assert len(store.claim(now=T0, owner=OWNER, lease_seconds=60, want=3).claimed) == 3
+    waiting = [job(task=SEND) for _ in range(3)]
+    store.enqueue(waiting, now=T0)
+    # When the task's jobs are cancelled by filter, and when only its running ones are
+    assert control.plan_bulk(store, "cancel", JobFilter(state="executing")).count == 3
+    plan = control.plan_bulk(store, "cancel", JobFilter(task=SEND))
+    assert plan.count == 5
+    # a job started after the count is left alone
+    late = job(task=SEND, priority=20)
+    store.enqueue([late], now=T0)
+    assert [c.id for c in store.claim(now=T0, owner=OWNER, lease_seconds=60,
+                                      want=1).claimed] == [late.id]
+    assert control.run_bulk(store, plan, by="alice") == 5
+    # Then the waiting ones are cancelled, and the running ones' workers asked to stop them
+    assert {store.get_job(j.id).state for j in waiting} == {"cancelled"}
+    assert store.cancel_requests([j.id for j in (*running, other, late)]) == {
+        j.id: "alice" for j in running}

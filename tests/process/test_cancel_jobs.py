@@ -53,3 +53,20 @@ def test_a_finished_job_cannot_be_cancelled(huey, make_worker, settings_file):
     done = cli(settings_file, "cancel", result.id)
     assert done.returncode != 0 and "completed" in done.stderr
     assert worker.terminate() == 0
+
+
+def test_a_cancel_by_filter_stops_the_running_jobs_and_cancels_the_waiting_ones(
+        huey, make_worker, record_file, settings_file):
+    worker = make_worker()
+    running = jobs.cancellable_async("x")
+    wait_for(lambda: "start x" in read_records(record_file), timeout=30, message="the start")
+    later = jobs.cancellable_async.schedule(("y",), delay=3600)
+    done = cli(settings_file, "cancel", "--task", "cancellable_async")
+    assert done.returncode == 0, done.stderr
+    assert "cancel: 2 of 2 jobs" in done.stdout and "1 running" in done.stdout, done.stdout
+    row = wait_for(lambda: (lambda r: r if r.state == JobState.CANCELLED else None)(
+        queries.get_job(huey.jobs.db, running.id)), timeout=15, message="the job cancelled")
+    assert "(cli) while running" in row.reason
+    assert queries.get_job(huey.jobs.db, later.id).state == JobState.CANCELLED
+    assert "cancelled x" in read_records(record_file)
+    assert worker.terminate() == 0
