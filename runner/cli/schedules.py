@@ -12,9 +12,10 @@ from runner import control as schedule_control
 from runner.cli import checks
 from runner.cli.format import age, counted, key_values, table
 from runner.errors import InvalidArgument
-from runner.readmodel.schedules import late_by
+from runner.readmodel.schedules import last_outcome, late_by
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
+from runner.store.rows import short_id
 
 _ACTIONS = {
     "pause": "pause a schedule (survives restarts)",
@@ -65,7 +66,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         lines.append((
             r.name, r.expression, r.tz,
             ", ".join(_zoned(t, r.tz, label=False) for t in upcoming) or "-",
-            _zoned(r.last_fired_at, r.tz, label=False), r.last_outcome or "-", _status(r),
+            _zoned(r.last_fired_at, r.tz, label=False), last_outcome(r) or "-", _status(r),
             lag))
     print(table(["NAME", "EXPRESSION", "TZ", "NEXT 3 FIRE TIMES", "LAST RUN", "OUTCOME",
                  "STATE", "LAG"], lines))
@@ -97,7 +98,7 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
         print(table(["SLOT", "FIRED", "LAG", "JOB", "OUTCOME"],
                     [(_zoned(x.slot, r.tz), _zoned(x.fired_at, r.tz),
                       f"{x.lag * 1000:.1f}ms" if not x.manual else "manual",
-                      (x.job_id or "-")[:8], x.outcome) for x in runs]))
+                      short_id(x.job_id) if x.job_id else "-", x.outcome) for x in runs]))
     return 0
 
 

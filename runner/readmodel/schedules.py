@@ -43,6 +43,15 @@ def late_by(row: ScheduleRow, at: float) -> float | None:
     return at - row.next_fire_at
 
 
+def last_outcome(row: ScheduleRow) -> str | None:
+    """How the schedule's last fire went: its job's state, or the skip when the last fire
+    skipped its slot (a skip records the fire's time as both the last fire and the last
+    skip; the job named is then an earlier fire's)."""
+    if row.last_skip_at and (row.last_fired_at is None or row.last_skip_at >= row.last_fired_at):
+        return f"skipped: {row.last_skip_reason}" if row.last_skip_reason else "skipped"
+    return row.last_outcome
+
+
 def schedule_views(store: Store, now: float | None = None) -> list[ScheduleView]:
     """Every schedule by name (empty without the table).
 
@@ -57,10 +66,7 @@ def schedule_views(store: Store, now: float | None = None) -> list[ScheduleView]
         late = late_by(row, at)
         overdue = late is not None
         lag = late if overdue else row.last_lag
-        outcome = row.last_outcome
-        if row.last_skip_at and (row.last_fired_at is None or row.last_skip_at > row.last_fired_at):
-            outcome = f"skipped: {row.last_skip_reason}" if row.last_skip_reason else "skipped"
         views.append(ScheduleView(row.name, row.task, row.expression, row.tz, row.next_fire_at,
-                                  row.last_fired_at, outcome, lag, row.paused, row.enabled,
-                                  overdue))
+                                  row.last_fired_at, last_outcome(row), lag, row.paused,
+                                  row.enabled, overdue))
     return views

@@ -148,3 +148,31 @@ def test_a_schedule_no_scheduler_fired_reads_as_late(cli, huey, capsys):
     assert "quarter_hourly" in lines, out
     assert "40m" in lines["quarter_hourly"] and "late" in lines["quarter_hourly"], out
     assert "late" not in lines["every_second"], out
+
+
+def test_a_schedule_whose_last_slot_was_skipped_says_so(cli, huey, capsys):
+    # Given a schedule that ran its 00:15 slot, then was told to skip the next one
+    from runner.scheduling.control import skip_next_run
+    from runner.scheduling.definitions import registry
+    from runner.scheduling.scheduler import Scheduler
+    from runner.store.rows import short_id
+
+    cli("schedules", "pause", "every_second")
+    start = datetime(2025, 1, 6, 0, 0, 10, tzinfo=UTC).timestamp()
+    scheduler = Scheduler(huey, huey.settings, definitions=[registry.get("quarter_hourly")])
+    scheduler.sync(start)
+    scheduler.tick(start + 890)
+    skip_next_run("quarter_hourly", huey=huey)
+    scheduler.tick(start + 1790)
+    capsys.readouterr()
+    # When the schedules are listed and the schedule shown
+    assert cli("schedules") == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("quarter_hourly"))
+    # Then the last fire's outcome is the skip, not the earlier run's job
+    assert "skipped: skip-next requested" in line and "available" not in line, out
+    assert cli("schedules", "show", "quarter_hourly") == 0
+    out = capsys.readouterr().out
+    # and the slot that ran names its job by the short id the jobs listing prints
+    job = get_schedule(huey.jobs.db, "quarter_hourly").last_job_id
+    assert short_id(job) in out and f" {job[:8]} " not in out, out
