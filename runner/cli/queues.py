@@ -9,6 +9,7 @@ from typing import Any
 
 from runner import control
 from runner.cli.format import age, counted, table, when
+from runner.cli.jobs import find_task
 from runner.readmodel.queues import queues_view
 
 
@@ -68,8 +69,20 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_pause(args: argparse.Namespace, ctx: Any) -> int:
     act = {("queue", "pause"): control.pause_queue, ("queue", "resume"): control.resume_queue,
            ("task", "pause"): control.pause_task, ("task", "resume"): control.resume_task}
-    changed = act[(args.kind, args.verb)](args.name, by=control.actor("cli"), store=ctx.store)
+    name = args.name
+    if args.kind == "task":
+        name = _task_name(ctx, name, resuming=args.verb == "resume")
+    changed = act[(args.kind, args.verb)](name, by=control.actor("cli"), store=ctx.store)
     done = "paused" if args.verb == "pause" else "resumed"
-    print(f"{args.kind} {args.name}: {done}" if changed else
-          f"{args.kind} {args.name}: already {done}")
+    print(f"{args.kind} {name}: {done}" if changed else f"{args.kind} {name}: already {done}")
     return 0
+
+
+def _task_name(ctx: Any, name: str, *, resuming: bool) -> str:
+    """The name a task's jobs carry, for a short or full name of an imported task: a typo
+    is refused rather than pausing nothing. A paused name resumes as it is (its task may
+    be gone from the code)."""
+    if resuming and any(p.kind == "task" and p.name == name and p.paused
+                        for p in ctx.store.list_pauses()):
+        return name
+    return find_task(ctx, name).task_name

@@ -74,3 +74,18 @@ def test_settings_start_a_queue_paused_until_someone_resumes_it(
     assert cli(settings, "queues", "resume", "mail").returncode == 0
     wait_for(lambda: "from-settings" in labels(record_file), timeout=30, message="mail")
     assert worker.terminate() == 0
+
+
+def test_pausing_a_task_that_does_not_exist_is_refused_naming_the_tasks(huey, settings_file):
+    typo = cli(settings_file, "tasks", "pause", "record_rn")
+    assert typo.returncode == 65 and "no task named 'record_rn'" in typo.stderr, typo.stderr
+    assert "record_run" in typo.stderr
+    assert "paused tasks" not in cli(settings_file, "queues").stdout
+    # A task's full name pauses the name its jobs carry
+    full = cli(settings_file, "tasks", "pause", "tests.jobs.record_run")
+    assert full.returncode == 0 and "task record_run: paused" in full.stdout, full.stderr
+    assert "paused tasks: record_run" in cli(settings_file, "queues").stdout
+    # A paused name is resumed even when no imported module defines it any more
+    huey.jobs.store.set_pause("task", "gone_task", True, now=0, by="someone")
+    gone = cli(settings_file, "tasks", "resume", "gone_task")
+    assert gone.returncode == 0 and "task gone_task: resumed" in gone.stdout, gone.stderr
