@@ -9,6 +9,7 @@ so creating the database file first is enough for all three.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 DEFAULT_FILE_MODE = 0o600
@@ -37,3 +38,24 @@ def mode_of(path: str | os.PathLike[str]) -> int | None:
         return Path(path).stat().st_mode & 0o777
     except OSError:
         return None
+
+
+def creation_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a file cannot be created at ``path`` (with the directories it lacks), or None.
+
+    Found without creating it: the nearest directory that exists must be one (not a
+    file), and a directory made there and removed at once must be allowed. That last
+    try is what tells, where permission bits do not (root, read-only mounts, ``/sys``).
+    """
+    here = Path(os.path.abspath(path)).parent
+    while not here.exists():
+        if here.is_symlink():  # a link to nowhere: nothing can be made under it
+            return f"{here} is a link to a path that does not exist"
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is a file, not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".runner-check-", dir=here))
+    except OSError as exc:
+        return f"cannot create files under {here} ({exc.strerror})"
+    return None

@@ -23,6 +23,7 @@ from runner.config import Settings, load_settings
 from runner.drivers import preload_shadowed_drivers
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
+from runner.files import creation_problem
 from runner.printable import one_line
 from runner.store.backend import Store
 from runner.store.factory import (
@@ -69,6 +70,13 @@ class Context:
     def database_exists(self) -> bool:
         """Whether the jobs database is there (asked of a server without creating it)."""
         return holds_jobs(self.settings)
+
+    def creation_problem(self) -> str | None:
+        """Why the worker could not create the SQLite file the settings name (None for a
+        server, or when it could)."""
+        if self.settings.worker.queue_type != "sqlite" or is_url(self.settings.runner.database):
+            return None
+        return creation_problem(self.settings.database_path)
 
     @property
     def database_shown(self) -> str:

@@ -11,7 +11,13 @@ from runner import control as actions
 from runner.cli import checks
 from runner.cli.format import age, counted, cpu, key_values, memory, progress, table, when
 from runner.clock_drift import drift_limit, over_limit, server_age, signed
-from runner.errors import ConfigError, InvalidAction, SerializationError, UnknownTask
+from runner.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    InvalidAction,
+    SerializationError,
+    UnknownTask,
+)
 from runner.printable import block, one_line
 from runner.readmodel.health import heartbeat_limit
 from runner.registry import registered_tasks
@@ -253,6 +259,11 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
             print(f"note: {note}")
         database = jobs.store.location
     else:
+        problem = ctx.creation_problem()
+        if problem is not None:
+            raise DatabaseUnavailable(
+                f"{ctx.database_shown}: the worker cannot create the database there: {problem}; "
+                "point [runner] database / RUNNER_DATABASE elsewhere")
         database = f"{ctx.database_shown} (not created yet: the worker creates it)"
     print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
           f"(found via {ctx.settings_source}), {counted(count, 'task')}, "

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs
@@ -128,6 +130,22 @@ def test_check_validates_settings_imports_and_database(huey, settings_file, tmp_
     refused = cli(handler, "check")
     assert refused.returncode == 78, refused.stdout + refused.stderr
     assert "[events.handlers.handle_sigup] names no event handler" in refused.stderr
+
+
+@pytest.mark.parametrize(("database", "said"), [
+    ("{tmp}/settings.toml/jobs.db", "settings.toml is a file, not a directory"),
+    ("/proc/no-such-dir/jobs.db", "cannot create files under /proc"),
+])
+def test_check_refuses_a_database_path_the_worker_cannot_create(settings_file, tmp_path,
+                                                                 database, said):
+    path = database.format(tmp=tmp_path)
+    settings = tmp_path / "elsewhere.toml"
+    settings.write_text(settings_file.read_text().replace('database = "jobs.db"',
+                                                          f'database = "{path}"'))
+    assert path in settings.read_text()
+    checked = cli(settings, "check")
+    assert checked.returncode == 73, checked.stdout + checked.stderr
+    assert said in checked.stderr and "worker cannot create" in checked.stderr, checked.stderr
 
 
 def test_workers_lists_registered_processes(huey, settings_file, make_worker):

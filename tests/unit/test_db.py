@@ -121,3 +121,17 @@ def test_a_connection_opened_while_another_process_sets_the_file_up_waits_for_it
     finally:
         released.join()
         holder.close()
+
+
+def test_a_database_path_through_a_file_names_the_file(tmp_path):
+    (tmp_path / "settings.toml").write_text("")
+    with pytest.raises(DatabaseUnavailable, match=r"settings.toml is a file, not a directory"):
+        Database(tmp_path / "settings.toml" / "data" / "jobs.db")
+
+
+def test_creation_problem_says_nothing_of_a_path_that_can_be_made(tmp_path):
+    from runner.files import creation_problem
+
+    assert creation_problem(tmp_path / "a" / "b" / "jobs.db") is None
+    assert not (tmp_path / "a").exists()  # nothing was left behind
+    assert list(tmp_path.iterdir()) == []

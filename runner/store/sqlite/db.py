@@ -32,7 +32,7 @@ import peewee
 
 from runner.config import DatabaseSection
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
-from runner.files import DEFAULT_FILE_MODE, create_private
+from runner.files import DEFAULT_FILE_MODE, create_private, creation_problem
 from runner.store.rows import AmbiguousId, short_id  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,10 @@ class Database:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
+                why = (creation_problem(self.path) if isinstance(
+                    exc, (FileExistsError, NotADirectoryError)) else None) or exc.strerror
                 raise DatabaseUnavailable(
-                    f"{self.path}: cannot create the database directory ({exc.strerror}); "
+                    f"{self.path}: cannot create the database directory ({why}); "
                     "create it or point [runner] database / RUNNER_DATABASE elsewhere") from None
             try:
                 created = create_private(self.path, file_mode)
