@@ -29,6 +29,7 @@ from runner.errors import DiskFull
 from runner.readmodel.metrics import schedule_lags
 from runner.sections import HealthSection
 from runner.store.backend import Store
+from runner.store.owners import worker_gone
 from runner.store.rows import WorkerRow
 from runner.store.server_clock import ServerClock
 
@@ -68,6 +69,9 @@ class HealthFacts:
     clock_offsets: Mapping[str, float] = field(default_factory=dict)
     """Per host, how far its workers' clock is ahead of the server's (negative: behind),
     of workers with a fresh heartbeat that measured it."""
+    gone: tuple[str, ...] = ()
+    """Workers of this host still registered as running whose process is gone (killed,
+    crashed): their heartbeat is not counted, as ``workers`` says they are dead."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,9 @@ def evaluate(facts: HealthFacts, *, heartbeat_max_age: float, max_waiting_age: f
     if facts.disk_problem:
         # A full disk also stops heartbeats: name the cause, not the symptom.
         return HealthReport(False, facts.disk_problem)
+    if facts.newest_heartbeat_age is None and facts.gone:
+        return HealthReport(False, f"no live worker: the process of worker "
+                                   f"{', '.join(facts.gone)} on this host is gone")
     if facts.newest_heartbeat_age is None:
         return HealthReport(False, "no running worker has registered a heartbeat")
     if facts.newest_heartbeat_age > heartbeat_max_age:
@@ -157,12 +164,14 @@ def paused_queues(store: Store) -> set[str]:
 
 
 def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
-           heartbeat_max_age: float | None = None, min_free_disk_mb: int = 0) -> HealthFacts:
+           heartbeat_max_age: float | None = None, min_free_disk_mb: int = 0,
+           node: str | None = None) -> HealthFacts:
     """Read the facts from the database.
 
     With ``heartbeat_max_age``, a missing or stale heartbeat leads to a look at
     the disk (free space, then a rolled-back write), which tells a full disk
-    from a dead worker.
+    from a dead worker. A worker of this host (named by ``node``, else the host
+    name) whose process is gone does not count as alive, however fresh its last beat.
     """
     # Heartbeats are aged, and waiting jobs and schedule slots timed, by the server's
     # clock: the host asking may be off it.
@@ -174,6 +183,8 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
         lags = schedule_lags(store, at)
     except Exception as exc:
         return HealthFacts(None, {}, None, database_problem=str(exc))
+    gone = tuple(w.id for w in workers if worker_gone(w.id, node))
+    workers = [w for w in workers if w.id not in gone]
     fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
                 default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
@@ -187,7 +198,7 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
     if heartbeat_max_age is not None and (fresh is None or fresh > heartbeat_max_age):
         disk = disk_problem(store, min_free_disk_mb)
     return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused,
-                       stalled, disk, clock_offsets(workers, at, heartbeat_max_age))
+                       stalled, disk, clock_offsets(workers, at, heartbeat_max_age), gone)
 
 
 def disk_problem(store: Store, min_free_disk_mb: int = 0) -> str | None:
@@ -224,7 +235,8 @@ def check(store: Store, settings: Settings, *, paused: str | None = None,
     section = health_settings(settings)
     limit = heartbeat_limit(settings, section)
     facts = gather(store, quick_check=section.quick_check, now=now, heartbeat_max_age=limit,
-                   min_free_disk_mb=settings.worker.min_free_disk_mb)
+                   min_free_disk_mb=settings.worker.min_free_disk_mb,
+                   node=settings.runner.node_name or None)
     if paused and not facts.paused:
         facts = replace(facts, paused=paused)
     return evaluate(facts, heartbeat_max_age=limit,

@@ -20,9 +20,25 @@ def test_healthy_with_a_live_worker_then_stale_when_its_heartbeat_stops(huey, ma
              message="worker registered")
     assert health(huey, capsys) == (0, "ok")
     worker.kill()  # no clean exit: the row stays 'running' and its heartbeat ages
-    db.write(lambda c: c.execute("UPDATE runner_worker SET heartbeat_at = heartbeat_at - 3600"))
+    # As a worker of another host: only its silence tells it died (this host's is known
+    # dead at once, its process gone: the test below).
+    db.write(lambda c: c.execute("UPDATE runner_worker SET id = 'other-host:1:1', "
+                                 "heartbeat_at = heartbeat_at - 3600"))
     code, out = health(huey, capsys)
     assert code == 1 and out.startswith("unhealthy: worker heartbeat is stale")
     assert "\n" not in out
 
 
+
+
+def test_a_worker_of_this_host_whose_process_is_gone_fails_health_at_once(huey, make_worker,
+                                                                         capsys):
+    # Given the only worker, killed: its heartbeat is still fresh, its process gone
+    worker = make_worker()
+    db = huey.jobs.db
+    wait_for(lambda: db.query("SELECT 1 FROM runner_worker WHERE state='running'"),
+             message="worker registered")
+    worker.kill()
+    # Then health says so at once, as `workers` does, not once the heartbeat is stale
+    code, out = health(huey, capsys)
+    assert code == 1 and "process" in out and "gone" in out, out
