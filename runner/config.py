@@ -184,6 +184,15 @@ class Settings:
     """``[queues.NAME]``; ``default`` is always present."""
     path: str | None = None
     """The settings file these came from, or None for built-in defaults."""
+    variables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The ``WORKER_QUEUE_*`` / ``WORKER_TASK_*`` variables that made a named section the
+    file does not have, by ``"queues.NAME"`` / ``"tasks.NAME"``."""
+
+    def origin_of(self, section: str, name: str) -> str:
+        """Where ``[section.NAME]`` came from, for a message about it: the variables that
+        made it, else the settings file."""
+        made = self.variables.get(f"{section}.{name}")
+        return ", ".join(made) if made else (self.path or "settings")
 
     @property
     def database_url(self) -> str | None:
@@ -388,7 +397,11 @@ def _named_from_environment(settings: Settings, environ: Mapping[str, str]) -> d
     tables: dict[str, dict[str, Any]] = {"queues": dict(settings.queues),
                                          "tasks": dict(settings.tasks)}
     changed: set[str] = set()
+    made: dict[str, tuple[str, ...]] = {}
     for a in assignments(environ, keys):
+        if a.name not in {"queues": settings.queues, "tasks": settings.tasks}[a.section]:
+            where = f"{a.section}.{a.name}"
+            made[where] = (*made.get(where, ()), a.variable)
         if a.section == "queues" and not QUEUE_NAME.match(a.name):
             raise ConfigError(f"{a.variable}: {a.name!r} is not a valid queue name")
         current = tables[a.section].get(a.name)
@@ -398,7 +411,10 @@ def _named_from_environment(settings: Settings, environ: Mapping[str, str]) -> d
         tables[a.section][a.name] = _build(_NAMED_CLASSES[a.section], values,
                                            f"{a.variable}: [{a.section}.{a.name}]")
         changed.add(a.section)
-    return {section: tables[section] for section in changed}
+    named: dict[str, Any] = {section: tables[section] for section in changed}
+    if made:
+        named["variables"] = {**settings.variables, **made}
+    return named
 
 
 def _keys_of(cls: type) -> dict[str, str]:

@@ -232,8 +232,9 @@ def _refuse_stray(settings: Any, section: str, what: str, unknown: list[str],
     """A settings section naming no ``what`` of the imported modules applies to nothing."""
     if unknown:
         names = ", ".join(sorted(known)) or "none"
-        raise ConfigError(f"{settings.path or 'settings'}: "
-                          + "; ".join(f"[{section}.{name}] names no {what}" for name in unknown)
+        kind = section.partition(".")[0]
+        raise ConfigError("; ".join(f"{settings.origin_of(kind, name)}: [{section}.{name}] "
+                                    f"names no {what}" for name in unknown)
                           + f" of the imported modules (known: {names})")
 
 

@@ -182,7 +182,8 @@ def warn_unknown_task_sections(settings: Settings, registry: TaskRegistry) -> No
     not an error here (``check`` refuses it)."""
     for name in unknown_task_sections(settings, registry):
         logger.warning("%s: [tasks.%s] names no task the imported modules register; it "
-                       "applies to no job this worker runs", settings.path or "settings", name)
+                       "applies to no job this worker runs", settings.origin_of("tasks", name),
+                       name)
     for name in unknown_handler_sections(settings):
         logger.warning("%s: [events.handlers.%s] names no event handler the imported modules "
                        "register; it applies to no job this worker runs",

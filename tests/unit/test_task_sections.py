@@ -138,3 +138,18 @@ def test_a_worker_warns_of_a_section_naming_no_task_it_loaded(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         warn_unknown_task_sections(settings, huey.task_registry)
     assert "[tasks.mial] names no task" in caplog.text
+
+
+def test_a_section_a_variable_made_is_blamed_on_the_variable_not_the_file(tmp_path, caplog):
+    from runner.worker.manager import warn_unknown_task_sections
+
+    huey = registry_with_tasks("variable-warning")
+    path = tmp_path / "settings.toml"
+    path.write_text("[tasks.mial]\nconcurrency = 1\n")
+    settings = load_settings(path, environ={"WORKER_TASK_TIMEOUT": "nosuch=3,mial=2"})
+    assert settings.origin_of("tasks", "nosuch") == "WORKER_TASK_TIMEOUT"
+    assert settings.origin_of("tasks", "mial") == str(path)  # the file made it
+    with caplog.at_level(logging.WARNING):
+        warn_unknown_task_sections(settings, huey.task_registry)
+    assert "WORKER_TASK_TIMEOUT: [tasks.nosuch] names no task" in caplog.text
+    assert f"{path}: [tasks.mial] names no task" in caplog.text
