@@ -147,7 +147,8 @@ class DashboardApp(App[None]):
                 summary = self.throttle.read(
                     "summary", lambda: read_summary(
                         store, now, rates, done_last_minute=self.rates.last_minute(now),
-                        stale_after=self.limits.heartbeat_max_age), fresh=fresh)
+                        stale_after=self.limits.heartbeat_max_age,
+                        node=self.limits.node_name), fresh=fresh)
                 health = health_verdict(store, self.limits, now)
                 counts = TabCounts(summary, schedule_count(store), unhandled_event_count(store),
                                    health)

@@ -10,11 +10,12 @@ dashboard imports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from runner.errors import JobNotFound
 from runner.store.backend import Store
+from runner.store.owners import worker_gone
 from runner.store.rows import AttemptError, JobFilter, JobRow, LogRow
 from runner.store.states import JobState
 from runner.store.views import (
@@ -73,19 +74,38 @@ def resolve_job_id(store: Store, text: str) -> str:
 
 def summary(store: Store, now: float | None = None,
             rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
-            done_last_minute: int | None = None, stale_after: float = 15.0) -> Summary:
-    """The numbers shown on every screen (see :meth:`Store.summary`)."""
-    return store.summary(now, rates, done_last_minute=done_last_minute, stale_after=stale_after)
+            done_last_minute: int | None = None, stale_after: float = 15.0,
+            node: str | None = None) -> Summary:
+    """The numbers shown on every screen (see :meth:`Store.summary`). The jobs of a
+    worker of this host (named by ``node``, else the host name) whose process is gone
+    count as stalled at once, however fresh its last heartbeat."""
+    found = store.summary(now, rates, done_last_minute=done_last_minute,
+                          stale_after=stale_after)
+    if not found.running:
+        return found
+    held = _held_by_gone(store, found.at, stale_after, node)
+    return replace(found, running=found.running - held, stalled=found.stalled + held)
 
 
-def live_worker_ids(store: Store, now: float, stale_after: float) -> frozenset[str]:
-    """Workers registered as running whose heartbeat is younger than ``stale_after``."""
-    return store.live_worker_ids(now, stale_after)
+def live_worker_ids(store: Store, now: float, stale_after: float,
+                    node: str | None = None) -> frozenset[str]:
+    """Workers registered as running whose heartbeat is younger than ``stale_after``, less
+    those of this host whose process is gone."""
+    return frozenset(w for w in store.live_worker_ids(now, stale_after)
+                     if not worker_gone(w, node))
 
 
-def stalled_count(store: Store, now: float, stale_after: float) -> int:
-    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
-    return store.stalled_count(now, stale_after)
+def stalled_count(store: Store, now: float, stale_after: float, node: str | None = None) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone, or
+    whose worker of this host is gone."""
+    return store.stalled_count(now, stale_after) + _held_by_gone(store, now, stale_after, node)
+
+
+def _held_by_gone(store: Store, now: float, stale_after: float, node: str | None) -> int:
+    """Running jobs of the workers the store still counts alive (a fresh heartbeat) whose
+    process on this host is gone."""
+    return sum(store.count_jobs(JobFilter(state=JobState.EXECUTING.value, worker=w))
+               for w in store.live_worker_ids(now, stale_after) if worker_gone(w, node))
 
 
 def throughput(store: Store, now: float | None = None, *,

@@ -21,6 +21,7 @@ from runner.readmodel.health import (
     evaluate,
     health_settings,
     heartbeat_limit,
+    live_workers,
     paused_queues,
 )
 from runner.readmodel.metrics import schedule_lags
@@ -61,7 +62,7 @@ def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
     # Heartbeats are aged, and waiting jobs and schedule slots timed, by the server's
     # clock: the host asking may be off it.
     at = ServerClock(store).now() if now is None else now
-    workers = store.list_workers()
+    workers, gone = live_workers(store.list_workers(), limits.node_name)
     fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
                 default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
@@ -71,7 +72,8 @@ def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
                if oldest is not None and queue not in held}
     lags = schedule_lags(store, at) if has_table(store, "runner_schedule") else None
     facts = HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, None, paused,
-                        clock_offsets=clock_offsets(workers, at, limits.heartbeat_max_age))
+                        clock_offsets=clock_offsets(workers, at, limits.heartbeat_max_age),
+                        gone=gone)
     return evaluate(facts, heartbeat_max_age=limits.heartbeat_max_age,
                     max_waiting_age=limits.max_waiting_age,
                     max_schedule_lag=limits.max_schedule_lag,

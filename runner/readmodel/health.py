@@ -163,6 +163,17 @@ def paused_queues(store: Store) -> set[str]:
     return {p.name for p in store.list_pauses() if p.kind == "queue" and p.paused}
 
 
+def live_workers(workers: Iterable[WorkerRow], node: str | None = None
+                 ) -> tuple[list[WorkerRow], tuple[str, ...]]:
+    """The workers whose heartbeats count, and the ids of those of this host (named by
+    ``node``, else the host name) whose process is gone: known dead, however fresh their
+    last beat (``workers`` says ``dead (process gone)``)."""
+    live, gone = [], []
+    for w in workers:
+        (gone if worker_gone(w.id, node) else live).append(w)
+    return live, tuple(w.id for w in gone)
+
+
 def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
            heartbeat_max_age: float | None = None, min_free_disk_mb: int = 0,
            node: str | None = None) -> HealthFacts:
@@ -183,8 +194,7 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
         lags = schedule_lags(store, at)
     except Exception as exc:
         return HealthFacts(None, {}, None, database_problem=str(exc))
-    gone = tuple(w.id for w in workers if worker_gone(w.id, node))
-    workers = [w for w in workers if w.id not in gone]
+    workers, gone = live_workers(workers, node)
     fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
                 default=None)
     paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers

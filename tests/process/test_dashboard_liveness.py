@@ -76,7 +76,7 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
     async def scenario(app, pilot):
         deadline = time.monotonic() + 20
         banner = app.screen.query_one("#health", Static)
-        while not banner.display:  # the heartbeat turns stale 1 s after the kill
+        while not banner.display:
             assert time.monotonic() < deadline, "no health banner"
             await asyncio.sleep(0.2)
             before = app.polls
@@ -85,7 +85,8 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
         text = str(banner.render())
         report = check(open_store(huey.jobs.path, readonly=True), load_settings(settings_file))
         assert not report.ok
-        assert text.startswith("UNHEALTHY: worker heartbeat is stale")
+        # Its process is gone on this host: known dead at once, as `workers` says
+        assert text.startswith("UNHEALTHY: no live worker"), text
         assert report.reason.split(":")[0] in text
         strip = str(app.screen.query_one("#summary", Static).render())
         assert "running: 0" in strip and "stalled (worker gone): 2" in strip

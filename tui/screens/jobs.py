@@ -176,7 +176,8 @@ class JobsScreen(DataScreen):
         else:
             total, capped = count_jobs_capped(store, request.filters, cap=COUNT_CAP)
             self._counted = (request.filters, now, total, capped)
-        live = live_worker_ids(store, now, self.dashboard.limits.heartbeat_max_age)
+        limits = self.dashboard.limits
+        live = live_worker_ids(store, now, limits.heartbeat_max_age, limits.node_name)
         return JobsData(request, page.jobs, page.next_key, start, total, capped, now, live)
 
     def after_write(self) -> None:
