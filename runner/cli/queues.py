@@ -53,7 +53,8 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         if q.weight != 1:
             limits.append(f"weight {q.weight}")
         state = f"paused by {q.paused_by}" if q.paused else "active"
-        rows.append((q.name, q.waiting, q.scheduled, q.running, q.retrying, q.dead,
+        running = f"{q.running} +{q.stalled} stalled" if q.stalled else q.running
+        rows.append((q.name, q.waiting, q.scheduled, running, q.retrying, q.dead,
                      "-" if q.oldest_waiting is None else age(q.oldest_waiting),
                      f"{q.per_minute:g}/min", ", ".join(limits),
                      f"{q.rejected}/{q.dropped}", state))

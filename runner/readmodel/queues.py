@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from runner.config import Settings
+from runner.readmodel.dashboard import live_worker_ids
+from runner.readmodel.health import heartbeat_limit
 from runner.store.backend import Store
-from runner.store.rows import PauseRow
+from runner.store.rows import JobFilter, PauseRow
 from runner.store.states import JobState
 
 #: Seconds the current rate is measured over.
@@ -36,6 +38,7 @@ class QueueInfo:
     """Due now (``available``)."""
     scheduled: int
     running: int
+    """Executing under a live worker."""
     retrying: int
     dead: int
     oldest_waiting: float | None
@@ -53,6 +56,9 @@ class QueueInfo:
     on_full: str
     rejected: int
     dropped: int
+    stalled: int = 0
+    """Executing under a worker that is gone (its process, or its heartbeat): nothing runs
+    them until a worker requeues them, as the dashboard's strip counts them."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +84,8 @@ def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
     pauses = store.list_pauses()
     queue_pauses = {p.name: p for p in pauses if p.kind == "queue"}
     totals = store.backpressure_totals()
+    executing = sum(c[JobState.EXECUTING] for c in counts.values())
+    stalled = _stalled_by_queue(store, settings, now, executing) if executing else Counter()
     names = sorted({*counts, *settings.queues, *queue_pauses, *oldest, *done, *failed})
     rows = []
     for name in names:
@@ -89,7 +97,8 @@ def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
         rejected, dropped = totals.get(name, (0, 0))
         rows.append(QueueInfo(
             name=name, waiting=c[JobState.AVAILABLE], scheduled=c[JobState.SCHEDULED],
-            running=c[JobState.EXECUTING], retrying=c[JobState.RETRYING], dead=c[JobState.DEAD],
+            running=c[JobState.EXECUTING] - stalled[name], retrying=c[JobState.RETRYING],
+            dead=c[JobState.DEAD],
             oldest_waiting=None if since is None else max(0.0, now - since),
             per_minute=done[name] * 60.0 / RATE_WINDOW, paused=paused,
             paused_by=pause.changed_by if pause is not None else (
@@ -97,6 +106,16 @@ def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
             paused_at=pause.changed_at if pause is not None else None,
             weight=section.weight, concurrency=section.concurrency,
             rate_limit=section.rate_limit, max_size=section.bound(settings.worker.queue_size),
-            on_full=section.on_full, rejected=rejected, dropped=dropped))
+            on_full=section.on_full, rejected=rejected, dropped=dropped,
+            stalled=stalled[name]))
     tasks = [p for p in pauses if p.kind == "task" and p.paused]
     return QueuesView(rows, tasks)
+
+
+def _stalled_by_queue(store: Store, settings: Settings, now: float,
+                      executing: int) -> Counter[str]:
+    """Per queue, the executing jobs whose worker is not alive (the Jobs list's rule)."""
+    live = live_worker_ids(store, now, heartbeat_limit(settings, settings.health),
+                           settings.runner.node_name or None)
+    return Counter(j.queue for j in store.list_jobs(
+        JobFilter(state=JobState.EXECUTING.value), limit=executing) if j.lease_owner not in live)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -97,8 +98,20 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
         table = app.screen.query_one("#jobs", KeyedTable)
         states = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
         assert states == ["[red]stalled[/]"] * 2
+        # The queue tables say what the strip says: none running, two stalled
+        for key, column in (("7", "n_running"), ("1", "running")):
+            await pilot.press(key)
+            await settle(app, pilot)
+            table = app.screen.query_one("#queues", KeyedTable)
+            row = dict(zip(table.shown_columns, table.get_row("default"), strict=True))
+            assert row[column] == "0 [red]+2 stalled[/]", (key, row)
 
     drive(make_app(settings=settings_file, refresh=60.0), scenario)
+    capsys.readouterr()
+    assert cli(["--settings", str(settings_file), "queues", "--json"]) == 0
+    (default,) = [q for q in json.loads(capsys.readouterr().out)["queues"]
+                  if q["name"] == "default"]
+    assert (default["running"], default["stalled"]) == (0, 2)
 
 
 def test_workers_show_running_apart_from_prefetched_and_count_processed(

@@ -29,6 +29,7 @@ from runner.store.states import JobState
 from tui import format as fmt
 from tui.rates import RANGES
 from tui.screens.base import DataScreen, TabCounts
+from tui.screens.queues import running_cell
 from tui.widgets.keyed_table import KeyedTable
 from tui.widgets.summary_bar import Line
 
@@ -168,7 +169,7 @@ class OverviewScreen(DataScreen):
             t = by_queue.get(q.name)
             shown = fmt.safe(q.name) + (" [yellow](paused)[/]" if q.paused else "")
             rows.append((q.name, (shown, fmt.count(q.waiting), fmt.count(q.scheduled),
-                                  fmt.count(q.retrying), fmt.count(q.running),
+                                  fmt.count(q.retrying), running_cell(q),
                                   fmt.age(q.oldest_waiting),
                                   f"{q.per_minute:g}",
                                   fmt.duration(t.p50) if t else "-",

@@ -40,12 +40,18 @@ def limits(q: QueueInfo) -> str:
     return ", ".join(parts)
 
 
+def running_cell(q: QueueInfo) -> str:
+    """``3``, or ``0 +2 stalled`` while jobs of a dead worker wait for recovery."""
+    stalled = f" [red]+{fmt.count(q.stalled)} stalled[/]" if q.stalled else ""
+    return fmt.count(q.running) + stalled
+
+
 def queue_cells(q: QueueInfo) -> tuple:
     """The table cells of one queue."""
     state = (f"[yellow]paused[/] by {fmt.safe(q.paused_by or '?')}" if q.paused else "active")
     dead = f"[red]{fmt.count(q.dead)}[/]" if q.dead else "0"
     return (fmt.safe(q.name), fmt.count(q.waiting), fmt.count(q.scheduled),
-            fmt.count(q.running), fmt.count(q.retrying), dead,
+            running_cell(q), fmt.count(q.retrying), dead,
             "-" if q.oldest_waiting is None else fmt.duration(q.oldest_waiting),
             f"{q.per_minute:g}", limits(q), f"{q.rejected}/{q.dropped}", state)
 
