@@ -10,6 +10,7 @@ dashboard imports.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -46,10 +47,15 @@ class JobDetail:
     logs: list[LogRow]
     result: ResultView | None = None
     """The stored return value (peeked, never consumed); None when none is stored."""
+    stalled: bool = False
+    """Executing under a worker that is gone: nothing runs it until a worker requeues it."""
 
 
-def job_detail(store: Store, job_id: str, *, log_limit: int = 500) -> JobDetail:
-    """A job with its failed attempts and its newest log lines.
+def job_detail(store: Store, job_id: str, *, log_limit: int = 500,
+               stale_after: float | None = None, node: str | None = None,
+               now: float | None = None) -> JobDetail:
+    """A job with its failed attempts and its newest log lines; with ``stale_after``, an
+    executing job whose worker is not alive (:func:`live_worker_ids`) reads as stalled.
 
     Raises:
         JobNotFound: no such job.
@@ -58,7 +64,16 @@ def job_detail(store: Store, job_id: str, *, log_limit: int = 500) -> JobDetail:
     job = store.get_job(job_id)
     logs = store.tail_logs(job_id=job.id, limit=log_limit)
     result = job_result(store, job.id) if job.state == JobState.COMPLETED else None
-    return JobDetail(job, store.job_errors(job.id), logs, result)
+    stalled = (stale_after is not None and job.state == JobState.EXECUTING
+               and is_stalled(store, job, stale_after, node, now))
+    return JobDetail(job, store.job_errors(job.id), logs, result, stalled)
+
+
+def is_stalled(store: Store, job: JobRow, stale_after: float, node: str | None = None,
+               now: float | None = None) -> bool:
+    """Whether an executing job's worker is not alive (the Jobs list's rule)."""
+    at = time.time() if now is None else now
+    return job.lease_owner not in live_worker_ids(store, at, stale_after, node)
 
 
 def resolve_job_id(store: Store, text: str) -> str:

@@ -98,6 +98,19 @@ def test_kill_of_the_only_worker_shows_no_live_worker_and_no_running_jobs(
         table = app.screen.query_one("#jobs", KeyedTable)
         states = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
         assert states == ["[red]stalled[/]"] * 2
+        # Its detail says so too, and a cancel says who will settle it
+        await pilot.press("enter")
+        await settle(app, pilot)
+        detail = str(app.screen.query_one("#detail", Static).render())
+        assert "stalled (executing; its worker is gone)" in detail, detail
+        assert "which is gone" in detail and "running for" not in detail, detail
+        await pilot.press("c")
+        await settle(app, pilot)
+        said = [n.message for n in app._notifications]
+        assert any("its worker is gone: it ends cancelled once a worker requeues it" in m
+                   for m in said), said
+        await pilot.press("escape")
+        await settle(app, pilot)
         # The queue tables say what the strip says: none running, two stalled
         for key, column in (("7", "n_running"), ("1", "running")):
             await pilot.press(key)

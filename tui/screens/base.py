@@ -18,7 +18,7 @@ from textual.widget import Widget
 
 from runner import control
 from runner.config import Settings
-from runner.readmodel.dashboard import Summary
+from runner.readmodel.dashboard import Summary, is_stalled
 from runner.readmodel.dashboard_health import HealthLimits
 from runner.readmodel.health import HealthReport
 from runner.store.backend import Store
@@ -34,10 +34,20 @@ WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "canc
                            "pause", "run_now", "skip_next", "replay"})
 
 
-def cancel_from_dashboard(store: Store, job_id: str) -> str | None:
-    """Cancel a waiting or running job as this dashboard's user; what happens next, if not done."""
+def cancel_from_dashboard(store: Store, job_id: str,
+                          limits: HealthLimits | None = None) -> str | None:
+    """Cancel a waiting or running job as this dashboard's user; what happens next, if not done.
+
+    A running job whose worker is gone (``limits``: when a worker counts as alive) is
+    cancelled once a worker requeues it, not by its own worker.
+    """
     was = control.cancel_job(store, job_id, by=control.actor("dashboard"))
-    return "it is running: its worker stops it" if was is JobState.EXECUTING else None
+    if was is not JobState.EXECUTING:
+        return None
+    if limits is not None and is_stalled(store, store.get_job(job_id),
+                                         limits.heartbeat_max_age, limits.node_name):
+        return "its worker is gone: it ends cancelled once a worker requeues it"
+    return "it is running: its worker stops it"
 
 
 @dataclass(frozen=True)

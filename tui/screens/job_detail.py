@@ -21,6 +21,8 @@ from tui.screens.base import cancel_from_dashboard
 from tui.screens.detail import DetailScreen
 
 TRACEBACK = "Traceback (most recent call last)"
+#: The state of an executing job whose worker is gone, as the Jobs list and the strip say.
+STALLED = "[b red]stalled[/] (executing; its worker is gone)"
 
 
 def detail_text(detail: JobDetail, now: float) -> str:
@@ -28,7 +30,8 @@ def detail_text(detail: JobDetail, now: float) -> str:
     job = detail.job
     lines = [
         f"[b]{escape(job.task)}[/]  {job.id}",
-        f"state [b]{job.state}[/]  queue {escape(job.queue)}  priority {job.priority}  "
+        f"state {STALLED if detail.stalled else f'[b]{job.state}[/]'}  "
+        f"queue {escape(job.queue)}  priority {job.priority}  "
         f"attempt {job.attempt_text()}  "
         f"crashes {job.crashes}",
     ]
@@ -117,8 +120,13 @@ def timeline(detail: JobDetail, now: float) -> list[str]:
     lines = [f"  {fmt.full_stamp(at)}  {text}" for at, text in sorted(events,
                                                                          key=lambda e: e[0])]
     if job.state == JobState.EXECUTING and job.started_at:
-        lines.append(f"  running for {fmt.age(now - job.started_at)} on "
-                     f"{escape(job.lease_owner or '-')}")
+        if detail.stalled:
+            lines.append(f"  started {fmt.age(now - job.started_at)} ago on "
+                         f"{escape(job.lease_owner or '-')}, which is gone: it runs again "
+                         "once a worker requeues it")
+        else:
+            lines.append(f"  running for {fmt.age(now - job.started_at)} on "
+                         f"{escape(job.lease_owner or '-')}")
     return lines
 
 
@@ -155,7 +163,9 @@ class JobDetailScreen(DetailScreen):
         self.detail: JobDetail | None = None
 
     def read_detail(self, store: Store, record_id: str) -> JobDetail:
-        return job_detail(store, record_id)
+        limits = self.dashboard.limits
+        return job_detail(store, record_id, stale_after=limits.heartbeat_max_age,
+                          node=limits.node_name)
 
     def detail_markup(self, detail: JobDetail, now: float) -> str:
         return detail_text(detail, now)
@@ -180,7 +190,7 @@ class JobDetailScreen(DetailScreen):
     def action_cancel(self) -> None:
         short = short_id(self.job_id)
         self.act(f"cancelled {short}", cancel_from_dashboard, self.job_id,
-                 refused=f"cannot cancel {short}")
+                 self.dashboard.limits, refused=f"cannot cancel {short}")
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.job_id)

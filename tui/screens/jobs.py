@@ -347,7 +347,7 @@ class JobsScreen(DataScreen):
     def action_cancel(self) -> None:
         if key := self.table.target_key():
             self.act(f"cancelled {short_id(key)}", cancel_from_dashboard, key,
-                     refused=f"cannot cancel {short_id(key)}")
+                     self.dashboard.limits, refused=f"cannot cancel {short_id(key)}")
 
     def action_retry_all(self) -> None:
         ask_bulk(self, "retry", self.filters)
