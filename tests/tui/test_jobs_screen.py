@@ -130,3 +130,25 @@ def test_a_refused_filter_with_brackets_is_told_as_typed(dashboard, seeded):
         assert app.is_running
 
     drive(dashboard(), scenario, notifications=True)
+
+
+def test_a_long_task_name_is_cut_so_the_error_column_stays_on_screen(huey):
+    # Given a dead job of a task with a 103-character name
+    ids = timed_jobs(huey, 1)
+    long_name = "a_really_extraordinarily_long_task_name_" + "x" * 63
+    huey.jobs.db.write(lambda c: c.execute(
+        "UPDATE runner_job SET task = ?, state = 'dead', error_message = 'boom' WHERE id = ?",
+        (long_name, ids[0])))
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        row = dict(zip(table.shown_columns, table.get_row(ids[0]), strict=True))
+        # Then its cell is cut with an ellipsis, and the whole row fits 160 cells
+        assert row["task"].endswith("…") and len(row["task"]) <= 40, row
+        widths = sum(column.get_render_width(table) for column in table.columns.values())
+        assert widths <= 160, widths
+
+    drive(make_app(db=huey.jobs.path, refresh=60), scenario, size=(160, 48))

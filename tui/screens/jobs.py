@@ -39,6 +39,9 @@ TEXT_RECOUNT = 15.0
 COLUMNS = [("id", "id"), ("task", "task"), ("queue", "queue"), ("state", "state"),
            ("attempt", "try"), ("enqueued", "enqueued"), ("started", "started"),
            ("duration", "duration"), ("progress", "progress"), ("error", "error")]
+#: The most a task or queue name takes of a row (cut with an ellipsis): a long name must
+#: not push the error column off the screen. The job's detail shows it whole.
+NAME_WIDTH = 40
 #: Below 120 cells: the columns that tell jobs apart and why they failed.
 NARROW = [("id", 12), ("task", 16), ("state", 9), ("attempt", 5), ("error", None)]
 #: The sort a click on a column header picks (a second click on ``enqueued`` reverses it).
@@ -80,7 +83,8 @@ def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tu
         state = "[red]stalled[/]"  # its worker is gone: nothing runs it until it is requeued
     running = job.state == JobState.EXECUTING and job.started_at is not None
     took = now - job.started_at if running and job.started_at else job.duration
-    return (short_id(job.id), fmt.safe(job.task), fmt.safe(job.queue), state,
+    return (short_id(job.id), fmt.safe(fmt.one_line(job.task, NAME_WIDTH)),
+            fmt.safe(fmt.one_line(job.queue, NAME_WIDTH)), state,
             job.attempt_text(compact=True),
             fmt.relative(job.created_at, now, coarse=True),
             fmt.relative(job.started_at, now, coarse=True),
