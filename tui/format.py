@@ -101,6 +101,16 @@ def count(n: int | float) -> str:
     return f"{n:,.0f}"
 
 
+def short_count(n: int | float) -> str:
+    """``950``, ``12k``, ``1.2k``, ``3.4M``: a count in at most four or five cells."""
+    n = int(n)
+    for limit, unit in ((1_000_000, "M"), (1_000, "k")):
+        if abs(n) >= limit:
+            scaled = n / limit
+            return f"{scaled:.1f}{unit}" if abs(scaled) < 10 else f"{scaled:.0f}{unit}"
+    return str(n)
+
+
 def rate(value: float | None) -> str:
     """A fraction as a percentage, ``-`` when unknown."""
     return "-" if value is None else f"{value * 100:.1f}%"

@@ -34,3 +34,15 @@ def test_a_dead_count_that_stopped_at_its_limit_shows_as_more():
     assert "dead: [b][red]10,000+[/]" in summary_text(Summary(dead=10_000, dead_capped=True,
                                                               **common))
     assert "dead: [b][red]12[/]" in summary_text(Summary(dead=12, **common))
+
+
+def test_the_strip_fits_80_cells_with_stalled_jobs_keeping_errors_and_the_oldest_wait():
+    from rich.text import Text
+
+    busy = Summary(at=0.0, waiting=12_345, running=0, scheduled=20_000, retrying=10_000,
+                   dead=10_000, dead_capped=True, completed_per_minute=1_234.0, error_rate=0.125,
+                   oldest_waiting_age=3_725.0, stalled=6)
+    text = summary_text(busy, 78)  # 80 cells less the border
+    assert Text.from_markup(text).cell_len <= 78, text
+    for part in ("stall", "err", "old", "dead"):
+        assert part in text, text

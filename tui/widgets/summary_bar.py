@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.events import Resize
@@ -28,22 +28,39 @@ _FORMS = (
 )
 
 
+#: What the tightest form leaves out, in turn, while it is still too wide: the counts a
+#: glance can spare (jobs due later, between retries, the completion rate).
+_SPARED = ("scheduled", "retrying", "done")
+
+
 def summary_text(s: Summary, width: int = 1000) -> str:
-    """The strip as markup, in the widest form that fits ``width`` cells (pure)."""
+    """The strip as markup, in the widest form that fits ``width`` cells (pure).
+
+    Past the forms of :data:`_FORMS`, counts are abbreviated (``12k``), then the parts
+    of :data:`_SPARED` are left out, so that stalled jobs, dead ones, the error rate
+    and the oldest wait stay readable at 80 cells.
+    """
     late = s.oldest_waiting_age or 0
     latency = f"[red]{fmt.age(s.oldest_waiting_age)}[/]" if late > 60 else fmt.age(
         s.oldest_waiting_age)
-    values = {
-        "waiting": fmt.count(s.waiting), "running": fmt.count(s.running),
-        "stalled": f"[red]{fmt.count(s.stalled)}[/]",
-        "scheduled": fmt.count(s.scheduled), "retrying": fmt.count(s.retrying),
-        "dead": f"[red]{fmt.count(s.dead)}{'+' if s.dead_capped else ''}[/]" if s.dead else "0",
-        "done": fmt.count(s.completed_per_minute), "errors": fmt.rate(s.error_rate),
-        "oldest": latency}
-    keys = [k for k in values if k != "stalled" or s.stalled]
+
+    def values(count: Callable[[int | float], str]) -> dict[str, str]:
+        return {
+            "waiting": count(s.waiting), "running": count(s.running),
+            "stalled": f"[red]{count(s.stalled)}[/]",
+            "scheduled": count(s.scheduled), "retrying": count(s.retrying),
+            "dead": f"[red]{count(s.dead)}{'+' if s.dead_capped else ''}[/]" if s.dead else "0",
+            "done": count(s.completed_per_minute), "errors": fmt.rate(s.error_rate),
+            "oldest": latency}
+
+    keys = [k for k in values(fmt.count) if k != "stalled" or s.stalled]
+    tries = [(form, values(fmt.count), keys, ": ") for form in _FORMS]
+    tight, short = _FORMS[-1], values(fmt.short_count)
+    tries += [(tight, short, [k for k in keys if k not in _SPARED[:n]], ":")
+              for n in range(len(_SPARED) + 1)]
     text = ""
-    for form in _FORMS:
-        text = form["sep"].join(f"{form[k]}: [b]{values[k]}[/]" for k in keys)
+    for form, shown, parts, colon in tries:
+        text = form["sep"].join(f"{form[k]}{colon}[b]{shown[k]}[/]" for k in parts)
         if Text.from_markup(text).cell_len <= width:
             break
     return text
