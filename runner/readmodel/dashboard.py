@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from runner.errors import JobNotFound
+from runner.errors import EventNotFound, JobNotFound
 from runner.store.backend import Store
 from runner.store.owners import worker_gone
 from runner.store.rows import AttemptError, JobFilter, JobRow, LogRow
@@ -85,6 +85,27 @@ def resolve_job_id(store: Store, text: str) -> str:
         return store.get_job(text).id
     except JobNotFound:
         return text
+
+
+def resolve_filters(store: Store, filters: JobFilter) -> JobFilter:
+    """``filters`` with the ids the dashboard shows made whole: an event's short id (a
+    unique start or end of its id), and a worker as ``host/pid`` (the Overview's form) or
+    a unique start of its id. Text that names none, or several, is kept as typed."""
+    changes: dict[str, str] = {}
+    if filters.event_id:
+        try:
+            changes["event_id"] = store.get_event(filters.event_id).id
+        except (EventNotFound, JobNotFound):
+            pass
+    if filters.worker:
+        text = filters.worker
+        host, _, pid = text.rpartition("/")
+        start = f"{host}:{pid}:" if host and pid.isdigit() else text
+        found = [w.id for w in store.list_workers(include_stopped=True)
+                 if w.id == text or w.id.startswith(start)]
+        if len(found) == 1:
+            changes["worker"] = found[0]
+    return replace(filters, **changes) if changes else filters
 
 
 def summary(store: Store, now: float | None = None,

@@ -152,3 +152,33 @@ def test_a_long_task_name_is_cut_so_the_error_column_stays_on_screen(huey):
         assert widths <= 160, widths
 
     drive(make_app(db=huey.jobs.path, refresh=60), scenario, size=(160, 48))
+
+
+def test_event_and_worker_filters_take_the_short_ids_other_screens_show(huey):
+    import time
+
+    from runner import emit
+    from runner.store.rows import short_id
+    from runner.testing import drain
+    from tests import event_handlers  # noqa: F401 - registers the shop handlers
+
+    # Given an event's handler jobs, and a job claimed by worker vm:4242:...
+    placed = emit("shop.order.placed", {"n": 1})
+    drain(include_scheduled=True)
+    store = huey.jobs.store
+    store.register("vm:4242:1700000000000", concurrency=1, queues=(), now=time.time())
+    running = jobs.noop(1)
+    store.claim(now=time.time(), owner="vm:4242:1700000000000", lease_seconds=60, want=1)
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        # When the Jobs list is filtered by the event's short id, and by host/pid
+        await type_into(app, pilot, "slash", f"event:{short_id(placed)}")
+        assert table.row_count == 3, line(app)  # its three handlers
+        await type_into(app, pilot, "slash", "worker:vm/4242")
+        assert [k.value for k in table.rows] == [running.id], line(app)
+
+    drive(make_app(db=huey.jobs.path, refresh=60), scenario)

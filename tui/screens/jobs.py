@@ -22,6 +22,7 @@ from runner.readmodel.dashboard import (
     job_page,
     live_worker_ids,
     page_key_at,
+    resolve_filters,
 )
 from runner.store.backend import Store
 from runner.store.rows import JobFilter, JobRow, short_id
@@ -138,6 +139,8 @@ class JobsScreen(DataScreen):
         self.next_key: PageKey | None = None
         self.total = 0
         self._counted: tuple[JobFilter, float, int, bool] | None = None
+        self._resolved: tuple[JobFilter, JobFilter] | None = None
+        """The filters typed and the same with short ids made whole (read once each)."""
         self._prompt = "filter"
 
     def compose_body(self) -> Iterable[Widget]:
@@ -167,10 +170,16 @@ class JobsScreen(DataScreen):
 
     def fetch(self, store: Store, request: JobsRequest, now: float) -> JobsData:
         start = request.start
+        # The short ids shown elsewhere (an event's, a worker's host/pid) name whole ones.
+        resolved = self._resolved
+        if resolved is None or resolved[0] != request.filters:
+            resolved = self._resolved = (request.filters,
+                                         resolve_filters(store, request.filters))
+        filters = resolved[1]
         if request.jump is not None:
-            start = page_key_at(store, request.jump, request.filters,
+            start = page_key_at(store, request.jump, filters,
                                 oldest_first=request.sort == "oldest")
-        page = job_page(store, request.filters, limit=PAGE, after=start, sort=request.sort,
+        page = job_page(store, filters, limit=PAGE, after=start, sort=request.sort,
                         now=now)
         # A text search scans every row; recount it only now and then, not every second.
         kept = self._counted
@@ -178,7 +187,7 @@ class JobsScreen(DataScreen):
                 and now - kept[1] < TEXT_RECOUNT):
             total, capped = kept[2], kept[3]
         else:
-            total, capped = count_jobs_capped(store, request.filters, cap=COUNT_CAP)
+            total, capped = count_jobs_capped(store, filters, cap=COUNT_CAP)
             self._counted = (request.filters, now, total, capped)
         limits = self.dashboard.limits
         live = live_worker_ids(store, now, limits.heartbeat_max_age, limits.node_name)
