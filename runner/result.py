@@ -98,6 +98,14 @@ class RunnerResult(Result):
             time.sleep(min(delay, max_delay) if left is None else min(delay, max_delay, left))
             delay *= backoff
 
+    def _get(self, preserve: bool = False) -> Any:
+        # A unique job is shared: every call of its key got a handle on it. Reading its
+        # result keeps it for the others (retention deletes it with the job); taken by
+        # the first reader, it would read as None (returned None) to every other one.
+        unique = (getattr(getattr(self.task, "wrapper", None), "unique", None) is not None
+                  or getattr(self.task, "unique_key", None) is not None)
+        return super()._get(preserve or unique)
+
     def _keep(self, value: Any) -> Any:
         self._result = value
         return value

@@ -24,6 +24,18 @@ def test_a_duplicate_call_returns_the_first_jobs_result(huey):
     assert third.id != first.id
 
 
+def test_every_caller_of_a_unique_job_gets_its_result(huey):
+    # Two callers of one key share a job: each one's get() reads the value, whichever
+    # reads first (a result read once would answer the other None, as if returned)
+    first = jobs.unique_report(9)
+    again = jobs.unique_report(9)
+    assert again.id == first.id
+    assert drain() == 1
+    assert again.get(blocking=True, timeout=5) == 9
+    assert first.get(blocking=True, timeout=5) == 9
+    assert huey.result(first.id) == 9  # kept until retention deletes it with the job
+
+
 def test_a_key_function_of_the_arguments_names_the_duplicates(huey):
     a = jobs.per_user("alice", 1)
     b = jobs.per_user("alice", 2)
