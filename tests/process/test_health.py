@@ -12,12 +12,17 @@ def health(huey, capsys):
     return code, capsys.readouterr().out.strip()
 
 
+def registered_worker(huey, make_worker):
+    worker = make_worker()
+    wait_for(lambda: huey.jobs.db.query("SELECT 1 FROM runner_worker WHERE state='running'"),
+             message="worker registered")
+    return worker
+
+
 def test_healthy_with_a_live_worker_then_stale_when_its_heartbeat_stops(huey, make_worker,
                                                                         capsys):
-    worker = make_worker()
+    worker = registered_worker(huey, make_worker)
     db = huey.jobs.db
-    wait_for(lambda: db.query("SELECT 1 FROM runner_worker WHERE state='running'"),
-             message="worker registered")
     assert health(huey, capsys) == (0, "ok")
     worker.kill()  # no clean exit: the row stays 'running' and its heartbeat ages
     # As a worker of another host: only its silence tells it died (this host's is known
@@ -29,16 +34,10 @@ def test_healthy_with_a_live_worker_then_stale_when_its_heartbeat_stops(huey, ma
     assert "\n" not in out
 
 
-
-
 def test_a_worker_of_this_host_whose_process_is_gone_fails_health_at_once(huey, make_worker,
                                                                          capsys):
     # Given the only worker, killed: its heartbeat is still fresh, its process gone
-    worker = make_worker()
-    db = huey.jobs.db
-    wait_for(lambda: db.query("SELECT 1 FROM runner_worker WHERE state='running'"),
-             message="worker registered")
-    worker.kill()
+    registered_worker(huey, make_worker).kill()
     # Then health says so at once, as `workers` does, not once the heartbeat is stale
     code, out = health(huey, capsys)
     assert code == 1 and "process" in out and "gone" in out, out

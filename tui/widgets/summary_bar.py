@@ -17,20 +17,20 @@ SEPARATOR = " │ "
 #: Labels from the widest form to the most compact one; the first that fits is shown.
 _FORMS = (
     {"waiting": "waiting", "running": "running", "stalled": "stalled (worker gone)",
-     "scheduled": "scheduled", "retrying": "retrying", "dead": "dead", "done": "done/min",
+     "n_scheduled": "scheduled", "n_retrying": "retrying", "dead": "dead", "done": "done/min",
      "errors": "errors", "oldest": "oldest waiting", "sep": SEPARATOR},
-    {"waiting": "wait", "running": "run", "stalled": "stalled", "scheduled": "sched",
-     "retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err",
+    {"waiting": "wait", "running": "run", "stalled": "stalled", "n_scheduled": "sched",
+     "n_retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err",
      "oldest": "oldest", "sep": SEPARATOR},
-    {"waiting": "wait", "running": "run", "stalled": "stall", "scheduled": "sched",
-     "retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err", "oldest": "old",
+    {"waiting": "wait", "running": "run", "stalled": "stall", "n_scheduled": "sched",
+     "n_retrying": "retry", "dead": "dead", "done": "done/m", "errors": "err", "oldest": "old",
      "sep": "│"},
 )
 
 
 #: What the tightest form leaves out, in turn, while it is still too wide: the counts a
 #: glance can spare (jobs due later, between retries, the completion rate).
-_SPARED = ("scheduled", "retrying", "done")
+_SPARED = ("n_scheduled", "n_retrying", "done")
 
 
 def summary_text(s: Summary, width: int = 1000) -> str:
@@ -48,7 +48,7 @@ def summary_text(s: Summary, width: int = 1000) -> str:
         return {
             "waiting": count(s.waiting), "running": count(s.running),
             "stalled": f"[red]{count(s.stalled)}[/]",
-            "scheduled": count(s.scheduled), "retrying": count(s.retrying),
+            "n_scheduled": count(s.scheduled), "n_retrying": count(s.retrying),
             "dead": f"[red]{count(s.dead)}{'+' if s.dead_capped else ''}[/]" if s.dead else "0",
             "done": count(s.completed_per_minute), "errors": fmt.rate(s.error_rate),
             "oldest": latency}
