@@ -423,7 +423,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
 
     def is_retired(self, thread: threading.Thread) -> bool:
         """True for a thread written off by :meth:`retire_thread`."""
-        return thread in self._retired
+        return bool(self._retired) and thread in self._retired  # asked before every claim
 
     # -- consumer side: outcomes -----------------------------------------------
 
