@@ -211,14 +211,20 @@ def _liveness(w: Any, now: float, stale_after: float, node: str | None) -> tuple
     host that died keeps its row "running" until a lease expiry reaps it, so its silence
     past the age `health` allows is what tells it apart."""
     beat = max(0.0, server_age(w.heartbeat_at, w.clock_offset, now))
-    heartbeat = f"{age(beat)} ago"
-    if w.state != "running":
-        return w.state, heartbeat
-    if worker_gone(w.id, node):  # this host's workers are named by its node name
-        return "dead (process gone)", heartbeat
-    if beat > stale_after:
-        return "silent", f"{heartbeat} (stale)"
-    return w.state, heartbeat
+    state = worker_state(w.id, w.state, beat, stale_after, node)
+    return state, f"{age(beat)} ago" + (" (stale)" if state == "silent" else "")
+
+
+def worker_state(worker_id: str, state: str, beat: float, stale_after: float,
+                 node: str | None) -> str:
+    """What a worker registered as ``state`` is, its last heartbeat ``beat`` seconds old:
+    ``dead (process gone)`` for one of this host whose process is gone (this host's
+    workers are named by its node name), ``silent`` past ``stale_after``."""
+    if state != "running":
+        return state
+    if worker_gone(worker_id, node):
+        return "dead (process gone)"
+    return "silent" if beat > stale_after else state
 
 
 def _clock(offset: float | None, limit: float) -> str:

@@ -11,10 +11,11 @@ from typing import Any
 
 from runner.cli import checks
 from runner.cli.format import age, cpu, memory, table, when
+from runner.cli.jobs import worker_state
 from runner.errors import ConfigError
 from runner.printable import block, one_line
 from runner.readmodel import metrics
-from runner.readmodel.health import check
+from runner.readmodel.health import check, heartbeat_limit
 from runner.readmodel.prometheus import render_database
 from runner.readmodel.scrape import build_info, read_database
 from runner.store.rows import LogFilter, parse_level, short_id
@@ -123,10 +124,16 @@ def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
         print("\nschedules (lag of the due fire):")
         print(table(["SCHEDULE", "LAG"], [(n, age(v)) for n, v in snap.schedule_lags.items()]))
     print("\nworkers:")
-    print(table(["WORKER", "HEARTBEAT", "RUNNING", "RSS", "CPU", "STATUS"],
-                [(w.id, f"{age(w.heartbeat_age)} ago", f"{w.running}/{w.concurrency}",
-                  memory(w.rss_bytes), cpu(w.cpu_percent),
-                  w.status or "-") for w in snap.workers]))
+    # As `workers` says it: a dead or silent worker's last heartbeat counts no job running.
+    stale_after = heartbeat_limit(ctx.settings, ctx.settings.health)
+    node = ctx.settings.runner.node_name or None
+    rows = []
+    for w in snap.workers:
+        state = worker_state(w.id, "running", w.heartbeat_age, stale_after, node)
+        rows.append((w.id, state, f"{age(w.heartbeat_age)} ago",
+                     f"{w.running}/{w.concurrency}" if state == "running" else "-",
+                     memory(w.rss_bytes), cpu(w.cpu_percent), w.status or "-"))
+    print(table(["WORKER", "STATE", "HEARTBEAT", "RUNNING", "RSS", "CPU", "STATUS"], rows))
     return 0
 
 

@@ -41,3 +41,12 @@ def test_a_worker_of_this_host_whose_process_is_gone_fails_health_at_once(huey, 
     # Then health says so at once, as `workers` does, not once the heartbeat is stale
     code, out = health(huey, capsys)
     assert code == 1 and "process" in out and "gone" in out, out
+
+
+def test_stats_says_a_killed_worker_is_dead_as_workers_does(huey, make_worker, capsys):
+    registered_worker(huey, make_worker).kill()
+    capsys.readouterr()
+    assert cli(["--settings", str(huey.settings.path), "stats"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.split("\nworkers:")[1].splitlines() if ":" in x and "ago" in x]
+    assert "dead (process gone)" in line and "/" not in line.split("ago")[1].split()[0], line
