@@ -12,7 +12,7 @@ from typing import Any
 from runner.cli import checks
 from runner.cli.format import age, cpu, memory, table, when
 from runner.cli.jobs import worker_state
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DatabaseError
 from runner.printable import block, one_line
 from runner.readmodel import metrics
 from runner.readmodel.health import check, heartbeat_limit
@@ -162,6 +162,15 @@ def cmd_metrics(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
+    # A probe reads 0 or 1: a database it cannot reach is unhealthy, not an error exit.
+    try:
+        return _health(ctx)
+    except DatabaseError as exc:
+        print(one_line(f"unhealthy: database: {exc}"))
+        return 1
+
+
+def _health(ctx: Any) -> int:
     if not ctx.database_exists():
         print(f"unhealthy: database: {ctx.database_missing} (settings "
               f"{ctx.settings.path or 'built-in defaults'}, found via {ctx.settings_source}); "

@@ -1,4 +1,5 @@
-"""python -m runner on a database server that does not answer: one line naming it, exit 73."""
+"""python -m runner on a database server that does not answer: one line naming it, exit 73
+(health: unhealthy, exit 1)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,21 @@ def test_a_command_gives_up_on_a_server_that_accepts_but_never_answers(tmp_path,
         assert main(["--settings", str(settings), "jobs"]) == 73
     err = capsys.readouterr().err
     assert f"within {PROBE_WAIT:g}s" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("scheme", ["redis", "postgresql"])
+def test_health_on_a_server_that_is_down_is_unhealthy_exit_1(tmp_path, capsys, monkeypatch,
+                                                              scheme):
+    # A probe reads health's exit code: 0 or 1, whatever is wrong
+    monkeypatch.setattr(logging.root, "handlers", [])
+    port = free_port()  # nothing listens there
+    if scheme == "redis":
+        settings = redis_settings(tmp_path, "down", url=f"redis://127.0.0.1:{port}/0")
+    else:
+        settings = write_settings(tmp_path, worker={"queue_type": "postgres"})
+        settings.write_text(settings.read_text().replace(
+            'database = "jobs.db"', f'database = "postgresql://postgres@127.0.0.1:{port}/test"'))
+    assert main(["--settings", str(settings), "health"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("unhealthy: database: ") and "Connection refused" in out, out
+    assert len(out.strip().splitlines()) == 1, out
