@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            ("resume", "claim a paused queue's jobs again")):
         q = actions.add_parser(verb, help=helptext)
         q.add_argument("name")
-        q.set_defaults(func=cmd_pause, kind="queue", verb=verb, creates=True)
+        q.set_defaults(func=cmd_pause, kind="queue", verb=verb)
 
     p = sub.add_parser("tasks", help="pause or resume one task's jobs in every queue")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            ("resume", "claim a paused task's jobs again")):
         q = actions.add_parser(verb, help=helptext)
         q.add_argument("name", help="the task's name, as `jobs` shows it")
-        q.set_defaults(func=cmd_pause, kind="task", verb=verb, creates=True)
+        q.set_defaults(func=cmd_pause, kind="task", verb=verb)
 
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:

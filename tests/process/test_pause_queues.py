@@ -21,6 +21,7 @@ def states(huey, results) -> set[str]:
 
 def test_a_paused_queue_survives_a_worker_restart_and_loses_nothing(
         huey, make_worker, record_file, settings_file):
+    huey.jobs.db  # noqa: B018 - the jobs database exists (a pause creates none)
     assert cli(settings_file, "queues", "pause", "mail").returncode == 0
     worker = make_worker()
     mails = [jobs.mail_record(f"mail-{n}") for n in range(5)]
@@ -49,6 +50,7 @@ def test_a_paused_queue_survives_a_worker_restart_and_loses_nothing(
 
 def test_a_paused_task_waits_in_every_queue_until_resumed(
         huey, make_worker, record_file, settings_file):
+    huey.jobs.db  # noqa: B018 - the jobs database exists (a pause creates none)
     assert cli(settings_file, "tasks", "pause", "record_run").returncode == 0
     worker = make_worker()
     held = jobs.record_run("held")
@@ -77,6 +79,7 @@ def test_settings_start_a_queue_paused_until_someone_resumes_it(
 
 
 def test_pausing_a_task_that_does_not_exist_is_refused_naming_the_tasks(huey, settings_file):
+    huey.jobs.db  # noqa: B018 - the jobs database exists (a pause creates none)
     typo = cli(settings_file, "tasks", "pause", "record_rn")
     assert typo.returncode == 65 and "no task named 'record_rn'" in typo.stderr, typo.stderr
     assert "record_run" in typo.stderr

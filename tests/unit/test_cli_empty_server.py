@@ -38,7 +38,10 @@ def tables(url: str) -> list[str]:
 @pytest.mark.parametrize("command", [["jobs"], ["queues"], ["workers"], ["health"],
                                      ["schedules", "show", "nightly"], ["show", "x"],
                                      ["stats"], ["metrics"], ["logs"], ["check"],
-                                     ["schedules"], ["events"]])
+                                     ["schedules"], ["events"],
+                                     # a pause on a mistyped database would pause nothing
+                                     ["queues", "pause", "mail"], ["tasks", "pause", "add"],
+                                     ["queues", "resume", "mail"]])
 def test_read_only_commands_never_create_the_tables(command, tmp_path, empty_url, capsys):
     settings = write_settings(tmp_path, worker={"queue_type": "postgres"})
     settings.write_text(settings.read_text().replace('database = "jobs.db"',
