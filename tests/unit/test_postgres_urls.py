@@ -57,11 +57,17 @@ def test_a_search_path_naming_no_schema_is_told_so_and_nothing_is_written():
         assert _tables(url) == []
 
 
-def test_a_database_that_does_not_exist_is_named_in_the_error():
-    base = postgres_url()
-    missing = f"{base.rsplit('/', 1)[0]}/runner_no_such_database"
+@pytest.mark.parametrize(("change", "said"), [
+    (lambda base: f"{base.rsplit('/', 1)[0]}/runner_no_such_database",
+     'database "runner_no_such_database" does not exist'),
+    (lambda base: base.replace("://postgres@", "://runner_no_such_role@"),
+     'role "runner_no_such_role" does not exist'),
+])
+def test_a_database_or_role_that_does_not_exist_is_named_at_once(change, said):
+    # The server's answer is final: said as it is, not waited on as an outage would be
+    missing = change(postgres_url())
     with pytest.raises(DatabaseUnavailable) as raised:
         open_store(missing)
     message = str(raised.value)
     assert raised.value.exit_code == EX_CANTCREAT
-    assert 'database "runner_no_such_database" does not exist' in message, message
+    assert f"PostgreSQL refused the connection: {said}" in message, message

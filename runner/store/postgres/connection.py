@@ -156,6 +156,13 @@ class PgDatabase:
         with self._open_lock:
             if self._opened:
                 return
+            # A server that answers "no such database" (or role, or a wrong password) will
+            # answer it again: said at once, where an outage is waited out below.
+            refusal = _permanent_refusal(self._why_not(math.ceil(self._pool.timeout)))
+            if refusal is not None:
+                raise DatabaseUnavailable(
+                    f"{self.display}: PostgreSQL refused the connection: {refusal}; is the URL "
+                    "right ([runner] database / RUNNER_DATABASE)?")
             try:
                 self._pool.open(wait=True, timeout=self._pool.timeout)
             except psycopg_pool.PoolTimeout:
@@ -176,6 +183,11 @@ class PgDatabase:
                 or the network said.
         """
         why = self._why_not(max(1, math.ceil(seconds)))
+        refusal = _permanent_refusal(why)
+        if refusal is not None:
+            raise DatabaseUnavailable(
+                f"{self.display}: PostgreSQL refused the connection: {refusal}; is the URL "
+                "right ([runner] database / RUNNER_DATABASE)?")
         if why is not None:
             raise self._unreachable(seconds, why)
 
@@ -284,6 +296,19 @@ class PgDatabase:
                                self.display, exc, delay)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
+
+
+#: What a server answers that a retry will not change: it is up and reached, and the URL
+#: (or the role's rights) is wrong. psycopg gives a refused connection no SQLSTATE, so the
+#: server's words are read (the English ones: another language is waited out as before).
+_PERMANENT = re.compile(r"FATAL:\s+((?:database|role) \"[^\"]*\" does not exist|password "
+                        r"authentication failed[^\n]*|no pg_hba\.conf entry[^\n]*)")
+
+
+def _permanent_refusal(why: str | None) -> str | None:
+    """The server's permanent refusal in ``why`` (see :data:`_PERMANENT`), or None."""
+    found = _PERMANENT.search(why or "")
+    return found.group(1) if found else None
 
 
 _open: dict[str, PgDatabase] = {}
