@@ -158,7 +158,7 @@ class PgDatabase:
                 return
             # A server that answers "no such database" (or role, or a wrong password) will
             # answer it again: said at once, where an outage is waited out below.
-            refusal = _permanent_refusal(self._why_not(math.ceil(self._pool.timeout)))
+            refusal = _permanent_refusal(self._why_not(2))  # a hung server: 2 s more
             if refusal is not None:
                 raise DatabaseUnavailable(
                     f"{self.display}: PostgreSQL refused the connection: {refusal}; is the URL "
