@@ -97,7 +97,7 @@ class HueyConsumer:
         if cancelled_by is not None:  # cancelled while it waited in this process
             try:
                 jobs.finish(claimed.id, claimed.attempt, JobState.CANCELLED,
-                            f"cancelled by {cancelled_by} before it started")
+                            f"cancelled by {cancelled_by} before it started", unstarted=True)
             finally:
                 jobs.release_inflight(claimed.id)
             return None

@@ -78,9 +78,15 @@ class JobsStore(Protocol):
         ...
 
     def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
-                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+                       unstarted: bool = False) -> None:
         """Revoked or expired when its worker looked: → ``cancelled`` (while ``attempt``
-        holds the job, as for :meth:`retry`; None: whichever attempt is running)."""
+        holds the job, as for :meth:`retry`; None: whichever attempt is running).
+
+        ``unstarted``: the attempt never began (the job waited in its worker's prefetch
+        buffer), so the claim is undone: the attempt is not counted, and the run time is
+        that of the last finished attempt (none for a first one), as for a job cancelled
+        while it waited."""
         ...
 
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,

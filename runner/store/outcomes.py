@@ -164,13 +164,15 @@ class OutcomeWriter:
             self.wake()
 
     def finish(self, job_id: str, attempt: int | None, state: str, reason: str | None,
-               results: Sequence[tuple[str, bytes]] = ()) -> HandBack | None:
+               results: Sequence[tuple[str, bytes]] = (), *,
+               unstarted: bool = False) -> HandBack | None:
         """Record an outcome of ``attempt`` without an error: cancelled, or handed back as
         available (nothing once a later attempt has the job; None: whichever runs).
 
         ``results`` (the error huey stores for a cancelled job) go in the same transaction.
         Handing back returns what the store did (a job whose cancel was asked while it
-        ran ends cancelled instead); a cancel returns None.
+        ran ends cancelled instead); a cancel returns None. ``unstarted``: a cancel of an
+        attempt that never began (claimed ahead, cancelled in the buffer) undoes the claim.
         """
         now = self.clock.now()
         done: HandBack | None = None
@@ -179,7 +181,7 @@ class OutcomeWriter:
                                         results=results)
         else:
             self.store.cancel_attempt(job_id, attempt, now=now, reason=reason,
-                                      results=results)
+                                      results=results, unstarted=unstarted)
         self._settled([job_id])
         if done is HandBack.HANDED_BACK:
             self.wake()

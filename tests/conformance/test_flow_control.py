@@ -327,6 +327,31 @@ def test_a_job_handed_back_after_its_cancel_was_asked_is_cancelled(store, reason
     assert store.cancel_requests([running.id]) == {}
 
 
+def test_a_claimed_job_cancelled_before_it_started_used_no_attempt_and_no_run_time(store):
+    # Given a job claimed into a worker's prefetch buffer, cancelled before it started
+    waiting = job(max_attempts=3)
+    store.enqueue([waiting], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
+    store.cancel_attempt(waiting.id, 1, now=T0 + 5, reason="cancelled by alice before it "
+                         "started", unstarted=True)
+    # Then it reads as a job cancelled while waiting: no attempt, no run time
+    row = store.get_job(waiting.id)
+    assert (row.state, row.attempt, row.started_at, row.finished_at) == (
+        JobState.CANCELLED, 0, None, T0 + 5)
+    assert row.duration is None
+    # And a retried one keeps its last finished attempt, as a cancel while it waited does
+    retried = job(max_attempts=3)
+    store.enqueue([retried], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
+    store.retry(retried.id, 1, failure(started_at=T0 + 1), worker=OWNER, now=T0 + 2,
+                run_at=T0 + 3, reason=None)
+    store.claim(now=T0 + 4, owner=OWNER, lease_seconds=60, want=1)
+    store.cancel_attempt(retried.id, 2, now=T0 + 9, reason="x", unstarted=True)
+    row = store.get_job(retried.id)
+    assert (row.state, row.attempt, row.started_at, row.finished_at) == (
+        JobState.CANCELLED, 1, T0 + 1, T0 + 2)
+
+
 def test_a_finished_job_is_not_cancelled(store):
     done = job()
     store.enqueue([done], now=T0)

@@ -111,9 +111,11 @@ class PostgresJobs:
         self.db.write(write)
 
     def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
-                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+                       unstarted: bool = False) -> None:
         def write(conn) -> None:  # noqa: ANN001 - a psycopg connection
-            if _transitions.cancel_attempt(conn, job_id, attempt, now=now, reason=reason):
+            if _transitions.cancel_attempt(conn, job_id, attempt, now=now, reason=reason,
+                                           unstarted=unstarted):
                 forget_cancel(conn, job_id)
                 _transitions.write_follow_ups(conn, job_id, results, (), now)
 

@@ -154,9 +154,10 @@ class JobMachine(RedisBase):
                    run_at=None, reason=reason, data=None, results=results, jobs=jobs, acks=acks)
 
     def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
-                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+                       unstarted: bool = False) -> None:
         self.run("cancel_attempt", job_id, arg(attempt), arg(float(now)), arg(reason),
-                 *pairs_args(results))
+                 arg(bool(unstarted)), *pairs_args(results))
 
     def hand_back(self, job_id: str, attempt: int | None, *, now: float, reason: str | None,
                   results: Sequence[tuple[str, bytes]] = ()) -> HandBack:

@@ -232,18 +232,32 @@ follow_ups(id, results, jobs, now)
 redis.call('SET', once, 1, 'EX', ONCE_SECONDS)
 return 1
 """,
-    # ARGV: job_id, attempt (NULL: any), now, reason, nresults, pairs...
+    # ARGV: job_id, attempt (NULL: any), now, reason, unstarted, nresults, pairs...
     "cancel_attempt": r"""
 local id, attempt, now, reason = ARGV[2], opt(ARGV[3]), tonumber(ARGV[4]), opt(ARGV[5])
 local h = get(id)
 if not h or not holds(h, attempt) then return 0 end
 unwait(h)
-redis.call('HSET', P..'job:'..id, 'finished_at', now)
+local finished = now
+if opt(ARGV[6]) == '1' then
+  -- Never begun (a prefetched job): the claim is undone, the attempt not counted, and the
+  -- run time is the last finished attempt's (the claim wrote over it), none for a first.
+  h.attempt = tonumber(h.attempt) - 1
+  redis.call('HSET', P..'job:'..id, 'attempt', h.attempt)
+  redis.call('HDEL', P..'job:'..id, 'started_at')
+  local last = redis.call('LINDEX', P..'errors:'..id, -1)
+  if last then
+    local row = cjson.decode(last)
+    if row[8] ~= cjson.null then redis.call('HSET', P..'job:'..id, 'started_at', row[8]) end
+    finished = row[9]
+  end
+end
+redis.call('HSET', P..'job:'..id, 'finished_at', finished)
 if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
 else redis.call('HDEL', P..'job:'..id, 'reason') end
 restate(h, 'cancelled', now)
-local results, at = {}, 7
-for i = 1, tonumber(ARGV[6]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
+local results, at = {}, 8
+for i = 1, tonumber(ARGV[7]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
 follow_ups(id, results, {}, now)
 return 1
 """,

@@ -84,9 +84,11 @@ class SqliteJobs:
         self.db.write(write)
 
     def cancel_attempt(self, job_id: str, attempt: int | None, *, now: float,
-                       reason: str | None, results: Sequence[tuple[str, bytes]] = ()) -> None:
+                       reason: str | None, results: Sequence[tuple[str, bytes]] = (),
+                       unstarted: bool = False) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            if _transitions.cancel_attempt(conn, job_id, attempt, now=now, reason=reason):
+            if _transitions.cancel_attempt(conn, job_id, attempt, now=now, reason=reason,
+                                           unstarted=unstarted):
                 _cancels.forget_cancel(conn, job_id)
                 _transitions.write_follow_ups(conn, job_id, results, (), now)
 

@@ -126,16 +126,29 @@ def fail(conn: psycopg.Connection, job_id: str, attempt: int, failure: FailureIn
 
 
 def cancel_attempt(conn: psycopg.Connection, job_id: str, attempt: int | None, *, now: float,
-                   reason: str | None) -> bool:
+                   reason: str | None, unstarted: bool = False) -> bool:
     """``executing`` → ``cancelled``: revoked or expired when its worker looked (while
-    ``attempt`` holds the job). Returns whether it was written."""
+    ``attempt`` holds the job). Returns whether it was written; ``unstarted``: the claim
+    is undone (see SQLite's)."""
     if not holds(conn, job_id, attempt):
         return False
     count_where(conn, "cancelled", "id = %s", (job_id,))
-    conn.execute(
-        f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %s, finished_at = %s, "
-        f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s", (reason, now, job_id))
+    if unstarted:
+        conn.execute(_CANCEL_UNSTARTED, {"id": job_id, "reason": reason, "now": now})
+    else:
+        conn.execute(
+            f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %s, finished_at = %s, "
+            f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %s", (reason, now, job_id))
     return True
+
+
+#: The last failed attempt of a job (the claim wrote over its run time in the row).
+_LAST_FAILED = "FROM runner_job_error WHERE job_id = %(id)s ORDER BY id DESC LIMIT 1"
+_CANCEL_UNSTARTED = (
+    f"UPDATE runner_job SET state = '{_CANCELLED}', reason = %(reason)s, "
+    f"attempt = attempt - 1, started_at = (SELECT started_at {_LAST_FAILED}), "
+    f"finished_at = coalesce((SELECT failed_at {_LAST_FAILED}), %(now)s), "
+    f"lease_owner = NULL, lease_expires_at = NULL WHERE id = %(id)s")
 
 
 def hand_back(conn: psycopg.Connection, job_id: str, attempt: int | None, *, now: float,

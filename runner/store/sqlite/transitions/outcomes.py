@@ -152,17 +152,32 @@ def _fail(conn: sqlite3.Connection, job_id: str, attempt: int, failure: FailureI
 
 
 def cancel_attempt(conn: sqlite3.Connection, job_id: str, attempt: int | None, *, now: float,
-                   reason: str | None) -> bool:
+                   reason: str | None, unstarted: bool = False) -> bool:
     """``executing`` → ``cancelled``: revoked or expired when its worker looked (while
-    ``attempt`` holds the job: see :func:`holds`). Returns whether it was written."""
+    ``attempt`` holds the job: see :func:`holds`). Returns whether it was written.
+
+    ``unstarted``: the claim is undone (see :meth:`runner.store.job_machine.JobMachine.
+    cancel_attempt`): the attempt not counted, the run time the last finished attempt's."""
     if not holds(conn, job_id, attempt):
         return False
     count_where(conn, "cancelled", "id = ?", (job_id,))
-    conn.execute(
-        "UPDATE runner_job SET state='cancelled', reason=?, finished_at=?, lease_owner=NULL, "
-        "lease_expires_at=NULL WHERE id=?", (reason, now, job_id))
+    if unstarted:
+        conn.execute(_CANCEL_UNSTARTED, {"id": job_id, "reason": reason, "now": now})
+    else:
+        conn.execute(
+            "UPDATE runner_job SET state='cancelled', reason=?, finished_at=?, "
+            "lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (reason, now, job_id))
     parking.room_for(conn, [job_id])
     return True
+
+
+#: The last failed attempt of a job (the claim wrote over its run time in the row).
+_LAST_FAILED = "FROM runner_job_error WHERE job_id = :id ORDER BY id DESC LIMIT 1"
+_CANCEL_UNSTARTED = (
+    f"UPDATE runner_job SET state='cancelled', reason=:reason, attempt=attempt-1, "
+    f"started_at=(SELECT started_at {_LAST_FAILED}), "
+    f"finished_at=coalesce((SELECT failed_at {_LAST_FAILED}), :now), "
+    f"lease_owner=NULL, lease_expires_at=NULL WHERE id=:id")
 
 
 def hand_back(conn: sqlite3.Connection, job_id: str, attempt: int | None, *, now: float,
