@@ -258,5 +258,5 @@ def test_a_worker_not_measured_yet_shows_dashes_not_zeros(huey, tmp_path, make_w
     assert row.split()[7:9] == ["-", "-"], row  # RSS, CPU
     stats = cli(slow, "stats").stdout
     [beat] = [line for line in stats.splitlines() if str(worker.proc.pid) in line]
-    assert "0MiB" not in beat and beat.split()[4:6] == ["-", "-"], beat
+    assert "0MiB" not in beat and beat.split()[5:7] == ["-", "-"], beat  # after STATE
     worker.terminate()
