@@ -261,3 +261,22 @@ def test_keyset_pages_walk_every_job_once(store):
             break
         key = page.next_key
     assert seen == ids[::-1]
+
+
+def test_a_dead_idle_worker_of_this_node_is_marked_dead_under_a_node_name(store):
+    # Given two workers of one node named "node2" (RUNNER_NODE_NAME), the first one's
+    # process gone (a pid no process has), the second alive (this test's own)
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead, me = f"node2:{int(gone.stdout)}:1", f"node2:{os.getpid()}:2"
+    store.register(dead, concurrency=1, queues=(), now=T0)
+    store.register(me, concurrency=1, queues=(), now=T0)
+    # When the live one looks for orphans
+    store.recover_orphans(crash_limit=3, me=me, now=T0 + 1)
+    # Then the dead one is marked dead at once, as on every backend
+    states = {w.id: w.state for w in store.list_workers(include_stopped=True)}
+    assert states == {dead: "dead", me: "running"}, states

@@ -10,11 +10,10 @@ says which, as on SQLite).
 
 from __future__ import annotations
 
-import socket
 import time
 
 from runner.store.backend import AttemptLog
-from runner.store.owners import parse_worker_id
+from runner.store.owners import node_of, parse_worker_id
 from runner.store.recovery import dead_here, idle_dead
 from runner.store.redis.codec import arg
 from runner.store.redis.connection import RedisBase
@@ -72,7 +71,7 @@ class RedisWorkers(RedisBase):
     def recover_orphans(self, *, crash_limit: int, me: str | None = None,
                         now: float | None = None) -> Recovery:
         at = time.time() if now is None else now
-        host = socket.gethostname()
+        host = node_of(me)  # this host's workers are named by its node name
         owners = [o.decode() for o in self.r.smembers(self.k("owners"))]
         dead = dead_here(owners, me, host)
         running = [w.decode() for w in self.r.zrange(self.k("workers"), 0, -1)]
