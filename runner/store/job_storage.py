@@ -31,6 +31,7 @@ from runner.store.job_rows import Ack, Claimed, Enqueued, NewJob
 from runner.store.kvstore import KeyValueStore
 from runner.store.outcomes import OutcomeWriter
 from runner.store.server_clock import ServerClock
+from runner.store.states import JobState
 
 logger = logging.getLogger(__name__)
 
@@ -428,8 +429,23 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     # -- consumer side: outcomes -----------------------------------------------
 
     def note_cancel(self, job_id: str, by: str) -> None:
-        """A job held here was cancelled before it started: it will not run."""
-        self._cancels[job_id] = by
+        """A job held here was cancelled before it started: it will not run.
+
+        One still waiting in the prefetch buffer is settled now (a thread may be busy
+        with a long job for a while); one a thread took meanwhile is settled by it.
+        """
+        with self._cond:
+            held = next((c for c in self._buffer if c.id == job_id), None)
+            if held is not None:
+                self._buffer.remove(held)
+        if held is None:
+            self._cancels[job_id] = by
+            return
+        try:
+            self.finish(held.id, held.attempt, JobState.CANCELLED,
+                        f"cancelled by {by} before it started", unstarted=True)
+        finally:
+            self.release_inflight(held.id)
 
     def take_cancel(self, job_id: str) -> str | None:
         """Who cancelled a job about to start, or None (and forget it)."""
