@@ -202,8 +202,9 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
     held = paused_queues(store)
     waiting = {d.queue: d.oldest_waiting_age for d in depths
                if d.oldest_waiting_age is not None and d.queue not in held}
-    stalled = next((w.status[len(STALLED_PREFIX):].strip() for w in workers
-                    if w.status and w.status.startswith(STALLED_PREFIX)), None)
+    stalled = next((f"{w.status[len(STALLED_PREFIX):].strip()} (worker {w.id})"
+                    for w in workers if w.status and w.status.startswith(STALLED_PREFIX)),
+                   None)
     disk = None
     if heartbeat_max_age is not None and (fresh is None or fresh > heartbeat_max_age):
         disk = disk_problem(store, min_free_disk_mb)

@@ -101,6 +101,8 @@ def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
         check(huey.jobs.store, settings)), message="health to report the overrun")
     assert "past its 1s timeout" in report.reason and suspect.id in report.reason
     assert "claims nothing else" in report.reason
+    # and which worker: its id holds its pid
+    assert f":{worker.proc.pid}:" in report.reason.rsplit("(worker ", 1)[-1], report.reason
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
     row = queries.get_job(huey.jobs.db, suspect.id)
