@@ -35,6 +35,10 @@ from runner.store.states import JobState
 
 logger = logging.getLogger(__name__)
 
+#: What :attr:`JobStorage.isolating` names while a suspect waits for the jobs in flight to
+#: finish before it is claimed to run alone.
+DRAINING = "(draining)"
+
 #: While attempts are this short on average, a claim takes enough jobs for about
 #: ``_AHEAD_SECONDS`` of work (at most ``_MAX_AHEAD``) instead of ``prefetch``: one
 #: commit then serves many short jobs, and jobs held ahead start within milliseconds.
@@ -386,7 +390,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         # its limit is full. There is nothing to drain, and isolating would leave this
         # worker idle for isolation_limit while jobs wait.
         if result.suspect and (claimed or busy):
-            self._isolating = claimed[0].id if claimed else "(draining)"
+            self._isolating = claimed[0].id if claimed else DRAINING
             self._isolating_since = time.monotonic()
         return claimed, next_due
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from runner.attempt import Attempt, stuck_message
 from runner.config import Settings
 from runner.runner_huey import RunnerHuey
-from runner.store.job_storage import JobStorage
+from runner.store.job_storage import DRAINING, JobStorage
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,12 @@ class StallWatch:
         parts = list(self._overruns)
         isolating = self.storage.isolating
         if isolating is not None and (parts or isolating[1] >= self.settings.worker.stuck_grace):
-            parts.append(f"suspect job {isolating[0]} runs alone ({isolating[1]:.0f}s): "
-                         "the worker claims nothing else")
+            if isolating[0] == DRAINING:
+                parts.append(f"a suspect job waits to run alone ({isolating[1]:.0f}s): the "
+                             "worker finishes its jobs first and claims nothing else")
+            else:
+                parts.append(f"suspect job {isolating[0]} runs alone ({isolating[1]:.0f}s): "
+                             "the worker claims nothing else")
         blocked = [w for w in self.written_off if w.thread.is_alive()]
         if blocked:
             jobs = ", ".join(f"{w.job_id} ({w.task})" for w in blocked[:3])
