@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,9 @@ class DashboardApp(App[None]):
                         store, now, rates, done_last_minute=self.rates.last_minute(now),
                         stale_after=self.limits.heartbeat_max_age,
                         node=self.limits.node_name), fresh=fresh)
+                if not self.rates.hour_loaded(now):
+                    # Over part of the hour, the rate is not the hour's: none shown yet.
+                    summary = replace(summary, error_rate=None)
                 health = health_verdict(store, self.limits, now)
                 counts = TabCounts(summary, schedule_count(store), unhandled_event_count(store),
                                    health)

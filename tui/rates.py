@@ -81,6 +81,11 @@ class RateHistory:
         return (start, self._bucket(self.completed, start, width, count),
                 self._bucket(self.failed, start, width, count))
 
+    def hour_loaded(self, now: float) -> bool:
+        """Whether the whole last hour has been read (what the error rate is over)."""
+        return self.loaded_from is not None and self.loaded_from <= (
+            (int(now) // 60 + 1) * 60 - 3600)
+
     def loaded_since(self) -> int | None:
         """The oldest second whose history has been read (None before the first read)."""
         return self.loaded_from

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from runner.testing import drain
 from tests import jobs
-from tests.tui.conftest import drive, settle
+from tests.tui.conftest import drive, settle, wait_poll
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
 
@@ -47,6 +47,14 @@ def test_overview_text(frozen_db):
     app = make_app(db=path, refresh=60, clock=lambda: START + 90)
 
     async def scenario(app, pilot):
+        # The error rate is over the last hour: none is shown before the hour is read
+        assert "errors: - │" in text(app, "#summary")
+        for _ in range(6):  # the history is read a chunk per refresh
+            if app.rates.hour_loaded(START + 90):
+                break
+            before = app.polls
+            await pilot.press("ctrl+r")
+            await wait_poll(app, pilot, since=before)
         # done/min counts the last 60 seconds: the three completions were 90 s ago
         assert text(app, "#summary") == (
             "waiting: 2 │ running: 0 │ scheduled: 0 │ retrying: 0 │ dead: 1 │ done/min: 0 │ "
