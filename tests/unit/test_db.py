@@ -63,6 +63,33 @@ def test_a_deleted_file_is_refused_loudly_and_nothing_is_written(huey):
     assert not path.exists()
 
 
+def test_a_deleted_file_is_not_made_again_by_a_thread_that_opens_it_later(huey):
+    # Given a worker's file deleted while it runs (not replaced)
+    import threading
+
+    path = huey.jobs.db.path
+    jobs.add(1, 1)
+    os.remove(path)
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    # When another of its threads opens its connection (a read, then a write)
+    raised: list[BaseException] = []
+
+    def use() -> None:
+        for act in (lambda: huey.jobs.store.count_jobs(), lambda: jobs.add(2, 2)):
+            try:
+                act()
+            except DatabaseUnavailable as exc:
+                raised.append(exc)
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    thread.join()
+    # Then both are refused, and no empty file takes the deleted one's place
+    assert len(raised) == 2 and all("deleted while open" in str(e) for e in raised), raised
+    assert not path.exists()
+
+
 def test_a_shared_read_handle_keeps_one_connection_for_every_polling_thread(tmp_path):
     import threading
 

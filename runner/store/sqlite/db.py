@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import peewee
 
@@ -113,8 +114,10 @@ class Database:
                     "RUNNER_DATABASE elsewhere") from None
             if created:  # only the process that made the file sets it up: no race
                 _initialize_new_file(self.path, self.options.busy_timeout)
-            name: str = str(self.path)
-            kwargs = {}
+            # Opened read-write, never created: a thread opening its connection after the
+            # file was deleted must not make an empty one that writes would then go to.
+            name: str = f"file:{quote(str(self.path.absolute()))}?mode=rw"
+            kwargs = {"uri": True}
         else:
             if not self.path.exists():
                 raise DatabaseUnavailable(f"{self.path}: no such database file")
@@ -144,6 +147,8 @@ class Database:
                     return conn
                 return self.peewee.connection()
             except peewee.OperationalError as exc:
+                if not self.readonly and self._file_identity() is None:
+                    raise self._deleted() from None
                 if not is_locked_error(exc):
                     raise self._translate(exc) from None
                 give_up = give_up or time.monotonic() + self.options.write_deadline
@@ -179,9 +184,7 @@ class Database:
         if now == mine:
             return
         if now is None:
-            raise DatabaseUnavailable(
-                f"{self.path}: the database file was deleted while open; nothing was written "
-                "(restore the file or restart this process)")
+            raise self._deleted()
         logger.warning("%s was replaced (a restore?); reopening it", self.path)
         self.peewee.close()
         self.connection()
@@ -215,6 +218,11 @@ class Database:
         """Close this thread's connection (others close with their threads)."""
         if not self.peewee.is_closed():
             self.peewee.close()
+
+    def _deleted(self) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"{self.path}: the database file was deleted while open; nothing was written "
+            "(restore the file or restart this process)")
 
     def _translate(self, exc: BaseException) -> Exception:
         if is_corrupt_error(exc):
