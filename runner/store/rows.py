@@ -155,6 +155,9 @@ class Beat:
     server_time: float | None = None
     """The server's clock, read while the heartbeat ran; None where the data has no
     clock but this host's (a SQLite file)."""
+    known: bool = True
+    """False when the worker's own row was not there to update (a file restored from a
+    backup, a prefix emptied): it registers again, or reads as gone to everyone."""
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,11 @@ class Lifeline:
                  status: Callable[[], str | None] | None = None,
                  stalls: StallWatch | None = None, clock: ClockCheck | None = None,
                  leases: LeaseWatch | None = None,
-                 on_buried: Callable[[list[str]], None] | None = None) -> None:
+                 on_buried: Callable[[list[str]], None] | None = None,
+                 register: Callable[[], None] | None = None) -> None:
         self.storage = storage
+        #: Writes this worker's row again when a heartbeat found it gone (a restore).
+        self.register = register
         self.stalls = stalls
         #: Warns of running jobs whose lease another worker took (after each heartbeat).
         self.leases = leases
@@ -111,6 +114,12 @@ class Lifeline:
             processed=self.storage.processed, status=self.status() if self.status else None,
             clock_offset=offset, now=at)
         self.last_beat = at
+        if not beat.known and self.register is not None:
+            # The row went with the data (a file restored from a backup): without it,
+            # health and the dashboard read this live worker as gone.
+            logger.warning("this worker's row is gone from the database (restored from a "
+                           "backup?); registering it again")
+            self.register()
         judged_at = at
         if self.clock is not None:  # measured on the heartbeat's round trip
             self.clock.record(sent, beat.server_time, self.clock.clock())

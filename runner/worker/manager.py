@@ -233,9 +233,10 @@ class Manager:
         threads = 0 if self.role == "scheduler" else self.settings.worker.max_concurrent_tasks
         # Before the first lease is judged or written: see runner.clock_drift.
         self.clock = clock = ClockCheck(jobs, self.settings, self.owner)
-        offset = clock.measure()
-        jobs.store.register(self.owner, concurrency=threads, queues=self.queues,
-                            clock_offset=offset)
+        clock.measure()
+        self._register = lambda: jobs.store.register(
+            self.owner, concurrency=threads, queues=self.queues, clock_offset=clock.offset)
+        self._register()
         paused = [name for name, section in self.settings.queues.items() if section.paused]
         jobs.store.seed_pauses("queue", paused, now=time.time())
         recovery = jobs.store.recover_orphans(crash_limit=self.settings.worker.crash_limit,
@@ -321,7 +322,8 @@ class Manager:
                                  stalls=self.stalls, clock=self.clock,
                                  leases=LeaseWatch(jobs.store, self.owner,
                                                    self.huey.running_attempts),
-                                 on_buried=self.huey.fallbacks_of_buried)
+                                 on_buried=self.huey.fallbacks_of_buried,
+                                 register=self._register)
         self.lifeline.start()
         ops.start()
         if self.scheduler is not None:

@@ -280,3 +280,17 @@ def test_a_dead_idle_worker_of_this_node_is_marked_dead_under_a_node_name(store)
     # Then the dead one is marked dead at once, as on every backend
     states = {w.id: w.state for w in store.list_workers(include_stopped=True)}
     assert states == {dead: "dead", me: "running"}, states
+
+
+def test_a_heartbeat_says_when_the_workers_row_is_gone_and_registering_brings_it_back(store):
+    # Given a worker whose row went with the data (a restore, a prefix emptied)
+    store.register(OWNER, concurrency=1, queues=(), now=T0)
+    assert store.heartbeat(OWNER, [], lease_seconds=30, now=T0 + 1).known
+    store.mark_stopped(OWNER, now=T0 + 2)
+    assert store.prune_workers(older_than=1, now=T0 + 3600) == 1
+    assert store.list_workers(include_stopped=True) == []
+    # When it beats, Then it learns so; and once registered again it is listed
+    assert not store.heartbeat(OWNER, [], lease_seconds=30, now=T0 + 3601).known
+    store.register(OWNER, concurrency=1, queues=(), now=T0 + 3602)
+    assert store.heartbeat(OWNER, [], lease_seconds=30, now=T0 + 3603).known
+    assert [w.id for w in store.list_workers()] == [OWNER]

@@ -50,3 +50,27 @@ def test_stats_says_a_killed_worker_is_dead_as_workers_does(huey, make_worker, c
     out = capsys.readouterr().out
     (line,) = [x for x in out.split("\nworkers:")[1].splitlines() if ":" in x and "ago" in x]
     assert "dead (process gone)" in line and "/" not in line.split("ago")[1].split()[0], line
+
+
+def test_a_worker_is_healthy_again_after_its_file_is_restored_from_a_backup(
+        huey, make_worker, capsys, tmp_path):
+    import os
+    import sqlite3
+
+    # Given a backup taken before the worker started, and the worker running
+    path = huey.jobs.db.path
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(path) as source, sqlite3.connect(backup) as target:
+        source.backup(target)
+    registered_worker(huey, make_worker)
+    assert health(huey, capsys) == (0, "ok")
+    # When the file is restored as the README says (the backup has no row of it)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.replace(f"{path}{suffix}", f"{path}.broken{suffix}")
+    os.replace(backup, path)
+    # Then the worker writes its row again, and health (a new process) is ok again
+    from tests.process.test_cli import cli as run_cli
+
+    wait_for(lambda: run_cli(huey.settings.path, "health").stdout.strip() == "ok", timeout=20,
+             message="the worker to register in the restored file")

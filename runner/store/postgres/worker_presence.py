@@ -80,18 +80,20 @@ class PostgresWorkers:
 
         def beat(conn: psycopg.Connection) -> Beat:
             # clock_timestamp(), not now(): the time of this statement, not of the BEGIN.
-            (server,) = conn.execute(
+            server, known = conn.execute(
                 "WITH beat AS (UPDATE runner_worker SET heartbeat_at = %s, "
                 "rss_bytes = coalesce(%s, rss_bytes), cpu_percent = coalesce(%s, cpu_percent), "
                 "running = %s, processed = coalesce(%s, processed), "
                 "status = coalesce(%s, status), clock_offset = coalesce(%s, clock_offset) "
-                "WHERE id = %s RETURNING 1) SELECT extract(epoch FROM clock_timestamp())::float8",
+                "WHERE id = %s RETURNING 1) SELECT extract(epoch FROM clock_timestamp())::float8, "
+                "EXISTS (SELECT 1 FROM beat)",
                 (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
                  processed, status, clock_offset, owner)).fetchone()
             if not job_ids:
-                return Beat(frozenset(), float(server))
+                return Beat(frozenset(), float(server), known)
             return Beat(transitions.extend_leases(conn, owner, job_ids,
-                                                  expires_at=at + lease_seconds), float(server))
+                                                  expires_at=at + lease_seconds), float(server),
+                        known)
 
         return db.write(beat)
 

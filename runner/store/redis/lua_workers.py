@@ -15,7 +15,8 @@ local owner, now, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local wkey = P..'worker:'..owner
 local n = tonumber(ARGV[5])
 local at = 6
-if redis.call('EXISTS', wkey) == 1 then
+local known = redis.call('EXISTS', wkey)
+if known == 1 then
   local fields = {}
   for i = 1, n do
     if ARGV[at + 1] ~= NULL then
@@ -28,8 +29,10 @@ if redis.call('EXISTS', wkey) == 1 then
 else
   at = at + 2 * n
 end
--- The reply: the server's clock (seconds, microseconds), then the jobs it holds.
+-- The reply: the server's clock (seconds, microseconds), whether the worker's hash was
+-- there (1/0), then the jobs it holds.
 local reply = redis.call('TIME')
+reply[3] = known
 for i = at, #ARGV do
   local id = ARGV[i]
   local v = redis.call('HMGET', P..'job:'..id, 'state', 'lease_owner', 'lease_expires_at')

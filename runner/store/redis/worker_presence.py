@@ -56,8 +56,9 @@ class RedisWorkers(RedisBase):
             flat += [name, arg(value)]
         reply = self.run("heartbeat", owner, arg(float(at)), arg(float(lease_seconds)),
                          len(fields), *flat, *job_ids)  # type: ignore[arg-type]
-        seconds, micros, *held = reply  # type: ignore[misc]
-        return Beat(frozenset(h.decode() for h in held), int(seconds) + int(micros) / 1e6)
+        seconds, micros, known, *held = reply  # type: ignore[misc]
+        return Beat(frozenset(h.decode() for h in held), int(seconds) + int(micros) / 1e6,
+                    bool(int(known)))
 
     def mark_stopped(self, owner: str, now: float | None = None) -> None:
         at = time.time() if now is None else now

@@ -59,19 +59,20 @@ def heartbeat(db: Database, owner: str, job_ids: list[str], *, lease_seconds: fl
     """
     at = time.time() if now is None else now
 
-    def beat(conn: sqlite3.Connection) -> frozenset[str]:
-        conn.execute(
+    def beat(conn: sqlite3.Connection) -> Beat:
+        known = conn.execute(
             "UPDATE runner_worker SET heartbeat_at=?, rss_bytes=coalesce(?, rss_bytes), "
             "cpu_percent=coalesce(?, cpu_percent), running=?, "
             "processed=coalesce(?, processed), status=coalesce(?, status), "
             "clock_offset=coalesce(?, clock_offset) WHERE id=?",
             (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
-             processed, status, clock_offset, owner))
+             processed, status, clock_offset, owner)).rowcount > 0
         if not job_ids:
-            return frozenset()
-        return transitions.extend_leases(conn, owner, job_ids, expires_at=at + lease_seconds)
+            return Beat(frozenset(), known=known)
+        return Beat(transitions.extend_leases(conn, owner, job_ids,
+                                              expires_at=at + lease_seconds), known=known)
 
-    return Beat(db.write(beat))
+    return db.write(beat)
 
 
 def mark_stopped(db: Database, owner: str, now: float | None = None) -> None:
