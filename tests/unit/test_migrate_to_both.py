@@ -192,3 +192,21 @@ def _held(store, event_id: str) -> bool:  # noqa: ANN001 - a store
     except EventNotFound:
         return False
     return True
+
+
+def test_a_second_copy_lists_every_kind_logs_included(huey, settings_file, target, capsys):
+    # Given a file with log lines, copied by the first copy
+    import logging
+
+    huey.jobs.store.write_logs([(time.time(), logging.INFO, "tests.jobs", f"line {n}", None,
+                                 None, "w:1:1") for n in range(3)])
+    url, _ = target
+    _migrate(settings_file, url)
+    first = capsys.readouterr().out
+    assert "  logs: " in first and "  logs: 0 read" not in first, first
+    # When it is copied again, Then the summary still has a logs line (nothing new)
+    _migrate(settings_file, url)
+    again = capsys.readouterr().out
+    assert "  logs: 0 read, 0 new, 0 already there" in again, again
+    kinds = [line.split(":")[0].strip() for line in first.splitlines()[1:-1]]
+    assert [line.split(":")[0].strip() for line in again.splitlines()[1:-1]] == kinds

@@ -98,6 +98,8 @@ def _copy_logs(export: FileExport, target: PgDatabase, report: TransferReport) -
     """Log records have no natural key: the id in the file of the last one copied, kept
     in the transaction that copies it, is where a later copy goes on."""
     rows = target.query("SELECT value FROM runner_meta WHERE key = 'copied_log'")
+    report.read.setdefault("logs", 0)  # listed when none is new since the last copy
+    report.written.setdefault("logs", 0)
     for batch in export.logs(int(rows[0][0]) if rows else 0):
         def write(conn: psycopg.Connection, batch: list[tuple] = batch) -> None:
             with conn.cursor() as cur:

@@ -154,6 +154,7 @@ def _copy_revocations(export: FileExport, store: RedisStore, report: TransferRep
 
 def _copy_logs(export: FileExport, store: RedisStore, report: TransferReport) -> None:
     mark = store.r.hget(store.k("copied"), "log")
+    _count(report, "logs", 0, 0)  # listed when none is new since the last copy
     for rows in export.logs(int(mark or 0)):
         flat: list[Arg] = [len(rows)]
         for r in rows:
