@@ -73,7 +73,7 @@ def _refused() -> Iterator[None]:
         sys.meta_path.remove(refused)
 
 
-def preload_shadowed_drivers(directory: str) -> None:
+def preload_shadowed_drivers(directory: str | None = None) -> None:
     """Import now each driver that a module or package of ``directory`` is named like.
 
     For a process that has put ``directory`` first on ``sys.path`` (``python -m runner``
@@ -81,8 +81,13 @@ def preload_shadowed_drivers(directory: str) -> None:
     started in a project): the backends import their driver later, and a project's
     ``redis.py`` would then be found in its place. The driver is imported with
     ``directory`` left off the path. A driver not installed is left to its backend to
-    report.
+    report. ``directory`` defaults to the working directory (none when it was deleted).
     """
+    if directory is None:
+        try:
+            directory = os.getcwd()
+        except OSError:  # a deleted working directory: nothing in it to stand in
+            return
     names = [name for name in DRIVERS if name not in sys.modules and (
         os.path.exists(os.path.join(directory, name + ".py"))
         or os.path.isdir(os.path.join(directory, name)))]

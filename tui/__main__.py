@@ -96,7 +96,7 @@ def _main(argv: list[str] | None) -> int:
 
     # `python -m tui` puts the working directory first on the import path: a project's
     # own redis.py there must not stand in for the driver the Redis backend imports.
-    preload_shadowed_drivers(os.getcwd())
+    preload_shadowed_drivers()
 
     try:
         app = make_app(db=args.db, settings=args.settings, read_only=args.read_only,

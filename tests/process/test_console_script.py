@@ -106,3 +106,16 @@ def test_python_m_in_a_project_with_a_module_named_redis_keeps_the_driver(tmp_pa
     # Then the backend has the real driver, and the project's module is still its own
     assert "no jobs database here" in result.stderr, result.stderr
     assert "project's own" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("module", ["runner", "tui"])
+def test_python_m_in_a_deleted_working_directory_still_answers(tmp_path, module):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "RUNNER_SETTINGS"}
+    script = (f"import os, runpy, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+              f"sys.argv = [{module!r}, '--help']; runpy.run_module({module!r}, "
+              "run_name='__main__', alter_sys=True)")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
