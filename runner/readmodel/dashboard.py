@@ -115,12 +115,16 @@ def summary(store: Store, now: float | None = None,
     """The numbers shown on every screen (see :meth:`Store.summary`). The jobs of a
     worker of this host (named by ``node``, else the host name) whose process is gone
     count as stalled at once, however fresh its last heartbeat."""
-    found = store.summary(now, rates, done_last_minute=done_last_minute,
-                          stale_after=stale_after)
-    if not found.running:
-        return found
-    held = _held_by_gone(store, found.at, stale_after, node)
-    return replace(found, running=found.running - held, stalled=found.stalled + held)
+    at = time.time() if now is None else now
+    return store.summary(at, rates, done_last_minute=done_last_minute,
+                         stale_after=stale_after, gone=gone_workers(store, at, stale_after, node))
+
+
+def gone_workers(store: Store, now: float, stale_after: float,
+                 node: str | None = None) -> tuple[str, ...]:
+    """The workers the store counts alive (a fresh heartbeat) that are of this host and
+    whose process is gone."""
+    return tuple(w for w in store.live_worker_ids(now, stale_after) if worker_gone(w, node))
 
 
 def live_worker_ids(store: Store, now: float, stale_after: float,
@@ -129,19 +133,6 @@ def live_worker_ids(store: Store, now: float, stale_after: float,
     those of this host whose process is gone."""
     return frozenset(w for w in store.live_worker_ids(now, stale_after)
                      if not worker_gone(w, node))
-
-
-def stalled_count(store: Store, now: float, stale_after: float, node: str | None = None) -> int:
-    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone, or
-    whose worker of this host is gone."""
-    return store.stalled_count(now, stale_after) + _held_by_gone(store, now, stale_after, node)
-
-
-def _held_by_gone(store: Store, now: float, stale_after: float, node: str | None) -> int:
-    """Running jobs of the workers the store still counts alive (a fresh heartbeat) whose
-    process on this host is gone."""
-    return sum(store.count_jobs(JobFilter(state=JobState.EXECUTING.value, worker=w))
-               for w in store.live_worker_ids(now, stale_after) if worker_gone(w, node))
 
 
 def throughput(store: Store, now: float | None = None, *,
@@ -212,5 +203,5 @@ __all__ = ["JOB_SORTS", "JOB_STATES", "JobPage", "LogLine", "PageKey",
            "RECENT_SAMPLE", "RunTimes", "RunningJob", "SORT_WINDOW", "Summary", "WorkerLoad",
            "count_jobs_capped", "finished_per_second", "has_table", "job_page",
            "live_worker_ids", "oldest_due_by_queue", "page_key_at", "percentile",
-           "recent_run_times", "stalled_count", "summary", "tail_logs", "throughput",
+           "recent_run_times", "summary", "tail_logs", "throughput",
            "worker_loads", "JobDetail", "job_detail", "resolve_job_id"]

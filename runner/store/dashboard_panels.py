@@ -5,6 +5,7 @@ Part of :class:`runner.store.backend.Store` (see that module for the whole seam)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from runner.store.rows import JobFilter
@@ -25,14 +26,16 @@ class DashboardStore(Protocol):
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
                 done_last_minute: int | None = None, stale_after: float = 15.0,
-                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
+                dead_limit: int = SUMMARY_DEAD_LIMIT, gone: Sequence[str] = ()) -> Summary:
         """Counts of the live states and dead jobs, rates and the latency.
 
         ``rates`` are the per-minute buckets of :meth:`throughput` when the caller
         has them; ``done_last_minute`` the completions of the last 60 s when the
         caller keeps them; a worker whose heartbeat is older than ``stale_after``
-        is not alive, and the jobs it holds count as stalled. Dead jobs are counted
-        up to ``dead_limit`` (they grow with history; ``dead_capped`` says more exist).
+        is not alive, and the jobs it holds count as stalled, as do those of ``gone``
+        (workers known dead whatever their heartbeat: this host's whose process is gone).
+        Dead jobs are counted up to ``dead_limit`` (they grow with history;
+        ``dead_capped`` says more exist).
         """
         ...
 
@@ -40,8 +43,9 @@ class DashboardStore(Protocol):
         """Workers registered as running whose heartbeat is younger than ``stale_after``."""
         ...
 
-    def stalled_count(self, now: float, stale_after: float) -> int:
-        """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+    def stalled_count(self, now: float, stale_after: float, gone: Sequence[str] = ()) -> int:
+        """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone,
+        or whose worker is one of ``gone``."""
         ...
 
     def throughput(self, now: float | None = None, *,

@@ -294,3 +294,17 @@ def test_a_heartbeat_says_when_the_workers_row_is_gone_and_registering_brings_it
     store.register(OWNER, concurrency=1, queues=(), now=T0 + 3602)
     assert store.heartbeat(OWNER, [], lease_seconds=30, now=T0 + 3603).known
     assert [w.id for w in store.list_workers()] == [OWNER]
+
+
+def test_the_jobs_of_a_worker_known_gone_are_stalled_however_fresh_its_heartbeat(store):
+    # Given a job run by a worker whose heartbeat is fresh
+    store.register(OWNER, concurrency=1, queues=(), now=T0)
+    store.enqueue([job()], now=T0)
+    store.claim(now=T0, owner=OWNER, lease_seconds=60, want=1)
+    store.heartbeat(OWNER, [], lease_seconds=60, now=T0 + 1)
+    assert store.stalled_count(T0 + 2, 15.0) == 0
+    assert store.summary(T0 + 2, stale_after=15.0).running == 1
+    # When its process is known gone (this host's), Then its job is stalled, not running
+    assert store.stalled_count(T0 + 2, 15.0, gone=[OWNER]) == 1
+    found = store.summary(T0 + 2, stale_after=15.0, gone=[OWNER])
+    assert (found.running, found.stalled) == (0, 1)

@@ -6,6 +6,7 @@ Mixed into :class:`runner.store.postgres.PostgresStore` for :mod:`runner.store.d
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.job_queries import list_workers, queue_oldest, where
@@ -40,13 +41,15 @@ from runner.store.views import (
 RUNNING_SQL = sql_is(WorkerState.RUNNING)
 
 
-def stalled_count(db: PgDatabase, now: float, stale_after: float) -> int:
-    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+def stalled_count(db: PgDatabase, now: float, stale_after: float,
+                  gone: Sequence[str] = ()) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone, or
+    whose worker is one of ``gone``."""
     return db.query(
         f"SELECT count(*) FROM runner_job WHERE state = {EXECUTING_SQL} "
         "AND (lease_expires_at < %s OR lease_owner IS NULL OR lease_owner NOT IN "
-        f"(SELECT id FROM runner_worker WHERE state = {RUNNING_SQL} AND heartbeat_at >= %s))",
-        (now, now - stale_after))[0][0]
+        f"(SELECT id FROM runner_worker WHERE state = {RUNNING_SQL} AND heartbeat_at >= %s) "
+        "OR lease_owner = ANY(%s))", (now, now - stale_after, list(gone)))[0][0]
 
 
 def throughput(db: PgDatabase, now: float | None = None, *,
@@ -100,7 +103,7 @@ class PostgresDashboard:
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
                 done_last_minute: int | None = None, stale_after: float = 15.0,
-                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
+                dead_limit: int = SUMMARY_DEAD_LIMIT, gone: Sequence[str] = ()) -> Summary:
         """Counts of the live states and dead jobs, rates and the latency."""
         db = self.db
         at = time.time() if now is None else now
@@ -112,7 +115,8 @@ class PostgresDashboard:
         # Dead jobs are history: counted only up to the limit, at every refresh.
         (dead,) = db.query(f"SELECT count(*) FROM (SELECT 1 FROM runner_job WHERE state = "
                            f"{DEAD_SQL} LIMIT %s) capped", (dead_limit + 1,))[0]
-        stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
+        stalled = (stalled_count(db, at, stale_after, gone) if counts[JobState.EXECUTING]
+                   else 0)
         oldest = min((o for _, o in queue_oldest(db, at) if o is not None), default=None)
         completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
         done, errors = sum(completed), sum(failed)
@@ -135,8 +139,8 @@ class PostgresDashboard:
             f"SELECT id FROM runner_worker WHERE state = {RUNNING_SQL} AND heartbeat_at >= %s",
             (now - stale_after,)))
 
-    def stalled_count(self, now: float, stale_after: float) -> int:
-        return stalled_count(self.db, now, stale_after)
+    def stalled_count(self, now: float, stale_after: float, gone: Sequence[str] = ()) -> int:
+        return stalled_count(self.db, now, stale_after, gone)
 
     def throughput(self, now: float | None = None, *,
                    minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:

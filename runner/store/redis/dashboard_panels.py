@@ -9,6 +9,7 @@ from the key on. The ranked sorts (duration, attempts) rank the newest
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from runner.store.redis.codec import decoded, number, text
 from runner.store.redis.job_index import JobIndex, Partial
@@ -42,11 +43,11 @@ class RedisDashboard(JobIndex):
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
                 done_last_minute: int | None = None, stale_after: float = 15.0,
-                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
+                dead_limit: int = SUMMARY_DEAD_LIMIT, gone: Sequence[str] = ()) -> Summary:
         at = time.time() if now is None else now
         counts = self.counts_by_state()
         executing = counts[JobState.EXECUTING.value]
-        stalled = self.stalled_count(at, stale_after) if executing else 0
+        stalled = self.stalled_count(at, stale_after, gone) if executing else 0
         oldest = min((o for _, o in self.queue_oldest(at) if o is not None), default=None)
         completed, failed = rates if rates is not None else self.throughput(at, minutes=60)
         done, errors = sum(completed), sum(failed)
@@ -69,8 +70,8 @@ class RedisDashboard(JobIndex):
         return frozenset(o for o, s in zip(owners, states, strict=True)
                          if s == WorkerState.RUNNING.value)
 
-    def stalled_count(self, now: float, stale_after: float) -> int:
-        live = self.live_worker_ids(now, stale_after)
+    def stalled_count(self, now: float, stale_after: float, gone: Sequence[str] = ()) -> int:
+        live = self.live_worker_ids(now, stale_after).difference(gone)
         ids = decoded(self.r.zrange(self.k("state", JobState.EXECUTING.value), 0, -1))
         return sum(1 for owner, expires in self._fields(ids, "lease_owner", "lease_expires_at")
                    if owner is None or text(owner) not in live or (number(expires) or 0) < now)

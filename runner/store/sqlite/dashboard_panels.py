@@ -7,6 +7,8 @@ The SQLite side of :mod:`runner.store.dashboard_panels`, a mixin of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from runner.store.rows import JobFilter
 from runner.store.sqlite import dashboard_reads as _panels
 from runner.store.sqlite.db import Database
@@ -29,15 +31,15 @@ class SqliteDashboard:
     def summary(self, now: float | None = None,
                 rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
                 done_last_minute: int | None = None, stale_after: float = 15.0,
-                dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
+                dead_limit: int = SUMMARY_DEAD_LIMIT, gone: Sequence[str] = ()) -> Summary:
         return _panels.summary(self.db, now, rates, done_last_minute=done_last_minute,
-                               stale_after=stale_after, dead_limit=dead_limit)
+                               stale_after=stale_after, dead_limit=dead_limit, gone=gone)
 
     def live_worker_ids(self, now: float, stale_after: float) -> frozenset[str]:
         return _panels.live_worker_ids(self.db, now, stale_after)
 
-    def stalled_count(self, now: float, stale_after: float) -> int:
-        return _panels.stalled_count(self.db, now, stale_after)
+    def stalled_count(self, now: float, stale_after: float, gone: Sequence[str] = ()) -> int:
+        return _panels.stalled_count(self.db, now, stale_after, gone)
 
     def throughput(self, now: float | None = None, *,
                    minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -10,6 +10,7 @@ logs) read as empty instead of failing: the dashboard works on any version.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from runner.store.rows import JobRow
 from runner.store.sqlite.db import Database
@@ -52,7 +53,7 @@ RUNNING_SQL = sql_is(WorkerState.RUNNING)
 def summary(db: Database, now: float | None = None,
             rates: tuple[tuple[int, ...], tuple[int, ...]] | None = None, *,
             done_last_minute: int | None = None, stale_after: float = 15.0,
-            dead_limit: int = SUMMARY_DEAD_LIMIT) -> Summary:
+            dead_limit: int = SUMMARY_DEAD_LIMIT, gone: Sequence[str] = ()) -> Summary:
     """Counts of the live states and dead jobs, rates and the latency.
 
     Args:
@@ -62,6 +63,8 @@ def summary(db: Database, now: float | None = None,
             keeps them (else they are counted).
         stale_after: a worker whose heartbeat is older than this is not alive;
             the jobs it holds count as stalled, not running.
+        gone: workers known dead whatever their heartbeat (this host's whose process is
+            gone): their jobs are stalled too.
         dead_limit: dead jobs are counted up to this many (they grow with history).
     """
     at = time.time() if now is None else now
@@ -74,7 +77,7 @@ def summary(db: Database, now: float | None = None,
                                                             dead_limit + 1))[0][0]
     counts[JobState.AVAILABLE] = max(0, waiting_total(db) - counts[JobState.SCHEDULED]
                                      - counts[JobState.RETRYING])
-    stalled = stalled_count(db, at, stale_after) if counts[JobState.EXECUTING] else 0
+    stalled = stalled_count(db, at, stale_after, gone) if counts[JobState.EXECUTING] else 0
     # A queue whose waiting jobs are all due later has no oldest due job (None).
     oldest = min((o for _, o in oldest_due_by_queue(db, at) if o is not None), default=None)
     completed, failed = rates if rates is not None else throughput(db, at, minutes=60)
@@ -100,13 +103,17 @@ def live_worker_ids(db: Database, now: float, stale_after: float) -> frozenset[s
         (now - stale_after,)))
 
 
-def stalled_count(db: Database, now: float, stale_after: float) -> int:
-    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone."""
+def stalled_count(db: Database, now: float, stale_after: float,
+                  gone: Sequence[str] = ()) -> int:
+    """Executing jobs whose lease ran out or whose worker's heartbeat is stale or gone, or
+    whose worker is one of ``gone``."""
+    dead = f" OR lease_owner IN ({','.join('?' * len(gone))})" if gone else ""
     return db.query(
         f"SELECT count(*) FROM runner_job WHERE state = {EXECUTING_SQL} "
         "AND (lease_expires_at < ? "
         "OR lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runner_worker "
-        f"WHERE state = {RUNNING_SQL} AND heartbeat_at >= ?))", (now, now - stale_after))[0][0]
+        f"WHERE state = {RUNNING_SQL} AND heartbeat_at >= ?){dead})",
+        (now, now - stale_after, *gone))[0][0]
 
 
 def throughput(db: Database, now: float | None = None, *,
