@@ -95,11 +95,7 @@ class HueyConsumer:
             return super().execute(task, timestamp)
         cancelled_by = jobs.take_cancel(claimed.id)
         if cancelled_by is not None:  # cancelled while it waited in this process
-            try:
-                jobs.finish(claimed.id, claimed.attempt, JobState.CANCELLED,
-                            f"cancelled by {cancelled_by} before it started", unstarted=True)
-            finally:
-                jobs.release_inflight(claimed.id)
+            jobs.cancel_unstarted(claimed, cancelled_by)
             return None
         attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread(),
                           pipeline=frozenset(pipeline_ids(task)))

@@ -444,12 +444,16 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 self._buffer.remove(held)
         if held is None:
             self._cancels[job_id] = by
-            return
+        else:
+            self.cancel_unstarted(held, by)
+
+    def cancel_unstarted(self, claimed: Claimed, by: str) -> None:
+        """Settle a job claimed here whose cancel came before it started: the claim undone."""
         try:
-            self.finish(held.id, held.attempt, JobState.CANCELLED,
+            self.finish(claimed.id, claimed.attempt, JobState.CANCELLED,
                         f"cancelled by {by} before it started", unstarted=True)
         finally:
-            self.release_inflight(held.id)
+            self.release_inflight(claimed.id)
 
     def take_cancel(self, job_id: str) -> str | None:
         """Who cancelled a job about to start, or None (and forget it)."""
