@@ -156,19 +156,22 @@ class PgDatabase:
         with self._open_lock:
             if self._opened:
                 return
-            # A server that answers "no such database" (or role, or a wrong password) will
-            # answer it again: said at once, where an outage is waited out below.
-            refusal = _permanent_refusal(self._why_not(2))  # a hung server: 2 s more
-            if refusal is not None:
-                raise DatabaseUnavailable(
-                    f"{self.display}: PostgreSQL refused the connection: {refusal}; is the URL "
-                    "right ([runner] database / RUNNER_DATABASE)?")
+            timeout = self._pool.timeout
+            first = min(_FIRST_WAIT, timeout)
             try:
-                self._pool.open(wait=True, timeout=self._pool.timeout)
+                self._pool.open(wait=True, timeout=first)
             except psycopg_pool.PoolTimeout:
-                self._pool.close()
-                self._pool = self._new_pool()  # a closed pool cannot open again: the next try
-                raise self._unreachable(self._pool.timeout, self._why_not()) from None
+                # Not ready at once. A server that answers "no such database" (or role, or
+                # a wrong password) will answer it again: said now; an outage is waited out.
+                self._pool = self._new_pool()  # a closed pool cannot open again
+                refusal = _permanent_refusal(self._why_not())
+                if refusal is not None:
+                    raise self._refused(refusal) from None
+                try:
+                    self._pool.open(wait=True, timeout=max(0.0, timeout - first))
+                except psycopg_pool.PoolTimeout:
+                    self._pool = self._new_pool()  # the next try
+                    raise self._unreachable(timeout, self._why_not()) from None
             with self._pool.connection() as conn:
                 self.database, self.schema = conn.execute(
                     "SELECT current_database(), current_schema()").fetchone()
@@ -185,9 +188,7 @@ class PgDatabase:
         why = self._why_not(max(1, math.ceil(seconds)))
         refusal = _permanent_refusal(why)
         if refusal is not None:
-            raise DatabaseUnavailable(
-                f"{self.display}: PostgreSQL refused the connection: {refusal}; is the URL "
-                "right ([runner] database / RUNNER_DATABASE)?")
+            raise self._refused(refusal)
         if why is not None:
             raise self._unreachable(seconds, why)
 
@@ -201,6 +202,11 @@ class PgDatabase:
             lines = str(exc).strip().splitlines()
             return f" ({lines[0].replace(self.url, self.display)})" if lines else ""
         return None
+
+    def _refused(self, refusal: str) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"{self.display}: PostgreSQL refused the connection: {refusal}; is the URL right "
+            "([runner] database / RUNNER_DATABASE)?")
 
     def _unreachable(self, seconds: float, why: str | None) -> DatabaseUnavailable:
         return DatabaseUnavailable(
@@ -297,6 +303,10 @@ class PgDatabase:
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
 
+
+#: Seconds the pool is given to connect before a refusal that will not change is looked
+#: for (a healthy server connects within them: no connection more at every start).
+_FIRST_WAIT = 1.0
 
 #: What a server answers that a retry will not change: it is up and reached, and the URL
 #: (or the role's rights) is wrong. psycopg gives a refused connection no SQLSTATE, so the
