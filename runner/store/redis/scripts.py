@@ -255,7 +255,7 @@ end
 redis.call('HSET', P..'job:'..id, 'finished_at', finished)
 if reason then redis.call('HSET', P..'job:'..id, 'reason', reason)
 else redis.call('HDEL', P..'job:'..id, 'reason') end
-restate(h, 'cancelled', now)
+restate(h, 'cancelled', finished)  -- indexed by the time the row says (retention reads it)
 local results, at = {}, 8
 for i = 1, tonumber(ARGV[7]) do results[i] = {ARGV[at], ARGV[at + 1]}; at = at + 2 end
 follow_ups(id, results, {}, now)
