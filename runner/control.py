@@ -276,9 +276,9 @@ def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
     waiting = tuple(s for s in plan.states if s is not JobState.EXECUTING)
     total = store.run_bulk(plan.verb, plan.filters, waiting, up_to_rowid=plan.up_to_rowid,
                            now=at, chunk=chunk) if waiting else 0
-    asked = 0
+    asked, asker = 0, by or actor()
     for job_id in plan.running:
-        state = store.request_cancel(job_id, by=by or actor(), now=at)
+        state = store.request_cancel(job_id, by=asker, now=at)
         if state is JobState.EXECUTING:
             asked += 1
         elif state in CANCELLABLE:  # handed back meanwhile: cancelled as it waited

@@ -58,7 +58,7 @@ class RateHistory:
         for counts in (self.completed, self.failed):
             for second in [s for s in counts if s < start]:
                 del counts[second]
-        hour = end - 3600
+        hour = _hour_start(now)
         return (self._bucket(self.completed, hour, 60, 60),
                 self._bucket(self.failed, hour, 60, 60))
 
@@ -83,8 +83,7 @@ class RateHistory:
 
     def hour_loaded(self, now: float) -> bool:
         """Whether the whole last hour has been read (what the error rate is over)."""
-        return self.loaded_from is not None and self.loaded_from <= (
-            (int(now) // 60 + 1) * 60 - 3600)
+        return self.loaded_from is not None and self.loaded_from <= _hour_start(now)
 
     def loaded_since(self) -> int | None:
         """The oldest second whose history has been read (None before the first read)."""
@@ -98,3 +97,9 @@ class RateHistory:
             if 0 <= index < count:
                 buckets[index] += n
         return tuple(buckets)
+
+
+def _hour_start(now: float) -> int:
+    """The first second of the last hour, by minutes aligned to the clock (the current,
+    partial minute last)."""
+    return (int(now) // 60 + 1) * 60 - 3600
