@@ -18,6 +18,11 @@ returning None (nothing is written over it), and huey would raise it. A
 completed job's answer is never an error: read, kept (``preserve=True``) or
 taken, blocking or not, such a leftover error reads as None.
 
+A job that died or was cancelled with nothing stored (cancelled before it ran,
+its task unknown to the worker) answers with its reason, as the error a failed
+attempt stores would: ``TaskException`` with ``JobCancelled(...)`` or the
+error the row names, blocking or not, rather than None or a wait without end.
+
 While a blocking ``get()`` waits, each look reads the job's state alone (one
 read, not a result and a state): the result is written with the state that
 ends the job, so it is read once that state is there.
@@ -33,6 +38,8 @@ from huey.constants import EmptyData
 from huey.exceptions import ResultTimeout
 from huey.utils import Error
 
+from runner.errors import JobCancelled
+from runner.store.rows import JobRow
 from runner.store.states import FINAL, JobState
 
 #: The first pause between looks for a result; it grows by ``backoff`` up to ``max_delay``
@@ -61,7 +68,6 @@ class RunnerResult(Result):
         # over and nothing newer is stored.
         earlier = self._result if isinstance(self._result, Error) else None
         self._result = EmptyData
-        read_in: JobState | None | object = _NOTHING  # the final state the result was read in
         while True:
             if jobs is None:
                 value = self._get(preserve)
@@ -79,16 +85,17 @@ class RunnerResult(Result):
                         else value
                     return self._result
                 # Without a job (a pipeline's later step, a pruned job) huey's result, if
-                # any, answers; a job dead or cancelled is read once in each such state.
-                if state is None or (state in FINAL and state != read_in):
-                    if state is not None:
-                        read_in = state
+                # any, answers; a job dead or cancelled answers with what it stored, else
+                # with its reason.
+                if state is None or state in FINAL:
                     value = self._get(preserve)
                     if value is not EmptyData:
                         return value
                     if earlier is not None:
                         return self._keep(earlier)
-                elif state not in FINAL:
+                    if state is not None:
+                        return self._keep(self._ended(jobs))
+                else:
                     earlier = None  # the job runs again: its next outcome is the answer
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -111,10 +118,30 @@ class RunnerResult(Result):
         return value
 
     def _outcome(self, value: Any) -> Any:
-        """``value``, unless it is an error left by an attempt before the one that completed."""
-        if isinstance(value, Error):
+        """``value``, unless it is an error left by an attempt before the one that completed,
+        or nothing stored by a job that died or was cancelled (its reason then)."""
+        if isinstance(value, Error) or value is None:
             jobs = getattr(self.huey, "jobs", None)
-            if jobs is not None and jobs.job_state(self.id) is JobState.COMPLETED:
+            state = jobs.job_state(self.id) if jobs is not None else None
+            if state is JobState.COMPLETED and value is not None:
                 self._result = None
                 return None
+            if value is None and state in (JobState.DEAD, JobState.CANCELLED):
+                return self._keep(self._ended(jobs))
         return value
+
+    def _ended(self, jobs: Any) -> Error:
+        return ended_error(jobs.store.get_job(self.id))
+
+
+def ended_error(row: JobRow) -> Error:
+    """The answer of a job that died or was cancelled without storing one: its reason, in
+    the form of the error a failed attempt stores (what ``TaskException`` shows)."""
+    if row.state == JobState.CANCELLED:
+        error = repr(JobCancelled(row.reason or "cancelled"))
+    elif row.error_type:
+        error = f"{row.error_type}({row.error_message or ''!r})"
+    else:
+        error = row.reason or "dead"
+    return Error({"error": error, "retries": 0, "traceback": row.last_error or "",
+                  "task_id": row.id})

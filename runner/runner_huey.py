@@ -40,7 +40,7 @@ from runner.attempt import (
 from runner.bulk import MapResults, map_jobs
 from runner.config import Settings, load_settings
 from runner.envfile import service_environment
-from runner.errors import SerializationError
+from runner.errors import JobCancelled, SerializationError
 from runner.eta import to_eta, to_timestamp
 from runner.huey_api import HueyApi
 from runner.huey_consumer import HueyConsumer
@@ -309,8 +309,14 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         if (exception is None and attempt is not None and jobs is not None
                 and attempt.claimed.id == getattr(task, "id", None)
                 and attempt.interrupt.requested):
-            # Cooperative code saw the cancel and returned: the job ends cancelled.
+            # Cooperative code saw the cancel and returned: the job ends cancelled, and its
+            # caller is answered so (as when it raises JobCancelled), not with the value.
             attempt.outcome, attempt.reason = JobState.CANCELLED, attempt.interrupt.message()
+            answer = self.serializer.serialize(Error({
+                "error": repr(JobCancelled(attempt.reason)), "retries": 0, "traceback": "",
+                "task_id": task.id}))
+            attempt.results[:] = [*(r for r in attempt.results if r[0] != task.id),
+                                  (task.id, answer)]
         elif (exception is None and attempt is not None and jobs is not None
                 and attempt.claimed.id == getattr(task, "id", None) and not attempt.abandoned):
             # Success: the completion, the result and the next pipeline step go in one

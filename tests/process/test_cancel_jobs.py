@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from huey.exceptions import TaskException
 
 from runner.store.sqlite import queries
 from runner.store.states import JobState
@@ -41,6 +42,9 @@ def test_a_running_job_is_stopped_by_its_worker_and_ends_cancelled(
     assert "end x" not in records
     if trace:
         assert f"{trace} x" in records
+    # Its caller is told so, even when the task saw the cancel and returned a value.
+    with pytest.raises(TaskException, match=r"JobCancelled.*\(cli\) while running"):
+        result.get(blocking=True, timeout=10)
     # The worker goes on with other jobs, on the same thread pool.
     assert jobs.add(2, 3).get(blocking=True, timeout=30) == 5
     assert worker.terminate() == 0

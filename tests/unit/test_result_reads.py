@@ -58,3 +58,44 @@ def test_a_blocking_get_of_a_job_that_returns_none_ends_with_one_read_per_look(h
     _run_after_looks(monkeypatch, looks, drain)
     assert result.get(blocking=True, timeout=10) is None
     assert len(reads) <= LOOKS + 2, reads
+
+
+# -- jobs that end with nothing stored ----------------------------------------------------
+
+
+def test_a_blocking_get_of_a_job_cancelled_while_waiting_raises_at_once(huey):
+    from huey.exceptions import TaskException
+
+    from runner.control import cancel_job
+
+    # Given a job cancelled before any worker ran it (so no error was ever stored)
+    later = jobs.add.schedule((1, 2), delay=3600)
+    cancel_job(huey.jobs.store, later.id, by="ops@host (api)")
+    # Then a blocking get answers with the cancel instead of waiting out its timeout
+    with pytest.raises(TaskException, match=r"JobCancelled.*cancelled by ops@host"):
+        later.get(blocking=True, timeout=5)
+    # and so does a look that does not wait, instead of None as for a job not done yet
+    with pytest.raises(TaskException, match="JobCancelled"):
+        later.get()
+
+
+def test_a_blocking_get_of_a_job_dead_without_a_stored_error_raises_its_reason(huey):
+    from huey.exceptions import TaskException
+
+    from runner import task
+    from runner.store.states import JobState
+
+    @task(retry_limit=0)
+    def forgotten():
+        return 1
+
+    # Given a job whose task this worker does not know: it dies with no error stored
+    result = forgotten()
+    huey._registry.unregister(forgotten.task_class)
+    drain()
+    assert huey.jobs.job_state(result.id) is JobState.DEAD
+    # Then its reason is the answer, blocking or not
+    with pytest.raises(TaskException, match="forgotten"):
+        result.get(blocking=True, timeout=5)
+    with pytest.raises(TaskException, match="forgotten"):
+        result.get()
