@@ -115,7 +115,7 @@ class HueyApi:
             unique = unique_spec(task_name, unique=bool(options.get("unique")),
                                  unique_key=options.get("unique_key"),
                                  unique_for=options.get("unique_for"),
-                                 unique_states=options.get("unique_states"))
+                                 unique_states=options.get("unique_states"), func=func)
             wrapper = RunnerTaskWrapper(
                 self, func, name=name, options=dict(collected),  # type: ignore[arg-type]
                 retry_on=exception_classes(task_name, "retry_on", options.get("retry_on", ())),

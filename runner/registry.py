@@ -173,7 +173,7 @@ def task(func: Callable[..., Any] | None = None, /, *, name: str | None = None,
         check_on_failure(task_name, on_failure)
         flow = task_flow(task_name, concurrency, concurrency_key, rate_limit)
         spec = unique_spec(task_name, unique=unique, unique_key=unique_key,
-                           unique_for=unique_for, unique_states=unique_states)
+                           unique_for=unique_for, unique_states=unique_states, func=fn)
         wrapper = RunnerTaskWrapper(
             huey, fn, name=name, options=dict(options),
             retry_on=exception_classes(task_name, "retry_on", retry_on),

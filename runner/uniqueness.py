@@ -1,7 +1,8 @@
 """Unique jobs: which key a task's call has, for how long and in which states it counts.
 
-``@task(unique=True)`` keys a call by the task's name and its arguments;
-``unique_key=`` gives the key instead (a string, or a function of the call's
+``@task(unique=True)`` keys a call by the task's name and its arguments,
+bound to the function's parameters with their defaults: ``f(11)``,
+``f(user=11)`` and ``f(11, full=False)`` are one call; ``unique_key=`` gives the key instead (a string, or a function of the call's
 arguments returning one). While a job of that key is in one of
 ``unique_states`` (default waiting, scheduled, running) and, with
 ``unique_for``, younger than that many seconds, calling the task again writes
@@ -13,9 +14,10 @@ both write one.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import ConfigError
@@ -40,6 +42,8 @@ class UniqueSpec:
     unique_for: float | None
     states: tuple[str, ...]
     """Job state values."""
+    signature: inspect.Signature | None = field(default=None, compare=False)
+    """The task function's, to key a call by its bound arguments (None: as given)."""
 
     def key_for(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
         """The unique key of one call."""
@@ -47,14 +51,25 @@ class UniqueSpec:
             return self.key
         if self.key is not None:
             return str(self.key(*args, **kwargs))
+        if self.signature is not None:
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError:
+                pass  # a call the function cannot take: keyed as given, it fails when run
+            else:
+                bound.apply_defaults()
+                args, kwargs = bound.args, bound.kwargs
         text = json.dumps([list(args), kwargs], sort_keys=True, default=repr)
         return f"{task_name}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
 def unique_spec(name: str, *, unique: bool, unique_key: str | Callable[..., Any] | None,
                 unique_for: float | None,
-                unique_states: Sequence[str] | None) -> UniqueSpec | None:
+                unique_states: Sequence[str] | None,
+                func: Callable[..., Any] | None = None) -> UniqueSpec | None:
     """A task's uniqueness from its decorator options, or None; refuses what cannot work.
+
+    ``func``, the task function, keys calls by their bound arguments.
 
     Raises:
         ConfigError: naming the task and the option.
@@ -87,4 +102,13 @@ def unique_spec(name: str, *, unique: bool, unique_key: str | Callable[..., Any]
     if not states:
         raise ConfigError(f"task '{name}': unique_states must name at least one state")
     return UniqueSpec(unique_key, None if unique_for is None else float(unique_for),
-                      tuple(dict.fromkeys(states)))
+                      tuple(dict.fromkeys(states)), _signature(func))
+
+
+def _signature(func: Callable[..., Any] | None) -> inspect.Signature | None:
+    if func is None:
+        return None
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):  # a builtin or a callable without one: keyed as given
+        return None

@@ -36,6 +36,19 @@ def test_every_caller_of_a_unique_job_gets_its_result(huey):
     assert huey.result(first.id) == 9  # kept until retention deletes it with the job
 
 
+def test_one_call_written_positionally_by_keyword_or_with_its_defaults_is_one_job(huey):
+    @task(retry_limit=0, unique=True)
+    def notify(user, full=False):
+        return user
+
+    first = notify(11)
+    assert notify(user=11).id == first.id
+    assert notify(11, False).id == first.id
+    assert notify(11, full=False).id == first.id
+    assert notify(11, full=True).id != first.id
+    assert list(notify.map([(11,)]))[0].id == first.id
+
+
 def test_a_key_function_of_the_arguments_names_the_duplicates(huey):
     a = jobs.per_user("alice", 1)
     b = jobs.per_user("alice", 2)
