@@ -248,6 +248,9 @@ class RunnerTaskWrapper(TaskWrapper):
         self.flow = flow
         #: How calls are made unique (``@task(unique=...)``), or None.
         self.unique: UniqueSpec | None = None
+        #: The call options huey takes out of a call's keywords that the function names as
+        #: its own parameters: a call passes those to the function.
+        self.own_options = _named_parameters(func) & CALL_OPTIONS
         super().__init__(huey, func, context=context, name=name)
         # After huey's own registration, which refuses a duplicate name.
         cast(_Configured, huey).task_registry.register(self.full_name, self)
@@ -256,6 +259,17 @@ class RunnerTaskWrapper(TaskWrapper):
     def full_name(self) -> str:
         """``module.name``: unique per runner (the name huey serializes jobs under)."""
         return f"{self.task_class.__module__}.{self.task_class.__name__}"
+
+    def s(self, *args: Any, **kwargs: Any) -> RunnerTask:
+        """The job of one call; a keyword huey would take as an option (``timeout``,
+        ``priority``, ``delay``...) goes to the function when it names that parameter."""
+        own = self.own_options.intersection(kwargs) if self.own_options else ()
+        if not own:
+            return cast(RunnerTask, super().s(*args, **kwargs))
+        mine = {name: kwargs.pop(name) for name in own}
+        job = cast(RunnerTask, super().s(*args, **kwargs))
+        job.kwargs.update(mine)
+        return job
 
     def unregister(self) -> bool:
         cast(_Configured, self.huey).task_registry.unregister(self.full_name)
@@ -412,3 +426,18 @@ def check_on_failure(name: str, on_failure: Any) -> None:
     if on_failure is not None and not callable(on_failure):
         raise ConfigError(f"task '{name}': on_failure must be a function or a task, "
                           f"got {on_failure!r}")
+
+
+#: The keywords huey's ``TaskWrapper.s()`` takes out of a call as the job's options.
+CALL_OPTIONS = frozenset({"eta", "delay", "id", "retries", "retry_delay", "retry_backoff",
+                          "priority", "expires", "timeout"})
+
+
+def _named_parameters(func: Callable[..., Any]) -> frozenset[str]:
+    """The parameters a call can pass ``func`` by name (not a ``**kwargs`` catch-all)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))

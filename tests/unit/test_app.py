@@ -239,3 +239,29 @@ def test_call_local_runs_inline(huey):
     assert jobs.add.call_local(3, 4) == 7
     assert jobs.async_add.call_local(3, 4) == 7
     assert queries.count_jobs(huey.jobs.db) == 0
+
+
+def test_a_parameter_of_the_task_named_like_a_call_option_reaches_the_task(huey):
+    from runner import task
+
+    @task(retry_limit=0)
+    def fetch(url, timeout=10, priority="normal"):
+        return f"{url} {timeout} {priority}"
+
+    # Given a task that takes its own timeout and priority, called with them
+    result = fetch("http://x", timeout=30, priority="high")
+    row = job(huey, result.id)
+    # Then they are its arguments, not the job's timeout and priority
+    assert row.priority == 0
+    drain()
+    assert result.get() == "http://x 30 high"
+    # while schedule() still sets the job's own options
+    later = fetch.schedule(("http://y",), {"timeout": 5}, delay=0, priority=3)
+    assert job(huey, later.id).priority == 3
+    drain()
+    assert later.get() == "http://y 5 normal"
+
+
+def test_a_call_option_the_task_does_not_take_stays_an_option(huey):
+    result = jobs.add.s(1, 2, priority=4)
+    assert result.priority == 4 and result.kwargs == {}
