@@ -2,8 +2,9 @@
 
 ``@task(unique=True)`` keys a call by the task's name and its arguments,
 bound to the function's parameters with their defaults: ``f(11)``,
-``f(user=11)`` and ``f(11, full=False)`` are one call; ``unique_key=`` gives the key instead (a string, or a function of the call's
-arguments returning one). While a job of that key is in one of
+``f(user=11)`` and ``f(11, full=False)`` are one call; ``unique_key=``
+gives the key instead (a string, or a function of the call's arguments
+returning one). While a job of that key is in one of
 ``unique_states`` (default waiting, scheduled, running) and, with
 ``unique_for``, younger than that many seconds, calling the task again writes
 nothing and returns the existing job's ``Result``. The store checks the key
