@@ -19,9 +19,11 @@ completed job's answer is never an error: read, kept (``preserve=True``) or
 taken, blocking or not, such a leftover error reads as None.
 
 A job that died or was cancelled with nothing stored (cancelled before it ran,
-its task unknown to the worker) answers with its reason, as the error a failed
-attempt stores would: ``TaskException`` with ``JobCancelled(...)`` or the
-error the row names, blocking or not, rather than None or a wait without end.
+its task unknown to the worker) ends a blocking wait with its reason, as the
+error a failed attempt stores would: ``TaskException`` with
+``JobCancelled(...)`` or the error the row names, rather than a wait without
+end. A look that does not wait answers with what is stored, as in huey (None
+for a revoked job).
 
 While a blocking ``get()`` waits, each look reads the job's state alone (one
 read, not a result and a state): the result is written with the state that
@@ -118,16 +120,12 @@ class RunnerResult(Result):
         return value
 
     def _outcome(self, value: Any) -> Any:
-        """``value``, unless it is an error left by an attempt before the one that completed,
-        or nothing stored by a job that died or was cancelled (its reason then)."""
-        if isinstance(value, Error) or value is None:
+        """``value``, unless it is an error left by an attempt before the one that completed."""
+        if isinstance(value, Error):
             jobs = getattr(self.huey, "jobs", None)
-            state = jobs.job_state(self.id) if jobs is not None else None
-            if state is JobState.COMPLETED and value is not None:
+            if jobs is not None and jobs.job_state(self.id) is JobState.COMPLETED:
                 self._result = None
                 return None
-            if value is None and state in (JobState.DEAD, JobState.CANCELLED):
-                return self._keep(self._ended(jobs))
         return value
 
     def _ended(self, jobs: Any) -> Error:
