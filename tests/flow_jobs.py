@@ -14,11 +14,14 @@ from tests.jobs import record
 
 
 @task(retry_limit=0, concurrency=1)
-def exclusive(label, seconds):
+def exclusive(label, seconds, answer=None):
     """At most one at a time anywhere: records its start and end (pid, wall clock)."""
     record(f"start {label} {os.getpid()} {time.time():.6f}")
     time.sleep(seconds)
     record(f"end {label} {os.getpid()} {time.time():.6f}")
+    if answer == "fail":
+        raise ValueError("fails as asked")
+    return answer
 
 
 @task(retry_limit=0, rate_limit="20/s")

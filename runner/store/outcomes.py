@@ -86,9 +86,8 @@ class OutcomeWriter:
             self._acks.append(ack)
             if started is not None:  # the claim size follows how long attempts take
                 self._mean_attempt += 0.1 * (finished - started - self._mean_attempt)
-        if results or jobs:
-            self.try_flush_acks()
-        elif self.holds_limit(job_id) and self.try_flush_acks():
+        limited = self.holds_limit(job_id)
+        if (results or jobs or limited) and self.try_flush_acks() and limited:
             # Its slot under a concurrency limit is free only once the row says so:
             # write it now and let every worker look, rather than at the next claim.
             self.wake()
@@ -143,6 +142,7 @@ class OutcomeWriter:
         if failure.started_at is not None:
             failure = dataclasses.replace(failure, started_at=clock.to_server(failure.started_at))
         jobs = clock.jobs(jobs)
+        limited = self.holds_limit(job_id)
         with self._ack_lock:
             acks, self._acks = self._acks, []
 
@@ -160,7 +160,7 @@ class OutcomeWriter:
                 self._acks[:0] = acks
             raise
         self._settled([job_id, *(a.job_id for a in acks)])
-        if retrying:
+        if retrying or limited:  # a job to run again, or a slot of a limit freed
             self.wake()
 
     def finish(self, job_id: str, attempt: int | None, state: str, reason: str | None,
@@ -175,6 +175,7 @@ class OutcomeWriter:
         attempt that never began (claimed ahead, cancelled in the buffer) undoes the claim.
         """
         now = self.clock.now()
+        limited = self.holds_limit(job_id)
         done: HandBack | None = None
         if JobState(state) is JobState.AVAILABLE:
             done = self.store.hand_back(job_id, attempt, now=now, reason=reason,
@@ -183,7 +184,7 @@ class OutcomeWriter:
             self.store.cancel_attempt(job_id, attempt, now=now, reason=reason,
                                       results=results, unstarted=unstarted)
         self._settled([job_id])
-        if done is HandBack.HANDED_BACK:
+        if done is HandBack.HANDED_BACK or limited:
             self.wake()
         return done
 

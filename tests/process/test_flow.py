@@ -64,6 +64,28 @@ def test_a_task_with_concurrency_one_never_overlaps_across_two_workers(
     assert all(w.proc.poll() is None for w in workers)
 
 
+@pytest.mark.parametrize("answer", [None, "done", "fail"],
+                         ids=["returns-none", "returns-a-value", "dies"])
+def test_the_next_job_of_a_task_at_its_limit_starts_when_the_slot_frees_not_at_a_poll(
+        tmp_path, make_worker, record_file, answer):
+    # A poll interval far longer than the whole run: only the freed slot can start them.
+    settings = _settings(tmp_path, prefetch=4, max_concurrent_tasks=4, poll_interval=30,
+                         heartbeat_interval=5, lease_seconds=60)
+    count = 4
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    _enqueue(settings, f"exclusive.map([(f'x{{n}}', 0.2, {answer!r}) for n in range({count})])")
+    wait_for(lambda: sum(line.startswith("end") for line in read_records(record_file)) == count,
+             timeout=20, message="every exclusive job to end, each as the one before ends")
+    times = {}
+    for line in read_records(record_file):
+        kind, label, _, at = line.split()
+        times[kind, label] = float(at)
+    starts = sorted(at for (kind, _), at in times.items() if kind == "start")
+    ends = sorted(at for (kind, _), at in times.items() if kind == "end")
+    gaps = [start - end for end, start in zip(ends, starts[1:], strict=False)]
+    assert max(gaps) < 2.0, gaps
+
+
 @pytest.mark.solo  # measures wall-clock precision
 def test_a_rate_of_20_a_second_starts_about_100_jobs_in_5_seconds_spending_no_attempt(
         tmp_path, make_worker, record_file):
