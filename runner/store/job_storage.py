@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.config import Settings
-from runner.errors import DiskFull, QueueFull
+from runner.errors import DatabaseCorrupt, DiskFull, QueueFull
 from runner.flow import FlowLimits, full_label
 from runner.store.backend import AttemptLog, Store
 from runner.store.backpressure import enqueue_with_room
@@ -113,6 +113,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._cancels: dict[str, str] = {}
         #: Called (from a worker thread) when a claim fails because the disk is full.
         self.on_disk_full: Callable[[DiskFull], None] | None = None
+        #: Called (from any thread) when a claim or an outcome finds the data damaged.
+        self.on_corrupt: Callable[[DatabaseCorrupt], None] | None = None
 
     # -- producer side ---------------------------------------------------------
 
@@ -304,6 +306,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self.hold_claims("disk", f"disk full: {exc}")
             if self.on_disk_full is not None:
                 self.on_disk_full(exc)
+        except DatabaseCorrupt as exc:
+            # Every later claim would fail alike (a traceback a poll): claim no more.
+            self.hold_claims("corrupt", f"database corrupt: {exc}")
+            if self.on_corrupt is None:
+                raise
+            self.on_corrupt(exc)
         finally:
             with self._cond:
                 self._claiming = False

@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from runner.errors import DiskFull
+from runner.errors import DatabaseCorrupt, DiskFull
 from runner.store.backend import AttemptLog, Store
 from runner.store.job_rows import Ack, FailureInfo, NewJob
 from runner.store.server_clock import ServerClock
@@ -41,6 +41,7 @@ class OutcomeWriter:
     owner: str | None
     running: AttemptLog | None
     on_disk_full: Callable[[DiskFull], None] | None
+    on_corrupt: Callable[[DatabaseCorrupt], None] | None
     _acks: list[Ack]
     _labels: dict[str, tuple[str, str]]
     _ack_lock: threading.Lock
@@ -101,6 +102,11 @@ class OutcomeWriter:
                          self.pending_outcomes, exc)
             if self.on_disk_full is not None:
                 self.on_disk_full(exc)
+            return False
+        except DatabaseCorrupt as exc:
+            logger.error("outcomes of %d jobs not written: %s", self.pending_outcomes, exc)
+            if self.on_corrupt is not None:
+                self.on_corrupt(exc)
             return False
         except Exception as exc:
             logger.warning("outcomes of %d jobs not written yet, kept and retried with the "

@@ -25,6 +25,7 @@ from huey.consumer import Consumer, ConsumerStopped
 
 from runner.config import Settings
 from runner.errors import (
+    EX_DATAERR,
     EX_MEMORY_LIMIT,
     EX_STUCK_THREADS,
     DatabaseCorrupt,
@@ -212,6 +213,7 @@ class Manager:
         self.cancels: CancelWatch | None = None
         self.clock: ClockCheck | None = None
         self.exit_code = 0
+        self._corrupt_lock = threading.Lock()
         #: Stop signals received before :meth:`run` took over the handlers (still appended to).
         self.early_signals = early_signals if early_signals is not None else []
 
@@ -307,6 +309,7 @@ class Manager:
                 signal.signal(sig, handler)
             return self.exit_code
         jobs = prepared
+        jobs.on_corrupt = self._corrupt
         w = self.settings.worker
         self.ops = ops = Operations(
             self.settings, self.huey, jobs, self.owner, on_memory_limit=self._memory_limit,
@@ -400,6 +403,18 @@ class Manager:
             self._stop_requested.set()
             if self.consumer is not None:
                 self.consumer.request_stop()
+
+    def _corrupt(self, exc: DatabaseCorrupt) -> None:
+        """The data was found damaged while running: stop, as at start (exit 65), rather
+        than write on into it; a supervisor does not restart on that code."""
+        with self._corrupt_lock:
+            if self.exit_code == EX_DATAERR:
+                return
+            self.exit_code = EX_DATAERR
+        logger.error("%s; claiming stopped, draining and exiting (code %d)", exc, EX_DATAERR)
+        self._stop_requested.set()
+        if self.consumer is not None:
+            self.consumer.request_stop()
 
     def _memory_limit(self, rss_bytes: int) -> None:
         self.exit_code = EX_MEMORY_LIMIT

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import time
+
+import pytest
 
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
@@ -48,3 +51,38 @@ def test_disk_full_holds_claims_and_resumes_when_space_is_freed(huey, make_worke
     conn.close()
 
 
+
+
+def test_a_database_found_corrupt_while_running_stops_the_worker_with_exit_65(
+        huey, make_worker, settings_file, tmp_path):
+    db_path = huey.jobs.store.db.path
+    # Given jobs that come due a few seconds from now, spread over many pages
+    for _ in range(300):
+        jobs.add.schedule((1, 1), delay=4)
+    worker = make_worker()
+    wait_for(lambda: "started" in worker.output(), timeout=30, message="the worker's start")
+    # and one page of their rows damaged on disk under the running worker
+    conn = sqlite3.connect(db_path)
+    wait_for(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0,
+             timeout=10, message="a checkpoint")
+    leaves = [n for (n,) in conn.execute("SELECT pageno FROM dbstat WHERE name = 'runner_job' "
+                                         "AND pagetype = 'leaf' ORDER BY pageno")]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(db_path, "r+b") as f:
+        f.seek((leaves[len(leaves) // 2] - 1) * size)
+        f.write(b"\x13\x37" * (size // 2))
+    # (a write elsewhere makes every other connection read the file again)
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE runner_meta SET value = value WHERE key = 'schema'")
+    conn.commit()
+    conn.close()
+    # Then it stops claiming and exits 65, which systemd's unit does not restart
+    try:
+        code = worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running:\n{worker.output()[-3000:]}")
+    assert code == 65, worker.output()
+    output = worker.output()
+    assert "malformed" in output and "restore a backup" in output
+    assert output.count("Error reading from queue") == 0
