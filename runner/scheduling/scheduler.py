@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from runner.config import Settings
 from runner.errors import InvalidSchedule
+from runner.pass_failure import log_pass_failure
 from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules
@@ -150,7 +151,7 @@ class Scheduler:
             try:
                 plan = self._plan(name, expected, at)
             except Exception:
-                logger.exception("schedule %r: cannot plan its next run", name)
+                log_pass_failure(logger, "schedule %r: cannot plan its next run", name)
                 continue
             if plan is not None:
                 plans.append(plan)
@@ -281,7 +282,7 @@ class Scheduler:
                 try:
                     due = self.store.next_due()
                 except Exception:
-                    logger.exception("scheduler: cannot read the next due time")
+                    log_pass_failure(logger, "scheduler: cannot read the next due time")
                     due = self.clock() + _RETRY_AFTER
             seen = version
             if self._adopt():
@@ -291,14 +292,14 @@ class Scheduler:
                 try:
                     self.prepare(due)
                 except Exception:
-                    logger.exception("scheduler: planning ahead failed; planning when due")
+                    log_pass_failure(logger, "scheduler: planning ahead failed; planning when due")
             self._prune()
 
     def _step(self) -> float | None:
         try:
             return self.tick()
         except Exception:
-            logger.exception("scheduler pass failed; retrying in %.1fs", _RETRY_AFTER)
+            log_pass_failure(logger, "scheduler pass failed; retrying in %.1fs", _RETRY_AFTER)
             return self.clock() + _RETRY_AFTER
 
     def _adopt(self) -> bool:
@@ -309,7 +310,7 @@ class Scheduler:
         try:
             return bool(self.adopt(now))
         except Exception:
-            logger.exception("scheduler: cannot look for orphaned schedules")
+            log_pass_failure(logger, "scheduler: cannot look for orphaned schedules")
             return False
 
     def _version(self, previous: int | None) -> int | None:
@@ -326,7 +327,7 @@ class Scheduler:
         try:
             self.store.prune_runs(before=now - RUN_RETENTION)
         except Exception:
-            logger.exception("scheduler: pruning old slot records failed")
+            log_pass_failure(logger, "scheduler: pruning old slot records failed")
 
 
 def _check_arguments_serialize(definitions: Iterable[ScheduleDef], kind: str) -> None:

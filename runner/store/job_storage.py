@@ -24,6 +24,7 @@ from typing import Any
 from runner.config import Settings
 from runner.errors import DatabaseCorrupt, DiskFull, QueueFull
 from runner.flow import FlowLimits, full_label
+from runner.pass_failure import PASSING, log_pass_failure
 from runner.store.backend import AttemptLog, Store
 from runner.store.backpressure import enqueue_with_room
 from runner.store.factory import open_store
@@ -306,6 +307,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self.hold_claims("disk", f"disk full: {exc}")
             if self.on_disk_full is not None:
                 self.on_disk_full(exc)
+        except PASSING:
+            log_pass_failure(logger, "claim failed; trying again")
         except DatabaseCorrupt as exc:
             # Every later claim would fail alike (a traceback a poll): claim no more.
             self.hold_claims("corrupt", f"database corrupt: {exc}")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import psutil
 
 from runner.config import Settings
+from runner.pass_failure import log_pass_failure
 from runner.store.job_storage import JobStorage
 from runner.worker.clock_check import ClockCheck
 from runner.worker.lease_watch import LeaseWatch
@@ -88,7 +89,7 @@ class Lifeline:
             try:
                 self.beat()
             except Exception:
-                logger.exception("lifeline pass failed; retrying in %.1fs", interval)
+                log_pass_failure(logger, "lifeline pass failed; retrying in %.1fs", interval)
             self._progress_at = time.monotonic()
 
     def beat(self, now: float | None = None) -> None:
@@ -99,7 +100,7 @@ class Lifeline:
             try:
                 self.stalls.check()  # before the heartbeat: a stuck job's lease is not extended
             except Exception:
-                logger.exception("looking for stuck jobs failed")
+                log_pass_failure(logger, "looking for stuck jobs failed")
         lease, offset = w.lease_seconds, None
         if self.clock is not None:
             lease, offset = self.clock.lease(), self.clock.offset
@@ -128,7 +129,7 @@ class Lifeline:
             try:
                 self.leases.check(beat.held)
             except Exception:
-                logger.exception("looking for lost leases failed")
+                log_pass_failure(logger, "looking for lost leases failed")
         if self.storage.pending_outcomes:
             # Outcomes a failed write left queued: do not wait for the next claim,
             # which a held queue (disk full, memory) may not make for a long time.

@@ -60,3 +60,21 @@ def test_a_job_that_failed_then_returned_none_answers_none_however_it_is_read(
     assert result.get(blocking=True, timeout=5, preserve=True) is None
     assert result.get(blocking=True, timeout=5) is None
     assert result.get() is None
+
+
+def test_a_lock_held_past_write_deadline_is_warned_of_without_tracebacks(
+        huey, tmp_path, make_worker):
+    worker = make_worker(settings=locked_settings(tmp_path))
+    assert jobs.add(1, 1).get(blocking=True, timeout=20) == 2
+    later = jobs.add.schedule((2, 2), delay=1)  # due while the lock is held
+    blocker = sqlite3.connect(huey.jobs.db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        time.sleep(4)  # past write_deadline (1 s) three times over
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert later.get(blocking=True, timeout=20) == 4
+    output = worker.output()
+    assert "locked" in output
+    assert "Traceback" not in output and " ERROR " not in output, output
