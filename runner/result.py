@@ -136,10 +136,10 @@ def ended_error(row: JobRow) -> Error:
     """The answer of a job that died or was cancelled without storing one: its reason, in
     the form of the error a failed attempt stores (what ``TaskException`` shows)."""
     if row.state == JobState.CANCELLED:
-        error = repr(JobCancelled(row.reason or "cancelled"))
+        error = repr(JobCancelled(row.reason or str(row.state)))
     elif row.error_type:
         error = f"{row.error_type}({row.error_message or ''!r})"
     else:
-        error = row.reason or "dead"
+        error = row.reason or str(row.state)
     return Error({"error": error, "retries": 0, "traceback": row.last_error or "",
                   "task_id": row.id})

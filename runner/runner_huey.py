@@ -40,7 +40,7 @@ from runner.attempt import (
 from runner.bulk import MapResults, map_jobs
 from runner.config import Settings, load_settings
 from runner.envfile import service_environment
-from runner.errors import JobCancelled, SerializationError
+from runner.errors import InvalidArgument, JobCancelled, SerializationError
 from runner.eta import to_eta, to_timestamp
 from runner.huey_api import HueyApi
 from runner.huey_consumer import HueyConsumer
@@ -210,6 +210,12 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+        for length in {len(args) for args in calls}:
+            try:
+                wrapper.check_call((None,) * length, None)
+            except InvalidArgument as exc:
+                first = next(n for n, args in enumerate(calls, 1) if len(args) == length)
+                raise InvalidArgument(f"map item {first}: {exc}") from None
         ids = new_ids(len(calls))
         jobs = None if self._immediate else self.jobs
         if jobs is None or not calls or self._listened(S.SIGNAL_ENQUEUED):
@@ -333,7 +339,13 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         super()._run_post_execute(task, task_value, exception)
 
     def serialize_checked(self, task: RunnerTask) -> bytes:
-        """Serialize a task, or say which argument cannot be; nothing is written."""
+        """Serialize a task, or say which argument cannot be; nothing is written.
+
+        Raises:
+            InvalidArgument: the task's function cannot take the call.
+            SerializationError: an argument cannot be serialized.
+        """
+        task.wrapper.check_call(task.args, task.kwargs)
         serializer = self.serializer
         cached = self._encoder
         if cached is None or cached[0] is not serializer:

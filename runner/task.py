@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
@@ -19,7 +19,7 @@ from huey.exceptions import RetryTask
 
 from runner.attempt import current_interrupt
 from runner.config import Settings
-from runner.errors import ConfigError, TaskAborted
+from runner.errors import ConfigError, InvalidArgument, TaskAborted
 from runner.execution import run_coroutine, run_sync
 from runner.flow import FlowLimits, Rate, parse_rate
 from runner.ids import new_id
@@ -251,6 +251,9 @@ class RunnerTaskWrapper(TaskWrapper):
         #: The call options huey takes out of a call's keywords that the function names as
         #: its own parameters: a call passes those to the function.
         self.own_options = _named_parameters(func) & CALL_OPTIONS
+        #: What binding each shape of call (arguments given, keywords named) to the
+        #: function said: an error message, or None when it takes such a call.
+        self._shapes: dict[tuple[int, tuple[str, ...]], str | None] = {}
         super().__init__(huey, func, context=context, name=name)
         # After huey's own registration, which refuses a duplicate name.
         cast(_Configured, huey).task_registry.register(self.full_name, self)
@@ -270,6 +273,24 @@ class RunnerTaskWrapper(TaskWrapper):
         job = cast(RunnerTask, super().s(*args, **kwargs))
         job.kwargs.update(mine)
         return job
+
+    def check_call(self, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
+        """Refuse a call the function cannot take: its job could only fail when run.
+
+        Raises:
+            InvalidArgument: naming the task, its parameters and what does not fit.
+        """
+        if not isinstance(args, (tuple, list)):
+            return  # huey takes a lone value for the arguments of schedule(); so does this
+        shape = (len(args), tuple(sorted(kwargs)) if kwargs else ())
+        try:
+            problem = self._shapes[shape]
+        except KeyError:
+            problem = _call_problem(self.func, self.context, shape)
+            if len(self._shapes) < _SHAPES_KEPT:
+                self._shapes[shape] = problem
+        if problem is not None:
+            raise InvalidArgument(f"task '{self.task_name}': {problem}; nothing was written")
 
     def unregister(self) -> bool:
         cast(_Configured, self.huey).task_registry.unregister(self.full_name)
@@ -441,3 +462,27 @@ def _named_parameters(func: Callable[..., Any]) -> frozenset[str]:
         return frozenset()
     return frozenset(p.name for p in params
                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+#: Shapes of call remembered per task (a task called in more ways is checked each time).
+_SHAPES_KEPT = 64
+
+
+def _call_problem(func: Callable[..., Any], context: bool,
+                  shape: tuple[int, tuple[str, ...]]) -> str | None:
+    """Why ``func`` cannot take a call of ``shape``, or None (also when it has no
+    signature to tell): binding depends only on how many arguments and which keywords."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    count, names = shape
+    keywords = dict.fromkeys(names)
+    if context and "task" in signature.parameters:
+        keywords.setdefault("task")  # huey hands the task in when it runs
+    try:
+        signature.bind(*([None] * count), **keywords)
+    except TypeError as exc:
+        name = getattr(func, "__name__", "the function")
+        return f"{name}{signature} cannot take this call: {exc}"
+    return None

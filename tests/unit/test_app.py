@@ -265,3 +265,20 @@ def test_a_parameter_of_the_task_named_like_a_call_option_reaches_the_task(huey)
 def test_a_call_option_the_task_does_not_take_stays_an_option(huey):
     result = jobs.add.s(1, 2, priority=4)
     assert result.priority == 4 and result.kwargs == {}
+
+
+def test_a_call_the_task_cannot_take_is_refused_at_enqueue_writing_nothing(huey):
+    from runner.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=r"task 'add'.*add\(a, b\).*too many positional"):
+        jobs.add(1, 2, 3)
+    with pytest.raises(InvalidArgument, match=r"unexpected keyword argument 'c'"):
+        jobs.add.schedule((1, 2), {"c": 3}, delay=10)
+    with pytest.raises(InvalidArgument, match=r"map item 2: task 'add'.*missing"):
+        jobs.add.map([(1, 2), (1,)])
+    assert huey.jobs.db.query("SELECT count(*) FROM runner_job")[0][0] == 0
+    # A call it can take, by position, keyword or default, is written
+    jobs.add(1, b=2)
+    jobs.noop()
+    jobs.add.map([(1, 2), (3, 4)])
+    assert huey.jobs.db.query("SELECT count(*) FROM runner_job")[0][0] == 4

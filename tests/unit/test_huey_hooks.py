@@ -98,6 +98,7 @@ RECORDED: dict[type, dict[str, str]] = {
         "call_local": "(self, *args, **kwargs)",
         "unregister": "(self)",
         "map": "(self, it)",
+        "s": "(self, *args, **kwargs)",
     },
     Consumer: {
         "__init__": "(self, huey, workers=1, periodic=True, initial_delay=0.1, backoff=1.15, "

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Lowest first. A module may import its own group and any lower layer; modules in
 #: different groups of one layer are siblings and may not import each other.
 LAYERS: list[dict[str, list[str]]] = [
-    {"base": ["runner.errors", "runner.config", "runner.sections", "runner.ids",
+    {"base": ["runner.errors", "runner.pass_failure", "runner.config", "runner.sections",
+              "runner.ids",
               "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
               "runner.flow", "runner.clock_drift",
               "runner.envfile", "runner.section_environment", "runner.drivers"]},
