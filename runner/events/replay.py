@@ -173,8 +173,15 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
         new = [handler_job(huey, h, event.id, payload,
                            job_id=derived_id(replay_id, event.id, h.name) if replay_id else None)
                for h in targets]
-        if jobs.store.add_deliveries(event.id, jobs.clock.jobs(new), now=jobs.clock.now()):
-            written += len(new)
+        # The store checks "newest delivery dead" again as it writes: another replay of
+        # this event may have delivered to the handler since the outcomes were read.
+        count = jobs.store.add_deliveries(event.id, jobs.clock.jobs(new), now=jobs.clock.now(),
+                                          only_dead=only_failed)
+        if only_failed and count < len(new):
+            logger.info("replay: event %s (%s): %d failed handler(s) already delivered to "
+                        "again by a replay; not delivered twice", event.id, event.name,
+                        len(new) - count)
+        written += count
     if written:
         jobs.wake()
     if unknown:

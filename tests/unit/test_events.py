@@ -266,6 +266,26 @@ def test_replay_of_only_the_failed_handler_after_a_fix(huey, record_file, monkey
     assert Counter(read_records(record_file))["steady 5"] == 2
 
 
+def test_two_replays_of_the_failed_handlers_running_at_once_deliver_once(
+        huey, record_file, monkeypatch):
+    # Given an event whose handler "flaky" died, then was fixed
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", False)
+    event_id = emit("fix.me", {"n": 6})
+    drain(include_scheduled=True)
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
+    # When two replays of the failed handlers run at once: both read flaky's newest
+    # delivery as dead before either writes (two worker threads)
+    replay(event_id, only_failed=True)
+    replay(event_id, only_failed=True)
+    jobs = huey.jobs
+    before = jobs.store.handler_outcomes([event_id])
+    monkeypatch.setattr(jobs.store, "handler_outcomes", lambda ids: before)
+    drain(include_scheduled=True)
+    # Then flaky got the event once more, not twice
+    assert Counter(read_records(record_file))["flaky 6 fixed"] == 1
+    assert store.get_event(db_of(huey), event_id).deliveries == 2
+
+
 def test_a_replay_job_run_twice_delivers_once(huey, record_file):
     # Given a replay job whose worker died after writing the new deliveries
     event_id = emit("fix.me", {"n": 8})
