@@ -126,10 +126,14 @@ def encode_data(name: str, data: Any) -> str:
     """Event data as compact JSON text.
 
     Raises:
-        SerializationError: naming the path of the first value JSON cannot hold.
+        SerializationError: naming the path of the first value JSON cannot hold, or
+            of the first mapping key that is not a string.
     """
     try:
-        return _ENCODE(data)
+        text = _ENCODE(data)
+        # JSON writes an int, float, bool or None key as a string: {1: "a", "1": "b"}
+        # would be stored with "1" twice and reach handlers as {"1": "b"}.
+        found = _non_string_key(data) if isinstance(data, _CONTAINERS) else None
     except RecursionError:
         raise SerializationError(
             f"event '{name}': data is circular (a container inside itself) or nested too "
@@ -140,6 +144,36 @@ def encode_data(name: str, data: Any) -> str:
         raise SerializationError(
             f"event '{name}': {path} ({type(bad).__name__} {text}) is not JSON-serializable "
             f"({exc}); nothing was written") from None
+    if found is not None:
+        *path, key = found
+        where = "data" + "".join(f"[{step!r}]" for step in path)
+        raise SerializationError(
+            f"event '{name}': {where} key {key!r} ({type(key).__name__}) is not a string "
+            "(JSON object keys are strings: it would be stored as one, and could replace "
+            "another key); nothing was written")
+    return text
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _non_string_key(value: Any) -> list[Any] | None:
+    """The path to the first mapping key that is not a string, that key last; else None."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return [k]
+            if isinstance(v, _CONTAINERS):
+                found = _non_string_key(v)
+                if found is not None:
+                    return [k, *found]
+    else:
+        for i, v in enumerate(value):
+            if isinstance(v, _CONTAINERS):
+                found = _non_string_key(v)
+                if found is not None:
+                    return [i, *found]
+    return None
 
 
 def _first_bad(value: Any, path: str) -> tuple[str, Any]:

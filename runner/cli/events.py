@@ -81,13 +81,32 @@ def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
 
     delay = checks.delay("--delay", args.delay)
     try:
-        data = json.loads(args.data)
+        data = _unique_keys(json.loads(args.data, object_pairs_hook=_Pairs), "data")
     except json.JSONDecodeError as exc:
         raise SerializationError(f"--data is not valid JSON: {exc}; nothing was written") \
             from None
     ctx.huey  # noqa: B018 - point the process-wide runner at these settings first
     print(emit(args.name, data, key=args.key, delay=delay, source="cli"))
     return 0
+
+
+class _Pairs(list):
+    """A JSON object's (key, value) pairs as written, before they become a dict."""
+
+
+def _unique_keys(value: Any, path: str) -> Any:
+    # json.loads keeps the last of two equal keys: the first value would be lost unsaid.
+    if isinstance(value, _Pairs):
+        found: dict[str, Any] = {}
+        for key, item in value:
+            if key in found:
+                raise SerializationError(f"--data: {path} has the key {key!r} twice; "
+                                         "nothing was written")
+            found[key] = _unique_keys(item, f"{path}[{key!r}]")
+        return found
+    if isinstance(value, list):
+        return [_unique_keys(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    return value
 
 
 def cmd_events(args: argparse.Namespace, ctx: Any) -> int:

@@ -187,8 +187,9 @@ def emit(name: str, data: Any = None, *, key: str | None = None, delay: float | 
         source: recorded origin (default ``host/pid``).
 
     Raises:
-        SerializationError: a bad name or data that is not JSON (the bad value's
-            path is named); nothing was written.
+        SerializationError: a bad name, or data that is not JSON or has a mapping
+            key that is not a string (the bad value's or key's path is named);
+            nothing was written.
         DatabaseLocked: the database stayed locked for ``[events] emit_deadline``
             seconds; nothing was written.
     """

@@ -161,6 +161,24 @@ def test_invalid_name_or_data_is_named_and_nothing_is_written(huey):
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
 
 
+@pytest.mark.parametrize(("data", "named"), [
+    ({1: "one", "1": "uno"}, r"data key 1 \(int\)"),  # JSON would store both as "1"
+    ({"a": [{"b": {None: 1}}]}, r"data\['a'\]\[0\]\['b'\] key None \(NoneType\)"),
+    ({"on": {True: 1}}, r"data\['on'\] key True \(bool\)"),
+    ([{"x": 1}, {2.5: "half"}], r"data\[1\] key 2.5 \(float\)"),
+], ids=["int", "nested-none", "bool", "float-in-list"])
+def test_a_key_that_is_not_a_string_is_refused_naming_where_and_nothing_is_written(
+        huey, data, named):
+    with pytest.raises(SerializationError, match=named + r" is not a string.*nothing was written"):
+        emit("shop.order.placed", data)
+    with pytest.raises(SerializationError, match=r"item 1: event 'a.b': " + named):
+        emit_many([("a.b", {}), ("a.b", data)])
+    with pytest.raises(SerializationError, match=named):
+        emit_many([{"name": "a.b", "data": data, "key": "k"}])
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+    assert count(huey, "SELECT count(*) FROM runner_job") == 0
+
+
 @pytest.mark.parametrize("bad", [["user.signup"], 5, None, "user..signup", "x" * 201])
 def test_a_bad_name_is_refused_after_good_ones_were_accepted(huey, bad):
     emit_many([("user.signup", {})] * 3)
