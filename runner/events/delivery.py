@@ -223,6 +223,11 @@ def _batch_item(item: Any) -> tuple[str, str, str | None, float]:
             raise SerializationError(f"expected keys name, data, key, delay; got "
                                      f"{sorted(item)}; nothing was written")
         return _new_event(item["name"], item.get("data"), item.get("key"), item.get("delay"))
+    if isinstance(item, (tuple, list)):
+        raise SerializationError(
+            f"a tuple is (name, data), got {len(item)} item(s); give key and delay in the "
+            "mapping form {'name': ..., 'data': ..., 'key': ..., 'delay': ...}; "
+            "nothing was written")
     raise SerializationError(f"expected (name, data) or a mapping, got {type(item).__name__}; "
                              "nothing was written")
 

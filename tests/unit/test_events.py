@@ -199,6 +199,17 @@ def test_a_delay_that_is_not_finite_seconds_is_refused_and_nothing_is_written(hu
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
 
 
+@pytest.mark.parametrize("item", [("a.b", {"n": 1}, "k-2"), ["a.b", {}, None, 5], ()],
+                         ids=["three", "four", "empty"])
+def test_an_emit_many_tuple_of_other_than_two_items_points_to_the_mapping_form(huey, item):
+    with pytest.raises(SerializationError, match=(
+            rf"item 1: a tuple is \(name, data\), got {len(item)} item\(s\); give key and "
+            r"delay in the mapping form \{'name': \.\.\., 'data': \.\.\., 'key': \.\.\., "
+            r"'delay': \.\.\.\}; nothing was written")):
+        emit_many([("a.b", {}), item])
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+
+
 def test_circular_data_is_refused_with_a_clear_error(huey):
     data: dict = {"n": 1}
     data["self"] = data
