@@ -152,11 +152,16 @@ def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
         done = control.replay_matching(args.name, since=parse_since(args.since, time.time()),
                                        handler=args.handler, only_failed=args.only_failed,
                                        store=ctx.store, settings=ctx.settings)
+    unfailed = (f"{len(done.nothing_failed)} matching event(s) have no failed handler"
+                + (f" {args.handler!r}" if args.handler else ""))
     if not done.jobs:
-        print("no dispatched event matches; nothing to replay")
+        print(f"{unfailed}; nothing to replay" if done.nothing_failed
+              else "no dispatched event matches; nothing to replay")
         return 0
+    more = unfailed.replace(" matching", " more matching", 1)
     print(f"replay of {len(done.events)} event(s) queued as job(s) {' '.join(done.jobs)}: "
-          "a worker delivers them to the handlers it has now")
+          "a worker delivers them to the handlers it has now"
+          + (f"; {more} (nothing to redeliver)" if done.nothing_failed else ""))
     return 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.config import Settings
 from runner.errors import EventNotFound, Fatal, InvalidAction, UnknownTask
@@ -45,6 +45,9 @@ class ReplayRequest:
 
     jobs: tuple[str, ...]
     events: tuple[str, ...]
+    nothing_failed: tuple[str, ...] = ()
+    """With ``only_failed``, the matching events left out: no handler's newest delivery
+    of them is dead (of ``handler``'s, when given), so there is nothing to redeliver."""
 
 
 def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False,
@@ -79,16 +82,26 @@ def replay_matching(pattern: str | None = None, *, since: float | None = None,
                     settings: Settings | None = None) -> ReplayRequest:
     """Replay every dispatched event matching ``pattern`` emitted at or after ``since``.
 
-    Events still pending are left to their own dispatch. Returns the replay
-    jobs enqueued (none when no event matched) and the events they carry.
+    Events still pending are left to their own dispatch, and with ``only_failed``
+    events without a failed handler (``nothing_failed``). Returns the replay jobs
+    enqueued (none when no event is left) and the events they carry.
     """
     runner = _runner(huey, store, settings)
     jobs = _jobs(runner)
     found = [e.id for e in jobs.store.list_events(pattern=pattern, since=since, limit=limit)
              if e.status != EventStatus.PENDING]
+    nothing_failed: list[str] = []
+    if only_failed and found:
+        outcomes = jobs.store.handler_outcomes(found)
+        failed = {i for i in found if any(o.outcome == JobState.DEAD
+                                          and (handler is None or o.handler == handler)
+                                          for o in outcomes.get(i, []))}
+        nothing_failed = [i for i in found if i not in failed]
+        found = [i for i in found if i in failed]
     if not found:
-        return ReplayRequest((), ())
-    return _enqueue(runner, found, handler, only_failed)
+        return ReplayRequest((), (), tuple(nothing_failed))
+    return replace(_enqueue(runner, found, handler, only_failed),
+                   nothing_failed=tuple(nothing_failed))
 
 
 def replay_events(event_ids: Sequence[str], handler: str | None = None, *,

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from runner import SerializationError, emit, emit_many, replay
+from runner.cli import main
 from runner.config import parse_settings
 from runner.errors import ConfigError, InvalidAction
 from runner.event_patterns import check_pattern, matches
 from runner.events.delivery import _dispatch, handlers_for, unknown_handler_sections
-from runner.events.replay import REPLAY_TASK
+from runner.events.replay import REPLAY_TASK, replay_matching
 from runner.events.settings import parse_events
 from runner.store.sqlite import events as store
 from runner.store.sqlite import queries
@@ -313,6 +314,33 @@ def test_two_replays_of_the_failed_handlers_running_at_once_deliver_once(
     # Then flaky got the event once more, not twice
     assert Counter(read_records(record_file))["flaky 6 fixed"] == 1
     assert store.get_event(db_of(huey), event_id).deliveries == 2
+
+
+def test_a_replay_of_failed_handlers_by_name_counts_only_events_with_one(
+        huey, record_file, monkeypatch, settings_file, capsys):
+    # Given two dispatched fix.me events, only the first with a dead handler (flaky)
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", False)
+    failed = emit("fix.me", {"n": 1})
+    drain(include_scheduled=True)
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
+    fine = emit("fix.me", {"n": 2})
+    drain(include_scheduled=True)
+    # When the failed handlers of every fix.* event are replayed
+    request = replay_matching("fix.*", only_failed=True)
+    # Then only the event with a failed handler is carried; the other is named apart
+    assert (request.events, request.nothing_failed) == ((failed,), (fine,))
+    assert main(["--settings", str(settings_file), "events", "replay", "--name", "fix.*",
+                 "--only-failed"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("replay of 1 event(s) queued as job(s) ")
+    assert "; 1 more matching event(s) have no failed handler (nothing to redeliver)" in out
+    # A handler that never failed: nothing to replay, and the CLI says why
+    request = replay_matching("fix.*", handler="steady", only_failed=True)
+    assert (request.jobs, request.nothing_failed) == ((), (fine, failed))  # newest first
+    assert main(["--settings", str(settings_file), "events", "replay", "--name", "fix.*",
+                 "--handler", "steady", "--only-failed"]) == 0
+    assert capsys.readouterr().out == ("2 matching event(s) have no failed handler 'steady'; "
+                                       "nothing to replay\n")
 
 
 def test_a_replay_job_run_twice_delivers_once(huey, record_file):
