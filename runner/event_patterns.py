@@ -23,7 +23,7 @@ from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-from runner.errors import ConfigError, SerializationError
+from runner.errors import ConfigError, RunnerError, SerializationError
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 NAME_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
@@ -54,18 +54,23 @@ def check_name(name: object) -> str:
 _VALID_NAMES: set[str] = set()
 
 
-def check_pattern(pattern: object) -> str:
+def check_pattern(pattern: object, *, error: type[RunnerError] = ConfigError) -> str:
     """Return ``pattern`` if it is a valid subscription pattern.
 
+    Args:
+        error: what a bad one raises: a subscription is configuration, a pattern
+            that narrows a listing or a replay is data (SerializationError, as a bad
+            name is to ``emit``).
+
     Raises:
-        ConfigError: naming the bad pattern or segment.
+        ConfigError: (or ``error``) naming the bad pattern or segment.
     """
     if not isinstance(pattern, str) or not pattern:
-        raise ConfigError(f"invalid event pattern {pattern!r}: expected a non-empty string")
+        raise error(f"invalid event pattern {pattern!r}: expected a non-empty string")
     for segment in pattern.split("."):
         if segment in ("*", *_ANY_DEPTH) or _SEGMENT.fullmatch(segment):
             continue
-        raise ConfigError(
+        raise error(
             f"invalid event pattern {pattern!r}: segment {segment!r} must be a name, "
             "'*' (one segment) or '**'/'#' (any number of segments)")
     return pattern

@@ -12,6 +12,7 @@ from typing import Any
 from runner.cli import checks
 from runner.cli.format import counted, key_values, table, when
 from runner.errors import SerializationError
+from runner.event_patterns import check_pattern
 from runner.store.rows import short_id
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -109,8 +110,15 @@ def _unique_keys(value: Any, path: str) -> Any:
     return value
 
 
+def _pattern(args: argparse.Namespace) -> str | None:
+    # Refused as @event_handler refuses it: a pattern that can match nothing would
+    # otherwise list "(0 events)" and replay nothing, saying nothing of the typo.
+    return None if args.name is None else check_pattern(args.name, error=SerializationError)
+
+
 def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
-    rows = ctx.store.list_events(pattern=args.name,
+    pattern = _pattern(args)
+    rows = ctx.store.list_events(pattern=pattern,
                                    since=parse_since(args.since, time.time()),
                                    status=args.status, limit=checks.limit("--limit", args.limit))
     outcomes = ctx.store.handler_outcomes([e.id for e in rows])
@@ -143,13 +151,14 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
     from runner import control
 
+    pattern = _pattern(args)
     if args.ids:
         done = control.replay_events(args.ids, args.handler, only_failed=args.only_failed,
                                      store=ctx.store, settings=ctx.settings)
     else:
-        if not args.name and not args.since:
+        if not pattern and not args.since:
             raise SerializationError("events replay: give --id, or --name and/or --since")
-        done = control.replay_matching(args.name, since=parse_since(args.since, time.time()),
+        done = control.replay_matching(pattern, since=parse_since(args.since, time.time()),
                                        handler=args.handler, only_failed=args.only_failed,
                                        store=ctx.store, settings=ctx.settings)
     unfailed = (f"{len(done.nothing_failed)} matching event(s) have no failed handler"

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from runner.config import Settings
-from runner.errors import EventNotFound, Fatal, InvalidAction, UnknownTask
+from runner.errors import EventNotFound, Fatal, InvalidAction, SerializationError, UnknownTask
+from runner.event_patterns import check_pattern
 from runner.events.delivery import DISPATCH_BATCH, handler_job, handlers, handlers_for
 from runner.events.settings import event_settings
 from runner.ids import derived_id
@@ -85,7 +86,13 @@ def replay_matching(pattern: str | None = None, *, since: float | None = None,
     Events still pending are left to their own dispatch, and with ``only_failed``
     events without a failed handler (``nothing_failed``). Returns the replay jobs
     enqueued (none when no event is left) and the events they carry.
+
+    Raises:
+        SerializationError: ``pattern`` is not a valid pattern (as ``@event_handler``
+            says it); nothing was enqueued.
     """
+    if pattern is not None:
+        check_pattern(pattern, error=SerializationError)
     runner = _runner(huey, store, settings)
     jobs = _jobs(runner)
     found = [e.id for e in jobs.store.list_events(pattern=pattern, since=since, limit=limit)

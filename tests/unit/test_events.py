@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -63,6 +64,18 @@ def test_pattern_table(pattern, name, expected):
 def test_bad_patterns_are_rejected(bad):
     with pytest.raises(ConfigError):
         check_pattern(bad)
+
+
+@pytest.mark.parametrize("command", [["events"], ["events", "replay"]], ids=["list", "replay"])
+@pytest.mark.parametrize("bad", ["user..x", "user*", "a.b c"])
+def test_a_bad_name_pattern_in_the_cli_is_refused_as_event_handler_refuses_it(
+        huey, settings_file, capsys, command, bad):
+    with pytest.raises(ConfigError) as refused:
+        check_pattern(bad)
+    assert main(["--settings", str(settings_file), *command, "--name", bad]) == 65
+    assert capsys.readouterr().err == f"error: {refused.value}\n"
+    with pytest.raises(SerializationError, match=re.escape(str(refused.value))):
+        replay_matching(bad)
 
 
 # -- emit and fan-out --------------------------------------------------------------
