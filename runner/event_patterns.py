@@ -23,7 +23,7 @@ from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-from runner.errors import ConfigError, SerializationError
+from runner.errors import ConfigError, RunnerError, SerializationError
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 NAME_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
@@ -54,18 +54,23 @@ def check_name(name: object) -> str:
 _VALID_NAMES: set[str] = set()
 
 
-def check_pattern(pattern: object) -> str:
+def check_pattern(pattern: object, *, error: type[RunnerError] = ConfigError) -> str:
     """Return ``pattern`` if it is a valid subscription pattern.
 
+    Args:
+        error: what a bad one raises: a subscription is configuration, a pattern
+            that narrows a listing or a replay is data (SerializationError, as a bad
+            name is to ``emit``).
+
     Raises:
-        ConfigError: naming the bad pattern or segment.
+        ConfigError: (or ``error``) naming the bad pattern or segment.
     """
     if not isinstance(pattern, str) or not pattern:
-        raise ConfigError(f"invalid event pattern {pattern!r}: expected a non-empty string")
+        raise error(f"invalid event pattern {pattern!r}: expected a non-empty string")
     for segment in pattern.split("."):
         if segment in ("*", *_ANY_DEPTH) or _SEGMENT.fullmatch(segment):
             continue
-        raise ConfigError(
+        raise error(
             f"invalid event pattern {pattern!r}: segment {segment!r} must be a name, "
             "'*' (one segment) or '**'/'#' (any number of segments)")
     return pattern
@@ -126,10 +131,14 @@ def encode_data(name: str, data: Any) -> str:
     """Event data as compact JSON text.
 
     Raises:
-        SerializationError: naming the path of the first value JSON cannot hold.
+        SerializationError: naming the path of the first value JSON cannot hold, or
+            of the first mapping key that is not a string.
     """
     try:
-        return _ENCODE(data)
+        text = _ENCODE(data)
+        # JSON writes an int, float, bool or None key as a string: {1: "a", "1": "b"}
+        # would be stored with "1" twice and reach handlers as {"1": "b"}.
+        found = _non_string_key(data) if isinstance(data, _CONTAINERS) else None
     except RecursionError:
         raise SerializationError(
             f"event '{name}': data is circular (a container inside itself) or nested too "
@@ -140,6 +149,36 @@ def encode_data(name: str, data: Any) -> str:
         raise SerializationError(
             f"event '{name}': {path} ({type(bad).__name__} {text}) is not JSON-serializable "
             f"({exc}); nothing was written") from None
+    if found is not None:
+        *path, key = found
+        where = "data" + "".join(f"[{step!r}]" for step in path)
+        raise SerializationError(
+            f"event '{name}': {where} key {key!r} ({type(key).__name__}) is not a string "
+            "(JSON object keys are strings: it would be stored as one, and could replace "
+            "another key); nothing was written")
+    return text
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _non_string_key(value: Any) -> list[Any] | None:
+    """The path to the first mapping key that is not a string, that key last; else None."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return [k]
+            if isinstance(v, _CONTAINERS):
+                found = _non_string_key(v)
+                if found is not None:
+                    return [k, *found]
+    else:
+        for i, v in enumerate(value):
+            if isinstance(v, _CONTAINERS):
+                found = _non_string_key(v)
+                if found is not None:
+                    return [i, *found]
+    return None
 
 
 def _first_bad(value: Any, path: str) -> tuple[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from runner.cli import checks
 from runner.cli.format import counted, key_values, table, when
 from runner.errors import SerializationError
+from runner.event_patterns import check_pattern
 from runner.store.rows import short_id
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -81,7 +82,7 @@ def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
 
     delay = checks.delay("--delay", args.delay)
     try:
-        data = json.loads(args.data)
+        data = _unique_keys(json.loads(args.data, object_pairs_hook=_Pairs), "data")
     except json.JSONDecodeError as exc:
         raise SerializationError(f"--data is not valid JSON: {exc}; nothing was written") \
             from None
@@ -90,8 +91,34 @@ def cmd_emit(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
+class _Pairs(list):
+    """A JSON object's (key, value) pairs as written, before they become a dict."""
+
+
+def _unique_keys(value: Any, path: str) -> Any:
+    # json.loads keeps the last of two equal keys: the first value would be lost unsaid.
+    if isinstance(value, _Pairs):
+        found: dict[str, Any] = {}
+        for key, item in value:
+            if key in found:
+                raise SerializationError(f"--data: {path} has the key {key!r} twice; "
+                                         "nothing was written")
+            found[key] = _unique_keys(item, f"{path}[{key!r}]")
+        return found
+    if isinstance(value, list):
+        return [_unique_keys(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    return value
+
+
+def _pattern(args: argparse.Namespace) -> str | None:
+    # Refused as @event_handler refuses it: a pattern that can match nothing would
+    # otherwise list "(0 events)" and replay nothing, saying nothing of the typo.
+    return None if args.name is None else check_pattern(args.name, error=SerializationError)
+
+
 def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
-    rows = ctx.store.list_events(pattern=args.name,
+    pattern = _pattern(args)
+    rows = ctx.store.list_events(pattern=pattern,
                                    since=parse_since(args.since, time.time()),
                                    status=args.status, limit=checks.limit("--limit", args.limit))
     outcomes = ctx.store.handler_outcomes([e.id for e in rows])
@@ -124,20 +151,26 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_replay(args: argparse.Namespace, ctx: Any) -> int:
     from runner import control
 
+    pattern = _pattern(args)
     if args.ids:
         done = control.replay_events(args.ids, args.handler, only_failed=args.only_failed,
                                      store=ctx.store, settings=ctx.settings)
     else:
-        if not args.name and not args.since:
+        if not pattern and not args.since:
             raise SerializationError("events replay: give --id, or --name and/or --since")
-        done = control.replay_matching(args.name, since=parse_since(args.since, time.time()),
+        done = control.replay_matching(pattern, since=parse_since(args.since, time.time()),
                                        handler=args.handler, only_failed=args.only_failed,
                                        store=ctx.store, settings=ctx.settings)
+    unfailed = (f"{len(done.nothing_failed)} matching event(s) have no failed handler"
+                + (f" {args.handler!r}" if args.handler else ""))
     if not done.jobs:
-        print("no dispatched event matches; nothing to replay")
+        print(f"{unfailed}; nothing to replay" if done.nothing_failed
+              else "no dispatched event matches; nothing to replay")
         return 0
+    more = unfailed.replace(" matching", " more matching", 1)
     print(f"replay of {len(done.events)} event(s) queued as job(s) {' '.join(done.jobs)}: "
-          "a worker delivers them to the handlers it has now")
+          "a worker delivers them to the handlers it has now"
+          + (f"; {more} (nothing to redeliver)" if done.nothing_failed else ""))
     return 0
 
 

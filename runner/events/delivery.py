@@ -187,8 +187,9 @@ def emit(name: str, data: Any = None, *, key: str | None = None, delay: float | 
         source: recorded origin (default ``host/pid``).
 
     Raises:
-        SerializationError: a bad name or data that is not JSON (the bad value's
-            path is named); nothing was written.
+        SerializationError: a bad name, or data that is not JSON or has a mapping
+            key that is not a string (the bad value's or key's path is named);
+            nothing was written.
         DatabaseLocked: the database stayed locked for ``[events] emit_deadline``
             seconds; nothing was written.
     """
@@ -222,6 +223,11 @@ def _batch_item(item: Any) -> tuple[str, str, str | None, float]:
             raise SerializationError(f"expected keys name, data, key, delay; got "
                                      f"{sorted(item)}; nothing was written")
         return _new_event(item["name"], item.get("data"), item.get("key"), item.get("delay"))
+    if isinstance(item, (tuple, list)):
+        raise SerializationError(
+            f"a tuple is (name, data), got {len(item)} item(s); give key and delay in the "
+            "mapping form {'name': ..., 'data': ..., 'key': ..., 'delay': ...}; "
+            "nothing was written")
     raise SerializationError(f"expected (name, data) or a mapping, got {type(item).__name__}; "
                              "nothing was written")
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.config import Settings
-from runner.errors import EventNotFound, Fatal, InvalidAction, UnknownTask
+from runner.errors import EventNotFound, Fatal, InvalidAction, SerializationError, UnknownTask
+from runner.event_patterns import check_pattern
 from runner.events.delivery import DISPATCH_BATCH, handler_job, handlers, handlers_for
 from runner.events.settings import event_settings
 from runner.ids import derived_id
@@ -45,6 +46,9 @@ class ReplayRequest:
 
     jobs: tuple[str, ...]
     events: tuple[str, ...]
+    nothing_failed: tuple[str, ...] = ()
+    """With ``only_failed``, the matching events left out: no handler's newest delivery
+    of them is dead (of ``handler``'s, when given), so there is nothing to redeliver."""
 
 
 def replay(event_id: str, handler: str | None = None, *, only_failed: bool = False,
@@ -79,16 +83,32 @@ def replay_matching(pattern: str | None = None, *, since: float | None = None,
                     settings: Settings | None = None) -> ReplayRequest:
     """Replay every dispatched event matching ``pattern`` emitted at or after ``since``.
 
-    Events still pending are left to their own dispatch. Returns the replay
-    jobs enqueued (none when no event matched) and the events they carry.
+    Events still pending are left to their own dispatch, and with ``only_failed``
+    events without a failed handler (``nothing_failed``). Returns the replay jobs
+    enqueued (none when no event is left) and the events they carry.
+
+    Raises:
+        SerializationError: ``pattern`` is not a valid pattern (as ``@event_handler``
+            says it); nothing was enqueued.
     """
+    if pattern is not None:
+        check_pattern(pattern, error=SerializationError)
     runner = _runner(huey, store, settings)
     jobs = _jobs(runner)
     found = [e.id for e in jobs.store.list_events(pattern=pattern, since=since, limit=limit)
              if e.status != EventStatus.PENDING]
+    nothing_failed: list[str] = []
+    if only_failed and found:
+        outcomes = jobs.store.handler_outcomes(found)
+        failed = {i for i in found if any(o.outcome == JobState.DEAD
+                                          and (handler is None or o.handler == handler)
+                                          for o in outcomes.get(i, []))}
+        nothing_failed = [i for i in found if i not in failed]
+        found = [i for i in found if i in failed]
     if not found:
-        return ReplayRequest((), ())
-    return _enqueue(runner, found, handler, only_failed)
+        return ReplayRequest((), (), tuple(nothing_failed))
+    return replace(_enqueue(runner, found, handler, only_failed),
+                   nothing_failed=tuple(nothing_failed))
 
 
 def replay_events(event_ids: Sequence[str], handler: str | None = None, *,
@@ -173,8 +193,15 @@ def _replay(event_ids: list[str], handler: str | None, only_failed: bool) -> Non
         new = [handler_job(huey, h, event.id, payload,
                            job_id=derived_id(replay_id, event.id, h.name) if replay_id else None)
                for h in targets]
-        if jobs.store.add_deliveries(event.id, jobs.clock.jobs(new), now=jobs.clock.now()):
-            written += len(new)
+        # The store checks "newest delivery dead" again as it writes: another replay of
+        # this event may have delivered to the handler since the outcomes were read.
+        count = jobs.store.add_deliveries(event.id, jobs.clock.jobs(new), now=jobs.clock.now(),
+                                          only_dead=only_failed)
+        if only_failed and count < len(new):
+            logger.info("replay: event %s (%s): %d failed handler(s) already delivered to "
+                        "again by a replay; not delivered twice", event.id, event.name,
+                        len(new) - count)
+        written += count
     if written:
         jobs.wake()
     if unknown:

@@ -9,7 +9,7 @@ handler's jobs decides its outcome. Nothing here knows SQL or a driver.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from runner.errors import EventNotFound
 from runner.event_patterns import matches
@@ -22,6 +22,7 @@ from runner.store.event_rows import (
 )
 from runner.store.job_rows import NewJob
 from runner.store.rows import found_row
+from runner.store.states import JobState
 
 #: Events read per statement of :func:`newest_events`.
 PAGE = 1000
@@ -88,6 +89,18 @@ def mark_dispatched(event_ids: Iterable[str], deliveries: Mapping[str, Sequence[
             done[event_id] = len(handler_jobs)
             jobs.extend(handler_jobs)
     return done, jobs
+
+
+def replay_jobs(jobs: Sequence[NewJob], written: Collection[str], newest: Mapping[str, str],
+                only_dead: bool) -> list[NewJob]:
+    """The jobs of a replay to write, from what the backend read in the write's transaction.
+
+    Not a job whose id is in ``written`` (the same replay ran before, its worker died
+    after the commit); with ``only_dead``, not one whose handler's newest job of the
+    event (``newest``: handler → state) is not dead: another replay delivered to it.
+    """
+    return [j for j in jobs if j.id not in written
+            and (not only_dead or newest.get(j.task) == JobState.DEAD)]
 
 
 def found_event(lookup: Callable[[], tuple | None], event_id: str) -> EventRow:

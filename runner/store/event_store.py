@@ -35,11 +35,14 @@ class EventsStore(Protocol):
         ...
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> bool:
+                       now: float | None = None, only_dead: bool = False) -> int:
         """Replay: insert new handler jobs linked to an event, counting the delivery.
 
-        Returns False, writing nothing, when the first job exists already (the same
-        replay ran before and must not deliver twice).
+        A job whose id exists already is not written (the same replay ran before and
+        must not deliver twice); with ``only_dead``, nor is one whose handler's newest
+        job of the event is not dead. The check and the insert are one atomic step:
+        replays running at once deliver to a failed handler once. Returns how many
+        jobs were written (the event counts one more delivery when any was).
         """
         ...
 

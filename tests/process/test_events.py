@@ -83,6 +83,19 @@ def test_cli_emit_events_and_handlers(huey, settings_file):
     assert "shop.**" in subs.stdout and "order_broken" in subs.stdout
 
 
+def test_cli_emit_refuses_data_with_a_key_twice(huey, settings_file):
+    # JSON keeps the last of two equal keys: the first value would be lost unsaid
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "--settings", str(settings_file), "emit", "a.b",
+         "--data", '{"order": {"1": "one", "1": "uno"}}'],
+        cwd=settings_file.parent, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 65, done.stderr
+    assert "--data: data['order'] has the key '1' twice" in done.stderr
+    assert "nothing was written" in done.stderr
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+
+
 # -- with real worker processes ---------------------------------------------------------
 
 def test_event_emitted_before_any_worker_is_handled_once_one_starts(

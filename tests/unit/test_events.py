@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from runner import SerializationError, emit, emit_many, replay
+from runner.cli import main
 from runner.config import parse_settings
 from runner.errors import ConfigError, InvalidAction
 from runner.event_patterns import check_pattern, matches
 from runner.events.delivery import _dispatch, handlers_for, unknown_handler_sections
-from runner.events.replay import REPLAY_TASK
+from runner.events.replay import REPLAY_TASK, replay_matching
 from runner.events.settings import parse_events
 from runner.store.sqlite import events as store
 from runner.store.sqlite import queries
@@ -62,6 +64,18 @@ def test_pattern_table(pattern, name, expected):
 def test_bad_patterns_are_rejected(bad):
     with pytest.raises(ConfigError):
         check_pattern(bad)
+
+
+@pytest.mark.parametrize("command", [["events"], ["events", "replay"]], ids=["list", "replay"])
+@pytest.mark.parametrize("bad", ["user..x", "user*", "a.b c"])
+def test_a_bad_name_pattern_in_the_cli_is_refused_as_event_handler_refuses_it(
+        huey, settings_file, capsys, command, bad):
+    with pytest.raises(ConfigError) as refused:
+        check_pattern(bad)
+    assert main(["--settings", str(settings_file), *command, "--name", bad]) == 65
+    assert capsys.readouterr().err == f"error: {refused.value}\n"
+    with pytest.raises(SerializationError, match=re.escape(str(refused.value))):
+        replay_matching(bad)
 
 
 # -- emit and fan-out --------------------------------------------------------------
@@ -161,6 +175,24 @@ def test_invalid_name_or_data_is_named_and_nothing_is_written(huey):
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
 
 
+@pytest.mark.parametrize(("data", "named"), [
+    ({1: "one", "1": "uno"}, r"data key 1 \(int\)"),  # JSON would store both as "1"
+    ({"a": [{"b": {None: 1}}]}, r"data\['a'\]\[0\]\['b'\] key None \(NoneType\)"),
+    ({"on": {True: 1}}, r"data\['on'\] key True \(bool\)"),
+    ([{"x": 1}, {2.5: "half"}], r"data\[1\] key 2.5 \(float\)"),
+], ids=["int", "nested-none", "bool", "float-in-list"])
+def test_a_key_that_is_not_a_string_is_refused_naming_where_and_nothing_is_written(
+        huey, data, named):
+    with pytest.raises(SerializationError, match=named + r" is not a string.*nothing was written"):
+        emit("shop.order.placed", data)
+    with pytest.raises(SerializationError, match=r"item 1: event 'a.b': " + named):
+        emit_many([("a.b", {}), ("a.b", data)])
+    with pytest.raises(SerializationError, match=named):
+        emit_many([{"name": "a.b", "data": data, "key": "k"}])
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
+    assert count(huey, "SELECT count(*) FROM runner_job") == 0
+
+
 @pytest.mark.parametrize("bad", [["user.signup"], 5, None, "user..signup", "x" * 201])
 def test_a_bad_name_is_refused_after_good_ones_were_accepted(huey, bad):
     emit_many([("user.signup", {})] * 3)
@@ -179,6 +211,17 @@ def test_a_delay_that_is_not_finite_seconds_is_refused_and_nothing_is_written(hu
         emit_many([("a.b", {}), {"name": "a.b", "delay": delay}])
     assert count(huey, "SELECT count(*) FROM runner_event") == 0
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
+
+
+@pytest.mark.parametrize("item", [("a.b", {"n": 1}, "k-2"), ["a.b", {}, None, 5], ()],
+                         ids=["three", "four", "empty"])
+def test_an_emit_many_tuple_of_other_than_two_items_points_to_the_mapping_form(huey, item):
+    with pytest.raises(SerializationError, match=(
+            rf"item 1: a tuple is \(name, data\), got {len(item)} item\(s\); give key and "
+            r"delay in the mapping form \{'name': \.\.\., 'data': \.\.\., 'key': \.\.\., "
+            r"'delay': \.\.\.\}; nothing was written")):
+        emit_many([("a.b", {}), item])
+    assert count(huey, "SELECT count(*) FROM runner_event") == 0
 
 
 def test_circular_data_is_refused_with_a_clear_error(huey):
@@ -264,6 +307,53 @@ def test_replay_of_only_the_failed_handler_after_a_fix(huey, record_file, monkey
     replay(event_id, "steady")
     drain()
     assert Counter(read_records(record_file))["steady 5"] == 2
+
+
+def test_two_replays_of_the_failed_handlers_running_at_once_deliver_once(
+        huey, record_file, monkeypatch):
+    # Given an event whose handler "flaky" died, then was fixed
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", False)
+    event_id = emit("fix.me", {"n": 6})
+    drain(include_scheduled=True)
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
+    # When two replays of the failed handlers run at once: both read flaky's newest
+    # delivery as dead before either writes (two worker threads)
+    replay(event_id, only_failed=True)
+    replay(event_id, only_failed=True)
+    jobs = huey.jobs
+    before = jobs.store.handler_outcomes([event_id])
+    monkeypatch.setattr(jobs.store, "handler_outcomes", lambda ids: before)
+    drain(include_scheduled=True)
+    # Then flaky got the event once more, not twice
+    assert Counter(read_records(record_file))["flaky 6 fixed"] == 1
+    assert store.get_event(db_of(huey), event_id).deliveries == 2
+
+
+def test_a_replay_of_failed_handlers_by_name_counts_only_events_with_one(
+        huey, record_file, monkeypatch, settings_file, capsys):
+    # Given two dispatched fix.me events, only the first with a dead handler (flaky)
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", False)
+    failed = emit("fix.me", {"n": 1})
+    drain(include_scheduled=True)
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
+    fine = emit("fix.me", {"n": 2})
+    drain(include_scheduled=True)
+    # When the failed handlers of every fix.* event are replayed
+    request = replay_matching("fix.*", only_failed=True)
+    # Then only the event with a failed handler is carried; the other is named apart
+    assert (request.events, request.nothing_failed) == ((failed,), (fine,))
+    assert main(["--settings", str(settings_file), "events", "replay", "--name", "fix.*",
+                 "--only-failed"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("replay of 1 event(s) queued as job(s) ")
+    assert "; 1 more matching event(s) have no failed handler (nothing to redeliver)" in out
+    # A handler that never failed: nothing to replay, and the CLI says why
+    request = replay_matching("fix.*", handler="steady", only_failed=True)
+    assert (request.jobs, request.nothing_failed) == ((), (fine, failed))  # newest first
+    assert main(["--settings", str(settings_file), "events", "replay", "--name", "fix.*",
+                 "--handler", "steady", "--only-failed"]) == 0
+    assert capsys.readouterr().out == ("2 matching event(s) have no failed handler 'steady'; "
+                                       "nothing to replay\n")
 
 
 def test_a_replay_job_run_twice_delivers_once(huey, record_file):

@@ -30,6 +30,7 @@ from runner.store.event_rules import (
     new_events,
     newest_events,
     outcomes_of,
+    replay_jobs,
 )
 from runner.store.job_rows import NewJob
 from runner.store.postgres import copy_marks, transitions
@@ -156,26 +157,39 @@ class PostgresEvents:
         return db.write(write)
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> bool:
+                       now: float | None = None, only_dead: bool = False) -> int:
         """Replay: insert new handler jobs linked to an event, counting the delivery.
 
-        False, writing nothing, when the first job exists already (the replay ran before).
+        Not written: a job whose id exists (the replay ran before) and, with
+        ``only_dead``, one whose handler's newest job of the event is not dead.
+        Replays of one event take a lock on it first: one that waited reads the jobs
+        the other wrote, so replays running at once deliver to a failed handler once.
         """
         db = self.db
         at = time.time() if now is None else now
         channel = db.channel
 
-        def write(conn: psycopg.Connection) -> bool:
-            if not jobs or conn.execute("SELECT 1 FROM runner_job WHERE id = %s",
-                                        (jobs[0].id,)).fetchone():
-                return False
+        def write(conn: psycopg.Connection) -> int:
+            if not jobs:
+                return 0
+            conn.execute(f"SELECT pg_advisory_xact_lock({lock_key('%s')})",
+                         (f"runner event replay {event_id}",))
+            written = {row[0] for row in conn.execute(
+                "SELECT id FROM runner_job WHERE id = ANY(%s)", ([j.id for j in jobs],))}
+            newest = dict(conn.execute(
+                "SELECT DISTINCT ON (task) task, state FROM runner_job WHERE event_id = %s "
+                "ORDER BY task, created_at DESC, seq DESC", (event_id,)).fetchall()
+                ) if only_dead else {}
+            new = replay_jobs(jobs, written, newest, only_dead)
+            if not new:
+                return 0
             conn.execute(
                 "UPDATE runner_event SET deliveries = deliveries + 1, "
                 "handlers = greatest(handlers, %s), status = 'dispatched', "
                 "dispatched_at = coalesce(dispatched_at, %s) WHERE id = %s",
-                (len(jobs), at, event_id))
-            transitions.enqueue(conn, jobs, at, channel=channel)
-            return True
+                (len(new), at, event_id))
+            transitions.enqueue(conn, new, at, channel=channel)
+            return len(new)
 
         return db.write(write)
 

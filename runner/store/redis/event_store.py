@@ -88,9 +88,10 @@ class RedisEvents(JobIndex):
         return {pairs[i].decode(): int(pairs[i + 1]) for i in range(0, len(pairs), 2)}
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> bool:
+                       now: float | None = None, only_dead: bool = False) -> int:
         at = time.time() if now is None else now
-        return bool(self.run("add_deliveries", event_id, arg(float(at)), *jobs_args(jobs)))
+        return int(self.run("add_deliveries", event_id, arg(float(at)), int(only_dead),
+                            *jobs_args(jobs)))  # type: ignore[arg-type]
 
     def get_event(self, event_id: str) -> EventRow:
         h = self.r.hgetall(self.k("event", event_id))

@@ -136,11 +136,37 @@ for _, p in ipairs(chosen) do
 end
 return done
 """,
-    # ARGV: event_id, now, njobs, jobs...
+    # ARGV: event_id, now, only_dead (0/1), njobs, jobs...
     "add_deliveries": r"""
+-- Not written: a job whose id exists (the same replay ran before) and, with only_dead,
+-- one whose handler's newest job of the event (by created_at, then rowid, as the
+-- outcomes read it) is not dead: another replay delivered to it.
 local id, now = ARGV[2], tonumber(ARGV[3])
-local jobs = read_jobs(5, tonumber(ARGV[4]))
-if #jobs == 0 or redis.call('EXISTS', P..'job:'..jobs[1].id) == 1 then return 0 end
+local given = read_jobs(6, tonumber(ARGV[5]))
+local newest = {}
+if ARGV[4] == '1' then
+  local members = redis.call('ZRANGE', P..'evjobs:'..id, 0, -1, 'WITHSCORES')
+  local best = {}
+  for i = 1, #members, 2 do
+    local f = redis.call('HMGET', P..'job:'..members[i], 'task', 'state', 'created_at')
+    if f[1] then
+      local order = {tonumber(f[3]) or 0, tonumber(members[i + 1])}
+      local b = best[f[1]]
+      if not b or order[1] > b[1] or (order[1] == b[1] and order[2] > b[2]) then
+        best[f[1]] = order
+        newest[f[1]] = f[2]
+      end
+    end
+  end
+end
+local jobs = {}
+for _, j in ipairs(given) do
+  if redis.call('EXISTS', P..'job:'..j.id) == 0
+     and (ARGV[4] ~= '1' or newest[j.task] == 'dead') then
+    jobs[#jobs + 1] = j
+  end
+end
+if #jobs == 0 then return 0 end
 local problem = refuse(jobs, 0)
 if problem then return redis.error_reply(problem) end
 local key = P..'event:'..id
@@ -156,7 +182,7 @@ if redis.call('EXISTS', key) == 1 then
   redis.call('HSETNX', key, 'dispatched_at', ARGV[3])
 end
 for _, j in ipairs(jobs) do insert(j, now) end
-return 1
+return #jobs
 """,
     # ARGV: event_id, dispatch_job, now, token
     "redispatch_event": r"""

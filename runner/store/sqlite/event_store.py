@@ -37,8 +37,8 @@ class SqliteEvents:
         return _events.fan_out(self.db, deliveries, settle=settle, now=now)
 
     def add_deliveries(self, event_id: str, jobs: Sequence[NewJob], *,
-                       now: float | None = None) -> bool:
-        return _events.add_deliveries(self.db, event_id, jobs, now=now)
+                       now: float | None = None, only_dead: bool = False) -> int:
+        return _events.add_deliveries(self.db, event_id, jobs, now=now, only_dead=only_dead)
 
     def get_event(self, event_id: str) -> EventRow:
         return _events.get_event(self.db, event_id)

@@ -29,6 +29,7 @@ from runner.store.event_rules import (
     new_events,
     newest_events,
     outcomes_of,
+    replay_jobs,
 )
 from runner.store.job_rows import NewJob
 from runner.store.sqlite import transitions
@@ -153,24 +154,36 @@ def fan_out(db: Database, deliveries: Mapping[str, Sequence[NewJob]], *,
 
 
 def add_deliveries(db: Database, event_id: str, jobs: Sequence[NewJob], *,
-                   now: float | None = None) -> bool:
+                   now: float | None = None, only_dead: bool = False) -> int:
     """Replay: insert new handler jobs linked to an event, counting the delivery.
 
-    Returns False, writing nothing, when the first job exists already: the same
-    replay ran before (its worker died after this commit) and must not deliver twice.
+    Not written: a job whose id exists (the same replay ran before, its worker died
+    after this commit) and, with ``only_dead``, a job whose handler's newest job of
+    the event is not dead. Read and written in one write transaction, so replays
+    running at once deliver to a failed handler once. Returns how many were written.
     """
     at = time.time() if now is None else now
 
-    def write(conn: sqlite3.Connection) -> bool:
-        if not jobs or conn.execute("SELECT 1 FROM runner_job WHERE id = ?",
-                                    (jobs[0].id,)).fetchone():
-            return False
+    def write(conn: sqlite3.Connection) -> int:
+        if not jobs:
+            return 0
+        written = {row[0] for row in conn.execute(
+            f"SELECT id FROM runner_job WHERE id IN ({','.join('?' * len(jobs))})",
+            [j.id for j in jobs])}
+        newest = dict(conn.execute(
+            "SELECT task, state FROM (SELECT task, state, row_number() OVER (PARTITION BY "
+            "task ORDER BY created_at DESC, rowid DESC) AS newest FROM runner_job "
+            "INDEXED BY runner_job_event WHERE event_id = ?) WHERE newest = 1",
+            (event_id,)).fetchall()) if only_dead else {}
+        new = replay_jobs(jobs, written, newest, only_dead)
+        if not new:
+            return 0
         conn.execute(
             "UPDATE runner_event SET deliveries = deliveries + 1, handlers = max(handlers, ?), "
             "status = 'dispatched', dispatched_at = coalesce(dispatched_at, ?) WHERE id = ?",
-            (len(jobs), at, event_id))
-        transitions.enqueue(conn, jobs, at)
-        return True
+            (len(new), at, event_id))
+        transitions.enqueue(conn, new, at)
+        return len(new)
 
     return db.write(write)
 
