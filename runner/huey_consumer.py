@@ -38,7 +38,7 @@ from runner.attempt import (
     stuck_message,
 )
 from runner.config import Settings
-from runner.errors import JobCancelled, SerializationError
+from runner.errors import DatabaseLocked, JobCancelled, SerializationError
 from runner.eta import to_eta, to_timestamp
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo
@@ -309,6 +309,8 @@ class HueyConsumer:
                                    "handed back at shutdown")
                 if done is not None:
                     handed.setdefault(done, []).append(job_id)
+            except DatabaseLocked:
+                raise  # every later write would wait out the lock too: the caller stops
             except Exception:
                 logger.exception("could not hand back job %s; recovered at next start", job_id)
             finally:

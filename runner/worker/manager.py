@@ -28,7 +28,9 @@ from runner.errors import (
     EX_DATAERR,
     EX_MEMORY_LIMIT,
     EX_STUCK_THREADS,
+    EX_TEMPFAIL,
     DatabaseCorrupt,
+    DatabaseLocked,
     DatabaseRefused,
     DatabaseUnavailable,
     RunnerError,
@@ -439,6 +441,12 @@ class Manager:
             if handed:
                 logger.info("handed back %d claimed jobs that had not started", len(handed))
             jobs.store.mark_stopped(self.owner)
+        except DatabaseLocked as exc:
+            # Nothing more can be written now; the exit code says the drain was not clean.
+            logger.error("clean shutdown failed: %s; leases expire and the jobs still held "
+                         "are recovered at the next start", exc)
+            if self.exit_code == 0:
+                self.exit_code = EX_TEMPFAIL
         except Exception:
             logger.exception("clean shutdown failed; leases expire and jobs are recovered")
         logger.info("stopped")  # before the stored-log sink is flushed and detached

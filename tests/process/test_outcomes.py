@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import time
 
@@ -78,3 +79,23 @@ def test_a_lock_held_past_write_deadline_is_warned_of_without_tracebacks(
     output = worker.output()
     assert "locked" in output
     assert "Traceback" not in output and " ERROR " not in output, output
+
+
+def test_a_drain_that_cannot_write_for_a_lock_exits_75_not_0(huey, tmp_path, make_worker,
+                                                             record_file):
+    worker = make_worker(settings=locked_settings(tmp_path), TEST_RECORD_FILE=str(record_file))
+    long = jobs.sleep_then_record(60, "long")
+    db = huey.jobs.db
+    wait_for(lambda: queries.get_job(db, long.id).state == "executing", message="job to start")
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        worker.proc.send_signal(signal.SIGTERM)
+        # The drain (shutdown_timeout 5 s) ends, then handing the job back meets the lock
+        # past write_deadline (1 s): the exit code says the shutdown was not clean.
+        code = worker.wait(timeout=30)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert code == 75, worker.output()
+    assert "locked" in worker.output()
