@@ -30,6 +30,7 @@ from runner.scheduling.control import (
     list_schedules,
     pause_schedule,
     resume_schedule,
+    run_now,
     run_schedule_now,
     schedule_runs,
     skip_next_run,
@@ -361,7 +362,7 @@ __all__ = [
     "FailureGroupPlan", "plan_failure_group", "run_failure_group",
     # schedules
     "list_schedules", "get_schedule", "schedule_runs", "pause_schedule", "resume_schedule",
-    "skip_next_run", "run_schedule_now", "upcoming_fire_times",
+    "skip_next_run", "run_schedule_now", "run_now", "upcoming_fire_times",
     # events
     "replay", "replay_events", "replay_matching", "ReplayRequest",
 ]

@@ -105,9 +105,11 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
     ctx.load_tasks()  # a schedule not yet synced by a scheduler is found in code
     if args.act == "run-now":
-        job_id = schedule_control.run_schedule_now(args.name, store=ctx.store,
-                                                   settings=ctx.settings)
-        print(f"run-now: {args.name} enqueued job {job_id}")
+        run = schedule_control.run_now(args.name, store=ctx.store, settings=ctx.settings)
+        if run.existing_state is None:
+            print(f"run-now: {args.name} enqueued job {run.job_id}")
+        else:
+            print(f"run-now: {args.name}: {run.wording} {run.job_id}; nothing enqueued")
         return 0
     act = {"pause": schedule_control.pause_schedule, "resume": schedule_control.resume_schedule,
            "skip-next": schedule_control.skip_next_run}[args.act]

@@ -12,10 +12,11 @@ the table (no scheduler has started) is added first.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from runner.config import Settings
-from runner.errors import ScheduleNotFound
+from runner.errors import JobNotFound, ScheduleNotFound
 from runner.registry import get_huey, import_task_modules, runner_for
 from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
@@ -24,6 +25,30 @@ from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
 from runner.store.backend import Store
 from runner.store.schedule_rows import RunRow, ScheduleRow
 from runner.store.server_clock import ServerClock
+from runner.store.states import WAITING, JobState
+
+
+@dataclass(frozen=True)
+class RunNow:
+    """What asking a schedule for an extra run did."""
+
+    job_id: str
+    """The run's job: the new one, or the live one that holds its unique key."""
+    existing_state: str | None = None
+    """That live job's state when it was there already (nothing was written); None when
+    the job is new."""
+
+    @property
+    def wording(self) -> str:
+        """What front ends say before the job's id: ``enqueued job``, or why none was."""
+        state = self.existing_state
+        if state is None:
+            return "enqueued job"
+        if state in WAITING:
+            return "a run is already waiting: job"
+        if state == JobState.EXECUTING:
+            return "a run is already running: job"
+        return f"a {state} run holds its unique key: job"
 
 
 def list_schedules(*, huey: RunnerHuey | None = None,
@@ -93,12 +118,19 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store 
     them, and at ``store``, and their ``[runner] imports`` are imported first.
 
     Returns:
-        The new job's id.
+        The new job's id; for a unique task whose key a live job holds, that job's id
+        (nothing is written), as a unique call returns that job's Result.
 
     Raises:
         ScheduleNotFound: the schedule is not defined in this process (import its module).
         ConfigError: a task module cannot be imported.
     """
+    return run_now(name, huey=huey, store=store, settings=settings, now=now).job_id
+
+
+def run_now(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
+            settings: Settings | None = None, now: float | None = None) -> RunNow:
+    """:func:`run_schedule_now`, saying whether the job is new (what front ends print)."""
     instance = runner_for(settings, None if store is None else store.address, huey=huey)
     if settings is not None:
         import_task_modules(settings.runner.imports)
@@ -111,10 +143,15 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store 
     assert jobs is not None
     at = jobs.clock.now() if now is None else now
     job = new_run_job(instance, definition, run_at=at)
-    jobs.store.record_manual_run(name, job, now=at,
-                                 queue_size=instance.settings.worker.queue_size)
+    holder = jobs.store.record_manual_run(name, job, now=at,
+                                          queue_size=instance.settings.worker.queue_size)
+    if holder is not None:
+        try:
+            return RunNow(holder, jobs.store.get_job(holder).state)
+        except JobNotFound:  # it ended, and was pruned, since
+            return RunNow(holder, "finished")
     jobs.wake()
-    return job.id
+    return RunNow(job.id)
 
 
 def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:

@@ -61,6 +61,21 @@ def test_schedules_lists_next_three_fire_times_last_run_and_state(cli, huey, cap
     assert "enqueued (run now)" in capsys.readouterr().out
 
 
+def test_run_now_of_a_unique_schedule_whose_run_waits_names_that_run(cli, huey, capsys):
+    # Given a unique schedule run now: its run waits
+    assert cli("schedules", "run-now", "unique_nightly") == 0
+    first = get_schedule(huey.jobs.db, "unique_nightly").last_job_id
+    capsys.readouterr()
+    # When it is run now again
+    assert cli("schedules", "run-now", "unique_nightly") == 0
+    # Then the waiting run is named, a job that exists, and nothing more is enqueued
+    out = capsys.readouterr().out
+    assert out == f"run-now: unique_nightly: a run is already waiting: job {first}; " \
+                  "nothing enqueued\n"
+    assert cli("show", first) == 0
+    assert [r.job_id for r in schedule_runs(huey.jobs.db, "unique_nightly")] == [first]
+
+
 def test_unknown_schedule_is_an_error_naming_it(cli, capsys):
     assert cli("schedules", "pause", "no_such_schedule") == 65
     assert "no_such_schedule" in capsys.readouterr().err

@@ -109,9 +109,9 @@ class SchedulesScreen(DataScreen):
     def action_run_now(self) -> None:
         if (s := self._selected()) is not None:
             self.confirm(f"Run schedule [b]{fmt.safe(s.name)}[/] ({fmt.safe(s.task)}) now?",
-                         lambda: self.act(f"ran {s.name}", self._run_now, s.name,
+                         lambda: self.act(f"run now {s.name}", self._run_now, s.name,
                                           refused=f"cannot run {s.name}"))
 
     def _run_now(self, store: Store, name: str) -> str:
-        job = actions.run_schedule_now(name, store=store, settings=self.dashboard.settings)
-        return f"enqueued job {short_id(job)}"
+        run = actions.run_now(name, store=store, settings=self.dashboard.settings)
+        return f"{run.wording} {short_id(run.job_id)}"

@@ -119,13 +119,15 @@ if redis.call('EXISTS', key) == 0 then return 0 end
 redis.call('HSET', key, 'skip_next', ARGV[3], 'updated_at', ARGV[4])
 return 1
 """,
-    # ARGV: name, now, queue_size, job
+    # ARGV: name, now, queue_size, job; returns the live job holding its unique key
+    # (nothing written), or nil
     "record_manual_run": r"""
 redis.call('INCR', P..'version')
 local name, now = ARGV[2], tonumber(ARGV[3])
 local jobs = read_jobs(5, 1)
-local problem = enqueue(jobs, now, tonumber(ARGV[4]))
+local problem, dups = enqueue(jobs, now, tonumber(ARGV[4]))
 if problem then return redis.error_reply(problem) end
+if dups and #dups > 0 then return dups[2] end
 local field = '1:' .. ARGV[3] .. ':' .. jobs[1].id
 redis.call('HSET', P..'runs:'..name, field,
   cjson.encode({ARGV[3], true, ARGV[3], jobs[1].id, 'enqueued (run now)'}))
@@ -136,7 +138,7 @@ if redis.call('EXISTS', key) == 1 then
              'updated_at', ARGV[3])
   redis.call('HINCRBY', key, 'fired', 1)
 end
-return 1
+return false
 """,
     # ARGV: fired_at, queue_size, name, expected, next_fire_at, overlap, dropped, nslots,
     #       slots..., jobs (one per slot)
