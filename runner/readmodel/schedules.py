@@ -45,8 +45,10 @@ def late_by(row: ScheduleRow, at: float) -> float | None:
 
 def last_outcome(row: ScheduleRow) -> str | None:
     """How the schedule's last fire went: its job's state, or the skip when the last fire
-    skipped its slot (a skip records the fire's time as both the last fire and the last
-    skip; the job named is then an earlier fire's)."""
+    skipped its last slot (a skip records the fire's time as both the last fire and the
+    last skip; the job named is then an earlier fire's). Slots skipped before one that ran
+    (missed slots the misfire policy dropped, say) are dated by the slot, earlier than the
+    fire: the run is the outcome."""
     if row.last_skip_at and (row.last_fired_at is None or row.last_skip_at >= row.last_fired_at):
         return f"skipped: {row.last_skip_reason}" if row.last_skip_reason else "skipped"
     return row.last_outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from runner.readmodel.schedules import last_outcome
 from runner.scheduling.definitions import registry
 from runner.scheduling.scheduler import Scheduler
 from runner.store.sqlite.schedules import FirePlan, SyncItem
@@ -125,3 +126,26 @@ def test_a_queue_one_schedule_keeps_one_run_waiting_behind_the_running_one(huey,
     huey.jobs.flush_acks()
     [waited] = huey.jobs.claim_due(1)
     assert waited.id != running.id
+
+
+def test_a_catch_up_run_is_the_last_outcome_and_the_dropped_slots_the_last_skip(store):
+    # Given a schedule back after downtime: misfire "once" drops two missed slots and
+    # runs the latest
+    _sync(store)
+    late = SLOT + 180
+    plan = FirePlan("nightly", SLOT, late + 60, [late], [job(late, schedule="nightly")],
+                    "allow", dropped=2)
+    [result] = store.fire([plan], clock=lambda: late + 0.5, queue_size=0)
+    assert result.won and len(result.enqueued) == 1
+    # Then the last outcome is the catch-up run's, and the drop is recorded as the last skip
+    row = store.get_schedule("nightly")
+    assert last_outcome(row) == JobState.AVAILABLE
+    assert row.last_skip_reason == "2 missed slot(s) dropped by the misfire policy"
+    assert row.skipped == 2
+    # When the next slot is skipped (skip-next), Then that is the last outcome
+    store.set_skip_next("nightly", now=late + 1)
+    following = late + 60
+    skipped = FirePlan("nightly", following, following + 60, [following],
+                       [job(following, schedule="nightly")], "allow")
+    store.fire([skipped], clock=lambda: following + 0.5, queue_size=0)
+    assert last_outcome(store.get_schedule("nightly")) == "skipped: skip-next requested"

@@ -224,8 +224,13 @@ if nslots > 0 then
   end
 end
 if last_job then fields[#fields + 1] = 'last_job_id'; fields[#fields + 1] = last_job end
+-- dated as schedule_rules.fired_values dates it: by the slot it skipped when the last ran
+local skip_at = ARGV[2]
+if #enqueued > 0 and enqueued[#enqueued][1] == tonumber(slots[nslots]) then
+  skip_at = (#skipped > 0) and skipped[#skipped][1] or expected
+end
 if skip_reason then
-  for _, f in ipairs({'last_skip_at', ARGV[2], 'last_skip_reason', skip_reason}) do
+  for _, f in ipairs({'last_skip_at', skip_at, 'last_skip_reason', skip_reason}) do
     fields[#fields + 1] = f
   end
 end
