@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
     q = tools.add_parser("explain", help="next fire times, as systemd-analyze calendar prints")
     q.add_argument("expression", help='e.g. "0 9 * * MON-FRI" or "*/10 * * * * *"')
-    q.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+    q.add_argument("--tz", help="IANA time zone (default: the --name schedule's, else "
+                   "[runner] timezone)")
     q.add_argument("-n", "--iterations", type=int, default=1, help="how many fire times")
     q.add_argument("--name", help="the schedule whose name 'H' fields hash (the times that "
                    "schedule gets)")
@@ -121,9 +122,25 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_explain(args: argparse.Namespace, ctx: Any) -> int:
     if args.iterations < 1:  # explain() would print "never" for an expression that fires
         raise InvalidArgument(f"-n/--iterations {args.iterations}: expected at least 1")
-    spec = cron.parse(args.expression, tz=args.tz, name=args.name)
+    spec = cron.parse(args.expression, tz=_explain_zone(args, ctx), name=args.name)
     print(explain(spec, datetime.now(UTC), args.iterations))
     return 0
+
+
+def _explain_zone(args: argparse.Namespace, ctx: Any) -> str:
+    """``--tz``, else the zone of the schedule ``--name`` names (as defined in code, else as
+    stored), else ``[runner] timezone``: the times that schedule, or a new one, gets."""
+    if args.tz is not None:
+        return args.tz
+    if args.name:
+        ctx.load_tasks()
+        zone = schedule_control.schedule_zone(args.name, huey=ctx.huey)
+        if zone is None and ctx.database_exists():
+            row = ctx.store.get_schedule(args.name)
+            zone = None if row is None else row.tz
+        if zone is not None:
+            return zone
+    return ctx.settings.runner.timezone
 
 
 def _status(r: Any) -> str:

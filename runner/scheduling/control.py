@@ -154,6 +154,13 @@ def run_now(name: str, *, huey: RunnerHuey | None = None, store: Store | None = 
     return RunNow(job.id)
 
 
+def schedule_zone(name: str, *, huey: RunnerHuey | None = None) -> str | None:
+    """The time zone of the schedule ``name`` as this process defines it (``[schedules.NAME]``
+    and ``[runner] timezone`` applied), or None when it defines no such schedule."""
+    definition = _definition(name, huey or get_huey())
+    return None if definition is None else definition.tz
+
+
 def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:
     """The next ``n`` fire times of a stored schedule, from its ``next_fire_at``."""
     if row.next_fire_at is None or n <= 0:

@@ -113,6 +113,27 @@ def test_cron_explain_of_a_hashed_expression_takes_the_schedule_name_it_asks_for
     assert out.count(f"03:{minute:02d}:00 UTC") == 4  # each time, then again "in UTC"
 
 
+def test_cron_explain_reads_the_expression_in_the_settings_zone_or_the_named_schedules(
+        cli, tmp_path, capsys):
+    # Given settings whose [runner] timezone is Tokyo
+    tokyo = write_settings(tmp_path, name="tokyo.toml")
+    tokyo.write_text(tokyo.read_text().replace(
+        'imports = ["tests.jobs"]',
+        'imports = ["tests.jobs", "tests.sched_jobs"]\ntimezone = "Asia/Tokyo"'))
+    # Then an expression is explained in that zone, unless --tz names another
+    assert main(["--settings", str(tokyo), "cron", "explain", "0 9 * * *"]) == 0
+    out = capsys.readouterr().out
+    assert "Time zone: Asia/Tokyo" in out and "09:00:00 JST" in out
+    assert main(["--settings", str(tokyo), "cron", "explain", "0 9 * * *", "--tz",
+                 "Europe/Berlin"]) == 0
+    assert "Time zone: Europe/Berlin" in capsys.readouterr().out
+    # and --name reads it in that schedule's zone (tokyo_morning is Tokyo's, in UTC settings)
+    assert cli("cron", "explain", "30 9 * * *", "--name", "tokyo_morning") == 0
+    assert "Time zone: Asia/Tokyo" in capsys.readouterr().out
+    assert cli("cron", "explain", "30 9 * * *", "--name", "not_a_schedule") == 0
+    assert "Time zone: UTC" in capsys.readouterr().out
+
+
 @pytest.fixture
 def new_york(monkeypatch):
     """The process's local zone is New York, far from the schedule's."""
