@@ -57,8 +57,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
     lines = []
     for r in rows:
-        upcoming = [] if r.paused or not r.enabled or r.orphaned else \
-            schedule_control.upcoming_fire_times(r, 3)
+        upcoming = _upcoming(r)
         # A due fire no scheduler made yet says how late it is, as the dashboard does;
         # otherwise the lag is how late the last fire was.
         late = late_by(r, now)
@@ -79,11 +78,13 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
     limit = checks.limit("--limit", args.limit)
     r = schedule_control.get_schedule(args.name, huey=ctx.huey, store=ctx.store)
-    upcoming = schedule_control.upcoming_fire_times(r, 3)
+    upcoming = _upcoming(r)
+    state = _status(r)
     fields = [
         ("name", r.name), ("task", r.task), ("expression", r.expression), ("time zone", r.tz),
-        ("state", _status(r)), ("misfire", r.misfire), ("overlap", r.overlap),
-        ("next fire", ", ".join(_zoned(t, r.tz) for t in upcoming) or "-"),
+        ("state", state), ("misfire", r.misfire), ("overlap", r.overlap),
+        ("next fire", ", ".join(_zoned(t, r.tz) for t in upcoming)
+         or ("-" if state == "active" else f"- ({state})")),
         ("last slot", _zoned(r.last_slot_at, r.tz)),
         ("last fired", _zoned(r.last_fired_at, r.tz)),
         ("last lag", "-" if r.last_lag is None else f"{r.last_lag * 1000:.1f}ms"),
@@ -141,6 +142,14 @@ def _explain_zone(args: argparse.Namespace, ctx: Any) -> str:
         if zone is not None:
             return zone
     return ctx.settings.runner.timezone
+
+
+def _upcoming(r: Any) -> list[datetime]:
+    """The next 3 fire times; none for a schedule that does not fire (its stored next fire
+    is a past slot, or one it will not keep)."""
+    if r.paused or not r.enabled or r.orphaned:
+        return []
+    return schedule_control.upcoming_fire_times(r, 3)
 
 
 def _status(r: Any) -> str:

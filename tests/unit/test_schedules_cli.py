@@ -76,6 +76,25 @@ def test_run_now_of_a_unique_schedule_whose_run_waits_names_that_run(cli, huey, 
     assert [r.job_id for r in schedule_runs(huey.jobs.db, "unique_nightly")] == [first]
 
 
+def test_schedules_show_gives_no_next_fire_for_a_schedule_that_does_not_fire(cli, huey,
+                                                                              capsys):
+    # Given a paused schedule, a disabled one and an orphaned one
+    assert cli("schedules", "pause", "quarter_hourly") == 0
+    assert cli("schedules", "resume", "every_second") == 0
+    assert cli("schedules", "resume", "async_hourly") == 0
+    huey.jobs.db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET enabled = 0, next_fire_at = 1 WHERE name = 'every_second'"))
+    huey.jobs.db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET orphaned = 1 WHERE name = 'async_hourly'"))
+    capsys.readouterr()
+    # Then show, like the listing, gives no next fire time, and says why
+    for name, why in (("quarter_hourly", "paused"), ("every_second", "disabled"),
+                      ("async_hourly", "orphaned")):
+        assert cli("schedules", "show", name) == 0
+        out = capsys.readouterr().out
+        assert f"next fire: - ({why})" in out, out
+
+
 def test_unknown_schedule_is_an_error_naming_it(cli, capsys):
     assert cli("schedules", "pause", "no_such_schedule") == 65
     assert "no_such_schedule" in capsys.readouterr().err
