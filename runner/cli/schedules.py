@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from runner import control as schedule_control
 from runner.cli import checks
 from runner.cli.format import age, counted, key_values, table
-from runner.errors import InvalidArgument
+from runner.errors import InvalidArgument, InvalidSchedule
 from runner.readmodel.schedules import last_outcome, late_by
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
@@ -123,7 +123,11 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_explain(args: argparse.Namespace, ctx: Any) -> int:
     if args.iterations < 1:  # explain() would print "never" for an expression that fires
         raise InvalidArgument(f"-n/--iterations {args.iterations}: expected at least 1")
-    spec = cron.parse(args.expression, tz=_explain_zone(args, ctx), name=args.name)
+    zone = _explain_zone(args, ctx)
+    try:
+        spec = cron.parse(args.expression, tz=zone, name=args.name)
+    except InvalidSchedule as exc:  # the command's own input, not the settings: exit 65
+        raise InvalidArgument(str(exc)) from None
     print(explain(spec, datetime.now(UTC), args.iterations))
     return 0
 

@@ -116,13 +116,22 @@ def test_cron_explain_refuses_a_count_below_one_instead_of_saying_never(cli, cap
 
 
 def test_cron_explain_rejects_an_expression_that_never_fires(cli, capsys):
-    assert cli("cron", "explain", "0 0 31 2 *") == 78
+    assert cli("cron", "explain", "0 0 31 2 *") == 65  # bad input, as for every command
     assert "never fires" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["61 * * * *"], "invalid cron expression '61 * * * *': minute 61 is out of range 0-59"),
+    (["0 9 * * *", "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+])
+def test_cron_explain_exits_65_naming_what_is_wrong_with_its_input(cli, capsys, argv, message):
+    assert cli("cron", "explain", *argv) == 65
+    assert message in capsys.readouterr().err
 
 
 def test_cron_explain_of_a_hashed_expression_takes_the_schedule_name_it_asks_for(cli, capsys):
     # Without a name the error asks for one; --name gives the times that schedule gets
-    assert cli("cron", "explain", "H 3 * * *") == 78
+    assert cli("cron", "explain", "H 3 * * *") == 65
     assert "--name" in capsys.readouterr().err
     assert cli("cron", "explain", "H 3 * * *", "--name", "nightly_report", "-n", "2") == 0
     out = capsys.readouterr().out
