@@ -122,7 +122,8 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store 
         (nothing is written), as a unique call returns that job's Result.
 
     Raises:
-        ScheduleNotFound: the schedule is not defined in this process (import its module).
+        ScheduleNotFound: no schedule of that name, in code or in the database, or one the
+            database holds is not defined in this process (import its module).
         ConfigError: a task module cannot be imported.
     """
     return run_now(name, huey=huey, store=store, settings=settings, now=now).job_id
@@ -136,6 +137,9 @@ def run_now(name: str, *, huey: RunnerHuey | None = None, store: Store | None = 
         import_task_modules(settings.runner.imports)
     definition = _definition(name, instance)
     if definition is None:
+        target = _store(instance, None)
+        if target.get_schedule(name) is None:
+            raise ScheduleNotFound(_unknown(name, target))
         raise ScheduleNotFound(f"schedule {name!r} is not defined in this process; import the "
                                "module that defines it ([runner] imports)")
     _require(name, instance, None)
@@ -195,6 +199,12 @@ def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
     return effective_schedules(huey.settings, [definition], strict=False)[0]
 
 
+def _unknown(name: str, store: Store) -> str:
+    """Why ``name`` names no schedule, with the names the database knows."""
+    known = ", ".join(r.name for r in store.list_schedules()) or "none"
+    return f"no schedule named {name!r} (known: {known})"
+
+
 def _require(name: str, huey: RunnerHuey | None, store: Store | None) -> ScheduleRow:
     target = _store(huey, store)
     row = target.get_schedule(name)
@@ -204,8 +214,7 @@ def _require(name: str, huey: RunnerHuey | None, store: Store | None) -> Schedul
     if definition is not None:
         definition = _definition(name, huey or get_huey())
     if definition is None:
-        known = ", ".join(r.name for r in target.list_schedules()) or "none"
-        raise ScheduleNotFound(f"no schedule named {name!r} (known: {known})")
+        raise ScheduleNotFound(_unknown(name, target))
     now = _server_now(huey, store)
     target.ensure_schedule(sync_item(definition, now), now=now)
     row = target.get_schedule(name)

@@ -100,6 +100,25 @@ def test_unknown_schedule_is_an_error_naming_it(cli, capsys):
     assert "no_such_schedule" in capsys.readouterr().err
 
 
+def test_run_now_of_a_schedule_no_one_defines_says_so_as_the_other_actions_do(cli, huey,
+                                                                              capsys):
+    # Given a schedule in the database
+    assert cli("schedules", "pause", "quarter_hourly") == 0
+    capsys.readouterr()
+    # When a name neither the code nor the database knows is run now or paused
+    assert cli("schedules", "run-now", "no_such_schedule") == 65
+    run_now = capsys.readouterr().err
+    assert cli("schedules", "pause", "no_such_schedule") == 65
+    # Then both say the same
+    assert run_now == capsys.readouterr().err
+    assert "no schedule named 'no_such_schedule' (known: quarter_hourly)" in run_now
+    # and a schedule the database holds but this process does not define asks for its module
+    huey.jobs.db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET name = 'elsewhere' WHERE name = 'quarter_hourly'"))
+    assert cli("schedules", "run-now", "elsewhere") == 65
+    assert "not defined in this process; import the module" in capsys.readouterr().err
+
+
 def test_cron_explain_prints_fire_times_like_systemd(cli, capsys):
     assert cli("cron", "explain", "30 2 * * *", "--tz", "Europe/Berlin", "-n", "3") == 0
     out = capsys.readouterr().out
