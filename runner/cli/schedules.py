@@ -25,6 +25,11 @@ _ACTIONS = {
 }
 
 
+#: What an action says when the schedule was so already.
+_UNCHANGED = {"pause": "was already paused", "resume": "was not paused",
+              "skip-next": "already skips its next slot (one at a time)"}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedules", help="periodic schedules: list, pause, resume, run now")
     p.set_defaults(func=cmd_list)
@@ -57,15 +62,13 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
     lines = []
     for r in rows:
-        upcoming = _upcoming(r)
         # A due fire no scheduler made yet says how late it is, as the dashboard does;
         # otherwise the lag is how late the last fire was.
         late = late_by(r, now)
         lag = (f"{age(late)} late" if late is not None else
                "-" if r.last_lag is None else age(max(r.last_lag, 0.0)))
         lines.append((
-            r.name, r.expression, r.tz,
-            ", ".join(_zoned(t, r.tz, label=False) for t in upcoming) or "-",
+            r.name, r.expression, r.tz, _fire_times(r, label=False) or "-",
             _zoned(r.last_fired_at, r.tz, label=False), last_outcome(r) or "-", _status(r),
             lag))
     print(table(["NAME", "EXPRESSION", "TZ", "NEXT 3 FIRE TIMES", "LAST RUN", "OUTCOME",
@@ -78,12 +81,11 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
     limit = checks.limit("--limit", args.limit)
     r = schedule_control.get_schedule(args.name, huey=ctx.huey, store=ctx.store)
-    upcoming = _upcoming(r)
     state = _status(r)
     fields = [
         ("name", r.name), ("task", r.task), ("expression", r.expression), ("time zone", r.tz),
         ("state", state), ("misfire", r.misfire), ("overlap", r.overlap),
-        ("next fire", ", ".join(_zoned(t, r.tz) for t in upcoming)
+        ("next fire", _fire_times(r, label=True)
          or ("-" if state == "active" else f"- ({state})")),
         ("last slot", _zoned(r.last_slot_at, r.tz)),
         ("last fired", _zoned(r.last_fired_at, r.tz)),
@@ -115,8 +117,8 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
         return 0
     act = {"pause": schedule_control.pause_schedule, "resume": schedule_control.resume_schedule,
            "skip-next": schedule_control.skip_next_run}[args.act]
-    act(args.name, store=ctx.store)
-    print(f"{args.act}: {args.name}")
+    changed = act(args.name, store=ctx.store)
+    print(f"{args.act}: {args.name}" + ("" if changed else f" {_UNCHANGED[args.act]}"))
     return 0
 
 
@@ -148,12 +150,14 @@ def _explain_zone(args: argparse.Namespace, ctx: Any) -> str:
     return ctx.settings.runner.timezone
 
 
-def _upcoming(r: Any) -> list[datetime]:
-    """The next 3 fire times; none for a schedule that does not fire (its stored next fire
-    is a past slot, or one it will not keep)."""
+def _fire_times(r: Any, *, label: bool) -> str:
+    """The next 3 fire times, the one skip-next will skip marked; none for a schedule that
+    does not fire (its stored next fire is a past slot, or one it will not keep)."""
     if r.paused or not r.enabled or r.orphaned:
-        return []
-    return schedule_control.upcoming_fire_times(r, 3)
+        return ""
+    return ", ".join(_zoned(t, r.tz, label=label) + (" (skipped)" if r.skip_next and not i
+                                                     else "")
+                     for i, t in enumerate(schedule_control.upcoming_fire_times(r, 3)))
 
 
 def _status(r: Any) -> str:

@@ -25,6 +25,8 @@ class ScheduleView:
     enabled: bool
     overdue: bool = False
     """The due fire is late (no scheduler running, or it is behind)."""
+    skip_next: bool = False
+    """The next slot will be skipped (skip-next)."""
 
 
 def schedule_count(store: Store) -> int:
@@ -70,5 +72,5 @@ def schedule_views(store: Store, now: float | None = None) -> list[ScheduleView]
         lag = late if overdue else row.last_lag
         views.append(ScheduleView(row.name, row.task, row.expression, row.tz, row.next_fire_at,
                                   row.last_fired_at, last_outcome(row), lag, row.paused,
-                                  row.enabled, overdue))
+                                  row.enabled, overdue, row.skip_next))
     return views

@@ -75,19 +75,26 @@ def schedule_runs(name: str, *, limit: int = 100, huey: RunnerHuey | None = None
 
 
 def pause_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
-                   now: float | None = None) -> None:
+                   now: float | None = None) -> bool:
     """Stop firing a schedule until :func:`resume_schedule`; survives restarts.
+
+    Returns:
+        False when it was paused already.
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey, store)
+    row = _require(name, huey, store)
     _store(huey, store).set_paused(name, True, now=time.time() if now is None else now)
+    return not row.paused
 
 
 def resume_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
-                    now: float | None = None) -> None:
+                    now: float | None = None) -> bool:
     """Fire a paused schedule again, from its next slot (paused slots are not caught up).
+
+    Returns:
+        False when it was not paused.
 
     Raises:
         ScheduleNotFound: no such schedule.
@@ -96,17 +103,22 @@ def resume_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store |
     at = _server_now(huey, store) if now is None else now
     upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
     _store(huey, store).set_paused(name, False, now=at, next_fire_at=upcoming.timestamp())
+    return row.paused
 
 
 def skip_next_run(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
-                  now: float | None = None) -> None:
+                  now: float | None = None) -> bool:
     """Skip the schedule's next slot (recorded as skipped); later slots fire as usual.
+
+    Returns:
+        False when a skip of its next slot was asked already (one slot is skipped, not two).
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey, store)
+    row = _require(name, huey, store)
     _store(huey, store).set_skip_next(name, True, now=time.time() if now is None else now)
+    return not row.skip_next
 
 
 def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,

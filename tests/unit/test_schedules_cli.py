@@ -44,6 +44,31 @@ def test_pause_resume_skip_next_and_run_now_from_the_command_line(cli, huey, cap
     assert "pause: quarter_hourly" in out and f"enqueued job {row.last_job_id}" in out
 
 
+def test_an_action_repeated_says_it_changed_nothing_more(cli, capsys):
+    said = []
+    for action in ("pause", "pause", "resume", "resume", "skip-next", "skip-next"):
+        assert cli("schedules", action, "quarter_hourly") == 0
+        said.append(capsys.readouterr().out.strip())
+    assert said == [
+        "pause: quarter_hourly", "pause: quarter_hourly was already paused",
+        "resume: quarter_hourly", "resume: quarter_hourly was not paused",
+        "skip-next: quarter_hourly",
+        "skip-next: quarter_hourly already skips its next slot (one at a time)"]
+
+
+def test_the_slot_skip_next_will_skip_is_marked_among_the_next_fire_times(cli, capsys):
+    assert cli("schedules", "skip-next", "quarter_hourly") == 0
+    capsys.readouterr()
+    assert cli("schedules") == 0
+    line = next(x for x in capsys.readouterr().out.splitlines()
+                if x.startswith("quarter_hourly"))
+    first, second, third = line.split("  UTC  ")[1].split(", ")[:3]
+    assert first.endswith(":00 (skipped)") and "skipped" not in second + third, line
+    assert cli("schedules", "show", "quarter_hourly") == 0
+    out = capsys.readouterr().out
+    assert "UTC (skipped), " in out and out.count("(skipped)") == 1, out
+
+
 def test_schedules_lists_next_three_fire_times_last_run_and_state(cli, huey, capsys):
     cli("schedules", "pause", "every_second")
     cli("schedules", "run-now", "quarter_hourly")
