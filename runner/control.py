@@ -30,8 +30,10 @@ from runner.scheduling.control import (
     list_schedules,
     pause_schedule,
     resume_schedule,
+    run_now,
     run_schedule_now,
     schedule_runs,
+    schedule_zone,
     skip_next_run,
     upcoming_fire_times,
 )
@@ -361,7 +363,8 @@ __all__ = [
     "FailureGroupPlan", "plan_failure_group", "run_failure_group",
     # schedules
     "list_schedules", "get_schedule", "schedule_runs", "pause_schedule", "resume_schedule",
-    "skip_next_run", "run_schedule_now", "upcoming_fire_times",
+    "skip_next_run", "run_schedule_now", "run_now", "schedule_zone",
+    "upcoming_fire_times",
     # events
     "replay", "replay_events", "replay_matching", "ReplayRequest",
 ]

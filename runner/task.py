@@ -177,6 +177,8 @@ class TaskRegistry:
         task_rates: dict[str, Rate] = {}
         for wrapper in self.all().values():
             flow = (wrapper.flow or _NO_FLOW).under(settings.tasks.get(wrapper.task_name))
+            if _one_at_a_time(wrapper, settings):
+                flow = replace(flow, concurrency=1)
             if flow.concurrency:
                 keyed = key_concurrency if flow.concurrency_key else task_concurrency
                 keyed[wrapper.task_name] = flow.concurrency
@@ -205,6 +207,17 @@ class TaskRegistry:
             return tasks[name]
         short = [w for w in tasks.values() if w.task_name == name]
         return short[0] if len(short) == 1 else None
+
+
+def _one_at_a_time(wrapper: RunnerTaskWrapper, settings: Settings) -> bool:
+    """Whether the task runs a schedule with ``overlap="queue_one"`` (``[schedules.NAME]``
+    wins over the decorator): the run waiting behind a running one must not start beside
+    it, on any worker, so the claim holds its jobs to one at a time."""
+    if wrapper.overlap is None:
+        return False
+    section = settings.schedules.get(wrapper.task_name)
+    overlap = section.overlap if section is not None and section.overlap else wrapper.overlap
+    return overlap == "queue_one"
 
 
 def unknown_task_sections(settings: Settings, registry: TaskRegistry) -> list[str]:
@@ -254,6 +267,8 @@ class RunnerTaskWrapper(TaskWrapper):
         #: What binding each shape of call (arguments given, keywords named) to the
         #: function said: an error message, or None when it takes such a call.
         self._shapes: dict[tuple[int, tuple[str, ...]], str | None] = {}
+        #: The overlap policy of the schedule this task runs (``@scheduled_task``), or None.
+        self.overlap: str | None = None
         super().__init__(huey, func, context=context, name=name)
         # After huey's own registration, which refuses a duplicate name.
         cast(_Configured, huey).task_registry.register(self.full_name, self)

@@ -35,3 +35,8 @@ def unique_nightly() -> str:
 @scheduled_task(name="tokyo_morning", cron="30 9 * * *", timezone="Asia/Tokyo", retry_limit=0)
 def tokyo_morning() -> None:
     return None
+
+
+@scheduled_task(name="one_at_a_time", cron="*/15 * * * *", retry_limit=0, overlap="queue_one")
+def one_at_a_time() -> None:
+    return None

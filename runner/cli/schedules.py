@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from runner import control as schedule_control
 from runner.cli import checks
 from runner.cli.format import age, counted, key_values, table
-from runner.errors import InvalidArgument
+from runner.errors import InvalidArgument, InvalidSchedule
 from runner.readmodel.schedules import last_outcome, late_by
 from runner.scheduling import cron
 from runner.scheduling.cron_text import explain
@@ -23,6 +23,11 @@ _ACTIONS = {
     "run-now": "enqueue an extra run now; the schedule is not disturbed",
     "skip-next": "skip the schedule's next slot",
 }
+
+
+#: What an action says when the schedule was so already.
+_UNCHANGED = {"pause": "was already paused", "resume": "was not paused",
+              "skip-next": "already skips its next slot (one at a time)"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
     q = tools.add_parser("explain", help="next fire times, as systemd-analyze calendar prints")
     q.add_argument("expression", help='e.g. "0 9 * * MON-FRI" or "*/10 * * * * *"')
-    q.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+    q.add_argument("--tz", help="IANA time zone (default: the --name schedule's, else "
+                   "[runner] timezone)")
     q.add_argument("-n", "--iterations", type=int, default=1, help="how many fire times")
     q.add_argument("--name", help="the schedule whose name 'H' fields hash (the times that "
                    "schedule gets)")
@@ -56,16 +62,13 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     now = time.time()
     lines = []
     for r in rows:
-        upcoming = [] if r.paused or not r.enabled or r.orphaned else \
-            schedule_control.upcoming_fire_times(r, 3)
         # A due fire no scheduler made yet says how late it is, as the dashboard does;
         # otherwise the lag is how late the last fire was.
         late = late_by(r, now)
         lag = (f"{age(late)} late" if late is not None else
                "-" if r.last_lag is None else age(max(r.last_lag, 0.0)))
         lines.append((
-            r.name, r.expression, r.tz,
-            ", ".join(_zoned(t, r.tz, label=False) for t in upcoming) or "-",
+            r.name, r.expression, r.tz, _fire_times(r, label=False) or "-",
             _zoned(r.last_fired_at, r.tz, label=False), last_outcome(r) or "-", _status(r),
             lag))
     print(table(["NAME", "EXPRESSION", "TZ", "NEXT 3 FIRE TIMES", "LAST RUN", "OUTCOME",
@@ -78,11 +81,12 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
     limit = checks.limit("--limit", args.limit)
     r = schedule_control.get_schedule(args.name, huey=ctx.huey, store=ctx.store)
-    upcoming = schedule_control.upcoming_fire_times(r, 3)
+    state = _status(r)
     fields = [
         ("name", r.name), ("task", r.task), ("expression", r.expression), ("time zone", r.tz),
-        ("state", _status(r)), ("misfire", r.misfire), ("overlap", r.overlap),
-        ("next fire", ", ".join(_zoned(t, r.tz) for t in upcoming) or "-"),
+        ("state", state), ("misfire", r.misfire), ("overlap", r.overlap),
+        ("next fire", _fire_times(r, label=True)
+         or ("-" if state == "active" else f"- ({state})")),
         ("last slot", _zoned(r.last_slot_at, r.tz)),
         ("last fired", _zoned(r.last_fired_at, r.tz)),
         ("last lag", "-" if r.last_lag is None else f"{r.last_lag * 1000:.1f}ms"),
@@ -105,23 +109,55 @@ def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
     ctx.load_tasks()  # a schedule not yet synced by a scheduler is found in code
     if args.act == "run-now":
-        job_id = schedule_control.run_schedule_now(args.name, store=ctx.store,
-                                                   settings=ctx.settings)
-        print(f"run-now: {args.name} enqueued job {job_id}")
+        run = schedule_control.run_now(args.name, store=ctx.store, settings=ctx.settings)
+        if run.existing_state is None:
+            print(f"run-now: {args.name} enqueued job {run.job_id}")
+        else:
+            print(f"run-now: {args.name}: {run.wording} {run.job_id}; nothing enqueued")
         return 0
     act = {"pause": schedule_control.pause_schedule, "resume": schedule_control.resume_schedule,
            "skip-next": schedule_control.skip_next_run}[args.act]
-    act(args.name, store=ctx.store)
-    print(f"{args.act}: {args.name}")
+    changed = act(args.name, store=ctx.store)
+    print(f"{args.act}: {args.name}" + ("" if changed else f" {_UNCHANGED[args.act]}"))
     return 0
 
 
 def cmd_explain(args: argparse.Namespace, ctx: Any) -> int:
     if args.iterations < 1:  # explain() would print "never" for an expression that fires
         raise InvalidArgument(f"-n/--iterations {args.iterations}: expected at least 1")
-    spec = cron.parse(args.expression, tz=args.tz, name=args.name)
+    zone = _explain_zone(args, ctx)
+    try:
+        spec = cron.parse(args.expression, tz=zone, name=args.name)
+    except InvalidSchedule as exc:  # the command's own input, not the settings: exit 65
+        raise InvalidArgument(str(exc)) from None
     print(explain(spec, datetime.now(UTC), args.iterations))
     return 0
+
+
+def _explain_zone(args: argparse.Namespace, ctx: Any) -> str:
+    """``--tz``, else the zone of the schedule ``--name`` names (as defined in code, else as
+    stored), else ``[runner] timezone``: the times that schedule, or a new one, gets."""
+    if args.tz is not None:
+        return args.tz
+    if args.name:
+        ctx.load_tasks()
+        zone = schedule_control.schedule_zone(args.name, huey=ctx.huey)
+        if zone is None and ctx.database_exists():
+            row = ctx.store.get_schedule(args.name)
+            zone = None if row is None else row.tz
+        if zone is not None:
+            return zone
+    return ctx.settings.runner.timezone
+
+
+def _fire_times(r: Any, *, label: bool) -> str:
+    """The next 3 fire times, the one skip-next will skip marked; none for a schedule that
+    does not fire (its stored next fire is a past slot, or one it will not keep)."""
+    if r.paused or not r.enabled or r.orphaned:
+        return ""
+    return ", ".join(_zoned(t, r.tz, label=label) + (" (skipped)" if r.skip_next and not i
+                                                     else "")
+                     for i, t in enumerate(schedule_control.upcoming_fire_times(r, 3)))
 
 
 def _status(r: Any) -> str:

@@ -25,6 +25,8 @@ class ScheduleView:
     enabled: bool
     overdue: bool = False
     """The due fire is late (no scheduler running, or it is behind)."""
+    skip_next: bool = False
+    """The next slot will be skipped (skip-next)."""
 
 
 def schedule_count(store: Store) -> int:
@@ -45,8 +47,10 @@ def late_by(row: ScheduleRow, at: float) -> float | None:
 
 def last_outcome(row: ScheduleRow) -> str | None:
     """How the schedule's last fire went: its job's state, or the skip when the last fire
-    skipped its slot (a skip records the fire's time as both the last fire and the last
-    skip; the job named is then an earlier fire's)."""
+    skipped its last slot (a skip records the fire's time as both the last fire and the
+    last skip; the job named is then an earlier fire's). Slots skipped before one that ran
+    (missed slots the misfire policy dropped, say) are dated by the slot, earlier than the
+    fire: the run is the outcome."""
     if row.last_skip_at and (row.last_fired_at is None or row.last_skip_at >= row.last_fired_at):
         return f"skipped: {row.last_skip_reason}" if row.last_skip_reason else "skipped"
     return row.last_outcome
@@ -68,5 +72,5 @@ def schedule_views(store: Store, now: float | None = None) -> list[ScheduleView]
         lag = late if overdue else row.last_lag
         views.append(ScheduleView(row.name, row.task, row.expression, row.tz, row.next_fire_at,
                                   row.last_fired_at, last_outcome(row), lag, row.paused,
-                                  row.enabled, overdue))
+                                  row.enabled, overdue, row.skip_next))
     return views

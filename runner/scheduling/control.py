@@ -12,10 +12,11 @@ the table (no scheduler has started) is added first.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from runner.config import Settings
-from runner.errors import ScheduleNotFound
+from runner.errors import JobNotFound, ScheduleNotFound
 from runner.registry import get_huey, import_task_modules, runner_for
 from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
@@ -24,6 +25,30 @@ from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
 from runner.store.backend import Store
 from runner.store.schedule_rows import RunRow, ScheduleRow
 from runner.store.server_clock import ServerClock
+from runner.store.states import WAITING, JobState
+
+
+@dataclass(frozen=True)
+class RunNow:
+    """What asking a schedule for an extra run did."""
+
+    job_id: str
+    """The run's job: the new one, or the live one that holds its unique key."""
+    existing_state: str | None = None
+    """That live job's state when it was there already (nothing was written); None when
+    the job is new."""
+
+    @property
+    def wording(self) -> str:
+        """What front ends say before the job's id: ``enqueued job``, or why none was."""
+        state = self.existing_state
+        if state is None:
+            return "enqueued job"
+        if state in WAITING:
+            return "a run is already waiting: job"
+        if state == JobState.EXECUTING:
+            return "a run is already running: job"
+        return f"a {state} run holds its unique key: job"
 
 
 def list_schedules(*, huey: RunnerHuey | None = None,
@@ -50,19 +75,26 @@ def schedule_runs(name: str, *, limit: int = 100, huey: RunnerHuey | None = None
 
 
 def pause_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
-                   now: float | None = None) -> None:
+                   now: float | None = None) -> bool:
     """Stop firing a schedule until :func:`resume_schedule`; survives restarts.
+
+    Returns:
+        False when it was paused already.
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey, store)
+    row = _require(name, huey, store)
     _store(huey, store).set_paused(name, True, now=time.time() if now is None else now)
+    return not row.paused
 
 
 def resume_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
-                    now: float | None = None) -> None:
+                    now: float | None = None) -> bool:
     """Fire a paused schedule again, from its next slot (paused slots are not caught up).
+
+    Returns:
+        False when it was not paused.
 
     Raises:
         ScheduleNotFound: no such schedule.
@@ -71,17 +103,22 @@ def resume_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store |
     at = _server_now(huey, store) if now is None else now
     upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
     _store(huey, store).set_paused(name, False, now=at, next_fire_at=upcoming.timestamp())
+    return row.paused
 
 
 def skip_next_run(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
-                  now: float | None = None) -> None:
+                  now: float | None = None) -> bool:
     """Skip the schedule's next slot (recorded as skipped); later slots fire as usual.
+
+    Returns:
+        False when a skip of its next slot was asked already (one slot is skipped, not two).
 
     Raises:
         ScheduleNotFound: no such schedule.
     """
-    _require(name, huey, store)
+    row = _require(name, huey, store)
     _store(huey, store).set_skip_next(name, True, now=time.time() if now is None else now)
+    return not row.skip_next
 
 
 def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
@@ -93,17 +130,28 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store 
     them, and at ``store``, and their ``[runner] imports`` are imported first.
 
     Returns:
-        The new job's id.
+        The new job's id; for a unique task whose key a live job holds, that job's id
+        (nothing is written), as a unique call returns that job's Result.
 
     Raises:
-        ScheduleNotFound: the schedule is not defined in this process (import its module).
+        ScheduleNotFound: no schedule of that name, in code or in the database, or one the
+            database holds is not defined in this process (import its module).
         ConfigError: a task module cannot be imported.
     """
+    return run_now(name, huey=huey, store=store, settings=settings, now=now).job_id
+
+
+def run_now(name: str, *, huey: RunnerHuey | None = None, store: Store | None = None,
+            settings: Settings | None = None, now: float | None = None) -> RunNow:
+    """:func:`run_schedule_now`, saying whether the job is new (what front ends print)."""
     instance = runner_for(settings, None if store is None else store.address, huey=huey)
     if settings is not None:
         import_task_modules(settings.runner.imports)
     definition = _definition(name, instance)
     if definition is None:
+        target = _store(instance, None)
+        if target.get_schedule(name) is None:
+            raise ScheduleNotFound(_unknown(name, target))
         raise ScheduleNotFound(f"schedule {name!r} is not defined in this process; import the "
                                "module that defines it ([runner] imports)")
     _require(name, instance, None)
@@ -111,10 +159,22 @@ def run_schedule_now(name: str, *, huey: RunnerHuey | None = None, store: Store 
     assert jobs is not None
     at = jobs.clock.now() if now is None else now
     job = new_run_job(instance, definition, run_at=at)
-    jobs.store.record_manual_run(name, job, now=at,
-                                 queue_size=instance.settings.worker.queue_size)
+    holder = jobs.store.record_manual_run(name, job, now=at,
+                                          queue_size=instance.settings.worker.queue_size)
+    if holder is not None:
+        try:
+            return RunNow(holder, jobs.store.get_job(holder).state)
+        except JobNotFound:  # it ended, and was pruned, since
+            return RunNow(holder, "finished")
     jobs.wake()
-    return job.id
+    return RunNow(job.id)
+
+
+def schedule_zone(name: str, *, huey: RunnerHuey | None = None) -> str | None:
+    """The time zone of the schedule ``name`` as this process defines it (``[schedules.NAME]``
+    and ``[runner] timezone`` applied), or None when it defines no such schedule."""
+    definition = _definition(name, huey or get_huey())
+    return None if definition is None else definition.tz
 
 
 def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:
@@ -151,6 +211,12 @@ def _definition(name: str, huey: RunnerHuey) -> ScheduleDef | None:
     return effective_schedules(huey.settings, [definition], strict=False)[0]
 
 
+def _unknown(name: str, store: Store) -> str:
+    """Why ``name`` names no schedule, with the names the database knows."""
+    known = ", ".join(r.name for r in store.list_schedules()) or "none"
+    return f"no schedule named {name!r} (known: {known})"
+
+
 def _require(name: str, huey: RunnerHuey | None, store: Store | None) -> ScheduleRow:
     target = _store(huey, store)
     row = target.get_schedule(name)
@@ -160,8 +226,7 @@ def _require(name: str, huey: RunnerHuey | None, store: Store | None) -> Schedul
     if definition is not None:
         definition = _definition(name, huey or get_huey())
     if definition is None:
-        known = ", ".join(r.name for r in target.list_schedules()) or "none"
-        raise ScheduleNotFound(f"no schedule named {name!r} (known: {known})")
+        raise ScheduleNotFound(_unknown(name, target))
     now = _server_now(huey, store)
     target.ensure_schedule(sync_item(definition, now), now=now)
     row = target.get_schedule(name)

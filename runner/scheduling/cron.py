@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from runner.errors import InvalidSchedule
+from runner.scheduling.cron_fields import out_of_range
 from runner.sections import MISFIRE_POLICIES
 
 #: Misfire policies accepted by :func:`plan_misfire`.
@@ -139,8 +140,10 @@ def parse(
         reason = (str(exc).strip().splitlines() or ["malformed field"])[0]
         if "must include hash_id" in reason:
             reason = "'H' needs a hash key: the schedule's name (cron explain --name NAME)"
-        elif reason.startswith("Traceback"):  # croniter wraps unexpected errors in a traceback
-            reason = "malformed field"
+        else:
+            if reason.startswith("Traceback"):  # croniter wraps unexpected errors so
+                reason = "malformed field"
+            reason = _out_of_range(fields, has_seconds, hash_id) or reason
         fail(f"invalid cron expression {expr!r}: {reason}")
     hours = probe.expanded[_HOUR_FIELD]
     every_hour = hours == ["*"] or set(hours) >= set(range(24))
@@ -154,6 +157,23 @@ def parse(
         every_hour=every_hour,
         zone=zone,
     )
+
+
+def _out_of_range(fields: list[str], has_seconds: bool, hash_id: bytes | None) -> str | None:
+    """``minute 61 is out of range 0-59`` for a field croniter refuses on its own, or None
+    (croniter's own message names neither the field nor its range)."""
+
+    def refused(expression: str) -> bool:
+        try:
+            croniter(expression, _PROBE_START, hash_id=hash_id,
+                     second_at_beginning=has_seconds).get_next()
+        except CroniterBadDateError:
+            return False
+        except (CroniterError, ValueError):
+            return True
+        return False
+
+    return out_of_range(fields, has_seconds, refused)
 
 
 def next_fire(spec: CronSpec, after: datetime) -> datetime:

@@ -47,7 +47,8 @@ class ScheduleDef:
     grace: float = DEFAULT_GRACE
     """Seconds a slot may be late and still count as on time (matters under ``skip``)."""
     overlap: str = "skip"
-    """``skip`` (no run while one waits or runs), ``allow``, ``queue_one`` (one waiting)."""
+    """``skip`` (no run while one waits or runs), ``allow``, ``queue_one`` (one waiting,
+    started once the running one has ended: the task runs one job at a time)."""
     jitter: float = 0.0
     """Random delay, up to this many seconds, added to each run's start."""
     args: tuple[Any, ...] = ()
@@ -168,7 +169,8 @@ def scheduled_task(*, cron: str, name: str | None = None, timezone: str | None =
         misfire: after downtime, ``skip``, ``once`` (default) or ``all`` missed slots.
         max_catchup: cap on catch-up runs under ``all``.
         grace: seconds a slot may be late and still run under ``skip``.
-        overlap: ``skip`` (default), ``allow`` or ``queue_one``.
+        overlap: ``skip`` (default), ``allow`` or ``queue_one`` (one run waits behind the
+            running one; the task's jobs run one at a time).
         jitter: random delay up to this many seconds before each run starts.
         args: positional arguments of each run.
         kwargs: keyword arguments of each run.
@@ -201,6 +203,7 @@ def scheduled_task(*, cron: str, name: str | None = None, timezone: str | None =
                        concurrency=concurrency, rate_limit=rate_limit, unique=unique,
                        unique_key=unique_key, unique_for=unique_for,
                        unique_states=unique_states)(fn)
+        wrapper.overlap = definition.overlap
         registry.add(replace(definition, wrapper=wrapper))
         return wrapper
 

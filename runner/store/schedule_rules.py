@@ -85,12 +85,21 @@ def fired_values(plan: FirePlan, result: FireResult, skip_next: bool,
     """The values a firing records on the schedule's row, in the order of both
     backends' UPDATE: skip_next, last_slot_at, last_fired_at (the last slot, then
     the time: kept when no slot ran), last_lag, last_job_id, fired, skipped,
-    last_skip_at (the reason, then the time: kept when none), last_skip_reason, name."""
+    last_skip_at (the reason, then the time: kept when none), last_skip_reason, name.
+
+    A skip is dated by the firing when it befell the firing's last slot (or the firing
+    had none), so the schedule's last outcome is that skip; a skip before a slot that
+    ran (a missed slot dropped, one coalesced) is dated by the slot it skipped (the
+    first missed one for drops), earlier than the firing, and the last outcome stays the
+    run's."""
     skip_reason = result.skipped[-1][1] if result.skipped else None
     if plan.dropped and not skip_reason:
         skip_reason = f"{plan.dropped} missed slot(s) dropped by the misfire policy"
     last_slot = plan.slots[-1] if plan.slots else None
+    skip_at = result.fired_at
+    if result.enqueued and result.enqueued[-1][0] == last_slot:
+        skip_at = result.skipped[-1][0] if result.skipped else plan.expected
     return (int(skip_next and not plan.slots), last_slot, last_slot, result.fired_at,
             None if last_slot is None else result.fired_at - last_slot, last_job,
             len(result.enqueued), len(result.skipped) + plan.dropped, skip_reason,
-            result.fired_at, skip_reason, plan.name)
+            skip_at, skip_reason, plan.name)

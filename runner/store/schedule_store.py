@@ -42,8 +42,12 @@ class SchedulesStore(Protocol):
         """Fire due schedules in one transaction (see module docstring); returns the outcomes."""
         ...
 
-    def record_manual_run(self, name: str, job: NewJob, *, now: float, queue_size: int) -> None:
-        """Insert an extra run's job and slot record; the schedule's next fire is untouched."""
+    def record_manual_run(self, name: str, job: NewJob, *, now: float,
+                          queue_size: int) -> str | None:
+        """Insert an extra run's job and slot record; the schedule's next fire is untouched.
+
+        Returns the live job that holds the run's unique key (then nothing is written), or
+        None."""
         ...
 
     def set_paused(self, name: str, paused: bool, *, now: float,

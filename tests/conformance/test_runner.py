@@ -100,3 +100,19 @@ def test_a_dashboard_opened_on_a_database_alone_acts_on_that_database(huey, stor
     # When it runs a schedule now, Then the job is written where its data is
     run = control.run_schedule_now("quarter_hourly", store=front)
     assert store.get_job(run).task == "quarter_hourly"
+
+
+def test_run_now_of_a_unique_schedule_whose_run_is_waiting_gives_that_run(huey, store):
+    # Given a unique schedule run now once: its run waits
+    import tests.sched_jobs  # noqa: F401 - the unique schedule
+
+    first = control.run_schedule_now("unique_nightly", huey=huey)
+    # When it is run now again
+    again = control.run_now("unique_nightly", huey=huey)
+    # Then nothing is written, and the answer is the waiting run, as a unique call's is
+    assert (again.job_id, again.existing_state) == (first, JobState.AVAILABLE)
+    assert control.run_schedule_now("unique_nightly", huey=huey) == first
+    assert store.count_jobs() == 1
+    row = store.get_schedule("unique_nightly")
+    assert (row.last_job_id, row.fired) == (first, 1)
+    assert [r.job_id for r in store.schedule_runs("unique_nightly")] == [first]

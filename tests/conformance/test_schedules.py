@@ -1,10 +1,14 @@
-"""Firing a schedule slot: exactly once, however many schedulers race for it."""
+"""Firing a schedule slot: exactly once, however many schedulers race for it; overlap."""
 
 from __future__ import annotations
 
 import threading
 
+from runner.readmodel.schedules import last_outcome
+from runner.scheduling.definitions import registry
+from runner.scheduling.scheduler import Scheduler
 from runner.store.sqlite.schedules import FirePlan, SyncItem
+from runner.store.states import JobState
 from tests.conformance.helpers import T0, job
 
 SLOT = T0 + 60
@@ -95,3 +99,53 @@ def test_a_scheduler_takes_back_its_schedules_that_another_sync_marked_orphaned(
     assert store.adopt_schedules(["nightly"], now=T0 + 3) == []
     assert store.adopt_schedules([], now=T0 + 3) == []
     assert not store.get_schedule("hourly").orphaned
+
+
+def test_a_queue_one_schedule_keeps_one_run_waiting_behind_the_running_one(huey, store):
+    # Given a */15 schedule with overlap="queue_one" whose first run is running
+    import tests.sched_jobs  # noqa: F401 - the queue_one schedule
+
+    scheduler = Scheduler(huey, huey.settings, definitions=[registry.get("one_at_a_time")])
+    scheduler.sync(T0)
+    first_slot = store.next_due()
+    scheduler.tick(first_slot)
+    [running] = huey.jobs.claim_due(1)
+    # When two more slots come while it runs
+    scheduler.tick(first_slot + 900)
+    held_back = huey.jobs.claim_due(1)
+    scheduler.tick(first_slot + 1800)
+    # Then one run waits, and does not start beside the running one; the other slot is
+    # skipped
+    assert held_back == []
+    states = sorted(j.state for j in store.list_jobs() if j.id != running.id)
+    assert states == [JobState.AVAILABLE]
+    assert [r.outcome for r in store.schedule_runs("one_at_a_time")] == [
+        "enqueued", "enqueued", "skipped: overlap: a run is already waiting (queue_one)"]
+    # and it starts once the running one has ended
+    huey.jobs.ack_completed(running.id, running.attempt)
+    huey.jobs.flush_acks()
+    [waited] = huey.jobs.claim_due(1)
+    assert waited.id != running.id
+
+
+def test_a_catch_up_run_is_the_last_outcome_and_the_dropped_slots_the_last_skip(store):
+    # Given a schedule back after downtime: misfire "once" drops two missed slots and
+    # runs the latest
+    _sync(store)
+    late = SLOT + 180
+    plan = FirePlan("nightly", SLOT, late + 60, [late], [job(late, schedule="nightly")],
+                    "allow", dropped=2)
+    [result] = store.fire([plan], clock=lambda: late + 0.5, queue_size=0)
+    assert result.won and len(result.enqueued) == 1
+    # Then the last outcome is the catch-up run's, and the drop is recorded as the last skip
+    row = store.get_schedule("nightly")
+    assert last_outcome(row) == JobState.AVAILABLE
+    assert row.last_skip_reason == "2 missed slot(s) dropped by the misfire policy"
+    assert row.skipped == 2
+    # When the next slot is skipped (skip-next), Then that is the last outcome
+    store.set_skip_next("nightly", now=late + 1)
+    following = late + 60
+    skipped = FirePlan("nightly", following, following + 60, [following],
+                       [job(following, schedule="nightly")], "allow")
+    store.fire([skipped], clock=lambda: following + 0.5, queue_size=0)
+    assert last_outcome(store.get_schedule("nightly")) == "skipped: skip-next requested"

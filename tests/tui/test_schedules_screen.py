@@ -87,3 +87,26 @@ def test_next_fire_reads_relative_with_the_schedules_own_zone(huey, tmp_path):
         assert tokyo.strftime("%H:%M") in cell
 
     drive(make_app(db=huey.jobs.path, refresh=60, clock=lambda: now), scenario)
+
+
+def test_a_second_skip_next_says_one_is_pending_and_the_slot_it_skips_is_marked(huey,
+                                                                                tmp_path):
+    now = time.time()
+    schedule_store.ensure_schedule(huey.jobs.db, sync_item(registry.get("quarter_hourly"), now),
+                                   now=now)
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("4")
+        await settle(app, pilot)
+        table = app.screen.query_one("#schedules", KeyedTable)
+        assert "skipped" not in str(table.get_row("quarter_hourly")[4])
+        for _ in range(2):
+            await pilot.press("n")
+            await settle(app, pilot)
+        said = [n.message for n in app._notifications]
+        assert said == ["skipping the next run of quarter_hourly",
+                        "skipping the next run of quarter_hourly: already asked (one at a time)"]
+        assert str(table.get_row("quarter_hourly")[4]).endswith("(skipped)")
+
+    drive(make_app(db=huey.jobs.path, refresh=60), scenario, notifications=True)

@@ -380,6 +380,31 @@ def test_malformed_expressions_are_rejected_naming_the_schedule(expr: str, reaso
     assert caught.value.exit_code == EX_CONFIG
 
 
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("61 * * * *", "minute 61 is out of range 0-59"),
+        ("0 25 * * *", "hour 25 is out of range 0-23"),
+        ("0 0 32 * *", "day-of-month 32 is out of range 1-31"),
+        ("0 0 0 * *", "day-of-month 0 is out of range 1-31"),
+        ("0 0 * 13 *", "month 13 is out of range 1-12"),
+        ("0 0 * * 8", "day-of-week 8 is out of range 0-7"),
+        ("61 * * * * *", "second 61 is out of range 0-59"),
+        ("0 5-70 * * * *", "minute 70 is out of range 0-59"),
+        ("0 1,99 * * *", "hour 99 is out of range 0-23"),
+        ("0 H(0-30) * * *", "hour 30 is out of range 0-23"),
+    ],
+)
+def test_a_value_out_of_range_is_named_by_its_field_and_the_fields_range(
+    expr: str, reason: str
+) -> None:
+    with pytest.raises(InvalidSchedule) as caught:
+        parse(expr, name="daily_cleanup")
+    assert str(caught.value) == (
+        f"schedule 'daily_cleanup': invalid cron expression {expr!r}: {reason}"
+    )
+
+
 @pytest.mark.parametrize("expr", [None, 5, b"* * * * *", ["0", "*", "*", "*", "*"]])
 def test_an_expression_that_is_not_text_is_rejected_naming_the_schedule(expr: object) -> None:
     with pytest.raises(InvalidSchedule, match=r"^schedule 'daily_cleanup': cron expression must "

@@ -374,3 +374,24 @@ def test_a_unique_scheduled_task_dedupes_calls_and_skips_a_slot_while_its_key_is
     assert huey.jobs.store.count_jobs() == 1
     assert schedule_runs("unique_nightly", huey=huey)[-1].outcome == (
         f"skipped: unique: job {manual.id} holds its key")
+
+
+def test_a_queue_one_schedule_runs_one_job_at_a_time_as_its_settings_say():
+    from runner.runner_huey import RunnerHuey
+    from runner.task import RunnerTaskWrapper
+
+    # Given a task whose schedule queues one, and one whose schedule allows overlap
+    huey = RunnerHuey("queue-one-limits")
+    for name, overlap in (("queued", "queue_one"), ("allowed", "allow")):
+        wrapper = RunnerTaskWrapper(huey, lambda: None, name=name, options={})
+        wrapper.overlap = overlap
+
+    def limits(table):
+        return huey.task_registry.flow_limits(parse_settings(table)).task_concurrency
+
+    # Then the claim holds the first to one running job, whatever [tasks.NAME] says, and
+    # [schedules.NAME] overlap decides over the decorator
+    assert limits({}) == {"queued": 1}
+    assert limits({"tasks": {"queued": {"concurrency": 0}}}) == {"queued": 1}
+    assert limits({"schedules": {"queued": {"overlap": "allow"},
+                                 "allowed": {"overlap": "queue_one"}}}) == {"allowed": 1}

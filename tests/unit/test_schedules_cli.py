@@ -44,6 +44,31 @@ def test_pause_resume_skip_next_and_run_now_from_the_command_line(cli, huey, cap
     assert "pause: quarter_hourly" in out and f"enqueued job {row.last_job_id}" in out
 
 
+def test_an_action_repeated_says_it_changed_nothing_more(cli, capsys):
+    said = []
+    for action in ("pause", "pause", "resume", "resume", "skip-next", "skip-next"):
+        assert cli("schedules", action, "quarter_hourly") == 0
+        said.append(capsys.readouterr().out.strip())
+    assert said == [
+        "pause: quarter_hourly", "pause: quarter_hourly was already paused",
+        "resume: quarter_hourly", "resume: quarter_hourly was not paused",
+        "skip-next: quarter_hourly",
+        "skip-next: quarter_hourly already skips its next slot (one at a time)"]
+
+
+def test_the_slot_skip_next_will_skip_is_marked_among_the_next_fire_times(cli, capsys):
+    assert cli("schedules", "skip-next", "quarter_hourly") == 0
+    capsys.readouterr()
+    assert cli("schedules") == 0
+    line = next(x for x in capsys.readouterr().out.splitlines()
+                if x.startswith("quarter_hourly"))
+    first, second, third = line.split("  UTC  ")[1].split(", ")[:3]
+    assert first.endswith(":00 (skipped)") and "skipped" not in second + third, line
+    assert cli("schedules", "show", "quarter_hourly") == 0
+    out = capsys.readouterr().out
+    assert "UTC (skipped), " in out and out.count("(skipped)") == 1, out
+
+
 def test_schedules_lists_next_three_fire_times_last_run_and_state(cli, huey, capsys):
     cli("schedules", "pause", "every_second")
     cli("schedules", "run-now", "quarter_hourly")
@@ -61,9 +86,62 @@ def test_schedules_lists_next_three_fire_times_last_run_and_state(cli, huey, cap
     assert "enqueued (run now)" in capsys.readouterr().out
 
 
+def test_run_now_of_a_unique_schedule_whose_run_waits_names_that_run(cli, huey, capsys):
+    # Given a unique schedule run now: its run waits
+    assert cli("schedules", "run-now", "unique_nightly") == 0
+    first = get_schedule(huey.jobs.db, "unique_nightly").last_job_id
+    capsys.readouterr()
+    # When it is run now again
+    assert cli("schedules", "run-now", "unique_nightly") == 0
+    # Then the waiting run is named, a job that exists, and nothing more is enqueued
+    out = capsys.readouterr().out
+    assert out == f"run-now: unique_nightly: a run is already waiting: job {first}; " \
+                  "nothing enqueued\n"
+    assert cli("show", first) == 0
+    assert [r.job_id for r in schedule_runs(huey.jobs.db, "unique_nightly")] == [first]
+
+
+def test_schedules_show_gives_no_next_fire_for_a_schedule_that_does_not_fire(cli, huey,
+                                                                              capsys):
+    # Given a paused schedule, a disabled one and an orphaned one
+    assert cli("schedules", "pause", "quarter_hourly") == 0
+    assert cli("schedules", "resume", "every_second") == 0
+    assert cli("schedules", "resume", "async_hourly") == 0
+    huey.jobs.db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET enabled = 0, next_fire_at = 1 WHERE name = 'every_second'"))
+    huey.jobs.db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET orphaned = 1 WHERE name = 'async_hourly'"))
+    capsys.readouterr()
+    # Then show, like the listing, gives no next fire time, and says why
+    for name, why in (("quarter_hourly", "paused"), ("every_second", "disabled"),
+                      ("async_hourly", "orphaned")):
+        assert cli("schedules", "show", name) == 0
+        out = capsys.readouterr().out
+        assert f"next fire: - ({why})" in out, out
+
+
 def test_unknown_schedule_is_an_error_naming_it(cli, capsys):
     assert cli("schedules", "pause", "no_such_schedule") == 65
     assert "no_such_schedule" in capsys.readouterr().err
+
+
+def test_run_now_of_a_schedule_no_one_defines_says_so_as_the_other_actions_do(cli, huey,
+                                                                              capsys):
+    # Given a schedule in the database
+    assert cli("schedules", "pause", "quarter_hourly") == 0
+    capsys.readouterr()
+    # When a name neither the code nor the database knows is run now or paused
+    assert cli("schedules", "run-now", "no_such_schedule") == 65
+    run_now = capsys.readouterr().err
+    assert cli("schedules", "pause", "no_such_schedule") == 65
+    # Then both say the same
+    assert run_now == capsys.readouterr().err
+    assert "no schedule named 'no_such_schedule' (known: quarter_hourly)" in run_now
+    # and a schedule the database holds but this process does not define asks for its module
+    huey.jobs.db.write(lambda conn: conn.execute(
+        "UPDATE runner_schedule SET name = 'elsewhere' WHERE name = 'quarter_hourly'"))
+    assert cli("schedules", "run-now", "elsewhere") == 65
+    assert "not defined in this process; import the module" in capsys.readouterr().err
 
 
 def test_cron_explain_prints_fire_times_like_systemd(cli, capsys):
@@ -82,13 +160,22 @@ def test_cron_explain_refuses_a_count_below_one_instead_of_saying_never(cli, cap
 
 
 def test_cron_explain_rejects_an_expression_that_never_fires(cli, capsys):
-    assert cli("cron", "explain", "0 0 31 2 *") == 78
+    assert cli("cron", "explain", "0 0 31 2 *") == 65  # bad input, as for every command
     assert "never fires" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["61 * * * *"], "invalid cron expression '61 * * * *': minute 61 is out of range 0-59"),
+    (["0 9 * * *", "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+])
+def test_cron_explain_exits_65_naming_what_is_wrong_with_its_input(cli, capsys, argv, message):
+    assert cli("cron", "explain", *argv) == 65
+    assert message in capsys.readouterr().err
 
 
 def test_cron_explain_of_a_hashed_expression_takes_the_schedule_name_it_asks_for(cli, capsys):
     # Without a name the error asks for one; --name gives the times that schedule gets
-    assert cli("cron", "explain", "H 3 * * *") == 78
+    assert cli("cron", "explain", "H 3 * * *") == 65
     assert "--name" in capsys.readouterr().err
     assert cli("cron", "explain", "H 3 * * *", "--name", "nightly_report", "-n", "2") == 0
     out = capsys.readouterr().out
@@ -96,6 +183,27 @@ def test_cron_explain_of_a_hashed_expression_takes_the_schedule_name_it_asks_for
     minute = cron.next_fire(spec, datetime(2025, 1, 1, tzinfo=UTC)).minute
     assert "Hash key: nightly_report" in out and "Iteration #2" in out
     assert out.count(f"03:{minute:02d}:00 UTC") == 4  # each time, then again "in UTC"
+
+
+def test_cron_explain_reads_the_expression_in_the_settings_zone_or_the_named_schedules(
+        cli, tmp_path, capsys):
+    # Given settings whose [runner] timezone is Tokyo
+    tokyo = write_settings(tmp_path, name="tokyo.toml")
+    tokyo.write_text(tokyo.read_text().replace(
+        'imports = ["tests.jobs"]',
+        'imports = ["tests.jobs", "tests.sched_jobs"]\ntimezone = "Asia/Tokyo"'))
+    # Then an expression is explained in that zone, unless --tz names another
+    assert main(["--settings", str(tokyo), "cron", "explain", "0 9 * * *"]) == 0
+    out = capsys.readouterr().out
+    assert "Time zone: Asia/Tokyo" in out and "09:00:00 JST" in out
+    assert main(["--settings", str(tokyo), "cron", "explain", "0 9 * * *", "--tz",
+                 "Europe/Berlin"]) == 0
+    assert "Time zone: Europe/Berlin" in capsys.readouterr().out
+    # and --name reads it in that schedule's zone (tokyo_morning is Tokyo's, in UTC settings)
+    assert cli("cron", "explain", "30 9 * * *", "--name", "tokyo_morning") == 0
+    assert "Time zone: Asia/Tokyo" in capsys.readouterr().out
+    assert cli("cron", "explain", "30 9 * * *", "--name", "not_a_schedule") == 0
+    assert "Time zone: UTC" in capsys.readouterr().out
 
 
 @pytest.fixture

@@ -41,10 +41,17 @@ def schedule_cells(s: ScheduleView, now: float) -> tuple:
 
 
 def next_fire(s: ScheduleView, now: float) -> str:
-    """``in 12s · 09:00 Europe/Paris``: when, and the wall time in the schedule's own zone."""
+    """``in 12s · 09:00 Europe/Paris``: when, and the wall time in the schedule's own zone
+    (``(skipped)`` after it when skip-next will skip that slot)."""
     if s.next_fire_at is None or s.paused or not s.enabled:
         return "-"
-    return f"{fmt.relative(s.next_fire_at, now)} · {fmt.zoned(s.next_fire_at, s.tz, now)}"
+    skipped = " (skipped)" if s.skip_next else ""
+    return f"{fmt.relative(s.next_fire_at, now)} · {fmt.zoned(s.next_fire_at, s.tz, now)}{skipped}"
+
+
+def unchanged(changed: bool, why: str) -> str | None:
+    """What a schedule action adds to its message: nothing, or why nothing changed."""
+    return None if changed else why
 
 
 class SchedulesScreen(DataScreen):
@@ -97,21 +104,29 @@ class SchedulesScreen(DataScreen):
         if (s := self._selected()) is not None:
             verb = "resumed" if s.paused else "paused"
             verb_fn = actions.resume_schedule if s.paused else actions.pause_schedule
-            self.act(f"{verb} {s.name}", lambda store: verb_fn(s.name, store=store),
+            why = "it was not paused" if s.paused else "it was paused already"
+
+            def toggle(store: Store) -> str | None:
+                return unchanged(verb_fn(s.name, store=store), why)
+
+            self.act(f"{verb} {s.name}", toggle,
                      refused=f"cannot {'resume' if s.paused else 'pause'} {s.name}")
 
     def action_skip_next(self) -> None:
         if (s := self._selected()) is not None:
-            self.act(f"skipping the next run of {s.name}",
-                     lambda store: actions.skip_next_run(s.name, store=store),
+            def skip(store: Store) -> str | None:
+                return unchanged(actions.skip_next_run(s.name, store=store),
+                                 "already asked (one at a time)")
+
+            self.act(f"skipping the next run of {s.name}", skip,
                      refused=f"cannot skip the next run of {s.name}")
 
     def action_run_now(self) -> None:
         if (s := self._selected()) is not None:
             self.confirm(f"Run schedule [b]{fmt.safe(s.name)}[/] ({fmt.safe(s.task)}) now?",
-                         lambda: self.act(f"ran {s.name}", self._run_now, s.name,
+                         lambda: self.act(f"run now {s.name}", self._run_now, s.name,
                                           refused=f"cannot run {s.name}"))
 
     def _run_now(self, store: Store, name: str) -> str:
-        job = actions.run_schedule_now(name, store=store, settings=self.dashboard.settings)
-        return f"enqueued job {short_id(job)}"
+        run = actions.run_now(name, store=store, settings=self.dashboard.settings)
+        return f"{run.wording} {short_id(run.job_id)}"

@@ -171,21 +171,28 @@ class PostgresSchedules:
              queue_size: int) -> list[FireResult]:
         return fire(self.db, plans, clock=clock, queue_size=queue_size)
 
-    def record_manual_run(self, name: str, job: NewJob, *, now: float, queue_size: int) -> None:
-        """Insert an extra run's job and slot record; the schedule's next fire is untouched."""
+    def record_manual_run(self, name: str, job: NewJob, *, now: float,
+                          queue_size: int) -> str | None:
+        """Insert an extra run's job and slot record; the schedule's next fire is untouched.
+        Returns the live job that holds the run's unique key (nothing written), or None."""
         db = self.db
         channel = db.channel
+        sizes = {job.queue: queue_size} if queue_size else {}
 
-        def write(conn: psycopg.Connection) -> None:
-            transitions.enqueue(conn, [job], now, queue_size=queue_size, channel=channel)
+        def write(conn: psycopg.Connection) -> str | None:
+            holder = transitions.enqueue_new(conn, [job], now, sizes=sizes,
+                                             channel=channel).duplicates.get(job.id)
+            if holder is not None:
+                return holder
             conn.execute("INSERT INTO runner_schedule_run (schedule, slot, manual, fired_at, "
                          "job_id, outcome) VALUES (%s, %s, 1, %s, %s, 'enqueued (run now)')",
                          (name, now, now, job.id))
             conn.execute("UPDATE runner_schedule SET last_job_id = %s, last_fired_at = %s, "
                          "fired = fired + 1, updated_at = %s WHERE name = %s",
                          (job.id, now, now, name))
+            return None
 
-        db.write(write)
+        return db.write(write)
 
     def set_paused(self, name: str, paused: bool, *, now: float,
                    next_fire_at: float | None = None) -> bool:

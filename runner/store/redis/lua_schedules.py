@@ -119,13 +119,15 @@ if redis.call('EXISTS', key) == 0 then return 0 end
 redis.call('HSET', key, 'skip_next', ARGV[3], 'updated_at', ARGV[4])
 return 1
 """,
-    # ARGV: name, now, queue_size, job
+    # ARGV: name, now, queue_size, job; returns the live job holding its unique key
+    # (nothing written), or nil
     "record_manual_run": r"""
 redis.call('INCR', P..'version')
 local name, now = ARGV[2], tonumber(ARGV[3])
 local jobs = read_jobs(5, 1)
-local problem = enqueue(jobs, now, tonumber(ARGV[4]))
+local problem, dups = enqueue(jobs, now, tonumber(ARGV[4]))
 if problem then return redis.error_reply(problem) end
+if dups and #dups > 0 then return dups[2] end
 local field = '1:' .. ARGV[3] .. ':' .. jobs[1].id
 redis.call('HSET', P..'runs:'..name, field,
   cjson.encode({ARGV[3], true, ARGV[3], jobs[1].id, 'enqueued (run now)'}))
@@ -136,7 +138,7 @@ if redis.call('EXISTS', key) == 1 then
              'updated_at', ARGV[3])
   redis.call('HINCRBY', key, 'fired', 1)
 end
-return 1
+return false
 """,
     # ARGV: fired_at, queue_size, name, expected, next_fire_at, overlap, dropped, nslots,
     #       slots..., jobs (one per slot)
@@ -222,8 +224,13 @@ if nslots > 0 then
   end
 end
 if last_job then fields[#fields + 1] = 'last_job_id'; fields[#fields + 1] = last_job end
+-- dated as schedule_rules.fired_values dates it: by the slot it skipped when the last ran
+local skip_at = ARGV[2]
+if #enqueued > 0 and enqueued[#enqueued][1] == tonumber(slots[nslots]) then
+  skip_at = (#skipped > 0) and skipped[#skipped][1] or expected
+end
 if skip_reason then
-  for _, f in ipairs({'last_skip_at', ARGV[2], 'last_skip_reason', skip_reason}) do
+  for _, f in ipairs({'last_skip_at', skip_at, 'last_skip_reason', skip_reason}) do
     fields[#fields + 1] = f
   end
 end

@@ -60,8 +60,10 @@ class RedisSchedules(RedisBase):
             results.append(result)
         return results
 
-    def record_manual_run(self, name: str, job: NewJob, *, now: float, queue_size: int) -> None:
-        self.run("record_manual_run", name, arg(float(now)), int(queue_size), *job_args(job))
+    def record_manual_run(self, name: str, job: NewJob, *, now: float,
+                          queue_size: int) -> str | None:
+        return text(self.run("record_manual_run", name, arg(float(now)), int(queue_size),
+                             *job_args(job)))  # type: ignore[arg-type]
 
     def set_paused(self, name: str, paused: bool, *, now: float,
                    next_fire_at: float | None = None) -> bool:

@@ -40,7 +40,8 @@ class SqliteSchedules:
              queue_size: int) -> list[FireResult]:
         return _schedules.fire(self.db, plans, clock=clock, queue_size=queue_size)
 
-    def record_manual_run(self, name: str, job: NewJob, *, now: float, queue_size: int) -> None:
+    def record_manual_run(self, name: str, job: NewJob, *, now: float,
+                          queue_size: int) -> str | None:
         return _schedules.record_manual_run(self.db, name, job, now=now, queue_size=queue_size)
 
     def set_paused(self, name: str, paused: bool, *, now: float,

@@ -152,18 +152,22 @@ def _fire_one(conn: sqlite3.Connection, plan: FirePlan, fired_at: float,
 
 
 def record_manual_run(db: Database, name: str, job: NewJob, *, now: float,
-                      queue_size: int) -> None:
-    """Insert an extra run's job and slot record; the schedule's next fire is untouched."""
+                      queue_size: int) -> str | None:
+    """Insert an extra run's job and slot record; the schedule's next fire is untouched.
+    Returns the live job that holds the run's unique key (nothing written), or None."""
 
-    def write(conn: sqlite3.Connection) -> None:
-        enqueue(conn, [job], created=now, queue_size=queue_size)
+    def write(conn: sqlite3.Connection) -> str | None:
+        holder = enqueue(conn, [job], created=now, queue_size=queue_size).duplicates.get(job.id)
+        if holder is not None:
+            return holder
         conn.execute("INSERT INTO runner_schedule_run (schedule, slot, manual, fired_at, job_id, "
                      "outcome) VALUES (?, ?, 1, ?, ?, 'enqueued (run now)')",
                      (name, now, now, job.id))
         conn.execute("UPDATE runner_schedule SET last_job_id = ?, last_fired_at = ?, "
                      "fired = fired + 1, updated_at = ? WHERE name = ?", (job.id, now, now, name))
+        return None
 
-    db.write(write)
+    return db.write(write)
 
 
 def set_paused(db: Database, name: str, paused: bool, *, now: float,
