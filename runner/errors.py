@@ -102,7 +102,8 @@ class UnknownTask(RunnerError):
 
 
 class QueueFull(RunnerError):
-    """The queue holds ``queue_size`` waiting jobs already; nothing was written."""
+    """A queue has no room for an enqueue's jobs (it holds its bound of waiting jobs, or
+    fewer than the enqueue adds); nothing was written."""
 
     exit_code = EX_TEMPFAIL
 

@@ -49,9 +49,25 @@ def test_enqueue_many_keeps_the_order_and_the_options_of_each_call(huey):
 def test_a_batch_that_would_overfill_the_queue_is_not_written(huey):
     bounded(huey, 5)
     jobs.add.map([(1, n) for n in range(3)])
-    with pytest.raises(QueueFull, match="3 jobs waiting, its bound is 5"):
+    with pytest.raises(QueueFull) as raised:
         jobs.add.map([(2, n) for n in range(3)])
+    # The queue is not full: the batch is bigger than its room, and the error says so
+    assert str(raised.value).startswith(
+        "queue 'default' has room for 2 more jobs (3 waiting, bound 5); this batch adds 3; "
+        "nothing was written")
     assert queries.count_jobs(huey.jobs.db) == 3
+
+
+def test_a_refused_batch_counts_against_the_full_queue_only_its_own_jobs(huey):
+    # Given a full reject queue "mail" beside an unbounded default queue
+    settings = huey.settings
+    configure(replace(settings, queues={"mail": QueueSection(max_size=1, on_full="reject")}))
+    enqueue_many([jobs.mail_record.s(0)])
+    # When a batch of one default job and two mail jobs is refused
+    with pytest.raises(QueueFull, match="queue 'mail' is full"):
+        enqueue_many([jobs.add.s(1, 1), jobs.mail_record.s(1), jobs.mail_record.s(2)])
+    # Then the two mail jobs are counted as rejected, the default one is not
+    assert huey.jobs.store.backpressure_totals() == {"mail": (2, 0)}
 
 
 def test_batches_before_the_full_one_stay_enqueued_and_the_error_says_how_many(huey):
