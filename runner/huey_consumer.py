@@ -21,6 +21,8 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from huey import signals as S
@@ -53,6 +55,17 @@ _FRESH_CLAIM = 0.05
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited",
                   S.SIGNAL_CANCELED: JobState.CANCELLED.value}
+
+
+@contextmanager
+def _said_of(attempt: Attempt) -> Iterator[None]:
+    """Lines logged about a job once its attempt is over, stamped with the job and kept
+    with its logs, as the lines of the attempt itself are."""
+    token = job_context.set(attempt.current)
+    try:
+        yield
+    finally:
+        job_context.reset(token)
 
 
 class HueyConsumer:
@@ -333,9 +346,10 @@ class HueyConsumer:
             jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state=JobState.DEAD,
                       reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500],
                       results=attempt.results, jobs=attempt.follow_ups)
-            logger.error("job %s (%s) is dead after %d attempt(s): %s", job_id,
-                         getattr(getattr(task, "wrapper", None), "task_name", task.name),
-                         attempt.claimed.attempt, attempt.failure.message)
+            with _said_of(attempt):
+                logger.error("job %s (%s) is dead after %d attempt(s): %s", job_id,
+                             getattr(getattr(task, "wrapper", None), "task_name", task.name),
+                             attempt.claimed.attempt, attempt.failure.message)
             self._run_fallback(task, attempt)
         else:
             self._settle_unknown(jobs, task, attempt)
@@ -361,16 +375,18 @@ class HueyConsumer:
             except Exception:
                 logger.exception("job %s: cannot write its retry", job_id)
         if data is None:
-            logger.error("job %s: recording its outcome failed (%s: %s); it is dead after %d "
-                         "attempt(s)", job_id, type(exc).__name__, failure.message,
-                         attempt.claimed.attempt)
+            with _said_of(attempt):
+                logger.error("job %s: recording its outcome failed (%s: %s); it is dead after "
+                             "%d attempt(s)", job_id, type(exc).__name__, failure.message,
+                             attempt.claimed.attempt)
             jobs.fail(job_id, attempt.claimed.attempt, failure, state=JobState.DEAD,
                       reason=reason)
             attempt.failure = failure
             self._run_fallback(task, attempt)
             return
-        logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
-                     job_id, type(exc).__name__, failure.message)
+        with _said_of(attempt):
+            logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
+                         job_id, type(exc).__name__, failure.message)
         jobs.fail(job_id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
                   run_at=time.time() + backoff_delay(task.wrapper.resolve().policy,
                                                      max(1, attempt.claimed.attempt))
