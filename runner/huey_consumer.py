@@ -40,7 +40,7 @@ from runner.attempt import (
     stuck_message,
 )
 from runner.config import Settings
-from runner.errors import JobCancelled, SerializationError
+from runner.errors import JobCancelled, SerializationError, UnknownTask
 from runner.eta import to_eta, to_timestamp
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo
@@ -88,17 +88,50 @@ class HueyConsumer:
         claimed = jobs.claim_next()
         if claimed is None:
             return None
-        try:
-            task = self.deserialize_task(claimed.data)
-        except Exception as exc:
-            reason = f"cannot read job: {type(exc).__name__}: {exc}"
-            logger.error("job %s is unreadable and goes to dead: %s", claimed.id, reason)
-            jobs.fail(claimed.id, claimed.attempt, describe_failure(exc, "unreadable", None),
-                      state=JobState.DEAD, reason=reason)
-            jobs.release_inflight(claimed.id)
-            return None
-        _local.claimed = claimed
+        task = self._read_claimed(jobs, claimed)
+        if task is not None:
+            _local.claimed = claimed
         return task
+
+    def _read_claimed(self, jobs: JobStorage, claimed: Claimed) -> RunnerTask | None:
+        """The task of a claimed job, or None: a job that cannot be read goes to dead with
+        the reason (its payload does not load, or it names a task nobody registered here)."""
+        message = None
+        try:
+            message = self.serializer.deserialize(claimed.data)
+            return self._registry.create_task(message)
+        except Exception as exc:
+            unknown = self._unknown_task(message)
+            if unknown is not None:
+                # The README promises such a job dies with its reason: said plainly, with
+                # the fix, instead of huey's "not found in TaskRegistry".
+                reason = (f"unknown task {unknown}: no module of [runner] imports defines it "
+                          "(add its module there, then retry the job)")
+                failure = describe_failure(UnknownTask(reason), "unknown_task", None)
+            else:
+                reason = f"cannot read job: {type(exc).__name__}: {exc}"
+                failure = describe_failure(exc, "unreadable", None)
+        logger.error("job %s goes to dead: %s", claimed.id, reason)
+        jobs.fail(claimed.id, claimed.attempt, failure, state=JobState.DEAD, reason=reason)
+        jobs.release_inflight(claimed.id)
+        return None
+
+    def _unknown_task(self, message: Any) -> str | None:
+        """The first task a job's message names (itself, its pipeline's steps, its error
+        handler, its chord's callback) that this worker does not register, or None."""
+        if not hasattr(message, "name"):  # None, or not huey's Message: not a name to look up
+            return None
+        try:
+            self._registry.string_to_task(message.name)
+        except Exception:
+            return message.name
+        chord = getattr(message, "chord_config", None)
+        for nested in (getattr(message, "on_complete", None), getattr(message, "on_error", None),
+                       chord[3] if isinstance(chord, tuple) and len(chord) == 4 else None):
+            unknown = self._unknown_task(nested)
+            if unknown is not None:
+                return unknown
+        return None
 
     def execute(self, task: Any, timestamp: datetime.datetime | None = None) -> Any:
         claimed: Claimed | None = getattr(_local, "claimed", None)
@@ -449,12 +482,8 @@ class HueyConsumer:
         if not claimed:
             jobs.flush_acks()
             return False
-        try:
-            task = self.deserialize_task(claimed[0].data)
-        except Exception as exc:
-            jobs.fail(claimed[0].id, claimed[0].attempt, describe_failure(exc, "unreadable", None),
-                      state=JobState.DEAD, reason=f"cannot read job: {type(exc).__name__}: {exc}")
-            jobs.release_inflight(claimed[0].id)
+        task = self._read_claimed(jobs, claimed[0])
+        if task is None:
             return True
         _local.claimed = claimed[0]
         try:

@@ -213,7 +213,7 @@ def test_unknown_task_and_unreadable_payload_go_to_dead_with_a_reason(huey):
     drain()
     assert good.get() == 2
     gone, garbage = job(huey, "renamed"), job(huey, "garbage")
-    assert gone.state == "dead" and "tests.jobs.gone not found" in gone.reason
+    assert gone.state == "dead" and gone.reason.startswith("unknown task tests.jobs.gone: ")
     assert garbage.state == "dead" and garbage.reason.startswith("cannot read job")
 
 
