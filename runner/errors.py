@@ -90,7 +90,8 @@ class SerializationError(RunnerError):
 
 
 class InvalidArgument(RunnerError):
-    """A command-line value is out of range or not a number; nothing was written."""
+    """A command-line value, or an option given to one call (``priority=``, ``delay=``,
+    ``timeout=``...), is out of range or of the wrong type; nothing was written."""
 
     exit_code = EX_DATAERR
 

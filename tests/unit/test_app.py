@@ -179,7 +179,8 @@ def test_revoked_job_is_cancelled_not_run(huey):
 
 
 def test_expired_job_is_cancelled(huey):
-    result = jobs.add.s(1, 1, expires=datetime.timedelta(seconds=-1))
+    gone = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    result = jobs.add.s(1, 1, expires=gone)
     huey.enqueue(result)
     drain()
     assert job(huey, result.id).state == "cancelled"

@@ -40,7 +40,7 @@ from huey.tests import (
 from huey.tests.base import BaseTestCase
 
 from runner.config import Settings, WorkerSection
-from runner.errors import ConfigError
+from runner.errors import ConfigError, InvalidArgument
 from runner.runner_huey import RunnerHuey
 
 # Not run: huey's storage classes (test_storage, test_wrappers), its crontab, stats,
@@ -73,6 +73,8 @@ UTC = "RunnerHuey keeps times in UTC (utc=True)"
 OPTIONS = "task options are resolved at enqueue into a retry policy"
 #: The test swaps in or inspects one of huey's own storage classes.
 STORAGE = "the queue is the jobs table, not a huey storage class"
+#: huey runs a job of delay=-1 at once; here a delay is 0 to 100 years, as the CLI's --delay.
+NEGATIVE_DELAY = "a negative delay is refused with InvalidArgument (a past time is an eta)"
 
 #: ``Class.test`` -> why the runner differs from huey there on purpose.
 DIFFERENCES: dict[str, str] = {
@@ -107,6 +109,8 @@ DIFFERENCES: dict[str, str] = {
         "TestChordPrimitive.test_chord_bookkeeping_cleared",
         "TestImmediateMemoryStorage.test_immediate_storage",
         "TestImmediateMemoryStorage.test_immediate_real_storage"], STORAGE),
+    **dict.fromkeys(["TestQueue.test_retries_with_override", "TestQueue.test_timeout"],
+                    NEGATIVE_DELAY),
 }
 
 
@@ -117,6 +121,7 @@ RAISES: dict[str, type[BaseException]] = {
     "TestDecorators.test_dynamic_periodic_tasks": AssertionError,  # raised inside a job
     "TestQueue.test_pending_scheduled_unregistered": AttributeError,  # dequeue() gave None
     "TestChordPrimitive.test_chord_bookkeeping_cleared": AttributeError,  # no _counters
+    **{key: InvalidArgument for key, reason in DIFFERENCES.items() if reason == NEGATIVE_DELAY},
 }
 
 
