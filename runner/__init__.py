@@ -32,6 +32,7 @@ from runner.errors import (
     EventNotFound,
     Fatal,
     InvalidAction,
+    InvalidArgument,
     InvalidSchedule,
     JobCancelled,
     JobNotFound,
@@ -73,4 +74,5 @@ __all__ = [
     "RunnerError", "ConfigError", "InvalidSchedule", "DatabaseCorrupt", "DatabaseLocked",
     "DatabaseUnavailable", "SerializationError", "UnknownTask", "QueueFull", "JobNotFound",
     "EventNotFound", "TaskTimeout", "TaskAborted", "ScheduleNotFound", "InvalidAction",
+    "InvalidArgument",
 ]

@@ -40,7 +40,8 @@ def map_jobs(wrapper: RunnerTaskWrapper, prototype: RunnerTask, message: tuple,
     the job's id and arguments, as if each call had been prepared on its own.
 
     Raises:
-        SerializationError: a call's arguments cannot be serialized, named by position.
+        SerializationError: a call's arguments cannot be serialized, named by position
+            (``map item N of M``, counted from 1 as its arguments are).
     """
     if type(message)._fields != MESSAGE_FIELDS:
         raise TypeError(f"huey's Message has fields {type(message)._fields}, not "
@@ -66,7 +67,8 @@ def map_jobs(wrapper: RunnerTaskWrapper, prototype: RunnerTask, message: tuple,
                            chord_config, retry_backoff))
         except Exception as exc:
             error = unserializable(task_name, args, {}, exc, serialize)
-            raise SerializationError(f"enqueue_many item {len(jobs)}: {error}") from None
+            raise SerializationError(
+                f"map item {len(jobs) + 1} of {len(calls)}: {error}") from None
         append(NewJob(
             ident, task_name, queue, row_priority, data, preview_args(args, no_kwargs),
             max_attempts, run_at,

@@ -90,7 +90,8 @@ class SerializationError(RunnerError):
 
 
 class InvalidArgument(RunnerError):
-    """A command-line value is out of range or not a number; nothing was written."""
+    """A command-line value, or an option given to one call (``priority=``, ``delay=``,
+    ``timeout=``...), is out of range or of the wrong type; nothing was written."""
 
     exit_code = EX_DATAERR
 
@@ -102,7 +103,8 @@ class UnknownTask(RunnerError):
 
 
 class QueueFull(RunnerError):
-    """The queue holds ``queue_size`` waiting jobs already; nothing was written."""
+    """A queue has no room for an enqueue's jobs (it holds its bound of waiting jobs, or
+    fewer than the enqueue adds); nothing was written."""
 
     exit_code = EX_TEMPFAIL
 

@@ -21,6 +21,8 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from huey import signals as S
@@ -38,7 +40,7 @@ from runner.attempt import (
     stuck_message,
 )
 from runner.config import Settings
-from runner.errors import DatabaseLocked, JobCancelled, SerializationError
+from runner.errors import DatabaseLocked, JobCancelled, SerializationError, UnknownTask
 from runner.eta import to_eta, to_timestamp
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo
@@ -53,6 +55,17 @@ _FRESH_CLAIM = 0.05
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited",
                   S.SIGNAL_CANCELED: JobState.CANCELLED.value}
+
+
+@contextmanager
+def _said_of(attempt: Attempt) -> Iterator[None]:
+    """Lines logged about a job once its attempt is over, stamped with the job and kept
+    with its logs, as the lines of the attempt itself are."""
+    token = job_context.set(attempt.current)
+    try:
+        yield
+    finally:
+        job_context.reset(token)
 
 
 class HueyConsumer:
@@ -75,17 +88,50 @@ class HueyConsumer:
         claimed = jobs.claim_next()
         if claimed is None:
             return None
-        try:
-            task = self.deserialize_task(claimed.data)
-        except Exception as exc:
-            reason = f"cannot read job: {type(exc).__name__}: {exc}"
-            logger.error("job %s is unreadable and goes to dead: %s", claimed.id, reason)
-            jobs.fail(claimed.id, claimed.attempt, describe_failure(exc, "unreadable", None),
-                      state=JobState.DEAD, reason=reason)
-            jobs.release_inflight(claimed.id)
-            return None
-        _local.claimed = claimed
+        task = self._read_claimed(jobs, claimed)
+        if task is not None:
+            _local.claimed = claimed
         return task
+
+    def _read_claimed(self, jobs: JobStorage, claimed: Claimed) -> RunnerTask | None:
+        """The task of a claimed job, or None: a job that cannot be read goes to dead with
+        the reason (its payload does not load, or it names a task nobody registered here)."""
+        message = None
+        try:
+            message = self.serializer.deserialize(claimed.data)
+            return self._registry.create_task(message)
+        except Exception as exc:
+            unknown = self._unknown_task(message)
+            if unknown is not None:
+                # The README promises such a job dies with its reason: said plainly, with
+                # the fix, instead of huey's "not found in TaskRegistry".
+                reason = (f"unknown task {unknown}: no module of [runner] imports defines it "
+                          "(add its module there, then retry the job)")
+                failure = describe_failure(UnknownTask(reason), "unknown_task", None)
+            else:
+                reason = f"cannot read job: {type(exc).__name__}: {exc}"
+                failure = describe_failure(exc, "unreadable", None)
+        logger.error("job %s goes to dead: %s", claimed.id, reason)
+        jobs.fail(claimed.id, claimed.attempt, failure, state=JobState.DEAD, reason=reason)
+        jobs.release_inflight(claimed.id)
+        return None
+
+    def _unknown_task(self, message: Any) -> str | None:
+        """The first task a job's message names (itself, its pipeline's steps, its error
+        handler, its chord's callback) that this worker does not register, or None."""
+        if not hasattr(message, "name"):  # None, or not huey's Message: not a name to look up
+            return None
+        try:
+            self._registry.string_to_task(message.name)
+        except Exception:
+            return message.name
+        chord = getattr(message, "chord_config", None)
+        for nested in (getattr(message, "on_complete", None), getattr(message, "on_error", None),
+                       chord[3] if isinstance(chord, tuple) and len(chord) == 4 else None):
+            unknown = self._unknown_task(nested)
+            if unknown is not None:
+                return unknown
+        return None
 
     def execute(self, task: Any, timestamp: datetime.datetime | None = None) -> Any:
         claimed: Claimed | None = getattr(_local, "claimed", None)
@@ -335,9 +381,10 @@ class HueyConsumer:
             jobs.fail(job_id, attempt.claimed.attempt, attempt.failure, state=JobState.DEAD,
                       reason=f"{attempt.failure.kind}: {attempt.failure.message}"[:500],
                       results=attempt.results, jobs=attempt.follow_ups)
-            logger.error("job %s (%s) is dead after %d attempt(s): %s", job_id,
-                         getattr(getattr(task, "wrapper", None), "task_name", task.name),
-                         attempt.claimed.attempt, attempt.failure.message)
+            with _said_of(attempt):
+                logger.error("job %s (%s) is dead after %d attempt(s): %s", job_id,
+                             getattr(getattr(task, "wrapper", None), "task_name", task.name),
+                             attempt.claimed.attempt, attempt.failure.message)
             self._run_fallback(task, attempt)
         else:
             self._settle_unknown(jobs, task, attempt)
@@ -363,16 +410,18 @@ class HueyConsumer:
             except Exception:
                 logger.exception("job %s: cannot write its retry", job_id)
         if data is None:
-            logger.error("job %s: recording its outcome failed (%s: %s); it is dead after %d "
-                         "attempt(s)", job_id, type(exc).__name__, failure.message,
-                         attempt.claimed.attempt)
+            with _said_of(attempt):
+                logger.error("job %s: recording its outcome failed (%s: %s); it is dead after "
+                             "%d attempt(s)", job_id, type(exc).__name__, failure.message,
+                             attempt.claimed.attempt)
             jobs.fail(job_id, attempt.claimed.attempt, failure, state=JobState.DEAD,
                       reason=reason)
             attempt.failure = failure
             self._run_fallback(task, attempt)
             return
-        logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
-                     job_id, type(exc).__name__, failure.message)
+        with _said_of(attempt):
+            logger.error("job %s: recording its outcome failed (%s: %s); it runs again",
+                         job_id, type(exc).__name__, failure.message)
         jobs.fail(job_id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
                   run_at=time.time() + backoff_delay(task.wrapper.resolve().policy,
                                                      max(1, attempt.claimed.attempt))
@@ -435,12 +484,8 @@ class HueyConsumer:
         if not claimed:
             jobs.flush_acks()
             return False
-        try:
-            task = self.deserialize_task(claimed[0].data)
-        except Exception as exc:
-            jobs.fail(claimed[0].id, claimed[0].attempt, describe_failure(exc, "unreadable", None),
-                      state=JobState.DEAD, reason=f"cannot read job: {type(exc).__name__}: {exc}")
-            jobs.release_inflight(claimed[0].id)
+        task = self._read_claimed(jobs, claimed[0])
+        if task is None:
             return True
         _local.claimed = claimed[0]
         try:

@@ -175,20 +175,25 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
-        items = list(tasks)
-        for position, task in enumerate(items):
+        return self._enqueue_calls(list(tasks), batch_size, "enqueue_many")
+
+    def _enqueue_calls(self, items: list[Any], batch_size: int, call: str) -> list[Result]:
+        """:meth:`enqueue_many`, its errors naming each item as ``{call} item N of M``
+        (counted from 1, as the arguments in them are)."""
+        for position, task in enumerate(items, 1):
             if not isinstance(task, RunnerTask):
-                raise TypeError(f"enqueue_many item {position}: expected a task call such as "
-                                f"my_task.s(...), got {type(task).__name__}; nothing was "
-                                "enqueued")
+                raise TypeError(f"{call} item {position} of {len(items)}: expected a task "
+                                f"call such as my_task.s(...), got {type(task).__name__}; "
+                                "nothing was enqueued")
         if self._immediate or self.jobs is None:
             return [self.enqueue(task) for task in items]
         new = []
-        for position, task in enumerate(items):
+        for position, task in enumerate(items, 1):
             try:
                 new.append(self.new_job(task))
             except SerializationError as exc:
-                raise SerializationError(f"enqueue_many item {position}: {exc}") from None
+                raise SerializationError(
+                    f"{call} item {position} of {len(items)}: {exc}") from None
         duplicates = self.jobs.insert_many(new, batch_size=batch_size).duplicates
         for task in items:
             if task.id in duplicates:
@@ -220,9 +225,9 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         jobs = None if self._immediate else self.jobs
         if jobs is None or not calls or self._listened(S.SIGNAL_ENQUEUED):
             make = wrapper.task_class  # signal receivers are handed each job's Task
-            return self.enqueue_many([make(args, {}, id=ident)
-                                      for args, ident in zip(calls, ids, strict=True)],
-                                     batch_size=batch_size)
+            return self._enqueue_calls([make(args, {}, id=ident)
+                                        for args, ident in zip(calls, ids, strict=True)],
+                                       batch_size, "map")
         prototype = wrapper.task_class((), {}, id=ids[0])
         wrapper.prepare(prototype)
         if prototype.expires:

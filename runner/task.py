@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
-from huey.api import Huey, ResultGroup, Task, TaskWrapper
+from huey.api import Huey, ResultGroup, Task
 from huey.exceptions import RetryTask
 
 from runner.attempt import current_interrupt
+from runner.call_options import CheckedCalls, check_call
 from runner.config import Settings
 from runner.errors import ConfigError, InvalidArgument, TaskAborted
 from runner.execution import run_coroutine, run_sync
@@ -239,7 +240,7 @@ class _Configured(Protocol):
                   batch_size: int = 1000) -> Sequence[Any]: ...
 
 
-class RunnerTaskWrapper(TaskWrapper):
+class RunnerTaskWrapper(CheckedCalls):
     """What ``@task`` returns: call it to enqueue, ``.call_local()`` to run inline."""
 
     task_base = RunnerTask
@@ -394,7 +395,12 @@ class RunnerTaskWrapper(TaskWrapper):
 
     def prepare(self, task: RunnerTask, options: TaskOptions | None = None) -> None:
         """Fill the options a caller did not give from the resolved ones (``options``
-        when the caller resolved them already)."""
+        when the caller resolved them already), once those it gave are checked.
+
+        Raises:
+            InvalidArgument: an option of the call is out of range; nothing was written.
+        """
+        check_call(task)
         options = options or self.resolve()
         if task.retries is None:
             task.retries = options.policy.retry_limit

@@ -121,7 +121,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
         [(short_id(j.id), j.task, j.queue, j.state,
           j.attempt_text(compact=True),
           when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
-          (j.error_message or "")[:60]) for j in rows]))
+          j.listed_error[:60]) for j in rows]))
     print(f"({len(rows)} of {counted(total, 'job')})")
     return 0
 

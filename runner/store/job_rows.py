@@ -57,13 +57,19 @@ class QueueBound:
     on_full: str = "reject"
 
 
-def queue_full(queue: str, waiting: int, max_size: int) -> QueueFull:
-    """The error of a ``reject`` or ``block`` queue that has no room, worded alike by every
-    backend: the bound may come from ``[worker] queue_size`` or the queue's own section."""
+def queue_full(queue: str, waiting: int, max_size: int, adding: int = 1) -> QueueFull:
+    """The error of a ``reject`` or ``block`` queue that has no room for ``adding`` more jobs,
+    worded alike by every backend: the bound may come from ``[worker] queue_size`` or the
+    queue's own section. A queue with some room is not called full: the batch is too big."""
+    room = max(0, max_size - waiting)
+    if room:
+        told = (f"queue '{queue}' has room for {room} more job{'s' if room != 1 else ''} "
+                f"({waiting} waiting, bound {max_size}); this batch adds {adding}")
+    else:
+        told = f"queue '{queue}' is full: {waiting} jobs waiting, its bound is {max_size}"
     return QueueFull(
-        f"queue '{queue}' is full: {waiting} jobs waiting, its bound is {max_size}; nothing "
-        f"was written (raise [worker] queue_size or [queues.{queue}] max_size, or start more "
-        "workers)", queue=queue, room=max(0, max_size - waiting))
+        f"{told}; nothing was written (raise [worker] queue_size or [queues.{queue}] "
+        "max_size, or start more workers)", queue=queue, room=room)
 
 
 @dataclass(frozen=True)

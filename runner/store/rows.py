@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from runner.errors import JobNotFound
 from runner.store.job_rows import Claimed
+from runner.store.states import JobState
 
 #: Name of the built-in task that fans events out to their handlers.
 DISPATCH_TASK = "runner.events.dispatch"
@@ -55,6 +56,16 @@ class JobRow:
         """:func:`attempt_text` of this job's attempt (``ahead``: of the one that many later)."""
         return attempt_text(self.attempt + ahead, self.max_attempts, self.crashes,
                             requested=self.requested, compact=compact)
+
+    @property
+    def listed_error(self) -> str:
+        """The last failed attempt's error as listings show it (``KeyError: 'k'``); empty for
+        a job that completed since (its failed attempts stay in ``show``) or never failed."""
+        if self.state == JobState.COMPLETED or not (self.error_type or self.error_message):
+            return ""
+        if not self.error_type or not self.error_message:
+            return self.error_type or self.error_message or ""
+        return f"{self.error_type}: {self.error_message}"
 
     @property
     def duration(self) -> float | None:

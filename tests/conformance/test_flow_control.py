@@ -92,6 +92,38 @@ def test_a_full_queue_is_told_the_same_way_on_every_backend(store):
         "[worker] queue_size or [queues.mail] max_size, or start more workers)")
 
 
+@pytest.mark.parametrize("bounded_by", ["max_size", "queue_size"])
+def test_a_batch_bigger_than_the_room_left_is_told_so_on_every_backend(store, bounded_by):
+    # Given a queue bounded at 3 (by its own max_size or by [worker] queue_size) with 1 waiting
+    bound = {"mail": QueueBound(3)} if bounded_by == "max_size" else None
+    size = 3 if bounded_by == "queue_size" else 0
+    store.enqueue([job(queue="mail")], now=T0, queue_size=size, bounds=bound)
+    # When a batch of 5 comes, more than the 2 left
+    with pytest.raises(QueueFull) as raised:
+        store.enqueue([job(queue="mail") for _ in range(5)], now=T0, queue_size=size,
+                      bounds=bound)
+    # Then the error says the batch does not fit, not that the queue is full
+    assert str(raised.value) == (
+        "queue 'mail' has room for 2 more jobs (1 waiting, bound 3); this batch adds 5; "
+        "nothing was written (raise [worker] queue_size or [queues.mail] max_size, or start "
+        "more workers)")
+    assert (raised.value.queue, raised.value.room) == ("mail", 2)
+    assert store.count_jobs() == 1
+
+
+def test_a_refused_batch_counts_only_the_jobs_of_the_full_queue(store):
+    # Given a full reject queue
+    bound = {"mail": QueueBound(1, "reject"), "default": QueueBound(10, "block")}
+    store.enqueue([job(queue="mail")], now=T0, bounds=bound)
+    # When a batch holding a job of another queue and two of the full one is refused
+    with pytest.raises(QueueFull):
+        store.enqueue([job(queue="default"), job(queue="mail"), job(queue="mail")], now=T0,
+                      bounds=bound)
+    # Then only the full queue's two jobs are counted as rejected, against it
+    assert store.backpressure_totals() == {"mail": (2, 0)}
+    assert store.count_jobs() == 1
+
+
 def test_the_worker_queue_size_bounds_queues_without_their_own_bound(store):
     store.enqueue([job(queue="a"), job(queue="a")], now=T0, queue_size=2,
                   bounds={"b": QueueBound(0)})

@@ -25,9 +25,24 @@ def test_an_unknown_task_and_an_unreadable_payload_go_to_dead_with_a_reason(huey
                    replace(job(job_id="garbage"), data=b"\x00\xff\x00")], now=0)
     drain(huey)
     gone, garbage = store.get_job("gone"), store.get_job("garbage")
-    assert gone.state == JobState.DEAD and "tests.jobs.gone not found" in gone.reason
+    # The unknown task is named as such, with what to do about it
+    assert gone.state == JobState.DEAD
+    assert gone.reason == ("unknown task tests.jobs.gone: no module of [runner] imports "
+                           "defines it (add its module there, then retry the job)")
+    assert [(e.kind, e.error_type, e.message) for e in store.job_errors("gone")] == [
+        ("unknown_task", "UnknownTask", gone.reason)]
     assert garbage.state == JobState.DEAD and garbage.reason.startswith("cannot read job")
     assert [e.kind for e in store.job_errors("garbage")] == ["unreadable"]
+
+
+def test_a_pipeline_step_of_an_unknown_task_is_named(huey, store):
+    pipeline = jobs.add.s(1, 1).then(jobs.add, 2)
+    message = huey.serializer.deserialize(huey.serialize_task(pipeline))
+    step = message.on_complete._replace(name="tests.jobs.later")
+    data = huey.serializer.serialize(message._replace(id="piped", on_complete=step))
+    store.enqueue([replace(job(job_id="piped"), data=data)], now=0)
+    drain(huey)
+    assert store.get_job("piped").reason.startswith("unknown task tests.jobs.later: ")
 
 
 def test_a_failing_task_is_dead_after_its_retry_limit(huey, store):

@@ -49,9 +49,25 @@ def test_enqueue_many_keeps_the_order_and_the_options_of_each_call(huey):
 def test_a_batch_that_would_overfill_the_queue_is_not_written(huey):
     bounded(huey, 5)
     jobs.add.map([(1, n) for n in range(3)])
-    with pytest.raises(QueueFull, match="3 jobs waiting, its bound is 5"):
+    with pytest.raises(QueueFull) as raised:
         jobs.add.map([(2, n) for n in range(3)])
+    # The queue is not full: the batch is bigger than its room, and the error says so
+    assert str(raised.value).startswith(
+        "queue 'default' has room for 2 more jobs (3 waiting, bound 5); this batch adds 3; "
+        "nothing was written")
     assert queries.count_jobs(huey.jobs.db) == 3
+
+
+def test_a_refused_batch_counts_against_the_full_queue_only_its_own_jobs(huey):
+    # Given a full reject queue "mail" beside an unbounded default queue
+    settings = huey.settings
+    configure(replace(settings, queues={"mail": QueueSection(max_size=1, on_full="reject")}))
+    enqueue_many([jobs.mail_record.s(0)])
+    # When a batch of one default job and two mail jobs is refused
+    with pytest.raises(QueueFull, match="queue 'mail' is full"):
+        enqueue_many([jobs.add.s(1, 1), jobs.mail_record.s(1), jobs.mail_record.s(2)])
+    # Then the two mail jobs are counted as rejected, the default one is not
+    assert huey.jobs.store.backpressure_totals() == {"mail": (2, 0)}
 
 
 def test_batches_before_the_full_one_stay_enqueued_and_the_error_says_how_many(huey):
@@ -62,16 +78,33 @@ def test_batches_before_the_full_one_stay_enqueued_and_the_error_says_how_many(h
 
 
 def test_an_argument_that_cannot_be_serialized_is_named_and_nothing_is_written(huey):
+    # Items and arguments are both counted from 1, and the call named is the one made
     calls = [jobs.add.s(1, 1), jobs.add.s(1, threading.Lock())]
-    with pytest.raises(SerializationError, match=r"enqueue_many item 1: .*argument 2 \(lock"):
+    with pytest.raises(SerializationError,
+                       match=r"^enqueue_many item 2 of 2: task 'add': argument 2 \(lock"):
         enqueue_many(calls, batch_size=1)
-    with pytest.raises(SerializationError, match="item 2"):
+    with pytest.raises(SerializationError,
+                       match=r"^map item 3 of 3: task 'add': argument 2 \(function"):
         jobs.add.map([(1, 1), (2, 2), (3, lambda: 3)])
     assert queries.count_jobs(huey.jobs.db) == 0
 
 
+def test_map_names_its_items_as_map_also_when_signals_are_heard(huey):
+    # Given a receiver of SIGNAL_ENQUEUED (map then builds a Task per job)
+    @huey.signal(S.SIGNAL_ENQUEUED)
+    def on_enqueued(signal, task):
+        pass
+
+    try:
+        with pytest.raises(SerializationError, match=r"^map item 1 of 2: task 'record_run'"):
+            jobs.record_run.map([(threading.Lock(),), ("b",)])
+    finally:
+        huey.disconnect_signal(on_enqueued)
+    assert queries.count_jobs(huey.jobs.db) == 0
+
+
 def test_something_other_than_a_task_call_is_refused_before_writing(huey):
-    with pytest.raises(TypeError, match="item 1: expected a task call"):
+    with pytest.raises(TypeError, match="item 2 of 2: expected a task call"):
         enqueue_many([jobs.add.s(1, 1), (1, 1)])
     with pytest.raises(ValueError, match="batch_size"):
         enqueue_many([jobs.add.s(1, 1)], batch_size=0)

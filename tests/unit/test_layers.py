@@ -26,7 +26,7 @@ LAYERS: list[dict[str, list[str]]] = [
                   "runner.registry", "runner.retry", "runner.execution", "runner.watchdog",
                   "runner.arguments",
                   "runner.progress", "runner.serializers", "runner.uniqueness",
-                  "runner.bulk"],
+                  "runner.bulk", "runner.call_options"],
      "readmodel": ["runner.readmodel"]},
     {"scheduling": ["runner.scheduling"], "events": ["runner.events"]},
     {"worker": ["runner.worker"]},

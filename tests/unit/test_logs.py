@@ -85,6 +85,21 @@ def test_lines_from_code_an_async_job_runs_in_a_thread_are_stored_with_the_job(h
         (logging.INFO, "stdout", "thread printed c", "async_chatty_in_a_thread")]
 
 
+def test_the_line_saying_a_job_is_dead_is_stored_with_the_job(huey, sink):
+    # Given a task that always fails, with two retries
+    store = sink()
+    result = jobs.always_fails("d")
+    # When it runs until it is dead
+    drain(include_scheduled=True, timeout=10)
+    store.flush()
+    # Then the worker's last word on it is kept with its other lines
+    stored = [(m, task) for _, logger, m, task in messages(huey, result.id)
+              if logger == "runner.huey_consumer"]
+    assert stored[-1] == (f"job {result.id} (always_fails) is dead after 3 attempt(s): "
+                          "always fails d", "always_fails")
+    assert sum("retries in" in m for m, _ in stored) == 2
+
+
 def test_print_outside_a_job_passes_through(huey, sink, capsys):
     sink()
     print("plain output")

@@ -114,8 +114,8 @@ def refusal(exc: ResponseError, where: str) -> Exception:
         return DuplicateJob(f"{where}: a job with {by} '{value}' exists; nothing was written",
                             by=by)
     if text.startswith("QUEUEFULL "):
-        queue, waiting, size, room = text[len("QUEUEFULL "):].split(US)
-        refused = queue_full(queue, int(waiting), int(size))
+        queue, waiting, size, room, adding = text[len("QUEUEFULL "):].split(US)
+        refused = queue_full(queue, int(waiting), int(size), int(adding))
         refused.room = int(room)  # the script's own count
         return refused
     if text.startswith("INVALID "):

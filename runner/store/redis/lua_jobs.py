@@ -418,8 +418,9 @@ local function read_bounds(at)
   return bounds, at + 1 + 3 * n
 end
 
-local function full(queue, waiting, max)
+local function full(queue, waiting, max, adding)
   return 'QUEUEFULL ' .. queue .. US .. waiting .. US .. max .. US .. math.max(0, max - waiting)
+         .. US .. adding
 end
 
 local function bump_backpressure(queue, what, n)
@@ -486,7 +487,7 @@ local function refuse(jobs, queue_size)
   if queue_size > 0 then
     for queue, count in pairs(adding) do
       local waiting = redis.call('ZCARD', P..'waitall:'..queue)
-      if waiting + count > queue_size then return full(queue, waiting, queue_size) end
+      if waiting + count > queue_size then return full(queue, waiting, queue_size, count) end
     end
   end
   return nil
@@ -557,7 +558,7 @@ local function enqueue(jobs, now, queue_size, bounds)
             for _, j in ipairs(jobs) do if j.queue == queue then refused = refused + 1 end end
             bump_backpressure(queue, 'rejected', refused)
           end
-          return full(queue, waiting, b.max)
+          return full(queue, waiting, b.max, adding[queue])
         end
       end
     end

@@ -44,7 +44,9 @@ local h = get(j.id)
 if not h or not FINAL[h.state] then return 0 end
 if queue_size > 0 then
   local waiting = waiting_in(j.queue)
-  if waiting + 1 > queue_size then return redis.error_reply(full(j.queue, waiting, queue_size)) end
+  if waiting + 1 > queue_size then
+    return redis.error_reply(full(j.queue, waiting, queue_size, 1))
+  end
 end
 return rearm(j, now) and 1 or 0
 """,

@@ -175,7 +175,7 @@ def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int
         # ``before``: read ahead of the insert, else after it (the count then holds it).
         already = counted.get(queue, 0) - (0 if before else adding[queue])
         if already + adding[queue] > queue_size:
-            raise queue_full(queue, already, queue_size)
+            raise queue_full(queue, already, queue_size, adding[queue])
 
 
 def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,

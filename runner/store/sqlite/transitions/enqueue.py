@@ -137,7 +137,7 @@ def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int
         if bound.on_full == "drop_oldest":
             trim[queue] = bound
             continue
-        raise queue_full(queue, waiting, bound.max_size)
+        raise queue_full(queue, waiting, bound.max_size, count)
     return trim
 
 
