@@ -2,8 +2,9 @@
 checked before anything is written, in the words the CLI uses for ``--delay`` and ``--priority``.
 
 huey takes them as given: ``priority=1.5`` was written as 1, ``"high"`` and ``2**63`` failed
-in the database driver, ``delay=inf`` or ``1e12`` in ``datetime``, and ``delay=-5`` ran the
-job at once where the CLI refuses ``--delay -1``. The rules are here, once:
+in the database driver, ``delay=inf`` or ``1e12`` in ``datetime``. A negative delay still
+runs the job at once, as in huey: it is what ``target - time.time()`` gives once the target
+has passed (the CLI refuses ``--delay -1``, typed by hand). The rules are here, once:
 :func:`check_due` where huey turns a delay into a due time (``s()`` and ``schedule()``,
 by :class:`CheckedCalls`), :func:`check_call` on every Task enqueued and the pipeline
 steps it brings. A refusal is :class:`~runner.errors.InvalidArgument`.
@@ -31,18 +32,21 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def seconds(label: str, value: Any, *, or_datetime: bool = False) -> float:
-    """A number of seconds (or a timedelta): 0 to :data:`MAX_DELAY`, so not nan or inf.
+def seconds(label: str, value: Any, *, or_datetime: bool = False,
+            past: bool = False) -> float:
+    """A number of seconds (or a timedelta): 0 to :data:`MAX_DELAY`, so not nan or inf;
+    from ``-MAX_DELAY`` with ``past`` (a time that may have passed: due at once).
 
     Raises:
         InvalidArgument: naming ``label`` and the value.
     """
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
+    low = -MAX_DELAY if past else 0
     # A comparison, not float(): an int too big for a float is out of range, not an error.
-    if not _number(value) or not 0 <= value <= MAX_DELAY:
+    if not _number(value) or not low <= value <= MAX_DELAY:
         also = " or a datetime" if or_datetime else ""
-        raise InvalidArgument(f"{label} {value!r}: expected seconds between 0 and "
+        raise InvalidArgument(f"{label} {value!r}: expected seconds between {low:.0f} and "
                               f"{MAX_DELAY:.0f} (100 years){also}; nothing was written")
     return float(value)
 
@@ -62,11 +66,10 @@ def whole(label: str, value: Any, low: int, high: int) -> int:
 def check_due(task_name: str, eta: Any, delay: Any) -> None:
     """The due time of one call: ``delay`` seconds (or a timedelta) or an ``eta`` datetime.
 
-    A delay is not negative, as the CLI's ``--delay``: a job due in the past is an
-    ``eta`` that passed, not a delay.
+    A negative delay (a due time already passed) runs the job at once, as in huey.
     """
     if delay is not None:
-        seconds(f"task '{task_name}': delay", delay)
+        seconds(f"task '{task_name}': delay", delay, past=True)
     if eta is not None and not isinstance(eta, datetime.datetime):
         raise InvalidArgument(f"task '{task_name}': eta {eta!r}: expected a datetime; nothing "
                               "was written")

@@ -9,9 +9,11 @@ import pytest
 
 from runner import InvalidArgument, enqueue_many
 from runner.store.sqlite import queries
+from runner.testing import drain
 from tests import jobs
 
 SECONDS = "expected seconds between 0 and 3155760000 (100 years); nothing was written"
+PAST_SECONDS = SECONDS.replace("between 0", "between -3155760000")
 WHOLE = "expected a whole number between {} and 9223372036854775807; nothing was written"
 LOWEST = -(2**63)
 
@@ -48,12 +50,10 @@ def test_a_bad_option_of_one_call_is_refused_and_nothing_is_written(huey, option
     assert queries.count_jobs(huey.jobs.db) == 0
 
 
-@pytest.mark.parametrize("delay", [-5, -0.1, float("inf"), float("nan"), 1e12, 10**20, "5",
-                                   datetime.timedelta(seconds=-5)])
-def test_a_delay_is_refused_as_the_cli_refuses_its_delay(huey, delay):
-    # The CLI's words for --delay: a delay is seconds from 0 to 100 years, not below
-    shown = delay.total_seconds() if isinstance(delay, datetime.timedelta) else delay
-    message = f"task 'add': delay {shown!r}: {SECONDS}"
+@pytest.mark.parametrize("delay", [float("inf"), float("nan"), 1e12, -1e12, 10**20, "5"])
+def test_a_delay_out_of_range_is_refused_in_the_clis_words(huey, delay):
+    # Seconds up to 100 years either way: a negative one is a due time already passed
+    message = f"task 'add': delay {delay!r}: {PAST_SECONDS}"
     for enqueue in (lambda: jobs.add.schedule((1, 2), delay=delay),
                     lambda: jobs.add.s(1, 2, delay=delay),
                     lambda: jobs.add(1, 2, delay=delay)):
@@ -86,3 +86,11 @@ def test_good_options_of_one_call_are_written_as_given(huey):
     rows = [queries.get_job(huey.jobs.db, r.id) for r in results]
     assert [row.priority for row in rows[:2]] == [-(2**63), 7]
     assert [row.state for row in rows] == ["available"] + ["scheduled"] * 4
+
+
+@pytest.mark.parametrize("delay", [-5, -0.1, datetime.timedelta(seconds=-5)])
+def test_a_negative_delay_runs_the_job_at_once_as_in_huey(huey, delay):
+    # What ``target - time.time()`` gives once the target has passed
+    result = jobs.add.schedule((1, 2), delay=delay)
+    assert queries.get_job(huey.jobs.db, result.id).state == "available"
+    assert drain() == 1 and result.get() == 3

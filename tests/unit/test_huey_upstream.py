@@ -73,8 +73,6 @@ UTC = "RunnerHuey keeps times in UTC (utc=True)"
 OPTIONS = "task options are resolved at enqueue into a retry policy"
 #: The test swaps in or inspects one of huey's own storage classes.
 STORAGE = "the queue is the jobs table, not a huey storage class"
-#: huey runs a job of delay=-1 at once; here a delay is 0 to 100 years, as the CLI's --delay.
-NEGATIVE_DELAY = "a negative delay is refused with InvalidArgument (a past time is an eta)"
 
 #: ``Class.test`` -> why the runner differs from huey there on purpose.
 DIFFERENCES: dict[str, str] = {
@@ -109,8 +107,6 @@ DIFFERENCES: dict[str, str] = {
         "TestChordPrimitive.test_chord_bookkeeping_cleared",
         "TestImmediateMemoryStorage.test_immediate_storage",
         "TestImmediateMemoryStorage.test_immediate_real_storage"], STORAGE),
-    **dict.fromkeys(["TestQueue.test_retries_with_override", "TestQueue.test_timeout"],
-                    NEGATIVE_DELAY),
 }
 
 
@@ -123,7 +119,6 @@ RAISES: dict[str, type[BaseException]] = {
     "TestChordPrimitive.test_chord_bookkeeping_cleared": AttributeError,  # no _counters
     # schedule(0, eta=...) calls task_a(n) with no argument: refused before it is written
     "TestQueue.test_read_schedule": InvalidArgument,
-    **{key: InvalidArgument for key, reason in DIFFERENCES.items() if reason == NEGATIVE_DELAY},
 }
 
 
