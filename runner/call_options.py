@@ -8,12 +8,17 @@ has passed (the CLI refuses ``--delay -1``, typed by hand). The rules are here, 
 :func:`check_due` where huey turns a delay into a due time (``s()`` and ``schedule()``,
 by :class:`CheckedCalls`), :func:`check_call` on every Task enqueued and the pipeline
 steps it brings. A refusal is :class:`~runner.errors.InvalidArgument`.
+
+Also here: which of huey's call options a task's own parameters shadow
+(:data:`CALL_OPTIONS`, :func:`named_parameters`), and whether the function can take
+a call of a given shape at all (:func:`call_problem`).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from huey.api import Task, TaskWrapper
@@ -130,3 +135,42 @@ class CheckedCalls(TaskWrapper):
         else:
             check_due(self.task_name, eta, delay)
         return super().schedule(args, kwargs, eta, delay, **options)
+
+
+#: The keywords huey's ``TaskWrapper.s()`` takes out of a call as the job's options.
+CALL_OPTIONS = frozenset({"eta", "delay", "id", "retries", "retry_delay", "retry_backoff",
+                          "priority", "expires", "timeout"})
+
+
+def named_parameters(func: Callable[..., Any]) -> frozenset[str]:
+    """The parameters a call can pass ``func`` by name (not a ``**kwargs`` catch-all)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+#: Shapes of call remembered per task (a task called in more ways is checked each time).
+SHAPES_KEPT = 64
+
+
+def call_problem(func: Callable[..., Any], context: bool,
+                  shape: tuple[int, tuple[str, ...]]) -> str | None:
+    """Why ``func`` cannot take a call of ``shape``, or None (also when it has no
+    signature to tell): binding depends only on how many arguments and which keywords."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    count, names = shape
+    keywords = dict.fromkeys(names)
+    if context and "task" in signature.parameters:
+        keywords.setdefault("task")  # huey hands the task in when it runs
+    try:
+        signature.bind(*([None] * count), **keywords)
+    except TypeError as exc:
+        name = getattr(func, "__name__", "the function")
+        return f"{name}{signature} cannot take this call: {exc}"
+    return None

@@ -18,7 +18,14 @@ from huey.api import Huey, ResultGroup, Task
 from huey.exceptions import RetryTask
 
 from runner.attempt import current_interrupt
-from runner.call_options import CheckedCalls, check_call
+from runner.call_options import (
+    CALL_OPTIONS,
+    SHAPES_KEPT,
+    CheckedCalls,
+    call_problem,
+    check_call,
+    named_parameters,
+)
 from runner.config import Settings
 from runner.errors import ConfigError, InvalidArgument, TaskAborted
 from runner.execution import run_coroutine, run_sync
@@ -264,7 +271,7 @@ class RunnerTaskWrapper(CheckedCalls):
         self.unique: UniqueSpec | None = None
         #: The call options huey takes out of a call's keywords that the function names as
         #: its own parameters: a call passes those to the function.
-        self.own_options = _named_parameters(func) & CALL_OPTIONS
+        self.own_options = named_parameters(func) & CALL_OPTIONS
         #: What binding each shape of call (arguments given, keywords named) to the
         #: function said: an error message, or None when it takes such a call.
         self._shapes: dict[tuple[int, tuple[str, ...]], str | None] = {}
@@ -302,8 +309,8 @@ class RunnerTaskWrapper(CheckedCalls):
         try:
             problem = self._shapes[shape]
         except KeyError:
-            problem = _call_problem(self.func, self.context, shape)
-            if len(self._shapes) < _SHAPES_KEPT:
+            problem = call_problem(self.func, self.context, shape)
+            if len(self._shapes) < SHAPES_KEPT:
                 self._shapes[shape] = problem
         if problem is not None:
             raise InvalidArgument(f"task '{self.task_name}': {problem}; nothing was written")
@@ -468,42 +475,3 @@ def check_on_failure(name: str, on_failure: Any) -> None:
     if on_failure is not None and not callable(on_failure):
         raise ConfigError(f"task '{name}': on_failure must be a function or a task, "
                           f"got {on_failure!r}")
-
-
-#: The keywords huey's ``TaskWrapper.s()`` takes out of a call as the job's options.
-CALL_OPTIONS = frozenset({"eta", "delay", "id", "retries", "retry_delay", "retry_backoff",
-                          "priority", "expires", "timeout"})
-
-
-def _named_parameters(func: Callable[..., Any]) -> frozenset[str]:
-    """The parameters a call can pass ``func`` by name (not a ``**kwargs`` catch-all)."""
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return frozenset()
-    return frozenset(p.name for p in params
-                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-
-
-#: Shapes of call remembered per task (a task called in more ways is checked each time).
-_SHAPES_KEPT = 64
-
-
-def _call_problem(func: Callable[..., Any], context: bool,
-                  shape: tuple[int, tuple[str, ...]]) -> str | None:
-    """Why ``func`` cannot take a call of ``shape``, or None (also when it has no
-    signature to tell): binding depends only on how many arguments and which keywords."""
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return None
-    count, names = shape
-    keywords = dict.fromkeys(names)
-    if context and "task" in signature.parameters:
-        keywords.setdefault("task")  # huey hands the task in when it runs
-    try:
-        signature.bind(*([None] * count), **keywords)
-    except TypeError as exc:
-        name = getattr(func, "__name__", "the function")
-        return f"{name}{signature} cannot take this call: {exc}"
-    return None
