@@ -105,6 +105,9 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
                                        bounds=bounds_for(settings, part, give_up=give_up))
             except QueueFull as exc:
                 section = settings.queue_section(exc.queue or "default")
+                if give_up and section.on_full == "block":
+                    raise QueueFull(f"waited {section.block_timeout:g}s (block_timeout) for "
+                                    f"room: {exc}", queue=exc.queue, room=exc.room) from None
                 if give_up or exc.queue is None or section.on_full != "block":
                     raise
                 if exc.room > 0:
