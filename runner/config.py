@@ -556,8 +556,11 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
     if d.synchronous.upper() not in SYNCHRONOUS:
         problems.append(("database", "synchronous",
                          f"{d.synchronous!r} is not one of {', '.join(SYNCHRONOUS)}"))
-    if d.busy_timeout < 0 or d.write_deadline < 0 or d.journal_size_limit < -1:
-        problems.append(("database", "busy_timeout", "timeouts and limits must not be negative"))
+    for key in ("busy_timeout", "write_deadline"):
+        if getattr(d, key) < 0:
+            problems.append(("database", key, "must not be negative"))
+    if d.journal_size_limit < -1:
+        problems.append(("database", "journal_size_limit", "must not be negative (-1: no limit)"))
     if not s.runner.database:
         problems.append(("runner", "database", "must not be empty"))
     elif w.queue_type == "postgres" and not s.runner.database.startswith(POSTGRES_URL_PREFIXES):

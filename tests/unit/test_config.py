@@ -243,3 +243,21 @@ def test_redis_is_chosen_by_the_environment_with_its_url(tmp_path):
         "WORKER_QUEUE_TYPE": "redis", "REDIS_URL": "redis://127.0.0.1:6390/2"})
     assert (settings.worker.queue_type, settings.runner.redis_url, settings.runner.redis_prefix) \
         == ("redis", "redis://127.0.0.1:6390/2", "shop")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[database]\nbusy_timeout = -1\n", "[database] busy_timeout must not be negative"),
+    ("[database]\nwrite_deadline = -1\n", "[database] write_deadline must not be negative"),
+    ("[database]\njournal_size_limit = -2\n",
+     "[database] journal_size_limit must not be negative (-1: no limit)"),
+])
+def test_a_negative_database_setting_is_named_by_its_own_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert message in str(error.value), str(error.value)
+    assert error.value.exit_code == 78
+
+
+def test_no_journal_size_limit_is_minus_one(tmp_path):
+    settings = load_settings(write(tmp_path, "[database]\njournal_size_limit = -1\n"), environ={})
+    assert settings.database.journal_size_limit == -1
