@@ -528,7 +528,8 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
     problems = []
     if w.max_concurrent_tasks < 1:
         problems.append(("worker", "max_concurrent_tasks", "must be at least 1"))
-    for key in ("retry_limit", "queue_size", "crash_limit", "max_memory_mb", "min_free_disk_mb"):
+    for key in ("prefetch", "retry_limit", "queue_size", "crash_limit", "max_memory_mb",
+                "min_free_disk_mb"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
@@ -556,7 +557,7 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
     if d.synchronous.upper() not in SYNCHRONOUS:
         problems.append(("database", "synchronous",
                          f"{d.synchronous!r} is not one of {', '.join(SYNCHRONOUS)}"))
-    for key in ("busy_timeout", "write_deadline"):
+    for key in ("busy_timeout", "write_deadline", "max_page_count"):
         if getattr(d, key) < 0:
             problems.append(("database", key, "must not be negative"))
     if d.journal_size_limit < -1:

@@ -261,3 +261,14 @@ def test_a_negative_database_setting_is_named_by_its_own_key(tmp_path, text, mes
 def test_no_journal_size_limit_is_minus_one(tmp_path):
     settings = load_settings(write(tmp_path, "[database]\njournal_size_limit = -1\n"), environ={})
     assert settings.database.journal_size_limit == -1
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[worker]\nprefetch = -1\n", "[worker] prefetch must not be negative"),
+    ("[database]\nmax_page_count = -5\n", "[database] max_page_count must not be negative"),
+])
+def test_a_negative_prefetch_or_page_cap_is_refused_as_other_negatives(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert message in str(error.value), str(error.value)
+    assert error.value.exit_code == 78
