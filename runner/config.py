@@ -44,6 +44,7 @@ from runner.sections import (
     TaskSection,
     TuiSection,
 )
+from runner.text_files import read_utf8
 
 T = TypeVar("T")
 
@@ -252,11 +253,13 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     shown = str(file)
     if file.exists():
         try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+            raw = tomllib.loads(read_utf8(file))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{shown}: TOML syntax error: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ConfigError(f"{shown}: cannot read settings: {exc}") from None
+        except ValueError as exc:  # not UTF-8, with the line and column
+            raise ConfigError(f"{shown}: {exc}") from None
     elif explicit:
         raise ConfigError(f"{shown}: settings file not found")
     settings = parse_settings(raw, source=shown if file.exists() else None)

@@ -272,3 +272,26 @@ def test_a_negative_prefetch_or_page_cap_is_refused_as_other_negatives(tmp_path,
         load_settings(write(tmp_path, text), environ={})
     assert message in str(error.value), str(error.value)
     assert error.value.exit_code == 78
+
+
+def test_a_settings_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    # As Windows editors save UTF-8; tomllib alone refuses the mark at line 1, column 1
+    path = tmp_path / "settings.toml"
+    path.write_bytes(b"\xef\xbb\xbf[worker]\nmax_concurrent_tasks = 2\n")
+    assert load_settings(path, environ={}).worker.max_concurrent_tasks == 2
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    (b"[worker]\nmax_concurrent_tasks = 2 # \xff\xfe\n", "byte 0xff at line 2, column 28"),
+    # a character of several bytes earlier on the line is one column
+    (b"[worker]\n# caf\xc3\xa9 \xe9t\xe9\n", "byte 0xe9 at line 2, column 8"),
+    (b"\xef\xbb\xbf\x80", "byte 0x80 at line 1, column 1"),
+])
+def test_a_settings_file_that_is_not_utf8_is_refused_at_its_line_and_column(tmp_path, data,
+                                                                            where):
+    path = tmp_path / "settings.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, environ={})
+    assert str(error.value) == f"{path}: not valid UTF-8: {where}; save the file as UTF-8"
+    assert error.value.exit_code == 78

@@ -67,3 +67,15 @@ def test_environment_file_syntax_and_errors(tmp_path):
     with pytest.raises(ConfigError, match="environment file not found"):
         service_environment({"RUNNER_ENV_FILE": str(missing)})
     assert service_environment({"RUNNER_ENV_FILE": ""}).env_file is None
+
+
+def test_an_environment_file_saved_with_a_byte_order_mark_reads_as_systemd_reads_it(tmp_path):
+    env_file = tmp_path / "jobrunner.env"
+    env_file.write_bytes(b"\xef\xbb\xbfRUNNER_DATABASE=/srv/jobs.db\n")
+    assert service_environment({"RUNNER_ENV_FILE": str(env_file)}).file_values == {
+        "RUNNER_DATABASE": "/srv/jobs.db"}
+    env_file.write_bytes(b"RUNNER_DATABASE=/srv/\xffjobs.db\n")
+    with pytest.raises(ConfigError) as error:
+        service_environment({"RUNNER_ENV_FILE": str(env_file)})
+    assert str(error.value) == (f"{env_file}: not valid UTF-8: byte 0xff at line 1, column 22; "
+                                "save the file as UTF-8")
