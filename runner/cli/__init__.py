@@ -194,8 +194,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> i
         # that is the database's problem, said in one line; its wrong statements are bugs.
         if is_driver_bug(exc):
             raise
-        print(f"error: {redacted(database_of(ctx.settings))}: {one_line(exc).rstrip('.')}; "
-              "is the server up and the URL right?", file=sys.stderr)
+        database = database_of(ctx.settings)
+        # A SQLite file has no server: SQLite's own words are all there is to say.
+        hint = "; is the server up and the URL right?" if is_url(database) else ""
+        print(f"error: {redacted(database)}: {one_line(exc).rstrip('.')}{hint}",
+              file=sys.stderr)
         return DatabaseUnavailable.exit_code
     except KeyboardInterrupt:
         return 130
