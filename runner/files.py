@@ -84,3 +84,20 @@ def write_refusal(path: str | os.PathLike[str]) -> str:
     except OSError:
         pass
     return "SQLite opened it read-only"
+
+
+def is_empty_database(path: str | os.PathLike[str]) -> bool:
+    """True for a SQLite file with nothing in it yet: 0 bytes, and no ``-wal`` holding
+    pages that were never copied into it. SQLite takes such a file as a new database;
+    so does the runner (a deploy step may ``touch`` it before any worker ran)."""
+    try:
+        if os.stat(path).st_size:
+            return False
+    except OSError:
+        return False
+    try:
+        return os.stat(f"{os.fspath(path)}-wal").st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False

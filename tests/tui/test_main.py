@@ -26,6 +26,17 @@ def test_missing_file_says_how_to_get_a_database(tmp_path, capsys):
     assert "disk I/O" not in err
 
 
+def test_an_empty_file_is_no_database_yet_and_is_left_empty(tmp_path, capsys):
+    empty = tmp_path / "jobs.db"
+    empty.touch()
+    code = main(["--db", str(empty)])
+    err = capsys.readouterr().err
+    assert code == 73 and "Traceback" not in err
+    assert f"{empty}: the file is empty: no jobs database yet" in err
+    assert "start `python run.py` first" in err
+    assert empty.stat().st_size == 0
+
+
 def test_a_mistyped_directory_is_named(tmp_path, capsys):
     code = main(["--db", str(tmp_path / "typo" / "jobs.db")])
     err = capsys.readouterr().err

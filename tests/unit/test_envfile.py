@@ -35,6 +35,28 @@ def test_read_only_commands_never_create_a_database(command, tmp_path, no_env_fi
         assert code == 73 and "no jobs database here" in out.err and "--settings" in out.err
 
 
+@pytest.mark.parametrize("command", [["check"], ["health"], ["jobs"], ["queues"]])
+def test_commands_that_only_read_leave_an_empty_file_empty(command, tmp_path, no_env_file,
+                                                         capsys):
+    # Given an empty file where the database goes (touched by a deploy script, say)
+    settings = write_settings(tmp_path)
+    database = tmp_path / "jobs.db"
+    database.touch()
+    code = cli(["--settings", str(settings), *command])
+    # Then nothing is written to it, and the command says it is empty, as for no file
+    assert database.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.db", "settings.toml"]
+    out = capsys.readouterr()
+    if command == ["check"]:
+        assert code == 0, out.err
+        assert (f"database {database} (empty file: no jobs database yet; a worker or producer "
+                "creates it)") in out.out
+    elif command == ["health"]:
+        assert code == 1 and f"{database} holds no jobs database: the file is empty" in out.out
+    else:
+        assert code == 73 and f"{database}: no jobs database here; the file is empty" in out.err
+
+
 def test_the_cli_reads_the_settings_the_service_environment_file_names(
         tmp_path, monkeypatch, capsys):
     # Given the service's settings under /etc-like paths, named by its environment file,

@@ -33,7 +33,13 @@ import peewee
 
 from runner.config import DatabaseSection
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
-from runner.files import DEFAULT_FILE_MODE, create_private, creation_problem, write_refusal
+from runner.files import (
+    DEFAULT_FILE_MODE,
+    create_private,
+    creation_problem,
+    is_empty_database,
+    write_refusal,
+)
 from runner.store.rows import AmbiguousId, short_id  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
@@ -119,7 +125,9 @@ class Database:
                     f"{self.path}: cannot create the database file ({exc.strerror}); "
                     "make its directory writable or point [runner] database / "
                     "RUNNER_DATABASE elsewhere") from None
-            if created:  # only the process that made the file sets it up: no race
+            # An empty file (touched by a deploy step) is a new database too; should two
+            # processes find it so, the second finds the first's work done, or waits briefly.
+            if created or is_empty_database(self.path):
                 _initialize_new_file(self.path, self.options.busy_timeout)
             # Opened read-write, never created: a thread opening its connection after the
             # file was deleted must not make an empty one that writes would then go to.
