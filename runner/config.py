@@ -24,7 +24,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from runner.errors import ConfigError
 from runner.event_patterns import check_pattern
@@ -43,6 +43,19 @@ from runner.sections import (
     TaskOverride,
     TaskSection,
     TuiSection,
+)
+from runner.setting_bounds import (
+    COUNT,
+    DAY,
+    FACTOR,
+    HALF_DAY,
+    PAGES,
+    THREADS,
+    WHOLE,
+    YEAR,
+    Maxima,
+    Most,
+    too_large,
 )
 from runner.text_files import read_utf8
 
@@ -92,6 +105,14 @@ class RunnerSection:
 @dataclass(frozen=True)
 class WorkerSection:
     """``[worker]``: defaults for every task and the worker's own behaviour."""
+
+    MAXIMA: ClassVar[Maxima] = {
+        "max_concurrent_tasks": THREADS, "prefetch": Most(1024, "(jobs)"),
+        "retry_limit": COUNT, "retry_delay": YEAR, "backoff": FACTOR, "max_retry_delay": YEAR,
+        "jitter": FACTOR, "timeout": YEAR, "queue_size": COUNT, "shutdown_timeout": DAY,
+        "lease_seconds": DAY, "heartbeat_interval": HALF_DAY, "max_clock_drift": DAY,
+        "crash_limit": COUNT, "stuck_grace": DAY, "isolation_limit": DAY, "poll_interval": DAY,
+        "priority_aging": YEAR, "max_memory_mb": WHOLE, "min_free_disk_mb": WHOLE}
 
     max_concurrent_tasks: int = 10
     """Worker threads per ``run.py`` process."""
@@ -150,6 +171,9 @@ class WorkerSection:
 @dataclass(frozen=True)
 class DatabaseSection:
     """``[database]``: SQLite pragmas."""
+
+    MAXIMA: ClassVar[Maxima] = {"busy_timeout": DAY, "journal_size_limit": WHOLE,
+                                "write_deadline": DAY, "max_page_count": PAGES}
 
     synchronous: str = "NORMAL"
     """SQLite ``synchronous``: FULL makes every commit survive power loss."""
@@ -453,6 +477,7 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
         values[name] = _coerce(value, known[name].type, f"{where} {key}")
     section = cls(**values)
     problems: list[Problem] = section.problems() if hasattr(section, "problems") else []
+    problems += too_large(section)
     if problems:
         key, why = problems[0]
         raise ConfigError(f"{where} {key} {why}")
@@ -557,6 +582,8 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
     for queue in w.queues:
         if not QUEUE_NAME.match(queue):
             problems.append(("worker", "queues", f"{queue!r} is not a valid queue name"))
+    # Again for [worker]: an environment override has not been through _build.
+    problems += [("worker", key, why) for key, why in too_large(w)]
     if d.synchronous.upper() not in SYNCHRONOUS:
         problems.append(("database", "synchronous",
                          f"{d.synchronous!r} is not one of {', '.join(SYNCHRONOUS)}"))

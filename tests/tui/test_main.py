@@ -72,6 +72,14 @@ def test_options_parse():
         "x.db", True, 2.5, None, "e")
 
 
+def test_a_refresh_longer_than_a_day_is_refused(capsys):
+    # As [tui] refresh is: a timer that long cannot be set
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--refresh", "1e10"])
+    assert stopped.value.code == 2
+    assert "--refresh 1e+10: expected at most 86400 seconds (a day)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
 def test_a_refresh_that_is_not_a_positive_number_of_seconds_is_refused(value, capsys):
     # As [tui] refresh = 0 is: 0 used to mean 1 s, a negative or nan 0.2 s, inf never.
