@@ -24,7 +24,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from runner.errors import ConfigError
 from runner.event_patterns import check_pattern
@@ -44,6 +44,20 @@ from runner.sections import (
     TaskSection,
     TuiSection,
 )
+from runner.setting_bounds import (
+    COUNT,
+    DAY,
+    FACTOR,
+    HALF_DAY,
+    PAGES,
+    THREADS,
+    WHOLE,
+    YEAR,
+    Maxima,
+    Most,
+    too_large,
+)
+from runner.text_files import read_utf8
 
 T = TypeVar("T")
 
@@ -91,6 +105,14 @@ class RunnerSection:
 @dataclass(frozen=True)
 class WorkerSection:
     """``[worker]``: defaults for every task and the worker's own behaviour."""
+
+    MAXIMA: ClassVar[Maxima] = {
+        "max_concurrent_tasks": THREADS, "prefetch": Most(1024, "(jobs)"),
+        "retry_limit": COUNT, "retry_delay": YEAR, "backoff": FACTOR, "max_retry_delay": YEAR,
+        "jitter": FACTOR, "timeout": YEAR, "queue_size": COUNT, "shutdown_timeout": DAY,
+        "lease_seconds": DAY, "heartbeat_interval": HALF_DAY, "max_clock_drift": DAY,
+        "crash_limit": COUNT, "stuck_grace": DAY, "isolation_limit": DAY, "poll_interval": DAY,
+        "priority_aging": YEAR, "max_memory_mb": WHOLE, "min_free_disk_mb": WHOLE}
 
     max_concurrent_tasks: int = 10
     """Worker threads per ``run.py`` process."""
@@ -149,6 +171,9 @@ class WorkerSection:
 @dataclass(frozen=True)
 class DatabaseSection:
     """``[database]``: SQLite pragmas."""
+
+    MAXIMA: ClassVar[Maxima] = {"busy_timeout": DAY, "journal_size_limit": WHOLE,
+                                "write_deadline": DAY, "max_page_count": PAGES}
 
     synchronous: str = "NORMAL"
     """SQLite ``synchronous``: FULL makes every commit survive power loss."""
@@ -252,11 +277,13 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     shown = str(file)
     if file.exists():
         try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+            raw = tomllib.loads(read_utf8(file))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{shown}: TOML syntax error: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ConfigError(f"{shown}: cannot read settings: {exc}") from None
+        except ValueError as exc:  # not UTF-8, with the line and column
+            raise ConfigError(f"{shown}: {exc}") from None
     elif explicit:
         raise ConfigError(f"{shown}: settings file not found")
     settings = parse_settings(raw, source=shown if file.exists() else None)
@@ -450,6 +477,7 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
         values[name] = _coerce(value, known[name].type, f"{where} {key}")
     section = cls(**values)
     problems: list[Problem] = section.problems() if hasattr(section, "problems") else []
+    problems += too_large(section)
     if problems:
         key, why = problems[0]
         raise ConfigError(f"{where} {key} {why}")
@@ -528,7 +556,8 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
     problems = []
     if w.max_concurrent_tasks < 1:
         problems.append(("worker", "max_concurrent_tasks", "must be at least 1"))
-    for key in ("retry_limit", "queue_size", "crash_limit", "max_memory_mb", "min_free_disk_mb"):
+    for key in ("prefetch", "retry_limit", "queue_size", "crash_limit", "max_memory_mb",
+                "min_free_disk_mb"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
@@ -553,11 +582,16 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
     for queue in w.queues:
         if not QUEUE_NAME.match(queue):
             problems.append(("worker", "queues", f"{queue!r} is not a valid queue name"))
+    # Again for [worker]: an environment override has not been through _build.
+    problems += [("worker", key, why) for key, why in too_large(w)]
     if d.synchronous.upper() not in SYNCHRONOUS:
         problems.append(("database", "synchronous",
                          f"{d.synchronous!r} is not one of {', '.join(SYNCHRONOUS)}"))
-    if d.busy_timeout < 0 or d.write_deadline < 0 or d.journal_size_limit < -1:
-        problems.append(("database", "busy_timeout", "timeouts and limits must not be negative"))
+    for key in ("busy_timeout", "write_deadline", "max_page_count"):
+        if getattr(d, key) < 0:
+            problems.append(("database", key, "must not be negative"))
+    if d.journal_size_limit < -1:
+        problems.append(("database", "journal_size_limit", "must not be negative (-1: no limit)"))
     if not s.runner.database:
         problems.append(("runner", "database", "must not be empty"))
     elif w.queue_type == "postgres" and not s.runner.database.startswith(POSTGRES_URL_PREFIXES):

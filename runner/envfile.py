@@ -23,6 +23,7 @@ from pathlib import Path
 
 from runner.config import SETTINGS_ENV
 from runner.errors import ConfigError
+from runner.text_files import read_utf8
 
 #: Names another environment file (or "" for none).
 ENV_FILE_VAR = "RUNNER_ENV_FILE"
@@ -77,12 +78,14 @@ def service_environment(environ: Mapping[str, str] | None = None) -> ServiceEnvi
         return ServiceEnvironment(env, None, {})
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_utf8(file)
     except FileNotFoundError:
         if ENV_FILE_VAR in env:
             raise ConfigError(f"{path}: environment file not found (${ENV_FILE_VAR})") from None
         return ServiceEnvironment(env, None, {})
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the environment file: {exc}") from None
+    except ValueError as exc:  # not UTF-8, with the line and column
+        raise ConfigError(f"{path}: {exc}") from None
     values = parse_env_file(text, path)
     return ServiceEnvironment({**values, **env}, path, values)

@@ -9,6 +9,7 @@ so creating the database file first is enough for all three.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -59,3 +60,44 @@ def creation_problem(path: str | os.PathLike[str]) -> str | None:
     except OSError as exc:
         return f"cannot create files under {here} ({exc.strerror})"
     return None
+
+
+def write_refusal(path: str | os.PathLike[str]) -> str:
+    """Why this user may not write the SQLite file at ``path``: the file or its ``-wal`` /
+    ``-shm`` companion another user owns without giving write access, its directory, or
+    a read-only mount (for a message; SQLite itself says only "readonly database")."""
+    path = os.path.abspath(path)
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            st = os.stat(name)
+        except OSError:
+            continue
+        if not os.access(name, os.W_OK):
+            return (f"{'the file' if name == path else name} belongs to uid {st.st_uid} "
+                    f"with mode {stat.S_IMODE(st.st_mode):04o}")
+    directory = os.path.dirname(path)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"its directory {directory} is not writable"
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return "its file system is mounted read-only"
+    except OSError:
+        pass
+    return "SQLite opened it read-only"
+
+
+def is_empty_database(path: str | os.PathLike[str]) -> bool:
+    """True for a SQLite file with nothing in it yet: 0 bytes, and no ``-wal`` holding
+    pages that were never copied into it. SQLite takes such a file as a new database;
+    so does the runner (a deploy step may ``touch`` it before any worker ran)."""
+    try:
+        if os.stat(path).st_size:
+            return False
+    except OSError:
+        return False
+    try:
+        return os.stat(f"{os.fspath(path)}-wal").st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False

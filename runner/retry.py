@@ -51,7 +51,10 @@ def backoff_delay(policy: RetryPolicy, retry_number: int,
     """
     if retry_number < 1:
         raise ValueError("retry_number starts at 1")
-    base = policy.retry_delay * policy.backoff ** (retry_number - 1)
+    try:
+        base = policy.retry_delay * policy.backoff ** (retry_number - 1)
+    except OverflowError:  # past what a float holds: far past any cap
+        base = policy.max_retry_delay
     base = min(base, policy.max_retry_delay)
     delay = base * (1.0 + policy.jitter * rand())
     return min(delay, policy.max_retry_delay)

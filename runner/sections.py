@@ -16,9 +16,20 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from runner.flow import Rate, parse_rate
+from runner.setting_bounds import (
+    CENTURY,
+    COUNT,
+    DAY,
+    FACTOR,
+    INT64,
+    LOG_FILES,
+    WHOLE,
+    YEAR,
+    Maxima,
+)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -30,6 +41,10 @@ Problem = tuple[str, str]
 @dataclass(frozen=True)
 class TaskOverride:
     """``[tasks.NAME]`` (and ``[events.handlers.NAME]``, ...): options over a decorator's."""
+
+    MAXIMA: ClassVar[Maxima] = {
+        "timeout": YEAR, "priority": WHOLE, "retry_delay": YEAR, "retry_limit": COUNT,
+        "backoff": FACTOR, "max_retry_delay": YEAR, "jitter": FACTOR}
 
     timeout: float | None = None
     priority: int | None = None
@@ -54,6 +69,8 @@ class TaskOverride:
             value = getattr(self, key)
             if value is not None and value < 0:
                 found.append((key, f"must not be negative, got {value!r}"))
+        if self.priority is not None and self.priority < -INT64 - 1:
+            found.append(("priority", f"must be at least {-INT64 - 1}, got {self.priority!r}"))
         return found
 
 
@@ -68,6 +85,8 @@ class TaskSection(TaskOverride):
     What Celery calls task annotations: an operator changes a task's queue,
     priority, retries, timeout or limits without a code change.
     """
+
+    MAXIMA: ClassVar[Maxima] = {**TaskOverride.MAXIMA, "concurrency": COUNT}
 
     concurrency: int | None = None
     """Most jobs of the task running at once (per key when the task has a
@@ -104,6 +123,9 @@ ON_FULL = ("reject", "block", "drop_oldest")
 @dataclass(frozen=True)
 class QueueSection:
     """``[queues.NAME]``: one queue's share, limits and bound."""
+
+    MAXIMA: ClassVar[Maxima] = {"weight": COUNT, "concurrency": COUNT, "burst": COUNT,
+                                "max_size": COUNT, "block_timeout": DAY}
 
     weight: int = 1
     """Share of claims when several queues have due work (see README, Queues)."""
@@ -162,6 +184,10 @@ ROTATIONS = ("size", "watched", "none")
 @dataclass(frozen=True)
 class LoggingSection:
     """``[logging]``: where log records go, and what is kept in the database."""
+
+    MAXIMA: ClassVar[Maxima] = {
+        "max_bytes": WHOLE, "backup_count": LOG_FILES, "job_max_bytes": WHOLE,
+        "max_rows": COUNT, "message_max_bytes": WHOLE, "flush_interval": DAY}
 
     file: str = "worker.log"
     """Log file, relative to the settings file's directory; "" for console only."""
@@ -292,6 +318,9 @@ def is_loopback(host: str) -> bool:
 class HealthSection:
     """``[health]``: thresholds of the health check."""
 
+    MAXIMA: ClassVar[Maxima] = {"heartbeat_max_age": YEAR, "max_waiting_age": YEAR,
+                                "max_schedule_lag": YEAR}
+
     heartbeat_max_age: float = 0.0
     """A worker heartbeat older than this is stale (0 = 3 x heartbeat_interval, >= 10 s)."""
     max_waiting_age: float = 600.0
@@ -310,6 +339,11 @@ class HealthSection:
 @dataclass(frozen=True)
 class RetentionSection:
     """``[retention]``: how long rows are kept, and the upkeep pass."""
+
+    MAXIMA: ClassVar[Maxima] = {
+        "interval": DAY, "completed_days": CENTURY, "dead_days": CENTURY,
+        "logs_days": CENTURY, "events_days": CENTURY, "workers_days": CENTURY,
+        "batch_size": COUNT, "wal_truncate_mb": None}  # only compared with the WAL's size
 
     enabled: bool = True
     """Run the pass in every worker."""
@@ -350,6 +384,8 @@ class RetentionSection:
 class TuiSection:
     """``[tui]``: the dashboard (``python -m tui``)."""
 
+    MAXIMA: ClassVar[Maxima] = {"refresh": DAY}
+
     refresh: float = 1.0
     """Seconds between refreshes (``--refresh`` wins)."""
     actions: bool = True
@@ -368,6 +404,9 @@ class TuiSection:
 @dataclass(frozen=True)
 class EventSettings:
     """``[events]``; every field has a working default."""
+
+    MAXIMA: ClassVar[Maxima] = {"dedupe_window": YEAR, "emit_deadline": DAY,
+                                "dispatch_priority": WHOLE}
 
     dedupe_window: float = 3600.0
     """Seconds during which a second emit with the same key returns the first event."""
@@ -395,6 +434,9 @@ class EventSettings:
     def problems(self) -> list[Problem]:
         found = [(key, f"must not be negative, got {getattr(self, key)!r}")
                  for key in ("dedupe_window", "emit_deadline") if getattr(self, key) < 0]
+        if self.dispatch_priority < -INT64 - 1:
+            found.append(("dispatch_priority", f"must be at least {-INT64 - 1}, "
+                                               f"got {self.dispatch_priority!r}"))
         if not QUEUE_NAME.match(self.dispatch_queue):
             found.append(("dispatch_queue", f"{self.dispatch_queue!r} is not a queue name"))
         return found
@@ -411,6 +453,8 @@ class ScheduleOverride:
     The cron expression and time zone are checked against the schedule when a
     scheduler (or ``python -m runner check``) loads it.
     """
+
+    MAXIMA: ClassVar[Maxima] = {"max_catchup": COUNT, "grace": YEAR, "jitter": DAY}
 
     cron: str | None = None
     timezone: str | None = None

@@ -27,6 +27,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from runner.setting_bounds import DAY
     from tui.source import DB_ENV
 
     parser = argparse.ArgumentParser(
@@ -71,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--actions and --read-only contradict each other")
     if args.refresh is not None and not 0 < args.refresh < math.inf:
         parser.error(f"--refresh {args.refresh:g}: expected a number of seconds greater than 0")
+    if args.refresh is not None and args.refresh > DAY.value:
+        parser.error(f"--refresh {args.refresh:g}: expected at most {DAY}")
     if args.port is not None and not 0 < args.port < 65536:
         parser.error(f"--port {args.port}: choose a port between 1 and 65535")
     return args

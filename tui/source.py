@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runner.config import DatabaseSection
 from runner.errors import DatabaseError, DatabaseUnavailable, RunnerError
+from runner.files import is_empty_database
 from runner.store.backend import Store
 from runner.store.factory import (
     PROBE_WAIT,
@@ -92,8 +93,10 @@ class DataSource:
             hint = (f"did you mean --db {inside}?" if inside.is_file() else
                     "pass the database file with --db PATH")
             raise DatabaseUnavailable(f"{self.path} is a directory, not a jobs database; {hint}")
-        if not self.path.exists():
-            where = ("no such directory" if not self.path.parent.is_dir() else
+        empty = is_empty_database(self.path)
+        if empty or not self.path.exists():
+            where = ("the file is empty: no jobs database yet" if empty else
+                     "no such directory" if not self.path.parent.is_dir() else
                      "no such file")
             raise DatabaseUnavailable(
                 f"{self.path}: {where}. The workers create the database: start "

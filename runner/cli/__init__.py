@@ -23,7 +23,7 @@ from runner.config import Settings, load_settings
 from runner.drivers import preload_shadowed_drivers
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
-from runner.files import creation_problem
+from runner.files import creation_problem, is_empty_database
 from runner.printable import one_line
 from runner.store.backend import Store
 from runner.store.factory import (
@@ -70,6 +70,13 @@ class Context:
     def database_exists(self) -> bool:
         """Whether the jobs database is there (asked of a server without creating it)."""
         return holds_jobs(self.settings)
+
+    def database_empty(self) -> bool:
+        """Whether the settings name a SQLite file that is there but empty (no jobs
+        database yet: the first worker or producer makes one in it)."""
+        return (self.settings.worker.queue_type == "sqlite"
+                and not is_url(self.settings.runner.database)
+                and is_empty_database(self.settings.database_path))
 
     def creation_problem(self) -> str | None:
         """Why the worker could not create the SQLite file the settings name (None for a
@@ -194,8 +201,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> i
         # that is the database's problem, said in one line; its wrong statements are bugs.
         if is_driver_bug(exc):
             raise
-        print(f"error: {redacted(database_of(ctx.settings))}: {one_line(exc).rstrip('.')}; "
-              "is the server up and the URL right?", file=sys.stderr)
+        database = database_of(ctx.settings)
+        # A SQLite file has no server: SQLite's own words are all there is to say.
+        hint = "; is the server up and the URL right?" if is_url(database) else ""
+        print(f"error: {redacted(database)}: {one_line(exc).rstrip('.')}{hint}",
+              file=sys.stderr)
         return DatabaseUnavailable.exit_code
     except KeyboardInterrupt:
         return 130

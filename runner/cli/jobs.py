@@ -271,7 +271,10 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
             raise DatabaseUnavailable(
                 f"{ctx.database_shown}: the worker cannot create the database there: {problem}; "
                 "point [runner] database / RUNNER_DATABASE elsewhere")
-        database = f"{ctx.database_shown} (not created yet: the worker creates it)"
+        # check creates nothing, and does not write into an empty file either.
+        database = (f"{ctx.database_shown} (empty file: no jobs database yet; a worker or "
+                    "producer creates it)" if ctx.database_empty() else
+                    f"{ctx.database_shown} (not created yet: the worker creates it)")
     print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
           f"(found via {ctx.settings_source}), {counted(count, 'task')}, "
           f"{counted(schedules, 'schedule')}, "

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from runner.config import DatabaseSection, Settings
 from runner.errors import ConfigError
-from runner.files import DEFAULT_FILE_MODE
+from runner.files import DEFAULT_FILE_MODE, is_empty_database
 from runner.store.backend import Backend, Store, StoreRequest
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ def holds_jobs(settings: Settings) -> bool:
     """
     name = settings.worker.queue_type
     if name == "sqlite" and not is_url(settings.runner.database):
-        return settings.database_path.exists()
+        path = settings.database_path
+        return path.exists() and not is_empty_database(path)
     if name not in ("postgres", "redis"):
         return True
     probe = open_store(settings, readonly=True, reach_within=PROBE_WAIT)
@@ -113,7 +114,9 @@ def holds_jobs(settings: Settings) -> bool:
 
 def missing_cause(settings: Settings) -> str | None:
     """Why the store of ``settings`` may hold no jobs database when :func:`holds_jobs`
-    says so, where the place alone does not tell (a Redis prefix); else None."""
+    says so, where the place alone does not tell (a Redis prefix, an empty file); else None."""
+    if settings.worker.queue_type == "sqlite" and not is_url(settings.runner.database):
+        return "the file is empty" if is_empty_database(settings.database_path) else None
     if settings.worker.queue_type != "redis":
         return None
     from runner.store.redis.connection import DEFAULT_PREFIX

@@ -10,6 +10,7 @@ from runner.config import SETTINGS_ENV, Settings, load_settings
 from runner.envfile import service_environment
 from runner.errors import RunnerError
 from runner.sections import LOG_LEVELS
+from runner.setting_bounds import THREADS
 from runner.worker.log_config import configure_logging
 
 DESCRIPTION = """\
@@ -83,6 +84,9 @@ def _threads(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    if value > THREADS.value:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at most {THREADS}, "
+                                         f"got {text!r}")
     return value
 
 

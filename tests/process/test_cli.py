@@ -175,6 +175,32 @@ def test_a_database_from_a_newer_release_is_refused_with_exit_78(tmp_path, setti
         assert "schema version 7, written by a newer jobrunner" in done.stderr
 
 
+def test_a_damaged_schema_version_stops_every_program_with_exit_65(tmp_path, settings_file):
+    import sqlite3
+
+    from tests.unit.test_schema import _old_file
+
+    _old_file(tmp_path / "jobs.db")
+    with sqlite3.connect(tmp_path / "jobs.db") as conn:
+        conn.execute("UPDATE runner_meta SET value = 'abc' WHERE key = 'schema'")
+    conn.close()
+    settings = ["--settings", str(settings_file)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    # health is a probe: it answers 1, unhealthy, with the same line
+    for command, code in ((["-m", "runner", *settings, "check"], 65),
+                          (["-m", "runner", *settings, "jobs"], 65),
+                          (["-m", "runner", *settings, "health"], 1),
+                          (["-m", "runner", *settings, "enqueue", "add", "--args", "[1, 2]"], 65),
+                          (["run.py", *settings], 65), (["-m", "tui", *settings], 65)):
+        done = subprocess.run([sys.executable, *command], capture_output=True, text=True,
+                              cwd=ROOT, timeout=60, env={**env, "PYTHONPATH": str(ROOT)},
+                              stdin=subprocess.DEVNULL)
+        output = done.stdout + done.stderr
+        assert done.returncode == code, (command, output)
+        assert "Traceback" not in output, (command, output)
+        assert f"{tmp_path / 'jobs.db'}: runner_meta records schema version 'abc'" in output
+
+
 def test_enqueue_refuses_delays_and_priorities_out_of_range_with_exit_65(huey, settings_file):
     for option, value in (("--delay", "nan"), ("--delay", "inf"), ("--delay", "1e300"),
                           ("--delay", "-5"), ("--priority", str(10**23))):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +134,54 @@ def test_file_mode_must_be_octal_and_let_the_owner_read_and_write(value):
 def test_file_mode_accepts_octal_spellings():
     assert parse_settings({"runner": {"file_mode": "0o640"}}).runner.file_mode_bits == 0o640
     assert parse_settings({"runner": {"file_mode": "600"}}).runner.file_mode_bits == 0o600
+
+
+@pytest.fixture
+def shared_directory():
+    """A directory every user may write in (pytest's own are private to their owner)."""
+    path = Path(tempfile.mkdtemp(prefix="runner-shared-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
+
+
+def as_other_user(command: list[str]) -> list[str]:
+    """``command`` run by a user who does not own the test's files: root is refused no
+    write, so it runs as nobody (setpriv finds this interpreter under a home only root
+    may enter, as subprocess's ``user=`` does not); another user runs as itself."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv to become another user")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+
+
+def test_a_database_file_this_user_may_not_write_is_refused_with_exit_73(shared_directory):
+    # Given a jobs database whose file another user owns (mode 0644), in a directory
+    # this user may write in
+    settings = write_settings(shared_directory)
+    settings.chmod(0o644)
+    done = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                           "enqueue", "add", "--args", "[1, 2]"], cwd=shared_directory,
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    database = shared_directory / "jobs.db"
+    database.chmod(0o644 if os.geteuid() == 0 else 0o444)
+    uid = 65534 if os.geteuid() == 0 else os.geteuid()
+    runner = [sys.executable, "-m", "runner", "--settings", str(settings)]
+    # When the worker and the commands that write run as this user
+    for command in ([sys.executable, str(ROOT / "run.py"), "--settings", str(settings)],
+                    [*runner, "enqueue", "add", "--args", "[1, 2]"],
+                    [*runner, "emit", "user.signup", "--data", "{}"],
+                    [*runner, "queues", "pause", "default"]):
+        done = subprocess.run(as_other_user(command), cwd=shared_directory, env=clean_env(),
+                              capture_output=True, text=True, timeout=60)
+        output = done.stdout + done.stderr
+        # Then each exits 73 naming the file, whose permissions are the problem
+        assert done.returncode == 73, (command, output)
+        assert f"{database} is read-only for this user (uid {uid})" in output, (command, output)
+        assert "Traceback" not in output and "server" not in output, (command, output)
+    # and reading it still works
+    done = subprocess.run(as_other_user([*runner, "jobs"]), cwd=shared_directory,
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "(1 of 1 job)" in done.stdout, done.stdout + done.stderr

@@ -26,6 +26,17 @@ def test_missing_file_says_how_to_get_a_database(tmp_path, capsys):
     assert "disk I/O" not in err
 
 
+def test_an_empty_file_is_no_database_yet_and_is_left_empty(tmp_path, capsys):
+    empty = tmp_path / "jobs.db"
+    empty.touch()
+    code = main(["--db", str(empty)])
+    err = capsys.readouterr().err
+    assert code == 73 and "Traceback" not in err
+    assert f"{empty}: the file is empty: no jobs database yet" in err
+    assert "start `python run.py` first" in err
+    assert empty.stat().st_size == 0
+
+
 def test_a_mistyped_directory_is_named(tmp_path, capsys):
     code = main(["--db", str(tmp_path / "typo" / "jobs.db")])
     err = capsys.readouterr().err
@@ -59,6 +70,14 @@ def test_options_parse():
     args = parse_args(["--db", "x.db", "--read-only", "--refresh", "2.5", "--error-log", "e"])
     assert (args.db, args.read_only, args.refresh, args.settings, args.error_log) == (
         "x.db", True, 2.5, None, "e")
+
+
+def test_a_refresh_longer_than_a_day_is_refused(capsys):
+    # As [tui] refresh is: a timer that long cannot be set
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--refresh", "1e10"])
+    assert stopped.value.code == 2
+    assert "--refresh 1e+10: expected at most 86400 seconds (a day)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])

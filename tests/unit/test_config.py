@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
-from runner.config import load_settings
+from runner import config
+from runner.config import DatabaseSection, RunnerSection, WorkerSection, load_settings
 from runner.errors import ConfigError
+from runner.sections import (
+    EventSettings,
+    HealthSection,
+    LoggingSection,
+    MetricsSection,
+    QueueSection,
+    RetentionSection,
+    ScheduleOverride,
+    TaskOverride,
+    TaskSection,
+    TuiSection,
+)
 from tests.process.test_settings import CASES
 
 
@@ -243,3 +257,155 @@ def test_redis_is_chosen_by_the_environment_with_its_url(tmp_path):
         "WORKER_QUEUE_TYPE": "redis", "REDIS_URL": "redis://127.0.0.1:6390/2"})
     assert (settings.worker.queue_type, settings.runner.redis_url, settings.runner.redis_prefix) \
         == ("redis", "redis://127.0.0.1:6390/2", "shop")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[database]\nbusy_timeout = -1\n", "[database] busy_timeout must not be negative"),
+    ("[database]\nwrite_deadline = -1\n", "[database] write_deadline must not be negative"),
+    ("[database]\njournal_size_limit = -2\n",
+     "[database] journal_size_limit must not be negative (-1: no limit)"),
+])
+def test_a_negative_database_setting_is_named_by_its_own_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert message in str(error.value), str(error.value)
+    assert error.value.exit_code == 78
+
+
+def test_no_journal_size_limit_is_minus_one(tmp_path):
+    settings = load_settings(write(tmp_path, "[database]\njournal_size_limit = -1\n"), environ={})
+    assert settings.database.journal_size_limit == -1
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[worker]\nprefetch = -1\n", "[worker] prefetch must not be negative"),
+    ("[database]\nmax_page_count = -5\n", "[database] max_page_count must not be negative"),
+])
+def test_a_negative_prefetch_or_page_cap_is_refused_as_other_negatives(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert message in str(error.value), str(error.value)
+    assert error.value.exit_code == 78
+
+
+def test_a_settings_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    # As Windows editors save UTF-8; tomllib alone refuses the mark at line 1, column 1
+    path = tmp_path / "settings.toml"
+    path.write_bytes(b"\xef\xbb\xbf[worker]\nmax_concurrent_tasks = 2\n")
+    assert load_settings(path, environ={}).worker.max_concurrent_tasks == 2
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    (b"[worker]\nmax_concurrent_tasks = 2 # \xff\xfe\n", "byte 0xff at line 2, column 28"),
+    # a character of several bytes earlier on the line is one column
+    (b"[worker]\n# caf\xc3\xa9 \xe9t\xe9\n", "byte 0xe9 at line 2, column 8"),
+    (b"\xef\xbb\xbf\x80", "byte 0x80 at line 1, column 1"),
+])
+def test_a_settings_file_that_is_not_utf8_is_refused_at_its_line_and_column(tmp_path, data,
+                                                                            where):
+    path = tmp_path / "settings.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, environ={})
+    assert str(error.value) == f"{path}: not valid UTF-8: {where}; save the file as UTF-8"
+    assert error.value.exit_code == 78
+
+
+#: A value too large to work for each kind of numeric setting, and what is said of it.
+TOO_LARGE = [
+    ("[worker]\nmax_concurrent_tasks = 100000000000\n",
+     "[worker] max_concurrent_tasks must be at most 1024 (threads), got 100000000000"),
+    ("[worker]\nprefetch = 99999999999999999999\n", "[worker] prefetch must be at most 1024"),
+    ("[worker]\npoll_interval = 1e10\n",
+     "[worker] poll_interval must be at most 86400 seconds (a day), got 10000000000.0"),
+    ("[worker]\ntimeout = 1e300\n", "[worker] timeout must be at most 31536000 seconds (a year)"),
+    ("[worker]\nretry_limit = 99999999999999999999\n",
+     "[worker] retry_limit must be at most 1000000000"),
+    ("[worker]\nbackoff = 1e200\n", "[worker] backoff must be at most 100"),
+    ("[worker]\nmax_memory_mb = 99999999999999999999\n",
+     "[worker] max_memory_mb must be at most 9223372036854775807"),
+    ("[database]\nbusy_timeout = 1e308\n",
+     "[database] busy_timeout must be at most 86400 seconds (a day), got 1e+308"),
+    ("[database]\nmax_page_count = 5000000000\n",
+     "[database] max_page_count must be at most 4294967294 (pages)"),
+    ("[queues.mail]\nblock_timeout = 1e10\n", "[queues.mail] block_timeout must be at most 86400"),
+    ("[queues.mail]\nmax_size = 99999999999999999999\n", "[queues.mail] max_size must be at most"),
+    ("[tasks.mail]\npriority = 9223372036854775808\n",
+     "[tasks.mail] priority must be at most 9223372036854775807"),
+    ("[tasks.mail]\npriority = -9223372036854775809\n",
+     "[tasks.mail] priority must be at least -9223372036854775808"),
+    ("[tasks.mail]\nretry_delay = 1e10\n", "[tasks.mail] retry_delay must be at most 31536000"),
+    ("[logging]\nbackup_count = 100000000000\n", "[logging] backup_count must be at most 1000"),
+    ("[logging]\nflush_interval = 1e10\n", "[logging] flush_interval must be at most 86400"),
+    ("[retention]\ndead_days = 1e10\n", "[retention] dead_days must be at most 36500 days"),
+    ("[retention]\ninterval = 1e10\n", "[retention] interval must be at most 86400"),
+    ("[health]\nmax_waiting_age = 1e300\n", "[health] max_waiting_age must be at most 31536000"),
+    ("[events]\nemit_deadline = 1e10\n", "[events] emit_deadline must be at most 86400"),
+    ("[events]\ndispatch_priority = 9223372036854775808\n",
+     "[events] dispatch_priority must be at most 9223372036854775807"),
+    ("[events.handlers.h]\ntimeout = 1e10\n", "[events.handlers.h] timeout must be at most"),
+    ("[schedules.nightly]\ngrace = 1e10\n", "[schedules.nightly] grace must be at most 31536000"),
+    ("[tui]\nrefresh = 1e10\n", "[tui] refresh must be at most 86400 seconds (a day)"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), TOO_LARGE)
+def test_a_number_too_large_to_work_is_refused_naming_its_bound(tmp_path, text, message):
+    # Python takes any size of number; threads, waits, SQLite and datetime do not
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, environ={})
+    assert str(error.value).startswith(f"{path}: {message}"), str(error.value)
+    assert error.value.exit_code == 78
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"WORKER_CONCURRENCY": "99999999999999999999"},
+     "WORKER_CONCURRENCY: [worker] max_concurrent_tasks must be at most 1024 (threads)"),
+    ({"WORKER_QUEUE_BLOCK_TIMEOUT": "default=1e10"},
+     "WORKER_QUEUE_BLOCK_TIMEOUT: [queues.default] block_timeout must be at most 86400"),
+    ({"WORKER_TASK_TIMEOUT": "mail=1e300"},
+     "WORKER_TASK_TIMEOUT: [tasks.mail] timeout must be at most 31536000"),
+])
+def test_an_override_too_large_to_work_names_its_variable(tmp_path, environ, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, ""), environ=environ)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+#: Every section class, with a table header that builds it.
+SECTION_HEADERS = {
+    RunnerSection: "[runner]", WorkerSection: "[worker]", DatabaseSection: "[database]",
+    QueueSection: "[queues.mail]", TaskSection: "[tasks.mail]",
+    TaskOverride: "[events.handlers.h]", LoggingSection: "[logging]",
+    MetricsSection: "[metrics]", HealthSection: "[health]", RetentionSection: "[retention]",
+    EventSettings: "[events]", ScheduleOverride: "[schedules.nightly]", TuiSection: "[tui]"}
+#: What a key needs beside it to be valid at its bound.
+COMPANIONS = {"heartbeat_interval": "lease_seconds = 86400\n"}
+
+
+def numeric_keys(cls):
+    return [f.name for f in dataclasses.fields(cls)
+            if str(f.type).split(" ")[0] in ("int", "float")]
+
+
+def test_every_numeric_setting_declares_how_large_it_may_be():
+    assert set(SECTION_HEADERS) >= {*config._SECTIONS.values(), *config._NAMED_CLASSES.values()}
+    undeclared = [(cls.__name__, key) for cls in SECTION_HEADERS for key in numeric_keys(cls)
+                  if key not in getattr(cls, "MAXIMA", {})]
+    assert undeclared == []
+
+
+@pytest.mark.parametrize(("cls", "key"), [
+    (cls, key) for cls in SECTION_HEADERS for key in numeric_keys(cls)
+    if cls.MAXIMA[key] is not None])
+def test_a_setting_at_its_bound_loads_and_past_it_is_refused(tmp_path, cls, key):
+    most = cls.MAXIMA[key]
+    header = SECTION_HEADERS[cls]
+    kind = str(next(f.type for f in dataclasses.fields(cls) if f.name == key))
+    beyond = most.value + 1 if kind.startswith("int") else most.value * 2.0
+    loaded = load_settings(write(tmp_path, f"{header}\n{key} = {most.value}\n"
+                                           f"{COMPANIONS.get(key, '')}"), environ={})
+    assert loaded is not None
+    with pytest.raises(ConfigError, match=re.escape(f"{header} {key} must be at most {most}")):
+        load_settings(write(tmp_path, f"{header}\n{key} = {beyond!r}\n"), environ={})

@@ -10,6 +10,7 @@ import pytest
 
 from runner import DatabaseUnavailable
 from runner.store.sqlite.db import Database
+from runner.store.sqlite.schema import prepare_database
 from tests import jobs
 
 
@@ -52,6 +53,18 @@ def test_a_producer_recreates_the_schema_in_an_empty_replacement(huey, tmp_path)
     restore(empty, path)
     after = jobs.add(2, 2)
     assert ids_in(path) == {after.id}
+
+
+def test_an_empty_file_becomes_a_new_database_with_incremental_auto_vacuum(tmp_path):
+    # An empty file is a new database: set up as one the runner creates itself, so
+    # pruned rows give space back (auto_vacuum cannot be turned on later without a VACUUM)
+    path = tmp_path / "jobs.db"
+    path.touch()
+    db = Database(path)
+    prepare_database(db)
+    assert db.query("PRAGMA auto_vacuum") == [(2,)]
+    assert db.query("PRAGMA journal_mode") == [("wal",)]
+    db.close()
 
 
 def test_a_deleted_file_is_refused_loudly_and_nothing_is_written(huey):

@@ -35,6 +35,28 @@ def test_read_only_commands_never_create_a_database(command, tmp_path, no_env_fi
         assert code == 73 and "no jobs database here" in out.err and "--settings" in out.err
 
 
+@pytest.mark.parametrize("command", [["check"], ["health"], ["jobs"], ["queues"]])
+def test_commands_that_only_read_leave_an_empty_file_empty(command, tmp_path, no_env_file,
+                                                         capsys):
+    # Given an empty file where the database goes (touched by a deploy script, say)
+    settings = write_settings(tmp_path)
+    database = tmp_path / "jobs.db"
+    database.touch()
+    code = cli(["--settings", str(settings), *command])
+    # Then nothing is written to it, and the command says it is empty, as for no file
+    assert database.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.db", "settings.toml"]
+    out = capsys.readouterr()
+    if command == ["check"]:
+        assert code == 0, out.err
+        assert (f"database {database} (empty file: no jobs database yet; a worker or producer "
+                "creates it)") in out.out
+    elif command == ["health"]:
+        assert code == 1 and f"{database} holds no jobs database: the file is empty" in out.out
+    else:
+        assert code == 73 and f"{database}: no jobs database here; the file is empty" in out.err
+
+
 def test_the_cli_reads_the_settings_the_service_environment_file_names(
         tmp_path, monkeypatch, capsys):
     # Given the service's settings under /etc-like paths, named by its environment file,
@@ -67,3 +89,15 @@ def test_environment_file_syntax_and_errors(tmp_path):
     with pytest.raises(ConfigError, match="environment file not found"):
         service_environment({"RUNNER_ENV_FILE": str(missing)})
     assert service_environment({"RUNNER_ENV_FILE": ""}).env_file is None
+
+
+def test_an_environment_file_saved_with_a_byte_order_mark_reads_as_systemd_reads_it(tmp_path):
+    env_file = tmp_path / "jobrunner.env"
+    env_file.write_bytes(b"\xef\xbb\xbfRUNNER_DATABASE=/srv/jobs.db\n")
+    assert service_environment({"RUNNER_ENV_FILE": str(env_file)}).file_values == {
+        "RUNNER_DATABASE": "/srv/jobs.db"}
+    env_file.write_bytes(b"RUNNER_DATABASE=/srv/\xffjobs.db\n")
+    with pytest.raises(ConfigError) as error:
+        service_environment({"RUNNER_ENV_FILE": str(env_file)})
+    assert str(error.value) == (f"{env_file}: not valid UTF-8: byte 0xff at line 1, column 22; "
+                                "save the file as UTF-8")

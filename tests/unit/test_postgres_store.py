@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from runner import control
-from runner.errors import SchemaTooNew
+from runner.errors import DatabaseCorrupt, SchemaTooNew
 from runner.flow import FlowLimits, Rate
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.postgres import PgDatabase, PostgresStore
@@ -71,6 +71,18 @@ def test_a_database_newer_than_the_code_is_refused_untouched(url):
         prepare(store.db)
     assert refused.value.exit_code == 78
     assert f"schema version {SCHEMA_VERSION + 1}" in str(refused.value)
+    store.db.close()
+
+
+def test_a_damaged_schema_version_is_refused_as_corrupt(url):
+    store = _store(url)
+    store.db.write(lambda c: c.execute("UPDATE runner_meta SET value = 'abc' "
+                                       "WHERE key = 'schema'"))
+    forget(store.db)
+    with pytest.raises(DatabaseCorrupt) as refused:
+        prepare(store.db)
+    assert refused.value.exit_code == 65
+    assert "runner_meta records schema version 'abc'" in str(refused.value)
     store.db.close()
 
 

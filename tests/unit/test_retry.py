@@ -23,6 +23,13 @@ def test_jitter_adds_up_to_its_fraction_and_never_passes_the_cap():
     assert backoff_delay(policy, 2, rand=lambda: 1.0) == 25  # 20 * 1.5 capped
 
 
+@pytest.mark.parametrize(("backoff", "retry"), [(2.0, 2000), (100.0, 200), (1e200, 3)])
+def test_a_delay_past_what_a_float_holds_is_the_cap(backoff, retry):
+    # backoff ** retries overflows long before a task of many retries runs out of them
+    policy = RetryPolicy(retry_delay=1, backoff=backoff, max_retry_delay=3600, jitter=0.1)
+    assert backoff_delay(policy, retry, rand=lambda: 1.0) == 3600
+
+
 def test_retry_numbers_start_at_one():
     with pytest.raises(ValueError):
         backoff_delay(RetryPolicy(), 0)

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from runner.config import DatabaseSection
-from runner.errors import EX_CONFIG, EX_TEMPFAIL, SchemaTooNew, SchemaTooOld
+from runner.errors import (
+    EX_CONFIG,
+    EX_DATAERR,
+    EX_TEMPFAIL,
+    DatabaseCorrupt,
+    SchemaTooNew,
+    SchemaTooOld,
+)
 from runner.flow import FlowLimits
 from runner.store.job_rows import Ack, NewJob
 from runner.store.sqlite import SqliteStore, migrations, schema
@@ -131,6 +138,29 @@ def test_a_file_from_a_newer_release_is_refused_and_left_alone(tmp_path):
     assert _contents(path) == before
 
 
+@pytest.mark.parametrize("recorded", ["abc", "", "6.0", "0", "-3"])
+def test_a_damaged_schema_version_is_refused_as_a_corrupt_file_and_left_alone(tmp_path,
+                                                                             recorded):
+    # Given a jobs database whose recorded version is not a version number
+    path = tmp_path / "damaged.db"
+    _open(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runner_meta SET value = ? WHERE key = 'schema'", (recorded,))
+    conn.close()
+    before = _contents(path)
+    # Then a writer and the dashboard refuse it naming the file and the value, exit 65
+    with pytest.raises(DatabaseCorrupt) as refused:
+        _open(path)
+    assert refused.value.exit_code == EX_DATAERR
+    assert str(refused.value).startswith(f"{path}: runner_meta records schema version "
+                                         f"{recorded!r}"), str(refused.value)
+    source = _reader(path)
+    with pytest.raises(DatabaseCorrupt, match="records schema version"):
+        source.check()
+    source.close()
+    assert _contents(path) == before
+
+
 def test_an_older_file_is_migrated_forward_once(tmp_path, monkeypatch):
     path = _old_file(tmp_path / "old.db")
     ran = []
@@ -156,10 +186,10 @@ def test_a_file_with_tables_but_no_recorded_version_counts_as_the_first(tmp_path
     path = _old_file(tmp_path / "unversioned.db")
     with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM runner_meta")
-        assert migrations.recorded_version(conn) == 1
+        assert migrations.recorded_version(conn, path) == 1
     _open(path)
     with sqlite3.connect(path) as conn:
-        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
+        assert migrations.recorded_version(conn, path) == migrations.SCHEMA_VERSION
 
 
 def _counted_v1_file(path: Path) -> Path:
@@ -186,7 +216,7 @@ def test_a_version_1_file_moves_its_waiting_counts_beside_the_totals(tmp_path):
             "default": 3, "other": 1}
     store = SqliteStore(_open(path))
     with sqlite3.connect(path) as conn:
-        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
+        assert migrations.recorded_version(conn, path) == migrations.SCHEMA_VERSION
         kinds = dict(conn.execute("SELECT name, type FROM sqlite_master "
                                   "WHERE name LIKE 'runner_queue%'"))
         assert kinds["runner_queue"] == "view"  # the old table and its triggers are gone
@@ -250,7 +280,7 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
     old = _v3_file(tmp_path / "v3.db")
     with sqlite3.connect(old) as conn:
         rowids = dict(conn.execute("SELECT id, rowid FROM runner_job"))
-        assert migrations.recorded_version(conn) == 3
+        assert migrations.recorded_version(conn, old) == 3
         assert "runner_job_queue_waiting" in {n for (n,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
     store = SqliteStore(_open(old))
@@ -259,7 +289,7 @@ def test_a_version_3_file_gets_the_indexes_of_version_4_and_keeps_its_jobs(tmp_p
     assert _indexes(old) == _indexes(new)
     assert _columns(old) == _columns(new)
     with sqlite3.connect(old) as conn:
-        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
+        assert migrations.recorded_version(conn, old) == migrations.SCHEMA_VERSION
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         # every job is in the index of its state, none in two
         waiting = conn.execute("SELECT count(*) FROM runner_job INDEXED BY "
@@ -396,7 +426,7 @@ def test_a_process_opening_a_file_another_is_migrating_waits_for_it_and_does_not
     assert second.returncode == 0, second.stderr[-2000:]
     assert second.stdout.split() == ["2"]
     with sqlite3.connect(path) as conn:
-        assert migrations.recorded_version(conn) == migrations.SCHEMA_VERSION
+        assert migrations.recorded_version(conn, path) == migrations.SCHEMA_VERSION
         assert dict(conn.execute("SELECT queue, waiting FROM runner_queue")) == {
             "default": 3, "other": 1}
     conn.close()

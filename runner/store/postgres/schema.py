@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import peewee as pw
 import psycopg
@@ -35,7 +36,7 @@ from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.lookup import SCHEDULE_ACTIVE
 from runner.store.postgres.transitions import parking
 from runner.store.rows import DISPATCH_TASK
-from runner.store.sqlite.migrations import SCHEMA_VERSION, refuse_newer
+from runner.store.sqlite.migrations import SCHEMA_VERSION, parse_version, refuse_newer
 from runner.store.states import (
     EXECUTING_SQL,
     FAILED_SQL,
@@ -201,14 +202,18 @@ _ready: set[str] = set()
 _ready_lock = threading.Lock()
 
 
-def recorded_version(conn: psycopg.Connection) -> int | None:
-    """The schema version the database records; None before our tables exist."""
+def recorded_version(conn: psycopg.Connection, path: Path) -> int | None:
+    """The schema version the database records; None before our tables exist.
+
+    Raises:
+        DatabaseCorrupt: the recorded version is not a version number.
+    """
     found = conn.execute("SELECT to_regclass('runner_meta') IS NOT NULL, "
                          "to_regclass('runner_job') IS NOT NULL").fetchone()
     if found[0]:
         row = conn.execute("SELECT value FROM runner_meta WHERE key = 'schema'").fetchone()
         if row:
-            return int(row[0])
+            return parse_version(path, row[0])
     return 1 if found[1] else None
 
 
@@ -230,7 +235,7 @@ def prepare(db: PgDatabase) -> None:
             # One process at a time, per schema: the others wait here, then find it done.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('runner schema ' || "
                          "current_schema()))")
-            version = recorded_version(conn)
+            version = recorded_version(conn, db.path)
             refuse_newer(db.path, version)
             if version == SCHEMA_VERSION and _complete(conn):
                 _analyze_if_never(conn)

@@ -33,7 +33,13 @@ import peewee
 
 from runner.config import DatabaseSection
 from runner.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnavailable, DiskFull
-from runner.files import DEFAULT_FILE_MODE, create_private, creation_problem
+from runner.files import (
+    DEFAULT_FILE_MODE,
+    create_private,
+    creation_problem,
+    is_empty_database,
+    write_refusal,
+)
 from runner.store.rows import AmbiguousId, short_id  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
@@ -43,6 +49,7 @@ T = TypeVar("T")
 _LOCKED = ("database is locked", "database table is locked", "database schema is locked")
 _CORRUPT = ("file is not a database", "database disk image is malformed")
 _DISK = ("database or disk is full", "disk i/o error")
+_READONLY = "readonly database"
 
 
 def is_locked_error(exc: BaseException) -> bool:
@@ -55,6 +62,12 @@ def is_disk_error(exc: BaseException) -> bool:
     """True for SQLITE_FULL and SQLITE_IOERR: the write could not reach the disk."""
     text = str(exc).lower()
     return any(t in text for t in _DISK)
+
+
+def is_readonly_error(exc: BaseException) -> bool:
+    """True for SQLITE_READONLY: SQLite opened the file read-only, as it does without
+    write permission, and a write found out."""
+    return _READONLY in str(exc)
 
 
 def is_corrupt_error(exc: BaseException) -> bool:
@@ -112,7 +125,9 @@ class Database:
                     f"{self.path}: cannot create the database file ({exc.strerror}); "
                     "make its directory writable or point [runner] database / "
                     "RUNNER_DATABASE elsewhere") from None
-            if created:  # only the process that made the file sets it up: no race
+            # An empty file (touched by a deploy step) is a new database too; should two
+            # processes find it so, the second finds the first's work done, or waits briefly.
+            if created or is_empty_database(self.path):
                 _initialize_new_file(self.path, self.options.busy_timeout)
             # Opened read-write, never created: a thread opening its connection after the
             # file was deleted must not make an empty one that writes would then go to.
@@ -224,7 +239,15 @@ class Database:
             f"{self.path}: the database file was deleted while open; nothing was written "
             "(restore the file or restart this process)")
 
+    def _read_only(self) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"{self.path} is read-only for this user (uid {os.geteuid()}): "
+            f"{write_refusal(self.path)}; the worker and producers need write access to the "
+            "file and its directory (nothing was written)")
+
     def _translate(self, exc: BaseException) -> Exception:
+        if is_readonly_error(exc):
+            return self._read_only()
         if is_corrupt_error(exc):
             return DatabaseCorrupt(
                 f"{self.path}: {exc}; move the file aside and restore a backup, "
@@ -288,7 +311,7 @@ class Database:
                     return result
             except sqlite3.OperationalError as exc:
                 if not is_locked_error(exc):
-                    if is_corrupt_error(exc):
+                    if is_corrupt_error(exc) or is_readonly_error(exc):
                         raise self._translate(exc) from None
                     if is_disk_error(exc):
                         raise DiskFull(f"{self.path}: {exc}; nothing was written") from None
@@ -321,6 +344,8 @@ class Database:
                     raise DatabaseLocked(f"{self.path}: {exc}") from None
                 if is_disk_error(exc):
                     raise DiskFull(f"{self.path}: {exc}") from None
+                if is_readonly_error(exc):
+                    raise self._read_only() from None
                 raise
 
     @contextmanager

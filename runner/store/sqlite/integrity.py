@@ -112,7 +112,7 @@ def verify(db: Database) -> None:
 
 
 def _check_schema(db: Database, conn: sqlite3.Connection) -> None:
-    version = recorded_version(conn)
+    version = recorded_version(conn, db.path)
     refuse_newer(db.path, version)
     missing = missing_schema(conn)
     if version == SCHEMA_VERSION and not missing:

@@ -15,13 +15,14 @@ makes anew (a new table, index or trigger needs no step).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from peewee import Model
 
-from runner.errors import SchemaTooNew
+from runner.errors import DatabaseCorrupt, SchemaTooNew
 from runner.store.sqlite import counters
 from runner.store.tables import Event, Job, JobTotal, create_table_sql
 
@@ -132,10 +133,13 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _add_concurrency_key, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6}
 
 
-def recorded_version(conn: sqlite3.Connection) -> int | None:
+def recorded_version(conn: sqlite3.Connection, path: Path) -> int | None:
     """The schema version a file records; None for a file without our tables yet.
 
     A file with our tables and no recorded version predates versioning: version 1.
+
+    Raises:
+        DatabaseCorrupt: the recorded version is not a version number.
     """
     names = {name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type='table' "
@@ -143,8 +147,24 @@ def recorded_version(conn: sqlite3.Connection) -> int | None:
     if "runner_meta" in names:
         row = conn.execute("SELECT value FROM runner_meta WHERE key='schema'").fetchone()
         if row:
-            return int(row[0])
+            return parse_version(path, row[0])
     return 1 if "runner_job" in names else None
+
+
+def parse_version(path: Path, value: object) -> int:
+    """The version a ``runner_meta`` row holds: a whole number from 1 on.
+
+    Raises:
+        DatabaseCorrupt: anything else, which no release writes: the row was damaged or
+            edited, and no migration can start from it; nothing is changed in the file.
+    """
+    text = str(value).strip()
+    if re.fullmatch(r"[0-9]+", text) and int(text) >= 1:
+        return int(text)
+    raise DatabaseCorrupt(
+        f"{path}: runner_meta records schema version {value!r}, which is not a version "
+        "number; the database is damaged (nothing was changed in it): move it aside and "
+        "restore a backup, or point [runner] database / RUNNER_DATABASE at another file")
 
 
 def refuse_newer(path: Path, version: int | None, current: int | None = None) -> None:

@@ -46,13 +46,13 @@ def prepare_database(db: Database) -> None:
                 raise DatabaseCorrupt(
                     f"{db.path}: holds other tables ({', '.join(sorted(names)[:5])}); "
                     "it is not a jobs database")
-        version = recorded_version(conn)
+        version = recorded_version(conn, db.path)
         refuse_newer(db.path, version)
         # Opening a current database needs no write lock: a producer can start while
         # another process holds the lock, and fails only if it must write.
         if not db.readonly and (not schema_is_current(conn) or version != SCHEMA_VERSION):
             def upgrade(c: sqlite3.Connection) -> None:
-                before = recorded_version(c)  # again: another process may have moved it
+                before = recorded_version(c, db.path)  # again: another process may have moved it
                 migrate(c, db.path, before)
                 create_schema(c)
                 record_version(c)
