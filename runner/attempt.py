@@ -25,6 +25,7 @@ from typing import Any
 
 import huey
 
+from runner.errors import JobCancelled, TaskAborted, TaskTimeout
 from runner.execution import Interrupt
 from runner.store.job_rows import Claimed, FailureInfo, NewJob
 
@@ -170,9 +171,8 @@ def error_text(exc: BaseException) -> str:
 
 def describe_failure(exc: BaseException, kind: str, started_at: float | None) -> FailureInfo:
     """The recorded form of an exception: its traceback from the task's own first frame."""
-    text = "".join(traceback.format_exception(type(exc), exc, _from_the_task(exc.__traceback__)))
     return FailureInfo(kind=kind, error_type=type(exc).__name__, message=error_text(exc),
-                       traceback=text, started_at=started_at)
+                       traceback="".join(_task_traceback(exc).format()), started_at=started_at)
 
 
 #: Where the code that runs a task lives: huey, this package, asyncio (``async def`` tasks).
@@ -182,10 +182,56 @@ _MACHINERY = tuple(str(Path(module.__file__).parent) + os.sep
                    for module in (huey, asyncio, sys.modules[__package__]))
 
 
+#: What the runner raises in place of the task's own exception, once the task was stopped.
+_RAISED_FOR_THE_TASK = (TaskTimeout, JobCancelled, TaskAborted)
+
+
+def _task_traceback(exc: BaseException) -> traceback.TracebackException:
+    """``exc`` with its traceback from the task's first frame.
+
+    An error the runner raises for the task (a timeout, a cancel, a ``SystemExit`` made
+    :class:`~runner.errors.TaskAborted`) has only the runner's frames: it was raised after
+    the task's code was interrupted, by an exception of its chain. It is shown with that
+    exception's frames, from the task's first frame to where it was interrupted, and that
+    exception's own chain; the rest of the chain is how the runner caught it.
+    """
+    shown = traceback.TracebackException(type(exc), exc, _from_the_task(exc.__traceback__))
+    if not isinstance(exc, _RAISED_FOR_THE_TASK) or _task_frame(exc.__traceback__) is not None:
+        return shown  # an error of the runner's own keeps how it came about
+    inner = _interrupted(exc)
+    if inner is not None:
+        found = traceback.TracebackException(type(inner), inner,
+                                             _from_the_task(inner.__traceback__))
+        shown.stack = found.stack
+        shown.__cause__, shown.__context__ = found.__cause__, found.__context__
+        shown.__suppress_context__ = found.__suppress_context__
+    return shown
+
+
+def _interrupted(exc: BaseException) -> BaseException | None:
+    """The nearest exception of ``exc``'s chain (suppressed links too) raised in a frame
+    of the task, or None."""
+    seen = {id(exc)}
+    links = [exc.__cause__, exc.__context__]
+    while links:
+        link = links.pop(0)
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        if _task_frame(link.__traceback__) is not None:
+            return link
+        links += [link.__cause__, link.__context__]
+    return None
+
+
+def _task_frame(tb: TracebackType | None) -> TracebackType | None:
+    """The first entry of ``tb`` outside :data:`_MACHINERY`, or None."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_MACHINERY):
+        tb = tb.tb_next
+    return tb
+
+
 def _from_the_task(tb: TracebackType | None) -> TracebackType | None:
     """``tb`` from its first frame outside :data:`_MACHINERY`; whole when it has none (the
     error is the runner's own, or a task of its own failed)."""
-    start = tb
-    while start is not None and start.tb_frame.f_code.co_filename.startswith(_MACHINERY):
-        start = start.tb_next
-    return start if start is not None else tb
+    return _task_frame(tb) or tb

@@ -21,7 +21,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -76,6 +76,7 @@ class HueyConsumer:
     settings: Settings
     _running: dict[str, Attempt]
     _attempt_lock: threading.Lock
+    on_deadline: Callable[[float], None] | None
     _tasks_in_flight: set
     task_registry: TaskRegistry
 
@@ -156,6 +157,8 @@ class HueyConsumer:
         context = job_context.set(attempt.current)
         with self._attempt_lock:
             self._running[claimed.id] = attempt
+        if attempt.deadline is not None and self.on_deadline is not None:
+            self.on_deadline(attempt.deadline)
         jobs.attempt_started(claimed.id, claimed.attempt)
         try:
             return super().execute(task, timestamp)

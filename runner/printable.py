@@ -17,6 +17,8 @@ import re
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
 _BLOCK_INDENT = "    | "
+#: How the traceback ``logging`` adds after a stored log message begins.
+_TRACEBACK_START = "\nTraceback (most recent call last):"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -48,3 +50,10 @@ def block(text: str) -> str:
     """A multi-line block (a traceback) whose lines are escaped and indented."""
     lines = text.rstrip("\n").split("\n")
     return "\n".join(_BLOCK_INDENT + one_line(line) for line in lines)
+
+
+def split_traceback(message: str) -> tuple[str, str]:
+    """A stored log message and the traceback stored after it ('' when none): the
+    message's own newlines are part of the message, as in ``worker.log``."""
+    at = message.find(_TRACEBACK_START)
+    return (message, "") if at < 0 else (message[:at], message[at + 1:])

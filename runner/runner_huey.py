@@ -64,6 +64,9 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         self._storage_lock = threading.Lock()
         self._running: dict[str, Attempt] = {}
         self._attempt_lock = threading.Lock()
+        #: Called in a worker thread with the ``time.monotonic()`` deadline of each attempt
+        #: that has a timeout, as it starts (the worker's lifeline looks at it then).
+        self.on_deadline: Callable[[float], None] | None = None
         #: The serializer and its Message encoder (:meth:`serialize_checked`).
         self._encoder: tuple[Serializer, Callable[[tuple], bytes]] | None = None
         self.task_registry = TaskRegistry()

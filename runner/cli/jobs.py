@@ -19,12 +19,16 @@ from runner.errors import (
     UnknownTask,
 )
 from runner.printable import block, one_line
+from runner.readmodel.dashboard import live_worker_ids
 from runner.readmodel.health import heartbeat_limit
 from runner.registry import registered_tasks
 from runner.store.owners import worker_gone
 from runner.store.rows import JobFilter, short_id
 from runner.store.states import JobState
 from runner.task import unknown_task_sections
+
+#: What the CLI calls an executing job whose worker is gone, as the dashboard does.
+STALLED = "stalled"
 
 #: What ``jobs --state`` takes: a job state, or the groups waiting and failed.
 LISTED_STATES = (*(s.value for s in JobState), "waiting", "failed")
@@ -116,9 +120,11 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     filters = JobFilter(state=args.state, task=args.task, queue=args.queue, text=args.search)
     rows = ctx.store.list_jobs(filters, limit=checks.limit("--limit", args.limit))
     total = ctx.store.count_jobs(filters)
+    live = (_live_workers(ctx, time.time()) if any(j.state == JobState.EXECUTING for j in rows)
+            else frozenset())
     print(table(
         ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],
-        [(short_id(j.id), j.task, j.queue, j.state,
+        [(short_id(j.id), j.task, j.queue, _listed_state(j, live),
           j.attempt_text(compact=True),
           when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
           j.listed_error[:60]) for j in rows]))
@@ -126,24 +132,41 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
+def _live_workers(ctx: Any, now: float) -> frozenset[str]:
+    """The workers alive now, by the rule of the dashboard, the queue tables and `health`."""
+    settings = ctx.settings
+    return live_worker_ids(ctx.store, now, heartbeat_limit(settings, settings.health),
+                           settings.runner.node_name or None)
+
+
+def _listed_state(job: Any, live: frozenset[str]) -> str:
+    """A job's state as the dashboard's Jobs list says it: an executing job whose worker
+    is not alive is stalled (nothing runs it until a worker requeues it)."""
+    if job.state == JobState.EXECUTING and job.lease_owner not in live:
+        return STALLED
+    return job.state
+
+
 def cmd_show(args: argparse.Namespace, ctx: Any) -> int:
     store = ctx.store
     job = store.get_job(args.id)
     now = time.time()
+    stalled = job.state == JobState.EXECUTING and job.lease_owner not in _live_workers(ctx, now)
     held = {(p.kind, p.name) for p in store.list_pauses() if p.paused}
     fields = [
         ("id", job.id),
         ("task", job.task + (" (paused)" if ("task", job.task) in held else "")),
         ("queue", job.queue + (" (paused)" if ("queue", job.queue) in held else "")),
         ("priority", job.priority),
-        ("state", job.state), ("reason", job.reason or "-"), ("arguments", job.args or "-"),
+        ("state", f"{STALLED} (executing; its worker is gone)" if stalled else job.state),
+        ("reason", job.reason or "-"), ("arguments", job.args or "-"),
         ("attempt", job.attempt_text()),
         ("crashes", job.crashes),
         ("created", when(job.created_at)), ("run at", when(job.run_at)),
         ("started", when(job.started_at)), ("finished", when(job.finished_at)),
         ("duration", age(job.duration)),
         ("running for", age(now - job.started_at) if job.state == JobState.EXECUTING
-         and job.started_at else "-"),
+         and job.started_at and not stalled else "-"),
         ("lease owner", job.lease_owner or "-"),
         ("progress", f"{progress(job.progress_done, job.progress_total)} "
                      f"{job.progress_message or ''}".strip() or "-"),

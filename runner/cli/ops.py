@@ -13,7 +13,7 @@ from runner.cli import checks
 from runner.cli.format import age, cpu, memory, table, when
 from runner.cli.jobs import worker_state
 from runner.errors import ConfigError, DatabaseError
-from runner.printable import block, one_line
+from runner.printable import block, one_line, split_traceback
 from runner.readmodel import metrics
 from runner.readmodel.health import check, heartbeat_limit
 from runner.readmodel.prometheus import render_database
@@ -81,12 +81,12 @@ def _print_logs(rows: list, show_job: bool) -> int:  # noqa: ANN001
 
     for r in rows:
         who = f" [{r.task} {short_id(r.job_id)}]" if show_job and r.job_id else ""
-        # The first line is the record; what follows (a traceback) is indented.
-        first, _, rest = r.message.partition("\n")
+        # One line per record, as in worker.log; its traceback follows, indented.
+        message, trace = split_traceback(r.message)
         print(one_line(f"{when(r.created_at)} {logging.getLevelName(r.level):<7} "
-                       f"{r.logger}{who}: {first}"))
-        if rest.strip():
-            print(block(rest))
+                       f"{r.logger}{who}: {message}"))
+        if trace.strip():
+            print(block(trace))
     sys.stdout.flush()
     return rows[-1].id if rows else 0
 

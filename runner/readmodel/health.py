@@ -18,6 +18,7 @@ the disk and says "disk full" rather than "heartbeat is stale".
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,21 @@ from runner.store.server_clock import ServerClock
 PAUSED_PREFIX = "paused:"
 #: Worker status prefix while a job overruns its timeout or a thread is written off.
 STALLED_PREFIX = "stalled:"
+#: How long a job of a stalled worker's status has run past its timeout, as of the beat.
+_PAST_TIMEOUT = re.compile(r"\) (\d+)s past its (\S+s) timeout")
 _QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
+
+
+def overrun_text(job_id: str, task: str, over: float, timeout: float) -> str:
+    """A job past its timeout, as a worker's status says it (:func:`aged_status` reads it)."""
+    return f"job {job_id} ({task}) {over:.0f}s past its {timeout:g}s timeout"
+
+
+def aged_status(status: str, seconds: float) -> str:
+    """A stalled worker's status as it stands ``seconds`` after the heartbeat that wrote
+    it: each job has run that much further past its timeout since."""
+    return _PAST_TIMEOUT.sub(
+        lambda m: f") {int(m.group(1)) + seconds:.0f}s past its {m.group(2)} timeout", status)
 
 
 def health_settings(settings: Settings) -> HealthSection:
@@ -202,14 +217,22 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
     held = paused_queues(store)
     waiting = {d.queue: d.oldest_waiting_age for d in depths
                if d.oldest_waiting_age is not None and d.queue not in held}
-    stalled = next((f"{w.status[len(STALLED_PREFIX):].strip()} (worker {w.id})"
-                    for w in workers if w.status and w.status.startswith(STALLED_PREFIX)),
-                   None)
+    stalled = _stalled(workers, at)
     disk = None
     if heartbeat_max_age is not None and (fresh is None or fresh > heartbeat_max_age):
         disk = disk_problem(store, min_free_disk_mb)
     return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused,
                        stalled, disk, clock_offsets(workers, at, heartbeat_max_age), gone)
+
+
+def _stalled(workers: Iterable[WorkerRow], now: float) -> str | None:
+    """The first stalled worker's status, as of ``now``: it was written at its heartbeat,
+    and a job overrunning its timeout then has run on since."""
+    for w in workers:
+        if w.status and w.status.startswith(STALLED_PREFIX):
+            since = max(0.0, server_age(w.heartbeat_at, w.clock_offset, now))
+            return f"{aged_status(w.status[len(STALLED_PREFIX):].strip(), since)} (worker {w.id})"
+    return None
 
 
 def disk_problem(store: Store, min_free_disk_mb: int = 0) -> str | None:

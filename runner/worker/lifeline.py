@@ -1,7 +1,9 @@
 """The lifeline thread: heartbeats, lease extension and the orphan reaper.
 
-Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``)
-records the worker's liveness and resources, extends the leases of the jobs it
+Runs inside every ``run.py`` process. Each pass (every ``heartbeat_interval``,
+and at once when a running job passes its timeout or its timeout plus
+``stuck_grace``, so that ``health`` and the write-off do not wait for the next
+beat) records the worker's liveness and resources, extends the leases of the jobs it
 runs (and of those whose outcome is not written yet), warns of a running job whose
 lease another worker took (:mod:`runner.worker.lease_watch`), writes such outcomes,
 writes off jobs stuck past their timeout (:mod:`runner.worker.stalls`), and returns
@@ -58,6 +60,10 @@ class Lifeline:
         self.started_at = time.time()
         self._progress_at = time.monotonic()
         self._stop = threading.Event()
+        #: Set to make the loop look again at when its next pass is due.
+        self._wake = threading.Event()
+        #: ``time.monotonic()`` of the loop's next pass, as it last planned it.
+        self._planned = float("inf")
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()
         self._process.cpu_percent(None)
@@ -71,6 +77,7 @@ class Lifeline:
     def stop(self) -> None:
         """Stop the loop and wait for it."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(5.0)
 
@@ -82,15 +89,44 @@ class Lifeline:
         """Seconds since the loop last started or finished a pass (the watchdog's evidence)."""
         return time.monotonic() - self._progress_at
 
+    def deadline_set(self, deadline: float) -> None:
+        """An attempt with a timeout started (in its thread): ``deadline`` is when it
+        passes it (``time.monotonic()``). Wakes the loop only if that comes before the
+        pass it planned, so a job costs a comparison, not a wake-up."""
+        if deadline < self._planned:
+            self._wake.set()
+
+    def _next_pass(self, next_beat: float) -> float:
+        """When the next pass is due: the next beat, or a stall watch's moment before it."""
+        if self.stalls is None:
+            return next_beat
+        try:
+            due = self.stalls.due()
+        except Exception:
+            log_pass_failure(logger, "looking for jobs near their timeout failed")
+            return next_beat
+        return next_beat if due is None else min(next_beat, due)
+
     def _run(self) -> None:
         interval = self.settings.worker.heartbeat_interval
-        while not self._stop.wait(interval):
+        next_beat = time.monotonic() + interval
+        while not self._stop.is_set():
+            # An attempt that starts while the next pass is planned wakes the wait: the
+            # plan may have read the running attempts before it was among them.
+            self._planned = float("inf")
+            self._wake.clear()
+            self._planned = until = self._next_pass(next_beat)
+            left = until - time.monotonic()
+            if left > 0:
+                self._wake.wait(left)
+                continue
             self._progress_at = time.monotonic()
             try:
                 self.beat()
             except Exception:
                 log_pass_failure(logger, "lifeline pass failed; retrying in %.1fs", interval)
             self._progress_at = time.monotonic()
+            next_beat = self._progress_at + interval
 
     def beat(self, now: float | None = None) -> None:
         """One pass: heartbeat with leases extended, then reap orphans."""

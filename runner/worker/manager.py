@@ -329,6 +329,8 @@ class Manager:
                                                    self.huey.running_attempts),
                                  on_buried=self.huey.fallbacks_of_buried,
                                  register=self._register)
+        if self.stalls is not None:
+            self.huey.on_deadline = self.lifeline.deadline_set
         self.lifeline.start()
         ops.start()
         if self.scheduler is not None:
@@ -430,6 +432,7 @@ class Manager:
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.lifeline is not None:
+            self.huey.on_deadline = None
             self.lifeline.stop()
         if self.cancels is not None:
             self.cancels.stop()

@@ -2,9 +2,12 @@
 
 A timeout interrupts Python code, but not one blocking call into C (a long
 ``time.sleep()``, a socket read without a timeout): such a job runs on past its
-timeout and holds its thread. Each lifeline pass looks at the running attempts:
+timeout and holds its thread. Each lifeline pass looks at the running attempts,
+and the lifeline runs one at the moment an attempt passes its timeout or its
+timeout plus the grace (:meth:`StallWatch.due`), not only every heartbeat:
 
-* past its timeout, the job is reported (worker status, so ``health`` says so);
+* past its timeout (by :data:`SETTLE`, the time its interrupt takes to end a job
+  it can end), the job is reported (worker status, so ``health`` says so);
 * past its timeout plus ``[worker] stuck_grace``, it is stuck. Its thread is
   written off: the attempt is charged a crash (the job goes back to the queue
   as a suspect, or to ``dead`` at ``crash_limit``), its lease is no longer
@@ -27,10 +30,15 @@ from dataclasses import dataclass
 
 from runner.attempt import Attempt, stuck_message
 from runner.config import Settings
+from runner.readmodel.health import overrun_text
 from runner.runner_huey import RunnerHuey
 from runner.store.job_storage import DRAINING, JobStorage
 
 logger = logging.getLogger(__name__)
+
+#: Seconds past its timeout before a running attempt is reported: the timeout's
+#: interrupt ends a job it can interrupt within them, and that job is not stalled.
+SETTLE = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,29 @@ class StallWatch:
         self.on_written_off = on_written_off
         self.written_off: list[WrittenOff] = []
         self._overruns: list[str] = []
+        #: ``time.monotonic()`` of the last :meth:`check`: what came due by then was seen.
+        self._checked_at = time.monotonic()
+
+    def due(self) -> float | None:
+        """When the next :meth:`check` has something new to find (``time.monotonic()``):
+        the first moment since the last check that a running attempt is to be reported
+        (:data:`SETTLE` past its timeout) or written off (``stuck_grace`` past it); None
+        while no attempt has such a moment ahead."""
+        grace = self.settings.worker.stuck_grace
+        found = None
+        for attempt in self.huey.running_attempts():
+            if attempt.deadline is None or attempt.abandoned:
+                continue
+            for at in (attempt.deadline + min(SETTLE, grace), attempt.deadline + grace):
+                if at > self._checked_at:
+                    found = at if found is None else min(found, at)
+                    break
+        return found
 
     def check(self, now: float | None = None) -> None:
         """One pass: write off the stuck attempts, remember the overrunning ones."""
         at = time.monotonic() if now is None else now
+        self._checked_at = at  # first: a pass that fails is not run again at once
         grace = self.settings.worker.stuck_grace
         overruns = []
         for attempt in self.huey.running_attempts():
@@ -66,8 +93,10 @@ class StallWatch:
                 continue
             if over >= grace and self.write_off(attempt, over):
                 continue
-            overruns.append(f"job {attempt.claimed.id} ({_task(attempt)}) {over:.0f}s past "
-                            f"its {attempt.timeout:g}s timeout")
+            if over < SETTLE:
+                continue
+            overruns.append(overrun_text(attempt.claimed.id, _task(attempt), over,
+                                         attempt.timeout or 0.0))
         self._overruns = overruns
         self.written_off = [w for w in self.written_off if w.thread.is_alive()]
 

@@ -467,6 +467,32 @@ def test_prune_deletes_old_finished_jobs_with_their_errors_and_keeps_the_rest(st
     assert store.job_errors(old_dead.id) == []
 
 
+def test_a_dry_run_counts_exactly_what_the_real_prune_deletes(store):
+    # Given an old finished job, a worker stopped long ago, one still running and one
+    # stopped recently
+    day = 86400.0
+    done = job()
+    store.enqueue([done], now=T0)
+    claim(store)
+    store.complete([Ack(done.id, 1, T0, T0)])
+    for owner in ("old-stopped", "running", "new-stopped"):
+        store.register(owner, concurrency=1, queues=(), now=T0)
+    store.mark_stopped("old-stopped", now=T0)
+    store.heartbeat("running", [], lease_seconds=LEASE, now=T0 + 30 * day)
+    store.heartbeat("new-stopped", [], lease_seconds=LEASE, now=T0 + 30 * day)
+    store.mark_stopped("new-stopped", now=T0 + 30 * day)
+    section = RetentionSection(vacuum=False)
+    # When the dry run counts, and then the real run deletes
+    dry = store.prune_retention(section, now=T0 + 30 * day + 60, dry_run=True)
+    assert len(store.list_workers(include_stopped=True)) == 3
+    real = store.prune_retention(section, now=T0 + 30 * day + 60)
+    # Then both say the same, the old worker row included
+    assert dry.deleted == real.deleted
+    assert real.deleted["workers"] == 1 and real.deleted["jobs"] == 1
+    assert {w.id for w in store.list_workers(include_stopped=True)} == {"running",
+                                                                         "new-stopped"}
+
+
 def test_a_job_is_found_by_a_unique_start_or_end_of_its_id(store):
     store.enqueue([job(job_id="job-01aa-first-xyz123"), job(job_id="job-01ab-second-abc789")],
                   now=T0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import time
@@ -109,6 +110,57 @@ def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
     # Not handed back to be claimed alone again for ever: the stuck attempt is charged.
     assert (row.state, row.crashes) == ("available", 2)
     assert [e.kind for e in queries.job_errors(huey.jobs.db, suspect.id)] == ["crash", "crash"]
+
+
+#: Heartbeats far apart: what happens at a job's timeout cannot wait for the next one.
+SLOW_BEATS = {"heartbeat_interval": 30, "lease_seconds": 120, "shutdown_timeout": 0.5}
+
+
+def past_timeout(text: str) -> int:
+    """The seconds past its 1s timeout that ``text`` says a job is."""
+    found = re.search(r"(\d+)s past its 1s timeout", text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_a_stuck_thread_is_written_off_at_timeout_plus_grace_not_at_the_next_heartbeat(
+        huey, tmp_path, make_worker, record_file):
+    # Given a worker whose heartbeats are 30s apart, with a 1s grace past a timeout
+    settings = write_settings(tmp_path, name="grace.toml", worker={
+        **SLOW_BEATS, "max_concurrent_tasks": 1, "crash_limit": 1, "stuck_grace": 1})
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    # When a job blocks in C past its 1s timeout
+    stuck = jobs.block_in_c("stuck", 60)
+    wait_for(lambda: state(huey, stuck.id) == "dead", timeout=40, message="the write-off")
+    # Then its thread was written off 1s past its timeout, not at the next heartbeat
+    assert past_timeout(queries.get_job(huey.jobs.db, stuck.id).error_message) <= 2
+    assert worker.terminate() == 0
+
+
+def test_health_fails_as_a_job_passes_its_timeout_and_counts_the_seconds_since(
+        huey, tmp_path, make_worker, record_file):
+    # Given a worker whose heartbeats are 30s apart
+    settings_path = write_settings(tmp_path, name="late.toml", worker={
+        **SLOW_BEATS, "stuck_grace": 600})
+    settings = load_settings(settings_path, environ={})
+    worker = make_worker(settings=settings_path, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: check(huey.jobs.store, settings).ok, message="a healthy worker")
+    # When a job blocks in C past its 1s timeout
+    stuck = jobs.block_in_c("late", 20)
+    wait_for(lambda: read_records(record_file) == ["late"], message="the job to start")
+
+    def failing() -> str | None:
+        report = check(huey.jobs.store, settings)
+        return None if report.ok else report.reason
+
+    # Then health fails from the moment the timeout passes, not at the next heartbeat
+    reason = wait_for(failing, timeout=40, message="health to report the overrun")
+    assert stuck.id in reason and past_timeout(reason) <= 3, reason
+    # And the seconds past it are counted when health reads them, not when a beat wrote them
+    first = past_timeout(reason)
+    wait_for(lambda: past_timeout(failing() or "") >= first + 2, timeout=20,
+             message="the seconds past the timeout to grow between heartbeats")
+    assert worker.terminate() == 0
 
 
 def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(

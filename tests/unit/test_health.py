@@ -65,6 +65,19 @@ def test_lagging_scheduler_is_unhealthy(huey, capsys):
     assert code == 1 and "scheduler lagging: schedule 'nightly'" in out
 
 
+def test_a_stalled_jobs_seconds_past_its_timeout_are_counted_when_health_reads_them(huey):
+    from runner.readmodel.health import check
+
+    # Given a worker whose heartbeat, 4s ago, said a job was 3s past its timeout
+    store, now = huey.jobs.store, time.time()
+    store.register("h:1:1", concurrency=1, queues=(), now=now - 4)
+    store.heartbeat("h:1:1", [], lease_seconds=30, now=now - 4,
+                    status="stalled: job j (t) 3s past its 1s timeout")
+    # When health reads it now, Then the job is 7s past its timeout
+    report = check(store, huey.settings, now=now)
+    assert report.reason == "worker stalled: job j (t) 7s past its 1s timeout (worker h:1:1)"
+
+
 def test_no_worker_is_unhealthy(huey, capsys):
     assert health(huey, capsys)[0] == 1
 

@@ -207,3 +207,32 @@ def test_worker_log_file_escapes_bytes_that_are_not_utf8(tmp_path, rotation):
     # Then the line is written, the bytes escaped, instead of a logging error
     assert failed == []
     assert (tmp_path / "w.log").read_text() == "WARNING reading caf\\udce9.txt\n"
+
+
+def test_logs_prints_a_record_on_one_line_as_worker_log_does_and_its_traceback_indented(
+        huey, sink, capsys):
+    # Given a job's line whose message holds a newline and an escape sequence, and one
+    # logged with the traceback of an error
+    store = sink()
+    log = logging.getLogger("tests.evil")
+    stamp = {"job_id": "job-1", "task_name": "evil"}
+    log.warning("bad\nnews\x1b[2J", extra=stamp)
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        log.exception("it failed", extra=stamp)
+    store.flush()
+    # When the task's lines are listed
+    capsys.readouterr()
+    assert cli(["--settings", str(huey.settings.path), "logs", "--task", "evil"]) == 0
+    out = capsys.readouterr().out
+    # Then the message is one line with its controls escaped, as in worker.log
+    assert "\x1b" not in out
+    (bad,) = [line for line in out.splitlines() if "bad" in line]
+    assert bad.endswith(": bad\\nnews\\x1b[2J"), out
+    # And a traceback follows its record, every line of it indented
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith(": it failed"))
+    assert lines[start + 1] == "    | Traceback (most recent call last):", out
+    assert lines[-1] == "    | ValueError: broken", out
+    assert all(line.startswith("    | ") for line in lines[start + 1:]), out

@@ -35,6 +35,8 @@ from runner.store.states import FAILED_SQL, WorkerState, sql_in, sql_is
 
 _CHUNK = 500
 DAY = 86400.0
+#: Worker rows retention forgets: not running, silent since the cut.
+_GONE_WORKERS = f"state != {sql_is(WorkerState.RUNNING)} AND heartbeat_at < %s"
 
 
 def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None,
@@ -46,6 +48,7 @@ def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None
     old = transitions.Prunable(at - section.completed_days * DAY, at - section.dead_days * DAY)
     where, params = old.where()
     log_cut = at - section.logs_days * DAY
+    workers_cut = at - section.workers_days * DAY
     if dry_run:
         report.deleted["jobs"] = db.query(f"SELECT count(*) FROM runner_job WHERE {where}",
                                           params)[0][0]
@@ -53,6 +56,8 @@ def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None
             f"SELECT count(*) FROM runner_log WHERE created_at < %s OR job_id IN "
             f"(SELECT id FROM runner_job WHERE {where})", (log_cut, *params))[0][0]
         report.deleted["events"] = prune_events(db, section.events_days, now=at, dry_run=True)
+        report.deleted["workers"] = db.query(
+            f"SELECT count(*) FROM runner_worker WHERE {_GONE_WORKERS}", (workers_cut,))[0][0]
         report.forgotten_queues = forget_idle_queues(db, keep_queues, batch=section.batch_size,
                                                      dry_run=True)
         return report
@@ -65,8 +70,7 @@ def prune(db: PgDatabase, section: RetentionSection, *, now: float | None = None
         "LIMIT %s)", (log_cut, size)).rowcount), size)
     report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
     report.deleted["workers"] = db.write(lambda c: c.execute(
-        f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
-        "AND heartbeat_at < %s", (at - section.workers_days * DAY,)).rowcount)
+        f"DELETE FROM runner_worker WHERE {_GONE_WORKERS}", (workers_cut,)).rowcount)
     db.write(control.forget_settled_cancels)
     report.forgotten_queues = forget_idle_queues(db, keep_queues, batch=section.batch_size)
     return report

@@ -123,6 +123,7 @@ class RedisUpkeep(RedisBase):
         completed_before = at - section.completed_days * DAY
         dead_before = at - section.dead_days * DAY
         log_cut = at - section.logs_days * DAY
+        workers_cut = at - section.workers_days * DAY
         if dry_run:
             report.deleted["jobs"] = sum(
                 int(self.r.zcount(self.k("fin", s), "-inf", f"({cut}"))
@@ -132,6 +133,7 @@ class RedisUpkeep(RedisBase):
             report.deleted["logs"] = self.prune_logs(log_cut, dry_run=True)
             report.deleted["events"] = self.prune_events(section.events_days, now=at,
                                                          dry_run=True)
+            report.deleted["workers"] = len(self._stopped_workers(workers_cut))
             return report
         size = section.batch_size
         jobs, job_logs = prune_jobs_in_batches(lambda: self.run(  # type: ignore[arg-type,return-value]
@@ -142,7 +144,7 @@ class RedisUpkeep(RedisBase):
         report.deleted["jobs"] = jobs
         report.deleted["logs"] = job_logs + self.prune_logs(log_cut, batch=size)
         report.deleted["events"] = self.prune_events(section.events_days, now=at, batch=size)
-        report.deleted["workers"] = self._prune_stopped_workers(at - section.workers_days * DAY)
+        report.deleted["workers"] = self._prune_stopped_workers(workers_cut)
         return report
 
     def _forget_idle_queues(self, keep: Collection[str], batch: int, *,
@@ -156,13 +158,15 @@ class RedisUpkeep(RedisBase):
                                 *names[start:start + batch]))
                    for start in range(0, len(names), batch))
 
-    def _prune_stopped_workers(self, before: float) -> int:
+    def _stopped_workers(self, before: float) -> list[bytes]:
+        """Workers not running whose last heartbeat is before ``before``."""
         old = self.r.zrangebyscore(self.k("workers"), "-inf", f"({before}")
-        gone = 0
-        for owner in old:
-            key = self.k("worker", owner.decode())
-            if self.r.hget(key, "state") != b"running":
-                self.r.delete(key)
-                self.r.zrem(self.k("workers"), owner)
-                gone += 1
-        return gone
+        return [owner for owner in old
+                if self.r.hget(self.k("worker", owner.decode()), "state") != b"running"]
+
+    def _prune_stopped_workers(self, before: float) -> int:
+        gone = self._stopped_workers(before)
+        for owner in gone:
+            self.r.delete(self.k("worker", owner.decode()))
+            self.r.zrem(self.k("workers"), owner)
+        return len(gone)

@@ -48,6 +48,8 @@ AUTO_SWITCH_MAX_BYTES = 512 * 2**20
 AUTO_VACUUM_OFF = ("auto_vacuum is off in this database (it was made by an older version), so "
                    "pruned rows leave free pages inside the file; run `python -m runner vacuum` "
                    "once (a full VACUUM; workers wait for it) to give space back from now on")
+#: Worker rows retention forgets: not running, silent since the cut.
+_GONE_WORKERS = f"state != {sql_is(WorkerState.RUNNING)} AND heartbeat_at < ?"
 
 
 def retention_settings(settings: Settings) -> RetentionSection:
@@ -68,6 +70,7 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
     report = PruneReport()
     where, params = _jobs_where(section, at)
     log_cut = at - section.logs_days * DAY
+    workers_cut = at - section.workers_days * DAY
     report.auto_vacuum = auto_vacuum_mode(db) == INCREMENTAL
     if dry_run:
         report.deleted["jobs"] = db.query(f"SELECT count(*) FROM runner_job WHERE {where}",
@@ -78,6 +81,8 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
             f"(SELECT id FROM runner_job WHERE {where})", (log_cut, *params))[0][0]
         report.deleted["events"] = prune_events(db, section.events_days, now=at,
                                                 dry_run=True)
+        report.deleted["workers"] = db.query(
+            f"SELECT count(*) FROM runner_worker WHERE {_GONE_WORKERS}", (workers_cut,))[0][0]
         report.forgotten_queues = forget_idle_queues(db, keep_queues, batch=section.batch_size,
                                                      dry_run=True)
         return report
@@ -94,9 +99,7 @@ def prune(db: Database, section: RetentionSection, *, now: float | None = None,
         "LIMIT ?)", (log_cut, size)).rowcount), size)
     report.deleted["events"] = prune_events(db, section.events_days, now=at, batch=size)
     report.deleted["workers"] = db.write(lambda c: c.execute(
-        f"DELETE FROM runner_worker WHERE state != {sql_is(WorkerState.RUNNING)} "
-        "AND heartbeat_at < ?",
-        (at - section.workers_days * DAY,)).rowcount)
+        f"DELETE FROM runner_worker WHERE {_GONE_WORKERS}", (workers_cut,)).rowcount)
     db.write(forget_settled_cancels)
     for queue, (kept, counted) in db.write(counters.recount_waiting).items():
         logger.warning("queue '%s' counted %d waiting jobs, there are %d: recounted (jobs "

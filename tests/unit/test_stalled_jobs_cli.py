@@ -1,0 +1,55 @@
+"""python -m runner jobs / show: a job whose worker is gone reads as stalled, as on the
+dashboard, the queue tables and ``health``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from runner.cli import main
+from tests import jobs
+
+
+def _claimed_by(huey, owner: str) -> str:
+    """A job claimed by ``owner``, whose row says running with a fresh heartbeat."""
+    store = huey.jobs.store
+    result = jobs.noop(1)
+    now = time.time()
+    store.register(owner, concurrency=1, queues=(), now=now)
+    [claimed] = store.claim(now=now, owner=owner, lease_seconds=600, want=1).claimed
+    assert claimed.id == result.id
+    store.heartbeat(owner, [result.id], lease_seconds=600, now=now)
+    return result.id
+
+
+def _listed_state(out: str, job_id: str) -> str:
+    (row,) = [line for line in out.splitlines() if line.startswith(job_id[-12:])]
+    return row.split()[3]
+
+
+def test_a_job_of_a_killed_worker_is_listed_and_shown_as_stalled(huey, settings_file, capsys,
+                                                                  monkeypatch):
+    # Given a job executing under a worker of this node whose process was killed
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    monkeypatch.setenv("RUNNER_NODE_NAME", "node-7")
+    job_id = _claimed_by(huey, f"node-7:{gone.pid}:1")
+    # When the jobs are listed and the job is shown
+    assert main(["--settings", str(settings_file), "jobs"]) == 0
+    listed = capsys.readouterr().out
+    assert main(["--settings", str(settings_file), "show", job_id]) == 0
+    shown = capsys.readouterr().out
+    # Then both say stalled, not executing, and the detail says the worker is gone
+    assert _listed_state(listed, job_id) == "stalled", listed
+    assert "stalled (executing; its worker is gone)" in shown, shown
+    (running_for,) = [line for line in shown.splitlines() if "running for:" in line]
+    assert running_for.split(":", 1)[1].strip() == "-", shown
+
+
+def test_a_job_of_a_live_worker_is_listed_as_executing(huey, settings_file, capsys):
+    # Given a job executing under a worker whose heartbeat is fresh (another host's)
+    job_id = _claimed_by(huey, "other-host:42:1")
+    # When the jobs are listed, Then it is executing
+    assert main(["--settings", str(settings_file), "jobs"]) == 0
+    assert _listed_state(capsys.readouterr().out, job_id) == "executing"
