@@ -163,13 +163,13 @@ def _program(argv: list[str]) -> tuple[str, list[str]] | None:
     return rest[0], rest[1:] + carried
 
 
-def _run_worker(argv: list[str]) -> int:
+def _run_worker(argv: list[str], prog: str) -> int:
     """``run``: a stop request while the worker's modules load still drains (as run.py)."""
     early: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: early.append(signum))
     worker = importlib.import_module(PROGRAMS["run"][1])
-    return int(worker.main(argv, early_signals=early) or 0)
+    return int(worker.main(argv, early_signals=early, prog=prog) or 0)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> int:
@@ -178,9 +178,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> i
     program = _program(argv)
     if program is not None:
         name, rest = program
+        # Usage and error lines name the command as typed: `jobrunner run`, not run.py.
         if name == "run":
-            return _run_worker(rest)
-        return int(importlib.import_module(PROGRAMS[name][1]).main(rest) or 0)
+            return _run_worker(rest, f"{prog} run")
+        return int(importlib.import_module(PROGRAMS[name][1]).main(rest, f"{prog} tui") or 0)
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     ctx = Context(args)

@@ -51,9 +51,9 @@ exit codes:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run.py", description=DESCRIPTION, epilog=EPILOG,
+        prog=prog, description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", metavar="PATH",
                         help=f"settings file (default: ${SETTINGS_ENV} or ./settings.toml)")
@@ -93,17 +93,19 @@ def _log_level(text: str) -> str:
     return text
 
 
-def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None = None,
+         prog: str = "run.py") -> int:
     """Entry point of ``run.py``; returns the exit code.
 
     ``early_signals`` is the list run.py's first handlers append SIGTERM/SIGINT to
-    while the runner is imported; the worker drains for any found there.
+    while the runner is imported; the worker drains for any found there. ``prog`` is
+    the command as typed (``jobrunner run``), for usage and error lines.
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         environ = service_environment().environ
     except RunnerError as exc:
-        print(f"run.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.concurrency is not None:
         environ["WORKER_CONCURRENCY"] = str(args.concurrency)
@@ -121,7 +123,7 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
         settings = load_settings(args.settings, environ)
         configure_logging(settings)
     except RunnerError as exc:
-        print(f"run.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
     queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
     from runner.worker.manager import Manager
@@ -134,5 +136,5 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
         return Manager(settings, queues=queues, loader=reload, role=role,
                        early_signals=early_signals).run()
     except RunnerError as exc:
-        print(f"run.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
