@@ -1,0 +1,25 @@
+"""What the command line says of itself: help texts, and which settings a command used."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.cli import main as cli
+
+
+def _help(capsys, *command: str) -> str:
+    with pytest.raises(SystemExit) as done:
+        cli([*command, "--help"])
+    assert done.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # as read, whatever the wrapping
+
+
+@pytest.mark.parametrize(("verb", "taken"), [
+    ("retry", "dead, retrying, cancelled"),
+    ("discard", "available, scheduled, retrying, dead"),
+    ("cancel", "available, scheduled, retrying, executing"),
+])
+def test_each_bulk_action_says_which_jobs_it_takes_without_a_state(capsys, verb, taken):
+    text = _help(capsys, verb)
+    assert f"(without it: {taken} jobs)" in text
+    assert "retry without it" not in text
