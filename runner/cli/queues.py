@@ -12,14 +12,18 @@ from runner.cli.format import age, counted, table, when
 from runner.cli.jobs import find_task
 from runner.readmodel.queues import queues_view
 
+#: What `queues --json` prints.
+JSON_HELP = ('print {"queues": [...], "paused_tasks": [...]}: an object per queue, and the '
+             "names of the paused tasks")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("queues", help="queues: jobs by state, limits, rate, paused; pause, resume")
-    p.add_argument("--json", action="store_true", help="one JSON object per queue, as a list")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_list)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     q = actions.add_parser("list", help="every queue (default)")
-    q.add_argument("--json", action="store_true", help="one JSON object per queue, as a list")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_list)
     for verb, helptext in (("pause", "stop claiming a queue's jobs (survives restarts)"),
                            ("resume", "claim a paused queue's jobs again")):

@@ -23,3 +23,10 @@ def test_each_bulk_action_says_which_jobs_it_takes_without_a_state(capsys, verb,
     text = _help(capsys, verb)
     assert f"(without it: {taken} jobs)" in text
     assert "retry without it" not in text
+
+
+@pytest.mark.parametrize("command", [["queues"], ["queues", "list"]])
+def test_queues_json_help_describes_the_object_it_prints(capsys, command):
+    text = _help(capsys, *command)
+    assert '{"queues": [...], "paused_tasks": [...]}' in text
+    assert "as a list" not in text
