@@ -60,10 +60,10 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         running = f"{q.running} +{q.stalled} stalled" if q.stalled else q.running
         rows.append((q.name, q.waiting, q.scheduled, running, q.retrying, q.dead,
                      "-" if q.oldest_waiting is None else age(q.oldest_waiting),
-                     f"{q.per_minute:g}/min", ", ".join(limits),
+                     f"{q.per_minute:g}", ", ".join(limits),
                      f"{q.rejected}/{q.dropped}", state))
     print(table(["QUEUE", "WAITING", "SCHEDULED", "RUNNING", "RETRYING", "DEAD",
-                 "OLDEST WAITING", "RATE", "LIMITS", "REJECTED/DROPPED", "STATE"], rows))
+                 "OLDEST WAITING", "DONE/MIN", "LIMITS", "REJECTED/DROPPED", "STATE"], rows))
     paused = ", ".join(f"{p.name} (by {p.changed_by or '?'} at {when(p.changed_at)})"
                        for p in view.paused_tasks)
     print(f"({counted(len(view.queues), 'queue')}, {sum(q.paused for q in view.queues)} paused"
