@@ -20,7 +20,9 @@ Settings come from --settings, else the file named by $RUNNER_SETTINGS, else
 RUNNER_SETTINGS in the environment file /etc/jobrunner/jobrunner.env (or
 $RUNNER_ENV_FILE; the CLI reads it too), else settings.toml in the working
 directory. Environment overrides (from the process or that file):
-WORKER_CONCURRENCY, WORKER_QUEUE_TYPE, WORKER_LOG_LEVEL, RUNNER_DATABASE.
+WORKER_CONCURRENCY, WORKER_QUEUE_TYPE, WORKER_LOG_LEVEL, RUNNER_DATABASE,
+RUNNER_NODE_NAME, REDIS_URL, and WORKER_QUEUE_<KEY> / WORKER_TASK_<KEY>
+(NAME=VALUE,...) for the keys of [queues.NAME] and [tasks.NAME].
 """
 
 EPILOG = """\
@@ -29,8 +31,9 @@ signals:
                     running jobs, hand back what still runs, exit 0. A second
                     signal stops at once; unfinished jobs are recovered at next start.
   SIGHUP            reload settings.toml (log level, [logging], [retention],
-                    [health], [tasks.*], retry defaults); a bad file is logged
-                    and the old settings are kept.
+                    [health], [tasks.*], retry defaults, max_memory_mb and
+                    min_free_disk_mb); a bad file is logged and the old
+                    settings are kept.
 
 systemd: with $NOTIFY_SOCKET set, sends READY=1 once recovery is done and the
 workers run, STATUS= lines, WATCHDOG=1 (when $WATCHDOG_USEC is set) while the

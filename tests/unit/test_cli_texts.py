@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from runner.cli import main as cli
+from runner.config import OVERRIDES
+from runner.worker.main import build_parser as worker_parser
+from tests.conftest import ROOT
 
 
 def _help(capsys, *command: str) -> str:
@@ -30,3 +33,18 @@ def test_queues_json_help_describes_the_object_it_prints(capsys, command):
     text = _help(capsys, *command)
     assert '{"queues": [...], "paused_tasks": [...]}' in text
     assert "as a list" not in text
+
+
+def test_the_worker_help_lists_every_environment_override_and_what_sighup_reloads():
+    text = " ".join(worker_parser().format_help().split())
+    for variable in [*OVERRIDES, "WORKER_QUEUE_<KEY>", "WORKER_TASK_<KEY>"]:
+        assert variable in text
+    reloads = text.split("SIGHUP", 1)[1].split("systemd:", 1)[0]
+    assert "max_memory_mb" in reloads and "min_free_disk_mb" in reloads
+
+
+def test_the_example_settings_file_lists_every_environment_override():
+    header = " ".join(line.lstrip("# ") for line in
+                      (ROOT / "settings.toml").read_text().split("\n\n", 1)[0].splitlines())
+    for variable in [*OVERRIDES, "WORKER_QUEUE_<KEY>", "WORKER_TASK_<KEY>"]:
+        assert variable in header
