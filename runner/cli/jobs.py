@@ -272,8 +272,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
                 f"{ctx.database_shown}: the worker cannot create the database there: {problem}; "
                 "point [runner] database / RUNNER_DATABASE elsewhere")
         database = f"{ctx.database_shown} (not created yet: the worker creates it)"
-    print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
-          f"(found via {ctx.settings_source}), {counted(count, 'task')}, "
+    print(f"ok: {ctx.settings_used}, {counted(count, 'task')}, "
           f"{counted(schedules, 'schedule')}, "
           f"database {database}")
     return 0

@@ -10,6 +10,15 @@ from runner.worker.main import build_parser as worker_parser
 from tests.conftest import ROOT
 
 
+@pytest.fixture
+def no_settings_file(monkeypatch, tmp_path):
+    """A working directory without settings.toml, no service environment file."""
+    monkeypatch.setenv("RUNNER_ENV_FILE", "")
+    monkeypatch.delenv("RUNNER_SETTINGS", raising=False)
+    monkeypatch.delenv("RUNNER_DATABASE", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
 def _help(capsys, *command: str) -> str:
     with pytest.raises(SystemExit) as done:
         cli([*command, "--help"])
@@ -48,3 +57,24 @@ def test_the_example_settings_file_lists_every_environment_override():
                       (ROOT / "settings.toml").read_text().split("\n\n", 1)[0].splitlines())
     for variable in [*OVERRIDES, "WORKER_QUEUE_<KEY>", "WORKER_TASK_<KEY>"]:
         assert variable in header
+
+
+def test_check_without_a_settings_file_says_none_was_found_and_where_it_looked(
+        no_settings_file, tmp_path, capsys):
+    assert cli(["check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: no settings file (none named by --settings or RUNNER_SETTINGS, "
+                          f"no settings.toml in {tmp_path}): built-in defaults, "), out
+    assert "found via" not in out
+
+
+def test_a_command_without_a_settings_file_says_none_was_found(no_settings_file, tmp_path,
+                                                               capsys):
+    assert cli(["jobs"]) == 73
+    err = capsys.readouterr().err
+    assert (f"with no settings file (none named by --settings or RUNNER_SETTINGS, no "
+            f"settings.toml in {tmp_path}): built-in defaults;") in err, err
+    assert "found via" not in err
+    assert cli(["health"]) == 1
+    out = capsys.readouterr().out
+    assert "with no settings file (none named by --settings" in out and "found via" not in out
