@@ -114,22 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots",
                         help="folder for the SVG files (default docs/screenshots)")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    # A fixed path: the status line shows it, and the pictures should not change by it.
-    scratch = Path(tempfile.gettempdir()) / "jobrunner-demo"
-    scratch.mkdir(exist_ok=True)
-    try:
-        path = demo_database(scratch / "jobs.db")
-        app = make_app(db=path, refresh=3600, clock=lambda: NOW)
-        status_forms = app.status_forms
-        app.status_forms = lambda outcome: status_forms(  # type: ignore[method-assign]
-            replace(outcome, seconds=READ_SECONDS))
-        for target in asyncio.run(shoot(app, args.out)):
-            print(target.relative_to(ROOT) if target.is_relative_to(ROOT) else target)
-    finally:
-        for leftover in scratch.glob("jobs.db*"):
-            leftover.unlink()
-        scratch.rmdir()
+    out = args.out.absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    home = Path.cwd()
+    # A folder of its own, so that two runs at once (test suites of two checkouts) do not
+    # delete each other's database; entered, so that the status line shows the same
+    # relative path at every run.
+    with tempfile.TemporaryDirectory(prefix="jobrunner-screenshots-") as scratch:
+        os.chdir(scratch)
+        try:
+            folder = Path("jobrunner-demo")
+            folder.mkdir()
+            path = demo_database(folder / "jobs.db")
+            app = make_app(db=path, refresh=3600, clock=lambda: NOW)
+            status_forms = app.status_forms
+            app.status_forms = lambda outcome: status_forms(  # type: ignore[method-assign]
+                replace(outcome, seconds=READ_SECONDS))
+            for target in asyncio.run(shoot(app, out)):
+                print(target.relative_to(ROOT) if target.is_relative_to(ROOT) else target)
+        finally:
+            os.chdir(home)
     return 0
 
 
