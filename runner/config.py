@@ -472,7 +472,8 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
     for key, value in table.items():
         name = key if key in known else _ALIASES.get(key, key)
         if name not in known:
-            names = ", ".join([*known, *skip])
+            # Each alias the section takes follows its key (retry_limit, max_retries, retries).
+            names = ", ".join([n for k in known for n in (k, *_aliases_of(k, known))] + [*skip])
             raise ConfigError(f"{where}: unknown key '{key}' (known: {names})")
         values[name] = _coerce(value, known[name].type, f"{where} {key}")
     section = cls(**values)
@@ -482,6 +483,10 @@ def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> 
         key, why = problems[0]
         raise ConfigError(f"{where} {key} {why}")
     return section
+
+
+def _aliases_of(key: str, known: Mapping[str, Any]) -> list[str]:
+    return [alias for alias, name in _ALIASES.items() if name == key and alias not in known]
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

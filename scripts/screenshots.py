@@ -3,7 +3,8 @@
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
 The database is generated with fixed contents and a fixed clock (2026-01-05
-09:30 UTC), so a run changes the pictures only when the dashboard changes.
+09:30 UTC), and the status line shows a fixed read time, so a run changes the
+pictures only when the dashboard changes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ["TZ"] = "UTC"
 time.tzset()
+# Nothing of this host in the pictures: no service environment file, and a node name no
+# demo worker has (a worker of "this host" would be judged by its pid).
+os.environ["RUNNER_ENV_FILE"] = ""
+os.environ["RUNNER_NODE_NAME"] = "screenshots"
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,6 +38,8 @@ from tui.app import DashboardApp, make_app  # noqa: E402
 
 NOW = dt.datetime(2026, 1, 5, 9, 30, tzinfo=dt.UTC).timestamp()
 SIZE = (120, 40)
+#: The read time the status line shows ("in 12 ms"): the measured one differs at every run.
+READ_SECONDS = 0.012
 
 
 def demo_database(path: Path) -> Path:
@@ -106,19 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots",
                         help="folder for the SVG files (default docs/screenshots)")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    # A fixed path: the status line shows it, and the pictures should not change by it.
-    scratch = Path(tempfile.gettempdir()) / "jobrunner-demo"
-    scratch.mkdir(exist_ok=True)
-    try:
-        path = demo_database(scratch / "jobs.db")
-        app = make_app(db=path, refresh=3600, clock=lambda: NOW)
-        for target in asyncio.run(shoot(app, args.out)):
-            print(target.relative_to(ROOT) if target.is_relative_to(ROOT) else target)
-    finally:
-        for leftover in scratch.glob("jobs.db*"):
-            leftover.unlink()
-        scratch.rmdir()
+    out = args.out.absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    home = Path.cwd()
+    # A folder of its own, so that two runs at once (test suites of two checkouts) do not
+    # delete each other's database; entered, so that the status line shows the same
+    # relative path at every run.
+    with tempfile.TemporaryDirectory(prefix="jobrunner-screenshots-") as scratch:
+        os.chdir(scratch)
+        try:
+            folder = Path("jobrunner-demo")
+            folder.mkdir()
+            path = demo_database(folder / "jobs.db")
+            app = make_app(db=path, refresh=3600, clock=lambda: NOW)
+            status_forms = app.status_forms
+            app.status_forms = lambda outcome: status_forms(  # type: ignore[method-assign]
+                replace(outcome, seconds=READ_SECONDS))
+            for target in asyncio.run(shoot(app, out)):
+                print(target.relative_to(ROOT) if target.is_relative_to(ROOT) else target)
+        finally:
+            os.chdir(home)
     return 0
 
 

@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str = "python -m tui"
+               ) -> argparse.Namespace:
     from runner.setting_bounds import DAY
     from tui.source import DB_ENV
 
     parser = argparse.ArgumentParser(
-        prog="python -m tui", description="Live terminal dashboard of the jobs database.")
+        prog=prog, description="Live terminal dashboard of the jobs database.")
     parser.add_argument("--db", help="the SQLite file or a database URL (default: "
                                      f"${DB_ENV}, else [runner] database of the settings)")
     parser.add_argument("--redis", metavar="URL",
@@ -79,20 +80,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m tui") -> int:
     """Check the database, then run the dashboard; returns the exit code.
 
     A SIGINT before the dashboard runs (Python's KeyboardInterrupt) ends it with 130
     and no traceback; once it runs, SIGINT and SIGTERM ask it to exit (:func:`_run`).
+    ``prog`` is the command as typed (``jobrunner tui``), for usage and error lines.
     """
     try:
-        return _main(argv)
+        return _main(argv, prog)
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
 
 
-def _main(argv: list[str] | None) -> int:
-    args = parse_args(argv)
+def _main(argv: list[str] | None, prog: str) -> int:
+    args = parse_args(argv, prog)
     from runner.drivers import preload_shadowed_drivers
     from runner.errors import ConfigError, DatabaseError
     from tui.app import make_app
@@ -106,7 +108,7 @@ def _main(argv: list[str] | None) -> int:
                        refresh=args.refresh, error_log=args.error_log)
         app.source.check()
     except (ConfigError, DatabaseError) as exc:
-        print(f"python -m tui: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.web:
         from tui import web

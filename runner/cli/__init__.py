@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from runner.config import Settings, load_settings
+from runner.config import SETTINGS_ENV, Settings, load_settings
 from runner.drivers import preload_shadowed_drivers
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
@@ -67,6 +67,19 @@ class Context:
         """How the settings file was found."""
         return self.service.settings_source(self.args.settings)
 
+    @property
+    def settings_used(self) -> str:
+        """``settings PATH (found via HOW)``, or that no file was found and where it was looked
+        for."""
+        if self.settings.path is not None:
+            return f"settings {self.settings.path} (found via {self.settings_source})"
+        try:
+            here = os.getcwd()
+        except OSError:  # a working directory deleted meanwhile
+            here = "the working directory"
+        return (f"no settings file (none named by --settings or {SETTINGS_ENV}, no settings.toml "
+                f"in {here}): built-in defaults")
+
     def database_exists(self) -> bool:
         """Whether the jobs database is there (asked of a server without creating it)."""
         return holds_jobs(self.settings)
@@ -113,13 +126,12 @@ class Context:
         # Only commands that write new rows (``creates``) may create the database: the
         # others read, or act on rows that must already be there.
         if not getattr(self.args, "creates", False) and not self.database_exists():
-            shown = self.settings.path or "built-in defaults"
             cause = missing_cause(self.settings)
             raise DatabaseUnavailable(
                 f"{self.database_shown}: no jobs database here"
-                f"{'; ' + cause if cause else ''} (settings: {shown}, "
-                f"found via {self.settings_source}); this command does not create one. Start "
-                "a worker first, or pass the service's --settings or --database")
+                f"{'; ' + cause if cause else ''}, with {self.settings_used}; this command "
+                "does not create one. Start a worker first, or pass the service's --settings "
+                "or --database")
         jobs = self.huey.jobs
         assert jobs is not None
         return jobs.store
@@ -170,13 +182,13 @@ def _program(argv: list[str]) -> tuple[str, list[str]] | None:
     return rest[0], rest[1:] + carried
 
 
-def _run_worker(argv: list[str]) -> int:
+def _run_worker(argv: list[str], prog: str) -> int:
     """``run``: a stop request while the worker's modules load still drains (as run.py)."""
     early: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: early.append(signum))
     worker = importlib.import_module(PROGRAMS["run"][1])
-    return int(worker.main(argv, early_signals=early) or 0)
+    return int(worker.main(argv, early_signals=early, prog=prog) or 0)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> int:
@@ -185,9 +197,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> i
     program = _program(argv)
     if program is not None:
         name, rest = program
+        # Usage and error lines name the command as typed: `jobrunner run`, not run.py.
         if name == "run":
-            return _run_worker(rest)
-        return int(importlib.import_module(PROGRAMS[name][1]).main(rest) or 0)
+            return _run_worker(rest, f"{prog} run")
+        return int(importlib.import_module(PROGRAMS[name][1]).main(rest, f"{prog} tui") or 0)
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     ctx = Context(args)

@@ -62,8 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                            ("cancel", "cancel waiting jobs, or running ones by id")):
         p = sub.add_parser(name, help=f"{helptext}: by id, or every job of a filter")
         p.add_argument("ids", nargs="*", metavar="ID")
-        p.add_argument("--state", help="only jobs in this state (retry without it takes "
-                       "failed jobs: dead, retrying, cancelled)")
+        taken = ", ".join(s.value for s in actions.bulk_states(name, None))
+        p.add_argument("--state", help=f"only jobs in this state (without it: {taken} jobs)")
         p.add_argument("--task", help="only this task")
         p.add_argument("--queue", help="only this queue")
         p.add_argument("--search", help="text in id, task, arguments or error")
@@ -298,8 +298,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
         database = (f"{ctx.database_shown} (empty file: no jobs database yet; a worker or "
                     "producer creates it)" if ctx.database_empty() else
                     f"{ctx.database_shown} (not created yet: the worker creates it)")
-    print(f"ok: settings {settings.path or '(none found: built-in defaults)'} "
-          f"(found via {ctx.settings_source}), {counted(count, 'task')}, "
+    print(f"ok: {ctx.settings_used}, {counted(count, 'task')}, "
           f"{counted(schedules, 'schedule')}, "
           f"database {database}")
     return 0

@@ -172,8 +172,7 @@ def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
 
 def _health(ctx: Any) -> int:
     if not ctx.database_exists():
-        print(f"unhealthy: database: {ctx.database_missing} (settings "
-              f"{ctx.settings.path or 'built-in defaults'}, found via {ctx.settings_source}); "
+        print(f"unhealthy: database: {ctx.database_missing}, with {ctx.settings_used}; "
               "no worker has run with these settings")
         return 1
     report = check(ctx.store, ctx.settings)

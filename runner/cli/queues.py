@@ -12,14 +12,18 @@ from runner.cli.format import age, counted, table, when
 from runner.cli.jobs import find_task
 from runner.readmodel.queues import queues_view
 
+#: What `queues --json` prints.
+JSON_HELP = ('print {"queues": [...], "paused_tasks": [...]}: an object per queue, and the '
+             "names of the paused tasks")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("queues", help="queues: jobs by state, limits, rate, paused; pause, resume")
-    p.add_argument("--json", action="store_true", help="one JSON object per queue, as a list")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_list)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     q = actions.add_parser("list", help="every queue (default)")
-    q.add_argument("--json", action="store_true", help="one JSON object per queue, as a list")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_list)
     for verb, helptext in (("pause", "stop claiming a queue's jobs (survives restarts)"),
                            ("resume", "claim a paused queue's jobs again")):
@@ -56,10 +60,10 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         running = f"{q.running} +{q.stalled} stalled" if q.stalled else q.running
         rows.append((q.name, q.waiting, q.scheduled, running, q.retrying, q.dead,
                      "-" if q.oldest_waiting is None else age(q.oldest_waiting),
-                     f"{q.per_minute:g}/min", ", ".join(limits),
+                     f"{q.per_minute:g}", ", ".join(limits),
                      f"{q.rejected}/{q.dropped}", state))
     print(table(["QUEUE", "WAITING", "SCHEDULED", "RUNNING", "RETRYING", "DEAD",
-                 "OLDEST WAITING", "RATE", "LIMITS", "REJECTED/DROPPED", "STATE"], rows))
+                 "OLDEST WAITING", "DONE/MIN", "LIMITS", "REJECTED/DROPPED", "STATE"], rows))
     paused = ", ".join(f"{p.name} (by {p.changed_by or '?'} at {when(p.changed_at)})"
                        for p in view.paused_tasks)
     print(f"({counted(len(view.queues), 'queue')}, {sum(q.paused for q in view.queues)} paused"

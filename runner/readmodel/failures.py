@@ -47,7 +47,7 @@ class FailureGroup:
     dead: int
     retrying: int
     tasks: str
-    """The tasks in the group, comma-separated (at most a few)."""
+    """The tasks in the group by name, comma-separated (the first few, +N for the rest)."""
     last_failed_at: float | None
     messages: tuple[ExactMessage, ...] = ()
     """The exact messages, most frequent first."""
@@ -63,9 +63,9 @@ def failure_groups(store: Store, *, limit: int = 200,
         merged.setdefault((row[0], mask_numbers(row[1])), []).append(row)
     groups = []
     for (error_type, shape), members in merged.items():
-        names: list[str] = []
-        for member in members:
-            names += [n for n in (member[5] or "").split(",") if n and n not in names]
+        # By name: backends list a message's tasks in no set order (SQLite's group_concat
+        # follows its scan), and the screen should not reorder them between reads.
+        names = sorted({n for member in members for n in (member[5] or "").split(",") if n})
         shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
         exact = tuple(ExactMessage(m[1], m[2], int(m[3] or 0), int(m[4] or 0), m[6])
                       for m in members)

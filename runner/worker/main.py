@@ -21,7 +21,9 @@ Settings come from --settings, else the file named by $RUNNER_SETTINGS, else
 RUNNER_SETTINGS in the environment file /etc/jobrunner/jobrunner.env (or
 $RUNNER_ENV_FILE; the CLI reads it too), else settings.toml in the working
 directory. Environment overrides (from the process or that file):
-WORKER_CONCURRENCY, WORKER_QUEUE_TYPE, WORKER_LOG_LEVEL, RUNNER_DATABASE.
+WORKER_CONCURRENCY, WORKER_QUEUE_TYPE, WORKER_LOG_LEVEL, RUNNER_DATABASE,
+RUNNER_NODE_NAME, REDIS_URL, and WORKER_QUEUE_<KEY> / WORKER_TASK_<KEY>
+(NAME=VALUE,...) for the keys of [queues.NAME] and [tasks.NAME].
 """
 
 EPILOG = """\
@@ -30,8 +32,9 @@ signals:
                     running jobs, hand back what still runs, exit 0. A second
                     signal stops at once; unfinished jobs are recovered at next start.
   SIGHUP            reload settings.toml (log level, [logging], [retention],
-                    [health], [tasks.*], retry defaults); a bad file is logged
-                    and the old settings are kept.
+                    [health], [tasks.*], retry defaults, max_memory_mb and
+                    min_free_disk_mb); a bad file is logged and the old
+                    settings are kept.
 
 systemd: with $NOTIFY_SOCKET set, sends READY=1 once recovery is done and the
 workers run, STATUS= lines, WATCHDOG=1 (when $WATCHDOG_USEC is set) while the
@@ -52,9 +55,9 @@ exit codes:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run.py", description=DESCRIPTION, epilog=EPILOG,
+        prog=prog, description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", metavar="PATH",
                         help=f"settings file (default: ${SETTINGS_ENV} or ./settings.toml)")
@@ -97,17 +100,19 @@ def _log_level(text: str) -> str:
     return text
 
 
-def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None = None,
+         prog: str = "run.py") -> int:
     """Entry point of ``run.py``; returns the exit code.
 
     ``early_signals`` is the list run.py's first handlers append SIGTERM/SIGINT to
-    while the runner is imported; the worker drains for any found there.
+    while the runner is imported; the worker drains for any found there. ``prog`` is
+    the command as typed (``jobrunner run``), for usage and error lines.
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         environ = service_environment().environ
     except RunnerError as exc:
-        print(f"run.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.concurrency is not None:
         environ["WORKER_CONCURRENCY"] = str(args.concurrency)
@@ -125,7 +130,7 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
         settings = load_settings(args.settings, environ)
         configure_logging(settings)
     except RunnerError as exc:
-        print(f"run.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
     queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
     from runner.worker.manager import Manager
@@ -138,5 +143,5 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
         return Manager(settings, queues=queues, loader=reload, role=role,
                        early_signals=early_signals).run()
     except RunnerError as exc:
-        print(f"run.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -10,9 +10,10 @@ from runner.store.rows import JobFilter
 from tests.conformance.helpers import OWNER, T0, failure, job
 
 
-def _fail(store, index: int, message: str, *, dead: bool) -> str:
-    """A job written at ``T0 + index`` that fails with ``message``, dead or retrying."""
-    new = job(T0 + index, max_attempts=3)
+def _fail(store, index: int, message: str, *, dead: bool, task: str = "tests.jobs.add") -> str:
+    """A job of ``task`` written at ``T0 + index`` that fails with ``message``, dead or
+    retrying."""
+    new = job(T0 + index, max_attempts=3, task=task)
     store.enqueue([new], now=T0 + index)
     [claimed] = store.claim(now=T0 + index, owner=OWNER, lease_seconds=30, want=1).claimed
     assert claimed.id == new.id
@@ -49,6 +50,18 @@ def test_failure_groups_read_the_newest_failed_jobs_up_to_a_cap(store):
         ("ValueError", "boom a"): (1, 1, 0), ("ValueError", "boom b"): (2, 0, 2)}
     assert store.failure_signature(cap=3) == (4, newest)
     assert store.failure_signature(cap=5) == (5, newest)
+
+
+def test_a_failure_group_names_its_tasks_in_name_order_on_every_backend(store):
+    # Given failed jobs of one error from five tasks, written in no order of their names,
+    # two of them in a group's second message of the same shape
+    for index, name in enumerate(["send", "bill", "sync", "audit", "mail"]):
+        _fail(store, index, f"down host:{index % 2}", dead=index % 2 == 0,
+              task=f"tests.jobs.{name}")
+    # When the groups are read, Then the group names its first three tasks by name,
+    # whichever order the jobs were written or read in, and counts the others
+    [group] = failures.failure_groups(store)
+    assert group.tasks == "tests.jobs.audit, tests.jobs.bill, tests.jobs.mail +2"
 
 
 def test_the_failure_signature_moves_when_a_failed_job_is_retried_or_fails(store):

@@ -45,6 +45,12 @@ def test_jobrunner_run_and_tui_take_their_own_options(tmp_path):
     tui = _jobrunner("tui", "--help", cwd=tmp_path)
     assert tui.returncode == 0, tui.stderr
     assert "--read-only" in tui.stdout
+    # Their usage and error lines name the command typed, not run.py or python -m tui
+    assert run.stdout.startswith("usage: jobrunner run ")
+    assert tui.stdout.startswith("usage: jobrunner tui ")
+    missing = _jobrunner("--settings", "missing.toml", "run", cwd=tmp_path)
+    assert missing.returncode == 78
+    assert missing.stderr.startswith("jobrunner run: missing.toml: settings file not found")
 
 
 def _task_count(output: str) -> int:

@@ -111,6 +111,12 @@ def test_a_bad_task_section_names_the_task_and_key(tmp_path, text, message):
     assert message in str(error.value) and error.value.exit_code == 78
 
 
+def test_an_unknown_task_key_is_told_the_aliases_the_section_takes(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        settings_from(tmp_path, "[tasks.mail]\nretires = 2\n")
+    assert "retry_limit, max_retries, retries," in str(error.value)
+
+
 @pytest.mark.parametrize("queue", ["emails high", "mail!", "x" * 65])
 def test_the_decorator_refuses_a_queue_name_no_section_or_pause_could_name(tmp_path, queue):
     # [queues.NAME], [tasks.NAME] queue and `queues pause` all refuse such a name, so a
