@@ -87,6 +87,10 @@ def check_call(task: Task) -> None:
     Raises:
         InvalidArgument: the first option out of range, named with its task.
     """
+    if (task.priority is None and task.retries is None and not task.retry_delay
+            and not task.retry_backoff and task.timeout is None and task.expires is None
+            and task.eta is None and task.on_complete is None and task.on_error is None):
+        return  # a plain call gives none (huey's 0 for the retry delays): most enqueues
     for step in _steps(task):
         wrapper = getattr(step, "wrapper", None)
         label = f"task '{getattr(wrapper, 'task_name', step.name)}': "
@@ -124,7 +128,8 @@ class CheckedCalls(TaskWrapper):
     task_name: str
 
     def s(self, *args: Any, **kwargs: Any) -> Task:
-        check_due(self.task_name, kwargs.get("eta"), kwargs.get("delay"))
+        if kwargs:
+            check_due(self.task_name, kwargs.get("eta"), kwargs.get("delay"))
         return super().s(*args, **kwargs)
 
     def schedule(self, args: Any = None, kwargs: Any = None, eta: Any = None, delay: Any = None,
