@@ -127,9 +127,15 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
         [(short_id(j.id), j.task, j.queue, _listed_state(j, live),
           j.attempt_text(compact=True),
           when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
-          j.listed_error[:60]) for j in rows]))
+          _cut(j.listed_error or j.reason or "", 60)) for j in rows]))
     print(f"({len(rows)} of {counted(total, 'job')})")
     return 0
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, ``…`` saying where it was cut (the
+    dashboard's error column, the same text, cuts alike)."""
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _live_workers(ctx: Any, now: float) -> frozenset[str]:
@@ -137,6 +143,14 @@ def _live_workers(ctx: Any, now: float) -> frozenset[str]:
     settings = ctx.settings
     return live_worker_ids(ctx.store, now, heartbeat_limit(settings, settings.health),
                            settings.runner.node_name or None)
+
+
+def _running_cancel(ctx: Any, job_id: str) -> str:
+    """What happens to a running job once its cancel is asked, as the dashboard says it."""
+    job = ctx.store.get_job(job_id)
+    if _listed_state(job, _live_workers(ctx, time.time())) == STALLED:
+        return "; its worker is gone: it ends cancelled once a worker requeues it"
+    return "; running: its worker stops it"
 
 
 def _listed_state(job: Any, live: frozenset[str]) -> str:
@@ -191,7 +205,7 @@ def cmd_act(args: argparse.Namespace, ctx: Any) -> int:
         for job_id in args.ids:
             if args.action == "cancel":
                 was = actions.cancel_job(ctx.store, job_id, by=actions.actor("cli"))
-                print(f"cancel: {job_id}" + ("; running: its worker stops it"
+                print(f"cancel: {job_id}" + (_running_cancel(ctx, job_id)
                                              if was is JobState.EXECUTING else ""))
                 continue
             act = {"retry": actions.retry_job, "discard": actions.discard_job}[args.action]

@@ -63,9 +63,14 @@ class JobRow:
         a job that completed since (its failed attempts stay in ``show``) or never failed."""
         if self.state == JobState.COMPLETED or not (self.error_type or self.error_message):
             return ""
-        if not self.error_type or not self.error_message:
-            return self.error_type or self.error_message or ""
-        return f"{self.error_type}: {self.error_message}"
+        message = self.error_message or ""
+        if message == f"{self.error_type}()":
+            message = ""  # an error raised without a message reads as its repr
+        first, _, more = message.partition("\n")
+        message = f"{first} …" if more else first
+        if not self.error_type or not message:
+            return self.error_type or message
+        return f"{self.error_type}: {message}"
 
     @property
     def duration(self) -> float | None:

@@ -33,3 +33,28 @@ def test_a_listing_names_the_error_type_and_says_nothing_of_errors_a_job_got_pas
     now = time.time()
     assert job_cells(rows[dead.id], now)[-1] == "KeyError: 'missing'"
     assert [job_cells(rows[r.id], now)[-1] for r in (recovered, retried)] == ["", ""]
+
+
+def test_an_error_without_a_message_or_of_several_lines_is_listed_on_one_line():
+    import dataclasses
+
+    from runner.store.rows import JobRow
+
+    fields = {f.name: None for f in dataclasses.fields(JobRow)}
+    base = JobRow(**{**fields, "state": "dead"})
+    bare = dataclasses.replace(base, error_type="ValueError", error_message="ValueError()")
+    lines = dataclasses.replace(base, error_type="RuntimeError",
+                                error_message="line one\nline two")
+    assert bare.listed_error == "ValueError"
+    assert lines.listed_error == "RuntimeError: line one …"
+
+
+def test_the_cli_lists_a_cancel_reason_where_the_dashboard_does(huey, capsys):
+    later = jobs.add.schedule((1, 2), delay=600)
+    huey.jobs.store.cancel_jobs([later.id], now=time.time())
+    [row] = [j for j in huey.jobs.store.list_jobs() if j.id == later.id]
+    capsys.readouterr()
+    assert cli(["--settings", str(huey.settings.path), "jobs"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith(later.id[-12:])]
+    shown = job_cells(row, time.time())[-1]
+    assert shown and line.rstrip().endswith(shown), (line, shown)

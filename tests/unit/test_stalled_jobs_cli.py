@@ -53,3 +53,15 @@ def test_a_job_of_a_live_worker_is_listed_as_executing(huey, settings_file, caps
     # When the jobs are listed, Then it is executing
     assert main(["--settings", str(settings_file), "jobs"]) == 0
     assert _listed_state(capsys.readouterr().out, job_id) == "executing"
+
+
+def test_a_cancel_of_a_stalled_job_says_a_worker_settles_it_once_it_requeues_it(
+        huey, settings_file, capsys, monkeypatch):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    monkeypatch.setenv("RUNNER_NODE_NAME", "node-7")
+    job_id = _claimed_by(huey, f"node-7:{gone.pid}:1")
+    assert main(["--settings", str(settings_file), "cancel", job_id]) == 0
+    said = capsys.readouterr().out
+    assert "its worker is gone: it ends cancelled once a worker requeues it" in said, said
+    assert "its worker stops it" not in said
