@@ -49,8 +49,10 @@ def test_cli_logs_and_jobs_escape_what_jobs_wrote(huey, settings_file, sink_inst
         assert done.returncode == 0, done.stderr
         assert forged_lines(done.stdout) == [], args
         assert "\x1b" not in done.stdout and "\r" not in done.stdout, args
+    # The listing shows a message's first line (marked cut), `show` all of it, escaped
     listing = cli(settings_file, "jobs", "--state", "dead").stdout
-    assert "always fails harmless\\n2020" in listing
+    assert "always fails harmless …" in listing
+    assert "always fails harmless\\n2020" in cli(settings_file, "show", failed.id).stdout
 
 
 @pytest.fixture
