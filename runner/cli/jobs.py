@@ -127,7 +127,7 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
         [(short_id(j.id), j.task, j.queue, _listed_state(j, live),
           j.attempt_text(compact=True),
           when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
-          _cut(j.listed_error or j.reason or "", 60)) for j in rows]))
+          _cut(j.listed_note, 60)) for j in rows]))
     print(f"({len(rows)} of {counted(total, 'job')})")
     return 0
 

@@ -73,6 +73,14 @@ class JobRow:
         return f"{self.error_type}: {message}"
 
     @property
+    def listed_note(self) -> str:
+        """The listings' error column: :attr:`listed_error`, else why the job is where it is
+        (a cancel, a requeue); nothing for a completed job."""
+        if self.state == JobState.COMPLETED:
+            return ""
+        return self.listed_error or self.reason or ""
+
+    @property
     def duration(self) -> float | None:
         """Seconds the last attempt ran, when it has started."""
         if self.started_at is None:

@@ -91,8 +91,7 @@ def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tu
             fmt.relative(job.started_at, now, coarse=True),
             fmt.duration(took),
             fmt.progress_bar(job.progress_done, job.progress_total),
-            fmt.safe(fmt.one_line(job.listed_error or job.reason
-                                  if job.state != JobState.COMPLETED else "", 60)))
+            fmt.safe(fmt.one_line(job.listed_note, 60)))
 
 
 class JobsScreen(DataScreen):
