@@ -220,7 +220,7 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
         for length in {len(args) for args in calls}:
             try:
-                wrapper.check_call((None,) * length, None)
+                wrapper.check_arguments((None,) * length, None)
             except InvalidArgument as exc:
                 first = next(n for n, args in enumerate(calls, 1) if len(args) == length)
                 raise InvalidArgument(f"map item {first}: {exc}") from None
@@ -353,7 +353,7 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             InvalidArgument: the task's function cannot take the call.
             SerializationError: an argument cannot be serialized.
         """
-        task.wrapper.check_call(task.args, task.kwargs)
+        task.wrapper.check_arguments(task.args, task.kwargs)
         serializer = self.serializer
         cached = self._encoder
         if cached is None or cached[0] is not serializer:

@@ -297,7 +297,7 @@ class RunnerTaskWrapper(CheckedCalls):
         job.kwargs.update(mine)
         return job
 
-    def check_call(self, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
+    def check_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
         """Refuse a call the function cannot take: its job could only fail when run.
 
         Raises:
