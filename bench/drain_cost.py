@@ -64,7 +64,11 @@ FLOW_ENQUEUE = ("import sys\n"
                 "    call = flow_noop.s(n)\n"
                 "    call.queue = ('q0', 'q1', 'q2', 'q3')[n % 4]\n"
                 "    calls.append(call)\n"
-                "get_huey().enqueue_many(calls)\n")
+                "if sys.argv[2] == 'bulk':\n"
+                "    get_huey().enqueue_many(calls)\n"
+                "else:\n"
+                "    for call in calls:\n"
+                "        get_huey().enqueue(call)\n")
 
 SITECUSTOMIZE = r'''
 import atexit, collections, json, os, sqlite3, threading
@@ -167,7 +171,7 @@ def records(path: Path) -> int:
 
 
 def drain(root: Path, work: Path, jobs: int, *, sync: str, threads: int, callgrind: bool,
-          profile: str | None, flow: str = "") -> dict[str, float]:
+          profile: str | None, flow: str = "", backlog: str = "bulk") -> dict[str, float]:
     run = Path(tempfile.mkdtemp(prefix=f"drain-{jobs}-", dir=work))
     settings = run / "settings.toml"
     queues = NOT_BINDING if flow == "limits" else ""
@@ -182,7 +186,8 @@ def drain(root: Path, work: Path, jobs: int, *, sync: str, threads: int, callgri
     env = {**os.environ, "PYTHONPATH": f"{root}", "BENCH_RECORD": str(record),
            "BENCH_HUEY_DB": str(run / "h.db"), "RUNNER_SETTINGS": str(settings)}
     if flow:
-        subprocess.run([python, "-c", FLOW_ENQUEUE, str(jobs)], env=env, cwd=run, check=True)
+        subprocess.run([python, "-c", FLOW_ENQUEUE, str(jobs), backlog], env=env, cwd=run,
+                       check=True)
     else:
         subprocess.run([python, "-m", "bench.enqueue", "ours", str(jobs), "--settings",
                         str(settings)], env=env, cwd=run, check=True, stdout=subprocess.DEVNULL)
@@ -233,6 +238,9 @@ def main() -> None:
                              "follows attempt durations and so the slowdown of valgrind)")
     parser.add_argument("--flow", choices=["none", "limits"], default="",
                         help="drain bench_flow.py's four queues, without or with its limits")
+    parser.add_argument("--backlog", choices=["bulk", "single"], default="bulk",
+                        help="with --flow: the jobs written by enqueue_many (each batch queue "
+                        "by queue), or one enqueue per job (the queues' rows interleaved)")
     parser.add_argument("--statements", action="store_true",
                         help="also count each statement's text (first 150 characters)")
     args = parser.parse_args()
@@ -243,15 +251,16 @@ def main() -> None:
     if args.claim:
         os.environ["DRAIN_COST_CLAIM"] = str(args.claim)
     a = drain(args.root.resolve(), work, small, sync=args.sync, threads=args.threads,
-              callgrind=args.callgrind, profile=None, flow=args.flow)
+              callgrind=args.callgrind, profile=None, flow=args.flow, backlog=args.backlog)
     b = drain(args.root.resolve(), work, large, sync=args.sync, threads=args.threads,
-              callgrind=args.callgrind, profile=args.profile, flow=args.flow)
+              callgrind=args.callgrind, profile=args.profile, flow=args.flow,
+              backlog=args.backlog)
     per = collections.OrderedDict(
         (k, (b.get(k, 0) - a.get(k, 0)) / (large - small))
         for k in sorted(set(a) | set(b), key=lambda k: -b.get(k, 0)))
     print(f"{args.root}: per job, drains of {small} and {large} jobs, {args.threads} "
           f"thread(s), {args.claim or 'adaptive'} per claim, synchronous={args.sync}"
-          f"{', flow ' + args.flow if args.flow else ''}; "
+          f"{', flow ' + args.flow + ', ' + args.backlog + ' backlog' if args.flow else ''}; "
           f"load {os.getloadavg()[0]:.2f}")
     for k, v in per.items():
         if abs(v) >= 0.005:
