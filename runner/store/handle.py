@@ -72,6 +72,13 @@ class StoreHandle(Protocol):
         """
         ...
 
+    def offload_checkpoints(self) -> Callable[[], None] | None:
+        """Take the file's upkeep that commits do by themselves (SQLite's WAL
+        checkpoints) to a thread of the store's while this process claims jobs, so
+        that no claim waits on it; returns the function that stops the thread, or
+        None when the backend keeps no such upkeep (a server)."""
+        ...
+
     def made_room(self) -> None:
         """Tell producers blocked at a full queue that jobs left the waiting state (a claim
         took them); never raises, and costs next to nothing while no producer waits."""

@@ -89,6 +89,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._empty_seq = -1  # ... since this wake sequence number, nobody claims again
         self._stopping = False
         self._stop_listening: Callable[[], None] | None = None
+        self._stop_checkpoints: Callable[[], None] | None = None
         self._inflight: set[str] = set()
         # Task and queue of each claimed job, so completions are counted without a read.
         self._labels: dict[str, tuple[str, str]] = {}
@@ -187,6 +188,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         # Jobs parked under the limits of an earlier start may have room under these.
         self.store.release_parked()
         self._stop_listening = self.store.listen(self._on_remote_wake)
+        self._stop_checkpoints = self.store.offload_checkpoints()
 
     def pause_claims(self) -> None:
         """Stop claiming new jobs now; waiting worker threads return at once."""
@@ -233,6 +235,9 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         if self.running is not None:
             self.running.close()
             self.running = None
+        if self._stop_checkpoints is not None:
+            self._stop_checkpoints()
+            self._stop_checkpoints = None
         return [c.id for c in unstarted]
 
     def _on_remote_wake(self) -> None:

@@ -54,6 +54,9 @@ class PostgresHandle(PgRoom):
             return  # the enqueue just before had a wake-up sent
         notify_soon(self.db)
 
+    def offload_checkpoints(self) -> Callable[[], None] | None:
+        return None  # the server keeps its own log
+
     def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
         listener = Listener(self.db, on_wake)
         return listener.stop if listener.start() else None

@@ -73,6 +73,9 @@ class RedisHandle(RedisRoom):
         except redis.RedisError:  # never raises: the workers' poll finds the jobs anyway
             pass
 
+    def offload_checkpoints(self) -> Callable[[], None] | None:
+        return None  # the server keeps its own log
+
     def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
         listener = RedisListener(self, on_wake)
         return listener.stop if listener.start() else None

@@ -98,10 +98,15 @@ class Database:
         self.readonly = readonly
         self._write_lock = threading.RLock()
         # Which file the open connection is on: per thread, or the one shared connection's.
-        self._local = threading.local() if not shared else _Shared()
+        self._local = _PerThread() if not shared else _Shared()
         self._identity = self._file_identity()
         #: Called with this database once the file was found replaced (schema checks).
         self.on_replaced: list[Callable[[Database], None]] = []
+        #: Write transactions this process committed (the checkpointer looks for new ones).
+        self.commits = 0
+        #: Whether commits leave WAL checkpoints to a checkpointer thread
+        #: (:mod:`runner.store.sqlite.checkpointer`) rather than run them themselves.
+        self.deferred_checkpoints = False
         pragmas: list[tuple[str, object]] = [("foreign_keys", 1), ("cache_size", -16000)]
         if not readonly:
             pragmas = [("journal_mode", "wal"),
@@ -307,7 +312,14 @@ class Database:
                         if conn.in_transaction:
                             conn.execute("ROLLBACK")
                         raise
+                    if (self._local.deferring is conn) is not self.deferred_checkpoints:
+                        # Before the COMMIT, which checkpoints unless turned off: on each
+                        # connection as the checkpointer starts and stops.
+                        deferring = self.deferred_checkpoints
+                        conn.execute(f"PRAGMA wal_autocheckpoint = {0 if deferring else 1000}")
+                        self._local.deferring = conn if deferring else None
                     conn.execute("COMMIT")
+                    self.commits += 1
                     return result
             except sqlite3.OperationalError as exc:
                 if not is_locked_error(exc):
@@ -349,15 +361,30 @@ class Database:
                 raise
 
     @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this process's write lock: none of its threads commits meanwhile."""
+        with self._write_lock:
+            yield
+
+    @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for several reads; the caller fetches all rows of each."""
         yield self.connection()
+
+
+class _PerThread(threading.local):
+    """Where each thread's connection's file identity is kept."""
+
+    identity: tuple[int, int] | None = None
+    #: The connection this thread last turned ``wal_autocheckpoint`` off on.
+    deferring: sqlite3.Connection | None = None
 
 
 class _Shared:
     """Where a shared connection's file identity is kept (every thread sees the same)."""
 
     identity: tuple[int, int] | None = None
+    deferring: sqlite3.Connection | None = None
 
 
 def _initialize_new_file(path: Path, busy_timeout: float) -> None:

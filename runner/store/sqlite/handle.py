@@ -13,6 +13,7 @@ from pathlib import Path
 
 from runner.store.handle import RoomWaiter
 from runner.store.sqlite import schedules as _schedules
+from runner.store.sqlite.checkpointer import Checkpointer
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.room import RoomNotifier, room_waiter
 from runner.store.sqlite.wakeup import Listener, Notifier
@@ -60,6 +61,11 @@ class SqliteHandle:
     def listen(self, on_wake: Callable[[], None]) -> Callable[[], None] | None:
         listener = Listener(self.db.path, on_wake)
         return listener.stop if listener.start() else None
+
+    def offload_checkpoints(self) -> Callable[[], None] | None:
+        checkpointer = Checkpointer(self.db)
+        checkpointer.start()
+        return checkpointer.stop
 
     def made_room(self) -> None:
         room = self._room
