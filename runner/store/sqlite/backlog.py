@@ -96,33 +96,63 @@ def due_at(index: str, scope: str = "", condition: str = "") -> str:
             f"AND priority = ? AND run_at <= ?{condition} ORDER BY run_at LIMIT ?")
 
 
+_QUEUE_INDEX, _QUEUE_SCOPE = "runner_job_queue_claim", " AND queue = ?"
+
+
+def _queue_level(columns: str, priority: str, condition: str) -> str:
+    """The due jobs of one queue at one level of priority, oldest first. Parameters: the
+    queue, those of ``priority``, the time due by, those of ``condition``, how many."""
+    return (f"SELECT {columns} FROM runner_job INDEXED BY {_QUEUE_INDEX} "
+            f"WHERE {CLAIMABLE_WHERE}{_QUEUE_SCOPE} AND priority = {priority} AND run_at <= ?"
+            f"{condition} ORDER BY run_at LIMIT ?")
+
+
+#: A queue's highest level of priority among its claimable jobs (parameter: the queue).
+_QUEUE_TOP = (f"(SELECT max(priority) FROM runner_job INDEXED BY {_QUEUE_INDEX} "
+              f"WHERE {CLAIMABLE_WHERE}{_QUEUE_SCOPE})")
+
+
+def due_top_select(wants: Mapping[str, int], now: float, condition: str = "",
+                   params: Sequence[object] = (),
+                   columns: str = "rowid") -> tuple[str, list[object]]:
+    """(SQL, parameters) of one statement reading the due jobs at each queue's highest
+    level of priority, oldest first, up to its number in ``wants`` (all above 0)."""
+    top = _queue_level(columns, _QUEUE_TOP, condition)
+    return (" UNION ALL ".join([f"SELECT * FROM ({top})"] * len(wants)),
+            [part for q, n in wants.items() for part in (q, q, now, *params, n)])
+
+
+def due_level_select(condition: str = "") -> str:
+    """The rowids of a queue's due jobs at one level, oldest first. Parameters: the queue,
+    the level, the time due by, those of ``condition``, how many."""
+    return _queue_level("rowid", "?", condition)
+
+
+def lower_levels(conn: sqlite3.Connection, queue: str, below: int | None) -> list[int]:
+    """The levels of priority of ``queue``'s claimable jobs below ``below`` (all but the
+    highest when None), best first."""
+    return levels_below(conn, _QUEUE_INDEX, _QUEUE_SCOPE, (queue,), below)
+
+
 def due_rows(conn: sqlite3.Connection, wants: Mapping[str, int], now: float,
              condition: str = "", params: Sequence[object] = ()) -> dict[str, list[tuple]]:
     """The best due jobs of each queue, up to its number in ``wants``, best first, as
     (rowid, priority, run_at, queue): each queue's highest level read in one statement,
     then the lower levels of a queue that gave fewer than it wants. ``condition`` is SQL
     over a queue's rows, with ``params``."""
-    index, scope = "runner_job_queue_claim", " AND queue = ?"
-    level = (f"SELECT rowid, priority, run_at, queue FROM runner_job INDEXED BY {index} "
-             f"WHERE {CLAIMABLE_WHERE}{scope} AND priority = {{}} AND run_at <= ?"
-             f"{condition} ORDER BY run_at LIMIT ?")
-    top = level.format(f"(SELECT max(priority) FROM runner_job INDEXED BY {index} "
-                       f"WHERE {CLAIMABLE_WHERE}{scope})")
+    columns = "rowid, priority, run_at, queue"
     wanted = {q: n for q, n in wants.items() if n > 0}
     found: dict[str, list[tuple]] = {q: [] for q in wants}
     if not wanted:
         return found
-    for row in conn.execute(" UNION ALL ".join([f"SELECT * FROM ({top})"] * len(wanted)),
-                            [part for q, n in wanted.items()
-                             for part in (q, q, now, *params, n)]):
+    for row in conn.execute(*due_top_select(wanted, now, condition, params, columns)):
         found[row[3]].append(row)
     for queue, want in wanted.items():
         rows = found[queue]
         if len(rows) < want:
-            below = rows[0][1] if rows else None
-            for p in levels_below(conn, index, scope, (queue,), below):
-                rows += conn.execute(level.format("?"), (queue, p, now, *params,
-                                                         want - len(rows))).fetchall()
+            for p in lower_levels(conn, queue, rows[0][1] if rows else None):
+                rows += conn.execute(_queue_level(columns, "?", condition),
+                                     (queue, p, now, *params, want - len(rows))).fetchall()
                 if len(rows) >= want:
                     break
     return found

@@ -29,7 +29,7 @@ from operator import itemgetter
 
 from runner.flow import weighted_next, weighted_step
 from runner.store.claim_budget import Budget
-from runner.store.sqlite.backlog import due_rows
+from runner.store.sqlite.backlog import due_level_select, due_top_select, lower_levels
 
 #: The columns a claim returns, as the one-statement claim of
 #: :func:`runner.store.sqlite.transitions.claim` does; with a limit per key, the key
@@ -108,20 +108,28 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
 
 def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], now: float,
            crashes: str, held: tuple[str, list], take: Take, keyed: bool) -> list[list[tuple]]:
-    """Claim the ``owed`` best due jobs of each queue in one statement, read level by level
-    (:func:`runner.store.sqlite.backlog.due_rows`: jobs due later at a higher priority are
-    not read past); rows per queue (with the concurrency key last when ``keyed``)."""
+    """Claim the ``owed`` best due jobs of each queue, the highest levels of priority of
+    all in one statement (that reads and writes them: no row comes back to Python twice),
+    then the lower levels of a queue that gave fewer, a level at a time (jobs due later at
+    a higher priority are not read past: :mod:`runner.store.sqlite.backlog`); rows per
+    queue (with the concurrency key last when ``keyed``)."""
     held_sql, held_params = held
-    found = due_rows(conn, dict(zip(names, owed, strict=True)), now,
-                     f" AND crashes {crashes}{held_sql}", held_params)
-    ids = [r[0] for rows in found.values() for r in rows]
-    rows = take(",".join("?" * len(ids)), ids,
-                RETURNING + (", concurrency_key" if keyed else "")) if ids else []
-    index = {q: i for i, q in enumerate(names)}
-    claimed: list[list[tuple]] = [[] for _ in names]
-    for row in rows:
-        claimed[index[row[6]]].append(row)
-    return claimed
+    condition = f" AND crashes {crashes}{held_sql}"
+    returning = RETURNING + (", concurrency_key" if keyed else "")
+    wanted = {q: n for q, n in zip(names, owed, strict=True) if n > 0}
+    by_queue: dict[str, list[tuple]] = {q: [] for q in names}
+    if wanted:
+        for row in take(*due_top_select(wanted, now, condition, held_params), returning):
+            by_queue[row[6]].append(row)
+    for queue, want in wanted.items():
+        rows = by_queue[queue]
+        if len(rows) < want:
+            for level in lower_levels(conn, queue, rows[0][3] if rows else None):
+                rows += take(due_level_select(condition),
+                             (queue, level, now, *held_params, want - len(rows)), returning)
+                if len(rows) >= want:
+                    break
+    return [by_queue[q] for q in names]
 
 
 def _finish(names: Sequence[str], got: list[list[tuple]], picks: Sequence[int],
