@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -96,3 +98,25 @@ def test_a_worker_checkpoints_in_the_background_while_it_consumes(huey):
     finally:
         storage.stop_consuming()
     assert not storage.store.db.deferred_checkpoints
+
+
+def test_a_file_restored_from_a_backup_is_the_one_checkpointed(db, tmp_path):
+    checkpointer = Checkpointer(db, interval=3600)
+    checkpointer.start()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as thread:  # one thread: one connection
+            thread.submit(checkpointer.checkpoint).result()
+            backup = sqlite3.connect(tmp_path / "backup.db")
+            source = sqlite3.connect(db.path)
+            source.backup(backup)
+            source.close()
+            backup.close()
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{db.path}{suffix}"):
+                    os.replace(f"{db.path}{suffix}", f"{db.path}.old{suffix}")
+            os.replace(tmp_path / "backup.db", db.path)
+            commit_pages(db, 300)
+            log, done = thread.submit(checkpointer.checkpoint).result()
+        assert done == log >= 1500
+    finally:
+        checkpointer.stop()

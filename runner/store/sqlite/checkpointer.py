@@ -81,6 +81,7 @@ class Checkpointer:
     def checkpoint(self) -> tuple[int, int]:
         """One pass: (frames in the WAL, frames copied). Copies what is committed without
         waiting on writers; past ``restart_frames``, the rest under the write lock."""
+        self.db.refresh()  # a file restored from a backup is checkpointed, not the old one
         busy, log, done = self.db.query("PRAGMA wal_checkpoint(PASSIVE)")[0]
         # Copied to the end as it stood (no reader holds old frames), but commits made
         # meanwhile are not: the WAL starts over only once a checkpoint ends at its end.
