@@ -17,9 +17,8 @@ from huey.api import TaskWrapper
 
 from runner.errors import ConfigError, DuplicateJob
 from runner.store.job_rows import NewJob
-from runner.task import (
-    RunnerTask,
-    RunnerTaskWrapper,
+from runner.task import RunnerTask, RunnerTaskWrapper
+from runner.task_options import (
     check_on_failure,
     check_options,
     collect_options,

@@ -11,8 +11,8 @@ from runner.config import Settings
 from runner.errors import ConfigError
 from runner.runner_huey import Result, RunnerHuey
 from runner.store.factory import pointed_at
-from runner.task import (
-    RunnerTaskWrapper,
+from runner.task import RunnerTaskWrapper
+from runner.task_options import (
     check_on_failure,
     check_options,
     collect_options,

@@ -39,8 +39,8 @@ from runner.store.event_rows import EventRow, EventStatus, NewEvent
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.rows import DISPATCH_TASK
-from runner.task import (
-    RunnerTaskWrapper,
+from runner.task import RunnerTaskWrapper
+from runner.task_options import (
     check_on_failure,
     check_options,
     collect_options,

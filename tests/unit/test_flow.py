@@ -20,7 +20,8 @@ from runner.flow import (
     weighted_step,
 )
 from runner.runner_huey import RunnerHuey
-from runner.task import RunnerTaskWrapper, task_flow
+from runner.task import RunnerTaskWrapper
+from runner.task_options import task_flow
 
 T0 = 1_700_000_000.0
 

@@ -24,7 +24,7 @@ LAYERS: list[dict[str, list[str]]] = [
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.huey_consumer", "runner.huey_api", "runner.eta",
                   "runner.result", "runner.attempt",
-                  "runner.task",
+                  "runner.task", "runner.task_options",
                   "runner.registry", "runner.retry", "runner.execution", "runner.watchdog",
                   "runner.arguments",
                   "runner.progress", "runner.serializers", "runner.uniqueness",

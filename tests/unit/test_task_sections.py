@@ -12,7 +12,8 @@ from runner.config import load_settings
 from runner.errors import ConfigError
 from runner.flow import Rate
 from runner.runner_huey import RunnerHuey
-from runner.task import RunnerTaskWrapper, task_flow, unknown_task_sections
+from runner.task import RunnerTaskWrapper, unknown_task_sections
+from runner.task_options import task_flow
 
 
 def settings_from(tmp_path, text):
