@@ -120,14 +120,15 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
     filters = JobFilter(state=args.state, task=args.task, queue=args.queue, text=args.search)
     rows = ctx.store.list_jobs(filters, limit=checks.limit("--limit", args.limit))
     total = ctx.store.count_jobs(filters)
-    live = (_live_workers(ctx, time.time()) if any(j.state == JobState.EXECUTING for j in rows)
+    now = time.time()
+    live = (_live_workers(ctx, now) if any(j.state == JobState.EXECUTING for j in rows)
             else frozenset())
     print(table(
         ["ID", "TASK", "QUEUE", "STATE", "ATTEMPT", "CREATED", "DURATION", "PROGRESS", "ERROR"],
         [(short_id(j.id), j.task, j.queue, _listed_state(j, live),
-          j.attempt_text(compact=True),
-          when(j.created_at), age(j.duration), progress(j.progress_done, j.progress_total),
-          _cut(j.listed_note, 60)) for j in rows]))
+          j.attempt_text(compact=True), when(j.created_at),
+          age(j.listed_duration(now, _listed_state(j, live) == STALLED)),
+          progress(j.progress_done, j.progress_total), _cut(j.listed_note, 60)) for j in rows]))
     print(f"({len(rows)} of {counted(total, 'job')})")
     return 0
 

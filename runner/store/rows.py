@@ -80,6 +80,16 @@ class JobRow:
             return ""
         return self.listed_error or self.reason or ""
 
+    def listed_duration(self, now: float, stalled: bool = False) -> float | None:
+        """The listings' duration: a running job's time so far; none for a ``stalled``
+        one (its attempt ended when its worker died, nobody knows when); else
+        :attr:`duration`."""
+        if self.state == JobState.EXECUTING:
+            if stalled or self.started_at is None:
+                return None
+            return max(0.0, now - self.started_at)
+        return self.duration
+
     @property
     def duration(self) -> float | None:
         """Seconds the last attempt ran, when it has started."""

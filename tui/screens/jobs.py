@@ -80,10 +80,11 @@ def job_cells(job: JobRow, now: float, live: frozenset[str] | None = None) -> tu
     """The table cells of one job (``live``: the live workers, to tell stalled jobs)."""
     style = STATE_STYLE.get(job.state)
     state = f"[{style}]{job.state}[/]" if style else job.state
-    if job.state == JobState.EXECUTING and live is not None and job.lease_owner not in live:
+    stalled = (job.state == JobState.EXECUTING and live is not None
+               and job.lease_owner not in live)
+    if stalled:
         state = "[red]stalled[/]"  # its worker is gone: nothing runs it until it is requeued
-    running = job.state == JobState.EXECUTING and job.started_at is not None
-    took = now - job.started_at if running and job.started_at else job.duration
+    took = job.listed_duration(now, stalled)
     return (short_id(job.id), fmt.safe(fmt.one_line(job.task, NAME_WIDTH)),
             fmt.safe(fmt.one_line(job.queue, NAME_WIDTH)), state,
             job.attempt_text(compact=True),
