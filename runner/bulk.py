@@ -20,7 +20,8 @@ from typing import Any, overload
 from huey.api import Result
 
 from runner.arguments import preview_args, unserializable
-from runner.errors import SerializationError
+from runner.errors import InvalidArgument, SerializationError
+from runner.payload_size import payload_limit, payload_too_large
 from runner.store.job_rows import NewJob
 from runner.task import RunnerTask, RunnerTaskWrapper
 
@@ -32,7 +33,7 @@ MESSAGE_FIELDS = ("id", "name", "eta", "retries", "retry_delay", "priority", "ar
 
 def map_jobs(wrapper: RunnerTaskWrapper, prototype: RunnerTask, message: tuple,
              calls: Sequence[tuple], ids: Sequence[str], encode: Callable[[tuple], bytes],
-             serialize: Callable[[Any], object]) -> list[NewJob]:
+             serialize: Callable[[Any], object], max_payload_mb: float) -> list[NewJob]:
     """The rows of ``wrapper`` called with each of ``calls`` (no keyword arguments).
 
     ``prototype`` is a call already prepared (options filled, expiry resolved)
@@ -42,6 +43,7 @@ def map_jobs(wrapper: RunnerTaskWrapper, prototype: RunnerTask, message: tuple,
     Raises:
         SerializationError: a call's arguments cannot be serialized, named by position
             (``map item N of M``, counted from 1 as its arguments are).
+        InvalidArgument: a call's payload is over ``max_payload_mb``, named alike.
     """
     if type(message)._fields != MESSAGE_FIELDS:
         raise TypeError(f"huey's Message has fields {type(message)._fields}, not "
@@ -57,6 +59,7 @@ def map_jobs(wrapper: RunnerTaskWrapper, prototype: RunnerTask, message: tuple,
     flow = wrapper.flow if wrapper.flow is not None and wrapper.flow.concurrency_key else None
     unique_for = unique.unique_for if unique is not None else None
     unique_states = unique.states if unique is not None else ()
+    limit = payload_limit(max_payload_mb)
     jobs: list[NewJob] = []
     append = jobs.append
     no_kwargs: dict = {}  # pickled and previewed, never kept: one dict serves every job
@@ -69,6 +72,9 @@ def map_jobs(wrapper: RunnerTaskWrapper, prototype: RunnerTask, message: tuple,
             error = unserializable(task_name, args, {}, exc, serialize)
             raise SerializationError(
                 f"map item {len(jobs) + 1} of {len(calls)}: {error}") from None
+        if len(data) > limit:
+            refused = payload_too_large(f"task '{task_name}'", len(data), max_payload_mb)
+            raise InvalidArgument(f"map item {len(jobs) + 1} of {len(calls)}: {refused}")
         append(NewJob(
             ident, task_name, queue, row_priority, data, preview_args(args, no_kwargs),
             max_attempts, run_at,

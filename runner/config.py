@@ -50,6 +50,7 @@ from runner.setting_bounds import (
     FACTOR,
     HALF_DAY,
     PAGES,
+    PAYLOAD_MB,
     THREADS,
     WHOLE,
     YEAR,
@@ -112,7 +113,8 @@ class WorkerSection:
         "jitter": FACTOR, "timeout": YEAR, "queue_size": COUNT, "shutdown_timeout": DAY,
         "lease_seconds": DAY, "heartbeat_interval": HALF_DAY, "max_clock_drift": DAY,
         "crash_limit": COUNT, "stuck_grace": DAY, "isolation_limit": DAY, "poll_interval": DAY,
-        "priority_aging": YEAR, "max_memory_mb": WHOLE, "min_free_disk_mb": WHOLE}
+        "priority_aging": YEAR, "max_memory_mb": WHOLE, "min_free_disk_mb": WHOLE,
+        "max_payload_mb": PAYLOAD_MB}
 
     max_concurrent_tasks: int = 10
     """Worker threads per ``run.py`` process."""
@@ -166,6 +168,10 @@ class WorkerSection:
     """RSS above which the worker stops claiming, drains and exits with code 86 (0 = off)."""
     min_free_disk_mb: int = 64
     """Free space under the database directory below which claiming pauses (0 = off)."""
+    max_payload_mb: float = 16.0
+    """Most MiB one job's serialized payload (its arguments and options) or one event's
+    data may take: a call over it raises InvalidArgument and writes nothing (0 = no bound).
+    Past a few MiB a job should carry a reference to its data (a path, a row id)."""
 
 
 @dataclass(frozen=True)
@@ -566,7 +572,8 @@ def _problems(s: Settings) -> list[tuple[str, str, str]]:
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
-                "stuck_grace", "isolation_limit", "priority_aging", "max_clock_drift"):
+                "stuck_grace", "isolation_limit", "priority_aging", "max_clock_drift",
+                "max_payload_mb"):
         if getattr(w, key) < 0:
             problems.append(("worker", key, "must not be negative"))
     for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):

@@ -43,7 +43,7 @@ class HueyApi:
     """``task()``, ``context_task()`` and ``periodic_task()`` as huey users call them,
     and enqueueing the same Task object twice."""
 
-    def new_job(self, task: RunnerTask) -> NewJob:
+    def new_job(self, task: RunnerTask, *, bounded: bool = True) -> NewJob:
         raise NotImplementedError  # RunnerHuey's
 
     def insert_task(self, jobs: JobStorage, task: RunnerTask) -> RunnerTask:

@@ -45,6 +45,7 @@ from runner.eta import to_eta, to_timestamp
 from runner.huey_api import HueyApi
 from runner.huey_consumer import HueyConsumer
 from runner.ids import new_ids
+from runner.payload_size import payload_limit, payload_too_large
 from runner.result import RunnerResult
 from runner.serializers import make_serializer, message_encoder
 from runner.store.job_rows import NewJob
@@ -167,13 +168,16 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
     def enqueue_many(self, tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Result]:
         """Enqueue many task calls (``my_task.s(...)``), one transaction per batch.
 
-        Every call is checked to serialize before anything is written; a call that
-        does not is named by its position and nothing is enqueued. Each batch is
-        written whole or not at all: a queue bound (``queue_size``) or a unique key
-        that refuses a batch leaves the earlier batches enqueued and says how many.
+        Every call is checked to serialize (within ``[worker] max_payload_mb``) before
+        anything is written; a call that does not is named by its position and nothing
+        is enqueued. Each batch is written whole or not at all: a queue bound
+        (``queue_size``) or a unique key that refuses a batch leaves the earlier batches
+        enqueued and says how many.
 
         Raises:
             SerializationError: a call's arguments cannot be serialized (nothing written).
+            InvalidArgument: a call the function cannot take, or whose payload is over
+                ``[worker] max_payload_mb`` (nothing written).
             QueueFull: a batch would overfill a queue (earlier batches stay enqueued).
         """
         if batch_size < 1:
@@ -194,9 +198,8 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         for position, task in enumerate(items, 1):
             try:
                 new.append(self.new_job(task))
-            except SerializationError as exc:
-                raise SerializationError(
-                    f"{call} item {position} of {len(items)}: {exc}") from None
+            except (SerializationError, InvalidArgument) as exc:
+                raise type(exc)(f"{call} item {position} of {len(items)}: {exc}") from None
         duplicates = self.jobs.insert_many(new, batch_size=batch_size).duplicates
         for task in items:
             if task.id in duplicates:
@@ -237,7 +240,8 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             self._resolve_expires(prototype)
         serializer = self.serializer
         new = map_jobs(wrapper, prototype, self._registry.create_message(prototype), calls,
-                       ids, message_encoder(serializer), serializer.serialize)
+                       ids, message_encoder(serializer), serializer.serialize,
+                       self.settings.worker.max_payload_mb)
         duplicates = jobs.insert_many(new, batch_size=batch_size).duplicates
         return MapResults(self._result_handle, prototype, calls, ids, duplicates)
 
@@ -266,12 +270,18 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
                    revoke_once: bool = False) -> None:
         super().revoke_all(task_class, self._on_server_clock(revoke_until), revoke_once)
 
-    def new_job(self, task: RunnerTask) -> NewJob:
-        """The row for a task: options resolved, arguments checked to serialize."""
+    def new_job(self, task: RunnerTask, *, bounded: bool = True) -> NewJob:
+        """The row for a task: options resolved, arguments checked to serialize and,
+        when ``bounded``, to fit ``[worker] max_payload_mb``.
+
+        A worker writing a job from what is already stored (an event's handler jobs,
+        a pipeline's next step carrying the result) passes ``bounded=False``: refusing
+        there would fail work that was accepted.
+        """
         task.wrapper.prepare(task)
         if task.expires:
             self._resolve_expires(task)
-        data = self.serialize_checked(task)
+        data = self.serialize_checked(task, bounded=bounded)
         flow = task.wrapper.flow
         unique = task.wrapper.unique
         unique_key = task.unique_key
@@ -339,18 +349,19 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             if task.on_complete is not None:
                 step = copy.copy(task.on_complete)  # huey extends the original after us
                 step.extend_data(task_value)
-                follow_ups.append(self.new_job(step))
+                follow_ups.append(self.new_job(step, bounded=False))
             jobs.ack_completed(attempt.claimed.id, attempt.claimed.attempt,
                                started_at=attempt.started_at, results=attempt.results,
                                jobs=follow_ups)
             attempt.outcome, attempt.settled = JobState.COMPLETED, True
         super()._run_post_execute(task, task_value, exception)
 
-    def serialize_checked(self, task: RunnerTask) -> bytes:
+    def serialize_checked(self, task: RunnerTask, *, bounded: bool = True) -> bytes:
         """Serialize a task, or say which argument cannot be; nothing is written.
 
         Raises:
-            InvalidArgument: the task's function cannot take the call.
+            InvalidArgument: the task's function cannot take the call, or (``bounded``)
+                its payload is over ``[worker] max_payload_mb``.
             SerializationError: an argument cannot be serialized.
         """
         task.wrapper.check_arguments(task.args, task.kwargs)
@@ -361,10 +372,15 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         try:
             # huey's serialize_task, with the Message's fields pickled as a plain tuple:
             # the same payload for a third of the pickling (see message_encoder).
-            return cached[1](tuple(self._registry.create_message(task)))
+            data = cached[1](tuple(self._registry.create_message(task)))
         except Exception as exc:
             raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc,
                                  self.serializer.serialize) from None
+        if bounded:
+            most = self.settings.worker.max_payload_mb
+            if len(data) > payload_limit(most):
+                raise payload_too_large(f"task '{task.wrapper.task_name}'", len(data), most)
+        return data
 
     # -- results ---------------------------------------------------------------
 

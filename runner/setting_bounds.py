@@ -51,6 +51,9 @@ FACTOR = Most(100)
 PAGES = Most(4_294_967_294, "(pages)")
 #: Rotated log files: each rollover renames every one of them.
 LOG_FILES = Most(1000, "(files)")
+#: One job's or event's payload: SQLite (1e9 bytes), PostgreSQL (1 GB) and Redis (512 MB)
+#: each refuse a value that large, so a higher bound bounds nothing.
+PAYLOAD_MB = Most(1024, "MiB (a GiB: no backend stores a value that large)")
 
 #: A section's declared bounds, by key; None: any finite value works.
 Maxima = Mapping[str, Most | None]

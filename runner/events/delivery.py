@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.config import Settings
-from runner.errors import ConfigError, SerializationError
+from runner.errors import ConfigError, InvalidArgument, SerializationError
 from runner.event_patterns import check_name, check_pattern, encode_data, matches
 from runner.events.settings import event_settings
 from runner.ids import new_id, new_ids
+from runner.payload_size import payload_limit, payload_too_large
 from runner.registry import get_huey, task
 from runner.runner_huey import RunnerHuey
 from runner.store.event_rows import EventRow, EventStatus, NewEvent
@@ -190,10 +191,12 @@ def emit(name: str, data: Any = None, *, key: str | None = None, delay: float | 
         SerializationError: a bad name, or data that is not JSON or has a mapping
             key that is not a string (the bad value's or key's path is named);
             nothing was written.
+        InvalidArgument: the data, as JSON, is over ``[worker] max_payload_mb``;
+            nothing was written.
         DatabaseLocked: the database stayed locked for ``[events] emit_deadline``
             seconds; nothing was written.
     """
-    return _emit([_new_event(name, data, key, delay)], now, source)[0]
+    return _emit([_new_event(name, data, key, delay)], now, source, batch=False)[0]
 
 
 def emit_many(events: Iterable[tuple[str, Any] | Mapping[str, Any]], *,
@@ -210,7 +213,7 @@ def emit_many(events: Iterable[tuple[str, Any] | Mapping[str, Any]], *,
             items.append(_batch_item(item))
         except SerializationError as exc:
             raise SerializationError(f"emit_many item {position}: {exc}") from None
-    return _emit(items, now, source) if items else []
+    return _emit(items, now, source, batch=True) if items else []
 
 
 def _batch_item(item: Any) -> tuple[str, str, str | None, float]:
@@ -249,11 +252,12 @@ _host = socket.gethostname()
 
 
 def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
-          source: str | None) -> list[str]:
+          source: str | None, *, batch: bool) -> list[str]:
     huey = get_huey()
     jobs = huey.jobs
     if jobs is None:
         return _emit_inline(huey, items)
+    _check_sizes(items, huey.settings.worker.max_payload_mb, batch)
     settings = event_settings(huey.settings)
     # Due times and the dedupe window are judged by every host: the server's clock.
     at = jobs.clock.now() if now is None else jobs.clock.to_server(now)
@@ -283,6 +287,17 @@ def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
                               deadline=settings.emit_deadline)
     jobs.wake()
     return ids
+
+
+def _check_sizes(items: list[tuple[str, str, str | None, float]], max_payload_mb: float,
+                 batch: bool) -> None:
+    """Refuse the emit when an event's data is over ``[worker] max_payload_mb`` (the
+    JSON is ASCII: its length is the bytes stored), naming it as emit_many's items are."""
+    limit = payload_limit(max_payload_mb)
+    for position, (name, data, _, _) in enumerate(items):
+        if len(data) > limit:
+            refused = payload_too_large(f"event '{name}'", len(data), max_payload_mb)
+            raise InvalidArgument(f"emit_many item {position}: {refused}") if batch else refused
 
 
 #: The event whose handlers run at the call in immediate mode, for :func:`current_event`.
@@ -368,7 +383,8 @@ def handler_job(huey: RunnerHuey, handler: Handler, event_id: str, payload: Any,
                 job_id: str | None = None) -> NewJob:
     job = handler.wrapper.s(payload, id=job_id)
     job.event_id = event_id
-    return huey.new_job(job)
+    # The event's data was held to the bound when emitted; its pickle may differ a little.
+    return huey.new_job(job, bounded=False)
 
 
 def current_event() -> EventRow | None:

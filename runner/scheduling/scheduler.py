@@ -47,7 +47,9 @@ def new_run_job(huey: RunnerHuey, definition: ScheduleDef, *, run_at: float) -> 
     assert definition.wrapper is not None
     task = definition.wrapper.s(*definition.args, **definition.kwargs)
     task.schedule_name = definition.name
-    return replace(huey.new_job(task), run_at=run_at)
+    # Not held to [worker] max_payload_mb: a schedule's arguments are fixed in code, and
+    # a run refused here would be a run lost at each firing, with no caller to tell.
+    return replace(huey.new_job(task, bounded=False), run_at=run_at)
 
 
 def to_datetime(ts: float) -> datetime:

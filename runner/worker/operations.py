@@ -12,7 +12,7 @@ reloaded settings file (SIGHUP).
 
 Reloaded on SIGHUP: ``[worker] log_level`` and ``[logging]``, ``[retention]``,
 ``[health]``, ``[tasks.NAME]`` overrides and the retry defaults of ``[worker]``,
-``max_memory_mb`` and ``min_free_disk_mb``. Needing a restart: ``[runner]``,
+``max_memory_mb``, ``min_free_disk_mb`` and ``max_payload_mb``. Needing a restart: ``[runner]``,
 ``[database]``, ``[metrics]``, and ``[worker]`` ``max_concurrent_tasks``,
 ``queues``, ``queue_type``, ``shutdown_timeout``, ``lease_seconds``,
 ``heartbeat_interval``, ``poll_interval``, ``max_clock_drift``.

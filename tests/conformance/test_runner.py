@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from runner import configure, control, emit
+import pytest
+
+from runner import InvalidArgument, configure, control, emit, enqueue_many
 from runner.config import load_settings
 from runner.events.replay import REPLAY_TASK
 from runner.store.states import JobState
@@ -82,6 +84,23 @@ def test_map_writes_one_job_per_call_gives_duplicates_the_existing_id_and_each_r
     drain(huey)
     assert [r.get() for r in added] == [1 + n for n in range(130)]
     assert all(store.get_job(r.id).state == JobState.COMPLETED for r in results)
+
+
+def test_a_payload_over_the_bound_is_refused_before_the_backend_writes_anything(huey, store):
+    settings = huey.settings
+    configure(replace(settings, worker=replace(settings.worker, max_payload_mb=1)))
+    over = b"x" * (2 * 1024 * 1024)
+    with pytest.raises(InvalidArgument, match=r"^task 'noop': payload of \d+ bytes"):
+        jobs.noop(over)
+    with pytest.raises(InvalidArgument, match=r"^map item 2 of 2: task 'noop': payload"):
+        jobs.noop.map([(b"a",), (over,)])
+    with pytest.raises(InvalidArgument, match=r"^enqueue_many item 1 of 2: task 'noop'"):
+        enqueue_many([jobs.noop.s(over), jobs.noop.s(b"b")])
+    with pytest.raises(InvalidArgument, match=r"^event 'user.signup': payload of \d+ bytes"):
+        emit("user.signup", {"blob": over.decode()})
+    assert (store.count_jobs(), store.count_events()) == (0, 0)
+    jobs.noop(b"x" * (1024 * 1024 - 1024))  # under the bound: written as ever
+    assert store.count_jobs() == 1
 
 
 def test_run_now_and_replay_act_on_the_data_the_front_end_has_open(huey, store, another,

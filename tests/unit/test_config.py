@@ -8,6 +8,7 @@ import re
 import pytest
 
 from runner import config
+from runner.cli import main
 from runner.config import DatabaseSection, RunnerSection, WorkerSection, load_settings
 from runner.errors import ConfigError
 from runner.sections import (
@@ -125,6 +126,7 @@ def test_bad_settings_name_the_file_and_key(tmp_path, text, message):
     ("[retention]\nbatch_size = 0\n", "[retention] batch_size must be at least 1"),
     ("[retention]\nkeep = 1\n", "[retention]: unknown key 'keep'"),
     ("[health]\nmax_waiting_age = -1\n", "[health] max_waiting_age must not be negative"),
+    ("[worker]\nmax_payload_mb = -1\n", "[worker] max_payload_mb must not be negative"),
     ('[metrics]\nlisten = "0.0.0.0:9100"\n', "[metrics] listen '0.0.0.0' is not a loopback"),
     ("[events]\ndispatch_priority = 1.5\n", "[events] dispatch_priority: expected a whole"),
     ("[events.handlers.h]\ntiemout = 1\n", "[events.handlers.h]: unknown key 'tiemout'"),
@@ -324,6 +326,9 @@ TOO_LARGE = [
     ("[worker]\nbackoff = 1e200\n", "[worker] backoff must be at most 100"),
     ("[worker]\nmax_memory_mb = 99999999999999999999\n",
      "[worker] max_memory_mb must be at most 9223372036854775807"),
+    ("[worker]\nmax_payload_mb = 16384\n",
+     "[worker] max_payload_mb must be at most 1024 MiB (a GiB: no backend stores a value "
+     "that large), got 16384.0"),
     ("[database]\nbusy_timeout = 1e308\n",
      "[database] busy_timeout must be at most 86400 seconds (a day), got 1e+308"),
     ("[database]\nmax_page_count = 5000000000\n",
@@ -357,6 +362,18 @@ def test_a_number_too_large_to_work_is_refused_naming_its_bound(tmp_path, text, 
         load_settings(path, environ={})
     assert str(error.value).startswith(f"{path}: {message}"), str(error.value)
     assert error.value.exit_code == 78
+
+
+def test_the_payload_bound_defaults_to_16_mib_and_check_refuses_one_out_of_range(
+        tmp_path, capsys):
+    assert load_settings(write(tmp_path, ""), environ={}).worker.max_payload_mb == 16
+    for text, said in [("max_payload_mb = 2048", "must be at most 1024 MiB"),
+                       ("max_payload_mb = -0.5", "must not be negative")]:
+        path = write(tmp_path, f"[worker]\n{text}\n")
+        assert main(["--settings", str(path), "check"]) == 78
+        assert f"{path}: [worker] max_payload_mb {said}" in capsys.readouterr().err
+    path = write(tmp_path, "[worker]\nmax_payload_mb = 1024\n")
+    assert main(["--settings", str(path), "check"]) == 0
 
 
 @pytest.mark.parametrize(("environ", "message"), [

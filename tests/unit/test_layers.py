@@ -26,7 +26,7 @@ LAYERS: list[dict[str, list[str]]] = [
                   "runner.result", "runner.attempt",
                   "runner.task", "runner.task_options",
                   "runner.registry", "runner.retry", "runner.execution", "runner.watchdog",
-                  "runner.arguments",
+                  "runner.arguments", "runner.payload_size",
                   "runner.progress", "runner.serializers", "runner.uniqueness",
                   "runner.bulk", "runner.call_options"],
      "readmodel": ["runner.readmodel"]},
