@@ -32,7 +32,8 @@ def crash_reason(error_type: str, crashes: int, *, dead: bool) -> str:
     """The reason a crash charged to a job gives: requeued, or ``dead`` at its crash
     limit after ``crashes`` (the Redis backend's Lua script words them the same)."""
     what = "worker died" if error_type == "WorkerDied" else "stuck"
-    return f"{what} ({crashes} times while running it)" if dead else f"{what}; requeued"
+    times = "once" if crashes == 1 else f"{crashes} times"
+    return f"{what} ({times} while running it)" if dead else f"{what}; requeued"
 
 
 def dead_here(owners: Iterable[str | None], me: str | None, host: str) -> list[str]:
