@@ -206,12 +206,14 @@ class HueyConsumer:
                                             jobs.owner or "local", message,
                                             crash_limit=self.settings.worker.crash_limit)
         except Exception:
+            # Still noted as running, so the recovery of its lapsed lease charges the crash
+            # this could not (an attempt not noted would go back uncharged).
             logger.exception("could not record stuck job %s; its lease lapses and it is "
                              "recovered", attempt.claimed.id)
             return None
         finally:
             jobs.release_inflight(attempt.claimed.id)
-            jobs.attempt_settled(attempt.claimed.id)
+        jobs.attempt_settled(attempt.claimed.id)
         if state == JobState.DEAD:
             self.fallbacks_of_buried([attempt.claimed.id])
         return state

@@ -2,9 +2,9 @@
 
 The lifeline (``recover_orphans``) of each backend reads who holds running
 jobs and which workers are registered; here, with no SQL or driver: which of
-those owners are dead processes of this host, which idle workers are gone,
-whether anything needs a write at all, and the fate of each orphaned attempt
-(cancelled by hand, never started, or charged a crash).
+those owners are dead or live processes of this host, which idle workers are
+gone, whether anything needs a write at all, and the fate of each orphaned
+attempt (cancelled by hand, not running in its worker, or charged a crash).
 """
 
 from __future__ import annotations
@@ -28,11 +28,20 @@ class Orphan:
     started_at: float | None
 
 
+#: The reason of a job requeued uncharged because its dead worker had not started it.
+DIED_BEFORE_STARTING = "claimed by a worker that died before starting it; requeued"
+#: The reason of a job requeued uncharged because its worker, alive, was not running it:
+#: claimed ahead and not started when the worker stalled, or finished in a file since
+#: replaced by a backup that still shows it running.
+NOT_RUNNING = "its worker was not running it when its lease expired; requeued"
+
+
 def crash_reason(error_type: str, crashes: int, *, dead: bool) -> str:
     """The reason a crash charged to a job gives: requeued, or ``dead`` at its crash
     limit after ``crashes`` (the Redis backend's Lua script words them the same)."""
     what = "worker died" if error_type == "WorkerDied" else "stuck"
-    return f"{what} ({crashes} times while running it)" if dead else f"{what}; requeued"
+    times = "once" if crashes == 1 else f"{crashes} times"
+    return f"{what} ({times} while running it)" if dead else f"{what}; requeued"
 
 
 def dead_here(owners: Iterable[str | None], me: str | None, host: str) -> list[str]:
@@ -45,6 +54,19 @@ def dead_here(owners: Iterable[str | None], me: str | None, host: str) -> list[s
         owner_host, pid = parse_worker_id(owner)
         if owner_host == host and pid is not None and (pid == os.getpid() or not pid_alive(pid)):
             found.append(owner)
+    return found
+
+
+def alive_here(owners: Iterable[str | None], me: str | None, host: str) -> set[str]:
+    """The owners known to be running now: this process (``me``) and the other live
+    processes of this host. Their attempt logs say which attempts they really run."""
+    found = {me} if me else set()
+    for owner in owners:
+        if owner is None or owner == me:
+            continue
+        owner_host, pid = parse_worker_id(owner)
+        if owner_host == host and pid is not None and pid != os.getpid() and pid_alive(pid):
+            found.add(owner)
     return found
 
 
@@ -68,18 +90,30 @@ def cancelled_while_running(by: str) -> str:
     return f"cancelled by {by} while running"
 
 
+def unstarted_reason(owner: str | None, me: str | None, alive: Collection[str]) -> str:
+    """The reason of a job requeued uncharged: its worker died before starting the
+    attempt, or (``me`` or in ``alive``) is running but not running it."""
+    if owner is not None and (owner == me or owner in alive):
+        return NOT_RUNNING
+    return DIED_BEFORE_STARTING
+
+
 def settle_orphans(found: Iterable[Orphan], me: str | None, *,
                    cancelled_by: Callable[[Orphan], str | None],
                    started: Callable[[str | None], Collection[tuple[str, int]] | None],
                    cancel: Callable[[Orphan, str], None],
-                   requeue_unstarted: Callable[[Orphan], None],
-                   charge: Callable[[Orphan, str], bool]) -> Recovery:
+                   requeue_unstarted: Callable[[Orphan, str], None],
+                   charge: Callable[[Orphan, str], bool],
+                   alive: Collection[str]) -> Recovery:
     """The fate of each orphaned attempt, carried out by the backend's callbacks.
 
-    Cancelled by hand (``cancelled_by`` names who): it does not run again. Never
-    started by its worker (``started(owner)``, the attempts the owner began, None
-    when unknown): back uncharged. Otherwise ``charge`` counts a crash and answers
-    whether the job is now dead.
+    Cancelled by hand (``cancelled_by`` names who): it does not run again. Not
+    running in its worker (``started(owner)``, the attempts the owner began and
+    has not settled, None when unknown): back uncharged, with the reason
+    ``requeue_unstarted`` is given. That is a job its dead worker had claimed
+    ahead, or one a live worker (``me``, or in ``alive``) holds only in the data:
+    claimed ahead before it stalled, or settled in a file a backup has replaced
+    since. Otherwise ``charge`` counts a crash and answers whether the job is now dead.
     """
     requeued: list[str] = []
     buried: list[str] = []
@@ -90,7 +124,7 @@ def settle_orphans(found: Iterable[Orphan], me: str | None, *,
             continue
         ran = started(orphan.owner)
         if ran is not None and (orphan.id, orphan.attempt) not in ran:
-            requeue_unstarted(orphan)
+            requeue_unstarted(orphan, unstarted_reason(orphan.owner, me, alive))
             requeued.append(orphan.id)
             continue
         message = (f"worker {orphan.owner} died while attempt {orphan.attempt} was running"

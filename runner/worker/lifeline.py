@@ -7,12 +7,14 @@ beat) records the worker's liveness and resources, extends the leases of the job
 runs (and of those whose outcome is not written yet), warns of a running job whose
 lease another worker took (:mod:`runner.worker.lease_watch`), writes such outcomes,
 writes off jobs stuck past their timeout (:mod:`runner.worker.stalls`), and returns
-orphaned jobs of dead workers to the queue. The heartbeat's own round trip also
-reads the server's clock and says which leases this worker still holds: the
-clock check (:mod:`runner.worker.clock_check`) and the lease watch need no read
-of their own. Leases are judged by the offset just measured, and written by the
-one measured a heartbeat before; a heartbeat never shortens a lease, so a clock
-that jumped back in between does not cut short the one written before it.
+orphaned jobs to the queue: those of dead workers, and those whose lease expired
+under a live worker not running them (a file restored from a backup). The
+heartbeat's own round trip also reads the server's clock and says which leases
+this worker still holds: the clock check (:mod:`runner.worker.clock_check`) and
+the lease watch need no read of their own. Leases are judged by the offset just
+measured, and written by the one measured a heartbeat before; a heartbeat never
+shortens a lease, so a clock that jumped back in between does not cut short the
+one written before it.
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ class Lifeline:
         recovery = self.storage.store.recover_orphans(crash_limit=w.crash_limit, me=self.owner,
                                                      now=judged_at)
         if recovery.requeued or recovery.buried:
-            logger.warning("recovered orphaned jobs: %d requeued, %d dead (worker died)",
+            logger.warning("recovered orphaned jobs: %d requeued, %d dead (at crash_limit)",
                            len(recovery.requeued), len(recovery.buried))
             self.storage.wake()
         if recovery.buried and self.on_buried is not None:

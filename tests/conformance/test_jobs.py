@@ -301,6 +301,11 @@ def test_a_crash_gives_the_same_reason_on_every_backend(store):
     claim(store, now=T0 + LEASE + 1, owner=OTHER)
     store.recover_orphans(crash_limit=2, now=T0 + 2 * LEASE + 2)
     assert store.get_job(new.id).reason == "worker died (2 times while running it)"
+    first = job()
+    store.enqueue([first], now=T0)
+    claim(store, now=T0, owner=OTHER)
+    store.recover_orphans(crash_limit=1, now=T0 + 3 * LEASE)
+    assert store.get_job(first.id).reason == "worker died (once while running it)"
 
 
 def _reclaimed_after_its_lease(store: Store) -> str:

@@ -3,6 +3,7 @@ named leases, wake-ups, the record of started attempts, stuck attempts, the pane
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -208,6 +209,24 @@ def test_a_settled_attempt_is_not_charged(store):
     log.close(remove=False)
     store.recover_orphans(crash_limit=3, now=T0 + 1)
     assert store.get_job(new.id).crashes == 0
+
+
+def test_a_live_workers_attempt_it_never_started_goes_back_uncharged_once_its_lease_expires(
+        store):
+    # Given a job a live worker claimed ahead and never started (it stalled past its lease)
+    me = f"{socket.gethostname()}:{os.getpid()}:1"
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=me)
+    log = store.attempt_log(me)
+    # When a recovery pass finds the lease expired
+    assert store.recover_orphans(crash_limit=1, me=me, now=T0 + LEASE + 1).requeued == [new.id]
+    # Then the job goes back as if never claimed: no crash, no error, not buried
+    row = store.get_job(new.id)
+    assert (row.state, row.attempt, row.crashes) == (JobState.AVAILABLE, 0, 0)
+    assert row.reason == "its worker was not running it when its lease expired; requeued"
+    assert store.job_errors(new.id) == []
+    log.close()
 
 
 # -- a stuck attempt ---------------------------------------------------------------------

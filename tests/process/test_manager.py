@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -131,6 +133,53 @@ def test_killed_worker_job_runs_again_at_next_start(huey, make_worker, record_fi
     row = queries.get_job(huey.jobs.db, slow.id)
     assert (row.attempt, row.crashes) == (2, 1)
     assert [e.kind for e in queries.job_errors(huey.jobs.db, slow.id)] == ["crash"]
+
+
+def restore(backup, path) -> None:
+    """What the README says: move the file and its -wal/-shm aside, put the copy in place."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.replace(f"{path}{suffix}", f"{path}.aside{suffix}")
+    os.replace(backup, path)
+
+
+def test_a_file_restored_under_a_live_worker_runs_again_uncharged_the_jobs_it_finished_since(
+        huey, tmp_path, make_worker, record_file):
+    # Given a worker that buries a job at its first crash, running two jobs
+    settings = write_settings(tmp_path, name="restore.toml", worker={"crash_limit": 1})
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    db = huey.jobs.db
+    done_gate, running_gate = tmp_path / "done.gate", tmp_path / "running.gate"
+    done = jobs.record_then_wait("done", str(done_gate))
+    running = jobs.record_then_wait("running", str(running_gate))
+    wait_for(lambda: sorted(read_records(record_file)) == ["done", "running"],
+             message="both jobs to start")
+    # And a backup taken while both run, after which one of them completes
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(db.path) as source, sqlite3.connect(backup) as target:
+        source.backup(target)
+    done_gate.touch()
+    wait_for(lambda: states(huey, [done.id]) == ["completed"], message="the first job to end")
+
+    # When the backup is restored while the worker runs on
+    restore(backup, db.path)
+
+    # Then the job it finished since (executing, leased to it, in the copy) runs again,
+    # charged no crash, and the one it still runs ends once, in the restored file
+    running_gate.touch()
+
+    def settled() -> list[str] | None:
+        db.refresh()
+        now = states(huey, [done.id, running.id])
+        return now if not {"executing", "available"} & set(now) else None
+
+    assert wait_for(settled, timeout=60, message="both jobs to settle") == [
+        "completed", "completed"]
+    for result in (done, running):
+        row = queries.get_job(db, result.id)
+        assert (row.attempt, row.crashes) == (1, 0), (row.state, row.reason)
+        assert queries.job_errors(db, result.id) == []
+    assert sorted(read_records(record_file)) == ["done", "done", "running"]
 
 
 def test_poison_job_is_dead_after_three_crashes_while_others_keep_flowing(huey, make_worker):

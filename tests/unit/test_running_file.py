@@ -1,13 +1,19 @@
-"""A dead worker's started attempts are charged; the jobs it only claimed go back untouched."""
+"""A dead worker's started attempts are charged; the jobs it only claimed go back untouched,
+as do those a live worker holds in the file but does not run (a file restored from a backup)."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 
+from runner.attempt import Attempt
+from runner.errors import DatabaseLocked
 from runner.store.sqlite import queries
 from runner.store.sqlite.running_file import RunningFile, read_started, running_path
 from runner.store.sqlite.workers import recover_orphans
 from tests import jobs
+from tests.conftest import WORKER_DEFAULTS
 
 #: A worker of this host whose process is gone (pid far beyond any live one).
 DEAD = f"{socket.gethostname()}:4194999:1"
@@ -55,3 +61,66 @@ def test_without_a_running_file_every_held_attempt_is_charged(huey):
     for result in (first, second):
         row = queries.get_job(storage.db, result.id)
         assert (row.state, row.attempt, row.crashes) == ("available", 1, 1)
+
+
+def test_a_live_worker_is_charged_only_for_attempts_it_still_runs_when_their_lease_expires(huey):
+    # Given this live worker holding three jobs in a file restored from a backup: one it
+    # still runs (its outcome not written), one it finished since (written to the old
+    # file), and one another live worker of this host finished since
+    storage = huey.jobs
+    me = f"{socket.gethostname()}:{os.getpid()}:1"
+    other = f"{socket.gethostname()}:{os.getppid()}:1"
+    unwritten, finished, elsewhere = jobs.add(1, 1), jobs.add(2, 2), jobs.add(3, 3)
+    storage.owner = me
+    claimed = {c.id: c for c in storage.claim_due(2)}
+    storage.owner = other
+    claimed.update((c.id, c) for c in storage.claim_due(1))
+    mine = RunningFile(running_path(storage.db.path, me))
+    theirs = RunningFile(running_path(storage.db.path, other))
+    for log, result in ((mine, unwritten), (mine, finished), (theirs, elsewhere)):
+        log.started(result.id, claimed[result.id].attempt)
+    mine.settled([finished.id])
+    theirs.settled([elsewhere.id])
+
+    # When their leases expire
+    later = time.time() + WORKER_DEFAULTS["lease_seconds"] + 1
+    recovery = recover_orphans(storage.db, crash_limit=1, me=me, now=later)
+
+    # Then only the attempt it still runs is charged; the others go back as handed back
+    assert recovery.buried == [unwritten.id]
+    assert [e.message for e in queries.job_errors(storage.db, unwritten.id)] == [
+        "lease of attempt 1 expired: its outcome could not be written"]
+    assert sorted(recovery.requeued) == sorted([finished.id, elsewhere.id])
+    for result in (finished, elsewhere):
+        row = queries.get_job(storage.db, result.id)
+        assert (row.state, row.attempt, row.crashes) == ("available", 0, 0)
+        assert row.reason == "its worker was not running it when its lease expired; requeued"
+        assert queries.job_errors(storage.db, result.id) == []
+    assert read_started(storage.db.path, me) == {(unwritten.id, 1)}  # a live worker's stays
+    mine.close()
+    theirs.close()
+
+
+def test_a_stuck_attempt_whose_crash_could_not_be_written_is_charged_once_its_lease_lapses(
+        huey, monkeypatch):
+    # Given this worker writing off an attempt stuck past its timeout, and the write failing
+    storage = huey.jobs
+    me = f"{socket.gethostname()}:{os.getpid()}:1"
+    storage.owner = me
+    storage.running = storage.store.attempt_log(me)
+    stuck = jobs.add(1, 1)
+    [claimed] = storage.claim_due(1)
+    storage.attempt_started(claimed.id, claimed.attempt)
+
+    def fails(*args, **kwargs):
+        raise DatabaseLocked("jobs.db: database is locked")
+
+    monkeypatch.setattr(storage.store, "charge_stuck", fails)
+    assert huey.charge_stuck(Attempt(claimed, started_at=time.time()), "stuck") is None
+    monkeypatch.undo()
+
+    # When its lease lapses, Then the recovery charges the crash the write-off could not
+    later = time.time() + WORKER_DEFAULTS["lease_seconds"] + 1
+    assert recover_orphans(storage.db, crash_limit=1, me=me, now=later).buried == [stuck.id]
+    assert [e.kind for e in queries.job_errors(storage.db, stuck.id)] == ["crash"]
+    storage.running.close()

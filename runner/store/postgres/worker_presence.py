@@ -22,6 +22,7 @@ from runner.store.postgres.connection import PgDatabase
 from runner.store.postgres.key_values import release_lease, take_lease
 from runner.store.recovery import (
     Orphan,
+    alive_here,
     dead_here,
     idle_dead,
     nothing_to_recover,
@@ -118,6 +119,7 @@ class PostgresWorkers:
         rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
                         "WHERE state = %s GROUP BY lease_owner", (transitions._EXECUTING,))
         dead = dead_here((owner for owner, _ in rows), me, host)
+        alive = alive_here((owner for owner, _ in rows), me, host)
         idle = idle_dead([w for (w,) in db.query(
             f"SELECT id FROM runner_worker WHERE state = {_RUNNING}")], me, dead, host)
         if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
@@ -134,9 +136,11 @@ class PostgresWorkers:
                 found, me, cancelled_by=lambda o: control.requested_by(conn, o.id, o.attempt),
                 started=lambda owner: ran_by.get(owner or ""),
                 cancel=lambda o, reason: cancel(conn, o, reason),
-                requeue_unstarted=lambda o: transitions.requeue_unstarted(conn, o.id, now=at),
+                requeue_unstarted=lambda o, reason: transitions.requeue_unstarted(
+                    conn, o.id, now=at, reason=reason),
                 charge=lambda o, message: transitions.charge_crash(
-                    conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at))
+                    conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at),
+                alive=alive)
             if recovery.requeued:
                 transitions.notify(conn, db.channel)
             gone = dead + idle

@@ -703,8 +703,9 @@ local function charge(h, message, crash_limit, error_type, now)
   if crash_limit > 0 and crashes >= crash_limit then
     local what = (error_type == 'WorkerDied') and 'worker died' or 'stuck'
     -- The crash that kills it is its last failure (as on SQL), before restate files it.
+    local times = (crashes == 1) and 'once' or (crashes .. ' times')
     redis.call('HSET', key, 'crashes', crashes, 'finished_at', now, 'reason',
-      what .. ' (' .. crashes .. ' times while running it)', 'error_type', error_type,
+      what .. ' (' .. times .. ' while running it)', 'error_type', error_type,
       'error_message', message, 'last_failed_at', now)
     redis.call('HSETNX', key, 'first_failed_at', now)
     restate(h, 'dead', now)

@@ -46,7 +46,8 @@ for i = at, #ARGV do
 end
 return reply
 """,
-    # ARGV: now, crash_limit, me, ndead, dead owners..., then (id, owner, attempt, unstarted)*
+    # ARGV: now, crash_limit, me, ndead, dead owners..., then (id, owner, attempt, requeue)*,
+    # requeue the reason of an attempt its worker is not running (back uncharged), or ''.
     "recover": r"""
 local now, crash_limit, me = tonumber(ARGV[2]), tonumber(ARGV[3]), opt(ARGV[4])
 local nd = tonumber(ARGV[5])
@@ -54,7 +55,7 @@ local dead = {}
 for i = 1, nd do dead[ARGV[5 + i]] = true end
 local requeued, buried = {}, {}
 for at = 6 + nd, #ARGV, 4 do
-  local id, owner, attempt, unstarted = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local id, owner, attempt, requeue = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local h = get(id)
   if h and h.state == 'executing' and h.lease_owner == owner and h.attempt == attempt then
     local expires = tonumber(redis.call('HGET', P..'job:'..id, 'lease_expires_at') or now)
@@ -68,9 +69,9 @@ for at = 6 + nd, #ARGV, 4 do
         string.sub(asked, sep + 1) .. '; its worker was gone before it could stop it')
       restate(h, 'cancelled', now)
     else
-      if unstarted == '1' then
+      if requeue ~= '' then
         redis.call('HSET', P..'job:'..id, 'attempt', tonumber(attempt) - 1, 'run_at', now,
-          'reason', 'claimed by a worker that died before starting it; requeued')
+          'reason', requeue)
         redis.call('HDEL', P..'job:'..id, 'started_at')
         h.run_at = now
         restate(h, 'available')

@@ -4,8 +4,8 @@ A worker's claimed jobs sit in its in-flight set (``inflight:<owner>``) and in
 ``leases`` by expiry. A job is an orphan when its lease expired, or when its
 owner is a process of this host that no longer exists (found at once); the
 ``recover`` script requeues it (or buries it after ``crash_limit`` deaths),
-charging a crash only to an attempt that had started (the owner's running file
-says which, as on SQLite).
+charging a crash only to an attempt its worker is running, or was when it died
+(the owner's running file says which, as on SQLite).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 
 from runner.store.backend import AttemptLog
 from runner.store.owners import node_of, parse_worker_id
-from runner.store.recovery import dead_here, idle_dead
+from runner.store.recovery import alive_here, dead_here, idle_dead, unstarted_reason
 from runner.store.redis.codec import arg
 from runner.store.redis.connection import RedisBase
 from runner.store.rows import Beat, Recovery
@@ -75,6 +75,7 @@ class RedisWorkers(RedisBase):
         host = node_of(me)  # this host's workers are named by its node name
         owners = [o.decode() for o in self.r.smembers(self.k("owners"))]
         dead = dead_here(owners, me, host)
+        alive = alive_here(owners, me, host)
         running = [w.decode() for w in self.r.zrange(self.k("workers"), 0, -1)]
         states = self._worker_states(running)
         idle = idle_dead([w for w, s in zip(running, states, strict=True)
@@ -85,7 +86,9 @@ class RedisWorkers(RedisBase):
             suspects.update(i.decode() for i in self.r.smembers(self.k("inflight", owner)))
         if not suspects and not idle and not dead:
             return Recovery([], [])
-        started = {owner: read_started(self.path, owner) for owner in dead}
+        # A live worker's file is read too: a job leased to it whose attempt it is not
+        # running (data restored from a backup) has no outcome coming, and no crash to charge.
+        started = {owner: read_started(self.path, owner) for owner in (*dead, *alive)}
         ids = sorted(suspects)
         pipe = self.r.pipeline(transaction=False)
         for job_id in ids:
@@ -97,7 +100,7 @@ class RedisWorkers(RedisBase):
             who, number_ = owner.decode(), int(attempt)
             ran = started.get(who)
             unstarted = ran is not None and (job_id, number_) not in ran
-            flat += [job_id, who, number_, "1" if unstarted else "0"]
+            flat += [job_id, who, number_, unstarted_reason(who, me, alive) if unstarted else ""]
         requeued, buried = self.run("recover", arg(float(at)), int(crash_limit), arg(me),
                                     len(dead), *dead, *flat)  # type: ignore[misc]
         gone = dead + idle

@@ -4,8 +4,11 @@ A worker id is ``host:pid:started_ms``. A job whose lease expired, or whose
 owner is a process on this host that no longer exists, is an orphan: it goes
 back to ``available`` with its attempt still counted, or to ``dead`` ("worker
 died") once it has been running during ``crash_limit`` worker deaths. Only an
-attempt that had started is charged: a job the dead worker had claimed ahead of
-its idle threads goes back as if never claimed (see :mod:`runner.store.sqlite.running_file`).
+attempt that its worker's running file (see :mod:`runner.store.sqlite.running_file`)
+shows running is charged: a job the dead worker had claimed ahead of its idle
+threads goes back as if never claimed, and so does one a live worker of this host
+holds in the file but does not run (a file restored from a backup taken while the
+job ran, which the worker finished since in the file the backup replaced).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from runner.store.owners import (  # noqa: F401 - re-exported
 )
 from runner.store.recovery import (
     Orphan,
+    alive_here,
     dead_here,
     idle_dead,
     nothing_to_recover,
@@ -91,20 +95,24 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     process of this host that no longer exists (found at once, no lease wait).
     The caller's own jobs count too once their lease expired: the heartbeat that
     runs just before extends every lease it still holds, so an expired one is a
-    job whose outcome could not be written (a full disk, say).
+    job whose outcome could not be written (a full disk, say), charged a crash, or
+    one it does not run at all (a restored file), requeued uncharged.
     """
     at = time.time() if now is None else now
     host = node_of(me)
     with db.read() as conn:
         rows = transitions.lease_owners(conn)
     dead = dead_here((owner for owner, _ in rows), me, host)
+    alive = alive_here((owner for owner, _ in rows), me, host)
     forget_stale_files(db, host, {owner for owner, _ in rows if owner})
     idle = idle_dead([w for (w,) in db.query(
         f"SELECT id FROM runner_worker WHERE state={sql_is(WorkerState.RUNNING)}")],
         me, dead, host)
     if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
         return Recovery([], [])
-    started = {owner: read_started(db.path, owner) for owner in dead}
+    # A live worker's file is read too: a job leased to it in the file whose attempt it
+    # is not running has no outcome coming, and no crash to charge.
+    started = {owner: read_started(db.path, owner) for owner in (*dead, *alive)}
 
     def cancel(conn: sqlite3.Connection, orphan: Orphan, reason: str) -> None:
         transitions.cancel_attempt(conn, orphan.id, orphan.attempt, now=at, reason=reason)
@@ -116,9 +124,11 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
             cancelled_by=lambda o: cancels.requested_by(conn, o.id, o.attempt),
             started=lambda owner: started.get(owner or ""),
             cancel=lambda o, reason: cancel(conn, o, reason),
-            requeue_unstarted=lambda o: transitions.requeue_unstarted(conn, o.id, now=at),
+            requeue_unstarted=lambda o, reason: transitions.requeue_unstarted(
+                conn, o.id, now=at, reason=reason),
             charge=lambda o, message: transitions.charge_crash(
-                conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at))
+                conn, o, message, crash_limit=crash_limit, error_type="WorkerDied", now=at),
+            alive=alive)
         gone = dead + idle
         if gone:
             conn.execute(

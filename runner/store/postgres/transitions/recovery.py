@@ -48,12 +48,14 @@ def running_attempt(conn: psycopg.Connection, job_id: str, attempt: int,
     return None if row is None else Orphan(*row)
 
 
-def requeue_unstarted(conn: psycopg.Connection, job_id: str, *, now: float) -> None:
-    """``executing`` → ``available``, the attempt not used: its worker died before starting it."""
+def requeue_unstarted(conn: psycopg.Connection, job_id: str, *, now: float,
+                      reason: str) -> None:
+    """``executing`` → ``available``, the attempt not used: its worker was not running it
+    (it died before starting it, or is not running it: ``reason`` says which)."""
     conn.execute(
         f"UPDATE runner_job SET state = '{_AVAILABLE}', attempt = attempt - 1, run_at = %s, "
-        f"started_at = NULL, reason = 'claimed by a worker that died before starting it; "
-        f"requeued', lease_owner = NULL, lease_expires_at = NULL WHERE id = %s", (now, job_id))
+        f"started_at = NULL, reason = %s, lease_owner = NULL, lease_expires_at = NULL "
+        f"WHERE id = %s", (now, reason, job_id))
 
 
 def charge_crash(conn: psycopg.Connection, orphan: Orphan, message: str, *, crash_limit: int,

@@ -39,12 +39,14 @@ def running_attempt(conn: sqlite3.Connection, job_id: str, attempt: int,
     return None if row is None else Orphan(*row)
 
 
-def requeue_unstarted(conn: sqlite3.Connection, job_id: str, *, now: float) -> None:
-    """``executing`` → ``available``, the attempt not used: its worker died before starting it."""
+def requeue_unstarted(conn: sqlite3.Connection, job_id: str, *, now: float,
+                      reason: str) -> None:
+    """``executing`` → ``available``, the attempt not used: its worker was not running it
+    (it died before starting it, or is not running it: ``reason`` says which)."""
     conn.execute(
         "UPDATE runner_job SET state='available', attempt=attempt-1, run_at=?, "
-        "started_at=NULL, reason='claimed by a worker that died before starting "
-        "it; requeued', lease_owner=NULL, lease_expires_at=NULL WHERE id=?", (now, job_id))
+        "started_at=NULL, reason=?, lease_owner=NULL, lease_expires_at=NULL WHERE id=?",
+        (now, reason, job_id))
     parking.room_for(conn, [job_id])
 
 
