@@ -226,7 +226,7 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
                 wrapper.check_arguments((None,) * length, None)
             except InvalidArgument as exc:
                 first = next(n for n, args in enumerate(calls, 1) if len(args) == length)
-                raise InvalidArgument(f"map item {first}: {exc}") from None
+                raise InvalidArgument(f"map item {first} of {len(calls)}: {exc}") from None
         ids = new_ids(len(calls))
         jobs = None if self._immediate else self.jobs
         if jobs is None or not calls or self._listened(S.SIGNAL_ENQUEUED):

@@ -207,12 +207,14 @@ def emit_many(events: Iterable[tuple[str, Any] | Mapping[str, Any]], *,
     ``data``, ``key`` and ``delay``. Every item is validated before anything
     is written; errors and keys behave as in :func:`emit`.
     """
+    given = list(events)
     items = []
-    for position, item in enumerate(events):
+    for position, item in enumerate(given, 1):
         try:
             items.append(_batch_item(item))
         except SerializationError as exc:
-            raise SerializationError(f"emit_many item {position}: {exc}") from None
+            raise SerializationError(
+                f"emit_many item {position} of {len(given)}: {exc}") from None
     return _emit(items, now, source, batch=True) if items else []
 
 
@@ -294,10 +296,12 @@ def _check_sizes(items: list[tuple[str, str, str | None, float]], max_payload_mb
     """Refuse the emit when an event's data is over ``[worker] max_payload_mb`` (the
     JSON is ASCII: its length is the bytes stored), naming it as emit_many's items are."""
     limit = payload_limit(max_payload_mb)
-    for position, (name, data, _, _) in enumerate(items):
+    for position, (name, data, _, _) in enumerate(items, 1):
         if len(data) > limit:
             refused = payload_too_large(f"event '{name}'", len(data), max_payload_mb)
-            raise InvalidArgument(f"emit_many item {position}: {refused}") if batch else refused
+            if not batch:
+                raise refused
+            raise InvalidArgument(f"emit_many item {position} of {len(items)}: {refused}")
 
 
 #: The event whose handlers run at the call in immediate mode, for :func:`current_event`.

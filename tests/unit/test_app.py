@@ -275,7 +275,7 @@ def test_a_call_the_task_cannot_take_is_refused_at_enqueue_writing_nothing(huey)
         jobs.add(1, 2, 3)
     with pytest.raises(InvalidArgument, match=r"unexpected keyword argument 'c'"):
         jobs.add.schedule((1, 2), {"c": 3}, delay=10)
-    with pytest.raises(InvalidArgument, match=r"map item 2: task 'add'.*missing"):
+    with pytest.raises(InvalidArgument, match=r"map item 2 of 2: task 'add'.*missing"):
         jobs.add.map([(1, 2), (1,)])
     assert huey.jobs.db.query("SELECT count(*) FROM runner_job")[0][0] == 0
     # A call it can take, by position, keyword or default, is written

@@ -169,7 +169,7 @@ def test_invalid_name_or_data_is_named_and_nothing_is_written(huey):
         emit("shop.order.placed", {"price": float("nan")})
     with pytest.raises(SerializationError, match="invalid event name"):
         emit("shop..order")
-    with pytest.raises(SerializationError, match="item 1"):
+    with pytest.raises(SerializationError, match="^emit_many item 2 of 2: "):
         emit_many([("a.b", {}), ("c.d", {1, 2})])  # a set is not JSON
     assert count(huey, "SELECT count(*) FROM runner_event") == 0
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
@@ -185,7 +185,7 @@ def test_a_key_that_is_not_a_string_is_refused_naming_where_and_nothing_is_writt
         huey, data, named):
     with pytest.raises(SerializationError, match=named + r" is not a string.*nothing was written"):
         emit("shop.order.placed", data)
-    with pytest.raises(SerializationError, match=r"item 1: event 'a.b': " + named):
+    with pytest.raises(SerializationError, match=r"item 2 of 2: event 'a.b': " + named):
         emit_many([("a.b", {}), ("a.b", data)])
     with pytest.raises(SerializationError, match=named):
         emit_many([{"name": "a.b", "data": data, "key": "k"}])
@@ -207,7 +207,7 @@ def test_a_delay_that_is_not_finite_seconds_is_refused_and_nothing_is_written(hu
     # was stored, and the event waited forever without being dispatched.
     with pytest.raises(SerializationError, match=r"event 'shop.order.placed': delay must be"):
         emit("shop.order.placed", {"n": 1}, delay=delay)
-    with pytest.raises(SerializationError, match=r"item 1: event 'a.b': delay must be"):
+    with pytest.raises(SerializationError, match=r"item 2 of 2: event 'a.b': delay must be"):
         emit_many([("a.b", {}), {"name": "a.b", "delay": delay}])
     assert count(huey, "SELECT count(*) FROM runner_event") == 0
     assert count(huey, "SELECT count(*) FROM runner_job") == 0
@@ -217,7 +217,7 @@ def test_a_delay_that_is_not_finite_seconds_is_refused_and_nothing_is_written(hu
                          ids=["three", "four", "empty"])
 def test_an_emit_many_tuple_of_other_than_two_items_points_to_the_mapping_form(huey, item):
     with pytest.raises(SerializationError, match=(
-            rf"item 1: a tuple is \(name, data\), got {len(item)} item\(s\); give key and "
+            rf"item 2 of 2: a tuple is \(name, data\), got {len(item)} item\(s\); give key and "
             r"delay in the mapping form \{'name': \.\.\., 'data': \.\.\., 'key': \.\.\., "
             r"'delay': \.\.\.\}; nothing was written")):
         emit_many([("a.b", {}), item])

@@ -145,8 +145,8 @@ def test_an_emit_at_the_bound_is_accepted_and_one_byte_more_is_refused(huey):
 def test_emit_many_with_an_event_over_the_bound_names_it_and_writes_nothing(huey):
     with pytest.raises(InvalidArgument) as refused:
         emit_many([("a.b", {}), {"name": "a.c", "data": {"blob": "x" * 2 * MIB}, "key": "k"}])
-    # emit_many counts its items from 0, as its other errors do
-    assert re.fullmatch(r"emit_many item 1: event 'a.c': payload of \d+ bytes \(2\.0 MiB\)"
+    # emit_many counts its items from 1, as map and enqueue_many do
+    assert re.fullmatch(r"emit_many item 2 of 2: event 'a.c': payload of \d+ bytes \(2\.0 MiB\)"
                         + REFUSED, str(refused.value)), str(refused.value)
     assert rows(huey) == (0, 0)
 
