@@ -153,8 +153,8 @@ def message_encoder(serializer: Serializer) -> Callable[[tuple], bytes]:
     plain tuple of its fields (the class is looked up and reduced again for every
     job), which a bulk enqueue pays per job. For the pickle serializer the fields
     are pickled as a plain tuple and the class put in front of it: what unpickles
-    is ``Message(*fields)``, as from huey's own pickle. Any other serializer (or a
-    pickle too large for one frame) serializes the Message itself.
+    is ``Message(*fields)``, as from huey's own pickle. Any other serializer
+    serializes the Message itself.
     """
     def whole(fields: tuple) -> bytes:
         return serializer.serialize(Message(*fields))
@@ -171,7 +171,9 @@ def message_encoder(serializer: Serializer) -> Callable[[tuple], bytes]:
         # go unframed (framing is optional) between the class and NEWOBJ.
         if len(raw) < _ONE_FRAME and raw[2] == _FRAME:
             return head + raw[11:-1] + _NEWOBJ_STOP
-        return whole(fields)
+        # Several frames: they stay as they are, and NEWOBJ takes the place of STOP in
+        # the last (a byte for a byte: its length holds), STOP after it, unframed.
+        return head + raw[2:-1] + _NEWOBJ_STOP
 
     return encode
 

@@ -180,6 +180,31 @@ def test_a_map_payload_unpickles_to_the_message_huey_would_write():
         Message("i", "n")
 
 
+def test_a_payload_larger_than_one_pickle_frame_is_pickled_once(monkeypatch):
+    # A pickle of 64 KiB or more has several frames; it was pickled again as huey's
+    # Message, doubling the time a large argument takes to enqueue.
+    import pickle
+
+    from huey.registry import Message
+
+    from runner import serializers
+
+    calls = []
+    dumps = pickle.dumps
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return dumps(*args, **kwargs)
+
+    monkeypatch.setattr(pickle, "dumps", counted)
+    encode = serializers.message_encoder(serializers.make_serializer("pickle"))
+    fields = ("id", "t.add", None, 3, 0, 0, (b"z" * 3_000_000, "y" * 100_000), {}, None,
+              None, None, None, 300.0, None, 0)
+    got = pickle.loads(encode(fields))
+    assert repr(got) == repr(Message(*fields))
+    assert len(calls) == 1
+
+
 def test_the_short_argument_view_is_unchanged():
     import datetime
     import json
