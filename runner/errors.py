@@ -34,6 +34,13 @@ class ConfigError(RunnerError):
     exit_code = EX_CONFIG
 
 
+class AddressInUse(RunnerError):
+    """Another process listens on the worker's ``[metrics] listen`` address; it may let go
+    (an older worker still draining), so trying again later can work."""
+
+    exit_code = EX_TEMPFAIL
+
+
 class InvalidSchedule(ConfigError):
     """A cron expression, time zone or schedule option cannot be used."""
 

@@ -47,7 +47,8 @@ def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
     handlers: dict[str, dict[str, Any]] = {}
     if section.console:
         handlers["console"] = {"class": "logging.StreamHandler", "formatter": "plain",
-                               "filters": ["job"], "stream": original_stream("stderr")}
+                               "filters": ["job", "console"],
+                               "stream": original_stream("stderr")}
     path = log_file_path(settings, section)
     if path is not None:
         # errors: text that is not UTF-8 (a file name from os.fsdecode) is escaped, not lost.
@@ -65,7 +66,8 @@ def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"job": {"()": "runner.worker.log_capture.JobContextFilter"}},
+        "filters": {"job": {"()": "runner.worker.log_capture.JobContextFilter"},
+                    "console": {"()": f"{__name__}.ConsoleFilter"}},
         "formatters": {"plain": {"()": f"{__name__}.LineFormatter", "fmt": section.format}},
         "handlers": handlers,
         "loggers": {"huey": {"level": "DEBUG" if level == "DEBUG" else "WARNING"}},
@@ -95,6 +97,14 @@ def configure_logging(settings: Settings, *,
     for handler in extra_handlers:
         root.addHandler(handler)
     return section
+
+
+class ConsoleFilter(logging.Filter):
+    """Keeps records logged with ``extra={"console": False}`` off the console: lines the
+    program prints there itself (the error it exits with), which the log file keeps."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "console", True) is not False
 
 
 class LineFormatter(logging.Formatter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -146,6 +147,35 @@ def test_check_refuses_a_database_path_the_worker_cannot_create(settings_file, t
     checked = cli(settings, "check")
     assert checked.returncode == 73, checked.stdout + checked.stderr
     assert said in checked.stderr and "worker cannot create" in checked.stderr, checked.stderr
+
+
+def test_check_notes_a_listen_address_in_use_and_leaves_it_to_its_holder(settings_file,
+                                                                         tmp_path):
+    # Given a process listening on the address (a running worker's exporter, say)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        settings = tmp_path / "taken.toml"
+        settings.write_text(settings_file.read_text()
+                            + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        checked = cli(settings, "check")
+        # Then check passes, with a note of what a worker started now would meet
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"note: {settings}: [metrics] listen 127.0.0.1:{port} is in use" in checked.stdout
+        # and the holder still serves: check took nothing from it
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+
+
+def test_check_refuses_a_listen_address_this_host_does_not_have(settings_file, tmp_path):
+    settings = tmp_path / "elsewhere.toml"
+    settings.write_text(settings_file.read_text() + '\n[metrics]\nlisten = "192.0.2.1:9464"\n'
+                        "allow_remote = true\n")
+    checked = cli(settings, "check")
+    assert checked.returncode == 78, checked.stdout + checked.stderr
+    assert checked.stderr == (f"error: {settings}: [metrics] listen 192.0.2.1:9464: not an "
+                              "address of this host (cannot assign requested address)\n")
 
 
 def test_workers_lists_registered_processes(huey, settings_file, make_worker):
