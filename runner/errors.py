@@ -23,9 +23,19 @@ EX_STUCK_THREADS = 87
 
 
 class RunnerError(Exception):
-    """Base class of every error raised by the runner."""
+    """Base class of every error raised by the runner.
+
+    The message is one line; ``detail`` is what a program prints under it, when there is
+    more to show (the traceback of a task module that failed at import).
+    """
 
     exit_code: int = 1
+    #: Lines shown under the message, or None.
+    detail: str | None = None
+
+    def __init__(self, *args: object, detail: str | None = None) -> None:
+        super().__init__(*args)
+        self.detail = detail
 
 
 class ConfigError(RunnerError):

@@ -109,7 +109,8 @@ class ConsoleFilter(logging.Filter):
 
 class LineFormatter(logging.Formatter):
     """One record, one line: control characters in the message are escaped, and
-    tracebacks are indented, so text from a job can never forge a record."""
+    tracebacks are indented, so text from a job can never forge a record. A record's
+    ``detail`` (``extra``: lines to show under it) is indented the same way."""
 
     def format(self, record: logging.LogRecord) -> str:
         record.message = one_line(record.getMessage())
@@ -122,6 +123,9 @@ class LineFormatter(logging.Formatter):
             text += "\n" + block(record.exc_text)
         if record.stack_info:
             text += "\n" + block(self.formatStack(record.stack_info))
+        detail = getattr(record, "detail", None)
+        if detail:
+            text += "\n" + block(detail)
         return text
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from runner.config import SETTINGS_ENV, Settings, load_settings
 from runner.envfile import service_environment
 from runner.errors import RunnerError
+from runner.printable import block
 from runner.sections import LOG_LEVELS
 from runner.setting_bounds import THREADS
 from runner.worker.log_config import configure_logging
@@ -149,6 +150,9 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
                        early_signals=early_signals).run()
     except RunnerError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
+        if exc.detail:
+            print(block(exc.detail), file=sys.stderr)
         # The console has it from the line above; the log file keeps it too.
-        logger.error("%s; exiting (code %d)", exc, exc.exit_code, extra={"console": False})
+        logger.error("%s; exiting (code %d)", exc, exc.exit_code,
+                     extra={"console": False, "detail": exc.detail})
         return exc.exit_code
