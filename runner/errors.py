@@ -23,15 +23,32 @@ EX_STUCK_THREADS = 87
 
 
 class RunnerError(Exception):
-    """Base class of every error raised by the runner."""
+    """Base class of every error raised by the runner.
+
+    The message is one line; ``detail`` is what a program prints under it, when there is
+    more to show (the traceback of a task module that failed at import).
+    """
 
     exit_code: int = 1
+    #: Lines shown under the message, or None.
+    detail: str | None = None
+
+    def __init__(self, *args: object, detail: str | None = None) -> None:
+        super().__init__(*args)
+        self.detail = detail
 
 
 class ConfigError(RunnerError):
     """settings.toml or an environment override is malformed or invalid."""
 
     exit_code = EX_CONFIG
+
+
+class AddressInUse(RunnerError):
+    """Another process listens on the worker's ``[metrics] listen`` address; it may let go
+    (an older worker still draining), so trying again later can work."""
+
+    exit_code = EX_TEMPFAIL
 
 
 class InvalidSchedule(ConfigError):

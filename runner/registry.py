@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
@@ -75,16 +76,53 @@ def runner_for(settings: Settings | None = None, database: str | os.PathLike[str
 
 
 def import_task_modules(modules: Sequence[str]) -> None:
-    """Import the configured task modules, naming the one that fails."""
+    """Import the configured task modules, naming the one that fails.
+
+    Raises:
+        ConfigError: a module failed to import; its ``detail`` is the traceback from the
+            module's own frames on (see :func:`_module_traceback`).
+    """
     for name in modules:
         try:
             importlib.import_module(name)
-        except ConfigError:
+        except ConfigError as exc:  # the runner's words, said at a line of the module
+            if exc.detail is None:
+                exc.detail = _module_traceback(exc)
             raise
         except Exception as exc:
             raise ConfigError(
                 f"[runner] imports: cannot import task module '{name}': "
-                f"{type(exc).__name__}: {exc}") from exc
+                f"{type(exc).__name__}: {exc}", detail=_module_traceback(exc)) from exc
+
+
+#: Frames a user has no use for: the runner's own (the import above, a decorator's
+#: checks: its message says what they found) and importlib's.
+_RUNNER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _module_traceback(exc: BaseException) -> str | None:
+    """The traceback of a failed import of a task module with the frames of the user's
+    code only, so it starts at the module's own line (chained exceptions included); None
+    when no frame of it is in there (a module that is not there)."""
+    summary = traceback.TracebackException.from_exception(exc)
+    shown = False
+    pending, seen = [summary], set()
+    while pending:
+        each = pending.pop()
+        if id(each) in seen:
+            continue
+        seen.add(id(each))
+        each.stack = traceback.StackSummary.from_list(
+            [frame for frame in each.stack if not _runner_frame(frame.filename)])
+        # A SyntaxError has no frame of the module, but names its file and line.
+        shown = shown or bool(each.stack) or getattr(each, "filename", None) is not None
+        pending += [e for e in (each.__cause__, each.__context__) if e is not None]
+    return "".join(summary.format()).rstrip("\n") if shown else None
+
+
+def _runner_frame(filename: str) -> bool:
+    return (filename.startswith(("<frozen importlib", _RUNNER_DIR))
+            or filename == importlib.__file__)
 
 
 def registered_tasks(huey: RunnerHuey | None = None) -> dict[str, RunnerTaskWrapper]:

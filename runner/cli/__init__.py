@@ -24,7 +24,7 @@ from runner.drivers import preload_shadowed_drivers
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
 from runner.files import creation_problem, is_empty_database
-from runner.printable import one_line
+from runner.printable import block, one_line
 from runner.store.backend import Store
 from runner.store.factory import (
     database_of,
@@ -208,6 +208,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m runner") -> i
         return int(args.func(args, ctx) or 0)
     except RunnerError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
+        if exc.detail:
+            print(block(exc.detail), file=sys.stderr)
         return exc.exit_code
     except driver_errors() as exc:
         # A server backend's driver speaks for the server (down, unreachable, refusing):

@@ -287,6 +287,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     ctx.load_tasks()
     from runner.events.delivery import handlers, unknown_handler_sections
     from runner.scheduling.scheduler import Scheduler
+    from runner.worker.http_server import probe_listen
     from runner.worker.manager import Manager
 
     schedules = len(Scheduler(ctx.huey, settings).schedules)  # validates [schedules]
@@ -296,6 +297,9 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
                   {w.task_name for w in registered_tasks(ctx.huey).values()})
     _refuse_stray(settings, "events.handlers", "event handler",
                   unknown_handler_sections(settings), {h.name for h in handlers()})
+    listen = probe_listen(settings)  # in use is a note: most often the running worker's
+    if listen:
+        print(f"note: {listen}")
     if ctx.database_exists():
         jobs = ctx.huey.jobs
         Manager(settings, huey=ctx.huey).check_database(jobs)

@@ -18,6 +18,7 @@ from runner.readmodel import metrics
 from runner.readmodel.health import check, heartbeat_limit
 from runner.readmodel.prometheus import render_database
 from runner.readmodel.scrape import build_info, read_database
+from runner.store.factory import driver_errors, is_driver_bug
 from runner.store.rows import LogFilter, parse_level, short_id
 from runner.store.states import JobState
 
@@ -167,6 +168,13 @@ def cmd_health(args: argparse.Namespace, ctx: Any) -> int:
         return _health(ctx)
     except DatabaseError as exc:
         print(one_line(f"unhealthy: database: {exc}"))
+        return 1
+    except driver_errors() as exc:
+        # What the server said past the first look (a connection lost meanwhile); a
+        # wrong statement is a bug, not the database's state.
+        if is_driver_bug(exc):
+            raise
+        print(one_line(f"unhealthy: database: {ctx.database_shown}: {exc}"))
         return 1
 
 

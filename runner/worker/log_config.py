@@ -47,7 +47,8 @@ def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
     handlers: dict[str, dict[str, Any]] = {}
     if section.console:
         handlers["console"] = {"class": "logging.StreamHandler", "formatter": "plain",
-                               "filters": ["job"], "stream": original_stream("stderr")}
+                               "filters": ["job", "console"],
+                               "stream": original_stream("stderr")}
     path = log_file_path(settings, section)
     if path is not None:
         # errors: text that is not UTF-8 (a file name from os.fsdecode) is escaped, not lost.
@@ -65,7 +66,8 @@ def build_config(settings: Settings, section: LoggingSection) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"job": {"()": "runner.worker.log_capture.JobContextFilter"}},
+        "filters": {"job": {"()": "runner.worker.log_capture.JobContextFilter"},
+                    "console": {"()": f"{__name__}.ConsoleFilter"}},
         "formatters": {"plain": {"()": f"{__name__}.LineFormatter", "fmt": section.format}},
         "handlers": handlers,
         "loggers": {"huey": {"level": "DEBUG" if level == "DEBUG" else "WARNING"}},
@@ -97,9 +99,18 @@ def configure_logging(settings: Settings, *,
     return section
 
 
+class ConsoleFilter(logging.Filter):
+    """Keeps records logged with ``extra={"console": False}`` off the console: lines the
+    program prints there itself (the error it exits with), which the log file keeps."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "console", True) is not False
+
+
 class LineFormatter(logging.Formatter):
     """One record, one line: control characters in the message are escaped, and
-    tracebacks are indented, so text from a job can never forge a record."""
+    tracebacks are indented, so text from a job can never forge a record. A record's
+    ``detail`` (``extra``: lines to show under it) is indented the same way."""
 
     def format(self, record: logging.LogRecord) -> str:
         record.message = one_line(record.getMessage())
@@ -112,6 +123,9 @@ class LineFormatter(logging.Formatter):
             text += "\n" + block(record.exc_text)
         if record.stack_info:
             text += "\n" + block(self.formatStack(record.stack_info))
+        detail = getattr(record, "detail", None)
+        if detail:
+            text += "\n" + block(detail)
         return text
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from runner.config import SETTINGS_ENV, Settings, load_settings
 from runner.envfile import service_environment
 from runner.errors import RunnerError
+from runner.printable import block
 from runner.sections import LOG_LEVELS
 from runner.setting_bounds import THREADS
 from runner.worker.log_config import configure_logging
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Run the job runner: huey's consumer over the jobs database, with leases,
@@ -47,8 +51,10 @@ exit codes:
   1   unexpected error (see the log)
   65  the database is corrupt or not a jobs database
   73  the database (or its directory) cannot be created or opened
-  75  the database stayed locked
-  78  bad settings: the message names the file and key
+  75  the database stayed locked, or another process listens on the [metrics] listen
+      address (it may let go: an older worker still draining)
+  78  bad settings: the message names the file and key (a [metrics] listen address
+      this host does not have too)
   86  the worker went over [worker] max_memory_mb, drained and exited (restart it)
   87  more threads were stuck in blocking calls than the worker runs; it drained
       and exited (restart it)
@@ -144,4 +150,9 @@ def main(argv: Sequence[str] | None = None, *, early_signals: list[int] | None =
                        early_signals=early_signals).run()
     except RunnerError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
+        if exc.detail:
+            print(block(exc.detail), file=sys.stderr)
+        # The console has it from the line above; the log file keeps it too.
+        logger.error("%s; exiting (code %d)", exc, exc.exit_code,
+                     extra={"console": False, "detail": exc.detail})
         return exc.exit_code

@@ -47,6 +47,7 @@ from runner.store.states import HandBack
 from runner.task import TaskRegistry, unknown_task_sections
 from runner.worker.cancels import CancelWatch
 from runner.worker.clock_check import ClockCheck
+from runner.worker.http_server import MetricsServer, bind_metrics
 from runner.worker.lease_watch import LeaseWatch
 from runner.worker.lifeline import Lifeline
 from runner.worker.operations import Operations
@@ -214,19 +215,25 @@ class Manager:
         self.stalls: StallWatch | None = None
         self.cancels: CancelWatch | None = None
         self.clock: ClockCheck | None = None
+        #: The ``[metrics] listen`` listener, bound by :meth:`prepare` (handed to the operations).
+        self.listener: MetricsServer | None = None
         self.exit_code = 0
         self._corrupt_lock = threading.Lock()
         #: Stop signals received before :meth:`run` took over the handlers (still appended to).
         self.early_signals = early_signals if early_signals is not None else []
 
     def prepare(self) -> JobStorage | None:
-        """Load tasks, open the database, register, recover orphans; None when a stop
-        signal came while waiting for the database (see :meth:`open_jobs`)."""
+        """Load tasks, bind the metrics listener, open the database, register, recover
+        orphans; None when a stop signal came while waiting for the database (see
+        :meth:`open_jobs`)."""
         self.huey.configure(self.settings)
         import_task_modules(self.settings.runner.imports)
         warn_unknown_task_sections(self.settings, self.huey.task_registry)
         scheduler = Scheduler(self.huey, self.settings)  # validates [schedules] in every role
         self.scheduler = scheduler if self.role != "workers" else None
+        # Before the database: a worker that cannot have its address stops having made no
+        # database and left no worker row behind (one that would read as a dead worker).
+        self.listener = bind_metrics(self.settings)
         jobs = self.open_jobs()
         if jobs is None:
             return None
@@ -305,17 +312,20 @@ class Manager:
         except BaseException:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.release_listener()
             raise
         if prepared is None:  # stopped while waiting for the database
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.release_listener()
             return self.exit_code
         jobs = prepared
         jobs.on_corrupt = self._corrupt
         w = self.settings.worker
         self.ops = ops = Operations(
             self.settings, self.huey, jobs, self.owner, on_memory_limit=self._memory_limit,
-            threads=0 if self.role == "scheduler" else w.max_concurrent_tasks)
+            threads=0 if self.role == "scheduler" else w.max_concurrent_tasks,
+            server=self.listener)
         if self.role != "scheduler":
             jobs.start_consuming(self.owner, self.queues)
         if self.role != "scheduler":
@@ -353,6 +363,12 @@ class Manager:
         finally:
             self.shutdown(jobs)
         return self.exit_code
+
+    def release_listener(self) -> None:
+        """Let the metrics address go when the worker stops before its operations start."""
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
 
     def run_scheduler_only(self, jobs: JobStorage) -> int:
         """``--scheduler-only``: fire schedules, run no jobs, until SIGTERM/SIGINT."""

@@ -40,7 +40,7 @@ from runner.store.job_storage import JobStorage
 from runner.worker.exporter import ExporterElection
 from runner.worker.guard import ResourceGuard
 from runner.worker.housekeeper import Housekeeper
-from runner.worker.http_server import MetricsServer, metrics_settings, parse_listen
+from runner.worker.http_server import MetricsServer, metrics_settings
 from runner.worker.log_capture import install_output_capture, uninstall_output_capture
 from runner.worker.log_config import configure_logging, logging_settings
 from runner.worker.log_sink import LogSink
@@ -69,7 +69,11 @@ class Operations:
 
     def __init__(self, settings: Settings, huey: RunnerHuey, storage: JobStorage, owner: str,
                  *, on_memory_limit: Callable[[int], None],
-                 notifier: SystemdNotifier | None = None, threads: int | None = None) -> None:
+                 notifier: SystemdNotifier | None = None, threads: int | None = None,
+                 server: MetricsServer | None = None) -> None:
+        """``server`` is the ``[metrics] listen`` listener, bound already (the manager binds
+        it before it opens the database: :func:`runner.worker.http_server.bind_metrics`);
+        ``start()`` has it answer, ``stop()`` lets it go."""
         self.settings = settings
         self.huey = huey
         self.storage = storage
@@ -80,7 +84,7 @@ class Operations:
         self.capture = section.capture_output
         self.guard = ResourceGuard(storage, settings, on_memory_limit=on_memory_limit)
         self.housekeeper = Housekeeper(storage.store, settings, self.guard)
-        self.server: MetricsServer | None = None
+        self.server = server
         self.election: ExporterElection | None = None
         self.threads = settings.worker.max_concurrent_tasks if threads is None else threads
         self.lifeline: Lifeline | None = None
@@ -96,18 +100,15 @@ class Operations:
         if self.capture:
             install_output_capture()
         self.housekeeper.start()
-        listen = metrics_settings(self.settings).listen
-        if listen:
-            host, port = parse_listen(listen, self.settings)
+        server = self.server
+        if server is not None:
             if metrics_settings(self.settings).database == "elected":
                 self.election = ExporterElection(self.storage.store, self.owner,
                                                  self.settings.worker.heartbeat_interval,
                                                  clock=self.storage.clock.now)
                 self.election.start()
-            self.server = MetricsServer(self.storage.store, host, port, self.health,
-                                        self.metrics_text)
-            self.server.start()
-            logger.info("serving /metrics and /healthz on %s:%d", host, self.server.port)
+            server.start(self.storage.store, self.health, self.metrics_text)
+            logger.info("serving /metrics and /healthz on %s:%d", server.host, server.port)
 
     def health(self) -> HealthReport:
         """The health verdict, including this process's own hold reason and database wait."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -146,6 +147,79 @@ def test_check_refuses_a_database_path_the_worker_cannot_create(settings_file, t
     checked = cli(settings, "check")
     assert checked.returncode == 73, checked.stdout + checked.stderr
     assert said in checked.stderr and "worker cannot create" in checked.stderr, checked.stderr
+
+
+def test_check_notes_a_listen_address_in_use_and_leaves_it_to_its_holder(settings_file,
+                                                                         tmp_path):
+    # Given a process listening on the address (a running worker's exporter, say)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        settings = tmp_path / "taken.toml"
+        settings.write_text(settings_file.read_text()
+                            + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        checked = cli(settings, "check")
+        # Then check passes, with a note of what a worker started now would meet
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"note: {settings}: [metrics] listen 127.0.0.1:{port} is in use" in checked.stdout
+        # and the holder still serves: check took nothing from it
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+
+
+def test_check_refuses_a_listen_address_this_host_does_not_have(settings_file, tmp_path):
+    settings = tmp_path / "elsewhere.toml"
+    settings.write_text(settings_file.read_text() + '\n[metrics]\nlisten = "192.0.2.1:9464"\n'
+                        "allow_remote = true\n")
+    checked = cli(settings, "check")
+    assert checked.returncode == 78, checked.stdout + checked.stderr
+    assert checked.stderr == (f"error: {settings}: [metrics] listen 192.0.2.1:9464: not an "
+                              "address of this host (cannot assign requested address)\n")
+
+
+def test_check_shows_where_a_task_module_failed_at_import(tmp_path):
+    (tmp_path / "failing_tasks.py").write_text(
+        "import helpers\n")
+    (tmp_path / "helpers.py").write_text(
+        "def load_config():\n    raise RuntimeError('config missing')\n\n\nload_config()\n")
+    settings = tmp_path / "failing.toml"
+    settings.write_text('[runner]\nimports = ["failing_tasks"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    checked = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                              "check"], cwd=tmp_path, capture_output=True, text=True, env=env,
+                             timeout=60)
+    assert checked.returncode == 78, checked.stdout + checked.stderr
+    lines = checked.stderr.splitlines()
+    assert lines[0] == ("error: [runner] imports: cannot import task module 'failing_tasks': "
+                        "RuntimeError: config missing")
+    # Every frame from the module named in the settings down to the raise, and no other
+    assert lines[1:] == [
+        "    | Traceback (most recent call last):",
+        f'    |   File "{tmp_path / "failing_tasks.py"}", line 1, in <module>',
+        "    |     import helpers",
+        f'    |   File "{tmp_path / "helpers.py"}", line 5, in <module>',
+        "    |     load_config()",
+        f'    |   File "{tmp_path / "helpers.py"}", line 2, in load_config',
+        "    |     raise RuntimeError('config missing')",
+        "    | RuntimeError: config missing",
+    ], checked.stderr
+
+
+def test_check_names_a_task_module_that_is_not_there_in_one_line(tmp_path):
+    settings = tmp_path / "missing.toml"
+    settings.write_text('[runner]\nimports = ["no_such_tasks"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    checked = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                              "check"], cwd=tmp_path, capture_output=True, text=True, env=env,
+                             timeout=60)
+    # No frame of it to show: the line says it all
+    assert checked.returncode == 78
+    assert checked.stderr == ("error: [runner] imports: cannot import task module "
+                              "'no_such_tasks': ModuleNotFoundError: No module named "
+                              "'no_such_tasks'\n")
 
 
 def test_workers_lists_registered_processes(huey, settings_file, make_worker):

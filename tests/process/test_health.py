@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
+
 from runner.cli import main as cli
-from tests.conftest import wait_for
+from tests.conftest import ROOT, wait_for
+from tests.unit.test_cli_unreachable import web_server
 
 
 def health(huey, capsys):
@@ -74,3 +81,19 @@ def test_a_worker_is_healthy_again_after_its_file_is_restored_from_a_backup(
 
     wait_for(lambda: run_cli(huey.settings.path, "health").stdout.strip() == "ok", timeout=20,
              message="the worker to register in the restored file")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:{port}/0?prefix=x",
+                                 "postgresql://postgres@127.0.0.1:{port}/test"])
+def test_health_pointed_at_another_kind_of_server_exits_1_as_unhealthy(tmp_path, url):
+    # A probe reads 0 or 1: a port where a web server answers is a database it cannot reach
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("WORKER_", "RUNNER_", "REDIS_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    with web_server() as port:
+        done = subprocess.run([sys.executable, "-m", "runner", "--database",
+                               url.format(port=port), "health"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("unhealthy: database: ") and f"127.0.0.1:{port}" in done.stdout
+    assert len(done.stdout.splitlines()) == 1 and done.stderr == "", done.stderr

@@ -228,6 +228,26 @@ def test_unimportable_task_module_exits_78(tmp_path, make_worker):
     assert "tests.no_such_module" in worker.output()
 
 
+def test_a_task_module_that_raises_at_import_is_shown_where_it_failed(tmp_path, make_worker):
+    (tmp_path / "failing_tasks.py").write_text(
+        "def load_config():\n    raise RuntimeError('config missing')\n\n\nload_config()\n")
+    path = tmp_path / "failing.toml"
+    path.write_text('[runner]\nimports = ["failing_tasks"]\n')
+    worker = make_worker(settings=path)
+    assert worker.wait(20) == 78
+    output = worker.output()
+    summary = ("[runner] imports: cannot import task module 'failing_tasks': RuntimeError: "
+               "config missing")
+    # The one line as before, then the module's own frames (not the runner's import code)
+    assert output.startswith(f"run.py: {summary}\n    | Traceback"), output
+    module = tmp_path / "failing_tasks.py"
+    assert f'    |   File "{module}", line 5, in <module>' in output, output
+    assert f'    |   File "{module}", line 2, in load_config' in output, output
+    assert "importlib" not in output and "registry.py" not in output, output
+    log = (tmp_path / "worker.log").read_text()
+    assert summary in log and f'File "{module}", line 2, in load_config' in log, log
+
+
 def test_corrupt_database_exits_65_and_uncreatable_exits_73(tmp_path, make_worker):
     (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
     worker = make_worker("--database", str(tmp_path / "garbage.db"))

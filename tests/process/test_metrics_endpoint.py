@@ -1,4 +1,5 @@
-"""/metrics from a real worker: counters never go down across a restart or a window."""
+"""/metrics from a real worker: counters never go down across a restart or a window; an
+address it cannot have stops it in one line, before it opens the database."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import socket
 import time
 import urllib.request
 
+from runner.errors import EX_CONFIG, EX_TEMPFAIL
 from runner.readmodel.prometheus import render_database
 from runner.readmodel.scrape import read_database
 from runner.store.factory import store_for
@@ -106,3 +108,37 @@ def test_counters_never_go_down_across_a_worker_restart_and_a_window_boundary(
     second = scrape_when(port, lambda t: samples(t).get(add) == 7)
     assert_not_lower(counter_samples(first), counter_samples(second))
     assert again.terminate() == 0
+
+
+def test_a_listen_address_another_process_serves_stops_the_worker_with_75_in_one_line(
+        tmp_path, make_worker):
+    # Given another process (say, an older worker still draining) listening on the address
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        settings = write_settings(tmp_path, name="taken.toml",
+                                  extra=f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        worker = make_worker(settings=settings)
+        # Then the worker stops with the temporary failure's code: the address may free up
+        assert worker.wait(60) == EX_TEMPFAIL, worker.output()
+    said = f"[metrics] listen 127.0.0.1:{port}: address already in use"
+    output = worker.output()
+    assert "Traceback" not in output and output.count(said) == 1, output
+    assert said in (tmp_path / "worker.log").read_text()
+    # Nothing was opened: no database made, no worker row left behind to read as dead
+    assert not (tmp_path / "jobs.db").exists()
+
+
+def test_a_listen_address_this_host_does_not_have_stops_the_worker_with_78_in_one_line(
+        tmp_path, make_worker):
+    # 192.0.2.1 is TEST-NET-1: documentation only, no host has it
+    settings = write_settings(tmp_path, name="elsewhere.toml", extra=(
+        '[metrics]\nlisten = "192.0.2.1:9464"\nallow_remote = true\n'))
+    worker = make_worker(settings=settings)
+    assert worker.wait(60) == EX_CONFIG, worker.output()
+    said = "[metrics] listen 192.0.2.1:9464: not an address of this host"
+    output = worker.output()
+    assert "Traceback" not in output and output.count(said) == 1, output
+    assert str(settings) in output and said in (tmp_path / "worker.log").read_text()
+    assert not (tmp_path / "jobs.db").exists()

@@ -1,7 +1,9 @@
-"""The worker's HTTP listener: scrapes one at a time, HEAD like GET without a body."""
+"""The worker's HTTP listener: scrapes one at a time, HEAD like GET without a body; bound
+before it answers, and let go whether it answered or not."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.request
@@ -25,9 +27,8 @@ def test_concurrent_scrapes_run_one_at_a_time_and_head_has_no_body(huey):
             inside -= 1
         return "jobrunner_workers 1\n"
 
-    server = MetricsServer(huey.jobs.db, "127.0.0.1", 0, lambda: HealthReport(True, "ok"),
-                           metrics)
-    server.start()
+    server = MetricsServer("127.0.0.1", 0)
+    server.start(huey.jobs.db, lambda: HealthReport(True, "ok"), metrics)
     url = f"http://127.0.0.1:{server.port}"
     statuses: list[int] = []
 
@@ -50,3 +51,17 @@ def test_concurrent_scrapes_run_one_at_a_time_and_head_has_no_body(huey):
             assert response.read() == b"ok\n"
     finally:
         server.stop()
+
+
+def test_a_listener_bound_but_never_started_lets_its_address_go_at_once():
+    # As when the worker stops before it runs (a corrupt database, a stop while waiting
+    # for the server): nothing waits for a serving loop that never began
+    server = MetricsServer("127.0.0.1", 0)
+    port = server.port
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    stopper.join(5)
+    assert not stopper.is_alive(), "stop() waited for a server that never served"
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))
+        again.listen(1)

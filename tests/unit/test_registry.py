@@ -1,10 +1,12 @@
-"""The runner's own task registry: tasks are found by name without huey's private one."""
+"""The runner's own task registry: tasks are found by name without huey's private one; a
+task module that fails at import is shown where it failed."""
 
 from __future__ import annotations
 
 import pytest
 
-from runner.registry import registered_tasks
+from runner.errors import ConfigError
+from runner.registry import import_task_modules, registered_tasks
 from runner.runner_huey import RunnerHuey
 from runner.task import RunnerTaskWrapper
 
@@ -87,3 +89,27 @@ def test_the_cli_names_both_modules_when_a_short_task_name_is_ambiguous(
     assert main(["--settings", str(settings), "enqueue", "twin"]) == 65
     assert "'twin' is used by twins_a.twin, twins_b.twin" in capsys.readouterr().err
     assert main(["--settings", str(settings), "enqueue", "twins_b.twin"]) == 0
+
+
+def test_a_task_module_with_a_syntax_error_is_shown_at_its_line(tmp_path, monkeypatch):
+    (tmp_path / "broken_syntax_tasks.py").write_text("def f(:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as error:
+        import_task_modules(["broken_syntax_tasks"])
+    assert str(error.value).startswith("[runner] imports: cannot import task module "
+                                       "'broken_syntax_tasks': SyntaxError")
+    detail = error.value.detail
+    assert f'File "{tmp_path / "broken_syntax_tasks.py"}", line 1' in detail, detail
+    assert "def f(:" in detail and "importlib" not in detail, detail
+
+
+def test_a_decorator_refused_at_import_is_shown_at_the_module_line_not_in_the_runner(
+        tmp_path, monkeypatch):
+    (tmp_path / "refused_tasks.py").write_text(
+        "from runner import task\n\n\n@task(timeout=1e10)\ndef slow():\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="timeout must be at most") as error:
+        import_task_modules(["refused_tasks"])
+    detail = error.value.detail
+    assert f'File "{tmp_path / "refused_tasks.py"}", line 4, in <module>' in detail, detail
+    assert "runner/" not in detail.replace("runner.errors.ConfigError", ""), detail

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import InvalidResponse
 from redis.retry import Retry
 
 from runner.errors import DatabaseUnavailable
@@ -36,7 +37,8 @@ class RedisHandle(RedisRoom):
         store's client rides out a restart: about 6 s of them), or raise.
 
         Raises:
-            DatabaseUnavailable: the server did not answer in time, with what was said.
+            DatabaseUnavailable: the server did not answer in time, with what was said, or
+                what answered is not Redis (another service's port).
         """
         quick = redis.Redis.from_url(
             self.url, socket_connect_timeout=seconds, socket_timeout=seconds,
@@ -48,6 +50,11 @@ class RedisHandle(RedisRoom):
             raise DatabaseUnavailable(
                 f"{self.location}: cannot connect to Redis within {seconds:g}s "
                 f"({str(exc).rstrip('.')}); is the server up and the URL right?") from None
+        except InvalidResponse as exc:
+            raise DatabaseUnavailable(
+                f"{self.location}: the server there does not answer as Redis does "
+                f"({str(exc).rstrip('.')}); is the URL right (another service's port)?"
+            ) from None
         finally:
             quick.close()
 
