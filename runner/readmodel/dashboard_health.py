@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.clock_drift import drift_limit, server_age
+from runner.clock_drift import drift_limit
 from runner.config import Settings
 from runner.readmodel.dashboard import has_table, oldest_due_by_queue
 from runner.readmodel.health import (
-    PAUSED_PREFIX,
-    HealthFacts,
     HealthReport,
-    clock_offsets,
     evaluate,
+    facts_from,
     health_settings,
     heartbeat_limit,
-    live_workers,
     paused_queues,
 )
 from runner.readmodel.metrics import schedule_lags
@@ -62,18 +59,11 @@ def health_verdict(store: Store, limits: HealthLimits, now: float | None = None
     # Heartbeats are aged, and waiting jobs and schedule slots timed, by the server's
     # clock: the host asking may be off it.
     at = ServerClock(store).now() if now is None else now
-    workers, gone = live_workers(store.list_workers(), limits.node_name)
-    fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
-                default=None)
-    paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
-                   if w.status and w.status.startswith(PAUSED_PREFIX)), None)
-    held = paused_queues(store)
-    waiting = {queue: max(0.0, at - oldest) for queue, oldest in oldest_due_by_queue(store, at)
-               if oldest is not None and queue not in held}
+    waiting = {queue: at - oldest for queue, oldest in oldest_due_by_queue(store, at)
+               if oldest is not None}
     lags = schedule_lags(store, at) if has_table(store, "runner_schedule") else None
-    facts = HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, None, paused,
-                        clock_offsets=clock_offsets(workers, at, limits.heartbeat_max_age),
-                        gone=gone)
+    facts = facts_from(store.list_workers(), waiting, lags, at, held=paused_queues(store),
+                       heartbeat_max_age=limits.heartbeat_max_age, node=limits.node_name)
     return evaluate(facts, heartbeat_max_age=limits.heartbeat_max_age,
                     max_waiting_age=limits.max_waiting_age,
                     max_schedule_lag=limits.max_schedule_lag,

@@ -209,20 +209,32 @@ def gather(store: Store, *, quick_check: bool = True, now: float | None = None,
         lags = schedule_lags(store, at)
     except Exception as exc:
         return HealthFacts(None, {}, None, database_problem=str(exc))
-    workers, gone = live_workers(workers, node)
-    fresh = min((server_age(w.heartbeat_at, w.clock_offset, at) for w in workers),
-                default=None)
-    paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in workers
-                   if w.status and w.status.startswith(PAUSED_PREFIX)), None)
-    held = paused_queues(store)
-    waiting = {d.queue: d.oldest_waiting_age for d in depths
-               if d.oldest_waiting_age is not None and d.queue not in held}
-    stalled = _stalled(workers, at)
-    disk = None
+    facts = facts_from(workers, {d.queue: d.oldest_waiting_age for d in depths}, lags, at,
+                       held=paused_queues(store), heartbeat_max_age=heartbeat_max_age, node=node)
+    fresh = facts.newest_heartbeat_age
     if heartbeat_max_age is not None and (fresh is None or fresh > heartbeat_max_age):
-        disk = disk_problem(store, min_free_disk_mb)
-    return HealthFacts(None if fresh is None else max(0.0, fresh), waiting, lags, problem, paused,
-                       stalled, disk, clock_offsets(workers, at, heartbeat_max_age), gone)
+        facts = replace(facts, disk_problem=disk_problem(store, min_free_disk_mb))
+    return replace(facts, database_problem=problem)
+
+
+def facts_from(workers: Iterable[WorkerRow], waiting: Mapping[str, float | None],
+               lags: Mapping[str, float] | None, now: float, *, held: Iterable[str] = (),
+               heartbeat_max_age: float | None = None, node: str | None = None) -> HealthFacts:
+    """The facts of these workers, per-queue oldest waiting ages and schedule lags, as of
+    ``now``: the one place they are derived, so ``health`` and the dashboard's banner,
+    which read them differently, decide on the same facts. Queues in ``held`` are
+    paused on purpose and never stuck."""
+    live, gone = live_workers(workers, node)
+    fresh = min((server_age(w.heartbeat_at, w.clock_offset, now) for w in live), default=None)
+    paused = next((w.status[len(PAUSED_PREFIX):].strip() for w in live
+                   if w.status and w.status.startswith(PAUSED_PREFIX)), None)
+    skipped = set(held)
+    return HealthFacts(
+        None if fresh is None else max(0.0, fresh),
+        {queue: max(0.0, waited) for queue, waited in waiting.items()
+         if waited is not None and queue not in skipped},
+        lags, paused=paused, stalled=_stalled(live, now),
+        clock_offsets=clock_offsets(live, now, heartbeat_max_age), gone=gone)
 
 
 def _stalled(workers: Iterable[WorkerRow], now: float) -> str | None:

@@ -210,3 +210,20 @@ def test_waiting_on_the_overview_is_ready_now_as_on_the_summary_strip(dashboard,
         assert waiting == 7
 
     drive(dashboard(), scenario)
+
+
+def test_a_stalled_worker_reads_stalled_and_the_banner_names_its_job(dashboard, seeded):
+    now = time.time()
+    db = Database(seeded.path)
+    workers.register(db, "host-a:1:1", concurrency=2, queues=(), now=now)
+    workers.heartbeat(db, "host-a:1:1", [], lease_seconds=30, now=now - 2,
+                      status="stalled: job abc (stuck) 6s past its 3s timeout")
+    db.close()
+
+    async def scenario(app, pilot):
+        assert app.screen.query_one("#workers", KeyedTable).get_row("host-a:1:1")[1] \
+            == "[red]stalled[/]"
+        assert text(app, "#health") == ("UNHEALTHY: worker stalled: job abc (stuck) 8s past "
+                                        "its 3s timeout (worker host-a:1:1)")
+
+    drive(dashboard(clock=lambda: now), scenario)

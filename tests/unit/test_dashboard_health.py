@@ -34,7 +34,15 @@ def stuck_job(db) -> None:
     (lambda db: (worker(db, 1), add_schedule_row(db, "nightly", time.time() - 1800)),
      "scheduler lagging: schedule 'nightly'"),
     (lambda db: worker(db, 1, "paused: disk full"), "worker not claiming: disk full"),
-], ids=["ok", "no worker", "stale", "stuck queue", "lagging schedule", "paused"])
+    (lambda db: worker(db, 1, "stalled: job abc (stuck) 6s past its 3s timeout"),
+     "worker stalled: job abc (stuck)"),
+    (lambda db: worker(db, 1, "stalled: suspect job abc runs alone (36s): the worker claims "
+                              "nothing else"), "worker stalled: suspect job abc runs alone"),
+    (lambda db: worker(db, 1, "stalled: a suspect job waits to run alone (31s): the worker "
+                              "finishes its jobs first and claims nothing else"),
+     "worker stalled: a suspect job waits to run alone"),
+], ids=["ok", "no worker", "stale", "stuck queue", "lagging schedule", "paused", "overrun",
+        "suspect alone", "suspect waits"])
 def test_the_banner_verdict_is_the_cli_verdict(huey, seed, reason):
     seed(huey.jobs.db)
     now = time.time()

@@ -21,6 +21,7 @@ from runner.readmodel.dashboard import (
     recent_run_times,
     worker_loads,
 )
+from runner.readmodel.health import STALLED_PREFIX
 from runner.readmodel.queues import QueueInfo, queues_view
 from runner.store.backend import Store
 from runner.store.owners import worker_gone
@@ -192,6 +193,8 @@ class OverviewScreen(DataScreen):
             state, heartbeat = "[red]dead[/]", f"[red]{heartbeat} (process gone)[/]"
         elif beat > stale_after:  # the threshold of `python -m runner health`
             state, heartbeat = "[red]silent[/]", f"[red]{heartbeat} (stale)[/]"
+        elif w.status and w.status.startswith(STALLED_PREFIX):  # the banner says why
+            state = "[red]stalled[/]"
         jobs = ", ".join(f"{j.task} {fmt.age(now - j.started_at) if j.started_at else ''}"
                          for j in load.jobs[:4])
         if len(load.jobs) > 4:
