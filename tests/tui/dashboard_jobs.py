@@ -8,3 +8,11 @@ from runner import task
 @task(queue="mail", retry_limit=0)
 def send_mail(to):
     return to
+
+
+@task(retry_limit=2, retry_delay=0.01, jitter=0)
+def fails_while_handling(label):
+    try:
+        raise KeyError(label)
+    except KeyError as exc:
+        raise ConnectionError(f"cannot reach {label}") from exc

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
+import pytest
 from textual.widgets import Log, Static
 
 from runner.store.sqlite import logs as logstore
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.queries import get_job, job_errors
 from runner.testing import drain
+from runner.worker.log_config import LoggingSection
+from runner.worker.log_sink import LogSink
 from tests import jobs
+from tests.tui import dashboard_jobs
 from tests.tui.conftest import drive, settle
 from tui.app import make_app
 from tui.screens.job_detail import JobDetailScreen
@@ -58,25 +63,36 @@ def test_retrying_job_says_when_the_next_attempt_runs(huey):
     drive(make_app(db=path, refresh=60, clock=lambda: row.run_at - 42), scenario)
 
 
-def test_each_traceback_is_shown_once(huey, seeded):
-    db = Database(seeded.path)
-    errors = job_errors(db, seeded.dead[0])
-    # As the worker's log sink stores them: the message, then the formatted traceback.
-    db.write(lambda conn: logstore.insert_logs(conn, [
-        (time.time(), 40, "huey", f"Unhandled exception in task {seeded.dead[0]}.\n"
-         f"{e.traceback.rstrip()}", seeded.dead[0], "tests.jobs.always_fails", "w-1")
-        for e in errors]))
-    db.close()
+@pytest.mark.parametrize("enqueue, blocks", [
+    (lambda: jobs.always_fails("boom"), 1),
+    (lambda: dashboard_jobs.fails_while_handling("db"), 2),
+], ids=["one exception", "chained"])
+def test_each_traceback_is_shown_once(huey, enqueue, blocks):
+    # The worker's log sink stores huey's "Unhandled exception" record with the whole
+    # traceback (huey's and the runner's frames too); the job keeps it from the task's frame.
+    sink = LogSink(huey.jobs.store, LoggingSection(), worker="w-1")
+    root = logging.getLogger()
+    root.addHandler(sink)
+    try:
+        job = enqueue()
+        drain(include_scheduled=True)
+    finally:
+        root.removeHandler(sink)
+        sink.stop()
+    path = huey.jobs.path
+    errors = job_errors(huey.jobs.db, job.id)
+    huey.jobs.db.close()
+    assert len(errors) == 3 and all("huey" not in e.traceback for e in errors)
 
     async def scenario(app, pilot):
-        await open_job(app, pilot, seeded.dead[0])
+        await open_job(app, pilot, job.id)
         text = detail_text(app)
-        assert len(errors) == 3
-        assert text.count("Traceback (most recent call last)") == 3
         assert text.count("Unhandled exception in task") == 3
+        assert text.count("Traceback (most recent call last)") == 3 * blocks
         assert text.count("(traceback above)") == 3
+        assert "huey" not in text
 
-    drive(make_app(db=seeded.path, refresh=60), scenario)
+    drive(make_app(db=path, refresh=60), scenario)
 
 
 def test_l_opens_the_logs_of_the_job(huey, seeded):

@@ -83,9 +83,25 @@ def without_shown_traceback(message: str, shown: list[str]) -> str:
     if start < 0:
         return message
     trace = message[start:].strip()
-    if not any(trace and (trace in s or s in trace) for s in shown if s):
+    if not any(trace and (trace in s or s in trace or _ends_alike(trace, s)) for s in shown if s):
         return message
     return message[:start].rstrip() + "  (traceback above)"
+
+
+def _ends_alike(logged: str, shown: str) -> bool:
+    """True when ``shown`` is ``logged`` as the job keeps it: the worker logs every frame,
+    the job keeps each exception's frames from the task's first one on, so each traceback
+    of the shown chain ends as the logged one's does."""
+    logged_parts, shown_parts = logged.split(TRACEBACK), shown.split(TRACEBACK)
+    if len(logged_parts) != len(shown_parts):
+        return False
+    for whole, kept in zip(logged_parts, shown_parts, strict=True):
+        # Each part starts with the rest of its header line (":"), then frames.
+        whole_lines, kept_lines = whole.strip().splitlines()[1:], kept.strip().splitlines()[1:]
+        if len(kept_lines) > len(whole_lines) or \
+                whole_lines[len(whole_lines) - len(kept_lines):] != kept_lines:
+            return False
+    return True
 
 
 def detail_json(detail: JobDetail) -> str:
