@@ -141,10 +141,10 @@ def throughput(store: Store, now: float | None = None, *,
     return store.throughput(now, minutes=minutes)
 
 
-def recent_run_times(store: Store, now: float | None = None, *, sample: int = RECENT_SAMPLE
+def recent_run_times(store: Store, *, sample: int = RECENT_SAMPLE
                      ) -> tuple[RunTimes, dict[str, RunTimes]]:
-    """p50/p95 run time and completions per minute, overall and per queue."""
-    return store.recent_run_times(now, sample=sample)
+    """p50/p95 run time, overall and per queue, of the newest ``sample`` completions."""
+    return store.recent_run_times(sample=sample)
 
 
 def worker_loads(store: Store, *, include_stopped: bool = False) -> list[WorkerLoad]:

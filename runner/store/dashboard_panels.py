@@ -53,10 +53,10 @@ class DashboardStore(Protocol):
         """Completions and failed attempts per clock-aligned minute, oldest first."""
         ...
 
-    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+    def recent_run_times(self, *, sample: int = RECENT_SAMPLE
                          ) -> tuple[RunTimes, dict[str, RunTimes]]:
-        """p50/p95 run time and completions per minute, overall and per queue, read from
-        the newest ``sample`` completions (a fixed cost)."""
+        """p50/p95 run time, overall and per queue, read from the newest ``sample``
+        completions (a fixed cost)."""
         ...
 
     def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:

@@ -44,19 +44,17 @@ class Summary:
     """More dead jobs than ``dead`` exist: the count stopped at its limit."""
 
 
-#: Completions the run-time percentiles and per-queue rates are read from.
+#: Completions the run-time percentiles are read from.
 RECENT_SAMPLE = 1_000
 
 
 @dataclass(frozen=True)
 class RunTimes:
-    """Run-time percentiles and completion rate from the newest completions."""
+    """Run-time percentiles from the newest completions (how many completed per minute
+    is counted exactly, over the last minute, by the summary and the queues)."""
 
     p50: float | None
     p95: float | None
-    per_minute: float
-    """Completions per minute over the last minute (scaled from the sample when the
-    sample holds less than a minute)."""
     sample: int
 
 
@@ -188,20 +186,14 @@ class TaskTotals:
 # -- what every backend computes from the rows it read -----------------------------------
 
 
-def run_times(rows: Sequence[tuple[str, float, float | None]], now: float, sample: int
+def run_times(rows: Sequence[tuple[str, float, float | None]]
               ) -> tuple[RunTimes, dict[str, RunTimes]]:
-    """p50/p95 run time and completions per minute, overall and per queue, of the newest
-    ``sample`` completions ``(queue, finished_at, run time)``, newest first."""
-    since = now - 60
-    # A full sample inside the last minute holds only part of it: scale to the minute.
-    span = now - rows[-1][1] if len(rows) >= sample and rows[-1][1] > since else 60.0
-    scale = 60.0 / max(span, 1.0)
+    """p50/p95 run time, overall and per queue, of completions ``(queue, finished_at,
+    run time)``."""
 
     def stats(picked: Sequence[tuple[str, float, float | None]]) -> RunTimes:
         took = [d for _, _, d in picked if d is not None and d >= 0]
-        recent = sum(1 for _, finished, _ in picked if finished >= since)
-        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), recent * scale,
-                        len(picked))
+        return RunTimes(percentile(took, 0.50), percentile(took, 0.95), len(picked))
 
     by_queue: dict[str, list[tuple[str, float, float | None]]] = {}
     for row in rows:

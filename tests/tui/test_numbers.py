@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
+import sqlite3
 import time
 
 from textual.widgets import Static
@@ -50,3 +52,34 @@ def test_a_text_filter_count_follows_an_action_at_once(dashboard, seeded):
         assert "1-1 of 1" in str(line.render())
 
     drive(dashboard(), scenario)
+
+
+def test_the_overview_shows_one_done_per_minute_figure(huey):
+    # More completions in the last minute than the run-time sample holds (1,000 jobs)
+    now = time.time()
+    jobs.add(1, 2)
+    drain()
+    conn = sqlite3.connect(huey.jobs.path)
+    conn.row_factory = sqlite3.Row
+    row = dict(conn.execute("SELECT * FROM runner_job WHERE state = 'completed'").fetchone())
+    copies = []
+    for n in range(1_499):
+        finished = now - 30 + n * 0.02
+        copies.append({**row, "id": f"{row['id']}-{n}", "started_at": finished - 0.1,
+                       "finished_at": finished})
+    columns = ", ".join(row)
+    conn.executemany(f"INSERT INTO runner_job ({columns}) VALUES "
+                     f"({', '.join(':' + c for c in row)})", copies)
+    conn.execute("UPDATE runner_job SET finished_at = ? WHERE id = ?", (now - 31, row["id"]))
+    conn.commit()
+    conn.close()
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        strip = str(app.screen.query_one("#summary", Static).render())
+        title = str(app.screen.query_one("#queues-title", Static).render())
+        row = app.screen.query_one("#queues", KeyedTable).get_row("default")
+        shown = {*re.findall(r"done/min:? \[?b?\]?([\d,]+)", strip + title), row[6]}
+        assert shown == {"1,500"}
+
+    drive(make_app(db=huey.jobs.path, refresh=60, clock=lambda: now), scenario)

@@ -63,7 +63,7 @@ def test_run_time_percentiles_and_rate_per_queue(dashboard, seeded):
 
     async def scenario(app, pilot):
         title = text(app, "#queues-title")
-        assert "p50 2.0s" in title and "p95 10.0s" in title and "done/min 3" in title
+        assert "p50 2.0s" in title and "p95 10.0s" in title and "done/min" not in title
         queues = app.screen.query_one("#queues", KeyedTable)
         assert queues.get_row("default")[6:] == ["3", "2.0s", "10.0s"]
         assert queues.get_row("mail")[6:] == ["0", "-", "-"]

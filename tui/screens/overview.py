@@ -125,7 +125,7 @@ class OverviewScreen(DataScreen):
         # The Queues view's read, under its key: both screens show one reading
         view = throttle.read("queues-view", lambda: queues_view(store, settings, now),
                              fresh=fresh)
-        times = throttle.read("run-times", lambda: recent_run_times(store, now), fresh=fresh)
+        times = throttle.read("run-times", lambda: recent_run_times(store), fresh=fresh)
         return OverviewData(view.queues, worker_loads(store), now, times)
 
     def show_poll(self, outcome, status, tabs) -> None:  # noqa: ANN001
@@ -162,8 +162,7 @@ class OverviewScreen(DataScreen):
         if overall is not None:
             self.query_one("#queues-title", Line).show_text(
                 f"Queues   run time p50 [b]{fmt.duration(overall.p50)}[/]  "
-                f"p95 [b]{fmt.duration(overall.p95)}[/]  done/min [b]"
-                f"{fmt.count(overall.per_minute)}[/]  [dim](newest "
+                f"p95 [b]{fmt.duration(overall.p95)}[/]  [dim](newest "
                 f"{fmt.count(min(overall.sample, RECENT_SAMPLE))} completed jobs)[/]")
         rows = []
         for q in data.queues:
@@ -172,7 +171,7 @@ class OverviewScreen(DataScreen):
             rows.append((q.name, (shown, fmt.count(q.waiting), fmt.count(q.scheduled),
                                   fmt.count(q.retrying), running_cell(q),
                                   fmt.age(q.oldest_waiting),
-                                  f"{q.per_minute:g}",
+                                  fmt.count(q.per_minute),
                                   fmt.duration(t.p50) if t else "-",
                                   fmt.duration(t.p95) if t else "-")))
         self.query_one("#queues", KeyedTable).sync(rows)

@@ -53,7 +53,7 @@ def queue_cells(q: QueueInfo) -> tuple:
     return (fmt.safe(q.name), fmt.count(q.waiting), fmt.count(q.scheduled),
             running_cell(q), fmt.count(q.retrying), dead,
             "-" if q.oldest_waiting is None else fmt.duration(q.oldest_waiting),
-            f"{q.per_minute:g}", limits(q), f"{q.rejected}/{q.dropped}", state)
+            fmt.count(q.per_minute), limits(q), f"{q.rejected}/{q.dropped}", state)
 
 
 class QueuesScreen(DataScreen):

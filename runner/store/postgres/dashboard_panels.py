@@ -146,15 +146,14 @@ class PostgresDashboard:
                    minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return throughput(self.db, now, minutes=minutes)
 
-    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+    def recent_run_times(self, *, sample: int = RECENT_SAMPLE
                          ) -> tuple[RunTimes, dict[str, RunTimes]]:
-        """p50/p95 run time and completions per minute of the newest ``sample`` completions."""
+        """p50/p95 run time of the newest ``sample`` completions."""
         db = self.db
-        at = time.time() if now is None else now
         rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
                         f"WHERE finished_at IS NOT NULL AND state = {COMPLETED_SQL} "
                         "ORDER BY finished_at DESC LIMIT %s", (sample,))
-        return run_times(rows, at, sample)
+        return run_times(rows)
 
     def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
         """Registered workers with the jobs each holds a lease on."""

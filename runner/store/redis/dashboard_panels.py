@@ -92,15 +92,14 @@ class RedisDashboard(JobIndex):
                 failed[index] += 1
         return tuple(completed), tuple(failed)
 
-    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+    def recent_run_times(self, *, sample: int = RECENT_SAMPLE
                          ) -> tuple[RunTimes, dict[str, RunTimes]]:
-        at = time.time() if now is None else now
         newest = [(m.decode(), s) for m, s in self.r.zrevrange(
             self.k("fin", JobState.COMPLETED.value), 0, sample - 1, withscores=True)]
         fields = self._fields([i for i, _ in newest], "queue", "started_at")
         rows = [(text(q) or "", finished, None if number(s) is None else finished - number(s))
                 for (_, finished), (q, s) in zip(newest, fields, strict=True)]
-        return run_times(rows, at, sample)
+        return run_times(rows)
 
     def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
         return worker_loads(self.running_jobs(),

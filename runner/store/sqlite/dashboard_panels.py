@@ -45,9 +45,9 @@ class SqliteDashboard:
                    minutes: int = 60) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return _panels.throughput(self.db, now, minutes=minutes)
 
-    def recent_run_times(self, now: float | None = None, *, sample: int = RECENT_SAMPLE
+    def recent_run_times(self, *, sample: int = RECENT_SAMPLE
                          ) -> tuple[RunTimes, dict[str, RunTimes]]:
-        return _panels.recent_run_times(self.db, now, sample=sample)
+        return _panels.recent_run_times(self.db, sample=sample)
 
     def worker_loads(self, *, include_stopped: bool = False) -> list[WorkerLoad]:
         return _panels.read_worker_loads(self.db, include_stopped=include_stopped)

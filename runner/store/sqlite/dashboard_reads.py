@@ -142,18 +142,17 @@ def throughput(db: Database, now: float | None = None, *,
     return tuple(completed), tuple(failed)
 
 
-def recent_run_times(db: Database, now: float | None = None, *,
+def recent_run_times(db: Database, *,
                      sample: int = RECENT_SAMPLE) -> tuple[RunTimes, dict[str, RunTimes]]:
-    """p50/p95 run time and completions per minute, overall and per queue.
+    """p50/p95 run time, overall and per queue.
 
     Reads only the newest ``sample`` completed jobs through the ``finished_at``
     index, so the cost is fixed whatever the history or the job rate.
     """
-    at = time.time() if now is None else now
     rows = db.query("SELECT queue, finished_at, finished_at - started_at FROM runner_job "
                     "INDEXED BY runner_job_finished WHERE finished_at IS NOT NULL "
                     f"AND state = {COMPLETED_SQL} ORDER BY finished_at DESC LIMIT ?", (sample,))
-    return run_times(rows, at, sample)
+    return run_times(rows)
 
 
 def read_worker_loads(db: Database, *, include_stopped: bool = False) -> list[WorkerLoad]:
