@@ -112,7 +112,8 @@ def copy_file(source: Settings, url: str, *, history_since: float, force: bool =
             transfer.record_source(target, identity)
             jobs_after, events_after = transfer.read_before_pruning(target)
             export = FileExport(file.db, history_since=history_since,  # type: ignore[attr-defined]
-                                now=at, jobs_after=jobs_after, events_after=events_after)
+                                crash_limit=source.worker.crash_limit, now=at,
+                                jobs_after=jobs_after, events_after=events_after)
             report = transfer.copy_from_sqlite(export, target)
         finally:
             target.close()

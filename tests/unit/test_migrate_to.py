@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from runner.errors import EX_CANTCREAT, EX_TEMPFAIL, QueueFull
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.postgres import PgDatabase, PostgresStore
 from runner.store.postgres.schema import prepare
+from runner.store.rows import JobFilter
 from runner.store.schedule_rows import SyncItem
 from runner.store.states import JobState
 from tests.conformance.helpers import failure, job
@@ -117,6 +119,14 @@ def _counted(store, now: float) -> tuple[list, dict]:  # noqa: ANN001 - a store
     return snapshot.totals, snapshot.backpressure
 
 
+def _with_crashes(counted: tuple[list, dict], crashed: int) -> tuple[list, dict]:
+    """The counters of ``_fill``'s file once ``crashed`` jobs of its default queue were
+    charged a crash."""
+    totals = [replace(t, failed=t.failed + crashed, retried=t.retried + crashed)
+              if t.queue == "default" else t for t in counted[0]]
+    return totals, counted[1]
+
+
 def test_the_lifetime_counters_arrive_once_with_the_copy(huey, settings_file, target):
     # Given a file that counted completions (one a month old, its job not copied), failed
     # attempts, a retry, a dead job, a cancel and a job its full queue refused
@@ -137,10 +147,12 @@ def test_the_lifetime_counters_arrive_once_with_the_copy(huey, settings_file, ta
     file.enqueue([job(now, queue="strict")], now=now, bounds=strict)
     with pytest.raises(QueueFull):
         file.enqueue([job(now, queue="strict")], now=now, bounds=strict)
-    counted = _counted(file, now)
+    counted = _with_crashes(_counted(file, now), file.count_jobs(JobFilter(state="executing")))
     assert counted[0] and counted[1]["strict"] == (1, 0)
 
-    # When the file is copied, Then PostgreSQL counts what the file counted
+    # When the file is copied, Then PostgreSQL counts what the file counted, and the
+    # crash charged to each job its stopped workers left running (a failed attempt, and
+    # the job requeued)
     assert main(["--settings", str(settings_file), "migrate-to", url]) == 0
     assert _counted(pg, now) == counted
     # and a second copy counts nothing twice

@@ -5,6 +5,9 @@ the target never runs what the file would not have."""
 from __future__ import annotations
 
 import datetime
+import shutil
+import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,9 @@ from runner.config import load_settings
 from runner.errors import EventNotFound
 from runner.sections import RetentionSection
 from runner.store.factory import open_store
+from runner.store.job_rows import FailureInfo
 from runner.store.rows import JobFilter
+from runner.store.sqlite.running_file import RunningFile, running_dir, running_path
 from runner.store.states import JobState
 from runner.testing import drain
 from tests import jobs
@@ -210,3 +215,110 @@ def test_a_second_copy_lists_every_kind_logs_included(huey, settings_file, targe
     assert "  logs: 0 read, 0 new, 0 already there" in again, again
     kinds = [line.split(":")[0].strip() for line in first.splitlines()[1:-1]]
     assert [line.split(":")[0].strip() for line in again.splitlines()[1:-1]] == kinds
+
+
+
+#: A worker of this host whose process is gone (pid far beyond any live one).
+DEAD = f"{socket.gethostname()}:4194999:1"
+
+
+def _orphans_of_a_dead_worker(store) -> dict[str, str]:  # noqa: ANN001 - the file's store
+    """A file whose worker ``DEAD`` was killed holding four jobs: one it had started, one
+    it had claimed ahead and not started, one on its second attempt after a failure, and
+    one that had been running during two worker deaths already; name -> job id."""
+    doomed = jobs.add(3, 3)
+    t = time.time()
+    for at in (t, t + 31):
+        store.claim(now=at, owner="gone-host:1:1", lease_seconds=30, want=1)
+        assert store.recover_orphans(crash_limit=3, now=at + 31).requeued == [doomed.id]
+    again = jobs.always_fails("again")
+    # before ``doomed`` is due again: only ``again`` is claimed
+    assert [c.id for c in store.claim(now=t + 61, owner=DEAD, lease_seconds=30,
+                                      want=1).claimed] == [again.id]
+    store.retry(again.id, 1, FailureInfo("error", "RuntimeError", "boom", "Traceback ...",
+                                         started_at=t + 61),
+                worker=DEAD, now=t + 61, run_at=t + 61, reason="failed; retrying")
+    ran, waited = jobs.add(1, 1), jobs.add(2, 2)
+    claimed: dict[str, int] = {}
+    for _ in range(4):  # a suspect (``doomed``) is claimed alone
+        claimed |= {c.id: c.attempt for c in store.claim(now=t + 62, owner=DEAD,
+                                                         lease_seconds=30, want=4).claimed}
+    ids = {"ran": ran.id, "waited": waited.id, "again": again.id, "doomed": doomed.id}
+    assert set(claimed) == set(ids.values())
+    running = RunningFile(running_path(store.db.path, DEAD))
+    for name in ("ran", "again", "doomed"):
+        running.started(ids[name], claimed[ids[name]])
+    running.close(remove=False)  # as a kill -9 leaves it
+    return ids
+
+
+def _recovered_copy(store, tmp_path: Path):  # noqa: ANN001, ANN202 - SQLite stores
+    """A copy of the file (with its workers' running files), recovered there by the
+    file's own recovery, as the next worker on the file would."""
+    copy = tmp_path / "recovered" / store.db.path.name
+    copy.parent.mkdir()
+    with sqlite3.connect(store.db.path) as source, sqlite3.connect(copy) as into:
+        source.backup(into)
+    shutil.copytree(running_dir(store.db.path), running_dir(copy))
+    recovered = open_store(copy)
+    recovered.recover_orphans(crash_limit=3)
+    return recovered
+
+
+def _history(store, job_id: str) -> list[tuple]:  # noqa: ANN001 - a store
+    return [(e.attempt, e.kind, e.error_type, e.message, e.worker, e.started_at)
+            for e in store.job_errors(job_id)]
+
+
+def _counted(store) -> dict[str, int]:  # noqa: ANN001 - a store
+    totals = store.read_snapshot(now=time.time()).totals
+    return {what: sum(getattr(t, what) for t in totals)
+            for what in ("failed", "retried", "dead", "cancelled")}
+
+
+def test_jobs_running_when_the_file_worker_died_arrive_as_the_file_recovery_leaves_them(
+        huey, settings_file, target, tmp_path):
+    # Given a file whose worker was killed while it ran jobs, some claimed ahead
+    url, settings = target
+    ids = _orphans_of_a_dead_worker(huey.jobs.store)
+    expected = _recovered_copy(huey.jobs.store, tmp_path)
+    # When the file is copied, twice
+    _migrate(settings_file, url)
+    _migrate(settings_file, url)
+    # Then each job arrives as the file's own recovery leaves it: the started attempts
+    # charged a crash (recorded in their history) and not the retries, the one claimed
+    # ahead uncharged, the one at its crash limit dead; the counters went on the same
+    store = _on(settings).jobs.store
+    for name, job_id in ids.items():
+        want, got = expected.get_job(job_id), store.get_job(job_id)
+        assert (got.state, got.attempt, got.crashes, got.reason, got.started_at) == (
+            want.state, want.attempt, want.crashes, want.reason, want.started_at), name
+        assert (got.error_type, got.error_message) == (want.error_type, want.error_message)
+        assert got.lease_owner is None, name
+        assert _history(store, job_id) == _history(expected, job_id), name
+    assert _counted(store) == _counted(expected)
+    crashed = store.get_job(ids["ran"])
+    assert (crashed.state, crashed.attempt, crashed.crashes) == (JobState.AVAILABLE, 1, 1)
+    assert store.get_job(ids["waited"]).attempt == 0
+    assert store.get_job(ids["doomed"]).state == JobState.DEAD
+    expected.close()
+
+
+def test_a_job_crashed_on_the_file_runs_again_on_the_target_within_its_retries(
+        huey, settings_file, target):
+    # Given a job with no retries that was running when the file's worker was killed
+    url, settings = target
+    store = huey.jobs.store
+    ran = jobs.add(1, 1)
+    claimed = store.claim(now=time.time(), owner=DEAD, lease_seconds=30, want=1).claimed
+    running = RunningFile(running_path(store.db.path, DEAD))
+    running.started(ran.id, claimed[0].attempt)
+    running.close(remove=False)
+    # When the file is copied and a worker of the target runs it
+    _migrate(settings_file, url)
+    target_huey = _on(settings)
+    assert drain(target_huey) == 1
+    # Then its second attempt is the one its limit allows, plus the crash
+    job = target_huey.jobs.store.get_job(ran.id)
+    assert (job.state, job.attempt, job.max_attempts, job.crashes) == (
+        JobState.COMPLETED, 2, 1, 1)

@@ -132,6 +132,13 @@ def _seen(store, now: float) -> dict:  # noqa: ANN001 - a store
     }
 
 
+def _with_a_crash(totals: list) -> list:
+    """The counters of ``_fill``'s file once its job left running was charged a crash (a
+    failed attempt, and the job requeued)."""
+    return [dataclasses.replace(t, failed=t.failed + 1, retried=t.retried + 1)
+            if (t.task, t.queue) == ("tests.jobs.add", "default") else t for t in totals]
+
+
 def test_what_the_file_shows_is_what_redis_shows_after_the_copy(huey, settings_file, target):
     # Given a file with jobs in every state and everything that goes with them
     url, redis = target
@@ -146,14 +153,23 @@ def test_what_the_file_shows_is_what_redis_shows_after_the_copy(huey, settings_f
     assert _migrate(settings_file, url) == 0
 
     # Then Redis shows the same, but for the job left running (its worker is gone: it
-    # waits again) and the job that finished a month ago (past the history window)
+    # waits again, charged a crash, as the file's recovery would leave it) and the job
+    # that finished a month ago (past the history window)
     after = _seen(redis, now)
     running = next(r for r in after["jobs"] if r["id"] == ids["running"])
-    assert (running["state"], running["lease_owner"]) == (JobState.AVAILABLE, None)
+    assert (running["state"], running["lease_owner"], running["crashes"]) == (
+        JobState.AVAILABLE, None, 1)
+    assert [(e.attempt, e.kind, e.error_type) for e in after["errors"][ids["running"]]] == [
+        (1, "crash", "WorkerDied")]
+    before["totals"] = _with_a_crash(before["totals"])
+    (done, failed), (done_after, failed_after) = before["throughput"], after["throughput"]
+    assert done_after == done and sum(failed_after) == sum(failed) + 1  # the crash
+    del before["throughput"], after["throughput"]
     for view in (before, after):
         view["jobs"] = [r for r in view["jobs"] if r["id"] not in (ids["running"], ids["old"])]
         for name in ("errors", "results"):
-            view[name] = {k: v for k, v in view[name].items() if k != ids["old"]}
+            view[name] = {k: v for k, v in view[name].items()
+                          if k not in (ids["running"], ids["old"])}
     counts = before["counts"]
     counts.update(executing=counts["executing"] - 1, available=counts["available"] + 1,
                   completed=counts["completed"] - 1)
@@ -299,7 +315,7 @@ def test_what_the_file_did_since_the_last_copy_arrives_with_the_next(huey, setti
     assert _migrate(settings_file, url) == 0
     seen_file, seen_redis = _seen(file, now), _seen(redis, now)
     assert seen_redis["logs"] == seen_file["logs"] and len(seen_redis["logs"]) == 3
-    assert seen_redis["totals"] == seen_file["totals"]
+    assert seen_redis["totals"] == _with_a_crash(seen_file["totals"])
     assert redis.get_job(late.id).state == JobState.COMPLETED
 
 

@@ -11,8 +11,11 @@ from a copy of another file into a database holding jobs of its own, the last lo
 record copied from it (``copied_log``), and how far the copies read its jobs and
 events (:mod:`.copy_marks`: what ran here and was pruned is not copied back).
 
-A job the file has running whose cancel was asked arrives cancelled (see
-:mod:`runner.store.sqlite.export`), and that cancel is counted as it arrives.
+A job the file has running arrives settled as the file's recovery of a dead worker
+settles it (see :mod:`runner.store.sqlite.export`): cancelled, requeued, or charged a
+crash. The outcome is counted as it arrives, and a crash's failed attempt is written
+in the same transaction, after the job's earlier ones (a job's history reads in the
+order its attempts were written).
 
 The file's lifetime counters arrive too. Those per task and queue go to a shard
 of their own (:data:`COPIED_SHARD`, which no connection writes) set to the file's
@@ -54,7 +57,6 @@ from runner.store.sqlite.export import (
     TransferReport,
     digest,
 )
-from runner.store.states import JobState
 
 #: The shard of ``runner_job_total`` that holds a copied file's counters (a connection's
 #: shard is its backend's pid modulo 16, never negative).
@@ -169,11 +171,45 @@ def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple
 
 
 def _count_settled(conn: psycopg.Connection, export: FileExport, job_ids: list) -> None:
-    """Count the cancels the copy made (jobs running on the file whose cancel was asked):
-    the file never counted them."""
-    settled = [i for i in job_ids if i in export.settled]
-    if settled:
-        count_where(conn, JobState.CANCELLED.value, "id = ANY(%s)", (settled,))
+    """Count the outcomes the copy gave jobs running on the file (a cancel asked, a
+    crash): the file never counted them."""
+    by_outcome: dict[str, list] = {}
+    for job_id in job_ids:
+        if job_id in export.settled:
+            by_outcome.setdefault(export.settled[job_id], []).append(job_id)
+    for outcome, ids in sorted(by_outcome.items()):
+        count_where(conn, outcome, "id = ANY(%s)", (ids,))
+
+
+def _write_crashes(conn: psycopg.Connection, export: FileExport, job_ids: list,
+                   report: TransferReport) -> None:
+    """The crashes charged to jobs just written, each after the job's failed attempts of
+    the file (which the copy of errors then finds there)."""
+    crashed = [i for i in job_ids if i in export.crashes]
+    if not crashed:
+        return
+    earlier = [row for rows in export.errors_of(crashed).values() for row in rows]
+    copied = _insert_errors(conn, earlier)
+    if copied:  # the trigger counted them: the file's total holds them already
+        _uncount_failures(conn, copied)
+    _insert_errors(conn, [export.crashes[i] for i in crashed])  # counted: the file did not
+    report.read["errors"] = report.read.get("errors", 0) + len(crashed)
+    report.written["errors"] = report.written.get("errors", 0) + len(copied) + len(crashed)
+
+
+def _insert_errors(conn: psycopg.Connection, rows: list[tuple]) -> list[str]:
+    """Insert failed attempts not there yet; the job ids of those written."""
+    written: list[str] = []
+    if not rows:
+        return written
+    with conn.cursor() as cur:
+        cur.executemany(f"INSERT INTO runner_job_error ({', '.join(ERROR_COLUMNS)}) "
+                        f"VALUES ({', '.join(['%s'] * len(ERROR_COLUMNS))}) "
+                        "ON CONFLICT DO NOTHING RETURNING job_id", rows, returning=True)
+        while True:
+            written += [row[0] for row in cur.fetchall()]
+            if not cur.nextset():
+                return written
 
 
 def _uncount_failures(conn: psycopg.Connection, job_ids: list) -> None:
@@ -236,6 +272,7 @@ def copy_from_sqlite(export: FileExport, store: PostgresStore) -> TransferReport
     _copy_revocations(export, target, report)
     def jobs_written(conn: psycopg.Connection, ids: list) -> None:
         _count_settled(conn, export, ids)
+        _write_crashes(conn, export, ids, report)
         copy_marks.mark_read(conn, "jobs", export.rowids[-1])
 
     copy("jobs", "runner_job", JOB_COLUMNS, export.jobs(), returning="id", then=jobs_written)

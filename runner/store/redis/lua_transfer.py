@@ -4,7 +4,9 @@ A copied job enters its state through ``restate`` and ``wait`` (:mod:`.lua_jobs`
 so every index a transition keeps (states, queues, waiting sets, unique keys,
 schedules' live counts, finished sets, dispatch jobs) holds it as if it had got
 there on Redis; its failed attempts and its counters are the file's, so nothing is
-counted as it arrives (the copied totals hold it).
+counted as it arrives (the copied totals hold it) but what the copy settled of a job
+the file has running (its outcome, the crash charged to it), which the file never
+counted.
 
 ``copied``: ``source`` (the file copied here), ``log`` (the id of the last log record
 copied from it), ``c:<key><US><field>`` (a counter's value in the file when last
@@ -36,16 +38,16 @@ end
 
 BODIES: dict[str, str] = {
     # ARGV: now, the rowid in the file of the last job, count, then per job: fields (JSON
-    #       object of strings, NULLs left out), payload, settled (1: cancelled by the copy,
-    #       its cancel uncounted by the file), nerrors, per error: attempt, failed_at,
-    #       row (JSON array, no seq).
+    #       object of strings, NULLs left out), payload, counted (the counters the job
+    #       adds, space separated: what the copy settled, which the file never counted),
+    #       nerrors, per error: attempt, failed_at, row (JSON array, no seq).
     # Returns the jobs and the failed attempts written.
     "copy_jobs": r"""
 local now, at, written, failures = tonumber(ARGV[2]), 5, 0, 0
 read_up_to('jobs_read', ARGV[3])
 for _ = 1, tonumber(ARGV[4]) do
   local f, data, ne = cjson.decode(ARGV[at]), ARGV[at + 1], tonumber(ARGV[at + 3])
-  local settled = ARGV[at + 2] == '1'
+  local counted = ARGV[at + 2]
   local errors = at + 4
   at = errors + 3 * ne
   local id = f.id
@@ -68,7 +70,9 @@ for _ = 1, tonumber(ARGV[4]) do
                task=f.task, rowid=rowid, created_at=f.created_at,
                concurrency_key=f.concurrency_key}
     restate(h, f.state, f.finished_at or f.created_at, true)
-    if not live and f.state ~= 'completed' and not settled then tally(h, f.state, -1) end
+    -- the copied totals hold the file's outcomes: restate counted this one again
+    if not live and f.state ~= 'completed' then tally(h, f.state, -1) end
+    for what in string.gmatch(counted, '%S+') do tally(h, what) end
     if live then wait(h, now) end
     for e = errors, at - 1, 3 do
       local seq = redis.call('INCR', P..'errseq')

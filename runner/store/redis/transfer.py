@@ -86,13 +86,18 @@ def _error_args(errors: Sequence[tuple]) -> list[Arg]:
 
 def _copy_jobs(export: FileExport, store: RedisStore, report: TransferReport) -> None:
     for rows in export.jobs():
-        errors = export.errors_of([r[_ID] for r in rows])
+        ids = [r[_ID] for r in rows]
+        errors = export.errors_of(ids)
+        for job_id in ids:  # a crash the copy charged is the job's last failed attempt
+            if job_id in export.crashes:
+                errors.setdefault(job_id, []).append(export.crashes[job_id])
         report.read["errors"] = report.read.get("errors", 0) + sum(map(len, errors.values()))
         flat: list[Arg] = []
         size = count = 0
         for n, row in enumerate(rows, 1):
             args = [_fields(JOB_COLUMNS, row, _NOT_FIELDS), row[_DATA],
-                    int(row[_ID] in export.settled), *_error_args(errors.get(row[_ID], ()))]
+                    " ".join(_counted(export, row[_ID])),
+                    *_error_args(errors.get(row[_ID], ()))]
             flat += args
             size += sum(len(a) for a in args if isinstance(a, (bytes, str)))
             count += 1
@@ -103,6 +108,14 @@ def _copy_jobs(export: FileExport, store: RedisStore, report: TransferReport) ->
                 _count(report, "jobs", count, jobs)
                 report.written["errors"] = report.written.get("errors", 0) + int(failures)
                 flat, size, count = [], 0, 0
+
+
+def _counted(export: FileExport, job_id: str) -> list[str]:
+    """The counters a job adds as it arrives: the outcome and the crash the copy gave it
+    (the file's totals hold neither)."""
+    outcome = export.settled.get(job_id)
+    counted = [] if outcome is None else [outcome]
+    return [*counted, "failed"] if job_id in export.crashes else counted
 
 
 def _count(report: TransferReport, name: str, read: int, written: object) -> None:

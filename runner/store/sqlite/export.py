@@ -8,12 +8,20 @@ still pending or emitted since; pauses; log records written since; the lifetime
 counters. Rows come in batches by rowid, each its own short read, so a copy never
 holds a read snapshot of a large file open.
 
-Jobs left ``executing`` arrive ``available`` without their lease: the copy is made
-with the file's workers stopped (or gone), so their attempt was cut short, and a
-worker of the target runs them again (the attempt count goes on from the file's).
-One whose attempt someone asked to cancel (``runner_cancel``) arrives ``cancelled``
-instead, as the file's own recovery of a dead worker's job would settle it: the
-request would otherwise be lost with the attempt it names, and the job run again.
+Jobs left ``executing`` arrive without their lease, settled as the file's own
+recovery settles the jobs of a dead worker (the rule of
+:func:`runner.store.recovery.settle_orphans`, applied to the rows read; the file is
+not written): the copy is made with the file's workers stopped (or gone), so each
+attempt was cut short. One whose attempt someone asked to cancel (``runner_cancel``)
+arrives ``cancelled``: the request would otherwise be lost with the attempt it names,
+and the job run again. One its worker had claimed ahead and not started (its running
+file, :mod:`runner.store.sqlite.running_file`, says which) arrives ``available``
+with the attempt not used. Any other was running when its worker stopped: it is
+charged a crash, recorded in its history as the recovery records one (a
+``WorkerDied`` attempt), and arrives ``available`` with its retries untouched, or
+``dead`` once it reaches ``crash_limit`` crashes. The file never counted these
+outcomes, nor the crash's failed attempt: the target counts each as the job arrives
+(:attr:`FileExport.settled`, :attr:`FileExport.crashes`).
 
 A target that pruned jobs or events it got from a copy gives, as ``jobs_after`` and
 ``events_after``, the rowid in the file up to which the copies before read them:
@@ -34,9 +42,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from runner.store.recovery import Orphan, crash_reason, settle_orphans
 from runner.store.sqlite.counters import QUEUE_ROW, TOTALS
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import has_table
+from runner.store.sqlite.running_file import read_started
 from runner.store.states import LIVE_SQL, JobState
 from runner.store.tables import Event, Job, JobError, Log, Pause, Schedule, ScheduleRun
 from runner.store.views import BUCKETS
@@ -64,11 +74,10 @@ TOTAL_COLUMNS = tuple(dict.fromkeys((*TOTALS, "duration_sum",
 #: The columns :meth:`FileExport.revocations` returns.
 REVOCATION_COLUMNS = ["key", "value"]
 
-_STATE = JOB_COLUMNS.index("state")
-_LEASE = (JOB_COLUMNS.index("lease_owner"), JOB_COLUMNS.index("lease_expires_at"))
-_ID, _ATTEMPT = JOB_COLUMNS.index("id"), JOB_COLUMNS.index("attempt")
-_REASON, _FINISHED = JOB_COLUMNS.index("reason"), JOB_COLUMNS.index("finished_at")
-_PARKED = JOB_COLUMNS.index("parked")
+_AT = {column: n for n, column in enumerate(JOB_COLUMNS)}
+_ID, _STATE = _AT["id"], _AT["state"]
+#: The error type of a crash the file's recovery charges to a dead worker's job.
+_WORKER_DIED = "WorkerDied"
 
 
 def _kept(job: str) -> str:
@@ -76,20 +85,9 @@ def _kept(job: str) -> str:
     return f"{job}.state IN {LIVE_SQL} OR {job}.finished_at >= ?"
 
 
-def _unleased(row: tuple, cancelled_by: str | None, now: float) -> tuple:
-    if row[_STATE] != JobState.EXECUTING.value:
-        return row
-    values = list(row)
-    values[_LEASE[0]] = values[_LEASE[1]] = None
-    if cancelled_by is None:
-        values[_STATE] = JobState.AVAILABLE.value
-    else:
-        # the words the file's recovery of a dead worker's job would use
-        values[_STATE] = JobState.CANCELLED.value
-        values[_REASON] = (f"cancelled by {cancelled_by}; its worker was gone before it "
-                           "could stop it")
-        values[_FINISHED], values[_PARKED] = now, None
-    return tuple(values)
+def _orphan(row: Sequence) -> Orphan:
+    return Orphan(row[_ID], row[_AT["lease_owner"]], row[_AT["attempt"]], row[_AT["crashes"]],
+                  row[_AT["started_at"]])
 
 
 @dataclass
@@ -109,17 +107,22 @@ def digest(value: bytes) -> str:
 class FileExport:
     """The rows of one jobs file a copy takes (see the module docstring)."""
 
-    def __init__(self, db: Database, *, history_since: float, now: float | None = None,
-                 jobs_after: int = 0, events_after: int = 0) -> None:
+    def __init__(self, db: Database, *, history_since: float, crash_limit: int,
+                 now: float | None = None, jobs_after: int = 0, events_after: int = 0) -> None:
         self.db = db
         self.since = history_since
         self.now = time.time() if now is None else now
         self.jobs_after, self.events_after = jobs_after, events_after
         #: The rowids in the file of the last batch read, in order.
         self.rowids: list[int] = []
-        #: Ids of the jobs :meth:`jobs` read ``cancelled`` though the file has them running
-        #: (their cancel was asked): the target counts those cancels, the file never did.
-        self.settled: set[str] = set()
+        self.crash_limit = crash_limit
+        #: Jobs the file has running that :meth:`jobs` settled, as the outcome the target
+        #: counts as each arrives (``cancelled``, ``retried`` or ``dead``): the file never
+        #: counted it.
+        self.settled: dict[str, str] = {}
+        #: The crash charged to a job :meth:`jobs` settled, as :data:`ERROR_COLUMNS`: its
+        #: last failed attempt, which the target writes (and counts) with the job.
+        self.crashes: dict[str, tuple] = {}
 
     def _batches(self, columns: Sequence[str], tables: str, where: str,
                  params: tuple = (), after: int = 0) -> Iterator[list[tuple]]:
@@ -138,14 +141,68 @@ class FileExport:
             yield [row[1:] for row in rows]
 
     def jobs(self) -> Iterator[list[tuple]]:
-        """Live jobs and those finished since ``history_since``, as :data:`JOB_COLUMNS`."""
+        """Live jobs and those finished since ``history_since``, as :data:`JOB_COLUMNS`;
+        those the file has running settled (see the module docstring)."""
         for rows in self._batches(JOB_COLUMNS, "runner_job t", _kept("t"), (self.since,),
                                   self.jobs_after):
-            asked = self._cancels_asked([r for r in rows if r[_STATE] == JobState.EXECUTING.value])
-            self.settled.update(asked)
-            yield [_unleased(row, asked.get(row[_ID]), self.now) for row in rows]
+            yield self._settle_running(rows)
 
-    def _cancels_asked(self, running: Sequence[tuple]) -> dict[str, str]:
+    def _settle_running(self, rows: list[tuple]) -> list[tuple]:
+        running = {row[_ID]: list(row) for row in rows
+                   if row[_STATE] == JobState.EXECUTING.value}
+        if not running:
+            return rows
+        orphans = [_orphan(row) for row in running.values()]
+        asked = self._cancels_asked(orphans)
+        started: dict[str | None, set[tuple[str, int]] | None] = {}
+        now = self.now
+
+        def started_by(owner: str | None) -> set[tuple[str, int]] | None:
+            if owner not in started:
+                started[owner] = None if owner is None else read_started(self.db.path, owner)
+            return started[owner]
+
+        def change(orphan: Orphan, **values: object) -> None:
+            row = running[orphan.id]
+            for column, value in {"lease_owner": None, "lease_expires_at": None,
+                                  **values}.items():
+                row[_AT[column]] = value
+
+        def cancel(orphan: Orphan, reason: str) -> None:
+            change(orphan, state=JobState.CANCELLED.value, reason=reason, finished_at=now,
+                   parked=None)
+            self.settled[orphan.id] = JobState.CANCELLED.value
+
+        def requeue_unstarted(orphan: Orphan, reason: str) -> None:
+            change(orphan, state=JobState.AVAILABLE.value, attempt=orphan.attempt - 1,
+                   run_at=now, started_at=None, reason=reason)
+
+        def charge(orphan: Orphan, message: str) -> bool:
+            # the fields the file's recovery writes (transitions.recovery.charge_crash)
+            crashes = orphan.crashes + 1
+            self.crashes[orphan.id] = (orphan.id, orphan.attempt, "crash", _WORKER_DIED,
+                                       message, "", orphan.owner, orphan.started_at, now)
+            if self.crash_limit and crashes >= self.crash_limit:
+                first = running[orphan.id][_AT["first_failed_at"]]
+                change(orphan, state=JobState.DEAD.value, crashes=crashes, finished_at=now,
+                       reason=crash_reason(_WORKER_DIED, crashes, dead=True),
+                       error_type=_WORKER_DIED, error_message=message,
+                       first_failed_at=now if first is None else first, last_failed_at=now,
+                       parked=None)
+                self.settled[orphan.id] = JobState.DEAD.value
+                return True
+            change(orphan, state=JobState.AVAILABLE.value, crashes=crashes, run_at=now,
+                   reason=crash_reason(_WORKER_DIED, crashes, dead=False))
+            self.settled[orphan.id] = "retried"
+            return False
+
+        # no worker of the file runs now: every owner is dead, none is this process
+        settle_orphans(orphans, None, cancelled_by=lambda orphan: asked.get(orphan.id),
+                       started=started_by, cancel=cancel, requeue_unstarted=requeue_unstarted,
+                       charge=charge, alive=())
+        return [tuple(running[row[_ID]]) if row[_ID] in running else row for row in rows]
+
+    def _cancels_asked(self, running: Sequence[Orphan]) -> dict[str, str]:
         """Of these running jobs, those whose current attempt someone asked to cancel:
         id -> by whom."""
         if not running or not has_table(self.db, "runner_cancel"):
@@ -153,7 +210,7 @@ class FileExport:
         marks = ", ".join(["(?, ?)"] * len(running))
         return dict(self.db.query(
             f"SELECT job_id, requested_by FROM runner_cancel WHERE (job_id, attempt) "
-            f"IN (VALUES {marks})", tuple(v for r in running for v in (r[_ID], r[_ATTEMPT]))))
+            f"IN (VALUES {marks})", tuple(v for o in running for v in (o.id, o.attempt))))
 
     def errors(self) -> Iterator[list[tuple]]:
         """The failed attempts of the jobs :meth:`jobs` reads, as :data:`ERROR_COLUMNS`."""
