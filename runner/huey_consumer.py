@@ -8,7 +8,9 @@ outcome is written to the job's own row.
 * every outcome (completed, retrying, dead, cancelled, handed back) is written
   to the same row, with the traceback of each failed attempt; retries use our
   backoff policy and stay the same job;
-* huey's revocation reads are skipped while the claim saw none.
+* huey's revocation reads are skipped while the claim saw none; a database that
+  does not answer them neither fails a job that ran (the clearing is written
+  later) nor starts one unread (it waits, still claimed).
 
 :class:`HueyConsumer` is a mixin of :class:`runner.runner_huey.RunnerHuey`, before
 huey's ``Huey`` (whose methods its ``super()`` calls reach).
@@ -42,6 +44,7 @@ from runner.attempt import (
 from runner.config import Settings
 from runner.errors import DatabaseLocked, JobCancelled, SerializationError, UnknownTask
 from runner.eta import to_eta, to_timestamp
+from runner.pass_failure import PASSING
 from runner.retry import backoff_delay
 from runner.store.job_rows import Claimed, FailureInfo
 from runner.store.job_storage import JobStorage
@@ -52,9 +55,16 @@ logger = logging.getLogger(__name__)
 
 #: Seconds after its claim within which an attempt trusts the claim's revocation check.
 _FRESH_CLAIM = 0.05
+#: Seconds between reads of a job's revocation while the database does not answer
+#: (doubling from the first to the last); each read also waits out the store's deadline.
+_REREAD_FIRST, _REREAD_MAX = 0.05, 1.0
 _ERROR_SIGNALS = {S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_LOCKED: "locked",
                   S.SIGNAL_RATE_LIMITED: "rate_limited",
                   S.SIGNAL_CANCELED: JobState.CANCELLED.value}
+
+
+class _NotStarted(Exception):  # noqa: N818 - a signal between two methods, not an error
+    """The attempt ends before its task starts: handed back at shutdown, or cancelled."""
 
 
 @contextmanager
@@ -162,6 +172,8 @@ class HueyConsumer:
         jobs.attempt_started(claimed.id, claimed.attempt)
         try:
             return super().execute(task, timestamp)
+        except _NotStarted:
+            return None
         except BaseException as exc:
             attempt.escaped = exc
             raise
@@ -176,6 +188,11 @@ class HueyConsumer:
             if not attempt.abandoned:
                 try:
                     self._settle(jobs, task, attempt)
+                except PASSING as exc:
+                    with _said_of(attempt):
+                        logger.warning("job %s: its outcome could not be written (%s); it "
+                                       "stays executing until its lease lapses, then it is "
+                                       "recovered and runs again", claimed.id, exc)
                 finally:
                     jobs.release_inflight(task.id)
 
@@ -232,15 +249,75 @@ class HueyConsumer:
                 and not jobs._revocations
                 and attempt.started_at - attempt.claimed.started_at < _FRESH_CLAIM)
 
+    def _attempt_of(self, task_id: str | None) -> Attempt | None:
+        """The attempt this thread runs, if it is of ``task_id`` (on the jobs table)."""
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        if attempt is None or attempt.claimed.id != task_id or self.jobs is None:
+            return None
+        return attempt
+
     def is_revoked(self, task: Any, timestamp: datetime.datetime | None = None,
                    peek: bool = True) -> bool:
-        if not peek and self._no_revocations_for(getattr(task, "id", None)):
+        task_id = getattr(task, "id", None)
+        if not peek and self._no_revocations_for(task_id):
             return False
-        return super().is_revoked(task, timestamp, peek)
+        attempt = None if peek else self._attempt_of(task_id)
+        if attempt is None:
+            return super().is_revoked(task, timestamp, peek)
+        return self._revoked_before_start(attempt, task, timestamp)
+
+    def _revoked_before_start(self, attempt: Attempt, task: Any,
+                              timestamp: datetime.datetime | None) -> bool:
+        """huey's check that a job about to start was not revoked, read until the
+        database answers.
+
+        The job may have been revoked, so it cannot start unread; and the database
+        being away is no failure of the job. It waits, still claimed (its lease
+        extended by the heartbeat), its timeout not yet running; a shutdown hands it
+        back meanwhile, and a cancel ends it.
+        """
+        delay = _REREAD_FIRST
+        while True:
+            try:
+                revoked = super().is_revoked(task, timestamp, False)
+                break
+            except PASSING as exc:
+                if delay == _REREAD_FIRST:
+                    attempt.deadline = None  # the stall check must not count the wait
+                    logger.warning("job %s waits to start: whether it was revoked cannot be "
+                                   "read (%s); it starts once the database answers",
+                                   attempt.claimed.id, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, _REREAD_MAX)
+            timestamp = None  # a revocation's end is judged when it is read
+            if attempt.abandoned:
+                raise _NotStarted
+            if attempt.interrupt.requested:
+                attempt.outcome = JobState.CANCELLED
+                attempt.reason = attempt.interrupt.message()
+                raise _NotStarted
+        if delay != _REREAD_FIRST and attempt.timeout is not None:
+            attempt.deadline = time.monotonic() + attempt.timeout
+            if self.on_deadline is not None:
+                self.on_deadline(attempt.deadline)
+        return revoked
 
     def delete(self, key: str) -> bool:
-        if key.startswith("r:") and self._no_revocations_for(key[2:]):
-            return False
+        if key.startswith("r:"):
+            if self._no_revocations_for(key[2:]):
+                return False
+            jobs = self.jobs
+            if jobs is not None and self._attempt_of(key[2:]) is not None:
+                # The job's own revocation, cleared before its next run (huey, after
+                # each attempt and as it reads a one-time revocation): what the attempt
+                # did stands whether the database answers now or with a later claim.
+                try:
+                    return super().delete(key)
+                except PASSING as exc:
+                    logger.warning("job %s: its revocation is cleared with a later write "
+                                   "(%s)", key[2:], exc)
+                    jobs.delete_later(key)
+                    return False
         return super().delete(key)
 
     def _emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
@@ -298,9 +375,19 @@ class HueyConsumer:
             else "Retry", message=error_text(attempt.exception) if attempt.exception
             else "retry requested",
             traceback="", started_at=attempt.started_at)
-        jobs.fail(task.id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
-                  run_at=run_at, data=self.serialize_task(task),
-                  reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC", results=attempt.results)
+        try:
+            jobs.fail(task.id, attempt.claimed.attempt, failure, state=JobState.RETRYING,
+                      run_at=run_at, data=self.serialize_task(task),
+                      reason=f"retry at {to_eta(run_at):%H:%M:%S} UTC",
+                      results=attempt.results)
+        except PASSING as exc:
+            # Not buried in its place: the job still has retries. Left executing, it is
+            # recovered once its lease lapses and runs again.
+            attempt.settled = True
+            logger.warning("job %s: its failed attempt could not be written (%s); it stays "
+                           "executing until its lease lapses, then it is recovered and "
+                           "runs again", task.id, exc)
+            return None
         attempt.settled = True
         self._emit(S.SIGNAL_SCHEDULED if run_at > time.time() else S.SIGNAL_ENQUEUED, task)
         logger.info("job %s (%s) retries in %.2fs, %s retries left", task.id,

@@ -102,6 +102,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         # Whether any revocation exists, as of the last claim. huey looks for
         # revocations of every job it runs; when there are none, skip the reads.
         self._revocations = True
+        self._unwritten_deletes = {}
         self._holds: dict[str, str] = {}
         # Mean duration of recent successful attempts (moving average), for the claim size.
         self._mean_attempt = 1.0
@@ -381,6 +382,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         if self._isolating is not None and not self._isolation_over():
             return [], None
         busy = bool(self._inflight)
+        if self._unwritten_deletes:  # before the claim reads whether revocations exist
+            self.write_deletes()
         with self._ack_lock:
             acks, self._acks = self._acks, []
         revocations_seen = self._revocation_writes

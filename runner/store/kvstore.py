@@ -8,14 +8,18 @@ adds claiming and outcomes on top.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 from huey.constants import EmptyData
 from huey.storage import BaseStorage
 
+from runner.pass_failure import PASSING
 from runner.store.backend import Store
 from runner.store.server_clock import ServerClock
+
+logger = logging.getLogger(__name__)
 
 
 class KeyValueStore(BaseStorage):
@@ -30,6 +34,9 @@ class KeyValueStore(BaseStorage):
     _revocations: bool = True
     #: Revocations written by this process; a claim that overlaps one keeps the flag set.
     _revocation_writes: int = 0
+    #: Revocation keys to clear once the database answers (see :meth:`delete_later`); a
+    #: dict as an ordered set whose single operations need no lock between threads.
+    _unwritten_deletes: dict[str, None]
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         raise NotImplementedError("jobs are written through RunnerHuey.enqueue")
@@ -68,6 +75,7 @@ class KeyValueStore(BaseStorage):
         if _is_revocation(key):
             self._revocations = True
             self._revocation_writes += 1
+            self._unwritten_deletes.pop(key, None)  # a new revocation outlives the old one
         self.store.kv_put(key, value)
 
     def peek_data(self, key: str) -> bytes | object:
@@ -100,6 +108,26 @@ class KeyValueStore(BaseStorage):
     def delete_data(self, key: str) -> bool:
         """Delete a key; True when it held a live (unexpired) value."""
         return self.store.kv_delete(key, now=self.clock.now())
+
+    def delete_later(self, key: str) -> None:
+        """Clear ``key`` with a later write: the database did not answer the delete now.
+
+        A job's revocation is cleared after its attempt so that its next run is not
+        skipped; the attempt's outcome does not wait for it.
+        """
+        self._unwritten_deletes[key] = None
+
+    def write_deletes(self) -> None:
+        """Clear the keys :meth:`delete_later` kept; those the database still does not
+        answer for stay kept."""
+        for key in self._unwritten_deletes.copy():
+            try:
+                self.store.kv_delete(key, now=self.clock.now())
+            except PASSING as exc:
+                logger.warning("revocation %s not cleared yet, kept and retried with the next "
+                               "claim: %s", key, exc)
+                return
+            self._unwritten_deletes.pop(key, None)
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         return self.store.kv_put_if_empty(key, value, ttl=ttl, now=self.clock.now())

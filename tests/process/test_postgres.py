@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,11 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from runner import configure
+from runner import configure, huey_consumer
 from runner.config import load_settings
+from runner.errors import DatabaseUnavailable
 from runner.registry import get_huey
+from runner.store.postgres import connection
 from runner.store.rows import JobFilter
 from runner.store.states import JobState
+from runner.testing import drain
 from tests import jobs
 from tests.conftest import ROOT, read_records, wait_for, write_settings
 from tests.postgres_support import fresh_schema, postgres_url, role_without_create
@@ -184,6 +188,80 @@ class _Relay:
         self.sock.close()
         for conn in self.open:
             conn.close()
+
+
+class _Outage(_Relay):
+    """A relay whose "server" can go away (:meth:`cut`: every connection dropped, new ones
+    closed at once) and come back (:meth:`resume`)."""
+
+    cut_off = False
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.cut_off:
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def cut(self) -> None:
+        self.cut_off = True
+        dropped, self.open = self.open, []
+        for conn in dropped:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def resume(self) -> None:
+        self.cut_off = False
+
+
+def test_a_job_that_ran_while_the_server_was_away_completes_once(pg_url, tmp_path, monkeypatch,
+                                                                 record_file):
+    # An outage longer than the store waits for the server, shortened to a second.
+    monkeypatch.setattr(connection, "WRITE_DEADLINE", 1.0)
+    # As if it had waited in the claim-ahead buffer: it reads and clears its revocation.
+    monkeypatch.setattr(huey_consumer, "_FRESH_CLAIM", float("-inf"))
+    relay = _Outage(postgres_url())
+    relay.start()
+    try:
+        huey = producer(tmp_path, relay.url(pg_url))
+        huey.revoke_by_id("no-such-job")  # a revocation exists: clearing one is a write
+        result = jobs.awaits_a_while("ran", 1.0)
+
+        def outage() -> None:
+            wait_for(lambda: any("start" in line for line in read_records(record_file)),
+                     message="the job to start")
+            relay.cut()
+            wait_for(lambda: "ran end" in read_records(record_file), message="the job to end")
+            # Past the deadline of the writes that follow the job, and past the pool's
+            # wait for a connection (10 s), which a write waits out before its deadline.
+            time.sleep(12)
+            relay.resume()
+
+        cutter = threading.Thread(target=outage)
+        cutter.start()
+        try:
+            drain()
+        except DatabaseUnavailable:
+            pass  # drain's own write of the buffered completion, while the server is away
+        cutter.join()
+        drain()  # the next write, the server back
+        store = huey.jobs.store
+        row = store.get_job(result.id)
+        assert (row.state, row.attempt) == ("completed", 1), row.reason
+        assert store.job_errors(result.id) == []
+        assert read_records(record_file) == [f"ran start {result.id}", "ran end"]
+    finally:
+        relay.close()
 
 
 def test_a_worker_started_before_its_database_waits_for_it_then_runs_jobs(pg_url, tmp_path,
