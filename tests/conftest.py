@@ -202,6 +202,19 @@ def wait_for_count(read: Callable[[], int], target: int, *, stall: float = 30.0,
             best, moved = now, time.monotonic()
 
 
+def run_short_jobs_first(count: int = 100, timeout: float = 60.0) -> None:
+    """Have the running worker settle ``count`` no-op jobs first.
+
+    A worker claims jobs ahead of its threads (``prefetch``) only while its recent
+    attempts are short, and it starts out taking them for long: a test of jobs held in
+    a worker's buffer behind a long one needs it to have run short ones first."""
+    from tests import jobs
+
+    group = jobs.noop.map(range(count))
+    assert group is not None, "results are off: the no-op jobs cannot be waited for"
+    group.get(blocking=True, timeout=timeout)
+
+
 WORKER_DEFAULTS: dict[str, object] = {
     "max_concurrent_tasks": 4, "retry_delay": 0.01, "jitter": 0, "shutdown_timeout": 5,
     "lease_seconds": 4, "heartbeat_interval": 0.5, "poll_interval": 0.5, "queue_size": 0}

@@ -6,8 +6,10 @@ lease; the row only reaches a final state when the attempt's outcome is
 written. The worker threads of one process share one claimer: whoever finds
 the local buffer empty claims for every idle thread in one transaction, and
 writes the completions that piled up since in that same transaction, so a busy
-worker pays about one commit per batch rather than two per job. How outcomes are
-written is :mod:`runner.store.outcomes`.
+worker pays about one commit per batch rather than two per job. Jobs are claimed
+ahead of the threads (``prefetch``) only while recent attempts are short: a job
+held ahead of a thread busy for seconds waits that long while another worker
+may have a thread idle. How outcomes are written is :mod:`runner.store.outcomes`.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ logger = logging.getLogger(__name__)
 #: finish before it is claimed to run alone.
 DRAINING = "(draining)"
 
-#: While attempts are this short on average, a claim takes enough jobs for about
-#: ``_AHEAD_SECONDS`` of work (at most ``_MAX_AHEAD``) instead of ``prefetch``: one
-#: commit then serves many short jobs, and jobs held ahead start within milliseconds.
+#: While attempts are this short on average, a claim takes ``prefetch`` jobs ahead of
+#: the threads, or enough for about ``_AHEAD_SECONDS`` of work (at most ``_MAX_AHEAD``):
+#: one commit then serves many short jobs, and jobs held ahead start within milliseconds.
+#: Longer attempts claim one job per idle thread and none ahead: held behind a busy
+#: thread, a job would wait an attempt's length while another worker may be idle.
 _SHORT_ATTEMPT = 0.005
 _AHEAD_SECONDS = 0.02
 _MAX_AHEAD = 64
@@ -217,29 +221,52 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         """Why claiming is held, by key (empty when claiming)."""
         return dict(self._holds)
 
-    def stop_consuming(self) -> list[str]:
-        """Stop claiming; hand back jobs claimed but not started; flush completions."""
+    def hand_back_unstarted(self) -> list[str]:
+        """Stop claiming and hand back the jobs claimed ahead that no thread started (ids).
+
+        A drain calls it as it begins: they go back to the queue for the other workers
+        rather than sit ``executing`` here while the running jobs finish. Should the
+        write fail, they are kept and the next call tries again.
+        """
         with self._cond:
             self._stopping = True
             unstarted = list(self._buffer)
             self._buffer.clear()
             self._cond.notify_all()
+        self._hand_back(unstarted)
+        return [c.id for c in unstarted]
+
+    def _hand_back(self, unstarted: list[Claimed]) -> None:
+        if not unstarted:
+            return
+        try:
+            self.store.unclaim([c.id for c in unstarted])
+        except BaseException:
+            with self._cond:
+                self._buffer.extendleft(reversed(unstarted))
+            raise
+        for c in unstarted:
+            self._inflight.discard(c.id)
+            self._labels.pop(c.id, None)
+        self.store.wakeup()  # idle workers take them now, not at their next poll
+
+    def stop_consuming(self) -> list[str]:
+        """Stop claiming; hand back jobs claimed but not started; flush completions."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
         self.flush_acks()
-        for c in unstarted:
-            self._inflight.discard(c.id)
-            self._labels.pop(c.id, None)
-        if unstarted:
-            self.store.unclaim([c.id for c in unstarted])
+        unstarted = self.hand_back_unstarted()
         if self.running is not None:
             self.running.close()
             self.running = None
         if self._stop_checkpoints is not None:
             self._stop_checkpoints()
             self._stop_checkpoints = None
-        return [c.id for c in unstarted]
+        return unstarted
 
     def _on_remote_wake(self) -> None:
         with self._cond:
@@ -324,6 +351,9 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         finally:
             with self._cond:
                 self._claiming = False
+                back: list[Claimed] = []
+                if self._stopping:  # a drain began during the claim: none of them starts
+                    back, claimed = claimed, []
                 mine = claimed[0] if claimed else None
                 self._buffer.extend(claimed[1:])
                 self._spread_at = time.monotonic()
@@ -341,20 +371,22 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                         self._cond.wait(wait)
                     finally:
                         self._idle -= 1
+        if back:  # a failure leaves them in the buffer, for the stop to try again
+            self._hand_back(back)
         return mine
 
     def _claim_size(self) -> int:
-        """This thread, the idle ones, and ``prefetch`` ahead (more while jobs are short)."""
-        prefetch = self.settings.worker.prefetch
-        want = 1 + self._idle + prefetch
-        mean = self._mean_attempt
+        """This thread and the idle ones; while jobs are short, ``prefetch`` ahead or more."""
+        want = 1 + self._idle
         if self._claims_ahead():
-            want = max(want, min(_MAX_AHEAD, int(_AHEAD_SECONDS / max(mean, 0.0003))))
+            ahead = int(_AHEAD_SECONDS / max(self._mean_attempt, 0.0003))
+            want = max(want + self.settings.worker.prefetch, min(_MAX_AHEAD, ahead))
         return want
 
     def _claims_ahead(self) -> bool:
-        """Claims take about ``_AHEAD_SECONDS`` of short jobs for the busy threads (with
-        ``prefetch`` 0 they take one job per idle thread, each for that thread)."""
+        """Claims take jobs ahead of the threads, for the busy ones to take in turn: only
+        while recent attempts are short (with ``prefetch`` 0, never). Otherwise each job
+        claimed is for an idle thread; a worker starts out taking its jobs for long."""
         return bool(self.settings.worker.prefetch) and self._mean_attempt < _SHORT_ATTEMPT
 
     def has_future_jobs(self) -> bool:

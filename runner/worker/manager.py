@@ -4,7 +4,8 @@ The manager loads the task modules, recovers what dead workers left behind,
 then runs huey's consumer (thread workers) with the lifeline and the
 operations (:mod:`runner.worker.operations`: stored logs, resource guard, retention,
 metrics listener, systemd notify) beside it. SIGTERM and SIGINT drain: claiming
-stops at once, running jobs get ``shutdown_timeout`` seconds, and whatever
+stops at once, jobs claimed ahead of the threads go back to the queue at once,
+running jobs get ``shutdown_timeout`` seconds, and whatever
 still runs after that is handed back to the queue (charged a crash if it is
 stuck past its timeout). SIGHUP reloads settings. Exit code 86 means the worker
 went over ``max_memory_mb`` and drained; 87 that more threads were stuck in
@@ -152,8 +153,22 @@ class RunnerConsumer(Consumer):
                         self.shutdown_timeout)
         else:
             logger.info("stopping now: interrupting %d jobs", running)
+        if jobs is not None:
+            self._hand_back_unstarted(jobs)
         self._call(self.on_stop, "stop notification")
         super().stop(graceful)
+
+    def _hand_back_unstarted(self, jobs: JobStorage) -> None:
+        """The jobs claimed ahead go back to the queue before the drain waits for the running
+        ones: other workers may have threads idle for them now."""
+        try:
+            handed = jobs.hand_back_unstarted()
+        except Exception:
+            logger.exception("could not hand back the jobs claimed ahead of the threads; "
+                             "trying again once the running jobs end")
+            return
+        if handed:
+            logger.info("handed back %d claimed jobs that had not started", len(handed))
 
     def _call(self, hook: Callable[[], None] | None, what: str) -> None:
         if hook is None:

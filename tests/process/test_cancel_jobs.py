@@ -80,15 +80,17 @@ def test_a_job_cancelled_while_claimed_ahead_ends_at_once_with_no_attempt_or_run
         huey, make_worker, record_file, tmp_path):
     import datetime as dt
 
-    from tests.conftest import write_settings
+    from tests.conftest import run_short_jobs_first, write_settings
 
     settings = write_settings(tmp_path, name="one.toml",
                               worker={"max_concurrent_tasks": 1, "prefetch": 2})
     # Given one thread busy with a long job, and the next one held in its prefetch buffer
+    # (claimed ahead: the jobs it ran before were short)
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    run_short_jobs_first()
     due = dt.datetime.now() + dt.timedelta(seconds=1)
     first = jobs.sleep_then_record.schedule((60, "first"), eta=due)
     held = jobs.sleep_then_record.schedule((2, "held"), eta=due)
-    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
     wait_for(lambda: huey.jobs.db.query(
         "SELECT count(*) FROM runner_job WHERE state='executing'")[0][0] == 2,
         timeout=30, message="both claimed")

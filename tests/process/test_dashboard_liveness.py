@@ -17,7 +17,7 @@ from runner.store.factory import open_store
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.queries import list_workers
 from tests import jobs
-from tests.conftest import wait_for, write_settings
+from tests.conftest import run_short_jobs_first, wait_for, write_settings
 from tests.tui.conftest import drive, settle, wait_poll
 from tui.app import make_app
 from tui.widgets.keyed_table import KeyedTable
@@ -132,12 +132,11 @@ def test_workers_show_running_apart_from_prefetched_and_count_processed(
     settings = write_settings(tmp_path, name="one-thread.toml",
                               worker={"max_concurrent_tasks": 1, "prefetch": 2})
     db = huey.jobs.db
-    for i in range(2):
-        jobs.noop(i)
     worker = make_worker(settings=settings)
+    run_short_jobs_first(100)  # it claims ahead only once its jobs read as short
     wait_for(lambda: db.query("SELECT processed FROM runner_worker")
-             and db.query("SELECT processed FROM runner_worker")[0][0] == 2,
-             timeout=30, message="the heartbeat reports 2 processed jobs")
+             and db.query("SELECT processed FROM runner_worker")[0][0] == 100,
+             timeout=30, message="the heartbeat reports 100 processed jobs")
     # Due at one instant: the one thread claims all three, runs one, holds two.
     due = dt.datetime.now() + dt.timedelta(seconds=1)
     for i in range(3):
@@ -151,7 +150,7 @@ def test_workers_show_running_apart_from_prefetched_and_count_processed(
         table = app.screen.query_one("#workers", KeyedTable)
         (key,) = [k.value for k in table.rows]
         row = dict(zip(table.shown_columns, table.get_row(key), strict=True))
-        assert (row["running"], row["prefetched"], row["processed"]) == ("1/1", "2", "2")
+        assert (row["running"], row["prefetched"], row["processed"]) == ("1/1", "2", "100")
         strip = str(app.screen.query_one("#summary", Static).render())
         assert "running: 3" in strip  # claimed by a live worker: none is stalled
         before = app.polls

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import time
 
+from runner import enqueue_many
 from runner.store.sqlite import queries
 from tests import jobs
-from tests.conftest import wait_for, write_settings
+from tests.conftest import run_short_jobs_first, wait_for, write_settings
 
 
 def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(huey, make_worker, tmp_path,
                                                                    record_file):
-    slow = jobs.sleep_then_record(1.0, "slow")
-    quick = jobs.record_run("quick")
     one_thread = write_settings(tmp_path, worker={"max_concurrent_tasks": 1, "prefetch": 2},
                                 name="one-thread.toml")
     make_worker(settings=one_thread)
+    run_short_jobs_first()  # it claims ahead only once its jobs read as short
+    slow, quick = enqueue_many([jobs.sleep_then_record.s(1.0, "slow"),
+                                jobs.record_run.s("quick")])
 
     def state(result):
         return queries.get_job(huey.jobs.db, result.id).state

@@ -12,9 +12,10 @@ import time
 import pytest
 from huey.exceptions import TaskException
 
+from runner import enqueue_many
 from runner.store.sqlite import queries
 from tests import jobs
-from tests.conftest import read_records, wait_for, write_settings
+from tests.conftest import read_records, run_short_jobs_first, wait_for, write_settings
 
 
 def states(huey, ids):
@@ -94,13 +95,15 @@ def test_jobs_handed_back_at_shutdown_read_as_not_yet_tried_and_run_as_their_fir
     from tests.process.test_cli import cli
 
     # Given a worker of one thread running a job past its shutdown_timeout, with two more
-    # claimed ahead of the thread (not started)
+    # claimed ahead of the thread (not started: its jobs so far were short)
     settings = write_settings(tmp_path, worker={"shutdown_timeout": 0.5,
                                                 "max_concurrent_tasks": 1, "prefetch": 2})
     gate = tmp_path / "gate"
-    running = jobs.record_then_wait("started", str(gate))  # 3 retries: 4 attempts allowed
-    waiting = [jobs.add(i, i) for i in range(2)]  # 1 attempt allowed
     worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    run_short_jobs_first()
+    running, *waiting = enqueue_many([
+        jobs.record_then_wait.s("started", str(gate)),  # 3 retries: 4 attempts allowed
+        *(jobs.add.s(i, i) for i in range(2))])  # 1 attempt allowed
     wait_for(lambda: read_records(record_file) == ["started"], message="job to start")
     assert states(huey, [w.id for w in waiting]) == ["executing"] * 2
     # When it stops: the running job is interrupted and handed back, the others unclaimed
@@ -280,6 +283,65 @@ def test_two_workers_share_one_database_and_run_each_job_once(huey, make_worker,
     assert states == {"completed"}
 
 
+def test_two_idle_workers_share_long_jobs_rather_than_one_claiming_them_ahead(
+        huey, tmp_path, make_worker, record_file):
+    # Given two idle workers of 4 threads each, claiming ahead as by default (prefetch 4)
+    settings = write_settings(tmp_path, worker={"max_concurrent_tasks": 4})
+    workers = [make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+               for _ in range(2)]
+    wait_for(lambda: len(queries.list_workers(huey.jobs.db)) == 2, message="both to register")
+    gate = tmp_path / "gate"
+    try:
+        # When 8 long jobs arrive at once
+        batch = jobs.record_then_wait.map([(f"Q{i}", str(gate)) for i in range(8)])
+        # Then all 8 run at once, 4 on each worker: none waits behind a busy thread
+        wait_for(lambda: len(read_records(record_file)) == 8, timeout=30,
+                 message="all 8 jobs to start while the first ones still run")
+        owners = huey.jobs.db.query("SELECT lease_owner, count(*) FROM runner_job "
+                                    "WHERE state = 'executing' GROUP BY lease_owner")
+        assert sorted(n for _, n in owners) == [4, 4], owners
+    finally:
+        gate.touch()
+    assert batch is not None and batch.get(blocking=True, timeout=30) == [
+        f"Q{i}" for i in range(8)]
+    assert all(w.terminate() == 0 for w in workers)
+
+
+def test_a_draining_worker_hands_back_its_jobs_claimed_ahead_at_once(
+        huey, tmp_path, make_worker, record_file):
+    # Given a worker of one thread that claims ahead (its jobs so far were short), running a
+    # long job with two more claimed ahead of its thread
+    settings = write_settings(tmp_path, worker={"max_concurrent_tasks": 1, "prefetch": 2,
+                                                "shutdown_timeout": 60})
+    first = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    run_short_jobs_first()
+    gate = tmp_path / "gate"
+    try:
+        running, *ahead = enqueue_many([jobs.record_then_wait.s("running", str(gate)),
+                                        jobs.record_run.s("ahead 0"),
+                                        jobs.record_run.s("ahead 1")])
+        wait_for(lambda: read_records(record_file) == ["running"], message="the long job to start")
+        assert states(huey, [running.id, *(a.id for a in ahead)]) == ["executing"] * 3
+        second = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+        wait_for(lambda: len(queries.list_workers(huey.jobs.db)) == 2,
+                 message="the second worker to register")
+        # When the first one is told to stop while its long job runs
+        first.proc.send_signal(signal.SIGTERM)
+        # Then the second runs the two claimed ahead before the long job ends (not once the
+        # first's drain is over): they were handed back when the drain began
+        wait_for(lambda: states(huey, [a.id for a in ahead]) == ["completed"] * 2, timeout=30,
+                 message="the jobs claimed ahead to run on the other worker")
+        assert states(huey, [running.id]) == ["executing"] and first.proc.poll() is None
+    finally:
+        gate.touch()
+    assert first.wait(30) == 0
+    assert states(huey, [running.id]) == ["completed"]
+    output = first.output()
+    assert "handed back 2 claimed jobs that had not started" in output, output
+    assert output.index("handed back 2 claimed") < output.index(": stopped")
+    assert second.terminate() == 0
+
+
 def test_sigterm_right_after_start_drains_to_exit_0_and_logs_the_stop(huey, tmp_path,
                                                                      make_worker):
     # The signal lands while run.py is still importing, then while the worker opens
@@ -323,9 +385,10 @@ def test_jobs_claimed_ahead_of_idle_threads_go_back_untouched_when_the_worker_di
         huey, tmp_path, make_worker, record_file):
     settings = write_settings(tmp_path, name="one.toml", worker={
         "max_concurrent_tasks": 1, "prefetch": 4, "crash_limit": 1})
-    running = jobs.record_then_sleep("started", 60)
-    waiting = [jobs.record_run(f"w{i}") for i in range(4)]
     worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    run_short_jobs_first()  # it claims ahead only once its jobs read as short
+    running, *waiting = enqueue_many([jobs.record_then_sleep.s("started", 60),
+                                      *(jobs.record_run.s(f"w{i}") for i in range(4))])
     every = [running.id, *[r.id for r in waiting]]
     wait_for(lambda: read_records(record_file) == ["started"], message="first job to start")
     assert states(huey, every) == ["executing"] * 5  # the other four wait in the process

@@ -25,7 +25,7 @@ from runner.store.rows import JobFilter
 from runner.store.states import JobState
 from runner.testing import drain
 from tests import jobs
-from tests.conftest import ROOT, read_records, wait_for, write_settings
+from tests.conftest import ROOT, read_records, run_short_jobs_first, wait_for, write_settings
 from tests.postgres_support import fresh_schema, postgres_url, role_without_create
 
 
@@ -108,6 +108,7 @@ def test_revoke_reaches_a_job_waiting_in_a_workers_prefetch_buffer(pg_url, tmp_p
 
     wait_for(lambda: state(slow) == "completed" and state(later) == "completed",
              message="the first jobs (the worker's last claim found no revocation)")
+    run_short_jobs_first()  # it claims ahead only once its jobs read as short
     # Written in one transaction, so one claim takes both: the slow job runs, the quick
     # one waits behind it in the buffer.
     slow, quick = huey.enqueue_many([jobs.sleep_then_record.s(1.0, "slow"),

@@ -1,4 +1,5 @@
-"""How many jobs a claim takes: ``prefetch`` ahead, more while attempts are short."""
+"""How many jobs a claim takes: one per idle thread, and ``prefetch`` ahead or more while
+attempts are short."""
 
 from __future__ import annotations
 
@@ -21,10 +22,31 @@ def settle_durations(storage, seconds: float) -> None:
     storage._acks.clear()
 
 
-def test_a_claim_takes_prefetch_ahead_while_attempts_are_long(huey):
+def test_a_claim_takes_none_ahead_while_attempts_are_long_only_one_per_idle_thread(huey):
+    # Held ahead of a thread busy for seconds, a job would wait as long while another
+    # worker's threads may be idle.
     backlog(huey, 100)
     storage = huey.jobs
     settle_durations(storage, 2.0)
+    assert storage.claim_next() is not None
+    assert len(storage._buffer) == 0
+    storage._idle = 3  # three threads wait for work: the claim takes a job for each
+    assert storage.claim_next() is not None
+    storage._idle = 0
+    assert len(storage._buffer) == 3
+
+
+def test_a_worker_that_has_not_timed_an_attempt_yet_takes_none_ahead(huey):
+    backlog(huey, 100)
+    storage = huey.jobs
+    assert storage.claim_next() is not None
+    assert len(storage._buffer) == 0
+
+
+def test_a_claim_takes_prefetch_ahead_while_attempts_are_short(huey):
+    backlog(huey, 100)
+    storage = huey.jobs
+    settle_durations(storage, 0.004)  # 20 ms of them would be fewer than prefetch
     assert storage.claim_next() is not None
     assert len(storage._buffer) == huey.settings.worker.prefetch
 
@@ -114,12 +136,15 @@ def test_a_short_job_held_ahead_too_long_goes_to_an_idle_thread(huey, monkeypatc
         idle.stop()
 
 
-def test_long_jobs_claimed_ahead_go_to_idle_threads_at_once(huey, monkeypatch):
+def test_long_jobs_claimed_for_idle_threads_go_to_them_at_once(huey, monkeypatch):
     monkeypatch.setattr(job_storage, "_SPREAD_AFTER", 60.0)
     storage = huey.jobs
     settle_durations(storage, 2.0)
     backlog(huey, 5)
-    assert storage.claim_next() is not None and storage._buffer
+    storage._idle = 1  # one thread waits for work: the claim takes a job for it too
+    assert storage.claim_next() is not None
+    storage._idle = 0
+    assert len(storage._buffer) == 1
     IdleThread.takes_a_job(storage, "the idle thread to take a job")
 
 
