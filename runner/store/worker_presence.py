@@ -76,8 +76,13 @@ class WorkersStore(Protocol):
         ...
 
     def recover_orphans(self, *, crash_limit: int, me: str | None = None,
-                        now: float | None = None) -> Recovery:
-        """Requeue (or bury) jobs whose worker is gone."""
+                        now: float | None = None, grace: float = 0.0) -> Recovery:
+        """Requeue (or bury) jobs whose worker is gone.
+
+        A lease counts as expired ``grace`` seconds after its expiry: the time the
+        caller's own heartbeats were held back lately (:mod:`runner.worker.write_gaps`),
+        during which no holder could renew its lease either.
+        """
         ...
 
     def prune_workers(self, *, older_than: float, now: float | None = None) -> int:

@@ -8,7 +8,9 @@ runs (and of those whose outcome is not written yet), warns of a running job who
 lease another worker took (:mod:`runner.worker.lease_watch`), writes such outcomes,
 writes off jobs stuck past their timeout (:mod:`runner.worker.stalls`), and returns
 orphaned jobs to the queue: those of dead workers, and those whose lease expired
-under a live worker not running them (a file restored from a backup). The
+under a live worker not running them (a file restored from a backup). A lease
+that expired while this worker's own heartbeats were held back (a lock, the
+database away) is given as long again (:mod:`runner.worker.write_gaps`). The
 heartbeat's own round trip also reads the server's clock and says which leases
 this worker still holds: the clock check (:mod:`runner.worker.clock_check`) and
 the lease watch need no read of their own. Leases are judged by the offset just
@@ -32,6 +34,7 @@ from runner.store.job_storage import JobStorage
 from runner.worker.clock_check import ClockCheck
 from runner.worker.lease_watch import LeaseWatch
 from runner.worker.stalls import StallWatch
+from runner.worker.write_gaps import WriteGaps
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +72,13 @@ class Lifeline:
         self._thread: threading.Thread | None = None
         self._process = psutil.Process()
         self._process.cpu_percent(None)
+        #: How long heartbeats were held back lately: the grace recovery gives leases.
+        self.gaps = WriteGaps(settings.worker.heartbeat_interval)
 
     def start(self) -> None:
         """Start beating in a daemon thread."""
         self.started_at = time.time()
+        self.gaps = WriteGaps(self.settings.worker.heartbeat_interval)
         self._thread = threading.Thread(target=self._run, name="runner-lifeline", daemon=True)
         self._thread.start()
 
@@ -167,6 +173,12 @@ class Lifeline:
             processed=self.storage.processed, status=self.status() if self.status else None,
             clock_offset=offset, now=at)
         self.last_beat = at
+        held_back = self.gaps.written(lease)
+        if held_back is not None and held_back > lease:
+            logger.warning("this worker's heartbeats were held back for %.1fs (a lock on the "
+                           "database, or the database away): for the next %.0fs, leases are "
+                           "given as long again before their jobs count as orphaned",
+                           held_back, lease)
         if not beat.known and self.register is not None:
             # The row went with the data (a file restored from a backup): without it,
             # health and the dashboard read this live worker as gone.
@@ -187,7 +199,7 @@ class Lifeline:
             # which a held queue (disk full, memory) may not make for a long time.
             self.storage.try_flush_acks()
         recovery = self.storage.store.recover_orphans(crash_limit=w.crash_limit, me=self.owner,
-                                                     now=judged_at)
+                                                     now=judged_at, grace=self.gaps.grace(lease))
         if recovery.requeued or recovery.buried:
             logger.warning("recovered orphaned jobs: %d requeued, %d dead (at crash_limit)",
                            len(recovery.requeued), len(recovery.buried))

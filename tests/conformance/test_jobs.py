@@ -207,6 +207,24 @@ def test_a_job_whose_lease_expired_is_requeued_with_the_crash_counted(store):
     assert claim(store, now=T0 + LEASE + 1) == [new.id]
 
 
+def test_a_lease_given_grace_counts_as_expired_that_much_later_and_dates_the_crash_now(store):
+    # Given a running job whose lease expired while the recovering worker's own writes
+    # were held back for 10 s (a lock on the database)
+    new = job()
+    store.enqueue([new], now=T0)
+    claim(store, owner=OTHER)
+    # Then its lease counts as expired 10 s later
+    assert store.recover_orphans(crash_limit=3, now=T0 + LEASE + 9, grace=10).requeued == []
+    assert store.get_job(new.id).state == JobState.EXECUTING
+    assert store.recover_orphans(crash_limit=3, now=T0 + LEASE + 11,
+                                 grace=10).requeued == [new.id]
+    # And the crash is dated when it was found, not when the lease expired
+    row = store.get_job(new.id)
+    assert (row.state, row.crashes, row.run_at) == (JobState.AVAILABLE, 1, T0 + LEASE + 11)
+    [error] = store.job_errors(new.id)
+    assert (error.kind, error.failed_at) == ("crash", T0 + LEASE + 11)
+
+
 def test_a_heartbeat_keeps_a_running_job_leased(store):
     new = job()
     store.enqueue([new], now=T0)

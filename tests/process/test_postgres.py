@@ -414,3 +414,28 @@ def test_a_worker_whose_role_may_not_create_tables_exits_73_instead_of_waiting(t
         assert done.returncode == 73, output
         assert "permission denied for schema" in output and "Traceback" not in output, output
         assert "role-password" not in output
+
+
+def test_a_table_lock_held_past_the_lease_does_not_make_a_live_worker_dead(
+        pg_url, tmp_path, make_worker, record_file):
+    # Given two hosts, one running a job, and a lease of 2 s
+    huey = producer(tmp_path, pg_url)
+    store = huey.jobs.store
+    settings = postgres_settings(tmp_path, pg_url, lease_seconds=2, heartbeat_interval=0.5)
+    for name in ("host-a", "host-b"):
+        make_worker(settings=settings, RUNNER_NODE_NAME=name, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: len(store.list_workers()) == 2, message="both hosts to register")
+    slow = jobs.sleep_then_record(8, "slow")
+    wait_for(lambda: store.get_job(slow.id).state == JobState.EXECUTING,
+             message="the job to start")
+    # When a lock (VACUUM FULL's) holds every heartbeat back for longer than the lease
+    with psycopg.connect(pg_url) as locker:
+        locker.execute("LOCK TABLE runner_job IN ACCESS EXCLUSIVE MODE")
+        time.sleep(5)  # the lock is the stimulus: held this long, not waited for
+    # Then the job runs once, to the end, and no worker is declared dead
+    wait_for(lambda: store.get_job(slow.id).state == JobState.COMPLETED, timeout=30,
+             message="the job to complete")
+    row = store.get_job(slow.id)
+    assert (row.attempt, row.crashes) == (1, 0)
+    assert store.job_errors(slow.id) == []
+    assert read_records(record_file) == ["slow"]

@@ -266,3 +266,29 @@ def test_a_worker_that_finds_its_lease_taken_says_so_naming_the_job_and_what_fol
     assert "its outcome will not be written" in line, line
     assert stalled.terminate() == 0, stalled.output()
     assert stalled.output().count("lost the lease") == 1
+
+
+def test_a_write_lock_held_past_the_lease_does_not_make_a_live_worker_dead(
+        huey, tmp_path, make_worker, record_file):
+    # Given two workers of one file, one running a job, and a lease of 2 s
+    settings = write_settings(tmp_path, worker={"lease_seconds": 2})
+    for _ in range(2):
+        make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: len(queries.list_workers(huey.jobs.db)) == 2,
+             message="both workers to register")
+    slow = jobs.sleep_then_record(8, "slow")
+    wait_for(lambda: state(huey, slow.id) == "executing", message="the job to start")
+    # When another process holds the write lock for longer than the lease
+    locker = sqlite3.connect(huey.jobs.db.path, isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        time.sleep(5)  # the lock is the stimulus: held this long, not waited for
+        locker.execute("COMMIT")
+    finally:
+        locker.close()
+    # Then the job runs once, to the end, and no worker is declared dead
+    wait_for(lambda: state(huey, slow.id) == "completed", timeout=30,
+             message="the job to complete")
+    row = queries.get_job(huey.jobs.db, slow.id)
+    assert (row.attempt, row.crashes) == (1, 0)
+    assert read_records(record_file) == ["slow"]

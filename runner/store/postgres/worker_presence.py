@@ -91,6 +91,10 @@ class PostgresWorkers:
                 (at, rss_bytes, cpu_percent, len(job_ids) if running is None else running,
                  processed, status, clock_offset, owner)).fetchone()
             if not job_ids:
+                # The lock a lease renewal takes, taken anyway: a lock on the jobs table
+                # that holds other workers' renewals back holds this heartbeat back too,
+                # so that this worker knows to give their leases the time they lost.
+                conn.execute("LOCK TABLE runner_job IN ROW EXCLUSIVE MODE")
                 return Beat(frozenset(), float(server), known)
             return Beat(transitions.extend_leases(conn, owner, job_ids,
                                                   expires_at=at + lease_seconds), float(server),
@@ -107,14 +111,16 @@ class PostgresWorkers:
             (WorkerState.STOPPED.value, at, owner)))
 
     def recover_orphans(self, *, crash_limit: int, me: str | None = None,
-                        now: float | None = None) -> Recovery:
-        """Requeue (or bury) jobs whose worker is gone: lease expired, or a dead pid of this host.
+                        now: float | None = None, grace: float = 0.0) -> Recovery:
+        """Requeue (or bury) jobs whose worker is gone: lease expired (``grace`` seconds
+        ago), or a dead pid of this host.
 
         An attempt its worker never started (see :mod:`runner.store.postgres.attempts`)
         goes back uncharged.
         """
         db = self.db
         at = time.time() if now is None else now
+        expired_before = at - grace
         host = node_of(me)
         rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
                         "WHERE state = %s GROUP BY lease_owner", (transitions._EXECUTING,))
@@ -122,7 +128,7 @@ class PostgresWorkers:
         alive = alive_here((owner for owner, _ in rows), me, host)
         idle = idle_dead([w for (w,) in db.query(
             f"SELECT id FROM runner_worker WHERE state = {_RUNNING}")], me, dead, host)
-        if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
+        if nothing_to_recover(dead, idle, (expires for _, expires in rows), expired_before):
             return Recovery([], [])
 
         def cancel(conn: psycopg.Connection, orphan: Orphan, reason: str) -> None:
@@ -130,7 +136,7 @@ class PostgresWorkers:
             control.forget_cancel(conn, orphan.id)
 
         def recover(conn: psycopg.Connection) -> Recovery:
-            found = transitions.orphans(conn, now=at, dead_owners=dead)
+            found = transitions.orphans(conn, expired_before=expired_before, dead_owners=dead)
             ran_by = attempts.read_started(conn, sorted({o.owner for o in found if o.owner}))
             recovery = settle_orphans(
                 found, me, cancelled_by=lambda o: control.requested_by(conn, o.id, o.attempt),

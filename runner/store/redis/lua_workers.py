@@ -46,22 +46,24 @@ for i = at, #ARGV do
 end
 return reply
 """,
-    # ARGV: now, crash_limit, me, ndead, dead owners..., then (id, owner, attempt, requeue)*,
+    # ARGV: now, expired_before (leases that expired before it count), crash_limit, me,
+    # ndead, dead owners..., then (id, owner, attempt, requeue)*,
     # requeue the reason of an attempt its worker is not running (back uncharged), or ''.
     "recover": r"""
-local now, crash_limit, me = tonumber(ARGV[2]), tonumber(ARGV[3]), opt(ARGV[4])
-local nd = tonumber(ARGV[5])
+local now, expired_before = tonumber(ARGV[2]), tonumber(ARGV[3])
+local crash_limit, me = tonumber(ARGV[4]), opt(ARGV[5])
+local nd = tonumber(ARGV[6])
 local dead = {}
-for i = 1, nd do dead[ARGV[5 + i]] = true end
+for i = 1, nd do dead[ARGV[6 + i]] = true end
 local requeued, buried = {}, {}
-for at = 6 + nd, #ARGV, 4 do
+for at = 7 + nd, #ARGV, 4 do
   local id, owner, attempt, requeue = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local h = get(id)
   if h and h.state == 'executing' and h.lease_owner == owner and h.attempt == attempt then
     local expires = tonumber(redis.call('HGET', P..'job:'..id, 'lease_expires_at') or now)
     local asked = redis.call('HGET', P..'cancels', id)
     local sep = asked and string.find(asked, US, 1, true)
-    if not (expires < now or dead[owner]) then
+    if not (expires < expired_before or dead[owner]) then
       -- its worker still holds it
     elseif sep and string.sub(asked, 1, sep - 1) == attempt then
       -- someone cancelled it: it does not run again

@@ -70,8 +70,9 @@ class RedisWorkers(RedisBase):
             self.r.srem(self.k("owners"), owner)
 
     def recover_orphans(self, *, crash_limit: int, me: str | None = None,
-                        now: float | None = None) -> Recovery:
+                        now: float | None = None, grace: float = 0.0) -> Recovery:
         at = time.time() if now is None else now
+        expired_before = at - grace
         host = node_of(me)  # this host's workers are named by its node name
         owners = [o.decode() for o in self.r.smembers(self.k("owners"))]
         dead = dead_here(owners, me, host)
@@ -80,7 +81,8 @@ class RedisWorkers(RedisBase):
         states = self._worker_states(running)
         idle = idle_dead([w for w, s in zip(running, states, strict=True)
                           if s == WorkerState.RUNNING.value], me, dead, host)
-        expired = [i.decode() for i in self.r.zrangebyscore(self.k("leases"), "-inf", f"({at}")]
+        expired = [i.decode() for i in self.r.zrangebyscore(self.k("leases"), "-inf",
+                                                           f"({expired_before}")]
         suspects = set(expired)
         for owner in dead:
             suspects.update(i.decode() for i in self.r.smembers(self.k("inflight", owner)))
@@ -101,8 +103,8 @@ class RedisWorkers(RedisBase):
             ran = started.get(who)
             unstarted = ran is not None and (job_id, number_) not in ran
             flat += [job_id, who, number_, unstarted_reason(who, me, alive) if unstarted else ""]
-        requeued, buried = self.run("recover", arg(float(at)), int(crash_limit), arg(me),
-                                    len(dead), *dead, *flat)  # type: ignore[misc]
+        requeued, buried = self.run("recover", arg(float(at)), arg(float(expired_before)),
+                                    int(crash_limit), arg(me), len(dead), *dead, *flat)  # type: ignore[misc]
         gone = dead + idle
         for owner in gone:
             key = self.k("worker", owner)

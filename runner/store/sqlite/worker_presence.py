@@ -45,8 +45,9 @@ class SqliteWorkers:
         return _workers.mark_stopped(self.db, owner, now)
 
     def recover_orphans(self, *, crash_limit: int, me: str | None = None,
-                        now: float | None = None) -> Recovery:
-        return _workers.recover_orphans(self.db, crash_limit=crash_limit, me=me, now=now)
+                        now: float | None = None, grace: float = 0.0) -> Recovery:
+        return _workers.recover_orphans(self.db, crash_limit=crash_limit, me=me, now=now,
+                                        grace=grace)
 
     def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
         return _workers.prune_workers(self.db, older_than=older_than, now=now)

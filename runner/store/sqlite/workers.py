@@ -88,7 +88,7 @@ def mark_stopped(db: Database, owner: str, now: float | None = None) -> None:
 
 
 def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
-                    now: float | None = None) -> Recovery:
+                    now: float | None = None, grace: float = 0.0) -> Recovery:
     """Requeue (or bury) jobs whose worker is gone.
 
     Orphans are jobs in ``executing`` whose lease expired, or whose owner is a
@@ -96,9 +96,11 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     The caller's own jobs count too once their lease expired: the heartbeat that
     runs just before extends every lease it still holds, so an expired one is a
     job whose outcome could not be written (a full disk, say), charged a crash, or
-    one it does not run at all (a restored file), requeued uncharged.
+    one it does not run at all (a restored file), requeued uncharged. A lease counts
+    as expired ``grace`` seconds after its expiry (see :mod:`runner.worker.write_gaps`).
     """
     at = time.time() if now is None else now
+    expired_before = at - grace
     host = node_of(me)
     with db.read() as conn:
         rows = transitions.lease_owners(conn)
@@ -108,7 +110,7 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     idle = idle_dead([w for (w,) in db.query(
         f"SELECT id FROM runner_worker WHERE state={sql_is(WorkerState.RUNNING)}")],
         me, dead, host)
-    if nothing_to_recover(dead, idle, (expires for _, expires in rows), at):
+    if nothing_to_recover(dead, idle, (expires for _, expires in rows), expired_before):
         return Recovery([], [])
     # A live worker's file is read too: a job leased to it in the file whose attempt it
     # is not running has no outcome coming, and no crash to charge.
@@ -120,7 +122,7 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
 
     def recover(conn: sqlite3.Connection) -> Recovery:
         recovery = settle_orphans(
-            transitions.orphans(conn, now=at, dead_owners=dead), me,
+            transitions.orphans(conn, expired_before=expired_before, dead_owners=dead), me,
             cancelled_by=lambda o: cancels.requested_by(conn, o.id, o.attempt),
             started=lambda owner: started.get(owner or ""),
             cancel=lambda o, reason: cancel(conn, o, reason),

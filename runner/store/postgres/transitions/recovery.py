@@ -25,8 +25,10 @@ def lease_owners(conn: psycopg.Connection) -> list[tuple[str | None, float | Non
                         f"WHERE state = '{_EXECUTING}' GROUP BY lease_owner").fetchall()
 
 
-def orphans(conn: psycopg.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:
-    """Running jobs whose lease expired before ``now`` or whose owner is in ``dead_owners``.
+def orphans(conn: psycopg.Connection, *, expired_before: float,
+            dead_owners: Sequence[str]) -> list[Orphan]:
+    """Running jobs whose lease expired before ``expired_before`` or whose owner is
+    in ``dead_owners``.
 
     Locked (``FOR UPDATE SKIP LOCKED``) so two recovering workers never charge
     one crash twice.
@@ -34,7 +36,7 @@ def orphans(conn: psycopg.Connection, *, now: float, dead_owners: Sequence[str])
     rows = conn.execute(
         f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job "
         f"WHERE state = '{_EXECUTING}' AND (lease_expires_at < %s OR lease_owner = ANY(%s)) "
-        f"FOR UPDATE SKIP LOCKED", (now, list(dead_owners))).fetchall()
+        f"FOR UPDATE SKIP LOCKED", (expired_before, list(dead_owners))).fetchall()
     return [Orphan(*row) for row in rows]
 
 

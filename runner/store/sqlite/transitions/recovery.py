@@ -12,14 +12,16 @@ from runner.store.sqlite.transitions import parking
 from runner.store.sqlite.transitions.outcomes import insert_attempt_error
 
 
-def orphans(conn: sqlite3.Connection, *, now: float, dead_owners: Sequence[str]) -> list[Orphan]:
-    """Running jobs whose lease expired before ``now`` or whose owner is in ``dead_owners``."""
+def orphans(conn: sqlite3.Connection, *, expired_before: float,
+            dead_owners: Sequence[str]) -> list[Orphan]:
+    """Running jobs whose lease expired before ``expired_before`` or whose owner is
+    in ``dead_owners``."""
     marks = ",".join("?" * len(dead_owners))
     who = f" OR lease_owner IN ({marks})" if dead_owners else ""
     rows = conn.execute(
         f"SELECT id, lease_owner, attempt, crashes, started_at FROM runner_job "
         f"WHERE state='executing' AND (lease_expires_at < ?{who})",
-        (now, *dead_owners)).fetchall()
+        (expired_before, *dead_owners)).fetchall()
     return [Orphan(*row) for row in rows]
 
 
