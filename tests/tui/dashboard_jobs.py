@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from runner import task
+from runner import Fatal, task
 
 
 @task(queue="mail", retry_limit=0)
 def send_mail(to):
     return to
+
+
+@task(retry_limit=0)
+def rejects_input(n):
+    raise Fatal(f"bad input {n}")
+
+
+@task(retry_limit=0)
+def fails_on_input(n):
+    raise ValueError(f"bad input {n}")

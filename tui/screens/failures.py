@@ -169,7 +169,9 @@ class FailuresScreen(DataScreen):
         await self.dashboard.switch_mode("jobs")
         screen = self.dashboard.data_screen()
         if screen is not None and hasattr(screen, "set_filter"):
-            screen.set_filter(JobFilter(state="failed", text=message or None))
+            # Exactly this error: a text search would also list longer messages
+            # ("bad input 12" for "bad input 1") and other error types, and R/D act on them.
+            screen.set_filter(JobFilter(state="failed", error=(error_type, message)))
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
