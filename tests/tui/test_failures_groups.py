@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.widgets import Input, Static
 
 from runner.control import discard_jobs
@@ -11,9 +13,10 @@ from runner.store.factory import open_store
 from runner.testing import drain
 from tests import jobs
 from tests.tui import dashboard_jobs
-from tests.tui.conftest import drive, settle
+from tests.tui.conftest import drive, settle, wait_poll
 from tui.app import make_app
 from tui.screens.confirm import TypedConfirmScreen
+from tui.screens.failures import FailuresScreen
 from tui.widgets.keyed_table import KeyedTable
 
 
@@ -192,3 +195,39 @@ def test_enter_on_one_message_lists_and_acts_on_exactly_that_errors_jobs(huey):
         assert [reader.get_job(i).state for i in (longer, other_type)] == ["dead", "dead"]
     finally:
         reader.close()
+
+
+def test_a_group_of_thousands_of_messages_expands_to_a_bounded_list_and_keeps_refreshing(huey):
+    # Given 3,000 jobs dead with as many messages of one shape ("bad input #")
+    dashboard_jobs.rejects_input.map([(i,) for i in range(3000)])
+    assert drain() == 3000
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#failures", KeyedTable)
+        assert table.row_count == 1
+        # When the group is expanded
+        await pilot.press("space")
+        await pilot.pause()
+        # Then it shows its most frequent messages up to a bound, and a row for the rest
+        shown = rows(table)
+        listed = FailuresScreen.MESSAGES_SHOWN
+        assert len(shown) == 1 + listed + 1
+        assert "+2,900 more messages" in shown[-1][4]
+        # And refreshes go on, each changing every row's age
+        polls = app.polls
+        app.clock = lambda: time.time() + 90  # every "last failed" reads anew
+        for _ in range(2):
+            app.poll_now()
+            await wait_poll(app, pilot, timeout=10)
+        assert app.polls >= polls + 2 and len(rows(table)) == 1 + listed + 1
+        # And the row for the rest folds the group as the others do
+        table.move_cursor(row=table.row_count - 1)
+        await pilot.press("space")
+        await pilot.pause()
+        assert table.row_count == 1
+
+    drive(make_app(db=path, refresh=60), scenario)
