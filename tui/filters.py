@@ -21,8 +21,12 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
     """
     fields: dict[str, str | None] = {"state": None, "queue": None, "task": None,
                                      "event_id": None, "worker": None}
+    error = None
     if base is not None:
+        # Neither is typed in the box: the state has its own key, and the error comes
+        # from the Failures screen (esc clears it).
         fields["state"] = base.state
+        error = base.error
     words = []
     for word in text.split():
         key, sep, value = word.partition(":")
@@ -35,7 +39,7 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
             fields["event_id" if key == "event" else key] = value
         else:
             words.append(word)
-    return JobFilter(text=" ".join(words) or None, **fields)
+    return JobFilter(text=" ".join(words) or None, error=error, **fields)
 
 
 def describe(filters: JobFilter) -> str:
@@ -47,6 +51,14 @@ def describe(filters: JobFilter) -> str:
     if filters.text:
         parts.append(filters.text)
     return " ".join(parts)
+
+
+def describe_error(filters: JobFilter) -> str:
+    """The exact error the filter takes (``Fatal: bad input 1``); empty for none."""
+    if filters.error is None:
+        return ""
+    error_type, message = filters.error
+    return f"{error_type or '-'}: {message or '-'}"
 
 
 def with_state(filters: JobFilter, state: str | None) -> JobFilter:

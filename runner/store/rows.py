@@ -139,6 +139,10 @@ class JobFilter:
     event_id: str | None = None
     worker: str | None = None
     """Jobs a worker is running now (its lease)."""
+    error: tuple[str | None, str | None] | None = None
+    """Jobs whose last error is exactly this (error type, message); None in either
+    part: none recorded. One message of a failure group, where ``text`` would also
+    match longer messages and other error types."""
 
 
 

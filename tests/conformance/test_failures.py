@@ -5,22 +5,28 @@ from __future__ import annotations
 
 from runner import control
 from runner.readmodel import failures
+from runner.readmodel.dashboard import count_jobs_capped, job_page
 from runner.sections import RetentionSection
+from runner.store.job_rows import FailureInfo
 from runner.store.rows import JobFilter
 from tests.conformance.helpers import OWNER, T0, failure, job
 
 
-def _fail(store, index: int, message: str, *, dead: bool, task: str = "tests.jobs.add") -> str:
+def _fail(store, index: int, message: str, *, dead: bool, task: str = "tests.jobs.add",
+          error_type: str = "ValueError") -> str:
     """A job of ``task`` written at ``T0 + index`` that fails with ``message``, dead or
     retrying."""
     new = job(T0 + index, max_attempts=3, task=task)
     store.enqueue([new], now=T0 + index)
     [claimed] = store.claim(now=T0 + index, owner=OWNER, lease_seconds=30, want=1).claimed
     assert claimed.id == new.id
+    info = failure(message)
+    if error_type != info.error_type:
+        info = FailureInfo(info.kind, error_type, message, info.traceback)
     if dead:
-        store.bury(new.id, 1, failure(message), worker=OWNER, now=T0 + index, reason="x")
+        store.bury(new.id, 1, info, worker=OWNER, now=T0 + index, reason="x")
     else:
-        store.retry(new.id, 1, failure(message), worker=OWNER, now=T0 + index,
+        store.retry(new.id, 1, info, worker=OWNER, now=T0 + index,
                     run_at=T0 + 86_400, reason="x")
     return new.id
 
@@ -134,3 +140,28 @@ def test_a_group_counts_no_job_pruned_by_retention_or_sent_again_by_its_id(store
     assert [store.get_job(i).state for i in (recent[1], retrying)] == ["cancelled"] * 2
     assert store.get_job(recent[0]).state == "available"
     assert store.failure_messages("ValueError") == []
+
+
+def test_a_filter_by_one_error_lists_and_acts_on_exactly_the_jobs_of_that_message(store):
+    # Given jobs failing with "bad input 1", with messages that contain it ("bad input 12"),
+    # with the same message under another error type, and a job that never failed
+    mine = [_fail(store, i, "bad input 1", dead=i != 1) for i in range(3)]
+    longer = _fail(store, 3, "bad input 12", dead=True)
+    other_type = _fail(store, 4, "bad input 1", dead=True, error_type="KeyError")
+    fine = job(T0 + 5)
+    store.enqueue([fine], now=T0 + 5)
+    exact = JobFilter(state="failed", error=("ValueError", "bad input 1"))
+    # When the jobs of that error are listed and counted, Then they are exactly its own
+    assert {r.id for r in job_page(store, exact, limit=20).jobs} == set(mine)
+    assert {r.id for r in store.list_jobs(exact, limit=20)} == set(mine)
+    assert count_jobs_capped(store, exact) == (3, False)
+    # And a bulk retry of that filter counts and changes just them
+    plan = control.plan_bulk(store, "retry", exact)
+    assert plan.count == 3
+    assert control.run_bulk(store, plan, now=T0 + 30) == 3
+    assert {store.get_job(i).state for i in mine} == {"available"}
+    assert [store.get_job(i).state for i in (longer, other_type, fine.id)] == [
+        "dead", "dead", "available"]
+    # And the other error type's job is its own filter
+    assert [r.id for r in store.list_jobs(
+        JobFilter(error=("KeyError", "bad input 1")), limit=20)] == [other_type]

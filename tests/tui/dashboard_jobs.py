@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner import task
+from runner import Fatal, task
 
 
 @task(queue="mail", retry_limit=0)
@@ -16,3 +16,13 @@ def fails_while_handling(label):
         raise KeyError(label)
     except KeyError as exc:
         raise ConnectionError(f"cannot reach {label}") from exc
+
+
+@task(retry_limit=0)
+def rejects_input(n):
+    raise Fatal(f"bad input {n}")
+
+
+@task(retry_limit=0)
+def fails_on_input(n):
+    raise ValueError(f"bad input {n}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.widgets import Input, Static
 
 from runner.control import discard_jobs
@@ -10,9 +12,11 @@ from runner.readmodel.failures import mask_numbers
 from runner.store.factory import open_store
 from runner.testing import drain
 from tests import jobs
-from tests.tui.conftest import drive, settle
+from tests.tui import dashboard_jobs
+from tests.tui.conftest import drive, settle, wait_poll
 from tui.app import make_app
 from tui.screens.confirm import TypedConfirmScreen
+from tui.screens.failures import FailuresScreen
 from tui.widgets.keyed_table import KeyedTable
 
 
@@ -146,3 +150,84 @@ def test_a_group_retry_past_the_cap_reaches_every_failed_job_of_the_group(huey, 
         assert {reader.get_job(i).state for i in older + newest} == {"available"}
     finally:
         reader.close()
+
+
+def test_enter_on_one_message_lists_and_acts_on_exactly_that_errors_jobs(huey):
+    # Given jobs failing with Fatal "bad input 1", with a message that contains it
+    # ("bad input 12", the same group's shape) and with the same message as a ValueError
+    mine = [dashboard_jobs.rejects_input(1).id for _ in range(2)]
+    longer = dashboard_jobs.rejects_input(12).id
+    other_type = dashboard_jobs.fails_on_input(1).id
+    drain()
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#failures", KeyedTable)
+        shown = rows(table)
+        table.move_cursor(row=[r[3].strip(" ▶") for r in shown].index("Fatal"))
+        await pilot.press("space")
+        await pilot.pause()
+        shown = rows(table)
+        # When enter is pressed on the message "bad input 1"
+        table.move_cursor(row=[r[4] for r in shown].index("bad input 1"))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        # Then the Jobs screen lists exactly the jobs of that error type and message
+        listed = app.screen.query_one("#jobs", KeyedTable)
+        assert {row.key.value for row in listed.ordered_rows} == set(mine)
+        # And R counts and retries exactly those
+        await pilot.press("R")
+        await settle(app, pilot)
+        assert isinstance(app.screen, TypedConfirmScreen)
+        assert "[b]2[/]" in app.screen.question
+        app.screen.query_one(Input).value = "2"
+        await pilot.press("enter")
+        await settle(app, pilot)
+
+    drive(make_app(db=path, refresh=60), scenario)
+    reader = open_store(path)
+    try:
+        assert [reader.get_job(i).state for i in mine] == ["available", "available"]
+        assert [reader.get_job(i).state for i in (longer, other_type)] == ["dead", "dead"]
+    finally:
+        reader.close()
+
+
+def test_a_group_of_thousands_of_messages_expands_to_a_bounded_list_and_keeps_refreshing(huey):
+    # Given 3,000 jobs dead with as many messages of one shape ("bad input #")
+    dashboard_jobs.rejects_input.map([(i,) for i in range(3000)])
+    assert drain() == 3000
+    path = huey.jobs.path
+    huey.jobs.db.close()
+
+    async def scenario(app, pilot):
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#failures", KeyedTable)
+        assert table.row_count == 1
+        # When the group is expanded
+        await pilot.press("space")
+        await pilot.pause()
+        # Then it shows its most frequent messages up to a bound, and a row for the rest
+        shown = rows(table)
+        listed = FailuresScreen.MESSAGES_SHOWN
+        assert len(shown) == 1 + listed + 1
+        assert "+2,900 more messages" in shown[-1][4]
+        # And refreshes go on, each changing every row's age
+        polls = app.polls
+        app.clock = lambda: time.time() + 90  # every "last failed" reads anew
+        for _ in range(2):
+            app.poll_now()
+            await wait_poll(app, pilot, timeout=10)
+        assert app.polls >= polls + 2 and len(rows(table)) == 1 + listed + 1
+        # And the row for the rest folds the group as the others do
+        table.move_cursor(row=table.row_count - 1)
+        await pilot.press("space")
+        await pilot.pause()
+        assert table.row_count == 1
+
+    drive(make_app(db=path, refresh=60), scenario)

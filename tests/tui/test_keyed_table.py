@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from textual.app import App, ComposeResult
+from textual.widgets.data_table import ColumnKey
 
 from tui.widgets.keyed_table import KeyedTable
 
@@ -129,5 +130,44 @@ def test_a_click_after_the_selected_row_left_selects_the_clicked_row_without_ope
         await pilot.click(table, offset=(2, 3))  # now a click on the selected row opens it
         await pilot.pause()
         assert opened == ["k3"]
+
+    run(scenario)
+
+
+def test_a_refresh_that_changes_every_row_measures_each_cell_once(monkeypatch):
+    # Columns are fitted after cells change; done cell by cell, each cell narrower than
+    # its column measured the whole column again: thousands of rows froze the dashboard.
+    import textual.widgets._data_table as data_table
+
+    from tui.widgets import keyed_table
+
+    measured = [0]
+    measure = data_table.measure
+
+    def counting(*args, **kwargs):
+        measured[0] += 1
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(data_table, "measure", counting)
+    monkeypatch.setattr(keyed_table, "measure", counting)
+    size = 3000
+
+    async def scenario(table, pilot):
+        table.sync([(f"k{n}", (f"k{n}", f"failed {n} seconds ago, long ago"))
+                    for n in range(size)])
+        await pilot.pause()
+        measured[0] = 0
+        # When every row's value gets narrower, and one wider than any before
+        changed = [(f"k{n}", (f"k{n}", f"{n}s")) for n in range(size)]
+        changed[7] = ("k7", ("k7", "w" * 40))
+        table.sync(changed)
+        await pilot.pause()
+        # Then each changed cell is measured a few times at most, not once per row
+        assert measured[0] <= 3 * size
+        assert table.columns[ColumnKey("value")].content_width == 40
+        # And a column whose widest cell got narrower is fitted to the widest left
+        table.sync([(f"k{n}", (f"k{n}", f"{n}s")) for n in range(size)])
+        await pilot.pause()
+        assert table.columns[ColumnKey("value")].content_width == len(f"{size - 1}s")
 
     run(scenario)

@@ -7,7 +7,7 @@ from runner.errors import RunnerError
 from runner.store.backend import Store
 from runner.store.rows import JobFilter
 from tui import format as fmt
-from tui.filters import describe
+from tui.filters import describe, describe_error
 from tui.screens.base import DataScreen
 
 
@@ -33,7 +33,8 @@ def _confirm(screen: DataScreen, plan: control.BulkPlan) -> None:
     if not plan.count:
         screen.notify(f"nothing to {plan.verb}: no {'/'.join(plan.states)} job matches")
         return
-    what = describe(plan.filters) or "no filter"
+    what = " ".join(part for part in (describe_error(plan.filters), describe(plan.filters))
+                    if part) or "no filter"
     states = "/".join(plan.states)
     note = (" Completed jobs are not retried unless the state filter names them."
             if plan.verb == "retry" and plan.filters.state is None else "")

@@ -50,6 +50,11 @@ def message_key(group: FailureGroup, exact: ExactMessage) -> str:
     return "m" + hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
+def rest_key(group: FailureGroup) -> str:
+    """The row key of the messages of an expanded group past those listed."""
+    return "+" + group_key(group)
+
+
 class FailuresScreen(DataScreen):
     """Which errors are hurting, and how much; act on a whole group."""
 
@@ -61,10 +66,15 @@ class FailuresScreen(DataScreen):
         Binding("r", "retry", "Retry group"),
         Binding("d", "discard", "Discard group"),
     ]
+    #: An expanded group lists its most frequent messages up to this many, then one row
+    #: counts the rest: a group of thousands of messages (``bad input 1`` ... ``3000``)
+    #: costs a refresh what a few rows do.
+    MESSAGES_SHOWN = 100
     HELP = [("j / k, g / G", "move, first / last group"),
             ("enter", "the jobs of a message on the Jobs screen; on a group of several "
                       "messages (numbers masked as #), expand it"),
-            ("space", "expand a group to its exact messages, or fold it"),
+            ("space", "expand a group to its exact messages (the 100 most frequent, then a "
+                      "row counts the rest), or fold it"),
             ("r", "retry every job of the group; type the count"),
             ("d", "discard every job of the group; type the count")]
 
@@ -72,6 +82,8 @@ class FailuresScreen(DataScreen):
         super().__init__()
         self.groups: dict[str, FailureGroup] = {}
         self.exact: dict[str, tuple[FailureGroup, ExactMessage]] = {}
+        self.rest: dict[str, FailureGroup] = {}
+        """Rows standing for an expanded group's messages past those listed."""
         self.expanded: set[str] = set()
         self._last: tuple[list[FailureGroup], float] | None = None
         self._read: tuple[tuple[int, int], list[FailureGroup]] | None = None
@@ -110,6 +122,7 @@ class FailuresScreen(DataScreen):
             ALL if cap is None else NEWEST.format(cap=fmt.count(cap)))
         self.groups = {group_key(g): g for g in groups}
         self.exact = {}
+        self.rest = {}
         rows = []
         for key, g in self.groups.items():
             several = len(g.messages) > 1
@@ -121,25 +134,36 @@ class FailuresScreen(DataScreen):
                                fmt.safe(fmt.one_line(g.tasks, 32)),
                                fmt.relative(g.last_failed_at, now))))
             if several and key in self.expanded:
-                for m in g.messages:
+                for m in g.messages[:self.MESSAGES_SHOWN]:
                     child = message_key(g, m)
                     self.exact[child] = (g, m)
                     rows.append((child, (fmt.count(m.count) + more, fmt.count(m.dead),
                                          fmt.count(m.retrying), "  └",
                                          fmt.safe(fmt.one_line(m.message, 70)), "",
                                          fmt.relative(m.last_failed_at, now))))
+                if rest := g.messages[self.MESSAGES_SHOWN:]:
+                    self.rest[rest_key(g)] = g
+                    jobs = sum(m.count for m in rest)
+                    rows.append((rest_key(g), (
+                        fmt.count(jobs) + more, fmt.count(sum(m.dead for m in rest)),
+                        fmt.count(sum(m.retrying for m in rest)), "  └",
+                        f"[dim]+{fmt.count(len(rest))} more messages[/]", "", "")))
         self.query_one(KeyedTable).sync(rows)
 
-    def _selected(self) -> FailureGroup | None:
-        key = self.query_one(KeyedTable).target_key()
-        if key in self.exact:
-            return self.exact[key][0]
-        return self.groups.get(key) if key else None
+    def _on_rest(self, key: str | None) -> bool:
+        """Says what the row of an expanded group's unlisted messages offers, if on it."""
+        if key not in self.rest:
+            return False
+        self.notify("the messages not listed: r/d on the group's row act on every message "
+                    "of the group, enter on a listed message shows its jobs")
+        return True
 
     def action_expand(self) -> None:
         key = self.query_one(KeyedTable).target_key()
         if key in self.exact:
             key = group_key(self.exact[key][0])
+        elif key in self.rest:
+            key = group_key(self.rest[key])
         group = self.groups.get(key) if key else None
         if group is None or len(group.messages) < 2:
             return
@@ -151,6 +175,8 @@ class FailuresScreen(DataScreen):
 
     def action_open(self) -> None:
         key = self.query_one(KeyedTable).target_key()
+        if self._on_rest(key):
+            return
         if key in self.exact:
             group, exact = self.exact[key]
             message = exact.message
@@ -169,7 +195,9 @@ class FailuresScreen(DataScreen):
         await self.dashboard.switch_mode("jobs")
         screen = self.dashboard.data_screen()
         if screen is not None and hasattr(screen, "set_filter"):
-            screen.set_filter(JobFilter(state="failed", text=message or None))
+            # Exactly this error: a text search would also list longer messages
+            # ("bad input 12" for "bad input 1") and other error types, and R/D act on them.
+            screen.set_filter(JobFilter(state="failed", error=(error_type, message)))
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
@@ -183,6 +211,8 @@ class FailuresScreen(DataScreen):
 
     def _group_action(self, verb: str) -> None:
         key = self.query_one(KeyedTable).target_key()
+        if self._on_rest(key):
+            return
         if key in self.exact:  # an exact message of an expanded group: just its jobs
             group, exact = self.exact[key]
             error_type, message, whole = group.error_type, exact.message, False

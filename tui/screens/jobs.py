@@ -28,7 +28,7 @@ from runner.store.backend import Store
 from runner.store.rows import JobFilter, JobRow, short_id
 from runner.store.states import JobState
 from tui import format as fmt
-from tui.filters import describe, parse_filter, with_state
+from tui.filters import describe, describe_error, parse_filter, with_state
 from tui.screens.base import DataScreen, TabCounts, cancel_from_dashboard
 from tui.screens.bulk import ask_bulk
 from tui.timejump import parse_time
@@ -214,10 +214,14 @@ class JobsScreen(DataScreen):
 
     def _describe(self, counts: str = "") -> None:
         text = describe(self.filters)
+        error = describe_error(self.filters)
+        if error:
+            error = f"error [b]{fmt.safe(fmt.one_line(error, 60))}[/]  "
         ranked = (f" (of the newest {fmt.count(SORT_WINDOW)})"
                   if self.sort in ("duration", "attempts") else "")
         self.query_one("#filter-line", Static).update(fmt.markup(
-            f"state [b]{self.filters.state or 'all'}[/]  filter [b]{fmt.safe(text) or '-'}[/]  "
+            f"state [b]{self.filters.state or 'all'}[/]  {error}"
+            f"filter [b]{fmt.safe(text) or '-'}[/]  "
             f"sort [b]{self.sort}[/]{ranked}  page {self.page + 1}{counts}"))
 
     def set_filter(self, filters: JobFilter) -> None:

@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 
 from textual import events
 from textual.binding import Binding
+from textual.render import measure
 from textual.widgets import DataTable
-from textual.widgets._data_table import RowDoesNotExist
+from textual.widgets._data_table import RowDoesNotExist, default_cell_formatter
 
 
 class KeyedTable(DataTable):
@@ -208,6 +209,7 @@ class KeyedTable(DataTable):
 
     def _update(self, rows: Sequence[tuple[str, tuple]], wanted: dict[str, tuple],
                 order: list[str], selected: str | None) -> None:
+        changed: dict[str, list[tuple[str, object]]] = {}
         with self.app.batch_update():
             for key in [k for k in self._order if k not in wanted]:
                 self.remove_row(key)
@@ -221,8 +223,10 @@ class KeyedTable(DataTable):
                             self._column_keys, zip(self._cells(old), self._cells(values),
                                                    strict=True), strict=True):
                         if before != after:
-                            self.update_cell(key, column, after, update_width=True)
+                            self.update_cell(key, column, after)
+                            changed.setdefault(column, []).append((key, after))
                 self._values[key] = values
+            self._fit_changed(changed)
             current = [k for k in self._order if k in wanted]
             current += [k for k in order if k not in current]
             if current != order:
@@ -233,6 +237,22 @@ class KeyedTable(DataTable):
                 index = self.get_row_index(selected)
                 if index != self.cursor_row:
                     self._place(index)
+
+    def _fit_changed(self, changed: dict[str, list[tuple[str, object]]]) -> None:
+        """Fit each column to its changed cells, measuring the whole column at most once.
+
+        DataTable fits a column per cell updated with ``update_width``, and measures
+        every cell of the column again for each one narrower than the column: with
+        every row's age changing at each refresh, that is rows x rows measures, and
+        thousands of rows froze the dashboard. Only the widest changed cell of a
+        column is handed on: wider than the column, the column grows to it; narrower,
+        the column is measured once, and fits every cell, changed or not.
+        """
+        console = self.app.console
+        for column, cells in changed.items():
+            key, value = max(cells, key=lambda cell: measure(
+                console, default_cell_formatter(cell[1], wrap=False, height=1), 1))
+            self.update_cell(key, column, value, update_width=True)
 
     def _rebuild(self, rows: Sequence[tuple[str, tuple]], selected: str | None) -> None:
         # Most rows went away (a busy first page): building anew is cheaper than

@@ -35,6 +35,8 @@ _RANK_FIELDS = ("id", "state", "queue", "task", "event_id", "lease_owner", "atte
                 "started_at", "finished_at")
 #: Read too for a text filter (what it searches).
 _TEXT_FIELDS = ("args", "error_message")
+#: Read too for an exact error filter.
+_ERROR_FIELDS = ("error_type", "error_message")
 
 
 class RedisDashboard(JobIndex):
@@ -133,7 +135,8 @@ class RedisDashboard(JobIndex):
         # The window is read a few fields a job (what the filter and the rank look at), in
         # a script call a chunk, and only the page's rows whole: a whole row each of the
         # window cost the client about as much as the rest of the refresh together.
-        fields = [*_RANK_FIELDS, *(_TEXT_FIELDS if filters and filters.text else ())]
+        fields = [*_RANK_FIELDS, *(_TEXT_FIELDS if filters and filters.text else ()),
+                  *(_ERROR_FIELDS if filters and filters.error is not None else ())]
         window: list[tuple[int, Partial]] = []
         for pair in self._rows(filters, fields=fields):
             window.append(pair)  # type: ignore[arg-type]

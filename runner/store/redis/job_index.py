@@ -50,6 +50,8 @@ def _matches(row: JobRow, filters: JobFilter, states: tuple[str, ...] | None) ->
             return False
     if filters.worker and row.lease_owner != filters.worker:
         return False
+    if filters.error is not None and (row.error_type, row.error_message) != filters.error:
+        return False
     if filters.text:
         needle = filters.text.casefold()
         return any(needle in (v or "").casefold()
@@ -198,7 +200,7 @@ class JobIndex(RedisBase):
 
     def _plain(self, filters: JobFilter | None) -> bool:
         f = filters or JobFilter()
-        return not (f.task or f.text or f.event_id or f.worker)
+        return not (f.task or f.text or f.event_id or f.worker or f.error)
 
     def _lookup(self, index: str, ident: str) -> str | None:
         """The one id of ``index`` starting (4+ chars) or ending (6+ chars) with ``ident``."""

@@ -88,6 +88,12 @@ def job_where(filters: JobFilter, *, like: str = "LIKE") -> tuple[str, list[obje
     if filters.worker:
         clauses.append("lease_owner = ?")
         params.append(filters.worker)
+    if filters.error is not None:
+        # Equality and IS NULL (both dialects, and a range of the failure index), never
+        # IS / IS NOT DISTINCT FROM with a parameter, which PostgreSQL answers by a scan.
+        for column, value in zip(("error_type", "error_message"), filters.error, strict=True):
+            clauses.append(f"{column} IS NULL" if value is None else f"{column} = ?")
+            params.extend(() if value is None else (value,))
     if filters.text:
         pattern = contains_pattern(filters.text)
         clauses.append(f"(id {like} ? ESCAPE '\\' OR task {like} ? ESCAPE '\\' OR "
