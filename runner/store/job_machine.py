@@ -38,7 +38,7 @@ class JobsStore(Protocol):
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
-              limits: FlowLimits | None = None) -> ClaimResult:
+              limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
         """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step.
 
         Each ack's results and next steps are written with it. With ``limits``, the
@@ -50,6 +50,12 @@ class JobsStore(Protocol):
         faster than its rate (token buckets kept in the store). A job held back
         stays waiting with no attempt spent; when nothing is claimed, ``next_due``
         is the next token of a bucket that holds jobs back, if sooner.
+
+        A job that was running when a worker died (a suspect) is claimed alone, and
+        only while ``busy`` is False; with ``busy``, a due suspect stops the claim
+        (``suspect`` in the result: the caller lets its jobs finish first). With
+        ``leave_suspects`` (the caller cannot run one alone now), suspects stay
+        waiting and the other jobs are claimed as if there were none.
         """
         ...
 

@@ -99,6 +99,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._labels: dict[str, tuple[str, str]] = {}
         self._isolating: str | None = None
         self._isolating_since = 0.0
+        # Jobs that were in flight when a suspect's hold on this worker (running alone,
+        # or waiting for the jobs in flight to finish) reached isolation_limit. They run
+        # on as ordinary jobs; while one does, no other suspect can run alone here, so
+        # none is waited for: the other jobs are claimed and the suspects left waiting.
+        self._outlasting: set[str] = set()
         #: Threads written off while stuck in a job: they never claim again.
         # The threads themselves, not their idents: an ident is reused by a thread started
         # once the first one ended (a written-off thread's replacement, often).
@@ -405,6 +410,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         A job that was running when a worker died (``crashes > 0``) is a suspect:
         it runs alone in its process, after the jobs in flight finish, so a
         poison job's next crash is counted against it and not its neighbours.
+        Neither the wait nor the run alone holds the worker past ``isolation_limit``;
+        then the jobs in flight outlast the hold, and suspects wait until they end.
         """
         # Due by the server's clock, which every host shares: a host ahead would start
         # delayed jobs early, one behind hold them late. The lease is written by it too,
@@ -416,6 +423,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         busy = bool(self._inflight)
         if self._unwritten_deletes:  # before the claim reads whether revocations exist
             self.write_deletes()
+        leave = bool(self._outlasting)
         with self._ack_lock:
             acks, self._acks = self._acks, []
         revocations_seen = self._revocation_writes
@@ -424,7 +432,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             limits = source(self.settings) if source is not None else None
             result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
                                       want=want, busy=busy, queues=self.queues, acks=acks,
-                                      labels=self._labels, limits=limits)
+                                      labels=self._labels, limits=limits,
+                                      leave_suspects=leave)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks
@@ -432,6 +441,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         if self._revocation_writes == revocations_seen:  # else a revoke raced the claim
             self._revocations = result.revocations
         claimed, next_due = result.claimed, result.next_due
+        if leave and not claimed and next_due is not None and next_due <= now:
+            # The suspect left waiting is due, and claiming again at once would not take
+            # it: look again at the poll, or when an outlasting job ends.
+            next_due = None
         if claimed:  # producers blocked at a full queue may go on
             self.store.made_room()
         self._labels.update(result.labels)
@@ -456,12 +469,20 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         return full_label("task", task) in full or full_label("queue", queue) in full
 
     def _isolation_over(self) -> bool:
-        """A suspect has run alone for ``isolation_limit``: claim beside it from now on."""
-        alone = time.monotonic() - self._isolating_since
-        if alone < self.settings.worker.isolation_limit:
+        """A suspect has held this worker (run alone, or waited for the jobs in flight) for
+        ``isolation_limit``: those jobs outlast the hold, and others are claimed beside them."""
+        held = time.monotonic() - self._isolating_since
+        if held < self.settings.worker.isolation_limit:
             return False
-        logger.warning("suspect job %s still runs after %.0fs alone (isolation_limit); "
-                       "claiming other jobs beside it", self._isolating, alone)
+        if self._isolating == DRAINING:
+            logger.warning("a suspect job waited %.0fs for the jobs in flight to finish "
+                           "(isolation_limit); claiming other jobs beside them, and suspects "
+                           "once they end", held)
+        else:
+            logger.warning("suspect job %s still runs after %.0fs alone (isolation_limit); "
+                           "claiming other jobs beside it, and other suspects once it ends",
+                           self._isolating, held)
+        self._outlasting.update(self._inflight)
         self._isolating = None
         return True
 
@@ -529,7 +550,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         if job_id in self._inflight:
             self.processed += 1
         self._inflight.discard(job_id)
-        if self._isolating is not None and (job_id == self._isolating or not self._inflight):
+        outlasted = bool(self._outlasting)
+        if outlasted:
+            self._outlasting.discard(job_id)
+        if ((self._isolating is not None and (job_id == self._isolating or not self._inflight))
+                or (outlasted and not self._outlasting)):  # a suspect may run alone again
             with self._cond:
                 self._isolating = None
                 self._wake_seq += 1

@@ -62,6 +62,10 @@ class UpkeepStore(Protocol):
         """None when the data reads as a sound jobs database, else the problem.
 
         The full check (O(size)) runs only on data smaller than ``full_check_below`` bytes.
+
+        Raises:
+            DatabaseUnavailable: the server cannot be reached, or what answers is not
+                the backend's server: nothing was checked.
         """
         ...
 

@@ -41,7 +41,7 @@ from runner.readmodel.health import PAUSED_PREFIX, STALLED_PREFIX
 from runner.registry import get_huey, import_task_modules
 from runner.runner_huey import RunnerHuey
 from runner.scheduling.scheduler import Scheduler
-from runner.store.factory import is_url
+from runner.store.factory import database_of, is_url
 from runner.store.job_storage import JobStorage
 from runner.store.owners import make_worker_id
 from runner.store.states import HandBack
@@ -252,7 +252,6 @@ class Manager:
         jobs = self.open_jobs()
         if jobs is None:
             return None
-        self.check_database(jobs)
         reclaim = jobs.store.enable_space_reclaim(me=self.owner)
         if reclaim:
             logger.warning("%s: %s", jobs.store.location, reclaim)
@@ -275,7 +274,8 @@ class Manager:
         return jobs
 
     def open_jobs(self) -> JobStorage | None:
-        """The jobs storage; a database server not reachable yet is waited for.
+        """The jobs storage, its integrity checked; a database server not reachable yet
+        is waited for.
 
         A server that is down at start-up (a host booting before its database, a
         failover) is tried again with a growing pause, each failure logged, until it
@@ -288,9 +288,14 @@ class Manager:
             try:
                 jobs = self.huey.jobs
                 assert jobs is not None
+                # A server's store may not connect until its first use (Redis): this check
+                # is that use, so a server that is away is waited for, not called damaged.
+                self.check_database(jobs)
                 return jobs
             except DatabaseUnavailable as exc:
-                if not is_url(self.settings.runner.database) or isinstance(exc, DatabaseRefused):
+                # A server named by [runner] redis_url leaves database its default path.
+                server = is_url(database_of(self.settings))
+                if not server or isinstance(exc, DatabaseRefused):
                     raise
                 logger.warning("database not reachable at start-up: %s; trying again in "
                                "%.0fs", exc, delay)

@@ -276,6 +276,30 @@ def test_a_suspect_of_a_paused_queue_does_not_hold_back_a_busy_worker(store, lim
     assert (result.claimed, result.suspect) == ([], True)  # due again: it waits to run alone
 
 
+@pytest.mark.parametrize("limits", [None, FlowLimits(aging=300),
+                                    FlowLimits(queue_concurrency={"other": 50})],
+                         ids=["no-limits", "aging", "a-cap"])
+def test_a_worker_that_cannot_isolate_a_suspect_claims_the_other_jobs_and_leaves_it(
+        store, limits):
+    # A worker whose suspect outlasted its isolation_limit cannot run another one alone
+    # until that job ends: it claims the other jobs meanwhile, never the suspect.
+    suspect = job(queue="mail", max_attempts=3)
+    store.enqueue([suspect], now=T0)
+    store.claim(now=T0, owner="gone:1:1", lease_seconds=1, want=1)
+    assert store.recover_orphans(crash_limit=5, now=T0 + 2).requeued == [suspect.id]
+    others = [job(T0 + 2, queue="other"), job(T0 + 2, queue="mail")]
+    store.enqueue(others, now=T0 + 2)
+    result = store.claim(now=T0 + 3, owner=OWNER, lease_seconds=60, want=10, busy=True,
+                         leave_suspects=True, limits=limits)
+    assert sorted(c.id for c in result.claimed) == sorted(o.id for o in others)
+    assert not result.suspect
+    assert store.get_job(suspect.id).state == JobState.AVAILABLE
+    # Once it can isolate one again, the suspect is claimed, alone
+    result = store.claim(now=T0 + 4, owner="third:3:1", lease_seconds=60, want=10,
+                         limits=limits)
+    assert ([c.id for c in result.claimed], result.suspect) == ([suspect.id], True)
+
+
 def test_a_suspect_its_queue_limit_holds_back_does_not_hold_back_an_idle_worker(store):
     # A suspect runs alone; while its queue is at its concurrency limit it cannot run at
     # all, so an idle worker claims the other queues' jobs meanwhile.

@@ -17,6 +17,7 @@ from runner.store.redis import RedisStore
 from tests import jobs
 from tests.conftest import read_records, wait_for
 from tests.redis_support import OwnRedis, new_prefix, redis_or_skip, redis_settings
+from tests.unit.test_cli_unreachable import web_server
 
 
 def _configured(settings: Path) -> RunnerHuey:
@@ -130,6 +131,39 @@ def test_random_sigkills_across_two_workers_lose_no_job_on_redis(
             assert max(runs[ids[job_id]]) <= row.attempt
     finally:
         store.delete_all()
+
+
+def test_a_worker_started_before_its_redis_waits_for_it_then_runs_jobs(tmp_path, make_worker):
+    server = OwnRedis(tmp_path / "redis")  # not started yet: the host boots before Redis
+    try:
+        settings = redis_settings(tmp_path, new_prefix(), url=server.url)
+        worker = make_worker(settings=settings)
+        wait_for(lambda: "database not reachable at start-up" in worker.output(), timeout=30,
+                 message="the failed first look to be logged")
+        assert worker.proc.poll() is None, worker.output()  # waiting, not exited
+        assert "restore a backup" not in worker.output()
+        server.start()
+        huey = _configured(settings)
+        assert jobs.add(3, 4).get(blocking=True, timeout=60) == 7
+        assert worker.terminate() == 0
+        _store(huey).close()
+    finally:
+        server.stop()
+
+
+def test_a_worker_pointed_at_another_kind_of_server_waits_and_never_advises_a_restore(
+        tmp_path, make_worker):
+    with web_server() as port:
+        settings = redis_settings(tmp_path, new_prefix(), url=f"redis://127.0.0.1:{port}/0")
+        worker = make_worker(settings=settings)
+        wait_for(lambda: "database not reachable at start-up" in worker.output(), timeout=30,
+                 message="the failed first look to be logged")
+        assert "does not answer as Redis does" in worker.output()
+        assert worker.proc.poll() is None, worker.output()
+        assert worker.terminate() == 0
+    said = worker.output()
+    assert "integrity" not in said and "restore a backup" not in said
+    assert "Traceback" not in said
 
 
 @pytest.mark.chaos

@@ -89,6 +89,32 @@ def test_suspect_without_timeout_runs_alone_only_up_to_isolation_limit(
     assert state(huey, suspect.id) == "executing"  # long, not stuck: it keeps running
 
 
+def test_a_suspect_past_its_isolation_limit_does_not_hold_the_worker_for_the_next_suspect(
+        huey, tmp_path, make_worker, record_file):
+    # Given two long jobs that were running when their worker was SIGKILLed: two suspects
+    settings = write_settings(tmp_path, name="two.toml", worker={
+        "max_concurrent_tasks": 4, "isolation_limit": 1})
+    gate = tmp_path / "gate"
+    suspects = [jobs.record_then_wait(label, str(gate)) for label in ("x", "y")]
+    first = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: sorted(read_records(record_file)) == ["x", "y"], message="both to start")
+    first.kill()
+    # When a new worker starts, runs one suspect alone, and quick jobs are enqueued
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: len(read_records(record_file)) == 3, message="a suspect to run alone")
+    others = [jobs.add(i, 3) for i in range(5)]
+    # Then once that suspect has run alone for isolation_limit, the quick jobs run beside
+    # it: waiting for the second suspect's turn does not hold them back
+    assert [r.get(blocking=True, timeout=20) for r in others] == [i + 3 for i in range(5)]
+    # and the second suspect is not run beside the first: it waits for its turn alone
+    assert len(read_records(record_file)) == 3
+    gate.touch()
+    wait_for(lambda: sorted(read_records(record_file)[2:]) == ["x", "y"],
+             message="the second suspect to run once the first ended")
+    wait_for(lambda: all(state(huey, s.id) == "completed" for s in suspects),
+             message="both suspects to complete")
+
+
 def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
         huey, tmp_path, make_worker, record_file):
     settings_path = write_settings(tmp_path, name="health.toml", worker={

@@ -59,7 +59,7 @@ class PostgresJobs:
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
-              limits: FlowLimits | None = None) -> ClaimResult:
+              limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
         channel = self.db.channel
         epoch = self.db.revocation_epoch()
         if _transitions.claims_at_once(acks, limits):
@@ -74,7 +74,8 @@ class PostgresJobs:
         def claim(conn) -> ClaimResult:  # noqa: ANN001 - a psycopg connection
             _transitions.complete(conn, acks, channel)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
-                                      want=want, busy=busy, queues=queues, limits=limits)
+                                      want=want, busy=busy, queues=queues, limits=limits,
+                                      leave_suspects=leave_suspects)
 
         return self.db.write(claim)
 

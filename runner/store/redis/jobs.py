@@ -114,11 +114,11 @@ class JobMachine(RedisBase):
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
-              limits: FlowLimits | None = None) -> ClaimResult:
+              limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
         claimed, next_due, suspect, revoked, full = self.run(  # type: ignore[misc]
             "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
-            arg(bool(busy)), limits_arg(limits), len(queues), *queues, *acks_args(acks),
-            token())
+            "leave" if leave_suspects else arg(bool(busy)), limits_arg(limits), len(queues),
+            *queues, *acks_args(acks), token())
         jobs = [Claimed(c[0].decode(), c[1], int(c[2]), now) for c in claimed]
         return ClaimResult(jobs, float(next_due) if next_due else None, bool(suspect),
                            bool(revoked),

@@ -50,11 +50,13 @@ if queue_size > 0 then
 end
 return rearm(j, now) and 1 or 0
 """,
-    # ARGV: now, owner, lease_seconds, want, busy, limits (JSON, or empty), nqueues,
+    # ARGV: now, owner, lease_seconds, want, busy ('1', '0', or 'leave': suspects stay
+    #       waiting and the others are claimed), limits (JSON, or empty), nqueues,
     #       queues..., acks..., token (last)
     "claim": r"""
 local now, owner = tonumber(ARGV[2]), ARGV[3]
 local lease, want, busy = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+local leave = ARGV[6] == 'leave'
 -- The owner's last claim that took jobs: its token, whether it took a suspect, its ids.
 -- The client sends a command again when its connection is lost, and the loss may come
 -- after this ran: the same claim then hands over the jobs it took, still held.
@@ -103,7 +105,7 @@ for _, q in ipairs(queues) do
   end
 end
 local suspect = false
-for _, q in ipairs(queues) do
+for _, q in ipairs(leave and {} or queues) do
   if redis.call('ZCARD', P..'suspect:'..q) > 0 then suspect = true; break end
 end
 if suspect and busy then return {{}, false, 1, redis.call('HLEN', P..'revoked'), {}} end

@@ -27,12 +27,13 @@ from runner.store.views import BUCKETS
 
 def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: float,
           want: int, busy: bool, queues: Sequence[str] = (),
-          limits: FlowLimits | None = None) -> ClaimResult:
+          limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
     """Claim up to ``want`` due jobs under a lease in one statement: ``waiting`` → ``executing``.
 
     Rows another claimer holds are skipped (``SKIP LOCKED``), never waited on.
     A job that was running when a worker died (``crashes > 0``) is claimed
-    alone, and only by a process running nothing (``busy`` False). With ``limits``
+    alone, and only by a process running nothing (``busy`` False); with
+    ``leave_suspects`` they stay waiting and the other jobs are claimed. With ``limits``
     (aging, weights, concurrency, rates), or anything paused, the choice is
     :func:`runner.store.postgres.limits.choose`'s, which leaves paused queues and
     tasks out. A worker of some queues reads each queue's range of the claim index
@@ -56,6 +57,8 @@ def claim(conn: psycopg.Connection, *, now: float, owner: str, lease_seconds: fl
         "EXISTS (SELECT 1 FROM runner_room)", params).fetchone()
     if room:  # a limit that parked jobs may have room: let the next ones out first
         parking.let_out(conn)
+    if leave_suspects:
+        suspect = False
     if suspect and busy:
         return ClaimResult([], None, True, revocations)  # let the jobs in flight finish first
     params["want"] = 1 if suspect else want

@@ -28,12 +28,13 @@ logger = logging.getLogger(__name__)
 
 def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: float,
           want: int, busy: bool, queues: Sequence[str] = (),
-          limits: FlowLimits | None = None) -> ClaimResult:
+          limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
     """Claim up to ``want`` due jobs under a lease: ``waiting`` → ``executing``.
 
     A job that was running when a worker died (``crashes > 0``) is a suspect: it
     is claimed alone, and only when this process runs nothing (``busy`` False),
     so a poison job's next crash is counted against it and not its neighbours.
+    With ``leave_suspects`` they stay waiting and the other jobs are claimed.
     With ``limits`` (weights, concurrency, rates, aging), or anything paused, the
     choice is :func:`runner.store.sqlite.limits.choose_limited`'s; without, one
     statement takes the best priorities first, from the queues' own ranges of
@@ -47,6 +48,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
         (now, *params, *(params * 2 if aging else ()))).fetchone()
     if room:  # a limit that parked jobs may have room: let the next ones out first
         parking.let_out(conn)
+    if leave_suspects:
+        suspect = 0
     if suspect and busy:
         return ClaimResult([], None, True, bool(revocations))  # let the jobs in flight finish
     revocations = bool(revocations)
