@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
 from runner.cli import main as cli
-from tests.conftest import wait_for
+from tests.conftest import ROOT, wait_for, write_settings
 
 
 def health(huey, capsys):
@@ -74,3 +80,31 @@ def test_a_worker_is_healthy_again_after_its_file_is_restored_from_a_backup(
 
     wait_for(lambda: run_cli(huey.settings.path, "health").stdout.strip() == "ok", timeout=20,
              message="the worker to register in the restored file")
+
+
+def test_a_file_another_process_holds_locked_is_unhealthy_within_its_busy_timeout(tmp_path):
+    settings = write_settings(tmp_path)
+    settings.write_text(settings.read_text().replace("busy_timeout = 10",
+                                                     "busy_timeout = 1\nwrite_deadline = 2"))
+
+    def command(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                               *args], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return done, time.monotonic() - started
+
+    assert command("enqueue", "tests.jobs.add", "--args", "[1, 1]")[0].returncode == 0
+    # Given the file held by a process that keeps its write lock (exclusive locking mode)
+    holder = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE runner_job SET priority = priority")
+    try:
+        # When a probe asks, then it is told so in one line, not after a hang
+        done, took = command("health")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stdout.startswith("unhealthy: database: ") and "locked" in done.stdout
+        assert took < 12, took  # write_deadline, then busy_timeout per try
+    finally:
+        holder.close()
