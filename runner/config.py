@@ -184,7 +184,8 @@ class DatabaseSection:
     synchronous: str = "NORMAL"
     """SQLite ``synchronous``: FULL makes every commit survive power loss."""
     busy_timeout: float = 10.0
-    """Seconds a connection waits for the write lock before giving up."""
+    """Seconds a connection waits for the write lock before giving up (on PostgreSQL: a
+    CLI command's, health's or the dashboard's wait for a lock another session holds)."""
     journal_size_limit: int = 64 * 1024 * 1024
     """Bytes the WAL is truncated to after a checkpoint."""
     write_deadline: float = 15.0

@@ -85,9 +85,11 @@ def discard_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = No
     return changed
 
 
-def cancel_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None) -> int:
-    """Cancel jobs that have not started; returns how many."""
-    changed = store.cancel_jobs(job_ids, now=_server_now(store, now))
+def cancel_jobs(store: Store, job_ids: Sequence[str], *, now: float | None = None,
+                by: str | None = None) -> int:
+    """Cancel jobs that have not started; returns how many. Their reason names ``by``
+    (default: this user and host), as :func:`cancel_job`'s does."""
+    changed = store.cancel_jobs(job_ids, now=_server_now(store, now), by=by or actor())
     if changed:
         store.made_room()
     return changed
@@ -270,15 +272,17 @@ def run_bulk(store: Store, plan: BulkPlan, *, now: float | None = None,
     """Act on the planned set, oldest job first, in short transactions; returns how many.
 
     A job that changed state since the count (a worker took it) is left alone,
-    and so is every job added after it. A cancel asks the workers of the running jobs
-    counted to stop them (:func:`cancel_job`; ``by`` is named in the reason), and counts
+    and so is every job added after it. A cancel names ``by`` (default: this user and
+    host) in the reason of each job, and asks the workers of the running jobs
+    counted to stop them (:func:`cancel_job`), and counts
     those still running, or waiting again, when asked.
     """
     at = _server_now(store, now)
     waiting = tuple(s for s in plan.states if s is not JobState.EXECUTING)
+    asker = by or actor()
     total = store.run_bulk(plan.verb, plan.filters, waiting, up_to_rowid=plan.up_to_rowid,
-                           now=at, chunk=chunk) if waiting else 0
-    asked, asker = 0, by or actor()
+                           now=at, chunk=chunk, by=asker) if waiting else 0
+    asked = 0
     for job_id in plan.running:
         state = store.request_cancel(job_id, by=asker, now=at)
         if state is JobState.EXECUTING:

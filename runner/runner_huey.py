@@ -62,6 +62,7 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
     def __init__(self, name: str = "runner", settings: Settings | None = None) -> None:
         self._settings = settings
         self._storage: BaseStorage | None = None
+        self._lock_wait: float | None = None
         self._storage_lock = threading.Lock()
         self._running: dict[str, Attempt] = {}
         self._attempt_lock = threading.Lock()
@@ -85,10 +86,16 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             self._settings = load_settings(None, service_environment().environ)
         return self._settings
 
-    def configure(self, settings: Settings) -> None:
-        """Use other settings (and so perhaps another database) from now on."""
+    def configure(self, settings: Settings, *, lock_wait: float | None = None) -> None:
+        """Use other settings (and so perhaps another database) from now on.
+
+        ``lock_wait``: seconds a statement waits for a lock another session of a database
+        server holds before it fails (a command a person waits on); None waits as long as
+        it is held (see :attr:`runner.store.backend.StoreRequest.lock_wait`).
+        """
         with self._storage_lock:
             self._settings = settings
+            self._lock_wait = lock_wait
             self._storage = None
 
     def update_settings(self, settings: Settings) -> None:
@@ -124,7 +131,8 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         if self._storage is None:
             with self._storage_lock:
                 if self._storage is None:
-                    storage = JobStorage(self.name, settings=self.settings)
+                    storage = JobStorage(self.name, settings=self.settings,
+                                         lock_wait=self._lock_wait)
                     storage.limits_source = self.task_registry.flow_limits
                     self._storage = storage
         return self._storage

@@ -116,8 +116,11 @@ class DataSource:
                     raise DatabaseUnavailable(f"{self.path}: no such file")
                 # A server that does not answer is told at once, not after a writer's
                 # wait: the next refresh tries again.
+                # A lock another session holds is waited out no longer than a file's: the
+                # poll fails, and the status line says the data shown is from before.
                 self._reader = open_store(self.url or self.path, readonly=True, shared=True,
-                                          options=self.options, reach_within=PROBE_WAIT)
+                                          options=self.options, reach_within=PROBE_WAIT,
+                                          lock_wait=self.options.busy_timeout)
             reader = self._reader
             try:
                 reader.refresh()
@@ -150,7 +153,8 @@ class DataSource:
         if self.read_only:
             raise DatabaseUnavailable(f"read-only: actions are off ({self.read_only_reason})")
         if self._writer is None:
-            self._writer = open_store(self.url or self.path, options=self.options)
+            self._writer = open_store(self.url or self.path, options=self.options,
+                                      lock_wait=self.options.busy_timeout)
         store = self._writer
         try:
             yield store

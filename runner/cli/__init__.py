@@ -118,7 +118,9 @@ class Context:
         from runner.registry import get_huey
 
         huey = get_huey()
-        huey.configure(self.settings)
+        # A person (or a monitoring probe) waits on the answer: a lock another session
+        # holds on a server's tables is waited for as a SQLite file's lock is, then refused.
+        huey.configure(self.settings, lock_wait=self.settings.database.busy_timeout)
         return huey
 
     @cached_property

@@ -116,6 +116,12 @@ class StoreRequest:
     """A server backend answers within these seconds at the open, or the open raises:
     for a look that a person waits on (a command's check that the jobs database is
     there). None: the first use waits as long as a writer does, riding out a restart."""
+    lock_wait: float | None = None
+    """Seconds a statement waits for a lock another session holds before the store raises
+    DatabaseLocked: for a person or a probe waiting on the answer (the CLI, ``health``,
+    the dashboard). None: as long as the lock is held (a worker, whose statements queue
+    behind a migration or a long maintenance statement and must not fail for it). A
+    server backend's bound; SQLite has ``busy_timeout`` on every connection."""
 
 
 @dataclass(frozen=True)

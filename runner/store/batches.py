@@ -75,3 +75,9 @@ def check_redispatch(event_id: str, dispatch_state: str | None) -> None:
                             "it with `python -m runner events replay`")
     if dispatch_state not in FINAL:
         raise InvalidAction(f"event {event_id} is being dispatched now ({dispatch_state})")
+
+
+def cancel_reason(by: str | None) -> str:
+    """The reason a job cancelled by hand records: who asked (``user@host (cli)``), as a
+    cancel by id names them whether the job waited or ran; None: "cancelled by hand"."""
+    return f"cancelled by {by}" if by else "cancelled by hand"

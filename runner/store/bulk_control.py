@@ -18,8 +18,9 @@ class ControlStore(Protocol):
         """Make finished or retrying jobs waiting again, due now; returns how many changed."""
         ...
 
-    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
-        """Cancel jobs that have not started; returns how many changed."""
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float, by: str | None = None) -> int:
+        """Cancel jobs that have not started, their reason naming ``by`` (who asked, as
+        :meth:`request_cancel` names it; None: "by hand"); returns how many changed."""
         ...
 
     def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
@@ -35,8 +36,9 @@ class ControlStore(Protocol):
         ...
 
     def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
-                 now: float, chunk: int = 500) -> int:
-        """Retry now or discard a counted set, oldest first, in short transactions; how many."""
+                 now: float, chunk: int = 500, by: str | None = None) -> int:
+        """Retry now, discard or cancel a counted set, oldest first, in short transactions;
+        how many. A cancel's reason names ``by`` as :meth:`cancel_jobs` does."""
         ...
 
     def count_failure_group(self, error_type: str | None,
@@ -57,3 +59,4 @@ class ControlStore(Protocol):
         that fails again meanwhile among them) are left alone.
         """
         ...
+

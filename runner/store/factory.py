@@ -143,7 +143,8 @@ def _same_place(database: str, address: str) -> bool:
 
 def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = False,
                shared: bool = False, options: DatabaseSection | None = None,
-               file_mode: int | None = None, reach_within: float | None = None) -> Store:
+               file_mode: int | None = None, reach_within: float | None = None,
+               lock_wait: float | None = None) -> Store:
     """The store of ``target``: settings (backend by ``[worker] queue_type``), a URL
     (backend by scheme) or a SQLite file path.
 
@@ -180,7 +181,7 @@ def open_store(target: Settings | str | os.PathLike[str], *, readonly: bool = Fa
         connections = 0
     request = StoreRequest(database, options or DatabaseSection(), readonly=readonly,
                            shared=shared, file_mode=mode, connections=connections,
-                           reach_within=reach_within)
+                           reach_within=reach_within, lock_wait=lock_wait)
     return backend(name).open(request)
 
 

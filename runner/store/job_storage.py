@@ -65,11 +65,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     blocking = True  # dequeue() waits for work itself; huey must not sleep on top
 
     def __init__(self, name: str = "runner", *, settings: Settings,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None, lock_wait: float | None = None) -> None:
         super().__init__(name)
         self.settings = settings
         #: The seam every other part of the runner reaches the data through.
-        self.store: Store = store if store is not None else open_store(settings)
+        self.store: Store = (store if store is not None
+                             else open_store(settings, lock_wait=lock_wait))
         self.owner: str | None = None
         self.queues: tuple[str, ...] = settings.worker.queues
         self.lease_seconds = settings.worker.lease_seconds

@@ -107,3 +107,24 @@ def test_a_bulk_cancel_asks_the_workers_of_the_running_jobs_it_counted(store):
     assert {store.get_job(j.id).state for j in waiting} == {"cancelled"}
     assert store.cancel_requests([j.id for j in (*running, other, late)]) == {
         j.id: "alice" for j in running}
+
+
+def test_a_cancel_names_who_asked_whether_by_id_by_ids_or_by_filter(store):
+    # Given waiting jobs of one task, due later
+    by_id, by_ids, by_filter = job(task=SEND), job(task=SEND), job(task=SEND)
+    # When one is cancelled by id, one among ids and the last by a filter
+    store.enqueue([by_id], now=T0)
+    control.cancel_job(store, by_id.id, by="alice@host (cli)", now=T0)
+    store.enqueue([by_ids], now=T0)
+    control.cancel_jobs(store, [by_ids.id], by="alice@host (cli)", now=T0)
+    store.enqueue([by_filter], now=T0)
+    plan = control.plan_bulk(store, "cancel", JobFilter(task=SEND))
+    assert control.run_bulk(store, plan, by="alice@host (cli)") == 1
+    # Then each records the same asker (a quote in the name is kept as it is)
+    assert [store.get_job(j.id).reason for j in (by_id, by_ids, by_filter)] == [
+        "cancelled by alice@host (cli)"] * 3
+    odd = job(task=OTHER)
+    store.enqueue([odd], now=T0)
+    plan = control.plan_bulk(store, "cancel", JobFilter(task=OTHER))
+    assert control.run_bulk(store, plan, by="o'brien@host") == 1
+    assert store.get_job(odd.id).reason == "cancelled by o'brien@host"

@@ -21,6 +21,19 @@ def test_a_waiting_job_is_cancelled_at_once_saying_by_whom(huey, settings_file):
     assert "cancelled by" in (row.reason or "") and "(cli)" in (row.reason or "")
 
 
+def test_a_cancel_by_filter_names_who_asked_as_a_cancel_by_id_does(huey, settings_file):
+    # Given two jobs due later, one cancelled by id
+    first = jobs.add.schedule((1, 1), delay=600)
+    second = jobs.add.schedule((1, 2), delay=600)
+    assert cli(settings_file, "cancel", first.id[-12:]).returncode == 0
+    # When the other is cancelled by a filter
+    done = cli(settings_file, "cancel", "--task", "add", "--state", "scheduled")
+    assert done.returncode == 0 and "cancel: 1 of 1 jobs" in done.stdout, done.stderr
+    # Then both record the same user, host and front end
+    reasons = [queries.get_job(huey.jobs.db, j.id).reason for j in (first, second)]
+    assert reasons[0] == reasons[1] and reasons[0].endswith(" (cli)"), reasons
+
+
 @pytest.mark.parametrize(("task", "trace"), [
     ("cancellable_async", "cancelled"),    # cancelled at its await
     ("cooperative_sync", "saw cancel"),    # sees current_job().cancelled and returns

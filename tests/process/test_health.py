@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
 from runner.cli import main as cli
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, wait_for, write_settings
 from tests.unit.test_cli_unreachable import web_server
 
 
@@ -97,3 +99,31 @@ def test_health_pointed_at_another_kind_of_server_exits_1_as_unhealthy(tmp_path,
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.startswith("unhealthy: database: ") and f"127.0.0.1:{port}" in done.stdout
     assert len(done.stdout.splitlines()) == 1 and done.stderr == "", done.stderr
+
+
+def test_a_file_another_process_holds_locked_is_unhealthy_within_its_busy_timeout(tmp_path):
+    settings = write_settings(tmp_path)
+    settings.write_text(settings.read_text().replace("busy_timeout = 10",
+                                                     "busy_timeout = 1\nwrite_deadline = 2"))
+
+    def command(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                               *args], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return done, time.monotonic() - started
+
+    assert command("enqueue", "tests.jobs.add", "--args", "[1, 1]")[0].returncode == 0
+    # Given the file held by a process that keeps its write lock (exclusive locking mode)
+    holder = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE runner_job SET priority = priority")
+    try:
+        # When a probe asks, then it is told so in one line, not after a hang
+        done, took = command("health")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stdout.startswith("unhealthy: database: ") and "locked" in done.stdout
+        assert took < 12, took  # write_deadline, then busy_timeout per try
+    finally:
+        holder.close()

@@ -439,3 +439,40 @@ def test_a_table_lock_held_past_the_lease_does_not_make_a_live_worker_dead(
     assert (row.attempt, row.crashes) == (1, 0)
     assert store.job_errors(slow.id) == []
     assert read_records(record_file) == ["slow"]
+
+
+def test_commands_and_health_give_up_on_a_lock_held_past_busy_timeout(pg_url, tmp_path):
+    # Given a database whose jobs table another session holds locked (a migration, a
+    # LOCK TABLE typed in psql), and a bound of 1 s on how long a command waits for it
+    producer(tmp_path, pg_url)
+    queued = jobs.add.schedule((1, 2), delay=600)
+    settings = postgres_settings(tmp_path, pg_url)
+    settings.write_text(settings.read_text().replace("busy_timeout = 10", "busy_timeout = 1"))
+
+    def command(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "runner", "--settings", str(settings),
+                               *args], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return done, time.monotonic() - started
+
+    holder = psycopg.connect(pg_url)
+    holder.execute("LOCK TABLE runner_job IN ACCESS EXCLUSIVE MODE")
+    try:
+        # When a monitoring probe asks: it is told the database does not answer, at once
+        health, took = command("health")
+        assert health.returncode == 1, health.stdout + health.stderr
+        assert health.stdout.startswith("unhealthy: database: "), health.stdout
+        assert "waited 1s for a lock" in health.stdout and took < 15, (took, health.stdout)
+        # and every command a person types gives up saying why, with exit 75
+        for args in (["jobs"], ["show", queued.id], ["stats"], ["cancel", queued.id],
+                     ["enqueue", "tests.jobs.add", "--args", "[1, 1]"]):
+            done, took = command(*args)
+            assert done.returncode == 75, (args, done.stdout, done.stderr)
+            assert "waited 1s for a lock" in done.stderr and took < 15, (args, took, done.stderr)
+            assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    finally:
+        holder.close()
+    # Then, once the lock is released, the same commands read and write as before
+    shown, _ = command("show", queued.id)
+    assert shown.returncode == 0 and "scheduled" in shown.stdout, shown.stdout + shown.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from runner.store.factory import open_store
 from tests.conformance.helpers import job
 from tests.postgres_support import fresh_schema
@@ -58,3 +60,31 @@ def test_a_database_no_worker_has_prepared_is_refused_saying_to_start_one(capsys
         err = capsys.readouterr().err
         assert "holds no jobs tables" in err and "start a worker" in err, err
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_poll_blocked_by_a_held_lock_says_the_data_shown_is_stale():
+    from tests.tui.test_poll_errors import refresh
+
+    with fresh_schema() as url:
+        store = open_store(url)
+        store.enqueue([job(1.0, task="tests.jobs.noop") for _ in range(3)], now=1.0)
+        store.close()
+        app = make_app(db=url, refresh=60.0)
+        statuses: list[str] = []
+
+        async def scenario(app, pilot) -> None:  # noqa: ANN001 - the app and its pilot
+            holder = psycopg.connect(url)
+            holder.execute("LOCK TABLE runner_job IN ACCESS EXCLUSIVE MODE")
+            try:
+                statuses.append(await refresh(app, pilot))
+                statuses.append(str(app.screen.has_class("-stale")))
+            finally:
+                holder.close()
+            statuses.append(await refresh(app, pilot))
+
+        drive(app, scenario)
+        blocked, stale, after = statuses
+        assert blocked.startswith("database unavailable since "), blocked
+        assert "waited 2s for a lock" in blocked and "showing data from" in blocked, blocked
+        assert stale == "True"
+        assert after.startswith("updated "), after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -19,7 +20,7 @@ from runner.store.postgres.transitions import claim_at_once
 from runner.store.postgres.transitions.enqueue import drop_oldest
 from runner.store.rows import JobFilter
 from runner.store.sqlite.migrations import SCHEMA_VERSION
-from runner.store.states import WAITING_SQL
+from runner.store.states import WAITING_SQL, JobState
 from tests.conformance.helpers import T0, failure, job
 from tests.conftest import wait_for
 from tests.postgres_support import fresh_schema
@@ -400,3 +401,50 @@ def test_drop_oldest_leaves_alone_a_job_a_worker_claimed_while_it_waited_for_the
     assert dropped == [[]]
     assert [check.get_job(j.id).state for j in (oldest, newer)] == ["executing", "available"]
     check.db.close()
+
+
+def _holding_the_jobs_table(address: str) -> psycopg.Connection:
+    """A second session holding ``runner_job`` as a migration or a long ``LOCK`` would."""
+    holder = psycopg.connect(address)
+    holder.execute("LOCK TABLE runner_job IN ACCESS EXCLUSIVE MODE")
+    return holder
+
+
+def test_a_store_opened_with_a_lock_wait_gives_up_on_a_held_lock_naming_it(url):
+    from runner.errors import DatabaseLocked
+    from runner.store.factory import open_store
+
+    _store(url).enqueue([job(T0)], now=T0)
+    bounded = open_store(url, lock_wait=0.5)
+    holder = _holding_the_jobs_table(url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseLocked, match=r"waited 0\.5s for a lock .*another session"):
+            bounded.count_in_state(JobState.AVAILABLE)
+        assert time.monotonic() - started < 5
+    finally:
+        holder.close()
+    assert bounded.count_in_state(JobState.AVAILABLE) == 1  # once released, it reads again
+    bounded.close()
+
+
+def test_a_workers_store_waits_for_a_held_lock_as_long_as_it_is_held(url):
+    from runner.store.factory import open_store
+
+    worker = open_store(url)
+    # Its long maintenance statements must never be cut short by a bound meant for people.
+    assert worker.db.query("SHOW lock_timeout") == [("0",)]
+    assert worker.db.query("SHOW statement_timeout") == [("0",)]
+    worker.enqueue([job(T0)], now=T0)
+    holder = _holding_the_jobs_table(url)
+    read: list[int] = []
+    thread = threading.Thread(target=lambda: read.append(worker.count_in_state(JobState.AVAILABLE)))
+    thread.start()
+    try:
+        thread.join(1.5)
+        assert thread.is_alive() and not read  # still waiting, not refused
+    finally:
+        holder.close()
+    thread.join(10)
+    assert read == [1]
+    worker.close()

@@ -51,7 +51,7 @@ def _confirm(screen: DataScreen, plan: control.BulkPlan) -> None:
 
 def run_bulk(store: Store, plan: control.BulkPlan) -> str:
     """Act on the planned set (in the write thread); says how many of the count changed."""
-    done = control.run_bulk(store, plan)
+    done = control.run_bulk(store, plan, by=control.actor("dashboard"))
     changed = plan.count - done
     tail = f" ({changed:,} had changed state meanwhile and were left alone)" if changed else ""
     return f"{done:,} of {plan.count:,} jobs{tail}"

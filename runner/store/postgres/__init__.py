@@ -52,7 +52,8 @@ class PostgresStore(PostgresHandle, PostgresJobs, PostgresFlowControl, PostgresW
 
 
 def open_postgres_store(url: str, *, pool_size: int = 4, readonly: bool = False,
-                        reach_within: float | None = None) -> PostgresStore:
+                        reach_within: float | None = None,
+                        lock_wait: float | None = None) -> PostgresStore:
     """The store of a database URL: connected, its schema created or migrated (once per process).
 
     Raises:
@@ -60,7 +61,7 @@ def open_postgres_store(url: str, *, pool_size: int = 4, readonly: bool = False,
         DatabaseUnavailable: the server cannot be reached.
         SchemaTooNew: the database was written by a newer version; nothing changed.
     """
-    db = open_pg_database(url, pool_size=pool_size)
+    db = open_pg_database(url, pool_size=pool_size, lock_wait=lock_wait)
     if reach_within is not None:
         db.reach(reach_within)
     if not readonly:
@@ -72,7 +73,8 @@ def open_postgres(request: StoreRequest) -> PostgresStore:
     """The store of a ``postgresql://`` URL; unless read-only, its schema created or
     migrated (once per process, one process at a time)."""
     return open_postgres_store(request.database, pool_size=request.connections or 4,
-                               readonly=request.readonly, reach_within=request.reach_within)
+                               readonly=request.readonly, reach_within=request.reach_within,
+                               lock_wait=request.lock_wait)
 
 
 BACKEND = Backend("postgres", open_postgres, errors=(psycopg.Error,),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from runner.store.batches import cancel_reason
 from runner.store.postgres import maintenance as _maintenance
 from runner.store.postgres import transitions as _transitions
 from runner.store.postgres.connection import PgDatabase
@@ -27,9 +28,9 @@ class PostgresControl:
 
         return _maintenance.each_chunk(self.db, job_ids, retry)
 
-    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float, by: str | None = None) -> int:
         return _maintenance.each_chunk(self.db, job_ids, lambda conn, chunk: _transitions.cancel(
-            conn, chunk, now=now))
+            conn, chunk, now=now, reason=cancel_reason(by)))
 
     def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
         return _maintenance.each_chunk(self.db, job_ids, lambda conn, chunk: _transitions.cancel(
@@ -42,9 +43,9 @@ class PostgresControl:
         return _maintenance.count_for_bulk(self.db, filters, states)
 
     def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
-                 now: float, chunk: int = 500) -> int:
+                 now: float, chunk: int = 500, by: str | None = None) -> int:
         return _maintenance.run_bulk(self.db, verb, filters, states, up_to_rowid=up_to_rowid,
-                                     now=now, chunk=chunk)
+                                     now=now, chunk=chunk, by=by)
 
     def count_failure_group(self, error_type: str | None,
                             messages: Sequence[str | None]) -> tuple[int, int, float | None]:

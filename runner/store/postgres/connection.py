@@ -101,14 +101,19 @@ class PgDatabase:
         url: a libpq URL (``postgresql://user@host:5432/dbname``).
         pool_size: connections kept at most (the worker's threads plus its helpers).
         connect_timeout: seconds to wait for the server at start-up.
+        lock_wait: seconds a statement waits for a lock another session holds, then
+            :class:`DatabaseLocked` (see :attr:`runner.store.backend.StoreRequest.lock_wait`);
+            None waits as long as the lock is held.
 
     Raises:
         ConfigError: the URL is malformed (see :func:`check_url`).
     """
 
-    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0,
+                 lock_wait: float | None = None) -> None:
         check_url(url)
         self.url = url
+        self.lock_wait = lock_wait
         self.display = redacted(url)
         self.pool_size = max(2, pool_size)
         self._connect_timeout = connect_timeout
@@ -135,7 +140,13 @@ class PgDatabase:
         return psycopg_pool.ConnectionPool(
             self.url, min_size=1, max_size=self.pool_size, open=False, name="runner",
             kwargs={"autocommit": True}, timeout=self._connect_timeout,
-            reconnect_timeout=self._connect_timeout)
+            reconnect_timeout=self._connect_timeout,
+            configure=None if self.lock_wait is None else self._bound_lock_waits)
+
+    def _bound_lock_waits(self, conn: psycopg.Connection) -> None:
+        # lock_timeout, not statement_timeout: a slow read is still answered, only a wait
+        # on another session's lock is cut short. 0 would mean no bound at all.
+        conn.execute(f"SET lock_timeout = {max(1, round(self.lock_wait * 1000))}")
 
     @property
     def path(self) -> Path:
@@ -252,7 +263,11 @@ class PgDatabase:
     # -- reads and writes ----------------------------------------------------
 
     def query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
-        """Run a read and fetch every row (retried while the connection is lost)."""
+        """Run a read and fetch every row (retried while the connection is lost).
+
+        Raises:
+            DatabaseLocked: (with a ``lock_wait``) another session held a lock past it.
+        """
         return self._run(lambda conn: conn.execute(sql, params).fetchall(), WRITE_DEADLINE,
                          transaction=False)
 
@@ -264,7 +279,8 @@ class PgDatabase:
         round trip instead of three (no BEGIN, no COMMIT).
 
         Raises:
-            DatabaseLocked: deadlocks or serialization failures outlasted the deadline.
+            DatabaseLocked: deadlocks or serialization failures outlasted the deadline, or
+                (with a ``lock_wait``) another session held a lock past it.
             DatabaseUnavailable: the server stayed unreachable past the deadline.
         """
         return self._run(fn, WRITE_DEADLINE if deadline is None else deadline,
@@ -283,6 +299,8 @@ class PgDatabase:
                     with conn.transaction():
                         return fn(conn)
             except _RETRYABLE as exc:
+                if self.lock_wait is not None and isinstance(exc, pg_errors.LockNotAvailable):
+                    raise self._lock_held() from None
                 self.retries += 1
                 logger.debug("%s: %s; retrying the transaction", self.display, exc)
                 if time.monotonic() >= give_up:
@@ -303,6 +321,12 @@ class PgDatabase:
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
 
+    def _lock_held(self) -> DatabaseLocked:
+        return DatabaseLocked(
+            f"{self.display}: waited {self.lock_wait:g}s for a lock another session holds "
+            "([database] busy_timeout); nothing was written. Try again once it is released "
+            "(pg_stat_activity shows the sessions, pg_locks what they hold)")
+
 
 #: Seconds the pool is given to connect before a refusal that will not change is looked
 #: for (a healthy server connects within them: no connection more at every start).
@@ -321,16 +345,18 @@ def _permanent_refusal(why: str | None) -> str | None:
     return found.group(1) if found else None
 
 
-_open: dict[str, PgDatabase] = {}
+_open: dict[tuple[str, float | None], PgDatabase] = {}
 _open_lock = threading.Lock()
 
 
-def open_pg_database(url: str, *, pool_size: int = 4) -> PgDatabase:
-    """The process-wide :class:`PgDatabase` of a URL (one per URL)."""
+def open_pg_database(url: str, *, pool_size: int = 4,
+                     lock_wait: float | None = None) -> PgDatabase:
+    """The process-wide :class:`PgDatabase` of a URL and lock wait (one per pair)."""
+    key = (url, lock_wait)
     with _open_lock:
-        db = _open.get(url)
+        db = _open.get(key)
         if db is None or db.pool_size < pool_size:
             if db is not None:
                 db.close()
-            db = _open[url] = PgDatabase(url, pool_size=pool_size)
+            db = _open[key] = PgDatabase(url, pool_size=pool_size, lock_wait=lock_wait)
         return db

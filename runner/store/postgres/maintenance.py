@@ -18,6 +18,7 @@ import psycopg
 from runner.sections import RetentionSection
 from runner.store.batches import (
     bulk_condition,
+    cancel_reason,
     check_redispatch,
     delete_in_batches,
     group_totals,
@@ -123,15 +124,17 @@ def count_for_bulk(db: PgDatabase, filters: JobFilter, states: Sequence[str]) ->
 
 
 def run_bulk(db: PgDatabase, verb: str, filters: JobFilter, states: Sequence[str], *,
-             up_to_rowid: int, now: float, chunk: int = 500) -> int:
-    """Retry now or discard a counted set, oldest first, in short transactions; how many."""
+             up_to_rowid: int, now: float, chunk: int = 500, by: str | None = None) -> int:
+    """Retry now, discard or cancel (``by`` asked) a counted set, oldest first, in short
+    transactions; how many."""
     where, params = _bulk_where(filters, states)
+    reason = cancel_reason(by) if verb == "cancel" else None
     # The pick reads a snapshot: a row a worker changes meanwhile is updated once its
     # lock is free, and PostgreSQL then tests again only the conditions on the row itself.
     recheck = f" AND state IN {sql_in(states)}"
     return walk_bulk(lambda last: db.write(lambda conn: transitions.by_hand_in_bulk(
         conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
-        channel=db.channel if verb == "retry" else None, recheck=recheck)))
+        channel=db.channel if verb == "retry" else None, recheck=recheck, reason=reason)))
 
 
 # -- a failure group: the retrying and dead jobs of an error type and messages -------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from runner.errors import InvalidAction
+from runner.store.batches import cancel_reason
 from runner.store.redis.codec import arg, token
 from runner.store.redis.job_index import JobIndex
 from runner.store.rows import JobFilter, JobRow
@@ -27,23 +28,25 @@ class RedisControl(JobIndex):
         yield from self._rows(filters, newest_first=newest_first, states=states)
 
     def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
-                 now: float, chunk: int = 500) -> int:
+                 now: float, chunk: int = 500, by: str | None = None) -> int:
         ids = [row.id for rowid, row in self._bulk_rows(filters, states, newest_first=False)
                if rowid <= up_to_rowid]
+        reason = cancel_reason(by) if verb == "cancel" else ""
         total = 0
         for start in range(0, len(ids), chunk):
             total += len(self.by_hand(verb, ids[start:start + chunk], states, now=now,
-                                      up_to_rowid=up_to_rowid))
+                                      up_to_rowid=up_to_rowid, reason=reason))
         return total
 
     def by_hand(self, verb: str, job_ids: Sequence[str], states: Sequence[str], *,
-                now: float, up_to_rowid: int = 0) -> list[int]:
-        """Retry now, cancel or discard the jobs among ``job_ids`` in ``states``; their rowids."""
+                now: float, up_to_rowid: int = 0, reason: str = "") -> list[int]:
+        """Retry now, cancel or discard the jobs among ``job_ids`` in ``states``; their rowids.
+        ``reason`` replaces the verb's "... by hand"."""
         changed: list[int] = []
         for start in range(0, len(job_ids), 500):
             chunk = job_ids[start:start + 500]
-            rows = self.run("by_hand", verb, arg(float(now)), int(up_to_rowid), len(states),
-                            *(str(s) for s in states), *chunk)
+            rows = self.run("by_hand", verb, arg(float(now)), int(up_to_rowid), reason,
+                            len(states), *(str(s) for s in states), *chunk)
             changed += [int(r) for r in rows]  # type: ignore[union-attr]
         return changed
 
@@ -83,8 +86,9 @@ class RedisControl(JobIndex):
     def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
         return len(self.by_hand("retry", job_ids, RETRYABLE, now=now))
 
-    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
-        return len(self.by_hand("cancel", job_ids, CANCELLABLE, now=now))
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float, by: str | None = None) -> int:
+        return len(self.by_hand("cancel", job_ids, CANCELLABLE, now=now,
+                                reason=cancel_reason(by)))
 
     def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
         return len(self.by_hand("discard", job_ids, DISCARDABLE, now=now))

@@ -110,22 +110,24 @@ end
 return charge(h, ARGV[5], tonumber(ARGV[6]), 'JobStuck', tonumber(ARGV[7])) and 'dead'
   or 'available'
 """,
-    # ARGV: verb (retry/cancel/discard), now, up_to_rowid (0: any), nstates, states..., ids...
+    # ARGV: verb (retry/cancel/discard), now, up_to_rowid (0: any), reason ('': the verb's
+    #       "... by hand"), nstates, states..., ids...
     "by_hand": r"""
 local verb, now, up_to = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local allowed = {}
-local ns = tonumber(ARGV[5])
-for i = 1, ns do allowed[ARGV[5 + i]] = true end
 local reasons = {retry='retried by hand', cancel='cancelled by hand', discard='discarded by hand'}
+local reason = ARGV[5] ~= '' and ARGV[5] or reasons[verb]
+local allowed = {}
+local ns = tonumber(ARGV[6])
+for i = 1, ns do allowed[ARGV[6 + i]] = true end
 local changed = {}
-for i = 6 + ns, #ARGV do
+for i = 7 + ns, #ARGV do
   local h = get(ARGV[i])
   if h and allowed[h.state] and (up_to == 0 or tonumber(h.rowid) <= up_to) then
     local n
     if verb == 'retry' then
-      n = retry_now(h, now, reasons[verb])
+      n = retry_now(h, now, reason)
     else
-      n = cancel(h, allowed, now, reasons[verb])
+      n = cancel(h, allowed, now, reason)
     end
     if n == 1 then changed[#changed + 1] = h.rowid end
   end

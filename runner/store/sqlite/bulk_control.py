@@ -22,8 +22,8 @@ class SqliteControl:
     def retry_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
         return _job_control.retry_jobs(self.db, job_ids, now=now)
 
-    def cancel_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
-        return _job_control.cancel_jobs(self.db, job_ids, now=now)
+    def cancel_jobs(self, job_ids: Sequence[str], *, now: float, by: str | None = None) -> int:
+        return _job_control.cancel_jobs(self.db, job_ids, now=now, by=by)
 
     def discard_jobs(self, job_ids: Sequence[str], *, now: float) -> int:
         return _job_control.discard_jobs(self.db, job_ids, now=now)
@@ -35,9 +35,9 @@ class SqliteControl:
         return _job_control.count_for_bulk(self.db, filters, states)
 
     def run_bulk(self, verb: str, filters: JobFilter, states: Sequence[str], *, up_to_rowid: int,
-                 now: float, chunk: int = 500) -> int:
+                 now: float, chunk: int = 500, by: str | None = None) -> int:
         return _job_control.run_bulk(self.db, verb, filters, states, up_to_rowid=up_to_rowid,
-                                     now=now, chunk=chunk)
+                                     now=now, chunk=chunk, by=by)
 
     def count_failure_group(self, error_type: str | None,
                             messages: Sequence[str | None]) -> tuple[int, int, float | None]:

@@ -11,7 +11,13 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from runner.store.batches import bulk_condition, check_redispatch, group_totals, walk_bulk
+from runner.store.batches import (
+    bulk_condition,
+    cancel_reason,
+    check_redispatch,
+    group_totals,
+    walk_bulk,
+)
 from runner.store.sqlite import transitions
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.integrity import index_hint
@@ -26,9 +32,12 @@ def retry_jobs(db: Database, job_ids: Sequence[str], *, now: float) -> int:
     return _each(db, job_ids, lambda conn, i: transitions.retry_now(conn, i, now=now))
 
 
-def cancel_jobs(db: Database, job_ids: Sequence[str], *, now: float) -> int:
-    """Cancel jobs that have not started; returns how many changed."""
-    return _each(db, job_ids, lambda conn, i: transitions.cancel(conn, i, now=now))
+def cancel_jobs(db: Database, job_ids: Sequence[str], *, now: float,
+                by: str | None = None) -> int:
+    """Cancel jobs that have not started (``by`` asked); returns how many changed."""
+    reason = cancel_reason(by)
+    return _each(db, job_ids, lambda conn, i: transitions.cancel(conn, i, now=now,
+                                                                 reason=reason))
 
 
 def discard_jobs(db: Database, job_ids: Sequence[str], *, now: float) -> int:
@@ -63,15 +72,18 @@ def count_for_bulk(db: Database, filters: JobFilter, states: Sequence[str]) -> t
 
 
 def run_bulk(db: Database, verb: str, filters: JobFilter, states: Sequence[str], *,
-             up_to_rowid: int, now: float, chunk: int = 500) -> int:
-    """Retry now or discard a counted set, oldest first, in short transactions; how many.
+             up_to_rowid: int, now: float, chunk: int = 500, by: str | None = None) -> int:
+    """Retry now, discard or cancel (``by`` asked) a counted set, oldest first, in short
+    transactions; how many.
 
     A job that changed state since the count is left alone, and so is every job
     added after it (rowid above ``up_to_rowid``).
     """
     where, params = _bulk_where(filters, states)
+    reason = cancel_reason(by) if verb == "cancel" else None
     return walk_bulk(lambda last: db.write(lambda conn: transitions.by_hand_in_bulk(
-        conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now)))
+        conn, verb, where, params, after=last, up_to=up_to_rowid, limit=chunk, now=now,
+        reason=reason)))
 
 
 def _each(db: Database, job_ids: Sequence[str],

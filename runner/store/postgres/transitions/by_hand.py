@@ -57,7 +57,8 @@ def cancel(conn: psycopg.Connection, job_ids: Sequence[str], *, now: float,
 
 def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Sequence[object],
                     *, after: int, up_to: int, limit: int, now: float,
-                    channel: str | None = None, recheck: str = "") -> list[int]:
+                    channel: str | None = None, recheck: str = "",
+                    reason: str | None = None) -> list[int]:
     """Retry now, discard or cancel the next ``limit`` jobs of a set, taken by ``seq``.
 
     ``where`` selects the set; jobs after ``after`` up to ``up_to`` are taken.
@@ -66,29 +67,32 @@ def by_hand_in_bulk(conn: psycopg.Connection, verb: str, where: str, params: Seq
     pick = (f"SELECT seq FROM runner_job{where} AND seq > %s AND seq <= %s "
             f"ORDER BY seq LIMIT {int(limit)}")
     return change_picked(conn, verb, pick, (*params, after, up_to), now, channel=channel,
-                         recheck=recheck)
+                         recheck=recheck, reason=reason)
 
 
 def change_picked(conn: psycopg.Connection, verb: str, pick: str, chosen: Sequence[object],
-                  now: float, *, channel: str | None = None, recheck: str = "") -> list[int]:
+                  now: float, *, channel: str | None = None, recheck: str = "",
+                  reason: str | None = None) -> list[int]:
     """Retry now (``verb`` "retry"), discard or cancel the jobs ``pick`` selects (a
     ``SELECT seq`` of its own ``chosen`` parameters); returns the ``seq`` changed.
 
     ``recheck`` (`` AND ...``, no parameters) is tested again on each row as it is
     updated: a row a worker changed while this waited for its lock is left alone.
+    ``reason`` replaces the verb's "... by hand".
     """
     if verb == "retry":
         change = (f"state = '{_AVAILABLE}', run_at = %s, finished_at = NULL, "
-                  f"max_attempts = {ONE_MORE}, reason = 'retried by hand', crashes = 0")
+                  f"max_attempts = {ONE_MORE}, reason = %s, crashes = 0")
+        reason = reason or "retried by hand"
     else:
-        reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
-        change = f"state = '{_CANCELLED}', {CANCEL_TIMES}, reason = '{reason}'"
+        reason = reason or ("discarded by hand" if verb == "discard" else "cancelled by hand")
+        change = f"state = '{_CANCELLED}', {CANCEL_TIMES}, reason = %s"
     if verb != "retry":
         count_where(conn, "cancelled", f"seq IN ({pick}){recheck}", chosen)
     notify(conn, channel)
     return [r[0] for r in conn.execute(
         f"UPDATE runner_job SET {change} WHERE seq IN ({pick}){recheck} RETURNING seq",
-        (now, *chosen)).fetchall()]
+        (now, reason, *chosen)).fetchall()]
 
 
 def state_of(conn: psycopg.Connection, job_id: str) -> JobState | None:

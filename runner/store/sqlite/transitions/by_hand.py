@@ -45,7 +45,8 @@ def retry_now(conn: sqlite3.Connection, job_id: str, *, now: float,
 
 
 def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Sequence[object],
-                    *, after: int, up_to: int, limit: int, now: float) -> list[int]:
+                    *, after: int, up_to: int, limit: int, now: float,
+                    reason: str | None = None) -> list[int]:
     """Retry now (``verb`` "retry"), discard or cancel the next ``limit`` jobs of a set.
 
     ``where`` selects the set (its states among those the verb accepts); jobs are
@@ -53,24 +54,26 @@ def by_hand_in_bulk(conn: sqlite3.Connection, verb: str, where: str, params: Seq
     """
     pick = (f"SELECT rowid FROM runner_job{where} AND rowid > ? AND rowid <= ? "
             f"ORDER BY rowid LIMIT {int(limit)}")
-    return change_picked(conn, verb, pick, (*params, after, up_to), now)
+    return change_picked(conn, verb, pick, (*params, after, up_to), now, reason=reason)
 
 
 def change_picked(conn: sqlite3.Connection, verb: str, pick: str, chosen: tuple,
-                  now: float) -> list[int]:
+                  now: float, *, reason: str | None = None) -> list[int]:
     """Retry now (``verb`` "retry"), discard or cancel the jobs ``pick`` selects (a
-    ``SELECT rowid`` of its own ``chosen`` parameters); returns the rowids changed."""
+    ``SELECT rowid`` of its own ``chosen`` parameters); returns the rowids changed.
+    ``reason`` replaces the verb's "... by hand"."""
     if verb == "retry":
         change = (f"state='available', run_at=?, finished_at=NULL, max_attempts={ONE_MORE}, "
-                  "reason='retried by hand', crashes=0, parked=NULL")
+                  "reason=?, crashes=0, parked=NULL")
+        reason = reason or "retried by hand"
     else:
-        reason = "discarded by hand" if verb == "discard" else "cancelled by hand"
-        change = f"state='cancelled', {CANCEL_TIMES}, reason='{reason}', parked=NULL"
+        reason = reason or ("discarded by hand" if verb == "discard" else "cancelled by hand")
+        change = f"state='cancelled', {CANCEL_TIMES}, reason=?, parked=NULL"
     if verb != "retry":  # the same rows the update picks, in this transaction
         count_where(conn, "cancelled", f"rowid IN ({pick})", chosen)
     changed = [r[0] for r in conn.execute(
         f"UPDATE runner_job SET {change} WHERE rowid IN ({pick}) RETURNING rowid",
-        (now, *chosen)).fetchall()]
+        (now, reason, *chosen)).fetchall()]
     if changed and verb != "retry":
         parking.room_everywhere(conn)
     return changed
