@@ -34,7 +34,7 @@ there. Their write notifies the workers listening, as a revoke there does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -151,18 +151,9 @@ def _insert(target: PgDatabase, table: str, columns: list[str], rows: list[tuple
             then: Callable[[psycopg.Connection, list], None] | None = None) -> int:
     """Insert the rows not there yet; ``then`` gets the connection and the ``returning``
     values of the rows written, in the same transaction."""
-    marks = ", ".join(["%s"] * len(columns))
 
     def write(conn: psycopg.Connection) -> int:
-        written: list = []
-        with conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-                            f"ON CONFLICT DO NOTHING RETURNING {returning}", rows,
-                            returning=True)
-            while True:
-                written += [row[0] for row in cur.fetchall()]
-                if not cur.nextset():
-                    break
+        written = _insert_new_rows(conn, table, columns, rows, returning)
         if then is not None and written:
             then(conn, written)
         return len(written)
@@ -198,14 +189,22 @@ def _write_crashes(conn: psycopg.Connection, export: FileExport, job_ids: list,
 
 
 def _insert_errors(conn: psycopg.Connection, rows: list[tuple]) -> list[str]:
-    """Insert failed attempts not there yet; the job ids of those written."""
-    written: list[str] = []
+    """Copy failed attempts not there yet, as the file's other rows are copied; the job ids
+    of those written."""
     if not rows:
-        return written
+        return []
+    return _insert_new_rows(conn, "runner_job_error", ERROR_COLUMNS, rows, "job_id")
+
+
+def _insert_new_rows(conn: psycopg.Connection, table: str, columns: Sequence[str],
+                     rows: list, returning: str) -> list:
+    """Insert the rows not there yet, in the caller's transaction; the ``returning`` value
+    of each row written."""
+    marks = ", ".join(["%s"] * len(columns))
+    written: list = []
     with conn.cursor() as cur:
-        cur.executemany(f"INSERT INTO runner_job_error ({', '.join(ERROR_COLUMNS)}) "
-                        f"VALUES ({', '.join(['%s'] * len(ERROR_COLUMNS))}) "
-                        "ON CONFLICT DO NOTHING RETURNING job_id", rows, returning=True)
+        cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+                        f"ON CONFLICT DO NOTHING RETURNING {returning}", rows, returning=True)
         while True:
             written += [row[0] for row in cur.fetchall()]
             if not cur.nextset():
