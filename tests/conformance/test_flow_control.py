@@ -162,6 +162,36 @@ def test_drop_oldest_drops_the_job_due_longest_ago(store):
     assert store.get_job(jobs[2].id).state == JobState.AVAILABLE
 
 
+def test_drop_oldest_never_drops_the_job_it_was_called_to_write(store):
+    # Given a drop_oldest queue full of jobs scheduled for tomorrow
+    bound = {"feed": QueueBound(3, "drop_oldest")}
+    tomorrow = [job(T0 + 86400, queue="feed") for _ in range(3)]
+    store.enqueue(tomorrow, now=T0, bounds=bound)
+    # When a job due now comes (its run_at earlier than theirs)
+    newest = job(T0, queue="feed")
+    result = store.enqueue([newest], now=T0, bounds=bound)
+    # Then one of the others makes room, the first written, and the new job waits
+    assert result.dropped == (tomorrow[0].id,)
+    assert store.get_job(newest.id).state == JobState.AVAILABLE
+    assert store.get_job(tomorrow[0].id).state == JobState.CANCELLED
+    assert [store.get_job(j.id).state for j in tomorrow[1:]] == [JobState.SCHEDULED] * 2
+    assert waiting(store, "feed") == 3
+
+
+def test_drop_oldest_drops_the_others_before_any_job_of_the_batch(store):
+    # Given a drop_oldest queue bounded at 3 holding two jobs due later
+    bound = {"feed": QueueBound(3, "drop_oldest")}
+    later = [job(T0 + 100, queue="feed"), job(T0 + 200, queue="feed")]
+    store.enqueue(later, now=T0, bounds=bound)
+    # When a batch of four jobs due now comes
+    batch = [job(T0 - 4 + i, queue="feed") for i in range(4)]
+    result = store.enqueue(batch, now=T0, bounds=bound)
+    # Then both others go, and then the oldest of the batch, as the batch alone is over
+    assert result.dropped == (later[0].id, later[1].id, batch[0].id)
+    assert [store.get_job(j.id).state for j in batch[1:]] == [JobState.AVAILABLE] * 3
+    assert waiting(store, "feed") == 3
+
+
 def test_drop_oldest_with_a_batch_bigger_than_the_bound_keeps_its_newest(store):
     batch = [job(T0 + i, queue="feed") for i in range(5)]
     result = store.enqueue(batch, now=T0 + 10, bounds={"feed": QueueBound(3, "drop_oldest")})

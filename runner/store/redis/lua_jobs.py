@@ -493,16 +493,19 @@ local function refuse(jobs, queue_size)
   return nil
 end
 
--- Waiting → cancelled for the jobs of a queue over its bound, due longest first.
-local function drop_oldest(queue, max, now)
+-- Waiting → cancelled for the jobs of a queue over its bound, due longest first, none of
+-- spared (a set of ids).
+local function drop_picked(queue, max, now, spared, nspared)
   local excess = redis.call('ZCARD', P..'waitall:'..queue) - max
   if excess <= 0 then return {} end
-  local head = redis.call('ZRANGE', P..'waitall:'..queue, excess - 1, excess - 1, 'WITHSCORES')
+  local head = redis.call('ZRANGE', P..'waitall:'..queue, excess - 1 + nspared,
+                          excess - 1 + nspared, 'WITHSCORES')
+  if #head == 0 then head = redis.call('ZRANGE', P..'waitall:'..queue, -1, -1, 'WITHSCORES') end
   -- every job due no later than the last one dropped, so ties go by insertion order
   local ids = redis.call('ZRANGEBYSCORE', P..'waitall:'..queue, '-inf', head[2])
   local rows = {}
   for _, id in ipairs(ids) do
-    local h = get(id)
+    local h = not spared[id] and get(id)
     if h then rows[#rows + 1] = {h=h, at=tonumber(h.run_at), rowid=tonumber(h.rowid)} end
   end
   table.sort(rows, function(a, b)
@@ -514,6 +517,17 @@ local function drop_oldest(queue, max, now)
   local dropped = {}
   for i = 1, math.min(excess, #rows) do
     if cancel(rows[i].h, WAITING, now, reason) == 1 then dropped[#dropped + 1] = rows[i].h.id end
+  end
+  return dropped
+end
+
+-- The jobs written by the same call (spared, nspared of them) go last: an enqueue never
+-- drops what it was called to write (a job due now is older than the jobs scheduled for
+-- tomorrow), unless it alone writes more than the bound: then the oldest of its own.
+local function drop_oldest(queue, max, now, spared, nspared)
+  local dropped = drop_picked(queue, max, now, spared, nspared)
+  if nspared > 0 then
+    for _, id in ipairs(drop_picked(queue, max, now, {}, 0)) do dropped[#dropped + 1] = id end
   end
   bump_backpressure(queue, 'dropped', #dropped)
   return dropped
@@ -566,7 +580,11 @@ local function enqueue(jobs, now, queue_size, bounds)
   for _, j in ipairs(fresh) do insert(j, now) end
   local dropped = {}
   for _, t in ipairs(trim) do
-    for _, id in ipairs(drop_oldest(t[1], t[2], now)) do dropped[#dropped + 1] = id end
+    local spared = {}
+    for _, j in ipairs(fresh) do if j.queue == t[1] then spared[j.id] = true end end
+    for _, id in ipairs(drop_oldest(t[1], t[2], now, spared, adding[t[1]])) do
+      dropped[#dropped + 1] = id
+    end
   end
   return nil, dups, dropped
 end

@@ -128,7 +128,8 @@ def enqueue_new(conn: psycopg.Connection, jobs: Sequence[NewJob], created: float
     enqueue(conn, fresh, created, channel=channel)
     dropped: list[str] = []
     for queue in dropping:
-        dropped += drop_oldest(conn, queue, (drops or {})[queue], now=created)
+        dropped += drop_oldest(conn, queue, (drops or {})[queue], now=created,
+                               written=[j.id for j in fresh if j.queue == queue])
     return Enqueued(duplicates, tuple(dropped))
 
 
@@ -179,14 +180,27 @@ def check_room(conn: psycopg.Connection, jobs: Sequence[NewJob], queue_size: int
 
 
 def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,
-                now: float) -> list[str]:
+                now: float, written: Sequence[str] = ()) -> list[str]:
     """Waiting → ``cancelled`` for the oldest waiting jobs of a queue over its bound.
 
     Runs after the insert, under the queue's advisory lock the enqueue took, so
     producers on several hosts never leave the queue over its bound. Oldest means
-    due the longest (``run_at``, then insertion order); the rows are kept with the
-    reason, counted as cancelled and as dropped.
+    due the longest (``run_at``, then insertion order), but the jobs ``written``
+    by the same call go last: an enqueue never drops what it was called to write
+    (a job due now is older than the jobs scheduled for tomorrow); only a call that
+    alone writes more than the bound drops the oldest of its own. The rows are
+    kept with the reason, counted as cancelled and as dropped.
     """
+    ids = _drop_picked(conn, queue, bound, now, written)
+    if written:
+        ids += _drop_picked(conn, queue, bound, now, ())
+    count_backpressure(conn, queue, dropped=len(ids))
+    return ids
+
+
+def _drop_picked(conn: psycopg.Connection, queue: str, bound: QueueBound, now: float,
+                 spared: Sequence[str]) -> list[str]:
+    """Cancel the oldest waiting jobs of ``queue`` over its bound, but none of ``spared``."""
     (waiting,) = conn.execute("SELECT coalesce(sum(waiting), 0)::bigint FROM runner_queue "
                               "WHERE queue = %s", (queue,)).fetchone()
     excess = waiting - (bound.max_size or 0)
@@ -195,15 +209,14 @@ def drop_oldest(conn: psycopg.Connection, queue: str, bound: QueueBound, *,
     # The state is tested again on the row itself: a job a worker claims while this waits
     # for its lock has left the waiting jobs (the subquery's snapshot still has it).
     pick = ("id IN (SELECT id FROM runner_job WHERE queue = %s AND state = ANY(%s) "
-            "ORDER BY run_at, seq LIMIT %s) AND state = ANY(%s)")
-    params = (queue, _WAITING, excess, _WAITING)
+            "AND NOT (id = ANY(%s)) ORDER BY run_at, seq LIMIT %s) AND state = ANY(%s)")
+    params = (queue, _WAITING, list(spared), excess, _WAITING)
     count_where(conn, "cancelled", pick, params)
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
               "drop_oldest)")
     rows = conn.execute(
         f"UPDATE runner_job SET state = %s, {CANCEL_TIMES}, reason = %s WHERE {pick} "
         f"RETURNING id, run_at, seq", (_CANCELLED, now, reason, *params)).fetchall()
-    count_backpressure(conn, queue, dropped=len(rows))
     return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[2]))]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 
@@ -54,7 +55,8 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
     count_enqueued(conn, jobs)
     dropped: list[str] = []
     for queue, bound in trim.items():
-        dropped += drop_oldest(conn, queue, bound, now=created)
+        dropped += drop_oldest(conn, queue, bound, now=created,
+                               written=[j.id for j in jobs if j.queue == queue])
     return Enqueued(duplicates, tuple(dropped))
 
 
@@ -142,35 +144,51 @@ def check_room(conn: sqlite3.Connection, jobs: Sequence[NewJob], queue_size: int
 
 
 def drop_oldest(conn: sqlite3.Connection, queue: str, bound: QueueBound, *,
-                now: float) -> list[str]:
+                now: float, written: Sequence[str] = ()) -> list[str]:
     """Waiting → ``cancelled`` for the oldest waiting jobs of a queue over its bound.
 
-    Oldest means due the longest (``run_at``, then insertion order). The rows are
-    kept, with the reason, and counted as cancelled and as dropped.
+    Oldest means due the longest (``run_at``, then insertion order). The jobs
+    ``written`` by the same call go last, so an enqueue never drops what it was
+    called to write (a job due now is older than the jobs scheduled for
+    tomorrow); only a call that alone writes more than the bound drops the
+    oldest of its own. The rows are kept, with the reason, and counted as
+    cancelled and as dropped.
     """
+    ids = _drop_picked(conn, queue, bound, now, written)
+    if written:
+        ids += _drop_picked(conn, queue, bound, now, ())
+    count_backpressure(conn, queue, dropped=len(ids))
+    parking.room_for(conn, ids)
+    return ids
+
+
+def _drop_picked(conn: sqlite3.Connection, queue: str, bound: QueueBound, now: float,
+                 spared: Sequence[str]) -> list[str]:
+    """Cancel the oldest waiting jobs of ``queue`` over its bound, but none of ``spared``."""
     (waiting,) = conn.execute("SELECT waiting FROM runner_queue WHERE queue = ?",
                               (queue,)).fetchone()
     excess = waiting - bound.max_size
     if excess <= 0:
         return []
+    # One parameter whatever the batch's size (each id bound alone could pass SQLite's limit).
+    spare = " AND id NOT IN (SELECT value FROM json_each(?))" if spared else ""
+    spare_ids = (json.dumps(list(spared)),) if spared else ()
     # Parked jobs too (runner.store.parking): each index's oldest, then the oldest of both.
     pick = (f"rowid IN (SELECT rowid FROM (SELECT * FROM (SELECT rowid, run_at "
             f"FROM runner_job INDEXED BY runner_job_queue_claim WHERE queue = ? AND "
-            f"{CLAIMABLE_WHERE} ORDER BY run_at, rowid LIMIT ?) UNION ALL SELECT * FROM "
+            f"{CLAIMABLE_WHERE}{spare} ORDER BY run_at, rowid LIMIT ?) UNION ALL SELECT * FROM "
             f"(SELECT rowid, run_at FROM runner_job INDEXED BY runner_job_parked_queue "
-            f"WHERE queue = ? AND {PARKED_WHERE} ORDER BY run_at, rowid LIMIT ?)) "
+            f"WHERE queue = ? AND {PARKED_WHERE}{spare} ORDER BY run_at, rowid LIMIT ?)) "
             f"ORDER BY run_at, rowid LIMIT ?)")
-    picked = (queue, excess, queue, excess, excess)
+    picked = (queue, *spare_ids, excess, queue, *spare_ids, excess, excess)
     count_where(conn, "cancelled", pick, picked)
     reason = (f"dropped: queue '{queue}' was full ({bound.max_size} waiting; on_full "
               "drop_oldest)")
-    ids = [r[0] for r in conn.execute(
+    rows = conn.execute(
         f"UPDATE runner_job SET state='cancelled', {CANCEL_TIMES}, reason=?, parked=NULL "
         f"WHERE {pick} "
-        f"RETURNING id", (now, reason, *picked)).fetchall()]
-    count_backpressure(conn, queue, dropped=len(ids))
-    parking.room_for(conn, ids)
-    return ids
+        f"RETURNING id, run_at, rowid", (now, reason, *picked)).fetchall()
+    return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[2]))]
 
 
 def rearm(conn: sqlite3.Connection, job: NewJob, now: float, *, queue_size: int = 0) -> bool:
