@@ -131,6 +131,11 @@ class QueueFull(RunnerError):
         self.queue = queue
         #: How many more jobs that queue takes now (fewer than the refused batch held).
         self.room = room
+        #: The jobs the bound counted (ready, scheduled or retrying), the bound, and how
+        #: many the refused call added (0 when not known).
+        self.waiting = 0
+        self.bound = 0
+        self.adding = 0
 
 
 class DuplicateJob(RunnerError):

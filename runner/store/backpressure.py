@@ -27,7 +27,9 @@ from runner.config import Settings
 from runner.errors import QueueFull
 from runner.store.backend import Store
 from runner.store.handle import RoomWaiter
-from runner.store.job_rows import Enqueued, NewJob, QueueBound
+from runner.store.job_rows import Enqueued, NewJob, QueueBound, queue_full
+from runner.store.rows import JobFilter
+from runner.store.states import JobState
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,26 @@ def _room_waiter(store: Store) -> RoomWaiter | None:
     except Exception:  # the wake-up is an optimisation: poll without it
         logger.debug("no room wake-up; polling", exc_info=True)
         return None
+
+
+def _explained(store: Store, exc: QueueFull) -> QueueFull:
+    """``exc`` split into ready and later jobs, with advice for a paused queue.
+
+    Read once, when the call gives up (not at each look of a blocked call): the
+    count of a full queue's ready jobs is at most its bound's rows of one index.
+    The advice is a courtesy: a store that cannot tell leaves the message as it was.
+    """
+    queue = exc.queue
+    if queue is None or not exc.bound:
+        return exc
+    try:
+        ready = store.count_jobs(JobFilter(queue=queue, state=JobState.AVAILABLE.value))
+        paused = any(p.kind == "queue" and p.name == queue and p.paused
+                     for p in store.list_pauses())
+    except Exception:  # the refusal stands whatever this read meets
+        logger.debug("queue %r: no breakdown for the refusal", queue, exc_info=True)
+        return exc
+    return queue_full(queue, exc.waiting, exc.bound, exc.adding, ready=ready, paused=paused)
 
 
 def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], *,
@@ -106,10 +128,11 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
             except QueueFull as exc:
                 section = settings.queue_section(exc.queue or "default")
                 if give_up and section.on_full == "block":
+                    told = _explained(store, exc)
                     raise QueueFull(f"waited {section.block_timeout:g}s (block_timeout) for "
-                                    f"room: {exc}", queue=exc.queue, room=exc.room) from None
+                                    f"room: {told}", queue=exc.queue, room=exc.room) from None
                 if give_up or exc.queue is None or section.on_full != "block":
-                    raise
+                    raise _explained(store, exc) from None
                 if exc.room > 0:
                     size = exc.room
                     continue

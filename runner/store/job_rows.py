@@ -57,19 +57,39 @@ class QueueBound:
     on_full: str = "reject"
 
 
-def queue_full(queue: str, waiting: int, max_size: int, adding: int = 1) -> QueueFull:
+def queue_full(queue: str, waiting: int, max_size: int, adding: int = 1, *,
+               ready: int | None = None, paused: bool = False) -> QueueFull:
     """The error of a ``reject`` or ``block`` queue that has no room for ``adding`` more jobs,
     worded alike by every backend: the bound may come from ``[worker] queue_size`` or the
-    queue's own section. A queue with some room is not called full: the batch is too big."""
+    queue's own section. A queue with some room is not called full: the batch is too big.
+
+    The bound counts scheduled and retrying jobs with the ready ones (its count is kept
+    by the writes themselves, and a job comes due with no write), so the message says so;
+    ``ready`` (the ``available`` jobs, when read) splits the count and picks the advice:
+    more workers do not make room held by jobs due later, nor in a ``paused`` queue.
+    """
     room = max(0, max_size - waiting)
+    if ready is None:
+        held = f"{waiting} jobs waiting (ready, scheduled or retrying)"
+    else:
+        ready = min(ready, waiting)  # read after the refusal: a job may have come since
+        held = f"{waiting} jobs waiting ({ready} ready, {waiting - ready} scheduled or retrying)"
     if room:
         told = (f"queue '{queue}' has room for {room} more job{'s' if room != 1 else ''} "
                 f"({waiting} waiting, bound {max_size}); this batch adds {adding}")
     else:
-        told = f"queue '{queue}' is full: {waiting} jobs waiting, its bound is {max_size}"
-    return QueueFull(
-        f"{told}; nothing was written (raise [worker] queue_size or [queues.{queue}] "
-        "max_size, or start more workers)", queue=queue, room=room)
+        told = f"queue '{queue}' is full: {held}, its bound is {max_size}"
+    raise_bound = f"raise [worker] queue_size or [queues.{queue}] max_size"
+    if paused:
+        advice = (f"queue '{queue}' is paused: resume it with `python -m runner queues resume "
+                  f"{queue}`, or {raise_bound}")
+    elif ready == 0 and waiting:
+        advice = f"scheduled and retrying jobs hold their room until they run: {raise_bound}"
+    else:
+        advice = f"{raise_bound}, or start more workers"
+    refused = QueueFull(f"{told}; nothing was written ({advice})", queue=queue, room=room)
+    refused.waiting, refused.bound, refused.adding = waiting, max_size, adding
+    return refused
 
 
 @dataclass(frozen=True)

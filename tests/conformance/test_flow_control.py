@@ -88,7 +88,8 @@ def test_a_full_queue_is_told_the_same_way_on_every_backend(store):
     with pytest.raises(QueueFull) as raised:
         store.enqueue([job(queue="mail")], now=T0, bounds=bound)
     assert str(raised.value) == (
-        "queue 'mail' is full: 3 jobs waiting, its bound is 3; nothing was written (raise "
+        "queue 'mail' is full: 3 jobs waiting (ready, scheduled or retrying), its bound is 3; "
+        "nothing was written (raise "
         "[worker] queue_size or [queues.mail] max_size, or start more workers)")
 
 

@@ -150,3 +150,16 @@ def test_run_now_of_a_unique_schedule_whose_run_is_waiting_gives_that_run(huey, 
     row = store.get_schedule("unique_nightly")
     assert (row.last_job_id, row.fired) == (first, 1)
     assert [r.job_id for r in store.schedule_runs("unique_nightly")] == [first]
+
+
+def test_a_full_queue_tells_ready_jobs_from_those_due_later_on_every_backend(huey, store):
+    from runner import QueueFull
+    from runner.sections import QueueSection
+
+    settings = huey.settings
+    configure(replace(settings, queues={"default": QueueSection(max_size=3, on_full="reject")}))
+    jobs.add(1, 0)
+    for n in range(2):
+        jobs.add.schedule((1, n), delay=3600)
+    with pytest.raises(QueueFull, match=r"3 jobs waiting \(1 ready, 2 scheduled or retrying\)"):
+        jobs.add(1, 99)

@@ -131,3 +131,46 @@ def test_a_blocked_producer_goes_on_when_a_waiting_job_is_cancelled(huey):
     finally:
         producer.join(70)
     assert waiting(huey) == 2
+
+
+def test_a_queue_held_by_jobs_scheduled_for_later_says_so_and_asks_for_no_workers(huey):
+    # Given a queue bounded at 3 whose three jobs are due in an hour
+    bounded(huey, max_size=3, on_full="block", block_timeout=0.2)
+    for n in range(3):
+        jobs.add.schedule((1, n), delay=3600)
+    # When a job due now comes and no room appears
+    with pytest.raises(QueueFull) as raised:
+        jobs.add(1, 99)
+    # Then the message counts them as the bound does, and more workers would not help
+    assert str(raised.value) == (
+        "waited 0.2s (block_timeout) for room: queue 'default' is full: 3 jobs waiting "
+        "(0 ready, 3 scheduled or retrying), its bound is 3; nothing was written (scheduled "
+        "and retrying jobs hold their room until they run: raise [worker] queue_size or "
+        "[queues.default] max_size)")
+
+
+def test_a_queue_full_of_ready_jobs_asks_for_more_workers(huey):
+    bounded(huey, max_size=3, on_full="reject")
+    jobs.add.map([(1, n) for n in range(2)])
+    jobs.add.schedule((1, 2), delay=3600)
+    with pytest.raises(QueueFull) as raised:
+        jobs.add(1, 99)
+    assert str(raised.value) == (
+        "queue 'default' is full: 3 jobs waiting (2 ready, 1 scheduled or retrying), its "
+        "bound is 3; nothing was written (raise [worker] queue_size or [queues.default] "
+        "max_size, or start more workers)")
+
+
+def test_a_full_paused_queue_says_it_is_paused(huey):
+    from runner import pause_queue
+
+    bounded(huey, max_size=3, on_full="reject")
+    jobs.add.map([(1, n) for n in range(3)])
+    pause_queue("default")
+    with pytest.raises(QueueFull) as raised:
+        jobs.add(1, 99)
+    assert str(raised.value) == (
+        "queue 'default' is full: 3 jobs waiting (3 ready, 0 scheduled or retrying), its "
+        "bound is 3; nothing was written (queue 'default' is paused: resume it with "
+        "`python -m runner queues resume default`, or raise [worker] queue_size or "
+        "[queues.default] max_size)")

@@ -100,7 +100,8 @@ def test_bound_counts_queued_retries_and_lets_a_freed_slot_be_used(huey):
     bounded(huey, 2)
     jobs.add(1, 1)
     jobs.add(1, 2)
-    with pytest.raises(QueueFull, match="2 jobs waiting, its bound is 2"):
+    with pytest.raises(QueueFull, match=r"2 jobs waiting \(2 ready, 0 scheduled or retrying\), "
+                                        r"its bound is 2"):
         jobs.add(1, 3)
     huey.jobs.claim_due(1)
     jobs.add(1, 4)  # the claimed job left the queue
