@@ -249,6 +249,11 @@ class Settings:
         """The ``[queues.NAME]`` settings of a queue (defaults when it has none)."""
         return self.queues.get(name) or QueueSection()
 
+    def paused_queues(self) -> list[str]:
+        """The queues ``[queues.NAME] paused = true`` starts paused (see
+        :meth:`runner.store.flow_control.FlowControlStore.seed_pauses`)."""
+        return [name for name, section in self.queues.items() if section.paused]
+
     def with_database(self, database: str | os.PathLike[str]) -> Settings:
         """A copy pointing at another database file."""
         return replace(self, runner=replace(self.runner, database=str(database)))

@@ -46,14 +46,16 @@ class Rate:
 def parse_rate(text: str, burst: int = 0) -> Rate:
     """``"100/m"``, ``"5/s"``, ``"1000/h"``, ``"10/30s"``, optionally ``" burst 20"``.
 
-    ``burst`` (when not 0) wins over a burst written in the text. Without
-    either, the bucket holds one start, or what the rate refills in
-    :data:`SLACK` seconds when that is more: a worker that wakes for its token a
-    little late (a busy machine, the claim itself) then starts the jobs it owes
-    instead of losing them, so the measured rate holds at high rates too.
+    ``burst`` (when not 0) is the burst the text leaves out: both, different, are
+    refused rather than one of them silently ignored. Without either, the bucket
+    holds one start, or what the rate refills in :data:`SLACK` seconds when that
+    is more: a worker that wakes for its token a little late (a busy machine, the
+    claim itself) then starts the jobs it owes instead of losing them, so the
+    measured rate holds at high rates too.
 
     Raises:
-        ValueError: the text is not a rate, or a number is not positive.
+        ValueError: the text is not a rate, a number is not positive, or the text's
+            burst is not ``burst``.
     """
     match = _RATE.match(text.lower())
     if match is None or match.group(3) not in _UNITS:
@@ -62,6 +64,9 @@ def parse_rate(text: str, burst: int = 0) -> Rate:
     count = float(match.group(1))
     per = float(match.group(2) or 1) * _UNITS[match.group(3)]
     written = int(match.group(4)) if match.group(4) is not None else None
+    if burst and written is not None and burst != written:
+        raise ValueError(f"{text!r} has burst {written} but burst = {burst}: give the burst "
+                         "once, in the rate or as burst")
     size = burst or written or max(1, math.ceil(count / per * SLACK))
     if count <= 0 or per <= 0 or written == 0:
         raise ValueError(f"{text!r}: the count, the period and the burst must be positive")

@@ -134,7 +134,8 @@ class QueueSection:
     rate_limit: str = ""
     """Most starts per period, e.g. "100/m", "5/s", "100/m burst 20" ("" = none)."""
     burst: int = 0
-    """Starts allowed back to back (0: the burst of ``rate_limit``, else 1)."""
+    """Starts allowed back to back (0: the burst of ``rate_limit``, else 1); one that
+    differs from a burst ``rate_limit`` writes is refused at load."""
     paused: bool = False
     """Jobs of a paused queue wait; running ones finish."""
     max_size: int | None = None

@@ -53,10 +53,12 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         if q.concurrency:
             limits.append(f"concurrency {q.concurrency}")
         if q.rate_limit:
-            limits.append(f"rate {q.rate_limit}")
+            limits.append(f"rate {q.rate_text}")
         if q.weight != 1:
             limits.append(f"weight {q.weight}")
-        state = f"paused by {q.paused_by}" if q.paused else "active"
+        state = (f"paused by {q.paused_by}" if q.paused else
+                 "active (pause pending: next worker start or SIGHUP)"
+                 if q.pause_pending else "active")
         running = f"{q.running} +{q.stalled} stalled" if q.stalled else q.running
         rows.append((q.name, q.waiting, q.scheduled, running, q.retrying, q.dead,
                      "-" if q.oldest_waiting is None else age(q.oldest_waiting),

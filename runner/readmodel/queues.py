@@ -46,11 +46,13 @@ class QueueInfo:
     per_minute: float
     """Jobs completed over the last minute (:data:`RATE_WINDOW`)."""
     paused: bool
+    """Whether workers hold its jobs: the state recorded in the database."""
     paused_by: str | None
     paused_at: float | None
     weight: int
     concurrency: int
     rate_limit: str
+    """As ``[queues.NAME] rate_limit`` writes it ("" = none)."""
     max_size: int
     """0: unbounded."""
     on_full: str
@@ -59,9 +61,21 @@ class QueueInfo:
     stalled: int = 0
     """Executing under a worker that is gone (its process, or its heartbeat): nothing runs
     them until a worker requeues them, as the dashboard's strip counts them."""
+    burst: int = 0
+    """Starts its rate allows back to back (0: no rate)."""
+    pause_pending: bool = False
+    """``[queues.NAME] paused = true`` with no state recorded yet: the next worker
+    that starts or reloads its settings pauses the queue."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def rate_text(self) -> str:
+        """The rate with the burst in force ("" without a rate)."""
+        if not self.rate_limit or "burst" in self.rate_limit.lower():
+            return self.rate_limit  # a burst written there is the one in force (checked at load)
+        return f"{self.rate_limit} burst {self.burst}"
 
 
 @dataclass(frozen=True)
@@ -91,8 +105,11 @@ def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
     for name in names:
         c = counts.get(name, Counter())
         section = settings.queue_section(name)
+        # Workers hold a queue by its recorded state only; the file's `paused` is recorded
+        # by a worker's start or reload, so until then it is shown as pending, not in force.
         pause = queue_pauses.get(name)
-        paused = pause.paused if pause is not None else section.paused
+        paused = pause is not None and pause.paused
+        rate = section.rate
         since = oldest.get(name)
         rejected, dropped = totals.get(name, (0, 0))
         rows.append(QueueInfo(
@@ -101,13 +118,13 @@ def queues_view(store: Store, settings: Settings, now: float) -> QueuesView:
             dead=c[JobState.DEAD],
             oldest_waiting=None if since is None else max(0.0, now - since),
             per_minute=done[name] * 60.0 / RATE_WINDOW, paused=paused,
-            paused_by=pause.changed_by if pause is not None else (
-                "settings" if section.paused else None),
+            paused_by=pause.changed_by if pause is not None else None,
             paused_at=pause.changed_at if pause is not None else None,
             weight=section.weight, concurrency=section.concurrency,
             rate_limit=section.rate_limit, max_size=section.bound(settings.worker.queue_size),
             on_full=section.on_full, rejected=rejected, dropped=dropped,
-            stalled=stalled[name]))
+            stalled=stalled[name], burst=rate.burst if rate is not None else 0,
+            pause_pending=pause is None and section.paused))
     tasks = [p for p in pauses if p.kind == "task" and p.paused]
     return QueuesView(rows, tasks)
 

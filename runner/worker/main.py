@@ -36,9 +36,9 @@ signals:
                     running jobs, hand back what still runs, exit 0. A second
                     signal stops at once; unfinished jobs are recovered at next start.
   SIGHUP            reload settings.toml (log level, [logging], [retention],
-                    [health], [tasks.*], retry defaults, max_memory_mb,
-                    min_free_disk_mb and max_payload_mb); a bad file is
-                    logged and the old settings are kept.
+                    [health], [tasks.*], [queues.*], retry defaults,
+                    max_memory_mb, min_free_disk_mb and max_payload_mb); a bad
+                    file is logged and the old settings are kept.
 
 systemd: with $NOTIFY_SOCKET set, sends READY=1 once recovery is done and the
 workers run, STATUS= lines, WATCHDOG=1 (when $WATCHDOG_USEC is set) while the

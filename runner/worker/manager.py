@@ -262,8 +262,7 @@ class Manager:
         self._register = lambda: jobs.store.register(
             self.owner, concurrency=threads, queues=self.queues, clock_offset=clock.offset)
         self._register()
-        paused = [name for name, section in self.settings.queues.items() if section.paused]
-        jobs.store.seed_pauses("queue", paused, now=time.time())
+        jobs.store.seed_pauses("queue", self.settings.paused_queues(), now=time.time())
         recovery = jobs.store.recover_orphans(crash_limit=self.settings.worker.crash_limit,
                                               me=self.owner,
                                               now=clock.judging_time(time.time()))

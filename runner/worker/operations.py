@@ -11,7 +11,8 @@ would not help); it shows in STATUS and in health instead. It also applies a
 reloaded settings file (SIGHUP).
 
 Reloaded on SIGHUP: ``[worker] log_level`` and ``[logging]``, ``[retention]``,
-``[health]``, ``[tasks.NAME]`` overrides and the retry defaults of ``[worker]``,
+``[health]``, ``[tasks.NAME]`` overrides, ``[queues.NAME]`` (``paused`` as at start: a
+queue whose state is recorded keeps it) and the retry defaults of ``[worker]``,
 ``max_memory_mb``, ``min_free_disk_mb`` and ``max_payload_mb``. Needing a restart: ``[runner]``,
 ``[database]``, ``[metrics]``, and ``[worker]`` ``max_concurrent_tasks``,
 ``queues``, ``queue_type``, ``shutdown_timeout``, ``lease_seconds``,
@@ -27,6 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from runner.config import Settings
+from runner.errors import DatabaseError
 from runner.readmodel.health import HealthReport, check, heartbeat_limit
 from runner.readmodel.prometheus import render_database, render_worker
 from runner.readmodel.scrape import (
@@ -245,11 +247,25 @@ class Operations:
             # would wait for room they already have.
             jobs.store.release_parked()
             jobs.wake()  # idle threads sleep until told; held-back jobs may start now
+        if jobs is not None:
+            self._seed_queue_pauses(jobs, applied)
+            if old.queues != applied.queues:
+                jobs.wake()  # a changed rate or concurrency may let held-back jobs start now
         self.housekeeper.reconfigure(applied)
         self.settings = applied
         logger.warning("settings reloaded from %s%s", new.path or "defaults",
                        f"; restart to apply {', '.join(restart)}" if restart else "")
         self.notifier.status(f"settings reloaded; {self.status_line()}")
+
+    @staticmethod
+    def _seed_queue_pauses(jobs: JobStorage, settings: Settings) -> None:
+        """As at start, pause the queues the file pauses whose state is not recorded yet:
+        a pause or resume made since (``queues pause``/``resume``) stays as it is."""
+        try:
+            jobs.store.seed_pauses("queue", settings.paused_queues(), now=time.time())
+        except DatabaseError as exc:
+            logger.error("SIGHUP: [queues.NAME] paused not applied: %s; send SIGHUP again, "
+                         "or pause the queue with `python -m runner queues pause NAME`", exc)
 
     def stop(self) -> None:
         """Stop everything started, flushing stored logs last."""

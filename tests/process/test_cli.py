@@ -120,6 +120,12 @@ def test_check_validates_settings_imports_and_database(huey, settings_file, tmp_
     bad = tmp_path / "bad.toml"
     bad.write_text("[worker]\nretry_limit = -1\n")
     assert cli(bad, "check").returncode == 78
+    two_bursts = tmp_path / "bursts.toml"
+    two_bursts.write_text(settings_file.read_text() + "\n[queues.rl]\n"
+                          "rate_limit = \"10/s burst 20\"\nburst = 1\n")
+    refused = cli(two_bursts, "check")
+    assert refused.returncode == 78, refused.stdout + refused.stderr
+    assert "[queues.rl] rate_limit '10/s burst 20' has burst 20 but burst = 1" in refused.stderr
     stray = tmp_path / "stray.toml"
     stray.write_text(settings_file.read_text() + "\n[tasks.add]\nconcurrency = 1\n"
                      "[tasks.ad]\nconcurrency = 1\n")

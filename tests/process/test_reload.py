@@ -58,3 +58,45 @@ def test_sighup_raising_a_task_limit_starts_the_jobs_it_held_back(
     finally:
         gate.touch()
     assert worker.terminate() == 0, worker.output()
+
+
+def test_sighup_pauses_a_queue_settings_now_pause_and_keeps_a_resume_made_since(
+        huey, make_worker, settings_file, record_file):
+    from runner.store.states import JobState
+    from tests.process.test_cli import cli
+
+    def mail_state(result):
+        return huey.jobs.store.get_job(result.id).state
+
+    def labels():
+        return [line.split()[0] for line in read_records(record_file)]
+
+    good = settings_file.read_text()
+    worker = make_worker()
+    wait_for(lambda: "ready:" in worker.output(), message="worker ready")
+    # When the file pauses a queue, before any reload: the listing shows what workers do
+    settings_file.write_text(good + "\n[queues.mail]\npaused = true\n")
+    row = next(line for line in cli(settings_file, "queues").stdout.splitlines()
+               if line.startswith("mail"))
+    assert "active" in row and "paused by" not in row, row
+    # And once the worker gets SIGHUP, the queue is paused, by settings
+    worker.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "settings reloaded" in worker.output(), message="reload logged")
+    wait_for(lambda: [(p.name, p.paused, p.changed_by) for p in huey.jobs.store.list_pauses()]
+             == [("mail", True, "settings")], timeout=10, message="the pause recorded")
+    held = jobs.mail_record("held")
+    jobs.record_run("other")  # due after the mail job: it runs only if that one is skipped
+    wait_for(lambda: "other" in labels(), message="the other job")
+    assert mail_state(held) == JobState.AVAILABLE
+    assert "paused by settings" in next(
+        line for line in cli(settings_file, "queues").stdout.splitlines()
+        if line.startswith("mail"))
+    # When someone resumes it and the worker reloads the same file again
+    assert cli(settings_file, "queues", "resume", "mail").returncode == 0
+    wait_for(lambda: "held" in labels(), message="the resumed mail job")
+    worker.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: worker.output().count("settings reloaded") == 2, message="second reload")
+    # Then the resume holds: the file's state only applies where none is recorded
+    after = jobs.mail_record("after")
+    wait_for(lambda: mail_state(after) == JobState.COMPLETED, message="a mail job after reload")
+    assert worker.terminate() == 0, worker.output()

@@ -107,6 +107,8 @@ def test_redis_takes_queue_concurrency_and_rate_limits(tmp_path):
                                                   "known time zone"),
     ("[runner]\ntimezone = \"../../etc/passwd\"\n", "[runner] timezone"),
     ("[runner]\nserializer = \"yaml\"\n", "[runner] serializer 'yaml' is not one of"),
+    ("[queues.rl]\nrate_limit = \"10/s burst 20\"\nburst = 1\n",
+     "[queues.rl] rate_limit '10/s burst 20' has burst 20 but burst = 1"),
 ])
 def test_bad_settings_name_the_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)

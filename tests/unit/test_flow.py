@@ -46,8 +46,14 @@ def test_a_bad_rate_is_refused_saying_how_to_write_one(text):
         parse_rate(text)
 
 
-def test_a_separate_burst_wins_over_the_texts():
-    assert parse_rate("100/m burst 20", burst=5).burst == 5
+def test_a_separate_burst_sets_the_burst_the_text_leaves_out():
+    assert parse_rate("100/m", burst=5).burst == 5
+    assert parse_rate("100/m burst 20", burst=20).burst == 20  # the same burst twice
+
+
+def test_a_separate_burst_that_differs_from_the_texts_is_refused_naming_both():
+    with pytest.raises(ValueError, match="'100/m burst 20' has burst 20 but burst = 5"):
+        parse_rate("100/m burst 20", burst=5)
 
 
 # -- token bucket ----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 
@@ -36,7 +37,8 @@ def test_each_queue_shows_its_jobs_limits_rate_and_pause(huey):
     assert (mail.waiting, mail.paused, mail.paused_by) == (1, True, "alice")
     assert (mail.max_size, mail.on_full, mail.concurrency, mail.rate_limit) == (
         50, "reject", 2, "5/s")
-    assert (reports.paused, reports.paused_by) == (True, "settings")  # not yet seeded
+    # No worker has applied [queues.reports] paused yet: nothing holds its jobs
+    assert (reports.paused, reports.paused_by, reports.pause_pending) == (False, None, True)
     assert [p.name for p in view.paused_tasks] == ["noop"]
 
 
@@ -58,3 +60,31 @@ def test_show_says_when_a_jobs_queue_is_paused(huey, tmp_path, capsys):
     pause_queue("mail")
     assert main(["--settings", str(settings), "show", mail.id]) == 0
     assert "mail (paused)" in capsys.readouterr().out
+
+
+def test_a_settings_pause_shows_once_a_worker_applied_it(huey):
+    settings = replace(huey.settings, queues={"default": QueueSection(),
+                                              "reports": QueueSection(paused=True)})
+    huey.jobs.store.seed_pauses("queue", ["reports"], now=time.time())
+    reports = next(q for q in queues_view(huey.jobs.store, settings, time.time()).queues
+                   if q.name == "reports")
+    assert (reports.paused, reports.paused_by, reports.pause_pending) == (True, "settings", False)
+
+
+def test_a_queue_shows_the_burst_its_bucket_holds(huey, tmp_path, capsys):
+    settings = write_settings(tmp_path, name="cli.toml", extra=(
+        "\n[queues.keyed]\nrate_limit = \"10/s\"\nburst = 5\n"
+        "[queues.written]\nrate_limit = \"10/s burst 20\"\n"
+        "[queues.plain]\nrate_limit = \"1000/s\"\n"))
+    huey.jobs.db  # noqa: B018 - the jobs database exists (a listing creates none)
+    assert main(["--settings", str(settings), "queues", "--json"]) == 0
+    listed = {q["name"]: q for q in json.loads(capsys.readouterr().out)["queues"]}
+    assert {name: (listed[name]["rate_limit"], listed[name]["burst"])
+            for name in ("keyed", "written", "plain", "default")} == {
+        "keyed": ("10/s", 5), "written": ("10/s burst 20", 20),
+        "plain": ("1000/s", 100), "default": ("", 0)}
+    assert main(["--settings", str(settings), "queues"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "rate 10/s burst 5" in rows["keyed"]
+    assert "rate 10/s burst 20" in rows["written"] and "burst 20 burst" not in rows["written"]
+    assert "rate 1000/s burst 100" in rows["plain"]

@@ -69,6 +69,8 @@ def test_the_queue_type_variable_is_not_a_queue_key_and_empty_variables_are_unse
      "WORKER_QUEUE_WEIGHT: 'no spaces' is not a valid queue name"),
     ({"WORKER_QUEUE_RATE_LIMIT": "emails=fast"},
      "WORKER_QUEUE_RATE_LIMIT: [queues.emails] rate_limit 'fast' is not a rate"),
+    ({"WORKER_QUEUE_RATE_LIMIT": "emails=10/s burst 20", "WORKER_QUEUE_BURST": "emails=1"},
+     "[queues.emails] rate_limit '10/s burst 20' has burst 20 but burst = 1"),
     ({"WORKER_TASK_CONCURENCY": "send_mail=1"},
      "WORKER_TASK_CONCURENCY: unknown [tasks.NAME] key 'concurency'"),
     ({"WORKER_TASK_TIMEOUT": "=5"}, "WORKER_TASK_TIMEOUT: '=5' is not NAME=VALUE"),

@@ -34,7 +34,7 @@ def limits(q: QueueInfo) -> str:
     if q.concurrency:
         parts.append(f"concurrency {q.concurrency}")
     if q.rate_limit:
-        parts.append(f"rate {fmt.safe(q.rate_limit)}")
+        parts.append(f"rate {fmt.safe(q.rate_text)}")
     if q.weight != 1:
         parts.append(f"weight {q.weight}")
     return ", ".join(parts)
@@ -48,7 +48,8 @@ def running_cell(q: QueueInfo) -> str:
 
 def queue_cells(q: QueueInfo) -> tuple:
     """The table cells of one queue."""
-    state = (f"[yellow]paused[/] by {fmt.safe(q.paused_by or '?')}" if q.paused else "active")
+    state = (f"[yellow]paused[/] by {fmt.safe(q.paused_by or '?')}" if q.paused else
+             "active [dim](pause pending)[/]" if q.pause_pending else "active")
     dead = f"[red]{fmt.count(q.dead)}[/]" if q.dead else "0"
     return (fmt.safe(q.name), fmt.count(q.waiting), fmt.count(q.scheduled),
             running_cell(q), fmt.count(q.retrying), dead,
