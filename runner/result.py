@@ -23,7 +23,8 @@ its task unknown to the worker) ends a blocking wait with its reason, as the
 error a failed attempt stores would: ``TaskException`` with
 ``JobCancelled(...)`` or the error the row names, rather than a wait without
 end. A look that does not wait answers with what is stored, as in huey (None
-for a revoked job).
+for a revoked job). A job cancelled while retrying has its earlier attempt's
+error stored; that error is not its answer, blocking or not: the cancel is.
 
 While a blocking ``get()`` waits, each look reads the job's state alone (one
 read, not a result and a state): the result is written with the state that
@@ -91,6 +92,9 @@ class RunnerResult(Result):
                 # with its reason.
                 if state is None or state in FINAL:
                     value = self._get(preserve)
+                    if state is JobState.CANCELLED:
+                        stored = earlier if value is EmptyData else value
+                        return self._keep(self._cancelled(jobs, stored))
                     if value is not EmptyData:
                         return value
                     if earlier is not None:
@@ -123,13 +127,29 @@ class RunnerResult(Result):
         """``value``, unless it is an error left by an attempt before the one that completed."""
         if isinstance(value, Error):
             jobs = getattr(self.huey, "jobs", None)
-            if jobs is not None and jobs.job_state(self.id) is JobState.COMPLETED:
+            state = None if jobs is None else jobs.job_state(self.id)
+            if state is JobState.COMPLETED:
                 self._result = None
                 return None
+            if state is JobState.CANCELLED:
+                return self._keep(self._cancelled(jobs, value))
         return value
+
+    def _cancelled(self, jobs: Any, stored: Any) -> Any:
+        """A cancelled job's answer: what its cancel stored, else the cancel itself. An
+        error stored by an attempt before the cancel (a job cancelled while retrying) is
+        not the answer: the job will never end with it."""
+        if stored is None or stored is EmptyData or (
+                isinstance(stored, Error) and not _is_cancel(stored)):
+            return self._ended(jobs)
+        return stored
 
     def _ended(self, jobs: Any) -> Error:
         return ended_error(jobs.store.get_job(self.id))
+
+
+def _is_cancel(error: Error) -> bool:
+    return str(error.metadata.get("error", "")).startswith(f"{JobCancelled.__name__}(")
 
 
 def ended_error(row: JobRow) -> Error:
@@ -141,5 +161,7 @@ def ended_error(row: JobRow) -> Error:
         error = f"{row.error_type}({row.error_message or ''!r})"
     else:
         error = row.reason or str(row.state)
-    return Error({"error": error, "retries": 0, "traceback": row.last_error or "",
+    # A cancel has no traceback; the one stored is an earlier attempt's (cancelled while retrying).
+    traceback = "" if row.state == JobState.CANCELLED else row.last_error or ""
+    return Error({"error": error, "retries": 0, "traceback": traceback,
                   "task_id": row.id})

@@ -163,3 +163,20 @@ def test_a_full_queue_tells_ready_jobs_from_those_due_later_on_every_backend(hue
         jobs.add.schedule((1, n), delay=3600)
     with pytest.raises(QueueFull, match=r"3 jobs waiting \(1 ready, 2 scheduled or retrying\)"):
         jobs.add(1, 99)
+
+
+def test_a_job_cancelled_while_retrying_answers_its_get_with_the_cancel(huey, store):
+    from huey.exceptions import TaskException
+
+    # Given a job whose first attempt failed (its error stored) and whose retry is not due
+    result = jobs.fails_with_a_long_backoff("x")
+    drain(huey)
+    assert store.get_job(result.id).state == JobState.RETRYING
+    # When it is cancelled before that retry runs
+    assert control.cancel(result.id, by="ops@host", store=store) == JobState.RETRYING
+    # Then a look and a blocking get both answer with the cancel, not the earlier attempt's
+    # error, which the job will never raise again
+    with pytest.raises(TaskException, match=r"JobCancelled\('cancelled by ops@host"):
+        result.get(preserve=True)
+    with pytest.raises(TaskException, match=r"JobCancelled\('cancelled by ops@host"):
+        result.get(blocking=True, timeout=5)
