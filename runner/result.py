@@ -38,7 +38,7 @@ from typing import Any
 
 from huey.api import Result
 from huey.constants import EmptyData
-from huey.exceptions import ResultTimeout
+from huey.exceptions import CancelExecution, ResultTimeout
 from huey.utils import Error
 
 from runner.errors import JobCancelled
@@ -149,7 +149,12 @@ class RunnerResult(Result):
 
 
 def _is_cancel(error: Error) -> bool:
-    return str(error.metadata.get("error", "")).startswith(f"{JobCancelled.__name__}(")
+    """Whether ``error`` is the cancel that ended the job (written with it, or raised by the
+    task), not the error of an attempt before it."""
+    return str(error.metadata.get("error", "")).startswith(_CANCELS)
+
+
+_CANCELS = (f"{JobCancelled.__name__}(", f"{CancelExecution.__name__}(")
 
 
 def ended_error(row: JobRow) -> Error:

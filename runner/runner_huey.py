@@ -151,8 +151,8 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
 
     def enqueue(self, task: Any) -> Any:
         if isinstance(task, (group, chord)) or self._immediate:
-            if isinstance(task, RunnerTask):
-                task.wrapper.prepare(task)
+            if isinstance(task, RunnerTask):  # run inline (immediate mode)
+                self._check_inline(task)
             return super().enqueue(task)
         jobs = self.jobs
         if jobs is None or not isinstance(task, RunnerTask):
@@ -200,7 +200,16 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
                 raise TypeError(f"{call} item {position} of {len(items)}: expected a task "
                                 f"call such as my_task.s(...), got {type(task).__name__}; "
                                 "nothing was enqueued")
-        if self._immediate or self.jobs is None:
+        if self._immediate:
+            # As enqueue_many writes nothing when one call is refused, none of them runs.
+            for position, task in enumerate(items, 1):
+                try:
+                    self._check_inline(task)
+                except InvalidArgument as exc:
+                    raise InvalidArgument(f"{call} item {position} of {len(items)}: {exc}") \
+                        from None
+            return [super(RunnerHuey, self).enqueue(task) for task in items]
+        if self.jobs is None:
             return [self.enqueue(task) for task in items]
         new = []
         for position, task in enumerate(items, 1):
@@ -252,6 +261,17 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
                        self.settings.worker.max_payload_mb)
         duplicates = jobs.insert_many(new, batch_size=batch_size).duplicates
         return MapResults(self._result_handle, prototype, calls, ids, duplicates)
+
+    def _check_inline(self, task: RunnerTask) -> None:
+        """Check a call run inline as an enqueue checks it, though nothing is written: a
+        call production refuses must not pass a test in immediate mode. Not serialized:
+        with no row written there is no payload to bound.
+
+        Raises:
+            InvalidArgument: an option out of range, or a call the function cannot take.
+        """
+        task.wrapper.prepare(task)
+        task.wrapper.check_arguments(task.args, task.kwargs)
 
     def _listened(self, signal: str) -> bool:
         """Whether any receiver would hear ``signal`` (producers skip building the call)."""

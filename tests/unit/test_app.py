@@ -236,6 +236,30 @@ def test_immediate_mode_runs_inline_without_a_database(huey):
         assert jobs.async_add(1, 2).get() == 3
 
 
+def test_immediate_mode_refuses_the_calls_a_worker_would_never_get(huey, record_file):
+    from runner import InvalidArgument, enqueue_many
+
+    with immediate():
+        # A call the function cannot take, as outside the block: refused, never run
+        with pytest.raises(InvalidArgument, match=r"^task 'add': add\(a, b\) cannot take this "
+                                                  r"call: too many positional arguments; "
+                                                  r"nothing was written"):
+            jobs.add(1, 2, 3)
+        with pytest.raises(InvalidArgument, match=r"^task 'record_run': record_run\(label\) "
+                                                  r"cannot take this call"):
+            jobs.record_run(label="a", extra=1)
+        # An option out of range
+        with pytest.raises(InvalidArgument, match=r"^task 'record_run': priority 1.5"):
+            jobs.record_run.schedule(("b",), delay=0, priority=1.5)
+        # A batch with one such call runs none of its calls, and names it
+        with pytest.raises(InvalidArgument, match=r"^enqueue_many item 2 of 2: task 'record_run'"):
+            enqueue_many([jobs.record_run.s("c"), jobs.record_run.s("d", "e")])
+        with pytest.raises(InvalidArgument, match=r"^map item 2 of 2: task 'record_run'"):
+            jobs.record_run.map([("f",), ("g", "h")])
+        assert jobs.add(1, 2).get() == 3  # a call it can take runs as ever
+    assert read_records(record_file) == []
+
+
 def test_call_local_runs_inline(huey):
     assert jobs.add.call_local(3, 4) == 7
     assert jobs.async_add.call_local(3, 4) == 7
