@@ -115,7 +115,7 @@ class StallWatch:
         fate = {"dead": "counts a crash and is dead", "available": "counts a crash and is "
                 "requeued", "cancelled": "is cancelled, as asked"}.get(state or "",
                                                                      "is recovered")
-        logger.error("job %s (%s) is %s: thread %s written off and replaced; the job %s",
+        logger.error("job %s (%s) %s; thread %s written off and replaced; the job %s",
                      attempt.claimed.id, _task(attempt), message,
                      thread.name if thread else "?", fate)
         if thread is not None and self.on_written_off is not None:

@@ -1,4 +1,4 @@
-"""Jobs stuck in a blocking call past their timeout never stall a real worker."""
+"""Jobs that do not stop at their timeout (blocked in C, or catching it) never stall a worker."""
 
 from __future__ import annotations
 
@@ -43,9 +43,23 @@ def test_stuck_thread_is_written_off_and_replaced_so_the_queue_keeps_flowing(
     assert [r.get(blocking=True, timeout=20) for r in others] == [2 * i for i in range(10)]
     row = queries.get_job(huey.jobs.db, stuck.id)
     assert (row.state, row.crashes) == ("dead", 1)
-    assert "stuck" in row.error_message and "past its 1s timeout" in row.error_message
+    assert "did not stop" in row.error_message and "past its 1s timeout" in row.error_message
     wait_for(lambda: "written off" in worker.output(), message="the write-off in the log")
     assert worker.terminate() == 0  # the blocked thread does not hold the exit
+
+
+def test_a_job_that_catches_its_timeout_is_written_off_without_blaming_a_blocking_call(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="caught.toml", worker={
+        "crash_limit": 1, "stuck_grace": 0.5})
+    caught = jobs.catch_timeout("caught")
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    row = wait_for(lambda: (lambda r: r if r.state == "dead" else None)(
+        queries.get_job(huey.jobs.db, caught.id)), message="the write-off")
+    # The worker cannot tell a call into C from code that caught the timeout: it says both
+    assert "blocking call" not in row.error_message
+    assert "did not stop" in row.error_message and "past its 1s timeout" in row.error_message
+    assert "caught the timeout" in row.error_message
 
 
 def test_a_thread_written_off_after_another_returned_is_replaced_for_good(
