@@ -146,9 +146,12 @@ def pipeline_ids(task: Any) -> list[str]:
 
 
 def stuck_message(attempt: Attempt, over: float, when: str) -> str:
-    """Why an attempt was written off, for its error record and the log."""
-    return (f"stuck in a blocking call {over:.0f}s past its {attempt.timeout:g}s timeout"
-            f"{' ' + when if when else ''}; the timeout cannot interrupt it")
+    """Why an attempt was written off, for its error record and the log. The worker
+    cannot tell a call into C the timeout cannot interrupt from code that caught the
+    timeout and went on: it names both."""
+    return (f"did not stop {over:.0f}s past its {attempt.timeout:g}s timeout"
+            f"{' ' + when if when else ''}: blocked in a call the timeout cannot interrupt, "
+            "or it caught the timeout")
 
 
 def error_text(exc: BaseException) -> str:

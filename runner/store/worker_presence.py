@@ -91,10 +91,12 @@ class WorkersStore(Protocol):
 
     def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
                      crash_limit: int, now: float | None = None) -> str | None:
-        """An attempt stuck past its timeout is charged a crash, as a worker death.
+        """An attempt stuck past its timeout is charged a crash, as a worker death; one
+        someone asked to cancel is cancelled instead (its worker could not stop it, and
+        requeued it would run again), the reason naming who asked.
 
-        Returns the job's new state (``available`` or ``dead``), or None when that
-        attempt was no longer running under ``owner``.
+        Returns the job's new state (``available``, ``dead`` or ``cancelled``), or None
+        when that attempt was no longer running under ``owner``.
         """
         ...
 

@@ -10,7 +10,8 @@ timeout plus the grace (:meth:`StallWatch.due`), not only every heartbeat:
   it can end), the job is reported (worker status, so ``health`` says so);
 * past its timeout plus ``[worker] stuck_grace``, it is stuck. Its thread is
   written off: the attempt is charged a crash (the job goes back to the queue
-  as a suspect, or to ``dead`` at ``crash_limit``), its lease is no longer
+  as a suspect, or to ``dead`` at ``crash_limit``; one someone cancelled ends
+  ``cancelled`` instead, as asked), its lease is no longer
   extended, a new thread takes its place, and the old one, should the call ever
   return, writes nothing and ends. A suspect running alone that gets stuck
   thereby stops holding the rest of the queue.
@@ -111,10 +112,12 @@ class StallWatch:
             self.storage.retire_thread(thread)
             self.written_off.append(WrittenOff(thread, attempt.claimed.id, _task(attempt),
                                                time.monotonic()))
-        logger.error("job %s (%s) is %s: thread %s written off and replaced; the job counts "
-                     "a crash and is %s", attempt.claimed.id, _task(attempt),
-                     message, thread.name if thread else "?",
-                     {"dead": "dead", "available": "requeued"}.get(state or "", "recovered"))
+        fate = {"dead": "counts a crash and is dead", "available": "counts a crash and is "
+                "requeued", "cancelled": "is cancelled, as asked"}.get(state or "",
+                                                                     "is recovered")
+        logger.error("job %s (%s) %s; thread %s written off and replaced; the job %s",
+                     attempt.claimed.id, _task(attempt), message,
+                     thread.name if thread else "?", fate)
         if thread is not None and self.on_written_off is not None:
             self.on_written_off(thread)
         return True

@@ -242,6 +242,23 @@ def test_a_stuck_attempt_is_charged_a_crash_once(store):
     assert [e.kind for e in store.job_errors(new.id)] == ["crash"]
 
 
+def test_a_stuck_attempt_someone_cancelled_ends_cancelled_and_never_runs_again(store):
+    # Given a running attempt someone asked to cancel, which its worker could not stop
+    running = job(max_attempts=3)
+    store.enqueue([running], now=T0)
+    claim(store)
+    assert store.request_cancel(running.id, by="alice", now=T0 + 1) == JobState.EXECUTING
+    # When its thread is written off past its timeout
+    state = store.charge_stuck(running.id, 1, OWNER, "stuck", crash_limit=3, now=T0 + 5)
+    # Then the cancel is carried out: no crash charged, not requeued, the cancel's reason
+    assert state == JobState.CANCELLED
+    row = store.get_job(running.id)
+    assert (row.state, row.crashes, row.finished_at) == (JobState.CANCELLED, 0, T0 + 5)
+    assert row.reason == "cancelled by alice while running"
+    assert store.claim(now=T0 + 6, owner=OWNER, lease_seconds=60, want=1).claimed == []
+    assert store.cancel_requests([running.id]) == {}
+
+
 # -- the dashboard's reads ---------------------------------------------------------------
 
 

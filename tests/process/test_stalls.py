@@ -1,4 +1,4 @@
-"""Jobs stuck in a blocking call past their timeout never stall a real worker."""
+"""Jobs that do not stop at their timeout (blocked in C, or catching it) never stall a worker."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+from huey.exceptions import TaskException
+
+import runner
 from runner.config import load_settings
 from runner.readmodel.health import check
 from runner.store.sqlite import queries
+from runner.store.states import JobState
 from tests import jobs
 from tests.conftest import read_records, wait_for, write_settings
 
@@ -38,9 +43,23 @@ def test_stuck_thread_is_written_off_and_replaced_so_the_queue_keeps_flowing(
     assert [r.get(blocking=True, timeout=20) for r in others] == [2 * i for i in range(10)]
     row = queries.get_job(huey.jobs.db, stuck.id)
     assert (row.state, row.crashes) == ("dead", 1)
-    assert "stuck" in row.error_message and "past its 1s timeout" in row.error_message
+    assert "did not stop" in row.error_message and "past its 1s timeout" in row.error_message
     wait_for(lambda: "written off" in worker.output(), message="the write-off in the log")
     assert worker.terminate() == 0  # the blocked thread does not hold the exit
+
+
+def test_a_job_that_catches_its_timeout_is_written_off_without_blaming_a_blocking_call(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="caught.toml", worker={
+        "crash_limit": 1, "stuck_grace": 0.5})
+    caught = jobs.catch_timeout("caught")
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    row = wait_for(lambda: (lambda r: r if r.state == "dead" else None)(
+        queries.get_job(huey.jobs.db, caught.id)), message="the write-off")
+    # The worker cannot tell a call into C from code that caught the timeout: it says both
+    assert "blocking call" not in row.error_message
+    assert "did not stop" in row.error_message and "past its 1s timeout" in row.error_message
+    assert "caught the timeout" in row.error_message
 
 
 def test_a_thread_written_off_after_another_returned_is_replaced_for_good(
@@ -87,6 +106,29 @@ def test_suspect_without_timeout_runs_alone_only_up_to_isolation_limit(
     make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
     assert [r.get(blocking=True, timeout=20) for r in others] == [i + 2 for i in range(5)]
     assert state(huey, suspect.id) == "executing"  # long, not stuck: it keeps running
+
+
+def test_a_cancelled_job_stuck_in_c_ends_cancelled_and_never_runs_again(
+        huey, tmp_path, make_worker, record_file):
+    # Given a running job blocked in C, cancelled: its worker cannot stop it
+    settings = write_settings(tmp_path, name="cancel.toml", worker={
+        "crash_limit": 3, "stuck_grace": 0.5})
+    stuck = jobs.block_in_c("stuck")
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    wait_for(lambda: read_records(record_file) == ["stuck"], message="the job to start")
+    assert runner.cancel(stuck.id) == JobState.EXECUTING
+    # When its thread is written off past its timeout
+    row = wait_for(lambda: (lambda r: r if r.state != "executing" else None)(
+        queries.get_job(huey.jobs.db, stuck.id)), message="the write-off")
+    # Then the cancel is final: cancelled for the reason the cancel gave, no crash charged
+    assert (row.state, row.attempt, row.crashes) == ("cancelled", 1, 0)
+    assert row.reason.startswith("cancelled by ") and row.reason.endswith(" while running")
+    with pytest.raises(TaskException, match=r"JobCancelled.*while running"):
+        stuck.get(blocking=True, timeout=10)
+    # and it never starts again: the next job runs, the cancelled one does not
+    assert jobs.add(1, 2).get(blocking=True, timeout=20) == 3
+    assert read_records(record_file) == ["stuck"]
+    assert "written off" in worker.output()
 
 
 def test_a_suspect_past_its_isolation_limit_does_not_hold_the_worker_for_the_next_suspect(

@@ -23,6 +23,7 @@ from runner.store.postgres.key_values import release_lease, take_lease
 from runner.store.recovery import (
     Orphan,
     alive_here,
+    cancelled_while_running,
     dead_here,
     idle_dead,
     nothing_to_recover,
@@ -168,7 +169,8 @@ class PostgresWorkers:
 
     def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
                      crash_limit: int, now: float | None = None) -> str | None:
-        """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+        """A running attempt is stuck past its timeout: charge it a crash, as a worker death,
+        or cancel it when someone asked to (see SQLite's).
 
         Returns the job's new state, or None when that attempt no longer runs under ``owner``.
         """
@@ -179,6 +181,13 @@ class PostgresWorkers:
             running = transitions.running_attempt(conn, job_id, attempt, owner)
             if running is None:
                 return None
+            by = control.running_cancel(conn, job_id, attempt)
+            if by is not None:
+                # Its worker could not stop it: requeued, it would run again.
+                transitions.cancel_attempt(conn, job_id, attempt, now=at,
+                                           reason=cancelled_while_running(by))
+                control.forget_cancel(conn, job_id)
+                return JobState.CANCELLED
             dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
                                             error_type="JobStuck", now=at)
             return JobState.DEAD if dead else JobState.AVAILABLE

@@ -107,6 +107,16 @@ local h = get(ARGV[2])
 if not h or h.state ~= 'executing' or h.attempt ~= ARGV[3] or h.lease_owner ~= ARGV[4] then
   return false
 end
+local asked = redis.call('HGET', P..'cancels', ARGV[2])
+local sep = asked and string.find(asked, US, 1, true)
+if sep and string.sub(asked, 1, sep - 1) == ARGV[3] then
+  -- Someone cancelled it and its worker could not stop it: requeued, it would run again.
+  local now = tonumber(ARGV[7])
+  redis.call('HSET', P..'job:'..ARGV[2], 'finished_at', now, 'reason',
+    'cancelled by ' .. string.sub(asked, sep + 1) .. ' while running')
+  restate(h, 'cancelled', now)
+  return 'cancelled'
+end
 return charge(h, ARGV[5], tonumber(ARGV[6]), 'JobStuck', tonumber(ARGV[7])) and 'dead'
   or 'available'
 """,

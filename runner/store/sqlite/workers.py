@@ -27,6 +27,7 @@ from runner.store.owners import (  # noqa: F401 - re-exported
 from runner.store.recovery import (
     Orphan,
     alive_here,
+    cancelled_while_running,
     dead_here,
     idle_dead,
     nothing_to_recover,
@@ -160,10 +161,11 @@ def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
 
 def charge_stuck(db: Database, job_id: str, attempt: int, owner: str, message: str, *,
                  crash_limit: int, now: float | None = None) -> str | None:
-    """A running attempt is stuck past its timeout: charge it a crash, as a worker death.
+    """A running attempt is stuck past its timeout: charge it a crash, as a worker death,
+    or, when someone asked to cancel it, cancel it as asked.
 
-    Returns the job's new state (``available`` or ``dead``), or None when that
-    attempt was no longer running under ``owner``.
+    Returns the job's new state (``available``, ``dead`` or ``cancelled``), or None
+    when that attempt was no longer running under ``owner``.
     """
     at = time.time() if now is None else now
 
@@ -171,6 +173,13 @@ def charge_stuck(db: Database, job_id: str, attempt: int, owner: str, message: s
         running = transitions.running_attempt(conn, job_id, attempt, owner)
         if running is None:
             return None
+        by = cancels.running_cancel(conn, job_id, attempt)
+        if by is not None:
+            # Its worker could not stop it: requeued, it would run again.
+            transitions.cancel_attempt(conn, job_id, attempt, now=at,
+                                       reason=cancelled_while_running(by))
+            cancels.forget_cancel(conn, job_id)
+            return JobState.CANCELLED
         dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
                                         error_type="JobStuck", now=at)
         return JobState.DEAD if dead else JobState.AVAILABLE
