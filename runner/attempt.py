@@ -57,6 +57,8 @@ class Attempt:
     follow_ups: list[NewJob] = field(default_factory=list)
     escaped: BaseException | None = None
     thread: threading.Thread | None = None
+    #: The task it runs: written off, its retry is decided from it.
+    task: Any = None
     timeout: float | None = None
     #: ``time.monotonic()`` after which the attempt overruns its timeout.
     deadline: float | None = None

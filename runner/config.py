@@ -153,7 +153,8 @@ class WorkerSection:
     """A job that was running when its worker died this many times goes to dead."""
     stuck_grace: float = 10.0
     """Seconds past its timeout after which a job still running (blocked in a C call
-    the timeout cannot interrupt) is stuck: charged a crash, its thread replaced."""
+    the timeout cannot interrupt) is stuck: its thread is replaced, and the attempt
+    fails by its timeout (retried per the task's policy, else dead)."""
     isolation_limit: float = 60.0
     """Longest a suspect job (running when a worker died) runs alone before the
     worker claims other jobs beside it."""

@@ -18,6 +18,7 @@ huey's ``Huey`` (whose methods its ``super()`` calls reach).
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import sys
@@ -42,7 +43,13 @@ from runner.attempt import (
     stuck_message,
 )
 from runner.config import Settings
-from runner.errors import DatabaseLocked, JobCancelled, SerializationError, UnknownTask
+from runner.errors import (
+    DatabaseLocked,
+    JobCancelled,
+    SerializationError,
+    TaskTimeout,
+    UnknownTask,
+)
 from runner.eta import to_eta, to_timestamp
 from runner.pass_failure import PASSING
 from runner.retry import backoff_delay
@@ -155,7 +162,7 @@ class HueyConsumer:
             jobs.cancel_unstarted(claimed, cancelled_by)
             return None
         attempt = Attempt(claimed, started_at=time.time(), thread=threading.current_thread(),
-                          pipeline=frozenset(pipeline_ids(task)))
+                          task=task, pipeline=frozenset(pipeline_ids(task)))
         attempt.current = CurrentJob(
             claimed.id, getattr(getattr(task, "wrapper", None), "task_name", task.name),
             claimed.attempt, attempt.started_at, attempt.interrupt)
@@ -215,13 +222,27 @@ class HueyConsumer:
             return True
 
     def charge_stuck(self, attempt: Attempt, message: str) -> str | None:
-        """Record an abandoned attempt as stuck (a crash); the job's new state, or None."""
+        """Record an abandoned attempt stuck past its timeout; the job's new state, or None.
+
+        The attempt failed by its timeout, as if the timeout had stopped it: retried as
+        its task retries a :class:`~runner.errors.TaskTimeout`, else dead (its
+        ``on_failure`` called). Not a crash: a crash is a dead worker's, and charging
+        one ran the job up to ``crash_limit`` times whatever its retry limit.
+        """
         jobs = self.jobs
         assert jobs is not None
+        failure = FailureInfo(kind="timeout", error_type="JobStuck", message=message,
+                              traceback="", started_at=jobs.clock.to_server(attempt.started_at))
+        run_at, data, reason = None, None, f"timeout: {message}"[:500]
         try:
+            retry = self._stuck_retry(attempt, message)
+            if retry is not None:
+                run_at, data = retry
+                reason = f"retry at {to_eta(run_at):%H:%M:%S} UTC"
+                run_at = jobs.clock.to_server(run_at)
             state = jobs.store.charge_stuck(attempt.claimed.id, attempt.claimed.attempt,
-                                            jobs.owner or "local", message,
-                                            crash_limit=self.settings.worker.crash_limit)
+                                            jobs.owner or "local", failure, run_at=run_at,
+                                            data=data, reason=reason, now=jobs.clock.now())
         except Exception:
             # Still noted as running, so the recovery of its lapsed lease charges the crash
             # this could not (an attempt not noted would go back uncharged).
@@ -231,9 +252,37 @@ class HueyConsumer:
         finally:
             jobs.release_inflight(attempt.claimed.id)
         jobs.attempt_settled(attempt.claimed.id)
-        if state == JobState.DEAD:
+        if state == JobState.RETRYING:
+            jobs.wake()
+        elif state == JobState.DEAD:
             self.fallbacks_of_buried([attempt.claimed.id])
         return state
+
+    def _stuck_retry(self, attempt: Attempt, message: str) -> tuple[float, bytes] | None:
+        """When and as what a stuck attempt's job runs again, as huey retries a task that
+        raised :class:`~runner.errors.TaskTimeout`; None when its task does not retry it."""
+        task = attempt.task
+        if not isinstance(task, RunnerTask) or not task.retries:
+            return None
+        if not task.wrapper.resolve().policy.should_retry(TaskTimeout(message)):
+            return None
+        # A copy: the stuck thread still holds the task, should its call ever return.
+        again = copy.copy(task)
+        again.retries -= 1
+        run_at = self._retry_at(again, attempt)
+        again.eta = to_eta(run_at)
+        return run_at, self.serialize_task(again)
+
+    def _retry_at(self, task: Any, attempt: Attempt) -> float:
+        """When a failed attempt's next attempt is due (``time.time()``): the delay given
+        for this call (huey's ``.s(retry_delay=...)``) wins over the task's policy."""
+        if task.retry_delay:
+            run_at = time.time() + task.retry_delay
+            if task.retry_backoff:
+                task.retry_delay *= task.retry_backoff
+            return run_at
+        policy = task.wrapper.resolve().policy
+        return time.time() + backoff_delay(policy, max(1, attempt.claimed.attempt))
 
     def _no_revocations_for(self, task_id: str | None) -> bool:
         """True inside the attempt of ``task_id`` when its claim saw no revocation at all.
@@ -362,13 +411,8 @@ class HueyConsumer:
         task.retries -= 1
         if retry_eta is not None:
             run_at = to_timestamp(retry_eta)
-        elif task.retry_delay:  # given for this call (huey's .s(retry_delay=...)): it wins
-            run_at = time.time() + task.retry_delay
-            if task.retry_backoff:
-                task.retry_delay *= task.retry_backoff
         else:
-            policy = task.wrapper.resolve().policy
-            run_at = time.time() + backoff_delay(policy, max(1, attempt.claimed.attempt))
+            run_at = self._retry_at(task, attempt)
         task.eta = to_eta(run_at)
         failure = attempt.failure or FailureInfo(
             kind="retry", error_type=type(attempt.exception).__name__ if attempt.exception
@@ -427,8 +471,9 @@ class HueyConsumer:
         already writing its outcome is left to it. Until this is called an attempt that
         ends still writes its outcome (huey's promise after ``notify_interrupted_tasks``).
         A job already past its timeout is stuck in a call the timeout could not
-        interrupt: it is charged a crash instead, or it would be claimed (alone, as a
-        suspect) and stick again at every start.
+        interrupt (or it caught the timeout): its attempt fails by its timeout instead
+        (:meth:`charge_stuck`), retried only as its task retries a timeout; handed back,
+        it would run again untried and stick again at every start.
         """
         jobs = self.jobs
         handed: dict[HandBack, list[str]] = {}

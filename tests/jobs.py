@@ -307,6 +307,14 @@ def block_in_c(label, seconds=10**6):
     return label
 
 
+@task(retry_limit=1, retry_delay=0.1, timeout=1)
+def block_in_c_retried(label, seconds=10**6):
+    """:func:`block_in_c` with one retry: each attempt is stuck past its timeout."""
+    record(label)
+    time.sleep(seconds)
+    return label
+
+
 @task(retry_limit=0, timeout=1)
 def catch_timeout(label):
     """Records ``label``, then swallows every exception, its timeout's too, for good."""

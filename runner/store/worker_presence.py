@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from runner.store.job_rows import FailureInfo
 from runner.store.rows import Beat, Recovery
 
 
@@ -89,13 +90,16 @@ class WorkersStore(Protocol):
         """Forget worker rows that stopped or went silent long ago."""
         ...
 
-    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
-                     crash_limit: int, now: float | None = None) -> str | None:
-        """An attempt stuck past its timeout is charged a crash, as a worker death; one
-        someone asked to cancel is cancelled instead (its worker could not stop it, and
-        requeued it would run again), the reason naming who asked.
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, failure: FailureInfo, *,
+                     run_at: float | None = None, data: bytes | None = None,
+                     reason: str | None = None, now: float | None = None) -> str | None:
+        """An attempt stuck past its timeout is a failed attempt (``failure``, of kind
+        ``timeout``), never a crash: ``retrying`` at ``run_at`` (``data`` the task for its
+        next attempt) when its task retries it, else ``dead``. One someone asked to cancel
+        is cancelled instead (its worker could not stop it, and retried it would run
+        again), the reason naming who asked.
 
-        Returns the job's new state (``available``, ``dead`` or ``cancelled``), or None
+        Returns the job's new state (``retrying``, ``dead`` or ``cancelled``), or None
         when that attempt was no longer running under ``owner``.
         """
         ...

@@ -6,8 +6,8 @@ operations (:mod:`runner.worker.operations`: stored logs, resource guard, retent
 metrics listener, systemd notify) beside it. SIGTERM and SIGINT drain: claiming
 stops at once, jobs claimed ahead of the threads go back to the queue at once,
 running jobs get ``shutdown_timeout`` seconds, and whatever
-still runs after that is handed back to the queue (charged a crash if it is
-stuck past its timeout). SIGHUP reloads settings. Exit code 86 means the worker
+still runs after that is handed back to the queue (failed by its timeout if it
+is stuck past it). SIGHUP reloads settings. Exit code 86 means the worker
 went over ``max_memory_mb`` and drained; 87 that more threads were stuck in
 blocking calls than it runs (:mod:`runner.worker.stalls`).
 """

@@ -9,12 +9,12 @@ timeout plus the grace (:meth:`StallWatch.due`), not only every heartbeat:
 * past its timeout (by :data:`SETTLE`, the time its interrupt takes to end a job
   it can end), the job is reported (worker status, so ``health`` says so);
 * past its timeout plus ``[worker] stuck_grace``, it is stuck. Its thread is
-  written off: the attempt is charged a crash (the job goes back to the queue
-  as a suspect, or to ``dead`` at ``crash_limit``; one someone cancelled ends
-  ``cancelled`` instead, as asked), its lease is no longer
-  extended, a new thread takes its place, and the old one, should the call ever
-  return, writes nothing and ends. A suspect running alone that gets stuck
-  thereby stops holding the rest of the queue.
+  written off: the attempt fails by its timeout, as if the timeout had stopped
+  it (retried as its task retries a ``TaskTimeout``, else ``dead``; not a crash,
+  which is a dead worker's; one someone cancelled ends ``cancelled`` instead, as
+  asked), its lease is no longer extended, a new thread takes its place, and the
+  old one, should the call ever return, writes nothing and ends. A suspect
+  running alone that gets stuck thereby stops holding the rest of the queue.
 
 Threads written off stay blocked in their call until the process ends. Once
 more of them are blocked than the worker runs threads, the worker drains and
@@ -102,7 +102,8 @@ class StallWatch:
         self.written_off = [w for w in self.written_off if w.thread.is_alive()]
 
     def write_off(self, attempt: Attempt, over: float) -> bool:
-        """Charge a stuck attempt and replace its thread; False if it just finished."""
+        """Fail a stuck attempt by its timeout and replace its thread; False if it just
+        finished."""
         if not self.huey.abandon(attempt):
             return False
         message = stuck_message(attempt, over, "")
@@ -112,9 +113,9 @@ class StallWatch:
             self.storage.retire_thread(thread)
             self.written_off.append(WrittenOff(thread, attempt.claimed.id, _task(attempt),
                                                time.monotonic()))
-        fate = {"dead": "counts a crash and is dead", "available": "counts a crash and is "
-                "requeued", "cancelled": "is cancelled, as asked"}.get(state or "",
-                                                                     "is recovered")
+        fate = {"dead": "failed by its timeout and is dead", "retrying": "failed by its "
+                "timeout and is retried", "cancelled": "is cancelled, as asked"}.get(
+                    state or "", "is recovered")
         logger.error("job %s (%s) %s; thread %s written off and replaced; the job %s",
                      attempt.claimed.id, _task(attempt), message,
                      thread.name if thread else "?", fate)

@@ -14,6 +14,7 @@ import pytest
 
 from runner.readmodel.health import HealthReport, evaluate, gather
 from runner.store.backend import Store
+from runner.store.job_rows import FailureInfo
 from runner.store.rows import JobFilter
 from runner.store.sqlite import SqliteStore
 from runner.store.states import JobState
@@ -232,14 +233,46 @@ def test_a_live_workers_attempt_it_never_started_goes_back_uncharged_once_its_le
 # -- a stuck attempt ---------------------------------------------------------------------
 
 
-def test_a_stuck_attempt_is_charged_a_crash_once(store):
+def stuck(started_at: float = T0) -> FailureInfo:
+    return FailureInfo(kind="timeout", error_type="JobStuck", message="did not stop",
+                       traceback="", started_at=started_at)
+
+
+def test_a_stuck_attempt_with_retries_left_is_retried_as_a_timeout_not_a_crash(store):
+    # Given a running attempt whose task has retries left
     new = job(max_attempts=3)
     store.enqueue([new], now=T0)
     claim(store)
-    assert store.charge_stuck(new.id, 1, OWNER, "stuck", crash_limit=3, now=T0 + 5) == (
-        JobState.AVAILABLE)
-    assert store.charge_stuck(new.id, 1, OWNER, "stuck", crash_limit=3, now=T0 + 6) is None
-    assert [e.kind for e in store.job_errors(new.id)] == ["crash"]
+    # When its thread is written off past its timeout, with its next attempt due at T0 + 10
+    state = store.charge_stuck(new.id, 1, OWNER, stuck(), run_at=T0 + 10, data=b"next",
+                               reason="retry at 00:00:10 UTC", now=T0 + 5)
+    # Then it is retrying: a failed attempt of kind timeout, no crash, not a suspect
+    assert state == JobState.RETRYING
+    row = store.get_job(new.id)
+    assert (row.state, row.crashes, row.failures, row.run_at) == (
+        JobState.RETRYING, 0, 1, T0 + 10)
+    assert (row.error_type, row.reason) == ("JobStuck", "retry at 00:00:10 UTC")
+    assert store.job_payload(new.id) == b"next"
+    assert [(e.kind, e.error_type) for e in store.job_errors(new.id)] == [
+        ("timeout", "JobStuck")]
+    # and written once: that attempt no longer runs
+    assert store.charge_stuck(new.id, 1, OWNER, stuck(), now=T0 + 6) is None
+    assert len(store.job_errors(new.id)) == 1
+
+
+def test_a_stuck_attempt_without_retries_left_is_dead_at_once(store):
+    new = job(max_attempts=1)
+    store.enqueue([new], now=T0)
+    claim(store)
+    state = store.charge_stuck(new.id, 1, OWNER, stuck(), reason="timeout: did not stop",
+                               now=T0 + 5)
+    assert state == JobState.DEAD
+    row = store.get_job(new.id)
+    assert (row.state, row.crashes, row.failures, row.finished_at) == (
+        JobState.DEAD, 0, 1, T0 + 5)
+    assert (row.error_type, row.error_message) == ("JobStuck", "did not stop")
+    assert [e.kind for e in store.job_errors(new.id)] == ["timeout"]
+    assert store.claim(now=T0 + 6, owner=OWNER, lease_seconds=60, want=1).claimed == []
 
 
 def test_a_stuck_attempt_someone_cancelled_ends_cancelled_and_never_runs_again(store):
@@ -249,7 +282,7 @@ def test_a_stuck_attempt_someone_cancelled_ends_cancelled_and_never_runs_again(s
     claim(store)
     assert store.request_cancel(running.id, by="alice", now=T0 + 1) == JobState.EXECUTING
     # When its thread is written off past its timeout
-    state = store.charge_stuck(running.id, 1, OWNER, "stuck", crash_limit=3, now=T0 + 5)
+    state = store.charge_stuck(running.id, 1, OWNER, stuck(), run_at=T0 + 10, now=T0 + 5)
     # Then the cancel is carried out: no crash charged, not requeued, the cancel's reason
     assert state == JobState.CANCELLED
     row = store.get_job(running.id)

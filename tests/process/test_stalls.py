@@ -42,7 +42,7 @@ def test_stuck_thread_is_written_off_and_replaced_so_the_queue_keeps_flowing(
     worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
     assert [r.get(blocking=True, timeout=20) for r in others] == [2 * i for i in range(10)]
     row = queries.get_job(huey.jobs.db, stuck.id)
-    assert (row.state, row.crashes) == ("dead", 1)
+    assert (row.state, row.crashes) == ("dead", 0)
     assert "did not stop" in row.error_message and "past its 1s timeout" in row.error_message
     wait_for(lambda: "written off" in worker.output(), message="the write-off in the log")
     assert worker.terminate() == 0  # the blocked thread does not hold the exit
@@ -60,6 +60,45 @@ def test_a_job_that_catches_its_timeout_is_written_off_without_blaming_a_blockin
     assert "blocking call" not in row.error_message
     assert "did not stop" in row.error_message and "past its 1s timeout" in row.error_message
     assert "caught the timeout" in row.error_message
+
+
+@pytest.mark.parametrize("stuck_task", [jobs.block_in_c, jobs.catch_timeout])
+def test_a_stuck_job_without_retries_starts_once_and_ends_dead(
+        huey, tmp_path, make_worker, record_file, stuck_task):
+    # Given a task with retry_limit=0 that does not stop at its timeout, and crashes to spare
+    settings = write_settings(tmp_path, name="once.toml", worker={
+        "crash_limit": 3, "stuck_grace": 0.5})
+    stuck = stuck_task("stuck")
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    # When its thread is written off past its timeout
+    with pytest.raises(TaskException, match="JobStuck.*past its 1s timeout"):
+        stuck.get(blocking=True, timeout=20)
+    # Then it failed by its timeout, as its retry policy says: dead at once, no crash
+    row = queries.get_job(huey.jobs.db, stuck.id)
+    assert (row.state, row.attempt, row.crashes) == ("dead", 1, 0)
+    assert [(e.kind, e.error_type) for e in queries.job_errors(huey.jobs.db, stuck.id)] == [
+        ("timeout", "JobStuck")]
+    # and it started once: the next job runs, the stuck one does not again
+    assert jobs.add(1, 2).get(blocking=True, timeout=20) == 3
+    assert read_records(record_file) == ["stuck"]
+    assert worker.terminate() == 0
+
+
+def test_a_stuck_job_is_retried_as_its_retry_limit_says_then_dead(
+        huey, tmp_path, make_worker, record_file):
+    settings = write_settings(tmp_path, name="retried.toml", worker={
+        "crash_limit": 3, "stuck_grace": 0.5})
+    stuck = jobs.block_in_c_retried("stuck")
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    with pytest.raises(TaskException, match="JobStuck"):
+        stuck.get(blocking=True, timeout=30)
+    # One retry (retry_limit=1), each attempt a timeout: two starts, not crash_limit's three
+    row = queries.get_job(huey.jobs.db, stuck.id)
+    assert (row.state, row.attempt, row.crashes) == ("dead", 2, 0)
+    assert [e.kind for e in queries.job_errors(huey.jobs.db, stuck.id)] == [
+        "timeout", "timeout"]
+    assert read_records(record_file) == ["stuck", "stuck"]
+    assert worker.terminate() == 0
 
 
 def test_a_thread_written_off_after_another_returned_is_replaced_for_good(
@@ -91,10 +130,12 @@ def test_stuck_suspect_running_alone_does_not_block_the_other_jobs(
     assert [r.get(blocking=True, timeout=30) for r in others] == [i + 1 for i in range(20)]
     wait_for(lambda: state(huey, suspect.id) == "dead", timeout=30,
              message="the stuck suspect to be buried")
+    # Its worker's death was a crash; stuck past its timeout, it failed by it, and with
+    # retry_limit=0 that ends it: it does not run again up to crash_limit
     row = queries.get_job(huey.jobs.db, suspect.id)
-    assert row.crashes == 3
+    assert row.crashes == 1
     kinds = [e.kind for e in queries.job_errors(huey.jobs.db, suspect.id)]
-    assert kinds == ["crash", "crash", "crash"]
+    assert kinds == ["crash", "timeout"]
 
 
 def test_suspect_without_timeout_runs_alone_only_up_to_isolation_limit(
@@ -157,7 +198,7 @@ def test_a_suspect_past_its_isolation_limit_does_not_hold_the_worker_for_the_nex
              message="both suspects to complete")
 
 
-def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
+def test_health_reports_a_job_past_its_timeout_and_sigterm_fails_it_by_its_timeout(
         huey, tmp_path, make_worker, record_file):
     settings_path = write_settings(tmp_path, name="health.toml", worker={
         "stuck_grace": 600, "shutdown_timeout": 0.5})
@@ -175,9 +216,11 @@ def test_health_reports_a_job_past_its_timeout_and_sigterm_charges_it(
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
     row = queries.get_job(huey.jobs.db, suspect.id)
-    # Not handed back to be claimed alone again for ever: the stuck attempt is charged.
-    assert (row.state, row.crashes) == ("available", 2)
-    assert [e.kind for e in queries.job_errors(huey.jobs.db, suspect.id)] == ["crash", "crash"]
+    # Not handed back to be claimed alone again for ever: the stuck attempt failed by its
+    # timeout, and with retry_limit=0 the job is dead (its worker's death the one crash).
+    assert (row.state, row.crashes) == ("dead", 1)
+    assert [e.kind for e in queries.job_errors(huey.jobs.db, suspect.id)] == [
+        "crash", "timeout"]
 
 
 #: Heartbeats far apart: what happens at a job's timeout cannot wait for the next one.
@@ -236,12 +279,12 @@ def test_worker_exits_87_for_a_restart_once_more_threads_are_stuck_than_it_runs(
     settings = write_settings(tmp_path, name="restart.toml", worker={
         "max_concurrent_tasks": 1, "crash_limit": 0, "stuck_grace": 0.5,
         "shutdown_timeout": 0.5})  # the drain waits on a thread that never returns
-    stuck = jobs.block_in_c("stuck")
+    stuck = jobs.block_in_c_retried("stuck")
     worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
     assert worker.wait(30) == 87, worker.output()
     assert read_records(record_file) == ["stuck", "stuck"]  # written off twice, then the exit
     row = queries.get_job(huey.jobs.db, stuck.id)
-    assert (row.state, row.crashes) == ("available", 2)
+    assert (row.state, row.attempt, row.crashes) == ("dead", 2, 0)
     assert "draining and exiting (code 87)" in worker.output()
 
 

@@ -107,7 +107,7 @@ def test_on_failure_hears_of_a_job_dead_because_its_worker_died(
 def test_on_failure_hears_of_a_job_dead_because_it_was_stuck(
         huey, make_worker, tmp_path, record_file):
     worker = make_worker(settings=write_settings(
-        tmp_path, worker={"crash_limit": 1, "stuck_grace": 1}, name="stuck-once.toml"))
+        tmp_path, worker={"stuck_grace": 1}, name="stuck-once.toml"))
     result = jobs.stuck_with_a_fallback("stuck")
     wait_for(lambda: "fallback stuck_with_a_fallback JobStuck ('stuck',)" in read_records(
         record_file), timeout=30, message="the on_failure of the stuck job")

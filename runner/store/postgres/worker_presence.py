@@ -15,6 +15,7 @@ import time
 import psycopg
 
 from runner.store.backend import AttemptLog
+from runner.store.job_rows import FailureInfo
 from runner.store.owners import node_of, parse_worker_id
 from runner.store.postgres import attempts, transitions
 from runner.store.postgres import flow_control as control
@@ -167,10 +168,11 @@ class PostgresWorkers:
         return db.write(lambda c: c.execute(
             "DELETE FROM runner_worker WHERE heartbeat_at < %s", (at - older_than,)).rowcount)
 
-    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
-                     crash_limit: int, now: float | None = None) -> str | None:
-        """A running attempt is stuck past its timeout: charge it a crash, as a worker death,
-        or cancel it when someone asked to (see SQLite's).
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, failure: FailureInfo, *,
+                     run_at: float | None = None, data: bytes | None = None,
+                     reason: str | None = None, now: float | None = None) -> str | None:
+        """A running attempt is stuck past its timeout: a failed attempt, retried at
+        ``run_at`` or dead without it; cancelled when someone asked to (see SQLite's).
 
         Returns the job's new state, or None when that attempt no longer runs under ``owner``.
         """
@@ -178,19 +180,19 @@ class PostgresWorkers:
         at = time.time() if now is None else now
 
         def charge(conn: psycopg.Connection) -> str | None:
-            running = transitions.running_attempt(conn, job_id, attempt, owner)
-            if running is None:
+            if transitions.running_attempt(conn, job_id, attempt, owner) is None:
                 return None
             by = control.running_cancel(conn, job_id, attempt)
             if by is not None:
-                # Its worker could not stop it: requeued, it would run again.
+                # Its worker could not stop it: retried, it would run again.
                 transitions.cancel_attempt(conn, job_id, attempt, now=at,
                                            reason=cancelled_while_running(by))
                 control.forget_cancel(conn, job_id)
                 return JobState.CANCELLED
-            dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
-                                            error_type="JobStuck", now=at)
-            return JobState.DEAD if dead else JobState.AVAILABLE
+            state = JobState.DEAD if run_at is None else JobState.RETRYING
+            transitions.fail(conn, job_id, attempt, failure, state, worker=owner, now=at,
+                             run_at=run_at, reason=reason, data=data)
+            return state
 
         return db.write(charge)
 

@@ -101,24 +101,29 @@ for owner, _ in pairs(dead) do
 end
 return {requeued, buried}
 """,
-    # ARGV: job_id, attempt, owner, message, crash_limit, now
+    # ARGV: job_id, attempt, owner, kind, error_type, message, traceback, f_started_at,
+    #       now, run_at (NULL: dead), reason, data
     "charge_stuck": r"""
 local h = get(ARGV[2])
 if not h or h.state ~= 'executing' or h.attempt ~= ARGV[3] or h.lease_owner ~= ARGV[4] then
   return false
 end
+local now = tonumber(ARGV[10])
 local asked = redis.call('HGET', P..'cancels', ARGV[2])
 local sep = asked and string.find(asked, US, 1, true)
 if sep and string.sub(asked, 1, sep - 1) == ARGV[3] then
-  -- Someone cancelled it and its worker could not stop it: requeued, it would run again.
-  local now = tonumber(ARGV[7])
+  -- Someone cancelled it and its worker could not stop it: retried, it would run again.
   redis.call('HSET', P..'job:'..ARGV[2], 'finished_at', now, 'reason',
     'cancelled by ' .. string.sub(asked, sep + 1) .. ' while running')
   restate(h, 'cancelled', now)
   return 'cancelled'
 end
-return charge(h, ARGV[5], tonumber(ARGV[6]), 'JobStuck', tonumber(ARGV[7])) and 'dead'
-  or 'available'
+local f = {kind=ARGV[5], error_type=opt(ARGV[6]), message=opt(ARGV[7]), traceback=opt(ARGV[8]),
+           started_at=opt(ARGV[9])}
+local run_at = opt(ARGV[11])
+local state = run_at and 'retrying' or 'dead'
+fail_attempt(h, state, ARGV[3], f, ARGV[4], now, run_at, opt(ARGV[12]), opt(ARGV[13]))
+return state
 """,
     # ARGV: verb (retry/cancel/discard), now, up_to_rowid (0: any), reason ('': the verb's
     #       "... by hand"), nstates, states..., ids...

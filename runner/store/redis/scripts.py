@@ -206,32 +206,7 @@ local acks = read_acks(at)
 for _, ack in ipairs(acks) do complete(ack) end
 local h = get(id)
 if not h or not holds(h, attempt) then return 0 end
-unwait(h)
-record_failure(h, attempt, f, worker, now)
-local key = P..'job:'..id
-local first = redis.call('HGET', key, 'first_failed_at')
-redis.call('HINCRBY', key, 'failures', 1)
--- Attempts the task asked for (JobRow.requested), which the SQL backends count in the
--- timeline: kept as a field, or every listing would read each job's timeline.
-if f.kind == 'retry' then redis.call('HINCRBY', key, 'requested', 1) end
-local fields = {'first_failed_at', first or now, 'last_failed_at', now,
-  'finished_at', now}
-if f.error_type then fields[#fields+1] = 'error_type'; fields[#fields+1] = f.error_type end
-if f.message then
-  fields[#fields+1] = 'error_message'; fields[#fields+1] = string.sub(f.message, 1, 2000)
-end
-if f.traceback then fields[#fields+1] = 'last_error'; fields[#fields+1] = f.traceback end
-if run_at then fields[#fields+1] = 'run_at'; fields[#fields+1] = run_at; h.run_at = run_at end
-if data then redis.call('SET', P..'data:'..id, data) end
-if f.started_at then fields[#fields+1] = 'started_at'; fields[#fields+1] = f.started_at end
-if reason then fields[#fields+1] = 'reason'; fields[#fields+1] = reason end
-redis.call('HSET', key, unpack(fields))
-if not reason then redis.call('HDEL', key, 'reason') end
-if not f.error_type then redis.call('HDEL', key, 'error_type') end
-if not f.message then redis.call('HDEL', key, 'error_message') end
-if not f.traceback then redis.call('HDEL', key, 'last_error') end
-restate(h, state, now)
-if state == 'retrying' then tally(h, 'retried'); wait(h, now) end
+fail_attempt(h, state, attempt, f, worker, now, run_at, reason, data)
 follow_ups(id, results, jobs, now)
 redis.call('SET', once, 1, 'EX', ONCE_SECONDS)
 return 1

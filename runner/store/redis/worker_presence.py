@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from runner.store.backend import AttemptLog
+from runner.store.job_rows import FailureInfo
 from runner.store.owners import node_of, parse_worker_id
 from runner.store.recovery import alive_here, dead_here, idle_dead, unstarted_reason
 from runner.store.redis.codec import arg
@@ -115,12 +116,15 @@ class RedisWorkers(RedisBase):
             forget(self.path, owner)
         return Recovery([i.decode() for i in requeued], [i.decode() for i in buried])
 
-    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
-                     crash_limit: int, now: float | None = None) -> str | None:
-        """A running attempt stuck past its timeout: charged a crash (see SQLite's)."""
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, failure: FailureInfo, *,
+                     run_at: float | None = None, data: bytes | None = None,
+                     reason: str | None = None, now: float | None = None) -> str | None:
+        """A running attempt stuck past its timeout: a failed attempt (see SQLite's)."""
         at = time.time() if now is None else now
-        state = self.run("charge_stuck", job_id, int(attempt), owner, message, int(crash_limit),
-                         arg(float(at)))
+        state = self.run("charge_stuck", job_id, int(attempt), owner, failure.kind,
+                         arg(failure.error_type), arg(failure.message), arg(failure.traceback),
+                         arg(failure.started_at), arg(float(at)),
+                         arg(None if run_at is None else float(run_at)), arg(reason), arg(data))
         return None if not state else JobState(state.decode())  # type: ignore[union-attr]
 
     def prune_workers(self, *, older_than: float, now: float | None = None) -> int:

@@ -8,6 +8,7 @@ The SQLite side of :mod:`runner.store.worker_presence`, a mixin of
 from __future__ import annotations
 
 from runner.store.backend import AttemptLog
+from runner.store.job_rows import FailureInfo
 from runner.store.rows import Beat, Recovery
 from runner.store.sqlite import leases as _leases
 from runner.store.sqlite import workers as _workers
@@ -52,10 +53,11 @@ class SqliteWorkers:
     def prune_workers(self, *, older_than: float, now: float | None = None) -> int:
         return _workers.prune_workers(self.db, older_than=older_than, now=now)
 
-    def charge_stuck(self, job_id: str, attempt: int, owner: str, message: str, *,
-                     crash_limit: int, now: float | None = None) -> str | None:
-        return _workers.charge_stuck(self.db, job_id, attempt, owner, message,
-                                     crash_limit=crash_limit, now=now)
+    def charge_stuck(self, job_id: str, attempt: int, owner: str, failure: FailureInfo, *,
+                     run_at: float | None = None, data: bytes | None = None,
+                     reason: str | None = None, now: float | None = None) -> str | None:
+        return _workers.charge_stuck(self.db, job_id, attempt, owner, failure, run_at=run_at,
+                                     data=data, reason=reason, now=now)
 
     # -- named leases --------------------------------------------------------------------
 

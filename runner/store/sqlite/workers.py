@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 
+from runner.store.job_rows import FailureInfo
 from runner.store.owners import (  # noqa: F401 - re-exported
     make_worker_id,
     node_of,
@@ -159,30 +160,34 @@ def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
             forget(db.path, name)
 
 
-def charge_stuck(db: Database, job_id: str, attempt: int, owner: str, message: str, *,
-                 crash_limit: int, now: float | None = None) -> str | None:
-    """A running attempt is stuck past its timeout: charge it a crash, as a worker death,
-    or, when someone asked to cancel it, cancel it as asked.
+def charge_stuck(db: Database, job_id: str, attempt: int, owner: str, failure: FailureInfo,
+                 *, run_at: float | None = None, data: bytes | None = None,
+                 reason: str | None = None, now: float | None = None) -> str | None:
+    """A running attempt is stuck past its timeout: a failed attempt, retried at ``run_at``
+    or dead without it; or, when someone asked to cancel it, cancelled as asked (see
+    :meth:`runner.store.worker_presence.WorkerPresence.charge_stuck`).
 
-    Returns the job's new state (``available``, ``dead`` or ``cancelled``), or None
+    Returns the job's new state (``retrying``, ``dead`` or ``cancelled``), or None
     when that attempt was no longer running under ``owner``.
     """
     at = time.time() if now is None else now
 
     def charge(conn: sqlite3.Connection) -> str | None:
-        running = transitions.running_attempt(conn, job_id, attempt, owner)
-        if running is None:
+        if transitions.running_attempt(conn, job_id, attempt, owner) is None:
             return None
         by = cancels.running_cancel(conn, job_id, attempt)
         if by is not None:
-            # Its worker could not stop it: requeued, it would run again.
+            # Its worker could not stop it: retried, it would run again.
             transitions.cancel_attempt(conn, job_id, attempt, now=at,
                                        reason=cancelled_while_running(by))
             cancels.forget_cancel(conn, job_id)
             return JobState.CANCELLED
-        dead = transitions.charge_crash(conn, running, message, crash_limit=crash_limit,
-                                        error_type="JobStuck", now=at)
-        return JobState.DEAD if dead else JobState.AVAILABLE
+        if run_at is None:
+            transitions.bury(conn, job_id, attempt, failure, worker=owner, now=at, reason=reason)
+            return JobState.DEAD
+        transitions.retry(conn, job_id, attempt, failure, worker=owner, now=at, run_at=run_at,
+                          reason=reason, data=data)
+        return JobState.RETRYING
 
     return db.write(charge)
 

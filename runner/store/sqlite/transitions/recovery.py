@@ -54,7 +54,7 @@ def requeue_unstarted(conn: sqlite3.Connection, job_id: str, *, now: float,
 
 def charge_crash(conn: sqlite3.Connection, orphan: Orphan, message: str, *, crash_limit: int,
                  error_type: str, now: float) -> bool:
-    """Charge a crash to a running attempt (its worker died, or it is stuck).
+    """Charge a crash to a running attempt (its worker died).
 
     ``executing`` → ``available`` (requeued), or ``dead`` once it reached
     ``crash_limit`` crashes; True when dead. The crash is recorded in the
