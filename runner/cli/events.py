@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="{}", metavar="JSON", help="event data (default {})")
     p.add_argument("--key", help="idempotency key: a repeat inside [events] dedupe_window "
                    "returns the first event's id")
-    p.add_argument("--delay", type=float, metavar="SECONDS", help="dispatch no sooner than this")
+    p.add_argument("--delay", metavar="SECONDS", help="dispatch no sooner than this")
     p.set_defaults(func=cmd_emit, creates=True)
 
     p = sub.add_parser("events", help="list events with their handler outcomes")

@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("task", help="task name (as in [tasks.NAME]) or module.name")
     p.add_argument("--args", default="[]", metavar="JSON", help="positional arguments (a list)")
     p.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword arguments (an object)")
-    p.add_argument("--delay", type=float, metavar="SECONDS", help="run no sooner than this")
-    p.add_argument("--priority", type=int, help="override the task's priority")
+    p.add_argument("--delay", metavar="SECONDS", help="run no sooner than this")
+    p.add_argument("--priority", help="override the task's priority")
     p.set_defaults(func=cmd_enqueue, creates=True)
 
     p = sub.add_parser("jobs", help="list jobs, newest first")
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for name, helptext in (("retry", "run dead, cancelled or failed jobs again now"),
                            ("discard", "discard waiting or dead jobs"),
-                           ("cancel", "cancel waiting jobs, or running ones by id")):
+                           ("cancel", "cancel waiting or running jobs")):
         p = sub.add_parser(name, help=f"{helptext}: by id, or every job of a filter")
         p.add_argument("ids", nargs="*", metavar="ID")
         taken = ", ".join(s.value for s in actions.bulk_states(name, None))

@@ -283,13 +283,17 @@ def test_a_damaged_schema_version_stops_every_program_with_exit_65(tmp_path, set
 
 
 def test_enqueue_refuses_delays_and_priorities_out_of_range_with_exit_65(huey, settings_file):
+    # Not a number at all, too: argparse's own refusal exited 2 with its usage line
     for option, value in (("--delay", "nan"), ("--delay", "inf"), ("--delay", "1e300"),
-                          ("--delay", "-5"), ("--priority", str(10**23))):
+                          ("--delay", "-5"), ("--priority", str(10**23)),
+                          ("--priority", "1.5"), ("--priority", "high"),
+                          ("--delay", "soon")):
         done = cli(settings_file, "enqueue", "add", "--args", "[1, 2]", option, value)
         assert done.returncode == 65, (option, value, done.stderr)
         assert done.stderr.startswith(f"error: {option} ") and "Traceback" not in done.stderr
-    emitted = cli(settings_file, "emit", "user.signup", "--delay", "inf")
-    assert emitted.returncode == 65 and "Traceback" not in emitted.stderr
+    for value in ("inf", "soon"):
+        emitted = cli(settings_file, "emit", "user.signup", "--delay", value)
+        assert emitted.returncode == 65 and "Traceback" not in emitted.stderr, emitted.stderr
     assert queries.count_jobs(huey.jobs.db) == 0
     done = cli(settings_file, "enqueue", "add", "--args", "[1, 2]", "--delay", "60",
                "--priority", str(2**63 - 1))
