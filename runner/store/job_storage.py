@@ -9,7 +9,9 @@ writes the completions that piled up since in that same transaction, so a busy
 worker pays about one commit per batch rather than two per job. Jobs are claimed
 ahead of the threads (``prefetch``) only while recent attempts are short: a job
 held ahead of a thread busy for seconds waits that long while another worker
-may have a thread idle. How outcomes are written is :mod:`runner.store.outcomes`.
+may have a thread idle; one held ahead once they are long (the average still reads
+short) goes back to the queue before long (``_STALE_AHEAD``). How outcomes are written
+is :mod:`runner.store.outcomes`.
 """
 
 from __future__ import annotations
@@ -56,7 +58,14 @@ _MAX_AHEAD = 64
 #: at each SQLite call and write, so waking them all for jobs of 0.1 ms spent more
 #: time switching threads than running the jobs.
 _SPREAD_AFTER = 0.01
-
+#: A job held ahead that no thread took for this long goes back to the queue, uncharged,
+#: and the other workers are woken, if one of its queues had a thread free at its last
+#: heartbeat: this worker's threads are all busy (a long job after a run of short ones).
+#: Many times the work claimed ahead, so jobs that flow as planned never reach it. With
+#: no such worker they stay (handed back, they would only wait for the same threads),
+#: and the workers' heartbeats are read again every ``_LOOK_AGAIN`` seconds.
+_STALE_AHEAD = max(0.25, 10 * _AHEAD_SECONDS)
+_LOOK_AGAIN = 1.0
 
 
 class JobStorage(OutcomeWriter, KeyValueStore):
@@ -78,6 +87,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.clock = ServerClock(self.store)
         self._cond = threading.Condition()
         self._buffer: deque[Claimed] = deque()
+        # When each job held ahead was claimed (time.monotonic()), by id (see _STALE_AHEAD).
+        self._held_since: dict[str, float] = {}
+        self._held_watch: threading.Thread | None = None
+        # Set to wake the watch; claims set it only while it waits for jobs held ahead.
+        self._held_event = threading.Event()
+        self._held_waiting = False
         self.processed = 0
         """Attempts this process has settled (its heartbeat reports the number)."""
         self._claiming = False
@@ -200,6 +215,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.store.release_parked()
         self._stop_listening = self.store.listen(self._on_remote_wake)
         self._stop_checkpoints = self.store.offload_checkpoints()
+        if self._held_watch is None:
+            self._held_watch = threading.Thread(target=self._watch_held, daemon=True,
+                                                name="runner-held-watch")
+            self._held_watch.start()
 
     def pause_claims(self) -> None:
         """Stop claiming new jobs now; waiting worker threads return at once."""
@@ -238,11 +257,86 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self._stopping = True
             unstarted = list(self._buffer)
             self._buffer.clear()
+            since = {c.id: self._held_since.pop(c.id, 0.0) for c in unstarted}
             self._cond.notify_all()
-        self._hand_back(unstarted)
+        self._hand_back(unstarted, since)
         return [c.id for c in unstarted]
 
-    def _hand_back(self, unstarted: list[Claimed]) -> None:
+    def hand_back_stale(self, now: float | None = None) -> list[str]:
+        """Hand back the jobs held ahead that no thread took for ``_STALE_AHEAD`` (ids).
+
+        Every thread is busy, likely with jobs longer than the short ones that had this
+        worker claim ahead: they go back to the queue uncharged, as at a drain, and the
+        other workers are woken to take them. ``now`` is a ``time.monotonic()`` reading.
+        """
+        at = time.monotonic() if now is None else now
+        with self._cond:
+            queues = {self._labels.get(c.id, ("", ""))[1] for c in self._stale(at)}
+        if not queues or not self._taker_elsewhere(queues):
+            return []
+        with self._cond:
+            if self._stopping:  # the stop hands them all back
+                return []
+            stale = self._stale(at)  # less any a thread took meanwhile
+            for _ in stale:
+                self._buffer.popleft()
+            since = {c.id: self._held_since.pop(c.id) for c in stale}
+        self._hand_back(stale, since)
+        if stale:
+            logger.debug("handed back %d jobs claimed ahead that no thread took in %.2fs",
+                         len(stale), _STALE_AHEAD)
+        return [c.id for c in stale]
+
+    def _stale(self, at: float) -> list[Claimed]:
+        """The jobs held ahead since ``_STALE_AHEAD`` before ``at``, oldest first (caller
+        holds ``_cond``)."""
+        stale = []
+        for claimed in self._buffer:  # held in the order claimed: the stale ones lead
+            if at - self._held(claimed) < _STALE_AHEAD:
+                break
+            stale.append(claimed)
+        return stale
+
+    def _taker_elsewhere(self, queues: set[str]) -> bool:
+        """Whether another worker serving one of ``queues`` had a thread free at its last
+        heartbeat (a dead one's row may say so until it is reaped: a needless hand-back)."""
+        for w in self.store.list_workers():
+            if w.id == self.owner or w.state != "running" or w.running >= w.concurrency:
+                continue
+            served = set((w.queues or "*").split(","))
+            if "*" in served or "" in queues or served & queues:
+                return True
+        return False
+
+    def _held(self, claimed: Claimed) -> float:
+        """When a job held ahead was claimed (caller holds ``_cond``)."""
+        return self._held_since.setdefault(claimed.id, time.monotonic())
+
+    def _watch_held(self) -> None:
+        """Hands back jobs held ahead as they pass ``_STALE_AHEAD``: in a thread of its
+        own, since the worker threads that would notice are the ones busy."""
+        me = threading.current_thread()
+        while self._held_watch is me:
+            with self._cond:
+                due = self._held(self._buffer[0]) + _STALE_AHEAD if self._buffer else None
+                self._held_waiting = due is None
+                self._held_event.clear()
+            if due is None:
+                self._held_event.wait()
+                continue
+            left = due - time.monotonic()
+            if left > 0:  # jobs claimed meanwhile are held later: they need no wake-up
+                self._held_event.wait(left)
+                continue
+            try:
+                if not self.hand_back_stale():  # no other worker had a thread free (or
+                    self._held_event.wait(_LOOK_AGAIN)  # a thread here took them)
+            except Exception:
+                log_pass_failure(logger, "handing back jobs claimed ahead failed; "
+                                 "trying again in %.2fs", _STALE_AHEAD)
+                self._held_event.wait(_STALE_AHEAD)
+
+    def _hand_back(self, unstarted: list[Claimed], since: dict[str, float]) -> None:
         if not unstarted:
             return
         try:
@@ -250,6 +344,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         except BaseException:
             with self._cond:
                 self._buffer.extendleft(reversed(unstarted))
+                self._held_since.update(since)
             raise
         for c in unstarted:
             self._inflight.discard(c.id)
@@ -266,6 +361,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self._stop_listening = None
         self.flush_acks()
         unstarted = self.hand_back_unstarted()
+        watch, self._held_watch = self._held_watch, None
+        if watch is not None:
+            self._held_event.set()
+            watch.join(5.0)
         if self.running is not None:
             self.running.close()
             self.running = None
@@ -299,12 +398,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     return None
                 if self._buffer:
                     if not idle or not self._claims_ahead():
-                        return self._buffer.popleft()
+                        return self._take()
                     late = time.monotonic() - self._spread_at
                     if late >= _SPREAD_AFTER:
                         self._spread_at = time.monotonic()
                         self._cond.notify()  # another idle thread times the next one
-                        return self._buffer.popleft()
+                        return self._take()
                     watcher = not self._watching
                     self._watching = True
                     self._idle += 1
@@ -363,6 +462,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 mine = claimed[0] if claimed else None
                 self._buffer.extend(claimed[1:])
                 self._spread_at = time.monotonic()
+                self._held_since.update((c.id, self._spread_at) for c in claimed[1:])
+                if self._buffer and self._held_waiting:
+                    self._held_waiting = False
+                    self._held_event.set()
                 if self._buffer and self._claims_ahead():
                     if not self._watching:  # one idle thread times them; the rest sleep on
                         self._cond.notify()
@@ -378,8 +481,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     finally:
                         self._idle -= 1
         if back:  # a failure leaves them in the buffer, for the stop to try again
-            self._hand_back(back)
+            self._hand_back(back, {})
         return mine
+
+    def _take(self) -> Claimed:
+        """The next job held here, for this thread (caller holds ``_cond``)."""
+        claimed = self._buffer.popleft()
+        self._held_since.pop(claimed.id, None)
+        return claimed
 
     def _claim_size(self) -> int:
         """This thread and the idle ones; while jobs are short, ``prefetch`` ahead or more."""
@@ -515,6 +624,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             held = next((c for c in self._buffer if c.id == job_id), None)
             if held is not None:
                 self._buffer.remove(held)
+                self._held_since.pop(job_id, None)
         if held is None:
             self._cancels[job_id] = by
         else:

@@ -307,6 +307,34 @@ def test_two_idle_workers_share_long_jobs_rather_than_one_claiming_them_ahead(
     assert all(w.terminate() == 0 for w in workers)
 
 
+def test_long_jobs_after_short_ones_start_on_both_workers_not_held_ahead_of_busy_threads(
+        huey, tmp_path, make_worker, record_file):
+    # Given two workers of 4 threads that claim ahead, as the jobs they ran so far were short
+    settings = write_settings(tmp_path, worker={"max_concurrent_tasks": 4})
+    workers = [make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+               for _ in range(2)]
+    wait_for(lambda: len(queries.list_workers(huey.jobs.db)) == 2, message="both to register")
+    run_short_jobs_first(300)
+    gate = tmp_path / "gate"
+    try:
+        # When 8 long jobs arrive at once
+        batch = jobs.record_then_wait.map([(f"L{i}", str(gate)) for i in range(8)])
+        # Then all 8 start within seconds, 4 on each: those a worker claimed ahead of its
+        # busy threads went back to the queue for the other one
+        wait_for(lambda: len(read_records(record_file)) == 8, timeout=5,
+                 message="all 8 jobs to start while the first ones still run")
+        owners = huey.jobs.db.query("SELECT lease_owner, count(*) FROM runner_job "
+                                    "WHERE state = 'executing' GROUP BY lease_owner")
+        assert sorted(n for _, n in owners) == [4, 4], owners
+    finally:
+        gate.touch()
+    assert batch is not None and batch.get(blocking=True, timeout=30) == [
+        f"L{i}" for i in range(8)]
+    # having used one attempt each: going back unstarted is not charged
+    assert {queries.get_job(huey.jobs.db, r.id).attempt for r in batch} == {1}
+    assert all(w.terminate() == 0 for w in workers)
+
+
 def test_a_draining_worker_hands_back_its_jobs_claimed_ahead_at_once(
         huey, tmp_path, make_worker, record_file):
     # Given a worker of one thread that claims ahead (its jobs so far were short), running a
@@ -322,13 +350,13 @@ def test_a_draining_worker_hands_back_its_jobs_claimed_ahead_at_once(
                                         jobs.record_run.s("ahead 1")])
         wait_for(lambda: read_records(record_file) == ["running"], message="the long job to start")
         assert states(huey, [running.id, *(a.id for a in ahead)]) == ["executing"] * 3
-        second = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
-        wait_for(lambda: len(queries.list_workers(huey.jobs.db)) == 2,
-                 message="the second worker to register")
-        # When the first one is told to stop while its long job runs
+        # When it is told to stop while its long job runs
         first.proc.send_signal(signal.SIGTERM)
-        # Then the second runs the two claimed ahead before the long job ends (not once the
-        # first's drain is over): they were handed back when the drain began
+        # Then the two claimed ahead go back to the queue as the drain begins, and a worker
+        # started meanwhile runs them before the long job ends (not once the drain is over)
+        wait_for(lambda: states(huey, [a.id for a in ahead]) == ["available"] * 2,
+                 message="the jobs claimed ahead to be handed back")
+        second = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
         wait_for(lambda: states(huey, [a.id for a in ahead]) == ["completed"] * 2, timeout=30,
                  message="the jobs claimed ahead to run on the other worker")
         assert states(huey, [running.id]) == ["executing"] and first.proc.poll() is None

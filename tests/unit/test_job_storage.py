@@ -1,13 +1,15 @@
 """How many jobs a claim takes: one per idle thread, and ``prefetch`` ahead or more while
-attempts are short."""
+attempts are short; which thread takes them, and when they go back to the queue."""
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 from runner import configure
 from runner.store import job_storage
+from runner.store.states import JobState
 from tests import jobs
 from tests.conftest import wait_for
 
@@ -160,6 +162,64 @@ def test_without_prefetch_a_job_claimed_for_an_idle_thread_goes_to_it_at_once(hu
     storage._idle = 0
     assert len(storage._buffer) == 1
     IdleThread.takes_a_job(storage, "the idle thread to take its job")
+
+
+def hold_four_ahead_of_a_busy_thread(storage, huey):
+    """The one thread busy, with four jobs it claimed ahead while jobs were short."""
+    settle_durations(storage, 0.0001)
+    backlog(huey, 5)
+    busy = storage.claim_next()
+    assert len(storage._buffer) == 4
+    return busy, [c.id for c in storage._buffer]
+
+
+def test_jobs_claimed_ahead_that_no_thread_took_go_back_uncharged_for_an_idle_worker(
+        huey, monkeypatch):
+    storage = huey.jobs
+    woken = []
+    monkeypatch.setattr(storage.store, "wakeup", lambda: woken.append(1))
+    busy, held = hold_four_ahead_of_a_busy_thread(storage, huey)
+    # Given another worker whose last heartbeat says it has a thread free
+    storage.store.register("elsewhere:1:1", concurrency=4, queues=())
+    # Then they stay while they wait no longer than jobs claimed ahead should
+    assert storage.hand_back_stale(time.monotonic()) == []
+    # But once they waited many times that, they go back to the queue, the others woken
+    late = time.monotonic() + job_storage._STALE_AHEAD
+    assert storage.hand_back_stale(late) == held
+    assert not storage._buffer and woken
+    rows = [storage.store.get_job(i) for i in held]
+    assert {(r.state, r.attempt) for r in rows} == {(JobState.AVAILABLE, 0)}
+    assert storage.store.get_job(busy.id).state == JobState.EXECUTING
+    assert storage.inflight_ids() == [busy.id]
+
+
+def test_jobs_claimed_ahead_stay_while_no_other_worker_has_a_thread_free(huey):
+    # Handed back, they would only wait for this worker's threads again.
+    storage = huey.jobs
+    busy, held = hold_four_ahead_of_a_busy_thread(storage, huey)
+    late = time.monotonic() + job_storage._STALE_AHEAD
+    assert storage.hand_back_stale(late) == []  # no other worker
+    storage.store.register("elsewhere:1:1", concurrency=2, queues=())
+    storage.store.heartbeat("elsewhere:1:1", [], lease_seconds=60, running=2)
+    assert storage.hand_back_stale(late) == []  # its threads all busy
+    storage.store.register("other-queue:1:1", concurrency=2, queues=("reports",))
+    assert storage.hand_back_stale(late) == []  # free, but for another queue
+    assert [c.id for c in storage._buffer] == held
+
+
+def test_a_consuming_worker_hands_back_stale_jobs_claimed_ahead_while_its_threads_are_busy(
+        huey):
+    storage = huey.jobs
+    storage.store.register("elsewhere:1:1", concurrency=4, queues=())
+    storage.start_consuming("host:1:1")
+    try:
+        busy, _ = hold_four_ahead_of_a_busy_thread(storage, huey)
+        # No thread takes them: the one is busy, so the check must not wait for it
+        wait_for(lambda: not storage._buffer, timeout=10,
+                 message="the jobs claimed ahead to go back to the queue")
+        assert storage.inflight_ids() == [busy.id]
+    finally:
+        storage.stop_consuming()
 
 
 def test_a_thread_started_after_a_written_off_one_ended_is_not_written_off(huey):
