@@ -90,9 +90,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         # When each job held ahead was claimed (time.monotonic()), by id (see _STALE_AHEAD).
         self._held_since: dict[str, float] = {}
         self._held_watch: threading.Thread | None = None
-        # Set to wake the watch; claims set it only while it waits for jobs held ahead.
+        # Set to wake the watch at a stop.
         self._held_event = threading.Event()
-        self._held_waiting = False
         self.processed = 0
         """Attempts this process has settled (its heartbeat reports the number)."""
         self._claiming = False
@@ -319,10 +318,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         while self._held_watch is me:
             with self._cond:
                 due = self._held(self._buffer[0]) + _STALE_AHEAD if self._buffer else None
-                self._held_waiting = due is None
                 self._held_event.clear()
             if due is None:
-                self._held_event.wait()
+                # Looked at again after as long, rather than woken by each claim: a drain
+                # of short jobs claims hundreds of times a second, and each wake-up of
+                # this thread would take the interpreter lock from the workers'.
+                self._held_event.wait(_STALE_AHEAD)
                 continue
             left = due - time.monotonic()
             if left > 0:  # jobs claimed meanwhile are held later: they need no wake-up
@@ -463,9 +464,6 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 self._buffer.extend(claimed[1:])
                 self._spread_at = time.monotonic()
                 self._held_since.update((c.id, self._spread_at) for c in claimed[1:])
-                if self._buffer and self._held_waiting:
-                    self._held_waiting = False
-                    self._held_event.set()
                 if self._buffer and self._claims_ahead():
                     if not self._watching:  # one idle thread times them; the rest sleep on
                         self._cond.notify()
