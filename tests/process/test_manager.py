@@ -283,45 +283,24 @@ def test_two_workers_share_one_database_and_run_each_job_once(huey, make_worker,
     assert states == {"completed"}
 
 
-def test_two_idle_workers_share_long_jobs_rather_than_one_claiming_them_ahead(
-        huey, tmp_path, make_worker, record_file):
-    # Given two idle workers of 4 threads each, claiming ahead as by default (prefetch 4)
+@pytest.mark.parametrize("short_first", [False, True], ids=["idle", "after-short-jobs"])
+def test_two_workers_share_long_jobs_rather_than_one_claiming_them_ahead(
+        huey, tmp_path, make_worker, record_file, short_first):
+    # Given two workers of 4 threads each (prefetch 4 by default), idle, or having just run
+    # short jobs (so they claim ahead: their jobs so far were short)
     settings = write_settings(tmp_path, worker={"max_concurrent_tasks": 4})
     workers = [make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
                for _ in range(2)]
     wait_for(lambda: len(queries.list_workers(huey.jobs.db)) == 2, message="both to register")
-    gate = tmp_path / "gate"
-    try:
-        # When 8 long jobs arrive at once
-        batch = jobs.record_then_wait.map([(f"Q{i}", str(gate)) for i in range(8)])
-        # Then all 8 run at once, 4 on each worker: none waits behind a busy thread
-        wait_for(lambda: len(read_records(record_file)) == 8, timeout=30,
-                 message="all 8 jobs to start while the first ones still run")
-        owners = huey.jobs.db.query("SELECT lease_owner, count(*) FROM runner_job "
-                                    "WHERE state = 'executing' GROUP BY lease_owner")
-        assert sorted(n for _, n in owners) == [4, 4], owners
-    finally:
-        gate.touch()
-    assert batch is not None and batch.get(blocking=True, timeout=30) == [
-        f"Q{i}" for i in range(8)]
-    assert all(w.terminate() == 0 for w in workers)
-
-
-def test_long_jobs_after_short_ones_start_on_both_workers_not_held_ahead_of_busy_threads(
-        huey, tmp_path, make_worker, record_file):
-    # Given two workers of 4 threads that claim ahead, as the jobs they ran so far were short
-    settings = write_settings(tmp_path, worker={"max_concurrent_tasks": 4})
-    workers = [make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
-               for _ in range(2)]
-    wait_for(lambda: len(queries.list_workers(huey.jobs.db)) == 2, message="both to register")
-    run_short_jobs_first(300)
+    if short_first:
+        run_short_jobs_first(300)
     gate = tmp_path / "gate"
     try:
         # When 8 long jobs arrive at once
         batch = jobs.record_then_wait.map([(f"L{i}", str(gate)) for i in range(8)])
-        # Then all 8 start within seconds, 4 on each: those a worker claimed ahead of its
-        # busy threads went back to the queue for the other one
-        wait_for(lambda: len(read_records(record_file)) == 8, timeout=5,
+        # Then all 8 run at once, 4 on each worker: none waits behind a busy thread (one a
+        # worker claimed ahead goes back to the queue for the other)
+        wait_for(lambda: len(read_records(record_file)) == 8, timeout=30,
                  message="all 8 jobs to start while the first ones still run")
         owners = huey.jobs.db.query("SELECT lease_owner, count(*) FROM runner_job "
                                     "WHERE state = 'executing' GROUP BY lease_owner")
