@@ -57,15 +57,17 @@ def dead_here(owners: Iterable[str | None], me: str | None, host: str) -> list[s
     return found
 
 
-def alive_here(owners: Iterable[str | None], me: str | None, host: str) -> set[str]:
-    """The owners known to be running now: this process (``me``) and the other live
-    processes of this host. Their attempt logs say which attempts they really run."""
+def alive_here(owners: Iterable[str | None], me: str | None, host: str,
+               dead: Collection[str]) -> set[str]:
+    """The owners known to be running now: this process (``me``) and the other processes
+    of this host not in ``dead`` (:func:`dead_here`, which looked at each one already).
+    Their attempt logs say which attempts they really run."""
     found = {me} if me else set()
     for owner in owners:
-        if owner is None or owner == me:
+        if owner is None or owner == me or owner in dead:
             continue
         owner_host, pid = parse_worker_id(owner)
-        if owner_host == host and pid is not None and pid != os.getpid() and pid_alive(pid):
+        if owner_host == host and pid is not None:
             found.add(owner)
     return found
 

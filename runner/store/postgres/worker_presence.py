@@ -127,7 +127,7 @@ class PostgresWorkers:
         rows = db.query("SELECT lease_owner, min(lease_expires_at) FROM runner_job "
                         "WHERE state = %s GROUP BY lease_owner", (transitions._EXECUTING,))
         dead = dead_here((owner for owner, _ in rows), me, host)
-        alive = alive_here((owner for owner, _ in rows), me, host)
+        alive = alive_here((owner for owner, _ in rows), me, host, dead)
         idle = idle_dead([w for (w,) in db.query(
             f"SELECT id FROM runner_worker WHERE state = {_RUNNING}")], me, dead, host)
         if nothing_to_recover(dead, idle, (expires for _, expires in rows), expired_before):

@@ -77,7 +77,7 @@ class RedisWorkers(RedisBase):
         host = node_of(me)  # this host's workers are named by its node name
         owners = [o.decode() for o in self.r.smembers(self.k("owners"))]
         dead = dead_here(owners, me, host)
-        alive = alive_here(owners, me, host)
+        alive = alive_here(owners, me, host, dead)
         running = [w.decode() for w in self.r.zrange(self.k("workers"), 0, -1)]
         states = self._worker_states(running)
         idle = idle_dead([w for w, s in zip(running, states, strict=True)

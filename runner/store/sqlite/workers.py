@@ -107,7 +107,6 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     with db.read() as conn:
         rows = transitions.lease_owners(conn)
     dead = dead_here((owner for owner, _ in rows), me, host)
-    alive = alive_here((owner for owner, _ in rows), me, host)
     forget_stale_files(db, host, {owner for owner, _ in rows if owner})
     idle = idle_dead([w for (w,) in db.query(
         f"SELECT id FROM runner_worker WHERE state={sql_is(WorkerState.RUNNING)}")],
@@ -116,6 +115,7 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
         return Recovery([], [])
     # A live worker's file is read too: a job leased to it in the file whose attempt it
     # is not running has no outcome coming, and no crash to charge.
+    alive = alive_here((owner for owner, _ in rows), me, host, dead)
     started = {owner: read_started(db.path, owner) for owner in (*dead, *alive)}
 
     def cancel(conn: sqlite3.Connection, orphan: Orphan, reason: str) -> None:
