@@ -18,9 +18,23 @@ def locked_settings(tmp_path):
     return path
 
 
+def gave_up(worker, what: str) -> bool:
+    """Whether the worker has logged ``what`` for a lock it waited out write_deadline for."""
+    return any(what in line and "stayed locked" in line
+               for line in worker.output().splitlines())
+
+
+def gave_up_after(worker, what: str) -> bool:
+    """Whether a write gave up on the lock after the worker logged ``what`` for it."""
+    lines = worker.output().splitlines()
+    first = next((i for i, line in enumerate(lines)
+                  if what in line and "stayed locked" in line), None)
+    return first is not None and any("stayed locked" in line for line in lines[first + 1:])
+
+
 def test_result_and_pipeline_step_survive_a_lock_held_past_write_deadline(
         huey, tmp_path, make_worker, record_file):
-    make_worker(settings=locked_settings(tmp_path), TEST_RECORD_FILE=str(record_file))
+    worker = make_worker(settings=locked_settings(tmp_path), TEST_RECORD_FILE=str(record_file))
     gate = tmp_path / "gate"
     pipeline = jobs.wait_for_file.s(str(gate), "forty-two").then(jobs.record_run)
     first, second = huey.enqueue(pipeline)
@@ -31,9 +45,10 @@ def test_result_and_pipeline_step_survive_a_lock_held_past_write_deadline(
     blocker.execute("BEGIN IMMEDIATE")  # every writer of the worker waits from now on
     try:
         gate.touch()  # the job returns while it cannot write its outcome
-        # The lock outlasts write_deadline (1 s) three times over: every write the
-        # worker tries in that span, its outcome's included, gives up.
-        time.sleep(3)
+        # Held until the outcome's write has given up (past write_deadline, 1 s) and so
+        # has a write after it, which tries the kept outcome again.
+        wait_for(lambda: gave_up_after(worker, f"job={first.id}]: outcomes of"),
+                 message="the outcome's write and the next one to give up")
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -71,7 +86,12 @@ def test_a_lock_held_past_write_deadline_is_warned_of_without_tracebacks(
     blocker = sqlite3.connect(huey.jobs.db.path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
-        time.sleep(4)  # past write_deadline (1 s) three times over
+        # Held until the job is due and the claim and the heartbeat have each given up
+        # on the lock (past write_deadline, 1 s); readers are not held back in WAL mode.
+        due = queries.get_job(huey.jobs.db, later.id).run_at
+        wait_for(lambda: time.time() > due and gave_up(worker, "claim failed")
+                 and gave_up(worker, "lifeline pass failed"),
+                 message="the claim and the heartbeat to give up on the lock")
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

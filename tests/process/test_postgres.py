@@ -431,7 +431,14 @@ def test_a_table_lock_held_past_the_lease_does_not_make_a_live_worker_dead(
     # When a lock (VACUUM FULL's) holds every heartbeat back for longer than the lease
     with psycopg.connect(pg_url) as locker:
         locker.execute("LOCK TABLE runner_job IN ACCESS EXCLUSIVE MODE")
-        time.sleep(5)  # the lock is the stimulus: held this long, not waited for
+        # Held until the job's lease, frozen by the lock, has lapsed on the server's clock
+        # and both hosts' heartbeats wait on the lock
+        wait_for(lambda: locker.execute(
+            "SELECT extract(epoch FROM clock_timestamp()) > lease_expires_at + 0.5 "
+            "AND (SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted "
+            "AND relation = 'runner_job'::regclass) >= 2 "
+            "FROM runner_job WHERE id = %s", (slow.id,)).fetchone()[0],
+            message="the lease to lapse with both heartbeats held back")
     # Then the job runs once, to the end, and no worker is declared dead
     wait_for(lambda: store.get_job(slow.id).state == JobState.COMPLETED, timeout=30,
              message="the job to complete")

@@ -393,7 +393,10 @@ def test_a_write_lock_held_past_the_lease_does_not_make_a_live_worker_dead(
     locker = sqlite3.connect(huey.jobs.db.path, isolation_level=None)
     try:
         locker.execute("BEGIN IMMEDIATE")
-        time.sleep(5)  # the lock is the stimulus: held this long, not waited for
+        # Held until the job's lease, frozen by the lock, has lapsed by a heartbeat more
+        (lease,), = locker.execute("SELECT lease_expires_at FROM runner_job WHERE id = ?",
+                                   (slow.id,)).fetchall()
+        wait_for(lambda: time.time() > lease + 0.5, message="the lease to lapse")
         locker.execute("COMMIT")
     finally:
         locker.close()
