@@ -1,4 +1,4 @@
-"""The Jobs filter line: ``state:dead queue:mail task:send_invoice free text``."""
+"""The Jobs filter line: ``state:dead queue:mail task:send_invoice error:timeout free text``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from runner.errors import InvalidFilter
 from runner.readmodel.dashboard import JOB_STATES
 from runner.store.rows import JobFilter
 
-_KEYS = ("state", "queue", "task", "event", "worker")
+_KEYS = ("state", "queue", "task", "event", "worker", "error")
+#: The field of :class:`JobFilter` each word sets, where it is not the word itself.
+_FIELDS = {"event": "event_id", "error": "error_text"}
+#: What the refusal of a word without a value suggests.
+_EXAMPLES = {"state": "dead", "error": "TimeoutError"}
 #: Every state a filter may name: the job states and the two groups.
 STATE_NAMES = (*[s for s in JOB_STATES if s], "waiting", "failed")
 
@@ -16,15 +20,18 @@ STATE_NAMES = (*[s for s in JOB_STATES if s], "waiting", "failed")
 def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
     """Qualifiers set fields; the remaining words are a substring search.
 
+    ``error:`` is a part of the error (type or message, any case), not the exact one the
+    Failures screen picks: a word cannot hold a message with spaces.
+
     Raises:
         InvalidFilter: a state that does not exist, or a qualifier without a value.
     """
     fields: dict[str, str | None] = {"state": None, "queue": None, "task": None,
-                                     "event_id": None, "worker": None}
+                                     "event_id": None, "worker": None, "error_text": None}
     error = None
     if base is not None:
-        # Neither is typed in the box: the state has its own key, and the error comes
-        # from the Failures screen (esc clears it).
+        # Neither is typed in the box: the state has its own key, and the exact error
+        # comes from the Failures screen (esc clears it).
         fields["state"] = base.state
         error = base.error
     words = []
@@ -33,10 +40,10 @@ def parse_filter(text: str, base: JobFilter | None = None) -> JobFilter:
         if sep and key in _KEYS:
             if not value:
                 raise InvalidFilter(f"'{key}:' needs a value, e.g. {key}:"
-                                    f"{'dead' if key == 'state' else 'name'}")
+                                    f"{_EXAMPLES.get(key, 'name')}")
             if key == "state" and value not in STATE_NAMES:
                 raise InvalidFilter(f"no state '{value}': use one of {', '.join(STATE_NAMES)}")
-            fields["event_id" if key == "event" else key] = value
+            fields[_FIELDS.get(key, key)] = value
         else:
             words.append(word)
     return JobFilter(text=" ".join(words) or None, error=error, **fields)
@@ -48,6 +55,8 @@ def describe(filters: JobFilter) -> str:
              if getattr(filters, k)]
     if filters.event_id:
         parts.append(f"event:{filters.event_id}")
+    if filters.error_text:
+        parts.append(f"error:{filters.error_text}")
     if filters.text:
         parts.append(filters.text)
     return " ".join(parts)

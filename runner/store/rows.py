@@ -143,6 +143,9 @@ class JobFilter:
     """Jobs whose last error is exactly this (error type, message); None in either
     part: none recorded. One message of a failure group, where ``text`` would also
     match longer messages and other error types."""
+    error_text: str | None = None
+    """Jobs whose last error's type or message contains this, ignoring case (the
+    dashboard's ``error:`` word): a part of an error, where ``error`` is the whole."""
 
 
 

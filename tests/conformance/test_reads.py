@@ -33,6 +33,30 @@ def test_a_text_search_finds_jobs_whatever_the_case(store):
         assert store.job_ids(found) == [greeting.id], text
 
 
+def test_an_error_search_finds_a_part_of_the_error_type_or_message_whatever_the_case(store):
+    # Given a job that failed with a ValueError "Connection Refused", and one whose
+    # arguments, not its error, hold the same words
+    failing = job(T0)
+    mentions = dataclasses.replace(job(T0), args='{"args": ["ValueError: refused"]}')
+    store.enqueue([failing, mentions], now=T0)
+    [claimed] = store.claim(now=T0, owner=OWNER, lease_seconds=30, want=1).claimed
+    assert claimed.id == failing.id
+    store.bury(failing.id, 1, failure("Connection Refused"), worker=OWNER, now=T0, reason="x")
+
+    # When a part of its type or message is searched in another case, Then only it is found
+    for text in ("valueerror", "VALUE", "refused", "connection refused"):
+        found = JobFilter(error_text=text)
+        assert [j.id for j in store.list_jobs(found)] == [failing.id], text
+        assert store.count_jobs_capped(found, cap=10) == (1, False), text
+        assert [j.id for j in store.keyset_page(found).jobs] == [failing.id], text
+        assert [j.id for j in store.keyset_page(found, sort="attempts", now=T0).jobs] == [
+            failing.id], text
+        assert store.job_ids(found) == [failing.id], text
+    # And what no error holds finds nothing, nor does it match across type and message
+    for text in ("timeout", "ValueError: Connection"):
+        assert store.list_jobs(JobFilter(error_text=text)) == [], text
+
+
 def test_a_log_search_finds_lines_whatever_the_case(store):
     store.write_logs([(T0, 40, "app.Billing", "Payment FAILED for order 7", None, None, OWNER),
                       (T0, 20, "app", "all good", None, None, OWNER)])

@@ -1,4 +1,5 @@
-"""Jobs: keyset pages to the very last job, either order, a jump to a time, bad filters."""
+"""Jobs: keyset pages to the very last job, either order, a jump to a time, filters by
+error, bad filters."""
 
 from __future__ import annotations
 
@@ -98,6 +99,32 @@ def test_a_bad_state_in_the_filter_is_named_and_nothing_is_lost(dashboard, seede
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.screen.query_one("#jobs", KeyedTable).row_count == 2
+
+    drive(dashboard(), scenario)
+
+
+def test_error_in_the_filter_shows_only_the_jobs_that_failed_with_it(dashboard, seeded):
+    # Given two dead jobs: a ValueError ("always fails boom") and a Fatal ("cannot ever work")
+    async def scenario(app, pilot):
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.screen.query_one("#jobs", KeyedTable)
+        fails = next(k.value for k in table.rows if k.value in seeded.dead
+                     and k.value != seeded.fatal)
+        # When the filter names a part of one error's type, in any case
+        await type_into(app, pilot, "slash", "error:valueerror")
+        # Then only the job that failed with it is listed, and the filter reads as typed
+        assert [k.value for k in table.rows] == [fails]
+        assert "filter error:valueerror" in line(app)
+        # and a part of the other's message finds the other
+        await type_into(app, pilot, "slash", "state:dead error:EVER")
+        assert [k.value for k in table.rows] == [seeded.fatal]
+        # When the word has no value, or another word names no state, it is refused as before
+        await type_into(app, pilot, "slash", "error:")
+        assert notes(app)[-1].startswith("'error:' needs a value, e.g. error:")
+        await type_into(app, pilot, "slash", "state:bogus error:ever")
+        assert notes(app)[-1].startswith("no state 'bogus'")
+        assert [k.value for k in table.rows] == [seeded.fatal]  # the old filter still applies
 
     drive(dashboard(), scenario)
 

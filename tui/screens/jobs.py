@@ -119,7 +119,8 @@ class JobsScreen(DataScreen):
         Binding("escape", "clear", "Clear", show=False),
     ]
     HELP = [("j / k, g / G", "move, first / last row of the page"), ("enter", "job detail"),
-            ("/", "filter: state:dead queue:q task:t event:id worker:id text"),
+            ("/", "filter: state:dead queue:q task:t event:id worker:id error:part text "
+                  "(error: a part of the error's type or message, any case)"),
             ("s", "cycle state"), ("[ / ]", "previous / next page (to the very last job)"),
             ("o", "sort: newest, oldest, duration, attempts (or click a column header)"),
             ("@", "go to a time: 14:05, 2026-01-05 09:30, 2h (ago)"),
@@ -145,8 +146,8 @@ class JobsScreen(DataScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="filter-line")
-        yield Input(placeholder="state:dead queue:default task:name text  (enter applies, "
-                                "esc cancels)", id="filter")
+        yield Input(placeholder="state:dead queue:default task:name error:part text  (enter "
+                                "applies, esc cancels)", id="filter")
         yield OpenableTable(COLUMNS, narrow=NARROW, noun="job", id="jobs")
 
     def on_mount(self) -> None:
@@ -264,7 +265,8 @@ class JobsScreen(DataScreen):
 
     def action_filter(self) -> None:
         self._ask("filter", describe(self.filters),
-                  "state:dead queue:default task:name text  (enter applies, esc cancels)")
+                  "state:dead queue:default task:name error:part text  (enter applies, "
+                  "esc cancels)")
 
     def action_jump(self) -> None:
         if self.sort not in ("newest", "oldest"):

@@ -136,7 +136,8 @@ class RedisDashboard(JobIndex):
         # a script call a chunk, and only the page's rows whole: a whole row each of the
         # window cost the client about as much as the rest of the refresh together.
         fields = [*_RANK_FIELDS, *(_TEXT_FIELDS if filters and filters.text else ()),
-                  *(_ERROR_FIELDS if filters and filters.error is not None else ())]
+                  *(_ERROR_FIELDS if filters and (filters.error is not None
+                                                  or filters.error_text) else ())]
         window: list[tuple[int, Partial]] = []
         for pair in self._rows(filters, fields=fields):
             window.append(pair)  # type: ignore[arg-type]

@@ -52,6 +52,10 @@ def _matches(row: JobRow, filters: JobFilter, states: tuple[str, ...] | None) ->
         return False
     if filters.error is not None and (row.error_type, row.error_message) != filters.error:
         return False
+    if filters.error_text:
+        needle = filters.error_text.casefold()
+        if not any(needle in (v or "").casefold() for v in (row.error_type, row.error_message)):
+            return False
     if filters.text:
         needle = filters.text.casefold()
         return any(needle in (v or "").casefold()
@@ -200,7 +204,7 @@ class JobIndex(RedisBase):
 
     def _plain(self, filters: JobFilter | None) -> bool:
         f = filters or JobFilter()
-        return not (f.task or f.text or f.event_id or f.worker or f.error)
+        return not (f.task or f.text or f.event_id or f.worker or f.error or f.error_text)
 
     def _lookup(self, index: str, ident: str) -> str | None:
         """The one id of ``index`` starting (4+ chars) or ending (6+ chars) with ``ident``."""

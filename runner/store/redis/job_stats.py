@@ -122,7 +122,8 @@ class RedisStats(JobIndex):
             else:
                 count = self.r.zcard(self.k("jobs"))
             return min(count, cap), count > cap
-        if f.task and not (f.queue or f.state or f.text or f.event_id or f.worker or f.error):
+        if f.task and not (f.queue or f.state or f.text or f.event_id or f.worker or f.error
+                           or f.error_text):
             self._list_by_queue_and_task()
             count = int(self.r.zcard(self.k("tjobs", f.task)))
             return min(count, cap), count > cap

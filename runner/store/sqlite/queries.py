@@ -94,6 +94,11 @@ def job_where(filters: JobFilter, *, like: str = "LIKE") -> tuple[str, list[obje
         for column, value in zip(("error_type", "error_message"), filters.error, strict=True):
             clauses.append(f"{column} IS NULL" if value is None else f"{column} = ?")
             params.extend(() if value is None else (value,))
+    if filters.error_text:
+        pattern = contains_pattern(filters.error_text)
+        clauses.append(f"(error_type {like} ? ESCAPE '\\' OR "
+                       f"error_message {like} ? ESCAPE '\\')")
+        params.extend([pattern] * 2)
     if filters.text:
         pattern = contains_pattern(filters.text)
         clauses.append(f"(id {like} ? ESCAPE '\\' OR task {like} ? ESCAPE '\\' OR "
