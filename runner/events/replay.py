@@ -72,8 +72,11 @@ def replay(event_id: str, handler: str | None = None, *, only_failed: bool = Fal
         EventNotFound: no such event.
         InvalidAction: the event has not been dispatched yet (it will be, once).
     """
-    return replay_events([event_id], handler, only_failed=only_failed, huey=huey, store=store,
-                         settings=settings).jobs[0]
+    runner = _runner(huey, store, settings)
+    # Enqueued even when no handler failed (its id is the contract): the worker then
+    # writes nothing. replay_events() is the form that asks first and says so.
+    return _enqueue(runner, _dispatched(_jobs(runner), [event_id]), handler,
+                    only_failed).jobs[0]
 
 
 def replay_matching(pattern: str | None = None, *, since: float | None = None,
@@ -97,33 +100,59 @@ def replay_matching(pattern: str | None = None, *, since: float | None = None,
     jobs = _jobs(runner)
     found = [e.id for e in jobs.store.list_events(pattern=pattern, since=since, limit=limit)
              if e.status != EventStatus.PENDING]
-    nothing_failed: list[str] = []
-    if only_failed and found:
-        outcomes = jobs.store.handler_outcomes(found)
-        failed = {i for i in found if any(o.outcome == JobState.DEAD
-                                          and (handler is None or o.handler == handler)
-                                          for o in outcomes.get(i, []))}
-        nothing_failed = [i for i in found if i not in failed]
-        found = [i for i in found if i in failed]
-    if not found:
-        return ReplayRequest((), (), tuple(nothing_failed))
-    return replace(_enqueue(runner, found, handler, only_failed),
-                   nothing_failed=tuple(nothing_failed))
+    if only_failed:
+        return _enqueue_failed(runner, jobs, found, handler)
+    return _enqueue(runner, found, handler, only_failed)
 
 
 def replay_events(event_ids: Sequence[str], handler: str | None = None, *,
                   only_failed: bool = False, huey: RunnerHuey | None = None,
                   store: Store | None = None,
                   settings: Settings | None = None) -> ReplayRequest:
-    """Replay the given events (ids or unique parts of them); see :func:`replay`."""
+    """Replay the given events (ids or unique parts of them); see :func:`replay`.
+
+    With ``only_failed``, as :func:`replay_matching`: events without a failed handler
+    are left out (``nothing_failed``), and when none is left nothing is enqueued.
+
+    Raises:
+        EventNotFound: no such event.
+        InvalidAction: an event has not been dispatched yet (it will be, once).
+    """
     runner = _runner(huey, store, settings)
     jobs = _jobs(runner)
+    found = _dispatched(jobs, event_ids)
+    if only_failed:
+        return _enqueue_failed(runner, jobs, found, handler)
+    return _enqueue(runner, found, handler, only_failed)
+
+
+def _dispatched(jobs: JobStorage, event_ids: Sequence[str]) -> list[str]:
+    """The full ids of the events, refused while one is still pending."""
     events = [jobs.store.get_event(event_id) for event_id in event_ids]
     for event in events:
         if event.status == EventStatus.PENDING:
             raise InvalidAction(f"event {short_id(event.id)} has not been dispatched yet; its "
                                 "dispatch job delivers it to every handler (nothing to replay)")
-    return _enqueue(runner, [e.id for e in events], handler, only_failed)
+    return [e.id for e in events]
+
+
+def _enqueue_failed(runner: RunnerHuey, jobs: JobStorage, event_ids: list[str],
+                    handler: str | None) -> ReplayRequest:
+    """Replay the failed handlers of the events that have one; name the others apart.
+
+    This read only spares a replay job that would write nothing: the worker's
+    ``add_deliveries(only_dead=True)`` checks again as it writes, so two replays
+    asked for at once still deliver to a failed handler once.
+    """
+    outcomes = jobs.store.handler_outcomes(event_ids) if event_ids else {}
+    failed = {i for i in event_ids if any(o.outcome == JobState.DEAD
+                                          and (handler is None or o.handler == handler)
+                                          for o in outcomes.get(i, []))}
+    nothing_failed = tuple(i for i in event_ids if i not in failed)
+    found = [i for i in event_ids if i in failed]
+    if not found:
+        return ReplayRequest((), (), nothing_failed)
+    return replace(_enqueue(runner, found, handler, True), nothing_failed=nothing_failed)
 
 
 def _enqueue(runner: RunnerHuey, event_ids: list[str], handler: str | None,

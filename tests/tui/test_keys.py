@@ -19,7 +19,7 @@ FOOTER = {
     "jobs": {"enter", "slash", "c", "R", "D", "y", "left_square_bracket",
              "right_square_bracket", "r", "d"},
     "failures": {"enter", "r", "d"},
-    "events": {"enter", "r"},
+    "events": {"enter", "r", "R"},
     "schedules": {"p", "t"},
     "logs": {"f", "l", "slash"},
     "queues": {"p"},

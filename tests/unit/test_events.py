@@ -15,7 +15,7 @@ from runner.config import parse_settings
 from runner.errors import ConfigError, InvalidAction
 from runner.event_patterns import check_pattern, matches
 from runner.events.delivery import _dispatch, handlers_for, unknown_handler_sections
-from runner.events.replay import REPLAY_TASK, replay_matching
+from runner.events.replay import REPLAY_TASK, replay_events, replay_matching
 from runner.events.settings import parse_events
 from runner.store.sqlite import events as store
 from runner.store.sqlite import queries
@@ -354,6 +354,29 @@ def test_a_replay_of_failed_handlers_by_name_counts_only_events_with_one(
                  "--handler", "steady", "--only-failed"]) == 0
     assert capsys.readouterr().out == ("2 matching event(s) have no failed handler 'steady'; "
                                        "nothing to replay\n")
+
+
+def test_a_replay_of_the_failed_handlers_of_given_events_enqueues_only_for_a_failed_one(
+        huey, record_file, monkeypatch, settings_file, capsys):
+    # Given one fix.me event with a dead handler (flaky) and one whose handlers all completed
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", False)
+    failed = emit("fix.me", {"n": 1})
+    drain(include_scheduled=True)
+    monkeypatch.setitem(event_handlers.FIXED, "flaky", True)
+    fine = emit("fix.me", {"n": 2})
+    drain(include_scheduled=True)
+    # When the failed handlers of both are replayed by id
+    request = replay_events([failed, fine], only_failed=True)
+    # Then one replay job carries the failed one; the other is named apart
+    assert (len(request.jobs), request.events, request.nothing_failed) == (1, (failed,), (fine,))
+    # And for the fine one alone nothing is enqueued, and the CLI says so
+    jobs_before = count(huey, "SELECT count(*) FROM runner_job")
+    assert replay_events([fine], only_failed=True).jobs == ()
+    assert main(["--settings", str(settings_file), "events", "replay", "--id", fine,
+                 "--only-failed"]) == 0
+    assert capsys.readouterr().out == ("1 matching event(s) have no failed handler; "
+                                       "nothing to replay\n")
+    assert count(huey, "SELECT count(*) FROM runner_job") == jobs_before
 
 
 def test_a_replay_job_run_twice_delivers_once(huey, record_file):

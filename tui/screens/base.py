@@ -31,7 +31,7 @@ from tui.widgets.summary_bar import HealthBanner, StatusLine, SummaryBar
 
 #: Actions that write; hidden and refused when the dashboard is read-only.
 WRITE_ACTIONS = frozenset({"retry", "discard", "retry_all", "discard_all", "cancel",
-                           "pause", "run_now", "skip_next", "replay"})
+                           "pause", "run_now", "skip_next", "replay", "replay_all"})
 
 
 def cancel_from_dashboard(store: Store, job_id: str,

@@ -42,12 +42,15 @@ class EventsScreen(DataScreen):
         Binding("enter", "open", "Detail"),
         Binding("h", "handler_jobs", "Handler jobs"),
         Binding("u", "toggle_unhandled", "Unhandled only"),
-        Binding("r", "replay", "Replay"),
+        Binding("r", "replay", "Replay failed"),
+        Binding("R", "replay_all", "Replay to all"),
     ]
     HELP = [("j / k, g / G", "move, first / last event"),
             ("enter", "the event: payload and handlers"),
             ("h", "the event's handler jobs on the Jobs screen"),
-            ("u", "show only unhandled events, or all"), ("r", "replay the event")]
+            ("u", "show only unhandled events, or all"),
+            ("r", "replay the event to the handlers whose delivery failed (dead)"),
+            ("R", "replay the event to every handler, completed ones too (asks first)")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -106,13 +109,32 @@ class EventsScreen(DataScreen):
         self.action_open()
 
     def action_replay(self) -> None:
+        # No question asked, as for retry on Jobs: only failed deliveries are redone, and
+        # the store checks "newest delivery dead" as it writes, so a second press (or a
+        # replay from the CLI at the same time) does not deliver twice.
+        if (e := self._selected()) is not None:
+            self.act(f"replay of {short_id(e.id)}", self._replay_failed, e.id,
+                     refused=f"cannot replay {short_id(e.id)}")
+
+    def action_replay_all(self) -> None:
         if (e := self._selected()) is not None:
             self.confirm(
-                f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)}? A worker delivers it "
-                "again to every handler it has now.",
-                lambda: self.act(f"replay of {short_id(e.id)} queued", self._replay, e.id,
+                f"Replay event [b]{fmt.safe(e.name)}[/] {short_id(e.id)} to [b]every handler[/]? "
+                "A worker delivers it again to every handler it has now, those that "
+                "completed too.",
+                lambda: self.act(f"replay of {short_id(e.id)} to every handler queued",
+                                 self._replay_all, e.id,
                                  refused=f"cannot replay {short_id(e.id)}"))
 
-    def _replay(self, store: Store, event_id: str) -> str:
+    def _replay_failed(self, store: Store, event_id: str) -> str:
+        done = actions.replay_events([event_id], only_failed=True, store=store,
+                                     settings=self.dashboard.settings)
+        if not done.jobs:
+            return ("nothing failed: no handler's delivery of it is dead, nothing written "
+                    "(R replays it to every handler)")
+        return (f"queued as job {short_id(done.jobs[0])}: a worker redelivers it to the "
+                "handlers whose delivery failed")
+
+    def _replay_all(self, store: Store, event_id: str) -> str:
         job = actions.replay(event_id, store=store, settings=self.dashboard.settings)
         return f"job {short_id(job)}"

@@ -21,14 +21,15 @@ from textual.widgets._footer import FooterKey
 ESSENTIAL = ("quit", "help", "freeze")
 
 #: Actions left out first when the row is too narrow, the first one first.
-SPARE = ("copy_json", "copy", "jump", "cycle_sort", "retry_all", "discard_all", "logs",
-         "handler_jobs", "skip_next", "cycle_range", "level", "home", "end", "open")
+SPARE = ("copy_json", "copy", "jump", "cycle_sort", "retry_all", "discard_all", "replay_all",
+         "logs", "handler_jobs", "skip_next", "cycle_range", "level", "home", "end", "open")
 
 #: Labels for narrow terminals.
 SHORT = {"Discard all": "Disc all", "Discard group": "Discard", "Retry group": "Retry",
          "Jobs / expand": "Open", "Pause/resume": "Pause", "Unhandled only": "Unhandled",
          "Handler jobs": "Handlers", "Chart range": "Range", "Go to time": "Time",
-         "Copy payload": "Copy", "Copy id": "Copy", "Copy JSON": "JSON", "Skip next": "Skip"}
+         "Copy payload": "Copy", "Copy id": "Copy", "Copy JSON": "JSON", "Skip next": "Skip",
+         "Replay failed": "Replay", "Replay to all": "Repl all"}
 
 
 @dataclass(frozen=True)
