@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from huey import signals as S
+from huey.constants import EmptyData
 
 from runner.attempt import (
     Attempt,
@@ -312,8 +313,27 @@ class HueyConsumer:
             return False
         attempt = None if peek else self._attempt_of(task_id)
         if attempt is None:
-            return super().is_revoked(task, timestamp, peek)
+            return self._read_revocations(task, timestamp, peek)
         return self._revoked_before_start(attempt, task, timestamp)
+
+    def _read_revocations(self, task: Any, timestamp: datetime.datetime | None,
+                          peek: bool) -> bool:
+        """huey's ``is_revoked``, whose clear of a used-up or ended revocation removes
+        only one written before the read: another process may revoke the job again
+        between the read and the clear, and that revoke must stand."""
+        jobs = self.jobs
+        if jobs is None:
+            return super().is_revoked(task, timestamp, peek)
+        read_at = None if peek else jobs.clock.now()
+        keys = self._revoke_keys(task)
+        data = self.storage.peek_many(keys)
+        for key in keys:
+            revoked, restore = self._check_revoked(data.get(key, EmptyData), timestamp, peek)
+            if restore and read_at is not None:
+                self._clear_revocation(key, read_at)
+            if revoked:
+                return True
+        return False
 
     def _revoked_before_start(self, attempt: Attempt, task: Any,
                               timestamp: datetime.datetime | None) -> bool:
@@ -328,7 +348,7 @@ class HueyConsumer:
         delay = _REREAD_FIRST
         while True:
             try:
-                revoked = super().is_revoked(task, timestamp, False)
+                revoked = self._read_revocations(task, timestamp, False)
                 break
             except PASSING as exc:
                 if delay == _REREAD_FIRST:
@@ -357,17 +377,28 @@ class HueyConsumer:
                 return False
             jobs = self.jobs
             if jobs is not None and self._attempt_of(key[2:]) is not None:
-                # The job's own revocation, cleared before its next run (huey, after
-                # each attempt and as it reads a one-time revocation): what the attempt
-                # did stands whether the database answers now or with a later claim.
-                try:
-                    return super().delete(key)
-                except PASSING as exc:
-                    logger.warning("job %s: its revocation is cleared with a later write "
-                                   "(%s)", key[2:], exc)
-                    jobs.delete_later(key)
-                    return False
+                # huey clears the job's revocation after each attempt: the ones written
+                # until now, not one another process writes while this clear waits.
+                return self._clear_revocation(key, jobs.clock.now())
         return super().delete(key)
+
+    def _clear_revocation(self, key: str, written_by: float) -> bool:
+        """Delete the revocation ``key`` if written no later than ``written_by`` (the
+        server's time the clear was decided at); a newer one stays."""
+        jobs = self.jobs
+        assert jobs is not None
+        if not key.startswith("r:") or self._attempt_of(key[2:]) is None:
+            return jobs.delete_revocation(key, written_by)
+        # The job's own revocation, cleared before its next run (after each attempt and
+        # as its one-time revocation is read): what the attempt did stands whether the
+        # database answers now or with a later claim.
+        try:
+            return jobs.delete_revocation(key, written_by)
+        except PASSING as exc:
+            logger.warning("job %s: its revocation is cleared with a later write (%s)",
+                           key[2:], exc)
+            jobs.delete_later(key, written_by)
+            return False
 
     def _emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         attempt: Attempt | None = getattr(_local, "attempt", None)

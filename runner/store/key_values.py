@@ -13,7 +13,8 @@ class KeyValuesStore(Protocol):
     """Results, revocations, locks and counters, and the sizes huey asks about."""
 
     def kv_put(self, key: str, value: bytes) -> None:
-        """Store ``value`` under ``key`` (a result, a revocation, a lock), replacing it."""
+        """Store ``value`` under ``key`` (a result, a revocation, a lock), replacing it; a
+        revocation is stamped with the store's clock (see :meth:`kv_delete`)."""
         ...
 
     def kv_peek(self, key: str, *, now: float) -> bytes | None:
@@ -28,8 +29,12 @@ class KeyValuesStore(Protocol):
         """Delete ``key`` and return its live value, or None."""
         ...
 
-    def kv_delete(self, key: str, *, now: float) -> bool:
-        """Delete ``key``; True when it held a live value."""
+    def kv_delete(self, key: str, *, now: float, written_by: float | None = None) -> bool:
+        """Delete ``key``; True when it held a live value.
+
+        With ``written_by`` (a time of the store's clock), only a revocation written no
+        later than that goes: one written since is a newer revoke and stays.
+        """
         ...
 
     def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,

@@ -34,9 +34,10 @@ class KeyValueStore(BaseStorage):
     _revocations: bool = True
     #: Revocations written by this process; a claim that overlaps one keeps the flag set.
     _revocation_writes: int = 0
-    #: Revocation keys to clear once the database answers (see :meth:`delete_later`); a
-    #: dict as an ordered set whose single operations need no lock between threads.
-    _unwritten_deletes: dict[str, None]
+    #: Revocation keys to clear once the database answers (see :meth:`delete_later`), each
+    #: with the server's time its clear was decided at; a dict whose single operations
+    #: need no lock between threads.
+    _unwritten_deletes: dict[str, float]
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         raise NotImplementedError("jobs are written through RunnerHuey.enqueue")
@@ -109,20 +110,31 @@ class KeyValueStore(BaseStorage):
         """Delete a key; True when it held a live (unexpired) value."""
         return self.store.kv_delete(key, now=self.clock.now())
 
-    def delete_later(self, key: str) -> None:
-        """Clear ``key`` with a later write: the database did not answer the delete now.
+    def delete_revocation(self, key: str, written_by: float) -> bool:
+        """Delete the revocation ``key`` if it was written no later than ``written_by``
+        (the server's time the clear was decided at); True when a live one went.
+
+        Another process may revoke the job again after this one read the revocation
+        or decided to clear it: that newer revocation stays, as its writer meant.
+        """
+        return self.store.kv_delete(key, now=self.clock.now(), written_by=written_by)
+
+    def delete_later(self, key: str, written_by: float) -> None:
+        """Clear the revocation ``key`` with a later write: the database did not answer
+        the delete now. ``written_by`` as for :meth:`delete_revocation`, so that a
+        revoke written while the clear waits is not the one it removes.
 
         A job's revocation is cleared after its attempt so that its next run is not
         skipped; the attempt's outcome does not wait for it.
         """
-        self._unwritten_deletes[key] = None
+        self._unwritten_deletes[key] = written_by
 
     def write_deletes(self) -> None:
         """Clear the keys :meth:`delete_later` kept; those the database still does not
         answer for stay kept."""
-        for key in self._unwritten_deletes.copy():
+        for key, written_by in self._unwritten_deletes.copy().items():
             try:
-                self.store.kv_delete(key, now=self.clock.now())
+                self.delete_revocation(key, written_by)
             except PASSING as exc:
                 logger.warning("revocation %s not cleared yet, kept and retried with the next "
                                "claim: %s", key, exc)

@@ -115,6 +115,9 @@ class KeyValue(_Table):
     key = pw.TextField(primary_key=True)
     value = pw.BlobField()
     expires_at = pw.FloatField(null=True)
+    #: When the value was written, by the store's clock (NULL: before this was kept): a
+    #: revocation is cleared only by a worker that decided to after it was written.
+    written_at = pw.FloatField(null=True)
 
     class Meta:
         table_name = "runner_kv"

@@ -96,8 +96,9 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     added = {"runner_queue", "runner_job_total", "runner_lease", "runner_flow", "runner_pause",
              "runner_cancel", "runner_queue_total", "runner_room"}
     # Schema 5: each worker's clock offset from the store's. Schema 6: parked jobs.
+    # Schema 7: when a revocation was written.
     new_columns = {("runner_job", "concurrency_key"), ("runner_worker", "clock_offset"),
-                   ("runner_job", "parked")}
+                   ("runner_job", "parked"), ("runner_kv", "written_at")}
     columns = {t: [c for c in cols if (t, c[0]) not in new_columns]
                for t, cols in _columns(new).items() if t not in added}
     assert columns == previous[0]

@@ -39,9 +39,12 @@ def _none_revoked(db: PgDatabase, keys: Sequence[str]) -> bool:
 def put(db: PgDatabase, key: str, value: bytes) -> None:
     if _revocations([key]):
         db.revocations_may_have_changed()
+        # Stamped by the server's clock (clock_timestamp(): this statement's time, not the
+        # BEGIN's), the clock a worker's clear of an earlier revocation is judged by.
         db.write(lambda c: c.execute(
-            "WITH kept AS (INSERT INTO runner_kv (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = NULL) "
+            "WITH kept AS (INSERT INTO runner_kv (key, value, written_at) VALUES (%s, %s, "
+            "extract(epoch FROM clock_timestamp())::float8) ON CONFLICT (key) DO UPDATE "
+            "SET value = excluded.value, expires_at = NULL, written_at = excluded.written_at) "
             "SELECT pg_notify(%s, %s)", (key, value, db.channel, REVOKED)), single=True)
         db.revocations_may_have_changed()  # a claim that read before the commit saw none
         return
@@ -114,13 +117,17 @@ class PostgresKeyValues:
             single=True)
         return bytes(rows[0][0]) if rows and (rows[0][1] is None or rows[0][1] >= now) else None
 
-    def kv_delete(self, key: str, *, now: float) -> bool:
+    def kv_delete(self, key: str, *, now: float, written_by: float | None = None) -> bool:
         db = self.db
         if _none_revoked(db, [key]):
             return False
-        rows = db.write(lambda c: c.execute(
-            "DELETE FROM runner_kv WHERE key = %s RETURNING expires_at", (key,)).fetchall(),
-            single=True)
+        if written_by is None:
+            sql, args = "DELETE FROM runner_kv WHERE key = %s RETURNING expires_at", (key,)
+        else:
+            sql = ("DELETE FROM runner_kv WHERE key = %s AND (written_at IS NULL OR "
+                   "written_at <= %s) RETURNING expires_at")
+            args = (key, written_by)
+        rows = db.write(lambda c: c.execute(sql, args).fetchall(), single=True)
         return bool(rows) and (rows[0][0] is None or rows[0][0] >= now)
 
     def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,

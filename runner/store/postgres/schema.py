@@ -195,8 +195,13 @@ def _to_6(conn: psycopg.Connection) -> None:
         conn.execute(next(s for s in INDEXES if f"EXISTS {name} ON" in s))
 
 
+def _to_7(conn: psycopg.Connection) -> None:
+    """``runner_kv.written_at``: a nullable column, no row to rewrite."""
+    conn.execute("ALTER TABLE runner_kv ADD COLUMN IF NOT EXISTS written_at DOUBLE PRECISION")
+
+
 #: target version -> the step that migrates a database from the version before it.
-MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {5: _to_5, 6: _to_6}
+MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {5: _to_5, 6: _to_6, 7: _to_7}
 
 _ready: set[str] = set()
 _ready_lock = threading.Lock()

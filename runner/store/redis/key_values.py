@@ -4,7 +4,9 @@ Results live in the ``kv`` hash (the one the outcome functions write a job's
 result into), revocations in ``revoked`` (so a claim tells in one read whether
 any exist). A key written with a TTL (huey's ``lock_task``) has its expiry,
 relative to the caller's clock, in ``kvexp``; an expired key reads as missing
-and is taken over by the next ``kv_put_if_empty``. Counters are the ``counter`` hash.
+and is taken over by the next ``kv_put_if_empty``. A revocation's write time, by the
+server's clock, is in ``revat``: a clear given a time leaves one written after it.
+Counters are the ``counter`` hash.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ class RedisKeyValues(RedisBase):
     """:class:`runner.store.key_values.KeyValuesStore` on Redis."""
 
     def _kv(self, key: str) -> str:
-        return self.k("revoked" if key.startswith(("r:", "rt:")) else "kv")
+        return self.k("revoked" if _is_revocation(key) else "kv")
 
     def _live(self, key: str, value: bytes | None, expires: bytes | None,
               now: float) -> bytes | None:
@@ -27,6 +29,9 @@ class RedisKeyValues(RedisBase):
             else value
 
     def kv_put(self, key: str, value: bytes) -> None:
+        if _is_revocation(key):
+            self.run("put_revocation", key, value)
+            return
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self._kv(key), key, value)
         pipe.hdel(self.k("kvexp"), key)
@@ -57,16 +62,21 @@ class RedisKeyValues(RedisBase):
         pipe.hget(self.k("kvexp"), key)
         pipe.hdel(self._kv(key), key)
         pipe.hdel(self.k("kvexp"), key)
-        value, expires, _, _ = pipe.execute()
+        pipe.hdel(self.k("revat"), key)
+        value, expires, _, _, _ = pipe.execute()
         return self._live(key, value, expires, now)
 
-    def kv_delete(self, key: str, *, now: float) -> bool:
+    def kv_delete(self, key: str, *, now: float, written_by: float | None = None) -> bool:
+        if written_by is not None and _is_revocation(key):
+            return bool(self.run("clear_revocation", key, arg(float(now)),
+                                 arg(float(written_by))))
         pipe = self.r.pipeline(transaction=True)
         pipe.hget(self._kv(key), key)
         pipe.hget(self.k("kvexp"), key)
         pipe.hdel(self._kv(key), key)
         pipe.hdel(self.k("kvexp"), key)
-        value, expires, _, _ = pipe.execute()
+        pipe.hdel(self.k("revat"), key)
+        value, expires, _, _, _ = pipe.execute()
         return self._live(key, value, expires, now) is not None
 
     def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,
@@ -83,7 +93,7 @@ class RedisKeyValues(RedisBase):
         return int(self.r.hlen(self.k("kv"))) + int(self.r.hlen(self.k("revoked")))
 
     def kv_flush(self) -> None:
-        self.r.delete(self.k("kv"), self.k("revoked"), self.k("kvexp"))
+        self.r.delete(self.k("kv"), self.k("revoked"), self.k("kvexp"), self.k("revat"))
 
     def counter_incr(self, key: str, amount: int = 1) -> int:
         return int(self.r.hincrby(self.k("counter"), key, amount))
@@ -114,3 +124,8 @@ class RedisKeyValues(RedisBase):
         for job_id in chosen:
             pipe.get(self.k("data", job_id))
         return [d for d in pipe.execute() if d is not None]
+
+
+def _is_revocation(key: str) -> bool:
+    """Whether ``key`` is huey's revocation of a job (``r:``) or of a task (``rt:``)."""
+    return key.startswith(("r:", "rt:"))

@@ -172,6 +172,7 @@ for i = 3, 2 + 3 * tonumber(ARGV[2]), 3 do
   if redis.call('HGET', P..'copied', mark) ~= ARGV[i + 2] then
     if redis.call('HSETNX', P..'revoked', ARGV[i], ARGV[i + 1]) == 1 then
       redis.call('HDEL', P..'kvexp', ARGV[i])
+      redis.call('HDEL', P..'revat', ARGV[i])
       written = written + 1
     end
     redis.call('HSET', P..'copied', mark, ARGV[i + 2])

@@ -3,7 +3,8 @@
 Heartbeats extend leases (``leases``, each job's ``lease_expires_at``); ``recover``
 puts the jobs of dead workers back or buries them (``inflight:<owner>``, ``owners``);
 by-hand actions and retention's deletes; huey's locks (``kvexp``) and named leases
-(``lease:<name>``), both timed by the caller's clock.
+(``lease:<name>``), both timed by the caller's clock; huey's revocations, stamped with
+the server's clock (``revat``) so that a clear leaves a newer revocation in place.
 """
 
 from __future__ import annotations
@@ -232,11 +233,32 @@ if redis.call('HEXISTS', kv, key) == 1 then
   if not expires or tonumber(expires) >= tonumber(ARGV[5]) then return 0 end
 end
 redis.call('HSET', kv, key, ARGV[3])
+redis.call('HDEL', P..'revat', key)
 if ARGV[4] ~= NULL then
   redis.call('HSET', P..'kvexp', key, tonumber(ARGV[5]) + tonumber(ARGV[4]))
 else
   redis.call('HDEL', P..'kvexp', key)
 end
+return 1
+""",
+    # ARGV: key, value. A revocation, stamped with the server's clock in ``revat``.
+    "put_revocation": r"""
+local key, t = ARGV[2], redis.call('TIME')
+redis.call('HSET', P..'revoked', key, ARGV[3])
+redis.call('HDEL', P..'kvexp', key)
+redis.call('HSET', P..'revat', key, t[1]..'.'..string.format('%06d', tonumber(t[2])))
+""",
+    # ARGV: key, now, written_by. Deletes a revocation written no later than written_by (or
+    # at an unknown time); 1 when a live one was deleted.
+    "clear_revocation": r"""
+local key = ARGV[2]
+local at = redis.call('HGET', P..'revat', key)
+if at and tonumber(at) > tonumber(ARGV[4]) then return 0 end
+local expires = redis.call('HGET', P..'kvexp', key)
+local gone = redis.call('HDEL', P..'revoked', key)
+redis.call('HDEL', P..'kvexp', key)
+redis.call('HDEL', P..'revat', key)
+if gone == 0 or (expires and tonumber(expires) < tonumber(ARGV[3])) then return 0 end
 return 1
 """,
     # ARGV: name, owner, ttl, now

@@ -389,7 +389,7 @@ return math.floor(#rows / 2)
 #: payloads, logs or leases.
 _OWN_INBOX = {"enqueue", "claim", "absorb", "match_text", "complete", "fail", "cancel_attempt",
               "hand_back", "set_progress", "heartbeat", "write_logs", "kv_put_if_empty",
-              "take_lease", "release_lease"}
+              "put_revocation", "clear_revocation", "take_lease", "release_lease"}
 
 BODIES = {name: body if name in _OWN_INBOX else "absorb(nil)\n" + body
           for name, body in BODIES.items()}

@@ -31,8 +31,8 @@ class SqliteKeyValues:
     def kv_pop(self, key: str, *, now: float) -> bytes | None:
         return _kv.pop(self.db, key, now)
 
-    def kv_delete(self, key: str, *, now: float) -> bool:
-        return _kv.delete(self.db, key, now)
+    def kv_delete(self, key: str, *, now: float, written_by: float | None = None) -> bool:
+        return _kv.delete(self.db, key, now, written_by)
 
     def kv_put_if_empty(self, key: str, value: bytes, *, ttl: float | None,
                         now: float) -> bool:

@@ -3,12 +3,14 @@
 
 Keys written with a TTL (huey's ``lock_task(ttl=...)``) are gone once expired,
 for every read; :func:`put_if_empty` deletes the expired row when it takes the
-key over.
+key over. A value's ``written_at`` lets a clear of a revocation given a time
+(:func:`delete`'s ``written_by``) leave one written after it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 
 from runner.store.sqlite.db import Database
@@ -18,8 +20,10 @@ _LIVE = " AND (expires_at IS NULL OR expires_at >= ?)"
 
 
 def put(db: Database, key: str, value: bytes) -> None:
+    # A file has no clock but its host's, the one every process on it judges by.
     db.write(lambda c: c.execute(
-        "INSERT OR REPLACE INTO runner_kv (key, value) VALUES (?, ?)", (key, value)))
+        "INSERT OR REPLACE INTO runner_kv (key, value, written_at) VALUES (?, ?, ?)",
+        (key, value, time.time())))
 
 
 def peek(db: Database, key: str, now: float) -> bytes | None:
@@ -48,11 +52,16 @@ def has(db: Database, key: str, now: float) -> bool:
     return bool(db.query(f"SELECT 1 FROM runner_kv WHERE key=?{_LIVE}", (key, now)))
 
 
-def delete(db: Database, key: str, now: float) -> bool:
+def delete(db: Database, key: str, now: float, written_by: float | None = None) -> bool:
     if not db.query("SELECT 1 FROM runner_kv WHERE key=?", (key,)):
         return False
-    rows = db.write(lambda c: c.execute(
-        "DELETE FROM runner_kv WHERE key=? RETURNING expires_at", (key,)).fetchall())
+    if written_by is None:
+        sql, args = "DELETE FROM runner_kv WHERE key=? RETURNING expires_at", (key,)
+    else:
+        sql = ("DELETE FROM runner_kv WHERE key=? AND (written_at IS NULL OR written_at <= ?) "
+               "RETURNING expires_at")
+        args = (key, written_by)
+    rows = db.write(lambda c: c.execute(sql, args).fetchall())
     return bool(rows) and (rows[0][0] is None or rows[0][0] >= now)
 
 

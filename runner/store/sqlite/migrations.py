@@ -40,7 +40,9 @@ from runner.store.tables import Event, Job, JobTotal, create_table_sql
 #: 6: ``runner_job.parked`` and ``runner_room``: waiting jobs a concurrency limit holds back
 #: leave the claim indexes (whose condition adds ``parked IS NULL``) until their limit has
 #: room (runner.store.parking).
-SCHEMA_VERSION = 6
+#: 7: ``runner_kv.written_at``: when a revocation was written, so that a worker's clear of
+#: the one it read leaves a newer one in place.
+SCHEMA_VERSION = 7
 
 
 def _add_concurrency_key(conn: sqlite3.Connection) -> None:
@@ -106,6 +108,14 @@ def _to_6(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP INDEX IF EXISTS {name}")
 
 
+def _to_7(conn: sqlite3.Connection) -> None:
+    """``runner_kv.written_at``: a nullable column, no row to rewrite (a revocation written
+    before it has no time, and any clear of it removes it, as before)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runner_kv)")}
+    if "written_at" not in columns:
+        conn.execute("ALTER TABLE runner_kv ADD COLUMN written_at REAL")
+
+
 def _rebuild(conn: sqlite3.Connection, model: type[Model]) -> None:
     """Copy a table into a new one made from its model, keeping every rowid.
 
@@ -130,7 +140,7 @@ def _rebuild(conn: sqlite3.Connection, model: type[Model]) -> None:
 
 #: target version -> the step that migrates a file from the version before it.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    2: _add_concurrency_key, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6}
+    2: _add_concurrency_key, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6, 7: _to_7}
 
 
 def recorded_version(conn: sqlite3.Connection, path: Path) -> int | None:
