@@ -242,18 +242,20 @@ def test_workers_lists_registered_processes(huey, settings_file, make_worker):
 def test_a_database_from_a_newer_release_is_refused_with_exit_78(tmp_path, settings_file):
     import sqlite3
 
+    from runner.store.sqlite.migrations import SCHEMA_VERSION
     from tests.unit.test_schema import _old_file
 
+    newer = SCHEMA_VERSION + 1
     _old_file(tmp_path / "jobs.db")
     with sqlite3.connect(tmp_path / "jobs.db") as conn:
-        conn.execute("UPDATE runner_meta SET value = '7' WHERE key = 'schema'")
+        conn.execute("UPDATE runner_meta SET value = ? WHERE key = 'schema'", (str(newer),))
     for command in ([sys.executable, "-m", "runner", "--settings", str(settings_file), "jobs"],
                     [sys.executable, "run.py", "--settings", str(settings_file)]):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "RUNNER_"))}
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60,
                               env={**env, "PYTHONPATH": str(ROOT)})
         assert done.returncode == 78, (command, done.stderr)
-        assert "schema version 7, written by a newer jobrunner" in done.stderr
+        assert f"schema version {newer}, written by a newer jobrunner" in done.stderr
 
 
 def test_a_damaged_schema_version_stops_every_program_with_exit_65(tmp_path, settings_file):
