@@ -198,9 +198,14 @@ class HueyConsumer:
                     self._settle(jobs, task, attempt)
                 except PASSING as exc:
                     with _said_of(attempt):
-                        logger.warning("job %s: its outcome could not be written (%s); it "
-                                       "stays executing until its lease lapses, then it is "
-                                       "recovered and runs again", claimed.id, exc)
+                        if jobs.failure_pending(claimed.id):
+                            logger.warning("job %s: its outcome could not be written (%s); "
+                                           "written as the worker stops, or kept for the "
+                                           "next start", claimed.id, exc)
+                        else:
+                            logger.warning("job %s: its outcome could not be written (%s); "
+                                           "it stays executing until its lease lapses, then "
+                                           "it is recovered and runs again", claimed.id, exc)
                 finally:
                     jobs.release_inflight(task.id)
 

@@ -291,6 +291,15 @@ def record_then_wait(label, gate):
     return label
 
 
+@task(retry_limit=1, retry_delay=0.01, jitter=0)
+def record_then_fail_at_gate(label, gate):
+    """Records ``label`` as it starts, then fails once ``gate`` exists (one retry)."""
+    record(label)
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    raise ValueError(f"{label} failed")
+
+
 @task(retry_limit=0)
 def record_then_sleep(label, seconds):
     """Records ``label`` as it starts, then sleeps (a job the test knows is running)."""

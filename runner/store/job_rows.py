@@ -142,3 +142,22 @@ class FailureInfo:
         # Task code writes these texts; one no backend can encode must not lose the outcome.
         for name in ("error_type", "message", "traceback"):
             object.__setattr__(self, name, storable(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A failed attempt whose outcome could not be written as its worker stopped: what
+    :meth:`~runner.store.backend.Store.retry` (``state`` retrying) or
+    :meth:`~runner.store.backend.Store.bury` (``state`` dead) would have written."""
+
+    job_id: str
+    attempt: int
+    failure: FailureInfo
+    state: str
+    worker: str | None
+    now: float
+    reason: str | None
+    run_at: float | None = None
+    data: bytes | None = None
+    results: tuple[tuple[str, bytes], ...] = ()
+    jobs: tuple[NewJob, ...] = ()

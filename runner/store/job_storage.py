@@ -32,7 +32,7 @@ from runner.pass_failure import PASSING, log_pass_failure
 from runner.store.backend import AttemptLog, Store
 from runner.store.backpressure import enqueue_with_room
 from runner.store.factory import open_store
-from runner.store.job_rows import Ack, Claimed, Enqueued, NewJob
+from runner.store.job_rows import Ack, Claimed, Enqueued, Failed, NewJob
 from runner.store.kvstore import KeyValueStore
 from runner.store.outcomes import OutcomeWriter
 from runner.store.server_clock import ServerClock
@@ -102,6 +102,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._watching = False
         self._threads = threading.local()
         self._acks: list[Ack] = []
+        # Failures a drain could not write (see OutcomeWriter.fail): written at the stop.
+        self._failures: list[Failed] = []
         self._ack_lock = threading.Lock()
         self._wake_seq = 0
         self._empty_until = 0.0  # the queue was found empty; until then, with no wake-up ...
@@ -353,14 +355,20 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.store.wakeup()  # idle workers take them now, not at their next poll
 
     def stop_consuming(self) -> list[str]:
-        """Stop claiming; hand back jobs claimed but not started; flush completions."""
+        """Stop claiming; hand back jobs claimed but not started; flush outcomes (kept
+        for the next start when they cannot be written: see :meth:`_keep_unwritten`)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
-        self.flush_acks()
+        try:
+            self.flush_acks()
+            self.flush_failures()
+        except Exception:
+            self._keep_unwritten()
+            raise
         unstarted = self.hand_back_unstarted()
         watch, self._held_watch = self._held_watch, None
         if watch is not None:
@@ -373,6 +381,26 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             self._stop_checkpoints()
             self._stop_checkpoints = None
         return unstarted
+
+    def _keep_unwritten(self) -> None:
+        """The last chance to write outcomes failed: keep them where the recovery of this
+        worker's jobs writes them (SQLite), rather than let it charge each job a crash
+        and run it again."""
+        with self._ack_lock:
+            acks, failures = list(self._acks), list(self._failures)
+        running = self.running
+        count = len(acks) + len(failures)
+        if not count or running is None:
+            return
+        try:
+            kept = running.keep_outcomes(acks, failures)
+        except OSError as exc:
+            logger.error("outcomes of %d finished jobs could not be kept either (%s); they "
+                         "are recovered as crashed and run again", count, exc)
+            return
+        if kept:
+            logger.warning("outcomes of %d finished jobs kept beside the database; the next "
+                           "worker to start writes them, and they do not run again", count)
 
     def _on_remote_wake(self) -> None:
         with self._cond:

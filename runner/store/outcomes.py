@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from runner.errors import DatabaseCorrupt, DiskFull
 from runner.store.backend import AttemptLog, Store
-from runner.store.job_rows import Ack, FailureInfo, NewJob
+from runner.store.job_rows import Ack, Failed, FailureInfo, NewJob
 from runner.store.server_clock import ServerClock
 from runner.store.states import HandBack, JobState
 
@@ -43,6 +43,8 @@ class OutcomeWriter:
     on_disk_full: Callable[[DiskFull], None] | None
     on_corrupt: Callable[[DatabaseCorrupt], None] | None
     _acks: list[Ack]
+    _failures: list[Failed]
+    _stopping: bool
     _labels: dict[str, tuple[str, str]]
     _ack_lock: threading.Lock
     _mean_attempt: float
@@ -119,6 +121,32 @@ class OutcomeWriter:
         """Finished attempts whose outcome is not written yet."""
         return len(self._acks)
 
+    def failure_pending(self, job_id: str) -> bool:
+        """Whether a failure of ``job_id`` waits to be written at the stop (see :meth:`fail`)."""
+        with self._ack_lock:
+            return any(f.job_id == job_id for f in self._failures)
+
+    def flush_failures(self) -> None:
+        """Write the failures a drain could not write when they happened (see :meth:`fail`)."""
+        with self._ack_lock:
+            failures, self._failures = self._failures, []
+        while failures:
+            f = failures[0]
+            try:
+                if f.state == JobState.RETRYING.value:
+                    self.store.retry(f.job_id, f.attempt, f.failure, worker=f.worker, now=f.now,
+                                     run_at=f.run_at, reason=f.reason, data=f.data,
+                                     results=f.results, jobs=f.jobs)
+                else:
+                    self.store.bury(f.job_id, f.attempt, f.failure, worker=f.worker, now=f.now,
+                                    reason=f.reason, results=f.results, jobs=f.jobs)
+            except BaseException:
+                with self._ack_lock:
+                    self._failures[:0] = failures
+                raise
+            failures.pop(0)
+            self._settled([f.job_id])
+
     def flush_acks(self) -> None:
         """Write pending completions now."""
         with self._ack_lock:
@@ -161,9 +189,15 @@ class OutcomeWriter:
             else:
                 self.store.bury(job_id, attempt, failure, worker=self.owner, now=now,
                                 reason=reason, results=results, jobs=jobs, acks=acks)
-        except BaseException:
+        except BaseException as exc:
             with self._ack_lock:
                 self._acks[:0] = acks
+                if self._stopping and isinstance(exc, Exception):
+                    # Draining: the stop writes it with the completions, or keeps it
+                    # with them for the next start (see JobStorage.stop_consuming).
+                    self._failures.append(Failed(
+                        job_id, attempt, failure, JobState(state).value, self.owner, now,
+                        reason, run_at, data, tuple(results), tuple(jobs)))
             raise
         self._settled([job_id, *(a.job_id for a in acks)])
         if retrying or limited:  # a job to run again, or a slot of a limit freed

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from runner.store.job_rows import FailureInfo
+from runner.store.job_rows import Ack, Failed, FailureInfo
 from runner.store.rows import Beat, Recovery
 
 
@@ -25,6 +25,11 @@ class AttemptLog(Protocol):
 
     def settled(self, job_ids: Sequence[str]) -> None:
         """The outcomes of these jobs are committed: forget them."""
+        ...
+
+    def keep_outcomes(self, acks: Sequence[Ack], failures: Sequence[Failed] = ()) -> bool:
+        """Keep outcomes a stopping worker could not write where the recovery of its jobs
+        commits them instead of charging a crash; False when it cannot."""
         ...
 
     def close(self, *, remove: bool = True) -> None:

@@ -119,3 +119,70 @@ def test_a_drain_that_cannot_write_for_a_lock_exits_75_not_0(huey, tmp_path, mak
         blocker.close()
     assert code == 75, worker.output()
     assert "locked" in worker.output()
+
+
+def test_jobs_that_finished_in_a_drain_under_a_lock_complete_at_the_next_start_unrun(
+        huey, tmp_path, make_worker, record_file):
+    # Given a worker running two jobs, and another process holding the write lock
+    settings = locked_settings(tmp_path)
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    gate = tmp_path / "gate"
+    first = jobs.record_then_wait("first", str(gate))
+    second = jobs.record_then_wait("second", str(gate))
+    db = huey.jobs.db
+    wait_for(lambda: len(read_records(record_file)) == 2, message="both jobs to start")
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        # When the worker drains at SIGTERM and both jobs finish while no outcome can be
+        # written, then the lock is let go and a worker starts again
+        worker.proc.send_signal(signal.SIGTERM)
+        gate.touch()
+        code = worker.wait(timeout=30)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert code == 75, worker.output()
+    assert "kept beside the database" in worker.output()
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+
+    # Then each job ends completed with its result, as if its outcome had been written,
+    # and neither ran again
+    assert first.get(blocking=True, timeout=20) == "first"
+    assert second.get(blocking=True, timeout=20) == "second"
+    for result in (first, second):
+        row = queries.get_job(db, result.id)
+        assert (row.state, row.attempt, row.crashes) == ("completed", 1, 0)
+    assert sorted(read_records(record_file)) == ["first", "second"]
+
+
+def test_a_job_that_failed_in_a_drain_under_a_lock_retries_per_its_policy_uncharged(
+        huey, tmp_path, make_worker, record_file):
+    # Given a worker running a job with one retry, and another process holding the lock
+    settings = locked_settings(tmp_path)
+    worker = make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+    gate = tmp_path / "gate"
+    failing = jobs.record_then_fail_at_gate("failing", str(gate))
+    db = huey.jobs.db
+    wait_for(lambda: read_records(record_file) == ["failing"], message="the job to start")
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        # When it fails during the drain at SIGTERM, its failure unwritable, and a worker
+        # starts again once the lock is let go
+        worker.proc.send_signal(signal.SIGTERM)
+        gate.touch()
+        code = worker.wait(timeout=30)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert code == 75, worker.output()
+    make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
+
+    # Then the failure counts as its first attempt: it ran once more, its retry, and is
+    # dead with no crash charged
+    wait_for(lambda: queries.get_job(db, failing.id).state == "dead",
+             message="the job to die after its retry")
+    row = queries.get_job(db, failing.id)
+    assert (row.attempt, row.crashes) == (2, 0)
+    assert read_records(record_file) == ["failing", "failing"]

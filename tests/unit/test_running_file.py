@@ -7,11 +7,20 @@ import os
 import socket
 import time
 
+import pytest
+
 from runner.attempt import Attempt
 from runner.errors import DatabaseLocked
+from runner.store.job_rows import Ack, Failed, FailureInfo
 from runner.store.sqlite import queries
-from runner.store.sqlite.running_file import RunningFile, read_started, running_path
-from runner.store.sqlite.workers import recover_orphans
+from runner.store.sqlite.running_file import (
+    RunningFile,
+    read_kept_outcomes,
+    read_started,
+    running_dir,
+    running_path,
+)
+from runner.store.sqlite.workers import forget_stale_files, recover_orphans
 from tests import jobs
 from tests.conftest import WORKER_DEFAULTS
 
@@ -124,3 +133,44 @@ def test_a_stuck_attempt_whose_crash_could_not_be_written_is_charged_once_its_le
     assert recover_orphans(storage.db, crash_limit=1, me=me, now=later).buried == [stuck.id]
     assert [e.kind for e in queries.job_errors(storage.db, stuck.id)] == ["crash"]
     storage.running.close()
+
+
+def test_outcomes_kept_by_a_dead_worker_are_written_by_its_recovery_instead_of_a_crash(huey):
+    # Given a dead worker that started three attempts and kept their outcomes, unwritten:
+    # a completion with its result, a failure with a retry left and a failure for good
+    storage = huey.jobs
+    done, again, over = jobs.add(1, 1), jobs.add(2, 2), jobs.add(3, 3)
+    storage.owner = DEAD
+    claimed = {c.id: c for c in storage.claim_due(3)}
+    running = RunningFile(running_path(storage.db.path, DEAD), keeps_outcomes=True)
+    for job_id, c in claimed.items():
+        running.started(job_id, c.attempt)
+    now = time.time()
+    failure = FailureInfo("error", "ValueError", "no", "Traceback ...", now - 1)
+    assert running.keep_outcomes(
+        [Ack(done.id, 1, now - 1, now, ((f"r:{done.id}", b"two"),))],
+        [Failed(again.id, 1, failure, "retrying", DEAD, now, "retry soon", now + 60, b"new"),
+         Failed(over.id, 1, failure, "dead", DEAD, now, "ValueError: no")])
+    running.close(remove=False)
+    # and a sweep of stale files meanwhile, which must leave them
+    forget_stale_files(storage.db, socket.gethostname(), {DEAD})
+
+    # When the next worker recovers its jobs
+    recovery = recover_orphans(storage.db, crash_limit=3)
+
+    # Then each ends as its outcome says, uncharged, and the files are gone
+    rows = {r: queries.get_job(storage.db, r.id) for r in (done, again, over)}
+    assert [(row.state, row.attempt, row.crashes) for row in rows.values()] == [
+        ("completed", 1, 0), ("retrying", 1, 0), ("dead", 1, 0)]
+    assert rows[again].run_at == pytest.approx(now + 60)
+    assert storage.db.query("SELECT value FROM runner_kv WHERE key=?",
+                            (f"r:{done.id}",)) == [(b"two",)]
+    assert recovery.requeued == [] and recovery.buried == [over.id]
+    assert not list(running_dir(storage.db.path).iterdir())
+
+
+def test_a_running_file_of_a_backend_that_does_not_read_kept_outcomes_keeps_none(tmp_path):
+    running = RunningFile(running_path(tmp_path / "jobs.db", DEAD))
+    assert not running.keep_outcomes([Ack("a", 1, None, time.time())])
+    running.close()
+    assert read_kept_outcomes(tmp_path / "jobs.db", DEAD) == []

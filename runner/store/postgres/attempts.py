@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import psycopg
 
+from runner.store.job_rows import Ack, Failed
 from runner.store.postgres.connection import PgDatabase
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ class AttemptLog:
             done, self._settled = self._settled, []
         self._run("DELETE FROM runner_attempt WHERE owner = %s AND job_id = ANY(%s)",
                   (self.owner, done))
+
+    def keep_outcomes(self, acks: Sequence[Ack], failures: Sequence[Failed] = ()) -> bool:
+        # The log lives in the same database the outcomes could not be written to.
+        return False
 
     def close(self, *, remove: bool = True) -> None:
         with self._lock:

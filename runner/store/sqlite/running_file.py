@@ -12,14 +12,21 @@ of the next worker on the host reads the file. Without a file (a worker of
 another host, or of an older version) every attempt the dead worker held is
 charged. A power loss may take the file's contents with it: the jobs then go
 back uncharged, as the outage and not they stopped the worker.
+
+Outcomes a stopping worker could not write (completions, failures) are kept
+beside the file (see :mod:`runner.store.sqlite.kept_outcomes`), for the recovery
+to commit instead of charging a crash.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from runner.store.job_rows import Ack, Failed
+from runner.store.sqlite.kept_outcomes import SUFFIX, keep, kept_path, read_kept
 
 SLOT_BYTES = 256
 _BLANK = b" " * (SLOT_BYTES - 1) + b"\n"
@@ -38,8 +45,10 @@ def running_path(database: Path, owner: str) -> Path:
 class RunningFile:
     """One worker process's started attempts, one fixed slot each until settled."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, keeps_outcomes: bool = False) -> None:
         self.path = path
+        # Only a backend whose recovery reads the kept outcomes may promise to keep them.
+        self._keeps_outcomes = keeps_outcomes
         path.parent.mkdir(mode=0o700, exist_ok=True)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         self._lock = threading.Lock()
@@ -69,6 +78,14 @@ class RunningFile:
                     os.pwrite(self._fd, _BLANK, slot * SLOT_BYTES)
                     self._free.append(slot)
 
+    def keep_outcomes(self, acks: Sequence[Ack], failures: Sequence[Failed] = ()) -> bool:
+        """Keep outcomes that could not be written, fsynced, for the recovery to write;
+        False when this backend's recovery would not read them."""
+        if not self._keeps_outcomes or not (acks or failures):
+            return False
+        keep(self.path, acks, failures)
+        return True
+
     def close(self, *, remove: bool = True) -> None:
         """Stop recording; a clean stop removes the file."""
         os.close(self._fd)
@@ -90,6 +107,18 @@ def read_started(database: Path, owner: str) -> set[tuple[str, int]] | None:
     return started
 
 
+def read_kept_outcomes(database: Path, owner: str) -> list[Ack | Failed]:
+    """The outcomes ``owner`` kept at its stop, unwritten (or none)."""
+    return read_kept(kept_path(running_path(database, owner)))
+
+
+def is_kept_outcomes(name: str) -> bool:
+    """Whether a file of :func:`running_dir` holds kept outcomes, not started attempts."""
+    return name.endswith(SUFFIX)
+
+
 def forget(database: Path, owner: str) -> None:
-    """Remove the file of a worker whose jobs were recovered."""
-    running_path(database, owner).unlink(missing_ok=True)
+    """Remove the files of a worker whose jobs were recovered."""
+    path = running_path(database, owner)
+    path.unlink(missing_ok=True)
+    kept_path(path).unlink(missing_ok=True)

@@ -22,7 +22,7 @@ class SqliteWorkers:
     db: Database
 
     def attempt_log(self, owner: str) -> AttemptLog:
-        return RunningFile(running_path(self.db.path, owner))
+        return RunningFile(running_path(self.db.path, owner), keeps_outcomes=True)
 
     def server_time(self) -> float | None:
         return None  # every process of a file reads this host's clock

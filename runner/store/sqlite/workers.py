@@ -8,7 +8,10 @@ attempt that its worker's running file (see :mod:`runner.store.sqlite.running_fi
 shows running is charged: a job the dead worker had claimed ahead of its idle
 threads goes back as if never claimed, and so does one a live worker of this host
 holds in the file but does not run (a file restored from a backup taken while the
-job ran, which the worker finished since in the file the backup replaced).
+job ran, which the worker finished since in the file the backup replaced). The
+outcomes a dead worker kept beside its file, unwritten at its stop, are
+committed first: those jobs end as their worker would have written, neither
+charged a crash nor run again for it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import sqlite3
 import time
 
-from runner.store.job_rows import FailureInfo
+from runner.store.job_rows import Ack, Failed, FailureInfo
 from runner.store.owners import (  # noqa: F401 - re-exported
     make_worker_id,
     node_of,
@@ -37,7 +40,13 @@ from runner.store.recovery import (
 from runner.store.rows import Beat, Recovery  # noqa: F401 - re-exported
 from runner.store.sqlite import cancels, transitions
 from runner.store.sqlite.db import Database
-from runner.store.sqlite.running_file import forget, read_started, running_dir
+from runner.store.sqlite.running_file import (
+    forget,
+    is_kept_outcomes,
+    read_kept_outcomes,
+    read_started,
+    running_dir,
+)
 from runner.store.states import JobState, WorkerState, sql_is
 
 
@@ -117,12 +126,14 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
     # is not running has no outcome coming, and no crash to charge.
     alive = alive_here((owner for owner, _ in rows), me, host, dead)
     started = {owner: read_started(db.path, owner) for owner in (*dead, *alive)}
+    kept = [o for owner in dead for o in read_kept_outcomes(db.path, owner)]
 
     def cancel(conn: sqlite3.Connection, orphan: Orphan, reason: str) -> None:
         transitions.cancel_attempt(conn, orphan.id, orphan.attempt, now=at, reason=reason)
         cancels.forget_cancel(conn, orphan.id)
 
     def recover(conn: sqlite3.Connection) -> Recovery:
+        buried = write_kept(conn, kept)  # as their worker would have: then no orphans
         recovery = settle_orphans(
             transitions.orphans(conn, expired_before=expired_before, dead_owners=dead), me,
             cancelled_by=lambda o: cancels.requested_by(conn, o.id, o.attempt),
@@ -139,12 +150,33 @@ def recover_orphans(db: Database, *, crash_limit: int, me: str | None = None,
                 f"UPDATE runner_worker SET state={sql_is(WorkerState.DEAD)}, stopped_at=?, "
                 f"running=0 WHERE id IN ({','.join('?' * len(gone))}) "
                 f"AND state={sql_is(WorkerState.RUNNING)}", (at, *gone))
-        return recovery
+        return Recovery(recovery.requeued, [*buried, *recovery.buried])
 
     recovery = db.write(recover)
     for owner in dead:
         forget(db.path, owner)
     return recovery
+
+
+def write_kept(conn: sqlite3.Connection, kept: list[Ack | Failed]) -> list[str]:
+    """Commit the outcomes a dead worker kept at its stop; the jobs they bury (whose
+    ``on_failure`` is owed). An attempt no longer holding its job writes nothing."""
+    acks = [o for o in kept if isinstance(o, Ack)]
+    if acks:
+        transitions.complete(conn, acks)
+    buried = []
+    for f in kept:
+        if isinstance(f, Ack) or not transitions.holds(conn, f.job_id, f.attempt):
+            continue
+        if f.state == JobState.RETRYING.value:
+            transitions.retry(conn, f.job_id, f.attempt, f.failure, worker=f.worker, now=f.now,
+                              run_at=f.run_at, reason=f.reason, data=f.data,
+                              results=f.results, jobs=f.jobs)
+        else:
+            transitions.bury(conn, f.job_id, f.attempt, f.failure, worker=f.worker, now=f.now,
+                             reason=f.reason, results=f.results, jobs=f.jobs)
+            buried.append(f.job_id)
+    return buried
 
 
 def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
@@ -154,6 +186,8 @@ def forget_stale_files(db: Database, host: str, holding: set[str]) -> None:
     except OSError:
         return
     for name in names:
+        if is_kept_outcomes(name):  # removed with its worker's file, once applied
+            continue
         owner_host, pid = parse_worker_id(name)
         if owner_host == host and pid is not None and pid != os.getpid() \
                 and name not in holding and not pid_alive(pid):
