@@ -214,10 +214,11 @@ def test_a_consuming_worker_hands_back_stale_jobs_claimed_ahead_while_its_thread
     storage.start_consuming("host:1:1")
     try:
         busy, _ = hold_four_ahead_of_a_busy_thread(storage, huey)
-        # No thread takes them: the one is busy, so the check must not wait for it
-        wait_for(lambda: not storage._buffer, timeout=10,
+        # No thread takes them: the one is busy, so the check must not wait for it. The
+        # buffer empties before the hand-back is written: wait for its end.
+        wait_for(lambda: storage.inflight_ids() == [busy.id], timeout=10,
                  message="the jobs claimed ahead to go back to the queue")
-        assert storage.inflight_ids() == [busy.id]
+        assert not storage._buffer
     finally:
         storage.stop_consuming()
 
