@@ -23,11 +23,16 @@ def payload_limit(max_payload_mb: float) -> int:
     return int(max_payload_mb * MIB) if max_payload_mb else sys.maxsize
 
 
+def over_bound(what: str, size: int, max_payload_mb: float) -> str:
+    """Why ``what`` (``task 'resize'``, ``schedule 'nightly'``), whose payload serialized
+    to ``size`` bytes, is past ``max_payload_mb``, and what to pass instead."""
+    shown = f"{size} bytes ({size / MIB:.1f} MiB)" if size >= MIB // 10 else f"{size} bytes"
+    return (f"{what}: payload of {shown} is over [worker] max_payload_mb = {max_payload_mb:g}; "
+            "pass a reference to the data (a file path, a row id, an object key) instead of "
+            "the data itself")
+
+
 def payload_too_large(what: str, size: int, max_payload_mb: float) -> InvalidArgument:
     """The refusal of ``what`` (``task 'resize'``, ``event 'user.signup'``), whose payload
     serialized to ``size`` bytes, past ``max_payload_mb``."""
-    shown = f"{size} bytes ({size / MIB:.1f} MiB)" if size >= MIB // 10 else f"{size} bytes"
-    return InvalidArgument(
-        f"{what}: payload of {shown} is over [worker] max_payload_mb = {max_payload_mb:g}; "
-        "pass a reference to the data (a file path, a row id, an object key) instead of the "
-        "data itself; nothing was written")
+    return InvalidArgument(f"{over_bound(what, size, max_payload_mb)}; nothing was written")

@@ -205,9 +205,8 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             for position, task in enumerate(items, 1):
                 try:
                     self._check_inline(task)
-                except InvalidArgument as exc:
-                    raise InvalidArgument(f"{call} item {position} of {len(items)}: {exc}") \
-                        from None
+                except (SerializationError, InvalidArgument) as exc:
+                    raise type(exc)(f"{call} item {position} of {len(items)}: {exc}") from None
             return [super(RunnerHuey, self).enqueue(task) for task in items]
         if self.jobs is None:
             return [self.enqueue(task) for task in items]
@@ -264,14 +263,17 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
 
     def _check_inline(self, task: RunnerTask) -> None:
         """Check a call run inline as an enqueue checks it, though nothing is written: a
-        call production refuses must not pass a test in immediate mode. Not serialized:
-        with no row written there is no payload to bound.
+        call production refuses must not pass a test in immediate mode. So it is
+        serialized as for its row, once, to measure it against ``[worker]
+        max_payload_mb`` (immediate mode only: an enqueue serializes for the row anyway).
 
         Raises:
-            InvalidArgument: an option out of range, or a call the function cannot take.
+            InvalidArgument: an option out of range, a call the function cannot take, or
+                a payload over ``[worker] max_payload_mb``.
+            SerializationError: an argument cannot be serialized.
         """
         task.wrapper.prepare(task)
-        task.wrapper.check_arguments(task.args, task.kwargs)
+        self.serialize_checked(task)
 
     def _listened(self, signal: str) -> bool:
         """Whether any receiver would hear ``signal`` (producers skip building the call)."""

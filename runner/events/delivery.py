@@ -256,10 +256,11 @@ _host = socket.gethostname()
 def _emit(items: list[tuple[str, str, str | None, float]], now: float | None,
           source: str | None, *, batch: bool) -> list[str]:
     huey = get_huey()
+    # Before the inline run of immediate mode too: a test must fail where production does.
+    _check_sizes(items, huey.settings.worker.max_payload_mb, batch)
     jobs = huey.jobs
     if jobs is None:
         return _emit_inline(huey, items)
-    _check_sizes(items, huey.settings.worker.max_payload_mb, batch)
     settings = event_settings(huey.settings)
     # Due times and the dedupe window are judged by every host: the server's clock.
     at = jobs.clock.now() if now is None else jobs.clock.to_server(now)

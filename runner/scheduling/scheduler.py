@@ -18,8 +18,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from runner.config import Settings
-from runner.errors import InvalidSchedule
+from runner.errors import InvalidArgument, InvalidSchedule, SerializationError
 from runner.pass_failure import log_pass_failure
+from runner.payload_size import over_bound, payload_limit
 from runner.runner_huey import RunnerHuey
 from runner.scheduling import cron
 from runner.scheduling.definitions import ScheduleDef, effective_schedules
@@ -47,8 +48,9 @@ def new_run_job(huey: RunnerHuey, definition: ScheduleDef, *, run_at: float) -> 
     assert definition.wrapper is not None
     task = definition.wrapper.s(*definition.args, **definition.kwargs)
     task.schedule_name = definition.name
-    # Not held to [worker] max_payload_mb: a schedule's arguments are fixed in code, and
-    # a run refused here would be a run lost at each firing, with no caller to tell.
+    # Not held to [worker] max_payload_mb here: a run refused at its firing would be a
+    # run lost, with no caller to tell. The scheduler refuses the schedule when it starts
+    # instead, and a reload that lowers the bound under one (see Scheduler.check_runs).
     return replace(huey.new_job(task, bounded=False), run_at=run_at)
 
 
@@ -91,6 +93,7 @@ class Scheduler:
         self.settings = settings
         self.schedules = {d.name: d for d in effective_schedules(settings, definitions)}
         _check_arguments_serialize(self.schedules.values(), settings.runner.serializer)
+        self.check_runs(settings.worker.max_payload_mb)
         self.clock = clock if clock is not None else self._server_now
         self.check_interval = check_interval
         self._stop = threading.Event()
@@ -102,6 +105,26 @@ class Scheduler:
         # Plans made while sleeping: name -> (slot, the slot after it, its job row).
         self._ready: dict[str, tuple[float, datetime, NewJob]] = {}
         self._prepared_for: float | None = None
+
+    def check_runs(self, max_payload_mb: float) -> None:
+        """Refuse schedules whose runs would fail or break ``max_payload_mb`` at each
+        firing: a run's function cannot take its arguments, or its job's payload is over
+        the bound. Checked when the scheduler is made (start, ``check``) and by a reload
+        that changes the bound: a firing has no caller to tell.
+
+        Raises:
+            InvalidSchedule: naming the schedule (and the sizes).
+        """
+        limit = payload_limit(max_payload_mb)
+        for d in self.schedules.values():
+            what = f"schedule '{d.name}'"
+            try:
+                size = len(new_run_job(self.huey, d, run_at=0.0).data)
+            except (InvalidArgument, SerializationError) as exc:
+                raise InvalidSchedule(f"{what}: {exc}") from None
+            if size > limit:
+                raise InvalidSchedule(f"{over_bound(what, size, max_payload_mb)}; every run "
+                                      "of it would carry this payload")
 
     @property
     def store(self) -> Store:

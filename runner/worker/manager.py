@@ -411,6 +411,11 @@ class Manager:
         self.ops.notifier.reloading()
         try:
             new = self.loader()  # every section is validated at load
+            if self.scheduler is not None \
+                    and new.worker.max_payload_mb != self.settings.worker.max_payload_mb:
+                # A schedule's runs are written unbounded (see new_run_job): a bound lowered
+                # under one is refused here, as it would be at start.
+                self.scheduler.check_runs(new.worker.max_payload_mb)
         except RunnerError as exc:
             logger.error("SIGHUP: new settings rejected, keeping the old ones: %s", exc)
             self.ops.notifier.ready(f"settings reload rejected: {exc}"[:200])

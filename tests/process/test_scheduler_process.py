@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,39 @@ def test_run_py_exits_78_naming_a_schedule_with_a_bad_expression(tmp_path, make_
     worker = make_worker(settings=settings)
     assert worker.wait(30) == 78
     assert "every_second" in worker.output() and "*/0" in worker.output()
+
+
+def test_run_py_exits_78_naming_a_schedule_whose_arguments_are_over_max_payload_mb(
+        huey, tmp_path, make_worker):
+    # Given a schedule whose 2 MiB arguments every run would carry, under a 1 MiB bound
+    settings = write_settings(tmp_path, worker={"max_payload_mb": 1})
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "tests.sched_big_jobs"]'))
+    # When run.py starts, it refuses before any schedule is written or job enqueued
+    worker = make_worker(settings=settings)
+    assert worker.wait(30) == 78, worker.output()
+    output = worker.output()
+    assert re.search(r"schedule 'nightly_blob': payload of \d+ bytes \(2\.0 MiB\) is over "
+                     r"\[worker\] max_payload_mb = 1", output), output
+    assert huey.jobs.store.list_schedules() == [] and huey.jobs.store.count_jobs() == 0
+
+
+def test_sighup_lowering_max_payload_mb_under_a_schedule_is_rejected(tmp_path, make_worker):
+    # Given a worker firing a schedule of 2 MiB arguments under a bound of 4 MiB
+    settings = write_settings(tmp_path, worker={"max_payload_mb": 4})
+    settings.write_text(settings.read_text().replace(
+        'imports = ["tests.jobs"]', 'imports = ["tests.jobs", "tests.sched_big_jobs"]'))
+    worker = make_worker(settings=settings)
+    wait_for(lambda: "ready:" in worker.output(), message="worker ready")
+    # When the bound is lowered to 1 MiB and the worker gets SIGHUP
+    settings.write_text(settings.read_text().replace("max_payload_mb = 4", "max_payload_mb = 1"))
+    worker.proc.send_signal(signal.SIGHUP)
+    # Then the new settings are rejected naming the schedule, and it runs on the old ones
+    wait_for(lambda: "new settings rejected" in worker.output(), message="rejection logged")
+    assert re.search(r"schedule 'nightly_blob': payload of \d+ bytes \(2\.0 MiB\) is over "
+                     r"\[worker\] max_payload_mb = 1", worker.output()), worker.output()
+    assert worker.proc.poll() is None
+    assert worker.terminate() == 0, worker.output()
 
 
 def test_run_py_exits_78_for_an_unknown_schedule_key(tmp_path, make_worker):

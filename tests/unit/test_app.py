@@ -256,6 +256,12 @@ def test_immediate_mode_refuses_the_calls_a_worker_would_never_get(huey, record_
             enqueue_many([jobs.record_run.s("c"), jobs.record_run.s("d", "e")])
         with pytest.raises(InvalidArgument, match=r"^map item 2 of 2: task 'record_run'"):
             jobs.record_run.map([("f",), ("g", "h")])
+        # Arguments the serializer cannot carry, as an enqueue names them
+        with pytest.raises(SerializationError, match=r"^task 'record_run': argument 1 "):
+            jobs.record_run(threading.Lock())
+        with pytest.raises(SerializationError, match=r"^enqueue_many item 2 of 2: task "
+                                                     r"'record_run': argument 1 "):
+            enqueue_many([jobs.record_run.s("i"), jobs.record_run.s(threading.Lock())])
         assert jobs.add(1, 2).get() == 3  # a call it can take runs as ever
     assert read_records(record_file) == []
 

@@ -79,11 +79,31 @@ def test_zero_lifts_the_bound(huey):
     assert rows(huey) == (2, 1)  # the event's dispatch job beside the call
 
 
-def test_under_immediate_no_row_is_written_so_no_call_is_refused(huey):
+def test_under_immediate_a_call_over_the_bound_is_refused_and_runs_nothing(huey, record_file):
+    # A test in immediate mode must fail where the same call in production is refused
+    with immediate():
+        with pytest.raises(InvalidArgument) as refused:
+            jobs.record_run(OVER)
+        assert re.fullmatch(r"task 'record_run': payload of \d+ bytes \(2\.0 MiB\)" + REFUSED,
+                            str(refused.value)), str(refused.value)
+        # A batch with one call over it runs none of its calls, and names it
+        with pytest.raises(InvalidArgument, match=r"^enqueue_many item 2 of 2: task "
+                                                  r"'record_run': payload of \d+ bytes"):
+            enqueue_many([jobs.record_run.s("a"), jobs.record_run.s(OVER)])
+        with pytest.raises(InvalidArgument, match=r"^map item 2 of 2: task 'record_run': "
+                                                  r"payload of \d+ bytes"):
+            jobs.record_run.map([("b",), (OVER,)])
+        with pytest.raises(InvalidArgument, match=r"^event 'user.signup': payload of "):
+            emit("user.signup", {"blob": "x" * 2 * MIB})
+        assert jobs.add(b"x", b"y").get() == b"xy"  # a call under it runs as ever
+    assert read_records(record_file) == []
+    assert rows(huey) == (0, 0)
+
+
+def test_under_immediate_zero_lifts_the_bound(huey):
+    with_bound(huey, 0)
     with immediate():
         assert jobs.add(OVER, b"").get() == OVER
-        emit("user.signup", {"blob": "x" * 2 * MIB})
-    assert rows(huey) == (0, 0)
 
 
 def test_a_map_with_an_item_over_the_bound_names_it_and_writes_nothing(huey):

@@ -359,7 +359,29 @@ def test_schedule_arguments_json_cannot_carry_are_refused_at_start(huey):
                                               r"\"json\".*JSON cannot carry set"):
         Scheduler(huey, settings, definitions=[bad])
     assert Scheduler(huey, parse_settings({}), definitions=[bad]).schedules  # pickle carries it
-    Scheduler(huey, settings, definitions=[definition(args=("plain", 1))])
+    Scheduler(huey, settings, definitions=[definition(args=("plain",))])
+
+
+def test_a_schedule_whose_runs_are_over_max_payload_mb_is_refused_at_start(huey):
+    # Given arguments of 2 MiB and a bound of 1 MiB: every run would be a job over it
+    bound = parse_settings({"worker": {"max_payload_mb": 1}})
+    big = definition(args=("x" * 2 * 1024 * 1024,))
+    with pytest.raises(InvalidSchedule, match=r"^schedule 'quarter_hourly': payload of \d+ "
+                                              r"bytes \(2\.0 MiB\) is over \[worker\] "
+                                              r"max_payload_mb = 1; pass a reference"):
+        Scheduler(huey, bound, definitions=[big])
+    # Under the default bound (16 MiB), or none, it is accepted
+    assert Scheduler(huey, parse_settings({}), definitions=[big]).schedules
+    assert Scheduler(huey, parse_settings({"worker": {"max_payload_mb": 0}}),
+                     definitions=[big]).schedules
+    Scheduler(huey, bound, definitions=[definition(args=("plain",))])
+
+
+def test_a_schedule_whose_arguments_its_function_cannot_take_is_refused_at_start(huey):
+    with pytest.raises(InvalidSchedule, match=r"^schedule 'quarter_hourly': task "
+                                              r"'quarter_hourly': quarter_hourly\(label.* "
+                                              r"cannot take this call: too many"):
+        Scheduler(huey, parse_settings({}), definitions=[definition(args=("a", "b"))])
 
 
 def test_a_unique_scheduled_task_dedupes_calls_and_skips_a_slot_while_its_key_is_held(huey):
