@@ -1,6 +1,6 @@
 """The typed sections of settings.toml beyond ``[runner]``, ``[worker]`` and ``[database]``.
 
-Each is a frozen dataclass that :func:`runner.config.load_settings` builds from
+Each is a frozen dataclass that :func:`runner.settings_loader.load_settings` builds from
 its table at load: an unknown key or a wrong type is refused there (exit code
 78 naming the file, section and key), and so is a bad value, through the
 section's ``problems()``. The modules that use a section read it from the
