@@ -4,7 +4,7 @@ Every module that is configured reads a frozen ``Settings`` and never parses a
 table or the environment again: :func:`runner.settings_loader.load_settings`
 builds it from settings.toml and the environment, checked at load by
 :mod:`runner.settings_validation`. The sections beyond these three are declared
-in :mod:`runner.sections`.
+in :mod:`runner.sections` and :mod:`runner.service_sections`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
-from runner.sections import (
-    EventSettings,
+from runner.sections import EventSettings, QueueSection, ScheduleOverride, TaskSection
+from runner.service_sections import (
     HealthSection,
     LoggingSection,
     MetricsSection,
-    QueueSection,
     RetentionSection,
-    ScheduleOverride,
-    TaskSection,
     TuiSection,
 )
 from runner.setting_bounds import (

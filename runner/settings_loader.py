@@ -1,10 +1,10 @@
 """settings.toml plus environment overrides, loaded once into a frozen ``Settings``.
 
 Every section is typed and validated at load (the sections are declared in
-:mod:`runner.config` and :mod:`runner.sections`): an unknown section or key, a
-wrong type or a bad value raises ``ConfigError`` naming the file, the section
-and the key, which ``run.py``, ``python -m runner`` and ``python -m tui`` turn
-into exit code 78.
+:mod:`runner.config`, :mod:`runner.sections` and :mod:`runner.service_sections`):
+an unknown section or key, a wrong type or a bad value raises ``ConfigError``
+naming the file, the section and the key, which ``run.py``, ``python -m runner``
+and ``python -m tui`` turn into exit code 78.
 
 Who reads what, and when:
 
@@ -29,14 +29,16 @@ from runner.event_patterns import check_pattern
 from runner.sections import (
     QUEUE_NAME,
     EventSettings,
-    HealthSection,
-    LoggingSection,
-    MetricsSection,
     QueueSection,
-    RetentionSection,
     ScheduleOverride,
     TaskOverride,
     TaskSection,
+)
+from runner.service_sections import (
+    HealthSection,
+    LoggingSection,
+    MetricsSection,
+    RetentionSection,
     TuiSection,
 )
 from runner.settings_environment import apply_environment

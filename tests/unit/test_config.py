@@ -11,16 +11,12 @@ from runner import settings_environment, settings_loader
 from runner.cli import main
 from runner.config import DatabaseSection, RunnerSection, WorkerSection
 from runner.errors import ConfigError
-from runner.sections import (
-    EventSettings,
+from runner.sections import EventSettings, QueueSection, ScheduleOverride, TaskOverride, TaskSection
+from runner.service_sections import (
     HealthSection,
     LoggingSection,
     MetricsSection,
-    QueueSection,
     RetentionSection,
-    ScheduleOverride,
-    TaskOverride,
-    TaskSection,
     TuiSection,
 )
 from runner.settings_loader import load_settings

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: different groups of one layer are siblings and may not import each other.
 LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.pass_failure", "runner.config", "runner.sections",
+              "runner.service_sections",
               "runner.ids",
               "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
               "runner.flow", "runner.clock_drift",

@@ -13,7 +13,7 @@ import pytest
 from runner import configure, emit, get_huey
 from runner.cli import main
 from runner.runner_huey import RunnerHuey
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.settings_loader import load_settings
 from runner.store.redis import RedisStore
 from runner.testing import drain
