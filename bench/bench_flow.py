@@ -163,9 +163,9 @@ def binding_rate(work: Path, rate: float, seconds: float) -> tuple[float, int]:
 
 def claim_cost(work: Path, waiting: int = 100_000, claims: int = 300) -> tuple[float, float]:
     """(ms per claim without limits, with the non-binding limits) among ``waiting`` jobs."""
-    from runner.config import load_settings
     from runner.flow import FlowLimits
     from runner.runner_huey import RunnerHuey
+    from runner.settings_loader import load_settings
     from runner.store.job_rows import NewJob
     from runner.store.sqlite import SqliteStore
     from runner.store.sqlite.db import open_database

@@ -44,9 +44,9 @@ from bench.wal_pages import owners, read_wal  # noqa: E402
 
 
 def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str) -> None:
-    from runner.config import load_settings
     from runner.flow import FlowLimits
     from runner.runner_huey import RunnerHuey
+    from runner.settings_loader import load_settings
     from runner.store.job_rows import Ack, NewJob
     from runner.store.job_storage import grouped
     from runner.store.sqlite import SqliteStore

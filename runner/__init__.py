@@ -8,7 +8,7 @@ from __future__ import annotations
 # First of all: huey and peewee then load without the Redis and PostgreSQL drivers.
 from runner import drivers  # noqa: F401
 from runner.attempt import CurrentJob, current_job
-from runner.config import Settings, load_settings
+from runner.config import Settings
 from runner.control import (
     cancel,
     get_schedule,
@@ -49,6 +49,7 @@ from runner.events.delivery import emit, emit_many, event_handler
 from runner.progress import Progress, get_progress, progress
 from runner.registry import configure, enqueue_many, get_huey, task
 from runner.scheduling.definitions import ScheduleDef, scheduled_task
+from runner.settings_loader import load_settings
 from runner.store.schedule_rows import RunRow, ScheduleRow
 from runner.store.states import JobState
 from runner.task import Failure

@@ -1,47 +1,26 @@
-"""settings.toml plus environment overrides, loaded once into a frozen ``Settings``.
+"""The typed settings tree: ``[runner]``, ``[worker]``, ``[database]`` and ``Settings``.
 
-Every section is typed and validated here, at load (the sections beyond
-``[runner]``, ``[worker]`` and ``[database]`` are declared in
-:mod:`runner.sections`): an unknown section or key, a wrong type or a bad
-value raises ``ConfigError`` naming the file, the section and the key, which
-``run.py``, ``python -m runner`` and ``python -m tui`` turn into exit code 78.
-
-Who reads what, and when:
-
-* ``run.py`` and ``python -m runner`` call :func:`load_settings` at start-up (and
-  again on SIGHUP); a bad file stops them with exit code 78.
-* Local scripts that enqueue get the same settings lazily, on first use.
-* Nothing below this module reads ``os.environ`` for configuration.
+Every module that is configured reads a frozen ``Settings`` and never parses a
+table or the environment again: :func:`runner.settings_loader.load_settings`
+builds it from settings.toml and the environment, checked at load by
+:mod:`runner.settings_validation`. The sections beyond these three are declared
+in :mod:`runner.sections` and :mod:`runner.service_sections`.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
-import tomllib
-import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar
 
-from runner.errors import ConfigError
-from runner.event_patterns import check_pattern
-from runner.section_environment import assignments
-from runner.sections import (
-    LOG_LEVELS,
-    QUEUE_NAME,
-    EventSettings,
+from runner.sections import EventSettings, QueueSection, ScheduleOverride, TaskSection
+from runner.service_sections import (
     HealthSection,
     LoggingSection,
     MetricsSection,
-    Problem,
-    QueueSection,
     RetentionSection,
-    ScheduleOverride,
-    TaskOverride,
-    TaskSection,
     TuiSection,
 )
 from runner.setting_bounds import (
@@ -56,11 +35,7 @@ from runner.setting_bounds import (
     YEAR,
     Maxima,
     Most,
-    too_large,
 )
-from runner.text_files import read_utf8
-
-T = TypeVar("T")
 
 #: Environment variable naming the settings file (default ``./settings.toml``).
 SETTINGS_ENV = "RUNNER_SETTINGS"
@@ -197,7 +172,8 @@ class DatabaseSection:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the runner is configured with; built by :func:`load_settings`."""
+    """Everything the runner is configured with; built by
+    :func:`runner.settings_loader.load_settings`."""
 
     runner: RunnerSection = field(default_factory=RunnerSection)
     worker: WorkerSection = field(default_factory=WorkerSection)
@@ -259,371 +235,3 @@ class Settings:
         """A copy pointing at another database file."""
         return replace(self, runner=replace(self.runner, database=str(database)))
 
-
-_SECTIONS: dict[str, type] = {
-    "runner": RunnerSection, "worker": WorkerSection, "database": DatabaseSection,
-    "logging": LoggingSection, "metrics": MetricsSection, "health": HealthSection,
-    "retention": RetentionSection, "tui": TuiSection}
-#: Sections that are tables of named tables.
-_NAMED = ("tasks", "events", "schedules", "queues")
-_ALIASES = {"max_retries": "retry_limit", "retries": "retry_limit",
-            "concurrency": "max_concurrent_tasks"}
-
-
-def load_settings(path: str | os.PathLike[str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings.toml, apply environment overrides and validate everything.
-
-    Args:
-        path: the settings file; default ``$RUNNER_SETTINGS`` or ``./settings.toml``.
-            A missing default file means built-in defaults; a missing named file
-            is an error.
-        environ: the environment to read overrides from (default ``os.environ``).
-
-    Raises:
-        ConfigError: naming the file, the key (and line where TOML gives it).
-    """
-    env = os.environ if environ is None else environ
-    explicit = path is not None or SETTINGS_ENV in env
-    file = Path(path if path is not None else env.get(SETTINGS_ENV, "settings.toml"))
-    raw: dict[str, Any] = {}
-    shown = str(file)
-    if file.exists():
-        try:
-            raw = tomllib.loads(read_utf8(file))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{shown}: TOML syntax error: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"{shown}: cannot read settings: {exc}") from None
-        except ValueError as exc:  # not UTF-8, with the line and column
-            raise ConfigError(f"{shown}: {exc}") from None
-    elif explicit:
-        raise ConfigError(f"{shown}: settings file not found")
-    settings = parse_settings(raw, source=shown if file.exists() else None)
-    return apply_environment(settings, env)
-
-
-def parse_settings(raw: Mapping[str, Any], *, source: str | None = None) -> Settings:
-    """Validate a parsed TOML document into :class:`Settings`.
-
-    Raises:
-        ConfigError: naming the section and key of the first problem.
-    """
-    where = source or "settings"
-    sections: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in _SECTIONS:
-            sections[key] = _build(_SECTIONS[key], value, f"{where}: [{key}]")
-        elif key == "tasks":
-            sections[key] = _named_tables(value, where, "tasks", TaskSection)
-        elif key == "schedules":
-            sections[key] = _named_tables(value, where, "schedules", ScheduleOverride)
-        elif key == "events":
-            sections[key] = _parse_events(value, where)
-        elif key == "queues":
-            queues = _named_tables(value, where, "queues", QueueSection)
-            for name in queues:
-                if not QUEUE_NAME.match(name):
-                    raise ConfigError(f"{where}: [queues.{name}] {name!r} is not a valid "
-                                      "queue name")
-            sections[key] = {"default": QueueSection(), **queues}
-        else:
-            known = ", ".join(sorted([*_SECTIONS, *_NAMED]))
-            raise ConfigError(f"{where}: unknown section or key '{key}' (known: {known})")
-    settings = Settings(path=source, **sections)
-    _check(settings, where)
-    return settings
-
-
-def _named_tables(value: Any, where: str, section: str, cls: type[T]) -> dict[str, T]:
-    """``[section.NAME]`` tables (``[tasks.NAME]``, ...): one ``cls`` per name."""
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: [{section}] must be a table of [{section}.NAME] tables")
-    for name, table in value.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: [{section}] {name} must be a [{section}.{name}] table")
-    return {name: _build(cls, table, f"{where}: [{section}.{name}]")
-            for name, table in value.items()}
-
-
-def _parse_events(value: Any, where: str) -> EventSettings:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: [events] must be a table")
-    scalars = {k: v for k, v in value.items() if k not in ("patterns", "handlers")}
-    patterns = _named_tables(value.get("patterns", {}), where, "events.patterns", TaskOverride)
-    for pattern in patterns:
-        try:
-            check_pattern(pattern)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: [events.patterns]: {exc}") from None
-    handlers = _named_tables(value.get("handlers", {}), where, "events.handlers", TaskOverride)
-    built: EventSettings = _build(EventSettings, scalars, f"{where}: [events]",
-                                  skip=("patterns", "handlers"))
-    return replace(built, patterns=patterns, handlers=handlers)
-
-
-#: The environment variables that override one key each, and the key.
-OVERRIDES = {
-    "WORKER_CONCURRENCY": ("worker", "max_concurrent_tasks"),
-    "WORKER_LOG_LEVEL": ("worker", "log_level"),
-    "WORKER_QUEUE_TYPE": ("worker", "queue_type"),
-    "RUNNER_DATABASE": ("runner", "database"),
-    "RUNNER_NODE_NAME": ("runner", "node_name"),
-    "REDIS_URL": ("runner", "redis_url"),
-}
-
-
-def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Apply ``WORKER_*`` (``WORKER_QUEUE_<KEY>`` and ``WORKER_TASK_<KEY>`` included),
-    ``RUNNER_DATABASE``, ``RUNNER_NODE_NAME`` and ``REDIS_URL`` overrides, checked as the file."""
-    _refuse_unknown_worker_variables(environ)
-    worker: dict[str, Any] = {}
-    # An empty variable is unset, as systemd's environment files are often written.
-    if queue_type := environ.get("WORKER_QUEUE_TYPE", "").strip():
-        worker["queue_type"] = queue_type.lower()
-    if text := environ.get("WORKER_CONCURRENCY", "").strip():
-        try:
-            worker["max_concurrent_tasks"] = int(text)
-        except ValueError:
-            raise ConfigError(
-                f"WORKER_CONCURRENCY: expected a whole number, got {text!r}") from None
-    if level := environ.get("WORKER_LOG_LEVEL", "").strip():
-        worker["log_level"] = level.upper()
-    runner = settings.runner
-    if environ.get("RUNNER_DATABASE"):
-        runner = replace(runner, database=environ["RUNNER_DATABASE"])
-    if environ.get("RUNNER_NODE_NAME"):
-        runner = replace(runner, node_name=environ["RUNNER_NODE_NAME"].strip())
-    if environ.get("REDIS_URL"):
-        runner = replace(runner, redis_url=environ["REDIS_URL"].strip())
-    result = replace(settings, runner=runner, worker=replace(settings.worker, **worker),
-                     **_named_from_environment(settings, environ))
-    problems = _problems(result)
-    if problems:
-        section, key, why = problems[0]
-        # The file was checked on its own, so the problem is an override's: name it.
-        variable = next((name for name, target in OVERRIDES.items()
-                         if target == (section, key) and environ.get(name, "").strip()),
-                        "environment")
-        raise ConfigError(f"{variable}: [{section}] {key} {why}")
-    return result
-
-
-def _refuse_unknown_worker_variables(environ: Mapping[str, str]) -> None:
-    # A misspelt variable (WORKER_CONCURENCY) would otherwise change nothing, silently,
-    # as an unknown key of the file would; WORKER_QUEUE_* and WORKER_TASK_* are checked
-    # key by key in runner.section_environment.
-    for variable in sorted(environ):
-        if (not variable.startswith("WORKER_") or variable in OVERRIDES
-                or variable.startswith(("WORKER_QUEUE_", "WORKER_TASK_"))
-                or not environ[variable].strip()):
-            continue
-        known = sorted(name for name in OVERRIDES if name.startswith("WORKER_"))
-        message = (f"{variable}: unknown variable (known: {', '.join(known)}, "
-                   "WORKER_QUEUE_<KEY>, WORKER_TASK_<KEY>)")
-        key = variable[len("WORKER_"):].lower()
-        if key in {f.name for f in fields(WorkerSection)}:
-            message += f"; [worker] {key} is set in the settings file"
-        raise ConfigError(message)
-
-
-_NAMED_CLASSES: dict[str, type] = {"queues": QueueSection, "tasks": TaskSection}
-
-
-def _named_from_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
-    """``[queues.NAME]`` and ``[tasks.NAME]`` with ``WORKER_QUEUE_*`` and ``WORKER_TASK_*``
-    over them (see :mod:`runner.section_environment`), each checked as the file's."""
-    keys = {section: _keys_of(cls) for section, cls in _NAMED_CLASSES.items()}
-    tables: dict[str, dict[str, Any]] = {"queues": dict(settings.queues),
-                                         "tasks": dict(settings.tasks)}
-    changed: set[str] = set()
-    made: dict[str, tuple[str, ...]] = {}
-    for a in assignments(environ, keys):
-        if a.name not in {"queues": settings.queues, "tasks": settings.tasks}[a.section]:
-            where = f"{a.section}.{a.name}"
-            made[where] = (*made.get(where, ()), a.variable)
-        if a.section == "queues" and not QUEUE_NAME.match(a.name):
-            raise ConfigError(f"{a.variable}: {a.name!r} is not a valid queue name")
-        current = tables[a.section].get(a.name)
-        values = {f.name: getattr(current, f.name) for f in fields(current)
-                  if getattr(current, f.name) is not None} if current is not None else {}
-        values[a.key] = a.value
-        tables[a.section][a.name] = _build(_NAMED_CLASSES[a.section], values,
-                                           f"{a.variable}: [{a.section}.{a.name}]")
-        changed.add(a.section)
-    named: dict[str, Any] = {section: tables[section] for section in changed}
-    if made:
-        named["variables"] = {**settings.variables, **made}
-    return named
-
-
-def _keys_of(cls: type) -> dict[str, str]:
-    """A section's keys and the aliases of them, each with its type annotation."""
-    keys = {f.name: str(f.type) for f in fields(cls)}
-    keys.update({alias: keys[name] for alias, name in _ALIASES.items()
-                 if name in keys and alias not in keys})
-    return keys
-
-
-def _redis_problems(s: Settings) -> list[tuple[str, str, str]]:
-    """What is wrong with the Redis settings (checked when ``queue_type`` is redis)."""
-    runner, found = s.runner, []
-    if not runner.redis_url.startswith(REDIS_URL_PREFIXES):
-        found.append(("runner", "redis_url",
-                      f"{runner.redis_url!r} is not a redis://, rediss:// or unix:// URL"))
-    if not runner.redis_prefix or any(c.isspace() for c in runner.redis_prefix):
-        found.append(("runner", "redis_prefix", "must be a non-empty word without spaces"))
-    return found
-
-
-def _build(cls: type, table: Any, where: str, *, skip: tuple[str, ...] = ()) -> Any:
-    """One section's table as ``cls``: unknown keys, wrong types and bad values refused."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
-    known = {f.name: f for f in fields(cls) if f.name not in skip}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        name = key if key in known else _ALIASES.get(key, key)
-        if name not in known:
-            # Each alias the section takes follows its key (retry_limit, max_retries, retries).
-            names = ", ".join([n for k in known for n in (k, *_aliases_of(k, known))] + [*skip])
-            raise ConfigError(f"{where}: unknown key '{key}' (known: {names})")
-        values[name] = _coerce(value, known[name].type, f"{where} {key}")
-    section = cls(**values)
-    problems: list[Problem] = section.problems() if hasattr(section, "problems") else []
-    problems += too_large(section)
-    if problems:
-        key, why = problems[0]
-        raise ConfigError(f"{where} {key} {why}")
-    return section
-
-
-def _aliases_of(key: str, known: Mapping[str, Any]) -> list[str]:
-    return [alias for alias, name in _ALIASES.items() if name == key and alias not in known]
-
-
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    kind = str(annotation)
-    if kind.startswith("bool"):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if isinstance(value, bool) and "bool" not in kind:
-        raise ConfigError(f"{where}: expected {kind.replace(' | None', '')}, got a boolean")
-    if kind.startswith("int"):
-        if not isinstance(value, int):
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-        return value
-    if kind.startswith("float"):
-        if not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-        return float(value)
-    if kind.startswith("str"):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if kind.startswith("tuple"):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-        return tuple(value)
-    return value
-
-
-def _runner_problems(r: RunnerSection) -> list[tuple[str, str, str]]:
-    problems = []
-    if not is_time_zone(r.timezone):
-        problems.append(("runner", "timezone",
-                         f"{r.timezone!r} is not a known time zone (e.g. 'UTC', 'Europe/Paris')"))
-    mode_ok = re.fullmatch(r"(0o|0)?[0-7]{3}", r.file_mode)
-    if not mode_ok or int(r.file_mode[-3:], 8) & 0o600 != 0o600:
-        problems.append(("runner", "file_mode",
-                         f"{r.file_mode!r} must be octal permissions that let the owner read "
-                         "and write, e.g. \"0600\" or \"0640\""))
-    if r.node_name and not re.fullmatch(r"[\w.-]+", r.node_name):
-        problems.append(("runner", "node_name",
-                         f"{r.node_name!r} may hold only letters, digits, '.', '-' and '_'"))
-    if r.serializer not in SERIALIZERS:
-        problems.append(("runner", "serializer",
-                         f"{r.serializer!r} is not one of {', '.join(SERIALIZERS)}"))
-    return problems
-
-
-def is_time_zone(name: str) -> bool:
-    """True when ``name`` is an IANA time zone this system knows."""
-    if not name or name != name.strip() or name.startswith(("/", ".")):
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
-
-
-def _check(s: Settings, where: str) -> None:
-    problems = _problems(s)
-    if problems:
-        section, key, why = problems[0]
-        raise ConfigError(f"{where}: [{section}] {key} {why}")
-
-
-def _problems(s: Settings) -> list[tuple[str, str, str]]:
-    """What is wrong across sections, as (section, key, why), first found first."""
-    w, d = s.worker, s.database
-    problems = []
-    if w.max_concurrent_tasks < 1:
-        problems.append(("worker", "max_concurrent_tasks", "must be at least 1"))
-    for key in ("prefetch", "retry_limit", "queue_size", "crash_limit", "max_memory_mb",
-                "min_free_disk_mb"):
-        if getattr(w, key) < 0:
-            problems.append(("worker", key, "must not be negative"))
-    for key in ("retry_delay", "max_retry_delay", "timeout", "shutdown_timeout", "jitter",
-                "stuck_grace", "isolation_limit", "priority_aging", "max_clock_drift",
-                "max_payload_mb"):
-        if getattr(w, key) < 0:
-            problems.append(("worker", key, "must not be negative"))
-    for key in ("lease_seconds", "heartbeat_interval", "poll_interval"):
-        if getattr(w, key) <= 0:
-            problems.append(("worker", key, "must be greater than 0"))
-    if w.backoff < 1:
-        problems.append(("worker", "backoff", "must be at least 1"))
-    if w.heartbeat_interval * 2 > w.lease_seconds:
-        problems.append(("worker", "lease_seconds", "must be at least twice heartbeat_interval"))
-    if w.queue_type not in QUEUE_TYPES:
-        supported = ", ".join(QUEUE_TYPES)
-        problems.append(("worker", "queue_type",
-                         f"{w.queue_type!r} is not supported (use one of {supported})"))
-    if w.queue_type == "redis":
-        problems += _redis_problems(s)
-    if w.log_level.upper() not in LOG_LEVELS:
-        problems.append(("worker", "log_level", f"{w.log_level!r} is not one of {LOG_LEVELS}"))
-    for queue in w.queues:
-        if not QUEUE_NAME.match(queue):
-            problems.append(("worker", "queues", f"{queue!r} is not a valid queue name"))
-    # Again for [worker]: an environment override has not been through _build.
-    problems += [("worker", key, why) for key, why in too_large(w)]
-    if d.synchronous.upper() not in SYNCHRONOUS:
-        problems.append(("database", "synchronous",
-                         f"{d.synchronous!r} is not one of {', '.join(SYNCHRONOUS)}"))
-    for key in ("busy_timeout", "write_deadline", "max_page_count"):
-        if getattr(d, key) < 0:
-            problems.append(("database", key, "must not be negative"))
-    if d.journal_size_limit < -1:
-        problems.append(("database", "journal_size_limit", "must not be negative (-1: no limit)"))
-    if not s.runner.database:
-        problems.append(("runner", "database", "must not be empty"))
-    elif w.queue_type == "postgres" and not s.runner.database.startswith(POSTGRES_URL_PREFIXES):
-        problems.append(("runner", "database",
-                         f"{s.runner.database!r} is not a PostgreSQL URL; queue_type "
-                         "\"postgres\" needs one like \"postgresql://user@host:5432/dbname\""))
-    elif w.queue_type != "postgres" and s.runner.database.startswith(POSTGRES_URL_PREFIXES):
-        problems.append(("worker", "queue_type",
-                         f"is \"{w.queue_type}\" but [runner] database is a PostgreSQL URL; "
-                         "set queue_type = \"postgres\" (or WORKER_QUEUE_TYPE=postgres)"))
-    elif w.queue_type == "sqlite" and s.runner.database.startswith(REDIS_URL_PREFIXES):
-        problems.append(("worker", "queue_type",
-                         "is \"sqlite\" but [runner] database is a Redis URL; set "
-                         "queue_type = \"redis\" (or WORKER_QUEUE_TYPE=redis)"))
-    problems += _runner_problems(s.runner)
-    return problems

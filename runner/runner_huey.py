@@ -38,7 +38,7 @@ from runner.attempt import (
     on_attempt_end,
 )
 from runner.bulk import MapResults, map_jobs
-from runner.config import Settings, load_settings
+from runner.config import Settings
 from runner.envfile import service_environment
 from runner.errors import InvalidArgument, JobCancelled, SerializationError
 from runner.eta import to_eta, to_timestamp
@@ -48,6 +48,7 @@ from runner.ids import new_ids
 from runner.payload_size import payload_limit, payload_too_large
 from runner.result import RunnerResult
 from runner.serializers import make_serializer, message_encoder
+from runner.settings_loader import load_settings
 from runner.store.job_rows import NewJob
 from runner.store.job_storage import JobStorage
 from runner.store.states import JobState

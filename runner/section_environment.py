@@ -12,7 +12,7 @@ underscores, dots or capitals are written as they are, and a variable can
 never be read two ways. Every ``WORKER_QUEUE_*`` (but ``WORKER_QUEUE_TYPE``)
 and ``WORKER_TASK_*`` variable must name a key of its section; an empty one
 counts as unset. The values are typed here and then checked like the file's,
-by :mod:`runner.config`.
+by :mod:`runner.settings_environment`.
 """
 
 from __future__ import annotations

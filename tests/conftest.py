@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from runner import configure, get_huey
-from runner.config import load_settings
 from runner.runner_huey import RunnerHuey
+from runner.settings_loader import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

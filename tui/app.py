@@ -24,12 +24,13 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from runner.config import DatabaseSection, Settings, load_settings
+from runner.config import DatabaseSection, Settings
 from runner.envfile import service_environment
 from runner.readmodel.dashboard import summary as read_summary
 from runner.readmodel.dashboard_health import HealthLimits, health_limits, health_verdict
 from runner.readmodel.events import unhandled_event_count
 from runner.readmodel.schedules import schedule_count
+from runner.settings_loader import load_settings
 from runner.store.factory import is_url, redis_url
 from tui.error_log import ErrorLog
 from tui.format import path_tails, safe, stamp

@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from runner.config import SETTINGS_ENV, Settings, load_settings
+from runner.config import SETTINGS_ENV, Settings
 from runner.drivers import preload_shadowed_drivers
 from runner.envfile import ServiceEnvironment, service_environment
 from runner.errors import DatabaseUnavailable, RunnerError
 from runner.files import creation_problem, is_empty_database
 from runner.printable import block, one_line
+from runner.settings_loader import load_settings
 from runner.store.backend import Store
 from runner.store.factory import (
     database_of,

@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner.config import Settings, parse_settings
+from runner.config import Settings
 from runner.sections import EventSettings
+from runner.settings_loader import parse_settings
 
 
 def event_settings(settings: Settings) -> EventSettings:

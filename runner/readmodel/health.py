@@ -28,7 +28,7 @@ from runner.config import Settings
 from runner.durations import age
 from runner.errors import DiskFull
 from runner.readmodel.metrics import schedule_lags
-from runner.sections import HealthSection
+from runner.service_sections import HealthSection
 from runner.store.backend import Store
 from runner.store.owners import worker_gone
 from runner.store.rows import WorkerRow

@@ -19,7 +19,7 @@ from runner.config import Settings
 from runner.errors import JobNotFound, ScheduleNotFound
 from runner.registry import get_huey, import_task_modules, runner_for
 from runner.runner_huey import RunnerHuey
-from runner.scheduling import cron
+from runner.scheduling import cron_times
 from runner.scheduling.definitions import ScheduleDef, effective_schedules, parse_spec, registry
 from runner.scheduling.scheduler import new_run_job, sync_item, to_datetime
 from runner.store.backend import Store
@@ -101,7 +101,7 @@ def resume_schedule(name: str, *, huey: RunnerHuey | None = None, store: Store |
     """
     row = _require(name, huey, store)
     at = _server_now(huey, store) if now is None else now
-    upcoming = cron.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
+    upcoming = cron_times.next_fire(parse_spec(row.expression, row.tz, row.name), to_datetime(at))
     _store(huey, store).set_paused(name, False, now=at, next_fire_at=upcoming.timestamp())
     return row.paused
 
@@ -183,7 +183,7 @@ def upcoming_fire_times(row: ScheduleRow, n: int = 3) -> list[datetime]:
         return []
     spec = parse_spec(row.expression, row.tz, row.name)
     first = to_datetime(row.next_fire_at)
-    return [first, *cron.fire_times(spec, first, n - 1)]
+    return [first, *cron_times.fire_times(spec, first, n - 1)]
 
 
 def _store(huey: RunnerHuey | None, store: Store | None) -> Store:

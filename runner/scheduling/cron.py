@@ -1,21 +1,18 @@
-"""Cron schedule math: parse expressions, find fire times across DST, plan misfire catch-up.
+"""Cron expressions: parse and validate them into a ``CronSpec``.
 
-Everything here is pure: functions take ``now``/``after`` as timezone-aware datetimes and never
-read the clock. croniter is used only in this module, and only on naive *wall-clock* datetimes;
-mapping wall-clock slots to real instants is done here, because croniter's own time zone
-handling fires a fall-back repeated time (e.g. a daily 02:30) twice.
+A schedule must mean the same thing every time it is read, on any host, so an
+expression is checked once, when a schedule is defined or overridden: its
+fields, its time zone and that it can fire at all. croniter is used only in
+this module and :mod:`runner.scheduling.cron_times`, which finds the fire
+times of a ``CronSpec``; :mod:`runner.scheduling.misfire` plans the catch-up
+after downtime.
 """
 
 from __future__ import annotations
 
-import copy
-import heapq
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from itertools import islice, takewhile
+from datetime import datetime
 from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,10 +20,6 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from runner.errors import InvalidSchedule
 from runner.scheduling.cron_fields import out_of_range
-from runner.sections import MISFIRE_POLICIES
-
-#: Misfire policies accepted by :func:`plan_misfire`.
-POLICIES = MISFIRE_POLICIES
 
 # Aliases resolve to fixed expressions; croniter would hash them when given a hash id, which
 # would make ``@daily`` mean "some time of day" instead of midnight.
@@ -46,9 +39,7 @@ _HASHED_RE = re.compile(r"^h(\(\d+-\d+\))?(/\d+)?$", re.IGNORECASE)
 _HOUR_FIELD = 1
 # Fixed start for the "can it ever fire" probe, so validation never depends on the clock.
 # croniter gives up after 50 years without a match, which bounds the probe.
-_PROBE_START = datetime(2000, 1, 1)
-# Longer than any fall-back repeat, so a repeat ahead of `after` shows as a lower offset there.
-_FOLD_HORIZON = timedelta(hours=26)
+PROBE_START = datetime(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -73,7 +64,8 @@ class CronSpec:
     """The time zone object for ``tz``."""
 
 
-def _prefix(name: str | None) -> str:
+def message_prefix(name: str | None) -> str:
+    """How a message about schedule ``name`` begins (nothing for an unnamed one)."""
     return f"schedule {name!r}: " if name else ""
 
 
@@ -103,7 +95,7 @@ def parse(
             value, ``H`` without a key, unknown time zone, or an expression that can never
             fire (``0 0 31 2 *``).
     """
-    where = _prefix(name)
+    where = message_prefix(name)
 
     def fail(reason: str) -> NoReturn:
         raise InvalidSchedule(f"{where}{reason}")
@@ -132,7 +124,7 @@ def parse(
     key = hash_key if hash_key is not None else name
     hash_id = key.encode() if key is not None else None
     try:
-        probe = croniter(normalized, _PROBE_START, hash_id=hash_id, second_at_beginning=has_seconds)
+        probe = croniter(normalized, PROBE_START, hash_id=hash_id, second_at_beginning=has_seconds)
         probe.get_next()
     except CroniterBadDateError:
         fail(f"cron expression {expr!r} never fires")
@@ -165,7 +157,7 @@ def _out_of_range(fields: list[str], has_seconds: bool, hash_id: bytes | None) -
 
     def refused(expression: str) -> bool:
         try:
-            croniter(expression, _PROBE_START, hash_id=hash_id,
+            croniter(expression, PROBE_START, hash_id=hash_id,
                      second_at_beginning=has_seconds).get_next()
         except CroniterBadDateError:
             return False
@@ -176,125 +168,6 @@ def _out_of_range(fields: list[str], has_seconds: bool, hash_id: bytes | None) -
     return out_of_range(fields, has_seconds, refused)
 
 
-def next_fire(spec: CronSpec, after: datetime) -> datetime:
-    """Return the first fire time strictly after ``after``.
-
-    Slots are wall-clock times in ``spec.tz``; each maps to real instants like this:
-
-    * A wall time that does not exist (spring-forward gap) fires once, at the first valid
-      instant after it: a daily 02:30 in Europe/Berlin on 2026-03-29 fires at 03:00 CEST
-      (01:00 UTC). Several slots inside one gap collapse into that one instant.
-    * A wall time that happens twice (fall back) fires once, at its first occurrence: a daily
-      02:30 in Europe/Berlin on 2026-10-25 fires at 02:30 CEST (00:30 UTC) only.
-    * Exception for schedules whose hour field matches all 24 hours (hourly, ``*/15 * * * *``,
-      every-second ...): they follow real time. Both occurrences of a repeated hour fire
-      (02:00 CEST and 02:00 CET are different real hours), and slots inside a gap are dropped,
-      since the real hour they would stand for is served by the slots after the jump. An
-      hourly schedule fires 23 times on spring-forward day and 25 times on fall-back day;
-      every real hour fires exactly once.
-
-    Args:
-        spec: The schedule.
-        after: A timezone-aware datetime, in any zone.
-
-    Returns:
-        An aware UTC datetime.
-
-    Raises:
-        ValueError: ``after`` is naive.
-        InvalidSchedule: No fire time within croniter's 50-year search window.
-    """
-    for slot in _instants(spec, after):
-        return slot
-    raise InvalidSchedule(
-        f"{_prefix(spec.name)}cron expression {spec.expr!r} does not fire after {after}"
-    )
-
-
-def fire_times(spec: CronSpec, after: datetime, n: int) -> list[datetime]:
-    """Return the next ``n`` fire times after ``after`` (rules as :func:`next_fire`).
-
-    Args:
-        spec: The schedule.
-        after: A timezone-aware datetime.
-        n: How many fire times to return (may be 0).
-
-    Returns:
-        Strictly increasing aware UTC datetimes (fewer than ``n`` only if the schedule stops).
-    """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    return list(islice(_instants(spec, after), n))
-
-
-def slots_between(spec: CronSpec, start: datetime, end: datetime, limit: int) -> list[datetime]:
-    """Return the fire times ``s`` with ``start < s <= end``, the earliest ``limit`` of them.
-
-    Args:
-        spec: The schedule.
-        start: Exclusive lower bound, timezone-aware (e.g. the last slot that ran).
-        end: Inclusive upper bound, timezone-aware (e.g. now).
-        limit: Most slots to return; bounds the work after a long downtime.
-
-    Returns:
-        Strictly increasing aware UTC datetimes.
-    """
-    if limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
-    if end.tzinfo is None:
-        raise ValueError("end must be timezone-aware")
-    slots = takewhile(lambda s: s <= end, _instants(spec, start))
-    return list(islice(slots, limit))
-
-
-def plan_misfire(
-    policy: str,
-    missed: list[datetime],
-    now: datetime,
-    *,
-    grace: float,
-    max_catchup: int,
-    name: str | None = None,
-) -> list[datetime]:
-    """Choose which missed slots to run after downtime.
-
-    Policies: ``skip`` runs none, except slots at most ``grace`` seconds before ``now`` (they
-    are late, not missed); ``once`` runs one catch-up, for the latest missed slot; ``all`` runs
-    each missed slot, at most ``max_catchup`` of them, keeping the most recent. Slots after
-    ``now`` are not missed and are ignored; duplicates count once.
-
-    Args:
-        policy: One of :data:`POLICIES`.
-        missed: Slots that did not run (any order), timezone-aware.
-        now: The current time, timezone-aware.
-        grace: Seconds a slot may be late and still run under ``skip``.
-        max_catchup: Cap on the runs under ``all``.
-        name: Schedule name for error messages.
-
-    Returns:
-        The slots to run, oldest first.
-
-    Raises:
-        InvalidSchedule: Unknown policy, negative ``grace`` or ``max_catchup``.
-    """
-    where = _prefix(name)
-    if policy not in POLICIES:
-        raise InvalidSchedule(
-            f"{where}unknown misfire policy {policy!r} (expected one of {', '.join(POLICIES)})"
-        )
-    if grace < 0:
-        raise InvalidSchedule(f"{where}misfire grace must be >= 0 seconds, got {grace}")
-    if max_catchup < 0:
-        raise InvalidSchedule(f"{where}max_catchup must be >= 0, got {max_catchup}")
-    due = sorted({slot for slot in missed if slot <= now})
-    if policy == "skip":
-        cutoff = now - timedelta(seconds=grace)
-        return [slot for slot in due if slot >= cutoff]
-    if policy == "once":
-        return due[-1:]
-    return due[max(len(due) - max_catchup, 0) :] if max_catchup else []
-
-
 def is_hashed(spec: CronSpec) -> bool:
     """True when the expression uses croniter's hashed ``H`` values."""
     return _uses(_HASHED_RE, spec.normalized)
@@ -303,116 +176,3 @@ def is_hashed(spec: CronSpec) -> bool:
 def _uses(pattern: re.Pattern[str], normalized: str) -> bool:
     """True if any list item of any field matches ``pattern``."""
     return any(pattern.match(item) for f in normalized.split() for item in f.split(","))
-
-
-def _instants(spec: CronSpec, after: datetime) -> Iterator[datetime]:
-    """Yield the fire instants strictly after ``after``, ascending, as aware UTC datetimes."""
-    if after.tzinfo is None or after.utcoffset() is None:
-        raise ValueError("after must be timezone-aware")
-    after = after.astimezone(UTC)
-    offset = after.astimezone(spec.zone).utcoffset() or timedelta()
-    wall = (after + offset).replace(tzinfo=None, microsecond=0)
-    slots = _after_wall(spec, wall, after)
-    if spec.every_hour:
-        slots = heapq.merge(_repeats_up_to(spec, wall, after, offset), slots)
-    last = after
-    for slot in slots:
-        if slot > last:
-            yield slot
-            last = slot
-
-
-@lru_cache(maxsize=4096)
-def _template(normalized: str, hash_key: str | None, has_seconds: bool) -> croniter:
-    """A croniter with the expression expanded once; expanding costs milliseconds per call."""
-    return croniter(
-        normalized,
-        _PROBE_START,
-        ret_type=datetime,
-        hash_id=hash_key.encode() if hash_key is not None else None,
-        second_at_beginning=has_seconds,
-    )
-
-
-def _walls(spec: CronSpec, start: datetime) -> Iterator[datetime]:
-    """Yield the naive wall-clock slots strictly after ``start``."""
-    # A shallow copy shares the expanded fields (read-only) and has its own position.
-    walls = copy.copy(_template(spec.normalized, spec.hash_key, spec.has_seconds))
-    walls.set_current(start, force=True)
-    try:
-        while True:
-            yield walls.get_next()
-    except CroniterBadDateError:  # no further slot within croniter's 50-year window
-        return
-
-
-def _after_wall(spec: CronSpec, wall: datetime, after: datetime) -> Iterator[datetime]:
-    """Yield the instants after ``after`` of the wall slots after ``wall``, ascending."""
-    pending: list[datetime] = []
-    gaps: list[datetime] = []
-    for slot in _walls(spec, wall):
-        floor, found = _place(slot, spec.zone, spec.every_hour, gaps)
-        pending.extend(instant for instant in found if instant > after)
-        pending.sort()
-        # Later wall slots never map before `floor`, so pending instants up to it are final.
-        while pending and pending[0] <= floor:
-            yield pending.pop(0)
-    yield from pending
-
-
-def _repeats_up_to(
-    spec: CronSpec, wall: datetime, after: datetime, offset: timedelta
-) -> Iterator[datetime]:
-    """Yield the second occurrences, after ``after``, of repeated wall slots up to ``wall``.
-
-    Only when ``after`` lies in the first pass of a fall-back hour: those wall slots are not
-    after ``wall``, yet their second occurrence is still to come.
-    """
-    later = after + _FOLD_HORIZON
-    post = later.astimezone(spec.zone).utcoffset() or timedelta()
-    if post >= offset:
-        return
-    change = _transition(after, later, spec.zone)
-    first = (change + post).replace(tzinfo=None)  # earliest wall time that repeats
-    for slot in _walls(spec, first - timedelta(seconds=1)):
-        if slot > wall:
-            return
-        yield (slot - post).replace(tzinfo=UTC)
-
-
-def _place(
-    wall: datetime, zone: ZoneInfo, every_hour: bool, gaps: list[datetime]
-) -> tuple[datetime, tuple[datetime, ...]]:
-    """Map a naive wall slot to ``(floor, instants)``.
-
-    ``instants`` are the real instants the slot fires at; ``floor`` is a lower bound on the
-    instants of this and every later wall slot. ``gaps`` caches gap ends found so far.
-    """
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    if first == second:
-        return first, (first,)
-    if first.astimezone(zone).replace(tzinfo=None) == wall:  # repeated: fold=0 comes first
-        return first, (first, second) if every_hour else (first,)
-    # In a gap the two readings straddle the jump, which is the first valid instant after it.
-    before, after = min(first, second), max(first, second)
-    if every_hour:
-        return before, ()
-    end = next((t for t in gaps[-1:] if before < t <= after), None)
-    if end is None:
-        end = _transition(before, after, zone)
-        gaps.append(end)
-    return end, (end,)
-
-
-def _transition(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
-    """Return the first instant in ``(before, after]`` with ``after``'s UTC offset."""
-    target = after.astimezone(zone).utcoffset()
-    lo, hi = before, after
-    while hi - lo > timedelta(seconds=1):
-        mid = (lo + (hi - lo) / 2).replace(microsecond=0)
-        if mid.astimezone(zone).utcoffset() == target:
-            hi = mid
-        else:
-            lo = mid
-    return hi

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from runner.scheduling.cron import CronSpec, fire_times, is_hashed
+from runner.scheduling.cron import CronSpec, is_hashed
+from runner.scheduling.cron_times import fire_times
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

@@ -18,7 +18,7 @@ from typing import Any
 from runner.config import Settings
 from runner.errors import ConfigError, InvalidSchedule
 from runner.registry import task
-from runner.scheduling import cron
+from runner.scheduling import cron, misfire
 from runner.sections import OVERLAP_POLICIES, ScheduleOverride
 from runner.task import RunnerTaskWrapper
 
@@ -80,8 +80,8 @@ class ScheduleDef:
         if not isinstance(self.cron, str):  # not for the cached parse: it may be unhashable
             cron.parse(self.cron, tz=self.tz, name=self.name)
         self.spec  # noqa: B018 - parsing validates expression and time zone
-        if self.misfire not in cron.POLICIES:
-            raise InvalidSchedule(f"{where}: misfire must be one of {', '.join(cron.POLICIES)}, "
+        if self.misfire not in misfire.POLICIES:
+            raise InvalidSchedule(f"{where}: misfire must be one of {', '.join(misfire.POLICIES)}, "
                                   f"got {self.misfire!r}")
         if self.overlap not in OVERLAP_POLICIES:
             raise InvalidSchedule(f"{where}: overlap must be one of "

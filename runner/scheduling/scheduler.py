@@ -22,7 +22,7 @@ from runner.errors import InvalidArgument, InvalidSchedule, SerializationError
 from runner.pass_failure import log_pass_failure
 from runner.payload_size import over_bound, payload_limit
 from runner.runner_huey import RunnerHuey
-from runner.scheduling import cron
+from runner.scheduling import cron_times, misfire
 from runner.scheduling.definitions import ScheduleDef, effective_schedules
 from runner.serializers import make_serializer
 from runner.store.backend import Store
@@ -62,7 +62,7 @@ def to_datetime(ts: float) -> datetime:
 def sync_item(definition: ScheduleDef, now: float) -> SyncItem:
     """The row written for a definition at ``now``."""
     assert definition.wrapper is not None
-    upcoming = cron.next_fire(definition.spec, to_datetime(now)).timestamp()
+    upcoming = cron_times.next_fire(definition.spec, to_datetime(now)).timestamp()
     return SyncItem(definition.name, definition.wrapper.task_name, definition.cron,
                           definition.tz, definition.misfire, definition.overlap,
                           definition.enabled, upcoming)
@@ -209,14 +209,14 @@ class Scheduler:
         ready = self._ready.pop(name, None)
         if ready is not None and ready[0] != expected:
             ready = None
-        following = ready[1] if ready is not None else cron.next_fire(spec, first)
+        following = ready[1] if ready is not None else cron_times.next_fire(spec, first)
         if following > at:
             missed, earlier = [first], 0  # the usual case: exactly one slot is due
         else:
             missed, earlier = self._missed(definition, first, at)
-            following = cron.next_fire(spec, at)
-        run = cron.plan_misfire(definition.misfire, missed, at, grace=definition.grace,
-                                max_catchup=definition.max_catchup, name=name)
+            following = cron_times.next_fire(spec, at)
+        run = misfire.plan_misfire(definition.misfire, missed, at, grace=definition.grace,
+                                   max_catchup=definition.max_catchup, name=name)
         jobs = [replace(ready[2], run_at=now) if ready is not None and slot == first
                 else new_run_job(self.huey, definition, run_at=now) for slot in run]
         if definition.jitter:
@@ -240,7 +240,7 @@ class Scheduler:
             ready = self._ready.get(name)
             if definition is None or (ready is not None and ready[0] == expected):
                 continue
-            following = cron.next_fire(definition.spec, to_datetime(expected))
+            following = cron_times.next_fire(definition.spec, to_datetime(expected))
             self._ready[name] = (expected, following,
                                  new_run_job(self.huey, definition, run_at=expected))
 
@@ -256,17 +256,18 @@ class Scheduler:
         spec, lower = definition.spec, first - timedelta(microseconds=1)
         if definition.misfire == "skip":
             start = max(lower, now - timedelta(seconds=definition.grace, microseconds=1))
-            slots = cron.slots_between(spec, start, now, 1_000_000)
+            slots = cron_times.slots_between(spec, start, now, 1_000_000)
         else:
             keep = 1 if definition.misfire == "once" else definition.max_catchup
             span = timedelta(seconds=60)
             while True:
                 start = max(lower, now - span)
-                slots = cron.slots_between(spec, start, now, 1_000_000)
+                slots = cron_times.slots_between(spec, start, now, 1_000_000)
                 if len(slots) >= keep or start == lower:
                     break
                 span *= 4
-        earlier = len(cron.slots_between(spec, lower, start, _COUNT_CAP)) if start > lower else 0
+        earlier = (len(cron_times.slots_between(spec, lower, start, _COUNT_CAP))
+                   if start > lower else 0)
         return slots, earlier
 
     # -- the thread ----------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.rows import PruneReport
 
 

@@ -22,7 +22,7 @@ from runner.config import Settings
 from runner.errors import AddressInUse, ConfigError, RunnerError
 from runner.readmodel.health import HealthReport
 from runner.readmodel.prometheus import CONTENT_TYPE
-from runner.sections import MetricsSection, split_listen
+from runner.service_sections import MetricsSection, split_listen
 from runner.store.backend import Store
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from runner.config import Settings
 from runner.errors import ConfigError
 from runner.files import DEFAULT_FILE_MODE, create_private
 from runner.printable import block, one_line
-from runner.sections import LoggingSection
+from runner.service_sections import LoggingSection
 from runner.worker.log_capture import original_stream
 
 

@@ -7,12 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from runner.config import SETTINGS_ENV, Settings, load_settings
+from runner.config import SETTINGS_ENV, Settings
 from runner.envfile import service_environment
 from runner.errors import RunnerError
 from runner.printable import block
 from runner.sections import LOG_LEVELS
 from runner.setting_bounds import THREADS
+from runner.settings_loader import load_settings
 from runner.worker.log_config import configure_logging
 
 logger = logging.getLogger(__name__)

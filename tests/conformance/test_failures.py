@@ -6,7 +6,7 @@ from __future__ import annotations
 from runner import control
 from runner.readmodel import failures
 from runner.readmodel.dashboard import count_jobs_capped, job_page
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.job_rows import FailureInfo
 from runner.store.rows import JobFilter
 from tests.conformance.helpers import OWNER, T0, failure, job

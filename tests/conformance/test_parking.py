@@ -14,7 +14,7 @@ import pytest
 
 from runner.errors import QueueFull
 from runner.flow import FlowLimits
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.backend import Store
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.states import JobState

@@ -16,7 +16,7 @@ import pytest
 
 from runner.errors import QueueFull
 from runner.flow import FlowLimits
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.backend import Store
 from runner.store.job_rows import Ack, QueueBound
 from tests.conformance.helpers import OWNER, T0, job

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.job_rows import Ack
 from runner.store.rows import JobFilter, attempt_text
 from tests.conformance.helpers import OWNER, T0, failure, job

@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 
 from runner import InvalidArgument, configure, control, emit, enqueue_many
-from runner.config import load_settings
 from runner.events.replay import REPLAY_TASK
+from runner.settings_loader import load_settings
 from runner.store.states import JobState
 from runner.testing import drain
 from tests import jobs

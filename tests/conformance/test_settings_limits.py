@@ -11,7 +11,7 @@ import threading
 from dataclasses import replace
 
 from runner import configure
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 from runner.store.states import JobState
 from tests import jobs
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import QueueFull
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.backend import Store
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.views import BUCKETS, TaskTotals

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from runner import control
-from runner.config import load_settings
 from runner.eta import to_eta
 from runner.registry import configure, get_huey
 from runner.runner_huey import RunnerHuey
+from runner.settings_loader import load_settings
 from runner.store.backend import Store
 from runner.store.rows import JobFilter
 from tests import jobs
@@ -189,7 +189,7 @@ _PRODUCE = """
 import sys
 from pathlib import Path
 from runner import control
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 from runner.registry import configure
 configure(load_settings(Path(sys.argv[1]), environ={}))
 from tests import jobs
@@ -275,7 +275,7 @@ def test_health_asked_on_a_host_whose_clock_runs_ahead_ages_heartbeats_by_the_se
 _PRODUCE_EXPIRING = """
 import sys
 from pathlib import Path
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 from runner.registry import configure
 configure(load_settings(Path(sys.argv[1]), environ={}))
 from tests import jobs

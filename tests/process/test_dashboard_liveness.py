@@ -11,8 +11,8 @@ import pytest
 from textual.widgets import Static
 
 from runner.cli import main as cli
-from runner.config import load_settings
 from runner.readmodel.health import check
+from runner.settings_loader import load_settings
 from runner.store.factory import open_store
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.queries import list_workers

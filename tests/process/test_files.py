@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import parse_settings
 from runner.errors import ConfigError
+from runner.settings_loader import parse_settings
 from runner.store.sqlite.db import Database
 from tests.conftest import ROOT, wait_for, write_settings
 
 PRODUCER = """
 import sys
 from runner import configure
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 configure(load_settings(sys.argv[1]))
 from tests import jobs
 print(jobs.add(1, 2).id)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 from runner.store.factory import open_store
 from runner.store.rows import JobFilter
 from runner.store.states import JobState

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from runner.cli import main
-from runner.config import load_settings
 from runner.registry import configure, get_huey
+from runner.settings_loader import load_settings
 from runner.store.redis import RedisStore
 from tests import jobs
 from tests.conftest import read_records, wait_for, wait_for_count

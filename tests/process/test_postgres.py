@@ -17,9 +17,9 @@ import psycopg
 import pytest
 
 from runner import configure, huey_consumer
-from runner.config import load_settings
 from runner.errors import DatabaseUnavailable
 from runner.registry import get_huey
+from runner.settings_loader import load_settings
 from runner.store.postgres import connection
 from runner.store.rows import JobFilter
 from runner.store.states import JobState

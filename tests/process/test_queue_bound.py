@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 from runner.store.factory import store_for
 from runner.store.sqlite import queries
 from runner.store.sqlite.db import open_database

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import load_settings
 from runner.registry import configure, get_huey
 from runner.runner_huey import RunnerHuey
+from runner.settings_loader import load_settings
 from runner.store.redis import RedisStore
 from tests import jobs
 from tests.conftest import read_records, wait_for

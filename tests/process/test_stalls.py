@@ -12,8 +12,8 @@ import pytest
 from huey.exceptions import TaskException
 
 import runner
-from runner.config import load_settings
 from runner.readmodel.health import check
+from runner.settings_loader import load_settings
 from runner.store.sqlite import queries
 from runner.store.states import JobState
 from tests import jobs

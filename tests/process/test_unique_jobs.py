@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 from runner.store.sqlite import queries
 from runner.store.sqlite.db import open_database
 from runner.store.sqlite.schema import prepare_database

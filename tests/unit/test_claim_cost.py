@@ -8,7 +8,7 @@ import pytest
 
 from runner.config import DatabaseSection
 from runner.flow import FlowLimits
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.job_rows import Ack
 from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.db import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.cli import main as cli
-from runner.config import OVERRIDES
+from runner.settings_environment import OVERRIDES
 from runner.worker.main import build_parser as worker_parser
 from tests.conftest import ROOT
 

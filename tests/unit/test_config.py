@@ -7,22 +7,19 @@ import re
 
 import pytest
 
-from runner import config
+from runner import settings_environment, settings_loader
 from runner.cli import main
-from runner.config import DatabaseSection, RunnerSection, WorkerSection, load_settings
+from runner.config import DatabaseSection, RunnerSection, WorkerSection
 from runner.errors import ConfigError
-from runner.sections import (
-    EventSettings,
+from runner.sections import EventSettings, QueueSection, ScheduleOverride, TaskOverride, TaskSection
+from runner.service_sections import (
     HealthSection,
     LoggingSection,
     MetricsSection,
-    QueueSection,
     RetentionSection,
-    ScheduleOverride,
-    TaskOverride,
-    TaskSection,
     TuiSection,
 )
+from runner.settings_loader import load_settings
 from tests.process.test_settings import CASES
 
 
@@ -409,7 +406,8 @@ def numeric_keys(cls):
 
 
 def test_every_numeric_setting_declares_how_large_it_may_be():
-    assert set(SECTION_HEADERS) >= {*config._SECTIONS.values(), *config._NAMED_CLASSES.values()}
+    assert set(SECTION_HEADERS) >= {*settings_loader._SECTIONS.values(),
+                                  *settings_environment._NAMED_CLASSES.values()}
     undeclared = [(cls.__name__, key) for cls in SECTION_HEADERS for key in numeric_keys(cls)
                   if key not in getattr(cls, "MAXIMA", {})]
     assert undeclared == []

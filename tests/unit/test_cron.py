@@ -1,4 +1,5 @@
-"""Tests for runner.scheduling.cron: parsing, fire times across DST, misfire plans, explain text."""
+"""Tests for runner.scheduling.cron, cron_times, misfire and cron_text: parsing, fire times
+across DST, misfire plans, explain text."""
 
 from __future__ import annotations
 
@@ -8,16 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from runner.errors import EX_CONFIG, ConfigError, InvalidSchedule
-from runner.scheduling.cron import (
-    POLICIES,
-    CronSpec,
-    fire_times,
-    next_fire,
-    parse,
-    plan_misfire,
-    slots_between,
-)
+from runner.scheduling.cron import CronSpec, parse
 from runner.scheduling.cron_text import explain
+from runner.scheduling.cron_times import fire_times, next_fire, slots_between
+from runner.scheduling.misfire import POLICIES, plan_misfire
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

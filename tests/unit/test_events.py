@@ -11,12 +11,12 @@ import pytest
 
 from runner import SerializationError, emit, emit_many, replay
 from runner.cli import main
-from runner.config import parse_settings
 from runner.errors import ConfigError, InvalidAction
 from runner.event_patterns import check_pattern, matches
 from runner.events.delivery import _dispatch, handlers_for, unknown_handler_sections
 from runner.events.replay import REPLAY_TASK, replay_events, replay_matching
 from runner.events.settings import parse_events
+from runner.settings_loader import parse_settings
 from runner.store.sqlite import events as store
 from runner.store.sqlite import queries
 from runner.testing import drain, immediate

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.config import parse_settings
 from runner.errors import ConfigError, DatabaseUnavailable
+from runner.settings_loader import parse_settings
 from runner.store.backend import Backend, Store, StoreRequest
 from runner.store.factory import MODULES, backend, open_store, register_backend
 

@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 
-from runner.config import load_settings
 from runner.errors import ConfigError
 from runner.flow import (
     Rate,
@@ -20,6 +19,7 @@ from runner.flow import (
     weighted_step,
 )
 from runner.runner_huey import RunnerHuey
+from runner.settings_loader import load_settings
 from runner.task import RunnerTaskWrapper
 from runner.task_options import task_flow
 

@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from runner.config import DatabaseSection, parse_settings
+from runner.config import DatabaseSection
 from runner.errors import DiskFull
+from runner.settings_loader import parse_settings
 from runner.store.factory import store_for
 from runner.store.sqlite.db import Database
 from runner.worker.guard import ResourceGuard, holds_for_space

@@ -15,11 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: different groups of one layer are siblings and may not import each other.
 LAYERS: list[dict[str, list[str]]] = [
     {"base": ["runner.errors", "runner.pass_failure", "runner.config", "runner.sections",
+              "runner.service_sections",
               "runner.ids",
               "runner.event_patterns", "runner.durations", "runner.files", "runner.printable",
               "runner.flow", "runner.clock_drift",
               "runner.envfile", "runner.text_files", "runner.setting_bounds",
-              "runner.section_environment",
+              "runner.section_environment", "runner.settings_validation",
+              "runner.settings_environment", "runner.settings_loader",
               "runner.drivers"]},
     {"store": ["runner.store"]},
     {"task API": ["runner.runner_huey", "runner.huey_consumer", "runner.huey_api", "runner.eta",

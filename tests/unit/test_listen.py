@@ -8,10 +8,10 @@ import urllib.request
 
 import pytest
 
-from runner.config import load_settings, parse_settings
 from runner.errors import EX_TEMPFAIL, AddressInUse, ConfigError, DatabaseCorrupt
 from runner.readmodel.health import HealthReport
 from runner.runner_huey import RunnerHuey
+from runner.settings_loader import load_settings, parse_settings
 from runner.worker.http_server import MetricsServer, bind_metrics, metrics_settings
 from runner.worker.manager import Manager
 from tests.conftest import write_settings

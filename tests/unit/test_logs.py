@@ -9,8 +9,8 @@ import logging.handlers
 import pytest
 
 from runner.cli import main as cli
-from runner.config import parse_settings
 from runner.errors import ConfigError
+from runner.settings_loader import parse_settings
 from runner.store.sqlite import logs as logstore
 from runner.testing import drain
 from runner.worker.log_capture import install_output_capture, uninstall_output_capture

@@ -6,8 +6,9 @@ import sqlite3
 import time
 
 from runner.cli import main as cli
-from runner.config import DatabaseSection, parse_settings
+from runner.config import DatabaseSection
 from runner.flow import FlowLimits
+from runner.settings_loader import parse_settings
 from runner.store.job_rows import Ack
 from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.db import Database

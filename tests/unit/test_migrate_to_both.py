@@ -16,9 +16,9 @@ import pytest
 
 from runner import configure, emit, get_huey
 from runner.cli import main
-from runner.config import load_settings
 from runner.errors import EventNotFound
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
+from runner.settings_loader import load_settings
 from runner.store.factory import open_store
 from runner.store.job_rows import FailureInfo
 from runner.store.rows import JobFilter

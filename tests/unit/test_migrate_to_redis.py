@@ -13,7 +13,7 @@ from runner import emit
 from runner.cli import main
 from runner.errors import EX_CANTCREAT, EX_TEMPFAIL
 from runner.flow import FlowLimits
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.factory import PROBE_WAIT
 from runner.store.job_rows import Ack, QueueBound
 from runner.store.redis import RedisStore

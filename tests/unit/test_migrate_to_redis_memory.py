@@ -12,9 +12,9 @@ import pytest
 
 from runner import configure, emit, get_huey
 from runner.cli import main
-from runner.config import load_settings
 from runner.runner_huey import RunnerHuey
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
+from runner.settings_loader import load_settings
 from runner.store.redis import RedisStore
 from runner.testing import drain
 from tests import jobs

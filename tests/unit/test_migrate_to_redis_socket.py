@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.config import load_settings
+from runner.settings_loader import load_settings
 from runner.store.factory import open_store
 from runner.store.states import JobState
 from tests.conformance.helpers import job

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from runner.flow import FlowLimits
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.backend import Store
 from runner.store.job_rows import Ack
 from runner.store.postgres import PostgresStore

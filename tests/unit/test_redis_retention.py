@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from runner.flow import FlowLimits
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.event_rows import NewEvent
 from runner.store.job_rows import Ack
 from runner.store.redis import RedisStore

@@ -20,10 +20,10 @@ from runner import (
     scheduled_task,
     skip_next_run,
 )
-from runner.config import parse_settings
 from runner.scheduling.definitions import registry
 from runner.scheduling.scheduler import Scheduler
 from runner.sections import ScheduleOverride
+from runner.settings_loader import parse_settings
 from runner.testing import drain
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 

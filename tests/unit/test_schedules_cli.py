@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from runner.cli import main
-from runner.scheduling import cron
+from runner.scheduling import cron, cron_times
 from runner.store.sqlite.schedules import get_schedule, list_schedules, schedule_runs
 from tests import sched_jobs  # noqa: F401 - registers the test schedules
 from tests.conftest import write_settings
@@ -180,7 +180,7 @@ def test_cron_explain_of_a_hashed_expression_takes_the_schedule_name_it_asks_for
     assert cli("cron", "explain", "H 3 * * *", "--name", "nightly_report", "-n", "2") == 0
     out = capsys.readouterr().out
     spec = cron.parse("H 3 * * *", name="nightly_report")
-    minute = cron.next_fire(spec, datetime(2025, 1, 1, tzinfo=UTC)).minute
+    minute = cron_times.next_fire(spec, datetime(2025, 1, 1, tzinfo=UTC)).minute
     assert "Hash key: nightly_report" in out and "Iteration #2" in out
     assert out.count(f"03:{minute:02d}:00 UTC") == 4  # each time, then again "in UTC"
 

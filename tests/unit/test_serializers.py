@@ -9,9 +9,9 @@ import pytest
 from huey.exceptions import TaskException
 
 from runner import configure
-from runner.config import load_settings
 from runner.errors import SerializationError
 from runner.serializers import dumps, loads
+from runner.settings_loader import load_settings
 from runner.store.sqlite import queries
 from runner.testing import drain
 from tests import jobs

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner.config import load_settings
 from runner.errors import ConfigError
 from runner.flow import Rate
+from runner.settings_loader import load_settings
 
 
 def load(tmp_path, text="", **environ):

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from runner.config import load_settings
 from runner.errors import ConfigError
 from runner.flow import Rate
 from runner.runner_huey import RunnerHuey
+from runner.settings_loader import load_settings
 from runner.task import RunnerTaskWrapper, unknown_task_sections
 from runner.task_options import task_flow
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import psycopg
 
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.batches import (
     bulk_condition,
     cancel_reason,

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from runner.errors import DatabaseCorrupt
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.postgres import maintenance as _maintenance
 from runner.store.postgres.connection import PgDatabase
 from runner.store.rows import PruneReport

@@ -14,7 +14,7 @@ import redis
 
 from runner.errors import DatabaseCorrupt, DatabaseUnavailable, DiskFull
 from runner.flow import turn_key
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.batches import prune_jobs_in_batches
 from runner.store.redis.connection import RedisBase
 from runner.store.redis.url import nothing_under

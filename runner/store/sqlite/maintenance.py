@@ -29,7 +29,7 @@ from collections.abc import Collection
 
 from runner.config import Settings
 from runner.errors import DatabaseLocked
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.batches import delete_in_batches, prune_jobs_in_batches
 from runner.store.rows import PruneReport  # noqa: F401 - re-exported
 from runner.store.sqlite import counters, transitions

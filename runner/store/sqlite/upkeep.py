@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from runner.sections import RetentionSection
+from runner.service_sections import RetentionSection
 from runner.store.rows import PruneReport
 from runner.store.sqlite import integrity as _integrity
 from runner.store.sqlite import maintenance as _maintenance
