@@ -17,6 +17,10 @@ parts an index diet could remove:
   task, no O(1) queue bound). What is left writes one table and one index, as
   huey's does, with our row.
 
+Last, what a single enqueue writes as shipped: one row of ``runner_intake``
+(no index; the next transaction moves it into ``runner_job``, see
+``runner.store.sqlite.transitions.intake``).
+
 Each variant has its own new file, warmed first by ``--warmup`` untimed commits
 so that every WAL has reached the size it keeps between checkpoints (a growing
 WAL makes each fsync also write the file's size). Then the variants take turns
@@ -40,8 +44,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner.ids import new_id  # noqa: E402
+from runner.store.job_rows import NewJob  # noqa: E402
 from runner.store.sqlite.counters import _ADD_ONE, QUEUE_ROW  # noqa: E402
 from runner.store.sqlite.models import DDL  # noqa: E402
+from runner.store.sqlite.transitions import intake  # noqa: E402
 from runner.store.sqlite.transitions.enqueue import _INSERT_ONE  # noqa: E402
 
 HUEY_DDL = [
@@ -97,6 +103,13 @@ def ours_commit(*, int_key: bool, counters: bool) -> Callable[[sqlite3.Connectio
     return commit
 
 
+def intake_commit(conn: sqlite3.Connection, n: int) -> None:
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    intake.write(conn, NewJob(new_id(now), TASK, "default", 0, DATA, f"({n},)", 4, now), now)
+    conn.execute("COMMIT")
+
+
 VARIANTS = {
     "huey": (HUEY_DDL, huey_commit),
     "ours": (our_ddl(int_key=False, claim_index=True),
@@ -107,6 +120,7 @@ VARIANTS = {
                               ours_commit(int_key=True, counters=True)),
     "ours, int key - claim - counters": (our_ddl(int_key=True, claim_index=False),
                                          ours_commit(int_key=True, counters=False)),
+    "ours, the intake (as shipped)": (our_ddl(int_key=False, claim_index=True), intake_commit),
 }
 
 
@@ -133,7 +147,8 @@ def main() -> None:
             VARIANTS[name][1](conns[name], n)
             times[name].append(clock() - started)
     for name in names:
-        table = "task" if name == "huey" else "runner_job"
+        table = ("task" if name == "huey" else "runner_intake" if "intake" in name
+                 else "runner_job")
         (rows,) = conns[name].execute(f"SELECT count(*) FROM {table}").fetchone()
         if rows != args.warmup + args.jobs:
             raise SystemExit(f"{name}: {rows} rows, not {args.warmup + args.jobs}")

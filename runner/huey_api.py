@@ -56,7 +56,7 @@ class HueyApi:
         """
         job = self.new_job(task)
         # an id made here, once: a Task enqueued again may find its earlier row
-        job.fresh, task.fresh_id = task.fresh_id == job.id, None
+        job.fresh = task.takes_fresh_id(job.id)
         try:
             existing = jobs.insert_jobs([job]).duplicates.get(job.id)
             if existing is not None:  # a unique job: the caller gets the existing one

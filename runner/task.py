@@ -74,10 +74,19 @@ class RunnerTask(Task):
 
     #: The id :meth:`create_id` made, until the job is written (see ``NewJob.fresh``).
     fresh_id: str | None = None
+    #: ``id()`` of the object :meth:`create_id` ran for: a copy (huey copies a chord's
+    #: callback at each enqueue) carries the same id and must not count as fresh.
+    fresh_for: int | None = None
 
     def create_id(self) -> str:
-        self.fresh_id = new_id()
+        self.fresh_id, self.fresh_for = new_id(), id(self)
         return self.fresh_id
+
+    def takes_fresh_id(self, job_id: str) -> bool:
+        """Whether ``job_id`` was made for this very object and never written: true once."""
+        fresh = self.fresh_id == job_id and self.fresh_for == id(self)
+        self.fresh_id = self.fresh_for = None
+        return fresh
 
     # Defaults of what a call was created for, as class attributes: set on the few
     # calls that have them, so huey's __init__ is not wrapped for every call.

@@ -12,6 +12,7 @@ store whose connection is closed after each action. Both are opened by
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ DB_ENV = "JOBRUNNER_TUI_DB"
 
 #: Errors a read may raise when the database is missing, locked or damaged.
 READ_ERRORS = (RunnerError, OSError, *driver_errors())
+
+logger = logging.getLogger(__name__)
 
 
 def is_database_problem(exc: BaseException) -> bool:
@@ -70,6 +73,8 @@ class DataSource:
         self.read_only_reason = read_only_reason
         self._reader: Store | None = None
         self._writer: Store | None = None
+        # Moves jobs from SQLite's intake before a read (see _absorb_intake).
+        self._mover: Store | None = None
         self._read_lock = threading.Lock()
 
     def check(self) -> None:
@@ -124,6 +129,7 @@ class DataSource:
             reader = self._reader
             try:
                 reader.refresh()
+                self._absorb_intake(reader)
                 yield reader
             except BaseException:
                 self._close_reader()
@@ -132,6 +138,26 @@ class DataSource:
                 reader.refresh()  # never carry a snapshot into the next refresh
             except Exception:  # gone meanwhile: the next refresh says so
                 self._close_reader()
+
+    def _absorb_intake(self, reader: Store) -> None:
+        """Jobs enqueued while no worker wrote since wait in SQLite's intake, which this
+        read-only connection does not read: have them moved into the jobs table first,
+        so the screens show them. Best effort: without write access, or with the lock
+        held elsewhere, the refresh shows what the table holds."""
+        if not reader.intake_waiting():
+            return
+        # Not an action on any job (each keeps its state): done with --read-only too.
+        try:
+            if self._mover is None:
+                self._mover = open_store(self.url or self.path, options=self.options,
+                                         lock_wait=self.options.busy_timeout)
+            try:
+                self._mover.absorb_intake()
+            finally:
+                self._mover.close()
+        except Exception:
+            logger.debug("jobs in the intake not moved", exc_info=True)
+        reader.refresh()
 
     def close(self) -> None:
         """Close the read connection (the app calls this when it exits)."""

@@ -130,6 +130,11 @@ def cmd_jobs(args: argparse.Namespace, ctx: Any) -> int:
           age(j.listed_duration(now, _listed_state(j, live) == STALLED)),
           progress(j.progress_done, j.progress_total), _cut(j.listed_note, 60)) for j in rows]))
     print(f"({len(rows)} of {counted(total, 'job')})")
+    if ctx.store.intake_waiting():
+        # The read moved none: another process held the write lock, or this user may not
+        # write the file (runner.store.sqlite.transitions.intake).
+        print(f"jobs enqueued since the last write to {ctx.store.location} are not listed yet: "
+              "a worker, or any command run by a user who may write the file, files them")
     return 0
 
 

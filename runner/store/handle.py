@@ -99,6 +99,18 @@ class StoreHandle(Protocol):
         """
         ...
 
+    def intake_waiting(self) -> bool:
+        """Whether jobs wait in SQLite's intake (see
+        :mod:`runner.store.sqlite.transitions.intake`), which a read-only handle does not
+        see; always False on a server."""
+        ...
+
+    def absorb_intake(self) -> None:
+        """Move the jobs of SQLite's intake into the jobs table now, unless another
+        process holds the write lock (a read-only reader asks a writer to). Nothing to
+        do on a server."""
+        ...
+
     # -- change detection ----------------------------------------------------------------
 
     def data_version(self) -> int:

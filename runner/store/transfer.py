@@ -18,7 +18,13 @@ import importlib
 import time
 
 from runner.config import Settings
-from runner.errors import ConfigError, DatabaseUnavailable, SourceInUse, TargetInUse
+from runner.errors import (
+    ConfigError,
+    DatabaseLocked,
+    DatabaseUnavailable,
+    SourceInUse,
+    TargetInUse,
+)
 from runner.printable import one_line
 from runner.store.backend import Store
 from runner.store.factory import (
@@ -90,6 +96,20 @@ def copy_file(source: Settings, url: str, *, history_since: float, force: bool =
     if not source.database_path.exists():
         raise DatabaseUnavailable(f"{source.database_path}: no jobs database here to copy from")
     file = open_store(source.database_path, readonly=True)
+    if file.intake_waiting():
+        # Jobs a single enqueue left in SQLite's intake (runner.store.sqlite.transitions.
+        # intake) go into the jobs table first, where the copy reads them.
+        writer = open_store(source.database_path)
+        try:
+            writer.absorb_intake()
+        finally:
+            writer.close()
+        file.refresh()
+        if file.intake_waiting():
+            raise DatabaseLocked(
+                f"{source.database_path}: jobs just enqueued could not be moved into the jobs "
+                "table (another process holds the write lock); nothing was copied, run this "
+                "again")
     at = time.time() if now is None else now
     # A worker killed a moment ago still has a fresh heartbeat; one of this host whose
     # process is gone finishes nothing after the copy, so it does not count.

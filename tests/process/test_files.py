@@ -181,7 +181,15 @@ def test_a_database_file_this_user_may_not_write_is_refused_with_exit_73(shared_
         assert done.returncode == 73, (command, output)
         assert f"{database} is read-only for this user (uid {uid})" in output, (command, output)
         assert "Traceback" not in output and "server" not in output, (command, output)
-    # and reading it still works
+    # and reading it still works; the job just enqueued, which this user cannot move out of
+    # the intake, is told of until a user who may write does
+    done = subprocess.run(as_other_user([*runner, "jobs"]), cwd=shared_directory,
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "(0 of 0 jobs)" in done.stdout, done.stdout + done.stderr
+    assert "are not listed yet" in done.stdout
+    subprocess.run([*runner, "jobs"], cwd=shared_directory, env=clean_env(),
+                   capture_output=True, text=True, timeout=60, check=True)
     done = subprocess.run(as_other_user([*runner, "jobs"]), cwd=shared_directory,
                           env=clean_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "(1 of 1 job)" in done.stdout, done.stdout + done.stderr
+    assert "not listed" not in done.stdout

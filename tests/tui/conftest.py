@@ -40,6 +40,9 @@ def seeded(huey: RunnerHuey) -> Seeded:
     drain()
     waiting = [jobs.noop(i).id for i in range(4)]
     mail = [dashboard_jobs.send_mail(f"user{i}@example.com").id for i in range(2)]
+    # Into the jobs table, where the tests' own statements find them (the dashboard would
+    # move them itself: see test_jobs_no_worker_has_claimed_show_on_the_dashboard).
+    huey.jobs.store.absorb_intake()
     huey.jobs.db.close()
     return Seeded(huey.jobs.path, completed, [*dead, fatal], fatal, waiting, mail)
 

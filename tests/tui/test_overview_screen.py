@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from rich.text import Text
 from textual.widgets import Static
 
@@ -227,3 +228,27 @@ def test_a_stalled_worker_reads_stalled_and_the_banner_names_its_job(dashboard, 
                                         "its 3s timeout (worker host-a:1:1)")
 
     drive(dashboard(clock=lambda: now), scenario)
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_jobs_no_worker_has_claimed_show_on_the_dashboard(huey, read_only):
+    # Single enqueues wait in the intake until a transaction moves them; with no worker
+    # running, the dashboard (read-only too: no job changes state) has them moved.
+    from tests import jobs
+
+    waiting = [jobs.noop(i).id for i in range(3)]
+    path = huey.jobs.path
+    huey.jobs.db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM runner_intake").fetchone() == (3,)
+
+    async def scenario(app, pilot):
+        assert "waiting: 3" in text(app, "#summary")
+        queues = app.screen.query_one("#queues", KeyedTable)
+        assert queues.get_row("default")[:2] == ["default", "3"]
+        await pilot.press("2")
+        await settle(app, pilot)
+        listed = app.screen.query_one("#jobs", KeyedTable)
+        assert {k.value for k in listed.rows} == set(waiting)
+
+    drive(make_app(db=path, refresh=60.0, read_only=read_only), scenario)

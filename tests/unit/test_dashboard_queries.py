@@ -31,6 +31,8 @@ def seed(huey):
 
 
 def reader(huey) -> Store:
+    # As the dashboard does (tui.source): a writer moves the jobs of the intake first.
+    huey.jobs.store.absorb_intake()
     return open_store(huey.jobs.path, readonly=True)
 
 

@@ -17,7 +17,9 @@ from tests import jobs
 def ids_in(path) -> set[str]:
     conn = sqlite3.connect(path)
     try:
-        return {r[0] for r in conn.execute("SELECT id FROM runner_job")}
+        # Single enqueues wait in the intake until a transaction moves them.
+        return {r[0] for r in conn.execute(
+            "SELECT id FROM runner_job UNION ALL SELECT id FROM runner_intake")}
     finally:
         conn.close()
 

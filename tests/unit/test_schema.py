@@ -92,9 +92,9 @@ def test_the_models_create_the_tables_and_indexes_the_previous_release_did(tmp_p
     _open(new)
     # Added since: the waiting count per queue, lifetime counters, leases, flow control
     # (its state table, the per-key concurrency column and the per-queue claim index),
-    # pauses, cancel requests and backpressure counters.
+    # pauses, cancel requests and backpressure counters; schema 8: the intake.
     added = {"runner_queue", "runner_job_total", "runner_lease", "runner_flow", "runner_pause",
-             "runner_cancel", "runner_queue_total", "runner_room"}
+             "runner_cancel", "runner_queue_total", "runner_room", "runner_intake"}
     # Schema 5: each worker's clock offset from the store's. Schema 6: parked jobs.
     # Schema 7: when a revocation was written.
     new_columns = {("runner_job", "concurrency_key"), ("runner_worker", "clock_offset"),

@@ -61,6 +61,12 @@ class PostgresHandle(PgRoom):
         listener = Listener(self.db, on_wake)
         return listener.stop if listener.start() else None
 
+    def intake_waiting(self) -> bool:
+        return False
+
+    def absorb_intake(self) -> None:
+        return None
+
     def refresh(self) -> None:
         pass  # each read sees the latest commits (READ COMMITTED)
 

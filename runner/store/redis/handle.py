@@ -66,6 +66,12 @@ class RedisHandle(RedisRoom):
     def readonly(self) -> bool:
         return self.readonly_handle
 
+    def intake_waiting(self) -> bool:
+        return False
+
+    def absorb_intake(self) -> None:
+        return None
+
     def refresh(self) -> None:
         """Nothing to drop: every read is its own command."""
 

@@ -108,6 +108,16 @@ def count_enqueued(conn: sqlite3.Connection, jobs: Sequence[_Job]) -> None:
                                          *((QUEUE_ROW, q, 0, n) for q, n in queues.items())])
 
 
+def add_enqueued(conn: sqlite3.Connection, per: Mapping[tuple[str, str], int]) -> None:
+    """Add jobs counted per (task, queue), all waiting, as :func:`count_enqueued` does."""
+    queues: Counter[str] = Counter()
+    for (_, queue), n in per.items():
+        queues[queue] += n
+    if queues:
+        conn.executemany(_ADD_ENQUEUED, [*((t, q, n, 0) for (t, q), n in per.items()),
+                                         *((QUEUE_ROW, q, 0, n) for q, n in queues.items())])
+
+
 def recount_waiting(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
     """Set every queue's ``waiting`` from the jobs themselves (a migration, upkeep, rows
     written by hand). Returns the queues whose count was wrong: queue -> (kept, counted).

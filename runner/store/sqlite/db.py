@@ -107,6 +107,11 @@ class Database:
         #: Whether commits leave WAL checkpoints to a checkpointer thread
         #: (:mod:`runner.store.sqlite.checkpointer`) rather than run them themselves.
         self.deferred_checkpoints = False
+        #: Moves the jobs of the intake into ``runner_job`` at the start of each write
+        #: transaction, and tells whether there are any (runner.store.sqlite.transitions.intake: set
+        #: by the store of a database that may write).
+        self.absorb: Callable[[sqlite3.Connection], object] | None = None
+        self.absorb_needed: Callable[[sqlite3.Connection], bool] | None = None
         pragmas: list[tuple[str, object]] = [("foreign_keys", 1), ("cache_size", -16000)]
         if not readonly:
             pragmas = [("journal_mode", "wal"),
@@ -266,6 +271,8 @@ class Database:
     def query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         """Run a read and fetch every row, so no cursor keeps a snapshot open."""
         conn = self.connection()
+        if self.absorb_needed is not None and not conn.in_transaction:
+            self.absorb_if_free(conn)
         try:
             cursor = conn.execute(sql, params)
             try:
@@ -278,8 +285,10 @@ class Database:
             raise
 
     def write(self, fn: Callable[[sqlite3.Connection], T], *,
-              deadline: float | None = None) -> T:
-        """Run ``fn(conn)`` inside one ``BEGIN IMMEDIATE`` transaction.
+              deadline: float | None = None, absorb: bool = True) -> T:
+        """Run ``fn(conn)`` inside one ``BEGIN IMMEDIATE`` transaction, after moving the
+        jobs of the intake into ``runner_job`` (unless ``absorb`` is False: the enqueue
+        that may write into the intake does it itself when it must).
 
         The whole function is retried while the database is locked, until
         ``deadline`` seconds (default ``write_deadline``) have passed.
@@ -307,6 +316,8 @@ class Database:
                         if shortened:
                             conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
                     try:
+                        if absorb and self.absorb is not None:
+                            self.absorb(conn)
                         result = fn(conn)
                     except BaseException:
                         if conn.in_transaction:
@@ -369,7 +380,43 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for several reads; the caller fetches all rows of each."""
-        yield self.connection()
+        conn = self.connection()
+        if self.absorb_needed is not None and not conn.in_transaction:
+            self.absorb_if_free(conn)
+        yield conn
+
+    def absorb_if_free(self, conn: sqlite3.Connection | None = None) -> None:
+        """Move the jobs of the intake into ``runner_job`` (before a read), when there are
+        any and the write lock is free at once: a read never waits for the lock (it
+        then reads without them, as it would have a moment before they were written)."""
+        if self.absorb_needed is None or self.absorb is None:
+            return
+        conn = conn or self.connection()
+        if not self.absorb_needed(conn) or not self._write_lock.acquire(blocking=False):
+            return
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if is_locked_error(exc):
+                    return
+                raise
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.options.busy_timeout * 1000)}")
+            try:
+                self.absorb(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self.commits += 1
+        except sqlite3.OperationalError as exc:
+            if not (is_locked_error(exc) or is_disk_error(exc) or is_readonly_error(exc)):
+                raise
+        finally:
+            self._write_lock.release()
 
 
 class _PerThread(threading.local):

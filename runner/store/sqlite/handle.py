@@ -16,6 +16,7 @@ from runner.store.sqlite import schedules as _schedules
 from runner.store.sqlite.checkpointer import Checkpointer
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.room import RoomNotifier, room_waiter
+from runner.store.sqlite.transitions import intake as _intake
 from runner.store.sqlite.wakeup import Listener, Notifier
 
 
@@ -26,6 +27,8 @@ class SqliteHandle:
         self.db = db
         self._notifier: Notifier | None = None
         self._room: RoomNotifier | None = None
+        if not db.readonly:
+            db.absorb, db.absorb_needed = _intake.absorb, _intake.waiting
 
     @property
     def path(self) -> Path:
@@ -78,6 +81,15 @@ class SqliteHandle:
 
     def refresh(self) -> None:
         self.db.refresh()
+
+    # -- the intake (transitions.intake) -----------------------------------------------------
+
+    def intake_waiting(self) -> bool:
+        with self.db.read() as conn:
+            return _intake.waiting(conn)
+
+    def absorb_intake(self) -> None:
+        self.db.absorb_if_free()
 
     # -- change detection ----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ class SqliteJobs:
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
         try:
             return self.db.write(lambda conn: _transitions.enqueue(
-                conn, jobs, now, queue_size=queue_size, bounds=bounds))
+                conn, jobs, now, queue_size=queue_size, bounds=bounds), absorb=False)
         except sqlite3.IntegrityError as exc:
             raise DuplicateJob(f"{self.db.path}: {exc}; nothing was written", by="id") from None
         except QueueFull as exc:

@@ -42,7 +42,10 @@ from runner.store.tables import Event, Job, JobTotal, create_table_sql
 #: room (runner.store.parking).
 #: 7: ``runner_kv.written_at``: when a revocation was written, so that a worker's clear of
 #: the one it read leaves a newer one in place.
-SCHEMA_VERSION = 7
+#: 8: ``runner_intake``, where a single enqueue writes its job for the next transaction to
+#: move into ``runner_job`` (runner.store.sqlite.transitions.intake): an older worker
+#: would never move it.
+SCHEMA_VERSION = 8
 
 
 def _add_concurrency_key(conn: sqlite3.Connection) -> None:

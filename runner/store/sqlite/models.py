@@ -120,8 +120,15 @@ INDEXES = [
     *counters.TRIGGERS,
 ]
 
+#: Single enqueues, until the next transaction moves them into runner_job: no index, the
+#: columns of a job row an enqueue sets (runner.store.sqlite.transitions.intake).
+INTAKE = """CREATE TABLE IF NOT EXISTS runner_intake (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, task TEXT NOT NULL, queue TEXT NOT NULL,
+    priority INTEGER NOT NULL, state TEXT NOT NULL, data BLOB NOT NULL, args TEXT,
+    max_attempts INTEGER NOT NULL, run_at REAL NOT NULL, created_at REAL NOT NULL)"""
+
 #: Every statement that creates the schema, tables first.
-DDL = [*(create_table_sql(table) for table in TABLES), *INDEXES]
+DDL = [*(create_table_sql(table) for table in TABLES), INTAKE, *INDEXES]
 
 _DDL_NAME = re.compile(r'IF NOT EXISTS "?(\w+)')
 

@@ -20,6 +20,7 @@ from runner.store.sqlite.conditions import (
 )
 from runner.store.sqlite.db import Database, contains_pattern, lookup_id
 from runner.store.sqlite.models import JOB_COLUMNS, AttemptError, JobRow
+from runner.store.sqlite.transitions import intake
 from runner.store.states import (
     ALL,
     EXECUTING_SQL,
@@ -140,7 +141,11 @@ def get_job(db: Database, job_id: str) -> JobRow:
     Raises:
         JobNotFound: no job, or the prefix is ambiguous.
     """
-    return found_job(lambda: lookup_id(db, "runner_job", JOB_COLUMNS, job_id), job_id)
+    def lookup() -> tuple | None:
+        found = lookup_id(db, "runner_job", JOB_COLUMNS, job_id)
+        return found if found is not None else intake.find(db, job_id)
+
+    return found_job(lookup, job_id)
 
 
 def job_errors(db: Database, job_id: str) -> list[AttemptError]:

@@ -1,0 +1,134 @@
+"""The intake: a single enqueue writes one row of a table without indexes; the next
+other transaction on the file moves it into ``runner_job``.
+
+At ``synchronous = FULL`` an enqueue's commit waits for an fsync of every page it
+wrote. A job written into ``runner_job`` updates the table, its id index, both
+claim indexes and its queue's counter: five B-trees, where a plain huey enqueue
+updates two. A row of ``runner_intake`` updates one.
+
+Every other write transaction on the file (a claim, an outcome, a cancel, a
+bulk enqueue, an enqueue that must look at the jobs: a unique key, a full
+queue) first moves the intake into ``runner_job`` (:func:`absorb`, run by
+:meth:`runner.store.sqlite.db.Database.write`), and so does a read by a
+process that may write (:meth:`Database.query`), so no statement on
+``runner_job`` ever misses a job. The move is one ``INSERT ... SELECT`` in the
+order the jobs were written, so the table's rowids stay in creation order (the
+dashboard's pages and the bulk actions' snapshots rely on it). The jobs are
+counted as enqueued (and waiting) as they move. A read-only connection (the
+dashboard) cannot move them: it asks a writer to
+(:meth:`runner.store.sqlite.handle.SqliteHandle.absorb_intake`).
+
+Only a job whose id this process made (``NewJob.fresh``), with no unique key,
+event, schedule or concurrency key, goes through the intake: nothing needs to
+be looked up for it. A queue bound is checked against the queue's waiting count
+plus every job in the intake (an upper bound: the rows of the intake are
+numbered without gaps); when that would not fit, the enqueue moves the intake
+and counts exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections import Counter
+
+from runner.store.job_rows import NewJob
+from runner.store.rows import JobRow
+from runner.store.sqlite.counters import add_enqueued
+from runner.store.sqlite.db import Database
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = ("id, task, queue, priority, state, data, args, max_attempts, run_at, "
+            "created_at")
+_WRITE = f"INSERT INTO runner_intake ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+_LAST = "SELECT max(seq) FROM runner_intake"
+_FIRST = "SELECT min(seq) FROM runner_intake"
+_MOVE = (f"INSERT OR IGNORE INTO runner_job ({_COLUMNS}) SELECT {_COLUMNS} FROM "
+         "runner_intake WHERE seq <= ? ORDER BY seq")
+_COUNT = "SELECT task, queue, count(*) FROM runner_intake WHERE seq <= ? GROUP BY task, queue"
+_CLEAR = "DELETE FROM runner_intake WHERE seq <= ?"
+
+_STORED = set(_COLUMNS.split(", "))
+_COUNTED = {"attempt", "crashes", "failures", "requested"}
+#: A job row (:class:`JobRow`'s columns) of a job still in the intake.
+_AS_JOB = ", ".join(name if name in _STORED else "0" if name in _COUNTED else "NULL"
+                    for name in JobRow.__dataclass_fields__)
+
+
+def find(db: Database, job_id: str) -> tuple | None:
+    """The job row of ``job_id`` (whole) while it waits in the intake: for a read that
+    could not move the intake first (another process held the write lock)."""
+    try:
+        rows = db.query(f"SELECT {_AS_JOB} FROM runner_intake WHERE id = ?", (job_id,))
+    except sqlite3.OperationalError as exc:
+        if _no_table(exc):
+            return None
+        raise
+    return rows[0] if rows else None
+
+
+def takes(job: NewJob) -> bool:
+    """Whether ``job`` may go through the intake (see the module docstring)."""
+    return (job.fresh and job.unique_key is None and job.event_id is None
+            and job.schedule is None and job.concurrency_key is None)
+
+
+def write(conn: sqlite3.Connection, job: NewJob, created: float) -> None:
+    """The job's row in the intake (``scheduled`` when due after ``created``)."""
+    conn.execute(_WRITE, (job.id, job.task, job.queue, job.priority,
+                          "scheduled" if job.run_at > created else "available", job.data,
+                          job.args, job.max_attempts, job.run_at, created))
+
+
+_WITH = ("SELECT (SELECT waiting FROM runner_queue WHERE queue = ?), "
+         f"({_LAST}), ({_FIRST})")
+
+
+def waiting_with(conn: sqlite3.Connection, queue: str) -> int:
+    """The jobs waiting in ``queue`` plus every job of the intake, in one statement: at
+    least the queue's waiting jobs (see the module docstring)."""
+    counted, last, first = conn.execute(_WITH, (queue,)).fetchone()
+    return (counted or 0) + (0 if last is None else last - first + 1)
+
+
+def absorb(conn: sqlite3.Connection) -> int:
+    """Move every job of the intake into ``runner_job`` in the order they were written,
+    counted as enqueued; inside the caller's write transaction. Returns how many moved.
+
+    A file without the table (an older schema, before its upgrade) has nothing to move.
+    """
+    try:
+        (last,) = conn.execute(_LAST).fetchone()
+    except sqlite3.OperationalError as exc:
+        if _no_table(exc):
+            return 0
+        raise
+    if last is None:
+        return 0
+    counts = Counter({(task, queue): n for task, queue, n in conn.execute(_COUNT, (last,))})
+    moved = conn.execute(_MOVE, (last,)).rowcount
+    conn.execute(_CLEAR, (last,))
+    add_enqueued(conn, counts)
+    if moved != sum(counts.values()):
+        # Never expected (only ids made for the job come here); were one to come, failing
+        # here would fail every later transaction on the file, claims included.
+        logger.error("%d job(s) of the intake had the id of a job already written: not "
+                     "written again", sum(counts.values()) - moved)
+    return moved
+
+
+def waiting(conn: sqlite3.Connection) -> bool:
+    """Whether the intake holds a job (False for a file without the table)."""
+    try:
+        return conn.execute(_LAST).fetchone()[0] is not None
+    except sqlite3.OperationalError as exc:
+        if _no_table(exc):
+            return False
+        raise
+
+
+def _no_table(exc: sqlite3.OperationalError) -> bool:
+    """A file of an older schema (read-only, or before its upgrade) has no intake."""
+    return "no such table" in str(exc)
+

@@ -1,0 +1,125 @@
+"""The intake: a single enqueue writes one unindexed row; the next transaction moves it."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import replace
+
+import pytest
+
+from runner import QueueFull, configure
+from runner.errors import JobNotFound
+from runner.sections import QueueSection
+from runner.store.factory import open_store
+from runner.store.rows import JobFilter
+from runner.store.sqlite.counters import read_totals
+from runner.testing import drain
+from tests import jobs
+
+
+def rows(path, table: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_a_single_enqueue_writes_one_row_of_the_intake_and_no_job_row(huey):
+    jobs.add(1, 2)
+    path = huey.jobs.db.path
+    assert (rows(path, "runner_intake"), rows(path, "runner_job")) == (1, 0)
+
+
+def test_a_worker_runs_jobs_of_the_intake_once_each(huey):
+    results = [jobs.add(n, n) for n in range(5)]
+    drain()
+    assert [r.get() for r in results] == [0, 2, 4, 6, 8]
+    path = huey.jobs.db.path
+    assert (rows(path, "runner_intake"), rows(path, "runner_job")) == (0, 5)
+
+
+def test_a_read_of_a_process_that_writes_sees_the_jobs_of_the_intake(huey):
+    made = jobs.add(1, 2)
+    store = huey.jobs.store
+    assert store.get_job(made.id).state == "available"
+    assert [j.id for j in store.list_jobs(JobFilter())] == [made.id]
+
+
+def test_jobs_are_counted_as_enqueued_and_waiting_once_moved(huey):
+    for n in range(3):
+        jobs.add(n, n)
+    jobs.noop()
+    assert huey.jobs.store.waiting_in_queue("default") == 4
+    totals = {t.task: t.enqueued for t in read_totals(huey.jobs.db)}
+    assert (totals["add"], totals["noop"]) == (3, 1)
+
+
+def test_the_intake_moves_its_jobs_in_the_order_they_were_written(huey):
+    # Pages of jobs newest first read the table's rowids as creation order.
+    made = []
+    for n in range(6):
+        task = jobs.add.s(n, n)
+        task.queue = "even" if n % 2 == 0 else "odd"
+        made.append(huey.enqueue(task).id)
+    huey.jobs.store.absorb_intake()
+    with contextlib.closing(sqlite3.connect(huey.jobs.db.path)) as conn:
+        order = [i for (i,) in conn.execute("SELECT id FROM runner_job ORDER BY rowid")]
+    assert order == made
+
+
+def test_a_queue_bound_counts_the_jobs_of_the_intake(huey):
+    settings = huey.settings
+    configure(replace(settings, worker=replace(settings.worker, queue_size=3),
+                      queues={"default": QueueSection(on_full="reject")}))
+    for n in range(3):
+        jobs.add(n, n)
+    with pytest.raises(QueueFull):
+        jobs.add(9, 9)
+    path = huey.jobs.db.path
+    assert rows(path, "runner_intake") + rows(path, "runner_job") == 3
+
+
+def test_a_read_only_reader_lists_the_jobs_a_writer_moved_and_finds_one_by_id_before(huey):
+    made = jobs.add(1, 2)
+    reader = open_store(huey.jobs.db.path, readonly=True)
+    try:
+        assert reader.intake_waiting()  # a read-only connection cannot move them
+        assert reader.list_jobs(JobFilter()) == []
+        assert reader.get_job(made.id).state == "available"
+        open_store(huey.jobs.db.path).absorb_intake()
+        reader.refresh()
+        assert [j.id for j in reader.list_jobs(JobFilter())] == [made.id]
+        assert not reader.intake_waiting()
+    finally:
+        reader.close()
+
+
+def test_a_read_does_not_wait_for_a_write_lock_held_elsewhere(huey):
+    made = jobs.add(1, 2)
+    holder = sqlite3.connect(huey.jobs.db.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        # The jobs stay in the intake for now: the read neither waits nor fails, and a
+        # job looked up by its id is found there.
+        assert huey.jobs.store.list_jobs(JobFilter()) == []
+        assert huey.jobs.store.get_job(made.id).attempt == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [j.id for j in huey.jobs.store.list_jobs(JobFilter())] == [made.id]
+    with pytest.raises(JobNotFound):
+        huey.jobs.store.get_job("no-such-job")
+
+
+def test_a_job_of_the_intake_whose_id_is_taken_does_not_stop_the_file(huey, caplog):
+    # Only ids made for the job go through the intake; were a taken one to, the jobs
+    # behind it and every later write must go on.
+    first = jobs.add(1, 2)
+    huey.jobs.store.absorb_intake()
+    with contextlib.closing(sqlite3.connect(huey.jobs.db.path)) as conn, conn:
+        conn.execute("INSERT INTO runner_intake (id, task, queue, priority, state, data, "
+                     "max_attempts, run_at, created_at) SELECT id, task, queue, priority, "
+                     "state, data, max_attempts, run_at, created_at FROM runner_job")
+    second = jobs.add(3, 4)
+    drain()
+    assert (first.get(), second.get()) == (3, 7)
+    assert "had the id of a job already written" in caplog.text
