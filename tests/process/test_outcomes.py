@@ -121,6 +121,20 @@ def test_a_drain_that_cannot_write_for_a_lock_exits_75_not_0(huey, tmp_path, mak
     assert "locked" in worker.output()
 
 
+def drain_under_a_lock(worker, path, gate) -> int:
+    """SIGTERM the worker and let its jobs (waiting on ``gate``) finish while another
+    process holds the write lock; the worker's exit code."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        worker.proc.send_signal(signal.SIGTERM)
+        gate.touch()
+        return worker.wait(timeout=30)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
 def test_jobs_that_finished_in_a_drain_under_a_lock_complete_at_the_next_start_unrun(
         huey, tmp_path, make_worker, record_file):
     # Given a worker running two jobs, and another process holding the write lock
@@ -131,17 +145,9 @@ def test_jobs_that_finished_in_a_drain_under_a_lock_complete_at_the_next_start_u
     second = jobs.record_then_wait("second", str(gate))
     db = huey.jobs.db
     wait_for(lambda: len(read_records(record_file)) == 2, message="both jobs to start")
-    blocker = sqlite3.connect(db.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        # When the worker drains at SIGTERM and both jobs finish while no outcome can be
-        # written, then the lock is let go and a worker starts again
-        worker.proc.send_signal(signal.SIGTERM)
-        gate.touch()
-        code = worker.wait(timeout=30)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    # When the worker drains at SIGTERM and both jobs finish while no outcome can be
+    # written, then the lock is let go and a worker starts again
+    code = drain_under_a_lock(worker, db.path, gate)
     assert code == 75, worker.output()
     assert "kept beside the database" in worker.output()
     make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
@@ -165,17 +171,9 @@ def test_a_job_that_failed_in_a_drain_under_a_lock_retries_per_its_policy_unchar
     failing = jobs.record_then_fail_at_gate("failing", str(gate))
     db = huey.jobs.db
     wait_for(lambda: read_records(record_file) == ["failing"], message="the job to start")
-    blocker = sqlite3.connect(db.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        # When it fails during the drain at SIGTERM, its failure unwritable, and a worker
-        # starts again once the lock is let go
-        worker.proc.send_signal(signal.SIGTERM)
-        gate.touch()
-        code = worker.wait(timeout=30)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    # When it fails during the drain at SIGTERM, its failure unwritable, and a worker
+    # starts again once the lock is let go
+    code = drain_under_a_lock(worker, db.path, gate)
     assert code == 75, worker.output()
     make_worker(settings=settings, TEST_RECORD_FILE=str(record_file))
 
