@@ -9,7 +9,7 @@
    limit of 100,000/s on another) against the same drain with no ``[queues]``
    at all, and with the same limits at equal weights (what the limits' own
    work costs, apart from the order unequal weights drain in); rounds
-   A B C A B C, medians, after one untimed warm-up drain of each. Twice: the
+   A B C C B A, medians, after one untimed warm-up drain of each. Twice: the
    jobs enqueued with ``enqueue_many`` (each batch over weighted queues is
    written queue by queue), and one enqueue per job (the queues' rows
    interleaved one by one, the layout unequal weights drain slowest).
@@ -217,7 +217,7 @@ def main() -> None:
     parts = set(args.parts.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench-flow-"))
     print(f"flow benchmark: {args.jobs} no-op jobs over 4 queues, 1 worker (10 threads), "
-          f"{args.rounds} rounds A B C A B C (medians), work dir {work}; load {os.getloadavg()}")
+          f"{args.rounds} rounds A B C C B A (medians), work dir {work}; load {os.getloadavg()}")
     if "drain" in parts:
         for backlog in args.backlog.split(","):
             measure_drain(work, args.jobs, args.rounds, backlog)
@@ -237,8 +237,10 @@ def measure_drain(work: Path, jobs: int, rounds: int, backlog: str) -> None:
     # Untimed: the first drain of each side pays for cold files and imports.
     for name, queues in configs.items():
         drain(work, name, queues, min(jobs, 5000), backlog)
-    for _ in range(rounds):
-        for name, queues in configs.items():
+    for n in range(rounds):
+        # A B C, then C B A: a drift of the machine within a round favours no side.
+        order = list(configs.items()) if n % 2 == 0 else list(configs.items())[::-1]
+        for name, queues in order:
             rate, us = drain(work, name, queues, jobs, backlog)
             runs[name].append(rate)
             cpu[name].append(us)
