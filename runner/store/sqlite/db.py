@@ -391,30 +391,15 @@ class Database:
         then reads without them, as it would have a moment before they were written)."""
         if self.absorb_needed is None or self.absorb is None:
             return
-        conn = conn or self.connection()
-        if not self.absorb_needed(conn) or not self._write_lock.acquire(blocking=False):
+        if not self.absorb_needed(conn or self.connection()):
+            return
+        if not self._write_lock.acquire(blocking=False):  # another thread of ours writes
             return
         try:
-            conn.execute("PRAGMA busy_timeout = 0")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if is_locked_error(exc):
-                    return
-                raise
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.options.busy_timeout * 1000)}")
-            try:
-                self.absorb(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            self.commits += 1
-        except sqlite3.OperationalError as exc:
-            if not (is_locked_error(exc) or is_disk_error(exc) or is_readonly_error(exc)):
-                raise
+            # No wait for another process's lock either; nor a write this user may not make.
+            self.write(self.absorb, deadline=0, absorb=False)
+        except (DatabaseLocked, DiskFull, DatabaseUnavailable):
+            pass
         finally:
             self._write_lock.release()
 
