@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from dataclasses import replace
 
 import pytest
 
 from runner import QueueFull, configure
-from runner.errors import JobNotFound
+from runner.errors import DatabaseLocked, JobNotFound
 from runner.sections import QueueSection
 from runner.store.factory import open_store
 from runner.store.rows import JobFilter
@@ -123,3 +124,55 @@ def test_a_job_of_the_intake_whose_id_is_taken_does_not_stop_the_file(huey, capl
     drain()
     assert (first.get(), second.get()) == (3, 7)
     assert "had the id of a job already written" in caplog.text
+
+
+def _hold_write_lock(path) -> sqlite3.Connection:
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_single_enqueue_at_a_file_locked_past_write_deadline_writes_nothing(huey):
+    settings = huey.settings
+    configure(replace(settings, database=replace(settings.database, busy_timeout=0.1,
+                                                 write_deadline=0.3)))
+    jobs.add(0, 0)  # the file and its schema exist before the lock is taken
+    path = huey.jobs.db.path
+    holder = _hold_write_lock(path)
+    try:
+        with pytest.raises(DatabaseLocked, match="stayed locked for 0.3s; nothing was written"):
+            jobs.add(1, 2)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert rows(path, "runner_intake") + rows(path, "runner_job") == 1
+
+
+def test_a_single_enqueue_waits_for_a_write_lock_released_in_time(huey):
+    jobs.add(0, 0)
+    path = huey.jobs.db.path
+    holder = _hold_write_lock(path)
+    release = threading.Timer(0.2, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    try:
+        made = jobs.add(1, 2)  # SQLite's busy wait outlasts the holder
+    finally:
+        release.join()
+        holder.close()
+    drain()
+    assert made.get() == 3
+
+
+def test_a_bounded_queue_refuses_when_the_intake_alone_fills_it(huey):
+    # The bound is checked by the statement that writes the row: the intake's jobs,
+    # not yet counted as waiting, are counted with the queue's own.
+    settings = huey.settings
+    configure(replace(settings, worker=replace(settings.worker, queue_size=2),
+                      queues={"default": QueueSection(on_full="reject")}))
+    jobs.add(1, 1)
+    jobs.add(2, 2)
+    path = huey.jobs.db.path
+    assert rows(path, "runner_intake") == 2
+    with pytest.raises(QueueFull):
+        jobs.add(3, 3)
+    assert rows(path, "runner_intake") + rows(path, "runner_job") == 2

@@ -35,10 +35,6 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
         QueueFull: a ``reject`` or ``block`` queue would hold more than its bound;
             nothing is written.
     """
-    if len(jobs) == 1 and intake.takes(jobs[0]) and _fits(conn, jobs[0], queue_size, bounds):
-        # The common single enqueue: one row of the intake (see .intake).
-        intake.write(conn, jobs[0], created)
-        return Enqueued({})
     # Counts and unique keys are read from runner_job: the intake's jobs go there first.
     intake.absorb(conn)
     duplicates: dict[str, str] = {}
@@ -59,18 +55,6 @@ def enqueue(conn: sqlite3.Connection, jobs: Sequence[NewJob], created: float, *,
         dropped += drop_oldest(conn, queue, bound, now=created,
                                written=[j.id for j in jobs if j.queue == queue])
     return Enqueued(duplicates, tuple(dropped))
-
-
-def _fits(conn: sqlite3.Connection, job: NewJob, queue_size: int,
-          bounds: Mapping[str, QueueBound] | None) -> bool:
-    """Whether ``job`` surely fits its queue's bound, counting every job of the intake
-    as of its queue (see runner.store.sqlite.transitions.intake)."""
-    if not queue_size and not bounds:
-        return True
-    bound = (bounds or {}).get(job.queue) or QueueBound(queue_size)
-    if not bound.max_size:
-        return True
-    return intake.waiting_with(conn, job.queue) + 1 <= bound.max_size
 
 
 def _insert_one(conn: sqlite3.Connection, j: NewJob, created: float) -> None:

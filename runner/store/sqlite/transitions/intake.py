@@ -20,10 +20,11 @@ dashboard) cannot move them: it asks a writer to
 
 Only a job whose id this process made (``NewJob.fresh``), with no unique key,
 event, schedule or concurrency key, goes through the intake: nothing needs to
-be looked up for it. A queue bound is checked against the queue's waiting count
-plus every job in the intake (an upper bound: the rows of the intake are
-numbered without gaps); when that would not fit, the enqueue moves the intake
-and counts exactly.
+be looked up for it. Its row is written by one statement, a transaction of its
+own (:func:`insert`, :meth:`Database.write_one`), which also checks the queue's
+bound against the queue's waiting count plus every job in the intake (an upper
+bound: the rows of the intake are numbered without gaps); when that would not
+fit, it writes nothing and the enqueue moves the intake and counts exactly.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ _COLUMNS = ("id, task, queue, priority, state, data, args, max_attempts, run_at,
 _WRITE = f"INSERT INTO runner_intake ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _LAST = "SELECT max(seq) FROM runner_intake"
 _FIRST = "SELECT min(seq) FROM runner_intake"
+#: Every job of the intake counted at once: ``max(seq) - min(seq) + 1`` (no gaps), each
+#: as its own subquery, which reads one end of the table (both in one would read it all).
+_HELD = f"coalesce(({_LAST}) - ({_FIRST}) + 1, 0)"
+_WRITE_IF_ROOM = (f"INSERT INTO runner_intake ({_COLUMNS}) SELECT ?,?,?,?,?,?,?,?,?,? WHERE "
+                  "coalesce((SELECT waiting FROM runner_queue WHERE queue = ?), 0) + "
+                  f"{_HELD} < ?")
 _MOVE = (f"INSERT OR IGNORE INTO runner_job ({_COLUMNS}) SELECT {_COLUMNS} FROM "
          "runner_intake WHERE seq <= ? ORDER BY seq")
 _COUNT = "SELECT task, queue, count(*) FROM runner_intake WHERE seq <= ? GROUP BY task, queue"
@@ -74,22 +81,21 @@ def takes(job: NewJob) -> bool:
             and job.schedule is None and job.concurrency_key is None)
 
 
-def write(conn: sqlite3.Connection, job: NewJob, created: float) -> None:
-    """The job's row in the intake (``scheduled`` when due after ``created``)."""
-    conn.execute(_WRITE, (job.id, job.task, job.queue, job.priority,
-                          "scheduled" if job.run_at > created else "available", job.data,
-                          job.args, job.max_attempts, job.run_at, created))
+def insert(job: NewJob, created: float, max_size: int = 0) -> tuple[str, tuple]:
+    """The statement, and its parameters, of the job's row in the intake (``scheduled``
+    when due after ``created``), for a transaction of its own.
 
-
-_WITH = ("SELECT (SELECT waiting FROM runner_queue WHERE queue = ?), "
-         f"({_LAST}), ({_FIRST})")
-
-
-def waiting_with(conn: sqlite3.Connection, queue: str) -> int:
-    """The jobs waiting in ``queue`` plus every job of the intake, in one statement: at
-    least the queue's waiting jobs (see the module docstring)."""
-    counted, last, first = conn.execute(_WITH, (queue,)).fetchone()
-    return (counted or 0) + (0 if last is None else last - first + 1)
+    With ``max_size`` (its queue's bound; 0: none) it writes nothing unless the job
+    surely fits: the queue's waiting count plus every job of the intake (see the
+    module docstring) is below the bound. The count is read by the statement that
+    writes, under the same lock, so concurrent producers cannot both take the last place.
+    """
+    row = (job.id, job.task, job.queue, job.priority,
+           "scheduled" if job.run_at > created else "available", job.data, job.args,
+           job.max_attempts, job.run_at, created)
+    if not max_size:
+        return _WRITE, row
+    return _WRITE_IF_ROOM, (*row, job.queue, max_size)
 
 
 def absorb(conn: sqlite3.Connection) -> int:
