@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -225,6 +226,12 @@ class Settings:
     def queue_section(self, name: str) -> QueueSection:
         """The ``[queues.NAME]`` settings of a queue (defaults when it has none)."""
         return self.queues.get(name) or QueueSection()
+
+    @cached_property
+    def bounded(self) -> bool:
+        """Whether any queue has a bound on its waiting jobs (``[worker] queue_size`` or
+        a ``max_size``). Kept once asked: every enqueue asks."""
+        return bool(self.worker.queue_size) or any(s.max_size for s in self.queues.values())
 
     def paused_queues(self) -> list[str]:
         """The queues ``[queues.NAME] paused = true`` starts paused (see

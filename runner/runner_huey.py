@@ -70,8 +70,8 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         #: Called in a worker thread with the ``time.monotonic()`` deadline of each attempt
         #: that has a timeout, as it starts (the worker's lifeline looks at it then).
         self.on_deadline: Callable[[float], None] | None = None
-        #: The serializer and its Message encoder (:meth:`serialize_checked`).
-        self._encoder: tuple[Serializer, Callable[[tuple], bytes]] | None = None
+        # (settings, encoder of their serializer, most payload bytes): see serialize_checked.
+        self._encoder: tuple[Settings, Callable[[tuple], bytes], int] | None = None
         self.task_registry = TaskRegistry()
         """Every task defined on this runner (``runner.registry.registered_tasks``)."""
         super().__init__(name, results=True, utc=True)
@@ -121,6 +121,7 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
     def serializer(self, value: Serializer) -> None:
         # huey's __init__ sets its own pickle serializer; ours is chosen by settings.
         self._serializers: dict[str, Serializer] = {}
+        self._encoder = None
 
     def create_storage(self) -> BaseStorage | None:
         if self._immediate and self.immediate_use_memory:
@@ -145,7 +146,7 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
     @property
     def jobs(self) -> JobStorage | None:
         """The jobs storage, or None in immediate mode."""
-        storage = self.storage
+        storage = self._storage if self._storage is not None else self.storage
         return storage if isinstance(storage, JobStorage) else None
 
     # -- producing -------------------------------------------------------------
@@ -158,8 +159,9 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         jobs = self.jobs
         if jobs is None or not isinstance(task, RunnerTask):
             return super().enqueue(task)
-        attempt = self._completed_here()
-        if attempt is None or task.id not in attempt.pipeline:
+        attempt: Attempt | None = getattr(_local, "attempt", None)
+        if (attempt is None or attempt.outcome != JobState.COMPLETED
+                or task.id not in attempt.pipeline):
             task = self.insert_task(jobs, task)
         # else: the next step of the pipeline this thread just completed, written
         # with that completion (see _run_post_execute).
@@ -171,8 +173,9 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             self._emit(S.SIGNAL_SCHEDULED, task)
         if not self.results:
             return None
-        results = self._pipeline_results(task)
-        return ResultGroup(results) if len(results) > 1 else results[0]
+        if task.on_complete is None:
+            return RunnerResult(self, task)
+        return ResultGroup(self._pipeline_results(task))
 
     def enqueue_many(self, tasks: Iterable[Any], *, batch_size: int = 1000) -> list[Result]:
         """Enqueue many task calls (``my_task.s(...)``), one transaction per batch.
@@ -354,10 +357,6 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             return None
         return self.storage.put_data(key, payload, is_result=True)
 
-    def _completed_here(self) -> Attempt | None:
-        attempt: Attempt | None = getattr(_local, "attempt", None)
-        return attempt if attempt is not None and attempt.outcome == JobState.COMPLETED else None
-
     def _run_post_execute(self, task: Any, task_value: Any, exception: Any) -> None:
         attempt: Attempt | None = getattr(_local, "attempt", None)
         jobs = self.jobs
@@ -396,10 +395,12 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
             SerializationError: an argument cannot be serialized.
         """
         task.wrapper.check_arguments(task.args, task.kwargs)
-        serializer = self.serializer
+        settings = self.settings
         cached = self._encoder
-        if cached is None or cached[0] is not serializer:
-            cached = self._encoder = (serializer, message_encoder(serializer))
+        if cached is None or cached[0] is not settings:
+            # Both follow from the settings (the serializer from [runner] serializer).
+            cached = self._encoder = (settings, message_encoder(self.serializer),
+                                      payload_limit(settings.worker.max_payload_mb))
         try:
             # huey's serialize_task, with the Message's fields pickled as a plain tuple:
             # the same payload for a third of the pickling (see message_encoder).
@@ -407,10 +408,9 @@ class RunnerHuey(HueyApi, HueyConsumer, Huey):
         except Exception as exc:
             raise unserializable(task.wrapper.task_name, task.args, task.kwargs, exc,
                                  self.serializer.serialize) from None
-        if bounded:
-            most = self.settings.worker.max_payload_mb
-            if len(data) > payload_limit(most):
-                raise payload_too_large(f"task '{task.wrapper.task_name}'", len(data), most)
+        if bounded and len(data) > cached[2]:
+            raise payload_too_large(f"task '{task.wrapper.task_name}'", len(data),
+                                    settings.worker.max_payload_mb)
         return data
 
     # -- results ---------------------------------------------------------------

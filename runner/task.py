@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
-from huey.api import Huey, ResultGroup, Task
+from huey.api import Huey, ResultGroup, Task, TaskWrapper
 from huey.exceptions import RetryTask
 
 from runner.attempt import current_interrupt
@@ -268,6 +268,9 @@ class RunnerTaskWrapper(CheckedCalls):
     def s(self, *args: Any, **kwargs: Any) -> RunnerTask:
         """The job of one call; a keyword huey would take as an option (``timeout``,
         ``priority``, ``delay``...) goes to the function when it names that parameter."""
+        if not kwargs:
+            # Most calls: no due time to check (CheckedCalls), nothing to hand the function.
+            return TaskWrapper.s(self, *args)  # type: ignore[no-any-return]
         own = self.own_options.intersection(kwargs) if self.own_options else ()
         if not own:
             return cast(RunnerTask, super().s(*args, **kwargs))
@@ -353,7 +356,7 @@ class RunnerTaskWrapper(CheckedCalls):
 
     def resolve(self, settings: Settings | None = None) -> TaskOptions:
         """The task's options under ``settings`` (default: the runner's settings)."""
-        settings = settings or cast(_Configured, self.huey).settings
+        settings = settings or self.huey.settings  # type: ignore[attr-defined]
         cached = self._resolved
         if cached is not None and cached[0] is settings:
             return cached[1]

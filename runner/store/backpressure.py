@@ -39,19 +39,13 @@ _LONGEST_PAUSE = 0.25
 _QUICK_LOOKS = 0.03
 
 
-def _unbounded(settings: Settings) -> bool:
-    """No queue has a bound (the default ``queue_size = 0`` and no ``max_size``)."""
-    return not settings.worker.queue_size and not any(
-        s.max_size for s in settings.queues.values())
-
-
 def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
                give_up: bool = False) -> dict[str, QueueBound]:
     """Each queue of ``jobs`` with its bound and policy (``block`` as ``reject`` to give up).
 
     Empty when no queue is bounded (the default): the store then reads no count.
     """
-    if _unbounded(settings):
+    if not settings.bounded:
         return {}
     bounds = {}
     for queue in {j.queue for j in jobs}:
@@ -104,7 +98,7 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
         QueueFull: a ``reject`` queue is full, or a ``block`` queue stayed full for
             its ``block_timeout``; the jobs written before stay written.
     """
-    if jobs and _unbounded(settings):  # nothing can refuse the write: no room to wait for
+    if jobs and not settings.bounded:  # nothing can refuse the write: no room to wait for
         result = store.enqueue(jobs, now=now(), queue_size=0, bounds=None)
         if on_written is not None:
             on_written(len(jobs))

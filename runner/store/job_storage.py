@@ -85,7 +85,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self.lease_seconds = settings.worker.lease_seconds
         #: The clock of the times other hosts judge: due times, TTLs (see its module).
         self.clock = ServerClock(self.store)
-        self._cond = threading.Condition()
+        # The condition's lock taken as it is (a C call) where nothing waits on it.
+        self._cond_lock = threading.RLock()
+        self._cond = threading.Condition(self._cond_lock)
+        self._sleepers = 0  # threads waiting on _cond
         self._buffer: deque[Claimed] = deque()
         # When each job held ahead was claimed (time.monotonic()), by id (see _STALE_AHEAD).
         self._held_since: dict[str, float] = {}
@@ -158,8 +161,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             QueueFull: a queue is full (``reject``), or stayed full (``block``).
         """
         return enqueue_with_room(self.store, self.settings, self.clock.jobs(jobs),
-                                 now=self._now_on_server(now),
-                                 on_written=lambda n: self.wake())
+                                 now=self.clock.now if now is None else self._on_server(now),
+                                 on_written=self.wake)
 
     def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,
                     now: float | None = None) -> Enqueued:
@@ -169,7 +172,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             QueueFull: a queue is full (``reject``) or stayed full (``block``); the jobs
                 written before stay written (the message says how many).
         """
-        clock = self._now_on_server(now)
+        clock = self.clock.now if now is None else self._on_server(now)
         duplicates: dict[str, str] = {}
         dropped: list[str] = []
         written = 0
@@ -192,17 +195,26 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             dropped.extend(result.dropped)
         return Enqueued(duplicates, tuple(dropped))
 
-    def _now_on_server(self, now: float | None) -> Callable[[], float]:
-        if now is None:
-            return self.clock.now
+    def _on_server(self, now: float) -> Callable[[], float]:
         return lambda: self.clock.to_server(now)
 
-    def wake(self) -> None:
-        """Tell the workers of this process and of every other one to look again."""
-        with self._cond:
+    def wake(self, written: int = 0) -> None:
+        """Tell the workers of this process and of every other one to look again
+        (``written``: how many jobs were just written, as an enqueue tells; any number
+        wakes them)."""
+        with self._cond_lock:
             self._wake_seq += 1
-            self._cond.notify_all()
+            if self._sleepers:  # none in a process that only enqueues
+                self._cond.notify_all()
         self.store.wakeup()
+
+    def _sleep(self, timeout: float) -> None:
+        """Wait on ``_cond`` (held) until notified or ``timeout`` seconds pass."""
+        self._sleepers += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._sleepers -= 1
 
     # -- consumer side: claiming -----------------------------------------------
 
@@ -420,10 +432,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         with self._cond:
             while True:
                 if self._stopping:
-                    self._cond.wait(0.05)  # huey's loop is about to see its stop flag
+                    self._sleep(0.05)  # huey's loop is about to see its stop flag
                     return None
                 if self._holds:
-                    self._cond.wait(poll)
+                    self._sleep(poll)
                     return None
                 if self._buffer:
                     if not idle or not self._claims_ahead():
@@ -437,7 +449,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     self._watching = True
                     self._idle += 1
                     try:
-                        self._cond.wait(_SPREAD_AFTER - late if watcher else poll)
+                        self._sleep(_SPREAD_AFTER - late if watcher else poll)
                     finally:
                         self._idle -= 1
                         if watcher:
@@ -451,14 +463,14 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     # claiming again would only wake every idle thread in turn (a busy loop).
                     self._idle += 1
                     try:
-                        self._cond.wait(idle_for)
+                        self._sleep(idle_for)
                     finally:
                         self._idle -= 1
                     idle = True
                     continue
                 self._idle += 1
                 try:
-                    self._cond.wait(poll)
+                    self._sleep(poll)
                 finally:
                     self._idle -= 1
                 idle = True
@@ -503,7 +515,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                     self._empty_until, self._empty_seq = time.time() + wait, seq
                     self._idle += 1
                     try:
-                        self._cond.wait(wait)
+                        self._sleep(wait)
                     finally:
                         self._idle -= 1
         if back:  # a failure leaves them in the buffer, for the stop to try again

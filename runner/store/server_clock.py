@@ -45,6 +45,8 @@ class ServerClock:
         self._clock = clock if clock is not None else _this_hosts_clock
         self._monotonic = monotonic
         self._offset: float | None = None  # None: not read yet
+        #: The store has no clock but this host's (a SQLite file): once known, never read.
+        self.local = False
         self._stale_at = 0.0  # when the reading is to be made again (monotonic)
         self._lock = threading.Lock()
 
@@ -54,7 +56,7 @@ class ServerClock:
         reading's error, and on SQLite. Read from the server at the first use, and again
         at a use :data:`REREAD_AFTER` seconds after the last measurement."""
         offset = self._offset
-        if offset is None or self._monotonic() >= self._stale_at:
+        if offset is None or (not self.local and self._monotonic() >= self._stale_at):
             return self._read()
         return offset
 
@@ -65,7 +67,9 @@ class ServerClock:
 
     def now(self) -> float:
         """The server's time now."""
-        # The property's test inline: every claim and outcome asks.
+        # The property's test inline: every claim, outcome and enqueue asks.
+        if self.local:
+            return self._clock()
         offset = self._offset
         if offset is None or self._monotonic() >= self._stale_at:
             offset = self._read()
@@ -82,6 +86,8 @@ class ServerClock:
     def jobs(self, jobs: Sequence[NewJob]) -> Sequence[NewJob]:
         """New jobs with their ``run_at`` (this host's) as the server's. Copies: a write
         tried again (a full queue) must not shift them twice."""
+        if self.local:
+            return jobs
         offset = self.offset
         if not offset:
             return jobs
@@ -101,6 +107,7 @@ class ServerClock:
                 logger.debug("reading the server's clock failed", exc_info=True)
                 return 0.0 if self._offset is None else self._offset
             received = self._clock()
+            self.local = server is None
             offset = None if server is None else clock_drift.measured_offset(sent, server,
                                                                            received)
             self._offset = clock_drift.settled(offset, (received - sent) / 2)

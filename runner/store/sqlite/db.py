@@ -297,8 +297,8 @@ class Database:
         Raises:
             DatabaseLocked: the lock was not had in time; nothing was written.
         """
-        def transaction(conn: sqlite3.Connection, give_up: float) -> T:
-            self._execute_by(conn, give_up, "BEGIN IMMEDIATE")
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 if absorb and self.absorb is not None:
                     self.absorb(conn)
@@ -307,8 +307,6 @@ class Database:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            if (self._local.deferring is conn) is not self.deferred_checkpoints:
-                self._set_autocheckpoint(conn)
             conn.execute("COMMIT")
             return result
 
@@ -326,47 +324,28 @@ class Database:
             DatabaseLocked: the lock was not had within ``write_deadline``; nothing
                 was written.
         """
-        def statement(conn: sqlite3.Connection, give_up: float) -> int:
-            if (self._local.deferring is conn) is not self.deferred_checkpoints:
-                self._set_autocheckpoint(conn)
-            return self._execute_by(conn, give_up, sql, params).rowcount
+        return self._locked(lambda conn: conn.execute(sql, params).rowcount, None)
 
-        return self._locked(statement, None)
-
-    def _execute_by(self, conn: sqlite3.Connection, give_up: float, sql: str,
-                    params: tuple = ()) -> sqlite3.Cursor:
-        """``conn.execute(sql, params)``, SQLite's own busy wait for the write lock cut
-        short so as to end by ``give_up`` (a ``time.monotonic()`` reading)."""
-        busy = self.options.busy_timeout
-        remaining = give_up - time.monotonic()
-        if remaining >= busy:
-            return conn.execute(sql, params)
-        conn.execute(f"PRAGMA busy_timeout = {max(0, int(remaining * 1000))}")
-        try:
-            return conn.execute(sql, params)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
-
-    def _set_autocheckpoint(self, conn: sqlite3.Connection) -> None:
-        """Before a commit, which checkpoints unless turned off: on each connection as
-        the checkpointer starts and stops."""
-        deferring = self.deferred_checkpoints
-        conn.execute(f"PRAGMA wal_autocheckpoint = {0 if deferring else 1000}")
-        self._local.deferring = conn if deferring else None
-
-    def _locked(self, run: Callable[[sqlite3.Connection, float], T],
-                deadline: float | None) -> T:
-        """``run(conn, give_up)`` under this process's write lock, tried again while the
-        database is locked until ``deadline`` seconds (default ``write_deadline``) pass;
-        SQLite's errors become this package's."""
+    def _locked(self, run: Callable[[sqlite3.Connection], T], deadline: float | None) -> T:
+        """``run(conn)`` under this process's write lock, tried again while the database
+        is locked until ``deadline`` seconds (default ``write_deadline``) pass; SQLite's
+        errors become this package's."""
         limit = self.options.write_deadline if deadline is None else deadline
         give_up = time.monotonic() + limit
+        busy = self.options.busy_timeout
         delay = 0.005
         while True:
             try:
                 with self._write_lock:
                     self._check_file()
-                    result = run(self.connection(), give_up)
+                    conn = self.connection()
+                    if (self._local.deferring is conn) is not self.deferred_checkpoints:
+                        self._set_autocheckpoint(conn)
+                    remaining = give_up - time.monotonic()
+                    if remaining >= busy:
+                        result = run(conn)
+                    else:  # SQLite's own busy wait must not outlast the deadline
+                        result = self._cut_short(run, conn, remaining)
                     self.commits += 1
                     return result
             except sqlite3.OperationalError as exc:
@@ -386,6 +365,22 @@ class Database:
                 if is_corrupt_error(exc):
                     raise self._translate(exc) from None
                 raise
+
+    def _cut_short(self, run: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection,
+                   remaining: float) -> T:
+        """``run(conn)`` with SQLite's busy wait for the write lock cut to ``remaining`` s."""
+        conn.execute(f"PRAGMA busy_timeout = {max(0, int(remaining * 1000))}")
+        try:
+            return run(conn)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.options.busy_timeout * 1000)}")
+
+    def _set_autocheckpoint(self, conn: sqlite3.Connection) -> None:
+        """Before a commit, which checkpoints unless turned off: on each connection as
+        the checkpointer starts and stops."""
+        deferring = self.deferred_checkpoints
+        conn.execute(f"PRAGMA wal_autocheckpoint = {0 if deferring else 1000}")
+        self._local.deferring = conn if deferring else None
 
     def outside_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in autocommit mode, holding this process's write lock
