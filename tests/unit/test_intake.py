@@ -176,3 +176,30 @@ def test_a_bounded_queue_refuses_when_the_intake_alone_fills_it(huey):
     with pytest.raises(QueueFull):
         jobs.add(3, 3)
     assert rows(path, "runner_intake") + rows(path, "runner_job") == 2
+
+
+def test_a_job_moved_out_of_the_intake_between_two_reads_is_still_found(huey, monkeypatch):
+    # A lookup reads runner_job, then the intake: a worker moving the job in between
+    # must not make it "not found" (it is in neither place only for no one).
+    from runner.store.sqlite import queries
+
+    made = jobs.add(1, 2)
+    path = huey.jobs.db.path
+    reader = open_store(path, readonly=True)  # cannot move the intake itself
+    mover = open_store(path)
+    original = queries.lookup_id
+    moved = []
+
+    def lookup_then_move(*args, **kwargs):
+        found = original(*args, **kwargs)
+        if not moved:
+            moved.append(mover.absorb_intake())
+        return found
+
+    monkeypatch.setattr(queries, "lookup_id", lookup_then_move)
+    try:
+        assert reader.get_job(made.id).state == "available"
+        assert moved
+    finally:
+        reader.close()
+        mover.close()

@@ -143,7 +143,11 @@ def get_job(db: Database, job_id: str) -> JobRow:
     """
     def lookup() -> tuple | None:
         found = lookup_id(db, "runner_job", JOB_COLUMNS, job_id)
-        return found if found is not None else intake.find(db, job_id)
+        if found is None:
+            # Not moved out of the intake yet, or moved since the read above (each read
+            # is a snapshot of its own): there, else here again.
+            found = intake.find(db, job_id) or lookup_id(db, "runner_job", JOB_COLUMNS, job_id)
+        return found
 
     return found_job(lookup, job_id)
 
