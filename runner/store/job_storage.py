@@ -160,8 +160,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         Raises:
             QueueFull: a queue is full (``reject``), or stayed full (``block``).
         """
-        return enqueue_with_room(self.store, self.settings, self.clock.jobs(jobs),
-                                 now=self.clock.now if now is None else self._on_server(now),
+        clock = self.clock
+        return enqueue_with_room(self.store, self.settings,
+                                 jobs if clock.local else clock.jobs(jobs),
+                                 now=clock.now if now is None else self._on_server(now),
                                  on_written=self.wake)
 
     def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,

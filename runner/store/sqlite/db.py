@@ -205,7 +205,11 @@ class Database:
         """
         if self.readonly or self._local.conn is None:
             return
-        now = self._file_identity()
+        try:  # _file_identity, written out: every write asks
+            st = os.stat(self._stat_path)
+            now: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            now = None
         if now == self._local.identity:
             return
         if now is None:

@@ -31,13 +31,13 @@ class SqliteJobs:
 
     def enqueue(self, jobs: Sequence[NewJob], *, now: float, queue_size: int = 0,
                 bounds: Mapping[str, QueueBound] | None = None) -> Enqueued:
-        if len(jobs) == 1 and _intake.takes(jobs[0]):
+        if len(jobs) == 1:
             # The common single enqueue: one row of the intake, in a transaction of its own,
             # when it surely fits its queue (else the enqueue below counts exactly).
             job = jobs[0]
             bound = bounds.get(job.queue) if bounds else None
-            max_size = bound.max_size if bound is not None else queue_size
-            if self.db.write_one(*_intake.insert(job, now, max_size)):
+            intake = _intake.insert(job, now, bound.max_size if bound is not None else queue_size)
+            if intake is not None and self.db.write_one(*intake):
                 return Enqueued({})
         try:
             return self.db.write(lambda conn: _transitions.enqueue(

@@ -75,21 +75,19 @@ def find(db: Database, job_id: str) -> tuple | None:
     return rows[0] if rows else None
 
 
-def takes(job: NewJob) -> bool:
-    """Whether ``job`` may go through the intake (see the module docstring)."""
-    return (job.fresh and job.unique_key is None and job.event_id is None
-            and job.schedule is None and job.concurrency_key is None)
-
-
-def insert(job: NewJob, created: float, max_size: int = 0) -> tuple[str, tuple]:
+def insert(job: NewJob, created: float, max_size: int = 0) -> tuple[str, tuple] | None:
     """The statement, and its parameters, of the job's row in the intake (``scheduled``
-    when due after ``created``), for a transaction of its own.
+    when due after ``created``), for a transaction of its own; None for a job that may
+    not go there (see the module docstring).
 
     With ``max_size`` (its queue's bound; 0: none) it writes nothing unless the job
     surely fits: the queue's waiting count plus every job of the intake (see the
     module docstring) is below the bound. The count is read by the statement that
     writes, under the same lock, so concurrent producers cannot both take the last place.
     """
+    if not job.fresh or not (job.unique_key is job.event_id is job.schedule
+                             is job.concurrency_key is None):  # one is not None
+        return None
     row = (job.id, job.task, job.queue, job.priority,
            "scheduled" if job.run_at > created else "available", job.data, job.args,
            job.max_attempts, job.run_at, created)
