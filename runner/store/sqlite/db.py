@@ -41,6 +41,7 @@ from runner.files import (
     write_refusal,
 )
 from runner.store.rows import AmbiguousId, short_id  # noqa: F401 - re-exported
+from runner.store.sqlite.file_watch import FileWatch
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class Database:
         # Which file the open connection is on: per thread, or the one shared connection's.
         self._local = _PerThread() if not shared else _Shared()
         self._identity = self._file_identity()
+        # Tells writes when to read the file's identity again (made at the first write).
+        self._watch: FileWatch | None = None
         #: Called with this database once the file was found replaced (schema checks).
         self.on_replaced: list[Callable[[Database], None]] = []
         #: Write transactions this process committed (the checkpointer looks for new ones).
@@ -205,18 +208,23 @@ class Database:
         """
         if self.readonly or self._local.conn is None:
             return
-        try:  # _file_identity, written out: every write asks
-            st = os.stat(self._stat_path)
-            now: tuple[int, int] | None = (st.st_dev, st.st_ino)
-        except OSError:
-            now = None
+        watch = self._watch
+        if watch is None:
+            watch = self._watch = FileWatch(self._stat_path)
+        events = watch.events()
+        if events is not None and events == self._local.events:
+            return  # nothing happened to the file since this thread last looked
+        watch.arm()  # the file the path names now: a swap after this look is heard
+        now = self._file_identity()
         if now == self._local.identity:
+            self._local.events = events
             return
         if now is None:
             raise self._deleted()
         logger.warning("%s was replaced (a restore?); reopening it", self.path)
         self.close()
         self.connection()
+        self._local.events = events
         if now != self._identity:
             self._identity = now
             for hook in list(self.on_replaced):
@@ -446,6 +454,8 @@ class _PerThread(threading.local):
 
     conn: sqlite3.Connection | None = None
     identity: tuple[int, int] | None = None
+    #: The file's :meth:`FileWatch.events` when this thread last read its identity.
+    events: int | None = None
     #: The connection this thread last turned ``wal_autocheckpoint`` off on.
     deferring: sqlite3.Connection | None = None
 
@@ -455,6 +465,8 @@ class _Shared:
 
     conn: sqlite3.Connection | None = None
     identity: tuple[int, int] | None = None
+    #: The file's :meth:`FileWatch.events` when this thread last read its identity.
+    events: int | None = None
     deferring: sqlite3.Connection | None = None
 
 

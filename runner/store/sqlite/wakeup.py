@@ -53,9 +53,11 @@ class Notifier:
     def notify(self) -> bool:
         """Send a wake-up to every worker of this database; never raises. False when
         there was nobody to wake."""
+        now = time.monotonic()
+        if not self._targets and now - self._listed_at <= _LIST_TTL:
+            return False  # nobody listened at the last look (a script with no worker running)
         try:
             with self._lock:
-                now = time.monotonic()
                 if now - self._listed_at > _LIST_TTL:
                     self._targets = self._list()
                     self._listed_at = now
