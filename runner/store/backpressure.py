@@ -99,7 +99,7 @@ def enqueue_with_room(store: Store, settings: Settings, jobs: Sequence[NewJob], 
             its ``block_timeout``; the jobs written before stay written.
     """
     if jobs and not settings.bounded:  # nothing can refuse the write: no room to wait for
-        result = store.enqueue(jobs, now=now(), queue_size=0, bounds=None)
+        result = store.enqueue(jobs, now=now())
         if on_written is not None:
             on_written(len(jobs))
         return result

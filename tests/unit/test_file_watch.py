@@ -98,3 +98,28 @@ def test_a_swap_is_heard_by_every_thread_of_the_process(huey, tmp_path):
         asks.put(None)
         other.join()
     assert after.id in ids_in(path)
+
+
+@linux_only
+def test_a_forked_child_does_not_take_the_parents_news_of_a_swap(huey, tmp_path):
+    from runner.store.factory import open_store
+
+    path = huey.jobs.db.path
+    jobs.add(1, 1)  # the parent watches the file
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    pid = os.fork()
+    if pid == 0:  # the child swaps the file, then writes twice through a store of its own
+        code = 1
+        try:
+            restore(empty, path)
+            store = open_store(path)
+            store.absorb_intake()
+            store.absorb_intake()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    after = jobs.add(2, 2)  # the parent heard the swap too
+    assert ids_in(path) == {after.id}

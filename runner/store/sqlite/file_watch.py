@@ -10,9 +10,11 @@ inode reports a change of its link count (the file deleted, or another renamed
 over it) or a move of the file itself, as part of the call that made it. A
 write polls the watch (no path lookup, nothing built when nothing happened) and
 reads the identity only once something did, so it notices a swap as surely as
-the ``os.stat`` before every write did. Where no watch can be had (another
-system, or the per-user limit of inotify instances reached) :meth:`FileWatch.events`
-says so and every write reads the identity as before.
+the ``os.stat`` before every write did. A process has one inotify instance for
+all its files (the instances are few per user, and shared by every program of
+the user); a forked child makes its own. Where no watch can be had (another
+system, or a per-user limit reached) :meth:`FileWatch.events` says so and every
+write reads the identity as before.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import ctypes.util
 import logging
 import os
 import select
+import struct
 import sys
-import weakref
+import threading
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +34,8 @@ _IN_ATTRIB = 0x4  # metadata, the link count among it: deleted, or replaced by a
 _IN_DELETE_SELF = 0x400
 _IN_MOVE_SELF = 0x800
 _MASK = _IN_ATTRIB | _IN_DELETE_SELF | _IN_MOVE_SELF
-_IN_NONBLOCK = os.O_NONBLOCK
 _IN_CLOEXEC = 0o2000000
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name after it
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -50,53 +53,98 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
+class _Instance:
+    """The process's inotify instance: events counted by watch descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.poll = select.poll()
+        self.poll.register(fd, select.POLLIN)
+        self.counts: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def read(self) -> None:
+        """Count the events waiting (caller holds ``lock``)."""
+        try:
+            while data := os.read(self.fd, 65536):
+                at = 0
+                while at < len(data):
+                    wd, _mask, _cookie, length = _EVENT.unpack_from(data, at)
+                    self.counts[wd] = self.counts.get(wd, 0) + 1
+                    at += _EVENT.size + length
+        except BlockingIOError:
+            pass  # read them all
+
+
+_instance: _Instance | None = None
+_made = False
+_making = threading.Lock()
+
+
+def _shared() -> _Instance | None:
+    global _instance, _made
+    if _made:
+        return _instance
+    with _making:
+        if not _made and _LIBC is not None:
+            fd = _LIBC.inotify_init1(os.O_NONBLOCK | _IN_CLOEXEC)
+            if fd >= 0:
+                _instance = _Instance(fd)
+            else:
+                logger.debug("no inotify instance (%s): every write reads the file's identity",
+                             os.strerror(ctypes.get_errno()))
+        _made = True
+    return _instance
+
+
+def _forget_after_fork() -> None:
+    # The child shares the parent's queue of events: whichever reads first takes them.
+    global _instance, _made, _making
+    if _instance is not None:
+        os.close(_instance.fd)
+    _instance, _made, _making = None, False, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 class FileWatch:
     """A count of the times the watched file may have changed identity.
 
-    Not thread-safe: the caller serializes :meth:`events` and :meth:`arm` (the
-    database's write lock).
+    The caller serializes the calls on one watch (the database's write lock).
     """
 
     def __init__(self, path: str) -> None:
         self._path = os.fsencode(path)
-        self._fd = -1
-        self._poll: select.poll | None = None
-        self._count = 0
-        if _LIBC is None:
-            return
-        fd = _LIBC.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
-        if fd < 0:
-            logger.debug("no inotify instance (%s): every write reads the file's identity",
-                         os.strerror(ctypes.get_errno()))
-            return
-        self._fd = fd
-        weakref.finalize(self, os.close, fd)
-        self._poll = select.poll()
-        self._poll.register(fd, select.POLLIN)
+        self._instance: _Instance | None = None  # the one armed on (a fork makes another)
+        self._wds: list[int] = []
 
     def events(self) -> int | None:
         """How many times something happened to the file so far (a number that grows
-        with each); None when the file is not watched: then look each time."""
-        poll = self._poll
-        if poll is None:
+        with each); None when the file is not watched: then look, and :meth:`arm`."""
+        instance = self._instance
+        if instance is None or instance is not _instance:
             return None
-        if poll.poll(0):
-            try:
-                while os.read(self._fd, 4096):
-                    pass
-            except BlockingIOError:
-                pass  # read them all
-            self._count += 1
-        return self._count
+        with instance.lock:
+            if instance.poll.poll(0):
+                instance.read()
+            counts, wds = instance.counts, self._wds
+            return counts.get(wds[0], 0) if len(wds) == 1 else sum(counts.get(w, 0) for w in wds)
 
-    def arm(self) -> bool:
-        """Watch the file now at the path (after it was opened, or opened again); False
-        when it cannot be watched (every write then looks at the path)."""
-        if self._poll is None:
-            return False
-        if _LIBC is None or _LIBC.inotify_add_watch(self._fd, self._path, _MASK) < 0:
+    def arm(self) -> None:
+        """Watch the file the path names now (after it was opened, or opened again);
+        where it cannot be, :meth:`events` stays None."""
+        instance = _shared()
+        if instance is None:
+            return
+        if instance is not self._instance:
+            self._instance, self._wds = instance, []
+        wd = _LIBC.inotify_add_watch(instance.fd, self._path, _MASK) if _LIBC else -1
+        if wd < 0:
             logger.debug("cannot watch %s (%s): every write reads its identity",
-                         self._path, os.strerror(ctypes.get_errno()))
-            self._poll = None
-            return False
-        return True
+                         os.fsdecode(self._path), os.strerror(ctypes.get_errno()))
+            self._instance = None
+            return
+        if wd not in self._wds:
+            self._wds.append(wd)
