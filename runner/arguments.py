@@ -27,8 +27,12 @@ def preview_args(args: tuple, kwargs: dict) -> str:
         else:
             # The text of encoding {"args": [...], "kwargs": {...}}, put together around
             # the two values: the C encoder takes three times as long over the outer dict.
-            text = "".join(('{"args": ', *_c_encode(list(args), 0), ', "kwargs": ',
-                            *(_c_encode(kwargs, 0) if kwargs else ("{}",)), "}"))
+            if kwargs:
+                text = "".join(('{"args": ', *_c_encode(list(args), 0), ', "kwargs": ',
+                                *_c_encode(kwargs, 0), "}"))
+            else:  # most calls
+                text = '{"args": ' + "".join(_c_encode(list(args), 0)) + ', "kwargs": {}}'
+
     except Exception:
         text = repr((args, kwargs))
     return text if len(text) <= 2000 else text[:1997] + "..."

@@ -350,10 +350,10 @@ class Database:
             try:
                 with self._write_lock:
                     self._check_file()
-                    conn = self.connection()
+                    conn = self._local.conn or self.connection()
                     if (self._local.deferring is conn) is not self.deferred_checkpoints:
                         self._set_autocheckpoint(conn)
-                    remaining = give_up - time.monotonic()
+                    remaining = give_up - time.monotonic()  # the lock above may have waited
                     if remaining >= busy:
                         result = run(conn)
                     else:  # SQLite's own busy wait must not outlast the deadline
