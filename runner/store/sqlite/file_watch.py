@@ -20,7 +20,6 @@ write reads the identity as before.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import select
@@ -42,7 +41,7 @@ def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: libc's among them
         libc.inotify_init1  # noqa: B018 - present on every Linux libc since 2.9
         libc.inotify_add_watch  # noqa: B018
     except (OSError, AttributeError):
