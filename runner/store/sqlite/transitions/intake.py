@@ -48,9 +48,13 @@ _FIRST = "SELECT min(seq) FROM runner_intake"
 #: Every job of the intake counted at once: ``max(seq) - min(seq) + 1`` (no gaps), each
 #: as its own subquery, which reads one end of the table (both in one would read it all).
 _HELD = f"coalesce(({_LAST}) - ({_FIRST}) + 1, 0)"
-_WRITE_IF_ROOM = (f"INSERT INTO runner_intake ({_COLUMNS}) SELECT ?,?,?,?,?,?,?,?,?,? WHERE "
+#: The row only while the queue has room: else its id is NULL, and OR IGNORE skips a row
+#: that breaks NOT NULL. (``INSERT ... SELECT ... WHERE`` would say it plainly, but a
+#: SELECT reading the table it inserts into is run into a temporary table first: twice
+#: the cost of the insert itself.)
+_WRITE_IF_ROOM = (f"INSERT OR IGNORE INTO runner_intake ({_COLUMNS}) VALUES (CASE WHEN "
                   "coalesce((SELECT waiting FROM runner_queue WHERE queue = ?), 0) + "
-                  f"{_HELD} < ?")
+                  f"{_HELD} < ? THEN ? END, ?,?,?,?,?,?,?,?,?)")
 _MOVE = (f"INSERT OR IGNORE INTO runner_job ({_COLUMNS}) SELECT {_COLUMNS} FROM "
          "runner_intake WHERE seq <= ? ORDER BY seq")
 _COUNT = "SELECT task, queue, count(*) FROM runner_intake WHERE seq <= ? GROUP BY task, queue"
@@ -93,7 +97,7 @@ def insert(job: NewJob, created: float, max_size: int = 0) -> tuple[str, tuple] 
            job.max_attempts, job.run_at, created)
     if not max_size:
         return _WRITE, row
-    return _WRITE_IF_ROOM, (*row, job.queue, max_size)
+    return _WRITE_IF_ROOM, (job.queue, max_size, *row)
 
 
 def absorb(conn: sqlite3.Connection) -> int:
