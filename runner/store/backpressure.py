@@ -47,12 +47,26 @@ def bounds_for(settings: Settings, jobs: Sequence[NewJob], *,
     """
     if not settings.bounded:
         return {}
+    global _known
+    known = _known
+    if known is None or known[0] is not settings:
+        known = _known = (settings, {})
+    made = known[1]
     bounds = {}
     for queue in {j.queue for j in jobs}:
-        section = settings.queue_section(queue)
-        on_full = "reject" if give_up and section.on_full == "block" else section.on_full
-        bounds[queue] = QueueBound(section.bound(settings.worker.queue_size), on_full)
+        bound = made.get((queue, give_up))
+        if bound is None:
+            section = settings.queue_section(queue)
+            on_full = "reject" if give_up and section.on_full == "block" else section.on_full
+            bound = made[queue, give_up] = QueueBound(section.bound(settings.worker.queue_size),
+                                                      on_full)
+        bounds[queue] = bound
     return bounds
+
+
+#: The bounds made for the last settings seen, by queue and ``give_up``: the same for
+#: every enqueue until the settings change (a new object; they are frozen).
+_known: tuple[Settings, dict[tuple[str, bool], QueueBound]] | None = None
 
 
 def _room_waiter(store: Store) -> RoomWaiter | None:
