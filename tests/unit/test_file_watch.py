@@ -123,3 +123,29 @@ def test_a_forked_child_does_not_take_the_parents_news_of_a_swap(huey, tmp_path)
     assert os.waitstatus_to_exitcode(status) == 0
     after = jobs.add(2, 2)  # the parent heard the swap too
     assert ids_in(path) == {after.id}
+
+
+@linux_only
+def test_a_refused_watch_is_not_asked_for_again_at_every_write(huey, looks, monkeypatch):
+    # The per-user limit of watches reached: the writes read the identity each time, and
+    # do not ask the kernel for a watch each time too.
+    asked = []
+    libc = file_watch._LIBC
+
+    class NoWatches:
+        def inotify_init1(self, flags):
+            return libc.inotify_init1(flags)
+
+        def inotify_add_watch(self, fd, path, mask):
+            asked.append(path)
+            return -1
+
+    monkeypatch.setattr(file_watch, "_LIBC", NoWatches())
+    huey.jobs.db._watch = None  # as if first written now
+    jobs.add(0, 0)
+    refused = len(asked)
+    before = looks[0]
+    for n in range(4):
+        jobs.add(n, n)
+    assert refused >= 1 and len(asked) == refused
+    assert looks[0] == before + 4

@@ -118,6 +118,8 @@ class FileWatch:
         self._path = os.fsencode(path)
         self._instance: _Instance | None = None  # the one armed on (a fork makes another)
         self._wds: list[int] = []
+        # A watch refused once (the per-user limit of watches): not asked for again.
+        self._refused = False
 
     def events(self) -> int | None:
         """How many times something happened to the file so far (a number that grows
@@ -134,6 +136,8 @@ class FileWatch:
     def arm(self) -> None:
         """Watch the file the path names now (after it was opened, or opened again);
         where it cannot be, :meth:`events` stays None."""
+        if self._refused:
+            return
         instance = _shared()
         if instance is None:
             return
@@ -143,7 +147,7 @@ class FileWatch:
         if wd < 0:
             logger.debug("cannot watch %s (%s): every write reads its identity",
                          os.fsdecode(self._path), os.strerror(ctypes.get_errno()))
-            self._instance = None
+            self._instance, self._refused = None, True
             return
         if wd not in self._wds:
             self._wds.append(wd)
