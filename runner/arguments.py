@@ -32,7 +32,6 @@ def preview_args(args: tuple, kwargs: dict) -> str:
                                 *_c_encode(kwargs, 0), "}"))
             else:  # most calls
                 text = '{"args": ' + "".join(_c_encode(list(args), 0)) + ', "kwargs": {}}'
-
     except Exception:
         text = repr((args, kwargs))
     return text if len(text) <= 2000 else text[:1997] + "..."

@@ -161,10 +161,9 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             QueueFull: a queue is full (``reject``), or stayed full (``block``).
         """
         clock = self.clock
-        return enqueue_with_room(self.store, self.settings,
-                                 jobs if clock.local else clock.jobs(jobs),
+        return enqueue_with_room(self.store, self.settings, clock.jobs(jobs),
                                  now=clock.now if now is None else self._on_server(now),
-                                 on_written=self.wake)
+                                 on_written=lambda n: self.wake())
 
     def insert_many(self, jobs: Sequence[NewJob], *, batch_size: int = 1000,
                     now: float | None = None) -> Enqueued:
@@ -200,10 +199,8 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def _on_server(self, now: float) -> Callable[[], float]:
         return lambda: self.clock.to_server(now)
 
-    def wake(self, written: int = 0) -> None:
-        """Tell the workers of this process and of every other one to look again
-        (``written``: how many jobs were just written, as an enqueue tells; any number
-        wakes them)."""
+    def wake(self) -> None:
+        """Tell the workers of this process and of every other one to look again."""
         with self._cond_lock:
             self._wake_seq += 1
             if self._sleepers:  # none in a process that only enqueues

@@ -89,8 +89,8 @@ def insert(job: NewJob, created: float, max_size: int = 0) -> tuple[str, tuple] 
     module docstring) is below the bound. The count is read by the statement that
     writes, under the same lock, so concurrent producers cannot both take the last place.
     """
-    if not job.fresh or not (job.unique_key is job.event_id is job.schedule
-                             is job.concurrency_key is None):  # one is not None
+    if not job.fresh or job.unique_key is not None or job.event_id is not None or (
+            job.schedule is not None or job.concurrency_key is not None):
         return None
     row = (job.id, job.task, job.queue, job.priority,
            "scheduled" if job.run_at > created else "available", job.data, job.args,
