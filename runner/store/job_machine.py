@@ -38,7 +38,8 @@ class JobsStore(Protocol):
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
-              limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
+              limits: FlowLimits | None = None, leave_suspects: bool = False,
+              ahead: bool = False) -> ClaimResult:
         """Write ``acks`` and claim up to ``want`` due jobs under a lease, in one step.
 
         Each ack's results and next steps are written with it. With ``limits``, the
@@ -56,6 +57,11 @@ class JobsStore(Protocol):
         (``suspect`` in the result: the caller lets its jobs finish first). With
         ``leave_suspects`` (the caller cannot run one alone now), suspects stay
         waiting and the other jobs are claimed as if there were none.
+
+        ``ahead`` says the claim takes jobs ahead of the caller's threads (short jobs,
+        many per claim). A backend may then take a claim's shares in runs, one queue
+        after another (:func:`runner.flow.weighted_run`), rather than interleaved: the
+        shares hold over consecutive claims, to within one claim's jobs.
         """
         ...
 

@@ -475,11 +475,12 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 idle = True
             self._claiming = True
             want = self._claim_size()
+            ahead = self._claims_ahead()
             seq = self._wake_seq
         claimed: list[Claimed] = []
         next_due: float | None = None
         try:
-            claimed, next_due = self._claim(want)
+            claimed, next_due = self._claim(want, ahead=ahead)
             self._inflight.update(c.id for c in claimed)
         except DiskFull as exc:
             self.hold_claims("disk", f"disk full: {exc}")
@@ -551,8 +552,11 @@ class JobStorage(OutcomeWriter, KeyValueStore):
         self._inflight.update(c.id for c in claimed)
         return claimed
 
-    def _claim(self, want: int) -> tuple[list[Claimed], float | None]:
+    def _claim(self, want: int, *, ahead: bool = False) -> tuple[list[Claimed], float | None]:
         """Write pending completions and claim up to ``want`` due jobs, in one transaction.
+
+        ``ahead``: the jobs are taken ahead of the threads (:meth:`_claims_ahead`), so
+        the store may take a claim's queue shares in runs (``JobsStore.claim``).
 
         A job that was running when a worker died (``crashes > 0``) is a suspect:
         it runs alone in its process, after the jobs in flight finish, so a
@@ -580,7 +584,7 @@ class JobStorage(OutcomeWriter, KeyValueStore):
             result = self.store.claim(now=now, owner=owner, lease_seconds=self.lease_seconds,
                                       want=want, busy=busy, queues=self.queues, acks=acks,
                                       labels=self._labels, limits=limits,
-                                      leave_suspects=leave)
+                                      leave_suspects=leave, ahead=ahead)
         except BaseException:
             with self._ack_lock:
                 self._acks[:0] = acks

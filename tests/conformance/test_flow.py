@@ -105,6 +105,20 @@ def test_claims_are_shared_between_queues_by_weight(store):
     assert Counter(rows.values()) == {"mail": 15, "bulk": 5}
 
 
+def test_claims_taken_ahead_keep_the_shares_over_consecutive_claims(store):
+    # A worker of short jobs claims many ahead: a backend may take each claim's share in
+    # runs of one queue, but over the claims each queue gets its weight's share.
+    store.enqueue([job(T0 - 200 + n * 0.1, queue="ab"[n % 2]) for n in range(400)], now=T0)
+    limits = FlowLimits(weights={"a": 3, "b": 1})
+    taken = Counter()
+    for _ in range(10):
+        result = store.claim(now=T0, owner=OWNER, lease_seconds=LEASE, want=16, limits=limits,
+                             ahead=True)
+        taken.update(result.labels[c.id][1] for c in result.claimed)
+    assert sum(taken.values()) == 160
+    assert abs(taken["a"] - 120) <= 16 and abs(taken["b"] - 40) <= 16, taken
+
+
 def test_a_queue_without_work_does_not_hold_back_the_others(store):
     store.enqueue([job(queue="bulk") for _ in range(6)], now=T0)
     limits = FlowLimits(weights={"bulk": 1, "mail": 9})

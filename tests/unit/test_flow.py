@@ -16,6 +16,7 @@ from runner.flow import (
     refill,
     weighted_next,
     weighted_pick,
+    weighted_run,
     weighted_step,
 )
 from runner.runner_huey import RunnerHuey
@@ -142,6 +143,29 @@ def test_a_pick_in_place_matches_the_pure_pick_and_the_look_ahead():
         chosen, pure = weighted_pick(pure, weights, ["a", "b"])
         assert weighted_step(in_place, weights, ["a", "b"]) == chosen == ahead
         assert in_place == pure
+
+
+def test_runs_of_picks_keep_each_queues_share_over_consecutive_runs():
+    weights, counters, taken = {"a": 4, "b": 3, "c": 2, "d": 1}, {}, Counter()
+    queues = ["a", "b", "c", "d"]
+    runs = []
+    for n in range(200):
+        size = (64, 16, 40)[n % 3]  # runs of any size, as claims are
+        chosen = weighted_run(counters, weights, queues, size)
+        taken[chosen] += size
+        runs.append(chosen)
+    total = sum(taken.values())
+    for name, weight in weights.items():  # to within one run of the largest size
+        assert abs(taken[name] - total * weight / 10) <= 64, (name, taken)
+    assert len(set(runs[:10])) == 4  # every queue has its turn within a round
+
+
+def test_a_run_of_one_pick_is_a_weighted_step():
+    weights, by_run, by_step = {"a": 3, "b": 2}, {}, {}
+    for _ in range(20):
+        assert weighted_run(by_run, weights, ["a", "b"], 1) == weighted_step(
+            by_step, weights, ["a", "b"])
+        assert by_run == by_step
 
 
 def test_picking_from_no_queue_is_an_error():

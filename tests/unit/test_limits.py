@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections import Counter
 
 from runner.config import DatabaseSection
 from runner.flow import FlowLimits, Rate, weighted_pick
@@ -148,3 +149,47 @@ def test_shares_planned_ahead_take_what_the_claim_job_by_job_takes(tmp_path, mon
         assert (planned.db.connection().execute(turns).fetchall()
                 == one_by_one.db.connection().execute(turns).fetchall())
         assert sum(map(len, by_plan)) == sum(1 for j in chosen if j.run_at <= T0)
+
+
+def _ahead(store: SqliteStore, limits: FlowLimits, want: int) -> list[str]:
+    result = store.claim(now=T0, owner="o", lease_seconds=60, want=want, limits=limits,
+                         ahead=True)
+    return [result.labels[c.id][1] for c in result.claimed]
+
+
+def test_a_claim_taken_ahead_takes_its_share_in_runs_of_one_queue(tmp_path):
+    """Jobs taken ahead of the threads come from one queue per claim (each queue in its
+    turn, by weight), so a claim's writes land in one place of the claim and history
+    indexes; the shares hold over consecutive claims."""
+    weights = {"q0": 4, "q1": 3, "q2": 2, "q3": 1}
+    store = _store(tmp_path, [NewJob(f"j{n:05d}", "t", f"q{n % 4}", 0, b"x", None, 1,
+                                     T0 - 5000 + n) for n in range(2000)])
+    limits = FlowLimits(weights=weights, queue_concurrency={"q1": 500})
+    claims = [_ahead(store, limits, 20) for _ in range(30)]
+    assert all(len(set(queues)) == 1 for queues in claims), claims
+    taken = Counter(q for queues in claims for q in queues)
+    for queue, weight in weights.items():  # 600 jobs: 60 per unit of weight, within a claim
+        assert abs(taken[queue] - 60 * weight) <= 20, taken
+    # Each queue's jobs in their order: the oldest first.
+    rows = store.db.connection().execute(
+        "SELECT queue, id FROM runner_job WHERE state = 'executing' ORDER BY rowid").fetchall()
+    for queue in weights:
+        ids = [job_id for q, job_id in rows if q == queue]
+        assert ids == sorted(ids)
+
+
+def test_a_run_that_finds_its_queue_short_goes_on_with_the_next_queue(tmp_path):
+    jobs = ([NewJob(f"a{n:03d}", "t", "q0", 0, b"x", None, 1, T0 - 100 + n) for n in range(5)]
+            + [NewJob(f"b{n:03d}", "t", "q1", 0, b"x", None, 1, T0 - 100 + n)
+               for n in range(50)])
+    store = _store(tmp_path, jobs)
+    limits = FlowLimits(weights={"q0": 9, "q1": 1})
+    assert _ahead(store, limits, 16) == ["q0"] * 5 + ["q1"] * 11
+    assert _ahead(store, limits, 16) == ["q1"] * 16
+
+
+def test_a_claim_not_taken_ahead_still_interleaves_its_shares(tmp_path):
+    store = _store(tmp_path, [NewJob(f"j{n:05d}", "t", f"q{n % 2}", 0, b"x", None, 1,
+                                     T0 - 500 + n) for n in range(100)])
+    taken = _queues_taken(store, FlowLimits(weights={"q0": 3, "q1": 1}), 8)
+    assert taken == ["q0", "q0", "q1", "q0", "q0", "q0", "q1", "q0"]

@@ -59,7 +59,9 @@ class PostgresJobs:
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
-              limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
+              limits: FlowLimits | None = None, leave_suspects: bool = False,
+              ahead: bool = False) -> ClaimResult:
+        # ``ahead`` is not used: PostgreSQL's claim shares queues pick by pick always.
         channel = self.db.channel
         epoch = self.db.revocation_epoch()
         if _transitions.claims_at_once(acks, limits):

@@ -114,7 +114,9 @@ class JobMachine(RedisBase):
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
-              limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
+              limits: FlowLimits | None = None, leave_suspects: bool = False,
+              ahead: bool = False) -> ClaimResult:
+        # ``ahead`` is not used: the Lua claim shares queues pick by pick always.
         claimed, next_due, suspect, revoked, full = self.run(  # type: ignore[misc]
             "claim", arg(float(now)), owner, arg(float(lease_seconds)), int(want),
             "leave" if leave_suspects else arg(bool(busy)), limits_arg(limits), len(queues),

@@ -55,13 +55,14 @@ class SqliteJobs:
     def claim(self, *, now: float, owner: str, lease_seconds: float, want: int,
               busy: bool = False, queues: Sequence[str] = (), acks: Sequence[Ack] = (),
               labels: Mapping[str, tuple[str, str]] | None = None,
-              limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
+              limits: FlowLimits | None = None, leave_suspects: bool = False,
+              ahead: bool = False) -> ClaimResult:
         def claim(conn: sqlite3.Connection) -> ClaimResult:
             if acks:
                 _transitions.complete(conn, acks, labels)
             return _transitions.claim(conn, now=now, owner=owner, lease_seconds=lease_seconds,
                                      want=want, busy=busy, queues=queues, limits=limits,
-                                     leave_suspects=leave_suspects)
+                                     leave_suspects=leave_suspects, ahead=ahead)
 
         return self.db.write(claim)
 

@@ -45,8 +45,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
                    limits: FlowLimits, crashes: str,
                    paused: tuple[frozenset[str], frozenset[str]] | None = None,
                    take: Take | None = None,
-                   park: Callable[[list[tuple[int | str, str, str]]], None] | None = None
-                   ) -> Choice:
+                   park: Callable[[list[tuple[int | str, str, str]]], None] | None = None,
+                   ahead: bool = False) -> Choice:
     """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
@@ -76,7 +76,7 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
             and not levels.intersection(sharing) and budget.unbound(sharing, want)):
         names = sorted(sharing)
         taken = take_shares(conn, names, [limits.weights.get(q, 1) for q in names], budget,
-                            want, now, crashes, _held(limits, budget), take)
+                            want, now, crashes, _held(limits, budget), take, runs=ahead)
     chosen: list[Candidate] = []
     if taken is None and limits.weights:
         chosen = _choose_shared(conn, sharing, budget, want, now, limits, crashes)

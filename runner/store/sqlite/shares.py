@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
-from runner.flow import weighted_next, weighted_step
+from runner.flow import weighted_next, weighted_run, weighted_step
 from runner.store.claim_budget import Budget
 from runner.store.sqlite.backlog import due_level_select, due_top_select, lower_levels
 
@@ -44,13 +44,16 @@ Take = Callable[[str, Sequence[object], str], list[tuple]]
 
 @functools.lru_cache(maxsize=512)
 def plan(names: tuple[str, ...], weights: tuple[float, ...], counters: tuple[float, ...],
-         caps: tuple[int | None, ...], want: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+         caps: tuple[int | None, ...], want: int,
+         runs: bool = False) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """The queues (by index) of up to ``want`` picks, in order, and the counters after.
 
     The picks of :func:`_choose_shared` (smooth weighted round robin of
     :mod:`runner.flow`), worked out before any job is read: a queue whose cap
     (due jobs it has, None for enough) is reached leaves the round when its turn
-    comes.
+    comes. With ``runs`` (a claim taken ahead), each turn takes as many picks as the
+    queue can give (:func:`runner.flow.weighted_run`): the claim's jobs come from one
+    queue, and from the next only when that one runs short.
     """
     counter = dict(zip(names, counters, strict=True))
     weight = dict(zip(names, weights, strict=True))
@@ -65,15 +68,22 @@ def plan(names: tuple[str, ...], weights: tuple[float, ...], counters: tuple[flo
         if cap is not None and taken[best] >= cap:
             ready.remove(names[best])
             continue
-        weighted_step(counter, weight, ready)
-        picks.append(best)
-        taken[best] += 1
+        if runs:
+            room = want - len(picks)
+            if cap is not None:
+                room = min(room, cap - taken[best])
+            weighted_run(counter, weight, ready, room)
+        else:
+            room = 1
+            weighted_step(counter, weight, ready)
+        picks.extend([best] * room)
+        taken[best] += room
     return tuple(picks), tuple(counter[name] for name in names)
 
 
 def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequence[float],
                 budget: Budget, want: int, now: float, crashes: str, held: tuple[str, list],
-                take: Take) -> list[tuple] | None:
+                take: Take, runs: bool = False) -> list[tuple] | None:
     """Claim up to ``want`` jobs of ``names`` by their shares (through ``take``), best
     first; the claimed rows, counted in ``budget``.
 
@@ -86,7 +96,7 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
     got: list[list[tuple]] = [[] for _ in names]
     conn.execute("SAVEPOINT shares")
     for _ in range(len(names) + 1):
-        picks, after = plan(tuple(names), weights, counters, tuple(caps), want)
+        picks, after = plan(tuple(names), weights, counters, tuple(caps), want, runs)
         owed = [picks.count(i) - len(got[i]) for i in range(len(names))]
         if any(n < 0 for n in owed):
             break

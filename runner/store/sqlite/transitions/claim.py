@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: float,
           want: int, busy: bool, queues: Sequence[str] = (),
-          limits: FlowLimits | None = None, leave_suspects: bool = False) -> ClaimResult:
+          limits: FlowLimits | None = None, leave_suspects: bool = False,
+          ahead: bool = False) -> ClaimResult:
     """Claim up to ``want`` due jobs under a lease: ``waiting`` → ``executing``.
 
     A job that was running when a worker died (``crashes > 0``) is a suspect: it
@@ -68,7 +69,8 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
                                   limits=limits or FlowLimits(), paused=paused,
                                   crashes="> 0" if suspects else "= 0",
                                   take=functools.partial(claim_rowids, conn, lease),
-                                  park=functools.partial(parking.park, conn))
+                                  park=functools.partial(parking.park, conn),
+                                  ahead=ahead and not suspects)
         choice = choose(bool(suspect))
         if suspect and not choice.ids and not (isinstance(choice, Taken) and choice.rows):
             # Every due suspect is held back by a limit: it cannot run now, alone or not,
