@@ -81,7 +81,8 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
         at = time.time()
         acks = [Ack(job_id, 1, at, at) for job_id in running]
         result = store.claim(now=at, owner="bench", lease_seconds=60, want=want, acks=acks,
-                             labels=labels, limits=limits if queues else FlowLimits())
+                             labels=labels, limits=limits if queues else FlowLimits(),
+                             ahead=True)  # as a worker of short jobs claims
         labels.update(result.labels)
         running = [c.id for c in result.claimed]
         seen.update(running)

@@ -10,9 +10,10 @@ from collections import Counter
 from runner.config import DatabaseSection
 from runner.flow import FlowLimits, Rate, weighted_pick
 from runner.store.job_rows import NewJob
-from runner.store.sqlite import SqliteStore
+from runner.store.sqlite import SqliteStore, shares
 from runner.store.sqlite.db import Database
 from runner.store.sqlite.schema import prepare_database
+from runner.store.sqlite.shares import take_shares
 from runner.store.sqlite.transitions import claim
 
 T0 = 1_700_000_000.0
@@ -136,11 +137,12 @@ def test_shares_planned_ahead_take_what_the_claim_job_by_job_takes(tmp_path, mon
                             key_concurrency=per_key)
         chosen = [j for j in jobs if j.queue in queues]
         planned = _store(tmp_path / f"planned-{aging}-{len(per_key)}", chosen)
-        statements: list[str] = []
-        planned.db.connection().set_trace_callback(statements.append)
-        by_plan = _claims(planned, limits, wants)
-        assert any("SAVEPOINT shares" in s for s in statements)
-        assert not any("ROLLBACK" in s for s in statements)
+        planned_claims: list[int] = []
+        with monkeypatch.context() as patch:
+            patch.setattr("runner.store.sqlite.limits.take_shares",
+                          _counting(take_shares, planned_claims))
+            by_plan = _claims(planned, limits, wants)
+        assert planned_claims  # the plan took some of the claims
         with monkeypatch.context() as patch:
             patch.setattr("runner.store.sqlite.limits.take_shares", lambda *a, **k: None)
             one_by_one = _store(tmp_path / f"one-{aging}-{len(per_key)}", chosen)
@@ -193,3 +195,40 @@ def test_a_claim_not_taken_ahead_still_interleaves_its_shares(tmp_path):
                                      T0 - 500 + n) for n in range(100)])
     taken = _queues_taken(store, FlowLimits(weights={"q0": 3, "q1": 1}), 8)
     assert taken == ["q0", "q0", "q1", "q0", "q0", "q0", "q1", "q0"]
+
+
+def _counting(fn, calls: list[int]):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return fn(*args, **kwargs)
+    return counted
+
+
+def test_a_plan_that_gives_a_queue_fewer_picks_than_it_took_loses_no_claimed_job(
+        tmp_path, monkeypatch):
+    """Never expected (the shares of the other queues can only grow when one runs short),
+    but were a later plan to give a queue fewer picks than the jobs it already gave,
+    every job claimed comes back to the worker: none is left running unknown to it."""
+    jobs = ([NewJob(f"a{n:03d}", "t", "q0", 0, b"x", None, 1, T0 - 100 + n) for n in range(2)]
+            + [NewJob(f"b{n:03d}", "t", "q1", 0, b"x", None, 1, T0 - 100 + n)
+               for n in range(50)])
+    store = _store(tmp_path, jobs)
+    real = shares.plan.__wrapped__
+    rounds: list[int] = []
+
+    def skewed(names, weights, counters, caps, want, runs=False):
+        rounds.append(1)
+        picks, after = real(names, weights, counters, caps, want, runs)
+        if len(rounds) > 1:  # the re-plan gives q1 2 picks, after it took 4
+            ones = [n for n, p in enumerate(picks) if p == 1]
+            picks = tuple(p for n, p in enumerate(picks) if p != 1 or n in ones[-2:])
+        return picks, after
+
+    monkeypatch.setattr(shares, "plan", skewed)
+    result = store.claim(now=T0, owner="o", lease_seconds=60, want=8,
+                         limits=FlowLimits(weights={"q0": 1, "q1": 1}))
+    running = {row[0] for row in store.db.connection().execute(
+        "SELECT id FROM runner_job WHERE state = 'executing'")}
+    assert len(rounds) >= 2
+    assert {c.id for c in result.claimed} == running
+    assert sorted(running) == ["a000", "a001", "b000", "b001", "b002", "b003"]

@@ -15,8 +15,12 @@ critical path.
 A queue with fewer due jobs than its share gives all it has, and the plan is
 worked out again knowing so: the other queues' shares can only grow, and the
 next ``UPDATE`` takes what they are still owed. The jobs taken are exactly
-those of the one-by-one claim; when a plan ever disagrees with what was
-taken, the claim is rolled back to its start and the caller claims one by one.
+those of the one-by-one claim. No savepoint guards the ``UPDATE``: under one,
+SQLite copies every page the claim writes into a statement journal (a
+temporary file past 64 KiB), which cost the drain more than the claim's own
+work. Were a plan ever to give a queue fewer picks than the jobs it already
+gave, those jobs are claimed all the same, after the planned ones: no limit
+binds, so any due job may start, and the shares are off by those jobs only.
 """
 
 from __future__ import annotations
@@ -83,26 +87,20 @@ def plan(names: tuple[str, ...], weights: tuple[float, ...], counters: tuple[flo
 
 def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequence[float],
                 budget: Budget, want: int, now: float, crashes: str, held: tuple[str, list],
-                take: Take, runs: bool = False) -> list[tuple] | None:
+                take: Take, runs: bool = False) -> list[tuple]:
     """Claim up to ``want`` jobs of ``names`` by their shares (through ``take``), best
-    first; the claimed rows, counted in ``budget``.
-
-    None, with nothing written, when the plan and the jobs taken ever disagree.
-    """
+    first; the claimed rows, counted in ``budget``."""
     counters = tuple(budget.turns.get(q, 0.0) for q in names)
     keyed = bool(budget.limits.key_concurrency)
     weights = tuple(weights)
     caps: list[int | None] = [None] * len(names)
     got: list[list[tuple]] = [[] for _ in names]
-    conn.execute("SAVEPOINT shares")
+    # Each round but the last finds a queue short, so the rounds end.
     for _ in range(len(names) + 1):
         picks, after = plan(tuple(names), weights, counters, tuple(caps), want, runs)
-        owed = [picks.count(i) - len(got[i]) for i in range(len(names))]
-        if any(n < 0 for n in owed):
-            break
+        owed = [max(0, picks.count(i) - len(got[i])) for i in range(len(names))]
         if not any(owed):
-            conn.execute("RELEASE shares")
-            return _finish(names, got, picks, after, budget, keyed)
+            break
         found = _claim(conn, names, owed, now, crashes, held, take, keyed)
         for i, rows in enumerate(found):
             if len(rows) < owed[i]:
@@ -111,9 +109,7 @@ def take_shares(conn: sqlite3.Connection, names: Sequence[str], weights: Sequenc
             rows.sort(key=itemgetter(4))  # then by priority, stable: best first
             rows.sort(key=itemgetter(3), reverse=True)
             got[i] += rows
-    conn.execute("ROLLBACK TO shares")
-    conn.execute("RELEASE shares")
-    return None
+    return _finish(names, got, picks, after, budget, keyed)
 
 
 def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], now: float,
@@ -145,7 +141,10 @@ def _claim(conn: sqlite3.Connection, names: Sequence[str], owed: Sequence[int], 
 def _finish(names: Sequence[str], got: list[list[tuple]], picks: Sequence[int],
             after: Sequence[float], budget: Budget, keyed: bool) -> list[tuple]:
     """The rows in pick order, counted in the budget, and the counters stored as turns."""
-    rows = [got[i][n] for i, n in _positions(picks)]
+    rows = [got[i][n] for i, n in _positions(picks) if n < len(got[i])]
+    if len(rows) < sum(map(len, got)):  # never expected (see the module docstring)
+        planned = Counter(picks)
+        rows += [row for i, taken in enumerate(got) for row in taken[planned[i]:]]
     budget.take_counts({q: len(g) for q, g in zip(names, got, strict=True) if g},
                        Counter(r[5] for r in rows),
                        [(r[5], r[7]) for r in rows if r[7] is not None] if keyed else ())
