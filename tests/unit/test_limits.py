@@ -7,6 +7,8 @@ import re
 import sqlite3
 from collections import Counter
 
+import pytest
+
 from runner.config import DatabaseSection
 from runner.flow import FlowLimits, Rate, weighted_pick
 from runner.store.job_rows import NewJob
@@ -232,3 +234,35 @@ def test_a_plan_that_gives_a_queue_fewer_picks_than_it_took_loses_no_claimed_job
     assert len(rounds) >= 2
     assert {c.id for c in result.claimed} == running
     assert sorted(running) == ["a000", "a001", "b000", "b001", "b002", "b003"]
+
+
+@pytest.mark.parametrize("aging, levels", [(60.0, 1), (0.0, 3)],
+                         ids=["aging-one-priority", "no-aging-three-priorities"])
+def test_limits_that_cannot_bind_claim_as_the_plain_claim_does_in_one_statement(
+        tmp_path, aging, levels):
+    """Without weights, limits far from binding leave the claim to the plain claim's
+    statement (when aging cannot reorder the jobs): the same jobs in the same order, no
+    job read into Python before it is claimed, and the rate's tokens spent on what was
+    taken."""
+    def jobs() -> list[NewJob]:
+        return [NewJob(f"j{n:05d}", f"t{n % 2}", f"q{n % 3}", n % levels, b"x", None, 1,
+                       T0 - 500 + n, concurrency_key=f"u{n % 5}") for n in range(300)]
+
+    limits = FlowLimits(aging=aging, queue_concurrency={"q1": 500},
+                        key_concurrency={"t1": 400}, queue_rates={"q2": Rate(100000, 1, 1000)})
+    plain = _store(tmp_path / "plain", jobs())
+    limited = _store(tmp_path / "limited", jobs())
+    statements: list[str] = []
+    limited.db.connection().set_trace_callback(statements.append)
+    for want in (16, 40, 3):
+        without = plain.claim(now=T0, owner="o", lease_seconds=60, want=want)
+        under = limited.claim(now=T0, owner="o", lease_seconds=60, want=want, limits=limits)
+        assert [c.id for c in under.claimed] == [c.id for c in without.claimed]
+    reads = [s for s in statements if s.lstrip().startswith("SELECT rowid")]
+    assert reads == [], reads
+    [(tokens,)] = limited.db.connection().execute(
+        "SELECT value FROM runner_flow WHERE key LIKE '%q2%'").fetchall()
+    taken_q2 = limited.db.connection().execute(
+        "SELECT count(*) FROM runner_job WHERE queue = 'q2' AND state = 'executing'"
+    ).fetchone()[0]
+    assert taken_q2 > 0 and tokens == 1000 - taken_q2

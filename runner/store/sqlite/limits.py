@@ -21,6 +21,7 @@ One a task's or key's concurrency limit holds back is parked as it is passed ove
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_
 from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER, due_below_top, top_level
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 from runner.store.sqlite.pauses import paused_sets
-from runner.store.sqlite.shares import Take, take_shares
+from runner.store.sqlite.shares import RETURNING, Take, take_shares
 from runner.store.states import EXECUTING_SQL
 
 
@@ -46,7 +47,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
                    paused: tuple[frozenset[str], frozenset[str]] | None = None,
                    take: Take | None = None,
                    park: Callable[[list[tuple[int | str, str, str]]], None] | None = None,
-                   ahead: bool = False) -> Choice:
+                   ahead: bool = False,
+                   plain: Callable[[int, str], list[tuple]] | None = None) -> Choice:
     """Up to ``want`` job ids the limits let start now, best first.
 
     The caller claims the ids in the same transaction: the buckets and queue
@@ -58,6 +60,10 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     (:mod:`runner.store.parking`), so a read further in this claim does not meet them.
     ``crashes`` is the SQL condition on ``crashes`` ("= 0", or "> 0" for a suspect);
     ``paused`` the (queues, tasks) paused, when the caller read them in this transaction.
+    ``plain`` (without weights, when aging cannot reorder the jobs) claims the best due
+    jobs of the claim index in one statement (wanted, columns returned): it takes them
+    when no limit can bind and no queue or task is left out, so no job is read into
+    Python first.
     The next due time is the earliest of a later ``run_at`` and the next token of a
     bucket that holds jobs back; None when only concurrency holds them (a finishing
     job frees the slot, and its worker's next claim or the poll interval finds it).
@@ -80,6 +86,9 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     chosen: list[Candidate] = []
     if taken is None and limits.weights:
         chosen = _choose_shared(conn, sharing, budget, want, now, limits, crashes)
+    elif (plain is not None and open_queues == every and not paused_tasks
+          and budget.unbound(open_queues, want)):
+        taken = _take_plain(plain, want, budget)
     elif taken is None:  # every open queue, in priority order
         stream: _Stream | _Merged
         if len(open_queues) > 1 and (queues or open_queues != every):
@@ -175,6 +184,18 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
     waiting.sort()
     budget.fill(bucket_rates(limits, waiting), stored, waiting, now)
     return waiting, budget, several, due
+
+
+def _take_plain(plain: Callable[[int, str], list[tuple]], want: int,
+                budget: Budget) -> list[tuple]:
+    """The rows ``plain`` claims, best first (ties as updated: by rowid, as the claim
+    index has them), counted in ``budget``."""
+    keyed = bool(budget.limits.key_concurrency)
+    rows = plain(want, RETURNING + (", concurrency_key" if keyed else ""))
+    rows.sort(key=lambda r: (-r[3], r[4]))
+    budget.take_counts(Counter(r[6] for r in rows), Counter(r[5] for r in rows),
+                       [(r[5], r[7]) for r in rows if r[7] is not None] if keyed else ())
+    return rows
 
 
 def _held(limits: FlowLimits, budget: Budget) -> tuple[str, list[object]]:

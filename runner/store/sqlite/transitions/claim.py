@@ -43,7 +43,9 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     """
     queue_sql, params = _queue_filter(queues)
     flow = limits is not None and bool(limits.limited or limits.weights)
-    aging = limits is not None and not flow and limits.aging > 0
+    # Whether aging may reorder the waiting jobs (more than one priority waits) is read
+    # with aging on and no weights (shares read their queues' levels themselves).
+    aging = limits is not None and not limits.weights and limits.aging > 0
     revocations, any_paused, suspect, room, *spread = conn.execute(
         _look_sql(queue_sql, aging, len(queues)),
         (now, *params, *(params * 2 if aging else ()))).fetchone()
@@ -60,17 +62,23 @@ def claim(conn: sqlite3.Connection, *, now: float, owner: str, lease_seconds: fl
     # Aging alone changes nothing while every waiting job has one priority (oldest
     # due first either way): then the one-statement claim below serves. Paused queues
     # and tasks are left out by the flow claim, which reads queue by queue.
-    flow = (flow or any(paused)
-            or (aging and spread[0] is not None and spread[1] < spread[0]))
+    one_level = not aging or spread[0] is None or spread[1] >= spread[0]
+    flow = flow or any(paused) or not one_level
     lease = (now, owner, now + lease_seconds)
     if flow:
+        # Without weights, in the order of the claim index: the plain claim's statement
+        # serves whenever no limit can bind and nothing is left out (choose_limited).
+        plain = (functools.partial(_claim_due, conn, lease, queues, now, False)
+                 if one_level and limits is not None and not limits.weights else None)
+
         def choose(suspects: bool) -> Choice:
             return choose_limited(conn, now=now, want=1 if suspects else want, queues=queues,
                                   limits=limits or FlowLimits(), paused=paused,
                                   crashes="> 0" if suspects else "= 0",
                                   take=functools.partial(claim_rowids, conn, lease),
                                   park=functools.partial(parking.park, conn),
-                                  ahead=ahead and not suspects)
+                                  ahead=ahead and not suspects,
+                                  plain=None if suspects else plain)
         choice = choose(bool(suspect))
         if suspect and not choice.ids and not (isinstance(choice, Taken) and choice.rows):
             # Every due suspect is held back by a limit: it cannot run now, alone or not,
@@ -110,8 +118,10 @@ _TOP_DUE = (f"SELECT rowid FROM runner_job INDEXED BY {_CLAIMS} WHERE {CLAIMABLE
 
 
 def _claim_due(conn: sqlite3.Connection, lease: tuple[float, str, float],
-               queues: Sequence[str], now: float, suspect: bool, want: int) -> list[tuple]:
-    """Claim the best due jobs of ``queues`` (all when empty), up to ``want``.
+               queues: Sequence[str], now: float, suspect: bool, want: int,
+               returning: str = _RETURNING) -> list[tuple]:
+    """Claim the best due jobs of ``queues`` (all when empty), up to ``want``; the
+    ``returning`` columns of each.
 
     A suspect is looked for among the few jobs that were running when a worker died
     (their own index). Other jobs level by level of priority (:mod:`..backlog`): the
@@ -123,16 +133,16 @@ def _claim_due(conn: sqlite3.Connection, lease: tuple[float, str, float],
         return claim_rowids(
             conn, lease, f"SELECT rowid FROM runner_job INDEXED BY runner_job_suspect WHERE "
             f"{WAITING_WHERE} AND crashes > 0 AND run_at <= ?{queue_sql} "
-            f"ORDER BY priority DESC, run_at LIMIT ?", (now, *params, want), _RETURNING)
+            f"ORDER BY priority DESC, run_at LIMIT ?", (now, *params, want), returning)
     if queues:
         ids = best_due_rowids(conn, queues, now, want, " AND crashes = 0")
-        return claim_rowids(conn, lease, ",".join("?" * len(ids)), ids, _RETURNING)
-    rows = claim_rowids(conn, lease, _TOP_DUE, (now, want), _RETURNING)
+        return claim_rowids(conn, lease, ",".join("?" * len(ids)), ids, returning)
+    rows = claim_rowids(conn, lease, _TOP_DUE, (now, want), returning)
     if len(rows) < want:
         # All of the highest level's due jobs are taken: its level is the rows'.
         for level in levels_below(conn, _CLAIMS, "", (), rows[0][3] if rows else None):
             rows += claim_rowids(conn, lease, due_at(_CLAIMS, condition=" AND crashes = 0"),
-                                 (level, now, want - len(rows)), _RETURNING)
+                                 (level, now, want - len(rows)), returning)
             if len(rows) >= want:
                 break
     return rows
