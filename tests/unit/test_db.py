@@ -177,3 +177,86 @@ def test_creation_problem_says_nothing_of_a_path_that_can_be_made(tmp_path):
     assert creation_problem(tmp_path / "a" / "b" / "jobs.db") is None
     assert not (tmp_path / "a").exists()  # nothing was left behind
     assert list(tmp_path.iterdir()) == []
+
+
+def _in_thread(fn):
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def test_every_thread_writes_on_one_connection_whose_pages_stay_cached(tmp_path):
+    # SQLite empties a connection's page cache whenever another connection has written:
+    # writes going round the threads' own connections read every page again each time.
+    db = Database(tmp_path / "jobs.db")
+    prepare_database(db)
+    used = [_in_thread(lambda: db.write(id)) for _ in range(3)] + [db.write(id)]
+    assert len(set(used)) == 1
+    readers = {_in_thread(lambda: id(db.connection())) for _ in range(2)}
+    assert used[0] not in readers  # reads still run on each thread's own connection
+
+
+def test_a_read_inside_a_write_sees_what_the_write_wrote_so_far(tmp_path):
+    db = Database(tmp_path / "jobs.db")
+    prepare_database(db)
+    db.write(lambda conn: conn.execute("CREATE TABLE t (x)"))
+
+    def write(conn: sqlite3.Connection) -> list[tuple]:
+        conn.execute("INSERT INTO t VALUES (7)")
+        return db.query("SELECT x FROM t")
+
+    assert db.write(write) == [(7,)]
+
+
+def test_a_replaced_file_found_by_a_write_reopens_the_other_threads_reads(tmp_path):
+    path = tmp_path / "jobs.db"
+    db = Database(path)
+    prepare_database(db)
+    db.write(lambda conn: conn.execute("CREATE TABLE t (x)"))
+    results: list = []
+    go, done = threading.Event(), threading.Event()
+
+    def read_twice() -> None:
+        results.append(db.query("SELECT count(*) FROM t"))
+        go.wait(10)
+        results.append(db.query("SELECT count(*) FROM t"))
+        done.set()
+
+    thread = threading.Thread(target=read_twice)  # long-lived: its connection opened once
+    thread.start()
+    while not results:
+        threading.Event().wait(0.001)
+    other = tmp_path / "other.db"
+    backup = Database(other)  # a backup of the jobs file, taken after two more rows
+    prepare_database(backup)
+    for sql in ("CREATE TABLE t (x)", "INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"):
+        backup.write(lambda conn, sql=sql: conn.execute(sql))
+    backup.close()  # the last connection to close writes the WAL into the file
+    restore(other, path)
+    db.write(lambda conn: None)  # the write hears of the swap
+    go.set()
+    done.wait(10)
+    thread.join()
+    assert results == [[(0,)], [(2,)]]
+
+
+def test_a_forked_child_writes_on_a_connection_of_its_own(tmp_path):
+    db = Database(tmp_path / "jobs.db")
+    prepare_database(db)
+    db.write(lambda conn: conn.execute("CREATE TABLE t (x)"))
+    parents = db.write(id)
+    pid = os.fork()
+    if pid == 0:  # SQLite forbids using a connection across fork
+        code = 1
+        try:
+            if db.write(id) != parents and db.connection() is not None:
+                db.write(lambda conn: conn.execute("INSERT INTO t VALUES (1)"))
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert db.write(id) == parents
+    assert db.query("SELECT x FROM t") == [(1,)]

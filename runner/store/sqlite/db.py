@@ -12,7 +12,12 @@ pool shared across threads would save nothing worth its locking.
 Writes go through :meth:`Database.write`, which
 serialises the process's own writers on a lock (cheaper than SQLite's busy
 sleep), opens ``BEGIN IMMEDIATE`` so a read never has to be upgraded to a write,
-and retries a locked database until a deadline.
+and retries a locked database until a deadline. Every write of the process runs
+on one connection of its own, whichever thread writes: SQLite empties a
+connection's page cache whenever another connection has written, so when the
+claims of a worker went round its threads' connections, each claim read every
+page it touched again (the pages a weighted drain's claim touches in several
+places of the table most). Reads inside a write run on it too.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,6 +106,12 @@ class Database:
         self._write_lock = threading.RLock()
         # Which file the open connection is on: per thread, or the one shared connection's.
         self._local = _PerThread() if not shared else _Shared()
+        #: The connection writes run on (the shared one, when there is one).
+        self._writer = self._local if shared else _Shared()
+        #: Bumped when a write finds the file replaced: each thread's connection opened
+        #: before is opened again at its next use.
+        self._generation = 0
+        _open_databases.add(self)
         self._identity = self._file_identity()
         # Tells writes when to read the file's identity again (made at the first write).
         self._watch: FileWatch | None = None
@@ -158,25 +170,38 @@ class Database:
     # -- connections -------------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use.
+        """This thread's connection, opened on first use (inside a write: the writer's).
 
         Opening sets the pragmas, and ``journal_mode = wal`` on a file another process
         is still setting up needs its write lock: SQLite refuses that at once rather
         than wait (a reader waiting on a writer could deadlock), so the open is tried
-        again until ``write_deadline``, as a write would be.
+        again until ``write_deadline``, as a write would be. A connection opened before
+        a write found the file replaced is opened again, on the file the path names now.
         """
-        conn = self._local.conn
+        local = self._local
+        if local.writing is not None:
+            return local.writing
+        conn = local.conn
         if conn is not None:
-            return conn
+            if local.generation == self._generation:
+                return conn
+            self._close_thread()
+        conn = self._open(self.peewee.connection, self._close_thread)
+        local.identity = self._file_identity()
+        local.generation = self._generation
+        local.conn = conn
+        return conn
+
+    def _open(self, make: Callable[[], sqlite3.Connection],
+              drop: Callable[[], None]) -> sqlite3.Connection:
+        """``make()`` a connection, tried again while the file is locked (``drop`` forgets
+        a half-opened one) until ``write_deadline``."""
         give_up: float | None = None
         delay = 0.005
         while True:
             try:
-                conn = self.peewee.connection()
-                self._local.identity = self._file_identity()
-                self._local.conn = conn
-                return conn
-            except peewee.OperationalError as exc:
+                return make()
+            except (peewee.OperationalError, sqlite3.OperationalError) as exc:
                 if not self.readonly and self._file_identity() is None:
                     raise self._deleted() from None
                 if not is_locked_error(exc):
@@ -184,11 +209,23 @@ class Database:
                 give_up = give_up or time.monotonic() + self.options.write_deadline
                 if time.monotonic() >= give_up:
                     raise self._translate(exc) from None
-                self.close()
+                drop()
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)
-            except peewee.DatabaseError as exc:
+            except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
                 raise self._translate(exc) from None
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The connection writes run on (caller holds the write lock), opened on first use."""
+        slot = self._writer
+        if slot is self._local:  # one connection for every thread: it writes too
+            return slot.conn or self.connection()
+        conn = slot.conn
+        if conn is None:
+            # Outside peewee's per-thread state: every writing thread uses it in turn.
+            conn = slot.conn = self._open(self.peewee._connect, lambda: None)
+            slot.identity = self._file_identity()
+        return conn
 
     def _file_identity(self) -> tuple[int, int] | None:
         try:
@@ -198,7 +235,9 @@ class Database:
         return st.st_dev, st.st_ino
 
     def _check_file(self) -> None:
-        """Reopen when the file was replaced under this thread's connection.
+        """Reopen the writer's connection when the file was replaced under it (caller
+        holds the write lock); the other connections of the process follow at their
+        next use.
 
         A restore from backup swaps the file; a connection still open on the old
         one would write where no worker reads. A deleted file is refused.
@@ -206,25 +245,27 @@ class Database:
         Raises:
             DatabaseUnavailable: the file was deleted; nothing was written.
         """
-        if self.readonly or self._local.conn is None:
+        slot = self._writer
+        if self.readonly or slot.conn is None:
             return
         watch = self._watch
         if watch is None:
             watch = self._watch = FileWatch(self._stat_path)
         events = watch.events()
-        if events is not None and events == self._local.events:
-            return  # nothing happened to the file since this thread last looked
+        if events is not None and events == slot.events:
+            return  # nothing happened to the file since the writer last looked
         watch.arm()  # the file the path names now: a swap after this look is heard
         now = self._file_identity()
-        if now == self._local.identity:
-            self._local.events = events
+        if now == slot.identity:
+            slot.events = events
             return
         if now is None:
             raise self._deleted()
         logger.warning("%s was replaced (a restore?); reopening it", self.path)
-        self.close()
-        self.connection()
-        self._local.events = events
+        self._generation += 1  # every thread's connection is opened again at its next use
+        self._close_writer()
+        self._writer_connection()
+        slot.events = events
         if now != self._identity:
             self._identity = now
             for hook in list(self.on_replaced):
@@ -240,22 +281,40 @@ class Database:
         """
         now = self._file_identity()
         if now is None:
-            self.close()
+            self._close_thread()
             raise DatabaseUnavailable(f"{self.path}: no such database file")
         conn = self._local.conn
         if conn is None:
             return
         if now != self._local.identity:
-            self.close()
+            self._close_thread()
             return
         if conn.in_transaction:  # never carry a snapshot into the next read
             conn.rollback()
 
     def close(self) -> None:
-        """Close this thread's connection (others close with their threads)."""
+        """Close this thread's connection and the writer's (the other threads' close with
+        their threads)."""
+        self._close_thread()
+        if self._writer is not self._local:
+            with self._write_lock:
+                self._close_writer()
+
+    def _close_thread(self) -> None:
+        """Close this thread's connection."""
         self._local.conn = None
         if not self.peewee.is_closed():
             self.peewee.close()
+
+    def _close_writer(self) -> None:
+        """Close the writer's connection (caller holds the write lock)."""
+        slot = self._writer
+        if slot is self._local:
+            self._close_thread()
+            return
+        conn, slot.conn, slot.deferring = slot.conn, None, None
+        if conn is not None:
+            conn.close()
 
     def _deleted(self) -> DatabaseUnavailable:
         return DatabaseUnavailable(
@@ -350,14 +409,19 @@ class Database:
             try:
                 with self._write_lock:
                     self._check_file()
-                    conn = self._local.conn or self.connection()
-                    if (self._local.deferring is conn) is not self.deferred_checkpoints:
+                    conn = self._writer.conn or self._writer_connection()
+                    if (self._writer.deferring is conn) is not self.deferred_checkpoints:
                         self._set_autocheckpoint(conn)
                     remaining = give_up - time.monotonic()  # the lock above may have waited
-                    if remaining >= busy:
-                        result = run(conn)
-                    else:  # SQLite's own busy wait must not outlast the deadline
-                        result = self._cut_short(run, conn, remaining)
+                    local = self._local
+                    outer, local.writing = local.writing, conn  # reads inside it run on it
+                    try:
+                        if remaining >= busy:
+                            result = run(conn)
+                        else:  # SQLite's own busy wait must not outlast the deadline
+                            result = self._cut_short(run, conn, remaining)
+                    finally:
+                        local.writing = outer
                     self.commits += 1
                     return result
             except sqlite3.OperationalError as exc:
@@ -392,7 +456,7 @@ class Database:
         the checkpointer starts and stops."""
         deferring = self.deferred_checkpoints
         conn.execute(f"PRAGMA wal_autocheckpoint = {0 if deferring else 1000}")
-        self._local.deferring = conn if deferring else None
+        self._writer.deferring = conn if deferring else None
 
     def outside_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in autocommit mode, holding this process's write lock
@@ -458,16 +522,23 @@ class _PerThread(threading.local):
     events: int | None = None
     #: The connection this thread last turned ``wal_autocheckpoint`` off on.
     deferring: sqlite3.Connection | None = None
+    #: The writer's connection while this thread writes (its reads then run on it).
+    writing: sqlite3.Connection | None = None
+    #: :attr:`Database._generation` when the connection was opened.
+    generation: int = 0
 
 
 class _Shared:
-    """Where a shared connection and its file's identity are kept (every thread sees the same)."""
+    """Where a shared connection and its file's identity are kept (every thread sees the
+    same): the writer's, and the dashboard's one connection."""
 
     conn: sqlite3.Connection | None = None
     identity: tuple[int, int] | None = None
-    #: The file's :meth:`FileWatch.events` when this thread last read its identity.
+    #: The file's :meth:`FileWatch.events` when the writer last read its identity.
     events: int | None = None
     deferring: sqlite3.Connection | None = None
+    writing: sqlite3.Connection | None = None
+    generation: int = 0
 
 
 def _initialize_new_file(path: Path, busy_timeout: float) -> None:
@@ -489,6 +560,28 @@ def _initialize_new_file(path: Path, busy_timeout: float) -> None:
         logger.debug("%s: auto_vacuum not set on creation: %s", path, exc)
     finally:
         conn.close()
+
+
+#: Every Database of the process, for a forked child to forget their connections.
+_open_databases: weakref.WeakSet[Database] = weakref.WeakSet()
+#: What a forked child inherited: kept, never used nor closed (SQLite forbids using a
+#: connection across fork, and closing one there could drop the parent's locks).
+_inherited: list[object] = []
+
+
+def _forget_after_fork() -> None:
+    for db in list(_open_databases):
+        _inherited.append((db._local, db._writer, db.peewee._state))
+        db._write_lock = threading.RLock()  # another thread may have held it at the fork
+        if isinstance(db._local, _Shared):
+            db._local = db._writer = _Shared()
+        else:
+            db._local, db._writer = _PerThread(), _Shared()
+        db.peewee._state = type(db.peewee._state)()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 _open: dict[tuple[str, bool], Database] = {}
