@@ -62,8 +62,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     ``paused`` the (queues, tasks) paused, when the caller read them in this transaction.
     ``plain`` (without weights, when aging cannot reorder the jobs) claims the best due
     jobs of the claim index in one statement (wanted, columns returned): it takes them
-    when no limit can bind and no queue or task is left out, so no job is read into
-    Python first.
+    when no limit can bind, no queue or task is left out and every queue with a limit
+    of its own has waiting jobs by its count, so no job is read into Python first.
     The next due time is the earliest of a later ``run_at`` and the next token of a
     bucket that holds jobs back; None when only concurrency holds them (a finishing
     job frees the slot, and its worker's next claim or the poll interval finds it).
@@ -87,7 +87,8 @@ def choose_limited(conn: sqlite3.Connection, *, now: float, want: int, queues: S
     if taken is None and limits.weights:
         chosen = _choose_shared(conn, sharing, budget, want, now, limits, crashes)
     elif (plain is not None and open_queues == every and not paused_tasks
-          and budget.unbound(open_queues, want)):
+          and budget.unbound(open_queues, want)
+          and _every_limited_queue_counted(limits, every)):
         taken = _take_plain(plain, want, budget)
     elif taken is None:  # every open queue, in priority order
         stream: _Stream | _Merged
@@ -184,6 +185,14 @@ def _snapshot(conn: sqlite3.Connection, now: float, limits: FlowLimits,
     waiting.sort()
     budget.fill(bucket_rates(limits, waiting), stored, waiting, now)
     return waiting, budget, several, due
+
+
+def _every_limited_queue_counted(limits: FlowLimits, waiting: Sequence[str]) -> bool:
+    """Whether every queue with a limit of its own is among ``waiting`` (the queues whose
+    count says jobs wait). The plain claim takes from every queue of the claim index: a
+    limited queue whose count drifted to 0 (fixed by upkeep) would escape its limit."""
+    counted = set(waiting)
+    return all(q in counted for q in (*limits.queue_concurrency, *limits.queue_rates))
 
 
 def _take_plain(plain: Callable[[int, str], list[tuple]], want: int,
