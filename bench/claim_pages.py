@@ -4,8 +4,9 @@
         [--backlogs bulk,single,clustered]
 
 Drains ``--jobs`` jobs spread over bench_flow.py's 4 queues from this process,
-as a worker at full speed does (each claim of ``--claim`` jobs also completes
-the jobs of the claim before it, in one commit), with the WAL never
+as a worker at full speed does (each claim of ``--claim`` jobs, taken ahead as
+a worker of short jobs takes them, also completes the jobs of the claim before
+it, in one commit), with the WAL never
 checkpointed; then reads the WAL: each frame names the page it writes, and
 SQLite's ``dbstat`` names the table or index that owns the page
 (:mod:`bench.wal_pages`). Three configurations: no ``[queues]``, bench_flow.py's
