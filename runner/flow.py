@@ -159,14 +159,7 @@ def weighted_next(counters: Mapping[str, float], weights: Mapping[str, int],
 def weighted_step(counters: dict[str, float], weights: Mapping[str, int],
                   eligible: Sequence[str]) -> str:
     """:func:`weighted_pick` on ``counters`` in place (a claim picks many times)."""
-    chosen = weighted_next(counters, weights, eligible)
-    total = 0
-    for name in eligible:
-        weight = weights.get(name, 1)
-        counters[name] = counters.get(name, 0.0) + weight
-        total += weight
-    counters[chosen] -= total
-    return chosen
+    return weighted_run(counters, weights, eligible, 1)
 
 
 def weighted_run(counters: dict[str, float], weights: Mapping[str, int],
@@ -179,7 +172,6 @@ def weighted_run(counters: dict[str, float], weights: Mapping[str, int],
     (counted in jobs, to within one run), in runs instead of interleaved: a claim
     taken ahead for short jobs takes its jobs from one queue, so its writes land
     in one place of the claim and history indexes rather than one per queue.
-    With ``picks`` 1 it is :func:`weighted_step`.
     """
     chosen = weighted_next(counters, weights, eligible)
     total = 0

@@ -518,10 +518,6 @@ class _PerThread(threading.local):
 
     conn: sqlite3.Connection | None = None
     identity: tuple[int, int] | None = None
-    #: The file's :meth:`FileWatch.events` when this thread last read its identity.
-    events: int | None = None
-    #: The connection this thread last turned ``wal_autocheckpoint`` off on.
-    deferring: sqlite3.Connection | None = None
     #: The writer's connection while this thread writes (its reads then run on it).
     writing: sqlite3.Connection | None = None
     #: :attr:`Database._generation` when the connection was opened.
@@ -536,6 +532,7 @@ class _Shared:
     identity: tuple[int, int] | None = None
     #: The file's :meth:`FileWatch.events` when the writer last read its identity.
     events: int | None = None
+    #: The connection the writer last turned ``wal_autocheckpoint`` off on.
     deferring: sqlite3.Connection | None = None
     writing: sqlite3.Connection | None = None
     generation: int = 0

@@ -21,7 +21,6 @@ One a task's or key's concurrency limit holds back is parked as it is passed ove
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,7 +29,7 @@ from runner.store.claim_budget import Budget, Candidate, Choice, Stream, bucket_
 from runner.store.sqlite.backlog import OLDEST_WAITING_AFTER, due_below_top, top_level
 from runner.store.sqlite.conditions import CLAIMABLE_WHERE
 from runner.store.sqlite.pauses import paused_sets
-from runner.store.sqlite.shares import RETURNING, Take, take_shares
+from runner.store.sqlite.shares import RETURNING, Take, count_taken, take_shares
 from runner.store.states import EXECUTING_SQL
 
 
@@ -202,8 +201,7 @@ def _take_plain(plain: Callable[[int, str], list[tuple]], want: int,
     keyed = bool(budget.limits.key_concurrency)
     rows = plain(want, RETURNING + (", concurrency_key" if keyed else ""))
     rows.sort(key=lambda r: (-r[3], r[4]))
-    budget.take_counts(Counter(r[6] for r in rows), Counter(r[5] for r in rows),
-                       [(r[5], r[7]) for r in rows if r[7] is not None] if keyed else ())
+    count_taken(budget, rows, keyed)
     return rows
 
 

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
-from runner.flow import weighted_next, weighted_run, weighted_step
+from runner.flow import weighted_next, weighted_run
 from runner.store.claim_budget import Budget
 from runner.store.sqlite.backlog import due_level_select, due_top_select, lower_levels
 
@@ -72,14 +72,11 @@ def plan(names: tuple[str, ...], weights: tuple[float, ...], counters: tuple[flo
         if cap is not None and taken[best] >= cap:
             ready.remove(names[best])
             continue
+        room = 1
         if runs:
-            room = want - len(picks)
-            if cap is not None:
-                room = min(room, cap - taken[best])
-            weighted_run(counter, weight, ready, room)
-        else:
-            room = 1
-            weighted_step(counter, weight, ready)
+            room = want - len(picks) if cap is None else min(want - len(picks),
+                                                              cap - taken[best])
+        weighted_run(counter, weight, ready, room)
         picks.extend([best] * room)
         taken[best] += room
     return tuple(picks), tuple(counter[name] for name in names)
@@ -145,11 +142,16 @@ def _finish(names: Sequence[str], got: list[list[tuple]], picks: Sequence[int],
     if len(rows) < sum(map(len, got)):  # never expected (see the module docstring)
         planned = Counter(picks)
         rows += [row for i, taken in enumerate(got) for row in taken[planned[i]:]]
-    budget.take_counts({q: len(g) for q, g in zip(names, got, strict=True) if g},
-                       Counter(r[5] for r in rows),
-                       [(r[5], r[7]) for r in rows if r[7] is not None] if keyed else ())
+    count_taken(budget, rows, keyed)
     budget.turns.update(zip(names, after, strict=True))
     return rows
+
+
+def count_taken(budget: Budget, rows: Sequence[tuple], keyed: bool) -> None:
+    """Count claimed rows (:data:`RETURNING`, with the concurrency key last when
+    ``keyed``) in ``budget``, by queue, task and key."""
+    budget.take_counts(Counter(r[6] for r in rows), Counter(r[5] for r in rows),
+                       [(r[5], r[7]) for r in rows if r[7] is not None] if keyed else ())
 
 
 @functools.lru_cache(maxsize=512)
