@@ -1,29 +1,32 @@
 """Where a drain's claim commits write: WAL frames per claim, by table and index.
 
     .venv/bin/python bench/claim_pages.py [--jobs 20000] [--claim 64]
-        [--backlogs bulk,single,clustered]
+        [--backlogs bulk,single,interleaved,clustered]
 
 Drains ``--jobs`` jobs spread over bench_flow.py's 4 queues from this process,
 as a worker at full speed does (each claim of ``--claim`` jobs, taken ahead as
 a worker of short jobs takes them, also completes the jobs of the claim before
-it, in one commit), with the WAL never
-checkpointed; then reads the WAL: each frame names the page it writes, and
-SQLite's ``dbstat`` names the table or index that owns the page
-(:mod:`bench.wal_pages`). Three configurations: no ``[queues]``, bench_flow.py's
-limits configured but not binding (weights 4:3:2:1, a concurrency and a rate
-limit), and the same limits with equal weights. Counted, not timed: the load
-of the machine does not change the figures.
+it, in one commit), with the WAL never checkpointed; then reads the WAL: each
+frame names the page it writes, and SQLite's ``dbstat`` names the table or index
+that owns the page (:mod:`bench.wal_pages`). Three configurations: no
+``[queues]``, bench_flow.py's limits configured but not binding (weights
+4:3:2:1, a concurrency and a rate limit), and the same limits with equal
+weights. Counted, not timed: the load of the machine does not change the figures.
 
 What it shows: with unequal weights the queues are drained at different
-speeds, so the rows one claim takes lie in as many places of the table (and
-of the history indexes keyed by creation time) as there are queues, where a
-claim in plain order takes neighbouring rows; the pages written per claim
-follow. With equal weights the same limits write about what no limits write.
+speeds, so when the queues' rows are interleaved the rows one claim takes lie
+in as many places of the table as there are queues, where a claim in plain
+order takes neighbouring rows; the pages written per claim follow. Jobs over
+queues of unequal weights are therefore written queue by queue
+(:func:`runner.flow.unequal_weights`). With equal weights the same limits
+write about what no limits write.
 
 Backlogs: ``bulk`` as ``enqueue_many`` writes it (each batch of 1,000 queue by
-queue), ``single`` as one enqueue per job leaves it (the queues' rows
-interleaved one by one), and ``clustered``, every queue's rows together: the
-layout a table kept in queue order would have, which no enqueue writes today.
+queue under unequal weights), ``single`` one enqueue per job, moved out of the
+intake at once (queue by queue under unequal weights), ``interleaved``, the
+queues' rows interleaved one by one (what the intake's moves wrote before they
+were grouped, and what moves of a job or two each still write), and
+``clustered``, every queue's rows together.
 Beside the frames, the CPU time of each drain loop per job (process time,
 checkpoints left out as the WAL is kept whole): a figure of this run, moved by
 the load of the machine, unlike the frames.
@@ -53,6 +56,7 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
     from runner.store.sqlite import SqliteStore
     from runner.store.sqlite.db import open_database
     from runner.store.sqlite.schema import prepare_database
+    from runner.store.sqlite.transitions import intake
 
     run = Run(work, name, queues)
     settings = load_settings(run.settings, environ={})
@@ -62,17 +66,25 @@ def drain(work: Path, name: str, queues: str, jobs: int, want: int, backlog: str
     now = time.time()
     # About the size of bench_flow.py's jobs (a pickled call of flow_noop).
     rows = [NewJob(f"j{n:07d}", "flow_noop", QUEUES[n % len(QUEUES)], 0, b"x" * 300, None, 1,
-                   now) for n in range(jobs)]
+                   now, fresh=True) for n in range(jobs)]
     weights = {name: q.weight for name, q in settings.queues.items()}
-    if backlog == "clustered":
-        rows.sort(key=lambda j: j.queue)
-    for start in range(0, jobs, 1000):  # batches as enqueue_many writes them
-        batch = rows[start:start + 1000]
-        store.enqueue(grouped(batch, weights) if backlog == "bulk" else batch, now=now)
+    if backlog == "single":  # one enqueue per job, moved out of the intake at once
+        store.set_queue_weights(weights)
+        for job in rows:
+            statement = intake.insert(job, now)
+            assert statement is not None
+            db.write_one(*statement)
+        store.absorb_intake()
+    else:
+        if backlog == "clustered":
+            rows.sort(key=lambda j: j.queue)
+        for start in range(0, jobs, 1000):  # batches as enqueue_many writes them
+            batch = rows[start:start + 1000]
+            store.enqueue(grouped(batch, weights) if backlog == "bulk" else batch, now=now)
     limits = RunnerHuey("claim-pages").task_registry.flow_limits(settings)
-    conn = db.connection()
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    db.outside_transaction(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    # On the connection every write of the process runs on (no checkpoint at commit).
+    db.deferred_checkpoints = True
     running: list[str] = []
     labels: dict[str, tuple[str, str]] = {}
     claimed = 0
@@ -115,11 +127,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--claim", type=int, default=64,
                         help="jobs per claim (a worker claims up to 64 while jobs are short)")
-    parser.add_argument("--backlogs", default="bulk,single,clustered",
-                        help="comma-separated: bulk, single, clustered")
+    parser.add_argument("--backlogs", default="bulk,single,interleaved,clustered",
+                        help="comma-separated: bulk, single, interleaved, clustered")
     args = parser.parse_args()
     backlogs = args.backlogs.split(",")
-    if unknown := set(backlogs) - {"bulk", "single", "clustered"}:
+    if unknown := set(backlogs) - {"bulk", "single", "interleaved", "clustered"}:
         parser.error(f"unknown backlog {', '.join(sorted(unknown))}")
     work = Path(tempfile.mkdtemp(prefix="claim-pages-"))
     for backlog in backlogs:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
@@ -181,6 +181,18 @@ def weighted_run(counters: dict[str, float], weights: Mapping[str, int],
         total += weight
     counters[chosen] -= total * picks
     return chosen
+
+
+def unequal_weights(queues: Iterable[str], weights: Mapping[str, int]) -> bool:
+    """Whether ``queues`` drain at different paces: two of them have unequal weights
+    (a queue not in ``weights`` has weight 1).
+
+    Jobs of such queues are written queue by queue when many are written at once
+    (``enqueue_many``'s batches, SQLite's intake), so that each queue's jobs are
+    neighbouring rows: a claim of one queue's jobs then writes a few pages, not a
+    page for every few jobs (pages the other queues' claims write again later).
+    """
+    return len({weights.get(q, 1) for q in queues}) > 1
 
 
 # -- the limits a claim applies --------------------------------------------------------

@@ -5,7 +5,7 @@ Part of :class:`runner.store.backend.Store` (see that module for the whole seam)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -109,6 +109,13 @@ class StoreHandle(Protocol):
         """Move the jobs of SQLite's intake into the jobs table now, unless another
         process holds the write lock (a read-only reader asks a writer to). Nothing to
         do on a server."""
+        ...
+
+    def set_queue_weights(self, weights: Mapping[str, int]) -> None:
+        """The queues' weights in force (``[queues.NAME] weight``; 1 for a queue not
+        named), by which SQLite's intake is moved: queue by queue when its jobs are of
+        queues of unequal weights (:func:`runner.flow.unequal_weights`). Nothing to do
+        on a server, which keeps no rows in pages the claims write."""
         ...
 
     # -- change detection ----------------------------------------------------------------

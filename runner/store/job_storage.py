@@ -27,7 +27,7 @@ from typing import Any
 
 from runner.config import Settings
 from runner.errors import DatabaseCorrupt, DiskFull, QueueFull
-from runner.flow import FlowLimits, full_label
+from runner.flow import FlowLimits, full_label, unequal_weights
 from runner.pass_failure import PASSING, log_pass_failure
 from runner.store.backend import AttemptLog, Store
 from runner.store.backpressure import enqueue_with_room
@@ -76,10 +76,10 @@ class JobStorage(OutcomeWriter, KeyValueStore):
     def __init__(self, name: str = "runner", *, settings: Settings,
                  store: Store | None = None, lock_wait: float | None = None) -> None:
         super().__init__(name)
-        self.settings = settings
         #: The seam every other part of the runner reaches the data through.
         self.store: Store = (store if store is not None
                              else open_store(settings, lock_wait=lock_wait))
+        self.settings = settings
         self.owner: str | None = None
         self.queues: tuple[str, ...] = settings.worker.queues
         self.lease_seconds = settings.worker.lease_seconds
@@ -713,6 +713,16 @@ class JobStorage(OutcomeWriter, KeyValueStore):
                 self._cond.notify_all()
 
     @property
+    def settings(self) -> Settings:
+        """The settings in force (a reload swaps them: :meth:`RunnerHuey.update_settings`)."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self.store.set_queue_weights({name: q.weight for name, q in settings.queues.items()})
+
+    @property
     def path(self) -> Path:
         """The database file (see :attr:`Store.path`)."""
         return self.store.path
@@ -735,8 +745,7 @@ def grouped(batch: Sequence[NewJob], weights: Mapping[str, int]) -> Sequence[New
     order (same priority, same due time), and a batch with unique keys keeps the
     order that decides which duplicate is written: both are left as called.
     """
-    queues = {j.queue for j in batch}
-    if len(queues) < 2 or len({weights.get(q, 1) for q in queues}) < 2:
+    if not unequal_weights({j.queue for j in batch}, weights):
         return batch
     if any(j.unique_key is not None for j in batch):
         return batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -65,6 +66,72 @@ def test_the_intake_moves_its_jobs_in_the_order_they_were_written(huey):
     with contextlib.closing(sqlite3.connect(huey.jobs.db.path)) as conn:
         order = [i for (i,) in conn.execute("SELECT id FROM runner_job ORDER BY rowid")]
     assert order == made
+
+
+def weighted(huey, **weights: int) -> None:
+    configure(replace(huey.settings,
+                      queues={name: QueueSection(weight=w) for name, w in weights.items()}))
+
+
+def enqueue_over(huey, queues: list[str]) -> list[tuple[str, str]]:
+    """One enqueue per job, each to its queue in turn; (queue, id) of each, in call order."""
+    made = []
+    for n, queue in enumerate(queues):
+        task = jobs.add.s(n, n)
+        task.queue = queue
+        made.append((queue, huey.enqueue(task).id))
+    return made
+
+
+def moved_in_order(huey) -> list[tuple[str, str]]:
+    huey.jobs.store.absorb_intake()
+    with contextlib.closing(sqlite3.connect(huey.jobs.db.path)) as conn:
+        return conn.execute("SELECT queue, id FROM runner_job ORDER BY rowid").fetchall()
+
+
+def test_jobs_over_queues_of_unequal_weights_move_queue_by_queue_in_the_order_written(huey):
+    # Each queue drains at its own pace: its jobs side by side, a claim of one queue's
+    # jobs writes a few pages of the table, not a page for every few of them.
+    weighted(huey, a=3, b=1)
+    made = enqueue_over(huey, ["b", "a", "b", "a", "a", "b"])
+    assert moved_in_order(huey) == [m for m in made if m[0] == "a"] + [
+        m for m in made if m[0] == "b"]
+
+
+def test_jobs_over_queues_of_equal_weights_move_in_the_order_written(huey):
+    weighted(huey, a=2, b=2)
+    made = enqueue_over(huey, ["b", "a", "b", "a"])
+    assert moved_in_order(huey) == made
+
+
+def test_each_move_is_grouped_on_its_own_so_earlier_jobs_keep_the_lower_rowids(huey):
+    weighted(huey, a=3, b=1)
+    first = enqueue_over(huey, ["b", "a"])
+    huey.jobs.store.absorb_intake()
+    second = enqueue_over(huey, ["b", "a"])
+    assert moved_in_order(huey) == [first[1], first[0], second[1], second[0]]
+
+
+def test_weights_changed_by_a_reload_decide_the_next_move(huey):
+    weighted(huey, a=3, b=1)
+    assert huey.jobs is not None  # the storage, opened with the weights
+    huey.update_settings(replace(huey.settings, queues={}))
+    made = enqueue_over(huey, ["b", "a", "b"])
+    assert moved_in_order(huey) == made
+
+
+def test_a_grouped_move_is_claimed_by_weight_and_in_order_within_each_queue(huey):
+    weighted(huey, a=3, b=1)
+    made = enqueue_over(huey, ["a", "b"] * 8)
+    limits = huey.task_registry.flow_limits(huey.settings)
+    claimed = [c.id for c in huey.jobs.store.claim(now=time.time() + 1, owner="w",
+                                                   lease_seconds=60, want=8,
+                                                   limits=limits).claimed]
+    queue_of = dict((i, q) for q, i in made)
+    by_queue = {q: [i for i in claimed if queue_of[i] == q] for q in ("a", "b")}
+    assert len(by_queue["a"]) == 6
+    for queue, ids in by_queue.items():
+        assert ids == [i for q, i in made if q == queue][:len(ids)]
 
 
 def test_a_queue_bound_counts_the_jobs_of_the_intake(huey):

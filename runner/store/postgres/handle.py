@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runner.store.postgres.connection import PgDatabase
@@ -65,6 +65,9 @@ class PostgresHandle(PgRoom):
         return False
 
     def absorb_intake(self) -> None:
+        return None
+
+    def set_queue_weights(self, weights: Mapping[str, int]) -> None:
         return None
 
     def refresh(self) -> None:

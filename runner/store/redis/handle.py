@@ -5,7 +5,7 @@ Wake-ups are pub/sub (:mod:`runner.store.redis.wakeups`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import redis
@@ -70,6 +70,9 @@ class RedisHandle(RedisRoom):
         return False
 
     def absorb_intake(self) -> None:
+        return None
+
+    def set_queue_weights(self, weights: Mapping[str, int]) -> None:
         return None
 
     def refresh(self) -> None:

@@ -8,7 +8,8 @@ The SQLite side of :mod:`runner.store.handle`, a mixin of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runner.store.handle import RoomWaiter
@@ -27,8 +28,9 @@ class SqliteHandle:
         self.db = db
         self._notifier: Notifier | None = None
         self._room: RoomNotifier | None = None
+        self._weights: Mapping[str, int] = {}
         if not db.readonly:
-            db.absorb, db.absorb_needed = _intake.absorb, _intake.waiting
+            db.absorb, db.absorb_needed = self._absorb, _intake.waiting
 
     @property
     def path(self) -> Path:
@@ -90,6 +92,12 @@ class SqliteHandle:
 
     def absorb_intake(self) -> None:
         self.db.absorb_if_free()
+
+    def set_queue_weights(self, weights: Mapping[str, int]) -> None:
+        self._weights = dict(weights)
+
+    def _absorb(self, conn: sqlite3.Connection) -> int:
+        return _intake.absorb(conn, self._weights)
 
     # -- change detection ----------------------------------------------------------------
 

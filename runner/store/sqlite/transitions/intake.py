@@ -13,7 +13,15 @@ queue) first moves the intake into ``runner_job`` (:func:`absorb`, run by
 process that may write (:meth:`Database.query`), so no statement on
 ``runner_job`` ever misses a job. The move is one ``INSERT ... SELECT`` in the
 order the jobs were written, so the table's rowids stay in creation order (the
-dashboard's pages and the bulk actions' snapshots rely on it). The jobs are
+dashboard's pages and the bulk actions' snapshots rely on it). Jobs of queues of
+unequal weights are moved queue by queue instead, each queue's in the order
+written, as ``enqueue_many`` writes a batch: such queues are drained at their
+own paces, and a queue's jobs interleaved with the others' would have each claim
+write a page of the table for every few jobs, pages the other queues' claims
+write again later (twice the pages per claim, measured by ``bench/claim_pages.py``).
+The rowids still order the moves (a bulk action's snapshot is taken between
+two), and the jobs within a queue; within one move, the dashboard's pages in
+insertion order show the jobs queue by queue. The jobs are
 counted as enqueued (and waiting) as they move. A read-only connection (the
 dashboard) cannot move them: it asks a writer to
 (:meth:`runner.store.sqlite.handle.SqliteHandle.absorb_intake`).
@@ -32,7 +40,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
+from collections.abc import Mapping
 
+from runner.flow import unequal_weights
 from runner.store.job_rows import NewJob
 from runner.store.rows import JobRow
 from runner.store.sqlite.counters import add_enqueued
@@ -57,6 +67,8 @@ _WRITE_IF_ROOM = (f"INSERT OR IGNORE INTO runner_intake ({_COLUMNS}) VALUES (CAS
                   f"{_HELD} < ? THEN ? END, ?,?,?,?,?,?,?,?,?)")
 _MOVE = (f"INSERT OR IGNORE INTO runner_job ({_COLUMNS}) SELECT {_COLUMNS} FROM "
          "runner_intake WHERE seq <= ? ORDER BY seq")
+#: Queue by queue (by name, as ``enqueue_many`` groups a batch), each in the order written.
+_MOVE_GROUPED = _MOVE.replace("ORDER BY seq", "ORDER BY queue, seq")
 _COUNT = "SELECT task, queue, count(*) FROM runner_intake WHERE seq <= ? GROUP BY task, queue"
 _CLEAR = "DELETE FROM runner_intake WHERE seq <= ?"
 
@@ -100,9 +112,12 @@ def insert(job: NewJob, created: float, max_size: int = 0) -> tuple[str, tuple] 
     return _WRITE_IF_ROOM, (job.queue, max_size, *row)
 
 
-def absorb(conn: sqlite3.Connection) -> int:
+def absorb(conn: sqlite3.Connection, weights: Mapping[str, int] | None = None) -> int:
     """Move every job of the intake into ``runner_job`` in the order they were written,
     counted as enqueued; inside the caller's write transaction. Returns how many moved.
+
+    Jobs of queues of unequal ``weights`` (the settings') are moved queue by queue,
+    each queue's in the order written (see the module docstring).
 
     A file without the table (an older schema, before its upgrade) has nothing to move.
     """
@@ -115,7 +130,8 @@ def absorb(conn: sqlite3.Connection) -> int:
     if last is None:
         return 0
     counts = Counter({(task, queue): n for task, queue, n in conn.execute(_COUNT, (last,))})
-    moved = conn.execute(_MOVE, (last,)).rowcount
+    grouped = unequal_weights({queue for _, queue in counts}, weights or {})
+    moved = conn.execute(_MOVE_GROUPED if grouped else _MOVE, (last,)).rowcount
     conn.execute(_CLEAR, (last,))
     add_enqueued(conn, counts)
     if moved != sum(counts.values()):
