@@ -10,9 +10,10 @@
    at all, and with the same limits at equal weights (what the limits' own
    work costs, apart from the order unequal weights drain in); rounds
    A B C C B A, medians, after one untimed warm-up drain of each. Twice: the
-   jobs enqueued with ``enqueue_many`` (each batch over weighted queues is
-   written queue by queue), and one enqueue per job (the queues' rows
-   interleaved one by one, the layout unequal weights drain slowest).
+   jobs enqueued with ``enqueue_many`` (each batch over queues of unequal
+   weights is written queue by queue), and one enqueue per job while no worker
+   runs (the intake, moved into the jobs table at once by the worker's first
+   transaction: queue by queue under unequal weights, else one by one in turn).
    Each drain starts with the disk quiet (the enqueue's and the earlier
    rounds' writes flushed, the earlier rounds' files deleted), so neither
    side pays for the other's writeback. Beside the throughput, the worker's
@@ -95,7 +96,7 @@ class Run:
 
     def enqueue(self, count: int, queues: tuple[str, ...], backlog: str = "bulk") -> None:
         """``count`` jobs over ``queues`` in turn: with ``enqueue_many`` ("bulk"), or one
-        enqueue per job ("single": the queues' rows interleaved one by one)."""
+        enqueue per job ("single": through the intake, see the module docstring)."""
         write = ("get_huey().enqueue_many(calls)\n" if backlog == "bulk" else
                  "for call in calls:\n    get_huey().enqueue(call)\n")
         script = ("import sys\n"

@@ -240,7 +240,7 @@ def main() -> None:
                         help="drain bench_flow.py's four queues, without or with its limits")
     parser.add_argument("--backlog", choices=["bulk", "single"], default="bulk",
                         help="with --flow: the jobs written by enqueue_many (each batch queue "
-                        "by queue), or one enqueue per job (the queues' rows interleaved)")
+                        "by queue), or one enqueue per job (through the intake)")
     parser.add_argument("--statements", action="store_true",
                         help="also count each statement's text (first 150 characters)")
     args = parser.parse_args()

@@ -220,7 +220,10 @@ def page_key_at(db: Database, at: float, filters: JobFilter | None = None, *,
 
     Newest first, the page shows jobs created at or before ``at``; oldest first,
     jobs created after it. In insertion order the rowid of that moment is found
-    by a binary search over rowids (about 20 index seeks on a million jobs).
+    by a binary search over rowids (about 20 index seeks on a million jobs). Rowids
+    follow creation but for jobs moved out of the intake together queue by queue
+    (queues of unequal weights: :mod:`.transitions.intake`): among those, the moment
+    is found to within the move.
     """
     chosen = filters or JobFilter()
     if not _in_insertion_order(chosen):
