@@ -78,6 +78,13 @@ class Dashboard:
 @pytest.fixture
 def dashboard(tmp_path):
     started: list[Dashboard] = []
+    # A shell starts a command in the foreground with SIGINT at its default, which the
+    # dashboard inherits. A suite started in the background (`cmd &`, nohup) ignores it,
+    # and a process started ignoring SIGINT keeps ignoring it, as it should: the
+    # dashboards here are started as from a terminal's shell, whatever ran the tests.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def start(*args: str) -> Dashboard:
         started.append(Dashboard(*args, cwd=tmp_path))
@@ -86,6 +93,8 @@ def dashboard(tmp_path):
     yield start
     for one in started:
         one.close()
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
