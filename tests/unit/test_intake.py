@@ -15,6 +15,7 @@ from runner.errors import DatabaseLocked, JobNotFound
 from runner.sections import QueueSection
 from runner.store.factory import open_store
 from runner.store.rows import JobFilter
+from runner.store.sqlite import SqliteStore
 from runner.store.sqlite.counters import read_totals
 from runner.testing import drain
 from tests import jobs
@@ -118,6 +119,14 @@ def test_weights_changed_by_a_reload_decide_the_next_move(huey):
     huey.update_settings(replace(huey.settings, queues={}))
     made = enqueue_over(huey, ["b", "a", "b"])
     assert moved_in_order(huey) == made
+
+
+def test_every_store_of_the_database_moves_by_the_weights_in_force(huey):
+    weighted(huey, a=3, b=1)
+    assert huey.jobs is not None  # the storage, opened with the weights
+    SqliteStore(huey.jobs.db)  # another store of the same open file (a tool's, a test's)
+    made = enqueue_over(huey, ["b", "a", "b", "a"])
+    assert moved_in_order(huey) == [made[1], made[3], made[0], made[2]]
 
 
 def test_a_grouped_move_is_claimed_by_weight_and_in_order_within_each_queue(huey):

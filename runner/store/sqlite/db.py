@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -127,6 +127,9 @@ class Database:
         #: by the store of a database that may write).
         self.absorb: Callable[[sqlite3.Connection], object] | None = None
         self.absorb_needed: Callable[[sqlite3.Connection], bool] | None = None
+        #: The queues' weights in force, by which the intake is moved (every store of
+        #: this database moves it the same way).
+        self.queue_weights: Mapping[str, int] = {}
         pragmas: list[tuple[str, object]] = [("foreign_keys", 1), ("cache_size", -16000)]
         if not readonly:
             pragmas = [("journal_mode", "wal"),

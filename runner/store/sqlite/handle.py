@@ -28,7 +28,6 @@ class SqliteHandle:
         self.db = db
         self._notifier: Notifier | None = None
         self._room: RoomNotifier | None = None
-        self._weights: Mapping[str, int] = {}
         if not db.readonly:
             db.absorb, db.absorb_needed = self._absorb, _intake.waiting
 
@@ -94,10 +93,10 @@ class SqliteHandle:
         self.db.absorb_if_free()
 
     def set_queue_weights(self, weights: Mapping[str, int]) -> None:
-        self._weights = dict(weights)
+        self.db.queue_weights = dict(weights)
 
     def _absorb(self, conn: sqlite3.Connection) -> int:
-        return _intake.absorb(conn, self._weights)
+        return _intake.absorb(conn, self.db.queue_weights)
 
     # -- change detection ----------------------------------------------------------------
 
